@@ -1,0 +1,35 @@
+# NFTGan: every target bootstraps its own virtual environment (.venv) on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU build of torch (a wheel already on disk on the project's machines). Override for CUDA:
+#   make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" venv
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: venv test demo bench extension clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "NFTGan needs Python 3.11 (bpy 5.0.1 is built for it): set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[train,export,blender,dev]'
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) -m tests.demo
+
+bench: $(STAMP)
+	$(PY) -m tests.bench
+
+extension: $(STAMP)
+	$(PY) -m tests.build_extension
+
+clean:
+	rm -rf $(VENV) dist out build *.egg-info
