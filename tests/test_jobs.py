@@ -1,0 +1,108 @@
+"""The worker thread: ordering, progress, cancel, latest-wins, errors, main-thread drain."""
+
+import threading
+import time
+
+import pytest
+
+from addon.core.jobs import CANCELLED, DONE, FAILED, UserError, Worker
+
+
+@pytest.fixture
+def worker():
+    w = Worker()
+    yield w
+    assert w.shutdown(timeout=5)
+
+
+def test_runs_in_order_and_on_done_runs_on_the_draining_thread(worker):
+    seen, done_threads = [], []
+    for i in range(3):
+        worker.submit(lambda job, i=i: seen.append(i) or i * 10,
+                      on_done=lambda job: done_threads.append(threading.current_thread()))
+    assert worker.wait_idle(5)
+    jobs = worker.drain()
+    assert seen == [0, 1, 2]
+    assert [j.result for j in jobs] == [0, 10, 20] and all(j.state == DONE for j in jobs)
+    assert done_threads == [threading.main_thread()] * 3
+    assert worker.drain() == []
+
+
+def test_cancel_stops_a_running_job_at_its_next_check_and_fires_abort_hooks(worker):
+    started, aborted = threading.Event(), threading.Event()
+
+    def long(job):
+        job.on_cancel(aborted.set)
+        started.set()
+        for _ in range(1000):
+            job.progress(0.5, "tile")
+            time.sleep(0.01)
+        return "finished"
+
+    job = worker.submit(long, key="img")
+    assert started.wait(5)
+    t0 = time.perf_counter()
+    assert worker.cancel("img") == 1
+    assert worker.wait_idle(5)
+    assert time.perf_counter() - t0 < 1.0
+    assert aborted.is_set()
+    assert job.state == CANCELLED and job.result is None
+
+
+def test_latest_wins_replaces_queued_and_cancels_running(worker):
+    gate = threading.Event()
+    ran = []
+
+    def step(tag):
+        def fn(job):
+            if tag == "first":
+                while not gate.is_set():
+                    job.check()
+                    time.sleep(0.005)
+            ran.append(tag)
+            return tag
+        return fn
+
+    first = worker.submit(step("first"), key="sketch", latest_wins=True)
+    while first.state != "running":
+        time.sleep(0.005)
+    second = worker.submit(step("second"), key="sketch", latest_wins=True)
+    third = worker.submit(step("third"), key="sketch", latest_wins=True)
+    assert worker.wait_idle(5)
+    assert ran == ["third"]
+    assert (first.state, second.state, third.state) == (CANCELLED, CANCELLED, DONE)
+    assert {j.state for j in worker.drain()} == {CANCELLED, DONE}
+
+
+def test_errors_become_short_messages_and_the_worker_survives(worker):
+    def boom(job):
+        raise RuntimeError("x" * 1000)
+
+    def polite(job):
+        raise UserError("The sketch is empty: paint something first.")
+
+    a = worker.submit(boom)
+    b = worker.submit(polite)
+    c = worker.submit(lambda job: 42)
+    assert worker.wait_idle(5)
+    assert a.state == FAILED and a.error.startswith("RuntimeError") and len(a.error) <= 300 and a.details
+    assert b.state == FAILED and b.error == "The sketch is empty: paint something first." and not b.details
+    assert c.state == DONE and c.result == 42
+
+
+def test_shutdown_cancels_running_work_and_refuses_new_jobs():
+    w = Worker()
+    started = threading.Event()
+
+    def forever(job):
+        started.set()
+        while True:
+            job.check()
+            time.sleep(0.005)
+
+    job = w.submit(forever)
+    assert started.wait(5)
+    assert w.shutdown(timeout=5)
+    assert job.state == CANCELLED
+    with pytest.raises(RuntimeError):
+        w.submit(lambda job: None)
