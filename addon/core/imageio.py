@@ -1,0 +1,177 @@
+"""Image arrays and files for NFTGan, without bpy.
+
+One convention everywhere in the add-on: an image is a float32 numpy array of shape
+(height, width, 4), RGBA in [0, 1], rows BOTTOM-UP (Blender's `Image.pixels` order).
+PNG files are top-down; `read_image` and `encode_png` flip.
+
+`encode_png` needs only zlib, so the worker thread can make the PNG bytes that
+Blender packs into the .blend (no encoding on Blender's main thread). Reading files
+(`read_image`) uses pillow and is only needed by the command line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+import zlib
+
+import numpy as np
+
+MAX_SIDE = 16384  # larger sketches are refused with a clear message
+MAX_PIXELS = 100_000_000
+
+
+class ImageError(ValueError):
+    """An image that cannot be used, with a message a user can act on."""
+
+
+def check_size(height: int, width: int, where: str = "image") -> None:
+    if height < 1 or width < 1:
+        raise ImageError(f"{where} is empty ({width}x{height} pixels); paint or load a sketch first.")
+    if max(height, width) > MAX_SIDE or height * width > MAX_PIXELS:
+        raise ImageError(
+            f"{where} is {width}x{height} pixels, more than NFTGan handles ({MAX_SIDE} px per side, "
+            f"{MAX_PIXELS // 1_000_000} megapixels); scale it down first."
+        )
+
+
+def as_rgba(pixels: np.ndarray) -> np.ndarray:
+    """Any (H, W), (H, W, 1..4) array in [0, 1] -> float32 (H, W, 4) RGBA (grey -> RGB, no alpha -> opaque)."""
+    a = np.asarray(pixels, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"expected an image array (H, W, C) with 1-4 channels, got shape {a.shape}")
+    check_size(a.shape[0], a.shape[1])
+    c = a.shape[2]
+    if c in (1, 2):
+        rgb = np.repeat(a[:, :, :1], 3, axis=2)
+        alpha = a[:, :, 1:2] if c == 2 else np.ones_like(a[:, :, :1])
+    else:
+        rgb = a[:, :, :3]
+        alpha = a[:, :, 3:4] if c == 4 else np.ones_like(a[:, :, :1])
+    out = np.concatenate([rgb, alpha], axis=2)
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def read_image(path: str) -> np.ndarray:
+    """Read an image file into the add-on's convention (float32 RGBA, bottom-up). Clear errors for bad files."""
+    import os
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.isfile(path):
+        raise ImageError(f"{path}: no such file.")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"{path} is empty (0 bytes).")
+    try:
+        with Image.open(path) as im:
+            check_size(im.height, im.width, path)
+            im.load()
+            arr = _pil_to_array(im)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path} is too large to open safely ({exc}); scale it down first.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path} is not a readable image ({exc}). Save it as PNG or JPEG and try again.") from None
+    return np.ascontiguousarray(as_rgba(arr)[::-1])
+
+
+def _pil_to_array(im) -> np.ndarray:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im, dtype=np.float32) / 65535.0
+    if mode == "I":  # 16-bit greyscale PNGs often open as 32-bit "I" with values 0..65535
+        a = np.asarray(im, dtype=np.float64)
+        return (a / (65535.0 if a.max(initial=0) > 255 else 255.0)).astype(np.float32)
+    if mode == "F":
+        return np.asarray(im, dtype=np.float32)
+    if mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGBA")
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def encode_png(rgba: np.ndarray, level: int = 6) -> bytes:
+    """PNG bytes (8-bit RGBA) of an image in the add-on's convention. Pure zlib: safe on any thread."""
+    rgba = as_rgba(rgba)
+    h, w = rgba.shape[:2]
+    data = (rgba[::-1] * 255.0 + 0.5).astype(np.uint8)
+    raw = np.empty((h, 1 + 4 * w), dtype=np.uint8)
+    raw[:, 0] = 0  # filter type "None" for every row
+    raw[:, 1:] = data.reshape(h, 4 * w)
+
+    def chunk(tag: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw.tobytes(), level)) + chunk(b"IEND", b""))
+
+
+def write_png(path: str, rgba: np.ndarray) -> None:
+    """Write atomically (temp name + rename) so a failed write never leaves half a file."""
+    import os
+
+    data = encode_png(rgba)
+    tmp = f"{path}.part"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of an (H, W, C) float array (area-averaged when shrinking a lot). numpy only."""
+    h, w = img.shape[:2]
+    if (h, w) == (height, width):
+        return img
+    # Shrink by integer box-filter first, so large reductions do not alias.
+    fy, fx = max(1, h // max(1, height)), max(1, w // max(1, width))
+    if fy > 1 or fx > 1:
+        hh, ww = (h // fy) * fy, (w // fx) * fx
+        img = img[:hh, :ww].reshape(hh // fy, fy, ww // fx, fx, -1).mean(axis=(1, 3))
+        h, w = img.shape[:2]
+    ys = _coords(height, h)
+    xs = _coords(width, w)
+    y0, y1, wy = ys
+    x0, x1, wx = xs
+    top = img[y0][:, x0] * (1 - wx)[None, :, None] + img[y0][:, x1] * wx[None, :, None]
+    bot = img[y1][:, x0] * (1 - wx)[None, :, None] + img[y1][:, x1] * wx[None, :, None]
+    return (top * (1 - wy)[:, None, None] + bot * wy[:, None, None]).astype(np.float32)
+
+
+def _coords(n_out: int, n_in: int):
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    pos = np.clip(pos, 0, n_in - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return lo, hi, (pos - lo).astype(np.float32)
+
+
+def draw_strokes(img: np.ndarray, strokes, width: float, color=(0.05, 0.05, 0.05, 1.0)) -> np.ndarray:
+    """Rasterize polylines into an RGBA image in place (anti-aliased round pens).
+
+    `strokes` is a list of polylines, each a list of (x, y) points in [0, 1] image coordinates with
+    y measured UPWARDS (Blender's convention, so a drawing made for the canvas is upright there).
+    Used for the built-in sample sketch (style thumbnails) and the demo.
+    """
+    h, w = img.shape[:2]
+    col = np.asarray(color, dtype=np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = width / 2.0
+    for line in strokes:
+        pts = np.asarray(line, dtype=np.float32) * np.array([w - 1, h - 1], dtype=np.float32)
+        for (ax, ay), (bx, by) in itertools.pairwise(pts):
+            x0, x1 = int(max(0, min(ax, bx) - r - 2)), int(min(w, max(ax, bx) + r + 3))
+            y0, y1 = int(max(0, min(ay, by) - r - 2)), int(min(h, max(ay, by) + r + 3))
+            if x0 >= x1 or y0 >= y1:
+                continue
+            px, py = xx[y0:y1, x0:x1], yy[y0:y1, x0:x1]
+            dx, dy = bx - ax, by - ay
+            t = np.clip(((px - ax) * dx + (py - ay) * dy) / max(dx * dx + dy * dy, 1e-9), 0.0, 1.0)
+            dist = np.hypot(px - (ax + t * dx), py - (ay + t * dy))
+            cover = np.clip(r + 0.5 - dist, 0.0, 1.0)[:, :, None]
+            region = img[y0:y1, x0:x1]
+            region[:] = region * (1 - cover) + col * cover
+    return img

@@ -1,0 +1,161 @@
+"""The style registry: every .onnx model NFTGan can see, valid or not.
+
+Models come from the add-on's bundled `addon/models/` folder plus the user's folders
+(add-on preferences). Each file is checked against the model contract once (cached by
+path, size and modification time); an invalid file is listed with the reason instead of
+breaking the picker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+
+from .contract import ModelError, ModelInfo, describe_model
+
+BUNDLED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+HOW_TO_GET_STYLES = (
+    "No styles installed. Add a folder of NFTGan .onnx models in the add-on preferences "
+    "(Edit > Preferences > Add-ons > NFTGan > Model folders), or train one: "
+    "`nftgan train pix2pix ...` then `nftgan export CKPT -o style.onnx`."
+)
+
+
+@dataclass(frozen=True)
+class Style:
+    path: str
+    info: ModelInfo | None = None
+    error: str = ""  # why the model cannot be used (empty when valid)
+
+    @property
+    def ok(self) -> bool:
+        return self.info is not None
+
+    @property
+    def id(self) -> str:
+        return os.path.splitext(os.path.basename(self.path))[0]
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind if self.info else ""
+
+    @property
+    def name(self) -> str:
+        return self.info.name if self.info else self.id
+
+    @property
+    def description(self) -> str:
+        return self.info.description if self.info else ""
+
+
+_cache: dict[tuple, Style] = {}
+_cache_lock = threading.Lock()
+
+
+def _describe(path: str) -> Style:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return Style(path, error=f"{os.path.basename(path)}: cannot read ({exc.strerror}).")
+    key = (path, st.st_size, st.st_mtime_ns)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    try:
+        style = Style(path, info=describe_model(path))
+    except ModelError as exc:
+        style = Style(path, error=str(exc))
+    with _cache_lock:
+        _cache[key] = style
+    return style
+
+
+def model_folders(user_folders=()) -> list[str]:
+    """The bundled folder first, then the user's folders (deduplicated, missing ones kept for reporting)."""
+    seen, out = set(), []
+    for folder in (BUNDLED_DIR, *user_folders):
+        if not folder:
+            continue
+        folder = os.path.abspath(os.path.expanduser(folder))
+        if folder not in seen:
+            seen.add(folder)
+            out.append(folder)
+    return out
+
+
+def scan(user_folders=()) -> list[Style]:
+    """All .onnx files in the model folders, sorted by kind then name; invalid ones carry `error`."""
+    styles = []
+    for folder in model_folders(user_folders):
+        if not os.path.isdir(folder):
+            if folder != BUNDLED_DIR:
+                styles.append(Style(folder, error=f"model folder {folder} does not exist."))
+            continue
+        for entry in sorted(os.listdir(folder)):
+            if entry.lower().endswith(".onnx"):
+                styles.append(_describe(os.path.join(folder, entry)))
+    return sorted(styles, key=lambda s: (not s.ok, s.kind, s.name.lower(), s.path))
+
+
+def of_kind(styles: list[Style], kind: str) -> list[Style]:
+    return [s for s in styles if s.ok and s.kind == kind]
+
+
+def find(styles: list[Style], kind: str, wanted: str | None) -> Style | None:
+    """The valid style of `kind` whose id, name or path is `wanted` (case-insensitive); the first one if None."""
+    candidates = of_kind(styles, kind)
+    if not wanted:
+        return candidates[0] if candidates else None
+    w = wanted.lower()
+    for s in candidates:
+        if w in (s.id.lower(), s.name.lower(), os.path.abspath(s.path).lower()):
+            return s
+    return None
+
+
+def fingerprint(path: str) -> str:
+    """A short content hash (style thumbnails are cached under it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+# The built-in sample sketch (a house under a sun) that style thumbnails show each style applied to.
+SAMPLE_STROKES = [
+    [(0.2, 0.15), (0.8, 0.15), (0.8, 0.55), (0.2, 0.55), (0.2, 0.15)],  # walls
+    [(0.15, 0.55), (0.5, 0.85), (0.85, 0.55)],  # roof
+    [(0.42, 0.15), (0.42, 0.38), (0.58, 0.38), (0.58, 0.15)],  # door
+    [(0.27, 0.42), (0.37, 0.42), (0.37, 0.5), (0.27, 0.5), (0.27, 0.42)],  # window
+    [(0.65, 0.42), (0.75, 0.42), (0.75, 0.5), (0.65, 0.5), (0.65, 0.42)],  # window
+    [(0.05, 0.08), (0.95, 0.08)],  # ground
+]
+
+
+def sample_sketch(size: int):
+    import numpy as np
+
+    from .imageio import draw_strokes
+
+    img = np.ones((size, size, 4), dtype=np.float32)
+    return draw_strokes(img, SAMPLE_STROKES, width=max(1.5, size / 80))
+
+
+def thumbnail(style: Style, cache_dir: str, size: int = 128, threads: int = 0, provider: str = "auto") -> str:
+    """Path of a PNG showing `style` applied to the sample sketch (made once per model content, cached)."""
+    from . import imageio, pipeline
+
+    os.makedirs(cache_dir, exist_ok=True)
+    out = os.path.join(cache_dir, f"{style.id}-{fingerprint(style.path)}.png")
+    if not os.path.exists(out):
+        sketch = sample_sketch(style.info.size)
+        models = {style.kind: style.info}
+        if style.kind == "generate":
+            raise ModelError(f"{style.name}: generate models have no sketch thumbnail.")
+        result = pipeline.run(sketch, models=models, threads=threads, provider=provider)
+        imageio.write_png(out, imageio.resize(result[style.kind], size, size))
+    return out
