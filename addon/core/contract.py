@@ -160,6 +160,101 @@ def _check_shapes(info: ModelInfo, inp: list, out: list, where: str) -> None:
         raise ModelError(f"{where}: output must be an NCHW RGB image, got shape {out}.")
 
 
+class _Truncated(Exception):
+    pass
+
+
+def _fields(buf, start: int = 0, end: int | None = None):
+    """Yield (field number, wire type, value) of one protobuf message; length-delimited values as (start, end)."""
+    pos, end = start, len(buf) if end is None else end
+
+    def varint():
+        nonlocal pos
+        shift = result = 0
+        while True:
+            if pos >= end:
+                raise _Truncated
+            byte = buf[pos]
+            pos += 1
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return result
+            shift += 7
+            if shift > 63:
+                raise _Truncated
+
+    while pos < end:
+        key = varint()
+        field_no, wire = key >> 3, key & 7
+        if wire == 0:
+            yield field_no, wire, varint()
+            continue
+        if wire == 2:
+            length = varint()
+            value, pos = (pos, pos + length), pos + length
+        elif wire in (1, 5):
+            value, pos = None, pos + (8 if wire == 1 else 4)
+        else:
+            raise _Truncated
+        if pos > end:
+            raise _Truncated
+        yield field_no, wire, value
+
+
+def _string(buf, span) -> str:
+    return bytes(buf[span[0]:span[1]]).decode("utf-8", "replace")
+
+
+def _value_info(buf, span) -> tuple[str, list]:
+    """ValueInfoProto -> (name, dims); a dim is an int, a symbolic name, or None."""
+    name, dims = "", []
+    for f, w, v in _fields(buf, *span):
+        if f == 1 and w == 2:
+            name = _string(buf, v)
+        elif f == 2 and w == 2:  # TypeProto.tensor_type(1).shape(2).dim(1)
+            for f2, w2, v2 in _fields(buf, *v):
+                if f2 == 1 and w2 == 2:
+                    for f3, w3, v3 in _fields(buf, *v2):
+                        if f3 == 2 and w3 == 2:
+                            for f4, w4, v4 in _fields(buf, *v3):
+                                if f4 == 1 and w4 == 2:
+                                    dim = None
+                                    for f5, w5, v5 in _fields(buf, *v4):
+                                        dim = v5 if (f5, w5) == (1, 0) else _string(buf, v5) if f5 == 2 else dim
+                                    dims.append(dim)
+    return name, dims
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict[str, str], list, list]:
+    """(metadata_props, [(input name, dims)], [(output name, dims)]) of an .onnx file, read from its protobuf
+    without onnx or onnxruntime: cheap for big models, and checked before onnxruntime sees the graph (some
+    malformed graphs abort onnxruntime's loader, which would take Blender down with it)."""
+    import mmap
+
+    where = os.path.basename(os.fspath(path))
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        props, inputs, outputs, initializers, has_graph = {}, [], [], set(), False
+        try:
+            for f, w, v in _fields(buf):
+                if f == 14 and w == 2:  # metadata_props
+                    entry = {f2: _string(buf, v2) for f2, w2, v2 in _fields(buf, *v) if w2 == 2}
+                    props[entry.get(1, "")] = entry.get(2, "")
+                elif f == 7 and w == 2:  # graph
+                    has_graph = True
+                    for f2, w2, v2 in _fields(buf, *v):
+                        if f2 == 5 and w2 == 2:  # initializer names (old exporters also list them as inputs)
+                            names = (_string(buf, v3) for f3, w3, v3 in _fields(buf, *v2) if (f3, w3) == (8, 2))
+                            initializers.update(names)
+                        elif f2 in (11, 12) and w2 == 2:
+                            (inputs if f2 == 11 else outputs).append(_value_info(buf, v2))
+        except (_Truncated, IndexError):
+            has_graph = False
+    if not has_graph or not outputs:
+        raise ModelError(f"{where} is not a readable ONNX model (no complete graph). The file may be truncated or "
+                         "not a model; re-export it with `nftgan export` or copy it again.")
+    return props, [i for i in inputs if i[0] not in initializers], outputs
+
+
 def describe_model(path: str | os.PathLike) -> ModelInfo:
     """Read and check an .onnx file's contract. Raises ModelError with an actionable message."""
     import onnxruntime as ort  # imported here so the module loads without it (e.g. in the manifest check)
@@ -170,20 +265,21 @@ def describe_model(path: str | os.PathLike) -> ModelInfo:
         raise ModelError(f"{path}: no such model file.")
     if os.path.getsize(path) == 0:
         raise ModelError(f"{where} is empty (0 bytes): the download or copy did not finish.")
+    props, inputs, outputs = read_header(path)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelError(f"{where}: an NFTGan model has one input and one output, this one has "
+                         f"{len(inputs)} and {len(outputs)}.")
+    # checked before onnxruntime parses the graph
+    info = info_from_metadata(path, props, inputs[0][1], outputs[0][1], inputs[0][0], outputs[0][0])
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
     try:
-        sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises several exception types for bad files
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelError(
             f"{where} is not a readable ONNX model ({first}). The file may be truncated or not a model; "
             "re-export it with `nftgan export` or copy it again."
         ) from exc
-    props = dict(sess.get_modelmeta().custom_metadata_map)
-    inputs, outputs = sess.get_inputs(), sess.get_outputs()
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(f"{where}: an NFTGan model has one input and one output, this one has "
-                         f"{len(inputs)} and {len(outputs)}.")
-    return info_from_metadata(path, props, inputs[0].shape, outputs[0].shape, inputs[0].name, outputs[0].name)
+    return info

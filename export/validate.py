@@ -1,0 +1,92 @@
+"""`nftgan validate model.onnx ...`: does a file follow the NFTGan model contract, and does it run?
+
+Torch-free: the contract check is `addon.core.contract.describe_model` (the add-on uses the same
+function), followed by one inference on a small input with onnxruntime, which catches files whose
+metadata is right but whose graph does not produce the image the contract promises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from addon.core.contract import ModelError, ModelInfo, describe_model
+
+
+def probe_input(info: ModelInfo) -> np.ndarray:
+    """A small valid input for `info`: one latent vector, or one image at the trained size (rounded)."""
+    if info.kind == "generate":
+        return np.zeros((1, info.latent), np.float32)
+    side = max(info.multiple_of, info.size // info.multiple_of * info.multiple_of)
+    return np.zeros((1, 3, side, side), np.float32)
+
+
+def expected_output_shape(info: ModelInfo, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    if info.kind == "generate":
+        return (input_shape[0], 3, info.size, info.size)
+    n, _, h, w = input_shape
+    return (n, 3, h * info.scale, w * info.scale)
+
+
+def check_runs(info: ModelInfo) -> tuple[int, ...]:
+    """Run the model once with onnxruntime; raise ModelError unless the output has the promised shape."""
+    import onnxruntime as ort
+
+    where = info.path.rsplit("/", 1)[-1]
+    x = probe_input(info)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(info.path, sess_options=opts, providers=["CPUExecutionProvider"])
+        y = sess.run(None, {info.input_name: x})[0]
+    except Exception as exc:  # onnxruntime raises several types for graphs that fail at run time
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{where}: the graph fails on a {tuple(x.shape)} input ({first}). Re-export the model.") \
+            from exc
+    want = expected_output_shape(info, x.shape)
+    if tuple(y.shape) != want:
+        raise ModelError(f"{where}: a {tuple(x.shape)} input gives output {tuple(y.shape)}, the contract promises "
+                         f"{want}. Re-export the model.")
+    if not np.isfinite(y).all():
+        raise ModelError(f"{where}: the model outputs NaN or infinity. Re-export it from a healthy checkpoint.")
+    return want
+
+
+def validate(path: str) -> ModelInfo:
+    """The contract description of `path`, after checking metadata, graph signature and one real run."""
+    info = describe_model(path)
+    check_runs(info)
+    return info
+
+
+def describe(info: ModelInfo) -> str:
+    lines = [f"{info.path}: OK — NFTGan contract 1, kind {info.kind}", f"  name         {info.name}"]
+    if info.description:
+        lines.append(f"  description  {info.description}")
+    if info.kind == "generate":
+        lines.append(f"  input        latent ({info.latent},) ~ N(0, 1) -> {info.size}x{info.size} RGB")
+    else:
+        lines.append(f"  input        RGB NCHW in [-1, 1]; H and W multiples of {info.multiple_of}; trained at "
+                     f"{info.size} px" + (f"; output x{info.scale}" if info.kind == "upscale" else ""))
+    if info.license:
+        lines.append(f"  license      {info.license}")
+    if info.training:
+        lines.append(f"  training     {json.dumps(info.training, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str], prog: str = "nftgan validate") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="+", metavar="MODEL.onnx", help="model files to check")
+    args = parser.parse_args(argv)
+    failed = 0
+    for path in args.models:
+        try:
+            print(describe(validate(path)))
+        except ModelError as exc:
+            failed += 1
+            print(f"{path}: INVALID — {exc}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,101 @@
+"""`nftgan validate` and the contract reader on files crafted with the onnx package: every way a file can be
+wrong gets its own clear message; a good file is described. Real onnxruntime sessions, no torch."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from addon.core.contract import CONTRACT_VERSION, ModelError, build_metadata, describe_model
+from export import cli
+from export.validate import validate
+
+
+def craft(path, *, props=None, in_shape=("N", 3, "H", "W"), weight_in=3, out_channels=3, drop=(), extra=None):
+    """A real one-Conv + Tanh model (1x1 conv, random weights) with contract metadata `props`."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((out_channels, weight_in, 1, 1)).astype(np.float32) * 0.1, "w")
+    b = numpy_helper.from_array(np.zeros(out_channels, np.float32), "b")
+    nodes = [helper.make_node("Conv", ["image", "w", "b"], ["c"]), helper.make_node("Tanh", ["c"], ["output"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(in_shape))],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", out_channels, "H", "W"])], [w, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    props = dict(build_metadata(kind="stylize", name="Crafted", size=32, multiple_of=4,
+                                training={"steps": 3}) if props is None else props)
+    props.update(extra or {})
+    for key in drop:
+        props.pop(key)
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, path)
+    return path
+
+
+def test_good_model_is_described(tmp_path, capsys):
+    path = craft(tmp_path / "good.onnx")
+    info = validate(str(path))
+    assert (info.kind, info.name, info.size, info.multiple_of, info.training) == ("stylize", "Crafted", 32, 4,
+                                                                                   {"steps": 3})
+    assert cli.main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "kind stylize" in out and "multiples of 4" in out
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4), "is not a readable ONNX model"),
+    (lambda p: p.write_text("not a model\n"), "is not a readable ONNX model"),
+    (lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
+    (lambda p: craft(p, drop=("nftgan.contract",)), "has no NFTGan contract metadata"),
+    (lambda p: craft(p, drop=("nftgan.kind", "nftgan.name")), "missing contract metadata nftgan.kind, nftgan.name"),
+    (lambda p: craft(p, extra={"nftgan.contract": "99"}), "uses model contract version '99'"),
+    (lambda p: craft(p, extra={"nftgan.kind": "sharpen"}), "unknown model kind 'sharpen'"),
+    (lambda p: craft(p, extra={"nftgan.input": "rgb;nchw;0..1"}), "is not 'rgb;nchw;-1..1'"),
+    (lambda p: craft(p, extra={"nftgan.training": "{oops"}), "nftgan.training is not valid JSON"),
+    (lambda p: craft(p, in_shape=("N", 3, "H")), "must be an NCHW image (rank 4), got rank 3"),
+    (lambda p: craft(p, in_shape=("N", 4, "H", "W"), weight_in=4), "has 4 channels; NFTGan models take 3"),
+    (lambda p: craft(p, out_channels=1), "output must be an NCHW RGB image"),
+], ids=["png", "text", "empty", "foreign", "missing-keys", "version", "kind", "input-range", "bad-json", "rank",
+        "channels", "out-channels"])
+def test_bad_files_get_clear_errors(tmp_path, capsys, make, message):
+    path = tmp_path / "bad.onnx"
+    make(path)
+    with pytest.raises(ModelError, match="^bad.onnx|" + str(path).replace(".", r"\.")) as err:
+        validate(str(path))
+    assert message in str(err.value)
+    assert cli.main(["validate", str(path)]) == 1
+    assert "INVALID" in capsys.readouterr().err
+
+
+def test_truncated_file_is_refused(tmp_path):
+    good = craft(tmp_path / "good.onnx")
+    data = good.read_bytes()
+    for cut in (len(data) // 3, len(data) - 20):
+        (tmp_path / "cut.onnx").write_bytes(data[:cut])
+        with pytest.raises(ModelError, match="cut.onnx is not a readable ONNX model.*truncated"):
+            describe_model(tmp_path / "cut.onnx")
+
+
+def test_graph_that_fails_at_run_time_is_refused(tmp_path):
+    """Metadata and signature are right, but the weights expect 5 input channels: only running it shows that."""
+    path = craft(tmp_path / "liar.onnx", weight_in=5)
+    describe_model(path)  # the static check passes
+    with pytest.raises(ModelError, match=r"liar.onnx: the graph fails on a \(1, 3, 32, 32\) input"):
+        validate(str(path))
+
+
+def test_wrong_output_size_is_refused(tmp_path):
+    """An 'upscale' model that does not upscale breaks the promise its metadata makes."""
+    props = build_metadata(kind="upscale", name="Not really", size=32, multiple_of=1, scale=4)
+    path = craft(tmp_path / "up.onnx", props=props)
+    with pytest.raises(ModelError, match=r"gives output \(1, 3, 32, 32\), the contract promises \(1, 3, 128, 128\)"):
+        validate(str(path))
+
+
+def test_several_files_report_each(tmp_path, capsys):
+    good, bad = craft(tmp_path / "a.onnx"), tmp_path / "b.onnx"
+    bad.write_text("nope")
+    assert cli.main(["validate", str(good), str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert "a.onnx: OK" in captured.out and "b.onnx: INVALID" in captured.err
+    assert CONTRACT_VERSION == "1"
