@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 #   make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" venv
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv test demo bench extension clean
+.PHONY: venv test demo bench extension clean data
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m tests.bench
+
+# Licensed training images for the default styles (Debian + npm packages) -> data/ (see training/recipes.py)
+data: $(STAMP)
+	$(VENV)/bin/nftgan data
 
 extension: $(STAMP)
 	$(PY) -m tests.build_extension
