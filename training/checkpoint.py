@@ -1,0 +1,121 @@
+"""Checkpoints: one self-contained file per save, written atomically.
+
+A run folder holds `checkpoints/step_XXXXXXX.pt` and `checkpoints/latest.pt` (a hard link to the
+newest, or a copy where links are impossible). A checkpoint is a dict:
+
+    format       "nftgan-checkpoint/1"
+    model        "pix2pix" | "cyclegan" | "dcgan" | "wgan-gp" | "upscale"  (the kind in training.kinds)
+    config       the kind's config dataclass as a dict: enough to rebuild every network
+    step, epoch  training progress (steps done; epoch the next step belongs to)
+    nets         {name: state_dict}
+    optimizers   {group: state_dict};  schedulers {group: state_dict}
+    rng          [per process: python, numpy, torch (+ cuda) RNG states]
+    pools        [per process: the kind's state, e.g. CycleGAN image pools]
+    provenance   {dataset, images, steps, val_metrics, hardware, seconds}
+
+It holds only tensors and plain Python values, so `load_checkpoint` reads it with
+`torch.load(weights_only=True)`: opening a checkpoint someone sent you cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+FORMAT = "nftgan-checkpoint/1"
+LATEST = "latest.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, with a message a user can act on."""
+
+
+def resolve(path_or_run_dir: str | os.PathLike) -> Path:
+    """A checkpoint file from a file path, a run folder or its checkpoints/ folder."""
+    p = Path(path_or_run_dir)
+    for candidate in (p, p / "checkpoints" / LATEST, p / LATEST):
+        if candidate.is_file():
+            return candidate
+    if p.is_dir():
+        raise CheckpointError(f"{p} holds no checkpoint (looked for checkpoints/{LATEST}); has the run saved one yet?")
+    raise CheckpointError(f"checkpoint not found: {p}")
+
+
+def load_checkpoint(path_or_run_dir: str | os.PathLike, map_location="cpu") -> dict:
+    """Read a checkpoint (file or run folder -> its latest) and check its format."""
+    path = resolve(path_or_run_dir)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, not a torch file, foreign pickle ...
+        raise CheckpointError(f"{path} is not a readable NFTGan checkpoint ({type(exc).__name__}: {exc}). "
+                              "If training was killed while saving, use the previous step_*.pt file.") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path} is not an NFTGan checkpoint (format {found!r}, expected {FORMAT!r})")
+    return ckpt
+
+
+def save_checkpoint(ckpt: dict, run_dir: str | os.PathLike, keep: int = 3) -> Path:
+    """Write `step_XXXXXXX.pt` atomically (temp file + rename), point latest.pt at it, prune old ones."""
+    folder = Path(run_dir) / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step_{int(ckpt['step']):07d}.pt"
+    tmp = folder / f".{final.name}.tmp{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        torch.save(ckpt, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    latest_tmp = folder / f".{LATEST}.tmp{os.getpid()}"
+    try:
+        os.link(final, latest_tmp)
+    except OSError:
+        shutil.copyfile(final, latest_tmp)
+    os.replace(latest_tmp, folder / LATEST)
+    steps = sorted(folder.glob("step_*.pt"))
+    for old in steps[: max(0, len(steps) - max(1, keep))]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def config_of(ckpt: dict):
+    """The checkpoint's config as its kind's dataclass."""
+    from .kinds import get_kind
+
+    return get_kind(ckpt["model"]).config_class.from_dict(ckpt["config"])
+
+
+def build_generator(ckpt: dict, direction: str | None = None) -> tuple[nn.Module, dict]:
+    """The trained generator (eval mode, on CPU) and what the model contract needs to describe it.
+
+    info = {kind, size, multiple_of, scale, latent, name, training}. For cyclegan, `direction` is
+    "AtoB" (default) or "BtoA".
+    """
+    from .kinds import get_kind
+
+    try:
+        kind = get_kind(ckpt["model"])
+    except KeyError as exc:
+        raise CheckpointError(str(exc.args[0])) from None
+    cfg = kind.config_class.from_dict(ckpt["config"])
+    net, extra = kind.generator(cfg, ckpt["nets"], direction)
+    name = cfg.name or os.path.basename(os.path.normpath(cfg.out or "")) or kind.name
+    info = {"kind": kind.contract_kind, "size": cfg.size, "multiple_of": 1, "scale": 1, "latent": 0,
+            "name": name, "training": dict(ckpt.get("provenance") or {})}
+    info.update(extra)
+    return net.eval(), info
+
+
+def load_net(net: nn.Module, state: dict, what: str) -> nn.Module:
+    """Load a state dict (saved from a plain or DDP module) with a clear error on mismatch."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"the checkpoint's {what} weights do not fit the network its config describes: "
+                              f"{str(exc).splitlines()[0]}") from None
+    return net

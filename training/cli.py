@@ -1,0 +1,147 @@
+"""`nftgan train KIND --data DIR --out RUN_DIR [options]` and `nftgan train --resume RUN_DIR`.
+
+Options come from the kind's config dataclass (`training.config`), so every plug-in kind gets a
+complete --help. Many GPUs: `torchrun --nproc_per_node=N -m training.cli pix2pix --data ... --out ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .kinds import available, get_kind
+
+EPILOG = """examples:
+  nftgan sketchify ~/my-art ~/datasets/my-style          # pairs of sketch (A) and picture (B)
+  nftgan train pix2pix --data ~/datasets/my-style --out runs/my-style --steps 20000
+  nftgan train --resume runs/my-style                      # after a crash or Ctrl+C, continues exactly
+  nftgan export runs/my-style -o my-style.onnx             # then add the .onnx to the Blender add-on
+  torchrun --nproc_per_node=4 -m training.cli pix2pix --data ... --out ...   # 4 GPUs
+
+A run folder holds checkpoints/ (step_*.pt, latest.pt), samples/ (input | output | target grids),
+metrics.csv, loss.png, config.json and train.log."""
+
+
+def _usage(prog: str) -> str:
+    lines = [f"usage: {prog} KIND --data DIR --out RUN_DIR [options]", f"       {prog} --resume RUN_DIR [--steps N]",
+             "", "Train a model on your own images. KIND is one of:"]
+    for name in available():
+        lines.append(f"  {name:<10} {get_kind(name).description}")
+    lines += ["", f"`{prog} KIND --help` lists that kind's options.", "", EPILOG]
+    return "\n".join(lines)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser(kind, prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{prog} {kind.name}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=f"Train {kind.name}: {kind.description}.\n\nDATA LAYOUT: {kind.data_help}", epilog=EPILOG)
+    p.add_argument("--data", metavar="DIR", help="dataset folder (see DATA LAYOUT above)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (or continue, with --resume)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its latest checkpoint, exactly where it stopped "
+                        "(its stored settings are used; only --steps may change)")
+    defaults = kind.config_class()
+    for f in dataclasses.fields(kind.config_class):
+        meta = f.metadata
+        if not meta.get("cli", False):
+            continue
+        default = getattr(defaults, f.name)
+        help_ = f"{meta['help']} (default: {default})"
+        if f.type in ("bool", bool):
+            p.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            typ = {"int": int, "float": float, "str": str}.get(str(f.type), type(default))
+            p.add_argument(_flag(f.name), type=typ, default=None, choices=meta.get("choices"), help=help_,
+                           metavar=None if meta.get("choices") else f.name.upper())
+    return p
+
+
+def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage(prog))
+        return 0 if argv else 2
+    kind_name = None
+    if not argv[0].startswith("-"):
+        kind_name, argv = argv[0], argv[1:]
+    resume_ckpt = None
+    if kind_name is None:
+        if "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
+            print(f"{prog}: error: name what to train (e.g. `{prog} pix2pix --data DIR --out RUN_DIR`) "
+                  f"or continue a run with --resume RUN_DIR\n\n{_usage(prog)}", file=sys.stderr)
+            return 2
+    try:
+        if kind_name is None:
+            i = next(i for i, a in enumerate(argv) if a.startswith("--resume"))
+            run_dir = argv[i].split("=", 1)[1] if "=" in argv[i] else (argv[i + 1] if i + 1 < len(argv) else "")
+            resume_ckpt = load_checkpoint(run_dir)
+            kind_name = resume_ckpt["model"]
+        kind = get_kind(kind_name)
+    except (CheckpointError, KeyError) as exc:
+        print(f"{prog}: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    parser = build_parser(kind, prog)
+    args = parser.parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("data", "out", "resume")}
+
+    from .data import DataError
+    from .trainer import train
+
+    cfg = None
+    try:
+        if args.resume:
+            if resume_ckpt is None:
+                resume_ckpt = load_checkpoint(args.resume)
+            if resume_ckpt["model"] != kind.name:
+                parser.error(f"{args.resume} is a {resume_ckpt['model']} run, not {kind.name}")
+            ignored = sorted(k for k in given if k != "steps") + [k for k in ("data", "out") if getattr(args, k)]
+            if ignored:
+                print(f"{prog}: note: resuming uses the run's stored settings; ignoring "
+                      f"{', '.join(_flag(k) for k in ignored)}", file=sys.stderr)
+            cfg = kind.config_class.from_dict(resume_ckpt["config"])
+            cfg = cfg.replace(out=args.resume, steps=given.get("steps", cfg.steps))
+            if cfg.steps <= resume_ckpt["step"]:
+                parser.error(f"{args.resume} is already at step {resume_ckpt['step']} of {cfg.steps}; pass "
+                             f"--steps N with N > {resume_ckpt['step']} to train further")
+            train(cfg, resume=args.resume)
+            return 0
+        if not args.data:
+            parser.error("--data DIR is required (the folder of training images)")
+        if not args.out:
+            parser.error("--out RUN_DIR is required (where checkpoints and samples go)")
+        cfg = kind.config_class(model=kind.name, data=args.data, out=args.out, **given)
+        _check_new_run(parser, cfg)
+        train(cfg)
+        return 0
+    except (DataError, CheckpointError, ValueError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        where = cfg.out if cfg else "RUN_DIR"
+        print(f"\n{prog}: interrupted; continue with `{prog} --resume {where}` (from the last checkpoint)",
+              file=sys.stderr)
+        return 130
+
+
+def _check_new_run(parser, cfg) -> None:
+    import os
+
+    if os.path.exists(os.path.join(cfg.out, "checkpoints", "latest.pt")):
+        parser.error(f"{cfg.out} already holds a run; continue it with --resume {cfg.out}, or pick another --out")
+    for name in ("steps", "batch_size", "size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
+        if getattr(cfg, name) < 1:
+            parser.error(f"{_flag(name)} must be at least 1")
+    if not 0 <= cfg.val_fraction < 1:
+        parser.error("--val-fraction must be between 0 and 1")
+    if not 0 <= cfg.decay_from <= 1:
+        parser.error("--decay-from must be between 0 and 1")
+
+
+if __name__ == "__main__":  # torchrun --nproc_per_node=N -m training.cli KIND ...
+    sys.exit(main(sys.argv[1:], prog="training.cli"))

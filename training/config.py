@@ -1,0 +1,103 @@
+"""Training configuration: one dataclass per model kind, no global options object.
+
+`TrainConfig` holds what every kind shares (data, schedule, logging, hardware, generator and
+discriminator shape). A model kind subclasses it for its own fields and defaults
+(`Pix2PixConfig`, `CycleGANConfig`, ...). The whole config is stored in every checkpoint
+(`dataclasses.asdict`), so a checkpoint alone says how to rebuild its networks.
+
+Field metadata drives the command line: `nftgan train KIND --help` lists every field of that
+kind's config with its `help` text (see `training.cli`), so a new field is one line here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def opt(default: Any, help: str, choices: tuple | None = None, cli: bool = True) -> Any:
+    """A config field with command-line help (and optional choices)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "cli": cli})
+
+
+@dataclass
+class TrainConfig:
+    model: str = opt("", "model kind (set by `nftgan train KIND`)", cli=False)
+    data: str = opt("", "dataset folder (see `nftgan train KIND --help` for the layouts)", cli=False)
+    out: str = opt("", "run folder: checkpoints/, samples/, metrics.csv, loss.png, train.log", cli=False)
+    name: str = opt("", "style name shown in the add-on (default: the run folder's name)")
+    # schedule
+    steps: int = opt(20000, "training steps (one step = one batch on every process)")
+    decay_from: float = opt(0.5, "keep the learning rate constant for this fraction of the steps, then decay "
+                                 "it linearly to 0 (the papers: 100 + 100 epochs = 0.5)")
+    batch_size: int = opt(1, "images per step per process (the papers use 1)")
+    lr: float = opt(2e-4, "Adam learning rate")
+    beta1: float = opt(0.5, "Adam beta1")
+    beta2: float = opt(0.999, "Adam beta2")
+    seed: int = opt(0, "random seed: the same seed, data and settings give the same weights on CPU")
+    # data
+    size: int = opt(256, "training crop size in pixels (the exported model's native size)")
+    load_size: int = opt(0, "resize images to this before the random crop (0: size * 286 / 256, "
+                            "the papers' jitter)")
+    flip: bool = opt(True, "random horizontal flips")
+    val_fraction: float = opt(0.05, "fraction of images held out for validation (chosen by file name, "
+                                    "so the split never changes when you add images)")
+    workers: int = opt(2, "data-loading worker processes per training process")
+    # networks
+    ngf: int = opt(64, "generator width (filters in the first layer)")
+    ndf: int = opt(64, "discriminator width (filters in the first layer)")
+    n_layers_d: int = opt(3, "PatchGAN layers (3 = the 70x70 PatchGAN)")
+    norm: str = opt("instance", "normalisation layers; batch norm becomes SyncBatchNorm under torchrun",
+                    choices=("instance", "batch", "none"))
+    gan_mode: str = opt("vanilla", "adversarial loss", choices=("vanilla", "lsgan", "hinge"))
+    # logging
+    log_every: int = opt(50, "write metrics.csv and loss.png every N steps")
+    sample_every: int = opt(500, "write a sample grid and validation metrics every N steps")
+    checkpoint_every: int = opt(1000, "write a checkpoint every N steps (and always at the end)")
+    keep_checkpoints: int = opt(3, "keep only the newest N step checkpoints (latest.pt always stays)")
+    # hardware
+    device: str = opt("auto", "cpu, cuda, cuda:1 ... (auto: cuda when available); torchrun picks per process")
+    amp: str = opt("none", "mixed precision (bf16: CUDA with bfloat16 support)", choices=("none", "bf16"))
+    channels_last: bool = opt(False, "channels-last memory layout (for CUDA tensor cores)")
+    deterministic: bool = opt(False, "deterministic algorithms (slower; exact resume on CPU holds even without "
+                                     "it, CUDA needs it)")
+
+    @property
+    def effective_load_size(self) -> int:
+        return self.load_size or (self.size * 286) // 256
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """Rebuild from a stored dict; unknown keys (from a newer version) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Pix2PixConfig(TrainConfig):
+    """Pix2Pix (Isola et al. 2017): paired A -> B, U-Net generator, conditional PatchGAN."""
+
+    net_g: str = opt("unet", "generator: U-Net (depth from --size) or a ResNet with 6 or 9 blocks",
+                     choices=("unet", "resnet_9blocks", "resnet_6blocks"))
+    dropout: bool = opt(True, "dropout in the generator's inner layers (training only)")
+    lambda_l1: float = opt(100.0, "weight of the L1 loss to the target image")
+
+
+@dataclass
+class CycleGANConfig(TrainConfig):
+    """CycleGAN (Zhu et al. 2017): unpaired A <-> B, two ResNet generators, two PatchGANs."""
+
+    net_g: str = opt("resnet_9blocks", "generator: a ResNet with 9 or 6 blocks, or a U-Net",
+                     choices=("resnet_9blocks", "resnet_6blocks", "unet"))
+    dropout: bool = opt(False, "dropout in the generators' inner layers (training only)")
+    gan_mode: str = opt("lsgan", "adversarial loss", choices=("vanilla", "lsgan", "hinge"))
+    lambda_cycle: float = opt(10.0, "weight of the cycle-consistency loss A->B->A and B->A->B")
+    lambda_identity: float = opt(0.5, "weight of the identity loss, relative to --lambda-cycle (0: off)")
+    pool_size: int = opt(50, "image pool of past generated images shown to the discriminators (0: off)")

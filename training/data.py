@@ -1,0 +1,276 @@
+"""Datasets: paired (aligned) and unpaired image folders, jitter, a deterministic validation split.
+
+Layouts `--data DIR` may have (checked in this order):
+- `DIR/A/` + `DIR/B/`: two folders, files paired by name (`A/cat.png` <-> `B/cat.png`; what
+  `nftgan sketchify` writes). Unmatched names are left out and counted.
+- `DIR/trainA/` + `DIR/trainB/`: unpaired domains (CycleGAN); no name matching.
+- images directly in `DIR/` (or `DIR/train/`): each file is A and B side by side (A left, B right).
+
+Images of any mode are converted to RGB; transparency is composited over white, greyscale and
+palette images are expanded. A file that cannot be read (corrupt, truncated, not an image) is
+skipped: the next image stands in for it and the trainer logs and counts it, so one bad file never
+ends a long run. Every random choice (crop, flip, unpaired partner) comes from a per-sample seed
+the sampler hands out, so data is identical however many workers load it and after `--resume`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile
+from torch.utils.data import Dataset, DistributedSampler
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error (skipped), never half an image
+
+
+class DataError(ValueError):
+    """A dataset folder that cannot be trained on, with advice."""
+
+
+def list_images(folder: str) -> list[str]:
+    """Image files directly in `folder`, sorted by name."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        raise DataError(f"folder not found: {folder}") from None
+    return sorted(os.path.join(folder, n) for n in names
+                  if n.lower().endswith(IMAGE_EXTS) and os.path.isfile(os.path.join(folder, n)))
+
+
+def load_rgb(path: str) -> Image.Image:
+    """Open any image as RGB; alpha (RGBA, LA, palette transparency) is composited over white."""
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(img, dtype=np.float64)
+            peak = 65535.0 if arr.max() > 255 else 255.0
+            img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        return img.convert("RGB")
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float32 CHW in [-1, 1]."""
+    arr = np.asarray(img, dtype=np.float32)
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy()).div_(127.5).sub_(1.0)
+
+
+@dataclass
+class Layout:
+    kind: str  # "folders" (A/ + B/ by name), "unpaired" (trainA/ + trainB/), "side-by-side"
+    a: list[str]
+    b: list[str]
+    unmatched: int = 0
+
+    @property
+    def paired(self) -> bool:
+        return self.kind != "unpaired"
+
+
+def find_layout(data: str) -> Layout:
+    """Which layout `data` has (see the module docstring), with clear errors for empty or odd folders."""
+    if not data:
+        raise DataError("no dataset given: pass --data DIR")
+    if not os.path.isdir(data):
+        raise DataError(f"dataset folder not found: {data}")
+    sub = lambda *p: os.path.join(data, *p)  # noqa: E731
+    if os.path.isdir(sub("A")) and os.path.isdir(sub("B")):
+        a = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(sub("A"))}
+        b = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(sub("B"))}
+        common = sorted(a.keys() & b.keys())
+        if not common:
+            raise DataError(
+                f"{data}: A/ has {len(a)} and B/ has {len(b)} images but no file names match; paired "
+                "training needs A/name.png next to B/name.png (nftgan sketchify SRC DST makes such a folder)")
+        return Layout("folders", [a[k] for k in common], [b[k] for k in common],
+                      unmatched=len(a) + len(b) - 2 * len(common))
+    if os.path.isdir(sub("trainA")) and os.path.isdir(sub("trainB")):
+        a, b = list_images(sub("trainA")), list_images(sub("trainB"))
+        if not a or not b:
+            empty = "trainA" if not a else "trainB"
+            raise DataError(f"{data}: {empty}/ has no images (png, jpg, webp, bmp, tif)")
+        return Layout("unpaired", a, b)
+    folder = sub("train") if os.path.isdir(sub("train")) else data
+    files = list_images(folder)
+    if not files:
+        raise DataError(
+            f"{data} has no images. Expected A/ + B/ (paired by file name), trainA/ + trainB/ (unpaired), "
+            "or images with A and B side by side. `nftgan sketchify SRC DST` turns a folder of pictures "
+            "into a paired dataset.")
+    return Layout("side-by-side", files, files)
+
+
+def split_name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def is_validation(name: str, fraction: float) -> bool:
+    """Deterministic per-name split: adding or removing other images never moves this one."""
+    h = int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big")
+    return (h % 1_000_000) < fraction * 1_000_000
+
+
+def split_indices(names: list[str], fraction: float) -> tuple[list[int], list[int]]:
+    """(train, val) indices; at least one validation image when there are 2+ images and fraction > 0."""
+    val = [i for i, n in enumerate(names) if is_validation(n, fraction)] if fraction > 0 else []
+    if fraction > 0 and not val and len(names) >= 2:
+        val = [min(range(len(names)), key=lambda i: hashlib.sha1(names[i].encode()).digest())]
+    if len(val) == len(names):
+        val = val[:-1]
+    chosen = set(val)
+    return [i for i in range(len(names)) if i not in chosen], val
+
+
+class _Images(Dataset):
+    """Shared loading with skip-and-count of unreadable files. Keys are (index, seed) pairs from
+    `StepSampler` (training) or plain indices (validation: no jitter)."""
+
+    def __init__(self, size: int, load_size: int, flip: bool, train: bool):
+        self.size, self.load_size, self.flip, self.train = size, load_size, flip, train
+
+    def __len__(self) -> int:
+        return self._n()
+
+    def __getitem__(self, key):
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        skipped = []
+        for attempt in range(min(self._n(), 50)):
+            i = (index + attempt) % self._n()
+            try:
+                item = self._load(i, np.random.default_rng([seed, attempt]))
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+                skipped.append(f"{self._describe(i)} ({type(exc).__name__}: {exc})")
+                continue
+            item["skipped"] = skipped
+            return item
+        raise DataError(f"{len(skipped)} images in a row could not be read, e.g. {skipped[0]}")
+
+    def _jitter(self, imgs: list[Image.Image], rng) -> list[torch.Tensor]:
+        """Resize to load_size, one random crop and flip shared by all `imgs` (train); resize only (val)."""
+        if not self.train:
+            return [to_tensor(im.resize((self.size, self.size), Image.BICUBIC)) for im in imgs]
+        ls = max(self.load_size, self.size)
+        x, y = (int(rng.integers(0, ls - self.size + 1)) for _ in range(2))
+        do_flip = self.flip and bool(rng.integers(0, 2))
+        out = []
+        for im in imgs:
+            im = im.resize((ls, ls), Image.BICUBIC).crop((x, y, x + self.size, y + self.size))
+            if do_flip:
+                im = im.transpose(Image.FLIP_LEFT_RIGHT)
+            out.append(to_tensor(im))
+        return out
+
+
+class PairedDataset(_Images):
+    """Aligned A -> B pairs: two folders matched by name, or side-by-side files."""
+
+    def __init__(self, layout: Layout, indices: list[int], size: int, load_size: int, flip: bool, train: bool):
+        super().__init__(size, load_size, flip, train)
+        self.layout = layout
+        self.a = [layout.a[i] for i in indices]
+        self.b = [layout.b[i] for i in indices]
+
+    def _n(self):
+        return len(self.a)
+
+    def _describe(self, i):
+        return self.a[i] if self.layout.kind == "side-by-side" else f"{self.a[i]} / {self.b[i]}"
+
+    def _load(self, i, rng):
+        if self.layout.kind == "side-by-side":
+            ab = load_rgb(self.a[i])
+            w, h = ab.size
+            if w < 2:
+                raise ValueError("image is too narrow to hold A and B side by side")
+            a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w // 2 * 2, h))
+        else:
+            a, b = load_rgb(self.a[i]), load_rgb(self.b[i])
+        ta, tb = self._jitter([a, b], rng)
+        return {"A": ta, "B": tb}
+
+
+class UnpairedDataset(_Images):
+    """Two domains without correspondence: item i is A[i] and a random B (independent jitter)."""
+
+    def __init__(self, a: list[str], b: list[str], size: int, load_size: int, flip: bool, train: bool):
+        super().__init__(size, load_size, flip, train)
+        self.a, self.b = a, b
+
+    def _n(self):
+        return max(len(self.a), len(self.b))
+
+    def _describe(self, i):
+        return f"{self.a[i % len(self.a)]} or its partner in B"
+
+    def _load(self, i, rng):
+        j = int(rng.integers(0, len(self.b))) if self.train else i % len(self.b)
+        (ta,) = self._jitter([load_rgb(self.a[i % len(self.a)])], rng)
+        (tb,) = self._jitter([load_rgb(self.b[j])], rng)
+        return {"A": ta, "B": tb}
+
+
+def paired_datasets(cfg) -> tuple[PairedDataset, PairedDataset, Layout]:
+    layout = find_layout(cfg.data)
+    if not layout.paired:
+        raise DataError(
+            f"{cfg.data} holds unpaired data (trainA/ + trainB/). {cfg.model} learns from pairs: give it "
+            "A/ and B/ with matching file names (e.g. from `nftgan sketchify`), or train `cyclegan` instead.")
+    train, val = split_indices([split_name(p) for p in layout.a], cfg.val_fraction)
+    common = dict(size=cfg.size, load_size=cfg.effective_load_size, flip=cfg.flip)
+    return (PairedDataset(layout, train, train=True, **common),
+            PairedDataset(layout, val, train=False, **common), layout)
+
+
+def unpaired_datasets(cfg) -> tuple[UnpairedDataset, UnpairedDataset, Layout]:
+    """trainA/ + trainB/, or the A/ and B/ halves of a paired dataset used without the pairing."""
+    layout = find_layout(cfg.data)
+    splits = []
+    for files in (layout.a, layout.b):
+        if layout.kind == "side-by-side":
+            raise DataError(f"{cfg.data}: side-by-side pairs are for pix2pix; CycleGAN needs trainA/ + trainB/ "
+                            "(or A/ + B/) folders")
+        train, val = split_indices([split_name(p) for p in files], cfg.val_fraction)
+        splits.append(([files[i] for i in train], [files[i] for i in val] or [files[train[0]]]))
+    (ta, va), (tb, vb) = splits
+    common = dict(size=cfg.size, load_size=cfg.effective_load_size, flip=cfg.flip)
+    return (UnpairedDataset(ta, tb, train=True, **common), UnpairedDataset(va, vb, train=False, **common), layout)
+
+
+class StepSampler(DistributedSampler):
+    """`DistributedSampler` that can start mid-epoch (exact resume) and hands each sample a seed.
+
+    Yields (index, seed) keys; the seed depends only on (seed, epoch, position), so augmentation is
+    reproducible regardless of worker processes. Drops the last partial batch of each process.
+    """
+
+    def __init__(self, dataset, num_replicas: int, rank: int, seed: int, batch_size: int):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.batch_size = batch_size
+        self.start_batch = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.num_samples // self.batch_size
+
+    def __iter__(self):
+        indices = list(super().__iter__())[: self.batches_per_epoch * self.batch_size]
+        start = self.start_batch * self.batch_size
+        for pos in range(start, len(indices)):
+            yield indices[pos], (self.seed * 1_000_003 + self.epoch) * 1_000_003 + pos * self.num_replicas + self.rank
+
+    def __len__(self) -> int:
+        return (self.batches_per_epoch - self.start_batch) * self.batch_size
+
+
+def collate(items: list[dict]) -> dict:
+    out = {k: torch.stack([it[k] for it in items]) for k in items[0] if k != "skipped"}
+    out["skipped"] = [s for it in items for s in it["skipped"]]
+    return out

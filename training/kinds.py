@@ -1,0 +1,141 @@
+"""The model-kind registry: how a kind of model plugs into the shared trainer.
+
+The trainer (`training.trainer`) owns everything that is the same for every model: the step loop,
+data loading with a resumable `DistributedSampler`, Adam optimizers and the constant-then-linear
+learning-rate schedule, atomic full-state checkpoints, exact `--resume`, metrics.csv / loss.png /
+sample grids / tqdm / TensorBoard, validation, DDP under torchrun, bf16 autocast and channels-last.
+A model kind only says what is different. To add one (e.g. `training/gan.py` for dcgan):
+
+    from training.config import TrainConfig, opt
+    from training.kinds import ModelKind, register
+
+    @dataclass
+    class GanConfig(TrainConfig):              # its own fields become `nftgan train dcgan --...` options
+        latent: int = opt(128, "latent size")
+
+    class DCGAN(ModelKind):
+        name = "dcgan"                         # `nftgan train dcgan`, checkpoint["model"]
+        config_class = GanConfig
+        contract_kind = "generate"             # colorize | stylize | generate | upscale
+        description = "one line for `nftgan train --help`"
+        data_help = "what --data must look like"
+        loss_names = ("G", "D")                # columns of metrics.csv / curves in loss.png
+        val_names = ()                         # validation metric columns (e.g. ("val_l1", "val_psnr"))
+        nets_to_save = ("G", "D")              # default: every net from build_nets
+
+        def build_nets(self, cfg): return {"G": ..., "D": ...}            # initialised nn.Modules
+        def optimizer_groups(self, cfg): return {"G": ("G",), "D": ("D",)}  # optimizer -> nets (Adam)
+        def datasets(self, cfg): return train_ds, val_ds   # items: dicts of tensors (+ "skipped": [paths])
+        def new_state(self, cfg, device): return {}         # per-process state saved in checkpoint["pools"]
+        def train_step(self, run, batch): ...; return {"G": float, "D": float}
+        def validate(self, run, batch): return {}           # batch = fixed validation images
+        def sample_rows(self, run, batch): return labels, rows   # rows[i] = list of CHW tensors in [-1, 1]
+        def generator(self, cfg, nets, direction): return module, {"multiple_of": 1, "latent": 128}
+
+    register(DCGAN())
+
+and add the module to `BUILTIN` below so `nftgan train dcgan` finds it without importing every kind.
+`run` (a `training.trainer.Run`) gives `cfg`, `device`, `nets` (DDP-wrapped when distributed: use these
+for the forward pass whose gradients you need), `raw` (the plain modules: use these for frozen forward
+passes, e.g. the discriminator during the generator update), `opt` (optimizers by group name),
+`state` (what `new_state` returned), `autocast()`, `requires_grad(names, flag)`, `step`, `rank`,
+`world_size`. A kind never saves, logs, seeds or schedules anything itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+
+from torch import nn
+
+from .config import TrainConfig
+
+# kind name -> module that registers it (imported on first use)
+BUILTIN: dict[str, str] = {
+    "pix2pix": "training.pix2pix",
+    "cyclegan": "training.cyclegan",
+    "dcgan": "training.gan",
+    "wgan-gp": "training.gan",
+    "upscale": "training.upscale",
+}
+
+_REGISTRY: dict[str, "ModelKind"] = {}
+
+
+class ModelKind(ABC):
+    """Base class of a model kind; see the module docstring for the contract."""
+
+    name: str = ""
+    config_class: type[TrainConfig] = TrainConfig
+    contract_kind: str = ""
+    description: str = ""
+    data_help: str = ""
+    loss_names: tuple[str, ...] = ()
+    val_names: tuple[str, ...] = ()
+    nets_to_save: tuple[str, ...] | None = None
+
+    def check_config(self, cfg: TrainConfig) -> None:
+        """Raise ValueError with advice for settings this kind cannot train with."""
+
+    @abstractmethod
+    def build_nets(self, cfg: TrainConfig) -> dict[str, nn.Module]:
+        """(required)"""
+
+    @abstractmethod
+    def optimizer_groups(self, cfg: TrainConfig) -> dict[str, tuple[str, ...]]:
+        """(required)"""
+
+    @abstractmethod
+    def datasets(self, cfg: TrainConfig):
+        """(required)"""
+
+    def new_state(self, cfg: TrainConfig, device) -> dict:
+        return {}
+
+    @abstractmethod
+    def train_step(self, run, batch: dict) -> dict[str, float]:
+        """(required)"""
+
+    def validate(self, run, batch: dict) -> dict[str, float]:
+        return {}
+
+    @abstractmethod
+    def sample_rows(self, run, batch: dict):
+        """(required)"""
+
+    @abstractmethod
+    def generator(self, cfg: TrainConfig, nets: dict[str, dict], direction: str | None):
+        """(required)"""
+
+
+def register(kind: ModelKind) -> ModelKind:
+    if not kind.name:
+        raise ValueError("a model kind needs a name")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def get_kind(name: str) -> ModelKind:
+    """The registered kind `name`, importing its module on first use."""
+    if name not in _REGISTRY and name in BUILTIN:
+        try:
+            importlib.import_module(BUILTIN[name])
+        except ModuleNotFoundError as exc:
+            if exc.name != BUILTIN[name]:
+                raise
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model kind {name!r}; available: {', '.join(available()) or 'none'}")
+    return _REGISTRY[name]
+
+
+def available() -> list[str]:
+    """Kinds that can be trained here (built-in modules that exist, plus anything registered)."""
+    for name, module in BUILTIN.items():
+        if name not in _REGISTRY:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    raise
+    return sorted(_REGISTRY)

@@ -1,0 +1,190 @@
+"""Generators and discriminators of Pix2Pix / CycleGAN (Isola et al. 2017, Zhu et al. 2017).
+
+- `UnetGenerator`: encoder-decoder with skips; depth = log2(size) so the bottleneck is 1x1
+  (8 levels at 256 px, 7 at 128 px); channels capped at ngf * 8; dropout in the innermost levels.
+- `ResnetGenerator`: c7s1 - 2 down - N residual blocks (reflection padding) - 2 up - c7s1, tanh.
+- `PatchDiscriminator`: the 70x70 PatchGAN at n_layers=3.
+- `norm_layer(kind)`: batch / instance / none; `sync_norms(net)` swaps batch norm for SyncBatchNorm.
+- `init_weights(net)`: N(0, 0.02) for convolutions, N(1, 0.02) for norm scales.
+
+Every generator maps [-1, 1] RGB NCHW to [-1, 1] RGB NCHW.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import nn
+
+
+def norm_layer(kind: str):
+    """A constructor `f(channels) -> nn.Module` for the named normalisation."""
+    if kind == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if kind == "none":
+        return lambda channels: nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}: use batch, instance or none")
+
+
+def sync_norms(net: nn.Module) -> nn.Module:
+    """Batch norm statistics shared across processes (DDP). Instance norm is per image already."""
+    return nn.SyncBatchNorm.convert_sync_batchnorm(net)
+
+
+def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+def unet_depth(size: int) -> int:
+    """U-Net levels for a crop size: log2(size), so the bottleneck is 1x1. Needs a power of two >= 16."""
+    depth = int(round(math.log2(size))) if size > 0 else 0
+    if size < 16 or 2 ** depth != size:
+        raise ValueError(
+            f"a U-Net needs a crop size that is a power of two (16, 32, 64, 128, 256, 512 ...), got {size}; "
+            "use --size 256 (or 128), or --net-g resnet_9blocks which takes any multiple of 4"
+        )
+    return depth
+
+
+def multiple_of(net_g: str, size: int) -> int:
+    """Image sizes a generator accepts are multiples of this."""
+    return 2 ** unet_depth(size) if net_g == "unet" else 4
+
+
+def check_size(net_g: str, size: int) -> None:
+    """Raise ValueError with advice if `net_g` cannot take crops of `size`."""
+    if net_g == "unet":
+        unet_depth(size)
+    elif size < 16 or size % 4:
+        raise ValueError(f"a ResNet generator needs a crop size that is a multiple of 4 and at least 16, got {size}")
+
+
+class _UnetLevel(nn.Module):
+    """One level: down(x) -> inner -> up, output concatenated with x (except the outermost)."""
+
+    def __init__(self, outer: int, inner: int, in_ch: int | None, sub: nn.Module | None, norm,
+                 outermost=False, innermost=False, dropout=False):
+        super().__init__()
+        self.outermost = outermost
+        use_bias = not isinstance(norm(1), nn.BatchNorm2d)
+        in_ch = outer if in_ch is None else in_ch
+        down = nn.Conv2d(in_ch, inner, 4, 2, 1, bias=use_bias)
+        if outermost:
+            up = nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1)
+            layers = [down, sub, nn.ReLU(True), up, nn.Tanh()]
+        elif innermost:
+            up = nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=use_bias)
+            layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), up, norm(outer)]
+        else:
+            up = nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=use_bias)
+            layers = [nn.LeakyReLU(0.2, True), down, norm(inner), sub, nn.ReLU(True), up, norm(outer)]
+            if dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    def __init__(self, in_ch=3, out_ch=3, size=256, ngf=64, norm="batch", dropout=True):
+        super().__init__()
+        depth = unet_depth(size)
+        nl = norm_layer(norm)
+        block = _UnetLevel(ngf * 8, ngf * 8, None, None, nl, innermost=True)
+        for _ in range(depth - 5):  # the capped ngf*8 levels, with dropout
+            block = _UnetLevel(ngf * 8, ngf * 8, None, block, nl, dropout=dropout)
+        block = _UnetLevel(ngf * 4, ngf * 8, None, block, nl)
+        block = _UnetLevel(ngf * 2, ngf * 4, None, block, nl)
+        block = _UnetLevel(ngf, ngf * 2, None, block, nl)
+        self.model = _UnetLevel(out_ch, ngf, in_ch, block, nl, outermost=True)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class _ResnetBlock(nn.Module):
+    def __init__(self, ch: int, norm, use_bias: bool, dropout: bool):
+        super().__init__()
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=use_bias), norm(ch), nn.ReLU(True)]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=use_bias), norm(ch)]
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.block(x)
+
+
+class ResnetGenerator(nn.Module):
+    def __init__(self, in_ch=3, out_ch=3, ngf=64, norm="instance", dropout=False, n_blocks=9):
+        super().__init__()
+        nl = norm_layer(norm)
+        use_bias = not isinstance(nl(1), nn.BatchNorm2d)
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7, bias=use_bias), nl(ngf), nn.ReLU(True)]
+        for i in range(2):
+            mult = 2 ** i
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1, bias=use_bias), nl(ngf * mult * 2),
+                       nn.ReLU(True)]
+        layers += [_ResnetBlock(ngf * 4, nl, use_bias, dropout) for _ in range(n_blocks)]
+        for i in range(2):
+            mult = 2 ** (2 - i)
+            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=use_bias),
+                       nl(ngf * mult // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN: one real/fake logit per overlapping patch (70x70 receptive field at n_layers=3)."""
+
+    def __init__(self, in_ch=6, ndf=64, n_layers=3, norm="batch"):
+        super().__init__()
+        nl = norm_layer(norm)
+        use_bias = not isinstance(nl(1), nn.BatchNorm2d)
+        layers = [nn.Conv2d(in_ch, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2 ** n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=use_bias), nl(ndf * mult),
+                       nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def build_image_generator(net_g: str, size: int, ngf: int, norm: str, dropout: bool,
+                          in_ch: int = 3, out_ch: int = 3) -> nn.Module:
+    """The generator named by a config's `net_g` (unet, resnet_9blocks, resnet_6blocks), initialised."""
+    check_size(net_g, size)
+    if net_g == "unet":
+        net = UnetGenerator(in_ch, out_ch, size=size, ngf=ngf, norm=norm, dropout=dropout)
+    elif net_g in ("resnet_9blocks", "resnet_6blocks"):
+        net = ResnetGenerator(in_ch, out_ch, ngf=ngf, norm=norm, dropout=dropout, n_blocks=int(net_g[7]))
+    else:
+        raise ValueError(f"unknown generator {net_g!r}: use unet, resnet_9blocks or resnet_6blocks")
+    return init_weights(net)
+
+
+def build_discriminator(in_ch: int, ndf: int, n_layers: int, norm: str) -> nn.Module:
+    return init_weights(PatchDiscriminator(in_ch, ndf=ndf, n_layers=n_layers, norm=norm))

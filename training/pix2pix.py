@@ -1,0 +1,88 @@
+"""Pix2Pix (Isola et al. 2017): paired A -> B with a conditional PatchGAN and L1 (lambda 100).
+
+Exported as a `colorize` model (sketch -> colour). Norm defaults to instance norm: at batch size 1
+(the paper's setting) batch norm in training mode *is* instance norm, and the paper runs the
+generator at test time with test-batch statistics; instance norm gives exactly that in eval mode,
+which is how the model is exported.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_net
+from .config import Pix2PixConfig
+from .data import paired_datasets
+from .kinds import ModelKind, register
+from .losses import gan_loss, psnr
+from .networks import build_discriminator, build_image_generator, check_size, multiple_of
+from .trainer import frozen
+
+
+class Pix2Pix(ModelKind):
+    name = "pix2pix"
+    config_class = Pix2PixConfig
+    contract_kind = "colorize"
+    description = "paired image-to-image (sketch -> colour): U-Net + conditional PatchGAN + L1"
+    data_help = ("A/ + B/ with matching file names (A = input, e.g. sketch; B = target), or images with input "
+                 "and target side by side. `nftgan sketchify SRC DST` makes such a folder from any pictures.")
+    loss_names = ("G_gan", "G_l1", "D")
+    val_names = ("val_l1", "val_psnr")
+
+    def check_config(self, cfg):
+        check_size(cfg.net_g, cfg.size)
+
+    def build_nets(self, cfg):
+        return {"G": build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout),
+                "D": build_discriminator(6, cfg.ndf, cfg.n_layers_d, cfg.norm)}
+
+    def optimizer_groups(self, cfg):
+        return {"G": ("G",), "D": ("D",)}
+
+    def datasets(self, cfg):
+        return paired_datasets(cfg)
+
+    def train_step(self, run, batch):
+        cfg, real_a, real_b = run.cfg, batch["A"], batch["B"]
+        opt_g, opt_d = run.opt["G"], run.opt["D"]
+        with run.autocast():
+            fake_b = run.nets["G"](real_a)
+            # discriminator: real pairs vs generated pairs, one forward over both
+            pairs = torch.cat([torch.cat([real_a, fake_b.detach()], 1), torch.cat([real_a, real_b], 1)], 0)
+            pred_fake, pred_real = run.nets["D"](pairs).chunk(2)
+            loss_d = 0.5 * (gan_loss(pred_fake, False, cfg.gan_mode) + gan_loss(pred_real, True, cfg.gan_mode))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        # generator: fool the updated discriminator (frozen: no weight gradients) + L1 to the target
+        with frozen(run, ("D",)), run.autocast():
+            pred = run.raw["D"](torch.cat([real_a, fake_b], 1))
+            loss_gan = gan_loss(pred, True, cfg.gan_mode, for_discriminator=False)
+            loss_l1 = F.l1_loss(fake_b.float(), real_b.float())
+            loss_g = loss_gan + cfg.lambda_l1 * loss_l1
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        return {"G_gan": loss_gan.detach(), "G_l1": loss_l1.detach(), "D": loss_d.detach()}
+
+    def _translate(self, run, batch):
+        with run.autocast():
+            return run.raw["G"](batch["A"]).float()
+
+    def validate(self, run, batch):
+        fake = self._translate(run, batch)
+        return {"val_l1": float(F.l1_loss(fake, batch["B"].float())), "val_psnr": float(psnr(fake, batch["B"]))}
+
+    def sample_rows(self, run, batch):
+        fake = self._translate(run, batch)
+        return ["input", "output", "target"], [[a, f, b] for a, f, b in zip(batch["A"], fake, batch["B"])]
+
+    def generator(self, cfg, nets, direction):
+        if direction not in (None, "AtoB"):
+            raise ValueError(f"a pix2pix model translates A to B only (direction {direction!r} asked)")
+        net = build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout)
+        return load_net(net, nets["G"], "generator"), {"multiple_of": multiple_of(cfg.net_g, cfg.size)}
+
+
+register(Pix2Pix())

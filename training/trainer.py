@@ -1,0 +1,423 @@
+"""The shared training loop for every model kind (see `training.kinds` for the plug-in API).
+
+`train(cfg)` runs a kind's `train_step` for `cfg.steps` steps and owns: seeding, data loading
+(resumable `DistributedSampler`, per-sample seeds), Adam + constant-then-linear-decay schedules,
+atomic full-state checkpoints, exact `resume`, metrics.csv / loss.png / sample grids / tqdm /
+TensorBoard, validation, DDP (started by torchrun: env WORLD_SIZE/RANK/LOCAL_RANK), SyncBatchNorm,
+bf16 autocast and channels-last.
+
+Exact resume: a checkpoint holds every process's RNG states and kind state (image pools), the
+optimizer and scheduler states and the step; data order and augmentation depend only on (seed,
+epoch, position). So N steps straight and N/2 steps + kill + resume give identical weights (CPU;
+on CUDA also pass --deterministic). Resuming with a different number of processes continues
+correctly but not bit-identically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import checkpoint as ckpt_io
+from .config import TrainConfig
+from .data import DataError, StepSampler, collate
+from .kinds import ModelKind, get_kind
+from .networks import sync_norms
+from .report import MetricsCSV, save_grid, tensorboard_writer, write_loss_png
+
+VAL_IMAGES_MAX = 256  # validation metrics over at most this many held-out images
+GRID_IMAGES = 4
+
+
+def lr_factor(cfg: TrainConfig):
+    """Constant for the first `decay_from` of the steps, then linear to 0 at the last step."""
+    constant = int(cfg.steps * cfg.decay_from)
+    decay = max(1, cfg.steps - constant)
+
+    def factor(step: int) -> float:
+        return 1.0 - max(0, step - constant) / decay
+
+    return factor
+
+
+class Run:
+    """What a kind's `train_step` sees. See `training.kinds`."""
+
+    def __init__(self, cfg: TrainConfig, kind: ModelKind, device: torch.device, rank: int, world_size: int):
+        self.cfg, self.kind, self.device, self.rank, self.world_size = cfg, kind, device, rank, world_size
+        self.step = 0
+        self.raw: dict[str, nn.Module] = {}
+        self.nets: dict[str, nn.Module] = {}
+        self.opt: dict[str, torch.optim.Optimizer] = {}
+        self.sched: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        self.state: dict = {}
+
+    def autocast(self):
+        enabled = self.cfg.amp == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def requires_grad(self, names, flag: bool) -> None:
+        for name in names:
+            for p in self.raw[name].parameters():
+                p.requires_grad_(flag)
+
+    def to_device(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.to(self.device, non_blocking=True)
+        if self.cfg.channels_last and t.dim() == 4:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("NFTGAN_DDP_BACKEND") != "gloo" else "gloo"
+        dist.init_process_group(backend)
+    if world > 1:
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+    return 0, 1, 0
+
+
+def _device(cfg: TrainConfig, local_rank: int, world: int) -> torch.device:
+    name = cfg.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: this PyTorch sees no CUDA GPU (use --device cpu)")
+        if world > 1:
+            name = f"cuda:{local_rank}"
+        torch.cuda.set_device(torch.device(name))
+    dev = torch.device(name)
+    if cfg.amp == "bf16" and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("--amp bf16: this GPU does not support bfloat16")
+    if dev.type == "cpu" and world > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    return dev
+
+
+def _rng_state(device: torch.device) -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+             "has_gauss": has_gauss, "cached": cached}, "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _gather(obj, world: int) -> list:
+    if world == 1:
+        return [obj]
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"{world} x {name}" if world > 1 else name
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: str | None = None):
+        self.kind = get_kind(cfg.model)
+        self.resume_ckpt = ckpt_io.load_checkpoint(resume) if resume else None
+        if self.resume_ckpt is not None:
+            stored = self.kind.config_class.from_dict(self.resume_ckpt["config"])
+            cfg = stored.replace(steps=cfg.steps) if cfg.steps != stored.steps else stored
+        self.cfg = cfg
+        self.kind.check_config(cfg)
+        if not cfg.out:
+            raise ValueError("no run folder given: pass --out RUN_DIR")
+        self.out = Path(cfg.out)
+        rank, world, local_rank = _distributed()
+        self.rank, self.world = rank, world
+        device = _device(cfg, local_rank, world)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+            if device.type == "cuda":
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+                torch.backends.cudnn.benchmark = False
+        elif device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        self.run = run = Run(cfg, self.kind, device, rank, world)
+        self.train_ds, self.val_ds, self.layout = self.kind.datasets(cfg)
+        if len(self.train_ds) == 0:
+            raise DataError(f"{cfg.data}: no training images after holding out validation images")
+        _seed(cfg.seed)  # identical initial weights on every process
+        run.raw = {k: v.to(device) for k, v in self.kind.build_nets(cfg).items()}
+        if world > 1 and cfg.norm == "batch":
+            run.raw = {k: sync_norms(v) for k, v in run.raw.items()}
+        if cfg.channels_last:
+            run.raw = {k: v.to(memory_format=torch.channels_last) for k, v in run.raw.items()}
+        groups = self.kind.optimizer_groups(cfg)
+        trained = {n for names in groups.values() for n in names}
+        run.nets = {}
+        for name, net in run.raw.items():
+            if world > 1 and name in trained:
+                ids = [device.index] if device.type == "cuda" else None
+                run.nets[name] = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+            else:
+                run.nets[name] = net
+        fused = device.type == "cuda"
+        for group, names in groups.items():
+            params = [p for n in names for p in run.raw[n].parameters()]
+            run.opt[group] = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                                              foreach=None if fused else True, fused=fused or None)
+            run.sched[group] = torch.optim.lr_scheduler.LambdaLR(run.opt[group], lr_factor(cfg))
+        _seed(cfg.seed * 7919 + rank + 1)  # training randomness (dropout, pools) differs per process
+        run.state = self.kind.new_state(cfg, device)
+        self.seconds = 0.0
+        self.val_metrics: dict[str, float] = {}
+        self.skipped: set[str] = set()
+        if self.resume_ckpt is not None:
+            self._restore(self.resume_ckpt)
+        self.csv = MetricsCSV(str(self.out / "metrics.csv"), [*self.kind.loss_names, *self.kind.val_names])
+
+    # ---- state ----------------------------------------------------------------------------------------
+    def _restore(self, ck: dict) -> None:
+        run = self.run
+        for name, net in run.raw.items():
+            if name in ck["nets"]:
+                ckpt_io.load_net(net, ck["nets"][name], name)
+        for group, opt in run.opt.items():
+            opt.load_state_dict(ck["optimizers"][group])
+        for group, sched in run.sched.items():
+            sched.load_state_dict(ck["schedulers"][group])
+            sched.lr_lambdas = [lr_factor(self.cfg)]
+        run.step = int(ck["step"])
+        if run.step and self.cfg.steps != ck["config"]["steps"]:
+            for group, sched in run.sched.items():  # a new length: the schedule follows the new step count
+                for pg, base in zip(run.opt[group].param_groups, sched.base_lrs):
+                    pg["lr"] = base * lr_factor(self.cfg)(run.step)
+        rngs, pools = ck.get("rng") or [], ck.get("pools") or []
+        if self.rank < len(rngs) and len(rngs) == self.world:
+            _set_rng_state(rngs[self.rank], run.device)
+            run.state = _state_to(pools[self.rank], run.device) if self.rank < len(pools) else run.state
+        prov = ck.get("provenance") or {}
+        self.seconds = float(prov.get("seconds", 0.0))
+        self.val_metrics = dict(prov.get("val_metrics") or {})
+
+    def _checkpoint(self) -> Path | None:
+        run = self.run
+        rngs = _gather(_rng_state(run.device), self.world)
+        pools = _gather(_state_to(run.state, torch.device("cpu")), self.world)
+        path = None
+        if self.rank == 0:
+            saved = self.kind.nets_to_save or tuple(run.raw)
+            ck = {
+                "format": ckpt_io.FORMAT, "model": self.kind.name, "config": self.cfg.to_dict(),
+                "step": run.step, "epoch": run.step // self.steps_per_epoch,
+                "nets": {n: {k: v.detach().cpu() for k, v in run.raw[n].state_dict().items()} for n in saved},
+                "optimizers": {g: o.state_dict() for g, o in run.opt.items()},
+                "schedulers": {g: {k: v for k, v in s.state_dict().items() if k != "lr_lambdas"}
+                               for g, s in run.sched.items()},
+                "rng": rngs, "pools": pools, "provenance": self.provenance(),
+            }
+            path = ckpt_io.save_checkpoint(ck, self.out, keep=self.cfg.keep_checkpoints)
+        if self.world > 1:
+            dist.barrier()
+        return path
+
+    def provenance(self) -> dict:
+        n_images = len(self.train_ds) + len(self.val_ds)
+        return {"dataset": os.path.basename(os.path.normpath(self.cfg.data)), "images": n_images,
+                "steps": self.run.step, "val_metrics": dict(self.val_metrics),
+                "hardware": _hardware(self.run.device, self.world), "seconds": round(self.seconds, 1)}
+
+    # ---- logging --------------------------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        if self.rank != 0:
+            return
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.out / "train.log", "a") as fh:
+            fh.write(f"{stamp} {msg}\n")
+        from tqdm import tqdm
+
+        tqdm.write(msg)
+
+    def _validate_and_sample(self) -> None:
+        run = self.run
+        for net in run.raw.values():
+            net.eval()
+        totals: dict[str, float] = {}
+        count = 0
+        n_val = min(len(self.val_ds), VAL_IMAGES_MAX)
+        with torch.no_grad():
+            if self.kind.val_names:
+                bs = max(1, self.cfg.batch_size)
+                for start in range(0, n_val, bs):
+                    batch = self._batch(collate([self.val_ds[i] for i in range(start, min(n_val, start + bs))]))
+                    n = batch["A"].shape[0] if "A" in batch else bs
+                    for k, v in self.kind.validate(run, batch).items():
+                        totals[k] = totals.get(k, 0.0) + float(v) * n
+                    count += n
+            grid = self._batch(collate([self.val_ds[i] for i in range(min(n_val, GRID_IMAGES))]))
+            labels, rows = self.kind.sample_rows(run, grid)
+        for net in run.raw.values():
+            net.train()
+        if count:
+            self.val_metrics = {k: v / count for k, v in totals.items()}
+        (self.out / "samples").mkdir(exist_ok=True)
+        save_grid(labels, rows, str(self.out / "samples" / f"step_{run.step:07d}.png"))
+
+    def _batch(self, batch: dict) -> dict:
+        new = [s for s in batch.pop("skipped") if s not in self.skipped]
+        for s in new:
+            self.skipped.add(s)
+            self.log(f"skipped unreadable image #{len(self.skipped)}: {s}")
+        return {k: self.run.to_device(v) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+    # ---- the loop -------------------------------------------------------------------------------------
+    def fit(self, stop_at: int | None = None) -> Path | None:
+        """Train to cfg.steps (or stop, with a checkpoint, after `stop_at` steps: used by tests)."""
+        from tqdm import tqdm
+
+        cfg, run = self.cfg, self.run
+        self.out.mkdir(parents=True, exist_ok=True)
+        sampler = StepSampler(self.train_ds, self.world, self.rank, cfg.seed, cfg.batch_size)
+        self.steps_per_epoch = sampler.batches_per_epoch
+        if self.steps_per_epoch == 0:
+            raise DataError(f"{cfg.data}: {len(self.train_ds)} training images are fewer than one batch "
+                            f"({cfg.batch_size} x {self.world} processes); lower --batch-size or add images")
+        if self.rank == 0:
+            if self.resume_ckpt is None:
+                (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+                rows = self.csv.truncate_after(-1)
+            else:
+                rows = self.csv.truncate_after(run.step)
+            lay = self.layout
+            self.log(f"{'resuming' if self.resume_ckpt else 'training'} {self.kind.name} at step {run.step}/"
+                     f"{cfg.steps}: {len(self.train_ds)} training + {len(self.val_ds)} validation images "
+                     f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
+                     f"on {_hardware(run.device, self.world)}")
+        else:
+            rows = []
+        tb = tensorboard_writer(str(self.out / "tensorboard")) if self.rank == 0 else None
+        loader_gen = torch.Generator().manual_seed(cfg.seed)  # keeps DataLoader off the global RNG
+        loader = DataLoader(self.train_ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+                            collate_fn=collate, drop_last=True, generator=loader_gen,
+                            pin_memory=run.device.type == "cuda", persistent_workers=False)
+        end = min(cfg.steps, stop_at) if stop_at else cfg.steps
+        sums: dict[str, torch.Tensor] = {}
+        n_sum = 0
+        bar = tqdm(total=cfg.steps, initial=run.step, disable=self.rank != 0, unit="step", dynamic_ncols=True,
+                   desc=self.kind.name)
+        last = None
+        t0 = time.perf_counter()
+        while run.step < end:
+            sampler.set_epoch(run.step // self.steps_per_epoch)
+            sampler.start_batch = run.step % self.steps_per_epoch
+            for batch in loader:
+                losses = self.kind.train_step(run, self._batch(batch))
+                for sched in run.sched.values():
+                    sched.step()
+                run.step += 1
+                for k, v in losses.items():
+                    v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
+                    sums[k] = sums.get(k, 0.0) + v
+                n_sum += 1
+                bar.update(1)
+                done = run.step >= end
+                if run.step % cfg.sample_every == 0 or done:
+                    self.seconds += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    if self.rank == 0:
+                        self._validate_and_sample()
+                if run.step % cfg.log_every == 0 or done:
+                    self.seconds += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    means = {k: float(v) / n_sum for k, v in sums.items()}
+                    if self.world > 1:
+                        vec = torch.tensor([means[k] for k in sorted(means)], device=run.device)
+                        dist.all_reduce(vec)
+                        means = {k: float(x) / self.world for k, x in zip(sorted(means), vec.tolist())}
+                    sums, n_sum = {}, 0
+                    if self.rank == 0:
+                        row = {"step": run.step, "epoch": run.step // self.steps_per_epoch,
+                               "lr": f"{run.opt[next(iter(run.opt))].param_groups[0]['lr']:.3g}",
+                               "seconds": round(self.seconds, 1), **{k: f"{v:.5g}" for k, v in means.items()}}
+                        if run.step % cfg.sample_every == 0 or done:
+                            row.update({k: f"{v:.5g}" for k, v in self.val_metrics.items()})
+                        self.csv.append(row)
+                        rows.append(row)
+                        write_loss_png(rows, [*self.kind.loss_names, *self.kind.val_names],
+                                       str(self.out / "loss.png"))
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
+                        if tb is not None:
+                            for k, v in {**means, **self.val_metrics}.items():
+                                tb.add_scalar(k, v, run.step)
+                if run.step % cfg.checkpoint_every == 0 or done:
+                    self.seconds += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    last = self._checkpoint()
+                if done:
+                    break
+        bar.close()
+        if tb is not None:
+            tb.close()
+        if self.rank == 0:
+            val = ", ".join(f"{k} {v:.4g}" for k, v in self.val_metrics.items())
+            self.log(f"stopped at step {run.step}/{cfg.steps}{f' ({val})' if val else ''}; "
+                     f"{len(self.skipped)} unreadable images skipped; checkpoint {last}")
+        return last
+
+
+def _state_to(obj, device: torch.device):
+    if torch.is_tensor(obj):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _state_to(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_state_to(v, device) for v in obj)
+    return obj
+
+
+def train(cfg: TrainConfig, resume: str | None = None, stop_at: int | None = None) -> Path | None:
+    """Train (or resume) a run; returns the last checkpoint's path on rank 0."""
+    trainer = Trainer(cfg, resume)
+    try:
+        return trainer.fit(stop_at)
+    finally:
+        if trainer.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def frozen(run: Run, names):
+    """Freeze nets (no weight gradients) for a forward pass whose gradient only flows to its input."""
+    run.requires_grad(names, False)
+    try:
+        yield
+    finally:
+        run.requires_grad(names, True)
