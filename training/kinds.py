@@ -93,6 +93,14 @@ class ModelKind(ABC):
     def new_state(self, cfg: TrainConfig, device) -> dict:
         return {}
 
+    def adam(self, cfg: TrainConfig, group: str) -> dict:
+        """Adam settings of one optimizer group (e.g. two-time-scale learning rates for GANs)."""
+        return {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
+
+    def image_count(self, train_ds, val_ds) -> int:
+        """Training images for the provenance (when the validation set holds no images, e.g. latents)."""
+        return len(train_ds) + len(val_ds)
+
     @abstractmethod
     def train_step(self, run, batch: dict) -> dict[str, float]:
         """(required)"""

@@ -192,7 +192,7 @@ class Trainer:
         fused = device.type == "cuda"
         for group, names in groups.items():
             params = [p for n in names for p in run.raw[n].parameters()]
-            run.opt[group] = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+            run.opt[group] = torch.optim.Adam(params, **self.kind.adam(cfg, group),
                                               foreach=None if fused else True, fused=fused or None)
             run.sched[group] = torch.optim.lr_scheduler.LambdaLR(run.opt[group], lr_factor(cfg))
         _seed(cfg.seed * 7919 + rank + 1)  # training randomness (dropout, pools) differs per process
@@ -250,7 +250,7 @@ class Trainer:
         return path
 
     def provenance(self) -> dict:
-        n_images = len(self.train_ds) + len(self.val_ds)
+        n_images = self.kind.image_count(self.train_ds, self.val_ds)
         return {"dataset": os.path.basename(os.path.normpath(self.cfg.data)), "images": n_images,
                 "steps": self.run.step, "val_metrics": dict(self.val_metrics),
                 "hardware": _hardware(self.run.device, self.world), "seconds": round(self.seconds, 1)}
