@@ -1,0 +1,253 @@
+"""Where published files go, behind one interface.
+
+- `nftstorage`: the NFT.storage HTTP API (POST /upload with a file or a CAR, GET / to list,
+  GET /check/{cid}). The public service at api.nft.storage stopped accepting uploads on
+  2024-06-30; the endpoint is configurable for services and self-hosted stores that speak it.
+  Requests are limited to 100 MB: larger files go as several CARs sharing one root.
+- `pinata`: Pinata's v3 API (POST uploads.pinata.cloud/v3/files with network=public, list
+  GET api.pinata.cloud/v3/files/public), authorised with a JWT.
+- `kubo`: a local IPFS node's RPC API (POST /api/v0/add?cid-version=1&pin=true).
+- `offline`: image, metadata and their CARs plus manifest.json written to a folder, to upload later.
+
+`store()` returns the CID the service reports; the caller compares it with the local CID.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .car import dag_car, read_car, split_dag
+from .cid import CID
+from .http import HttpClient, PublishError, RetryPolicy, check_endpoint
+from .ledger import write_durably
+from .unixfs import FileDag, cid_of_file
+
+MB = 1000 * 1000
+
+KINDS = ("offline", "nftstorage", "pinata", "kubo")
+LABELS = {
+    "offline": "Offline folder (upload later)",
+    "nftstorage": "NFT.storage API (compatible services)",
+    "pinata": "Pinata",
+    "kubo": "Local IPFS node (kubo)",
+}
+NFT_STORAGE_NOTICE = ("The public NFT.storage service stopped accepting uploads on 2024-06-30; "
+                      "use a compatible service's endpoint, Pinata or a kubo node.")
+
+
+@dataclass(frozen=True)
+class Item:
+    filename: str  # e.g. "image.png", "metadata.json"
+    mime: str
+    data: bytes
+    dag: FileDag  # built with its blocks (CIDv1, raw leaves)
+
+
+@dataclass(frozen=True)
+class RemoteItem:
+    cid: str
+    name: str
+    size: int
+    created: str
+
+
+@dataclass
+class Settings:
+    kind: str
+    endpoint: str = ""  # service URL (offline: the folder)
+    token: str = ""
+    api_endpoint: str = ""  # pinata: the listing API host
+    gateway: str = ""  # overrides the backend's default gateway
+
+
+class Backend(abc.ABC):
+    kind = ""
+    default_endpoint = ""
+    default_gateway = "https://ipfs.io/ipfs/"
+    rate: tuple[int, float] | None = None  # the service's published request limit
+    max_file_bytes: int | None = None  # larger files are refused before any upload
+    needs_token = False
+
+    def __init__(self, settings: Settings, *, retry: RetryPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.label = LABELS[self.kind]
+        self.endpoint = check_endpoint(settings.endpoint or self.default_endpoint, self.label)
+        if self.needs_token and not settings.token.strip():
+            raise PublishError(f"{self.label} needs an API token: set it in the NFTGan add-on preferences")
+        self.gateway = (settings.gateway or self.default_gateway).rstrip("/") + "/"
+        self.http = HttpClient(self.label, token=settings.token.strip(), rate=self.rate, retry=retry,
+                               clock=clock, sleep=sleep)
+
+    def gateway_url(self, cid: CID | str) -> str:
+        return f"{self.gateway}{cid}"
+
+    def check_size(self, sizes: list[int]) -> None:
+        """Raise before anything is sent if a file is over the service's limit."""
+        for size in sizes:
+            if self.max_file_bytes is not None and size > self.max_file_bytes:
+                raise PublishError(f"{self.label} accepts files up to {self.max_file_bytes / MB:.0f} MB; this one is "
+                                   f"{size / MB:.1f} MB. Scale the image down or publish with another backend.")
+
+    @abc.abstractmethod
+    def store(self, item: Item) -> str:
+        """Send one file; return the CID the service reports for it."""
+
+    def has(self, cid: CID) -> bool:
+        """Whether the service already holds this CID (so a resumed publish need not send it again)."""
+        return False
+
+    def list(self, limit: int = 20) -> list[RemoteItem]:
+        return []
+
+    def published(self, *, name: str, token_uri: str, items: dict[str, Item]) -> None:
+        """Called once every item of a publish is stored and verified."""
+
+
+class NftStorage(Backend):
+    kind = "nftstorage"
+    default_endpoint = "https://api.nft.storage"
+    default_gateway = "https://nftstorage.link/ipfs/"
+    rate = (30, 10.0)  # 30 requests per 10 seconds
+    max_file_bytes = 31 * 1024 ** 3  # the service's documented upload limit
+    needs_token = True
+    request_limit = 100 * MB  # per request; larger uploads are split into CARs
+
+    def store(self, item: Item) -> str:
+        if len(item.data) <= self.request_limit:
+            bodies = [(item.data, item.mime)]
+        else:
+            bodies = [(car, "application/car") for car in split_dag(item.dag, self.request_limit)]
+        cids = []
+        for body, mime in bodies:
+            reply = self.http.request("POST", f"{self.endpoint}/upload", data=body, headers={"Content-Type": mime})
+            cids.append(self._value(reply)["cid"])
+        if len(set(cids)) != 1:
+            raise PublishError(f"{self.label} returned different CIDs for the parts of one file: {cids}")
+        return cids[0]
+
+    def _value(self, reply: object):
+        if not isinstance(reply, dict) or not reply.get("ok") or "value" not in reply:
+            err = reply.get("error") if isinstance(reply, dict) else None
+            msg = err.get("message") if isinstance(err, dict) else reply
+            raise PublishError(f"{self.label}: unexpected reply: {str(msg)[:200]}")
+        return reply["value"]
+
+    def has(self, cid: CID) -> bool:
+        reply = self.http.request("GET", f"{self.endpoint}/check/{cid}", missing=True)
+        if reply is None:
+            return False
+        value = self._value(reply)
+        return value.get("cid") == str(cid) and value.get("pin", {}).get("status") == "pinned"
+
+    def list(self, limit: int = 20) -> list[RemoteItem]:
+        reply = self.http.request("GET", f"{self.endpoint}/", params={"limit": limit})
+        out = []
+        for entry in self._value(reply)[:limit]:
+            name = (entry.get("pin") or {}).get("name") or (entry.get("files") or [{}])[0].get("name", "")
+            out.append(RemoteItem(entry["cid"], name or "", int(entry.get("size", 0)), entry.get("created", "")))
+        return out
+
+
+class Pinata(Backend):
+    kind = "pinata"
+    default_endpoint = "https://uploads.pinata.cloud"
+    default_gateway = "https://gateway.pinata.cloud/ipfs/"
+    rate = (60, 60.0)  # the free plan's published limit: 60 requests per minute
+    max_file_bytes = 100 * MB  # the simple upload endpoint; larger files need Pinata's resumable protocol
+    needs_token = True
+
+    def __init__(self, settings: Settings, **kw):
+        super().__init__(settings, **kw)
+        self.api_endpoint = check_endpoint(settings.api_endpoint or "https://api.pinata.cloud", self.label)
+
+    def store(self, item: Item) -> str:
+        reply = self.http.request("POST", f"{self.endpoint}/v3/files",
+                                  files={"file": (item.filename, item.data, item.mime)},
+                                  data={"network": "public", "name": item.filename})
+        try:
+            return reply["data"]["cid"]
+        except (KeyError, TypeError):
+            raise PublishError(f"{self.label}: unexpected reply: {str(reply)[:200]}") from None
+
+    def list(self, limit: int = 20) -> list[RemoteItem]:
+        reply = self.http.request("GET", f"{self.api_endpoint}/v3/files/public", params={"limit": limit})
+        files = (reply.get("data") or {}).get("files") or []
+        return [RemoteItem(f["cid"], f.get("name") or "", int(f.get("size") or 0), f.get("created_at", ""))
+                for f in files[:limit]]
+
+
+class Kubo(Backend):
+    kind = "kubo"
+    default_endpoint = "http://127.0.0.1:5001"
+    default_gateway = "http://127.0.0.1:8080/ipfs/"
+
+    def store(self, item: Item) -> str:
+        # the chunker and raw leaves are sent explicitly, so a node's Import.* settings cannot change the CID
+        params = {"cid-version": "1", "raw-leaves": "true", "chunker": "size-262144", "pin": "true"}
+        lines = self.http.request("POST", f"{self.endpoint}/api/v0/add", params=params, expect="ndjson",
+                                  files={"file": (item.filename, item.data, item.mime)})
+        if not lines or "Hash" not in lines[-1]:
+            raise PublishError(f"{self.label}: unexpected reply: {str(lines)[:200]}")
+        return lines[-1]["Hash"]
+
+
+class Offline(Backend):
+    """No network: each file and its CAR go into the folder; `published()` adds to manifest.json."""
+
+    kind = "offline"
+
+    def __init__(self, settings: Settings, **kw):
+        if not settings.endpoint:
+            raise PublishError("Offline publishing needs a folder: set it in the NFTGan add-on preferences")
+        self.label = LABELS[self.kind]
+        self.endpoint = os.path.abspath(os.path.expanduser(settings.endpoint))
+        self.gateway = (settings.gateway or self.default_gateway).rstrip("/") + "/"
+        self._written: dict[str, dict] = {}
+
+    def store(self, item: Item) -> str:
+        os.makedirs(self.endpoint, exist_ok=True)
+        root = str(item.dag.root)
+        ext = os.path.splitext(item.filename)[1]
+        plain = os.path.join(self.endpoint, root + ext)
+        car = os.path.join(self.endpoint, root + ".car")
+        write_durably(plain, item.data)
+        write_durably(car, dag_car(item.dag))
+        # verify what is on disk, not what was meant: the file's CID and every block of the CAR
+        with open(car, "rb") as fh:
+            roots, blocks = read_car(fh.read())
+        got = {cid for cid, _ in blocks}
+        if roots != [item.dag.root] or got != set(item.dag.blocks):
+            raise PublishError(f"Offline: {car} does not hold the DAG of {item.filename}")
+        self._written[item.filename] = {"file": os.path.basename(plain), "car": os.path.basename(car),
+                                        "mime": item.mime, "size": len(item.data)}
+        return str(cid_of_file(plain))
+
+    def published(self, *, name: str, token_uri: str, items: dict[str, Item]) -> None:
+        path = os.path.join(self.endpoint, "manifest.json")
+        manifest = {"format": "nftgan-offline-manifest/1", "entries": []}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                manifest = json.load(fh)
+        entry = {"name": name, "token_uri": token_uri, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "files": {role: {"cid": str(item.dag.root), **self._written[item.filename]}
+                           for role, item in items.items()}}
+        manifest["entries"].append(entry)
+        write_durably(path, (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+BACKENDS: dict[str, type[Backend]] = {b.kind: b for b in (Offline, NftStorage, Pinata, Kubo)}
+
+
+def make_backend(settings: Settings, *, online_allowed: bool = True, **kw) -> Backend:
+    """Build the backend; refuses network backends when online access is off (Blender's setting)."""
+    if settings.kind not in BACKENDS:
+        raise PublishError(f"unknown publish backend {settings.kind!r} (one of {', '.join(KINDS)})")
+    if settings.kind != "offline" and not online_allowed:
+        raise PublishError("Blender's online access is off (Preferences > System > Network): "
+                           "only the Offline backend can publish")
+    return BACKENDS[settings.kind](settings, **kw)

@@ -1,0 +1,202 @@
+"""HTTP for publishing: retries with backoff, Retry-After, client-side throttling, clear errors.
+
+- 429 / 500 / 502 / 503 / 504, timeouts, dropped connections and truncated bodies are retried
+  with exponential backoff and full jitter; a Retry-After header is honoured (and a wait longer
+  than the policy allows ends the attempt with a clear message instead of hanging).
+- 401 / 403 end at once with TokenRejected; 413 with a size message; other 4xx with the
+  service's own error text.
+- HTTPS is required, except to a loopback address (a local kubo node, the test server).
+- The token goes only into the Authorization header: never into a log line, an exception
+  message or a URL.
+"""
+
+from __future__ import annotations
+
+import collections
+import email.utils
+import ipaddress
+import json
+import logging
+import random
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import requests
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class PublishError(Exception):
+    """A publishing failure with a message meant for the user as it is."""
+
+
+class TokenRejected(PublishError):
+    pass
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str, service: str) -> str:
+    """Return url without a trailing slash, or raise PublishError if it is not HTTPS (or loopback HTTP)."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PublishError(f"{service}: the endpoint {url!r} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise PublishError(f"{service}: put the token in the token field, not in the endpoint URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise PublishError(f"{service}: the endpoint must use HTTPS ({url} is plain HTTP and not this computer)")
+    return url.strip().rstrip("/")
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 6  # tries in all, the first included
+    base: float = 0.5  # seconds; the n-th retry waits up to base * 2**n (full jitter)
+    cap: float = 30.0
+    max_wait: float = 120.0  # a Retry-After beyond this fails at once with a clear message
+    rng: random.Random = field(default_factory=random.Random)
+
+    def backoff(self, retry: int) -> float:
+        return self.rng.uniform(0, min(self.cap, self.base * 2 ** retry))
+
+
+class Throttle:
+    """At most `limit` requests in any `period` seconds (sliding window), sleeping as needed."""
+
+    def __init__(self, limit: int, period: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.limit, self.period, self.clock, self.sleep = limit, period, clock, sleep
+        self._stamps: collections.deque[float] = collections.deque()
+
+    def wait(self) -> None:
+        while True:
+            now = self.clock()
+            while self._stamps and now - self._stamps[0] >= self.period:
+                self._stamps.popleft()
+            if len(self._stamps) < self.limit:
+                self._stamps.append(now)
+                return
+            self.sleep(self._stamps[0] + self.period - now)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_text(resp: requests.Response) -> str:
+    """The service's own error message, from the JSON shapes NFT.storage, Pinata and kubo use."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text.strip()[:200] or resp.reason or ""
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("details") or err.get("reason") or err.get("Message") or err)[:200]
+        if isinstance(err, str):
+            return err[:200]
+    return str(body)[:200]
+
+
+class HttpClient:
+    """requests with the policy above. One per backend, so its throttle counts all its requests."""
+
+    def __init__(self, service: str, *, token: str = "", rate: tuple[int, float] | None = None,
+                 retry: RetryPolicy | None = None, timeout: tuple[float, float] = (10.0, 300.0),
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.service = service
+        self._token = token
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.sleep = sleep
+        self.throttle = Throttle(rate[0], rate[1], clock, sleep) if rate else None
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "NFTGan-publish"
+        self.check: Callable[[], None] = lambda: None  # raises to cancel (a job's check())
+
+    def __repr__(self) -> str:  # never show the token
+        return f"<HttpClient {self.service}>"
+
+    def request(self, method: str, url: str, *, expect: str = "json", missing: bool = False, **kwargs: Any) -> Any:
+        """Send with retries; returns parsed JSON (expect="json"), a list of JSON lines ("ndjson")
+        or text ("text"); with missing=True a 404 returns None."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        last = ""
+        for attempt in range(self.retry.attempts):
+            self.check()
+            if self.throttle:
+                self.throttle.wait()
+            wait: float | None = None
+            try:
+                resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+                status = resp.status_code
+                log.debug("%s %s %s -> %d", self.service, method, urllib.parse.urlsplit(url).path, status)
+                if status in (401, 403):
+                    raise TokenRejected(f"{self.service} rejected the API token (HTTP {status}: {_error_text(resp)}). "
+                                        "Check the token in the NFTGan add-on preferences.")
+                if status == 404 and missing:
+                    return None
+                if status == 413:
+                    raise PublishError(f"{self.service} refused the upload as too large (HTTP 413): {_error_text(resp)}")
+                if status in RETRY_STATUS:
+                    last = f"HTTP {status}: {_error_text(resp)}"
+                    wait = _retry_after(resp.headers.get("Retry-After"))
+                elif status >= 400:
+                    raise PublishError(f"{self.service} refused the request (HTTP {status}): {_error_text(resp)}")
+                else:
+                    return self._parse(resp, expect)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError, _BadBody) as exc:
+                last = f"{type(exc).__name__}: {_short(exc)}"
+            if attempt + 1 == self.retry.attempts:
+                break
+            delay = self.retry.backoff(attempt) if wait is None else wait
+            if delay > self.retry.max_wait:
+                raise PublishError(f"{self.service} asked to wait {delay:.0f} s before trying again ({last}); "
+                                   "try again later")
+            log.info("%s: %s; retry %d/%d in %.2f s", self.service, last, attempt + 1, self.retry.attempts - 1, delay)
+            self.sleep(delay)
+        raise PublishError(f"{self.service} failed after {self.retry.attempts} attempts: {last}")
+
+    @staticmethod
+    def _parse(resp: requests.Response, expect: str) -> Any:
+        text = resp.content.decode("utf-8", "replace")  # reading the body may raise on a truncated one
+        if expect == "text":
+            return text
+        try:
+            if expect == "ndjson":
+                return [json.loads(line) for line in text.splitlines() if line.strip()]
+            return json.loads(text)
+        except ValueError:
+            raise _BadBody(f"unreadable reply body ({len(text)} bytes)") from None
+
+
+class _BadBody(Exception):
+    """A 2xx reply whose body is cut short or garbled: retried like a dropped connection."""
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).split("\n")[0][:160]
