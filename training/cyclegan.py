@@ -1,0 +1,106 @@
+"""CycleGAN (Zhu et al. 2017): unpaired A <-> B with cycle (lambda 10) and identity (0.5) losses.
+
+Nets: G_A (A -> B), G_B (B -> A), D_A (real B vs G_A's output), D_B (real A vs G_B's output);
+image pools of 50 past fakes per discriminator; LSGAN by default. Exported as a `stylize` model,
+direction AtoB (G_A, default) or BtoA (G_B).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_net
+from .config import CycleGANConfig
+from .data import unpaired_datasets
+from .kinds import ModelKind, register
+from .losses import gan_loss, new_pool, pool_query
+from .networks import build_discriminator, build_image_generator, check_size, multiple_of
+from .trainer import frozen
+
+
+class CycleGAN(ModelKind):
+    name = "cyclegan"
+    config_class = CycleGANConfig
+    contract_kind = "stylize"
+    description = "unpaired style transfer (photo <-> painting): two ResNet generators, cycle consistency"
+    data_help = ("trainA/ and trainB/ with images of the two styles (any number, no pairing needed); A/ + B/ "
+                 "folders work too, their pairing is ignored.")
+    loss_names = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
+
+    def check_config(self, cfg):
+        check_size(cfg.net_g, cfg.size)
+
+    def _g(self, cfg):
+        return build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout)
+
+    def build_nets(self, cfg):
+        return {"G_A": self._g(cfg), "G_B": self._g(cfg),
+                "D_A": build_discriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
+                "D_B": build_discriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm)}
+
+    def optimizer_groups(self, cfg):
+        return {"G": ("G_A", "G_B"), "D": ("D_A", "D_B")}
+
+    def datasets(self, cfg):
+        return unpaired_datasets(cfg)
+
+    def new_state(self, cfg, device):
+        return {"fake_A": new_pool(cfg.pool_size), "fake_B": new_pool(cfg.pool_size)}
+
+    def train_step(self, run, batch):
+        cfg, nets, real_a, real_b = run.cfg, run.nets, batch["A"], batch["B"]
+        mode, lam_c, lam_i = cfg.gan_mode, cfg.lambda_cycle, cfg.lambda_cycle * cfg.lambda_identity
+        n = real_a.shape[0]
+        # generators (discriminators frozen). With the identity loss on, each generator runs once on
+        # [its domain ; the other domain]: the translation and the identity mapping in one pass.
+        with frozen(run, ("D_A", "D_B")), run.autocast():
+            if lam_i > 0:
+                fake_b, idt_a = nets["G_A"](torch.cat([real_a, real_b], 0)).split(n)
+                fake_a, idt_b = nets["G_B"](torch.cat([real_b, real_a], 0)).split(n)
+                loss_idt_a = F.l1_loss(idt_a.float(), real_b.float()) * lam_i
+                loss_idt_b = F.l1_loss(idt_b.float(), real_a.float()) * lam_i
+            else:
+                fake_b, fake_a = nets["G_A"](real_a), nets["G_B"](real_b)
+                loss_idt_a = loss_idt_b = torch.zeros((), device=real_a.device)
+            rec_a, rec_b = nets["G_B"](fake_b), nets["G_A"](fake_a)
+            loss_g_a = gan_loss(run.raw["D_A"](fake_b), True, mode, for_discriminator=False)
+            loss_g_b = gan_loss(run.raw["D_B"](fake_a), True, mode, for_discriminator=False)
+            loss_cyc_a = F.l1_loss(rec_a.float(), real_a.float()) * lam_c
+            loss_cyc_b = F.l1_loss(rec_b.float(), real_b.float()) * lam_c
+            loss_g = loss_g_a + loss_g_b + loss_cyc_a + loss_cyc_b + loss_idt_a + loss_idt_b
+        run.opt["G"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        run.opt["G"].step()
+        # discriminators: real vs a pooled past fake, one forward each over both
+        with run.autocast():
+            losses_d = []
+            for d, real, fake in (("D_A", real_b, pool_query(run.state["fake_B"], fake_b)),
+                                  ("D_B", real_a, pool_query(run.state["fake_A"], fake_a))):
+                pred_real, pred_fake = nets[d](torch.cat([real, fake.detach()], 0)).chunk(2)
+                losses_d.append(0.5 * (gan_loss(pred_real, True, mode) + gan_loss(pred_fake, False, mode)))
+        run.opt["D"].zero_grad(set_to_none=True)
+        (losses_d[0] + losses_d[1]).backward()
+        run.opt["D"].step()
+        out = {"G_A": loss_g_a, "G_B": loss_g_b, "cycle_A": loss_cyc_a, "cycle_B": loss_cyc_b,
+               "idt_A": loss_idt_a, "idt_B": loss_idt_b, "D_A": losses_d[0], "D_B": losses_d[1]}
+        return {k: v.detach() for k, v in out.items()}
+
+    def sample_rows(self, run, batch):
+        with run.autocast():
+            fake_b = run.raw["G_A"](batch["A"])
+            rec_a = run.raw["G_B"](fake_b)
+            fake_a = run.raw["G_B"](batch["B"])
+            rec_b = run.raw["G_A"](fake_a)
+        cols = zip(batch["A"], fake_b, rec_a, batch["B"], fake_a, rec_b)
+        return ["A", "A->B", "A->B->A", "B", "B->A", "B->A->B"], [[t.float() for t in c] for c in cols]
+
+    def generator(self, cfg, nets, direction):
+        direction = direction or "AtoB"
+        if direction not in ("AtoB", "BtoA"):
+            raise ValueError(f"direction must be AtoB or BtoA, not {direction!r}")
+        name = "G_A" if direction == "AtoB" else "G_B"
+        return load_net(self._g(cfg), nets[name], name), {"multiple_of": multiple_of(cfg.net_g, cfg.size)}
+
+
+register(CycleGAN())
