@@ -5,6 +5,11 @@ import importlib
 
 MODULES = [
     # filled in by the feature modules, e.g. "preferences", "stylize", "publish", "generate"
+    "preferences",
+    "runtime",
+    "stylize",
+    "canvas",
+    "panels",
 ]
 
 
