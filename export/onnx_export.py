@@ -1,0 +1,456 @@
+"""`nftgan export CKPT -o model.onnx`: a training checkpoint -> one self-describing, parity-checked ONNX file.
+
+The generator is rebuilt from the checkpoint in eval mode (batch-norm running statistics, dropout
+off), exported with torch's dynamo exporter (batch, height and width dynamic; `nftgan.multiple_of`
+states which sizes the architecture takes), stamped with the model-contract metadata
+(`addon.core.contract.build_metadata`) and the checkpoint's training provenance, checked with
+`onnx.checker`, and run side by side with PyTorch in onnxruntime on random and real images at two
+sizes. The file is written (atomically) only when every output matches within 1e-4.
+
+`--int8` adds `<name>.int8.onnx`: static QDQ quantization (per-channel weights, reduce_range),
+calibrated on training images, kept only when it is faster than fp32 on this machine AND within
+30 dB PSNR of the fp32 output on held-out images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import io
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from addon.core.contract import ModelError, build_metadata, describe_model
+
+PARITY_TOL = 1e-4  # max |ONNX - PyTorch| in fp32, outputs in [-1, 1]
+INT8_MIN_PSNR = 30.0  # dB vs the fp32 output, on held-out images
+OPSET = 18
+CALIB_IMAGES, HELD_OUT_IMAGES = 16, 8
+
+
+class ExportError(RuntimeError):
+    """An export that was refused, with the reason and what to do."""
+
+
+# ---------------------------------------------------------------- the graph
+
+def to_onnx(net: nn.Module, info: dict) -> onnx.ModelProto:
+    """Export `net` (eval mode) with dynamic batch (and height/width for image models)."""
+    net.eval()
+    if info["kind"] == "generate":
+        example = torch.randn(2, info["latent"])
+        dims = {0: torch.export.Dim.DYNAMIC}
+    else:
+        side = max(info["size"], info["multiple_of"])
+        example = torch.rand(2, 3, side, side) * 2 - 1
+        dims = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
+    arg = next(iter(inspect.signature(net.forward).parameters))
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as log:
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(net, (example,), dynamo=True, opset_version=OPSET, input_names=["input"],
+                                        output_names=["output"], dynamic_shapes={arg: dims}, verbose=False)
+        except Exception as exc:
+            raise ExportError(f"torch.onnx could not export the {info['kind']} generator: "
+                              f"{str(exc).strip().splitlines()[0][:300]}\n{log.getvalue()[-2000:]}") from exc
+    proto = program.model_proto
+    _name_dims(proto, info)
+    return proto
+
+
+def _name_dims(proto: onnx.ModelProto, info: dict) -> None:
+    """Readable symbolic dims on the graph's input and output (the exporter names them s0, s77 ...)."""
+    scale = info.get("scale", 1) if info["kind"] == "upscale" else 1
+    if info["kind"] == "generate":
+        names_in, names_out = ["N", None], ["N", None, None, None]
+    else:
+        names_in = ["N", None, "H", "W"]
+        names_out = ["N", None, "H", "W"] if scale == 1 else ["N", None, f"{scale}*H", f"{scale}*W"]
+    for value, names in ((proto.graph.input[0], names_in), (proto.graph.output[0], names_out)):
+        for dim, name in zip(value.type.tensor_type.shape.dim, names):
+            if name is not None:
+                dim.dim_param = name
+    del proto.graph.value_info[:]  # intermediate shapes keep the exporter's names; onnxruntime re-infers them
+
+
+# ---------------------------------------------------------------- numbers for the card
+
+def count_macs(net: nn.Module, example: torch.Tensor) -> int:
+    """Multiply-accumulates of one forward pass (convolutions, transposed convolutions, linear layers)."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.ConvTranspose2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += inputs[0].numel() * module.out_channels // module.groups * k
+        elif isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += output.numel() * module.in_channels // module.groups * k
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d,
+                                                                                      nn.Linear))]
+    try:
+        with torch.no_grad():
+            net(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def example_input(info: dict, batch: int = 1, side: int | None = None) -> torch.Tensor:
+    if info["kind"] == "generate":
+        return torch.randn(batch, info["latent"])
+    side = side or max(info["size"], info["multiple_of"])
+    return torch.rand(batch, 3, side, side) * 2 - 1
+
+
+# ---------------------------------------------------------------- real images
+
+def _resize(img, side: int) -> torch.Tensor:
+    from PIL import Image
+
+    from training.data import to_tensor
+
+    return to_tensor(img.resize((side, side), Image.BICUBIC))
+
+
+def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str | None) -> tuple[list, list]:
+    """(calibration, held-out) lists of CHW tensors in [-1, 1] from the model's input domain.
+
+    From `calib_dir` (a folder of input images; a quarter held out) or else the checkpoint's training data
+    (its training split calibrates, its validation split is held out). Empty when neither can be read.
+    """
+    from training.checkpoint import config_of
+    from training.data import DataError, list_images, load_rgb, split_indices, split_name
+
+    if info["kind"] == "generate":
+        return [], []
+    side = info["size"] // info["scale"] if info["kind"] == "upscale" else info["size"]
+    if calib_dir:
+        files = list_images(calib_dir)
+        if not files:
+            raise ExportError(f"--calib-dir {calib_dir} holds no images (png, jpg, webp ...)")
+        train, held = split_indices([split_name(p) for p in files], 0.25)
+        load = [], []
+        for out, idx in zip(load, (train[:CALIB_IMAGES], held[:HELD_OUT_IMAGES])):
+            for i in idx:
+                with contextlib.suppress(OSError, ValueError):
+                    out.append(_resize(load_rgb(files[i]), side))
+        return load
+    cfg = config_of(ckpt)
+    if not cfg.data or not os.path.isdir(cfg.data):
+        return [], []
+    from training.kinds import get_kind
+
+    try:
+        train_ds, val_ds = get_kind(ckpt["model"]).datasets(cfg)[:2]
+    except DataError:
+        return [], []
+    key = _input_key(info, direction)
+    take = lambda ds, n: [ds[i][key] for i in range(min(n, len(ds)))]
+    return take(train_ds, CALIB_IMAGES), take(val_ds, HELD_OUT_IMAGES)
+
+
+def _input_key(info: dict, direction: str | None) -> str:
+    """Which item of a training batch the generator reads."""
+    if info["kind"] == "upscale":
+        return "lr"
+    return "B" if direction == "BtoA" else "A"
+
+
+# ---------------------------------------------------------------- parity
+
+def _session(model: bytes | str, threads: int = 0):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def parity_cases(info: dict, real: list[torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+    """Random and real inputs at two sizes: the trained size (batch 2) and a non-square one."""
+    gen = torch.Generator().manual_seed(0)
+    if info["kind"] == "generate":
+        return [("random latents, batch 2", torch.randn(2, info["latent"], generator=gen)),
+                ("random latents, batch 5", torch.randn(5, info["latent"], generator=gen))]
+    m = info["multiple_of"]
+    side = max(m, info["size"] // info["scale"] if info["kind"] == "upscale" else info["size"])
+    h2, w2 = max(m, side // 2 // m * m), side + m  # a second, non-square size
+    cases = [(f"random {side}x{side}, batch 2", torch.rand(2, 3, side, side, generator=gen) * 2 - 1),
+             (f"random {h2}x{w2}", torch.rand(1, 3, h2, w2, generator=gen) * 2 - 1)]
+    if real:
+        batch = torch.stack(real[:2])
+        cases.append((f"{len(batch)} real {side}x{side}", nn.functional.interpolate(batch, (side, side),
+                                                                                       mode="bilinear")))
+        cases.append((f"real {h2}x{w2}", nn.functional.interpolate(batch[:1], (h2, w2), mode="bilinear")))
+    return cases
+
+
+def check_parity(net: nn.Module, model: bytes, cases) -> list[dict]:
+    sess = _session(model)
+    name = sess.get_inputs()[0].name
+    results = []
+    for label, x in cases:
+        with torch.no_grad():
+            want = net(x).numpy()
+        got = sess.run(None, {name: x.numpy()})[0]
+        if got.shape != want.shape:
+            raise ExportError(f"parity: on {label} ONNX gives shape {got.shape}, PyTorch {want.shape}")
+        results.append({"case": label, "shape": list(x.shape), "max_abs": float(np.abs(got - want).max())})
+    return results
+
+
+# ---------------------------------------------------------------- int8
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two images in [-1, 1] (peak-to-peak 2)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)
+
+
+def time_sessions(sessions: list, x: np.ndarray, repeats: int = 7) -> list[float]:
+    """Median seconds per run of each session on `x`, runs interleaved so load changes hit all alike."""
+    feeds = [{s.get_inputs()[0].name: x} for s in sessions]
+    for s, f in zip(sessions, feeds):
+        s.run(None, f)
+    times = [[] for _ in sessions]
+    for _ in range(repeats):
+        for s, f, t in zip(sessions, feeds, times):
+            t0 = time.perf_counter()
+            s.run(None, f)
+            t.append(time.perf_counter() - t0)
+    return [float(np.median(t)) for t in times]
+
+
+def quantize_int8(fp32: bytes, calib: list[np.ndarray], held: list[np.ndarray], *, min_psnr: float = INT8_MIN_PSNR,
+                  min_speedup: float = 1.0) -> tuple[bytes | None, dict]:
+    """Static QDQ int8 of an fp32 model. Returns (model bytes or None, report).
+
+    Two candidates: convolutions only (ConvTranspose and InstanceNorm stay fp32) and convolutions plus
+    transposed convolutions. The fastest candidate with PSNR >= `min_psnr` vs fp32 on `held` is kept if it
+    runs more than `min_speedup` times faster than fp32; otherwise the report says why it was refused.
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    if not calib or not held:
+        raise ExportError("--int8 needs images of the model's input domain to calibrate on; the checkpoint's "
+                          "training data was not found: pass --calib-dir DIR")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, name):
+            self.items = iter([{name: x[None]} for x in calib])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    base = _session(fp32)
+    name = base.get_inputs()[0].name
+    want = [base.run(None, {name: x[None]})[0] for x in held]
+    candidates = []
+    with tempfile.TemporaryDirectory(prefix="nftgan-int8-") as tmp:
+        src = os.path.join(tmp, "fp32.onnx")
+        Path(src).write_bytes(fp32)
+        for ops in (("Conv",), ("Conv", "ConvTranspose")):
+            dst = os.path.join(tmp, f"int8-{len(ops)}.onnx")
+            root, level = logging.getLogger(), logging.getLogger().level
+            root.setLevel(logging.ERROR)  # quantize_static logs "consider pre-processing" on every call
+            try:
+                quantize_static(src, dst, Reader(name), quant_format=QuantFormat.QDQ, per_channel=True,
+                                reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                op_types_to_quantize=list(ops))
+            finally:
+                root.setLevel(level)
+            model = Path(dst).read_bytes()
+            sess = _session(model)
+            got = [sess.run(None, {name: x[None]})[0] for x in held]
+            quality = min(psnr(g, w) for g, w in zip(got, want))
+            t_fp32, t_int8 = time_sessions([base, sess], held[0][None])
+            candidates.append({"quantized": "+".join(ops), "psnr_db": quality, "fp32_ms": t_fp32 * 1e3,
+                               "int8_ms": t_int8 * 1e3, "speedup": t_fp32 / t_int8, "model": model})
+    good = [c for c in candidates if c["psnr_db"] >= min_psnr]
+    best = max(good or candidates, key=lambda c: (c["speedup"]))
+    report = {k: v for k, v in best.items() if k != "model"}
+    report["candidates"] = [{k: v for k, v in c.items() if k != "model"} for c in candidates]
+    if not good:
+        report["kept"], report["reason"] = False, (f"refused: PSNR {best['psnr_db']:.1f} dB vs fp32 is below "
+                                                   f"{min_psnr:.0f} dB (quality loss too visible)")
+    elif best["speedup"] <= min_speedup:
+        report["kept"], report["reason"] = False, (f"refused: not faster than fp32 on this CPU ({best['int8_ms']:.3g} "
+                                                   f"vs {best['fp32_ms']:.3g} ms, {best['speedup']:.2f}x; "
+                                                   f"{best['psnr_db']:.1f} dB)")
+    else:
+        report["kept"], report["reason"] = True, (f"kept: {best['speedup']:.2f}x faster than fp32, "
+                                                  f"{best['psnr_db']:.1f} dB PSNR vs fp32")
+    return (best["model"] if report["kept"] else None), report
+
+
+# ---------------------------------------------------------------- the whole export
+
+def _with_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> bytes:
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    proto.producer_name, proto.doc_string = "nftgan export", props["nftgan.description"]
+    return proto.SerializeToString()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def int8_path(out_path: str | os.PathLike) -> Path:
+    out = Path(out_path)
+    return out.with_name(out.stem + ".int8" + out.suffix)
+
+
+def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, description=None, license=None,
+                      int8=False, calib_dir=None) -> dict:
+    """Export a checkpoint to `out_path`; returns the report (also what the model card shows).
+
+    Nothing is written unless the ONNX graph passes onnx.checker and matches PyTorch within PARITY_TOL.
+    With int8, `<stem>.int8.onnx` is written beside it only when it is kept (see `quantize_int8`).
+    """
+    from training.checkpoint import build_generator, load_checkpoint
+
+    t0 = time.perf_counter()
+    out_path = Path(out_path)
+    ckpt = load_checkpoint(ckpt_path)
+    if direction not in (None, "AtoB", "BtoA"):
+        raise ExportError(f"--direction must be AtoB or BtoA, not {direction!r}")
+    if direction and ckpt["model"] != "cyclegan":
+        raise ExportError(f"--direction is for cyclegan checkpoints; this one is {ckpt['model']}")
+    net, info = build_generator(ckpt, direction)
+    net.eval()
+    if any(m.training for m in net.modules()):
+        raise ExportError("the generator is not in eval mode; batch norm and dropout would differ from training")
+    name = name or info["name"] + (" (B to A)" if direction == "BtoA" else "")
+    description = description or f"{ckpt['model']} {info['kind']} model, {info['size']} px, step {ckpt['step']}"
+    props = build_metadata(kind=info["kind"], name=name, description=description, size=info["size"],
+                           multiple_of=info["multiple_of"], scale=info.get("scale", 1), latent=info.get("latent", 0),
+                           license=license or "", training=info["training"])
+    proto = to_onnx(net, info)
+    model = _with_metadata(proto, props)
+    try:
+        onnx.checker.check_model(onnx.load_from_string(model), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"onnx.checker rejects the exported graph: {str(exc).splitlines()[0]}") from exc
+    calib, held = domain_images(ckpt, info, direction, calib_dir)
+    parity = check_parity(net, model, parity_cases(info, held or calib))
+    worst = max(p["max_abs"] for p in parity)
+    report = {
+        "path": str(out_path), "model": ckpt["model"], "kind": info["kind"], "name": name, "description": description,
+        "size": info["size"], "multiple_of": info["multiple_of"], "scale": info.get("scale", 1),
+        "latent": info.get("latent", 0), "direction": direction, "license": license or "", "step": ckpt["step"],
+        "training": info["training"], "params": sum(p.numel() for p in net.parameters()),
+        "gmacs": count_macs(net, example_input(info)) / 1e9, "parity": parity, "parity_max_abs": worst,
+        "real_images": bool(held or calib), "opset": OPSET, "bytes": len(model), "int8": None,
+    }
+    if worst > PARITY_TOL:
+        raise ExportError(f"refused: ONNX and PyTorch outputs differ by {worst:.2e} (> {PARITY_TOL:g}); "
+                          f"nothing was written. Cases: {parity}")
+    _write_atomic(out_path, model)
+    describe_model(out_path)  # the add-on's own reader accepts it
+    if int8:
+        q_model, q_report = quantize_int8(model, [x.numpy() for x in calib], [x.numpy() for x in held or calib[-2:]])
+        q_report["path"] = str(int8_path(out_path))
+        if q_model is not None:
+            q_props = dict(props, **{"nftgan.name": f"{name} (int8)",
+                                     "nftgan.description": f"{description}; int8 ({q_report['reason']})"})
+            _write_atomic(int8_path(out_path), _with_metadata(onnx.load_from_string(q_model), q_props))
+        else:
+            int8_path(out_path).unlink(missing_ok=True)  # never leave a stale variant that failed the rule
+        report["int8"] = q_report
+    report["seconds"] = time.perf_counter() - t0
+    report["card"] = model_card(report)
+    return report
+
+
+def model_card(r: dict) -> str:
+    """The model card as Markdown."""
+    t = r["training"] or {}
+    metrics = t.get("val_metrics") or {}
+    sizes = (f"latent {r['latent']} -> {r['size']}x{r['size']} RGB" if r["kind"] == "generate" else
+             f"trained at {r['size']} px; any H, W that are multiples of {r['multiple_of']}"
+             + (f"; output x{r['scale']}" if r["kind"] == "upscale" else ""))
+    rows = [
+        ("kind", f"{r['kind']} ({r['model']}" + (f", {r['direction']}" if r["direction"] else "") + ")"),
+        ("sizes", sizes),
+        ("parameters", f"{r['params'] / 1e6:.2f} M"),
+        ("compute", f"{r['gmacs']:.3g} GMACs per image" + ("" if r["kind"] == "generate" else
+                                                              f" at {r['size'] // r['scale']} px")),
+        ("license", r["license"] or "not stated"),
+        ("data", f"{t.get('dataset', 'unknown')} ({t.get('images', '?')} images)"),
+        ("training", f"{t.get('steps', r['step'])} steps, {t.get('hardware', 'unknown hardware')}"
+         + (f", {t['seconds'] / 60:.1f} min" if isinstance(t.get("seconds"), (int, float)) else "")),
+        ("validation", ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                 for k, v in sorted(metrics.items())) or "none recorded"),
+        ("parity", f"max abs(ONNX - PyTorch) = {r['parity_max_abs']:.2e} over {len(r['parity'])} cases ("
+                   + ("random and real images" if r["real_images"] else "random inputs only: no training images found")
+                   + f"), limit {PARITY_TOL:g}"),
+        ("file", f"{os.path.basename(r['path'])}, {r['bytes'] / 1e6:.1f} MB, opset {r['opset']}, contract 1"),
+    ]
+    if r["int8"]:
+        q = r["int8"]
+        rows.append(("int8", f"{q['reason']} ({q['quantized']} quantized)"))
+    lines = [f"# {r['name']}", "", r["description"], "", "| | |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str], prog: str = "nftgan export") -> int:
+    from training.checkpoint import CheckpointError
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", help="a checkpoint file, or a run folder (its checkpoints/latest.pt)")
+    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    parser.add_argument("--direction", choices=("AtoB", "BtoA"), help="cyclegan: which generator (default AtoB)")
+    parser.add_argument("--name", help="style name shown in the add-on (default: the run's name)")
+    parser.add_argument("--description", help="one line shown under the name")
+    parser.add_argument("--license", help="license of the weights, e.g. CC-BY-4.0 (shown on the style card)")
+    parser.add_argument("--int8", action="store_true", help="also write <name>.int8.onnx when it is faster and "
+                                                            f">= {INT8_MIN_PSNR:.0f} dB PSNR vs fp32")
+    parser.add_argument("--calib-dir", help="images of the model's input domain for parity and int8 calibration "
+                                            "(default: the checkpoint's training data)")
+    parser.add_argument("--card", help="also write the model card as Markdown to this file")
+    args = parser.parse_args(argv)
+    try:
+        report = export_checkpoint(args.checkpoint, args.output, direction=args.direction, name=args.name,
+                                   description=args.description, license=args.license, int8=args.int8,
+                                   calib_dir=args.calib_dir)
+    except (ExportError, CheckpointError, ModelError, ValueError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    print(report["card"])
+    for p in report["parity"]:
+        print(f"  parity  {p['case']:<28} max |d| {p['max_abs']:.2e}")
+    if report["int8"]:
+        print(f"  int8    {report['int8']['reason']}" + (f" -> {report['int8']['path']}" if report["int8"]["kept"]
+                                                         else ""))
+    print(f"wrote {args.output} in {report['seconds']:.1f} s")
+    if args.card:
+        _write_atomic(Path(args.card), report["card"].encode())
+    return 0
