@@ -55,6 +55,14 @@ def as_rgba(pixels: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def linear_to_srgb(rgba: np.ndarray) -> np.ndarray:
+    """Linear RGB -> sRGB-encoded (alpha unchanged): what a float Blender image shows on screen."""
+    out = np.array(rgba, dtype=np.float32)
+    c = np.clip(out[..., :3], 0.0, 1.0)
+    out[..., :3] = np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+    return out
+
+
 def read_image(path: str) -> np.ndarray:
     """Read an image file into the add-on's convention (float32 RGBA, bottom-up). Clear errors for bad files."""
     import os

@@ -1,0 +1,129 @@
+"""New sketch canvas (white image on the active mesh, ready for Texture Paint) and Apply to material."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+from bpy.types import Operator
+
+from .stylize import CANVAS_SIZES
+
+SKETCH_NODE = "NFTGan Sketch"
+RESULT_NODE = "NFTGan Result"
+
+
+def _principled(mat):
+    """The material's Principled BSDF (created and wired to the output when missing)."""
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    bsdf = next((n for n in nodes if n.type == "BSDF_PRINCIPLED"), None)
+    if bsdf is None:
+        bsdf = nodes.new("ShaderNodeBsdfPrincipled")
+        out = next((n for n in nodes if n.type == "OUTPUT_MATERIAL"), None) or nodes.new("ShaderNodeOutputMaterial")
+        links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
+    return bsdf
+
+
+def show_image_node(mat, image, node_name: str):
+    """Put `image` in the material's image-texture node `node_name` and wire it to Base Color."""
+    nodes = mat.node_tree.nodes
+    bsdf = _principled(mat)
+    node = nodes.get(node_name)
+    if node is None:
+        node = nodes.new("ShaderNodeTexImage")
+        node.name = node.label = node_name
+        sketch = nodes.get(SKETCH_NODE)
+        node.location = (bsdf.location.x - 400, bsdf.location.y - (300 if sketch is not None else 0))
+    node.image = image
+    mat.node_tree.links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
+    nodes.active = node  # Texture Paint paints into the active image node
+    return node
+
+
+class NFTGAN_OT_new_canvas(Operator):
+    """A white sketch image; on the active mesh also a material showing it and a UV map, then Texture Paint"""
+
+    bl_idname = "nftgan.new_canvas"
+    bl_label = "New Sketch Canvas"
+    bl_options = {"REGISTER", "UNDO"}
+
+    size: EnumProperty(name="Size", items=CANVAS_SIZES, default="1024")
+    name: StringProperty(name="Name", default="Sketch")
+
+    def execute(self, context):
+        n = int(self.size)
+        image = bpy.data.images.new(self.name, n, n, alpha=True)
+        image.generated_color = (1.0, 1.0, 1.0, 1.0)
+        context.scene.nftgan.sketch = image
+        paint = context.scene.tool_settings.image_paint
+        paint.canvas = image
+        obj = context.active_object
+        where = ""
+        if obj is not None and obj.type == "MESH":
+            mesh = obj.data
+            if not mesh.uv_layers:
+                mesh.uv_layers.new(name="UVMap")
+            mat = bpy.data.materials.new(f"{obj.name} sketch")
+            mat.use_nodes = True
+            show_image_node(mat, image, SKETCH_NODE)
+            if obj.material_slots:
+                obj.material_slots[obj.active_material_index].material = mat
+            else:
+                mesh.materials.append(mat)
+            paint.mode = "MATERIAL"
+            where = f" on '{obj.name}'"
+            if context.mode != "PAINT_TEXTURE":
+                try:
+                    bpy.ops.object.mode_set(mode="TEXTURE_PAINT")
+                except RuntimeError:  # no 3D view (e.g. called from a script in the background)
+                    pass
+        for area in getattr(context.screen, "areas", ()):
+            if area.type == "IMAGE_EDITOR":
+                area.spaces.active.image = image
+        self.report({"INFO"}, f"New {n}x{n} sketch canvas '{image.name}'{where}")
+        return {"FINISHED"}
+
+
+class NFTGAN_OT_apply_material(Operator):
+    """Show the stylized result on the active object's material (the sketch stays in the material, unlinked)"""
+
+    bl_idname = "nftgan.apply_material"
+    bl_label = "Apply to Material"
+    bl_options = {"REGISTER", "UNDO"}
+
+    image: StringProperty(name="Image", description="Result image (default: the sketch's stylized, else colorized)")
+
+    @classmethod
+    def poll(cls, context):
+        return context.active_object is not None and context.active_object.type == "MESH"
+
+    def execute(self, context):
+        result = bpy.data.images.get(self.image) if self.image else None
+        sketch = context.scene.nftgan.sketch
+        if result is None and not self.image and sketch is not None:
+            result = (bpy.data.images.get(f"{sketch.name} stylized")
+                      or bpy.data.images.get(f"{sketch.name} colorized"))
+        if result is None:
+            self.report({"ERROR"}, f"No image '{self.image}'" if self.image else "Nothing to apply yet: Stylize first")
+            return {"CANCELLED"}
+        obj = context.active_object
+        mat = obj.active_material
+        if mat is None:
+            mat = bpy.data.materials.new(f"{obj.name} stylized")
+            obj.data.materials.append(mat)
+        mat.use_nodes = True
+        show_image_node(mat, result, RESULT_NODE)
+        self.report({"INFO"}, f"'{obj.name}' now shows '{result.name}'")
+        return {"FINISHED"}
+
+
+CLASSES = (NFTGAN_OT_new_canvas, NFTGAN_OT_apply_material)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

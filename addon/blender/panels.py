@@ -1,0 +1,87 @@
+"""The NFTGan sidebar panel, in the Image Editor and in the 3D Viewport while in Texture Paint."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.types import Panel
+
+from ..core import styles as core_styles
+from . import runtime, stylize
+
+
+def draw(layout, context):
+    props = context.scene.nftgan
+    col = layout.column(align=True)
+    col.template_ID(props, "sketch", open="image.open")
+    row = col.row(align=True)
+    row.prop(props, "canvas_size", text="")
+    row.operator("nftgan.new_canvas", icon="IMAGE_DATA").size = props.canvas_size
+
+    found = runtime.styles(context)
+    if not core_styles.of_kind(found, "colorize") and not core_styles.of_kind(found, "stylize"):
+        runtime.draw_style_list(layout)
+        return
+    for kind in ("colorize", "stylize"):
+        box = layout.box()
+        box.label(text=kind.capitalize())
+        box.template_icon_view(props, kind, show_labels=True, scale=5.0, scale_popup=5.0)
+        style = core_styles.find(found, kind, getattr(props, f"{kind}_id") or None)
+        if style is not None and style.description:
+            box.label(text=style.description)
+    if any(not s.ok for s in found):
+        layout.label(text=f"{sum(not s.ok for s in found)} model(s) unusable: see Preferences", icon="ERROR")
+
+    job = stylize.current_job()
+    if job is not None:
+        row = layout.row(align=True)
+        row.progress(factor=job.fraction, type="BAR", text=job.message or "waiting")
+        row.operator("nftgan.cancel", text="", icon="X")
+    else:
+        layout.operator("nftgan.stylize", icon="BRUSHES_ALL")
+    layout.prop(props, "live_preview")
+    row = layout.row(align=True)
+    row.operator("nftgan.apply_material", icon="MATERIAL")
+    row.operator("nftgan.stylize_render", icon="RENDER_RESULT")
+    level, message = runtime.last_report
+    if message:
+        box = layout.box()
+        box.alert = level == "ERROR"
+        for line in runtime.wrap(message, 50)[:4]:
+            box.label(text=line)
+
+
+class NFTGAN_PT_image_editor(Panel):
+    bl_label = "NFTGan"
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "NFTGan"
+
+    def draw(self, context):
+        draw(self.layout, context)
+
+
+class NFTGAN_PT_view3d(Panel):
+    bl_label = "NFTGan"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "NFTGan"
+
+    @classmethod
+    def poll(cls, context):
+        return context.mode == "PAINT_TEXTURE"
+
+    def draw(self, context):
+        draw(self.layout, context)
+
+
+CLASSES = (NFTGAN_PT_image_editor, NFTGAN_PT_view3d)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
