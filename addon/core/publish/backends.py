@@ -19,11 +19,10 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 from .car import dag_car, read_car, split_dag
 from .cid import CID
-from .http import HttpClient, PublishError, RetryPolicy, check_endpoint
+from .http import HttpClient, PublishError, check_endpoint
 from .ledger import write_durably
 from .unixfs import FileDag, cid_of_file
 
@@ -73,15 +72,14 @@ class Backend(abc.ABC):
     max_file_bytes: int | None = None  # larger files are refused before any upload
     needs_token = False
 
-    def __init__(self, settings: Settings, *, retry: RetryPolicy | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, settings: Settings, **http_options):
+        """http_options go to HttpClient (retry policy, timeout, clock, sleep: tests make them fast)."""
         self.label = LABELS[self.kind]
         self.endpoint = check_endpoint(settings.endpoint or self.default_endpoint, self.label)
         if self.needs_token and not settings.token.strip():
             raise PublishError(f"{self.label} needs an API token: set it in the NFTGan add-on preferences")
         self.gateway = (settings.gateway or self.default_gateway).rstrip("/") + "/"
-        self.http = HttpClient(self.label, token=settings.token.strip(), rate=self.rate, retry=retry,
-                               clock=clock, sleep=sleep)
+        self.http = HttpClient(self.label, token=settings.token.strip(), rate=self.rate, **http_options)
 
     def gateway_url(self, cid: CID | str) -> str:
         return f"{self.gateway}{cid}"

@@ -8,7 +8,7 @@ does); together they hold every block of the DAG once.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from .cid import CID, CIDError, read_varint, varint
 from .unixfs import FileDag

@@ -79,7 +79,7 @@ class CID:
     digest: bytes  # the sha2-256 digest (32 bytes)
 
     @classmethod
-    def of(cls, block: bytes, *, codec: int, version: int = 1) -> "CID":
+    def of(cls, block: bytes, *, codec: int, version: int = 1) -> CID:
         if version == 0 and codec != DAG_PB:
             raise CIDError("CIDv0 can only name dag-pb blocks")
         return cls(version, codec, hashlib.sha256(block).digest())
@@ -106,7 +106,7 @@ class CID:
         return hashlib.sha256(block).digest() == self.digest
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> tuple["CID", int]:
+    def from_bytes(cls, data: bytes) -> tuple[CID, int]:
         """Parse a binary CID at the start of data; returns (cid, bytes used)."""
         if len(data) >= 34 and data[0] == SHA2_256 and data[1] == 32:
             return cls(0, DAG_PB, bytes(data[2:34])), 34
@@ -121,7 +121,7 @@ class CID:
         return cls(1, codec, bytes(data[pos:pos + 32])), pos + 32
 
     @classmethod
-    def parse(cls, text: str) -> "CID":
+    def parse(cls, text: str) -> CID:
         text = text.strip()
         if text.startswith("ipfs://"):
             text = text[len("ipfs://"):].split("/", 1)[0]

@@ -110,7 +110,10 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
     try:
         with open(args.image, "rb") as fh:
             image = fh.read()
-        animation = open(args.animation, "rb").read() if args.animation else None
+        animation = None
+        if args.animation:
+            with open(args.animation, "rb") as fh:
+                animation = fh.read()
         attrs = nftgan_attributes(sketch_cid=str(cid_of_file(args.sketch)) if args.sketch else "",
                                   software=software_version()) + args.attribute
         request = Request(image=image, name=args.name or os.path.splitext(os.path.basename(args.image))[0],
@@ -134,9 +137,9 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
 
 
 def software_version() -> str:
-    try:
-        from importlib.metadata import version
+    from importlib import metadata
 
-        return f"NFTGan {version('nftgan')}"
-    except Exception:  # not installed as a distribution (inside Blender): the add-on's manifest says
+    try:
+        return f"NFTGan {metadata.version('nftgan')}"
+    except metadata.PackageNotFoundError:  # running from a source tree that was not installed
         return "NFTGan"

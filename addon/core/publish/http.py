@@ -20,8 +20,9 @@ import logging
 import random
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -82,7 +83,7 @@ class Throttle:
     def wait(self) -> None:
         while True:
             now = self.clock()
-            while self._stamps and now - self._stamps[0] >= self.period:
+            while self._stamps and now - self._stamps[0] >= self.period - 1e-6:
                 self._stamps.popleft()
             if len(self._stamps) < self.limit:
                 self._stamps.append(now)

@@ -12,8 +12,8 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..jobs import Cancelled
 from . import metadata as md

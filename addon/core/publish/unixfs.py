@@ -13,8 +13,9 @@ Checked against CIDs made by kubo itself (tests/publish/vectors.json).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .cid import CID, DAG_PB, RAW, varint
 
@@ -41,7 +42,7 @@ def _unixfs_file(filesize: int, data: bytes = b"", blocksizes: list[int] | None 
     return out
 
 
-def _pb_node(unixfs: bytes, links: list["_Entry"] = ()) -> bytes:
+def _pb_node(unixfs: bytes, links: list[_Entry] = ()) -> bytes:
     # dag-pb canonical form: Links (field 2) before Data (field 1); each link Hash, Name (""), Tsize
     out = b""
     for link in links:

@@ -1,0 +1,61 @@
+"""Fixtures for the publish tests: the fault-injecting IPFS server, fast retry settings, a small PNG."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from PIL import Image
+
+from addon.core.publish.backends import Settings, make_backend
+from addon.core.publish.http import RetryPolicy
+from addon.core.publish.ledger import Ledger
+
+from .ipfs_server import FakeIpfsServer
+
+TOKEN = "tok-3f9c1e7b-SECRET-never-logged"
+
+
+def png_bytes(size: int = 32, seed: int = 0) -> bytes:
+    rng = random.Random(seed)
+    img = Image.frombytes("RGB", (size, size), bytes(rng.randrange(256) for _ in range(size * size * 3)))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def server():
+    with FakeIpfsServer(tokens={TOKEN}) as srv:
+        yield srv
+
+
+@pytest.fixture
+def sleeps():
+    """Every retry/throttle wait the client asked for (recorded, slept for a millisecond at most)."""
+    return []
+
+
+@pytest.fixture
+def backend_for(server, sleeps):
+    import time
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        time.sleep(min(seconds, 0.001))
+
+    def build(kind: str, **settings):
+        defaults = {"endpoint": server.url, "token": TOKEN if kind != "kubo" else ""}
+        if kind == "pinata":
+            defaults["api_endpoint"] = server.url
+        defaults.update(settings)
+        return make_backend(Settings(kind, **defaults), retry=RetryPolicy(attempts=4, base=0.01, rng=random.Random(1)),
+                            timeout=(2.0, 0.3), sleep=sleep)
+
+    return build
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    return Ledger(tmp_path / "ledger" / "publish.sqlite")

@@ -1,0 +1,357 @@
+"""A real HTTP server on 127.0.0.1 speaking the NFT.storage, Pinata (v3) and kubo RPC endpoints the
+publisher uses, with fault injection. It stores what arrives and rebuilds every file from its blocks
+(CAR uploads are taken apart block by block, each block checked against its CID, the UnixFS DAG
+walked with its own dag-pb decoder), so tests can compare the bytes that arrived with the originals.
+
+Endpoints
+- NFT.storage: POST /upload (raw body or Content-Type application/car), GET / (list, ?limit=),
+  GET /check/{cid} (no auth). JSON {"ok": true, "value": ...} / {"ok": false, "error": {...}}.
+  At most 30 requests per 10 s per client, then 429. 100 MB per request, then 413.
+- Pinata: POST /v3/files (multipart: file, network=public, name) -> {"data": {...}};
+  GET /v3/files/public?limit= -> {"data": {"files": [...], "next_page_token": ...}}.
+- kubo: POST /api/v0/add?cid-version=1&pin=true (multipart file) -> ndjson {"Name","Hash","Size"};
+  any other method -> 405; errors {"Message","Code","Type":"error"}.
+
+Faults, consumed one per matching request (`server.inject("/upload", "500", ("429", 2), ...)`):
+"500", ("429", retry_after_seconds), ("slow", seconds), "drop" (close without a reply),
+"truncate" (announce the full body, send half, close), "wrong-cid", "pass" (no fault: lets the
+next fault hit a later request), ("hold", arrived, release) (two threading.Events: once the upload
+is stored, set `arrived` and wait for `release` before replying).
+"""
+
+from __future__ import annotations
+
+import collections
+import email.parser
+import email.policy
+import json
+import socket
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from addon.core.publish.car import read_car
+from addon.core.publish.cid import CID, DAG_PB, RAW, read_varint
+from addon.core.publish.unixfs import import_bytes
+
+REQUEST_LIMIT = 100 * 1000 * 1000
+RATE = (30, 10.0)
+
+
+def _pb_fields(buf: bytes):
+    """Minimal protobuf reader: yields (field number, wire type, value)."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = read_varint(buf, pos)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = read_varint(buf, pos)
+        elif wire == 2:
+            length, pos = read_varint(buf, pos)
+            value, pos = buf[pos:pos + length], pos + length
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+        yield num, wire, value
+
+
+def unixfs_file(root: CID, blocks: dict[CID, bytes]) -> bytes:
+    """Rebuild a file from its UnixFS DAG (raw leaves or dag-pb File nodes)."""
+    block = blocks[root]
+    if root.codec == RAW:
+        return block
+    assert root.codec == DAG_PB
+    links, data = [], b""
+    for num, _, value in _pb_fields(block):
+        if num == 2:
+            link = {n: v for n, _, v in _pb_fields(value)}
+            links.append(CID.from_bytes(link[1])[0])
+        elif num == 1:
+            unixfs = {n: v for n, _, v in _pb_fields(value)}
+            assert unixfs[1] == 2, "not a UnixFS File node"
+            data = unixfs.get(2, b"")
+    return data + b"".join(unixfs_file(link, blocks) for link in links)
+
+
+@dataclass
+class Stored:
+    cid: str
+    data: bytes
+    name: str
+    mime: str
+    created: str
+    service: str
+
+
+@dataclass
+class Hit:
+    method: str
+    path: str
+    status: int
+    size: int
+    authorization: str
+
+
+@dataclass
+class FakeIpfsState:
+    tokens: set[str] = field(default_factory=set)
+    kubo_token: str = ""  # kubo's API.Authorizations; empty = open (a local node)
+    files: dict[str, Stored] = field(default_factory=dict)  # cid -> file
+    blocks: dict[CID, bytes] = field(default_factory=dict)
+    faults: dict[str, collections.deque] = field(default_factory=dict)
+    hits: list[Hit] = field(default_factory=list)
+    window: collections.deque = field(default_factory=collections.deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
+    server_version = "FakeIPFS/1"
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    @property
+    def state(self) -> FakeIpfsState:
+        return self.server.state
+
+    # --- plumbing ---
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, payload, *, ctype="application/json", headers=None, fault=None):
+        body = payload if isinstance(payload, bytes) else (json.dumps(payload) + "\n").encode()
+        if isinstance(fault, tuple) and fault[0] == "hold":  # stored; tell the test, wait until it says go on
+            fault[1].set()
+            fault[2].wait(30)
+        self.state.hits.append(Hit(self.command, self.path, status, len(body), self.headers.get("Authorization", "")))
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        try:
+            if fault == "truncate":
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self._hang_up()
+            else:
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a "slow" fault): fine
+            self.close_connection = True
+
+    def _hang_up(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _fault(self, path: str):
+        with self.state.lock:
+            for prefix, queue in self.state.faults.items():
+                if path.startswith(prefix) and queue:
+                    return queue.popleft()
+        return None
+
+    def _apply_fault(self, fault) -> bool:
+        """Apply a fault that acts before the reply; True if it already ended the request."""
+        kind = fault[0] if isinstance(fault, tuple) else fault
+        if kind == "500":
+            self._error(500, "Internal Server Error (injected)")
+        elif kind == "429":
+            self._error(429, "Too Many Requests (injected)", headers={"Retry-After": str(fault[1])})
+        elif kind == "drop":
+            self.state.hits.append(Hit(self.command, self.path, 0, 0, ""))
+            self._hang_up()
+        else:
+            if kind == "slow":
+                time.sleep(fault[1])
+            return False  # None, "pass", "hold", "truncate" and "wrong-cid" act on the reply itself
+        return True
+
+    def _error(self, status: int, message: str, headers=None):
+        path = urllib.parse.urlsplit(self.path).path
+        if path.startswith("/api/v0/"):
+            self._send(status, {"Message": message, "Code": 0, "Type": "error"}, headers=headers)
+        elif path.startswith("/v3/"):
+            self._send(status, {"error": {"code": status, "message": message}}, headers=headers)
+        else:
+            self._send(status, {"ok": False, "error": {"name": "HTTPError", "message": message}}, headers=headers)
+
+    def _authorized(self, kubo=False) -> bool:
+        auth = self.headers.get("Authorization", "")
+        if kubo:
+            return not self.state.kubo_token or auth == f"Bearer {self.state.kubo_token}"
+        return auth.startswith("Bearer ") and auth[7:] in self.state.tokens
+
+    def _rate_limited(self) -> bool:
+        now = time.monotonic()
+        with self.state.lock:
+            win = self.state.window
+            while win and now - win[0] >= RATE[1]:
+                win.popleft()
+            if len(win) >= RATE[0]:
+                wait = RATE[1] - (now - win[0])
+                self._error(429, "Too Many Requests", headers={"Retry-After": str(max(1, round(wait)))})
+                return True
+            win.append(now)
+        return False
+
+    def _store(self, data: bytes, name: str, mime: str, service: str, *, v0: bool = False) -> str:
+        dag = import_bytes(data, v0=v0)
+        cid = str(dag.root)
+        with self.state.lock:
+            self.state.blocks.update(dag.blocks)
+            self.state.files[cid] = Stored(cid, data, name, mime, time.strftime("%Y-%m-%dT%H:%M:%SZ"), service)
+        return cid
+
+    @staticmethod
+    def _wrong(cid: str) -> str:
+        return str(CID.of(cid.encode(), codec=RAW))
+
+    def _multipart(self, body: bytes) -> dict[str, tuple[str, bytes, str]]:
+        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
+        parts = {}
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            parts[name] = (part.get_filename() or "", part.get_payload(decode=True), part.get_content_type())
+        return parts
+
+    # --- routes ---
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        if url.path.startswith("/api/v0/"):
+            return self._error(405, "405 - Method Not Allowed")
+        fault = self._fault(url.path)
+        if self._apply_fault(fault):
+            return
+        limit = int(query.get("limit", ["100"])[0])
+        if url.path.startswith("/check/"):
+            if self._rate_limited():
+                return
+            cid = url.path[len("/check/"):]
+            if cid not in self.state.files:
+                return self._error(404, "NFT not found")
+            return self._send(200, {"ok": True, "value": {"cid": cid, "pin": {"cid": cid, "status": "pinned"},
+                                                          "deals": []}}, fault=fault)
+        if url.path == "/":
+            if self._rate_limited():
+                return
+            if not self._authorized():
+                return self._error(401, "API Key is missing or invalid")
+            items = [f for f in reversed(self.state.files.values()) if f.service == "nftstorage"][:limit]
+            return self._send(200, {"ok": True, "value": [
+                {"cid": f.cid, "size": len(f.data), "created": f.created, "type": f.mime, "scope": "default",
+                 "pin": {"cid": f.cid, "name": f.name, "status": "pinned", "created": f.created},
+                 "files": [], "deals": []} for f in items]}, fault=fault)
+        if url.path == "/v3/files/public":
+            if not self._authorized():
+                return self._error(401, "Unauthorized")
+            items = [f for f in reversed(self.state.files.values()) if f.service == "pinata"][:limit]
+            return self._send(200, {"data": {"files": [
+                {"id": f"id-{f.cid[-8:]}", "name": f.name, "cid": f.cid, "size": len(f.data),
+                 "number_of_files": 1, "mime_type": f.mime, "group_id": None, "created_at": f.created,
+                 "keyvalues": {}} for f in items], "next_page_token": ""}}, fault=fault)
+        self._error(404, "Not Found")
+
+    def do_POST(self):
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        body = self._body()
+        fault = self._fault(url.path)
+        if self._apply_fault(fault):
+            return
+        if url.path == "/upload":
+            return self._nftstorage_upload(body, fault)
+        if url.path == "/v3/files":
+            if not self._authorized():
+                return self._error(401, "Unauthorized")
+            parts = self._multipart(body)
+            if "file" not in parts or parts.get("network", ("", b"", ""))[1] != b"public":
+                return self._error(400, "a file and network=public are required")
+            fname, data, mime = parts["file"]
+            name = parts.get("name", ("", fname.encode(), ""))[1].decode()
+            cid = self._store(data, name, mime, "pinata")
+            shown = self._wrong(cid) if fault == "wrong-cid" else cid
+            return self._send(200, {"data": {"id": f"id-{cid[-8:]}", "name": name, "cid": shown, "size": len(data),
+                                             "number_of_files": 1, "mime_type": mime, "network": "public",
+                                             "keyvalues": {}, "is_duplicate": False, "group_id": None,
+                                             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ")}}, fault=fault)
+        if url.path == "/api/v0/add":
+            if not self._authorized(kubo=True):
+                return self._error(403, "403 - Forbidden")
+            parts = self._multipart(body)
+            if "file" not in parts:
+                return self._error(400, "file argument 'path' is required")
+            fname, data, mime = parts["file"]
+            v0 = query.get("cid-version", ["0"])[0] == "0"
+            cid = self._store(data, fname, mime, "kubo", v0=v0)
+            shown = self._wrong(cid) if fault == "wrong-cid" else cid
+            line = json.dumps({"Name": fname, "Hash": shown, "Size": str(len(data))}) + "\n"
+            return self._send(200, line.encode(), ctype="application/json", fault=fault)
+        self._error(404, "Not Found")
+
+    def _nftstorage_upload(self, body: bytes, fault):
+        if self._rate_limited():
+            return
+        if not self._authorized():
+            return self._error(401, "API Key is missing, make sure the `Authorization` header has a value in "
+                                    "the following format `Bearer {api key}`.")
+        if len(body) > REQUEST_LIMIT:
+            return self._error(413, "Payload Too Large: 100 MB per request")
+        mime = self.headers.get("Content-Type", "application/octet-stream")
+        if mime == "application/car":
+            try:
+                roots, blocks = read_car(body)
+                got = dict(blocks)
+            except ValueError as exc:
+                return self._error(400, f"invalid CAR: {exc}")
+            with self.state.lock:
+                self.state.blocks.update(got)
+            root = roots[0]
+            try:  # complete once every block of the DAG has arrived (over one or more CARs)
+                data = unixfs_file(root, self.state.blocks)
+                self.state.files[str(root)] = Stored(str(root), data, "car", "application/car",
+                                                     time.strftime("%Y-%m-%dT%H:%M:%SZ"), "nftstorage")
+            except KeyError:
+                pass
+            cid = str(root)
+        else:
+            cid = self._store(body, "blob", mime, "nftstorage")
+        shown = self._wrong(cid) if fault == "wrong-cid" else cid
+        self._send(200, {"ok": True, "value": {"cid": shown, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                               "type": mime, "scope": "default", "files": [], "size": len(body),
+                                               "pin": {"cid": shown, "status": "pinned"}, "deals": []}},
+                   fault=fault)
+
+
+class FakeIpfsServer:
+    """Start with `with FakeIpfsServer(tokens={"t"}) as srv:`; srv.url is http://127.0.0.1:PORT."""
+
+    def __init__(self, tokens=(), kubo_token: str = ""):
+        self.state = FakeIpfsState(tokens=set(tokens), kubo_token=kubo_token)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.state = self.state
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), name="fake-ipfs",
+                                        daemon=True)
+
+    def inject(self, path_prefix: str, *faults) -> None:
+        with self.state.lock:
+            self.state.faults.setdefault(path_prefix, collections.deque()).extend(faults)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()

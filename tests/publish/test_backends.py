@@ -1,0 +1,216 @@
+"""Publishing through the real HTTP test server (127.0.0.1) with injected faults.
+
+Each test checks what arrived at the server against the original bytes, and what the ledger says.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from addon.core.publish import car
+from addon.core.publish.backends import NftStorage, Settings, make_backend
+from addon.core.publish.cid import CID
+from addon.core.publish.http import PublishError, TokenRejected
+from addon.core.publish.ledger import FAILED, PUBLISHED
+from addon.core.publish.service import Request, gallery, prepare, publish
+
+from .conftest import TOKEN, png_bytes
+from .ipfs_server import RATE
+
+UPLOAD = {"nftstorage": "/upload", "pinata": "/v3/files", "kubo": "/api/v0/add"}
+
+
+def _request(name="Dawn", seed=0, **kw):
+    return Request(image=png_bytes(32, seed), name=name, description="a test", **kw)
+
+
+def _assert_arrived(server, prepared):
+    for item in prepared.items.values():
+        stored = server.state.files[str(item.dag.root)]
+        assert stored.data == item.data
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
+def test_publish_delivers_the_right_bytes(kind, server, backend_for, ledger):
+    prepared = prepare(_request(animation=b"glTF" + bytes(range(256)) * 40))
+    row = publish(prepared, backend_for(kind), ledger)
+    assert row.state == PUBLISHED
+    assert row.token_uri == f"ipfs://{prepared.items['metadata'].dag.root}"
+    assert row.image_cid == str(prepared.items["image"].dag.root)
+    assert row.gateway_url.endswith(row.image_cid)
+    _assert_arrived(server, prepared)
+    meta = json.loads(server.state.files[row.metadata_cid].data)
+    assert meta["image"] == f"ipfs://{row.image_cid}" and meta["animation_url"].startswith("ipfs://bafkrei")
+    assert [h.path.split("?")[0] for h in server.state.hits] == [UPLOAD[kind]] * 3  # image, animation, metadata
+    if kind == "kubo":
+        assert "cid-version=1" in server.state.hits[0].path and "pin=true" in server.state.hits[0].path
+
+
+FAULTS = ["500", ("429", 3), ("slow", 0.8), "drop", "truncate"]
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f if isinstance(f, str) else f[0])
+def test_every_transient_fault_ends_in_success_after_retry(kind, fault, server, backend_for, ledger, sleeps):
+    server.inject(UPLOAD[kind], fault, "pass", fault)  # the image and the metadata each hit once
+    prepared = prepare(_request())
+    row = publish(prepared, backend_for(kind), ledger)
+    assert row.state == PUBLISHED
+    _assert_arrived(server, prepared)
+    assert len(sleeps) == 2  # one retry each for the image and the metadata
+    if fault[0] == "429":
+        assert sleeps == [3.0, 3.0]  # Retry-After honoured, not the (tiny) backoff
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
+def test_wrong_cid_is_a_failure_never_published(kind, server, backend_for, ledger):
+    server.inject(UPLOAD[kind], "wrong-cid")
+    with pytest.raises(PublishError, match="did not verify"):
+        publish(_request(), backend_for(kind), ledger)
+    (row,) = ledger.rows()
+    assert row.state == FAILED and "did not verify" in row.error and not row.token_uri
+    assert len(server.state.hits) == 1  # stopped at the image: no metadata naming an unverified image
+
+
+def test_persistent_errors_fail_clearly_after_bounded_retries(server, backend_for, ledger, sleeps):
+    server.inject("/upload", *["500"] * 10)
+    with pytest.raises(PublishError, match=r"failed after 4 attempts: HTTP 500"):
+        publish(_request(), backend_for("nftstorage"), ledger)
+    assert ledger.rows()[0].state == FAILED and len(sleeps) == 3
+    server.inject("/api/v0/add", ("429", 3600))
+    with pytest.raises(PublishError, match="asked to wait 3600 s"):
+        publish(_request(seed=1), backend_for("kubo"), ledger)
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata"])
+def test_rejected_token_is_reported_as_such(kind, server, backend_for, ledger):
+    with pytest.raises(TokenRejected, match="rejected the API token.*preferences"):
+        publish(_request(), backend_for(kind, token="wrong"), ledger)
+    assert ledger.rows()[0].state == FAILED and len(server.state.hits) == 1  # no retries of a 401
+    with pytest.raises(PublishError, match="needs an API token"):
+        backend_for(kind, token="")
+
+
+def test_kubo_rpc_authorization(server, backend_for, ledger):
+    server.state.kubo_token = "kubo-secret"
+    with pytest.raises(TokenRejected, match="HTTP 403"):
+        publish(_request(), backend_for("kubo"), ledger)
+    assert publish(_request(seed=2), backend_for("kubo", token="kubo-secret"), ledger).state == PUBLISHED
+
+
+def test_over_limit_size_is_refused_before_any_upload(server, backend_for, ledger, monkeypatch):
+    backend = backend_for("pinata")
+    monkeypatch.setattr(backend, "max_file_bytes", 1000)
+    with pytest.raises(PublishError, match=r"accepts files up to 0 MB; this one is"):
+        publish(_request(), backend, ledger)
+    assert server.state.hits == [] and ledger.rows() == []
+
+
+def test_nftstorage_splits_big_uploads_into_cars(server, backend_for, ledger, monkeypatch):
+    monkeypatch.setattr(NftStorage, "request_limit", 300_000)
+    image = os.urandom(700_000)  # 3 chunks: does not fit one 300 kB request
+    prepared = prepare(Request(image=image, name="big"))
+    row = publish(prepared, backend_for("nftstorage"), ledger)
+    assert row.state == PUBLISHED
+    uploads = [h for h in server.state.hits if h.path == "/upload"]
+    assert len(uploads) == 4 and all(h.size for h in uploads)  # 3 CARs for the image + the metadata
+    assert server.state.files[row.image_cid].data == image  # rebuilt by the server from the CAR blocks
+
+
+def test_server_rate_limit_and_client_throttle(server, backend_for):
+    s = requests.Session()
+    codes = [s.get(f"{server.url}/check/bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y").status_code
+             for _ in range(RATE[0] + 1)]
+    assert codes[:-1] == [404] * RATE[0] and codes[-1] == 429  # 429 after 30 requests in 10 s
+    backend = backend_for("nftstorage")
+    assert (backend.http.throttle.limit, backend.http.throttle.period) == RATE  # client keeps the same limit
+
+
+def test_check_list_and_gallery(server, backend_for, ledger):
+    backend = backend_for("nftstorage")
+    row = publish(_request(), backend, ledger)
+    assert backend.has(CID.parse(row.image_cid))
+    assert not backend.has(CID.parse("bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y"))
+    other = png_bytes(32, 9)  # uploaded by someone else / another computer: only the service lists it
+    requests.post(f"{server.url}/upload", data=other, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    entries, problem = gallery(ledger, backend)
+    assert problem == ""
+    assert [e.state for e in entries] == ["published", "remote"]
+    assert entries[0].image_path and Path(entries[0].image_path).read_bytes() == png_bytes(32, 0)
+    assert entries[1].token_uri.startswith("ipfs://") and entries[1].gateway_url.startswith("https://nftstorage.link")
+    pin = backend_for("pinata")
+    publish(_request(name="P"), pin, ledger)
+    assert [i.name for i in pin.list()] == ["P.json", "P.png"]
+    entries, problem = gallery(ledger, backend_for("pinata", token="bad"))
+    assert "rejected the API token" in problem and len(entries) == 2  # the ledger part still shows
+
+
+def test_offline_folder_holds_files_cars_and_manifest(tmp_path, ledger):
+    out = tmp_path / "out"
+    backend = make_backend(Settings("offline", endpoint=str(out)), online_allowed=False)
+    prepared = prepare(_request())
+    row = publish(prepared, backend, ledger)
+    assert row.state == PUBLISHED and row.backend == "offline"
+    manifest = json.loads((out / "manifest.json").read_text())
+    (entry,) = manifest["entries"]
+    assert entry["token_uri"] == row.token_uri
+    for role, item in prepared.items.items():
+        info = entry["files"][role]
+        assert info["cid"] == str(item.dag.root)
+        assert (out / info["file"]).read_bytes() == item.data
+        roots, blocks = car.read_car((out / info["car"]).read_bytes())
+        assert roots == [item.dag.root] and dict(blocks) == item.dag.blocks
+    publish(_request(name="second", seed=3), backend, ledger)
+    assert len(json.loads((out / "manifest.json").read_text())["entries"]) == 2
+
+
+def test_online_access_off_allows_only_offline(server):
+    with pytest.raises(PublishError, match="online access is off"):
+        make_backend(Settings("kubo", endpoint=server.url), online_allowed=False)
+    with pytest.raises(PublishError, match="HTTPS"):
+        make_backend(Settings("nftstorage", endpoint="http://api.nft.storage", token=TOKEN))
+
+
+def test_token_never_in_logs_ledger_metadata_or_errors(server, backend_for, ledger, caplog, tmp_path):
+    caplog.set_level(logging.DEBUG)  # everything, urllib3's connection logging included
+    server.inject("/upload", "500", "drop", ("429", 1))
+    row = publish(_request(), backend_for("nftstorage"), ledger)
+    server.inject("/upload", "wrong-cid")
+    with pytest.raises(PublishError) as err:
+        publish(_request(seed=5), backend_for("nftstorage"), ledger)
+    with pytest.raises(TokenRejected) as err401:
+        publish(_request(seed=6), backend_for("nftstorage", token=TOKEN + "x"), ledger)
+    assert "retry" in caplog.text  # the retries were logged ...
+    for text in (caplog.text, str(err.value), str(err401.value), repr(backend_for("nftstorage").http)):
+        assert TOKEN not in text  # ... without the token
+    folder = ledger.path.parent
+    for root, _, files in os.walk(folder):
+        for name in files:
+            assert TOKEN.encode() not in Path(root, name).read_bytes(), name
+    assert TOKEN.encode() not in server.state.files[row.metadata_cid].data
+    assert all(h.authorization == f"Bearer {TOKEN}" for h in server.state.hits if h.status == 200)
+
+
+def test_cancel_stops_between_attempts(server, backend_for, ledger):
+    from addon.core.jobs import Cancelled
+
+    backend = backend_for("kubo")
+    stop = threading.Event()
+
+    def check():
+        if stop.is_set():
+            raise Cancelled()
+
+    backend.http.check = check
+    server.inject("/api/v0/add", "500", "500", "500")
+    backend.http.sleep = lambda s: stop.set()
+    with pytest.raises(Cancelled):
+        publish(_request(), backend, ledger)
+    assert ledger.rows()[0].state == FAILED and ledger.rows()[0].error == "cancelled"

@@ -1,0 +1,99 @@
+"""A publish killed between upload and ledger update is resolved on the next start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from addon.core.publish.backends import Settings, make_backend
+from addon.core.publish.ledger import FAILED, PENDING, PUBLISHED, Ledger
+from addon.core.publish.service import Request, prepare, resume_pending
+
+from .conftest import TOKEN, png_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _nftgan(*args, env_token=TOKEN, **kw):
+    env = {**os.environ, "NFTGAN_TOKEN": env_token, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "export.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_sigkill_between_upload_and_ledger_update_is_resolved_on_restart(server, tmp_path):
+    image = tmp_path / "art.png"
+    image.write_bytes(png_bytes(32, 4))
+    db = tmp_path / "ledger.sqlite"
+    arrived, release = threading.Event(), threading.Event()
+    server.inject("/upload", "pass", ("hold", arrived, release))  # the image passes; the metadata is held
+    proc = _nftgan("publish", str(image), "--backend", "nftstorage", "--endpoint", server.url, "--ledger", str(db),
+                   "--name", "Killed mid-publish")
+    try:
+        assert arrived.wait(60), proc.communicate(timeout=5)
+        proc.send_signal(signal.SIGKILL)  # the metadata is stored on the service; the client never hears back
+        proc.wait(10)
+    finally:
+        release.set()
+    assert proc.returncode == -signal.SIGKILL
+    (row,) = Ledger(db).rows()
+    assert row.state == PENDING and row.metadata_cid in server.state.files and not row.token_uri
+    uploads_before = len([h for h in server.state.hits if h.path == "/upload"])
+
+    restart = _nftgan("publish", "--resume", "--ledger", str(db))
+    out, err = restart.communicate(timeout=60)
+    assert restart.returncode == 0, err
+    (row,) = Ledger(db).rows()
+    assert row.state == PUBLISHED and row.token_uri == f"ipfs://{row.metadata_cid}"
+    assert "resumed: published  Killed mid-publish" in out and row.token_uri in out
+    # the service already had both files (GET /check said pinned): nothing was sent twice
+    assert len([h for h in server.state.hits if h.path == "/upload"]) == uploads_before
+    assert [h.path for h in server.state.hits[-2:]] == [f"/check/{row.image_cid}", f"/check/{row.metadata_cid}"]
+
+
+def _pending(ledger, backend_kind, endpoint, seed=0):
+    prepared = prepare(Request(image=png_bytes(32, seed), name=f"pending {seed}"))
+    files = {role + os.path.splitext(item.filename)[1]: item.data for role, item in prepared.items.items()}
+    return prepared, ledger.begin(name=prepared.request.name, backend=backend_kind, endpoint=endpoint,
+                                  image_sha256="0" * 64, image_size=len(prepared.request.image),
+                                  image_cid=str(prepared.items["image"].dag.root),
+                                  metadata_cid=str(prepared.items["metadata"].dag.root), files=files)
+
+
+def test_resume_uploads_what_never_arrived_and_fails_what_cannot_resume(server, ledger, backend_for):
+    prepared, sent = _pending(ledger, "kubo", server.url, seed=1)
+    _, gone = _pending(ledger, "kubo", server.url, seed=2)
+    _, changed = _pending(ledger, "kubo", server.url, seed=3)
+    _, no_token = _pending(ledger, "pinata", server.url, seed=4)
+    for f in os.listdir(gone.staged):
+        os.remove(os.path.join(gone.staged, f))
+    os.rmdir(gone.staged)
+    Path(changed.image_path).write_bytes(b"not the image that was hashed")
+
+    def backend_for_row(row):
+        if row.backend == "pinata":
+            return make_backend(Settings("pinata", endpoint=row.endpoint, token=""))
+        return backend_for(row.backend, endpoint=row.endpoint)
+
+    done = {r.id: r for r in resume_pending(ledger, backend_for_row)}
+    assert done[sent.id].state == PUBLISHED
+    assert server.state.files[sent.image_cid].data == prepared.request.image
+    assert done[gone.id].state == FAILED and "staged files of this publish are gone" in done[gone.id].error
+    assert done[changed.id].state == FAILED and "changed since it was hashed" in done[changed.id].error
+    assert done[no_token.id].state == FAILED and "needs an API token" in done[no_token.id].error
+    assert ledger.rows(PENDING) == []
+    assert resume_pending(ledger, backend_for_row) == []  # nothing left to do
+
+
+def test_resume_failure_on_the_service_fails_the_row(server, ledger, backend_for):
+    _, row = _pending(ledger, "kubo", server.url)
+    server.inject("/api/v0/add", "wrong-cid")
+    (done,) = resume_pending(ledger, lambda r: backend_for("kubo"))
+    assert done.state == FAILED and "did not verify" in done.error
+    with pytest.raises(ValueError, match="not pending"):
+        ledger.mark_published(row.id, token_uri="ipfs://x", gateway_url="")  # a finished row stays finished
