@@ -124,10 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload, *, ctype="application/json", headers=None, fault=None):
         body = payload if isinstance(payload, bytes) else (json.dumps(payload) + "\n").encode()
+        self.state.hits.append(Hit(self.command, self.path, status, len(body), self.headers.get("Authorization", "")))
         if isinstance(fault, tuple) and fault[0] == "hold":  # stored; tell the test, wait until it says go on
             fault[1].set()
             fault[2].wait(30)
-        self.state.hits.append(Hit(self.command, self.path, status, len(body), self.headers.get("Authorization", "")))
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
