@@ -20,6 +20,7 @@ from both Noto and Fluent. Layout under OUT (default `data/`):
     OUT/clay/{trainA,trainB,testA,testB}     noto -> fluent3d   (unpaired, CycleGAN)
     OUT/painted/{trainA,trainB,testA,testB}  openclipart -> wesnoth (unpaired, CycleGAN)
     OUT/colorize/{train,test}/    sketch|drawing pairs made by `nftgan sketchify` (Pix2Pix)
+    OUT/upscale/{train,test}/     links to every source's images (the x4 upscaler)
     OUT/manifest.json             license, version, counts and file hashes of every source
 """
 
@@ -194,7 +195,7 @@ def read_wesnoth(root: Path, size: int) -> Iterator[tuple[str, Image.Image]]:
 
 def _emoji_key(stem: str) -> str | None:
     """Canonical code point key ('1f600', '2764'); None for skin-tone variants (near duplicates)."""
-    parts = [p.lstrip("0") or "0" for p in stem.lower().split("-") if p != "fe0f"]
+    parts = [p.lstrip("0") or "0" for p in stem.lower().replace("_", "-").split("-") if p != "fe0f"]
     if SKIN_TONES & set(parts):
         return None
     return "-".join(parts)
@@ -228,7 +229,7 @@ def read_noto(root: Path, size: int, keys: dict[str, str]) -> Iterator[tuple[str
     missing = render("\U000f0000")  # what a code point the font lacks looks like
     notdef = hashlib.sha256(normalize(missing, size).tobytes()).hexdigest() if missing.getbbox() else ""
     for key, sequence in keys.items():
-        canvas = render("".join(chr(int(p, 16)) for p in sequence.split("-")))
+        canvas = render("".join(chr(int(p, 16)) for p in sequence.replace("_", "-").split("-")))
         box = canvas.getbbox()
         if box is None or box[2] - box[0] > 150:  # nothing drawn, or the sequence did not compose into one glyph
             continue
@@ -280,18 +281,33 @@ def link_unpaired(out: Path, name: str, a: str, b: str) -> None:
             link.symlink_to(Path("..") / src / split, target_is_directory=True)
 
 
-def sketchify_pairs(out: Path, log: Callable[[str], None]) -> dict:
-    """Sketch|drawing pairs for the colorize model, made by the project's own `nftgan sketchify`."""
+def link_all(out: Path, name: str, sources: list[str]) -> dict:
+    """One folder per split holding (links to) every source's images: the upscaler learns from all styles."""
+    counts = {}
+    for split in ("train", "test"):
+        dst = out / name / split
+        shutil.rmtree(dst, ignore_errors=True)
+        dst.mkdir(parents=True)
+        for src in sources:
+            for f in sorted((out / src / split).glob("*.png")):
+                (dst / f"{src}__{f.name}").symlink_to(Path("../..") / src / split / f.name)
+        counts[split] = sum(1 for _ in dst.iterdir())
+    return counts
+
+
+def sketchify_pairs(out: Path, size: int, log: Callable[[str], None]) -> dict:
+    """Sketch|drawing pairs for the colorize model, made by the project's own `nftgan sketchify` (pencil)."""
     from training import sketchify
 
     counts = {}
     for split in ("train", "test"):
         dst = out / "colorize" / split
         shutil.rmtree(dst, ignore_errors=True)
-        code = sketchify.main([str(out / PAIRED_SOURCE / split), str(dst)], prog="nftgan sketchify")
+        code = sketchify.main([str(out / PAIRED_SOURCE / split), str(dst), "--style", "pencil", "--size", str(size)],
+                              prog="nftgan sketchify")
         if code:
             raise RecipeError(f"nftgan sketchify failed for the {split} split (exit {code})")
-        counts[split] = sum(1 for p in dst.rglob("*.png"))
+        counts[split] = sum(1 for _ in (dst / "A").glob("*.png"))
         log(f"  colorize/{split}: {counts[split]} sketch|drawing pairs")
     return counts
 
@@ -336,9 +352,12 @@ def build(out: Path, *, size: int = 256, test_fraction: float = 0.06, only: list
         if (out / a).is_dir() and (out / b).is_dir():
             link_unpaired(out, name, a, b)
             manifest.setdefault("datasets", {})[name] = {"kind": "unpaired", "A": a, "B": b}
+    present = [s for s in SOURCES if (out / s / "train").is_dir()]
+    manifest.setdefault("datasets", {})["upscale"] = {"kind": "images", "from": present,
+                                                      **link_all(out, "upscale", present)}
     if (out / PAIRED_SOURCE / "train").is_dir():
         manifest.setdefault("datasets", {})["colorize"] = {"kind": "paired", "from": PAIRED_SOURCE,
-                                                           **sketchify_pairs(out, log)}
+                                                           **sketchify_pairs(out, size, log)}
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
 
