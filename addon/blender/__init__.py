@@ -10,6 +10,7 @@ MODULES = [
     "stylize",
     "canvas",
     "panels",
+    "publish",
 ]
 
 

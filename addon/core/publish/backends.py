@@ -203,6 +203,7 @@ class Offline(Backend):
         if not settings.endpoint:
             raise PublishError("Offline publishing needs a folder: set it in the NFTGan add-on preferences")
         self.label = LABELS[self.kind]
+        self.http = None  # no network
         self.endpoint = os.path.abspath(os.path.expanduser(settings.endpoint))
         self.gateway = (settings.gateway or self.default_gateway).rstrip("/") + "/"
         self._written: dict[str, dict] = {}

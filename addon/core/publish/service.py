@@ -88,8 +88,9 @@ def prepare(request: Request) -> Prepared:
 
 
 def publish(prepared: Prepared | Request, backend: Backend, ledger: Ledger, *,
-            progress: Progress = lambda f, m: None) -> Row:
-    """Publish; returns the published ledger row or raises PublishError (the row is then failed)."""
+            progress: Progress = lambda f, m: None, check: Callable[[], None] | None = None) -> Row:
+    """Publish; returns the published ledger row or raises PublishError (the row is then failed).
+    `check()` raises to cancel (a job's check): called before every request, retries included."""
     if isinstance(prepared, Request):
         prepared = prepare(prepared)
     items = prepared.items
@@ -100,7 +101,7 @@ def publish(prepared: Prepared | Request, backend: Backend, ledger: Ledger, *,
                        image_sha256=hashlib.sha256(image.data).hexdigest(), image_size=len(image.data),
                        image_cid=str(image.dag.root), metadata_cid=str(items["metadata"].dag.root),
                        animation_cid=str(items["animation"].dag.root) if "animation" in items else "", files=files)
-    return _upload(row, items, backend, ledger, progress, resume=False)
+    return _upload(row, items, backend, ledger, progress, check, resume=False)
 
 
 def _staged_name(role: str, item: Item) -> str:
@@ -108,9 +109,13 @@ def _staged_name(role: str, item: Item) -> str:
 
 
 def _upload(row: Row, items: dict[str, Item], backend: Backend, ledger: Ledger, progress: Progress,
-            *, resume: bool) -> Row:
+            check: Callable[[], None] | None, *, resume: bool) -> Row:
+    if check is not None and backend.http is not None:
+        backend.http.check = check
     try:
-        for n, (role, item) in enumerate(items.items()):
+        for n, item in enumerate(items.values()):
+            if check is not None:
+                check()
             local = item.dag.root
             progress(n / len(items), f"{'Resuming' if resume else 'Uploading'} {item.filename} "
                                      f"({len(item.data) / 1e6:.2f} MB) to {backend.label}")
@@ -162,7 +167,7 @@ def _staged_items(row: Row) -> dict[str, Item]:
 
 
 def resume_pending(ledger: Ledger, backend_for: Callable[[Row], Backend], *,
-                   progress: Progress = lambda f, m: None) -> list[Row]:
+                   progress: Progress = lambda f, m: None, check: Callable[[], None] | None = None) -> list[Row]:
     """Finish or fail every pending row (call at start-up). backend_for(row) builds that row's backend
     (raising PublishError with the reason when it cannot, e.g. no token or online access off)."""
     done = []
@@ -174,7 +179,7 @@ def resume_pending(ledger: Ledger, backend_for: Callable[[Row], Backend], *,
             done.append(ledger.mark_failed(row.id, f"could not resume after a restart: {exc}"))
             continue
         try:
-            done.append(_upload(row, items, backend, ledger, progress, resume=True))
+            done.append(_upload(row, items, backend, ledger, progress, check, resume=True))
         except PublishError:
             done.append(ledger.get(row.id))
     return done

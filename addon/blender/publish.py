@@ -1,0 +1,591 @@
+"""Publish as NFT: any image datablock -> IPFS (image + ERC-721 metadata), verified, in the ledger.
+
+Main thread: pick the image and take its bytes (packed PNG, the file on disk, the saved Render
+Result, or a pixel snapshot), read the form and the preferences. Worker: PNG encoding when needed,
+hashing, uploads with retries, CID verification, the ledger row. The gallery shows the ledger's
+latest publishes (with thumbnails) and what the service itself lists.
+
+Tokens live only in the add-on preferences (PASSWORD fields, stored in Blender's user preferences,
+never in a .blend); the ledger and the logs name the backend and its endpoint, never a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    FloatVectorProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+from bpy.types import Operator, Panel, PropertyGroup
+
+from ..core import imageio, jobs
+from ..core.publish import backends as pb
+from ..core.publish import metadata as md
+from ..core.publish import service
+from ..core.publish.http import PublishError
+from ..core.publish.ledger import Ledger
+from ..core.publish.unixfs import cid_of_bytes
+from . import preferences, runtime, stylize
+
+log = logging.getLogger(__name__)
+
+GALLERY_SIZE = 20
+_gallery: dict = {"entries": None, "problem": ""}  # cached GalleryEntry list (None: not read yet)
+_previews = None  # thumbnails of published images
+_job: dict[str, jobs.Job] = {}
+
+
+# ----------------------------------------------------------------------------------------------- properties
+
+class NFTGAN_PG_attribute(PropertyGroup):
+    trait: StringProperty(name="Trait", description="Attribute name (OpenSea trait_type)")
+    value: StringProperty(name="Value", description="Attribute value (numbers are stored as numbers)")
+
+
+class NFTGanPublishProps(PropertyGroup):
+    image: PointerProperty(type=bpy.types.Image, name="Image",
+                           description="The image to publish (default: the image in the editor)")
+    name: StringProperty(name="Name", description="Token name (default: the image's name)")
+    description: StringProperty(name="Description", description="Token description")
+    external_url: StringProperty(name="External URL", description="A page about the piece (https://...)")
+    use_background: BoolProperty(name="Background Colour",
+                                 description="Set the marketplace background colour")
+    background: FloatVectorProperty(name="Background", subtype="COLOR_GAMMA", size=3, min=0, max=1,
+                                    default=(1, 1, 1))
+    include_glb: BoolProperty(name="Include 3D Model (GLB)",
+                              description="Also publish the active object as a GLB (animation_url)")
+    attributes: CollectionProperty(type=NFTGAN_PG_attribute)
+    last_token_uri: StringProperty(name="Token URI", description="The token URI of the last publish")
+
+
+def ledger() -> Ledger:
+    return Ledger(os.path.join(runtime.user_dir("publish"), "ledger.sqlite"))
+
+
+def backend_settings(context=None) -> dict[str, pb.Settings]:
+    """Settings for every backend kind from the preferences (tokens stay in memory only)."""
+    p = preferences.get(context)
+    if p is None:
+        return {"offline": pb.Settings("offline", endpoint=runtime.user_dir("publish", "offline"))}
+    gateway = p.publish_gateway.strip()
+    offline_dir = bpy.path.abspath(p.publish_offline_folder) if p.publish_offline_folder.strip() else \
+        runtime.user_dir("publish", "offline")
+    return {
+        "offline": pb.Settings("offline", endpoint=offline_dir, gateway=gateway),
+        "nftstorage": pb.Settings("nftstorage", endpoint=p.nftstorage_endpoint, token=p.nftstorage_token,
+                                  gateway=gateway),
+        "pinata": pb.Settings("pinata", endpoint=p.pinata_endpoint, api_endpoint=p.pinata_api_endpoint,
+                              token=p.pinata_jwt, gateway=gateway),
+        "kubo": pb.Settings("kubo", endpoint=p.kubo_endpoint, token=p.kubo_token, gateway=gateway),
+    }
+
+
+def chosen_kind(context=None) -> str:
+    p = preferences.get(context)
+    return p.publish_backend.lower() if p is not None else "offline"
+
+
+def make_backend(kind: str, context=None, endpoint: str = "") -> pb.Backend:
+    settings = backend_settings(context)[kind]
+    if endpoint:
+        settings.endpoint = endpoint
+    return pb.make_backend(settings, online_allowed=bool(bpy.app.online_access))
+
+
+# ----------------------------------------------------------------------------------------------- image bytes
+
+def find_image(context, name: str = ""):
+    props = context.scene.nftgan_publish
+    if name:
+        return bpy.data.images.get(name)
+    if props.image is not None:
+        return props.image
+    return stylize.find_sketch(context)
+
+
+def _render_png() -> bytes:
+    """The Render Result as shown, saved as PNG; renders the scene first when there is no render yet."""
+    path = os.path.join(runtime.user_dir("publish"), "render.png")
+    try:
+        if not stylize._save_render(path):
+            bpy.ops.render.render()
+            if not stylize._save_render(path):
+                raise jobs.UserError("Rendering produced no image to publish")
+        with open(path, "rb") as fh:
+            return fh.read()
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def image_source(image):
+    """Main thread. Returns (bytes, extension) when the image's bytes are at hand, else (pixels, linear):
+    a snapshot for the worker to encode as PNG (generated or painted-on images)."""
+    if image.type == "RENDER_RESULT":
+        return _render_png(), ".png"
+    if not image.is_dirty:
+        if image.packed_file is not None:
+            data = bytes(image.packed_file.data)
+            ext = ".png" if data.startswith(b"\x89PNG") else ".jpg" if data.startswith(b"\xff\xd8") else ""
+            if ext:
+                return data, ext
+        path = bpy.path.abspath(image.filepath_raw or image.filepath)
+        ext = os.path.splitext(path)[1].lower()
+        if image.source == "FILE" and ext in (".png", ".jpg", ".jpeg", ".webp") and os.path.isfile(path):
+            with open(path, "rb") as fh:
+                return fh.read(), ext
+    return stylize.snapshot(image)
+
+
+def _to_bytes(source) -> tuple[bytes, str]:
+    """Worker: finish image_source() (encode a pixel snapshot as PNG)."""
+    first, second = source
+    if isinstance(first, bytes):
+        return first, second
+    return imageio.encode_png(imageio.linear_to_srgb(first) if second else first), ".png"
+
+
+def _models_of(image) -> list[dict]:
+    """The models that made a stylized result (kind, name, version = the model file's hash)."""
+    out = []
+    for part in str(image.get("nftgan_models", "")).split(","):
+        kind, _, name = part.strip().partition(": ")
+        if not name:
+            continue
+        style = next((s for s in runtime.styles() if s.ok and s.kind == kind and s.name == name), None)
+        out.append({"kind": kind, "name": name, "path": style.path if style else ""})
+    return out
+
+
+def _software() -> str:
+    import tomllib
+
+    manifest = os.path.join(os.path.dirname(os.path.dirname(__file__)), "blender_manifest.toml")
+    try:
+        with open(manifest, "rb") as fh:
+            return f"NFTGan {tomllib.load(fh)['version']}"
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "NFTGan"
+
+
+def _glb_of_active_object(context) -> bytes | None:
+    obj = context.active_object
+    if obj is None:
+        return None
+    path = os.path.join(runtime.user_dir("publish"), "object.glb")
+    import addon_utils
+
+    addon_utils.enable("io_scene_gltf2", default_set=True)
+    with context.temp_override(selected_objects=[obj], active_object=obj):
+        bpy.ops.export_scene.gltf(filepath=path, export_format="GLB", use_selection=True)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    os.remove(path)
+    return data
+
+
+def _attr(trait: str, value: str) -> dict:
+    try:
+        number = float(value)
+    except ValueError:
+        return {"trait_type": trait, "value": value}
+    return {"trait_type": trait, "value": int(number) if number.is_integer() and "." not in value else number}
+
+
+# ----------------------------------------------------------------------------------------------- the job
+
+def start(context, image_name: str = "") -> jobs.Job:
+    """Main thread: gather everything, then publish on the worker. Raises UserError / PublishError."""
+    image = find_image(context, image_name)
+    if image is None and image_name == "Render Result":  # no render yet: render first
+        bpy.ops.render.render()
+        image = bpy.data.images.get("Render Result")
+    if image is None:
+        raise jobs.UserError(f"No image '{image_name}'" if image_name else "No image to publish: pick one in "
+                             "the Publish panel or open it in the Image Editor")
+    props = context.scene.nftgan_publish
+    kind = chosen_kind(context)
+    backend = make_backend(kind, context)
+    source = image_source(image)
+    sketch = bpy.data.images.get(str(image.get("nftgan_source", "")))
+    sketch_source = image_source(sketch) if sketch is not None and sketch != image else None
+    width, height = image.size if image.type != "RENDER_RESULT" else (0, 0)
+    models = _models_of(image)
+    glb = _glb_of_active_object(context) if props.include_glb else None
+    color = "".join(f"{round(c * 255):02x}" for c in props.background) if props.use_background else ""
+    extra = [_attr(a.trait.strip(), a.value.strip()) for a in props.attributes if a.trait.strip()]
+    request = {"name": props.name.strip() or image.name, "description": props.description,
+               "external_url": props.external_url.strip(), "background_color": color, "animation": glb}
+    software = _software()
+    store = ledger()
+
+    def work(job):
+        data, ext = _to_bytes(source)
+        if not width:  # the render: its size from the PNG header
+            w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        else:
+            w, h = width, height
+        for model in models:
+            path = model.pop("path")
+            if path:  # the model's version: its file's hash (the ONNX file is the model)
+                with open(path, "rb") as fh:
+                    model["version"] = hashlib.sha256(fh.read()).hexdigest()[:12]
+        sketch_cid = str(cid_of_bytes(_to_bytes(sketch_source)[0])) if sketch_source else ""
+        attrs = md.nftgan_attributes(models=models, sketch_cid=sketch_cid, width=w, height=h,
+                                     software=software)
+        req = service.Request(image=data, image_ext=ext, attributes=attrs + extra, **request)
+        return service.publish(req, backend, store, progress=job.progress, check=job.check)
+
+    job = runtime.submit(work, key="publish", label=f"Publish {image.name}", on_done=_done)
+    _job["publish"] = job
+    return job
+
+
+def _done(job: jobs.Job) -> None:
+    _gallery["entries"] = None  # re-read on the next draw
+    if job.state == jobs.DONE:
+        row = job.result
+        bpy.context.scene.nftgan_publish.last_token_uri = row.token_uri
+        runtime.report(f"Published '{row.name}' ({row.backend}): {row.token_uri}")
+    elif job.state == jobs.CANCELLED:
+        runtime.report("Publishing cancelled; nothing was recorded as published", "WARNING")
+    else:
+        runtime.report(f"Publishing failed: {job.error}", "ERROR")
+
+
+def current_job() -> jobs.Job | None:
+    job = _job.get("publish")
+    return job if job is not None and not job.finished else None
+
+
+def resume_on_start() -> jobs.Job | None:
+    """Pending publishes of an earlier session (Blender closed or crashed mid-upload): finish or fail them."""
+    store = ledger()
+    pending = store.rows("pending")
+    if not pending:
+        return None
+    builders = {}
+    for row in pending:  # build on the main thread (preferences, online access); failures become reasons
+        try:
+            builders[row.id] = make_backend(row.backend, endpoint=row.endpoint)
+        except PublishError as exc:
+            builders[row.id] = exc
+
+    def backend_for(row):
+        found = builders.get(row.id) or PublishError("it started after this session began")
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def work(job_):
+        return service.resume_pending(store, backend_for, progress=job_.progress, check=job_.check)
+
+    def done(job_):
+        _gallery["entries"] = None
+        if job_.state == jobs.DONE and job_.result:
+            states = [r.state for r in job_.result]
+            runtime.report(f"Resumed {len(states)} interrupted publish(es): "
+                           f"{states.count('published')} published, {states.count('failed')} failed (see the gallery)",
+                           "INFO" if "failed" not in states else "WARNING")
+
+    job = runtime.submit(work, key="publish", label="Resume interrupted publishes", on_done=done)
+    _job["publish"] = job
+    return job
+
+
+# ----------------------------------------------------------------------------------------------- gallery
+
+def gallery_entries(context=None) -> tuple[list[service.GalleryEntry], str]:
+    """The cached gallery; the ledger part is read at once, the service's list by Refresh Gallery."""
+    if _gallery["entries"] is None:
+        _gallery["entries"], _ = service.gallery(ledger(), None, GALLERY_SIZE)
+    return _gallery["entries"], _gallery["problem"]
+
+
+def refresh_gallery(context) -> jobs.Job | None:
+    """Read the ledger and the chosen service's own list (on the worker: it is a network request)."""
+    store = ledger()
+    try:
+        backend = make_backend(chosen_kind(context), context)
+    except PublishError as exc:
+        _gallery.update(entries=service.gallery(store, None, GALLERY_SIZE)[0], problem=str(exc))
+        return None
+
+    def done(job):
+        if job.state == jobs.DONE:
+            _gallery["entries"], _gallery["problem"] = job.result
+        else:
+            _gallery["problem"] = job.error
+        runtime.redraw()
+
+    return runtime.submit(lambda job: service.gallery(store, backend, GALLERY_SIZE), key="publish-gallery",
+                          latest_wins=True, label="Publish gallery", on_done=done)
+
+
+def thumbnail(entry: service.GalleryEntry) -> int:
+    if _previews is None or not entry.image_path or not os.path.exists(entry.image_path):
+        return 0
+    if entry.image_path not in _previews:
+        _previews.load(entry.image_path, entry.image_path, "IMAGE")
+    return _previews[entry.image_path].icon_id
+
+
+# ----------------------------------------------------------------------------------------------- operators
+
+class NFTGAN_OT_publish(Operator):
+    """Publish the image as an NFT: the image and its ERC-721 metadata go to IPFS, every CID is verified"""
+
+    bl_idname = "nftgan.publish"
+    bl_label = "Publish as NFT"
+    bl_options = {"REGISTER"}
+
+    image: StringProperty(name="Image", description="Image datablock (default: the Publish panel's image, "
+                                                    "else the image in the editor)")
+
+    @classmethod
+    def poll(cls, _context):
+        return runtime.worker is not None and current_job() is None
+
+    def invoke(self, context, _event):
+        return context.window_manager.invoke_props_dialog(self, width=420, confirm_text="Publish")
+
+    def draw(self, context):
+        layout = self.layout
+        image = find_image(context, self.image)
+        props = context.scene.nftgan_publish
+        kind = chosen_kind(context)
+        if image is None:
+            layout.label(text="No image to publish", icon="ERROR")
+            return
+        if image.type == "RENDER_RESULT":
+            size = "the render (rendered first if there is none)"
+        elif image.packed_file is not None:
+            size = f"{image.packed_file.size / 1e6:.2f} MB"
+        else:
+            size = f"{image.size[0]}x{image.size[1]} px"
+        layout.label(text=f"Publish '{props.name.strip() or image.name}' ({size})", icon="IMAGE_DATA")
+        layout.label(text=f"to {pb.LABELS[kind]}", icon="WORLD" if kind != "offline" else "FILE_FOLDER")
+        if kind == "nftstorage":
+            for line in runtime.wrap(pb.NFT_STORAGE_NOTICE, 60):
+                layout.label(text=line)
+        layout.prop(props, "name")
+        layout.prop(props, "description")
+
+    def execute(self, context):
+        try:
+            start(context, self.image)
+        except (jobs.UserError, PublishError, md.MetadataError, imageio.ImageError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, "Publishing in the background")
+        return {"FINISHED"}
+
+
+class NFTGAN_OT_publish_cancel(Operator):
+    """Stop publishing (between requests); nothing unverified is recorded as published"""
+
+    bl_idname = "nftgan.publish_cancel"
+    bl_label = "Cancel Publishing"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, _context):
+        runtime.worker.cancel("publish")
+        return {"FINISHED"}
+
+
+class NFTGAN_OT_publish_attribute(Operator):
+    """Add or remove a token attribute"""
+
+    bl_idname = "nftgan.publish_attribute"
+    bl_label = "Attribute"
+    bl_options = {"INTERNAL", "UNDO"}
+
+    index: IntProperty(default=-1, description="Attribute to remove (-1 adds one)")
+
+    def execute(self, context):
+        attrs = context.scene.nftgan_publish.attributes
+        if self.index < 0:
+            attrs.add()
+        else:
+            attrs.remove(self.index)
+        return {"FINISHED"}
+
+
+class NFTGAN_OT_publish_copy_uri(Operator):
+    """Copy the token URI to the clipboard (use it to mint)"""
+
+    bl_idname = "nftgan.publish_copy_uri"
+    bl_label = "Copy Token URI"
+    bl_options = {"INTERNAL"}
+
+    uri: StringProperty()
+
+    def execute(self, context):
+        context.window_manager.clipboard = self.uri
+        self.report({"INFO"}, f"Copied {self.uri}")
+        return {"FINISHED"}
+
+
+class NFTGAN_OT_publish_gallery_refresh(Operator):
+    """Read the ledger again and the backend's own list of uploads"""
+
+    bl_idname = "nftgan.publish_gallery_refresh"
+    bl_label = "Refresh Gallery"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context):
+        refresh_gallery(context)
+        return {"FINISHED"}
+
+
+# ----------------------------------------------------------------------------------------------- UI
+
+def draw_preferences(prefs, layout) -> None:
+    """The Publishing box of the add-on preferences (called from preferences.NFTGanPreferences.draw)."""
+    box = layout.box()
+    box.label(text="Publishing (NFT)", icon="WORLD")
+    box.prop(prefs, "publish_backend")
+    kind = prefs.publish_backend.lower()
+    if kind != "offline" and not bpy.app.online_access:
+        box.label(text="Online access is off (Preferences > System): only Offline can publish", icon="ERROR")
+    if kind == "nftstorage":
+        for line in runtime.wrap(pb.NFT_STORAGE_NOTICE, 80):
+            box.label(text=line, icon="INFO" if line.startswith("The public") else "BLANK1")
+        box.prop(prefs, "nftstorage_endpoint")
+        box.prop(prefs, "nftstorage_token")
+    elif kind == "pinata":
+        box.prop(prefs, "pinata_jwt")
+        box.prop(prefs, "pinata_endpoint")
+        box.prop(prefs, "pinata_api_endpoint")
+    elif kind == "kubo":
+        box.prop(prefs, "kubo_endpoint")
+        box.prop(prefs, "kubo_token")
+    else:
+        box.prop(prefs, "publish_offline_folder")
+    box.prop(prefs, "publish_gateway")
+
+
+class NFTGAN_PT_publish(Panel):
+    bl_label = "Publish as NFT"
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "NFTGan"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        props = context.scene.nftgan_publish
+        layout.template_ID(props, "image")
+        col = layout.column(align=True)
+        col.prop(props, "name")
+        col.prop(props, "description")
+        col.prop(props, "external_url")
+        row = layout.row(align=True)
+        row.prop(props, "use_background")
+        sub = row.row()
+        sub.enabled = props.use_background
+        sub.prop(props, "background", text="")
+        layout.prop(props, "include_glb")
+        box = layout.box()
+        box.label(text="Attributes (styles, sketch CID, size, version are added)")
+        for i, attr in enumerate(props.attributes):
+            row = box.row(align=True)
+            row.prop(attr, "trait", text="")
+            row.prop(attr, "value", text="")
+            row.operator(NFTGAN_OT_publish_attribute.bl_idname, text="", icon="X").index = i
+        box.operator(NFTGAN_OT_publish_attribute.bl_idname, text="Add Attribute", icon="ADD").index = -1
+        kind = chosen_kind(context)
+        layout.label(text=f"Backend: {pb.LABELS[kind]} (Preferences)")
+        if kind == "nftstorage":
+            layout.label(text="public NFT.storage: no uploads since 2024-06-30", icon="INFO")
+        if kind != "offline" and not bpy.app.online_access:
+            layout.label(text="Online access is off: only Offline can publish", icon="ERROR")
+        job = current_job()
+        if job is not None:
+            row = layout.row(align=True)
+            row.progress(factor=job.fraction, type="BAR", text=job.message or "waiting")
+            row.operator(NFTGAN_OT_publish_cancel.bl_idname, text="", icon="X")
+        else:
+            layout.operator_context = "INVOKE_DEFAULT"
+            layout.operator(NFTGAN_OT_publish.bl_idname, icon="EXPORT")
+        if props.last_token_uri:
+            row = layout.row(align=True)
+            row.label(text=props.last_token_uri)
+            op = row.operator(NFTGAN_OT_publish_copy_uri.bl_idname, text="", icon="COPYDOWN")
+            op.uri = props.last_token_uri
+
+
+class NFTGAN_PT_publish_gallery(Panel):
+    bl_label = "Published"
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "NFTGan"
+    bl_parent_id = "NFTGAN_PT_publish"
+
+    def draw(self, context):
+        layout = self.layout
+        entries, problem = gallery_entries(context)
+        layout.operator(NFTGAN_OT_publish_gallery_refresh.bl_idname, icon="FILE_REFRESH")
+        if problem:
+            col = layout.column(align=True)
+            col.alert = True
+            for line in runtime.wrap(problem, 50)[:3]:
+                col.label(text=line)
+        if not entries:
+            layout.label(text="Nothing published yet")
+        for entry in entries:
+            box = layout.box()
+            row = box.row()
+            icon = thumbnail(entry)
+            if icon:
+                row.template_icon(icon_value=icon, scale=3.0)
+            col = row.column(align=True)
+            col.label(text=entry.name)
+            icon = {"published": "CHECKMARK", "failed": "ERROR", "pending": "TIME"}.get(entry.state, "WORLD")
+            col.label(text=f"{entry.state} · {entry.backend}", icon=icon)
+            if entry.state == "failed":
+                col.label(text=entry.detail[:60])
+            if entry.token_uri:
+                sub = col.row(align=True)
+                sub.operator(NFTGAN_OT_publish_copy_uri.bl_idname, text="Copy URI", icon="COPYDOWN").uri = \
+                    entry.token_uri
+                sub.operator("wm.url_open", text="Open", icon="URL").url = entry.gateway_url
+
+
+CLASSES = (NFTGAN_PG_attribute, NFTGanPublishProps, NFTGAN_OT_publish, NFTGAN_OT_publish_cancel,
+           NFTGAN_OT_publish_attribute, NFTGAN_OT_publish_copy_uri, NFTGAN_OT_publish_gallery_refresh,
+           NFTGAN_PT_publish, NFTGAN_PT_publish_gallery)
+
+
+def register():
+    global _previews
+    import bpy.utils.previews
+
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.nftgan_publish = PointerProperty(type=NFTGanPublishProps)
+    _previews = bpy.utils.previews.new()
+    _gallery.update(entries=None, problem="")
+    try:
+        resume_on_start()
+    except Exception:  # never block the add-on from loading; the rows stay pending for the next start
+        log.exception("NFTGan: could not resume interrupted publishes")
+
+
+def unregister():
+    global _previews
+    del bpy.types.Scene.nftgan_publish
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
+    if _previews is not None:
+        bpy.utils.previews.remove(_previews)
+        _previews = None
+    _job.clear()
