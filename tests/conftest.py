@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,8 @@ SOURCES = ("training", "export", "addon/core/contract.py", "tests/conftest.py")
 
 # contract kind -> (model kind, trainer settings); ngf 8, a few dozen steps: seconds on 2 CPU cores
 RECIPES = {
-    "colorize": ("pix2pix", {"net_g": "unet", "ngf": 8, "ndf": 8, "steps": 40, "batch_size": 4}),
-    "stylize": ("cyclegan", {"net_g": "resnet_6blocks", "ngf": 8, "ndf": 8, "steps": 20, "batch_size": 2,
+    "colorize": ("pix2pix", {"net_g": "unet", "ngf": 8, "ndf": 8, "steps": 24, "batch_size": 4}),
+    "stylize": ("cyclegan", {"net_g": "resnet_6blocks", "ngf": 8, "ndf": 8, "steps": 12, "batch_size": 2,
                              "pool_size": 4}),
 }
 
@@ -74,9 +75,9 @@ def train_tiny(model: str, data: Path, out: Path, **overrides) -> Path:
     from training.kinds import get_kind
     from training.trainer import train
 
-    cfg = get_kind(model).config_class(
-        model=model, data=str(data), out=str(out), name=f"Tiny {model}", size=SIZE, workers=0, seed=0,
-        log_every=10, sample_every=10_000, checkpoint_every=10_000, **overrides)
+    settings = {"name": f"Tiny {model}", "size": SIZE, "workers": 0, "seed": 0, "log_every": 10,
+                "sample_every": 10_000, "checkpoint_every": 10_000, **overrides}
+    cfg = get_kind(model).config_class(model=model, data=str(data), out=str(out), **settings)
     train(cfg)
     return out
 
@@ -96,6 +97,7 @@ def test_models_dir() -> Path:
     cache = ROOT / ".cache" / "test-models"
     folder = cache / source_hash()
     if (folder / ".complete").exists():
+        (folder / ".complete").touch()  # in use
         return folder
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".lock", "w") as lock:
@@ -104,6 +106,9 @@ def test_models_dir() -> Path:
             shutil.rmtree(folder, ignore_errors=True)  # a build that was interrupted
             build_all(folder)
             (folder / ".complete").touch()
+            for old in cache.glob("*/.complete"):  # builds for older sources, unused for an hour
+                if old.parent != folder and time.time() - old.stat().st_mtime > 3600:
+                    shutil.rmtree(old.parent, ignore_errors=True)
     return folder
 
 

@@ -1,0 +1,170 @@
+"""`nftgan export` on checkpoints trained by the real trainer: every generator architecture, parity at two sizes,
+eval mode, metadata round trip, the model card, refusals, and the int8 keep/refuse rule."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from addon.core.contract import describe_model
+from export import cli
+from export import onnx_export as ox
+from export.validate import validate
+from tests.conftest import train_tiny
+from training.checkpoint import build_generator, load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def arch_runs(tiny_data, tmp_path_factory):
+    """Two-step runs of the architectures the shared fixtures don't cover: a batch-norm U-Net with dropout
+    (the pix2pix paper's setting, where eval mode matters) and a ResNet-9."""
+    root = tmp_path_factory.mktemp("arch")
+    common = {"ngf": 4, "ndf": 4, "steps": 2, "batch_size": 2, "log_every": 1}
+    return {
+        "unet-batchnorm": train_tiny("pix2pix", tiny_data["paired"], root / "unet", net_g="unet", norm="batch",
+                                     dropout=True, **common),
+        "resnet9": train_tiny("pix2pix", tiny_data["paired"], root / "r9", net_g="resnet_9blocks", **common),
+    }
+
+
+def _ort(path, x):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+@pytest.mark.parametrize("which, multiple", [("unet-batchnorm", 32), ("resnet9", 4)])
+def test_every_architecture_exports_with_dynamic_sizes(arch_runs, tmp_path, which, multiple):
+    out = tmp_path / f"{which}.onnx"
+    report = ox.export_checkpoint(arch_runs[which], out)
+    assert report["parity_max_abs"] <= ox.PARITY_TOL and report["real_images"]
+    shapes = {tuple(p["shape"][2:]) for p in report["parity"]}
+    assert len(shapes) == 2, shapes  # two sizes, one non-square
+    info = validate(str(out))
+    assert (info.kind, info.multiple_of, info.size) == ("colorize", multiple, 32)
+    # a third size and batch the parity check did not use: still exact, so H, W and N really are dynamic
+    net, _ = build_generator(load_checkpoint(arch_runs[which]))
+    x = torch.rand(3, 3, 2 * multiple if multiple > 4 else 44, 96) * 2 - 1
+    with torch.no_grad():
+        want = net(x).numpy()
+    np.testing.assert_allclose(_ort(out, x.numpy()), want, atol=ox.PARITY_TOL)
+    graph = onnx.load(str(out)).graph
+    assert [d.dim_param for d in graph.input[0].type.tensor_type.shape.dim] == ["N", "", "H", "W"]
+
+
+def test_export_runs_the_generator_in_eval_mode(arch_runs, tmp_path):
+    """Batch-norm running statistics and no dropout: the file matches eval(), not train() (the reference
+    implementation's test script runs in train mode and users get different results after export)."""
+    out = tmp_path / "bn.onnx"
+    ox.export_checkpoint(arch_runs["unet-batchnorm"], out)
+    net, _ = build_generator(load_checkpoint(arch_runs["unet-batchnorm"]))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    got = _ort(out, x.numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(got, net.eval()(x).numpy(), atol=ox.PARITY_TOL)
+        torch.manual_seed(0)
+        assert np.abs(got - net.train()(x).numpy()).max() > 1e-2
+
+
+def test_shared_fixture_models_round_trip_metadata(colorize_model, stylize_model, tiny_runs):
+    for path, run, kind, multiple in ((colorize_model, tiny_runs["pix2pix"], "colorize", 32),
+                                      (stylize_model, tiny_runs["cyclegan"], "stylize", 4)):
+        ckpt = load_checkpoint(run)
+        info = validate(str(path))
+        assert (info.kind, info.size, info.multiple_of, info.license) == (kind, 32, multiple, "CC0-1.0")
+        assert info.name == ckpt["config"]["name"]
+        assert info.training == json.loads(json.dumps(ckpt["provenance"]))  # provenance copied as-is
+        assert info.training["steps"] == ckpt["step"] and info.training["images"] == 12
+
+
+def test_cyclegan_both_directions_and_cli_card(tiny_runs, tmp_path, capsys):
+    out, card = tmp_path / "b2a.onnx", tmp_path / "card.md"
+    assert cli.main(["export", str(tiny_runs["cyclegan"]), "-o", str(out), "--direction", "BtoA", "--name", "Ink",
+                     "--description", "sepia to sketch", "--license", "CC-BY-4.0", "--card", str(card)]) == 0
+    printed = capsys.readouterr().out
+    info = describe_model(out)
+    assert (info.name, info.description, info.license, info.kind) == ("Ink", "sepia to sketch", "CC-BY-4.0",
+                                                                       "stylize")
+    text = card.read_text()
+    assert text in printed
+    for needle in ("# Ink", "stylize (cyclegan, BtoA)", "multiples of 4", "parameters", "GMACs", "CC-BY-4.0",
+                   "unpaired (12 images)", "12 steps", "max abs(ONNX - PyTorch)", "random and real images"):
+        assert needle in text, needle
+    # BtoA is G_B, a different network from the default AtoB export
+    net_b, _ = build_generator(load_checkpoint(tiny_runs["cyclegan"]), "BtoA")
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        np.testing.assert_allclose(_ort(out, x.numpy()), net_b(x).numpy(), atol=ox.PARITY_TOL)
+
+
+def test_parity_failure_writes_nothing_and_keeps_the_old_file(tiny_runs, tmp_path, monkeypatch):
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"the user's previous export")
+    monkeypatch.setattr(ox, "PARITY_TOL", 0.0)  # every real export differs by ~1e-7: the check must refuse
+    with pytest.raises(ox.ExportError, match=r"refused: ONNX and PyTorch outputs differ by .* nothing was written"):
+        ox.export_checkpoint(tiny_runs["pix2pix"], out)
+    assert out.read_bytes() == b"the user's previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temp file left behind
+
+
+def test_bad_checkpoints_and_options_are_refused(tiny_runs, tmp_path, capsys):
+    good = load_checkpoint(tiny_runs["pix2pix"])
+    latest = tiny_runs["pix2pix"] / "checkpoints" / "latest.pt"
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(latest.read_bytes()[:5000])
+    cases = [
+        ([str(cut)], "is not a readable NFTGan checkpoint"),
+        ([str(tmp_path / "missing.pt")], "checkpoint not found"),
+        ([str(tmp_path)], "holds no checkpoint"),
+        ([str(tiny_runs["pix2pix"]), "--direction", "BtoA"], "--direction is for cyclegan checkpoints"),
+    ]
+    for args, message in cases:
+        assert cli.main(["export", *args, "-o", str(tmp_path / "x.onnx")]) == 1
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+    assert good["step"] == 24
+
+
+def test_int8_keep_and_refuse_rule(colorize_model, tiny_data):
+    """The rule on a real model and real calibration images: both outcomes, and a quantized graph that runs."""
+    from training.data import list_images, load_rgb, to_tensor
+
+    fp32 = colorize_model.read_bytes()
+    images = [to_tensor(load_rgb(p)).numpy() for p in list_images(str(tiny_data["paired"] / "A"))]
+    calib, held = images[:8], images[8:]
+    model, report = ox.quantize_int8(fp32, calib, held, min_psnr=200.0)
+    assert model is None and not report["kept"] and report["reason"].startswith("refused: PSNR")
+    model, report = ox.quantize_int8(fp32, calib, held, min_psnr=0.0, min_speedup=0.0)
+    assert report["kept"] and report["reason"].startswith("kept:")
+    ops = {n.op_type for n in onnx.load_from_string(model).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert {c["quantized"] for c in report["candidates"]} == {"Conv", "Conv+ConvTranspose"}
+    y = ox._session(model).run(None, {"input": held[0][None]})[0]
+    assert y.shape == (1, 3, 32, 32) and ox.psnr(y, ox._session(fp32).run(None, {"input": held[0][None]})[0]) > 20
+
+
+def test_export_int8_writes_the_variant_only_when_the_rule_holds(tiny_runs, tmp_path):
+    out = tmp_path / "c.onnx"
+    stale = ox.int8_path(out)
+    stale.write_bytes(b"stale variant from an older export")
+    report = ox.export_checkpoint(tiny_runs["pix2pix"], out, int8=True)
+    q = report["int8"]
+    rule = q["speedup"] > 1.0 and q["psnr_db"] >= ox.INT8_MIN_PSNR
+    assert q["kept"] == rule and stale.exists() == rule
+    if rule:
+        info = validate(str(stale))
+        assert info.name.endswith("(int8)") and info.kind == "colorize"
+    assert "int8" in report["card"] and q["reason"] in report["card"]
+
+
+def test_calib_dir_images_and_missing_data(tiny_runs, tiny_data, tmp_path):
+    out = tmp_path / "c.onnx"
+    report = ox.export_checkpoint(tiny_runs["pix2pix"], out, calib_dir=str(tiny_data["paired"] / "A"))
+    assert report["real_images"] and len(report["parity"]) == 4
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ox.ExportError, match="holds no images"):
+        ox.export_checkpoint(tiny_runs["pix2pix"], out, calib_dir=str(empty))
