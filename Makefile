@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 #   make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" venv
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv test demo bench extension clean data
+.PHONY: venv test demo bench extension clean data models
 
 venv: $(STAMP)
 
@@ -31,6 +31,12 @@ bench: $(STAMP)
 # Licensed training images for the default styles (Debian + npm packages) -> data/ (see training/recipes.py)
 data: $(STAMP)
 	$(VENV)/bin/nftgan data
+
+# Train + export the default styles shipped in addon/models/ (resumes unfinished runs in runs/), then the
+# evidence: docs/default_styles.png, held-out metrics in the model cards, golden test fixtures
+models: $(STAMP)
+	$(PY) -m training.defaults
+	$(PY) -m tests.models.evidence
 
 extension: $(STAMP)
 	$(PY) -m tests.build_extension

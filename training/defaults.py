@@ -1,0 +1,125 @@
+"""`make models`: train and export the default styles the add-on ships in addon/models/.
+
+    python -m training.defaults [--only ID ...] [--runs runs] [--models addon/models]
+
+1. `nftgan data` builds the licensed image sets under data/ (skipped when data/manifest.json exists).
+2. Each model in DEFAULTS is trained with `nftgan train` into RUNS/<run>; a finished run is kept,
+   an unfinished one (killed, or fewer steps than listed) is resumed exactly.
+3. Each is exported with `nftgan export` (parity-checked ONNX + Markdown card) into addon/models/.
+
+The evidence step (contact sheet, held-out metrics, golden fixtures) runs the exported models with
+onnxruntime, so it lives outside `training/`: `python -m tests.models.evidence` (also in `make models`).
+
+The settings are sized for CPU training (about 15-40 min per model on 2 shared cores) and for the
+add-on's budget: all shipped models together at most 60 MB, colorize -> stylize at 256 px within
+300 ms on 2 CPU cores in onnxruntime. With a GPU, raise --steps (and --ngf) in DEFAULTS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checkpoint import CheckpointError, load_checkpoint
+
+
+@dataclass(frozen=True)
+class Default:
+    id: str  # file stem in addon/models/
+    run: str  # run folder name under RUNS
+    kind: str  # nftgan train KIND
+    data: str  # dataset folder under data/
+    steps: int
+    args: tuple[str, ...]
+    name: str
+    description: str
+    license: str
+    sources: tuple[str, ...]  # data sources (training.recipes.SOURCES) it learns from
+
+
+# Shared by both CycleGANs: ResNet-6 at ngf 16 (2 MB, ~3 GMACs at 256 px), 128 px crops of the 256 px images.
+_STYLE = ("--net-g", "resnet_6blocks", "--ngf", "16", "--ndf", "32", "--size", "128", "--load-size", "256")
+_LOG = ("--workers", "1", "--log-every", "25", "--sample-every", "250", "--checkpoint-every", "250")
+
+DEFAULTS = (
+    Default("colorize-clipart", "colorize", "pix2pix", "colorize/train", 3000,
+            ("--ngf", "16", "--ndf", "32", "--size", "128", "--load-size", "256", *_LOG),
+            "Clip-art Colour", "Pencil sketch to flat clip-art colours (Pix2Pix U-Net, trained on Open Clip Art)",
+            "GPL-3.0-or-later weights; trained on openclipart-png (public domain)", ("openclipart",)),
+    Default("stylize-clay", "clay", "cyclegan", "clay", 1500, (*_STYLE, *_LOG),
+            "3D Clay", "Flat colour to soft 3D clay renders (CycleGAN, Noto Color Emoji -> Fluent Emoji 3D)",
+            "GPL-3.0-or-later weights; trained on Noto Color Emoji (Apache-2.0) and Fluent Emoji 3D (MIT)",
+            ("noto", "fluent3d")),
+    Default("stylize-painted", "painted", "cyclegan", "painted", 1500, (*_STYLE, *_LOG),
+            "Painted Portrait", "Flat colour to painterly shading (CycleGAN, clip art -> Wesnoth portraits)",
+            "GPL-3.0-or-later weights; trained on Wesnoth portraits (GPL-2.0-or-later) and openclipart (public domain)",
+            ("openclipart", "wesnoth")),
+    Default("upscale-x4", "upscale", "upscale", "upscale", 2000,
+            ("--size", "128", "--batch-size", "8", "--val-fraction", "0.02", *_LOG),
+            "Upscale x4", "4x super-resolution (residual over bicubic), e.g. 256 px results to 1024 px textures",
+            "GPL-3.0-or-later weights; trained on openclipart, Noto, Fluent Emoji 3D and Wesnoth images",
+            ("openclipart", "fluent3d", "noto", "wesnoth")),
+)
+
+
+def _nftgan(*args: str) -> int:
+    """Run an `nftgan` command in a child process (export imports onnxruntime, which training must not)."""
+    return subprocess.call([sys.executable, "-m", "export.cli", *args])
+
+
+def train(d: Default, runs: Path, data: Path) -> None:
+    from .cli import main as train_main
+
+    run = runs / d.run
+    try:
+        step = load_checkpoint(run)["step"]
+    except CheckpointError:
+        step = None
+    if step is not None and step >= d.steps:
+        print(f"{d.id}: {run} is finished (step {step}); keeping it")
+        return
+    if step is not None:
+        argv = ["--resume", str(run), "--steps", str(d.steps)]
+    else:
+        argv = [d.kind, "--data", str(data / d.data), "--out", str(run), "--name", d.name,
+                "--steps", str(d.steps), *d.args]
+    print(f"{d.id}: nftgan train {' '.join(argv)}", flush=True)
+    if train_main(argv, prog="nftgan train"):
+        raise SystemExit(f"training {d.id} failed")
+
+
+def export(d: Default, runs: Path, models: Path) -> None:
+    models.mkdir(parents=True, exist_ok=True)
+    code = _nftgan("export", str(runs / d.run), "-o", str(models / f"{d.id}.onnx"), "--name", d.name,
+                   "--description", d.description, "--license", d.license, "--card", str(models / f"{d.id}.md"))
+    if code:
+        raise SystemExit(f"exporting {d.id} failed (exit {code})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.defaults", description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", nargs="+", choices=[d.id for d in DEFAULTS], help="just these models")
+    p.add_argument("--data", type=Path, default=Path("data"), help="data folder (default data/)")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (default runs/)")
+    p.add_argument("--models", type=Path, default=Path("addon/models"), help="where the .onnx files go")
+    p.add_argument("--no-train", action="store_true", help="export the runs as they are")
+    args = p.parse_args(argv)
+    if not (args.data / "manifest.json").is_file():
+        from .recipes import main as data_main
+
+        if data_main(["--out", str(args.data)]):
+            return 1
+    for d in DEFAULTS:
+        if args.only and d.id not in args.only:
+            continue
+        if not args.no_train:
+            train(d, args.runs, args.data)
+        export(d, args.runs, args.models)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
