@@ -215,12 +215,18 @@ class _Handler(BaseHTTPRequestHandler):
         return str(CID.of(cid.encode(), codec=RAW))
 
     def _multipart(self, body: bytes) -> dict[str, tuple[str, bytes, str]]:
-        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body)
+        """multipart/form-data -> {field: (filename, bytes, content type)}."""
+        ctype = self.headers.get("Content-Type", "")
+        boundary = ctype.partition("boundary=")[2].strip('"').encode()
+        if not ctype.startswith("multipart/form-data") or not boundary:
+            return {}
         parts = {}
-        for part in msg.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            parts[name] = (part.get_filename() or "", part.get_payload(decode=True), part.get_content_type())
+        for chunk in body.split(b"--" + boundary)[1:-1]:
+            head, _, payload = chunk[2:].partition(b"\r\n\r\n")  # skip the CRLF after the boundary
+            headers = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + b"\r\n\r\n")
+            name = headers.get_param("name", header="content-disposition")
+            filename = headers.get_param("filename", header="content-disposition") or ""
+            parts[name] = (filename, payload[:-2], headers.get_content_type())  # minus the CRLF before "--"
         return parts
 
     # --- routes ---

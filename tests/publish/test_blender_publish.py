@@ -177,3 +177,31 @@ def test_pending_publish_is_resumed_when_the_add_on_starts(nftgan, prefs, tmp_pa
     done = store.get(row.id)
     assert done.state == "published" and done.token_uri == f"ipfs://{row.metadata_cid}"
     assert (tmp_path / "offline" / f"{row.image_cid}.png").read_bytes() == prepared.request.image
+
+
+def test_publish_painted_pixels_and_the_object_as_glb(nftgan, prefs, tmp_path):
+    """An image that only lives in memory (generated, painted on) is encoded on the worker; the active
+    object goes along as a GLB (animation_url)."""
+    from PIL import Image
+
+    image = bpy.data.images.new("Painted", 16, 8, alpha=True)
+    rgba = np.zeros((8, 16, 4), np.float32)
+    rgba[..., 0] = np.linspace(0, 1, 16)[None, :]
+    rgba[:4, :, 2] = 1.0  # bottom rows blue (Blender rows are bottom-up)
+    rgba[..., 3] = 1.0
+    image.pixels.foreach_set(rgba.ravel())
+    bpy.ops.mesh.primitive_cube_add()
+    props = bpy.context.scene.nftgan_publish
+    props.name, props.include_glb, props.image = "Painted cube", True, image
+    try:
+        assert bpy.ops.nftgan.publish() == {"FINISHED"}
+        row = [j for j in _finish(nftgan) if j.label.startswith("Publish")][0].result
+    finally:
+        props.include_glb, props.image = False, None
+    out = tmp_path / "offline"
+    png = np.asarray(Image.open(out / f"{row.image_cid}.png").convert("RGBA"), np.float32) / 255
+    assert np.abs(png[::-1] - rgba).max() < 1 / 255 + 1e-6  # same pixels, top-down in the file
+    meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
+    glb_cid = meta["animation_url"].removeprefix("ipfs://")
+    assert (out / f"{glb_cid}.glb").read_bytes()[:4] == b"glTF"
+    assert row.animation_cid == glb_cid

@@ -38,13 +38,17 @@ def header(root: CID) -> bytes:
     return varint(len(body)) + body
 
 
-def section(cid: CID, block: bytes) -> bytes:
+def section(cid: CID, block: bytes) -> list[bytes]:
+    """One block's section, as pieces to join (no copy of the block until the final join)."""
     raw = cid.to_bytes()
-    return varint(len(raw) + len(block)) + raw + block
+    return [varint(len(raw) + len(block)), raw, block]
 
 
 def write_car(root: CID, blocks: Iterable[tuple[CID, bytes]]) -> bytes:
-    return header(root) + b"".join(section(cid, block) for cid, block in blocks)
+    parts = [header(root)]
+    for cid, block in blocks:
+        parts += section(cid, block)
+    return b"".join(parts)
 
 
 def dag_car(dag: FileDag) -> bytes:
@@ -59,13 +63,14 @@ def split_dag(dag: FileDag, max_bytes: int) -> list[bytes]:
     size = len(head)
     for cid, block in dag.blocks_in_order():
         sec = section(cid, block)
-        if len(head) + len(sec) > max_bytes:
+        length = sum(map(len, sec))
+        if len(head) + length > max_bytes:
             raise ValueError(f"a single block of {len(block)} bytes does not fit a {max_bytes}-byte CAR")
-        if size + len(sec) > max_bytes and len(parts) > 1:
+        if size + length > max_bytes and len(parts) > 1:
             cars.append(b"".join(parts))
             parts, size = [head], len(head)
-        parts.append(sec)
-        size += len(sec)
+        parts += sec
+        size += length
     cars.append(b"".join(parts))
     return cars
 

@@ -92,10 +92,20 @@ class FileImporter:
     def update(self, data: bytes) -> None:
         if self._finished:
             raise ValueError("update() after finish()")
-        self._buf += data
-        while len(self._buf) > CHUNK_SIZE:  # keep the last chunk back: finish() may need it alone
-            self._leaf(bytes(self._buf[:CHUNK_SIZE]))
-            del self._buf[:CHUNK_SIZE]
+        if self._buf:  # complete the buffered partial chunk first
+            take = CHUNK_SIZE - len(self._buf)
+            self._buf += data[:take]
+            data = data[take:]
+            if not data:
+                return  # (a full chunk stays buffered: finish() may need it as the only one)
+            self._leaf(bytes(self._buf))
+            self._buf.clear()
+        pos = 0
+        with memoryview(data) as view:  # whole chunks straight from the caller's bytes, no buffering
+            while len(data) - pos > CHUNK_SIZE:  # keep the last chunk back for the same reason
+                self._leaf(bytes(view[pos:pos + CHUNK_SIZE]))
+                pos += CHUNK_SIZE
+            self._buf += view[pos:]
 
     def finish(self) -> FileDag:
         if self._finished:
