@@ -48,11 +48,11 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
 
 
 def unet_depth(size: int) -> int:
-    """U-Net levels for a crop size: log2(size), so the bottleneck is 1x1. Needs a power of two >= 16."""
+    """U-Net levels for a crop size: log2(size), so the bottleneck is 1x1. Needs a power of two >= 32."""
     depth = int(round(math.log2(size))) if size > 0 else 0
-    if size < 16 or 2 ** depth != size:
+    if size < 32 or 2 ** depth != size:
         raise ValueError(
-            f"a U-Net needs a crop size that is a power of two (16, 32, 64, 128, 256, 512 ...), got {size}; "
+            f"a U-Net needs a crop size that is a power of two (32, 64, 128, 256, 512 ...), got {size}; "
             "use --size 256 (or 128), or --net-g resnet_9blocks which takes any multiple of 4"
         )
     return depth

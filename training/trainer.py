@@ -177,6 +177,9 @@ class Trainer:
         _seed(cfg.seed)  # identical initial weights on every process
         run.raw = {k: v.to(device) for k, v in self.kind.build_nets(cfg).items()}
         if world > 1 and cfg.norm == "batch":
+            if device.type != "cuda":
+                raise ValueError("--norm batch with several CPU processes: PyTorch synchronises batch norm only "
+                                 "on GPUs (SyncBatchNorm); use --norm instance (the default) on CPUs")
             run.raw = {k: sync_norms(v) for k, v in run.raw.items()}
         if cfg.channels_last:
             run.raw = {k: v.to(memory_format=torch.channels_last) for k, v in run.raw.items()}
@@ -214,7 +217,6 @@ class Trainer:
             opt.load_state_dict(ck["optimizers"][group])
         for group, sched in run.sched.items():
             sched.load_state_dict(ck["schedulers"][group])
-            sched.lr_lambdas = [lr_factor(self.cfg)]
         run.step = int(ck["step"])
         if run.step and self.cfg.steps != ck["config"]["steps"]:
             for group, sched in run.sched.items():  # a new length: the schedule follows the new step count
@@ -240,8 +242,7 @@ class Trainer:
                 "step": run.step, "epoch": run.step // self.steps_per_epoch,
                 "nets": {n: {k: v.detach().cpu() for k, v in run.raw[n].state_dict().items()} for n in saved},
                 "optimizers": {g: o.state_dict() for g, o in run.opt.items()},
-                "schedulers": {g: {k: v for k, v in s.state_dict().items() if k != "lr_lambdas"}
-                               for g, s in run.sched.items()},
+                "schedulers": {g: s.state_dict() for g, s in run.sched.items()},
                 "rng": rngs, "pools": pools, "provenance": self.provenance(),
             }
             path = ckpt_io.save_checkpoint(ck, self.out, keep=self.cfg.keep_checkpoints)
@@ -282,7 +283,8 @@ class Trainer:
                     for k, v in self.kind.validate(run, batch).items():
                         totals[k] = totals.get(k, 0.0) + float(v) * n
                     count += n
-            grid = self._batch(collate([self.val_ds[i] for i in range(min(n_val, GRID_IMAGES))]))
+            shown = self.val_ds if len(self.val_ds) else self.train_ds  # no held-out images: show training ones
+            grid = self._batch(collate([shown[(i, 0)] for i in range(min(len(shown), GRID_IMAGES))]))
             labels, rows = self.kind.sample_rows(run, grid)
         for net in run.raw.values():
             net.train()

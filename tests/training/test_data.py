@@ -1,0 +1,129 @@
+"""Dataset layouts, image modes, unreadable files, validation split, jitter, the resumable sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from training.config import Pix2PixConfig
+from training.data import (DataError, PairedDataset, StepSampler, find_layout, load_rgb, paired_datasets,
+                           split_indices, unpaired_datasets)
+
+from .helpers import paired, unpaired
+
+
+def test_layouts(tmp_path):
+    lay = find_layout(str(paired(tmp_path / "p", n=5)))
+    assert lay.kind == "folders" and len(lay.a) == 5 and lay.paired
+    Image.new("RGB", (8, 8)).save(tmp_path / "p" / "A" / "only_in_a.png")
+    assert find_layout(str(tmp_path / "p")).unmatched == 1
+    lay = find_layout(str(unpaired(tmp_path / "u", n=3)))
+    assert lay.kind == "unpaired" and not lay.paired and len(lay.b) == 3
+    (tmp_path / "s").mkdir()
+    Image.new("RGB", (64, 32)).save(tmp_path / "s" / "x.png")
+    assert find_layout(str(tmp_path / "s")).kind == "side-by-side"
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda p: p, "not found"),
+    (lambda p: p.mkdir() or p, "has no images"),
+    (lambda p: [(p / d).mkdir(parents=True) for d in ("A", "B")] and p, "no file names match"),
+])
+def test_bad_folders_explained(tmp_path, make, fragment):
+    with pytest.raises(DataError, match=fragment):
+        find_layout(str(make(tmp_path / "data")))
+
+
+def test_pix2pix_refuses_unpaired_data(tmp_path):
+    cfg = Pix2PixConfig(model="pix2pix", data=str(unpaired(tmp_path / "u", n=3)))
+    with pytest.raises(DataError, match="unpaired.*cyclegan"):
+        paired_datasets(cfg)
+
+
+def test_modes_become_rgb_with_alpha_over_white(tmp_path):
+    Image.new("RGBA", (4, 4), (255, 0, 0, 0)).save(tmp_path / "clear.png")
+    Image.new("RGBA", (4, 4), (255, 0, 0, 255)).save(tmp_path / "red.png")
+    Image.new("LA", (4, 4), (0, 128)).save(tmp_path / "la.png")
+    pal = Image.new("P", (4, 4), 1)
+    pal.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    pal.info["transparency"] = 1
+    pal.save(tmp_path / "pal.png", transparency=1)
+    Image.new("L", (4, 4), 77).save(tmp_path / "grey.jpg", quality=100)
+    Image.fromarray(np.full((4, 4), 65535, np.uint16)).save(tmp_path / "i16.png")
+    px = {n: load_rgb(str(tmp_path / n)).getpixel((1, 1)) for n in
+          ("clear.png", "red.png", "la.png", "pal.png", "grey.jpg", "i16.png")}
+    assert px["clear.png"] == (255, 255, 255) and px["red.png"] == (255, 0, 0)
+    assert px["la.png"] in ((127, 127, 127), (128, 128, 128))
+    assert px["pal.png"] == (255, 255, 255)  # transparent palette entry -> white paper
+    assert abs(px["grey.jpg"][0] - 77) <= 1 and px["grey.jpg"][0] == px["grey.jpg"][2]
+    assert px["i16.png"] == (255, 255, 255)
+    for name in px:
+        assert load_rgb(str(tmp_path / name)).mode == "RGB"
+
+
+def test_unreadable_files_are_skipped_and_reported(tmp_path):
+    root = paired(tmp_path / "p", n=4, size=40)
+    good = (root / "A" / "img001.png").read_bytes()
+    (root / "A" / "img001.png").write_bytes(good[: len(good) // 2])  # truncated
+    (root / "B" / "img002.png").write_text("not an image")
+    cfg = Pix2PixConfig(model="pix2pix", data=str(root), size=32, val_fraction=0)
+    train, _, _ = paired_datasets(cfg)
+    items = [train[(i, 0)] for i in range(4)]
+    skipped = [s for it in items for s in it["skipped"]]
+    assert len(skipped) == 3  # item 1 -> 2 -> 3 (two bad), item 2 -> 3 (one bad)
+    assert any("img001" in s for s in skipped) and any("img002" in s for s in skipped)
+    assert all(it["A"].shape == (3, 32, 32) for it in items)
+    for name in ("img000", "img003"):  # every good pair can fail too: then it is an error, not a hang
+        (root / "A" / f"{name}.png").write_bytes(b"")
+    with pytest.raises(DataError, match="could not be read"):
+        train[(0, 0)]
+
+
+def test_validation_split_is_by_name_and_stable():
+    names = [f"pic{i:04d}" for i in range(400)]
+    train, val = split_indices(names, 0.1)
+    assert 20 < len(val) < 60 and not set(train) & set(val) and len(train) + len(val) == 400
+    val_names = {names[i] for i in val}
+    more = names + [f"new{i}" for i in range(100)]
+    assert val_names <= {more[i] for i in split_indices(more, 0.1)[1]}  # adding images never moves old ones
+    assert len(split_indices(["a", "b"], 0.01)[1]) == 1  # tiny sets still get one validation image
+    assert split_indices(["a", "b"], 0.0)[1] == []
+
+
+def test_jitter_is_shared_by_a_and_b_and_reproducible(tmp_path):
+    cfg = Pix2PixConfig(model="pix2pix", data=str(paired(tmp_path / "p", n=6, size=40)), size=32, val_fraction=0)
+    train, _, _ = paired_datasets(cfg)
+    crops = [train[(0, seed)] for seed in range(6)]
+    for it in crops:  # B = 255 - A, so the same crop/flip gives B = -A in [-1, 1]
+        assert (it["A"] + it["B"]).abs().max() < 2.5 / 127.5  # resampling rounds to uint8
+    assert all(torch.equal(train[(0, s)]["A"], crops[s]["A"]) for s in range(6))
+    assert len({c["A"].sum().item() for c in crops}) > 3  # different seeds, different crops
+
+
+def test_unpaired_dataset(tmp_path):
+    from training.config import CycleGANConfig
+
+    cfg = CycleGANConfig(model="cyclegan", data=str(unpaired(tmp_path / "u", n=6)), size=32)
+    train, val, _ = unpaired_datasets(cfg)
+    assert len(val) >= 1 and train[(0, 3)]["B"].shape == (3, 32, 32)
+
+
+def test_sampler_resumes_mid_epoch_and_splits_ranks():
+    data = list(range(10))
+    full = StepSampler(data, 1, 0, seed=5, batch_size=2)
+    full.set_epoch(3)
+    keys = list(full)
+    tail = StepSampler(data, 1, 0, seed=5, batch_size=2)
+    tail.set_epoch(3)
+    tail.start_batch = 2
+    assert list(tail) == keys[4:] and len(tail) == 6
+    ranks = [StepSampler(data, 2, r, seed=5, batch_size=2) for r in (0, 1)]
+    for s in ranks:
+        s.set_epoch(3)
+    seen = [k for s in ranks for k in s]
+    assert len({i for i, _ in seen}) == 8 and len({seed for _, seed in seen}) == 8
+    again = StepSampler(data, 1, 0, seed=5, batch_size=2)
+    again.set_epoch(4)
+    assert [i for i, _ in again] != [i for i, _ in keys]

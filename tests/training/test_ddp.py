@@ -1,0 +1,43 @@
+"""DDP with two CPU processes (gloo) under torchrun: both ranks end with identical weights."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from training.checkpoint import config_of, load_checkpoint
+from training.kinds import get_kind
+from training.trainer import _seed
+
+from .helpers import unpaired
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_two_process_ddp_ends_with_identical_weights(tmp_path):
+    data, out = unpaired(tmp_path / "data", n=8), tmp_path / "run"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(ROOT / "tests" / "training" / "ddp_worker.py"), str(data), str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert r0["world"] == r1["world"] == 2
+    for name in r0["weights"]:
+        for k, v in r0["weights"][name].items():
+            assert torch.equal(v, r1["weights"][name][k]), f"{name}.{k} differs between ranks"
+    ck = load_checkpoint(out)  # written by rank 0 only, with both ranks' RNG states and pools
+    assert ck["step"] == 6 and len(ck["rng"]) == 2 and len(ck["pools"]) == 2
+    assert not torch.equal(ck["rng"][0]["torch"], ck["rng"][1]["torch"])  # ranks draw different randomness
+    for name, sd in ck["nets"].items():
+        for k, v in sd.items():
+            assert torch.equal(v, r0["weights"][name][k])
+    assert (out / "metrics.csv").read_text().count("\n") == 4  # header + steps 2, 4, 6, from rank 0 only
+    _seed(0)  # the initial weights (same seed as the run): training moved them
+    init = get_kind("cyclegan").build_nets(config_of(ck))
+    assert not torch.equal(init["G_A"].state_dict()["model.1.weight"], r0["weights"]["G_A"]["model.1.weight"])

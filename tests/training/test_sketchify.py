@@ -1,0 +1,100 @@
+"""`nftgan sketchify`: pencil and edge sketches, deterministic, never touching the source pictures."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from training.data import find_layout
+from training.sketchify import main as sketchify_main
+from training.sketchify import sketch
+
+
+def picture(size: int = 128) -> Image.Image:
+    """A flat-colour clip-art scene: sky, sun, a house with a door and a window."""
+    img = Image.new("RGB", (size, size), (150, 200, 255))
+    d = ImageDraw.Draw(img)
+    d.rectangle((0, size * 0.7, size, size), fill=(60, 160, 60))
+    d.ellipse((size * 0.7, size * 0.08, size * 0.9, size * 0.28), fill=(255, 220, 40))
+    d.rectangle((size * 0.2, size * 0.4, size * 0.6, size * 0.75), fill=(200, 80, 60))
+    d.polygon([(size * 0.15, size * 0.4), (size * 0.4, size * 0.2), (size * 0.65, size * 0.4)], fill=(120, 60, 40))
+    d.rectangle((size * 0.35, size * 0.55, size * 0.45, size * 0.75), fill=(90, 50, 20))
+    d.rectangle((size * 0.47, size * 0.47, size * 0.56, size * 0.55), fill=(240, 240, 255))
+    return img
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*.png"))}
+
+
+def test_pencil_and_edge_look_like_drawings(tmp_path):
+    img = picture()
+    for style in ("pencil", "edge"):
+        s = sketch(img, style, "house", jitter=0.0, stroke=1)
+        s.save(tmp_path / f"{style}.png")  # looked at by hand: pencil outlines of the house, sun and hill
+        a = np.asarray(s, dtype=np.float32)
+        assert s.mode == "L" and s.size == img.size
+        assert np.median(a) > 240  # mostly white paper ...
+        flat = a[5:20, 5:60]  # inside the flat sky: no strokes
+        assert flat.min() > 200
+        row = a[int(128 * 0.6), :]  # ... with dark strokes where colours change (the house's walls)
+        assert row[int(128 * 0.2) - 4: int(128 * 0.2) + 5].min() < 180
+        assert (a < 128).mean() < 0.15
+
+
+def test_stroke_width_jitter_is_per_image_and_deterministic():
+    img = picture()
+    base = np.asarray(sketch(img, "edge", "a", jitter=0.0, stroke=2))
+    widths = {name: (np.asarray(sketch(img, "edge", name, jitter=0.7, stroke=2)) < 128).sum()
+              for name in ("a", "b", "c", "d", "e")}
+    assert len(set(widths.values())) > 1  # pens differ between pictures
+    again = {name: (np.asarray(sketch(img, "edge", name, jitter=0.7, stroke=2)) < 128).sum() for name in widths}
+    assert again == widths and (base < 128).sum() > 0
+    p1 = np.asarray(sketch(img, "pencil", "a", jitter=0.5, seed=1), dtype=np.float32)
+    p2 = np.asarray(sketch(img, "pencil", "a", jitter=0.5, seed=2), dtype=np.float32)
+    assert np.abs(p1 - p2).sum() > 0  # --seed changes the variation
+
+
+def test_cli_is_deterministic_and_makes_a_pix2pix_dataset(tmp_path, capsys):
+    src = tmp_path / "art"
+    (src / "sub").mkdir(parents=True)
+    picture(96).save(src / "house.jpg", quality=95)
+    rgba = Image.new("RGBA", (60, 40), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).ellipse((10, 5, 50, 35), fill=(200, 0, 0, 255))
+    rgba.save(src / "sub" / "ball.png")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
+    before = digest(src)
+    for out in ("one", "two"):
+        assert sketchify_main([str(src), str(tmp_path / out), "--size", "64"]) == 0
+    assert digest(tmp_path / "one") == digest(tmp_path / "two")  # byte-identical
+    assert sorted(digest(tmp_path / "one")) == ["A/house.png", "A/sub__ball.png", "B/house.png", "B/sub__ball.png"]
+    assert digest(src) == before  # the pictures are untouched
+    msg = capsys.readouterr()
+    assert "wrote 2 sketch/picture pairs" in msg.out and "1 unreadable files skipped" in msg.out
+    assert "broken.png" in msg.err
+    ball = Image.open(tmp_path / "one" / "B" / "sub__ball.png")
+    assert ball.size == (64, 64) and ball.getpixel((1, 1)) == (255, 255, 255)  # alpha over white, padded square
+    lay = find_layout(str(tmp_path / "one"))
+    assert lay.kind == "folders" and len(lay.a) == 2
+    assert sketchify_main([str(src), str(tmp_path / "e"), "--style", "edge", "--size", "48"]) == 0
+
+
+def test_cli_refuses_to_write_over_the_source(tmp_path, capsys):
+    src = tmp_path / "art"
+    src.mkdir()
+    picture(32).save(src / "x.png")
+    for dst in (src, tmp_path):
+        try:
+            sketchify_main([str(src), str(dst)])
+        except SystemExit as exc:
+            assert exc.code == 2
+        assert "never writes over" in capsys.readouterr().err
+    try:
+        sketchify_main([str(tmp_path / "missing"), str(tmp_path / "out")])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "source folder not found" in capsys.readouterr().err

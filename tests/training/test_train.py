@@ -1,0 +1,151 @@
+"""The trainer end to end on tiny generated data: it learns, writes its run folder, resumes exactly."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from training.checkpoint import CheckpointError, build_generator, load_checkpoint
+from training.cli import main as train_main
+from training.config import CycleGANConfig
+from training.trainer import train
+
+from .helpers import TINY, paired, unpaired
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def metrics(run: Path) -> list[dict]:
+    with open(run / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def same_state(a: dict, b: dict) -> None:
+    """Nets, optimizer states and pools identical, bit for bit."""
+    assert a["step"] == b["step"]
+    for name in a["nets"]:
+        for k, v in a["nets"][name].items():
+            assert torch.equal(v, b["nets"][name][k]), f"{name}.{k} differs"
+    for g in a["optimizers"]:
+        for pid, st in a["optimizers"][g]["state"].items():
+            for k, v in st.items():
+                assert torch.equal(torch.as_tensor(v), torch.as_tensor(b["optimizers"][g]["state"][pid][k]))
+    assert a["schedulers"] == b["schedulers"]
+    for pa, pb in zip(a["pools"], b["pools"]):
+        for key in pa:
+            assert len(pa[key]["images"]) == len(pb[key]["images"])
+            assert all(torch.equal(x, y) for x, y in zip(pa[key]["images"], pb[key]["images"]))
+
+
+def test_pix2pix_learns_a_toy_mapping_and_writes_its_run_folder(tmp_path):
+    data, run = paired(tmp_path / "data", n=12), tmp_path / "run"
+    rc = train_main(["pix2pix", "--data", str(data), "--out", str(run), "--steps", "60", "--batch-size", "4",
+                     "--sample-every", "10", "--checkpoint-every", "20", "--keep-checkpoints", "2",
+                     "--val-fraction", "0.25", "--lr", "2e-3", *TINY])
+    assert rc == 0
+    rows = metrics(run)
+    assert [int(r["step"]) for r in rows] == list(range(5, 61, 5))
+    val = [float(r["val_l1"]) for r in rows if r["val_l1"]]
+    assert len(val) == 6 and val[-1] < 0.6 * val[0], val  # the mapping B = inverse(A) is being learned
+    l1 = [float(r["G_l1"]) for r in rows]
+    assert l1[-1] < 0.6 * l1[0]
+    assert float(rows[-1]["lr"]) == 0.0  # constant then linear decay to 0
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest.pt", "step_0000040.pt",
+                                                                     "step_0000060.pt"]
+    assert os.path.samefile(run / "checkpoints" / "latest.pt", run / "checkpoints" / "step_0000060.pt")
+    grids = sorted((run / "samples").iterdir())
+    assert len(grids) == 6
+    grid = Image.open(grids[-1])
+    n_val = 3  # 25% of 12 by name hash, at most 4 in the grid
+    assert grid.size[0] == 3 * 32 and (grid.size[1] - 16) % 32 == 0 and (grid.size[1] - 16) // 32 <= 4
+    assert n_val >= 1 and Image.open(run / "loss.png").size[0] == 900
+    assert "training pix2pix at step 0/60" in (run / "train.log").read_text()
+    ck = load_checkpoint(run)
+    assert ck["model"] == "pix2pix" and ck["config"]["size"] == 32 and ck["provenance"]["steps"] == 60
+    assert ck["provenance"]["val_metrics"]["val_l1"] == pytest.approx(val[-1], rel=1e-4)
+    g, info = build_generator(ck)
+    assert not g.training and info["kind"] == "colorize" and info["multiple_of"] == 32 and info["name"] == "run"
+    with torch.no_grad():
+        assert g(torch.zeros(1, 3, 64, 32)).shape == (1, 3, 64, 32)
+
+
+def test_cyclegan_resume_in_process_is_exact(tmp_path):
+    data = unpaired(tmp_path / "data", n=6)
+    cfg = CycleGANConfig(model="cyclegan", data=str(data), size=32, ngf=4, ndf=4, net_g="resnet_6blocks",
+                         steps=8, pool_size=3, batch_size=2, workers=1, log_every=2, sample_every=4,
+                         checkpoint_every=100)
+    train(cfg.replace(out=str(tmp_path / "straight")))
+    train(cfg.replace(out=str(tmp_path / "halves")), stop_at=4)  # a run planned for 8 steps, stopped at 4
+    assert load_checkpoint(tmp_path / "halves")["step"] == 4
+    train(cfg.replace(out=str(tmp_path / "halves")), resume=str(tmp_path / "halves"))
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "halves")
+    assert len(a["pools"][0]["fake_A"]["images"]) == 3
+    same_state(a, b)
+    g, info = build_generator(b, "BtoA")
+    assert info["kind"] == "stylize" and info["multiple_of"] == 4
+    assert torch.equal(g.state_dict()["model.1.weight"], b["nets"]["G_B"]["model.1.weight"])
+    assert [r["G_A"] for r in metrics(tmp_path / "straight")] == [r["G_A"] for r in metrics(tmp_path / "halves")]
+
+
+def test_kill_9_then_resume_gives_identical_weights(tmp_path):
+    data = paired(tmp_path / "data", n=10)
+    args = ["--data", str(data), "--steps", "60", "--checkpoint-every", "5", "--sample-every", "30",
+            "--batch-size", "2", "--deterministic", "--keep-checkpoints", "20", *TINY]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "export.cli", "train", "pix2pix", "--out", str(killed), *args],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    first = killed / "checkpoints" / "step_0000005.pt"
+    deadline = time.time() + 120
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # still training: the kill is real
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    at_kill = load_checkpoint(killed)["step"]
+    assert 5 <= at_kill < 60
+    assert train_main(["pix2pix", "--out", str(tmp_path / "straight"), *args]) == 0
+    assert train_main(["--resume", str(killed)]) == 0
+    straight, resumed = load_checkpoint(tmp_path / "straight"), load_checkpoint(killed)
+    same_state(straight, resumed)
+    assert [int(r["step"]) for r in metrics(killed)] == list(range(5, 61, 5))  # rows after the kill re-done
+    assert [r["D"] for r in metrics(killed)] == [r["D"] for r in metrics(tmp_path / "straight")]
+    log = (killed / "train.log").read_text()
+    assert f"resuming pix2pix at step {at_kill}/60" in log
+
+
+def test_damaged_checkpoint_is_explained(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "latest.pt").write_bytes(b"PK\x03\x04 half a zip")
+    with pytest.raises(CheckpointError, match="not a readable NFTGan checkpoint"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        load_checkpoint(tmp_path / "empty_run")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "no_such_run")
+    torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an NFTGan checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_bad_images_in_a_real_run_are_counted_not_fatal(tmp_path):
+    data, run = paired(tmp_path / "data", n=8), tmp_path / "run"
+    (data / "A" / "img003.png").write_bytes((data / "A" / "img003.png").read_bytes()[:200])
+    (data / "B" / "img005.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    assert train_main(["pix2pix", "--data", str(data), "--out", str(run), "--steps", "12", "--batch-size", "2",
+                       "--val-fraction", "0", *TINY]) == 0
+    log = (run / "train.log").read_text()
+    assert "skipped unreadable image #1" in log and "skipped unreadable image #2" in log
+    assert "2 unreadable images skipped" in log
+    assert load_checkpoint(run)["step"] == 12
