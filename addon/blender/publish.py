@@ -560,6 +560,14 @@ class NFTGAN_PT_publish_gallery(Panel):
                 sub.operator("wm.url_open", text="Open", icon="URL").url = entry.gateway_url
 
 
+def _image_menu(self, context):
+    self.layout.separator()
+    self.layout.operator_context = "INVOKE_DEFAULT"
+    space = context.space_data
+    op = self.layout.operator(NFTGAN_OT_publish.bl_idname, icon="EXPORT")
+    op.image = space.image.name if getattr(space, "image", None) is not None else ""
+
+
 CLASSES = (NFTGAN_PG_attribute, NFTGanPublishProps, NFTGAN_OT_publish, NFTGAN_OT_publish_cancel,
            NFTGAN_OT_publish_attribute, NFTGAN_OT_publish_copy_uri, NFTGAN_OT_publish_gallery_refresh,
            NFTGAN_PT_publish, NFTGAN_PT_publish_gallery)
@@ -574,6 +582,7 @@ def register():
     bpy.types.Scene.nftgan_publish = PointerProperty(type=NFTGanPublishProps)
     _previews = bpy.utils.previews.new()
     _gallery.update(entries=None, problem="")
+    bpy.types.IMAGE_MT_image.append(_image_menu)  # Image Editor > Image > Publish as NFT
     try:
         resume_on_start()
     except Exception:  # never block the add-on from loading; the rows stay pending for the next start
@@ -582,6 +591,7 @@ def register():
 
 def unregister():
     global _previews
+    bpy.types.IMAGE_MT_image.remove(_image_menu)
     del bpy.types.Scene.nftgan_publish
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

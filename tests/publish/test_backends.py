@@ -87,6 +87,11 @@ def test_persistent_errors_fail_clearly_after_bounded_retries(server, backend_fo
     server.inject("/api/v0/add", ("429", 3600))
     with pytest.raises(PublishError, match="asked to wait 3600 s"):
         publish(_request(seed=1), backend_for("kubo"), ledger)
+    hits = len(server.state.hits)
+    server.inject("/v3/files", "redirect")  # never followed: the token would go along
+    with pytest.raises(PublishError, match=r"redirected to https://elsewhere.example/v3/files \(HTTP 307\)"):
+        publish(_request(seed=2), backend_for("pinata"), ledger)
+    assert len(server.state.hits) == hits + 1
 
 
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata"])

@@ -152,7 +152,8 @@ class HttpClient:
                 self.throttle.wait()
             wait: float | None = None
             try:
-                resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+                resp = self.session.request(method, url, headers=headers, timeout=self.timeout,
+                                            allow_redirects=False, **kwargs)
                 status = resp.status_code
                 log.debug("%s %s %s -> %d", self.service, method, urllib.parse.urlsplit(url).path, status)
                 if status in (401, 403):
@@ -165,6 +166,9 @@ class HttpClient:
                 if status in RETRY_STATUS:
                     last = f"HTTP {status}: {_error_text(resp)}"
                     wait = _retry_after(resp.headers.get("Retry-After"))
+                elif 300 <= status < 400:  # never follow: the body (and the token) went to the URL set
+                    raise PublishError(f"{self.service} redirected to {resp.headers.get('Location', '?')} "
+                                       f"(HTTP {status}): set that address as the endpoint")
                 elif status >= 400:
                     raise PublishError(f"{self.service} refused the request (HTTP {status}): {_error_text(resp)}")
                 else:

@@ -112,12 +112,12 @@ class Ledger:
         return self._finish(row_id, FAILED, error=reason[:1000])
 
     def _finish(self, row_id: int, state: str, **fields: str) -> Row:
+        """A row leaves pending once: if another process (a second Blender, the command line) resolved
+        it meanwhile, it is returned as that process left it."""
         cols = ", ".join(f"{k}=?" for k in fields)
         with self._connect() as db:
-            cur = db.execute(f"UPDATE publishes SET state=?, updated=?, {cols} WHERE id=? AND state=?",
-                             (state, time.time(), *fields.values(), row_id, PENDING))
-            if cur.rowcount != 1:
-                raise ValueError(f"ledger row {row_id} is not pending")
+            db.execute(f"UPDATE publishes SET state=?, updated=?, {cols} WHERE id=? AND state=?",
+                       (state, time.time(), *fields.values(), row_id, PENDING))
         return self.get(row_id)
 
     def get(self, row_id: int) -> Row:
