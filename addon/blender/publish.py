@@ -165,17 +165,6 @@ def _models_of(image) -> list[dict]:
     return out
 
 
-def _software() -> str:
-    import tomllib
-
-    manifest = os.path.join(os.path.dirname(os.path.dirname(__file__)), "blender_manifest.toml")
-    try:
-        with open(manifest, "rb") as fh:
-            return f"NFTGan {tomllib.load(fh)['version']}"
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "NFTGan"
-
-
 def _glb_of_active_object(context) -> bytes | None:
     obj = context.active_object
     if obj is None:
@@ -190,14 +179,6 @@ def _glb_of_active_object(context) -> bytes | None:
         data = fh.read()
     os.remove(path)
     return data
-
-
-def _attr(trait: str, value: str) -> dict:
-    try:
-        number = float(value)
-    except ValueError:
-        return {"trait_type": trait, "value": value}
-    return {"trait_type": trait, "value": int(number) if number.is_integer() and "." not in value else number}
 
 
 # ----------------------------------------------------------------------------------------------- the job
@@ -221,10 +202,10 @@ def start(context, image_name: str = "") -> jobs.Job:
     models = _models_of(image)
     glb = _glb_of_active_object(context) if props.include_glb else None
     color = "".join(f"{round(c * 255):02x}" for c in props.background) if props.use_background else ""
-    extra = [_attr(a.trait.strip(), a.value.strip()) for a in props.attributes if a.trait.strip()]
+    extra = [md.attribute(a.trait, a.value) for a in props.attributes if a.trait.strip()]
     request = {"name": props.name.strip() or image.name, "description": props.description,
                "external_url": props.external_url.strip(), "background_color": color, "animation": glb}
-    software = _software()
+    software = md.software_version()
     store = ledger()
 
     def work(job):

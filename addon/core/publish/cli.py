@@ -16,7 +16,7 @@ from .backends import KINDS, NFT_STORAGE_NOTICE, Settings, make_backend
 from .cid import CIDError
 from .http import PublishError
 from .ledger import Ledger, Row
-from .metadata import MetadataError, nftgan_attributes
+from .metadata import MetadataError, attribute, nftgan_attributes, software_version
 from .service import Request, prepare, publish, resume_pending
 from .unixfs import cid_of_file
 
@@ -51,13 +51,7 @@ def _attribute(text: str) -> dict:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected TRAIT=VALUE, got {text!r}")
-    value = value.strip()
-    try:
-        number = float(value)
-        return {"trait_type": key.strip(), "value": int(number) if number.is_integer() and "." not in value
-                else number}
-    except ValueError:
-        return {"trait_type": key.strip(), "value": value}
+    return attribute(key, value)
 
 
 def _report(row: Row) -> str:
@@ -134,12 +128,3 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
         return 1
     print(_report(row))
     return status
-
-
-def software_version() -> str:
-    from importlib import metadata
-
-    try:
-        return f"NFTGan {metadata.version('nftgan')}"
-    except metadata.PackageNotFoundError:  # running from a source tree that was not installed
-        return "NFTGan"

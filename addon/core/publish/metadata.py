@@ -45,6 +45,32 @@ def nftgan_attributes(*, models: list[dict] = (), sketch_cid: str = "", width: i
     return attrs
 
 
+def attribute(trait: str, text: str) -> dict:
+    """A trait typed by a user: numbers become numbers ("3" -> 3, "2.5" -> 2.5), the rest stays text."""
+    trait, text = trait.strip(), text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return {"trait_type": trait, "value": text}
+    return {"trait_type": trait, "value": int(number) if number.is_integer() and "." not in text else number}
+
+
+def software_version() -> str:
+    """"NFTGan <version>" from the extension manifest (beside the add-on package when installed, at the
+    repository root in a source checkout)."""
+    import os
+    import tomllib
+
+    addon = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for folder in (addon, os.path.dirname(addon)):
+        try:
+            with open(os.path.join(folder, "blender_manifest.toml"), "rb") as fh:
+                return f"NFTGan {tomllib.load(fh)['version']}"
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            continue
+    return "NFTGan"
+
+
 def build_metadata(*, name: str, image_cid: CID | str, description: str = "", external_url: str = "",
                    attributes: list[dict] = (), background_color: str = "", animation_cid: CID | str | None = None
                    ) -> dict:

@@ -50,10 +50,6 @@ class Prepared:
     metadata: dict
 
     @property
-    def total_bytes(self) -> int:
-        return sum(len(i.data) for i in self.items.values())
-
-    @property
     def token_uri(self) -> str:
         return md.ipfs_uri(self.items["metadata"].dag.root)
 

@@ -1,0 +1,46 @@
+"""`nftgan publish` from the command line (in-process), Offline backend."""
+
+from __future__ import annotations
+
+import json
+
+from addon.core.publish.cli import publish_main
+from addon.core.publish.ledger import Ledger
+from addon.core.publish.unixfs import cid_of_bytes
+
+from .conftest import png_bytes
+
+
+def test_publish_command_offline_with_attributes_and_sketch(tmp_path, capsys):
+    art, sketch = tmp_path / "art.png", tmp_path / "sketch.png"
+    art.write_bytes(png_bytes(32, 1))
+    sketch.write_bytes(png_bytes(32, 2))
+    out, db = tmp_path / "out", tmp_path / "ledger.sqlite"
+    args = [str(art), "--name", "Dawn", "--description", "first light", "--endpoint", str(out), "--ledger", str(db),
+            "--attribute", "Edition=1", "--attribute", "Mood=calm", "--sketch", str(sketch),
+            "--background-color", "#00ff00"]
+    assert publish_main([*args, "--dry-run"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert not out.exists() and Ledger(db).rows() == []  # a dry run sends and records nothing
+    assert publish_main(args) == 0
+    printed = capsys.readouterr().out
+    (row,) = Ledger(db).rows()
+    assert row.state == "published" and row.token_uri == dry["token_uri"] and row.token_uri in printed
+    meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
+    traits = {a["trait_type"]: a["value"] for a in meta["attributes"]}
+    assert traits["Edition"] == 1 and traits["Mood"] == "calm" and meta["background_color"] == "00ff00"
+    assert traits["Source sketch"] == f"ipfs://{cid_of_bytes(sketch.read_bytes())}"
+    assert traits["Software"].startswith("NFTGan ")
+
+
+def test_publish_command_errors_are_clear(tmp_path, capsys):
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(16))
+    db = str(tmp_path / "l.sqlite")
+    assert publish_main([str(art), "--background-color", "green", "--ledger", db]) == 1
+    assert "background_color must be six hex digits" in capsys.readouterr().err
+    assert publish_main([str(tmp_path / "nope.png"), "--ledger", db]) == 1
+    assert "nope.png" in capsys.readouterr().err
+    assert publish_main([str(art), "--backend", "pinata", "--ledger", db]) == 1
+    assert "needs an API token" in capsys.readouterr().err
+    assert Ledger(db).rows() == []  # nothing half-recorded
