@@ -156,8 +156,10 @@ def _run_tile(sess, info: ModelInfo, x: np.ndarray, job) -> np.ndarray:
     return y[0]
 
 
-def apply_model(img: np.ndarray, info: ModelInfo, sess, job, on_tile=None) -> np.ndarray:
-    """Run one model over an (H, W, 3) top-down image in [-1, 1]; returns (H*scale, W*scale, 3)."""
+def apply_model(img: np.ndarray, info: ModelInfo, sess, job, on_tile=None, overlap: float = OVERLAP) -> np.ndarray:
+    """Run one model over an (H, W, 3) top-down image in [-1, 1]; returns (H*scale, W*scale, 3).
+
+    `overlap` is the fraction of a tile shared with each neighbour (0: plain tiles, for comparison)."""
     h0, w0 = img.shape[:2]
     tile, s = tile_size(info), info.scale
     work = img
@@ -170,7 +172,7 @@ def apply_model(img: np.ndarray, info: ModelInfo, sess, job, on_tile=None) -> np
         padded = np.ones((ph, pw, 3), dtype=np.float32)
         padded[:h, :w] = work
         work = padded
-    overlap = int(tile * OVERLAP)
+    overlap = int(tile * overlap)
     ys, xs = tile_starts(ph, tile, overlap), tile_starts(pw, tile, overlap)
     win1 = feather(tile * s, overlap * s)
     window = (win1[:, None] * win1[None, :])[:, :, None]

@@ -1,0 +1,192 @@
+"""addon.core pipeline, styles and `nftgan stylize` on real exported models (no bpy)."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from addon.core import imageio, jobs, pipeline, styles
+from addon.core.contract import describe_model
+
+
+def sketch(h, w, seed=0):
+    img = np.ones((h, w, 4), np.float32)
+    rng = np.random.default_rng(seed)
+    strokes = [rng.uniform(0.05, 0.95, size=(4, 2)) for _ in range(6)]
+    return imageio.draw_strokes(img, strokes, width=max(2.0, min(h, w) / 40))
+
+
+def test_feathered_tiles_leave_no_seams(colorize_model, stylize_model):
+    """Overlapping feathered tiles: tile borders look like the interior (seam score ~1), while plain
+    tiles of the same models leave visible steps there."""
+    from tests.bench.bench_addon import seam_score
+
+    for path in (colorize_model, stylize_model):
+        info = describe_model(path)
+        sess, tile = pipeline.session(info), pipeline.tile_size(info)
+        x = pipeline.to_model_space(sketch(8 * tile, 8 * tile))
+        scores = {}
+        for overlap in (pipeline.OVERLAP, 0.0):
+            out = pipeline.apply_model(x, info, sess, pipeline._NoJob(), overlap=overlap)
+            assert out.shape == x.shape
+            starts = pipeline.tile_starts(8 * tile, tile, int(tile * overlap))
+            scores[overlap] = seam_score(out, tile, starts, starts)
+        assert scores[pipeline.OVERLAP] < 1.15 and scores[pipeline.OVERLAP] < scores[0.0] - 0.1, scores
+    starts = pipeline.tile_starts(160, 32, 8)
+    assert starts[0] == 0 and starts[-1] == 128 and all(b - a <= 24 for a, b in zip(starts, starts[1:]))
+
+
+def test_run_shapes_sizes_and_sessions(colorize_model, stylize_model):
+    models = {"colorize": describe_model(colorize_model), "stylize": describe_model(stylize_model)}
+    for h, w in ((1, 1), (7, 50), (33, 32), (70, 45)):
+        out = pipeline.run(sketch(h, w), models=models)
+        assert set(out) == {"colorize", "stylize"}
+        for img in out.values():
+            assert img.shape == (h, w, 4) and img.dtype == np.float32
+            assert np.isfinite(img).all() and img.min() >= 0 and img.max() <= 1 and (img[..., 3] == 1).all()
+    resized = pipeline.run(sketch(40, 20), models=models, size=64)["stylize"]
+    assert resized.shape == (64, 32, 4)
+    assert len(pipeline._sessions) == 2  # one session per model, reused by every call
+
+
+def test_transparent_becomes_paper(colorize_model):
+    models = {"colorize": colorize_model}
+    clear = np.zeros((32, 32, 4), np.float32)  # fully transparent black == blank paper
+    white = np.ones((32, 32, 4), np.float32)
+    a, b = pipeline.run(clear, models=models)["colorize"], pipeline.run(white, models=models)["colorize"]
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_wrong_kind_and_no_model_are_clear(colorize_model):
+    with pytest.raises(jobs.UserError, match="is a colorize model, not a stylize model"):
+        pipeline.run(sketch(8, 8), models={"stylize": colorize_model})
+    with pytest.raises(jobs.UserError, match="choose at least one model"):
+        pipeline.run(sketch(8, 8), models={})
+    with pytest.raises(jobs.UserError, match="empty"):
+        pipeline.run(np.zeros((0, 5, 4), np.float32), models={"colorize": colorize_model})
+
+
+def test_cancel_stops_within_a_tile(stylize_model):
+    """A big image on the worker; cancel mid-run: the job ends promptly, CANCELLED, no result."""
+    worker = jobs.Worker()
+    started = threading.Event()
+    seen = []
+
+    def progress(job):
+        seen.append(job.message)
+        if "tile 3/" in job.message:
+            started.set()
+
+    try:
+        job = worker.submit(lambda j: pipeline.run(sketch(1024, 1024), models={"stylize": stylize_model}, job=j),
+                            on_progress=progress)
+        assert started.wait(60)
+        job.cancel()
+        assert worker.wait_idle(10)
+        assert job.state == jobs.CANCELLED and job.result is None
+        n_tiles = int(seen[-1].split("/")[-1])
+        assert len([m for m in seen if "tile" in m]) < n_tiles  # it did not run to the end
+    finally:
+        worker.shutdown()
+
+
+def test_registry_lists_invalid_models_with_reasons(tmp_path, stylize_model):
+    (tmp_path / "garbage.onnx").write_bytes(b"this is not a model")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    import onnx
+
+    m = onnx.load(str(stylize_model))
+    del m.metadata_props[:]
+    onnx.save(m, str(tmp_path / "no_contract.onnx"))
+    os.link(stylize_model, tmp_path / "good.onnx")
+    found = {s.id: s for s in styles.scan([str(tmp_path), str(tmp_path / "missing")])}
+    assert found["good"].ok and found["good"].kind == "stylize"
+    assert "not a readable ONNX model" in found["garbage"].error
+    assert "empty (0 bytes)" in found["empty"].error
+    assert "no NFTGan contract metadata" in found["no_contract"].error
+    assert any("does not exist" in s.error for s in found.values())
+    assert styles.find(list(found.values()), "stylize", "GOOD").path.endswith("good.onnx")
+
+
+def _png(path, arr, mode=None):
+    from PIL import Image
+
+    Image.fromarray(arr, mode=mode).save(path)
+    return str(path)
+
+
+@pytest.fixture
+def stylize_cli(test_models, tmp_path):
+    def run(src, *extra):
+        out = tmp_path / "out.png"
+        if out.exists():
+            out.unlink()
+        rc = pipeline.main([str(src), "-o", str(out), "--models", str(test_models), *extra])
+        return rc, (imageio.read_image(str(out)) if rc == 0 else None)
+
+    return run
+
+
+def test_cli_odd_inputs(stylize_cli, tmp_path, capsys):
+    rgb = (np.random.default_rng(0).random((300, 4000, 3)) * 255).astype(np.uint8)
+    cases = {
+        "1x1": (_png(tmp_path / "one.png", np.zeros((1, 1, 3), np.uint8)), (1, 1)),
+        "wide": (_png(tmp_path / "wide.png", rgb), (300, 4000)),
+        "grey": (_png(tmp_path / "grey.png", np.full((40, 30), 128, np.uint8)), (40, 30)),
+        "16bit": (_png(tmp_path / "deep.png", np.full((20, 24), 40000, np.uint16)), (20, 24)),
+        "transparent": (_png(tmp_path / "clear.png", np.zeros((32, 48, 4), np.uint8)), (32, 48)),
+    }
+    for name, (path, (h, w)) in cases.items():
+        rc, out = stylize_cli(path, "--colorize", "none") if name == "wide" else stylize_cli(path)
+        assert rc == 0, (name, capsys.readouterr().err)
+        assert out.shape == (h, w, 4), name
+    rc, out = stylize_cli(cases["grey"][0], "--size", "64")
+    assert rc == 0 and out.shape == (64, 48, 4)
+
+
+def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    import struct
+    import zlib
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    huge = tmp_path / "huge.png"  # a valid PNG header claiming 100000 x 100000 pixels
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    good = _png(tmp_path / "ok.png", np.full((8, 8, 3), 255, np.uint8))
+    expectations = [
+        ((str(empty),), "is empty (0 bytes)"),
+        ((str(text),), "is not a readable image"),
+        ((str(huge),), "scale it down first"),
+        ((str(tmp_path / "missing.png"),), "no such file"),
+        ((good, "--style", "Nope"), "no stylize model called 'Nope'. Available: stylize (Tiny cyclegan)"),
+        ((good, "--size", "0"), "--size must be a positive number"),
+    ]
+    for args, message in expectations:
+        rc, _ = stylize_cli(*args)
+        err = capsys.readouterr().err
+        assert rc == 1 and message in err, (args, err)
+        assert "Traceback" not in err
+
+
+def test_nftgan_stylize_command(test_models, tmp_path):
+    """The installed `nftgan` entry point, end to end in a fresh process."""
+    src = _png(tmp_path / "s.png", (sketch(50, 70)[::-1, :, :3] * 255).astype(np.uint8))
+    exe = os.path.join(os.path.dirname(sys.executable), "nftgan")
+    r = subprocess.run([exe, "stylize", src, "-o", str(tmp_path / "o.png"), "--models", str(test_models)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "colorize 'Tiny pix2pix' -> stylize 'Tiny cyclegan'" in r.stdout
+    assert imageio.read_image(str(tmp_path / "o.png")).shape == (50, 70, 4)
+    r = subprocess.run([exe, "stylize", src, "-o", str(tmp_path / "o.png"), "--models", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    if not styles.scan():  # nothing bundled in addon/models: the user is told how to get styles
+        assert r.returncode == 1 and "No styles installed" in r.stderr
