@@ -272,5 +272,5 @@ class StepSampler(DistributedSampler):
 
 def collate(items: list[dict]) -> dict:
     out = {k: torch.stack([it[k] for it in items]) for k in items[0] if k != "skipped"}
-    out["skipped"] = [s for it in items for s in it["skipped"]]
+    out["skipped"] = [s for it in items for s in it.get("skipped", ())]
     return out

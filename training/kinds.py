@@ -25,12 +25,14 @@ A model kind only says what is different. To add one (e.g. `training/gan.py` for
 
         def build_nets(self, cfg): return {"G": ..., "D": ...}            # initialised nn.Modules
         def optimizer_groups(self, cfg): return {"G": ("G",), "D": ("D",)}  # optimizer -> nets (Adam)
+        def adam(self, cfg, group): return {"lr": ..., "betas": ...}     # optional: per-group Adam settings
         def datasets(self, cfg): return train_ds, val_ds   # items: dicts of tensors (+ "skipped": [paths])
         def new_state(self, cfg, device): return {}         # per-process state saved in checkpoint["pools"]
         def train_step(self, run, batch): ...; return {"G": float, "D": float}
         def validate(self, run, batch): return {}           # batch = fixed validation images
         def sample_rows(self, run, batch): return labels, rows   # rows[i] = list of CHW tensors in [-1, 1]
         def generator(self, cfg, nets, direction): return module, {"multiple_of": 1, "latent": 128}
+        def image_count(self, train_ds, val_ds): return len(train_ds)    # optional: for provenance
 
     register(DCGAN())
 

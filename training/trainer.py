@@ -283,8 +283,11 @@ class Trainer:
                     for k, v in self.kind.validate(run, batch).items():
                         totals[k] = totals.get(k, 0.0) + float(v) * n
                     count += n
-            shown = self.val_ds if len(self.val_ds) else self.train_ds  # no held-out images: show training ones
-            grid = self._batch(collate([shown[(i, 0)] for i in range(min(len(shown), GRID_IMAGES))]))
+            if len(self.val_ds):
+                items = [self.val_ds[i] for i in range(min(len(self.val_ds), GRID_IMAGES))]
+            else:  # no held-out images: show training ones (un-jittered key)
+                items = [self.train_ds[(i, 0)] for i in range(min(len(self.train_ds), GRID_IMAGES))]
+            grid = self._batch(collate(items))
             labels, rows = self.kind.sample_rows(run, grid)
         for net in run.raw.values():
             net.train()
