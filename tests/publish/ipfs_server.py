@@ -103,6 +103,7 @@ class FakeIpfsState:
     hits: list[Hit] = field(default_factory=list)
     window: collections.deque = field(default_factory=collections.deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    rate: tuple[int, float] = RATE  # NFT.storage's limit; tests may shrink the window
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -193,12 +194,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _rate_limited(self) -> bool:
         now = time.monotonic()
+        limit, period = self.state.rate
         with self.state.lock:
             win = self.state.window
-            while win and now - win[0] >= RATE[1]:
+            while win and now - win[0] >= period:
                 win.popleft()
-            if len(win) >= RATE[0]:
-                wait = RATE[1] - (now - win[0])
+            if len(win) >= limit:
+                wait = period - (now - win[0])
                 self._error(429, "Too Many Requests", headers={"Retry-After": str(max(1, round(wait)))})
                 return True
             win.append(now)

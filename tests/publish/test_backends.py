@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,15 @@ def test_server_rate_limit_and_client_throttle(server, backend_for):
     assert codes[:-1] == [404] * RATE[0] and codes[-1] == 429  # 429 after 30 requests in 10 s
     backend = backend_for("nftstorage")
     assert (backend.http.throttle.limit, backend.http.throttle.period) == RATE  # client keeps the same limit
+    # with real clocks on both sides (a 0.5 s window to keep it short) the throttle never meets a 429
+    server.state.rate, server.state.window = (5, 0.5), type(server.state.window)()
+    backend.http.throttle.limit, backend.http.throttle.period = 5, 0.5
+    backend.http.throttle.sleep = time.sleep  # (the fixture's sleep is instant)
+    t0 = time.monotonic()
+    for _ in range(12):
+        assert backend.has(CID.parse("bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y")) is False
+    assert time.monotonic() - t0 >= 1.0  # it waited for the window twice ...
+    assert not any(h.status == 429 for h in server.state.hits[-12:])  # ... instead of being refused
 
 
 def test_check_list_and_gallery(server, backend_for, ledger):

@@ -205,3 +205,28 @@ def test_publish_painted_pixels_and_the_object_as_glb(nftgan, prefs, tmp_path):
     glb_cid = meta["animation_url"].removeprefix("ipfs://")
     assert (out / f"{glb_cid}.glb").read_bytes()[:4] == b"glTF"
     assert row.animation_cid == glb_cid
+
+
+def test_gallery_merges_the_services_list_and_copies_the_token_uri(nftgan, prefs, server):
+    import requests
+
+    prefs.publish_backend = "NFTSTORAGE"
+    prefs.nftstorage_endpoint = server.url
+    prefs.nftstorage_token = TOKEN
+    bpy.context.preferences.system.use_online_access = True
+    other = b"\x89PNG uploaded from another computer"
+    requests.post(f"{server.url}/upload", data=other, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    publish = nftgan["publish"]
+    assert publish.refresh_gallery(bpy.context) is not None
+    _finish(nftgan)
+    entries, problem = publish.gallery_entries()
+    assert problem == ""
+    remote = [e for e in entries if e.state == "remote"]
+    assert [e.detail for e in remote] == [str(CID.of(other, codec=0x55))]
+    assert remote[0].gateway_url == f"https://nftstorage.link/ipfs/{remote[0].detail}"
+    assert bpy.ops.nftgan.publish_copy_uri(uri=remote[0].token_uri) == {"FINISHED"}
+    prefs.nftstorage_token = "revoked"
+    publish.refresh_gallery(bpy.context)
+    _finish(nftgan)
+    entries, problem = publish.gallery_entries()
+    assert "rejected the API token" in problem and all(e.state != "remote" for e in entries)

@@ -73,7 +73,10 @@ class RetryPolicy:
 
 
 class Throttle:
-    """At most `limit` requests in any `period` seconds (sliding window), sleeping as needed."""
+    """At most `limit` requests in any `period` seconds (sliding window), sleeping as needed.
+
+    A request counts from when its reply came back (`finished()`): the service saw it earlier than
+    that, so its window never holds more than ours, whatever the network's delays."""
 
     def __init__(self, limit: int, period: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
@@ -89,6 +92,10 @@ class Throttle:
                 self._stamps.append(now)
                 return
             self.sleep(self._stamps[0] + self.period - now)
+
+    def finished(self) -> None:
+        if self._stamps:
+            self._stamps[-1] = self.clock()
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -152,8 +159,12 @@ class HttpClient:
                 self.throttle.wait()
             wait: float | None = None
             try:
-                resp = self.session.request(method, url, headers=headers, timeout=self.timeout,
-                                            allow_redirects=False, **kwargs)
+                try:
+                    resp = self.session.request(method, url, headers=headers, timeout=self.timeout,
+                                                allow_redirects=False, **kwargs)
+                finally:
+                    if self.throttle:
+                        self.throttle.finished()
                 status = resp.status_code
                 log.debug("%s %s %s -> %d", self.service, method, urllib.parse.urlsplit(url).path, status)
                 if status in (401, 403):
