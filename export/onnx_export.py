@@ -348,17 +348,18 @@ def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, descrip
     if any(m.training for m in net.modules()):
         raise ExportError("the generator is not in eval mode; batch norm and dropout would differ from training")
     name = name or info["name"] + (" (B to A)" if direction == "BtoA" else "")
-    description = description or f"{ckpt['model']} {info['kind']} model, {info['size']} px, step {ckpt['step']}"
+    what = info["kind"] if ckpt["model"] == info["kind"] else f"{ckpt['model']} {info['kind']}"
+    description = description or f"{what} model, {info['size']} px, step {ckpt['step']}"
     props = build_metadata(kind=info["kind"], name=name, description=description, size=info["size"],
                            multiple_of=info["multiple_of"], scale=info.get("scale", 1), latent=info.get("latent", 0),
                            license=license or "", training=info["training"])
+    calib, held = domain_images(ckpt, info, direction, calib_dir)
     proto = to_onnx(net, info)
     model = _with_metadata(proto, props)
     try:
         onnx.checker.check_model(onnx.load_from_string(model), full_check=True)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"onnx.checker rejects the exported graph: {str(exc).splitlines()[0]}") from exc
-    calib, held = domain_images(ckpt, info, direction, calib_dir)
     parity = check_parity(net, model, parity_cases(info, held or calib))
     worst = max(p["max_abs"] for p in parity)
     report = {
@@ -411,7 +412,7 @@ def model_card(r: dict) -> str:
         ("parity", f"max abs(ONNX - PyTorch) = {r['parity_max_abs']:.2e} over {len(r['parity'])} cases ("
                    + ("random and real images" if r["real_images"] else "random inputs only: no training images found")
                    + f"), limit {PARITY_TOL:g}"),
-        ("file", f"{os.path.basename(r['path'])}, {r['bytes'] / 1e6:.1f} MB, opset {r['opset']}, contract 1"),
+        ("file", f"{os.path.basename(r['path'])}, {r['bytes'] / 1e6:.2f} MB, opset {r['opset']}, contract 1"),
     ]
     if r["int8"]:
         q = r["int8"]

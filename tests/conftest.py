@@ -2,7 +2,8 @@
 on generated data and exported with `nftgan export` (parity-checked), for every area's tests.
 
     colorize_model, stylize_model      Path to a .onnx file (pix2pix U-Net / cyclegan ResNet-6, 32 px)
-    tiny_runs                          {"pix2pix": run dir, "cyclegan": run dir} (checkpoints/latest.pt ...)
+    upscale_model                      Path to a .onnx file (x4, trained on 8 -> 32 px crops)
+    tiny_runs                          {"pix2pix" | "cyclegan" | "upscale": run dir (checkpoints/latest.pt ...)}
     tiny_data                          {"paired": DIR (A/ + B/), "unpaired": DIR (trainA/ + trainB/)}
 
 Built once into `.cache/test-models/<hash>/`, where the hash covers every source file that produces
@@ -31,7 +32,9 @@ RECIPES = {
     "colorize": ("pix2pix", {"net_g": "unet", "ngf": 8, "ndf": 8, "steps": 24, "batch_size": 4}),
     "stylize": ("cyclegan", {"net_g": "resnet_6blocks", "ngf": 8, "ndf": 8, "steps": 12, "batch_size": 2,
                              "pool_size": 4}),
+    "upscale": ("upscale", {"scale": 4, "ngf": 8, "n_blocks": 1, "steps": 12, "batch_size": 4}),  # 8 px -> 32 px
 }
+DATA_OF = {"pix2pix": "paired", "upscale": "paired"}  # the rest learn from unpaired folders
 
 
 def source_hash() -> str:
@@ -87,8 +90,7 @@ def build_all(folder: Path) -> None:
 
     data = make_data(folder / "data")
     for kind, (model, overrides) in RECIPES.items():
-        run = train_tiny(model, data["paired" if model == "pix2pix" else "unpaired"], folder / "runs" / model,
-                         **overrides)
+        run = train_tiny(model, data[DATA_OF.get(model, "unpaired")], folder / "runs" / model, **overrides)
         export_checkpoint(run, folder / f"{kind}.onnx", license="CC0-1.0")
 
 
@@ -128,6 +130,11 @@ def colorize_model(test_models) -> Path:
 @pytest.fixture(scope="session")
 def stylize_model(test_models) -> Path:
     return test_models / "stylize.onnx"
+
+
+@pytest.fixture(scope="session")
+def upscale_model(test_models) -> Path:
+    return test_models / "upscale.onnx"
 
 
 @pytest.fixture(scope="session")

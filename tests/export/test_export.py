@@ -69,12 +69,14 @@ def test_export_runs_the_generator_in_eval_mode(arch_runs, tmp_path):
         assert np.abs(got - net.train()(x).numpy()).max() > 1e-2
 
 
-def test_shared_fixture_models_round_trip_metadata(colorize_model, stylize_model, tiny_runs):
-    for path, run, kind, multiple in ((colorize_model, tiny_runs["pix2pix"], "colorize", 32),
-                                      (stylize_model, tiny_runs["cyclegan"], "stylize", 4)):
+def test_shared_fixture_models_round_trip_metadata(colorize_model, stylize_model, upscale_model, tiny_runs):
+    for path, run, kind, multiple, scale in ((colorize_model, tiny_runs["pix2pix"], "colorize", 32, 1),
+                                             (stylize_model, tiny_runs["cyclegan"], "stylize", 4, 1),
+                                             (upscale_model, tiny_runs["upscale"], "upscale", 1, 4)):
         ckpt = load_checkpoint(run)
-        info = validate(str(path))
-        assert (info.kind, info.size, info.multiple_of, info.license) == (kind, 32, multiple, "CC0-1.0")
+        info = validate(str(path))  # includes one run: (1, 3, s, s) -> (1, 3, s * scale, s * scale)
+        assert (info.kind, info.size, info.multiple_of, info.scale, info.license) == (kind, 32, multiple, scale,
+                                                                                      "CC0-1.0")
         assert info.name == ckpt["config"]["name"]
         assert info.training == json.loads(json.dumps(ckpt["provenance"]))  # provenance copied as-is
         assert info.training["steps"] == ckpt["step"] and info.training["images"] == 12
@@ -146,11 +148,12 @@ def test_int8_keep_and_refuse_rule(colorize_model, tiny_data):
     assert y.shape == (1, 3, 32, 32) and ox.psnr(y, ox._session(fp32).run(None, {"input": held[0][None]})[0]) > 20
 
 
-def test_export_int8_writes_the_variant_only_when_the_rule_holds(tiny_runs, tmp_path):
+def test_export_int8_writes_the_variant_only_when_the_rule_holds(tiny_runs, tiny_data, tmp_path):
     out = tmp_path / "c.onnx"
     stale = ox.int8_path(out)
     stale.write_bytes(b"stale variant from an older export")
-    report = ox.export_checkpoint(tiny_runs["pix2pix"], out, int8=True)
+    report = ox.export_checkpoint(tiny_runs["pix2pix"], out, int8=True, calib_dir=str(tiny_data["paired"] / "A"))
+    assert report["real_images"] and len(report["parity"]) == 4  # --calib-dir images also feed the parity check
     q = report["int8"]
     rule = q["speedup"] > 1.0 and q["psnr_db"] >= ox.INT8_MIN_PSNR
     assert q["kept"] == rule and stale.exists() == rule
@@ -160,11 +163,9 @@ def test_export_int8_writes_the_variant_only_when_the_rule_holds(tiny_runs, tmp_
     assert "int8" in report["card"] and q["reason"] in report["card"]
 
 
-def test_calib_dir_images_and_missing_data(tiny_runs, tiny_data, tmp_path):
-    out = tmp_path / "c.onnx"
-    report = ox.export_checkpoint(tiny_runs["pix2pix"], out, calib_dir=str(tiny_data["paired"] / "A"))
-    assert report["real_images"] and len(report["parity"]) == 4
+def test_calib_dir_without_images_is_refused_before_exporting(tiny_runs, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ox.ExportError, match="holds no images"):
-        ox.export_checkpoint(tiny_runs["pix2pix"], out, calib_dir=str(empty))
+        ox.export_checkpoint(tiny_runs["pix2pix"], tmp_path / "c.onnx", calib_dir=str(empty))
+    assert not (tmp_path / "c.onnx").exists()
