@@ -45,19 +45,19 @@ _STYLE = ("--net-g", "resnet_6blocks", "--ngf", "16", "--ndf", "32", "--size", "
 _LOG = ("--workers", "1", "--log-every", "25", "--sample-every", "250", "--checkpoint-every", "250")
 
 DEFAULTS = (
-    Default("colorize-clipart", "colorize", "pix2pix", "colorize/train", 3000,
+    Default("colorize-clipart", "colorize", "pix2pix", "colorize/train", 2000,
             ("--ngf", "16", "--ndf", "32", "--size", "128", "--load-size", "256", *_LOG),
             "Clip-art Colour", "Pencil sketch to flat clip-art colours (Pix2Pix U-Net, trained on Open Clip Art)",
             "GPL-3.0-or-later weights; trained on openclipart-png (public domain)", ("openclipart",)),
-    Default("stylize-clay", "clay", "cyclegan", "clay", 1500, (*_STYLE, *_LOG),
+    Default("stylize-clay", "clay", "cyclegan", "clay", 1000, (*_STYLE, *_LOG),
             "3D Clay", "Flat colour to soft 3D clay renders (CycleGAN, Noto Color Emoji -> Fluent Emoji 3D)",
             "GPL-3.0-or-later weights; trained on Noto Color Emoji (Apache-2.0) and Fluent Emoji 3D (MIT)",
             ("noto", "fluent3d")),
-    Default("stylize-painted", "painted", "cyclegan", "painted", 1500, (*_STYLE, *_LOG),
+    Default("stylize-painted", "painted", "cyclegan", "painted", 1000, (*_STYLE, *_LOG),
             "Painted Portrait", "Flat colour to painterly shading (CycleGAN, clip art -> Wesnoth portraits)",
             "GPL-3.0-or-later weights; trained on Wesnoth portraits (GPL-2.0-or-later) and openclipart (public domain)",
             ("openclipart", "wesnoth")),
-    Default("upscale-x4", "upscale", "upscale", "upscale", 2000,
+    Default("upscale-x4", "upscale", "upscale", "upscale", 1000,
             ("--size", "128", "--batch-size", "8", "--val-fraction", "0.02", *_LOG),
             "Upscale x4", "4x super-resolution (residual over bicubic), e.g. 256 px results to 1024 px textures",
             "GPL-3.0-or-later weights; trained on openclipart, Noto, Fluent Emoji 3D and Wesnoth images",

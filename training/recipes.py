@@ -270,6 +270,27 @@ def write_source(items: Iterator[tuple[str, Image.Image]], out: Path, fraction: 
     return {"images": len(files), "duplicates_dropped": duplicates, **counts, "files": files}
 
 
+def drop_identical_pairs(out: Path, a: str, b: str, threshold: float = 8.0) -> int:
+    """Remove images whose A and B versions (same file name) look the same from both sources.
+
+    Fluent 3D ships flat art for some code points (all flags, a few symbols) where it has no 3D render;
+    such a pair teaches the clay style to do nothing, so it leaves the data set.
+    """
+    dropped = 0
+    for split in ("train", "test"):
+        for fa in sorted((out / a / split).glob("*.png")):
+            fb = out / b / split / fa.name
+            if not fb.exists():
+                continue
+            with Image.open(fa) as ia, Image.open(fb) as ib:
+                diff = np.abs(np.asarray(ia, np.float32) - np.asarray(ib, np.float32)).mean()
+            if diff < threshold:
+                fa.unlink()
+                fb.unlink()
+                dropped += 1
+    return dropped
+
+
 def link_unpaired(out: Path, name: str, a: str, b: str) -> None:
     root = out / name
     root.mkdir(parents=True, exist_ok=True)
@@ -352,6 +373,16 @@ def build(out: Path, *, size: int = 256, test_fraction: float = 0.06, only: list
         if (out / a).is_dir() and (out / b).is_dir():
             link_unpaired(out, name, a, b)
             manifest.setdefault("datasets", {})[name] = {"kind": "unpaired", "A": a, "B": b}
+    if {"noto", "fluent3d"} <= set(wanted):
+        dropped = drop_identical_pairs(out, "noto", "fluent3d")
+        manifest["datasets"]["clay"]["identical_pairs_dropped"] = dropped
+        for name in ("noto", "fluent3d"):
+            files = manifest["sources"][name]["files"]
+            for f in [f for f, v in files.items() if not (out / name / v["split"] / f).exists()]:
+                del files[f]
+            manifest["sources"][name].update(
+                images=len(files), **{s: sum(v["split"] == s for v in files.values()) for s in ("train", "test")})
+        log(f"clay: {dropped} Noto/Fluent pairs that look the same (flat art in both) dropped")
     present = [s for s in SOURCES if (out / s / "train").is_dir()]
     manifest.setdefault("datasets", {})["upscale"] = {"kind": "images", "from": present,
                                                       **link_all(out, "upscale", present)}
