@@ -23,6 +23,13 @@ def _principled(mat):
     return bsdf
 
 
+def new_material(name: str):
+    mat = bpy.data.materials.new(name)
+    if mat.node_tree is None:
+        mat.use_nodes = True  # Blender < 5 (materials always have nodes from 5.0 on)
+    return mat
+
+
 def show_image_node(mat, image, node_name: str):
     """Put `image` in the material's image-texture node `node_name` and wire it to Base Color."""
     nodes = mat.node_tree.nodes
@@ -62,8 +69,7 @@ class NFTGAN_OT_new_canvas(Operator):
             mesh = obj.data
             if not mesh.uv_layers:
                 mesh.uv_layers.new(name="UVMap")
-            mat = bpy.data.materials.new(f"{obj.name} sketch")
-            mat.use_nodes = True
+            mat = new_material(f"{obj.name} sketch")
             show_image_node(mat, image, SKETCH_NODE)
             if obj.material_slots:
                 obj.material_slots[obj.active_material_index].material = mat
@@ -108,9 +114,10 @@ class NFTGAN_OT_apply_material(Operator):
         obj = context.active_object
         mat = obj.active_material
         if mat is None:
-            mat = bpy.data.materials.new(f"{obj.name} stylized")
+            mat = new_material(f"{obj.name} stylized")
             obj.data.materials.append(mat)
-        mat.use_nodes = True
+        if mat.node_tree is None:
+            mat.use_nodes = True  # Blender < 5 (materials always have nodes from 5.0 on)
         show_image_node(mat, result, RESULT_NODE)
         self.report({"INFO"}, f"'{obj.name}' now shows '{result.name}'")
         return {"FINISHED"}

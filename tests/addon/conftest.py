@@ -1,0 +1,84 @@
+"""Fixtures for the add-on's Blender tests: the real extension zip, installed with Blender's own
+installer into a throw-away user profile, in one shared bpy session (bpy imports once per process).
+
+The profile is chosen here, before anything imports bpy, so the developer's real Blender profile
+is never touched (BLENDER_USER_RESOURCES is read by bpy at import).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+PKG = "bl_ext.user_default.nftgan"
+
+if "bpy" not in sys.modules:
+    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="nftgan-test-profile-")
+PROFILE = os.environ.get("BLENDER_USER_RESOURCES", "")
+
+
+@pytest.fixture(scope="session")
+def extension_zip(tmp_path_factory) -> str:
+    from tests import build_extension
+
+    return build_extension.build(out_dir=str(tmp_path_factory.mktemp("dist")))[0]
+
+
+@pytest.fixture(scope="session")
+def blender(extension_zip, test_models):
+    import bpy
+
+    ext_dir = bpy.utils.user_resource("EXTENSIONS")
+    if not PROFILE or not ext_dir.startswith(PROFILE):
+        pytest.fail(f"bpy was imported before tests/addon/conftest.py chose a temporary profile ({ext_dir})")
+    result = bpy.ops.extensions.package_install_files(
+        filepath=extension_zip, repo="user_default", enable_on_install=True)
+    assert result == {"FINISHED"}
+    assert PKG in bpy.context.preferences.addons
+    blender_pkg = importlib.import_module(f"{PKG}.blender")
+    prefs = importlib.import_module(f"{PKG}.blender.preferences").get()
+    prefs.model_folders.add().path = str(test_models)
+    bpy.ops.wm.save_userpref()  # subprocess tests start Blender with this profile: enabled, models set
+    mods = {name: importlib.import_module(f"{PKG}.blender.{name}") for name in blender_pkg.MODULES}
+    return SimpleNamespace(bpy=bpy, zip=extension_zip, profile=PROFILE, models=test_models, prefs=prefs,
+                           core=importlib.import_module(f"{PKG}.core"), **mods)
+
+
+@pytest.fixture
+def scene(blender):
+    """An empty scene (a fresh file) with no NFTGan job left over."""
+    bpy = blender.bpy
+    blender.runtime.worker.cancel()
+    blender.runtime.worker.wait_idle(30)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    blender.runtime.drain()
+    blender.runtime.last_report = ("INFO", "")
+    return bpy.context.scene
+
+
+def paint(image, strokes, width=3.0) -> np.ndarray:
+    """Write a sketch straight into the image's pixels (paint operators need a GPU window)."""
+    from addon.core.imageio import draw_strokes
+
+    w, h = image.size
+    pixels = np.ones((h, w, 4), np.float32)
+    draw_strokes(pixels, strokes, width=width)
+    image.pixels.foreach_set(pixels.ravel())
+    image.update()
+    return pixels
+
+
+def pixels_of(image) -> np.ndarray:
+    w, h = image.size
+    buf = np.empty(w * h * image.channels, np.float32)
+    image.pixels.foreach_get(buf)
+    return buf.reshape(h, w, image.channels)
+
+
+HOUSE = [[(0.2, 0.15), (0.8, 0.15), (0.8, 0.55), (0.2, 0.55), (0.2, 0.15)], [(0.15, 0.55), (0.5, 0.85), (0.85, 0.55)]]

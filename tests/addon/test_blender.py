@@ -1,0 +1,251 @@
+"""The extension inside real Blender (bpy 5.0.1 from PyPI): installed from its zip with Blender's
+extension installer, operators on a real mesh and image, the main-thread drain called directly."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from .conftest import HOUSE, PKG, paint, pixels_of
+
+
+def finish(blender, timeout=120):
+    assert blender.runtime.worker.wait_idle(timeout)
+    return blender.runtime.drain()
+
+
+def new_canvas(blender, size="256"):
+    bpy = blender.bpy
+    bpy.ops.mesh.primitive_plane_add()
+    assert bpy.ops.nftgan.new_canvas(size=size) == {"FINISHED"}
+    return bpy.context.scene.nftgan.sketch
+
+
+def expected_results(blender, pixels):
+    """What the pipeline makes of these pixels with the scene's chosen models (8-bit like the datablocks)."""
+    from addon.core import pipeline
+
+    models = {k: m.path for k, m in blender.stylize.chosen_models(blender.bpy.context.scene).items()}
+    return {k: np.round(v * 255) / 255 for k, v in pipeline.run(pixels, models=models).items()}
+
+
+def started(job, timeout=30):
+    t0 = time.monotonic()
+    while job.state != "running" or job.fraction <= 0:
+        assert time.monotonic() - t0 < timeout and not job.finished, job
+        time.sleep(0.005)
+
+
+def test_installed_with_blenders_installer(blender):
+    assert os.path.basename(blender.zip) == "nftgan-0.1.0-linux_x64.zip"
+    ext_dir = os.path.join(blender.profile, "extensions", "user_default", "nftgan")
+    assert os.path.isfile(os.path.join(ext_dir, "blender_manifest.toml"))
+    site = os.path.join(blender.profile, "extensions", ".local", "lib", "python3.11", "site-packages")
+    assert os.path.isdir(os.path.join(site, "onnxruntime-1.18.1.dist-info"))  # the bundled wheel
+    names = {(s.kind, s.name) for s in blender.runtime.styles() if s.ok}
+    assert {("colorize", "Tiny pix2pix"), ("stylize", "Tiny cyclegan")} <= names
+
+
+def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    obj = bpy.context.active_object
+    assert bpy.context.mode == "PAINT_TEXTURE" and obj.data.uv_layers
+    nodes = obj.active_material.node_tree.nodes
+    assert nodes["NFTGan Sketch"].image == sketch
+    drawn = paint(sketch, HOUSE)
+    before = pixels_of(sketch).copy()
+
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    done = [j for j in finish(blender) if j.label == "Stylize Sketch"]
+    assert [j.state for j in done] == ["done"]
+    np.testing.assert_array_equal(pixels_of(sketch), before)  # the sketch is never modified
+    expected = expected_results(blender, before)
+    for stage, name in (("colorize", "Sketch colorized"), ("stylize", "Sketch stylized")):
+        img = bpy.data.images[name]
+        assert tuple(img.size) == (256, 256) and img.packed_file is not None and img.use_fake_user
+        px = pixels_of(img)
+        assert px[..., :3].std() > 0.02 and (px[..., 3] == 1).all() and np.abs(px - drawn).mean() > 0.05
+        np.testing.assert_allclose(px, expected[stage], atol=1.01 / 255)  # exactly the models' output
+    assert "Sketch stylized" in blender.runtime.last_report[1]
+
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    result = nodes["NFTGan Result"]
+    assert result.image.name == "Sketch stylized"
+    bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
+    assert bsdf.inputs["Base Color"].links[0].from_node == result
+    assert nodes["NFTGan Sketch"].image == sketch  # kept in the material
+
+    # Stylize again: the result datablocks are replaced in place, the material follows
+    paint(sketch, HOUSE[:1])
+    bpy.ops.nftgan.stylize()
+    finish(blender)
+    assert result.image == bpy.data.images["Sketch stylized"]
+    assert not any(i.name.startswith("Sketch stylized.") for i in bpy.data.images)
+
+    path = str(tmp_path / "scene.blend")
+    sketch.pack()
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    reloaded = bpy.data.images["Sketch stylized"]
+    assert reloaded.packed_file is not None and pixels_of(reloaded)[..., :3].std() > 0.02
+
+
+def test_cancel(blender, scene):
+    bpy = blender.bpy
+    sketch = new_canvas(blender, "2048")
+    paint(sketch, HOUSE, width=12)
+    bpy.ops.nftgan.stylize()
+    job = blender.stylize.current_job()
+    started(job)
+    assert bpy.ops.nftgan.cancel() == {"FINISHED"}
+    t0 = time.monotonic()
+    finish(blender)
+    assert time.monotonic() - t0 < 5
+    assert job.state == "cancelled"
+    assert "Sketch stylized" not in bpy.data.images and "Sketch colorized" not in bpy.data.images
+    assert "cancelled" in blender.runtime.last_report[1]
+
+
+def test_live_preview_latest_wins(blender, scene):
+    bpy = blender.bpy
+    stylize, runtime = blender.stylize, blender.runtime
+    sketch = new_canvas(blender, "512")
+    scene.nftgan.live_preview = True
+    t = 100.0
+    assert stylize.live_tick(now=t) is None  # first look: remembered, waits for the debounce
+    assert stylize.live_tick(now=t + 1) is not None or True
+    first = runtime.worker.current or stylize.current_job()
+    paint(sketch, HOUSE, width=8)  # the artist keeps painting
+    assert stylize.live_tick(now=t + 2) is None  # changed: wait until it settles
+    assert stylize.live_tick(now=t + 2.1) is None  # (checks are rate limited too)
+    second = stylize.live_tick(now=t + 3)
+    assert second is not None and second is not first
+    assert first is None or first.cancelled or first.finished
+    drawn = pixels_of(sketch).copy()
+    finish(blender)
+    assert second.state == "done"
+    out = pixels_of(bpy.data.images["Sketch stylized"])
+    np.testing.assert_allclose(out, expected_results(blender, drawn)["stylize"], atol=1.01 / 255)  # newest won
+    assert stylize.live_tick(now=t + 10) is None  # unchanged since: nothing new to do
+
+
+def test_image_deleted_or_renamed_mid_job(blender, scene):
+    bpy = blender.bpy
+    sketch = new_canvas(blender, "512")
+    paint(sketch, HOUSE)
+    bpy.ops.nftgan.stylize()
+    started(blender.stylize.current_job())
+    sketch.name = "Portrait"
+    finish(blender)
+    assert "Portrait stylized" in bpy.data.images and "Portrait colorized" in bpy.data.images
+
+    bpy.ops.nftgan.stylize(image="Portrait")
+    started(blender.stylize.current_job())
+    bpy.data.images.remove(bpy.data.images["Portrait"])
+    finish(blender)
+    assert "was deleted meanwhile" in blender.runtime.last_report[1]
+    assert pixels_of(bpy.data.images["Portrait stylized"])[..., :3].std() > 0.02
+
+
+def test_new_file_loaded_mid_job(blender, scene):
+    bpy = blender.bpy
+    sketch = new_canvas(blender, "2048")
+    paint(sketch, HOUSE)
+    bpy.ops.nftgan.stylize()
+    job = blender.stylize.current_job()
+    started(job)
+    bpy.ops.wm.read_homefile(use_empty=True)  # load_post: the job belongs to the old file
+    finish(blender)
+    assert job.state == "cancelled"
+    assert not [i for i in bpy.data.images if "stylized" in i.name or "colorized" in i.name]
+    assert "a different file was loaded" in blender.runtime.last_report[1]
+
+
+def test_stylize_render(blender, scene):
+    bpy = blender.bpy
+    bpy.ops.mesh.primitive_cube_add()
+    bpy.ops.object.camera_add(location=(4, -4, 3), rotation=(1.1, 0, 0.8))
+    scene.camera = bpy.context.active_object
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = 1
+    scene.cycles.device = "CPU"
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 48, 32, 100
+    assert bpy.ops.nftgan.stylize_render() == {"FINISHED"}  # no render yet: it renders first
+    finish(blender)
+    out = bpy.data.images["Render stylized"]
+    assert tuple(out.size) == (48, 32)
+
+
+def test_invalid_models_and_no_styles(blender, scene, tmp_path):
+    bpy, runtime, prefs = blender.bpy, blender.runtime, blender.prefs
+    (tmp_path / "broken.onnx").write_bytes(b"\x08\x01garbage")
+    prefs.model_folders.add().path = str(tmp_path)
+    try:
+        broken = [s for s in runtime.styles() if s.id == "broken"]
+        assert broken and not broken[0].ok and "not a readable ONNX model" in broken[0].error
+        assert any(s.ok for s in runtime.styles())  # the good ones are still there
+        # nothing usable at all: the operator says how to get a style
+        saved = [f.path for f in prefs.model_folders]
+        for folder in prefs.model_folders:
+            folder.path = str(tmp_path)
+        bundled = runtime.core_styles.BUNDLED_DIR
+        aside = bundled + ".aside"
+        if os.path.isdir(bundled):
+            os.rename(bundled, aside)
+        try:
+            runtime.refresh_styles()
+            assert not [s for s in runtime.styles() if s.ok]
+            new_canvas(blender)
+            with pytest.raises(RuntimeError, match="No styles installed"):
+                bpy.ops.nftgan.stylize()
+        finally:
+            if os.path.isdir(aside):
+                os.rename(aside, bundled)
+            for folder, path in zip(prefs.model_folders, saved):
+                folder.path = path
+    finally:
+        prefs.model_folders.remove(len(prefs.model_folders) - 1)
+        runtime.refresh_styles()
+    assert not [s for s in runtime.styles() if not s.ok]
+
+
+DISABLE_SCRIPT = textwrap.dedent("""
+    import json, threading, time, bpy, addon_utils
+    bpy.ops.wm.read_userpref()  # what Blender does at startup (the bpy module starts with factory settings)
+    import onnxruntime
+    from bl_ext.user_default.nftgan.blender import runtime, stylize
+    bpy.ops.mesh.primitive_plane_add()
+    bpy.ops.nftgan.new_canvas(size="2048")
+    bpy.ops.nftgan.stylize()
+    job = stylize.current_job()
+    while job.fraction <= 0 and not job.finished:
+        time.sleep(0.01)
+    was_running = job.state == "running"
+    t0 = time.monotonic()
+    addon_utils.disable("PKG", default_set=True)
+    took = time.monotonic() - t0
+    print("RESULT " + json.dumps({
+        "ort": onnxruntime.__version__, "ort_file": onnxruntime.__file__, "was_running": was_running,
+        "state": job.state, "took": took, "worker_alive": any(t.name == "nftgan-worker" for t in threading.enumerate()),
+        "enabled": "PKG" in bpy.context.preferences.addons, "runtime_worker": runtime.worker is None}))
+""").replace("PKG", PKG)
+
+
+def test_disable_addon_mid_job(blender):
+    """A fresh Blender process with the installed profile: the add-on and its bundled onnxruntime load at
+    startup; disabling it while a job runs stops the worker cleanly."""
+    env = dict(os.environ, BLENDER_USER_RESOURCES=blender.profile)
+    r = subprocess.run([sys.executable, "-c", DISABLE_SCRIPT], capture_output=True, text=True, env=env,
+                       timeout=300, cwd=blender.profile)
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert r.returncode == 0 and line, r.stdout[-2000:] + r.stderr[-2000:]
+    res = json.loads(line[0][7:])
+    assert res["ort"] == "1.18.1" and res["ort_file"].startswith(blender.profile)  # the wheel in the zip
+    assert res["was_running"] and res["state"] == "cancelled" and res["took"] < 5
+    assert not res["worker_alive"] and not res["enabled"] and res["runtime_worker"]
