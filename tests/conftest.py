@@ -2,8 +2,9 @@
 on generated data and exported with `nftgan export` (parity-checked), for every area's tests.
 
     colorize_model, stylize_model      Path to a .onnx file (pix2pix U-Net / cyclegan ResNet-6, 32 px)
+    generate_model                     Path to a .onnx file (dcgan, latent 16 -> 32 px)
     upscale_model                      Path to a .onnx file (x4, trained on 8 -> 32 px crops)
-    tiny_runs                          {"pix2pix" | "cyclegan" | "upscale": run dir (checkpoints/latest.pt ...)}
+    tiny_runs                          {"pix2pix" | "cyclegan" | "upscale" | "dcgan": run dir (checkpoints/ ...)}
     tiny_data                          {"paired": DIR (A/ + B/), "unpaired": DIR (trainA/ + trainB/)}
 
 Built once into `.cache/test-models/<hash>/`, where the hash covers every source file that produces
@@ -33,8 +34,9 @@ RECIPES = {
     "stylize": ("cyclegan", {"net_g": "resnet_6blocks", "ngf": 8, "ndf": 8, "steps": 12, "batch_size": 2,
                              "pool_size": 4}),
     "upscale": ("upscale", {"scale": 4, "ngf": 8, "n_blocks": 1, "steps": 12, "batch_size": 4}),  # 8 px -> 32 px
+    "generate": ("dcgan", {"latent": 16, "ngf": 8, "ndf": 8, "steps": 12, "batch_size": 4}),  # z(16) -> 32 px
 }
-DATA_OF = {"pix2pix": "paired", "upscale": "paired"}  # the rest learn from unpaired folders
+DATA_OF = {"pix2pix": "paired", "upscale": "paired", "dcgan": "collection"}  # the rest: unpaired folders
 
 
 def source_hash() -> str:
@@ -70,7 +72,7 @@ def make_data(root: Path, n: int = 12, size: int = SIZE) -> dict[str, Path]:
         to8(colour).save(paired / "B" / f"img{i:03d}.png")
         to8(sketch[..., :3]).save(unpaired / "trainA" / f"img{i:03d}.png")
         to8(sepia).save(unpaired / "trainB" / f"img{i:03d}.png")
-    return {"paired": paired, "unpaired": unpaired}
+    return {"paired": paired, "unpaired": unpaired, "collection": paired / "B"}
 
 
 def train_tiny(model: str, data: Path, out: Path, **overrides) -> Path:
@@ -135,6 +137,11 @@ def stylize_model(test_models) -> Path:
 @pytest.fixture(scope="session")
 def upscale_model(test_models) -> Path:
     return test_models / "upscale.onnx"
+
+
+@pytest.fixture(scope="session")
+def generate_model(test_models) -> Path:
+    return test_models / "generate.onnx"
 
 
 @pytest.fixture(scope="session")
