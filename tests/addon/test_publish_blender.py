@@ -1,0 +1,208 @@
+"""Publish as NFT inside real Blender (the bpy module) with the real extension zip installed by Blender's
+own installer (tests/addon/conftest.py): Offline to a folder, kubo and NFT.storage against the
+fault-injecting server on 127.0.0.1 (tests/publish/ipfs_server.py), start-up resume, gallery."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from addon.core.publish.cid import CID
+from tests.publish.conftest import TOKEN
+from tests.publish.ipfs_server import FakeIpfsServer
+
+bpy = pytest.importorskip("bpy")  # (tests/addon/conftest.py has chosen the throw-away profile by now)
+
+
+@pytest.fixture
+def server():
+    with FakeIpfsServer(tokens={TOKEN}) as srv:
+        yield srv
+
+
+@pytest.fixture
+def nftgan(blender, scene):
+    return {"publish": blender.publish, "runtime": blender.runtime, "stylize": blender.stylize,
+            "profile": blender.profile}
+
+
+@pytest.fixture
+def prefs(blender, tmp_path):
+    p = blender.preferences.get()
+    p.publish_backend = "OFFLINE"
+    p.publish_offline_folder = str(tmp_path / "offline")
+    yield p
+    p = blender.preferences.get()
+    p.publish_backend = "OFFLINE"
+    p.publish_offline_folder = ""
+    p.kubo_token = p.nftstorage_token = p.pinata_jwt = ""
+    blender.bpy.context.preferences.system.use_online_access = False
+
+
+def _finish(nftgan):
+    runtime = nftgan["runtime"]
+    assert runtime.worker.wait_idle(60)
+    return runtime.drain()
+
+
+def _stylized_result(nftgan, name="Sketch stylized", size=32):
+    """An image exactly as Stylize leaves one: packed PNG made by the worker, with its provenance."""
+    from addon.core.imageio import encode_png
+
+    rng = np.random.default_rng(7)
+    rgba = np.concatenate([rng.random((size, size, 3), dtype=np.float32), np.ones((size, size, 1), np.float32)], -1)
+    sketch = bpy.data.images.new("Sketch", size, size, alpha=True)
+    sketch.pixels.foreach_set(np.ones(size * size * 4, np.float32))
+    written = nftgan["stylize"].write_result(name, rgba.ravel(), size, size, encode_png(rgba), "stylize", "Sketch",
+                                             sketch.session_uid, "stylize: Ink wash")
+    return bpy.data.images[written]
+
+
+def test_publish_a_stylized_result_offline(nftgan, prefs, tmp_path):
+    image = _stylized_result(nftgan)
+    props = bpy.context.scene.nftgan_publish
+    props.name, props.description = "Ink dawn", "made in Blender"
+    props.use_background, props.background = True, (1.0, 0.5, 0.0)
+    attr = props.attributes.add()
+    attr.trait, attr.value = "Edition", "1"
+    assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
+    (job,) = [j for j in _finish(nftgan) if j.label.startswith("Publish")]
+    row = job.result
+    assert row.state == "published" and props.last_token_uri == row.token_uri
+    out = tmp_path / "offline"
+    packed = bytes(image.packed_file.data)
+    assert (out / f"{row.image_cid}.png").read_bytes() == packed  # the exact packed PNG, not a re-encode
+    meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
+    assert meta["name"] == "Ink dawn" and meta["background_color"] == "ff8000"
+    traits = {a["trait_type"]: a["value"] for a in meta["attributes"]}
+    assert traits["Stylize style"] == "Ink wash" and traits["Width"] == 32 and traits["Edition"] == 1
+    assert CID.parse(traits["Source sketch"])  # the sketch's CID, for provenance
+    assert traits["Software"].startswith("NFTGan 0.1")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["entries"][-1]["token_uri"] == row.token_uri
+    entries, _ = nftgan["publish"].gallery_entries()
+    assert entries[0].token_uri == row.token_uri and entries[0].image_path.startswith(nftgan["profile"])
+    nftgan["publish"].thumbnail(entries[0])  # (icon ids stay 0 without a window; the preview still loads)
+    assert nftgan["publish"]._previews[entries[0].image_path].image_size[:] == (32, 32)
+
+
+def test_publish_the_render_rendering_first(nftgan, prefs, tmp_path):
+    scene = bpy.context.scene
+    bpy.ops.mesh.primitive_cube_add()
+    bpy.ops.object.camera_add(location=(4, -4, 3), rotation=(1.1, 0, 0.8))
+    scene.camera = bpy.context.active_object
+    scene.cycles.device = "CPU"
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = 1
+    scene.render.resolution_x = scene.render.resolution_y = 24
+    scene.render.resolution_percentage = 100
+    if "Render Result" in bpy.data.images:
+        bpy.data.images.remove(bpy.data.images["Render Result"])
+    bpy.context.scene.nftgan_publish.name = "Render"
+    assert bpy.ops.nftgan.publish(image="Render Result") == {"FINISHED"}
+    row = [j for j in _finish(nftgan) if j.label.startswith("Publish")][0].result
+    data = (tmp_path / "offline" / f"{row.image_cid}.png").read_bytes()
+    assert data.startswith(b"\x89PNG") and int.from_bytes(data[16:20], "big") == 24
+    meta = json.loads((tmp_path / "offline" / f"{row.metadata_cid}.json").read_text())
+    assert {a["trait_type"]: a["value"] for a in meta["attributes"]}["Height"] == 24
+
+
+def test_online_access_gates_network_backends_and_tokens_stay_out_of_the_blend(nftgan, prefs, server, tmp_path):
+    prefs.publish_backend = "KUBO"
+    prefs.kubo_endpoint = server.url
+    prefs.kubo_token = TOKEN
+    server.state.kubo_token = TOKEN
+    image = _stylized_result(nftgan, "Net stylized")
+    bpy.context.scene.nftgan_publish.name = "Over the network"
+    bpy.context.preferences.system.use_online_access = False
+    with pytest.raises(RuntimeError, match="online access is off"):
+        bpy.ops.nftgan.publish(image=image.name)
+    assert server.state.hits == []
+    bpy.context.preferences.system.use_online_access = True
+    server.inject("/api/v0/add", "500", "drop")  # retried on the worker
+    assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
+    row = [j for j in _finish(nftgan) if j.label.startswith("Publish")][0].result
+    assert row.state == "published" and row.backend == "kubo"
+    assert server.state.files[row.image_cid].data == bytes(image.packed_file.data)
+    blend = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=False, copy=True)
+    assert TOKEN.encode() not in blend.read_bytes()
+    assert TOKEN.encode() not in nftgan["publish"].ledger().path.read_bytes()
+
+
+def test_pending_publish_is_resumed_when_the_add_on_starts(nftgan, prefs, tmp_path):
+    from addon.core.publish.service import Request, prepare
+
+    store = nftgan["publish"].ledger()
+    prepared = prepare(Request(image=bytes(_stylized_result(nftgan, "Crash stylized").packed_file.data),
+                               name="Interrupted"))
+    row = store.begin(name="Interrupted", backend="offline", endpoint=str(tmp_path / "offline"),
+                      image_sha256="0" * 64, image_size=len(prepared.request.image),
+                      image_cid=str(prepared.items["image"].dag.root),
+                      metadata_cid=str(prepared.items["metadata"].dag.root),
+                      files={"image.png": prepared.request.image,
+                             "metadata.json": prepared.items["metadata"].data})
+    publish = nftgan["publish"]
+    publish.unregister()  # Blender closed mid-publish ...
+    publish.register()  # ... and the add-on starts again
+    runtime = nftgan["runtime"]
+    assert runtime.worker.wait_idle(60)
+    runtime.drain()
+    done = store.get(row.id)
+    assert done.state == "published" and done.token_uri == f"ipfs://{row.metadata_cid}"
+    assert (tmp_path / "offline" / f"{row.image_cid}.png").read_bytes() == prepared.request.image
+
+
+def test_publish_painted_pixels_and_the_object_as_glb(nftgan, prefs, tmp_path):
+    """An image that only lives in memory (generated, painted on) is encoded on the worker; the active
+    object goes along as a GLB (animation_url)."""
+    from PIL import Image
+
+    image = bpy.data.images.new("Painted", 16, 8, alpha=True)
+    rgba = np.zeros((8, 16, 4), np.float32)
+    rgba[..., 0] = np.linspace(0, 1, 16)[None, :]
+    rgba[:4, :, 2] = 1.0  # bottom rows blue (Blender rows are bottom-up)
+    rgba[..., 3] = 1.0
+    image.pixels.foreach_set(rgba.ravel())
+    bpy.ops.mesh.primitive_cube_add()
+    props = bpy.context.scene.nftgan_publish
+    props.name, props.include_glb, props.image = "Painted cube", True, image
+    try:
+        assert bpy.ops.nftgan.publish() == {"FINISHED"}
+        row = [j for j in _finish(nftgan) if j.label.startswith("Publish")][0].result
+    finally:
+        props.include_glb, props.image = False, None
+    out = tmp_path / "offline"
+    png = np.asarray(Image.open(out / f"{row.image_cid}.png").convert("RGBA"), np.float32) / 255
+    assert np.abs(png[::-1] - rgba).max() < 1 / 255 + 1e-6  # same pixels, top-down in the file
+    meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
+    glb_cid = meta["animation_url"].removeprefix("ipfs://")
+    assert (out / f"{glb_cid}.glb").read_bytes()[:4] == b"glTF"
+    assert row.animation_cid == glb_cid
+
+
+def test_gallery_merges_the_services_list_and_copies_the_token_uri(nftgan, prefs, server):
+    import requests
+
+    prefs.publish_backend = "NFTSTORAGE"
+    prefs.nftstorage_endpoint = server.url
+    prefs.nftstorage_token = TOKEN
+    bpy.context.preferences.system.use_online_access = True
+    other = b"\x89PNG uploaded from another computer"
+    requests.post(f"{server.url}/upload", data=other, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    publish = nftgan["publish"]
+    assert publish.refresh_gallery(bpy.context) is not None
+    _finish(nftgan)
+    entries, problem = publish.gallery_entries()
+    assert problem == ""
+    remote = [e for e in entries if e.state == "remote"]
+    assert [e.detail for e in remote] == [str(CID.of(other, codec=0x55))]
+    assert remote[0].gateway_url == f"https://nftstorage.link/ipfs/{remote[0].detail}"
+    assert bpy.ops.nftgan.publish_copy_uri(uri=remote[0].token_uri) == {"FINISHED"}
+    prefs.nftstorage_token = "revoked"
+    publish.refresh_gallery(bpy.context)
+    _finish(nftgan)
+    entries, problem = publish.gallery_entries()
+    assert "rejected the API token" in problem and all(e.state != "remote" for e in entries)
