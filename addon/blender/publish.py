@@ -205,6 +205,8 @@ def start(context, image_name: str = "") -> jobs.Job:
     extra = [md.attribute(a.trait, a.value) for a in props.attributes if a.trait.strip()]
     request = {"name": props.name.strip() or image.name, "description": props.description,
                "external_url": props.external_url.strip(), "background_color": color, "animation": glb}
+    md.build_metadata(image_cid=cid_of_bytes(b""), attributes=extra,  # the user's fields, checked now
+                      **{k: request[k] for k in ("name", "description", "external_url", "background_color")})
     software = md.software_version()
     store = ledger()
 

@@ -126,6 +126,17 @@ def test_online_access_gates_network_backends_and_tokens_stay_out_of_the_blend(n
     row = [j for j in _finish(nftgan) if j.label.startswith("Publish")][0].result
     assert row.state == "published" and row.backend == "kubo"
     assert server.state.files[row.image_cid].data == bytes(image.packed_file.data)
+    server.inject("/api/v0/add", "wrong-cid")
+    bpy.context.scene.nftgan_publish.name = "Tampered"
+    assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
+    _finish(nftgan)
+    level, message = nftgan["runtime"].last_report
+    assert level == "ERROR" and message.startswith("Publishing failed: Local IPFS node (kubo) reported CID")
+    assert nftgan["publish"].ledger().rows(limit=1)[0].state == "failed"
+    bpy.context.scene.nftgan_publish.external_url = "ftp://nope"
+    with pytest.raises(RuntimeError, match="external_url must be an ipfs:// or http"):
+        bpy.ops.nftgan.publish(image=image.name)  # refused before anything is sent
+    bpy.context.scene.nftgan_publish.external_url = ""
     blend = tmp_path / "scene.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=False, copy=True)
     assert TOKEN.encode() not in blend.read_bytes()

@@ -26,13 +26,15 @@ from typing import Any
 
 import requests
 
+from ..jobs import UserError
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
-class PublishError(Exception):
-    """A publishing failure with a message meant for the user as it is."""
+class PublishError(UserError):
+    """A publishing failure with a message meant for the user as it is (the worker shows it unchanged)."""
 
 
 class TokenRejected(PublishError):

@@ -11,13 +11,14 @@ import json
 import re
 import urllib.parse
 
+from ..jobs import UserError
 from .cid import CID, CIDError
 
 DISPLAY_TYPES = ("number", "boost_number", "boost_percentage", "date")
 _HEX6 = re.compile(r"[0-9a-fA-F]{6}")
 
 
-class MetadataError(ValueError):
+class MetadataError(UserError, ValueError):
     """Metadata that a marketplace would reject; the message lists every problem."""
 
 
