@@ -217,3 +217,75 @@ def test_gallery_merges_the_services_list_and_copies_the_token_uri(nftgan, prefs
     _finish(nftgan)
     entries, problem = publish.gallery_entries()
     assert "rejected the API token" in problem and all(e.state != "remote" for e in entries)
+
+
+class _Layout:
+    """Stands in for a UILayout (panels cannot draw without a window): every prop() and operator()
+    call is checked against the real RNA, so a misspelt property or operator fails here."""
+
+    def __init__(self, calls):
+        self.calls, self.alert, self.enabled, self.operator_context = calls, False, True, ""
+
+    def _child(self, *_a, **_k):
+        return _Layout(self.calls)
+
+    row = column = box = split = _child
+
+    def prop(self, data, name, **_k):
+        assert name in data.bl_rna.properties, f"{data.bl_rna.identifier} has no property {name!r}"
+        self.calls.append(("prop", name))
+
+    def operator(self, idname, **_k):
+        module, name = idname.split(".")
+        rna = getattr(getattr(bpy.ops, module), name).get_rna_type()
+        self.calls.append(("operator", idname))
+        layout = self
+
+        class Props:
+            def __setattr__(self, key, value):
+                assert key in rna.properties, f"{idname} has no property {key!r}"
+                layout.calls.append(("set", f"{idname}.{key}"))
+
+        return Props()
+
+    def label(self, **_k):
+        self.calls.append(("label", _k.get("text", "")))
+
+    def template_ID(self, data, name, **_k):
+        assert name in data.bl_rna.properties
+
+    def template_icon(self, **_k):
+        self.calls.append(("icon", _k["icon_value"]))
+
+    def progress(self, **_k):
+        self.calls.append(("progress", _k.get("text", "")))
+
+    def separator(self, **_k):
+        pass
+
+
+def test_panels_and_preferences_draw_with_real_properties(nftgan, prefs, blender, tmp_path):
+    publish = nftgan["publish"]
+    props = bpy.context.scene.nftgan_publish
+    attr = props.attributes.add()
+    attr.trait, attr.value = "Edition", "2"
+    props.last_token_uri = "ipfs://bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y"
+    assert bpy.ops.nftgan.publish(image=_stylized_result(nftgan, "Drawn stylized").name) == {"FINISHED"}
+    _finish(nftgan)
+    for kind in ("OFFLINE", "NFTSTORAGE", "PINATA", "KUBO"):
+        prefs.publish_backend = kind
+        calls = []
+        publish.draw_preferences(prefs, _Layout(calls))
+        publish.NFTGAN_PT_publish.draw(type("P", (), {"layout": _Layout(calls)})(), bpy.context)
+        publish.NFTGAN_PT_publish_gallery.draw(type("P", (), {"layout": _Layout(calls)})(), bpy.context)
+        texts = " ".join(c[1] for c in calls if c[0] == "label")
+        if kind == "NFTSTORAGE":
+            assert "2024-06-30" in texts  # the service's end of uploads is said in the UI
+            assert ("prop", "nftstorage_token") in calls
+        if kind != "OFFLINE":
+            assert "Online access is off" in texts  # the tests run with online access off
+    assert ("operator", "nftgan.publish") in calls and ("set", "nftgan.publish_copy_uri.uri") in calls
+    assert ("set", "wm.url_open.url") in calls  # a gallery entry: copy URI, open gateway
+    dialog = type("D", (), {"layout": _Layout(calls := []), "image": "Drawn stylized"})()
+    publish.NFTGAN_OT_publish.draw(dialog, bpy.context)
+    assert any("Publish 'Drawn stylized'" in c[1] and "MB" in c[1] for c in calls if c[0] == "label")
