@@ -139,8 +139,11 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
     from training.checkpoint import config_of
     from training.data import DataError, list_images, load_rgb, split_indices, split_name
 
-    if info["kind"] == "generate":
-        return [], []
+    if info["kind"] == "generate":  # the input domain is N(0, 1) latents
+        if calib_dir:
+            raise ExportError("--calib-dir does not apply to a generate model: its inputs are random latents")
+        z = torch.randn(CALIB_IMAGES + HELD_OUT_IMAGES, info["latent"], generator=torch.Generator().manual_seed(1))
+        return list(z[:CALIB_IMAGES]), list(z[CALIB_IMAGES:])
     side = info["size"] // info["scale"] if info["kind"] == "upscale" else info["size"]
     if calib_dir:
         files = list_images(calib_dir)
@@ -368,7 +371,7 @@ def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, descrip
         "latent": info.get("latent", 0), "direction": direction, "license": license or "", "step": ckpt["step"],
         "training": info["training"], "params": sum(p.numel() for p in net.parameters()),
         "gmacs": count_macs(net, example_input(info)) / 1e9, "parity": parity, "parity_max_abs": worst,
-        "real_images": bool(held or calib), "opset": OPSET, "bytes": len(model), "int8": None,
+        "real_images": bool(held or calib) and info["kind"] != "generate", "opset": OPSET, "bytes": len(model), "int8": None,
     }
     if worst > PARITY_TOL:
         raise ExportError(f"refused: ONNX and PyTorch outputs differ by {worst:.2e} (> {PARITY_TOL:g}); "
@@ -410,7 +413,8 @@ def model_card(r: dict) -> str:
         ("validation", ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                  for k, v in sorted(metrics.items())) or "none recorded"),
         ("parity", f"max abs(ONNX - PyTorch) = {r['parity_max_abs']:.2e} over {len(r['parity'])} cases ("
-                   + ("random and real images" if r["real_images"] else "random inputs only: no training images found")
+                   + ("random latents" if r["kind"] == "generate" else "random and real images" if r["real_images"]
+                      else "random inputs only: no training images found")
                    + f"), limit {PARITY_TOL:g}"),
         ("file", f"{os.path.basename(r['path'])}, {r['bytes'] / 1e6:.2f} MB, opset {r['opset']}, contract 1"),
     ]

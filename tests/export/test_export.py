@@ -69,17 +69,32 @@ def test_export_runs_the_generator_in_eval_mode(arch_runs, tmp_path):
         assert np.abs(got - net.train()(x).numpy()).max() > 1e-2
 
 
-def test_shared_fixture_models_round_trip_metadata(colorize_model, stylize_model, upscale_model, tiny_runs):
-    for path, run, kind, multiple, scale in ((colorize_model, tiny_runs["pix2pix"], "colorize", 32, 1),
-                                             (stylize_model, tiny_runs["cyclegan"], "stylize", 4, 1),
-                                             (upscale_model, tiny_runs["upscale"], "upscale", 1, 4)):
-        ckpt = load_checkpoint(run)
-        info = validate(str(path))  # includes one run: (1, 3, s, s) -> (1, 3, s * scale, s * scale)
-        assert (info.kind, info.size, info.multiple_of, info.scale, info.license) == (kind, 32, multiple, scale,
-                                                                                      "CC0-1.0")
-        assert info.name == ckpt["config"]["name"]
-        assert info.training == json.loads(json.dumps(ckpt["provenance"]))  # provenance copied as-is
-        assert info.training["steps"] == ckpt["step"] and info.training["images"] == 12
+@pytest.mark.parametrize("fixture, model, kind, multiple, scale, latent", [
+    ("colorize_model", "pix2pix", "colorize", 32, 1, 0),
+    ("stylize_model", "cyclegan", "stylize", 4, 1, 0),
+    ("upscale_model", "upscale", "upscale", 1, 4, 0),
+    ("generate_model", "dcgan", "generate", 32, 1, 16),
+])
+def test_shared_fixture_models_round_trip_metadata(request, tiny_runs, fixture, model, kind, multiple, scale, latent):
+    """Every kind the trainer knows, exported by the shared fixtures: contract fields and provenance survive."""
+    ckpt = load_checkpoint(tiny_runs[model])
+    info = validate(str(request.getfixturevalue(fixture)))  # includes one real run with the promised output size
+    assert (info.kind, info.size, info.multiple_of, info.scale, info.latent, info.license) == (
+        kind, 32, multiple, scale, latent, "CC0-1.0")
+    assert info.name == ckpt["config"]["name"]
+    assert info.training == json.loads(json.dumps(ckpt["provenance"]))  # provenance copied as-is
+    assert info.training["steps"] == ckpt["step"] and info.training["images"] >= 11
+
+
+def test_generate_export_parity_on_latents(tiny_runs, tmp_path):
+    report = ox.export_checkpoint(tiny_runs["dcgan"], tmp_path / "g.onnx", int8=True)  # calibrated on latents
+    assert report["int8"]["reason"].startswith(("kept", "refused"))
+    assert [p["shape"] for p in report["parity"]] == [[2, 16], [5, 16]]
+    assert report["parity_max_abs"] <= ox.PARITY_TOL and "latent 16 -> 32x32 RGB" in report["card"]
+    net, _ = build_generator(load_checkpoint(tiny_runs["dcgan"]))
+    z = torch.randn(7, 16)
+    with torch.no_grad():
+        np.testing.assert_allclose(_ort(tmp_path / "g.onnx", z.numpy()), net(z).numpy(), atol=ox.PARITY_TOL)
 
 
 def test_cyclegan_both_directions_and_cli_card(tiny_runs, tmp_path, capsys):
