@@ -50,7 +50,7 @@ def load_checkpoint(path_or_run_dir: str | os.PathLike, map_location="cpu") -> d
     path = resolve(path_or_run_dir)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated zip, not a torch file, foreign pickle ...
+    except Exception as exc:  # noqa: BLE001 -- truncated zip, not a torch file, foreign pickle: all "unreadable"
         raise CheckpointError(f"{path} is not a readable NFTGan checkpoint ({type(exc).__name__}: {exc}). "
                               "If training was killed while saving, use the previous step_*.pt file.") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

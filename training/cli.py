@@ -71,11 +71,10 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
     if not argv[0].startswith("-"):
         kind_name, argv = argv[0], argv[1:]
     resume_ckpt = None
-    if kind_name is None:
-        if "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
-            print(f"{prog}: error: name what to train (e.g. `{prog} pix2pix --data DIR --out RUN_DIR`) "
-                  f"or continue a run with --resume RUN_DIR\n\n{_usage(prog)}", file=sys.stderr)
-            return 2
+    if kind_name is None and "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
+        print(f"{prog}: error: name what to train (e.g. `{prog} pix2pix --data DIR --out RUN_DIR`) "
+              f"or continue a run with --resume RUN_DIR\n\n{_usage(prog)}", file=sys.stderr)
+        return 2
     try:
         if kind_name is None:
             i = next(i for i, a in enumerate(argv) if a.startswith("--resume"))

@@ -81,7 +81,7 @@ def find_layout(data: str) -> Layout:
         raise DataError("no dataset given: pass --data DIR")
     if not os.path.isdir(data):
         raise DataError(f"dataset folder not found: {data}")
-    sub = lambda *p: os.path.join(data, *p)  # noqa: E731
+    sub = lambda *p: os.path.join(data, *p)
     if os.path.isdir(sub("A")) and os.path.isdir(sub("B")):
         a = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(sub("A"))}
         b = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(sub("B"))}
@@ -224,7 +224,7 @@ def paired_datasets(cfg) -> tuple[PairedDataset, PairedDataset, Layout]:
             f"{cfg.data} holds unpaired data (trainA/ + trainB/). {cfg.model} learns from pairs: give it "
             "A/ and B/ with matching file names (e.g. from `nftgan sketchify`), or train `cyclegan` instead.")
     train, val = split_indices([split_name(p) for p in layout.a], cfg.val_fraction)
-    common = dict(size=cfg.size, load_size=cfg.effective_load_size, flip=cfg.flip)
+    common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip}
     return (PairedDataset(layout, train, train=True, **common),
             PairedDataset(layout, val, train=False, **common), layout)
 
@@ -240,7 +240,7 @@ def unpaired_datasets(cfg) -> tuple[UnpairedDataset, UnpairedDataset, Layout]:
         train, val = split_indices([split_name(p) for p in files], cfg.val_fraction)
         splits.append(([files[i] for i in train], [files[i] for i in val] or [files[train[0]]]))
     (ta, va), (tb, vb) = splits
-    common = dict(size=cfg.size, load_size=cfg.effective_load_size, flip=cfg.flip)
+    common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip}
     return (UnpairedDataset(ta, tb, train=True, **common), UnpairedDataset(va, vb, train=False, **common), layout)
 
 

@@ -62,7 +62,7 @@ BUILTIN: dict[str, str] = {
     "upscale": "training.upscale",
 }
 
-_REGISTRY: dict[str, "ModelKind"] = {}
+_REGISTRY: dict[str, ModelKind] = {}
 
 
 class ModelKind(ABC):

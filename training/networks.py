@@ -49,7 +49,7 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
 
 def unet_depth(size: int) -> int:
     """U-Net levels for a crop size: log2(size), so the bottleneck is 1x1. Needs a power of two >= 32."""
-    depth = int(round(math.log2(size))) if size > 0 else 0
+    depth = round(math.log2(size)) if size > 0 else 0
     if size < 32 or 2 ** depth != size:
         raise ValueError(
             f"a U-Net needs a crop size that is a power of two (32, 64, 128, 256, 512 ...), got {size}; "

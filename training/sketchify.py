@@ -105,7 +105,7 @@ def sketch(img: Image.Image, style: str, name: str, seed: int = 0, jitter: float
         r = (radius or max(1.0, img.size[0] / 64.0)) * scale
         return pencil(img, r)
     if style == "edge":
-        return edges(img, low, high, max(1, int(round(stroke * scale))))
+        return edges(img, low, high, max(1, round(stroke * scale)))
     raise ValueError(f"unknown sketch style {style!r}: use pencil or edge")
 
 

@@ -108,7 +108,7 @@ def _device(cfg: TrainConfig, local_rank: int, world: int) -> torch.device:
 
 
 def _rng_state(device: torch.device) -> dict:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    _kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {"python": random.getstate(), "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
              "has_gauss": has_gauss, "cached": cached}, "torch": torch.get_rng_state()}
     if device.type == "cuda":

@@ -8,8 +8,15 @@ import torch
 from PIL import Image
 
 from training.config import Pix2PixConfig
-from training.data import (DataError, PairedDataset, StepSampler, find_layout, load_rgb, paired_datasets,
-                           split_indices, unpaired_datasets)
+from training.data import (
+    DataError,
+    StepSampler,
+    find_layout,
+    load_rgb,
+    paired_datasets,
+    split_indices,
+    unpaired_datasets,
+)
 
 from .helpers import paired, unpaired
 
