@@ -218,10 +218,10 @@ def load_images(data: str, size: int, fallback_dir: str = "") -> tuple[np.ndarra
 
 class ImageSet(Dataset):
     """Real images as CHW float tensors in [-1, 1], optionally flipped. Keys are (index, seed) from the
-    trainer's sampler. With `group` > 1 an item holds `group` images (the WGAN-GP critic's batches):
+    trainer's sampler. With a `group` an item holds `group` images stacked (the WGAN-GP critic's batches):
     image `index` and group - 1 more drawn by the per-sample seed."""
 
-    def __init__(self, images: np.ndarray, skipped: list[str], flip: bool, group: int = 1):
+    def __init__(self, images: np.ndarray, skipped: list[str], flip: bool, group: int | None = None):
         self.images, self.skipped, self.flip, self.group = images, skipped, flip, group
 
     def __len__(self) -> int:
@@ -236,9 +236,10 @@ class ImageSet(Dataset):
     def __getitem__(self, key):
         index, seed = key if isinstance(key, tuple) else (key, 0)
         rng = np.random.default_rng([seed, index])
+        if self.group is None:
+            return {"real": self._image(index, rng), "skipped": list(self.skipped)}
         picks = [index] + [int(i) for i in rng.integers(0, len(self.images), self.group - 1)]
-        real = torch.stack([self._image(i, rng) for i in picks])
-        return {"real": real if self.group > 1 else real[0], "skipped": list(self.skipped)}
+        return {"real": torch.stack([self._image(i, rng) for i in picks]), "skipped": list(self.skipped)}
 
 
 class FixedLatents(Dataset):
@@ -333,8 +334,8 @@ class _GAN(ModelKind):
     def adam(self, cfg, group):
         return {"lr": cfg.lr_d if group == "D" else cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
 
-    def _group(self, cfg) -> int:
-        return 1
+    def _group(self, cfg) -> int | None:
+        return None
 
     def datasets(self, cfg):
         images, skipped, source = load_images(cfg.data, cfg.size, cfg.out)

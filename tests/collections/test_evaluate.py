@@ -67,7 +67,7 @@ def test_fid_from_samples_of_known_gaussians():
 
 
 def _brute_mmd2(x, y):
-    k = lambda a, b: (a @ b / x.shape[1] + 1) ** 3  # noqa: E731
+    k = lambda a, b: (a @ b / x.shape[1] + 1) ** 3
     m, n = len(x), len(y)
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
@@ -109,7 +109,7 @@ def _scipy_ssim(a, b):
     vals = []
     for c in range(a.shape[2]):
         x, y = a[..., c].astype(np.float64), b[..., c].astype(np.float64)
-        f = lambda t: scipy.ndimage.gaussian_filter(t, 1.5, truncate=3.5)[5:-5, 5:-5]  # noqa: E731
+        f = lambda t: scipy.ndimage.gaussian_filter(t, 1.5, truncate=3.5)[5:-5, 5:-5]
         mx, my = f(x), f(y)
         vx, vy, cxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
         c1, c2 = 0.01**2, 0.03**2

@@ -1,0 +1,176 @@
+"""DCGAN / WGAN-GP: network shapes, the gradient penalty, the .npz image cache, a toy collection learned
+through the shared trainer, exact resume, and export to a parity-checked `generate` ONNX model."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from PIL import Image
+
+from addon.core import generate as gen
+from addon.core.contract import describe_model
+from export.cli import main as nftgan
+from training import gan
+from training.checkpoint import build_generator, load_checkpoint
+from training.data import DataError
+from training.kinds import get_kind
+from training.trainer import train
+
+from ..training.test_train import same_state
+from .toy import SIZE, make_folder, nearest_mode
+
+
+@pytest.mark.parametrize("size", gan.SIZES)
+def test_shapes_at_each_size(size):
+    g = gan.Generator(latent=24, size=size, ngf=8)
+    d = gan.Discriminator(size, ndf=8, norm="batch")
+    c = gan.Discriminator(size, ndf=8, norm="layer")
+    x = g(torch.randn(3, 24))
+    assert x.shape == (3, 3, size, size) and x.min() >= -1 and x.max() <= 1
+    assert d(x).shape == (3,) and c(x).shape == (3,)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in c.modules())  # the critic: no batch norm
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == int(np.log2(size)) - 1  # stride-2 down to 4x4, then one 4x4 conv to a score
+    w = convs[0].weight
+    assert abs(float(w.std()) - 0.02) < 0.005  # DCGAN init N(0, 0.02)
+
+
+def test_unsupported_size_is_refused():
+    with pytest.raises(ValueError, match="32, 64, 128"):
+        gan.Generator(size=48)
+
+
+def test_gradient_penalty_of_a_linear_critic_is_exact():
+    # D(x) = <w, x>: its gradient is w everywhere, so the penalty is (|w| - 1)^2
+    w = torch.randn(3, 8, 8)
+    critic = lambda x: (x * w).flatten(1).sum(1)
+    real, fake = torch.randn(5, 3, 8, 8), torch.randn(5, 3, 8, 8)
+    loss, distance, penalty = gan.critic_loss(critic, real, fake, lambda_gp=10.0)
+    assert float(penalty) == pytest.approx((float(w.norm()) - 1) ** 2, rel=1e-5)
+    assert float(distance) == pytest.approx(float(critic(real).mean() - critic(fake).mean()), rel=1e-5)
+    assert float(loss) == pytest.approx(10 * float(penalty) - float(distance), rel=1e-5)
+
+
+def test_image_cache_built_once_rebuilt_on_change(tmp_path, capsys):
+    folder = tmp_path / "collection"
+    folder.mkdir()
+    for i in range(5):
+        Image.new("RGBA", (40 + i, 30), (200, 10 * i, 0, 255)).save(folder / f"{i}.png")  # any size, centre-cropped
+    (folder / "broken.png").write_bytes(b"\x89PNG truncated")
+    images, skipped, path = gan.load_images(str(folder), 32)
+    assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8
+    assert len(skipped) == 1 and "broken.png" in skipped[0]
+    assert path == os.path.join(folder, gan.CACHE_DIR, "images_32px.npz")
+    assert "cached 5 images" in capsys.readouterr().out
+    mtime = os.stat(path).st_mtime_ns
+    gan.load_images(str(folder), 32)
+    assert os.stat(path).st_mtime_ns == mtime and capsys.readouterr().out == ""  # reused, not rebuilt
+    Image.new("RGB", (32, 32), "blue").save(folder / "new.png")
+    images, _, _ = gan.load_images(str(folder), 32)
+    assert len(images) == 6  # the folder changed: rebuilt
+    again, _, source = gan.load_images(path, 32)  # the .npz itself is a dataset
+    assert source == path and np.array_equal(again, images)
+    with pytest.raises(DataError, match="--size 32"):
+        gan.load_images(path, 64)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="holds no images"):
+        gan.load_images(str(empty), 32)
+
+
+def _config(kind, data, out, **overrides):
+    settings = {"size": SIZE, "ngf": 16, "ndf": 16, "latent": 16, "batch_size": 32, "flip": False, "workers": 0,
+                "log_every": 50, "sample_every": 10_000, "checkpoint_every": 10_000, "name": "Toy blocks"}
+    settings.update(overrides)
+    return get_kind(kind).config_class(model=kind, data=str(data), out=str(out), **settings)
+
+
+def _train(kind, data, out, **overrides):
+    train(_config(kind, data, out, **overrides))
+    return out
+
+
+def _samples(run, n=256):
+    g, info = build_generator(load_checkpoint(run))
+    with torch.no_grad():
+        x = g(torch.randn(n, info["latent"], generator=torch.Generator().manual_seed(1)))
+    return x.permute(0, 2, 3, 1).numpy() * 0.5 + 0.5
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return make_folder(tmp_path_factory.mktemp("toy"))
+
+
+@pytest.mark.parametrize("kind, overrides, near_fraction", [
+    ("wgan-gp", {"steps": 300, "n_critic": 2, "lr": 1e-3, "lr_d": 1e-3}, 0.5),
+    ("dcgan", {"steps": 500, "lr": 5e-4, "lr_d": 5e-4}, 0.3),
+])
+def test_toy_collection_is_learned(toy, tmp_path, kind, overrides, near_fraction):
+    run = _train(kind, toy, tmp_path / kind, **overrides)
+    untrained = nearest_mode(_samples_of_untrained(kind))[1]
+    which, dist = nearest_mode(_samples(run))
+    near = dist < 0.02  # the modes are 0.28-0.40 apart (mean squared difference)
+    assert near.mean() >= near_fraction, f"only {near.mean():.0%} of samples near a mode"
+    assert np.median(dist) < np.median(untrained) / 4
+    counts = np.bincount(which[near], minlength=4)
+    assert (counts >= 0.05 * len(dist)).sum() >= 3, f"mode collapse: {counts}"
+    assert len(list((run / "samples").glob("step_*.png"))) == 1  # the fixed-latent grid at the end
+    ck = load_checkpoint(run)
+    assert ck["model"] == kind and ck["provenance"]["images"] == 200
+    header = (run / "metrics.csv").read_text().splitlines()[0]
+    assert all(name in header for name in get_kind(kind).loss_names)
+
+
+def _samples_of_untrained(kind):
+    torch.manual_seed(0)
+    g = gan.Generator(16, SIZE, 16).eval()
+    with torch.no_grad():
+        return g(torch.randn(64, 16)).permute(0, 2, 3, 1).numpy() * 0.5 + 0.5
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "wgan-gp"])
+def test_resume_is_exact(toy, tmp_path, kind):
+    tiny = {"steps": 6, "batch_size": 4, "ngf": 8, "ndf": 8, "log_every": 2, "flip": True}
+    _train(kind, toy, tmp_path / "straight", **tiny)
+    cfg = _config(kind, toy, tmp_path / "halves", **tiny)
+    train(cfg, stop_at=3)  # a run planned for 6 steps, stopped after 3
+    assert load_checkpoint(tmp_path / "halves")["step"] == 3
+    train(cfg, resume=str(tmp_path / "halves"))
+    same_state(load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "halves"))
+
+
+def test_settings_stored_and_two_time_scale_optimizers(toy, tmp_path):
+    run = _train("dcgan", toy, tmp_path / "run", steps=2, batch_size=4, ngf=8, ndf=8, lr=1e-4, lr_d=4e-4)
+    ck = load_checkpoint(run)
+    assert ck["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
+    assert ck["optimizers"]["D"]["param_groups"][0]["lr"] == pytest.approx(4e-4)
+    assert ck["optimizers"]["D"]["param_groups"][0]["betas"] == (0.5, 0.999)
+    assert ck["config"]["label_smoothing"] == 0.9
+    wgan = get_kind("wgan-gp").config_class()
+    assert (wgan.beta1, wgan.beta2, wgan.n_critic, wgan.lambda_gp, wgan.critic_norm) == (0.0, 0.9, 5, 10.0, "layer")
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "wgan-gp"])
+def test_export_generate_model_with_parity(toy, tmp_path, kind, capsys):
+    extra = {"n_critic": 1} if kind == "wgan-gp" else {}
+    run = _train(kind, toy, tmp_path / "run", steps=3, batch_size=4, ngf=8, ndf=8, **extra)
+    onnx_path = tmp_path / f"{kind}.onnx"
+    assert nftgan(["export", str(run), "-o", str(onnx_path), "--name", "Toy blocks"]) == 0
+    info = describe_model(onnx_path)
+    assert (info.kind, info.latent, info.size, info.name) == ("generate", 16, SIZE, "Toy blocks")
+    assert info.training["steps"] == 3
+    # the add-on's latents through ONNX Runtime == the PyTorch generator on the same latents
+    z = gen.latents(gen.seeds_plan(5, 4), info.latent)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (onnx_out,) = sess.run(None, {info.input_name: z})
+    g, _ = build_generator(load_checkpoint(run))
+    with torch.no_grad():
+        torch_out = g(torch.from_numpy(z)).numpy()
+    assert onnx_out.shape == (4, 3, SIZE, SIZE)
+    assert np.abs(onnx_out - torch_out).max() < 1e-4
+    assert "parity" in capsys.readouterr().out
