@@ -2,13 +2,16 @@
 
     RGBA float, bottom-up (Blender's pixel order)
       -> alpha composited over white paper -> RGB top-down in model space [-1, 1]
-      -> each stage: overlapping tiles of the model's trained size, feathered blending
+      -> each stage: one pass up to 512 px, else overlapping 512 px tiles with feathered blending
       -> RGBA float, bottom-up, one image per stage
 
-Any size and aspect works: an image smaller than the model's tile is scaled up for the
-models and the result scaled back; a larger one is processed at full resolution in
-overlapping tiles whose weights ramp down towards their edges, so no seam shows.
-Every tile is a multiple of the model's `nftgan.multiple_of`.
+Any size and aspect works: an image smaller than the model's trained size is scaled up for
+the models and the result scaled back; one larger than MAX_TILE is processed at full
+resolution in overlapping tiles whose weights ramp down towards their edges, so no seam
+shows. Tiles are as large as memory comfortably allows (not the trained size), because a
+fully convolutional generator run on many small tiles repeats its border behaviour in a
+visible grid. Every tile side is a multiple of the model's `nftgan.multiple_of` (the image
+is padded with white paper to get there).
 
 One onnxruntime session per model file (and thread/provider setting) is created once and
 reused. Cancel works within one tile: `job.check()` runs between tiles and stages, and a
@@ -39,6 +42,7 @@ STAGES = ("colorize", "stylize", "upscale")  # pipeline order
 RESULT_SUFFIX = {"colorize": "colorized", "stylize": "stylized", "upscale": "upscaled"}
 ACCELERATED = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
 OVERLAP = 0.25  # fraction of a tile shared with its neighbour
+MAX_TILE = 512  # px: images up to this size run in one pass; larger ones in overlapping tiles of this size
 
 
 class _NoJob:
@@ -111,9 +115,14 @@ def clear_sessions() -> None:
 
 # ----------------------------------------------------------------------------------------------- tiling
 
-def tile_size(info: ModelInfo) -> int:
+def round_up(n: int, m: int) -> int:
+    return max(m, math.ceil(n / m) * m)
+
+
+def tile_size(info: ModelInfo, max_tile: int = MAX_TILE) -> int:
+    """The largest tile side for this model: MAX_TILE (or the trained size, if larger), a multiple_of multiple."""
     m = max(1, info.multiple_of)
-    return max(m, math.ceil(info.size / m) * m)
+    return max(round_up(info.size, m), (max_tile // m) * m)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -156,34 +165,38 @@ def _run_tile(sess, info: ModelInfo, x: np.ndarray, job) -> np.ndarray:
     return y[0]
 
 
-def apply_model(img: np.ndarray, info: ModelInfo, sess, job, on_tile=None, overlap: float = OVERLAP) -> np.ndarray:
+def apply_model(img: np.ndarray, info: ModelInfo, sess, job, on_tile=None, overlap: float = OVERLAP,
+                tile: int | None = None) -> np.ndarray:
     """Run one model over an (H, W, 3) top-down image in [-1, 1]; returns (H*scale, W*scale, 3).
 
-    `overlap` is the fraction of a tile shared with each neighbour (0: plain tiles, for comparison)."""
+    Images up to `tile` px (default `tile_size(info)`) per side run in one pass; larger ones in tiles of
+    that size sharing `overlap` (a fraction; 0 gives plain tiles, for comparison) with their neighbours.
+    An image smaller than the model's trained size is scaled up to it first and the result scaled back."""
     h0, w0 = img.shape[:2]
-    tile, s = tile_size(info), info.scale
+    m, s = max(1, info.multiple_of), info.scale
+    tile = tile or tile_size(info)
     work = img
-    if max(h0, w0) < tile:  # small: bring the long side up to the model's size
-        f = tile / max(h0, w0)
+    if max(h0, w0) < info.size:  # small: bring the long side up to the trained size
+        f = info.size / max(h0, w0)
         work = resize(img, max(1, round(h0 * f)), max(1, round(w0 * f)))
     h, w = work.shape[:2]
-    ph, pw = max(h, tile), max(w, tile)
-    if (ph, pw) != (h, w):  # pad with white paper up to one tile
+    ph, pw = round_up(h, m), round_up(w, m)
+    if (ph, pw) != (h, w):  # pad with white paper to sizes the graph accepts
         padded = np.ones((ph, pw, 3), dtype=np.float32)
         padded[:h, :w] = work
         work = padded
-    overlap = int(tile * overlap)
-    ys, xs = tile_starts(ph, tile, overlap), tile_starts(pw, tile, overlap)
-    win1 = feather(tile * s, overlap * s)
-    window = (win1[:, None] * win1[None, :])[:, :, None]
+    th, tw = min(tile, ph), min(tile, pw)
+    ov = int(tile * overlap)
+    ys, xs = tile_starts(ph, th, ov), tile_starts(pw, tw, ov)
+    window = (feather(th * s, ov * s)[:, None] * feather(tw * s, ov * s)[None, :])[:, :, None]
     acc = np.zeros((ph * s, pw * s, 3), dtype=np.float32)
     weight = np.zeros((ph * s, pw * s, 1), dtype=np.float32)
     n, done = len(ys) * len(xs), 0
     for y in ys:
         for x in xs:
-            patch = work[y:y + tile, x:x + tile].transpose(2, 0, 1)[None]
+            patch = work[y:y + th, x:x + tw].transpose(2, 0, 1)[None]
             out = _run_tile(sess, info, np.ascontiguousarray(patch, dtype=np.float32), job)
-            ys_, xs_ = slice(y * s, (y + tile) * s), slice(x * s, (x + tile) * s)
+            ys_, xs_ = slice(y * s, (y + th) * s), slice(x * s, (x + tw) * s)
             acc[ys_, xs_] += out.transpose(1, 2, 0) * window
             weight[ys_, xs_] += window
             done += 1

@@ -59,7 +59,9 @@ def scene(blender):
     bpy.ops.wm.read_homefile(use_empty=True)
     blender.runtime.drain()
     blender.runtime.last_report = ("INFO", "")
-    return bpy.context.scene
+    scene = bpy.context.scene
+    scene.nftgan.colorize_id, scene.nftgan.stylize_id = "colorize", "stylize"  # the shared test models
+    return scene
 
 
 def paint(image, strokes, width=3.0) -> np.ndarray:

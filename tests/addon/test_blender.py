@@ -114,22 +114,24 @@ def test_cancel(blender, scene):
 
 def test_live_preview_latest_wins(blender, scene):
     bpy = blender.bpy
-    stylize, runtime = blender.stylize, blender.runtime
-    sketch = new_canvas(blender, "512")
+    stylize = blender.stylize
+    sketch = new_canvas(blender, "2048")
+    paint(sketch, HOUSE, width=12)
     scene.nftgan.live_preview = True
     t = 100.0
     assert stylize.live_tick(now=t) is None  # first look: remembered, waits for the debounce
-    assert stylize.live_tick(now=t + 1) is not None or True
-    first = runtime.worker.current or stylize.current_job()
-    paint(sketch, HOUSE, width=8)  # the artist keeps painting
+    first = stylize.live_tick(now=t + 1)  # unchanged for a while: preview it
+    assert first is not None
+    started(first)
+    sketch.scale(256, 256)  # the artist keeps working (smaller, so the test is quick)
+    paint(sketch, HOUSE[:1], width=4)
     assert stylize.live_tick(now=t + 2) is None  # changed: wait until it settles
     assert stylize.live_tick(now=t + 2.1) is None  # (checks are rate limited too)
     second = stylize.live_tick(now=t + 3)
     assert second is not None and second is not first
-    assert first is None or first.cancelled or first.finished
     drawn = pixels_of(sketch).copy()
     finish(blender)
-    assert second.state == "done"
+    assert first.state == "cancelled" and second.state == "done"  # the running older preview was dropped
     out = pixels_of(bpy.data.images["Sketch stylized"])
     np.testing.assert_allclose(out, expected_results(blender, drawn)["stylize"], atol=1.01 / 255)  # newest won
     assert stylize.live_tick(now=t + 10) is None  # unchanged since: nothing new to do

@@ -1,0 +1,247 @@
+"""`make demo`: sketch -> Stylize -> material -> Cycles render, through the real extension in a fresh Blender.
+
+1. Models: the styles shipped in addon/models/ when there are valid ones; otherwise tiny models are
+   trained and exported on the spot with the project's own `nftgan train` / `nftgan export` (cached
+   in .cache/demo-models/). Which ones were used is printed loudly.
+2. `make extension`'s zip is installed with Blender's own extension installer into a throw-away user
+   profile (your real Blender profile is never touched), then Blender is "restarted" (a new process
+   that reads those preferences), so the add-on runs with the onnxruntime wheel bundled in the zip.
+3. In that Blender: a plane, "New Sketch Canvas", a house drawn into the canvas pixels (paint
+   operators need a GPU window, which the bpy module has not), the Stylize operator (worker thread;
+   this script drains like Blender's timer would), Apply to Material, a Cycles render.
+4. out/: sketch.png, colorized.png, stylized.png, render.png, scene.blend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "out")
+PKG = "bl_ext.user_default.nftgan"
+CANVAS = "512"
+RENDER_SAMPLES = 16
+
+# A house under a sun, with a tree: strokes as polylines in [0, 1] canvas coordinates (y up).
+SKETCH = [
+    [(0.18, 0.12), (0.62, 0.12), (0.62, 0.45), (0.18, 0.45), (0.18, 0.12)],  # walls
+    [(0.12, 0.44), (0.40, 0.68), (0.68, 0.44)],  # roof
+    [(0.34, 0.12), (0.34, 0.30), (0.46, 0.30), (0.46, 0.12)],  # door
+    [(0.22, 0.33), (0.30, 0.33), (0.30, 0.40), (0.22, 0.40), (0.22, 0.33)],  # window
+    [(0.50, 0.33), (0.58, 0.33), (0.58, 0.40), (0.50, 0.40), (0.50, 0.33)],  # window
+    [(0.50, 0.60), (0.50, 0.70), (0.56, 0.70), (0.56, 0.55)],  # chimney
+    [(0.80, 0.12), (0.80, 0.35)], [(0.84, 0.12), (0.84, 0.35)],  # tree trunk
+    [(0.70, 0.35), (0.76, 0.48), (0.82, 0.58), (0.88, 0.48), (0.94, 0.35), (0.70, 0.35)],  # tree crown
+    [(0.03, 0.12), (0.97, 0.12)],  # ground
+]
+SKETCH.append([(0.82 + 0.07 * math.cos(a * math.pi / 6), 0.82 + 0.07 * math.sin(a * math.pi / 6))
+               for a in range(13)])  # sun
+
+
+def say(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+# ----------------------------------------------------------------------------------------------- models
+
+def bundled_models() -> dict | None:
+    from addon.core import styles
+
+    found = styles.scan()
+    picked = {k: styles.find(found, k, None) for k in ("colorize", "stylize")}
+    if not all(picked.values()):
+        return None
+    return {"folder": None, **{k: s.id for k, s in picked.items()},
+            "names": {k: f"{s.name} ({os.path.relpath(s.path, ROOT)})" for k, s in picked.items()}}
+
+
+def trained_models() -> dict:
+    """No shipped styles: train + export two small models with the project's own CLI (cached)."""
+    from pathlib import Path
+
+    from tests.conftest import make_data
+
+    folder = Path(ROOT) / ".cache" / "demo-models"
+    nftgan = [sys.executable, "-m", "export.cli"]
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        say("no styles in addon/models/: training two small models with `nftgan train` (a few minutes, once)")
+        data = make_data(folder / "data", n=48, size=64)
+        jobs = [("colorize", "pix2pix", data["paired"], ["--steps", "400", "--ngf", "16", "--ndf", "16"]),
+                ("stylize", "cyclegan", data["unpaired"], ["--steps", "200", "--ngf", "8", "--ndf", "8"])]
+        for kind, model, d, extra in jobs:
+            run = folder / "runs" / model
+            subprocess.run([*nftgan, "train", model, "--data", str(d), "--out", str(run), "--size", "64",
+                            "--batch-size", "4", "--workers", "0", *extra], check=True)
+            subprocess.run([*nftgan, "export", str(run), "-o", str(folder / f"demo-{kind}.onnx"),
+                            "--name", f"Demo {kind} ({model}, 64 px)", "--license", "CC0-1.0"], check=True)
+        (folder / ".complete").touch()
+    return {"folder": str(folder), "colorize": "demo-colorize", "stylize": "demo-stylize",
+            "names": {k: f"demo-{k}.onnx (trained here by `nftgan train`, {folder})" for k in ("colorize", "stylize")}}
+
+
+# ----------------------------------------------------------------------------------------------- stages
+
+def install(zip_path: str, model_folder: str | None) -> None:
+    """In a Blender process: install + enable the zip like a user would, save the preferences."""
+    import bpy
+
+    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
+                                                      enable_on_install=True)
+    assert result == {"FINISHED"} and PKG in bpy.context.preferences.addons, result
+    if model_folder:
+        bpy.context.preferences.addons[PKG].preferences.model_folders.add().path = model_folder
+    bpy.ops.wm.save_userpref()
+
+
+def scene(models: dict, out: str) -> dict:
+    """In a fresh Blender process with the profile: build the scene, stylize, apply, render, save."""
+    import importlib
+
+    import bpy
+    import numpy as np
+
+    bpy.ops.wm.read_userpref()  # Blender's startup: preferences with the add-on enabled
+    runtime = importlib.import_module(f"{PKG}.blender.runtime")
+    imageio = importlib.import_module(f"{PKG}.core.imageio")
+    import onnxruntime
+
+    info = {"onnxruntime": f"{onnxruntime.__version__} from {os.path.dirname(onnxruntime.__file__)}"}
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    sc = bpy.context.scene
+    bpy.ops.mesh.primitive_plane_add(size=2, rotation=(math.pi / 2, 0, 0))
+    plane = bpy.context.active_object
+    bpy.ops.object.camera_add(location=(0.9, -3.6, 0.5), rotation=(math.radians(85), 0, math.radians(14)))
+    sc.camera = bpy.context.active_object
+    bpy.ops.object.light_add(type="AREA", location=(-1.5, -3, 2.5), rotation=(math.radians(50), 0, math.radians(-30)))
+    bpy.context.active_object.data.energy = 400
+    bpy.context.active_object.data.size = 3
+    sc.world = bpy.data.worlds.new("Demo world")
+    sc.world.color = (0.05, 0.05, 0.06)
+    bpy.context.view_layer.objects.active = plane
+    plane.select_set(True)
+
+    assert bpy.ops.nftgan.new_canvas(size=CANVAS) == {"FINISHED"}
+    sketch = sc.nftgan.sketch
+    n = int(CANVAS)
+    pixels = np.ones((n, n, 4), np.float32)
+    imageio.draw_strokes(pixels, SKETCH, width=n / 110)
+    sketch.pixels.foreach_set(pixels.ravel())
+    sketch.update()
+    sketch.pack()  # keep the painted sketch in scene.blend
+
+    sc.nftgan.colorize_id, sc.nftgan.stylize_id = models["colorize"], models["stylize"]
+    t0 = time.perf_counter()
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    shown = ""
+    while runtime.worker.busy():
+        runtime.drain()  # what Blender's timer does every 0.2 s
+        job = runtime.worker.current
+        if job is not None and job.message != shown:
+            shown = job.message
+            print(f"  {job.fraction:5.0%}  {job.message}", flush=True)
+        time.sleep(0.1)
+    runtime.drain()
+    level, message = runtime.last_report
+    info["stylize"] = message
+    info["stylize_seconds"] = round(time.perf_counter() - t0, 1)
+    if level == "ERROR" or f"{sketch.name} stylized" not in bpy.data.images:
+        raise SystemExit(f"Stylize failed: {message}")
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+
+    # ---- publish step (owner: publish engineer): publish bpy.data.images[f"{sketch.name} stylized"] here ----
+
+    sc.render.engine = "CYCLES"
+    sc.cycles.device = "CPU"
+    sc.cycles.samples = RENDER_SAMPLES
+    sc.render.resolution_x = sc.render.resolution_y = 512
+    sc.render.resolution_percentage = 100
+    sc.render.image_settings.file_format = "PNG"
+    sc.render.filepath = os.path.join(out, "render.png")
+    t0 = time.perf_counter()
+    bpy.ops.render.render(write_still=True)
+    info["render_seconds"] = round(time.perf_counter() - t0, 1)
+
+    for image, fname in ((sketch, "sketch.png"), (bpy.data.images[f"{sketch.name} colorized"], "colorized.png"),
+                         (bpy.data.images[f"{sketch.name} stylized"], "stylized.png")):
+        w, h = image.size
+        buf = np.empty(w * h * image.channels, np.float32)
+        image.pixels.foreach_get(buf)
+        imageio.write_png(os.path.join(out, fname), buf.reshape(h, w, image.channels))
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(out, "scene.blend"))
+    return info
+
+
+# ----------------------------------------------------------------------------------------------- driver
+
+def blender_stage(stage: str, profile: str, *args: str) -> dict:
+    env = dict(os.environ, BLENDER_USER_RESOURCES=profile, PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, "-m", "tests.demo", "--stage", stage, *args], env=env, cwd=ROOT,
+                       stdout=subprocess.PIPE, text=True)
+    lines = r.stdout.splitlines()
+    for line in lines:
+        if not line.startswith("RESULT "):
+            print(line)
+    if r.returncode != 0:
+        raise SystemExit(f"demo stage {stage!r} failed (exit {r.returncode})")
+    result = [ln for ln in lines if ln.startswith("RESULT ")]
+    return json.loads(result[-1][7:]) if result else {}
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--stage"]:  # inside a Blender (bpy) process
+        if argv[1] == "install":
+            install(argv[2], argv[3] or None)
+            print("RESULT {}")
+        else:
+            print("RESULT " + json.dumps(scene(json.loads(argv[2]), argv[3])))
+        return 0
+
+    t_start = time.perf_counter()
+    models = bundled_models()
+    source = "SHIPPED STYLES from addon/models/"
+    if models is None:
+        models = trained_models()
+        source = "SMALL MODELS TRAINED BY THIS DEMO (no valid colorize+stylize styles in addon/models/)"
+    bar = "=" * 100
+    print(f"\n{bar}\n  MODELS USED: {source}\n    colorize: {models['names']['colorize']}\n"
+          f"    stylize:  {models['names']['stylize']}\n{bar}\n", flush=True)
+
+    from tests import build_extension
+
+    zip_path = build_extension.build()[0]
+    say(f"extension built and validated: {os.path.relpath(zip_path, ROOT)}")
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    profile = tempfile.mkdtemp(prefix="nftgan-demo-profile-")
+    try:
+        say(f"installing it with Blender's extension installer into a fresh profile ({profile})")
+        blender_stage("install", profile, zip_path, models["folder"] or "")
+        say("new Blender session: plane + New Sketch Canvas + drawing + Stylize + Apply to Material + Cycles")
+        info = blender_stage("scene", profile, json.dumps(models), OUT)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    print(f"\n{bar}")
+    print(f"  onnxruntime in Blender: {info['onnxruntime']}")
+    print(f"  {info['stylize']}")
+    print(f"  stylize {info['stylize_seconds']} s, Cycles render ({RENDER_SAMPLES} samples, CPU) "
+          f"{info['render_seconds']} s, demo total {time.perf_counter() - t_start:.0f} s")
+    print(f"  MODELS USED: colorize = {models['names']['colorize']}; stylize = {models['names']['stylize']}")
+    print("  wrote:")
+    for name in ("sketch.png", "colorized.png", "stylized.png", "render.png", "scene.blend"):
+        path = os.path.join(OUT, name)
+        print(f"    {path}  ({os.path.getsize(path) / 1e3:.0f} kB)")
+    print(bar)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
