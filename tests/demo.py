@@ -101,6 +101,26 @@ def install(zip_path: str, model_folder: str | None) -> None:
     bpy.ops.wm.save_userpref()
 
 
+def publish_offline(sc, runtime, out: str, images: list[tuple[str, str]]) -> dict:
+    """The add-on's Publish operator, Offline backend: image + metadata + their CARs + manifest in out/nft/."""
+    import bpy
+
+    prefs = bpy.context.preferences.addons[PKG].preferences
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", os.path.join(out, "nft")
+    published = {}
+    for label, image_name in images:
+        sc.nftgan_publish.name = f"NFTGan demo house ({label})"
+        sc.nftgan_publish.description = f"A sketched house, {label} by NFTGan in Blender"
+        assert bpy.ops.nftgan.publish(image=image_name) == {"FINISHED"}
+        runtime.worker.wait_idle(120)
+        runtime.drain()
+        level, message = runtime.last_report
+        if level == "ERROR":
+            raise SystemExit(f"Publish failed: {message}")
+        published[label] = sc.nftgan_publish.last_token_uri
+    return published
+
+
 def scene(models: dict, out: str) -> dict:
     """In a fresh Blender process with the profile: build the scene, stylize, apply, render, save."""
     import importlib
@@ -157,8 +177,6 @@ def scene(models: dict, out: str) -> dict:
         raise SystemExit(f"Stylize failed: {message}")
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
 
-    # ---- publish step (owner: publish engineer): publish bpy.data.images[f"{sketch.name} stylized"] here ----
-
     sc.render.engine = "CYCLES"
     sc.cycles.device = "CPU"
     sc.cycles.samples = RENDER_SAMPLES
@@ -169,6 +187,8 @@ def scene(models: dict, out: str) -> dict:
     t0 = time.perf_counter()
     bpy.ops.render.render(write_still=True)
     info["render_seconds"] = round(time.perf_counter() - t0, 1)
+    info["published"] = publish_offline(sc, runtime, out, [("stylized", f"{sketch.name} stylized"),
+                                                           ("render", "Render Result")])
 
     for image, fname in ((sketch, "sketch.png"), (bpy.data.images[f"{sketch.name} colorized"], "colorized.png"),
                          (bpy.data.images[f"{sketch.name} stylized"], "stylized.png")):
@@ -235,8 +255,10 @@ def main(argv: list[str]) -> int:
     print(f"  stylize {info['stylize_seconds']} s, Cycles render ({RENDER_SAMPLES} samples, CPU) "
           f"{info['render_seconds']} s, demo total {time.perf_counter() - t_start:.0f} s")
     print(f"  MODELS USED: colorize = {models['names']['colorize']}; stylize = {models['names']['stylize']}")
+    for label, uri in info["published"].items():
+        print(f"  published ({label}, Offline backend): token URI {uri}")
     print("  wrote:")
-    for name in ("sketch.png", "colorized.png", "stylized.png", "render.png", "scene.blend"):
+    for name in ("sketch.png", "colorized.png", "stylized.png", "render.png", "scene.blend", "nft/manifest.json"):
         path = os.path.join(OUT, name)
         print(f"    {path}  ({os.path.getsize(path) / 1e3:.0f} kB)")
     print(bar)
