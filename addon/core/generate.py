@@ -1,0 +1,217 @@
+"""Sampling a collection from a `generate` model (DCGAN / WGAN-GP exported by `nftgan export`). No bpy, no torch.
+
+Reproducibility: the latent of seed s is `numpy.random.default_rng(s).standard_normal(latent)` (float32),
+so the same model and seed give the same image on any machine, in Blender and on the command line.
+A token's seed is all it takes to make it again.
+
+Variation: `interpolate(seed_a, seed_b, n)` walks the great circle between the two seeds' latents (slerp),
+which keeps every step at the typical norm of a Gaussian latent (a straight line would pass through
+low-norm latents the generator never saw and fade towards a grey average).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .contract import ModelError, ModelInfo, describe_model
+
+MAX_COUNT = 10_000  # per call; keeps a typo from filling a disk
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One generated image's recipe: its own seed, or a point `t` on the way from `seed` to `seed_to`."""
+
+    seed: int
+    seed_to: int | None = None
+    t: float = 0.0
+
+    @property
+    def stem(self) -> str:
+        if self.seed_to is None:
+            return f"seed{self.seed:06d}"
+        return f"seed{self.seed:06d}-{self.seed_to:06d}-t{self.t:.3f}"
+
+    def attributes(self) -> list[dict]:
+        """ERC-721 / OpenSea attributes describing this sample."""
+        attrs = [{"trait_type": "Seed", "value": self.seed}]
+        if self.seed_to is not None:
+            attrs += [{"trait_type": "Seed to", "value": self.seed_to},
+                      {"trait_type": "Interpolation", "value": round(self.t, 6), "display_type": "number"}]
+        return attrs
+
+
+def check_seed(seed: int) -> int:
+    seed = int(seed)
+    if seed < 0:
+        raise ValueError(f"seeds are whole numbers from 0 up, got {seed}")
+    return seed
+
+
+def latent(seed: int, size: int) -> np.ndarray:
+    """The latent vector (size,) float32 of one seed."""
+    return np.random.default_rng(check_seed(seed)).standard_normal(size).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation between two latents (falls back to a straight line when they are parallel)."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    cos = np.dot(a64, b64) / max(np.linalg.norm(a64) * np.linalg.norm(b64), 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return ((1 - t) * a64 + t * b64).astype(np.float32)
+    return ((np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
+
+
+def seeds_plan(seed: int, count: int) -> list[Sample]:
+    """`count` images from consecutive seeds seed, seed+1, ..."""
+    _check_count(count)
+    return [Sample(check_seed(seed) + i) for i in range(count)]
+
+
+def interpolation_plan(seed: int, seed_to: int, count: int) -> list[Sample]:
+    """`count` images from `seed` to `seed_to` inclusive, evenly spaced along the slerp."""
+    _check_count(count)
+    check_seed(seed), check_seed(seed_to)
+    if count == 1:
+        return [Sample(seed, seed_to, 0.0)]
+    return [Sample(seed, seed_to, i / (count - 1)) for i in range(count)]
+
+
+def _check_count(count: int) -> None:
+    if not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {count}")
+
+
+def latents(plan: list[Sample], size: int) -> np.ndarray:
+    """(N, size) float32 latents for a plan."""
+    cache: dict[int, np.ndarray] = {}
+
+    def z(seed):
+        if seed not in cache:
+            cache[seed] = latent(seed, size)
+        return cache[seed]
+
+    return np.stack([z(s.seed) if s.seed_to is None else slerp(z(s.seed), z(s.seed_to), s.t) for s in plan])
+
+
+def load_model(path: str | os.PathLike) -> ModelInfo:
+    """Describe a model file and check it is a generate model."""
+    info = describe_model(path)
+    if info.kind != "generate":
+        raise ModelError(f"{os.path.basename(info.path)} is a {info.kind} model; generating a collection needs a "
+                         "generate model (export a dcgan or wgan-gp checkpoint with `nftgan export`).")
+    return info
+
+
+def run(info: ModelInfo, z: np.ndarray, job=None, batch: int = 16, threads: int = 0,
+        provider: str = "auto") -> list[np.ndarray]:
+    """Images for latents z (N, latent): float32 (size, size, 4) RGBA in [0, 1], rows bottom-up (the
+    add-on's image convention). Between batches it reports progress to `job` and honours its cancel."""
+    import onnxruntime as ort
+
+    from .jobs import Cancelled
+    from .pipeline import session, to_image_space
+
+    z = np.ascontiguousarray(z, dtype=np.float32)
+    if z.ndim != 2 or z.shape[1] != info.latent:
+        raise ValueError(f"{info.name} takes latents of shape (N, {info.latent}), got {z.shape}")
+    sess = session(info, threads, provider)
+    images: list[np.ndarray] = []
+    options = ort.RunOptions()
+    remove = job.on_cancel(lambda: setattr(options, "terminate", True)) if job is not None else None
+    try:
+        for start in range(0, len(z), batch):
+            if job is not None:
+                job.progress(start / len(z), f"image {start + 1} of {len(z)}")
+            chunk = z[start:start + batch]
+            try:
+                (rgb,) = sess.run(None, {info.input_name: chunk}, options)
+            except Exception:
+                if job is not None and job.cancelled:
+                    raise Cancelled() from None
+                raise
+            if rgb.shape != (len(chunk), 3, info.size, info.size) or not np.isfinite(rgb).all():
+                raise ModelError(f"{info.name} returned {rgb.shape} images (or non-finite pixels) where the "
+                                 f"contract says ({len(chunk)}, 3, {info.size}, {info.size}); re-export it.")
+            images += [to_image_space(x.transpose(1, 2, 0)) for x in rgb]
+    finally:
+        if remove is not None:
+            remove()
+    return images
+
+
+def grid(images: list[np.ndarray], columns: int = 0, gap: int = 2) -> np.ndarray:
+    """Tile equal-sized (H, W, 4) bottom-up images into one bottom-up image, the first at the top left."""
+    n = len(images)
+    h, w, c = images[0].shape
+    cols = columns or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    out = np.ones(((h + gap) * rows + gap, (w + gap) * cols + gap, c), dtype=np.float32)
+    for i, img in enumerate(images):
+        r, col = divmod(i, cols)
+        top = gap + r * (h + gap)  # measured from the top, then flipped to bottom-up rows
+        y0 = out.shape[0] - top - h
+        x0 = gap + col * (w + gap)
+        out[y0:y0 + h, x0:x0 + w] = img
+    return out
+
+
+def model_attributes(info: ModelInfo) -> list[dict]:
+    """ERC-721 attributes naming the model that made a token."""
+    attrs = [{"trait_type": "Model", "value": info.name}, {"trait_type": "Model file", "value": info.id}]
+    steps = info.training.get("steps") if isinstance(info.training, dict) else None
+    if steps:
+        attrs.append({"trait_type": "Training steps", "value": int(steps), "display_type": "number"})
+    return attrs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# `nftgan generate`
+
+
+def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Sample images from a generate model (an exported DCGAN / WGAN-GP). Image i comes from seed "
+                    "SEED+i; the same model and seed always give the same image. With --to-seed the N images "
+                    "instead walk from SEED to TO_SEED (spherical interpolation of the latents).")
+    parser.add_argument("model", help="a generate .onnx model (from `nftgan export` of a dcgan/wgan-gp checkpoint)")
+    parser.add_argument("-n", "--count", type=int, default=16, help="number of images (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--to-seed", type=int, help="interpolate from --seed to this seed instead")
+    parser.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all)")
+    args = parser.parse_args(argv)
+    try:
+        info = load_model(args.model)
+        plan = (seeds_plan(args.seed, args.count) if args.to_seed is None
+                else interpolation_plan(args.seed, args.to_seed, args.count))
+    except (ModelError, ValueError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    from . import imageio
+
+    images = run(info, latents(plan, info.latent), threads=args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    entries = []
+    for sample, image in zip(plan, images):
+        name = f"{sample.stem}.png"
+        imageio.write_png(os.path.join(args.out, name), image)
+        entries.append({"file": name, **asdict(sample), "attributes": sample.attributes()})
+    imageio.write_png(os.path.join(args.out, "grid.png"), grid(images))
+    manifest = {"model": info.name, "model_file": os.path.basename(info.path), "latent": info.latent,
+                "size": info.size, "attributes": model_attributes(info), "images": entries}
+    tmp = os.path.join(args.out, "generate.json.part")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2)
+    os.replace(tmp, os.path.join(args.out, "generate.json"))
+    print(f"{len(images)} images of {info.size}x{info.size} from {info.name} -> {args.out} "
+          f"(grid.png, generate.json)")
+    return 0

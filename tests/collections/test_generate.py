@@ -1,0 +1,114 @@
+"""`addon.core.generate` and `nftgan generate` on a real exported DCGAN model (the shared fixture)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from addon.core import generate as gen
+from addon.core import imageio
+from addon.core.contract import ModelError
+from addon.core.jobs import CANCELLED, DONE, Worker
+from export.cli import main as nftgan
+
+
+def test_latents_are_reproducible_per_seed():
+    z = gen.latent(42, 16)
+    assert z.dtype == np.float32 and np.array_equal(z, np.random.default_rng(42).standard_normal(16).astype(np.float32))
+    batch = gen.latents(gen.seeds_plan(41, 3), 16)
+    assert np.array_equal(batch[1], z)  # image i of a run from seed S is the image of seed S + i
+    with pytest.raises(ValueError, match="from 0 up"):
+        gen.latent(-1, 16)
+
+
+def test_slerp_keeps_latents_typical():
+    a, b = gen.latent(1, 512), gen.latent(2, 512)
+    assert np.allclose(gen.slerp(a, b, 0.0), a, atol=1e-6) and np.allclose(gen.slerp(a, b, 1.0), b, atol=1e-6)
+    mid = gen.slerp(a, b, 0.5)
+    lerp = 0.5 * (a + b)
+    assert abs(np.linalg.norm(mid) - np.linalg.norm(a)) < 0.05 * np.linalg.norm(a)  # stays on the shell
+    assert np.linalg.norm(lerp) < 0.8 * np.linalg.norm(a)  # a straight line would not
+    assert np.allclose(gen.slerp(a, a, 0.3), a, atol=1e-5)  # parallel: no division by zero
+
+
+def test_plans():
+    assert [s.seed for s in gen.seeds_plan(5, 3)] == [5, 6, 7]
+    plan = gen.interpolation_plan(5, 9, 5)
+    assert [s.t for s in plan] == [0.0, 0.25, 0.5, 0.75, 1.0] and {s.seed_to for s in plan} == {9}
+    assert plan[2].stem == "seed000005-000009-t0.500"
+    assert {"trait_type": "Seed", "value": 5} in plan[0].attributes()
+    with pytest.raises(ValueError, match="between 1 and"):
+        gen.seeds_plan(0, 0)
+
+
+def test_grid_puts_the_first_image_top_left():
+    images = [np.full((4, 4, 4), v, np.float32) for v in (0.1, 0.2, 0.3)]
+    g = gen.grid(images, gap=1)
+    assert g.shape == (11, 11, 4)
+    top_down = g[::-1]
+    assert top_down[1, 1, 0] == pytest.approx(0.1) and top_down[1, 6, 0] == pytest.approx(0.2)
+    assert top_down[6, 1, 0] == pytest.approx(0.3) and top_down[6, 6, 0] == pytest.approx(1.0)  # empty cell
+
+
+def test_run_gives_contract_images(generate_model):
+    info = gen.load_model(generate_model)
+    images = gen.run(info, gen.latents(gen.seeds_plan(0, 3), info.latent), batch=2)
+    assert len(images) == 3
+    for img in images:
+        assert img.shape == (info.size, info.size, 4) and img.dtype == np.float32
+        assert img.min() >= 0 and img.max() <= 1 and np.all(img[..., 3] == 1)
+    assert not np.array_equal(images[0], images[1])  # different seeds, different images
+
+
+def test_cancel_stops_a_run(generate_model):
+    info = gen.load_model(generate_model)
+    worker = Worker()
+    try:
+        def fn(job):
+            job.cancel()
+            return gen.run(info, gen.latents(gen.seeds_plan(0, 4), info.latent), job=job, batch=1)
+
+        job = worker.submit(fn)
+        worker.wait_idle(30)
+        assert job.state == CANCELLED and job.result is None
+        ok = worker.submit(lambda job: gen.run(info, gen.latents(gen.seeds_plan(0, 2), info.latent), job=job))
+        worker.wait_idle(30)
+        assert ok.state == DONE and len(ok.result) == 2
+    finally:
+        worker.shutdown()
+
+
+def test_generate_command_is_reproducible(generate_model, tmp_path, capsys):
+    out = tmp_path / "gen"
+    assert nftgan(["generate", str(generate_model), "-n", "4", "--seed", "7", "-o", str(out)]) == 0
+    manifest = json.loads((out / "generate.json").read_text())
+    assert [e["seed"] for e in manifest["images"]] == [7, 8, 9, 10]
+    assert manifest["latent"] == 16 and manifest["model_file"] == "generate.onnx"
+    assert {"trait_type": "Seed", "value": 8} in manifest["images"][1]["attributes"]
+    grid = imageio.read_image(str(out / "grid.png"))
+    assert grid.shape[0] > 32 and grid.shape[1] > 32
+    # the same seed gives the same image, alone or in a batch
+    assert nftgan(["generate", str(generate_model), "-n", "1", "--seed", "8", "-o", str(tmp_path / "one")]) == 0
+    assert (tmp_path / "one" / "seed000008.png").read_bytes() == (out / "seed000008.png").read_bytes()
+    # interpolation: the ends are the two seeds' own images
+    walk = tmp_path / "walk"
+    assert nftgan(["generate", str(generate_model), "-n", "3", "--seed", "7", "--to-seed", "9", "-o", str(walk)]) == 0
+    first, last = (imageio.read_image(str(walk / f"seed000007-000009-t{t}.png")) for t in ("0.000", "1.000"))
+    assert np.abs(first - imageio.read_image(str(out / "seed000007.png"))).max() <= 1 / 255
+    assert np.abs(last - imageio.read_image(str(out / "seed000009.png"))).max() <= 1 / 255
+    assert "3 images" in capsys.readouterr().out
+
+
+def test_generate_command_errors(colorize_model, generate_model, tmp_path, capsys):
+    assert nftgan(["generate", str(colorize_model), "-o", str(tmp_path)]) == 2
+    assert "is a colorize model" in capsys.readouterr().err
+    assert nftgan(["generate", str(generate_model), "-n", "0", "-o", str(tmp_path)]) == 2
+    assert "between 1 and" in capsys.readouterr().err
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07garbage")
+    assert nftgan(["generate", str(broken), "-o", str(tmp_path)]) == 2
+    assert "broken.onnx" in capsys.readouterr().err
+    with pytest.raises(ModelError):
+        gen.load_model(colorize_model)
