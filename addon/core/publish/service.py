@@ -163,11 +163,15 @@ def _staged_items(row: Row) -> dict[str, Item]:
 
 
 def resume_pending(ledger: Ledger, backend_for: Callable[[Row], Backend], *,
-                   progress: Progress = lambda f, m: None, check: Callable[[], None] | None = None) -> list[Row]:
-    """Finish or fail every pending row (call at start-up). backend_for(row) builds that row's backend
-    (raising PublishError with the reason when it cannot, e.g. no token or online access off)."""
+                   progress: Progress = lambda f, m: None, check: Callable[[], None] | None = None,
+                   only: Callable[[Row], bool] | None = None) -> list[Row]:
+    """Finish or fail every pending row (call at start-up), or those `only(row)` accepts. backend_for(row)
+    builds that row's backend (raising PublishError with the reason when it cannot, e.g. no token or online
+    access off)."""
     done = []
     for row in ledger.rows(PENDING):
+        if only is not None and not only(row):
+            continue
         try:
             items = _staged_items(row)
             backend = backend_for(row)
