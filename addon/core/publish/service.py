@@ -58,7 +58,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "nftgan"
 
 
-def _item(filename: str, data: bytes) -> Item:
+def make_item(filename: str, data: bytes) -> Item:
     ext = os.path.splitext(filename)[1].lower()
     return Item(filename, MIME.get(ext, "application/octet-stream"), data, import_bytes(data))
 
@@ -71,15 +71,15 @@ def prepare(request: Request) -> Prepared:
     if ext not in MIME or MIME[ext].split("/")[0] != "image":
         raise PublishError(f"unsupported image type {ext!r} (PNG, JPEG or WebP)")
     slug = _slug(request.name)
-    items = {"image": _item(slug + ext, request.image)}
+    items = {"image": make_item(slug + ext, request.image)}
     if request.animation:
-        items["animation"] = _item(slug + ".glb", request.animation)
+        items["animation"] = make_item(slug + ".glb", request.animation)
     meta = md.build_metadata(
         name=request.name, description=request.description, image_cid=items["image"].dag.root,
         external_url=request.external_url, attributes=request.attributes,
         background_color=request.background_color,
         animation_cid=items["animation"].dag.root if "animation" in items else None)
-    items["metadata"] = _item(slug + ".json", md.to_json_bytes(meta))
+    items["metadata"] = make_item(slug + ".json", md.to_json_bytes(meta))
     return Prepared(request, items, meta)
 
 
@@ -117,15 +117,7 @@ def _upload(row: Row, items: dict[str, Item], backend: Backend, ledger: Ledger, 
                                      f"({len(item.data) / 1e6:.2f} MB) to {backend.label}")
             if resume and backend.has(local):
                 continue  # the service already holds exactly this CID
-            reported = backend.store(item)
-            try:
-                ok = CID.parse(str(reported)) == local
-            except CIDError:
-                ok = False
-            if not ok:
-                raise PublishError(f"{backend.label} reported CID {reported} for {item.filename}, but its content's "
-                                   f"CID is {local}: the upload did not verify and is not recorded as published")
-            log.info("%s: %s stored as %s (verified)", backend.label, item.filename, local)
+            store_verified(backend, item)
         token_uri = md.ipfs_uri(items["metadata"].dag.root)
         backend.published(name=row.name, token_uri=token_uri, items=items)
         progress(1.0, f"Published {row.name}: {token_uri}")
@@ -142,6 +134,20 @@ def _upload(row: Row, items: dict[str, Item], backend: Backend, ledger: Ledger, 
         raise
 
 
+def store_verified(backend: Backend, item: Item) -> None:
+    """Send one item; raise PublishError unless the CID the service reports is the item's own."""
+    local = item.dag.root
+    reported = backend.store(item)
+    try:
+        ok = CID.parse(str(reported)) == local
+    except CIDError:
+        ok = False
+    if not ok:
+        raise PublishError(f"{backend.label} reported CID {reported} for {item.filename}, but its content's "
+                           f"CID is {local}: the upload did not verify and is not recorded as published")
+    log.info("%s: %s stored as %s (verified)", backend.label, item.filename, local)
+
+
 def _staged_items(row: Row) -> dict[str, Item]:
     """Rebuild the items from the staged copies and check they are still the bytes that were hashed."""
     if not os.path.isdir(row.staged):
@@ -155,7 +161,7 @@ def _staged_items(row: Row) -> dict[str, Item]:
         if role not in by_role:
             raise PublishError(f"the staged {role} of this publish is missing from {row.staged}")
         with open(os.path.join(row.staged, by_role[role]), "rb") as fh:
-            item = _item(slug + os.path.splitext(by_role[role])[1], fh.read())
+            item = make_item(slug + os.path.splitext(by_role[role])[1], fh.read())
         if str(item.dag.root) != want:
             raise PublishError(f"the staged {role} in {row.staged} changed since it was hashed")
         items[role] = item
