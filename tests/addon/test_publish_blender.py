@@ -47,6 +47,13 @@ def _finish(nftgan):
     return runtime.drain()
 
 
+def _publish_row(nftgan):
+    """Wait for the one publish job just started; its result is the ledger row."""
+    (job,) = [j for j in _finish(nftgan) if j.label.startswith("Publish")]
+    assert job.state == "done", job.error
+    return job.result
+
+
 def _stylized_result(nftgan, name="Sketch stylized", size=32):
     """An image exactly as Stylize leaves one: packed PNG made by the worker, with its provenance."""
     from addon.core.imageio import encode_png
@@ -68,8 +75,7 @@ def test_publish_a_stylized_result_offline(nftgan, prefs, tmp_path):
     attr = props.attributes.add()
     attr.trait, attr.value = "Edition", "1"
     assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
-    (job,) = [j for j in _finish(nftgan) if j.label.startswith("Publish")]
-    row = job.result
+    row = _publish_row(nftgan)
     assert row.state == "published" and props.last_token_uri == row.token_uri
     out = tmp_path / "offline"
     packed = bytes(image.packed_file.data)
@@ -102,7 +108,7 @@ def test_publish_the_render_rendering_first(nftgan, prefs, tmp_path):
         bpy.data.images.remove(bpy.data.images["Render Result"])
     bpy.context.scene.nftgan_publish.name = "Render"
     assert bpy.ops.nftgan.publish(image="Render Result") == {"FINISHED"}
-    row = [j for j in _finish(nftgan) if j.label.startswith("Publish")][0].result
+    row = _publish_row(nftgan)
     data = (tmp_path / "offline" / f"{row.image_cid}.png").read_bytes()
     assert data.startswith(b"\x89PNG") and int.from_bytes(data[16:20], "big") == 24
     meta = json.loads((tmp_path / "offline" / f"{row.metadata_cid}.json").read_text())
@@ -123,7 +129,7 @@ def test_online_access_gates_network_backends_and_tokens_stay_out_of_the_blend(n
     bpy.context.preferences.system.use_online_access = True
     server.inject("/api/v0/add", "500", "drop")  # retried on the worker
     assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
-    row = [j for j in _finish(nftgan) if j.label.startswith("Publish")][0].result
+    row = _publish_row(nftgan)
     assert row.state == "published" and row.backend == "kubo"
     assert server.state.files[row.image_cid].data == bytes(image.packed_file.data)
     server.inject("/api/v0/add", "wrong-cid")
@@ -182,7 +188,7 @@ def test_publish_painted_pixels_and_the_object_as_glb(nftgan, prefs, tmp_path):
     props.name, props.include_glb, props.image = "Painted cube", True, image
     try:
         assert bpy.ops.nftgan.publish() == {"FINISHED"}
-        row = [j for j in _finish(nftgan) if j.label.startswith("Publish")][0].result
+        row = _publish_row(nftgan)
     finally:
         props.include_glb, props.image = False, None
     out = tmp_path / "offline"
