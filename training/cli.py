@@ -40,6 +40,8 @@ def _flag(name: str) -> str:
 def build_parser(kind, prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"{prog} {kind.name}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage=f"{prog} {kind.name} --data DIR --out RUN_DIR [--steps N] [--size PX] [options]\n"
+              f"       {prog} {kind.name} --resume RUN_DIR [--steps N]",
         description=f"Train {kind.name}: {kind.description}.\n\nDATA LAYOUT: {kind.data_help}", epilog=EPILOG)
     p.add_argument("--data", metavar="DIR", help="dataset folder (see DATA LAYOUT above)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (or continue, with --resume)")
@@ -52,7 +54,7 @@ def build_parser(kind, prog: str) -> argparse.ArgumentParser:
         if not meta.get("cli", False):
             continue
         default = getattr(defaults, f.name)
-        help_ = f"{meta['help']} (default: {default})"
+        help_ = f"{meta['help']} (default: {default})" if default != "" else meta["help"]
         if f.type in ("bool", bool):
             p.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:
