@@ -18,7 +18,7 @@ import requests
 from addon.core.publish import car
 from addon.core.publish.backends import NftStorage, Settings, make_backend
 from addon.core.publish.cid import CID
-from addon.core.publish.http import PublishError, TokenRejected
+from addon.core.publish.http import PublishError, RetryPolicy, TokenRejected
 from addon.core.publish.ledger import FAILED, PUBLISHED
 from addon.core.publish.service import Request, gallery, prepare, publish
 
@@ -211,6 +211,25 @@ def test_token_never_in_logs_ledger_metadata_or_errors(server, backend_for, ledg
             assert TOKEN.encode() not in Path(root, name).read_bytes(), name
     assert TOKEN.encode() not in server.state.files[row.metadata_cid].data
     assert all(h.authorization == f"Bearer {TOKEN}" for h in server.state.hits if h.status == 200)
+
+
+def test_cancel_ends_a_long_retry_after_wait_at_once(server, ledger):
+    from addon.core.jobs import Cancelled
+
+    backend = make_backend(Settings("kubo", endpoint=server.url), retry=RetryPolicy(attempts=2))  # real sleep
+    server.inject("/api/v0/add", ("429", 60))
+    stop = threading.Event()
+
+    def check():
+        if stop.is_set():
+            raise Cancelled()
+
+    threading.Timer(0.3, stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        publish(_request(), backend, ledger, check=check)
+    assert time.monotonic() - t0 < 2.0  # not the 60 s the service asked for
+    assert ledger.rows()[0].error == "cancelled"
 
 
 def test_cancel_stops_between_attempts(server, backend_for, ledger):

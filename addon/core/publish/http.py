@@ -134,16 +134,23 @@ class HttpClient:
 
     def __init__(self, service: str, *, token: str = "", rate: tuple[int, float] | None = None,
                  retry: RetryPolicy | None = None, timeout: tuple[float, float] = (10.0, 300.0),
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None):
         self.service = service
         self._token = token
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
-        self.sleep = sleep
-        self.throttle = Throttle(rate[0], rate[1], clock, sleep) if rate else None
+        self.sleep = sleep or self._wait
+        self.throttle = Throttle(rate[0], rate[1], clock, lambda s: self.sleep(s)) if rate else None
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "NFTGan-publish"
         self.check: Callable[[], None] = lambda: None  # raises to cancel (a job's check())
+
+    def _wait(self, seconds: float) -> None:
+        """The default sleep: in short slices, so a cancel (check()) ends a long Retry-After wait at once."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self.check()
+            time.sleep(min(0.1, left))
 
     def __repr__(self) -> str:  # never show the token
         return f"<HttpClient {self.service}>"
