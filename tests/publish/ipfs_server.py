@@ -14,7 +14,8 @@ Endpoints
 
 Faults, consumed one per matching request (`server.inject("/upload", "500", ("429", 2), ...)`):
 "500", ("429", retry_after_seconds), ("slow", seconds), "drop" (close without a reply),
-"truncate" (announce the full body, send half, close), "wrong-cid", "redirect" (307), "pass" (no fault: lets the
+"truncate" (announce the full body, send half, close), "wrong-cid", "redirect" (307), "echo-auth"
+(a 401 quoting the Authorization header), "pass" (no fault: lets the
 next fault hit a later request), ("hold", arrived, release) (two threading.Events: once the upload
 is stored, set `arrived` and wait for `release` before replying).
 """
@@ -166,6 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(500, "Internal Server Error (injected)")
         elif kind == "429":
             self._error(429, "Too Many Requests (injected)", headers={"Retry-After": str(fault[1])})
+        elif kind == "echo-auth":  # a careless service that quotes the credentials it refused
+            self._error(401, f"invalid credentials: {self.headers.get('Authorization', '')}")
         elif kind == "redirect":
             self._send(307, b"", headers={"Location": "https://elsewhere.example" + self.path})
         elif kind == "drop":

@@ -202,8 +202,12 @@ def test_token_never_in_logs_ledger_metadata_or_errors(server, backend_for, ledg
         publish(_request(seed=5), backend_for("nftstorage"), ledger)
     with pytest.raises(TokenRejected) as err401:
         publish(_request(seed=6), backend_for("nftstorage", token=TOKEN + "x"), ledger)
+    server.inject("/upload", "echo-auth")
+    with pytest.raises(TokenRejected, match=r"invalid credentials: Bearer \*\*\*") as echoed:
+        publish(_request(seed=7), backend_for("nftstorage"), ledger)
     assert "retry" in caplog.text  # the retries were logged ...
-    for text in (caplog.text, str(err.value), str(err401.value), repr(backend_for("nftstorage").http)):
+    for text in (caplog.text, str(err.value), str(err401.value), str(echoed.value),
+                 repr(backend_for("nftstorage").http)):
         assert TOKEN not in text  # ... without the token
     folder = ledger.path.parent
     for root, _, files in os.walk(folder):

@@ -152,6 +152,11 @@ class HttpClient:
             self.check()
             time.sleep(min(0.1, left))
 
+    def _said(self, resp: requests.Response) -> str:
+        """The service's error text, with the token blanked should a service echo it back."""
+        text = _error_text(resp)
+        return text.replace(self._token, "***") if self._token else text
+
     def __repr__(self) -> str:  # never show the token
         return f"<HttpClient {self.service}>"
 
@@ -177,20 +182,20 @@ class HttpClient:
                 status = resp.status_code
                 log.debug("%s %s %s -> %d", self.service, method, urllib.parse.urlsplit(url).path, status)
                 if status in (401, 403):
-                    raise TokenRejected(f"{self.service} rejected the API token (HTTP {status}: {_error_text(resp)}). "
+                    raise TokenRejected(f"{self.service} rejected the API token (HTTP {status}: {self._said(resp)}). "
                                         "Check the token in the NFTGan add-on preferences.")
                 if status == 404 and missing:
                     return None
                 if status == 413:
-                    raise PublishError(f"{self.service} refused the upload as too large (HTTP 413): {_error_text(resp)}")
+                    raise PublishError(f"{self.service} refused the upload as too large (HTTP 413): {self._said(resp)}")
                 if status in RETRY_STATUS:
-                    last = f"HTTP {status}: {_error_text(resp)}"
+                    last = f"HTTP {status}: {self._said(resp)}"
                     wait = _retry_after(resp.headers.get("Retry-After"))
                 elif 300 <= status < 400:  # never follow: the body (and the token) went to the URL set
                     raise PublishError(f"{self.service} redirected to {resp.headers.get('Location', '?')} "
                                        f"(HTTP {status}): set that address as the endpoint")
                 elif status >= 400:
-                    raise PublishError(f"{self.service} refused the request (HTTP {status}): {_error_text(resp)}")
+                    raise PublishError(f"{self.service} refused the request (HTTP {status}): {self._said(resp)}")
                 else:
                     return self._parse(resp, expect)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
