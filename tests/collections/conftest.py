@@ -9,3 +9,7 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# the publish area's real fault-injecting IPFS server and fast-retry backends, for batch publishing
+from ..publish.conftest import backend_for, ledger, server, sleeps  # noqa: F401

@@ -1,0 +1,150 @@
+"""Publish a whole collection: N tokens sampled from a generate model, then a collection manifest.
+
+Built on the publish service and its ledger (no second bookkeeping of uploads): each token is one
+ordinary publish (image + ERC-721 metadata, every CID verified, a ledger row pending -> published).
+The batch is resumable and never publishes a token twice: a collection is identified by its model
+file's hash, its name, its seed plan and the backend; its state file records the ledger position it
+started from, so on a re-run every token whose ledger row (same name, same backend) is already
+published is skipped, a pending one (the process died mid-upload) is resumed from its staged bytes,
+and only the missing ones are generated and published. The manifest (collection name, model, and per
+token: seed, token URI, CIDs) is written locally and uploaded last, verified like everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from . import generate, imageio
+from .contract import ModelInfo
+from .publish import metadata as md
+from .publish import service
+from .publish.backends import Backend
+from .publish.http import PublishError
+from .publish.ledger import PENDING, PUBLISHED, Ledger, Row, write_durably
+
+
+@dataclass
+class CollectionRequest:
+    model: ModelInfo
+    plan: list[generate.Sample]
+    name: str  # tokens are "<name> #1", "<name> #2", ...
+    description: str = ""
+    external_url: str = ""
+    attributes: list[dict] = field(default_factory=list)  # extra traits on every token
+
+    def token_name(self, index: int) -> str:
+        return f"{self.name} #{index + 1}"
+
+
+@dataclass
+class CollectionResult:
+    collection_id: str
+    tokens: list[Row]
+    skipped: int  # already published by an earlier, interrupted run
+    manifest_path: str
+    manifest_uri: str
+
+
+def _file_hash(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def collection_id(req: CollectionRequest, backend: Backend, model_hash: str) -> str:
+    key = {"model": model_hash, "name": req.name, "plan": [asdict(s) for s in req.plan],
+           "backend": backend.kind, "endpoint": backend.endpoint}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def token_attributes(req: CollectionRequest, sample: generate.Sample, model_hash: str, software: str) -> list[dict]:
+    models = [{"kind": "generate", "name": req.model.name, "version": model_hash[:12]}]
+    return (sample.attributes() + [{"trait_type": "Collection", "value": req.name}]
+            + md.nftgan_attributes(models=models, width=req.model.size, height=req.model.size, software=software)
+            + list(req.attributes))
+
+
+def _state(folder: str, cid: str, ledger: Ledger) -> dict:
+    """The collection's state file: created on the first run with the ledger position it starts after."""
+    path = os.path.join(folder, f"{cid}.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    newest = ledger.rows(limit=1)
+    state = {"id": cid, "after_row": newest[0].id if newest else 0}
+    os.makedirs(folder, exist_ok=True)
+    write_durably(path, json.dumps(state).encode())
+    return state
+
+
+def publish_collection(req: CollectionRequest, backend: Backend, ledger: Ledger, *,
+                       progress: Callable[[float, str], None] = lambda f, m: None,
+                       check: Callable[[], None] | None = None, threads: int = 0,
+                       provider: str = "auto") -> CollectionResult:
+    """Publish (or finish publishing) the collection. Raises PublishError / Cancelled on the first token
+    that fails; running it again continues where it stopped."""
+    if not req.plan:
+        raise PublishError("the collection is empty: choose how many tokens to publish")
+    if not req.name.strip():
+        raise PublishError("the collection needs a name (tokens are called '<name> #1', '<name> #2' ...)")
+    model_hash = _file_hash(req.model.path)
+    cid = collection_id(req, backend, model_hash)
+    folder = os.path.join(os.path.dirname(os.path.abspath(ledger.path)), "collections")
+    state = _state(folder, cid, ledger)
+    software = md.software_version()
+    n = len(req.plan)
+
+    def mine(row: Row) -> bool:
+        return (row.id > state["after_row"] and row.backend == backend.kind and row.endpoint == backend.endpoint
+                and row.name.startswith(f"{req.name} #"))
+
+    # tokens whose upload a dead process left pending: finish them from their staged bytes first
+    service.resume_pending(ledger, lambda row: backend, check=check, only=mine)
+    done = {r.name: r for r in ledger.rows(PUBLISHED) if mine(r)}
+    if any(r.state == PENDING for r in ledger.rows(PENDING) if mine(r)):
+        raise PublishError("a token of this collection is still pending (another process is publishing it?)")
+    tokens: list[Row] = []
+    skipped = 0
+    for i, sample in enumerate(req.plan):
+        if check is not None:
+            check()
+        name = req.token_name(i)
+        if name in done:
+            tokens.append(done[name])
+            skipped += 1
+            continue
+        progress(i / n, f"token {i + 1} of {n}: generating")
+        (rgba,) = generate.run(req.model, generate.latents([sample], req.model.latent), threads=threads,
+                               provider=provider)
+        request = service.Request(image=imageio.encode_png(rgba), name=name, description=req.description,
+                                  external_url=req.external_url,
+                                  attributes=token_attributes(req, sample, model_hash, software))
+
+        def step(fraction, message, i=i):
+            progress((i + fraction) / n, f"token {i + 1} of {n}: {message}")
+
+        tokens.append(service.publish(request, backend, ledger, progress=step, check=check))
+    progress(1.0, "collection manifest")
+    manifest = {
+        "name": req.name, "description": req.description, "external_url": req.external_url,
+        "collection_id": cid, "software": software,
+        "model": {"name": req.model.name, "file": os.path.basename(req.model.path), "sha256": model_hash,
+                  "latent": req.model.latent, "size": req.model.size, "training": req.model.training},
+        "backend": backend.kind, "count": n,
+        "tokens": [{"index": i + 1, "name": row.name, **asdict(sample), "token_uri": row.token_uri,
+                    "image_cid": row.image_cid, "metadata_cid": row.metadata_cid, "gateway_url": row.gateway_url}
+                   for i, (sample, row) in enumerate(zip(req.plan, tokens))],
+    }
+    data = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    path = os.path.join(folder, cid, "manifest.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_durably(path, data)
+    item = service.make_item("collection.json", data)
+    if check is not None:
+        check()
+    if not backend.has(item.dag.root):
+        service.store_verified(backend, item)
+    return CollectionResult(cid, tokens, skipped, path, md.ipfs_uri(item.dag.root))

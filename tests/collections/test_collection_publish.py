@@ -1,0 +1,95 @@
+"""Publish collection: N tokens from a real generate model to the real test IPFS server (kubo API), with
+a batch that dies mid-upload, then fails on the network, then resumes: every token published exactly
+once, the dead upload resumed from its staged bytes, a verified collection manifest at the end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from addon.core import collection, generate
+from addon.core.publish.http import PublishError
+from addon.core.publish.ledger import FAILED, PENDING, PUBLISHED
+
+
+def _request(generate_model, n=5):
+    info = generate.load_model(generate_model)
+    return collection.CollectionRequest(model=info, plan=generate.seeds_plan(100, n), name="Toy Punks",
+                                        description="A test collection",
+                                        attributes=[{"trait_type": "Series", "value": "one"}])
+
+
+def test_interrupted_batch_resumes_without_duplicates(generate_model, server, backend_for, ledger, monkeypatch):
+    req = _request(generate_model)
+    backend = backend_for("kubo")
+
+    # run 1: the process "dies" after token 2 was uploaded but before the ledger recorded it
+    real_mark = ledger.mark_published
+    calls = []
+
+    def dying_mark(row_id, **kw):
+        calls.append(row_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")  # not an Exception: nothing marks the row failed
+        return real_mark(row_id, **kw)
+
+    monkeypatch.setattr(ledger, "mark_published", dying_mark)
+    with pytest.raises(KeyboardInterrupt):
+        collection.publish_collection(req, backend, ledger)
+    monkeypatch.setattr(ledger, "mark_published", real_mark)
+    (pending,) = ledger.rows(PENDING)
+    assert pending.name == "Toy Punks #2"
+
+    # run 2: token 2 is resumed (its row, its staged bytes); token 4's upload then fails for good
+    server.inject("/api/v0/add", *["pass"] * 4, *["500"] * 4)
+    with pytest.raises(PublishError):
+        collection.publish_collection(req, backend, ledger)
+    assert ledger.get(pending.id).state == PUBLISHED
+    states = {r.name: r.state for r in ledger.rows()}
+    assert states == {"Toy Punks #1": PUBLISHED, "Toy Punks #2": PUBLISHED, "Toy Punks #3": PUBLISHED,
+                      "Toy Punks #4": FAILED}
+
+    # run 3: only the missing tokens are generated and published
+    result = collection.publish_collection(req, backend, ledger)
+    assert result.skipped == 3 and len(result.tokens) == 5
+    names = [r.name for r in ledger.rows(PUBLISHED)]
+    assert sorted(names) == [f"Toy Punks #{i}" for i in range(1, 6)]  # each exactly once
+    assert [t.name for t in result.tokens] == [f"Toy Punks #{i}" for i in range(1, 6)]
+    assert result.tokens[1].id == pending.id  # the interrupted upload was finished, not published again
+
+    # what arrived: each token's image and metadata, the metadata naming seed, model and collection
+    for token, sample in zip(result.tokens, req.plan):
+        assert token.image_cid in server.state.files and token.metadata_cid in server.state.files
+        meta = json.loads(server.state.files[token.metadata_cid].data)
+        traits = {a["trait_type"]: a["value"] for a in meta["attributes"]}
+        assert traits["Seed"] == sample.seed and traits["Collection"] == "Toy Punks" and traits["Series"] == "one"
+        assert meta["image"] == f"ipfs://{token.image_cid}" and meta["name"] == token.name
+    assert len({t.image_cid for t in result.tokens}) == 5  # five different images
+
+    # the manifest: local, uploaded and verified, listing every token with its seed and URI
+    with open(result.manifest_path, encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    assert manifest["count"] == 5 and manifest["model"]["latent"] == req.model.latent
+    assert [t["seed"] for t in manifest["tokens"]] == [100, 101, 102, 103, 104]
+    assert [t["token_uri"] for t in manifest["tokens"]] == [t.token_uri for t in result.tokens]
+    manifest_cid = result.manifest_uri.removeprefix("ipfs://")
+    assert json.loads(server.state.files[manifest_cid].data) == manifest
+
+    # run 4: nothing left to do, nothing uploaded again
+    uploads = len([h for h in server.state.hits if h.path.startswith("/api/v0/add") and h.status == 200])
+    again = collection.publish_collection(req, backend, ledger)
+    assert again.skipped == 5 and len(ledger.rows(PUBLISHED)) == 5
+    assert len([h for h in server.state.hits if h.path.startswith("/api/v0/add") and h.status == 200]) == uploads + 1
+
+
+def test_another_collection_or_backend_is_a_new_batch(generate_model, backend_for, ledger, tmp_path):
+    req = _request(generate_model, n=2)
+    kubo = backend_for("kubo")
+    first = collection.publish_collection(req, kubo, ledger)
+    renamed = collection.CollectionRequest(model=req.model, plan=req.plan, name="Toy Punks II")
+    second = collection.publish_collection(renamed, kubo, ledger)
+    assert second.skipped == 0 and second.collection_id != first.collection_id
+    assert len(ledger.rows(PUBLISHED)) == 4
+    with pytest.raises(PublishError, match="needs a name"):
+        collection.publish_collection(collection.CollectionRequest(req.model, req.plan, " "), kubo, ledger)
