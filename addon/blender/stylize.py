@@ -171,18 +171,23 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
 
 def write_result(name: str, flat: np.ndarray, w: int, h: int, png: bytes, stage: str, source: str,
                  source_uid, models: str) -> str:
-    """Create (or replace, keeping its users) the result image `name`."""
+    """Write the result image `name`: the previous result of that name is updated in place when it has
+    the same size (materials showing it follow, nothing is reallocated), else a new datablock takes
+    over its users. Pixels go in with foreach_set; the worker's PNG bytes are packed as its file."""
     old = bpy.data.images.get(name)
     if old is not None and (not old.get("nftgan_stage") or old.session_uid == source_uid):
-        old = None  # never replace a user's own image (or the sketch): the new one gets a numbered name
-    image = bpy.data.images.new(name, w, h, alpha=True)
+        old = None  # never touch a user's own image (or the sketch): the new one gets a numbered name
+    if old is not None and tuple(old.size) == (w, h):
+        image = old
+    else:
+        image = bpy.data.images.new(name, w, h, alpha=True)
+        image.filepath_raw = f"//{bpy.path.clean_name(name)}.png"
+        image.file_format = "PNG"
+        image.use_fake_user = True  # a result is kept until the user deletes it
     image.pixels.foreach_set(flat)
-    image.filepath_raw = f"//{bpy.path.clean_name(name)}.png"
-    image.file_format = "PNG"
     image.pack(data=png, data_len=len(png))
-    image.use_fake_user = True  # a result is kept until the user deletes it
     image["nftgan_stage"], image["nftgan_source"], image["nftgan_models"] = stage, source, models
-    if old is not None:
+    if old is not None and image is not old:
         old.user_remap(image)  # materials showing the previous result now show the new one
         bpy.data.images.remove(old)
         image.name = name

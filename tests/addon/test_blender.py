@@ -81,19 +81,25 @@ def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
     assert bsdf.inputs["Base Color"].links[0].from_node == result
     assert nodes["NFTGan Sketch"].image == sketch  # kept in the material
 
-    # Stylize again: the result datablocks are replaced in place, the material follows
-    paint(sketch, HOUSE[:1])
-    bpy.ops.nftgan.stylize()
-    finish(blender)
-    assert result.image == bpy.data.images["Sketch stylized"]
-    assert not any(i.name.startswith("Sketch stylized.") for i in bpy.data.images)
-
     path = str(tmp_path / "scene.blend")
     sketch.pack()
     bpy.ops.wm.save_as_mainfile(filepath=path)
+    # Stylize again (after a save, so the results are file-backed): updated in place, saved again
     bpy.ops.wm.open_mainfile(filepath=path)
-    reloaded = bpy.data.images["Sketch stylized"]
-    assert reloaded.packed_file is not None and pixels_of(reloaded)[..., :3].std() > 0.02
+    sketch = bpy.data.images["Sketch"]
+    paint(sketch, HOUSE[:1])
+    second = expected_results(blender, pixels_of(sketch))
+    bpy.ops.nftgan.stylize(image="Sketch")
+    finish(blender)
+    nodes = bpy.data.objects["Plane"].active_material.node_tree.nodes
+    assert nodes["NFTGan Result"].image == bpy.data.images["Sketch stylized"]
+    assert not any(i.name.startswith("Sketch stylized.") for i in bpy.data.images)
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    for stage, name in (("colorize", "Sketch colorized"), ("stylize", "Sketch stylized")):
+        reloaded = bpy.data.images[name]
+        assert reloaded.packed_file is not None and reloaded.source == "FILE"
+        np.testing.assert_allclose(pixels_of(reloaded), second[stage], atol=1.01 / 255)
 
 
 def test_cancel(blender, scene):

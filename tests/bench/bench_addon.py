@@ -40,3 +40,134 @@ def seam_score(out: np.ndarray, tile: int, starts_x, starts_y, smooth: int = 4) 
     for c in cy:
         keep_y[max(0, c - smooth - 1):c + smooth] = False
     return float(border.mean() / np.concatenate([gx[keep_x], gy[keep_y]]).mean())
+
+
+SIZES = (256, 1024, 2048)
+REPEATS = 3
+PKG = "bl_ext.user_default.nftgan"
+
+
+def _models() -> dict:
+    """Bundled colorize + stylize styles when present, else the test suite's tiny trained models."""
+    from addon.core import styles
+
+    found = styles.scan()
+    picked = {k: styles.find(found, k, None) for k in ("colorize", "stylize")}
+    if all(picked.values()):
+        return {"folder": "", **{k: s.id for k, s in picked.items()},
+                "label": " + ".join(f"{s.name} ({s.info.size} px)" for s in picked.values()), "paths":
+                {k: s.path for k, s in picked.items()}}
+    from tests.conftest import test_models_dir
+
+    folder = str(test_models_dir())
+    return {"folder": folder, "colorize": "colorize", "stylize": "stylize", "label": "tiny test models (32 px)",
+            "paths": {k: os.path.join(folder, f"{k}.onnx") for k in ("colorize", "stylize")}}
+
+
+def child(zip_path: str, models: dict) -> dict:
+    """In a fresh Blender process: install the extension, then time Stylize at each size."""
+    import importlib
+    import resource
+    import time
+
+    import bpy
+
+    assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
+                                                     enable_on_install=True) == {"FINISHED"}
+    prefs = bpy.context.preferences.addons[PKG].preferences
+    if models["folder"]:
+        prefs.model_folders.add().path = models["folder"]
+    runtime = importlib.import_module(f"{PKG}.blender.runtime")
+    imageio = importlib.import_module(f"{PKG}.core.imageio")
+    runtime.styles()
+    runtime.worker.wait_idle(600)  # style thumbnails
+    runtime.drain()
+    bpy.ops.mesh.primitive_plane_add()
+    scene = bpy.context.scene
+    scene.nftgan.colorize_id, scene.nftgan.stylize_id = models["colorize"], models["stylize"]
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows = {}
+    for size in SIZES:
+        bpy.ops.nftgan.new_canvas(size=str(size))
+        sketch = scene.nftgan.sketch
+        px = np.ones((size, size, 4), np.float32)
+        imageio.draw_strokes(px, [[(0.2, 0.2), (0.8, 0.2), (0.8, 0.6), (0.2, 0.6), (0.2, 0.2)],
+                                  [(0.15, 0.6), (0.5, 0.85), (0.85, 0.6)]], width=size / 100)
+        sketch.pixels.foreach_set(px.ravel())
+        submit, apply, total = [], [], []
+        for _ in range(REPEATS):
+            t0 = time.perf_counter()
+            bpy.ops.nftgan.stylize()
+            t1 = time.perf_counter()
+            while runtime.worker.busy():
+                time.sleep(0.002)
+            t2 = time.perf_counter()
+            jobs = runtime.drain()
+            t3 = time.perf_counter()
+            assert [j.state for j in jobs] == ["done"], [(j.state, j.error) for j in jobs]
+            submit.append(t1 - t0)
+            apply.append(t3 - t2)
+            total.append(t3 - t0)
+        rows[size] = {"submit_ms": 1000 * float(np.median(submit)), "apply_ms": 1000 * float(np.median(apply)),
+                      "latency_s": float(np.median(total))}
+    rows["rss_before_mb"] = rss0
+    rows["rss_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return rows
+
+
+def seams(models: dict, size: int = 2048) -> dict:
+    """Seam score of the colorize and stylize models over a size x size sketch: feathered vs plain tiles."""
+    from addon.core import imageio, pipeline
+    from addon.core.contract import describe_model
+
+    px = np.ones((size, size, 4), np.float32)
+    rng = np.random.default_rng(0)
+    imageio.draw_strokes(px, [rng.uniform(0.05, 0.95, size=(5, 2)) for _ in range(12)], width=size / 150)
+    x = pipeline.to_model_space(px)
+    out = {}
+    for kind, path in models["paths"].items():
+        info = describe_model(path)
+        sess, tile = pipeline.session(info), pipeline.tile_size(info)
+        for overlap in (pipeline.OVERLAP, 0.0):
+            y = pipeline.apply_model(x, info, sess, pipeline._NoJob(), overlap=overlap)
+            starts = pipeline.tile_starts(size, tile, int(tile * overlap))
+            out[(kind, overlap)] = (seam_score(y, tile, starts, starts), len(starts) ** 2, tile)
+    return out
+
+
+def main() -> None:
+    from tests import build_extension
+
+    models = _models()
+    with tempfile.TemporaryDirectory(prefix="nftgan-bench-") as tmp:
+        zip_path = build_extension.build(out_dir=os.path.join(tmp, "dist"))[0]
+        env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "profile"), PYTHONPATH=ROOT)
+        r = subprocess.run([sys.executable, "-m", "tests.bench.bench_addon", "--child", zip_path, json.dumps(models)],
+                           env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+        if r.returncode != 0 or not line:
+            raise SystemExit(f"bench child failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        res = json.loads(line[0][7:])
+    print(f"models: {models['label']}; {REPEATS} runs per size, medians; CPU, {os.cpu_count()} cores")
+    print(f"{'sketch':>10} | {'main thread: submit':>19} | {'apply results':>13} | {'main total':>10} | "
+          f"{'end-to-end':>10} | blocked")
+    for size in SIZES:
+        row = res[str(size)]
+        main_ms = row["submit_ms"] + row["apply_ms"]
+        print(f"{size:>6}^2 px | {row['submit_ms']:>16.1f} ms | {row['apply_ms']:>10.1f} ms | {main_ms:>7.1f} ms | "
+              f"{row['latency_s']:>8.2f} s | {main_ms / 10 / row['latency_s']:>5.1f} %")
+    print(f"target: main thread <= 20 ms per Stylize at 1024^2 -> "
+          f"{res['1024']['submit_ms'] + res['1024']['apply_ms']:.1f} ms")
+    print(f"peak RSS of the Blender process through the 2048^2 Stylize: {res['rss_peak_mb']:.0f} MB "
+          f"(before the first Stylize: {res['rss_before_mb']:.0f} MB; target <= 1536 MB)")
+    print("tile seams at 2048^2 (gradient across tile borders / elsewhere, 4 px smoothed; 1.00 = invisible):")
+    for (kind, overlap), (score, n, tile) in seams(models).items():
+        how = f"feathered, {int(overlap * 100)}% overlap" if overlap else "plain tiles (comparison)"
+        print(f"  {kind:9} {n:3} tiles of {tile} px, {how:28}: {score:.3f}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        print("RESULT " + json.dumps(child(sys.argv[2], json.loads(sys.argv[3]))))
+    else:
+        main()
