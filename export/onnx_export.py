@@ -39,6 +39,10 @@ OPSET = 18
 CALIB_IMAGES, HELD_OUT_IMAGES = 16, 8
 
 
+INT8_NEEDS_IMAGES = ("--int8 needs images of the model's input domain to calibrate on; the checkpoint's training "
+                     "data was not found: pass --calib-dir DIR")
+
+
 class ExportError(RuntimeError):
     """An export that was refused, with the reason and what to do."""
 
@@ -255,8 +259,7 @@ def quantize_int8(fp32: bytes, calib: list[np.ndarray], held: list[np.ndarray], 
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     if not calib or not held:
-        raise ExportError("--int8 needs images of the model's input domain to calibrate on; the checkpoint's "
-                          "training data was not found: pass --calib-dir DIR")
+        raise ExportError(INT8_NEEDS_IMAGES)
 
     class Reader(CalibrationDataReader):
         def __init__(self, name):
@@ -357,6 +360,8 @@ def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, descrip
                            multiple_of=info["multiple_of"], scale=info.get("scale", 1), latent=info.get("latent", 0),
                            license=license or "", training=info["training"])
     calib, held = domain_images(ckpt, info, direction, calib_dir)
+    if int8 and not calib:
+        raise ExportError(INT8_NEEDS_IMAGES)  # before anything is written
     proto = to_onnx(net, info)
     model = _with_metadata(proto, props)
     try:

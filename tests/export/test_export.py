@@ -184,3 +184,17 @@ def test_calib_dir_without_images_is_refused_before_exporting(tiny_runs, tmp_pat
     with pytest.raises(ox.ExportError, match="holds no images"):
         ox.export_checkpoint(tiny_runs["pix2pix"], tmp_path / "c.onnx", calib_dir=str(empty))
     assert not (tmp_path / "c.onnx").exists()
+
+
+def test_checkpoint_without_its_data_exports_with_random_parity_only(tiny_runs, tmp_path):
+    """A checkpoint someone sent you, without their dataset: exported and said so; --int8 asks for images."""
+    ckpt = load_checkpoint(tiny_runs["cyclegan"])
+    ckpt["config"]["data"] = str(tmp_path / "gone")
+    moved = tmp_path / "sent.pt"
+    torch.save(ckpt, moved)
+    report = ox.export_checkpoint(moved, tmp_path / "s.onnx")
+    assert not report["real_images"] and len(report["parity"]) == 2
+    assert "random inputs only: no training images found" in report["card"]
+    with pytest.raises(ox.ExportError, match="--int8 needs images .* pass --calib-dir DIR"):
+        ox.export_checkpoint(moved, tmp_path / "q.onnx", int8=True)
+    assert not (tmp_path / "q.onnx").exists() and not ox.int8_path(tmp_path / "q.onnx").exists()
