@@ -100,3 +100,18 @@ def test_several_files_report_each(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "a.onnx: OK" in captured.out and "b.onnx: INVALID" in captured.err
     assert CONTRACT_VERSION == "1"
+
+
+def test_header_reader_skips_initializers_listed_as_inputs(tmp_path):
+    """Older exporters list every weight as a graph input too; the model still has one real input."""
+    from addon.core.contract import read_header
+
+    path = craft(tmp_path / "old.onnx")
+    model = onnx.load(path)
+    for init in model.graph.initializer:
+        model.graph.input.append(helper.make_tensor_value_info(init.name, TensorProto.FLOAT, list(init.dims)))
+    onnx.save(model, path)
+    props, inputs, outputs = read_header(path)
+    assert inputs == [("image", ["N", 3, "H", "W"])] and outputs == [("output", ["N", 3, "H", "W"])]
+    assert props["nftgan.kind"] == "stylize"
+    assert validate(str(path)).input_name == "image"
