@@ -120,9 +120,15 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.state
 
     # --- plumbing ---
-    def _body(self) -> bytes:
+    def _body(self) -> bytes | None:
+        """The request body, or None when the client hung up before sending all of it."""
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.state.hits.append(Hit(self.command, self.path, 0, len(body), ""))
+            self.close_connection = True
+            return None
+        return body
 
     def _send(self, status: int, payload, *, ctype="application/json", headers=None, fault=None):
         body = payload if isinstance(payload, bytes) else (json.dumps(payload) + "\n").encode()
@@ -278,6 +284,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
         body = self._body()
+        if body is None:  # an upload cut off by the client (cancelled): nothing is stored
+            return
         fault = self._fault(url.path)
         if self._apply_fault(fault):
             return

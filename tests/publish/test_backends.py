@@ -252,3 +252,33 @@ def test_cancel_stops_between_attempts(server, backend_for, ledger):
     with pytest.raises(Cancelled):
         publish(_request(), backend, ledger)
     assert ledger.rows()[0].state == FAILED and ledger.rows()[0].error == "cancelled"
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "kubo"])
+def test_upload_progress_and_cancel_mid_upload(kind, server, backend_for, ledger):
+    from addon.core.jobs import Cancelled
+
+    image = os.urandom(3_000_000)
+    seen = []
+    row = publish(Request(image=image, name="big"), backend_for(kind), ledger,
+                  progress=lambda f, m: seen.append(f))
+    assert row.state == PUBLISHED and server.state.files[row.image_cid].data == image
+    within_image = [f for f in seen if 0 < f < 0.5]
+    assert len(within_image) >= 8 and within_image == sorted(within_image)  # the bar moves while sending
+
+    stop = threading.Event()
+
+    def check():
+        if stop.is_set():
+            raise Cancelled()
+
+    def progress(fraction, _message):
+        if fraction > 0.1:
+            stop.set()  # the user presses Cancel while the image is on its way
+
+    stored = len(server.state.files)
+    with pytest.raises(Cancelled):
+        publish(Request(image=os.urandom(3_000_000), name="cancelled"), backend_for(kind), ledger,
+                progress=progress, check=check)
+    assert len(server.state.files) == stored  # the upload was cut off: nothing arrived whole
+    assert ledger.rows()[0].state == FAILED and ledger.rows()[0].error == "cancelled"

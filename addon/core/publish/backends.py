@@ -122,7 +122,7 @@ class NftStorage(Backend):
             bodies = [(car, "application/car") for car in split_dag(item.dag, self.request_limit)]
         cids = []
         for body, mime in bodies:
-            reply = self.http.request("POST", f"{self.endpoint}/upload", data=body, headers={"Content-Type": mime})
+            reply = self.http.request("POST", f"{self.endpoint}/upload", body=body, headers={"Content-Type": mime})
             cids.append(self._value(reply)["cid"])
         if len(set(cids)) != 1:
             raise PublishError(f"{self.label} returned different CIDs for the parts of one file: {cids}")
@@ -164,9 +164,8 @@ class Pinata(Backend):
         self.api_endpoint = check_endpoint(settings.api_endpoint or "https://api.pinata.cloud", self.label)
 
     def store(self, item: Item) -> str:
-        reply = self.http.request("POST", f"{self.endpoint}/v3/files",
-                                  files={"file": (item.filename, item.data, item.mime)},
-                                  data={"network": "public", "name": item.filename})
+        reply = self.http.request("POST", f"{self.endpoint}/v3/files", form={
+            "file": (item.filename, item.data, item.mime), "network": "public", "name": item.filename})
         try:
             return reply["data"]["cid"]
         except (KeyError, TypeError):
@@ -188,7 +187,7 @@ class Kubo(Backend):
         # the chunker and raw leaves are sent explicitly, so a node's Import.* settings cannot change the CID
         params = {"cid-version": "1", "raw-leaves": "true", "chunker": "size-262144", "pin": "true"}
         lines = self.http.request("POST", f"{self.endpoint}/api/v0/add", params=params, expect="ndjson",
-                                  files={"file": (item.filename, item.data, item.mime)})
+                                  form={"file": (item.filename, item.data, item.mime)})
         if not lines or "Hash" not in lines[-1]:
             raise PublishError(f"{self.label}: unexpected reply: {str(lines)[:200]}")
         return lines[-1]["Hash"]

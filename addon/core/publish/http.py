@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from urllib3.filepost import encode_multipart_formdata
 
 from ..jobs import UserError
 
@@ -144,6 +145,7 @@ class HttpClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "NFTGan-publish"
         self.check: Callable[[], None] = lambda: None  # raises to cancel (a job's check())
+        self.progress: Callable[[int, int], None] | None = None  # (bytes sent, bytes in all) of an upload
 
     def _wait(self, seconds: float) -> None:
         """The default sleep: in short slices, so a cancel (check()) ends a long Retry-After wait at once."""
@@ -160,10 +162,15 @@ class HttpClient:
     def __repr__(self) -> str:  # never show the token
         return f"<HttpClient {self.service}>"
 
-    def request(self, method: str, url: str, *, expect: str = "json", missing: bool = False, **kwargs: Any) -> Any:
+    def request(self, method: str, url: str, *, expect: str = "json", missing: bool = False,
+                body: bytes | None = None, form: dict | None = None, **kwargs: Any) -> Any:
         """Send with retries; returns parsed JSON (expect="json"), a list of JSON lines ("ndjson")
-        or text ("text"); with missing=True a 404 returns None."""
+        or text ("text"); with missing=True a 404 returns None. An upload is `body` (raw bytes) or
+        `form` (multipart fields, files as (filename, bytes, type)); it is sent in slices, reporting
+        `progress` and honouring `check()` mid-upload."""
         headers = dict(kwargs.pop("headers", None) or {})
+        if form is not None:
+            body, headers["Content-Type"] = encode_multipart_formdata(form)
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         last = ""
@@ -172,6 +179,8 @@ class HttpClient:
             if self.throttle:
                 self.throttle.wait()
             wait: float | None = None
+            if body is not None:
+                kwargs["data"] = _Body(body, self._sent)  # a fresh one per attempt: read from the start
             try:
                 try:
                     resp = self.session.request(method, url, headers=headers, timeout=self.timeout,
@@ -211,6 +220,11 @@ class HttpClient:
             self.sleep(delay)
         raise PublishError(f"{self.service} failed after {self.retry.attempts} attempts: {last}")
 
+    def _sent(self, sent: int, total: int) -> None:
+        self.check()  # raising here aborts the upload mid-body (urllib3 drops the connection)
+        if self.progress is not None:
+            self.progress(sent, total)
+
     @staticmethod
     def _parse(resp: requests.Response, expect: str) -> Any:
         text = resp.content.decode("utf-8", "replace")  # reading the body may raise on a truncated one
@@ -222,6 +236,27 @@ class HttpClient:
             return json.loads(text)
         except ValueError:
             raise _BadBody(f"unreadable reply body ({len(text)} bytes)") from None
+
+
+class _Body:
+    """An upload body that http.client reads in small slices (it has a length, so no chunked encoding)."""
+
+    REPORT_EVERY = 256 * 1024
+
+    def __init__(self, data: bytes, on_read: Callable[[int, int], None]):
+        self._view, self._pos, self._on_read, self._reported = memoryview(data), 0, on_read, -1
+
+    def __len__(self) -> int:
+        return len(self._view) - self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        chunk = bytes(self._view[self._pos:end])
+        self._pos = end
+        if end == len(self._view) or end - self._reported >= self.REPORT_EVERY:
+            self._reported = end
+            self._on_read(end, len(self._view))
+        return chunk
 
 
 class _BadBody(Exception):

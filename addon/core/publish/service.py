@@ -113,8 +113,11 @@ def _upload(row: Row, items: dict[str, Item], backend: Backend, ledger: Ledger, 
             if check is not None:
                 check()
             local = item.dag.root
-            progress(n / len(items), f"{'Resuming' if resume else 'Uploading'} {item.filename} "
-                                     f"({len(item.data) / 1e6:.2f} MB) to {backend.label}")
+            message = (f"{'Resuming' if resume else 'Uploading'} {item.filename} ({len(item.data) / 1e6:.2f} MB) "
+                       f"to {backend.label}")
+            progress(n / len(items), message)
+            if backend.http is not None:  # bytes sent within this file move the bar too
+                backend.http.progress = lambda sent, total, n=n, m=message: progress((n + sent / total) / len(items), m)
             if resume and backend.has(local):
                 continue  # the service already holds exactly this CID
             store_verified(backend, item)
