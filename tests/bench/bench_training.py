@@ -1,15 +1,21 @@
 """Training throughput: Pix2Pix (U-Net 256, ngf 64) and CycleGAN (ResNet-9, ngf 64) at 256 px, batch 1.
 
 Runs the real trainer (`training.trainer.Trainer`: the kinds' own nets, optimizers and train_step) on
-40 synthetic 286 px images, times the training step after warm-up (data loading excluded, as in the
-reference's `t_comp`), and prints s/iter and samples/s per variant: CPU at the default thread count,
-with channels-last, and on CUDA (fp32, bf16 autocast, channels-last) when a GPU is present.
+40 synthetic 286 px images and times the training step after warm-up (data loading excluded, as in
+the reference's `t_comp`). Rows:
 
-The "reference" column is QUOTED, not measured here: the issue's figures for the widely used
-reference implementation (junyanz/pytorch-CycleGAN-and-pix2pix) on this machine kind (2 cores, torch
-2.14, 256 px, batch 1, ngf 64): pix2pix 1.47 s/iter, CycleGAN 18.1 s/iter. It cannot be downloaded
-here to run side by side, so the ratio compares our run now with a figure measured elsewhere on
-another torch version, on a machine other jobs share; treat it as orientation, not a result.
+- ours: the kind's `train_step` (fused Adam, one discriminator pass over real+fake, frozen
+  discriminator in the generator update, identity + translation in one generator pass), on CPU with
+  the default thread count, with channels-last, and on CUDA (fp32 / bf16 autocast / channels-last)
+  when a GPU is present;
+- reference recipe: the same networks updated the way the reference implementation's
+  `optimize_parameters` does it (separate real and fake discriminator passes, separate identity
+  passes, torch.optim.Adam with PyTorch's defaults), re-implemented here from the papers' recipe and
+  run side by side in this process: the ratio "ours vs recipe" is measured, not quoted;
+- "quoted": the issue's figures for the reference implementation itself
+  (junyanz/pytorch-CycleGAN-and-pix2pix) on this machine kind (2 cores, torch 2.14): pix2pix 1.47
+  s/iter, CycleGAN 18.1 s/iter. That code cannot be downloaded here, so this column is a figure
+  measured elsewhere, on another torch version and load: orientation, not a result.
 """
 
 from __future__ import annotations
@@ -22,14 +28,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from training.config import CycleGANConfig, Pix2PixConfig
 from training.data import collate
+from training.losses import gan_loss, pool_query
 from training.trainer import Trainer
 
-REFERENCE_S_PER_ITER = {"pix2pix": 1.47, "cyclegan": 18.1}  # quoted in the issue, not measured here
-ITERS = {"pix2pix": (1, 3), "cyclegan": (1, 2)}  # (warm-up, timed) iterations: a CycleGAN step is ~10x pix2pix
+QUOTED_S_PER_ITER = {"pix2pix": 1.47, "cyclegan": 18.1}  # from the issue, not measured here
+ITERS = {"pix2pix": (1, 3), "cyclegan": (1, 2)}  # (warm-up, timed) rounds: a CycleGAN step is ~10x pix2pix
 
 
 def synthetic_data(root: Path, n: int = 40, size: int = 286) -> Path:
@@ -43,60 +51,125 @@ def synthetic_data(root: Path, n: int = 40, size: int = 286) -> Path:
     return root
 
 
-def time_variant(model: str, data: Path, out: Path, device: str, amp: str, channels_last: bool,
-                 threads: int) -> list[float]:
-    torch.set_num_threads(threads)
+def _set_grad(nets, flag):
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+def recipe_pix2pix(run, batch):
+    """The reference's Pix2PixModel.optimize_parameters, step by step."""
+    G, D, opt_g, opt_d = run.raw["G"], run.raw["D"], run.opt["G"], run.opt["D"]
+    real_a, real_b = batch["A"], batch["B"]
+    fake_b = G(real_a)
+    _set_grad([D], True)
+    opt_d.zero_grad()
+    pred_fake = D(torch.cat([real_a, fake_b], 1).detach())
+    pred_real = D(torch.cat([real_a, real_b], 1))
+    (0.5 * (gan_loss(pred_fake, False, "vanilla") + gan_loss(pred_real, True, "vanilla"))).backward()
+    opt_d.step()
+    _set_grad([D], False)
+    opt_g.zero_grad()
+    loss = gan_loss(D(torch.cat([real_a, fake_b], 1)), True, "vanilla") + 100 * F.l1_loss(fake_b, real_b)
+    loss.backward()
+    opt_g.step()
+
+
+def recipe_cyclegan(run, batch):
+    """The reference's CycleGANModel.optimize_parameters, step by step."""
+    n = run.raw
+    real_a, real_b = batch["A"], batch["B"]
+    fake_b = n["G_A"](real_a)
+    rec_a = n["G_B"](fake_b)
+    fake_a = n["G_B"](real_b)
+    rec_b = n["G_A"](fake_a)
+    _set_grad([n["D_A"], n["D_B"]], False)
+    run.opt["G"].zero_grad()
+    idt_a, idt_b = n["G_A"](real_b), n["G_B"](real_a)
+    loss = (F.l1_loss(idt_a, real_b) * 5 + F.l1_loss(idt_b, real_a) * 5
+            + gan_loss(n["D_A"](fake_b), True, "lsgan") + gan_loss(n["D_B"](fake_a), True, "lsgan")
+            + F.l1_loss(rec_a, real_a) * 10 + F.l1_loss(rec_b, real_b) * 10)
+    loss.backward()
+    run.opt["G"].step()
+    _set_grad([n["D_A"], n["D_B"]], True)
+    run.opt["D"].zero_grad()
+    for d, real, fake in (("D_A", real_b, pool_query(run.state["fake_B"], fake_b)),
+                          ("D_B", real_a, pool_query(run.state["fake_A"], fake_a))):
+        (0.5 * (gan_loss(n[d](real), True, "lsgan") + gan_loss(n[d](fake.detach()), False, "lsgan"))).backward()
+    run.opt["D"].step()
+
+
+def make_step(model: str, data: Path, out: Path, device: str, amp: str, channels_last: bool, recipe: bool):
+    """A zero-argument callable running one training step of this variant (the real Trainer's nets)."""
     cls = Pix2PixConfig if model == "pix2pix" else CycleGANConfig
     cfg = cls(model=model, data=str(data), out=str(out), size=256, ngf=64, ndf=64, batch_size=1, workers=0,
               val_fraction=0.0, steps=100, device=device, amp=amp, channels_last=channels_last)
     trainer = Trainer(cfg)
     run, kind = trainer.run, trainer.kind
+    step = kind.train_step
+    if recipe:  # the reference's optimizer: torch.optim.Adam with PyTorch's default implementation choice
+        for group, names in kind.optimizer_groups(cfg).items():
+            params = [p for name in names for p in run.raw[name].parameters()]
+            run.opt[group] = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        step = recipe_pix2pix if model == "pix2pix" else recipe_cyclegan
     batches = [trainer._batch(collate([trainer.train_ds[(i, i)]])) for i in range(4)]
-    warm, timed = ITERS[model]
-    times = []
-    for i in range(warm + timed):
+    count = iter(range(10**9))
+
+    def one() -> float:
         if run.device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        kind.train_step(run, batches[i % len(batches)])
-        for sched in run.sched.values():
-            sched.step()
+        step(run, batches[next(count) % len(batches)])
         if run.device.type == "cuda":
             torch.cuda.synchronize()
-        if i >= warm:
-            times.append(time.perf_counter() - t0)
-    return times
+        return time.perf_counter() - t0
+
+    return one
 
 
 def main() -> None:
-    cores = torch.get_num_threads()  # PyTorch's default: one thread per physical core
-    # (model, device, amp, channels-last, threads). channels-last on CPU is measured for pix2pix only (CycleGAN
-    # is 10x slower per step); one thread shows the cost of OpenMP on a machine other jobs share.
-    variants = [("pix2pix", "cpu", "none", False, cores), ("pix2pix", "cpu", "none", True, cores),
-                ("pix2pix", "cpu", "none", False, 1), ("cyclegan", "cpu", "none", False, cores)]
+    # (model, device, amp, channels-last, reference recipe)
+    variants = [("pix2pix", "cpu", "none", False, True), ("pix2pix", "cpu", "none", False, False),
+                ("pix2pix", "cpu", "none", True, False),
+                ("cyclegan", "cpu", "none", False, True), ("cyclegan", "cpu", "none", False, False)]
     if torch.cuda.is_available():
-        variants += [(m, "cuda", amp, cl, cores) for m in ("pix2pix", "cyclegan")
+        variants += [(m, "cuda", amp, cl, False) for m in ("pix2pix", "cyclegan")
                      for amp, cl in (("none", False), ("bf16", False), ("none", True), ("bf16", True))]
-    load = os.getloadavg()[0]
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, load average {load:.1f} at start"
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f} at start"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA GPU")
-          + "; 256x256, batch 1, ngf 64; median of timed iterations after warm-up")
-    head = (f"{'model':<9} {'device':<5} {'variant':<31} {'s/iter':>8} {'samples/s':>10} "
-            f"{'reference s/iter (quoted)':>26} {'ratio vs quoted':>16}")
+          + "; 256x256, batch 1, ngf 64; median s/iter after warm-up")
+    head = (f"{'model':<9} {'device':<5} {'variant':<32} {'s/iter':>7} {'samples/s':>9} {'vs recipe':>9} "
+            f"{'quoted ref s/iter':>17} {'vs quoted':>9}")
     print(head)
     print("-" * len(head))
     with tempfile.TemporaryDirectory() as tmp:
         data = synthetic_data(Path(tmp) / "data")
-        for k, (model, device, amp, cl, threads) in enumerate(variants):
-            times = time_variant(model, data, Path(tmp) / f"run-{k}", device, amp, cl, threads)
-            s = statistics.median(times)
-            variant = (("fp32" if amp == "none" else amp) + (" + channels-last" if cl else "")
-                       + (f", {threads} thread{'s' if threads > 1 else ''}" if device == "cpu" else ""))
-            ref = REFERENCE_S_PER_ITER[model]
-            ratio = f"{ref / s:.2f}x" if device == "cpu" else "-"
-            print(f"{model:<9} {device:<5} {variant:<31} {s:8.3f} {1 / s:10.3f} "
-                  f"{ref if device == 'cpu' else '-':>26} {ratio:>16}", flush=True)
-    torch.set_num_threads(cores)
-    print(f"load average {os.getloadavg()[0]:.1f} at the end. "
-          "reference: junyanz/pytorch-CycleGAN-and-pix2pix as quoted in the issue (same settings, this machine "
-          "kind, torch 2.14); not runnable here, so not side by side. Shared 2-core machines are noisy.")
+        for model in ("pix2pix", "cyclegan"):
+            # the variants of one model take turns step by step (A B C A B C ...): load from other jobs on the
+            # machine then hits every variant alike, so the ratios within a model are fair
+            mine = [v for v in variants if v[0] == model]
+            steps = [make_step(model, data, Path(tmp) / f"run-{model}-{k}", *v[1:]) for k, v in enumerate(mine)]
+            warm, timed = ITERS[model]
+            times = [[] for _ in mine]
+            for r in range(warm + timed):
+                for k, one in enumerate(steps):
+                    t = one()
+                    if r >= warm:
+                        times[k].append(t)
+            recipe_s = None
+            for (_, device, amp, cl, recipe), ts in zip(mine, times):
+                s = statistics.median(ts)
+                if recipe:
+                    recipe_s = s
+                    variant = "reference recipe, re-implemented"
+                else:
+                    variant = "ours " + ("fp32" if amp == "none" else amp) + (" + channels-last" if cl else "")
+                vs_recipe = f"{recipe_s / s:.2f}x" if device == "cpu" and recipe_s else "-"
+                quoted = QUOTED_S_PER_ITER[model] if device == "cpu" else None
+                print(f"{model:<9} {device:<5} {variant:<32} {s:7.3f} {1 / s:9.3f} {vs_recipe:>9} "
+                      f"{quoted if quoted else '-':>17} {f'{quoted / s:.2f}x' if quoted else '-':>9}", flush=True)
+            del steps
+    print(f"load average {os.getloadavg()[0]:.1f} at the end. 'vs recipe' is measured side by side in this run; "
+          "'quoted' is the issue's figure for junyanz/pytorch-CycleGAN-and-pix2pix on this machine kind (torch "
+          "2.14), not runnable here. Shared 2-core machines are noisy: compare rows of one run.")
