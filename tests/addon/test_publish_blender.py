@@ -295,3 +295,26 @@ def test_panels_and_preferences_draw_with_real_properties(nftgan, prefs, blender
     dialog = type("D", (), {"layout": _Layout(calls := []), "image": "Drawn stylized"})()
     publish.NFTGAN_OT_publish.draw(dialog, bpy.context)
     assert any("Publish 'Drawn stylized'" in c[1] and "MB" in c[1] for c in calls if c[0] == "label")
+
+
+def test_cancel_publishing_from_the_panel(nftgan, prefs, server):
+    import time
+
+    prefs.publish_backend = "KUBO"
+    prefs.kubo_endpoint = server.url
+    bpy.context.preferences.system.use_online_access = True
+    server.inject("/api/v0/add", ("429", 60))  # the service says: come back in a minute
+    bpy.context.scene.nftgan_publish.name = "Patience"
+    assert bpy.ops.nftgan.publish(image=_stylized_result(nftgan, "Wait stylized").name) == {"FINISHED"}
+    deadline = time.monotonic() + 10
+    while not server.state.hits and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert nftgan["publish"].current_job() is not None
+    assert not bpy.ops.nftgan.publish.poll()  # one publish at a time
+    t0 = time.monotonic()
+    assert bpy.ops.nftgan.publish_cancel() == {"FINISHED"}
+    _finish(nftgan)
+    assert time.monotonic() - t0 < 5  # not the minute the service asked for
+    assert nftgan["runtime"].last_report == ("WARNING", "Publishing cancelled; nothing was recorded as published")
+    row = nftgan["publish"].ledger().rows(limit=1)[0]
+    assert row.name == "Patience" and row.state == "failed" and row.error == "cancelled"
