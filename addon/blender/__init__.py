@@ -11,6 +11,7 @@ MODULES = [
     "canvas",
     "panels",
     "publish",
+    "generate",
 ]
 
 

@@ -12,4 +12,6 @@ def one_thread():
 
 
 # the publish area's real fault-injecting IPFS server and fast-retry backends, for batch publishing
+# the add-on area's real extension, installed by Blender's own installer into a throw-away profile
+from ..addon.conftest import blender, extension_zip, scene  # noqa: F401
 from ..publish.conftest import backend_for, ledger, server, sleeps  # noqa: F401

@@ -1,0 +1,269 @@
+"""Generate (a collection from a generate model) and Publish Collection, in the NFTGan sidebar.
+
+Generate: the worker samples the chosen model (addon.core.generate: one seed per image, or a slerp walk
+between two seeds) and encodes the PNGs; the main thread then writes one image datablock per sample
+("<model> seed000007") and a grid preview ("<model> grid"), packed, with their seed and model recorded
+on the image. The same model and seed give the same image every time, here and in `nftgan generate`.
+
+Publish Collection: the same plan, published token by token with the chosen publish backend through
+addon.core.collection (ledger-backed: an interrupted batch continues without publishing a token twice).
+"""
+
+from __future__ import annotations
+
+import time
+
+import bpy
+import numpy as np
+from bpy.props import EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.types import Operator, Panel, PropertyGroup
+
+from ..core import collection, imageio, jobs
+from ..core import generate as core_generate
+from ..core import styles as core_styles
+from ..core.publish.http import PublishError
+from . import publish, runtime, stylize
+
+GRID_SUFFIX = "grid"
+_job: dict[str, jobs.Job] = {}
+
+
+class NFTGanGenerateProps(PropertyGroup):
+    generate_id: StringProperty(description="Chosen generate model (file name without .onnx)")
+    generate: stylize._style_enum("generate")
+    count: IntProperty(name="Count", default=9, min=1, max=256, description="How many images (or tokens)")
+    seed: IntProperty(name="Seed", default=0, min=0,
+                      description="Image i comes from seed Seed + i: the same seed always gives the same image")
+    variation: EnumProperty(
+        name="Variation", default="SEEDS",
+        items=[("SEEDS", "Seeds", "One image per seed: Seed, Seed + 1, ..."),
+               ("INTERPOLATE", "Interpolate", ("Walk from Seed to Seed To in Count steps (spherical "
+                                               "interpolation of the latents): variations between two images"))])
+    seed_to: IntProperty(name="Seed To", default=1, min=0, description="The walk's last image")
+    collection_name: StringProperty(name="Collection", description="Token names: '<Collection> #1', '#2' ...")
+    description: StringProperty(name="Description", description="Description of every token")
+    last_manifest: StringProperty(name="Manifest", description="URI of the last published collection manifest")
+
+
+def chosen_model(context) -> core_styles.Style:
+    props = context.scene.nftgan_generate
+    style = core_styles.find(runtime.styles(context), "generate", props.generate_id or None)
+    if style is None:
+        style = core_styles.find(runtime.styles(context), "generate", None)
+    if style is None:
+        raise jobs.UserError("No generate model installed: train one with `nftgan train dcgan --data FOLDER ...`, "
+                             "export it with `nftgan export`, and add its folder in the add-on preferences.")
+    return style
+
+
+def plan_of(props) -> list[core_generate.Sample]:
+    if props.variation == "INTERPOLATE":
+        return core_generate.interpolation_plan(props.seed, props.seed_to, props.count)
+    return core_generate.seeds_plan(props.seed, props.count)
+
+
+def start(context) -> jobs.Job:
+    """Main thread: read the settings; the worker samples and encodes; apply() writes the datablocks."""
+    style = chosen_model(context)
+    info = style.info
+    plan = plan_of(context.scene.nftgan_generate)
+    opts = runtime.settings(context)
+    t0 = time.perf_counter()
+
+    def work(job):
+        images = core_generate.run(info, core_generate.latents(plan, info.latent), job=job, **opts)
+        out = []
+        for rgba in images + [core_generate.grid(images)]:
+            job.check()
+            out.append((np.ascontiguousarray(rgba).ravel(), rgba.shape[:2], imageio.encode_png(rgba, level=1)))
+        return out
+
+    job = runtime.submit(work, key="generate", latest_wins=True, label=f"Generate {len(plan)} from {info.name}",
+                         on_done=lambda job: apply(job, info, plan, t0))
+    _job["generate"] = job
+    return job
+
+
+def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
+    """Main thread: one datablock per sample and the grid. Returns their names (grid last)."""
+    if job.state == jobs.CANCELLED:
+        runtime.report("Generate cancelled")
+        return []
+    if job.state == jobs.FAILED:
+        runtime.report(f"Generate failed: {job.error}", "ERROR")
+        return []
+    models = f"generate: {info.name}"
+    names = []
+    for i, (flat, (h, w), png) in enumerate(job.result):
+        stem = plan[i].stem if i < len(plan) else GRID_SUFFIX
+        name = stylize.write_result(f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, models)
+        image = bpy.data.images[name]
+        if i < len(plan):
+            image["nftgan_seed"] = plan[i].seed
+            if plan[i].seed_to is not None:
+                image["nftgan_seed_to"], image["nftgan_t"] = plan[i].seed_to, plan[i].t
+        names.append(name)
+    _show(bpy.data.images[names[-1]])
+    runtime.report(f"Generated {len(plan)} images from {info.name} in {time.perf_counter() - t0:.1f} s "
+                   f"(grid: '{names[-1]}')")
+    return names
+
+
+def _show(image) -> None:
+    """Put the grid preview in an Image Editor showing no image or an earlier grid."""
+    wm = getattr(bpy.context, "window_manager", None)
+    for window in getattr(wm, "windows", ()):
+        for area in window.screen.areas:
+            if area.type == "IMAGE_EDITOR":
+                space = area.spaces.active
+                if space.image is None or space.image.name.endswith(GRID_SUFFIX):
+                    space.image = image
+                    return
+
+
+def start_publish(context) -> jobs.Job:
+    """Main thread: the plan, the model and the backend; the worker publishes the tokens one by one."""
+    props = context.scene.nftgan_generate
+    style = chosen_model(context)
+    req = collection.CollectionRequest(model=style.info, plan=plan_of(props),
+                                       name=props.collection_name.strip() or style.info.name,
+                                       description=props.description)
+    backend = publish.make_backend(publish.chosen_kind(context), context)
+    store = publish.ledger()
+    opts = runtime.settings(context)
+
+    def work(job):
+        return collection.publish_collection(req, backend, store, progress=job.progress, check=job.check, **opts)
+
+    def done(job):
+        publish._gallery["entries"] = None  # the gallery re-reads the ledger
+        if job.state == jobs.DONE:
+            result = job.result
+            bpy.context.scene.nftgan_generate.last_manifest = result.manifest_uri
+            runtime.report(f"Published collection '{req.name}': {len(result.tokens)} tokens"
+                           f"{f' ({result.skipped} from the interrupted run)' if result.skipped else ''}; "
+                           f"manifest {result.manifest_uri}")
+        elif job.state == jobs.CANCELLED:
+            runtime.report("Publishing the collection stopped; Publish Collection again continues it", "WARNING")
+        else:
+            runtime.report(f"Publishing the collection stopped: {job.error}. Publish Collection again continues "
+                           "it without publishing any token twice.", "ERROR")
+
+    job = runtime.submit(work, key="publish", label=f"Publish collection {req.name}", on_done=done)
+    publish._job["publish"] = job
+    return job
+
+
+class NFTGAN_OT_generate(Operator):
+    """Sample images from the generate model in the background; each becomes an image, plus a grid preview"""
+
+    bl_idname = "nftgan.generate"
+    bl_label = "Generate"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, _context):
+        return runtime.worker is not None
+
+    def execute(self, context):
+        try:
+            start(context)
+        except (jobs.UserError, ValueError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, "Generating in the background")
+        return {"FINISHED"}
+
+
+class NFTGAN_OT_publish_collection(Operator):
+    """Publish Count tokens (image + metadata with seed and model) and a collection manifest; running it again
+    after an interruption continues without publishing any token twice"""
+
+    bl_idname = "nftgan.publish_collection"
+    bl_label = "Publish Collection"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, _context):
+        return runtime.worker is not None and publish.current_job() is None
+
+    def invoke(self, context, _event):
+        return context.window_manager.invoke_confirm(self, _event, message=f"Publish "
+                                                     f"{context.scene.nftgan_generate.count} tokens?")
+
+    def execute(self, context):
+        try:
+            start_publish(context)
+        except (jobs.UserError, PublishError, ValueError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, "Publishing the collection in the background")
+        return {"FINISHED"}
+
+
+class NFTGAN_PT_generate(Panel):
+    bl_label = "Generate Collection"
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "NFTGan"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        props = context.scene.nftgan_generate
+        if not core_styles.of_kind(runtime.styles(context), "generate"):
+            for line in runtime.wrap("No generate model installed. Train one with `nftgan train dcgan` (or "
+                                     "wgan-gp), export it with `nftgan export`, and add its folder in the "
+                                     "add-on preferences.", 50):
+                layout.label(text=line)
+            return
+        layout.prop(props, "generate", text="Model")
+        col = layout.column(align=True)
+        col.prop(props, "count")
+        col.prop(props, "seed")
+        layout.prop(props, "variation", expand=True)
+        if props.variation == "INTERPOLATE":
+            layout.prop(props, "seed_to")
+        job = _job.get("generate")
+        if job is not None and not job.finished:
+            row = layout.row(align=True)
+            row.progress(factor=job.fraction, type="BAR", text=job.message or "waiting")
+            row.operator("nftgan.cancel_generate", text="", icon="X")
+        else:
+            layout.operator(NFTGAN_OT_generate.bl_idname, icon="SHADERFX")
+        box = layout.box()
+        box.label(text="Publish collection", icon="WORLD")
+        box.prop(props, "collection_name")
+        box.prop(props, "description")
+        box.label(text=f"to {publish.pb.LABELS[publish.chosen_kind(context)]} (Preferences)")
+        box.operator(NFTGAN_OT_publish_collection.bl_idname, icon="EXPORT")
+        if props.last_manifest:
+            box.label(text=props.last_manifest)
+
+
+class NFTGAN_OT_cancel_generate(Operator):
+    """Stop generating"""
+
+    bl_idname = "nftgan.cancel_generate"
+    bl_label = "Cancel Generate"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, _context):
+        runtime.worker.cancel("generate")
+        return {"FINISHED"}
+
+
+CLASSES = (NFTGanGenerateProps, NFTGAN_OT_generate, NFTGAN_OT_publish_collection, NFTGAN_OT_cancel_generate,
+           NFTGAN_PT_generate)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.nftgan_generate = PointerProperty(type=NFTGanGenerateProps)
+
+
+def unregister():
+    del bpy.types.Scene.nftgan_generate
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

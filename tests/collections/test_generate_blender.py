@@ -1,0 +1,95 @@
+"""Generate and Publish Collection inside real Blender (the bpy module), with the real extension zip
+installed by Blender's installer (tests/addon/conftest.py) and the shared exported DCGAN model."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from addon.core import generate as core
+
+bpy = pytest.importorskip("bpy")
+
+
+def _pixels(image):
+    w, h = image.size
+    buf = np.empty(w * h * image.channels, np.float32)
+    image.pixels.foreach_get(buf)
+    return buf.reshape(h, w, image.channels)
+
+
+def _run(blender, op, *args):
+    assert op(*args) == {"FINISHED"}
+    assert blender.runtime.worker.wait_idle(60)
+    (job,) = [j for j in blender.runtime.drain()]
+    assert job.state == "done", job.error
+    return job
+
+
+@pytest.fixture
+def gen_props(blender, scene, generate_model):
+    props = scene.nftgan_generate
+    props.generate_id = "generate"  # the shared model's file name
+    return props
+
+
+def test_generate_makes_reproducible_images_and_a_grid(blender, gen_props, generate_model):
+    gen_props.count, gen_props.seed = 4, 7
+    _run(blender, bpy.ops.nftgan.generate)
+    info = core.load_model(generate_model)
+    expected = core.run(info, core.latents(core.seeds_plan(7, 4), info.latent))
+    for seed, want in zip(range(7, 11), expected):
+        image = bpy.data.images[f"{info.name} seed{seed:06d}"]
+        assert tuple(image.size) == (info.size, info.size)
+        assert image["nftgan_seed"] == seed and image["nftgan_stage"] == "generate"
+        assert image.packed_file is not None  # kept in the .blend
+        assert np.abs(_pixels(image) - want).max() <= 0.5 / 255 + 1e-6  # `nftgan generate`'s pixels (8-bit)
+    grid = bpy.data.images[f"{info.name} grid"]
+    assert grid.size[0] > 2 * info.size and grid.size[1] > 2 * info.size
+    first = _pixels(bpy.data.images[f"{info.name} seed000008"]).copy()
+    _run(blender, bpy.ops.nftgan.generate)  # again: the same images under the same names, not copies
+    assert np.array_equal(_pixels(bpy.data.images[f"{info.name} seed000008"]), first)
+    assert not any(im.name.endswith(".001") for im in bpy.data.images)
+    assert "Generated 4 images" in blender.runtime.last_report[1]
+
+
+def test_generate_interpolates_between_seeds(blender, gen_props, generate_model):
+    gen_props.count, gen_props.seed, gen_props.seed_to, gen_props.variation = 3, 2, 5, "INTERPOLATE"
+    _run(blender, bpy.ops.nftgan.generate)
+    info = core.load_model(generate_model)
+    ends = core.run(info, core.latents(core.seeds_plan(2, 1) + core.seeds_plan(5, 1), info.latent))
+    walk = [bpy.data.images[f"{info.name} seed000002-000005-t{t}"] for t in ("0.000", "0.500", "1.000")]
+    assert np.abs(_pixels(walk[0]) - ends[0]).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(_pixels(walk[2]) - ends[1]).max() <= 0.5 / 255 + 1e-6
+    assert walk[1]["nftgan_t"] == pytest.approx(0.5)
+    assert not np.allclose(_pixels(walk[1]), _pixels(walk[0]))
+
+
+def test_generate_without_a_model_explains(blender, scene, monkeypatch):
+    monkeypatch.setattr(blender.runtime, "styles", lambda context=None: [])
+    with pytest.raises(RuntimeError, match="No generate model installed: train one with `nftgan train dcgan"):
+        bpy.ops.nftgan.generate()
+
+
+def test_publish_collection_offline(blender, gen_props, tmp_path):
+    prefs = blender.preferences.get()
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", str(tmp_path / "offline")
+    try:
+        gen_props.count, gen_props.seed, gen_props.variation = 3, 40, "SEEDS"
+        gen_props.collection_name, gen_props.description = "Tiny Blobs", "made in a test"
+        job = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT")
+        result = job.result
+        assert [t.name for t in result.tokens] == ["Tiny Blobs #1", "Tiny Blobs #2", "Tiny Blobs #3"]
+        assert all(t.state == "published" for t in result.tokens)
+        with open(result.manifest_path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        assert [t["seed"] for t in manifest["tokens"]] == [40, 41, 42]
+        assert gen_props.last_manifest == result.manifest_uri
+        assert os.listdir(tmp_path / "offline")  # the offline backend wrote the files to upload later
+        again = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT").result
+        assert again.skipped == 3  # nothing published twice
+    finally:
+        prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", ""
