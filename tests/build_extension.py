@@ -72,7 +72,13 @@ def stage() -> dict:
     return manifest
 
 
-def build(out_dir: str = DIST) -> list[str]:
+def _run(cmd: list[str], quiet: bool) -> None:
+    r = subprocess.run(cmd, capture_output=quiet, text=True, check=False)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stdout or ''}{r.stderr or ''}")
+
+
+def build(out_dir: str = DIST, quiet: bool = False) -> list[str]:
     """Build and validate; returns the zip paths, this machine's platform first."""
     manifest = stage()
     tool = blender_ext_tool()
@@ -80,13 +86,12 @@ def build(out_dir: str = DIST) -> list[str]:
     prefix = f"{manifest['id']}-{manifest['version']}-"
     for old in glob.glob(os.path.join(out_dir, prefix + "*.zip")):
         os.remove(old)
-    subprocess.run([sys.executable, tool, "build", "--source-dir", STAGE, "--output-dir", out_dir,
-                    "--split-platforms"], check=True)
+    _run([sys.executable, tool, "build", "--source-dir", STAGE, "--output-dir", out_dir, "--split-platforms"], quiet)
     zips = sorted(glob.glob(os.path.join(out_dir, prefix + "*.zip")))
     if len(zips) != len(manifest["platforms"]):
         raise SystemExit(f"expected one zip per platform {manifest['platforms']}, got {zips}")
     for z in zips:
-        subprocess.run([sys.executable, tool, "validate", z], check=True)
+        _run([sys.executable, tool, "validate", z], quiet)
     here = this_platform_zip(zips)
     return [here] + [z for z in zips if z != here]
 

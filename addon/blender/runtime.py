@@ -36,19 +36,25 @@ _thumb_paths: dict[str, str] = {}  # style path -> thumbnail PNG
 
 # ----------------------------------------------------------------------------------------------- jobs
 
-def submit(fn, *, on_done, **kwargs) -> jobs.Job:
-    """Submit to the worker; `on_done` runs on the main thread unless a new file was loaded meanwhile."""
+_file_jobs: set[str] = set()  # keys of jobs whose results belong to the open file
+
+
+def submit(fn, *, on_done, key: str, file_bound: bool = True, **kwargs) -> jobs.Job:
+    """Submit to the worker. A file-bound job is cancelled when another file is loaded, and its `on_done`
+    (main thread) is skipped if it finishes after that; others (style previews) outlive the file."""
     if worker is None:
         raise RuntimeError("NFTGan is not enabled")
     submitted_in = generation
 
     def done(job):
-        if submitted_in != generation:
+        if file_bound and submitted_in != generation:
             log.info("NFTGan: dropped the result of %r (another file was loaded)", job)
             return
         on_done(job)
 
-    return worker.submit(fn, on_done=done, **kwargs)
+    if file_bound:
+        _file_jobs.add(key)
+    return worker.submit(fn, on_done=done, key=key, **kwargs)
 
 
 def drain() -> list[jobs.Job]:
@@ -163,7 +169,7 @@ def _make_thumbnails(found) -> None:
             _thumb_paths.update(job.result)
             redraw()
 
-    submit(make, key="thumbnails", latest_wins=True, label="style previews", on_done=done)
+    submit(make, key="thumbnails", file_bound=False, latest_wins=True, label="style previews", on_done=done)
 
 
 def draw_style_list(layout) -> None:
@@ -220,11 +226,13 @@ def _on_load_post(*_args):
     """A new file: cancel work for the old one and forget its results."""
     global generation
     generation += 1
-    if worker is not None and worker.busy():
-        n = worker.cancel()
+    if worker is None:
+        return
+    n = sum(worker.cancel(key) for key in _file_jobs)
+    _file_jobs.clear()
+    if n:
         report(f"cancelled {n} NFTGan job(s): a different file was loaded", "WARNING")
-    if worker is not None:
-        worker.drain()  # jobs of the old file: their callbacks see the new generation and do nothing
+    worker.drain()  # jobs of the old file: their callbacks see the new generation and do nothing
 
 
 @persistent
@@ -243,6 +251,7 @@ def register():
     bpy.utils.register_class(NFTGAN_OT_refresh_styles)
     worker = jobs.Worker()
     generation, last_report, _styles = 0, ("INFO", ""), None
+    _file_jobs.clear()
     _previews = bpy.utils.previews.new()
     _thumb_paths.clear()
     bpy.app.handlers.load_post.append(_on_load_post)

@@ -54,8 +54,7 @@ def blender(extension_zip, test_models):
 def scene(blender):
     """An empty scene (a fresh file) with no NFTGan job left over."""
     bpy = blender.bpy
-    blender.runtime.worker.cancel()
-    blender.runtime.worker.wait_idle(30)
+    assert blender.runtime.worker.wait_idle(120)
     bpy.ops.wm.read_homefile(use_empty=True)
     blender.runtime.drain()
     blender.runtime.last_report = ("INFO", "")

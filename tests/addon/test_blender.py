@@ -51,6 +51,22 @@ def test_installed_with_blenders_installer(blender):
     assert {("colorize", "Tiny pix2pix"), ("stylize", "Tiny cyclegan")} <= names
 
 
+def test_style_pickers_with_previews(blender, scene):
+    runtime = blender.runtime
+    finish(blender)  # the worker renders each style's preview (the sample house through the model)
+    tiny = [s for s in runtime.styles() if s.ok and s.id in ("colorize", "stylize")]
+    for style in tiny:
+        assert os.path.getsize(runtime._thumb_paths[style.path]) > 0
+        runtime.icon_id(style)  # loads the preview (icon ids stay 0 in the window-less bpy module)
+        assert tuple(runtime._previews[style.path].image_size) == (128, 128)
+    props = scene.nftgan
+    props.stylize = "stylize"  # the picker (an enum of the installed styles) stores the style's id
+    assert props.stylize_id == "stylize" and props.stylize == "stylize"
+    props.colorize = "NONE"
+    assert props.colorize_id == "NONE"
+    assert list(blender.stylize.chosen_models(scene)) == ["stylize"]
+
+
 def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
     bpy = blender.bpy
     sketch = new_canvas(blender)
