@@ -141,7 +141,7 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
     (its training split calibrates, its validation split is held out). Empty when neither can be read.
     """
     from training.checkpoint import config_of
-    from training.data import DataError, list_images, load_rgb, split_indices, split_name
+    from training.data import list_images, load_rgb, split_indices, split_name
 
     if info["kind"] == "generate":  # the input domain is N(0, 1) latents
         if calib_dir:
@@ -167,7 +167,7 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
 
     try:
         train_ds, val_ds = get_kind(ckpt["model"]).datasets(cfg)[:2]
-    except DataError:
+    except (ValueError, OSError):  # DataError: the data moved or changed: parity on random inputs, said on the card
         return [], []
     key = _input_key(info, direction)
     take = lambda ds, n: [ds[i][key] for i in range(min(n, len(ds)))]
@@ -229,9 +229,10 @@ def check_parity(net: nn.Module, model: bytes, cases) -> list[dict]:
 # ---------------------------------------------------------------- int8
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two images in [-1, 1] (peak-to-peak 2)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)
+    """PSNR in dB of two images in [-1, 1] (the evaluation's PSNR, on the same [0, 1] scale)."""
+    from training.evaluate import psnr as psnr01
+
+    return psnr01((a + 1) / 2, (b + 1) / 2)
 
 
 def time_sessions(sessions: list, x: np.ndarray, repeats: int = 7) -> list[float]:
@@ -376,7 +377,8 @@ def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, descrip
         "latent": info.get("latent", 0), "direction": direction, "license": license or "", "step": ckpt["step"],
         "training": info["training"], "params": sum(p.numel() for p in net.parameters()),
         "gmacs": count_macs(net, example_input(info)) / 1e9, "parity": parity, "parity_max_abs": worst,
-        "real_images": bool(held or calib) and info["kind"] != "generate", "opset": OPSET, "bytes": len(model), "int8": None,
+        "real_images": bool(held or calib) and info["kind"] != "generate", "opset": OPSET, "bytes": len(model),
+        "int8": None,
     }
     if worst > PARITY_TOL:
         raise ExportError(f"refused: ONNX and PyTorch outputs differ by {worst:.2e} (> {PARITY_TOL:g}); "
@@ -402,9 +404,12 @@ def model_card(r: dict) -> str:
     """The model card as Markdown."""
     t = r["training"] or {}
     metrics = t.get("val_metrics") or {}
-    sizes = (f"latent {r['latent']} -> {r['size']}x{r['size']} RGB" if r["kind"] == "generate" else
-             f"trained at {r['size']} px; any H, W that are multiples of {r['multiple_of']}"
-             + (f"; output x{r['scale']}" if r["kind"] == "upscale" else ""))
+    if r["kind"] == "generate":
+        sizes = f"latent {r['latent']} -> {r['size']}x{r['size']} RGB"
+    elif r["kind"] == "upscale":
+        sizes = f"x{r['scale']}: trained on {r['size'] // r['scale']} -> {r['size']} px crops; any input size"
+    else:
+        sizes = f"trained at {r['size']} px; any H, W that are multiples of {r['multiple_of']}"
     rows = [
         ("kind", f"{r['kind']} ({r['model']}" + (f", {r['direction']}" if r["direction"] else "") + ")"),
         ("sizes", sizes),
