@@ -30,8 +30,9 @@ def new_material(name: str):
     return mat
 
 
-def show_image_node(mat, image, node_name: str):
-    """Put `image` in the material's image-texture node `node_name` and wire it to Base Color."""
+def show_image_node(mat, image, node_name: str, paint_here: bool):
+    """Put `image` in the material's image-texture node `node_name` and wire it to Base Color.
+    `paint_here` makes it the active node, i.e. the image Texture Paint paints into."""
     nodes = mat.node_tree.nodes
     bsdf = _principled(mat)
     node = nodes.get(node_name)
@@ -42,7 +43,8 @@ def show_image_node(mat, image, node_name: str):
         node.location = (bsdf.location.x - 400, bsdf.location.y - (300 if sketch is not None else 0))
     node.image = image
     mat.node_tree.links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
-    nodes.active = node  # Texture Paint paints into the active image node
+    if paint_here:
+        nodes.active = node
     return node
 
 
@@ -70,7 +72,7 @@ class NFTGAN_OT_new_canvas(Operator):
             if not mesh.uv_layers:
                 mesh.uv_layers.new(name="UVMap")
             mat = new_material(f"{obj.name} sketch")
-            show_image_node(mat, image, SKETCH_NODE)
+            show_image_node(mat, image, SKETCH_NODE, paint_here=True)
             if obj.material_slots:
                 obj.material_slots[obj.active_material_index].material = mat
             else:
@@ -118,7 +120,7 @@ class NFTGAN_OT_apply_material(Operator):
             obj.data.materials.append(mat)
         if mat.node_tree is None:
             mat.use_nodes = True  # Blender < 5 (materials always have nodes from 5.0 on)
-        show_image_node(mat, result, RESULT_NODE)
+        show_image_node(mat, result, RESULT_NODE, paint_here=False)  # painting goes on in the sketch
         self.report({"INFO"}, f"'{obj.name}' now shows '{result.name}'")
         return {"FINISHED"}
 

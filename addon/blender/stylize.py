@@ -75,17 +75,22 @@ class NFTGanSceneProps(PropertyGroup):
 # ----------------------------------------------------------------------------------------------- main thread
 
 def find_sketch(context, name: str = ""):
-    """The sketch: a named image, else the Image Editor's image, else the scene's sketch, else the paint canvas."""
+    """The sketch: a named image, else the Image Editor's image, else (Texture Paint) the image being
+    painted, else the scene's sketch."""
     if name:
         return bpy.data.images.get(name)
     space = getattr(context, "space_data", None)
     if space is not None and space.type == "IMAGE_EDITOR" and space.image is not None \
             and space.image.type == "IMAGE":
         return space.image
-    props = context.scene.nftgan
-    if props.sketch is not None:
-        return props.sketch
-    return context.scene.tool_settings.image_paint.canvas
+    if context.mode == "PAINT_TEXTURE":
+        paint = context.scene.tool_settings.image_paint
+        if paint.mode == "IMAGE" and paint.canvas is not None:
+            return paint.canvas
+        mat = getattr(context.active_object, "active_material", None)
+        if paint.mode == "MATERIAL" and mat is not None and mat.texture_paint_images:
+            return mat.texture_paint_images[min(mat.paint_active_slot, len(mat.texture_paint_images) - 1)]
+    return context.scene.nftgan.sketch
 
 
 def snapshot(image) -> tuple[np.ndarray, bool]:

@@ -321,7 +321,8 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
             models["upscale"] = pick("upscale", args.upscale)
         if not any(models.values()):
             bad = [s.error for s in found if not s.ok]
-            raise UserError(styles.HOW_TO_GET_STYLES + "".join(f"\n  skipped: {e}" for e in bad))
+            raise UserError(styles.HOW_TO_GET_STYLES + " On the command line: --models DIR."
+                            + "".join(f"\n  skipped: {e}" for e in bad))
         sketch = imageio.read_image(args.sketch)
         t0 = time.perf_counter()
         results = run(sketch, models=models, threads=args.threads, provider=args.provider, size=args.size)

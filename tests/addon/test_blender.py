@@ -91,6 +91,7 @@ def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
     assert "Sketch stylized" in blender.runtime.last_report[1]
 
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    assert blender.stylize.find_sketch(bpy.context) == sketch  # Texture Paint still paints the sketch
     result = nodes["NFTGan Result"]
     assert result.image.name == "Sketch stylized"
     bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
