@@ -8,8 +8,9 @@ on generated data and exported with `nftgan export` (parity-checked), for every 
     tiny_data                          {"paired": DIR (A/ + B/), "unpaired": DIR (trainA/ + trainB/)}
 
 Built once into `.cache/test-models/<hash>/`, where the hash covers every source file that produces
-them (training/, export/, addon/core/contract.py, this file), so a clean checkout or any change to
-those files rebuilds them (seconds), and repeated runs reuse them. Concurrent test runs share one
+them (training/, export/, addon/core/contract.py and imageio.py, this file) and the versions of torch,
+onnx, onnxruntime ..., so a clean checkout or any change to those rebuilds them (under a minute of CPU),
+and repeated runs reuse them. Concurrent test runs share one
 build through a file lock.
 """
 
@@ -26,7 +27,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = 32  # px: U-Net depth 5, ResNet multiple of 4
-SOURCES = ("training", "export", "addon/core/contract.py", "tests/conftest.py")
+SOURCES = ("training", "export", "addon/core/contract.py", "addon/core/imageio.py", "tests/conftest.py")
+PACKAGES = ("torch", "onnx", "onnxscript", "onnxruntime", "numpy", "pillow")  # their versions are hashed too
 
 # contract kind -> (model kind, trainer settings); ngf 8, a few dozen steps: seconds on 2 CPU cores
 RECIPES = {
@@ -40,7 +42,9 @@ DATA_OF = {"pix2pix": "paired", "upscale": "paired", "dcgan": "collection"}  # t
 
 
 def source_hash() -> str:
-    h = hashlib.sha256()
+    from importlib.metadata import version
+
+    h = hashlib.sha256(" ".join(f"{p}={version(p)}" for p in PACKAGES).encode())
     for entry in SOURCES:
         p = ROOT / entry
         for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
