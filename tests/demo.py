@@ -73,9 +73,9 @@ def trained_models() -> dict:
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
         say("no styles in addon/models/: training two small models with `nftgan train` (a few minutes, once)")
-        data = make_data(folder / "data", n=48, size=64)
-        jobs = [("colorize", "pix2pix", data["paired"], ["--steps", "400", "--ngf", "16", "--ndf", "16"]),
-                ("stylize", "cyclegan", data["unpaired"], ["--steps", "200", "--ngf", "8", "--ndf", "8"])]
+        data = make_data(folder / "data", n=24, size=64)
+        jobs = [("colorize", "pix2pix", data["paired"], ["--steps", "150", "--ngf", "16", "--ndf", "16"]),
+                ("stylize", "cyclegan", data["unpaired"], ["--steps", "80", "--ngf", "8", "--ndf", "8"])]
         for kind, model, d, extra in jobs:
             run = folder / "runs" / model
             subprocess.run([*nftgan, "train", model, "--data", str(d), "--out", str(run), "--size", "64",

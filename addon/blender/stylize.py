@@ -117,6 +117,8 @@ def chosen_models(scene) -> dict:
         if style is not None:
             models[kind] = style.info
     if not models:
+        if core_styles.of_kind(found, "colorize") or core_styles.of_kind(found, "stylize"):
+            raise jobs.UserError("Both Colorize and Stylize are set to None: choose a style for at least one.")
         reasons = "".join(f" Skipped {s.error}" for s in found if not s.ok)
         raise jobs.UserError(core_styles.HOW_TO_GET_STYLES + reasons)
     return models
@@ -139,6 +141,7 @@ def start(context, pixels: np.ndarray, linear: bool, name: str, uid: int | None,
         return out
 
     key = f"stylize:{uid if uid is not None else name}"
+    meta["key"] = key
     job = runtime.submit(work, key=key, latest_wins=True, label=f"Stylize {name}",
                          on_done=lambda job: apply_results(job, meta))
     _jobs[key] = job
@@ -147,6 +150,8 @@ def start(context, pixels: np.ndarray, linear: bool, name: str, uid: int | None,
 
 def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     """Main thread: write the finished job's images. Returns the datablock names written."""
+    if _jobs.get(meta["key"]) is job:
+        del _jobs[meta["key"]]  # do not keep its pixels alive
     if job.state == jobs.CANCELLED:
         if not meta["live"]:
             runtime.report(f"Stylize of '{meta['name']}' cancelled")

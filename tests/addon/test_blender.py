@@ -65,6 +65,9 @@ def test_style_pickers_with_previews(blender, scene):
     props.colorize = "NONE"
     assert props.colorize_id == "NONE"
     assert list(blender.stylize.chosen_models(scene)) == ["stylize"]
+    props.stylize = "NONE"
+    with pytest.raises(blender.core.jobs.UserError, match="choose a style for at least one"):
+        blender.stylize.chosen_models(scene)
 
 
 def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
