@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import time
@@ -57,11 +58,38 @@ def submit(fn, *, on_done, key: str, file_bound: bool = True, **kwargs) -> jobs.
     return worker.submit(fn, on_done=done, key=key, **kwargs)
 
 
-def drain() -> list[jobs.Job]:
-    """Main thread: apply finished jobs. Returns them (tests look at them)."""
+_later: collections.deque = collections.deque()  # (generation, fn): main-thread steps queued by callbacks
+
+
+def later(fn) -> None:
+    """Run `fn` on the main thread at a later drain (spreads big result writes over several timer ticks)."""
+    _later.append((generation, fn))
+
+
+def _run_later() -> None:
+    gen, fn = _later.popleft()
+    if gen != generation:  # queued for a file that is no longer open
+        return
+    try:
+        fn()
+    except Exception:
+        log.exception("NFTGan: a main-thread step failed")
+
+
+def drain(step: bool = False) -> list[jobs.Job]:
+    """Main thread: apply finished jobs; returns them (tests look at them).
+
+    By default everything pending is applied now. With `step=True` (Blender's timer) one queued
+    step runs per call when there is one, so no single timer tick blocks Blender for long."""
     if worker is None:
         return []
+    if step and _later:
+        _run_later()
+        redraw()
+        return []
     finished = worker.drain()
+    while _later and not step:
+        _run_later()
     if finished or worker.busy():
         redraw()
     return finished
@@ -214,7 +242,7 @@ class NFTGAN_OT_refresh_styles(bpy.types.Operator):
 def _timer():
     if worker is None:
         return None
-    drain()
+    drain(step=True)
     from . import stylize
 
     stylize.live_tick()
@@ -252,6 +280,7 @@ def register():
     worker = jobs.Worker()
     generation, last_report, _styles = 0, ("INFO", ""), None
     _file_jobs.clear()
+    _later.clear()
     _previews = bpy.utils.previews.new()
     _thumb_paths.clear()
     bpy.app.handlers.load_post.append(_on_load_post)

@@ -149,7 +149,8 @@ def start(context, pixels: np.ndarray, linear: bool, name: str, uid: int | None,
 
 
 def apply_results(job: jobs.Job, meta: dict) -> list[str]:
-    """Main thread: write the finished job's images. Returns the datablock names written."""
+    """Main thread: write the finished job's images (the first now, the others in later drain steps).
+    Returns the list of names written, which fills up as the steps run."""
     if _jobs.get(meta["key"]) is job:
         del _jobs[meta["key"]]  # do not keep its pixels alive
     if job.state == jobs.CANCELLED:
@@ -163,19 +164,28 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     if meta["uid"] is not None:
         sketch = next((im for im in bpy.data.images if im.session_uid == meta["uid"]), None)
     base = sketch.name if sketch is not None else meta["name"]
+    items = list(job.result.items())
+    job.result = None
     written = []
-    for stage, (flat, (h, w), png) in job.result.items():
+
+    def write(i: int) -> None:  # one image per step: Blender's timer spreads them over its ticks
+        stage, (flat, (h, w), png) = items[i]
         written.append(write_result(f"{base} {pipeline.RESULT_SUFFIX[stage]}", flat, w, h, png, stage, base,
                                     meta["uid"], meta["models"]))
-    note = ""
-    if meta["uid"] is not None and sketch is None:
-        note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
-    runtime.report(f"NFTGan wrote {', '.join(repr(n) for n in written)} ({w}x{h}, "
-                   f"{time.perf_counter() - meta['t0']:.1f} s; {meta['models']}){note}")
-    try:
-        bpy.ops.ed.undo_push(message="NFTGan Stylize")
-    except RuntimeError:  # no undo stack without a window (background / bpy module)
-        pass
+        if i + 1 < len(items):
+            runtime.later(lambda: write(i + 1))
+            return
+        note = ""
+        if meta["uid"] is not None and sketch is None:
+            note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
+        runtime.report(f"NFTGan wrote {', '.join(repr(n) for n in written)} ({w}x{h}, "
+                       f"{time.perf_counter() - meta['t0']:.1f} s; {meta['models']}){note}")
+        try:
+            bpy.ops.ed.undo_push(message="NFTGan Stylize")
+        except RuntimeError:  # no undo stack without a window (background / bpy module)
+            pass
+
+    write(0)
     return written
 
 

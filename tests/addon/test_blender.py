@@ -203,8 +203,13 @@ def test_stylize_render(blender, scene):
     scene.cycles.device = "CPU"
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 48, 32, 100
     assert bpy.ops.nftgan.stylize_render() == {"FINISHED"}  # no render yet: it renders first
-    finish(blender)
+    runtime = blender.runtime
+    assert runtime.worker.wait_idle(60)
+    runtime.drain(step=True)  # Blender's timer writes one result per tick
+    assert "Render colorized" in bpy.data.images and "Render stylized" not in bpy.data.images
+    runtime.drain(step=True)
     out = bpy.data.images["Render stylized"]
+    assert "Render stylized" in runtime.last_report[1]
     assert tuple(out.size) == (48, 32)
 
 
