@@ -11,14 +11,9 @@ import pytest
 
 from addon.core import generate as core
 
+from ..addon.conftest import pixels_of
+
 bpy = pytest.importorskip("bpy")
-
-
-def _pixels(image):
-    w, h = image.size
-    buf = np.empty(w * h * image.channels, np.float32)
-    image.pixels.foreach_get(buf)
-    return buf.reshape(h, w, image.channels)
 
 
 def _run(blender, op, *args):
@@ -46,12 +41,12 @@ def test_generate_makes_reproducible_images_and_a_grid(blender, gen_props, gener
         assert tuple(image.size) == (info.size, info.size)
         assert image["nftgan_seed"] == seed and image["nftgan_stage"] == "generate"
         assert image.packed_file is not None  # kept in the .blend
-        assert np.abs(_pixels(image) - want).max() <= 0.5 / 255 + 1e-6  # `nftgan generate`'s pixels (8-bit)
+        assert np.abs(pixels_of(image) - want).max() <= 0.5 / 255 + 1e-6  # `nftgan generate`'s pixels (8-bit)
     grid = bpy.data.images[f"{info.name} grid"]
     assert grid.size[0] > 2 * info.size and grid.size[1] > 2 * info.size
-    first = _pixels(bpy.data.images[f"{info.name} seed000008"]).copy()
+    first = pixels_of(bpy.data.images[f"{info.name} seed000008"]).copy()
     _run(blender, bpy.ops.nftgan.generate)  # again: the same images under the same names, not copies
-    assert np.array_equal(_pixels(bpy.data.images[f"{info.name} seed000008"]), first)
+    assert np.array_equal(pixels_of(bpy.data.images[f"{info.name} seed000008"]), first)
     assert not any(im.name.endswith(".001") for im in bpy.data.images)
     assert "Generated 4 images" in blender.runtime.last_report[1]
 
@@ -62,10 +57,10 @@ def test_generate_interpolates_between_seeds(blender, gen_props, generate_model)
     info = core.load_model(generate_model)
     ends = core.run(info, core.latents(core.seeds_plan(2, 1) + core.seeds_plan(5, 1), info.latent))
     walk = [bpy.data.images[f"{info.name} seed000002-000005-t{t}"] for t in ("0.000", "0.500", "1.000")]
-    assert np.abs(_pixels(walk[0]) - ends[0]).max() <= 0.5 / 255 + 1e-6
-    assert np.abs(_pixels(walk[2]) - ends[1]).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(pixels_of(walk[0]) - ends[0]).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(pixels_of(walk[2]) - ends[1]).max() <= 0.5 / 255 + 1e-6
     assert walk[1]["nftgan_t"] == pytest.approx(0.5)
-    assert not np.allclose(_pixels(walk[1]), _pixels(walk[0]))
+    assert not np.allclose(pixels_of(walk[1]), pixels_of(walk[0]))
 
 
 def test_generate_without_a_model_explains(blender, scene, monkeypatch):
