@@ -324,7 +324,8 @@ class Trainer:
                 rows = self.csv.truncate_after(run.step)
             lay = self.layout
             self.log(f"{'resuming' if self.resume_ckpt else 'training'} {self.kind.name} at step {run.step}/"
-                     f"{cfg.steps}: {len(self.train_ds)} training + {len(self.val_ds)} validation images "
+                     f"{cfg.steps}: {len(self.train_ds)} training + "
+                     f"{self.kind.image_count(self.train_ds, self.val_ds) - len(self.train_ds)} validation images "
                      f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
                      f"on {_hardware(run.device, self.world)}")
         else:
