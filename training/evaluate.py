@@ -3,7 +3,7 @@
 FID and KID use the pool3 features (2048-d, after the last average pool, before the classifier) of the
 Inception-v3 network that the original FID code (Heusel et al. 2017, TTUR) took from TensorFlow's
 2015-12-05 graph. Its PyTorch port is the weights file `pt_inception-2015-12-05-6726825d.pth`
-(95 MB, distributed by the pytorch-fid project:
+(distributed by the pytorch-fid project:
 https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth).
 NFTGan never downloads it: pass it with `--inception PATH` or set NFTGAN_INCEPTION. With that file the
 network below reproduces pytorch-fid's features, so scores are comparable with published FIDs.
@@ -20,7 +20,6 @@ Statistics:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -36,7 +35,7 @@ from .data import IMAGE_EXTS, list_images, load_rgb
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_WEIGHTS_FILE
-FID_WEIGHTS_SHA256_PREFIX = "6726825d"
+FID_CLASSES = 1008  # the 2015-12-05 graph's classifier: the mark of the FID weights
 FID_MIN_IMAGES = 2048
 INCEPTION_ENV = "NFTGAN_INCEPTION"
 
@@ -210,11 +209,6 @@ def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -
         )
     if not os.path.isfile(path):
         raise SystemExit(f"Inception weights {path}: no such file (expected {FID_WEIGHTS_FILE}, see --help).")
-    with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    if not digest.startswith(FID_WEIGHTS_SHA256_PREFIX):
-        warnings.warn(f"{os.path.basename(path)} is not the standard {FID_WEIGHTS_FILE} (sha256 {digest[:8]}…): "
-                      "scores will not be comparable with published FID/KID values.", stacklevel=2)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -222,6 +216,12 @@ def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -
                          "again.") from exc
     if not isinstance(state, dict):
         raise SystemExit(f"{path} does not hold a state dict; expected {FID_WEIGHTS_FILE}.")
+    fc = state.get("fc.weight")
+    if fc is None or tuple(fc.shape) != (FID_CLASSES, 2048) or any(k.startswith("AuxLogits.") for k in state):
+        # e.g. torchvision's ImageNet Inception-v3 (1000 classes, auxiliary head): the same layers, other weights
+        warnings.warn(f"{os.path.basename(path)} is an Inception-v3 but not the FID network of {FID_WEIGHTS_FILE} "
+                      f"(its classifier has {FID_CLASSES} outputs): scores will not be comparable with published "
+                      "FID/KID values.", stacklevel=2)
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "AuxLogits."))}  # classifier: unused
     net = InceptionPool3()
     missing, unexpected = net.load_state_dict(state, strict=False)

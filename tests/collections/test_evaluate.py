@@ -3,6 +3,7 @@ the Inception network's weight loading and errors, and the `nftgan eval` command
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -167,12 +168,19 @@ def random_inception_weights(tmp_path_factory):
     return str(path)
 
 
-def test_inception_loads_standard_names_and_gives_pool3(random_inception_weights):
-    with pytest.warns(UserWarning, match="not be comparable"):
+def test_inception_loads_standard_names_and_gives_pool3(random_inception_weights, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the FID network's layout: no "not comparable" warning
         net = ev.load_inception(random_inception_weights)
     with torch.no_grad():
         feats = net(torch.rand(2, 3, 48, 40))
     assert feats.shape == (2, 2048) and torch.isfinite(feats).all()
+    # torchvision's ImageNet Inception-v3 has the same layers but 1000 classes: loads, flagged
+    state = torch.load(random_inception_weights, weights_only=True)
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1000, 2048), torch.zeros(1000)
+    torch.save(state, tmp_path / "imagenet.pth")
+    with pytest.warns(UserWarning, match="not be comparable"):
+        ev.load_inception(tmp_path / "imagenet.pth")
 
 
 def test_inception_errors_are_actionable(tmp_path, monkeypatch):
@@ -184,7 +192,7 @@ def test_inception_errors_are_actionable(tmp_path, monkeypatch):
         ev.load_inception(tmp_path / "missing.pth")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"garbage")
-    with pytest.warns(UserWarning), pytest.raises(SystemExit, match="not a readable"):
+    with pytest.raises(SystemExit, match="not a readable"):
         ev.load_inception(bad)
     other = tmp_path / "other.pth"
     torch.save({"conv.weight": torch.zeros(1)}, other)
@@ -196,14 +204,12 @@ def test_eval_command_fid_kid_with_small_set_warning(tmp_path, random_inception_
     rng = np.random.default_rng(9)
     real = _folder(tmp_path / "real", rng, 3, 0.4, size=24)
     fake = _folder(tmp_path / "fake", rng, 2, 0.6, size=32)
-    with pytest.warns(UserWarning):
-        assert nftgan(["eval", "fid", real, fake, "--inception", random_inception_weights, "--json"]) == 0
+    assert nftgan(["eval", "fid", real, fake, "--inception", random_inception_weights, "--json"]) == 0
     out = capsys.readouterr()
     result = json.loads(out.out)
     assert result["real"] == 3 and result["fake"] == 2 and result["fid"] >= 0
     assert "2048" in out.err and "warning" in result
-    with pytest.warns(UserWarning):
-        assert nftgan(["eval", "kid", real, fake, "--inception", random_inception_weights, "--json"]) == 0
+    assert nftgan(["eval", "kid", real, fake, "--inception", random_inception_weights, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["subset_size"] == 2 and np.isfinite(result["kid"])
 
