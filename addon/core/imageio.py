@@ -102,20 +102,26 @@ def _pil_to_array(im) -> np.ndarray:
 
 
 def encode_png(rgba: np.ndarray, level: int = 6) -> bytes:
-    """PNG bytes (8-bit RGBA) of an image in the add-on's convention. Pure zlib: safe on any thread."""
-    rgba = as_rgba(rgba)
+    """PNG bytes (8-bit RGBA) of an image in the add-on's convention. Pure zlib: safe on any thread.
+    Converted in bands of rows, so a 2048² image needs no full-size temporary copies."""
+    rgba = np.asarray(rgba)
+    if rgba.dtype != np.float32 or rgba.ndim != 3 or rgba.shape[2] != 4:
+        rgba = as_rgba(rgba)
     h, w = rgba.shape[:2]
-    data = (rgba[::-1] * 255.0 + 0.5).astype(np.uint8)
     raw = np.empty((h, 1 + 4 * w), dtype=np.uint8)
     raw[:, 0] = 0  # filter type "None" for every row
-    raw[:, 1:] = data.reshape(h, 4 * w)
+    band = max(1, (1 << 22) // (4 * w))
+    top_down = rgba[::-1]  # a view: PNG rows are top-down
+    for top in range(0, h, band):
+        rows = top_down[top:top + band]
+        raw[top:top + len(rows), 1:] = (np.clip(rows, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).reshape(len(rows), -1)
 
     def chunk(tag: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
 
     header = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw.tobytes(), level)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(raw, level)) + chunk(b"IEND", b""))
 
 
 def write_png(path: str, rgba: np.ndarray) -> None:

@@ -215,8 +215,11 @@ def to_model_space(rgba: np.ndarray) -> np.ndarray:
     """RGBA bottom-up [0,1] -> RGB top-down [-1,1], transparent areas become white paper."""
     rgba = as_rgba(rgba)
     alpha = rgba[::-1, :, 3:4]
-    rgb = rgba[::-1, :, :3] * alpha + (1.0 - alpha)
-    return rgb * 2.0 - 1.0
+    rgb = rgba[::-1, :, :3] * alpha  # the one full-size allocation; the rest works in place
+    rgb += 1.0 - alpha
+    rgb *= 2.0
+    rgb -= 1.0
+    return rgb
 
 
 def to_image_space(rgb: np.ndarray) -> np.ndarray:
