@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -36,7 +37,7 @@ def check_runs(info: ModelInfo) -> tuple[int, ...]:
     """Run the model once with onnxruntime; raise ModelError unless the output has the promised shape."""
     import onnxruntime as ort
 
-    where = info.path.rsplit("/", 1)[-1]
+    where = os.path.basename(info.path)
     x = probe_input(info)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
