@@ -49,7 +49,7 @@ DEFAULTS = (
             ("--ngf", "16", "--ndf", "32", "--size", "128", "--load-size", "256", *_LOG),
             "Clip-art Colour", "Pencil sketch to flat clip-art colours (Pix2Pix U-Net, trained on Open Clip Art)",
             "GPL-3.0-or-later weights; trained on openclipart-png (public domain)", ("openclipart",)),
-    Default("stylize-clay", "clay", "cyclegan", "clay", 1000, (*_STYLE, *_LOG),
+    Default("stylize-clay", "clay", "cyclegan", "clay", 800, (*_STYLE, *_LOG),
             "3D Clay", "Flat colour to soft 3D clay renders (CycleGAN, Noto Color Emoji -> Fluent Emoji 3D)",
             "GPL-3.0-or-later weights; trained on Noto Color Emoji (Apache-2.0) and Fluent Emoji 3D (MIT)",
             ("noto", "fluent3d")),

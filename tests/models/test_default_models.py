@@ -1,0 +1,102 @@
+"""The default models shipped in addon/models/: contract, cards, size budget, golden outputs, and the
+quality claims (upscale beats bicubic, colorize beats the sketch) on committed held-out images.
+
+The golden fixtures come from `python -m tests.models.evidence`; re-exporting a model without
+regenerating them fails `test_golden_fixtures_match_the_shipped_files` with that instruction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from addon.core import styles
+from addon.core.contract import describe_model
+from tests.models import evidence as ev
+
+RECORD = ev.GOLDEN / "golden.json"
+
+
+@pytest.fixture(scope="module")
+def infos():
+    found = ev.shipped()
+    if not found:
+        pytest.fail(f"{ev.MODELS} ships no models: run `make models`")
+    return found
+
+
+def test_every_shipped_model_follows_the_contract_and_has_a_card(infos):
+    kinds = [i.kind for i in infos.values()]
+    assert kinds.count("colorize") >= 1 and kinds.count("stylize") >= 2 and kinds.count("upscale") >= 1, kinds
+    for mid, info in infos.items():
+        assert describe_model(info.path) == info
+        assert info.license and info.description
+        t = info.training
+        assert t["steps"] > 0 and t["images"] > 0 and t["hardware"] and t["seconds"] > 0, (mid, t)
+        card = (ev.MODELS / f"{mid}.md").read_text()
+        assert f"{t['steps']} steps" in card and t["hardware"] in card, mid
+        assert ev.CARD_MARK.strip() in card and "Data sources" in card, mid
+    # the add-on's registry (bundled folder) lists every one of them as usable
+    bundled = {s.id: s for s in styles.scan() if s.path.startswith(str(ev.MODELS))}
+    assert set(bundled) >= set(infos) and all(bundled[m].ok for m in infos), {m: s.error for m, s in bundled.items()}
+
+
+def test_shipped_models_fit_the_size_budget(infos):
+    total = sum((ev.MODELS / f"{m}.onnx").stat().st_size for m in infos) / 1e6
+    assert total <= ev.BUDGET_MB, f"addon/models holds {total:.1f} MB of models; the budget is {ev.BUDGET_MB} MB"
+
+
+def test_golden_fixtures_match_the_shipped_files(infos):
+    record = json.loads(RECORD.read_text())
+    for mid, info in infos.items():
+        digest = hashlib.sha256(open(info.path, "rb").read()).hexdigest()
+        assert record["models"].get(mid) == digest, (
+            f"{mid}.onnx changed since the golden outputs were made: run `python -m tests.models.evidence --golden`")
+
+
+def test_outputs_on_fixed_sketches_match_the_goldens(infos):
+    record = json.loads(RECORD.read_text())
+    tol = record["tolerance"]
+    inputs = ev.golden_inputs()
+    assert inputs and len(record["outputs"]) == len(inputs) * len(infos)
+    for sketch_path in inputs:
+        got = ev.outputs(ev.load_rgb01(sketch_path), infos, threads=record["threads"],
+                         upscale_crop=record["upscale_crop"])
+        for mid, img in got.items():
+            name = f"{sketch_path.stem}__{mid}.png"
+            want = np.asarray(Image.open(ev.GOLDEN / "outputs" / name).convert("RGB"), dtype=np.int16)
+            diff = np.abs(ev.quantize(img).astype(np.int16) - want)
+            assert diff.shape == want.shape, (name, diff.shape, want.shape)
+            assert diff.max() <= tol["max_abs"] and diff.mean() <= tol["mean_abs"], (
+                name, int(diff.max()), float(diff.mean()))
+
+
+def _held_out_pairs():
+    return [(p, ev.GOLDEN / "targets" / p.name) for p in ev.golden_inputs()]
+
+
+def test_upscaler_beats_bicubic_on_held_out_drawings(infos):
+    for info in ev.by_kind(infos, "upscale").values():
+        s = info.scale
+        for _, target in _held_out_pairs():
+            hr = ev.load_rgb01(target)
+            lr = ev.pil_resize(hr, hr.shape[0] // s, hr.shape[1] // s)
+            model, bicubic = ev.psnr(ev.run_model(lr, info), hr), ev.psnr(ev.pil_resize(lr, *hr.shape[:2]), hr)
+            assert model > bicubic, (target.name, model, bicubic)
+
+
+def test_colorize_output_is_closer_to_the_drawing_than_the_sketch_is(infos):
+    """On every 20th held-out pair (committed, 256 px), mean L1 to the true drawing beats the sketch's own."""
+    (info,) = ev.by_kind(infos, "colorize").values()
+    pairs = sorted((ev.GOLDEN / "heldout" / "A").glob("*.png"))
+    assert len(pairs) >= 5
+    model_l1, sketch_l1 = [], []
+    for sketch_path in pairs:
+        sketch, want = ev.load_rgb01(sketch_path), ev.load_rgb01(ev.GOLDEN / "heldout" / "B" / sketch_path.name)
+        model_l1.append(ev.l1(ev.stage(sketch, "colorize", info, threads=1), want))
+        sketch_l1.append(ev.l1(sketch, want))
+    assert np.mean(model_l1) < np.mean(sketch_l1), (model_l1, sketch_l1)
