@@ -29,16 +29,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -139,7 +138,7 @@ def normalize(img: Image.Image, size: int, margin: float = 0.06) -> Image.Image:
     ys, xs = np.nonzero(ink)
     if len(xs):
         rgb = rgb.crop((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
-    side = int(round(max(rgb.size) * (1 + 2 * margin)))
+    side = round(max(rgb.size) * (1 + 2 * margin))
     canvas = Image.new("RGB", (side, side), (255, 255, 255))
     canvas.paste(rgb, ((side - rgb.width) // 2, (side - rgb.height) // 2))
     return canvas.resize((size, size), Image.LANCZOS)

@@ -146,7 +146,7 @@ class Upscale(ModelKind):
     def datasets(self, cfg):
         files, layout = sr_files(cfg.data)
         train, val = split_indices([split_name(p) for p in files], cfg.val_fraction)
-        common = dict(size=cfg.size, scale=cfg.scale, flip=cfg.flip)
+        common = {"size": cfg.size, "scale": cfg.scale, "flip": cfg.flip}
         return (SRDataset([files[i] for i in train], train=True, **common),
                 SRDataset([files[i] for i in val], train=False, **common), layout)
 

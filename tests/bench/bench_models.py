@@ -51,13 +51,13 @@ def main() -> None:
     rows = []
     for style in ev.by_kind(infos, "stylize").values():
         label = f"{colorize.name} -> {style.name}"
-        med, p90 = _time(lambda: whole(style, whole(colorize, x)))
+        med, p90 = _time(lambda style=style: whole(style, whole(colorize, x)))
         rows.append((label, "whole image", med, p90, True))
         models = {"colorize": colorize, "stylize": style}
-        med, p90 = _time(lambda: pipeline.run(rgba, models=models, threads=THREADS, provider="cpu"))
+        med, p90 = _time(lambda models=models: pipeline.run(rgba, models=models, threads=THREADS, provider="cpu"))
         rows.append((label, "add-on pipeline", med, p90, True))
     for up in ev.by_kind(infos, "upscale").values():
-        med, p90 = _time(lambda: pipeline.run(rgba, models={"upscale": up}, threads=THREADS, provider="cpu"),
+        med, p90 = _time(lambda up=up: pipeline.run(rgba, models={"upscale": up}, threads=THREADS, provider="cpu"),
                          repeats=5)
         rows.append((f"{up.name} {SIDE} -> {SIDE * up.scale}", "add-on pipeline", med, p90, False))
     print(f"default models: {len(infos)} files, {total:.1f} MB (budget 60 MB); onnxruntime CPU, "

@@ -146,8 +146,8 @@ def metrics(data: Path, infos: dict[str, ModelInfo], limit: int = 0) -> dict:
     for mid, info in by_kind(infos, "stylize").items():
         if "clay" not in mid:
             continue  # only the clay style has a reference image per input (same emoji code point)
-        pairs = sorted(set(p.name for p in (data / "noto/test").glob("*.png"))
-                       & set(p.name for p in (data / "fluent3d/test").glob("*.png")))[: limit or None]
+        pairs = sorted({p.name for p in (data / "noto/test").glob("*.png")}
+                       & {p.name for p in (data / "fluent3d/test").glob("*.png")})[: limit or None]
         m = {"model_l1": [], "model_psnr": [], "input_l1": [], "input_psnr": []}
         for n in pairs:
             src, ref = load_rgb01(data / "noto/test" / n), load_rgb01(data / "fluent3d/test" / n)
@@ -198,7 +198,7 @@ def contact_sheet(data: Path, infos: dict[str, ModelInfo], out: Path, rows: int 
         sketch = load_rgb01(data / "colorize/test/A" / n)
         res = outputs(sketch, infos)
         cells = [sketch, res[next(iter(by_kind(infos, "colorize")))]] + [res[k] for k in styles]
-        for k, info in ups.items():  # the centre quarter of the colorized image, x4: detail is visible
+        for k in ups:  # the centre quarter of the colorized image, x4: detail is visible
             cells.append(centre(res[k], res[k].shape[0] // 4))
         if ups:
             crop = centre(cells[1], cells[1].shape[0] // 4)

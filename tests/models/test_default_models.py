@@ -53,7 +53,7 @@ def test_shipped_models_fit_the_size_budget(infos):
 def test_golden_fixtures_match_the_shipped_files(infos):
     record = json.loads(RECORD.read_text())
     for mid, info in infos.items():
-        digest = hashlib.sha256(open(info.path, "rb").read()).hexdigest()
+        digest = hashlib.sha256(ev.Path(info.path).read_bytes()).hexdigest()
         assert record["models"].get(mid) == digest, (
             f"{mid}.onnx changed since the golden outputs were made: run `python -m tests.models.evidence --golden`")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -27,7 +26,7 @@ def test_normalize_crops_to_content_pads_square_over_white():
     arr = np.asarray(out)
     assert out.size == (64, 64) and out.mode == "RGB"
     assert min(arr[0].min(), arr[-1].min(), arr[:, 0].min(), arr[:, -1].min()) >= 240  # white margin
-    ys, xs = np.nonzero(arr.min(axis=2) < 128)
+    _, xs = np.nonzero(arr.min(axis=2) < 128)
     assert xs.min() < 8 and xs.max() > 55  # the 30 px wide block fills the width (minus the margin)
     assert recipes.colourfulness(out) > 0.5 and recipes.colourfulness(Image.new("RGB", (8, 8), "white")) == 0.0
 
