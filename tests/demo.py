@@ -59,7 +59,8 @@ def bundled_models() -> dict | None:
     if not all(picked.values()):
         return None
     return {"folder": None, **{k: s.id for k, s in picked.items()},
-            "names": {k: f"{s.name} ({os.path.relpath(s.path, ROOT)})" for k, s in picked.items()}}
+            "names": {k: f"{s.name} ({os.path.relpath(s.path, ROOT)})" for k, s in picked.items()},
+            "paths": {k: s.path for k, s in picked.items()}}
 
 
 def trained_models() -> dict:
@@ -84,7 +85,8 @@ def trained_models() -> dict:
                             "--name", f"Demo {kind} ({model}, 64 px)", "--license", "CC0-1.0"], check=True)
         (folder / ".complete").touch()
     return {"folder": str(folder), "colorize": "demo-colorize", "stylize": "demo-stylize",
-            "names": {k: f"demo-{k}.onnx (trained here by `nftgan train`, {folder})" for k in ("colorize", "stylize")}}
+            "names": {k: f"demo-{k}.onnx (trained here by `nftgan train`, {folder})" for k in ("colorize", "stylize")},
+            "paths": {k: str(folder / f"demo-{k}.onnx") for k in ("colorize", "stylize")}}
 
 
 # ----------------------------------------------------------------------------------------------- stages

@@ -238,7 +238,7 @@ def test_invalid_models_and_no_styles(blender, scene, tmp_path):
         finally:
             if os.path.isdir(aside):
                 os.rename(aside, bundled)
-            for folder, path in zip(prefs.model_folders, saved):
+            for folder, path in zip(prefs.model_folders, saved, strict=True):
                 folder.path = path
     finally:
         prefs.model_folders.remove(len(prefs.model_folders) - 1)

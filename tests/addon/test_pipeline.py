@@ -1,5 +1,6 @@
 """addon.core pipeline, styles and `nftgan stylize` on real exported models (no bpy)."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_feathered_tiles_leave_no_seams(colorize_model, stylize_model):
             scores[overlap] = seam_score(out, tile, starts, starts)
         assert scores[pipeline.OVERLAP] < 1.15 and scores[pipeline.OVERLAP] < scores[0.0] - 0.1, scores
     starts = pipeline.tile_starts(160, 32, 8)
-    assert starts[0] == 0 and starts[-1] == 128 and all(b - a <= 24 for a, b in zip(starts, starts[1:]))
+    assert starts[0] == 0 and starts[-1] == 128 and all(b - a <= 24 for a, b in itertools.pairwise(starts))
 
 
 def test_run_shapes_sizes_and_sessions(colorize_model, stylize_model):

@@ -44,24 +44,21 @@ def seam_score(out: np.ndarray, tile: int, starts_x, starts_y, smooth: int = 4) 
 
 SIZES = (256, 1024, 2048)
 REPEATS = 3
-PKG = "bl_ext.user_default.nftgan"
 
 
 def _models() -> dict:
-    """Bundled colorize + stylize styles when present, else the test suite's tiny trained models."""
-    from addon.core import styles
+    """The demo's choice: bundled colorize + stylize styles when present, else the tiny test models."""
+    from tests import demo
 
-    found = styles.scan()
-    picked = {k: styles.find(found, k, None) for k in ("colorize", "stylize")}
-    if all(picked.values()):
-        return {"folder": "", **{k: s.id for k, s in picked.items()},
-                "label": " + ".join(f"{s.name} ({s.info.size} px)" for s in picked.values()), "paths":
-                {k: s.path for k, s in picked.items()}}
-    from tests.conftest import test_models_dir
+    models = demo.bundled_models()
+    if models is None:
+        from tests.conftest import test_models_dir
 
-    folder = str(test_models_dir())
-    return {"folder": folder, "colorize": "colorize", "stylize": "stylize", "label": "tiny test models (32 px)",
-            "paths": {k: os.path.join(folder, f"{k}.onnx") for k in ("colorize", "stylize")}}
+        folder = str(test_models_dir())
+        models = {"folder": folder, "colorize": "colorize", "stylize": "stylize",
+                  "names": {k: f"tiny test model {k}.onnx" for k in ("colorize", "stylize")},
+                  "paths": {k: os.path.join(folder, f"{k}.onnx") for k in ("colorize", "stylize")}}
+    return models
 
 
 def child(zip_path: str, models: dict) -> dict:
@@ -72,13 +69,11 @@ def child(zip_path: str, models: dict) -> dict:
 
     import bpy
 
-    assert bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
-                                                     enable_on_install=True) == {"FINISHED"}
-    prefs = bpy.context.preferences.addons[PKG].preferences
-    if models["folder"]:
-        prefs.model_folders.add().path = models["folder"]
-    runtime = importlib.import_module(f"{PKG}.blender.runtime")
-    imageio = importlib.import_module(f"{PKG}.core.imageio")
+    from tests import demo
+
+    demo.install(zip_path, models["folder"])
+    runtime = importlib.import_module(f"{demo.PKG}.blender.runtime")
+    imageio = importlib.import_module(f"{demo.PKG}.core.imageio")
     runtime.styles()
     runtime.worker.wait_idle(600)  # style thumbnails
     runtime.drain()
@@ -156,7 +151,8 @@ def main() -> None:
         if r.returncode != 0 or not line:
             raise SystemExit(f"bench child failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
         res = json.loads(line[0][7:])
-    print(f"models: {models['label']}; {REPEATS} runs per size: median (fastest); CPU, {os.cpu_count()} cores")
+    print(f"models: {models['names']['colorize']} + {models['names']['stylize']}")
+    print(f"{REPEATS} runs per size: median (fastest); CPU, {os.cpu_count()} cores")
     print(f"{'sketch':>11} | {'main: submit (snapshot)':>23} | {'main: apply results':>19} | "
           f"{'main total':>17} | {'longest block':>17} | {'end-to-end':>10} | blocked")
     for size in SIZES:
