@@ -280,3 +280,20 @@ def test_disable_addon_mid_job(blender):
     assert res["ort"] == "1.18.1" and res["ort_file"].startswith(blender.profile)  # the wheel in the zip
     assert res["was_running"] and res["state"] == "cancelled"
     assert not res["worker_alive"] and not res["enabled"] and res["runtime_worker"]
+
+
+def test_threads_and_provider_from_preferences(blender, scene):
+    bpy, prefs = blender.bpy, blender.prefs
+    pipeline = sys.modules[f"{PKG}.core.pipeline"]
+    prefs.threads, prefs.provider = 1, "CPU"
+    try:
+        sketch = new_canvas(blender)
+        paint(sketch, HOUSE)
+        bpy.ops.nftgan.stylize()
+        assert [j.state for j in finish(blender)] == ["done"]
+        keys = [k for k in pipeline._sessions if os.path.basename(k[0]) in ("colorize.onnx", "stylize.onnx")]
+        assert {k[3:] for k in keys} >= {(1, "cpu")}  # one session per model and setting, 1 thread, CPU only
+        sess = next(pipeline._sessions[k] for k in keys if k[3:] == (1, "cpu"))
+        assert sess.get_providers() == ["CPUExecutionProvider"]
+    finally:
+        prefs.threads, prefs.provider = 0, "AUTO"
