@@ -1,18 +1,12 @@
-"""The thin Blender layer. Each feature module defines register()/unregister();
-they are registered in this order and unregistered in reverse."""
+"""The thin Blender layer. Each feature module lists its bpy classes in CLASSES and may define
+register()/unregister() for anything else (scene properties, handlers, menus). Modules are registered
+in this order (classes first, then register()) and unregistered in reverse."""
 
 import importlib
 
-MODULES = [
-    # filled in by the feature modules, e.g. "preferences", "stylize", "publish", "generate"
-    "preferences",
-    "runtime",
-    "stylize",
-    "canvas",
-    "panels",
-    "publish",
-    "generate",
-]
+import bpy
+
+MODULES = ["preferences", "runtime", "stylize", "canvas", "panels", "publish", "generate"]
 
 
 def _modules():
@@ -21,9 +15,15 @@ def _modules():
 
 def register():
     for module in _modules():
-        module.register()
+        for cls in getattr(module, "CLASSES", ()):
+            bpy.utils.register_class(cls)
+        if hasattr(module, "register"):
+            module.register()
 
 
 def unregister():
     for module in reversed(_modules()):
-        module.unregister()
+        if hasattr(module, "unregister"):
+            module.unregister()
+        for cls in reversed(getattr(module, "CLASSES", ())):
+            bpy.utils.unregister_class(cls)

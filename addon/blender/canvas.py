@@ -127,12 +127,3 @@ class NFTGAN_OT_apply_material(Operator):
 
 CLASSES = (NFTGAN_OT_new_canvas, NFTGAN_OT_apply_material)
 
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)

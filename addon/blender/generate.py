@@ -149,7 +149,8 @@ def start_publish(context) -> jobs.Job:
             runtime.report(f"Publishing the collection stopped: {job.error}. Publish Collection again continues "
                            "it without publishing any token twice.", "ERROR")
 
-    job = runtime.submit(work, key="publish", label=f"Publish collection {req.name}", on_done=done)
+    job = runtime.submit(work, key="publish", label=f"Publish collection {req.name}", on_done=done,
+                         file_bound=False)
     publish._job["publish"] = job
     return job
 
@@ -258,12 +259,8 @@ CLASSES = (NFTGanGenerateProps, NFTGAN_OT_generate, NFTGAN_OT_publish_collection
 
 
 def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
     bpy.types.Scene.nftgan_generate = PointerProperty(type=NFTGanGenerateProps)
 
 
 def unregister():
     del bpy.types.Scene.nftgan_generate
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)

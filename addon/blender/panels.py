@@ -76,12 +76,3 @@ class NFTGAN_PT_view3d(Panel):
 
 CLASSES = (NFTGAN_PT_image_editor, NFTGAN_PT_view3d)
 
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)

@@ -108,12 +108,3 @@ class NFTGanPreferences(AddonPreferences):
 
 CLASSES = (NFTGAN_PG_model_folder, NFTGAN_OT_model_folder_add, NFTGAN_OT_model_folder_remove, NFTGanPreferences)
 
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)

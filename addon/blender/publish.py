@@ -227,7 +227,8 @@ def start(context, image_name: str = "") -> jobs.Job:
         req = service.Request(image=data, image_ext=ext, attributes=attrs + extra, **request)
         return service.publish(req, backend, store, progress=job.progress, check=job.check)
 
-    job = runtime.submit(work, key="publish", label=f"Publish {image.name}", on_done=_done)
+    job = runtime.submit(work, key="publish", label=f"Publish {image.name}", on_done=_done,
+                         file_bound=False)  # an upload outlives the file it came from
     _job["publish"] = job
     return job
 
@@ -279,7 +280,7 @@ def resume_on_start() -> jobs.Job | None:
                            f"{states.count('published')} published, {states.count('failed')} failed (see the gallery)",
                            "INFO" if "failed" not in states else "WARNING")
 
-    job = runtime.submit(work, key="publish", label="Resume interrupted publishes", on_done=done)
+    job = runtime.submit(work, key="publish", label="Resume interrupted publishes", on_done=done, file_bound=False)
     _job["publish"] = job
     return job
 
@@ -560,8 +561,6 @@ def register():
     global _previews
     import bpy.utils.previews
 
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
     bpy.types.Scene.nftgan_publish = PointerProperty(type=NFTGanPublishProps)
     _previews = bpy.utils.previews.new()
     _gallery.update(entries=None, problem="")
@@ -576,8 +575,6 @@ def unregister():
     global _previews
     bpy.types.IMAGE_MT_image.remove(_image_menu)
     del bpy.types.Scene.nftgan_publish
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
     if _previews is not None:
         bpy.utils.previews.remove(_previews)
         _previews = None

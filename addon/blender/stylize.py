@@ -352,14 +352,10 @@ CLASSES = (NFTGanSceneProps, NFTGAN_OT_stylize, NFTGAN_OT_cancel, NFTGAN_OT_styl
 
 
 def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
     bpy.types.Scene.nftgan = PointerProperty(type=NFTGanSceneProps)
 
 
 def unregister():
     del bpy.types.Scene.nftgan
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
     _jobs.clear()
     _enum_items.clear()
