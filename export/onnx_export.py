@@ -49,6 +49,12 @@ class ExportError(RuntimeError):
 
 # ---------------------------------------------------------------- the graph
 
+def input_side(info: dict) -> int:
+    """The input side the model was trained on (upscale: the low-res side), as a size the graph takes."""
+    size = info["size"] // info["scale"] if info["kind"] == "upscale" else info["size"]
+    return max(size, info["multiple_of"])
+
+
 def to_onnx(net: nn.Module, info: dict) -> onnx.ModelProto:
     """Export `net` (eval mode) with dynamic batch (and height/width for image models)."""
     net.eval()
@@ -56,7 +62,7 @@ def to_onnx(net: nn.Module, info: dict) -> onnx.ModelProto:
         example = torch.randn(2, info["latent"])
         dims = {0: torch.export.Dim.DYNAMIC}
     else:
-        side = max(info["size"], info["multiple_of"])
+        side = input_side(info)
         example = torch.rand(2, 3, side, side) * 2 - 1
         dims = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
     arg = next(iter(inspect.signature(net.forward).parameters))
@@ -120,7 +126,7 @@ def count_macs(net: nn.Module, example: torch.Tensor) -> int:
 def example_input(info: dict, batch: int = 1, side: int | None = None) -> torch.Tensor:
     if info["kind"] == "generate":
         return torch.randn(batch, info["latent"])
-    side = side or max(info["size"], info["multiple_of"])
+    side = side or input_side(info)
     return torch.rand(batch, 3, side, side) * 2 - 1
 
 
@@ -148,7 +154,7 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
             raise ExportError("--calib-dir does not apply to a generate model: its inputs are random latents")
         z = torch.randn(CALIB_IMAGES + HELD_OUT_IMAGES, info["latent"], generator=torch.Generator().manual_seed(1))
         return list(z[:CALIB_IMAGES]), list(z[CALIB_IMAGES:])
-    side = info["size"] // info["scale"] if info["kind"] == "upscale" else info["size"]
+    side = input_side(info)
     if calib_dir:
         files = list_images(calib_dir)
         if not files:
@@ -200,7 +206,7 @@ def parity_cases(info: dict, real: list[torch.Tensor]) -> list[tuple[str, torch.
         return [("random latents, batch 2", torch.randn(2, info["latent"], generator=gen)),
                 ("random latents, batch 5", torch.randn(5, info["latent"], generator=gen))]
     m = info["multiple_of"]
-    side = max(m, info["size"] // info["scale"] if info["kind"] == "upscale" else info["size"])
+    side = input_side(info)
     h2, w2 = max(m, side // 2 // m * m), side + m  # a second, non-square size
     cases = [(f"random {side}x{side}, batch 2", torch.rand(2, 3, side, side, generator=gen) * 2 - 1),
              (f"random {h2}x{w2}", torch.rand(1, 3, h2, w2, generator=gen) * 2 - 1)]

@@ -21,7 +21,7 @@ def probe_input(info: ModelInfo) -> np.ndarray:
     """A small valid input for `info`: one latent vector, or one image at the trained size (rounded)."""
     if info.kind == "generate":
         return np.zeros((1, info.latent), np.float32)
-    size = info.size // info.scale  # upscale: trained on size / scale inputs
+    size = info.input_size
     side = max(info.multiple_of, size // info.multiple_of * info.multiple_of)
     return np.zeros((1, 3, side, side), np.float32)
 

@@ -36,8 +36,8 @@ class UpscaleConfig(TrainConfig):
     scale: int = opt(4, "upscale factor", choices=(2, 3, 4))
     n_blocks: int = opt(4, "residual blocks")
     ngf: int = opt(32, "feature channels")
-    size: int = opt(256, "high-resolution training crop (the low-resolution input is size / scale); also the "
-                         "tile size the add-on feeds the exported model")
+    size: int = opt(256, "high-resolution training crop (the low-resolution input is size / scale); "
+                         "exported as nftgan.size")
     lr: float = opt(5e-4, "Adam learning rate")
     beta1: float = opt(0.9, "Adam beta1")
     sample_every: int = opt(250, "write a sample grid and validation metrics every N steps")

@@ -30,7 +30,7 @@ class ModelInfo:
     description: str = ""
     input_spec: str = IMAGE_SPEC
     output_spec: str = IMAGE_SPEC
-    size: int = 256  # trained resolution (generate: output size)
+    size: int = 256  # trained output resolution (upscale: the high-res crop; generate: the image side)
     multiple_of: int = 1  # height and width must be multiples of this
     scale: int = 1  # upscale factor (upscale only)
     latent: int = 0  # latent size (generate only)
@@ -38,6 +38,11 @@ class ModelInfo:
     training: dict = field(default_factory=dict)
     input_name: str = ""
     output_name: str = ""
+
+    @property
+    def input_size(self) -> int:
+        """The input side the model was trained on (upscale: size / scale)."""
+        return max(1, self.size // self.scale)
 
     @property
     def id(self) -> str:

@@ -122,7 +122,7 @@ def round_up(n: int, m: int) -> int:
 def tile_size(info: ModelInfo, max_tile: int = MAX_TILE) -> int:
     """The largest tile side for this model: MAX_TILE (or the trained size, if larger), a multiple_of multiple."""
     m = max(1, info.multiple_of)
-    return max(round_up(info.size, m), (max_tile // m) * m)
+    return max(round_up(info.input_size, m), (max_tile // m) * m)
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -176,8 +176,8 @@ def apply_model(img: np.ndarray, info: ModelInfo, sess, job, on_tile=None, overl
     m, s = max(1, info.multiple_of), info.scale
     tile = tile or tile_size(info)
     work = img
-    if max(h0, w0) < info.size:  # small: bring the long side up to the trained size
-        f = info.size / max(h0, w0)
+    if max(h0, w0) < info.input_size:  # small: bring the long side up to the trained size
+        f = info.input_size / max(h0, w0)
         work = resize(img, max(1, round(h0 * f)), max(1, round(w0 * f)))
     h, w = work.shape[:2]
     ph, pw = round_up(h, m), round_up(w, m)
