@@ -229,7 +229,7 @@ class NFTGAN_PT_generate(Panel):
         if job is not None and not job.finished:
             row = layout.row(align=True)
             row.progress(factor=job.fraction, type="BAR", text=job.message or "waiting")
-            row.operator("nftgan.cancel_generate", text="", icon="X")
+            row.operator(runtime.NFTGAN_OT_cancel_jobs.bl_idname, text="", icon="X").key = "generate"
         else:
             layout.operator(NFTGAN_OT_generate.bl_idname, icon="SHADERFX")
         box = layout.box()
@@ -242,19 +242,7 @@ class NFTGAN_PT_generate(Panel):
             box.label(text=props.last_manifest)
 
 
-class NFTGAN_OT_cancel_generate(Operator):
-    """Stop generating"""
-
-    bl_idname = "nftgan.cancel_generate"
-    bl_label = "Cancel Generate"
-    bl_options = {"INTERNAL"}
-
-    def execute(self, _context):
-        runtime.worker.cancel("generate")
-        return {"FINISHED"}
-
-
-CLASSES = (NFTGanGenerateProps, NFTGAN_OT_generate, NFTGAN_OT_publish_collection, NFTGAN_OT_cancel_generate,
+CLASSES = (NFTGanGenerateProps, NFTGAN_OT_generate, NFTGAN_OT_publish_collection,
            NFTGAN_PT_generate)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bpy
 from bpy.types import Panel
 
 from ..core import styles as core_styles

@@ -373,18 +373,6 @@ class NFTGAN_OT_publish(Operator):
         return {"FINISHED"}
 
 
-class NFTGAN_OT_publish_cancel(Operator):
-    """Stop publishing (between requests); nothing unverified is recorded as published"""
-
-    bl_idname = "nftgan.publish_cancel"
-    bl_label = "Cancel Publishing"
-    bl_options = {"INTERNAL"}
-
-    def execute(self, _context):
-        runtime.worker.cancel("publish")
-        return {"FINISHED"}
-
-
 class NFTGAN_OT_publish_attribute(Operator):
     """Add or remove a token attribute"""
 
@@ -496,7 +484,7 @@ class NFTGAN_PT_publish(Panel):
         if job is not None:
             row = layout.row(align=True)
             row.progress(factor=job.fraction, type="BAR", text=job.message or "waiting")
-            row.operator(NFTGAN_OT_publish_cancel.bl_idname, text="", icon="X")
+            row.operator(runtime.NFTGAN_OT_cancel_jobs.bl_idname, text="", icon="X").key = "publish"
         else:
             layout.operator_context = "INVOKE_DEFAULT"
             layout.operator(NFTGAN_OT_publish.bl_idname, icon="EXPORT")
@@ -552,7 +540,7 @@ def _image_menu(self, context):
     op.image = space.image.name if getattr(space, "image", None) is not None else ""
 
 
-CLASSES = (NFTGAN_PG_attribute, NFTGanPublishProps, NFTGAN_OT_publish, NFTGAN_OT_publish_cancel,
+CLASSES = (NFTGAN_PG_attribute, NFTGanPublishProps, NFTGAN_OT_publish,
            NFTGAN_OT_publish_attribute, NFTGAN_OT_publish_copy_uri, NFTGAN_OT_publish_gallery_refresh,
            NFTGAN_PT_publish, NFTGAN_PT_publish_gallery)
 

@@ -17,6 +17,7 @@ import time
 import bpy
 from bpy.app.handlers import persistent
 from bpy.props import EnumProperty, StringProperty
+from bpy.types import Operator
 
 from ..core import jobs
 from ..core import styles as core_styles
@@ -309,3 +310,21 @@ def unregister():
     _styles = None
     bpy.utils.unregister_class(NFTGAN_OT_refresh_styles)
     bpy.utils.unregister_class(NFTGAN_OT_report)
+
+
+class NFTGAN_OT_cancel_jobs(Operator):
+    """Stop this background work (between steps); nothing half-done is recorded as finished"""
+
+    bl_idname = "nftgan.cancel_jobs"
+    bl_label = "Cancel"
+    bl_options = {"INTERNAL"}
+
+    key: StringProperty(description="The worker job key to cancel (publish, generate, ...)")
+
+    def execute(self, _context):
+        if worker is not None:
+            worker.cancel(self.key)
+        return {"FINISHED"}
+
+
+CLASSES = (NFTGAN_OT_cancel_jobs,)

@@ -312,7 +312,7 @@ def test_cancel_publishing_from_the_panel(nftgan, prefs, server):
     assert nftgan["publish"].current_job() is not None
     assert not bpy.ops.nftgan.publish.poll()  # one publish at a time
     t0 = time.monotonic()
-    assert bpy.ops.nftgan.publish_cancel() == {"FINISHED"}
+    assert bpy.ops.nftgan.cancel_jobs(key="publish") == {"FINISHED"}
     _finish(nftgan)
     assert time.monotonic() - t0 < 5  # not the minute the service asked for
     assert nftgan["runtime"].last_report == ("WARNING", "Publishing cancelled; nothing was recorded as published")
