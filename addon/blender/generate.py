@@ -21,7 +21,6 @@ from bpy.types import Operator, Panel, PropertyGroup
 from ..core import collection, imageio, jobs
 from ..core import generate as core_generate
 from ..core import styles as core_styles
-from ..core.publish.http import PublishError
 from . import publish, runtime, stylize
 
 GRID_SUFFIX = "grid"
@@ -167,13 +166,7 @@ class NFTGAN_OT_generate(Operator):
         return runtime.worker is not None
 
     def execute(self, context):
-        try:
-            start(context)
-        except (jobs.UserError, ValueError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, "Generating in the background")
-        return {"FINISHED"}
+        return runtime.start_in_background(self, lambda: start(context), "Generating in the background")
 
 
 class NFTGAN_OT_publish_collection(Operator):
@@ -193,13 +186,8 @@ class NFTGAN_OT_publish_collection(Operator):
                                                      f"{context.scene.nftgan_generate.count} tokens?")
 
     def execute(self, context):
-        try:
-            start_publish(context)
-        except (jobs.UserError, PublishError, ValueError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, "Publishing the collection in the background")
-        return {"FINISHED"}
+        return runtime.start_in_background(self, lambda: start_publish(context),
+                                           "Publishing the collection in the background")
 
 
 class NFTGAN_PT_generate(Panel):

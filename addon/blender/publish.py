@@ -364,13 +364,7 @@ class NFTGAN_OT_publish(Operator):
         layout.prop(props, "description")
 
     def execute(self, context):
-        try:
-            start(context, self.image)
-        except (jobs.UserError, PublishError, md.MetadataError, imageio.ImageError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, "Publishing in the background")
-        return {"FINISHED"}
+        return runtime.start_in_background(self, lambda: start(context, self.image), "Publishing in the background")
 
 
 class NFTGAN_OT_publish_attribute(Operator):

@@ -312,6 +312,17 @@ def unregister():
     bpy.utils.unregister_class(NFTGAN_OT_report)
 
 
+def start_in_background(operator, start, message: str) -> set[str]:
+    """An operator's execute(): call `start()` (which submits a job); a user error becomes its error report."""
+    try:
+        start()
+    except (jobs.UserError, ValueError) as exc:
+        operator.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    operator.report({"INFO"}, message)
+    return {"FINISHED"}
+
+
 class NFTGAN_OT_cancel_jobs(Operator):
     """Stop this background work (between steps); nothing half-done is recorded as finished"""
 

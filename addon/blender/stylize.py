@@ -237,7 +237,7 @@ def live_tick(now: float | None = None) -> jobs.Job | None:
     _live["checked"] = now
     try:
         pixels, linear = snapshot(image)
-    except (jobs.UserError, imageio.ImageError):
+    except jobs.UserError:
         return None
     digest = (image.session_uid, zlib.crc32(pixels))
     if digest != _live["digest"]:
@@ -275,15 +275,11 @@ class NFTGAN_OT_stylize(Operator):
             self.report({"ERROR"}, f"No sketch image '{self.image}'" if self.image else
                         "No sketch: open an image in the Image Editor or use New Sketch Canvas")
             return {"CANCELLED"}
-        try:
-            pixels, linear = snapshot(image)
-            start(context, pixels, linear, image.name, image.session_uid)
-        except (jobs.UserError, imageio.ImageError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        context.scene.nftgan.sketch = image
-        self.report({"INFO"}, f"Stylizing '{image.name}' in the background")
-        return {"FINISHED"}
+        def begin():
+            start(context, *snapshot(image), image.name, image.session_uid)
+            context.scene.nftgan.sketch = image
+
+        return runtime.start_in_background(self, begin, f"Stylizing '{image.name}' in the background")
 
 
 class NFTGAN_OT_cancel(Operator):

@@ -17,11 +17,13 @@ import zlib
 
 import numpy as np
 
+from .jobs import UserError
+
 MAX_SIDE = 16384  # larger sketches are refused with a clear message
 MAX_PIXELS = 100_000_000
 
 
-class ImageError(ValueError):
+class ImageError(UserError, ValueError):
     """An image that cannot be used, with a message a user can act on."""
 
 
