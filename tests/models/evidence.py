@@ -128,36 +128,33 @@ def quantize(rgb01: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- metrics on held-out data
 
 
+def paired_scores(src_dir: Path, ref_dir: Path, names: list[str], run, baseline: str) -> dict:
+    """Mean L1 / PSNR against the reference of run(input) ("model_*") and of the input itself ("<baseline>_*")."""
+    m: dict[str, list[float]] = {f"{who}_{k}": [] for who in ("model", baseline) for k in ("l1", "psnr")}
+    for n in names:
+        src, ref = load_rgb01(src_dir / n), load_rgb01(ref_dir / n)
+        for who, img in (("model", run(src)), (baseline, src)):
+            m[f"{who}_l1"].append(l1(img, ref))
+            m[f"{who}_psnr"].append(psnr(img, ref))
+    return {k: round(float(np.mean(v)), 4) for k, v in m.items()}
+
+
 def metrics(data: Path, infos: dict[str, ModelInfo], limit: int = 0) -> dict:
     res: dict = {}
     t0 = time.perf_counter()
     (cid, cinfo), = by_kind(infos, "colorize").items()
     names = sorted(p.name for p in (data / "colorize/test/A").glob("*.png"))[: limit or None]
-    m = {"model_l1": [], "model_psnr": [], "sketch_l1": [], "sketch_psnr": []}
-    for n in names:
-        sketch, target = load_rgb01(data / "colorize/test/A" / n), load_rgb01(data / "colorize/test/B" / n)
-        out = stage(sketch, "colorize", cinfo)
-        m["model_l1"].append(l1(out, target))
-        m["model_psnr"].append(psnr(out, target))
-        m["sketch_l1"].append(l1(sketch, target))
-        m["sketch_psnr"].append(psnr(sketch, target))
     res[cid] = {"images": len(names), "set": "data/colorize/test",
-                **{k: round(float(np.mean(v)), 4) for k, v in m.items()}}
+                **paired_scores(data / "colorize/test/A", data / "colorize/test/B", names,
+                                lambda x: stage(x, "colorize", cinfo), baseline="sketch")}
     for mid, info in by_kind(infos, "stylize").items():
         if "clay" not in mid:
             continue  # only the clay style has a reference image per input (same emoji code point)
         pairs = sorted({p.name for p in (data / "noto/test").glob("*.png")}
                        & {p.name for p in (data / "fluent3d/test").glob("*.png")})[: limit or None]
-        m = {"model_l1": [], "model_psnr": [], "input_l1": [], "input_psnr": []}
-        for n in pairs:
-            src, ref = load_rgb01(data / "noto/test" / n), load_rgb01(data / "fluent3d/test" / n)
-            out = stage(src, "stylize", info)
-            m["model_l1"].append(l1(out, ref))
-            m["model_psnr"].append(psnr(out, ref))
-            m["input_l1"].append(l1(src, ref))
-            m["input_psnr"].append(psnr(src, ref))
         res[mid] = {"images": len(pairs), "set": "data/noto/test -> data/fluent3d/test",
-                    **{k: round(float(np.mean(v)), 4) for k, v in m.items()}}
+                    **paired_scores(data / "noto/test", data / "fluent3d/test", pairs,
+                                    lambda x, info=info: stage(x, "stylize", info), baseline="input")}
     for mid, info in by_kind(infos, "upscale").items():
         files = sorted((data / "upscale/test").glob("*.png"))[: limit or None]
         s = info.scale

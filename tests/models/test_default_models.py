@@ -92,11 +92,8 @@ def test_upscaler_beats_bicubic_on_held_out_drawings(infos):
 def test_colorize_output_is_closer_to_the_drawing_than_the_sketch_is(infos):
     """On every 20th held-out pair (committed, 256 px), mean L1 to the true drawing beats the sketch's own."""
     (info,) = ev.by_kind(infos, "colorize").values()
-    pairs = sorted((ev.GOLDEN / "heldout" / "A").glob("*.png"))
-    assert len(pairs) >= 5
-    model_l1, sketch_l1 = [], []
-    for sketch_path in pairs:
-        sketch, want = ev.load_rgb01(sketch_path), ev.load_rgb01(ev.GOLDEN / "heldout" / "B" / sketch_path.name)
-        model_l1.append(ev.l1(ev.stage(sketch, "colorize", info, threads=1), want))
-        sketch_l1.append(ev.l1(sketch, want))
-    assert np.mean(model_l1) < np.mean(sketch_l1), (model_l1, sketch_l1)
+    names = sorted(p.name for p in (ev.GOLDEN / "heldout" / "A").glob("*.png"))
+    assert len(names) >= 5
+    r = ev.paired_scores(ev.GOLDEN / "heldout" / "A", ev.GOLDEN / "heldout" / "B", names,
+                         lambda x: ev.stage(x, "colorize", info, threads=1), baseline="sketch")
+    assert r["model_l1"] < r["sketch_l1"], r
