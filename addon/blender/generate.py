@@ -190,11 +190,8 @@ class NFTGAN_OT_publish_collection(Operator):
                                            "Publishing the collection in the background")
 
 
-class NFTGAN_PT_generate(Panel):
+class NFTGAN_PT_generate(runtime.ImageEditorSidebar, Panel):
     bl_label = "Generate Collection"
-    bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "NFTGan"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):

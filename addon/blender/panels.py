@@ -49,11 +49,8 @@ def draw(layout, context):
             box.label(text=line)
 
 
-class NFTGAN_PT_image_editor(Panel):
+class NFTGAN_PT_image_editor(runtime.ImageEditorSidebar, Panel):
     bl_label = "NFTGan"
-    bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "NFTGan"
 
     def draw(self, context):
         draw(self.layout, context)

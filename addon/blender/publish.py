@@ -439,11 +439,8 @@ def draw_preferences(prefs, layout) -> None:
     box.prop(prefs, "publish_gateway")
 
 
-class NFTGAN_PT_publish(Panel):
+class NFTGAN_PT_publish(runtime.ImageEditorSidebar, Panel):
     bl_label = "Publish as NFT"
-    bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "NFTGan"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
@@ -489,11 +486,8 @@ class NFTGAN_PT_publish(Panel):
             op.uri = props.last_token_uri
 
 
-class NFTGAN_PT_publish_gallery(Panel):
+class NFTGAN_PT_publish_gallery(runtime.ImageEditorSidebar, Panel):
     bl_label = "Published"
-    bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "NFTGan"
     bl_parent_id = "NFTGAN_PT_publish"
 
     def draw(self, context):

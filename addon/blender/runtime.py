@@ -312,6 +312,14 @@ def unregister():
     bpy.utils.unregister_class(NFTGAN_OT_report)
 
 
+class ImageEditorSidebar:
+    """Mixin for NFTGan panels in the Image Editor's sidebar (N), tab "NFTGan"."""
+
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "NFTGan"
+
+
 def start_in_background(operator, start, message: str) -> set[str]:
     """An operator's execute(): call `start()` (which submits a job); a user error becomes its error report."""
     try:
