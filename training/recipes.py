@@ -19,7 +19,7 @@ from both Noto and Fluent. Layout under OUT (default `data/`):
     OUT/<source>/{train,test}/    normalised images
     OUT/clay/{trainA,trainB,testA,testB}     noto -> fluent3d   (unpaired, CycleGAN)
     OUT/painted/{trainA,trainB,testA,testB}  openclipart -> wesnoth (unpaired, CycleGAN)
-    OUT/colorize/{train,test}/    sketch|drawing pairs made by `nftgan sketchify` (Pix2Pix)
+    OUT/colorize/{train,test}/    sketch|drawing pairs made by `nftgan sketchify` (Pix2Pix), pencil and ink
     OUT/upscale/{train,test}/     links to every source's images (the x4 upscaler)
     OUT/manifest.json             license, version, counts and file hashes of every source
 """
@@ -315,20 +315,33 @@ def link_all(out: Path, name: str, sources: list[str]) -> dict:
     return counts
 
 
+# The sketch styles the colorize model learns from, each with its `nftgan sketchify` options: soft pencil
+# shading and clean ink outlines (a plain line drawing, like most sketches painted in Blender, must be filled too).
+SKETCH_STYLES = {"pencil": ("--style", "pencil"), "ink": ("--style", "edge", "--stroke", "2")}
+
+
 def sketchify_pairs(out: Path, size: int, log: Callable[[str], None]) -> dict:
-    """Sketch|drawing pairs for the colorize model, made by the project's own `nftgan sketchify` (pencil)."""
+    """Sketch|drawing pairs for the colorize model, made by the project's own `nftgan sketchify`: every
+    drawing once per SKETCH_STYLES entry, as A/<name>__<style>.png with the drawing as B/<name>__<style>.png."""
     from training import sketchify
 
     counts = {}
     for split in ("train", "test"):
         dst = out / "colorize" / split
         shutil.rmtree(dst, ignore_errors=True)
-        code = sketchify.main([str(out / PAIRED_SOURCE / split), str(dst), "--style", "pencil", "--size", str(size)],
-                              prog="nftgan sketchify")
-        if code:
-            raise RecipeError(f"nftgan sketchify failed for the {split} split (exit {code})")
+        for sub in ("A", "B"):
+            (dst / sub).mkdir(parents=True)
+        with tempfile.TemporaryDirectory(prefix="nftgan-sketchify-") as tmp:
+            for style, options in SKETCH_STYLES.items():
+                code = sketchify.main([str(out / PAIRED_SOURCE / split), f"{tmp}/{style}", *options,
+                                       "--size", str(size)], prog="nftgan sketchify")
+                if code:
+                    raise RecipeError(f"nftgan sketchify --style {options[1]} failed for the {split} split (exit {code})")
+                for sub in ("A", "B"):
+                    for f in Path(tmp, style, sub).glob("*.png"):
+                        f.rename(dst / sub / f"{f.stem}__{style}.png")
         counts[split] = sum(1 for _ in (dst / "A").glob("*.png"))
-        log(f"  colorize/{split}: {counts[split]} sketch|drawing pairs")
+        log(f"  colorize/{split}: {counts[split]} sketch|drawing pairs ({', '.join(SKETCH_STYLES)})")
     return counts
 
 
@@ -387,6 +400,7 @@ def build(out: Path, *, size: int = 256, test_fraction: float = 0.06, only: list
                                                       **link_all(out, "upscale", present)}
     if (out / PAIRED_SOURCE / "train").is_dir():
         manifest.setdefault("datasets", {})["colorize"] = {"kind": "paired", "from": PAIRED_SOURCE,
+                                                           "sketch_styles": {k: " ".join(v) for k, v in SKETCH_STYLES.items()},
                                                            **sketchify_pairs(out, size, log)}
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest

@@ -61,6 +61,25 @@ def test_unpaired_links_point_at_the_source_splits(tmp_path):
     assert [p.name for p in (tmp_path / "pair/testB").iterdir()] == ["b.png"]
 
 
+def test_colorize_pairs_hold_every_drawing_as_pencil_and_ink_sketch(tmp_path):
+    for split, seeds in (("train", (1, 2, 3)), ("test", (4,))):
+        (tmp_path / "openclipart" / split).mkdir(parents=True)
+        for s in seeds:
+            _drawing(s, 64).convert("RGB").resize((64, 64)).save(tmp_path / "openclipart" / split / f"d{s}.png")
+    counts = recipes.sketchify_pairs(tmp_path, 64, lambda msg: None)
+    assert counts == {"train": 6, "test": 2}
+    a = tmp_path / "colorize/train/A"
+    assert sorted(p.name for p in a.iterdir()) == [f"d{s}__{k}.png" for s in (1, 2, 3) for k in ("ink", "pencil")]
+    assert sorted(p.name for p in (tmp_path / "colorize/train/B").iterdir()) == sorted(p.name for p in a.iterdir())
+    pencil, ink = (np.asarray(Image.open(a / f"d1__{k}.png")) for k in ("pencil", "ink"))
+    assert pencil.shape == ink.shape == (64, 64) and not np.array_equal(pencil, ink)
+    assert set(np.unique(ink)) == {0, 255}  # ink: clean black lines on white; pencil: grey shading
+    assert len(np.unique(pencil)) > 2
+    drawing = np.asarray(Image.open(tmp_path / "openclipart/train/d1.png"))
+    for k in ("pencil", "ink"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / f"colorize/train/B/d1__{k}.png")), drawing)
+
+
 def test_untrained_upscaler_is_exactly_bicubic_and_shapes_scale():
     torch.manual_seed(0)
     net = UpscaleNet(scale=4, ngf=8, n_blocks=1).eval()
