@@ -345,7 +345,7 @@ def int8_path(out_path: str | os.PathLike) -> Path:
 
 
 def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, description=None, license=None,
-                      int8=False, calib_dir=None) -> dict:
+                      int8=False, calib_dir=None, work_size=0) -> dict:
     """Export a checkpoint to `out_path`; returns the report (also what the model card shows).
 
     Nothing is written unless the ONNX graph passes onnx.checker and matches PyTorch within PARITY_TOL.
@@ -369,7 +369,7 @@ def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, descrip
     description = description or f"{what} model, {info['size']} px, step {ckpt['step']}"
     props = build_metadata(kind=info["kind"], name=name, description=description, size=info["size"],
                            multiple_of=info["multiple_of"], scale=info.get("scale", 1), latent=info.get("latent", 0),
-                           license=license or "", training=info["training"])
+                           license=license or "", training=info["training"], work_size=work_size)
     calib, held = domain_images(ckpt, info, direction, calib_dir)
     if int8 and not calib:
         raise ExportError(INT8_NEEDS_IMAGES)  # before anything is written
@@ -384,7 +384,8 @@ def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, descrip
     report = {
         "path": str(out_path), "model": ckpt["model"], "kind": info["kind"], "name": name, "description": description,
         "size": info["size"], "multiple_of": info["multiple_of"], "scale": info.get("scale", 1),
-        "latent": info.get("latent", 0), "direction": direction, "license": license or "", "step": ckpt["step"],
+        "latent": info.get("latent", 0), "work_size": work_size, "direction": direction, "license": license or "",
+        "step": ckpt["step"],
         "training": info["training"], "params": sum(p.numel() for p in net.parameters()),
         "gmacs": count_macs(net, example_input(info)) / 1e9, "parity": parity, "parity_max_abs": worst,
         "real_images": bool(held or calib) and info["kind"] != "generate", "opset": OPSET, "bytes": len(model),
@@ -420,6 +421,8 @@ def model_card(r: dict) -> str:
         sizes = f"x{r['scale']}: trained on {r['size'] // r['scale']} -> {r['size']} px crops; any input size"
     else:
         sizes = f"trained at {r['size']} px; any H, W that are multiples of {r['multiple_of']}"
+        if r.get("work_size"):
+            sizes += f"; sketches larger than {r['work_size']} px are stylized at {r['work_size']} px"
     rows = [
         ("kind", f"{r['kind']} ({r['model']}" + (f", {r['direction']}" if r["direction"] else "") + ")"),
         ("sizes", sizes),
@@ -461,11 +464,16 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
     parser.add_argument("--calib-dir", help="images of the model's input domain for parity and int8 calibration "
                                             "(default: the checkpoint's training data)")
     parser.add_argument("--card", help="also write the model card as Markdown to this file")
+    parser.add_argument("--work-size", type=int, default=0, metavar="PX",
+                        help="colorize/stylize: the picture size the model learned at (e.g. the training images' "
+                             "--load-size when it saw whole pictures). The add-on stylizes larger sketches at this "
+                             "size and scales the result back, so a 1024 px canvas gets the strokes and colours the "
+                             "model learned instead of marks 4x too small for it (default: any size, as painted)")
     args = parser.parse_args(argv)
     try:
         report = export_checkpoint(args.checkpoint, args.output, direction=args.direction, name=args.name,
                                    description=args.description, license=args.license, int8=args.int8,
-                                   calib_dir=args.calib_dir)
+                                   calib_dir=args.calib_dir, work_size=args.work_size)
     except (ExportError, CheckpointError, ModelError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1

@@ -34,6 +34,7 @@ class ModelInfo:
     multiple_of: int = 1  # height and width must be multiples of this
     scale: int = 1  # upscale factor (upscale only)
     latent: int = 0  # latent size (generate only)
+    work_size: int = 0  # colorize/stylize: the picture size it learned at; larger sketches run at this size (0: any)
     license: str = ""
     training: dict = field(default_factory=dict)
     input_name: str = ""
@@ -61,6 +62,7 @@ def build_metadata(
     latent: int = 0,
     license: str = "",
     training: dict | None = None,
+    work_size: int = 0,
 ) -> dict[str, str]:
     """The metadata_props an exporter writes. Checked with the same rules the reader applies."""
     props = {
@@ -77,6 +79,8 @@ def build_metadata(
     }
     if kind == "upscale":
         props["nftgan.scale"] = str(scale)
+    if work_size:
+        props["nftgan.work_size"] = str(work_size)
     info_from_metadata("<new model>", props)  # raises ModelError if inconsistent
     return props
 
@@ -135,11 +139,14 @@ def info_from_metadata(path: str, props: dict[str, str], input_shape=None, outpu
     scale = _int(props, "nftgan.scale", 1, where) if kind == "upscale" else 1
     if kind == "upscale" and scale < 2:
         raise ModelError(f"{where}: an upscale model needs nftgan.scale >= 2, got {scale}.")
+    work_size = _int(props, "nftgan.work_size", 0, where, minimum=16)
+    if work_size and kind not in ("colorize", "stylize"):
+        raise ModelError(f"{where}: nftgan.work_size is for colorize and stylize models, not {kind}.")
     info = ModelInfo(
         path=path, kind=kind, name=props["nftgan.name"], description=props.get("nftgan.description", ""),
         input_spec=props["nftgan.input"], output_spec=props["nftgan.output"],
         size=_int(props, "nftgan.size", 256, where), multiple_of=_int(props, "nftgan.multiple_of", 1, where),
-        scale=scale, latent=latent, license=props.get("nftgan.license", ""), training=training,
+        scale=scale, latent=latent, work_size=work_size, license=props.get("nftgan.license", ""), training=training,
         input_name=input_name, output_name=output_name,
     )
     if input_shape is not None:

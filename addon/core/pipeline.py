@@ -6,7 +6,9 @@
       -> RGBA float, bottom-up, one image per stage
 
 Any size and aspect works: an image smaller than the model's trained size is scaled up for
-the models and the result scaled back; one larger than MAX_TILE is processed at full
+the models and the result scaled back; one larger than a model's `work_size` (the picture size
+it learned at, when its file declares one) is stylized at that size and the result scaled back
+(or taken from there by the upscale stage); otherwise one larger than MAX_TILE is processed at full
 resolution in overlapping tiles whose weights ramp down towards their edges, so no seam
 shows. Tiles are as large as memory comfortably allows (not the trained size), because a
 fully convolutional generator run on many small tiles repeats its border behaviour in a
@@ -230,6 +232,19 @@ def to_image_space(rgb: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def at_work_size(x: np.ndarray, info: ModelInfo) -> np.ndarray:
+    """`x` scaled down so its long side is the model's `work_size`, when it declares one and `x` is larger.
+
+    A model that learned from whole 256 px pictures sees a 1024 px sketch's strokes and shapes 4x larger
+    than anything it was taught; at its own scale it colours them as it learned to. The pipeline scales
+    the result back to the sketch's size (or the upscale stage takes it from here)."""
+    h, w = x.shape[:2]
+    if not info.work_size or max(h, w) <= info.work_size:
+        return x
+    f = info.work_size / max(h, w)
+    return resize(x, max(1, round(h * f)), max(1, round(w * f)))
+
+
 def _info(model) -> ModelInfo:
     return model if isinstance(model, ModelInfo) else describe_model(model)
 
@@ -238,7 +253,8 @@ def run(rgba: np.ndarray, *, models: dict, job=None, threads: int = 0, provider:
         size: int | None = None) -> dict[str, np.ndarray]:
     """Run the stages present in `models` ({"colorize"|"stylize"|"upscale": ModelInfo or path}) in order.
 
-    Returns {stage: RGBA float bottom-up image}. `size` resizes the sketch so its long side is
+    Returns {stage: RGBA float bottom-up image}, each at least the sketch's size (upscale: `scale` x the
+    size the stage before it worked at, if larger). `size` resizes the sketch so its long side is
     `size` pixels first (default: its own size). Bad input raises UserError with a clear message.
     """
     job = job or _NoJob()
@@ -264,6 +280,7 @@ def run(rgba: np.ndarray, *, models: dict, job=None, threads: int = 0, provider:
     except (ModelError, ImageError) as exc:
         raise UserError(str(exc)) from None
     results = {}
+    target = x.shape[:2]  # every result is at least the sketch's size
     for i, k in enumerate(stages):
         job.check()
         info = infos[k]
@@ -272,8 +289,10 @@ def run(rgba: np.ndarray, *, models: dict, job=None, threads: int = 0, provider:
             job.progress((i + done / n) / len(stages), f"{info.name}: tile {done}/{n}")
 
         job.progress(i / len(stages), f"{info.name} ({k})")
+        x = at_work_size(x, info)
         x = apply_model(x, info, sessions[k], job, on_tile)
-        results[k] = to_image_space(x)
+        h, w = x.shape[:2]
+        results[k] = to_image_space(x if h >= target[0] else resize(x, *target))
     job.progress(1.0, "done")
     return results
 

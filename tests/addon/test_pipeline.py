@@ -1,5 +1,6 @@
 """addon.core pipeline, styles and `nftgan stylize` on real exported models (no bpy)."""
 
+import dataclasses
 import itertools
 import os
 import subprocess
@@ -51,6 +52,34 @@ def test_run_shapes_sizes_and_sessions(colorize_model, stylize_model):
     resized = pipeline.run(sketch(40, 20), models=models, size=64)["stylize"]
     assert resized.shape == (64, 32, 4)
     assert len(pipeline._sessions) == 2  # one session per model, reused by every call
+
+
+def test_a_sketch_larger_than_the_work_size_is_stylized_at_it(colorize_model, stylize_model, upscale_model):
+    """A model that declares nftgan.work_size runs a larger sketch at that size (one tile, its own scale);
+    every result comes back at the sketch's size, and the upscaler starts from the work size."""
+    col, sty = (dataclasses.replace(describe_model(p), work_size=64) for p in (colorize_model, stylize_model))
+    big = sketch(640, 480)
+    seen = []
+
+    class Job(pipeline._NoJob):
+        def progress(self, fraction, message):
+            seen.append(message)
+
+    out = pipeline.run(big, models={"colorize": col, "stylize": sty}, job=Job())
+    assert out["colorize"].shape == out["stylize"].shape == (640, 480, 4)
+    assert [m.split(": ")[1] for m in seen if "tile" in m] == ["tile 1/1"] * 2  # 64 x 48: one pass each
+    small = pipeline.run(big, models={"colorize": col}, size=64)["colorize"]  # the same work, by hand
+    assert small.shape == (64, 48, 4)
+    expect = pipeline.to_image_space(imageio.resize(pipeline.to_model_space(small), 640, 480))
+    assert np.abs(out["colorize"] - expect).max() < 1e-5
+    # native: the same model without a work size runs at full resolution, in tiles
+    seen.clear()
+    native = pipeline.run(big, models={"colorize": describe_model(colorize_model)}, job=Job())["colorize"]
+    assert int(seen[-2].split("/")[-1]) > 1 and np.abs(native - out["colorize"]).mean() > 0.01
+    up = pipeline.run(big, models={"stylize": sty, "upscale": describe_model(upscale_model)})
+    assert up["stylize"].shape == up["upscale"].shape == (640, 480, 4)  # 64 x 48 x 4, brought to the sketch's size
+    up = pipeline.run(sketch(160, 120), models={"stylize": sty, "upscale": describe_model(upscale_model)})
+    assert up["stylize"].shape == (160, 120, 4) and up["upscale"].shape == (256, 192, 4)  # 4 x the work size
 
 
 def test_transparent_becomes_paper(colorize_model):

@@ -42,6 +42,17 @@ def test_good_model_is_described(tmp_path, capsys):
     assert "OK" in out and "kind stylize" in out and "multiples of 4" in out
 
 
+def test_work_size_is_read_and_checked(tmp_path):
+    props = build_metadata(kind="stylize", name="Crafted", size=32, multiple_of=4, work_size=128)
+    assert props["nftgan.work_size"] == "128"
+    assert describe_model(craft(tmp_path / "w.onnx", props=props)).work_size == 128
+    assert describe_model(craft(tmp_path / "none.onnx")).work_size == 0  # optional: absent means any size
+    with pytest.raises(ModelError, match="work_size is for colorize and stylize models, not upscale"):
+        build_metadata(kind="upscale", name="x", size=32, multiple_of=1, scale=4, work_size=128)
+    with pytest.raises(ModelError, match="nftgan.work_size=8 must be at least 16"):
+        build_metadata(kind="stylize", name="x", size=32, multiple_of=4, work_size=8)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4), "is not a readable ONNX model"),
     (lambda p: p.write_text("not a model\n"), "is not a readable ONNX model"),
