@@ -9,7 +9,8 @@
 3. In that Blender: a plane, "New Sketch Canvas", a house drawn into the canvas pixels (paint
    operators need a GPU window, which the bpy module has not), the Stylize operator (worker thread;
    this script drains like Blender's timer would), Apply to Material, a Cycles render.
-4. out/: sketch.png, colorized.png, stylized.png, render.png, scene.blend.
+4. out/: sketch.png, colorized.png, stylized.png, upscaled.png (with the shipped upscaler), render.png,
+   scene.blend, nft/ (the final image and the render published with the Offline backend).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "out")
 PKG = "bl_ext.user_default.nftgan"
-CANVAS = "512"
+CANVAS = "1024"  # the add-on's default canvas size
 RENDER_SAMPLES = 16
 
 # A house under a sun, with a tree: strokes as polylines in [0, 1] canvas coordinates (y up).
@@ -58,6 +59,8 @@ def bundled_models() -> dict | None:
     picked = {k: styles.find(found, k, None) for k in ("colorize", "stylize")}
     if not all(picked.values()):
         return None
+    if styles.find(found, "upscale", None):  # the optional last stage: 256 px results -> 1024 px textures
+        picked["upscale"] = styles.find(found, "upscale", None)
     return {"folder": None, **{k: s.id for k, s in picked.items()},
             "names": {k: f"{s.name} ({os.path.relpath(s.path, ROOT)})" for k, s in picked.items()},
             "paths": {k: s.path for k, s in picked.items()}}
@@ -161,6 +164,7 @@ def scene(models: dict, out: str) -> dict:
     sketch.pack()  # keep the painted sketch in scene.blend
 
     sc.nftgan.colorize_id, sc.nftgan.stylize_id = models["colorize"], models["stylize"]
+    sc.nftgan.upscale_id = models.get("upscale", "NONE")
     t0 = time.perf_counter()
     assert bpy.ops.nftgan.stylize() == {"FINISHED"}
     shown = ""
@@ -177,7 +181,8 @@ def scene(models: dict, out: str) -> dict:
     info["stylize_seconds"] = round(time.perf_counter() - t0, 1)
     if level == "ERROR" or f"{sketch.name} stylized" not in bpy.data.images:
         raise SystemExit(f"Stylize failed: {message}")
-    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}  # the last result: upscaled when chosen
+    final = bpy.context.active_object.active_material.node_tree.nodes["NFTGan Result"].image
 
     sc.render.engine = "CYCLES"
     sc.cycles.device = "CPU"
@@ -189,11 +194,13 @@ def scene(models: dict, out: str) -> dict:
     t0 = time.perf_counter()
     bpy.ops.render.render(write_still=True)
     info["render_seconds"] = round(time.perf_counter() - t0, 1)
-    info["published"] = publish_offline(sc, runtime, out, [("stylized", f"{sketch.name} stylized"),
+    info["published"] = publish_offline(sc, runtime, out, [(final.name.removeprefix(f"{sketch.name} "), final.name),
                                                            ("render", "Render Result")])
 
-    for image, fname in ((sketch, "sketch.png"), (bpy.data.images[f"{sketch.name} colorized"], "colorized.png"),
-                         (bpy.data.images[f"{sketch.name} stylized"], "stylized.png")):
+    written = [(sketch, "sketch.png")] + [(im, f"{suffix}.png") for suffix in ("colorized", "stylized", "upscaled")
+                                          if (im := bpy.data.images.get(f"{sketch.name} {suffix}"))]
+    info["written"] = [fname for _, fname in written]
+    for image, fname in written:
         w, h = image.size
         buf = np.empty(w * h * image.channels, np.float32)
         image.pixels.foreach_get(buf)
@@ -234,8 +241,8 @@ def main(argv: list[str]) -> int:
         models = trained_models()
         source = "SMALL MODELS TRAINED BY THIS DEMO (no valid colorize+stylize styles in addon/models/)"
     bar = "=" * 100
-    print(f"\n{bar}\n  MODELS USED: {source}\n    colorize: {models['names']['colorize']}\n"
-          f"    stylize:  {models['names']['stylize']}\n{bar}\n", flush=True)
+    print(f"\n{bar}\n  MODELS USED: {source}\n" + "".join(f"    {k + ':':<9} {v}\n" for k, v in models["names"].items())
+          + f"{bar}\n", flush=True)
 
     from tests import build_extension
 
@@ -256,11 +263,11 @@ def main(argv: list[str]) -> int:
     print(f"  {info['stylize']}")
     print(f"  stylize {info['stylize_seconds']} s, Cycles render ({RENDER_SAMPLES} samples, CPU) "
           f"{info['render_seconds']} s, demo total {time.perf_counter() - t_start:.0f} s")
-    print(f"  MODELS USED: colorize = {models['names']['colorize']}; stylize = {models['names']['stylize']}")
+    print("  MODELS USED: " + "; ".join(f"{k} = {v}" for k, v in models["names"].items()))
     for label, uri in info["published"].items():
         print(f"  published ({label}, Offline backend): token URI {uri}")
     print("  wrote:")
-    for name in ("sketch.png", "colorized.png", "stylized.png", "render.png", "scene.blend", "nft/manifest.json"):
+    for name in (*info["written"], "render.png", "scene.blend", "nft/manifest.json"):
         path = os.path.join(OUT, name)
         print(f"    {path}  ({os.path.getsize(path) / 1e3:.0f} kB)")
     print(bar)

@@ -6,7 +6,8 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 from bpy.types import Operator
 
-from .stylize import CANVAS_SIZES
+from ..core import pipeline
+from . import stylize
 
 SKETCH_NODE = "NFTGan Sketch"
 RESULT_NODE = "NFTGan Result"
@@ -55,7 +56,7 @@ class NFTGAN_OT_new_canvas(Operator):
     bl_label = "New Sketch Canvas"
     bl_options = {"REGISTER", "UNDO"}
 
-    size: EnumProperty(name="Size", items=CANVAS_SIZES, default="1024")
+    size: EnumProperty(name="Size", items=stylize.CANVAS_SIZES, default="1024")
     name: StringProperty(name="Name", default="Sketch")
 
     def execute(self, context):
@@ -98,7 +99,8 @@ class NFTGAN_OT_apply_material(Operator):
     bl_label = "Apply to Material"
     bl_options = {"REGISTER", "UNDO"}
 
-    image: StringProperty(name="Image", description="Result image (default: the sketch's stylized, else colorized)")
+    image: StringProperty(name="Image", description="Result image (default: the last result of the sketch's "
+                                                          "newest Stylize)")
 
     @classmethod
     def poll(cls, context):
@@ -108,8 +110,9 @@ class NFTGAN_OT_apply_material(Operator):
         result = bpy.data.images.get(self.image) if self.image else None
         sketch = context.scene.nftgan.sketch
         if result is None and not self.image and sketch is not None:
-            result = (bpy.data.images.get(f"{sketch.name} stylized")
-                      or bpy.data.images.get(f"{sketch.name} colorized"))
+            names = [stylize.last_result.get(sketch.name, "")]  # the newest Stylize's last stage, else by stage
+            names += [f"{sketch.name} {pipeline.RESULT_SUFFIX[stage]}" for stage in reversed(pipeline.STAGES)]
+            result = next((im for n in names if (im := bpy.data.images.get(n))), None)
         if result is None:
             self.report({"ERROR"}, f"No image '{self.image}'" if self.image else "Nothing to apply yet: Stylize first")
             return {"CANCELLED"}

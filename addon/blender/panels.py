@@ -27,6 +27,8 @@ def draw(layout, context):
         style = core_styles.find(found, kind, getattr(props, f"{kind}_id") or None)
         if style is not None and style.description:
             box.label(text=style.description)
+    if core_styles.of_kind(found, "upscale"):
+        layout.prop(props, "upscale", text="Upscale")
     if any(not s.ok for s in found):
         layout.label(text=f"{sum(not s.ok for s in found)} model(s) unusable: see Preferences", icon="ERROR")
 

@@ -1,9 +1,9 @@
 """Stylize: snapshot the sketch on the main thread, run the pipeline on the worker, write results.
 
 Main thread, before: one `foreach_get` of the sketch's pixels (the only bpy work).
-Worker: addon.core.pipeline (colorize -> stylize) and PNG encoding of the results.
+Worker: addon.core.pipeline (colorize -> stylize -> optional upscale) and PNG encoding of the results.
 Main thread, after (`apply_results`, called from runtime.drain()): new image datablocks
-"<sketch> colorized" / "<sketch> stylized" filled with `foreach_set` and packed from the
+"<sketch> colorized" / "<sketch> stylized" / "<sketch> upscaled" filled with `foreach_set` and packed from the
 worker's PNG bytes. The sketch itself is only ever read.
 """
 
@@ -29,11 +29,13 @@ CANVAS_SIZES = [(s, f"{s} px", f"A {s}x{s} white canvas") for s in ("256", "512"
 LIVE_CHECK_INTERVAL = 0.5  # seconds between looks at the sketch while live preview is on
 
 _jobs: dict[str, jobs.Job] = {}  # key -> latest stylize job (for progress and Cancel)
+last_result: dict[str, str] = {}  # sketch name -> the image its newest Stylize wrote last (Apply to Material)
 
 
 # ----------------------------------------------------------------------------------------------- properties
 
 _enum_items: dict[str, list] = {}  # Blender needs Python to keep dynamic enum items alive
+OPTIONAL = {"upscale": "NONE"}  # stages that stay off until the user picks a model
 
 
 def _style_enum(kind: str):
@@ -45,7 +47,7 @@ def _style_enum(kind: str):
         return lst
 
     def get(self):
-        wanted = getattr(self, f"{kind}_id")
+        wanted = getattr(self, f"{kind}_id") or OPTIONAL.get(kind, "")
         lst = _enum_items.get(kind) or items(self, None)
         return next((it[4] for it in lst if it[0] == wanted), 0)
 
@@ -65,8 +67,10 @@ class NFTGanSceneProps(PropertyGroup):
     sketch: PointerProperty(type=bpy.types.Image, name="Sketch", description="The image NFTGan stylizes")
     colorize_id: StringProperty(description="Chosen colorize style (file name without .onnx; NONE skips)")
     stylize_id: StringProperty(description="Chosen stylize style (file name without .onnx; NONE skips)")
+    upscale_id: StringProperty(description="Chosen upscale model (file name without .onnx; empty or NONE: off)")
     colorize: _style_enum("colorize")
     stylize: _style_enum("stylize")
+    upscale: _style_enum("upscale")
     live_preview: BoolProperty(name="Live Preview", update=_live_toggled,
                                description="Stylize again whenever the sketch changes (the newest version wins)")
     canvas_size: EnumProperty(name="Size", items=CANVAS_SIZES, default="1024")
@@ -109,14 +113,14 @@ def snapshot(image) -> tuple[np.ndarray, bool]:
 def chosen_models(scene) -> dict:
     props, found = scene.nftgan, runtime.styles()
     models = {}
-    for kind in ("colorize", "stylize"):
-        wanted = getattr(props, f"{kind}_id")
+    for kind in pipeline.STAGES:
+        wanted = getattr(props, f"{kind}_id") or OPTIONAL.get(kind, "")
         if wanted == "NONE":
             continue
         style = core_styles.find(found, kind, wanted) or core_styles.find(found, kind, None)
         if style is not None:
             models[kind] = style.info
-    if not models:
+    if not models.keys() & {"colorize", "stylize"}:
         if core_styles.of_kind(found, "colorize") or core_styles.of_kind(found, "stylize"):
             raise jobs.UserError("Both Colorize and Stylize are set to None: choose a style for at least one.")
         reasons = "".join(f" Skipped {s.error}" for s in found if not s.ok)
@@ -175,6 +179,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         if i + 1 < len(items):
             runtime.later(lambda: write(i + 1))
             return
+        last_result[base] = written[-1]
         note = ""
         if meta["uid"] is not None and sketch is None:
             note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"

@@ -122,6 +122,32 @@ def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
         np.testing.assert_allclose(pixels_of(reloaded), second[stage], atol=1.01 / 255)
 
 
+def test_optional_upscale_stage(blender, scene):
+    """Upscale is off until chosen; then a third result "<sketch> upscaled" (x4) is written and Apply to
+    Material shows the newest Stylize's last result."""
+    bpy, props = blender.bpy, scene.nftgan
+    assert "upscale" not in blender.stylize.chosen_models(scene) and props.upscale == "NONE"
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    props.upscale = "upscale"  # the tiny x4 test model
+    assert props.upscale_id == "upscale"
+    assert list(blender.stylize.chosen_models(scene)) == ["colorize", "stylize", "upscale"]
+    expected = expected_results(blender, pixels_of(sketch))
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    up = bpy.data.images["Sketch upscaled"]
+    assert tuple(up.size) == (1024, 1024) and up.packed_file is not None
+    np.testing.assert_allclose(pixels_of(up), expected["upscale"], atol=1.01 / 255)
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    nodes = bpy.context.active_object.active_material.node_tree.nodes
+    assert nodes["NFTGan Result"].image == up
+    props.upscale = "NONE"  # off again: the stylized image is the newest last result, not the old upscaled one
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    assert nodes["NFTGan Result"].image == bpy.data.images["Sketch stylized"]
+
+
 def test_cancel(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "2048")
