@@ -11,6 +11,7 @@ import dataclasses
 import sys
 
 from .checkpoint import CheckpointError, load_checkpoint
+from .config import ON_RESUME
 from .kinds import available, get_kind
 
 EPILOG = """examples:
@@ -25,7 +26,8 @@ metrics.csv, loss.png, config.json and train.log."""
 
 
 def _usage(prog: str) -> str:
-    lines = [f"usage: {prog} KIND --data DIR --out RUN_DIR [options]", f"       {prog} --resume RUN_DIR [--steps N]",
+    lines = [f"usage: {prog} KIND --data DIR --out RUN_DIR [options]",
+             f"       {prog} --resume RUN_DIR [--steps N] [--device D] [--amp A] [--workers N]",
              "", "Train a model on your own images. KIND is one of:"]
     for name in available():
         lines.append(f"  {name:<10} {get_kind(name).description}")
@@ -101,12 +103,18 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
                 resume_ckpt = load_checkpoint(args.resume)
             if resume_ckpt["model"] != kind.name:
                 parser.error(f"{args.resume} is a {resume_ckpt['model']} run, not {kind.name}")
-            ignored = sorted(k for k in given if k != "steps") + [k for k in ("data", "out") if getattr(args, k)]
+            ignored = sorted(k for k in given if k not in ON_RESUME)
+            ignored += [k for k in ("data", "out") if getattr(args, k)]
             if ignored:
                 print(f"{prog}: note: resuming uses the run's stored settings; ignoring "
                       f"{', '.join(_flag(k) for k in ignored)}", file=sys.stderr)
             cfg = kind.config_class.from_dict(resume_ckpt["config"])
-            cfg = cfg.replace(out=args.resume, steps=given.get("steps", cfg.steps))
+            changed = {k: v for k, v in given.items() if k in ON_RESUME and v != getattr(cfg, k)}
+            numerics = [f"{_flag(k)} {changed[k]} (was {getattr(cfg, k)})" for k in ("amp", "device") if k in changed]
+            if numerics:
+                print(f"{prog}: note: continuing with {', '.join(numerics)}: the run goes on from its checkpoint, "
+                      "but not bit-identically to one that never changed hardware settings", file=sys.stderr)
+            cfg = cfg.replace(out=args.resume, **changed)
             if cfg.steps <= resume_ckpt["step"]:
                 parser.error(f"{args.resume} is already at step {resume_ckpt['step']} of {cfg.steps}; pass "
                              f"--steps N with N > {resume_ckpt['step']} to train further")

@@ -21,6 +21,9 @@ def opt(default: Any, help: str, choices: tuple | None = None, cli: bool = True)
     return field(default=default, metadata={"help": help, "choices": choices, "cli": cli})
 
 
+# what a resumed run may change: how long it trains, and where and how fast it computes (not what it learns)
+ON_RESUME = ("steps", "device", "amp", "workers")
+
 @dataclass
 class TrainConfig:
     model: str = opt("", "model kind (set by `nftgan train KIND`)", cli=False)
@@ -58,8 +61,10 @@ class TrainConfig:
     keep_checkpoints: int = opt(3, "keep only the newest N step checkpoints (latest.pt always stays)")
     # hardware
     device: str = opt("auto", "cpu, cuda, cuda:1 ... (auto: cuda when available); torchrun picks per process")
-    amp: str = opt("none", "mixed precision (bf16: CUDA with bfloat16 support)", choices=("none", "bf16"))
-    channels_last: bool = opt(False, "channels-last memory layout (for CUDA tensor cores)")
+    amp: str = opt("auto", "mixed precision for the training step (bf16 autocast; weights, optimizer and "
+                           "validation stay fp32). auto: bf16 for pix2pix and cyclegan where the hardware computes it "
+                           "natively (CUDA with bfloat16, CPUs with AVX512-BF16 or AMX), else none", choices=("auto", "none", "bf16"))
+    channels_last: bool = opt(False, "channels-last memory layout (for CUDA tensor cores; slower on CPU)")
     deterministic: bool = opt(False, "deterministic algorithms (slower; exact resume on CPU holds even without "
                                      "it, CUDA needs it)")
 

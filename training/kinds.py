@@ -22,6 +22,7 @@ A model kind only says what is different. To add one (e.g. `training/gan.py` for
         loss_names = ("G", "D")                # columns of metrics.csv / curves in loss.png
         val_names = ()                         # validation metric columns (e.g. ("val_l1", "val_psnr"))
         nets_to_save = ("G", "D")              # default: every net from build_nets
+        auto_bf16 = False                      # True once bf16 is shown to train as well as fp32 (--amp auto)
 
         def build_nets(self, cfg): return {"G": ..., "D": ...}            # initialised nn.Modules
         def optimizer_groups(self, cfg): return {"G": ("G",), "D": ("D",)}  # optimizer -> nets (Adam)
@@ -40,8 +41,9 @@ and add the module to `BUILTIN` below so `nftgan train dcgan` finds it without i
 `run` (a `training.trainer.Run`) gives `cfg`, `device`, `nets` (DDP-wrapped when distributed: use these
 for the forward pass whose gradients you need), `raw` (the plain modules: use these for frozen forward
 passes, e.g. the discriminator during the generator update), `opt` (optimizers by group name),
-`state` (what `new_state` returned), `autocast()`, `requires_grad(names, flag)`, `step`, `rank`,
-`world_size`. A kind never saves, logs, seeds or schedules anything itself.
+`state` (what `new_state` returned), `autocast()` (wrap forward passes in it: bf16 when `--amp` resolves
+to bf16, and always fp32 inside `validate` / `sample_rows`, which the trainer runs in full precision),
+`requires_grad(names, flag)`, `step`, `rank`, `world_size`. A kind never saves, logs, seeds or schedules anything itself.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ class ModelKind(ABC):
     loss_names: tuple[str, ...] = ()
     val_names: tuple[str, ...] = ()
     nets_to_save: tuple[str, ...] | None = None
+    # --amp auto picks bf16 (on hardware that has it) only for kinds shown to reach the same held-out quality
+    # in bf16 as in fp32 (tests/bench/precision.py); the others train in fp32 unless asked for --amp bf16
+    auto_bf16: bool = False
 
     def check_config(self, cfg: TrainConfig) -> None:
         """Raise ValueError with advice for settings this kind cannot train with."""

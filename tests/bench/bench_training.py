@@ -5,9 +5,11 @@ Runs the real trainer (`training.trainer.Trainer`: the kinds' own nets, optimize
 the reference's `t_comp`). Rows:
 
 - ours: the kind's `train_step` (fused Adam, one discriminator pass over real+fake, frozen
-  discriminator in the generator update, identity + translation in one generator pass), on CPU with
-  the default thread count, with channels-last, and on CUDA (fp32 / bf16 autocast / channels-last)
-  when a GPU is present;
+  discriminator in the generator update, identity + translation in one generator pass), on CPU in
+  fp32, fp32 + channels-last, and bf16 autocast where the CPU computes bf16 natively (AVX512-BF16 /
+  AMX: what `--amp auto`, the default, picks there), and on CUDA (fp32 / bf16 autocast /
+  channels-last) when a GPU is present. That bf16 trains to the same held-out L1 as fp32 is shown by
+  `python -m tests.bench.precision` (real training runs, too long for this table);
 - reference recipe: the same networks updated the way the reference implementation's
   `optimize_parameters` does it (separate real and fake discriminator passes, separate identity
   passes, torch.optim.Adam with PyTorch's defaults), re-implemented here from the papers' recipe and
@@ -34,7 +36,7 @@ from PIL import Image
 from training.config import CycleGANConfig, Pix2PixConfig
 from training.data import collate
 from training.losses import gan_loss, pool_query
-from training.trainer import Trainer
+from training.trainer import Trainer, native_bf16
 
 QUOTED_S_PER_ITER = {"pix2pix": 1.47, "cyclegan": 18.1}  # from the issue, not measured here
 ITERS = {"pix2pix": (1, 3), "cyclegan": (1, 2)}  # (warm-up, timed) rounds: a CycleGAN step is ~10x pix2pix
@@ -129,9 +131,10 @@ def make_step(model: str, data: Path, out: Path, device: str, amp: str, channels
 
 def main() -> None:
     # (model, device, amp, channels-last, reference recipe)
-    variants = [("pix2pix", "cpu", "none", False, True), ("pix2pix", "cpu", "none", False, False),
-                ("pix2pix", "cpu", "none", True, False),
-                ("cyclegan", "cpu", "none", False, True), ("cyclegan", "cpu", "none", False, False)]
+    variants = [(m, "cpu", amp, cl, recipe) for m in ("pix2pix", "cyclegan")
+                for amp, cl, recipe in (("none", False, True), ("none", False, False), ("none", True, False))]
+    if native_bf16(torch.device("cpu")):
+        variants += [(m, "cpu", "bf16", False, False) for m in ("pix2pix", "cyclegan")]
     if torch.cuda.is_available():
         variants += [(m, "cuda", amp, cl, False) for m in ("pix2pix", "cyclegan")
                      for amp, cl in (("none", False), ("bf16", False), ("none", True), ("bf16", True))]
@@ -165,6 +168,8 @@ def main() -> None:
                     variant = "reference recipe, re-implemented"
                 else:
                     variant = "ours " + ("fp32" if amp == "none" else amp) + (" + channels-last" if cl else "")
+                    if amp == "bf16" and device == "cpu":
+                        variant += " (default: --amp auto)"
                 vs_recipe = f"{recipe_s / s:.2f}x" if device == "cpu" and recipe_s else "-"
                 quoted = QUOTED_S_PER_ITER[model] if device == "cpu" else None
                 print(f"{model:<9} {device:<5} {variant:<32} {s:7.3f} {1 / s:9.3f} {vs_recipe:>9} "

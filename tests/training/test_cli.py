@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from training.checkpoint import load_checkpoint
 from training.cli import main
 from training.kinds import available, get_kind
 
@@ -29,7 +30,7 @@ def test_help_lists_kinds_and_examples(capsys):
     rc, text = run(["--help"], capsys)
     assert rc == 0 and "pix2pix" in text and "cyclegan" in text and "--resume RUN_DIR" in text
     rc, text = run(["pix2pix", "--help"], capsys)
-    assert rc == 0 and "DATA LAYOUT" in text and "--lambda-l1" in text and "--amp {none,bf16}" in text
+    assert rc == 0 and "DATA LAYOUT" in text and "--lambda-l1" in text and "--amp {auto,none,bf16}" in text
     assert "sketchify" in text and "--no-flip" in text
 
 
@@ -79,7 +80,13 @@ def test_existing_run_is_not_overwritten_and_finished_run_needs_more_steps(tmp_p
     rc, text = run(["cyclegan", "--resume", str(out)], capsys)
     assert rc == 2 and "is a pix2pix run" in text
     rc, text = run(["--resume", str(out), "--steps", "3", "--lr", "1"], capsys)  # extend; other options ignored
-    assert rc == 0 and "ignoring --lr" in text
+    assert rc == 0 and "ignoring --lr" in text and "not bit-identically" not in text
+    assert load_checkpoint(out)["config"]["lr"] == 2e-4
+    # hardware settings may change on resume (a run started on a laptop goes on elsewhere), with a note
+    rc, text = run(["--resume", str(out), "--steps", "4", "--amp", "bf16"], capsys)
+    assert rc == 0 and "continuing with --amp bf16 (was auto)" in text and "not bit-identically" in text
+    ck = load_checkpoint(out)
+    assert ck["step"] == 4 and ck["config"]["amp"] == "bf16" and "bf16 autocast" in ck["provenance"]["hardware"]
 
 
 def test_nftgan_dispatcher_runs_train(tmp_path):

@@ -16,8 +16,10 @@ from PIL import Image
 
 from training.checkpoint import CheckpointError, build_generator, load_checkpoint
 from training.cli import main as train_main
-from training.config import CycleGANConfig
-from training.trainer import train
+from training.config import CycleGANConfig, Pix2PixConfig
+from training.data import collate
+from training.kinds import get_kind
+from training.trainer import Trainer, native_bf16, train, use_bf16
 
 from .helpers import TINY, paired, unpaired
 
@@ -78,11 +80,12 @@ def test_pix2pix_learns_a_toy_mapping_and_writes_its_run_folder(tmp_path):
         assert g(torch.zeros(1, 3, 64, 32)).shape == (1, 3, 64, 32)
 
 
-def test_cyclegan_resume_in_process_is_exact(tmp_path):
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_cyclegan_resume_in_process_is_exact(tmp_path, amp):
     data = unpaired(tmp_path / "data", n=6)
     cfg = CycleGANConfig(model="cyclegan", data=str(data), size=32, ngf=4, ndf=4, net_g="resnet_6blocks",
                          steps=8, pool_size=3, batch_size=2, workers=1, log_every=2, sample_every=4,
-                         checkpoint_every=100)
+                         checkpoint_every=100, amp=amp)
     train(cfg.replace(out=str(tmp_path / "straight")))
     train(cfg.replace(out=str(tmp_path / "halves")), stop_at=4)  # a run planned for 8 steps, stopped at 4
     assert load_checkpoint(tmp_path / "halves")["step"] == 4
@@ -94,6 +97,35 @@ def test_cyclegan_resume_in_process_is_exact(tmp_path):
     assert info["kind"] == "stylize" and info["multiple_of"] == 4
     assert torch.equal(g.state_dict()["model.1.weight"], b["nets"]["G_B"]["model.1.weight"])
     assert [r["G_A"] for r in metrics(tmp_path / "straight")] == [r["G_A"] for r in metrics(tmp_path / "halves")]
+    precision = "bf16 autocast" if amp == "bf16" else "fp32"
+    assert precision in (tmp_path / "halves" / "train.log").read_text()
+    assert precision in b["provenance"]["hardware"]
+
+
+def test_amp_auto_means_bf16_exactly_where_the_hardware_has_it():
+    cpu = torch.device("cpu")
+    flags = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert native_bf16(cpu) == flags
+    assert use_bf16("auto", cpu) == flags and not use_bf16("auto", cpu, auto=False)
+    assert get_kind("cyclegan").auto_bf16 and get_kind("pix2pix").auto_bf16 and not get_kind("wgan-gp").auto_bf16
+    assert use_bf16("bf16", cpu) and not use_bf16("none", cpu)
+
+
+def test_bf16_steps_but_fp32_validation(tmp_path):
+    """Under --amp bf16 the training step autocasts; validation and samples run in fp32, like the export."""
+    data = paired(tmp_path / "data", n=6)
+    trainer = Trainer(Pix2PixConfig(model="pix2pix", data=str(data), out=str(tmp_path / "run"), size=32, ngf=4,
+                                    ndf=4, steps=1, workers=0, val_fraction=0.34, amp="bf16"))
+    run = trainer.run
+    trainer.out.mkdir()
+    seen = []
+    hook = run.raw["G"].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    batch = trainer._batch(collate([trainer.train_ds[(0, 0)]]))
+    trainer.kind.train_step(run, batch)
+    trainer._validate_and_sample()
+    hook.remove()
+    assert seen[0] == torch.bfloat16 and set(seen[1:]) == {torch.float32}
+    assert run.bf16  # back on for the next step
 
 
 def test_kill_9_then_resume_gives_identical_weights(tmp_path):
