@@ -43,6 +43,7 @@ def test_feathered_tiles_leave_no_seams(colorize_model, stylize_model):
 
 def test_run_shapes_sizes_and_sessions(colorize_model, stylize_model):
     models = {"colorize": describe_model(colorize_model), "stylize": describe_model(stylize_model)}
+    pipeline.clear_sessions()  # other tests ran other models in this process
     for h, w in ((1, 1), (7, 50), (33, 32), (70, 45)):
         out = pipeline.run(sketch(h, w), models=models)
         assert set(out) == {"colorize", "stylize"}
