@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, config_of, load_checkpoint
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,16 @@ _STYLE = ("--net-g", "resnet_6blocks", "--ngf", "16", "--ndf", "32", "--size", "
 _LOG = ("--workers", "1", "--log-every", "25", "--sample-every", "250", "--checkpoint-every", "250")
 
 DEFAULTS = (
-    Default("colorize-clipart", "colorize", "pix2pix", "colorize/train", 25000,
+    Default("colorize-clipart", "colorize", "pix2pix", "colorize/train", 30000,
             ("--ngf", "16", "--ndf", "32", "--size", "128", "--load-size", "256", *_LOG),
-            "Clip-art Colour", "Pencil sketch to flat clip-art colours (Pix2Pix U-Net, trained on Open Clip Art)",
+            "Clip-art Colour",
+            "Pencil or ink sketch to flat clip-art colours (Pix2Pix U-Net, trained on Open Clip Art)",
             "GPL-3.0-or-later weights; trained on openclipart-png (public domain)", ("openclipart",)),
-    Default("stylize-clay", "clay", "cyclegan", "clay", 5800, (*_STYLE, *_LOG),
+    Default("stylize-clay", "clay", "cyclegan", "clay", 12000, (*_STYLE, *_LOG),
             "3D Clay", "Flat colour to soft 3D clay renders (CycleGAN, Noto Color Emoji -> Fluent Emoji 3D)",
             "GPL-3.0-or-later weights; trained on Noto Color Emoji (Apache-2.0) and Fluent Emoji 3D (MIT)",
             ("noto", "fluent3d")),
-    Default("stylize-painted", "painted", "cyclegan", "painted", 1000, (*_STYLE, *_LOG),
+    Default("stylize-painted", "painted", "cyclegan", "painted", 8000, (*_STYLE, *_LOG),
             "Painted Portrait", "Flat colour to painterly shading (CycleGAN, clip art -> Wesnoth portraits)",
             "GPL-3.0-or-later weights; trained on Wesnoth portraits (GPL-2.0-or-later) and openclipart (public domain)",
             ("openclipart", "wesnoth")),
@@ -94,8 +95,12 @@ def train(d: Default, runs: Path, data: Path) -> None:
 
 def export(d: Default, runs: Path, models: Path) -> None:
     models.mkdir(parents=True, exist_ok=True)
+    extra = []
+    if d.kind in ("pix2pix", "cyclegan"):  # they learned from whole pictures resized to the load size
+        extra = ["--work-size", str(config_of(load_checkpoint(runs / d.run)).effective_load_size)]
     code = _nftgan("export", str(runs / d.run), "-o", str(models / f"{d.id}.onnx"), "--name", d.name,
-                   "--description", d.description, "--license", d.license, "--card", str(models / f"{d.id}.md"))
+                   "--description", d.description, "--license", d.license,
+                   "--card", str(models / f"{d.id}.md"), *extra)
     if code:
         raise SystemExit(f"exporting {d.id} failed (exit {code})")
 
