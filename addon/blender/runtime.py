@@ -287,6 +287,17 @@ def register():
     bpy.app.handlers.load_post.append(_on_load_post)
     bpy.app.handlers.save_pre.append(_on_save_pre)
     bpy.app.timers.register(_timer, first_interval=TIMER_INTERVAL, persistent=True)
+    _read_styles_in_background()
+
+
+def _read_styles_in_background() -> None:
+    """Read every model file once on the worker at start-up (importing onnxruntime and opening each file:
+    ~0.3 s for the four shipped models, more with the user's own): the first panel draw then finds them
+    cached (core.styles caches by path, size and mtime) instead of stalling Blender on them."""
+    prefs = preferences.get()
+    folders = prefs.folder_paths() if prefs else ()
+    worker.submit(lambda job: core_styles.scan(folders), key="styles:read", label="NFTGan: reading styles",
+                  on_done=lambda job: redraw())
 
 
 def unregister():

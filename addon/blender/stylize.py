@@ -3,8 +3,8 @@
 Main thread, before: one `foreach_get` of the sketch's pixels (the only bpy work).
 Worker: addon.core.pipeline (colorize -> stylize -> optional upscale) and PNG encoding of the results.
 Main thread, after (`apply_results`, called from runtime.drain()): new image datablocks
-"<sketch> colorized" / "<sketch> stylized" / "<sketch> upscaled" filled with `foreach_set` and packed from the
-worker's PNG bytes. The sketch itself is only ever read.
+"<sketch> colorized" / "<sketch> stylized" / "<sketch> upscaled" filled with `foreach_set` and packed
+from the worker's PNG bytes. The sketch itself is only ever read.
 """
 
 from __future__ import annotations

@@ -122,6 +122,19 @@ def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
         np.testing.assert_allclose(pixels_of(reloaded), second[stage], atol=1.01 / 255)
 
 
+def test_model_files_are_read_on_the_worker_at_start(blender, scene):
+    """Enabling the add-on reads every model file on the worker, so the first panel draw does not have to."""
+    cache = blender.core.styles._cache
+    cache.clear()
+    blender.runtime._read_styles_in_background()  # what register() does
+    done = [j for j in finish(blender) if j.label == "NFTGan: reading styles"]
+    assert [j.state for j in done] == ["done"]
+    read = dict(cache)
+    assert {os.path.basename(k[0]) for k in read} >= {"colorize.onnx", "stylize.onnx", "upscale.onnx"}
+    blender.runtime.refresh_styles()  # the panel's scan now only looks the files up
+    assert dict(cache) == read
+
+
 def test_optional_upscale_stage(blender, scene):
     """Upscale is off until chosen; then a third result "<sketch> upscaled" (x4) is written and Apply to
     Material shows the newest Stylize's last result."""
