@@ -38,6 +38,11 @@ _enum_items: dict[str, list] = {}  # Blender needs Python to keep dynamic enum i
 OPTIONAL = {"upscale": "NONE"}  # stages that stay off until the user picks a model
 
 
+def _wanted(props, kind: str) -> str:
+    """The chosen model id of a stage ("NONE": skipped; "": the first one, or off for an optional stage)."""
+    return getattr(props, f"{kind}_id") or OPTIONAL.get(kind, "")
+
+
 def _style_enum(kind: str):
     def items(_self, _context):
         found = core_styles.of_kind(runtime.styles(), kind)
@@ -47,7 +52,7 @@ def _style_enum(kind: str):
         return lst
 
     def get(self):
-        wanted = getattr(self, f"{kind}_id") or OPTIONAL.get(kind, "")
+        wanted = _wanted(self, kind)
         lst = _enum_items.get(kind) or items(self, None)
         return next((it[4] for it in lst if it[0] == wanted), 0)
 
@@ -114,7 +119,7 @@ def chosen_models(scene) -> dict:
     props, found = scene.nftgan, runtime.styles()
     models = {}
     for kind in pipeline.STAGES:
-        wanted = getattr(props, f"{kind}_id") or OPTIONAL.get(kind, "")
+        wanted = _wanted(props, kind)
         if wanted == "NONE":
             continue
         style = core_styles.find(found, kind, wanted) or core_styles.find(found, kind, None)

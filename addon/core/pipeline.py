@@ -291,8 +291,8 @@ def run(rgba: np.ndarray, *, models: dict, job=None, threads: int = 0, provider:
         job.progress(i / len(stages), f"{info.name} ({k})")
         x = at_work_size(x, info)
         x = apply_model(x, info, sessions[k], job, on_tile)
-        h, w = x.shape[:2]
-        results[k] = to_image_space(x if h >= target[0] else resize(x, *target))
+        small = x.shape[0] < target[0] or x.shape[1] < target[1]
+        results[k] = to_image_space(resize(x, *target) if small else x)
     job.progress(1.0, "done")
     return results
 

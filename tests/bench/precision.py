@@ -49,15 +49,7 @@ def heldout_l1(run_dir: Path, src: Path, ref: Path, limit: int = 64) -> float:
 
 def recipe(default_id: str) -> tuple[str, str, tuple[str, ...]]:
     d = next(d for d in DEFAULTS if d.id == default_id)
-    keep, skip = [], False
-    for a in d.args:  # the shipped recipe, minus its logging cadence (set below)
-        if skip:
-            skip = False
-        elif a in ("--log-every", "--sample-every", "--checkpoint-every", "--workers"):
-            skip = True
-        else:
-            keep.append(a)
-    return d.kind, d.data, tuple(keep)
+    return d.kind, d.data, d.args  # main() appends its own logging options: argparse keeps the last one
 
 
 def main(argv: list[str] | None = None) -> None:
