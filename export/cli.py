@@ -13,7 +13,10 @@ import sys
 
 # name -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("training.cli:main", "train a style or collection model (pix2pix, cyclegan, dcgan, wgan-gp, upscale)"),
+    "train": (
+        "training.cli:main",
+        "train a style or collection model (pix2pix, cyclegan, dcgan, wgan-gp, upscale)",
+    ),
     "sketchify": ("training.sketchify:main", "turn a folder of images into an aligned sketch|image dataset"),
     "data": ("training.recipes:main", "build the licensed datasets the default styles are trained on"),
     "export": ("export.onnx_export:main", "export a training checkpoint to a self-describing ONNX model"),
@@ -22,7 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("addon.core.generate:main", "sample N images from a generate model"),
     "eval": ("training.evaluate:main", "FID / KID / paired L1-PSNR-SSIM evaluation"),
     "cid": ("addon.core.publish.cli:cid_main", "print a file's IPFS CID (CIDv1 raw leaves, or --v0)"),
-    "publish": ("addon.core.publish.cli:publish_main", "publish an image as an NFT (IPFS + ERC-721 metadata)"),
+    "publish": (
+        "addon.core.publish.cli:publish_main",
+        "publish an image as an NFT (IPFS + ERC-721 metadata)",
+    ),
 }
 
 

@@ -39,8 +39,10 @@ OPSET = 18
 CALIB_IMAGES, HELD_OUT_IMAGES = 16, 8
 
 
-INT8_NEEDS_IMAGES = ("--int8 needs images of the model's input domain to calibrate on; the checkpoint's training "
-                     "data was not found: pass --calib-dir DIR")
+INT8_NEEDS_IMAGES = (
+    "--int8 needs images of the model's input domain to calibrate on; the checkpoint's training "
+    "data was not found: pass --calib-dir DIR"
+)
 
 
 class ExportError(RuntimeError):
@@ -48,6 +50,7 @@ class ExportError(RuntimeError):
 
 
 # ---------------------------------------------------------------- the graph
+
 
 def input_side(info: dict) -> int:
     """The input side the model was trained on (upscale: the low-res side), as a size the graph takes."""
@@ -70,11 +73,21 @@ def to_onnx(net: nn.Module, info: dict) -> onnx.ModelProto:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as log:
         warnings.simplefilter("ignore")
         try:
-            program = torch.onnx.export(net, (example,), dynamo=True, opset_version=OPSET, input_names=["input"],
-                                        output_names=["output"], dynamic_shapes={arg: dims}, verbose=False)
+            program = torch.onnx.export(
+                net,
+                (example,),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_shapes={arg: dims},
+                verbose=False,
+            )
         except Exception as exc:
-            raise ExportError(f"torch.onnx could not export the {info['kind']} generator: "
-                              f"{str(exc).strip().splitlines()[0][:300]}\n{log.getvalue()[-2000:]}") from exc
+            raise ExportError(
+                f"torch.onnx could not export the {info['kind']} generator: "
+                f"{str(exc).strip().splitlines()[0][:300]}\n{log.getvalue()[-2000:]}"
+            ) from exc
     proto = program.model_proto
     _name_dims(proto, info)
     return proto
@@ -97,6 +110,7 @@ def _name_dims(proto: onnx.ModelProto, info: dict) -> None:
 
 # ---------------------------------------------------------------- numbers for the card
 
+
 def count_macs(net: nn.Module, example: torch.Tensor) -> int:
     """Multiply-accumulates of one forward pass (convolutions, transposed convolutions, linear layers)."""
     total = 0
@@ -112,8 +126,11 @@ def count_macs(net: nn.Module, example: torch.Tensor) -> int:
         elif isinstance(module, nn.Linear):
             total += output.numel() * module.in_features
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d,
-                                                                                      nn.Linear))]
+    handles = [
+        m.register_forward_hook(hook)
+        for m in net.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+    ]
     try:
         with torch.no_grad():
             net(example)
@@ -131,6 +148,7 @@ def example_input(info: dict, batch: int = 1, side: int | None = None) -> torch.
 
 
 # ---------------------------------------------------------------- real images
+
 
 def _resize(img, side: int) -> torch.Tensor:
     from PIL import Image
@@ -152,7 +170,9 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
     if info["kind"] == "generate":  # the input domain is N(0, 1) latents
         if calib_dir:
             raise ExportError("--calib-dir does not apply to a generate model: its inputs are random latents")
-        z = torch.randn(CALIB_IMAGES + HELD_OUT_IMAGES, info["latent"], generator=torch.Generator().manual_seed(1))
+        z = torch.randn(
+            CALIB_IMAGES + HELD_OUT_IMAGES, info["latent"], generator=torch.Generator().manual_seed(1)
+        )
         return list(z[:CALIB_IMAGES]), list(z[CALIB_IMAGES:])
     side = input_side(info)
     if calib_dir:
@@ -173,7 +193,10 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
 
     try:
         train_ds, val_ds = get_kind(ckpt["model"]).datasets(cfg)[:2]
-    except (ValueError, OSError):  # DataError: the data moved or changed: parity on random inputs, said on the card
+    except (
+        ValueError,
+        OSError,
+    ):  # DataError: the data moved or changed: parity on random inputs, said on the card
         return [], []
     key = _input_key(info, direction)
     take = lambda ds, n: [ds[i][key] for i in range(min(n, len(ds)))]
@@ -189,6 +212,7 @@ def _input_key(info: dict, direction: str | None) -> str:
 
 # ---------------------------------------------------------------- parity
 
+
 def _session(model: bytes | str, threads: int = 0):
     import onnxruntime as ort
 
@@ -203,17 +227,25 @@ def parity_cases(info: dict, real: list[torch.Tensor]) -> list[tuple[str, torch.
     """Random and real inputs at two sizes: the trained size (batch 2) and a non-square one."""
     gen = torch.Generator().manual_seed(0)
     if info["kind"] == "generate":
-        return [("random latents, batch 2", torch.randn(2, info["latent"], generator=gen)),
-                ("random latents, batch 5", torch.randn(5, info["latent"], generator=gen))]
+        return [
+            ("random latents, batch 2", torch.randn(2, info["latent"], generator=gen)),
+            ("random latents, batch 5", torch.randn(5, info["latent"], generator=gen)),
+        ]
     m = info["multiple_of"]
     side = input_side(info)
     h2, w2 = max(m, side // 2 // m * m), side + m  # a second, non-square size
-    cases = [(f"random {side}x{side}, batch 2", torch.rand(2, 3, side, side, generator=gen) * 2 - 1),
-             (f"random {h2}x{w2}", torch.rand(1, 3, h2, w2, generator=gen) * 2 - 1)]
+    cases = [
+        (f"random {side}x{side}, batch 2", torch.rand(2, 3, side, side, generator=gen) * 2 - 1),
+        (f"random {h2}x{w2}", torch.rand(1, 3, h2, w2, generator=gen) * 2 - 1),
+    ]
     if real:
         batch = torch.stack(real[:2])
-        cases.append((f"{len(batch)} real {side}x{side}", nn.functional.interpolate(batch, (side, side),
-                                                                                       mode="bilinear")))
+        cases.append(
+            (
+                f"{len(batch)} real {side}x{side}",
+                nn.functional.interpolate(batch, (side, side), mode="bilinear"),
+            )
+        )
         cases.append((f"real {h2}x{w2}", nn.functional.interpolate(batch[:1], (h2, w2), mode="bilinear")))
     return cases
 
@@ -233,6 +265,7 @@ def check_parity(net: nn.Module, model: bytes, cases) -> list[dict]:
 
 
 # ---------------------------------------------------------------- int8
+
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two images in [-1, 1] (the evaluation's PSNR, on the same [0, 1] scale)."""
@@ -259,8 +292,14 @@ def time_sessions(sessions: list, x: np.ndarray, repeats: int = 7, budget_s: flo
     return best
 
 
-def quantize_int8(fp32: bytes, calib: list[np.ndarray], held: list[np.ndarray], *, min_psnr: float = INT8_MIN_PSNR,
-                  min_speedup: float = 1.0) -> tuple[bytes | None, dict]:
+def quantize_int8(
+    fp32: bytes,
+    calib: list[np.ndarray],
+    held: list[np.ndarray],
+    *,
+    min_psnr: float = INT8_MIN_PSNR,
+    min_speedup: float = 1.0,
+) -> tuple[bytes | None, dict]:
     """Static QDQ int8 of an fp32 model. Returns (model bytes or None, report).
 
     Two candidates: convolutions only (ConvTranspose and InstanceNorm stay fp32) and convolutions plus
@@ -291,9 +330,17 @@ def quantize_int8(fp32: bytes, calib: list[np.ndarray], held: list[np.ndarray], 
             root, level = logging.getLogger(), logging.getLogger().level
             root.setLevel(logging.ERROR)  # quantize_static logs "consider pre-processing" on every call
             try:
-                quantize_static(src, dst, Reader(name), quant_format=QuantFormat.QDQ, per_channel=True,
-                                reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                                op_types_to_quantize=list(ops))
+                quantize_static(
+                    src,
+                    dst,
+                    Reader(name),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    reduce_range=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    op_types_to_quantize=list(ops),
+                )
             finally:
                 root.setLevel(level)
             model = Path(dst).read_bytes()
@@ -301,26 +348,47 @@ def quantize_int8(fp32: bytes, calib: list[np.ndarray], held: list[np.ndarray], 
             got = [sess.run(None, {name: x[None]})[0] for x in held]
             quality = min(psnr(g, w) for g, w in zip(got, want))
             t_fp32, t_int8 = time_sessions([base, sess], held[0][None])
-            candidates.append({"quantized": "+".join(ops), "psnr_db": quality, "fp32_ms": t_fp32 * 1e3,
-                               "int8_ms": t_int8 * 1e3, "speedup": t_fp32 / t_int8, "model": model})
+            candidates.append(
+                {
+                    "quantized": "+".join(ops),
+                    "psnr_db": quality,
+                    "fp32_ms": t_fp32 * 1e3,
+                    "int8_ms": t_int8 * 1e3,
+                    "speedup": t_fp32 / t_int8,
+                    "model": model,
+                }
+            )
     good = [c for c in candidates if c["psnr_db"] >= min_psnr]
-    best = max(good or candidates, key=lambda c: (c["speedup"]))
+    best = max(good or candidates, key=lambda c: c["speedup"])
     report = {k: v for k, v in best.items() if k != "model"}
     report["candidates"] = [{k: v for k, v in c.items() if k != "model"} for c in candidates]
     if not good:
-        report["kept"], report["reason"] = False, (f"refused: PSNR {best['psnr_db']:.1f} dB vs fp32 is below "
-                                                   f"{min_psnr:.0f} dB (quality loss too visible)")
+        report["kept"], report["reason"] = (
+            False,
+            (
+                f"refused: PSNR {best['psnr_db']:.1f} dB vs fp32 is below "
+                f"{min_psnr:.0f} dB (quality loss too visible)"
+            ),
+        )
     elif best["speedup"] <= min_speedup:
-        report["kept"], report["reason"] = False, (f"refused: not faster than fp32 on this CPU ({best['int8_ms']:.3g} "
-                                                   f"vs {best['fp32_ms']:.3g} ms, {best['speedup']:.2f}x; "
-                                                   f"{best['psnr_db']:.1f} dB)")
+        report["kept"], report["reason"] = (
+            False,
+            (
+                f"refused: not faster than fp32 on this CPU ({best['int8_ms']:.3g} "
+                f"vs {best['fp32_ms']:.3g} ms, {best['speedup']:.2f}x; "
+                f"{best['psnr_db']:.1f} dB)"
+            ),
+        )
     else:
-        report["kept"], report["reason"] = True, (f"kept: {best['speedup']:.2f}x faster than fp32, "
-                                                  f"{best['psnr_db']:.1f} dB PSNR vs fp32")
+        report["kept"], report["reason"] = (
+            True,
+            (f"kept: {best['speedup']:.2f}x faster than fp32, {best['psnr_db']:.1f} dB PSNR vs fp32"),
+        )
     return (best["model"] if report["kept"] else None), report
 
 
 # ---------------------------------------------------------------- the whole export
+
 
 def _with_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> bytes:
     del proto.metadata_props[:]
@@ -344,8 +412,18 @@ def int8_path(out_path: str | os.PathLike) -> Path:
     return out.with_name(out.stem + ".int8" + out.suffix)
 
 
-def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, description=None, license=None,
-                      int8=False, calib_dir=None, work_size=0) -> dict:
+def export_checkpoint(
+    ckpt_path,
+    out_path,
+    *,
+    direction=None,
+    name=None,
+    description=None,
+    license=None,
+    int8=False,
+    calib_dir=None,
+    work_size=0,
+) -> dict:
     """Export a checkpoint to `out_path`; returns the report (also what the model card shows).
 
     Nothing is written unless the ONNX graph passes onnx.checker and matches PyTorch within PARITY_TOL.
@@ -363,13 +441,24 @@ def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, descrip
     net, info = build_generator(ckpt, direction)
     net.eval()
     if any(m.training for m in net.modules()):
-        raise ExportError("the generator is not in eval mode; batch norm and dropout would differ from training")
+        raise ExportError(
+            "the generator is not in eval mode; batch norm and dropout would differ from training"
+        )
     name = name or info["name"] + (" (B to A)" if direction == "BtoA" else "")
     what = info["kind"] if ckpt["model"] == info["kind"] else f"{ckpt['model']} {info['kind']}"
     description = description or f"{what} model, {info['size']} px, step {ckpt['step']}"
-    props = build_metadata(kind=info["kind"], name=name, description=description, size=info["size"],
-                           multiple_of=info["multiple_of"], scale=info.get("scale", 1), latent=info.get("latent", 0),
-                           license=license or "", training=info["training"], work_size=work_size)
+    props = build_metadata(
+        kind=info["kind"],
+        name=name,
+        description=description,
+        size=info["size"],
+        multiple_of=info["multiple_of"],
+        scale=info.get("scale", 1),
+        latent=info.get("latent", 0),
+        license=license or "",
+        training=info["training"],
+        work_size=work_size,
+    )
     calib, held = domain_images(ckpt, info, direction, calib_dir)
     if int8 and not calib:
         raise ExportError(INT8_NEEDS_IMAGES)  # before anything is written
@@ -382,26 +471,49 @@ def export_checkpoint(ckpt_path, out_path, *, direction=None, name=None, descrip
     parity = check_parity(net, model, parity_cases(info, held or calib))
     worst = max(p["max_abs"] for p in parity)
     report = {
-        "path": str(out_path), "model": ckpt["model"], "kind": info["kind"], "name": name, "description": description,
-        "size": info["size"], "multiple_of": info["multiple_of"], "scale": info.get("scale", 1),
-        "latent": info.get("latent", 0), "work_size": work_size, "direction": direction, "license": license or "",
+        "path": str(out_path),
+        "model": ckpt["model"],
+        "kind": info["kind"],
+        "name": name,
+        "description": description,
+        "size": info["size"],
+        "multiple_of": info["multiple_of"],
+        "scale": info.get("scale", 1),
+        "latent": info.get("latent", 0),
+        "work_size": work_size,
+        "direction": direction,
+        "license": license or "",
         "step": ckpt["step"],
-        "training": info["training"], "params": sum(p.numel() for p in net.parameters()),
-        "gmacs": count_macs(net, example_input(info)) / 1e9, "parity": parity, "parity_max_abs": worst,
-        "real_images": bool(held or calib) and info["kind"] != "generate", "opset": OPSET, "bytes": len(model),
+        "training": info["training"],
+        "params": sum(p.numel() for p in net.parameters()),
+        "gmacs": count_macs(net, example_input(info)) / 1e9,
+        "parity": parity,
+        "parity_max_abs": worst,
+        "real_images": bool(held or calib) and info["kind"] != "generate",
+        "opset": OPSET,
+        "bytes": len(model),
         "int8": None,
     }
     if worst > PARITY_TOL:
-        raise ExportError(f"refused: ONNX and PyTorch outputs differ by {worst:.2e} (> {PARITY_TOL:g}); "
-                          f"nothing was written. Cases: {parity}")
+        raise ExportError(
+            f"refused: ONNX and PyTorch outputs differ by {worst:.2e} (> {PARITY_TOL:g}); "
+            f"nothing was written. Cases: {parity}"
+        )
     _write_atomic(out_path, model)
     describe_model(out_path)  # the add-on's own reader accepts it
     if int8:
-        q_model, q_report = quantize_int8(model, [x.numpy() for x in calib], [x.numpy() for x in held or calib[-2:]])
+        q_model, q_report = quantize_int8(
+            model, [x.numpy() for x in calib], [x.numpy() for x in held or calib[-2:]]
+        )
         q_report["path"] = str(int8_path(out_path))
         if q_model is not None:
-            q_props = dict(props, **{"nftgan.name": f"{name} (int8)",
-                                     "nftgan.description": f"{description}; int8 ({q_report['reason']})"})
+            q_props = dict(
+                props,
+                **{
+                    "nftgan.name": f"{name} (int8)",
+                    "nftgan.description": f"{description}; int8 ({q_report['reason']})",
+                },
+            )
             _write_atomic(int8_path(out_path), _with_metadata(onnx.load_from_string(q_model), q_props))
         else:
             int8_path(out_path).unlink(missing_ok=True)  # never leave a stale variant that failed the rule
@@ -427,18 +539,37 @@ def model_card(r: dict) -> str:
         ("kind", f"{r['kind']} ({r['model']}" + (f", {r['direction']}" if r["direction"] else "") + ")"),
         ("sizes", sizes),
         ("parameters", f"{r['params'] / 1e6:.2f} M"),
-        ("compute", f"{r['gmacs']:.3g} GMACs per image" + ("" if r["kind"] == "generate" else
-                                                              f" at {r['size'] // r['scale']} px")),
+        (
+            "compute",
+            f"{r['gmacs']:.3g} GMACs per image"
+            + ("" if r["kind"] == "generate" else f" at {r['size'] // r['scale']} px"),
+        ),
         ("license", r["license"] or "not stated"),
         ("data", f"{t.get('dataset', 'unknown')} ({t.get('images', '?')} images)"),
-        ("training", f"{t.get('steps', r['step'])} steps, {t.get('hardware', 'unknown hardware')}"
-         + (f", {t['seconds'] / 60:.1f} min" if isinstance(t.get("seconds"), (int, float)) else "")),
-        ("validation", ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                 for k, v in sorted(metrics.items())) or "none recorded"),
-        ("parity", f"max abs(ONNX - PyTorch) = {r['parity_max_abs']:.2e} over {len(r['parity'])} cases ("
-                   + ("random latents" if r["kind"] == "generate" else "random and real images" if r["real_images"]
-                      else "random inputs only: no training images found")
-                   + f"), limit {PARITY_TOL:g}"),
+        (
+            "training",
+            f"{t.get('steps', r['step'])} steps, {t.get('hardware', 'unknown hardware')}"
+            + (f", {t['seconds'] / 60:.1f} min" if isinstance(t.get("seconds"), (int, float)) else ""),
+        ),
+        (
+            "validation",
+            ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items())
+            )
+            or "none recorded",
+        ),
+        (
+            "parity",
+            f"max abs(ONNX - PyTorch) = {r['parity_max_abs']:.2e} over {len(r['parity'])} cases ("
+            + (
+                "random latents"
+                if r["kind"] == "generate"
+                else "random and real images"
+                if r["real_images"]
+                else "random inputs only: no training images found"
+            )
+            + f"), limit {PARITY_TOL:g}",
+        ),
         ("file", f"{os.path.basename(r['path'])}, {r['bytes'] / 1e6:.2f} MB, opset {r['opset']}, contract 1"),
     ]
     if r["int8"]:
@@ -455,25 +586,46 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a checkpoint file, or a run folder (its checkpoints/latest.pt)")
     parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    parser.add_argument("--direction", choices=("AtoB", "BtoA"), help="cyclegan: which generator (default AtoB)")
+    parser.add_argument(
+        "--direction", choices=("AtoB", "BtoA"), help="cyclegan: which generator (default AtoB)"
+    )
     parser.add_argument("--name", help="style name shown in the add-on (default: the run's name)")
     parser.add_argument("--description", help="one line shown under the name")
     parser.add_argument("--license", help="license of the weights, e.g. CC-BY-4.0 (shown on the style card)")
-    parser.add_argument("--int8", action="store_true", help="also write <name>.int8.onnx when it is faster and "
-                                                            f">= {INT8_MIN_PSNR:.0f} dB PSNR vs fp32")
-    parser.add_argument("--calib-dir", help="images of the model's input domain for parity and int8 calibration "
-                                            "(default: the checkpoint's training data)")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help=f"also write <name>.int8.onnx when it is faster and >= {INT8_MIN_PSNR:.0f} dB PSNR vs fp32",
+    )
+    parser.add_argument(
+        "--calib-dir",
+        help="images of the model's input domain for parity and int8 calibration "
+        "(default: the checkpoint's training data)",
+    )
     parser.add_argument("--card", help="also write the model card as Markdown to this file")
-    parser.add_argument("--work-size", type=int, default=0, metavar="PX",
-                        help="colorize/stylize: the picture size the model learned at (e.g. the training images' "
-                             "--load-size when it saw whole pictures). The add-on stylizes larger sketches at this "
-                             "size and scales the result back, so a 1024 px canvas gets the strokes and colours the "
-                             "model learned instead of marks 4x too small for it (default: any size, as painted)")
+    parser.add_argument(
+        "--work-size",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="colorize/stylize: the picture size the model learned at (e.g. the training images' "
+        "--load-size when it saw whole pictures). The add-on stylizes larger sketches at this "
+        "size and scales the result back, so a 1024 px canvas gets the strokes and colours the "
+        "model learned instead of marks 4x too small for it (default: any size, as painted)",
+    )
     args = parser.parse_args(argv)
     try:
-        report = export_checkpoint(args.checkpoint, args.output, direction=args.direction, name=args.name,
-                                   description=args.description, license=args.license, int8=args.int8,
-                                   calib_dir=args.calib_dir, work_size=args.work_size)
+        report = export_checkpoint(
+            args.checkpoint,
+            args.output,
+            direction=args.direction,
+            name=args.name,
+            description=args.description,
+            license=args.license,
+            int8=args.int8,
+            calib_dir=args.calib_dir,
+            work_size=args.work_size,
+        )
     except (ExportError, CheckpointError, ModelError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
@@ -481,8 +633,10 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
     for p in report["parity"]:
         print(f"  parity  {p['case']:<28} max |d| {p['max_abs']:.2e}")
     if report["int8"]:
-        print(f"  int8    {report['int8']['reason']}" + (f" -> {report['int8']['path']}" if report["int8"]["kept"]
-                                                         else ""))
+        print(
+            f"  int8    {report['int8']['reason']}"
+            + (f" -> {report['int8']['path']}" if report["int8"]["kept"] else "")
+        )
     print(f"wrote {args.output} in {report['seconds']:.1f} s")
     if args.card:
         _write_atomic(Path(args.card), report["card"].encode())

@@ -46,14 +46,19 @@ def check_runs(info: ModelInfo) -> tuple[int, ...]:
         y = sess.run(None, {info.input_name: x})[0]
     except Exception as exc:  # onnxruntime raises several types for graphs that fail at run time
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{where}: the graph fails on a {tuple(x.shape)} input ({first}). Re-export the model.") \
-            from exc
+        raise ModelError(
+            f"{where}: the graph fails on a {tuple(x.shape)} input ({first}). Re-export the model."
+        ) from exc
     want = expected_output_shape(info, x.shape)
     if tuple(y.shape) != want:
-        raise ModelError(f"{where}: a {tuple(x.shape)} input gives output {tuple(y.shape)}, the contract promises "
-                         f"{want}. Re-export the model.")
+        raise ModelError(
+            f"{where}: a {tuple(x.shape)} input gives output {tuple(y.shape)}, the contract promises "
+            f"{want}. Re-export the model."
+        )
     if not np.isfinite(y).all():
-        raise ModelError(f"{where}: the model outputs NaN or infinity. Re-export it from a healthy checkpoint.")
+        raise ModelError(
+            f"{where}: the model outputs NaN or infinity. Re-export it from a healthy checkpoint."
+        )
     return want
 
 
@@ -71,8 +76,10 @@ def describe(info: ModelInfo) -> str:
     if info.kind == "generate":
         lines.append(f"  input        latent ({info.latent},) ~ N(0, 1) -> {info.size}x{info.size} RGB")
     else:
-        lines.append(f"  input        RGB NCHW in [-1, 1]; H and W multiples of {info.multiple_of}; trained at "
-                     f"{info.size} px" + (f"; output x{info.scale}" if info.kind == "upscale" else ""))
+        lines.append(
+            f"  input        RGB NCHW in [-1, 1]; H and W multiples of {info.multiple_of}; trained at "
+            f"{info.size} px" + (f"; output x{info.scale}" if info.kind == "upscale" else "")
+        )
     if info.license:
         lines.append(f"  license      {info.license}")
     if info.training:

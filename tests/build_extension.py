@@ -22,7 +22,9 @@ MANIFEST = os.path.join(ROOT, "blender_manifest.toml")
 WHEEL_CACHE = os.path.join(ROOT, ".cache", "wheels")
 STAGE = os.path.join(ROOT, "build", "nftgan")
 DIST = os.path.join(ROOT, "dist")
-WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
+WHEEL_NAME = re.compile(
+    r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$"
+)
 
 
 def blender_ext_tool() -> str:
@@ -47,9 +49,23 @@ def fetch_wheel(filename: str) -> str:
     if not m:
         raise SystemExit(f"manifest wheel {filename!r} is not a wheel file name")
     os.makedirs(WHEEL_CACHE, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-           "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "-d", WHEEL_CACHE,
-           f"{m['name']}=={m['version']}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "-d",
+        WHEEL_CACHE,
+        f"{m['name']}=={m['version']}",
+    ]
     for plat in m["plat"].split("."):
         cmd += ["--platform", plat]
     print("fetching", filename, flush=True)
@@ -63,8 +79,9 @@ def stage() -> dict:
     with open(MANIFEST, "rb") as fh:
         manifest = tomllib.load(fh)
     shutil.rmtree(STAGE, ignore_errors=True)
-    shutil.copytree(os.path.join(ROOT, "addon"), STAGE,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+    shutil.copytree(
+        os.path.join(ROOT, "addon"), STAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+    )
     shutil.copy2(MANIFEST, os.path.join(STAGE, "blender_manifest.toml"))
     os.makedirs(os.path.join(STAGE, "wheels"), exist_ok=True)
     for rel in manifest.get("wheels", []):
@@ -86,7 +103,10 @@ def build(out_dir: str = DIST, quiet: bool = False) -> list[str]:
     prefix = f"{manifest['id']}-{manifest['version']}-"
     for old in glob.glob(os.path.join(out_dir, prefix + "*.zip")):
         os.remove(old)
-    _run([sys.executable, tool, "build", "--source-dir", STAGE, "--output-dir", out_dir, "--split-platforms"], quiet)
+    _run(
+        [sys.executable, tool, "build", "--source-dir", STAGE, "--output-dir", out_dir, "--split-platforms"],
+        quiet,
+    )
     zips = sorted(glob.glob(os.path.join(out_dir, prefix + "*.zip")))
     if len(zips) != len(manifest["platforms"]):
         raise SystemExit(f"expected one zip per platform {manifest['platforms']}, got {zips}")

@@ -33,9 +33,14 @@ PACKAGES = ("torch", "onnx", "onnxscript", "onnxruntime", "numpy", "pillow")  # 
 # contract kind -> (model kind, trainer settings); ngf 8, a few dozen steps: seconds on 2 CPU cores
 RECIPES = {
     "colorize": ("pix2pix", {"net_g": "unet", "ngf": 8, "ndf": 8, "steps": 24, "batch_size": 4}),
-    "stylize": ("cyclegan", {"net_g": "resnet_6blocks", "ngf": 8, "ndf": 8, "steps": 12, "batch_size": 2,
-                             "pool_size": 4}),
-    "upscale": ("upscale", {"scale": 4, "ngf": 8, "n_blocks": 1, "steps": 12, "batch_size": 4}),  # 8 px -> 32 px
+    "stylize": (
+        "cyclegan",
+        {"net_g": "resnet_6blocks", "ngf": 8, "ndf": 8, "steps": 12, "batch_size": 2, "pool_size": 4},
+    ),
+    "upscale": (
+        "upscale",
+        {"scale": 4, "ngf": 8, "n_blocks": 1, "steps": 12, "batch_size": 4},
+    ),  # 8 px -> 32 px
     "generate": ("dcgan", {"latent": 16, "ngf": 8, "ndf": 8, "steps": 12, "batch_size": 4}),  # z(16) -> 32 px
 }
 DATA_OF = {"pix2pix": "paired", "upscale": "paired", "dcgan": "collection"}  # the rest: unpaired folders
@@ -67,7 +72,9 @@ def make_data(root: Path, n: int = 12, size: int = SIZE) -> dict[str, Path]:
     to8 = lambda a: Image.fromarray((np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8))
     for i in range(n):
         sketch = np.ones((size, size, 4), np.float32)
-        strokes = [rng.uniform(0.1, 0.9, size=(int(rng.integers(2, 5)), 2)) for _ in range(int(rng.integers(1, 4)))]
+        strokes = [
+            rng.uniform(0.1, 0.9, size=(int(rng.integers(2, 5)), 2)) for _ in range(int(rng.integers(1, 4)))
+        ]
         draw_strokes(sketch, strokes, width=float(rng.uniform(1.5, 3.0)))
         ink = 1.0 - sketch[..., :3].mean(-1, keepdims=True)
         colour = np.array([0.98, 0.9, 0.75]) * (1 - ink) + np.array([0.1, 0.2, 0.7]) * ink
@@ -84,8 +91,16 @@ def train_tiny(model: str, data: Path, out: Path, **overrides) -> Path:
     from training.kinds import get_kind
     from training.trainer import train
 
-    settings = {"name": f"Tiny {model}", "size": SIZE, "workers": 0, "seed": 0, "log_every": 10,
-                "sample_every": 10_000, "checkpoint_every": 10_000, **overrides}
+    settings = {
+        "name": f"Tiny {model}",
+        "size": SIZE,
+        "workers": 0,
+        "seed": 0,
+        "log_every": 10,
+        "sample_every": 10_000,
+        "checkpoint_every": 10_000,
+        **overrides,
+    }
     cfg = get_kind(model).config_class(model=model, data=str(data), out=str(out), **settings)
     train(cfg)
     return out

@@ -38,12 +38,14 @@ SKETCH = [
     [(0.22, 0.33), (0.30, 0.33), (0.30, 0.40), (0.22, 0.40), (0.22, 0.33)],  # window
     [(0.50, 0.33), (0.58, 0.33), (0.58, 0.40), (0.50, 0.40), (0.50, 0.33)],  # window
     [(0.50, 0.60), (0.50, 0.70), (0.56, 0.70), (0.56, 0.55)],  # chimney
-    [(0.80, 0.12), (0.80, 0.35)], [(0.84, 0.12), (0.84, 0.35)],  # tree trunk
+    [(0.80, 0.12), (0.80, 0.35)],
+    [(0.84, 0.12), (0.84, 0.35)],  # tree trunk
     [(0.70, 0.35), (0.76, 0.48), (0.82, 0.58), (0.88, 0.48), (0.94, 0.35), (0.70, 0.35)],  # tree crown
     [(0.03, 0.12), (0.97, 0.12)],  # ground
 ]
-SKETCH.append([(0.82 + 0.07 * math.cos(a * math.pi / 6), 0.82 + 0.07 * math.sin(a * math.pi / 6))
-               for a in range(13)])  # sun
+SKETCH.append(
+    [(0.82 + 0.07 * math.cos(a * math.pi / 6), 0.82 + 0.07 * math.sin(a * math.pi / 6)) for a in range(13)]
+)  # sun
 
 
 def say(msg: str) -> None:
@@ -51,6 +53,7 @@ def say(msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- models
+
 
 def bundled_models() -> dict | None:
     from addon.core import styles
@@ -61,9 +64,12 @@ def bundled_models() -> dict | None:
         return None
     if styles.find(found, "upscale", None):  # the optional last stage: 256 px results -> 1024 px textures
         picked["upscale"] = styles.find(found, "upscale", None)
-    return {"folder": None, **{k: s.id for k, s in picked.items()},
-            "names": {k: f"{s.name} ({os.path.relpath(s.path, ROOT)})" for k, s in picked.items()},
-            "paths": {k: s.path for k, s in picked.items()}}
+    return {
+        "folder": None,
+        **{k: s.id for k, s in picked.items()},
+        "names": {k: f"{s.name} ({os.path.relpath(s.path, ROOT)})" for k, s in picked.items()},
+        "paths": {k: s.path for k, s in picked.items()},
+    }
 
 
 def trained_models() -> dict:
@@ -78,28 +84,67 @@ def trained_models() -> dict:
         shutil.rmtree(folder, ignore_errors=True)
         say("no styles in addon/models/: training two small models with `nftgan train` (a few minutes, once)")
         data = make_data(folder / "data", n=24, size=64)
-        jobs = [("colorize", "pix2pix", data["paired"], ["--steps", "150", "--ngf", "16", "--ndf", "16"]),
-                ("stylize", "cyclegan", data["unpaired"], ["--steps", "80", "--ngf", "8", "--ndf", "8"])]
+        jobs = [
+            ("colorize", "pix2pix", data["paired"], ["--steps", "150", "--ngf", "16", "--ndf", "16"]),
+            ("stylize", "cyclegan", data["unpaired"], ["--steps", "80", "--ngf", "8", "--ndf", "8"]),
+        ]
         for kind, model, d, extra in jobs:
             run = folder / "runs" / model
-            subprocess.run([*nftgan, "train", model, "--data", str(d), "--out", str(run), "--size", "64",
-                            "--batch-size", "4", "--workers", "0", *extra], check=True)
-            subprocess.run([*nftgan, "export", str(run), "-o", str(folder / f"demo-{kind}.onnx"),
-                            "--name", f"Demo {kind} ({model}, 64 px)", "--license", "CC0-1.0"], check=True)
+            subprocess.run(
+                [
+                    *nftgan,
+                    "train",
+                    model,
+                    "--data",
+                    str(d),
+                    "--out",
+                    str(run),
+                    "--size",
+                    "64",
+                    "--batch-size",
+                    "4",
+                    "--workers",
+                    "0",
+                    *extra,
+                ],
+                check=True,
+            )
+            subprocess.run(
+                [
+                    *nftgan,
+                    "export",
+                    str(run),
+                    "-o",
+                    str(folder / f"demo-{kind}.onnx"),
+                    "--name",
+                    f"Demo {kind} ({model}, 64 px)",
+                    "--license",
+                    "CC0-1.0",
+                ],
+                check=True,
+            )
         (folder / ".complete").touch()
-    return {"folder": str(folder), "colorize": "demo-colorize", "stylize": "demo-stylize",
-            "names": {k: f"demo-{k}.onnx (trained here by `nftgan train`, {folder})" for k in ("colorize", "stylize")},
-            "paths": {k: str(folder / f"demo-{k}.onnx") for k in ("colorize", "stylize")}}
+    return {
+        "folder": str(folder),
+        "colorize": "demo-colorize",
+        "stylize": "demo-stylize",
+        "names": {
+            k: f"demo-{k}.onnx (trained here by `nftgan train`, {folder})" for k in ("colorize", "stylize")
+        },
+        "paths": {k: str(folder / f"demo-{k}.onnx") for k in ("colorize", "stylize")},
+    }
 
 
 # ----------------------------------------------------------------------------------------------- stages
+
 
 def install(zip_path: str, model_folder: str | None) -> None:
     """In a Blender process: install + enable the zip like a user would, save the preferences."""
     import bpy
 
-    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
-                                                      enable_on_install=True)
+    result = bpy.ops.extensions.package_install_files(
+        filepath=zip_path, repo="user_default", enable_on_install=True
+    )
     assert result == {"FINISHED"} and PKG in bpy.context.preferences.addons, result
     if model_folder:
         bpy.context.preferences.addons[PKG].preferences.model_folders.add().path = model_folder
@@ -146,7 +191,9 @@ def scene(models: dict, out: str) -> dict:
     plane = bpy.context.active_object
     bpy.ops.object.camera_add(location=(0.9, -3.6, 0.5), rotation=(math.radians(85), 0, math.radians(14)))
     sc.camera = bpy.context.active_object
-    bpy.ops.object.light_add(type="AREA", location=(-1.5, -3, 2.5), rotation=(math.radians(50), 0, math.radians(-30)))
+    bpy.ops.object.light_add(
+        type="AREA", location=(-1.5, -3, 2.5), rotation=(math.radians(50), 0, math.radians(-30))
+    )
     bpy.context.active_object.data.energy = 400
     bpy.context.active_object.data.size = 3
     sc.world = bpy.data.worlds.new("Demo world")
@@ -194,11 +241,18 @@ def scene(models: dict, out: str) -> dict:
     t0 = time.perf_counter()
     bpy.ops.render.render(write_still=True)
     info["render_seconds"] = round(time.perf_counter() - t0, 1)
-    info["published"] = publish_offline(sc, runtime, out, [(final.name.removeprefix(f"{sketch.name} "), final.name),
-                                                           ("render", "Render Result")])
+    info["published"] = publish_offline(
+        sc,
+        runtime,
+        out,
+        [(final.name.removeprefix(f"{sketch.name} "), final.name), ("render", "Render Result")],
+    )
 
-    written = [(sketch, "sketch.png")] + [(im, f"{suffix}.png") for suffix in ("colorized", "stylized", "upscaled")
-                                          if (im := bpy.data.images.get(f"{sketch.name} {suffix}"))]
+    written = [(sketch, "sketch.png")] + [
+        (im, f"{suffix}.png")
+        for suffix in ("colorized", "stylized", "upscaled")
+        if (im := bpy.data.images.get(f"{sketch.name} {suffix}"))
+    ]
     info["written"] = [fname for _, fname in written]
     for image, fname in written:
         w, h = image.size
@@ -211,10 +265,16 @@ def scene(models: dict, out: str) -> dict:
 
 # ----------------------------------------------------------------------------------------------- driver
 
+
 def blender_stage(stage: str, profile: str, *args: str) -> dict:
     env = dict(os.environ, BLENDER_USER_RESOURCES=profile, PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "tests.demo", "--stage", stage, *args], env=env, cwd=ROOT,
-                       stdout=subprocess.PIPE, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "tests.demo", "--stage", stage, *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     lines = r.stdout.splitlines()
     for line in lines:
         if not line.startswith("RESULT "):
@@ -241,8 +301,12 @@ def main(argv: list[str]) -> int:
         models = trained_models()
         source = "SMALL MODELS TRAINED BY THIS DEMO (no valid colorize+stylize styles in addon/models/)"
     bar = "=" * 100
-    print(f"\n{bar}\n  MODELS USED: {source}\n" + "".join(f"    {k + ':':<9} {v}\n" for k, v in models["names"].items())
-          + f"{bar}\n", flush=True)
+    print(
+        f"\n{bar}\n  MODELS USED: {source}\n"
+        + "".join(f"    {k + ':':<9} {v}\n" for k, v in models["names"].items())
+        + f"{bar}\n",
+        flush=True,
+    )
 
     from tests import build_extension
 
@@ -261,8 +325,10 @@ def main(argv: list[str]) -> int:
     print(f"\n{bar}")
     print(f"  onnxruntime in Blender: {info['onnxruntime']}")
     print(f"  {info['stylize']}")
-    print(f"  stylize {info['stylize_seconds']} s, Cycles render ({RENDER_SAMPLES} samples, CPU) "
-          f"{info['render_seconds']} s, demo total {time.perf_counter() - t_start:.0f} s")
+    print(
+        f"  stylize {info['stylize_seconds']} s, Cycles render ({RENDER_SAMPLES} samples, CPU) "
+        f"{info['render_seconds']} s, demo total {time.perf_counter() - t_start:.0f} s"
+    )
     print("  MODELS USED: " + "; ".join(f"{k} = {v}" for k, v in models["names"].items()))
     for label, uri in info["published"].items():
         print(f"  published ({label}, Offline backend): token URI {uri}")

@@ -18,8 +18,10 @@ def worker():
 def test_runs_in_order_and_on_done_runs_on_the_draining_thread(worker):
     seen, done_threads = [], []
     for i in range(3):
-        worker.submit(lambda job, i=i: seen.append(i) or i * 10,
-                      on_done=lambda job: done_threads.append(threading.current_thread()))
+        worker.submit(
+            lambda job, i=i: seen.append(i) or i * 10,
+            on_done=lambda job: done_threads.append(threading.current_thread()),
+        )
     assert worker.wait_idle(5)
     jobs = worker.drain()
     assert seen == [0, 1, 2]
@@ -61,6 +63,7 @@ def test_latest_wins_replaces_queued_and_cancels_running(worker):
                     time.sleep(0.005)
             ran.append(tag)
             return tag
+
         return fn
 
     first = worker.submit(step("first"), key="sketch", latest_wins=True)

@@ -41,7 +41,9 @@ def resolve(path_or_run_dir: str | os.PathLike) -> Path:
         if candidate.is_file():
             return candidate
     if p.is_dir():
-        raise CheckpointError(f"{p} holds no checkpoint (looked for checkpoints/{LATEST}); has the run saved one yet?")
+        raise CheckpointError(
+            f"{p} holds no checkpoint (looked for checkpoints/{LATEST}); has the run saved one yet?"
+        )
     raise CheckpointError(f"checkpoint not found: {p}")
 
 
@@ -51,8 +53,10 @@ def load_checkpoint(path_or_run_dir: str | os.PathLike, map_location="cpu") -> d
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 -- truncated zip, not a torch file, foreign pickle: all "unreadable"
-        raise CheckpointError(f"{path} is not a readable NFTGan checkpoint ({type(exc).__name__}: {exc}). "
-                              "If training was killed while saving, use the previous step_*.pt file.") from None
+        raise CheckpointError(
+            f"{path} is not a readable NFTGan checkpoint ({type(exc).__name__}: {exc}). "
+            "If training was killed while saving, use the previous step_*.pt file."
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path} is not an NFTGan checkpoint (format {found!r}, expected {FORMAT!r})")
@@ -104,8 +108,15 @@ def build_generator(ckpt: dict, direction: str | None = None) -> tuple[nn.Module
     cfg = kind.config_class.from_dict(ckpt["config"])
     net, extra = kind.generator(cfg, ckpt["nets"], direction)
     name = cfg.name or os.path.basename(os.path.normpath(cfg.out or "")) or kind.name
-    info = {"kind": kind.contract_kind, "size": cfg.size, "multiple_of": 1, "scale": 1, "latent": 0,
-            "name": name, "training": dict(ckpt.get("provenance") or {})}
+    info = {
+        "kind": kind.contract_kind,
+        "size": cfg.size,
+        "multiple_of": 1,
+        "scale": 1,
+        "latent": 0,
+        "name": name,
+        "training": dict(ckpt.get("provenance") or {}),
+    }
     info.update(extra)
     return net.eval(), info
 
@@ -116,6 +127,8 @@ def load_net(net: nn.Module, state: dict, what: str) -> nn.Module:
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"the checkpoint's {what} weights do not fit the network its config describes: "
-                              f"{str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"the checkpoint's {what} weights do not fit the network its config describes: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
     return net

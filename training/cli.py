@@ -26,9 +26,12 @@ metrics.csv, loss.png, config.json and train.log."""
 
 
 def _usage(prog: str) -> str:
-    lines = [f"usage: {prog} KIND --data DIR --out RUN_DIR [options]",
-             f"       {prog} --resume RUN_DIR [--steps N] [--device D] [--amp A] [--workers N]",
-             "", "Train a model on your own images. KIND is one of:"]
+    lines = [
+        f"usage: {prog} KIND --data DIR --out RUN_DIR [options]",
+        f"       {prog} --resume RUN_DIR [--steps N] [--device D] [--amp A] [--workers N]",
+        "",
+        "Train a model on your own images. KIND is one of:",
+    ]
     for name in available():
         lines.append(f"  {name:<10} {get_kind(name).description}")
     lines += ["", f"`{prog} KIND --help` lists that kind's options.", "", EPILOG]
@@ -41,15 +44,21 @@ def _flag(name: str) -> str:
 
 def build_parser(kind, prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=f"{prog} {kind.name}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=f"{prog} {kind.name}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         usage=f"{prog} {kind.name} --data DIR --out RUN_DIR [--steps N] [--size PX] [options]\n"
-              f"       {prog} {kind.name} --resume RUN_DIR [--steps N]",
-        description=f"Train {kind.name}: {kind.description}.\n\nDATA LAYOUT: {kind.data_help}", epilog=EPILOG)
+        f"       {prog} {kind.name} --resume RUN_DIR [--steps N]",
+        description=f"Train {kind.name}: {kind.description}.\n\nDATA LAYOUT: {kind.data_help}",
+        epilog=EPILOG,
+    )
     p.add_argument("--data", metavar="DIR", help="dataset folder (see DATA LAYOUT above)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (or continue, with --resume)")
-    p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR from its latest checkpoint, exactly where it stopped "
-                        "(its stored settings are used; only --steps may change)")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its latest checkpoint, exactly where it stopped "
+        "(its stored settings are used; only --steps may change)",
+    )
     defaults = kind.config_class()
     for f in dataclasses.fields(kind.config_class):
         meta = f.metadata
@@ -61,8 +70,14 @@ def build_parser(kind, prog: str) -> argparse.ArgumentParser:
             p.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:
             typ = {"int": int, "float": float, "str": str}.get(str(f.type), type(default))
-            p.add_argument(_flag(f.name), type=typ, default=None, choices=meta.get("choices"), help=help_,
-                           metavar=None if meta.get("choices") else f.name.upper())
+            p.add_argument(
+                _flag(f.name),
+                type=typ,
+                default=None,
+                choices=meta.get("choices"),
+                help=help_,
+                metavar=None if meta.get("choices") else f.name.upper(),
+            )
     return p
 
 
@@ -76,13 +91,18 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
         kind_name, argv = argv[0], argv[1:]
     resume_ckpt = None
     if kind_name is None and "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
-        print(f"{prog}: error: name what to train (e.g. `{prog} pix2pix --data DIR --out RUN_DIR`) "
-              f"or continue a run with --resume RUN_DIR\n\n{_usage(prog)}", file=sys.stderr)
+        print(
+            f"{prog}: error: name what to train (e.g. `{prog} pix2pix --data DIR --out RUN_DIR`) "
+            f"or continue a run with --resume RUN_DIR\n\n{_usage(prog)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         if kind_name is None:
             i = next(i for i, a in enumerate(argv) if a.startswith("--resume"))
-            run_dir = argv[i].split("=", 1)[1] if "=" in argv[i] else (argv[i + 1] if i + 1 < len(argv) else "")
+            run_dir = (
+                argv[i].split("=", 1)[1] if "=" in argv[i] else (argv[i + 1] if i + 1 < len(argv) else "")
+            )
             resume_ckpt = load_checkpoint(run_dir)
             kind_name = resume_ckpt["model"]
         kind = get_kind(kind_name)
@@ -106,18 +126,28 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             ignored = sorted(k for k in given if k not in ON_RESUME)
             ignored += [k for k in ("data", "out") if getattr(args, k)]
             if ignored:
-                print(f"{prog}: note: resuming uses the run's stored settings; ignoring "
-                      f"{', '.join(_flag(k) for k in ignored)}", file=sys.stderr)
+                print(
+                    f"{prog}: note: resuming uses the run's stored settings; ignoring "
+                    f"{', '.join(_flag(k) for k in ignored)}",
+                    file=sys.stderr,
+                )
             cfg = kind.config_class.from_dict(resume_ckpt["config"])
             changed = {k: v for k, v in given.items() if k in ON_RESUME and v != getattr(cfg, k)}
-            numerics = [f"{_flag(k)} {changed[k]} (was {getattr(cfg, k)})" for k in ("amp", "device") if k in changed]
+            numerics = [
+                f"{_flag(k)} {changed[k]} (was {getattr(cfg, k)})" for k in ("amp", "device") if k in changed
+            ]
             if numerics:
-                print(f"{prog}: note: continuing with {', '.join(numerics)}: the run goes on from its checkpoint, "
-                      "but not bit-identically to one that never changed hardware settings", file=sys.stderr)
+                print(
+                    f"{prog}: note: continuing with {', '.join(numerics)}: the run goes on from its checkpoint, "
+                    "but not bit-identically to one that never changed hardware settings",
+                    file=sys.stderr,
+                )
             cfg = cfg.replace(out=args.resume, **changed)
             if cfg.steps <= resume_ckpt["step"]:
-                parser.error(f"{args.resume} is already at step {resume_ckpt['step']} of {cfg.steps}; pass "
-                             f"--steps N with N > {resume_ckpt['step']} to train further")
+                parser.error(
+                    f"{args.resume} is already at step {resume_ckpt['step']} of {cfg.steps}; pass "
+                    f"--steps N with N > {resume_ckpt['step']} to train further"
+                )
             train(cfg, resume=args.resume)
             return 0
         if not args.data:
@@ -133,8 +163,10 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
         return 2
     except KeyboardInterrupt:
         where = cfg.out if cfg else "RUN_DIR"
-        print(f"\n{prog}: interrupted; continue with `{prog} --resume {where}` (from the last checkpoint)",
-              file=sys.stderr)
+        print(
+            f"\n{prog}: interrupted; continue with `{prog} --resume {where}` (from the last checkpoint)",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -142,8 +174,18 @@ def _check_new_run(parser, cfg) -> None:
     import os
 
     if os.path.exists(os.path.join(cfg.out, "checkpoints", "latest.pt")):
-        parser.error(f"{cfg.out} already holds a run; continue it with --resume {cfg.out}, or pick another --out")
-    for name in ("steps", "batch_size", "size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
+        parser.error(
+            f"{cfg.out} already holds a run; continue it with --resume {cfg.out}, or pick another --out"
+        )
+    for name in (
+        "steps",
+        "batch_size",
+        "size",
+        "log_every",
+        "sample_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+    ):
         if getattr(cfg, name) < 1:
             parser.error(f"{_flag(name)} must be at least 1")
     if not 0 <= cfg.val_fraction < 1:

@@ -24,6 +24,7 @@ def opt(default: Any, help: str, choices: tuple | None = None, cli: bool = True)
 # what a resumed run may change: how long it trains, and where and how fast it computes (not what it learns)
 ON_RESUME = ("steps", "device", "amp", "workers")
 
+
 @dataclass
 class TrainConfig:
     model: str = opt("", "model kind (set by `nftgan train KIND`)", cli=False)
@@ -32,8 +33,11 @@ class TrainConfig:
     name: str = opt("", "style name shown in the add-on (default: the run folder's name)")
     # schedule
     steps: int = opt(20000, "training steps (one step = one batch on every process)")
-    decay_from: float = opt(0.5, "keep the learning rate constant for this fraction of the steps, then decay "
-                                 "it linearly to 0 (the papers: 100 + 100 epochs = 0.5)")
+    decay_from: float = opt(
+        0.5,
+        "keep the learning rate constant for this fraction of the steps, then decay "
+        "it linearly to 0 (the papers: 100 + 100 epochs = 0.5)",
+    )
     batch_size: int = opt(1, "images per step per process (the papers use 1)")
     lr: float = opt(2e-4, "Adam learning rate")
     beta1: float = opt(0.5, "Adam beta1")
@@ -41,18 +45,25 @@ class TrainConfig:
     seed: int = opt(0, "random seed: the same seed, data and settings give the same weights on CPU")
     # data
     size: int = opt(256, "training crop size in pixels (the exported model's native size)")
-    load_size: int = opt(0, "resize images to this before the random crop (0: size * 286 / 256, "
-                            "the papers' jitter)")
+    load_size: int = opt(
+        0, "resize images to this before the random crop (0: size * 286 / 256, the papers' jitter)"
+    )
     flip: bool = opt(True, "random horizontal flips")
-    val_fraction: float = opt(0.05, "fraction of images held out for validation (chosen by file name, "
-                                    "so the split never changes when you add images)")
+    val_fraction: float = opt(
+        0.05,
+        "fraction of images held out for validation (chosen by file name, "
+        "so the split never changes when you add images)",
+    )
     workers: int = opt(2, "data-loading worker processes per training process")
     # networks
     ngf: int = opt(64, "generator width (filters in the first layer)")
     ndf: int = opt(64, "discriminator width (filters in the first layer)")
     n_layers_d: int = opt(3, "PatchGAN layers (3 = the 70x70 PatchGAN)")
-    norm: str = opt("instance", "normalisation layers; batch norm becomes SyncBatchNorm under torchrun",
-                    choices=("instance", "batch", "none"))
+    norm: str = opt(
+        "instance",
+        "normalisation layers; batch norm becomes SyncBatchNorm under torchrun",
+        choices=("instance", "batch", "none"),
+    )
     gan_mode: str = opt("vanilla", "adversarial loss", choices=("vanilla", "lsgan", "hinge"))
     # logging
     log_every: int = opt(50, "write metrics.csv and loss.png every N steps")
@@ -61,12 +72,17 @@ class TrainConfig:
     keep_checkpoints: int = opt(3, "keep only the newest N step checkpoints (latest.pt always stays)")
     # hardware
     device: str = opt("auto", "cpu, cuda, cuda:1 ... (auto: cuda when available); torchrun picks per process")
-    amp: str = opt("auto", "mixed precision for the training step (bf16 autocast; weights, optimizer and "
-                           "validation stay fp32). auto: bf16 for pix2pix and cyclegan where the hardware computes it "
-                           "natively (CUDA with bfloat16, CPUs with AVX512-BF16 or AMX), else none", choices=("auto", "none", "bf16"))
+    amp: str = opt(
+        "auto",
+        "mixed precision for the training step (bf16 autocast; weights, optimizer and "
+        "validation stay fp32). auto: bf16 for pix2pix and cyclegan where the hardware computes it "
+        "natively (CUDA with bfloat16, CPUs with AVX512-BF16 or AMX), else none",
+        choices=("auto", "none", "bf16"),
+    )
     channels_last: bool = opt(False, "channels-last memory layout (for CUDA tensor cores; slower on CPU)")
-    deterministic: bool = opt(False, "deterministic algorithms (slower; exact resume on CPU holds even without "
-                                     "it, CUDA needs it)")
+    deterministic: bool = opt(
+        False, "deterministic algorithms (slower; exact resume on CPU holds even without it, CUDA needs it)"
+    )
 
     @property
     def effective_load_size(self) -> int:
@@ -89,8 +105,11 @@ class TrainConfig:
 class Pix2PixConfig(TrainConfig):
     """Pix2Pix (Isola et al. 2017): paired A -> B, U-Net generator, conditional PatchGAN."""
 
-    net_g: str = opt("unet", "generator: U-Net (depth from --size) or a ResNet with 6 or 9 blocks",
-                     choices=("unet", "resnet_9blocks", "resnet_6blocks"))
+    net_g: str = opt(
+        "unet",
+        "generator: U-Net (depth from --size) or a ResNet with 6 or 9 blocks",
+        choices=("unet", "resnet_9blocks", "resnet_6blocks"),
+    )
     dropout: bool = opt(True, "dropout in the generator's inner layers (training only)")
     lambda_l1: float = opt(100.0, "weight of the L1 loss to the target image")
 
@@ -99,8 +118,11 @@ class Pix2PixConfig(TrainConfig):
 class CycleGANConfig(TrainConfig):
     """CycleGAN (Zhu et al. 2017): unpaired A <-> B, two ResNet generators, two PatchGANs."""
 
-    net_g: str = opt("resnet_9blocks", "generator: a ResNet with 9 or 6 blocks, or a U-Net",
-                     choices=("resnet_9blocks", "resnet_6blocks", "unet"))
+    net_g: str = opt(
+        "resnet_9blocks",
+        "generator: a ResNet with 9 or 6 blocks, or a U-Net",
+        choices=("resnet_9blocks", "resnet_6blocks", "unet"),
+    )
     dropout: bool = opt(False, "dropout in the generators' inner layers (training only)")
     gan_mode: str = opt("lsgan", "adversarial loss", choices=("vanilla", "lsgan", "hinge"))
     lambda_cycle: float = opt(10.0, "weight of the cycle-consistency loss A->B->A and B->A->B")

@@ -25,8 +25,10 @@ class CycleGAN(ModelKind):
     contract_kind = "stylize"
     auto_bf16 = True  # measured: tests/bench/precision.py
     description = "unpaired style transfer (photo <-> painting): two ResNet generators, cycle consistency"
-    data_help = ("trainA/ and trainB/ with images of the two styles (any number, no pairing needed); A/ + B/ "
-                 "folders work too, their pairing is ignored.")
+    data_help = (
+        "trainA/ and trainB/ with images of the two styles (any number, no pairing needed); A/ + B/ "
+        "folders work too, their pairing is ignored."
+    )
     loss_names = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
 
     def check_config(self, cfg):
@@ -36,9 +38,12 @@ class CycleGAN(ModelKind):
         return build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout)
 
     def build_nets(self, cfg):
-        return {"G_A": self._g(cfg), "G_B": self._g(cfg),
-                "D_A": build_discriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
-                "D_B": build_discriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm)}
+        return {
+            "G_A": self._g(cfg),
+            "G_B": self._g(cfg),
+            "D_A": build_discriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
+            "D_B": build_discriminator(3, cfg.ndf, cfg.n_layers_d, cfg.norm),
+        }
 
     def optimizer_groups(self, cfg):
         return {"G": ("G_A", "G_B"), "D": ("D_A", "D_B")}
@@ -76,15 +81,25 @@ class CycleGAN(ModelKind):
         # discriminators: real vs a pooled past fake, one forward each over both
         with run.autocast():
             losses_d = []
-            for d, real, fake in (("D_A", real_b, pool_query(run.state["fake_B"], fake_b)),
-                                  ("D_B", real_a, pool_query(run.state["fake_A"], fake_a))):
+            for d, real, fake in (
+                ("D_A", real_b, pool_query(run.state["fake_B"], fake_b)),
+                ("D_B", real_a, pool_query(run.state["fake_A"], fake_a)),
+            ):
                 pred_real, pred_fake = nets[d](torch.cat([real, fake.detach()], 0)).chunk(2)
                 losses_d.append(0.5 * (gan_loss(pred_real, True, mode) + gan_loss(pred_fake, False, mode)))
         run.opt["D"].zero_grad(set_to_none=True)
         (losses_d[0] + losses_d[1]).backward()
         run.opt["D"].step()
-        out = {"G_A": loss_g_a, "G_B": loss_g_b, "cycle_A": loss_cyc_a, "cycle_B": loss_cyc_b,
-               "idt_A": loss_idt_a, "idt_B": loss_idt_b, "D_A": losses_d[0], "D_B": losses_d[1]}
+        out = {
+            "G_A": loss_g_a,
+            "G_B": loss_g_b,
+            "cycle_A": loss_cyc_a,
+            "cycle_B": loss_cyc_b,
+            "idt_A": loss_idt_a,
+            "idt_B": loss_idt_b,
+            "D_A": losses_d[0],
+            "D_B": losses_d[1],
+        }
         return {k: v.detach() for k, v in out.items()}
 
     def sample_rows(self, run, batch):

@@ -38,8 +38,11 @@ def list_images(folder: str) -> list[str]:
         names = os.listdir(folder)
     except FileNotFoundError:
         raise DataError(f"folder not found: {folder}") from None
-    return sorted(os.path.join(folder, n) for n in names
-                  if n.lower().endswith(IMAGE_EXTS) and os.path.isfile(os.path.join(folder, n)))
+    return sorted(
+        os.path.join(folder, n)
+        for n in names
+        if n.lower().endswith(IMAGE_EXTS) and os.path.isfile(os.path.join(folder, n))
+    )
 
 
 def load_rgb(path: str) -> Image.Image:
@@ -89,9 +92,14 @@ def find_layout(data: str) -> Layout:
         if not common:
             raise DataError(
                 f"{data}: A/ has {len(a)} and B/ has {len(b)} images but no file names match; paired "
-                "training needs A/name.png next to B/name.png (nftgan sketchify SRC DST makes such a folder)")
-        return Layout("folders", [a[k] for k in common], [b[k] for k in common],
-                      unmatched=len(a) + len(b) - 2 * len(common))
+                "training needs A/name.png next to B/name.png (nftgan sketchify SRC DST makes such a folder)"
+            )
+        return Layout(
+            "folders",
+            [a[k] for k in common],
+            [b[k] for k in common],
+            unmatched=len(a) + len(b) - 2 * len(common),
+        )
     if os.path.isdir(sub("trainA")) and os.path.isdir(sub("trainB")):
         a, b = list_images(sub("trainA")), list_images(sub("trainB"))
         if not a or not b:
@@ -104,7 +112,8 @@ def find_layout(data: str) -> Layout:
         raise DataError(
             f"{data} has no images. Expected A/ + B/ (paired by file name), trainA/ + trainB/ (unpaired), "
             "or images with A and B side by side. `nftgan sketchify SRC DST` turns a folder of pictures "
-            "into a paired dataset.")
+            "into a paired dataset."
+        )
     return Layout("side-by-side", files, files)
 
 
@@ -172,7 +181,9 @@ class _Images(Dataset):
 class PairedDataset(_Images):
     """Aligned A -> B pairs: two folders matched by name, or side-by-side files."""
 
-    def __init__(self, layout: Layout, indices: list[int], size: int, load_size: int, flip: bool, train: bool):
+    def __init__(
+        self, layout: Layout, indices: list[int], size: int, load_size: int, flip: bool, train: bool
+    ):
         super().__init__(size, load_size, flip, train)
         self.layout = layout
         self.a = [layout.a[i] for i in indices]
@@ -222,11 +233,15 @@ def paired_datasets(cfg) -> tuple[PairedDataset, PairedDataset, Layout]:
     if not layout.paired:
         raise DataError(
             f"{cfg.data} holds unpaired data (trainA/ + trainB/). {cfg.model} learns from pairs: give it "
-            "A/ and B/ with matching file names (e.g. from `nftgan sketchify`), or train `cyclegan` instead.")
+            "A/ and B/ with matching file names (e.g. from `nftgan sketchify`), or train `cyclegan` instead."
+        )
     train, val = split_indices([split_name(p) for p in layout.a], cfg.val_fraction)
     common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip}
-    return (PairedDataset(layout, train, train=True, **common),
-            PairedDataset(layout, val, train=False, **common), layout)
+    return (
+        PairedDataset(layout, train, train=True, **common),
+        PairedDataset(layout, val, train=False, **common),
+        layout,
+    )
 
 
 def unpaired_datasets(cfg) -> tuple[UnpairedDataset, UnpairedDataset, Layout]:
@@ -235,13 +250,19 @@ def unpaired_datasets(cfg) -> tuple[UnpairedDataset, UnpairedDataset, Layout]:
     splits = []
     for files in (layout.a, layout.b):
         if layout.kind == "side-by-side":
-            raise DataError(f"{cfg.data}: side-by-side pairs are for pix2pix; CycleGAN needs trainA/ + trainB/ "
-                            "(or A/ + B/) folders")
+            raise DataError(
+                f"{cfg.data}: side-by-side pairs are for pix2pix; CycleGAN needs trainA/ + trainB/ "
+                "(or A/ + B/) folders"
+            )
         train, val = split_indices([split_name(p) for p in files], cfg.val_fraction)
         splits.append(([files[i] for i in train], [files[i] for i in val] or [files[train[0]]]))
     (ta, va), (tb, vb) = splits
     common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip}
-    return (UnpairedDataset(ta, tb, train=True, **common), UnpairedDataset(va, vb, train=False, **common), layout)
+    return (
+        UnpairedDataset(ta, tb, train=True, **common),
+        UnpairedDataset(va, vb, train=False, **common),
+        layout,
+    )
 
 
 class StepSampler(DistributedSampler):
@@ -252,7 +273,9 @@ class StepSampler(DistributedSampler):
     """
 
     def __init__(self, dataset, num_replicas: int, rank: int, seed: int, batch_size: int):
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        super().__init__(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
         self.batch_size = batch_size
         self.start_batch = 0
 
@@ -264,7 +287,10 @@ class StepSampler(DistributedSampler):
         indices = list(super().__iter__())[: self.batches_per_epoch * self.batch_size]
         start = self.start_batch * self.batch_size
         for pos in range(start, len(indices)):
-            yield indices[pos], (self.seed * 1_000_003 + self.epoch) * 1_000_003 + pos * self.num_replicas + self.rank
+            yield (
+                indices[pos],
+                (self.seed * 1_000_003 + self.epoch) * 1_000_003 + pos * self.num_replicas + self.rank,
+            )
 
     def __len__(self) -> int:
         return (self.batches_per_epoch - self.start_batch) * self.batch_size

@@ -46,24 +46,54 @@ _STYLE = ("--net-g", "resnet_6blocks", "--ngf", "16", "--ndf", "32", "--size", "
 _LOG = ("--workers", "1", "--log-every", "25", "--sample-every", "250", "--checkpoint-every", "250")
 
 DEFAULTS = (
-    Default("colorize-clipart", "colorize", "pix2pix", "colorize/train", 30000,
-            ("--ngf", "16", "--ndf", "32", "--size", "128", "--load-size", "256", *_LOG),
-            "Clip-art Colour",
-            "Pencil or ink sketch to flat clip-art colours (Pix2Pix U-Net, trained on Open Clip Art)",
-            "GPL-3.0-or-later weights; trained on openclipart-png (public domain)", ("openclipart",)),
-    Default("stylize-clay", "clay", "cyclegan", "clay", 12000, (*_STYLE, *_LOG),
-            "3D Clay", "Flat colour to soft 3D clay renders (CycleGAN, Noto Color Emoji -> Fluent Emoji 3D)",
-            "GPL-3.0-or-later weights; trained on Noto Color Emoji (Apache-2.0) and Fluent Emoji 3D (MIT)",
-            ("noto", "fluent3d")),
-    Default("stylize-painted", "painted", "cyclegan", "painted", 8000, (*_STYLE, *_LOG),
-            "Painted Portrait", "Flat colour to painterly shading (CycleGAN, clip art -> Wesnoth portraits)",
-            "GPL-3.0-or-later weights; trained on Wesnoth portraits (GPL-2.0-or-later) and openclipart (public domain)",
-            ("openclipart", "wesnoth")),
-    Default("upscale-x4", "upscale", "upscale", "upscale", 1000,
-            ("--size", "128", "--batch-size", "8", "--val-fraction", "0.02", *_LOG),
-            "Upscale x4", "4x super-resolution (residual over bicubic), e.g. 256 px results to 1024 px textures",
-            "GPL-3.0-or-later weights; trained on openclipart, Noto, Fluent Emoji 3D and Wesnoth images",
-            ("openclipart", "fluent3d", "noto", "wesnoth")),
+    Default(
+        "colorize-clipart",
+        "colorize",
+        "pix2pix",
+        "colorize/train",
+        30000,
+        ("--ngf", "16", "--ndf", "32", "--size", "128", "--load-size", "256", *_LOG),
+        "Clip-art Colour",
+        "Pencil or ink sketch to flat clip-art colours (Pix2Pix U-Net, trained on Open Clip Art)",
+        "GPL-3.0-or-later weights; trained on openclipart-png (public domain)",
+        ("openclipart",),
+    ),
+    Default(
+        "stylize-clay",
+        "clay",
+        "cyclegan",
+        "clay",
+        12000,
+        (*_STYLE, *_LOG),
+        "3D Clay",
+        "Flat colour to soft 3D clay renders (CycleGAN, Noto Color Emoji -> Fluent Emoji 3D)",
+        "GPL-3.0-or-later weights; trained on Noto Color Emoji (Apache-2.0) and Fluent Emoji 3D (MIT)",
+        ("noto", "fluent3d"),
+    ),
+    Default(
+        "stylize-painted",
+        "painted",
+        "cyclegan",
+        "painted",
+        8000,
+        (*_STYLE, *_LOG),
+        "Painted Portrait",
+        "Flat colour to painterly shading (CycleGAN, clip art -> Wesnoth portraits)",
+        "GPL-3.0-or-later weights; trained on Wesnoth portraits (GPL-2.0-or-later) and openclipart (public domain)",
+        ("openclipart", "wesnoth"),
+    ),
+    Default(
+        "upscale-x4",
+        "upscale",
+        "upscale",
+        "upscale",
+        1000,
+        ("--size", "128", "--batch-size", "8", "--val-fraction", "0.02", *_LOG),
+        "Upscale x4",
+        "4x super-resolution (residual over bicubic), e.g. 256 px results to 1024 px textures",
+        "GPL-3.0-or-later weights; trained on openclipart, Noto, Fluent Emoji 3D and Wesnoth images",
+        ("openclipart", "fluent3d", "noto", "wesnoth"),
+    ),
 )
 
 
@@ -86,8 +116,18 @@ def train(d: Default, runs: Path, data: Path) -> None:
     if step is not None:
         argv = ["--resume", str(run), "--steps", str(d.steps)]
     else:
-        argv = [d.kind, "--data", str(data / d.data), "--out", str(run), "--name", d.name,
-                "--steps", str(d.steps), *d.args]
+        argv = [
+            d.kind,
+            "--data",
+            str(data / d.data),
+            "--out",
+            str(run),
+            "--name",
+            d.name,
+            "--steps",
+            str(d.steps),
+            *d.args,
+        ]
     print(f"{d.id}: nftgan train {' '.join(argv)}", flush=True)
     if train_main(argv, prog="nftgan train"):
         raise SystemExit(f"training {d.id} failed")
@@ -98,9 +138,21 @@ def export(d: Default, runs: Path, models: Path) -> None:
     extra = []
     if d.kind in ("pix2pix", "cyclegan"):  # they learned from whole pictures resized to the load size
         extra = ["--work-size", str(config_of(load_checkpoint(runs / d.run)).effective_load_size)]
-    code = _nftgan("export", str(runs / d.run), "-o", str(models / f"{d.id}.onnx"), "--name", d.name,
-                   "--description", d.description, "--license", d.license,
-                   "--card", str(models / f"{d.id}.md"), *extra)
+    code = _nftgan(
+        "export",
+        str(runs / d.run),
+        "-o",
+        str(models / f"{d.id}.onnx"),
+        "--name",
+        d.name,
+        "--description",
+        d.description,
+        "--license",
+        d.license,
+        "--card",
+        str(models / f"{d.id}.md"),
+        *extra,
+    )
     if code:
         raise SystemExit(f"exporting {d.id} failed (exit {code})")
 

@@ -70,12 +70,15 @@ class _BlockA(nn.Module):
         self.branch_pool = _Conv(cin, pool_features, 1)
 
     def forward(self, x):
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(_avg3(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_avg3(x)),
+            ],
+            1,
+        )
 
 
 class _BlockB(nn.Module):
@@ -87,11 +90,14 @@ class _BlockB(nn.Module):
         self.branch3x3dbl_3 = _Conv(96, 96, 3, stride=2)
 
     def forward(self, x):
-        return torch.cat([
-            self.branch3x3(x),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            F.max_pool2d(x, 3, 2),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, 3, 2),
+            ],
+            1,
+        )
 
 
 class _BlockC(nn.Module):
@@ -112,12 +118,15 @@ class _BlockC(nn.Module):
         dbl = x
         for i in range(1, 6):
             dbl = getattr(self, f"branch7x7dbl_{i}")(dbl)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
-            dbl,
-            self.branch_pool(_avg3(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
+                dbl,
+                self.branch_pool(_avg3(x)),
+            ],
+            1,
+        )
 
 
 class _BlockD(nn.Module):
@@ -155,12 +164,17 @@ class _BlockE(nn.Module):
         b3 = self.branch3x3_1(x)
         dbl = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = F.max_pool2d(x, 3, 1, 1) if self.max_pool else _avg3(x)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch3x3_2a(b3), self.branch3x3_2b(b3),
-            self.branch3x3dbl_3a(dbl), self.branch3x3dbl_3b(dbl),
-            self.branch_pool(pooled),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch3x3_2a(b3),
+                self.branch3x3_2b(b3),
+                self.branch3x3dbl_3a(dbl),
+                self.branch3x3dbl_3b(dbl),
+                self.branch_pool(pooled),
+            ],
+            1,
+        )
 
 
 class InceptionPool3(nn.Module):
@@ -204,7 +218,9 @@ def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -
     path = os.fspath(path) if path else os.environ.get(INCEPTION_ENV, "")
     if not path:
         raise SystemExit(
-            "FID and KID need the Inception weights file " + FID_WEIGHTS_FILE + ". NFTGan does not download it: "
+            "FID and KID need the Inception weights file "
+            + FID_WEIGHTS_FILE
+            + ". NFTGan does not download it: "
             f"get it once from\n  {FID_WEIGHTS_URL}\nand pass --inception PATH (or set {INCEPTION_ENV}=PATH)."
         )
     if not os.path.isfile(path):
@@ -212,28 +228,35 @@ def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise SystemExit(f"{path} is not a readable PyTorch weights file ({exc}). Download {FID_WEIGHTS_FILE} "
-                         "again.") from exc
+        raise SystemExit(
+            f"{path} is not a readable PyTorch weights file ({exc}). Download {FID_WEIGHTS_FILE} again."
+        ) from exc
     if not isinstance(state, dict):
         raise SystemExit(f"{path} does not hold a state dict; expected {FID_WEIGHTS_FILE}.")
     fc = state.get("fc.weight")
     if fc is None or tuple(fc.shape) != (FID_CLASSES, 2048) or any(k.startswith("AuxLogits.") for k in state):
         # e.g. torchvision's ImageNet Inception-v3 (1000 classes, auxiliary head): the same layers, other weights
-        warnings.warn(f"{os.path.basename(path)} is an Inception-v3 but not the FID network of {FID_WEIGHTS_FILE} "
-                      f"(its classifier has {FID_CLASSES} outputs): scores will not be comparable with published "
-                      "FID/KID values.", stacklevel=2)
+        warnings.warn(
+            f"{os.path.basename(path)} is an Inception-v3 but not the FID network of {FID_WEIGHTS_FILE} "
+            f"(its classifier has {FID_CLASSES} outputs): scores will not be comparable with published "
+            "FID/KID values.",
+            stacklevel=2,
+        )
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "AuxLogits."))}  # classifier: unused
     net = InceptionPool3()
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
-        raise SystemExit(f"{path} does not match Inception-v3 (missing {missing[:3]}, unexpected "
-                         f"{unexpected[:3]}); expected {FID_WEIGHTS_FILE}.")
+        raise SystemExit(
+            f"{path} does not match Inception-v3 (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); expected {FID_WEIGHTS_FILE}."
+        )
     return net.eval().to(device)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Images and features
+
 
 def _images(folder: str) -> list[str]:
     if not os.path.isdir(folder):
@@ -266,8 +289,13 @@ def _readable(paths: Sequence[str]) -> Iterable[np.ndarray]:
 
 
 @torch.no_grad()
-def extract_features(images: Iterable[np.ndarray], extractor: Callable[[torch.Tensor], torch.Tensor],
-                     batch_size: int = 50, device: str = "cpu", size: int = 299) -> np.ndarray:
+def extract_features(
+    images: Iterable[np.ndarray],
+    extractor: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int = 50,
+    device: str = "cpu",
+    size: int = 299,
+) -> np.ndarray:
     """Features (N, D) float64 of HxWx3 [0, 1] images; each is resized to `size` (bilinear) first, so a
     folder may mix image sizes (resizing to 299 is what the Inception network does itself)."""
     feats, batch = [], []
@@ -335,12 +363,16 @@ def polynomial_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     kyy = (y @ y.T / d + 1) ** 3
     kxy = (x @ y.T / d + 1) ** 3
     m, n = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-                 - 2 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2 * kxy.mean()
+    )
 
 
-def kid_from_features(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000,
-                      seed: int = 0) -> tuple[float, float, int]:
+def kid_from_features(
+    real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float, int]:
     """KID (mean, std over subsets, subset size used). Subsets are drawn without replacement; the subset
     size is capped by the smaller set, and when it equals both set sizes one subset is all there is."""
     real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
@@ -350,11 +382,15 @@ def kid_from_features(real: np.ndarray, fake: np.ndarray, subsets: int = 100, su
     if size == len(real) == len(fake):
         subsets = 1
     rng = np.random.default_rng(seed)
-    values = np.array([
-        polynomial_mmd2(real[rng.choice(len(real), size, replace=False)],
-                        fake[rng.choice(len(fake), size, replace=False)])
-        for _ in range(subsets)
-    ])
+    values = np.array(
+        [
+            polynomial_mmd2(
+                real[rng.choice(len(real), size, replace=False)],
+                fake[rng.choice(len(fake), size, replace=False)],
+            )
+            for _ in range(subsets)
+        ]
+    )
     return float(values.mean()), float(values.std()), size
 
 
@@ -400,8 +436,10 @@ def paired_metrics(pred_dir: str, target_dir: str) -> dict:
     targets = {os.path.splitext(os.path.basename(p))[0]: p for p in _images(target_dir)}
     common = sorted(set(preds) & set(targets))
     if not common:
-        raise SystemExit(f"no file names in common between {pred_dir} and {target_dir}: paired evaluation "
-                         "compares <name>.png in one folder with <name>.* in the other.")
+        raise SystemExit(
+            f"no file names in common between {pred_dir} and {target_dir}: paired evaluation "
+            "compares <name>.png in one folder with <name>.* in the other."
+        )
     rows = []
     for stem in common:
         a, b = read_rgb(preds[stem]), read_rgb(targets[stem])
@@ -409,14 +447,21 @@ def paired_metrics(pred_dir: str, target_dir: str) -> dict:
             print(f"skipping unreadable pair {stem}", file=sys.stderr)
             continue
         if a.shape != b.shape:
-            raise SystemExit(f"{stem}: prediction is {a.shape[1]}x{a.shape[0]} but target is "
-                             f"{b.shape[1]}x{b.shape[0]}; paired metrics compare images of the same size.")
+            raise SystemExit(
+                f"{stem}: prediction is {a.shape[1]}x{a.shape[0]} but target is "
+                f"{b.shape[1]}x{b.shape[0]}; paired metrics compare images of the same size."
+            )
         rows.append((float(np.abs(a - b).mean()), psnr(a, b), ssim(a, b)))
     if not rows:
         raise SystemExit("no readable image pairs.")
     l1, p, s = np.array(rows).T
-    return {"pairs": len(rows), "unmatched": len(preds) + len(targets) - 2 * len(common),
-            "l1": float(l1.mean()), "psnr": float(p.mean()), "ssim": float(s.mean())}
+    return {
+        "pairs": len(rows),
+        "unmatched": len(preds) + len(targets) - 2 * len(common),
+        "l1": float(l1.mean()),
+        "psnr": float(p.mean()),
+        "ssim": float(s.mean()),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -431,12 +476,17 @@ def _folder_features(folder: str, net: InceptionPool3, batch: int, device: str) 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
     parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__.split("\n\n")[0],
+        prog=prog,
+        description=__doc__.split("\n\n")[0],
         epilog=f"The Inception weights file ({FID_WEIGHTS_FILE}) is never downloaded by NFTGan; fetch it once "
-               f"from {FID_WEIGHTS_URL}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        f"from {FID_WEIGHTS_URL}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="metric", required=True)
-    for metric, help_ in (("fid", "Fréchet Inception Distance (lower is better)"),
-                          ("kid", "Kernel Inception Distance (lower is better; unbiased for small sets)")):
+    for metric, help_ in (
+        ("fid", "Fréchet Inception Distance (lower is better)"),
+        ("kid", "Kernel Inception Distance (lower is better; unbiased for small sets)"),
+    ):
         p = sub.add_parser(metric, help=help_, description=help_)
         p.add_argument("real", help="folder of real (training) images")
         p.add_argument("fake", help="folder of generated images (e.g. from `nftgan generate`)")
@@ -446,8 +496,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         if metric == "kid":
             p.add_argument("--subsets", type=int, default=100, help="random subsets averaged (default 100)")
-            p.add_argument("--subset-size", type=int, default=1000,
-                           help="images per subset (default 1000; capped by the smaller folder)")
+            p.add_argument(
+                "--subset-size",
+                type=int,
+                default=1000,
+                help="images per subset (default 1000; capped by the smaller folder)",
+            )
     p = sub.add_parser("paired", help="L1 / PSNR / SSIM between predictions and targets with matching names")
     p.add_argument("pred", help="folder of model outputs")
     p.add_argument("target", help="folder of ground-truth images (same file names, any image format)")
@@ -456,8 +510,10 @@ def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
 
     if args.metric == "paired":
         result = paired_metrics(args.pred, args.target)
-        text = (f"pairs {result['pairs']}  L1 {result['l1']:.4f}  PSNR {result['psnr']:.2f} dB  "
-                f"SSIM {result['ssim']:.4f}")
+        text = (
+            f"pairs {result['pairs']}  L1 {result['l1']:.4f}  PSNR {result['psnr']:.2f} dB  "
+            f"SSIM {result['ssim']:.4f}"
+        )
     else:
         net = load_inception(args.inception, args.device)
         real = _folder_features(args.real, net, args.batch, args.device)
@@ -467,8 +523,10 @@ def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
             result["fid"] = fid_from_features(real, fake)
             text = f"FID {result['fid']:.3f}  (real {len(real)}, fake {len(fake)})"
             if min(len(real), len(fake)) < FID_MIN_IMAGES:
-                result["warning"] = (f"FID from fewer than {FID_MIN_IMAGES} images is biased upward and not "
-                                     "comparable with published values; use KID for small sets.")
+                result["warning"] = (
+                    f"FID from fewer than {FID_MIN_IMAGES} images is biased upward and not "
+                    "comparable with published values; use KID for small sets."
+                )
                 print(f"warning: {result['warning']}", file=sys.stderr)
         else:
             mean, std, size = kid_from_features(real, fake, args.subsets, args.subset_size)

@@ -161,8 +161,10 @@ def build_cache(folder: str, size: int, cache_path: str | None = None, log=print
     """
     files = list_images(folder)
     if not files:
-        raise DataError(f"{folder} holds no images ({', '.join(IMAGE_EXTS)}). A collection model learns from "
-                        "a folder of images of the collection (any size; each is centre-cropped to a square).")
+        raise DataError(
+            f"{folder} holds no images ({', '.join(IMAGE_EXTS)}). A collection model learns from "
+            "a folder of images of the collection (any size; each is centre-cropped to a square)."
+        )
     path = cache_path or os.path.join(folder, CACHE_DIR, f"images_{size}px.npz")
     signature = _signature(files, size)
     if os.path.isfile(path):
@@ -179,10 +181,17 @@ def build_cache(folder: str, size: int, cache_path: str | None = None, log=print
     if not images:
         raise DataError(f"none of the {len(files)} images in {folder} could be read, e.g. {skipped[0]}")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    _write_npz(path, images=np.stack(images), names=np.array(names), skipped=np.array(skipped, dtype=str),
-               signature=np.array(signature))
-    log(f"cached {len(images)} images at {size}x{size} px in {path}"
-        + (f" ({len(skipped)} unreadable skipped)" if skipped else ""))
+    _write_npz(
+        path,
+        images=np.stack(images),
+        names=np.array(names),
+        skipped=np.array(skipped, dtype=str),
+        signature=np.array(signature),
+    )
+    log(
+        f"cached {len(images)} images at {size}x{size} px in {path}"
+        + (f" ({len(skipped)} unreadable skipped)" if skipped else "")
+    )
     return path
 
 
@@ -208,11 +217,15 @@ def load_images(data: str, size: int, fallback_dir: str = "") -> tuple[np.ndarra
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"{path} is not a readable image cache ({exc}); delete it to rebuild it") from None
     if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8 or len(images) == 0:
-        raise DataError(f"{path}: `images` must be a non-empty uint8 array (N, H, W, 3), got {images.dtype} "
-                        f"{images.shape}")
+        raise DataError(
+            f"{path}: `images` must be a non-empty uint8 array (N, H, W, 3), got {images.dtype} "
+            f"{images.shape}"
+        )
     if images.shape[1:3] != (size, size):
-        raise DataError(f"{path} holds {images.shape[2]}x{images.shape[1]} images but --size is {size}; "
-                        f"train with --size {images.shape[1]} or give the image folder")
+        raise DataError(
+            f"{path} holds {images.shape[2]}x{images.shape[1]} images but --size is {size}; "
+            f"train with --size {images.shape[1]} or give the image folder"
+        )
     return images, skipped, path
 
 
@@ -273,17 +286,23 @@ class GanConfig(TrainConfig):
     max_channels: int = opt(512, "channel cap of both networks")
     lr: float = opt(1e-4, "generator learning rate (Adam)")
     lr_d: float = opt(4e-4, "discriminator learning rate: two time-scale update rule, Heusel et al. 2017")
-    decay_from: float = opt(1.0, "keep the learning rates constant for this fraction of the steps, then decay "
-                                 "them linearly to 0 (1.0: constant)")
-    flip: bool = opt(True, "random horizontal flips (turn off for collections with a facing direction or text)")
+    decay_from: float = opt(
+        1.0,
+        "keep the learning rates constant for this fraction of the steps, then decay "
+        "them linearly to 0 (1.0: constant)",
+    )
+    flip: bool = opt(
+        True, "random horizontal flips (turn off for collections with a facing direction or text)"
+    )
     sample_every: int = opt(500, "write a sample grid of fixed latents every N steps")
     workers: int = opt(0, "data-loading worker processes (the images are in memory; 0 is fastest)")
     # fields of TrainConfig these kinds do not use
     val_fraction: float = opt(0.0, "unused: a GAN trains on every image", cli=False)
     load_size: int = opt(0, "unused: images are centre-cropped and resized to --size once", cli=False)
     n_layers_d: int = opt(0, "unused: the discriminator's depth follows --size", cli=False)
-    norm: str = opt("batch", "generator norm (batch; SyncBatchNorm under torchrun)", choices=("batch",),
-                    cli=False)
+    norm: str = opt(
+        "batch", "generator norm (batch; SyncBatchNorm under torchrun)", choices=("batch",), cli=False
+    )
     gan_mode: str = opt("vanilla", "unused", cli=False)
 
 
@@ -291,8 +310,11 @@ class GanConfig(TrainConfig):
 class DCGANConfig(GanConfig):
     """DCGAN (Radford et al. 2016) with one-sided label smoothing (Salimans et al. 2016) and TTUR."""
 
-    label_smoothing: float = opt(0.9, "one-sided label smoothing: the discriminator's target for real images "
-                                      "(1.0: off); fake images always have target 0")
+    label_smoothing: float = opt(
+        0.9,
+        "one-sided label smoothing: the discriminator's target for real images "
+        "(1.0: off); fake images always have target 0",
+    )
 
 
 @dataclass
@@ -305,16 +327,21 @@ class WGANGPConfig(GanConfig):
     beta2: float = opt(0.9, "Adam beta2 (the paper: 0.9)")
     n_critic: int = opt(5, "critic updates per generator update, each on its own batch of real images")
     lambda_gp: float = opt(10.0, "gradient penalty weight")
-    critic_norm: str = opt("layer", "critic normalisation: layer norm (per sample) or none; never batch norm, "
-                                    "which would couple the samples the penalty treats one by one",
-                           choices=CRITIC_NORMS)
+    critic_norm: str = opt(
+        "layer",
+        "critic normalisation: layer norm (per sample) or none; never batch norm, "
+        "which would couple the samples the penalty treats one by one",
+        choices=CRITIC_NORMS,
+    )
 
 
 class _GAN(ModelKind):
     contract_kind = "generate"
-    data_help = ("a folder of images of the collection (any size and format; each is centre-cropped to a square "
-                 "and resized to --size once, into FOLDER/.nftgan-cache/images_<size>px.npz, reused while the "
-                 "folder is unchanged), or such a .npz file. A few thousand images or more.")
+    data_help = (
+        "a folder of images of the collection (any size and format; each is centre-cropped to a square "
+        "and resized to --size once, into FOLDER/.nftgan-cache/images_<size>px.npz, reused while the "
+        "folder is unchanged), or such a .npz file. A few thousand images or more."
+    )
 
     def check_config(self, cfg):
         _check_size(cfg.size)
@@ -322,8 +349,10 @@ class _GAN(ModelKind):
             raise ValueError("--latent must be at least 1")
 
     def build_nets(self, cfg):
-        return {"G": Generator(cfg.latent, cfg.size, cfg.ngf, cfg.max_channels),
-                "D": Discriminator(cfg.size, cfg.ndf, self._d_norm(cfg), cfg.max_channels)}
+        return {
+            "G": Generator(cfg.latent, cfg.size, cfg.ngf, cfg.max_channels),
+            "D": Discriminator(cfg.size, cfg.ndf, self._d_norm(cfg), cfg.max_channels),
+        }
 
     def _d_norm(self, cfg) -> str:
         return "batch"
@@ -340,7 +369,11 @@ class _GAN(ModelKind):
     def datasets(self, cfg):
         images, skipped, source = load_images(cfg.data, cfg.size, cfg.out)
         layout = Layout("npz" if source == cfg.data else "image folder", [], [])
-        return ImageSet(images, skipped, cfg.flip, self._group(cfg)), FixedLatents(cfg.latent, cfg.seed), layout
+        return (
+            ImageSet(images, skipped, cfg.flip, self._group(cfg)),
+            FixedLatents(cfg.latent, cfg.seed),
+            layout,
+        )
 
     def image_count(self, train_ds, val_ds) -> int:
         return len(train_ds)
@@ -378,8 +411,9 @@ class DCGAN(_GAN):
             logit_real = run.nets["D"](real).float()
             logit_fake = run.nets["D"](fake.detach()).float()
             target_real = torch.full_like(logit_real, run.cfg.label_smoothing)
-            loss_d = (F.binary_cross_entropy_with_logits(logit_real, target_real)
-                      + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake)))
+            loss_d = F.binary_cross_entropy_with_logits(
+                logit_real, target_real
+            ) + F.binary_cross_entropy_with_logits(logit_fake, torch.zeros_like(logit_fake))
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -389,9 +423,12 @@ class DCGAN(_GAN):
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        return {"G": loss_g.detach(), "D": loss_d.detach(),
-                "D_real": torch.sigmoid(logit_real).mean().detach(),
-                "D_fake": torch.sigmoid(logit_fake).mean().detach()}
+        return {
+            "G": loss_g.detach(),
+            "D": loss_d.detach(),
+            "D_real": torch.sigmoid(logit_real).mean().detach(),
+            "D_fake": torch.sigmoid(logit_fake).mean().detach(),
+        }
 
 
 class WGANGP(_GAN):

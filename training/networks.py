@@ -50,7 +50,7 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
 def unet_depth(size: int) -> int:
     """U-Net levels for a crop size: log2(size), so the bottleneck is 1x1. Needs a power of two >= 32."""
     depth = round(math.log2(size)) if size > 0 else 0
-    if size < 32 or 2 ** depth != size:
+    if size < 32 or 2**depth != size:
         raise ValueError(
             f"a U-Net needs a crop size that is a power of two (32, 64, 128, 256, 512 ...), got {size}; "
             "use --size 256 (or 128), or --net-g resnet_9blocks which takes any multiple of 4"
@@ -68,14 +68,25 @@ def check_size(net_g: str, size: int) -> None:
     if net_g == "unet":
         unet_depth(size)
     elif size < 16 or size % 4:
-        raise ValueError(f"a ResNet generator needs a crop size that is a multiple of 4 and at least 16, got {size}")
+        raise ValueError(
+            f"a ResNet generator needs a crop size that is a multiple of 4 and at least 16, got {size}"
+        )
 
 
 class _UnetLevel(nn.Module):
     """One level: down(x) -> inner -> up, output concatenated with x (except the outermost)."""
 
-    def __init__(self, outer: int, inner: int, in_ch: int | None, sub: nn.Module | None, norm,
-                 outermost=False, innermost=False, dropout=False):
+    def __init__(
+        self,
+        outer: int,
+        inner: int,
+        in_ch: int | None,
+        sub: nn.Module | None,
+        norm,
+        outermost=False,
+        innermost=False,
+        dropout=False,
+    ):
         super().__init__()
         self.outermost = outermost
         use_bias = not isinstance(norm(1), nn.BatchNorm2d)
@@ -137,14 +148,20 @@ class ResnetGenerator(nn.Module):
         use_bias = not isinstance(nl(1), nn.BatchNorm2d)
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7, bias=use_bias), nl(ngf), nn.ReLU(True)]
         for i in range(2):
-            mult = 2 ** i
-            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1, bias=use_bias), nl(ngf * mult * 2),
-                       nn.ReLU(True)]
+            mult = 2**i
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1, bias=use_bias),
+                nl(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
         layers += [_ResnetBlock(ngf * 4, nl, use_bias, dropout) for _ in range(n_blocks)]
         for i in range(2):
             mult = 2 ** (2 - i)
-            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=use_bias),
-                       nl(ngf * mult // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=use_bias),
+                nl(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
@@ -162,10 +179,13 @@ class PatchDiscriminator(nn.Module):
         layers = [nn.Conv2d(in_ch, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers + 1):
-            prev, mult = mult, min(2 ** n, 8)
+            prev, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=use_bias), nl(ndf * mult),
-                       nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=use_bias),
+                nl(ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
         layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
 
@@ -173,8 +193,9 @@ class PatchDiscriminator(nn.Module):
         return self.model(x)
 
 
-def build_image_generator(net_g: str, size: int, ngf: int, norm: str, dropout: bool,
-                          in_ch: int = 3, out_ch: int = 3) -> nn.Module:
+def build_image_generator(
+    net_g: str, size: int, ngf: int, norm: str, dropout: bool, in_ch: int = 3, out_ch: int = 3
+) -> nn.Module:
     """The generator named by a config's `net_g` (unet, resnet_9blocks, resnet_6blocks), initialised."""
     check_size(net_g, size)
     if net_g == "unet":

@@ -26,8 +26,10 @@ class Pix2Pix(ModelKind):
     contract_kind = "colorize"
     auto_bf16 = True  # measured: tests/bench/precision.py
     description = "paired image-to-image (sketch -> colour): U-Net + conditional PatchGAN + L1"
-    data_help = ("A/ + B/ with matching file names (A = input, e.g. sketch; B = target), or images with input "
-                 "and target side by side. `nftgan sketchify SRC DST` makes such a folder from any pictures.")
+    data_help = (
+        "A/ + B/ with matching file names (A = input, e.g. sketch; B = target), or images with input "
+        "and target side by side. `nftgan sketchify SRC DST` makes such a folder from any pictures."
+    )
     loss_names = ("G_gan", "G_l1", "D")
     val_names = ("val_l1", "val_psnr")
 
@@ -35,8 +37,10 @@ class Pix2Pix(ModelKind):
         check_size(cfg.net_g, cfg.size)
 
     def build_nets(self, cfg):
-        return {"G": build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout),
-                "D": build_discriminator(6, cfg.ndf, cfg.n_layers_d, cfg.norm)}
+        return {
+            "G": build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout),
+            "D": build_discriminator(6, cfg.ndf, cfg.n_layers_d, cfg.norm),
+        }
 
     def optimizer_groups(self, cfg):
         return {"G": ("G",), "D": ("D",)}
@@ -52,7 +56,9 @@ class Pix2Pix(ModelKind):
             # discriminator: real pairs vs generated pairs, one forward over both
             pairs = torch.cat([torch.cat([real_a, fake_b.detach()], 1), torch.cat([real_a, real_b], 1)], 0)
             pred_fake, pred_real = run.nets["D"](pairs).chunk(2)
-            loss_d = 0.5 * (gan_loss(pred_fake, False, cfg.gan_mode) + gan_loss(pred_real, True, cfg.gan_mode))
+            loss_d = 0.5 * (
+                gan_loss(pred_fake, False, cfg.gan_mode) + gan_loss(pred_real, True, cfg.gan_mode)
+            )
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -73,7 +79,10 @@ class Pix2Pix(ModelKind):
 
     def validate(self, run, batch):
         fake = self._translate(run, batch)
-        return {"val_l1": float(F.l1_loss(fake, batch["B"].float())), "val_psnr": float(psnr(fake, batch["B"]))}
+        return {
+            "val_l1": float(F.l1_loss(fake, batch["B"].float())),
+            "val_psnr": float(psnr(fake, batch["B"])),
+        }
 
     def sample_rows(self, run, batch):
         fake = self._translate(run, batch)

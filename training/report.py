@@ -10,8 +10,18 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+COLOURS = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 
 
 class MetricsCSV:
@@ -58,7 +68,9 @@ def _values(rows: list[dict], name: str) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def write_loss_png(rows: list[dict], names: list[str], path: str, width: int = 900, height: int = 200) -> None:
+def write_loss_png(
+    rows: list[dict], names: list[str], path: str, width: int = 900, height: int = 200
+) -> None:
     """One panel per metric (losses have different scales), drawn with pillow."""
     names = [n for n in names if _values(rows, n)[0]]
     if not names:
@@ -81,10 +93,14 @@ def write_loss_png(rows: list[dict], names: list[str], path: str, width: int = 9
             yp = y1 - (y1 - y0) * frac
             d.text((4, yp - 6), f"{yv:.3g}", fill=(80, 80, 80))
         d.text((x1 - 60, y1 + 4), f"step {int(x_max)}", fill=(80, 80, 80))
-        pts = [(x0 + (x1 - x0) * x / x_max, y1 - (y1 - y0) * (min(max(y, lo), hi) - lo) / (hi - lo))
-               for x, y in zip(xs, ys)]
+        pts = [
+            (x0 + (x1 - x0) * x / x_max, y1 - (y1 - y0) * (min(max(y, lo), hi) - lo) / (hi - lo))
+            for x, y in zip(xs, ys)
+        ]
         if len(pts) == 1:
-            d.ellipse((pts[0][0] - 2, pts[0][1] - 2, pts[0][0] + 2, pts[0][1] + 2), fill=COLOURS[k % len(COLOURS)])
+            d.ellipse(
+                (pts[0][0] - 2, pts[0][1] - 2, pts[0][0] + 2, pts[0][1] + 2), fill=COLOURS[k % len(COLOURS)]
+            )
         else:
             d.line(pts, fill=COLOURS[k % len(COLOURS)], width=2)
     _save_atomic(img, path)

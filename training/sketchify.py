@@ -36,7 +36,7 @@ def pencil(img: Image.Image, radius: float) -> Image.Image:
     inv = Image.fromarray(((1.0 - grey) * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius))
     blurred = np.asarray(inv, dtype=np.float32) / 255.0
     dodge = np.clip(grey / np.maximum(1.0 - blurred, 1e-3), 0.0, 1.0)
-    dodge = dodge ** 2.0  # darker, pencil-like strokes; paper stays white
+    dodge = dodge**2.0  # darker, pencil-like strokes; paper stays white
     return Image.fromarray((dodge * 255 + 0.5).astype(np.uint8))
 
 
@@ -64,8 +64,8 @@ def edges(img: Image.Image, low: float, high: float, stroke: int, blur: float = 
     sector = (np.round(angle / 45.0).astype(int) % 4) * 45
     keep = np.zeros_like(mag, dtype=bool)
     for s, ((dy1, dx1), (dy2, dx2)) in nb.items():
-        n1 = p[1 + dy1:1 + dy1 + h, 1 + dx1:1 + dx1 + w]
-        n2 = p[1 + dy2:1 + dy2 + h, 1 + dx2:1 + dx2 + w]
+        n1 = p[1 + dy1 : 1 + dy1 + h, 1 + dx1 : 1 + dx1 + w]
+        n2 = p[1 + dy2 : 1 + dy2 + h, 1 + dx2 : 1 + dx2 + w]
         keep |= (sector == s) & (mag >= n1) & (mag >= n2)
     thin = np.where(keep, mag, 0.0)
     strong, weak = thin >= high, thin >= low
@@ -96,8 +96,17 @@ def image_seed(name: str, seed: int) -> int:
     return int.from_bytes(hashlib.sha1(f"{seed}:{name}".encode()).digest()[:8], "big")
 
 
-def sketch(img: Image.Image, style: str, name: str, seed: int = 0, jitter: float = 0.0,
-           radius: float = 0.0, stroke: int = 1, low: float = 0.08, high: float = 0.2) -> Image.Image:
+def sketch(
+    img: Image.Image,
+    style: str,
+    name: str,
+    seed: int = 0,
+    jitter: float = 0.0,
+    radius: float = 0.0,
+    stroke: int = 1,
+    low: float = 0.08,
+    high: float = 0.2,
+) -> Image.Image:
     """The sketch of an RGB image (greyscale 'L' image). Deterministic in (image, name, options, seed)."""
     rng = np.random.default_rng(image_seed(name, seed))
     scale = float(np.exp(rng.uniform(-jitter, jitter))) if jitter > 0 else 1.0
@@ -124,33 +133,55 @@ def output_name(src: str, path: str) -> str:
 
 def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     p = argparse.ArgumentParser(
-        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Turn a folder of pictures you own into a Pix2Pix dataset: DST/A/ holds a sketch of every "
-                    "picture, DST/B/ the picture itself (transparency over white, padded to a square, resized). "
-                    "Then: nftgan train pix2pix --data DST --out RUN_DIR",
-        epilog="Output depends only on the pictures, the options and --seed: running twice gives the same files.")
-    p.add_argument("src", metavar="SRC", help="folder of pictures (subfolders included; png, jpg, webp, bmp, tif, gif)")
+        "picture, DST/B/ the picture itself (transparency over white, padded to a square, resized). "
+        "Then: nftgan train pix2pix --data DST --out RUN_DIR",
+        epilog="Output depends only on the pictures, the options and --seed: running twice gives the same files.",
+    )
+    p.add_argument(
+        "src", metavar="SRC", help="folder of pictures (subfolders included; png, jpg, webp, bmp, tif, gif)"
+    )
     p.add_argument("dst", metavar="DST", help="dataset folder to write (A/ and B/ are created)")
-    p.add_argument("--style", choices=("pencil", "edge"), default="pencil",
-                   help="pencil: soft graphite strokes (colour dodge); edge: clean ink lines (Canny-like)")
-    p.add_argument("--size", type=int, default=286, help="output size in pixels, square (default 286: the "
-                   "training crop 256 plus jitter room)")
-    p.add_argument("--radius", type=float, default=0.0,
-                   help="pencil: blur radius = stroke width in pixels (default: size / 64)")
+    p.add_argument(
+        "--style",
+        choices=("pencil", "edge"),
+        default="pencil",
+        help="pencil: soft graphite strokes (colour dodge); edge: clean ink lines (Canny-like)",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=286,
+        help="output size in pixels, square (default 286: the training crop 256 plus jitter room)",
+    )
+    p.add_argument(
+        "--radius",
+        type=float,
+        default=0.0,
+        help="pencil: blur radius = stroke width in pixels (default: size / 64)",
+    )
     p.add_argument("--stroke", type=int, default=1, help="edge: line width in pixels (default 1)")
     p.add_argument("--low", type=float, default=0.08, help="edge: weak-edge threshold, 0..1 (default 0.08)")
     p.add_argument("--high", type=float, default=0.2, help="edge: strong-edge threshold, 0..1 (default 0.2)")
-    p.add_argument("--jitter", type=float, default=0.3,
-                   help="vary the stroke width per picture by up to this factor in log space "
-                        "(0 = the same pen for all; default 0.3, about x0.74 .. x1.35)")
+    p.add_argument(
+        "--jitter",
+        type=float,
+        default=0.3,
+        help="vary the stroke width per picture by up to this factor in log space "
+        "(0 = the same pen for all; default 0.3, about x0.74 .. x1.35)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the per-picture variation (default 0)")
     args = p.parse_args(argv)
     src, dst = os.path.abspath(args.src), os.path.abspath(args.dst)
     if not os.path.isdir(src):
         p.error(f"source folder not found: {args.src}")
     if dst == src or src.startswith(dst + os.sep):
-        p.error("DST must be a new folder, not SRC or a folder containing it: sketchify never writes over "
-                "your pictures")
+        p.error(
+            "DST must be a new folder, not SRC or a folder containing it: sketchify never writes over "
+            "your pictures"
+        )
     if args.size < 16:
         p.error("--size must be at least 16")
     if not 0 <= args.low <= args.high <= 1:
@@ -170,13 +201,16 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             bad.append(f"{path} ({type(exc).__name__}: {exc})")
             continue
-        drawing = sketch(picture, args.style, name, args.seed, args.jitter, args.radius, args.stroke,
-                         args.low, args.high)
+        drawing = sketch(
+            picture, args.style, name, args.seed, args.jitter, args.radius, args.stroke, args.low, args.high
+        )
         drawing.save(os.path.join(dst, "A", name + ".png"))
         picture.save(os.path.join(dst, "B", name + ".png"))
         written += 1
     for b in bad:
         print(f"{prog}: skipped unreadable file {b}", file=sys.stderr)
-    print(f"wrote {written} sketch/picture pairs to {args.dst} ({len(bad)} unreadable files skipped). "
-          f"Next: nftgan train pix2pix --data {args.dst} --out runs/my-style")
+    print(
+        f"wrote {written} sketch/picture pairs to {args.dst} ({len(bad)} unreadable files skipped). "
+        f"Next: nftgan train pix2pix --data {args.dst} --out runs/my-style"
+    )
     return 0 if written else 1

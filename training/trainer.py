@@ -82,7 +82,9 @@ class Run:
 def _distributed() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("NFTGAN_DDP_BACKEND") != "gloo" else "gloo"
+        backend = (
+            "nccl" if torch.cuda.is_available() and os.environ.get("NFTGAN_DDP_BACKEND") != "gloo" else "gloo"
+        )
         dist.init_process_group(backend)
     if world > 1:
         return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
@@ -93,7 +95,9 @@ def native_bf16(device: torch.device) -> bool:
     """Whether `device` computes bfloat16 in hardware (not emulated)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    return device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return device.type == "cpu" and (
+        torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    )
 
 
 def use_bf16(amp: str, device: torch.device, auto: bool = True) -> bool:
@@ -124,8 +128,16 @@ def _device(cfg: TrainConfig, local_rank: int, world: int) -> torch.device:
 
 def _rng_state(device: torch.device) -> dict:
     _kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": random.getstate(), "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
-             "has_gauss": has_gauss, "cached": cached}, "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "cached": cached,
+        },
+        "torch": torch.get_rng_state(),
+    }
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
@@ -135,7 +147,9 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
@@ -194,8 +208,10 @@ class Trainer:
         run.raw = {k: v.to(device) for k, v in self.kind.build_nets(cfg).items()}
         if world > 1 and cfg.norm == "batch":
             if device.type != "cuda":
-                raise ValueError("--norm batch with several CPU processes: PyTorch synchronises batch norm only "
-                                 "on GPUs (SyncBatchNorm); use --norm instance (the default) on CPUs")
+                raise ValueError(
+                    "--norm batch with several CPU processes: PyTorch synchronises batch norm only "
+                    "on GPUs (SyncBatchNorm); use --norm instance (the default) on CPUs"
+                )
             run.raw = {k: sync_norms(v) for k, v in run.raw.items()}
         if cfg.channels_last:
             run.raw = {k: v.to(memory_format=torch.channels_last) for k, v in run.raw.items()}
@@ -212,8 +228,7 @@ class Trainer:
         # foreach and 9x faster than the per-tensor loop PyTorch picks for CPU by default (54M-parameter U-Net).
         for group, names in groups.items():
             params = [p for n in names for p in run.raw[n].parameters()]
-            run.opt[group] = torch.optim.Adam(params, **self.kind.adam(cfg, group),
-                                              fused=True)
+            run.opt[group] = torch.optim.Adam(params, **self.kind.adam(cfg, group), fused=True)
             run.sched[group] = torch.optim.lr_scheduler.LambdaLR(run.opt[group], lr_factor(cfg))
         _seed(cfg.seed * 7919 + rank + 1)  # training randomness (dropout, pools) differs per process
         run.state = self.kind.new_state(cfg, device)
@@ -255,12 +270,17 @@ class Trainer:
         if self.rank == 0:
             saved = self.kind.nets_to_save or tuple(run.raw)
             ck = {
-                "format": ckpt_io.FORMAT, "model": self.kind.name, "config": self.cfg.to_dict(),
-                "step": run.step, "epoch": run.step // self.steps_per_epoch,
+                "format": ckpt_io.FORMAT,
+                "model": self.kind.name,
+                "config": self.cfg.to_dict(),
+                "step": run.step,
+                "epoch": run.step // self.steps_per_epoch,
                 "nets": {n: {k: v.detach().cpu() for k, v in run.raw[n].state_dict().items()} for n in saved},
                 "optimizers": {g: o.state_dict() for g, o in run.opt.items()},
                 "schedulers": {g: s.state_dict() for g, s in run.sched.items()},
-                "rng": rngs, "pools": pools, "provenance": self.provenance(),
+                "rng": rngs,
+                "pools": pools,
+                "provenance": self.provenance(),
             }
             path = ckpt_io.save_checkpoint(ck, self.out, keep=self.cfg.keep_checkpoints)
         if self.world > 1:
@@ -269,10 +289,14 @@ class Trainer:
 
     def provenance(self) -> dict:
         n_images = self.kind.image_count(self.train_ds, self.val_ds)
-        return {"dataset": os.path.basename(os.path.normpath(self.cfg.data)), "images": n_images,
-                "steps": self.run.step, "val_metrics": dict(self.val_metrics),
-                "hardware": _hardware(self.run.device, self.world, self.run.bf16),
-                "seconds": round(self.seconds, 1)}
+        return {
+            "dataset": os.path.basename(os.path.normpath(self.cfg.data)),
+            "images": n_images,
+            "steps": self.run.step,
+            "val_metrics": dict(self.val_metrics),
+            "hardware": _hardware(self.run.device, self.world, self.run.bf16),
+            "seconds": round(self.seconds, 1),
+        }
 
     # ---- logging --------------------------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -297,7 +321,9 @@ class Trainer:
             if self.kind.val_names:
                 bs = max(1, self.cfg.batch_size)
                 for start in range(0, n_val, bs):
-                    batch = self._batch(collate([self.val_ds[i] for i in range(start, min(n_val, start + bs))]))
+                    batch = self._batch(
+                        collate([self.val_ds[i] for i in range(start, min(n_val, start + bs))])
+                    )
                     n = batch["A"].shape[0] if "A" in batch else bs
                     for k, v in self.kind.validate(run, batch).items():
                         totals[k] = totals.get(k, 0.0) + float(v) * n
@@ -333,8 +359,10 @@ class Trainer:
         sampler = StepSampler(self.train_ds, self.world, self.rank, cfg.seed, cfg.batch_size)
         self.steps_per_epoch = sampler.batches_per_epoch
         if self.steps_per_epoch == 0:
-            raise DataError(f"{cfg.data}: {len(self.train_ds)} training images are fewer than one batch "
-                            f"({cfg.batch_size} x {self.world} processes); lower --batch-size or add images")
+            raise DataError(
+                f"{cfg.data}: {len(self.train_ds)} training images are fewer than one batch "
+                f"({cfg.batch_size} x {self.world} processes); lower --batch-size or add images"
+            )
         if self.rank == 0:
             if self.resume_ckpt is None:
                 (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
@@ -342,23 +370,39 @@ class Trainer:
             else:
                 rows = self.csv.truncate_after(run.step)
             lay = self.layout
-            self.log(f"{'resuming' if self.resume_ckpt else 'training'} {self.kind.name} at step {run.step}/"
-                     f"{cfg.steps}: {len(self.train_ds)} training + "
-                     f"{self.kind.image_count(self.train_ds, self.val_ds) - len(self.train_ds)} validation images "
-                     f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
-                     f"on {_hardware(run.device, self.world, run.bf16)}")
+            self.log(
+                f"{'resuming' if self.resume_ckpt else 'training'} {self.kind.name} at step {run.step}/"
+                f"{cfg.steps}: {len(self.train_ds)} training + "
+                f"{self.kind.image_count(self.train_ds, self.val_ds) - len(self.train_ds)} validation images "
+                f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
+                f"on {_hardware(run.device, self.world, run.bf16)}"
+            )
         else:
             rows = []
         tb = tensorboard_writer(str(self.out / "tensorboard")) if self.rank == 0 else None
         loader_gen = torch.Generator().manual_seed(cfg.seed)  # keeps DataLoader off the global RNG
-        loader = DataLoader(self.train_ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-                            collate_fn=collate, drop_last=True, generator=loader_gen,
-                            pin_memory=run.device.type == "cuda", persistent_workers=False)
+        loader = DataLoader(
+            self.train_ds,
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            num_workers=cfg.workers,
+            collate_fn=collate,
+            drop_last=True,
+            generator=loader_gen,
+            pin_memory=run.device.type == "cuda",
+            persistent_workers=False,
+        )
         end = min(cfg.steps, stop_at) if stop_at else cfg.steps
         sums: dict[str, torch.Tensor] = {}
         n_sum = 0
-        bar = tqdm(total=cfg.steps, initial=run.step, disable=self.rank != 0, unit="step", dynamic_ncols=True,
-                   desc=self.kind.name)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=run.step,
+            disable=self.rank != 0,
+            unit="step",
+            dynamic_ncols=True,
+            desc=self.kind.name,
+        )
         last = None
         t0 = time.perf_counter()
         while run.step < end:
@@ -390,15 +434,20 @@ class Trainer:
                         means = {k: float(x) / self.world for k, x in zip(sorted(means), vec.tolist())}
                     sums, n_sum = {}, 0
                     if self.rank == 0:
-                        row = {"step": run.step, "epoch": run.step // self.steps_per_epoch,
-                               "lr": f"{run.opt[next(iter(run.opt))].param_groups[0]['lr']:.3g}",
-                               "seconds": round(self.seconds, 1), **{k: f"{v:.5g}" for k, v in means.items()}}
+                        row = {
+                            "step": run.step,
+                            "epoch": run.step // self.steps_per_epoch,
+                            "lr": f"{run.opt[next(iter(run.opt))].param_groups[0]['lr']:.3g}",
+                            "seconds": round(self.seconds, 1),
+                            **{k: f"{v:.5g}" for k, v in means.items()},
+                        }
                         if run.step % cfg.sample_every == 0 or done:
                             row.update({k: f"{v:.5g}" for k, v in self.val_metrics.items()})
                         self.csv.append(row)
                         rows.append(row)
-                        write_loss_png(rows, [*self.kind.loss_names, *self.kind.val_names],
-                                       str(self.out / "loss.png"))
+                        write_loss_png(
+                            rows, [*self.kind.loss_names, *self.kind.val_names], str(self.out / "loss.png")
+                        )
                         bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
                         if tb is not None:
                             for k, v in {**means, **self.val_metrics}.items():
@@ -414,8 +463,10 @@ class Trainer:
             tb.close()
         if self.rank == 0:
             val = ", ".join(f"{k} {v:.4g}" for k, v in self.val_metrics.items())
-            self.log(f"stopped at step {run.step}/{cfg.steps}{f' ({val})' if val else ''}; "
-                     f"{len(self.skipped)} unreadable images skipped; checkpoint {last}")
+            self.log(
+                f"stopped at step {run.step}/{cfg.steps}{f' ({val})' if val else ''}; "
+                f"{len(self.skipped)} unreadable images skipped; checkpoint {last}"
+            )
         return last
 
 

@@ -36,8 +36,10 @@ class UpscaleConfig(TrainConfig):
     scale: int = opt(4, "upscale factor", choices=(2, 3, 4))
     n_blocks: int = opt(4, "residual blocks")
     ngf: int = opt(32, "feature channels")
-    size: int = opt(256, "high-resolution training crop (the low-resolution input is size / scale); "
-                         "exported as nftgan.size")
+    size: int = opt(
+        256,
+        "high-resolution training crop (the low-resolution input is size / scale); exported as nftgan.size",
+    )
     lr: float = opt(5e-4, "Adam learning rate")
     beta1: float = opt(0.9, "Adam beta1")
     sample_every: int = opt(250, "write a sample grid and validation metrics every N steps")
@@ -46,7 +48,9 @@ class UpscaleConfig(TrainConfig):
 class _ResBlock(nn.Module):
     def __init__(self, ch: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(ch, ch, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(ch, ch, 3, padding=1)
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -59,7 +63,9 @@ class UpscaleNet(nn.Module):
         super().__init__()
         self.scale = scale
         self.head = nn.Conv2d(3, ngf, 3, padding=1)
-        self.body = nn.Sequential(*[_ResBlock(ngf) for _ in range(n_blocks)], nn.Conv2d(ngf, ngf, 3, padding=1))
+        self.body = nn.Sequential(
+            *[_ResBlock(ngf) for _ in range(n_blocks)], nn.Conv2d(ngf, ngf, 3, padding=1)
+        )
         self.tail = nn.Conv2d(ngf, 3 * scale * scale, 3, padding=1)
         self.shuffle = nn.PixelShuffle(scale)
         nn.init.zeros_(self.tail.weight)  # start as bicubic; learn the residual detail
@@ -100,8 +106,9 @@ class SRDataset(_Images):
         img = load_rgb(self.files[i])
         if min(img.size) < self.size:
             f = self.size / min(img.size)
-            img = img.resize((max(self.size, round(img.width * f)), max(self.size, round(img.height * f))),
-                             Image.BICUBIC)
+            img = img.resize(
+                (max(self.size, round(img.width * f)), max(self.size, round(img.height * f))), Image.BICUBIC
+            )
         if self.train:
             x = int(rng.integers(0, img.width - self.size + 1))
             y = int(rng.integers(0, img.height - self.size + 1))
@@ -126,16 +133,22 @@ class Upscale(ModelKind):
     name = "upscale"
     config_class = UpscaleConfig
     contract_kind = "upscale"
-    description = "x4 super-resolution (EDSR/ESPCN-style, residual over bicubic), L1 on bicubic-downscaled crops"
-    data_help = ("any folder of pictures (or its train/ subfolder); with A/ + B/ the B pictures are used, with "
-                 "trainA/ + trainB/ both. Inputs are made by bicubic downscaling, so no pairs are needed.")
+    description = (
+        "x4 super-resolution (EDSR/ESPCN-style, residual over bicubic), L1 on bicubic-downscaled crops"
+    )
+    data_help = (
+        "any folder of pictures (or its train/ subfolder); with A/ + B/ the B pictures are used, with "
+        "trainA/ + trainB/ both. Inputs are made by bicubic downscaling, so no pairs are needed."
+    )
     loss_names = ("L1",)
     val_names = ("val_l1", "val_psnr", "val_psnr_bicubic")
 
     def check_config(self, cfg):
         if cfg.size % cfg.scale or cfg.size // cfg.scale < 8:
-            raise ValueError(f"--size must be a multiple of --scale ({cfg.scale}) and at least {8 * cfg.scale}, "
-                             f"got {cfg.size}")
+            raise ValueError(
+                f"--size must be a multiple of --scale ({cfg.scale}) and at least {8 * cfg.scale}, "
+                f"got {cfg.size}"
+            )
 
     def build_nets(self, cfg):
         return {"G": UpscaleNet(cfg.scale, cfg.ngf, cfg.n_blocks)}
@@ -147,8 +160,11 @@ class Upscale(ModelKind):
         files, layout = sr_files(cfg.data)
         train, val = split_indices([split_name(p) for p in files], cfg.val_fraction)
         common = {"size": cfg.size, "scale": cfg.scale, "flip": cfg.flip}
-        return (SRDataset([files[i] for i in train], train=True, **common),
-                SRDataset([files[i] for i in val], train=False, **common), layout)
+        return (
+            SRDataset([files[i] for i in train], train=True, **common),
+            SRDataset([files[i] for i in val], train=False, **common),
+            layout,
+        )
 
     def train_step(self, run, batch):
         with run.autocast():
@@ -164,8 +180,11 @@ class Upscale(ModelKind):
 
     def validate(self, run, batch):
         out, target = self._upscale(run, batch), batch["hr"]
-        return {"val_l1": float(F.l1_loss(out, target.float())), "val_psnr": float(psnr(out, target)),
-                "val_psnr_bicubic": float(psnr(bicubic(batch["lr"], run.cfg.scale), target))}
+        return {
+            "val_l1": float(F.l1_loss(out, target.float())),
+            "val_psnr": float(psnr(out, target)),
+            "val_psnr_bicubic": float(psnr(bicubic(batch["lr"], run.cfg.scale), target)),
+        }
 
     def sample_rows(self, run, batch):
         out = self._upscale(run, batch)

@@ -19,7 +19,9 @@ def _principled(mat):
     bsdf = next((n for n in nodes if n.type == "BSDF_PRINCIPLED"), None)
     if bsdf is None:
         bsdf = nodes.new("ShaderNodeBsdfPrincipled")
-        out = next((n for n in nodes if n.type == "OUTPUT_MATERIAL"), None) or nodes.new("ShaderNodeOutputMaterial")
+        out = next((n for n in nodes if n.type == "OUTPUT_MATERIAL"), None) or nodes.new(
+            "ShaderNodeOutputMaterial"
+        )
         links.new(bsdf.outputs["BSDF"], out.inputs["Surface"])
     return bsdf
 
@@ -99,8 +101,9 @@ class NFTGAN_OT_apply_material(Operator):
     bl_label = "Apply to Material"
     bl_options = {"REGISTER", "UNDO"}
 
-    image: StringProperty(name="Image", description="Result image (default: the last result of the sketch's "
-                                                          "newest Stylize)")
+    image: StringProperty(
+        name="Image", description="Result image (default: the last result of the sketch's newest Stylize)"
+    )
 
     @classmethod
     def poll(cls, context):
@@ -110,11 +113,15 @@ class NFTGAN_OT_apply_material(Operator):
         result = bpy.data.images.get(self.image) if self.image else None
         sketch = context.scene.nftgan.sketch
         if result is None and not self.image and sketch is not None:
-            names = [stylize.last_result.get(sketch.name, "")]  # the newest Stylize's last stage, else by stage
+            names = [
+                stylize.last_result.get(sketch.name, "")
+            ]  # the newest Stylize's last stage, else by stage
             names += [f"{sketch.name} {pipeline.RESULT_SUFFIX[stage]}" for stage in reversed(pipeline.STAGES)]
             result = next((im for n in names if (im := bpy.data.images.get(n))), None)
         if result is None:
-            self.report({"ERROR"}, f"No image '{self.image}'" if self.image else "Nothing to apply yet: Stylize first")
+            self.report(
+                {"ERROR"}, f"No image '{self.image}'" if self.image else "Nothing to apply yet: Stylize first"
+            )
             return {"CANCELLED"}
         obj = context.active_object
         mat = obj.active_material
@@ -129,4 +136,3 @@ class NFTGAN_OT_apply_material(Operator):
 
 
 CLASSES = (NFTGAN_OT_new_canvas, NFTGAN_OT_apply_material)
-

@@ -31,17 +31,33 @@ class NFTGanGenerateProps(PropertyGroup):
     generate_id: StringProperty(description="Chosen generate model (file name without .onnx)")
     generate: stylize._style_enum("generate")
     count: IntProperty(name="Count", default=9, min=1, max=256, description="How many images (or tokens)")
-    seed: IntProperty(name="Seed", default=0, min=0,
-                      description="Image i comes from seed Seed + i: the same seed always gives the same image")
+    seed: IntProperty(
+        name="Seed",
+        default=0,
+        min=0,
+        description="Image i comes from seed Seed + i: the same seed always gives the same image",
+    )
     variation: EnumProperty(
-        name="Variation", default="SEEDS",
-        items=[("SEEDS", "Seeds", "One image per seed: Seed, Seed + 1, ..."),
-               ("INTERPOLATE", "Interpolate", ("Walk from Seed to Seed To in Count steps (spherical "
-                                               "interpolation of the latents): variations between two images"))])
+        name="Variation",
+        default="SEEDS",
+        items=[
+            ("SEEDS", "Seeds", "One image per seed: Seed, Seed + 1, ..."),
+            (
+                "INTERPOLATE",
+                "Interpolate",
+                (
+                    "Walk from Seed to Seed To in Count steps (spherical "
+                    "interpolation of the latents): variations between two images"
+                ),
+            ),
+        ],
+    )
     seed_to: IntProperty(name="Seed To", default=1, min=0, description="The walk's last image")
     collection_name: StringProperty(name="Collection", description="Token names: '<Collection> #1', '#2' ...")
     description: StringProperty(name="Description", description="Description of every token")
-    last_manifest: StringProperty(name="Manifest", description="URI of the last published collection manifest")
+    last_manifest: StringProperty(
+        name="Manifest", description="URI of the last published collection manifest"
+    )
 
 
 def chosen_model(context) -> core_styles.Style:
@@ -50,8 +66,10 @@ def chosen_model(context) -> core_styles.Style:
     if style is None:
         style = core_styles.find(runtime.styles(context), "generate", None)
     if style is None:
-        raise jobs.UserError("No generate model installed: train one with `nftgan train dcgan --data FOLDER ...`, "
-                             "export it with `nftgan export`, and add its folder in the add-on preferences.")
+        raise jobs.UserError(
+            "No generate model installed: train one with `nftgan train dcgan --data FOLDER ...`, "
+            "export it with `nftgan export`, and add its folder in the add-on preferences."
+        )
     return style
 
 
@@ -74,11 +92,18 @@ def start(context) -> jobs.Job:
         out = []
         for rgba in images + [core_generate.grid(images)]:
             job.check()
-            out.append((np.ascontiguousarray(rgba).ravel(), rgba.shape[:2], imageio.encode_png(rgba, level=1)))
+            out.append(
+                (np.ascontiguousarray(rgba).ravel(), rgba.shape[:2], imageio.encode_png(rgba, level=1))
+            )
         return out
 
-    job = runtime.submit(work, key="generate", latest_wins=True, label=f"Generate {len(plan)} from {info.name}",
-                         on_done=lambda job: apply(job, info, plan, t0))
+    job = runtime.submit(
+        work,
+        key="generate",
+        latest_wins=True,
+        label=f"Generate {len(plan)} from {info.name}",
+        on_done=lambda job: apply(job, info, plan, t0),
+    )
     _job["generate"] = job
     return job
 
@@ -95,7 +120,9 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
     names = []
     for i, (flat, (h, w), png) in enumerate(job.result):
         stem = plan[i].stem if i < len(plan) else GRID_SUFFIX
-        name = stylize.write_result(f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, models)
+        name = stylize.write_result(
+            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, models
+        )
         image = bpy.data.images[name]
         if i < len(plan):
             image["nftgan_seed"] = plan[i].seed
@@ -103,8 +130,10 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
                 image["nftgan_seed_to"], image["nftgan_t"] = plan[i].seed_to, plan[i].t
         names.append(name)
     _show(bpy.data.images[names[-1]])
-    runtime.report(f"Generated {len(plan)} images from {info.name} in {time.perf_counter() - t0:.1f} s "
-                   f"(grid: '{names[-1]}')")
+    runtime.report(
+        f"Generated {len(plan)} images from {info.name} in {time.perf_counter() - t0:.1f} s "
+        f"(grid: '{names[-1]}')"
+    )
     return names
 
 
@@ -124,32 +153,45 @@ def start_publish(context) -> jobs.Job:
     """Main thread: the plan, the model and the backend; the worker publishes the tokens one by one."""
     props = context.scene.nftgan_generate
     style = chosen_model(context)
-    req = collection.CollectionRequest(model=style.info, plan=plan_of(props),
-                                       name=props.collection_name.strip() or style.info.name,
-                                       description=props.description)
+    req = collection.CollectionRequest(
+        model=style.info,
+        plan=plan_of(props),
+        name=props.collection_name.strip() or style.info.name,
+        description=props.description,
+    )
     backend = publish.make_backend(publish.chosen_kind(context), context)
     store = publish.ledger()
     opts = runtime.settings(context)
 
     def work(job):
-        return collection.publish_collection(req, backend, store, progress=job.progress, check=job.check, **opts)
+        return collection.publish_collection(
+            req, backend, store, progress=job.progress, check=job.check, **opts
+        )
 
     def done(job):
         publish._gallery["entries"] = None  # the gallery re-reads the ledger
         if job.state == jobs.DONE:
             result = job.result
             bpy.context.scene.nftgan_generate.last_manifest = result.manifest_uri
-            runtime.report(f"Published collection '{req.name}': {len(result.tokens)} tokens"
-                           f"{f' ({result.skipped} from the interrupted run)' if result.skipped else ''}; "
-                           f"manifest {result.manifest_uri}")
+            runtime.report(
+                f"Published collection '{req.name}': {len(result.tokens)} tokens"
+                f"{f' ({result.skipped} from the interrupted run)' if result.skipped else ''}; "
+                f"manifest {result.manifest_uri}"
+            )
         elif job.state == jobs.CANCELLED:
-            runtime.report("Publishing the collection stopped; Publish Collection again continues it", "WARNING")
+            runtime.report(
+                "Publishing the collection stopped; Publish Collection again continues it", "WARNING"
+            )
         else:
-            runtime.report(f"Publishing the collection stopped: {job.error}. Publish Collection again continues "
-                           "it without publishing any token twice.", "ERROR")
+            runtime.report(
+                f"Publishing the collection stopped: {job.error}. Publish Collection again continues "
+                "it without publishing any token twice.",
+                "ERROR",
+            )
 
-    job = runtime.submit(work, key="publish", label=f"Publish collection {req.name}", on_done=done,
-                         file_bound=False)
+    job = runtime.submit(
+        work, key="publish", label=f"Publish collection {req.name}", on_done=done, file_bound=False
+    )
     publish._job["publish"] = job
     return job
 
@@ -182,12 +224,14 @@ class NFTGAN_OT_publish_collection(Operator):
         return runtime.worker is not None and publish.current_job() is None
 
     def invoke(self, context, _event):
-        return context.window_manager.invoke_confirm(self, _event, message=f"Publish "
-                                                     f"{context.scene.nftgan_generate.count} tokens?")
+        return context.window_manager.invoke_confirm(
+            self, _event, message=f"Publish {context.scene.nftgan_generate.count} tokens?"
+        )
 
     def execute(self, context):
-        return runtime.start_in_background(self, lambda: start_publish(context),
-                                           "Publishing the collection in the background")
+        return runtime.start_in_background(
+            self, lambda: start_publish(context), "Publishing the collection in the background"
+        )
 
 
 class NFTGAN_PT_generate(runtime.ImageEditorSidebar, Panel):
@@ -198,9 +242,12 @@ class NFTGAN_PT_generate(runtime.ImageEditorSidebar, Panel):
         layout = self.layout
         props = context.scene.nftgan_generate
         if not core_styles.of_kind(runtime.styles(context), "generate"):
-            for line in runtime.wrap("No generate model installed. Train one with `nftgan train dcgan` (or "
-                                     "wgan-gp), export it with `nftgan export`, and add its folder in the "
-                                     "add-on preferences.", 50):
+            for line in runtime.wrap(
+                "No generate model installed. Train one with `nftgan train dcgan` (or "
+                "wgan-gp), export it with `nftgan export`, and add its folder in the "
+                "add-on preferences.",
+                50,
+            ):
                 layout.label(text=line)
             return
         layout.prop(props, "generate", text="Model")
@@ -227,8 +274,7 @@ class NFTGAN_PT_generate(runtime.ImageEditorSidebar, Panel):
             box.label(text=props.last_manifest)
 
 
-CLASSES = (NFTGanGenerateProps, NFTGAN_OT_generate, NFTGAN_OT_publish_collection,
-           NFTGAN_PT_generate)
+CLASSES = (NFTGanGenerateProps, NFTGAN_OT_generate, NFTGAN_OT_publish_collection, NFTGAN_PT_generate)
 
 
 def register():

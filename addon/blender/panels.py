@@ -73,4 +73,3 @@ class NFTGAN_PT_view3d(Panel):
 
 
 CLASSES = (NFTGAN_PT_image_editor, NFTGAN_PT_view3d)
-

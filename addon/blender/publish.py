@@ -45,23 +45,30 @@ _job: dict[str, jobs.Job] = {}
 
 # ----------------------------------------------------------------------------------------------- properties
 
+
 class NFTGAN_PG_attribute(PropertyGroup):
     trait: StringProperty(name="Trait", description="Attribute name (OpenSea trait_type)")
     value: StringProperty(name="Value", description="Attribute value (numbers are stored as numbers)")
 
 
 class NFTGanPublishProps(PropertyGroup):
-    image: PointerProperty(type=bpy.types.Image, name="Image",
-                           description="The image to publish (default: the image in the editor)")
+    image: PointerProperty(
+        type=bpy.types.Image,
+        name="Image",
+        description="The image to publish (default: the image in the editor)",
+    )
     name: StringProperty(name="Name", description="Token name (default: the image's name)")
     description: StringProperty(name="Description", description="Token description")
     external_url: StringProperty(name="External URL", description="A page about the piece (https://...)")
-    use_background: BoolProperty(name="Background Colour",
-                                 description="Set the marketplace background colour")
-    background: FloatVectorProperty(name="Background", subtype="COLOR_GAMMA", size=3, min=0, max=1,
-                                    default=(1, 1, 1))
-    include_glb: BoolProperty(name="Include 3D Model (GLB)",
-                              description="Also publish the active object as a GLB (animation_url)")
+    use_background: BoolProperty(
+        name="Background Colour", description="Set the marketplace background colour"
+    )
+    background: FloatVectorProperty(
+        name="Background", subtype="COLOR_GAMMA", size=3, min=0, max=1, default=(1, 1, 1)
+    )
+    include_glb: BoolProperty(
+        name="Include 3D Model (GLB)", description="Also publish the active object as a GLB (animation_url)"
+    )
     attributes: CollectionProperty(type=NFTGAN_PG_attribute)
     last_token_uri: StringProperty(name="Token URI", description="The token URI of the last publish")
 
@@ -76,14 +83,23 @@ def backend_settings(context=None) -> dict[str, pb.Settings]:
     if p is None:
         return {"offline": pb.Settings("offline", endpoint=runtime.user_dir("publish", "offline"))}
     gateway = p.publish_gateway.strip()
-    offline_dir = bpy.path.abspath(p.publish_offline_folder) if p.publish_offline_folder.strip() else \
-        runtime.user_dir("publish", "offline")
+    offline_dir = (
+        bpy.path.abspath(p.publish_offline_folder)
+        if p.publish_offline_folder.strip()
+        else runtime.user_dir("publish", "offline")
+    )
     return {
         "offline": pb.Settings("offline", endpoint=offline_dir, gateway=gateway),
-        "nftstorage": pb.Settings("nftstorage", endpoint=p.nftstorage_endpoint, token=p.nftstorage_token,
-                                  gateway=gateway),
-        "pinata": pb.Settings("pinata", endpoint=p.pinata_endpoint, api_endpoint=p.pinata_api_endpoint,
-                              token=p.pinata_jwt, gateway=gateway),
+        "nftstorage": pb.Settings(
+            "nftstorage", endpoint=p.nftstorage_endpoint, token=p.nftstorage_token, gateway=gateway
+        ),
+        "pinata": pb.Settings(
+            "pinata",
+            endpoint=p.pinata_endpoint,
+            api_endpoint=p.pinata_api_endpoint,
+            token=p.pinata_jwt,
+            gateway=gateway,
+        ),
         "kubo": pb.Settings("kubo", endpoint=p.kubo_endpoint, token=p.kubo_token, gateway=gateway),
     }
 
@@ -101,6 +117,7 @@ def make_backend(kind: str, context=None, endpoint: str = "") -> pb.Backend:
 
 
 # ----------------------------------------------------------------------------------------------- image bytes
+
 
 def find_image(context, name: str = ""):
     props = context.scene.nftgan_publish
@@ -183,6 +200,7 @@ def _glb_of_active_object(context) -> bytes | None:
 
 # ----------------------------------------------------------------------------------------------- the job
 
+
 def start(context, image_name: str = "") -> jobs.Job:
     """Main thread: gather everything, then publish on the worker. Raises UserError / PublishError."""
     image = find_image(context, image_name)
@@ -190,8 +208,11 @@ def start(context, image_name: str = "") -> jobs.Job:
         bpy.ops.render.render()
         image = bpy.data.images.get("Render Result")
     if image is None:
-        raise jobs.UserError(f"No image '{image_name}'" if image_name else "No image to publish: pick one in "
-                             "the Publish panel or open it in the Image Editor")
+        raise jobs.UserError(
+            f"No image '{image_name}'"
+            if image_name
+            else "No image to publish: pick one in the Publish panel or open it in the Image Editor"
+        )
     props = context.scene.nftgan_publish
     kind = chosen_kind(context)
     backend = make_backend(kind, context)
@@ -203,10 +224,18 @@ def start(context, image_name: str = "") -> jobs.Job:
     glb = _glb_of_active_object(context) if props.include_glb else None
     color = "".join(f"{round(c * 255):02x}" for c in props.background) if props.use_background else ""
     extra = [md.attribute(a.trait, a.value) for a in props.attributes if a.trait.strip()]
-    request = {"name": props.name.strip() or image.name, "description": props.description,
-               "external_url": props.external_url.strip(), "background_color": color, "animation": glb}
-    md.build_metadata(image_cid=cid_of_bytes(b""), attributes=extra,  # the user's fields, checked now
-                      **{k: request[k] for k in ("name", "description", "external_url", "background_color")})
+    request = {
+        "name": props.name.strip() or image.name,
+        "description": props.description,
+        "external_url": props.external_url.strip(),
+        "background_color": color,
+        "animation": glb,
+    }
+    md.build_metadata(
+        image_cid=cid_of_bytes(b""),
+        attributes=extra,  # the user's fields, checked now
+        **{k: request[k] for k in ("name", "description", "external_url", "background_color")},
+    )
     software = md.software_version()
     store = ledger()
 
@@ -222,13 +251,15 @@ def start(context, image_name: str = "") -> jobs.Job:
                 with open(path, "rb") as fh:
                     model["version"] = hashlib.sha256(fh.read()).hexdigest()[:12]
         sketch_cid = str(cid_of_bytes(_to_bytes(sketch_source)[0])) if sketch_source else ""
-        attrs = md.nftgan_attributes(models=models, sketch_cid=sketch_cid, width=w, height=h,
-                                     software=software)
+        attrs = md.nftgan_attributes(
+            models=models, sketch_cid=sketch_cid, width=w, height=h, software=software
+        )
         req = service.Request(image=data, image_ext=ext, attributes=attrs + extra, **request)
         return service.publish(req, backend, store, progress=job.progress, check=job.check)
 
-    job = runtime.submit(work, key="publish", label=f"Publish {image.name}", on_done=_done,
-                         file_bound=False)  # an upload outlives the file it came from
+    job = runtime.submit(
+        work, key="publish", label=f"Publish {image.name}", on_done=_done, file_bound=False
+    )  # an upload outlives the file it came from
     _job["publish"] = job
     return job
 
@@ -276,16 +307,21 @@ def resume_on_start() -> jobs.Job | None:
         _gallery["entries"] = None
         if job_.state == jobs.DONE and job_.result:
             states = [r.state for r in job_.result]
-            runtime.report(f"Resumed {len(states)} interrupted publish(es): "
-                           f"{states.count('published')} published, {states.count('failed')} failed (see the gallery)",
-                           "INFO" if "failed" not in states else "WARNING")
+            runtime.report(
+                f"Resumed {len(states)} interrupted publish(es): "
+                f"{states.count('published')} published, {states.count('failed')} failed (see the gallery)",
+                "INFO" if "failed" not in states else "WARNING",
+            )
 
-    job = runtime.submit(work, key="publish", label="Resume interrupted publishes", on_done=done, file_bound=False)
+    job = runtime.submit(
+        work, key="publish", label="Resume interrupted publishes", on_done=done, file_bound=False
+    )
     _job["publish"] = job
     return job
 
 
 # ----------------------------------------------------------------------------------------------- gallery
+
 
 def gallery_entries(context=None) -> tuple[list[service.GalleryEntry], str]:
     """The cached gallery; the ledger part is read at once, the service's list by Refresh Gallery."""
@@ -310,8 +346,13 @@ def refresh_gallery(context) -> jobs.Job | None:
             _gallery["problem"] = job.error
         runtime.redraw()
 
-    return runtime.submit(lambda job: service.gallery(store, backend, GALLERY_SIZE), key="publish-gallery",
-                          latest_wins=True, label="Publish gallery", on_done=done)
+    return runtime.submit(
+        lambda job: service.gallery(store, backend, GALLERY_SIZE),
+        key="publish-gallery",
+        latest_wins=True,
+        label="Publish gallery",
+        on_done=done,
+    )
 
 
 def thumbnail(entry: service.GalleryEntry) -> int:
@@ -324,6 +365,7 @@ def thumbnail(entry: service.GalleryEntry) -> int:
 
 # ----------------------------------------------------------------------------------------------- operators
 
+
 class NFTGAN_OT_publish(Operator):
     """Publish the image as an NFT: the image and its ERC-721 metadata go to IPFS, every CID is verified"""
 
@@ -331,8 +373,10 @@ class NFTGAN_OT_publish(Operator):
     bl_label = "Publish as NFT"
     bl_options = {"REGISTER"}
 
-    image: StringProperty(name="Image", description="Image datablock (default: the Publish panel's image, "
-                                                    "else the image in the editor)")
+    image: StringProperty(
+        name="Image",
+        description="Image datablock (default: the Publish panel's image, else the image in the editor)",
+    )
 
     @classmethod
     def poll(cls, _context):
@@ -364,7 +408,9 @@ class NFTGAN_OT_publish(Operator):
         layout.prop(props, "description")
 
     def execute(self, context):
-        return runtime.start_in_background(self, lambda: start(context, self.image), "Publishing in the background")
+        return runtime.start_in_background(
+            self, lambda: start(context, self.image), "Publishing in the background"
+        )
 
 
 class NFTGAN_OT_publish_attribute(Operator):
@@ -413,6 +459,7 @@ class NFTGAN_OT_publish_gallery_refresh(Operator):
 
 
 # ----------------------------------------------------------------------------------------------- UI
+
 
 def draw_preferences(prefs, layout) -> None:
     """The Publishing box of the add-on preferences (called from preferences.NFTGanPreferences.draw)."""
@@ -515,8 +562,9 @@ class NFTGAN_PT_publish_gallery(runtime.ImageEditorSidebar, Panel):
                 col.label(text=entry.detail[:60])
             if entry.token_uri:
                 sub = col.row(align=True)
-                sub.operator(NFTGAN_OT_publish_copy_uri.bl_idname, text="Copy URI", icon="COPYDOWN").uri = \
-                    entry.token_uri
+                sub.operator(
+                    NFTGAN_OT_publish_copy_uri.bl_idname, text="Copy URI", icon="COPYDOWN"
+                ).uri = entry.token_uri
                 sub.operator("wm.url_open", text="Open", icon="URL").url = entry.gateway_url
 
 
@@ -528,9 +576,16 @@ def _image_menu(self, context):
     op.image = space.image.name if getattr(space, "image", None) is not None else ""
 
 
-CLASSES = (NFTGAN_PG_attribute, NFTGanPublishProps, NFTGAN_OT_publish,
-           NFTGAN_OT_publish_attribute, NFTGAN_OT_publish_copy_uri, NFTGAN_OT_publish_gallery_refresh,
-           NFTGAN_PT_publish, NFTGAN_PT_publish_gallery)
+CLASSES = (
+    NFTGAN_PG_attribute,
+    NFTGanPublishProps,
+    NFTGAN_OT_publish,
+    NFTGAN_OT_publish_attribute,
+    NFTGAN_OT_publish_copy_uri,
+    NFTGAN_OT_publish_gallery_refresh,
+    NFTGAN_PT_publish,
+    NFTGAN_PT_publish_gallery,
+)
 
 
 def register():

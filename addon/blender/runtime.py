@@ -112,6 +112,7 @@ def user_dir(*parts: str) -> str:
 
 # ----------------------------------------------------------------------------------------------- reports
 
+
 class NFTGAN_OT_report(bpy.types.Operator):
     """Shows a message in the status bar (used when a background job finishes)"""
 
@@ -130,7 +131,9 @@ class NFTGAN_OT_report(bpy.types.Operator):
 def report(message: str, level: str = "INFO") -> None:
     global last_report
     last_report = (level, message)
-    (log.error if level == "ERROR" else log.warning if level == "WARNING" else log.info)("NFTGan: %s", message)
+    (log.error if level == "ERROR" else log.warning if level == "WARNING" else log.info)(
+        "NFTGan: %s", message
+    )
     try:
         bpy.ops.nftgan.report(level=level, message=message)
     except (RuntimeError, AttributeError):  # no window (background) or mid-unregister: the log has it
@@ -147,6 +150,7 @@ def redraw() -> None:
 
 
 # ----------------------------------------------------------------------------------------------- styles
+
 
 def styles(context=None) -> list[core_styles.Style]:
     global _styles
@@ -240,6 +244,7 @@ class NFTGAN_OT_refresh_styles(bpy.types.Operator):
 
 # ----------------------------------------------------------------------------------------------- handlers
 
+
 def _timer():
     if worker is None:
         return None
@@ -296,21 +301,30 @@ def _read_styles_in_background() -> None:
     cached (core.styles caches by path, size and mtime) instead of stalling Blender on them."""
     prefs = preferences.get()
     folders = prefs.folder_paths() if prefs else ()
-    worker.submit(lambda job: core_styles.scan(folders), key="styles:read", label="NFTGan: reading styles",
-                  on_done=lambda job: redraw())
+    worker.submit(
+        lambda job: core_styles.scan(folders),
+        key="styles:read",
+        label="NFTGan: reading styles",
+        on_done=lambda job: redraw(),
+    )
 
 
 def unregister():
     global worker, _previews, _styles
     if bpy.app.timers.is_registered(_timer):
         bpy.app.timers.unregister(_timer)
-    for handlers, fn in ((bpy.app.handlers.load_post, _on_load_post), (bpy.app.handlers.save_pre, _on_save_pre)):
+    for handlers, fn in (
+        (bpy.app.handlers.load_post, _on_load_post),
+        (bpy.app.handlers.save_pre, _on_save_pre),
+    ):
         if fn in handlers:
             handlers.remove(fn)
     if worker is not None:
         t0 = time.perf_counter()
         stopped = worker.shutdown(timeout=10.0)
-        log.info("NFTGan worker %s in %.2f s", "stopped" if stopped else "did NOT stop", time.perf_counter() - t0)
+        log.info(
+            "NFTGan worker %s in %.2f s", "stopped" if stopped else "did NOT stop", time.perf_counter() - t0
+        )
         worker = None
     from ..core import pipeline
 

@@ -47,7 +47,9 @@ def _style_enum(kind: str):
     def items(_self, _context):
         found = core_styles.of_kind(runtime.styles(), kind)
         lst = [(s.id, s.name, s.description or s.name, runtime.icon_id(s), i) for i, s in enumerate(found)]
-        lst.append(("NONE", "None" if found else "No styles installed", f"Skip the {kind} step", "BLANK1", len(lst)))
+        lst.append(
+            ("NONE", "None" if found else "No styles installed", f"Skip the {kind} step", "BLANK1", len(lst))
+        )
         _enum_items[kind] = lst
         return lst
 
@@ -60,8 +62,13 @@ def _style_enum(kind: str):
         lst = _enum_items.get(kind) or items(self, None)
         setattr(self, f"{kind}_id", next((it[0] for it in lst if it[4] == value), ""))
 
-    return EnumProperty(name=kind.capitalize(), items=items, get=get, set=set_,
-                        description=f"The {kind} model (with a preview of what it does)")
+    return EnumProperty(
+        name=kind.capitalize(),
+        items=items,
+        get=get,
+        set=set_,
+        description=f"The {kind} model (with a preview of what it does)",
+    )
 
 
 def _live_toggled(self, _context):
@@ -72,16 +79,22 @@ class NFTGanSceneProps(PropertyGroup):
     sketch: PointerProperty(type=bpy.types.Image, name="Sketch", description="The image NFTGan stylizes")
     colorize_id: StringProperty(description="Chosen colorize style (file name without .onnx; NONE skips)")
     stylize_id: StringProperty(description="Chosen stylize style (file name without .onnx; NONE skips)")
-    upscale_id: StringProperty(description="Chosen upscale model (file name without .onnx; empty or NONE: off)")
+    upscale_id: StringProperty(
+        description="Chosen upscale model (file name without .onnx; empty or NONE: off)"
+    )
     colorize: _style_enum("colorize")
     stylize: _style_enum("stylize")
     upscale: _style_enum("upscale")
-    live_preview: BoolProperty(name="Live Preview", update=_live_toggled,
-                               description="Stylize again whenever the sketch changes (the newest version wins)")
+    live_preview: BoolProperty(
+        name="Live Preview",
+        update=_live_toggled,
+        description="Stylize again whenever the sketch changes (the newest version wins)",
+    )
     canvas_size: EnumProperty(name="Size", items=CANVAS_SIZES, default="1024")
 
 
 # ----------------------------------------------------------------------------------------------- main thread
+
 
 def find_sketch(context, name: str = ""):
     """The sketch: a named image, else the Image Editor's image, else (Texture Paint) the image being
@@ -89,8 +102,12 @@ def find_sketch(context, name: str = ""):
     if name:
         return bpy.data.images.get(name)
     space = getattr(context, "space_data", None)
-    if space is not None and space.type == "IMAGE_EDITOR" and space.image is not None \
-            and space.image.type == "IMAGE":
+    if (
+        space is not None
+        and space.type == "IMAGE_EDITOR"
+        and space.image is not None
+        and space.image.type == "IMAGE"
+    ):
         return space.image
     if context.mode == "PAINT_TEXTURE":
         paint = context.scene.tool_settings.image_paint
@@ -106,7 +123,9 @@ def snapshot(image) -> tuple[np.ndarray, bool]:
     """(pixels (H, W, C) float32 bottom-up, is_linear): one foreach_get, nothing else on the main thread."""
     w, h = image.size
     if w == 0 or h == 0:
-        raise jobs.UserError(f"'{image.name}' has no pixels (its file may be missing); load or paint it first.")
+        raise jobs.UserError(
+            f"'{image.name}' has no pixels (its file may be missing); load or paint it first."
+        )
     imageio.check_size(h, w, f"'{image.name}'")
     channels = image.channels
     buf = np.empty(w * h * channels, dtype=np.float32)
@@ -127,18 +146,27 @@ def chosen_models(scene) -> dict:
             models[kind] = style.info
     if not models.keys() & {"colorize", "stylize"}:
         if core_styles.of_kind(found, "colorize") or core_styles.of_kind(found, "stylize"):
-            raise jobs.UserError("Both Colorize and Stylize are set to None: choose a style for at least one.")
+            raise jobs.UserError(
+                "Both Colorize and Stylize are set to None: choose a style for at least one."
+            )
         reasons = "".join(f" Skipped {s.error}" for s in found if not s.ok)
         raise jobs.UserError(core_styles.HOW_TO_GET_STYLES + reasons)
     return models
 
 
-def start(context, pixels: np.ndarray, linear: bool, name: str, uid: int | None, live: bool = False) -> jobs.Job:
+def start(
+    context, pixels: np.ndarray, linear: bool, name: str, uid: int | None, live: bool = False
+) -> jobs.Job:
     """Submit a stylize job for a pixel snapshot. Latest wins per sketch."""
     models = chosen_models(context.scene)
     opts = runtime.settings(context)
-    meta = {"name": name, "uid": uid, "live": live, "t0": time.perf_counter(),
-            "models": ", ".join(f"{k}: {m.name}" for k, m in models.items())}
+    meta = {
+        "name": name,
+        "uid": uid,
+        "live": live,
+        "t0": time.perf_counter(),
+        "models": ", ".join(f"{k}: {m.name}" for k, m in models.items()),
+    }
 
     def work(job):
         img = imageio.linear_to_srgb(pixels) if linear else pixels
@@ -146,13 +174,18 @@ def start(context, pixels: np.ndarray, linear: bool, name: str, uid: int | None,
         out = {}
         for stage, rgba in results.items():
             job.check()
-            out[stage] = (np.ascontiguousarray(rgba).ravel(), rgba.shape[:2], imageio.encode_png(rgba, level=1))
+            out[stage] = (
+                np.ascontiguousarray(rgba).ravel(),
+                rgba.shape[:2],
+                imageio.encode_png(rgba, level=1),
+            )
         return out
 
     key = f"stylize:{uid if uid is not None else name}"
     meta["key"] = key
-    job = runtime.submit(work, key=key, latest_wins=True, label=f"Stylize {name}",
-                         on_done=lambda job: apply_results(job, meta))
+    job = runtime.submit(
+        work, key=key, latest_wins=True, label=f"Stylize {name}", on_done=lambda job: apply_results(job, meta)
+    )
     _jobs[key] = job
     return job
 
@@ -179,8 +212,19 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
 
     def write(i: int) -> None:  # one image per step: Blender's timer spreads them over its ticks
         stage, (flat, (h, w), png) = items[i]
-        written.append(write_result(f"{base} {pipeline.RESULT_SUFFIX[stage]}", flat, w, h, png, stage, base,
-                                    meta["uid"], meta["models"]))
+        written.append(
+            write_result(
+                f"{base} {pipeline.RESULT_SUFFIX[stage]}",
+                flat,
+                w,
+                h,
+                png,
+                stage,
+                base,
+                meta["uid"],
+                meta["models"],
+            )
+        )
         if i + 1 < len(items):
             runtime.later(lambda: write(i + 1))
             return
@@ -188,8 +232,10 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         note = ""
         if meta["uid"] is not None and sketch is None:
             note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
-        runtime.report(f"NFTGan wrote {', '.join(repr(n) for n in written)} ({w}x{h}, "
-                       f"{time.perf_counter() - meta['t0']:.1f} s; {meta['models']}){note}")
+        runtime.report(
+            f"NFTGan wrote {', '.join(repr(n) for n in written)} ({w}x{h}, "
+            f"{time.perf_counter() - meta['t0']:.1f} s; {meta['models']}){note}"
+        )
         try:
             bpy.ops.ed.undo_push(message="NFTGan Stylize")
         except RuntimeError:  # no undo stack without a window (background / bpy module)
@@ -199,8 +245,9 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     return written
 
 
-def write_result(name: str, flat: np.ndarray, w: int, h: int, png: bytes, stage: str, source: str,
-                 source_uid, models: str) -> str:
+def write_result(
+    name: str, flat: np.ndarray, w: int, h: int, png: bytes, stage: str, source: str, source_uid, models: str
+) -> str:
     """Write the result image `name`: the previous result of that name is updated in place when it has
     the same size (materials showing it follow, nothing is reallocated), else a new datablock takes
     over its users. Pixels go in with foreach_set; the worker's PNG bytes are packed as its file."""
@@ -266,6 +313,7 @@ def live_tick(now: float | None = None) -> jobs.Job | None:
 
 # ----------------------------------------------------------------------------------------------- operators
 
+
 class NFTGAN_OT_stylize(Operator):
     """Colorize and stylize the sketch in the background; the results become new images"""
 
@@ -282,9 +330,14 @@ class NFTGAN_OT_stylize(Operator):
     def execute(self, context):
         image = find_sketch(context, self.image)
         if image is None:
-            self.report({"ERROR"}, f"No sketch image '{self.image}'" if self.image else
-                        "No sketch: open an image in the Image Editor or use New Sketch Canvas")
+            self.report(
+                {"ERROR"},
+                f"No sketch image '{self.image}'"
+                if self.image
+                else "No sketch: open an image in the Image Editor or use New Sketch Canvas",
+            )
             return {"CANCELLED"}
+
         def begin():
             start(context, *snapshot(image), image.name, image.session_uid)
             context.scene.nftgan.sketch = image

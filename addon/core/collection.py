@@ -55,16 +55,26 @@ def _file_hash(path: str) -> str:
 
 
 def collection_id(req: CollectionRequest, backend: Backend, model_hash: str) -> str:
-    key = {"model": model_hash, "name": req.name, "plan": [asdict(s) for s in req.plan],
-           "backend": backend.kind, "endpoint": backend.endpoint}
+    key = {
+        "model": model_hash,
+        "name": req.name,
+        "plan": [asdict(s) for s in req.plan],
+        "backend": backend.kind,
+        "endpoint": backend.endpoint,
+    }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def token_attributes(req: CollectionRequest, sample: generate.Sample, model_hash: str, software: str) -> list[dict]:
+def token_attributes(
+    req: CollectionRequest, sample: generate.Sample, model_hash: str, software: str
+) -> list[dict]:
     models = [{"kind": "generate", "name": req.model.name, "version": model_hash[:12]}]
-    return (sample.attributes() + [{"trait_type": "Collection", "value": req.name}]
-            + md.nftgan_attributes(models=models, width=req.model.size, height=req.model.size, software=software)
-            + list(req.attributes))
+    return (
+        sample.attributes()
+        + [{"trait_type": "Collection", "value": req.name}]
+        + md.nftgan_attributes(models=models, width=req.model.size, height=req.model.size, software=software)
+        + list(req.attributes)
+    )
 
 
 def _state(folder: str, cid: str, ledger: Ledger) -> dict:
@@ -80,10 +90,16 @@ def _state(folder: str, cid: str, ledger: Ledger) -> dict:
     return state
 
 
-def publish_collection(req: CollectionRequest, backend: Backend, ledger: Ledger, *,
-                       progress: Callable[[float, str], None] = lambda f, m: None,
-                       check: Callable[[], None] | None = None, threads: int = 0,
-                       provider: str = "auto") -> CollectionResult:
+def publish_collection(
+    req: CollectionRequest,
+    backend: Backend,
+    ledger: Ledger,
+    *,
+    progress: Callable[[float, str], None] = lambda f, m: None,
+    check: Callable[[], None] | None = None,
+    threads: int = 0,
+    provider: str = "auto",
+) -> CollectionResult:
     """Publish (or finish publishing) the collection. Raises PublishError / Cancelled on the first token
     that fails; running it again continues where it stopped."""
     if not req.plan:
@@ -98,8 +114,12 @@ def publish_collection(req: CollectionRequest, backend: Backend, ledger: Ledger,
     n = len(req.plan)
 
     def mine(row: Row) -> bool:
-        return (row.id > state["after_row"] and row.backend == backend.kind and row.endpoint == backend.endpoint
-                and row.name.startswith(f"{req.name} #"))
+        return (
+            row.id > state["after_row"]
+            and row.backend == backend.kind
+            and row.endpoint == backend.endpoint
+            and row.name.startswith(f"{req.name} #")
+        )
 
     # tokens whose upload a dead process left pending: finish them from their staged bytes first
     service.resume_pending(ledger, lambda row: backend, check=check, only=mine)
@@ -117,11 +137,16 @@ def publish_collection(req: CollectionRequest, backend: Backend, ledger: Ledger,
             skipped += 1
             continue
         progress(i / n, f"token {i + 1} of {n}: generating")
-        (rgba,) = generate.run(req.model, generate.latents([sample], req.model.latent), threads=threads,
-                               provider=provider)
-        request = service.Request(image=imageio.encode_png(rgba), name=name, description=req.description,
-                                  external_url=req.external_url,
-                                  attributes=token_attributes(req, sample, model_hash, software))
+        (rgba,) = generate.run(
+            req.model, generate.latents([sample], req.model.latent), threads=threads, provider=provider
+        )
+        request = service.Request(
+            image=imageio.encode_png(rgba),
+            name=name,
+            description=req.description,
+            external_url=req.external_url,
+            attributes=token_attributes(req, sample, model_hash, software),
+        )
 
         def step(fraction, message, i=i):
             progress((i + fraction) / n, f"token {i + 1} of {n}: {message}")
@@ -129,14 +154,33 @@ def publish_collection(req: CollectionRequest, backend: Backend, ledger: Ledger,
         tokens.append(service.publish(request, backend, ledger, progress=step, check=check))
     progress(1.0, "collection manifest")
     manifest = {
-        "name": req.name, "description": req.description, "external_url": req.external_url,
-        "collection_id": cid, "software": software,
-        "model": {"name": req.model.name, "file": os.path.basename(req.model.path), "sha256": model_hash,
-                  "latent": req.model.latent, "size": req.model.size, "training": req.model.training},
-        "backend": backend.kind, "count": n,
-        "tokens": [{"index": i + 1, "name": row.name, **asdict(sample), "token_uri": row.token_uri,
-                    "image_cid": row.image_cid, "metadata_cid": row.metadata_cid, "gateway_url": row.gateway_url}
-                   for i, (sample, row) in enumerate(zip(req.plan, tokens))],
+        "name": req.name,
+        "description": req.description,
+        "external_url": req.external_url,
+        "collection_id": cid,
+        "software": software,
+        "model": {
+            "name": req.model.name,
+            "file": os.path.basename(req.model.path),
+            "sha256": model_hash,
+            "latent": req.model.latent,
+            "size": req.model.size,
+            "training": req.model.training,
+        },
+        "backend": backend.kind,
+        "count": n,
+        "tokens": [
+            {
+                "index": i + 1,
+                "name": row.name,
+                **asdict(sample),
+                "token_uri": row.token_uri,
+                "image_cid": row.image_cid,
+                "metadata_cid": row.metadata_cid,
+                "gateway_url": row.gateway_url,
+            }
+            for i, (sample, row) in enumerate(zip(req.plan, tokens))
+        ],
     }
     data = json.dumps(manifest, indent=2, sort_keys=True).encode()
     path = os.path.join(folder, cid, "manifest.json")

@@ -34,7 +34,9 @@ class ModelInfo:
     multiple_of: int = 1  # height and width must be multiples of this
     scale: int = 1  # upscale factor (upscale only)
     latent: int = 0  # latent size (generate only)
-    work_size: int = 0  # colorize/stylize: the picture size it learned at; larger sketches run at this size (0: any)
+    work_size: int = (
+        0  # colorize/stylize: the picture size it learned at; larger sketches run at this size (0: any)
+    )
     license: str = ""
     training: dict = field(default_factory=dict)
     input_name: str = ""
@@ -92,14 +94,22 @@ def _int(props: dict[str, str], key: str, default: int, where: str, minimum: int
     try:
         value = int(raw)
     except ValueError:
-        raise ModelError(f"{where}: metadata {key}={raw!r} is not a whole number. Re-export the model.") from None
+        raise ModelError(
+            f"{where}: metadata {key}={raw!r} is not a whole number. Re-export the model."
+        ) from None
     if value < minimum:
         raise ModelError(f"{where}: metadata {key}={value} must be at least {minimum}. Re-export the model.")
     return value
 
 
-def info_from_metadata(path: str, props: dict[str, str], input_shape=None, output_shape=None,
-                       input_name: str = "", output_name: str = "") -> ModelInfo:
+def info_from_metadata(
+    path: str,
+    props: dict[str, str],
+    input_shape=None,
+    output_shape=None,
+    input_name: str = "",
+    output_name: str = "",
+) -> ModelInfo:
     """Check contract metadata (and, when given, the graph's input/output shapes)."""
     where = os.path.basename(path)
     if "nftgan.contract" not in props:
@@ -120,13 +130,15 @@ def info_from_metadata(path: str, props: dict[str, str], input_shape=None, outpu
     if kind not in KINDS:
         raise ModelError(f"{where}: unknown model kind {kind!r} (expected one of {', '.join(KINDS)}).")
     if props["nftgan.output"] != IMAGE_SPEC:
-        raise ModelError(f"{where}: output {props['nftgan.output']!r} is not {IMAGE_SPEC!r}. Re-export the model.")
+        raise ModelError(
+            f"{where}: output {props['nftgan.output']!r} is not {IMAGE_SPEC!r}. Re-export the model."
+        )
     latent = 0
     if kind == "generate":
         spec = props["nftgan.input"]
         if not spec.startswith(LATENT_PREFIX):
             raise ModelError(f"{where}: a generate model takes {LATENT_PREFIX}<size>, not {spec!r}.")
-        latent = _int({"l": spec[len(LATENT_PREFIX):]}, "l", 0, where)
+        latent = _int({"l": spec[len(LATENT_PREFIX) :]}, "l", 0, where)
     elif props["nftgan.input"] != IMAGE_SPEC:
         raise ModelError(
             f"{where}: input {props['nftgan.input']!r} is not {IMAGE_SPEC!r}. NFTGan feeds every image model "
@@ -135,7 +147,9 @@ def info_from_metadata(path: str, props: dict[str, str], input_shape=None, outpu
     try:
         training = json.loads(props.get("nftgan.training") or "{}")
     except json.JSONDecodeError:
-        raise ModelError(f"{where}: metadata nftgan.training is not valid JSON. Re-export the model.") from None
+        raise ModelError(
+            f"{where}: metadata nftgan.training is not valid JSON. Re-export the model."
+        ) from None
     scale = _int(props, "nftgan.scale", 1, where) if kind == "upscale" else 1
     if kind == "upscale" and scale < 2:
         raise ModelError(f"{where}: an upscale model needs nftgan.scale >= 2, got {scale}.")
@@ -143,11 +157,21 @@ def info_from_metadata(path: str, props: dict[str, str], input_shape=None, outpu
     if work_size and kind not in ("colorize", "stylize"):
         raise ModelError(f"{where}: nftgan.work_size is for colorize and stylize models, not {kind}.")
     info = ModelInfo(
-        path=path, kind=kind, name=props["nftgan.name"], description=props.get("nftgan.description", ""),
-        input_spec=props["nftgan.input"], output_spec=props["nftgan.output"],
-        size=_int(props, "nftgan.size", 256, where), multiple_of=_int(props, "nftgan.multiple_of", 1, where),
-        scale=scale, latent=latent, work_size=work_size, license=props.get("nftgan.license", ""), training=training,
-        input_name=input_name, output_name=output_name,
+        path=path,
+        kind=kind,
+        name=props["nftgan.name"],
+        description=props.get("nftgan.description", ""),
+        input_spec=props["nftgan.input"],
+        output_spec=props["nftgan.output"],
+        size=_int(props, "nftgan.size", 256, where),
+        multiple_of=_int(props, "nftgan.multiple_of", 1, where),
+        scale=scale,
+        latent=latent,
+        work_size=work_size,
+        license=props.get("nftgan.license", ""),
+        training=training,
+        input_name=input_name,
+        output_name=output_name,
     )
     if input_shape is not None:
         _check_shapes(info, list(input_shape), list(output_shape or []), where)
@@ -214,7 +238,7 @@ def _fields(buf, start: int = 0, end: int | None = None):
 
 
 def _string(buf, span) -> str:
-    return bytes(buf[span[0]:span[1]]).decode("utf-8", "replace")
+    return bytes(buf[span[0] : span[1]]).decode("utf-8", "replace")
 
 
 def _value_info(buf, span) -> tuple[str, list]:
@@ -232,7 +256,9 @@ def _value_info(buf, span) -> tuple[str, list]:
                                 if f4 == 1 and w4 == 2:
                                     dim = None
                                     for f5, w5, v5 in _fields(buf, *v4):
-                                        dim = v5 if (f5, w5) == (1, 0) else _string(buf, v5) if f5 == 2 else dim
+                                        dim = (
+                                            v5 if (f5, w5) == (1, 0) else _string(buf, v5) if f5 == 2 else dim
+                                        )
                                     dims.append(dim)
     return name, dims
 
@@ -255,15 +281,19 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, str], list, list]:
                     has_graph = True
                     for f2, w2, v2 in _fields(buf, *v):
                         if f2 == 5 and w2 == 2:  # initializer names (old exporters also list them as inputs)
-                            names = (_string(buf, v3) for f3, w3, v3 in _fields(buf, *v2) if (f3, w3) == (8, 2))
+                            names = (
+                                _string(buf, v3) for f3, w3, v3 in _fields(buf, *v2) if (f3, w3) == (8, 2)
+                            )
                             initializers.update(names)
                         elif f2 in (11, 12) and w2 == 2:
                             (inputs if f2 == 11 else outputs).append(_value_info(buf, v2))
         except (_Truncated, IndexError):
             has_graph = False
     if not has_graph or not outputs:
-        raise ModelError(f"{where} is not a readable ONNX model (no complete graph). The file may be truncated or "
-                         "not a model; re-export it with `nftgan export` or copy it again.")
+        raise ModelError(
+            f"{where} is not a readable ONNX model (no complete graph). The file may be truncated or "
+            "not a model; re-export it with `nftgan export` or copy it again."
+        )
     return props, [i for i in inputs if i[0] not in initializers], outputs
 
 
@@ -279,8 +309,10 @@ def describe_model(path: str | os.PathLike) -> ModelInfo:
         raise ModelError(f"{where} is empty (0 bytes): the download or copy did not finish.")
     props, inputs, outputs = read_header(path)
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(f"{where}: an NFTGan model has one input and one output, this one has "
-                         f"{len(inputs)} and {len(outputs)}.")
+        raise ModelError(
+            f"{where}: an NFTGan model has one input and one output, this one has "
+            f"{len(inputs)} and {len(outputs)}."
+        )
     # checked before onnxruntime parses the graph
     info = info_from_metadata(path, props, inputs[0][1], outputs[0][1], inputs[0][0], outputs[0][0])
     opts = ort.SessionOptions()

@@ -42,8 +42,10 @@ class Sample:
         """ERC-721 / OpenSea attributes describing this sample."""
         attrs = [{"trait_type": "Seed", "value": self.seed}]
         if self.seed_to is not None:
-            attrs += [{"trait_type": "Seed to", "value": self.seed_to},
-                      {"trait_type": "Interpolation", "value": round(self.t, 6), "display_type": "number"}]
+            attrs += [
+                {"trait_type": "Seed to", "value": self.seed_to},
+                {"trait_type": "Interpolation", "value": round(self.t, 6), "display_type": "number"},
+            ]
         return attrs
 
 
@@ -105,13 +107,16 @@ def load_model(path: str | os.PathLike) -> ModelInfo:
     """Describe a model file and check it is a generate model."""
     info = describe_model(path)
     if info.kind != "generate":
-        raise ModelError(f"{os.path.basename(info.path)} is a {info.kind} model; generating a collection needs a "
-                         "generate model (export a dcgan or wgan-gp checkpoint with `nftgan export`).")
+        raise ModelError(
+            f"{os.path.basename(info.path)} is a {info.kind} model; generating a collection needs a "
+            "generate model (export a dcgan or wgan-gp checkpoint with `nftgan export`)."
+        )
     return info
 
 
-def run(info: ModelInfo, z: np.ndarray, job=None, batch: int = 16, threads: int = 0,
-        provider: str = "auto") -> list[np.ndarray]:
+def run(
+    info: ModelInfo, z: np.ndarray, job=None, batch: int = 16, threads: int = 0, provider: str = "auto"
+) -> list[np.ndarray]:
     """Images for latents z (N, latent): float32 (size, size, 4) RGBA in [0, 1], rows bottom-up (the
     add-on's image convention). Between batches it reports progress to `job` and honours its cancel."""
     import onnxruntime as ort
@@ -130,7 +135,7 @@ def run(info: ModelInfo, z: np.ndarray, job=None, batch: int = 16, threads: int 
         for start in range(0, len(z), batch):
             if job is not None:
                 job.progress(start / len(z), f"image {start + 1} of {len(z)}")
-            chunk = z[start:start + batch]
+            chunk = z[start : start + batch]
             try:
                 (rgb,) = sess.run(None, {info.input_name: chunk}, options)
             except Exception:
@@ -138,8 +143,10 @@ def run(info: ModelInfo, z: np.ndarray, job=None, batch: int = 16, threads: int 
                     raise Cancelled() from None
                 raise
             if rgb.shape != (len(chunk), 3, info.size, info.size) or not np.isfinite(rgb).all():
-                raise ModelError(f"{info.name} returned {rgb.shape} images (or non-finite pixels) where the "
-                                 f"contract says ({len(chunk)}, 3, {info.size}, {info.size}); re-export it.")
+                raise ModelError(
+                    f"{info.name} returned {rgb.shape} images (or non-finite pixels) where the "
+                    f"contract says ({len(chunk)}, 3, {info.size}, {info.size}); re-export it."
+                )
             images += [to_image_space(x.transpose(1, 2, 0)) for x in rgb]
     finally:
         if remove is not None:
@@ -159,7 +166,7 @@ def grid(images: list[np.ndarray], columns: int = 0, gap: int = 2) -> np.ndarray
         top = gap + r * (h + gap)  # measured from the top, then flipped to bottom-up rows
         y0 = out.shape[0] - top - h
         x0 = gap + col * (w + gap)
-        out[y0:y0 + h, x0:x0 + w] = img
+        out[y0 : y0 + h, x0 : x0 + w] = img
     return out
 
 
@@ -180,9 +187,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Sample images from a generate model (an exported DCGAN / WGAN-GP). Image i comes from seed "
-                    "SEED+i; the same model and seed always give the same image. With --to-seed the N images "
-                    "instead walk from SEED to TO_SEED (spherical interpolation of the latents).")
-    parser.add_argument("model", help="a generate .onnx model (from `nftgan export` of a dcgan/wgan-gp checkpoint)")
+        "SEED+i; the same model and seed always give the same image. With --to-seed the N images "
+        "instead walk from SEED to TO_SEED (spherical interpolation of the latents).",
+    )
+    parser.add_argument(
+        "model", help="a generate .onnx model (from `nftgan export` of a dcgan/wgan-gp checkpoint)"
+    )
     parser.add_argument("-n", "--count", type=int, default=16, help="number of images (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--to-seed", type=int, help="interpolate from --seed to this seed instead")
@@ -191,8 +201,11 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
     args = parser.parse_args(argv)
     try:
         info = load_model(args.model)
-        plan = (seeds_plan(args.seed, args.count) if args.to_seed is None
-                else interpolation_plan(args.seed, args.to_seed, args.count))
+        plan = (
+            seeds_plan(args.seed, args.count)
+            if args.to_seed is None
+            else interpolation_plan(args.seed, args.to_seed, args.count)
+        )
     except (ModelError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -206,12 +219,20 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         imageio.write_png(os.path.join(args.out, name), image)
         entries.append({"file": name, **asdict(sample), "attributes": sample.attributes()})
     imageio.write_png(os.path.join(args.out, "grid.png"), grid(images))
-    manifest = {"model": info.name, "model_file": os.path.basename(info.path), "latent": info.latent,
-                "size": info.size, "attributes": model_attributes(info), "images": entries}
+    manifest = {
+        "model": info.name,
+        "model_file": os.path.basename(info.path),
+        "latent": info.latent,
+        "size": info.size,
+        "attributes": model_attributes(info),
+        "images": entries,
+    }
     tmp = os.path.join(args.out, "generate.json.part")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=2)
     os.replace(tmp, os.path.join(args.out, "generate.json"))
-    print(f"{len(images)} images of {info.size}x{info.size} from {info.name} -> {args.out} "
-          f"(grid.png, generate.json)")
+    print(
+        f"{len(images)} images of {info.size}x{info.size} from {info.name} -> {args.out} "
+        f"(grid.png, generate.json)"
+    )
     return 0

@@ -85,7 +85,9 @@ def read_image(path: str) -> np.ndarray:
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{path} is too large to open safely ({exc}); scale it down first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path} is not a readable image ({exc}). Save it as PNG or JPEG and try again.") from None
+        raise ImageError(
+            f"{path} is not a readable image ({exc}). Save it as PNG or JPEG and try again."
+        ) from None
     return np.ascontiguousarray(as_rgba(arr)[::-1])
 
 
@@ -115,15 +117,21 @@ def encode_png(rgba: np.ndarray, level: int = 6) -> bytes:
     band = max(1, (1 << 22) // (4 * w))
     top_down = rgba[::-1]  # a view: PNG rows are top-down
     for top in range(0, h, band):
-        rows = top_down[top:top + band]
-        raw[top:top + len(rows), 1:] = (np.clip(rows, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).reshape(len(rows), -1)
+        rows = top_down[top : top + band]
+        raw[top : top + len(rows), 1:] = (
+            (np.clip(rows, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).reshape(len(rows), -1)
+        )
 
     def chunk(tag: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
 
     header = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, level)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, level))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_png(path: str, rgba: np.ndarray) -> None:

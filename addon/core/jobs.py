@@ -35,8 +35,14 @@ class UserError(Exception):
 
 
 class Job:
-    def __init__(self, fn: Callable[["Job"], Any], key: str | None, label: str,
-                 on_done: Callable[["Job"], None] | None, on_progress: Callable[["Job"], None] | None):
+    def __init__(
+        self,
+        fn: Callable[["Job"], Any],
+        key: str | None,
+        label: str,
+        on_done: Callable[["Job"], None] | None,
+        on_progress: Callable[["Job"], None] | None,
+    ):
         self.fn, self.key, self.label = fn, key, label
         self.on_done, self.on_progress = on_done, on_progress
         self.state = QUEUED
@@ -111,9 +117,16 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[Job], Any], *, key: str | None = None, latest_wins: bool = False,
-               label: str = "", on_done: Callable[[Job], None] | None = None,
-               on_progress: Callable[[Job], None] | None = None) -> Job:
+    def submit(
+        self,
+        fn: Callable[[Job], Any],
+        *,
+        key: str | None = None,
+        latest_wins: bool = False,
+        label: str = "",
+        on_done: Callable[[Job], None] | None = None,
+        on_progress: Callable[[Job], None] | None = None,
+    ) -> Job:
         job = Job(fn, key, label, on_done, on_progress)
         with self._cv:
             if self._stopping:

@@ -117,6 +117,7 @@ def clear_sessions() -> None:
 
 # ----------------------------------------------------------------------------------------------- tiling
 
+
 def round_up(n: int, m: int) -> int:
     return max(m, math.ceil(n / m) * m)
 
@@ -155,20 +156,31 @@ def _run_tile(sess, info: ModelInfo, x: np.ndarray, job) -> np.ndarray:
     except Exception as exc:
         if job.cancelled:
             raise Cancelled() from None
-        raise UserError(f"{info.name} ({os.path.basename(info.path)}) failed on a "
-                        f"{x.shape[3]}x{x.shape[2]} tile: {str(exc).strip()[:200]}") from exc
+        raise UserError(
+            f"{info.name} ({os.path.basename(info.path)}) failed on a "
+            f"{x.shape[3]}x{x.shape[2]} tile: {str(exc).strip()[:200]}"
+        ) from exc
     finally:
         remove()
     job.check()
     expected = (1, 3, x.shape[2] * info.scale, x.shape[3] * info.scale)
     if tuple(y.shape) != expected:
-        raise UserError(f"{info.name} returned shape {tuple(y.shape)} for input {tuple(x.shape)} "
-                        f"(expected {expected}); the model does not follow the NFTGan contract.")
+        raise UserError(
+            f"{info.name} returned shape {tuple(y.shape)} for input {tuple(x.shape)} "
+            f"(expected {expected}); the model does not follow the NFTGan contract."
+        )
     return y[0]
 
 
-def apply_model(img: np.ndarray, info: ModelInfo, sess, job, on_tile=None, overlap: float = OVERLAP,
-                tile: int | None = None) -> np.ndarray:
+def apply_model(
+    img: np.ndarray,
+    info: ModelInfo,
+    sess,
+    job,
+    on_tile=None,
+    overlap: float = OVERLAP,
+    tile: int | None = None,
+) -> np.ndarray:
     """Run one model over an (H, W, 3) top-down image in [-1, 1]; returns (H*scale, W*scale, 3).
 
     Images up to `tile` px (default `tile_size(info)`) per side run in one pass; larger ones in tiles of
@@ -196,7 +208,7 @@ def apply_model(img: np.ndarray, info: ModelInfo, sess, job, on_tile=None, overl
     n, done = len(ys) * len(xs), 0
     for y in ys:
         for x in xs:
-            patch = work[y:y + th, x:x + tw].transpose(2, 0, 1)[None]
+            patch = work[y : y + th, x : x + tw].transpose(2, 0, 1)[None]
             out = _run_tile(sess, info, np.ascontiguousarray(patch, dtype=np.float32), job)
             ys_, xs_ = slice(y * s, (y + th) * s), slice(x * s, (x + tw) * s)
             acc[ys_, xs_] += out.transpose(1, 2, 0) * window
@@ -205,13 +217,14 @@ def apply_model(img: np.ndarray, info: ModelInfo, sess, job, on_tile=None, overl
             if on_tile:
                 on_tile(done, n)
     acc /= weight
-    result = acc[:h * s, :w * s]
+    result = acc[: h * s, : w * s]
     if (h, w) != (h0, w0):
         result = resize(result, h0 * s, w0 * s)
     return np.clip(result, -1.0, 1.0)
 
 
 # ----------------------------------------------------------------------------------------------- pipeline
+
 
 def to_model_space(rgba: np.ndarray) -> np.ndarray:
     """RGBA bottom-up [0,1] -> RGB top-down [-1,1], transparent areas become white paper."""
@@ -249,8 +262,15 @@ def _info(model) -> ModelInfo:
     return model if isinstance(model, ModelInfo) else describe_model(model)
 
 
-def run(rgba: np.ndarray, *, models: dict, job=None, threads: int = 0, provider: str = "auto",
-        size: int | None = None) -> dict[str, np.ndarray]:
+def run(
+    rgba: np.ndarray,
+    *,
+    models: dict,
+    job=None,
+    threads: int = 0,
+    provider: str = "auto",
+    size: int | None = None,
+) -> dict[str, np.ndarray]:
     """Run the stages present in `models` ({"colorize"|"stylize"|"upscale": ModelInfo or path}) in order.
 
     Returns {stage: RGBA float bottom-up image}, each at least the sketch's size (upscale: `scale` x the
@@ -299,23 +319,39 @@ def run(rgba: np.ndarray, *, models: dict, job=None, threads: int = 0, provider:
 
 # ----------------------------------------------------------------------------------------------- command line
 
+
 def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     from . import imageio, styles
 
-    p = argparse.ArgumentParser(prog=prog, description=(
-        "Colorize and stylize a sketch image with NFTGan models (the same pipeline as the Blender add-on's "
-        "Stylize button). Models: the add-on's bundled styles plus every .onnx in --models folders."))
-    p.add_argument("sketch", help="input image (PNG, JPEG, ...; greyscale, 16-bit and transparent images work)")
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Colorize and stylize a sketch image with NFTGan models (the same pipeline as the Blender add-on's "
+            "Stylize button). Models: the add-on's bundled styles plus every .onnx in --models folders."
+        ),
+    )
+    p.add_argument(
+        "sketch", help="input image (PNG, JPEG, ...; greyscale, 16-bit and transparent images work)"
+    )
     p.add_argument("-o", "--output", required=True, help="output PNG (the last stage's result)")
-    p.add_argument("--style", help="stylize model: id (file name), name or path; default: the first one found")
-    p.add_argument("--colorize", help="colorize model: id, name or path; default: the first one found; "
-                                      "'none' to skip")
+    p.add_argument(
+        "--style", help="stylize model: id (file name), name or path; default: the first one found"
+    )
+    p.add_argument(
+        "--colorize", help="colorize model: id, name or path; default: the first one found; 'none' to skip"
+    )
     p.add_argument("--upscale", help="upscale model (id, name or path) to run last; default: none")
     p.add_argument("--size", type=int, help="resize the sketch so its long side is N pixels before stylizing")
-    p.add_argument("--models", action="append", default=[], metavar="DIR", help="extra model folder (repeatable)")
+    p.add_argument(
+        "--models", action="append", default=[], metavar="DIR", help="extra model folder (repeatable)"
+    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all)")
-    p.add_argument("--provider", choices=("auto", "cpu"), default="auto",
-                   help="auto: CUDA / DirectML / CoreML when available, else CPU")
+    p.add_argument(
+        "--provider",
+        choices=("auto", "cpu"),
+        default="auto",
+        help="auto: CUDA / DirectML / CoreML when available, else CPU",
+    )
     args = p.parse_args(argv)
 
     def fail(msg: str) -> int:
@@ -343,8 +379,11 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
             models["upscale"] = pick("upscale", args.upscale)
         if not any(models.values()):
             bad = [s.error for s in found if not s.ok]
-            raise UserError(styles.HOW_TO_GET_STYLES + " On the command line: --models DIR."
-                            + "".join(f"\n  skipped: {e}" for e in bad))
+            raise UserError(
+                styles.HOW_TO_GET_STYLES
+                + " On the command line: --models DIR."
+                + "".join(f"\n  skipped: {e}" for e in bad)
+            )
         sketch = imageio.read_image(args.sketch)
         t0 = time.perf_counter()
         results = run(sketch, models=models, threads=args.threads, provider=args.provider, size=args.size)

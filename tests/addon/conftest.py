@@ -38,7 +38,8 @@ def blender(extension_zip, test_models):
     if not PROFILE or not ext_dir.startswith(PROFILE):
         pytest.fail(f"bpy was imported before tests/addon/conftest.py chose a temporary profile ({ext_dir})")
     result = bpy.ops.extensions.package_install_files(
-        filepath=extension_zip, repo="user_default", enable_on_install=True)
+        filepath=extension_zip, repo="user_default", enable_on_install=True
+    )
     assert result == {"FINISHED"}
     assert PKG in bpy.context.preferences.addons
     blender_pkg = importlib.import_module(f"{PKG}.blender")
@@ -46,8 +47,15 @@ def blender(extension_zip, test_models):
     prefs.model_folders.add().path = str(test_models)
     bpy.ops.wm.save_userpref()  # subprocess tests start Blender with this profile: enabled, models set
     mods = {name: importlib.import_module(f"{PKG}.blender.{name}") for name in blender_pkg.MODULES}
-    return SimpleNamespace(bpy=bpy, zip=extension_zip, profile=PROFILE, models=test_models, prefs=prefs,
-                           core=importlib.import_module(f"{PKG}.core"), **mods)
+    return SimpleNamespace(
+        bpy=bpy,
+        zip=extension_zip,
+        profile=PROFILE,
+        models=test_models,
+        prefs=prefs,
+        core=importlib.import_module(f"{PKG}.core"),
+        **mods,
+    )
 
 
 @pytest.fixture
@@ -82,4 +90,7 @@ def pixels_of(image) -> np.ndarray:
     return buf.reshape(h, w, image.channels)
 
 
-HOUSE = [[(0.2, 0.15), (0.8, 0.15), (0.8, 0.55), (0.2, 0.55), (0.2, 0.15)], [(0.15, 0.55), (0.5, 0.85), (0.85, 0.55)]]
+HOUSE = [
+    [(0.2, 0.15), (0.8, 0.15), (0.8, 0.55), (0.2, 0.55), (0.2, 0.15)],
+    [(0.15, 0.55), (0.5, 0.85), (0.85, 0.55)],
+]

@@ -154,7 +154,9 @@ def test_optional_upscale_stage(blender, scene):
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
     nodes = bpy.context.active_object.active_material.node_tree.nodes
     assert nodes["NFTGan Result"].image == up
-    props.upscale = "NONE"  # off again: the stylized image is the newest last result, not the old upscaled one
+    props.upscale = (
+        "NONE"  # off again: the stylized image is the newest last result, not the old upscaled one
+    )
     assert bpy.ops.nftgan.stylize() == {"FINISHED"}
     finish(blender)
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
@@ -196,7 +198,9 @@ def test_live_preview_latest_wins(blender, scene):
     finish(blender)
     assert first.state == "cancelled" and second.state == "done"  # the running older preview was dropped
     out = pixels_of(bpy.data.images["Sketch stylized"])
-    np.testing.assert_allclose(out, expected_results(blender, drawn)["stylize"], atol=1.01 / 255)  # newest won
+    np.testing.assert_allclose(
+        out, expected_results(blender, drawn)["stylize"], atol=1.01 / 255
+    )  # newest won
     assert stylize.live_tick(now=t + 10) is None  # unchanged since: nothing new to do
 
 
@@ -311,8 +315,14 @@ def test_disable_addon_mid_job(blender):
     """A fresh Blender process with the installed profile: the add-on and its bundled onnxruntime load at
     startup; disabling it while a job runs stops the worker cleanly."""
     env = dict(os.environ, BLENDER_USER_RESOURCES=blender.profile)
-    r = subprocess.run([sys.executable, "-c", DISABLE_SCRIPT], capture_output=True, text=True, env=env,
-                       timeout=300, cwd=blender.profile)
+    r = subprocess.run(
+        [sys.executable, "-c", DISABLE_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=blender.profile,
+    )
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
     assert r.returncode == 0 and line, r.stdout[-2000:] + r.stderr[-2000:]
     res = json.loads(line[0][7:])

@@ -78,7 +78,9 @@ def test_a_sketch_larger_than_the_work_size_is_stylized_at_it(colorize_model, st
     native = pipeline.run(big, models={"colorize": describe_model(colorize_model)}, job=Job())["colorize"]
     assert int(seen[-2].split("/")[-1]) > 1 and np.abs(native - out["colorize"]).mean() > 0.01
     up = pipeline.run(big, models={"stylize": sty, "upscale": describe_model(upscale_model)})
-    assert up["stylize"].shape == up["upscale"].shape == (640, 480, 4)  # 64 x 48 x 4, brought to the sketch's size
+    assert (
+        up["stylize"].shape == up["upscale"].shape == (640, 480, 4)
+    )  # 64 x 48 x 4, brought to the sketch's size
     up = pipeline.run(sketch(160, 120), models={"stylize": sty, "upscale": describe_model(upscale_model)})
     assert up["stylize"].shape == (160, 120, 4) and up["upscale"].shape == (256, 192, 4)  # 4 x the work size
 
@@ -112,8 +114,10 @@ def test_cancel_stops_within_a_tile(stylize_model):
             started.set()
 
     try:
-        job = worker.submit(lambda j: pipeline.run(sketch(1024, 1024), models={"stylize": stylize_model}, job=j),
-                            on_progress=progress)
+        job = worker.submit(
+            lambda j: pipeline.run(sketch(1024, 1024), models={"stylize": stylize_model}, job=j),
+            on_progress=progress,
+        )
         assert started.wait(60)
         job.cancel()
         assert worker.wait_idle(10)
@@ -155,8 +159,20 @@ def stylize_cli(test_models, tmp_path):
         out = tmp_path / "out.png"
         if out.exists():
             out.unlink()
-        rc = pipeline.main([str(src), "-o", str(out), "--models", str(test_models),
-                            "--colorize", "colorize", "--style", "stylize", *extra])  # the test models
+        rc = pipeline.main(
+            [
+                str(src),
+                "-o",
+                str(out),
+                "--models",
+                str(test_models),
+                "--colorize",
+                "colorize",
+                "--style",
+                "stylize",
+                *extra,
+            ]
+        )  # the test models
         return rc, (imageio.read_image(str(out)) if rc == 0 else None)
 
     return run
@@ -191,8 +207,11 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     huge = tmp_path / "huge.png"  # a valid PNG header claiming 100000 x 100000 pixels
-    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
-                     + chunk(b"IEND", b""))
+    huge.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+        + chunk(b"IEND", b"")
+    )
     good = _png(tmp_path / "ok.png", np.full((8, 8, 3), 255, np.uint8))
     expectations = [
         ((str(empty),), "is empty (0 bytes)"),
@@ -213,12 +232,32 @@ def test_nftgan_stylize_command(test_models, tmp_path):
     """The installed `nftgan` entry point, end to end in a fresh process."""
     src = _png(tmp_path / "s.png", (sketch(50, 70)[::-1, :, :3] * 255).astype(np.uint8))
     exe = os.path.join(os.path.dirname(sys.executable), "nftgan")
-    r = subprocess.run([exe, "stylize", src, "-o", str(tmp_path / "o.png"), "--models", str(test_models),
-                        "--colorize", "Tiny pix2pix", "--style", "stylize"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            exe,
+            "stylize",
+            src,
+            "-o",
+            str(tmp_path / "o.png"),
+            "--models",
+            str(test_models),
+            "--colorize",
+            "Tiny pix2pix",
+            "--style",
+            "stylize",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "colorize 'Tiny pix2pix' -> stylize 'Tiny cyclegan'" in r.stdout
     assert imageio.read_image(str(tmp_path / "o.png")).shape == (50, 70, 4)
-    r = subprocess.run([exe, "stylize", src, "-o", str(tmp_path / "o.png"), "--models", str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [exe, "stylize", src, "-o", str(tmp_path / "o.png"), "--models", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if not styles.scan():  # nothing bundled in addon/models: the user is told how to get styles
         assert r.returncode == 1 and "No styles installed" in r.stderr

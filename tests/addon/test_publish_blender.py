@@ -24,8 +24,12 @@ def server():
 
 @pytest.fixture
 def nftgan(blender, scene):
-    return {"publish": blender.publish, "runtime": blender.runtime, "stylize": blender.stylize,
-            "profile": blender.profile}
+    return {
+        "publish": blender.publish,
+        "runtime": blender.runtime,
+        "stylize": blender.stylize,
+        "profile": blender.profile,
+    }
 
 
 @pytest.fixture
@@ -59,11 +63,22 @@ def _stylized_result(nftgan, name="Sketch stylized", size=32):
     from addon.core.imageio import encode_png
 
     rng = np.random.default_rng(7)
-    rgba = np.concatenate([rng.random((size, size, 3), dtype=np.float32), np.ones((size, size, 1), np.float32)], -1)
+    rgba = np.concatenate(
+        [rng.random((size, size, 3), dtype=np.float32), np.ones((size, size, 1), np.float32)], -1
+    )
     sketch = bpy.data.images.new("Sketch", size, size, alpha=True)
     sketch.pixels.foreach_set(np.ones(size * size * 4, np.float32))
-    written = nftgan["stylize"].write_result(name, rgba.ravel(), size, size, encode_png(rgba), "stylize", "Sketch",
-                                             sketch.session_uid, "stylize: Ink wash")
+    written = nftgan["stylize"].write_result(
+        name,
+        rgba.ravel(),
+        size,
+        size,
+        encode_png(rgba),
+        "stylize",
+        "Sketch",
+        sketch.session_uid,
+        "stylize: Ink wash",
+    )
     return bpy.data.images[written]
 
 
@@ -115,7 +130,9 @@ def test_publish_the_render_rendering_first(nftgan, prefs, tmp_path):
     assert {a["trait_type"]: a["value"] for a in meta["attributes"]}["Height"] == 24
 
 
-def test_online_access_gates_network_backends_and_tokens_stay_out_of_the_blend(nftgan, prefs, server, tmp_path):
+def test_online_access_gates_network_backends_and_tokens_stay_out_of_the_blend(
+    nftgan, prefs, server, tmp_path
+):
     prefs.publish_backend = "KUBO"
     prefs.kubo_endpoint = server.url
     prefs.kubo_token = TOKEN
@@ -153,14 +170,19 @@ def test_pending_publish_is_resumed_when_the_add_on_starts(nftgan, prefs, tmp_pa
     from addon.core.publish.service import Request, prepare
 
     store = nftgan["publish"].ledger()
-    prepared = prepare(Request(image=bytes(_stylized_result(nftgan, "Crash stylized").packed_file.data),
-                               name="Interrupted"))
-    row = store.begin(name="Interrupted", backend="offline", endpoint=str(tmp_path / "offline"),
-                      image_sha256="0" * 64, image_size=len(prepared.request.image),
-                      image_cid=str(prepared.items["image"].dag.root),
-                      metadata_cid=str(prepared.items["metadata"].dag.root),
-                      files={"image.png": prepared.request.image,
-                             "metadata.json": prepared.items["metadata"].data})
+    prepared = prepare(
+        Request(image=bytes(_stylized_result(nftgan, "Crash stylized").packed_file.data), name="Interrupted")
+    )
+    row = store.begin(
+        name="Interrupted",
+        backend="offline",
+        endpoint=str(tmp_path / "offline"),
+        image_sha256="0" * 64,
+        image_size=len(prepared.request.image),
+        image_cid=str(prepared.items["image"].dag.root),
+        metadata_cid=str(prepared.items["metadata"].dag.root),
+        files={"image.png": prepared.request.image, "metadata.json": prepared.items["metadata"].data},
+    )
     publish = nftgan["publish"]
     publish.unregister()  # Blender closed mid-publish ...
     publish.register()  # ... and the add-on starts again
@@ -315,6 +337,9 @@ def test_cancel_publishing_from_the_panel(nftgan, prefs, server):
     assert bpy.ops.nftgan.cancel_jobs(key="publish") == {"FINISHED"}
     _finish(nftgan)
     assert time.monotonic() - t0 < 5  # not the minute the service asked for
-    assert nftgan["runtime"].last_report == ("WARNING", "Publishing cancelled; nothing was recorded as published")
+    assert nftgan["runtime"].last_report == (
+        "WARNING",
+        "Publishing cancelled; nothing was recorded as published",
+    )
     row = nftgan["publish"].ledger().rows(limit=1)[0]
     assert row.name == "Patience" and row.state == "failed" and row.error == "cancelled"

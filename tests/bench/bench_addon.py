@@ -36,9 +36,9 @@ def seam_score(out: np.ndarray, tile: int, starts_x, starts_y, smooth: int = 4) 
     border = np.concatenate([gx[[c - 1 for c in cx]], gy[[c - 1 for c in cy]]])
     keep_x, keep_y = np.ones_like(gx, bool), np.ones_like(gy, bool)
     for c in cx:
-        keep_x[max(0, c - smooth - 1):c + smooth] = False
+        keep_x[max(0, c - smooth - 1) : c + smooth] = False
     for c in cy:
-        keep_y[max(0, c - smooth - 1):c + smooth] = False
+        keep_y[max(0, c - smooth - 1) : c + smooth] = False
     return float(border.mean() / np.concatenate([gx[keep_x], gy[keep_y]]).mean())
 
 
@@ -55,9 +55,13 @@ def _models() -> dict:
         from tests.conftest import test_models_dir
 
         folder = str(test_models_dir())
-        models = {"folder": folder, "colorize": "colorize", "stylize": "stylize",
-                  "names": {k: f"tiny test model {k}.onnx" for k in ("colorize", "stylize")},
-                  "paths": {k: os.path.join(folder, f"{k}.onnx") for k in ("colorize", "stylize")}}
+        models = {
+            "folder": folder,
+            "colorize": "colorize",
+            "stylize": "stylize",
+            "names": {k: f"tiny test model {k}.onnx" for k in ("colorize", "stylize")},
+            "paths": {k: os.path.join(folder, f"{k}.onnx") for k in ("colorize", "stylize")},
+        }
     return models
 
 
@@ -86,8 +90,14 @@ def child(zip_path: str, models: dict) -> dict:
         bpy.ops.nftgan.new_canvas(size=str(size))
         sketch = scene.nftgan.sketch
         px = np.ones((size, size, 4), np.float32)
-        imageio.draw_strokes(px, [[(0.2, 0.2), (0.8, 0.2), (0.8, 0.6), (0.2, 0.6), (0.2, 0.2)],
-                                  [(0.15, 0.6), (0.5, 0.85), (0.85, 0.6)]], width=size / 100)
+        imageio.draw_strokes(
+            px,
+            [
+                [(0.2, 0.2), (0.8, 0.2), (0.8, 0.6), (0.2, 0.6), (0.2, 0.2)],
+                [(0.15, 0.6), (0.5, 0.85), (0.85, 0.6)],
+            ],
+            width=size / 100,
+        )
         sketch.pixels.foreach_set(px.ravel())
         submit, apply, longest, total = [], [], [], []
         for _ in range(REPEATS):
@@ -109,10 +119,15 @@ def child(zip_path: str, models: dict) -> dict:
             apply.append(sum(ticks))
             longest.append(max(t1 - t0, *ticks))
             total.append(t3 - t0)
-        rows[size] = {"submit_ms": 1000 * float(np.median(submit)), "apply_ms": 1000 * float(np.median(apply)),
-                      "submit_min_ms": 1000 * min(submit), "apply_min_ms": 1000 * min(apply),
-                      "longest_ms": 1000 * float(np.median(longest)), "longest_min_ms": 1000 * min(longest),
-                      "latency_s": float(np.median(total))}
+        rows[size] = {
+            "submit_ms": 1000 * float(np.median(submit)),
+            "apply_ms": 1000 * float(np.median(apply)),
+            "submit_min_ms": 1000 * min(submit),
+            "apply_min_ms": 1000 * min(apply),
+            "longest_ms": 1000 * float(np.median(longest)),
+            "longest_min_ms": 1000 * min(longest),
+            "latency_s": float(np.median(total)),
+        }
     rows["rss_before_mb"] = rss0
     rows["rss_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return rows
@@ -145,29 +160,43 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nftgan-bench-") as tmp:
         zip_path = build_extension.build(out_dir=os.path.join(tmp, "dist"), quiet=True)[0]
         env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "profile"), PYTHONPATH=ROOT)
-        r = subprocess.run([sys.executable, "-m", "tests.bench.bench_addon", "--child", zip_path, json.dumps(models)],
-                           env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+        r = subprocess.run(
+            [sys.executable, "-m", "tests.bench.bench_addon", "--child", zip_path, json.dumps(models)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
         if r.returncode != 0 or not line:
             raise SystemExit(f"bench child failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
         res = json.loads(line[0][7:])
     print(f"models: {models['names']['colorize']} + {models['names']['stylize']}")
     print(f"{REPEATS} runs per size: median (fastest); CPU, {os.cpu_count()} cores")
-    print(f"{'sketch':>11} | {'main: submit (snapshot)':>23} | {'main: apply results':>19} | "
-          f"{'main total':>17} | {'longest block':>17} | {'end-to-end':>10} | blocked")
+    print(
+        f"{'sketch':>11} | {'main: submit (snapshot)':>23} | {'main: apply results':>19} | "
+        f"{'main total':>17} | {'longest block':>17} | {'end-to-end':>10} | blocked"
+    )
     for size in SIZES:
         r = res[str(size)]
         main_ms, main_min = r["submit_ms"] + r["apply_ms"], r["submit_min_ms"] + r["apply_min_ms"]
-        print(f"{size:>6}^2 px | {r['submit_ms']:>9.1f} ms ({r['submit_min_ms']:5.1f}) | "
-              f"{r['apply_ms']:>7.1f} ms ({r['apply_min_ms']:5.1f}) | {main_ms:>6.1f} ms ({main_min:5.1f}) | "
-              f"{r['longest_ms']:>6.1f} ms ({r['longest_min_ms']:5.1f}) | "
-              f"{r['latency_s']:>8.2f} s | {main_ms / 10 / r['latency_s']:>5.1f} %")
+        print(
+            f"{size:>6}^2 px | {r['submit_ms']:>9.1f} ms ({r['submit_min_ms']:5.1f}) | "
+            f"{r['apply_ms']:>7.1f} ms ({r['apply_min_ms']:5.1f}) | {main_ms:>6.1f} ms ({main_min:5.1f}) | "
+            f"{r['longest_ms']:>6.1f} ms ({r['longest_min_ms']:5.1f}) | "
+            f"{r['latency_s']:>8.2f} s | {main_ms / 10 / r['latency_s']:>5.1f} %"
+        )
     r = res["1024"]
-    print(f"target: main thread <= 20 ms per Stylize at 1024^2 -> {r['submit_ms'] + r['apply_ms']:.1f} ms median, "
-          f"{r['submit_min_ms'] + r['apply_min_ms']:.1f} ms fastest in total; longest single block "
-          f"{r['longest_ms']:.1f} ms median (2 shared cores: medians include contention)")
-    print(f"peak RSS of the Blender process through the 2048^2 Stylize: {res['rss_peak_mb']:.0f} MB "
-          f"(before the first Stylize: {res['rss_before_mb']:.0f} MB; target <= 1536 MB)")
+    print(
+        f"target: main thread <= 20 ms per Stylize at 1024^2 -> {r['submit_ms'] + r['apply_ms']:.1f} ms median, "
+        f"{r['submit_min_ms'] + r['apply_min_ms']:.1f} ms fastest in total; longest single block "
+        f"{r['longest_ms']:.1f} ms median (2 shared cores: medians include contention)"
+    )
+    print(
+        f"peak RSS of the Blender process through the 2048^2 Stylize: {res['rss_peak_mb']:.0f} MB "
+        f"(before the first Stylize: {res['rss_before_mb']:.0f} MB; target <= 1536 MB)"
+    )
     print("tile seams at 2048^2 (gradient across tile borders / elsewhere, 4 px smoothed; 1.00 = invisible):")
     for (kind, overlap), (score, n, tile) in seams(models).items():
         how = f"feathered, {int(overlap * 100)}% overlap" if overlap else "plain tiles (comparison)"

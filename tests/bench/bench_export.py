@@ -29,7 +29,9 @@ def matmul_gflops(repeats: int = 10) -> tuple[float, float]:
         for n in (512, 1024, 2048):
             a, b = torch.randn(n, n), torch.randn(n, n)
             torch.mm(a, b)
-            best = max(best, 2 * n**3 / min(_timed(lambda a=a, b=b: torch.mm(a, b)) for _ in range(repeats)) / 1e9)
+            best = max(
+                best, 2 * n**3 / min(_timed(lambda a=a, b=b: torch.mm(a, b)) for _ in range(repeats)) / 1e9
+            )
         result.append(best * (threads if t == 1 else 1))
     torch.set_num_threads(threads)
     return result[0], result[1]
@@ -52,8 +54,12 @@ def _images(n: int, seed: int) -> list[np.ndarray]:
     yy, xx = np.mgrid[0:SIDE, 0:SIDE] / SIDE
     out = []
     for _ in range(n):
-        img = np.stack([np.sin(xx * rng.uniform(1, 6) + rng.uniform(0, 6)) * np.cos(yy * rng.uniform(1, 6))
-                        for _ in range(3)])
+        img = np.stack(
+            [
+                np.sin(xx * rng.uniform(1, 6) + rng.uniform(0, 6)) * np.cos(yy * rng.uniform(1, 6))
+                for _ in range(3)
+            ]
+        )
         img[:, (xx > rng.uniform()) & (yy > rng.uniform())] *= -0.5
         out.append(img.astype(np.float32))
     return out
@@ -66,7 +72,10 @@ def main() -> None:
     info = {"kind": "colorize", "size": SIDE, "multiple_of": SIDE, "scale": 1, "latent": 0}
     nets = {
         "pix2pix U-Net 256, ngf 64": (build_image_generator("unet", SIDE, 64, "instance", True).eval(), SIDE),
-        "CycleGAN ResNet-9, ngf 64": (build_image_generator("resnet_9blocks", SIDE, 64, "instance", False).eval(), 4),
+        "CycleGAN ResNet-9, ngf 64": (
+            build_image_generator("resnet_9blocks", SIDE, 64, "instance", False).eval(),
+            4,
+        ),
     }
     calib, held = _images(4, 0), _images(2, 1)
     x = torch.from_numpy(held[0][None])
@@ -79,7 +88,7 @@ def main() -> None:
         with torch.no_grad():
             t_eager = _best(lambda n=net: n(x))
         t32, t8 = ox.time_sessions([s32, s8], x.numpy(), REPEATS)
-        verdict = ("keep" if q["speedup"] > 1 and q["psnr_db"] >= ox.INT8_MIN_PSNR else "refuse")
+        verdict = "keep" if q["speedup"] > 1 and q["psnr_db"] >= ox.INT8_MIN_PSNR else "refuse"
         rows.append((label, macs, t_eager, t32, t8, f"{q['psnr_db']:.1f} dB, {q['quantized']}: {verdict}"))
         chain["eager"].append(net)
         chain["fp32"].append(s32)
@@ -105,18 +114,24 @@ def main() -> None:
     psnr = ox.psnr(run_chain(chain["int8"]), run_chain(chain["fp32"]))
     rows.append(("chain Pix2Pix -> CycleGAN", chain["macs"], t_eager, t32, t8, f"{psnr:.1f} dB"))
 
-    print(f"Export benchmark at {SIDE}x{SIDE}, batch 1, untrained weights, {torch.get_num_threads()} threads; "
-          f"matmul {gflops:.0f} GFLOP/s (fp32 torch.mm, best of {all_threads:.0f} on all threads and "
-          f"{per_core:.0f} = one thread x cores); load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs at the end (other work on the machine slows every column)")
-    head = f"{'model':<28} {'GMACs':>6} {'ideal ms':>9} {'eager ms':>9} {'ORT fp32':>9} {'ORT int8':>9} " \
-           f"{'fp32/ideal':>10} {'eager/fp32':>10} {'fp32/int8':>9}  int8 PSNR vs fp32, rule"
+    print(
+        f"Export benchmark at {SIDE}x{SIDE}, batch 1, untrained weights, {torch.get_num_threads()} threads; "
+        f"matmul {gflops:.0f} GFLOP/s (fp32 torch.mm, best of {all_threads:.0f} on all threads and "
+        f"{per_core:.0f} = one thread x cores); load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs at the end (other work on the machine slows every column)"
+    )
+    head = (
+        f"{'model':<28} {'GMACs':>6} {'ideal ms':>9} {'eager ms':>9} {'ORT fp32':>9} {'ORT int8':>9} "
+        f"{'fp32/ideal':>10} {'eager/fp32':>10} {'fp32/int8':>9}  int8 PSNR vs fp32, rule"
+    )
     print(head)
     print("-" * len(head))
     for label, macs, te, t32, t8, note in rows:
         ideal = 2 * macs / (gflops * 1e9)
-        print(f"{label:<28} {macs / 1e9:>6.1f} {ideal * 1e3:>9.1f} {te * 1e3:>9.1f} {t32 * 1e3:>9.1f} "
-              f"{t8 * 1e3:>9.1f} {t32 / ideal:>9.2f}x {te / t32:>9.2f}x {t32 / t8:>8.2f}x  {note}")
+        print(
+            f"{label:<28} {macs / 1e9:>6.1f} {ideal * 1e3:>9.1f} {te * 1e3:>9.1f} {t32 * 1e3:>9.1f} "
+            f"{t8 * 1e3:>9.1f} {t32 / ideal:>9.2f}x {te / t32:>9.2f}x {t32 / t8:>8.2f}x  {note}"
+        )
 
 
 if __name__ == "__main__":

@@ -54,14 +54,20 @@ def main() -> None:
         med, p90 = _time(lambda style=style: whole(style, whole(colorize, x)))
         rows.append((label, "whole image", med, p90, True))
         models = {"colorize": colorize, "stylize": style}
-        med, p90 = _time(lambda models=models: pipeline.run(rgba, models=models, threads=THREADS, provider="cpu"))
+        med, p90 = _time(
+            lambda models=models: pipeline.run(rgba, models=models, threads=THREADS, provider="cpu")
+        )
         rows.append((label, "add-on pipeline", med, p90, True))
     for up in ev.by_kind(infos, "upscale").values():
-        med, p90 = _time(lambda up=up: pipeline.run(rgba, models={"upscale": up}, threads=THREADS, provider="cpu"),
-                         repeats=5)
+        med, p90 = _time(
+            lambda up=up: pipeline.run(rgba, models={"upscale": up}, threads=THREADS, provider="cpu"),
+            repeats=5,
+        )
         rows.append((f"{up.name} {SIDE} -> {SIDE * up.scale}", "add-on pipeline", med, p90, False))
-    print(f"default models: {len(infos)} files, {total:.1f} MB (budget 60 MB); onnxruntime CPU, "
-          f"{THREADS} threads, {SIDE}x{SIDE} input")
+    print(
+        f"default models: {len(infos)} files, {total:.1f} MB (budget 60 MB); onnxruntime CPU, "
+        f"{THREADS} threads, {SIDE}x{SIDE} input"
+    )
     width = max(len(r[0]) for r in rows)
     print(f"{'chain'.ljust(width)}  {'path':<16} {'median ms':>9} {'p90 ms':>8}  vs 300 ms target")
     for label, path, med, p90, in_target in rows:

@@ -46,11 +46,18 @@ def main() -> None:
     item = Item("bench.bin", "application/octet-stream", body, import_bytes(body))
     with FakeIpfsServer(tokens={token}) as srv:
         for kind in ("nftstorage", "kubo"):
-            backend = make_backend(Settings(kind, endpoint=srv.url, token=token if kind != "kubo" else ""),
-                                   retry=RetryPolicy(attempts=1, rng=random.Random(0)))
+            backend = make_backend(
+                Settings(kind, endpoint=srv.url, token=token if kind != "kubo" else ""),
+                retry=RetryPolicy(attempts=1, rng=random.Random(0)),
+            )
             backend.http.throttle = None  # measure the transfer, not the service's request quota
-            rows.append((f"upload to 127.0.0.1 test server ({kind}; server hashes too)", UPLOAD,
-                         _best(lambda b=backend: b.store(item), repeat=2)))
+            rows.append(
+                (
+                    f"upload to 127.0.0.1 test server ({kind}; server hashes too)",
+                    UPLOAD,
+                    _best(lambda b=backend: b.store(item), repeat=2),
+                )
+            )
     ceiling = rows[0][1] / rows[0][2]
     print(f"{'operation':58} {'MB':>6} {'seconds':>8} {'MB/s':>8} {'vs sha256':>9}")
     for name, size, secs in rows:

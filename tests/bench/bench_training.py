@@ -88,24 +88,46 @@ def recipe_cyclegan(run, batch):
     _set_grad([n["D_A"], n["D_B"]], False)
     run.opt["G"].zero_grad()
     idt_a, idt_b = n["G_A"](real_b), n["G_B"](real_a)
-    loss = (F.l1_loss(idt_a, real_b) * 5 + F.l1_loss(idt_b, real_a) * 5
-            + gan_loss(n["D_A"](fake_b), True, "lsgan") + gan_loss(n["D_B"](fake_a), True, "lsgan")
-            + F.l1_loss(rec_a, real_a) * 10 + F.l1_loss(rec_b, real_b) * 10)
+    loss = (
+        F.l1_loss(idt_a, real_b) * 5
+        + F.l1_loss(idt_b, real_a) * 5
+        + gan_loss(n["D_A"](fake_b), True, "lsgan")
+        + gan_loss(n["D_B"](fake_a), True, "lsgan")
+        + F.l1_loss(rec_a, real_a) * 10
+        + F.l1_loss(rec_b, real_b) * 10
+    )
     loss.backward()
     run.opt["G"].step()
     _set_grad([n["D_A"], n["D_B"]], True)
     run.opt["D"].zero_grad()
-    for d, real, fake in (("D_A", real_b, pool_query(run.state["fake_B"], fake_b)),
-                          ("D_B", real_a, pool_query(run.state["fake_A"], fake_a))):
-        (0.5 * (gan_loss(n[d](real), True, "lsgan") + gan_loss(n[d](fake.detach()), False, "lsgan"))).backward()
+    for d, real, fake in (
+        ("D_A", real_b, pool_query(run.state["fake_B"], fake_b)),
+        ("D_B", real_a, pool_query(run.state["fake_A"], fake_a)),
+    ):
+        (
+            0.5 * (gan_loss(n[d](real), True, "lsgan") + gan_loss(n[d](fake.detach()), False, "lsgan"))
+        ).backward()
     run.opt["D"].step()
 
 
 def make_step(model: str, data: Path, out: Path, device: str, amp: str, channels_last: bool, recipe: bool):
     """A zero-argument callable running one training step of this variant (the real Trainer's nets)."""
     cls = Pix2PixConfig if model == "pix2pix" else CycleGANConfig
-    cfg = cls(model=model, data=str(data), out=str(out), size=256, ngf=64, ndf=64, batch_size=1, workers=0,
-              val_fraction=0.0, steps=100, device=device, amp=amp, channels_last=channels_last)
+    cfg = cls(
+        model=model,
+        data=str(data),
+        out=str(out),
+        size=256,
+        ngf=64,
+        ndf=64,
+        batch_size=1,
+        workers=0,
+        val_fraction=0.0,
+        steps=100,
+        device=device,
+        amp=amp,
+        channels_last=channels_last,
+    )
     trainer = Trainer(cfg)
     run, kind = trainer.run, trainer.kind
     step = kind.train_step
@@ -131,19 +153,29 @@ def make_step(model: str, data: Path, out: Path, device: str, amp: str, channels
 
 def main() -> None:
     # (model, device, amp, channels-last, reference recipe)
-    variants = [(m, "cpu", amp, cl, recipe) for m in ("pix2pix", "cyclegan")
-                for amp, cl, recipe in (("none", False, True), ("none", False, False), ("none", True, False))]
+    variants = [
+        (m, "cpu", amp, cl, recipe)
+        for m in ("pix2pix", "cyclegan")
+        for amp, cl, recipe in (("none", False, True), ("none", False, False), ("none", True, False))
+    ]
     if native_bf16(torch.device("cpu")):
         variants += [(m, "cpu", "bf16", False, False) for m in ("pix2pix", "cyclegan")]
     if torch.cuda.is_available():
-        variants += [(m, "cuda", amp, cl, False) for m in ("pix2pix", "cyclegan")
-                     for amp, cl in (("none", False), ("bf16", False), ("none", True), ("bf16", True))]
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
-          f"load average {os.getloadavg()[0]:.1f} at start"
-          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA GPU")
-          + "; 256x256, batch 1, ngf 64; median s/iter after warm-up")
-    head = (f"{'model':<9} {'device':<5} {'variant':<32} {'s/iter':>7} {'samples/s':>9} {'vs recipe':>9} "
-            f"{'quoted ref s/iter':>17} {'vs quoted':>9}")
+        variants += [
+            (m, "cuda", amp, cl, False)
+            for m in ("pix2pix", "cyclegan")
+            for amp, cl in (("none", False), ("bf16", False), ("none", True), ("bf16", True))
+        ]
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA GPU")
+        + "; 256x256, batch 1, ngf 64; median s/iter after warm-up"
+    )
+    head = (
+        f"{'model':<9} {'device':<5} {'variant':<32} {'s/iter':>7} {'samples/s':>9} {'vs recipe':>9} "
+        f"{'quoted ref s/iter':>17} {'vs quoted':>9}"
+    )
     print(head)
     print("-" * len(head))
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +184,9 @@ def main() -> None:
             # the variants of one model take turns step by step (A B C A B C ...): load from other jobs on the
             # machine then hits every variant alike, so the ratios within a model are fair
             mine = [v for v in variants if v[0] == model]
-            steps = [make_step(model, data, Path(tmp) / f"run-{model}-{k}", *v[1:]) for k, v in enumerate(mine)]
+            steps = [
+                make_step(model, data, Path(tmp) / f"run-{model}-{k}", *v[1:]) for k, v in enumerate(mine)
+            ]
             warm, timed = ITERS[model]
             times = [[] for _ in mine]
             for r in range(warm + timed):
@@ -167,14 +201,21 @@ def main() -> None:
                     recipe_s = s
                     variant = "reference recipe, re-implemented"
                 else:
-                    variant = "ours " + ("fp32" if amp == "none" else amp) + (" + channels-last" if cl else "")
+                    variant = (
+                        "ours " + ("fp32" if amp == "none" else amp) + (" + channels-last" if cl else "")
+                    )
                     if amp == "bf16" and device == "cpu":
                         variant += " (default: --amp auto)"
                 vs_recipe = f"{recipe_s / s:.2f}x" if device == "cpu" and recipe_s else "-"
                 quoted = QUOTED_S_PER_ITER[model] if device == "cpu" else None
-                print(f"{model:<9} {device:<5} {variant:<32} {s:7.3f} {1 / s:9.3f} {vs_recipe:>9} "
-                      f"{quoted if quoted else '-':>17} {f'{quoted / s:.2f}x' if quoted else '-':>9}", flush=True)
+                print(
+                    f"{model:<9} {device:<5} {variant:<32} {s:7.3f} {1 / s:9.3f} {vs_recipe:>9} "
+                    f"{quoted if quoted else '-':>17} {f'{quoted / s:.2f}x' if quoted else '-':>9}",
+                    flush=True,
+                )
             del steps
-    print(f"load average {os.getloadavg()[0]:.1f} at the end. 'vs recipe' is measured side by side in this run; "
-          "'quoted' is the issue's figure for junyanz/pytorch-CycleGAN-and-pix2pix on this machine kind (torch "
-          "2.14), not runnable here. Shared 2-core machines are noisy: compare rows of one run.")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} at the end. 'vs recipe' is measured side by side in this run; "
+        "'quoted' is the issue's figure for junyanz/pytorch-CycleGAN-and-pix2pix on this machine kind (torch "
+        "2.14), not runnable here. Shared 2-core machines are noisy: compare rows of one run."
+    )

@@ -61,11 +61,18 @@ def main(argv: list[str] | None = None) -> None:
     if not (DATA / "manifest.json").exists():
         raise SystemExit("needs the licensed data sets: run `make data` first")
     tasks = {
-        "pix2pix": ("colorize-clipart", args.steps_pix2pix, DATA / "colorize/test/A", DATA / "colorize/test/B"),
+        "pix2pix": (
+            "colorize-clipart",
+            args.steps_pix2pix,
+            DATA / "colorize/test/A",
+            DATA / "colorize/test/B",
+        ),
         "cyclegan": ("stylize-clay", args.steps_cyclegan, DATA / "noto/test", DATA / "fluent3d/test"),
     }
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; held-out L1 (lower is better), fp32 "
-          "evaluation at 256 px; each row one training run")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; held-out L1 (lower is better), fp32 "
+        "evaluation at 256 px; each row one training run"
+    )
     head = f"{'model':<9} {'amp':<5} {'seed':>4} {'steps':>6} {'train min':>9} {'held-out L1':>11}"
     print(head + "\n" + "-" * len(head), flush=True)
     with tempfile.TemporaryDirectory(prefix="nftgan-precision-") as tmp:
@@ -76,21 +83,47 @@ def main(argv: list[str] | None = None) -> None:
                 for amp in ("none", "bf16"):
                     out = Path(tmp) / f"{model}-{amp}-{seed}"
                     t0 = time.perf_counter()
-                    code = train_main([kind, "--data", str(DATA / data), "--out", str(out), "--steps", str(steps),
-                                       "--seed", str(seed), "--amp", amp, *extra, "--workers", "1",
-                                       "--log-every", "100", "--sample-every", str(steps),
-                                       "--checkpoint-every", str(steps)], prog="nftgan train")
+                    code = train_main(
+                        [
+                            kind,
+                            "--data",
+                            str(DATA / data),
+                            "--out",
+                            str(out),
+                            "--steps",
+                            str(steps),
+                            "--seed",
+                            str(seed),
+                            "--amp",
+                            amp,
+                            *extra,
+                            "--workers",
+                            "1",
+                            "--log-every",
+                            "100",
+                            "--sample-every",
+                            str(steps),
+                            "--checkpoint-every",
+                            str(steps),
+                        ],
+                        prog="nftgan train",
+                    )
                     if code:
                         raise SystemExit(f"training {model} --amp {amp} failed")
                     minutes = (time.perf_counter() - t0) / 60
                     score = heldout_l1(out, src, ref)
                     res.setdefault(amp, []).append(score)
-                    print(f"{model:<9} {amp:<5} {seed:>4} {steps:>6} {minutes:9.1f} {score:11.4f}", flush=True)
+                    print(
+                        f"{model:<9} {amp:<5} {seed:>4} {steps:>6} {minutes:9.1f} {score:11.4f}", flush=True
+                    )
             spread = [abs(a - b) for a, b in zip(res["none"], res["none"][1:])]
             gap = statistics.mean(res["bf16"]) - statistics.mean(res["none"])
-            print(f"{model}: mean held-out L1 fp32 {statistics.mean(res['none']):.4f}, bf16 "
-                  f"{statistics.mean(res['bf16']):.4f} (bf16 - fp32 = {gap:+.4f}"
-                  + (f"; fp32 seed-to-seed spread {max(spread):.4f})" if spread else ")"), flush=True)
+            print(
+                f"{model}: mean held-out L1 fp32 {statistics.mean(res['none']):.4f}, bf16 "
+                f"{statistics.mean(res['bf16']):.4f} (bf16 - fp32 = {gap:+.4f}"
+                + (f"; fp32 seed-to-seed spread {max(spread):.4f})" if spread else ")"),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

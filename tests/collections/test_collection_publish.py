@@ -15,12 +15,18 @@ from addon.core.publish.ledger import FAILED, PENDING, PUBLISHED
 
 def _request(generate_model, n=5):
     info = generate.load_model(generate_model)
-    return collection.CollectionRequest(model=info, plan=generate.seeds_plan(100, n), name="Toy Punks",
-                                        description="A test collection",
-                                        attributes=[{"trait_type": "Series", "value": "one"}])
+    return collection.CollectionRequest(
+        model=info,
+        plan=generate.seeds_plan(100, n),
+        name="Toy Punks",
+        description="A test collection",
+        attributes=[{"trait_type": "Series", "value": "one"}],
+    )
 
 
-def test_interrupted_batch_resumes_without_duplicates(generate_model, server, backend_for, ledger, monkeypatch):
+def test_interrupted_batch_resumes_without_duplicates(
+    generate_model, server, backend_for, ledger, monkeypatch
+):
     req = _request(generate_model)
     backend = backend_for("kubo")
 
@@ -47,8 +53,12 @@ def test_interrupted_batch_resumes_without_duplicates(generate_model, server, ba
         collection.publish_collection(req, backend, ledger)
     assert ledger.get(pending.id).state == PUBLISHED
     states = {r.name: r.state for r in ledger.rows()}
-    assert states == {"Toy Punks #1": PUBLISHED, "Toy Punks #2": PUBLISHED, "Toy Punks #3": PUBLISHED,
-                      "Toy Punks #4": FAILED}
+    assert states == {
+        "Toy Punks #1": PUBLISHED,
+        "Toy Punks #2": PUBLISHED,
+        "Toy Punks #3": PUBLISHED,
+        "Toy Punks #4": FAILED,
+    }
 
     # run 3: only the missing tokens are generated and published
     result = collection.publish_collection(req, backend, ledger)
@@ -63,7 +73,11 @@ def test_interrupted_batch_resumes_without_duplicates(generate_model, server, ba
         assert token.image_cid in server.state.files and token.metadata_cid in server.state.files
         meta = json.loads(server.state.files[token.metadata_cid].data)
         traits = {a["trait_type"]: a["value"] for a in meta["attributes"]}
-        assert traits["Seed"] == sample.seed and traits["Collection"] == "Toy Punks" and traits["Series"] == "one"
+        assert (
+            traits["Seed"] == sample.seed
+            and traits["Collection"] == "Toy Punks"
+            and traits["Series"] == "one"
+        )
         assert meta["image"] == f"ipfs://{token.image_cid}" and meta["name"] == token.name
     assert len({t.image_cid for t in result.tokens}) == 5  # five different images
 
@@ -80,7 +94,10 @@ def test_interrupted_batch_resumes_without_duplicates(generate_model, server, ba
     uploads = len([h for h in server.state.hits if h.path.startswith("/api/v0/add") and h.status == 200])
     again = collection.publish_collection(req, backend, ledger)
     assert again.skipped == 5 and len(ledger.rows(PUBLISHED)) == 5
-    assert len([h for h in server.state.hits if h.path.startswith("/api/v0/add") and h.status == 200]) == uploads + 1
+    assert (
+        len([h for h in server.state.hits if h.path.startswith("/api/v0/add") and h.status == 200])
+        == uploads + 1
+    )
 
 
 def test_another_collection_or_backend_is_a_new_batch(generate_model, backend_for, ledger, tmp_path):

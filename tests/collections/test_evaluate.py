@@ -31,7 +31,9 @@ def test_frechet_distance_matches_scipy_sqrtm():
     for d in (1, 5, 64):
         mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
         s1, s2 = _random_cov(rng, d), _random_cov(rng, d)
-        assert ev.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(_scipy_frechet(mu1, s1, mu2, s2), rel=1e-8)
+        assert ev.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(
+            _scipy_frechet(mu1, s1, mu2, s2), rel=1e-8
+        )
 
 
 def test_frechet_distance_closed_form_for_diagonal_gaussians():
@@ -63,7 +65,7 @@ def test_fid_from_samples_of_known_gaussians():
     mu2, v2 = np.full(d, 0.5), np.full(d, 2.0)
     x = rng.standard_normal((n, d))
     y = mu2 + np.sqrt(v2) * rng.standard_normal((n, d))
-    expected = (mu2 ** 2).sum() + (1 + v2 - 2 * np.sqrt(v2)).sum()
+    expected = (mu2**2).sum() + (1 + v2 - 2 * np.sqrt(v2)).sum()
     assert ev.fid_from_features(x, y) == pytest.approx(expected, rel=0.05)
 
 
@@ -149,11 +151,18 @@ def test_features_of_folders_rank_distributions(tmp_path):
     close = _folder(tmp_path / "close", rng, 24, 0.55)
     far = _folder(tmp_path / "far", rng, 24, 0.8)
     (tmp_path / "far" / "broken.png").write_bytes(b"not a png")  # skipped, not fatal
-    feats = {k: ev.extract_features(ev._readable(ev._images(p)), _stand_in, batch_size=10, size=16)
-             for k, p in (("real", real), ("close", close), ("far", far))}
+    feats = {
+        k: ev.extract_features(ev._readable(ev._images(p)), _stand_in, batch_size=10, size=16)
+        for k, p in (("real", real), ("close", close), ("far", far))
+    }
     assert feats["real"].shape == (24, 48) and feats["far"].shape == (24, 48)
-    assert ev.fid_from_features(feats["real"], feats["close"]) < ev.fid_from_features(feats["real"], feats["far"])
-    assert ev.kid_from_features(feats["real"], feats["close"])[0] < ev.kid_from_features(feats["real"], feats["far"])[0]
+    assert ev.fid_from_features(feats["real"], feats["close"]) < ev.fid_from_features(
+        feats["real"], feats["far"]
+    )
+    assert (
+        ev.kid_from_features(feats["real"], feats["close"])[0]
+        < ev.kid_from_features(feats["real"], feats["far"])[0]
+    )
 
 
 @pytest.fixture(scope="module")

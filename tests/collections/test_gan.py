@@ -59,7 +59,9 @@ def test_image_cache_built_once_rebuilt_on_change(tmp_path, capsys):
     folder = tmp_path / "collection"
     folder.mkdir()
     for i in range(5):
-        Image.new("RGBA", (40 + i, 30), (200, 10 * i, 0, 255)).save(folder / f"{i}.png")  # any size, centre-cropped
+        Image.new("RGBA", (40 + i, 30), (200, 10 * i, 0, 255)).save(
+            folder / f"{i}.png"
+        )  # any size, centre-cropped
     (folder / "broken.png").write_bytes(b"\x89PNG truncated")
     images, skipped, path = gan.load_images(str(folder), 32)
     assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8
@@ -83,8 +85,19 @@ def test_image_cache_built_once_rebuilt_on_change(tmp_path, capsys):
 
 
 def _config(kind, data, out, **overrides):
-    settings = {"size": SIZE, "ngf": 16, "ndf": 16, "latent": 16, "batch_size": 32, "flip": False, "workers": 0,
-                "log_every": 50, "sample_every": 10_000, "checkpoint_every": 10_000, "name": "Toy blocks"}
+    settings = {
+        "size": SIZE,
+        "ngf": 16,
+        "ndf": 16,
+        "latent": 16,
+        "batch_size": 32,
+        "flip": False,
+        "workers": 0,
+        "log_every": 50,
+        "sample_every": 10_000,
+        "checkpoint_every": 10_000,
+        "name": "Toy blocks",
+    }
     settings.update(overrides)
     return get_kind(kind).config_class(model=kind, data=str(data), out=str(out), **settings)
 
@@ -106,10 +119,13 @@ def toy(tmp_path_factory):
     return make_folder(tmp_path_factory.mktemp("toy"))
 
 
-@pytest.mark.parametrize("kind, overrides, near_fraction", [
-    ("wgan-gp", {"steps": 300, "n_critic": 2, "lr": 1e-3, "lr_d": 1e-3, "batch_size": 16}, 0.4),
-    ("dcgan", {"steps": 500, "lr": 5e-4, "lr_d": 5e-4, "batch_size": 16}, 0.3),
-])
+@pytest.mark.parametrize(
+    "kind, overrides, near_fraction",
+    [
+        ("wgan-gp", {"steps": 300, "n_critic": 2, "lr": 1e-3, "lr_d": 1e-3, "batch_size": 16}, 0.4),
+        ("dcgan", {"steps": 500, "lr": 5e-4, "lr_d": 5e-4, "batch_size": 16}, 0.3),
+    ],
+)
 def test_toy_collection_is_learned(toy, tmp_path, kind, overrides, near_fraction):
     run = _train(kind, toy, tmp_path / kind, **overrides)
     untrained = nearest_mode(_samples_of_untrained(kind))[1]
@@ -152,7 +168,13 @@ def test_settings_stored_and_two_time_scale_optimizers(toy, tmp_path):
     assert ck["optimizers"]["D"]["param_groups"][0]["betas"] == (0.5, 0.999)
     assert ck["config"]["label_smoothing"] == 0.9
     wgan = get_kind("wgan-gp").config_class()
-    assert (wgan.beta1, wgan.beta2, wgan.n_critic, wgan.lambda_gp, wgan.critic_norm) == (0.0, 0.9, 5, 10.0, "layer")
+    assert (wgan.beta1, wgan.beta2, wgan.n_critic, wgan.lambda_gp, wgan.critic_norm) == (
+        0.0,
+        0.9,
+        5,
+        10.0,
+        "layer",
+    )
 
 
 @pytest.mark.parametrize("kind", ["dcgan", "wgan-gp"])

@@ -20,14 +20,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_gradient_penalty_through_ddp_matches_the_whole_batch(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(Path(__file__).with_name("ddp_worker.py")),
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for k, v in r0["ddp"].items():
         assert torch.equal(v, r1["ddp"][k]), f"{k} differs between ranks"
-        assert torch.allclose(v, r0["reference"][k], atol=1e-6), f"{k}: DDP update differs from the whole batch"
+        assert torch.allclose(v, r0["reference"][k], atol=1e-6), (
+            f"{k}: DDP update differs from the whole batch"
+        )
     torch.manual_seed(0)
     init = Discriminator(32, ndf=4, norm="layer").state_dict()
     assert any(not torch.equal(init[k], r0["ddp"][k]) for k in init)  # the update moved the critic

@@ -16,7 +16,9 @@ from export.cli import main as nftgan
 
 def test_latents_are_reproducible_per_seed():
     z = gen.latent(42, 16)
-    assert z.dtype == np.float32 and np.array_equal(z, np.random.default_rng(42).standard_normal(16).astype(np.float32))
+    assert z.dtype == np.float32 and np.array_equal(
+        z, np.random.default_rng(42).standard_normal(16).astype(np.float32)
+    )
     batch = gen.latents(gen.seeds_plan(41, 3), 16)
     assert np.array_equal(batch[1], z)  # image i of a run from seed S is the image of seed S + i
     with pytest.raises(ValueError, match="from 0 up"):
@@ -66,6 +68,7 @@ def test_cancel_stops_a_run(generate_model):
     info = gen.load_model(generate_model)
     worker = Worker()
     try:
+
         def fn(job):
             job.cancel()
             return gen.run(info, gen.latents(gen.seeds_plan(0, 4), info.latent), job=job, batch=1)
@@ -90,11 +93,16 @@ def test_generate_command_is_reproducible(generate_model, tmp_path, capsys):
     grid = imageio.read_image(str(out / "grid.png"))
     assert grid.shape[0] > 32 and grid.shape[1] > 32
     # the same seed gives the same image, alone or in a batch
-    assert nftgan(["generate", str(generate_model), "-n", "1", "--seed", "8", "-o", str(tmp_path / "one")]) == 0
+    assert (
+        nftgan(["generate", str(generate_model), "-n", "1", "--seed", "8", "-o", str(tmp_path / "one")]) == 0
+    )
     assert (tmp_path / "one" / "seed000008.png").read_bytes() == (out / "seed000008.png").read_bytes()
     # interpolation: the ends are the two seeds' own images
     walk = tmp_path / "walk"
-    assert nftgan(["generate", str(generate_model), "-n", "3", "--seed", "7", "--to-seed", "9", "-o", str(walk)]) == 0
+    assert (
+        nftgan(["generate", str(generate_model), "-n", "3", "--seed", "7", "--to-seed", "9", "-o", str(walk)])
+        == 0
+    )
     first, last = (imageio.read_image(str(walk / f"seed000007-000009-t{t}.png")) for t in ("0.000", "1.000"))
     assert np.abs(first - imageio.read_image(str(out / "seed000007.png"))).max() <= 1 / 255
     assert np.abs(last - imageio.read_image(str(out / "seed000009.png"))).max() <= 1 / 255

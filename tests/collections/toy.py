@@ -18,12 +18,15 @@ def modes(size: int = SIZE) -> np.ndarray:
     def paint(mask, inside, outside):
         return np.where(mask[..., None], np.array(inside, np.float32), np.array(outside, np.float32))
 
-    return np.array([
-        paint(x < 0.5, (0.9, 0.1, 0.1), (0.95, 0.95, 0.95)),
-        paint(y < 0.5, (0.1, 0.2, 0.9), (0.95, 0.85, 0.1)),
-        paint((abs(x - 0.5) < 0.25) & (abs(y - 0.5) < 0.25), (0.05, 0.05, 0.05), (0.95, 0.95, 0.95)),
-        paint(abs(x - y) < 0.2, (0.95, 0.95, 0.95), (0.1, 0.6, 0.2)),
-    ], dtype=np.float32)
+    return np.array(
+        [
+            paint(x < 0.5, (0.9, 0.1, 0.1), (0.95, 0.95, 0.95)),
+            paint(y < 0.5, (0.1, 0.2, 0.9), (0.95, 0.85, 0.1)),
+            paint((abs(x - 0.5) < 0.25) & (abs(y - 0.5) < 0.25), (0.05, 0.05, 0.05), (0.95, 0.95, 0.95)),
+            paint(abs(x - y) < 0.2, (0.95, 0.95, 0.95), (0.1, 0.6, 0.2)),
+        ],
+        dtype=np.float32,
+    )
 
 
 def make_folder(folder: Path, n: int = 200, seed: int = 0) -> Path:

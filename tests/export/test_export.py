@@ -23,8 +23,9 @@ def arch_runs(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("arch")
     common = {"ngf": 4, "ndf": 4, "steps": 2, "batch_size": 2, "log_every": 1}
     return {
-        "unet-batchnorm": train_tiny("pix2pix", tiny_data["paired"], root / "unet", net_g="unet", norm="batch",
-                                     dropout=True, **common),
+        "unet-batchnorm": train_tiny(
+            "pix2pix", tiny_data["paired"], root / "unet", net_g="unet", norm="batch", dropout=True, **common
+        ),
         "resnet9": train_tiny("pix2pix", tiny_data["paired"], root / "r9", net_g="resnet_9blocks", **common),
     }
 
@@ -69,18 +70,31 @@ def test_export_runs_the_generator_in_eval_mode(arch_runs, tmp_path):
         assert np.abs(got - net.train()(x).numpy()).max() > 1e-2
 
 
-@pytest.mark.parametrize("fixture, model, kind, multiple, scale, latent", [
-    ("colorize_model", "pix2pix", "colorize", 32, 1, 0),
-    ("stylize_model", "cyclegan", "stylize", 4, 1, 0),
-    ("upscale_model", "upscale", "upscale", 1, 4, 0),
-    ("generate_model", "dcgan", "generate", 32, 1, 16),
-])
-def test_shared_fixture_models_round_trip_metadata(request, tiny_runs, fixture, model, kind, multiple, scale, latent):
+@pytest.mark.parametrize(
+    "fixture, model, kind, multiple, scale, latent",
+    [
+        ("colorize_model", "pix2pix", "colorize", 32, 1, 0),
+        ("stylize_model", "cyclegan", "stylize", 4, 1, 0),
+        ("upscale_model", "upscale", "upscale", 1, 4, 0),
+        ("generate_model", "dcgan", "generate", 32, 1, 16),
+    ],
+)
+def test_shared_fixture_models_round_trip_metadata(
+    request, tiny_runs, fixture, model, kind, multiple, scale, latent
+):
     """Every kind the trainer knows, exported by the shared fixtures: contract fields and provenance survive."""
     ckpt = load_checkpoint(tiny_runs[model])
-    info = validate(str(request.getfixturevalue(fixture)))  # includes one real run with the promised output size
+    info = validate(
+        str(request.getfixturevalue(fixture))
+    )  # includes one real run with the promised output size
     assert (info.kind, info.size, info.multiple_of, info.scale, info.latent, info.license) == (
-        kind, 32, multiple, scale, latent, "CC0-1.0")
+        kind,
+        32,
+        multiple,
+        scale,
+        latent,
+        "CC0-1.0",
+    )
     assert info.name == ckpt["config"]["name"]
     assert info.training == json.loads(json.dumps(ckpt["provenance"]))  # provenance copied as-is
     assert info.training["steps"] == ckpt["step"] and info.training["images"] >= 11
@@ -99,16 +113,49 @@ def test_generate_export_parity_on_latents(tiny_runs, tmp_path):
 
 def test_cyclegan_both_directions_and_cli_card(tiny_runs, tmp_path, capsys):
     out, card = tmp_path / "b2a.onnx", tmp_path / "card.md"
-    assert cli.main(["export", str(tiny_runs["cyclegan"]), "-o", str(out), "--direction", "BtoA", "--name", "Ink",
-                     "--description", "sepia to sketch", "--license", "CC-BY-4.0", "--card", str(card)]) == 0
+    assert (
+        cli.main(
+            [
+                "export",
+                str(tiny_runs["cyclegan"]),
+                "-o",
+                str(out),
+                "--direction",
+                "BtoA",
+                "--name",
+                "Ink",
+                "--description",
+                "sepia to sketch",
+                "--license",
+                "CC-BY-4.0",
+                "--card",
+                str(card),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     info = describe_model(out)
-    assert (info.name, info.description, info.license, info.kind) == ("Ink", "sepia to sketch", "CC-BY-4.0",
-                                                                       "stylize")
+    assert (info.name, info.description, info.license, info.kind) == (
+        "Ink",
+        "sepia to sketch",
+        "CC-BY-4.0",
+        "stylize",
+    )
     text = card.read_text()
     assert text in printed
-    for needle in ("# Ink", "stylize (cyclegan, BtoA)", "multiples of 4", "parameters", "GMACs", "CC-BY-4.0",
-                   "unpaired (12 images)", "12 steps", "max abs(ONNX - PyTorch)", "random and real images"):
+    for needle in (
+        "# Ink",
+        "stylize (cyclegan, BtoA)",
+        "multiples of 4",
+        "parameters",
+        "GMACs",
+        "CC-BY-4.0",
+        "unpaired (12 images)",
+        "12 steps",
+        "max abs(ONNX - PyTorch)",
+        "random and real images",
+    ):
         assert needle in text, needle
     # BtoA is G_B, a different network from the default AtoB export
     net_b, _ = build_generator(load_checkpoint(tiny_runs["cyclegan"]), "BtoA")
@@ -121,7 +168,9 @@ def test_parity_failure_writes_nothing_and_keeps_the_old_file(tiny_runs, tmp_pat
     out = tmp_path / "m.onnx"
     out.write_bytes(b"the user's previous export")
     monkeypatch.setattr(ox, "PARITY_TOL", 0.0)  # every real export differs by ~1e-7: the check must refuse
-    with pytest.raises(ox.ExportError, match=r"refused: ONNX and PyTorch outputs differ by .* nothing was written"):
+    with pytest.raises(
+        ox.ExportError, match=r"refused: ONNX and PyTorch outputs differ by .* nothing was written"
+    ):
         ox.export_checkpoint(tiny_runs["pix2pix"], out)
     assert out.read_bytes() == b"the user's previous export"
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temp file left behind
@@ -160,15 +209,22 @@ def test_int8_keep_and_refuse_rule(colorize_model, tiny_data):
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert {c["quantized"] for c in report["candidates"]} == {"Conv", "Conv+ConvTranspose"}
     y = ox._session(model).run(None, {"input": held[0][None]})[0]
-    assert y.shape == (1, 3, 32, 32) and ox.psnr(y, ox._session(fp32).run(None, {"input": held[0][None]})[0]) > 20
+    assert (
+        y.shape == (1, 3, 32, 32)
+        and ox.psnr(y, ox._session(fp32).run(None, {"input": held[0][None]})[0]) > 20
+    )
 
 
 def test_export_int8_writes_the_variant_only_when_the_rule_holds(tiny_runs, tiny_data, tmp_path):
     out = tmp_path / "c.onnx"
     stale = ox.int8_path(out)
     stale.write_bytes(b"stale variant from an older export")
-    report = ox.export_checkpoint(tiny_runs["pix2pix"], out, int8=True, calib_dir=str(tiny_data["paired"] / "A"))
-    assert report["real_images"] and len(report["parity"]) == 4  # --calib-dir images also feed the parity check
+    report = ox.export_checkpoint(
+        tiny_runs["pix2pix"], out, int8=True, calib_dir=str(tiny_data["paired"] / "A")
+    )
+    assert (
+        report["real_images"] and len(report["parity"]) == 4
+    )  # --calib-dir images also feed the parity check
     q = report["int8"]
     rule = q["speedup"] > 1.0 and q["psnr_db"] >= ox.INT8_MIN_PSNR
     assert q["kept"] == rule and stale.exists() == rule

@@ -14,16 +14,28 @@ from export.validate import validate
 def craft(path, *, props=None, in_shape=("N", 3, "H", "W"), weight_in=3, out_channels=3, drop=(), extra=None):
     """A real one-Conv + Tanh model (1x1 conv, random weights) with contract metadata `props`."""
     rng = np.random.default_rng(0)
-    w = numpy_helper.from_array(rng.standard_normal((out_channels, weight_in, 1, 1)).astype(np.float32) * 0.1, "w")
+    w = numpy_helper.from_array(
+        rng.standard_normal((out_channels, weight_in, 1, 1)).astype(np.float32) * 0.1, "w"
+    )
     b = numpy_helper.from_array(np.zeros(out_channels, np.float32), "b")
-    nodes = [helper.make_node("Conv", ["image", "w", "b"], ["c"]), helper.make_node("Tanh", ["c"], ["output"])]
+    nodes = [
+        helper.make_node("Conv", ["image", "w", "b"], ["c"]),
+        helper.make_node("Tanh", ["c"], ["output"]),
+    ]
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(in_shape))],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", out_channels, "H", "W"])], [w, b])
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(in_shape))],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", out_channels, "H", "W"])],
+        [w, b],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    props = dict(build_metadata(kind="stylize", name="Crafted", size=32, multiple_of=4,
-                                training={"steps": 3}) if props is None else props)
+    props = dict(
+        build_metadata(kind="stylize", name="Crafted", size=32, multiple_of=4, training={"steps": 3})
+        if props is None
+        else props
+    )
     props.update(extra or {})
     for key in drop:
         props.pop(key)
@@ -35,8 +47,13 @@ def craft(path, *, props=None, in_shape=("N", 3, "H", "W"), weight_in=3, out_cha
 def test_good_model_is_described(tmp_path, capsys):
     path = craft(tmp_path / "good.onnx")
     info = validate(str(path))
-    assert (info.kind, info.name, info.size, info.multiple_of, info.training) == ("stylize", "Crafted", 32, 4,
-                                                                                   {"steps": 3})
+    assert (info.kind, info.name, info.size, info.multiple_of, info.training) == (
+        "stylize",
+        "Crafted",
+        32,
+        4,
+        {"steps": 3},
+    )
     assert cli.main(["validate", str(path)]) == 0
     out = capsys.readouterr().out
     assert "OK" in out and "kind stylize" in out and "multiples of 4" in out
@@ -53,21 +70,46 @@ def test_work_size_is_read_and_checked(tmp_path):
         build_metadata(kind="stylize", name="x", size=32, multiple_of=4, work_size=8)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4), "is not a readable ONNX model"),
-    (lambda p: p.write_text("not a model\n"), "is not a readable ONNX model"),
-    (lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
-    (lambda p: craft(p, drop=("nftgan.contract",)), "has no NFTGan contract metadata"),
-    (lambda p: craft(p, drop=("nftgan.kind", "nftgan.name")), "missing contract metadata nftgan.kind, nftgan.name"),
-    (lambda p: craft(p, extra={"nftgan.contract": "99"}), "uses model contract version '99'"),
-    (lambda p: craft(p, extra={"nftgan.kind": "sharpen"}), "unknown model kind 'sharpen'"),
-    (lambda p: craft(p, extra={"nftgan.input": "rgb;nchw;0..1"}), "is not 'rgb;nchw;-1..1'"),
-    (lambda p: craft(p, extra={"nftgan.training": "{oops"}), "nftgan.training is not valid JSON"),
-    (lambda p: craft(p, in_shape=("N", 3, "H")), "must be an NCHW image (rank 4), got rank 3"),
-    (lambda p: craft(p, in_shape=("N", 4, "H", "W"), weight_in=4), "has 4 channels; NFTGan models take 3"),
-    (lambda p: craft(p, out_channels=1), "output must be an NCHW RGB image"),
-], ids=["png", "text", "empty", "foreign", "missing-keys", "version", "kind", "input-range", "bad-json", "rank",
-        "channels", "out-channels"])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4),
+            "is not a readable ONNX model",
+        ),
+        (lambda p: p.write_text("not a model\n"), "is not a readable ONNX model"),
+        (lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
+        (lambda p: craft(p, drop=("nftgan.contract",)), "has no NFTGan contract metadata"),
+        (
+            lambda p: craft(p, drop=("nftgan.kind", "nftgan.name")),
+            "missing contract metadata nftgan.kind, nftgan.name",
+        ),
+        (lambda p: craft(p, extra={"nftgan.contract": "99"}), "uses model contract version '99'"),
+        (lambda p: craft(p, extra={"nftgan.kind": "sharpen"}), "unknown model kind 'sharpen'"),
+        (lambda p: craft(p, extra={"nftgan.input": "rgb;nchw;0..1"}), "is not 'rgb;nchw;-1..1'"),
+        (lambda p: craft(p, extra={"nftgan.training": "{oops"}), "nftgan.training is not valid JSON"),
+        (lambda p: craft(p, in_shape=("N", 3, "H")), "must be an NCHW image (rank 4), got rank 3"),
+        (
+            lambda p: craft(p, in_shape=("N", 4, "H", "W"), weight_in=4),
+            "has 4 channels; NFTGan models take 3",
+        ),
+        (lambda p: craft(p, out_channels=1), "output must be an NCHW RGB image"),
+    ],
+    ids=[
+        "png",
+        "text",
+        "empty",
+        "foreign",
+        "missing-keys",
+        "version",
+        "kind",
+        "input-range",
+        "bad-json",
+        "rank",
+        "channels",
+        "out-channels",
+    ],
+)
 def test_bad_files_get_clear_errors(tmp_path, capsys, make, message):
     path = tmp_path / "bad.onnx"
     make(path)

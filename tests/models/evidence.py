@@ -90,14 +90,15 @@ def run_model(rgb01: np.ndarray, info: ModelInfo, threads: int = 0) -> np.ndarra
 
 def centre(img: np.ndarray, side: int) -> np.ndarray:
     h, w = img.shape[:2]
-    return img[(h - side) // 2: (h + side) // 2, (w - side) // 2: (w + side) // 2]
+    return img[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]
 
 
-def outputs(sketch: np.ndarray, infos: dict[str, ModelInfo], threads: int = 0,
-            upscale_crop: int = 0) -> dict[str, np.ndarray]:
+def outputs(
+    sketch: np.ndarray, infos: dict[str, ModelInfo], threads: int = 0, upscale_crop: int = 0
+) -> dict[str, np.ndarray]:
     """{model id: output}: colorize on the sketch; every stylize and upscale on the colorized image
     (upscale on its centre `upscale_crop` pixels when given, to keep golden files small)."""
-    (cid, cinfo), = by_kind(infos, "colorize").items()
+    ((cid, cinfo),) = by_kind(infos, "colorize").items()
     colour = stage(sketch, "colorize", cinfo, threads)
     out = {cid: colour}
     for mid, info in by_kind(infos, "stylize").items():
@@ -142,19 +143,37 @@ def paired_scores(src_dir: Path, ref_dir: Path, names: list[str], run, baseline:
 def metrics(data: Path, infos: dict[str, ModelInfo], limit: int = 0) -> dict:
     res: dict = {}
     t0 = time.perf_counter()
-    (cid, cinfo), = by_kind(infos, "colorize").items()
+    ((cid, cinfo),) = by_kind(infos, "colorize").items()
     names = sorted(p.name for p in (data / "colorize/test/A").glob("*.png"))[: limit or None]
-    res[cid] = {"images": len(names), "set": "data/colorize/test",
-                **paired_scores(data / "colorize/test/A", data / "colorize/test/B", names,
-                                lambda x: stage(x, "colorize", cinfo), baseline="sketch")}
+    res[cid] = {
+        "images": len(names),
+        "set": "data/colorize/test",
+        **paired_scores(
+            data / "colorize/test/A",
+            data / "colorize/test/B",
+            names,
+            lambda x: stage(x, "colorize", cinfo),
+            baseline="sketch",
+        ),
+    }
     for mid, info in by_kind(infos, "stylize").items():
         if "clay" not in mid:
             continue  # only the clay style has a reference image per input (same emoji code point)
-        pairs = sorted({p.name for p in (data / "noto/test").glob("*.png")}
-                       & {p.name for p in (data / "fluent3d/test").glob("*.png")})[: limit or None]
-        res[mid] = {"images": len(pairs), "set": "data/noto/test -> data/fluent3d/test",
-                    **paired_scores(data / "noto/test", data / "fluent3d/test", pairs,
-                                    lambda x, info=info: stage(x, "stylize", info), baseline="input")}
+        pairs = sorted(
+            {p.name for p in (data / "noto/test").glob("*.png")}
+            & {p.name for p in (data / "fluent3d/test").glob("*.png")}
+        )[: limit or None]
+        res[mid] = {
+            "images": len(pairs),
+            "set": "data/noto/test -> data/fluent3d/test",
+            **paired_scores(
+                data / "noto/test",
+                data / "fluent3d/test",
+                pairs,
+                lambda x, info=info: stage(x, "stylize", info),
+                baseline="input",
+            ),
+        }
     for mid, info in by_kind(infos, "upscale").items():
         files = sorted((data / "upscale/test").glob("*.png"))[: limit or None]
         s = info.scale
@@ -166,8 +185,11 @@ def metrics(data: Path, infos: dict[str, ModelInfo], limit: int = 0) -> dict:
             lr = pil_resize(hr, h // s, w // s)
             m["model_psnr"].append(psnr(run_model(lr, info), hr))
             m["bicubic_psnr"].append(psnr(pil_resize(lr, h, w), hr))
-        res[mid] = {"images": len(files), "set": f"data/upscale/test, {h // s} px -> {h} px",
-                    **{k: round(float(np.mean(v)), 3) for k, v in m.items()}}
+        res[mid] = {
+            "images": len(files),
+            "set": f"data/upscale/test, {h // s} px -> {h} px",
+            **{k: round(float(np.mean(v)), 3) for k, v in m.items()},
+        }
     res["_seconds"] = round(time.perf_counter() - t0, 1)
     return res
 
@@ -183,8 +205,12 @@ def contact_sheet(data: Path, infos: dict[str, ModelInfo], out: Path, rows: int 
     step = max(1, len(names) // rows)
     picked = names[::step][:rows]
     styles, ups = by_kind(infos, "stylize"), by_kind(infos, "upscale")
-    labels = (["held-out sketch", "colorized"] + [f"+ {i.name}" for i in styles.values()]
-              + [f"{i.name} (crop)" for i in ups.values()] + ["bicubic x4 (crop)"] * bool(ups))
+    labels = (
+        ["held-out sketch", "colorized"]
+        + [f"+ {i.name}" for i in styles.values()]
+        + [f"{i.name} (crop)" for i in ups.values()]
+        + ["bicubic x4 (crop)"] * bool(ups)
+    )
     c, head = SHEET_CELL, 22
     sheet = Image.new("RGB", (c * len(labels), head + c * len(picked)), "white")
     draw = ImageDraw.Draw(sheet)
@@ -214,31 +240,43 @@ def contact_sheet(data: Path, infos: dict[str, ModelInfo], out: Path, rows: int 
 def update_cards(infos: dict[str, ModelInfo], res: dict, manifest: dict) -> None:
     for mid, info in infos.items():
         card = MODELS / f"{mid}.md"
-        text = card.read_text().split(CARD_MARK)[0].rstrip("\n") + "\n" if card.exists() else f"# {info.name}\n"
+        text = (
+            card.read_text().split(CARD_MARK)[0].rstrip("\n") + "\n" if card.exists() else f"# {info.name}\n"
+        )
         lines = [CARD_MARK.strip(), ""]
         r = res.get(mid)
         if r and info.kind == "colorize":
-            lines.append(f"On {r['images']} held-out sketch/drawing pairs ({r['set']}), through the add-on pipeline: "
-                         f"L1 {r['model_l1']:.4f} and PSNR {r['model_psnr']:.2f} dB against the true drawing; the "
-                         f"trivial baseline (the sketch itself) scores L1 {r['sketch_l1']:.4f}, PSNR "
-                         f"{r['sketch_psnr']:.2f} dB.")
+            lines.append(
+                f"On {r['images']} held-out sketch/drawing pairs ({r['set']}), through the add-on pipeline: "
+                f"L1 {r['model_l1']:.4f} and PSNR {r['model_psnr']:.2f} dB against the true drawing; the "
+                f"trivial baseline (the sketch itself) scores L1 {r['sketch_l1']:.4f}, PSNR "
+                f"{r['sketch_psnr']:.2f} dB."
+            )
         elif r and info.kind == "stylize":
-            lines.append(f"On {r['images']} held-out emoji ({r['set']}): L1 {r['model_l1']:.4f}, PSNR "
-                         f"{r['model_psnr']:.2f} dB to the Fluent 3D render of the same code point; the flat input "
-                         f"itself scores L1 {r['input_l1']:.4f}, PSNR {r['input_psnr']:.2f} dB.")
+            lines.append(
+                f"On {r['images']} held-out emoji ({r['set']}): L1 {r['model_l1']:.4f}, PSNR "
+                f"{r['model_psnr']:.2f} dB to the Fluent 3D render of the same code point; the flat input "
+                f"itself scores L1 {r['input_l1']:.4f}, PSNR {r['input_psnr']:.2f} dB."
+            )
         elif r and info.kind == "upscale":
-            lines.append(f"On {r['images']} held-out images ({r['set']}): PSNR {r['model_psnr']:.2f} dB vs bicubic "
-                         f"{r['bicubic_psnr']:.2f} dB (PIL bicubic, the same low-resolution inputs).")
+            lines.append(
+                f"On {r['images']} held-out images ({r['set']}): PSNR {r['model_psnr']:.2f} dB vs bicubic "
+                f"{r['bicubic_psnr']:.2f} dB (PIL bicubic, the same low-resolution inputs)."
+            )
         else:
-            lines.append("No paired reference exists for this style; see the contact sheet "
-                         "(docs/default_styles.png) for held-out results.")
+            lines.append(
+                "No paired reference exists for this style; see the contact sheet "
+                "(docs/default_styles.png) for held-out results."
+            )
         used = next((d.sources for d in DEFAULTS if d.id == mid), ())
         lines += ["", "Data sources (from `nftgan data`, see data/manifest.json):", ""]
         for name in used:
             src = manifest["sources"][name]
-            lines.append(f"- {name}: {src['registry']} package `{src['package']}` {src['version']}, "
-                         f"{src['license']}; {src['images']} images ({src['train']} train, {src['test']} "
-                         f"held out), {src['duplicates_dropped']} duplicates dropped")
+            lines.append(
+                f"- {name}: {src['registry']} package `{src['package']}` {src['version']}, "
+                f"{src['license']}; {src['images']} images ({src['train']} train, {src['test']} "
+                f"held out), {src['duplicates_dropped']} duplicates dropped"
+            )
         lines += ["", "Reproduce: `make models` (training/defaults.py, then tests/models/evidence.py)."]
         card.write_text(text + "\n" + "\n".join(lines) + "\n")
 
@@ -268,9 +306,16 @@ def write_golden(infos: dict[str, ModelInfo], data: Path | None) -> None:
         for sub in ("A", "B"):
             (held / sub).mkdir(parents=True, exist_ok=True)
             for n in names:
-                Image.open(data / "colorize/test" / sub / n).convert("RGB").save(held / sub / n, optimize=True)
-    record = {"tolerance": {"max_abs": 4, "mean_abs": 0.5}, "threads": 1, "upscale_crop": GOLDEN_UPSCALE_CROP,
-              "models": {}, "outputs": {}}
+                Image.open(data / "colorize/test" / sub / n).convert("RGB").save(
+                    held / sub / n, optimize=True
+                )
+    record = {
+        "tolerance": {"max_abs": 4, "mean_abs": 0.5},
+        "threads": 1,
+        "upscale_crop": GOLDEN_UPSCALE_CROP,
+        "models": {},
+        "outputs": {},
+    }
     out_dir = GOLDEN / "outputs"
     out_dir.mkdir(exist_ok=True)
     for old in out_dir.glob("*.png"):

@@ -44,12 +44,16 @@ def test_every_shipped_model_follows_the_contract_and_has_a_card(infos):
         assert info.work_size == (256 if info.kind in ("colorize", "stylize") else 0), (mid, info.work_size)
     # the add-on's registry (bundled folder) lists every one of them as usable
     bundled = {s.id: s for s in styles.scan() if s.path.startswith(str(ev.MODELS))}
-    assert set(bundled) >= set(infos) and all(bundled[m].ok for m in infos), {m: s.error for m, s in bundled.items()}
+    assert set(bundled) >= set(infos) and all(bundled[m].ok for m in infos), {
+        m: s.error for m, s in bundled.items()
+    }
 
 
 def test_shipped_models_fit_the_size_budget(infos):
     total = sum((ev.MODELS / f"{m}.onnx").stat().st_size for m in infos) / 1e6
-    assert total <= ev.BUDGET_MB, f"addon/models holds {total:.1f} MB of models; the budget is {ev.BUDGET_MB} MB"
+    assert total <= ev.BUDGET_MB, (
+        f"addon/models holds {total:.1f} MB of models; the budget is {ev.BUDGET_MB} MB"
+    )
 
 
 def test_golden_fixtures_match_the_shipped_files(infos):
@@ -57,7 +61,8 @@ def test_golden_fixtures_match_the_shipped_files(infos):
     for mid, info in infos.items():
         digest = hashlib.sha256(ev.Path(info.path).read_bytes()).hexdigest()
         assert record["models"].get(mid) == digest, (
-            f"{mid}.onnx changed since the golden outputs were made: run `python -m tests.models.evidence --golden`")
+            f"{mid}.onnx changed since the golden outputs were made: run `python -m tests.models.evidence --golden`"
+        )
 
 
 def test_outputs_on_fixed_sketches_match_the_goldens(infos):
@@ -66,15 +71,19 @@ def test_outputs_on_fixed_sketches_match_the_goldens(infos):
     inputs = ev.golden_inputs()
     assert inputs and len(record["outputs"]) == len(inputs) * len(infos)
     for sketch_path in inputs:
-        got = ev.outputs(ev.load_rgb01(sketch_path), infos, threads=record["threads"],
-                         upscale_crop=record["upscale_crop"])
+        got = ev.outputs(
+            ev.load_rgb01(sketch_path), infos, threads=record["threads"], upscale_crop=record["upscale_crop"]
+        )
         for mid, img in got.items():
             name = f"{sketch_path.stem}__{mid}.png"
             want = np.asarray(Image.open(ev.GOLDEN / "outputs" / name).convert("RGB"), dtype=np.int16)
             diff = np.abs(ev.quantize(img).astype(np.int16) - want)
             assert diff.shape == want.shape, (name, diff.shape, want.shape)
             assert diff.max() <= tol["max_abs"] and diff.mean() <= tol["mean_abs"], (
-                name, int(diff.max()), float(diff.mean()))
+                name,
+                int(diff.max()),
+                float(diff.mean()),
+            )
 
 
 def _held_out_pairs():
@@ -87,7 +96,10 @@ def test_upscaler_beats_bicubic_on_held_out_drawings(infos):
         for _, target in _held_out_pairs():
             hr = ev.load_rgb01(target)
             lr = ev.pil_resize(hr, hr.shape[0] // s, hr.shape[1] // s)
-            model, bicubic = ev.psnr(ev.run_model(lr, info), hr), ev.psnr(ev.pil_resize(lr, *hr.shape[:2]), hr)
+            model, bicubic = (
+                ev.psnr(ev.run_model(lr, info), hr),
+                ev.psnr(ev.pil_resize(lr, *hr.shape[:2]), hr),
+            )
             assert model > bicubic, (target.name, model, bicubic)
 
 
@@ -96,6 +108,11 @@ def test_colorize_output_is_closer_to_the_drawing_than_the_sketch_is(infos):
     (info,) = ev.by_kind(infos, "colorize").values()
     names = sorted(p.name for p in (ev.GOLDEN / "heldout" / "A").glob("*.png"))
     assert len(names) >= 5
-    r = ev.paired_scores(ev.GOLDEN / "heldout" / "A", ev.GOLDEN / "heldout" / "B", names,
-                         lambda x: ev.stage(x, "colorize", info, threads=1), baseline="sketch")
+    r = ev.paired_scores(
+        ev.GOLDEN / "heldout" / "A",
+        ev.GOLDEN / "heldout" / "B",
+        names,
+        lambda x: ev.stage(x, "colorize", info, threads=1),
+        baseline="sketch",
+    )
     assert r["model_l1"] < r["sketch_l1"], r

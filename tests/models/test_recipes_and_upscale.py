@@ -28,7 +28,9 @@ def test_normalize_crops_to_content_pads_square_over_white():
     assert min(arr[0].min(), arr[-1].min(), arr[:, 0].min(), arr[:, -1].min()) >= 240  # white margin
     _, xs = np.nonzero(arr.min(axis=2) < 128)
     assert xs.min() < 8 and xs.max() > 55  # the 30 px wide block fills the width (minus the margin)
-    assert recipes.colourfulness(out) > 0.5 and recipes.colourfulness(Image.new("RGB", (8, 8), "white")) == 0.0
+    assert (
+        recipes.colourfulness(out) > 0.5 and recipes.colourfulness(Image.new("RGB", (8, 8), "white")) == 0.0
+    )
 
 
 def test_write_source_drops_duplicates_and_holds_out_by_key(tmp_path):
@@ -39,7 +41,9 @@ def test_write_source_drops_duplicates_and_holds_out_by_key(tmp_path):
     train = {p.name for p in (tmp_path / "src/train").iterdir()}
     test = {p.name for p in (tmp_path / "src/test").iterdir()}
     assert not train & test and len(train) + len(test) == 30 and 0 < len(test) < 20
-    assert all(recipes.is_test(n[:-4], 0.25) for n in test) and not any(recipes.is_test(n[:-4], 0.25) for n in train)
+    assert all(recipes.is_test(n[:-4], 0.25) for n in test) and not any(
+        recipes.is_test(n[:-4], 0.25) for n in train
+    )
     json.dumps(stats)  # the manifest entry is plain JSON
 
 
@@ -65,12 +69,18 @@ def test_colorize_pairs_hold_every_drawing_as_pencil_and_ink_sketch(tmp_path):
     for split, seeds in (("train", (1, 2, 3)), ("test", (4,))):
         (tmp_path / "openclipart" / split).mkdir(parents=True)
         for s in seeds:
-            _drawing(s, 64).convert("RGB").resize((64, 64)).save(tmp_path / "openclipart" / split / f"d{s}.png")
+            _drawing(s, 64).convert("RGB").resize((64, 64)).save(
+                tmp_path / "openclipart" / split / f"d{s}.png"
+            )
     counts = recipes.sketchify_pairs(tmp_path, 64, lambda msg: None)
     assert counts == {"train": 6, "test": 2}
     a = tmp_path / "colorize/train/A"
-    assert sorted(p.name for p in a.iterdir()) == [f"d{s}__{k}.png" for s in (1, 2, 3) for k in ("ink", "pencil")]
-    assert sorted(p.name for p in (tmp_path / "colorize/train/B").iterdir()) == sorted(p.name for p in a.iterdir())
+    assert sorted(p.name for p in a.iterdir()) == [
+        f"d{s}__{k}.png" for s in (1, 2, 3) for k in ("ink", "pencil")
+    ]
+    assert sorted(p.name for p in (tmp_path / "colorize/train/B").iterdir()) == sorted(
+        p.name for p in a.iterdir()
+    )
     pencil, ink = (np.asarray(Image.open(a / f"d1__{k}.png")) for k in ("pencil", "ink"))
     assert pencil.shape == ink.shape == (64, 64) and not np.array_equal(pencil, ink)
     assert set(np.unique(ink)) == {0, 255}  # ink: clean black lines on white; pencil: grey shading
@@ -101,18 +111,45 @@ def test_upscale_training_beats_bicubic_on_held_out_crops(tmp_path):
         arr = np.full((64, 64, 3), 255, np.uint8)
         for _ in range(4):
             x, y, w, h = rng.integers(0, 48, 4)
-            arr[y:y + h // 2 + 4, x:x + w // 2 + 4] = rng.integers(0, 255, 3)
+            arr[y : y + h // 2 + 4, x : x + w // 2 + 4] = rng.integers(0, 255, 3)
         Image.fromarray(arr).save(data / f"p{i:02d}.png")
     run = tmp_path / "run"
-    code = train_main(["upscale", "--data", str(data), "--out", str(run), "--size", "32", "--ngf", "16",
-                       "--n-blocks", "2", "--batch-size", "4", "--steps", "300", "--lr", "0.001",
-                       "--val-fraction", "0.25", "--workers", "0", "--sample-every", "300"], prog="nftgan train")
+    code = train_main(
+        [
+            "upscale",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--size",
+            "32",
+            "--ngf",
+            "16",
+            "--n-blocks",
+            "2",
+            "--batch-size",
+            "4",
+            "--steps",
+            "300",
+            "--lr",
+            "0.001",
+            "--val-fraction",
+            "0.25",
+            "--workers",
+            "0",
+            "--sample-every",
+            "300",
+        ],
+        prog="nftgan train",
+    )
     assert code == 0
     ckpt = load_checkpoint(run)
     val = ckpt["provenance"]["val_metrics"]
     assert val["val_psnr"] > val["val_psnr_bicubic"], val
     net, info = build_generator(ckpt)
-    assert info["kind"] == "upscale" and info["scale"] == 4 and info["multiple_of"] == 1 and info["size"] == 32
+    assert (
+        info["kind"] == "upscale" and info["scale"] == 4 and info["multiple_of"] == 1 and info["size"] == 32
+    )
     assert not any(m.training for m in net.modules())
 
 
@@ -121,8 +158,10 @@ def test_upscale_refuses_a_crop_the_scale_cannot_divide(tmp_path, capsys):
 
     (tmp_path / "d").mkdir()
     Image.new("RGB", (40, 40)).save(tmp_path / "d" / "x.png")
-    code = train_main(["upscale", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), "--size", "30"],
-                      prog="nftgan train")
+    code = train_main(
+        ["upscale", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), "--size", "30"],
+        prog="nftgan train",
+    )
     assert code != 0
     assert "--size must be a multiple of --scale (4)" in capsys.readouterr().err
     assert not (tmp_path / "r" / "checkpoints").exists()

@@ -50,8 +50,12 @@ def backend_for(server, sleeps):
         if kind == "pinata":
             defaults["api_endpoint"] = server.url
         defaults.update(settings)
-        return make_backend(Settings(kind, **defaults), retry=RetryPolicy(attempts=4, base=0.01, rng=random.Random(1)),
-                            timeout=(2.0, 0.3), sleep=sleep)
+        return make_backend(
+            Settings(kind, **defaults),
+            retry=RetryPolicy(attempts=4, base=0.01, rng=random.Random(1)),
+            timeout=(2.0, 0.3),
+            sleep=sleep,
+        )
 
     return build
 

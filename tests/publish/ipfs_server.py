@@ -51,7 +51,7 @@ def _pb_fields(buf: bytes):
             value, pos = read_varint(buf, pos)
         elif wire == 2:
             length, pos = read_varint(buf, pos)
-            value, pos = buf[pos:pos + length], pos + length
+            value, pos = buf[pos : pos + length], pos + length
         else:
             raise ValueError(f"unexpected wire type {wire}")
         yield num, wire, value
@@ -132,7 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload, *, ctype="application/json", headers=None, fault=None):
         body = payload if isinstance(payload, bytes) else (json.dumps(payload) + "\n").encode()
-        self.state.hits.append(Hit(self.command, self.path, status, len(body), self.headers.get("Authorization", "")))
+        self.state.hits.append(
+            Hit(self.command, self.path, status, len(body), self.headers.get("Authorization", ""))
+        )
         if isinstance(fault, tuple) and fault[0] == "hold":  # stored; tell the test, wait until it says go on
             fault[1].set()
             fault[2].wait(30)
@@ -193,7 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/v3/"):
             self._send(status, {"error": {"code": status, "message": message}}, headers=headers)
         else:
-            self._send(status, {"ok": False, "error": {"name": "HTTPError", "message": message}}, headers=headers)
+            self._send(
+                status, {"ok": False, "error": {"name": "HTTPError", "message": message}}, headers=headers
+            )
 
     def _authorized(self, kubo=False) -> bool:
         auth = self.headers.get("Authorization", "")
@@ -220,7 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
         cid = str(dag.root)
         with self.state.lock:
             self.state.blocks.update(dag.blocks)
-            self.state.files[cid] = Stored(cid, data, name, mime, time.strftime("%Y-%m-%dT%H:%M:%SZ"), service)
+            self.state.files[cid] = Stored(
+                cid, data, name, mime, time.strftime("%Y-%m-%dT%H:%M:%SZ"), service
+            )
         return cid
 
     @staticmethod
@@ -255,29 +261,67 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path.startswith("/check/"):
             if self._rate_limited():
                 return
-            cid = url.path[len("/check/"):]
+            cid = url.path[len("/check/") :]
             if cid not in self.state.files:
                 return self._error(404, "NFT not found")
-            return self._send(200, {"ok": True, "value": {"cid": cid, "pin": {"cid": cid, "status": "pinned"},
-                                                          "deals": []}}, fault=fault)
+            return self._send(
+                200,
+                {"ok": True, "value": {"cid": cid, "pin": {"cid": cid, "status": "pinned"}, "deals": []}},
+                fault=fault,
+            )
         if url.path == "/":
             if self._rate_limited():
                 return
             if not self._authorized():
                 return self._error(401, "API Key is missing or invalid")
             items = [f for f in reversed(self.state.files.values()) if f.service == "nftstorage"][:limit]
-            return self._send(200, {"ok": True, "value": [
-                {"cid": f.cid, "size": len(f.data), "created": f.created, "type": f.mime, "scope": "default",
-                 "pin": {"cid": f.cid, "name": f.name, "status": "pinned", "created": f.created},
-                 "files": [], "deals": []} for f in items]}, fault=fault)
+            return self._send(
+                200,
+                {
+                    "ok": True,
+                    "value": [
+                        {
+                            "cid": f.cid,
+                            "size": len(f.data),
+                            "created": f.created,
+                            "type": f.mime,
+                            "scope": "default",
+                            "pin": {"cid": f.cid, "name": f.name, "status": "pinned", "created": f.created},
+                            "files": [],
+                            "deals": [],
+                        }
+                        for f in items
+                    ],
+                },
+                fault=fault,
+            )
         if url.path == "/v3/files/public":
             if not self._authorized():
                 return self._error(401, "Unauthorized")
             items = [f for f in reversed(self.state.files.values()) if f.service == "pinata"][:limit]
-            return self._send(200, {"data": {"files": [
-                {"id": f"id-{f.cid[-8:]}", "name": f.name, "cid": f.cid, "size": len(f.data),
-                 "number_of_files": 1, "mime_type": f.mime, "group_id": None, "created_at": f.created,
-                 "keyvalues": {}} for f in items], "next_page_token": ""}}, fault=fault)
+            return self._send(
+                200,
+                {
+                    "data": {
+                        "files": [
+                            {
+                                "id": f"id-{f.cid[-8:]}",
+                                "name": f.name,
+                                "cid": f.cid,
+                                "size": len(f.data),
+                                "number_of_files": 1,
+                                "mime_type": f.mime,
+                                "group_id": None,
+                                "created_at": f.created,
+                                "keyvalues": {},
+                            }
+                            for f in items
+                        ],
+                        "next_page_token": "",
+                    }
+                },
+                fault=fault,
+            )
         self._error(404, "Not Found")
 
     def do_POST(self):
@@ -301,10 +345,25 @@ class _Handler(BaseHTTPRequestHandler):
             name = parts.get("name", ("", fname.encode(), ""))[1].decode()
             cid = self._store(data, name, mime, "pinata")
             shown = self._wrong(cid) if fault == "wrong-cid" else cid
-            return self._send(200, {"data": {"id": f"id-{cid[-8:]}", "name": name, "cid": shown, "size": len(data),
-                                             "number_of_files": 1, "mime_type": mime, "network": "public",
-                                             "keyvalues": {}, "is_duplicate": False, "group_id": None,
-                                             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ")}}, fault=fault)
+            return self._send(
+                200,
+                {
+                    "data": {
+                        "id": f"id-{cid[-8:]}",
+                        "name": name,
+                        "cid": shown,
+                        "size": len(data),
+                        "number_of_files": 1,
+                        "mime_type": mime,
+                        "network": "public",
+                        "keyvalues": {},
+                        "is_duplicate": False,
+                        "group_id": None,
+                        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    }
+                },
+                fault=fault,
+            )
         if url.path == "/api/v0/add":
             if not self._authorized(kubo=True):
                 return self._error(403, "403 - Forbidden")
@@ -323,8 +382,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self._rate_limited():
             return
         if not self._authorized():
-            return self._error(401, "API Key is missing, make sure the `Authorization` header has a value in "
-                                    "the following format `Bearer {api key}`.")
+            return self._error(
+                401,
+                "API Key is missing, make sure the `Authorization` header has a value in "
+                "the following format `Bearer {api key}`.",
+            )
         if len(body) > REQUEST_LIMIT:
             return self._error(413, "Payload Too Large: 100 MB per request")
         mime = self.headers.get("Content-Type", "application/octet-stream")
@@ -339,18 +401,37 @@ class _Handler(BaseHTTPRequestHandler):
             root = roots[0]
             try:  # complete once every block of the DAG has arrived (over one or more CARs)
                 data = unixfs_file(root, self.state.blocks)
-                self.state.files[str(root)] = Stored(str(root), data, "car", "application/car",
-                                                     time.strftime("%Y-%m-%dT%H:%M:%SZ"), "nftstorage")
+                self.state.files[str(root)] = Stored(
+                    str(root),
+                    data,
+                    "car",
+                    "application/car",
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "nftstorage",
+                )
             except KeyError:
                 pass
             cid = str(root)
         else:
             cid = self._store(body, "blob", mime, "nftstorage")
         shown = self._wrong(cid) if fault == "wrong-cid" else cid
-        self._send(200, {"ok": True, "value": {"cid": shown, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                               "type": mime, "scope": "default", "files": [], "size": len(body),
-                                               "pin": {"cid": shown, "status": "pinned"}, "deals": []}},
-                   fault=fault)
+        self._send(
+            200,
+            {
+                "ok": True,
+                "value": {
+                    "cid": shown,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "type": mime,
+                    "scope": "default",
+                    "files": [],
+                    "size": len(body),
+                    "pin": {"cid": shown, "status": "pinned"},
+                    "deals": [],
+                },
+            },
+            fault=fault,
+        )
 
 
 class FakeIpfsServer:
@@ -362,8 +443,9 @@ class FakeIpfsServer:
         self.httpd.daemon_threads = True
         self.httpd.state = self.state
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), name="fake-ipfs",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.02,), name="fake-ipfs", daemon=True
+        )
 
     def inject(self, path_prefix: str, *faults) -> None:
         with self.state.lock:

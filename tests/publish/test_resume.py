@@ -20,8 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _nftgan(*args, env_token=TOKEN, **kw):
     env = {**os.environ, "NFTGAN_TOKEN": env_token, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "export.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "export.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def test_sigkill_between_upload_and_ledger_update_is_resolved_on_restart(server, tmp_path):
@@ -30,8 +37,18 @@ def test_sigkill_between_upload_and_ledger_update_is_resolved_on_restart(server,
     db = tmp_path / "ledger.sqlite"
     arrived, release = threading.Event(), threading.Event()
     server.inject("/upload", "pass", ("hold", arrived, release))  # the image passes; the metadata is held
-    proc = _nftgan("publish", str(image), "--backend", "nftstorage", "--endpoint", server.url, "--ledger", str(db),
-                   "--name", "Killed mid-publish")
+    proc = _nftgan(
+        "publish",
+        str(image),
+        "--backend",
+        "nftstorage",
+        "--endpoint",
+        server.url,
+        "--ledger",
+        str(db),
+        "--name",
+        "Killed mid-publish",
+    )
     try:
         assert arrived.wait(60), proc.communicate(timeout=5)
         proc.send_signal(signal.SIGKILL)  # the metadata is stored on the service; the client never hears back
@@ -51,16 +68,25 @@ def test_sigkill_between_upload_and_ledger_update_is_resolved_on_restart(server,
     assert "resumed: published  Killed mid-publish" in out and row.token_uri in out
     # the service already had both files (GET /check said pinned): nothing was sent twice
     assert len([h for h in server.state.hits if h.path == "/upload"]) == uploads_before
-    assert [h.path for h in server.state.hits[-2:]] == [f"/check/{row.image_cid}", f"/check/{row.metadata_cid}"]
+    assert [h.path for h in server.state.hits[-2:]] == [
+        f"/check/{row.image_cid}",
+        f"/check/{row.metadata_cid}",
+    ]
 
 
 def _pending(ledger, backend_kind, endpoint, seed=0):
     prepared = prepare(Request(image=png_bytes(32, seed), name=f"pending {seed}"))
     files = {role + os.path.splitext(item.filename)[1]: item.data for role, item in prepared.items.items()}
-    return prepared, ledger.begin(name=prepared.request.name, backend=backend_kind, endpoint=endpoint,
-                                  image_sha256="0" * 64, image_size=len(prepared.request.image),
-                                  image_cid=str(prepared.items["image"].dag.root),
-                                  metadata_cid=str(prepared.items["metadata"].dag.root), files=files)
+    return prepared, ledger.begin(
+        name=prepared.request.name,
+        backend=backend_kind,
+        endpoint=endpoint,
+        image_sha256="0" * 64,
+        image_size=len(prepared.request.image),
+        image_cid=str(prepared.items["image"].dag.root),
+        metadata_cid=str(prepared.items["metadata"].dag.root),
+        files=files,
+    )
 
 
 def test_resume_uploads_what_never_arrived_and_fails_what_cannot_resume(server, ledger, backend_for):
@@ -93,5 +119,7 @@ def test_resume_failure_on_the_service_fails_the_row(server, ledger, backend_for
     server.inject("/api/v0/add", "wrong-cid")
     (done,) = resume_pending(ledger, lambda r: backend_for("kubo"))
     assert done.state == FAILED and "did not verify" in done.error
-    again = ledger.mark_published(row.id, token_uri="ipfs://x", gateway_url="")  # a finished row stays finished
+    again = ledger.mark_published(
+        row.id, token_uri="ipfs://x", gateway_url=""
+    )  # a finished row stays finished
     assert again.state == FAILED and again.token_uri == "" and again.error == done.error

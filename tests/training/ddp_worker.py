@@ -10,12 +10,27 @@ from training.trainer import Trainer
 
 data, out = sys.argv[1], sys.argv[2]
 torch.set_num_threads(1)
-cfg = CycleGANConfig(model="cyclegan", data=data, out=out, size=32, ngf=4, ndf=4, net_g="resnet_6blocks",
-                     steps=6, batch_size=1, pool_size=2, workers=0, log_every=2, sample_every=3,
-                     checkpoint_every=3)
+cfg = CycleGANConfig(
+    model="cyclegan",
+    data=data,
+    out=out,
+    size=32,
+    ngf=4,
+    ndf=4,
+    net_g="resnet_6blocks",
+    steps=6,
+    batch_size=1,
+    pool_size=2,
+    workers=0,
+    log_every=2,
+    sample_every=3,
+    checkpoint_every=3,
+)
 trainer = Trainer(cfg)
 trainer.fit()
-weights = {name: {k: v.detach().clone() for k, v in net.state_dict().items()} for name, net in trainer.run.raw.items()}
-torch.save({"weights": weights, "world": trainer.world},
-           f"{out}/rank{trainer.rank}.pt")
+weights = {
+    name: {k: v.detach().clone() for k, v in net.state_dict().items()}
+    for name, net in trainer.run.raw.items()
+}
+torch.save({"weights": weights, "world": trainer.world}, f"{out}/rank{trainer.rank}.pt")
 torch.distributed.destroy_process_group()

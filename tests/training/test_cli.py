@@ -44,25 +44,35 @@ def test_every_registered_kind_gets_a_command_line(capsys):
         assert get_kind(name).config_class().model == ""  # set by the CLI, never a global default
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    ([], "usage: nftgan train KIND"),
-    (["--steps", "5"], "name what to train"),
-    (["stylegan9", "--data", "x", "--out", "y"], "unknown model kind 'stylegan9'"),
-    (["pix2pix", "--out", "y"], "--data DIR is required"),
-    (["pix2pix", "--data", "{data}/nope", "--out", "{tmp}/r"], "dataset folder not found"),
-    (["pix2pix", "--data", "{tmp}/empty", "--out", "{tmp}/r"], "has no images"),
-    (["pix2pix", "--data", "{unpaired}", "--out", "{tmp}/r"], "train `cyclegan` instead"),
-    (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--size", "200"], "power of two"),
-    (["cyclegan", "--data", "{unpaired}", "--out", "{tmp}/r", "--size", "30"], "multiple of 4"),
-    (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--batch-size", "0"], "--batch-size must be at least 1"),
-    (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--norm", "group"], "invalid choice: 'group'"),
-    (["--resume", "{tmp}/empty"], "holds no checkpoint"),
-    (["--resume", "{tmp}/nothing-here"], "checkpoint not found"),
-])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        ([], "usage: nftgan train KIND"),
+        (["--steps", "5"], "name what to train"),
+        (["stylegan9", "--data", "x", "--out", "y"], "unknown model kind 'stylegan9'"),
+        (["pix2pix", "--out", "y"], "--data DIR is required"),
+        (["pix2pix", "--data", "{data}/nope", "--out", "{tmp}/r"], "dataset folder not found"),
+        (["pix2pix", "--data", "{tmp}/empty", "--out", "{tmp}/r"], "has no images"),
+        (["pix2pix", "--data", "{unpaired}", "--out", "{tmp}/r"], "train `cyclegan` instead"),
+        (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--size", "200"], "power of two"),
+        (["cyclegan", "--data", "{unpaired}", "--out", "{tmp}/r", "--size", "30"], "multiple of 4"),
+        (
+            ["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--batch-size", "0"],
+            "--batch-size must be at least 1",
+        ),
+        (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--norm", "group"], "invalid choice: 'group'"),
+        (["--resume", "{tmp}/empty"], "holds no checkpoint"),
+        (["--resume", "{tmp}/nothing-here"], "checkpoint not found"),
+    ],
+)
 def test_errors_are_readable(tmp_path, capsys, argv, fragment):
     (tmp_path / "empty").mkdir()
-    fill = {"tmp": tmp_path, "data": tmp_path, "paired": paired(tmp_path / "p", n=3),
-            "unpaired": unpaired(tmp_path / "u", n=3)}
+    fill = {
+        "tmp": tmp_path,
+        "data": tmp_path,
+        "paired": paired(tmp_path / "p", n=3),
+        "unpaired": unpaired(tmp_path / "u", n=3),
+    }
     rc, text = run([a.format(**fill) for a in argv], capsys)
     assert rc == 2, text
     assert fragment in text
@@ -79,17 +89,37 @@ def test_existing_run_is_not_overwritten_and_finished_run_needs_more_steps(tmp_p
     assert rc == 2 and "already at step 2 of 2" in text
     rc, text = run(["cyclegan", "--resume", str(out)], capsys)
     assert rc == 2 and "is a pix2pix run" in text
-    rc, text = run(["--resume", str(out), "--steps", "3", "--lr", "1"], capsys)  # extend; other options ignored
+    rc, text = run(
+        ["--resume", str(out), "--steps", "3", "--lr", "1"], capsys
+    )  # extend; other options ignored
     assert rc == 0 and "ignoring --lr" in text and "not bit-identically" not in text
     assert load_checkpoint(out)["config"]["lr"] == 2e-4
     # hardware settings may change on resume (a run started on a laptop goes on elsewhere), with a note
     rc, text = run(["--resume", str(out), "--steps", "4", "--amp", "bf16"], capsys)
     assert rc == 0 and "continuing with --amp bf16 (was auto)" in text and "not bit-identically" in text
     ck = load_checkpoint(out)
-    assert ck["step"] == 4 and ck["config"]["amp"] == "bf16" and "bf16 autocast" in ck["provenance"]["hardware"]
+    assert (
+        ck["step"] == 4 and ck["config"]["amp"] == "bf16" and "bf16 autocast" in ck["provenance"]["hardware"]
+    )
 
 
 def test_nftgan_dispatcher_runs_train(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "export.cli", "train", "pix2pix", "--data", str(tmp_path / "x"),
-                           "--out", str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "export.cli",
+            "train",
+            "pix2pix",
+            "--data",
+            str(tmp_path / "x"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2 and "nftgan train: error: dataset folder not found" in proc.stderr

@@ -33,11 +33,14 @@ def test_layouts(tmp_path):
     assert find_layout(str(tmp_path / "s")).kind == "side-by-side"
 
 
-@pytest.mark.parametrize("make,fragment", [
-    (lambda p: p, "not found"),
-    (lambda p: p.mkdir() or p, "has no images"),
-    (lambda p: [(p / d).mkdir(parents=True) for d in ("A", "B")] and p, "no file names match"),
-])
+@pytest.mark.parametrize(
+    "make,fragment",
+    [
+        (lambda p: p, "not found"),
+        (lambda p: p.mkdir() or p, "has no images"),
+        (lambda p: [(p / d).mkdir(parents=True) for d in ("A", "B")] and p, "no file names match"),
+    ],
+)
 def test_bad_folders_explained(tmp_path, make, fragment):
     with pytest.raises(DataError, match=fragment):
         find_layout(str(make(tmp_path / "data")))
@@ -59,8 +62,10 @@ def test_modes_become_rgb_with_alpha_over_white(tmp_path):
     pal.save(tmp_path / "pal.png", transparency=1)
     Image.new("L", (4, 4), 77).save(tmp_path / "grey.jpg", quality=100)
     Image.fromarray(np.full((4, 4), 65535, np.uint16)).save(tmp_path / "i16.png")
-    px = {n: load_rgb(str(tmp_path / n)).getpixel((1, 1)) for n in
-          ("clear.png", "red.png", "la.png", "pal.png", "grey.jpg", "i16.png")}
+    px = {
+        n: load_rgb(str(tmp_path / n)).getpixel((1, 1))
+        for n in ("clear.png", "red.png", "la.png", "pal.png", "grey.jpg", "i16.png")
+    }
     assert px["clear.png"] == (255, 255, 255) and px["red.png"] == (255, 0, 0)
     assert px["la.png"] in ((127, 127, 127), (128, 128, 128))
     assert px["pal.png"] == (255, 255, 255)  # transparent palette entry -> white paper
@@ -100,7 +105,9 @@ def test_validation_split_is_by_name_and_stable():
 
 
 def test_jitter_is_shared_by_a_and_b_and_reproducible(tmp_path):
-    cfg = Pix2PixConfig(model="pix2pix", data=str(paired(tmp_path / "p", n=6, size=40)), size=32, val_fraction=0)
+    cfg = Pix2PixConfig(
+        model="pix2pix", data=str(paired(tmp_path / "p", n=6, size=40)), size=32, val_fraction=0
+    )
     train, _, _ = paired_datasets(cfg)
     crops = [train[(0, seed)] for seed in range(6)]
     for it in crops:  # B = 255 - A, so the same crop/flip gives B = -A in [-1, 1]

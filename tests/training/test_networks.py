@@ -62,8 +62,10 @@ def test_init_is_normal_002():
     assert abs(bn.mean().item() - 1.0) < 0.01
 
 
-@pytest.mark.parametrize("net_g,size,fragment", [("unet", 200, "power of two"), ("unet", 16, "power of two"),
-                                                 ("resnet_9blocks", 30, "multiple of 4")])
+@pytest.mark.parametrize(
+    "net_g,size,fragment",
+    [("unet", 200, "power of two"), ("unet", 16, "power of two"), ("resnet_9blocks", 30, "multiple of 4")],
+)
 def test_sizes_the_network_cannot_take_are_explained(net_g, size, fragment):
     with pytest.raises(ValueError, match=fragment):
         check_size(net_g, size)
@@ -91,7 +93,9 @@ def test_image_pool_fills_then_swaps_half():
     first = torch.arange(3.0).view(3, 1, 1, 1)
     assert torch.equal(pool_query(pool, first), first) and len(pool["images"]) == 3
     out = torch.cat([pool_query(pool, torch.full((1, 1, 1, 1), 10.0 + i)) for i in range(200)])
-    from_pool = (out < 10).sum().item() + sum(1 for i, v in enumerate(out.flatten()) if v >= 10 and v != 10 + i)
+    from_pool = (out < 10).sum().item() + sum(
+        1 for i, v in enumerate(out.flatten()) if v >= 10 and v != 10 + i
+    )
     assert 60 < from_pool < 140  # ~50% come from the pool
     assert pool_query(new_pool(0), first) is first
 

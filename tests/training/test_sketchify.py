@@ -20,15 +20,19 @@ def picture(size: int = 128) -> Image.Image:
     d.rectangle((0, size * 0.7, size, size), fill=(60, 160, 60))
     d.ellipse((size * 0.7, size * 0.08, size * 0.9, size * 0.28), fill=(255, 220, 40))
     d.rectangle((size * 0.2, size * 0.4, size * 0.6, size * 0.75), fill=(200, 80, 60))
-    d.polygon([(size * 0.15, size * 0.4), (size * 0.4, size * 0.2), (size * 0.65, size * 0.4)], fill=(120, 60, 40))
+    d.polygon(
+        [(size * 0.15, size * 0.4), (size * 0.4, size * 0.2), (size * 0.65, size * 0.4)], fill=(120, 60, 40)
+    )
     d.rectangle((size * 0.35, size * 0.55, size * 0.45, size * 0.75), fill=(90, 50, 20))
     d.rectangle((size * 0.47, size * 0.47, size * 0.56, size * 0.55), fill=(240, 240, 255))
     return img
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*.png"))}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.png"))
+    }
 
 
 def test_pencil_and_edge_look_like_drawings(tmp_path):
@@ -42,17 +46,21 @@ def test_pencil_and_edge_look_like_drawings(tmp_path):
         flat = a[5:20, 5:60]  # inside the flat sky: no strokes
         assert flat.min() > 200
         row = a[int(128 * 0.6), :]  # ... with dark strokes where colours change (the house's walls)
-        assert row[int(128 * 0.2) - 4: int(128 * 0.2) + 5].min() < 180
+        assert row[int(128 * 0.2) - 4 : int(128 * 0.2) + 5].min() < 180
         assert (a < 128).mean() < 0.15
 
 
 def test_stroke_width_jitter_is_per_image_and_deterministic():
     img = picture()
     base = np.asarray(sketch(img, "edge", "a", jitter=0.0, stroke=2))
-    widths = {name: (np.asarray(sketch(img, "edge", name, jitter=0.7, stroke=2)) < 128).sum()
-              for name in ("a", "b", "c", "d", "e")}
+    widths = {
+        name: (np.asarray(sketch(img, "edge", name, jitter=0.7, stroke=2)) < 128).sum()
+        for name in ("a", "b", "c", "d", "e")
+    }
     assert len(set(widths.values())) > 1  # pens differ between pictures
-    again = {name: (np.asarray(sketch(img, "edge", name, jitter=0.7, stroke=2)) < 128).sum() for name in widths}
+    again = {
+        name: (np.asarray(sketch(img, "edge", name, jitter=0.7, stroke=2)) < 128).sum() for name in widths
+    }
     assert again == widths and (base < 128).sum() > 0
     p1 = np.asarray(sketch(img, "pencil", "a", jitter=0.5, seed=1), dtype=np.float32)
     p2 = np.asarray(sketch(img, "pencil", "a", jitter=0.5, seed=2), dtype=np.float32)
@@ -71,13 +79,22 @@ def test_cli_is_deterministic_and_makes_a_pix2pix_dataset(tmp_path, capsys):
     for out in ("one", "two"):
         assert sketchify_main([str(src), str(tmp_path / out), "--size", "64"]) == 0
     assert digest(tmp_path / "one") == digest(tmp_path / "two")  # byte-identical
-    assert sorted(digest(tmp_path / "one")) == ["A/house.png", "A/sub__ball.png", "B/house.png", "B/sub__ball.png"]
+    assert sorted(digest(tmp_path / "one")) == [
+        "A/house.png",
+        "A/sub__ball.png",
+        "B/house.png",
+        "B/sub__ball.png",
+    ]
     assert digest(src) == before  # the pictures are untouched
     msg = capsys.readouterr()
     assert "wrote 2 sketch/picture pairs" in msg.out and "1 unreadable files skipped" in msg.out
     assert "broken.png" in msg.err
     ball = Image.open(tmp_path / "one" / "B" / "sub__ball.png")
-    assert ball.size == (64, 64) and ball.getpixel((1, 1)) == (255, 255, 255)  # alpha over white, padded square
+    assert ball.size == (64, 64) and ball.getpixel((1, 1)) == (
+        255,
+        255,
+        255,
+    )  # alpha over white, padded square
     lay = find_layout(str(tmp_path / "one"))
     assert lay.kind == "folders" and len(lay.a) == 2
     assert sketchify_main([str(src), str(tmp_path / "e"), "--style", "edge", "--size", "48"]) == 0

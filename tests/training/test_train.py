@@ -50,9 +50,30 @@ def same_state(a: dict, b: dict) -> None:
 
 def test_pix2pix_learns_a_toy_mapping_and_writes_its_run_folder(tmp_path):
     data, run = paired(tmp_path / "data", n=12), tmp_path / "run"
-    rc = train_main(["pix2pix", "--data", str(data), "--out", str(run), "--steps", "60", "--batch-size", "4",
-                     "--sample-every", "10", "--checkpoint-every", "20", "--keep-checkpoints", "2",
-                     "--val-fraction", "0.25", "--lr", "2e-3", *TINY])
+    rc = train_main(
+        [
+            "pix2pix",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--steps",
+            "60",
+            "--batch-size",
+            "4",
+            "--sample-every",
+            "10",
+            "--checkpoint-every",
+            "20",
+            "--keep-checkpoints",
+            "2",
+            "--val-fraction",
+            "0.25",
+            "--lr",
+            "2e-3",
+            *TINY,
+        ]
+    )
     assert rc == 0
     rows = metrics(run)
     assert [int(r["step"]) for r in rows] == list(range(5, 61, 5))
@@ -61,8 +82,11 @@ def test_pix2pix_learns_a_toy_mapping_and_writes_its_run_folder(tmp_path):
     l1 = [float(r["G_l1"]) for r in rows]
     assert l1[-1] < 0.6 * l1[0]
     assert float(rows[-1]["lr"]) == 0.0  # constant then linear decay to 0
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest.pt", "step_0000040.pt",
-                                                                     "step_0000060.pt"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "latest.pt",
+        "step_0000040.pt",
+        "step_0000060.pt",
+    ]
     assert os.path.samefile(run / "checkpoints" / "latest.pt", run / "checkpoints" / "step_0000060.pt")
     grids = sorted((run / "samples").iterdir())
     assert len(grids) == 6
@@ -75,7 +99,9 @@ def test_pix2pix_learns_a_toy_mapping_and_writes_its_run_folder(tmp_path):
     assert ck["model"] == "pix2pix" and ck["config"]["size"] == 32 and ck["provenance"]["steps"] == 60
     assert ck["provenance"]["val_metrics"]["val_l1"] == pytest.approx(val[-1], rel=1e-4)
     g, info = build_generator(ck)
-    assert not g.training and info["kind"] == "colorize" and info["multiple_of"] == 32 and info["name"] == "run"
+    assert (
+        not g.training and info["kind"] == "colorize" and info["multiple_of"] == 32 and info["name"] == "run"
+    )
     with torch.no_grad():
         assert g(torch.zeros(1, 3, 64, 32)).shape == (1, 3, 64, 32)
 
@@ -83,9 +109,22 @@ def test_pix2pix_learns_a_toy_mapping_and_writes_its_run_folder(tmp_path):
 @pytest.mark.parametrize("amp", ["none", "bf16"])
 def test_cyclegan_resume_in_process_is_exact(tmp_path, amp):
     data = unpaired(tmp_path / "data", n=6)
-    cfg = CycleGANConfig(model="cyclegan", data=str(data), size=32, ngf=4, ndf=4, net_g="resnet_6blocks",
-                         steps=8, pool_size=3, batch_size=2, workers=1, log_every=2, sample_every=4,
-                         checkpoint_every=100, amp=amp)
+    cfg = CycleGANConfig(
+        model="cyclegan",
+        data=str(data),
+        size=32,
+        ngf=4,
+        ndf=4,
+        net_g="resnet_6blocks",
+        steps=8,
+        pool_size=3,
+        batch_size=2,
+        workers=1,
+        log_every=2,
+        sample_every=4,
+        checkpoint_every=100,
+        amp=amp,
+    )
     train(cfg.replace(out=str(tmp_path / "straight")))
     train(cfg.replace(out=str(tmp_path / "halves")), stop_at=4)  # a run planned for 8 steps, stopped at 4
     assert load_checkpoint(tmp_path / "halves")["step"] == 4
@@ -96,7 +135,9 @@ def test_cyclegan_resume_in_process_is_exact(tmp_path, amp):
     g, info = build_generator(b, "BtoA")
     assert info["kind"] == "stylize" and info["multiple_of"] == 4
     assert torch.equal(g.state_dict()["model.1.weight"], b["nets"]["G_B"]["model.1.weight"])
-    assert [r["G_A"] for r in metrics(tmp_path / "straight")] == [r["G_A"] for r in metrics(tmp_path / "halves")]
+    assert [r["G_A"] for r in metrics(tmp_path / "straight")] == [
+        r["G_A"] for r in metrics(tmp_path / "halves")
+    ]
     precision = "bf16 autocast" if amp == "bf16" else "fp32"
     assert precision in (tmp_path / "halves" / "train.log").read_text()
     assert precision in b["provenance"]["hardware"]
@@ -107,15 +148,29 @@ def test_amp_auto_means_bf16_exactly_where_the_hardware_has_it():
     flags = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     assert native_bf16(cpu) == flags
     assert use_bf16("auto", cpu) == flags and not use_bf16("auto", cpu, auto=False)
-    assert get_kind("cyclegan").auto_bf16 and get_kind("pix2pix").auto_bf16 and not get_kind("wgan-gp").auto_bf16
+    assert (
+        get_kind("cyclegan").auto_bf16 and get_kind("pix2pix").auto_bf16 and not get_kind("wgan-gp").auto_bf16
+    )
     assert use_bf16("bf16", cpu) and not use_bf16("none", cpu)
 
 
 def test_bf16_steps_but_fp32_validation(tmp_path):
     """Under --amp bf16 the training step autocasts; validation and samples run in fp32, like the export."""
     data = paired(tmp_path / "data", n=6)
-    trainer = Trainer(Pix2PixConfig(model="pix2pix", data=str(data), out=str(tmp_path / "run"), size=32, ngf=4,
-                                    ndf=4, steps=1, workers=0, val_fraction=0.34, amp="bf16"))
+    trainer = Trainer(
+        Pix2PixConfig(
+            model="pix2pix",
+            data=str(data),
+            out=str(tmp_path / "run"),
+            size=32,
+            ngf=4,
+            ndf=4,
+            steps=1,
+            workers=0,
+            val_fraction=0.34,
+            amp="bf16",
+        )
+    )
     run = trainer.run
     trainer.out.mkdir()
     seen = []
@@ -130,12 +185,30 @@ def test_bf16_steps_but_fp32_validation(tmp_path):
 
 def test_kill_9_then_resume_gives_identical_weights(tmp_path):
     data = paired(tmp_path / "data", n=10)
-    args = ["--data", str(data), "--steps", "60", "--checkpoint-every", "5", "--sample-every", "30",
-            "--batch-size", "2", "--deterministic", "--keep-checkpoints", "20", *TINY]
+    args = [
+        "--data",
+        str(data),
+        "--steps",
+        "60",
+        "--checkpoint-every",
+        "5",
+        "--sample-every",
+        "30",
+        "--batch-size",
+        "2",
+        "--deterministic",
+        "--keep-checkpoints",
+        "20",
+        *TINY,
+    ]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "export.cli", "train", "pix2pix", "--out", str(killed), *args],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "export.cli", "train", "pix2pix", "--out", str(killed), *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     first = killed / "checkpoints" / "step_0000005.pt"
     deadline = time.time() + 120
     while not first.exists() and proc.poll() is None and time.time() < deadline:
@@ -175,8 +248,25 @@ def test_bad_images_in_a_real_run_are_counted_not_fatal(tmp_path):
     data, run = paired(tmp_path / "data", n=8), tmp_path / "run"
     (data / "A" / "img003.png").write_bytes((data / "A" / "img003.png").read_bytes()[:200])
     (data / "B" / "img005.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    assert train_main(["pix2pix", "--data", str(data), "--out", str(run), "--steps", "12", "--batch-size", "2",
-                       "--val-fraction", "0", *TINY]) == 0
+    assert (
+        train_main(
+            [
+                "pix2pix",
+                "--data",
+                str(data),
+                "--out",
+                str(run),
+                "--steps",
+                "12",
+                "--batch-size",
+                "2",
+                "--val-fraction",
+                "0",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     log = (run / "train.log").read_text()
     assert "skipped unreadable image #1" in log and "skipped unreadable image #2" in log
     assert "2 unreadable images skipped" in log

@@ -35,8 +35,10 @@ LABELS = {
     "pinata": "Pinata",
     "kubo": "Local IPFS node (kubo)",
 }
-NFT_STORAGE_NOTICE = ("The public NFT.storage service stopped accepting uploads on 2024-06-30; "
-                      "use a compatible service's endpoint, Pinata or a kubo node.")
+NFT_STORAGE_NOTICE = (
+    "The public NFT.storage service stopped accepting uploads on 2024-06-30; "
+    "use a compatible service's endpoint, Pinata or a kubo node."
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,10 @@ class Backend(abc.ABC):
         """Raise before anything is sent if a file is over the service's limit."""
         for size in sizes:
             if self.max_file_bytes is not None and size > self.max_file_bytes:
-                raise PublishError(f"{self.label} accepts files up to {self.max_file_bytes / MB:.0f} MB; this one is "
-                                   f"{size / MB:.1f} MB. Scale the image down or publish with another backend.")
+                raise PublishError(
+                    f"{self.label} accepts files up to {self.max_file_bytes / MB:.0f} MB; this one is "
+                    f"{size / MB:.1f} MB. Scale the image down or publish with another backend."
+                )
 
     @abc.abstractmethod
     def store(self, item: Item) -> str:
@@ -111,7 +115,7 @@ class NftStorage(Backend):
     default_endpoint = "https://api.nft.storage"
     default_gateway = "https://nftstorage.link/ipfs/"
     rate = (30, 10.0)  # 30 requests per 10 seconds
-    max_file_bytes = 31 * 1024 ** 3  # the service's documented upload limit
+    max_file_bytes = 31 * 1024**3  # the service's documented upload limit
     needs_token = True
     request_limit = 100 * MB  # per request; larger uploads are split into CARs
 
@@ -122,7 +126,9 @@ class NftStorage(Backend):
             bodies = [(car, "application/car") for car in split_dag(item.dag, self.request_limit)]
         cids = []
         for body, mime in bodies:
-            reply = self.http.request("POST", f"{self.endpoint}/upload", body=body, headers={"Content-Type": mime})
+            reply = self.http.request(
+                "POST", f"{self.endpoint}/upload", body=body, headers={"Content-Type": mime}
+            )
             cids.append(self._value(reply)["cid"])
         if len(set(cids)) != 1:
             raise PublishError(f"{self.label} returned different CIDs for the parts of one file: {cids}")
@@ -147,7 +153,9 @@ class NftStorage(Backend):
         out = []
         for entry in self._value(reply)[:limit]:
             name = (entry.get("pin") or {}).get("name") or (entry.get("files") or [{}])[0].get("name", "")
-            out.append(RemoteItem(entry["cid"], name or "", int(entry.get("size", 0)), entry.get("created", "")))
+            out.append(
+                RemoteItem(entry["cid"], name or "", int(entry.get("size", 0)), entry.get("created", ""))
+            )
         return out
 
 
@@ -164,8 +172,11 @@ class Pinata(Backend):
         self.api_endpoint = check_endpoint(settings.api_endpoint or "https://api.pinata.cloud", self.label)
 
     def store(self, item: Item) -> str:
-        reply = self.http.request("POST", f"{self.endpoint}/v3/files", form={
-            "file": (item.filename, item.data, item.mime), "network": "public", "name": item.filename})
+        reply = self.http.request(
+            "POST",
+            f"{self.endpoint}/v3/files",
+            form={"file": (item.filename, item.data, item.mime), "network": "public", "name": item.filename},
+        )
         try:
             return reply["data"]["cid"]
         except (KeyError, TypeError):
@@ -174,8 +185,10 @@ class Pinata(Backend):
     def list(self, limit: int = 20) -> list[RemoteItem]:
         reply = self.http.request("GET", f"{self.api_endpoint}/v3/files/public", params={"limit": limit})
         files = (reply.get("data") or {}).get("files") or []
-        return [RemoteItem(f["cid"], f.get("name") or "", int(f.get("size") or 0), f.get("created_at", ""))
-                for f in files[:limit]]
+        return [
+            RemoteItem(f["cid"], f.get("name") or "", int(f.get("size") or 0), f.get("created_at", ""))
+            for f in files[:limit]
+        ]
 
 
 class Kubo(Backend):
@@ -186,8 +199,13 @@ class Kubo(Backend):
     def store(self, item: Item) -> str:
         # the chunker and raw leaves are sent explicitly, so a node's Import.* settings cannot change the CID
         params = {"cid-version": "1", "raw-leaves": "true", "chunker": "size-262144", "pin": "true"}
-        lines = self.http.request("POST", f"{self.endpoint}/api/v0/add", params=params, expect="ndjson",
-                                  form={"file": (item.filename, item.data, item.mime)})
+        lines = self.http.request(
+            "POST",
+            f"{self.endpoint}/api/v0/add",
+            params=params,
+            expect="ndjson",
+            form={"file": (item.filename, item.data, item.mime)},
+        )
         if not lines or "Hash" not in lines[-1]:
             raise PublishError(f"{self.label}: unexpected reply: {str(lines)[:200]}")
         return lines[-1]["Hash"]
@@ -221,8 +239,12 @@ class Offline(Backend):
         got = {cid for cid, _ in blocks}
         if roots != [item.dag.root] or got != set(item.dag.blocks):
             raise PublishError(f"Offline: {car} does not hold the DAG of {item.filename}")
-        self._written[item.filename] = {"file": os.path.basename(plain), "car": os.path.basename(car),
-                                        "mime": item.mime, "size": len(item.data)}
+        self._written[item.filename] = {
+            "file": os.path.basename(plain),
+            "car": os.path.basename(car),
+            "mime": item.mime,
+            "size": len(item.data),
+        }
         return str(cid_of_file(plain))
 
     def published(self, *, name: str, token_uri: str, items: dict[str, Item]) -> None:
@@ -231,9 +253,15 @@ class Offline(Backend):
         if os.path.exists(path):
             with open(path, encoding="utf-8") as fh:
                 manifest = json.load(fh)
-        entry = {"name": name, "token_uri": token_uri, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "files": {role: {"cid": str(item.dag.root), **self._written[item.filename]}
-                           for role, item in items.items()}}
+        entry = {
+            "name": name,
+            "token_uri": token_uri,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": {
+                role: {"cid": str(item.dag.root), **self._written[item.filename]}
+                for role, item in items.items()
+            },
+        }
         manifest["entries"].append(entry)
         write_durably(path, (json.dumps(manifest, indent=2) + "\n").encode())
 
@@ -246,6 +274,8 @@ def make_backend(settings: Settings, *, online_allowed: bool = True, **kw) -> Ba
     if settings.kind not in BACKENDS:
         raise PublishError(f"unknown publish backend {settings.kind!r} (one of {', '.join(KINDS)})")
     if settings.kind != "offline" and not online_allowed:
-        raise PublishError("Blender's online access is off (Preferences > System > Network): "
-                           "only the Offline backend can publish")
+        raise PublishError(
+            "Blender's online access is off (Preferences > System > Network): "
+            "only the Offline backend can publish"
+        )
     return BACKENDS[settings.kind](settings, **kw)

@@ -32,8 +32,15 @@ def header(root: CID) -> bytes:
     link = b"\0" + root.to_bytes()  # CIDs in DAG-CBOR: tag 42 over a byte string with a 0x00 prefix
     body = (
         _cbor_head(5, 2)
-        + _cbor_head(3, 5) + b"roots" + _cbor_head(4, 1) + b"\xd8\x2a" + _cbor_head(2, len(link)) + link
-        + _cbor_head(3, 7) + b"version" + _cbor_head(0, 1)
+        + _cbor_head(3, 5)
+        + b"roots"
+        + _cbor_head(4, 1)
+        + b"\xd8\x2a"
+        + _cbor_head(2, len(link))
+        + link
+        + _cbor_head(3, 7)
+        + b"version"
+        + _cbor_head(0, 1)
     )
     return varint(len(body)) + body
 
@@ -86,7 +93,7 @@ def _cbor_read_head(buf: bytes, pos: int) -> tuple[int, int, int]:
     width = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
     if width is None or pos + width > len(buf):
         raise CARError("unsupported or truncated CBOR in CAR header")
-    return major, int.from_bytes(buf[pos:pos + width], "big"), pos + width
+    return major, int.from_bytes(buf[pos : pos + width], "big"), pos + width
 
 
 def _read_header(body: bytes) -> list[CID]:
@@ -100,7 +107,7 @@ def _read_header(body: bytes) -> list[CID]:
         major, length, pos = _cbor_read_head(body, pos)
         if major != 3:
             raise CARError("CAR header key is not a string")
-        key = body[pos:pos + length].decode()
+        key = body[pos : pos + length].decode()
         pos += length
         if key == "version":
             major, version, pos = _cbor_read_head(body, pos)
@@ -110,10 +117,10 @@ def _read_header(body: bytes) -> list[CID]:
                 raise CARError("CAR roots is not a list")
             roots = []
             for _ in range(count):
-                if body[pos:pos + 2] != b"\xd8\x2a":
+                if body[pos : pos + 2] != b"\xd8\x2a":
                     raise CARError("CAR root is not a CID (tag 42)")
                 major, length, pos = _cbor_read_head(body, pos + 2)
-                raw = body[pos:pos + length]
+                raw = body[pos : pos + length]
                 pos += length
                 if major != 2 or not raw.startswith(b"\0"):
                     raise CARError("CAR root is not a CID byte string")
@@ -133,7 +140,7 @@ def read_car(data: bytes) -> tuple[list[CID], Iterator[tuple[CID, bytes]]]:
         raise CARError(f"not a CAR file: {exc}") from None
     if pos + length > len(data):
         raise CARError("truncated CAR header")
-    roots = _read_header(bytes(data[pos:pos + length]))
+    roots = _read_header(bytes(data[pos : pos + length]))
     pos += length
 
     def blocks() -> Iterator[tuple[CID, bytes]]:
@@ -143,10 +150,10 @@ def read_car(data: bytes) -> tuple[list[CID], Iterator[tuple[CID, bytes]]]:
                 size, p = read_varint(data, p)
                 if p + size > len(data):
                     raise CARError("truncated CAR block")
-                cid, used = CID.from_bytes(bytes(data[p:p + size]))
+                cid, used = CID.from_bytes(bytes(data[p : p + size]))
             except CIDError as exc:
                 raise CARError(f"bad CAR block: {exc}") from None
-            block = bytes(data[p + used:p + size])
+            block = bytes(data[p + used : p + size])
             if not cid.verifies(block):
                 raise CARError(f"CAR block does not match its CID {cid}")
             yield cid, block

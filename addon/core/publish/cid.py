@@ -118,13 +118,13 @@ class CID:
         length, pos = read_varint(data, pos)
         if hash_code != SHA2_256 or length != 32 or len(data) < pos + 32:
             raise CIDError("only sha2-256 CIDs are supported")
-        return cls(1, codec, bytes(data[pos:pos + 32])), pos + 32
+        return cls(1, codec, bytes(data[pos : pos + 32])), pos + 32
 
     @classmethod
     def parse(cls, text: str) -> CID:
         text = text.strip()
         if text.startswith("ipfs://"):
-            text = text[len("ipfs://"):].split("/", 1)[0]
+            text = text[len("ipfs://") :].split("/", 1)[0]
         try:
             if len(text) == 46 and text.startswith("Qm"):
                 raw = b58decode(text)

@@ -24,9 +24,12 @@ TOKEN_ENV = "NFTGAN_TOKEN"
 
 
 def cid_main(argv: list[str], prog: str = "nftgan cid") -> int:
-    ap = argparse.ArgumentParser(prog=prog, description="Print the IPFS CID of a file, as `ipfs add` computes it: "
-                                 "CIDv1 with raw leaves (--cid-version=1, what NFT.storage and Pinata return), "
-                                 "or kubo's default CIDv0 with --v0. 256 KiB chunks, balanced DAG.")
+    ap = argparse.ArgumentParser(
+        prog=prog,
+        description="Print the IPFS CID of a file, as `ipfs add` computes it: "
+        "CIDv1 with raw leaves (--cid-version=1, what NFT.storage and Pinata return), "
+        "or kubo's default CIDv0 with --v0. 256 KiB chunks, balanced DAG.",
+    )
     ap.add_argument("file", nargs="+")
     ap.add_argument("--v0", action="store_true", help="kubo's default CIDv0 (Qm...) instead of CIDv1")
     args = ap.parse_args(argv)
@@ -56,15 +59,20 @@ def _attribute(text: str) -> dict:
 
 def _report(row: Row) -> str:
     if row.state == "published":
-        return f"published  {row.name}\n  token URI   {row.token_uri}\n  image       ipfs://{row.image_cid}\n" \
-               f"  gateway     {row.gateway_url}\n  backend     {row.backend} {row.endpoint}"
+        return (
+            f"published  {row.name}\n  token URI   {row.token_uri}\n  image       ipfs://{row.image_cid}\n"
+            f"  gateway     {row.gateway_url}\n  backend     {row.backend} {row.endpoint}"
+        )
     return f"{row.state}  {row.name}: {row.error}"
 
 
 def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
-    ap = argparse.ArgumentParser(prog=prog, description="Publish an image as an NFT: the image and its ERC-721 / "
-                                 "OpenSea metadata go to IPFS, every CID is verified, the result is recorded in "
-                                 f"the publish ledger. The API token is read from ${TOKEN_ENV}. {NFT_STORAGE_NOTICE}")
+    ap = argparse.ArgumentParser(
+        prog=prog,
+        description="Publish an image as an NFT: the image and its ERC-721 / "
+        "OpenSea metadata go to IPFS, every CID is verified, the result is recorded in "
+        f"the publish ledger. The API token is read from ${TOKEN_ENV}. {NFT_STORAGE_NOTICE}",
+    )
     ap.add_argument("image", nargs="?", help="PNG, JPEG or WebP file")
     ap.add_argument("--backend", choices=KINDS, default="offline")
     ap.add_argument("--name", help="token name (default: the file name)")
@@ -74,7 +82,9 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
     ap.add_argument("--attribute", action="append", type=_attribute, default=[], metavar="TRAIT=VALUE")
     ap.add_argument("--animation", help="a GLB file for animation_url")
     ap.add_argument("--sketch", help="the source sketch: its CID is recorded as an attribute")
-    ap.add_argument("--endpoint", default="", help="service URL (offline: the output folder, default ./nft-offline)")
+    ap.add_argument(
+        "--endpoint", default="", help="service URL (offline: the output folder, default ./nft-offline)"
+    )
     ap.add_argument("--api-endpoint", default="", help="Pinata's listing API URL")
     ap.add_argument("--gateway", default="", help="gateway URL prefix for the gateway link")
     ap.add_argument("--ledger", default=default_ledger(), help="publish ledger (SQLite; default %(default)s)")
@@ -82,14 +92,21 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
     ap.add_argument("--dry-run", action="store_true", help="print the CIDs and metadata, send nothing")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     token = os.environ.get(TOKEN_ENV, "")
 
     def settings(kind: str, endpoint: str) -> Settings:
         if kind == "offline" and not endpoint:
             endpoint = os.path.abspath("nft-offline")
-        return Settings(kind, endpoint=endpoint, token=token if kind != "offline" else "",
-                        api_endpoint=args.api_endpoint, gateway=args.gateway)
+        return Settings(
+            kind,
+            endpoint=endpoint,
+            token=token if kind != "offline" else "",
+            api_endpoint=args.api_endpoint,
+            gateway=args.gateway,
+        )
 
     ledger = Ledger(args.ledger)
     status = 0
@@ -108,18 +125,30 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
         if args.animation:
             with open(args.animation, "rb") as fh:
                 animation = fh.read()
-        attrs = nftgan_attributes(sketch_cid=str(cid_of_file(args.sketch)) if args.sketch else "",
-                                  software=software_version()) + args.attribute
-        request = Request(image=image, name=args.name or os.path.splitext(os.path.basename(args.image))[0],
-                          image_ext=os.path.splitext(args.image)[1] or ".png", description=args.description,
-                          external_url=args.external_url, background_color=args.background_color,
-                          attributes=attrs, animation=animation)
+        attrs = (
+            nftgan_attributes(
+                sketch_cid=str(cid_of_file(args.sketch)) if args.sketch else "", software=software_version()
+            )
+            + args.attribute
+        )
+        request = Request(
+            image=image,
+            name=args.name or os.path.splitext(os.path.basename(args.image))[0],
+            image_ext=os.path.splitext(args.image)[1] or ".png",
+            description=args.description,
+            external_url=args.external_url,
+            background_color=args.background_color,
+            attributes=attrs,
+            animation=animation,
+        )
         prepared = prepare(request)
         if args.dry_run:
             print(json.dumps({"token_uri": prepared.token_uri, "metadata": prepared.metadata}, indent=2))
             return 0
         backend = make_backend(settings(args.backend, args.endpoint))
-        row = publish(prepared, backend, ledger, progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr))
+        row = publish(
+            prepared, backend, ledger, progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr)
+        )
     except OSError as exc:
         print(f"{prog}: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 1

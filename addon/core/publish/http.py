@@ -59,7 +59,9 @@ def check_endpoint(url: str, service: str) -> str:
     if parts.username or parts.password:
         raise PublishError(f"{service}: put the token in the token field, not in the endpoint URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise PublishError(f"{service}: the endpoint must use HTTPS ({url} is plain HTTP and not this computer)")
+        raise PublishError(
+            f"{service}: the endpoint must use HTTPS ({url} is plain HTTP and not this computer)"
+        )
     return url.strip().rstrip("/")
 
 
@@ -72,7 +74,7 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random)
 
     def backoff(self, retry: int) -> float:
-        return self.rng.uniform(0, min(self.cap, self.base * 2 ** retry))
+        return self.rng.uniform(0, min(self.cap, self.base * 2**retry))
 
 
 class Throttle:
@@ -81,8 +83,13 @@ class Throttle:
     A request counts from when its reply came back (`finished()`): the service saw it earlier than
     that, so its window never holds more than ours, whatever the network's delays."""
 
-    def __init__(self, limit: int, period: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        limit: int,
+        period: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.limit, self.period, self.clock, self.sleep = limit, period, clock, sleep
         self._stamps: collections.deque[float] = collections.deque()
 
@@ -124,7 +131,9 @@ def _error_text(resp: requests.Response) -> str:
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
-            return str(err.get("message") or err.get("details") or err.get("reason") or err.get("Message") or err)[:200]
+            return str(
+                err.get("message") or err.get("details") or err.get("reason") or err.get("Message") or err
+            )[:200]
         if isinstance(err, str):
             return err[:200]
     return str(body)[:200]
@@ -133,9 +142,17 @@ def _error_text(resp: requests.Response) -> str:
 class HttpClient:
     """requests with the policy above. One per backend, so its throttle counts all its requests."""
 
-    def __init__(self, service: str, *, token: str = "", rate: tuple[int, float] | None = None,
-                 retry: RetryPolicy | None = None, timeout: tuple[float, float] = (10.0, 300.0),
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None):
+    def __init__(
+        self,
+        service: str,
+        *,
+        token: str = "",
+        rate: tuple[int, float] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (10.0, 300.0),
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+    ):
         self.service = service
         self._token = token
         self.retry = retry or RetryPolicy()
@@ -162,8 +179,17 @@ class HttpClient:
     def __repr__(self) -> str:  # never show the token
         return f"<HttpClient {self.service}>"
 
-    def request(self, method: str, url: str, *, expect: str = "json", missing: bool = False,
-                body: bytes | None = None, form: dict | None = None, **kwargs: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        expect: str = "json",
+        missing: bool = False,
+        body: bytes | None = None,
+        form: dict | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Send with retries; returns parsed JSON (expect="json"), a list of JSON lines ("ndjson")
         or text ("text"); with missing=True a 404 returns None. An upload is `body` (raw bytes) or
         `form` (multipart fields, files as (filename, bytes, type)); it is sent in slices, reporting
@@ -183,40 +209,63 @@ class HttpClient:
                 kwargs["data"] = _Body(body, self._sent)  # a fresh one per attempt: read from the start
             try:
                 try:
-                    resp = self.session.request(method, url, headers=headers, timeout=self.timeout,
-                                                allow_redirects=False, **kwargs)
+                    resp = self.session.request(
+                        method, url, headers=headers, timeout=self.timeout, allow_redirects=False, **kwargs
+                    )
                 finally:
                     if self.throttle:
                         self.throttle.finished()
                 status = resp.status_code
                 log.debug("%s %s %s -> %d", self.service, method, urllib.parse.urlsplit(url).path, status)
                 if status in (401, 403):
-                    raise TokenRejected(f"{self.service} rejected the API token (HTTP {status}: {self._said(resp)}). "
-                                        "Check the token in the NFTGan add-on preferences.")
+                    raise TokenRejected(
+                        f"{self.service} rejected the API token (HTTP {status}: {self._said(resp)}). "
+                        "Check the token in the NFTGan add-on preferences."
+                    )
                 if status == 404 and missing:
                     return None
                 if status == 413:
-                    raise PublishError(f"{self.service} refused the upload as too large (HTTP 413): {self._said(resp)}")
+                    raise PublishError(
+                        f"{self.service} refused the upload as too large (HTTP 413): {self._said(resp)}"
+                    )
                 if status in RETRY_STATUS:
                     last = f"HTTP {status}: {self._said(resp)}"
                     wait = _retry_after(resp.headers.get("Retry-After"))
                 elif 300 <= status < 400:  # never follow: the body (and the token) went to the URL set
-                    raise PublishError(f"{self.service} redirected to {resp.headers.get('Location', '?')} "
-                                       f"(HTTP {status}): set that address as the endpoint")
+                    raise PublishError(
+                        f"{self.service} redirected to {resp.headers.get('Location', '?')} "
+                        f"(HTTP {status}): set that address as the endpoint"
+                    )
                 elif status >= 400:
-                    raise PublishError(f"{self.service} refused the request (HTTP {status}): {self._said(resp)}")
+                    raise PublishError(
+                        f"{self.service} refused the request (HTTP {status}): {self._said(resp)}"
+                    )
                 else:
                     return self._parse(resp, expect)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ContentDecodingError, _BadBody) as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+                _BadBody,
+            ) as exc:
                 last = f"{type(exc).__name__}: {_short(exc)}"
             if attempt + 1 == self.retry.attempts:
                 break
             delay = self.retry.backoff(attempt) if wait is None else wait
             if delay > self.retry.max_wait:
-                raise PublishError(f"{self.service} asked to wait {delay:.0f} s before trying again ({last}); "
-                                   "try again later")
-            log.info("%s: %s; retry %d/%d in %.2f s", self.service, last, attempt + 1, self.retry.attempts - 1, delay)
+                raise PublishError(
+                    f"{self.service} asked to wait {delay:.0f} s before trying again ({last}); "
+                    "try again later"
+                )
+            log.info(
+                "%s: %s; retry %d/%d in %.2f s",
+                self.service,
+                last,
+                attempt + 1,
+                self.retry.attempts - 1,
+                delay,
+            )
             self.sleep(delay)
         raise PublishError(f"{self.service} failed after {self.retry.attempts} attempts: {last}")
 
@@ -251,7 +300,7 @@ class _Body:
 
     def read(self, size: int = -1) -> bytes:
         end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
-        chunk = bytes(self._view[self._pos:end])
+        chunk = bytes(self._view[self._pos : end])
         self._pos = end
         if end == len(self._view) or end - self._reported >= self.REPORT_EVERY:
             self._reported = end

@@ -87,16 +87,39 @@ class Ledger:
         finally:
             db.close()
 
-    def begin(self, *, name: str, backend: str, endpoint: str, image_sha256: str, image_size: int,
-              image_cid: str, metadata_cid: str, animation_cid: str = "", files: dict[str, bytes]) -> Row:
+    def begin(
+        self,
+        *,
+        name: str,
+        backend: str,
+        endpoint: str,
+        image_sha256: str,
+        image_size: int,
+        image_cid: str,
+        metadata_cid: str,
+        animation_cid: str = "",
+        files: dict[str, bytes],
+    ) -> Row:
         """Stage files (name -> bytes, written durably) and record a pending row."""
         now = time.time()
         with self._connect() as db:
             cur = db.execute(
                 "INSERT INTO publishes (state, created, updated, name, backend, endpoint, image_sha256, image_size,"
                 " image_cid, animation_cid, metadata_cid, staged) VALUES (?,?,?,?,?,?,?,?,?,?,?,'')",
-                (PENDING, now, now, name, backend, endpoint, image_sha256, image_size, image_cid, animation_cid,
-                 metadata_cid))
+                (
+                    PENDING,
+                    now,
+                    now,
+                    name,
+                    backend,
+                    endpoint,
+                    image_sha256,
+                    image_size,
+                    image_cid,
+                    animation_cid,
+                    metadata_cid,
+                ),
+            )
             row_id = cur.lastrowid
             staged = self.staging / f"{row_id:06d}"
             staged.mkdir(parents=True, exist_ok=True)
@@ -116,8 +139,10 @@ class Ledger:
         it meanwhile, it is returned as that process left it."""
         cols = ", ".join(f"{k}=?" for k in fields)
         with self._connect() as db:
-            db.execute(f"UPDATE publishes SET state=?, updated=?, {cols} WHERE id=? AND state=?",
-                       (state, time.time(), *fields.values(), row_id, PENDING))
+            db.execute(
+                f"UPDATE publishes SET state=?, updated=?, {cols} WHERE id=? AND state=?",
+                (state, time.time(), *fields.values(), row_id, PENDING),
+            )
         return self.get(row_id)
 
     def get(self, row_id: int) -> Row:
@@ -129,7 +154,11 @@ class Ledger:
 
     def rows(self, state: str | None = None, limit: int | None = None) -> list[Row]:
         """Newest first."""
-        sql = "SELECT * FROM publishes" + (" WHERE state=?" if state else "") + " ORDER BY created DESC, id DESC"
+        sql = (
+            "SELECT * FROM publishes"
+            + (" WHERE state=?" if state else "")
+            + " ORDER BY created DESC, id DESC"
+        )
         args: tuple = (state,) if state else ()
         if limit:
             sql += " LIMIT ?"

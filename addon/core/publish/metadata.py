@@ -26,8 +26,9 @@ def ipfs_uri(cid: CID | str) -> str:
     return f"ipfs://{cid}"
 
 
-def nftgan_attributes(*, models: list[dict] = (), sketch_cid: str = "", width: int = 0, height: int = 0,
-                      software: str = "") -> list[dict]:
+def nftgan_attributes(
+    *, models: list[dict] = (), sketch_cid: str = "", width: int = 0, height: int = 0, software: str = ""
+) -> list[dict]:
     """The attributes NFTGan records: each model used (kind, name, version), the source sketch's CID,
     the image size and the software version."""
     attrs: list[dict] = []
@@ -57,7 +58,7 @@ def attribute(trait: str, text: str) -> dict:
 
 
 def software_version() -> str:
-    """"NFTGan <version>" from the extension manifest (beside the add-on package when installed, at the
+    """ "NFTGan <version>" from the extension manifest (beside the add-on package when installed, at the
     repository root in a source checkout)."""
     import os
     import tomllib
@@ -72,9 +73,16 @@ def software_version() -> str:
     return "NFTGan"
 
 
-def build_metadata(*, name: str, image_cid: CID | str, description: str = "", external_url: str = "",
-                   attributes: list[dict] = (), background_color: str = "", animation_cid: CID | str | None = None
-                   ) -> dict:
+def build_metadata(
+    *,
+    name: str,
+    image_cid: CID | str,
+    description: str = "",
+    external_url: str = "",
+    attributes: list[dict] = (),
+    background_color: str = "",
+    animation_cid: CID | str | None = None,
+) -> dict:
     meta: dict = {"name": name.strip(), "description": description.strip(), "image": ipfs_uri(image_cid)}
     if external_url.strip():
         meta["external_url"] = external_url.strip()
@@ -106,7 +114,15 @@ def _check_uri(value: object, key: str, problems: list[str], *, ipfs_only: bool 
 def validate(meta: dict) -> None:
     """Raise MetadataError listing every problem, or return None."""
     problems: list[str] = []
-    known = {"name", "description", "image", "external_url", "attributes", "background_color", "animation_url"}
+    known = {
+        "name",
+        "description",
+        "image",
+        "external_url",
+        "attributes",
+        "background_color",
+        "animation_url",
+    }
     for key in sorted(set(meta) - known):
         problems.append(f"unknown key {key!r}")
     name = meta.get("name")

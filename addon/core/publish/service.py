@@ -25,8 +25,14 @@ from .unixfs import import_bytes
 
 log = logging.getLogger(__name__)
 
-MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-        ".glb": "model/gltf-binary", ".json": "application/json"}
+MIME = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".glb": "model/gltf-binary",
+    ".json": "application/json",
+}
 Progress = Callable[[float, str], None]
 
 
@@ -45,6 +51,7 @@ class Request:
 @dataclass
 class Prepared:
     """Everything computed locally, before anything is sent: what the confirmation shows."""
+
     request: Request
     items: dict[str, Item]  # role -> item, in upload order: image, animation, metadata
     metadata: dict
@@ -75,16 +82,26 @@ def prepare(request: Request) -> Prepared:
     if request.animation:
         items["animation"] = make_item(slug + ".glb", request.animation)
     meta = md.build_metadata(
-        name=request.name, description=request.description, image_cid=items["image"].dag.root,
-        external_url=request.external_url, attributes=request.attributes,
+        name=request.name,
+        description=request.description,
+        image_cid=items["image"].dag.root,
+        external_url=request.external_url,
+        attributes=request.attributes,
         background_color=request.background_color,
-        animation_cid=items["animation"].dag.root if "animation" in items else None)
+        animation_cid=items["animation"].dag.root if "animation" in items else None,
+    )
     items["metadata"] = make_item(slug + ".json", md.to_json_bytes(meta))
     return Prepared(request, items, meta)
 
 
-def publish(prepared: Prepared | Request, backend: Backend, ledger: Ledger, *,
-            progress: Progress = lambda f, m: None, check: Callable[[], None] | None = None) -> Row:
+def publish(
+    prepared: Prepared | Request,
+    backend: Backend,
+    ledger: Ledger,
+    *,
+    progress: Progress = lambda f, m: None,
+    check: Callable[[], None] | None = None,
+) -> Row:
     """Publish; returns the published ledger row or raises PublishError (the row is then failed).
     `check()` raises to cancel (a job's check): called before every request, retries included."""
     if isinstance(prepared, Request):
@@ -93,10 +110,17 @@ def publish(prepared: Prepared | Request, backend: Backend, ledger: Ledger, *,
     backend.check_size([len(i.data) for i in items.values()])
     image = items["image"]
     files = {_staged_name(role, item): item.data for role, item in items.items()}
-    row = ledger.begin(name=prepared.request.name, backend=backend.kind, endpoint=backend.endpoint,
-                       image_sha256=hashlib.sha256(image.data).hexdigest(), image_size=len(image.data),
-                       image_cid=str(image.dag.root), metadata_cid=str(items["metadata"].dag.root),
-                       animation_cid=str(items["animation"].dag.root) if "animation" in items else "", files=files)
+    row = ledger.begin(
+        name=prepared.request.name,
+        backend=backend.kind,
+        endpoint=backend.endpoint,
+        image_sha256=hashlib.sha256(image.data).hexdigest(),
+        image_size=len(image.data),
+        image_cid=str(image.dag.root),
+        metadata_cid=str(items["metadata"].dag.root),
+        animation_cid=str(items["animation"].dag.root) if "animation" in items else "",
+        files=files,
+    )
     return _upload(row, items, backend, ledger, progress, check, resume=False)
 
 
@@ -104,8 +128,16 @@ def _staged_name(role: str, item: Item) -> str:
     return role + os.path.splitext(item.filename)[1]
 
 
-def _upload(row: Row, items: dict[str, Item], backend: Backend, ledger: Ledger, progress: Progress,
-            check: Callable[[], None] | None, *, resume: bool) -> Row:
+def _upload(
+    row: Row,
+    items: dict[str, Item],
+    backend: Backend,
+    ledger: Ledger,
+    progress: Progress,
+    check: Callable[[], None] | None,
+    *,
+    resume: bool,
+) -> Row:
     if check is not None and backend.http is not None:
         backend.http.check = check
     try:
@@ -113,19 +145,24 @@ def _upload(row: Row, items: dict[str, Item], backend: Backend, ledger: Ledger, 
             if check is not None:
                 check()
             local = item.dag.root
-            message = (f"{'Resuming' if resume else 'Uploading'} {item.filename} ({len(item.data) / 1e6:.2f} MB) "
-                       f"to {backend.label}")
+            message = (
+                f"{'Resuming' if resume else 'Uploading'} {item.filename} ({len(item.data) / 1e6:.2f} MB) "
+                f"to {backend.label}"
+            )
             progress(n / len(items), message)
             if backend.http is not None:  # bytes sent within this file move the bar too
-                backend.http.progress = lambda sent, total, n=n, m=message: progress((n + sent / total) / len(items), m)
+                backend.http.progress = lambda sent, total, n=n, m=message: progress(
+                    (n + sent / total) / len(items), m
+                )
             if resume and backend.has(local):
                 continue  # the service already holds exactly this CID
             store_verified(backend, item)
         token_uri = md.ipfs_uri(items["metadata"].dag.root)
         backend.published(name=row.name, token_uri=token_uri, items=items)
         progress(1.0, f"Published {row.name}: {token_uri}")
-        return ledger.mark_published(row.id, token_uri=token_uri,
-                                     gateway_url=backend.gateway_url(items["image"].dag.root))
+        return ledger.mark_published(
+            row.id, token_uri=token_uri, gateway_url=backend.gateway_url(items["image"].dag.root)
+        )
     except Cancelled:
         ledger.mark_failed(row.id, "cancelled")
         raise
@@ -146,8 +183,10 @@ def store_verified(backend: Backend, item: Item) -> None:
     except CIDError:
         ok = False
     if not ok:
-        raise PublishError(f"{backend.label} reported CID {reported} for {item.filename}, but its content's "
-                           f"CID is {local}: the upload did not verify and is not recorded as published")
+        raise PublishError(
+            f"{backend.label} reported CID {reported} for {item.filename}, but its content's "
+            f"CID is {local}: the upload did not verify and is not recorded as published"
+        )
     log.info("%s: %s stored as %s (verified)", backend.label, item.filename, local)
 
 
@@ -158,7 +197,11 @@ def _staged_items(row: Row) -> dict[str, Item]:
     by_role = {os.path.splitext(f)[0]: f for f in os.listdir(row.staged) if not f.endswith(".tmp")}
     slug = _slug(row.name)
     items = {}
-    for role, want in (("image", row.image_cid), ("animation", row.animation_cid), ("metadata", row.metadata_cid)):
+    for role, want in (
+        ("image", row.image_cid),
+        ("animation", row.animation_cid),
+        ("metadata", row.metadata_cid),
+    ):
         if not want:
             continue
         if role not in by_role:
@@ -171,9 +214,14 @@ def _staged_items(row: Row) -> dict[str, Item]:
     return items
 
 
-def resume_pending(ledger: Ledger, backend_for: Callable[[Row], Backend], *,
-                   progress: Progress = lambda f, m: None, check: Callable[[], None] | None = None,
-                   only: Callable[[Row], bool] | None = None) -> list[Row]:
+def resume_pending(
+    ledger: Ledger,
+    backend_for: Callable[[Row], Backend],
+    *,
+    progress: Progress = lambda f, m: None,
+    check: Callable[[], None] | None = None,
+    only: Callable[[Row], bool] | None = None,
+) -> list[Row]:
     """Finish or fail every pending row (call at start-up), or those `only(row)` accepts. backend_for(row)
     builds that row's backend (raising PublishError with the reason when it cannot, e.g. no token or online
     access off)."""
@@ -205,12 +253,16 @@ class GalleryEntry:
     detail: str  # the error for failed rows, the CID for remote entries
 
 
-def gallery(ledger: Ledger, backend: Backend | None = None, limit: int = 20) -> tuple[list[GalleryEntry], str]:
+def gallery(
+    ledger: Ledger, backend: Backend | None = None, limit: int = 20
+) -> tuple[list[GalleryEntry], str]:
     """The latest `limit` publishes from the ledger, then what only the service lists; plus a problem
     message when the service's list could not be read (the ledger part is still returned)."""
     rows = ledger.rows(limit=limit)
-    entries = [GalleryEntry(r.name, r.state, r.token_uri, r.gateway_url, r.image_path, r.backend, r.error)
-               for r in rows]
+    entries = [
+        GalleryEntry(r.name, r.state, r.token_uri, r.gateway_url, r.image_path, r.backend, r.error)
+        for r in rows
+    ]
     problem = ""
     if backend is not None and len(entries) < limit:
         known = {c for r in ledger.rows() for c in (r.image_cid, r.metadata_cid, r.animation_cid) if c}
@@ -220,6 +272,15 @@ def gallery(ledger: Ledger, backend: Backend | None = None, limit: int = 20) -> 
             remote, problem = [], str(exc)
         for item in remote:
             if item.cid not in known and len(entries) < limit:
-                entries.append(GalleryEntry(item.name or item.cid, "remote", md.ipfs_uri(item.cid),
-                                            backend.gateway_url(item.cid), "", backend.kind, item.cid))
+                entries.append(
+                    GalleryEntry(
+                        item.name or item.cid,
+                        "remote",
+                        md.ipfs_uri(item.cid),
+                        backend.gateway_url(item.cid),
+                        "",
+                        backend.kind,
+                        item.cid,
+                    )
+                )
     return entries, problem

@@ -46,7 +46,11 @@ def _pb_node(unixfs: bytes, links: list[_Entry] = ()) -> bytes:
     # dag-pb canonical form: Links (field 2) before Data (field 1); each link Hash, Name (""), Tsize
     out = b""
     for link in links:
-        body = _field_bytes(0x0A, link.cid.to_bytes()) + _field_bytes(0x12, b"") + _field_varint(0x18, link.tsize)
+        body = (
+            _field_bytes(0x0A, link.cid.to_bytes())
+            + _field_bytes(0x12, b"")
+            + _field_varint(0x18, link.tsize)
+        )
         out += _field_bytes(0x12, body)
     return out + _field_bytes(0x0A, unixfs)
 
@@ -103,7 +107,7 @@ class FileImporter:
         pos = 0
         with memoryview(data) as view:  # whole chunks straight from the caller's bytes, no buffering
             while len(data) - pos > CHUNK_SIZE:  # keep the last chunk back for the same reason
-                self._leaf(bytes(view[pos:pos + CHUNK_SIZE]))
+                self._leaf(bytes(view[pos : pos + CHUNK_SIZE]))
                 pos += CHUNK_SIZE
             self._buf += view[pos:]
 
