@@ -23,10 +23,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) -m tests.demo
+	$(PY) -m tools.demo
 
 bench: $(STAMP)
-	$(PY) -m tests.bench
+	$(PY) -m tools.bench
 
 # Licensed training images for the default styles (Debian + npm packages) -> data/ (see training/recipes.py)
 data: $(STAMP)
@@ -35,11 +35,11 @@ data: $(STAMP)
 # Train + export the default styles shipped in addon/models/ (resumes unfinished runs in runs/), then the
 # evidence: docs/default_styles.png, held-out metrics in the model cards, golden test fixtures
 models: $(STAMP)
-	$(PY) -m training.defaults
-	$(PY) -m tests.models.evidence
+	$(PY) -m nftgan.training.defaults
+	$(PY) -m tools.evidence
 
 extension: $(STAMP)
-	$(PY) -m tests.build_extension
+	$(PY) -m tools.build_extension
 
 clean:
 	rm -rf $(VENV) dist out build *.egg-info

@@ -14,19 +14,19 @@ import sys
 # name -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": (
-        "training.cli:main",
+        "nftgan.training.cli:main",
         "train a style or collection model (pix2pix, cyclegan, dcgan, wgan-gp, upscale)",
     ),
-    "sketchify": ("training.sketchify:main", "turn a folder of images into an aligned sketch|image dataset"),
-    "data": ("training.recipes:main", "build the licensed datasets the default styles are trained on"),
-    "export": ("export.onnx_export:main", "export a training checkpoint to a self-describing ONNX model"),
-    "validate": ("export.validate:main", "check that an .onnx file follows the NFTGan model contract"),
-    "stylize": ("addon.core.pipeline:main", "run colorize -> stylize (-> upscale) on an image file"),
-    "generate": ("addon.core.generate:main", "sample N images from a generate model"),
-    "eval": ("training.evaluate:main", "FID / KID / paired L1-PSNR-SSIM evaluation"),
-    "cid": ("addon.core.publish.cli:cid_main", "print a file's IPFS CID (CIDv1 raw leaves, or --v0)"),
+    "sketchify": ("nftgan.training.sketchify:main", "turn a folder of images into an aligned sketch|image dataset"),
+    "data": ("nftgan.training.recipes:main", "build the licensed datasets the default styles are trained on"),
+    "export": ("nftgan.export.onnx_export:main", "export a training checkpoint to a self-describing ONNX model"),
+    "validate": ("nftgan.export.validate:main", "check that an .onnx file follows the NFTGan model contract"),
+    "stylize": ("nftgan.core.pipeline:main", "run colorize -> stylize (-> upscale) on an image file"),
+    "generate": ("nftgan.core.generate:main", "sample N images from a generate model"),
+    "eval": ("nftgan.training.evaluate:main", "FID / KID / paired L1-PSNR-SSIM evaluation"),
+    "cid": ("nftgan.core.publish.cli:cid_main", "print a file's IPFS CID (CIDv1 raw leaves, or --v0)"),
     "publish": (
-        "addon.core.publish.cli:publish_main",
+        "nftgan.core.publish.cli:publish_main",
         "publish an image as an NFT (IPFS + ERC-721 metadata)",
     ),
 }
@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: nftgan COMMAND [options]   (nftgan COMMAND --help for details)", "", "commands:"]
+    lines = ["usage: nftgan COMMAND [options]   (nftgan COMMAND --help for details; nftgan --version)", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from importlib.metadata import version
+
+        print(f"nftgan {version('nftgan')}")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

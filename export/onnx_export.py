@@ -31,7 +31,7 @@ import onnx
 import torch
 from torch import nn
 
-from addon.core.contract import ModelError, build_metadata, describe_model
+from nftgan.core.contract import ModelError, build_metadata, describe_model
 
 PARITY_TOL = 1e-4  # max |ONNX - PyTorch| in fp32, outputs in [-1, 1]
 INT8_MIN_PSNR = 30.0  # dB vs the fp32 output, on held-out images
@@ -153,7 +153,7 @@ def example_input(info: dict, batch: int = 1, side: int | None = None) -> torch.
 def _resize(img, side: int) -> torch.Tensor:
     from PIL import Image
 
-    from training.data import to_tensor
+    from nftgan.training.data import to_tensor
 
     return to_tensor(img.resize((side, side), Image.BICUBIC))
 
@@ -164,8 +164,8 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
     From `calib_dir` (a folder of input images; a quarter held out) or else the checkpoint's training data
     (its training split calibrates, its validation split is held out). Empty when neither can be read.
     """
-    from training.checkpoint import config_of
-    from training.data import list_images, load_rgb, split_indices, split_name
+    from nftgan.training.checkpoint import config_of
+    from nftgan.training.data import list_images, load_rgb, split_indices, split_name
 
     if info["kind"] == "generate":  # the input domain is N(0, 1) latents
         if calib_dir:
@@ -189,7 +189,7 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
     cfg = config_of(ckpt)
     if not cfg.data or not os.path.isdir(cfg.data):
         return [], []
-    from training.kinds import get_kind
+    from nftgan.training.kinds import get_kind
 
     try:
         train_ds, val_ds = get_kind(ckpt["model"]).datasets(cfg)[:2]
@@ -269,7 +269,7 @@ def check_parity(net: nn.Module, model: bytes, cases) -> list[dict]:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two images in [-1, 1] (the evaluation's PSNR, on the same [0, 1] scale)."""
-    from training.evaluate import psnr as psnr01
+    from nftgan.training.evaluate import psnr as psnr01
 
     return psnr01((a + 1) / 2, (b + 1) / 2)
 
@@ -429,7 +429,7 @@ def export_checkpoint(
     Nothing is written unless the ONNX graph passes onnx.checker and matches PyTorch within PARITY_TOL.
     With int8, `<stem>.int8.onnx` is written beside it only when it is kept (see `quantize_int8`).
     """
-    from training.checkpoint import build_generator, load_checkpoint
+    from nftgan.training.checkpoint import build_generator, load_checkpoint
 
     t0 = time.perf_counter()
     out_path = Path(out_path)
@@ -581,7 +581,7 @@ def model_card(r: dict) -> str:
 
 
 def main(argv: list[str], prog: str = "nftgan export") -> int:
-    from training.checkpoint import CheckpointError
+    from nftgan.training.checkpoint import CheckpointError
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a checkpoint file, or a run folder (its checkpoints/latest.pt)")

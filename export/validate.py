@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from addon.core.contract import ModelError, ModelInfo, describe_model
+from nftgan.core.contract import ModelError, ModelInfo, describe_model
 
 
 def probe_input(info: ModelInfo) -> np.ndarray:

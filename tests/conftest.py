@@ -63,7 +63,7 @@ def make_data(root: Path, n: int = 12, size: int = SIZE) -> dict[str, Path]:
     as a paired A/ + B/ set, and as an unpaired trainA/ (sketches) + trainB/ (sepia drawings) set."""
     from PIL import Image
 
-    from addon.core.imageio import draw_strokes
+    from nftgan.core.imageio import draw_strokes
 
     rng = np.random.default_rng(0)
     paired, unpaired = root / "paired", root / "unpaired"
@@ -88,8 +88,8 @@ def make_data(root: Path, n: int = 12, size: int = SIZE) -> dict[str, Path]:
 
 def train_tiny(model: str, data: Path, out: Path, **overrides) -> Path:
     """Train `model` through the real trainer; returns the run folder."""
-    from training.kinds import get_kind
-    from training.trainer import train
+    from nftgan.training.kinds import get_kind
+    from nftgan.training.trainer import train
 
     settings = {
         "name": f"Tiny {model}",
@@ -107,7 +107,7 @@ def train_tiny(model: str, data: Path, out: Path, **overrides) -> Path:
 
 
 def build_all(folder: Path) -> None:
-    from export.onnx_export import export_checkpoint
+    from nftgan.export.onnx_export import export_checkpoint
 
     data = make_data(folder / "data")
     for kind, (model, overrides) in RECIPES.items():

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from addon.core.jobs import CANCELLED, DONE, FAILED, UserError, Worker
+from nftgan.core.jobs import CANCELLED, DONE, FAILED, UserError, Worker
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """`nftgan train KIND --data DIR --out RUN_DIR [options]` and `nftgan train --resume RUN_DIR`.
 
 Options come from the kind's config dataclass (`training.config`), so every plug-in kind gets a
-complete --help. Many GPUs: `torchrun --nproc_per_node=N -m training.cli pix2pix --data ... --out ...`.
+complete --help. Many GPUs: `torchrun --nproc_per_node=N -m nftgan.training.cli pix2pix --data ... --out ...`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ EPILOG = """examples:
   nftgan train pix2pix --data ~/datasets/my-style --out runs/my-style --steps 20000
   nftgan train --resume runs/my-style                      # after a crash or Ctrl+C, continues exactly
   nftgan export runs/my-style -o my-style.onnx             # then add the .onnx to the Blender add-on
-  torchrun --nproc_per_node=4 -m training.cli pix2pix --data ... --out ...   # 4 GPUs
+  torchrun --nproc_per_node=4 -m nftgan.training.cli pix2pix --data ... --out ...   # 4 GPUs
 
 A run folder holds checkpoints/ (step_*.pt, latest.pt), samples/ (input | output | target grids),
 metrics.csv, loss.png, config.json and train.log."""
@@ -194,5 +194,5 @@ def _check_new_run(parser, cfg) -> None:
         parser.error("--decay-from must be between 0 and 1")
 
 
-if __name__ == "__main__":  # torchrun --nproc_per_node=N -m training.cli KIND ...
-    sys.exit(main(sys.argv[1:], prog="training.cli"))
+if __name__ == "__main__":  # torchrun --nproc_per_node=N -m nftgan.training.cli KIND ...
+    sys.exit(main(sys.argv[1:], prog="nftgan.training.cli"))

@@ -23,7 +23,7 @@ class CycleGAN(ModelKind):
     name = "cyclegan"
     config_class = CycleGANConfig
     contract_kind = "stylize"
-    auto_bf16 = True  # measured: tests/bench/precision.py
+    auto_bf16 = True  # measured: tools/bench/precision.py
     description = "unpaired style transfer (photo <-> painting): two ResNet generators, cycle consistency"
     data_help = (
         "trainA/ and trainB/ with images of the two styles (any number, no pairing needed); A/ + B/ "

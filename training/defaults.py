@@ -1,6 +1,6 @@
 """`make models`: train and export the default styles the add-on ships in addon/models/.
 
-    python -m training.defaults [--only ID ...] [--runs runs] [--models addon/models]
+    python -m nftgan.training.defaults [--only ID ...] [--runs runs] [--models addon/models]
 
 1. `nftgan data` builds the licensed image sets under data/ (skipped when data/manifest.json exists).
 2. Each model in DEFAULTS is trained with `nftgan train` into RUNS/<run>; a finished run is kept,
@@ -8,7 +8,7 @@
 3. Each is exported with `nftgan export` (parity-checked ONNX + Markdown card) into addon/models/.
 
 The evidence step (contact sheet, held-out metrics, golden fixtures) runs the exported models with
-onnxruntime, so it lives outside `training/`: `python -m tests.models.evidence` (also in `make models`).
+onnxruntime, so it lives outside `training/`: `python -m tools.evidence` (also in `make models`).
 
 The settings are sized for CPU training (15-45 min per model on 2 shared cores; colorize and clay
 were resumed to the longer schedules listed here, see README "Default styles") and for the add-on's
@@ -99,7 +99,7 @@ DEFAULTS = (
 
 def _nftgan(*args: str) -> int:
     """Run an `nftgan` command in a child process (export imports onnxruntime, which training must not)."""
-    return subprocess.call([sys.executable, "-m", "export.cli", *args])
+    return subprocess.call([sys.executable, "-m", "nftgan.export.cli", *args])
 
 
 def train(d: Default, runs: Path, data: Path) -> None:
@@ -158,7 +158,7 @@ def export(d: Default, runs: Path, models: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.defaults", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m nftgan.training.defaults", description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="+", choices=[d.id for d in DEFAULTS], help="just these models")
     p.add_argument("--data", type=Path, default=Path("data"), help="data folder (default data/)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (default runs/)")

@@ -6,8 +6,8 @@ learning-rate schedule, atomic full-state checkpoints, exact `--resume`, metrics
 sample grids / tqdm / TensorBoard, validation, DDP under torchrun, bf16 autocast and channels-last.
 A model kind only says what is different. To add one (e.g. `training/gan.py` for dcgan):
 
-    from training.config import TrainConfig, opt
-    from training.kinds import ModelKind, register
+    from nftgan.training.config import TrainConfig, opt
+    from nftgan.training.kinds import ModelKind, register
 
     @dataclass
     class GanConfig(TrainConfig):              # its own fields become `nftgan train dcgan --...` options
@@ -57,11 +57,11 @@ from .config import TrainConfig
 
 # kind name -> module that registers it (imported on first use)
 BUILTIN: dict[str, str] = {
-    "pix2pix": "training.pix2pix",
-    "cyclegan": "training.cyclegan",
-    "dcgan": "training.gan",
-    "wgan-gp": "training.gan",
-    "upscale": "training.upscale",
+    "pix2pix": "nftgan.training.pix2pix",
+    "cyclegan": "nftgan.training.cyclegan",
+    "dcgan": "nftgan.training.gan",
+    "wgan-gp": "nftgan.training.gan",
+    "upscale": "nftgan.training.upscale",
 }
 
 _REGISTRY: dict[str, ModelKind] = {}
@@ -79,7 +79,7 @@ class ModelKind(ABC):
     val_names: tuple[str, ...] = ()
     nets_to_save: tuple[str, ...] | None = None
     # --amp auto picks bf16 (on hardware that has it) only for kinds shown to reach the same held-out quality
-    # in bf16 as in fp32 (tests/bench/precision.py); the others train in fp32 unless asked for --amp bf16
+    # in bf16 as in fp32 (tools/bench/precision.py); the others train in fp32 unless asked for --amp bf16
     auto_bf16: bool = False
 
     def check_config(self, cfg: TrainConfig) -> None:

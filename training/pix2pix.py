@@ -24,7 +24,7 @@ class Pix2Pix(ModelKind):
     name = "pix2pix"
     config_class = Pix2PixConfig
     contract_kind = "colorize"
-    auto_bf16 = True  # measured: tests/bench/precision.py
+    auto_bf16 = True  # measured: tools/bench/precision.py
     description = "paired image-to-image (sketch -> colour): U-Net + conditional PatchGAN + L1"
     data_help = (
         "A/ + B/ with matching file names (A = input, e.g. sketch; B = target), or images with input "

@@ -351,7 +351,7 @@ SKETCH_STYLES = {"pencil": ("--style", "pencil"), "ink": ("--style", "edge", "--
 def sketchify_pairs(out: Path, size: int, log: Callable[[str], None]) -> dict:
     """Sketch|drawing pairs for the colorize model, made by the project's own `nftgan sketchify`: every
     drawing once per SKETCH_STYLES entry, as A/<name>__<style>.png with the drawing as B/<name>__<style>.png."""
-    from training import sketchify
+    from nftgan.training import sketchify
 
     counts = {}
     for split in ("train", "test"):

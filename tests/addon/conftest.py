@@ -25,7 +25,7 @@ PROFILE = os.environ.get("BLENDER_USER_RESOURCES", "")
 
 @pytest.fixture(scope="session")
 def extension_zip(tmp_path_factory) -> str:
-    from tests import build_extension
+    from tools import build_extension
 
     return build_extension.build(out_dir=str(tmp_path_factory.mktemp("dist")))[0]
 
@@ -73,7 +73,7 @@ def scene(blender):
 
 def paint(image, strokes, width=3.0) -> np.ndarray:
     """Write a sketch straight into the image's pixels (paint operators need a GPU window)."""
-    from addon.core.imageio import draw_strokes
+    from nftgan.core.imageio import draw_strokes
 
     w, h = image.size
     pixels = np.ones((h, w, 4), np.float32)

@@ -28,7 +28,7 @@ def new_canvas(blender, size="256"):
 
 def expected_results(blender, pixels):
     """What the pipeline makes of these pixels with the scene's chosen models (8-bit like the datablocks)."""
-    from addon.core import pipeline
+    from nftgan.core import pipeline
 
     models = {k: m.path for k, m in blender.stylize.chosen_models(blender.bpy.context.scene).items()}
     return {k: np.round(v * 255) / 255 for k, v in pipeline.run(pixels, models=models).items()}

@@ -10,8 +10,8 @@ import threading
 import numpy as np
 import pytest
 
-from addon.core import imageio, jobs, pipeline, styles
-from addon.core.contract import describe_model
+from nftgan.core import imageio, jobs, pipeline, styles
+from nftgan.core.contract import describe_model
 
 
 def sketch(h, w, seed=0):
@@ -24,7 +24,7 @@ def sketch(h, w, seed=0):
 def test_feathered_tiles_leave_no_seams(colorize_model, stylize_model):
     """Overlapping feathered tiles: tile borders look like the interior (seam score ~1), while plain
     tiles of the same models leave visible steps there."""
-    from tests.bench.bench_addon import seam_score
+    from tools.bench.bench_addon import seam_score
 
     for path in (colorize_model, stylize_model):
         info = describe_model(path)

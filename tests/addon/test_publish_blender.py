@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from addon.core.publish.cid import CID
+from nftgan.core.publish.cid import CID
 from tests.publish.conftest import TOKEN
 from tests.publish.ipfs_server import FakeIpfsServer
 
@@ -60,7 +60,7 @@ def _publish_row(nftgan):
 
 def _stylized_result(nftgan, name="Sketch stylized", size=32):
     """An image exactly as Stylize leaves one: packed PNG made by the worker, with its provenance."""
-    from addon.core.imageio import encode_png
+    from nftgan.core.imageio import encode_png
 
     rng = np.random.default_rng(7)
     rgba = np.concatenate(
@@ -167,7 +167,7 @@ def test_online_access_gates_network_backends_and_tokens_stay_out_of_the_blend(
 
 
 def test_pending_publish_is_resumed_when_the_add_on_starts(nftgan, prefs, tmp_path):
-    from addon.core.publish.service import Request, prepare
+    from nftgan.core.publish.service import Request, prepare
 
     store = nftgan["publish"].ledger()
     prepared = prepare(

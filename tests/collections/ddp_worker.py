@@ -7,7 +7,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from training.gan import Discriminator, critic_loss
+from nftgan.training.gan import Discriminator, critic_loss
 
 out = sys.argv[1]
 torch.set_num_threads(1)

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from addon.core import collection, generate
-from addon.core.publish.http import PublishError
-from addon.core.publish.ledger import FAILED, PENDING, PUBLISHED
+from nftgan.core import collection, generate
+from nftgan.core.publish.http import PublishError
+from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED
 
 
 def _request(generate_model, n=5):

@@ -12,8 +12,8 @@ import scipy.ndimage
 import torch
 from PIL import Image
 
-from export.cli import main as nftgan
-from training import evaluate as ev
+from nftgan.export.cli import main as nftgan
+from nftgan.training import evaluate as ev
 
 
 def _random_cov(rng, d, rank=None):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from training.gan import Discriminator
+from nftgan.training.gan import Discriminator
 
 ROOT = Path(__file__).resolve().parents[2]
 

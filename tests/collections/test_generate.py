@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from addon.core import generate as gen
-from addon.core import imageio
-from addon.core.contract import ModelError
-from addon.core.jobs import CANCELLED, DONE, Worker
-from export.cli import main as nftgan
+from nftgan.core import generate as gen
+from nftgan.core import imageio
+from nftgan.core.contract import ModelError
+from nftgan.core.jobs import CANCELLED, DONE, Worker
+from nftgan.export.cli import main as nftgan
 
 
 def test_latents_are_reproducible_per_seed():

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from addon.core import generate as core
+from nftgan.core import generate as core
 
 from ..addon.conftest import pixels_of
 

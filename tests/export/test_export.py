@@ -8,12 +8,12 @@ import onnx
 import pytest
 import torch
 
-from addon.core.contract import describe_model
-from export import cli
-from export import onnx_export as ox
-from export.validate import validate
+from nftgan.core.contract import describe_model
+from nftgan.export import cli
+from nftgan.export import onnx_export as ox
+from nftgan.export.validate import validate
 from tests.conftest import train_tiny
-from training.checkpoint import build_generator, load_checkpoint
+from nftgan.training.checkpoint import build_generator, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +196,7 @@ def test_bad_checkpoints_and_options_are_refused(tiny_runs, tmp_path, capsys):
 
 def test_int8_keep_and_refuse_rule(colorize_model, tiny_data):
     """The rule on a real model and real calibration images: both outcomes, and a quantized graph that runs."""
-    from training.data import list_images, load_rgb, to_tensor
+    from nftgan.training.data import list_images, load_rgb, to_tensor
 
     fp32 = colorize_model.read_bytes()
     images = [to_tensor(load_rgb(p)).numpy() for p in list_images(str(tiny_data["paired"] / "A"))]

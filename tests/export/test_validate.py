@@ -6,9 +6,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from addon.core.contract import CONTRACT_VERSION, ModelError, build_metadata, describe_model
-from export import cli
-from export.validate import validate
+from nftgan.core.contract import CONTRACT_VERSION, ModelError, build_metadata, describe_model
+from nftgan.export import cli
+from nftgan.export.validate import validate
 
 
 def craft(path, *, props=None, in_shape=("N", 3, "H", "W"), weight_in=3, out_channels=3, drop=(), extra=None):
@@ -157,7 +157,7 @@ def test_several_files_report_each(tmp_path, capsys):
 
 def test_header_reader_skips_initializers_listed_as_inputs(tmp_path):
     """Older exporters list every weight as a graph input too; the model still has one real input."""
-    from addon.core.contract import read_header
+    from nftgan.core.contract import read_header
 
     path = craft(tmp_path / "old.onnx")
     model = onnx.load(path)

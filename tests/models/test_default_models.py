@@ -1,7 +1,7 @@
 """The default models shipped in addon/models/: contract, cards, size budget, golden outputs, and the
 quality claims (upscale beats bicubic, colorize beats the sketch) on committed held-out images.
 
-The golden fixtures come from `python -m tests.models.evidence`; re-exporting a model without
+The golden fixtures come from `python -m tools.evidence`; re-exporting a model without
 regenerating them fails `test_golden_fixtures_match_the_shipped_files` with that instruction.
 """
 
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from addon.core import styles
-from addon.core.contract import describe_model
-from tests.models import evidence as ev
+from nftgan.core import styles
+from nftgan.core.contract import describe_model
+from tools import evidence as ev
 
 RECORD = ev.GOLDEN / "golden.json"
 
@@ -61,7 +61,7 @@ def test_golden_fixtures_match_the_shipped_files(infos):
     for mid, info in infos.items():
         digest = hashlib.sha256(ev.Path(info.path).read_bytes()).hexdigest()
         assert record["models"].get(mid) == digest, (
-            f"{mid}.onnx changed since the golden outputs were made: run `python -m tests.models.evidence --golden`"
+            f"{mid}.onnx changed since the golden outputs were made: run `python -m tools.evidence --golden`"
         )
 
 

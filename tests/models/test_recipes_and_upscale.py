@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training import recipes
-from training.upscale import UpscaleNet, bicubic
+from nftgan.training import recipes
+from nftgan.training.upscale import UpscaleNet, bicubic
 
 
 def _drawing(seed: int, size: int = 80, transparent: bool = False) -> Image.Image:
@@ -101,8 +101,8 @@ def test_untrained_upscaler_is_exactly_bicubic_and_shapes_scale():
 
 
 def test_upscale_training_beats_bicubic_on_held_out_crops(tmp_path):
-    from training.checkpoint import build_generator, load_checkpoint
-    from training.cli import main as train_main
+    from nftgan.training.checkpoint import build_generator, load_checkpoint
+    from nftgan.training.cli import main as train_main
 
     data = tmp_path / "pics"
     data.mkdir()
@@ -154,7 +154,7 @@ def test_upscale_training_beats_bicubic_on_held_out_crops(tmp_path):
 
 
 def test_upscale_refuses_a_crop_the_scale_cannot_divide(tmp_path, capsys):
-    from training.cli import main as train_main
+    from nftgan.training.cli import main as train_main
 
     (tmp_path / "d").mkdir()
     Image.new("RGB", (40, 40)).save(tmp_path / "d" / "x.png")

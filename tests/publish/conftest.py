@@ -8,9 +8,9 @@ import random
 import pytest
 from PIL import Image
 
-from addon.core.publish.backends import Settings, make_backend
-from addon.core.publish.http import RetryPolicy
-from addon.core.publish.ledger import Ledger
+from nftgan.core.publish.backends import Settings, make_backend
+from nftgan.core.publish.http import RetryPolicy
+from nftgan.core.publish.ledger import Ledger
 
 from .ipfs_server import FakeIpfsServer
 

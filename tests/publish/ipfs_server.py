@@ -33,9 +33,9 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from addon.core.publish.car import read_car
-from addon.core.publish.cid import CID, DAG_PB, RAW, read_varint
-from addon.core.publish.unixfs import import_bytes
+from nftgan.core.publish.car import read_car
+from nftgan.core.publish.cid import CID, DAG_PB, RAW, read_varint
+from nftgan.core.publish.unixfs import import_bytes
 
 REQUEST_LIMIT = 100 * 1000 * 1000
 RATE = (30, 10.0)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from addon.core.publish import car
-from addon.core.publish.cid import CID, RAW, CIDError
-from addon.core.publish.cli import cid_main
-from addon.core.publish.unixfs import CHUNK_SIZE, FileImporter, cid_of_file, import_bytes
+from nftgan.core.publish import car
+from nftgan.core.publish.cid import CID, RAW, CIDError
+from nftgan.core.publish.cli import cid_main
+from nftgan.core.publish.unixfs import CHUNK_SIZE, FileImporter, cid_of_file, import_bytes
 
-from .make_vectors import vector_data
+from tools.make_vectors import vector_data
 
 HERE = Path(__file__).parent
 VECTORS = json.loads((HERE / "vectors.json").read_text())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from addon.core.publish.cli import publish_main
-from addon.core.publish.ledger import Ledger
-from addon.core.publish.unixfs import cid_of_bytes
+from nftgan.core.publish.cli import publish_main
+from nftgan.core.publish.ledger import Ledger
+from nftgan.core.publish.unixfs import cid_of_bytes
 
 from .conftest import png_bytes
 

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from addon.core.publish import metadata as md
-from addon.core.publish.http import PublishError, RetryPolicy, Throttle, _retry_after, check_endpoint
+from nftgan.core.publish import metadata as md
+from nftgan.core.publish.http import PublishError, RetryPolicy, Throttle, _retry_after, check_endpoint
 
 IMAGE = "bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y"
 

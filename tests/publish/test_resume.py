@@ -9,9 +9,9 @@ import sys
 import threading
 from pathlib import Path
 
-from addon.core.publish.backends import Settings, make_backend
-from addon.core.publish.ledger import FAILED, PENDING, PUBLISHED, Ledger
-from addon.core.publish.service import Request, prepare, resume_pending
+from nftgan.core.publish.backends import Settings, make_backend
+from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED, Ledger
+from nftgan.core.publish.service import Request, prepare, resume_pending
 
 from .conftest import TOKEN, png_bytes
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _nftgan(*args, env_token=TOKEN, **kw):
     env = {**os.environ, "NFTGAN_TOKEN": env_token, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "export.cli", *args],
+        [sys.executable, "-m", "nftgan.export.cli", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -5,8 +5,8 @@ import sys
 
 import torch
 
-from training.config import CycleGANConfig
-from training.trainer import Trainer
+from nftgan.training.config import CycleGANConfig
+from nftgan.training.trainer import Trainer
 
 data, out = sys.argv[1], sys.argv[2]
 torch.set_num_threads(1)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from training.checkpoint import load_checkpoint
-from training.cli import main
-from training.kinds import available, get_kind
+from nftgan.training.checkpoint import load_checkpoint
+from nftgan.training.cli import main
+from nftgan.training.kinds import available, get_kind
 
 from .helpers import TINY, paired, unpaired
 
@@ -108,7 +108,7 @@ def test_nftgan_dispatcher_runs_train(tmp_path):
         [
             sys.executable,
             "-m",
-            "export.cli",
+            "nftgan.export.cli",
             "train",
             "pix2pix",
             "--data",

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from training.config import Pix2PixConfig
-from training.data import (
+from nftgan.training.config import Pix2PixConfig
+from nftgan.training.data import (
     DataError,
     StepSampler,
     find_layout,
@@ -117,7 +117,7 @@ def test_jitter_is_shared_by_a_and_b_and_reproducible(tmp_path):
 
 
 def test_unpaired_dataset(tmp_path):
-    from training.config import CycleGANConfig
+    from nftgan.training.config import CycleGANConfig
 
     cfg = CycleGANConfig(model="cyclegan", data=str(unpaired(tmp_path / "u", n=6)), size=32)
     train, val, _ = unpaired_datasets(cfg)

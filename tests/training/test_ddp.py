@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from training.checkpoint import config_of, load_checkpoint
-from training.kinds import get_kind
-from training.trainer import _seed
+from nftgan.training.checkpoint import config_of, load_checkpoint
+from nftgan.training.kinds import get_kind
+from nftgan.training.trainer import _seed
 
 from .helpers import unpaired
 

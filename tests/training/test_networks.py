@@ -7,10 +7,10 @@ import random
 import pytest
 import torch
 
-from training.config import Pix2PixConfig
-from training.losses import gan_loss, new_pool, pool_query, psnr
-from training.networks import build_discriminator, build_image_generator, check_size, multiple_of
-from training.trainer import lr_factor
+from nftgan.training.config import Pix2PixConfig
+from nftgan.training.losses import gan_loss, new_pool, pool_query, psnr
+from nftgan.training.networks import build_discriminator, build_image_generator, check_size, multiple_of
+from nftgan.training.trainer import lr_factor
 
 
 def n_params(net) -> float:

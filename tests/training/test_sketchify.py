@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from training.data import find_layout
-from training.sketchify import main as sketchify_main
-from training.sketchify import sketch
+from nftgan.training.data import find_layout
+from nftgan.training.sketchify import main as sketchify_main
+from nftgan.training.sketchify import sketch
 
 
 def picture(size: int = 128) -> Image.Image:

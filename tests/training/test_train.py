@@ -14,12 +14,12 @@ import pytest
 import torch
 from PIL import Image
 
-from training.checkpoint import CheckpointError, build_generator, load_checkpoint
-from training.cli import main as train_main
-from training.config import CycleGANConfig, Pix2PixConfig
-from training.data import collate
-from training.kinds import get_kind
-from training.trainer import Trainer, native_bf16, train, use_bf16
+from nftgan.training.checkpoint import CheckpointError, build_generator, load_checkpoint
+from nftgan.training.cli import main as train_main
+from nftgan.training.config import CycleGANConfig, Pix2PixConfig
+from nftgan.training.data import collate
+from nftgan.training.kinds import get_kind
+from nftgan.training.trainer import Trainer, native_bf16, train, use_bf16
 
 from .helpers import TINY, paired, unpaired
 
@@ -203,7 +203,7 @@ def test_kill_9_then_resume_gives_identical_weights(tmp_path):
     ]
     killed = tmp_path / "killed"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "export.cli", "train", "pix2pix", "--out", str(killed), *args],
+        [sys.executable, "-m", "nftgan.export.cli", "train", "pix2pix", "--out", str(killed), *args],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

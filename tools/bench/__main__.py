@@ -1,13 +1,13 @@
-"""`make bench`: run every tests/bench/bench_*.py in one process, side by side, each printing a table.
+"""`make bench`: run every tools/bench/bench_*.py in one process, side by side, each printing a table.
 
-Run one: `python -m tests.bench training` (matches module names containing the word)."""
+Run one: `python -m tools.bench training` (matches module names containing the word)."""
 
 import importlib
 import pkgutil
 import sys
 import time
 
-import tests.bench as pkg
+import tools.bench as pkg
 
 
 def main(argv):
@@ -17,7 +17,7 @@ def main(argv):
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         t0 = time.perf_counter()
-        importlib.import_module(f"tests.bench.{name}").main()
+        importlib.import_module(f"tools.bench.{name}").main()
         print(f"({name}: {time.perf_counter() - t0:.0f} s)", flush=True)
 
 

@@ -30,8 +30,8 @@ def _time(fn, repeats: int = 10) -> tuple[float, float]:
 
 
 def main() -> None:
-    from addon.core import pipeline
-    from tests.models import evidence as ev
+    from nftgan.core import pipeline
+    from tools import evidence as ev
 
     infos = ev.shipped()
     if not infos:

@@ -1,7 +1,7 @@
 """Evidence for the shipped default models (addon/models/), made with the add-on's own pipeline.
 
-    python -m tests.models.evidence            # contact sheet + held-out metrics + model cards + goldens
-    python -m tests.models.evidence --golden   # only the golden fixtures (after re-exporting a model)
+    python -m tools.evidence            # contact sheet + held-out metrics + model cards + goldens
+    python -m tools.evidence --golden   # only the golden fixtures (after re-exporting a model)
 
 - docs/default_styles.png: held-out sketch | colorized | each style | x4 upscale (centre crop) | bicubic x4
 - docs/default_styles.json: held-out metrics, each beside its trivial baseline, measured in one run:
@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from addon.core import pipeline
-from addon.core.contract import ModelInfo, describe_model
-from training.defaults import DEFAULTS
+from nftgan.core import pipeline
+from nftgan.core.contract import ModelInfo, describe_model
+from nftgan.training.defaults import DEFAULTS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "addon" / "models"
 DOCS = ROOT / "docs"
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = ROOT / "tests" / "models" / "golden"
 SHEET_CELL = 150
 SHEET_ROWS = 5
 GOLDEN_SIZE = 128
@@ -277,7 +277,7 @@ def update_cards(infos: dict[str, ModelInfo], res: dict, manifest: dict) -> None
                 f"{src['license']}; {src['images']} images ({src['train']} train, {src['test']} "
                 f"held out), {src['duplicates_dropped']} duplicates dropped"
             )
-        lines += ["", "Reproduce: `make models` (training/defaults.py, then tests/models/evidence.py)."]
+        lines += ["", "Reproduce: `make models` (training/defaults.py, then tools/evidence.py)."]
         card.write_text(text + "\n" + "\n".join(lines) + "\n")
 
 
@@ -332,7 +332,7 @@ def write_golden(infos: dict[str, ModelInfo], data: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tests.models.evidence", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.evidence", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=ROOT / "data")
     p.add_argument("--golden", action="store_true", help="only rewrite the golden fixtures")
     p.add_argument("--limit", type=int, default=0, help="at most N held-out images per metric (0: all)")

@@ -56,7 +56,7 @@ def say(msg: str) -> None:
 
 
 def bundled_models() -> dict | None:
-    from addon.core import styles
+    from nftgan.core import styles
 
     found = styles.scan()
     picked = {k: styles.find(found, k, None) for k in ("colorize", "stylize")}
@@ -79,7 +79,7 @@ def trained_models() -> dict:
     from tests.conftest import make_data
 
     folder = Path(ROOT) / ".cache" / "demo-models"
-    nftgan = [sys.executable, "-m", "export.cli"]
+    nftgan = [sys.executable, "-m", "nftgan.export.cli"]
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
         say("no styles in addon/models/: training two small models with `nftgan train` (a few minutes, once)")
@@ -269,7 +269,7 @@ def scene(models: dict, out: str) -> dict:
 def blender_stage(stage: str, profile: str, *args: str) -> dict:
     env = dict(os.environ, BLENDER_USER_RESOURCES=profile, PYTHONPATH=ROOT)
     r = subprocess.run(
-        [sys.executable, "-m", "tests.demo", "--stage", stage, *args],
+        [sys.executable, "-m", "tools.demo", "--stage", stage, *args],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -308,7 +308,7 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
 
-    from tests import build_extension
+    from tools import build_extension
 
     zip_path = build_extension.build()[0]
     say(f"extension built and validated: {os.path.relpath(zip_path, ROOT)}")

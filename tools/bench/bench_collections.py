@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from addon.core import generate as gen
-from export.onnx_export import export_checkpoint
-from training import gan
-from training.checkpoint import build_generator, load_checkpoint
-from training.data import collate
-from training.kinds import get_kind
-from training.trainer import Trainer
+from nftgan.core import generate as gen
+from nftgan.export.onnx_export import export_checkpoint
+from nftgan.training import gan
+from nftgan.training.checkpoint import build_generator, load_checkpoint
+from nftgan.training.data import collate
+from nftgan.training.kinds import get_kind
+from nftgan.training.trainer import Trainer
 
 
 def _folder(root: Path, n: int = 400, size: int = 128) -> Path:

@@ -7,12 +7,12 @@ import io
 import random
 import time
 
-from addon.core.publish import car
-from addon.core.publish.backends import Item, Settings, make_backend
-from addon.core.publish.http import RetryPolicy
-from addon.core.publish.unixfs import cid_of_file, import_bytes
+from nftgan.core.publish import car
+from nftgan.core.publish.backends import Item, Settings, make_backend
+from nftgan.core.publish.http import RetryPolicy
+from nftgan.core.publish.unixfs import cid_of_file, import_bytes
 from tests.publish.ipfs_server import FakeIpfsServer
-from tests.publish.make_vectors import vector_data
+from tools.make_vectors import vector_data
 
 SIZE = 50 * 1024 * 1024  # the ~50 MB vector (two tree levels)
 UPLOAD = 20 * 1024 * 1024

@@ -48,7 +48,7 @@ REPEATS = 3
 
 def _models() -> dict:
     """The demo's choice: bundled colorize + stylize styles when present, else the tiny test models."""
-    from tests import demo
+    from tools import demo
 
     models = demo.bundled_models()
     if models is None:
@@ -73,7 +73,7 @@ def child(zip_path: str, models: dict) -> dict:
 
     import bpy
 
-    from tests import demo
+    from tools import demo
 
     demo.install(zip_path, models["folder"])
     runtime = importlib.import_module(f"{demo.PKG}.blender.runtime")
@@ -135,8 +135,8 @@ def child(zip_path: str, models: dict) -> dict:
 
 def seams(models: dict, size: int = 2048) -> dict:
     """Seam score of the colorize and stylize models over a size x size sketch: feathered vs plain tiles."""
-    from addon.core import imageio, pipeline
-    from addon.core.contract import describe_model
+    from nftgan.core import imageio, pipeline
+    from nftgan.core.contract import describe_model
 
     px = np.ones((size, size, 4), np.float32)
     rng = np.random.default_rng(0)
@@ -154,14 +154,14 @@ def seams(models: dict, size: int = 2048) -> dict:
 
 
 def main() -> None:
-    from tests import build_extension
+    from tools import build_extension
 
     models = _models()
     with tempfile.TemporaryDirectory(prefix="nftgan-bench-") as tmp:
         zip_path = build_extension.build(out_dir=os.path.join(tmp, "dist"), quiet=True)[0]
         env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "profile"), PYTHONPATH=ROOT)
         r = subprocess.run(
-            [sys.executable, "-m", "tests.bench.bench_addon", "--child", zip_path, json.dumps(models)],
+            [sys.executable, "-m", "tools.bench.bench_addon", "--child", zip_path, json.dumps(models)],
             env=env,
             cwd=ROOT,
             capture_output=True,

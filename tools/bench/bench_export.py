@@ -12,8 +12,8 @@ import time
 import numpy as np
 import torch
 
-from export import onnx_export as ox
-from training.networks import build_image_generator
+from nftgan.export import onnx_export as ox
+from nftgan.training.networks import build_image_generator
 
 SIDE = 256
 REPEATS = 5

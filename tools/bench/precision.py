@@ -1,6 +1,6 @@
 """Does bf16 autocast train as well as fp32? Held-out L1 after equal training, side by side.
 
-    python -m tests.bench.precision [--steps-pix2pix 3000] [--steps-cyclegan 1500] [--seeds 0 1]
+    python -m tools.bench.precision [--steps-pix2pix 3000] [--steps-cyclegan 1500] [--seeds 0 1]
 
 Not part of `make bench` (it trains for tens of minutes): it is the evidence behind `--amp auto`
 choosing bf16 where the hardware computes it natively. For each precision and seed it trains, with the
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training.checkpoint import build_generator, load_checkpoint
-from training.cli import main as train_main
-from training.defaults import DEFAULTS
+from nftgan.training.checkpoint import build_generator, load_checkpoint
+from nftgan.training.cli import main as train_main
+from nftgan.training.defaults import DEFAULTS
 
 DATA = Path("data")
 
@@ -53,7 +53,7 @@ def recipe(default_id: str) -> tuple[str, str, tuple[str, ...]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m tests.bench.precision", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.bench.precision", description=__doc__.split("\n\n")[0])
     p.add_argument("--steps-pix2pix", type=int, default=3000)
     p.add_argument("--steps-cyclegan", type=int, default=1500)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
