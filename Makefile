@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 #   make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" venv
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv test demo bench extension clean data models
+.PHONY: venv test lint demo bench extension clean data models
 
 venv: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# ruff: the rule set is in pyproject.toml; the tree is kept ruff-formatted
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 demo: $(STAMP)
 	$(PY) -m tools.demo

@@ -17,9 +17,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "nftgan.training.cli:main",
         "train a style or collection model (pix2pix, cyclegan, dcgan, wgan-gp, upscale)",
     ),
-    "sketchify": ("nftgan.training.sketchify:main", "turn a folder of images into an aligned sketch|image dataset"),
+    "sketchify": (
+        "nftgan.training.sketchify:main",
+        "turn a folder of images into an aligned sketch|image dataset",
+    ),
     "data": ("nftgan.training.recipes:main", "build the licensed datasets the default styles are trained on"),
-    "export": ("nftgan.export.onnx_export:main", "export a training checkpoint to a self-describing ONNX model"),
+    "export": (
+        "nftgan.export.onnx_export:main",
+        "export a training checkpoint to a self-describing ONNX model",
+    ),
     "validate": ("nftgan.export.validate:main", "check that an .onnx file follows the NFTGan model contract"),
     "stylize": ("nftgan.core.pipeline:main", "run colorize -> stylize (-> upscale) on an image file"),
     "generate": ("nftgan.core.generate:main", "sample N images from a generate model"),
@@ -34,7 +40,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: nftgan COMMAND [options]   (nftgan COMMAND --help for details; nftgan --version)", "", "commands:"]
+    lines = [
+        "usage: nftgan COMMAND [options]   (nftgan COMMAND --help for details; nftgan --version)",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 

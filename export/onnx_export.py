@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from torch import nn
-
 from nftgan.core.contract import ModelError, build_metadata, describe_model
+from torch import nn
 
 PARITY_TOL = 1e-4  # max |ONNX - PyTorch| in fp32, outputs in [-1, 1]
 INT8_MIN_PSNR = 30.0  # dB vs the fp32 output, on held-out images
@@ -151,9 +150,8 @@ def example_input(info: dict, batch: int = 1, side: int | None = None) -> torch.
 
 
 def _resize(img, side: int) -> torch.Tensor:
-    from PIL import Image
-
     from nftgan.training.data import to_tensor
+    from PIL import Image
 
     return to_tensor(img.resize((side, side), Image.BICUBIC))
 

@@ -13,7 +13,6 @@ import os
 import sys
 
 import numpy as np
-
 from nftgan.core.contract import ModelError, ModelInfo, describe_model
 
 

@@ -61,9 +61,8 @@ def source_hash() -> str:
 def make_data(root: Path, n: int = 12, size: int = SIZE) -> dict[str, Path]:
     """Generated sketches (random ink strokes on white) and their 'colour' versions (warm paper, blue ink),
     as a paired A/ + B/ set, and as an unpaired trainA/ (sketches) + trainB/ (sepia drawings) set."""
-    from PIL import Image
-
     from nftgan.core.imageio import draw_strokes
+    from PIL import Image
 
     rng = np.random.default_rng(0)
     paired, unpaired = root / "paired", root / "unpaired"

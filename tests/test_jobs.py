@@ -4,7 +4,6 @@ import threading
 import time
 
 import pytest
-
 from nftgan.core.jobs import CANCELLED, DONE, FAILED, UserError, Worker
 
 

@@ -80,7 +80,9 @@ def stage() -> dict:
         manifest = tomllib.load(fh)
     shutil.rmtree(STAGE, ignore_errors=True)
     shutil.copytree(
-        os.path.join(ROOT, "addon"), STAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "__main__.py")
+        os.path.join(ROOT, "addon"),
+        STAGE,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "__main__.py"),
     )
     shutil.copy2(MANIFEST, os.path.join(STAGE, "blender_manifest.toml"))
     os.makedirs(os.path.join(STAGE, "wheels"), exist_ok=True)

@@ -25,11 +25,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from nftgan.core import pipeline
 from nftgan.core.contract import ModelInfo, describe_model
 from nftgan.training.defaults import DEFAULTS
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "addon" / "models"

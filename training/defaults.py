@@ -158,7 +158,9 @@ def export(d: Default, runs: Path, models: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nftgan.training.defaults", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m nftgan.training.defaults", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--only", nargs="+", choices=[d.id for d in DEFAULTS], help="just these models")
     p.add_argument("--data", type=Path, default=Path("data"), help="data folder (default data/)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (default runs/)")

@@ -85,7 +85,7 @@ class Discriminator(nn.Module):
     def __init__(self, size: int = 64, ndf: int = 64, norm: str = "batch", max_channels: int = 512):
         super().__init__()
         _check_size(size)
-        if norm not in ("batch",) + CRITIC_NORMS:
+        if norm not in ("batch", *CRITIC_NORMS):
             raise ValueError(f"unknown discriminator norm {norm!r}")
         widths = _widths(size, ndf, max_channels)
         res = size // 2

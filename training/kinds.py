@@ -82,7 +82,7 @@ class ModelKind(ABC):
     # in bf16 as in fp32 (tools/bench/precision.py); the others train in fp32 unless asked for --amp bf16
     auto_bf16: bool = False
 
-    def check_config(self, cfg: TrainConfig) -> None:
+    def check_config(self, cfg: TrainConfig) -> None:  # noqa: B027 - optional hook
         """Raise ValueError with advice for settings this kind cannot train with."""
 
     @abstractmethod

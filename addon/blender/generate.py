@@ -90,7 +90,7 @@ def start(context) -> jobs.Job:
     def work(job):
         images = core_generate.run(info, core_generate.latents(plan, info.latent), job=job, **opts)
         out = []
-        for rgba in images + [core_generate.grid(images)]:
+        for rgba in [*images, core_generate.grid(images)]:
             job.check()
             out.append(
                 (np.ascontiguousarray(rgba).ravel(), rgba.shape[:2], imageio.encode_png(rgba, level=1))

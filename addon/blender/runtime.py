@@ -193,7 +193,7 @@ def _make_thumbnails(found) -> None:
             job.progress(i / len(todo), f"preview of {style.name}")
             try:
                 out[style.path] = core_styles.thumbnail(style, cache, **opts)
-            except Exception as exc:  # a style that cannot make a thumbnail still works without one
+            except Exception as exc:  # noqa: BLE001 - a style that cannot make a thumbnail still works without one
                 log.warning("NFTGan: no thumbnail for %s: %s", style.path, exc)
         return out
 

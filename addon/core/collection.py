@@ -69,12 +69,12 @@ def token_attributes(
     req: CollectionRequest, sample: generate.Sample, model_hash: str, software: str
 ) -> list[dict]:
     models = [{"kind": "generate", "name": req.model.name, "version": model_hash[:12]}]
-    return (
-        sample.attributes()
-        + [{"trait_type": "Collection", "value": req.name}]
-        + md.nftgan_attributes(models=models, width=req.model.size, height=req.model.size, software=software)
-        + list(req.attributes)
-    )
+    return [
+        *sample.attributes(),
+        {"trait_type": "Collection", "value": req.name},
+        *md.nftgan_attributes(models=models, width=req.model.size, height=req.model.size, software=software),
+        *list(req.attributes),
+    ]
 
 
 def _state(folder: str, cid: str, ledger: Ledger) -> dict:

@@ -19,7 +19,8 @@ import logging
 import queue
 import threading
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,11 @@ class UserError(Exception):
 class Job:
     def __init__(
         self,
-        fn: Callable[["Job"], Any],
+        fn: Callable[[Job], Any],
         key: str | None,
         label: str,
-        on_done: Callable[["Job"], None] | None,
-        on_progress: Callable[["Job"], None] | None,
+        on_done: Callable[[Job], None] | None,
+        on_progress: Callable[[Job], None] | None,
     ):
         self.fn, self.key, self.label = fn, key, label
         self.on_done, self.on_progress = on_done, on_progress
@@ -224,7 +225,7 @@ class Worker:
             job.state = CANCELLED
         except UserError as exc:
             job.state, job.error = FAILED, str(exc)
-        except Exception as exc:  # report briefly, log fully
+        except Exception as exc:  # noqa: BLE001 - report briefly, log fully
             job.state = CANCELLED if job.cancelled else FAILED
             job.error = f"{type(exc).__name__}: {exc}".strip()[:300]
             job.details = traceback.format_exc()

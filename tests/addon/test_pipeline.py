@@ -9,7 +9,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from nftgan.core import imageio, jobs, pipeline, styles
 from nftgan.core.contract import describe_model
 

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 import pytest
-
 from nftgan.core.publish.cid import CID
+
 from tests.publish.conftest import TOKEN
 from tests.publish.ipfs_server import FakeIpfsServer
 

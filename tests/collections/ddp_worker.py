@@ -6,7 +6,6 @@ import sys
 
 import torch
 import torch.distributed as dist
-
 from nftgan.training.gan import Discriminator, critic_loss
 
 out = sys.argv[1]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from nftgan.core import collection, generate
 from nftgan.core.publish.http import PublishError
 from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED

@@ -10,10 +10,9 @@ import pytest
 import scipy.linalg
 import scipy.ndimage
 import torch
-from PIL import Image
-
 from nftgan.export.cli import main as nftgan
 from nftgan.training import evaluate as ev
+from PIL import Image
 
 
 def _random_cov(rng, d, rank=None):
@@ -194,7 +193,7 @@ def test_inception_loads_standard_names_and_gives_pool3(random_inception_weights
 
 def test_inception_errors_are_actionable(tmp_path, monkeypatch):
     monkeypatch.delenv(ev.INCEPTION_ENV, raising=False)
-    with pytest.raises(SystemExit, match="pt_inception-2015-12-05-6726825d.pth") as exc:
+    with pytest.raises(SystemExit, match=r"pt_inception-2015-12-05-6726825d.pth") as exc:
         ev.load_inception(None)
     assert ev.FID_WEIGHTS_URL in str(exc.value)
     with pytest.raises(SystemExit, match="no such file"):

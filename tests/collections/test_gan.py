@@ -9,8 +9,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from PIL import Image
-
 from nftgan.core import generate as gen
 from nftgan.core.contract import describe_model
 from nftgan.export.cli import main as nftgan
@@ -19,6 +17,7 @@ from nftgan.training.checkpoint import build_generator, load_checkpoint
 from nftgan.training.data import DataError
 from nftgan.training.kinds import get_kind
 from nftgan.training.trainer import train
+from PIL import Image
 
 from ..training.test_train import same_state
 from .toy import SIZE, make_folder, nearest_mode

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from nftgan.training.gan import Discriminator
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from nftgan.core import generate as gen
 from nftgan.core import imageio
 from nftgan.core.contract import ModelError

@@ -8,7 +8,6 @@ import os
 
 import numpy as np
 import pytest
-
 from nftgan.core import generate as core
 
 from ..addon.conftest import pixels_of

@@ -7,13 +7,13 @@ import numpy as np
 import onnx
 import pytest
 import torch
-
 from nftgan.core.contract import describe_model
 from nftgan.export import cli
 from nftgan.export import onnx_export as ox
 from nftgan.export.validate import validate
-from tests.conftest import train_tiny
 from nftgan.training.checkpoint import build_generator, load_checkpoint
+
+from tests.conftest import train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +251,6 @@ def test_checkpoint_without_its_data_exports_with_random_parity_only(tiny_runs, 
     report = ox.export_checkpoint(moved, tmp_path / "s.onnx")
     assert not report["real_images"] and len(report["parity"]) == 2
     assert "random inputs only: no training images found" in report["card"]
-    with pytest.raises(ox.ExportError, match="--int8 needs images .* pass --calib-dir DIR"):
+    with pytest.raises(ox.ExportError, match=r"--int8 needs images .* pass --calib-dir DIR"):
         ox.export_checkpoint(moved, tmp_path / "q.onnx", int8=True)
     assert not (tmp_path / "q.onnx").exists() and not ox.int8_path(tmp_path / "q.onnx").exists()

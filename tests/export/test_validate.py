@@ -4,11 +4,10 @@ wrong gets its own clear message; a good file is described. Real onnxruntime ses
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-
 from nftgan.core.contract import CONTRACT_VERSION, ModelError, build_metadata, describe_model
 from nftgan.export import cli
 from nftgan.export.validate import validate
+from onnx import TensorProto, helper, numpy_helper
 
 
 def craft(path, *, props=None, in_shape=("N", 3, "H", "W"), weight_in=3, out_channels=3, drop=(), extra=None):
@@ -66,7 +65,7 @@ def test_work_size_is_read_and_checked(tmp_path):
     assert describe_model(craft(tmp_path / "none.onnx")).work_size == 0  # optional: absent means any size
     with pytest.raises(ModelError, match="work_size is for colorize and stylize models, not upscale"):
         build_metadata(kind="upscale", name="x", size=32, multiple_of=1, scale=4, work_size=128)
-    with pytest.raises(ModelError, match="nftgan.work_size=8 must be at least 16"):
+    with pytest.raises(ModelError, match=r"nftgan.work_size=8 must be at least 16"):
         build_metadata(kind="stylize", name="x", size=32, multiple_of=4, work_size=8)
 
 
@@ -125,7 +124,7 @@ def test_truncated_file_is_refused(tmp_path):
     data = good.read_bytes()
     for cut in (len(data) // 3, len(data) - 20):
         (tmp_path / "cut.onnx").write_bytes(data[:cut])
-        with pytest.raises(ModelError, match="cut.onnx is not a readable ONNX model.*truncated"):
+        with pytest.raises(ModelError, match=r"cut.onnx is not a readable ONNX model.*truncated"):
             describe_model(tmp_path / "cut.onnx")
 
 

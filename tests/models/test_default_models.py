@@ -12,10 +12,10 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from nftgan.core import styles
 from nftgan.core.contract import describe_model
+from PIL import Image
+
 from tools import evidence as ev
 
 RECORD = ev.GOLDEN / "golden.json"

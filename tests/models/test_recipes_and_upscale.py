@@ -6,16 +6,15 @@ import json
 
 import numpy as np
 import torch
-from PIL import Image
-
 from nftgan.training import recipes
 from nftgan.training.upscale import UpscaleNet, bicubic
+from PIL import Image
 
 
 def _drawing(seed: int, size: int = 80, transparent: bool = False) -> Image.Image:
     rng = np.random.default_rng(seed)
     img = Image.new("RGBA", (size, size // 2), (255, 255, 255, 0 if transparent else 255))
-    colour = tuple(int(c) for c in rng.integers(0, 200, 3)) + (255,)
+    colour = (*tuple(int(c) for c in rng.integers(0, 200, 3)), 255)
     x0, y0 = int(rng.integers(5, 20)), int(rng.integers(3, 10))
     img.paste(Image.new("RGBA", (30, 20), colour), (x0, y0))
     return img

@@ -6,11 +6,10 @@ import io
 import random
 
 import pytest
-from PIL import Image
-
 from nftgan.core.publish.backends import Settings, make_backend
 from nftgan.core.publish.http import RetryPolicy
 from nftgan.core.publish.ledger import Ledger
+from PIL import Image
 
 from .ipfs_server import FakeIpfsServer
 

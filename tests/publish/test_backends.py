@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from nftgan.core.publish import car
 from nftgan.core.publish.backends import NftStorage, Settings, make_backend
 from nftgan.core.publish.cid import CID
@@ -99,7 +98,7 @@ def test_persistent_errors_fail_clearly_after_bounded_retries(server, backend_fo
 
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata"])
 def test_rejected_token_is_reported_as_such(kind, server, backend_for, ledger):
-    with pytest.raises(TokenRejected, match="rejected the API token.*preferences"):
+    with pytest.raises(TokenRejected, match=r"rejected the API token.*preferences"):
         publish(_request(), backend_for(kind, token="wrong"), ledger)
     assert ledger.rows()[0].state == FAILED and len(server.state.hits) == 1  # no retries of a 401
     with pytest.raises(PublishError, match="needs an API token"):

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from nftgan.core.publish import car
 from nftgan.core.publish.cid import CID, RAW, CIDError
 from nftgan.core.publish.cli import cid_main

@@ -6,7 +6,6 @@ import json
 import random
 
 import pytest
-
 from nftgan.core.publish import metadata as md
 from nftgan.core.publish.http import PublishError, RetryPolicy, Throttle, _retry_after, check_endpoint
 

@@ -4,7 +4,6 @@ saves the weights it ended with so the test can compare them."""
 import sys
 
 import torch
-
 from nftgan.training.config import CycleGANConfig
 from nftgan.training.trainer import Trainer
 

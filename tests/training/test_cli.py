@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from nftgan.training.checkpoint import load_checkpoint
 from nftgan.training.cli import main
 from nftgan.training.kinds import available, get_kind

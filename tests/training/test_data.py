@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from nftgan.training.config import Pix2PixConfig
 from nftgan.training.data import (
     DataError,
@@ -17,6 +15,7 @@ from nftgan.training.data import (
     split_indices,
     unpaired_datasets,
 )
+from PIL import Image
 
 from .helpers import paired, unpaired
 
@@ -48,7 +47,7 @@ def test_bad_folders_explained(tmp_path, make, fragment):
 
 def test_pix2pix_refuses_unpaired_data(tmp_path):
     cfg = Pix2PixConfig(model="pix2pix", data=str(unpaired(tmp_path / "u", n=3)))
-    with pytest.raises(DataError, match="unpaired.*cyclegan"):
+    with pytest.raises(DataError, match=r"unpaired.*cyclegan"):
         paired_datasets(cfg)
 
 

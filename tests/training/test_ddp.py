@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from nftgan.training.checkpoint import config_of, load_checkpoint
 from nftgan.training.kinds import get_kind
 from nftgan.training.trainer import _seed

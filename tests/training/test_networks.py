@@ -6,7 +6,6 @@ import random
 
 import pytest
 import torch
-
 from nftgan.training.config import Pix2PixConfig
 from nftgan.training.losses import gan_loss, new_pool, pool_query, psnr
 from nftgan.training.networks import build_discriminator, build_image_generator, check_size, multiple_of

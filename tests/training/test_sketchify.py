@@ -6,11 +6,10 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
-
 from nftgan.training.data import find_layout
 from nftgan.training.sketchify import main as sketchify_main
 from nftgan.training.sketchify import sketch
+from PIL import Image, ImageDraw
 
 
 def picture(size: int = 128) -> Image.Image:

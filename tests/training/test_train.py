@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
-
 from nftgan.training.checkpoint import CheckpointError, build_generator, load_checkpoint
 from nftgan.training.cli import main as train_main
 from nftgan.training.config import CycleGANConfig, Pix2PixConfig
 from nftgan.training.data import collate
 from nftgan.training.kinds import get_kind
 from nftgan.training.trainer import Trainer, native_bf16, train, use_bf16
+from PIL import Image
 
 from .helpers import TINY, paired, unpaired
 

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-
 from nftgan.core import generate as gen
 from nftgan.export.onnx_export import export_checkpoint
 from nftgan.training import gan
@@ -21,6 +19,7 @@ from nftgan.training.checkpoint import build_generator, load_checkpoint
 from nftgan.training.data import collate
 from nftgan.training.kinds import get_kind
 from nftgan.training.trainer import Trainer
+from PIL import Image
 
 
 def _folder(root: Path, n: int = 400, size: int = 128) -> Path:

@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import torch
-
 from nftgan.export import onnx_export as ox
 from nftgan.training.networks import build_image_generator
 

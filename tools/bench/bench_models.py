@@ -31,6 +31,7 @@ def _time(fn, repeats: int = 10) -> tuple[float, float]:
 
 def main() -> None:
     from nftgan.core import pipeline
+
     from tools import evidence as ev
 
     infos = ev.shipped()

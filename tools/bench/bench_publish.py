@@ -11,6 +11,7 @@ from nftgan.core.publish import car
 from nftgan.core.publish.backends import Item, Settings, make_backend
 from nftgan.core.publish.http import RetryPolicy
 from nftgan.core.publish.unixfs import cid_of_file, import_bytes
+
 from tests.publish.ipfs_server import FakeIpfsServer
 from tools.make_vectors import vector_data
 

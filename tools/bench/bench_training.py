@@ -31,12 +31,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-
 from nftgan.training.config import CycleGANConfig, Pix2PixConfig
 from nftgan.training.data import collate
 from nftgan.training.losses import gan_loss, pool_query
 from nftgan.training.trainer import Trainer, native_bf16
+from PIL import Image
 
 QUOTED_S_PER_ITER = {"pix2pix": 1.47, "cyclegan": 18.1}  # from the issue, not measured here
 ITERS = {"pix2pix": (1, 3), "cyclegan": (1, 2)}  # (warm-up, timed) rounds: a CycleGAN step is ~10x pix2pix

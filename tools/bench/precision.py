@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-
 from nftgan.training.checkpoint import build_generator, load_checkpoint
 from nftgan.training.cli import main as train_main
 from nftgan.training.defaults import DEFAULTS
+from PIL import Image
 
 DATA = Path("data")
 

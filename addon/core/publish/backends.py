@@ -106,7 +106,7 @@ class Backend(abc.ABC):
     def list(self, limit: int = 20) -> list[RemoteItem]:
         return []
 
-    def published(self, *, name: str, token_uri: str, items: dict[str, Item]) -> None:
+    def published(self, *, name: str, token_uri: str, items: dict[str, Item]) -> None:  # noqa: B027 - optional hook
         """Called once every item of a publish is stored and verified."""
 
 

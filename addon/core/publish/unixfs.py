@@ -115,7 +115,7 @@ class FileImporter:
         if self._finished:
             raise ValueError("finish() called twice")
         self._finished = True
-        if self._buf or self._size == 0 and not self._levels[0]:
+        if self._buf or (self._size == 0 and not self._levels[0]):
             self._leaf(bytes(self._buf))
             self._buf.clear()
         level = 0
