@@ -10,7 +10,9 @@
    operators need a GPU window, which the bpy module has not), the Stylize operator (worker thread;
    this script drains like Blender's timer would), Apply to Material, a Cycles render.
 4. out/: sketch.png, colorized.png, stylized.png, upscaled.png (with the shipped upscaler), render.png,
-   scene.blend, nft/ (the final image and the render published with the Offline backend).
+   scene.blend, nft/ (the final image and the render published with the Offline backend), and
+   contact.png (sketch | colorized | final | render side by side; the README's picture is a copy of it,
+   docs/quickstart.png).
 """
 
 from __future__ import annotations
@@ -263,6 +265,32 @@ def scene(models: dict, out: str) -> dict:
     return info
 
 
+def contact_sheet(out: str, written: list[str], side: int = 300, pad: int = 8) -> str:
+    """out/contact.png: the sketch, the colorized image, the final result and the render side by side."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    final = next(f for f in ("upscaled.png", "stylized.png") if f in written)
+    panels = [("sketch.png", "your sketch"), ("colorized.png", "colorized")]
+    panels = [p for p in panels if p[0] in written] + [
+        (final, "stylized + upscaled x4" if final == "upscaled.png" else "stylized"),
+        ("render.png", "on a mesh, rendered"),
+    ]
+    sheet = Image.new("RGB", (len(panels) * (side + pad) + pad, side + 2 * pad + 22), "white")
+    draw, font = ImageDraw.Draw(sheet), ImageFont.load_default(size=15)
+    for i, (fname, label) in enumerate(panels):
+        with Image.open(os.path.join(out, fname)) as im:
+            rgba = im.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, "white")
+        paper.alpha_composite(rgba)
+        paper.thumbnail((side, side), Image.LANCZOS)
+        x = pad + i * (side + pad)
+        sheet.paste(paper.convert("RGB"), (x + (side - paper.width) // 2, pad + (side - paper.height) // 2))
+        draw.text((x + 4, pad + side + 4), f"{i + 1}. {label}", fill="black", font=font)
+    path = os.path.join(out, "contact.png")
+    sheet.quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
+    return path
+
+
 # ----------------------------------------------------------------------------------------------- driver
 
 
@@ -322,6 +350,7 @@ def main(argv: list[str]) -> int:
         info = blender_stage("scene", profile, json.dumps(models), OUT)
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+    contact_sheet(OUT, info["written"])
     print(f"\n{bar}")
     print(f"  onnxruntime in Blender: {info['onnxruntime']}")
     print(f"  {info['stylize']}")
@@ -333,7 +362,7 @@ def main(argv: list[str]) -> int:
     for label, uri in info["published"].items():
         print(f"  published ({label}, Offline backend): token URI {uri}")
     print("  wrote:")
-    for name in (*info["written"], "render.png", "scene.blend", "nft/manifest.json"):
+    for name in (*info["written"], "render.png", "contact.png", "scene.blend", "nft/manifest.json"):
         path = os.path.join(OUT, name)
         print(f"    {path}  ({os.path.getsize(path) / 1e3:.0f} kB)")
     print(bar)

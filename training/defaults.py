@@ -11,7 +11,7 @@ The evidence step (contact sheet, held-out metrics, golden fixtures) runs the ex
 onnxruntime, so it lives outside `training/`: `python -m tools.evidence` (also in `make models`).
 
 The settings are sized for CPU training (15-45 min per model on 2 shared cores; colorize and clay
-were resumed to the longer schedules listed here, see README "Default styles") and for the add-on's
+were resumed to the longer schedules listed here, see docs/models.md "Default styles") and for the add-on's
 budget: all shipped models together at most 60 MB, colorize -> stylize at 256 px within 300 ms on 2
 CPU cores in onnxruntime. With a GPU, raise --steps (and --ngf) in DEFAULTS.
 """

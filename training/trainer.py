@@ -103,7 +103,7 @@ def native_bf16(device: torch.device) -> bool:
 def use_bf16(amp: str, device: torch.device, auto: bool = True) -> bool:
     """--amp resolved for this device. `auto` (a kind's `auto_bf16`): bf16 where the hardware computes it natively.
     On 2 AVX512-BF16 cores bf16 autocast makes a CycleGAN step ~2x faster than fp32 at the same held-out L1
-    (README "Training speed"); channels-last is slower there, so it stays off."""
+    (docs/benchmarks.md "Training step"); channels-last is slower there, so it stays off."""
     if amp == "bf16" and device.type == "cuda" and not native_bf16(device):
         raise ValueError("--amp bf16: this GPU does not support bfloat16 (use --amp none)")
     return amp == "bf16" or (amp == "auto" and auto and native_bf16(device))

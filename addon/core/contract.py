@@ -1,7 +1,7 @@
 """The NFTGan model contract: the one seam between training/export and the add-on.
 
 An exported generator is a single .onnx file whose `metadata_props` describe it
-(see README, "Model contract"). This module reads and checks those keys without
+(see docs/models.md, "The model contract"). This module reads and checks those keys without
 torch or bpy, so the add-on, `nftgan validate` and the exporter share one rule.
 """
 
