@@ -45,16 +45,18 @@ def backend_for(server, sleeps):
         time.sleep(min(seconds, 0.001))
 
     def build(kind: str, **settings):
+        """settings: Settings fields; retry, timeout and deadline go to the HTTP client."""
+        http = {
+            "retry": RetryPolicy(attempts=4, base=0.01, rng=random.Random(1)),
+            "timeout": (2.0, 0.3),
+            "sleep": sleep,
+        }
+        http.update({k: settings.pop(k) for k in ("retry", "timeout", "deadline") if k in settings})
         defaults = {"endpoint": server.url, "token": TOKEN if kind != "kubo" else ""}
         if kind == "pinata":
             defaults["api_endpoint"] = server.url
         defaults.update(settings)
-        return make_backend(
-            Settings(kind, **defaults),
-            retry=RetryPolicy(attempts=4, base=0.01, rng=random.Random(1)),
-            timeout=(2.0, 0.3),
-            sleep=sleep,
-        )
+        return make_backend(Settings(kind, **defaults), **http)
 
     return build
 

@@ -18,6 +18,14 @@ Faults, consumed one per matching request (`server.inject("/upload", "500", ("42
 (a 401 quoting the Authorization header), "pass" (no fault: lets the
 next fault hit a later request), ("hold", arrived, release) (two threading.Events: once the upload
 is stored, set `arrived` and wait for `release` before replying).
+
+Faults of a careless or hostile service (each held by the client; see docs/publishing.md):
+"echo-ok-false" (a 200 {"ok": false} whose message quotes the token across the 200th character),
+"echo-cid" (a 200 whose "cid" is the token), "echo-location" (a 307 whose Location holds the token),
+("trickle", seconds) (the reply one byte per `seconds`; `state.aborted` counts replies the client
+hung up on), ("big-error", n) (a 500 with an n-byte body; `state.sent` records what went out),
+("shape", payload) (a 200 with this JSON, e.g. {"ok": true, "value": {"cid": [1, 2]}}),
+"pinned-anything" (GET /check says every CID is pinned, whether it arrived or not).
 """
 
 from __future__ import annotations
@@ -105,6 +113,8 @@ class FakeIpfsState:
     window: collections.deque = field(default_factory=collections.deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
     rate: tuple[int, float] = RATE  # NFT.storage's limit; tests may shrink the window
+    aborted: int = 0  # replies the client hung up on before their end (trickle / big-error)
+    sent: list[int] = field(default_factory=list)  # bytes of each big-error body that went out
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -149,10 +159,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
                 self._hang_up()
+            elif isinstance(fault, tuple) and fault[0] == "trickle":
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(fault[1])
             else:
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a "slow" fault): fine
             self.close_connection = True
+            with self.state.lock:
+                self.state.aborted += 1
 
     def _hang_up(self):
         self.close_connection = True
@@ -179,6 +196,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(401, f"invalid credentials: {self.headers.get('Authorization', '')}")
         elif kind == "redirect":
             self._send(307, b"", headers={"Location": "https://elsewhere.example" + self.path})
+        elif kind == "echo-location":
+            self._send(307, b"", headers={"Location": f"https://elsewhere.example/?key={self._token()}"})
+        elif kind == "echo-ok-false":  # the token starts at character 192: a cut at 200 splits it
+            head = "upload refused for "
+            message = head + "x" * (192 - len(head) - len(" key ")) + f" key {self._token()} is over quota"
+            self._send(200, {"ok": False, "error": {"name": "QuotaError", "message": message}})
+        elif kind == "echo-cid":
+            self._send(200, {"ok": True, "value": {"cid": self._token()}, "data": {"cid": self._token()}})
+        elif kind == "shape":
+            self._send(200, fault[1])
+        elif kind == "big-error":
+            self._big_error(fault[1])
         elif kind == "drop":
             self.state.hits.append(Hit(self.command, self.path, 0, 0, ""))
             self._hang_up()
@@ -187,6 +216,29 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fault[1])
             return False  # None, "pass", "hold", "truncate" and "wrong-cid" act on the reply itself
         return True
+
+    def _token(self) -> str:
+        return self.headers.get("Authorization", "").removeprefix("Bearer ")
+
+    def _big_error(self, size: int):
+        """A 500 whose body is `size` bytes (sent in slices; stops when the client hangs up)."""
+        self.state.hits.append(Hit(self.command, self.path, 500, size, ""))
+        self.send_response(500)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        sent, piece = 0, b"E" * 65536
+        try:
+            while sent < size:
+                n = min(len(piece), size - sent)
+                self.wfile.write(piece[:n])
+                sent += n
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            with self.state.lock:
+                self.state.aborted += 1
+        with self.state.lock:
+            self.state.sent.append(sent)
 
     def _error(self, status: int, message: str, headers=None):
         path = urllib.parse.urlsplit(self.path).path
@@ -262,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self._rate_limited():
                 return
             cid = url.path[len("/check/") :]
-            if cid not in self.state.files:
+            if cid not in self.state.files and fault != "pinned-anything":
                 return self._error(404, "NFT not found")
             return self._send(
                 200,

@@ -58,7 +58,7 @@ def test_sigkill_between_upload_and_ledger_update_is_resolved_on_restart(server,
     assert proc.returncode == -signal.SIGKILL
     (row,) = Ledger(db).rows()
     assert row.state == PENDING and row.metadata_cid in server.state.files and not row.token_uri
-    uploads_before = len([h for h in server.state.hits if h.path == "/upload"])
+    uploads_before = len(server.state.hits)
 
     restart = _nftgan("publish", "--resume", "--ledger", str(db))
     out, err = restart.communicate(timeout=60)
@@ -66,12 +66,9 @@ def test_sigkill_between_upload_and_ledger_update_is_resolved_on_restart(server,
     (row,) = Ledger(db).rows()
     assert row.state == PUBLISHED and row.token_uri == f"ipfs://{row.metadata_cid}"
     assert "resumed: published  Killed mid-publish" in out and row.token_uri in out
-    # the service already had both files (GET /check said pinned): nothing was sent twice
-    assert len([h for h in server.state.hits if h.path == "/upload"]) == uploads_before
-    assert [h.path for h in server.state.hits[-2:]] == [
-        f"/check/{row.image_cid}",
-        f"/check/{row.metadata_cid}",
-    ]
+    # both sent again (content-addressed: the service keeps one copy), each verified by the CID the
+    # service computed from what it received: a "pinned" from GET /check proves nothing
+    assert [h.path for h in server.state.hits[uploads_before:]] == ["/upload", "/upload"]
 
 
 def _pending(ledger, backend_kind, endpoint, seed=0):
@@ -123,3 +120,14 @@ def test_resume_failure_on_the_service_fails_the_row(server, ledger, backend_for
         row.id, token_uri="ipfs://x", gateway_url=""
     )  # a finished row stays finished
     assert again.state == FAILED and again.token_uri == "" and again.error == done.error
+
+
+def test_resume_is_verified_by_the_services_cid_not_by_a_check_that_says_pinned(server, ledger, backend_for):
+    prepared, _ = _pending(ledger, "nftstorage", server.url)  # killed before anything was sent
+    server.inject("/check/", *["pinned-anything"] * 4)  # a service that claims to hold every CID
+    (done,) = resume_pending(ledger, lambda r: backend_for("nftstorage"))
+    assert done.state == PUBLISHED
+    for (
+        item
+    ) in prepared.items.values():  # published because it arrived and verified, not because /check said so
+        assert server.state.files[str(item.dag.root)].data == item.data

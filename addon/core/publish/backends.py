@@ -10,6 +10,8 @@
 - `offline`: image, metadata and their CARs plus manifest.json written to a folder, to upload later.
 
 `store()` returns the CID the service reports; the caller compares it with the local CID.
+Every reply is checked for the shape the service documents (`_field`): anything else is a
+PublishError naming what was wrong, with the token blanked in whatever of the reply it quotes.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import time
 from dataclasses import dataclass
 
 from .car import dag_car, read_car, split_dag
-from .cid import CID
+from .cid import CID, CIDError
 from .http import HttpClient, PublishError, check_endpoint
 from .ledger import write_durably
 from .unixfs import FileDag, cid_of_file
 
 MB = 1000 * 1000
+_KIND_NAMES = {str: "text", dict: "an object", list: "a list", bool: "true or false"}
 
 KINDS = ("offline", "nftstorage", "pinata", "kubo")
 LABELS = {
@@ -86,6 +89,50 @@ class Backend(abc.ABC):
     def gateway_url(self, cid: CID | str) -> str:
         return f"{self.gateway}{cid}"
 
+    def redact(self, text: object, limit: int = 200) -> str:
+        """A text that came from the service, safe to show and store (token blanked, then cut)."""
+        return self.http.redact(text, limit) if self.http is not None else str(text)[:limit]
+
+    def _field(self, reply: object, *path: str | int, kind: type = str):
+        """reply[path[0]][path[1]]... when it is a `kind` (non-empty text for str), else PublishError."""
+        value = reply
+        for key in path:
+            if isinstance(key, str) and isinstance(value, dict):
+                value = value.get(key)
+            elif isinstance(key, int) and isinstance(value, list) and -len(value) <= key < len(value):
+                value = value[key]
+            else:
+                value = None
+        if (
+            not isinstance(value, kind)
+            or (kind is not bool and isinstance(value, bool))
+            or (kind is str and not value)
+        ):
+            where = "".join(f"[{k!r}]" for k in path)
+            raise PublishError(
+                f"{self.label}: unexpected reply ({where} should be {_KIND_NAMES[kind]}): "
+                f"{self.redact(json.dumps(reply, default=str))}"
+            )
+        return value
+
+    def _size(self, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+            raise PublishError(
+                f"{self.label}: unexpected reply: size {self.redact(value, 40)!r} is not a number"
+            )
+        return int(value)
+
+    def _cid(self, reply: object, *path: str | int) -> str:
+        """A CID the service reported, checked to be one (its value is compared by the caller)."""
+        text = self._field(reply, *path)
+        try:
+            CID.parse(text)
+        except CIDError:
+            raise PublishError(
+                f"{self.label}: unexpected reply: {self.redact(text, 80)!r} is not a CID"
+            ) from None
+        return text
+
     def check_size(self, sizes: list[int]) -> None:
         """Raise before anything is sent if a file is over the service's limit."""
         for size in sizes:
@@ -98,10 +145,6 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def store(self, item: Item) -> str:
         """Send one file; return the CID the service reports for it."""
-
-    def has(self, cid: CID) -> bool:
-        """Whether the service already holds this CID (so a resumed publish need not send it again)."""
-        return False
 
     def list(self, limit: int = 20) -> list[RemoteItem]:
         return []
@@ -129,32 +172,40 @@ class NftStorage(Backend):
             reply = self.http.request(
                 "POST", f"{self.endpoint}/upload", body=body, headers={"Content-Type": mime}
             )
-            cids.append(self._value(reply)["cid"])
+            cids.append(self._cid(self._value(reply, dict), "cid"))
         if len(set(cids)) != 1:
             raise PublishError(f"{self.label} returned different CIDs for the parts of one file: {cids}")
         return cids[0]
 
-    def _value(self, reply: object):
-        if not isinstance(reply, dict) or not reply.get("ok") or "value" not in reply:
-            err = reply.get("error") if isinstance(reply, dict) else None
-            msg = err.get("message") if isinstance(err, dict) else reply
-            raise PublishError(f"{self.label}: unexpected reply: {str(msg)[:200]}")
-        return reply["value"]
-
-    def has(self, cid: CID) -> bool:
-        reply = self.http.request("GET", f"{self.endpoint}/check/{cid}", missing=True)
-        if reply is None:
-            return False
-        value = self._value(reply)
-        return value.get("cid") == str(cid) and value.get("pin", {}).get("status") == "pinned"
+    def _value(self, reply: object, kind: type):
+        """The "value" of an {"ok": true, "value": ...} reply; the service's message for "ok": false."""
+        if isinstance(reply, dict) and reply.get("ok") is False:
+            err = reply.get("error")
+            said = err.get("message") if isinstance(err, dict) and err.get("message") else reply
+            raise PublishError(f"{self.label}: unexpected reply: {self.redact(said)}")
+        if self._field(reply, "ok", kind=bool) is not True:
+            raise PublishError(f"{self.label}: unexpected reply: {self.redact(json.dumps(reply))}")
+        return self._field(reply, "value", kind=kind)
 
     def list(self, limit: int = 20) -> list[RemoteItem]:
         reply = self.http.request("GET", f"{self.endpoint}/", params={"limit": limit})
+        entries = self._value(reply, list)
         out = []
-        for entry in self._value(reply)[:limit]:
-            name = (entry.get("pin") or {}).get("name") or (entry.get("files") or [{}])[0].get("name", "")
+        for i in range(min(limit, len(entries))):
+            entry = self._field(entries, i, kind=dict)
+            pin, files = entry.get("pin"), entry.get("files")
+            name = (pin.get("name") if isinstance(pin, dict) else "") or (
+                files[0].get("name")
+                if isinstance(files, list) and files and isinstance(files[0], dict)
+                else ""
+            )
             out.append(
-                RemoteItem(entry["cid"], name or "", int(entry.get("size", 0)), entry.get("created", ""))
+                RemoteItem(
+                    self._cid(entry, "cid"),
+                    name if isinstance(name, str) else "",
+                    self._size(entry.get("size", 0)),
+                    str(entry.get("created", "")),
+                )
             )
         return out
 
@@ -177,18 +228,24 @@ class Pinata(Backend):
             f"{self.endpoint}/v3/files",
             form={"file": (item.filename, item.data, item.mime), "network": "public", "name": item.filename},
         )
-        try:
-            return reply["data"]["cid"]
-        except (KeyError, TypeError):
-            raise PublishError(f"{self.label}: unexpected reply: {str(reply)[:200]}") from None
+        return self._cid(reply, "data", "cid")
 
     def list(self, limit: int = 20) -> list[RemoteItem]:
         reply = self.http.request("GET", f"{self.api_endpoint}/v3/files/public", params={"limit": limit})
-        files = (reply.get("data") or {}).get("files") or []
-        return [
-            RemoteItem(f["cid"], f.get("name") or "", int(f.get("size") or 0), f.get("created_at", ""))
-            for f in files[:limit]
-        ]
+        files = self._field(reply, "data", "files", kind=list)
+        out = []
+        for i in range(min(limit, len(files))):
+            entry = self._field(files, i, kind=dict)
+            name = entry.get("name")
+            out.append(
+                RemoteItem(
+                    self._cid(entry, "cid"),
+                    name if isinstance(name, str) else "",
+                    self._size(entry.get("size") or 0),
+                    str(entry.get("created_at", "")),
+                )
+            )
+        return out
 
 
 class Kubo(Backend):
@@ -206,9 +263,7 @@ class Kubo(Backend):
             expect="ndjson",
             form={"file": (item.filename, item.data, item.mime)},
         )
-        if not lines or "Hash" not in lines[-1]:
-            raise PublishError(f"{self.label}: unexpected reply: {str(lines)[:200]}")
-        return lines[-1]["Hash"]
+        return self._cid(lines, -1, "Hash")
 
 
 class Offline(Backend):

@@ -7,7 +7,13 @@
   service's own error text.
 - HTTPS is required, except to a loopback address (a local kubo node, the test server).
 - The token goes only into the Authorization header: never into a log line, an exception
-  message or a URL.
+  message or a URL. Every text taken from a service (error bodies, messages in 200 replies,
+  CIDs, a redirect's Location) has the token blanked BEFORE it is cut to length (`redact`).
+- A request has one overall deadline, all its tries and waits together (a service trickling a
+  byte at a time cannot keep a publish waiting); at the deadline, or when `check()` says the job
+  was cancelled, a watchdog shuts the connection's socket, so the blocked read ends at once.
+- A reply body is read up to a cap (64 KB for an error, 8 MB for a success): a huge error page
+  costs no memory.
 """
 
 from __future__ import annotations
@@ -18,20 +24,28 @@ import ipaddress
 import json
 import logging
 import random
+import socket
+import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 from urllib3.filepost import encode_multipart_formdata
 
-from ..jobs import UserError
+from ..jobs import Cancelled, UserError
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+ERROR_BODY_CAP = 64 * 1024  # bytes of an error reply read for its message; the rest is never read
+REPLY_BODY_CAP = 8 * 1024 * 1024  # a success reply larger than this is not what the service sends
+DEADLINE = 180.0  # seconds for one request, all its tries together ...
+MIN_RATE = 100_000  # ... plus one second per 100 kB of upload body
 
 
 class PublishError(UserError):
@@ -122,21 +136,88 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _error_text(resp: requests.Response) -> str:
-    """The service's own error message, from the JSON shapes NFT.storage, Pinata and kubo use."""
+def _error_text(body: bytes, reason: str) -> str:
+    """The service's own error message (whole: `redact` cuts it), from the JSON shapes NFT.storage,
+    Pinata and kubo use."""
+    text = body.decode("utf-8", "replace").strip()
     try:
-        body = resp.json()
+        parsed = json.loads(text)
     except ValueError:
-        return resp.text.strip()[:200] or resp.reason or ""
-    if isinstance(body, dict):
-        err = body.get("error", body)
+        return text or reason or ""
+    if isinstance(parsed, dict):
+        err = parsed.get("error", parsed)
         if isinstance(err, dict):
             return str(
                 err.get("message") or err.get("details") or err.get("reason") or err.get("Message") or err
-            )[:200]
+            )
         if isinstance(err, str):
-            return err[:200]
-    return str(body)[:200]
+            return err
+    return str(parsed)
+
+
+def _read_capped(resp: requests.Response, cap: int) -> tuple[bytes, bool]:
+    """(at most `cap` bytes of the body, whether there was more)."""
+    data = bytearray()
+    for chunk in resp.iter_content(64 * 1024):
+        data += chunk
+        if len(data) > cap:
+            return bytes(data[:cap]), True
+    return bytes(data), False
+
+
+def _tracking_adapter(live: weakref.WeakSet) -> requests.adapters.HTTPAdapter:
+    """An adapter whose connections add themselves to `live` once connected, so a watchdog thread can
+    shut their sockets (the only way to end a read that is blocked in the kernel)."""
+
+    def tracked(base):
+        class Tracked(base):
+            def connect(self):
+                super().connect()
+                live.add(self)
+
+        return Tracked
+
+    class Pool(urllib3.HTTPConnectionPool):
+        ConnectionCls = tracked(urllib3.connection.HTTPConnection)
+
+    class SPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = tracked(urllib3.connection.HTTPSConnection)
+
+    adapter = requests.adapters.HTTPAdapter()
+    adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SPool}
+    return adapter
+
+
+class _Watchdog:
+    """While a request runs: at its deadline, or once `check()` raises (cancelled), shut every live
+    connection's socket so the request fails at once instead of waiting out a trickle."""
+
+    def __init__(self, client: HttpClient, deadline: float):
+        self.client, self.deadline = client, deadline
+        self.fired: str = ""  # "", "deadline" or "cancelled"
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="nftgan-http-watchdog", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self):
+        while not self._done.wait(0.05):
+            if time.monotonic() >= self.deadline:
+                self.fired = "deadline"
+            else:
+                try:
+                    self.client.check()
+                except Exception:  # noqa: BLE001 - whatever check() raises means "stop"
+                    self.fired = "cancelled"
+            if self.fired:
+                self.client.close_connections()
+                return
 
 
 class HttpClient:
@@ -150,6 +231,7 @@ class HttpClient:
         rate: tuple[int, float] | None = None,
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = (10.0, 300.0),
+        deadline: float = DEADLINE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
     ):
@@ -157,9 +239,14 @@ class HttpClient:
         self._token = token
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        self.deadline = deadline
         self.sleep = sleep or self._wait
         self.throttle = Throttle(rate[0], rate[1], clock, lambda s: self.sleep(s)) if rate else None
+        self._live: weakref.WeakSet = weakref.WeakSet()
         self.session = requests.Session()
+        adapter = _tracking_adapter(self._live)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "NFTGan-publish"
         self.check: Callable[[], None] = lambda: None  # raises to cancel (a job's check())
         self.progress: Callable[[int, int], None] | None = None  # (bytes sent, bytes in all) of an upload
@@ -171,10 +258,22 @@ class HttpClient:
             self.check()
             time.sleep(min(0.1, left))
 
-    def _said(self, resp: requests.Response) -> str:
-        """The service's error text, with the token blanked should a service echo it back."""
-        text = _error_text(resp)
-        return text.replace(self._token, "***") if self._token else text
+    def redact(self, text: object, limit: int = 200) -> str:
+        """A text taken from the service, with the token blanked (first) and then cut to `limit`."""
+        text = str(text)
+        if self._token:
+            text = text.replace(self._token, "***")
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    def close_connections(self) -> None:
+        """Shut every open connection's socket (from any thread): a blocked send or read ends at once."""
+        for conn in list(self._live):
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def __repr__(self) -> str:  # never show the token
         return f"<HttpClient {self.service}>"
@@ -185,13 +284,12 @@ class HttpClient:
         url: str,
         *,
         expect: str = "json",
-        missing: bool = False,
         body: bytes | None = None,
         form: dict | None = None,
         **kwargs: Any,
     ) -> Any:
         """Send with retries; returns parsed JSON (expect="json"), a list of JSON lines ("ndjson")
-        or text ("text"); with missing=True a 404 returns None. An upload is `body` (raw bytes) or
+        or text ("text"). An upload is `body` (raw bytes) or
         `form` (multipart fields, files as (filename, bytes, type)); it is sent in slices, reporting
         `progress` and honouring `check()` mid-upload."""
         headers = dict(kwargs.pop("headers", None) or {})
@@ -199,7 +297,9 @@ class HttpClient:
             body, headers["Content-Type"] = encode_multipart_formdata(form)
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        last = ""
+        limit = self.deadline + len(body or b"") / MIN_RATE
+        deadline = time.monotonic() + limit
+        last, late = "", False
         for attempt in range(self.retry.attempts):
             self.check()
             if self.throttle:
@@ -207,41 +307,12 @@ class HttpClient:
             wait: float | None = None
             if body is not None:
                 kwargs["data"] = _Body(body, self._sent)  # a fresh one per attempt: read from the start
+            watchdog = _Watchdog(self, deadline)
             try:
-                try:
-                    resp = self.session.request(
-                        method, url, headers=headers, timeout=self.timeout, allow_redirects=False, **kwargs
-                    )
-                finally:
-                    if self.throttle:
-                        self.throttle.finished()
-                status = resp.status_code
-                log.debug("%s %s %s -> %d", self.service, method, urllib.parse.urlsplit(url).path, status)
-                if status in (401, 403):
-                    raise TokenRejected(
-                        f"{self.service} rejected the API token (HTTP {status}: {self._said(resp)}). "
-                        "Check the token in the NFTGan add-on preferences."
-                    )
-                if status == 404 and missing:
-                    return None
-                if status == 413:
-                    raise PublishError(
-                        f"{self.service} refused the upload as too large (HTTP 413): {self._said(resp)}"
-                    )
-                if status in RETRY_STATUS:
-                    last = f"HTTP {status}: {self._said(resp)}"
-                    wait = _retry_after(resp.headers.get("Retry-After"))
-                elif 300 <= status < 400:  # never follow: the body (and the token) went to the URL set
-                    raise PublishError(
-                        f"{self.service} redirected to {resp.headers.get('Location', '?')} "
-                        f"(HTTP {status}): set that address as the endpoint"
-                    )
-                elif status >= 400:
-                    raise PublishError(
-                        f"{self.service} refused the request (HTTP {status}): {self._said(resp)}"
-                    )
-                else:
-                    return self._parse(resp, expect)
+                with watchdog:
+                    return self._attempt(method, url, headers, expect, kwargs)
+            except _Retry as retry:
+                last, wait = retry.args
             except (
                 requests.ConnectionError,
                 requests.Timeout,
@@ -249,7 +320,13 @@ class HttpClient:
                 requests.exceptions.ContentDecodingError,
                 _BadBody,
             ) as exc:
-                last = f"{type(exc).__name__}: {_short(exc)}"
+                if watchdog.fired == "cancelled":
+                    self.check()  # raises the job's own Cancelled
+                    raise Cancelled() from None
+                if watchdog.fired == "deadline":
+                    late = True
+                    break
+                last = f"{type(exc).__name__}: {self.redact(_short(exc), 160)}"
             if attempt + 1 == self.retry.attempts:
                 break
             delay = self.retry.backoff(attempt) if wait is None else wait
@@ -258,6 +335,9 @@ class HttpClient:
                     f"{self.service} asked to wait {delay:.0f} s before trying again ({last}); "
                     "try again later"
                 )
+            if time.monotonic() + delay >= deadline:
+                late = True
+                break
             log.info(
                 "%s: %s; retry %d/%d in %.2f s",
                 self.service,
@@ -267,7 +347,57 @@ class HttpClient:
                 delay,
             )
             self.sleep(delay)
+        if late:
+            raise PublishError(
+                f"{self.service} sent no complete reply within {limit:.0f} s"
+                + (f" (last try: {last})" if last else "")
+                + "; the service is too slow or stalled: try again later"
+            )
         raise PublishError(f"{self.service} failed after {self.retry.attempts} attempts: {last}")
+
+    def _attempt(self, method, url, headers, expect, kwargs) -> Any:
+        """One try: the parsed reply, or raises (_Retry for a status worth retrying)."""
+        try:
+            resp = self.session.request(
+                method,
+                url,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+                **kwargs,
+            )
+        finally:
+            if self.throttle:
+                self.throttle.finished()
+        with resp:
+            status = resp.status_code
+            log.debug("%s %s %s -> %d", self.service, method, urllib.parse.urlsplit(url).path, status)
+            if 200 <= status < 300:
+                data, more = _read_capped(resp, REPLY_BODY_CAP)
+                if more:
+                    raise PublishError(
+                        f"{self.service} sent a reply larger than {REPLY_BODY_CAP // 2**20} MB; "
+                        "that is not a reply this service sends: check the endpoint"
+                    )
+                return self._parse(data, expect)
+            if 300 <= status < 400:  # never follow: the body (and the token) went to the URL set
+                raise PublishError(
+                    f"{self.service} redirected to {self.redact(resp.headers.get('Location', '?'))} "
+                    f"(HTTP {status}): set that address as the endpoint"
+                )
+            data, _ = _read_capped(resp, ERROR_BODY_CAP)
+            said = self.redact(_error_text(data, resp.reason or ""))
+            if status in (401, 403):
+                raise TokenRejected(
+                    f"{self.service} rejected the API token (HTTP {status}: {said}). "
+                    "Check the token in the NFTGan add-on preferences."
+                )
+            if status == 413:
+                raise PublishError(f"{self.service} refused the upload as too large (HTTP 413): {said}")
+            if status in RETRY_STATUS:
+                raise _Retry(f"HTTP {status}: {said}", _retry_after(resp.headers.get("Retry-After")))
+            raise PublishError(f"{self.service} refused the request (HTTP {status}): {said}")
 
     def _sent(self, sent: int, total: int) -> None:
         self.check()  # raising here aborts the upload mid-body (urllib3 drops the connection)
@@ -275,8 +405,8 @@ class HttpClient:
             self.progress(sent, total)
 
     @staticmethod
-    def _parse(resp: requests.Response, expect: str) -> Any:
-        text = resp.content.decode("utf-8", "replace")  # reading the body may raise on a truncated one
+    def _parse(data: bytes, expect: str) -> Any:
+        text = data.decode("utf-8", "replace")
         if expect == "text":
             return text
         try:
@@ -310,6 +440,10 @@ class _Body:
 
 class _BadBody(Exception):
     """A 2xx reply whose body is cut short or garbled: retried like a dropped connection."""
+
+
+class _Retry(Exception):
+    """A reply whose status is worth another try: (what it said, the Retry-After wait or None)."""
 
 
 def _short(exc: Exception) -> str:

@@ -8,6 +8,7 @@ ERC-1155's schema has the same name/description/image keys and allows the others
 from __future__ import annotations
 
 import json
+import math
 import re
 import urllib.parse
 
@@ -54,6 +55,10 @@ def attribute(trait: str, text: str) -> dict:
         number = float(text)
     except ValueError:
         return {"trait_type": trait, "value": text}
+    if not math.isfinite(number):
+        raise MetadataError(
+            f"attribute {trait}={text}: {text!r} is not a finite number (JSON has no NaN or infinity)"
+        )
     return {"trait_type": trait, "value": int(number) if number.is_integer() and "." not in text else number}
 
 
@@ -158,6 +163,10 @@ def validate(meta: dict) -> None:
         value = attr.get("value")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)) or value == "":
             problems.append(f"{where} ({trait}): value must be a non-empty string or a number")
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(
+                f"{where} ({trait}): {value} is not a finite number (JSON has no NaN or infinity)"
+            )
         display = attr.get("display_type")
         if display is not None:
             if display not in DISPLAY_TYPES:
@@ -171,4 +180,4 @@ def validate(meta: dict) -> None:
 def to_json_bytes(meta: dict) -> bytes:
     """The exact bytes uploaded (and hashed): stable key order, UTF-8."""
     validate(meta)
-    return (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return (json.dumps(meta, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode("utf-8")

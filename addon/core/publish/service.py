@@ -144,7 +144,6 @@ def _upload(
         for n, item in enumerate(items.values()):
             if check is not None:
                 check()
-            local = item.dag.root
             message = (
                 f"{'Resuming' if resume else 'Uploading'} {item.filename} ({len(item.data) / 1e6:.2f} MB) "
                 f"to {backend.label}"
@@ -154,9 +153,7 @@ def _upload(
                 backend.http.progress = lambda sent, total, n=n, m=message: progress(
                     (n + sent / total) / len(items), m
                 )
-            if resume and backend.has(local):
-                continue  # the service already holds exactly this CID
-            store_verified(backend, item)
+            store_verified(backend, item)  # also on resume: only the service's own CID verifies
         token_uri = md.ipfs_uri(items["metadata"].dag.root)
         backend.published(name=row.name, token_uri=token_uri, items=items)
         progress(1.0, f"Published {row.name}: {token_uri}")
@@ -170,7 +167,7 @@ def _upload(
         ledger.mark_failed(row.id, str(exc))
         raise
     except Exception as exc:
-        ledger.mark_failed(row.id, f"{type(exc).__name__}: {exc}")
+        ledger.mark_failed(row.id, f"{type(exc).__name__}: {backend.redact(exc, 1000)}")
         raise
 
 
@@ -184,7 +181,7 @@ def store_verified(backend: Backend, item: Item) -> None:
         ok = False
     if not ok:
         raise PublishError(
-            f"{backend.label} reported CID {reported} for {item.filename}, but its content's "
+            f"{backend.label} reported CID {backend.redact(reported, 100)} for {item.filename}, but its content's "
             f"CID is {local}: the upload did not verify and is not recorded as published"
         )
     log.info("%s: %s stored as %s (verified)", backend.label, item.filename, local)

@@ -1,0 +1,156 @@
+"""A careless or hostile service on 127.0.0.1 (the fault-injecting server): what it sends back never
+leaks the token, never hangs a publish, never costs unbounded memory and never raises a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import pytest
+from nftgan.core.jobs import Cancelled
+from nftgan.core.publish import metadata as md
+from nftgan.core.publish.backends import Settings, make_backend
+from nftgan.core.publish.http import PublishError, RetryPolicy
+from nftgan.core.publish.ledger import FAILED
+from nftgan.core.publish.service import Request, gallery, publish
+
+from .conftest import TOKEN, png_bytes
+
+UPLOAD = {"nftstorage": "/upload", "pinata": "/v3/files", "kubo": "/api/v0/add"}
+
+
+def _request(seed=0):
+    return Request(image=png_bytes(32, seed), name=f"Hostile {seed}")
+
+
+def _leaks(text: str) -> bool:
+    """The token, or any 5-character piece of it, in a text."""
+    return any(TOKEN[i : i + 5] in text for i in range(len(TOKEN) - 4))
+
+
+@pytest.mark.parametrize(
+    "kind,fault",
+    [
+        ("nftstorage", "echo-ok-false"),
+        ("nftstorage", "echo-cid"),
+        ("pinata", "echo-cid"),
+        ("nftstorage", "echo-location"),
+        ("pinata", "echo-location"),
+    ],
+)
+def test_token_is_blanked_in_every_text_taken_from_a_service(
+    kind, fault, server, backend_for, ledger, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    server.inject(UPLOAD[kind], fault)
+    with pytest.raises(PublishError) as err:
+        publish(_request(), backend_for(kind), ledger)
+    (row,) = ledger.rows()
+    assert row.state == FAILED and "***" in row.error
+    for text in (str(err.value), row.error, caplog.text):
+        assert not _leaks(text), text
+
+
+def test_a_trickling_reply_ends_at_the_requests_deadline(server, backend_for, ledger):
+    server.inject("/upload", ("trickle", 0.2))  # ~300 bytes: a minute for the whole reply
+    backend = backend_for("nftstorage", deadline=1.5)
+    t0 = time.monotonic()
+    with pytest.raises(PublishError, match=r"no complete reply within 2 s"):
+        publish(_request(), backend, ledger)
+    assert time.monotonic() - t0 < 4.0  # one deadline for the request, all its tries together
+    assert ledger.rows()[0].state == FAILED
+
+
+def test_cancel_closes_the_connection_of_a_trickling_reply(server, ledger):
+    backend = make_backend(Settings("kubo", endpoint=server.url))  # default deadline and read timeout
+    server.inject("/api/v0/add", ("trickle", 0.2))
+    stop = threading.Event()
+
+    def check():
+        if stop.is_set():
+            raise Cancelled()
+
+    threading.Timer(0.5, stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        publish(_request(), backend, ledger, check=check)
+    assert time.monotonic() - t0 < 2.0
+    deadline = time.monotonic() + 5
+    while server.state.aborted == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.state.aborted == 1  # the client closed the connection; the server noticed
+    assert ledger.rows()[0].error == "cancelled"
+
+
+def test_an_error_body_is_read_only_up_to_a_cap(server, backend_for, ledger):
+    size = 300_000_000
+    server.inject("/upload", ("big-error", size))
+    backend = backend_for("nftstorage", retry=RetryPolicy(attempts=1))
+    with pytest.raises(PublishError, match=r"HTTP 500: E{20}") as err:
+        publish(_request(), backend, ledger)
+    assert len(str(err.value)) < 400
+    deadline = time.monotonic() + 5
+    while not server.state.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (sent,) = server.state.sent
+    assert sent < size // 10  # the client hung up after its cap; socket buffers hold the rest
+
+
+NFT_SHAPES = [
+    {"ok": True, "value": {"cid": [1, 2]}},
+    {"ok": True, "value": ["bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y"]},
+    {"ok": True, "value": None},
+    {"ok": True, "value": {"cid": "not a cid"}},
+    ["ok"],
+    {"ok": "yes", "value": {"cid": 1}},
+]
+SHAPES = [("nftstorage", s) for s in NFT_SHAPES] + [
+    ("pinata", {"data": ["x"]}),
+    ("pinata", {"data": {"cid": 5}}),
+    ("pinata", []),
+    ("kubo", 5),
+    ("kubo", {"Hash": ["x"]}),
+    ("kubo", {"Hash": None}),
+]
+
+
+@pytest.mark.parametrize("kind,payload", SHAPES, ids=lambda v: json.dumps(v)[:40])
+def test_malformed_but_valid_json_replies_are_clear_errors(kind, payload, server, backend_for, ledger):
+    server.inject(UPLOAD[kind], ("shape", payload))
+    with pytest.raises(PublishError, match="unexpected reply"):
+        publish(_request(), backend_for(kind), ledger)
+    assert ledger.rows()[0].state == FAILED
+
+
+@pytest.mark.parametrize(
+    "kind,payload",
+    [
+        ("nftstorage", {"ok": True, "value": {"cid": 1}}),
+        ("nftstorage", {"ok": True, "value": [{"cid": 1}]}),
+        ("nftstorage", {"ok": True, "value": [{"cid": "x", "size": "big"}]}),
+        ("pinata", {"data": {"files": {"cid": "x"}}}),
+        ("pinata", {"data": {"files": [{"cid": None}]}}),
+        ("pinata", ["files"]),
+    ],
+    ids=lambda v: json.dumps(v)[:40],
+)
+def test_a_malformed_listing_is_a_gallery_problem_not_a_traceback(kind, payload, server, backend_for, ledger):
+    server.inject("/", ("shape", payload)) if kind == "nftstorage" else server.inject(
+        "/v3/files/public", ("shape", payload)
+    )
+    entries, problem = gallery(ledger, backend_for(kind))
+    assert entries == [] and "unexpected reply" in problem
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity", "1e999"])
+def test_non_finite_attribute_numbers_are_refused(text):
+    with pytest.raises(md.MetadataError, match="not a finite number"):
+        md.attribute("Power", text)
+    with pytest.raises(md.MetadataError, match="not a finite number"):
+        md.build_metadata(
+            name="x",
+            image_cid="bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y",
+            attributes=[{"trait_type": "Power", "value": float(text)}],
+        )
