@@ -4,7 +4,8 @@ import threading
 import time
 
 import pytest
-from nftgan.core.jobs import CANCELLED, DONE, FAILED, UserError, Worker
+from nftgan.core.errors import UserError
+from nftgan.core.jobs import CANCELLED, DONE, FAILED, Worker
 
 
 @pytest.fixture

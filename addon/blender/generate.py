@@ -21,15 +21,19 @@ from bpy.types import Operator, Panel, PropertyGroup
 from ..core import collection, imageio, jobs
 from ..core import generate as core_generate
 from ..core import styles as core_styles
-from . import publish, runtime, stylize
+from ..core.errors import UserError
+from ..core.publish.backends import LABELS
+from . import images, publish, runtime, styles
+from .jobslot import JobSlot, start_from
+from .ui import ImageEditorSidebar, wrap
 
 GRID_SUFFIX = "grid"
-_job: dict[str, jobs.Job] = {}
+SLOT = JobSlot("generate", latest_wins=True)
 
 
 class NFTGanGenerateProps(PropertyGroup):
     generate_id: StringProperty(description="Chosen generate model (file name without .onnx)")
-    generate: stylize._style_enum("generate")
+    generate: styles.style_enum("generate")
     count: IntProperty(name="Count", default=9, min=1, max=256, description="How many images (or tokens)")
     seed: IntProperty(
         name="Seed",
@@ -61,12 +65,9 @@ class NFTGanGenerateProps(PropertyGroup):
 
 
 def chosen_model(context) -> core_styles.Style:
-    props = context.scene.nftgan_generate
-    style = core_styles.find(runtime.styles(context), "generate", props.generate_id or None)
+    style = styles.chosen("generate", context.scene.nftgan_generate.generate_id, context)
     if style is None:
-        style = core_styles.find(runtime.styles(context), "generate", None)
-    if style is None:
-        raise jobs.UserError(
+        raise UserError(
             "No generate model installed: train one with `nftgan train dcgan --data FOLDER ...`, "
             "export it with `nftgan export`, and add its folder in the add-on preferences."
         )
@@ -84,7 +85,7 @@ def start(context) -> jobs.Job:
     style = chosen_model(context)
     info = style.info
     plan = plan_of(context.scene.nftgan_generate)
-    opts = runtime.settings(context)
+    opts = styles.settings(context)
     t0 = time.perf_counter()
 
     def work(job):
@@ -97,38 +98,27 @@ def start(context) -> jobs.Job:
             )
         return out
 
-    job = runtime.submit(
-        work,
-        key="generate",
-        latest_wins=True,
-        label=f"Generate {len(plan)} from {info.name}",
-        on_done=lambda job: apply(job, info, plan, t0),
+    return SLOT.submit(
+        work, label=f"Generate {len(plan)} from {info.name}", on_done=lambda job: apply(job, info, plan, t0)
     )
-    _job["generate"] = job
-    return job
 
 
 def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
     """Main thread: one datablock per sample and the grid. Returns their names (grid last)."""
-    if job.state == jobs.CANCELLED:
-        runtime.report("Generate cancelled")
-        return []
-    if job.state == jobs.FAILED:
-        runtime.report(f"Generate failed: {job.error}", "ERROR")
+    if not SLOT.ended(job, failed="Generate failed", cancelled="Generate cancelled"):
         return []
     models = f"generate: {info.name}"
     names = []
     for i, (flat, (h, w), png) in enumerate(job.result):
         stem = plan[i].stem if i < len(plan) else GRID_SUFFIX
-        name = stylize.write_result(
+        image = images.write_result(
             f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, models
         )
-        image = bpy.data.images[name]
         if i < len(plan):
             image["nftgan_seed"] = plan[i].seed
             if plan[i].seed_to is not None:
                 image["nftgan_seed_to"], image["nftgan_t"] = plan[i].seed_to, plan[i].t
-        names.append(name)
+        names.append(image.name)
     _show(bpy.data.images[names[-1]])
     runtime.report(
         f"Generated {len(plan)} images from {info.name} in {time.perf_counter() - t0:.1f} s "
@@ -161,7 +151,7 @@ def start_publish(context) -> jobs.Job:
     )
     backend = publish.make_backend(publish.chosen_kind(context), context)
     store = publish.ledger()
-    opts = runtime.settings(context)
+    opts = styles.settings(context)
 
     def work(job):
         return collection.publish_collection(
@@ -169,8 +159,15 @@ def start_publish(context) -> jobs.Job:
         )
 
     def done(job):
-        publish._gallery["entries"] = None  # the gallery re-reads the ledger
-        if job.state == jobs.DONE:
+        publish.invalidate_gallery()
+        stopped = "Publishing the collection stopped"
+        if publish.SLOT.ended(
+            job,
+            failed=stopped
+            + ": {error}. Publish Collection again continues it without publishing any token twice.",
+            cancelled=stopped + "; Publish Collection again continues it",
+            cancelled_level="WARNING",
+        ):
             result = job.result
             bpy.context.scene.nftgan_generate.last_manifest = result.manifest_uri
             runtime.report(
@@ -178,22 +175,8 @@ def start_publish(context) -> jobs.Job:
                 f"{f' ({result.skipped} from the interrupted run)' if result.skipped else ''}; "
                 f"manifest {result.manifest_uri}"
             )
-        elif job.state == jobs.CANCELLED:
-            runtime.report(
-                "Publishing the collection stopped; Publish Collection again continues it", "WARNING"
-            )
-        else:
-            runtime.report(
-                f"Publishing the collection stopped: {job.error}. Publish Collection again continues "
-                "it without publishing any token twice.",
-                "ERROR",
-            )
 
-    job = runtime.submit(
-        work, key="publish", label=f"Publish collection {req.name}", on_done=done, file_bound=False
-    )
-    publish._job["publish"] = job
-    return job
+    return publish.SLOT.submit(work, label=f"Publish collection {req.name}", on_done=done)
 
 
 class NFTGAN_OT_generate(Operator):
@@ -208,7 +191,7 @@ class NFTGAN_OT_generate(Operator):
         return runtime.worker is not None
 
     def execute(self, context):
-        return runtime.start_in_background(self, lambda: start(context), "Generating in the background")
+        return start_from(self, lambda: start(context), "Generating in the background")
 
 
 class NFTGAN_OT_publish_collection(Operator):
@@ -229,20 +212,18 @@ class NFTGAN_OT_publish_collection(Operator):
         )
 
     def execute(self, context):
-        return runtime.start_in_background(
-            self, lambda: start_publish(context), "Publishing the collection in the background"
-        )
+        return start_from(self, lambda: start_publish(context), "Publishing the collection in the background")
 
 
-class NFTGAN_PT_generate(runtime.ImageEditorSidebar, Panel):
+class NFTGAN_PT_generate(ImageEditorSidebar, Panel):
     bl_label = "Generate Collection"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
         layout = self.layout
         props = context.scene.nftgan_generate
-        if not core_styles.of_kind(runtime.styles(context), "generate"):
-            for line in runtime.wrap(
+        if not core_styles.of_kind(styles.styles(context), "generate"):
+            for line in wrap(
                 "No generate model installed. Train one with `nftgan train dcgan` (or "
                 "wgan-gp), export it with `nftgan export`, and add its folder in the "
                 "add-on preferences.",
@@ -257,18 +238,13 @@ class NFTGAN_PT_generate(runtime.ImageEditorSidebar, Panel):
         layout.prop(props, "variation", expand=True)
         if props.variation == "INTERPOLATE":
             layout.prop(props, "seed_to")
-        job = _job.get("generate")
-        if job is not None and not job.finished:
-            row = layout.row(align=True)
-            row.progress(factor=job.fraction, type="BAR", text=job.message or "waiting")
-            row.operator(runtime.NFTGAN_OT_cancel_jobs.bl_idname, text="", icon="X").key = "generate"
-        else:
+        if not SLOT.draw(layout):
             layout.operator(NFTGAN_OT_generate.bl_idname, icon="SHADERFX")
         box = layout.box()
         box.label(text="Publish collection", icon="WORLD")
         box.prop(props, "collection_name")
         box.prop(props, "description")
-        box.label(text=f"to {publish.pb.LABELS[publish.chosen_kind(context)]} (Preferences)")
+        box.label(text=f"to {LABELS[publish.chosen_kind(context)]} (Preferences)")
         box.operator(NFTGAN_OT_publish_collection.bl_idname, icon="EXPORT")
         if props.last_manifest:
             box.label(text=props.last_manifest)
@@ -283,3 +259,4 @@ def register():
 
 def unregister():
     del bpy.types.Scene.nftgan_generate
+    SLOT.clear()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from bpy.types import Panel
 
 from ..core import styles as core_styles
-from . import runtime, stylize
+from . import runtime, styles, stylize
+from .ui import ImageEditorSidebar, wrap
 
 
 def draw(layout, context):
@@ -16,9 +17,9 @@ def draw(layout, context):
     row.prop(props, "canvas_size", text="")
     row.operator("nftgan.new_canvas", icon="IMAGE_DATA").size = props.canvas_size
 
-    found = runtime.styles(context)
+    found = styles.styles(context)
     if not core_styles.of_kind(found, "colorize") and not core_styles.of_kind(found, "stylize"):
-        runtime.draw_style_list(layout)
+        styles.draw_style_list(layout)
         return
     for kind in ("colorize", "stylize"):
         box = layout.box()
@@ -32,12 +33,7 @@ def draw(layout, context):
     if any(not s.ok for s in found):
         layout.label(text=f"{sum(not s.ok for s in found)} model(s) unusable: see Preferences", icon="ERROR")
 
-    job = stylize.current_job()
-    if job is not None:
-        row = layout.row(align=True)
-        row.progress(factor=job.fraction, type="BAR", text=job.message or "waiting")
-        row.operator("nftgan.cancel", text="", icon="X")
-    else:
+    if not stylize.SLOT.draw(layout):
         layout.operator("nftgan.stylize", icon="BRUSHES_ALL")
     layout.prop(props, "live_preview")
     row = layout.row(align=True)
@@ -47,11 +43,11 @@ def draw(layout, context):
     if message:
         box = layout.box()
         box.alert = level == "ERROR"
-        for line in runtime.wrap(message, 50)[:4]:
+        for line in wrap(message, 50)[:4]:
             box.label(text=line)
 
 
-class NFTGAN_PT_image_editor(runtime.ImageEditorSidebar, Panel):
+class NFTGAN_PT_image_editor(ImageEditorSidebar, Panel):
     bl_label = "NFTGan"
 
     def draw(self, context):

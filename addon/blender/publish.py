@@ -19,6 +19,7 @@ import bpy
 from bpy.props import (
     BoolProperty,
     CollectionProperty,
+    EnumProperty,
     FloatVectorProperty,
     IntProperty,
     PointerProperty,
@@ -26,21 +27,101 @@ from bpy.props import (
 )
 from bpy.types import Operator, Panel, PropertyGroup
 
-from ..core import imageio, jobs
+from ..core import jobs
+from ..core.errors import PublishError, UserError
 from ..core.publish import backends as pb
 from ..core.publish import metadata as md
 from ..core.publish import service
-from ..core.publish.http import PublishError
 from ..core.publish.ledger import Ledger
 from ..core.publish.unixfs import cid_of_bytes
-from . import preferences, runtime, stylize
+from . import images, preferences, runtime, styles
+from .jobslot import JobSlot, start_from
+from .ui import ImageEditorSidebar, wrap
 
 log = logging.getLogger(__name__)
 
 GALLERY_SIZE = 20
+SLOT = JobSlot("publish", file_bound=False)  # an upload outlives the file it came from; one at a time
 _gallery: dict = {"entries": None, "problem": ""}  # cached GalleryEntry list (None: not read yet)
 _previews = None  # thumbnails of published images
-_job: dict[str, jobs.Job] = {}
+
+
+# ----------------------------------------------------------------------------------------------- preferences
+
+
+class PublishPreferences:
+    """Preferences section: where Publish as NFT sends, and the services' settings. Tokens are PASSWORD
+    fields, kept in Blender's user preferences only (never in a .blend)."""
+
+    publish_backend: EnumProperty(
+        name="Publish to",
+        description="Where Publish as NFT sends the image and its metadata",
+        items=[
+            ("OFFLINE", "Offline folder", "Write image, metadata, CARs and a manifest to a folder"),
+            (
+                "NFTSTORAGE",
+                "NFT.storage API",
+                "A service speaking the NFT.storage HTTP API (the public "
+                "NFT.storage stopped accepting uploads on 2024-06-30)",
+            ),
+            ("PINATA", "Pinata", "Pinata's v3 upload API (needs a JWT)"),
+            ("KUBO", "Local IPFS node", "A kubo node's RPC API on this computer"),
+        ],
+    )
+    publish_offline_folder: StringProperty(
+        name="Offline folder",
+        subtype="DIR_PATH",
+        description="Where Offline publishing writes (default: NFTGan's folder)",
+    )
+    publish_gateway: StringProperty(
+        name="Gateway",
+        description="IPFS gateway prefix for links (default: the service's own, e.g. https://ipfs.io/ipfs/)",
+    )
+    nftstorage_endpoint: StringProperty(
+        name="Endpoint",
+        default="https://api.nft.storage",
+        description="Base URL of an NFT.storage-compatible API (HTTPS)",
+    )
+    nftstorage_token: StringProperty(name="API token", subtype="PASSWORD", description="The service's key")
+    pinata_jwt: StringProperty(name="JWT", subtype="PASSWORD", description="Pinata API key JWT")
+    pinata_endpoint: StringProperty(name="Upload endpoint", default="https://uploads.pinata.cloud")
+    pinata_api_endpoint: StringProperty(name="API endpoint", default="https://api.pinata.cloud")
+    kubo_endpoint: StringProperty(
+        name="RPC endpoint",
+        default="http://127.0.0.1:5001",
+        description="The node's RPC API (HTTPS unless on this computer)",
+    )
+    kubo_token: StringProperty(
+        name="RPC token", subtype="PASSWORD", description="Only if the node's API.Authorizations requires one"
+    )
+
+    def draw_section(self, layout) -> None:
+        box = layout.box()
+        box.label(text="Publishing (NFT)", icon="WORLD")
+        box.prop(self, "publish_backend")
+        kind = self.publish_backend.lower()
+        if kind != "offline" and not bpy.app.online_access:
+            box.label(
+                text="Online access is off (Preferences > System): only Offline can publish", icon="ERROR"
+            )
+        if kind == "nftstorage":
+            for line in wrap(pb.NFT_STORAGE_NOTICE, 80):
+                box.label(text=line, icon="INFO" if line.startswith("The public") else "BLANK1")
+            box.prop(self, "nftstorage_endpoint")
+            box.prop(self, "nftstorage_token")
+        elif kind == "pinata":
+            box.prop(self, "pinata_jwt")
+            box.prop(self, "pinata_endpoint")
+            box.prop(self, "pinata_api_endpoint")
+        elif kind == "kubo":
+            box.prop(self, "kubo_endpoint")
+            box.prop(self, "kubo_token")
+        else:
+            box.prop(self, "publish_offline_folder")
+        box.prop(self, "publish_gateway")
+
+
+PREFERENCES = PublishPreferences
 
 
 # ----------------------------------------------------------------------------------------------- properties
@@ -125,49 +206,7 @@ def find_image(context, name: str = ""):
         return bpy.data.images.get(name)
     if props.image is not None:
         return props.image
-    return stylize.find_sketch(context)
-
-
-def _render_png() -> bytes:
-    """The Render Result as shown, saved as PNG; renders the scene first when there is no render yet."""
-    path = os.path.join(runtime.user_dir("publish"), "render.png")
-    try:
-        if not stylize._save_render(path):
-            bpy.ops.render.render()
-            if not stylize._save_render(path):
-                raise jobs.UserError("Rendering produced no image to publish")
-        with open(path, "rb") as fh:
-            return fh.read()
-    finally:
-        if os.path.exists(path):
-            os.remove(path)
-
-
-def image_source(image):
-    """Main thread. Returns (bytes, extension) when the image's bytes are at hand, else (pixels, linear):
-    a snapshot for the worker to encode as PNG (generated or painted-on images)."""
-    if image.type == "RENDER_RESULT":
-        return _render_png(), ".png"
-    if not image.is_dirty:
-        if image.packed_file is not None:
-            data = bytes(image.packed_file.data)
-            ext = ".png" if data.startswith(b"\x89PNG") else ".jpg" if data.startswith(b"\xff\xd8") else ""
-            if ext:
-                return data, ext
-        path = bpy.path.abspath(image.filepath_raw or image.filepath)
-        ext = os.path.splitext(path)[1].lower()
-        if image.source == "FILE" and ext in (".png", ".jpg", ".jpeg", ".webp") and os.path.isfile(path):
-            with open(path, "rb") as fh:
-                return fh.read(), ext
-    return stylize.snapshot(image)
-
-
-def _to_bytes(source) -> tuple[bytes, str]:
-    """Worker: finish image_source() (encode a pixel snapshot as PNG)."""
-    first, second = source
-    if isinstance(first, bytes):
-        return first, second
-    return imageio.encode_png(imageio.linear_to_srgb(first) if second else first), ".png"
+    return images.find_sketch(context)
 
 
 def _models_of(image) -> list[dict]:
@@ -177,7 +216,7 @@ def _models_of(image) -> list[dict]:
         kind, _, name = part.strip().partition(": ")
         if not name:
             continue
-        style = next((s for s in runtime.styles() if s.ok and s.kind == kind and s.name == name), None)
+        style = next((s for s in styles.styles() if s.ok and s.kind == kind and s.name == name), None)
         out.append({"kind": kind, "name": name, "path": style.path if style else ""})
     return out
 
@@ -208,7 +247,7 @@ def start(context, image_name: str = "") -> jobs.Job:
         bpy.ops.render.render()
         image = bpy.data.images.get("Render Result")
     if image is None:
-        raise jobs.UserError(
+        raise UserError(
             f"No image '{image_name}'"
             if image_name
             else "No image to publish: pick one in the Publish panel or open it in the Image Editor"
@@ -216,9 +255,9 @@ def start(context, image_name: str = "") -> jobs.Job:
     props = context.scene.nftgan_publish
     kind = chosen_kind(context)
     backend = make_backend(kind, context)
-    source = image_source(image)
+    source = images.image_data(image)
     sketch = bpy.data.images.get(str(image.get("nftgan_source", "")))
-    sketch_source = image_source(sketch) if sketch is not None and sketch != image else None
+    sketch_source = images.image_data(sketch) if sketch is not None and sketch != image else None
     width, height = image.size if image.type != "RENDER_RESULT" else (0, 0)
     models = _models_of(image)
     glb = _glb_of_active_object(context) if props.include_glb else None
@@ -240,7 +279,7 @@ def start(context, image_name: str = "") -> jobs.Job:
     store = ledger()
 
     def work(job):
-        data, ext = _to_bytes(source)
+        data, ext = source.file_bytes()
         if not width:  # the render: its size from the PNG header
             w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
         else:
@@ -250,35 +289,32 @@ def start(context, image_name: str = "") -> jobs.Job:
             if path:  # the model's version: its file's hash (the ONNX file is the model)
                 with open(path, "rb") as fh:
                     model["version"] = hashlib.sha256(fh.read()).hexdigest()[:12]
-        sketch_cid = str(cid_of_bytes(_to_bytes(sketch_source)[0])) if sketch_source else ""
+        sketch_cid = str(cid_of_bytes(sketch_source.file_bytes()[0])) if sketch_source else ""
         attrs = md.nftgan_attributes(
             models=models, sketch_cid=sketch_cid, width=w, height=h, software=software
         )
         req = service.Request(image=data, image_ext=ext, attributes=attrs + extra, **request)
         return service.publish(req, backend, store, progress=job.progress, check=job.check)
 
-    job = runtime.submit(
-        work, key="publish", label=f"Publish {image.name}", on_done=_done, file_bound=False
-    )  # an upload outlives the file it came from
-    _job["publish"] = job
-    return job
+    return SLOT.submit(work, label=f"Publish {image.name}", on_done=_done)
 
 
 def _done(job: jobs.Job) -> None:
-    _gallery["entries"] = None  # re-read on the next draw
-    if job.state == jobs.DONE:
+    invalidate_gallery()
+    ok = SLOT.ended(
+        job,
+        failed="Publishing failed",
+        cancelled="Publishing cancelled; nothing was recorded as published",
+        cancelled_level="WARNING",
+    )
+    if ok:
         row = job.result
         bpy.context.scene.nftgan_publish.last_token_uri = row.token_uri
         runtime.report(f"Published '{row.name}' ({row.backend}): {row.token_uri}")
-    elif job.state == jobs.CANCELLED:
-        runtime.report("Publishing cancelled; nothing was recorded as published", "WARNING")
-    else:
-        runtime.report(f"Publishing failed: {job.error}", "ERROR")
 
 
 def current_job() -> jobs.Job | None:
-    job = _job.get("publish")
-    return job if job is not None and not job.finished else None
+    return SLOT.current()
 
 
 def resume_on_start() -> jobs.Job | None:
@@ -304,7 +340,7 @@ def resume_on_start() -> jobs.Job | None:
         return service.resume_pending(store, backend_for, progress=job_.progress, check=job_.check)
 
     def done(job_):
-        _gallery["entries"] = None
+        invalidate_gallery()
         if job_.state == jobs.DONE and job_.result:
             states = [r.state for r in job_.result]
             runtime.report(
@@ -313,14 +349,15 @@ def resume_on_start() -> jobs.Job | None:
                 "INFO" if "failed" not in states else "WARNING",
             )
 
-    job = runtime.submit(
-        work, key="publish", label="Resume interrupted publishes", on_done=done, file_bound=False
-    )
-    _job["publish"] = job
-    return job
+    return SLOT.submit(work, label="Resume interrupted publishes", on_done=done)
 
 
 # ----------------------------------------------------------------------------------------------- gallery
+
+
+def invalidate_gallery() -> None:
+    """The ledger changed: the gallery re-reads it on its next draw."""
+    _gallery["entries"] = None
 
 
 def gallery_entries(context=None) -> tuple[list[service.GalleryEntry], str]:
@@ -402,15 +439,13 @@ class NFTGAN_OT_publish(Operator):
         layout.label(text=f"Publish '{props.name.strip() or image.name}' ({size})", icon="IMAGE_DATA")
         layout.label(text=f"to {pb.LABELS[kind]}", icon="WORLD" if kind != "offline" else "FILE_FOLDER")
         if kind == "nftstorage":
-            for line in runtime.wrap(pb.NFT_STORAGE_NOTICE, 60):
+            for line in wrap(pb.NFT_STORAGE_NOTICE, 60):
                 layout.label(text=line)
         layout.prop(props, "name")
         layout.prop(props, "description")
 
     def execute(self, context):
-        return runtime.start_in_background(
-            self, lambda: start(context, self.image), "Publishing in the background"
-        )
+        return start_from(self, lambda: start(context, self.image), "Publishing in the background")
 
 
 class NFTGAN_OT_publish_attribute(Operator):
@@ -461,32 +496,7 @@ class NFTGAN_OT_publish_gallery_refresh(Operator):
 # ----------------------------------------------------------------------------------------------- UI
 
 
-def draw_preferences(prefs, layout) -> None:
-    """The Publishing box of the add-on preferences (called from preferences.NFTGanPreferences.draw)."""
-    box = layout.box()
-    box.label(text="Publishing (NFT)", icon="WORLD")
-    box.prop(prefs, "publish_backend")
-    kind = prefs.publish_backend.lower()
-    if kind != "offline" and not bpy.app.online_access:
-        box.label(text="Online access is off (Preferences > System): only Offline can publish", icon="ERROR")
-    if kind == "nftstorage":
-        for line in runtime.wrap(pb.NFT_STORAGE_NOTICE, 80):
-            box.label(text=line, icon="INFO" if line.startswith("The public") else "BLANK1")
-        box.prop(prefs, "nftstorage_endpoint")
-        box.prop(prefs, "nftstorage_token")
-    elif kind == "pinata":
-        box.prop(prefs, "pinata_jwt")
-        box.prop(prefs, "pinata_endpoint")
-        box.prop(prefs, "pinata_api_endpoint")
-    elif kind == "kubo":
-        box.prop(prefs, "kubo_endpoint")
-        box.prop(prefs, "kubo_token")
-    else:
-        box.prop(prefs, "publish_offline_folder")
-    box.prop(prefs, "publish_gateway")
-
-
-class NFTGAN_PT_publish(runtime.ImageEditorSidebar, Panel):
+class NFTGAN_PT_publish(ImageEditorSidebar, Panel):
     bl_label = "Publish as NFT"
     bl_options = {"DEFAULT_CLOSED"}
 
@@ -518,12 +528,7 @@ class NFTGAN_PT_publish(runtime.ImageEditorSidebar, Panel):
             layout.label(text="public NFT.storage: no uploads since 2024-06-30", icon="INFO")
         if kind != "offline" and not bpy.app.online_access:
             layout.label(text="Online access is off: only Offline can publish", icon="ERROR")
-        job = current_job()
-        if job is not None:
-            row = layout.row(align=True)
-            row.progress(factor=job.fraction, type="BAR", text=job.message or "waiting")
-            row.operator(runtime.NFTGAN_OT_cancel_jobs.bl_idname, text="", icon="X").key = "publish"
-        else:
+        if not SLOT.draw(layout):
             layout.operator_context = "INVOKE_DEFAULT"
             layout.operator(NFTGAN_OT_publish.bl_idname, icon="EXPORT")
         if props.last_token_uri:
@@ -533,7 +538,7 @@ class NFTGAN_PT_publish(runtime.ImageEditorSidebar, Panel):
             op.uri = props.last_token_uri
 
 
-class NFTGAN_PT_publish_gallery(runtime.ImageEditorSidebar, Panel):
+class NFTGAN_PT_publish_gallery(ImageEditorSidebar, Panel):
     bl_label = "Published"
     bl_parent_id = "NFTGAN_PT_publish"
 
@@ -544,7 +549,7 @@ class NFTGAN_PT_publish_gallery(runtime.ImageEditorSidebar, Panel):
         if problem:
             col = layout.column(align=True)
             col.alert = True
-            for line in runtime.wrap(problem, 50)[:3]:
+            for line in wrap(problem, 50)[:3]:
                 col.label(text=line)
         if not entries:
             layout.label(text="Nothing published yet")
@@ -609,4 +614,4 @@ def unregister():
     if _previews is not None:
         bpy.utils.previews.remove(_previews)
         _previews = None
-    _job.clear()
+    SLOT.clear()

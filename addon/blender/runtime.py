@@ -1,10 +1,12 @@
-"""The add-on session's runtime: the one worker thread, the main-thread drain, styles and reports.
+"""The worker bridge: the add-on session's one worker thread and the main thread's side of it.
 
-- `worker`: one addon.core.jobs.Worker per add-on session (created in register, shut down in
-  unregister, so disabling the add-on mid-job stops the job cleanly).
-- `drain()`: runs finished jobs' callbacks on the main thread. In Blender a timer calls it;
-  tests call it directly (timers never fire in the bpy module).
-- A new file loaded mid-job cancels running work and drops results meant for the old file.
+- `worker`: one core.jobs.Worker per add-on session (created in register, shut down in unregister, so
+  disabling the add-on mid-job stops the job cleanly).
+- `submit()`: start work on it; `drain()` runs finished jobs' callbacks on the main thread. In Blender a
+  timer calls it (and then each function features added with `on_tick`); tests call it directly (timers
+  never fire in the bpy module).
+- A new file loaded mid-job cancels its file-bound work and drops results meant for the old file.
+- `report()`: a message in the status bar and the panel, `redraw()`: the add-on's areas.
 """
 
 from __future__ import annotations
@@ -13,37 +15,30 @@ import collections
 import logging
 import os
 import time
+from collections.abc import Callable
 
 import bpy
 from bpy.app.handlers import persistent
 from bpy.props import EnumProperty, StringProperty
-from bpy.types import Operator
 
-from ..core import jobs
-from ..core import styles as core_styles
+from ..core import jobs, pipeline
 from . import preferences
 
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL = 0.2  # seconds between drains while Blender runs
-LIVE_DEBOUNCE = 0.6  # seconds a sketch must stay unchanged before live preview re-runs
 
 worker: jobs.Worker | None = None
 generation = 0  # bumped when a file is loaded: results of older jobs are dropped
 last_report: tuple[str, str] = ("INFO", "")
-_styles: list[core_styles.Style] | None = None
-_previews = None  # bpy.utils.previews collection of style thumbnails
-_thumb_paths: dict[str, str] = {}  # style path -> thumbnail PNG
-
-
-# ----------------------------------------------------------------------------------------------- jobs
-
 _file_jobs: set[str] = set()  # keys of jobs whose results belong to the open file
+_later: collections.deque = collections.deque()  # (generation, fn): main-thread steps queued by callbacks
+_ticks: list[Callable[[], object]] = []  # features' timer functions (on_tick), called after each drain
 
 
 def submit(fn, *, on_done, key: str, file_bound: bool = True, **kwargs) -> jobs.Job:
     """Submit to the worker. A file-bound job is cancelled when another file is loaded, and its `on_done`
-    (main thread) is skipped if it finishes after that; others (style previews) outlive the file."""
+    (main thread) is skipped if it finishes after that; others (style previews, uploads) outlive the file."""
     if worker is None:
         raise RuntimeError("NFTGan is not enabled")
     submitted_in = generation
@@ -59,12 +54,14 @@ def submit(fn, *, on_done, key: str, file_bound: bool = True, **kwargs) -> jobs.
     return worker.submit(fn, on_done=done, key=key, **kwargs)
 
 
-_later: collections.deque = collections.deque()  # (generation, fn): main-thread steps queued by callbacks
-
-
 def later(fn) -> None:
     """Run `fn` on the main thread at a later drain (spreads big result writes over several timer ticks)."""
     _later.append((generation, fn))
+
+
+def pending_steps() -> int:
+    """How many main-thread steps `later()` has queued (benchmarks drain until none is left)."""
+    return len(_later)
 
 
 def _run_later() -> None:
@@ -96,15 +93,18 @@ def drain(step: bool = False) -> list[jobs.Job]:
     return finished
 
 
-def settings(context=None) -> dict:
-    """Inference settings from the preferences (threads, provider)."""
-    prefs = preferences.get(context)
-    if prefs is None:
-        return {"threads": 0, "provider": "auto"}
-    return {"threads": prefs.threads, "provider": prefs.provider.lower()}
+def on_tick(fn: Callable[[], object]) -> None:
+    """Call `fn()` on the main thread after each timer drain (a feature's periodic work, e.g. live preview)."""
+    _ticks.append(fn)
+
+
+def remove_tick(fn: Callable[[], object]) -> None:
+    if fn in _ticks:
+        _ticks.remove(fn)
 
 
 def user_dir(*parts: str) -> str:
+    """A folder in the extension's user folder (created); user data never goes into the add-on folder."""
     path = os.path.join(bpy.utils.extension_path_user(preferences.ADDON_ID, create=True), *parts)
     os.makedirs(path, exist_ok=True)
     return path
@@ -149,99 +149,6 @@ def redraw() -> None:
                 area.tag_redraw()
 
 
-# ----------------------------------------------------------------------------------------------- styles
-
-
-def styles(context=None) -> list[core_styles.Style]:
-    global _styles
-    if _styles is None:
-        prefs = preferences.get(context)
-        _styles = core_styles.scan(prefs.folder_paths() if prefs else ())
-        _make_thumbnails(_styles)
-    return _styles
-
-
-def refresh_styles() -> None:
-    global _styles
-    _styles = None
-    styles()
-    redraw()
-
-
-def style_by_id(kind: str, style_id: str) -> core_styles.Style | None:
-    return core_styles.find(styles(), kind, style_id)
-
-
-def icon_id(style: core_styles.Style) -> int:
-    if _previews is None or style.path not in _thumb_paths:
-        return 0
-    key = style.path
-    if key not in _previews:
-        _previews.load(key, _thumb_paths[style.path], "IMAGE")
-    return _previews[key].icon_id
-
-
-def _make_thumbnails(found) -> None:
-    todo = [s for s in found if s.ok and s.kind in ("colorize", "stylize") and s.path not in _thumb_paths]
-    if not todo or worker is None:
-        return
-    cache, opts = user_dir("thumbnails"), settings()
-
-    def make(job):
-        out = {}
-        for i, style in enumerate(todo):
-            job.progress(i / len(todo), f"preview of {style.name}")
-            try:
-                out[style.path] = core_styles.thumbnail(style, cache, **opts)
-            except Exception as exc:  # noqa: BLE001 - a style that cannot make a thumbnail still works without one
-                log.warning("NFTGan: no thumbnail for %s: %s", style.path, exc)
-        return out
-
-    def done(job):
-        if job.state == jobs.DONE:
-            _thumb_paths.update(job.result)
-            redraw()
-
-    submit(make, key="thumbnails", file_bound=False, latest_wins=True, label="style previews", on_done=done)
-
-
-def draw_style_list(layout) -> None:
-    """The styles found, with reasons for the unusable ones (preferences and panel)."""
-    found = styles()
-    box = layout.box()
-    valid = [s for s in found if s.ok]
-    if not valid:
-        for line in wrap(core_styles.HOW_TO_GET_STYLES, 60):
-            box.label(text=line)
-    for s in valid:
-        box.label(text=f"{s.name}  ({s.kind}, {s.info.size}px)", icon_value=icon_id(s) or 0)
-    for s in found:
-        if not s.ok:
-            col = box.column(align=True)
-            col.alert = True
-            for i, line in enumerate(wrap(s.error, 70)):
-                col.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
-    box.operator("nftgan.refresh_styles", icon="FILE_REFRESH")
-
-
-def wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
-    return textwrap.wrap(text, width) or [""]
-
-
-class NFTGAN_OT_refresh_styles(bpy.types.Operator):
-    """Look for style models again (after copying new .onnx files into a model folder)"""
-
-    bl_idname = "nftgan.refresh_styles"
-    bl_label = "Refresh Styles"
-    bl_options = {"INTERNAL"}
-
-    def execute(self, _context):
-        refresh_styles()
-        return {"FINISHED"}
-
-
 # ----------------------------------------------------------------------------------------------- handlers
 
 
@@ -249,9 +156,11 @@ def _timer():
     if worker is None:
         return None
     drain(step=True)
-    from . import stylize
-
-    stylize.live_tick()
+    for fn in list(_ticks):
+        try:
+            fn()
+        except Exception:  # one feature's tick must not stop the timer for the others
+            log.exception("NFTGan: a timer step failed")
     return TIMER_INTERVAL
 
 
@@ -269,56 +178,25 @@ def _on_load_post(*_args):
     worker.drain()  # jobs of the old file: their callbacks see the new generation and do nothing
 
 
-@persistent
-def _on_save_pre(*_args):
-    """Results are packed PNGs held in memory; make them file-backed so the .blend keeps them."""
-    for image in bpy.data.images:
-        if image.get("nftgan_stage") and image.source == "GENERATED" and image.packed_file:
-            image.source = "FILE"
+CLASSES = (NFTGAN_OT_report,)
 
 
 def register():
-    global worker, _previews, _styles, generation, last_report
-    import bpy.utils.previews
-
-    bpy.utils.register_class(NFTGAN_OT_report)
-    bpy.utils.register_class(NFTGAN_OT_refresh_styles)
+    global worker, generation, last_report
     worker = jobs.Worker()
-    generation, last_report, _styles = 0, ("INFO", ""), None
+    generation, last_report = 0, ("INFO", "")
     _file_jobs.clear()
     _later.clear()
-    _previews = bpy.utils.previews.new()
-    _thumb_paths.clear()
     bpy.app.handlers.load_post.append(_on_load_post)
-    bpy.app.handlers.save_pre.append(_on_save_pre)
     bpy.app.timers.register(_timer, first_interval=TIMER_INTERVAL, persistent=True)
-    _read_styles_in_background()
-
-
-def _read_styles_in_background() -> None:
-    """Read every model file once on the worker at start-up (importing onnxruntime and opening each file:
-    ~0.3 s for the four shipped models, more with the user's own): the first panel draw then finds them
-    cached (core.styles caches by path, size and mtime) instead of stalling Blender on them."""
-    prefs = preferences.get()
-    folders = prefs.folder_paths() if prefs else ()
-    worker.submit(
-        lambda job: core_styles.scan(folders),
-        key="styles:read",
-        label="NFTGan: reading styles",
-        on_done=lambda job: redraw(),
-    )
 
 
 def unregister():
-    global worker, _previews, _styles
+    global worker
     if bpy.app.timers.is_registered(_timer):
         bpy.app.timers.unregister(_timer)
-    for handlers, fn in (
-        (bpy.app.handlers.load_post, _on_load_post),
-        (bpy.app.handlers.save_pre, _on_save_pre),
-    ):
-        if fn in handlers:
-            handlers.remove(fn)
+    if _on_load_post in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_on_load_post)
     if worker is not None:
         t0 = time.perf_counter()
         stopped = worker.shutdown(timeout=10.0)
@@ -326,49 +204,4 @@ def unregister():
             "NFTGan worker %s in %.2f s", "stopped" if stopped else "did NOT stop", time.perf_counter() - t0
         )
         worker = None
-    from ..core import pipeline
-
     pipeline.clear_sessions()
-    if _previews is not None:
-        bpy.utils.previews.remove(_previews)
-        _previews = None
-    _styles = None
-    bpy.utils.unregister_class(NFTGAN_OT_refresh_styles)
-    bpy.utils.unregister_class(NFTGAN_OT_report)
-
-
-class ImageEditorSidebar:
-    """Mixin for NFTGan panels in the Image Editor's sidebar (N), tab "NFTGan"."""
-
-    bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "NFTGan"
-
-
-def start_in_background(operator, start, message: str) -> set[str]:
-    """An operator's execute(): call `start()` (which submits a job); a user error becomes its error report."""
-    try:
-        start()
-    except (jobs.UserError, ValueError) as exc:
-        operator.report({"ERROR"}, str(exc))
-        return {"CANCELLED"}
-    operator.report({"INFO"}, message)
-    return {"FINISHED"}
-
-
-class NFTGAN_OT_cancel_jobs(Operator):
-    """Stop this background work (between steps); nothing half-done is recorded as finished"""
-
-    bl_idname = "nftgan.cancel_jobs"
-    bl_label = "Cancel"
-    bl_options = {"INTERNAL"}
-
-    key: StringProperty(description="The worker job key to cancel (publish, generate, ...)")
-
-    def execute(self, _context):
-        if worker is not None:
-            worker.cancel(self.key)
-        return {"FINISHED"}
-
-
-CLASSES = (NFTGAN_OT_cancel_jobs,)

@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 
 from . import generate, imageio
 from .contract import ModelInfo
+from .errors import PublishError
 from .publish import metadata as md
 from .publish import service
 from .publish.backends import Backend
-from .publish.http import PublishError
 from .publish.ledger import PENDING, PUBLISHED, Ledger, Row, write_durably
 
 

@@ -121,7 +121,7 @@ def run(
     add-on's image convention). Between batches it reports progress to `job` and honours its cancel."""
     import onnxruntime as ort
 
-    from .jobs import Cancelled
+    from .errors import Cancelled
     from .pipeline import session, to_image_space
 
     z = np.ascontiguousarray(z, dtype=np.float32)

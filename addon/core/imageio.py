@@ -17,14 +17,10 @@ import zlib
 
 import numpy as np
 
-from .jobs import UserError
+from .errors import ImageError
 
 MAX_SIDE = 16384  # larger sketches are refused with a clear message
 MAX_PIXELS = 100_000_000
-
-
-class ImageError(UserError, ValueError):
-    """An image that cannot be used, with a message a user can act on."""
 
 
 def check_size(height: int, width: int, where: str = "image") -> None:

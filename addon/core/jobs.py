@@ -22,17 +22,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from .errors import Cancelled, UserError
+
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-
-
-class Cancelled(Exception):
-    """Raised inside a job when it has been cancelled."""
-
-
-class UserError(Exception):
-    """An error whose message is meant for the user as it is (no traceback shown)."""
 
 
 class Job:

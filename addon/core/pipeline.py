@@ -35,8 +35,8 @@ import time
 import numpy as np
 
 from .contract import ModelError, ModelInfo, describe_model
-from .imageio import ImageError, as_rgba, resize
-from .jobs import Cancelled, UserError
+from .errors import Cancelled, ImageError, UserError
+from .imageio import as_rgba, resize
 
 log = logging.getLogger(__name__)
 

@@ -47,18 +47,18 @@ def test_installed_with_blenders_installer(blender):
     assert os.path.isfile(os.path.join(ext_dir, "blender_manifest.toml"))
     site = os.path.join(blender.profile, "extensions", ".local", "lib", "python3.11", "site-packages")
     assert os.path.isdir(os.path.join(site, "onnxruntime-1.18.1.dist-info"))  # the bundled wheel
-    names = {(s.kind, s.name) for s in blender.runtime.styles() if s.ok}
+    names = {(s.kind, s.name) for s in blender.styles.styles() if s.ok}
     assert {("colorize", "Tiny pix2pix"), ("stylize", "Tiny cyclegan")} <= names
 
 
 def test_style_pickers_with_previews(blender, scene):
-    runtime = blender.runtime
+    styles = blender.styles
     finish(blender)  # the worker renders each style's preview (the sample house through the model)
-    tiny = [s for s in runtime.styles() if s.ok and s.id in ("colorize", "stylize")]
+    tiny = [s for s in styles.styles() if s.ok and s.id in ("colorize", "stylize")]
     for style in tiny:
-        assert os.path.getsize(runtime._thumb_paths[style.path]) > 0
-        runtime.icon_id(style)  # loads the preview (icon ids stay 0 in the window-less bpy module)
-        assert tuple(runtime._previews[style.path].image_size) == (128, 128)
+        assert os.path.getsize(styles.thumbnail_path(style)) > 0
+        styles.icon_id(style)  # loads the preview (icon ids stay 0 in the window-less bpy module)
+        assert tuple(styles._previews[style.path].image_size) == (128, 128)
     props = scene.nftgan
     props.stylize = "stylize"  # the picker (an enum of the installed styles) stores the style's id
     assert props.stylize_id == "stylize" and props.stylize == "stylize"
@@ -66,7 +66,7 @@ def test_style_pickers_with_previews(blender, scene):
     assert props.colorize_id == "NONE"
     assert list(blender.stylize.chosen_models(scene)) == ["stylize"]
     props.stylize = "NONE"
-    with pytest.raises(blender.core.jobs.UserError, match="choose a style for at least one"):
+    with pytest.raises(blender.core.errors.UserError, match="choose a style for at least one"):
         blender.stylize.chosen_models(scene)
 
 
@@ -94,7 +94,7 @@ def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
     assert "Sketch stylized" in blender.runtime.last_report[1]
 
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
-    assert blender.stylize.find_sketch(bpy.context) == sketch  # Texture Paint still paints the sketch
+    assert blender.images.find_sketch(bpy.context) == sketch  # Texture Paint still paints the sketch
     result = nodes["NFTGan Result"]
     assert result.image.name == "Sketch stylized"
     bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
@@ -126,12 +126,12 @@ def test_model_files_are_read_on_the_worker_at_start(blender, scene):
     """Enabling the add-on reads every model file on the worker, so the first panel draw does not have to."""
     cache = blender.core.styles._cache
     cache.clear()
-    blender.runtime._read_styles_in_background()  # what register() does
+    blender.styles.read_in_background()  # what register() does
     done = [j for j in finish(blender) if j.label == "NFTGan: reading styles"]
     assert [j.state for j in done] == ["done"]
     read = dict(cache)
     assert {os.path.basename(k[0]) for k in read} >= {"colorize.onnx", "stylize.onnx", "upscale.onnx"}
-    blender.runtime.refresh_styles()  # the panel's scan now only looks the files up
+    blender.styles.refresh_styles()  # the panel's scan now only looks the files up
     assert dict(cache) == read
 
 
@@ -257,24 +257,24 @@ def test_stylize_render(blender, scene):
 
 
 def test_invalid_models_and_no_styles(blender, scene, tmp_path):
-    bpy, runtime, prefs = blender.bpy, blender.runtime, blender.prefs
+    bpy, styles, prefs = blender.bpy, blender.styles, blender.prefs
     (tmp_path / "broken.onnx").write_bytes(b"\x08\x01garbage")
     prefs.model_folders.add().path = str(tmp_path)
     try:
-        broken = [s for s in runtime.styles() if s.id == "broken"]
+        broken = [s for s in styles.styles() if s.id == "broken"]
         assert broken and not broken[0].ok and "not a readable ONNX model" in broken[0].error
-        assert any(s.ok for s in runtime.styles())  # the good ones are still there
+        assert any(s.ok for s in styles.styles())  # the good ones are still there
         # nothing usable at all: the operator says how to get a style
         saved = [f.path for f in prefs.model_folders]
         for folder in prefs.model_folders:
             folder.path = str(tmp_path)
-        bundled = runtime.core_styles.BUNDLED_DIR
+        bundled = styles.core_styles.BUNDLED_DIR
         aside = bundled + ".aside"
         if os.path.isdir(bundled):
             os.rename(bundled, aside)
         try:
-            runtime.refresh_styles()
-            assert not [s for s in runtime.styles() if s.ok]
+            styles.refresh_styles()
+            assert not [s for s in styles.styles() if s.ok]
             new_canvas(blender)
             with pytest.raises(RuntimeError, match="No styles installed"):
                 bpy.ops.nftgan.stylize()
@@ -285,8 +285,8 @@ def test_invalid_models_and_no_styles(blender, scene, tmp_path):
                 folder.path = path
     finally:
         prefs.model_folders.remove(len(prefs.model_folders) - 1)
-        runtime.refresh_styles()
-    assert not [s for s in runtime.styles() if not s.ok]
+        styles.refresh_styles()
+    assert not [s for s in styles.styles() if not s.ok]
 
 
 DISABLE_SCRIPT = textwrap.dedent("""

@@ -27,7 +27,7 @@ def nftgan(blender, scene):
     return {
         "publish": blender.publish,
         "runtime": blender.runtime,
-        "stylize": blender.stylize,
+        "images": blender.images,
         "profile": blender.profile,
     }
 
@@ -68,7 +68,7 @@ def _stylized_result(nftgan, name="Sketch stylized", size=32):
     )
     sketch = bpy.data.images.new("Sketch", size, size, alpha=True)
     sketch.pixels.foreach_set(np.ones(size * size * 4, np.float32))
-    written = nftgan["stylize"].write_result(
+    return nftgan["images"].write_result(
         name,
         rgba.ravel(),
         size,
@@ -79,7 +79,6 @@ def _stylized_result(nftgan, name="Sketch stylized", size=32):
         sketch.session_uid,
         "stylize: Ink wash",
     )
-    return bpy.data.images[written]
 
 
 def test_publish_a_stylized_result_offline(nftgan, prefs, tmp_path):
@@ -303,7 +302,7 @@ def test_panels_and_preferences_draw_with_real_properties(nftgan, prefs, blender
     for kind in ("OFFLINE", "NFTSTORAGE", "PINATA", "KUBO"):
         prefs.publish_backend = kind
         calls = []
-        publish.draw_preferences(prefs, _Layout(calls))
+        publish.PublishPreferences.draw_section(prefs, _Layout(calls))
         publish.NFTGAN_PT_publish.draw(type("P", (), {"layout": _Layout(calls)})(), bpy.context)
         publish.NFTGAN_PT_publish_gallery.draw(type("P", (), {"layout": _Layout(calls)})(), bpy.context)
         texts = " ".join(c[1] for c in calls if c[0] == "label")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 from nftgan.core import collection, generate
-from nftgan.core.publish.http import PublishError
+from nftgan.core.errors import PublishError
 from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED
 
 

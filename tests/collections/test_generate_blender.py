@@ -63,7 +63,7 @@ def test_generate_interpolates_between_seeds(blender, gen_props, generate_model)
 
 
 def test_generate_without_a_model_explains(blender, scene, monkeypatch):
-    monkeypatch.setattr(blender.runtime, "styles", lambda context=None: [])
+    monkeypatch.setattr(blender.styles, "styles", lambda context=None: [])
     with pytest.raises(RuntimeError, match="No generate model installed: train one with `nftgan train dcgan"):
         bpy.ops.nftgan.generate()
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from nftgan.core.errors import PublishError, TokenRejected
 from nftgan.core.publish import car
 from nftgan.core.publish.backends import NftStorage, Settings, make_backend
-from nftgan.core.publish.http import PublishError, RetryPolicy, TokenRejected
+from nftgan.core.publish.http import RetryPolicy
 from nftgan.core.publish.ledger import FAILED, PUBLISHED
 from nftgan.core.publish.service import Request, gallery, prepare, publish
 
@@ -225,7 +226,7 @@ def test_token_never_in_logs_ledger_metadata_or_errors(server, backend_for, ledg
 
 
 def test_cancel_ends_a_long_retry_after_wait_at_once(server, ledger):
-    from nftgan.core.jobs import Cancelled
+    from nftgan.core.errors import Cancelled
 
     backend = make_backend(Settings("kubo", endpoint=server.url), retry=RetryPolicy(attempts=2))  # real sleep
     server.inject("/api/v0/add", ("429", 60))
@@ -244,7 +245,7 @@ def test_cancel_ends_a_long_retry_after_wait_at_once(server, ledger):
 
 
 def test_cancel_stops_between_attempts(server, backend_for, ledger):
-    from nftgan.core.jobs import Cancelled
+    from nftgan.core.errors import Cancelled
 
     backend = backend_for("kubo")
     stop = threading.Event()
@@ -263,7 +264,7 @@ def test_cancel_stops_between_attempts(server, backend_for, ledger):
 
 @pytest.mark.parametrize("kind", ["nftstorage", "kubo"])
 def test_upload_progress_and_cancel_mid_upload(kind, server, backend_for, ledger):
-    from nftgan.core.jobs import Cancelled
+    from nftgan.core.errors import Cancelled
 
     image = os.urandom(3_000_000)
     seen = []

@@ -6,8 +6,9 @@ import json
 import random
 
 import pytest
+from nftgan.core.errors import PublishError
 from nftgan.core.publish import metadata as md
-from nftgan.core.publish.http import PublishError, RetryPolicy, Throttle, _retry_after, check_endpoint
+from nftgan.core.publish.http import RetryPolicy, Throttle, _retry_after, check_endpoint
 
 IMAGE = "bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y"
 

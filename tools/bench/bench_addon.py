@@ -78,7 +78,7 @@ def child(zip_path: str, models: dict) -> dict:
     demo.install(zip_path, models["folder"])
     runtime = importlib.import_module(f"{demo.PKG}.blender.runtime")
     imageio = importlib.import_module(f"{demo.PKG}.core.imageio")
-    runtime.styles()
+    importlib.import_module(f"{demo.PKG}.blender.styles").styles()
     runtime.worker.wait_idle(600)  # style thumbnails
     runtime.drain()
     bpy.ops.mesh.primitive_plane_add()
@@ -109,7 +109,7 @@ def child(zip_path: str, models: dict) -> dict:
             t2 = time.perf_counter()
             jobs = runtime.drain(step=True)  # as Blender's timer: one result image per tick
             ticks = [time.perf_counter() - t2]
-            while runtime._later:
+            while runtime.pending_steps():
                 t = time.perf_counter()
                 runtime.drain(step=True)
                 ticks.append(time.perf_counter() - t)

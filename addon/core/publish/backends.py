@@ -22,9 +22,10 @@ import os
 import time
 from dataclasses import dataclass
 
+from ..errors import PublishError
 from .car import dag_car, read_car, split_dag
 from .cid import CID, CIDError
-from .http import HttpClient, PublishError, check_endpoint
+from .http import HttpClient, check_endpoint
 from .ledger import write_durably
 from .unixfs import FileDag, cid_of_file
 

@@ -12,11 +12,11 @@ import logging
 import os
 import sys
 
+from ..errors import MetadataError, PublishError
 from .backends import KINDS, NFT_STORAGE_NOTICE, Settings, make_backend
 from .cid import CIDError
-from .http import PublishError
 from .ledger import Ledger, Row
-from .metadata import MetadataError, attribute, nftgan_attributes, software_version
+from .metadata import attribute, nftgan_attributes, software_version
 from .service import Request, prepare, publish, resume_pending
 from .unixfs import cid_of_file
 

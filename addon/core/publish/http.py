@@ -37,7 +37,7 @@ import requests
 import urllib3
 from urllib3.filepost import encode_multipart_formdata
 
-from ..jobs import Cancelled, UserError
+from ..errors import Cancelled, PublishError, TokenRejected
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,6 @@ ERROR_BODY_CAP = 64 * 1024  # bytes of an error reply read for its message; the 
 REPLY_BODY_CAP = 8 * 1024 * 1024  # a success reply larger than this is not what the service sends
 DEADLINE = 180.0  # seconds for one request, all its tries together ...
 MIN_RATE = 100_000  # ... plus one second per 100 kB of upload body
-
-
-class PublishError(UserError):
-    """A publishing failure with a message meant for the user as it is (the worker shows it unchanged)."""
-
-
-class TokenRejected(PublishError):
-    pass
 
 
 def is_loopback(host: str) -> bool:

@@ -12,15 +12,11 @@ import math
 import re
 import urllib.parse
 
-from ..jobs import UserError
+from ..errors import MetadataError
 from .cid import CID, CIDError
 
 DISPLAY_TYPES = ("number", "boost_number", "boost_percentage", "date")
 _HEX6 = re.compile(r"[0-9a-fA-F]{6}")
-
-
-class MetadataError(UserError, ValueError):
-    """Metadata that a marketplace would reject; the message lists every problem."""
 
 
 def ipfs_uri(cid: CID | str) -> str:

@@ -15,11 +15,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..jobs import Cancelled
+from ..errors import Cancelled, PublishError
 from . import metadata as md
 from .backends import Backend, Item
 from .cid import CID, CIDError
-from .http import PublishError
 from .ledger import PENDING, Ledger, Row
 from .unixfs import import_bytes
 

@@ -1,0 +1,293 @@
+"""The style/preview cache: which style models there are, their preview thumbnails, the style pickers, and
+the preferences that decide them (model folders, inference threads and device).
+
+The model files are read once on the worker when the add-on starts (core.styles caches them by path, size
+and mtime), so the first panel draw does not stall Blender; each colorize/stylize style's preview (the
+sample drawing through the model) is made on the worker too.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import bpy
+from bpy.props import CollectionProperty, EnumProperty, IntProperty, StringProperty
+from bpy.types import Operator, PropertyGroup
+
+from ..core import jobs
+from ..core import styles as core_styles
+from . import preferences, runtime
+from .ui import wrap
+
+log = logging.getLogger(__name__)
+
+_styles: list[core_styles.Style] | None = None
+_previews = None  # bpy.utils.previews collection of style thumbnails
+_thumb_paths: dict[str, str] = {}  # style path -> thumbnail PNG
+_enum_items: dict[str, list] = {}  # Blender needs Python to keep dynamic enum items alive
+OPTIONAL = {"upscale": "NONE"}  # stages that stay off until the user picks a model
+
+
+def styles(context=None) -> list[core_styles.Style]:
+    """Every style model found (bundled and the preferences' folders), usable or not (with the reason)."""
+    global _styles
+    if _styles is None:
+        prefs = preferences.get(context)
+        _styles = core_styles.scan(prefs.folder_paths() if prefs else ())
+        _make_thumbnails(_styles)
+    return _styles
+
+
+def refresh_styles() -> None:
+    global _styles
+    _styles = None
+    styles()
+    runtime.redraw()
+
+
+def settings(context=None) -> dict:
+    """Inference settings from the preferences (threads, provider)."""
+    prefs = preferences.get(context)
+    if prefs is None:
+        return {"threads": 0, "provider": "auto"}
+    return {"threads": prefs.threads, "provider": prefs.provider.lower()}
+
+
+def chosen(kind: str, style_id: str | None, context=None) -> core_styles.Style | None:
+    """The style of this kind with this id, else the first usable one of the kind (None: none installed)."""
+    found = styles(context)
+    return core_styles.find(found, kind, style_id or None) or core_styles.find(found, kind, None)
+
+
+def thumbnail_path(style: core_styles.Style) -> str:
+    """The style's preview PNG ("" until the worker has made it)."""
+    return _thumb_paths.get(style.path, "")
+
+
+def icon_id(style: core_styles.Style) -> int:
+    if _previews is None or style.path not in _thumb_paths:
+        return 0
+    key = style.path
+    if key not in _previews:
+        _previews.load(key, _thumb_paths[style.path], "IMAGE")
+    return _previews[key].icon_id
+
+
+def _make_thumbnails(found) -> None:
+    todo = [s for s in found if s.ok and s.kind in ("colorize", "stylize") and s.path not in _thumb_paths]
+    if not todo or runtime.worker is None:
+        return
+    cache, opts = runtime.user_dir("thumbnails"), settings()
+
+    def make(job):
+        out = {}
+        for i, style in enumerate(todo):
+            job.progress(i / len(todo), f"preview of {style.name}")
+            try:
+                out[style.path] = core_styles.thumbnail(style, cache, **opts)
+            except Exception as exc:  # noqa: BLE001 - a style that cannot make a thumbnail still works without one
+                log.warning("NFTGan: no thumbnail for %s: %s", style.path, exc)
+        return out
+
+    def done(job):
+        if job.state == jobs.DONE:
+            _thumb_paths.update(job.result)
+            runtime.redraw()
+
+    runtime.submit(
+        make, key="thumbnails", file_bound=False, latest_wins=True, label="style previews", on_done=done
+    )
+
+
+def read_in_background() -> None:
+    """Read every model file once on the worker (importing onnxruntime and opening each file: ~0.3 s for
+    the four shipped models, more with the user's own): the first panel draw then finds them cached."""
+    prefs = preferences.get()
+    folders = prefs.folder_paths() if prefs else ()
+    runtime.worker.submit(
+        lambda job: core_styles.scan(folders),
+        key="styles:read",
+        label="NFTGan: reading styles",
+        on_done=lambda job: runtime.redraw(),
+    )
+
+
+# ----------------------------------------------------------------------------------------------- pickers
+
+
+def wanted(props, kind: str) -> str:
+    """The chosen model id of a stage ("NONE": skipped; "": the first one, or off for an optional stage)."""
+    return getattr(props, f"{kind}_id") or OPTIONAL.get(kind, "")
+
+
+def style_enum(kind: str) -> EnumProperty:
+    """A style picker (with previews) for a PropertyGroup that stores the choice in its `<kind>_id`."""
+
+    def items(_self, _context):
+        found = core_styles.of_kind(styles(), kind)
+        lst = [(s.id, s.name, s.description or s.name, icon_id(s), i) for i, s in enumerate(found)]
+        lst.append(
+            ("NONE", "None" if found else "No styles installed", f"Skip the {kind} step", "BLANK1", len(lst))
+        )
+        _enum_items[kind] = lst
+        return lst
+
+    def get(self):
+        want = wanted(self, kind)
+        lst = _enum_items.get(kind) or items(self, None)
+        return next((it[4] for it in lst if it[0] == want), 0)
+
+    def set_(self, value):
+        lst = _enum_items.get(kind) or items(self, None)
+        setattr(self, f"{kind}_id", next((it[0] for it in lst if it[4] == value), ""))
+
+    return EnumProperty(
+        name=kind.capitalize(),
+        items=items,
+        get=get,
+        set=set_,
+        description=f"The {kind} model (with a preview of what it does)",
+    )
+
+
+def draw_style_list(layout) -> None:
+    """The styles found, with reasons for the unusable ones (preferences and panel)."""
+    found = styles()
+    box = layout.box()
+    valid = [s for s in found if s.ok]
+    if not valid:
+        for line in wrap(core_styles.HOW_TO_GET_STYLES, 60):
+            box.label(text=line)
+    for s in valid:
+        box.label(text=f"{s.name}  ({s.kind}, {s.info.size}px)", icon_value=icon_id(s) or 0)
+    for s in found:
+        if not s.ok:
+            col = box.column(align=True)
+            col.alert = True
+            for i, line in enumerate(wrap(s.error, 70)):
+                col.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+    box.operator(NFTGAN_OT_refresh_styles.bl_idname, icon="FILE_REFRESH")
+
+
+# ----------------------------------------------------------------------------------------------- preferences
+
+
+def _styles_changed(_self, _context):
+    refresh_styles()
+
+
+class NFTGAN_PG_model_folder(PropertyGroup):
+    path: StringProperty(
+        name="Folder",
+        subtype="DIR_PATH",
+        update=_styles_changed,
+        description="A folder of NFTGan .onnx style models",
+    )
+
+
+class StylePreferences:
+    """Preferences section: model folders, inference threads and device, the styles found."""
+
+    model_folders: CollectionProperty(type=NFTGAN_PG_model_folder)
+    threads: IntProperty(
+        name="Threads",
+        default=0,
+        min=0,
+        max=256,
+        update=_styles_changed,
+        description="CPU threads used for inference (0: all cores)",
+    )
+    provider: EnumProperty(
+        name="Run models on",
+        update=_styles_changed,
+        items=[
+            (
+                "AUTO",
+                "Automatic",
+                "The GPU (CUDA, DirectML or CoreML) when this onnxruntime offers it, else CPU",
+            ),
+            ("CPU", "CPU", "Always the CPU"),
+        ],
+    )
+
+    def folder_paths(self) -> list[str]:
+        return [bpy.path.abspath(f.path) for f in self.model_folders if f.path.strip()]
+
+    def draw_section(self, layout) -> None:
+        box = layout.box()
+        box.label(text="Model folders (besides the bundled styles)", icon="FILE_FOLDER")
+        for i, folder in enumerate(self.model_folders):
+            row = box.row(align=True)
+            row.prop(folder, "path", text="")
+            row.operator(NFTGAN_OT_model_folder_remove.bl_idname, text="", icon="X").index = i
+        box.operator(NFTGAN_OT_model_folder_add.bl_idname, icon="ADD")
+        row = layout.row()
+        row.prop(self, "threads")
+        row.prop(self, "provider")
+        draw_style_list(layout)
+
+
+PREFERENCES = StylePreferences
+
+
+class NFTGAN_OT_model_folder_add(Operator):
+    bl_idname = "nftgan.model_folder_add"
+    bl_label = "Add Model Folder"
+    bl_description = "Add a folder to search for NFTGan style models"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context):
+        preferences.get(context).model_folders.add()
+        return {"FINISHED"}
+
+
+class NFTGAN_OT_model_folder_remove(Operator):
+    bl_idname = "nftgan.model_folder_remove"
+    bl_label = "Remove Model Folder"
+    bl_options = {"INTERNAL"}
+
+    index: IntProperty()
+
+    def execute(self, context):
+        preferences.get(context).model_folders.remove(self.index)
+        refresh_styles()
+        return {"FINISHED"}
+
+
+class NFTGAN_OT_refresh_styles(Operator):
+    """Look for style models again (after copying new .onnx files into a model folder)"""
+
+    bl_idname = "nftgan.refresh_styles"
+    bl_label = "Refresh Styles"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, _context):
+        refresh_styles()
+        return {"FINISHED"}
+
+
+CLASSES = (
+    NFTGAN_PG_model_folder,
+    NFTGAN_OT_model_folder_add,
+    NFTGAN_OT_model_folder_remove,
+    NFTGAN_OT_refresh_styles,
+)
+
+
+def register():
+    global _previews, _styles
+    import bpy.utils.previews
+
+    _styles = None
+    _previews = bpy.utils.previews.new()
+    _thumb_paths.clear()
+    read_in_background()
+
+
+def unregister():
+    global _previews, _styles
+    if _previews is not None:
+        bpy.utils.previews.remove(_previews)
+        _previews = None
+    _styles = None
+    _enum_items.clear()

@@ -1,0 +1,18 @@
+"""Drawing helpers shared by the panels and the preferences."""
+
+from __future__ import annotations
+
+import textwrap
+
+
+class ImageEditorSidebar:
+    """Mixin for NFTGan panels in the Image Editor's sidebar (N), tab "NFTGan"."""
+
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "NFTGan"
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """`text` as lines of at most `width` characters (Blender's labels do not wrap)."""
+    return textwrap.wrap(text, width) or [""]
