@@ -9,10 +9,10 @@ import threading
 import time
 
 import pytest
-from nftgan.core.jobs import Cancelled
+from nftgan.core.errors import Cancelled, PublishError
 from nftgan.core.publish import metadata as md
 from nftgan.core.publish.backends import Settings, make_backend
-from nftgan.core.publish.http import PublishError, RetryPolicy
+from nftgan.core.publish.http import RetryPolicy
 from nftgan.core.publish.ledger import FAILED
 from nftgan.core.publish.service import Request, gallery, publish
 
