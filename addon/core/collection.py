@@ -21,10 +21,11 @@ from dataclasses import asdict, dataclass, field
 from . import generate, imageio
 from .contract import ModelInfo
 from .errors import PublishError
+from .files import write_durably
 from .publish import metadata as md
 from .publish import service
 from .publish.backends import Backend
-from .publish.ledger import PENDING, PUBLISHED, Ledger, Row, write_durably
+from .publish.ledger import DONE, PENDING, Ledger, Row
 
 
 @dataclass
@@ -123,7 +124,7 @@ def publish_collection(
 
     # tokens whose upload a dead process left pending: finish them from their staged bytes first
     service.resume_pending(ledger, lambda row: backend, check=check, only=mine)
-    done = {r.name: r for r in ledger.rows(PUBLISHED) if mine(r)}
+    done = {r.name: r for r in ledger.rows() if r.state in DONE and mine(r)}
     if any(r.state == PENDING for r in ledger.rows(PENDING) if mine(r)):
         raise PublishError("a token of this collection is still pending (another process is publishing it?)")
     tokens: list[Row] = []

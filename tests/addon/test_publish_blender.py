@@ -90,7 +90,7 @@ def test_publish_a_stylized_result_offline(nftgan, prefs, tmp_path):
     attr.trait, attr.value = "Edition", "1"
     assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
     row = _publish_row(nftgan)
-    assert row.state == "published" and props.last_token_uri == row.token_uri
+    assert row.state == "staged" and props.last_token_uri == row.token_uri  # Offline: on disk, not on IPFS
     out = tmp_path / "offline"
     packed = bytes(image.packed_file.data)
     assert (out / f"{row.image_cid}.png").read_bytes() == packed  # the exact packed PNG, not a re-encode
@@ -189,7 +189,7 @@ def test_pending_publish_is_resumed_when_the_add_on_starts(nftgan, prefs, tmp_pa
     assert runtime.worker.wait_idle(60)
     runtime.drain()
     done = store.get(row.id)
-    assert done.state == "published" and done.token_uri == f"ipfs://{row.metadata_cid}"
+    assert done.state == "staged" and done.token_uri == f"ipfs://{row.metadata_cid}"
     assert (tmp_path / "offline" / f"{row.image_cid}.png").read_bytes() == prepared.request.image
 
 

@@ -77,7 +77,7 @@ def test_publish_collection_offline(blender, gen_props, tmp_path):
         job = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT")
         result = job.result
         assert [t.name for t in result.tokens] == ["Tiny Blobs #1", "Tiny Blobs #2", "Tiny Blobs #3"]
-        assert all(t.state == "published" for t in result.tokens)
+        assert all(t.state == "staged" for t in result.tokens)  # Offline: on disk, not on IPFS yet
         with open(result.manifest_path, encoding="utf-8") as fh:
             manifest = json.load(fh)
         assert [t["seed"] for t in manifest["tokens"]] == [40, 41, 42]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from nftgan.core.publish.backends import Settings, make_backend
@@ -14,6 +18,21 @@ from PIL import Image
 from .ipfs_server import FakeIpfsServer
 
 TOKEN = "tok-3f9c1e7b-SECRET-never-logged"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def nftgan(*args, token: str = TOKEN, cwd=ROOT, **kw) -> subprocess.Popen:
+    """`nftgan ARGS` as a separate process (text stdout/stderr pipes), with $NFTGAN_TOKEN = token."""
+    env = {**os.environ, "NFTGAN_TOKEN": token, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nftgan.export.cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def png_bytes(size: int = 32, seed: int = 0) -> bytes:

@@ -18,8 +18,8 @@ from nftgan.core.errors import PublishError, TokenRejected
 from nftgan.core.publish import car
 from nftgan.core.publish.backends import NftStorage, Settings, make_backend
 from nftgan.core.publish.http import RetryPolicy
-from nftgan.core.publish.ledger import FAILED, PUBLISHED
-from nftgan.core.publish.service import Request, gallery, prepare, publish
+from nftgan.core.publish.ledger import FAILED, PUBLISHED, STAGED
+from nftgan.core.publish.service import Request, gallery, prepare, publish, upload_command
 
 from .conftest import TOKEN, png_bytes
 from .ipfs_server import RATE
@@ -175,7 +175,13 @@ def test_offline_folder_holds_files_cars_and_manifest(tmp_path, ledger):
     backend = make_backend(Settings("offline", endpoint=str(out)), online_allowed=False)
     prepared = prepare(_request())
     row = publish(prepared, backend, ledger)
-    assert row.state == PUBLISHED and row.backend == "offline"
+    # on disk, not on IPFS: staged, with no gateway link, and the command that uploads the CARs
+    assert row.state == STAGED and row.backend == "offline" and row.gateway_url == ""
+    assert upload_command(row) == "ipfs dag import " + " ".join(
+        str(out / f"{cid}.car") for cid in (row.image_cid, row.metadata_cid)
+    )
+    (entry,) = gallery(ledger)[0]
+    assert entry.state == STAGED and entry.detail == upload_command(row)
     manifest = json.loads((out / "manifest.json").read_text())
     (entry,) = manifest["entries"]
     assert entry["token_uri"] == row.token_uri

@@ -41,7 +41,12 @@ def test_publish_command_offline_with_attributes_and_sketch(tmp_path, capsys):
     assert publish_main(args) == 0
     printed = capsys.readouterr().out
     (row,) = Ledger(db).rows()
-    assert row.state == "published" and row.token_uri == dry["token_uri"] and row.token_uri in printed
+    # written to a folder, not on IPFS: said so, with the command that uploads it; never "published"
+    assert row.state == "staged" and row.token_uri == dry["token_uri"] and row.token_uri in printed
+    assert printed.startswith("staged ") and "NOT on IPFS yet" in printed and "published" not in printed
+    assert f"ipfs dag import {out / row.image_cid}.car {out / row.metadata_cid}.car" in printed
+    assert publish_main(args) == 0  # the same publish again: recognised, nothing written twice
+    assert "already staged (ledger row 1" in capsys.readouterr().out and len(Ledger(db).rows()) == 1
     meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
     traits = {a["trait_type"]: a["value"] for a in meta["attributes"]}
     assert traits["Edition"] == 1 and traits["Mood"] == "calm" and meta["background_color"] == "00ff00"

@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 
 from ..errors import PublishError
+from ..files import os_error_message, read_regular, write_durably
 from .car import dag_car, read_car, split_dag
 from .cid import CID, CIDError
 from .http import HttpClient, check_endpoint
-from .ledger import write_durably
 from .unixfs import FileDag, cid_of_file
 
 MB = 1000 * 1000
@@ -89,6 +89,10 @@ class Backend(abc.ABC):
 
     def gateway_url(self, cid: CID | str) -> str:
         return f"{self.gateway}{cid}"
+
+    def fingerprint(self, ledger) -> str:
+        """Which token this backend sends, as the ledger records it (never the token itself)."""
+        return self.http.fingerprint(ledger) if self.http is not None else ""
 
     def redact(self, text: object, limit: int = 200) -> str:
         """A text that came from the service, safe to show and store (token blanked, then cut)."""
@@ -282,7 +286,12 @@ class Offline(Backend):
         self._written: dict[str, dict] = {}
 
     def store(self, item: Item) -> str:
-        os.makedirs(self.endpoint, exist_ok=True)
+        try:
+            os.makedirs(self.endpoint, exist_ok=True)
+        except OSError as exc:
+            raise PublishError(os_error_message(exc, f"Offline: the folder {self.endpoint}")) from None
+        if not self._written:
+            self._manifest()  # a damaged manifest.json stops the publish before anything is written
         root = str(item.dag.root)
         ext = os.path.splitext(item.filename)[1]
         plain = os.path.join(self.endpoint, root + ext)
@@ -304,11 +313,7 @@ class Offline(Backend):
         return str(cid_of_file(plain))
 
     def published(self, *, name: str, token_uri: str, items: dict[str, Item]) -> None:
-        path = os.path.join(self.endpoint, "manifest.json")
-        manifest = {"format": "nftgan-offline-manifest/1", "entries": []}
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as fh:
-                manifest = json.load(fh)
+        manifest = self._manifest()
         entry = {
             "name": name,
             "token_uri": token_uri,
@@ -319,7 +324,29 @@ class Offline(Backend):
             },
         }
         manifest["entries"].append(entry)
-        write_durably(path, (json.dumps(manifest, indent=2) + "\n").encode())
+        write_durably(self._manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+
+    @property
+    def _manifest_path(self) -> str:
+        return os.path.join(self.endpoint, "manifest.json")
+
+    def _manifest(self) -> dict:
+        """The folder's manifest.json (a new one when there is none); PublishError, touching nothing, when
+        it is damaged (e.g. cut short by a full disk in an older version)."""
+        path = self._manifest_path
+        if not os.path.lexists(path):
+            return {"format": "nftgan-offline-manifest/1", "entries": []}
+        try:
+            manifest = json.loads(read_regular(path).decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            manifest = exc
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
+            raise PublishError(
+                f"Offline: {path} is damaged ({manifest if isinstance(manifest, Exception) else 'no entries list'}); "
+                "NFTGan leaves it as it is. Repair it (each entry names its files and CIDs) or move it away, "
+                "then publish again"
+            )
+        return manifest
 
 
 BACKENDS: dict[str, type[Backend]] = {b.kind: b for b in (Offline, NftStorage, Pinata, Kubo)}

@@ -11,13 +11,15 @@ import json
 import logging
 import os
 import sys
+import time
 
-from ..errors import MetadataError, PublishError
+from ..errors import MetadataError, PublishError, UserError
+from ..files import FileError, open_regular, os_error_message, read_regular
 from .backends import KINDS, NFT_STORAGE_NOTICE, Settings, make_backend
 from .cid import CIDError
-from .ledger import Ledger, Row
+from .ledger import DONE, PUBLISHED, STAGED, Ledger, Row
 from .metadata import attribute, nftgan_attributes, software_version
-from .service import Request, prepare, publish, resume_pending
+from .service import Request, prepare, publish, resume_pending, upload_command
 from .unixfs import cid_of_file
 
 TOKEN_ENV = "NFTGAN_TOKEN"
@@ -36,9 +38,13 @@ def cid_main(argv: list[str], prog: str = "nftgan cid") -> int:
     status = 0
     for path in args.file:
         try:
-            cid = cid_of_file(path, v0=args.v0)
+            with open_regular(path) as fh:
+                cid = cid_of_file(fh, v0=args.v0)
         except OSError as exc:
-            print(f"{prog}: {path}: {exc.strerror or exc}", file=sys.stderr)
+            print(
+                f"{prog}: {exc if isinstance(exc, FileError) else f'{path}: {exc.strerror or exc}'}",
+                file=sys.stderr,
+            )
             status = 1
             continue
         print(f"{cid}  {path}" if len(args.file) > 1 else cid)
@@ -54,14 +60,25 @@ def _attribute(text: str) -> dict:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected TRAIT=VALUE, got {text!r}")
-    return attribute(key, value)
+    try:
+        return attribute(key, value)
+    except MetadataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _report(row: Row) -> str:
-    if row.state == "published":
+    if row.state == PUBLISHED:
         return (
             f"published  {row.name}\n  token URI   {row.token_uri}\n  image       ipfs://{row.image_cid}\n"
             f"  gateway     {row.gateway_url}\n  backend     {row.backend} {row.endpoint}"
+        )
+    if row.state == STAGED:
+        return (
+            f"staged     {row.name} (written to a folder: NOT on IPFS yet)\n"
+            f"  token URI   {row.token_uri} (valid once the CARs are uploaded)\n"
+            f"  folder      {row.endpoint}\n"
+            f"  upload with {upload_command(row)}\n"
+            "              (or send each .car to a pinning service's CAR upload)"
         )
     return f"{row.state}  {row.name}: {row.error}"
 
@@ -71,7 +88,8 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
         prog=prog,
         description="Publish an image as an NFT: the image and its ERC-721 / "
         "OpenSea metadata go to IPFS, every CID is verified, the result is recorded in "
-        f"the publish ledger. The API token is read from ${TOKEN_ENV}. {NFT_STORAGE_NOTICE}",
+        f"the publish ledger. The API token is read from ${TOKEN_ENV} and goes only to the "
+        f"--backend and --endpoint given with it. {NFT_STORAGE_NOTICE}",
     )
     ap.add_argument("image", nargs="?", help="PNG, JPEG or WebP file")
     ap.add_argument("--backend", choices=KINDS, default="offline")
@@ -88,13 +106,30 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
     ap.add_argument("--api-endpoint", default="", help="Pinata's listing API URL")
     ap.add_argument("--gateway", default="", help="gateway URL prefix for the gateway link")
     ap.add_argument("--ledger", default=default_ledger(), help="publish ledger (SQLite; default %(default)s)")
-    ap.add_argument("--resume", action="store_true", help="only finish or fail pending publishes, then exit")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="only finish or fail interrupted publishes (of --backend/--endpoint, and Offline ones), then exit",
+    )
     ap.add_argument("--dry-run", action="store_true", help="print the CIDs and metadata, send nothing")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
+    if not args.resume and not args.image:
+        ap.error("IMAGE is required (or --resume)")
+    try:
+        return _publish(args, prog)
+    except (UserError, CIDError) as exc:  # PublishError, LedgerError, MetadataError, FileError
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{prog}: {os_error_message(exc, exc.filename or 'error')}", file=sys.stderr)
+        return 1
+
+
+def _publish(args: argparse.Namespace, prog: str) -> int:
     token = os.environ.get(TOKEN_ENV, "")
 
     def settings(kind: str, endpoint: str) -> Settings:
@@ -103,57 +138,64 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
         return Settings(
             kind,
             endpoint=endpoint,
-            token=token if kind != "offline" else "",
+            token=token if kind == args.backend and kind != "offline" else "",
             api_endpoint=args.api_endpoint,
             gateway=args.gateway,
         )
 
     ledger = Ledger(args.ledger)
+    built: list = []
+
+    def given():
+        """The backend and endpoint $NFTGAN_TOKEN is given for (built on first use)."""
+        if not built:
+            built.append(make_backend(settings(args.backend, args.endpoint)))
+        return built[0]
+
+    def backend_for(row: Row):
+        """The token goes only to the backend and endpoint given with it; Offline rows need none."""
+        if row.backend == "offline":
+            return make_backend(settings("offline", row.endpoint))
+        if (given().kind, given().endpoint) != (row.backend, row.endpoint):
+            raise PublishError(
+                f"it was started for {row.backend} at {row.endpoint}, and ${TOKEN_ENV} is given for "
+                f"{args.backend}. Finish it with that service's own token: "
+                f"{TOKEN_ENV}=<its token> nftgan publish --resume --backend {row.backend} --endpoint {row.endpoint}"
+            )
+        return given()
+
     status = 0
-    # pending rows of an earlier run that was killed: same backend kind as now -> same token
-    for row in resume_pending(ledger, lambda r: make_backend(settings(r.backend, r.endpoint))):
+    for row in resume_pending(ledger, backend_for):
         print(f"resumed: {_report(row)}")
-        status |= row.state != "published"
+        status |= row.state not in DONE
     if args.resume:
         return status
-    if not args.image:
-        ap.error("IMAGE is required (or --resume)")
-    try:
-        with open(args.image, "rb") as fh:
-            image = fh.read()
-        animation = None
-        if args.animation:
-            with open(args.animation, "rb") as fh:
-                animation = fh.read()
-        attrs = (
-            nftgan_attributes(
-                sketch_cid=str(cid_of_file(args.sketch)) if args.sketch else "", software=software_version()
-            )
-            + args.attribute
+    image = read_regular(args.image)
+    animation = read_regular(args.animation) if args.animation else None
+    sketch_cid = ""
+    if args.sketch:
+        with open_regular(args.sketch) as fh:
+            sketch_cid = str(cid_of_file(fh))
+    attrs = nftgan_attributes(sketch_cid=sketch_cid, software=software_version()) + args.attribute
+    request = Request(
+        image=image,
+        name=args.name or os.path.splitext(os.path.basename(args.image))[0],
+        image_ext=os.path.splitext(args.image)[1] or ".png",
+        description=args.description,
+        external_url=args.external_url,
+        background_color=args.background_color,
+        attributes=attrs,
+        animation=animation,
+    )
+    prepared = prepare(request)
+    if args.dry_run:
+        print(json.dumps({"token_uri": prepared.token_uri, "metadata": prepared.metadata}, indent=2))
+        return 0
+    started = time.time()
+    row = publish(prepared, given(), ledger, progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr))
+    if row.updated < started:
+        print(
+            f"already {row.state} (ledger row {row.id}, {time.strftime('%Y-%m-%d %H:%M', time.localtime(row.updated))}): nothing sent"
         )
-        request = Request(
-            image=image,
-            name=args.name or os.path.splitext(os.path.basename(args.image))[0],
-            image_ext=os.path.splitext(args.image)[1] or ".png",
-            description=args.description,
-            external_url=args.external_url,
-            background_color=args.background_color,
-            attributes=attrs,
-            animation=animation,
-        )
-        prepared = prepare(request)
-        if args.dry_run:
-            print(json.dumps({"token_uri": prepared.token_uri, "metadata": prepared.metadata}, indent=2))
-            return 0
-        backend = make_backend(settings(args.backend, args.endpoint))
-        row = publish(
-            prepared, backend, ledger, progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr)
-        )
-    except OSError as exc:
-        print(f"{prog}: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    except (PublishError, MetadataError, CIDError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
     print(_report(row))
     return status

@@ -257,6 +257,9 @@ class HttpClient:
             text = text.replace(self._token, "***")
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
+    def fingerprint(self, ledger) -> str:
+        return ledger.fingerprint(self._token)
+
     def close_connections(self) -> None:
         """Shut every open connection's socket (from any thread): a blocked send or read ends at once."""
         for conn in list(self._live):

@@ -1,28 +1,51 @@
-"""The publish ledger: one SQLite row per publish, pending -> published | failed.
+"""The publish ledger: one SQLite row per publish, pending -> published | staged | failed.
 
 A row is written (pending) with the locally computed CIDs and the staged files BEFORE anything is
-uploaded, and only marked published after every CID the service returned matched the local one.
-A crash in between leaves a pending row whose staged files let the next start finish or fail it.
-No token or secret is ever stored here: the row names the backend and its endpoint only.
+uploaded, and only marked published after every CID the service returned matched the local one
+(`staged`: the Offline backend wrote the files and CARs to a folder; nothing is on IPFS yet).
+A crash in between leaves a pending row whose staged files let a later run finish or fail it.
 
-Connections are opened per call, so the worker thread and Blender's main thread can both use it.
+Ownership: a pending row is owned by the process publishing it, which holds a lease it renews
+(`hold`) while it works. Another process touches the row only once it is orphaned (`orphaned`):
+its lease ran out, or its owner is a process on this computer that no longer exists. So two
+publishes at once (two shells, Blender and the command line) never take each other's rows.
+
+Credentials: a row names the backend and endpoint it was started for and a fingerprint of the
+token it was started with (a keyed hash, `fingerprint`): never the token itself. A resume uses only
+a credential given for that backend and endpoint, and (when the row has one) with that fingerprint.
+
+Paths are absolute (a ledger opened from another folder still finds its staged files). Connections
+are opened per call, so the worker thread and Blender's main thread can both use it. Every SQLite
+or file problem (not a database, a folder, read-only, disk full) is a LedgerError with a message
+naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import secrets
+import shutil
+import socket
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PENDING, PUBLISHED, FAILED = "pending", "published", "failed"
+from ..errors import PublishError
+from ..files import FileError, os_error_message, write_durably
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS publishes (
+PENDING, PUBLISHED, STAGED, FAILED = "pending", "published", "staged", "failed"
+DONE = (PUBLISHED, STAGED)
+SCHEMA_VERSION = 2
+LEASE = 60.0  # seconds a pending row stays its owner's without a renewal (renewed every LEASE / 4)
+
+_TABLE = """
+CREATE TABLE publishes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'published', 'failed')),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'published', 'staged', 'failed')),
     created REAL NOT NULL,
     updated REAL NOT NULL,
     name TEXT NOT NULL,
@@ -36,10 +59,24 @@ CREATE TABLE IF NOT EXISTS publishes (
     staged TEXT NOT NULL,
     token_uri TEXT NOT NULL DEFAULT '',
     gateway_url TEXT NOT NULL DEFAULT '',
-    error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS publishes_created ON publishes (created DESC);
-"""
+    error TEXT NOT NULL DEFAULT '',
+    credential TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
+    lease REAL NOT NULL DEFAULT 0
+)"""
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS publishes_created ON publishes (created DESC)",
+    "CREATE INDEX IF NOT EXISTS publishes_content ON publishes (metadata_cid, backend, endpoint)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+_V1_COLUMNS = (
+    "id, state, created, updated, name, backend, endpoint, image_sha256, image_size, image_cid, "
+    "animation_cid, metadata_cid, staged, token_uri, gateway_url, error"
+)
+
+
+class LedgerError(PublishError):
+    """The ledger file cannot be used; the message names it and what to do."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +96,10 @@ class Row:
     staged: str  # folder holding image, metadata.json (and animation) exactly as uploaded
     token_uri: str
     gateway_url: str
-    error: str
+    error: str  # failed: why; pending: what it waits for (empty while being published)
+    credential: str  # fingerprint of the token it was started with ("" for none)
+    owner: str  # "host/pid/nonce" of the process publishing it ("" when none is)
+    lease: float  # the owner's hold ends (time.time())
 
     @property
     def image_path(self) -> str:
@@ -69,23 +109,179 @@ class Row:
         return ""
 
 
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it on Windows: rely on the lease there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, it is someone else's
+        return True
+    return True
+
+
 class Ledger:
+    lease = LEASE
+
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
         self.staging = self.path.parent / "staged"
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        if self.path.is_dir():
+            raise LedgerError(
+                f"the publish ledger {self.path} is a folder; give a file name (e.g. ledger.sqlite)"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(
+                os_error_message(exc, f"the publish ledger's folder {self.path.parent}")
+            ) from None
+        self._salt = self._open()
+
+    # ------------------------------------------------------------------------------------- plumbing
+
+    def _problem(self, exc: sqlite3.Error) -> LedgerError:
+        text = str(exc)
+        where = f"the publish ledger {self.path}"
+        if "not a database" in text or "malformed" in text:
+            msg = f"{where} is not a publish ledger (not an SQLite file, or damaged): move it away or name another file"
+        elif "readonly" in text:
+            msg = f"{where} is read-only: make it writable or name a ledger in a folder you can write to"
+        elif "unable to open" in text:
+            msg = f"{where} cannot be opened or created: is its folder writable?"
+        elif "full" in text:
+            msg = f"{where}: the disk is full; free some space and try again (nothing was recorded)"
+        elif "locked" in text or "busy" in text:
+            msg = f"{where} has been locked by another process for 30 s; try again when it is done"
+        else:
+            msg = f"{where}: {text}"
+        return LedgerError(msg)
 
     @contextlib.contextmanager
     def _connect(self):
-        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise self._problem(exc) from None
         db.row_factory = sqlite3.Row
         try:
             with db:  # one transaction, committed on success
                 yield db
+        except sqlite3.Error as exc:
+            raise self._problem(exc) from None
         finally:
             db.close()
+
+    def _open(self) -> bytes:
+        """Create or upgrade the schema; the ledger's fingerprint key."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            exists = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='publishes'"
+            ).fetchone()
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"the publish ledger {self.path} was written by a newer NFTGan (schema {version}); update NFTGan"
+                )
+            if not exists:
+                db.execute(_TABLE)
+            elif (
+                version < SCHEMA_VERSION
+            ):  # v1: no staged state, credential, owner or lease; staged paths may be relative
+                db.execute("ALTER TABLE publishes RENAME TO publishes_v1")
+                db.execute(_TABLE)
+                db.execute(f"INSERT INTO publishes ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM publishes_v1")
+                db.execute("DROP TABLE publishes_v1")
+                for row_id, staged in db.execute("SELECT id, staged FROM publishes").fetchall():
+                    if staged and not os.path.isabs(staged):
+                        db.execute(
+                            "UPDATE publishes SET staged=? WHERE id=?",
+                            (str(self._staged_dir(row_id)), row_id),
+                        )
+            for sql in _INDEXES:
+                db.execute(sql)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)", (secrets.token_hex(16),))
+            return bytes.fromhex(db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()[0])
+
+    def _staged_dir(self, row_id: int) -> Path:
+        return self.staging / f"{row_id:06d}"
+
+    # ------------------------------------------------------------------------------------- ownership
+
+    def fingerprint(self, token: str) -> str:
+        """A keyed hash telling which token a row was started with ("" for none). Not the token: the
+        key is this ledger's own, and 64 bits of a hash cannot give a token back."""
+        token = token.strip()
+        return hashlib.sha256(self._salt + token.encode()).hexdigest()[:16] if token else ""
+
+    @staticmethod
+    def new_owner() -> str:
+        return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+
+    def orphaned(self, row: Row) -> bool:
+        """A pending row no living process is publishing: no owner, its lease ran out, or its owner was
+        a process on this computer that has ended (kill -9, a crash)."""
+        if row.state != PENDING:
+            return False
+        if not row.owner or row.lease < time.time():
+            return True
+        host, _, rest = row.owner.partition("/")
+        pid = rest.partition("/")[0]
+        return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+    def claim(self, row: Row, owner: str) -> bool:
+        """Take an orphaned row (atomically: of two processes claiming it, one wins)."""
+        if not self.orphaned(row):
+            return False
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE publishes SET owner=?, lease=?, error='' WHERE id=? AND state=? AND owner=? AND lease=?",
+                (owner, time.time() + self.lease, row.id, PENDING, row.owner, row.lease),
+            )
+        return cur.rowcount == 1
+
+    def renew(self, row_id: int, owner: str) -> bool:
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE publishes SET lease=? WHERE id=? AND owner=? AND state=?",
+                (time.time() + self.lease, row_id, owner, PENDING),
+            )
+        return cur.rowcount == 1
+
+    def release(self, row_id: int, owner: str, note: str) -> Row:
+        """Give a pending row up, saying what it waits for (e.g. the credential it was started with)."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE publishes SET owner='', lease=0, error=?, updated=? WHERE id=? AND owner=? AND state=?",
+                (note[:1000], time.time(), row_id, owner, PENDING),
+            )
+        return self.get(row_id)
+
+    @contextlib.contextmanager
+    def hold(self, row_id: int, owner: str):
+        """Keep the row's lease renewed (a background thread) while the block runs."""
+        stop = threading.Event()
+
+        def beat():
+            while not stop.wait(self.lease / 4):
+                try:
+                    if not self.renew(row_id, owner):
+                        return
+                except PublishError:  # locked or full for a moment: the next beat tries again
+                    continue
+
+        thread = threading.Thread(target=beat, name=f"nftgan-ledger-lease-{row_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    # ------------------------------------------------------------------------------------- rows
 
     def begin(
         self,
@@ -99,51 +295,106 @@ class Ledger:
         metadata_cid: str,
         animation_cid: str = "",
         files: dict[str, bytes],
+        credential: str = "",
+        owner: str = "",
     ) -> Row:
-        """Stage files (name -> bytes, written durably) and record a pending row."""
+        """Stage files (name -> bytes, written durably) and record a pending row owned by `owner`. All or
+        nothing: when a file cannot be written (a full disk) there is no row and no staged folder."""
         now = time.time()
-        with self._connect() as db:
-            cur = db.execute(
-                "INSERT INTO publishes (state, created, updated, name, backend, endpoint, image_sha256, image_size,"
-                " image_cid, animation_cid, metadata_cid, staged) VALUES (?,?,?,?,?,?,?,?,?,?,?,'')",
-                (
-                    PENDING,
-                    now,
-                    now,
-                    name,
-                    backend,
-                    endpoint,
-                    image_sha256,
-                    image_size,
-                    image_cid,
-                    animation_cid,
-                    metadata_cid,
-                ),
+        staged = None
+        try:
+            with self._connect() as db:
+                cur = db.execute(
+                    "INSERT INTO publishes (state, created, updated, name, backend, endpoint, image_sha256,"
+                    " image_size, image_cid, animation_cid, metadata_cid, staged, credential, owner, lease)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,'',?,?,?)",
+                    (
+                        PENDING,
+                        now,
+                        now,
+                        name,
+                        backend,
+                        endpoint,
+                        image_sha256,
+                        image_size,
+                        image_cid,
+                        animation_cid,
+                        metadata_cid,
+                        credential,
+                        owner,
+                        now + self.lease if owner else 0.0,
+                    ),
+                )
+                row_id = cur.lastrowid
+                staged = self._staged_dir(row_id)
+                staged.mkdir(parents=True, exist_ok=True)
+                for fname, data in files.items():
+                    write_durably(staged / fname, data)
+                db.execute("UPDATE publishes SET staged=? WHERE id=?", (str(staged), row_id))
+        except (OSError, PublishError) as exc:
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
+            if isinstance(exc, PublishError):
+                raise
+            msg = (
+                str(exc)
+                if isinstance(exc, FileError)
+                else os_error_message(exc, f"staging in {self.staging}")
             )
-            row_id = cur.lastrowid
-            staged = self.staging / f"{row_id:06d}"
-            staged.mkdir(parents=True, exist_ok=True)
-            for fname, data in files.items():
-                write_durably(staged / fname, data)
-            db.execute("UPDATE publishes SET staged=? WHERE id=?", (str(staged), row_id))
+            raise LedgerError(f"{msg} (nothing was sent or recorded)") from None
         return self.get(row_id)
 
     def mark_published(self, row_id: int, *, token_uri: str, gateway_url: str) -> Row:
         return self._finish(row_id, PUBLISHED, token_uri=token_uri, gateway_url=gateway_url, error="")
 
-    def mark_failed(self, row_id: int, reason: str) -> Row:
-        return self._finish(row_id, FAILED, error=reason[:1000])
+    def mark_staged(self, row_id: int, *, token_uri: str) -> Row:
+        """The Offline backend wrote everything to its folder: not on IPFS until the CARs are uploaded."""
+        return self._finish(row_id, STAGED, token_uri=token_uri, gateway_url="", error="")
 
-    def _finish(self, row_id: int, state: str, **fields: str) -> Row:
-        """A row leaves pending once: if another process (a second Blender, the command line) resolved
-        it meanwhile, it is returned as that process left it."""
+    def mark_failed(self, row_id: int, reason: str, owner: str = "") -> Row:
+        """Fail a pending row; with `owner`, only while that owner still holds it."""
+        return self._finish(row_id, FAILED, owner, error=reason[:1000])
+
+    def _finish(self, row_id: int, state: str, owner: str = "", **fields: str) -> Row:
+        """A row leaves pending once: if another process resolved it meanwhile, it is returned as that
+        process left it. A finished publish fails any orphaned pending row of the same content on the
+        same service (a run killed earlier): this one did its work."""
         cols = ", ".join(f"{k}=?" for k in fields)
+        now = time.time()
         with self._connect() as db:
             db.execute(
-                f"UPDATE publishes SET state=?, updated=?, {cols} WHERE id=? AND state=?",
-                (state, time.time(), *fields.values(), row_id, PENDING),
+                f"UPDATE publishes SET state=?, updated=?, owner='', lease=0, {cols} "
+                "WHERE id=? AND state=? AND (?='' OR owner=?)",
+                (state, now, *fields.values(), row_id, PENDING, owner, owner),
             )
-        return self.get(row_id)
+        row = self.get(row_id)
+        if row.state in DONE:
+            for other in self.same_content(row):
+                if other.id != row.id and self.orphaned(other):
+                    with self._connect() as db:
+                        db.execute(
+                            "UPDATE publishes SET state=?, updated=?, error=? WHERE id=? AND state=? AND owner=?",
+                            (
+                                FAILED,
+                                now,
+                                f"superseded: the same image and metadata were {row.state} as ledger row {row.id}",
+                                other.id,
+                                PENDING,
+                                other.owner,
+                            ),
+                        )
+        return row
+
+    def same_content(self, row_or_cid: Row | str, backend: str = "", endpoint: str = "") -> list[Row]:
+        """Rows of the same image + metadata (metadata_cid names both) on the same service, newest first."""
+        if isinstance(row_or_cid, Row):
+            row_or_cid, backend, endpoint = row_or_cid.metadata_cid, row_or_cid.backend, row_or_cid.endpoint
+        with self._connect() as db:
+            found = db.execute(
+                "SELECT * FROM publishes WHERE metadata_cid=? AND backend=? AND endpoint=? ORDER BY id DESC",
+                (row_or_cid, backend, endpoint),
+            ).fetchall()
+        return [Row(**dict(r)) for r in found]
 
     def get(self, row_id: int) -> Row:
         with self._connect() as db:
@@ -165,13 +416,3 @@ class Ledger:
             args += (limit,)
         with self._connect() as db:
             return [Row(**dict(r)) for r in db.execute(sql, args).fetchall()]
-
-
-def write_durably(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one."""
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -3,7 +3,8 @@
 Order: the image (and the optional animation) first, the metadata that points at them last, so a
 token URI never exists before what it names. Every CID a service reports is compared with the
 CID computed here from the same bytes; a mismatch fails the publish. Nothing is marked published
-that did not verify, and a crash leaves a pending row that `resume_pending` finishes or fails.
+that did not verify (the Offline backend's rows are `staged`: on disk, not on IPFS), and a crash
+leaves a pending row that `resume_pending` (or the same publish run again) finishes or fails.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import hashlib
 import logging
 import os
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import Cancelled, PublishError
+from ..files import FileError, os_error_message, read_regular
 from . import metadata as md
 from .backends import Backend, Item
 from .cid import CID, CIDError
-from .ledger import PENDING, Ledger, Row
+from .ledger import DONE, PENDING, STAGED, Ledger, Row
 from .unixfs import import_bytes
 
 log = logging.getLogger(__name__)
@@ -101,14 +104,38 @@ def publish(
     progress: Progress = lambda f, m: None,
     check: Callable[[], None] | None = None,
 ) -> Row:
-    """Publish; returns the published ledger row or raises PublishError (the row is then failed).
-    `check()` raises to cancel (a job's check): called before every request, retries included."""
+    """Publish; returns the ledger row (published, or staged for the Offline backend) or raises
+    PublishError (the row is then failed). `check()` raises to cancel (a job's check): called before
+    every request, retries included.
+
+    The same image + metadata on the same service is one publish: already published or staged, its
+    row is returned and nothing is sent; left pending by a process that died (kill -9), that row is
+    taken over and finished; pending in a process that is still running, PublishError says so."""
     if isinstance(prepared, Request):
         prepared = prepare(prepared)
     items = prepared.items
     backend.check_size([len(i.data) for i in items.values()])
     image = items["image"]
-    files = {_staged_name(role, item): item.data for role, item in items.items()}
+    metadata_cid = str(items["metadata"].dag.root)
+    credential = backend.fingerprint(ledger)
+    owner = ledger.new_owner()
+    for earlier in ledger.same_content(metadata_cid, backend.kind, backend.endpoint):
+        if earlier.state in DONE:
+            progress(
+                1.0, f"{earlier.name} was already {earlier.state} (ledger row {earlier.id}): nothing sent"
+            )
+            return earlier
+        if earlier.state != PENDING:
+            continue
+        if not ledger.orphaned(earlier):
+            raise PublishError(
+                f"'{earlier.name}' is being published right now by another NFTGan process "
+                f"({_who(earlier.owner)}); wait for it to finish, then look in the gallery or the ledger"
+            )
+        if earlier.credential in ("", credential) and ledger.claim(earlier, owner):
+            return _upload(
+                ledger.get(earlier.id), items, backend, ledger, owner, progress, check, resume=True
+            )
     row = ledger.begin(
         name=prepared.request.name,
         backend=backend.kind,
@@ -116,15 +143,32 @@ def publish(
         image_sha256=hashlib.sha256(image.data).hexdigest(),
         image_size=len(image.data),
         image_cid=str(image.dag.root),
-        metadata_cid=str(items["metadata"].dag.root),
+        metadata_cid=metadata_cid,
         animation_cid=str(items["animation"].dag.root) if "animation" in items else "",
-        files=files,
+        files={_staged_name(role, item): item.data for role, item in items.items()},
+        credential=credential,
+        owner=owner,
     )
-    return _upload(row, items, backend, ledger, progress, check, resume=False)
+    return _upload(row, items, backend, ledger, owner, progress, check, resume=False)
+
+
+def _who(owner: str) -> str:
+    host, _, rest = owner.partition("/")
+    return f"process {rest.partition('/')[0]} on {host}"
 
 
 def _staged_name(role: str, item: Item) -> str:
     return role + os.path.splitext(item.filename)[1]
+
+
+def upload_command(row: Row) -> str:
+    """For a staged (Offline) row: the command that puts its CARs on IPFS with a kubo node."""
+    cars = [
+        os.path.join(row.endpoint, f"{cid}.car")
+        for cid in (row.image_cid, row.animation_cid, row.metadata_cid)
+        if cid
+    ]
+    return "ipfs dag import " + " ".join(shlex.quote(c) for c in cars)
 
 
 def _upload(
@@ -132,6 +176,7 @@ def _upload(
     items: dict[str, Item],
     backend: Backend,
     ledger: Ledger,
+    owner: str,
     progress: Progress,
     check: Callable[[], None] | None,
     *,
@@ -140,33 +185,45 @@ def _upload(
     if check is not None and backend.http is not None:
         backend.http.check = check
     try:
-        for n, item in enumerate(items.values()):
-            if check is not None:
-                check()
-            message = (
-                f"{'Resuming' if resume else 'Uploading'} {item.filename} ({len(item.data) / 1e6:.2f} MB) "
-                f"to {backend.label}"
-            )
-            progress(n / len(items), message)
-            if backend.http is not None:  # bytes sent within this file move the bar too
-                backend.http.progress = lambda sent, total, n=n, m=message: progress(
-                    (n + sent / total) / len(items), m
+        with ledger.hold(row.id, owner):
+            for n, item in enumerate(items.values()):
+                if check is not None:
+                    check()
+                message = (
+                    f"{'Resuming' if resume else 'Uploading'} {item.filename} ({len(item.data) / 1e6:.2f} MB) "
+                    f"to {backend.label}"
                 )
-            store_verified(backend, item)  # also on resume: only the service's own CID verifies
-        token_uri = md.ipfs_uri(items["metadata"].dag.root)
-        backend.published(name=row.name, token_uri=token_uri, items=items)
+                progress(n / len(items), message)
+                if backend.http is not None:  # bytes sent within this file move the bar too
+                    backend.http.progress = lambda sent, total, n=n, m=message: progress(
+                        (n + sent / total) / len(items), m
+                    )
+                store_verified(backend, item)  # also on resume: only the service's own CID verifies
+            token_uri = md.ipfs_uri(items["metadata"].dag.root)
+            backend.published(name=row.name, token_uri=token_uri, items=items)
+        if backend.http is None:  # Offline: written to a folder, not on IPFS until the CARs are uploaded
+            done = ledger.mark_staged(row.id, token_uri=token_uri)
+            progress(1.0, f"Staged {row.name} (not on IPFS yet): upload with {upload_command(done)}")
+            return done
         progress(1.0, f"Published {row.name}: {token_uri}")
         return ledger.mark_published(
             row.id, token_uri=token_uri, gateway_url=backend.gateway_url(items["image"].dag.root)
         )
     except Cancelled:
-        ledger.mark_failed(row.id, "cancelled")
+        ledger.mark_failed(row.id, "cancelled", owner)
         raise
     except PublishError as exc:
-        ledger.mark_failed(row.id, str(exc))
+        ledger.mark_failed(row.id, str(exc), owner)
         raise
+    except OSError as exc:
+        msg = str(exc) if isinstance(exc, FileError) else os_error_message(exc, backend.label)
+        ledger.mark_failed(row.id, msg, owner)
+        raise PublishError(msg) from None
     except Exception as exc:
-        ledger.mark_failed(row.id, f"{type(exc).__name__}: {backend.redact(exc, 1000)}")
+        ledger.mark_failed(row.id, f"{type(exc).__name__}: {backend.redact(exc, 1000)}", owner)
+        raise
+    except BaseException:  # KeyboardInterrupt, SystemExit: this process stops; the next run may resume it
+        ledger.release(row.id, owner, "interrupted before it finished; it is resumed on the next start")
         raise
 
 
@@ -202,8 +259,11 @@ def _staged_items(row: Row) -> dict[str, Item]:
             continue
         if role not in by_role:
             raise PublishError(f"the staged {role} of this publish is missing from {row.staged}")
-        with open(os.path.join(row.staged, by_role[role]), "rb") as fh:
-            item = make_item(slug + os.path.splitext(by_role[role])[1], fh.read())
+        try:
+            data = read_regular(os.path.join(row.staged, by_role[role]))
+        except OSError as exc:
+            raise PublishError(f"the staged {role} of this publish cannot be read: {exc}") from None
+        item = make_item(slug + os.path.splitext(by_role[role])[1], data)
         if str(item.dag.root) != want:
             raise PublishError(f"the staged {role} in {row.staged} changed since it was hashed")
         items[role] = item
@@ -218,21 +278,42 @@ def resume_pending(
     check: Callable[[], None] | None = None,
     only: Callable[[Row], bool] | None = None,
 ) -> list[Row]:
-    """Finish or fail every pending row (call at start-up), or those `only(row)` accepts. backend_for(row)
-    builds that row's backend (raising PublishError with the reason when it cannot, e.g. no token or online
-    access off)."""
+    """Finish or fail the orphaned pending rows (a process that published them died), or those of them
+    `only(row)` accepts; rows another running process is publishing are left alone. Returns the rows
+    it looked at, as they are now.
+
+    backend_for(row) builds the backend for exactly that row's service, with a credential given for
+    that backend and endpoint, or raises PublishError saying how to finish the row (e.g. which token
+    to set): the row then stays pending with that note. A backend for another service, or a token
+    other than the one the row was started with, is refused here too: a credential goes only where
+    it was given for."""
     done = []
+    owner = ledger.new_owner()
     for row in ledger.rows(PENDING):
-        if only is not None and not only(row):
+        if (only is not None and not only(row)) or not ledger.orphaned(row) or not ledger.claim(row, owner):
+            continue
+        try:
+            backend = backend_for(row)
+            if (backend.kind, backend.endpoint) != (row.backend, row.endpoint):
+                raise PublishError(
+                    f"waiting for a credential given for {row.backend} at {row.endpoint} "
+                    f"(the one at hand is for {backend.kind} at {backend.endpoint})"
+                )
+            if row.credential and backend.fingerprint(ledger) != row.credential:
+                raise PublishError(
+                    f"waiting for the {backend.label} token it was started with (fingerprint {row.credential}; "
+                    f"the token at hand is another one). Set that token and resume, or publish the image again"
+                )
+        except PublishError as exc:
+            done.append(ledger.release(row.id, owner, f"not resumed: {exc}"))
             continue
         try:
             items = _staged_items(row)
-            backend = backend_for(row)
         except PublishError as exc:
-            done.append(ledger.mark_failed(row.id, f"could not resume after a restart: {exc}"))
+            done.append(ledger.mark_failed(row.id, f"could not resume after a restart: {exc}", owner))
             continue
         try:
-            done.append(_upload(row, items, backend, ledger, progress, check, resume=True))
+            done.append(_upload(row, items, backend, ledger, owner, progress, check, resume=True))
         except PublishError:
             done.append(ledger.get(row.id))
     return done
@@ -241,12 +322,12 @@ def resume_pending(
 @dataclass(frozen=True)
 class GalleryEntry:
     name: str
-    state: str  # pending / published / failed (ledger) or "remote" (only in the service's list)
+    state: str  # pending / published / staged / failed (ledger) or "remote" (only in the service's list)
     token_uri: str
     gateway_url: str
     image_path: str  # a local copy for the thumbnail ("" for remote entries)
     backend: str
-    detail: str  # the error for failed rows, the CID for remote entries
+    detail: str  # failed: the error; pending: what it waits for; staged: the upload command; remote: the CID
 
 
 def gallery(
@@ -256,7 +337,15 @@ def gallery(
     message when the service's list could not be read (the ledger part is still returned)."""
     rows = ledger.rows(limit=limit)
     entries = [
-        GalleryEntry(r.name, r.state, r.token_uri, r.gateway_url, r.image_path, r.backend, r.error)
+        GalleryEntry(
+            r.name,
+            r.state,
+            r.token_uri,
+            r.gateway_url,
+            r.image_path,
+            r.backend,
+            upload_command(r) if r.state == STAGED else r.error,
+        )
         for r in rows
     ]
     problem = ""

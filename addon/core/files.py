@@ -1,0 +1,104 @@
+"""Files the user names, and files NFTGan writes, with clear errors (no bpy).
+
+- `open_regular` / `read_regular`: only a regular file is read. A FIFO is opened without blocking
+  and refused (reading one would wait forever for a writer); a folder or a device is refused too.
+- `write_durably`: temp name, fsync, rename, so a crash or a full disk leaves the old file or the
+  new one, never half of one (the temp file is removed when the write fails).
+- `refuse_overwrite`: a result never replaces its source (the user's sketch, a checkpoint, ...).
+- `os_error_message`: what an OSError means for the user (a full disk, no permission, ...).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import BinaryIO
+
+from .errors import UserError
+
+_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+class FileError(UserError, OSError):
+    """A file problem with a message meant for the user as it is (an OSError: `except OSError` sees it)."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
+def os_error_message(exc: OSError, what: str) -> str:
+    """`what` (e.g. "writing /x/y.png") and what the error means, with what to do about it."""
+    if exc.errno in _FULL:
+        return f"{what}: the disk is full (or the file is larger than this system allows); free some space and try again"
+    if exc.errno in _DENIED:
+        return f"{what}: not allowed (read-only disk or no permission); choose a folder you can write to"
+    return f"{what}: {exc.strerror or exc}"
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open a regular file for reading; FileError for a FIFO, a folder or a device (without blocking)."""
+    path = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise FileError(exc.errno, f"{path}: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(mode)
+            else "a FIFO (named pipe)"
+            if stat.S_ISFIFO(mode)
+            else "not a file"
+        )
+        raise FileError(errno.EINVAL, f"{path} is {kind}, not a regular file; give the path of a file")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: str | os.PathLike) -> bytes:
+    with open_regular(path) as fh:
+        return fh.read()
+
+
+def write_durably(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one. On any
+    failure the temporary file is removed and a FileError says what happened (e.g. the disk is full)."""
+    tmp = f"{os.fspath(path)}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, FileError):
+            raise
+        raise FileError(exc.errno, os_error_message(exc, f"writing {os.fspath(path)}")) from None
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (links and relative paths included; False if `b` does not exist)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_overwrite(output: str | os.PathLike, *sources: str | os.PathLike, what: str = "the input") -> None:
+    """FileError if writing `output` would replace one of `sources`."""
+    for source in sources:
+        if source and same_file(source, output):
+            raise FileError(
+                errno.EEXIST,
+                f"{os.fspath(output)} is {what} itself: NFTGan never writes a result over its source. "
+                "Choose another output name.",
+            )

@@ -1,0 +1,254 @@
+"""The ledger's rules: a credential goes only where it was given for, a pending row belongs to the
+process publishing it, paths are absolute, old ledgers are upgraded, bad ledger files and odd inputs
+are clear errors (in-process; the two-process tests are in test_processes.py)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from nftgan.core.publish.cli import cid_main, publish_main
+from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED, STAGED, Ledger, LedgerError
+from nftgan.core.publish.service import Request, prepare, publish, resume_pending
+
+from .conftest import TOKEN, nftgan, png_bytes
+from .ipfs_server import FakeIpfsServer
+
+PINATA_JWT = "eyJhbGciOi-pinata-jwt-SECRET"
+
+
+def _pending(ledger, backend, endpoint, seed=0, credential="", owner=""):
+    prepared = prepare(Request(image=png_bytes(32, seed), name=f"pending {seed}"))
+    files = {role + os.path.splitext(item.filename)[1]: item.data for role, item in prepared.items.items()}
+    return ledger.begin(
+        name=prepared.request.name,
+        backend=backend,
+        endpoint=endpoint,
+        image_sha256="0" * 64,
+        image_size=len(prepared.request.image),
+        image_cid=str(prepared.items["image"].dag.root),
+        metadata_cid=str(prepared.items["metadata"].dag.root),
+        files=files,
+        credential=credential,
+        owner=owner,
+    )
+
+
+def test_a_token_goes_only_to_the_backend_and_endpoint_it_was_given_for(tmp_path, capsys, monkeypatch):
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(32, 1))
+    db = str(tmp_path / "ledger.sqlite")
+    with FakeIpfsServer(tokens={TOKEN}) as old, FakeIpfsServer(tokens={PINATA_JWT}) as pinata:
+        ledger = Ledger(db)
+        row = _pending(ledger, "nftstorage", old.url, credential=ledger.fingerprint(TOKEN))
+        # a Pinata publish: its JWT must not go to the old NFT.storage-compatible endpoint
+        monkeypatch.setenv("NFTGAN_TOKEN", PINATA_JWT)
+        pin = ["--backend", "pinata", "--endpoint", pinata.url, "--api-endpoint", pinata.url, "--ledger", db]
+        assert publish_main([str(art), *pin]) == 1  # the new publish is done; the old row still waits
+        out = capsys.readouterr().out
+        assert old.state.hits == []
+        assert all(h.authorization == f"Bearer {PINATA_JWT}" for h in pinata.state.hits)
+        waiting = ledger.get(row.id)
+        assert waiting.state == PENDING and not waiting.owner
+        hint = f"NFTGAN_TOKEN=<its token> nftgan publish --resume --backend nftstorage --endpoint {old.url}"
+        assert hint in waiting.error and hint in out
+        assert [r.state for r in ledger.rows()] == [PUBLISHED, PENDING]
+        # another token for that very service is not the one the row was started with either
+        monkeypatch.setenv("NFTGAN_TOKEN", "another-nftstorage-token")
+        old.state.tokens.add("another-nftstorage-token")
+        resume = ["--resume", "--backend", "nftstorage", "--endpoint", old.url, "--ledger", db]
+        assert publish_main(resume) == 1
+        assert old.state.hits == [] and "token it was started with" in ledger.get(row.id).error
+        # with its own token it finishes
+        monkeypatch.setenv("NFTGAN_TOKEN", TOKEN)
+        assert publish_main(resume) == 0
+        assert ledger.get(row.id).state == PUBLISHED
+        assert {h.authorization for h in old.state.hits} == {f"Bearer {TOKEN}"}
+    assert TOKEN.encode() not in Path(db).read_bytes() and PINATA_JWT.encode() not in Path(db).read_bytes()
+
+
+def test_the_stale_lease_rule(ledger):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    now = time.time()
+    me = Ledger.new_owner()
+    host = me.split("/")[0]
+    cases = {
+        "": (0.0, True),  # nobody holds it (an old row, or one given up with a note)
+        me: (now + 60, False),  # this process, lease running
+        f"{host}/{dead.pid}/cafe": (now + 60, True),  # a process here that has ended (kill -9)
+        f"{host}/{os.getppid()}/cafe": (now + 60, False),  # a process here that is alive
+        "elsewhere/1234/cafe": (now + 60, False),  # another computer, lease running
+        "elsewhere/1234/beef": (now - 1, True),  # another computer, lease ran out
+    }
+    rows = {}
+    for seed, (owner, (lease, _)) in enumerate(cases.items()):
+        row = _pending(ledger, "kubo", "http://127.0.0.1:1", seed=seed)
+        with sqlite3.connect(ledger.path) as db:
+            db.execute("UPDATE publishes SET owner=?, lease=? WHERE id=?", (owner, lease, row.id))
+        rows[owner] = ledger.get(row.id)
+    for owner, (_, orphaned) in cases.items():
+        assert ledger.orphaned(rows[owner]) is orphaned, owner
+        assert ledger.claim(rows[owner], Ledger.new_owner()) is orphaned, owner
+    assert not ledger.claim(rows[""], Ledger.new_owner())  # claimed once: a second claimer loses
+
+
+def test_a_held_lease_is_renewed_while_the_publish_runs(ledger):
+    ledger.lease = 0.4
+    owner = Ledger.new_owner()
+    row = _pending(ledger, "kubo", "http://127.0.0.1:1", owner=owner)
+    with ledger.hold(row.id, owner):
+        time.sleep(1.0)  # two and a half leases
+        assert not ledger.orphaned(ledger.get(row.id))
+    time.sleep(0.5)
+    assert ledger.orphaned(ledger.get(row.id))  # no renewal after the block: it runs out
+
+
+def test_ledger_paths_are_absolute_and_resume_works_from_another_folder(
+    tmp_path, monkeypatch, server, backend_for
+):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    row = _pending(Ledger("rel/ledger.sqlite"), "kubo", server.url)
+    assert os.path.isabs(row.staged)
+    monkeypatch.chdir(tmp_path / "b")
+    ledger = Ledger(tmp_path / "a" / "rel" / "ledger.sqlite")
+    (done,) = resume_pending(ledger, lambda r: backend_for("kubo"))
+    assert done.state == PUBLISHED
+
+
+def test_an_old_ledger_is_upgraded_in_place(tmp_path, server, backend_for):
+    """A ledger written before staged/credential/owner/lease (schema v1, relative staged paths)."""
+    folder = tmp_path / "old"
+    old = _pending(Ledger(tmp_path / "new.sqlite"), "kubo", server.url)  # staged files to copy
+    (folder / "staged" / "000001").mkdir(parents=True)
+    for f in os.listdir(old.staged):
+        (folder / "staged" / "000001" / f).write_bytes(Path(old.staged, f).read_bytes())
+    v1 = """CREATE TABLE publishes (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'published', 'failed')), created REAL NOT NULL,
+        updated REAL NOT NULL, name TEXT NOT NULL, backend TEXT NOT NULL, endpoint TEXT NOT NULL DEFAULT '',
+        image_sha256 TEXT NOT NULL, image_size INTEGER NOT NULL, image_cid TEXT NOT NULL,
+        animation_cid TEXT NOT NULL DEFAULT '', metadata_cid TEXT NOT NULL, staged TEXT NOT NULL,
+        token_uri TEXT NOT NULL DEFAULT '', gateway_url TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '')"""
+    with sqlite3.connect(folder / "ledger.sqlite") as db:
+        db.execute(v1)
+        db.execute(
+            "INSERT INTO publishes (state, created, updated, name, backend, endpoint, image_sha256, image_size,"
+            " image_cid, metadata_cid, staged) VALUES ('pending', 1, 1, ?, 'kubo', ?, '', 1, ?, ?, 'rel/staged/000001')",
+            (old.name, server.url, old.image_cid, old.metadata_cid),
+        )
+    ledger = Ledger(folder / "ledger.sqlite")
+    (row,) = ledger.rows()
+    assert row.staged == str(folder / "staged" / "000001") and row.owner == "" and row.credential == ""
+    (done,) = resume_pending(ledger, lambda r: backend_for("kubo"))
+    assert done.state == PUBLISHED
+    assert Ledger(folder / "ledger.sqlite").rows() == [done]  # opened again: nothing to upgrade
+
+
+def test_a_finished_publish_supersedes_an_orphaned_row_that_waits_for_a_lost_token(
+    server, backend_for, ledger
+):
+    prepared = prepare(Request(image=png_bytes(32, 0), name="pending 0"))
+    stale = _pending(ledger, "nftstorage", server.url, credential="0123456789abcdef")  # a revoked token
+    row = publish(prepared, backend_for("nftstorage"), ledger)
+    assert row.state == PUBLISHED and row.id != stale.id
+    assert ledger.get(stale.id).state == FAILED and f"ledger row {row.id}" in ledger.get(stale.id).error
+
+
+@pytest.mark.parametrize("kind", ["garbage", "folder", "inside a file", "newer"])
+def test_a_bad_ledger_file_is_a_clear_error(kind, tmp_path, capsys):
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(16))
+    db = tmp_path / "ledger.sqlite"
+    if kind == "garbage":
+        db.write_bytes(os.urandom(4096))
+    elif kind == "folder":
+        db.mkdir()
+    elif kind == "inside a file":
+        (tmp_path / "file").write_text("x")
+        db = tmp_path / "file" / "ledger.sqlite"
+    else:
+        with sqlite3.connect(db) as con:
+            con.execute("PRAGMA user_version = 99")
+    before = db.read_bytes() if db.is_file() else None
+    assert publish_main([str(art), "--ledger", str(db), "--endpoint", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"the publish ledger {db}" in err or f"folder {db.parent}" in err, err
+    assert "Traceback" not in err
+    assert (db.read_bytes() if db.is_file() else None) == before  # left as it was
+    with pytest.raises(LedgerError):
+        Ledger(db)
+
+
+def test_a_read_only_ledger_is_a_clear_error(tmp_path):
+    """Read-only for real: a ledger on a read-only tmpfs (a mount namespace of its own)."""
+    from tests.limited_fs import run_on_small_fs
+
+    script = """
+import os, sys
+from nftgan.core.publish.cli import publish_main
+sys.exit(publish_main([sys.argv[1], "--ledger", os.path.join(FS, "ledger.sqlite"), "--endpoint", sys.argv[2]]))
+"""
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(16))
+    ledger = Ledger(tmp_path / "seed" / "ledger.sqlite")  # an existing ledger, copied onto the read-only disk
+    result = run_on_small_fs(script, art, tmp_path / "out", size="1m", seed=ledger.path, read_only=True)
+    assert result.returncode == 1, result.stderr
+    assert "is read-only" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fifo_inputs_are_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(16))
+    db = tmp_path / "l.sqlite"
+    for args in (
+        ["cid", fifo],
+        ["publish", fifo, "--ledger", db],
+        ["publish", art, "--sketch", fifo, "--ledger", db],
+        ["publish", art, "--animation", fifo, "--ledger", db],
+    ):
+        proc = nftgan(*args)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"nftgan {args[0]} hung on a FIFO")
+        assert proc.returncode == 1 and f"{fifo} is a FIFO (named pipe), not a regular file" in err, err
+    assert Ledger(db).rows() == []
+
+
+def test_cid_of_a_folder_is_a_clear_error(tmp_path, capsys):
+    assert cid_main([str(tmp_path)]) == 1
+    assert f"{tmp_path} is a folder, not a regular file" in capsys.readouterr().err
+
+
+def test_a_damaged_offline_manifest_is_left_alone_and_stops_the_publish(tmp_path, capsys):
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(16))
+    out, db = tmp_path / "out", str(tmp_path / "l.sqlite")
+    assert publish_main([str(art), "--name", "first", "--endpoint", str(out), "--ledger", db]) == 0
+    manifest = out / "manifest.json"
+    cut = manifest.read_bytes()[:-40]  # cut short (a full disk, a crash in an older version)
+    manifest.write_bytes(cut)
+    files = sorted(os.listdir(out))
+    art.write_bytes(png_bytes(16, 1))
+    assert publish_main([str(art), "--name", "second", "--endpoint", str(out), "--ledger", db]) == 1
+    err = capsys.readouterr().err
+    assert f"{manifest} is damaged" in err and "Traceback" not in err
+    assert manifest.read_bytes() == cut and sorted(os.listdir(out)) == files  # nothing written
+    assert [r.state for r in Ledger(db).rows()] == [FAILED, STAGED]
+
+
+def test_non_finite_attribute_on_the_command_line(tmp_path, capsys):
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(16))
+    with pytest.raises(SystemExit):
+        publish_main([str(art), "--attribute", "Power=nan", "--ledger", str(tmp_path / "l.sqlite")])
+    assert "not a finite number" in capsys.readouterr().err

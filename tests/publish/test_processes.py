@@ -1,0 +1,115 @@
+"""Publishes in separate, real processes on one ledger: each owns its pending row; a process killed
+with SIGKILL leaves a row the next run finishes (once), and the same publish run again is recognised."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+
+from nftgan.core.publish.ledger import PENDING, PUBLISHED, Ledger
+from nftgan.core.publish.service import Request, prepare, publish
+
+from .conftest import nftgan, png_bytes
+
+
+def _args(server, db, image, name):
+    return [
+        "publish",
+        image,
+        "--backend",
+        "nftstorage",
+        "--endpoint",
+        server.url,
+        "--ledger",
+        db,
+        "--name",
+        name,
+    ]
+
+
+def _uploads(server) -> int:
+    return len([h for h in server.state.hits if h.path == "/upload" and h.status == 200])
+
+
+def _held_publish(server, tmp_path, db):
+    """Process A: its image is stored, its metadata upload is held by the server until `release`."""
+    image = tmp_path / "a.png"
+    image.write_bytes(png_bytes(32, 1))
+    arrived, release = threading.Event(), threading.Event()
+    server.inject("/upload", "pass", ("hold", arrived, release))
+    proc = nftgan(*_args(server, db, image, "A"))
+    assert arrived.wait(60), proc.communicate(timeout=5)
+    return proc, image, release
+
+
+def test_two_publishes_at_once_never_take_each_others_rows(server, tmp_path):
+    db = tmp_path / "ledger.sqlite"
+    a, a_image, release = _held_publish(server, tmp_path, db)
+    try:
+        (held,) = Ledger(db).rows()
+        assert held.state == PENDING and held.owner.split("/")[1] == str(a.pid)
+        b_image = tmp_path / "b.png"
+        b_image.write_bytes(png_bytes(32, 2))
+        b = nftgan(*_args(server, db, b_image, "B"))
+        out, err = b.communicate(timeout=60)
+        assert b.returncode == 0, err
+        assert "resumed" not in out and out.startswith("published  B")  # A's row was not touched
+        # the same publish as A's, while A still runs: refused, naming A
+        c = nftgan(*_args(server, db, a_image, "A"))
+        out, err = c.communicate(timeout=60)
+        assert (
+            c.returncode == 1
+            and f"being published right now by another NFTGan process (process {a.pid}" in err
+        )
+        assert Ledger(db).get(held.id).state == PENDING
+    finally:
+        release.set()
+    out, err = a.communicate(timeout=60)
+    assert a.returncode == 0, err
+    assert out.startswith("published  A")  # A recorded its own verified result
+    assert [(r.name, r.state) for r in Ledger(db).rows()] == [("B", PUBLISHED), ("A", PUBLISHED)]
+    assert _uploads(server) == 4  # two files each, nothing sent twice
+
+
+def test_the_same_publish_run_again_after_kill_9_finishes_the_first_instead_of_publishing_twice(
+    server, tmp_path
+):
+    db = tmp_path / "ledger.sqlite"
+    a, image, release = _held_publish(server, tmp_path, db)
+    try:
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+    finally:
+        release.set()
+    again = nftgan(*_args(server, db, image, "A"))  # the same command, without --resume
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    (row,) = Ledger(db).rows()  # one row: the killed one, finished
+    assert (
+        row.state == PUBLISHED and "resumed: published  A" in out and "already published (ledger row 1" in out
+    )
+    assert _uploads(server) == 2 + 2  # A's two, then both once more to verify them (no third publish)
+
+
+def test_publishing_again_takes_over_an_orphaned_row_of_the_same_content(server, tmp_path, backend_for):
+    """The service's own rule (Blender publishes without a resume first): a dead process's row is reused."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    prepared = prepare(Request(image=png_bytes(32, 5), name="again"))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = Ledger.new_owner().split("/")[0]
+    orphan = ledger.begin(
+        name="again",
+        backend="kubo",
+        endpoint=server.url,
+        image_sha256="",
+        image_size=1,
+        image_cid=str(prepared.items["image"].dag.root),
+        metadata_cid=str(prepared.items["metadata"].dag.root),
+        files={},
+        owner=f"{host}/{dead.pid}/0000",
+    )
+    row = publish(prepared, backend_for("kubo"), ledger)
+    assert row.id == orphan.id and row.state == PUBLISHED and len(ledger.rows()) == 1
+    assert publish(prepared, backend_for("kubo"), ledger) == row  # and once more: already published
