@@ -22,6 +22,7 @@ from ..core import collection, imageio, jobs
 from ..core import generate as core_generate
 from ..core import styles as core_styles
 from ..core.errors import UserError
+from ..core.publish import provenance
 from ..core.publish.backends import LABELS
 from . import images, publish, runtime, styles
 from .jobslot import JobSlot, start_from
@@ -89,14 +90,14 @@ def start(context) -> jobs.Job:
     t0 = time.perf_counter()
 
     def work(job):
-        images = core_generate.run(info, core_generate.latents(plan, info.latent), job=job, **opts)
+        samples = core_generate.run(info, core_generate.latents(plan, info.latent), job=job, **opts)
         out = []
-        for rgba in [*images, core_generate.grid(images)]:
+        for rgba in [*samples, core_generate.grid(samples)]:
             job.check()
             out.append(
                 (np.ascontiguousarray(rgba).ravel(), rgba.shape[:2], imageio.encode_png(rgba, level=1))
             )
-        return out
+        return [provenance.model_record("generate", info)], out
 
     return SLOT.submit(
         work, label=f"Generate {len(plan)} from {info.name}", on_done=lambda job: apply(job, info, plan, t0)
@@ -107,12 +108,12 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
     """Main thread: one datablock per sample and the grid. Returns their names (grid last)."""
     if not SLOT.ended(job, failed="Generate failed", cancelled="Generate cancelled"):
         return []
-    models = f"generate: {info.name}"
+    records, results = job.result
     names = []
-    for i, (flat, (h, w), png) in enumerate(job.result):
+    for i, (flat, (h, w), png) in enumerate(results):
         stem = plan[i].stem if i < len(plan) else GRID_SUFFIX
         image = images.write_result(
-            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, models
+            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, records
         )
         if i < len(plan):
             image["nftgan_seed"] = plan[i].seed

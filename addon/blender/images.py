@@ -19,9 +19,11 @@ from bpy.app.handlers import persistent
 
 from ..core import imageio
 from ..core.errors import UserError
+from ..core.publish import provenance
 from . import runtime
 
 RESULT_TAG = "nftgan_stage"  # custom property on every image NFTGan wrote: the stage that made it
+MODELS_TAG = "nftgan_models"  # ... and the models that made it (JSON provenance records)
 
 
 def find_sketch(context, name: str = ""):
@@ -61,11 +63,21 @@ def snapshot(image) -> tuple[np.ndarray, bool]:
 
 
 def write_result(
-    name: str, flat: np.ndarray, w: int, h: int, png: bytes, stage: str, source: str, source_uid, models: str
+    name: str,
+    flat: np.ndarray,
+    w: int,
+    h: int,
+    png: bytes,
+    stage: str,
+    source: str,
+    source_uid,
+    models: list[dict],
 ):
     """Write the result image `name` and return it: the previous result of that name is updated in place
     when it has the same size (materials showing it follow, nothing is reallocated), else a new datablock
-    takes over its users. Pixels go in with foreach_set; the worker's PNG bytes are packed as its file."""
+    takes over its users. Pixels go in with foreach_set; the worker's PNG bytes are packed as its file.
+    The image records its stage, its source image's name and the models that made it (provenance
+    records, as JSON: `models_of()`)."""
     old = bpy.data.images.get(name)
     if old is not None and (not old.get(RESULT_TAG) or old.session_uid == source_uid):
         old = None  # never touch a user's own image (or the sketch): the new one gets a numbered name
@@ -78,12 +90,18 @@ def write_result(
         image.use_fake_user = True  # a result is kept until the user deletes it
     image.pixels.foreach_set(flat)
     image.pack(data=png, data_len=len(png))
-    image[RESULT_TAG], image["nftgan_source"], image["nftgan_models"] = stage, source, models
+    image[RESULT_TAG], image["nftgan_source"] = stage, source
+    image[MODELS_TAG] = provenance.models_json(models)
     if old is not None and image is not old:
         old.user_remap(image)  # materials showing the previous result now show the new one
         bpy.data.images.remove(old)
         image.name = name
     return image
+
+
+def models_of(image) -> list[dict]:
+    """The provenance records of the models that made this image ([] for an image NFTGan did not make)."""
+    return provenance.models_from_json(str(image.get(MODELS_TAG, "")))
 
 
 @dataclass

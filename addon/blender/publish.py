@@ -11,7 +11,6 @@ never in a .blend); the ledger and the logs name the backend and its endpoint, n
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 
@@ -31,10 +30,10 @@ from ..core import jobs
 from ..core.errors import PublishError, UserError
 from ..core.publish import backends as pb
 from ..core.publish import metadata as md
-from ..core.publish import service
+from ..core.publish import provenance, service
 from ..core.publish.ledger import Ledger
 from ..core.publish.unixfs import cid_of_bytes
-from . import images, preferences, runtime, styles
+from . import images, preferences, runtime
 from .jobslot import JobSlot, start_from
 from .ui import ImageEditorSidebar, wrap
 
@@ -209,18 +208,6 @@ def find_image(context, name: str = ""):
     return images.find_sketch(context)
 
 
-def _models_of(image) -> list[dict]:
-    """The models that made a stylized result (kind, name, version = the model file's hash)."""
-    out = []
-    for part in str(image.get("nftgan_models", "")).split(","):
-        kind, _, name = part.strip().partition(": ")
-        if not name:
-            continue
-        style = next((s for s in styles.styles() if s.ok and s.kind == kind and s.name == name), None)
-        out.append({"kind": kind, "name": name, "path": style.path if style else ""})
-    return out
-
-
 def _glb_of_active_object(context) -> bytes | None:
     obj = context.active_object
     if obj is None:
@@ -258,8 +245,8 @@ def start(context, image_name: str = "") -> jobs.Job:
     source = images.image_data(image)
     sketch = bpy.data.images.get(str(image.get("nftgan_source", "")))
     sketch_source = images.image_data(sketch) if sketch is not None and sketch != image else None
-    width, height = image.size if image.type != "RENDER_RESULT" else (0, 0)
-    models = _models_of(image)
+    size = tuple(image.size) if image.type != "RENDER_RESULT" else None  # the render: its PNG's size
+    models = images.models_of(image)
     glb = _glb_of_active_object(context) if props.include_glb else None
     color = "".join(f"{round(c * 255):02x}" for c in props.background) if props.use_background else ""
     extra = [md.attribute(a.trait, a.value) for a in props.attributes if a.trait.strip()]
@@ -275,25 +262,14 @@ def start(context, image_name: str = "") -> jobs.Job:
         attributes=extra,  # the user's fields, checked now
         **{k: request[k] for k in ("name", "description", "external_url", "background_color")},
     )
-    software = md.software_version()
     store = ledger()
 
     def work(job):
         data, ext = source.file_bytes()
-        if not width:  # the render: its size from the PNG header
-            w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        else:
-            w, h = width, height
-        for model in models:
-            path = model.pop("path")
-            if path:  # the model's version: its file's hash (the ONNX file is the model)
-                with open(path, "rb") as fh:
-                    model["version"] = hashlib.sha256(fh.read()).hexdigest()[:12]
         sketch_cid = str(cid_of_bytes(sketch_source.file_bytes()[0])) if sketch_source else ""
-        attrs = md.nftgan_attributes(
-            models=models, sketch_cid=sketch_cid, width=w, height=h, software=software
+        req = provenance.nftgan_request(
+            data, image_ext=ext, size=size, models=models, sketch_cid=sketch_cid, attributes=extra, **request
         )
-        req = service.Request(image=data, image_ext=ext, attributes=attrs + extra, **request)
         return service.publish(req, backend, store, progress=job.progress, check=job.check)
 
     return SLOT.submit(work, label=f"Publish {image.name}", on_done=_done)

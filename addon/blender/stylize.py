@@ -20,6 +20,7 @@ from bpy.types import Operator, PropertyGroup
 from ..core import imageio, jobs, pipeline
 from ..core import styles as core_styles
 from ..core.errors import UserError
+from ..core.publish import provenance
 from . import images, runtime, styles
 from .jobslot import JobSlot, start_from
 
@@ -88,7 +89,6 @@ def start(
         "uid": uid,
         "live": live,
         "t0": time.perf_counter(),
-        "models": ", ".join(f"{k}: {m.name}" for k, m in models.items()),
     }
 
     def work(job):
@@ -102,7 +102,8 @@ def start(
                 rgba.shape[:2],
                 imageio.encode_png(rgba, level=1),
             )
-        return out
+        # the provenance every result records (the model files' hashes are read once, then cached)
+        return [provenance.model_record(k, m) for k, m in models.items()], out
 
     return SLOT.submit(
         work,
@@ -127,7 +128,8 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     if meta["uid"] is not None:
         sketch = next((im for im in bpy.data.images if im.session_uid == meta["uid"]), None)
     base = sketch.name if sketch is not None else meta["name"]
-    items = list(job.result.items())
+    records, results = job.result
+    items = list(results.items())
     job.result = None
     written = []
 
@@ -142,7 +144,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             stage,
             base,
             meta["uid"],
-            meta["models"],
+            records,
         )
         written.append(image.name)
         if i + 1 < len(items):
@@ -154,7 +156,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
         runtime.report(
             f"NFTGan wrote {', '.join(repr(n) for n in written)} ({w}x{h}, "
-            f"{time.perf_counter() - meta['t0']:.1f} s; {meta['models']}){note}"
+            f"{time.perf_counter() - meta['t0']:.1f} s; {provenance.describe(records)}){note}"
         )
         try:
             bpy.ops.ed.undo_push(message="NFTGan Stylize")

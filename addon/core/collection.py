@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from . import generate, imageio
+from . import generate, imageio, styles
 from .contract import ModelInfo
 from .errors import PublishError
 from .files import write_durably
@@ -26,6 +26,7 @@ from .publish import metadata as md
 from .publish import service
 from .publish.backends import Backend
 from .publish.ledger import DONE, PENDING, Ledger, Row
+from .publish.provenance import model_record, nftgan_request
 
 
 @dataclass
@@ -50,11 +51,6 @@ class CollectionResult:
     manifest_uri: str
 
 
-def _file_hash(path: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def collection_id(req: CollectionRequest, backend: Backend, model_hash: str) -> str:
     key = {
         "model": model_hash,
@@ -64,18 +60,6 @@ def collection_id(req: CollectionRequest, backend: Backend, model_hash: str) -> 
         "endpoint": backend.endpoint,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def token_attributes(
-    req: CollectionRequest, sample: generate.Sample, model_hash: str, software: str
-) -> list[dict]:
-    models = [{"kind": "generate", "name": req.model.name, "version": model_hash[:12]}]
-    return [
-        *sample.attributes(),
-        {"trait_type": "Collection", "value": req.name},
-        *md.nftgan_attributes(models=models, width=req.model.size, height=req.model.size, software=software),
-        *list(req.attributes),
-    ]
 
 
 def _state(folder: str, cid: str, ledger: Ledger) -> dict:
@@ -107,7 +91,7 @@ def publish_collection(
         raise PublishError("the collection is empty: choose how many tokens to publish")
     if not req.name.strip():
         raise PublishError("the collection needs a name (tokens are called '<name> #1', '<name> #2' ...)")
-    model_hash = _file_hash(req.model.path)
+    model_hash = styles.model_hash(req.model.path)
     cid = collection_id(req, backend, model_hash)
     folder = os.path.join(os.path.dirname(os.path.abspath(ledger.path)), "collections")
     state = _state(folder, cid, ledger)
@@ -141,12 +125,14 @@ def publish_collection(
         (rgba,) = generate.run(
             req.model, generate.latents([sample], req.model.latent), threads=threads, provider=provider
         )
-        request = service.Request(
-            image=imageio.encode_png(rgba),
+        request = nftgan_request(
+            imageio.encode_png(rgba),
             name=name,
+            models=[model_record("generate", req.model)],
+            traits=[*sample.attributes(), {"trait_type": "Collection", "value": req.name}],
+            attributes=req.attributes,
             description=req.description,
             external_url=req.external_url,
-            attributes=token_attributes(req, sample, model_hash, software),
         )
 
         def step(fraction, message, i=i):

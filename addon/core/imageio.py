@@ -130,6 +130,13 @@ def encode_png(rgba: np.ndarray, level: int = 6) -> bytes:
     )
 
 
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header (its IHDR chunk), or None when `data` is not a PNG."""
+    if len(data) < 24 or not data.startswith(b"\x89PNG\r\n\x1a\n") or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
 def write_png(path: str, rgba: np.ndarray) -> None:
     """Write atomically (temp name + rename) so a failed write never leaves half a file."""
     import os

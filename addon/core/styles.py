@@ -116,13 +116,27 @@ def find(styles: list[Style], kind: str, wanted: str | None) -> Style | None:
     return None
 
 
+_hashes: dict[tuple, str] = {}
+
+
+def model_hash(path: str) -> str:
+    """The SHA-256 (hex) of a model file: its identity in provenance, thumbnails and collections. Read
+    once per file version (cached by path, size and modification time)."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    with _cache_lock:
+        known = _hashes.get(key)
+    if known is None:
+        with open(path, "rb") as fh:
+            known = hashlib.file_digest(fh, "sha256").hexdigest()
+        with _cache_lock:
+            _hashes[key] = known
+    return known
+
+
 def fingerprint(path: str) -> str:
     """A short content hash (style thumbnails are cached under it)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return model_hash(path)[:16]
 
 
 # The built-in sample sketch (a house under a sun) that style thumbnails show each style applied to.

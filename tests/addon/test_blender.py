@@ -1,6 +1,7 @@
 """The extension inside real Blender (bpy 5.0.1 from PyPI): installed from its zip with Blender's
 extension installer, operators on a real mesh and image, the main-thread drain called directly."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -92,6 +93,12 @@ def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
         assert px[..., :3].std() > 0.02 and (px[..., 3] == 1).all() and np.abs(px - drawn).mean() > 0.05
         np.testing.assert_allclose(px, expected[stage], atol=1.01 / 255)  # exactly the models' output
     assert "Sketch stylized" in blender.runtime.last_report[1]
+    # each result records the models that made it, with their versions (provenance for publishing)
+    records = blender.images.models_of(bpy.data.images["Sketch stylized"])
+    chosen = blender.stylize.chosen_models(bpy.context.scene)
+    assert [(r["kind"], r["name"]) for r in records] == [(k, m.name) for k, m in chosen.items()]
+    for record, info in zip(records, chosen.values(), strict=True):
+        assert record["version"] == hashlib.sha256(open(info.path, "rb").read()).hexdigest()[:12]
 
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
     assert blender.images.find_sketch(bpy.context) == sketch  # Texture Paint still paints the sketch

@@ -77,7 +77,7 @@ def _stylized_result(nftgan, name="Sketch stylized", size=32):
         "stylize",
         "Sketch",
         sketch.session_uid,
-        "stylize: Ink wash",
+        [{"kind": "stylize", "name": "Ink wash", "version": "0123456789ab"}],
     )
 
 
@@ -97,7 +97,8 @@ def test_publish_a_stylized_result_offline(nftgan, prefs, tmp_path):
     meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
     assert meta["name"] == "Ink dawn" and meta["background_color"] == "ff8000"
     traits = {a["trait_type"]: a["value"] for a in meta["attributes"]}
-    assert traits["Stylize style"] == "Ink wash" and traits["Width"] == 32 and traits["Edition"] == 1
+    assert traits["Stylize style"] == "Ink wash" and traits["Stylize model version"] == "0123456789ab"
+    assert traits["Width"] == 32 and traits["Edition"] == 1
     assert CID.parse(traits["Source sketch"])  # the sketch's CID, for provenance
     assert traits["Software"].startswith("NFTGan 0.1")
     manifest = json.loads((out / "manifest.json").read_text())

@@ -52,6 +52,7 @@ def test_publish_command_offline_with_attributes_and_sketch(tmp_path, capsys):
     assert traits["Edition"] == 1 and traits["Mood"] == "calm" and meta["background_color"] == "00ff00"
     assert traits["Source sketch"] == f"ipfs://{cid_of_bytes(sketch.read_bytes())}"
     assert traits["Software"].startswith("NFTGan ")
+    assert traits["Width"] == traits["Height"] == 32  # from the PNG's header
 
 
 def test_publish_command_errors_are_clear(tmp_path, capsys):

@@ -18,8 +18,9 @@ from ..files import FileError, open_regular, os_error_message, read_regular
 from .backends import KINDS, NFT_STORAGE_NOTICE, Settings, make_backend
 from .cid import CIDError
 from .ledger import DONE, PUBLISHED, STAGED, Ledger, Row
-from .metadata import attribute, nftgan_attributes, software_version
-from .service import Request, prepare, publish, resume_pending, upload_command
+from .metadata import attribute
+from .provenance import nftgan_request
+from .service import prepare, publish, resume_pending, upload_command
 from .unixfs import cid_of_file
 
 TOKEN_ENV = "NFTGAN_TOKEN"
@@ -176,15 +177,15 @@ def _publish(args: argparse.Namespace, prog: str) -> int:
     if args.sketch:
         with open_regular(args.sketch) as fh:
             sketch_cid = str(cid_of_file(fh))
-    attrs = nftgan_attributes(sketch_cid=sketch_cid, software=software_version()) + args.attribute
-    request = Request(
-        image=image,
+    request = nftgan_request(
+        image,
         name=args.name or os.path.splitext(os.path.basename(args.image))[0],
         image_ext=os.path.splitext(args.image)[1] or ".png",
+        sketch_cid=sketch_cid,
+        attributes=args.attribute,
         description=args.description,
         external_url=args.external_url,
         background_color=args.background_color,
-        attributes=attrs,
         animation=animation,
     )
     prepared = prepare(request)

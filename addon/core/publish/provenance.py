@@ -1,0 +1,85 @@
+"""What NFTGan says about a piece it publishes: the one publish request with NFTGan's attributes.
+
+Used by the Blender operator, the collection publisher (core/collection.py) and `nftgan publish`, so a
+token carries the same attributes whichever way it was made: the item's own traits (e.g. a collection
+token's seed), each model that made it with its version (the model file's hash), the source sketch's
+CID, the image size and NFTGan's version, then the user's own attributes.
+
+Model provenance is structured: a list of {"kind", "name", "version"} records, kept on a result image as
+JSON (`models_json` / `models_from_json`) from the moment the models made it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from ..contract import ModelInfo
+from ..imageio import png_size
+from ..styles import model_hash
+from . import metadata as md
+from .service import Request
+
+VERSION_DIGITS = 12  # a model's version: the first hex digits of its file's SHA-256
+
+
+def model_record(kind: str, info: ModelInfo) -> dict:
+    """The provenance of one model use: its kind (pipeline stage), name and version."""
+    return {"kind": kind, "name": info.name, "version": model_hash(info.path)[:VERSION_DIGITS]}
+
+
+def models_json(records: Sequence[dict]) -> str:
+    return json.dumps(list(records), sort_keys=True)
+
+
+def models_from_json(text: str) -> list[dict]:
+    """The records stored by `models_json`; [] for anything else (an image NFTGan did not make)."""
+    try:
+        records = json.loads(text) if text else []
+    except ValueError:
+        return []
+    if not isinstance(records, list):
+        return []
+    return [r for r in records if isinstance(r, dict) and r.get("kind") and r.get("name")]
+
+
+def describe(records: Sequence[dict]) -> str:
+    """The models in words: "colorize: Clip-art Colour, stylize: 3D Clay"."""
+    return ", ".join(f"{r['kind']}: {r['name']}" for r in records)
+
+
+def nftgan_request(
+    image: bytes,
+    *,
+    name: str,
+    image_ext: str = ".png",
+    size: tuple[int, int] | None = None,
+    models: Sequence[dict] = (),
+    sketch_cid: str = "",
+    traits: Sequence[dict] = (),
+    attributes: Sequence[dict] = (),
+    description: str = "",
+    external_url: str = "",
+    background_color: str = "",
+    animation: bytes | None = None,
+) -> Request:
+    """The publish request for a piece made with NFTGan. `size` defaults to the PNG header's (none for
+    other formats); `traits` are the item's own attributes (first), `attributes` the user's (last)."""
+    width, height = size or png_size(image) or (0, 0)
+    made = md.nftgan_attributes(
+        models=models,
+        sketch_cid=sketch_cid,
+        width=width,
+        height=height,
+        software=md.software_version(),
+    )
+    return Request(
+        image=image,
+        name=name,
+        image_ext=image_ext,
+        description=description,
+        external_url=external_url,
+        background_color=background_color,
+        attributes=[*traits, *made, *attributes],
+        animation=animation,
+    )
