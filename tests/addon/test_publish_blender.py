@@ -282,6 +282,10 @@ class _Layout:
     def template_ID(self, data, name, **_k):
         assert name in data.bl_rna.properties
 
+    def template_icon_view(self, data, name, **_k):
+        assert name in data.bl_rna.properties, f"{data.bl_rna.identifier} has no property {name!r}"
+        self.calls.append(("prop", name))
+
     def template_icon(self, **_k):
         self.calls.append(("icon", _k["icon_value"]))
 
@@ -314,6 +318,22 @@ def test_panels_and_preferences_draw_with_real_properties(nftgan, prefs, blender
             assert "Online access is off" in texts  # the tests run with online access off
     assert ("operator", "nftgan.publish") in calls and ("set", "nftgan.publish_copy_uri.uri") in calls
     assert ("set", "wm.url_open.url") in calls  # a gallery entry: copy URI, open gateway
+    # the add-on's whole preferences (every feature's section), the main panel with a job running, generate
+    calls = []
+    proxy = type("Prefs", (), {"__getattr__": lambda self, name: getattr(prefs, name)})()
+    proxy.layout = _Layout(calls)
+    type(prefs).draw(proxy, bpy.context)
+    assert {("prop", "threads"), ("prop", "publish_backend"), ("operator", "nftgan.refresh_styles")} <= set(
+        calls
+    )
+    sketch = bpy.data.images.new("Busy", 2048, 2048)  # big enough to be still running while drawn
+    bpy.context.scene.nftgan.sketch = sketch
+    blender.stylize.start(bpy.context, *blender.images.snapshot(sketch), "Busy", sketch.session_uid)
+    blender.panels.draw(_Layout(calls := []), bpy.context)
+    blender.generate.NFTGAN_PT_generate.draw(type("P", (), {"layout": _Layout(calls)})(), bpy.context)
+    assert bpy.ops.nftgan.cancel() == {"FINISHED"}
+    _finish(nftgan)
+    assert ("set", "nftgan.cancel_jobs.key") in calls and ("prop", "colorize") in calls
     dialog = type("D", (), {"layout": _Layout(calls := []), "image": "Drawn stylized"})()
     publish.NFTGAN_OT_publish.draw(dialog, bpy.context)
     assert any("Publish 'Drawn stylized'" in c[1] and "MB" in c[1] for c in calls if c[0] == "label")
