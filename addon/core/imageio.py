@@ -150,22 +150,34 @@ def write_png(path: str, rgba: np.ndarray) -> None:
 
 def resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear resize of an (H, W, C) float array (area-averaged when shrinking a lot). numpy only."""
-    h, w = img.shape[:2]
-    if (h, w) == (height, width):
+    if img.shape[:2] == (height, width):
         return img
+    out = np.empty((height, width, img.shape[2]), dtype=np.float32)
+    for top, rows in resize_bands(img, height, width):
+        out[top : top + len(rows)] = rows
+    return out
+
+
+def resize_bands(img: np.ndarray, height: int, width: int, band_pixels: int = 1 << 18):
+    """`resize(img, height, width)` in bands of rows: yields (first row, rows), about `band_pixels` pixels
+    each, so a caller can write a large result straight into its own buffer without full-size temporaries."""
+    h, w = img.shape[:2]
     # Shrink by integer box-filter first, so large reductions do not alias.
     fy, fx = max(1, h // max(1, height)), max(1, w // max(1, width))
     if fy > 1 or fx > 1:
         hh, ww = (h // fy) * fy, (w // fx) * fx
         img = img[:hh, :ww].reshape(hh // fy, fy, ww // fx, fx, -1).mean(axis=(1, 3))
         h, w = img.shape[:2]
-    ys = _coords(height, h)
-    xs = _coords(width, w)
-    y0, y1, wy = ys
-    x0, x1, wx = xs
-    top = img[y0][:, x0] * (1 - wx)[None, :, None] + img[y0][:, x1] * wx[None, :, None]
-    bot = img[y1][:, x0] * (1 - wx)[None, :, None] + img[y1][:, x1] * wx[None, :, None]
-    return (top * (1 - wy)[:, None, None] + bot * wy[:, None, None]).astype(np.float32)
+    y0, y1, wy = _coords(height, h)
+    x0, x1, wx = _coords(width, w)
+    wx0, wx1 = (1 - wx)[None, :, None], wx[None, :, None]
+    band = max(1, band_pixels // max(1, width))
+    for first in range(0, height, band):
+        rows = slice(first, first + band)
+        a, b = img[y0[rows]], img[y1[rows]]
+        top = a[:, x0] * wx0 + a[:, x1] * wx1
+        bot = b[:, x0] * wx0 + b[:, x1] * wx1
+        yield first, (top * (1 - wy[rows])[:, None, None] + bot * wy[rows][:, None, None]).astype(np.float32)
 
 
 def _coords(n_out: int, n_in: int):

@@ -1,9 +1,13 @@
 """The stylize pipeline: sketch pixels -> colorize -> stylize (-> upscale), with onnxruntime, no bpy.
 
     RGBA float, bottom-up (Blender's pixel order)
-      -> alpha composited over white paper -> RGB top-down in model space [-1, 1]
+      -> alpha composited over white paper -> RGB top-down in model space [-1, 1], planar (3, H, W)
       -> each stage: one pass up to 512 px, else overlapping 512 px tiles with feathered blending
       -> RGBA float, bottom-up, one image per stage
+
+Between stages the image stays planar (the models' own NCHW layout), so one stage's output is the
+next stage's input as it is: no transposes or copies between models, and an image that fits one
+tile goes through the model without any blending arithmetic.
 
 Any size and aspect works: an image smaller than the model's trained size is scaled up for
 the models and the result scaled back; one larger than a model's `work_size` (the picture size
@@ -15,8 +19,8 @@ fully convolutional generator run on many small tiles repeats its border behavio
 visible grid. Every tile side is a multiple of the model's `nftgan.multiple_of` (the image
 is padded with white paper to get there).
 
-One onnxruntime session per model file (and thread/provider setting) is created once and
-reused. Cancel works within one tile: `job.check()` runs between tiles and stages, and a
+One onnxruntime session per model file and thread/provider setting is created once and reused
+(`session`; a re-exported file replaces its old sessions). Cancel works within one tile: `job.check()` runs between tiles and stages, and a
 running tile is stopped with `RunOptions.terminate`.
 
 Also the `nftgan stylize` command (`main`).
@@ -36,7 +40,7 @@ import numpy as np
 
 from .contract import ModelError, ModelInfo, describe_model
 from .errors import Cancelled, ImageError, UserError
-from .imageio import as_rgba, resize
+from .imageio import as_rgba, check_size, resize, resize_bands
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +83,16 @@ def providers(choice: str = "auto") -> list[str]:
 
 
 def session(info: ModelInfo, threads: int = 0, provider: str = "auto"):
-    """The onnxruntime session for a model (created on first use, then reused)."""
+    """The onnxruntime session for a model and setting (created on first use, then reused).
+
+    Sessions are keyed by file (path, size, modification time) AND setting (threads, provider), so
+    calls with different settings each keep theirs; a re-exported file drops its old sessions."""
     import onnxruntime as ort
 
-    st = os.stat(info.path)
-    key = (os.path.abspath(info.path), st.st_size, st.st_mtime_ns, int(threads), provider.lower())
+    path = os.path.abspath(info.path)
+    st = os.stat(path)
+    version = (path, st.st_size, st.st_mtime_ns)
+    key = (*version, int(threads), provider.lower())
     with _sessions_lock:
         sess = _sessions.get(key)
         if sess is not None:
@@ -103,9 +112,8 @@ def session(info: ModelInfo, threads: int = 0, provider: str = "auto"):
                 raise ModelError(f"{os.path.basename(info.path)} could not be loaded: {exc}") from exc
             log.warning("NFTGan: %s failed to start (%s); using the CPU", wanted[0], exc)
             sess = ort.InferenceSession(info.path, sess_options=opts, providers=["CPUExecutionProvider"])
-        # Drop sessions of older versions of this file (it was re-exported).
-        for old in [k for k in _sessions if k[0] == key[0]]:
-            del _sessions[old]
+        for old in [k for k in _sessions if k[0] == path and k[:3] != version]:
+            del _sessions[old]  # an older version of this file (it was re-exported)
         _sessions[key] = sess
         return sess
 
@@ -144,13 +152,14 @@ def feather(tile: int, overlap: int) -> np.ndarray:
 
 
 def _run_tile(sess, info: ModelInfo, x: np.ndarray, job) -> np.ndarray:
+    """One model run on a (3, h, w) C-contiguous float32 array; returns (3, h*scale, w*scale)."""
     import onnxruntime as ort
 
     options = ort.RunOptions()
     remove = job.on_cancel(lambda: setattr(options, "terminate", True))
     try:
         job.check()
-        (y,) = sess.run(None, {info.input_name or sess.get_inputs()[0].name: x}, options)
+        (y,) = sess.run(None, {info.input_name or sess.get_inputs()[0].name: x[None]}, options)
     except Cancelled:
         raise
     except Exception as exc:
@@ -158,18 +167,25 @@ def _run_tile(sess, info: ModelInfo, x: np.ndarray, job) -> np.ndarray:
             raise Cancelled() from None
         raise UserError(
             f"{info.name} ({os.path.basename(info.path)}) failed on a "
-            f"{x.shape[3]}x{x.shape[2]} tile: {str(exc).strip()[:200]}"
+            f"{x.shape[2]}x{x.shape[1]} tile: {str(exc).strip()[:200]}"
         ) from exc
     finally:
         remove()
     job.check()
-    expected = (1, 3, x.shape[2] * info.scale, x.shape[3] * info.scale)
+    expected = (1, 3, x.shape[1] * info.scale, x.shape[2] * info.scale)
     if tuple(y.shape) != expected:
         raise UserError(
-            f"{info.name} returned shape {tuple(y.shape)} for input {tuple(x.shape)} "
+            f"{info.name} returned shape {tuple(y.shape)} for input {tuple(x[None].shape)} "
             f"(expected {expected}); the model does not follow the NFTGan contract."
         )
     return y[0]
+
+
+def resize_planar(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """imageio.resize for a planar (3, H, W) image; returns a C-contiguous (3, height, width) array."""
+    if x.shape[1:] == (height, width):
+        return x
+    return np.ascontiguousarray(resize(x.transpose(1, 2, 0), height, width).transpose(2, 0, 1))
 
 
 def apply_model(
@@ -181,68 +197,112 @@ def apply_model(
     overlap: float = OVERLAP,
     tile: int | None = None,
 ) -> np.ndarray:
-    """Run one model over an (H, W, 3) top-down image in [-1, 1]; returns (H*scale, W*scale, 3).
+    """Run one model over a planar (3, H, W) top-down image in [-1, 1]; returns (3, H*scale, W*scale).
 
     Images up to `tile` px (default `tile_size(info)`) per side run in one pass; larger ones in tiles of
     that size sharing `overlap` (a fraction; 0 gives plain tiles, for comparison) with their neighbours.
     An image smaller than the model's trained size is scaled up to it first and the result scaled back."""
-    h0, w0 = img.shape[:2]
+    h0, w0 = img.shape[1:]
     m, s = max(1, info.multiple_of), info.scale
     tile = tile or tile_size(info)
-    work = img
+    work = np.ascontiguousarray(img, dtype=np.float32)
     if max(h0, w0) < info.input_size:  # small: bring the long side up to the trained size
         f = info.input_size / max(h0, w0)
-        work = resize(img, max(1, round(h0 * f)), max(1, round(w0 * f)))
-    h, w = work.shape[:2]
+        work = resize_planar(work, max(1, round(h0 * f)), max(1, round(w0 * f)))
+    h, w = work.shape[1:]
     ph, pw = round_up(h, m), round_up(w, m)
     if (ph, pw) != (h, w):  # pad with white paper to sizes the graph accepts
-        padded = np.ones((ph, pw, 3), dtype=np.float32)
-        padded[:h, :w] = work
+        padded = np.ones((3, ph, pw), dtype=np.float32)
+        padded[:, :h, :w] = work
         work = padded
     th, tw = min(tile, ph), min(tile, pw)
-    ov = int(tile * overlap)
+    if (th, tw) == (ph, pw):  # one tile: the model's output is the result, nothing to blend
+        result = _run_tile(sess, info, work, job)
+        if on_tile:
+            on_tile(1, 1)
+    else:
+        result = _blend_tiles(work, info, sess, job, on_tile, th, tw, int(tile * overlap))
+    result = result[:, : h * s, : w * s]
+    if (h, w) != (h0, w0):
+        result = resize_planar(result, h0 * s, w0 * s)
+    np.maximum(result, -1.0, out=result)  # in place: every array here is this call's own
+    return np.minimum(result, 1.0, out=result)
+
+
+def _blend_tiles(work, info, sess, job, on_tile, th, tw, ov) -> np.ndarray:
+    """Overlapping tiles of a (3, H, W) image, each weighted by a ramp towards its edges, then normalised."""
+    s = info.scale
+    ph, pw = work.shape[1:]
     ys, xs = tile_starts(ph, th, ov), tile_starts(pw, tw, ov)
-    window = (feather(th * s, ov * s)[:, None] * feather(tw * s, ov * s)[None, :])[:, :, None]
-    acc = np.zeros((ph * s, pw * s, 3), dtype=np.float32)
-    weight = np.zeros((ph * s, pw * s, 1), dtype=np.float32)
+    window = feather(th * s, ov * s)[:, None] * feather(tw * s, ov * s)[None, :]
+    acc = np.zeros((3, ph * s, pw * s), dtype=np.float32)
+    weight = np.zeros((ph * s, pw * s), dtype=np.float32)
     n, done = len(ys) * len(xs), 0
     for y in ys:
         for x in xs:
-            patch = work[y : y + th, x : x + tw].transpose(2, 0, 1)[None]
-            out = _run_tile(sess, info, np.ascontiguousarray(patch, dtype=np.float32), job)
+            out = _run_tile(sess, info, np.ascontiguousarray(work[:, y : y + th, x : x + tw]), job)
             ys_, xs_ = slice(y * s, (y + th) * s), slice(x * s, (x + tw) * s)
-            acc[ys_, xs_] += out.transpose(1, 2, 0) * window
+            out *= window
+            acc[:, ys_, xs_] += out
             weight[ys_, xs_] += window
             done += 1
             if on_tile:
                 on_tile(done, n)
     acc /= weight
-    result = acc[: h * s, : w * s]
-    if (h, w) != (h0, w0):
-        result = resize(result, h0 * s, w0 * s)
-    return np.clip(result, -1.0, 1.0)
+    return acc
 
 
 # ----------------------------------------------------------------------------------------------- pipeline
 
 
 def to_model_space(rgba: np.ndarray) -> np.ndarray:
-    """RGBA bottom-up [0,1] -> RGB top-down [-1,1], transparent areas become white paper."""
-    rgba = as_rgba(rgba)
-    alpha = rgba[::-1, :, 3:4]
-    rgb = rgba[::-1, :, :3] * alpha  # the one full-size allocation; the rest works in place
-    rgb += 1.0 - alpha
-    rgb *= 2.0
-    rgb -= 1.0
-    return rgb
+    """RGBA bottom-up [0,1] -> planar RGB (3, H, W) top-down [-1,1]; transparent areas become white paper.
+
+    Works a plane at a time on whole rows (the output is the one full-size allocation). Values outside
+    [0, 1] are clipped, NaN counts as 0 (fmax/fmin drop NaN), as in `imageio.as_rgba`."""
+    a = np.asarray(rgba)
+    if a.dtype != np.float32 or a.ndim != 3 or a.shape[2] not in (3, 4):
+        a = as_rgba(a)  # greyscale, 16-bit, two channels ...: the general (slower) conversion
+    h, w = a.shape[:2]
+    check_size(h, w)
+    rows = a[::-1]  # top-down view
+    alpha2 = np.ones((h, w), np.float32) if a.shape[2] == 3 else _unit(rows[:, :, 3])
+    alpha2 *= 2.0
+    out = np.empty((3, h, w), dtype=np.float32)
+    for c in range(3):  # over paper (1): 2 * (rgb * a + 1 - a) - 1 == 2a * (rgb - 1) + 1
+        plane = _unit(rows[:, :, c], out=out[c])
+        plane -= 1.0
+        plane *= alpha2
+        plane += 1.0
+    return out
 
 
-def to_image_space(rgb: np.ndarray) -> np.ndarray:
-    """RGB top-down [-1,1] -> opaque RGBA bottom-up [0,1]."""
-    h, w = rgb.shape[:2]
-    out = np.ones((h, w, 4), dtype=np.float32)
-    out[:, :, :3] = (rgb[::-1] + 1.0) * 0.5
-    return np.clip(out, 0.0, 1.0, out=out)
+def _unit(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """x clipped to [0, 1] with NaN -> 0 (fmax/fmin ignore NaN)."""
+    out = np.fmax(x, 0.0, out=out)
+    return np.fmin(out, 1.0, out=out)
+
+
+def to_image_space(rgb: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Planar RGB (3, H, W) top-down [-1,1] -> opaque RGBA bottom-up [0,1], bilinearly resized to
+    `size` (height, width) when given (in bands of rows: no full-size temporaries)."""
+    h, w = size or rgb.shape[1:]
+    out = np.empty((h, w, 4), dtype=np.float32)
+    out[:, :, 3] = 1.0
+    if (h, w) == rgb.shape[1:]:
+        bands = [(0, rgb)]
+    else:  # resize_bands works on (H, W, C): give it a view and take the rows back as planes
+        bands = ((top, rows.transpose(2, 0, 1)) for top, rows in resize_bands(rgb.transpose(1, 2, 0), h, w))
+    for top, planes in bands:
+        n = planes.shape[1]
+        tmp = np.empty((n, w), dtype=np.float32)
+        for c in range(3):  # a plane at a time on contiguous rows, then one interleaving copy
+            np.multiply(planes[c], 0.5, out=tmp)
+            tmp += 0.5
+            np.maximum(tmp, 0.0, out=tmp)
+            np.minimum(tmp, 1.0, out=tmp)
+            out[h - top - n : h - top, :, c] = tmp[::-1]  # bottom-up: image row `top` is out[h - 1 - top]
+    return out
 
 
 def at_work_size(x: np.ndarray, info: ModelInfo) -> np.ndarray:
@@ -250,12 +310,12 @@ def at_work_size(x: np.ndarray, info: ModelInfo) -> np.ndarray:
 
     A model that learned from whole 256 px pictures sees a 1024 px sketch's strokes and shapes 4x larger
     than anything it was taught; at its own scale it colours them as it learned to. The pipeline scales
-    the result back to the sketch's size (or the upscale stage takes it from here)."""
-    h, w = x.shape[:2]
+    the result back to the sketch's size (or the upscale stage takes it from here). `x` is planar (3, H, W)."""
+    h, w = x.shape[1:]
     if not info.work_size or max(h, w) <= info.work_size:
         return x
     f = info.work_size / max(h, w)
-    return resize(x, max(1, round(h * f)), max(1, round(w * f)))
+    return resize_planar(x, max(1, round(h * f)), max(1, round(w * f)))
 
 
 def _info(model) -> ModelInfo:
@@ -293,14 +353,14 @@ def run(
         if size:
             if size < 1:
                 raise ImageError(f"--size must be a positive number of pixels, got {size}.")
-            h, w = x.shape[:2]
+            h, w = x.shape[1:]
             f = size / max(h, w)
-            x = resize(x, max(1, round(h * f)), max(1, round(w * f)))
+            x = resize_planar(x, max(1, round(h * f)), max(1, round(w * f)))
         sessions = {k: session(info, threads, provider) for k, info in infos.items()}
     except (ModelError, ImageError) as exc:
         raise UserError(str(exc)) from None
     results = {}
-    target = x.shape[:2]  # every result is at least the sketch's size
+    target = x.shape[1:]  # every result is at least the sketch's size
     for i, k in enumerate(stages):
         job.check()
         info = infos[k]
@@ -311,8 +371,8 @@ def run(
         job.progress(i / len(stages), f"{info.name} ({k})")
         x = at_work_size(x, info)
         x = apply_model(x, info, sessions[k], job, on_tile)
-        small = x.shape[0] < target[0] or x.shape[1] < target[1]
-        results[k] = to_image_space(resize(x, *target) if small else x)
+        small = x.shape[1] < target[0] or x.shape[2] < target[1]
+        results[k] = to_image_space(x, target if small else None)
     job.progress(1.0, "done")
     return results
 

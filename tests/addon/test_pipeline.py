@@ -34,7 +34,7 @@ def test_feathered_tiles_leave_no_seams(colorize_model, stylize_model):
             out = pipeline.apply_model(x, info, sess, pipeline._NoJob(), overlap=overlap, tile=tile)
             assert out.shape == x.shape
             starts = pipeline.tile_starts(8 * tile, tile, int(tile * overlap))
-            scores[overlap] = seam_score(out, tile, starts, starts)
+            scores[overlap] = seam_score(out.transpose(1, 2, 0), tile, starts, starts)
         assert scores[pipeline.OVERLAP] < 1.15 and scores[pipeline.OVERLAP] < scores[0.0] - 0.1, scores
     starts = pipeline.tile_starts(160, 32, 8)
     assert starts[0] == 0 and starts[-1] == 128 and all(b - a <= 24 for a, b in itertools.pairwise(starts))
@@ -52,6 +52,44 @@ def test_run_shapes_sizes_and_sessions(colorize_model, stylize_model):
     resized = pipeline.run(sketch(40, 20), models=models, size=64)["stylize"]
     assert resized.shape == (64, 32, 4)
     assert len(pipeline._sessions) == 2  # one session per model, reused by every call
+    first = dict(pipeline._sessions)
+    for threads, provider in [(1, "cpu"), (0, "auto")] * 2:  # alternating: one session per model AND setting
+        pipeline.run(sketch(8, 8), models=models, threads=threads, provider=provider)
+    assert len(pipeline._sessions) == 4
+    assert all(pipeline._sessions[k] is s for k, s in first.items())
+
+
+def test_model_space_round_trip_and_odd_values():
+    """to_model_space / to_image_space against the plain formulas: paper under transparency, NaN as 0,
+    out-of-range values clipped, 1-4 channels; and back to RGBA bottom-up, resized when asked."""
+    rng = np.random.default_rng(1)
+    px = rng.uniform(-0.5, 1.5, (9, 7, 4)).astype(np.float32)
+    px[0, 0, 0], px[1, 1, 3], px[2, 2, 1] = np.nan, np.inf, -np.inf
+    for img in (px, px[..., :3], px[..., :2], px[..., 0], px.astype(np.float64)):
+        ref = imageio.as_rgba(img)
+        want = (ref[::-1, :, :3] * ref[::-1, :, 3:] + 1 - ref[::-1, :, 3:]) * 2 - 1
+        np.testing.assert_allclose(pipeline.to_model_space(img).transpose(1, 2, 0), want, atol=1e-6)
+    x = pipeline.to_model_space(px)
+    back = pipeline.to_image_space(x)
+    np.testing.assert_allclose(back[..., :3], np.clip((x.transpose(1, 2, 0)[::-1] + 1) / 2, 0, 1), atol=1e-6)
+    assert (back[..., 3] == 1).all()
+    big = pipeline.to_image_space(x, (30, 20))
+    want = imageio.resize(back, 30, 20)
+    np.testing.assert_allclose(big, want, atol=1e-6)
+
+
+def test_one_tile_is_the_model_output_itself(stylize_model):
+    """An image that fits one tile goes through the session as it is: the pipeline's result is exactly the
+    bare session's output, converted to RGBA (no blending weights, no resampling)."""
+    info = describe_model(stylize_model)
+    side = pipeline.round_up(info.input_size, info.multiple_of)
+    rgba = sketch(side, side)
+    sess = pipeline.session(info)
+    x = ((rgba[::-1, :, :3] * 2 - 1).transpose(2, 0, 1)[None]).astype(np.float32)
+    (y,) = sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x)})
+    want = np.clip((y[0].transpose(1, 2, 0)[::-1] + 1) / 2, 0, 1)
+    got = pipeline.run(rgba, models={"stylize": info})["stylize"]
+    np.testing.assert_allclose(got[..., :3], want, atol=1e-6)
 
 
 def test_a_sketch_larger_than_the_work_size_is_stylized_at_it(colorize_model, stylize_model, upscale_model):
@@ -70,7 +108,7 @@ def test_a_sketch_larger_than_the_work_size_is_stylized_at_it(colorize_model, st
     assert [m.split(": ")[1] for m in seen if "tile" in m] == ["tile 1/1"] * 2  # 64 x 48: one pass each
     small = pipeline.run(big, models={"colorize": col}, size=64)["colorize"]  # the same work, by hand
     assert small.shape == (64, 48, 4)
-    expect = pipeline.to_image_space(imageio.resize(pipeline.to_model_space(small), 640, 480))
+    expect = pipeline.to_image_space(pipeline.to_model_space(small), (640, 480))
     assert np.abs(out["colorize"] - expect).max() < 1e-5
     # native: the same model without a work size runs at full resolution, in tiles
     seen.clear()

@@ -149,7 +149,11 @@ def seams(models: dict, size: int = 2048) -> dict:
         for overlap in (pipeline.OVERLAP, 0.0):
             y = pipeline.apply_model(x, info, sess, pipeline._NoJob(), overlap=overlap)
             starts = pipeline.tile_starts(size, tile, int(tile * overlap))
-            out[(kind, overlap)] = (seam_score(y, tile, starts, starts), len(starts) ** 2, tile)
+            out[(kind, overlap)] = (
+                seam_score(y.transpose(1, 2, 0), tile, starts, starts),
+                len(starts) ** 2,
+                tile,
+            )
     return out
 
 
