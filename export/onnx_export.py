@@ -5,7 +5,8 @@ off), exported with torch's dynamo exporter (batch, height and width dynamic; `n
 states which sizes the architecture takes), stamped with the model-contract metadata
 (`addon.core.contract.build_metadata`) and the checkpoint's training provenance, checked with
 `onnx.checker`, and run side by side with PyTorch in onnxruntime on random and real images at two
-sizes. The file is written (atomically) only when every output matches within 1e-4.
+sizes. The file is written (atomically) only when every output matches within PARITY_RTOL of the
+output's scale (its largest |value|).
 
 `--int8` adds `<name>.int8.onnx`: static QDQ quantization (per-channel weights, reduce_range),
 calibrated on training images, kept only when it is faster than fp32 on this machine AND within
@@ -32,7 +33,11 @@ import torch
 from nftgan.core.contract import ModelError, build_metadata, describe_model
 from torch import nn
 
-PARITY_TOL = 1e-4  # max |ONNX - PyTorch| in fp32, outputs in [-1, 1]
+# max |ONNX - PyTorch| in fp32 as a fraction of the output's scale (its largest |value|, at least 0.01): 1e-3 of
+# a [-1, 1] image is 1/8 of an 8-bit step. Relative, because float rounding grows with the activations: a
+# correctly exported ResNet-9 differs by 6e-6 on random images but 5.8e-4 on flat colour (instance norm
+# of nearly constant features), while a real export fault (train-mode norm, wrong padding) is >= 1e-2.
+PARITY_RTOL = 1e-3
 INT8_MIN_PSNR = 30.0  # dB vs the fp32 output, on held-out images
 OPSET = 18
 CALIB_IMAGES, HELD_OUT_IMAGES = 16, 8
@@ -258,7 +263,10 @@ def check_parity(net: nn.Module, model: bytes, cases) -> list[dict]:
         got = sess.run(None, {name: x.numpy()})[0]
         if got.shape != want.shape:
             raise ExportError(f"parity: on {label} ONNX gives shape {got.shape}, PyTorch {want.shape}")
-        results.append({"case": label, "shape": list(x.shape), "max_abs": float(np.abs(got - want).max())})
+        err, scale = float(np.abs(got - want).max()), max(float(np.abs(want).max()), 0.01)
+        results.append(
+            {"case": label, "shape": list(x.shape), "max_abs": err, "scale": scale, "rel": err / scale}
+        )
     return results
 
 
@@ -424,7 +432,7 @@ def export_checkpoint(
 ) -> dict:
     """Export a checkpoint to `out_path`; returns the report (also what the model card shows).
 
-    Nothing is written unless the ONNX graph passes onnx.checker and matches PyTorch within PARITY_TOL.
+    Nothing is written unless the ONNX graph passes onnx.checker and matches PyTorch within PARITY_RTOL.
     With int8, `<stem>.int8.onnx` is written beside it only when it is kept (see `quantize_int8`).
     """
     from nftgan.training.checkpoint import build_generator, load_checkpoint
@@ -467,7 +475,7 @@ def export_checkpoint(
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"onnx.checker rejects the exported graph: {str(exc).splitlines()[0]}") from exc
     parity = check_parity(net, model, parity_cases(info, held or calib))
-    worst = max(p["max_abs"] for p in parity)
+    worst = max(parity, key=lambda p: p["rel"])
     report = {
         "path": str(out_path),
         "model": ckpt["model"],
@@ -486,15 +494,17 @@ def export_checkpoint(
         "params": sum(p.numel() for p in net.parameters()),
         "gmacs": count_macs(net, example_input(info)) / 1e9,
         "parity": parity,
-        "parity_max_abs": worst,
+        "parity_max_abs": max(p["max_abs"] for p in parity),
+        "parity_rel": worst["rel"],
         "real_images": bool(held or calib) and info["kind"] != "generate",
         "opset": OPSET,
         "bytes": len(model),
         "int8": None,
     }
-    if worst > PARITY_TOL:
+    if worst["rel"] > PARITY_RTOL:
         raise ExportError(
-            f"refused: ONNX and PyTorch outputs differ by {worst:.2e} (> {PARITY_TOL:g}); "
+            f"refused: ONNX and PyTorch outputs differ by {worst['max_abs']:.2e} on {worst['case']}, "
+            f"{worst['rel']:.2e} of the output's scale {worst['scale']:.3g} (> {PARITY_RTOL:g}); "
             f"nothing was written. Cases: {parity}"
         )
     _write_atomic(out_path, model)
@@ -566,7 +576,7 @@ def model_card(r: dict) -> str:
                 if r["real_images"]
                 else "random inputs only: no training images found"
             )
-            + f"), limit {PARITY_TOL:g}",
+            + f"), at most {r['parity_rel']:.1e} of the output's scale; limit {PARITY_RTOL:g}",
         ),
         ("file", f"{os.path.basename(r['path'])}, {r['bytes'] / 1e6:.2f} MB, opset {r['opset']}, contract 1"),
     ]
