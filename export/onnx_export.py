@@ -31,6 +31,7 @@ import numpy as np
 import onnx
 import torch
 from nftgan.core.contract import ModelError, build_metadata, describe_model
+from nftgan.core.files import FileError, refuse_overwrite
 from torch import nn
 
 # max |ONNX - PyTorch| in fp32 as a fraction of the output's scale (its largest |value|, at least 0.01): 1e-3 of
@@ -623,6 +624,12 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
     )
     args = parser.parse_args(argv)
     try:
+        from nftgan.training.checkpoint import resolve
+
+        source = resolve(args.checkpoint)
+        refuse_overwrite(args.output, source, what="the checkpoint")
+        if args.card:
+            refuse_overwrite(args.card, source, args.output, what="the checkpoint or the model")
         report = export_checkpoint(
             args.checkpoint,
             args.output,
@@ -634,7 +641,7 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
             calib_dir=args.calib_dir,
             work_size=args.work_size,
         )
-    except (ExportError, CheckpointError, ModelError, ValueError) as exc:
+    except (ExportError, CheckpointError, ModelError, ValueError, FileError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     print(report["card"])

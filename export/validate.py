@@ -1,8 +1,9 @@
 """`nftgan validate model.onnx ...`: does a file follow the NFTGan model contract, and does it run?
 
 Torch-free: the contract check is `addon.core.contract.describe_model` (the add-on uses the same
-function), followed by one inference on a small input with onnxruntime, which catches files whose
-metadata is right but whose graph does not produce the image the contract promises.
+function), followed by one inference on a small, real-looking input (the sample sketch) with
+onnxruntime, which catches files whose metadata is right but whose graph does not produce the image
+the contract promises, or produces NaN / infinity on real data.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import sys
 
 import numpy as np
 from nftgan.core.contract import ModelError, ModelInfo, describe_model
+from nftgan.core.pipeline import to_model_space
+from nftgan.core.styles import sample_sketch
 
 
 def probe_input(info: ModelInfo) -> np.ndarray:
-    """A small valid input for `info`: one latent vector, or one image at the trained size (rounded)."""
+    """A real-looking input for `info` (an all-zero one hides models that fail on real data): one normal
+    latent vector, or the add-on's sample sketch (lines on paper, the style thumbnails' sketch) at the
+    trained size (rounded to multiple_of), in model space."""
     if info.kind == "generate":
-        return np.zeros((1, info.latent), np.float32)
+        return np.random.default_rng(0).standard_normal((1, info.latent)).astype(np.float32)
     size = info.input_size
     side = max(info.multiple_of, size // info.multiple_of * info.multiple_of)
-    return np.zeros((1, 3, side, side), np.float32)
+    return to_model_space(sample_sketch(side))[None]  # planar (3, side, side) -> (1, 3, side, side)
 
 
 def expected_output_shape(info: ModelInfo, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -56,7 +61,8 @@ def check_runs(info: ModelInfo) -> tuple[int, ...]:
         )
     if not np.isfinite(y).all():
         raise ModelError(
-            f"{where}: the model outputs NaN or infinity. Re-export it from a healthy checkpoint."
+            f"{where}: the model outputs NaN or infinity on the sample "
+            f"{'latent' if info.kind == 'generate' else 'sketch'}. Re-export it from a healthy checkpoint."
         )
     return want
 

@@ -87,7 +87,18 @@ def build_metadata(
     return props
 
 
-def _int(props: dict[str, str], key: str, default: int, where: str, minimum: int = 1) -> int:
+# Bounds on what a model may declare: beyond them a file is refused, never allocated for (a size of
+# 2**31 would otherwise become an input of 2**62 pixels in `nftgan validate` and the pipeline).
+MAX_MODEL_SIDE = 8192  # nftgan.size
+MAX_MULTIPLE_OF = 1024  # nftgan.multiple_of (a U-Net of depth 10)
+MAX_WORK_SIZE = 16384  # nftgan.work_size: the largest sketch side NFTGan takes
+MAX_SCALE = 16  # nftgan.scale
+MAX_LATENT = 65536  # a generate model's latent size
+
+
+def _int(
+    props: dict[str, str], key: str, default: int, where: str, minimum: int = 1, maximum: int = MAX_MODEL_SIDE
+) -> int:
     raw = props.get(key)
     if raw in (None, ""):
         return default
@@ -99,6 +110,10 @@ def _int(props: dict[str, str], key: str, default: int, where: str, minimum: int
         ) from None
     if value < minimum:
         raise ModelError(f"{where}: metadata {key}={value} must be at least {minimum}. Re-export the model.")
+    if value > maximum:
+        raise ModelError(
+            f"{where}: metadata {key}={value} is more than NFTGan accepts ({maximum}). Re-export the model."
+        )
     return value
 
 
@@ -138,7 +153,13 @@ def info_from_metadata(
         spec = props["nftgan.input"]
         if not spec.startswith(LATENT_PREFIX):
             raise ModelError(f"{where}: a generate model takes {LATENT_PREFIX}<size>, not {spec!r}.")
-        latent = _int({"l": spec[len(LATENT_PREFIX) :]}, "l", 0, where)
+        latent = _int(
+            {"nftgan.input latent": spec[len(LATENT_PREFIX) :]},
+            "nftgan.input latent",
+            0,
+            where,
+            maximum=MAX_LATENT,
+        )
     elif props["nftgan.input"] != IMAGE_SPEC:
         raise ModelError(
             f"{where}: input {props['nftgan.input']!r} is not {IMAGE_SPEC!r}. NFTGan feeds every image model "
@@ -150,10 +171,10 @@ def info_from_metadata(
         raise ModelError(
             f"{where}: metadata nftgan.training is not valid JSON. Re-export the model."
         ) from None
-    scale = _int(props, "nftgan.scale", 1, where) if kind == "upscale" else 1
+    scale = _int(props, "nftgan.scale", 1, where, maximum=MAX_SCALE) if kind == "upscale" else 1
     if kind == "upscale" and scale < 2:
         raise ModelError(f"{where}: an upscale model needs nftgan.scale >= 2, got {scale}.")
-    work_size = _int(props, "nftgan.work_size", 0, where, minimum=16)
+    work_size = _int(props, "nftgan.work_size", 0, where, minimum=16, maximum=MAX_WORK_SIZE)
     if work_size and kind not in ("colorize", "stylize"):
         raise ModelError(f"{where}: nftgan.work_size is for colorize and stylize models, not {kind}.")
     info = ModelInfo(
@@ -164,7 +185,7 @@ def info_from_metadata(
         input_spec=props["nftgan.input"],
         output_spec=props["nftgan.output"],
         size=_int(props, "nftgan.size", 256, where),
-        multiple_of=_int(props, "nftgan.multiple_of", 1, where),
+        multiple_of=_int(props, "nftgan.multiple_of", 1, where, maximum=MAX_MULTIPLE_OF),
         scale=scale,
         latent=latent,
         work_size=work_size,

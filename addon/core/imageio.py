@@ -11,13 +11,18 @@ Blender packs into the .blend (no encoding on Blender's main thread). Reading fi
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import itertools
+import os
 import struct
+import warnings
 import zlib
 
 import numpy as np
 
-from .errors import ImageError
+from .errors import ImageError, UserError
+from .files import FileError, open_regular
 
 MAX_SIDE = 16384  # larger sketches are refused with a clear message
 MAX_PIXELS = 100_000_000
@@ -61,44 +66,126 @@ def linear_to_srgb(rgba: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_image(path: str) -> np.ndarray:
-    """Read an image file into the add-on's convention (float32 RGBA, bottom-up). Clear errors for bad files."""
-    import os
+GB = 1024**3
+LIMIT_ENV = "NFTGAN_MEMORY_LIMIT"
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": GB, "T": 1024**4}
 
+
+def memory_limit() -> tuple[int, str]:
+    """(bytes, how to name it) NFTGan lets one job use: $NFTGAN_MEMORY_LIMIT (e.g. "6G", "512M"), else
+    half of this computer's memory (Blender and the rest need the other half), else 4 GB."""
+    raw = os.environ.get(LIMIT_ENV, "").strip()
+    if raw:
+        number, unit = raw.upper().rstrip("B"), ""
+        if number and number[-1] in _UNITS:
+            number, unit = number[:-1], number[-1]
+        try:
+            value = float(number) * _UNITS[unit]
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            raise UserError(f"{LIMIT_ENV}={raw!r} is not an amount of memory; write it like 6G or 512M.")
+        return int(value), f"{value / GB:.1f} GB ({LIMIT_ENV})"
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): a fixed, safe amount
+        return 4 * GB, f"4.0 GB (set {LIMIT_ENV} to change it)"
+    return (
+        total // 2,
+        f"{total / 2 / GB:.1f} GB (half of this computer's memory; set {LIMIT_ENV} to change it)",
+    )
+
+
+def check_memory(needed: int, what: str, advice: str) -> None:
+    """ImageError, before anything big is allocated, when `what` needs more memory than the limit."""
+    limit, name = memory_limit()
+    if needed > limit:
+        raise ImageError(
+            f"{what} needs about {needed / GB:.1f} GB of memory; NFTGan's limit is {name}. {advice}"
+        )
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding the pixels."""
+    with _reading(path) as im:
+        return im.width, im.height
+
+
+@contextlib.contextmanager
+def _reading(path: str):
+    """A lazily opened image (only the header is read); every failure an ImageError naming the file."""
     from PIL import Image, UnidentifiedImageError
 
-    if not os.path.isfile(path):
-        raise ImageError(f"{path}: no such file.")
-    if os.path.getsize(path) == 0:
-        raise ImageError(f"{path} is empty (0 bytes).")
     try:
-        with Image.open(path) as im:
-            check_size(im.height, im.width, path)
-            im.load()
-            arr = _pil_to_array(im)
-    except ImageError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path} is too large to open safely ({exc}); scale it down first.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(
-            f"{path} is not a readable image ({exc}). Save it as PNG or JPEG and try again."
-        ) from None
-    return np.ascontiguousarray(as_rgba(arr)[::-1])
+        fh = open_regular(path)  # a FIFO is refused, not waited on
+    except FileError as exc:
+        raise ImageError(f"{path}: no such file." if exc.errno == errno.ENOENT else str(exc)) from None
+    with fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            raise ImageError(f"{path} is empty (0 bytes).")
+        try:
+            with warnings.catch_warnings():  # NFTGan's own limits (check_size, check_memory) apply instead
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(fh)
+            with im:
+                yield im
+        except (ImageError, MemoryError):
+            raise
+        except Image.DecompressionBombError as exc:
+            raise ImageError(f"{path} is too large to open safely ({exc}); scale it down first.") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(
+                f"{path} is not a readable image ({exc}). Save it as PNG or JPEG and try again."
+            ) from None
 
 
-def _pil_to_array(im) -> np.ndarray:
-    mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return np.asarray(im, dtype=np.float32) / 65535.0
-    if mode == "I":  # 16-bit greyscale PNGs often open as 32-bit "I" with values 0..65535
-        a = np.asarray(im, dtype=np.float64)
-        return (a / (65535.0 if a.max(initial=0) > 255 else 255.0)).astype(np.float32)
-    if mode == "F":
-        return np.asarray(im, dtype=np.float32)
-    if mode not in ("L", "LA", "RGB", "RGBA"):
-        im = im.convert("RGBA")
-    return np.asarray(im, dtype=np.float32) / 255.0
+def decode_bytes(width: int, height: int) -> int:
+    """Memory the 8/16-bit decoded pixels of a file take (PIL keeps up to 4 bytes a pixel, twice while a
+    palette or 16-bit image is converted)."""
+    return 8 * width * height
+
+
+def read_image(path: str, max_side: int | None = None) -> np.ndarray:
+    """Read an image file into the add-on's convention (float32 RGBA, bottom-up). Clear errors for bad files.
+
+    The size comes from the header first (nothing is decoded for a file that is too large). The pixels are
+    converted to float in bands straight into the result, so the peak is the decoded 8-bit image plus the
+    result. With `max_side`, a larger image is box-reduced by a whole factor while still 8-bit (the work
+    is smaller anyway): a 10000² PNG read for a 256 px job never becomes 1.6 GB of floats."""
+    with _reading(path) as im:
+        w, h = im.width, im.height
+        check_size(h, w, path)
+        f = max(1, max(w, h) // max_side) if max_side else 1
+        out_px = -(-w // f) * -(-h // f)
+        check_memory(
+            decode_bytes(w, h) + 16 * out_px,
+            f"reading {path} ({w}x{h} px)",
+            "Scale it down first" + ("." if max_side else ", or work smaller (nftgan stylize --size N)."),
+        )
+        im.load()
+        if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+            im = im.convert("I")  # 16-bit, 0..65535
+            divisor = 65535.0
+        elif im.mode == "I":  # 16-bit greyscale PNGs often open as 32-bit "I" with values 0..65535
+            divisor = 65535.0 if im.getextrema()[1] > 255 else 255.0
+        elif im.mode == "F":
+            divisor = 1.0
+        elif im.mode in ("L", "LA", "RGB", "RGBA"):
+            divisor = 255.0
+        else:
+            im = im.convert("RGBA")
+            divisor = 255.0
+        if f > 1:
+            im = im.reduce(f)
+        w, h = im.width, im.height
+        out = np.empty((h, w, 4), dtype=np.float32)
+        band = max(1, (1 << 22) // (4 * w))
+        for top in range(0, h, band):
+            bottom = min(h, top + band)
+            rows = np.asarray(im.crop((0, top, w, bottom)), dtype=np.float32)
+            rows /= divisor
+            out[h - bottom : h - top] = as_rgba(rows)[::-1]
+    return out
 
 
 def encode_png(rgba: np.ndarray, level: int = 6) -> bytes:

@@ -38,8 +38,10 @@ import time
 
 import numpy as np
 
+from . import imageio
 from .contract import ModelError, ModelInfo, describe_model
 from .errors import Cancelled, ImageError, UserError
+from .files import refuse_overwrite
 from .imageio import as_rgba, check_size, resize, resize_bands
 
 log = logging.getLogger(__name__)
@@ -185,6 +187,11 @@ def _run_tile(sess, info: ModelInfo, x: np.ndarray, job) -> np.ndarray:
             f"{info.name} returned shape {tuple(y.shape)} for input {tuple(x[None].shape)} "
             f"(expected {expected}); the model does not follow the NFTGan contract."
         )
+    if not np.isfinite(y).all():  # 0.5 ms for a 512² tile, <0.1% of its inference; NaN would become black
+        raise UserError(
+            f"{info.name} ({os.path.basename(info.path)}) produced NaN or infinite values: the model file is "
+            "broken (re-export it from a healthy checkpoint) or choose another style."
+        )
     return y[0]
 
 
@@ -325,6 +332,54 @@ def at_work_size(x: np.ndarray, info: ModelInfo) -> np.ndarray:
     return resize_planar(x, max(1, round(h * f)), max(1, round(w * f)))
 
 
+RUNTIME_BYTES = 512 * 1024**2  # onnxruntime's sessions and one tile's activations, whatever the image size
+
+
+def job_bytes(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = None) -> int:
+    """A generous estimate of the memory `run()` needs for an h x w sketch (before anything is made): the
+    sketch and its model-space copies, and per stage its padded input, the tile accumulator and weights,
+    the clipped result and the RGBA image it leaves (each result is kept). Bytes per pixel follow the
+    arrays run() and apply_model() allocate (float32)."""
+    if size:
+        f = size / max(h, w)
+        h, w = max(1, round(h * f)), max(1, round(w * f))
+    sketch = h * w
+    total = RUNTIME_BYTES + 16 * sketch + 28 * sketch  # the sketch, its RGBA copy, model-space RGB
+    cur_h, cur_w = h, w
+    for k in STAGES:
+        info = infos.get(k)
+        if not info:
+            continue
+        if info.work_size and max(cur_h, cur_w) > info.work_size:
+            f = info.work_size / max(cur_h, cur_w)
+            cur_h, cur_w = max(1, round(cur_h * f)), max(1, round(cur_w * f))
+            total += 12 * cur_h * cur_w
+        if max(cur_h, cur_w) < info.input_size:  # scaled up to the trained size first
+            f = info.input_size / max(cur_h, cur_w)
+            total += 12 * max(1, round(cur_h * f)) * max(1, round(cur_w * f))
+        m = max(1, info.multiple_of)
+        pad_h, pad_w = round_up(max(cur_h, info.input_size), m), round_up(max(cur_w, info.input_size), m)
+        out = pad_h * pad_w * info.scale**2
+        cur_h, cur_w = cur_h * info.scale, cur_w * info.scale
+        kept = max(cur_h * cur_w, sketch)  # a result is at least the sketch's size
+        total += 12 * pad_h * pad_w + 28 * out + 12 * kept + 16 * kept
+    return total
+
+
+def check_job(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = None, extra: int = 0) -> None:
+    """ImageError naming the memory limit when the job would need more (checked before allocating)."""
+    if size:
+        f = size / max(h, w)
+        th, tw = max(1, round(h * f)), max(1, round(w * f))
+    else:
+        th, tw = h, w
+    imageio.check_memory(
+        job_bytes(h, w, infos, size) + extra,
+        f"stylizing {tw}x{th} px",
+        "Work smaller: scale the sketch down, or stylize at a smaller size (nftgan stylize --size N).",
+    )
+
+
 def _info(model) -> ModelInfo:
     return model if isinstance(model, ModelInfo) else describe_model(model)
 
@@ -356,10 +411,11 @@ def run(
         for k, info in infos.items():
             if info.kind != k:
                 raise ModelError(f"{info.name} is a {info.kind} model, not a {k} model.")
+        if size is not None and size < 1:
+            raise ImageError(f"--size must be a positive number of pixels, got {size}.")
+        check_job(rgba.shape[0], rgba.shape[1], infos, size)
         x = to_model_space(rgba)
         if size:
-            if size < 1:
-                raise ImageError(f"--size must be a positive number of pixels, got {size}.")
             h, w = x.shape[1:]
             f = size / max(h, w)
             x = resize_planar(x, max(1, round(h * f)), max(1, round(w * f)))
@@ -388,7 +444,7 @@ def run(
 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
-    from . import imageio, styles
+    from . import styles
 
     p = argparse.ArgumentParser(
         prog=prog,
@@ -451,7 +507,13 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
                 + " On the command line: --models DIR."
                 + "".join(f"\n  skipped: {e}" for e in bad)
             )
-        sketch = imageio.read_image(args.sketch)
+        refuse_overwrite(args.output, args.sketch, what="the sketch")
+        w, h = imageio.image_size(args.sketch)
+        imageio.check_size(h, w, args.sketch)
+        infos = {k: m for k, m in models.items() if m}
+        reduce = args.size if args.size and args.size < max(h, w) else None  # the work is smaller anyway
+        check_job(h, w, infos, args.size, extra=imageio.decode_bytes(w, h))
+        sketch = imageio.read_image(args.sketch, max_side=reduce)
         t0 = time.perf_counter()
         results = run(sketch, models=models, threads=args.threads, provider=args.provider, size=args.size)
         last = [k for k in STAGES if k in results][-1]

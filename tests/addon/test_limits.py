@@ -1,0 +1,199 @@
+"""Bad input costs neither memory nor data: a job's memory is estimated before anything big is made and
+refused above a named limit; a sketch is read reduced when the work is smaller anyway; model metadata
+is bounded; a model that outputs NaN is caught; a result never replaces its source. Real models, real
+processes (peak memory measured with getrusage), no bpy."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from nftgan.core import imageio, pipeline
+from nftgan.core.contract import ModelError, build_metadata, describe_model
+from nftgan.core.errors import UserError
+from nftgan.export.validate import validate
+from onnx import TensorProto, helper
+
+ROOT = Path(__file__).resolve().parents[2]
+MB = 1024 * 1024
+
+
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def white_png(path: Path, width: int, height: int) -> Path:
+    """A real, complete RGB PNG of width x height white pixels, compressed as it is written (a 10000² one
+    is ~300 kB on disk)."""
+    comp = zlib.compressobj(9)
+    row = b"\x00" + b"\xff" * (3 * width)
+    idat = bytearray()
+    for top in range(0, height, 64):
+        idat += comp.compress(row * min(64, height - top))
+    idat += comp.flush()
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + _chunk(b"IDAT", bytes(idat))
+        + _chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def huge_png(tmp_path_factory) -> Path:
+    return white_png(tmp_path_factory.mktemp("huge") / "huge.png", 10000, 10000)
+
+
+def stylize_process(*args, limit="2G", timeout=300):
+    """`nftgan stylize ARGS` in a fresh process; (returncode, stderr, its peak RSS in MB)."""
+    code = (
+        "import resource, sys\n"
+        "from nftgan.core.pipeline import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "print(f'PEAK {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}', file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NFTGAN_MEMORY_LIMIT": limit}
+    r = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    peak = float(r.stderr.rsplit("PEAK ", 1)[1]) if "PEAK " in r.stderr else float("nan")
+    return r.returncode, r.stderr, peak
+
+
+def test_a_huge_png_is_refused_before_it_is_decoded(huge_png, test_models, tmp_path):
+    out = tmp_path / "out.png"
+    rc, err, peak = stylize_process(huge_png, "-o", out, "--models", test_models, "--colorize", "colorize")
+    assert rc == 1 and "Traceback" not in err, err
+    assert "10000x10000" in err and "needs about" in err and "NFTGAN_MEMORY_LIMIT" in err and "2.0 GB" in err
+    assert "--size" in err  # what to do about it
+    assert peak < 600, peak  # the 1.6 GB float image (8 GB before) was never made
+    assert not out.exists()
+
+
+def test_a_huge_png_is_read_reduced_when_the_work_is_smaller(huge_png, test_models, tmp_path):
+    out = tmp_path / "out.png"
+    rc, err, peak = stylize_process(
+        huge_png, "-o", out, "--models", test_models, "--colorize", "colorize", "--size", "256"
+    )
+    assert rc == 0, err
+    assert imageio.read_image(str(out)).shape == (256, 256, 4)
+    assert peak < 1000, peak  # the 8-bit decode (~400 MB) and small arrays, not 16 bytes per pixel
+
+
+def test_a_huge_size_is_refused_before_anything_is_allocated(test_models, tmp_path):
+    src = white_png(tmp_path / "small.png", 64, 48)
+    rc, err, peak = stylize_process(src, "-o", tmp_path / "o.png", "--models", test_models, "--size", "16384")
+    assert rc == 1 and "Traceback" not in err, err
+    assert "16384x12288" in err and "needs about" in err and "NFTGAN_MEMORY_LIMIT" in err
+    assert peak < 600, peak
+
+
+def test_the_memory_estimate_covers_what_a_job_really_takes(colorize_model, stylize_model, upscale_model):
+    import tracemalloc
+
+    models = {k: describe_model(p) for k, p in (("colorize", colorize_model), ("stylize", stylize_model))}
+    for (h, w), extra, size in (
+        ((300, 700), {}, None),
+        ((96, 64), {"upscale": upscale_model}, None),
+        ((40, 60), {}, 400),
+    ):
+        both = {**models, **{k: describe_model(v) for k, v in extra.items()}}
+        sketch = np.ones((h, w, 4), np.float32)
+        estimate = pipeline.job_bytes(h, w, both, size) - pipeline.RUNTIME_BYTES
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        pipeline.run(sketch, models=both, size=size)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak <= estimate <= 4 * peak, (h, w, extra, size, peak, estimate)
+
+
+def test_the_limit_is_named_and_can_be_set(monkeypatch):
+    monkeypatch.setenv("NFTGAN_MEMORY_LIMIT", "1.5G")
+    assert imageio.memory_limit() == (int(1.5 * 1024**3), "1.5 GB (NFTGAN_MEMORY_LIMIT)")
+    monkeypatch.setenv("NFTGAN_MEMORY_LIMIT", "lots")
+    with pytest.raises(UserError, match="NFTGAN_MEMORY_LIMIT='lots'"):
+        imageio.memory_limit()
+    monkeypatch.delenv("NFTGAN_MEMORY_LIMIT")
+    limit, name = imageio.memory_limit()
+    assert limit > 0 and "half of this computer's memory" in name
+
+
+def _model(path: Path, *, op: str = "Identity", **props) -> Path:
+    """A one-node image model (stylize contract) whose metadata can be anything."""
+    meta = build_metadata(kind="stylize", name=f"{op} model", size=32, multiple_of=1)
+    meta.update({k: str(v) for k, v in props.items()})
+    graph = helper.make_graph(
+        [helper.make_node(op, ["image"], ["output"])],
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, meta)
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("nftgan.size", 1_000_000),
+        ("nftgan.size", 2**31),
+        ("nftgan.multiple_of", 1_000_000),
+        ("nftgan.multiple_of", 2**31),
+        ("nftgan.work_size", 2**31),
+    ],
+)
+def test_model_metadata_is_bounded(key, value, tmp_path, capsys):
+    path = _model(tmp_path / "big.onnx", **{key: value})
+    with pytest.raises(ModelError, match=rf"{key}={value} is more than NFTGan accepts"):
+        validate(str(path))
+    src = white_png(tmp_path / "s.png", 40, 30)
+    rc = pipeline.main([str(src), "-o", str(tmp_path / "o.png"), "--style", str(path), "--colorize", "none"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "is more than NFTGan accepts" in err and "Traceback" not in err
+
+
+def test_a_model_that_outputs_nan_is_caught(tmp_path, capsys):
+    """Sqrt: finite on an all-zero input (which is all validate used to try), NaN on a real sketch."""
+    path = _model(tmp_path / "nan.onnx", op="Sqrt")
+    with pytest.raises(ModelError, match="NaN or infinity on the sample sketch"):
+        validate(str(path))
+    src = white_png(tmp_path / "s.png", 40, 30)
+    sketch = imageio.read_image(str(src))
+    sketch[10:20, 5:25, :3] = 0.0  # a black stroke: -1 in model space
+    with pytest.raises(UserError, match=r"Sqrt model \(nan.onnx\) produced NaN or infinite values"):
+        pipeline.run(sketch, models={"stylize": describe_model(path)})
+    imageio.write_png(str(src), sketch)
+    out = tmp_path / "o.png"
+    rc = pipeline.main([str(src), "-o", str(out), "--style", str(path), "--colorize", "none"])
+    assert rc == 1 and "produced NaN or infinite values" in capsys.readouterr().err
+    assert not out.exists()  # no all-black image with exit 0
+
+
+def test_stylize_never_writes_over_its_sketch(tmp_path, test_models, capsys, monkeypatch):
+    src = white_png(tmp_path / "x.png", 40, 30)
+    before = src.read_bytes()
+    link = tmp_path / "link.png"
+    link.symlink_to(src)
+    monkeypatch.chdir(tmp_path)
+    for out in (str(src), "x.png", "./x.png", str(link)):
+        rc = pipeline.main(["x.png", "-o", out, "--models", str(test_models)])
+        err = capsys.readouterr().err
+        assert rc == 1 and "never writes a result over its source" in err, (out, err)
+    assert src.read_bytes() == before
