@@ -318,6 +318,7 @@ DISABLE_SCRIPT = textwrap.dedent("""
 """).replace("PKG", PKG)
 
 
+@pytest.mark.slow
 def test_disable_addon_mid_job(blender):
     """A fresh Blender process with the installed profile: the add-on and its bundled onnxruntime load at
     startup; disabling it while a job runs stops the worker cleanly."""

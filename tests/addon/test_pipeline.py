@@ -215,6 +215,7 @@ def stylize_cli(test_models, tmp_path):
     return run
 
 
+@pytest.mark.slow
 def test_cli_odd_inputs(stylize_cli, tmp_path, capsys):
     rgb = (np.random.default_rng(0).random((300, 4000, 3)) * 255).astype(np.uint8)
     cases = {

@@ -208,6 +208,7 @@ def test_inception_errors_are_actionable(tmp_path, monkeypatch):
         ev.load_inception(other)
 
 
+@pytest.mark.slow
 def test_eval_command_fid_kid_with_small_set_warning(tmp_path, random_inception_weights, capsys):
     rng = np.random.default_rng(9)
     real = _folder(tmp_path / "real", rng, 3, 0.4, size=24)

@@ -118,6 +118,7 @@ def toy(tmp_path_factory):
     return make_folder(tmp_path_factory.mktemp("toy"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, overrides, near_fraction",
     [

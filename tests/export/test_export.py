@@ -37,6 +37,7 @@ def _ort(path, x):
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which, multiple", [("unet-batchnorm", 32), ("resnet9", 4)])
 def test_every_architecture_exports_with_dynamic_sizes(arch_runs, tmp_path, which, multiple):
     out = tmp_path / f"{which}.onnx"
@@ -56,6 +57,7 @@ def test_every_architecture_exports_with_dynamic_sizes(arch_runs, tmp_path, whic
     assert [d.dim_param for d in graph.input[0].type.tensor_type.shape.dim] == ["N", "", "H", "W"]
 
 
+@pytest.mark.slow
 def test_export_runs_the_generator_in_eval_mode(arch_runs, tmp_path):
     """Batch-norm running statistics and no dropout: the file matches eval(), not train() (the reference
     implementation's test script runs in train mode and users get different results after export)."""
@@ -111,6 +113,7 @@ def test_generate_export_parity_on_latents(tiny_runs, tmp_path):
         np.testing.assert_allclose(_ort(tmp_path / "g.onnx", z.numpy()), net(z).numpy(), atol=ox.PARITY_RTOL)
 
 
+@pytest.mark.slow
 def test_cyclegan_both_directions_and_cli_card(tiny_runs, tmp_path, capsys):
     out, card = tmp_path / "b2a.onnx", tmp_path / "card.md"
     assert (
@@ -164,6 +167,7 @@ def test_cyclegan_both_directions_and_cli_card(tiny_runs, tmp_path, capsys):
         np.testing.assert_allclose(_ort(out, x.numpy()), net_b(x).numpy(), atol=ox.PARITY_RTOL)
 
 
+@pytest.mark.slow
 def test_parity_failure_writes_nothing_and_keeps_the_old_file(tiny_runs, tmp_path, monkeypatch):
     out = tmp_path / "m.onnx"
     out.write_bytes(b"the user's previous export")
@@ -216,6 +220,7 @@ def test_int8_keep_and_refuse_rule(colorize_model, tiny_data):
     )
 
 
+@pytest.mark.slow
 def test_export_int8_writes_the_variant_only_when_the_rule_holds(tiny_runs, tiny_data, tmp_path):
     out = tmp_path / "c.onnx"
     stale = ox.int8_path(out)
@@ -243,6 +248,7 @@ def test_calib_dir_without_images_is_refused_before_exporting(tiny_runs, tmp_pat
     assert not (tmp_path / "c.onnx").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_without_its_data_exports_with_random_parity_only(tiny_runs, tmp_path):
     """A checkpoint someone sent you, without their dataset: exported and said so; --int8 asks for images."""
     ckpt = load_checkpoint(tiny_runs["cyclegan"])

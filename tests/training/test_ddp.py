@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from nftgan.training.checkpoint import config_of, load_checkpoint
 from nftgan.training.kinds import get_kind
@@ -17,6 +18,7 @@ from .helpers import unpaired
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     data, out = unpaired(tmp_path / "data", n=8), tmp_path / "run"
     out.mkdir()

@@ -47,6 +47,7 @@ def same_state(a: dict, b: dict) -> None:
             assert all(torch.equal(x, y) for x, y in zip(pa[key]["images"], pb[key]["images"]))
 
 
+@pytest.mark.slow
 def test_pix2pix_learns_a_toy_mapping_and_writes_its_run_folder(tmp_path):
     data, run = paired(tmp_path / "data", n=12), tmp_path / "run"
     rc = train_main(
@@ -105,6 +106,7 @@ def test_pix2pix_learns_a_toy_mapping_and_writes_its_run_folder(tmp_path):
         assert g(torch.zeros(1, 3, 64, 32)).shape == (1, 3, 64, 32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("amp", ["none", "bf16"])
 def test_cyclegan_resume_in_process_is_exact(tmp_path, amp):
     data = unpaired(tmp_path / "data", n=6)
@@ -182,6 +184,7 @@ def test_bf16_steps_but_fp32_validation(tmp_path):
     assert run.bf16  # back on for the next step
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_identical_weights(tmp_path):
     data = paired(tmp_path / "data", n=10)
     args = [
