@@ -11,6 +11,7 @@ addon.core.collection (ledger-backed: an interrupted batch continues without pub
 
 from __future__ import annotations
 
+import os
 import time
 
 import bpy
@@ -24,6 +25,7 @@ from ..core import styles as core_styles
 from ..core.errors import UserError
 from ..core.publish import provenance
 from ..core.publish.backends import LABELS
+from ..core.publish.ledger import STAGED
 from . import images, publish, runtime, styles
 from .jobslot import JobSlot, start_from
 from .ui import ImageEditorSidebar, wrap
@@ -171,10 +173,16 @@ def start_publish(context) -> jobs.Job:
         ):
             result = job.result
             bpy.context.scene.nftgan_generate.last_manifest = result.manifest_uri
+            staged = all(t.state == STAGED for t in result.tokens)  # Offline: written to a folder
             runtime.report(
-                f"Published collection '{req.name}': {len(result.tokens)} tokens"
+                f"{'Staged' if staged else 'Published'} collection '{req.name}': {len(result.tokens)} tokens"
                 f"{f' ({result.skipped} from the interrupted run)' if result.skipped else ''}; "
-                f"manifest {result.manifest_uri}"
+                + (
+                    f"in {backend.endpoint}, not on IPFS yet: upload its CARs (ipfs dag import "
+                    f"{os.path.join(backend.endpoint, '*.car')}), then the manifest {result.manifest_uri} works"
+                    if staged
+                    else f"manifest {result.manifest_uri}"
+                )
             )
 
     return publish.SLOT.submit(work, label=f"Publish collection {req.name}", on_done=done)

@@ -5,8 +5,15 @@ Result, or a pixel snapshot), read the form and the preferences. Worker: PNG enc
 hashing, uploads with retries, CID verification, the ledger row. The gallery shows the ledger's
 latest publishes (with thumbnails) and what the service itself lists.
 
-Tokens live only in the add-on preferences (PASSWORD fields, stored in Blender's user preferences,
-never in a .blend); the ledger and the logs name the backend and its endpoint, never a token.
+Tokens live in the add-on preferences (PASSWORD fields: hidden on screen, but saved as plain text in
+Blender's user preferences, userpref.blend; never in a .blend file), or, safer, in $NFTGAN_TOKEN, read
+from the environment for the backend chosen in the preferences and never saved. The OS keyring is not
+used: the well-kept `keyring` library needs, on Linux, a Secret Service daemon over D-Bus (SecretStorage,
+jeepney and compiled `cryptography` wheels for every Python and platform the extension ships) that many
+desktops and all headless machines lack, where it falls back to failing; the environment works
+everywhere Blender does, the same way as for `nftgan publish`. A token goes only to the endpoint set
+with it: an interrupted publish for another endpoint waits (the ledger says how to finish it). The
+ledger and the logs name the backend and its endpoint, never a token.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from ..core.errors import PublishError, UserError
 from ..core.publish import backends as pb
 from ..core.publish import metadata as md
 from ..core.publish import provenance, service
-from ..core.publish.ledger import Ledger
+from ..core.publish.ledger import STAGED, Ledger
 from ..core.publish.unixfs import cid_of_bytes
 from . import images, preferences, runtime
 from .jobslot import JobSlot, start_from
@@ -107,20 +114,29 @@ class PublishPreferences:
             for line in wrap(pb.NFT_STORAGE_NOTICE, 80):
                 box.label(text=line, icon="INFO" if line.startswith("The public") else "BLANK1")
             box.prop(self, "nftstorage_endpoint")
-            box.prop(self, "nftstorage_token")
         elif kind == "pinata":
-            box.prop(self, "pinata_jwt")
             box.prop(self, "pinata_endpoint")
             box.prop(self, "pinata_api_endpoint")
         elif kind == "kubo":
             box.prop(self, "kubo_endpoint")
-            box.prop(self, "kubo_token")
         else:
             box.prop(self, "publish_offline_folder")
+        if kind in TOKEN_FIELDS:
+            box.prop(self, TOKEN_FIELDS[kind])
+            if not getattr(self, TOKEN_FIELDS[kind]).strip() and os.environ.get(pb.TOKEN_ENV, "").strip():
+                box.label(text=f"Using ${pb.TOKEN_ENV} from the environment (not saved)", icon="CHECKMARK")
+            for i, line in enumerate(wrap(TOKEN_NOTICE, 80)):
+                box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
         box.prop(self, "publish_gateway")
 
 
 PREFERENCES = PublishPreferences
+TOKEN_FIELDS = {"nftstorage": "nftstorage_token", "pinata": "pinata_jwt", "kubo": "kubo_token"}
+TOKEN_NOTICE = (
+    "A token typed here is hidden on screen but saved as plain text in Blender's user preferences "
+    f"(userpref.blend). Safer: leave it empty and start Blender with ${pb.TOKEN_ENV} set in the "
+    "environment; it is used for the backend chosen above only, and never saved."
+)
 
 
 # ----------------------------------------------------------------------------------------------- properties
@@ -158,7 +174,8 @@ def ledger() -> Ledger:
 
 
 def backend_settings(context=None) -> dict[str, pb.Settings]:
-    """Settings for every backend kind from the preferences (tokens stay in memory only)."""
+    """Settings for every backend kind from the preferences (tokens stay in memory only). A backend's
+    token is its preferences field, or, when that is empty, $NFTGAN_TOKEN for the chosen backend only."""
     p = preferences.get(context)
     if p is None:
         return {"offline": pb.Settings("offline", endpoint=runtime.user_dir("publish", "offline"))}
@@ -168,19 +185,25 @@ def backend_settings(context=None) -> dict[str, pb.Settings]:
         if p.publish_offline_folder.strip()
         else runtime.user_dir("publish", "offline")
     )
+    chosen = p.publish_backend.lower()
+
+    def token(kind: str) -> str:
+        typed = getattr(p, TOKEN_FIELDS[kind]).strip()
+        return typed or (os.environ.get(pb.TOKEN_ENV, "").strip() if kind == chosen else "")
+
     return {
         "offline": pb.Settings("offline", endpoint=offline_dir, gateway=gateway),
         "nftstorage": pb.Settings(
-            "nftstorage", endpoint=p.nftstorage_endpoint, token=p.nftstorage_token, gateway=gateway
+            "nftstorage", endpoint=p.nftstorage_endpoint, token=token("nftstorage"), gateway=gateway
         ),
         "pinata": pb.Settings(
             "pinata",
             endpoint=p.pinata_endpoint,
             api_endpoint=p.pinata_api_endpoint,
-            token=p.pinata_jwt,
+            token=token("pinata"),
             gateway=gateway,
         ),
-        "kubo": pb.Settings("kubo", endpoint=p.kubo_endpoint, token=p.kubo_token, gateway=gateway),
+        "kubo": pb.Settings("kubo", endpoint=p.kubo_endpoint, token=token("kubo"), gateway=gateway),
     }
 
 
@@ -286,7 +309,17 @@ def _done(job: jobs.Job) -> None:
     if ok:
         row = job.result
         bpy.context.scene.nftgan_publish.last_token_uri = row.token_uri
-        runtime.report(f"Published '{row.name}' ({row.backend}): {row.token_uri}")
+        runtime.report(outcome(row))
+
+
+def outcome(row) -> str:
+    """What a finished publish did, as it is: published on IPFS, or staged in a folder (not on IPFS)."""
+    if row.state == STAGED:
+        return (
+            f"Staged '{row.name}' in {row.endpoint} (not on IPFS yet): upload its CARs, e.g. "
+            f"{service.upload_command(row)}; then its token URI {row.token_uri} works"
+        )
+    return f"Published '{row.name}' ({row.backend}): {row.token_uri}"
 
 
 def current_job() -> jobs.Job | None:
@@ -301,8 +334,10 @@ def resume_on_start() -> jobs.Job | None:
         return None
     builders = {}
     for row in pending:  # build on the main thread (preferences, online access); failures become reasons
-        try:
-            builders[row.id] = make_backend(row.backend, endpoint=row.endpoint)
+        try:  # as the preferences set it: a token goes only to the endpoint set with it (Offline: no token)
+            builders[row.id] = make_backend(
+                row.backend, endpoint=row.endpoint if row.backend == "offline" else ""
+            )
         except PublishError as exc:
             builders[row.id] = exc
 
@@ -310,6 +345,12 @@ def resume_on_start() -> jobs.Job | None:
         found = builders.get(row.id) or PublishError("it started after this session began")
         if isinstance(found, Exception):
             raise found
+        if found.endpoint != row.endpoint:
+            raise PublishError(
+                f"it was started for {row.endpoint}, and the preferences now send {found.label} publishes "
+                f"to {found.endpoint}. To finish it, set that endpoint (and its token) back in the "
+                "preferences (Publishing) and restart Blender"
+            )
         return found
 
     def work(job_):
@@ -319,10 +360,19 @@ def resume_on_start() -> jobs.Job | None:
         invalidate_gallery()
         if job_.state == jobs.DONE and job_.result:
             states = [r.state for r in job_.result]
+            counts = ", ".join(
+                f"{states.count(state)} {word}"
+                for state, word in (
+                    ("published", "published"),
+                    ("staged", "staged (not on IPFS yet)"),
+                    ("pending", "waiting"),
+                    ("failed", "failed"),
+                )
+                if state in states
+            )
             runtime.report(
-                f"Resumed {len(states)} interrupted publish(es): "
-                f"{states.count('published')} published, {states.count('failed')} failed (see the gallery)",
-                "INFO" if "failed" not in states else "WARNING",
+                f"Resumed {len(states)} interrupted publish(es): {counts} (see the gallery)",
+                "INFO" if set(states) <= {"published", "staged"} else "WARNING",
             )
 
     return SLOT.submit(work, label="Resume interrupted publishes", on_done=done)
@@ -443,7 +493,7 @@ class NFTGAN_OT_publish_attribute(Operator):
 
 
 class NFTGAN_OT_publish_copy_uri(Operator):
-    """Copy the token URI to the clipboard (use it to mint)"""
+    """Copy to the clipboard: the token URI (use it to mint), or a staged publish's upload command"""
 
     bl_idname = "nftgan.publish_copy_uri"
     bl_label = "Copy Token URI"
@@ -537,15 +587,22 @@ class NFTGAN_PT_publish_gallery(ImageEditorSidebar, Panel):
                 row.template_icon(icon_value=icon, scale=3.0)
             col = row.column(align=True)
             col.label(text=entry.name)
-            icon = {"published": "CHECKMARK", "failed": "ERROR", "pending": "TIME"}.get(entry.state, "WORLD")
-            col.label(text=f"{entry.state} · {entry.backend}", icon=icon)
-            if entry.state == "failed":
-                col.label(text=entry.detail[:60])
+            icon = {"published": "CHECKMARK", "failed": "ERROR", "pending": "TIME", "staged": "FILE_FOLDER"}
+            state = f"{entry.state} (not on IPFS yet)" if entry.state == STAGED else entry.state
+            col.label(text=f"{state} · {entry.backend}", icon=icon.get(entry.state, "WORLD"))
+            if entry.state in ("failed", "pending") and entry.detail:
+                for line in wrap(entry.detail, 60)[:3]:
+                    col.label(text=line)
+            sub = col.row(align=True)
             if entry.token_uri:
-                sub = col.row(align=True)
                 sub.operator(
                     NFTGAN_OT_publish_copy_uri.bl_idname, text="Copy URI", icon="COPYDOWN"
                 ).uri = entry.token_uri
+            if entry.state == STAGED:  # the command that puts it on IPFS
+                sub.operator(
+                    NFTGAN_OT_publish_copy_uri.bl_idname, text="Copy Upload Command", icon="CONSOLE"
+                ).uri = entry.detail
+            elif entry.gateway_url:
                 sub.operator("wm.url_open", text="Open", icon="URL").url = entry.gateway_url
 
 

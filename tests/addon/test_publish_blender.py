@@ -107,6 +107,16 @@ def test_publish_a_stylized_result_offline(nftgan, prefs, tmp_path):
     assert entries[0].token_uri == row.token_uri and entries[0].image_path.startswith(nftgan["profile"])
     nftgan["publish"].thumbnail(entries[0])  # (icon ids stay 0 without a window; the preview still loads)
     assert nftgan["publish"]._previews[entries[0].image_path].image_size[:] == (32, 32)
+    # said as it is: staged in a folder, not on IPFS, with the command that uploads it; never "Published"
+    level, message = nftgan["runtime"].last_report
+    assert level == "INFO" and message.startswith("Staged 'Ink dawn'") and "not on IPFS yet" in message
+    assert f"ipfs dag import {out / row.image_cid}.car" in message
+    calls = []
+    nftgan["publish"].NFTGAN_PT_publish_gallery.draw(type("P", (), {"layout": _Layout(calls)})(), bpy.context)
+    labels = [c[1] for c in calls if c[0] == "label"]
+    assert "staged (not on IPFS yet) · offline" in labels
+    assert ("set", "nftgan.publish_copy_uri.uri") in calls  # copy the token URI, copy the upload command
+    assert ("operator", "nftgan.publish_copy_uri") in calls and ("set", "wm.url_open.url") not in calls
 
 
 def test_publish_the_render_rendering_first(nftgan, prefs, tmp_path):
@@ -192,6 +202,76 @@ def test_pending_publish_is_resumed_when_the_add_on_starts(nftgan, prefs, tmp_pa
     done = store.get(row.id)
     assert done.state == "staged" and done.token_uri == f"ipfs://{row.metadata_cid}"
     assert (tmp_path / "offline" / f"{row.image_cid}.png").read_bytes() == prepared.request.image
+
+
+def test_a_token_in_the_preferences_goes_only_to_the_endpoint_set_with_it(nftgan, prefs, tmp_path):
+    """A publish interrupted on one NFT.storage-compatible endpoint, then the preferences point at another
+    one (with its token): at start-up the row waits, saying how to finish it; the token never goes to the
+    endpoint the row was for. Set back, it is finished."""
+    from nftgan.core.publish.service import Request, prepare
+
+    with FakeIpfsServer(tokens={TOKEN}) as old, FakeIpfsServer(tokens={TOKEN}) as new:
+        store = nftgan["publish"].ledger()
+        prepared = prepare(
+            Request(image=bytes(_stylized_result(nftgan, "Moved stylized").packed_file.data), name="Moved")
+        )
+        row = store.begin(
+            name="Moved",
+            backend="nftstorage",
+            endpoint=old.url,
+            image_sha256="0" * 64,
+            image_size=len(prepared.request.image),
+            image_cid=str(prepared.items["image"].dag.root),
+            metadata_cid=str(prepared.items["metadata"].dag.root),
+            files={"image.png": prepared.request.image, "metadata.json": prepared.items["metadata"].data},
+            credential=store.fingerprint(TOKEN),
+        )
+        prefs.publish_backend, prefs.nftstorage_endpoint, prefs.nftstorage_token = (
+            "NFTSTORAGE",
+            new.url,
+            TOKEN,
+        )
+        bpy.context.preferences.system.use_online_access = True
+        publish = nftgan["publish"]
+        publish.unregister()
+        publish.register()
+        _finish(nftgan)
+        waiting = store.get(row.id)
+        assert old.state.hits == [] and new.state.hits == []
+        assert waiting.state == "pending" and f"started for {old.url}" in waiting.error
+        assert "preferences" in waiting.error and "restart Blender" in waiting.error
+        level, message = nftgan["runtime"].last_report
+        assert level == "WARNING" and "1 waiting" in message
+        prefs.nftstorage_endpoint = old.url
+        publish.unregister()
+        publish.register()
+        _finish(nftgan)
+        assert store.get(row.id).state == "published" and new.state.hits == []
+        assert {h.authorization for h in old.state.hits} == {f"Bearer {TOKEN}"}
+
+
+def test_the_token_can_come_from_the_environment_instead_of_the_preferences(
+    nftgan, prefs, server, monkeypatch
+):
+    """Preferences are saved as plain text (userpref.blend): they say so, and $NFTGAN_TOKEN works instead,
+    for the backend chosen there only."""
+    calls = []
+    prefs.publish_backend = "PINATA"
+    nftgan["publish"].PublishPreferences.draw_section(prefs, _Layout(calls))
+    texts = " ".join(c[1] for c in calls if c[0] == "label")
+    assert "plain text" in texts and "userpref.blend" in texts and "NFTGAN_TOKEN" in texts
+    monkeypatch.setenv("NFTGAN_TOKEN", TOKEN)
+    prefs.publish_backend, prefs.kubo_endpoint, prefs.kubo_token = "KUBO", server.url, ""
+    server.state.kubo_token = TOKEN
+    bpy.context.preferences.system.use_online_access = True
+    nftgan["publish"].PublishPreferences.draw_section(prefs, _Layout(calls := []))
+    assert any("Using $NFTGAN_TOKEN" in c[1] for c in calls if c[0] == "label")
+    bpy.context.scene.nftgan_publish.name = "From the environment"
+    assert bpy.ops.nftgan.publish(image=_stylized_result(nftgan, "Env stylized").name) == {"FINISHED"}
+    row = _publish_row(nftgan)
+    assert row.state == "published" and {h.authorization for h in server.state.hits} == {f"Bearer {TOKEN}"}
+    settings = nftgan["publish"].backend_settings()
+    assert settings["kubo"].token == TOKEN and settings["pinata"].token == settings["nftstorage"].token == ""
 
 
 def test_publish_painted_pixels_and_the_object_as_glb(nftgan, prefs, tmp_path):

@@ -78,6 +78,9 @@ def test_publish_collection_offline(blender, gen_props, tmp_path):
         result = job.result
         assert [t.name for t in result.tokens] == ["Tiny Blobs #1", "Tiny Blobs #2", "Tiny Blobs #3"]
         assert all(t.state == "staged" for t in result.tokens)  # Offline: on disk, not on IPFS yet
+        _, message = blender.runtime.last_report
+        assert message.startswith("Staged collection 'Tiny Blobs': 3 tokens") and "not on IPFS yet" in message
+        assert "ipfs dag import" in message and "Published" not in message
         with open(result.manifest_path, encoding="utf-8") as fh:
             manifest = json.load(fh)
         assert [t["seed"] for t in manifest["tokens"]] == [40, 41, 42]

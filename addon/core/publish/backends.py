@@ -39,6 +39,7 @@ LABELS = {
     "pinata": "Pinata",
     "kubo": "Local IPFS node (kubo)",
 }
+TOKEN_ENV = "NFTGAN_TOKEN"  # a token from the environment: for the one backend chosen with it, never saved
 NFT_STORAGE_NOTICE = (
     "The public NFT.storage service stopped accepting uploads on 2024-06-30; "
     "use a compatible service's endpoint, Pinata or a kubo node."

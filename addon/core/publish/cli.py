@@ -15,15 +15,13 @@ import time
 
 from ..errors import MetadataError, PublishError, UserError
 from ..files import FileError, open_regular, os_error_message, read_regular
-from .backends import KINDS, NFT_STORAGE_NOTICE, Settings, make_backend
+from .backends import KINDS, NFT_STORAGE_NOTICE, TOKEN_ENV, Settings, make_backend
 from .cid import CIDError
 from .ledger import DONE, PUBLISHED, STAGED, Ledger, Row
 from .metadata import attribute
 from .provenance import nftgan_request
 from .service import prepare, publish, resume_pending, upload_command
 from .unixfs import cid_of_file
-
-TOKEN_ENV = "NFTGAN_TOKEN"
 
 
 def cid_main(argv: list[str], prog: str = "nftgan cid") -> int:
