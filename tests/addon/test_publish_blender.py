@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from nftgan.core.publish.cid import CID
 
-from tests.publish.conftest import TOKEN
+from tests.publish.conftest import TOKEN, pending_row
 from tests.publish.ipfs_server import FakeIpfsServer
 
 bpy = pytest.importorskip("bpy")  # (tests/addon/conftest.py has chosen the throw-away profile by now)
@@ -177,22 +177,9 @@ def test_online_access_gates_network_backends_and_tokens_stay_out_of_the_blend(
 
 
 def test_pending_publish_is_resumed_when_the_add_on_starts(nftgan, prefs, tmp_path):
-    from nftgan.core.publish.service import Request, prepare
-
     store = nftgan["publish"].ledger()
-    prepared = prepare(
-        Request(image=bytes(_stylized_result(nftgan, "Crash stylized").packed_file.data), name="Interrupted")
-    )
-    row = store.begin(
-        name="Interrupted",
-        backend="offline",
-        endpoint=str(tmp_path / "offline"),
-        image_sha256="0" * 64,
-        image_size=len(prepared.request.image),
-        image_cid=str(prepared.items["image"].dag.root),
-        metadata_cid=str(prepared.items["metadata"].dag.root),
-        files={"image.png": prepared.request.image, "metadata.json": prepared.items["metadata"].data},
-    )
+    image = bytes(_stylized_result(nftgan, "Crash stylized").packed_file.data)
+    prepared, row = pending_row(store, "offline", str(tmp_path / "offline"), image=image, name="Interrupted")
     publish = nftgan["publish"]
     publish.unregister()  # Blender closed mid-publish ...
     publish.register()  # ... and the add-on starts again
@@ -208,23 +195,11 @@ def test_a_token_in_the_preferences_goes_only_to_the_endpoint_set_with_it(nftgan
     """A publish interrupted on one NFT.storage-compatible endpoint, then the preferences point at another
     one (with its token): at start-up the row waits, saying how to finish it; the token never goes to the
     endpoint the row was for. Set back, it is finished."""
-    from nftgan.core.publish.service import Request, prepare
-
     with FakeIpfsServer(tokens={TOKEN}) as old, FakeIpfsServer(tokens={TOKEN}) as new:
         store = nftgan["publish"].ledger()
-        prepared = prepare(
-            Request(image=bytes(_stylized_result(nftgan, "Moved stylized").packed_file.data), name="Moved")
-        )
-        row = store.begin(
-            name="Moved",
-            backend="nftstorage",
-            endpoint=old.url,
-            image_sha256="0" * 64,
-            image_size=len(prepared.request.image),
-            image_cid=str(prepared.items["image"].dag.root),
-            metadata_cid=str(prepared.items["metadata"].dag.root),
-            files={"image.png": prepared.request.image, "metadata.json": prepared.items["metadata"].data},
-            credential=store.fingerprint(TOKEN),
+        image = bytes(_stylized_result(nftgan, "Moved stylized").packed_file.data)
+        _, row = pending_row(
+            store, "nftstorage", old.url, image=image, name="Moved", credential=store.fingerprint(TOKEN)
         )
         prefs.publish_backend, prefs.nftstorage_endpoint, prefs.nftstorage_token = (
             "NFTSTORAGE",

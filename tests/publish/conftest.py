@@ -35,6 +35,28 @@ def nftgan(*args, token: str = TOKEN, cwd=ROOT, **kw) -> subprocess.Popen:
     )
 
 
+def pending_row(
+    ledger, backend: str, endpoint: str, *, seed: int = 0, image: bytes | None = None, name: str = "", **begin
+):
+    """(prepared, row): a publish recorded as pending and staged, as a process that died before uploading
+    leaves it. `begin` may add credential= and owner=."""
+    from nftgan.core.publish.service import Request, prepare
+
+    prepared = prepare(Request(image=image or png_bytes(32, seed), name=name or f"pending {seed}"))
+    items = prepared.items
+    return prepared, ledger.begin(
+        name=prepared.request.name,
+        backend=backend,
+        endpoint=endpoint,
+        image_sha256="0" * 64,
+        image_size=len(prepared.request.image),
+        image_cid=str(items["image"].dag.root),
+        metadata_cid=str(items["metadata"].dag.root),
+        files={role + os.path.splitext(item.filename)[1]: item.data for role, item in items.items()},
+        **begin,
+    )
+
+
 def png_bytes(size: int = 32, seed: int = 0) -> bytes:
     rng = random.Random(seed)
     img = Image.frombytes("RGB", (size, size), bytes(rng.randrange(256) for _ in range(size * size * 3)))

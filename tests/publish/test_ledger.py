@@ -15,27 +15,14 @@ from nftgan.core.publish.cli import cid_main, publish_main
 from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED, STAGED, Ledger, LedgerError
 from nftgan.core.publish.service import Request, prepare, publish, resume_pending
 
-from .conftest import TOKEN, nftgan, png_bytes
+from .conftest import TOKEN, nftgan, pending_row, png_bytes
 from .ipfs_server import FakeIpfsServer
 
 PINATA_JWT = "eyJhbGciOi-pinata-jwt-SECRET"
 
 
-def _pending(ledger, backend, endpoint, seed=0, credential="", owner=""):
-    prepared = prepare(Request(image=png_bytes(32, seed), name=f"pending {seed}"))
-    files = {role + os.path.splitext(item.filename)[1]: item.data for role, item in prepared.items.items()}
-    return ledger.begin(
-        name=prepared.request.name,
-        backend=backend,
-        endpoint=endpoint,
-        image_sha256="0" * 64,
-        image_size=len(prepared.request.image),
-        image_cid=str(prepared.items["image"].dag.root),
-        metadata_cid=str(prepared.items["metadata"].dag.root),
-        files=files,
-        credential=credential,
-        owner=owner,
-    )
+def _pending(ledger, backend, endpoint, seed=0, **begin):
+    return pending_row(ledger, backend, endpoint, seed=seed, **begin)[1]
 
 
 def test_a_token_goes_only_to_the_backend_and_endpoint_it_was_given_for(tmp_path, capsys, monkeypatch):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from nftgan.core.publish.backends import Settings, make_backend
 from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED, Ledger
-from nftgan.core.publish.service import Request, prepare, resume_pending
+from nftgan.core.publish.service import resume_pending
 
-from .conftest import nftgan, png_bytes
+from .conftest import nftgan, pending_row, png_bytes
 
 
 def test_sigkill_between_upload_and_ledger_update_is_resolved_on_restart(server, tmp_path):
@@ -66,18 +66,7 @@ def test_sigkill_between_upload_and_ledger_update_is_resolved_on_restart(server,
 
 
 def _pending(ledger, backend_kind, endpoint, seed=0):
-    prepared = prepare(Request(image=png_bytes(32, seed), name=f"pending {seed}"))
-    files = {role + os.path.splitext(item.filename)[1]: item.data for role, item in prepared.items.items()}
-    return prepared, ledger.begin(
-        name=prepared.request.name,
-        backend=backend_kind,
-        endpoint=endpoint,
-        image_sha256="0" * 64,
-        image_size=len(prepared.request.image),
-        image_cid=str(prepared.items["image"].dag.root),
-        metadata_cid=str(prepared.items["metadata"].dag.root),
-        files=files,
-    )
+    return pending_row(ledger, backend_kind, endpoint, seed=seed)
 
 
 def test_resume_uploads_what_never_arrived_and_fails_what_cannot_resume(server, ledger, backend_for):
