@@ -1,6 +1,6 @@
 """`nftgan train KIND --data DIR --out RUN_DIR [options]` and `nftgan train --resume RUN_DIR`.
 
-Options come from the kind's config dataclass (`training.config`), so every plug-in kind gets a
+Options come from the kind's config dataclass (a `training.config.TrainConfig` subclass in the kind's module), so every plug-in kind gets a
 complete --help. Many GPUs: `torchrun --nproc_per_node=N -m nftgan.training.cli pix2pix --data ... --out ...`.
 """
 

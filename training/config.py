@@ -1,9 +1,9 @@
 """Training configuration: one dataclass per model kind, no global options object.
 
 `TrainConfig` holds what every kind shares (data, schedule, logging, hardware, generator and
-discriminator shape). A model kind subclasses it for its own fields and defaults
-(`Pix2PixConfig`, `CycleGANConfig`, ...). The whole config is stored in every checkpoint
-(`dataclasses.asdict`), so a checkpoint alone says how to rebuild its networks.
+discriminator shape). Each model kind subclasses it in its own module for its own fields and defaults
+(`pix2pix.Pix2PixConfig`, `cyclegan.CycleGANConfig`, `gan.DCGANConfig`, ...). The whole config is stored
+in every checkpoint (`dataclasses.asdict`), so a checkpoint alone says how to rebuild its networks.
 
 Field metadata drives the command line: `nftgan train KIND --help` lists every field of that
 kind's config with its `help` text (see `training.cli`), so a new field is one line here.
@@ -29,7 +29,11 @@ ON_RESUME = ("steps", "device", "amp", "workers")
 class TrainConfig:
     model: str = opt("", "model kind (set by `nftgan train KIND`)", cli=False)
     data: str = opt("", "dataset folder (see `nftgan train KIND --help` for the layouts)", cli=False)
-    out: str = opt("", "run folder: checkpoints/, samples/, metrics.csv, loss.png, train.log", cli=False)
+    out: str = opt(
+        "",
+        "run folder: checkpoints/, samples/, metrics.csv, loss.png, train.log",
+        cli=False,
+    )
     name: str = opt("", "style name shown in the add-on (default: the run folder's name)")
     # schedule
     steps: int = opt(20000, "training steps (one step = one batch on every process)")
@@ -46,7 +50,8 @@ class TrainConfig:
     # data
     size: int = opt(256, "training crop size in pixels (the exported model's native size)")
     load_size: int = opt(
-        0, "resize images to this before the random crop (0: size * 286 / 256, the papers' jitter)"
+        0,
+        "resize images to this before the random crop (0: size * 286 / 256, the papers' jitter)",
     )
     flip: bool = opt(True, "random horizontal flips")
     val_fraction: float = opt(
@@ -71,7 +76,10 @@ class TrainConfig:
     checkpoint_every: int = opt(1000, "write a checkpoint every N steps (and always at the end)")
     keep_checkpoints: int = opt(3, "keep only the newest N step checkpoints (latest.pt always stays)")
     # hardware
-    device: str = opt("auto", "cpu, cuda, cuda:1 ... (auto: cuda when available); torchrun picks per process")
+    device: str = opt(
+        "auto",
+        "cpu, cuda, cuda:1 ... (auto: cuda when available); torchrun picks per process",
+    )
     amp: str = opt(
         "auto",
         "mixed precision for the training step (bf16 autocast; weights, optimizer and "
@@ -81,7 +89,8 @@ class TrainConfig:
     )
     channels_last: bool = opt(False, "channels-last memory layout (for CUDA tensor cores; slower on CPU)")
     deterministic: bool = opt(
-        False, "deterministic algorithms (slower; exact resume on CPU holds even without it, CUDA needs it)"
+        False,
+        "deterministic algorithms (slower; exact resume on CPU holds even without it, CUDA needs it)",
     )
 
     @property
@@ -99,32 +108,3 @@ class TrainConfig:
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
-
-
-@dataclass
-class Pix2PixConfig(TrainConfig):
-    """Pix2Pix (Isola et al. 2017): paired A -> B, U-Net generator, conditional PatchGAN."""
-
-    net_g: str = opt(
-        "unet",
-        "generator: U-Net (depth from --size) or a ResNet with 6 or 9 blocks",
-        choices=("unet", "resnet_9blocks", "resnet_6blocks"),
-    )
-    dropout: bool = opt(True, "dropout in the generator's inner layers (training only)")
-    lambda_l1: float = opt(100.0, "weight of the L1 loss to the target image")
-
-
-@dataclass
-class CycleGANConfig(TrainConfig):
-    """CycleGAN (Zhu et al. 2017): unpaired A <-> B, two ResNet generators, two PatchGANs."""
-
-    net_g: str = opt(
-        "resnet_9blocks",
-        "generator: a ResNet with 9 or 6 blocks, or a U-Net",
-        choices=("resnet_9blocks", "resnet_6blocks", "unet"),
-    )
-    dropout: bool = opt(False, "dropout in the generators' inner layers (training only)")
-    gan_mode: str = opt("lsgan", "adversarial loss", choices=("vanilla", "lsgan", "hinge"))
-    lambda_cycle: float = opt(10.0, "weight of the cycle-consistency loss A->B->A and B->A->B")
-    lambda_identity: float = opt(0.5, "weight of the identity loss, relative to --lambda-cycle (0: off)")
-    pool_size: int = opt(50, "image pool of past generated images shown to the discriminators (0: off)")

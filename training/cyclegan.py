@@ -1,22 +1,69 @@
 """CycleGAN (Zhu et al. 2017): unpaired A <-> B with cycle (lambda 10) and identity (0.5) losses.
 
 Nets: G_A (A -> B), G_B (B -> A), D_A (real B vs G_A's output), D_B (real A vs G_B's output);
-image pools of 50 past fakes per discriminator; LSGAN by default. Exported as a `stylize` model,
-direction AtoB (G_A, default) or BtoA (G_B).
+image pools of 50 past fakes per discriminator (Shrivastava et al. 2017); LSGAN by default. Exported
+as a `stylize` model, direction AtoB (G_A, default) or BtoA (G_B).
 """
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
+from .blocks import build_discriminator, build_image_generator, check_size, gan_loss, multiple_of
 from .checkpoint import load_net
-from .config import CycleGANConfig
+from .config import TrainConfig, opt
 from .data import unpaired_datasets
 from .kinds import ModelKind, register
-from .losses import gan_loss, new_pool, pool_query
-from .networks import build_discriminator, build_image_generator, check_size, multiple_of
 from .trainer import frozen
+
+
+@dataclass
+class CycleGANConfig(TrainConfig):
+    """CycleGAN (Zhu et al. 2017): unpaired A <-> B, two ResNet generators, two PatchGANs."""
+
+    net_g: str = opt(
+        "resnet_9blocks",
+        "generator: a ResNet with 9 or 6 blocks, or a U-Net",
+        choices=("resnet_9blocks", "resnet_6blocks", "unet"),
+    )
+    dropout: bool = opt(False, "dropout in the generators' inner layers (training only)")
+    gan_mode: str = opt("lsgan", "adversarial loss", choices=("vanilla", "lsgan", "hinge"))
+    lambda_cycle: float = opt(10.0, "weight of the cycle-consistency loss A->B->A and B->A->B")
+    lambda_identity: float = opt(0.5, "weight of the identity loss, relative to --lambda-cycle (0: off)")
+    pool_size: int = opt(50, "image pool of past generated images shown to the discriminators (0: off)")
+
+
+def new_pool(size: int) -> dict:
+    """An image pool (plain data, so checkpoints store it as is): {"size": 50, "images": [...]}."""
+    return {"size": int(size), "images": []}
+
+
+def pool_query(pool: dict, images: torch.Tensor) -> torch.Tensor:
+    """Past generated images shown to the discriminator (pool of 50 in CycleGAN).
+
+    Until full, every image goes in and comes back out; then each image has a 50% chance of being
+    swapped for a random stored one. Uses Python's `random` (saved in checkpoints with the pool).
+    """
+    size, stored = pool["size"], pool["images"]
+    if size == 0:
+        return images
+    out = []
+    for img in images.detach():
+        img = img.unsqueeze(0)
+        if len(stored) < size:
+            stored.append(img.clone())
+            out.append(img)
+        elif random.random() > 0.5:
+            i = random.randrange(size)
+            out.append(stored[i].clone())
+            stored[i] = img.clone()
+        else:
+            out.append(img)
+    return torch.cat(out, 0)
 
 
 class CycleGAN(ModelKind):
@@ -56,7 +103,11 @@ class CycleGAN(ModelKind):
 
     def train_step(self, run, batch):
         cfg, nets, real_a, real_b = run.cfg, run.nets, batch["A"], batch["B"]
-        mode, lam_c, lam_i = cfg.gan_mode, cfg.lambda_cycle, cfg.lambda_cycle * cfg.lambda_identity
+        mode, lam_c, lam_i = (
+            cfg.gan_mode,
+            cfg.lambda_cycle,
+            cfg.lambda_cycle * cfg.lambda_identity,
+        )
         n = real_a.shape[0]
         # generators (discriminators frozen). With the identity loss on, each generator runs once on
         # [its domain ; the other domain]: the translation and the identity mapping in one pass.

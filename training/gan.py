@@ -20,11 +20,11 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
+from .blocks import init_weights
 from .checkpoint import load_net
 from .config import TrainConfig, opt
 from .data import IMAGE_EXTS, DataError, Layout, list_images, load_rgb
 from .kinds import ModelKind, register
-from .networks import init_weights
 from .trainer import frozen
 
 SIZES = (32, 64, 128)

@@ -4,7 +4,11 @@ The trainer (`training.trainer`) owns everything that is the same for every mode
 data loading with a resumable `DistributedSampler`, Adam optimizers and the constant-then-linear
 learning-rate schedule, atomic full-state checkpoints, exact `--resume`, metrics.csv / loss.png /
 sample grids / tqdm / TensorBoard, validation, DDP under torchrun, bf16 autocast and channels-last.
-A model kind only says what is different. To add one (e.g. `training/gan.py` for dcgan):
+A model kind only says what is different, in one module of its own that holds its config dataclass, the
+networks only it uses, its losses and its `ModelKind` (pix2pix.py, cyclegan.py, gan.py, upscale.py).
+Building blocks several kinds share (PatchGAN, the U-Net and ResNet generators pix2pix and cyclegan both
+offer, norm layers, weight init, adversarial losses, PSNR) are in `training.blocks`; the config base
+`TrainConfig` is in `training.config`. To add a kind (e.g. `training/gan.py` for dcgan):
 
     from nftgan.training.config import TrainConfig, opt
     from nftgan.training.kinds import ModelKind, register

@@ -8,16 +8,30 @@ which is how the model is exported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
+from .blocks import build_discriminator, build_image_generator, check_size, gan_loss, multiple_of, psnr
 from .checkpoint import load_net
-from .config import Pix2PixConfig
+from .config import TrainConfig, opt
 from .data import paired_datasets
 from .kinds import ModelKind, register
-from .losses import gan_loss, psnr
-from .networks import build_discriminator, build_image_generator, check_size, multiple_of
 from .trainer import frozen
+
+
+@dataclass
+class Pix2PixConfig(TrainConfig):
+    """Pix2Pix (Isola et al. 2017): paired A -> B, U-Net generator, conditional PatchGAN."""
+
+    net_g: str = opt(
+        "unet",
+        "generator: U-Net (depth from --size) or a ResNet with 6 or 9 blocks",
+        choices=("unet", "resnet_9blocks", "resnet_6blocks"),
+    )
+    dropout: bool = opt(True, "dropout in the generator's inner layers (training only)")
+    lambda_l1: float = opt(100.0, "weight of the L1 loss to the target image")
 
 
 class Pix2Pix(ModelKind):
@@ -54,7 +68,13 @@ class Pix2Pix(ModelKind):
         with run.autocast():
             fake_b = run.nets["G"](real_a)
             # discriminator: real pairs vs generated pairs, one forward over both
-            pairs = torch.cat([torch.cat([real_a, fake_b.detach()], 1), torch.cat([real_a, real_b], 1)], 0)
+            pairs = torch.cat(
+                [
+                    torch.cat([real_a, fake_b.detach()], 1),
+                    torch.cat([real_a, real_b], 1),
+                ],
+                0,
+            )
             pred_fake, pred_real = run.nets["D"](pairs).chunk(2)
             loss_d = 0.5 * (
                 gan_loss(pred_fake, False, cfg.gan_mode) + gan_loss(pred_real, True, cfg.gan_mode)
@@ -71,7 +91,11 @@ class Pix2Pix(ModelKind):
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        return {"G_gan": loss_gan.detach(), "G_l1": loss_l1.detach(), "D": loss_d.detach()}
+        return {
+            "G_gan": loss_gan.detach(),
+            "G_l1": loss_l1.detach(),
+            "D": loss_d.detach(),
+        }
 
     def _translate(self, run, batch):
         with run.autocast():

@@ -30,10 +30,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import checkpoint as ckpt_io
+from .blocks import sync_norms
 from .config import ON_RESUME, TrainConfig
 from .data import DataError, StepSampler, collate
 from .kinds import ModelKind, get_kind
-from .networks import sync_norms
 from .report import MetricsCSV, save_grid, tensorboard_writer, write_loss_png
 
 VAL_IMAGES_MAX = 256  # validation metrics over at most this many held-out images

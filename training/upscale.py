@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from .blocks import psnr
 from .checkpoint import load_net
 from .config import TrainConfig, opt
 from .data import _Images, find_layout, load_rgb, split_indices, split_name, to_tensor
 from .kinds import ModelKind, register
-from .losses import psnr
 
 
 @dataclass

@@ -4,7 +4,7 @@ saves the weights it ended with so the test can compare them."""
 import sys
 
 import torch
-from nftgan.training.config import CycleGANConfig
+from nftgan.training.cyclegan import CycleGANConfig
 from nftgan.training.trainer import Trainer
 
 data, out = sys.argv[1], sys.argv[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from nftgan.training.config import Pix2PixConfig
+from nftgan.training.cyclegan import CycleGANConfig
 from nftgan.training.data import (
     DataError,
     StepSampler,
@@ -15,6 +15,7 @@ from nftgan.training.data import (
     split_indices,
     unpaired_datasets,
 )
+from nftgan.training.pix2pix import Pix2PixConfig
 from PIL import Image
 
 from .helpers import paired, unpaired
@@ -116,8 +117,6 @@ def test_jitter_is_shared_by_a_and_b_and_reproducible(tmp_path):
 
 
 def test_unpaired_dataset(tmp_path):
-    from nftgan.training.config import CycleGANConfig
-
     cfg = CycleGANConfig(model="cyclegan", data=str(unpaired(tmp_path / "u", n=6)), size=32)
     train, val, _ = unpaired_datasets(cfg)
     assert len(val) >= 1 and train[(0, 3)]["B"].shape == (3, 32, 32)

@@ -6,9 +6,16 @@ import random
 
 import pytest
 import torch
-from nftgan.training.config import Pix2PixConfig
-from nftgan.training.losses import gan_loss, new_pool, pool_query, psnr
-from nftgan.training.networks import build_discriminator, build_image_generator, check_size, multiple_of
+from nftgan.training.blocks import (
+    build_discriminator,
+    build_image_generator,
+    check_size,
+    gan_loss,
+    multiple_of,
+    psnr,
+)
+from nftgan.training.cyclegan import new_pool, pool_query
+from nftgan.training.pix2pix import Pix2PixConfig
 from nftgan.training.trainer import lr_factor
 
 

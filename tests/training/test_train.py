@@ -14,9 +14,10 @@ import pytest
 import torch
 from nftgan.training.checkpoint import CheckpointError, build_generator, load_checkpoint
 from nftgan.training.cli import main as train_main
-from nftgan.training.config import CycleGANConfig, Pix2PixConfig
+from nftgan.training.cyclegan import CycleGANConfig
 from nftgan.training.data import collate
 from nftgan.training.kinds import get_kind
+from nftgan.training.pix2pix import Pix2PixConfig
 from nftgan.training.trainer import Trainer, native_bf16, train, use_bf16
 from PIL import Image
 

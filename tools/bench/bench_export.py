@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 from nftgan.export import onnx_export as ox
-from nftgan.training.networks import build_image_generator
+from nftgan.training.blocks import build_image_generator
 
 SIDE = 256
 REPEATS = 5

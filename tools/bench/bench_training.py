@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from nftgan.training.config import CycleGANConfig, Pix2PixConfig
+from nftgan.training.blocks import gan_loss
+from nftgan.training.cyclegan import CycleGANConfig, pool_query
 from nftgan.training.data import collate
-from nftgan.training.losses import gan_loss, pool_query
+from nftgan.training.pix2pix import Pix2PixConfig
 from nftgan.training.trainer import Trainer, native_bf16
 from PIL import Image
 

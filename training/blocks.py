@@ -1,13 +1,17 @@
-"""Generators and discriminators of Pix2Pix / CycleGAN (Isola et al. 2017, Zhu et al. 2017).
+"""Building blocks shared by several model kinds (each kind's own module holds the rest: its config,
+the networks only it uses, its losses and train step).
 
-- `UnetGenerator`: encoder-decoder with skips; depth = log2(size) so the bottleneck is 1x1
-  (8 levels at 256 px, 7 at 128 px); channels capped at ngf * 8; dropout in the innermost levels.
-- `ResnetGenerator`: c7s1 - 2 down - N residual blocks (reflection padding) - 2 up - c7s1, tanh.
-- `PatchDiscriminator`: the 70x70 PatchGAN at n_layers=3.
-- `norm_layer(kind)`: batch / instance / none; `sync_norms(net)` swaps batch norm for SyncBatchNorm.
-- `init_weights(net)`: N(0, 0.02) for convolutions, N(1, 0.02) for norm scales.
-
-Every generator maps [-1, 1] RGB NCHW to [-1, 1] RGB NCHW.
+- `norm_layer(kind)`: batch / instance / none; `sync_norms(net)` swaps batch norm for SyncBatchNorm (DDP).
+- `init_weights(net)`: N(0, 0.02) for convolutions, N(1, 0.02) for norm scales (every GAN here).
+- The image-to-image generators that pix2pix and cyclegan both offer (`--net-g`), built by
+  `build_image_generator`; every one maps [-1, 1] RGB NCHW to [-1, 1] RGB NCHW:
+  - `UnetGenerator` (Isola et al. 2017): encoder-decoder with skips; depth = log2(size) so the
+    bottleneck is 1x1 (8 levels at 256 px, 7 at 128 px); channels capped at ngf * 8; dropout in the
+    innermost levels.
+  - `ResnetGenerator` (Zhu et al. 2017): c7s1 - 2 down - N residual blocks (reflection padding) - 2 up -
+    c7s1, tanh.
+- `PatchDiscriminator`: the 70x70 PatchGAN at n_layers=3 (pix2pix conditional on 6 channels, cyclegan on 3).
+- `gan_loss`: the adversarial losses (vanilla / lsgan / hinge); `psnr` of images in [-1, 1].
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import functools
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -209,3 +214,32 @@ def build_image_generator(
 
 def build_discriminator(in_ch: int, ndf: int, n_layers: int, norm: str) -> nn.Module:
     return init_weights(PatchDiscriminator(in_ch, ndf=ndf, n_layers=n_layers, norm=norm))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Losses
+
+
+def gan_loss(pred: torch.Tensor, real: bool, mode: str, for_discriminator: bool = True) -> torch.Tensor:
+    """Loss of discriminator logits `pred` against the label real/fake.
+
+    vanilla: BCE with logits; lsgan: least squares to 1/0; hinge: max(0, 1 -+ pred) for the
+    discriminator and -pred for the generator (which always asks for `real`).
+    """
+    pred = pred.float()
+    if mode == "vanilla":
+        target = torch.ones_like(pred) if real else torch.zeros_like(pred)
+        return F.binary_cross_entropy_with_logits(pred, target)
+    if mode == "lsgan":
+        return F.mse_loss(pred, torch.ones_like(pred) if real else torch.zeros_like(pred))
+    if mode == "hinge":
+        if not for_discriminator:
+            return -pred.mean()
+        return F.relu(1.0 - pred).mean() if real else F.relu(1.0 + pred).mean()
+    raise ValueError(f"unknown gan_mode {mode!r}: use vanilla, lsgan or hinge")
+
+
+def psnr(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean PSNR (dB) of images in [-1, 1] (peak-to-peak 2)."""
+    mse = ((fake.float() - real.float()) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return (10.0 * torch.log10(4.0 / mse)).mean()
