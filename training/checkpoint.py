@@ -19,6 +19,7 @@ It holds only tensors and plain Python values, so `load_checkpoint` reads it wit
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -63,23 +64,60 @@ def load_checkpoint(path_or_run_dir: str | os.PathLike, map_location="cpu") -> d
     return ckpt
 
 
+def remove_temp_files(run_dir: str | os.PathLike) -> None:
+    """Remove the temp files of saves that never finished: a full disk, or a process killed mid-save (whose
+    temp file would otherwise keep the disk full, so a --resume dies too). Called before every save and
+    when a run starts. Temp files of another process that is still running are left alone."""
+    for tmp in (Path(run_dir) / "checkpoints").glob(".*.tmp*"):
+        pid = tmp.name.rpartition(".tmp")[2]
+        if not pid.isdigit() or int(pid) == os.getpid() or not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether it exists (POSIX; on Windows, leave it alone)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def save_checkpoint(ckpt: dict, run_dir: str | os.PathLike, keep: int = 3) -> Path:
-    """Write `step_XXXXXXX.pt` atomically (temp file + rename), point latest.pt at it, prune old ones."""
+    """Write `step_XXXXXXX.pt` atomically (temp file + rename), point latest.pt at it, prune old ones.
+    A save that fails (a full disk) removes its temp files and raises CheckpointError saying so; the
+    checkpoints saved before it stay as they were."""
     folder = Path(run_dir) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
+    if os.name != "nt":
+        remove_temp_files(run_dir)
     final = folder / f"step_{int(ckpt['step']):07d}.pt"
     tmp = folder / f".{final.name}.tmp{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        torch.save(ckpt, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
     latest_tmp = folder / f".{LATEST}.tmp{os.getpid()}"
     try:
-        os.link(final, latest_tmp)
-    except OSError:
-        shutil.copyfile(final, latest_tmp)
-    os.replace(latest_tmp, folder / LATEST)
+        with open(tmp, "wb") as fh:
+            torch.save(ckpt, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        try:
+            os.link(final, latest_tmp)
+        except OSError:
+            shutil.copyfile(final, latest_tmp)
+        os.replace(latest_tmp, folder / LATEST)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as RuntimeError
+        tmp.unlink(missing_ok=True)
+        latest_tmp.unlink(missing_ok=True)
+        cause, full = exc, False
+        while cause is not None and not full:  # torch.save wraps the OSError of a full disk in a RuntimeError
+            full = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+            cause = cause.__cause__ or cause.__context__
+        why = "the disk is full" if full else str(exc).splitlines()[0]
+        raise CheckpointError(
+            f"could not save {final} ({why}). Nothing half-written is left; free some space, then continue "
+            f"with --resume from the last checkpoint saved ({folder / LATEST})"
+        ) from None
     steps = sorted(folder.glob("step_*.pt"))
     for old in steps[: max(0, len(steps) - max(1, keep))]:
         old.unlink(missing_ok=True)
