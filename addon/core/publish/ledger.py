@@ -131,6 +131,8 @@ class Ledger:
             raise LedgerError(
                 f"the publish ledger {self.path} is a folder; give a file name (e.g. ledger.sqlite)"
             )
+        if self.path.exists() and not self.path.is_file():
+            raise LedgerError(f"the publish ledger {self.path} is not a regular file (a FIFO or a device)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
