@@ -9,8 +9,9 @@ sizes. The file is written (atomically) only when every output matches within PA
 output's scale (its largest |value|).
 
 `--int8` adds `<name>.int8.onnx`: static QDQ quantization (per-channel weights, reduce_range),
-calibrated on training images, kept only when it is faster than fp32 on this machine AND within
-30 dB PSNR of the fp32 output on held-out images.
+calibrated on training images, kept only when it is faster than fp32 on this machine AND at least
+35 dB PSNR against the fp32 output on every held-out image. The add-on runs it on CPUs with int8
+dot-product instructions (VNNI / AMX; `nftgan.core.cpu`) and the fp32 file elsewhere.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from torch import nn
 # correctly exported ResNet-9 differs by 6e-6 on random images but 5.8e-4 on flat colour (instance norm
 # of nearly constant features), while a real export fault (train-mode norm, wrong padding) is >= 1e-2.
 PARITY_RTOL = 1e-3
-INT8_MIN_PSNR = 30.0  # dB vs the fp32 output, on held-out images
+INT8_MIN_PSNR = 35.0  # dB vs the fp32 output, on every held-out image
 OPSET = 18
 CALIB_IMAGES, HELD_OUT_IMAGES = 16, 8
 
@@ -222,6 +223,7 @@ def _session(model: bytes | str, threads: int = 0):
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
@@ -281,9 +283,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return psnr01((a + 1) / 2, (b + 1) / 2)
 
 
-def time_sessions(sessions: list, x: np.ndarray, repeats: int = 7, budget_s: float = 1.0) -> list[float]:
+def time_sessions(
+    sessions: list, x: np.ndarray, repeats: int = 7, budget_s: float = 1.0, clock=time.perf_counter
+) -> list[float]:
     """Best seconds per run of each session on `x`, runs interleaved; at least `repeats` rounds, more (up to
-    50) while under `budget_s`. The best, not the median: on a shared CPU, other work only ever adds time."""
+    50) while under `budget_s`. The best, not the median: on a shared CPU, other work only ever adds time.
+    `clock=time.thread_time` times one-thread sessions by the CPU time they take, which other programs on
+    the machine disturb far less than the wall clock."""
     feeds = [{s.get_inputs()[0].name: x} for s in sessions]
     for s, f in zip(sessions, feeds):
         s.run(None, f)
@@ -293,10 +299,24 @@ def time_sessions(sessions: list, x: np.ndarray, repeats: int = 7, budget_s: flo
         if round_ >= repeats and time.perf_counter() - start > budget_s:
             break
         for i, (s, f) in enumerate(zip(sessions, feeds)):
-            t0 = time.perf_counter()
+            t0 = clock()
             s.run(None, f)
-            best[i] = min(best[i], time.perf_counter() - t0)
+            best[i] = min(best[i], clock() - t0)
     return best
+
+
+def int8_candidates(fp32: onnx.ModelProto) -> dict[str, dict]:
+    """quantize_static options of the int8 variants tried: {label: options}."""
+    convs = [n.name for n in fp32.graph.node if n.op_type == "Conv"]
+    return {
+        "Conv": {"op_types_to_quantize": ["Conv"]},
+        # the first and last convolutions (image in, image out) are the most precision-sensitive layers
+        "Conv except the first and last": {
+            "op_types_to_quantize": ["Conv"],
+            "nodes_to_exclude": convs[:1] + convs[-1:],
+        },
+        "Conv+ConvTranspose": {"op_types_to_quantize": ["Conv", "ConvTranspose"]},
+    }
 
 
 def quantize_int8(
@@ -309,9 +329,10 @@ def quantize_int8(
 ) -> tuple[bytes | None, dict]:
     """Static QDQ int8 of an fp32 model. Returns (model bytes or None, report).
 
-    Two candidates: convolutions only (ConvTranspose and InstanceNorm stay fp32) and convolutions plus
-    transposed convolutions. The fastest candidate with PSNR >= `min_psnr` vs fp32 on `held` is kept if it
-    runs more than `min_speedup` times faster than fp32; otherwise the report says why it was refused.
+    The candidates of `int8_candidates` are made and scored: PSNR vs fp32 on every image of `held` (the
+    worst counts) and speed (one thread, CPU time, interleaved with fp32). Of those with PSNR >= `min_psnr`
+    the fastest (within 5 %, the most faithful) is kept if it runs more than `min_speedup` times faster
+    than fp32; otherwise the report says why it was refused.
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -325,15 +346,15 @@ def quantize_int8(
         def get_next(self):
             return next(self.items, None)
 
-    base = _session(fp32)
+    base = _session(fp32, threads=1)
     name = base.get_inputs()[0].name
     want = [base.run(None, {name: x[None]})[0] for x in held]
     candidates = []
     with tempfile.TemporaryDirectory(prefix="nftgan-int8-") as tmp:
         src = os.path.join(tmp, "fp32.onnx")
         Path(src).write_bytes(fp32)
-        for ops in (("Conv",), ("Conv", "ConvTranspose")):
-            dst = os.path.join(tmp, f"int8-{len(ops)}.onnx")
+        for i, (label, options) in enumerate(int8_candidates(onnx.load_from_string(fp32)).items()):
+            dst = os.path.join(tmp, f"int8-{i}.onnx")
             root, level = logging.getLogger(), logging.getLogger().level
             root.setLevel(logging.ERROR)  # quantize_static logs "consider pre-processing" on every call
             try:
@@ -346,18 +367,18 @@ def quantize_int8(
                     reduce_range=True,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
-                    op_types_to_quantize=list(ops),
+                    **options,
                 )
             finally:
                 root.setLevel(level)
             model = Path(dst).read_bytes()
-            sess = _session(model)
+            sess = _session(model, threads=1)
             got = [sess.run(None, {name: x[None]})[0] for x in held]
             quality = min(psnr(g, w) for g, w in zip(got, want))
-            t_fp32, t_int8 = time_sessions([base, sess], held[0][None])
+            t_fp32, t_int8 = time_sessions([base, sess], held[0][None], clock=time.thread_time)
             candidates.append(
                 {
-                    "quantized": "+".join(ops),
+                    "quantized": label,
                     "psnr_db": quality,
                     "fp32_ms": t_fp32 * 1e3,
                     "int8_ms": t_int8 * 1e3,
@@ -366,7 +387,11 @@ def quantize_int8(
                 }
             )
     good = [c for c in candidates if c["psnr_db"] >= min_psnr]
-    best = max(good or candidates, key=lambda c: c["speedup"])
+    if good:  # the fastest; within 5 % of it (timing noise), the most faithful
+        fastest = max(c["speedup"] for c in good)
+        best = max((c for c in good if c["speedup"] >= 0.95 * fastest), key=lambda c: c["psnr_db"])
+    else:
+        best = max(candidates, key=lambda c: c["psnr_db"])
     report = {k: v for k, v in best.items() if k != "model"}
     report["candidates"] = [{k: v for k, v in c.items() if k != "model"} for c in candidates]
     if not good:
@@ -389,7 +414,10 @@ def quantize_int8(
     else:
         report["kept"], report["reason"] = (
             True,
-            (f"kept: {best['speedup']:.2f}x faster than fp32, {best['psnr_db']:.1f} dB PSNR vs fp32"),
+            (
+                f"kept: {best['speedup']:.2f}x faster than fp32 (one thread, export machine), "
+                f"{best['psnr_db']:.1f} dB PSNR vs fp32 on the worst held-out image"
+            ),
         )
     return (best["model"] if report["kept"] else None), report
 
@@ -604,7 +632,8 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help=f"also write <name>.int8.onnx when it is faster and >= {INT8_MIN_PSNR:.0f} dB PSNR vs fp32",
+        help=f"also write <name>.int8.onnx when it is faster and >= {INT8_MIN_PSNR:.0f} dB PSNR vs fp32 "
+        "(the add-on runs it on CPUs with VNNI/AMX int8 instructions)",
     )
     parser.add_argument(
         "--calib-dir",

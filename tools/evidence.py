@@ -4,6 +4,7 @@
     python -m tools.evidence --golden   # only the golden fixtures (after re-exporting a model)
 
 - docs/default_styles.png: held-out sketch | colorized | each style | x4 upscale (centre crop) | bicubic x4
+- docs/default_styles_int8.png: the same with the shipped int8 variants (when there are any)
 - docs/default_styles.json: held-out metrics, each beside its trivial baseline, measured in one run:
   colorize L1 / PSNR vs the sketch itself; clay (Noto -> Fluent 3D, same code point) vs the Noto image
   itself; upscale PSNR vs bicubic (PIL) on bicubic-downscaled held-out images.
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from nftgan.core import pipeline
 from nftgan.core.contract import ModelInfo, describe_model
+from nftgan.core.styles import INT8_SUFFIX
 from nftgan.training.defaults import DEFAULTS
 from PIL import Image
 
@@ -47,8 +49,20 @@ CARD_MARK = "\n## Held-out evaluation\n"
 
 
 def shipped(models: Path = MODELS) -> dict[str, ModelInfo]:
-    """{file stem: ModelInfo} of every .onnx in addon/models (contract-checked)."""
-    return {p.stem: describe_model(p) for p in sorted(models.glob("*.onnx"))}
+    """{file stem: ModelInfo} of every model in addon/models (contract-checked); int8 variants
+    (NAME.int8.onnx) are not models of their own: see `int8_variants`."""
+    return {p.stem: describe_model(p) for p in sorted(models.glob("*.onnx")) if not _is_int8(p)}
+
+
+def int8_variants(models: Path = MODELS) -> dict[str, ModelInfo]:
+    """{fp32 model's stem: ModelInfo of its int8 variant} for the variants `nftgan export --int8` kept."""
+    return {
+        p.name[: -len(INT8_SUFFIX)]: describe_model(p) for p in sorted(models.glob("*.onnx")) if _is_int8(p)
+    }
+
+
+def _is_int8(path: Path) -> bool:
+    return path.name.lower().endswith(INT8_SUFFIX)
 
 
 def by_kind(infos: dict[str, ModelInfo], kind: str) -> dict[str, ModelInfo]:
@@ -205,7 +219,10 @@ def contact_sheet(data: Path, infos: dict[str, ModelInfo], out: Path, rows: int 
     picked = names[::step][:rows]
     styles, ups = by_kind(infos, "stylize"), by_kind(infos, "upscale")
     labels = (
-        ["held-out sketch", "colorized"]
+        [
+            "held-out sketch",
+            "colorized" + " (int8)" * next(iter(by_kind(infos, "colorize").values())).name.endswith("(int8)"),
+        ]
         + [f"+ {i.name}" for i in styles.values()]
         + [f"{i.name} (crop)" for i in ups.values()]
         + ["bicubic x4 (crop)"] * bool(ups)
@@ -231,6 +248,15 @@ def contact_sheet(data: Path, infos: dict[str, ModelInfo], out: Path, rows: int 
             sheet.paste(tile, (j * c, head + i * c))
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, optimize=True)
+
+
+def int8_sheet(data: Path, infos: dict[str, ModelInfo], out: Path) -> bool:
+    """The same contact sheet with every model that ships an int8 variant running that variant (what CPUs
+    with VNNI/AMX show), to hold beside the fp32 one. False when no variant is shipped."""
+    variants = int8_variants()
+    if variants:
+        contact_sheet(data, {k: variants.get(k, v) for k, v in infos.items()}, out)
+    return bool(variants)
 
 
 # ---------------------------------------------------------------- cards and goldens
@@ -349,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, indent=1, sort_keys=True))
         contact_sheet(args.data, infos, DOCS / "default_styles.png")
         print(f"wrote {DOCS / 'default_styles.png'}")
+        if int8_sheet(args.data, infos, DOCS / "default_styles_int8.png"):
+            print(f"wrote {DOCS / 'default_styles_int8.png'}")
         update_cards(infos, res, manifest)
     write_golden(infos, args.data if (args.data / "colorize/test").is_dir() else None)
     print(f"wrote golden fixtures to {GOLDEN}")
