@@ -14,7 +14,7 @@ import bpy
 from bpy.props import CollectionProperty, EnumProperty, IntProperty, StringProperty
 from bpy.types import Operator, PropertyGroup
 
-from ..core import jobs
+from ..core import cpu, jobs
 from ..core import styles as core_styles
 from . import preferences, runtime
 from .ui import wrap
@@ -51,6 +51,12 @@ def settings(context=None) -> dict:
     if prefs is None:
         return {"threads": 0, "provider": "auto"}
     return {"threads": prefs.threads, "provider": prefs.provider.lower()}
+
+
+def precision(context=None) -> str:
+    """The precision preference: "auto" (int8 variants on CPUs with VNNI/AMX), "fp32" or "int8"."""
+    prefs = preferences.get(context)
+    return prefs.precision.lower() if prefs is not None else "auto"
 
 
 def chosen(kind: str, style_id: str | None, context=None) -> core_styles.Style | None:
@@ -210,6 +216,25 @@ class StylePreferences:
         ],
     )
 
+    precision: EnumProperty(
+        name="Precision",
+        items=[
+            (
+                "AUTO",
+                "Automatic",
+                "A style's int8 variant (NAME.int8.onnx) on CPUs with VNNI/AMX int8 instructions, where it "
+                f"runs faster; fp32 elsewhere. Here: {cpu.describe()}",
+            ),
+            ("FP32", "fp32", "Always the full-precision model"),
+            (
+                "INT8",
+                "int8",
+                "The int8 variant wherever a style has one (faster on most CPUs, slightly different)",
+            ),
+        ],
+        description="Which file of a style runs when it has an int8 variant",
+    )
+
     def folder_paths(self) -> list[str]:
         return [bpy.path.abspath(f.path) for f in self.model_folders if f.path.strip()]
 
@@ -224,6 +249,7 @@ class StylePreferences:
         row = layout.row()
         row.prop(self, "threads")
         row.prop(self, "provider")
+        row.prop(self, "precision")
         draw_style_list(layout)
 
 

@@ -69,7 +69,7 @@ def chosen_models(scene) -> dict:
             continue
         style = styles.chosen(kind, wanted)
         if style is not None:
-            models[kind] = style.info
+            models[kind] = style.model(styles.precision())
     if not models.keys() & {"colorize", "stylize"}:
         if core_styles.of_kind(found, "colorize") or core_styles.of_kind(found, "stylize"):
             raise UserError("Both Colorize and Stylize are set to None: choose a style for at least one.")

@@ -470,6 +470,13 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     )
     p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all)")
     p.add_argument(
+        "--precision",
+        choices=styles.PRECISIONS,
+        default="auto",
+        help="fp32 or the int8 variant (NAME.int8.onnx beside NAME.onnx) when a model has one; auto: int8 on "
+        "CPUs with VNNI/AMX int8 instructions, fp32 elsewhere",
+    )
+    p.add_argument(
         "--provider",
         choices=("auto", "cpu"),
         default="auto",
@@ -492,7 +499,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         if style is None and wanted:
             names = ", ".join(f"{s.id} ({s.name})" for s in styles.of_kind(found, kind)) or "none installed"
             raise UserError(f"no {kind} model called {wanted!r}. Available: {names}.")
-        return style.info if style else None
+        return style.model(args.precision) if style else None
 
     try:
         if args.size is not None and args.size < 1:

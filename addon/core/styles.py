@@ -4,18 +4,26 @@ Models come from the add-on's bundled `addon/models/` folder plus the user's fol
 (add-on preferences). Each file is checked against the model contract once (cached by
 path, size and modification time); an invalid file is listed with the reason instead of
 breaking the picker.
+
+An int8 variant (`NAME.int8.onnx`, made by `nftgan export --int8`) belongs to its fp32 model `NAME.onnx`
+in the same folder: one style, two files. `Style.model(precision)` says which file runs: "auto" takes int8
+where the CPU computes it fast (VNNI / AMX, `cpu.int8_pays`), fp32 elsewhere; "fp32" / "int8" force one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
 from dataclasses import dataclass
 
+from . import cpu
 from .contract import ModelError, ModelInfo, describe_model
 
 BUNDLED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+INT8_SUFFIX = ".int8.onnx"
+PRECISIONS = ("auto", "fp32", "int8")
 HOW_TO_GET_STYLES = (
     "No styles installed. Add a folder of NFTGan .onnx models in the add-on preferences "
     "(Edit > Preferences > Add-ons > NFTGan > Model folders), or train one: "
@@ -28,6 +36,14 @@ class Style:
     path: str
     info: ModelInfo | None = None
     error: str = ""  # why the model cannot be used (empty when valid)
+    int8: ModelInfo | None = None  # the model's int8 variant, when one is beside it
+
+    def model(self, precision: str = "auto") -> ModelInfo | None:
+        """The file to run: the int8 variant for "int8", or for "auto" on a CPU with VNNI/AMX; else fp32."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        use_int8 = precision == "int8" or (precision == "auto" and cpu.int8_pays())
+        return self.int8 if use_int8 and self.int8 is not None else self.info
 
     @property
     def ok(self) -> bool:
@@ -94,10 +110,25 @@ def scan(user_folders=()) -> list[Style]:
             if folder != BUNDLED_DIR:
                 styles.append(Style(folder, error=f"model folder {folder} does not exist."))
             continue
-        for entry in sorted(os.listdir(folder)):
-            if entry.lower().endswith(".onnx"):
-                styles.append(_describe(os.path.join(folder, entry)))
+        names = {e.lower(): e for e in os.listdir(folder) if e.lower().endswith(".onnx")}
+        for low, entry in sorted(names.items()):
+            if low.endswith(INT8_SUFFIX) and low[: -len(INT8_SUFFIX)] + ".onnx" in names:
+                continue  # an int8 variant: it comes with its fp32 model
+            style = _describe(os.path.join(folder, entry))
+            variant = names.get(low[: -len(".onnx")] + INT8_SUFFIX)
+            if variant and style.ok:
+                style = _with_int8(style, _describe(os.path.join(folder, variant)))
+            styles.append(style)
     return sorted(styles, key=lambda s: (not s.ok, s.kind, s.name.lower(), s.path))
+
+
+def _with_int8(style: Style, variant: Style) -> Style:
+    """`style` with its int8 variant attached, when the variant is usable and was made from this very model
+    (same kind, sizes and training record: a variant left over from an older export is ignored)."""
+    same = ("kind", "size", "multiple_of", "scale", "work_size", "training")
+    if not variant.ok or any(getattr(variant.info, k) != getattr(style.info, k) for k in same):
+        return style
+    return dataclasses.replace(style, int8=variant.info)
 
 
 def of_kind(styles: list[Style], kind: str) -> list[Style]:

@@ -354,3 +354,22 @@ def test_threads_and_provider_from_preferences(blender, scene):
         assert sess.get_providers() == ["CPUExecutionProvider"]
     finally:
         prefs.threads, prefs.provider = 0, "AUTO"
+
+
+def test_precision_preference_picks_a_styles_int8_file(blender, scene):
+    """A bundled style with an int8 variant runs that file under Precision int8, the fp32 file under fp32,
+    and under Automatic whichever this CPU computes faster (VNNI/AMX: int8)."""
+    prefs, cpu = blender.prefs, sys.modules[f"{PKG}.core.cpu"]
+    with_int8 = [s for s in blender.styles.styles() if s.int8 is not None and s.kind == "stylize"]
+    if not with_int8:
+        pytest.skip("no bundled stylize style ships an int8 variant")
+    scene.nftgan.stylize_id = with_int8[0].id
+    try:
+        for precision, suffix in (("INT8", ".int8.onnx"), ("FP32", f"{with_int8[0].id}.onnx")):
+            prefs.precision = precision
+            assert blender.stylize.chosen_models(scene)["stylize"].path.endswith(suffix)
+        prefs.precision = "AUTO"
+        auto = blender.stylize.chosen_models(scene)["stylize"].path
+        assert auto.endswith(".int8.onnx") == cpu.int8_pays()
+    finally:
+        prefs.precision = "AUTO"

@@ -183,6 +183,76 @@ def test_registry_lists_invalid_models_with_reasons(tmp_path, stylize_model):
     assert styles.find(list(found.values()), "stylize", "GOOD").path.endswith("good.onnx")
 
 
+def _variant(src, dst, **props):
+    """A copy of the model file `src` at `dst` with some nftgan.* metadata changed."""
+    import onnx
+
+    m = onnx.load(str(src))
+    for p in m.metadata_props:
+        p.value = props.get(p.key, p.value)
+    onnx.save(m, str(dst))
+
+
+def test_int8_variants_belong_to_their_model_and_the_precision_picks_the_file(
+    tmp_path, stylize_model, colorize_model, capsys, monkeypatch
+):
+    """NAME.int8.onnx is not a style of its own: it is NAME's int8 file. A variant made from another export
+    (other training record) is ignored; one without its fp32 model is a style like any other."""
+    from nftgan.core import cpu
+
+    _variant(stylize_model, tmp_path / "style.int8.onnx", **{"nftgan.name": "Tiny (int8)"})  # (a copy)
+    os.link(stylize_model, tmp_path / "style.onnx")
+    os.link(colorize_model, tmp_path / "col.onnx")
+    _variant(colorize_model, tmp_path / "col.int8.onnx", **{"nftgan.training": '{"steps": 1}'})  # stale
+    _variant(colorize_model, tmp_path / "lonely.int8.onnx", **{"nftgan.name": "Lonely"})
+    found = {s.id: s for s in styles.scan([str(tmp_path)]) if s.path.startswith(str(tmp_path))}
+    assert set(found) == {"style", "col", "lonely.int8"}
+    style, col = found["style"], found["col"]
+    assert style.int8.path.endswith("style.int8.onnx") and col.int8 is None
+    assert style.model("fp32") is style.info and style.model("int8") is style.int8
+    assert col.model("int8") is col.info  # no (valid) variant: fp32
+    for pays in (True, False):
+        monkeypatch.setattr(cpu, "int8_pays", lambda pays=pays: pays)
+        assert style.model("auto") is (style.int8 if pays else style.info)
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, int8"):
+        style.model("fp16")
+    out = tmp_path / "o.png"
+    sk = _png(tmp_path / "s.png", (sketch(40, 40)[::-1, :, :3] * 255).astype(np.uint8))
+    argv = [sk, "-o", str(out), "--models", str(tmp_path), "--colorize", "none", "--style", "style"]
+    assert pipeline.main([*argv, "--precision", "int8"]) == 0
+    assert "stylize 'Tiny (int8)'" in capsys.readouterr().out
+    assert pipeline.main([*argv, "--precision", "fp32"]) == 0
+    assert f"stylize '{style.info.name}'" in capsys.readouterr().out
+
+
+def test_cpu_detection_answers_or_fails_safe(tmp_path, monkeypatch):
+    """int8 is chosen only on x86 CPUs with VNNI/AMX; anything unknown or failing means fp32."""
+    from nftgan.core import cpu
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx_vnni\n")
+    assert cpu._linux_flags(str(info)) >= {"avx2", "avx_vnni"}
+
+    def broken():
+        raise ImportError("no numpy CPU table here")
+
+    cases = [
+        ("x86_64", "Linux", lambda: {"AVX2"}, set(), False),
+        ("AMD64", "Windows", lambda: {"AVX512VNNI"}, set(), True),
+        ("x86_64", "Linux", lambda: {"AVX2"}, {"amx_int8"}, True),
+        ("x86_64", "Darwin", broken, {"amx_int8"}, False),  # detection failed: fp32
+        ("arm64", "Darwin", lambda: {"ASIMDDP"}, set(), False),
+    ]
+    for machine, system, features, flags, want in cases:
+        monkeypatch.setattr(cpu.platform, "machine", lambda m=machine: m)
+        monkeypatch.setattr(cpu.platform, "system", lambda s=system: s)
+        monkeypatch.setattr(cpu, "_numpy_features", features)
+        monkeypatch.setattr(cpu, "_linux_flags", lambda f=flags: f)
+        cpu.int8_pays.cache_clear()
+        assert cpu.int8_pays() is want, (machine, system, want)
+    cpu.int8_pays.cache_clear()
+
+
 def _png(path, arr, mode=None):
     from PIL import Image
 
