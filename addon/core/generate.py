@@ -147,7 +147,7 @@ def run(
                     f"{info.name} returned {rgb.shape} images (or non-finite pixels) where the "
                     f"contract says ({len(chunk)}, 3, {info.size}, {info.size}); re-export it."
                 )
-            images += [to_image_space(x.transpose(1, 2, 0)) for x in rgb]
+            images += [to_image_space(x) for x in rgb]  # planar (3, H, W), as to_image_space takes it
     finally:
         if remove is not None:
             remove()
