@@ -1,37 +1,81 @@
-# NFTGan: every target bootstraps its own virtual environment (.venv) on a fresh machine.
+# NFTGan: every target bootstraps the environments it needs on a fresh machine.
+#   .venv            Python 3.11: training, export and the add-on's core, with torch (CPU), numpy 2,
+#                    onnx, onnxruntime and the dev tools. Runs every test that needs no Blender and builds
+#                    the tiny test models (tests/conftest.py) that the Blender tests use.
+#   .venv-bpy-5.0.1  Python 3.11 + bpy 5.0.1 (Blender 4.2 LTS - 5.0 embed Python 3.11)
+#   .venv-bpy-5.3.0  Python 3.13 + bpy 5.3.0 (Blender 5.1 - 5.3 embed Python 3.13); also `make extension`
+#                    and the Blender that `make demo` and `make bench` drive
+# The Blender venvs hold no torch and no onnxruntime: there the add-on runs on the onnxruntime wheel its
+# zip bundles, installed by Blender's own extension installer. Their tests are the files named
+# tests/*/test_*blender*.py.
 SHELL := /bin/bash
 PYTHON ?= python3.11
+# The first python3.13 that runs (a pyenv shim may exist without being enabled)
+PYTHON313 ?= $(shell for p in python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13); do \
+	$$p -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The CPU build of torch (a wheel already on disk on the project's machines). Override for CUDA:
 #   make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" venv
 TORCH_SPEC ?= torch==2.13.0
+PIP := pip install --quiet --disable-pip-version-check
+BPY_311 := 5.0.1
+BPY_313 := 5.3.0
+BVENV_311 := .venv-bpy-$(BPY_311)
+BVENV_313 := .venv-bpy-$(BPY_313)
+BLENDER_TESTS := $(sort $(wildcard tests/*/test_*blender*.py))
 
-.PHONY: venv test lint demo bench extension clean data models
+.PHONY: venv test test-blender lint demo bench extension clean data models
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "NFTGan needs Python 3.11 (bpy 5.0.1 is built for it): set PYTHON=/path/to/python3.11"; exit 1; }
+$(STAMP): pyproject.toml Makefile
+	@command -v $(PYTHON) >/dev/null || { echo "NFTGan's training venv needs Python 3.11: set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[train,export,blender,dev]'
+	$(VENV)/bin/$(PIP) $(TORCH_SPEC)
+	$(VENV)/bin/$(PIP) -e '.[train,export,dev]' 'numpy>=2'
+	$(VENV)/bin/pip uninstall --quiet --yes bpy 2>/dev/null  # bpy lives in the Blender venvs now
 	@touch $(STAMP)
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+# A Blender test venv: bpy (which brings Blender's numpy and requests), pytest and pillow (the test
+# fixtures' PNGs), and this repository without its dependencies (the tests import nftgan.core helpers).
+# $(1): folder, $(2): bpy version, $(3): Python
+define blender_venv
+$(1)/.installed: pyproject.toml Makefile
+	@test -n "$(3)" || { echo "bpy $(2) needs Python $(4): install it (e.g. pyenv install $(4)) or set PYTHON313=/path/to/python$(4)"; exit 1; }
+	$(3) -m venv $(1)
+	$(1)/bin/$(PIP) bpy==$(2) "pytest>=8" "pillow>=10"
+	$(1)/bin/$(PIP) --no-deps -e .
+	@touch $(1)/.installed
+endef
+$(eval $(call blender_venv,$(BVENV_311),$(BPY_311),$(PYTHON),3.11))
+$(eval $(call blender_venv,$(BVENV_313),$(BPY_313),$(PYTHON313),3.13))
+
+# Everything: the tests without Blender in .venv, then the Blender tests in both Blender Pythons
+test: $(STAMP) $(BVENV_311)/.installed $(BVENV_313)/.installed
+	$(PY) -m pytest -q $(addprefix --ignore=,$(BLENDER_TESTS))
+	@$(MAKE) --no-print-directory test-blender
+
+# The Blender tests alone, on the test models .venv builds (cached in .cache/test-models/)
+test-blender: $(STAMP) $(BVENV_311)/.installed $(BVENV_313)/.installed
+	@models=$$($(PY) -m tests.conftest) || exit 1; rc=0; \
+	for v in $(BVENV_311) $(BVENV_313); do \
+		echo "== Blender tests in $$v ($$($$v/bin/python --version))"; \
+		NFTGAN_TEST_MODELS=$$models $$v/bin/python -m pytest -q $(BLENDER_TESTS) || rc=1; \
+	done; exit $$rc
 
 # ruff: the rule set is in pyproject.toml; the tree is kept ruff-formatted
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-demo: $(STAMP)
-	$(PY) -m tools.demo
+# Driven from .venv, in the newest Blender (its stages run in .venv-bpy-5.3.0)
+demo: $(STAMP) $(BVENV_313)/.installed
+	NFTGAN_BLENDER_PYTHON=$(abspath $(BVENV_313))/bin/python $(PY) -m tools.demo
 
-bench: $(STAMP)
-	$(PY) -m tools.bench
+bench: $(STAMP) $(BVENV_313)/.installed
+	NFTGAN_BLENDER_PYTHON=$(abspath $(BVENV_313))/bin/python $(PY) -m tools.bench
 
 # Licensed training images for the default styles (Debian + npm packages) -> data/ (see training/recipes.py)
 data: $(STAMP)
@@ -43,8 +87,8 @@ models: $(STAMP)
 	$(PY) -m nftgan.training.defaults
 	$(PY) -m tools.evidence
 
-extension: $(STAMP)
-	$(PY) -m tools.build_extension
+extension: $(BVENV_313)/.installed
+	$(BVENV_313)/bin/python -m tools.build_extension
 
 clean:
-	rm -rf $(VENV) dist out build *.egg-info
+	rm -rf $(VENV) $(BVENV_311) $(BVENV_313) dist out build *.egg-info

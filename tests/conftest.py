@@ -12,12 +12,16 @@ them (training/, export/, addon/core/contract.py and imageio.py, this file) and 
 onnx, onnxruntime ..., so a clean checkout or any change to those rebuilds them (under a minute of CPU),
 and repeated runs reuse them. Concurrent test runs share one
 build through a file lock.
+
+The Blender test venvs have no torch: they take the folder from $NFTGAN_TEST_MODELS, which `make test`
+sets to what `python -m tests.conftest` prints in .venv (the folder, built if needed).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -139,6 +143,20 @@ test_models_dir.__test__ = False  # a helper, not a test
 
 @pytest.fixture(scope="session")
 def test_models() -> Path:
+    given = os.environ.get("NFTGAN_TEST_MODELS")
+    if given:
+        if not (Path(given) / ".complete").exists():
+            pytest.fail(
+                f"NFTGAN_TEST_MODELS={given} is not a finished test-model folder (python -m tests.conftest)"
+            )
+        return Path(given)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "the test models are trained with torch, which this venv lacks (a Blender test venv): run "
+            "`make test-blender`, or set NFTGAN_TEST_MODELS to what `.venv/bin/python -m tests.conftest` prints"
+        )
     return test_models_dir()
 
 
@@ -170,3 +188,12 @@ def tiny_runs(test_models) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_data(test_models) -> dict[str, Path]:
     return {name: test_models / "data" / name for name in ("paired", "unpaired")}
+
+
+if __name__ == "__main__":  # `make test-blender`: the folder for the Blender test venvs, alone on stdout
+    import contextlib
+    import sys
+
+    with contextlib.redirect_stdout(sys.stderr):
+        folder = test_models_dir()
+    print(folder)

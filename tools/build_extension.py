@@ -1,21 +1,30 @@
 """`make extension`: build dist/nftgan-<version>-<platform>.zip with Blender's own extension tool.
 
 The manifest lives at the repository root and the add-on's code in addon/; both are staged into
-build/nftgan/ together with the platform wheels the manifest lists (downloaded once with
-`pip download --only-binary=:all: --platform ... --python-version 3.11` into .cache/wheels), then
+build/nftgan/ together with the onnxruntime wheels the manifest lists (downloaded once with
+`pip download --only-binary=:all: --platform ... --python-version ...` into .cache/wheels), then
 `blender_ext.py build --split-platforms` (shipped inside the bpy wheel) makes one zip per platform
 and `blender_ext.py validate` checks each one.
+
+One zip per platform serves every Blender the manifest allows: it carries a wheel for each Python that
+Blender embeds (cp311: 4.2 LTS - 5.0, cp313: 5.1 - 5.3) and Blender's installer extracts only the one
+for its own Python. `make extension` prints which zip serves which Blender versions.
+
+bpy lives in the Blender test venvs, not in the training venv: the tool is taken from the bpy of this
+interpreter, else from the one NFTGAN_BLENDER_PYTHON names (the Makefile sets it for `make bench`).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANIFEST = os.path.join(ROOT, "blender_manifest.toml")
@@ -25,19 +34,47 @@ DIST = os.path.join(ROOT, "dist")
 WHEEL_NAME = re.compile(
     r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$"
 )
+# The Blender releases that embed each Python (facts of Blender, not of this project), per platform
+BLENDERS = {"3.11": "Blender 4.2 LTS, 4.5 LTS, 5.0", "3.13": "Blender 5.1, 5.2 LTS, 5.3"}
+BLENDERS_ON = {
+    "macos_x64": {"3.11": "Blender 4.2 LTS, 4.5 LTS (Blender 5.0 and later have no Intel Mac build)"}
+}
 
 
-def blender_ext_tool() -> str:
+def blender_python() -> str:
+    """An interpreter with bpy: this one, else $NFTGAN_BLENDER_PYTHON."""
     import importlib.util
 
-    spec = importlib.util.find_spec("bpy")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("bpy is not installed in this Python: run `make venv` first")
-    base = next(iter(spec.submodule_search_locations))
-    found = glob.glob(os.path.join(base, "*", "scripts", "addons_core", "bl_pkg", "cli", "blender_ext.py"))
+    if importlib.util.find_spec("bpy") is not None:
+        return sys.executable
+    other = os.environ.get("NFTGAN_BLENDER_PYTHON", "")
+    if other and os.path.exists(other):
+        return other
+    raise SystemExit(
+        "bpy (Blender's extension tool) is not installed in this Python: use `make extension`, or set "
+        "NFTGAN_BLENDER_PYTHON to the python of a Blender venv (e.g. .venv-bpy-5.3.0/bin/python)"
+    )
+
+
+def blender_ext_tool(python: str) -> str:
+    """blender_ext.py inside the bpy package of `python`."""
+    code = "import importlib.util as u; print(list(u.find_spec('bpy').submodule_search_locations)[0])"
+    where = subprocess.run(
+        [python, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    found = glob.glob(os.path.join(where, "*", "scripts", "addons_core", "bl_pkg", "cli", "blender_ext.py"))
     if not found:
-        raise SystemExit(f"Blender's extension tool (blender_ext.py) was not found under {base}")
+        raise SystemExit(f"Blender's extension tool (blender_ext.py) was not found under {where}")
     return found[0]
+
+
+def python_of(wheel: str) -> str:
+    """'3.13' for a cp313 wheel file name."""
+    tag = WHEEL_NAME.match(os.path.basename(wheel))["py"]
+    return f"{tag[2]}.{tag[3:]}"
 
 
 def fetch_wheel(filename: str) -> str:
@@ -59,7 +96,7 @@ def fetch_wheel(filename: str) -> str:
         "--no-deps",
         "--only-binary=:all:",
         "--python-version",
-        "3.11",
+        python_of(filename),
         "--implementation",
         "cp",
         "-d",
@@ -75,9 +112,13 @@ def fetch_wheel(filename: str) -> str:
     return path
 
 
-def stage() -> dict:
+def manifest() -> dict:
     with open(MANIFEST, "rb") as fh:
-        manifest = tomllib.load(fh)
+        return tomllib.load(fh)
+
+
+def stage() -> dict:
+    found = manifest()
     shutil.rmtree(STAGE, ignore_errors=True)
     shutil.copytree(
         os.path.join(ROOT, "addon"),
@@ -86,9 +127,9 @@ def stage() -> dict:
     )
     shutil.copy2(MANIFEST, os.path.join(STAGE, "blender_manifest.toml"))
     os.makedirs(os.path.join(STAGE, "wheels"), exist_ok=True)
-    for rel in manifest.get("wheels", []):
+    for rel in found.get("wheels", []):
         shutil.copy2(fetch_wheel(os.path.basename(rel)), os.path.join(STAGE, rel))
-    return manifest
+    return found
 
 
 def _run(cmd: list[str], quiet: bool) -> None:
@@ -99,43 +140,67 @@ def _run(cmd: list[str], quiet: bool) -> None:
 
 def build(out_dir: str = DIST, quiet: bool = False) -> list[str]:
     """Build and validate; returns the zip paths, this machine's platform first."""
-    manifest = stage()
-    tool = blender_ext_tool()
+    found = stage()
+    python = blender_python()
+    tool = blender_ext_tool(python)
     os.makedirs(out_dir, exist_ok=True)
-    prefix = f"{manifest['id']}-{manifest['version']}-"
+    prefix = f"{found['id']}-{found['version']}-"
     for old in glob.glob(os.path.join(out_dir, prefix + "*.zip")):
         os.remove(old)
-    _run(
-        [sys.executable, tool, "build", "--source-dir", STAGE, "--output-dir", out_dir, "--split-platforms"],
-        quiet,
-    )
+    _run([python, tool, "build", "--source-dir", STAGE, "--output-dir", out_dir, "--split-platforms"], quiet)
     zips = sorted(glob.glob(os.path.join(out_dir, prefix + "*.zip")))
-    if len(zips) != len(manifest["platforms"]):
-        raise SystemExit(f"expected one zip per platform {manifest['platforms']}, got {zips}")
+    if len(zips) != len(found["platforms"]):
+        raise SystemExit(f"expected one zip per platform {found['platforms']}, got {zips}")
     for z in zips:
-        _run([sys.executable, tool, "validate", z], quiet)
+        _run([python, tool, "validate", z], quiet)
     here = this_platform_zip(zips)
     return [here] + [z for z in zips if z != here]
 
 
-def this_platform_zip(zips: list[str]) -> str:
-    import platform
-
+def this_platform() -> str:
+    """Blender's name for this machine's platform, as in the zip names: linux_x64, macos_arm64, ..."""
     machine = platform.machine().lower()
     arch = "arm64" if machine in ("arm64", "aarch64") else "x64"
     system = {"darwin": "macos", "win32": "windows"}.get(sys.platform, "linux")
-    wanted = f"-{system}_{arch}.zip"
+    return f"{system}_{arch}"
+
+
+def this_platform_zip(zips: list[str]) -> str:
+    wanted = f"-{this_platform()}.zip"
     for z in zips:
         if z.endswith(wanted):
             return z
     raise SystemExit(f"no extension zip for this platform ({wanted[1:]}) among {zips}")
 
 
+def bundled_wheels(zip_path: str) -> dict[str, str]:
+    """{python version: onnxruntime version} of the wheels inside an extension zip."""
+    with zipfile.ZipFile(zip_path) as z:
+        wheels = [os.path.basename(n) for n in z.namelist() if n.endswith(".whl")]
+    return {python_of(w): WHEEL_NAME.match(w)["version"] for w in wheels}
+
+
+def served(zip_path: str) -> str:
+    """Which Blender versions a zip serves, from the wheels it carries."""
+    blenders = {**BLENDERS, **BLENDERS_ON.get(os.path.basename(zip_path)[:-4].split("-")[-1], {})}
+    return "; ".join(
+        f"{blenders.get(py, 'Blender on Python ' + py)} (Python {py}: onnxruntime {ort})"
+        for py, ort in sorted(bundled_wheels(zip_path).items())
+    )
+
+
 def main() -> int:
     zips = build()
-    print("\nextension packages (validated by Blender's extension tool):")
-    for z in zips:
-        print(f"  {os.path.relpath(z, ROOT)}  {os.path.getsize(z) / 1e6:.1f} MB")
+    tool = blender_ext_tool(blender_python())
+    blender = tool.split(f"{os.sep}bpy{os.sep}")[-1].split(os.sep)[0]
+    print(
+        f"\nBuilt and validated by Blender {blender}'s extension tool; each zip needs Blender "
+        f"{manifest()['blender_version_min']} or later and serves:"
+    )
+    width = max(len(os.path.relpath(z, ROOT)) for z in zips)
+    for z in sorted(zips):
+        print(f"  {os.path.relpath(z, ROOT):<{width}} {os.path.getsize(z) / 1e6:5.1f} MB  {served(z)}")
+    print("Install it in Blender: Edit > Preferences > Get Extensions > (v menu) > Install from Disk...")
     return 0
 
 

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from tools import build_extension
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "out")
 PKG = "bl_ext.user_default.nftgan"
@@ -297,7 +299,7 @@ def contact_sheet(out: str, written: list[str], side: int = 300, pad: int = 8) -
 def blender_stage(stage: str, profile: str, *args: str) -> dict:
     env = dict(os.environ, BLENDER_USER_RESOURCES=profile, PYTHONPATH=ROOT)
     r = subprocess.run(
-        [sys.executable, "-m", "tools.demo", "--stage", stage, *args],
+        [build_extension.blender_python(), "-m", "tools.demo", "--stage", stage, *args],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -335,8 +337,6 @@ def main(argv: list[str]) -> int:
         + f"{bar}\n",
         flush=True,
     )
-
-    from tools import build_extension
 
     zip_path = build_extension.build()[0]
     say(f"extension built and validated: {os.path.relpath(zip_path, ROOT)}")

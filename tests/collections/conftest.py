@@ -5,4 +5,8 @@
 
 from ..addon.conftest import blender, extension_zip, scene  # noqa: F401
 from ..publish.conftest import backend_for, ledger, server, sleeps  # noqa: F401
-from ..training.conftest import one_thread  # noqa: F401
+
+try:  # the Blender test venvs have no torch (test_generate_blender.py trains nothing)
+    from ..training.conftest import one_thread  # noqa: F401
+except ModuleNotFoundError:
+    pass

@@ -165,7 +165,10 @@ def main() -> None:
         zip_path = build_extension.build(out_dir=os.path.join(tmp, "dist"), quiet=True)[0]
         env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "profile"), PYTHONPATH=ROOT)
         r = subprocess.run(
-            [sys.executable, "-m", "tools.bench.bench_addon", "--child", zip_path, json.dumps(models)],
+            [
+                build_extension.blender_python(),
+                *("-m", "tools.bench.bench_addon", "--child", zip_path, json.dumps(models)),
+            ],
             env=env,
             cwd=ROOT,
             capture_output=True,
