@@ -233,7 +233,8 @@ class NFTGAN_PT_generate(ImageEditorSidebar, Panel):
         props = context.scene.nftgan_generate
         if not core_styles.of_kind(styles.styles(context), "generate"):
             for line in wrap(
-                "No generate model installed. Train one with `nftgan train dcgan` (or "
+                core_styles.onnxruntime_error()
+                or "No generate model installed. Train one with `nftgan train dcgan` (or "
                 "wgan-gp), export it with `nftgan export`, and add its folder in the "
                 "add-on preferences.",
                 50,

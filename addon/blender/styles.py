@@ -16,6 +16,7 @@ from bpy.types import Operator, PropertyGroup
 
 from ..core import cpu, jobs
 from ..core import styles as core_styles
+from ..core.errors import UserError
 from . import preferences, runtime
 from .ui import wrap
 
@@ -60,7 +61,10 @@ def precision(context=None) -> str:
 
 
 def chosen(kind: str, style_id: str | None, context=None) -> core_styles.Style | None:
-    """The style of this kind with this id, else the first usable one of the kind (None: none installed)."""
+    """The style of this kind with this id, else the first usable one of the kind (None: none installed).
+    Raises UserError when onnxruntime cannot run any."""
+    if problem := core_styles.onnxruntime_error():
+        raise UserError(problem)
     found = styles(context)
     return core_styles.find(found, kind, style_id or None) or core_styles.find(found, kind, None)
 
@@ -161,7 +165,11 @@ def draw_style_list(layout) -> None:
     found = styles()
     box = layout.box()
     valid = [s for s in found if s.ok]
-    if not valid:
+    if problem := core_styles.onnxruntime_error():
+        box.alert = True
+        for i, line in enumerate(wrap(problem, 60)):
+            box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+    elif not valid:
         for line in wrap(core_styles.HOW_TO_GET_STYLES, 60):
             box.label(text=line)
     for s in valid:

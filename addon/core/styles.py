@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import threading
 from dataclasses import dataclass
 
@@ -68,6 +69,31 @@ class Style:
 
 _cache: dict[tuple, Style] = {}
 _cache_lock = threading.Lock()
+_ort_error: list[str] = []  # filled once: "" when onnxruntime loads, else the sentence for the user
+_ort_lock = threading.Lock()
+
+
+def onnxruntime_error() -> str:
+    """Empty when onnxruntime loads, else one sentence for the user: what failed and what to do.
+
+    onnxruntime is imported once (the add-on does it on the worker when it starts) and the outcome kept. A
+    broken one (a wheel for another system or Python, a DLL that fails to initialise) turns off only what
+    runs models; publishing and the gallery need none and go on working."""
+    with _ort_lock:
+        if not _ort_error:
+            try:
+                import onnxruntime  # noqa: F401
+
+                _ort_error.append("")
+            except Exception as exc:  # noqa: BLE001 - ImportError, OSError from a DLL, whatever its import raises
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                reason = re.sub(r"\S*[/\\](\S+)", r"\1", reason)[:200]  # file names without their folders
+                _ort_error.append(
+                    f"Stylize and Generate are off because onnxruntime could not be loaded ({reason}): "
+                    "install the NFTGan zip for your system again (Edit > Preferences > Get Extensions > "
+                    "Install from Disk) and restart Blender."
+                )
+        return _ort_error[0]
 
 
 def _describe(path: str) -> Style:
@@ -103,7 +129,10 @@ def model_folders(user_folders=()) -> list[str]:
 
 
 def scan(user_folders=()) -> list[Style]:
-    """All .onnx files in the model folders, sorted by kind then name; invalid ones carry `error`."""
+    """All .onnx files in the model folders, sorted by kind then name; invalid ones carry `error`.
+    None without a working onnxruntime (see onnxruntime_error())."""
+    if onnxruntime_error():
+        return []
     styles = []
     for folder in model_folders(user_folders):
         if not os.path.isdir(folder):

@@ -350,6 +350,100 @@ def test_disable_addon_mid_job(blender):
     assert not res["worker_alive"] and not res["enabled"] and res["runtime_worker"]
 
 
+BROKEN_ORT_SCRIPT = textwrap.dedent("""
+    import json, sys, bpy
+    import numpy as np
+    bpy.ops.wm.read_userpref()  # Blender's start-up: the add-on is enabled, onnxruntime cannot load
+    from PKG.blender import generate, panels, preferences, publish, runtime, styles
+    from PKG.core import styles as core_styles
+
+    class Layout:  # records the labels a draw() makes (panels cannot draw without a window)
+        def __init__(self, out):
+            self.out = out
+        def __getattr__(self, name):
+            def call(*_args, **kw):
+                if name == "label":
+                    self.out.append(kw.get("text", ""))
+                return Layout(self.out)
+            return call
+
+    assert runtime.worker.wait_idle(60)  # the start-up read of the styles, on the worker
+    runtime.drain()
+    shown = {"panel": [], "preferences": [], "generate": []}
+    panels.draw(Layout(shown["panel"]), bpy.context)
+    styles.StylePreferences.draw_section(preferences.get(), Layout(shown["preferences"]))
+    generate.NFTGAN_PT_generate.draw(type("P", (), {"layout": Layout(shown["generate"])})(), bpy.context)
+    bpy.ops.mesh.primitive_plane_add()
+    bpy.ops.nftgan.new_canvas(size="256")
+    try:
+        stylize = str(bpy.ops.nftgan.stylize())
+    except RuntimeError as exc:  # the operator's error report
+        stylize = str(exc)
+    prefs = preferences.get()  # publishing needs no onnxruntime
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", sys.argv[1]
+    image = bpy.data.images.new("Painted", 32, 32)
+    image.pixels.foreach_set(np.random.default_rng(0).random(32 * 32 * 4).astype(np.float32))
+    bpy.context.scene.nftgan_publish.name = "Published without onnxruntime"
+    bpy.ops.nftgan.publish(image="Painted")
+    assert runtime.worker.wait_idle(60)
+    jobs = runtime.drain()
+    entries, _ = publish.gallery_entries()
+    print("RESULT " + json.dumps({
+        "error": core_styles.onnxruntime_error(), "shown": {k: " ".join(v) for k, v in shown.items()},
+        "stylize": stylize, "jobs": [(j.label, j.state, str(j.error or "")) for j in jobs],
+        "gallery": [e.token_uri for e in entries],
+        "published": bpy.context.scene.nftgan_publish.last_token_uri}))
+""").replace("PKG", PKG)
+
+
+@pytest.mark.slow
+def test_onnxruntime_that_cannot_load_is_said_and_publishing_still_works(blender, tmp_path):
+    """A fresh Blender whose onnxruntime cannot load (a copy of the bundled one with its native library
+    broken, found first on sys.path, as a wheel for another system would be): the panel, the preferences
+    and the Generate panel say so in one sentence with what to do, Stylize reports it, and publishing
+    (offline) and the gallery still work."""
+    import io
+    import shutil
+    import zipfile
+
+    profile = tmp_path / "profile"
+    shutil.copytree(blender.profile, profile, symlinks=True)  # this Blender's own ledger and state
+    broken = tmp_path / "broken"
+    with zipfile.ZipFile(blender.zip) as z:  # the wheel the zip bundles for this Python
+        (wheel,) = [n for n in z.namelist() if f"-cp{PYTHON.replace('.', '')}-" in n and n.endswith(".whl")]
+        zipfile.ZipFile(io.BytesIO(z.read(wheel))).extractall(broken)
+    natives = list((broken / "onnxruntime" / "capi").glob("onnxruntime_pybind11_state*"))
+    assert natives
+    for lib in natives:
+        lib.write_bytes(b"not a shared library")
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(profile), PYTHONPATH=str(broken))
+    r = subprocess.run(
+        [sys.executable, "-c", BROKEN_ORT_SCRIPT, str(tmp_path / "offline")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert r.returncode == 0 and line, r.stdout[-2000:] + r.stderr[-2000:]
+    res = json.loads(line[0][7:])
+    error = res["error"]
+    assert error.startswith("Stylize and Generate are off because onnxruntime could not be loaded (")
+    assert "onnxruntime_pybind11_state" in error and "Install from Disk" in error  # the cause, what to do
+    assert error.count(". ") == 0 and error.endswith(".")  # one sentence
+
+    def squeeze(text):  # labels are the message wrapped into lines
+        return "".join(text.split())
+
+    for where, text in res["shown"].items():
+        assert squeeze(error) in squeeze(text), where
+    assert squeeze(error) in squeeze(res["stylize"])
+    assert [j[1:] for j in res["jobs"] if j[0].startswith("Publish")] == [["done", ""]]
+    assert res["published"].startswith("ipfs://") and res["gallery"][0] == res["published"]
+    assert len(list((tmp_path / "offline").glob("*.png"))) == 1
+
+
 def test_threads_and_provider_from_preferences(blender, scene):
     bpy, prefs = blender.bpy, blender.prefs
     pipeline = sys.modules[f"{PKG}.core.pipeline"]
