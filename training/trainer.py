@@ -352,6 +352,25 @@ class Trainer:
     # ---- the loop -------------------------------------------------------------------------------------
     def fit(self, stop_at: int | None = None) -> Path | None:
         """Train to cfg.steps (or stop, with a checkpoint, after `stop_at` steps: used by tests)."""
+        run = self.run
+        self._end = min(self.cfg.steps, stop_at) if stop_at else self.cfg.steps
+        sampler, loader = self._start()
+        last = None
+        while run.step < self._end:
+            sampler.set_epoch(run.step // self.steps_per_epoch)
+            sampler.start_batch = run.step % self.steps_per_epoch
+            for batch in loader:
+                self._train_step(batch)
+                self._maybe_validate()
+                self._maybe_log()
+                last = self._maybe_checkpoint() or last
+                if run.step >= self._end:
+                    break
+        self._stop(last)
+        return last
+
+    def _start(self) -> tuple[StepSampler, DataLoader]:
+        """Check the data fills a batch, start the run folder's logs, and make the sampler and loader."""
         from tqdm import tqdm
 
         cfg, run = self.cfg, self.run
@@ -363,24 +382,8 @@ class Trainer:
                 f"{cfg.data}: {len(self.train_ds)} training images are fewer than one batch "
                 f"({cfg.batch_size} x {self.world} processes); lower --batch-size or add images"
             )
-        if self.rank == 0:
-            if self.resume_ckpt is None:
-                (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-                rows = self.csv.truncate_after(-1)
-            else:
-                rows = self.csv.truncate_after(run.step)
-            lay = self.layout
-            self.log(
-                f"{'resuming' if self.resume_ckpt else 'training'} {self.kind.name} at step {run.step}/"
-                f"{cfg.steps}: {len(self.train_ds)} training + "
-                f"{self.kind.image_count(self.train_ds, self.val_ds) - len(self.train_ds)} validation images "
-                f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
-                f"on {_hardware(run.device, self.world, run.bf16)}"
-            )
-        else:
-            rows = []
-        tb = tensorboard_writer(str(self.out / "tensorboard")) if self.rank == 0 else None
-        loader_gen = torch.Generator().manual_seed(cfg.seed)  # keeps DataLoader off the global RNG
+        self._rows = self._start_logs() if self.rank == 0 else []
+        self._tb = tensorboard_writer(str(self.out / "tensorboard")) if self.rank == 0 else None
         loader = DataLoader(
             self.train_ds,
             batch_size=cfg.batch_size,
@@ -388,14 +391,13 @@ class Trainer:
             num_workers=cfg.workers,
             collate_fn=collate,
             drop_last=True,
-            generator=loader_gen,
+            generator=torch.Generator().manual_seed(cfg.seed),  # keeps DataLoader off the global RNG
             pin_memory=run.device.type == "cuda",
             persistent_workers=False,
         )
-        end = min(cfg.steps, stop_at) if stop_at else cfg.steps
-        sums: dict[str, torch.Tensor] = {}
-        n_sum = 0
-        bar = tqdm(
+        self._sums: dict[str, torch.Tensor] = {}
+        self._n_sum = 0
+        self._bar = tqdm(
             total=cfg.steps,
             initial=run.step,
             disable=self.rank != 0,
@@ -403,71 +405,108 @@ class Trainer:
             dynamic_ncols=True,
             desc=self.kind.name,
         )
-        last = None
-        t0 = time.perf_counter()
-        while run.step < end:
-            sampler.set_epoch(run.step // self.steps_per_epoch)
-            sampler.start_batch = run.step % self.steps_per_epoch
-            for batch in loader:
-                losses = self.kind.train_step(run, self._batch(batch))
-                for sched in run.sched.values():
-                    sched.step()
-                run.step += 1
-                for k, v in losses.items():
-                    v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
-                    sums[k] = sums.get(k, 0.0) + v
-                n_sum += 1
-                bar.update(1)
-                done = run.step >= end
-                if run.step % cfg.sample_every == 0 or done:
-                    self.seconds += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    if self.rank == 0:
-                        self._validate_and_sample()
-                if run.step % cfg.log_every == 0 or done:
-                    self.seconds += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    means = {k: float(v) / n_sum for k, v in sums.items()}
-                    if self.world > 1:
-                        vec = torch.tensor([means[k] for k in sorted(means)], device=run.device)
-                        dist.all_reduce(vec)
-                        means = {k: float(x) / self.world for k, x in zip(sorted(means), vec.tolist())}
-                    sums, n_sum = {}, 0
-                    if self.rank == 0:
-                        row = {
-                            "step": run.step,
-                            "epoch": run.step // self.steps_per_epoch,
-                            "lr": f"{run.opt[next(iter(run.opt))].param_groups[0]['lr']:.3g}",
-                            "seconds": round(self.seconds, 1),
-                            **{k: f"{v:.5g}" for k, v in means.items()},
-                        }
-                        if run.step % cfg.sample_every == 0 or done:
-                            row.update({k: f"{v:.5g}" for k, v in self.val_metrics.items()})
-                        self.csv.append(row)
-                        rows.append(row)
-                        write_loss_png(
-                            rows, [*self.kind.loss_names, *self.kind.val_names], str(self.out / "loss.png")
-                        )
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
-                        if tb is not None:
-                            for k, v in {**means, **self.val_metrics}.items():
-                                tb.add_scalar(k, v, run.step)
-                if run.step % cfg.checkpoint_every == 0 or done:
-                    self.seconds += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    last = self._checkpoint()
-                if done:
-                    break
-        bar.close()
-        if tb is not None:
-            tb.close()
+        self._t0 = time.perf_counter()
+        return sampler, loader
+
+    def _start_logs(self) -> list[dict]:
+        """config.json for a new run, metrics.csv cut back to the resumed step; the metrics rows so far."""
+        cfg, run, lay = self.cfg, self.run, self.layout
+        if self.resume_ckpt is None:
+            (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            rows = self.csv.truncate_after(-1)
+        else:
+            rows = self.csv.truncate_after(run.step)
+        self.log(
+            f"{'resuming' if self.resume_ckpt else 'training'} {self.kind.name} at step {run.step}/"
+            f"{cfg.steps}: {len(self.train_ds)} training + "
+            f"{self.kind.image_count(self.train_ds, self.val_ds) - len(self.train_ds)} validation images "
+            f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
+            f"on {_hardware(run.device, self.world, run.bf16)}"
+        )
+        return rows
+
+    def _train_step(self, batch: dict) -> None:
+        """One optimisation step of the kind, the learning-rate schedules, and the running loss sums."""
+        run = self.run
+        losses = self.kind.train_step(run, self._batch(batch))
+        for sched in run.sched.values():
+            sched.step()
+        run.step += 1
+        for k, v in losses.items():
+            v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
+            self._sums[k] = self._sums.get(k, 0.0) + v
+        self._n_sum += 1
+        self._bar.update(1)
+
+    def _due(self, every: int) -> bool:
+        return self.run.step % every == 0 or self.run.step >= self._end
+
+    def _tick(self) -> None:
+        """Add the time since the last tick to the training seconds (the provenance's `seconds`)."""
+        now = time.perf_counter()
+        self.seconds += now - self._t0
+        self._t0 = now
+
+    def _maybe_validate(self) -> None:
+        if self._due(self.cfg.sample_every):
+            self._tick()
+            if self.rank == 0:
+                self._validate_and_sample()
+
+    def _maybe_log(self) -> None:
+        if self._due(self.cfg.log_every):
+            self._tick()
+            means = self._mean_losses()
+            if self.rank == 0:
+                self._log_metrics(means)
+
+    def _maybe_checkpoint(self) -> Path | None:
+        if self._due(self.cfg.checkpoint_every):
+            self._tick()
+            return self._checkpoint()
+        return None
+
+    def _mean_losses(self) -> dict[str, float]:
+        """Each loss averaged over the steps since the last log line (and over the processes)."""
+        means = {k: float(v) / self._n_sum for k, v in self._sums.items()}
+        if self.world > 1:
+            vec = torch.tensor([means[k] for k in sorted(means)], device=self.run.device)
+            dist.all_reduce(vec)
+            means = {k: float(x) / self.world for k, x in zip(sorted(means), vec.tolist())}
+        self._sums, self._n_sum = {}, 0
+        return means
+
+    def _log_metrics(self, means: dict[str, float]) -> None:
+        """A metrics.csv row (with the validation metrics when they were just computed), loss.png,
+        the progress bar and TensorBoard."""
+        run = self.run
+        row = {
+            "step": run.step,
+            "epoch": run.step // self.steps_per_epoch,
+            "lr": f"{run.opt[next(iter(run.opt))].param_groups[0]['lr']:.3g}",
+            "seconds": round(self.seconds, 1),
+            **{k: f"{v:.5g}" for k, v in means.items()},
+        }
+        if self._due(self.cfg.sample_every):
+            row.update({k: f"{v:.5g}" for k, v in self.val_metrics.items()})
+        self.csv.append(row)
+        self._rows.append(row)
+        write_loss_png(self._rows, [*self.kind.loss_names, *self.kind.val_names], str(self.out / "loss.png"))
+        self._bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
+        if self._tb is not None:
+            for k, v in {**means, **self.val_metrics}.items():
+                self._tb.add_scalar(k, v, run.step)
+
+    def _stop(self, last: Path | None) -> None:
+        self._bar.close()
+        if self._tb is not None:
+            self._tb.close()
         if self.rank == 0:
             val = ", ".join(f"{k} {v:.4g}" for k, v in self.val_metrics.items())
             self.log(
-                f"stopped at step {run.step}/{cfg.steps}{f' ({val})' if val else ''}; "
+                f"stopped at step {self.run.step}/{self.cfg.steps}{f' ({val})' if val else ''}; "
                 f"{len(self.skipped)} unreadable images skipped; checkpoint {last}"
             )
-        return last
 
 
 def _state_to(obj, device: torch.device):
