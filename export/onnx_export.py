@@ -32,7 +32,8 @@ import numpy as np
 import onnx
 import torch
 from nftgan.core.contract import ModelError, build_metadata, describe_model
-from nftgan.core.files import FileError, refuse_overwrite
+from nftgan.core.files import refuse_overwrite
+from nftgan.training.errors import UserError
 from torch import nn
 
 # max |ONNX - PyTorch| in fp32 as a fraction of the output's scale (its largest |value|, at least 0.01): 1e-3 of
@@ -51,7 +52,7 @@ INT8_NEEDS_IMAGES = (
 )
 
 
-class ExportError(RuntimeError):
+class ExportError(UserError, RuntimeError):
     """An export that was refused, with the reason and what to do."""
 
 
@@ -618,8 +619,6 @@ def model_card(r: dict) -> str:
 
 
 def main(argv: list[str], prog: str = "nftgan export") -> int:
-    from nftgan.training.checkpoint import CheckpointError
-
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a checkpoint file, or a run folder (its checkpoints/latest.pt)")
     parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
@@ -670,7 +669,7 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
             calib_dir=args.calib_dir,
             work_size=args.work_size,
         )
-    except (ExportError, CheckpointError, ModelError, ValueError, FileError) as exc:
+    except (UserError, ModelError, ValueError) as exc:  # UserError: ExportError, CheckpointError, FileError
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     print(report["card"])

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import ConfigError
+
 
 def norm_layer(kind: str):
     """A constructor `f(channels) -> nn.Module` for the named normalisation."""
@@ -56,7 +58,7 @@ def unet_depth(size: int) -> int:
     """U-Net levels for a crop size: log2(size), so the bottleneck is 1x1. Needs a power of two >= 32."""
     depth = round(math.log2(size)) if size > 0 else 0
     if size < 32 or 2**depth != size:
-        raise ValueError(
+        raise ConfigError(
             f"a U-Net needs a crop size that is a power of two (32, 64, 128, 256, 512 ...), got {size}; "
             "use --size 256 (or 128), or --net-g resnet_9blocks which takes any multiple of 4"
         )
@@ -69,11 +71,11 @@ def multiple_of(net_g: str, size: int) -> int:
 
 
 def check_size(net_g: str, size: int) -> None:
-    """Raise ValueError with advice if `net_g` cannot take crops of `size`."""
+    """Raise ConfigError with advice if `net_g` cannot take crops of `size`."""
     if net_g == "unet":
         unet_depth(size)
     elif size < 16 or size % 4:
-        raise ValueError(
+        raise ConfigError(
             f"a ResNet generator needs a crop size that is a multiple of 4 and at least 16, got {size}"
         )
 

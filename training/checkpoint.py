@@ -27,11 +27,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .errors import UserError
+
 FORMAT = "nftgan-checkpoint/1"
 LATEST = "latest.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used, with a message a user can act on."""
 
 

@@ -12,6 +12,7 @@ import sys
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ON_RESUME
+from .errors import UserError
 from .kinds import available, get_kind
 
 EPILOG = """examples:
@@ -113,7 +114,6 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
     args = parser.parse_args(argv)
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("data", "out", "resume")}
 
-    from .data import DataError
     from .trainer import train
 
     cfg = None
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
         _check_new_run(parser, cfg)
         train(cfg)
         return 0
-    except (DataError, CheckpointError, ValueError) as exc:
+    except (UserError, ValueError) as exc:  # ValueError: torch's own argument checks (e.g. --workers -1)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from .blocks import build_discriminator, build_image_generator, check_size, gan_
 from .checkpoint import load_net
 from .config import TrainConfig, opt
 from .data import unpaired_datasets
+from .errors import ConfigError
 from .kinds import ModelKind, register
 from .trainer import frozen
 
@@ -165,7 +166,7 @@ class CycleGAN(ModelKind):
     def generator(self, cfg, nets, direction):
         direction = direction or "AtoB"
         if direction not in ("AtoB", "BtoA"):
-            raise ValueError(f"direction must be AtoB or BtoA, not {direction!r}")
+            raise ConfigError(f"direction must be AtoB or BtoA, not {direction!r}")
         name = "G_A" if direction == "AtoB" else "G_B"
         return load_net(self._g(cfg), nets[name], name), {"multiple_of": multiple_of(cfg.net_g, cfg.size)}
 

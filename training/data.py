@@ -24,11 +24,13 @@ import torch
 from PIL import Image, ImageFile
 from torch.utils.data import Dataset, DistributedSampler
 
+from .errors import UserError
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error (skipped), never half an image
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A dataset folder that cannot be trained on, with advice."""
 
 

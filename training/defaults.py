@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import CheckpointError, config_of, load_checkpoint
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def train(d: Default, runs: Path, data: Path) -> None:
         ]
     print(f"{d.id}: nftgan train {' '.join(argv)}", flush=True)
     if train_main(argv, prog="nftgan train"):
-        raise SystemExit(f"training {d.id} failed")
+        raise UserError(f"training {d.id} failed (its error is above); run `make models` again to resume it")
 
 
 def export(d: Default, runs: Path, models: Path) -> None:
@@ -156,7 +157,7 @@ def export(d: Default, runs: Path, models: Path) -> None:
         *extra,
     )
     if code:
-        raise SystemExit(f"exporting {d.id} failed (exit {code})")
+        raise UserError(f"exporting {d.id} failed (exit {code}; its error is above)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,12 +175,16 @@ def main(argv: list[str] | None = None) -> int:
 
         if data_main(["--out", str(args.data)]):
             return 1
-    for d in DEFAULTS:
-        if args.only and d.id not in args.only:
-            continue
-        if not args.no_train:
-            train(d, args.runs, args.data)
-        export(d, args.runs, args.models)
+    try:
+        for d in DEFAULTS:
+            if args.only and d.id not in args.only:
+                continue
+            if not args.no_train:
+                train(d, args.runs, args.data)
+            export(d, args.runs, args.models)
+    except UserError as exc:
+        print(f"{p.prog}: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

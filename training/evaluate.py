@@ -32,12 +32,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import IMAGE_EXTS, list_images, load_rgb
+from .errors import UserError
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_WEIGHTS_FILE
 FID_CLASSES = 1008  # the 2015-12-05 graph's classifier: the mark of the FID weights
 FID_MIN_IMAGES = 2048
 INCEPTION_ENV = "NFTGAN_INCEPTION"
+
+
+class EvalError(UserError, ValueError):
+    """Images or weights that cannot be evaluated, with what to do about it."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -217,22 +222,22 @@ def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -
     """The FID Inception network with weights from `path` (or $NFTGAN_INCEPTION). Never downloads."""
     path = os.fspath(path) if path else os.environ.get(INCEPTION_ENV, "")
     if not path:
-        raise SystemExit(
+        raise EvalError(
             "FID and KID need the Inception weights file "
             + FID_WEIGHTS_FILE
             + ". NFTGan does not download it: "
             f"get it once from\n  {FID_WEIGHTS_URL}\nand pass --inception PATH (or set {INCEPTION_ENV}=PATH)."
         )
     if not os.path.isfile(path):
-        raise SystemExit(f"Inception weights {path}: no such file (expected {FID_WEIGHTS_FILE}, see --help).")
+        raise EvalError(f"Inception weights {path}: no such file (expected {FID_WEIGHTS_FILE}, see --help).")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise SystemExit(
+        raise EvalError(
             f"{path} is not a readable PyTorch weights file ({exc}). Download {FID_WEIGHTS_FILE} again."
         ) from exc
     if not isinstance(state, dict):
-        raise SystemExit(f"{path} does not hold a state dict; expected {FID_WEIGHTS_FILE}.")
+        raise EvalError(f"{path} does not hold a state dict; expected {FID_WEIGHTS_FILE}.")
     fc = state.get("fc.weight")
     if fc is None or tuple(fc.shape) != (FID_CLASSES, 2048) or any(k.startswith("AuxLogits.") for k in state):
         # e.g. torchvision's ImageNet Inception-v3 (1000 classes, auxiliary head): the same layers, other weights
@@ -247,7 +252,7 @@ def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
-        raise SystemExit(
+        raise EvalError(
             f"{path} does not match Inception-v3 (missing {missing[:3]}, unexpected "
             f"{unexpected[:3]}); expected {FID_WEIGHTS_FILE}."
         )
@@ -260,10 +265,10 @@ def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -
 
 def _images(folder: str) -> list[str]:
     if not os.path.isdir(folder):
-        raise SystemExit(f"{folder}: no such folder of images.")
+        raise EvalError(f"{folder}: no such folder of images.")
     files = list_images(folder)
     if not files:
-        raise SystemExit(f"{folder} holds no images ({', '.join(IMAGE_EXTS)}).")
+        raise EvalError(f"{folder} holds no images ({', '.join(IMAGE_EXTS)}).")
     return files
 
 
@@ -313,7 +318,7 @@ def extract_features(
     if batch:
         flush()
     if not feats:
-        raise SystemExit("no readable images to evaluate.")
+        raise EvalError("no readable images to evaluate.")
     return np.concatenate(feats)
 
 
@@ -324,7 +329,7 @@ def extract_features(
 def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     feats = np.asarray(feats, dtype=np.float64)
     if feats.ndim != 2 or feats.shape[0] < 2:
-        raise ValueError(f"need at least 2 feature vectors, got shape {feats.shape}")
+        raise EvalError(f"need at least 2 feature vectors (images), got shape {feats.shape}")
     return feats.mean(0), np.cov(feats, rowvar=False)
 
 
@@ -378,7 +383,7 @@ def kid_from_features(
     real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
     size = min(subset_size, len(real), len(fake))
     if size < 2:
-        raise ValueError("KID needs at least 2 images in each set.")
+        raise EvalError("KID needs at least 2 images in each set.")
     if size == len(real) == len(fake):
         subsets = 1
     rng = np.random.default_rng(seed)
@@ -410,7 +415,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     if a.shape != b.shape:
         raise ValueError(f"image sizes differ: {a.shape} vs {b.shape}")
     if min(a.shape[:2]) < 11:
-        raise ValueError(f"SSIM needs images of at least 11x11 pixels, got {a.shape[1]}x{a.shape[0]}")
+        raise EvalError(f"SSIM needs images of at least 11x11 pixels, got {a.shape[1]}x{a.shape[0]}")
     x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)).permute(2, 0, 1)[:, None]
     y = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float64)).permute(2, 0, 1)[:, None]
     g = _gaussian_window()
@@ -436,7 +441,7 @@ def paired_metrics(pred_dir: str, target_dir: str) -> dict:
     targets = {os.path.splitext(os.path.basename(p))[0]: p for p in _images(target_dir)}
     common = sorted(set(preds) & set(targets))
     if not common:
-        raise SystemExit(
+        raise EvalError(
             f"no file names in common between {pred_dir} and {target_dir}: paired evaluation "
             "compares <name>.png in one folder with <name>.* in the other."
         )
@@ -447,13 +452,13 @@ def paired_metrics(pred_dir: str, target_dir: str) -> dict:
             print(f"skipping unreadable pair {stem}", file=sys.stderr)
             continue
         if a.shape != b.shape:
-            raise SystemExit(
+            raise EvalError(
                 f"{stem}: prediction is {a.shape[1]}x{a.shape[0]} but target is "
                 f"{b.shape[1]}x{b.shape[0]}; paired metrics compare images of the same size."
             )
         rows.append((float(np.abs(a - b).mean()), psnr(a, b), ssim(a, b)))
     if not rows:
-        raise SystemExit("no readable image pairs.")
+        raise EvalError("no readable image pairs.")
     l1, p, s = np.array(rows).T
     return {
         "pairs": len(rows),
@@ -507,7 +512,17 @@ def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
     p.add_argument("target", help="folder of ground-truth images (same file names, any image format)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    try:
+        result, text = _evaluate(args)
+    except EvalError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, sort_keys=True) if args.json else text)
+    return 0
 
+
+def _evaluate(args) -> tuple[dict, str]:
+    """The metric the command line asks for: (result for --json, one line of text)."""
     if args.metric == "paired":
         result = paired_metrics(args.pred, args.target)
         text = (
@@ -532,8 +547,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
             mean, std, size = kid_from_features(real, fake, args.subsets, args.subset_size)
             result.update(kid=mean, kid_std=std, subset_size=size)
             text = f"KID {mean:.5f} ± {std:.5f}  (subsets of {size}; real {len(real)}, fake {len(fake)})"
-    print(json.dumps(result, sort_keys=True) if args.json else text)
-    return 0
+    return result, text
 
 
 if __name__ == "__main__":

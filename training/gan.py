@@ -24,6 +24,7 @@ from .blocks import init_weights
 from .checkpoint import load_net
 from .config import TrainConfig, opt
 from .data import IMAGE_EXTS, DataError, Layout, list_images, load_rgb
+from .errors import ConfigError
 from .kinds import ModelKind, register
 from .trainer import frozen
 
@@ -33,7 +34,7 @@ CRITIC_NORMS = ("layer", "none")
 
 def _check_size(size: int) -> None:
     if size not in SIZES:
-        raise ValueError(f"image size {size} is not supported; choose one of {', '.join(map(str, SIZES))}.")
+        raise ConfigError(f"image size {size} is not supported; choose one of {', '.join(map(str, SIZES))}.")
 
 
 def _widths(size: int, base: int, cap: int) -> dict[int, int]:
@@ -52,7 +53,7 @@ class Generator(nn.Module):
         super().__init__()
         _check_size(size)
         if latent < 1:
-            raise ValueError(f"latent size must be at least 1, got {latent}")
+            raise ConfigError(f"latent size must be at least 1, got {latent}")
         self.latent, self.size = latent, size
         widths = _widths(size, ngf, max_channels)
         res = 4
@@ -346,7 +347,7 @@ class _GAN(ModelKind):
     def check_config(self, cfg):
         _check_size(cfg.size)
         if cfg.latent < 1:
-            raise ValueError("--latent must be at least 1")
+            raise ConfigError("--latent must be at least 1")
 
     def build_nets(self, cfg):
         return {
@@ -390,7 +391,7 @@ class _GAN(ModelKind):
 
     def generator(self, cfg, nets, direction):
         if direction is not None:
-            raise ValueError(f"a {self.name} model has no direction (got {direction!r})")
+            raise ConfigError(f"a {self.name} model has no direction (got {direction!r})")
         net = load_net(Generator(cfg.latent, cfg.size, cfg.ngf, cfg.max_channels), nets["G"], "generator")
         return net, {"latent": cfg.latent, "multiple_of": cfg.size}
 
@@ -440,7 +441,7 @@ class WGANGP(_GAN):
     def check_config(self, cfg):
         super().check_config(cfg)
         if cfg.n_critic < 1:
-            raise ValueError("--n-critic must be at least 1")
+            raise ConfigError("--n-critic must be at least 1")
 
     def _d_norm(self, cfg) -> str:
         return cfg.critic_norm

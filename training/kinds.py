@@ -87,7 +87,7 @@ class ModelKind(ABC):
     auto_bf16: bool = False
 
     def check_config(self, cfg: TrainConfig) -> None:  # noqa: B027 - optional hook
-        """Raise ValueError with advice for settings this kind cannot train with."""
+        """Raise `errors.ConfigError` with advice for settings this kind cannot train with."""
 
     @abstractmethod
     def build_nets(self, cfg: TrainConfig) -> dict[str, nn.Module]:

@@ -17,6 +17,7 @@ from .blocks import build_discriminator, build_image_generator, check_size, gan_
 from .checkpoint import load_net
 from .config import TrainConfig, opt
 from .data import paired_datasets
+from .errors import ConfigError
 from .kinds import ModelKind, register
 from .trainer import frozen
 
@@ -114,7 +115,7 @@ class Pix2Pix(ModelKind):
 
     def generator(self, cfg, nets, direction):
         if direction not in (None, "AtoB"):
-            raise ValueError(f"a pix2pix model translates A to B only (direction {direction!r} asked)")
+            raise ConfigError(f"a pix2pix model translates A to B only (direction {direction!r} asked)")
         net = build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout)
         return load_net(net, nets["G"], "generator"), {"multiple_of": multiple_of(cfg.net_g, cfg.size)}
 

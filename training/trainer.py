@@ -33,6 +33,7 @@ from . import checkpoint as ckpt_io
 from .blocks import sync_norms
 from .config import ON_RESUME, TrainConfig
 from .data import DataError, StepSampler, collate
+from .errors import ConfigError
 from .kinds import ModelKind, get_kind
 from .report import MetricsCSV, save_grid, tensorboard_writer, write_loss_png
 
@@ -105,7 +106,7 @@ def use_bf16(amp: str, device: torch.device, auto: bool = True) -> bool:
     On 2 AVX512-BF16 cores bf16 autocast makes a CycleGAN step ~2x faster than fp32 at the same held-out L1
     (docs/benchmarks.md "Training step"); channels-last is slower there, so it stays off."""
     if amp == "bf16" and device.type == "cuda" and not native_bf16(device):
-        raise ValueError("--amp bf16: this GPU does not support bfloat16 (use --amp none)")
+        raise ConfigError("--amp bf16: this GPU does not support bfloat16 (use --amp none)")
     return amp == "bf16" or (amp == "auto" and auto and native_bf16(device))
 
 
@@ -115,7 +116,7 @@ def _device(cfg: TrainConfig, local_rank: int, world: int) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError("--device cuda: this PyTorch sees no CUDA GPU (use --device cpu)")
+            raise ConfigError("--device cuda: this PyTorch sees no CUDA GPU (use --device cpu)")
         if world > 1:
             name = f"cuda:{local_rank}"
         torch.cuda.set_device(torch.device(name))
@@ -188,7 +189,7 @@ class Trainer:
         self.cfg = cfg
         self.kind.check_config(cfg)
         if not cfg.out:
-            raise ValueError("no run folder given: pass --out RUN_DIR")
+            raise ConfigError("no run folder given: pass --out RUN_DIR")
         self.out = Path(cfg.out)
         rank, world, local_rank = _distributed()
         self.rank, self.world = rank, world
@@ -208,7 +209,7 @@ class Trainer:
         run.raw = {k: v.to(device) for k, v in self.kind.build_nets(cfg).items()}
         if world > 1 and cfg.norm == "batch":
             if device.type != "cuda":
-                raise ValueError(
+                raise ConfigError(
                     "--norm batch with several CPU processes: PyTorch synchronises batch norm only "
                     "on GPUs (SyncBatchNorm); use --norm instance (the default) on CPUs"
                 )

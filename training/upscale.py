@@ -26,6 +26,7 @@ from .blocks import psnr
 from .checkpoint import load_net
 from .config import TrainConfig, opt
 from .data import _Images, find_layout, load_rgb, split_indices, split_name, to_tensor
+from .errors import ConfigError
 from .kinds import ModelKind, register
 
 
@@ -145,7 +146,7 @@ class Upscale(ModelKind):
 
     def check_config(self, cfg):
         if cfg.size % cfg.scale or cfg.size // cfg.scale < 8:
-            raise ValueError(
+            raise ConfigError(
                 f"--size must be a multiple of --scale ({cfg.scale}) and at least {8 * cfg.scale}, "
                 f"got {cfg.size}"
             )
@@ -193,7 +194,7 @@ class Upscale(ModelKind):
 
     def generator(self, cfg, nets, direction):
         if direction not in (None, "AtoB"):
-            raise ValueError(f"an upscale model has one direction (asked for {direction!r})")
+            raise ConfigError(f"an upscale model has one direction (asked for {direction!r})")
         net = load_net(UpscaleNet(cfg.scale, cfg.ngf, cfg.n_blocks), nets["G"], "generator")
         return net, {"multiple_of": 1, "scale": cfg.scale}
 

@@ -193,18 +193,18 @@ def test_inception_loads_standard_names_and_gives_pool3(random_inception_weights
 
 def test_inception_errors_are_actionable(tmp_path, monkeypatch):
     monkeypatch.delenv(ev.INCEPTION_ENV, raising=False)
-    with pytest.raises(SystemExit, match=r"pt_inception-2015-12-05-6726825d.pth") as exc:
+    with pytest.raises(ev.EvalError, match=r"pt_inception-2015-12-05-6726825d.pth") as exc:
         ev.load_inception(None)
     assert ev.FID_WEIGHTS_URL in str(exc.value)
-    with pytest.raises(SystemExit, match="no such file"):
+    with pytest.raises(ev.EvalError, match="no such file"):
         ev.load_inception(tmp_path / "missing.pth")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"garbage")
-    with pytest.raises(SystemExit, match="not a readable"):
+    with pytest.raises(ev.EvalError, match="not a readable"):
         ev.load_inception(bad)
     other = tmp_path / "other.pth"
     torch.save({"conv.weight": torch.zeros(1)}, other)
-    with pytest.warns(UserWarning), pytest.raises(SystemExit, match="does not match Inception"):
+    with pytest.warns(UserWarning), pytest.raises(ev.EvalError, match="does not match Inception"):
         ev.load_inception(other)
 
 
@@ -241,7 +241,10 @@ def test_eval_command_paired(tmp_path, capsys):
     assert result["psnr"] == pytest.approx(20 * np.log10(255 / 10), rel=1e-5)
     assert result["ssim"] == pytest.approx(np.mean(ssims), abs=1e-6)
     Image.fromarray(t[:10]).save(pred / "img0.png")
-    with pytest.raises(SystemExit, match="same size"):
-        nftgan(["eval", "paired", str(pred), str(target)])
-    with pytest.raises(SystemExit, match="no file names in common"):
-        nftgan(["eval", "paired", str(pred), _folder(tmp_path / "other", rng, 1, 0.5)])
+    # the library raises, the command prints the reason and exits 1
+    with pytest.raises(ev.EvalError, match="same size"):
+        ev.paired_metrics(str(pred), str(target))
+    assert nftgan(["eval", "paired", str(pred), str(target)]) == 1
+    assert "nftgan eval: error: img0: prediction is 20x10 but target is 20x24" in capsys.readouterr().err
+    assert nftgan(["eval", "paired", str(pred), _folder(tmp_path / "other", rng, 1, 0.5)]) == 1
+    assert "no file names in common" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,49 @@ def test_nftgan_dispatcher_runs_train(tmp_path):
         check=False,
     )
     assert proc.returncode == 2 and "nftgan train: error: dataset folder not found" in proc.stderr
+
+
+def test_library_code_raises_and_only_command_lines_exit():
+    """training/ and export/ raise exceptions (`errors.UserError` and its kin); no function exits the process.
+    The `main(argv, prog)` entry points turn errors into a message and an exit code, and only the
+    `if __name__ == "__main__":` blocks call sys.exit."""
+    offenders = []
+    for path in sorted([*(ROOT / "training").glob("*.py"), *(ROOT / "export").glob("*.py")]):
+        tree = ast.parse(path.read_text())
+        guarded = {
+            id(n)
+            for block in tree.body
+            if isinstance(block, ast.If) and "__main__" in ast.unparse(block.test)
+            for n in ast.walk(block)
+        }
+        for node in ast.walk(tree):
+            if id(node) in guarded:
+                continue
+            exits = (
+                isinstance(node, ast.Raise) and node.exc is not None and "SystemExit" in ast.unparse(node.exc)
+            ) or (
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func) in ("sys.exit", "exit", "quit", "os._exit")
+            )
+            if exits:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_make_models_turns_a_failed_step_into_a_message_and_exit_1(tmp_path, capsys):
+    from nftgan.training import defaults
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text("{}")  # the data step is done
+    folders = [
+        "--data",
+        str(tmp_path / "data"),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--models",
+        str(tmp_path / "m"),
+    ]
+    rc = defaults.main(["--no-train", "--only", "colorize-clipart", *folders])
+    err = capsys.readouterr().err
+    assert rc == 1 and "error: checkpoint not found" in err and str(tmp_path / "runs" / "colorize") in err
+    assert "Traceback" not in err
