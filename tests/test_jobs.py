@@ -77,6 +77,31 @@ def test_latest_wins_replaces_queued_and_cancels_running(worker):
     assert {j.state for j in worker.drain()} == {CANCELLED, DONE}
 
 
+def test_keep_running_lets_the_running_job_finish_and_replaces_the_queued_one(worker):
+    """Live preview: a steady stream of newer jobs must not cancel the one being computed, or nothing ever
+    finishes; only the newest of the queued ones runs next."""
+    gate = threading.Event()
+    ran = []
+
+    def step(tag):
+        def fn(job):
+            if tag == "first":
+                assert gate.wait(5)
+            ran.append(tag)
+            return tag
+
+        return fn
+
+    first = worker.submit(step("first"), key="live", latest_wins=True, keep_running=True)
+    while first.state != "running":
+        time.sleep(0.005)
+    later = [worker.submit(step(t), key="live", latest_wins=True, keep_running=True) for t in "abc"]
+    gate.set()
+    assert worker.wait_idle(5)
+    assert ran == ["first", "c"]
+    assert [j.state for j in (first, *later)] == [DONE, CANCELLED, CANCELLED, DONE]
+
+
 def test_errors_become_short_messages_and_the_worker_survives(worker):
     def boom(job):
         raise RuntimeError("x" * 1000)

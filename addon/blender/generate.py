@@ -15,11 +15,10 @@ import os
 import time
 
 import bpy
-import numpy as np
 from bpy.props import EnumProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import Operator, Panel, PropertyGroup
 
-from ..core import collection, imageio, jobs
+from ..core import collection, jobs
 from ..core import generate as core_generate
 from ..core import styles as core_styles
 from ..core.errors import UserError
@@ -96,9 +95,7 @@ def start(context) -> jobs.Job:
         out = []
         for rgba in [*samples, core_generate.grid(samples)]:
             job.check()
-            out.append(
-                (np.ascontiguousarray(rgba).ravel(), rgba.shape[:2], imageio.encode_png(rgba, level=1))
-            )
+            out.append(images.result_payload(rgba))
         return [provenance.model_record("generate", info)], out
 
     return SLOT.submit(

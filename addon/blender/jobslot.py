@@ -22,8 +22,9 @@ class JobSlot:
         self._jobs: dict[str, jobs.Job] = {}  # key -> its newest job
         SLOTS[name] = self
 
-    def submit(self, work, *, label: str, on_done, key: str = "") -> jobs.Job:
-        """Start `work(job)` on the worker; `on_done(job)` runs on the main thread when it ends."""
+    def submit(self, work, *, label: str, on_done, key: str = "", keep_running: bool = False) -> jobs.Job:
+        """Start `work(job)` on the worker; `on_done(job)` runs on the main thread when it ends. With
+        `keep_running` a newer job of a latest-wins slot replaces a queued one but lets a running one end."""
         key = key or self.name
         job = runtime.submit(
             work,
@@ -32,6 +33,7 @@ class JobSlot:
             on_done=on_done,
             file_bound=self.file_bound,
             latest_wins=self.latest_wins,
+            keep_running=keep_running,
         )
         self._jobs[key] = job
         return job

@@ -25,8 +25,8 @@ from . import images, runtime, styles
 from .jobslot import JobSlot, start_from
 
 CANVAS_SIZES = [(s, f"{s} px", f"A {s}x{s} white canvas") for s in ("256", "512", "1024", "2048")]
-LIVE_CHECK_INTERVAL = 0.5  # seconds between looks at the sketch while live preview is on
-LIVE_DEBOUNCE = 0.6  # seconds a sketch must stay unchanged before live preview re-runs
+LIVE_INTERVAL = 0.04  # seconds between looks at the sketch while live preview is on (at the least)
+LIVE_SHARE = 0.05  # ... and looking (one foreach_get) takes at most this share of the main thread
 
 SLOT = JobSlot("stylize", latest_wins=True)  # one job per sketch, keyed "stylize:<sketch>"
 last_result: dict[str, str] = {}  # sketch name -> the image its newest Stylize wrote last (Apply to Material)
@@ -36,7 +36,7 @@ last_result: dict[str, str] = {}  # sketch name -> the image its newest Stylize 
 
 
 def _live_toggled(self, _context):
-    _live.update(digest=None, pending=False, checked=0.0)
+    _live.update(seen=None, next=0.0)
 
 
 class NFTGanSceneProps(PropertyGroup):
@@ -92,25 +92,39 @@ def start(
     }
 
     def work(job):
-        img = imageio.linear_to_srgb(pixels) if linear else pixels
+        if live:  # the sketch may not have changed since the last preview: the worker checks, not Blender
+            digest = (uid, name, zlib.crc32(pixels), tuple(m.path for m in models.values()))
+            if digest == _live["seen"]:
+                return None
+            _live["seen"] = digest
+        try:
+            return stylized(job)
+        except BaseException:
+            if live:
+                _live["seen"] = None  # not previewed after all: the next look runs it again
+            raise
+
+    def stylized(job):
+        img = imageio.linear_to_srgb(pixels, out=pixels) if linear else pixels  # the snapshot is ours
         results = pipeline.run(img, models=models, job=job, **opts)
         out = {}
         for stage, rgba in results.items():
             job.check()
-            out[stage] = (
-                np.ascontiguousarray(rgba).ravel(),
-                rgba.shape[:2],
-                imageio.encode_png(rgba, level=1),
-            )
+            out[stage] = images.result_payload(rgba)
         # the provenance every result records (the model files' hashes are read once, then cached)
         return [provenance.model_record(k, m) for k, m in models.items()], out
 
-    return SLOT.submit(
-        work,
-        key=f"stylize:{uid if uid is not None else name}",
-        label=f"Stylize {name}",
-        on_done=lambda job: apply_results(job, meta),
-    )
+    key, label = f"stylize:{uid if uid is not None else name}", f"Stylize {name}"
+    if live:  # not the panel's slot (no progress row flickering for each look); the running preview ends
+        return runtime.submit(
+            work,
+            key=key,
+            label=label,
+            latest_wins=True,
+            keep_running=True,
+            on_done=lambda job: apply_results(job, meta),
+        )
+    return SLOT.submit(work, key=key, label=label, on_done=lambda job: apply_results(job, meta))
 
 
 def apply_results(job: jobs.Job, meta: dict) -> list[str]:
@@ -122,7 +136,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         failed=f"Stylize of '{meta['name']}' failed",
         cancelled="" if meta["live"] else f"Stylize of '{meta['name']}' cancelled",
     )
-    if not ok:
+    if not ok or job.result is None:  # failed, cancelled, or a live look at an unchanged sketch
         return []
     sketch = None
     if meta["uid"] is not None:
@@ -151,6 +165,9 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             runtime.later(lambda: write(i + 1))
             return
         last_result[base] = written[-1]
+        if meta["live"]:  # up to 10 previews a second: no status line or undo step for each
+            runtime.redraw()
+            return
         note = ""
         if meta["uid"] is not None and sketch is None:
             note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
@@ -173,31 +190,31 @@ def current_job() -> jobs.Job | None:
 
 # ----------------------------------------------------------------------------------------------- live preview
 
-_live = {"digest": None, "pending": False, "changed": 0.0, "checked": 0.0}
+_live = {"seen": None, "next": 0.0}  # seen: the last sketch state the worker previewed (its digest)
 
 
 def live_tick(now: float | None = None) -> jobs.Job | None:
-    """Called by the runtime timer: re-stylize the scene's sketch once it stopped changing (debounced)."""
+    """Called by the runtime timer while Blender runs: with Live Preview on, hand the scene's sketch as it is
+    now to the worker (one foreach_get here) and return that job. The worker skips it when nothing changed
+    since its last preview; otherwise it replaces the look still queued (latest wins) and runs once the
+    preview being computed has finished, so a sketch that keeps changing gets a new preview as fast as the
+    models go. Looks are LIVE_INTERVAL apart, more for big sketches, so that looking takes at most
+    LIVE_SHARE of the main thread."""
     context = bpy.context
     scene = getattr(context, "scene", None)
     if scene is None or runtime.worker is None or not scene.nftgan.live_preview:
         return None
+    runtime.tick_within(LIVE_INTERVAL)
     image = scene.nftgan.sketch
     now = time.monotonic() if now is None else now
-    if image is None or now - _live["checked"] < LIVE_CHECK_INTERVAL:
+    if image is None or now < _live["next"]:
         return None
-    _live["checked"] = now
+    t0 = time.perf_counter()
     try:
         pixels, linear = images.snapshot(image)
     except UserError:
         return None
-    digest = (image.session_uid, zlib.crc32(pixels))
-    if digest != _live["digest"]:
-        _live.update(digest=digest, pending=True, changed=now)
-        return None
-    if not _live["pending"] or now - _live["changed"] < LIVE_DEBOUNCE:
-        return None
-    _live["pending"] = False
+    _live["next"] = now + max(LIVE_INTERVAL, (time.perf_counter() - t0) / LIVE_SHARE)
     try:
         return start(context, pixels, linear, image.name, image.session_uid, live=True)
     except UserError as exc:

@@ -58,11 +58,37 @@ def as_rgba(pixels: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def linear_to_srgb(rgba: np.ndarray) -> np.ndarray:
-    """Linear RGB -> sRGB-encoded (alpha unchanged): what a float Blender image shows on screen."""
-    out = np.array(rgba, dtype=np.float32)
-    c = np.clip(out[..., :3], 0.0, 1.0)
-    out[..., :3] = np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+def linear_to_srgb(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Linear RGB -> sRGB-encoded (alpha unchanged): what a float Blender image shows on screen.
+    Into `out` (float32 (H, W, 4); may be `rgba` itself), else a new array."""
+    return _transfer(
+        rgba, out, lambda c: np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+    )
+
+
+def srgb_to_linear(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """sRGB-encoded RGB -> linear (alpha unchanged): what a float Blender image holds. `out` as above."""
+    return _transfer(
+        rgba, out, lambda c: np.where(c <= 0.04045, c / 12.92, np.power((c + 0.055) / 1.055, 2.4))
+    )
+
+
+def quantize_8bit(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """RGB rounded to the 256 levels an 8-bit image (a PNG) holds (alpha unchanged). `out` as above."""
+    return _transfer(rgba, out, lambda c: np.round(c * 255.0) / 255.0)
+
+
+def _transfer(rgba: np.ndarray, out: np.ndarray | None, curve) -> np.ndarray:
+    """`curve` applied to the clipped RGB channels, in bands of rows (no full-size temporaries)."""
+    if out is None:
+        out = np.array(rgba, dtype=np.float32)
+    elif out is not rgba:
+        out[...] = rgba
+    band = max(1, (1 << 18) // max(1, out.shape[1]))
+    for top in range(0, out.shape[0], band):
+        rgb = out[top : top + band, :, :3]
+        np.clip(rgb, 0.0, 1.0, out=rgb)
+        rgb[...] = curve(rgb)
     return out
 
 
@@ -188,27 +214,33 @@ def read_image(path: str, max_side: int | None = None) -> np.ndarray:
     return out
 
 
-def encode_png(rgba: np.ndarray, level: int = 6) -> bytes:
-    """PNG bytes (8-bit RGBA) of an image in the add-on's convention. Pure zlib: safe on any thread.
-    Converted in bands of rows, so a 2048² image needs no full-size temporary copies."""
+def encode_png(rgba: np.ndarray, level: int = 1) -> bytes:
+    """PNG bytes (8-bit RGB, or RGBA when any pixel is not opaque) of an image in the add-on's convention.
+    Pure zlib: safe on any thread. Rows use PNG's "Up" filter (each row as its difference from the one
+    above), which makes smooth pictures compress about twice as small and fast as unfiltered rows; zlib
+    level 1 by default (level 6 is 2x slower for 2 % smaller files). The same pixels always give the same
+    bytes: a result's packed PNG and a re-encoded snapshot of it are identical.
+    Converted in bands of rows, so a 2048² image needs no full-size float temporaries."""
     rgba = np.asarray(rgba)
     if rgba.dtype != np.float32 or rgba.ndim != 3 or rgba.shape[2] != 4:
         rgba = as_rgba(rgba)
     h, w = rgba.shape[:2]
-    raw = np.empty((h, 1 + 4 * w), dtype=np.uint8)
-    raw[:, 0] = 0  # filter type "None" for every row
+    c = 3 if bool((rgba[:, :, 3] >= 1.0).all()) else 4
+    raw = np.empty((h, 1 + c * w), dtype=np.uint8)
+    raw[:, 0] = 2  # filter type "Up" for every row
     band = max(1, (1 << 22) // (4 * w))
-    top_down = rgba[::-1]  # a view: PNG rows are top-down
+    top_down = rgba[::-1, :, :c]  # a view: PNG rows are top-down
     for top in range(0, h, band):
         rows = top_down[top : top + band]
         raw[top : top + len(rows), 1:] = (
             (np.clip(rows, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).reshape(len(rows), -1)
         )
+    raw[1:, 1:] -= raw[:-1, 1:]  # "Up" (modulo 256); numpy buffers the overlapping operands
 
     def chunk(tag: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
 
-    header = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", w, h, 8, 2 if c == 3 else 6, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)

@@ -9,7 +9,9 @@ Finished jobs go on a queue; the main thread calls `Worker.drain()` (in Blender 
 timer, in tests directly) and each job's `on_done(job)` runs there, on the main thread.
 
 "Latest wins": submitting with `key=K, latest_wins=True` replaces a queued job with the
-same key and cancels a running one, so live preview never works on a stale sketch.
+same key and cancels a running one, so Stylize never works on a stale sketch. With `keep_running=True`
+as well (live preview) the running one finishes: under a steady stream of changes every job would
+otherwise be cancelled before it ends, and the preview would never update.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class Worker:
         *,
         key: str | None = None,
         latest_wins: bool = False,
+        keep_running: bool = False,
         label: str = "",
         on_done: Callable[[Job], None] | None = None,
         on_progress: Callable[[Job], None] | None = None,
@@ -132,7 +135,7 @@ class Worker:
                     old.cancel()
                     old.state = CANCELLED
                     self._done.put(old)
-                if self._current is not None and self._current.key == key:
+                if self._current is not None and self._current.key == key and not keep_running:
                     self._current.cancel()
             self._pending.append(job)
             self._cv.notify()

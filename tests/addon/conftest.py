@@ -84,10 +84,14 @@ def paint(image, strokes, width=3.0) -> np.ndarray:
 
 
 def pixels_of(image) -> np.ndarray:
+    """The image's pixels as shown (sRGB-encoded; a float image holds linear values: converted)."""
+    from nftgan.core.imageio import linear_to_srgb
+
     w, h = image.size
     buf = np.empty(w * h * image.channels, np.float32)
     image.pixels.foreach_get(buf)
-    return buf.reshape(h, w, image.channels)
+    px = buf.reshape(h, w, image.channels)
+    return linear_to_srgb(px, out=px) if image.is_float else px
 
 
 HOUSE = [

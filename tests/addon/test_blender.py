@@ -195,30 +195,38 @@ def test_cancel(blender, scene):
 
 
 def test_live_preview_latest_wins(blender, scene):
+    """Live preview hands each look at the sketch to the worker: the preview being computed finishes (a
+    steady stream of changes would otherwise cancel every one), a newer look replaces a queued older one,
+    the newest state wins, and a look at an unchanged sketch does nothing."""
     bpy = blender.bpy
     stylize = blender.stylize
     sketch = new_canvas(blender, "2048")
     paint(sketch, HOUSE, width=12)
     scene.nftgan.live_preview = True
     t = 100.0
-    assert stylize.live_tick(now=t) is None  # first look: remembered, waits for the debounce
-    first = stylize.live_tick(now=t + 1)  # unchanged for a while: preview it
+    first = stylize.live_tick(now=t)  # the first look previews the sketch as it is
     assert first is not None
     started(first)
+    assert stylize.live_tick(now=t + 0.01) is None  # looks are rate limited
     sketch.scale(256, 256)  # the artist keeps working (smaller, so the test is quick)
     paint(sketch, HOUSE[:1], width=4)
-    assert stylize.live_tick(now=t + 2) is None  # changed: wait until it settles
-    assert stylize.live_tick(now=t + 2.1) is None  # (checks are rate limited too)
-    second = stylize.live_tick(now=t + 3)
-    assert second is not None and second is not first
+    second = stylize.live_tick(now=t + 5)
+    paint(sketch, HOUSE[1:2], width=4)
+    first_running = not first.finished
+    third = stylize.live_tick(now=t + 10)  # replaces the second look, still queued behind the first
     drawn = pixels_of(sketch).copy()
     finish(blender)
-    assert first.state == "cancelled" and second.state == "done"  # the running older preview was dropped
+    assert first.state == "done" and third.state == "done"
+    assert second.state == ("cancelled" if first_running else "done")
     out = pixels_of(bpy.data.images["Sketch stylized"])
     np.testing.assert_allclose(
         out, expected_results(blender, drawn)["stylize"], atol=1.01 / 255
     )  # newest won
-    assert stylize.live_tick(now=t + 10) is None  # unchanged since: nothing new to do
+    before = bpy.data.images["Sketch stylized"]
+    unchanged = stylize.live_tick(now=t + 20)  # nothing changed since: the worker skips it
+    finish(blender)
+    assert unchanged.state == "done" and unchanged.result is None
+    assert bpy.data.images["Sketch stylized"] == before
 
 
 def test_image_deleted_or_renamed_mid_job(blender, scene):

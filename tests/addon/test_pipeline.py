@@ -78,6 +78,22 @@ def test_model_space_round_trip_and_odd_values():
     np.testing.assert_allclose(big, want, atol=1e-6)
 
 
+def test_png_bytes_decode_to_the_image():
+    """encode_png (Up-filtered rows, RGB when opaque) decodes with Pillow to the quantized image, top-down."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    for alpha, mode in ((1.0, "RGB"), (0.25, "RGBA")):
+        x = rng.uniform(-0.2, 1.2, (37, 53, 4)).astype(np.float32)
+        x[..., 3] = 1.0
+        x[3, 4, 3] = alpha
+        im = Image.open(io.BytesIO(imageio.encode_png(x, level=1)))
+        want = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)[::-1, :, : len(mode)]
+        assert im.mode == mode and np.array_equal(np.asarray(im), want)
+
+
 def test_one_tile_is_the_model_output_itself(stylize_model):
     """An image that fits one tile goes through the session as it is: the pipeline's result is exactly the
     bare session's output, converted to RGBA (no blending weights, no resampling)."""

@@ -59,21 +59,20 @@ def _publish_row(nftgan):
 
 
 def _stylized_result(nftgan, name="Sketch stylized", size=32):
-    """An image exactly as Stylize leaves one: packed PNG made by the worker, with its provenance."""
-    from nftgan.core.imageio import encode_png
-
+    """An image exactly as Stylize leaves one: pixels and packed PNG made by the worker, with its provenance."""
     rng = np.random.default_rng(7)
     rgba = np.concatenate(
         [rng.random((size, size, 3), dtype=np.float32), np.ones((size, size, 1), np.float32)], -1
     )
     sketch = bpy.data.images.new("Sketch", size, size, alpha=True)
     sketch.pixels.foreach_set(np.ones(size * size * 4, np.float32))
+    flat, (h, w), png = nftgan["images"].result_payload(rgba)
     return nftgan["images"].write_result(
         name,
-        rgba.ravel(),
-        size,
-        size,
-        encode_png(rgba),
+        flat,
+        w,
+        h,
+        png,
         "stylize",
         "Sketch",
         sketch.session_uid,
