@@ -428,6 +428,10 @@ def quantize_int8(
 
 def _with_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> bytes:
     del proto.metadata_props[:]
+    for graph in [proto.graph, *(f for f in proto.functions)]:
+        for node in graph.node:  # the exporter's per-node debug data: source paths and stack traces
+            del node.metadata_props[:]
+            node.doc_string = ""
     onnx.helper.set_model_props(proto, props)
     proto.producer_name, proto.doc_string = "nftgan export", props["nftgan.description"]
     return proto.SerializeToString()

@@ -262,3 +262,13 @@ def test_checkpoint_without_its_data_exports_with_random_parity_only(tiny_runs, 
     with pytest.raises(ox.ExportError, match=r"--int8 needs images .* pass --calib-dir DIR"):
         ox.export_checkpoint(moved, tmp_path / "q.onnx", int8=True)
     assert not (tmp_path / "q.onnx").exists() and not ox.int8_path(tmp_path / "q.onnx").exists()
+
+
+def test_exported_files_carry_no_source_paths(colorize_model, stylize_model):
+    """The exporter's per-node debug data (stack traces with this machine's file paths) is not shipped."""
+    from tests.conftest import ROOT
+
+    for path in (colorize_model, stylize_model):
+        model = onnx.load(str(path))
+        assert not any(node.metadata_props or node.doc_string for node in model.graph.node)
+        assert str(ROOT).encode() not in path.read_bytes()
