@@ -185,7 +185,8 @@ class Trainer:
         self.resume_ckpt = ckpt_io.load_checkpoint(resume) if resume else None
         if self.resume_ckpt is not None:
             stored = self.kind.config_class.from_dict(self.resume_ckpt["config"])
-            cfg = stored.replace(**{k: getattr(cfg, k) for k in ON_RESUME})
+            # the run lives where it is now (a moved run folder goes on in its new place)
+            cfg = stored.replace(out=cfg.out or stored.out, **{k: getattr(cfg, k) for k in ON_RESUME})
         self.cfg = cfg
         self.kind.check_config(cfg)
         if not cfg.out:

@@ -169,3 +169,16 @@ def test_make_models_turns_a_failed_step_into_a_message_and_exit_1(tmp_path, cap
     err = capsys.readouterr().err
     assert rc == 1 and "error: checkpoint not found" in err and str(tmp_path / "runs" / "colorize") in err
     assert "Traceback" not in err
+
+
+def test_a_moved_run_resumes_where_it_is_now(tmp_path, capsys):
+    """--resume RUN writes to RUN, not to the folder the run was first created in (which may be gone)."""
+    data, first = paired(tmp_path / "p", n=4), tmp_path / "first"
+    args = ["--data", str(data), "--out", str(first), "--steps", "2", "--val-fraction", "0", *TINY]
+    assert run(["pix2pix", *args], capsys)[0] == 0
+    moved = first.rename(tmp_path / "moved")
+    rc, text = run(["--resume", str(moved), "--steps", "3"], capsys)
+    assert rc == 0, text
+    assert not first.exists()
+    ck = load_checkpoint(moved)
+    assert ck["step"] == 3 and ck["config"]["out"] == str(moved)
