@@ -237,6 +237,9 @@ class Trainer:
         self.seconds = 0.0
         self.val_metrics: dict[str, float] = {}
         self.skipped: set[str] = set()
+        self._val_readable: bool | None = (
+            None  # any held-out image readable? (checked at the first validation)
+        )
         if self.resume_ckpt is not None:
             self._restore(self.resume_ckpt)
         self.csv = MetricsCSV(str(self.out / "metrics.csv"), [*self.kind.loss_names, *self.kind.val_names])
@@ -318,7 +321,7 @@ class Trainer:
         bf16, run.bf16 = run.bf16, False  # validate and sample in fp32, as the exported model runs
         totals: dict[str, float] = {}
         count = 0
-        n_val = min(len(self.val_ds), VAL_IMAGES_MAX)
+        n_val = min(len(self.val_ds), VAL_IMAGES_MAX) if self._validation_readable() else 0
         with torch.no_grad():
             if self.kind.val_names:
                 bs = max(1, self.cfg.batch_size)
@@ -330,9 +333,9 @@ class Trainer:
                     for k, v in self.kind.validate(run, batch).items():
                         totals[k] = totals.get(k, 0.0) + float(v) * n
                     count += n
-            if len(self.val_ds):
+            if n_val:
                 items = [self.val_ds[i] for i in range(min(len(self.val_ds), GRID_IMAGES))]
-            else:  # no held-out images: show training ones (un-jittered key)
+            else:  # no (readable) held-out images: show training ones (un-jittered key)
                 items = [self.train_ds[(i, 0)] for i in range(min(len(self.train_ds), GRID_IMAGES))]
             grid = self._batch(collate(items))
             labels, rows = self.kind.sample_rows(run, grid)
@@ -343,6 +346,21 @@ class Trainer:
             self.val_metrics = {k: v / count for k, v in totals.items()}
         (self.out / "samples").mkdir(exist_ok=True)
         save_grid(labels, rows, str(self.out / "samples" / f"step_{run.step:07d}.png"))
+
+    def _validation_readable(self) -> bool:
+        """Whether any held-out image can be read (checked once). Unreadable ones are skipped like
+        training images (the next one stands in); with none readable, validation metrics are skipped
+        and the samples show training images, as with no held-out images, and training goes on."""
+        if self._val_readable is None:
+            try:
+                self._val_readable = len(self.val_ds) > 0 and bool(self.val_ds[0])
+            except DataError as exc:
+                self._val_readable = False
+                self.log(
+                    f"no readable validation image ({exc}): validation metrics skipped, "
+                    "samples show training images"
+                )
+        return self._val_readable
 
     def _batch(self, batch: dict) -> dict:
         new = [s for s in batch.pop("skipped") if s not in self.skipped]
@@ -377,6 +395,10 @@ class Trainer:
 
         cfg, run = self.cfg, self.run
         self.out.mkdir(parents=True, exist_ok=True)
+        if (
+            self.rank == 0 and os.name != "nt"
+        ):  # a save killed or cut short by a full disk: free its space first
+            ckpt_io.remove_temp_files(self.out)
         sampler = StepSampler(self.train_ds, self.world, self.rank, cfg.seed, cfg.batch_size)
         self.steps_per_epoch = sampler.batches_per_epoch
         if self.steps_per_epoch == 0:

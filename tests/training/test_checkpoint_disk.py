@@ -50,3 +50,31 @@ def test_a_checkpoint_that_does_not_fit_leaves_nothing_behind_and_resume_can_sav
     assert "the disk is full" in report["big"] and "step_0000002.pt" in report["big"], report["big"]
     assert report["after_failure"] == ["latest.pt", "step_0000001.pt"]  # no temp file keeps the disk full
     assert report["after_resume"] == ["latest.pt", "step_0000001.pt", "step_0000003.pt"]
+
+
+RESUME = """
+import os, subprocess, sys
+from nftgan.training.cli import main
+
+data, run = sys.argv[1], os.path.join(FS, "run")
+tiny = ["--size", "32", "--ngf", "8", "--ndf", "8", "--workers", "0", "--log-every", "2", "--batch-size", "2"]
+assert main(["pix2pix", "--data", data, "--out", run, "--steps", "2", "--val-fraction", "0", *tiny]) == 0
+dead = subprocess.Popen(["true"])
+dead.wait()
+try:  # a save killed mid-write left a temp file that fills the disk
+    with open(os.path.join(run, "checkpoints", f".step_0000003.pt.tmp{dead.pid}"), "wb") as fh:
+        while True:
+            fh.write(b"x" * 65536)
+except OSError:
+    pass
+sys.exit(main(["pix2pix", "--resume", run, "--steps", "4", *tiny]))
+"""
+
+
+def test_resume_frees_the_space_a_killed_save_left_before_it_writes_anything(tmp_path):
+    from .helpers import paired
+
+    data = paired(tmp_path / "data", n=4)
+    result = run_on_small_fs(RESUME, data, size="8m", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
