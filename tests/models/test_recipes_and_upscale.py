@@ -64,29 +64,122 @@ def test_unpaired_links_point_at_the_source_splits(tmp_path):
     assert [p.name for p in (tmp_path / "pair/testB").iterdir()] == ["b.png"]
 
 
-def test_colorize_pairs_hold_every_drawing_as_pencil_and_ink_sketch(tmp_path):
-    for split, seeds in (("train", (1, 2, 3)), ("test", (4,))):
-        (tmp_path / "openclipart" / split).mkdir(parents=True)
-        for s in seeds:
-            _drawing(s, 64).convert("RGB").resize((64, 64)).save(
-                tmp_path / "openclipart" / split / f"d{s}.png"
+def _iconify(root, icons: dict, chars: dict, aliases: dict | None = None) -> None:
+    """A minimal @iconify-json package (the layout npm pack unpacks) with the given SVG bodies."""
+    pkg = root / "package"
+    pkg.mkdir(parents=True)
+    body = {"prefix": "t", "width": 32, "height": 32, "icons": icons, "aliases": aliases or {}}
+    (pkg / "icons.json").write_text(json.dumps(body))
+    (pkg / "chars.json").write_text(json.dumps(chars))
+
+
+def test_iconify_flat_and_line_art_render_aligned_and_keyed_by_code_point(tmp_path):
+    square = '<path fill="#ff0000" d="M10 10h12v12H10z"/>'
+    ring = '<path fill="currentColor" d="M6 6h20v20H6zM9 9v14h14V9z" fill-rule="evenodd"/>'
+    arrow = '<path fill="#00aa00" d="M4 14h16v4H4z"/>'
+    chars = {"1f7e5": "red-square", "1f44b-1f3fb": "waving-hand-light", "27a1-fe0f": "right-arrow"}
+    _iconify(
+        tmp_path / "flat",
+        {
+            "red-square": {"body": square},
+            "waving-hand-light": {"body": square},
+            "left-arrow": {"body": arrow},
+        },
+        chars,
+        aliases={"right-arrow": {"parent": "left-arrow", "hFlip": True}},
+    )
+    _iconify(tmp_path / "hc", {"red-square": {"body": ring}}, chars)
+    roots = {"fluentflat": tmp_path / "flat", "fluenthc": tmp_path / "hc"}
+    flat = dict(recipes.read_iconify(roots, 64, "fluentflat"))
+    line = dict(recipes.read_iconify(roots, 64, "fluenthc"))
+    assert sorted(flat) == ["1f7e5", "27a1"] and sorted(line) == ["1f7e5"]  # skin tones left out
+    red = np.asarray(flat["1f7e5"], np.int16)
+    ring_px = np.asarray(line["1f7e5"], np.int16).min(axis=2) < 128
+    # one crop box for both: the ring (the larger drawing) reaches the margin, the red square sits inside it
+    inside = (red[..., 0] > 200) & (red[..., 1] < 60)
+    ys, xs = np.nonzero(inside)
+    rys, rxs = np.nonzero(ring_px)
+    assert rxs.min() < xs.min() and rxs.max() > xs.max() and rys.min() < ys.min() and rys.max() > ys.max()
+    assert not (inside & ring_px).any()  # the ring's hole is exactly where the red square is
+    assert np.asarray(flat["27a1"])[..., 1].max() > 150  # the alias is rendered from its parent
+
+
+def test_outline_draws_continuous_lines_at_colour_boundaries():
+    img = Image.new("RGB", (64, 64), "white")
+    img.paste((40, 120, 220), (16, 16, 48, 48))
+    img.paste((230, 60, 40), (24, 24, 40, 40))
+    for width in (2, 3):
+        lines = np.asarray(recipes.outline(img, width)) < 128
+        # every boundary is closed: along a row through the centre there are 4 dark runs
+        runs = np.flatnonzero(np.diff(lines[32].astype(np.int8)) == 1)
+        assert len(runs) == 4, (width, runs)
+        assert not lines[:10].any() and not lines[30:34, 30:34].any()  # paper and flat colour stay white
+    assert (np.asarray(recipes.outline(img, 3)) < 128).sum() > (
+        np.asarray(recipes.outline(img, 2)) < 128
+    ).sum()
+
+
+def test_thin_lines_redraws_thick_strokes_along_their_centre_lines():
+    ring = np.full((96, 96), 255, np.uint8)
+    ring[8:56, 8:56] = 0
+    ring[20:44, 20:44] = 255  # a 12 px thick square ring, 19 % of the picture
+    for half, pen in ((1, 3), (2, 5)):
+        thin = np.asarray(recipes.thin_lines(Image.fromarray(ring), half)) < 128
+        assert abs(int(thin[32, :32].sum()) - pen) <= 1  # the left side: one line of about the pen width
+        cols = np.flatnonzero(thin[32, :32])
+        assert 10 <= cols.min() and cols.max() <= 18  # ... in the middle of the 12 px stroke (8..19)
+        assert thin[8:56, 8:56].any() and not thin[60:].any()
+    assert (
+        recipes.thin_lines(Image.fromarray(np.zeros((32, 32), np.uint8)), 1) is None
+    )  # filled: not line art
+
+
+def test_colorize_pairs_are_line_sketches_linked_to_their_pictures(tmp_path):
+    for src in ("fluentflat", "fluenthc", "openclipart"):
+        for split in ("train", "test"):
+            (tmp_path / src / split).mkdir(parents=True)
+    ring = np.full((64, 64, 3), 255, np.uint8)
+    ring[8:56, 8:56] = 0
+    ring[14:50, 14:50] = 255
+    for split, keys in (("train", ("1f600", "1f601")), ("test", ("1f602",))):
+        for k in keys:
+            _drawing(int(k[-1]), 64).convert("RGB").resize((64, 64)).save(
+                tmp_path / "fluentflat" / split / f"{k}.png"
             )
-    counts = recipes.sketchify_pairs(tmp_path, 64, lambda msg: None)
-    assert counts == {"train": 6, "test": 2}
+            Image.fromarray(ring).save(tmp_path / "fluenthc" / split / f"{k}.png")
+    _drawing(7, 64).convert("RGB").resize((64, 64)).save(tmp_path / "openclipart/train/d7.png")
+    counts = recipes.colorize_pairs(tmp_path, lambda msg: None)
+    assert counts["train"] == 5 and counts["test"] == 2
     a = tmp_path / "colorize/train/A"
     assert sorted(p.name for p in a.iterdir()) == [
-        f"d{s}__{k}.png" for s in (1, 2, 3) for k in ("ink", "pencil")
+        "fluentflat__1f600__ink.png",
+        "fluentflat__1f600__line.png",
+        "fluentflat__1f601__ink.png",
+        "fluentflat__1f601__line.png",
+        "openclipart__d7__ink.png",
     ]
-    assert sorted(p.name for p in (tmp_path / "colorize/train/B").iterdir()) == sorted(
-        p.name for p in a.iterdir()
-    )
-    pencil, ink = (np.asarray(Image.open(a / f"d1__{k}.png")) for k in ("pencil", "ink"))
-    assert pencil.shape == ink.shape == (64, 64) and not np.array_equal(pencil, ink)
-    assert set(np.unique(ink)) == {0, 255}  # ink: clean black lines on white; pencil: grey shading
-    assert len(np.unique(pencil)) > 2
-    drawing = np.asarray(Image.open(tmp_path / "openclipart/train/d1.png"))
-    for k in ("pencil", "ink"):
-        assert np.array_equal(np.asarray(Image.open(tmp_path / f"colorize/train/B/d1__{k}.png")), drawing)
+    for p in a.iterdir():
+        sketch = np.asarray(Image.open(p).convert("L"))
+        assert (sketch < 128).any() and np.median(sketch) == 255  # dark lines on white paper
+        target = tmp_path / "colorize/train/B" / p.name
+        assert target.is_symlink() and Image.open(target).size == (64, 64)
+    assert (tmp_path / "colorize/train/B/fluentflat__1f600__line.png").resolve() == (
+        tmp_path / "fluentflat/train/1f600.png"
+    ).resolve()
+
+
+def test_paired_by_key_links_pairs_and_drops_look_alikes(tmp_path):
+    for src in ("flat", "3d"):
+        (tmp_path / src / "train").mkdir(parents=True)
+        (tmp_path / src / "test").mkdir(parents=True)
+    for k, seed in (("a", 1), ("b", 2), ("c", 3)):
+        _drawing(seed, 32).convert("RGB").save(tmp_path / "flat/train" / f"{k}.png")
+    _drawing(4, 32).convert("RGB").save(tmp_path / "3d/train/a.png")  # a different picture: kept
+    _drawing(2, 32).convert("RGB").save(tmp_path / "3d/train/b.png")  # the same picture: dropped
+    counts = recipes.paired_by_key(tmp_path, "pairs", "flat", "3d")
+    assert counts == {"identical_pairs_dropped": 1, "train": 1, "test": 0}
+    assert [p.name for p in (tmp_path / "pairs/train/A").iterdir()] == ["a.png"]
+    assert (tmp_path / "pairs/train/B/a.png").resolve() == (tmp_path / "3d/train/a.png").resolve()
 
 
 def test_untrained_upscaler_is_exactly_bicubic_and_shapes_scale():
