@@ -10,6 +10,9 @@ the networks only it uses, its losses and train step).
     innermost levels.
   - `ResnetGenerator` (Zhu et al. 2017): c7s1 - 2 down - N residual blocks (reflection padding) - 2 up -
     c7s1, tanh.
+  - both upsample x2 with `up_layer`: "resize" (bilinear resize, then a 3x3 convolution; no checkerboard,
+    the default of new runs) or "transposed" (the papers' transposed convolutions, whose uneven overlap
+    draws a dot grid; kept for comparison and for runs made before resize existed).
 - `PatchDiscriminator`: the 70x70 PatchGAN at n_layers=3 (pix2pix conditional on 6 channels, cyclegan on 3).
 - `gan_loss`: the adversarial losses (vanilla / lsgan / hinge); `psnr` of images in [-1, 1].
 """
@@ -54,6 +57,25 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     return net
 
 
+UPSAMPLE = ("resize", "transposed")
+
+
+def up_layer(
+    in_ch: int, out_ch: int, bias: bool, mode: str, kernel: int = 4, output_padding: int = 0
+) -> nn.Module:
+    """x2 upsampling. "resize": bilinear resize, then a 3x3 convolution (Odena et al. 2016, "Deconvolution
+    and checkerboard artifacts"): every output pixel is made the same way, so no grid. "transposed": a
+    transposed convolution (kernel 4, or 3 with output padding for the ResNet), as in the papers."""
+    if mode == "resize":
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=bias),
+        )
+    if mode == "transposed":
+        return nn.ConvTranspose2d(in_ch, out_ch, kernel, 2, 1, output_padding=output_padding, bias=bias)
+    raise ValueError(f"unknown upsampling {mode!r}: use {' or '.join(UPSAMPLE)}")
+
+
 def unet_depth(size: int) -> int:
     """U-Net levels for a crop size: log2(size), so the bottleneck is 1x1. Needs a power of two >= 32."""
     depth = round(math.log2(size)) if size > 0 else 0
@@ -93,6 +115,7 @@ class _UnetLevel(nn.Module):
         outermost=False,
         innermost=False,
         dropout=False,
+        up_mode="transposed",
     ):
         super().__init__()
         self.outermost = outermost
@@ -100,13 +123,13 @@ class _UnetLevel(nn.Module):
         in_ch = outer if in_ch is None else in_ch
         down = nn.Conv2d(in_ch, inner, 4, 2, 1, bias=use_bias)
         if outermost:
-            up = nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1)
+            up = up_layer(inner * 2, outer, True, up_mode)
             layers = [down, sub, nn.ReLU(True), up, nn.Tanh()]
         elif innermost:
-            up = nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=use_bias)
+            up = up_layer(inner, outer, use_bias, up_mode)
             layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), up, norm(outer)]
         else:
-            up = nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=use_bias)
+            up = up_layer(inner * 2, outer, use_bias, up_mode)
             layers = [nn.LeakyReLU(0.2, True), down, norm(inner), sub, nn.ReLU(True), up, norm(outer)]
             if dropout:
                 layers.append(nn.Dropout(0.5))
@@ -119,17 +142,20 @@ class _UnetLevel(nn.Module):
 
 
 class UnetGenerator(nn.Module):
-    def __init__(self, in_ch=3, out_ch=3, size=256, ngf=64, norm="batch", dropout=True):
+    def __init__(
+        self, in_ch=3, out_ch=3, size=256, ngf=64, norm="batch", dropout=True, upsample="transposed"
+    ):
         super().__init__()
         depth = unet_depth(size)
         nl = norm_layer(norm)
-        block = _UnetLevel(ngf * 8, ngf * 8, None, None, nl, innermost=True)
+        up = {"up_mode": upsample}
+        block = _UnetLevel(ngf * 8, ngf * 8, None, None, nl, innermost=True, **up)
         for _ in range(depth - 5):  # the capped ngf*8 levels, with dropout
-            block = _UnetLevel(ngf * 8, ngf * 8, None, block, nl, dropout=dropout)
-        block = _UnetLevel(ngf * 4, ngf * 8, None, block, nl)
-        block = _UnetLevel(ngf * 2, ngf * 4, None, block, nl)
-        block = _UnetLevel(ngf, ngf * 2, None, block, nl)
-        self.model = _UnetLevel(out_ch, ngf, in_ch, block, nl, outermost=True)
+            block = _UnetLevel(ngf * 8, ngf * 8, None, block, nl, dropout=dropout, **up)
+        block = _UnetLevel(ngf * 4, ngf * 8, None, block, nl, **up)
+        block = _UnetLevel(ngf * 2, ngf * 4, None, block, nl, **up)
+        block = _UnetLevel(ngf, ngf * 2, None, block, nl, **up)
+        self.model = _UnetLevel(out_ch, ngf, in_ch, block, nl, outermost=True, **up)
 
     def forward(self, x):
         return self.model(x)
@@ -149,7 +175,9 @@ class _ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    def __init__(self, in_ch=3, out_ch=3, ngf=64, norm="instance", dropout=False, n_blocks=9):
+    def __init__(
+        self, in_ch=3, out_ch=3, ngf=64, norm="instance", dropout=False, n_blocks=9, upsample="transposed"
+    ):
         super().__init__()
         nl = norm_layer(norm)
         use_bias = not isinstance(nl(1), nn.BatchNorm2d)
@@ -165,7 +193,7 @@ class ResnetGenerator(nn.Module):
         for i in range(2):
             mult = 2 ** (2 - i)
             layers += [
-                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=use_bias),
+                up_layer(ngf * mult, ngf * mult // 2, use_bias, upsample, kernel=3, output_padding=1),
                 nl(ngf * mult // 2),
                 nn.ReLU(True),
             ]
@@ -201,14 +229,24 @@ class PatchDiscriminator(nn.Module):
 
 
 def build_image_generator(
-    net_g: str, size: int, ngf: int, norm: str, dropout: bool, in_ch: int = 3, out_ch: int = 3
+    net_g: str,
+    size: int,
+    ngf: int,
+    norm: str,
+    dropout: bool,
+    in_ch: int = 3,
+    out_ch: int = 3,
+    upsample: str = "transposed",
 ) -> nn.Module:
-    """The generator named by a config's `net_g` (unet, resnet_9blocks, resnet_6blocks), initialised."""
+    """The generator named by a config's `net_g` (unet, resnet_9blocks, resnet_6blocks), initialised.
+    `upsample` is the config's (`up_layer`); the default is the papers' reference layer."""
     check_size(net_g, size)
     if net_g == "unet":
-        net = UnetGenerator(in_ch, out_ch, size=size, ngf=ngf, norm=norm, dropout=dropout)
+        net = UnetGenerator(in_ch, out_ch, size=size, ngf=ngf, norm=norm, dropout=dropout, upsample=upsample)
     elif net_g in ("resnet_9blocks", "resnet_6blocks"):
-        net = ResnetGenerator(in_ch, out_ch, ngf=ngf, norm=norm, dropout=dropout, n_blocks=int(net_g[7]))
+        net = ResnetGenerator(
+            in_ch, out_ch, ngf=ngf, norm=norm, dropout=dropout, n_blocks=int(net_g[7]), upsample=upsample
+        )
     else:
         raise ValueError(f"unknown generator {net_g!r}: use unet, resnet_9blocks or resnet_6blocks")
     return init_weights(net)

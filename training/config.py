@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 def opt(default: Any, help: str, choices: tuple | None = None, cli: bool = True) -> Any:
@@ -100,11 +100,16 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    # settings whose default changed: what a stored config that predates the setting meant
+    # (e.g. {"upsample": "transposed"}: runs made before resize-convolution upsampling existed)
+    LEGACY: ClassVar[dict[str, Any]] = {}
+
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        """Rebuild from a stored dict; unknown keys (from a newer version) are ignored."""
+        """Rebuild from a stored dict; unknown keys (from a newer version) are ignored, missing ones (from an
+        older version) take their LEGACY value, else the default."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        return cls(**{k: v for k, v in {**cls.LEGACY, **values}.items() if k in names})
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from .blocks import build_discriminator, build_image_generator, check_size, gan_loss, multiple_of
+from .blocks import UPSAMPLE, build_discriminator, build_image_generator, check_size, gan_loss, multiple_of
 from .checkpoint import load_net
 from .config import TrainConfig, opt
 from .data import unpaired_datasets
@@ -32,10 +33,18 @@ class CycleGANConfig(TrainConfig):
         choices=("resnet_9blocks", "resnet_6blocks", "unet"),
     )
     dropout: bool = opt(False, "dropout in the generators' inner layers (training only)")
+    upsample: str = opt(
+        "resize",
+        "generator upsampling: resize (bilinear x2, then a 3x3 convolution: no checkerboard) or transposed "
+        "(the papers' transposed convolutions, which leave a dot grid; for comparison)",
+        choices=UPSAMPLE,
+    )
     gan_mode: str = opt("lsgan", "adversarial loss", choices=("vanilla", "lsgan", "hinge"))
     lambda_cycle: float = opt(10.0, "weight of the cycle-consistency loss A->B->A and B->A->B")
     lambda_identity: float = opt(0.5, "weight of the identity loss, relative to --lambda-cycle (0: off)")
     pool_size: int = opt(50, "image pool of past generated images shown to the discriminators (0: off)")
+
+    LEGACY: ClassVar[dict] = {"upsample": "transposed"}
 
 
 def new_pool(size: int) -> dict:
@@ -83,7 +92,9 @@ class CycleGAN(ModelKind):
         check_size(cfg.net_g, cfg.size)
 
     def _g(self, cfg):
-        return build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout)
+        return build_image_generator(
+            cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout, upsample=cfg.upsample
+        )
 
     def build_nets(self, cfg):
         return {

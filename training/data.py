@@ -25,6 +25,7 @@ from PIL import Image, ImageFile
 from torch.utils.data import Dataset, DistributedSampler
 
 from .errors import UserError
+from .hints import paint_hints
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error (skipped), never half an image
@@ -142,7 +143,8 @@ def split_indices(names: list[str], fraction: float) -> tuple[list[int], list[in
 
 class _Images(Dataset):
     """Shared loading with skip-and-count of unreadable files. Keys are (index, seed) pairs from
-    `StepSampler` (training) or plain indices (validation: no jitter)."""
+    `StepSampler` (training) or plain indices (validation: no jitter; what little randomness remains, e.g.
+    colour hints, is seeded by the index, so every validation image is the same at every validation)."""
 
     def __init__(self, size: int, load_size: int, flip: bool, train: bool):
         self.size, self.load_size, self.flip, self.train = size, load_size, flip, train
@@ -151,7 +153,7 @@ class _Images(Dataset):
         return self._n()
 
     def __getitem__(self, key):
-        index, seed = key if isinstance(key, tuple) else (key, 0)
+        index, seed = key if isinstance(key, tuple) else (key, key)
         skipped = []
         for attempt in range(min(self._n(), 50)):
             i = (index + attempt) % self._n()
@@ -181,13 +183,21 @@ class _Images(Dataset):
 
 
 class PairedDataset(_Images):
-    """Aligned A -> B pairs: two folders matched by name, or side-by-side files."""
+    """Aligned A -> B pairs: two folders matched by name, or side-by-side files. With `hints`, colour hints
+    from B are painted onto A (training.hints) before the crop and flip they share."""
 
     def __init__(
-        self, layout: Layout, indices: list[int], size: int, load_size: int, flip: bool, train: bool
+        self,
+        layout: Layout,
+        indices: list[int],
+        size: int,
+        load_size: int,
+        flip: bool,
+        train: bool,
+        hints: bool = False,
     ):
         super().__init__(size, load_size, flip, train)
-        self.layout = layout
+        self.layout, self.hints = layout, hints
         self.a = [layout.a[i] for i in indices]
         self.b = [layout.b[i] for i in indices]
 
@@ -206,6 +216,8 @@ class PairedDataset(_Images):
             a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w // 2 * 2, h))
         else:
             a, b = load_rgb(self.a[i]), load_rgb(self.b[i])
+        if self.hints:
+            a = Image.fromarray(paint_hints(np.asarray(a), np.asarray(b.resize(a.size)), rng))
         ta, tb = self._jitter([a, b], rng)
         return {"A": ta, "B": tb}
 
@@ -238,7 +250,7 @@ def paired_datasets(cfg) -> tuple[PairedDataset, PairedDataset, Layout]:
             "A/ and B/ with matching file names (e.g. from `nftgan sketchify`), or train `cyclegan` instead."
         )
     train, val = split_indices([split_name(p) for p in layout.a], cfg.val_fraction)
-    common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip}
+    common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip, "hints": cfg.hints}
     return (
         PairedDataset(layout, train, train=True, **common),
         PairedDataset(layout, val, train=False, **common),

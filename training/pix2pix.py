@@ -9,11 +9,20 @@ which is how the model is exported.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from .blocks import build_discriminator, build_image_generator, check_size, gan_loss, multiple_of, psnr
+from .blocks import (
+    UPSAMPLE,
+    build_discriminator,
+    build_image_generator,
+    check_size,
+    gan_loss,
+    multiple_of,
+    psnr,
+)
 from .checkpoint import load_net
 from .config import TrainConfig, opt
 from .data import paired_datasets
@@ -32,7 +41,27 @@ class Pix2PixConfig(TrainConfig):
         choices=("unet", "resnet_9blocks", "resnet_6blocks"),
     )
     dropout: bool = opt(True, "dropout in the generator's inner layers (training only)")
+    upsample: str = opt(
+        "resize",
+        "generator upsampling: resize (bilinear x2, then a 3x3 convolution: no checkerboard) or transposed "
+        "(the paper's transposed convolutions, which leave a dot grid; for comparison)",
+        choices=UPSAMPLE,
+    )
     lambda_l1: float = opt(100.0, "weight of the L1 loss to the target image")
+    hints: bool = opt(
+        False,
+        "paint synthetic colour hints onto the inputs (training/hints.py: dabs and strokes in the target's "
+        "own colour, inside its regions; none on a fifth of them), so the model learns to fill each region "
+        "in the colour an artist dabs into it",
+    )
+    stage: str = opt(
+        "colorize",
+        "the add-on stage the exported model fills: colorize (sketch -> colour) or stylize (colour -> a "
+        "style, learned from pairs, e.g. flat emoji -> their 3D renders)",
+        choices=("colorize", "stylize"),
+    )
+
+    LEGACY: ClassVar[dict] = {"upsample": "transposed"}
 
 
 class Pix2Pix(ModelKind):
@@ -53,7 +82,9 @@ class Pix2Pix(ModelKind):
 
     def build_nets(self, cfg):
         return {
-            "G": build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout),
+            "G": build_image_generator(
+                cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout, upsample=cfg.upsample
+            ),
             "D": build_discriminator(6, cfg.ndf, cfg.n_layers_d, cfg.norm),
         }
 
@@ -116,8 +147,11 @@ class Pix2Pix(ModelKind):
     def generator(self, cfg, nets, direction):
         if direction not in (None, "AtoB"):
             raise ConfigError(f"a pix2pix model translates A to B only (direction {direction!r} asked)")
-        net = build_image_generator(cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout)
-        return load_net(net, nets["G"], "generator"), {"multiple_of": multiple_of(cfg.net_g, cfg.size)}
+        net = build_image_generator(
+            cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout, upsample=cfg.upsample
+        )
+        extra = {"multiple_of": multiple_of(cfg.net_g, cfg.size), "kind": cfg.stage}
+        return load_net(net, nets["G"], "generator"), extra
 
 
 register(Pix2Pix())

@@ -139,3 +139,38 @@ def test_sampler_resumes_mid_epoch_and_splits_ranks():
     again = StepSampler(data, 1, 0, seed=5, batch_size=2)
     again.set_epoch(4)
     assert [i for i, _ in again] != [i for i, _ in keys]
+
+
+def test_hints_are_painted_onto_the_sketch_in_the_pictures_colours(tmp_path):
+    root = tmp_path / "p"
+    for d in ("A", "B"):
+        (root / d).mkdir(parents=True)
+    for i in range(6):
+        picture = np.full((64, 64, 3), 255, np.uint8)
+        picture[8:56, 8:56] = (30 + 30 * i, 160, 220 - 20 * i)  # one flat colour region per picture
+        sketch = np.full((64, 64, 3), 255, np.uint8)
+        sketch[8:56, 8:10] = sketch[8:56, 54:56] = sketch[8:10, 8:56] = sketch[54:56, 8:56] = 0
+        Image.fromarray(sketch).save(root / "A" / f"p{i}.png")
+        Image.fromarray(picture).save(root / "B" / f"p{i}.png")
+    plain = Pix2PixConfig(
+        model="pix2pix", data=str(root), size=64, load_size=64, flip=False, val_fraction=0.3
+    )
+    hinted = plain.replace(hints=True)
+    (tp, _, _), (th, vh, _) = paired_datasets(plain), paired_datasets(hinted)
+    painted = 0
+    for key in [(i, 100 + i) for i in range(len(th))]:
+        a0, a1, b = tp[key]["A"], th[key]["A"], th[key]["B"]
+        assert torch.equal(b, tp[key]["B"]) and torch.equal(th[key]["A"], a1)  # the same for the same key
+        changed = (a1 - a0).abs().amax(0) > 0.05
+        if changed.any():
+            painted += 1
+            # every changed pixel is the sketch's pixel blended towards the region's colour (soft-edged strokes)
+            colour, before, after = b[:, 32, 32, None], a0[:, changed], a1[:, changed]
+            alpha = ((after - before) * (colour - before)).sum(0) / ((colour - before) ** 2).sum(0).clamp_min(
+                1e-6
+            )
+            assert (after - before - alpha * (colour - before)).abs().max() < 0.03
+            assert alpha.min() > 0 and alpha.max() > 0.95
+    assert painted >= len(th) // 2
+    again = paired_datasets(hinted)[1]  # validation: the same hints at every validation
+    assert len(vh) and all(torch.equal(vh[i]["A"], again[i]["A"]) for i in range(len(vh)))

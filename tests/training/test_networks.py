@@ -109,3 +109,38 @@ def test_image_pool_fills_then_swaps_half():
 def test_lr_constant_then_linear_to_zero():
     f = lr_factor(Pix2PixConfig(steps=100, decay_from=0.5))
     assert [f(s) for s in (0, 50, 75, 100)] == [1.0, 1.0, 0.5, 0.0]
+
+
+def _phase_spread(y: torch.Tensor, period: int = 4, border: int = 12) -> float:
+    """Spread over pixel phases (y mod 4, x mod 4) of the mean high-pass residual (the output minus its 3x3
+    blur: smooth shading cancels, a grid does not), away from the borders."""
+    y = y.mean(1, keepdim=True)
+    y = (y - torch.nn.functional.avg_pool2d(y, 3, 1, 1))[0, 0, border:-border, border:-border]
+    h, w = (y.shape[0] // period) * period, (y.shape[1] // period) * period
+    return float(y[:h, :w].reshape(h // period, period, w // period, period).mean((0, 2)).std())
+
+
+@pytest.mark.parametrize("net_g", ["unet", "resnet_6blocks"])
+def test_resize_upsampling_draws_no_checkerboard_where_transposed_convolutions_do(net_g):
+    """On a flat grey picture every output pixel of a resize-convolution generator is made alike, so the
+    output is flat away from the borders; transposed convolutions overlap unevenly and draw a grid."""
+    spread = {}
+    for mode in ("resize", "transposed"):
+        torch.manual_seed(0)
+        g = build_image_generator(net_g, 64, 8, "instance", False, upsample=mode).eval()
+        with torch.no_grad():
+            spread[mode] = _phase_spread(g(torch.full((1, 3, 64, 64), 0.2)))
+    assert spread["resize"] < spread["transposed"] / 10, spread
+
+
+def test_upsampling_defaults_to_resize_for_new_runs_and_transposed_for_older_ones():
+    from nftgan.training.cyclegan import CycleGANConfig
+
+    for cls in (Pix2PixConfig, CycleGANConfig):
+        assert cls().upsample == "resize"
+        stored = cls(upsample="transposed").to_dict()
+        del stored["upsample"]  # a run made before the setting existed
+        assert cls.from_dict(stored).upsample == "transposed"
+        assert cls.from_dict({**stored, "upsample": "resize"}).upsample == "resize"
+    with pytest.raises(ValueError, match="unknown upsampling"):
+        build_image_generator("unet", 32, 4, "instance", False, upsample="pixelshuffle")
