@@ -4,11 +4,12 @@
 
 Not part of `make bench` (it trains for tens of minutes): it is the evidence behind `--amp auto`
 choosing bf16 where the hardware computes it natively. For each precision and seed it trains, with the
-real `nftgan train`, the default-style recipes at their shipped size (training/defaults.py, 128 px, ngf 16)
-on the licensed data from `make data`:
+real `nftgan train`, the default-style recipes at their shipped settings (training/defaults.py) on the
+licensed data from `make data`:
 
-- pix2pix on data/colorize/train, scored on data/colorize/test (sketch -> drawing);
-- CycleGAN on data/clay (Noto -> Fluent 3D), scored on the held-out Noto/Fluent pairs that share a code point.
+- pix2pix with the colorize recipe on data/colorize/train, scored on data/colorize/test (sketch -> picture);
+- CycleGAN with the Painted Portrait recipe on the flat -> 3D emoji of data/clay/train used without their
+  pairing, scored on the held-out pairs data/clay/test (the same emoji flat and in 3D).
 
 Scores are computed in fp32 (as the exported model runs), at 256 px, as mean L1 in [0, 1] against the
 reference. Seeds show how much two fp32 runs differ by chance: bf16 is "equal" when its gap to fp32 is
@@ -46,9 +47,13 @@ def heldout_l1(run_dir: Path, src: Path, ref: Path, limit: int = 64) -> float:
     return float(np.mean(scores))
 
 
-def recipe(default_id: str) -> tuple[str, str, tuple[str, ...]]:
+def recipe(default_id: str, data: str = "") -> tuple[str, str, tuple[str, ...]]:
     d = next(d for d in DEFAULTS if d.id == default_id)
-    return d.kind, d.data, d.args  # main() appends its own logging options: argparse keeps the last one
+    return (
+        d.kind,
+        data or d.data,
+        d.args,
+    )  # main() appends its own logging options: argparse keeps the last one
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,12 +66,19 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("needs the licensed data sets: run `make data` first")
     tasks = {
         "pix2pix": (
-            "colorize-clipart",
+            "colorize-flat",
+            "",
             args.steps_pix2pix,
             DATA / "colorize/test/A",
             DATA / "colorize/test/B",
         ),
-        "cyclegan": ("stylize-clay", args.steps_cyclegan, DATA / "noto/test", DATA / "fluent3d/test"),
+        "cyclegan": (
+            "stylize-painted",
+            "clay/train",
+            args.steps_cyclegan,
+            DATA / "clay/test/A",
+            DATA / "clay/test/B",
+        ),
     }
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; held-out L1 (lower is better), fp32 "
@@ -75,8 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     head = f"{'model':<9} {'amp':<5} {'seed':>4} {'steps':>6} {'train min':>9} {'held-out L1':>11}"
     print(head + "\n" + "-" * len(head), flush=True)
     with tempfile.TemporaryDirectory(prefix="nftgan-precision-") as tmp:
-        for model, (default_id, steps, src, ref) in tasks.items():
-            kind, data, extra = recipe(default_id)
+        for model, (default_id, data_dir, steps, src, ref) in tasks.items():
+            kind, data, extra = recipe(default_id, data_dir)
             res: dict[str, list[float]] = {}
             for seed in args.seeds:
                 for amp in ("none", "bf16"):
