@@ -119,16 +119,20 @@ def test_a_sketch_larger_than_the_work_size_is_stylized_at_it(colorize_model, st
         def progress(self, fraction, message):
             seen.append(message)
 
-    out = pipeline.run(big, models={"colorize": col, "stylize": sty}, job=Job())
+    out = pipeline.run(big, models={"colorize": col, "stylize": sty}, job=Job(), lines=())
     assert out["colorize"].shape == out["stylize"].shape == (640, 480, 4)
     assert [m.split(": ")[1] for m in seen if "tile" in m] == ["tile 1/1"] * 2  # 64 x 48: one pass each
-    small = pipeline.run(big, models={"colorize": col}, size=64)["colorize"]  # the same work, by hand
+    small = pipeline.run(big, models={"colorize": col}, size=64, lines=())[
+        "colorize"
+    ]  # the same work, by hand
     assert small.shape == (64, 48, 4)
     expect = pipeline.to_image_space(pipeline.to_model_space(small), (640, 480))
     assert np.abs(out["colorize"] - expect).max() < 1e-5
     # native: the same model without a work size runs at full resolution, in tiles
     seen.clear()
-    native = pipeline.run(big, models={"colorize": describe_model(colorize_model)}, job=Job())["colorize"]
+    native = pipeline.run(big, models={"colorize": describe_model(colorize_model)}, job=Job(), lines=())[
+        "colorize"
+    ]
     assert int(seen[-2].split("/")[-1]) > 1 and np.abs(native - out["colorize"]).mean() > 0.01
     up = pipeline.run(big, models={"stylize": sty, "upscale": describe_model(upscale_model)})
     assert (
@@ -136,6 +140,68 @@ def test_a_sketch_larger_than_the_work_size_is_stylized_at_it(colorize_model, st
     )  # 64 x 48 x 4, brought to the sketch's size
     up = pipeline.run(sketch(160, 120), models={"stylize": sty, "upscale": describe_model(upscale_model)})
     assert up["stylize"].shape == (160, 120, 4) and up["upscale"].shape == (256, 192, 4)  # 4 x the work size
+
+
+def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resolution(
+    colorize_model, stylize_model, upscale_model
+):
+    """The colorized result (by default) is the model's result times the sketch's line layer (dark and grey
+    strokes) at the result's own resolution: black lines stay as dark and as sharp as drawn on a canvas 5x the
+    model's work size, coloured hint strokes and paper leave the result alone; the next stage takes the
+    result without them, and an upscale result follows the stage it enlarges."""
+    col, sty = (dataclasses.replace(describe_model(p), work_size=64) for p in (colorize_model, stylize_model))
+    canvas = sketch(320, 320)  # dark lines, 5x the work size ...
+    imageio.draw_strokes(
+        canvas, [[(0.3, 0.3), (0.6, 0.5)]], width=30, color=(0.9, 0.1, 0.1, 1.0)
+    )  # + a red dab
+    models = {"colorize": col, "stylize": sty}
+    plain, lined = pipeline.run(canvas, models=models, lines=()), pipeline.run(canvas, models=models)
+    hi, lo = canvas[..., :3].max(axis=2), canvas[..., :3].min(axis=2)
+    layer = 1 - (1 - hi) * lo / hi  # bottom-up, like the results
+    np.testing.assert_allclose(
+        lined["colorize"][..., :3], plain["colorize"][..., :3] * layer[..., None], atol=1e-6
+    )
+    line_px = canvas[..., :3].max(axis=2) <= 0.05 + 1e-6  # the lines' cores (their edges are anti-aliased)
+    dab_px = (canvas[..., 0] > 0.85) & (canvas[..., 1] < 0.15)
+    assert line_px.sum() > 500 and dab_px.sum() > 500
+    assert lined["colorize"][line_px, :3].max() <= 0.05 + 1e-6  # as dark as drawn, at full resolution
+    assert (lined["colorize"][dab_px] >= 0.98 * plain["colorize"][dab_px]).all()  # hints are not lines
+    assert np.array_equal(
+        lined["stylize"], plain["stylize"]
+    )  # stylize took the colorized image without lines
+    both = pipeline.run(canvas, models=models, lines=("colorize", "stylize"))
+    np.testing.assert_allclose(
+        both["stylize"][..., :3], plain["stylize"][..., :3] * layer[..., None], atol=1e-6
+    )
+    small = sketch(80, 80)  # smaller than 4 x the work size: the upscaled result is larger than the sketch
+    up = pipeline.run(small, models={"colorize": col, "upscale": describe_model(upscale_model)})
+    assert up["upscale"].shape == (256, 256, 4)
+    bare = pipeline.run(small, models={"colorize": col, "upscale": describe_model(upscale_model)}, lines=())
+    layer = pipeline.line_layer(pipeline.to_model_space(small))[::-1]  # bottom-up
+    big_layer = imageio.resize(layer[:, :, None], 256, 256)[..., 0]
+    np.testing.assert_allclose(
+        up["upscale"][..., :3], bare["upscale"][..., :3] * big_layer[..., None], atol=1e-5
+    )
+
+
+def test_strength_mixes_a_stages_input_and_output(colorize_model, stylize_model):
+    info = describe_model(stylize_model)
+    side = pipeline.round_up(info.input_size, info.multiple_of)
+    img = sketch(side, side)
+    full, none, half = (
+        pipeline.run(img, models={"stylize": info}, strength={"stylize": s})["stylize"]
+        for s in (1.0, 0.0, 0.5)
+    )
+    np.testing.assert_allclose(none, img, atol=1e-6)  # strength 0: the stage changes nothing
+    np.testing.assert_allclose(half, (full + img) / 2, atol=1e-5)
+    chain = {"colorize": colorize_model, "stylize": info}
+    skipped = pipeline.run(img, models=chain, strength={"colorize": 0.0}, lines=())
+    np.testing.assert_allclose(skipped["stylize"], full, atol=1e-5)  # stylize took the sketch itself
+    for bad in ({"stylize": 1.5}, {"stylize": float("nan")}, {"paint": 0.5}):
+        with pytest.raises(jobs.UserError, match=r"strength must be between 0 and 1|unknown pipeline stage"):
+            pipeline.run(img, models={"stylize": info}, strength=bad)
+    with pytest.raises(jobs.UserError, match="unknown pipeline stage"):
+        pipeline.run(img, models={"stylize": info}, lines=("outline",))
 
 
 def test_transparent_becomes_paper(colorize_model):
@@ -344,6 +410,9 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         ((str(tmp_path / "missing.png"),), "no such file"),
         ((good, "--style", "Nope"), "no stylize model called 'Nope'. Available: "),
         ((good, "--size", "0"), "--size must be a positive number"),
+        ((good, "--strength", "colorize=lots"), "give STAGE=S with S between 0 and 1"),
+        ((good, "--strength", "stylize=2"), "the stylize strength must be between 0 and 1"),
+        ((good, "--keep-lines", "colorize,outline"), "unknown pipeline stage(s) ['outline']"),
     ]
     for args, message in expectations:
         rc, _ = stylize_cli(*args)
