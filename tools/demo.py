@@ -52,6 +52,29 @@ SKETCH.append(
 )  # sun
 
 
+# Colour dabs painted on the same canvas with a wider brush (dark strokes are lines, coloured ones hints):
+# red walls, a green tree crown, a yellow sun, a brown door; the roof and the windows are left to the model.
+DABS = [
+    ((0.85, 0.15, 0.12), [(0.23, 0.20), (0.27, 0.25), (0.30, 0.21)]),  # walls
+    ((0.85, 0.15, 0.12), [(0.51, 0.20), (0.55, 0.24)]),  # walls, right of the door
+    ((0.18, 0.62, 0.20), [(0.79, 0.42), (0.84, 0.46), (0.86, 0.41)]),  # tree crown
+    ((0.96, 0.80, 0.12), [(0.81, 0.81), (0.84, 0.84)]),  # sun
+    ((0.50, 0.30, 0.14), [(0.39, 0.17), (0.41, 0.22)]),  # door
+]
+
+
+def house(n: int, dabs: bool = True):
+    """The demo sketch on an n x n canvas (RGBA float, bottom-up like Blender's pixels), with or without DABS."""
+    import numpy as np
+    from nftgan.core.imageio import draw_strokes
+
+    pixels = np.ones((n, n, 4), np.float32)
+    draw_strokes(pixels, SKETCH, width=n / 110)
+    for colour, stroke in DABS if dabs else ():
+        draw_strokes(pixels, [stroke], width=n / 30, color=(*colour, 1.0))
+    return pixels
+
+
 def say(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
@@ -207,9 +230,7 @@ def scene(models: dict, out: str) -> dict:
 
     assert bpy.ops.nftgan.new_canvas(size=CANVAS) == {"FINISHED"}
     sketch = sc.nftgan.sketch
-    n = int(CANVAS)
-    pixels = np.ones((n, n, 4), np.float32)
-    imageio.draw_strokes(pixels, SKETCH, width=n / 110)
+    pixels = house(int(CANVAS))  # black lines and a few colour dabs
     sketch.pixels.foreach_set(pixels.ravel())
     sketch.update()
     sketch.pack()  # keep the painted sketch in scene.blend

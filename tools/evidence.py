@@ -1,13 +1,21 @@
 """Evidence for the shipped default models (addon/models/), made with the add-on's own pipeline.
 
-    python -m tools.evidence            # contact sheet + held-out metrics + model cards + goldens
-    python -m tools.evidence --golden   # only the golden fixtures (after re-exporting a model)
+    python -m tools.evidence                       # contact sheet + held-out metrics + model cards + goldens
+    python -m tools.evidence --compare DIR         # ... beside the models in DIR (e.g. the previous release)
+    python -m tools.evidence --golden              # only the golden fixtures (after re-exporting a model)
 
-- docs/default_styles.png: held-out sketch | colorized | each style | x4 upscale (centre crop) | bicubic x4
+- docs/default_styles.png: held-out sketches without and with colour dabs (and the demo house as an artist
+  paints it on a 1024 px canvas): sketch | colorized | each style | x4 upscale (centre crop).
 - docs/default_styles_int8.png: the same with the shipped int8 variants (when there are any)
-- docs/default_styles.json: held-out metrics, each beside its trivial baseline, measured in one run:
-  colorize L1 / PSNR vs the sketch itself; clay (Noto -> Fluent 3D, same code point) vs the Noto image
-  itself; upscale PSNR vs bicubic (PIL) on bicubic-downscaled held-out images.
+- docs/default_styles.json: held-out metrics, each beside trivial baselines (and the --compare models),
+  measured in one run:
+  colorize on held-out line sketches: L1 / PSNR / SSIM to the true picture without hints, with hints in the
+  picture's own colours, and hint fidelity: mean CIELAB dE between a dab's colour and the output over the
+  rest of the dabbed region (away from the dab), for dabs in the true colour and in another palette colour
+  (the artist repaints); grid score (checkerboard strength, ~1 = none) and colour variety (spread of the
+  dominant hues of the hint-free results, degrees) beside the true pictures' own;
+  3D Clay (Fluent flat -> Fluent 3D of the same emoji) L1 / PSNR / SSIM vs the flat input itself;
+  upscale PSNR vs bicubic (PIL) on bicubic-downscaled held-out images; the grid score of every model.
 - each model card (addon/models/<id>.md) gets a "Held-out evaluation" section (replaced on every run).
 - tests/models/golden/: fixed held-out sketches, their targets and every model's output on them, with the
   sha256 of the model files they came from (tests/models/test_default_models.py compares against them);
@@ -30,14 +38,16 @@ from nftgan.core import pipeline
 from nftgan.core.contract import ModelInfo, describe_model
 from nftgan.core.styles import INT8_SUFFIX
 from nftgan.training.defaults import DEFAULTS
-from PIL import Image
+from nftgan.training.hints import REGION_DE, paint, srgb_to_lab, strokes
+from PIL import Image, ImageDraw, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "addon" / "models"
 DOCS = ROOT / "docs"
 GOLDEN = ROOT / "tests" / "models" / "golden"
 SHEET_CELL = 150
-SHEET_ROWS = 5
+SHEET_PICKS = 3  # held-out emoji on the contact sheet (each without and with dabs)
+GRID_PERIOD = 4  # pixel phases y mod 4, x mod 4: the period of two stacked x2 upsamplings
 GOLDEN_SIZE = 128
 HELDOUT_EVERY = 20  # tests/models/golden/heldout: every 20th held-out colorize pair (256 px)
 GOLDEN_UPSCALE_CROP = 64  # the upscaler's golden input: the colorized image's centre 64 px (-> 256 px)
@@ -89,8 +99,9 @@ def from_rgba(rgba: np.ndarray) -> np.ndarray:
 
 
 def stage(rgb01: np.ndarray, kind: str, info: ModelInfo, threads: int = 0) -> np.ndarray:
-    """One pipeline stage exactly as the add-on runs it (tiling included); RGB [0, 1] top-down."""
-    return from_rgba(pipeline.run(to_rgba(rgb01), models={kind: info}, threads=threads)[kind])
+    """One pipeline stage as the add-on runs it (tiling, work size), the model's own result: without the
+    sketch's lines laid back over it (keep my lines), so the scores are the model's; RGB [0, 1] top-down."""
+    return from_rgba(pipeline.run(to_rgba(rgb01), models={kind: info}, threads=threads, lines=())[kind])
 
 
 def run_model(rgb01: np.ndarray, info: ModelInfo, threads: int = 0) -> np.ndarray:
@@ -139,55 +150,217 @@ def quantize(rgb01: np.ndarray) -> np.ndarray:
     return (np.clip(rgb01, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+# ---------------------------------------------------------------- image measures
+
+
+def grid_score(rgb01: np.ndarray, period: int = GRID_PERIOD) -> float:
+    """Checkerboard strength: the spread of a high-pass residual's mean over the period x period pixel phases
+    (y mod 4, x mod 4), relative to the spread noise would give. About 1 for an image without a grid (noise, a
+    drawing); transposed-convolution artefacts give several times that."""
+    g = np.asarray(rgb01, np.float64).mean(axis=2)
+    h, w = g.shape
+    p = np.pad(g, 1, mode="edge")
+    r = g - sum(p[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9.0
+    r = r[: h // period * period, : w // period * period]
+    phases = r.reshape(h // period, period, w // period, period).mean(axis=(0, 2))
+    noise = r.std() / np.sqrt(r.size / period**2)
+    return float(phases.std() / max(noise, 1e-12))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean structural similarity of the luminances (Wang et al. 2004: Gaussian window 11 px, sigma 1.5)."""
+    x, y = (np.asarray(i, np.float64) @ np.array([0.299, 0.587, 0.114]) for i in (a, b))
+    k = np.exp(-0.5 * ((np.arange(11) - 5) / 1.5) ** 2)
+    k /= k.sum()
+
+    def blur(z):
+        z = np.apply_along_axis(lambda v: np.convolve(v, k, mode="valid"), 0, z)
+        return np.apply_along_axis(lambda v: np.convolve(v, k, mode="valid"), 1, z)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    return float((((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))).mean())
+
+
+def lab(rgb01: np.ndarray) -> np.ndarray:
+    return srgb_to_lab(np.clip(rgb01, 0, 1))
+
+
+def dominant_hue(rgb01: np.ndarray, min_chroma: float = 20.0) -> float | None:
+    """The chroma-weighted mean hue (degrees, CIELAB) of an image's coloured pixels; None if it has none."""
+    c = lab(rgb01).reshape(-1, 3)
+    chroma = np.hypot(c[:, 1], c[:, 2])
+    keep = chroma > min_chroma
+    if keep.sum() < 50:
+        return None
+    v = (c[keep, 1] + 1j * c[keep, 2]).sum()
+    return float(np.degrees(np.angle(v)) % 360)
+
+
+def hue_spread(hues: list[float | None]) -> float:
+    """Circular standard deviation (degrees) of hues: small when every picture comes out in one palette."""
+    h = np.radians([x for x in hues if x is not None])
+    if not len(h):
+        return 0.0
+    r = abs(np.exp(1j * h).mean())
+    return float(np.degrees(np.sqrt(-2 * np.log(max(r, 1e-12)))))
+
+
+# ---------------------------------------------------------------- colour hints on held-out sketches
+
+# the dab colours an artist picks in the canvas palette (also offered by New Sketch Canvas)
+PALETTE = {
+    "red": (0.86, 0.16, 0.14),
+    "orange": (0.96, 0.55, 0.12),
+    "yellow": (0.97, 0.82, 0.16),
+    "green": (0.22, 0.66, 0.24),
+    "blue": (0.16, 0.38, 0.86),
+    "purple": (0.55, 0.25, 0.75),
+    "pink": (0.95, 0.45, 0.68),
+    "brown": (0.55, 0.34, 0.18),
+}
+EVAL_DABS = 3  # hints per held-out sketch
+AWAY_PX = 6  # hint fidelity is measured this far from the dab and from the sketch's lines
+
+
+def region_of(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
+    """The connected part of a boolean mask that holds the pixel `seed` (x, y)."""
+    img = Image.fromarray(mask.astype(np.uint8) * 255).copy()  # a copy: fromarray's image may share the array
+    ImageDraw.floodfill(img, seed, 128)
+    return np.asarray(img) == 128
+
+
+def dabbed(sketch: np.ndarray, target: np.ndarray, seed: int, recolour: bool) -> tuple[np.ndarray, list]:
+    """A held-out sketch with EVAL_DABS colour dabs, as an artist would paint them: each inside one region of
+    the true picture, in the colour the picture has there or (recolour) in a palette colour far from it.
+    Returns the canvas (RGB [0, 1]) and the dabs as (alpha, colour RGB [0, 1], the dabbed region)."""
+    rng = np.random.default_rng(seed)
+    s8, t8 = quantize(sketch), quantize(target)
+    tl = lab(target)
+    out = []
+    for alpha, colour in strokes(s8, t8, rng, EVAL_DABS, sloppy=0.0):
+        colour = colour / 255.0
+        same = np.linalg.norm(tl - lab(colour), axis=-1) < REGION_DE
+        ys, xs = np.nonzero((alpha > 0.5) & same)
+        region = region_of(same, (int(xs[0]), int(ys[0])))
+        if recolour:
+            far = [c for c in PALETTE.values() if np.linalg.norm(lab(np.array(c)) - lab(colour)) > 40]
+            colour = np.array(far[int(rng.integers(len(far)))])
+        out.append((alpha, np.asarray(colour, np.float32), region))
+    canvas = paint(s8, [(a, c * 255.0) for a, c, _ in out]).astype(np.float32) / 255.0
+    return canvas, out
+
+
+def hint_errors(result: np.ndarray, sketch: np.ndarray, dabs: list) -> list[float]:
+    """Per dab: mean CIELAB dE between the dab's colour and the result over its region, away from the dab
+    itself and from the sketch's lines (what the model filled, not what the artist painted)."""
+    lines = np.asarray(sketch, np.float32).min(axis=2) < 0.5
+    grow = lambda m, px: (
+        np.asarray(Image.fromarray(m.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * px + 1))) > 0
+    )
+    near_line = grow(lines, 2)
+    rl = lab(result)
+    errors = []
+    for alpha, colour, region in dabs:
+        away = region & ~grow(alpha > 0.05, AWAY_PX) & ~near_line
+        if away.sum() >= 40:
+            errors.append(float(np.linalg.norm(rl[away] - lab(colour), axis=-1).mean()))
+    return errors
+
+
 # ---------------------------------------------------------------- metrics on held-out data
 
 
 def paired_scores(src_dir: Path, ref_dir: Path, names: list[str], run, baseline: str) -> dict:
-    """Mean L1 / PSNR against the reference of run(input) ("model_*") and of the input itself ("<baseline>_*")."""
-    m: dict[str, list[float]] = {f"{who}_{k}": [] for who in ("model", baseline) for k in ("l1", "psnr")}
+    """Mean L1 / PSNR / SSIM against the reference of run(input) ("model_*") and of the input itself
+    ("<baseline>_*"), and the grid score of run(input)."""
+    m: dict[str, list[float]] = {}
     for n in names:
         src, ref = load_rgb01(src_dir / n), load_rgb01(ref_dir / n)
-        for who, img in (("model", run(src)), (baseline, src)):
-            m[f"{who}_l1"].append(l1(img, ref))
-            m[f"{who}_psnr"].append(psnr(img, ref))
-    return {k: round(float(np.mean(v)), 4) for k, v in m.items()}
+        out = run(src)
+        for who, img in (("model", out), (baseline, src)):
+            for k, f in (("l1", l1), ("psnr", psnr), ("ssim", ssim)):
+                m.setdefault(f"{who}_{k}", []).append(f(img, ref))
+        m.setdefault("model_grid", []).append(grid_score(out))
+    return {k: round(float(np.mean(v) if k != "model_grid" else np.median(v)), 4) for k, v in m.items()}
 
 
-def metrics(data: Path, infos: dict[str, ModelInfo], limit: int = 0) -> dict:
+def colorize_scores(pairs: list[tuple[np.ndarray, np.ndarray]], run) -> dict:
+    """One colorize model (`run`: RGB [0, 1] -> RGB [0, 1]) on held-out (sketch, picture) pairs: L1 / PSNR /
+    SSIM without and with true-colour dabs, hint fidelity (true and palette colours), grid score, hue spread."""
+    m: dict[str, list[float]] = {}
+    hues = []
+    for i, (sketch, target) in enumerate(pairs):
+        plain = run(sketch)
+        hues.append(dominant_hue(plain))
+        m.setdefault("grid", []).append(grid_score(plain))
+        true_canvas, true_dabs = dabbed(sketch, target, i, recolour=False)
+        palette_canvas, palette_dabs = dabbed(sketch, target, i, recolour=True)
+        hinted = run(true_canvas)
+        for tag, img in (("", plain), ("hints_", hinted)):
+            m.setdefault(f"{tag}l1", []).append(l1(img, target))
+            m.setdefault(f"{tag}psnr", []).append(psnr(img, target))
+            m.setdefault(f"{tag}ssim", []).append(ssim(img, target))
+        m.setdefault("hint_de_true", []).extend(hint_errors(hinted, sketch, true_dabs))
+        m.setdefault("hint_de_palette", []).extend(hint_errors(run(palette_canvas), sketch, palette_dabs))
+    out = {k: round(float(np.median(v) if k == "grid" else np.mean(v)), 4) for k, v in m.items()}
+    out["hue_spread"] = round(hue_spread(hues), 1)
+    out["dabs_scored"] = len(m["hint_de_palette"])
+    return out
+
+
+def colorize_pairs(data: Path, limit: int = 0) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Held-out colorize pairs by part: Fluent flat emoji (ink outlines and line art) and Open Clip Art."""
+    a = data / "colorize/test/A"
+    parts: dict[str, list] = {}
+    for p in sorted(a.glob("*.png")):
+        part = "emoji" if p.name.startswith("fluentflat__") else "clipart"
+        if not limit or len(parts.get(part, [])) < limit:
+            parts.setdefault(part, []).append((load_rgb01(p), load_rgb01(data / "colorize/test/B" / p.name)))
+    return parts
+
+
+def metrics(data: Path, infos: dict[str, ModelInfo], compare: dict[str, ModelInfo], limit: int = 0) -> dict:
     res: dict = {}
     t0 = time.perf_counter()
-    ((cid, cinfo),) = by_kind(infos, "colorize").items()
-    names = sorted(p.name for p in (data / "colorize/test/A").glob("*.png"))[: limit or None]
-    res[cid] = {
-        "images": len(names),
-        "set": "data/colorize/test",
-        **paired_scores(
-            data / "colorize/test/A",
-            data / "colorize/test/B",
-            names,
-            lambda x: stage(x, "colorize", cinfo),
-            baseline="sketch",
-        ),
+    colorizers = {
+        **by_kind(infos, "colorize"),
+        **{f"before: {k}": v for k, v in by_kind(compare, "colorize").items()},
     }
-    for mid, info in by_kind(infos, "stylize").items():
+    for part, pairs in colorize_pairs(data, limit).items():
+        r = {"images": len(pairs), "set": f"data/colorize/test ({part})"}
+        for mid, info in colorizers.items():
+            r[mid] = colorize_scores(pairs, lambda x, info=info: stage(x, "colorize", info))
+        r["baseline: the sketch itself"] = colorize_scores(pairs, lambda x: x)
+        r["true pictures"] = {
+            "grid": round(float(np.median([grid_score(t) for _, t in pairs])), 4),
+            "hue_spread": round(hue_spread([dominant_hue(t) for _, t in pairs]), 1),
+        }
+        res[f"colorize ({part})"] = r
+    clay = sorted(p.name for p in (data / "clay/test/A").glob("*.png"))[: limit or None]
+    stylizers = {
+        **by_kind(infos, "stylize"),
+        **{f"before: {k}": v for k, v in by_kind(compare, "stylize").items()},
+    }
+    for mid, info in stylizers.items():
         if "clay" not in mid:
-            continue  # only the clay style has a reference image per input (same emoji code point)
-        pairs = sorted(
-            {p.name for p in (data / "noto/test").glob("*.png")}
-            & {p.name for p in (data / "fluent3d/test").glob("*.png")}
-        )[: limit or None]
+            continue  # only the clay style has a reference picture per input (the same emoji in Fluent 3D)
         res[mid] = {
-            "images": len(pairs),
-            "set": "data/noto/test -> data/fluent3d/test",
+            "images": len(clay),
+            "set": "data/clay/test: Fluent flat -> Fluent 3D",
             **paired_scores(
-                data / "noto/test",
-                data / "fluent3d/test",
-                pairs,
+                data / "clay/test/A",
+                data / "clay/test/B",
+                clay,
                 lambda x, info=info: stage(x, "stylize", info),
                 baseline="input",
             ),
         }
-    for mid, info in by_kind(infos, "upscale").items():
+    for mid, info in {
+        **by_kind(infos, "upscale"),
+        **{f"before: {k}": v for k, v in by_kind(compare, "upscale").items()},
+    }.items():
         files = sorted((data / "upscale/test").glob("*.png"))[: limit or None]
         s = info.scale
         m = {"model_psnr": [], "bicubic_psnr": []}
@@ -203,49 +376,82 @@ def metrics(data: Path, infos: dict[str, ModelInfo], limit: int = 0) -> dict:
             "set": f"data/upscale/test, {h // s} px -> {h} px",
             **{k: round(float(np.mean(v)), 3) for k, v in m.items()},
         }
+    res["grid score of each model's output"] = grid_scores(data, infos, compare, limit)
     res["_seconds"] = round(time.perf_counter() - t0, 1)
+    return res
+
+
+def grid_scores(data: Path, infos: dict[str, ModelInfo], compare: dict[str, ModelInfo], limit: int) -> dict:
+    """Median grid score of every model's output along the chain on held-out emoji sketches (each stylize and
+    upscale model on the colorized image, at the model's own resolution), beside the true pictures'."""
+    pairs = colorize_pairs(data, limit or 40)["emoji"][:: 2 if not limit else 1]
+    res = {"true pictures": round(float(np.median([grid_score(t) for _, t in pairs])), 2)}
+    for tag, models in (("", infos), ("before: ", compare)):
+        if not by_kind(models, "colorize"):
+            continue
+        scores: dict[str, list[float]] = {}
+        for sketch, _ in pairs:
+            for mid, img in outputs(sketch, models).items():
+                scores.setdefault(tag + mid, []).append(grid_score(img))
+        res.update({k: round(float(np.median(v)), 2) for k, v in scores.items()})
     return res
 
 
 # ---------------------------------------------------------------- contact sheet
 
 
-def contact_sheet(data: Path, infos: dict[str, ModelInfo], out: Path, rows: int = SHEET_ROWS) -> None:
-    """Held-out sketches through the whole chain, one row each."""
-    from PIL import ImageDraw, ImageFont
+def sheet_rows(data: Path, picks: int = SHEET_PICKS) -> list[tuple[str, np.ndarray]]:
+    """(label, RGB [0, 1] canvas): held-out emoji line sketches without and with palette dabs, then the demo's
+    house as an artist paints it on a 1024 px canvas, without and with dabs."""
+    from tools.demo import house
 
-    names = sorted(p.name for p in (data / "colorize/test/A").glob("*.png"))
-    step = max(1, len(names) // rows)
-    picked = names[::step][:rows]
-    styles, ups = by_kind(infos, "stylize"), by_kind(infos, "upscale")
+    names = sorted((data / "colorize/test/A").glob("fluentflat__*__ink.png"))
+    rows = []
+    for i, p in enumerate(names[:: max(1, len(names) // picks)][:picks]):
+        sketch, target = load_rgb01(p), load_rgb01(data / "colorize/test/B" / p.name)
+        rows.append(("held out", sketch))
+        rows.append(("held out + dabs", dabbed(sketch, target, 1000 + i, recolour=True)[0]))
+    for dabs in (False, True):
+        rows.append((f"demo house{' + dabs' if dabs else ''}", from_rgba(house(1024, dabs=dabs))))
+    return rows
+
+
+def contact_sheet(data: Path, infos: dict[str, ModelInfo], out: Path) -> None:
+    """Held-out sketches through the whole chain, one row each: sketch | colorized | each style | x4 upscale
+    of the first style (centre, 1:1 pixels)."""
+    from PIL import ImageFont
+
+    ((_, colour),) = by_kind(infos, "colorize").items()
+    styles, ups = list(by_kind(infos, "stylize").values()), list(by_kind(infos, "upscale").values())
+    int8 = " (int8)" * colour.name.endswith("(int8)")
     labels = (
-        [
-            "held-out sketch",
-            "colorized" + " (int8)" * next(iter(by_kind(infos, "colorize").values())).name.endswith("(int8)"),
-        ]
-        + [f"+ {i.name}" for i in styles.values()]
-        + [f"{i.name} (crop)" for i in ups.values()]
-        + ["bicubic x4 (crop)"] * bool(ups)
+        ["sketch", f"colorized{int8}"] + [f"+ {i.name}" for i in styles] + [f"{ups[0].name}, 1:1"] * bool(ups)
     )
-    c, head = SHEET_CELL, 22
-    sheet = Image.new("RGB", (c * len(labels), head + c * len(picked)), "white")
+    c, head, side = SHEET_CELL, 22, 92
+    rows = sheet_rows(data)
+    sheet = Image.new("RGB", (side + c * len(labels), head + c * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=13)
     for j, label in enumerate(labels):
-        draw.text((j * c + 4, 4), label, fill=(0, 0, 0), font=font)
-    for i, n in enumerate(picked):
-        sketch = load_rgb01(data / "colorize/test/A" / n)
-        res = outputs(sketch, infos)
-        cells = [sketch, res[next(iter(by_kind(infos, "colorize")))]] + [res[k] for k in styles]
-        for k in ups:  # the centre quarter of the colorized image, x4: detail is visible
-            cells.append(centre(res[k], res[k].shape[0] // 4))
+        draw.text((side + j * c + 4, 4), label, fill=(0, 0, 0), font=font)
+    for i, (label, canvas) in enumerate(rows):
+        draw.text((4, head + i * c + c // 2 - 16), label.replace(" + ", "\n+ "), fill=(0, 0, 0), font=font)
+        cells = [canvas]
+        for k, style in enumerate(styles):
+            models = {"colorize": colour, "stylize": style, **({"upscale": ups[0]} if ups and not k else {})}
+            res = {s: from_rgba(img) for s, img in pipeline.run(to_rgba(canvas), models=models).items()}
+            if not k:
+                cells.append(res["colorize"])
+            cells.append(res["stylize"])
+            if "upscale" in res:
+                up = res["upscale"]
         if ups:
-            crop = centre(cells[1], cells[1].shape[0] // 4)
-            s = next(iter(ups.values())).scale
-            cells.append(pil_resize(crop, crop.shape[0] * s, crop.shape[1] * s))
+            cells.append(centre(up, c))
         for j, img in enumerate(cells):
-            tile = Image.fromarray(quantize(img)).resize((c, c), Image.LANCZOS)
-            sheet.paste(tile, (j * c, head + i * c))
+            tile = Image.fromarray(quantize(img))
+            if tile.size != (c, c):
+                tile = tile.resize((c, c), Image.LANCZOS)
+            sheet.paste(tile, (side + j * c, head + i * c))
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, optimize=True)
 
@@ -262,37 +468,69 @@ def int8_sheet(data: Path, infos: dict[str, ModelInfo], out: Path) -> bool:
 # ---------------------------------------------------------------- cards and goldens
 
 
+def _fmt(r: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in r.items())
+
+
+def card_lines(mid: str, info: ModelInfo, res: dict) -> list[str]:
+    """The held-out results of one shipped model, beside the baselines measured in the same run."""
+    if info.kind == "colorize":
+        lines = [
+            "Held-out line sketches through the add-on pipeline (data/colorize/test, never trained on; emoji "
+            "held out by code point). `hints_*`: with 3 dabs in the picture's own colours; `hint_de_true` / "
+            "`hint_de_palette`: mean CIELAB dE between a dab's colour and the filled region away from the dab, "
+            "for dabs in the true colour / in another palette colour (target <= 15); `grid`: checkerboard "
+            "score (~1 = none); `hue_spread`: spread of the dominant hues of the hint-free results (degrees).",
+            "",
+        ]
+        for part in ("emoji", "clipart"):
+            r = res.get(f"colorize ({part})")
+            if r:
+                lines.append(f"- {r['set']}, {r['images']} sketches:")
+                for who in (
+                    mid,
+                    *[k for k in r if k.startswith("before: ")],
+                    "baseline: the sketch itself",
+                    "true pictures",
+                ):
+                    if who in r:
+                        lines.append(f"  - {who}: {_fmt(r[who])}")
+        return lines
+    r = res.get(mid)
+    if info.kind == "stylize" and r:
+        before = {k: v for k, v in res.items() if k.startswith("before: ") and "clay" in k}
+        lines = [
+            f"On {r['images']} held-out emoji ({r['set']}): L1 {r['model_l1']:.4f}, PSNR {r['model_psnr']:.2f} dB, "
+            f"SSIM {r['model_ssim']:.3f} to the Fluent 3D render of the same emoji; the flat input itself scores "
+            f"L1 {r['input_l1']:.4f}, PSNR {r['input_psnr']:.2f} dB, SSIM {r['input_ssim']:.3f}."
+        ]
+        for k, v in before.items():
+            lines.append(
+                f"Same set, {k}: L1 {v['model_l1']:.4f}, PSNR {v['model_psnr']:.2f} dB, SSIM {v['model_ssim']:.3f}."
+            )
+        return lines
+    if info.kind == "upscale" and r:
+        return [
+            f"On {r['images']} held-out images ({r['set']}): PSNR {r['model_psnr']:.2f} dB vs bicubic "
+            f"{r['bicubic_psnr']:.2f} dB (PIL bicubic, the same low-resolution inputs)."
+        ]
+    return ["No paired reference exists for this style; see the contact sheet (docs/default_styles.png)."]
+
+
 def update_cards(infos: dict[str, ModelInfo], res: dict, manifest: dict) -> None:
+    grid = res.get("grid score of each model's output", {})
     for mid, info in infos.items():
         card = MODELS / f"{mid}.md"
         text = (
             card.read_text().split(CARD_MARK)[0].rstrip("\n") + "\n" if card.exists() else f"# {info.name}\n"
         )
-        lines = [CARD_MARK.strip(), ""]
-        r = res.get(mid)
-        if r and info.kind == "colorize":
-            lines.append(
-                f"On {r['images']} held-out sketch/drawing pairs ({r['set']}), through the add-on pipeline: "
-                f"L1 {r['model_l1']:.4f} and PSNR {r['model_psnr']:.2f} dB against the true drawing; the "
-                f"trivial baseline (the sketch itself) scores L1 {r['sketch_l1']:.4f}, PSNR "
-                f"{r['sketch_psnr']:.2f} dB."
-            )
-        elif r and info.kind == "stylize":
-            lines.append(
-                f"On {r['images']} held-out emoji ({r['set']}): L1 {r['model_l1']:.4f}, PSNR "
-                f"{r['model_psnr']:.2f} dB to the Fluent 3D render of the same code point; the flat input "
-                f"itself scores L1 {r['input_l1']:.4f}, PSNR {r['input_psnr']:.2f} dB."
-            )
-        elif r and info.kind == "upscale":
-            lines.append(
-                f"On {r['images']} held-out images ({r['set']}): PSNR {r['model_psnr']:.2f} dB vs bicubic "
-                f"{r['bicubic_psnr']:.2f} dB (PIL bicubic, the same low-resolution inputs)."
-            )
-        else:
-            lines.append(
-                "No paired reference exists for this style; see the contact sheet "
-                "(docs/default_styles.png) for held-out results."
-            )
+        lines = [CARD_MARK.strip(), "", *card_lines(mid, info, res)]
+        if mid in grid:
+            lines += [
+                "",
+                f"Grid score of its output along the chain on held-out emoji: {grid[mid]} (the true pictures: "
+                f"{grid['true pictures']}; about 1 means no checkerboard).",
+            ]
         used = next((d.sources for d in DEFAULTS if d.id == mid), ())
         lines += ["", "Data sources (from `nftgan data`, see data/manifest.json):", ""]
         for name in used:
@@ -360,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.evidence", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=ROOT / "data")
     p.add_argument("--golden", action="store_true", help="only rewrite the golden fixtures")
+    p.add_argument(
+        "--compare", type=Path, help="also score the models in this folder (e.g. the previous release)"
+    )
     p.add_argument("--limit", type=int, default=0, help="at most N held-out images per metric (0: all)")
     args = p.parse_args(argv)
     infos = shipped()
@@ -369,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(infos)} shipped models, {total:.1f} MB (budget {BUDGET_MB:.0f} MB)")
     if not args.golden:
         manifest = json.loads((args.data / "manifest.json").read_text())
-        res = metrics(args.data, infos, args.limit)
+        res = metrics(args.data, infos, shipped(args.compare) if args.compare else {}, args.limit)
         DOCS.mkdir(exist_ok=True)
         (DOCS / "default_styles.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
         print(json.dumps(res, indent=1, sort_keys=True))

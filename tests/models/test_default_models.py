@@ -144,3 +144,39 @@ def test_int8_variants_stay_within_35_db_of_their_fp32_model(infos):
         for x in images:
             quality = ev.psnr(ev.run_model(x, q, threads=1), ev.run_model(x, fp32, threads=1))
             assert quality >= INT8_MIN_PSNR, (mid, quality)
+
+
+def test_grid_score_tells_a_checkerboard_from_noise_and_drawings():
+    rng = np.random.default_rng(0)
+    noise = [ev.grid_score(rng.random((256, 256, 3))) for _ in range(8)]
+    assert 0.5 < np.median(noise) < 1.5, noise  # noise level: about 1
+    drawings = [ev.load_rgb01(p) for p in sorted((ev.GOLDEN / "heldout" / "B").glob("*.png"))]
+    assert np.median([ev.grid_score(d) for d in drawings]) < 2.0
+    yy, xx = np.mgrid[0:256, 0:256]
+    dots = ((yy % 2 == 0) & (xx % 2 == 0)).astype(np.float32)[..., None] * 0.03  # a faint 2-px dot grid
+    assert min(ev.grid_score(np.clip(d - dots, 0, 1)) for d in drawings) > 5.0
+
+
+def test_hint_fidelity_and_colour_variety_measure_what_they_say():
+    """dE of a dabbed region: 0 when the result has the dab's colour there, large when it stays paper; the hue
+    spread is ~0 for one palette and large for varied colours."""
+    sketch = np.ones((96, 96, 3), np.float32)
+    sketch[20:76, 20:22] = sketch[20:76, 74:76] = sketch[20:22, 20:76] = sketch[74:76, 20:76] = 0.05
+    target = np.ones_like(sketch)
+    target[22:74, 22:74] = (0.2, 0.6, 0.3)
+    canvas, dabs = ev.dabbed(sketch, target, seed=3, recolour=True)
+    assert dabs and not np.array_equal(canvas, sketch)
+    _, colour, region = dabs[0]
+    assert region[48, 48] and not region[5, 5] and np.linalg.norm(colour - target[48, 48]) > 0.2
+    filled = target.copy()
+    filled[region] = colour
+    assert max(ev.hint_errors(filled, sketch, dabs[:1])) < 1.0
+    assert min(ev.hint_errors(canvas, sketch, dabs[:1])) > 30.0  # the dab alone, its region left white
+    reds = [np.full((32, 32, 3), (0.9, 0.2, 0.1 + 0.01 * i), np.float32) for i in range(5)]
+    hues = [np.full((32, 32, 3), c, np.float32) for c in ((0.9, 0.2, 0.1), (0.1, 0.7, 0.2), (0.2, 0.3, 0.9))]
+    assert (
+        ev.hue_spread([ev.dominant_hue(r) for r in reds])
+        < 5
+        < 60
+        < ev.hue_spread([ev.dominant_hue(h) for h in hues])
+    )
