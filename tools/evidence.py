@@ -239,7 +239,7 @@ def dabbed(sketch: np.ndarray, target: np.ndarray, seed: int, recolour: bool) ->
     s8, t8 = quantize(sketch), quantize(target)
     tl = lab(target)
     out = []
-    for alpha, colour in strokes(s8, t8, rng, EVAL_DABS, sloppy=0.0):
+    for alpha, colour, _ in strokes(s8, t8, rng, EVAL_DABS, sloppy=0.0):
         colour = colour / 255.0
         same = np.linalg.norm(tl - lab(colour), axis=-1) < REGION_DE
         ys, xs = np.nonzero((alpha > 0.5) & same)

@@ -184,7 +184,8 @@ class _Images(Dataset):
 
 class PairedDataset(_Images):
     """Aligned A -> B pairs: two folders matched by name, or side-by-side files. With `hints`, colour hints
-    from B are painted onto A (training.hints) before the crop and flip they share."""
+    from B are painted onto A (training.hints) before the crop and flip they share, and W (1, H, W) marks
+    the pixels of B that have a hint's colour."""
 
     def __init__(
         self,
@@ -216,10 +217,13 @@ class PairedDataset(_Images):
             a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w // 2 * 2, h))
         else:
             a, b = load_rgb(self.a[i]), load_rgb(self.b[i])
-        if self.hints:
-            a = Image.fromarray(paint_hints(np.asarray(a), np.asarray(b.resize(a.size)), rng))
-        ta, tb = self._jitter([a, b], rng)
-        return {"A": ta, "B": tb}
+        if not self.hints:
+            ta, tb = self._jitter([a, b], rng)
+            return {"A": ta, "B": tb}
+        painted, hinted = paint_hints(np.asarray(a), np.asarray(b.resize(a.size)), rng)
+        mask = Image.fromarray(np.repeat(hinted[..., None], 3, axis=2).astype(np.uint8) * 255)
+        ta, tb, tw = self._jitter([Image.fromarray(painted), b, mask], rng)
+        return {"A": ta, "B": tb, "W": (tw[:1] + 1) * 0.5}  # W: 1 where the picture has a hint's colour
 
 
 class UnpairedDataset(_Images):

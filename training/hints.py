@@ -77,11 +77,12 @@ def _stroke_path(rng: np.random.Generator, start: np.ndarray, scale: float) -> l
 
 def strokes(
     sketch: np.ndarray, target: np.ndarray, rng: np.random.Generator, n: int, sloppy: float = SLOPPY
-) -> list[tuple[np.ndarray, np.ndarray]]:
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Up to `n` hint strokes for `sketch` taken from `target` (both (H, W, 3) uint8, same size): a list of
-    (alpha (H, W) float32 in [0, 1], colour (3,) float32 0..255). Each starts on a hintable target pixel away
-    from the sketch's lines, takes the target's colour there and (except a `sloppy` share, which may cross a
-    line) stays inside the region of that colour."""
+    (alpha (H, W) float32 in [0, 1], colour (3,) float32 0..255, where (H, W) bool: the target pixels of the
+    stroke's colour, within REGION_DE). Each starts on a hintable target pixel away from the sketch's lines,
+    takes the target's colour there and (except a `sloppy` share, which may cross a line) stays inside the
+    region of that colour."""
     h, w = target.shape[:2]
     lab = srgb_to_lab(target.astype(np.float32) / 255.0)
     lines = Image.fromarray(((sketch.min(axis=2) < 128) * 255).astype(np.uint8)).filter(
@@ -117,23 +118,30 @@ def strokes(
             continue
         colour = target[inside].astype(np.float32).mean(axis=0)  # the region's local colour under the stroke
         if hintable(srgb_to_lab(colour / 255.0)):
-            found.append((alpha, colour))
+            found.append((alpha, colour, region))
     return found
 
 
-def paint(sketch: np.ndarray, hints: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """`sketch` with the (alpha, colour) strokes painted over it in order; a new uint8 array."""
+def paint(sketch: np.ndarray, hints: list[tuple]) -> np.ndarray:
+    """`sketch` with the (alpha, colour, ...) strokes painted over it in order; a new uint8 array."""
     out = sketch.astype(np.float32)
-    for alpha, colour in hints:
+    for alpha, colour, *_ in hints:
         out += alpha[..., None] * (colour - out)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def paint_hints(sketch: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def paint_hints(
+    sketch: np.ndarray, target: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """`sketch` (H, W, 3 uint8: dark lines on white) with colour hints taken from `target` (the picture, same
     size) painted on it: none for a NO_HINTS share of the calls, else a geometric number of strokes (mean
-    MEAN_STROKES). A new array; draws from `rng` only."""
+    MEAN_STROKES). Returns the painted sketch (a new array) and where the target has a hint's colour ((H, W)
+    bool: what a hint tells the model, for `--hint-weight`). Draws from `rng` only."""
     if rng.random() < NO_HINTS:
-        return sketch.copy()
+        return sketch.copy(), np.zeros(target.shape[:2], bool)
     n = min(MAX_STROKES, int(rng.geometric(1.0 / MEAN_STROKES)))
-    return paint(sketch, strokes(sketch, target, rng, n))
+    found = strokes(sketch, target, rng, n)
+    hinted = np.zeros(target.shape[:2], bool)
+    for _, _, where in found:
+        hinted |= where
+    return paint(sketch, found), hinted

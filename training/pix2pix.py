@@ -54,6 +54,11 @@ class Pix2PixConfig(TrainConfig):
         "own colour, inside its regions; none on a fifth of them), so the model learns to fill each region "
         "in the colour an artist dabs into it",
     )
+    hint_weight: float = opt(
+        0.0,
+        "with --hints: extra L1 weight on the pixels whose true colour a hint gives (1 + this), so the model "
+        "learns first of all to fill a dabbed region in the dab's colour",
+    )
     stage: str = opt(
         "colorize",
         "the add-on stage the exported model fills: colorize (sketch -> colour) or stylize (colour -> a "
@@ -118,8 +123,12 @@ class Pix2Pix(ModelKind):
         with frozen(run, ("D",)), run.autocast():
             pred = run.raw["D"](torch.cat([real_a, fake_b], 1))
             loss_gan = gan_loss(pred, True, cfg.gan_mode, for_discriminator=False)
-            loss_l1 = F.l1_loss(fake_b.float(), real_b.float())
-            loss_g = loss_gan + cfg.lambda_l1 * loss_l1
+            error = (fake_b.float() - real_b.float()).abs()
+            loss_l1 = error.mean()
+            if cfg.hint_weight and "W" in batch:  # the regions the hints give, weighted up
+                loss_g = loss_gan + cfg.lambda_l1 * (error * (1 + cfg.hint_weight * batch["W"])).mean()
+            else:
+                loss_g = loss_gan + cfg.lambda_l1 * loss_l1
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()

@@ -171,6 +171,9 @@ def test_hints_are_painted_onto_the_sketch_in_the_pictures_colours(tmp_path):
             )
             assert (after - before - alpha * (colour - before)).abs().max() < 0.03
             assert alpha.min() > 0 and alpha.max() > 0.95
+            assert torch.equal(
+                th[key]["W"][0] > 0.5, (b - colour[:, :, None]).abs().amax(0) < 0.05
+            )  # W: that colour's pixels
     assert painted >= len(th) // 2
     again = paired_datasets(hinted)[1]  # validation: the same hints at every validation
     assert len(vh) and all(torch.equal(vh[i]["A"], again[i]["A"]) for i in range(len(vh)))

@@ -36,27 +36,30 @@ def test_strokes_take_the_local_colour_and_stay_inside_its_region():
     lab = hints.srgb_to_lab(target / 255.0)
     seen = set()
     for seed in range(30):
-        for alpha, colour in hints.strokes(sketch, target, np.random.default_rng(seed), 4, sloppy=0.0):
+        for alpha, colour, where in hints.strokes(sketch, target, np.random.default_rng(seed), 4, sloppy=0.0):
             c = tuple(colour.round().astype(int).tolist())
             assert c in (RED, BLUE), c  # never the dark band (a line) nor the paper
             seen.add(c)
             region = np.linalg.norm(lab - hints.srgb_to_lab(np.array(c) / 255.0), axis=-1) < hints.REGION_DE
             assert alpha.max() > 0.5 and not (alpha[~region] > 0).any()
+            assert np.array_equal(where, region)  # the pixels whose colour the stroke gives
     assert seen == {RED, BLUE}
 
 
 def test_paint_hints_is_deterministic_in_its_generator_and_sometimes_paints_nothing():
     sketch, target = _pair()
-    a = hints.paint_hints(sketch, target, np.random.default_rng(7))
-    b = hints.paint_hints(sketch, target, np.random.default_rng(7))
-    assert np.array_equal(a, b)
+    (a, wa), (b, wb) = (hints.paint_hints(sketch, target, np.random.default_rng(7)) for _ in range(2))
+    assert np.array_equal(a, b) and np.array_equal(wa, wb)
     painted = [
-        not np.array_equal(hints.paint_hints(sketch, target, np.random.default_rng(s)), sketch)
+        not np.array_equal(hints.paint_hints(sketch, target, np.random.default_rng(s))[0], sketch)
         for s in range(200)
     ]
     share_none = 1 - np.mean(painted)
     assert 0.1 < share_none < 0.35  # NO_HINTS (0.2) of the examples teach colouring without hints
-    out = hints.paint_hints(sketch, target, np.random.default_rng(int(np.argmax(painted))))
+    out, hinted = hints.paint_hints(sketch, target, np.random.default_rng(int(np.argmax(painted))))
+    assert (
+        hinted.any() and (np.isin(target[hinted], [RED, BLUE]).all(axis=1)).all()
+    )  # the hinted colours' pixels
     changed = np.abs(out.astype(int) - sketch.astype(int)).max(axis=2) > 0
     coloured = out[changed].astype(int)
     assert (np.ptp(coloured, axis=1) > 40).mean() > 0.5  # hints are coloured (saturated), not grey lines
