@@ -165,7 +165,7 @@ def test_make_models_turns_a_failed_step_into_a_message_and_exit_1(tmp_path, cap
         "--models",
         str(tmp_path / "m"),
     ]
-    rc = defaults.main(["--no-train", "--only", "colorize-clipart", *folders])
+    rc = defaults.main(["--no-train", "--only", "colorize-flat", *folders])
     err = capsys.readouterr().err
     assert rc == 1 and "error: checkpoint not found" in err and str(tmp_path / "runs" / "colorize") in err
     assert "Traceback" not in err
