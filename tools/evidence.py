@@ -98,10 +98,14 @@ def from_rgba(rgba: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgba[::-1, :, :3])
 
 
-def stage(rgb01: np.ndarray, kind: str, info: ModelInfo, threads: int = 0) -> np.ndarray:
-    """One pipeline stage as the add-on runs it (tiling, work size), the model's own result: without the
-    sketch's lines laid back over it (keep my lines), so the scores are the model's; RGB [0, 1] top-down."""
-    return from_rgba(pipeline.run(to_rgba(rgb01), models={kind: info}, threads=threads, lines=())[kind])
+def stage(rgb01: np.ndarray, kind: str, info: ModelInfo, threads: int = 0, fill: bool = True) -> np.ndarray:
+    """One pipeline stage as the add-on runs it (tiling, work size, follow my colours unless `fill` is
+    False), without the sketch's lines laid back over it (keep my lines), so the scores are the model's
+    and the fill's, not the artist's lines; RGB [0, 1] top-down."""
+    rgba = to_rgba(rgb01)
+    return from_rgba(
+        pipeline.run(rgba, models={kind: info}, threads=threads, lines=(), fill_hints=fill)[kind]
+    )
 
 
 def run_model(rgb01: np.ndarray, info: ModelInfo, threads: int = 0) -> np.ndarray:
@@ -331,7 +335,15 @@ def metrics(data: Path, infos: dict[str, ModelInfo], compare: dict[str, ModelInf
     for part, pairs in colorize_pairs(data, limit).items():
         r = {"images": len(pairs), "set": f"data/colorize/test ({part})"}
         for mid, info in colorizers.items():
-            r[mid] = colorize_scores(pairs, lambda x, info=info: stage(x, "colorize", info))
+            # the previous release had no hint fill: score it as it was
+            fill = not mid.startswith("before")
+            r[mid] = colorize_scores(
+                pairs, lambda x, info=info, fill=fill: stage(x, "colorize", info, fill=fill)
+            )
+            if not mid.startswith("before"):  # the trained model's own share, without follow my colours
+                r[f"{mid}, model alone (no hint fill)"] = colorize_scores(
+                    pairs, lambda x, info=info: stage(x, "colorize", info, fill=False)
+                )
         r["baseline: the sketch itself"] = colorize_scores(pairs, lambda x: x)
         r["true pictures"] = {
             "grid": round(float(np.median([grid_score(t) for _, t in pairs])), 4),

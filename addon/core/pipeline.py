@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 
-from . import imageio
+from . import hintfill, imageio
 from .contract import ModelError, ModelInfo, describe_model
 from .errors import Cancelled, ImageError, UserError
 from .files import refuse_overwrite
@@ -439,6 +439,7 @@ def run(
     size: int | None = None,
     strength: dict[str, float] | None = None,
     lines: tuple[str, ...] | list[str] | set[str] = KEEP_LINES,
+    fill_hints: bool = True,
 ) -> dict[str, np.ndarray]:
     """Run the stages present in `models` ({"colorize"|"stylize"|"upscale": ModelInfo or path}) in order.
 
@@ -446,7 +447,9 @@ def run(
     size the stage before it worked at, if larger). `size` resizes the sketch so its long side is
     `size` pixels first (default: its own size). `strength` ({stage: 0..1}, default 1) mixes each stage's
     input with its output; `lines` names the stages whose results get the sketch's lines multiplied back
-    (the upscale result follows the stage it enlarges). Bad input raises UserError with a clear message.
+    (the upscale result follows the stage it enlarges). `fill_hints` fills each region the artist dabbed
+    a colour into, to its lines, in that colour (hintfill: on by default; off shows the model alone).
+    Bad input raises UserError with a clear message.
     """
     job = job or _NoJob()
     stages = [k for k in STAGES if models.get(k)]
@@ -489,6 +492,8 @@ def run(
         job.progress(i / len(stages), f"{info.name} ({k})")
         x_in = at_work_size(x, info)
         x = apply_model(x_in, info, sessions[k], job, on_tile)
+        if k == "colorize" and fill_hints:
+            hintfill.fill(x, x_in, line_layer(x_in))
         if strength.get(k, 1.0) < 1.0:
             x = _mix(x, x_in, strength[k])
         small = x.shape[1] < target[0] or x.shape[2] < target[1]

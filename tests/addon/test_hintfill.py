@@ -1,0 +1,134 @@
+"""Follow my colours (addon/core/hintfill.py): a dab fills its region to the lines, shaded, and nothing else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from nftgan.core import hintfill, pipeline
+from nftgan.core.imageio import draw_strokes
+
+
+def planar(rgba: np.ndarray) -> np.ndarray:
+    return pipeline.to_model_space(rgba)
+
+
+def canvas(n=128, dab=None, gap=False):
+    """Two boxes side by side (bottom-up RGBA like Blender); `dab` (rgb) painted inside the left one."""
+    px = np.ones((n, n, 4), np.float32)
+    left = [(0.1, 0.1), (0.45, 0.1), (0.45, 0.9), (0.1, 0.9), (0.1, 0.1)]
+    if gap:  # a wide opening in the left box's top edge
+        left = [(0.3, 0.9), (0.1, 0.9), (0.1, 0.1), (0.45, 0.1), (0.45, 0.9), (0.4, 0.9)]
+    draw_strokes(px, [left, [(0.55, 0.1), (0.9, 0.1), (0.9, 0.9), (0.55, 0.9), (0.55, 0.1)]], width=2)
+    if dab is not None:
+        draw_strokes(px, [[(0.25, 0.5), (0.3, 0.55)]], width=6, color=(*dab, 1.0))
+    return px
+
+
+def shaded_model_output(x):
+    """A stand-in colorize output with shading: beige with a vertical lightness ramp (not the hint colour)."""
+    h = x.shape[1]
+    ramp = np.linspace(-0.15, 0.15, h, dtype=np.float32)[:, None]
+    out = np.empty_like(x)
+    out[0], out[1], out[2] = 0.6 + ramp, 0.4 + ramp, 0.1 + ramp
+    return out
+
+
+def mean_lab(x, mask):
+    return hintfill.lab((x + 1) * 0.5)[:, mask].mean(axis=1)
+
+
+@pytest.mark.parametrize("dab", [(0.85, 0.15, 0.12), (0.18, 0.62, 0.20), (0.2, 0.3, 0.9)])
+def test_a_dab_fills_its_region_in_its_colour_and_keeps_shading(dab):
+    x = planar(canvas(dab=dab))
+    out = shaded_model_output(x)
+    before = out.copy()
+    _, filled = hintfill.fill(out, x, pipeline.line_layer(x))
+    assert filled == 1
+    n = x.shape[1]
+    inside_left = np.zeros((n, n), bool)
+    inside_left[int(0.2 * n) : int(0.3 * n), int(0.15 * n) : int(0.4 * n)] = True  # away from the dab
+    inside_right = np.zeros((n, n), bool)
+    inside_right[int(0.2 * n) : int(0.8 * n), int(0.6 * n) : int(0.85 * n)] = True
+    want = hintfill.lab(np.array(dab, np.float32).reshape(3, 1, 1))[:, 0, 0]
+    got = mean_lab(out, inside_left)
+    assert np.hypot(*(got[1:] - want[1:])) < 3, (got, want)  # the dab's hue and chroma
+    assert abs(got[0] - want[0]) < 8
+    # shading kept: lightness still varies down the region as the model's did
+    col = hintfill.lab((out + 1) * 0.5)[0, int(0.15 * n) : int(0.85 * n), int(0.27 * n)]
+    assert col.max() - col.min() > 5
+    # the other box and the lines are the model's own
+    np.testing.assert_array_equal(out[:, inside_right], before[:, inside_right])
+    line = pipeline.line_layer(x) < hintfill.LINE
+    np.testing.assert_array_equal(out[:, line], before[:, line])
+
+
+def test_no_dab_no_change_and_grey_or_dark_strokes_are_not_hints():
+    x = planar(canvas())
+    draw = canvas()
+    draw_strokes(draw, [[(0.25, 0.5), (0.3, 0.55)]], width=6, color=(0.5, 0.5, 0.5, 1.0))  # grey pencil
+    for sketch in (x, planar(draw)):
+        out = shaded_model_output(sketch)
+        before = out.copy()
+        assert hintfill.fill(out, sketch, pipeline.line_layer(sketch))[1] == 0
+        np.testing.assert_array_equal(out, before)
+
+
+def test_an_open_region_lets_the_colour_out_as_a_paint_bucket_would():
+    x = planar(canvas(dab=(0.85, 0.15, 0.12), gap=True))
+    out = shaded_model_output(x)
+    hintfill.fill(out, x, pipeline.line_layer(x))
+    n = x.shape[1]
+    corner = np.zeros((n, n), bool)
+    corner[:4, :4] = True  # the paper outside both boxes
+    assert mean_lab(out, corner)[1] > 40  # red: the gap joined the box to the background
+
+
+def test_label_regions_matches_a_flood_fill():
+    rng = np.random.default_rng(0)
+    mask = rng.random((40, 50)) > 0.45
+    labels, n = hintfill.label_regions(mask)
+    assert (labels >= 0).sum() == mask.sum() and labels.max() == n - 1
+    seen = -np.ones_like(labels)
+    count = 0
+    for y, x in zip(*np.nonzero(mask)):  # reference: breadth-first flood fill
+        if seen[y, x] >= 0:
+            continue
+        stack = [(y, x)]
+        seen[y, x] = count
+        while stack:
+            cy, cx = stack.pop()
+            for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                ny, nx = cy + dy, cx + dx
+                if 0 <= ny < 40 and 0 <= nx < 50 and mask[ny, nx] and seen[ny, nx] < 0:
+                    seen[ny, nx] = count
+                    stack.append((ny, nx))
+        count += 1
+    assert n == count
+    # same partition: a bijection between the two labellings
+    pairs = set(zip(labels[mask].tolist(), seen[mask].tolist()))
+    assert len(pairs) == n
+
+
+def test_srgb_inverts_lab():
+    rgb = np.random.default_rng(1).random((3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(hintfill.srgb(hintfill.lab(rgb)), rgb, atol=2e-3)
+
+
+def test_the_pipeline_fills_dabs_through_a_real_colorize_model(colorize_model):
+    """run() on a real exported model: the dabbed box comes back in the dab's colour with follow my colours,
+    and as the model alone makes it with fill_hints=False."""
+    px = canvas(n=128, dab=(0.18, 0.62, 0.20))
+    filled = pipeline.run(px, models={"colorize": str(colorize_model)}, lines=())["colorize"]
+    alone = pipeline.run(px, models={"colorize": str(colorize_model)}, lines=(), fill_hints=False)["colorize"]
+    box = np.zeros((128, 128), bool)
+    box[int(0.7 * 128) : int(0.8 * 128), int(0.15 * 128) : int(0.4 * 128)] = (
+        True  # bottom-up rows, away from the dab
+    )
+    want = hintfill.lab(np.array((0.18, 0.62, 0.20), np.float32).reshape(3, 1, 1))[:, 0, 0]
+
+    def error(rgba):
+        got = hintfill.lab(np.ascontiguousarray(rgba[:, :, :3].transpose(2, 0, 1)))[:, box].mean(axis=1)
+        return float(np.hypot(*(got[1:] - want[1:])))
+
+    assert error(filled) < 4
+    assert error(alone) > error(filled) + 10  # a tiny test model does not fill it by itself
