@@ -10,6 +10,8 @@ import argparse
 import dataclasses
 import sys
 
+from nftgan.core.cliargs import Parser, add_out
+
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ON_RESUME
 from .errors import UserError
@@ -44,16 +46,15 @@ def _flag(name: str) -> str:
 
 
 def build_parser(kind, prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=f"{prog} {kind.name}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         usage=f"{prog} {kind.name} --data DIR --out RUN_DIR [--steps N] [--size PX] [options]\n"
         f"       {prog} {kind.name} --resume RUN_DIR [--steps N]",
         description=f"Train {kind.name}: {kind.description}.\n\nDATA LAYOUT: {kind.data_help}",
         epilog=EPILOG,
     )
     p.add_argument("--data", metavar="DIR", help="dataset folder (see DATA LAYOUT above)")
-    p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (or continue, with --resume)")
+    add_out(p, "run folder to create (continue one with --resume)", "RUN_DIR")
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",

@@ -1,0 +1,94 @@
+"""What every `nftgan` subcommand's argument parser shares: one vocabulary, defaults in --help, examples.
+
+One meaning per flag name across the subcommands (the README's command table lists them):
+  -o/--out PATH     where the command writes its result: the run folder (train), the .onnx file (export),
+                    the picture, or the folder for several (stylize), the folder (generate, data)
+  --resize PX       resize each input picture so its long side is PX pixels first (sketchify, data, stylize)
+  --size PX         a model's own size: the square it trains on (train)
+  --batch-size N    images per forward pass (train, eval)
+  --models DIR      an extra folder of .onnx models, searched by id or name (stylize, generate)
+  --provider P      where onnxruntime runs: auto (CUDA / DirectML / CoreML when available) or cpu
+  --threads N       CPU threads for inference (0: all)
+
+A renamed flag keeps its old spelling for one release: it still works, and prints a note naming the new
+one on stderr (`Parser.renamed`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+PROVIDERS = ("auto", "cpu")
+PROVIDER_HELP = "where models run: auto: CUDA / DirectML / CoreML when available, else the CPU"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs as written; every option with a default shows it, "(default: X)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is argparse.SUPPRESS
+            or isinstance(default, bool)
+            or default in ("", [])
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser with the shared help format, an "examples:" block, and renamed flags.
+
+    `examples` are command lines shown under "examples:" at the end of --help (then `notes`, if any)."""
+
+    def __init__(self, *args, examples: tuple[str, ...] | list[str] = (), notes: str = "", **kw):
+        kw.setdefault("formatter_class", HelpFormatter)
+        if examples or notes:
+            parts = []
+            if examples:
+                parts.append("examples:\n" + "\n".join(f"  {e}" for e in examples))
+            if notes:
+                parts.append(notes)
+            kw["epilog"] = "\n\n".join(parts)
+        super().__init__(*args, **kw)
+        self._renamed: dict[str, str] = {}
+
+    def renamed(self, old: str, new: str) -> None:
+        """`old` is the previous spelling of the option `new`: it keeps working this release, with a note."""
+        action = self._option_string_actions[new]
+        self._renamed[old] = new
+        action.help = f"{action.help or ''} ({old} still works this release)".lstrip()
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        if self._renamed:
+            args = self._rename(args)
+        return super().parse_known_args(args, namespace)
+
+    def _rename(self, args: list[str]) -> list[str]:
+        out = []
+        for i, arg in enumerate(args):
+            if arg == "--":  # what follows is never an option
+                return out + args[i:]
+            name, eq, value = arg.partition("=")
+            new = self._renamed.get(name)
+            if new is None:
+                out.append(arg)
+                continue
+            print(
+                f"{self.prog}: note: {name} is now {new}; the old spelling will stop working in the next "
+                "release",
+                file=sys.stderr,
+            )
+            out.append(f"{new}={value}" if eq else new)
+        return out
+
+
+def add_out(parser: argparse.ArgumentParser, what: str, metavar: str, **kw) -> argparse.Action:
+    """-o/--out: where the command writes its result (`what`: a file or folder, said in its help)."""
+    return parser.add_argument("-o", "--out", metavar=metavar, help=what, **kw)
