@@ -452,6 +452,17 @@ def int8_path(out_path: str | os.PathLike) -> Path:
     return out.with_name(out.stem + ".int8" + out.suffix)
 
 
+def learned_size(ckpt: dict, kind: str) -> int:
+    """The picture size a colorize or stylize model learned at: the run resized its training images to its
+    load size (at least its crop size) before the random crop. 0 for other kinds (no work size)."""
+    from nftgan.training.checkpoint import config_of
+
+    if kind not in ("colorize", "stylize"):
+        return 0
+    cfg = config_of(ckpt)
+    return max(cfg.effective_load_size, cfg.size)
+
+
 def export_checkpoint(
     ckpt_path,
     out_path,
@@ -462,10 +473,11 @@ def export_checkpoint(
     license=None,
     int8=False,
     calib_dir=None,
-    work_size=0,
+    work_size: int | None = 0,
 ) -> dict:
     """Export a checkpoint to `out_path`; returns the report (also what the model card shows).
 
+    work_size: the model's nftgan.work_size; None takes the size the run learned at (`learned_size`), 0 none.
     Nothing is written unless the ONNX graph passes onnx.checker and matches PyTorch within PARITY_RTOL.
     With int8, `<stem>.int8.onnx` is written beside it only when it is kept (see `quantize_int8`).
     """
@@ -485,6 +497,8 @@ def export_checkpoint(
             "the generator is not in eval mode; batch norm and dropout would differ from training"
         )
     name = name or info["name"] + (" (B to A)" if direction == "BtoA" else "")
+    learned = learned_size(ckpt, info["kind"])
+    work_size = learned if work_size is None else work_size
     what = info["kind"] if ckpt["model"] == info["kind"] else f"{ckpt['model']} {info['kind']}"
     description = description or f"{what} model, {info['size']} px, step {ckpt['step']}"
     props = build_metadata(
@@ -521,6 +535,7 @@ def export_checkpoint(
         "scale": info.get("scale", 1),
         "latent": info.get("latent", 0),
         "work_size": work_size,
+        "learned_size": learned,
         "direction": direction,
         "license": license or "",
         "step": ckpt["step"],
@@ -647,12 +662,13 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
     parser.add_argument(
         "--work-size",
         type=int,
-        default=0,
+        default=None,
         metavar="PX",
-        help="colorize/stylize: the picture size the model learned at (e.g. the training images' "
-        "--load-size when it saw whole pictures). The add-on stylizes larger sketches at this "
-        "size and scales the result back, so a 1024 px canvas gets the strokes and colours the "
-        "model learned instead of marks 4x too small for it (default: any size, as painted)",
+        help="colorize/stylize: the picture size the model learned at. The add-on stylizes larger "
+        "sketches at this size and scales the result back, so a 1024 px canvas gets the strokes and "
+        "colours the model learned instead of marks 4x too small for it; 0: none, any size runs as "
+        "painted (for texture-like styles). Default: the run's own load size (its training pictures' "
+        "size before the crop: --load-size, else --size x 286 / 256)",
     )
     args = parser.parse_args(argv)
     try:
@@ -676,6 +692,15 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
     except (UserError, ModelError, ValueError) as exc:  # UserError: ExportError, CheckpointError, FileError
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
+    given, learned = args.work_size, report["learned_size"]
+    if given and learned and given != learned:
+        print(
+            f"{prog}: warning: --work-size {given} differs from the size this run learned at ({learned} px, "
+            f"its load size): the add-on will scale sketches to {given} px, where strokes look "
+            f"{given / learned:.2g}x as large to the model as in its training pictures. Leave --work-size out "
+            "to use the run's size",
+            file=sys.stderr,
+        )
     print(report["card"])
     for p in report["parity"]:
         print(f"  parity  {p['case']:<28} max |d| {p['max_abs']:.2e}")

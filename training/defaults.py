@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import CheckpointError, config_of, load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, resolve
 from .errors import UserError
 
 
@@ -146,10 +146,9 @@ def train(d: Default, runs: Path, data: Path) -> None:
 
 
 def export(d: Default, runs: Path, models: Path) -> None:
+    resolve(runs / d.run)  # a missing run: a clear error here (the export's own is in a child process)
     models.mkdir(parents=True, exist_ok=True)
-    extra = []
-    if d.kind in ("pix2pix", "cyclegan"):  # they learned from whole pictures resized to the load size
-        extra = ["--work-size", str(config_of(load_checkpoint(runs / d.run)).effective_load_size)]
+    # colorize and stylize models get the run's load size as their work size (export's default)
     code = _nftgan(
         "export",
         str(runs / d.run),
@@ -164,7 +163,6 @@ def export(d: Default, runs: Path, models: Path) -> None:
         "--card",
         str(models / f"{d.id}.md"),
         "--int8",  # NAME.int8.onnx beside it where int8 keeps >= 35 dB of fp32 and runs faster (VNNI/AMX CPUs use it)
-        *extra,
     )
     if code:
         raise UserError(f"exporting {d.id} failed (exit {code}; its error is above)")

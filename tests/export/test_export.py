@@ -272,3 +272,26 @@ def test_exported_files_carry_no_source_paths(colorize_model, stylize_model):
         model = onnx.load(str(path))
         assert not any(node.metadata_props or node.doc_string for node in model.graph.node)
         assert str(ROOT).encode() not in path.read_bytes()
+
+
+@pytest.mark.slow
+def test_work_size_defaults_to_the_runs_load_size_and_a_different_one_is_warned(tmp_path, capsys):
+    """`nftgan export` without --work-size stamps the size the run's pictures were resized to before the crop
+    (--load-size, else --size x 286 / 256); a different --work-size is used, with a warning; 0 means none."""
+    from tests.training.helpers import paired
+
+    data = paired(tmp_path / "data", n=4, size=48)
+    common = {"ngf": 4, "ndf": 4, "steps": 1, "batch_size": 2, "val_fraction": 0.0}
+    run = train_tiny("pix2pix", data, tmp_path / "run", load_size=48, **common)  # 32 px crops of 48 px
+    cases = [([], 48, False), (["--work-size", "64"], 64, True), (["--work-size", "0"], 0, False)]
+    for i, (extra, expected, warned) in enumerate(cases):
+        out = tmp_path / f"m{i}.onnx"
+        assert cli.main(["export", str(run), "-o", str(out), *extra]) == 0
+        err = capsys.readouterr().err
+        assert describe_model(out).work_size == expected, extra
+        assert (
+            "warning: --work-size 64 differs from the size this run learned at (48 px" in err
+        ) == warned, err
+    # no --load-size: 32 x 286 / 256 = 35 px; other kinds have no work size
+    plain = load_checkpoint(train_tiny("pix2pix", data, tmp_path / "plain", **common))
+    assert ox.learned_size(plain, "colorize") == 35 and ox.learned_size(plain, "upscale") == 0
