@@ -22,7 +22,8 @@ def opt(default: Any, help: str, choices: tuple | None = None, cli: bool = True)
 
 
 # what a resumed run may change: how long it trains, and where and how fast it computes (not what it learns)
-ON_RESUME = ("steps", "device", "amp", "workers")
+# (and what it logs)
+ON_RESUME = ("steps", "device", "amp", "workers", "tensorboard")
 
 
 @dataclass
@@ -75,6 +76,11 @@ class TrainConfig:
     sample_every: int = opt(500, "write a sample grid and validation metrics every N steps")
     checkpoint_every: int = opt(1000, "write a checkpoint every N steps (and always at the end)")
     keep_checkpoints: int = opt(3, "keep only the newest N step checkpoints (latest.pt always stays)")
+    tensorboard: bool = opt(
+        False,
+        "also log the metrics and sample grids for TensorBoard, in RUN_DIR/tensorboard/ (view with "
+        "`tensorboard --logdir RUN_DIR`); needs the optional package: pip install 'nftgan[tensorboard]'",
+    )
     # hardware
     device: str = opt(
         "auto",

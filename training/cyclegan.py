@@ -87,6 +87,12 @@ class CycleGAN(ModelKind):
         "folders work too, their pairing is ignored."
     )
     loss_names = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
+    loss_groups = (
+        ("adversarial: generators", ("G_A", "G_B")),
+        ("adversarial: discriminators", ("D_A", "D_B")),
+        ("cycle consistency", ("cycle_A", "cycle_B")),
+        ("identity", ("idt_A", "idt_B")),
+    )
 
     def check_config(self, cfg):
         check_size(cfg.net_g, cfg.size)

@@ -338,6 +338,7 @@ class WGANGPConfig(GanConfig):
 
 class _GAN(ModelKind):
     contract_kind = "generate"
+    held_out_images = False  # the sample grid shows fixed latents
     data_help = (
         "a folder of images of the collection (any size and format; each is centre-cropped to a square "
         "and resized to --size once, into FOLDER/.nftgan-cache/images_<size>px.npz, reused while the "
@@ -401,6 +402,10 @@ class DCGAN(_GAN):
     config_class = DCGANConfig
     description = "a collection from a folder of images: DCGAN, latent vector -> image (32/64/128 px)"
     loss_names = ("G", "D", "D_real", "D_fake")
+    loss_groups = (
+        ("adversarial: G vs D", ("G", "D")),
+        ("D's mean probability on real and fake", ("D_real", "D_fake")),
+    )
 
     def train_step(self, run, batch):
         real = batch["real"]
@@ -437,6 +442,11 @@ class WGANGP(_GAN):
     config_class = WGANGPConfig
     description = "a collection from a folder of images: WGAN-GP, latent vector -> image (32/64/128 px)"
     loss_names = ("G", "critic", "W_distance", "GP")
+    loss_groups = (
+        ("adversarial: G vs critic", ("G", "critic")),
+        ("Wasserstein estimate", ("W_distance",)),
+        ("gradient penalty", ("GP",)),
+    )
 
     def check_config(self, cfg):
         super().check_config(cfg)

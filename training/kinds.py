@@ -25,6 +25,9 @@ offer, norm layers, weight init, adversarial losses, PSNR) are in `training.bloc
         data_help = "what --data must look like"
         loss_names = ("G", "D")                # columns of metrics.csv / curves in loss.png
         val_names = ()                         # validation metric columns (e.g. ("val_l1", "val_psnr"))
+        loss_groups = (("adversarial", ("G", "D")),)   # optional: loss.png's panels (title, metrics);
+                                               # metrics in no group get a panel each
+        held_out_images = True                 # the sample grid shows held-out images (False: e.g. latents)
         nets_to_save = ("G", "D")              # default: every net from build_nets
         auto_bf16 = False                      # True once bf16 is shown to train as well as fp32 (--amp auto)
 
@@ -81,10 +84,18 @@ class ModelKind(ABC):
     data_help: str = ""
     loss_names: tuple[str, ...] = ()
     val_names: tuple[str, ...] = ()
+    loss_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    held_out_images: bool = True
     nets_to_save: tuple[str, ...] | None = None
     # --amp auto picks bf16 (on hardware that has it) only for kinds shown to reach the same held-out quality
     # in bf16 as in fp32 (tools/bench/precision.py); the others train in fp32 unless asked for --amp bf16
     auto_bf16: bool = False
+
+    def panels(self) -> list[tuple[str, tuple[str, ...]]]:
+        """loss.png's panels: `loss_groups`, then a panel for each metric in no group."""
+        grouped = {n for _, names in self.loss_groups for n in names}
+        rest = [(n, (n,)) for n in (*self.loss_names, *self.val_names) if n not in grouped]
+        return [*self.loss_groups, *rest]
 
     def check_config(self, cfg: TrainConfig) -> None:  # noqa: B027 - optional hook
         """Raise `errors.ConfigError` with advice for settings this kind cannot train with."""

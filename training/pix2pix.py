@@ -81,6 +81,12 @@ class Pix2Pix(ModelKind):
     )
     loss_names = ("G_gan", "G_l1", "D")
     val_names = ("val_l1", "val_psnr")
+    loss_groups = (
+        ("adversarial: G vs D", ("G_gan", "D")),
+        ("L1 to the target (training)", ("G_l1",)),
+        ("validation L1 (held out)", ("val_l1",)),
+        ("validation PSNR, dB", ("val_psnr",)),
+    )
 
     def check_config(self, cfg):
         check_size(cfg.net_g, cfg.size)

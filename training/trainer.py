@@ -42,7 +42,8 @@ GRID_IMAGES = 4
 
 
 def lr_factor(cfg: TrainConfig):
-    """Constant for the first `decay_from` of the steps, then linear to 0 at the last step."""
+    """Constant for the first `decay_from` of the steps, then linear to 0 at the last step. `factor(s)`
+    scales the base rate for step s + 1 (LambdaLR after s scheduler steps)."""
     constant = int(cfg.steps * cfg.decay_from)
     decay = max(1, cfg.steps - constant)
 
@@ -50,6 +51,25 @@ def lr_factor(cfg: TrainConfig):
         return 1.0 - max(0, step - constant) / decay
 
     return factor
+
+
+def schedule_change(old: TrainConfig, new: TrainConfig, step: int, base_lr: float) -> str:
+    """What resuming at `step` with new.steps instead of old.steps does to the learning rate: the schedule is
+    recomputed for the new length (as if the run had been started with it), so the rate jumps to the new
+    schedule's value at `step`."""
+    sched = lambda c: f"constant to step {int(c.steps * c.decay_from)}, then linear to 0 at step {c.steps}"
+    before, after = lr_factor(old)(step), lr_factor(new)(step)
+    rate = lambda f: f"{f:.0%} of the base rate ({base_lr * f:.3g})"
+    text = (
+        f"--steps {old.steps} -> {new.steps}: the learning-rate schedule is recomputed for {new.steps} steps: "
+        f"{sched(new)} (it was {sched(old)}). "
+    )
+    if abs(after - before) < 1e-12:
+        return text + f"At step {step} the rate stays at {rate(after)}."
+    text += f"At step {step} the rate goes from {rate(before)} to {rate(after)}"
+    if after > before:
+        return text + ": it goes back up, so the next steps change the weights more than the last ones did."
+    return text + "."
 
 
 class Run:
@@ -191,6 +211,9 @@ class Trainer:
         self.kind.check_config(cfg)
         if not cfg.out:
             raise ConfigError("no run folder given: pass --out RUN_DIR")
+        self._tb = None
+        if cfg.tensorboard:
+            tensorboard_writer(None)  # installed? (says how to install it before any work)
         self.out = Path(cfg.out)
         rank, world, local_rank = _distributed()
         self.rank, self.world = rank, world
@@ -333,10 +356,14 @@ class Trainer:
                     for k, v in self.kind.validate(run, batch).items():
                         totals[k] = totals.get(k, 0.0) + float(v) * n
                     count += n
-            if n_val:
-                items = [self.val_ds[i] for i in range(min(len(self.val_ds), GRID_IMAGES))]
-            else:  # no (readable) held-out images: show training ones (un-jittered key)
-                items = [self.train_ds[(i, 0)] for i in range(min(len(self.train_ds), GRID_IMAGES))]
+            held = min(len(self.val_ds), GRID_IMAGES) if self._validation_readable() else 0
+            items = [self.val_ds[i] for i in range(held)]
+            row_labels = None
+            if self.kind.held_out_images:  # too few (readable) held-out images: training ones fill the grid
+                seen = min(len(self.train_ds), GRID_IMAGES - held)
+                items += [self.train_ds[(i, 0)] for i in range(seen)]  # (i, 0): not jittered
+                row_labels = [f"held out {i + 1}" for i in range(held)]
+                row_labels += [f"training {i + 1}" for i in range(seen)]
             grid = self._batch(collate(items))
             labels, rows = self.kind.sample_rows(run, grid)
         for net in run.raw.values():
@@ -345,7 +372,16 @@ class Trainer:
         if count:
             self.val_metrics = {k: v / count for k, v in totals.items()}
         (self.out / "samples").mkdir(exist_ok=True)
-        save_grid(labels, rows, str(self.out / "samples" / f"step_{run.step:07d}.png"))
+        title = f"step {run.step}"
+        if row_labels and not all(r.startswith("held out") for r in row_labels):
+            title += (
+                ": too few held-out images, so training images (which the model learns from) fill the grid"
+            )
+        img = save_grid(
+            labels, rows, str(self.out / "samples" / f"step_{run.step:07d}.png"), row_labels, title
+        )
+        if self._tb is not None:
+            self._tb.add_image("samples", np.asarray(img), run.step, dataformats="HWC")
 
     def _validation_readable(self) -> bool:
         """Whether any held-out image can be read (checked once). Unreadable ones are skipped like
@@ -407,7 +443,9 @@ class Trainer:
                 f"({cfg.batch_size} x {self.world} processes); lower --batch-size or add images"
             )
         self._rows = self._start_logs() if self.rank == 0 else []
-        self._tb = tensorboard_writer(str(self.out / "tensorboard")) if self.rank == 0 else None
+        if self.rank == 0 and cfg.tensorboard:
+            # resumed: drop what a killed run logged after its checkpoint (as metrics.csv does)
+            self._tb = tensorboard_writer(str(self.out / "tensorboard"), purge_step=run.step + 1)
         loader = DataLoader(
             self.train_ds,
             batch_size=cfg.batch_size,
@@ -447,6 +485,10 @@ class Trainer:
             f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
             f"on {_hardware(run.device, self.world, run.bf16)}"
         )
+        if self.resume_ckpt is not None and run.step and cfg.steps != self.resume_ckpt["config"]["steps"]:
+            old = self.kind.config_class.from_dict(self.resume_ckpt["config"])
+            base = next(iter(run.sched.values())).base_lrs[0]
+            self.log(schedule_change(old, cfg, run.step, base))
         return rows
 
     def _train_step(self, batch: dict) -> None:
@@ -515,11 +557,15 @@ class Trainer:
             row.update({k: f"{v:.5g}" for k, v in self.val_metrics.items()})
         self.csv.append(row)
         self._rows.append(row)
-        write_loss_png(self._rows, [*self.kind.loss_names, *self.kind.val_names], str(self.out / "loss.png"))
+        write_loss_png(self._rows, self.kind.panels(), str(self.out / "loss.png"))
         self._bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
         if self._tb is not None:
-            for k, v in {**means, **self.val_metrics}.items():
-                self._tb.add_scalar(k, v, run.step)
+            for k, v in means.items():
+                self._tb.add_scalar(f"loss/{k}", v, run.step)
+            if self._due(self.cfg.sample_every):
+                for k, v in self.val_metrics.items():
+                    self._tb.add_scalar(f"validation/{k}", v, run.step)
+            self._tb.add_scalar("lr", run.opt[next(iter(run.opt))].param_groups[0]["lr"], run.step)
 
     def _stop(self, last: Path | None) -> None:
         self._bar.close()

@@ -143,6 +143,11 @@ class Upscale(ModelKind):
     )
     loss_names = ("L1",)
     val_names = ("val_l1", "val_psnr", "val_psnr_bicubic")
+    loss_groups = (
+        ("L1 (training)", ("L1",)),
+        ("validation L1 (held out)", ("val_l1",)),
+        ("validation PSNR, dB: model vs bicubic", ("val_psnr", "val_psnr_bicubic")),
+    )
 
     def check_config(self, cfg):
         if cfg.size % cfg.scale or cfg.size // cfg.scale < 8:

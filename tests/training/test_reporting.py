@@ -1,0 +1,192 @@
+"""What a run tells the person training: readable loss curves, sample grids that can be judged by eye,
+TensorBoard (an optional extra), and what a longer resume does to the learning rate."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nftgan.training.cli import main
+from nftgan.training.kinds import available, get_kind
+from nftgan.training.pix2pix import Pix2PixConfig
+from nftgan.training.report import (
+    COLOURS,
+    _faint,
+    ema,
+    nice_ticks,
+    smoothing_weight,
+    to_uint8,
+    write_loss_png,
+)
+from nftgan.training.trainer import Trainer
+from PIL import Image
+
+from .helpers import TINY, paired
+
+
+def run(argv, capsys) -> tuple[int, str]:
+    try:
+        rc = main(argv, prog="nftgan train")
+    except SystemExit as exc:  # argparse errors
+        rc = exc.code
+    out = capsys.readouterr()
+    return rc, out.out + out.err
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# ---- loss.png --------------------------------------------------------------------------------------------
+
+
+def test_ticks_and_smoothing():
+    assert nice_ticks(0, 1234, 8) == [0, 200, 400, 600, 800, 1000, 1200]
+    assert nice_ticks(0.13, 0.61, 6) == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])
+    assert nice_ticks(-3, 3, 4) == [-2, 0, 2]
+    assert ema([0.7] * 30, 0.9) == pytest.approx([0.7] * 30)  # debiased: no pull towards 0 at the start
+    step = ema([0.0] * 20 + [1.0] * 20, 0.8)
+    assert (
+        step[19] == pytest.approx(0.0) and 0.1 < step[20] < 0.3 and step[-1] > 0.98
+    )  # it lags, then follows
+    assert smoothing_weight(10) == 0 and smoothing_weight(400) == pytest.approx(0.95)
+
+
+def _pixels(img: Image.Image, box, colour) -> int:
+    a = np.asarray(img.crop(box))
+    return int((np.abs(a.astype(int) - colour).sum(-1) == 0).sum())
+
+
+def test_loss_png_has_a_panel_per_group_with_raw_and_smoothed_curves(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "step": s,
+            "G_gan": 2 + rng.normal(0, 0.5),
+            "D": 0.5 + rng.normal(0, 0.1),
+            "G_l1": 0.3 * np.exp(-s / 2000) + rng.normal(0, 0.02),
+            "val_l1": 0.25 if s % 500 == 0 else "",
+            "val_psnr": 18.0 + s / 1000 if s % 500 == 0 else "",
+        }
+        for s in range(50, 5001, 50)
+    ]
+    kind = get_kind("pix2pix")
+    path = tmp_path / "loss.png"
+    titles = write_loss_png(rows, kind.panels(), str(path))
+    assert titles == [t for t, _ in kind.loss_groups]  # G vs D, L1, validation L1, validation PSNR
+    img = Image.open(path).convert("RGB")
+    assert img.size == (900, 4 * 240)
+    # panel 1 (G_gan and D): each curve smoothed in its colour and raw in its faint colour, inside the frame
+    for colour in (COLOURS[0], COLOURS[1]):
+        assert _pixels(img, (78, 30, 882, 200), colour) > 200
+        assert _pixels(img, (78, 30, 882, 200), _faint(colour)) > 200
+    # the smoothed curve is calmer than the raw one
+    ys = [r["G_gan"] for r in rows]
+    assert np.std(ema(ys, smoothing_weight(len(ys)))[20:]) < 0.5 * np.std(ys[20:])
+    # a group with nothing logged yet gets no panel
+    early = [{k: (v if k in ("step", "G_gan", "D", "G_l1") else "") for k, v in r.items()} for r in rows[:3]]
+    assert write_loss_png(early, kind.panels(), str(path)) == [t for t, _ in kind.loss_groups[:2]]
+    assert Image.open(path).size == (900, 2 * 240)
+
+
+def test_every_kind_plots_each_of_its_metrics_once():
+    for name in available():
+        kind = get_kind(name)
+        plotted = [n for _, names in kind.panels() for n in names]
+        assert sorted(plotted) == sorted([*kind.loss_names, *kind.val_names]), name
+
+
+# ---- sample grids ----------------------------------------------------------------------------------------
+
+
+def test_sample_grid_shows_four_upscaled_examples_filling_in_training_images(tmp_path):
+    """With one held-out image, the grid shows it and three training images, each scaled up 8x (32 px ->
+    256 px) by nearest neighbour, in input | output | target columns."""
+    data = paired(tmp_path / "data", n=6)
+    cfg = Pix2PixConfig(
+        model="pix2pix", data=str(data), out=str(tmp_path / "run"), size=32, ngf=4, ndf=4, workers=0,
+        val_fraction=0.01,  # 6 images: exactly one held out
+    )  # fmt: skip
+    trainer = Trainer(cfg)
+    assert len(trainer.val_ds) == 1
+    trainer.out.mkdir()
+    trainer._validate_and_sample()
+    grid = np.asarray(Image.open(tmp_path / "run" / "samples" / "step_0000000.png").convert("RGB"))
+    height, width = grid.shape[:2]
+    left, head = width - 3 * 256, height - 4 * 256
+    assert left > 20 and head > 20  # room for the row labels and the column titles
+    items = [trainer.val_ds[0]] + [trainer.train_ds[(i, 0)] for i in range(3)]
+    for r, item in enumerate(items):
+        for c, key in ((0, "A"), (2, "B")):
+            cell = grid[head + r * 256 : head + (r + 1) * 256, left + c * 256 : left + (c + 1) * 256]
+            expected = np.repeat(np.repeat(to_uint8(item[key]), 8, 0), 8, 1)
+            assert np.array_equal(cell, expected), (r, key)
+
+
+# ---- TensorBoard -----------------------------------------------------------------------------------------
+
+
+def test_tensorboard_gets_the_scalars_and_the_sample_grids(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data, out = paired(tmp_path / "data", n=6), tmp_path / "run"
+    argv = ["pix2pix", "--data", str(data), "--out", str(out), "--steps", "4", *TINY]
+    rc, text = run([*argv, "--log-every", "2", "--sample-every", "2", "--tensorboard"], capsys)
+    assert rc == 0, text
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"loss/G_gan", "loss/G_l1", "loss/D", "validation/val_l1", "validation/val_psnr", "lr"} <= set(
+        tags["scalars"]
+    )
+    rows = metrics(out)
+    assert [e.step for e in events.Scalars("loss/G_l1")] == [2, 4]
+    assert [e.value for e in events.Scalars("loss/G_l1")] == pytest.approx(
+        [float(r["G_l1"]) for r in rows], rel=1e-4
+    )
+    assert [e.value for e in events.Scalars("validation/val_l1")] == pytest.approx(
+        [float(r["val_l1"]) for r in rows], rel=1e-4
+    )
+    shots = events.Images("samples")
+    assert [s.step for s in shots] == [2, 4]
+    assert (shots[-1].width, shots[-1].height) == Image.open(out / "samples" / "step_0000004.png").size
+
+
+def test_tensorboard_missing_is_a_clear_error_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    data, out = paired(tmp_path / "data", n=4), tmp_path / "run"
+    rc, text = run(["pix2pix", "--data", str(data), "--out", str(out), "--tensorboard", *TINY], capsys)
+    assert (
+        rc == 2
+        and "--tensorboard needs the tensorboard package" in text
+        and "pip install tensorboard" in text
+    )
+    assert not out.exists()
+
+
+# ---- resuming with more steps ----------------------------------------------------------------------------
+
+
+def test_resuming_with_more_steps_says_what_the_learning_rate_does(tmp_path, capsys):
+    """--decay-from 0.5: 4 steps decay the rate to 0 by step 4; resumed to 8 steps, the schedule is the one a
+    run of 8 steps has (constant to step 4, then down to 0 at 8), so at step 4 the rate goes back up to 100%."""
+    data, out = paired(tmp_path / "data", n=4), tmp_path / "run"
+    args = ["--data", str(data), "--out", str(out), "--val-fraction", "0", *TINY, "--log-every", "1"]
+    assert run(["pix2pix", *args, "--steps", "4"], capsys)[0] == 0
+    rc, text = run(["--resume", str(out), "--steps", "8"], capsys)
+    assert rc == 0, text
+    said = (
+        "--steps 4 -> 8: the learning-rate schedule is recomputed for 8 steps: constant to step 4, then linear "
+        "to 0 at step 8 (it was constant to step 2, then linear to 0 at step 4). At step 4 the rate goes from "
+        "0% of the base rate (0) to 100% of the base rate (0.0002): it goes back up"
+    )
+    assert said in text and said in (out / "train.log").read_text()
+    lr = {int(r["step"]): float(r["lr"]) for r in metrics(out)}  # the rate for the step after each row
+    assert [lr[s] for s in range(1, 9)] == pytest.approx([2e-4, 2e-4, 1e-4, 0, 1.5e-4, 1e-4, 5e-5, 0])
+    rc, text = run(["--resume", str(out), "--steps", "10"], capsys)  # finished: 0% -> 1 - (8 - 5) / 5 = 40%
+    assert rc == 0 and "At step 8 the rate goes from 0% of the base rate (0) to 40% of the base rate" in text
