@@ -13,7 +13,7 @@ import sys
 from nftgan.core.cliargs import Parser, add_out
 
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import ON_RESUME
+from .config import ON_RESUME, read_config_file
 from .errors import UserError
 from .kinds import available, get_kind
 
@@ -21,6 +21,7 @@ EPILOG = """examples:
   nftgan sketchify ~/my-art ~/datasets/my-style          # pairs of sketch (A) and picture (B)
   nftgan train pix2pix --data ~/datasets/my-style --out runs/my-style --steps 20000
   nftgan train --resume runs/my-style                      # after a crash or Ctrl+C, continues exactly
+  nftgan train --config runs/my-style/config.json --out runs/again   # repeat a run (flags override)
   nftgan export runs/my-style -o my-style.onnx             # then add the .onnx to the Blender add-on
   torchrun --nproc_per_node=4 -m nftgan.training.cli pix2pix --data ... --out ...   # 4 GPUs
 
@@ -61,6 +62,13 @@ def build_parser(kind, prog: str) -> argparse.ArgumentParser:
         help="continue the run in RUN_DIR from its latest checkpoint, exactly where it stopped "
         "(its stored settings are used; only --steps may change)",
     )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="start a run from the settings in FILE: JSON such as a run folder's config.json (so "
+        "`--config runs/a/config.json --out runs/b` repeats run a), or YAML when PyYAML is installed; "
+        "options given here override the file's",
+    )
     defaults = kind.config_class()
     for f in dataclasses.fields(kind.config_class):
         meta = f.metadata
@@ -91,8 +99,25 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
     kind_name = None
     if not argv[0].startswith("-"):
         kind_name, argv = argv[0], argv[1:]
-    resume_ckpt = None
-    if kind_name is None and "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
+    resume_ckpt = file_values = None
+    config_file = _value(argv, "--config")
+    if config_file is not None:
+        try:
+            file_values = read_config_file(config_file)
+        except UserError as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 2
+        model = file_values.get("model")
+        if kind_name is None and isinstance(model, str) and model:
+            kind_name = model
+        if kind_name is None and _value(argv, "--resume") is None:
+            print(
+                f"{prog}: error: --config {config_file} names no model kind; pass it: `{prog} KIND --config "
+                f"{config_file}`",
+                file=sys.stderr,
+            )
+            return 2
+    if kind_name is None and _value(argv, "--resume") is None:
         print(
             f"{prog}: error: name what to train (e.g. `{prog} pix2pix --data DIR --out RUN_DIR`) "
             f"or continue a run with --resume RUN_DIR\n\n{_usage(prog)}",
@@ -113,12 +138,18 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
         return 2
     parser = build_parser(kind, prog)
     args = parser.parse_args(argv)
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("data", "out", "resume")}
+    given = {
+        k: v for k, v in vars(args).items() if v is not None and k not in ("data", "out", "resume", "config")
+    }
 
     from .trainer import train
 
     cfg = None
     try:
+        if args.resume and args.config:
+            parser.error(
+                "--config starts a new run; --resume continues one with its own stored settings (pass one)"
+            )
         if args.resume:
             if resume_ckpt is None:
                 resume_ckpt = load_checkpoint(args.resume)
@@ -151,11 +182,18 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
                 )
             train(cfg, resume=args.resume)
             return 0
-        if not args.data:
+        values = {}
+        if file_values is not None:  # the file's settings, then the command line's
+            values = kind.config_class.check_values(file_values, f"--config {args.config}")
+            if values.pop("model", kind.name) != kind.name:
+                parser.error(f"--config {args.config} is a {file_values['model']} config, not {kind.name}")
+        data, out = args.data or values.pop("data", ""), args.out or values.pop("out", "")
+        values = {k: v for k, v in values.items() if k not in ("data", "out")}
+        if not data:
             parser.error("--data DIR is required (the folder of training images)")
-        if not args.out:
+        if not out:
             parser.error("--out RUN_DIR is required (where checkpoints and samples go)")
-        cfg = kind.config_class(model=kind.name, data=args.data, out=args.out, **given)
+        cfg = kind.config_class(model=kind.name, data=data, out=out, **{**values, **given})
         _check_new_run(parser, cfg)
         train(cfg)
         return 0
@@ -169,6 +207,16 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             file=sys.stderr,
         )
         return 130
+
+
+def _value(argv: list[str], flag: str) -> str | None:
+    """The value of `flag` in argv (as `--flag V` or `--flag=V`; "" when it ends argv), None if absent."""
+    for i, a in enumerate(argv):
+        if a == flag:
+            return argv[i + 1] if i + 1 < len(argv) else ""
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
 
 
 def _check_new_run(parser, cfg) -> None:

@@ -12,8 +12,12 @@ kind's config with its `help` text (see `training.cli`), so a new field is one l
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
+
+from .errors import ConfigError
 
 
 def opt(default: Any, help: str, choices: tuple | None = None, cli: bool = True) -> Any:
@@ -119,3 +123,68 @@ class TrainConfig:
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def check_values(cls, values: dict, where: str) -> dict:
+        """Settings read from a config file, checked against this config's fields: names, types, choices."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in values if k not in fields)
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for "
+                f"{values.get('model') or cls.__name__} (the names are those of config.json, the options of "
+                "`nftgan train KIND --help` with _ for -)"
+            )
+        out = {}
+        for k, v in values.items():
+            typ, choices = str(fields[k].type), fields[k].metadata.get("choices")
+            ok = {
+                "bool": isinstance(v, bool),
+                "int": isinstance(v, int) and not isinstance(v, bool),
+                "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+                "str": isinstance(v, str),
+            }.get(typ, True)
+            if not ok:
+                raise ConfigError(f"{where}: {k} must be {_WHAT[typ]}, not {v!r}")
+            if choices and v not in choices:
+                raise ConfigError(f"{where}: {k} must be one of {', '.join(map(str, choices))}, not {v!r}")
+            out[k] = float(v) if typ == "float" else v
+        return out
+
+
+_WHAT = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "text"}
+
+
+def read_config_file(path: str) -> dict:
+    """The settings in a JSON file (e.g. a run's config.json) or, with PyYAML installed, a YAML file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc})") from None
+    if p.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(
+                f"--config {path}: reading YAML needs PyYAML (pip install pyyaml); or write the settings as "
+                "JSON, like the config.json in every run folder"
+            ) from None
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    else:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"--config {path}: not valid JSON ({exc}); YAML files need a .yaml or .yml name"
+            ) from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"--config {path}: expected settings (name: value pairs), found {type(values).__name__}"
+        )
+    return values

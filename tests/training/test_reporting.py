@@ -1,14 +1,18 @@
 """What a run tells the person training: readable loss curves, sample grids that can be judged by eye,
-TensorBoard (an optional extra), and what a longer resume does to the learning rate."""
+TensorBoard (an optional extra), what a longer resume does to the learning rate, and runs started from a
+config file (a run folder's config.json repeats the run)."""
 
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from nftgan.training.checkpoint import load_checkpoint
 from nftgan.training.cli import main
 from nftgan.training.kinds import available, get_kind
 from nftgan.training.pix2pix import Pix2PixConfig
@@ -190,3 +194,84 @@ def test_resuming_with_more_steps_says_what_the_learning_rate_does(tmp_path, cap
     assert [lr[s] for s in range(1, 9)] == pytest.approx([2e-4, 2e-4, 1e-4, 0, 1.5e-4, 1e-4, 5e-5, 0])
     rc, text = run(["--resume", str(out), "--steps", "10"], capsys)  # finished: 0% -> 1 - (8 - 5) / 5 = 40%
     assert rc == 0 and "At step 8 the rate goes from 0% of the base rate (0) to 40% of the base rate" in text
+
+
+# ---- --config FILE ---------------------------------------------------------------------------------------
+
+
+def test_a_runs_config_json_repeats_it_and_flags_override_it(tmp_path, capsys):
+    data = paired(tmp_path / "data", n=6)
+    first = tmp_path / "first"
+    argv = ["pix2pix", "--data", str(data), "--out", str(first), "--steps", "3", "--lambda-l1", "10", *TINY]
+    assert run(argv, capsys)[0] == 0
+    # no KIND, no --data: both come from the file
+    rc, text = run(["--config", str(first / "config.json"), "--out", str(tmp_path / "again")], capsys)
+    assert rc == 0, text
+    a, b = load_checkpoint(first), load_checkpoint(tmp_path / "again")
+    assert {**a["config"], "out": ""} == {**b["config"], "out": ""}
+    for name in a["nets"]:  # the same run: the same weights, bit for bit (CPU)
+        assert all(torch.equal(v, b["nets"][name][k]) for k, v in a["nets"][name].items())
+    rc, text = run(
+        ["pix2pix", "--config", str(first / "config.json"), "-o", str(tmp_path / "longer"), "--steps", "4"],
+        capsys,
+    )
+    assert rc == 0, text
+    c = load_checkpoint(tmp_path / "longer")["config"]
+    assert c["steps"] == 4 and c["lambda_l1"] == 10 and c["ngf"] == 8
+    # the file's own --out holds a run: refused, not overwritten
+    rc, text = run(["--config", str(first / "config.json")], capsys)
+    assert rc == 2 and f"{first} already holds a run" in text
+
+
+def test_a_yaml_config_starts_a_run(tmp_path, capsys):
+    pytest.importorskip("yaml")
+    data = paired(tmp_path / "data", n=4)
+    cfg = tmp_path / "style.yaml"
+    cfg.write_text(
+        f"model: pix2pix\ndata: {data}\nsteps: 2\nsize: 32\nngf: 4\nndf: 4\nworkers: 0\n"
+        "lambda_l1: 25\nflip: false\ngan_mode: lsgan\n"
+    )
+    rc, text = run(["--config", str(cfg), "--out", str(tmp_path / "run"), "--ngf", "8"], capsys)
+    assert rc == 0, text
+    c = load_checkpoint(tmp_path / "run")["config"]
+    assert (c["lambda_l1"], c["flip"], c["gan_mode"], c["ngf"], c["ndf"]) == (25.0, False, "lsgan", 8, 4)
+
+
+@pytest.mark.parametrize(
+    "content, name, fragment",
+    [
+        ({"model": "pix2pix", "stpes": 5}, "c.json", "unknown setting stpes for pix2pix"),
+        ({"model": "pix2pix", "steps": "5"}, "c.json", "steps must be a whole number, not '5'"),
+        ({"model": "pix2pix", "flip": 1}, "c.json", "flip must be true or false, not 1"),
+        (
+            {"model": "pix2pix", "norm": "group"},
+            "c.json",
+            "norm must be one of instance, batch, none, not 'group'",
+        ),
+        ({"steps": 5}, "c.json", "names no model kind"),
+        ("[1, 2]", "c.json", "expected settings (name: value pairs), found list"),
+        ("{steps: 5", "c.json", "not valid JSON"),
+        ({"model": "cyclegan"}, "c.json", "is a cyclegan config, not pix2pix"),
+    ],
+)
+def test_bad_config_files_are_explained(tmp_path, capsys, content, name, fragment):
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    argv = ["--config", str(path), "--data", str(tmp_path), "--out", str(tmp_path / "run")]
+    if "cyclegan" in fragment:
+        argv = ["pix2pix", *argv]
+    rc, text = run(argv, capsys)
+    assert rc == 2 and fragment in text, text
+    assert "Traceback" not in text and not (tmp_path / "run").exists()
+
+
+def test_config_file_problems_outside_json(tmp_path, capsys, monkeypatch):
+    rc, text = run(["--config", str(tmp_path / "missing.json")], capsys)
+    assert rc == 2 and "--config " in text and "missing.json: file not found" in text
+    (tmp_path / "c.yaml").write_text("model: pix2pix\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML were not installed
+    rc, text = run(["--config", str(tmp_path / "c.yaml")], capsys)
+    assert rc == 2 and "reading YAML needs PyYAML (pip install pyyaml)" in text
+    (tmp_path / "c.json").write_text('{"model": "pix2pix"}')
+    rc, text = run(["--config", str(tmp_path / "c.json"), "--resume", str(tmp_path)], capsys)
+    assert rc == 2 and "--config starts a new run; --resume continues one" in text
