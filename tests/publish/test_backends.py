@@ -101,8 +101,8 @@ def test_rejected_token_is_reported_as_such(kind, server, backend_for, ledger):
     with pytest.raises(TokenRejected, match=r"rejected the API token.*preferences"):
         publish(_request(), backend_for(kind, token="wrong"), ledger)
     assert ledger.rows()[0].state == FAILED and len(server.state.hits) == 1  # no retries of a 401
-    with pytest.raises(PublishError, match="needs an API token"):
-        backend_for(kind, token="")
+    with pytest.raises(PublishError, match="needs an API token: set it in the NFTGan add-on preferences"):
+        backend_for(kind, token="")  # Blender's settings: the token is set in the preferences
 
 
 def test_kubo_rpc_authorization(server, backend_for, ledger):

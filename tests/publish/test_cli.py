@@ -1,9 +1,10 @@
-"""`nftgan publish` from the command line (in-process), Offline backend."""
+"""`nftgan publish` from the command line (in-process): the Offline backend, and the messages a token gets."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from nftgan.core.publish.cli import publish_main
 from nftgan.core.publish.ledger import Ledger
 from nftgan.core.publish.unixfs import cid_of_bytes
@@ -55,7 +56,8 @@ def test_publish_command_offline_with_attributes_and_sketch(tmp_path, capsys):
     assert traits["Width"] == traits["Height"] == 32  # from the PNG's header
 
 
-def test_publish_command_errors_are_clear(tmp_path, capsys):
+def test_publish_command_errors_are_clear(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NFTGAN_TOKEN", raising=False)
     art = tmp_path / "art.png"
     art.write_bytes(png_bytes(16))
     db = str(tmp_path / "l.sqlite")
@@ -64,5 +66,33 @@ def test_publish_command_errors_are_clear(tmp_path, capsys):
     assert publish_main([str(tmp_path / "nope.png"), "--ledger", db]) == 1
     assert "nope.png" in capsys.readouterr().err
     assert publish_main([str(art), "--backend", "pinata", "--ledger", db]) == 1
-    assert "needs an API token" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Pinata needs an API token: set it in the environment variable $NFTGAN_TOKEN" in err
+    assert "preferences" not in err  # the command line has none
     assert Ledger(db).rows() == []  # nothing half-recorded
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata"])
+def test_a_rejected_token_on_the_command_line_names_the_environment_variable(
+    kind, server, tmp_path, capsys, monkeypatch
+):
+    """The same refusal names the add-on preferences in Blender (test_backends) and $NFTGAN_TOKEN here."""
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(16))
+    monkeypatch.setenv("NFTGAN_TOKEN", "wrong")
+    db = str(tmp_path / "l.sqlite")
+    argv = [
+        str(art),
+        "--backend",
+        kind,
+        "--endpoint",
+        server.url,
+        "--api-endpoint",
+        server.url,
+        "--ledger",
+        db,
+    ]
+    assert publish_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "rejected the API token (HTTP 401" in err
+    assert "Check the token in the environment variable $NFTGAN_TOKEN" in err and "preferences" not in err

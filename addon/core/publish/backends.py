@@ -26,7 +26,7 @@ from ..errors import PublishError
 from ..files import os_error_message, read_regular, write_durably
 from .car import dag_car, read_car, split_dag
 from .cid import CID, CIDError
-from .http import HttpClient, check_endpoint
+from .http import IN_PREFERENCES, HttpClient, check_endpoint
 from .unixfs import FileDag, cid_of_file
 
 MB = 1000 * 1000
@@ -40,6 +40,9 @@ LABELS = {
     "kubo": "Local IPFS node (kubo)",
 }
 TOKEN_ENV = "NFTGAN_TOKEN"  # a token from the environment: for the one backend chosen with it, never saved
+# Where the user sets a backend's token, as messages name it: Blender's preferences, or (nftgan publish) the
+# environment variable.
+IN_ENVIRONMENT = f"the environment variable ${TOKEN_ENV} (e.g. {TOKEN_ENV}=<token> nftgan publish ...)"
 NFT_STORAGE_NOTICE = (
     "The public NFT.storage service stopped accepting uploads on 2024-06-30; "
     "use a compatible service's endpoint, Pinata or a kubo node."
@@ -69,6 +72,9 @@ class Settings:
     token: str = ""
     api_endpoint: str = ""  # pinata: the listing API host
     gateway: str = ""  # overrides the backend's default gateway
+    token_from: str = (
+        IN_PREFERENCES  # where the token is set, for messages (IN_ENVIRONMENT on the command line)
+    )
 
 
 class Backend(abc.ABC):
@@ -84,9 +90,15 @@ class Backend(abc.ABC):
         self.label = LABELS[self.kind]
         self.endpoint = check_endpoint(settings.endpoint or self.default_endpoint, self.label)
         if self.needs_token and not settings.token.strip():
-            raise PublishError(f"{self.label} needs an API token: set it in the NFTGan add-on preferences")
+            raise PublishError(f"{self.label} needs an API token: set it in {settings.token_from}")
         self.gateway = (settings.gateway or self.default_gateway).rstrip("/") + "/"
-        self.http = HttpClient(self.label, token=settings.token.strip(), rate=self.rate, **http_options)
+        self.http = HttpClient(
+            self.label,
+            token=settings.token.strip(),
+            token_from=settings.token_from,
+            rate=self.rate,
+            **http_options,
+        )
 
     def gateway_url(self, cid: CID | str) -> str:
         return f"{self.gateway}{cid}"

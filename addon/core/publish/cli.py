@@ -13,9 +13,10 @@ import os
 import sys
 import time
 
+from ..cliargs import Parser
 from ..errors import MetadataError, PublishError, UserError
 from ..files import FileError, open_regular, os_error_message, read_regular
-from .backends import KINDS, NFT_STORAGE_NOTICE, TOKEN_ENV, Settings, make_backend
+from .backends import IN_ENVIRONMENT, KINDS, NFT_STORAGE_NOTICE, TOKEN_ENV, Settings, make_backend
 from .cid import CIDError
 from .ledger import DONE, PUBLISHED, STAGED, Ledger, Row
 from .metadata import attribute
@@ -25,13 +26,14 @@ from .unixfs import cid_of_file
 
 
 def cid_main(argv: list[str], prog: str = "nftgan cid") -> int:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog=prog,
         description="Print the IPFS CID of a file, as `ipfs add` computes it: "
         "CIDv1 with raw leaves (--cid-version=1, what NFT.storage and Pinata return), "
         "or kubo's default CIDv0 with --v0. 256 KiB chunks, balanced DAG.",
+        examples=("nftgan cid art.png", "nftgan cid --v0 art.png sketch.png   # one 'CID  FILE' line each"),
     )
-    ap.add_argument("file", nargs="+")
+    ap.add_argument("file", nargs="+", metavar="FILE", help="the files (one CID each)")
     ap.add_argument("--v0", action="store_true", help="kubo's default CIDv0 (Qm...) instead of CIDv1")
     args = ap.parse_args(argv)
     status = 0
@@ -83,35 +85,65 @@ def _report(row: Row) -> str:
 
 
 def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog=prog,
         description="Publish an image as an NFT: the image and its ERC-721 / "
         "OpenSea metadata go to IPFS, every CID is verified, the result is recorded in "
         f"the publish ledger. The API token is read from ${TOKEN_ENV} and goes only to the "
         f"--backend and --endpoint given with it. {NFT_STORAGE_NOTICE}",
+        examples=(
+            "nftgan publish art.png --name 'Dawn' --attribute Edition=1 --dry-run   # show the metadata",
+            "nftgan publish art.png --name 'Dawn'                # offline: into ./nft-offline, upload later",
+            f"{TOKEN_ENV}=... nftgan publish art.png --backend pinata --name 'Dawn' --sketch sketch.png",
+            f"{TOKEN_ENV}=... nftgan publish --resume --backend pinata   # finish interrupted publishes",
+        ),
     )
     ap.add_argument("image", nargs="?", help="PNG, JPEG or WebP file")
-    ap.add_argument("--backend", choices=KINDS, default="offline")
+    ap.add_argument(
+        "--backend",
+        choices=KINDS,
+        default="offline",
+        help="where the files go: offline: a folder of CAR files to upload later; nftstorage: an "
+        "NFT.storage-compatible service; pinata; kubo: an IPFS node's RPC API",
+    )
     ap.add_argument("--name", help="token name (default: the file name)")
-    ap.add_argument("--description", default="")
-    ap.add_argument("--external-url", default="")
+    ap.add_argument("--description", default="", help="token description (metadata `description`)")
+    ap.add_argument("--external-url", default="", help="a web page for the token (metadata `external_url`)")
     ap.add_argument("--background-color", default="", help="six hex digits, e.g. ffffff")
-    ap.add_argument("--attribute", action="append", type=_attribute, default=[], metavar="TRAIT=VALUE")
+    ap.add_argument(
+        "--attribute",
+        action="append",
+        type=_attribute,
+        default=[],
+        metavar="TRAIT=VALUE",
+        help="a trait shown by marketplaces, e.g. Edition=1 (numbers stay numbers; repeatable)",
+    )
     ap.add_argument("--animation", help="a GLB file for animation_url")
     ap.add_argument("--sketch", help="the source sketch: its CID is recorded as an attribute")
     ap.add_argument(
-        "--endpoint", default="", help="service URL (offline: the output folder, default ./nft-offline)"
+        "--endpoint",
+        default="",
+        help="service URL, or for offline the output folder (default: the backend's public URL; offline: "
+        "./nft-offline)",
     )
-    ap.add_argument("--api-endpoint", default="", help="Pinata's listing API URL")
-    ap.add_argument("--gateway", default="", help="gateway URL prefix for the gateway link")
-    ap.add_argument("--ledger", default=default_ledger(), help="publish ledger (SQLite; default %(default)s)")
+    ap.add_argument(
+        "--api-endpoint", default="", help="Pinata's listing API URL (default: https://api.pinata.cloud)"
+    )
+    ap.add_argument(
+        "--gateway",
+        default="",
+        help="gateway URL prefix for the gateway link (default: the backend's own, e.g. https://gateway.pinata.cloud/ipfs/)",
+    )
+    ap.add_argument("--ledger", default=default_ledger(), help="publish ledger (SQLite)")
     ap.add_argument(
         "--resume",
         action="store_true",
         help="only finish or fail interrupted publishes (of --backend/--endpoint, and Offline ones), then exit",
     )
     ap.add_argument("--dry-run", action="store_true", help="print the CIDs and metadata, send nothing")
-    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging: each request's method, path and status"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
@@ -140,6 +172,7 @@ def _publish(args: argparse.Namespace, prog: str) -> int:
             token=token if kind == args.backend and kind != "offline" else "",
             api_endpoint=args.api_endpoint,
             gateway=args.gateway,
+            token_from=IN_ENVIRONMENT,
         )
 
     ledger = Ledger(args.ledger)

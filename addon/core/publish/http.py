@@ -39,6 +39,8 @@ from urllib3.filepost import encode_multipart_formdata
 
 from ..errors import Cancelled, PublishError, TokenRejected
 
+IN_PREFERENCES = "the NFTGan add-on preferences"  # where a token is set, unless the caller says otherwise
+
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -220,6 +222,7 @@ class HttpClient:
         service: str,
         *,
         token: str = "",
+        token_from: str = IN_PREFERENCES,
         rate: tuple[int, float] | None = None,
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = (10.0, 300.0),
@@ -229,6 +232,7 @@ class HttpClient:
     ):
         self.service = service
         self._token = token
+        self.token_from = token_from  # where the user sets the token (a rejected token's message names it)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.deadline = deadline
@@ -386,7 +390,7 @@ class HttpClient:
             if status in (401, 403):
                 raise TokenRejected(
                     f"{self.service} rejected the API token (HTTP {status}: {said}). "
-                    "Check the token in the NFTGan add-on preferences."
+                    f"Check the token in {self.token_from}."
                 )
             if status == 413:
                 raise PublishError(f"{self.service} refused the upload as too large (HTTP 413): {said}")
