@@ -27,7 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "export a training checkpoint to a self-describing ONNX model",
     ),
     "validate": ("nftgan.export.validate:main", "check that an .onnx file follows the NFTGan model contract"),
-    "stylize": ("nftgan.core.pipeline:main", "run colorize -> stylize (-> upscale) on an image file"),
+    "stylize": (
+        "nftgan.core.pipeline:main",
+        "run colorize -> stylize (-> upscale) on a sketch, or on folders and globs of them",
+    ),
     "generate": ("nftgan.core.generate:main", "sample N images from a generate model"),
     "eval": ("nftgan.training.evaluate:main", "FID / KID / paired L1-PSNR-SSIM evaluation"),
     "cid": ("nftgan.core.publish.cli:cid_main", "print a file's IPFS CID (CIDv1 raw leaves, or --v0)"),
@@ -51,7 +54,10 @@ def _usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv:  # a bare `nftgan`: what there is to run, and a failure for scripts that forgot a command
+        print(_usage(), file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
     if argv[0] in ("-V", "--version"):

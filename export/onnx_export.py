@@ -16,7 +16,6 @@ dot-product instructions (VNNI / AMX; `nftgan.core.cpu`) and the fp32 file elsew
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import inspect
 import io
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from nftgan.core.cliargs import Parser, add_out
 from nftgan.core.contract import ModelError, build_metadata, describe_model
 from nftgan.core.files import refuse_overwrite
 from nftgan.training.errors import UserError
@@ -638,11 +638,20 @@ def model_card(r: dict) -> str:
 
 
 def main(argv: list[str], prog: str = "nftgan export") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = Parser(
+        prog=prog,
+        description=__doc__.split("\n\n")[0],
+        examples=(
+            "nftgan export runs/my-style -o ~/nftgan-styles/my-style.onnx --name 'My style' --license CC-BY-4.0",
+            "nftgan export runs/photo2paint -o paint.onnx --direction BtoA   # CycleGAN: the other generator",
+            "nftgan export runs/my-style -o my-style.onnx --int8 --card my-style.md",
+        ),
+    )
     parser.add_argument("checkpoint", help="a checkpoint file, or a run folder (its checkpoints/latest.pt)")
-    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    add_out(parser, "the .onnx file to write", "MODEL.onnx", required=True)
+    parser.renamed("--output", "--out")
     parser.add_argument(
-        "--direction", choices=("AtoB", "BtoA"), help="cyclegan: which generator (default AtoB)"
+        "--direction", choices=("AtoB", "BtoA"), help="cyclegan: which generator (default: AtoB)"
     )
     parser.add_argument("--name", help="style name shown in the add-on (default: the run's name)")
     parser.add_argument("--description", help="one line shown under the name")
@@ -675,12 +684,12 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
         from nftgan.training.checkpoint import resolve
 
         source = resolve(args.checkpoint)
-        refuse_overwrite(args.output, source, what="the checkpoint")
+        refuse_overwrite(args.out, source, what="the checkpoint")
         if args.card:
-            refuse_overwrite(args.card, source, args.output, what="the checkpoint or the model")
+            refuse_overwrite(args.card, source, args.out, what="the checkpoint or the model")
         report = export_checkpoint(
             args.checkpoint,
-            args.output,
+            args.out,
             direction=args.direction,
             name=args.name,
             description=args.description,
@@ -709,7 +718,7 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
             f"  int8    {report['int8']['reason']}"
             + (f" -> {report['int8']['path']}" if report["int8"]["kept"] else "")
         )
-    print(f"wrote {args.output} in {report['seconds']:.1f} s")
+    print(f"wrote {args.out} in {report['seconds']:.1f} s")
     if args.card:
         _write_atomic(Path(args.card), report["card"].encode())
     return 0

@@ -8,12 +8,12 @@ the contract promises, or produces NaN / infinity on real data.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
 import numpy as np
+from nftgan.core.cliargs import Parser
 from nftgan.core.contract import ModelError, ModelInfo, describe_model
 from nftgan.core.pipeline import to_model_space
 from nftgan.core.styles import sample_sketch
@@ -93,7 +93,14 @@ def describe(info: ModelInfo) -> str:
 
 
 def main(argv: list[str], prog: str = "nftgan validate") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = Parser(
+        prog=prog,
+        description=__doc__.split("\n\n")[0],
+        examples=(
+            "nftgan validate my-style.onnx",
+            "nftgan validate ~/nftgan-styles/*.onnx     # exit status 1 if any is invalid",
+        ),
+    )
     parser.add_argument("models", nargs="+", metavar="MODEL.onnx", help="model files to check")
     args = parser.parse_args(argv)
     failed = 0

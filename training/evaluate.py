@@ -19,7 +19,6 @@ Statistics:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -480,34 +479,55 @@ def _folder_features(folder: str, net: InceptionPool3, batch: int, device: str) 
 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
-    parser = argparse.ArgumentParser(
+    from nftgan.core.cliargs import Parser
+
+    weights = (
+        f"The Inception weights file ({FID_WEIGHTS_FILE}) is never downloaded by NFTGan; fetch it once "
+        f"from {FID_WEIGHTS_URL}"
+    )
+    fid_examples = (
+        "nftgan generate punks.onnx -n 10000 -o out/fid-fake",
+        f"nftgan eval fid ~/Pictures/my-collection out/fid-fake --inception {FID_WEIGHTS_FILE}",
+        f"nftgan eval kid ~/Pictures/my-collection out/fid-fake   # weights from ${INCEPTION_ENV}",
+    )
+    parser = Parser(
         prog=prog,
         description=__doc__.split("\n\n")[0],
-        epilog=f"The Inception weights file ({FID_WEIGHTS_FILE}) is never downloaded by NFTGan; fetch it once "
-        f"from {FID_WEIGHTS_URL}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=(*fid_examples, "nftgan eval paired runs/out-images datasets/targets   # L1 / PSNR / SSIM"),
+        notes=weights,
     )
-    sub = parser.add_subparsers(dest="metric", required=True)
+    sub = parser.add_subparsers(dest="metric", required=True, metavar="{fid,kid,paired}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     for metric, help_ in (
         ("fid", "Fréchet Inception Distance (lower is better)"),
         ("kid", "Kernel Inception Distance (lower is better; unbiased for small sets)"),
     ):
-        p = sub.add_parser(metric, help=help_, description=help_)
+        p = sub.add_parser(metric, help=help_, description=help_, examples=fid_examples, notes=weights)
         p.add_argument("real", help="folder of real (training) images")
         p.add_argument("fake", help="folder of generated images (e.g. from `nftgan generate`)")
         p.add_argument("--inception", help=f"path to {FID_WEIGHTS_FILE} (default: ${INCEPTION_ENV})")
-        p.add_argument("--batch", type=int, default=50, help="images per forward pass (default 50)")
-        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        p.add_argument("--batch-size", type=int, default=50, metavar="N", help="images per forward pass")
+        p.renamed("--batch", "--batch-size")
+        p.add_argument(
+            "--device",
+            default=device,
+            help="torch device: cpu, cuda, cuda:1, mps (default: cuda when available)",
+        )
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         if metric == "kid":
-            p.add_argument("--subsets", type=int, default=100, help="random subsets averaged (default 100)")
+            p.add_argument("--subsets", type=int, default=100, help="random subsets averaged")
             p.add_argument(
                 "--subset-size",
                 type=int,
                 default=1000,
-                help="images per subset (default 1000; capped by the smaller folder)",
+                help="images per subset (capped by the smaller folder)",
             )
-    p = sub.add_parser("paired", help="L1 / PSNR / SSIM between predictions and targets with matching names")
+    p = sub.add_parser(
+        "paired",
+        help="L1 / PSNR / SSIM between predictions and targets with matching names",
+        description="L1 / PSNR / SSIM between predictions and targets with matching names",
+        examples=("nftgan eval paired runs/out-images datasets/targets --json",),
+    )
     p.add_argument("pred", help="folder of model outputs")
     p.add_argument("target", help="folder of ground-truth images (same file names, any image format)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -531,8 +551,8 @@ def _evaluate(args) -> tuple[dict, str]:
         )
     else:
         net = load_inception(args.inception, args.device)
-        real = _folder_features(args.real, net, args.batch, args.device)
-        fake = _folder_features(args.fake, net, args.batch, args.device)
+        real = _folder_features(args.real, net, args.batch_size, args.device)
+        fake = _folder_features(args.fake, net, args.batch_size, args.device)
         result = {"real": len(real), "fake": len(fake)}
         if args.metric == "fid":
             result["fid"] = fid_from_features(real, fake)

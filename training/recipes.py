@@ -34,7 +34,6 @@ from both Noto and Fluent. Layout under OUT (default `data/`):
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -645,29 +644,37 @@ def build(
 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan data") -> int:
-    parser = argparse.ArgumentParser(
+    from nftgan.core.cliargs import Parser, add_out
+
+    parser = Parser(
         prog=prog,
         description="Fetch the licensed image sets the default styles are trained on (Debian + npm packages), "
         "normalise, de-duplicate and split them, and write a manifest with licenses and counts.",
+        examples=(
+            "nftgan data                          # everything, into data/ (what `make data` runs)",
+            "nftgan data -o ~/nftgan-data --only openclipart",
+        ),
     )
-    parser.add_argument("--out", type=Path, default=Path("data"), help="data folder (default: data/)")
+    add_out(parser, "data folder", "DIR", type=Path, default=Path("data"))
     parser.add_argument(
-        "--size", type=int, default=256, help="side of the normalised square images (default 256)"
+        "--resize",
+        type=int,
+        default=256,
+        metavar="PX",
+        help="resize each picture (padded to a square) so its side is PX pixels",
     )
+    parser.renamed("--size", "--resize")
     parser.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.06,
-        help="share of each source held out for testing (default 0.06)",
+        "--test-fraction", type=float, default=0.06, help="share of each source held out for testing"
     )
     parser.add_argument("--only", nargs="+", choices=sorted(SOURCES), help="build only these sources")
     args = parser.parse_args(argv)
     if not 0 < args.test_fraction < 1:
         parser.error("--test-fraction must be between 0 and 1")
-    if args.size < 32:
-        parser.error("--size must be at least 32")
+    if args.resize < 32:
+        parser.error("--resize must be at least 32")
     try:
-        manifest = build(args.out, size=args.size, test_fraction=args.test_fraction, only=args.only)
+        manifest = build(args.out, size=args.resize, test_fraction=args.test_fraction, only=args.only)
     except RecipeError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1

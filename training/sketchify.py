@@ -2,9 +2,9 @@
 
 For every image under SRC (subfolders included) it writes DST/A/<name>.png (a sketch) and
 DST/B/<name>.png (the picture): transparency composited over white, padded to a white square,
-resized to --size. `nftgan train pix2pix --data DST` then learns sketch -> picture.
+resized to --resize. `nftgan train pix2pix --data DST` then learns sketch -> picture.
 
-Styles:
+Pens (--pen):
 - pencil: grey -> invert -> Gaussian blur -> colour-dodge divide (grey / (1 - blurred inverse)),
   the classic pencil-sketch look; the blur radius sets the stroke width.
 - edge: Canny-like: Gaussian blur, Sobel gradients (strongest colour channel), non-maximum suppression, hysteresis between a
@@ -16,7 +16,6 @@ only on the image, its name, the options and --seed: running twice gives identic
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
@@ -132,47 +131,58 @@ def output_name(src: str, path: str) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
-    p = argparse.ArgumentParser(
+    from nftgan.core.cliargs import Parser
+
+    p = Parser(
         prog=prog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Turn a folder of pictures you own into a Pix2Pix dataset: DST/A/ holds a sketch of every "
         "picture, DST/B/ the picture itself (transparency over white, padded to a square, resized). "
         "Then: nftgan train pix2pix --data DST --out RUN_DIR",
-        epilog="Output depends only on the pictures, the options and --seed: running twice gives the same files.",
+        examples=(
+            "nftgan sketchify ~/Pictures/my-art datasets/my-style              # pencil sketches",
+            "nftgan sketchify ~/Pictures/my-art datasets/my-style --pen edge   # or clean ink lines",
+            "nftgan train pix2pix --data datasets/my-style --out runs/my-style",
+        ),
+        notes="Output depends only on the pictures, the options and --seed: running twice gives the same files.",
     )
     p.add_argument(
         "src", metavar="SRC", help="folder of pictures (subfolders included; png, jpg, webp, bmp, tif, gif)"
     )
     p.add_argument("dst", metavar="DST", help="dataset folder to write (A/ and B/ are created)")
     p.add_argument(
-        "--style",
+        "--pen",
         choices=("pencil", "edge"),
         default="pencil",
-        help="pencil: soft graphite strokes (colour dodge); edge: clean ink lines (Canny-like)",
+        help="how the sketches are drawn: pencil: soft graphite strokes (colour dodge); edge: clean ink lines "
+        "(Canny-like)",
     )
+    p.renamed("--style", "--pen")
     p.add_argument(
-        "--size",
+        "--resize",
         type=int,
         default=286,
-        help="output size in pixels, square (default 286: the training crop 256 plus jitter room)",
+        metavar="PX",
+        help="resize each picture (padded to a square) so its side is PX pixels (default: 286, the "
+        "training crop 256 plus jitter room)",
     )
+    p.renamed("--size", "--resize")
     p.add_argument(
         "--radius",
         type=float,
         default=0.0,
-        help="pencil: blur radius = stroke width in pixels (default: size / 64)",
+        help="pencil: blur radius = stroke width in pixels (default: --resize / 64)",
     )
-    p.add_argument("--stroke", type=int, default=1, help="edge: line width in pixels (default 1)")
-    p.add_argument("--low", type=float, default=0.08, help="edge: weak-edge threshold, 0..1 (default 0.08)")
-    p.add_argument("--high", type=float, default=0.2, help="edge: strong-edge threshold, 0..1 (default 0.2)")
+    p.add_argument("--stroke", type=int, default=1, help="edge: line width in pixels")
+    p.add_argument("--low", type=float, default=0.08, help="edge: weak-edge threshold, 0..1")
+    p.add_argument("--high", type=float, default=0.2, help="edge: strong-edge threshold, 0..1")
     p.add_argument(
         "--jitter",
         type=float,
         default=0.3,
         help="vary the stroke width per picture by up to this factor in log space "
-        "(0 = the same pen for all; default 0.3, about x0.74 .. x1.35)",
+        "(0 = the same pen for all; 0.3: about x0.74 .. x1.35)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the per-picture variation (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the per-picture variation")
     args = p.parse_args(argv)
     src, dst = os.path.abspath(args.src), os.path.abspath(args.dst)
     if not os.path.isdir(src):
@@ -182,8 +192,8 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
             "DST must be a new folder, not SRC or a folder containing it: sketchify never writes over "
             "your pictures"
         )
-    if args.size < 16:
-        p.error("--size must be at least 16")
+    if args.resize < 16:
+        p.error("--resize must be at least 16")
     if not 0 <= args.low <= args.high <= 1:
         p.error("edge thresholds need 0 <= --low <= --high <= 1")
     files = [f for f in find_images(src) if not f.startswith(dst + os.sep)]
@@ -197,12 +207,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     for path in tqdm(files, unit="img", desc="sketchify", dynamic_ncols=True):
         name = output_name(src, path)
         try:
-            picture = square(load_rgb(path), args.size)
+            picture = square(load_rgb(path), args.resize)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             bad.append(f"{path} ({type(exc).__name__}: {exc})")
             continue
         drawing = sketch(
-            picture, args.style, name, args.seed, args.jitter, args.radius, args.stroke, args.low, args.high
+            picture, args.pen, name, args.seed, args.jitter, args.radius, args.stroke, args.low, args.high
         )
         drawing.save(os.path.join(dst, "A", name + ".png"))
         picture.save(os.path.join(dst, "B", name + ".png"))

@@ -11,7 +11,6 @@ low-norm latents the generator never saw and fade towards a grey average).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -183,24 +182,57 @@ def model_attributes(info: ModelInfo) -> list[dict]:
 # `nftgan generate`
 
 
+def _model_path(wanted: str, folders: list[str]) -> str:
+    """A model file: `wanted` itself when it is a file, else the generate model with that id or name."""
+    if os.path.isfile(wanted):
+        return wanted
+    from . import styles
+
+    found = styles.scan(folders)
+    style = styles.find(found, "generate", wanted)
+    if style is None:
+        names = ", ".join(f"{s.id} ({s.name})" for s in styles.of_kind(found, "generate")) or "none found"
+        raise ModelError(
+            f"{wanted}: no such file, and no generate model has that id or name. Available: {names}"
+            + ("" if folders else " (add a folder of models with --models DIR)")
+            + "."
+        )
+    return style.path
+
+
 def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
-    parser = argparse.ArgumentParser(
+    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out
+
+    parser = Parser(
         prog=prog,
         description="Sample images from a generate model (an exported DCGAN / WGAN-GP). Image i comes from seed "
         "SEED+i; the same model and seed always give the same image. With --to-seed the N images "
-        "instead walk from SEED to TO_SEED (spherical interpolation of the latents).",
+        "instead walk from SEED to TO_SEED (spherical interpolation of the latents). Writes one PNG per "
+        "image, grid.png and generate.json (seeds and attributes) into the folder -o.",
+        examples=(
+            "nftgan generate ~/nftgan-styles/punks.onnx -n 16 --seed 100 -o out/punks   # seeds 100..115",
+            "nftgan generate punks -n 8 --seed 100 --to-seed 107 -o out/walk --models ~/nftgan-styles",
+        ),
     )
     parser.add_argument(
-        "model", help="a generate .onnx model (from `nftgan export` of a dcgan/wgan-gp checkpoint)"
+        "model",
+        help="a generate .onnx model (from `nftgan export` of a dcgan/wgan-gp checkpoint): a path, or the id "
+        "or name of one in the bundled models or a --models folder",
     )
-    parser.add_argument("-n", "--count", type=int, default=16, help="number of images (default 16)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("-n", "--count", type=int, default=16, metavar="N", help="number of images")
+    parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--to-seed", type=int, help="interpolate from --seed to this seed instead")
-    parser.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all)")
+    add_out(parser, "output folder (created if missing)", "DIR", required=True)
+    parser.add_argument(
+        "--models", action="append", default=[], metavar="DIR", help="extra model folder (repeatable)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0, metavar="N", help="CPU threads for inference (0: all)"
+    )
+    parser.add_argument("--provider", choices=PROVIDERS, default="auto", help=PROVIDER_HELP)
     args = parser.parse_args(argv)
     try:
-        info = load_model(args.model)
+        info = load_model(_model_path(args.model, args.models))
         plan = (
             seeds_plan(args.seed, args.count)
             if args.to_seed is None
@@ -211,7 +243,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         return 2
     from . import imageio
 
-    images = run(info, latents(plan, info.latent), threads=args.threads)
+    images = run(info, latents(plan, info.latent), threads=args.threads, provider=args.provider)
     os.makedirs(args.out, exist_ok=True)
     entries = []
     for sample, image in zip(plan, images):

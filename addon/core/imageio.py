@@ -186,7 +186,7 @@ def read_image(path: str, max_side: int | None = None) -> np.ndarray:
         check_memory(
             decode_bytes(w, h) + 16 * out_px,
             f"reading {path} ({w}x{h} px)",
-            "Scale it down first" + ("." if max_side else ", or work smaller (nftgan stylize --size N)."),
+            "Scale it down first" + ("." if max_side else ", or work smaller (nftgan stylize --resize N)."),
         )
         im.load()
         if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):

@@ -34,7 +34,7 @@ Also the `nftgan stylize` command (`main`).
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import logging
 import math
 import os
@@ -384,7 +384,7 @@ def check_job(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = No
     imageio.check_memory(
         job_bytes(h, w, infos, size) + extra,
         f"stylizing {tw}x{th} px",
-        "Work smaller: scale the sketch down, or stylize at a smaller size (nftgan stylize --size N).",
+        "Work smaller: scale the sketch down, or stylize at a smaller size (nftgan stylize --resize N).",
     )
 
 
@@ -429,6 +429,28 @@ def _info(model) -> ModelInfo:
     return model if isinstance(model, ModelInfo) else describe_model(model)
 
 
+def check_options(models: dict, strength: dict[str, float], lines) -> dict[str, ModelInfo]:
+    """{stage: ModelInfo} of the stages `models` runs, in order; UserError for a bad stage, strength or model.
+    (run() checks them; a batch checks them once before its first picture.)"""
+    stages = [k for k in STAGES if models.get(k)]
+    if not stages:
+        raise UserError(f"choose at least one model to run ({', '.join(STAGES)}).")
+    unknown = (set(models) | set(strength) | set(lines)) - set(STAGES)
+    if unknown:
+        raise UserError(f"unknown pipeline stage(s) {sorted(unknown)}; the stages are {', '.join(STAGES)}.")
+    for k, v in strength.items():
+        if not 0.0 <= v <= 1.0:  # NaN fails too
+            raise UserError(f"the {k} strength must be between 0 and 1, got {v}.")
+    try:
+        infos = {k: _info(models[k]) for k in stages}
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    for k, info in infos.items():
+        if info.kind != k:
+            raise UserError(f"{info.name} is a {info.kind} model, not a {k} model.")
+    return infos
+
+
 def run(
     rgba: np.ndarray,
     *,
@@ -452,23 +474,12 @@ def run(
     Bad input raises UserError with a clear message.
     """
     job = job or _NoJob()
-    stages = [k for k in STAGES if models.get(k)]
-    if not stages:
-        raise UserError(f"choose at least one model to run ({', '.join(STAGES)}).")
     strength = dict(strength or {})
-    unknown = (set(models) | set(strength) | set(lines)) - set(STAGES)
-    if unknown:
-        raise UserError(f"unknown pipeline stage(s) {sorted(unknown)}; the stages are {', '.join(STAGES)}.")
-    for k, v in strength.items():
-        if not 0.0 <= v <= 1.0:  # NaN fails too
-            raise UserError(f"the {k} strength must be between 0 and 1, got {v}.")
+    infos = check_options(models, strength, lines)
+    stages = list(infos)
     try:
-        infos = {k: _info(models[k]) for k in stages}
-        for k, info in infos.items():
-            if info.kind != k:
-                raise ModelError(f"{info.name} is a {info.kind} model, not a {k} model.")
         if size is not None and size < 1:
-            raise ImageError(f"--size must be a positive number of pixels, got {size}.")
+            raise ImageError(f"the work size must be a positive number of pixels, got {size}.")
         check_job(rgba.shape[0], rgba.shape[1], infos, size)
         x = to_model_space(rgba)
         if size:
@@ -507,28 +518,142 @@ def run(
 # ----------------------------------------------------------------------------------------------- command line
 
 
+# the files a folder given to `nftgan stylize` contributes
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".tga")
+
+
+def sketches_of(inputs: list[str]) -> tuple[list[str], list[str], bool]:
+    """(sketch files, problems, batch?) for `nftgan stylize`'s inputs: files, folders (their images, not
+    their subfolders) and glob patterns (for shells that do not expand them). A folder, a pattern or more
+    than one input make a batch. `problems` name the inputs that give no file, in order."""
+    import glob
+
+    files, problems, batch = [], [], len(inputs) > 1
+    for item in inputs:
+        if os.path.isdir(item):
+            batch = True
+            found = sorted(
+                os.path.join(item, e)
+                for e in os.listdir(item)
+                if e.lower().endswith(IMAGE_EXTS) and os.path.isfile(os.path.join(item, e))
+            )
+            files += found
+            if not found:
+                problems.append(f"{item}: no images in this folder (looked for {', '.join(IMAGE_EXTS)})")
+        elif not os.path.lexists(item) and glob.has_magic(item):
+            batch = True
+            found = sorted(f for f in glob.glob(os.path.expanduser(item)) if os.path.isfile(f))
+            files += found
+            if not found:
+                problems.append(f"{item}: no file matches this pattern")
+        else:
+            files.append(item)  # a missing or unreadable file is reported when it is read
+    seen, unique = set(), []
+    for f in files:  # a file named twice (a folder and a pattern) is stylized once
+        key = os.path.realpath(f)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, problems, batch
+
+
+def _outputs(files: list[str], out: str, batch: bool) -> list[str]:
+    """The result file of each sketch: OUT itself for one sketch (OUT/NAME.png when OUT is a folder), else
+    OUT/NAME.png. UserError when two sketches would get one name or a result would replace a sketch."""
+    if not batch and not os.path.isdir(out):
+        paths = [out]
+    else:
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise UserError(
+                f"-o {out} is a file; with several sketches -o names a folder (created if missing)."
+            )
+        paths = [os.path.join(out, os.path.splitext(os.path.basename(f))[0] + ".png") for f in files]
+        by_name: dict[str, list[str]] = {}
+        for f, o in zip(files, paths):
+            by_name.setdefault(os.path.normcase(os.path.abspath(o)), []).append(f)
+        clash = next((fs for fs in by_name.values() if len(fs) > 1), None)
+        if clash:
+            raise UserError(
+                f"{' and '.join(clash)} would both be written to one file in {out}; rename one, or "
+                "stylize them into different folders."
+            )
+    if len(files) == 1:
+        refuse_overwrite(paths[0], files[0], what="the sketch")
+        return paths
+    inodes = set()
+    for f in files:
+        with contextlib.suppress(OSError):
+            st = os.stat(f)
+            inodes.add((st.st_dev, st.st_ino))
+    for o, f in zip(paths, files):
+        with contextlib.suppress(OSError):
+            st = os.stat(o)
+            if (st.st_dev, st.st_ino) in inodes:
+                raise UserError(
+                    f"{o} would replace a sketch (the result of {f}): NFTGan never writes a result over its "
+                    "source. Choose another -o folder."
+                )
+    return paths
+
+
 def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     from . import styles
+    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out
 
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=prog,
         description=(
-            "Colorize and stylize a sketch image with NFTGan models (the same pipeline as the Blender add-on's "
-            "Stylize button). Models: the add-on's bundled styles plus every .onnx in --models folders."
+            "Colorize and stylize sketches with NFTGan models (the same pipeline as the Blender add-on's "
+            "Stylize button). Models: the add-on's bundled styles plus every .onnx in --models folders. "
+            "Several sketches, a folder or a glob pattern make a batch: the results go into the folder -o "
+            "as NAME.png, one progress line each on stderr; unreadable files are skipped and counted, and "
+            "the exit status is 1 if any was. A result is never written over a sketch."
+        ),
+        examples=(
+            "nftgan stylize sketch.png -o out.png                       # colorize -> the first style",
+            "nftgan stylize sketch.png -o out.png --style none           # colorize only",
+            "nftgan stylize sketch.png -o out.png --colorize none --style 'Watercolor'",
+            "nftgan stylize sketches/ 'more/*.jpg' -o results/           # a batch into results/",
+            "nftgan stylize big.png -o out.png --resize 1024 --upscale x4  # work at 1024 px, then x4",
+            "nftgan stylize sketch.png -o out.png --models ~/nftgan-styles --style my-style",
         ),
     )
     p.add_argument(
-        "sketch", help="input image (PNG, JPEG, ...; greyscale, 16-bit and transparent images work)"
+        "sketch",
+        nargs="+",
+        metavar="SKETCH",
+        help="sketch image (PNG, JPEG, ...; greyscale, 16-bit and transparent images work), a folder of them "
+        "or a glob pattern such as 'sketches/*.png'",
     )
-    p.add_argument("-o", "--output", required=True, help="output PNG (the last stage's result)")
+    add_out(
+        p,
+        "where the result goes: a PNG file for one sketch; a folder (created if missing) for a batch, or "
+        "for one sketch to write FOLDER/NAME.png",
+        "OUT",
+        required=True,
+    )
+    p.renamed("--output", "--out")
     p.add_argument(
-        "--style", help="stylize model: id (file name), name or path; default: the first one found"
+        "--style",
+        help="stylize model: id (file name), name or path; 'none' to skip the stage "
+        "(default: the first stylize model found)",
     )
     p.add_argument(
-        "--colorize", help="colorize model: id, name or path; default: the first one found; 'none' to skip"
+        "--colorize",
+        help="colorize model: id, name or path; 'none' to skip the stage (default: the first colorize "
+        "model found)",
     )
-    p.add_argument("--upscale", help="upscale model (id, name or path) to run last; default: none")
-    p.add_argument("--size", type=int, help="resize the sketch so its long side is N pixels before stylizing")
+    p.add_argument(
+        "--upscale", help="upscale model (id, name or path) to run last; 'none' to skip (default: none)"
+    )
+    p.add_argument(
+        "--resize",
+        type=int,
+        metavar="PX",
+        help="resize each sketch so its long side is PX pixels first; the results are that size (the "
+        "upscale: larger) (default: the sketch's own size)",
+    )
+    p.renamed("--size", "--resize")
     p.add_argument(
         "--models", action="append", default=[], metavar="DIR", help="extra model folder (repeatable)"
     )
@@ -537,8 +662,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         default=",".join(KEEP_LINES),
         metavar="STAGES",
         help="stages whose results get your sketch's dark strokes multiplied back, sharp at the result's size: "
-        "a comma list of colorize, stylize (the upscale follows the stage it enlarges), or none "
-        f"(default: {','.join(KEEP_LINES)})",
+        "a comma list of colorize, stylize (the upscale follows the stage it enlarges), or none",
     )
     p.add_argument(
         "--strength",
@@ -547,7 +671,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         metavar="STAGE=S",
         help="mix a stage's input and output: colorize=0.7 keeps 30%% of the sketch (0..1, default 1; repeatable)",
     )
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all)")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for inference (0: all)")
     p.add_argument(
         "--precision",
         choices=styles.PRECISIONS,
@@ -555,12 +679,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         help="fp32 or the int8 variant (NAME.int8.onnx beside NAME.onnx) when a model has one; auto: int8 on "
         "CPUs with VNNI/AMX int8 instructions, fp32 elsewhere",
     )
-    p.add_argument(
-        "--provider",
-        choices=("auto", "cpu"),
-        default="auto",
-        help="auto: CUDA / DirectML / CoreML when available, else CPU",
-    )
+    p.add_argument("--provider", choices=PROVIDERS, default="auto", help=PROVIDER_HELP)
     args = p.parse_args(argv)
 
     def fail(msg: str) -> int:
@@ -581,8 +700,8 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         return style.model(args.precision) if style else None
 
     try:
-        if args.size is not None and args.size < 1:
-            raise UserError(f"--size must be a positive number of pixels, got {args.size}.")
+        if args.resize is not None and args.resize < 1:
+            raise UserError(f"--resize must be a positive number of pixels, got {args.resize}.")
         lines = [k.strip() for k in args.keep_lines.split(",") if k.strip() and k.strip().lower() != "none"]
         strength = {}
         for item in args.strength:
@@ -603,32 +722,61 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
                 + " On the command line: --models DIR."
                 + "".join(f"\n  skipped: {e}" for e in bad)
             )
-        refuse_overwrite(args.output, args.sketch, what="the sketch")
-        w, h = imageio.image_size(args.sketch)
-        imageio.check_size(h, w, args.sketch)
-        infos = {k: m for k, m in models.items() if m}
-        reduce = args.size if args.size and args.size < max(h, w) else None  # the work is smaller anyway
-        check_job(h, w, infos, args.size, extra=imageio.decode_bytes(w, h))
-        sketch = imageio.read_image(args.sketch, max_side=reduce)
-        t0 = time.perf_counter()
-        results = run(
-            sketch,
-            models=models,
-            threads=args.threads,
-            provider=args.provider,
-            size=args.size,
-            strength=strength,
-            lines=lines,
-        )
-        last = [k for k in STAGES if k in results][-1]
-        out_dir = os.path.dirname(os.path.abspath(args.output))
-        os.makedirs(out_dir, exist_ok=True)
-        imageio.write_png(args.output, results[last])
+        infos = check_options(models, strength, lines)
+        files, problems, batch = sketches_of(args.sketch)
+        outputs = _outputs(files, args.out, batch)
     except (UserError, ImageError, ModelError) as exc:
         return fail(str(exc))
-    except OSError as exc:
-        return fail(f"cannot write {args.output}: {exc.strerror or exc}")
-    chain = " -> ".join(f"{k} '{m.name}'" for k, m in models.items() if m)
-    h, w = results[last].shape[:2]
-    print(f"wrote {args.output} ({w}x{h}) with {chain} in {time.perf_counter() - t0:.1f} s")
-    return 0
+    chain = " -> ".join(f"{k} '{m.name}'" for k, m in infos.items())
+    options = {"models": models, "threads": args.threads, "provider": args.provider, "strength": strength}
+
+    def one(sketch: str, out: str) -> tuple[int, int]:
+        w, h = imageio.image_size(sketch)
+        imageio.check_size(h, w, sketch)
+        reduce = (
+            args.resize if args.resize and args.resize < max(h, w) else None
+        )  # the work is smaller anyway
+        check_job(h, w, infos, args.resize, extra=imageio.decode_bytes(w, h))
+        results = run(imageio.read_image(sketch, max_side=reduce), size=args.resize, lines=lines, **options)
+        last = results[[k for k in STAGES if k in results][-1]]
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+            imageio.write_png(out, last)
+        except OSError as exc:
+            raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+        return last.shape[1], last.shape[0]
+
+    if not batch:
+        t0 = time.perf_counter()
+        try:
+            w, h = one(files[0], outputs[0])
+        except (UserError, ImageError, ModelError) as exc:
+            return fail(str(exc))
+        print(f"wrote {outputs[0]} ({w}x{h}) with {chain} in {time.perf_counter() - t0:.1f} s")
+        return 0
+    for problem in problems:
+        print(f"{prog}: skipped {problem}", file=sys.stderr)
+    t0, done, n = time.perf_counter(), 0, len(files)
+    try:
+        for i, (sketch, out) in enumerate(zip(files, outputs), 1):
+            t = time.perf_counter()
+            try:
+                w, h = one(sketch, out)
+            except (UserError, ImageError, ModelError) as exc:
+                print(f"[{i}/{n}] skipped: {exc}", file=sys.stderr)
+                continue
+            done += 1
+            print(f"[{i}/{n}] {sketch} -> {out} ({w}x{h}, {time.perf_counter() - t:.1f} s)", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(
+            f"\n{prog}: interrupted; {done} of {n} sketches stylized into {args.out} so far",
+            file=sys.stderr,
+        )
+        return 130
+    failed = [f"{n - done} of the sketches failed"] if done < n else []
+    failed += [f"{len(problems)} of the inputs gave no file"] if problems else []
+    print(
+        f"stylized {done} of {n} sketches into {args.out} with {chain} in {time.perf_counter() - t0:.1f} s"
+        + (f"; {' and '.join(failed)} (see above): exit status 1" if failed else "")
+    )
+    return 1 if failed else 0

@@ -79,7 +79,7 @@ def test_a_huge_png_is_refused_before_it_is_decoded(huge_png, test_models, tmp_p
     rc, err, peak = stylize_process(huge_png, "-o", out, "--models", test_models, "--colorize", "colorize")
     assert rc == 1 and "Traceback" not in err, err
     assert "10000x10000" in err and "needs about" in err and "NFTGAN_MEMORY_LIMIT" in err and "2.0 GB" in err
-    assert "--size" in err  # what to do about it
+    assert "--resize" in err  # what to do about it
     assert peak < 600, peak  # the 1.6 GB float image (8 GB before) was never made
     assert not out.exists()
 
@@ -87,7 +87,7 @@ def test_a_huge_png_is_refused_before_it_is_decoded(huge_png, test_models, tmp_p
 def test_a_huge_png_is_read_reduced_when_the_work_is_smaller(huge_png, test_models, tmp_path):
     out = tmp_path / "out.png"
     rc, err, peak = stylize_process(
-        huge_png, "-o", out, "--models", test_models, "--colorize", "colorize", "--size", "256"
+        huge_png, "-o", out, "--models", test_models, "--colorize", "colorize", "--resize", "256"
     )
     assert rc == 0, err
     assert imageio.read_image(str(out)).shape == (256, 256, 4)
@@ -96,7 +96,9 @@ def test_a_huge_png_is_read_reduced_when_the_work_is_smaller(huge_png, test_mode
 
 def test_a_huge_size_is_refused_before_anything_is_allocated(test_models, tmp_path):
     src = white_png(tmp_path / "small.png", 64, 48)
-    rc, err, peak = stylize_process(src, "-o", tmp_path / "o.png", "--models", test_models, "--size", "16384")
+    rc, err, peak = stylize_process(
+        src, "-o", tmp_path / "o.png", "--models", test_models, "--resize", "16384"
+    )
     assert rc == 1 and "Traceback" not in err, err
     assert "16384x12288" in err and "needs about" in err and "NFTGAN_MEMORY_LIMIT" in err
     assert peak < 600, peak

@@ -381,7 +381,7 @@ def test_cli_odd_inputs(stylize_cli, tmp_path, capsys):
         rc, out = stylize_cli(path, "--colorize", "none") if name == "wide" else stylize_cli(path)
         assert rc == 0, (name, capsys.readouterr().err)
         assert out.shape == (h, w, 4), name
-    rc, out = stylize_cli(cases["grey"][0], "--size", "64")
+    rc, out = stylize_cli(cases["grey"][0], "--resize", "64")
     assert rc == 0 and out.shape == (64, 48, 4)
 
 
@@ -409,7 +409,7 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         ((str(huge),), "scale it down first"),
         ((str(tmp_path / "missing.png"),), "no such file"),
         ((good, "--style", "Nope"), "no stylize model called 'Nope'. Available: "),
-        ((good, "--size", "0"), "--size must be a positive number"),
+        ((good, "--resize", "0"), "--resize must be a positive number"),
         ((good, "--strength", "colorize=lots"), "give STAGE=S with S between 0 and 1"),
         ((good, "--strength", "stylize=2"), "the stylize strength must be between 0 and 1"),
         ((good, "--keep-lines", "colorize,outline"), "unknown pipeline stage(s) ['outline']"),
@@ -454,3 +454,77 @@ def test_nftgan_stylize_command(test_models, tmp_path):
     )
     if not styles.scan():  # nothing bundled in addon/models: the user is told how to get styles
         assert r.returncode == 1 and "No styles installed" in r.stderr
+
+
+def _tree(folder):
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_stylize_batch_of_folders_and_globs(test_models, tmp_path, capsys):
+    """Folders (their images, not subfolders) and quoted globs: one result per sketch in the folder -o, a
+    progress line each, unreadable files skipped and counted, exit status 1 when any failed; the sketches
+    are never touched."""
+    pic = (sketch(24, 32)[::-1, :, :3] * 255).astype(np.uint8)
+    src, more = tmp_path / "sketches", tmp_path / "more"
+    (src / "sub").mkdir(parents=True)
+    more.mkdir()
+    _png(src / "a.png", pic)
+    _png(src / "b.jpg", pic[::-1])
+    _png(src / "sub" / "c.png", pic)  # not taken: folders give their own images only
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (src / "notes.txt").write_text("not a picture")
+    _png(more / "d.png", pic[:, ::-1])
+    before = _tree(tmp_path)
+    out = tmp_path / "results"
+    models = ["--models", str(test_models), "--colorize", "colorize", "--style", "none"]
+    argv = [str(src), str(more / "*.png"), str(tmp_path / "nothing" / "*.png"), "-o", str(out), *models]
+    assert pipeline.main(argv) == 1
+    printed = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "d.png"]
+    assert imageio.read_image(str(out / "d.png")).shape == (24, 32, 4)
+    lines = printed.err.splitlines()
+    assert sum(line.startswith(("[1/4]", "[2/4]", "[3/4]", "[4/4]")) for line in lines) == 4
+    assert any(
+        "skipped" in line and "broken.png" in line and "not a readable image" in line for line in lines
+    )
+    assert any("nothing" in line and "no file matches" in line for line in lines)
+    assert "stylized 3 of 4 sketches" in printed.out and "1 of the sketches failed" in printed.out
+    assert "1 of the inputs gave no file" in printed.out and "exit status 1" in printed.out
+    assert {k: v for k, v in _tree(tmp_path).items() if not k.startswith("results/")} == before
+    # all good: exit status 0, and an -o that is a folder takes one sketch as NAME.png too
+    (src / "broken.png").unlink()
+    assert pipeline.main([str(src), "-o", str(tmp_path / "ok"), *models]) == 0
+    assert "stylized 2 of 2 sketches" in capsys.readouterr().out
+    assert pipeline.main([str(more / "d.png"), "-o", str(tmp_path / "ok"), *models]) == 0
+    assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == ["a.png", "b.png", "d.png"]
+
+
+def test_stylize_batch_refuses_to_overwrite_sketches_or_merge_names(test_models, tmp_path, capsys):
+    pic = (sketch(16, 16)[::-1, :, :3] * 255).astype(np.uint8)
+    src = tmp_path / "s"
+    src.mkdir()
+    _png(src / "a.png", pic)
+    _png(src / "b.png", pic)
+    before = _tree(src)
+    models = ["--models", str(test_models), "--colorize", "colorize", "--style", "none"]
+    cases = [
+        ([str(src), "-o", str(src)], "would replace a sketch"),
+        ([str(src), "-o", str(src / "a.png")], "with several sketches -o names a folder"),
+    ]
+    _png(tmp_path / "a.jpg", pic)
+    cases.append(([str(src), str(tmp_path / "a.jpg"), "-o", str(tmp_path / "out")], "would both be written"))
+    for argv, message in cases:
+        assert pipeline.main([*argv, *models]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    assert _tree(src) == before and not (tmp_path / "out").exists()
+
+
+def test_stylize_help_documents_none_and_batches(capsys):
+    with pytest.raises(SystemExit):
+        pipeline.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--style STYLE stylize model: id (file name), name or path; 'none' to skip the stage" in text
+    assert "a folder of them or a glob pattern" in text and "exit status is 1" in text

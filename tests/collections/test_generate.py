@@ -119,3 +119,17 @@ def test_generate_command_errors(colorize_model, generate_model, tmp_path, capsy
     assert "broken.onnx" in capsys.readouterr().err
     with pytest.raises(ModelError):
         gen.load_model(colorize_model)
+    assert (
+        nftgan(["generate", "no-such-collection", "-o", str(tmp_path / "x"), "--models", str(tmp_path)]) == 2
+    )
+    assert "no such file, and no generate model has that id or name" in capsys.readouterr().err
+
+
+def test_generate_picks_a_model_by_id_from_models_folders(generate_model, tmp_path, capsys):
+    """Like `nftgan stylize`: --models DIR adds a folder, the model is named by its id; --provider cpu."""
+    by_path, by_id = tmp_path / "path", tmp_path / "id"
+    assert nftgan(["generate", str(generate_model), "-n", "2", "-o", str(by_path)]) == 0
+    argv = ["generate", "generate", "-n", "2", "-o", str(by_id), "--provider", "cpu"]
+    assert nftgan([*argv, "--models", str(generate_model.parent)]) == 0
+    assert (by_id / "seed000001.png").read_bytes() == (by_path / "seed000001.png").read_bytes()
+    capsys.readouterr()

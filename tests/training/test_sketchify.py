@@ -76,7 +76,7 @@ def test_cli_is_deterministic_and_makes_a_pix2pix_dataset(tmp_path, capsys):
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
     before = digest(src)
     for out in ("one", "two"):
-        assert sketchify_main([str(src), str(tmp_path / out), "--size", "64"]) == 0
+        assert sketchify_main([str(src), str(tmp_path / out), "--resize", "64"]) == 0
     assert digest(tmp_path / "one") == digest(tmp_path / "two")  # byte-identical
     assert sorted(digest(tmp_path / "one")) == [
         "A/house.png",
@@ -96,7 +96,7 @@ def test_cli_is_deterministic_and_makes_a_pix2pix_dataset(tmp_path, capsys):
     )  # alpha over white, padded square
     lay = find_layout(str(tmp_path / "one"))
     assert lay.kind == "folders" and len(lay.a) == 2
-    assert sketchify_main([str(src), str(tmp_path / "e"), "--style", "edge", "--size", "48"]) == 0
+    assert sketchify_main([str(src), str(tmp_path / "e"), "--pen", "edge", "--resize", "48"]) == 0
 
 
 def test_cli_refuses_to_write_over_the_source(tmp_path, capsys):

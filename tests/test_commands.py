@@ -1,0 +1,190 @@
+"""Every `nftgan` subcommand, side by side: one meaning per flag name, help on every option with its default,
+an examples block in every --help, renamed flags that still work (with a note), and the bare `nftgan`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+from nftgan.core.cliargs import PROVIDERS, HelpFormatter, Parser
+from nftgan.export import cli
+from nftgan.training.kinds import available
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Got(Exception):
+    def __init__(self, parser):
+        self.parser = parser
+
+
+def parsers_of(command: str, monkeypatch) -> list[tuple[str, argparse.ArgumentParser]]:
+    """(prog, parser) of every parser the subcommand builds (train: one per kind; eval: its subcommands),
+    taken from the command's real main() at the moment it parses."""
+
+    def grab(self, args=None, namespace=None):
+        raise _Got(self)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", grab)
+    module_name, func_name = cli.COMMANDS[command][0].split(":")
+    main = getattr(importlib.import_module(module_name), func_name)
+    found = []
+    for argv in [[kind] for kind in available()] if command == "train" else [[]]:
+        with pytest.raises(_Got) as got:
+            main(argv, prog=f"nftgan {command}")
+        found.append(got.value.parser)
+    for parser in list(found):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found += action.choices.values()
+    monkeypatch.undo()
+    return [(p.prog, p) for p in found]
+
+
+@pytest.fixture(scope="module")
+def all_parsers():
+    mp = pytest.MonkeyPatch()
+    try:
+        return [pp for command in cli.COMMANDS for pp in parsers_of(command, mp)]
+    finally:
+        mp.undo()
+
+
+def options(parser):
+    return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+
+
+def test_every_command_is_found(all_parsers):
+    progs = {prog.split()[1] for prog, _ in all_parsers}
+    assert progs == set(cli.COMMANDS)
+    assert {f"nftgan train {k}" for k in available()} <= {prog for prog, _ in all_parsers}
+    assert {"nftgan eval fid", "nftgan eval kid", "nftgan eval paired"} <= {prog for prog, _ in all_parsers}
+
+
+def test_every_help_has_examples_help_texts_and_defaults(all_parsers):
+    missing = []
+    for prog, parser in all_parsers:
+        if "examples:\n  " not in (parser.epilog or ""):
+            missing.append(f"{prog}: no 'examples:' block")
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            name = "/".join(action.option_strings) or action.dest
+            if not (action.help or "").strip():
+                missing.append(f"{prog} {name}: no help text")
+            trivial = action.default in (None, False, "", [], argparse.SUPPRESS)
+            if action.option_strings and not trivial and "default" not in formatter._get_help_string(action):
+                missing.append(f"{prog} {name}: default {action.default!r} not shown")
+    assert not missing, "\n".join(missing)
+
+
+def test_one_meaning_per_flag_name(all_parsers):
+    """Flags several commands share agree on what they take; the renamed ones are gone from every help."""
+    seen: dict[str, list[tuple[str, object]]] = {}
+    for prog, parser in all_parsers:
+        for action in options(parser):
+            value = {None: str, Path: str}.get(action.type, action.type)  # paths are text
+            kind = (type(action).__name__, value, action.nargs, tuple(action.choices or ()))
+            for flag in action.option_strings:
+                seen.setdefault(flag, []).append((prog, kind, action))
+    # -o is --out everywhere, and where a command writes
+    for prog, _, action in seen["-o"]:
+        assert action.option_strings == ["-o", "--out"], prog
+    assert {p.split()[1] for p, _, _ in seen["--out"]} == {"train", "export", "stylize", "generate", "data"}
+    # --size is a model's own size (train) only; pictures are resized with --resize PX
+    assert {p.split()[1] for p, _, _ in seen["--size"]} == {"train"}
+    assert {p.split()[1] for p, _, _ in seen["--resize"]} == {"sketchify", "data", "stylize"}
+    for prog, _, action in seen["--resize"]:
+        assert action.type is int and action.metavar == "PX" and "resize" in action.help, prog
+    # old spellings parse (see below) but are not offered
+    for old in ("--output", "--batch"):
+        assert old not in seen, seen.get(old)
+    assert {p.split()[1] for p, _, _ in seen["--batch-size"]} == {"train", "eval"}
+    for flag in ("--provider", "--models", "--threads"):
+        assert {p.split()[1] for p, _, _ in seen[flag]} == {"stylize", "generate"}, flag
+    assert all(a.choices == PROVIDERS for _, _, a in seen["--provider"])
+    # the rest: a flag shared by commands takes the same kind of value everywhere
+    exceptions = {"--resume"}  # train --resume RUN_DIR, publish --resume (the ledger's): both continue work
+    clashes = [
+        f"{flag}: " + ", ".join(f"{p} {k}" for p, k, _ in uses)
+        for flag, uses in seen.items()
+        if flag not in exceptions
+        and len({p.split()[1] for p, _, _ in uses}) > 1
+        and len({(k[0], k[1], k[2]) for _, k, _ in uses}) > 1
+    ]
+    assert not clashes, "\n".join(clashes)
+
+
+# A valid command line for each command with a rename, the old spelling, the new one and a value.
+RENAMED = [
+    ("export", ["run", "-o", "m.onnx"], "--output", "--out", "x.onnx"),
+    ("stylize", ["s.png", "-o", "o.png"], "--output", "--out", "x.png"),
+    ("stylize", ["s.png", "-o", "o.png"], "--size", "--resize", "64"),
+    ("sketchify", ["src", "dst"], "--style", "--pen", "edge"),
+    ("sketchify", ["src", "dst"], "--size", "--resize", "64"),
+    ("data", [], "--size", "--resize", "64"),
+    ("eval fid", ["real", "fake"], "--batch", "--batch-size", "8"),
+    ("eval kid", ["real", "fake"], "--batch", "--batch-size", "8"),
+]
+
+
+@pytest.mark.parametrize("command,base,old,new,value", RENAMED, ids=[f"{r[0]} {r[2]}" for r in RENAMED])
+def test_old_spellings_work_for_one_release_with_a_note(all_parsers, capsys, command, base, old, new, value):
+    parser = dict(all_parsers)[f"nftgan {command}"]
+    with_new = parser.parse_args([*base, new, value])
+    assert capsys.readouterr().err == ""
+    for argv in ([*base, old, value], [*base, f"{old}={value}"]):
+        assert parser.parse_args(argv) == with_new
+        err = capsys.readouterr().err
+        assert f"nftgan {command}: note: {old} is now {new}" in err and "next release" in err
+    assert f"{old} still works" in parser.format_help()  # the help says so, on the new flag
+
+
+def test_a_renamed_spelling_after_double_dash_is_a_value():
+    p = Parser(prog="t")
+    p.add_argument("files", nargs="*")
+    p.add_argument("--resize", type=int)
+    p.renamed("--size", "--resize")
+    assert p.parse_args(["--", "--size"]).files == ["--size"]
+    assert p.parse_args(["--size", "3"]).resize == 3
+
+
+def test_help_formatter_shows_each_default_once():
+    p = Parser(prog="t", examples=("t --n 3",))
+    p.add_argument("--n", type=int, default=4, help="how many")
+    p.add_argument("--m", type=int, default=4, help="how many (default: four)")
+    p.add_argument("--flag", action="store_true", help="a switch")
+    p.add_argument("--name", help="a name")
+    text = p.format_help()
+    assert "how many (default: 4)" in text and "(default: four)" in text and text.count("default") == 2
+    assert text.rstrip().endswith("examples:\n  t --n 3") and p.formatter_class is HelpFormatter
+
+
+def test_bare_nftgan_prints_help_and_fails(capsys):
+    assert cli.main([]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "commands:" in out.err and "stylize" in out.err
+    assert cli.main(["--help"]) == 0 and "commands:" in capsys.readouterr().out
+    assert cli.main(["--version"]) == 0
+    assert re.fullmatch(r"nftgan \d+\.\d+\S*\n", capsys.readouterr().out)
+    assert cli.main(["styleize"]) == 2 and "unknown command 'styleize'" in capsys.readouterr().err
+
+
+def test_readme_tables_every_command_and_its_flags(all_parsers):
+    """The README's command table has a row per command naming its main flags (each one exists)."""
+    readme = (ROOT / "README.md").read_text()
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| `nftgan (\w+)[^`]*` \|(.*)\|\s*$", readme, re.MULTILINE)
+    }
+    assert set(rows) == set(cli.COMMANDS)
+    flags = {}
+    for prog, parser in all_parsers:
+        flags.setdefault(prog.split()[1], set()).update(f for a in options(parser) for f in a.option_strings)
+    for command, row in rows.items():
+        named = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", row))
+        assert named <= flags[command], (command, named - flags[command])
