@@ -34,6 +34,7 @@ Also the `nftgan stylize` command (`main`).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import math
@@ -665,6 +666,13 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         "a comma list of colorize, stylize (the upscale follows the stage it enlarges), or none",
     )
     p.add_argument(
+        "--fill-hints",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fill each shape you dabbed a colour into, up to its lines, in that colour (the model's shading "
+        "kept); --no-fill-hints shows what the colorize model makes of the dabs by itself",
+    )
+    p.add_argument(
         "--strength",
         action="append",
         default=[],
@@ -728,7 +736,13 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     except (UserError, ImageError, ModelError) as exc:
         return fail(str(exc))
     chain = " -> ".join(f"{k} '{m.name}'" for k, m in infos.items())
-    options = {"models": models, "threads": args.threads, "provider": args.provider, "strength": strength}
+    options = {
+        "models": models,
+        "threads": args.threads,
+        "provider": args.provider,
+        "strength": strength,
+        "fill_hints": args.fill_hints,
+    }
 
     def one(sketch: str, out: str) -> tuple[int, int]:
         w, h = imageio.image_size(sketch)

@@ -132,3 +132,21 @@ def test_the_pipeline_fills_dabs_through_a_real_colorize_model(colorize_model):
 
     assert error(filled) < 4
     assert error(alone) > error(filled) + 10  # a tiny test model does not fill it by itself
+
+
+def test_nftgan_stylize_fills_hints_unless_told_not_to(colorize_model, tmp_path):
+    from PIL import Image
+
+    px = canvas(n=128, dab=(0.18, 0.62, 0.20))
+    src = tmp_path / "dabbed.png"
+    Image.fromarray((px[::-1, :, :3] * 255).astype(np.uint8)).save(src)
+    green = {}
+    for flag in ("--fill-hints", "--no-fill-hints"):
+        out = tmp_path / f"{flag}.png"
+        argv = [str(src), "-o", str(out), "--colorize", str(colorize_model), "--style", "none", flag]
+        assert pipeline.main(argv) == 0
+        rgb = (
+            np.asarray(Image.open(out).convert("RGB"), np.float32)[26:38, 20:50] / 255
+        )  # top-down, in the box
+        green[flag] = float(rgb[..., 1].mean() - rgb[..., 0].mean())
+    assert green["--fill-hints"] > 0.3 > green["--no-fill-hints"], green
