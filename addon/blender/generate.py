@@ -18,7 +18,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import Operator, Panel, PropertyGroup
 
-from ..core import collection, jobs
+from ..core import collection, imageio, jobs
 from ..core import generate as core_generate
 from ..core import styles as core_styles
 from ..core.errors import UserError
@@ -95,7 +95,7 @@ def start(context) -> jobs.Job:
         out = []
         for rgba in [*samples, core_generate.grid(samples)]:
             job.check()
-            out.append(images.result_payload(rgba))
+            out.append(imageio.result_payload(rgba))
         return [provenance.model_record("generate", info)], out
 
     return SLOT.submit(

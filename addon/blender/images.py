@@ -3,7 +3,7 @@
 - `find_sketch()`: which image the user means; `snapshot()`: its pixels in one foreach_get (the only bpy
   work before inference).
 - `write_result()`: a result image datablock (float, linear), filled with foreach_set and packed from the
-  worker's PNG; `result_payload()` makes both on the worker.
+  worker's PNG; `imageio.result_payload()` makes both on the worker.
 - `image_data()`: an image's bytes for publishing (the file's own bytes when at hand, else a snapshot the
   worker encodes).
 - `render_png()` / `render_snapshot()`: the Render Result as shown, rendering the scene first if needed.
@@ -50,28 +50,27 @@ def find_sketch(context, name: str = ""):
     return context.scene.nftgan.sketch
 
 
+def snapshot_bytes(image) -> int:
+    """The memory `snapshot(image)` takes, from the image's size alone."""
+    w, h = image.size
+    return 4 * w * h * image.channels
+
+
 def snapshot(image) -> tuple[np.ndarray, bool]:
-    """(pixels (H, W, C) float32 bottom-up, is_linear): one foreach_get, nothing else on the main thread."""
+    """(pixels (H, W, C) float32 bottom-up, is_linear): one foreach_get, nothing else on the main thread.
+    An image too large for NFTGan's memory limit is refused from its size, before anything is copied."""
     w, h = image.size
     if w == 0 or h == 0:
         raise UserError(f"'{image.name}' has no pixels (its file may be missing); load or paint it first.")
     imageio.check_size(h, w, f"'{image.name}'")
     channels = image.channels
+    imageio.check_memory(  # from the image's size, before anything is copied
+        snapshot_bytes(image), f"copying '{image.name}' ({w}x{h} px)", "Scale the image down first."
+    )
     buf = np.empty(w * h * channels, dtype=np.float32)
     image.pixels.foreach_get(buf)
     linear = image.is_float and image.colorspace_settings.name.lower().startswith("linear")
     return buf.reshape(h, w, channels), linear
-
-
-def result_payload(rgba: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bytes]:
-    """Worker side of `write_result` for a result (RGBA float, sRGB-encoded, bottom-up; converted in place):
-    (its pixels as linear floats, flat; (height, width); its PNG bytes). Both hold the same 8-bit picture
-    (the values are rounded to 8-bit levels first), so the image shows exactly what its packed PNG holds
-    and a snapshot of it encodes to the same PNG bytes."""
-    rgba = np.ascontiguousarray(rgba, dtype=np.float32)
-    imageio.quantize_8bit(rgba, out=rgba)
-    png = imageio.encode_png(rgba)  # the level publishing re-encodes a snapshot with: the same bytes
-    return imageio.srgb_to_linear(rgba, out=rgba).ravel(), rgba.shape[:2], png
 
 
 def write_result(
@@ -87,7 +86,7 @@ def write_result(
 ):
     """Write the result image `name` and return it: the previous result of that name is updated in place
     when it has the same size (materials showing it follow, nothing is reallocated), else a new datablock
-    takes over its users. Results are float images: foreach_set of the linear floats `result_payload`
+    takes over its users. Results are float images: foreach_set of the linear floats `imageio.result_payload`
     made is a copy (about 2 ms at 1024^2), where an 8-bit image converts every value on the main thread
     (15 ms). The worker's PNG bytes are packed as its file (what a saved .blend keeps, publishing sends).
     The image records its stage, its source image's name and the models that made it (provenance

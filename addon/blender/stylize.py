@@ -78,11 +78,27 @@ def chosen_models(scene) -> dict:
     return models
 
 
+def take(context, image) -> tuple[np.ndarray, bool, dict]:
+    """(pixels, is_linear, models): the sketch's snapshot for a stylize job, after the job's memory need
+    (the snapshot and the pipeline's arrays, from the image's size) has been checked against the limit, so
+    a sketch too large to stylize is refused before its pixels are copied."""
+    models = chosen_models(context.scene)
+    w, h = image.size
+    pipeline.check_job(h, w, models, extra=images.snapshot_bytes(image))
+    return (*images.snapshot(image), models)
+
+
 def start(
-    context, pixels: np.ndarray, linear: bool, name: str, uid: int | None, live: bool = False
+    context,
+    pixels: np.ndarray,
+    linear: bool,
+    name: str,
+    uid: int | None,
+    live: bool = False,
+    models: dict | None = None,
 ) -> jobs.Job:
     """Submit a stylize job for a pixel snapshot. Latest wins per sketch."""
-    models = chosen_models(context.scene)
+    models = models or chosen_models(context.scene)
     opts = styles.settings(context)
     meta = {
         "name": name,
@@ -110,7 +126,7 @@ def start(
         out = {}
         for stage, rgba in results.items():
             job.check()
-            out[stage] = images.result_payload(rgba)
+            out[stage] = imageio.result_payload(rgba)
         # the provenance every result records (the model files' hashes are read once, then cached)
         return [provenance.model_record(k, m) for k, m in models.items()], out
 
@@ -211,12 +227,9 @@ def live_tick(now: float | None = None) -> jobs.Job | None:
         return None
     t0 = time.perf_counter()
     try:
-        pixels, linear = images.snapshot(image)
-    except UserError:
-        return None
-    _live["next"] = now + max(LIVE_INTERVAL, (time.perf_counter() - t0) / LIVE_SHARE)
-    try:
-        return start(context, pixels, linear, image.name, image.session_uid, live=True)
+        pixels, linear, models = take(context, image)
+        _live["next"] = now + max(LIVE_INTERVAL, (time.perf_counter() - t0) / LIVE_SHARE)
+        return start(context, pixels, linear, image.name, image.session_uid, live=True, models=models)
     except UserError as exc:
         scene.nftgan.live_preview = False
         runtime.report(str(exc), "ERROR")
@@ -251,7 +264,8 @@ class NFTGAN_OT_stylize(Operator):
             return {"CANCELLED"}
 
         def begin():
-            start(context, *images.snapshot(image), image.name, image.session_uid)
+            pixels, linear, models = take(context, image)
+            start(context, pixels, linear, image.name, image.session_uid, models=models)
             context.scene.nftgan.sketch = image
 
         return start_from(self, begin, f"Stylizing '{image.name}' in the background")

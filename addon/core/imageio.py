@@ -249,6 +249,17 @@ def encode_png(rgba: np.ndarray, level: int = 1) -> bytes:
     )
 
 
+def result_payload(rgba: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bytes]:
+    """Worker side of Blender's `images.write_result` for a result (RGBA float, sRGB-encoded, bottom-up; converted in place):
+    (its pixels as linear floats, flat; (height, width); its PNG bytes). Both hold the same 8-bit picture
+    (the values are rounded to 8-bit levels first), so the image shows exactly what its packed PNG holds
+    and a snapshot of it encodes to the same PNG bytes."""
+    rgba = np.ascontiguousarray(rgba, dtype=np.float32)
+    quantize_8bit(rgba, out=rgba)
+    png = encode_png(rgba)  # the level publishing re-encodes a snapshot with: the same bytes
+    return srgb_to_linear(rgba, out=rgba).ravel(), rgba.shape[:2], png
+
+
 def png_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG's header (its IHDR chunk), or None when `data` is not a PNG."""
     if len(data) < 24 or not data.startswith(b"\x89PNG\r\n\x1a\n") or data[12:16] != b"IHDR":

@@ -305,12 +305,18 @@ def _unit(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.fmin(out, 1.0, out=out)
 
 
-def to_image_space(rgb: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+def to_image_space(
+    rgb: np.ndarray, size: tuple[int, int] | None = None, lines: np.ndarray | None = None
+) -> np.ndarray:
     """Planar RGB (3, H, W) top-down [-1,1] -> opaque RGBA bottom-up [0,1], bilinearly resized to
-    `size` (height, width) when given (in bands of rows: no full-size temporaries)."""
+    `size` (height, width) when given (in bands of rows: no full-size temporaries). `lines` (a top-down
+    line layer, `line_layer`) is multiplied in on the way, resized to the result's size when it differs
+    ("keep my lines": a plane at a time here costs a tenth of multiplying the interleaved RGBA after)."""
     h, w = size or rgb.shape[1:]
     out = np.empty((h, w, 4), dtype=np.float32)
     out[:, :, 3] = 1.0
+    if lines is not None and lines.shape != (h, w):
+        lines = resize(lines[:, :, None], h, w)[:, :, 0]
     if (h, w) == rgb.shape[1:]:
         bands = [(0, rgb)]
     else:  # resize_bands works on (H, W, C): give it a view and take the rows back as planes
@@ -323,6 +329,8 @@ def to_image_space(rgb: np.ndarray, size: tuple[int, int] | None = None) -> np.n
             tmp += 0.5
             np.maximum(tmp, 0.0, out=tmp)
             np.minimum(tmp, 1.0, out=tmp)
+            if lines is not None:
+                tmp *= lines[top : top + n]
             out[h - top - n : h - top, :, c] = tmp[::-1]  # bottom-up: image row `top` is out[h - 1 - top]
     return out
 
@@ -404,16 +412,6 @@ def line_layer(x: np.ndarray) -> np.ndarray:
     layer *= grey
     np.subtract(1.0, layer, out=layer)
     return layer
-
-
-def keep_lines(rgba: np.ndarray, layer: np.ndarray) -> np.ndarray:
-    """Multiply a result (RGBA bottom-up, in place) by the line layer (top-down), resized to the result's
-    resolution when it differs from the sketch's."""
-    h, w = rgba.shape[:2]
-    if layer.shape != (h, w):
-        layer = resize(layer[:, :, None], h, w)[:, :, 0]
-    rgba[:, :, :3] *= layer[::-1, :, None]
-    return rgba
 
 
 def _mix(out: np.ndarray, x: np.ndarray, strength: float) -> np.ndarray:
@@ -509,9 +507,7 @@ def run(
         if strength.get(k, 1.0) < 1.0:
             x = _mix(x, x_in, strength[k])
         small = x.shape[1] < target[0] or x.shape[2] < target[1]
-        results[k] = to_image_space(x, target if small else None)
-        if k in lined:
-            keep_lines(results[k], layer)
+        results[k] = to_image_space(x, target if small else None, layer if k in lined else None)
     job.progress(1.0, "done")
     return results
 

@@ -194,6 +194,29 @@ def test_cancel(blender, scene):
     assert "cancelled" in blender.runtime.last_report[1]
 
 
+def test_a_sketch_too_large_for_the_memory_limit_is_refused_before_it_is_copied(blender, scene, monkeypatch):
+    """Stylize checks the job's memory need from the image's size before its pixels are copied: over the
+    limit, the operator fails with the limit and the way out named, and no snapshot of the sketch was made."""
+    import tracemalloc
+
+    bpy = blender.bpy
+    sketch = new_canvas(blender, "1024")  # a snapshot: 16 MB of floats
+    monkeypatch.setenv("NFTGAN_MEMORY_LIMIT", "64M")
+    tracemalloc.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"(?s)needs about .* GB of memory.*NFTGAN_MEMORY_LIMIT"):
+            bpy.ops.nftgan.stylize()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024**2, peak  # nothing image-sized was allocated
+    assert blender.stylize.current_job() is None and "Sketch stylized" not in bpy.data.images
+    monkeypatch.delenv("NFTGAN_MEMORY_LIMIT")
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}  # within the limit it runs
+    finish(blender)
+    assert "Sketch stylized" in bpy.data.images and sketch.name == "Sketch"
+
+
 def test_live_preview_latest_wins(blender, scene):
     """Live preview hands each look at the sketch to the worker: the preview being computed finishes (a
     steady stream of changes would otherwise cancel every one), a newer look replaces a queued older one,

@@ -28,6 +28,7 @@ def nftgan(blender, scene):
         "publish": blender.publish,
         "runtime": blender.runtime,
         "images": blender.images,
+        "imageio": blender.core.imageio,
         "profile": blender.profile,
     }
 
@@ -66,7 +67,7 @@ def _stylized_result(nftgan, name="Sketch stylized", size=32):
     )
     sketch = bpy.data.images.new("Sketch", size, size, alpha=True)
     sketch.pixels.foreach_set(np.ones(size * size * 4, np.float32))
-    flat, (h, w), png = nftgan["images"].result_payload(rgba)
+    flat, (h, w), png = nftgan["imageio"].result_payload(rgba)
     return nftgan["images"].write_result(
         name,
         flat,
