@@ -134,3 +134,39 @@ def test_shutdown_cancels_running_work_and_refuses_new_jobs():
     assert job.state == CANCELLED
     with pytest.raises(RuntimeError):
         w.submit(lambda job: None)
+
+
+def test_a_job_ended_or_replaced_keeps_its_result_but_not_its_inputs(worker):
+    """What a job's function holds (a sketch's snapshot) is freed when the job ends or a newer one replaces it
+    in the queue, even while the Job object itself is still referenced (a drain's list, a slot)."""
+    import gc
+    import weakref
+
+    class Pixels:  # stands in for a snapshot array; weakref-able
+        pass
+
+    def job_of(px, gate=None):
+        def fn(job):
+            if gate is not None:
+                gate.wait(10)
+            return id(px)
+
+        return fn
+
+    gate = threading.Event()
+    blocker = worker.submit(job_of(Pixels(), gate), key="other")
+    px_done, px_replaced = Pixels(), Pixels()
+    refs = weakref.ref(px_done), weakref.ref(px_replaced)
+    replaced = worker.submit(job_of(px_replaced), key="k", latest_wins=True)
+    done = worker.submit(job_of(px_done), key="k", latest_wins=True)
+    del px_done, px_replaced
+    gc.collect()
+    try:
+        assert refs[1]() is None and replaced.state == CANCELLED  # replaced while queued: freed at once
+    finally:
+        gate.set()
+    assert worker.wait_idle(10)
+    finished = worker.drain()
+    gc.collect()
+    assert done.state == DONE and isinstance(done.result, int) and blocker in finished
+    assert refs[0]() is None  # done: its result stays, its inputs are gone

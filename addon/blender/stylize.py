@@ -107,9 +107,11 @@ def start(
         "t0": time.perf_counter(),
     }
 
+    snap = [pixels]  # the job's only reference: the pipeline frees the snapshot once it is in model space
+
     def work(job):
         if live:  # the sketch may not have changed since the last preview: the worker checks, not Blender
-            digest = (uid, name, zlib.crc32(pixels), tuple(m.path for m in models.values()))
+            digest = (uid, name, zlib.crc32(snap[0]), tuple(m.path for m in models.values()))
             if digest == _live["seen"]:
                 return None
             _live["seen"] = digest
@@ -121,8 +123,11 @@ def start(
             raise
 
     def stylized(job):
-        img = imageio.linear_to_srgb(pixels, out=pixels) if linear else pixels  # the snapshot is ours
-        results = pipeline.run(img, models=models, job=job, **opts)
+        if linear:
+            imageio.linear_to_srgb(snap[0], out=snap[0])  # the snapshot is ours
+        results = pipeline.run(
+            snap.pop(), models=models, job=job, threads=opts["threads"], provider=opts["provider"]
+        )
         out = {}
         for stage, rgba in results.items():
             job.check()
@@ -165,6 +170,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
 
     def write(i: int) -> None:  # one image per step: Blender's timer spreads them over its ticks
         stage, (flat, (h, w), png) = items[i]
+        items[i] = (stage, (None, (h, w), None))  # its pixels are Blender's once written: free ours then
         image = images.write_result(
             f"{base} {pipeline.RESULT_SUFFIX[stage]}",
             flat,

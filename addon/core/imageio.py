@@ -218,9 +218,16 @@ def encode_png(rgba: np.ndarray, level: int = 1) -> bytes:
     """PNG bytes (8-bit RGB, or RGBA when any pixel is not opaque) of an image in the add-on's convention.
     Pure zlib: safe on any thread. Rows use PNG's "Up" filter (each row as its difference from the one
     above), which makes smooth pictures compress about twice as small and fast as unfiltered rows; zlib
-    level 1 by default (level 6 is 2x slower for 2 % smaller files). The same pixels always give the same
+    level 1 with run-length matching by default. The same pixels always give the same
     bytes: a result's packed PNG and a re-encoded snapshot of it are identical.
     Converted in bands of rows, so a 2048² image needs no full-size float temporaries."""
+    raw, c = _levels(rgba)
+    return _png_bytes(raw, c, level)
+
+
+def _levels(rgba: np.ndarray) -> tuple[np.ndarray, int]:
+    """(rows, C): the image's 8-bit levels as PNG rows hold them, uint8 (H, 1 + W * C), top-down, each row led
+    by its filter byte; C = 3 when every pixel is opaque, else 4. Values clipped to [0, 1], rounded half up."""
     rgba = np.asarray(rgba)
     if rgba.dtype != np.float32 or rgba.ndim != 3 or rgba.shape[2] != 4:
         rgba = as_rgba(rgba)
@@ -228,36 +235,59 @@ def encode_png(rgba: np.ndarray, level: int = 1) -> bytes:
     c = 3 if bool((rgba[:, :, 3] >= 1.0).all()) else 4
     raw = np.empty((h, 1 + c * w), dtype=np.uint8)
     raw[:, 0] = 2  # filter type "Up" for every row
-    band = max(1, (1 << 22) // (4 * w))
+    band = max(1, (1 << 16) // w)
     top_down = rgba[::-1, :, :c]  # a view: PNG rows are top-down
+    tmp = np.empty((min(band, h), w, c), dtype=np.float32)
     for top in range(0, h, band):
         rows = top_down[top : top + band]
-        raw[top : top + len(rows), 1:] = (
-            (np.clip(rows, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).reshape(len(rows), -1)
-        )
+        t = tmp[: len(rows)]
+        np.clip(rows, 0.0, 1.0, out=t)
+        t *= 255.0
+        t += 0.5
+        raw[top : top + len(rows), 1:] = t.reshape(len(rows), -1)  # the cast truncates: rounds half up
+    return raw, c
+
+
+def result_payload(rgba: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bytes]:
+    """Worker side of Blender's `images.write_result` for a result (RGBA float, sRGB-encoded, bottom-up;
+    converted in place): (its pixels as linear floats, flat; (height, width); its PNG bytes). Both hold the
+    same 8-bit picture: the values are rounded to 8-bit levels once, the PNG is made of those levels and the
+    linear floats are looked up from them (a 256-entry table instead of a power per value), so the image shows
+    exactly what its packed PNG holds and a snapshot of it encodes to the same PNG bytes."""
+    rgba = np.ascontiguousarray(rgba, dtype=np.float32)
+    h, w = rgba.shape[:2]
+    raw, c = _levels(rgba)
+    band = max(1, (1 << 16) // w)
+    for top in range(0, h, band):  # image row `top` (top-down) is rgba[h - 1 - top] (bottom-up)
+        levels = raw[top : top + band, 1:].reshape(-1, w, c)
+        n = len(levels)
+        rgba[h - top - n : h - top, :, :3] = _LINEAR[levels[::-1, :, :3]]
+    return rgba.ravel(), (h, w), _png_bytes(raw, c, 1)
+
+
+_LINEAR = srgb_to_linear(np.repeat(np.arange(256, dtype=np.float32)[:, None, None] / 255.0, 4, axis=2))[
+    :, 0, 0
+].copy()  # the linear value of each 8-bit sRGB level
+
+
+def _png_bytes(raw: np.ndarray, c: int, level: int) -> bytes:
+    """PNG bytes of `_levels` rows (Up-filtered here, in place)."""
+    h, w = raw.shape[0], (raw.shape[1] - 1) // c
     raw[1:, 1:] -= raw[:-1, 1:]  # "Up" (modulo 256); numpy buffers the overlapping operands
 
     def chunk(tag: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
 
     header = struct.pack(">IIBBBBB", w, h, 8, 2 if c == 3 else 6, 0, 0, 0)
+    # run-length matches only: on Up-filtered pictures 1.3-1.7x faster than zlib's default matching at the same
+    # level, files within 8 % (256^2 result: 112 vs 116 kB, 2.5 vs 4.4 ms; 1024^2: 1069 vs 993 kB, 39 vs 50 ms)
+    deflate = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, level))
+        + chunk(b"IDAT", deflate.compress(raw) + deflate.flush())
         + chunk(b"IEND", b"")
     )
-
-
-def result_payload(rgba: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bytes]:
-    """Worker side of Blender's `images.write_result` for a result (RGBA float, sRGB-encoded, bottom-up; converted in place):
-    (its pixels as linear floats, flat; (height, width); its PNG bytes). Both hold the same 8-bit picture
-    (the values are rounded to 8-bit levels first), so the image shows exactly what its packed PNG holds
-    and a snapshot of it encodes to the same PNG bytes."""
-    rgba = np.ascontiguousarray(rgba, dtype=np.float32)
-    quantize_8bit(rgba, out=rgba)
-    png = encode_png(rgba)  # the level publishing re-encodes a snapshot with: the same bytes
-    return srgb_to_linear(rgba, out=rgba).ravel(), rgba.shape[:2], png
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:

@@ -132,6 +132,7 @@ class Worker:
             if latest_wins and key is not None:
                 for old in [j for j in self._pending if j.key == key]:
                     self._pending.remove(old)
+                    old.fn = None
                     old.cancel()
                     old.state = CANCELLED
                     self._done.put(old)
@@ -147,6 +148,7 @@ class Worker:
         with self._cv:
             for job in [j for j in self._pending if key is None or j.key == key]:
                 self._pending.remove(job)
+                job.fn = None
                 job.cancel()
                 job.state = CANCELLED
                 self._done.put(job)
@@ -204,6 +206,7 @@ class Worker:
                 job = self._pending.popleft()
                 self._current = job
             self._run(job)
+            job.fn = None  # a finished job keeps its result, not its inputs (a sketch's snapshot is 64 MB at 2048^2)
             self._done.put(job)  # before clearing _current, so wait_idle() then drain() sees it
             with self._cv:
                 self._current = None

@@ -280,7 +280,7 @@ def _blend_tiles(work, info, sess, job, on_tile, th, tw, ov) -> np.ndarray:
 def to_model_space(rgba: np.ndarray) -> np.ndarray:
     """RGBA bottom-up [0,1] -> planar RGB (3, H, W) top-down [-1,1]; transparent areas become white paper.
 
-    Works a plane at a time on whole rows (the output is the one full-size allocation). Values outside
+    Works a plane at a time on bands of rows (the output is the one full-size allocation). Values outside
     [0, 1] are clipped, NaN counts as 0 (fmax/fmin drop NaN), as in `imageio.as_rgba`."""
     a = np.asarray(rgba)
     if a.dtype != np.float32 or a.ndim != 3 or a.shape[2] not in (3, 4):
@@ -288,14 +288,18 @@ def to_model_space(rgba: np.ndarray) -> np.ndarray:
     h, w = a.shape[:2]
     check_size(h, w)
     rows = a[::-1]  # top-down view
-    alpha2 = np.ones((h, w), np.float32) if a.shape[2] == 3 else _unit(rows[:, :, 3])
-    alpha2 *= 2.0
     out = np.empty((3, h, w), dtype=np.float32)
-    for c in range(3):  # over paper (1): 2 * (rgb * a + 1 - a) - 1 == 2a * (rgb - 1) + 1
-        plane = _unit(rows[:, :, c], out=out[c])
-        plane -= 1.0
-        plane *= alpha2
-        plane += 1.0
+    band = max(1, (1 << 16) // max(1, w))
+    for top in range(0, h, band):
+        px = rows[top : top + band]
+        alpha2 = np.full(px.shape[:2], 2.0, np.float32) if a.shape[2] == 3 else _unit(px[:, :, 3])
+        if a.shape[2] == 4:
+            alpha2 *= 2.0
+        for c in range(3):  # over paper (1): 2 * (rgb * a + 1 - a) - 1 == 2a * (rgb - 1) + 1
+            plane = _unit(px[:, :, c], out=out[c, top : top + band])
+            plane -= 1.0
+            plane *= alpha2
+            plane += 1.0
     return out
 
 
@@ -401,16 +405,24 @@ def line_layer(x: np.ndarray) -> np.ndarray:
     """The sketch's lines as a multiply layer (H, W) in [0, 1], from the sketch in model space (3, H, W):
     1 - darkness x greyness, with darkness = 1 - the brightest channel and greyness = darkest / brightest
     channel (1 - HSV saturation). Black and grey strokes (and their anti-aliased edges) darken the result
-    as drawn; paper and coloured strokes (the hints) leave it nearly as it is (a saturated red dab: 99 %)."""
-    hi, lo = x.max(axis=0), x.min(axis=0)
-    hi += 1.0
-    hi *= 0.5
-    lo += 1.0
-    lo *= 0.5
-    grey = np.divide(lo, hi, out=np.ones_like(hi), where=hi > 1e-6)
-    layer = 1.0 - hi
-    layer *= grey
-    np.subtract(1.0, layer, out=layer)
+    as drawn; paper and coloured strokes (the hints) leave it nearly as it is (a saturated red dab: 99 %).
+    In bands of rows: the layer is the one full-size allocation."""
+    h, w = x.shape[1:]
+    layer = np.empty((h, w), dtype=np.float32)
+    band = max(1, (1 << 16) // max(1, w))
+    for top in range(0, h, band):
+        rows = x[:, top : top + band]
+        hi, lo = rows.max(axis=0), rows.min(axis=0)
+        hi += 1.0
+        hi *= 0.5
+        lo += 1.0
+        lo *= 0.5
+        out = layer[top : top + band]
+        np.divide(lo, hi, out=out, where=hi > 1e-6)
+        out[hi <= 1e-6] = 1.0  # black: fully grey
+        hi -= 1.0  # -(1 - hi): darkness, negated
+        out *= hi
+        out += 1.0  # 1 - darkness x greyness
     return layer
 
 
@@ -481,6 +493,7 @@ def run(
             raise ImageError(f"the work size must be a positive number of pixels, got {size}.")
         check_job(rgba.shape[0], rgba.shape[1], infos, size)
         x = to_model_space(rgba)
+        del rgba  # a caller that handed over its only reference (the add-on's snapshot) frees it now
         if size:
             h, w = x.shape[1:]
             f = size / max(h, w)

@@ -94,6 +94,25 @@ def test_png_bytes_decode_to_the_image():
         assert im.mode == mode and np.array_equal(np.asarray(im), want)
 
 
+def test_result_payload_pixels_and_png_hold_the_same_8bit_picture():
+    """A result's linear floats (Blender's pixels) are its 8-bit levels' linear values, its PNG holds those
+    levels, and a snapshot of the pixels (linear -> sRGB, as publishing encodes one) gives the same bytes."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-0.1, 1.1, (41, 67, 4)).astype(np.float32)
+    x[..., 3] = 1.0
+    levels = (np.clip(x[..., :3], 0, 1) * 255 + 0.5).astype(np.uint8)
+    flat, (h, w), png = imageio.result_payload(x.copy())
+    pixels = flat.reshape(h, w, 4)
+    want = imageio.srgb_to_linear(np.concatenate([levels / 255.0, x[..., 3:]], axis=2).astype(np.float32))
+    np.testing.assert_allclose(pixels, want, atol=1e-6)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), levels[::-1])
+    assert imageio.encode_png(imageio.linear_to_srgb(pixels.copy())) == png
+
+
 def test_one_tile_is_the_model_output_itself(stylize_model):
     """An image that fits one tile goes through the session as it is: the pipeline's result is exactly the
     bare session's output, converted to RGBA (no blending weights, no resampling)."""
@@ -182,6 +201,26 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
     np.testing.assert_allclose(
         up["upscale"][..., :3], bare["upscale"][..., :3] * big_layer[..., None], atol=1e-5
     )
+
+
+def test_a_sketch_handed_over_is_freed_once_in_model_space(colorize_model, stylize_model):
+    """The add-on hands the pipeline its only reference to the sketch's snapshot (16 bytes a pixel: 64 MB at
+    2048^2); it is gone before the first model runs, so it does not add to the peak with the results."""
+    import gc
+    import weakref
+
+    holder = [sketch(96, 96)]
+    ref = weakref.ref(holder[0])
+    alive = []
+
+    class Job(pipeline._NoJob):
+        def progress(self, fraction, message=""):
+            gc.collect()
+            alive.append(ref() is not None)
+
+    models = {"colorize": describe_model(colorize_model), "stylize": describe_model(stylize_model)}
+    out = pipeline.run(holder.pop(), models=models, job=Job())
+    assert out["stylize"].shape == (96, 96, 4) and len(alive) >= 3 and not any(alive)
 
 
 def test_strength_mixes_a_stages_input_and_output(colorize_model, stylize_model):
