@@ -1,4 +1,6 @@
-"""`make bench`: run every tools/bench/bench_*.py in one process, side by side, each printing a table.
+"""`make bench`: run every tools/bench/bench_*.py in one process, side by side, each printing a table; then the
+goal table (issue 14): every goal a bench measured, as the ratio or figure of this one run at the median and
+at the best, with PASS/MISS against its target.
 
 Run one: `python -m tools.bench training` (matches module names containing the word)."""
 
@@ -14,11 +16,17 @@ def main(argv):
     names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("bench_"))
     if argv:
         names = [n for n in names if any(a in n for a in argv)]
+    goals = []
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         t0 = time.perf_counter()
-        importlib.import_module(f"tools.bench.{name}").main()
+        goals += importlib.import_module(f"tools.bench.{name}").main() or []
         print(f"({name}: {time.perf_counter() - t0:.0f} s)", flush=True)
+    if goals:
+        from tools.bench.bench_models import print_goals
+
+        print("\n=== goals (this run; median and best) ===")
+        print_goals(goals)
 
 
 if __name__ == "__main__":

@@ -99,14 +99,14 @@ def child(zip_path: str, models: dict) -> dict:
             width=size / 100,
         )
         sketch.pixels.foreach_set(px.ravel())
-        submit, apply, longest, total = [], [], [], []
+        submit, apply, longest, total, cpu = [], [], [], [], []
         for _ in range(REPEATS):
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             bpy.ops.nftgan.stylize()
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.thread_time()
             while runtime.worker.busy():
                 time.sleep(0.002)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.thread_time()
             jobs = runtime.drain(step=True)  # as Blender's timer: one result image per tick
             ticks = [time.perf_counter() - t2]
             while runtime.pending_steps():
@@ -119,13 +119,18 @@ def child(zip_path: str, models: dict) -> dict:
             apply.append(sum(ticks))
             longest.append(max(t1 - t0, *ticks))
             total.append(t3 - t0)
+            cpu.append(c1 - c0 + time.thread_time() - c2)  # the main thread's own CPU time: load-proof
         rows[size] = {
             "submit_ms": 1000 * float(np.median(submit)),
             "apply_ms": 1000 * float(np.median(apply)),
             "submit_min_ms": 1000 * min(submit),
             "apply_min_ms": 1000 * min(apply),
+            "main_ms": 1000 * float(np.median(np.add(submit, apply))),
+            "main_min_ms": 1000 * float(np.min(np.add(submit, apply))),
             "longest_ms": 1000 * float(np.median(longest)),
             "longest_min_ms": 1000 * min(longest),
+            "cpu_ms": 1000 * float(np.median(cpu)),
+            "cpu_min_ms": 1000 * min(cpu),
             "latency_s": float(np.median(total)),
         }
     rows["rss_before_mb"] = rss0
@@ -157,7 +162,7 @@ def seams(models: dict, size: int = 2048) -> dict:
     return out
 
 
-def main() -> None:
+def main() -> list[tuple]:
     from tools import build_extension
 
     models = _models()
@@ -180,34 +185,45 @@ def main() -> None:
             raise SystemExit(f"bench child failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
         res = json.loads(line[0][7:])
     print(f"models: {models['names']['colorize']} + {models['names']['stylize']}")
-    print(f"{REPEATS} runs per size: median (fastest); CPU, {os.cpu_count()} cores")
+    print(
+        f"{REPEATS} runs per size: median (fastest); CPU, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the end"
+    )
     print(
         f"{'sketch':>11} | {'main: submit (snapshot)':>23} | {'main: apply results':>19} | "
-        f"{'main total':>17} | {'longest block':>17} | {'end-to-end':>10} | blocked"
+        f"{'main total':>17} | {'longest block':>17} | {'main CPU time':>17} | {'end-to-end':>10}"
     )
     for size in SIZES:
         r = res[str(size)]
-        main_ms, main_min = r["submit_ms"] + r["apply_ms"], r["submit_min_ms"] + r["apply_min_ms"]
         print(
             f"{size:>6}^2 px | {r['submit_ms']:>9.1f} ms ({r['submit_min_ms']:5.1f}) | "
-            f"{r['apply_ms']:>7.1f} ms ({r['apply_min_ms']:5.1f}) | {main_ms:>6.1f} ms ({main_min:5.1f}) | "
+            f"{r['apply_ms']:>7.1f} ms ({r['apply_min_ms']:5.1f}) | {r['main_ms']:>6.1f} ms ({r['main_min_ms']:5.1f}) | "
             f"{r['longest_ms']:>6.1f} ms ({r['longest_min_ms']:5.1f}) | "
-            f"{r['latency_s']:>8.2f} s | {main_ms / 10 / r['latency_s']:>5.1f} %"
+            f"{r['cpu_ms']:>6.1f} ms ({r['cpu_min_ms']:5.1f}) | {r['latency_s']:>8.2f} s"
         )
-    r = res["1024"]
     print(
-        f"target: main thread <= 20 ms per Stylize at 1024^2 -> {r['submit_ms'] + r['apply_ms']:.1f} ms median, "
-        f"{r['submit_min_ms'] + r['apply_min_ms']:.1f} ms fastest in total; longest single block "
-        f"{r['longest_ms']:.1f} ms median (2 shared cores: medians include contention)"
+        "main total / longest block: wall time the main thread spent in NFTGan's code (Stylize operator, each "
+        "timer step); main CPU time: that thread's own CPU time (what load on the machine does not inflate)"
     )
     print(
         f"peak RSS of the Blender process through the 2048^2 Stylize: {res['rss_peak_mb']:.0f} MB "
-        f"(before the first Stylize: {res['rss_before_mb']:.0f} MB; target <= 1536 MB)"
+        f"(before the first Stylize: {res['rss_before_mb']:.0f} MB)"
     )
     print("tile seams at 2048^2 (gradient across tile borders / elsewhere, 4 px smoothed; 1.00 = invisible):")
     for (kind, overlap), (score, n, tile) in seams(models).items():
         how = f"feathered, {int(overlap * 100)}% overlap" if overlap else "plain tiles (comparison)"
         print(f"  {kind:9} {n:3} tiles of {tile} px, {how:28}: {score:.3f}")
+    r = res["1024"]
+    goals = [
+        ("main thread, longest block at 1024^2 ms", r["longest_ms"], r["longest_min_ms"], 20.0, "max"),
+        ("main thread, total per Stylize 1024^2 ms", r["main_ms"], r["main_min_ms"], 20.0, "max"),
+        ("peak RSS through a 2048^2 Stylize MB", res["rss_peak_mb"], res["rss_peak_mb"], 1024.0, "max"),
+    ]
+    goals = [(*g, "PASS" if g[1] <= g[3] else "MISS") for g in goals]
+    from tools.bench.bench_models import print_goals
+
+    print_goals(goals)
+    return goals
 
 
 if __name__ == "__main__":
