@@ -14,26 +14,10 @@ import torch
 from nftgan.export import onnx_export as ox
 from nftgan.training.blocks import build_image_generator
 
+from tools.bench.bench_models import matmul_peak
+
 SIDE = 256
 REPEATS = 5
-
-
-def matmul_gflops(repeats: int = 10) -> tuple[float, float]:
-    """(all threads, one thread x cores): best fp32 torch.mm GFLOP/s over 512^2 ... 2048^2. On a shared machine
-    the all-threads figure is dragged down by stragglers, so the ideal uses the larger of the two."""
-    threads, result = torch.get_num_threads(), []
-    for t in (threads, 1):
-        torch.set_num_threads(t)
-        best = 0.0
-        for n in (512, 1024, 2048):
-            a, b = torch.randn(n, n), torch.randn(n, n)
-            torch.mm(a, b)
-            best = max(
-                best, 2 * n**3 / min(_timed(lambda a=a, b=b: torch.mm(a, b)) for _ in range(repeats)) / 1e9
-            )
-        result.append(best * (threads if t == 1 else 1))
-    torch.set_num_threads(threads)
-    return result[0], result[1]
 
 
 def _timed(fn) -> float:
@@ -66,8 +50,7 @@ def _images(n: int, seed: int) -> list[np.ndarray]:
 
 def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
-    all_threads, per_core = matmul_gflops()
-    gflops = max(all_threads, per_core)
+    gflops = matmul_peak(torch.get_num_threads())
     info = {"kind": "colorize", "size": SIDE, "multiple_of": SIDE, "scale": 1, "latent": 0}
     nets = {
         "pix2pix U-Net 256, ngf 64": (build_image_generator("unet", SIDE, 64, "instance", True).eval(), SIDE),
@@ -115,8 +98,8 @@ def main() -> None:
 
     print(
         f"Export benchmark at {SIDE}x{SIDE}, batch 1, untrained weights, {torch.get_num_threads()} threads; "
-        f"matmul {gflops:.0f} GFLOP/s (fp32 torch.mm, best of {all_threads:.0f} on all threads and "
-        f"{per_core:.0f} = one thread x cores); load average {os.getloadavg()[0]:.1f} "
+        f"fp32 matmul peak {gflops:.0f} GFLOP/s (numpy/OpenBLAS, its AVX-512 kernels where the CPU has them; "
+        "torch.mm reaches about half); load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} CPUs at the end (other work on the machine slows every column)"
     )
     head = (

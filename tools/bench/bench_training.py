@@ -14,9 +14,9 @@ the reference's `t_comp`). Rows:
   `optimize_parameters` does it (separate real and fake discriminator passes, separate identity
   passes, torch.optim.Adam with PyTorch's defaults), re-implemented here from the papers' recipe and
   run side by side in this process: the ratio "ours vs recipe" is measured, not quoted;
-- "quoted": the issue's figures for the reference implementation itself
-  (junyanz/pytorch-CycleGAN-and-pix2pix) on this machine kind (2 cores, torch 2.14): pix2pix 1.47
-  s/iter, CycleGAN 18.1 s/iter. That code cannot be downloaded here, so this column is a figure
+- "quoted": the reference implementation itself (junyanz/pytorch-CycleGAN-and-pix2pix) as measured on
+  this machine kind (issue 14; 2 cores, torch 2.14): pix2pix 0.74-0.83 s/iter, CycleGAN 9.5-12.9 s/iter
+  (an earlier quote, 1.47 / 18.1 s, was about 2x slower than that). That code cannot be downloaded here, so this column is a figure
   measured elsewhere, on another torch version and load: orientation, not a result.
 """
 
@@ -38,7 +38,9 @@ from nftgan.training.pix2pix import Pix2PixConfig
 from nftgan.training.trainer import Trainer, native_bf16
 from PIL import Image
 
-QUOTED_S_PER_ITER = {"pix2pix": 1.47, "cyclegan": 18.1}  # from the issue, not measured here
+# The reference implementation's own trainer measured on this machine kind (issue 14: 2 cores, torch 2.14), as
+# (fastest, slowest) s/iter; an earlier quote (1.47 / 18.1 s) was about 2x slower than it really runs here
+QUOTED_S_PER_ITER = {"pix2pix": (0.74, 0.83), "cyclegan": (9.5, 12.9)}  # not measured in this run
 ITERS = {"pix2pix": (1, 3), "cyclegan": (1, 2)}  # (warm-up, timed) rounds: a CycleGAN step is ~10x pix2pix
 
 
@@ -174,7 +176,7 @@ def main() -> None:
     )
     head = (
         f"{'model':<9} {'device':<5} {'variant':<32} {'s/iter':>7} {'samples/s':>9} {'vs recipe':>9} "
-        f"{'quoted ref s/iter':>17} {'vs quoted':>9}"
+        f"{'quoted ref s/iter':>17} {'vs quoted':>11}"
     )
     print(head)
     print("-" * len(head))
@@ -208,14 +210,16 @@ def main() -> None:
                         variant += " (default: --amp auto)"
                 vs_recipe = f"{recipe_s / s:.2f}x" if device == "cpu" and recipe_s else "-"
                 quoted = QUOTED_S_PER_ITER[model] if device == "cpu" else None
+                ref = f"{quoted[0]}-{quoted[1]}" if quoted else "-"
+                vs = f"{quoted[0] / s:.2f}-{quoted[1] / s:.2f}x" if quoted else "-"
                 print(
                     f"{model:<9} {device:<5} {variant:<32} {s:7.3f} {1 / s:9.3f} {vs_recipe:>9} "
-                    f"{quoted if quoted else '-':>17} {f'{quoted / s:.2f}x' if quoted else '-':>9}",
+                    f"{ref:>17} {vs:>11}",
                     flush=True,
                 )
             del steps
     print(
         f"load average {os.getloadavg()[0]:.1f} at the end. 'vs recipe' is measured side by side in this run; "
-        "'quoted' is the issue's figure for junyanz/pytorch-CycleGAN-and-pix2pix on this machine kind (torch "
-        "2.14), not runnable here. Shared 2-core machines are noisy: compare rows of one run."
+        "'quoted' is junyanz/pytorch-CycleGAN-and-pix2pix's own trainer as measured on this machine kind (issue 14, "
+        "torch 2.14; fastest-slowest), not runnable here. Shared 2-core machines are noisy: compare rows of one run."
     )
