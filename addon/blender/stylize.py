@@ -190,12 +190,16 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         if meta["live"]:  # up to 10 previews a second: no status line or undo step for each
             runtime.redraw()
             return
+        seconds = time.perf_counter() - meta["t0"]
+        runtime.later(lambda: done(w, h, seconds))  # a step of its own: no timer tick both writes and reports
+
+    def done(w: int, h: int, seconds: float) -> None:
         note = ""
         if meta["uid"] is not None and sketch is None:
             note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
         runtime.report(
             f"NFTGan wrote {', '.join(repr(n) for n in written)} ({w}x{h}, "
-            f"{time.perf_counter() - meta['t0']:.1f} s; {provenance.describe(records)}){note}"
+            f"{seconds:.1f} s; {provenance.describe(records)}){note}"
         )
         try:
             bpy.ops.ed.undo_push(message="NFTGan Stylize")

@@ -300,6 +300,8 @@ def test_stylize_render(blender, scene):
     assert "Render colorized" in bpy.data.images and "Render stylized" not in bpy.data.images
     runtime.drain(step=True)
     out = bpy.data.images["Render stylized"]
+    assert runtime.last_report[1] == "" and runtime.pending_steps() == 1
+    runtime.drain(step=True)  # the report (and undo step) is a step of its own: no tick writes and reports
     assert "Render stylized" in runtime.last_report[1]
     assert tuple(out.size) == (48, 32)
 
