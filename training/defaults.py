@@ -11,10 +11,9 @@
 The evidence step (contact sheet, held-out metrics, golden fixtures) runs the exported models with
 onnxruntime, so it lives outside `training/`: `python -m tools.evidence` (also in `make models`).
 
-The settings are sized for CPU training (15-45 min per model on 2 shared cores; colorize and clay
-were resumed to the longer schedules listed here, see docs/models.md "Default styles") and for the add-on's
-budget: all shipped models together at most 60 MB, colorize -> stylize at 256 px within 300 ms on 2
-CPU cores in onnxruntime. With a GPU, raise --steps (and --ngf) in DEFAULTS.
+The settings are sized for CPU training (a few minutes to about 2 h per model on 2 cores: docs/training.md
+"Training times") and for the add-on's budget: all shipped models together at most 60 MB, colorize ->
+stylize at 256 px within 300 ms on 2 CPU cores in onnxruntime. With a GPU, raise --steps (and --ngf) in DEFAULTS.
 """
 
 from __future__ import annotations
