@@ -31,7 +31,7 @@ def infos():
 
 def test_every_shipped_model_follows_the_contract_and_has_a_card(infos):
     kinds = [i.kind for i in infos.values()]
-    assert kinds.count("colorize") >= 1 and kinds.count("stylize") >= 2 and kinds.count("upscale") >= 1, kinds
+    assert kinds.count("colorize") >= 1 and kinds.count("stylize") >= 1 and kinds.count("upscale") >= 1, kinds
     for mid, info in infos.items():
         assert describe_model(info.path) == info
         assert info.license and info.description
@@ -180,3 +180,24 @@ def test_hint_fidelity_and_colour_variety_measure_what_they_say():
         < 60
         < ev.hue_spread([ev.dominant_hue(h) for h in hues])
     )
+
+
+def test_shipped_models_leave_no_checkerboard(infos):
+    """On the committed held-out pairs (256 px): colorize on the sketches, each style on the drawings, the
+    upscaler on the drawings shrunk to 64 px. The median grid score stays below 3.5; the transposed-
+    convolution models of the previous release scored 5 to 10 on the same measure (docs/default_styles.json),
+    noise and drawings about 1 to 2 (test_grid_score_tells_a_checkerboard_from_noise_and_drawings)."""
+    sketches = sorted((ev.GOLDEN / "heldout" / "A").glob("*.png"))
+    drawings = sorted((ev.GOLDEN / "heldout" / "B").glob("*.png"))
+    medians = {}
+    for mid, info in infos.items():
+        scores = []
+        for a, b in zip(sketches, drawings):
+            x = ev.load_rgb01(a if info.kind == "colorize" else b)
+            if info.kind == "upscale":
+                y = ev.run_model(ev.pil_resize(x, 64, 64), info, threads=1)
+            else:
+                y = ev.stage(x, info.kind, info, threads=1)
+            scores.append(ev.grid_score(y))
+        medians[mid] = float(np.median(scores))
+    assert all(v < 3.5 for v in medians.values()), medians
