@@ -287,9 +287,9 @@ def main() -> list[tuple]:
 
 
 def print_goals(goals: list[tuple]) -> None:
-    print(f"{'goal':<34} {'median':>8} {'best':>8} {'target':>9}  verdict")
+    print(f"{'goal':<42} {'median':>8} {'best':>8} {'target':>9}  verdict")
     for name, m, b, target, how, v in goals:
-        print(f"{name:<34} {m:8.2f} {b:8.2f} {('<= ' if how == 'max' else '>= ') + f'{target:g}':>9}  {v}")
+        print(f"{name:<42} {m:8.2f} {b:8.2f} {('<= ' if how == 'max' else '>= ') + f'{target:g}':>9}  {v}")
 
 
 if __name__ == "__main__":
