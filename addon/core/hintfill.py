@@ -20,6 +20,7 @@ import numpy as np
 LINE = 0.6  # line_layer value below which a pixel is line (dark or grey stroke)
 HINT_L = (30.0, 97.0)  # a hint is neither as dark as a line nor paper
 HINT_CHROMA = 18.0  # ... and clearly coloured (CIELAB chroma)
+SATURATED = 0.08  # max - min channel (0..1) below which a pixel cannot be a hint (grey, black, paper)
 MIN_HINT_PIXELS = 3  # fewer coloured pixels in a region are noise (anti-aliasing, a stray speck)
 SHADING = 0.8  # share of the model's lightness variation kept inside a filled region
 MAX_SHADE = 15.0  # ... at most this far (CIELAB L*) from the region's mean
@@ -105,6 +106,14 @@ def _grow(mask: np.ndarray) -> np.ndarray:
     out[:, 1:] |= out[:, :-1].copy()
     out[:, :-1] |= out[:, 1:].copy()
     return out
+
+
+def has_hints(sketch: np.ndarray) -> bool:
+    """Cheap first look (no colour conversion): does the sketch (planar [-1, 1]) hold enough coloured pixels
+    to be hints? A sketch of lines on paper returns False at the cost of one max and one min per pixel."""
+    spread = sketch.max(axis=0)
+    spread -= sketch.min(axis=0)
+    return int(np.count_nonzero(spread > 2 * SATURATED)) >= MIN_HINT_PIXELS
 
 
 def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tuple[np.ndarray, int]:

@@ -515,7 +515,7 @@ def run(
         job.progress(i / len(stages), f"{info.name} ({k})")
         x_in = at_work_size(x, info)
         x = apply_model(x_in, info, sessions[k], job, on_tile)
-        if k == "colorize" and fill_hints:
+        if k == "colorize" and fill_hints and hintfill.has_hints(x_in):
             hintfill.fill(x, x_in, line_layer(x_in))
         if strength.get(k, 1.0) < 1.0:
             x = _mix(x, x_in, strength[k])

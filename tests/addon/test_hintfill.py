@@ -150,3 +150,18 @@ def test_nftgan_stylize_fills_hints_unless_told_not_to(colorize_model, tmp_path)
         )  # top-down, in the box
         green[flag] = float(rgb[..., 1].mean() - rgb[..., 0].mean())
     assert green["--fill-hints"] > 0.3 > green["--no-fill-hints"], green
+
+
+def test_the_cheap_first_look_never_misses_a_hint_colour():
+    """has_hints (max - min channel, no colour conversion) passes every colour the fill takes as a hint, and
+    skips a sketch of lines on paper."""
+    rgb = np.random.default_rng(0).random((3, 50000)).astype(np.float32)
+    lab = hintfill.lab(rgb[:, :, None])[..., 0]
+    hint = (
+        (lab[0] > hintfill.HINT_L[0])
+        & (lab[0] < hintfill.HINT_L[1])
+        & (np.hypot(lab[1], lab[2]) > hintfill.HINT_CHROMA)
+    )
+    assert (rgb.max(axis=0) - rgb.min(axis=0))[hint].min() > hintfill.SATURATED
+    assert not hintfill.has_hints(planar(canvas()))
+    assert hintfill.has_hints(planar(canvas(dab=(0.85, 0.15, 0.12))))
