@@ -213,17 +213,7 @@ def hue_spread(hues: list[float | None]) -> float:
 
 # ---------------------------------------------------------------- colour hints on held-out sketches
 
-# the dab colours an artist picks in the canvas palette (also offered by New Sketch Canvas)
-PALETTE = {
-    "red": (0.86, 0.16, 0.14),
-    "orange": (0.96, 0.55, 0.12),
-    "yellow": (0.97, 0.82, 0.16),
-    "green": (0.22, 0.66, 0.24),
-    "blue": (0.16, 0.38, 0.86),
-    "purple": (0.55, 0.25, 0.75),
-    "pink": (0.95, 0.45, 0.68),
-    "brown": (0.55, 0.34, 0.18),
-}
+PALETTE = pipeline.HINT_PALETTE  # the dab colours an artist picks in the canvas palette (New Sketch Canvas)
 EVAL_DABS = 3  # hints per held-out sketch
 AWAY_PX = 6  # hint fidelity is measured this far from the dab and from the sketch's lines
 

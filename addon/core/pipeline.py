@@ -401,6 +401,21 @@ def check_job(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = No
     )
 
 
+# Colours for hint dabs (sRGB): New Sketch Canvas puts them in Blender's palette, and the evidence
+# (tools/evidence.py) scores dabs in them. Saturated enough that "keep my lines" leaves them nearly alone
+# (line layer >= 0.85; black lines: 0)
+HINT_PALETTE = {
+    "red": (0.86, 0.16, 0.14),
+    "orange": (0.96, 0.55, 0.12),
+    "yellow": (0.97, 0.82, 0.16),
+    "green": (0.22, 0.66, 0.24),
+    "blue": (0.16, 0.38, 0.86),
+    "purple": (0.55, 0.25, 0.75),
+    "pink": (0.95, 0.45, 0.68),
+    "brown": (0.55, 0.34, 0.18),
+}
+
+
 def line_layer(x: np.ndarray) -> np.ndarray:
     """The sketch's lines as a multiply layer (H, W) in [0, 1], from the sketch in model space (3, H, W):
     1 - darkness x greyness, with darkness = 1 - the brightest channel and greyness = darkest / brightest

@@ -13,6 +13,7 @@ where the CPU computes it fast (VNNI / AMX, `cpu.int8_pays`), fp32 elsewhere; "f
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import re
@@ -38,6 +39,7 @@ class Style:
     info: ModelInfo | None = None
     error: str = ""  # why the model cannot be used (empty when valid)
     int8: ModelInfo | None = None  # the model's int8 variant, when one is beside it
+    file_bytes: int = 0  # the model file's size
 
     def model(self, precision: str = "auto") -> ModelInfo | None:
         """The file to run: the int8 variant for "int8", or for "auto" on a CPU with VNNI/AMX; else fp32."""
@@ -65,6 +67,19 @@ class Style:
     @property
     def description(self) -> str:
         return self.info.description if self.info else ""
+
+    @property
+    def card_path(self) -> str:
+        """The model card beside the model (NAME.md, as `nftgan export --card` writes it); may not exist."""
+        return os.path.splitext(self.path)[0] + ".md"
+
+    @functools.cached_property
+    def tooltip(self) -> str:
+        """The card in short for a picker's hover text: name and description, what it was trained on, its
+        license and sizes (from the model's own metadata: made once per Style, no file is read)."""
+        if self.info is None:
+            return self.error
+        return "\n".join(f"{k}: {v}" if k else v for k, v in card_rows(self)[:5])
 
 
 _cache: dict[tuple, Style] = {}
@@ -107,7 +122,7 @@ def _describe(path: str) -> Style:
     if hit is not None:
         return hit
     try:
-        style = Style(path, info=describe_model(path))
+        style = Style(path, info=describe_model(path), file_bytes=st.st_size)
     except ModelError as exc:
         style = Style(path, error=str(exc))
     with _cache_lock:
@@ -197,6 +212,94 @@ def model_hash(path: str) -> str:
 def fingerprint(path: str) -> str:
     """A short content hash (style thumbnails are cached under it)."""
     return model_hash(path)[:16]
+
+
+# ----------------------------------------------------------------------------------------------- cards
+
+CARD_MAX_BYTES = 256 * 1024  # a model card is a page of Markdown; more is not shown
+
+
+def card_rows(style: Style) -> list[tuple[str, str]]:
+    """The card's facts from the model's metadata, as (label, text) rows; the first five are the hover text:
+    the name and description, what it was trained on, the license, the sizes."""
+    info, t = style.info, style.info.training or {}
+    # `nftgan export --license` of the default styles reads "<license> weights; trained on <data (licenses)>"
+    license_, _, trained_on = (info.license or "").partition("; trained on ")
+    counts = ", ".join(
+        f"{t[k]} {word}"
+        for k, word in (("images", "images"), ("steps", "steps"))
+        if isinstance(t.get(k), int)
+    )
+    trained_on = trained_on or str(t.get("dataset") or "")
+    if counts:
+        trained_on = f"{trained_on}; {counts}" if trained_on else counts
+    if info.kind == "upscale":
+        sizes = f"x{info.scale}, trained on {info.input_size} -> {info.size} px crops"
+    elif info.kind == "generate":
+        sizes = f"{info.size} x {info.size} px pictures"
+    else:
+        sizes = f"trained at {info.size} px"
+        if info.work_size:
+            sizes += f"; sketches larger than {info.work_size} px run at {info.work_size} px"
+    if style.file_bytes:
+        sizes += f"; {style.file_bytes / 1e6:.1f} MB"
+    rows = [
+        ("", f"{info.name}: {info.description}" if info.description else info.name),
+        ("Trained on", trained_on or "not stated"),
+        ("License", license_.removesuffix(" weights") or "not stated"),
+        ("Size", sizes),
+        ("Kind", info.kind + (" (with an int8 variant)" if style.int8 is not None else "")),
+    ]
+    if hardware := t.get("hardware"):
+        minutes = f", {t['seconds'] / 60:.0f} min" if isinstance(t.get("seconds"), (int, float)) else ""
+        rows.append(("Training", f"{hardware}{minutes}"))
+    if metrics := t.get("val_metrics"):
+        rows.append(("Validation", ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))))
+    rows.append(("File", os.path.basename(style.path)))
+    return rows
+
+
+def card_text(style: Style) -> str:
+    """The style's full model card (Markdown): the NAME.md beside the model when there is one, else a card
+    made from the model's metadata (with a note on how to write a full one)."""
+    try:
+        with open(style.card_path, "rb") as fh:
+            text = fh.read(CARD_MAX_BYTES).decode("utf-8", "replace")
+        if text.strip():
+            return text
+    except OSError:
+        pass
+    rows = card_rows(style)
+    lines = [f"# {style.name}", "", style.description or "", ""] + [f"{k}: {v}" for k, v in rows[1:]]
+    lines += [
+        "",
+        f"No model card beside {os.path.basename(style.path)}: `nftgan export CKPT -o MODEL.onnx --card "
+        "MODEL.md` writes one next to the model.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def card_lines(text: str) -> list[str]:
+    """A Markdown card as plain lines for a popup: headings without '#', table rows as "label: value",
+    the table's header and rule rows dropped, blank lines kept (one at a time)."""
+    out: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not any(cells) or all(set(c) <= set("-: ") for c in cells):
+                continue
+            line = (
+                f"{cells[0]}: {' | '.join(cells[1:])}" if len(cells) > 1 and cells[0] else " | ".join(cells)
+            )
+        elif line.startswith("#"):
+            line = line.lstrip("#").strip()
+        line = line.replace("`", "").replace("**", "")
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return out
 
 
 # The built-in sample sketch (a house under a sun) that style thumbnails show each style applied to.

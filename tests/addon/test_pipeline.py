@@ -223,6 +223,16 @@ def test_a_sketch_handed_over_is_freed_once_in_model_space(colorize_model, styli
     assert out["stylize"].shape == (96, 96, 4) and len(alive) >= 3 and not any(alive)
 
 
+def test_hint_palette_colours_are_hints_not_lines():
+    """The palette New Sketch Canvas offers for dabs: each colour passes "keep my lines" nearly untouched,
+    where black and grey strokes are lines."""
+    colours = [*pipeline.HINT_PALETTE.values(), (0.0, 0.0, 0.0), (0.5, 0.5, 0.5)]
+    x = np.array(colours, np.float32).T[:, None, :] * 2 - 1  # (3, 1, N) in model space
+    layer = pipeline.line_layer(x)[0]
+    assert len(pipeline.HINT_PALETTE) == 8 and (layer[:-2] >= 0.85).all(), layer
+    np.testing.assert_allclose(layer[-2:], [0.0, 0.5], atol=1e-6)
+
+
 def test_strength_mixes_a_stages_input_and_output(colorize_model, stylize_model):
     info = describe_model(stylize_model)
     side = pipeline.round_up(info.input_size, info.multiple_of)
@@ -344,6 +354,43 @@ def test_int8_variants_belong_to_their_model_and_the_precision_picks_the_file(
     assert "stylize 'Tiny (int8)'" in capsys.readouterr().out
     assert pipeline.main([*argv, "--precision", "fp32"]) == 0
     assert f"stylize '{style.info.name}'" in capsys.readouterr().out
+
+
+def test_style_cards_hover_text_and_full_card(tmp_path, stylize_model):
+    """A picker's hover text is the card in short, from the metadata read once (no file is read for it); the
+    full card is the NAME.md beside the model, else one made from the metadata with a note how to write it."""
+    license_ = "CC-BY-4.0 weights; trained on Toy shapes (CC0-1.0)"
+    _variant(stylize_model, tmp_path / "toy.onnx", **{"nftgan.license": license_, "nftgan.name": "Toy"})
+    (style,) = [s for s in styles.scan([str(tmp_path)]) if s.path.startswith(str(tmp_path))]
+    size = os.path.getsize(tmp_path / "toy.onnx")
+    t = style.info.training
+    os.rename(tmp_path / "toy.onnx", tmp_path / "moved.onnx")  # the hover text needs no file
+    name, trained, lic, sizes, kind = style.tooltip.split("\n")
+    assert name == f"Toy: {style.info.description}"
+    assert trained == f"Trained on: Toy shapes (CC0-1.0); {t['images']} images, {t['steps']} steps"
+    assert lic == "License: CC-BY-4.0"
+    assert sizes == f"Size: trained at {style.info.size} px; {size / 1e6:.1f} MB" and kind == "Kind: stylize"
+
+    card = styles.card_text(style)  # no card beside it: made from the metadata
+    assert card.startswith("# Toy\n") and "License: CC-BY-4.0" in card and "--card MODEL.md" in card
+    (tmp_path / "toy.md").write_text("")  # an empty card counts as none
+    assert styles.card_text(style) == card
+    md = "# Toy\n\nShapes to toys\n\n| | |\n| --- | --- |\n| license | `CC-BY-4.0` |\n| data | toys |\n\n\n## More\n"
+    (tmp_path / "toy.md").write_text(md)
+    assert styles.card_text(style) == md
+    assert styles.card_lines(md) == [
+        "Toy",
+        "",
+        "Shapes to toys",
+        "",
+        "license: CC-BY-4.0",
+        "data: toys",
+        "",
+        "More",
+    ]
+
+    bare = dataclasses.replace(style, info=dataclasses.replace(style.info, license="", training={}))
+    assert "Trained on: not stated\nLicense: not stated" in bare.tooltip
 
 
 def test_cpu_detection_answers_or_fails_safe(tmp_path, monkeypatch):
