@@ -3,14 +3,59 @@
 from __future__ import annotations
 
 import bpy
+import numpy as np
 from bpy.props import EnumProperty, StringProperty
 from bpy.types import Operator
 
-from ..core import pipeline
+from ..core import imageio, pipeline
 from . import stylize
 
 SKETCH_NODE = "NFTGan Sketch"
 RESULT_NODE = "NFTGan Result"
+PALETTE = "NFTGan Hints"
+# How hints work, in the panel (short: Blender's labels do not wrap)
+HINTS_HELP = (
+    "Black strokes are lines. A coloured dab or scribble inside a shape fills that shape with its colour."
+)
+
+
+def line_width(canvas_px: int) -> int:
+    """The line brush's diameter (px) for a canvas: lines about 2.5 px wide at the default styles' 256 px work
+    size when the canvas is seen 1:1 (the line width the colorizer learned from)."""
+    return max(3, round(2.5 * canvas_px / 256))
+
+
+def brush_size(width: int) -> int:
+    """A brush `size` for a line `width`: Blender 5 measures brushes by diameter, earlier ones by radius."""
+    return width if bpy.app.version >= (5, 0, 0) else max(1, round(width / 2))
+
+
+def hint_palette():
+    """The palette of hint colours (made once per file; colours the artist changed are kept)."""
+    palette = bpy.data.palettes.get(PALETTE)
+    if palette is None:
+        palette = bpy.data.palettes.new(PALETTE)
+        srgb = np.array([[(*rgb, 1.0) for rgb in pipeline.HINT_PALETTE.values()]], np.float32)
+        for linear in imageio.srgb_to_linear(srgb)[0]:
+            palette.colors.new().color = linear[:3]  # Blender's palette colours are scene linear
+    return palette
+
+
+def line_brush(paint, canvas_px: int) -> None:
+    """Texture Paint draws black lines `line_width` wide, and picks dab colours from the hint palette.
+    Settings only (paint operators crash the bpy module): the mode's shared colour and size, used by every
+    brush that shares them (the switches are the brush's own from Blender 5.3 on, the mode's before), and
+    the active brush's own colour and size, for a brush that does not."""
+    ups, brush, size = paint.unified_paint_settings, paint.brush, brush_size(line_width(canvas_px))
+    per_brush = "use_unified_color" in bpy.types.Brush.bl_rna.properties
+    for owner in [brush] if per_brush else [ups]:
+        if owner is not None:
+            owner.use_unified_color = owner.use_unified_size = True
+    for owner in (ups, brush):
+        if owner is not None:
+            owner.color = (0.0, 0.0, 0.0)
+            owner.size = size
+    paint.palette = hint_palette()
 
 
 def _principled(mat):
@@ -52,7 +97,7 @@ def show_image_node(mat, image, node_name: str, paint_here: bool):
 
 
 class NFTGAN_OT_new_canvas(Operator):
-    """A white sketch image; on the active mesh also a material showing it and a UV map, then Texture Paint"""
+    """A white sketch, a black line brush and hint colours; on the active mesh a material and UV map too"""
 
     bl_idname = "nftgan.new_canvas"
     bl_label = "New Sketch Canvas"
@@ -87,6 +132,7 @@ class NFTGAN_OT_new_canvas(Operator):
                     bpy.ops.object.mode_set(mode="TEXTURE_PAINT")
                 except RuntimeError:  # no 3D view (e.g. called from a script in the background)
                     pass
+        line_brush(paint, n)  # after entering Texture Paint, which makes a brush active
         for area in getattr(context.screen, "areas", ()):
             if area.type == "IMAGE_EDITOR":
                 area.spaces.active.image = image

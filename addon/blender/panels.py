@@ -5,7 +5,7 @@ from __future__ import annotations
 from bpy.types import Panel
 
 from ..core import styles as core_styles
-from . import runtime, styles, stylize
+from . import canvas, runtime, styles, stylize
 from .ui import ImageEditorSidebar, wrap
 
 
@@ -16,6 +16,7 @@ def draw(layout, context):
     row = col.row(align=True)
     row.prop(props, "canvas_size", text="")
     row.operator("nftgan.new_canvas", icon="IMAGE_DATA").size = props.canvas_size
+    draw_hints(layout, context)
 
     found = styles.styles(context)
     if not core_styles.of_kind(found, "colorize") and not core_styles.of_kind(found, "stylize"):
@@ -25,11 +26,18 @@ def draw(layout, context):
         box = layout.box()
         box.label(text=kind.capitalize())
         box.template_icon_view(props, kind, show_labels=True, scale=5.0, scale_popup=5.0)
-        style = core_styles.find(found, kind, getattr(props, f"{kind}_id") or None)
-        if style is not None and style.description:
-            box.label(text=style.description)
+        style = core_styles.find(found, kind, styles.wanted(props, kind) or None)
+        if style is None:
+            continue
+        if style.description:
+            for line in wrap(style.description, 40)[:2]:
+                box.label(text=line)
+        draw_stage_options(box, props, kind)
     if core_styles.of_kind(found, "upscale"):
-        layout.prop(props, "upscale", text="Upscale")
+        col = layout.column(align=True)
+        col.prop(props, "upscale", text="Upscale")
+        if core_styles.find(found, "upscale", styles.wanted(props, "upscale")):
+            draw_stage_options(col, props, "upscale")
     if any(not s.ok for s in found):
         layout.label(text=f"{sum(not s.ok for s in found)} model(s) unusable: see Preferences", icon="ERROR")
 
@@ -45,6 +53,28 @@ def draw(layout, context):
         box.alert = level == "ERROR"
         for line in wrap(message, 50)[:4]:
             box.label(text=line)
+
+
+def draw_hints(layout, context) -> None:
+    """How hints work, and the hint palette (New Sketch Canvas makes it) to pick dab colours from."""
+    col = layout.column(align=True)
+    for i, line in enumerate(wrap(canvas.HINTS_HELP, 44)):
+        col.label(text=line, icon="INFO" if i == 0 else "BLANK1")
+    paint = context.scene.tool_settings.image_paint
+    if paint.palette is not None:
+        row = col.row(align=True)
+        row.prop(paint.unified_paint_settings, "color", text="")
+        col.template_palette(paint, "palette", color=True)
+
+
+def draw_stage_options(layout, props, kind: str) -> None:
+    """A stage's Strength, Keep My Lines (upscale follows the stage it enlarges) and Style Info."""
+    row = layout.row(align=True)
+    row.prop(props, f"{kind}_strength", slider=True)
+    op = row.operator(styles.NFTGAN_OT_style_info.bl_idname, text="", icon="INFO")
+    op.kind = kind
+    if hasattr(props, f"{kind}_keep_lines"):
+        layout.prop(props, f"{kind}_keep_lines")
 
 
 class NFTGAN_PT_image_editor(ImageEditorSidebar, Panel):

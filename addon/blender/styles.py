@@ -133,9 +133,9 @@ def wanted(props, kind: str) -> str:
 def style_enum(kind: str) -> EnumProperty:
     """A style picker (with previews) for a PropertyGroup that stores the choice in its `<kind>_id`."""
 
-    def items(_self, _context):
+    def items(_self, _context):  # each item's description is its hover text: the card in short (cached)
         found = core_styles.of_kind(styles(), kind)
-        lst = [(s.id, s.name, s.description or s.name, icon_id(s), i) for i, s in enumerate(found)]
+        lst = [(s.id, s.name, s.tooltip, icon_id(s), i) for i, s in enumerate(found)]
         lst.append(
             ("NONE", "None" if found else "No styles installed", f"Skip the {kind} step", "BLANK1", len(lst))
         )
@@ -156,8 +156,68 @@ def style_enum(kind: str) -> EnumProperty:
         items=items,
         get=get,
         set=set_,
-        description=f"The {kind} model (with a preview of what it does)",
+        description=f"The {kind} model (with a preview of what it does; hover a style for its card)",
     )
+
+
+# ----------------------------------------------------------------------------------------------- style info
+
+_card_shown: list[str] = []  # the lines the Style Info popup draws
+
+
+def open_card(style: core_styles.Style, context=None) -> bpy.types.Text:
+    """The style's full card as a text datablock "<id>.md" (made or refreshed), shown in every Text Editor."""
+    name = f"{style.id}.md"
+    text = bpy.data.texts.get(name) or bpy.data.texts.new(name)
+    text.from_string(core_styles.card_text(style))
+    for area in getattr(getattr(context, "screen", None), "areas", ()):
+        if area.type == "TEXT_EDITOR":
+            area.spaces.active.text = text
+    return text
+
+
+class NFTGAN_OT_style_info(Operator):
+    """Style Info: the chosen style's model card (what it was trained on, license, sizes, scores)"""
+
+    bl_idname = "nftgan.style_info"
+    bl_label = "Style Info"
+    bl_options = {"REGISTER"}
+
+    kind: StringProperty(name="Stage", description="colorize, stylize or upscale: that stage's chosen style")
+    style: StringProperty(name="Style", description="A style's id (default: the stage's chosen style)")
+
+    def _style(self, context):
+        found = styles(context)
+        if self.style:
+            return next((s for s in found if s.ok and s.id == self.style), None)
+        scene = getattr(context, "scene", None)
+        if scene is None or self.kind not in ("colorize", "stylize", "upscale"):
+            return None
+        return core_styles.find(found, self.kind, wanted(scene.nftgan, self.kind) or None)
+
+    def execute(self, context):
+        style = self._style(context)
+        if style is None:
+            what = f"style '{self.style}'" if self.style else f"{self.kind or 'stage'} style chosen"
+            self.report({"ERROR"}, f"No {what}: nothing to show")
+            return {"CANCELLED"}
+        text = open_card(style, context)
+        _card_shown[:] = core_styles.card_lines(text.as_string())
+        self.report({"INFO"}, f"The card of '{style.name}' is in the Text Editor as '{text.name}'")
+        return {"FINISHED"}
+
+    def invoke(self, context, _event):
+        if self.execute(context) != {"FINISHED"}:
+            return {"CANCELLED"}
+        return context.window_manager.invoke_popup(self, width=520)
+
+    def draw(self, _context):
+        col = self.layout.column(align=True)
+        for line in _card_shown[:60]:
+            for part in wrap(line, 90):
+                col.label(text=part)
+        col.separator()
+        col.label(text="The whole card is in the Text Editor.")
 
 
 def draw_style_list(layout) -> None:
@@ -301,6 +361,7 @@ class NFTGAN_OT_refresh_styles(Operator):
 
 
 CLASSES = (
+    NFTGAN_OT_style_info,
     NFTGAN_PG_model_folder,
     NFTGAN_OT_model_folder_add,
     NFTGAN_OT_model_folder_remove,

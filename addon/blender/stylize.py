@@ -14,7 +14,7 @@ import zlib
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, PointerProperty, StringProperty
 from bpy.types import Operator, PropertyGroup
 
 from ..core import imageio, jobs, pipeline
@@ -39,6 +39,26 @@ def _live_toggled(self, _context):
     _live.update(seen=None, next=0.0)
 
 
+def _strength(kind: str) -> dict:
+    return dict(
+        name="Strength",
+        default=1.0,
+        min=0.0,
+        max=1.0,
+        subtype="FACTOR",
+        description=f"How much of the {kind} result to keep: 1 the model's output, 0 the stage's input unchanged",
+    )
+
+
+def _keep_lines(kind: str) -> dict:
+    return dict(
+        name="Keep My Lines",
+        default=kind in pipeline.KEEP_LINES,
+        description=f"Lay your sketch's dark strokes back over the {kind} result (and its upscale), as sharp "
+        "as drawn at the result's size; coloured hint strokes are left out",
+    )
+
+
 class NFTGanSceneProps(PropertyGroup):
     sketch: PointerProperty(type=bpy.types.Image, name="Sketch", description="The image NFTGan stylizes")
     colorize_id: StringProperty(description="Chosen colorize style (file name without .onnx; NONE skips)")
@@ -55,6 +75,13 @@ class NFTGanSceneProps(PropertyGroup):
         description="Stylize again whenever the sketch changes (the newest version wins)",
     )
     canvas_size: EnumProperty(name="Size", items=CANVAS_SIZES, default="1024")
+    # per stage: strength (input/output mix) and "keep my lines" (the sketch's dark strokes laid back over
+    # the result; upscale follows the stage it enlarges): the defaults are the core pipeline's
+    colorize_strength: FloatProperty(**_strength("colorize"))
+    stylize_strength: FloatProperty(**_strength("stylize"))
+    upscale_strength: FloatProperty(**_strength("upscale"))
+    colorize_keep_lines: BoolProperty(**_keep_lines("colorize"))
+    stylize_keep_lines: BoolProperty(**_keep_lines("stylize"))
 
 
 # ----------------------------------------------------------------------------------------------- the job
@@ -88,6 +115,15 @@ def take(context, image) -> tuple[np.ndarray, bool, dict]:
     return (*images.snapshot(image), models)
 
 
+def stage_options(scene) -> dict:
+    """The pipeline's per-stage options from the panel: {"strength": {stage: s}, "lines": (stages...)}."""
+    props = scene.nftgan
+    return {
+        "strength": {k: getattr(props, f"{k}_strength") for k in pipeline.STAGES},
+        "lines": tuple(k for k in pipeline.STAGES if getattr(props, f"{k}_keep_lines", False)),
+    }
+
+
 def start(
     context,
     pixels: np.ndarray,
@@ -99,6 +135,7 @@ def start(
 ) -> jobs.Job:
     """Submit a stylize job for a pixel snapshot. Latest wins per sketch."""
     models = models or chosen_models(context.scene)
+    options = stage_options(context.scene)
     opts = styles.settings(context)
     meta = {
         "name": name,
@@ -111,7 +148,7 @@ def start(
 
     def work(job):
         if live:  # the sketch may not have changed since the last preview: the worker checks, not Blender
-            digest = (uid, name, zlib.crc32(snap[0]), tuple(m.path for m in models.values()))
+            digest = (uid, name, zlib.crc32(snap[0]), tuple(m.path for m in models.values()), repr(options))
             if digest == _live["seen"]:
                 return None
             _live["seen"] = digest
@@ -126,7 +163,7 @@ def start(
         if linear:
             imageio.linear_to_srgb(snap[0], out=snap[0])  # the snapshot is ours
         results = pipeline.run(
-            snap.pop(), models=models, job=job, threads=opts["threads"], provider=opts["provider"]
+            snap.pop(), models=models, job=job, threads=opts["threads"], provider=opts["provider"], **options
         )
         out = {}
         for stage, rgba in results.items():

@@ -511,3 +511,143 @@ def test_precision_preference_picks_a_styles_int8_file(blender, scene):
         assert auto.endswith(".int8.onnx") == cpu.int8_pays()
     finally:
         prefs.precision = "AUTO"
+
+
+class Layout:
+    """Records what a panel's draw() shows (panels cannot draw without a window): (call, name or text)."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def __getattr__(self, name):
+        def call(*args, **kw):
+            if name == "label":
+                self.out.append(("label", kw.get("text", "")))
+            elif name in ("prop", "operator", "template_palette"):
+                self.out.append((name, args[1] if name in ("prop", "template_palette") else args[0]))
+            return Layout(self.out)
+
+        return call
+
+
+def test_new_canvas_sets_a_black_line_brush_and_a_hint_palette(blender, scene):
+    """New Sketch Canvas: Texture Paint paints black lines of a radius for the canvas size, and the hint
+    colours are in the paint mode's palette (made once per file: colours the artist changed stay)."""
+    bpy, canvas = blender.bpy, blender.canvas
+    from nftgan.core import imageio, pipeline
+
+    paint = scene.tool_settings.image_paint
+    ups = paint.unified_paint_settings
+    ups.color, ups.size = (0.2, 0.9, 0.1), 70  # whatever the artist had
+    new_canvas(blender, "1024")
+    brush = paint.brush  # entering Texture Paint made one active
+    per_brush = "use_unified_color" in bpy.types.Brush.bl_rna.properties  # Blender 5.3+
+    assert per_brush == (bpy.app.version >= (5, 3, 0))
+    shares = brush if per_brush else ups
+    assert shares.use_unified_color and shares.use_unified_size
+    for owner in (ups, brush):
+        assert tuple(owner.color) == (0.0, 0.0, 0.0) and owner.size == 10  # bpy 5: a diameter
+    assert canvas.line_width(1024) == 10 and canvas.line_width(256) == 3
+    palette = paint.palette
+    assert palette is not None and palette.name == "NFTGan Hints"
+    srgb = np.array([[(*c, 1.0) for c in pipeline.HINT_PALETTE.values()]], np.float32)
+    want = imageio.srgb_to_linear(srgb)[0, :, :3]
+    np.testing.assert_allclose([tuple(c.color) for c in palette.colors], want, atol=1e-6)
+    assert len(palette.colors) == 8
+    palette.colors[0].color = (0.5, 0.0, 0.5)
+    brush.color, brush.size = (0.2, 0.9, 0.1), 70
+    new_canvas(blender, "2048")
+    assert list(bpy.data.palettes) == [palette] and tuple(palette.colors[0].color) == (0.5, 0.0, 0.5)
+    assert tuple(brush.color) == (0.0, 0.0, 0.0) and ups.size == brush.size == 20
+    shown = []
+    blender.panels.draw(Layout(shown), bpy.context)
+    text = " ".join(t for c, t in shown if c == "label")
+    assert "Black strokes are lines" in text and "fills that shape with its colour" in text
+    assert ("template_palette", "palette") in shown
+
+
+def test_strength_and_keep_my_lines_per_stage(blender, scene):
+    """The panel's Strength and Keep My Lines per stage reach the pipeline: strength 0 leaves a stage's result
+    equal to its input, Keep My Lines (on for colorize, as the core's default) lays the sketch's lines over
+    the colorized result, and the stylize stage takes it without them."""
+    bpy, props = blender.bpy, scene.nftgan
+    from nftgan.core import pipeline
+
+    assert [props.colorize_keep_lines, props.stylize_keep_lines] == [
+        k in pipeline.KEEP_LINES for k in ("colorize", "stylize")
+    ]
+    assert props.colorize_strength == props.stylize_strength == props.upscale_strength == 1.0
+    shown = []
+    blender.panels.draw(Layout(shown), bpy.context)
+    for name in ("colorize_strength", "colorize_keep_lines", "stylize_strength", "stylize_keep_lines"):
+        assert ("prop", name) in shown
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    drawn = pixels_of(sketch).copy()
+
+    def stylize():
+        assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+        assert [j.state for j in finish(blender)] == ["done"]
+        return {
+            k: pixels_of(bpy.data.images[f"Sketch {pipeline.RESULT_SUFFIX[k]}"])
+            for k in ("colorize", "stylize")
+        }
+
+    lined = stylize()
+    props.colorize_keep_lines = False
+    plain = stylize()
+    hi, lo = drawn[..., :3].max(axis=2), drawn[..., :3].min(axis=2)
+    layer = 1 - (1 - hi) * lo / np.maximum(hi, 1e-6)  # the sketch's dark strokes as a multiply layer
+    np.testing.assert_allclose(
+        lined["colorize"][..., :3], plain["colorize"][..., :3] * layer[..., None], atol=2.01 / 255
+    )
+    assert np.abs(lined["colorize"] - plain["colorize"]).max() > 0.2  # the lines were laid over
+    np.testing.assert_array_equal(lined["stylize"], plain["stylize"])  # stylize took it without them
+    props.stylize_strength = 0.0
+    out = stylize()
+    np.testing.assert_allclose(out["stylize"], plain["colorize"], atol=1.01 / 255)  # stylize changed nothing
+    props.colorize_strength = 0.0
+    out = stylize()
+    np.testing.assert_allclose(out["colorize"], drawn, atol=1.01 / 255)  # colorize changed nothing
+    props.colorize_strength, props.stylize_strength, props.stylize_keep_lines = 0.5, 0.75, True
+    opts = blender.stylize.stage_options(scene)
+    assert opts == {"strength": {"colorize": 0.5, "stylize": 0.75, "upscale": 1.0}, "lines": ("stylize",)}
+    out = stylize()
+    models = {k: m.path for k, m in blender.stylize.chosen_models(scene).items()}
+    expected = pipeline.run(drawn, models=models, **opts)
+    for k in ("colorize", "stylize"):
+        np.testing.assert_allclose(out[k], np.round(expected[k] * 255) / 255, atol=1.01 / 255)
+
+
+def test_style_cards_on_hover_and_style_info(blender, scene):
+    """Each picker item's tooltip (its enum description) is the style's card in short; Style Info puts the
+    full card in a text datablock (the NAME.md beside the model, else one from its metadata)."""
+    bpy, styles = blender.bpy, blender.styles
+    UILayout = bpy.types.UILayout
+    props = scene.nftgan
+    for kind in ("colorize", "stylize", "upscale"):
+        for style in [s for s in styles.styles() if s.ok and s.kind == kind]:
+            tip = UILayout.enum_item_description(props, kind, style.id)
+            assert tip == style.tooltip
+            assert tip.startswith(style.name) and "\nTrained on: " in tip and "\nLicense: " in tip
+            assert f"{style.file_bytes / 1e6:.1f} MB" in tip
+    tiny = styles.chosen("colorize", "colorize")
+    assert "License: CC0-1.0" in UILayout.enum_item_description(props, "colorize", "colorize")
+
+    assert bpy.ops.nftgan.style_info(kind="colorize") == {"FINISHED"}
+    card = bpy.data.texts["colorize.md"].as_string()
+    assert card.startswith(f"# {tiny.name}\n") and "--card MODEL.md" in card  # no card file: from metadata
+    assert styles._card_shown[0] == tiny.name and "License: CC0-1.0" in styles._card_shown
+    with_card = [s for s in styles.styles() if s.ok and os.path.isfile(s.card_path)]
+    assert with_card, "the bundled styles ship their cards"
+    for style in with_card:
+        assert bpy.ops.nftgan.style_info(style=style.id) == {"FINISHED"}
+        with open(style.card_path, encoding="utf-8") as fh:
+            assert bpy.data.texts[f"{style.id}.md"].as_string() == fh.read()
+    assert bpy.ops.nftgan.style_info(style=with_card[0].id) == {"FINISHED"}  # again: the same datablock
+    assert len([t for t in bpy.data.texts if t.name.startswith(with_card[0].id)]) == 1
+    with pytest.raises(RuntimeError, match="No style 'nope'"):
+        bpy.ops.nftgan.style_info(style="nope")
+    shown = []
+    blender.panels.draw(Layout(shown), bpy.context)
+    assert shown.count(("operator", "nftgan.style_info")) == 2  # colorize and stylize (upscale is off)
