@@ -75,6 +75,8 @@ def draw_stage_options(layout, props, kind: str) -> None:
     op.kind = kind
     if hasattr(props, f"{kind}_keep_lines"):
         layout.prop(props, f"{kind}_keep_lines")
+    if hasattr(props, f"{kind}_fill_hints"):
+        layout.prop(props, f"{kind}_fill_hints")
 
 
 class NFTGAN_PT_image_editor(ImageEditorSidebar, Panel):

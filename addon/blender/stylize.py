@@ -82,6 +82,12 @@ class NFTGanSceneProps(PropertyGroup):
     upscale_strength: FloatProperty(**_strength("upscale"))
     colorize_keep_lines: BoolProperty(**_keep_lines("colorize"))
     stylize_keep_lines: BoolProperty(**_keep_lines("stylize"))
+    colorize_fill_hints: BoolProperty(
+        name="Fill My Colours",
+        default=True,
+        description="Fill each shape you dabbed a colour into, up to its lines, in that colour (the model's "
+        "shading kept); off shows what the colorize model makes of the dabs by itself",
+    )
 
 
 # ----------------------------------------------------------------------------------------------- the job
@@ -116,11 +122,13 @@ def take(context, image) -> tuple[np.ndarray, bool, dict]:
 
 
 def stage_options(scene) -> dict:
-    """The pipeline's per-stage options from the panel: {"strength": {stage: s}, "lines": (stages...)}."""
+    """The pipeline's per-stage options from the panel: {"strength": {stage: s}, "lines": (stages...),
+    "fill_hints": bool}."""
     props = scene.nftgan
     return {
         "strength": {k: getattr(props, f"{k}_strength") for k in pipeline.STAGES},
         "lines": tuple(k for k in pipeline.STAGES if getattr(props, f"{k}_keep_lines", False)),
+        "fill_hints": props.colorize_fill_hints,
     }
 
 

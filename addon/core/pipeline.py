@@ -694,7 +694,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="fill each shape you dabbed a colour into, up to its lines, in that colour (the model's shading "
-        "kept); --no-fill-hints shows what the colorize model makes of the dabs by itself",
+        "kept; default: on); --no-fill-hints shows what the colorize model makes of the dabs by itself",
     )
     p.add_argument(
         "--strength",

@@ -611,7 +611,14 @@ def test_strength_and_keep_my_lines_per_stage(blender, scene):
     np.testing.assert_allclose(out["colorize"], drawn, atol=1.01 / 255)  # colorize changed nothing
     props.colorize_strength, props.stylize_strength, props.stylize_keep_lines = 0.5, 0.75, True
     opts = blender.stylize.stage_options(scene)
-    assert opts == {"strength": {"colorize": 0.5, "stylize": 0.75, "upscale": 1.0}, "lines": ("stylize",)}
+    assert opts == {
+        "strength": {"colorize": 0.5, "stylize": 0.75, "upscale": 1.0},
+        "lines": ("stylize",),
+        "fill_hints": True,
+    }
+    props.colorize_fill_hints = False
+    assert blender.stylize.stage_options(scene)["fill_hints"] is False
+    props.colorize_fill_hints = True
     out = stylize()
     models = {k: m.path for k, m in blender.stylize.chosen_models(scene).items()}
     expected = pipeline.run(drawn, models=models, **opts)
