@@ -50,7 +50,7 @@ def build_parser(kind, prog: str) -> argparse.ArgumentParser:
     p = Parser(
         prog=f"{prog} {kind.name}",
         usage=f"{prog} {kind.name} --data DIR --out RUN_DIR [--steps N] [--size PX] [options]\n"
-        f"       {prog} {kind.name} --resume RUN_DIR [--steps N]",
+        f"       {prog} {kind.name} --resume RUN_DIR [--steps N] [--device D] [--amp A] [--tensorboard]",
         description=f"Train {kind.name}: {kind.description}.\n\nDATA LAYOUT: {kind.data_help}",
         epilog=EPILOG,
     )
@@ -60,7 +60,8 @@ def build_parser(kind, prog: str) -> argparse.ArgumentParser:
         "--resume",
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR from its latest checkpoint, exactly where it stopped "
-        "(its stored settings are used; only --steps may change)",
+        "(its stored settings are used; --steps, --device, --amp, --workers and --tensorboard may change: "
+        "another --steps recomputes the learning-rate schedule for the new length)",
     )
     p.add_argument(
         "--config",
