@@ -624,6 +624,21 @@ def test_strength_and_keep_my_lines_per_stage(blender, scene):
     expected = pipeline.run(drawn, models=models, **opts)
     for k in ("colorize", "stylize"):
         np.testing.assert_allclose(out[k], np.round(expected[k] * 255) / 255, atol=1.01 / 255)
+    # Fill My Colours (on by default) reaches the pipeline: a red dab fills its shape; off, the model alone
+    props.colorize_strength, props.stylize_strength = 1.0, 1.0
+    dabbed = pixels_of(sketch).copy()
+    from nftgan.core.imageio import draw_strokes
+
+    draw_strokes(dabbed, [[(0.4, 0.3), (0.6, 0.35)]], width=8, color=(0.86, 0.16, 0.14, 1.0))
+    sketch.pixels.foreach_set(dabbed.ravel())
+    filled = stylize()
+    props.colorize_fill_hints = False
+    unfilled = stylize()
+
+    def red(px):
+        return ((px[..., 0] > 0.6) & (px[..., 1] < 0.35)).sum()
+
+    assert red(filled["colorize"]) > 2 * red(unfilled["colorize"]) + 100
 
 
 def test_style_cards_on_hover_and_style_info(blender, scene):
