@@ -16,6 +16,7 @@ Zhang et al. 2017; stroke hints: PaintsChainer, PaintsTorch.)
 from __future__ import annotations
 
 import numpy as np
+from nftgan.core import hintfill
 from PIL import Image, ImageDraw, ImageFilter
 
 NO_HINTS = 0.2  # share of examples without any hint
@@ -30,22 +31,9 @@ SLOPPY = 0.15  # share of strokes not clipped to their region (a hasty dab that 
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB (D65) of sRGB values in [0, 1], any leading shape (..., 3)."""
-    rgb = np.asarray(rgb, dtype=np.float32)
-    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    m = np.array(
-        [
-            [0.4124564, 0.3575761, 0.1804375],
-            [0.2126729, 0.7151522, 0.0721750],
-            [0.0193339, 0.1191920, 0.9503041],
-        ],
-        dtype=np.float32,
-    )
-    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack(
-        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1
-    )
+    """CIELAB (D65) of sRGB values in [0, 1], any leading shape (..., 3) (the add-on's conversion, channels last)."""
+    planar = np.moveaxis(np.asarray(rgb, dtype=np.float32), -1, 0)
+    return np.moveaxis(hintfill.lab(planar), 0, -1)
 
 
 def hintable(lab: np.ndarray) -> np.ndarray:

@@ -33,9 +33,9 @@ _WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
 
 
 def lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB (D65) of planar sRGB (3, H, W) in [0, 1] -> (3, H, W)."""
+    """CIELAB (D65) of planar sRGB (3, ...) in [0, 1] -> (3, ...)."""
     lin = np.where(rgb <= 0.04045, rgb / 12.92, ((np.maximum(rgb, 0) + 0.055) / 1.055) ** 2.4)
-    xyz = np.tensordot(_M, lin, axes=1) / _WHITE[:, None, None]
+    xyz = np.tensordot(_M, lin, axes=1) / _WHITE.reshape(3, *([1] * (lin.ndim - 1)))
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.stack([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])]).astype(np.float32)
 

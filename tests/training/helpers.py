@@ -37,3 +37,15 @@ def unpaired(root: Path, n: int = 10, size: int = 40, seed: int = 1) -> Path:
         Image.fromarray(smooth_image(rng, size)).save(root / "trainA" / f"a{i:03d}.png")
         Image.fromarray(smooth_image(rng, size)[..., ::-1].copy()).save(root / "trainB" / f"b{i:03d}.jpg")
     return root
+
+
+def run_train(argv, capsys) -> tuple[int, str]:
+    """`nftgan train ARGV` in this process: (exit status, stdout + stderr)."""
+    from nftgan.training.cli import main
+
+    try:
+        rc = main(argv, prog="nftgan train")
+    except SystemExit as exc:  # argparse errors
+        rc = exc.code
+    out = capsys.readouterr()
+    return rc, out.out + out.err

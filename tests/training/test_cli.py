@@ -9,21 +9,12 @@ from pathlib import Path
 
 import pytest
 from nftgan.training.checkpoint import load_checkpoint
-from nftgan.training.cli import main
 from nftgan.training.kinds import available, get_kind
 
 from .helpers import TINY, paired, unpaired
+from .helpers import run_train as run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(argv, capsys) -> tuple[int, str]:
-    try:
-        rc = main(argv, prog="nftgan train")
-    except SystemExit as exc:  # argparse errors
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out + out.err
 
 
 def test_help_lists_kinds_and_examples(capsys):

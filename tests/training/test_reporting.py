@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from nftgan.training.checkpoint import load_checkpoint
-from nftgan.training.cli import main
 from nftgan.training.kinds import available, get_kind
 from nftgan.training.pix2pix import Pix2PixConfig
 from nftgan.training.report import (
@@ -29,15 +28,7 @@ from nftgan.training.trainer import Trainer
 from PIL import Image
 
 from .helpers import TINY, paired
-
-
-def run(argv, capsys) -> tuple[int, str]:
-    try:
-        rc = main(argv, prog="nftgan train")
-    except SystemExit as exc:  # argparse errors
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out + out.err
+from .helpers import run_train as run
 
 
 def metrics(run_dir: Path) -> list[dict]:
