@@ -203,11 +203,10 @@ def scene(models: dict, out: str) -> dict:
     import importlib
 
     import bpy
-    import numpy as np
 
     bpy.ops.wm.read_userpref()  # Blender's startup: preferences with the add-on enabled
     runtime = importlib.import_module(f"{PKG}.blender.runtime")
-    imageio = importlib.import_module(f"{PKG}.core.imageio")
+    images = importlib.import_module(f"{PKG}.blender.images")
     import onnxruntime
 
     info = {"onnxruntime": f"{onnxruntime.__version__} from {os.path.dirname(onnxruntime.__file__)}"}
@@ -279,13 +278,22 @@ def scene(models: dict, out: str) -> dict:
         if (im := bpy.data.images.get(f"{sketch.name} {suffix}"))
     ]
     info["written"] = [fname for _, fname in written]
-    for image, fname in written:
-        w, h = image.size
-        buf = np.empty(w * h * image.channels, np.float32)
-        image.pixels.foreach_get(buf)
-        imageio.write_png(os.path.join(out, fname), buf.reshape(h, w, image.channels))
+    save_pngs(images, written, out)
     bpy.ops.wm.save_as_mainfile(filepath=os.path.join(out, "scene.blend"))
     return info
+
+
+def save_pngs(images, written: list, out: str) -> None:
+    """Each (image, file name) of `written` as the PNG publishing would send: the add-on's own bytes for it
+    (`images.image_data`: a result's packed PNG, the pipeline's 8-bit output; a painted-on or float image's
+    pixels, converted from scene linear to sRGB). Not `image.pixels` as they are: a result is a float image,
+    whose pixels are linear, and written as sRGB they came out about 67 levels in 255 darker."""
+    for image, fname in written:
+        data, ext = images.image_data(image).file_bytes()
+        if ext != ".png":
+            raise SystemExit(f"{image.name}: expected PNG bytes, got {ext or 'an unknown format'}")
+        with open(os.path.join(out, fname), "wb") as fh:
+            fh.write(data)
 
 
 def contact_sheet(out: str, written: list[str], side: int = 300, pad: int = 8) -> str:

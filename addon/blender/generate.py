@@ -18,7 +18,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import Operator, Panel, PropertyGroup
 
-from ..core import collection, imageio, jobs
+from ..core import collection, jobs
 from ..core import generate as core_generate
 from ..core import styles as core_styles
 from ..core.errors import UserError
@@ -95,7 +95,7 @@ def start(context) -> jobs.Job:
         out = []
         for rgba in [*samples, core_generate.grid(samples)]:
             job.check()
-            out.append(imageio.result_payload(rgba))
+            out.append(images.result_payload(rgba))
         return [provenance.model_record("generate", info)], out
 
     return SLOT.submit(
@@ -109,10 +109,10 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
         return []
     records, results = job.result
     names = []
-    for i, (flat, (h, w), png) in enumerate(results):
+    for i, (flat, (h, w), png, digest) in enumerate(results):
         stem = plan[i].stem if i < len(plan) else GRID_SUFFIX
         image = images.write_result(
-            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, records
+            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, records, digest
         )
         if i < len(plan):
             image["nftgan_seed"] = plan[i].seed

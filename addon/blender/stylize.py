@@ -168,15 +168,15 @@ def start(
             raise
 
     def stylized(job):
-        if linear:
-            imageio.linear_to_srgb(snap[0], out=snap[0])  # the snapshot is ours
+        if linear:  # a float buffer: scene linear, alpha premultiplied; the models take sRGB
+            imageio.float_pixels_to_srgb(snap[0], out=snap[0])  # the snapshot is ours
         results = pipeline.run(
             snap.pop(), models=models, job=job, threads=opts["threads"], provider=opts["provider"], **options
         )
         out = {}
         for stage, rgba in results.items():
             job.check()
-            out[stage] = imageio.result_payload(rgba)
+            out[stage] = images.result_payload(rgba)
         # the provenance every result records (the model files' hashes are read once, then cached)
         return [provenance.model_record(k, m) for k, m in models.items()], out
 
@@ -214,8 +214,8 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     written = []
 
     def write(i: int) -> None:  # one image per step: Blender's timer spreads them over its ticks
-        stage, (flat, (h, w), png) = items[i]
-        items[i] = (stage, (None, (h, w), None))  # its pixels are Blender's once written: free ours then
+        stage, (flat, (h, w), png, digest) = items[i]
+        items[i] = (stage, (None, (h, w), None, digest))  # its pixels are Blender's once written: free ours
         image = images.write_result(
             f"{base} {pipeline.RESULT_SUFFIX[stage]}",
             flat,
@@ -226,6 +226,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             base,
             meta["uid"],
             records,
+            digest,
         )
         written.append(image.name)
         if i + 1 < len(items):

@@ -73,6 +73,24 @@ def srgb_to_linear(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     )
 
 
+def float_pixels_to_srgb(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A Blender float buffer's pixels -> straight sRGB-encoded RGBA, what the image shows and an 8-bit file of
+    it holds. Blender keeps every float buffer scene linear with premultiplied alpha, whatever the image's
+    colour space setting names (the file's space, converted from on load: a 16-bit sRGB PNG's grey 128 reads
+    0.216), so the colour is divided by alpha where 0 < alpha < 1, then sRGB-encoded. `out` as above."""
+    if out is None:
+        out = np.array(rgba, dtype=np.float32)
+    elif out is not rgba:
+        out[...] = rgba
+    if out.ndim == 3 and out.shape[2] == 4:
+        band = max(1, (1 << 18) // max(1, out.shape[1]))
+        for top in range(0, out.shape[0], band):
+            px = out[top : top + band]
+            alpha = px[:, :, 3:4]
+            np.divide(px[:, :, :3], alpha, out=px[:, :, :3], where=(alpha > 0.0) & (alpha < 1.0))
+    return linear_to_srgb(out, out=out)
+
+
 def quantize_8bit(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """RGB rounded to the 256 levels an 8-bit image (a PNG) holds (alpha unchanged). `out` as above."""
     return _transfer(rgba, out, lambda c: np.round(c * 255.0) / 255.0)

@@ -84,14 +84,16 @@ def paint(image, strokes, width=3.0) -> np.ndarray:
 
 
 def pixels_of(image) -> np.ndarray:
-    """The image's pixels as shown (sRGB-encoded; a float image holds linear values: converted)."""
-    from nftgan.core.imageio import linear_to_srgb
+    """The image's pixels as shown (sRGB-encoded, straight alpha; a float image holds linear values with
+    premultiplied alpha: converted)."""
+    from nftgan.core.imageio import float_pixels_to_srgb
 
     w, h = image.size
     buf = np.empty(w * h * image.channels, np.float32)
     image.pixels.foreach_get(buf)
     px = buf.reshape(h, w, image.channels)
-    return linear_to_srgb(px, out=px) if image.is_float else px
+    linear = image.is_float and not image.colorspace_settings.is_data
+    return float_pixels_to_srgb(px, out=px) if linear else px
 
 
 HOUSE = [

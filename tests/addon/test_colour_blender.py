@@ -1,0 +1,197 @@
+"""Colour fidelity in real Blender (bpy 5.0.1 and 5.3.0): the sRGB bytes the core pipeline returns are what a
+result saved, published or painted on holds, and a sketch is read as the colours it shows.
+
+Blender keeps every float buffer scene linear with premultiplied alpha (a result is one); `Image.pixels` of
+a float image are therefore not sRGB, whatever `colorspace_settings.name` says (the file's colour space)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from .conftest import HOUSE, pixels_of
+from .test_blender import finish, new_canvas
+
+pytest.importorskip("bpy", reason="a Blender test: it runs in the Blender venvs (make test-blender)")
+
+# colour dabs (sRGB) beside the house's lines: red walls, a green patch, a blue patch
+DABS = [
+    ((0.85, 0.15, 0.12), [(0.3, 0.3), (0.4, 0.35)]),
+    ((0.18, 0.62, 0.20), [(0.6, 0.25), (0.7, 0.3)]),
+    ((0.15, 0.30, 0.80), [(0.45, 0.7), (0.5, 0.72)]),
+]
+LEVEL = 1.01 / 255  # one 8-bit level
+
+
+def dabbed(n: int) -> np.ndarray:
+    """The house with colour dabs, sRGB RGBA bottom-up, rounded to 8-bit levels (exact in 8 and 16 bits)."""
+    from nftgan.core.imageio import draw_strokes
+
+    px = np.ones((n, n, 4), np.float32)
+    draw_strokes(px, HOUSE, width=3)
+    for colour, stroke in DABS:
+        draw_strokes(px, [stroke], width=n / 12, color=(*colour, 1.0))
+    return np.round(px * 255) / 255
+
+
+def pipeline_output(blender, srgb: np.ndarray) -> dict[str, np.ndarray]:
+    """What the core pipeline returns for these sRGB pixels with the scene's models, as 8-bit levels."""
+    from nftgan.core import pipeline
+
+    models = {k: m.path for k, m in blender.stylize.chosen_models(blender.bpy.context.scene).items()}
+    return {k: np.round(v * 255) / 255 for k, v in pipeline.run(srgb, models=models).items()}
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    """A PNG's pixels as float RGBA in [0, 1], bottom-up like Blender's."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGBA"), np.float32)[::-1] / 255
+
+
+def png16(path, srgb: np.ndarray) -> None:
+    """A 16-bit RGBA PNG of sRGB pixels (bottom-up in, top-down in the file): Blender loads it as a float
+    image with colour space "sRGB"."""
+    levels = np.round(np.clip(srgb, 0, 1) * 65535).astype(">u2")[::-1]
+    h, w = levels.shape[:2]
+    rows = b"".join(b"\0" + row.tobytes() for row in levels.reshape(h, w * 4))
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 6, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_float_sketch_is_read_as_the_colours_it_shows(blender, scene, tmp_path):
+    """A 16-bit PNG sketch is a float image in Blender: its pixels are scene linear (grey 128 reads 0.216) with
+    premultiplied alpha, while its colour space still says "sRGB". Stylize gives what the pipeline makes of the
+    file's own sRGB values, also where the sketch is half transparent (laid over white paper)."""
+    bpy = blender.bpy
+    srgb = dabbed(128)
+    srgb[:, :40, 3] = 0.5  # a half-transparent strip on the left
+    path = tmp_path / "sketch16.png"
+    png16(path, srgb)
+    sketch = bpy.data.images.load(str(path))
+    assert sketch.is_float and sketch.colorspace_settings.name == "sRGB"
+    raw = np.empty(len(sketch.pixels), np.float32)
+    sketch.pixels.foreach_get(raw)
+    grey = raw.reshape(128, 128, 4)[0, 0]  # white paper at the bottom-left corner, half transparent
+    np.testing.assert_allclose(grey, [0.5, 0.5, 0.5, 0.5], atol=1e-3)  # linear 1.0, premultiplied
+
+    want = pipeline_output(blender, srgb)
+    assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+    finish(blender)
+    for stage in ("colorize", "stylize"):
+        result = bpy.data.images[f"sketch16.png {blender.core.pipeline.RESULT_SUFFIX[stage]}"]
+        np.testing.assert_allclose(pixels_of(result), want[stage], atol=LEVEL, err_msg=stage)
+
+
+def test_results_saved_published_and_painted_on_keep_the_pipelines_colours(blender, scene, tmp_path):
+    """The pipeline's sRGB output is, within one 8-bit level: what the result datablock shows (its float
+    pixels are that output's linear values), its packed PNG, the bytes Publish sends, the PNG `make demo`
+    writes, the result's pixels after the .blend is saved and opened again, and Blender's own image.save().
+    Paint on a result is kept through saving the .blend, painted before the first save (a float image) and
+    after it (then an 8-bit image): it used to revert to NFTGan's PNG. A result not painted on keeps NFTGan's
+    PNG byte for byte."""
+    from tools import demo
+
+    bpy, images = blender.bpy, blender.images
+    sketch = new_canvas(blender)
+    drawn = dabbed(256)
+    sketch.pixels.foreach_set(drawn.ravel())
+    sketch.update()
+    want = pipeline_output(blender, drawn)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    colorized, stylized = bpy.data.images["Sketch colorized"], bpy.data.images["Sketch stylized"]
+    worker_png = bytes(colorized.packed_file.data)
+
+    for stage, image in (("colorize", colorized), ("stylize", stylized)):
+        assert image.is_float and image.colorspace_settings.name.startswith("Linear")  # scene-linear floats
+        shown = pixels_of(image)
+        np.testing.assert_allclose(shown, want[stage], atol=LEVEL, err_msg=f"{stage}: the datablock")
+        np.testing.assert_allclose(png_pixels(bytes(image.packed_file.data)), want[stage], atol=LEVEL)
+        data, ext = images.image_data(image).file_bytes()  # what Publish as NFT sends
+        assert ext == ".png"
+        np.testing.assert_allclose(png_pixels(data), want[stage], atol=LEVEL, err_msg=f"{stage}: published")
+    demo.save_pngs(images, [(colorized, "colorized.png"), (stylized, "stylized.png")], str(tmp_path))
+    for stage, fname in (("colorize", "colorized.png"), ("stylize", "stylized.png")):
+        written = png_pixels((tmp_path / fname).read_bytes())
+        np.testing.assert_allclose(written, want[stage], atol=LEVEL, err_msg=f"{stage}: make demo's PNG")
+
+    # the artist paints a red square on the stylized result (a float image: scene-linear red), saves the
+    # .blend, paints a blue square on it (now the 8-bit image its PNG holds) and saves again
+    painted = want["stylize"].copy()
+    path = str(tmp_path / "painted.blend")
+    for square, colour in (((100, 140), (1.0, 0.0, 0.0)), ((20, 60), (0.0, 0.0, 1.0))):
+        stylized = bpy.data.images["Sketch stylized"]
+        raw = np.empty(len(stylized.pixels), np.float32)
+        stylized.pixels.foreach_get(raw)
+        raw = raw.reshape(256, 256, 4)
+        raw[slice(*square), slice(*square), :3] = colour  # pure red / blue: the same linear or sRGB
+        stylized.pixels.foreach_set(raw.ravel())
+        stylized.update()
+        painted[slice(*square), slice(*square), :3] = colour
+        assert images.painted_pixels(stylized) is not None
+        assert images.painted_pixels(bpy.data.images["Sketch colorized"]) is None
+        data, _ = images.image_data(stylized).file_bytes()
+        np.testing.assert_allclose(png_pixels(data), painted, atol=LEVEL, err_msg="published after painting")
+        bpy.ops.wm.save_as_mainfile(filepath=path)
+        bpy.ops.wm.open_mainfile(filepath=path)
+        for name, stage, want_px in (
+            ("Sketch colorized", "colorize", want["colorize"]),
+            ("Sketch stylized", "stylize", painted),
+        ):
+            image = bpy.data.images[name]
+            assert image.source == "FILE" and image.packed_file is not None
+            np.testing.assert_allclose(pixels_of(image), want_px, atol=LEVEL, err_msg=f"{stage} after saving")
+            np.testing.assert_allclose(png_pixels(bytes(image.packed_file.data)), want_px, atol=LEVEL)
+        assert bytes(bpy.data.images["Sketch colorized"].packed_file.data) == worker_png  # not re-encoded
+
+    # Blender's own Save As of a result (a float one: Stylize again into a new file)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.context.scene.nftgan.colorize_id, bpy.context.scene.nftgan.stylize_id = "colorize", "stylize"
+    sketch = new_canvas(blender)
+    sketch.pixels.foreach_set(drawn.ravel())
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    for stage, name in (("colorize", "Sketch colorized"), ("stylize", "Sketch stylized")):
+        image = bpy.data.images[name]
+        assert image.is_float
+        saved = tmp_path / f"{stage}-saved.png"
+        image.save(filepath=str(saved))  # linear floats -> 8-bit sRGB
+        np.testing.assert_allclose(png_pixels(saved.read_bytes()), want[stage], atol=LEVEL, err_msg="save")
+
+
+def test_the_sketchs_colours_reach_the_pipeline_unchanged(blender, scene):
+    """The canvas New Sketch Canvas makes is an 8-bit sRGB image: its pixels are what the artist painted, and
+    Stylize hands them to the pipeline as they are (no conversion); a float canvas (32-bit, Linear Rec.709)
+    holding the same colours as linear values gives the same results."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    assert not sketch.is_float and sketch.colorspace_settings.name == "sRGB"
+    drawn = dabbed(256)
+    sketch.pixels.foreach_set(drawn.ravel())
+    pixels, linear = blender.images.snapshot(sketch)
+    assert not linear
+    np.testing.assert_allclose(pixels, drawn, atol=1e-6)  # the 8-bit levels painted
+
+    linear_canvas = bpy.data.images.new("Float sketch", 256, 256, alpha=True, float_buffer=True)
+    linear_canvas.pixels.foreach_set(blender.core.imageio.srgb_to_linear(drawn).ravel())
+    want = pipeline_output(blender, drawn)
+    assert bpy.ops.nftgan.stylize(image=linear_canvas.name) == {"FINISHED"}
+    finish(blender)
+    np.testing.assert_allclose(
+        pixels_of(bpy.data.images["Float sketch stylized"]), want["stylize"], atol=LEVEL
+    )
