@@ -256,6 +256,10 @@ def scene(models: dict, out: str) -> dict:
     final = bpy.context.active_object.active_material.node_tree.nodes["NFTGan Result"].image
 
     sc.render.engine = "CYCLES"
+    # the texture's colours as painted: AgX (Blender's default view transform since 4.0) desaturates
+    # saturated colours in the render (Standard is a plain sRGB display; results themselves are shown
+    # and saved as sRGB either way: an image's view transform applies only to renders, `use_view_as_render`)
+    sc.view_settings.view_transform = "Standard"
     sc.cycles.device = "CPU"
     sc.cycles.samples = RENDER_SAMPLES
     sc.render.resolution_x = sc.render.resolution_y = 512
