@@ -132,6 +132,12 @@ class PublishPreferences:
 
 PREFERENCES = PublishPreferences
 TOKEN_FIELDS = {"nftstorage": "nftstorage_token", "pinata": "pinata_jwt", "kubo": "kubo_token"}
+# where a backend's token came from, as messages about it name it (a rejected token: "Check the token in ...")
+IN_PREFERENCES = pb.IN_PREFERENCES
+IN_ENVIRONMENT = (
+    f"the environment variable ${pb.TOKEN_ENV} that Blender was started with (used because the add-on "
+    "preferences' token field for this backend is empty)"
+)
 TOKEN_NOTICE = (
     "A token typed here is hidden on screen but saved as plain text in Blender's user preferences "
     f"(userpref.blend). Safer: leave it empty and start Blender with ${pb.TOKEN_ENV} set in the "
@@ -175,7 +181,8 @@ def ledger() -> Ledger:
 
 def backend_settings(context=None) -> dict[str, pb.Settings]:
     """Settings for every backend kind from the preferences (tokens stay in memory only). A backend's
-    token is its preferences field, or, when that is empty, $NFTGAN_TOKEN for the chosen backend only."""
+    token is its preferences field, or, when that is empty, $NFTGAN_TOKEN for the chosen backend only; each
+    backend's messages about its token name the one it came from."""
     p = preferences.get(context)
     if p is None:
         return {"offline": pb.Settings("offline", endpoint=runtime.user_dir("publish", "offline"))}
@@ -187,23 +194,26 @@ def backend_settings(context=None) -> dict[str, pb.Settings]:
     )
     chosen = p.publish_backend.lower()
 
-    def token(kind: str) -> str:
+    def token(kind: str) -> dict:
         typed = getattr(p, TOKEN_FIELDS[kind]).strip()
-        return typed or (os.environ.get(pb.TOKEN_ENV, "").strip() if kind == chosen else "")
+        from_env = os.environ.get(pb.TOKEN_ENV, "").strip() if kind == chosen and not typed else ""
+        if from_env:
+            return {"token": from_env, "token_from": IN_ENVIRONMENT}
+        return {"token": typed, "token_from": IN_PREFERENCES}
 
     return {
         "offline": pb.Settings("offline", endpoint=offline_dir, gateway=gateway),
         "nftstorage": pb.Settings(
-            "nftstorage", endpoint=p.nftstorage_endpoint, token=token("nftstorage"), gateway=gateway
+            "nftstorage", endpoint=p.nftstorage_endpoint, gateway=gateway, **token("nftstorage")
         ),
         "pinata": pb.Settings(
             "pinata",
             endpoint=p.pinata_endpoint,
             api_endpoint=p.pinata_api_endpoint,
-            token=token("pinata"),
             gateway=gateway,
+            **token("pinata"),
         ),
-        "kubo": pb.Settings("kubo", endpoint=p.kubo_endpoint, token=token("kubo"), gateway=gateway),
+        "kubo": pb.Settings("kubo", endpoint=p.kubo_endpoint, gateway=gateway, **token("kubo")),
     }
 
 

@@ -249,6 +249,28 @@ def test_the_token_can_come_from_the_environment_instead_of_the_preferences(
     assert settings["kubo"].token == TOKEN and settings["pinata"].token == settings["nftstorage"].token == ""
 
 
+def test_a_rejected_token_is_said_to_come_from_where_it_was_set(nftgan, prefs, server, monkeypatch):
+    """A token from $NFTGAN_TOKEN that the service rejects: the error names the environment variable Blender
+    was started with, not the preferences (where nothing was typed); a typed token, the preferences."""
+    prefs.publish_backend, prefs.kubo_endpoint, prefs.kubo_token = "KUBO", server.url, ""
+    server.state.kubo_token = TOKEN
+    bpy.context.preferences.system.use_online_access = True
+    image = _stylized_result(nftgan, "Rejected stylized").name
+    monkeypatch.setenv("NFTGAN_TOKEN", "not-the-token")
+    for typed, where, not_there in (
+        ("", "Check the token in the environment variable $NFTGAN_TOKEN that Blender was started with", ""),
+        ("typed-but-wrong", "Check the token in the NFTGan add-on preferences.", "NFTGAN_TOKEN"),
+    ):
+        prefs.kubo_token = typed
+        assert bpy.ops.nftgan.publish(image=image) == {"FINISHED"}
+        (job,) = [j for j in _finish(nftgan) if j.label.startswith("Publish")]
+        level, message = nftgan["runtime"].last_report
+        assert job.state == "failed" and level == "ERROR", message
+        assert "rejected the API token" in message and where in message, message
+        assert not not_there or not_there not in message, message
+    assert {h.authorization for h in server.state.hits} == {"Bearer not-the-token", "Bearer typed-but-wrong"}
+
+
 def test_publish_painted_pixels_and_the_object_as_glb(nftgan, prefs, tmp_path):
     """An image that only lives in memory (generated, painted on) is encoded on the worker; the active
     object goes along as a GLB (animation_url)."""
