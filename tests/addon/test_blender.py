@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -45,6 +46,30 @@ def started(job, timeout=30):
     while job.state != "running" or job.fraction <= 0:
         assert time.monotonic() - t0 < timeout and not job.finished, job
         time.sleep(0.005)
+
+
+def hold_worker(blender) -> threading.Event:
+    """Keep the worker busy with a job of its own until the returned event is set, so the jobs submitted
+    meanwhile wait in the queue (the test can hook into them before they start)."""
+    release = threading.Event()
+    blender.runtime.worker.submit(lambda job: release.wait(120), label="test: hold the worker")
+    return release
+
+
+def pause_in_first_stage(job) -> tuple[threading.Event, threading.Event]:
+    """(reached, resume): the worker stops in the job's first progress report past 0 (a tile of its first
+    stage done: running, inside the pipeline) and sets `reached`; it goes on when `resume` is set. Attach it
+    while the job is still queued (`hold_worker`)."""
+    reached, resume = threading.Event(), threading.Event()
+
+    def report(job):
+        if job.fraction > 0 and not reached.is_set():
+            reached.set()
+            assert resume.wait(120), "the test never resumed the worker"
+
+    assert job.state == "queued"
+    job.on_progress = report
+    return reached, resume
 
 
 def test_installed_with_blenders_installer(blender):
@@ -181,13 +206,20 @@ def test_optional_upscale_stage(blender, scene):
 
 
 def test_cancel(blender, scene):
+    """Cancel stops a running Stylize inside its first stage: no result is written. The worker is paused
+    in the job's first progress report while Cancel is pressed, so it is deterministic under any load."""
     bpy = blender.bpy
     sketch = new_canvas(blender, "2048")
     paint(sketch, HOUSE, width=12)
+    release = hold_worker(blender)
     bpy.ops.nftgan.stylize()
     job = blender.stylize.current_job()
-    started(job)
+    reached, resume = pause_in_first_stage(job)
+    release.set()
+    assert reached.wait(120)
+    assert job.state == "running" and 0 < job.fraction < 0.5
     assert bpy.ops.nftgan.cancel() == {"FINISHED"}
+    resume.set()
     finish(blender)
     assert job.state == "cancelled" and job.fraction < 0.5  # stopped inside the first stage
     assert "Sketch stylized" not in bpy.data.images and "Sketch colorized" not in bpy.data.images
@@ -220,27 +252,32 @@ def test_a_sketch_too_large_for_the_memory_limit_is_refused_before_it_is_copied(
 def test_live_preview_latest_wins(blender, scene):
     """Live preview hands each look at the sketch to the worker: the preview being computed finishes (a
     steady stream of changes would otherwise cancel every one), a newer look replaces a queued older one,
-    the newest state wins, and a look at an unchanged sketch does nothing."""
+    the newest state wins, and a look at an unchanged sketch does nothing. The first preview is paused
+    inside its first stage while the artist keeps painting, so the order is the same under any load."""
     bpy = blender.bpy
     stylize = blender.stylize
     sketch = new_canvas(blender, "2048")
     paint(sketch, HOUSE, width=12)
     scene.nftgan.live_preview = True
     t = 100.0
+    release = hold_worker(blender)
     first = stylize.live_tick(now=t)  # the first look previews the sketch as it is
     assert first is not None
-    started(first)
+    reached, resume = pause_in_first_stage(first)
+    release.set()
+    assert reached.wait(120) and first.state == "running"
     assert stylize.live_tick(now=t + 0.01) is None  # looks are rate limited
     sketch.scale(256, 256)  # the artist keeps working (smaller, so the test is quick)
     paint(sketch, HOUSE[:1], width=4)
     second = stylize.live_tick(now=t + 5)
     paint(sketch, HOUSE[1:2], width=4)
-    first_running = not first.finished
     third = stylize.live_tick(now=t + 10)  # replaces the second look, still queued behind the first
+    assert second.state == "cancelled" and third.state == "queued" and first.state == "running"
+    assert not first.cancelled  # a newer look never cancels the preview being computed
     drawn = pixels_of(sketch).copy()
+    resume.set()
     finish(blender)
-    assert first.state == "done" and third.state == "done"
-    assert second.state == ("cancelled" if first_running else "done")
+    assert first.state == "done" and third.state == "done" and second.state == "cancelled"
     out = pixels_of(bpy.data.images["Sketch stylized"])
     np.testing.assert_allclose(
         out, expected_results(blender, drawn)["stylize"], atol=1.01 / 255
