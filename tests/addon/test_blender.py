@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -41,13 +40,6 @@ def expected_results(blender, pixels):
     return {k: np.round(v * 255) / 255 for k, v in pipeline.run(pixels, models=models).items()}
 
 
-def started(job, timeout=30):
-    t0 = time.monotonic()
-    while job.state != "running" or job.fraction <= 0:
-        assert time.monotonic() - t0 < timeout and not job.finished, job
-        time.sleep(0.005)
-
-
 def hold_worker(blender) -> threading.Event:
     """Keep the worker busy with a job of its own until the returned event is set, so the jobs submitted
     meanwhile wait in the queue (the test can hook into them before they start)."""
@@ -70,6 +62,17 @@ def pause_in_first_stage(job) -> tuple[threading.Event, threading.Event]:
     assert job.state == "queued"
     job.on_progress = report
     return reached, resume
+
+
+def stylize_paused(blender, **kwargs) -> tuple:
+    """(job, resume): the Stylize operator's job, paused inside its first stage (`pause_in_first_stage`)."""
+    release = hold_worker(blender)
+    assert blender.bpy.ops.nftgan.stylize(**kwargs) == {"FINISHED"}
+    job = blender.stylize.current_job()
+    reached, resume = pause_in_first_stage(job)
+    release.set()
+    assert reached.wait(120) and job.state == "running"
+    return job, resume
 
 
 def test_installed_with_blenders_installer(blender):
@@ -211,13 +214,8 @@ def test_cancel(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "2048")
     paint(sketch, HOUSE, width=12)
-    release = hold_worker(blender)
-    bpy.ops.nftgan.stylize()
-    job = blender.stylize.current_job()
-    reached, resume = pause_in_first_stage(job)
-    release.set()
-    assert reached.wait(120)
-    assert job.state == "running" and 0 < job.fraction < 0.5
+    job, resume = stylize_paused(blender)
+    assert 0 < job.fraction < 0.5
     assert bpy.ops.nftgan.cancel() == {"FINISHED"}
     resume.set()
     finish(blender)
@@ -293,15 +291,15 @@ def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")
     paint(sketch, HOUSE)
-    bpy.ops.nftgan.stylize()
-    started(blender.stylize.current_job())
+    _, resume = stylize_paused(blender)
     sketch.name = "Portrait"
+    resume.set()
     finish(blender)
     assert "Portrait stylized" in bpy.data.images and "Portrait colorized" in bpy.data.images
 
-    bpy.ops.nftgan.stylize(image="Portrait")
-    started(blender.stylize.current_job())
+    _, resume = stylize_paused(blender, image="Portrait")
     bpy.data.images.remove(bpy.data.images["Portrait"])
+    resume.set()
     finish(blender)
     assert "was deleted meanwhile" in blender.runtime.last_report[1]
     assert pixels_of(bpy.data.images["Portrait stylized"])[..., :3].std() > 0.02
@@ -311,10 +309,9 @@ def test_new_file_loaded_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "2048")
     paint(sketch, HOUSE)
-    bpy.ops.nftgan.stylize()
-    job = blender.stylize.current_job()
-    started(job)
+    job, resume = stylize_paused(blender)
     bpy.ops.wm.read_homefile(use_empty=True)  # load_post: the job belongs to the old file
+    resume.set()
     finish(blender)
     assert job.state == "cancelled"
     assert not [i for i in bpy.data.images if "stylized" in i.name or "colorized" in i.name]
