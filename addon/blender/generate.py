@@ -88,6 +88,7 @@ def start(context) -> jobs.Job:
     info = style.info
     plan = plan_of(context.scene.nftgan_generate)
     opts = styles.settings(context)
+    to_scene = images.scene_matrices()[0]  # the file's linear space, when not Rec.709
     t0 = time.perf_counter()
 
     def work(job):
@@ -95,7 +96,7 @@ def start(context) -> jobs.Job:
         out = []
         for rgba in [*samples, core_generate.grid(samples)]:
             job.check()
-            out.append(images.result_payload(rgba))
+            out.append(images.result_payload(rgba, to_scene))
         return [provenance.model_record("generate", info)], out
 
     return SLOT.submit(

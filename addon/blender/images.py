@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass
 
 import bpy
+import mathutils
 import numpy as np
 from bpy.app.handlers import persistent
 
@@ -66,6 +67,20 @@ def is_linear(image) -> bool:
     return bool(image.is_float) and not image.colorspace_settings.is_data
 
 
+def scene_matrices() -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(linear Rec.709 -> scene linear, scene linear -> linear Rec.709) as 3x3 matrices, from Blender's own
+    colour management (mathutils.Color), or (None, None) when the scene linear space is Rec.709 (Blender's
+    default; a Blender 5 file's working space may be Rec.2020 or ACEScg, an OCIO config another)."""
+    rows = []
+    for name in ("from_rec709_linear_to_scene_linear", "from_scene_linear_to_rec709_linear"):
+        if not hasattr(mathutils.Color, name):  # a Blender without them: Rec.709
+            return None, None
+        rows.append(np.array([getattr(mathutils.Color(e), name)() for e in np.eye(3)], np.float32).T)
+    if all(np.allclose(m, np.eye(3), atol=1e-6) for m in rows):
+        return None, None
+    return rows[0], rows[1]
+
+
 def snapshot(image) -> tuple[np.ndarray, bool]:
     """(pixels (H, W, C) float32 bottom-up, is_linear): one foreach_get, nothing else on the main thread;
     linear pixels are converted to sRGB on the worker (`imageio.float_pixels_to_srgb`).
@@ -86,10 +101,16 @@ def snapshot(image) -> tuple[np.ndarray, bool]:
 _written: dict[int, int] = {}  # result image's session_uid -> crc32 of the pixels NFTGan wrote into it last
 
 
-def result_payload(rgba: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bytes, int]:
-    """Worker: `imageio.result_payload(rgba)` (linear floats, (height, width), PNG bytes) and the floats' crc32,
-    which `write_result` records so that saving can tell a result the user painted on (2.7 ms at 1024^2)."""
+def result_payload(
+    rgba: np.ndarray, to_scene: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple[int, int], bytes, int]:
+    """Worker: `imageio.result_payload(rgba)` (linear floats, (height, width), PNG bytes), the floats taken to
+    the scene's linear space (`to_scene`, from `scene_matrices()` on the main thread; None: Rec.709), and their
+    crc32, which `write_result` records so that saving can tell a result the user painted on (2.7 ms at
+    1024^2)."""
     flat, size, png = imageio.result_payload(rgba)
+    if to_scene is not None:
+        imageio.rec709_to_scene(flat, to_scene)
     return flat, size, png, zlib.crc32(flat)
 
 
@@ -148,12 +169,17 @@ class ImageData:
     ext: str = ".png"
     pixels: np.ndarray | None = None
     linear: bool = False
+    to_rec709: np.ndarray | None = None  # scene linear -> Rec.709 (`scene_matrices()`), for linear pixels
 
     def file_bytes(self) -> tuple[bytes, str]:
         """(bytes, extension); encodes a snapshot as PNG (worker thread: no bpy here)."""
         if self.data is not None:
             return self.data, self.ext
-        pixels = imageio.float_pixels_to_srgb(self.pixels) if self.linear else self.pixels
+        pixels = (
+            imageio.float_pixels_to_srgb(self.pixels, to_rec709=self.to_rec709)
+            if self.linear
+            else self.pixels
+        )
         return imageio.encode_png(pixels), ".png"
 
 
@@ -174,7 +200,7 @@ def image_data(image) -> ImageData:
             with open(path, "rb") as fh:
                 return ImageData(fh.read(), ext)
     pixels, linear = snapshot(image)
-    return ImageData(pixels=pixels, linear=linear)
+    return ImageData(pixels=pixels, linear=linear, to_rec709=scene_matrices()[1])
 
 
 # ----------------------------------------------------------------------------------------------- the render
@@ -255,7 +281,11 @@ def _on_save_pre(*_args):
             continue
         painted = painted_pixels(image)
         if painted is not None:
-            png = imageio.encode_png(imageio.float_pixels_to_srgb(painted) if is_linear(image) else painted)
+            to_rec709 = scene_matrices()[1]
+            shown = (
+                imageio.float_pixels_to_srgb(painted, to_rec709=to_rec709) if is_linear(image) else painted
+            )
+            png = imageio.encode_png(shown)
             image.pack(data=png, data_len=len(png))
             _written[image.session_uid] = zlib.crc32(painted)  # packed as it is now
         if image.source == "GENERATED":

@@ -145,6 +145,7 @@ def start(
     models = models or chosen_models(context.scene)
     options = stage_options(context.scene)
     opts = styles.settings(context)
+    to_scene, to_rec709 = images.scene_matrices()  # the file's linear space, when not Rec.709
     meta = {
         "name": name,
         "uid": uid,
@@ -169,14 +170,14 @@ def start(
 
     def stylized(job):
         if linear:  # a float buffer: scene linear, alpha premultiplied; the models take sRGB
-            imageio.float_pixels_to_srgb(snap[0], out=snap[0])  # the snapshot is ours
+            imageio.float_pixels_to_srgb(snap[0], out=snap[0], to_rec709=to_rec709)  # the snapshot is ours
         results = pipeline.run(
             snap.pop(), models=models, job=job, threads=opts["threads"], provider=opts["provider"], **options
         )
         out = {}
         for stage, rgba in results.items():
             job.check()
-            out[stage] = images.result_payload(rgba)
+            out[stage] = images.result_payload(rgba, to_scene)
         # the provenance every result records (the model files' hashes are read once, then cached)
         return [provenance.model_record(k, m) for k, m in models.items()], out
 

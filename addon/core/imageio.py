@@ -73,22 +73,40 @@ def srgb_to_linear(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     )
 
 
-def float_pixels_to_srgb(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def float_pixels_to_srgb(
+    rgba: np.ndarray, out: np.ndarray | None = None, to_rec709: np.ndarray | None = None
+) -> np.ndarray:
     """A Blender float buffer's pixels -> straight sRGB-encoded RGBA, what the image shows and an 8-bit file of
     it holds. Blender keeps every float buffer scene linear with premultiplied alpha, whatever the image's
     colour space setting names (the file's space, converted from on load: a 16-bit sRGB PNG's grey 128 reads
-    0.216), so the colour is divided by alpha where 0 < alpha < 1, then sRGB-encoded. `out` as above."""
+    0.216), so the colour is divided by alpha where 0 < alpha < 1, taken from the scene's linear space to
+    linear Rec.709 (sRGB's primaries) with the 3x3 matrix `to_rec709` when the file's working space is another
+    one (Blender 5: Rec.2020, ACEScg; None: Rec.709), then sRGB-encoded. `out` as above."""
     if out is None:
         out = np.array(rgba, dtype=np.float32)
     elif out is not rgba:
         out[...] = rgba
-    if out.ndim == 3 and out.shape[2] == 4:
+    if out.ndim == 3 and out.shape[2] in (3, 4):
         band = max(1, (1 << 18) // max(1, out.shape[1]))
         for top in range(0, out.shape[0], band):
             px = out[top : top + band]
-            alpha = px[:, :, 3:4]
-            np.divide(px[:, :, :3], alpha, out=px[:, :, :3], where=(alpha > 0.0) & (alpha < 1.0))
+            if out.shape[2] == 4:
+                alpha = px[:, :, 3:4]
+                np.divide(px[:, :, :3], alpha, out=px[:, :, :3], where=(alpha > 0.0) & (alpha < 1.0))
+            if to_rec709 is not None:
+                px[:, :, :3] = px[:, :, :3] @ np.asarray(to_rec709, np.float32).T
     return linear_to_srgb(out, out=out)
+
+
+def rec709_to_scene(flat: np.ndarray, to_scene: np.ndarray) -> np.ndarray:
+    """Linear Rec.709 RGBA floats, flat (as `result_payload` makes them) -> the scene's linear space, in place
+    (the 3x3 matrix `to_scene`, for a Blender file whose working space is not Rec.709)."""
+    px = flat.reshape(-1, 4)
+    m = np.asarray(to_scene, np.float32).T
+    for start in range(0, len(px), 1 << 18):
+        rgb = px[start : start + (1 << 18), :3]
+        rgb[...] = rgb @ m
+    return flat
 
 
 def quantize_8bit(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -34,3 +34,20 @@ def test_linear_pixels_written_as_srgb_are_darker():
     linear = imageio.srgb_to_linear(grey)
     assert round(float(linear[0, 0, 0]) * 255) == 55
     assert round(float(imageio.float_pixels_to_srgb(linear)[0, 0, 0]) * 255) == 128
+
+
+def test_another_scene_linear_space_round_trips():
+    """Results taken to a Rec.2020 scene linear space (Blender 5's working space) and read back as a float
+    image's pixels give the same sRGB levels (the BT.2087 Rec.709 -> Rec.2020 matrix)."""
+    to_scene = np.array(
+        [[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]], np.float32
+    )
+    rng = np.random.default_rng(8)
+    x = rng.random((19, 23, 4), dtype=np.float32)
+    x[..., 3] = 1.0
+    flat, (h, w), _ = imageio.result_payload(x.copy())
+    scene = imageio.rec709_to_scene(flat.copy(), to_scene).reshape(h, w, 4)
+    assert not np.allclose(scene, flat.reshape(h, w, 4), atol=1e-3)
+    back = imageio.float_pixels_to_srgb(scene, to_rec709=np.linalg.inv(to_scene))
+    levels = np.round(np.clip(x[..., :3], 0, 1) * 255)
+    np.testing.assert_allclose(back[..., :3] * 255, levels, atol=0.01)

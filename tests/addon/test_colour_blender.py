@@ -195,3 +195,35 @@ def test_the_sketchs_colours_reach_the_pipeline_unchanged(blender, scene):
     np.testing.assert_allclose(
         pixels_of(bpy.data.images["Float sketch stylized"]), want["stylize"], atol=LEVEL
     )
+
+
+@pytest.mark.parametrize("working_space", ["Linear Rec.2020", "ACEScg"])
+def test_another_working_space_keeps_the_colours(blender, scene, tmp_path, working_space):
+    """A Blender 5 file whose working space (scene linear) is Rec.2020 or ACEScg holds float pixels in that
+    space: a 16-bit sketch is read, and the results are written, through it (Blender's own colour management
+    says how), so Blender's own image.save() of each result and the bytes Publish sends are the pipeline's
+    output within 1/255."""
+    bpy = blender.bpy
+    assert bpy.ops.wm.set_working_color_space(working_space=working_space) == {"FINISHED"}
+    try:
+        to_scene, to_rec709 = blender.images.scene_matrices()
+        assert to_scene is not None and not np.allclose(to_scene, np.eye(3), atol=1e-3)
+        np.testing.assert_allclose(to_rec709 @ to_scene, np.eye(3), atol=1e-5)
+        srgb = dabbed(128)
+        path = tmp_path / "sketch16.png"
+        png16(path, srgb)
+        sketch = bpy.data.images.load(str(path))
+        want = pipeline_output(blender, srgb)
+        assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+        finish(blender)
+        for stage in ("colorize", "stylize"):
+            result = bpy.data.images[f"sketch16.png {blender.core.pipeline.RESULT_SUFFIX[stage]}"]
+            data, _ = blender.images.image_data(result).file_bytes()
+            np.testing.assert_allclose(
+                png_pixels(data), want[stage], atol=LEVEL, err_msg=f"{stage}: published"
+            )
+            saved = tmp_path / f"{stage}.png"
+            result.save(filepath=str(saved))  # Blender: the working space's floats -> 8-bit sRGB
+            np.testing.assert_allclose(png_pixels(saved.read_bytes()), want[stage], atol=LEVEL, err_msg=stage)
+    finally:
+        bpy.ops.wm.set_working_color_space(working_space="Linear Rec.709")
