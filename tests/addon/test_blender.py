@@ -1,6 +1,7 @@
 """The extension inside real Blender (bpy 5.0.1 from PyPI): installed from its zip with Blender's
 extension installer, operators on a real mesh and image, the main-thread drain called directly."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -40,39 +41,41 @@ def expected_results(blender, pixels):
     return {k: np.round(v * 255) / 255 for k, v in pipeline.run(pixels, models=models).items()}
 
 
-def hold_worker(blender) -> threading.Event:
-    """Keep the worker busy with a job of its own until the returned event is set, so the jobs submitted
-    meanwhile wait in the queue (the test can hook into them before they start)."""
-    release = threading.Event()
-    blender.runtime.worker.submit(lambda job: release.wait(120), label="test: hold the worker")
-    return release
-
-
-def pause_in_first_stage(job) -> tuple[threading.Event, threading.Event]:
-    """(reached, resume): the worker stops in the job's first progress report past 0 (a tile of its first
-    stage done: running, inside the pipeline) and sets `reached`; it goes on when `resume` is set. Attach it
-    while the job is still queued (`hold_worker`)."""
-    reached, resume = threading.Event(), threading.Event()
+@contextlib.contextmanager
+def paused(blender, start):
+    """`start()` submits a job (and returns it); inside the block that job is paused on the worker in its
+    first progress report past 0 (a tile of its first stage done: running, inside the pipeline), and goes on
+    when the block ends, also when the test fails in it. While `start` runs a job of the test's own keeps
+    the worker busy, so the job is still queued when the pause is attached: no timing, any load."""
+    release, reached, resume = threading.Event(), threading.Event(), threading.Event()
 
     def report(job):
         if job.fraction > 0 and not reached.is_set():
             reached.set()
-            assert resume.wait(120), "the test never resumed the worker"
+            resume.wait(120)
 
-    assert job.state == "queued"
-    job.on_progress = report
-    return reached, resume
+    blender.runtime.worker.submit(lambda job: release.wait(120), label="test: hold the worker")
+    try:
+        job = start()
+        assert job is not None and job.state == "queued"
+        job.on_progress = report
+    finally:
+        release.set()
+    try:
+        assert reached.wait(120) and job.state == "running"
+        yield job
+    finally:
+        resume.set()
 
 
-def stylize_paused(blender, **kwargs) -> tuple:
-    """(job, resume): the Stylize operator's job, paused inside its first stage (`pause_in_first_stage`)."""
-    release = hold_worker(blender)
-    assert blender.bpy.ops.nftgan.stylize(**kwargs) == {"FINISHED"}
-    job = blender.stylize.current_job()
-    reached, resume = pause_in_first_stage(job)
-    release.set()
-    assert reached.wait(120) and job.state == "running"
-    return job, resume
+def stylize_paused(blender, **kwargs):
+    """`paused()` for the Stylize operator's job."""
+
+    def start():
+        assert blender.bpy.ops.nftgan.stylize(**kwargs) == {"FINISHED"}
+        return blender.stylize.current_job()
+
+    return paused(blender, start)
 
 
 def test_installed_with_blenders_installer(blender):
@@ -214,10 +217,9 @@ def test_cancel(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "2048")
     paint(sketch, HOUSE, width=12)
-    job, resume = stylize_paused(blender)
-    assert 0 < job.fraction < 0.5
-    assert bpy.ops.nftgan.cancel() == {"FINISHED"}
-    resume.set()
+    with stylize_paused(blender) as job:
+        assert 0 < job.fraction < 0.5
+        assert bpy.ops.nftgan.cancel() == {"FINISHED"}
     finish(blender)
     assert job.state == "cancelled" and job.fraction < 0.5  # stopped inside the first stage
     assert "Sketch stylized" not in bpy.data.images and "Sketch colorized" not in bpy.data.images
@@ -257,23 +259,20 @@ def test_live_preview_latest_wins(blender, scene):
     sketch = new_canvas(blender, "2048")
     paint(sketch, HOUSE, width=12)
     scene.nftgan.live_preview = True
+    # looks 1000 s apart: the rate limit spaces looks by 20x the time a look took (a 2048^2 foreach_get
+    # under heavy load took long enough to push the next look past a 5 s step, and it was skipped)
     t = 100.0
-    release = hold_worker(blender)
-    first = stylize.live_tick(now=t)  # the first look previews the sketch as it is
-    assert first is not None
-    reached, resume = pause_in_first_stage(first)
-    release.set()
-    assert reached.wait(120) and first.state == "running"
-    assert stylize.live_tick(now=t + 0.01) is None  # looks are rate limited
-    sketch.scale(256, 256)  # the artist keeps working (smaller, so the test is quick)
-    paint(sketch, HOUSE[:1], width=4)
-    second = stylize.live_tick(now=t + 5)
-    paint(sketch, HOUSE[1:2], width=4)
-    third = stylize.live_tick(now=t + 10)  # replaces the second look, still queued behind the first
-    assert second.state == "cancelled" and third.state == "queued" and first.state == "running"
-    assert not first.cancelled  # a newer look never cancels the preview being computed
-    drawn = pixels_of(sketch).copy()
-    resume.set()
+    # the first look previews the sketch as it is (paused in its first stage while the artist paints)
+    with paused(blender, lambda: stylize.live_tick(now=t)) as first:
+        assert stylize.live_tick(now=t + 0.01) is None  # looks are rate limited
+        sketch.scale(256, 256)  # the artist keeps working (smaller, so the test is quick)
+        paint(sketch, HOUSE[:1], width=4)
+        second = stylize.live_tick(now=t + 1000)
+        paint(sketch, HOUSE[1:2], width=4)
+        third = stylize.live_tick(now=t + 2000)  # replaces the second look, still queued behind the first
+        assert second.state == "cancelled" and third.state == "queued" and first.state == "running"
+        assert not first.cancelled  # a newer look never cancels the preview being computed
+        drawn = pixels_of(sketch).copy()
     finish(blender)
     assert first.state == "done" and third.state == "done" and second.state == "cancelled"
     out = pixels_of(bpy.data.images["Sketch stylized"])
@@ -281,7 +280,7 @@ def test_live_preview_latest_wins(blender, scene):
         out, expected_results(blender, drawn)["stylize"], atol=1.01 / 255
     )  # newest won
     before = bpy.data.images["Sketch stylized"]
-    unchanged = stylize.live_tick(now=t + 20)  # nothing changed since: the worker skips it
+    unchanged = stylize.live_tick(now=t + 3000)  # nothing changed since: the worker skips it
     finish(blender)
     assert unchanged.state == "done" and unchanged.result is None
     assert bpy.data.images["Sketch stylized"] == before
@@ -291,15 +290,13 @@ def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")
     paint(sketch, HOUSE)
-    _, resume = stylize_paused(blender)
-    sketch.name = "Portrait"
-    resume.set()
+    with stylize_paused(blender):
+        sketch.name = "Portrait"
     finish(blender)
     assert "Portrait stylized" in bpy.data.images and "Portrait colorized" in bpy.data.images
 
-    _, resume = stylize_paused(blender, image="Portrait")
-    bpy.data.images.remove(bpy.data.images["Portrait"])
-    resume.set()
+    with stylize_paused(blender, image="Portrait"):
+        bpy.data.images.remove(bpy.data.images["Portrait"])
     finish(blender)
     assert "was deleted meanwhile" in blender.runtime.last_report[1]
     assert pixels_of(bpy.data.images["Portrait stylized"])[..., :3].std() > 0.02
@@ -309,9 +306,8 @@ def test_new_file_loaded_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "2048")
     paint(sketch, HOUSE)
-    job, resume = stylize_paused(blender)
-    bpy.ops.wm.read_homefile(use_empty=True)  # load_post: the job belongs to the old file
-    resume.set()
+    with stylize_paused(blender) as job:
+        bpy.ops.wm.read_homefile(use_empty=True)  # load_post: the job belongs to the old file
     finish(blender)
     assert job.state == "cancelled"
     assert not [i for i in bpy.data.images if "stylized" in i.name or "colorized" in i.name]
