@@ -3,14 +3,24 @@
 On the sketch canvas dark strokes are lines and coloured strokes are hints. The colorize model learns to
 use hints, but a small network trained on a laptop follows them only partly (a red dab gives reddish
 walls). This pass makes the promise exact, as a paint bucket would, while keeping what the model is good
-at: for every region enclosed by lines that holds a hint, the result takes the hint's hue and chroma and
-keeps the model's shading (its lightness variation around the region's mean, centred on the hint's
-lightness). Regions without a hint keep the model's own colours.
+at: every region enclosed by lines that holds a hint takes the hint's hue and chroma and keeps the model's
+shading (its lightness variation around the region's mean, centred on the hint's lightness). Regions
+without a hint keep the model's own colours.
+
+- Several colours in one region: each pixel takes the colour of the dab nearest to it (blended over a few
+  pixels at the midline). Strokes of one paint are one dab: the same colour, or a paler tint of it (a
+  dab's soft edge, a thin stroke).
+- The model draws a dab as a blot of its own that reaches past it; near a dab the shading is taken from
+  the region around it instead, so no ghost of the dab's outline stays in the filled shape.
+- The model also spills a dab's colour past the lines (a glow in the open paper): in regions without a
+  hint, near a dab, the part of the colour that leans toward the dab's is taken back toward the region's
+  own colour (its median away from the dabs: white for paper).
 
 Regions are the connected areas of the sketch that are not line (4-connected), found on runs of pixels
 with a small union-find; lines are thickened by one pixel first, so a hairline gap does not let a dab's
-colour leak into the next region. It runs at the model's work size (256 px for the default styles) on
-the colorize stage's planar output, so it costs a few milliseconds whatever the canvas size.
+colour leak into the next region. Distances to the dabs are computed on a 4 px grid. It runs at the
+model's work size (256 px for the default styles) on the colorize stage's planar output, so it costs
+about ten milliseconds whatever the canvas size.
 """
 
 from __future__ import annotations
@@ -24,6 +34,15 @@ SATURATED = 0.08  # max - min channel (0..1) below which a pixel cannot be a hin
 MIN_HINT_PIXELS = 3  # fewer coloured pixels in a region are noise (anti-aliasing, a stray speck)
 SHADING = 0.8  # share of the model's lightness variation kept inside a filled region
 MAX_SHADE = 15.0  # ... at most this far (CIELAB L*) from the region's mean
+GHOST = (12, 24)  # px from a dab: the model's lightness there is its own blot of the dab, not shading
+SAME_DE = 12.0  # strokes in one region closer than this (CIELAB) are one colour
+TINT_TOL = 0.06  # ... and so is a stroke that is another thinned with paper (sRGB, per channel)
+SPLIT_SOFT = 1.5  # px: a region with dabs of several colours blends them over a few px at the midline
+GLOW = (32, 72)  # px from a dab: the model's spill of the dab's colour into undabbed regions is taken
+GLOW_TOL = 3.0  # back fully within the first, fading out to the second (a pixel this close (a*, b*) is left)
+MIN_BASE = 32  # an undabbed region needs this many pixels beyond GLOW[1] to tell its own colour
+COARSE = 4  # px: the grid the distances to the dabs are computed on
+MAX_SEEDS = 48  # edge points per dab group for those distances
 
 _M = np.array(
     [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]],
@@ -129,63 +148,221 @@ def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tupl
     hint = ~line & (s_lab[0] > HINT_L[0]) & (s_lab[0] < HINT_L[1]) & (chroma > HINT_CHROMA)
     if hint.sum() < MIN_HINT_PIXELS:
         return result, 0
+    labels, n = regions(line)
+    group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, s_lab)
+    if not len(group_region):
+        return result, 0
+    has = np.zeros(n, bool)
+    has[group_region] = True
+    target = (labels >= 0) & has[np.maximum(labels, 0)]
+    dist = _distances(seeds, own, hint.shape)  # (groups, H, W): pixels to each dab group
+    near = dist.min(axis=0)
+    r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)
+    reg = labels[target]
+    # the colour: each pixel takes the dab group of its region nearest to it (softly across the midline)
+    d = dist[:, target]
+    d[group_region[:, None] != reg[None, :]] = np.inf
+    wk = np.exp(-(d - d.min(axis=0)) / SPLIT_SOFT)
+    want = colour @ wk / wk.sum(axis=0)
+    # the lightness: the model's shading around the region's mean, except near the dabs, where the model
+    # renders the dab itself as a blot of its own (the "ghost" of the dab): there the shading is taken from
+    # the surrounding pixels (normalised box blur), fading in from GHOST[0] to GHOST[1] px from the dab
+    far = target & (near >= GHOST[1])
+    lt = r_lab[0][target]
+    regf = labels[far]
+    mean_far = np.bincount(regf, weights=r_lab[0][far], minlength=n) / np.maximum(
+        np.bincount(regf, minlength=n), 1
+    )
+    mean_all = np.bincount(reg, weights=lt, minlength=n) / np.maximum(np.bincount(reg, minlength=n), 1)
+    mean_l = np.where(np.bincount(regf, minlength=n) > 0, mean_far, mean_all)
+    raw = np.zeros(hint.shape, np.float32)
+    raw[target] = np.clip(lt - mean_l[reg], -MAX_SHADE, MAX_SHADE)
+    smooth = _smooth_fill(raw, far)[target]
+    w = np.clip((near[target] - GHOST[0]) / (GHOST[1] - GHOST[0]), 0.0, 1.0)
+    shade = (w * raw[target] + (1 - w) * smooth) * SHADING
+    out = np.empty((3, len(reg)), np.float32)
+    out[0] = np.clip(want[0] + shade, 0, 100)
+    out[1:] = want[1:]
+    result[:, target] = srgb(out) * 2 - 1
+    _unglow(result, r_lab, labels, target, dist, near, colour, n)
+    return result, int(has.sum())
+
+
+def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
+    """Regions enclosed by the lines: labels (H, W) (-1 on lines) and their count. Lines are thickened by one
+    pixel first, so a hairline gap does not join two regions; the pixels that took from a region (not line
+    themselves) go back to a labelled neighbour."""
     labels, n = label_regions(~_grow(line))
-    # pixels the thickened lines took from a region (not line themselves) go back to a labelled neighbour
     for _ in range(2):
         lost = (labels < 0) & ~line
         if not lost.any():
             break
         near = labels.copy()
         for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            shifted = np.roll(labels, (dy, dx), axis=(0, 1))
-            near = np.maximum(near, shifted)
+            near = np.maximum(near, np.roll(labels, (dy, dx), axis=(0, 1)))
         labels[lost] = near[lost]
-    hinted = hint & (labels >= 0)
-    if hinted.sum() < MIN_HINT_PIXELS:
-        return result, 0
-    # each region's hint colour: the most common (a*, b*) bin among its hint pixels, then that bin's mean
-    hl = labels[hinted]
-    hab = s_lab[:, hinted]
+    return labels, n
+
+
+def _hint_groups(hinted: np.ndarray, labels: np.ndarray, s_lab: np.ndarray):
+    """The dab groups: connected strokes of hint pixels, per region, each with its colour (the most common
+    (a*, b*) bin among its pixels, then that bin's mean), strokes of one colour in one region merged.
+    Returns (region of each group (G,), colours (3, G) CIELAB, seed points (S, 2) y, x on the strokes'
+    edges, group of each seed (S,))."""
+    strokes, _ = label_regions(hinted)
+    ys, xs = np.nonzero(hinted)
+    reg = labels[ys, xs].astype(np.int64)
+    pair = strokes[ys, xs].astype(np.int64) * (int(labels.max()) + 1) + reg
+    pairs, stroke = np.unique(pair, return_inverse=True)
+    hab = s_lab[:, ys, xs]
     bins = (np.floor(hab[1] / 16).astype(np.int64) + 64) * 128 + (np.floor(hab[2] / 16).astype(np.int64) + 64)
-    key = hl.astype(np.int64) * 16384 + bins
-    keys, counts = np.unique(key, return_counts=True)
-    region_of = keys // 16384
-    order = np.lexsort((-counts, region_of))  # per region, the biggest bin first
+    key = stroke.astype(np.int64) * 16384 + bins
+    keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    owner = keys // 16384
+    order = np.lexsort((-counts, owner))  # per stroke, the biggest bin first
     first = np.ones(len(order), bool)
-    first[1:] = region_of[order][1:] != region_of[order][:-1]
+    first[1:] = owner[order][1:] != owner[order][:-1]
     best = order[first]
     best = best[counts[best] >= MIN_HINT_PIXELS]
     if not len(best):
-        return result, 0
-    colour = np.zeros((3, n), np.float32)
-    has = np.zeros(n, bool)
-    for k in best:  # one per filled region (a handful)
-        r = int(region_of[k])
-        sel = key == keys[k]
-        colour[:, r] = hab[:, sel].mean(axis=1)
-        has[r] = True
-    target = (labels >= 0) & has[np.maximum(labels, 0)]
-    r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)
-    # The model renders a dab as a dark blot of its own: near the dabs the fill takes the hint's lightness
-    # (shading weight 0 within 2 px, rising to 1 at 6 px), and elsewhere keeps the model's lightness
-    # variation around the region's mean, limited to +-MAX_SHADE.
-    weight = np.ones(hint.shape, np.float32)
-    grown = _grow(_grow(hint))
-    for w in (0.0, 0.25, 0.5, 0.75):
-        weight[grown & (weight == 1.0)] = w
-        grown = _grow(grown)
-    reg = labels[target]
-    wt = weight[target]
-    lt = r_lab[0][target]
-    count = np.bincount(reg, weights=wt, minlength=n)
-    mean_all = np.bincount(reg, weights=lt, minlength=n) / np.maximum(np.bincount(reg, minlength=n), 1)
-    mean_l = np.where(
-        count > 0, np.bincount(reg, weights=lt * wt, minlength=n) / np.maximum(count, 1e-6), mean_all
-    )
-    out = np.empty((3, int(target.sum())), np.float32)
-    shade = np.clip(lt - mean_l[reg], -MAX_SHADE, MAX_SHADE) * (SHADING * wt)
-    out[0] = np.clip(colour[0, reg] + shade, 0, 100)
-    out[1] = colour[1, reg]
-    out[2] = colour[2, reg]
-    result[:, target] = srgb(out) * 2 - 1
-    return result, int(has.sum())
+        none = np.zeros(0, np.int64)
+        return none, np.zeros((3, 0), np.float32), np.zeros((0, 2), np.float32), none
+    sums = np.stack([np.bincount(inverse, weights=hab[c], minlength=len(keys)) for c in range(3)])
+    cols = (sums[:, best] / counts[best]).astype(np.float32)
+    stroke_region = pairs[owner[best]] % (int(labels.max()) + 1)
+    area = np.bincount(stroke)[owner[best]]
+    # strokes of one paint in one region are one group, with the biggest stroke's colour: (nearly) the same
+    # colour, or a thin stroke of it (a tint: the colour thinned with paper, as a dab's soft edge is)
+    rgb = srgb(cols)
+    by_size = np.argsort(-area, kind="stable")
+    group = np.arange(len(best))
+    for a, i in enumerate(by_size):
+        for j in by_size[:a]:
+            if group[j] == j and stroke_region[i] == stroke_region[j] and _same_paint(cols, rgb, i, j):
+                group[i] = j
+                break
+    keep = np.unique(group)
+    remap = -np.ones(len(best), np.int64)
+    remap[keep] = np.arange(len(keep))
+    stroke_group = -np.ones(len(pairs), np.int64)
+    stroke_group[owner[best]] = remap[group]
+    # seeds: the strokes' edge pixels (a stroke's inside is no nearer to anything), at most MAX_SEEDS each
+    pad = np.pad(hinted, 1)
+    edge = hinted & ~(pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:])
+    on_edge = edge[ys, xs]
+    g = stroke_group[stroke][on_edge]
+    pts = np.stack([ys[on_edge], xs[on_edge]], axis=1)[g >= 0]
+    g = g[g >= 0]
+    idx = np.argsort(g, kind="stable")
+    pts, g = pts[idx], g[idx]
+    starts = np.searchsorted(g, np.arange(len(keep)))
+    sizes = np.diff(np.append(starts, len(g)))
+    step = np.maximum(1, -(-sizes // MAX_SEEDS))
+    take = np.arange(len(g)) - np.repeat(starts, sizes)
+    pick = take % np.repeat(step, sizes) == 0
+    return stroke_region[keep], cols[:, keep], pts[pick].astype(np.float32), g[pick]
+
+
+def _same_paint(lab_: np.ndarray, rgb: np.ndarray, i: int, j: int) -> bool:
+    """Strokes i and j (CIELAB and sRGB columns) are one paint: within SAME_DE, or one is the other thinned
+    with white paper (1 - rgb_i = t (1 - rgb_j) for one t in (0, 1], within TINT_TOL per channel)."""
+    if np.linalg.norm(lab_[:, i] - lab_[:, j]) < SAME_DE:
+        return True
+    for a, b in ((i, j), (j, i)):
+        ink_a, ink_b = 1 - rgb[:, a], 1 - rgb[:, b]
+        t = float(ink_a @ ink_b) / max(float(ink_b @ ink_b), 1e-6)
+        if 0 < t <= 1.05 and np.abs(ink_a - t * ink_b).max() < TINT_TOL:
+            return True
+    return False
+
+
+def _distances(seeds: np.ndarray, owner: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(groups, H, W) distance (px) from every pixel to each group's seed points, computed on a grid of
+    COARSE x COARSE px cells and interpolated bilinearly (a distance is smooth: off by a pixel or two)."""
+    h, w = shape
+    gy = np.arange(0, h, COARSE, dtype=np.float32) + (COARSE - 1) / 2
+    gx = np.arange(0, w, COARSE, dtype=np.float32) + (COARSE - 1) / 2
+    k = int(owner.max()) + 1
+    d2 = (gy[:, None, None] - seeds[None, None, :, 0]) ** 2 + (
+        gx[None, :, None] - seeds[None, None, :, 1]
+    ) ** 2
+    starts = np.searchsorted(owner, np.arange(k))
+    coarse = np.sqrt(np.minimum.reduceat(d2, starts, axis=2)).transpose(2, 0, 1)  # (k, gh, gw)
+    ay, ax = _lerp_matrix(h, gy), _lerp_matrix(w, gx)
+    return np.einsum("yi,kij,xj->kyx", ay, coarse, ax, optimize=True).astype(np.float32)
+
+
+def _lerp_matrix(n: int, grid: np.ndarray) -> np.ndarray:
+    """(n, len(grid)) weights interpolating values at `grid` positions linearly to 0..n-1 (clamped ends)."""
+    pos = np.clip((np.arange(n, dtype=np.float32) - grid[0]) / COARSE, 0, len(grid) - 1)
+    lo = np.minimum(np.floor(pos).astype(np.int64), len(grid) - 1)
+    hi = np.minimum(lo + 1, len(grid) - 1)
+    m = np.zeros((n, len(grid)), np.float32)
+    frac = pos - lo
+    np.add.at(m, (np.arange(n), lo), 1 - frac)
+    np.add.at(m, (np.arange(n), hi), frac)
+    return m
+
+
+def _smooth_fill(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """x's mean over the `valid` pixels within about GHOST[1] px of each pixel (0 where there are none): a
+    normalised box blur on COARSE px cells, interpolated back bilinearly (shading is smooth)."""
+    h, w = x.shape
+    gh, gw = -(-h // COARSE), -(-w // COARSE)
+    cells = np.zeros((2, gh * COARSE, gw * COARSE), np.float32)
+    cells[0, :h, :w] = np.where(valid, x, 0.0)
+    cells[1, :h, :w] = valid
+    cells = cells.reshape(2, gh, COARSE, gw, COARSE).sum(axis=(2, 4))
+    r = -(-GHOST[1] // COARSE)
+    c = np.zeros((2, gh + 1, gw + 1), np.float32)
+    c[:, 1:, 1:] = cells.cumsum(1).cumsum(2)
+    y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)
+    x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
+    box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
+    mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
+    gy = np.arange(gh, dtype=np.float32) * COARSE + (COARSE - 1) / 2
+    gx = np.arange(gw, dtype=np.float32) * COARSE + (COARSE - 1) / 2
+    return _lerp_matrix(h, gy) @ mean @ _lerp_matrix(w, gx).T
+
+
+def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
+    """The model spreads a dab's colour past the lines into the shapes and open paper around it (a glow).
+    In every region without a dab, within GLOW[1] px of a dab, each pixel is moved toward the region's own
+    colour (the median of its pixels beyond GLOW[1] px: paper for open paper) by as much as it leans from
+    that colour toward a dab's (the cosine of the two directions in a*, b*), fully within GLOW[0] px of
+    that dab and fading out to GLOW[1] (the strongest pull of the dabs near enough: no seam between two
+    dabs). A region with too few pixels that far keeps the model's colours."""
+    other = (labels >= 0) & ~target
+    far = other & (near >= GLOW[1])
+    fy, fx = np.nonzero(far)
+    step = max(1, len(fy) // 2048)  # a median needs no more samples than that
+    fy, fx = fy[::step], fx[::step]
+    f_reg = labels[fy, fx]
+    per = np.bincount(f_reg, minlength=n)
+    ok = (np.bincount(labels[far], minlength=n) >= MIN_BASE) & (per > 0)
+    zone = other & (near < GLOW[1]) & ok[np.maximum(labels, 0)]
+    if not zone.any():
+        return
+    mid = np.cumsum(per) - per + per // 2  # each region's median sample
+    base = np.zeros((3, n), np.float32)
+    for c in range(3):  # sorted by region, then value (values are within +-200)
+        key = np.sort(f_reg * 512.0 + r_lab[c, fy, fx])
+        base[c, ok] = key[mid[ok]] - np.nonzero(ok)[0] * 512.0
+    ys, xs = np.nonzero(zone)
+    reg = labels[ys, xs]
+    p = r_lab[:, ys, xs]
+    b = base[:, reg]
+    v = p[1:] - b[1:]
+    vn = np.hypot(v[0], v[1])
+    off = vn >= GLOW_TOL  # pixels of the region's own colour (most open paper) stay as they are
+    ys, xs, p, b, v, vn = ys[off], xs[off], p[:, off], b[:, off], v[:, off], vn[off]
+    if not len(ys):
+        return
+    fade = np.clip((GLOW[1] - dist[:, ys, xs]) / (GLOW[1] - GLOW[0]), 0.0, 1.0)  # (groups, pixels)
+    u = colour[1:, :, None] - b[1:, None, :]
+    cos = (u * v[:, None, :]).sum(axis=0) / (np.maximum(np.hypot(u[0], u[1]), 1e-6) * vn)
+    lean = (np.clip(cos, 0.0, 1.0) * fade).max(axis=0)
+    moved = lean > 0
+    if moved.any():
+        q = p[:, moved] + lean[moved] * (b[:, moved] - p[:, moved])
+        result[:, ys[moved], xs[moved]] = srgb(q) * 2 - 1

@@ -62,6 +62,106 @@ def test_a_dab_fills_its_region_in_its_colour_and_keeps_shading(dab):
     np.testing.assert_array_equal(out[:, line], before[:, line])
 
 
+def dab_mask(x):
+    """The coloured pixels of a planar sketch (the dabs)."""
+    return (x.max(axis=0) - x.min(axis=0)) > 0.3
+
+
+def distance_to(mask):
+    """Euclidean distance (px) of every pixel to the nearest True pixel of `mask` (brute force)."""
+    ys, xs = np.nonzero(mask)
+    yy, xx = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]]
+    d = np.full(mask.shape, np.inf)
+    for y, x in zip(ys, xs):
+        np.minimum(d, np.hypot(yy - y, xx - x), out=d)
+    return d
+
+
+def test_the_models_blot_around_a_dab_leaves_no_ghost_of_the_dab():
+    """The model renders a dab as a dark blot reaching well past it; the filled region shows no ring or
+    outline of it: near the dab it is as light as the same rows away from it (the model's shading kept)."""
+    n = 256
+    x = planar(canvas(n=n, dab=(0.85, 0.15, 0.12)))
+    out = shaded_model_output(x)
+    d = distance_to(dab_mask(x))
+    out[:, d < 14] -= 0.35  # the blot: darker up to 14 px from the dab
+    hintfill.fill(out, x, pipeline.line_layer(x))
+    light = hintfill.lab((out + 1) * 0.5)[0]
+    box = np.zeros((n, n), bool)
+    box[int(0.12 * n) : int(0.88 * n), int(0.12 * n) : int(0.43 * n)] = True
+    ring = box & (d > 3) & (d < 14)  # where the blot was, away from the dab itself
+    rest = box & (d > 24)
+    rows = [y for y in range(n) if ring[y].any() and rest[y].any()]
+    assert len(rows) > 20
+    gap = [abs(light[y, ring[y]].mean() - light[y, rest[y]].mean()) for y in rows]
+    assert max(gap) < 3.0, max(gap)
+    col = light[int(0.15 * n) : int(0.85 * n), int(0.15 * n)]
+    assert col.max() - col.min() > 5  # shading still there
+
+
+def test_the_models_glow_around_a_dab_is_taken_out_of_the_open_paper():
+    """The model spills a dab's colour past the shape's lines into the paper around it (a yellow glow); the
+    fill takes it back: paper near the dab is paper again, paper far from it and the other box untouched."""
+    n = 256
+    px = canvas(n=n)
+    draw_strokes(px, [[(0.38, 0.5), (0.4, 0.52)]], width=8, color=(0.97, 0.82, 0.16, 1.0))  # by the edge
+    x = planar(px)
+    paper = pipeline.line_layer(x) > 0.99
+    inside = np.zeros((n, n), bool)
+    inside[int(0.1 * n) : int(0.9 * n), int(0.1 * n) : int(0.45 * n)] = True
+    inside[int(0.1 * n) : int(0.9 * n), int(0.55 * n) : int(0.9 * n)] = True
+    paper &= ~inside
+    out = shaded_model_output(x)
+    out[:, paper] = 1.0
+    d = distance_to(dab_mask(x))
+    glow = paper & (d < 60)
+    out[2, glow] -= 0.9 * (1 - d[glow] / 60)  # yellow: less blue, strongest next to the dab
+    before = out.copy()
+    hintfill.fill(out, x, pipeline.line_layer(x))
+    lab = hintfill.lab((out + 1) * 0.5)
+    near = paper & (d < 40)
+    assert near.sum() > 500
+    assert np.hypot(lab[1], lab[2])[near].max() < 6, np.hypot(lab[1], lab[2])[near].max()
+    np.testing.assert_array_equal(out[:, paper & (d >= 60)], before[:, paper & (d >= 60)])
+    right = np.zeros((n, n), bool)
+    right[int(0.2 * n) : int(0.8 * n), int(0.6 * n) : int(0.85 * n)] = True
+    np.testing.assert_array_equal(out[:, right], before[:, right])
+
+
+def test_a_shape_with_two_dabs_takes_each_colour_near_its_dab():
+    """Red near the top of the box and blue near its bottom: each part takes the colour of the dab nearest to
+    it, not the whole box one colour."""
+    n = 128
+    px = canvas(n=n)
+    draw_strokes(px, [[(0.25, 0.8), (0.3, 0.8)]], width=6, color=(0.86, 0.16, 0.14, 1.0))
+    draw_strokes(px, [[(0.25, 0.2), (0.3, 0.2)]], width=6, color=(0.16, 0.38, 0.86, 1.0))
+    x = planar(px)
+    out = shaded_model_output(x)
+    assert hintfill.fill(out, x, pipeline.line_layer(x))[1] == 1
+    lab = hintfill.lab((out + 1) * 0.5)
+    top = lab[:, int(0.12 * n) : int(0.35 * n), int(0.15 * n) : int(0.4 * n)].reshape(3, -1)
+    bottom = lab[:, int(0.65 * n) : int(0.88 * n), int(0.15 * n) : int(0.4 * n)].reshape(3, -1)
+    assert (top[1] > 40).all() and (top[2] > 25).all()  # red
+    assert (bottom[2] < -40).all()  # blue
+
+
+def test_a_thin_speck_of_the_dabs_colour_is_the_same_paint():
+    """A pale speck of the dab's red (thinned with paper, as a dab's soft edge is) far from the dab does
+    not claim a pale pink patch of its own: the whole box takes the dab's red."""
+    n = 128
+    px = canvas(n=n, dab=(0.86, 0.16, 0.14))
+    pale = 0.35 * np.array((0.86, 0.16, 0.14)) + 0.65
+    draw_strokes(px, [[(0.3, 0.15), (0.32, 0.15)]], width=3, color=(*pale, 1.0))
+    x = planar(px)
+    assert (hintfill.lab((x + 1) * 0.5)[1][dab_mask(x) | (x[1] < 0.5) & (x[0] > 0.5)] > 18).any()
+    out = shaded_model_output(x)
+    hintfill.fill(out, x, pipeline.line_layer(x))
+    lab = hintfill.lab((out + 1) * 0.5)
+    want = hintfill.lab(np.array((0.86, 0.16, 0.14), np.float32).reshape(3, 1, 1))[:, 0, 0]
+    bottom = lab[:, int(0.75 * n) : int(0.88 * n), int(0.15 * n) : int(0.4 * n)].reshape(3, -1)
+    assert np.abs(bottom[1:].mean(axis=1) - want[1:]).max() < 5, (bottom.mean(axis=1), want)
+
+
 def test_no_dab_no_change_and_grey_or_dark_strokes_are_not_hints():
     x = planar(canvas())
     draw = canvas()
