@@ -216,6 +216,7 @@ def hue_spread(hues: list[float | None]) -> float:
 PALETTE = pipeline.HINT_PALETTE  # the dab colours an artist picks in the canvas palette (New Sketch Canvas)
 EVAL_DABS = 3  # hints per held-out sketch
 AWAY_PX = 6  # hint fidelity is measured this far from the dab and from the sketch's lines
+OTHER_DE = 20.0  # ... and nearer to the dab than to any dab in a colour this far from its own (CIELAB)
 
 
 def region_of(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
@@ -225,9 +226,13 @@ def region_of(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
     return np.asarray(img) == 128
 
 
-def dabbed(sketch: np.ndarray, target: np.ndarray, seed: int, recolour: bool) -> tuple[np.ndarray, list]:
+def dabbed(
+    sketch: np.ndarray, target: np.ndarray, seed: int, recolour: bool, one_per_shape: bool = True
+) -> tuple[np.ndarray, list]:
     """A held-out sketch with EVAL_DABS colour dabs, as an artist would paint them: each inside one region of
-    the true picture, in the colour the picture has there or (recolour) in a palette colour far from it.
+    the true picture, in the colour the picture has there or (recolour) in a palette colour far from it: one
+    colour per shape (a dab in a shape already dabbed takes that dab's colour: the artist repaints the shape)
+    unless `one_per_shape` is False (every dab its own palette colour, several colours in one shape).
     Returns the canvas (RGB [0, 1]) and the dabs as (alpha, colour RGB [0, 1], the dabbed region)."""
     rng = np.random.default_rng(seed)
     s8, t8 = quantize(sketch), quantize(target)
@@ -241,23 +246,59 @@ def dabbed(sketch: np.ndarray, target: np.ndarray, seed: int, recolour: bool) ->
         if recolour:
             far = [c for c in PALETTE.values() if np.linalg.norm(lab(np.array(c)) - lab(colour)) > 40]
             colour = np.array(far[int(rng.integers(len(far)))])
+            shape = [c for _, c, r in out if one_per_shape and (r & region).any()]
+            colour = shape[0] if shape else colour
         out.append((alpha, np.asarray(colour, np.float32), region))
     canvas = paint(s8, [(a, c * 255.0) for a, c, _ in out]).astype(np.float32) / 255.0
     return canvas, out
 
 
+def nearest_dab(dabs: list, shape: tuple[int, int]) -> np.ndarray:
+    """(len(dabs), H, W) bool: where each dab is the nearest (Euclidean, to its painted pixels) of the dabs
+    in the same shape (dabbed region) in other colours (more than OTHER_DE away): the part of the shape an
+    artist expects in that dab's colour. All True for a dab alone in its shape or with dabs of its colour."""
+    h, w = shape
+    own = np.ones((len(dabs), h, w), bool)
+    rivals = [
+        [
+            j
+            for j, (_, cj, rj) in enumerate(dabs)
+            if (ri & rj).any() and np.linalg.norm(lab(ci) - lab(cj)) > OTHER_DE
+        ]
+        for _, ci, ri in dabs
+    ]
+    if not any(rivals):
+        return own
+    yy, xx = np.mgrid[0:h, 0:w]
+    dist = []
+    for alpha, _, _ in dabs:
+        m = alpha > 0.5
+        edge = m & ~(np.roll(m, 1, 0) & np.roll(m, -1, 0) & np.roll(m, 1, 1) & np.roll(m, -1, 1))
+        ys, xs = np.nonzero(edge if edge.any() else m)
+        d = np.full((h, w), np.inf, np.float32)
+        for y, x in list(zip(ys, xs))[:: max(1, len(ys) // 64)]:
+            np.minimum(d, (yy - y) ** 2 + (xx - x) ** 2, out=d)
+        dist.append(d)
+    for i, js in enumerate(rivals):
+        for j in js:
+            own[i] &= dist[i] <= dist[j]
+    return own
+
+
 def hint_errors(result: np.ndarray, sketch: np.ndarray, dabs: list) -> list[float]:
     """Per dab: mean CIELAB dE between the dab's colour and the result over its region, away from the dab
-    itself and from the sketch's lines (what the model filled, not what the artist painted)."""
+    itself and from the sketch's lines (what the model filled, not what the artist painted), and nearer to
+    it than to any dab of another colour (a shape dabbed in two colours is scored by halves)."""
     lines = np.asarray(sketch, np.float32).min(axis=2) < 0.5
     grow = lambda m, px: (
         np.asarray(Image.fromarray(m.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * px + 1))) > 0
     )
     near_line = grow(lines, 2)
     rl = lab(result)
+    own = nearest_dab(dabs, lines.shape)
     errors = []
-    for alpha, colour, region in dabs:
-        away = region & ~grow(alpha > 0.05, AWAY_PX) & ~near_line
+    for (alpha, colour, region), mine in zip(dabs, own):
+        away = region & mine & ~grow(alpha > 0.05, AWAY_PX) & ~near_line
         if away.sum() >= 40:
             errors.append(float(np.linalg.norm(rl[away] - lab(colour), axis=-1).mean()))
     return errors
@@ -282,7 +323,9 @@ def paired_scores(src_dir: Path, ref_dir: Path, names: list[str], run, baseline:
 
 def colorize_scores(pairs: list[tuple[np.ndarray, np.ndarray]], run) -> dict:
     """One colorize model (`run`: RGB [0, 1] -> RGB [0, 1]) on held-out (sketch, picture) pairs: L1 / PSNR /
-    SSIM without and with true-colour dabs, hint fidelity (true and palette colours), grid score, hue spread."""
+    SSIM without and with true-colour dabs, hint fidelity (true colours; palette colours, one per shape; and
+    mixed: every dab its own palette colour, scored over the part of its shape nearest to it), grid score,
+    hue spread."""
     m: dict[str, list[float]] = {}
     hues = []
     for i, (sketch, target) in enumerate(pairs):
@@ -291,6 +334,7 @@ def colorize_scores(pairs: list[tuple[np.ndarray, np.ndarray]], run) -> dict:
         m.setdefault("grid", []).append(grid_score(plain))
         true_canvas, true_dabs = dabbed(sketch, target, i, recolour=False)
         palette_canvas, palette_dabs = dabbed(sketch, target, i, recolour=True)
+        mixed_canvas, mixed_dabs = dabbed(sketch, target, i, recolour=True, one_per_shape=False)
         hinted = run(true_canvas)
         for tag, img in (("", plain), ("hints_", hinted)):
             m.setdefault(f"{tag}l1", []).append(l1(img, target))
@@ -298,6 +342,7 @@ def colorize_scores(pairs: list[tuple[np.ndarray, np.ndarray]], run) -> dict:
             m.setdefault(f"{tag}ssim", []).append(ssim(img, target))
         m.setdefault("hint_de_true", []).extend(hint_errors(hinted, sketch, true_dabs))
         m.setdefault("hint_de_palette", []).extend(hint_errors(run(palette_canvas), sketch, palette_dabs))
+        m.setdefault("hint_de_mixed", []).extend(hint_errors(run(mixed_canvas), sketch, mixed_dabs))
     out = {k: round(float(np.median(v) if k == "grid" else np.mean(v)), 4) for k, v in m.items()}
     out["hue_spread"] = round(hue_spread(hues), 1)
     out["dabs_scored"] = len(m["hint_de_palette"])

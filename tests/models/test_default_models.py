@@ -182,6 +182,32 @@ def test_hint_fidelity_and_colour_variety_measure_what_they_say():
     )
 
 
+def test_palette_dabs_take_one_colour_per_shape_and_two_colours_are_scored_by_halves():
+    """An artist repaints a shape in one new colour: palette dabs in one shape share their colour. Dabs in
+    two colours in one shape (one_per_shape=False) are each scored over the part nearer to them, so an
+    output with each half in its dab's colour scores 0 (the old measure asked every pixel to be both)."""
+    sketch = np.ones((96, 160, 3), np.float32)
+    sketch[20:76, 20:22] = sketch[20:76, 138:140] = sketch[20:22, 20:140] = sketch[74:76, 20:140] = 0.05
+    target = np.ones_like(sketch)
+    target[22:74, 22:138] = (0.2, 0.6, 0.3)
+    for seed in range(20):
+        _, dabs = ev.dabbed(sketch, target, seed=seed, recolour=True)
+        assert len({tuple(c) for _, c, _ in dabs}) == 1  # one shape, one new colour
+    left, right = np.zeros((96, 160)), np.zeros((96, 160))
+    left[44:52, 40:48] = right[44:52, 110:118] = 1.0  # two dabs far apart in the one shape
+    region = np.zeros((96, 160), bool)
+    region[22:74, 22:138] = True  # the shape in the true picture
+    red, blue = np.array((0.86, 0.16, 0.14), np.float32), np.array((0.16, 0.38, 0.86), np.float32)
+    dabs = [(left, red, region), (right, blue, region)]
+    split = target.copy()
+    split[22:74, 22:79], split[22:74, 79:138] = red, blue  # the midline between the dabs
+    assert max(ev.hint_errors(split, sketch, dabs)) < 1.0
+    whole = target.copy()
+    whole[22:74, 22:138] = red
+    errors = ev.hint_errors(whole, sketch, dabs)
+    assert errors[0] < 1.0 < 30.0 < errors[1]
+
+
 def test_shipped_models_leave_no_checkerboard(infos):
     """On the committed held-out pairs (256 px): colorize on the sketches, each style on the drawings, the
     upscaler on the drawings shrunk to 64 px. The median grid score stays below 3.5; the transposed-
