@@ -135,6 +135,19 @@ def has_hints(sketch: np.ndarray) -> bool:
     return int(np.count_nonzero(spread > 2 * SATURATED)) >= MIN_HINT_PIXELS
 
 
+def hint_mask(sketch: np.ndarray, line_layer: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the hint pixels of a sketch (planar [-1, 1], any size) as `fill` tells them, converting
+    only the coloured pixels to CIELAB (cheap on a large canvas of lines)."""
+    spread = sketch.max(axis=0)
+    spread -= sketch.min(axis=0)
+    ys, xs = np.nonzero((spread > 2 * SATURATED) & (line_layer >= LINE))
+    out = np.zeros(spread.shape, bool)
+    if len(ys):
+        c = lab((sketch[:, ys, xs] + 1) * 0.5)
+        out[ys, xs] = (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
+    return out
+
+
 def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tuple[np.ndarray, int]:
     """Fill the hinted regions of `result` (planar RGB (3, H, W) in [-1, 1], the colorize output) in place.
 

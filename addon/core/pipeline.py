@@ -520,6 +520,10 @@ def run(
     target = x.shape[1:]  # every result is at least the sketch's size
     lined = [k for k in stages if k in lines or (k == "upscale" and stages[-2:-1] and stages[-2] in lines)]
     layer = line_layer(x) if lined else None
+    # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
+    # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
+    fills = fill_hints and "colorize" in stages and layer is not None and hintfill.has_hints(x)
+    dabs = hintfill.hint_mask(x, layer) if fills else None
     for i, k in enumerate(stages):
         job.check()
         info = infos[k]
@@ -531,7 +535,8 @@ def run(
         x_in = at_work_size(x, info)
         x = apply_model(x_in, info, sessions[k], job, on_tile)
         if k == "colorize" and fill_hints and hintfill.has_hints(x_in):
-            hintfill.fill(x, x_in, line_layer(x_in))
+            if hintfill.fill(x, x_in, line_layer(x_in))[1] and dabs is not None:
+                layer[dabs] = 1.0
         if strength.get(k, 1.0) < 1.0:
             x = _mix(x, x_in, strength[k])
         small = x.shape[1] < target[0] or x.shape[2] < target[1]

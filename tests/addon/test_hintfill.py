@@ -234,6 +234,25 @@ def test_the_pipeline_fills_dabs_through_a_real_colorize_model(colorize_model):
     assert error(alone) > error(filled) + 10  # a tiny test model does not fill it by itself
 
 
+def test_keep_my_lines_leaves_a_filled_dab_alone(colorize_model):
+    """Keep my lines multiplies the sketch's strokes back over the result; a green dab reads as 89 % in the
+    line layer, so it stayed as a darker ghost of itself in its filled box. With follow my colours the dab
+    is paint: it is as light as the box around it (and lines still darken as drawn)."""
+    n = 128
+    px = canvas(n=n, dab=(0.22, 0.66, 0.24))
+    out = pipeline.run(px, models={"colorize": str(colorize_model)})["colorize"]  # keep my lines: on
+    x = planar(px)
+    dab = dab_mask(x)[::-1]  # bottom-up, as the result
+    box = np.zeros((n, n), bool)
+    box[int(0.15 * n) : int(0.85 * n), int(0.15 * n) : int(0.4 * n)] = True
+    near = box & ~dab & (distance_to(dab) < 8)
+    green = out[..., 1]
+    assert dab.sum() > 20 and near.sum() > 50
+    assert green[dab].mean() > 0.97 * green[near].mean(), (green[dab].mean(), green[near].mean())
+    line = pipeline.line_layer(x)[::-1] < 0.2
+    assert out[..., :3][line].max() < 0.2
+
+
 def test_nftgan_stylize_fills_hints_unless_told_not_to(colorize_model, tmp_path):
     from PIL import Image
 

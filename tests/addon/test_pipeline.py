@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from nftgan.core import imageio, jobs, pipeline, styles
+from nftgan.core import hintfill, imageio, jobs, pipeline, styles
 from nftgan.core.contract import describe_model
 
 
@@ -167,7 +167,8 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
     """The colorized result (by default) is the model's result times the sketch's line layer (dark and grey
     strokes) at the result's own resolution: black lines stay as dark and as sharp as drawn on a canvas 5x the
     model's work size, coloured hint strokes and paper leave the result alone; the next stage takes the
-    result without them, and an upscale result follows the stage it enlarges."""
+    result without them, and an upscale result follows the stage it enlarges. A dab the fill painted over
+    is not a line (its pixels keep the result as it is)."""
     col, sty = (dataclasses.replace(describe_model(p), work_size=64) for p in (colorize_model, stylize_model))
     canvas = sketch(320, 320)  # dark lines, 5x the work size ...
     imageio.draw_strokes(
@@ -177,6 +178,10 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
     plain, lined = pipeline.run(canvas, models=models, lines=()), pipeline.run(canvas, models=models)
     hi, lo = canvas[..., :3].max(axis=2), canvas[..., :3].min(axis=2)
     layer = 1 - (1 - hi) * lo / hi  # bottom-up, like the results
+    x = pipeline.to_model_space(canvas)
+    painted = hintfill.hint_mask(x, pipeline.line_layer(x))[::-1]  # the dab follow my colours filled
+    assert painted.sum() > 500 and (layer[painted] < 1).any()
+    layer[painted] = 1.0  # ... is paint, not line
     np.testing.assert_allclose(
         lined["colorize"][..., :3], plain["colorize"][..., :3] * layer[..., None], atol=1e-6
     )
