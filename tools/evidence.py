@@ -11,8 +11,9 @@
   measured in one run:
   colorize on held-out line sketches: L1 / PSNR / SSIM to the true picture without hints, with hints in the
   picture's own colours, and hint fidelity: mean CIELAB dE between a dab's colour and the output over the
-  rest of the dabbed region (away from the dab), for dabs in the true colour and in another palette colour
-  (the artist repaints); grid score (checkerboard strength, ~1 = none) and colour variety (spread of the
+  rest of the dabbed region (away from the dab), for dabs in the true colour, in another palette colour (the
+  artist repaints a shape in one new colour) and mixed (every dab its own palette colour, each scored over
+  the part of its shape nearer to it than to a dab of another colour); grid score (checkerboard strength, ~1 = none) and colour variety (spread of the
   dominant hues of the hint-free results, degrees) beside the true pictures' own;
   3D Clay (Fluent flat -> Fluent 3D of the same emoji) L1 / PSNR / SSIM vs the flat input itself;
   upscale PSNR vs bicubic (PIL) on bicubic-downscaled held-out images; the grid score of every model.
@@ -526,11 +527,14 @@ def card_lines(mid: str, info: ModelInfo, res: dict) -> list[str]:
             "Held-out line sketches through the add-on pipeline (data/colorize/test, never trained on; emoji "
             "held out by code point). `hints_*`: with 3 dabs in the picture's own colours; `hint_de_true` / "
             "`hint_de_palette`: mean CIELAB dE between a dab's colour and the filled region away from the dab, "
-            "for dabs in the true colour / in another palette colour (target <= 15); `grid`: checkerboard "
+            "for dabs in the true colour / in another palette colour, one per shape (target <= 15); "
+            "`hint_de_mixed`: every dab its own palette colour, scored over the part of its shape nearest "
+            "to it; `grid`: checkerboard "
             "score (~1 = none); `hue_spread`: spread of the dominant hues of the hint-free results (degrees).",
             "",
         ]
-        for part in ("emoji", "clipart"):
+        parts = ("emoji", "clipart")
+        for part in parts:
             r = res.get(f"colorize ({part})")
             if r:
                 lines.append(f"- {r['set']}, {r['images']} sketches:")
@@ -542,6 +546,20 @@ def card_lines(mid: str, info: ModelInfo, res: dict) -> list[str]:
                 ):
                     if who in r:
                         lines.append(f"  - {who}: {_fmt(r[who])}")
+        alone = [
+            res.get(f"colorize ({part})", {}).get(f"{mid}, model alone (no hint fill)") for part in parts
+        ]
+        if all(alone):
+            figures = [
+                f"{k} {' / '.join(f'{a[k]:.2f}' for a in alone)}"
+                for k in ("hint_de_true", "hint_de_palette", "hint_de_mixed")
+                if all(k in a for a in alone)
+            ]
+            lines += [
+                "",
+                f"Without follow my colours (the model alone, `--no-fill-hints`): {', '.join(figures)} "
+                f"({' / '.join(parts)}); everything without dabs is the same model output.",
+            ]
         return lines
     r = res.get(mid)
     if info.kind == "stylize" and r:
