@@ -173,10 +173,17 @@ def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tupl
     r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)
     reg = labels[target]
     # the colour: each pixel takes the dab group of its region nearest to it (softly across the midline)
-    d = dist[:, target]
-    d[group_region[:, None] != reg[None, :]] = np.inf
-    wk = np.exp(-(d - d.min(axis=0)) / SPLIT_SOFT)
-    want = colour @ wk / wk.sum(axis=0)
+    per_region = np.bincount(group_region, minlength=n)
+    want = np.zeros((3, n), np.float32)
+    want[:, group_region] = colour  # a region with one group: that group's colour
+    want = want[:, reg]
+    ys, xs = np.nonzero(target)
+    for r in np.nonzero(per_region > 1)[0]:
+        gs = np.nonzero(group_region == r)[0]
+        idx = np.nonzero(reg == r)[0]
+        d = dist[gs][:, ys[idx], xs[idx]]
+        wk = np.exp(-(d - d.min(axis=0)) / SPLIT_SOFT)
+        want[:, idx] = colour[:, gs] @ wk / wk.sum(axis=0)
     # the lightness: the model's shading around the region's mean, except near the dabs, where the model
     # renders the dab itself as a blot of its own (the "ghost" of the dab): there the shading is taken from
     # the surrounding pixels (normalised box blur), fading in from GHOST[0] to GHOST[1] px from the dab
