@@ -4,7 +4,8 @@ The generator is rebuilt from the checkpoint in eval mode (batch-norm running st
 off), exported with torch's dynamo exporter (batch, height and width dynamic; `nftgan.multiple_of`
 states which sizes the architecture takes), stamped with the model-contract metadata
 (`addon.core.contract.build_metadata`) and the checkpoint's training provenance, checked with
-`onnx.checker`, and run side by side with PyTorch in onnxruntime on random and real images at two
+`onnx.checker`, rewritten for onnxruntime by the exact passes of `export.optimize` (upsampling
+convolutions at low resolution), and run side by side with PyTorch in onnxruntime on random and real images at two
 sizes. The file is written (atomically) only when every output matches within PARITY_RTOL of the
 output's scale (its largest |value|).
 
@@ -33,6 +34,7 @@ import torch
 from nftgan.core.cliargs import Parser, add_out
 from nftgan.core.contract import ModelError, build_metadata, describe_model
 from nftgan.core.files import refuse_overwrite
+from nftgan.export.optimize import optimize
 from nftgan.training.errors import UserError
 from torch import nn
 
@@ -517,6 +519,9 @@ def export_checkpoint(
     if int8 and not calib:
         raise ExportError(INT8_NEEDS_IMAGES)  # before anything is written
     proto = to_onnx(net, info)
+    rewrites = {}
+    if info["kind"] != "generate":  # exact rewrites for onnxruntime (export/optimize.py); parity checks them
+        proto, rewrites = optimize(proto, input_side(info))
     model = _with_metadata(proto, props)
     try:
         onnx.checker.check_model(onnx.load_from_string(model), full_check=True)
@@ -547,6 +552,7 @@ def export_checkpoint(
         "parity_rel": worst["rel"],
         "real_images": bool(held or calib) and info["kind"] != "generate",
         "opset": OPSET,
+        "rewrites": rewrites,
         "bytes": len(model),
         "int8": None,
     }
@@ -627,7 +633,13 @@ def model_card(r: dict) -> str:
             )
             + f"), at most {r['parity_rel']:.1e} of the output's scale; limit {PARITY_RTOL:g}",
         ),
-        ("file", f"{os.path.basename(r['path'])}, {r['bytes'] / 1e6:.2f} MB, opset {r['opset']}, contract 1"),
+        (
+            "file",
+            f"{os.path.basename(r['path'])}, {r['bytes'] / 1e6:.2f} MB, opset {r['opset']}, contract 1"
+            + "".join(
+                f"; {n} {k} rewritten for onnxruntime" for k, n in (r.get("rewrites") or {}).items() if n
+            ),
+        ),
     ]
     if r["int8"]:
         q = r["int8"]

@@ -1,0 +1,120 @@
+"""export/optimize.py: the upsampling rewrite (bilinear x2 + 3x3 convolution -> a low-resolution convolution +
+DepthToSpace, borders recomputed) is exact on every size the graph takes, borders and 1x1 bottlenecks
+included, and the command refuses nothing it should keep."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from nftgan.export import onnx_export as ox
+from nftgan.export import optimize as opt
+from nftgan.training.blocks import build_image_generator
+from torch import nn
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def _ops(model: onnx.ModelProto) -> list[str]:
+    return [n.op_type for n in model.graph.node]
+
+
+def test_phase_weights_equal_bilinear_then_conv_inside_the_picture():
+    """The folded weights: on the interior (away from the one-pixel border) the low-resolution convolution
+    + DepthToSpace is bilinear x2 then the 3x3 convolution, to float rounding."""
+    g = torch.Generator().manual_seed(0)
+    x, w, b = torch.randn(1, 5, 9, 7, generator=g), torch.randn(6, 5, 3, 3, generator=g), torch.randn(6)
+    want = nn.functional.conv2d(
+        nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False), w, b, padding=1
+    )
+    wk, bk = opt.phase_weights(w.numpy(), b.numpy())
+    low = nn.functional.conv2d(x, torch.from_numpy(wk), torch.from_numpy(bk), padding=1)
+    n, m = low.shape[2:]  # DepthToSpace, DCR: output (c, 2i + py, 2j + px) is channel (2 py + px) * 6 + c
+    got = low.view(1, 2, 2, 6, n, m).permute(0, 3, 4, 1, 5, 2).reshape(1, 6, 2 * n, 2 * m)
+    assert got.shape == want.shape
+    inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))
+    np.testing.assert_allclose(got[inner].numpy(), want[inner].numpy(), atol=1e-4)
+    assert float((got - want).abs().max()) > 1e-2  # and the border really needs its fix-up
+
+
+@pytest.fixture(scope="module")
+def unet():
+    """A U-Net with resize upsampling (the default styles' layer), random weights and biases."""
+    torch.manual_seed(0)
+    net = build_image_generator("unet", 32, 4, "instance", False, upsample="resize").eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d) and m.bias is not None:
+                m.bias.normal_(0, 0.5)
+    info = {"kind": "colorize", "size": 32, "scale": 1, "multiple_of": 32}
+    return net, ox.to_onnx(net, info)
+
+
+@pytest.mark.parametrize("min_side", [0, 4])
+def test_rewrite_is_exact_at_every_size_and_border(unet, min_side):
+    net, model = unet
+    new, n = opt.rewrite_upsampling(model, 32, min_side)
+    onnx.checker.check_model(new, full_check=True)
+    total = _ops(model).count("Resize")
+    assert n == (total if min_side == 0 else 3)  # at 32 px the pairs from 4 px up: 4 -> 8, 8 -> 16, 16 -> 32
+    assert _ops(new).count("DepthToSpace") == n
+    g = torch.Generator().manual_seed(1)
+    # the trained size (bottleneck 1x1), batch 2, non-square and larger sizes, and flat colour, where
+    # instance norm of nearly constant features magnifies any error
+    xs = [torch.rand(2, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 96, generator=g)]
+    xs += [torch.rand(1, 3, 64, 32, generator=g), torch.full((1, 3, 32, 32), 0.3)]
+    for x in xs:
+        x = (x * 2 - 1).numpy()
+        with torch.no_grad():
+            want = net(torch.from_numpy(x)).numpy()
+        got, before = _run(new, x), _run(model, x)
+        assert got.shape == want.shape
+        assert np.abs(got - before).max() <= 1e-5 * max(1.0, np.abs(before).max())
+        assert np.abs(got - want).max() <= 1e-4
+
+
+def test_only_matching_pairs_are_rewritten(unet):
+    """A Resize with another mode or scale, or a convolution of another shape, stays as it is."""
+    _, model = unet
+    changed = onnx.ModelProto.FromString(model.SerializeToString())
+    for node in changed.graph.node:
+        if node.op_type == "Resize":
+            for a in node.attribute:
+                if a.name == "mode":
+                    a.s = b"nearest"
+    new, n = opt.rewrite_upsampling(changed)
+    assert n == 0 and _ops(new) == _ops(changed)
+
+
+def test_command_rewrites_a_file_once_keeps_its_metadata_and_refuses_a_bad_rewrite(
+    unet, colorize_model, tmp_path, monkeypatch, capsys
+):
+    """`python -m nftgan.export.optimize IN OUT` on a model file (the contract's metadata from the test
+    colorize model, which is the same size of U-Net): rewritten, checked, metadata kept; a second pass
+    changes nothing; a rewrite whose results differ is refused and writes nothing."""
+    from nftgan.core.contract import describe_model
+
+    _, model = unet
+    props = {p.key: p.value for p in onnx.load(str(colorize_model)).metadata_props}
+    src = tmp_path / "in.onnx"
+    src.write_bytes(ox._with_metadata(onnx.ModelProto.FromString(model.SerializeToString()), props))
+    out, again = tmp_path / "opt.onnx", tmp_path / "again.onnx"
+    assert opt.main([str(src), str(out)]) == 0
+    assert "3 upsampling convolutions rewritten" in capsys.readouterr().out
+    assert describe_model(str(out)).name == describe_model(str(src)).name
+    assert opt.main([str(out), str(again)]) == 0
+    assert "0 upsampling convolutions rewritten" in capsys.readouterr().out
+    assert _ops(onnx.load(str(again))) == _ops(onnx.load(str(out)))
+    monkeypatch.setattr(opt, "_PHASE", opt._PHASE[:, ::-1].copy())
+    bad = tmp_path / "bad.onnx"
+    assert opt.main([str(src), str(bad)]) == 1
+    assert not bad.exists() and "refused" in capsys.readouterr().err
+
+
+def test_export_applies_the_rewrite(colorize_model):
+    """`nftgan export` writes the rewritten graph (the test colorize model is a resize U-Net)."""
+    ops = _ops(onnx.load(str(colorize_model)))
+    assert ops.count("DepthToSpace") == 3
