@@ -113,6 +113,35 @@ def test_result_payload_pixels_and_png_hold_the_same_8bit_picture():
     assert imageio.encode_png(imageio.linear_to_srgb(pixels.copy())) == png
 
 
+def test_model_space_conversions_are_bit_identical_to_the_clipping_formulas():
+    """The fast paths change no bit: a sketch already in [0, 1] skips the clipping (two reductions check it),
+    and the clips are single np.clip passes; against the clip-everything formulas in float32, exactly, with
+    transparent, opaque, exact 0 / 1 pixels; one value out of range (or NaN) takes the clipping path."""
+    rng = np.random.default_rng(2)
+    px = rng.uniform(0, 1, (40, 30, 4)).astype(np.float32)
+    px[:5, :, 3], px[5:10, :, 3], px[0, :4, :3], px[1, :4, :3] = 0.0, 1.0, 0.0, 1.0
+
+    def reference(p):
+        q = np.fmin(np.fmax(p, np.float32(0)), np.float32(1))[::-1]
+        out = (q[..., :3] - np.float32(1)) * (q[..., 3:] * np.float32(2)) + np.float32(1)
+        return out.transpose(2, 0, 1)
+
+    for odd in (None, 1.0000001, np.nan, -1e-7):
+        p = px.copy()
+        if odd is not None:
+            p[7, 7, 1] = odd
+        np.testing.assert_array_equal(pipeline.to_model_space(p), reference(p))
+    x = rng.uniform(-1.2, 1.2, (3, 16, 12)).astype(np.float32)
+    x[0, 0, 0] = np.nan
+    lines = rng.uniform(0, 1, (16, 12)).astype(np.float32)
+    want = np.minimum(np.maximum(x * np.float32(0.5) + np.float32(0.5), 0), 1)
+    got = pipeline.to_image_space(x)
+    np.testing.assert_array_equal(got[::-1, :, :3], want.transpose(1, 2, 0))
+    np.testing.assert_array_equal(
+        pipeline.to_image_space(x, lines=lines)[::-1, :, :3], (want * lines).transpose(1, 2, 0)
+    )
+
+
 def test_one_tile_is_the_model_output_itself(stylize_model):
     """An image that fits one tile goes through the session as it is: the pipeline's result is exactly the
     bare session's output, converted to RGBA (no blending weights, no resampling)."""
