@@ -329,10 +329,11 @@ def quantize_int8(
     *,
     min_psnr: float = INT8_MIN_PSNR,
     min_speedup: float = 1.0,
+    variants: dict[str, dict] | None = None,
 ) -> tuple[bytes | None, dict]:
     """Static QDQ int8 of an fp32 model. Returns (model bytes or None, report).
 
-    The candidates of `int8_candidates` are made and scored: PSNR vs fp32 on every image of `held` (the
+    The candidates of `int8_candidates` (or `variants`: {label: quantize_static options}) are made and scored: PSNR vs fp32 on every image of `held` (the
     worst counts) and speed (one thread, CPU time, interleaved with fp32). Of those with PSNR >= `min_psnr`
     the fastest (within 5 %, the most faithful) is kept if it runs more than `min_speedup` times faster
     than fp32; otherwise the report says why it was refused.
@@ -356,7 +357,8 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="nftgan-int8-") as tmp:
         src = os.path.join(tmp, "fp32.onnx")
         Path(src).write_bytes(fp32)
-        for i, (label, options) in enumerate(int8_candidates(onnx.load_from_string(fp32)).items()):
+        tried = variants or int8_candidates(onnx.load_from_string(fp32))
+        for i, (label, options) in enumerate(tried.items()):
             dst = os.path.join(tmp, f"int8-{i}.onnx")
             root, level = logging.getLogger(), logging.getLogger().level
             root.setLevel(logging.ERROR)  # quantize_static logs "consider pre-processing" on every call

@@ -1,12 +1,18 @@
 """Make (or refuse) NAME.int8.onnx for an existing fp32 NAME.onnx, by `nftgan export --int8`'s rule.
 
-    python -m nftgan.export.requantize NAME.onnx --calib DIR --held DIR
+    python -m nftgan.export.requantize NAME.onnx --calib DIR --held DIR [--hints] [--sensitive-below DB]
 
 For shipped models whose checkpoints are gone, after an exact rewrite of the fp32 file (export/optimize.py):
 static QDQ int8 calibrated on images of the model's input domain from `--calib`, scored against the fp32 file
 on `--held` (PSNR on the worst image, >= 35 dB) and kept only when it is also faster (`quantize_int8`). The
 variant carries the fp32 file's metadata, named "(int8)" with the rule's verdict in its description, as the
 export writes it.
+
+`--hints` (colorize models, whose input may carry the artist's colour dabs): DIR holds A/ (sketches) and B/
+(the pictures); calibration sketches get colour hints painted from their pictures as in training
+(`training.hints.paint_hints`), and every held-out sketch is scored twice, plain and with hints.
+`--sensitive-below DB` adds a candidate that keeps the most sensitive convolutions in fp32: each Conv is
+quantized alone, and those whose worst held-out PSNR against fp32 is then below DB stay unquantized.
 """
 
 from __future__ import annotations
@@ -31,6 +37,44 @@ def domain(folder: str, n: int, side: int) -> list[np.ndarray]:
     return [_resize(load_rgb(f), side).numpy() for f in picks]
 
 
+def hinted(folder: str, n: int, side: int, seed: int, plain: bool) -> list[np.ndarray]:
+    """Sketches from FOLDER/A with training-style colour hints painted from FOLDER/B (the same names); with
+    `plain` each sketch also as it is (first), so the held-out set scores both."""
+    from nftgan.training.hints import paint_hints
+
+    sketches, pictures = domain(f"{folder}/A", n, side), domain(f"{folder}/B", n, side)
+    rng, out = np.random.default_rng(seed), []
+    for a, b in zip(sketches, pictures):
+        u8 = [np.clip((x.transpose(1, 2, 0) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8) for x in (a, b)]
+        painted, _ = paint_hints(*u8, rng)
+        out += ([a] if plain else []) + [(painted.astype(np.float32) / 127.5 - 1).transpose(2, 0, 1).copy()]
+    return out
+
+
+def sensitive_convs(fp32: bytes, calib: list[np.ndarray], held: list[np.ndarray], below: float) -> dict:
+    """{Conv name: worst held-out PSNR vs fp32 with only that Conv quantized} of those below `below` dB."""
+    from nftgan.export import onnx_export as ox
+
+    found = {}
+    names = [n.name for n in onnx.load_from_string(fp32).graph.node if n.op_type == "Conv"]
+    for name in names:
+        _, report = ox.quantize_int8(
+            fp32,
+            calib,
+            held,
+            min_psnr=-1e9,
+            min_speedup=-1.0,
+            variants={name: _options(nodes_to_quantize=[name])},
+        )
+        if report["psnr_db"] < below:
+            found[name] = report["psnr_db"]
+    return found
+
+
+def _options(**extra) -> dict:
+    return {"op_types_to_quantize": ["Conv"], **extra}
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m nftgan.export.requantize") -> int:
     from nftgan.core.contract import describe_model
     from nftgan.export import onnx_export as ox
@@ -39,13 +83,29 @@ def main(argv: list[str] | None = None, prog: str = "python -m nftgan.export.req
     p.add_argument("model", help="the fp32 NAME.onnx")
     p.add_argument("--calib", required=True, help="calibration images (the model's input domain)")
     p.add_argument("--held", required=True, help="held-out images of the same domain, for the PSNR rule")
+    p.add_argument(
+        "--hints", action="store_true", help="colorize: A/ and B/ folders; calibrate and score with dabs"
+    )
+    p.add_argument("--sensitive-below", type=float, metavar="DB", help="also try the sensitive Convs in fp32")
     args = p.parse_args(argv)
     info = describe_model(args.model)
     side = info.input_size
-    calib = domain(args.calib, ox.CALIB_IMAGES, side)
-    held = domain(args.held, ox.HELD_OUT_IMAGES, side)
+    if args.hints:
+        calib = hinted(args.calib, ox.CALIB_IMAGES, side, 0, plain=False)
+        held = hinted(args.held, ox.HELD_OUT_IMAGES, side, 1, plain=True)
+    else:
+        calib = domain(args.calib, ox.CALIB_IMAGES, side)
+        held = domain(args.held, ox.HELD_OUT_IMAGES, side)
     fp32 = Path(args.model).read_bytes()
-    q_model, report = ox.quantize_int8(fp32, calib, held)
+    variants = None
+    if args.sensitive_below is not None:
+        keep = sensitive_convs(fp32, calib, held, args.sensitive_below)
+        print(f"in fp32 (quantized alone: worst held-out PSNR < {args.sensitive_below:g} dB):")
+        for name, db in sorted(keep.items(), key=lambda kv: kv[1]):
+            print(f"  {name:<56} {db:5.1f} dB")
+        variants = dict(ox.int8_candidates(onnx.load_from_string(fp32)))
+        variants[f"Conv except {len(keep)} sensitive"] = _options(nodes_to_exclude=list(keep))
+    q_model, report = ox.quantize_int8(fp32, calib, held, variants=variants)
     for c in report["candidates"]:
         print(
             f"  {c['quantized']:<34} {c['psnr_db']:5.1f} dB  {c['fp32_ms']:6.1f} -> {c['int8_ms']:6.1f} ms "
