@@ -118,3 +118,28 @@ def test_export_applies_the_rewrite(colorize_model):
     """`nftgan export` writes the rewritten graph (the test colorize model is a resize U-Net)."""
     ops = _ops(onnx.load(str(colorize_model)))
     assert ops.count("DepthToSpace") == 3
+
+
+def test_requantize_with_hints_keeps_sensitive_convs_in_fp32(colorize_model, tiny_data, tmp_path, capsys):
+    """`python -m nftgan.export.requantize` on an existing model: calibration sketches carry painted hints, the
+    held-out set scores each sketch plain and hinted, and --sensitive-below names the Convs that stay fp32
+    (a threshold above any PSNR keeps them all: no Conv is quantized in that candidate)."""
+    from nftgan.export import requantize as rq
+
+    side = 32
+    calib = rq.hinted(str(tiny_data["paired"]), 4, side, 0, plain=False)
+    held = rq.hinted(str(tiny_data["paired"]), 2, side, 1, plain=True)
+    assert len(calib) == 4 and len(held) == 4 and calib[0].shape == (3, side, side)
+    assert not np.array_equal(held[0], held[1])  # plain, then hinted
+    fp32 = colorize_model.read_bytes()
+    convs = [n.name for n in onnx.load_from_string(fp32).graph.node if n.op_type == "Conv"]
+    assert set(rq.sensitive_convs(fp32, calib, held, 1e9)) == set(convs)
+    assert rq.sensitive_convs(fp32, calib, held, -1e9) == {}
+    model = tmp_path / "colorize.onnx"
+    model.write_bytes(fp32)
+    code = rq.main(
+        [str(model), "--calib", str(tiny_data["paired"]), "--held", str(tiny_data["paired"]), "--hints"]
+    )
+    out = capsys.readouterr().out
+    assert "dB" in out and ("kept" in out or "refused" in out)
+    assert (tmp_path / "colorize.int8.onnx").exists() == (code == 0)
