@@ -68,11 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=20)
     args = p.parse_args(argv)
     here = os.path.join(os.path.dirname(__file__), "..", "..", "addon", "models")
-    models = args.models or [
-        sorted(glob.glob(os.path.join(here, "colorize-*.onnx")))[0],
-        os.path.join(here, "stylize-clay.onnx"),
-    ]
-    models = [m for m in models if not m.endswith(".int8.onnx") or m in args.models]
+    fp32 = sorted(f for f in glob.glob(os.path.join(here, "colorize-*.onnx")) if not f.endswith(".int8.onnx"))
+    models = args.models or [fp32[0], os.path.join(here, "stylize-clay.onnx")]
     total = collections.defaultdict(lambda: [0.0, 0.0])
     run_ms = kernel_ms = 0.0
     for m in models:
