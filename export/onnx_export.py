@@ -310,13 +310,18 @@ def time_sessions(
 
 def int8_candidates(fp32: onnx.ModelProto) -> dict[str, dict]:
     """quantize_static options of the int8 variants tried: {label: options}."""
+    from nftgan.export.optimize import MARK
+
     convs = [n.name for n in fp32.graph.node if n.op_type == "Conv"]
+    # a convolution of the exported graph, with the nodes export/optimize.py made of it (its name + MARK ...)
+    layer = lambda name: name.split(MARK)[0]
+    ends = {layer(convs[0]), layer(convs[-1])} if convs else set()
     return {
         "Conv": {"op_types_to_quantize": ["Conv"]},
         # the first and last convolutions (image in, image out) are the most precision-sensitive layers
         "Conv except the first and last": {
             "op_types_to_quantize": ["Conv"],
-            "nodes_to_exclude": convs[:1] + convs[-1:],
+            "nodes_to_exclude": [c for c in convs if layer(c) in ends],
         },
         "Conv+ConvTranspose": {"op_types_to_quantize": ["Conv", "ConvTranspose"]},
     }

@@ -143,3 +143,20 @@ def test_requantize_with_hints_keeps_sensitive_convs_in_fp32(colorize_model, tin
     out = capsys.readouterr().out
     assert "dB" in out and ("kept" in out or "refused" in out)
     assert (tmp_path / "colorize.int8.onnx").exists() == (code == 0)
+
+
+def test_int8_first_and_last_means_the_layers_after_the_rewrite(unet):
+    """The int8 candidate that keeps the image-in and image-out convolutions in fp32 keeps the whole last
+    layer (its low-resolution convolution and the two that recompute its borders) in a rewritten graph."""
+    _, model = unet
+    new, _ = opt.rewrite_upsampling(model, 32, 4)
+    convs = [n.name for n in new.graph.node if n.op_type == "Conv"]
+    kept = ox.int8_candidates(new)["Conv except the first and last"]["nodes_to_exclude"]
+    last = convs[-1].split(opt.MARK)[0]
+    assert kept[0] == convs[0] and len(kept) == 4
+    assert all(k.startswith(last + opt.MARK) for k in kept[1:])
+    original = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    assert ox.int8_candidates(model)["Conv except the first and last"]["nodes_to_exclude"] == [
+        original[0],
+        original[-1],
+    ]
