@@ -528,7 +528,7 @@ def export_checkpoint(
     proto = to_onnx(net, info)
     rewrites = {}
     if info["kind"] != "generate":  # exact rewrites for onnxruntime (export/optimize.py); parity checks them
-        proto, rewrites = optimize(proto, input_side(info))
+        proto, rewrites = optimize(proto, input_side(info), info["multiple_of"])
     model = _with_metadata(proto, props)
     try:
         onnx.checker.check_model(onnx.load_from_string(model), full_check=True)

@@ -116,7 +116,7 @@ class _Builder:
 BIG = np.iinfo(np.int64).max
 
 
-def _rewrite_pair(graph, resize, conv, inits: dict) -> list:
+def _rewrite_pair(graph, resize, conv, inits: dict, lean: bool = False) -> list:
     """The nodes replacing `resize` -> `conv`."""
     b = _Builder(graph, conv.name or conv.output[0])
     x, y = resize.input[0], conv.output[0]
@@ -132,10 +132,22 @@ def _rewrite_pair(graph, resize, conv, inits: dict) -> list:
     # upsampling gives the output's first two and last two rows exactly (clamped as the full map is)
     conv_inputs = [conv.input[1]] + ([conv.input[2]] if bias is not None else [])
     for axis in (2, 3):
-        strip = b.op("Concat", [b.slice(x, 0, 2, axis), b.slice(x, -2, BIG, axis)], axis=axis)
-        up = b.op("Resize", [strip, *resize.input[1:3]], **_attrs(resize))
-        edge = b.op("Conv", [up, *conv_inputs], **_attrs(conv))
-        first, last = b.slice(edge, 0, 1, axis), b.slice(edge, -1, BIG, axis)
+        if lean:  # the input is >= 2 px: one Gather of the 4 lines; a stride-7 Conv, only the first and last
+            # (6 operators per side instead of 9: 0.94-0.96x the chain's CPU time, interleaved, 60 rounds)
+            strip = b.op("Gather", [x, b.const("i", np.array([0, 1, -2, -1], dtype=np.int64))], axis=axis)
+            up = b.op("Resize", [strip, *resize.input[1:3]], **_attrs(resize))
+            strides = [7, 1] if axis == 2 else [1, 7]  # of the 8 upsampled lines' outputs: 0 and 7
+            edge = b.op("Conv", [up, *conv_inputs], **dict(_attrs(conv), strides=strides))
+            first, last = b.name("first"), b.name("last")
+            split = helper.make_node(
+                "Split", [edge], [first, last], name=b.name("Split"), axis=axis, num_outputs=2
+            )
+            b.nodes.append(split)
+        else:
+            strip = b.op("Concat", [b.slice(x, 0, 2, axis), b.slice(x, -2, BIG, axis)], axis=axis)
+            up = b.op("Resize", [strip, *resize.input[1:3]], **_attrs(resize))
+            edge = b.op("Conv", [up, *conv_inputs], **_attrs(conv))
+            first, last = b.slice(edge, 0, 1, axis), b.slice(edge, -1, BIG, axis)
         full = b.op("Concat", [first, b.slice(full, 1, -1, axis), last], y if axis == 3 else None, axis=axis)
     return b.nodes
 
@@ -158,11 +170,13 @@ def input_sides(model: onnx.ModelProto, side: int) -> dict[str, int]:
 
 
 def rewrite_upsampling(
-    model: onnx.ModelProto, side: int = 256, min_side: int = 0
+    model: onnx.ModelProto, side: int = 256, min_side: int = 0, multiple_of: int = 0
 ) -> tuple[onnx.ModelProto, int]:
     """(a copy of `model` with its Resize(bilinear x2) -> Conv3x3 pairs rewritten, pairs rewritten): the
-    pairs whose input is at least `min_side` px high when the model's input is `side` px."""
-    sides = input_sides(model, side) if min_side else {}
+    pairs whose input is at least `min_side` px high when the model's input is `side` px. `multiple_of`
+    (the sizes the graph takes) lets the border fix-up use fewer operators where the pair's input is at
+    least 2 px even for the smallest input."""
+    sides = input_sides(model, side) if min_side or multiple_of else {}
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
@@ -186,7 +200,8 @@ def rewrite_upsampling(
         ):
             conv = users[0]
             done.add(id(conv))
-            new_nodes += _rewrite_pair(graph, node, conv, inits)
+            lean = multiple_of > 0 and sides.get(node.input[0], 0) * multiple_of >= 2 * side
+            new_nodes += _rewrite_pair(graph, node, conv, inits, lean)
             count += 1
             continue
         new_nodes.append(node)
@@ -204,14 +219,15 @@ def _drop_unused(graph) -> None:
     graph.initializer.extend(keep)
 
 
-def optimize(model: onnx.ModelProto, side: int) -> tuple[onnx.ModelProto, dict]:
-    """All rewrites for a model trained at `side` px; (new model, {rewrite: count}).
+def optimize(model: onnx.ModelProto, side: int, multiple_of: int = 0) -> tuple[onnx.ModelProto, dict]:
+    """All rewrites for a model trained at `side` px taking sizes that are multiples of `multiple_of` (0:
+    unknown); (new model, {rewrite: count}).
 
     The upsampling rewrite is applied where it pays: to the pairs whose input is at least 1/8 of the input
     side (at 256 px the last three of a U-Net's eight). Its border fix-up costs a dozen small operators,
     whose dispatch outweighs the Resize they save at the lowest resolutions (all eight pairs rewritten:
     1.09x the original's time; the last 3: 0.64x, colorize -> 3D Clay at 256 px on 2 threads)."""
-    model, n = rewrite_upsampling(model, side, max(1, side // MIN_SIDE_FRACTION))
+    model, n = rewrite_upsampling(model, side, max(1, side // MIN_SIDE_FRACTION), multiple_of)
     onnx.checker.check_model(model)
     return model, {"upsampling convolutions": n}
 
@@ -257,7 +273,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m nftgan.export.opt
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     original = onnx.load(args.model)
-    new, counts = optimize(original, info.input_size)
+    new, counts = optimize(original, info.input_size, max(1, info.multiple_of))
     data = new.SerializeToString()
     err = check(
         original.SerializeToString(), data, check_inputs(new, info.input_size, max(1, info.multiple_of))

@@ -53,10 +53,16 @@ def unet():
     return net, ox.to_onnx(net, info)
 
 
-@pytest.mark.parametrize("min_side", [0, 4])
-def test_rewrite_is_exact_at_every_size_and_border(unet, min_side):
+@pytest.mark.parametrize("min_side, multiple_of", [(0, 0), (0, 32), (4, 32)])
+def test_rewrite_is_exact_at_every_size_and_border(unet, min_side, multiple_of):
+    """Every pair, or those from 4 px up; with `multiple_of` the fix-up's lean form (Gather, stride-7 Conv,
+    Split) where the pair's input is >= 2 px at the smallest size, the general one at 1 px."""
     net, model = unet
-    new, n = opt.rewrite_upsampling(model, 32, min_side)
+    new, n = opt.rewrite_upsampling(model, 32, min_side, multiple_of)
+    assert ("Gather" in _ops(new)) == (multiple_of > 0)
+    assert ("Slice" in _ops(new)) and _ops(new).count("Split") == (
+        2 * (n - 1) if multiple_of and not min_side else 2 * n if multiple_of else 0
+    )
     onnx.checker.check_model(new, full_check=True)
     total = _ops(model).count("Resize")
     assert n == (total if min_side == 0 else 3)  # at 32 px the pairs from 4 px up: 4 -> 8, 8 -> 16, 16 -> 32
