@@ -5,6 +5,8 @@
 #   .venv-bpy-5.0.1  Python 3.11 + bpy 5.0.1 (Blender 4.2 LTS - 5.0 embed Python 3.11)
 #   .venv-bpy-5.3.0  Python 3.13 + bpy 5.3.0 (Blender 5.1 - 5.3 embed Python 3.13); also `make extension`
 #                    and the Blender that `make demo` and `make bench` drive
+#   .venv-bpy-X.Y.Z  any other bpy from PyPI, the same way (Python 3.11 for bpy 4.x and 5.0, else 3.13):
+#                    `make test-blender BPY_VERSIONS="4.2.23 4.5.15"` runs the Blender tests in those
 # The Blender venvs hold no torch and no onnxruntime: there the add-on runs on the onnxruntime wheel its
 # zip bundles, installed by Blender's own extension installer. Their tests are the files named
 # tests/*/test_*blender*.py.
@@ -24,6 +26,9 @@ BPY_311 := 5.0.1
 BPY_313 := 5.3.0
 BVENV_311 := .venv-bpy-$(BPY_311)
 BVENV_313 := .venv-bpy-$(BPY_313)
+# The bpy versions `make test` and `make test-blender` run the Blender tests in, each in .venv-bpy-<version>
+BPY_VERSIONS ?= $(BPY_311) $(BPY_313)
+BVENVS = $(addprefix .venv-bpy-,$(BPY_VERSIONS))
 BLENDER_TESTS := $(sort $(wildcard tests/*/test_*blender*.py))
 
 .PHONY: venv test test-blender lint demo bench extension clean data models
@@ -38,29 +43,31 @@ $(STAMP): pyproject.toml Makefile
 	$(VENV)/bin/pip uninstall --quiet --yes bpy 2>/dev/null  # bpy lives in the Blender venvs now
 	@touch $(STAMP)
 
-# A Blender test venv: bpy (which brings Blender's numpy and requests), pytest and pillow (the test
-# fixtures' PNGs), and this repository without its dependencies (the tests import nftgan.core helpers).
-# $(1): folder, $(2): bpy version, $(3): Python
-define blender_venv
-$(1)/.installed: pyproject.toml Makefile
-	@test -n "$(3)" || { echo "bpy $(2) needs Python $(4): install it (e.g. pyenv install $(4)) or set PYTHON313=/path/to/python$(4)"; exit 1; }
-	$(3) -m venv $(1)
-	$(1)/bin/$(PIP) bpy==$(2) "pytest>=8" "pillow>=10"
-	$(1)/bin/$(PIP) --no-deps -e .
-	@touch $(1)/.installed
-endef
-$(eval $(call blender_venv,$(BVENV_311),$(BPY_311),$(PYTHON),3.11))
-$(eval $(call blender_venv,$(BVENV_313),$(BPY_313),$(PYTHON313),3.13))
+# A Blender test venv for any bpy on PyPI, .venv-bpy-<version>: bpy (which brings Blender's numpy and
+# requests), pytest and pillow (the test fixtures' PNGs), and this repository without its dependencies
+# (the tests import nftgan.core helpers). The Python is Blender's: 3.11 for bpy 4.x and 5.0, else 3.13.
+# The numpy is Blender's too: Blender 4.2 - 5.0 ship numpy 1.26, and bpy 4.2.x's metadata asks for any
+# numpy (pip would take numpy 2, under which the bundled onnxruntime 1.18.1 cannot load), hence numpy<2.
+is_311 = $(filter 4.% 5.0.%,$(1))
+bpy_pyver = $(if $(call is_311,$(1)),3.11,3.13)
+bpy_python = $(if $(call is_311,$(1)),$(shell command -v $(PYTHON)),$(PYTHON313))
+.venv-bpy-%/.installed: pyproject.toml Makefile
+	@test -n "$(call bpy_python,$*)" || { echo "bpy $* needs Python $(call bpy_pyver,$*): install it (e.g. pyenv install $(call bpy_pyver,$*)) or set $(if $(call is_311,$*),PYTHON,PYTHON313)=/path/to/python$(call bpy_pyver,$*)"; exit 1; }
+	$(call bpy_python,$*) -m venv .venv-bpy-$*
+	.venv-bpy-$*/bin/$(PIP) bpy==$* "pytest>=8" "pillow>=10" $(if $(call is_311,$*),"numpy<2")
+	.venv-bpy-$*/bin/$(PIP) --no-deps -e .
+	@touch $@
 
 # Everything: the tests without Blender in .venv, then the Blender tests in both Blender Pythons
-test: $(STAMP) $(BVENV_311)/.installed $(BVENV_313)/.installed
+test: $(STAMP) $(addsuffix /.installed,$(BVENVS))
 	$(PY) -m pytest -q $(addprefix --ignore=,$(BLENDER_TESTS))
 	@$(MAKE) --no-print-directory test-blender
 
-# The Blender tests alone, on the test models .venv builds (cached in .cache/test-models/)
-test-blender: $(STAMP) $(BVENV_311)/.installed $(BVENV_313)/.installed
+# The Blender tests alone, on the test models .venv builds (cached in .cache/test-models/), in each bpy of
+# BPY_VERSIONS (e.g. `make test-blender BPY_VERSIONS=4.2.23`)
+test-blender: $(STAMP) $(addsuffix /.installed,$(BVENVS))
 	@models=$$($(PY) -m tests.conftest) || exit 1; rc=0; \
-	for v in $(BVENV_311) $(BVENV_313); do \
+	for v in $(BVENVS); do \
 		echo "== Blender tests in $$v ($$($$v/bin/python --version))"; \
 		NFTGAN_TEST_MODELS=$$models $$v/bin/python -m pytest -q $(BLENDER_TESTS) || rc=1; \
 	done; exit $$rc
@@ -91,4 +98,4 @@ extension: $(BVENV_313)/.installed
 	$(BVENV_313)/bin/python -m tools.build_extension
 
 clean:
-	rm -rf $(VENV) $(BVENV_311) $(BVENV_313) dist out build *.egg-info
+	rm -rf $(VENV) .venv-bpy-*/ dist out build *.egg-info
