@@ -41,12 +41,19 @@ def hint_palette():
     return palette
 
 
+def unified_settings(paint):
+    """The colour and size a paint mode's brushes share (UnifiedPaintSettings): the mode's own from Blender
+    5.0 on (`Paint.unified_paint_settings`), the scene's tool settings' for every mode before."""
+    ups = getattr(paint, "unified_paint_settings", None)
+    return ups if ups is not None else paint.id_data.tool_settings.unified_paint_settings
+
+
 def line_brush(paint, canvas_px: int) -> None:
     """Texture Paint draws black lines `line_width` wide, and picks dab colours from the hint palette.
     Settings only (paint operators crash the bpy module): the mode's shared colour and size, used by every
     brush that shares them (the switches are the brush's own from Blender 5.3 on, the mode's before), and
     the active brush's own colour and size, for a brush that does not."""
-    ups, brush, size = paint.unified_paint_settings, paint.brush, brush_size(line_width(canvas_px))
+    ups, brush, size = unified_settings(paint), paint.brush, brush_size(line_width(canvas_px))
     per_brush = "use_unified_color" in bpy.types.Brush.bl_rna.properties
     for owner in [brush] if per_brush else [ups]:
         if owner is not None:

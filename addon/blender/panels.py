@@ -63,7 +63,7 @@ def draw_hints(layout, context) -> None:
     paint = context.scene.tool_settings.image_paint
     if paint.palette is not None:
         row = col.row(align=True)
-        row.prop(paint.unified_paint_settings, "color", text="")
+        row.prop(canvas.unified_settings(paint), "color", text="")
         col.template_palette(paint, "palette", color=True)
 
 

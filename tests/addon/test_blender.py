@@ -567,7 +567,12 @@ def test_new_canvas_sets_a_black_line_brush_and_a_hint_palette(blender, scene):
     from nftgan.core import imageio, pipeline
 
     paint = scene.tool_settings.image_paint
-    ups = paint.unified_paint_settings
+    ups = canvas.unified_settings(paint)  # the mode's own from Blender 5.0, the scene's before
+    assert ups == (
+        paint.unified_paint_settings
+        if bpy.app.version >= (5, 0, 0)
+        else scene.tool_settings.unified_paint_settings
+    )
     ups.color, ups.size = (0.2, 0.9, 0.1), 70  # whatever the artist had
     new_canvas(blender, "1024")
     brush = paint.brush  # entering Texture Paint made one active
@@ -576,7 +581,9 @@ def test_new_canvas_sets_a_black_line_brush_and_a_hint_palette(blender, scene):
     shares = brush if per_brush else ups
     assert shares.use_unified_color and shares.use_unified_size
     for owner in (ups, brush):
-        assert tuple(owner.color) == (0.0, 0.0, 0.0) and owner.size == 10  # bpy 5: a diameter
+        assert tuple(owner.color) == (0.0, 0.0, 0.0) and owner.size == canvas.brush_size(10)
+    # Blender 5 measures a brush's size as its diameter, Blender 4 as its radius
+    assert canvas.brush_size(10) == (10 if bpy.app.version >= (5, 0, 0) else 5)
     assert canvas.line_width(1024) == 10 and canvas.line_width(256) == 3
     palette = paint.palette
     assert palette is not None and palette.name == "NFTGan Hints"
@@ -588,7 +595,7 @@ def test_new_canvas_sets_a_black_line_brush_and_a_hint_palette(blender, scene):
     brush.color, brush.size = (0.2, 0.9, 0.1), 70
     new_canvas(blender, "2048")
     assert list(bpy.data.palettes) == [palette] and tuple(palette.colors[0].color) == (0.5, 0.0, 0.5)
-    assert tuple(brush.color) == (0.0, 0.0, 0.0) and ups.size == brush.size == 20
+    assert tuple(brush.color) == (0.0, 0.0, 0.0) and ups.size == brush.size == canvas.brush_size(20)
     shown = []
     blender.panels.draw(Layout(shown), bpy.context)
     text = " ".join(t for c, t in shown if c == "label")
