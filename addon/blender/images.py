@@ -67,16 +67,22 @@ def is_linear(image) -> bool:
     return bool(image.is_float) and not image.colorspace_settings.is_data
 
 
+IDENTITY_ATOL = 1e-4  # a matrix this close to the identity moves no value by a tenth of an 8-bit level
+
+
 def scene_matrices() -> tuple[np.ndarray | None, np.ndarray | None]:
     """(linear Rec.709 -> scene linear, scene linear -> linear Rec.709) as 3x3 matrices, from Blender's own
     colour management (mathutils.Color), or (None, None) when the scene linear space is Rec.709 (Blender's
-    default; a Blender 5 file's working space may be Rec.2020 or ACEScg, an OCIO config another)."""
+    default; a Blender 5 file's working space may be Rec.2020 or ACEScg, an OCIO config another).
+    Blender 4.x derives these through XYZ in float: for its Rec.709 scene space they are the identity only
+    within 5.5e-6 (Blender 5 gives it exactly), so "Rec.709" means within IDENTITY_ATOL; any other space
+    differs by 1e-2 or more."""
     rows = []
     for name in ("from_rec709_linear_to_scene_linear", "from_scene_linear_to_rec709_linear"):
         if not hasattr(mathutils.Color, name):  # a Blender without them: Rec.709
             return None, None
         rows.append(np.array([getattr(mathutils.Color(e), name)() for e in np.eye(3)], np.float32).T)
-    if all(np.allclose(m, np.eye(3), atol=1e-6) for m in rows):
+    if all(np.allclose(m, np.eye(3), rtol=0, atol=IDENTITY_ATOL) for m in rows):
         return None, None
     return rows[0], rows[1]
 

@@ -197,6 +197,19 @@ def test_the_sketchs_colours_reach_the_pipeline_unchanged(blender, scene):
     )
 
 
+def test_the_default_scene_linear_space_is_taken_as_rec709(blender, scene):
+    """Blender's default scene linear space is Rec.709: its matrices are no conversion, also in Blender 4.x,
+    whose colour management gives them as the identity only within 5.5e-6 (Blender 5: exactly), so the
+    results hold exactly the 8-bit levels their PNGs do."""
+    import mathutils
+
+    rec709_to_scene = np.array(
+        [mathutils.Color(e).from_rec709_linear_to_scene_linear() for e in np.eye(3)], np.float32
+    ).T
+    assert np.abs(rec709_to_scene - np.eye(3)).max() < blender.images.IDENTITY_ATOL
+    assert blender.images.scene_matrices() == (None, None)
+
+
 @pytest.mark.parametrize("working_space", ["Linear Rec.2020", "ACEScg"])
 def test_another_working_space_keeps_the_colours(blender, scene, tmp_path, working_space):
     """A Blender 5 file whose working space (scene linear) is Rec.2020 or ACEScg holds float pixels in that
