@@ -1,4 +1,4 @@
-"""The extension inside real Blender (bpy 5.0.1 from PyPI): installed from its zip with Blender's
+"""The extension inside real Blender (the bpy of each Blender test venv, from PyPI): installed from its zip with Blender's
 extension installer, operators on a real mesh and image, the main-thread drain called directly."""
 
 import contextlib
@@ -369,9 +369,27 @@ def test_invalid_models_and_no_styles(blender, scene, tmp_path):
     assert not [s for s in styles.styles() if not s.ok]
 
 
-DISABLE_SCRIPT = textwrap.dedent("""
-    import json, threading, time, bpy, addon_utils
-    bpy.ops.wm.read_userpref()  # what Blender does at startup (the bpy module starts with factory settings)
+# A fresh Blender process starting up with the test profile (the bpy module starts with factory settings):
+# Blender reads the saved preferences, which enable the add-on with the test models' folder. bpy 4.2 as a
+# module crashes in read_userpref (it reloads the icon textures, with no GPU; Blender itself, which has one,
+# and bpy 4.5 do not): there the add-on is enabled and given that folder as the saved preferences would.
+START_UP = textwrap.dedent("""
+    import os, bpy, addon_utils
+    if bpy.app.version[:2] == (4, 2):
+        addon_utils.enable("PKG", default_set=True)
+        bpy.context.preferences.addons["PKG"].preferences.model_folders.add().path = os.environ["NFTGAN_TEST_MODELS"]
+    else:
+        bpy.ops.wm.read_userpref()
+""").replace("PKG", PKG)
+
+
+def start_up_env(blender, profile: str, **extra) -> dict:
+    """The environment of a fresh Blender process on `profile` (see START_UP)."""
+    return dict(os.environ, BLENDER_USER_RESOURCES=profile, NFTGAN_TEST_MODELS=str(blender.models), **extra)
+
+
+DISABLE_SCRIPT = START_UP + textwrap.dedent("""
+    import json, threading, time
     import onnxruntime
     from bl_ext.user_default.nftgan.blender import runtime, stylize
     bpy.ops.mesh.primitive_plane_add()
@@ -395,7 +413,7 @@ DISABLE_SCRIPT = textwrap.dedent("""
 def test_disable_addon_mid_job(blender):
     """A fresh Blender process with the installed profile: the add-on and its bundled onnxruntime load at
     startup; disabling it while a job runs stops the worker cleanly."""
-    env = dict(os.environ, BLENDER_USER_RESOURCES=blender.profile)
+    env = start_up_env(blender, blender.profile)
     r = subprocess.run(
         [sys.executable, "-c", DISABLE_SCRIPT],
         capture_output=True,
@@ -413,10 +431,9 @@ def test_disable_addon_mid_job(blender):
     assert not res["worker_alive"] and not res["enabled"] and res["runtime_worker"]
 
 
-BROKEN_ORT_SCRIPT = textwrap.dedent("""
-    import json, sys, bpy
+BROKEN_ORT_SCRIPT = START_UP + textwrap.dedent("""
+    import json, sys  # started up: the add-on is enabled, onnxruntime cannot load
     import numpy as np
-    bpy.ops.wm.read_userpref()  # Blender's start-up: the add-on is enabled, onnxruntime cannot load
     from PKG.blender import generate, panels, preferences, publish, runtime, styles
     from PKG.core import styles as core_styles
 
@@ -479,7 +496,7 @@ def test_onnxruntime_that_cannot_load_is_said_and_publishing_still_works(blender
     assert natives
     for lib in natives:
         lib.write_bytes(b"not a shared library")
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(profile), PYTHONPATH=str(broken))
+    env = start_up_env(blender, str(profile), PYTHONPATH=str(broken))
     r = subprocess.run(
         [sys.executable, "-c", BROKEN_ORT_SCRIPT, str(tmp_path / "offline")],
         capture_output=True,
