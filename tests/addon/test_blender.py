@@ -1,5 +1,6 @@
-"""The extension inside real Blender (the bpy of each Blender test venv, from PyPI): installed from its zip with Blender's
-extension installer, operators on a real mesh and image, the main-thread drain called directly."""
+"""The extension inside real Blender (the bpy of each Blender test venv, from PyPI): installed from its zip
+with Blender's extension installer, operators on a real mesh and image, the main-thread drain called
+directly."""
 
 import contextlib
 import hashlib

@@ -1,5 +1,5 @@
-"""Colour fidelity in real Blender (the bpy of each Blender test venv): the sRGB bytes the core pipeline returns are what a
-result saved, published or painted on holds, and a sketch is read as the colours it shows.
+"""Colour fidelity in real Blender (the bpy of each Blender test venv): the sRGB bytes the core pipeline
+returns are what a result saved, published or painted on holds, and a sketch is read as the colours it shows.
 
 Blender keeps every float buffer scene linear with premultiplied alpha (a result is one); `Image.pixels` of
 a float image are therefore not sRGB, whatever `colorspace_settings.name` says (the file's colour space)."""
