@@ -2,6 +2,8 @@
 #   .venv            Python 3.11: training, export and the add-on's core, with torch (CPU), numpy 2,
 #                    onnx, onnxruntime and the dev tools. Runs every test that needs no Blender and builds
 #                    the tiny test models (tests/conftest.py) that the Blender tests use.
+#   .venv-bpy-4.2.13 Python 3.11 + bpy 4.2.13: the oldest Blender the extension allows (the manifest's
+#                    blender_version_min, 4.2 LTS)
 #   .venv-bpy-5.0.1  Python 3.11 + bpy 5.0.1 (Blender 4.2 LTS - 5.0 embed Python 3.11)
 #   .venv-bpy-5.3.0  Python 3.13 + bpy 5.3.0 (Blender 5.1 - 5.3 embed Python 3.13); also `make extension`
 #                    and the Blender that `make demo` and `make bench` drive
@@ -26,8 +28,10 @@ BPY_311 := 5.0.1
 BPY_313 := 5.3.0
 BVENV_311 := .venv-bpy-$(BPY_311)
 BVENV_313 := .venv-bpy-$(BPY_313)
+# The oldest Blender the extension allows (blender_manifest.toml), tested as the bpy of that version
+BPY_MIN := $(shell sed -n 's/^blender_version_min *= *"\(.*\)"/\1/p' blender_manifest.toml)
 # The bpy versions `make test` and `make test-blender` run the Blender tests in, each in .venv-bpy-<version>
-BPY_VERSIONS ?= $(BPY_311) $(BPY_313)
+BPY_VERSIONS ?= $(BPY_MIN) $(BPY_311) $(BPY_313)
 BVENVS = $(addprefix .venv-bpy-,$(BPY_VERSIONS))
 BLENDER_TESTS := $(sort $(wildcard tests/*/test_*blender*.py))
 
@@ -58,7 +62,8 @@ bpy_python = $(if $(call is_311,$(1)),$(shell command -v $(PYTHON)),$(PYTHON313)
 	.venv-bpy-$*/bin/$(PIP) --no-deps -e .
 	@touch $@
 
-# Everything: the tests without Blender in .venv, then the Blender tests in both Blender Pythons
+# Everything: the tests without Blender in .venv, then the Blender tests in each bpy of BPY_VERSIONS (the
+# oldest Blender allowed, and the newest bpy of each Blender Python)
 test: $(STAMP) $(addsuffix /.installed,$(BVENVS))
 	$(PY) -m pytest -q $(addprefix --ignore=,$(BLENDER_TESTS))
 	@$(MAKE) --no-print-directory test-blender
