@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from nftgan.training.errors import UserError
 
 
 def domain(folder: str, n: int, side: int) -> list[np.ndarray]:
@@ -32,7 +33,9 @@ def domain(folder: str, n: int, side: int) -> list[np.ndarray]:
 
     files = sorted(list_images(folder))
     if not files:
-        raise SystemExit(f"{folder}: no images")
+        raise UserError(
+            f"{folder}: no images (give a folder of PNG/JPEG pictures of the model's input domain)"
+        )
     picks = [files[i] for i in np.linspace(0, len(files) - 1, min(n, len(files))).round().astype(int)]
     return [_resize(load_rgb(f), side).numpy() for f in picks]
 
@@ -76,8 +79,6 @@ def _options(**extra) -> dict:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m nftgan.export.requantize") -> int:
-    from nftgan.core.contract import describe_model
-    from nftgan.export import onnx_export as ox
 
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("model", help="the fp32 NAME.onnx")
@@ -88,6 +89,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m nftgan.export.req
     )
     p.add_argument("--sensitive-below", type=float, metavar="DB", help="also try the sensitive Convs in fp32")
     args = p.parse_args(argv)
+    try:
+        return _requantize(args)
+    except UserError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _requantize(args) -> int:
+    from nftgan.core.contract import describe_model
+    from nftgan.export import onnx_export as ox
+
     info = describe_model(args.model)
     side = info.input_size
     if args.hints:
