@@ -18,7 +18,10 @@ without a hint keep the model's own colours.
 
 Regions are the connected areas of the sketch that are not line (4-connected), found on runs of pixels
 with a small union-find; lines are thickened by one pixel first, so a hairline gap does not let a dab's
-colour leak into the next region. Distances to the dabs are computed on a 4 px grid. It runs at the
+colour leak into the next region. A quick sketch leaves wider gaps too, and a dabbed region that reaches
+the canvas edge through one would fill the paper (the whole canvas in the dab's colour): the leak guard
+closes gaps of a few px for such regions (thicker lines, then grown back), and where none close and the
+model paints most of the region as paper, keeps the dab to the part the model paints as a shape. Distances to the dabs are computed on a 4 px grid. It runs at the
 model's work size (256 px for the default styles) on the colorize stage's planar output, so it costs
 about ten milliseconds whatever the canvas size.
 """
@@ -43,6 +46,10 @@ GLOW_TOL = 3.0  # back fully within the first, fading out to the second (a pixel
 MIN_BASE = 32  # an undabbed region needs this many pixels beyond GLOW[1] to tell its own colour
 COARSE = 4  # px: the grid the distances to the dabs are computed on
 MAX_SEEDS = 48  # edge points per dab group for those distances
+CLOSE = (2, 3, 4)  # px: a dabbed region open to the canvas edge is tried with its lines thickened this much
+MIN_ENCLOSED = 64  # px: ... and the dab's part, once cut off from the edge, must keep at least this many
+PAPER = (90.0, 8.0, 0.3)  # the model's paper: L* above, chroma below; and the share of a still-open region
+# it must paint as paper for the dabs to keep to the rest
 
 _M = np.array(
     [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]],
@@ -163,6 +170,12 @@ def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tupl
         return result, 0
     labels, n = regions(line)
     group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, s_lab)
+    r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)
+    count = n
+    if len(group_region):
+        labels, n = guard_leaks(labels, n, line, group_region, seeds, own, r_lab)
+    if n > count:  # regions cut out of a leaky one: the dabs' groups again, on the new regions
+        group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, s_lab)
     if not len(group_region):
         return result, 0
     has = np.zeros(n, bool)
@@ -170,7 +183,6 @@ def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tupl
     target = (labels >= 0) & has[np.maximum(labels, 0)]
     dist = _distances(seeds, own, hint.shape)  # (groups, H, W): pixels to each dab group
     near = dist.min(axis=0)
-    r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)
     reg = labels[target]
     # the colour: each pixel takes the dab group of its region nearest to it (softly across the midline)
     per_region = np.bincount(group_region, minlength=n)
@@ -222,6 +234,69 @@ def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
             near = np.maximum(near, np.roll(labels, (dy, dx), axis=(0, 1)))
         labels[lost] = near[lost]
     return labels, n
+
+
+def _touches_edge(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.ndarray, int]:
+    """The leak guard: a quick sketch leaves gaps in its outlines, and a paint bucket pours a dab's colour
+    through them into the paper and the shapes around (the whole canvas in the dab's colour). Only regions
+    that hold a dab and reach the canvas edge (the paper does) are looked at; the rest are left as they are.
+
+    For such a region the lines are thickened further, CLOSE px at a time (gaps up to about twice that
+    close, as in trapped-ball filling); at the first width at which the dabs' parts are cut off from the
+    edge and keep MIN_ENCLOSED px each, those parts, grown back to the region's lines, become regions of
+    their own. Where no width closes them and the model paints most of the region as paper (PAPER), the
+    dabs' parts are the connected parts of the region the model does not paint as paper. A region the
+    edge closes with no gap (a sky to the horizon) stays whole. Returns (labels, count), new regions
+    numbered from the old count on (labels is modified in place when it changes)."""
+    leaky = [int(r) for r in np.unique(group_region) if _touches_edge(labels == r)]
+    if not leaky:
+        return labels, n
+    thick = line.copy()
+    grown = 0
+    for k in CLOSE:
+        while grown < k:
+            thick = _grow(thick)
+            grown += 1
+        sub, _ = label_regions(~thick)
+        for r in list(leaky):
+            parts = _parts(sub, seeds[np.isin(own, np.nonzero(group_region == r)[0])])
+            if parts is None:
+                continue
+            leaky.remove(r)
+            for part in parts:
+                for _ in range(k + 1):
+                    part = _grow(part)
+                part &= labels == r
+                labels[part] = n
+                n += 1
+    for r in leaky:  # still open at every width: the model's own shape, if it paints the rest as paper
+        region = labels == r
+        paper = region & (r_lab[0] > PAPER[0]) & (np.hypot(r_lab[1], r_lab[2]) < PAPER[1])
+        if paper.sum() < PAPER[2] * region.sum():
+            continue
+        sub, _ = label_regions(region & ~paper)
+        parts = _parts(sub, seeds[np.isin(own, np.nonzero(group_region == r)[0])], edge_ok=True)
+        for part in parts or ():
+            labels[part] = n
+            n += 1
+    return labels, n
+
+
+def _parts(sub: np.ndarray, pts: np.ndarray, edge_ok: bool = False) -> list[np.ndarray] | None:
+    """The parts of `sub` (labels) under the points `pts` (y, x), or None when there are none, or one
+    reaches the canvas edge (unless `edge_ok`) or is smaller than MIN_ENCLOSED px."""
+    ids = sub[pts[:, 0].astype(np.int64), pts[:, 1].astype(np.int64)]
+    ids = np.unique(ids[ids >= 0])
+    if not len(ids):
+        return None
+    parts = [sub == c for c in ids]
+    if any((_touches_edge(p) and not edge_ok) or p.sum() < MIN_ENCLOSED for p in parts):
+        return None
+    return parts
 
 
 def _hint_groups(hinted: np.ndarray, labels: np.ndarray, s_lab: np.ndarray):

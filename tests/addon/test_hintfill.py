@@ -183,6 +183,52 @@ def test_an_open_region_lets_the_colour_out_as_a_paint_bucket_would():
     assert mean_lab(out, corner)[1] > 40  # red: the gap joined the box to the background
 
 
+def ring_sketch(n=256, gap_px=3.0, centre=(128, 128), radius=60, dab=(0.16, 0.38, 0.86)):
+    """Planar sketch: a circle outline (about 2 px wide) with an opening of `gap_px` px at its right-hand
+    side, drawn with numpy, and a colour dab inside."""
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    cy, cx = centre
+    r = np.hypot(yy - cy, xx - cx)
+    outline = np.abs(r - radius) < 1.2
+    outline &= ~((np.abs(yy - cy) < gap_px / 2) & (xx > cx))  # the gap: a slice through the right side
+    px = np.ones((3, n, n), np.float32)
+    px[:, outline] = 0.0
+    dab_at = np.hypot(yy - cy, xx - (cx - radius / 3)) < 5
+    px[:, dab_at] = np.array(dab, np.float32)[:, None]
+    return px * 2 - 1, r < radius - 2, r > radius + 2
+
+
+@pytest.mark.parametrize("gap_px", [3.0, 5.0])
+def test_a_small_gap_in_an_outline_does_not_let_the_colour_out(gap_px):
+    """A circle whose outline is not closed (a gap of a few px, as a quick sketch leaves): the dab fills
+    the circle, not the paper around it (a paint bucket would pour into the whole canvas)."""
+    x, inside, outside = ring_sketch(gap_px=gap_px)
+    assert hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)[1] == 1  # one region: the gap is open
+    out = shaded_model_output(x)
+    out[:, outside] = 1.0  # the model leaves the paper white
+    before = out.copy()
+    assert hintfill.fill(out, x, pipeline.line_layer(x))[1] == 1
+    lab = hintfill.lab((out + 1) * 0.5)
+    assert (lab[2][inside] < -30).mean() > 0.97  # blue inside the circle
+    far = outside & (np.hypot(*np.mgrid[0:256, 0:256] - 128.0) > 75)
+    np.testing.assert_array_equal(out[:, far], before[:, far])  # the paper beyond the outline untouched
+    assert np.hypot(lab[1], lab[2])[outside].mean() < 1.0
+
+
+def test_a_shape_touching_the_canvas_edge_is_filled_as_it_is():
+    """A dab in a shape the canvas edge closes (no gap to close): the leak guard finds no enclosed part and
+    leaves the fill to the lines and the edge."""
+    n = 128
+    px = np.ones((n, n, 4), np.float32)
+    draw_strokes(px, [[(0.0, 0.5), (1.0, 0.5)]], width=2)  # a horizon: sky above, ground below
+    draw_strokes(px, [[(0.5, 0.75), (0.55, 0.78)]], width=6, color=(0.16, 0.38, 0.86, 1.0))
+    x = planar(px)
+    out = shaded_model_output(x)
+    assert hintfill.fill(out, x, pipeline.line_layer(x))[1] == 1
+    lab = hintfill.lab((out + 1) * 0.5)
+    assert (lab[2][: int(0.45 * n)] < -30).mean() > 0.97  # the whole sky is blue (planar rows top-down)
+
+
 def test_label_regions_matches_a_flood_fill():
     rng = np.random.default_rng(0)
     mask = rng.random((40, 50)) > 0.45
