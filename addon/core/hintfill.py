@@ -48,7 +48,7 @@ COARSE = 4  # px: the grid the distances to the dabs are computed on
 MAX_SEEDS = 48  # edge points per dab group for those distances
 CLOSE = (2, 3, 4)  # px: a dabbed region open to the canvas edge is tried with its lines thickened this much
 MIN_ENCLOSED = 64  # px: ... and the dab's part, once cut off from the edge, must keep at least this many
-PAPER = (90.0, 8.0, 0.3)  # the model's paper: L* above, chroma below; and the share of a still-open region
+PAPER = (92.0, 6.0, 0.3)  # the model's paper: L* above, chroma below; and the share of a still-open region
 # it must paint as paper for the dabs to keep to the rest
 
 _M = np.array(
@@ -276,6 +276,11 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
     for r in leaky:  # still open at every width: the model's own shape, if it paints the rest as paper
         region = labels == r
         paper = region & (r_lab[0] > PAPER[0]) & (np.hypot(r_lab[1], r_lab[2]) < PAPER[1])
+        blank, m = label_regions(paper)  # paper is what reaches the edge: a highlight in a shape is shape
+        edge = np.unique(np.concatenate([blank[0], blank[-1], blank[:, 0], blank[:, -1]]))
+        open_ = np.zeros(m + 1, bool)
+        open_[edge[edge >= 0]] = True  # blank == -1 (not paper) indexes the last entry, left False
+        paper = open_[blank]
         if paper.sum() < PAPER[2] * region.sum():
             continue
         sub, _ = label_regions(region & ~paper)
