@@ -173,8 +173,12 @@ def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tupl
     r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)
     count = n
     if len(group_region):
-        labels, n = guard_leaks(labels, n, line, group_region, seeds, own, r_lab)
-    if n > count:  # regions cut out of a leaky one: the dabs' groups again, on the new regions
+        labels, n, split = guard_leaks(labels, n, line, group_region, seeds, own, r_lab)
+    if n > count:  # regions cut out of a leaky one: the dabs' groups again, on the new regions (the bits of
+        # a dab left in what remains of a leaky region (its blot the model paints as paper) are no hint)
+        left = np.zeros(n, bool)
+        left[split] = True
+        hint &= ~left[np.maximum(labels, 0)] | (labels < 0)
         group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, s_lab)
     if not len(group_region):
         return result, 0
@@ -240,7 +244,7 @@ def _touches_edge(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
-def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.ndarray, int]:
+def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.ndarray, int, list[int]]:
     """The leak guard: a quick sketch leaves gaps in its outlines, and a paint bucket pours a dab's colour
     through them into the paper and the shapes around (the whole canvas in the dab's colour). Only regions
     that hold a dab and reach the canvas edge (the paper does) are looked at; the rest are left as they are.
@@ -249,12 +253,15 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
     close, as in trapped-ball filling); at the first width at which the dabs' parts are cut off from the
     edge and keep MIN_ENCLOSED px each, those parts, grown back to the region's lines, become regions of
     their own. Where no width closes them and the model paints most of the region as paper (PAPER), the
-    dabs' parts are the connected parts of the region the model does not paint as paper. A region the
-    edge closes with no gap (a sky to the horizon) stays whole. Returns (labels, count), new regions
-    numbered from the old count on (labels is modified in place when it changes)."""
+    dabs' parts are the connected parts of the region the model does not paint as paper (paper: what
+    reaches the canvas edge, so a highlight inside the shape stays shape). A region the edge closes with
+    no gap (a sky to the horizon) stays whole. `seeds` / `own`: the dab groups' points and groups, as
+    _hint_groups gives them; `r_lab`: the model's output in CIELAB. Returns (labels, count, regions
+    split): new regions numbered from the old count on (labels is modified in place)."""
     leaky = [int(r) for r in np.unique(group_region) if _touches_edge(labels == r)]
+    split: list[int] = []
     if not leaky:
-        return labels, n
+        return labels, n, split
     thick = line.copy()
     grown = 0
     for k in CLOSE:
@@ -267,6 +274,7 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
             if parts is None:
                 continue
             leaky.remove(r)
+            split.append(r)
             for part in parts:
                 for _ in range(k + 1):
                     part = _grow(part)
@@ -285,10 +293,11 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
             continue
         sub, _ = label_regions(region & ~paper)
         parts = _parts(sub, seeds[np.isin(own, np.nonzero(group_region == r)[0])], edge_ok=True)
+        split += [r] if parts else []
         for part in parts or ():
             labels[part] = n
             n += 1
-    return labels, n
+    return labels, n, split
 
 
 def _parts(sub: np.ndarray, pts: np.ndarray, edge_ok: bool = False) -> list[np.ndarray] | None:

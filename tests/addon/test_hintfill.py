@@ -198,10 +198,11 @@ def ring_sketch(n=256, gap_px=3.0, centre=(128, 128), radius=60, dab=(0.16, 0.38
     return px * 2 - 1, r < radius - 2, r > radius + 2
 
 
-@pytest.mark.parametrize("gap_px", [3.0, 5.0])
+@pytest.mark.parametrize("gap_px", [3.0, 5.0, 20.0])
 def test_a_small_gap_in_an_outline_does_not_let_the_colour_out(gap_px):
     """A circle whose outline is not closed (a gap of a few px, as a quick sketch leaves): the dab fills
-    the circle, not the paper around it (a paint bucket would pour into the whole canvas)."""
+    the circle, not the paper around it (a paint bucket would pour into the whole canvas). A gap too wide
+    to close (20 px): the model paints the paper white, so the dab keeps to the shape the model paints."""
     x, inside, outside = ring_sketch(gap_px=gap_px)
     assert hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)[1] == 1  # one region: the gap is open
     out = shaded_model_output(x)
