@@ -142,9 +142,11 @@ def has_hints(sketch: np.ndarray) -> bool:
     return int(np.count_nonzero(spread > 2 * SATURATED)) >= MIN_HINT_PIXELS
 
 
-def hint_mask(sketch: np.ndarray, line_layer: np.ndarray) -> np.ndarray:
+def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np.ndarray:
     """(H, W) bool: the hint pixels of a sketch (planar [-1, 1], any size) as `fill` tells them, converting
-    only the coloured pixels to CIELAB (cheap on a large canvas of lines)."""
+    only the coloured pixels to CIELAB (cheap on a large canvas of lines). `fringe`: with the pixels up to
+    that many px around them that are not line: a dab's anti-aliased edge, too pale to be a hint itself
+    (half brown, half paper), which "keep my lines" would otherwise lay over a filled shape as a faint ring."""
     spread = sketch.max(axis=0)
     spread -= sketch.min(axis=0)
     ys, xs = np.nonzero((spread > 2 * SATURATED) & (line_layer >= LINE))
@@ -152,6 +154,11 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray) -> np.ndarray:
     if len(ys):
         c = lab((sketch[:, ys, xs] + 1) * 0.5)
         out[ys, xs] = (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
+    if fringe and out.any():
+        grown = out
+        for _ in range(fringe):
+            grown = _grow(grown)
+        out = grown & (line_layer >= LINE)
     return out
 
 

@@ -425,6 +425,9 @@ HINT_PALETTE = {
 }
 
 
+DAB_FRINGE = 2  # px around a dab (its anti-aliased edge) that keep my lines leaves alone with the dab
+
+
 def line_layer(x: np.ndarray) -> np.ndarray:
     """The sketch's lines as a multiply layer (H, W) in [0, 1], from the sketch in model space (3, H, W):
     1 - darkness x greyness, with darkness = 1 - the brightest channel and greyness = darkest / brightest
@@ -532,7 +535,7 @@ def run(
     # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
     # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
     fills = fill_hints and "colorize" in stages and layer is not None and hintfill.has_hints(x)
-    dabs = hintfill.hint_mask(x, layer) if fills else None
+    dabs = hintfill.hint_mask(x, layer, fringe=DAB_FRINGE) if fills else None
     for i, k in enumerate(stages):
         job.check()
         info = infos[k]

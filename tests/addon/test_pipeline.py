@@ -208,8 +208,11 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
     hi, lo = canvas[..., :3].max(axis=2), canvas[..., :3].min(axis=2)
     layer = 1 - (1 - hi) * lo / hi  # bottom-up, like the results
     x = pipeline.to_model_space(canvas)
-    painted = hintfill.hint_mask(x, pipeline.line_layer(x))[::-1]  # the dab follow my colours filled
+    painted = hintfill.hint_mask(x, pipeline.line_layer(x), fringe=2)[::-1]  # the dab
+    core = hintfill.hint_mask(x, pipeline.line_layer(x))[::-1]  # follow my colours filled, with its edge
     assert painted.sum() > 500 and (layer[painted] < 1).any()
+    edge = painted & ~core  # the dab's anti-aliased edge: too pale to be a hint, but no line either
+    assert edge.sum() > 50 and (layer[edge] < 0.97).sum() > 20  # it would lay a faint ring over the fill
     layer[painted] = 1.0  # ... is paint, not line
     np.testing.assert_allclose(
         lined["colorize"][..., :3], plain["colorize"][..., :3] * layer[..., None], atol=1e-6
