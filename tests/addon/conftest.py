@@ -7,8 +7,10 @@ is never touched (BLENDER_USER_RESOURCES is read by bpy at import).
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
+import shutil
 import sys
 import tempfile
 from types import SimpleNamespace
@@ -18,9 +20,18 @@ import pytest
 
 PKG = "bl_ext.user_default.nftgan"
 
+_OWN_PROFILE = ""  # the throw-away profile this process made (about 100 MB once the extension is in)
 if "bpy" not in sys.modules:
-    os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="nftgan-test-profile-")
+    _OWN_PROFILE = os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="nftgan-test-profile-")
 PROFILE = os.environ.get("BLENDER_USER_RESOURCES", "")
+
+
+def _remove_profile() -> None:
+    if _OWN_PROFILE:
+        shutil.rmtree(_OWN_PROFILE, ignore_errors=True)
+
+
+atexit.register(_remove_profile)  # registered before bpy is imported: runs after bpy's own exit handlers
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +100,7 @@ def pytest_unconfigure(config):
     if bpy is not None and exported and bpy.app.version[:2] == (4, 2) and _exit_status:
         sys.stdout.flush()
         sys.stderr.flush()
+        _remove_profile()  # os._exit runs no exit handlers
         os._exit(_exit_status[0])
 
 
