@@ -169,12 +169,11 @@ def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tupl
     line_layer: < LINE is line). Returns (result, number of regions filled)."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
-    s_lab = lab((sketch + 1) * 0.5)
-    chroma = np.hypot(s_lab[1], s_lab[2])
-    line = line_layer < LINE
-    hint = ~line & (s_lab[0] > HINT_L[0]) & (s_lab[0] < HINT_L[1]) & (chroma > HINT_CHROMA)
+    hint = hint_mask(sketch, line_layer)
     if hint.sum() < MIN_HINT_PIXELS:
         return result, 0
+    s_lab = lab((sketch + 1) * 0.5)
+    line = line_layer < LINE
     labels, n = regions(line)
     group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, s_lab)
     r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)

@@ -534,8 +534,9 @@ def run(
     layer = line_layer(x) if lined else None
     # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
     # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
-    fills = fill_hints and "colorize" in stages and layer is not None and hintfill.has_hints(x)
-    dabs = hintfill.hint_mask(x, layer, fringe=DAB_FRINGE) if fills else None
+    x0 = x
+    fills = fill_hints and "colorize" in stages and hintfill.has_hints(x)
+    dabs = hintfill.hint_mask(x, layer, fringe=DAB_FRINGE) if fills and layer is not None else None
     for i, k in enumerate(stages):
         job.check()
         info = infos[k]
@@ -546,8 +547,10 @@ def run(
         job.progress(i / len(stages), f"{info.name} ({k})")
         x_in = at_work_size(x, info)
         x = apply_model(x_in, info, sessions[k], job, on_tile)
-        if k == "colorize" and fill_hints and hintfill.has_hints(x_in):
-            if hintfill.fill(x, x_in, line_layer(x_in))[1] and dabs is not None:
+        if k == "colorize" and fills:  # (colorize is the first stage: x_in is the sketch, maybe scaled down)
+            # the line layer at the work size: the canvas's own when the sketch is not scaled down
+            in_layer = layer if x_in is x0 and layer is not None else line_layer(x_in)
+            if hintfill.fill(x, x_in, in_layer)[1] and dabs is not None:
                 layer[dabs] = 1.0
         if strength.get(k, 1.0) < 1.0:
             x = _mix(x, x_in, strength[k])
