@@ -10,13 +10,14 @@ import struct
 import subprocess
 import sys
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from nftgan.core import imageio, pipeline
-from nftgan.core.contract import ModelError, build_metadata, describe_model
+from nftgan.core.contract import ModelError, ModelInfo, build_metadata, describe_model
 from nftgan.core.errors import UserError
 from nftgan.export.validate import validate
 from onnx import TensorProto, helper
@@ -108,12 +109,22 @@ def test_the_memory_estimate_covers_what_a_job_really_takes(colorize_model, styl
     import tracemalloc
 
     models = {k: describe_model(p) for k, p in (("colorize", colorize_model), ("stylize", stylize_model))}
+    # a style with a larger work size than the colorizer's (3D Clay: 512 vs 256 px) takes the colorized
+    # result back at the sketch's size
+    worked = {
+        "colorize": replace(models["colorize"], work_size=64),
+        "stylize": replace(models["stylize"], work_size=128),
+    }
     for (h, w), extra, size in (
         ((300, 700), {}, None),
         ((96, 64), {"upscale": upscale_model}, None),
         ((40, 60), {}, 400),
+        ((600, 450), {"upscale": upscale_model, **worked}, None),
     ):
-        both = {**models, **{k: describe_model(v) for k, v in extra.items()}}
+        both = {
+            **models,
+            **{k: v if isinstance(v, ModelInfo) else describe_model(v) for k, v in extra.items()},
+        }
         sketch = np.ones((h, w, 4), np.float32)
         estimate = pipeline.job_bytes(h, w, both, size) - pipeline.RUNTIME_BYTES
         tracemalloc.start()

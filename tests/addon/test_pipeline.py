@@ -190,13 +190,35 @@ def test_a_sketch_larger_than_the_work_size_is_stylized_at_it(colorize_model, st
     assert up["stylize"].shape == (160, 120, 4) and up["upscale"].shape == (256, 192, 4)  # 4 x the work size
 
 
+def test_a_style_with_a_larger_work_size_restyles_the_colorized_result_at_it(
+    colorize_model, stylize_model, upscale_model, monkeypatch
+):
+    """A style that works at more than the colorizer (3D Clay: 512 px after colorize at 256) takes the
+    colorized result at the sketch's size and brings it to its own work size, not the colorizer's smaller
+    image; the upscale takes the stylize stage's image at that size (4x it, larger than the sketch)."""
+    col = dataclasses.replace(describe_model(colorize_model), work_size=64)
+    sty = dataclasses.replace(describe_model(stylize_model), work_size=128)
+    up = describe_model(upscale_model)
+    seen, apply = [], pipeline.apply_model
+
+    def spy(img, info, *args, **kwargs):
+        seen.append((info.kind, img.shape[1:]))
+        return apply(img, info, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "apply_model", spy)
+    out = pipeline.run(sketch(384, 288), models={"colorize": col, "stylize": sty, "upscale": up})
+    assert seen == [("colorize", (64, 48)), ("stylize", (128, 96)), ("upscale", (128, 96))]
+    assert out["colorize"].shape == out["stylize"].shape == (384, 288, 4)
+    assert out["upscale"].shape == (512, 384, 4)
+
+
 def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resolution(
     colorize_model, stylize_model, upscale_model
 ):
     """The colorized result (by default) is the model's result times the sketch's line layer (dark and grey
     strokes) at the result's own resolution: black lines stay as dark and as sharp as drawn on a canvas 5x the
-    model's work size, coloured hint strokes and paper leave the result alone; the next stage takes the
-    result without them, and an upscale result follows the stage it enlarges. A dab the fill painted over
+    model's work size, coloured hint strokes and paper leave the result alone; stylize restyles the result
+    as the artist sees it (lines in), and an upscale result follows the stage it enlarges. A dab the fill painted over
     is not a line (its pixels keep the result as it is)."""
     col, sty = (dataclasses.replace(describe_model(p), work_size=64) for p in (colorize_model, stylize_model))
     canvas = sketch(320, 320)  # dark lines, 5x the work size ...
@@ -222,13 +244,12 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
     assert line_px.sum() > 500 and dab_px.sum() > 500
     assert lined["colorize"][line_px, :3].max() <= 0.05 + 1e-6  # as dark as drawn, at full resolution
     assert (lined["colorize"][dab_px] >= 0.98 * plain["colorize"][dab_px]).all()  # hints are not lines
-    assert np.array_equal(
-        lined["stylize"], plain["stylize"]
-    )  # stylize took the colorized image without lines
+    # stylize restyles the colorized result as the artist sees it, lines in: the same as stylizing that image
+    seen = pipeline.run(lined["colorize"], models={"stylize": sty}, lines=())["stylize"]
+    np.testing.assert_array_equal(lined["stylize"], seen)
+    assert np.abs(lined["stylize"] - plain["stylize"]).mean() > 0.01  # keep my lines off: it sees none
     both = pipeline.run(canvas, models=models, lines=("colorize", "stylize"))
-    np.testing.assert_allclose(
-        both["stylize"][..., :3], plain["stylize"][..., :3] * layer[..., None], atol=1e-6
-    )
+    np.testing.assert_allclose(both["stylize"][..., :3], seen[..., :3] * layer[..., None], atol=1e-6)
     small = sketch(80, 80)  # smaller than 4 x the work size: the upscaled result is larger than the sketch
     up = pipeline.run(small, models={"colorize": col, "upscale": describe_model(upscale_model)})
     assert up["upscale"].shape == (256, 256, 4)
