@@ -35,7 +35,7 @@ class ModelInfo:
     scale: int = 1  # upscale factor (upscale only)
     latent: int = 0  # latent size (generate only)
     work_size: int = (
-        0  # colorize/stylize: the picture size it learned at; larger sketches run at this size (0: any)
+        0  # colorize/stylize: the largest side it runs at (the size it learned at, or a measured multiple)
     )
     license: str = ""
     training: dict = field(default_factory=dict)
