@@ -15,7 +15,9 @@
   artist repaints a shape in one new colour) and mixed (every dab its own palette colour, each scored over
   the part of its shape nearer to it than to a dab of another colour); grid score (checkerboard strength, ~1 = none) and colour variety (spread of the
   dominant hues of the hint-free results, degrees) beside the true pictures' own;
-  3D Clay (Fluent flat -> Fluent 3D of the same emoji) L1 / PSNR / SSIM vs the flat input itself;
+  3D Clay (Fluent flat -> Fluent 3D of the same emoji) L1 / PSNR / SSIM vs the flat input itself, and after
+  colorize on a 1024 px canvas as the add-on chains them (held-out emoji sketches with dabs vs the Fluent 3D
+  render of the same emoji: also L1 away from the lines, sharpness, the hue turn per coloured shape);
   upscale PSNR vs bicubic (PIL) on bicubic-downscaled held-out images; the grid score of every model.
 - each model card (addon/models/<id>.md) gets a "Held-out evaluation" section (replaced on every run).
 - tests/models/golden/: fixed held-out sketches, their targets and every model's output on them, with the
@@ -52,6 +54,7 @@ GRID_PERIOD = 4  # pixel phases y mod 4, x mod 4: the period of two stacked x2 u
 GOLDEN_SIZE = 128
 HELDOUT_EVERY = 20  # tests/models/golden/heldout: every 20th held-out colorize pair (256 px)
 GOLDEN_UPSCALE_CROP = 64  # the upscaler's golden input: the colorized image's centre 64 px (-> 256 px)
+CANVAS = 1024  # New Sketch Canvas's default size: the chain on a canvas larger than the models' work sizes
 BUDGET_MB = 60.0
 CARD_MARK = "\n## Held-out evaluation\n"
 
@@ -405,6 +408,11 @@ def metrics(data: Path, infos: dict[str, ModelInfo], compare: dict[str, ModelInf
                 baseline="input",
             ),
         }
+    for tag, models in (("", infos), ("before: ", compare)):  # 3D Clay on a large canvas, after colorize
+        colour = next(iter(by_kind(models, "colorize").values()), None)
+        for mid, info in by_kind(models, "stylize").items():
+            if colour and "clay" in mid:
+                res[f"{tag}{mid} on a {CANVAS} px canvas"] = canvas_scores(data, colour, info, limit)
     for mid, info in {
         **by_kind(infos, "upscale"),
         **{f"before: {k}": v for k, v in by_kind(compare, "upscale").items()},
@@ -427,6 +435,68 @@ def metrics(data: Path, infos: dict[str, ModelInfo], compare: dict[str, ModelInf
     res["grid score of each model's output"] = grid_scores(data, infos, compare, limit)
     res["_seconds"] = round(time.perf_counter() - t0, 1)
     return res
+
+
+def canvas_scores(data: Path, colour: ModelInfo, style: ModelInfo, limit: int = 0) -> dict:
+    """A style after colorize on a CANVAS px canvas, as the add-on runs the chain (follow my colours, keep my
+    lines): held-out emoji sketches with 3 true-colour dabs, each scaled to CANVAS px, whose emoji has a
+    Fluent 3D render (data/clay/test/B). Scored at 256 px against that render: L1 / PSNR / SSIM, and L1 away
+    from the sketch's lines (Fluent 3D draws no outlines); `sharpness`: the mean gradient of the result at
+    CANVAS px (x1000); `hue_turn`: per coloured shape of the sketch, how far the style turns the colorized
+    result's hue (mean |degrees|; `hue_median`: signed)."""
+    from scipy import ndimage
+
+    renders = data / "clay/test/B"
+    names = [
+        p
+        for p in sorted((data / "colorize/test/A").glob("fluentflat__*.png"))
+        if (renders / f"{p.name.split('__')[1]}.png").is_file()
+    ][: limit or None]
+    m: dict[str, list[float]] = {}
+    turns = []
+
+    def at256(rgba):
+        return (
+            np.asarray(Image.fromarray(quantize(from_rgba(rgba))).resize((256, 256), Image.BOX), np.float32)
+            / 255
+        )
+
+    def hue(ab):
+        return np.degrees(np.arctan2(ab[..., 1], ab[..., 0]))
+
+    for i, p in enumerate(names):
+        sketch, target = load_rgb01(p), load_rgb01(data / "colorize/test/B" / p.name)
+        ref = load_rgb01(renders / f"{p.name.split('__')[1]}.png")
+        canvas = pil_resize(dabbed(sketch, target, i, recolour=False)[0], CANVAS, CANVAS)
+        res = pipeline.run(to_rgba(canvas), models={"colorize": colour, "stylize": style})
+        out, coloured = at256(res["stylize"]), at256(res["colorize"])
+        lines = sketch.min(axis=2) < 0.5
+        off = ~ndimage.binary_dilation(lines, iterations=3)
+        for k, v in (("l1", l1(out, ref)), ("psnr", psnr(out, ref)), ("ssim", ssim(out, ref))):
+            m.setdefault(k, []).append(v)
+        m.setdefault("l1_off_lines", []).append(float(np.abs(out - ref)[off].mean()))
+        g = from_rgba(res["stylize"]).mean(axis=2)
+        m.setdefault("sharpness", []).append(
+            1000 * float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
+        )
+        before, after = lab(coloured)[..., 1:], lab(out)[..., 1:]
+        shapes, n = ndimage.label(off)
+        for s in range(1, n + 1):
+            inner = ndimage.binary_erosion(shapes == s, iterations=2)
+            if inner.sum() >= 150 and np.hypot(*before[inner].mean(axis=0)) >= 20:  # a coloured shape
+                turns.append(
+                    float(
+                        (hue(after[inner].mean(axis=0)) - hue(before[inner].mean(axis=0)) + 180) % 360 - 180
+                    )
+                )
+    scores = {"images": len(names), "set": f"data/colorize/test emoji at {CANVAS} px -> data/clay/test/B"}
+    scores.update({k: round(float(np.mean(v)), 4) for k, v in m.items()})
+    scores.update(
+        hue_turn=round(float(np.mean(np.abs(turns))), 1),
+        hue_median=round(float(np.median(turns)), 1),
+        shapes=len(turns),
+    )
+    return scores
 
 
 def grid_scores(data: Path, infos: dict[str, ModelInfo], compare: dict[str, ModelInfo], limit: int) -> dict:
@@ -573,6 +643,17 @@ def card_lines(mid: str, info: ModelInfo, res: dict) -> list[str]:
             lines.append(
                 f"Same set, {k}: L1 {v['model_l1']:.4f}, PSNR {v['model_psnr']:.2f} dB, SSIM {v['model_ssim']:.3f}."
             )
+        big = res.get(f"{mid} on a {CANVAS} px canvas")
+        if big:
+            lines += [
+                "",
+                f"After colorize on a {CANVAS} px canvas, as the add-on runs the chain ({big['images']} held-out emoji "
+                "sketches with true-colour dabs, scored at 256 px against the Fluent 3D render; Fluent 3D draws no "
+                f"outlines, so the artist's lines cost L1): L1 {big['l1']:.4f}, {big['l1_off_lines']:.4f} away from "
+                f"the lines, PSNR {big['psnr']:.2f} dB, SSIM {big['ssim']:.3f}; sharpness (mean gradient at "
+                f"{CANVAS} px) {big['sharpness']:.1f}; hue turn per coloured shape {big['hue_turn']} degrees "
+                f"(median {big['hue_median']}, {big['shapes']} shapes).",
+            ]
         return lines
     if info.kind == "upscale" and r:
         return [
