@@ -10,8 +10,9 @@ sizes. The file is written (atomically) only when every output matches within PA
 output's scale (its largest |value|).
 
 `--int8` adds `<name>.int8.onnx`: static QDQ quantization (per-channel weights, reduce_range),
-calibrated on training images, kept only when it is faster than fp32 on this machine AND at least
-35 dB PSNR against the fp32 output on every held-out image. The add-on runs it on CPUs with int8
+calibrated on training images, the convolutions that alone cost most quality kept in fp32 in one candidate
+(the per-convolution search of `export/requantize.py`), kept only when it is faster than fp32 on this
+machine AND at least 35 dB PSNR against the fp32 output on every held-out image. The add-on runs it on CPUs with int8
 dot-product instructions (VNNI / AMX; `nftgan.core.cpu`) and the fp32 file elsewhere.
 """
 
@@ -335,13 +336,15 @@ def quantize_int8(
     min_psnr: float = INT8_MIN_PSNR,
     min_speedup: float = 1.0,
     variants: dict[str, dict] | None = None,
+    timed: bool = True,
 ) -> tuple[bytes | None, dict]:
     """Static QDQ int8 of an fp32 model. Returns (model bytes or None, report).
 
     The candidates of `int8_candidates` (or `variants`: {label: quantize_static options}) are made and scored: PSNR vs fp32 on every image of `held` (the
     worst counts) and speed (one thread, CPU time, interleaved with fp32). Of those with PSNR >= `min_psnr`
     the fastest (within 5 %, the most faithful) is kept if it runs more than `min_speedup` times faster
-    than fp32; otherwise the report says why it was refused.
+    than fp32; otherwise the report says why it was refused. `timed=False` scores the PSNR only (the
+    sensitivity search of `export.requantize`; speeds read as NaN).
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -385,7 +388,9 @@ def quantize_int8(
             sess = _session(model, threads=1)
             got = [sess.run(None, {name: x[None]})[0] for x in held]
             quality = min(psnr(g, w) for g, w in zip(got, want))
-            t_fp32, t_int8 = time_sessions([base, sess], held[0][None], clock=time.thread_time)
+            t_fp32, t_int8 = (
+                time_sessions([base, sess], held[0][None], clock=time.thread_time) if timed else (np.nan,) * 2
+            )
             candidates.append(
                 {
                     "quantized": label,
@@ -399,7 +404,7 @@ def quantize_int8(
     good = [c for c in candidates if c["psnr_db"] >= min_psnr]
     if good:  # the fastest; within 5 % of it (timing noise), the most faithful
         fastest = max(c["speedup"] for c in good)
-        best = max((c for c in good if c["speedup"] >= 0.95 * fastest), key=lambda c: c["psnr_db"])
+        best = max((c for c in good if not c["speedup"] < 0.95 * fastest), key=lambda c: c["psnr_db"])
     else:
         best = max(candidates, key=lambda c: c["psnr_db"])
     report = {k: v for k, v in best.items() if k != "model"}
@@ -454,6 +459,41 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_int8(path: Path, q_model: bytes, props: dict[str, str], report: dict) -> None:
+    """Write a kept int8 variant with its fp32 model's metadata, named "(int8)", the rule's verdict in its
+    description."""
+    props = dict(props)
+    props["nftgan.name"] = f"{props['nftgan.name']} (int8)"
+    props["nftgan.description"] = f"{props['nftgan.description']}; int8 ({report['reason']})"
+    _write_atomic(Path(path), _with_metadata(onnx.load_from_string(q_model), props))
+
+
+def int8_summary(report: dict) -> str:
+    """The int8 search as text: the convolutions kept in fp32, every candidate, the verdict."""
+    lines = []
+    if "sensitive" in report:  # export/requantize.py's search
+        keep, below = report["sensitive"], report["sensitive_below"]
+        lines.append(
+            f"  int8    {len(keep)} convolution(s) alone drop the worst held-out PSNR below {below:g} dB"
+            + (
+                ": a candidate keeps them fp32"
+                if any("sensitive" in c["quantized"] for c in report["candidates"])
+                else ""
+            )
+        )
+        lines += [f"            {n:<56} {db:5.1f} dB" for n, db in sorted(keep.items(), key=lambda kv: kv[1])]
+    for c in report["candidates"]:
+        lines.append(
+            f"  int8    {c['quantized']:<34} {c['psnr_db']:5.1f} dB  {c['fp32_ms']:6.1f} -> {c['int8_ms']:6.1f} ms "
+            f"({c['speedup']:.2f}x)"
+        )
+    lines.append(
+        f"  int8    {report['reason']}"
+        + (f" -> {report['path']}" if report["kept"] and "path" in report else "")
+    )
+    return "\n".join(lines)
 
 
 def int8_path(out_path: str | os.PathLike) -> Path:
@@ -571,20 +611,13 @@ def export_checkpoint(
         )
     _write_atomic(out_path, model)
     describe_model(out_path)  # the add-on's own reader accepts it
-    if int8:
-        q_model, q_report = quantize_int8(
-            model, [x.numpy() for x in calib], [x.numpy() for x in held or calib[-2:]]
-        )
+    if int8:  # the per-convolution search of export/requantize.py, then the rule (quantize_int8)
+        from nftgan.export.requantize import search
+
+        q_model, q_report = search(model, [x.numpy() for x in calib], [x.numpy() for x in held or calib[-2:]])
         q_report["path"] = str(int8_path(out_path))
         if q_model is not None:
-            q_props = dict(
-                props,
-                **{
-                    "nftgan.name": f"{name} (int8)",
-                    "nftgan.description": f"{description}; int8 ({q_report['reason']})",
-                },
-            )
-            _write_atomic(int8_path(out_path), _with_metadata(onnx.load_from_string(q_model), q_props))
+            write_int8(int8_path(out_path), q_model, props, q_report)
         else:
             int8_path(out_path).unlink(missing_ok=True)  # never leave a stale variant that failed the rule
         report["int8"] = q_report
@@ -650,7 +683,13 @@ def model_card(r: dict) -> str:
     ]
     if r["int8"]:
         q = r["int8"]
-        rows.append(("int8", f"{q['reason']} ({q['quantized']} quantized)"))
+        stay = q.get("sensitive") or {}
+        fp32 = (
+            f": the {len(stay)} convolution(s) that alone drop it below {q['sensitive_below']:g} dB stay fp32"
+            if stay and "sensitive" in q["quantized"]
+            else ""
+        )
+        rows.append(("int8", f"{q['reason']} ({q['quantized']} quantized{fp32})"))
     lines = [f"# {r['name']}", "", r["description"], "", "| | |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines) + "\n"
@@ -733,10 +772,7 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
     for p in report["parity"]:
         print(f"  parity  {p['case']:<28} max |d| {p['max_abs']:.2e}")
     if report["int8"]:
-        print(
-            f"  int8    {report['int8']['reason']}"
-            + (f" -> {report['int8']['path']}" if report["int8"]["kept"] else "")
-        )
+        print(int8_summary(report["int8"]))
     print(f"wrote {args.out} in {report['seconds']:.1f} s")
     if args.card:
         _write_atomic(Path(args.card), report["card"].encode())

@@ -222,7 +222,12 @@ def test_int8_keep_and_refuse_rule(colorize_model, tiny_data):
 
 
 @pytest.mark.slow
-def test_export_int8_writes_the_variant_only_when_the_rule_holds(tiny_runs, tiny_data, tmp_path):
+def test_export_int8_writes_the_variant_only_when_the_rule_holds(tiny_runs, tiny_data, tmp_path, monkeypatch):
+    """The export runs requantize's per-convolution search on the file it wrote (a threshold above every
+    score names every Conv of it), then the rule: the variant is written only when it holds."""
+    from nftgan.export import requantize as rq
+
+    monkeypatch.setattr(rq, "SENSITIVE_BELOW", 1e9)
     out = tmp_path / "c.onnx"
     stale = ox.int8_path(out)
     stale.write_bytes(b"stale variant from an older export")
@@ -233,6 +238,8 @@ def test_export_int8_writes_the_variant_only_when_the_rule_holds(tiny_runs, tiny
         report["real_images"] and len(report["parity"]) == 4
     )  # --calib-dir images also feed the parity check
     q = report["int8"]
+    convs = {n.name for n in onnx.load(str(out)).graph.node if n.op_type == "Conv"}
+    assert set(q["sensitive"]) == convs and q["sensitive_below"] == 1e9
     rule = q["speedup"] > 1.0 and q["psnr_db"] >= ox.INT8_MIN_PSNR
     assert q["kept"] == rule and stale.exists() == rule
     if rule:

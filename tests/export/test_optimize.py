@@ -151,6 +151,34 @@ def test_requantize_with_hints_keeps_sensitive_convs_in_fp32(colorize_model, tin
     assert (tmp_path / "colorize.int8.onnx").exists() == (code == 0)
 
 
+def test_int8_search_keeps_the_sensitive_convs_in_fp32_in_one_candidate(colorize_model, tiny_data):
+    """`requantize.search` (what `nftgan export --int8` runs): each Conv quantized alone and scored; a threshold
+    between the convs' scores adds the candidate without those below it (real quantization, real onnxruntime);
+    one above them all adds none (a variant that quantizes nothing is no int8 variant)."""
+    from nftgan.export import requantize as rq
+
+    images = rq.domain(str(tiny_data["paired"] / "A"), 6, 32)
+    calib, held = images[:4], images[4:]
+    fp32 = colorize_model.read_bytes()
+    alone = rq.sensitive_convs(fp32, calib, held, 1e9)  # every Conv, with its PSNR alone
+    assert len(alone) == _ops(onnx.load_from_string(fp32)).count("Conv")
+    below = float(np.median(sorted(alone.values())))
+    want = {n for n, db in alone.items() if db < below}
+    assert 0 < len(want) < len(alone)
+    model, report = rq.search(fp32, calib, held, below)
+    assert set(report["sensitive"]) == want and report["sensitive_below"] == below
+    label = f"Conv except {len(want)} sensitive"
+    assert label in {c["quantized"] for c in report["candidates"]}
+    assert "a candidate keeps them fp32" in ox.int8_summary(report)
+    assert (model is not None) == report["kept"] and report["reason"].startswith(("kept", "refused"))
+    _, report = rq.search(fp32, calib, held, 1e9)
+    assert len(report["sensitive"]) == len(alone)
+    assert {c["quantized"] for c in report["candidates"]} == set(
+        ox.int8_candidates(onnx.load_from_string(fp32))
+    )
+    assert f"{len(alone)} convolution(s) alone drop" in ox.int8_summary(report)
+
+
 def test_int8_first_and_last_means_the_layers_after_the_rewrite(unet):
     """The int8 candidate that keeps the image-in and image-out convolutions in fp32 keeps the whole last
     layer (its low-resolution convolution and the two that recompute its borders) in a rewritten graph."""
