@@ -183,6 +183,19 @@ def test_model_metadata_is_bounded(key, value, tmp_path, capsys):
     assert rc == 1 and "is more than NFTGan accepts" in err and "Traceback" not in err
 
 
+def test_a_models_output_beyond_its_range_is_clipped(tmp_path):
+    """Exp returns up to e on a sketch in [-1, 1]: one tile's output is clipped to [-1, 1] (in place, only when it
+    is out of range) before the strength mixes it with the stage's input (and before a next stage takes it);
+    an output in range passes untouched (Identity)."""
+    sketch = np.random.default_rng(0).uniform(0, 1, (40, 30, 4)).astype(np.float32)
+    sketch[..., 3] = 1.0
+    x = pipeline.to_model_space(sketch)
+    for op, out in (("Exp", np.clip(np.exp(x), -1, 1)), ("Identity", x)):
+        model = describe_model(_model(tmp_path / f"{op}.onnx", op=op))
+        got = pipeline.run(sketch, models={"stylize": model}, strength={"stylize": 0.5})["stylize"]
+        np.testing.assert_allclose(got, pipeline.to_image_space(x + 0.5 * (out - x)), atol=1e-6)
+
+
 def test_a_model_that_outputs_nan_is_caught(tmp_path, capsys):
     """Sqrt: finite on an all-zero input (which is all validate used to try), NaN on a real sketch."""
     path = _model(tmp_path / "nan.onnx", op="Sqrt")

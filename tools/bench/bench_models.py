@@ -11,8 +11,10 @@ an int8 variant's precision as the add-on picks it, and the fp32 files):
   OpenBLAS (its AVX-512 kernels: the `OPENBLAS_CORETYPE` override some environments set is removed for the
   measurement; torch.mm reaches about half of it here).
 
-The variants take turns call by call (round robin), so load from other programs falls on all of them alike;
-each ratio is given at the median and at the best call. Counters that load does not disturb are printed
+The variants take turns call by call (round robin, each going first in turn), so load from other programs falls
+on all of them alike; each ratio is the median of the per-round ratios (the two calls of a round ran back to
+back, so a load that comes and goes cancels out) and the ratio of the best calls; pipeline / bare is also given
+in CPU time (all threads, per round) and as the pipeline's own work in ms (wall and CPU, per round). Counters that load does not disturb are printed
 beside them: page faults per call and the bytes the pipeline allocates beyond the sessions' own output.
 Live preview: a sketch that changes every 40 ms handed to the worker (latest wins, the running preview ends),
 each preview the pipeline plus the result's 8-bit, PNG and linear conversion, as the add-on's worker does.
@@ -35,7 +37,8 @@ SIDE = 256
 # s between calls: torch's OpenMP threads keep spinning a while after an eager call and took the cores from
 # whichever variant came next (pipeline / bare in CPU time 1.32 with the pipeline after eager, 1.0x without)
 PAUSE = 0.02
-ROUNDS = 30  # calls per variant, taking turns: the median of 12 moved by several % between runs on the shared machine
+ROUNDS = 60  # calls per variant, taking turns: the median of 12 moved by several % between runs on the shared machine
+EAGER_ROUNDS = 20  # the pipelines beside torch eager (slower calls)
 LIVE_SECONDS = 6.0
 LIVE_EVERY = 0.04  # s between looks at the sketch, as the add-on's live preview (stylize.LIVE_INTERVAL)
 GOALS = {  # name -> (target, "max" or "min")
@@ -136,6 +139,11 @@ def _interleaved(fns: dict, rounds: int, cpu: dict | None = None) -> dict[str, l
             times[k].append(time.perf_counter() - t0)
             cpu[k].append(time.process_time() - c0)
     return times
+
+
+def paired(a: list[float], b: list[float]) -> tuple[float, float]:
+    """(median of the per-round ratios a[i] / b[i], best a / best b): calls i of a round ran back to back."""
+    return float(np.median(np.divide(a, b))), min(a) / min(b)
 
 
 def _faults_and_bytes(fn, n: int = 5) -> tuple[float, int]:
@@ -255,20 +263,18 @@ def main() -> list[tuple]:
     times = _interleaved({k: f for k, f in fns.items() if k != "eager"}, ROUNDS, cpu)
     vs_eager: dict[str, list[float]] = {}
     if "eager" in fns:
-        vs_eager = _interleaved({k: f for k, f in fns.items() if k != "bare"}, ROUNDS // 2, cpu2 := {})
+        vs_eager = _interleaved({k: f for k, f in fns.items() if k != "bare"}, EAGER_ROUNDS, cpu2 := {})
         times["eager"], cpu["eager"] = vs_eager["eager"], cpu2["eager"]
     med = {k: float(np.median(v)) for k, v in times.items()}
     cpu_med = {k: float(np.median(v)) for k, v in cpu.items()}
     best = {k: min(v) for k, v in times.items()}
-    med_e = {k: float(np.median(v)) for k, v in vs_eager.items()}  # the pipelines beside eager
-    best_e = {k: min(v) for k, v in vs_eager.items()}
     faults = {k: _faults_and_bytes(fns[k]) for k in ("pipeline", "bare")}
     rate, finished, looks = live_rate(auto, rgba)
     load = os.getloadavg()[0]
 
     print(
         f"{colorize.name} -> {style.name} at {SIDE}x{SIDE}, {THREADS} threads, onnxruntime CPU; "
-        f"{ROUNDS} rounds taking turns (with eager: {ROUNDS // 2}); load average {load:.1f} on {os.cpu_count()} CPUs"
+        f"{ROUNDS} rounds taking turns (with eager: {EAGER_ROUNDS}); load average {load:.1f} on {os.cpu_count()} CPUs"
     )
     print(
         f"{'variant':<16} {'median ms':>9} {'best ms':>8} {'CPU ms':>7}  page faults/call  bytes allocated/call"
@@ -276,10 +282,13 @@ def main() -> list[tuple]:
     for k in fns:
         extra = f"  {faults[k][0]:16.1f}  {faults[k][1] / 1e6:10.2f} MB" if k in faults else ""
         print(f"{k:<16} {1e3 * med[k]:9.1f} {1e3 * best[k]:8.1f} {1e3 * cpu_med[k]:7.1f}{extra}")
+    own = np.subtract(times["pipeline"], times["bare"]), np.subtract(cpu["pipeline"], cpu["bare"])
     print(
-        f"pipeline / bare in CPU time (all threads, median): {cpu_med['pipeline'] / cpu_med['bare']:.3f}"
+        f"pipeline / bare per round: wall {paired(times['pipeline'], times['bare'])[0]:.3f}, CPU time (all "
+        f"threads) {paired(cpu['pipeline'], cpu['bare'])[0]:.3f}; the pipeline's own work (pipeline - bare, "
+        f"median per round): {1e3 * np.median(own[0]):.2f} ms wall, {1e3 * np.median(own[1]):.2f} ms CPU"
         + (
-            f"; fp32 pipeline / eager: {np.median(cpu2['pipeline']) / cpu_med['eager']:.2f}"
+            f"; fp32 pipeline / eager in CPU time: {paired(cpu2['pipeline'], cpu2['eager'])[0]:.2f}"
             if "eager" in cpu_med
             else ""
         )
@@ -292,13 +301,7 @@ def main() -> list[tuple]:
             f"torch twins equal the ONNX files to {err:.1e}; {macs / 1e9:.2f} GMACs; fp32 matmul peak "
             f"{peak:.0f} GFLOP/s on {THREADS} threads (numpy/OpenBLAS) -> FLOP-bound ideal {1e3 * ideal:.1f} ms"
         )
-        rows.append(
-            (
-                "fp32 pipeline / torch eager",
-                med_e["pipeline"] / med_e["eager"],
-                best_e["pipeline"] / best_e["eager"],
-            )
-        )
+        rows.append(("fp32 pipeline / torch eager", *paired(vs_eager["pipeline"], vs_eager["eager"])))
         rows.append(("pipeline / FLOP-bound ideal", med["pipeline"] / ideal, best["pipeline"] / ideal))
     else:
         print("no PyTorch architecture matches these files' weights: no eager or ideal rows")
@@ -306,13 +309,9 @@ def main() -> list[tuple]:
         names = ", ".join(os.path.basename(m.path) for m in auto.values())
         print(f"pipeline, auto: what the add-on runs here by default (Precision: auto -> {names})")
         rows.append(
-            (
-                "auto (int8) pipeline / torch eager",
-                med_e["pipeline, auto"] / med_e["eager"],
-                best_e["pipeline, auto"] / best_e["eager"],
-            )
+            ("auto (int8) pipeline / torch eager", *paired(vs_eager["pipeline, auto"], vs_eager["eager"]))
         )
-    rows.append(("pipeline / bare sessions", med["pipeline"] / med["bare"], best["pipeline"] / best["bare"]))
+    rows.append(("pipeline / bare sessions", *paired(times["pipeline"], times["bare"])))
     rows.append(("live preview updates/s", rate, rate))
     print(f"live preview: {finished} previews of {looks} changing looks in {LIVE_SECONDS:.0f} s")
     goals = [(name, m, b, *GOALS[name], verdict(name, m, b)) for name, m, b in rows]
