@@ -86,7 +86,8 @@ class NFTGanSceneProps(PropertyGroup):
         name="Fill My Colours",
         default=True,
         description="Fill each shape you dabbed a colour into, up to its lines, in that colour (the model's "
-        "shading kept); off shows what the colorize model makes of the dabs by itself",
+        "shading kept), and keep the open paper around the drawing white; off shows what the colorize model "
+        "makes of the sketch by itself",
     )
 
 

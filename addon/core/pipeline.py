@@ -534,7 +534,8 @@ def run(
     its long side is `size` pixels first (default: its own size). `strength` ({stage: 0..1}, default 1)
     mixes each stage's input with its output; `lines` names the stages whose results get the sketch's lines multiplied back
     (the upscale result follows the stage it enlarges). `fill_hints` fills each region the artist dabbed
-    a colour into, to its lines, in that colour (hintfill: on by default; off shows the model alone).
+    a colour into, to its lines, in that colour, and gives the open paper around the drawing back as white
+    paper (hintfill: on by default; off shows the model alone).
     Bad input raises UserError with a clear message.
     """
     job = job or _NoJob()
@@ -561,8 +562,9 @@ def run(
     # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
     # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
     x0 = x
-    fills = fill_hints and "colorize" in stages and hintfill.has_hints(x)
-    dabs = hintfill.hint_mask(x, layer, fringe=DAB_FRINGE) if fills and layer is not None else None
+    fills = fill_hints and "colorize" in stages  # dabs filled, and the open paper kept paper
+    dabbed = fills and layer is not None and hintfill.has_hints(x)
+    dabs = hintfill.hint_mask(x, layer, fringe=DAB_FRINGE) if dabbed else None
     for i, k in enumerate(stages):
         job.check()
         info = infos[k]
@@ -744,7 +746,8 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="fill each shape you dabbed a colour into, up to its lines, in that colour (the model's shading "
-        "kept; default: on); --no-fill-hints shows what the colorize model makes of the dabs by itself",
+        "kept), and keep the open paper around the drawing white (default: on); --no-fill-hints shows what "
+        "the colorize model makes of the sketch by itself",
     )
     p.add_argument(
         "--strength",

@@ -56,10 +56,9 @@ def test_a_dab_fills_its_region_in_its_colour_and_keeps_shading(dab):
     # shading kept: lightness still varies down the region as the model's did
     col = hintfill.lab((out + 1) * 0.5)[0, int(0.15 * n) : int(0.85 * n), int(0.27 * n)]
     assert col.max() - col.min() > 5
-    # the other box and the lines are the model's own
+    # the other box is the model's own (the lines are laid over the new colours beside them: see
+    # test_the_open_paper_stays_paper)
     np.testing.assert_array_equal(out[:, inside_right], before[:, inside_right])
-    line = pipeline.line_layer(x) < hintfill.LINE
-    np.testing.assert_array_equal(out[:, line], before[:, line])
 
 
 def dab_mask(x):
@@ -162,15 +161,125 @@ def test_a_thin_speck_of_the_dabs_colour_is_the_same_paint():
     assert np.abs(bottom[1:].mean(axis=1) - want[1:]).max() < 5, (bottom.mean(axis=1), want)
 
 
-def test_no_dab_no_change_and_grey_or_dark_strokes_are_not_hints():
+def boxes_inside(n):
+    """The inside of canvas()'s two boxes (planar, top-down), a little in from their lines."""
+    inside = np.zeros((n, n), bool)
+    inside[int(0.12 * n) : int(0.88 * n), int(0.12 * n) : int(0.43 * n)] = True
+    inside[int(0.12 * n) : int(0.88 * n), int(0.57 * n) : int(0.88 * n)] = True
+    return inside
+
+
+def test_no_dab_only_the_paper_changes_and_grey_or_dark_strokes_are_not_hints():
     x = planar(canvas())
     draw = canvas()
     draw_strokes(draw, [[(0.25, 0.5), (0.3, 0.55)]], width=6, color=(0.5, 0.5, 0.5, 1.0))  # grey pencil
+    inside = boxes_inside(x.shape[1])
     for sketch in (x, planar(draw)):
         out = shaded_model_output(sketch)
         before = out.copy()
         assert hintfill.fill(out, sketch, pipeline.line_layer(sketch))[1] == 0
-        np.testing.assert_array_equal(out, before)
+        np.testing.assert_array_equal(out[:, inside], before[:, inside])
+
+
+def test_the_open_paper_stays_paper():
+    """The model paints a haze into the paper around a drawing unlike its training data (always white paper
+    there): the paper around the shapes comes back white, to the lines; the shapes keep the model's colours
+    (and the lines between them and the paper are drawn over the paper's white, not the model's haze)."""
+    n = 128
+    x = planar(canvas(n=n))
+    out = shaded_model_output(x)
+    out[2] -= 0.4  # a yellow haze over everything, the paper too
+    before = out.copy()
+    layer = pipeline.line_layer(x)
+    hintfill.fill(out, x, layer)
+    inside = boxes_inside(n)
+    np.testing.assert_array_equal(out[:, inside], before[:, inside])
+    line = layer < hintfill.LINE
+    outside = np.ones((n, n), bool)
+    outside[int(0.08 * n) : int(0.92 * n), int(0.08 * n) : int(0.47 * n)] = False
+    outside[int(0.08 * n) : int(0.92 * n), int(0.53 * n) : int(0.92 * n)] = False
+    assert (out[:, outside] == 1.0).all()  # the paper, right up to the lines, is white
+    paper = ~line & ~_grow(inside, 3)
+    assert (out[:, paper] == 1.0).all()
+    # under the lines: the paper's white on their outer side (a work-size line pixel's colour shows past the
+    # sharp line keep my lines draws: the model's haze there was a dotted fringe along the lines)
+    outer = line & _grow(paper) & ~_grow(inside, 2)
+    assert outer.sum() > 200 and (out[:, outer] == 1.0).all()
+    inner = line & _grow(inside, 2) & ~_grow(paper)  # ... the model's beside its shapes (but at corners)
+    assert (out[:, inner] == before[:, inner]).all(axis=0).mean() > 0.95
+
+
+def _grow(mask, k=1):
+    for _ in range(k):
+        mask = hintfill._grow(mask)
+    return mask
+
+
+@pytest.mark.parametrize("gap_px", [0.0, 3.0, 5.0])
+def test_a_shape_with_a_small_gap_keeps_its_colours_and_the_paper_around_it_is_white(gap_px):
+    """An undabbed circle whose outline has a gap of a few px: the paper reaches into it through the gap, but
+    the leak guard's thicker lines close it: the circle keeps the model's colours, the paper is white."""
+    x, inside, outside = ring_sketch(gap_px=gap_px, dab=(1.0, 1.0, 1.0))
+    out = shaded_model_output(x)
+    out[:, outside] = 0.6  # a pale haze in the paper
+    before = out.copy()
+    hintfill.fill(out, x, pipeline.line_layer(x))
+    np.testing.assert_array_equal(out[:, inside], before[:, inside])
+    far = outside & (np.hypot(*np.mgrid[0:256, 0:256] - 128.0) > 63)
+    assert (out[:, far] == 1.0).all()
+
+
+def test_a_dabbed_background_is_filled_not_made_paper():
+    """A dab in the paper around the shapes is the artist's colour for it: the background takes the dab's
+    colour (a blue sky), not white; the undabbed boxes keep the model's."""
+    n = 128
+    px = canvas(n=n)
+    draw_strokes(px, [[(0.3, 0.95), (0.4, 0.96)]], width=5, color=(0.16, 0.38, 0.86, 1.0))
+    x = planar(px)
+    out = shaded_model_output(x)
+    before = out.copy()
+    assert hintfill.fill(out, x, pipeline.line_layer(x))[1] == 1
+    lab = hintfill.lab((out + 1) * 0.5)
+    corner = np.zeros((n, n), bool)
+    corner[-6:, -6:] = True  # far from the dab
+    assert (lab[2][corner] < -30).all()
+    inside = boxes_inside(n)
+    np.testing.assert_array_equal(out[:, inside], before[:, inside])
+
+
+def test_a_second_open_region_is_paper_only_if_the_model_paints_it_so():
+    """A horizon across the canvas: the sky (the biggest open region) is paper; the ground, also open to the
+    canvas edge, keeps the colours the model paints it (a shape the edge cuts), unless the model paints it
+    mostly as paper (then its haze goes too)."""
+    n = 128
+    px = np.ones((n, n, 4), np.float32)
+    draw_strokes(px, [[(0.0, 0.3), (1.0, 0.3)]], width=2)  # sky above (70 %), ground below
+    x = planar(px)
+    sky, ground = np.zeros((n, n), bool), np.zeros((n, n), bool)
+    sky[: int(0.65 * n)] = True
+    ground[int(0.75 * n) :] = True
+    out = shaded_model_output(x)
+    before = out.copy()
+    hintfill.fill(out, x, pipeline.line_layer(x))
+    assert (out[:, sky] == 1.0).all()
+    np.testing.assert_array_equal(out[:, ground], before[:, ground])
+    out = np.ones_like(x)
+    out[2, ground[::1] & (np.arange(n)[None, :] < n // 3)] = 0.5  # white ground, a yellow haze on a third
+    hintfill.fill(out, x, pipeline.line_layer(x))
+    assert (out[:, ground] == 1.0).all()
+
+
+def test_a_blank_canvas_and_an_open_line_are_paper():
+    """All paper (nothing drawn) comes back white; so does everything around a line that closes nothing."""
+    n = 96
+    for strokes in ([], [[(0.2, 0.5), (0.8, 0.6)]]):
+        px = np.ones((n, n, 4), np.float32)
+        draw_strokes(px, strokes, width=2)
+        x = planar(px)
+        out = shaded_model_output(x)
+        layer = pipeline.line_layer(x)
+        hintfill.fill(out, x, layer)
+        assert (out[:, layer > 0.99] == 1.0).all()
 
 
 def test_an_open_region_lets_the_colour_out_as_a_paint_bucket_would():

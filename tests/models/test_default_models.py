@@ -229,3 +229,34 @@ def test_shipped_models_leave_no_checkerboard(infos):
             scores.append(ev.grid_score(y))
         medians[mid] = float(np.median(scores))
     assert all(v < 3.5 for v in medians.values()), medians
+
+
+def test_the_demo_house_keeps_its_paper_white_and_its_lines_clean(infos):
+    """The demo house through the shipped colorize model (keep my lines on, as in Blender): the model paints a
+    pale orange haze into the paper beside the house and the tree; follow my colours gives the paper back
+    white, up to the sharp lines, with no fringe of the model's colour along them (on the paper's side or
+    inside the green crown), and the roof, which the model paints and no dab fills, keeps its colour."""
+    from nftgan.core import pipeline
+
+    from tools.demo import house
+
+    (info,) = ev.by_kind(infos, "colorize").values()
+    n = 512
+    sketch = house(n)
+    layer = pipeline.line_layer(pipeline.to_model_space(sketch))[::-1]  # bottom-up, as the results
+    yy, xx = np.mgrid[0:n, 0:n] / n  # bottom-up canvas coordinates (y up), as tools.demo draws
+    clear = layer > 0.99  # not on a line or its anti-aliased edge
+    # the paper between the house and the tree (walls, ground, trunk and crown all around it, open only
+    # between the eaves and the crown): its edges along four lines, and the sky above the house
+    between = (xx > 0.63) & (xx < 0.79) & (yy > 0.1) & (yy < 0.34) & clear
+    sky = (yy > 0.74) & (np.hypot(xx - 0.82, yy - 0.82) > 0.09) & clear
+    alone = pipeline.run(sketch, models={"colorize": info}, threads=1, fill_hints=False)["colorize"][..., :3]
+    out = pipeline.run(sketch, models={"colorize": info}, threads=1)["colorize"][..., :3]
+    assert (alone[between].min(axis=1) < 0.9).mean() > 0.3  # the model's haze
+    assert (out[between | sky].min(axis=1) > 0.97).all()
+    # inside the green crown, along its lines: green, not the model's orange under the lines
+    crown = (yy > 0.355) & (yy < 0.57) & (np.abs(xx - 0.82) < (0.58 - yy) * 0.5) & clear
+    green = out[crown][:, 1] - out[crown][:, 0]
+    assert crown.sum() > 2000 and (green > 0.2).all(), np.percentile(green, [0, 1, 50])
+    roof = (np.abs(xx - 0.40) < 0.08) & (yy > 0.5) & (yy < 0.6)
+    assert (out[roof][:, 0] - out[roof][:, 2] > 0.3).all()  # the model's orange, not paper
