@@ -37,6 +37,7 @@ class ModelInfo:
     work_size: int = (
         0  # colorize/stylize: the largest side it runs at (the size it learned at, or a measured multiple)
     )
+    keep_colours: bool = False  # stylize: the pipeline keeps the input's colours, the style's lightness
     license: str = ""
     training: dict = field(default_factory=dict)
     input_name: str = ""
@@ -65,6 +66,7 @@ def build_metadata(
     license: str = "",
     training: dict | None = None,
     work_size: int = 0,
+    keep_colours: bool = False,
 ) -> dict[str, str]:
     """The metadata_props an exporter writes. Checked with the same rules the reader applies."""
     props = {
@@ -83,6 +85,8 @@ def build_metadata(
         props["nftgan.scale"] = str(scale)
     if work_size:
         props["nftgan.work_size"] = str(work_size)
+    if keep_colours:
+        props["nftgan.keep_colours"] = "1"
     info_from_metadata("<new model>", props)  # raises ModelError if inconsistent
     return props
 
@@ -177,6 +181,16 @@ def info_from_metadata(
     work_size = _int(props, "nftgan.work_size", 0, where, minimum=16, maximum=MAX_WORK_SIZE)
     if work_size and kind not in ("colorize", "stylize"):
         raise ModelError(f"{where}: nftgan.work_size is for colorize and stylize models, not {kind}.")
+    keep = props.get("nftgan.keep_colours", "")
+    if keep not in ("", "0", "1"):
+        raise ModelError(
+            f"{where}: metadata nftgan.keep_colours={keep!r} must be 1 or 0. Re-export the model."
+        )
+    if keep == "1" and kind != "stylize":
+        raise ModelError(
+            f"{where}: nftgan.keep_colours is for stylize models, not {kind}. Re-export the model without "
+            "--keep-colours."
+        )
     info = ModelInfo(
         path=path,
         kind=kind,
@@ -189,6 +203,7 @@ def info_from_metadata(
         scale=scale,
         latent=latent,
         work_size=work_size,
+        keep_colours=keep == "1",
         license=props.get("nftgan.license", ""),
         training=training,
         input_name=input_name,

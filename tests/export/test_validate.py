@@ -69,6 +69,28 @@ def test_work_size_is_read_and_checked(tmp_path):
         build_metadata(kind="stylize", name="x", size=32, multiple_of=4, work_size=8)
 
 
+def test_keep_colours_is_read_and_checked(tmp_path):
+    """nftgan.keep_colours: "1" on a stylize model is read; absent or "0" is off (old files load as before);
+    another value, or the key on any other kind, is refused with what to do."""
+    props = build_metadata(kind="stylize", name="Clay", size=32, multiple_of=4, keep_colours=True)
+    assert props["nftgan.keep_colours"] == "1"
+    assert describe_model(craft(tmp_path / "k.onnx", props=props)).keep_colours is True
+    assert describe_model(craft(tmp_path / "none.onnx")).keep_colours is False
+    assert "nftgan.keep_colours" not in build_metadata(kind="stylize", name="x", size=32, multiple_of=4)
+    off = {**props, "nftgan.keep_colours": "0"}
+    assert describe_model(craft(tmp_path / "off.onnx", props=off)).keep_colours is False
+    with pytest.raises(ModelError, match=r"nftgan.keep_colours='yes' must be 1 or 0. Re-export"):
+        describe_model(craft(tmp_path / "bad.onnx", props={**props, "nftgan.keep_colours": "yes"}))
+    with pytest.raises(ModelError, match=r"keep_colours is for stylize models, not colorize\. Re-export"):
+        build_metadata(kind="colorize", name="x", size=32, multiple_of=4, keep_colours=True)
+    colorize = {
+        **build_metadata(kind="colorize", name="x", size=32, multiple_of=4),
+        "nftgan.keep_colours": "1",
+    }
+    with pytest.raises(ModelError, match="keep_colours is for stylize models, not colorize"):
+        describe_model(craft(tmp_path / "c.onnx", props=colorize))
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
