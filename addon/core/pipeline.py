@@ -19,6 +19,9 @@ size), because a fully convolutional generator run on many small tiles repeats i
 visible grid. Every tile side is a multiple of the model's `nftgan.multiple_of` (the image
 is padded with white paper to get there).
 
+A style whose file declares `nftgan.keep_colours` (3D Clay) keeps the colours it is given: its output's
+CIELAB lightness (the shading) with its input's a*, b* (`keep_colours`), at its work size, before Strength.
+
 Per stage, a Strength in [0, 1] mixes the stage's input with its output (0: the stage changes nothing;
 the next stage takes the mix). "Keep my lines": the artist's line strokes (the dark strokes of the sketch;
 coloured hint strokes and paper leave it alone) are multiplied back over the chosen stages' results at
@@ -383,6 +386,7 @@ def at_work_size(x: np.ndarray, info: ModelInfo) -> np.ndarray:
     return resize_planar(x, max(1, round(h * f)), max(1, round(w * f)))
 
 
+KEEP_COLOURS_BYTES = 96  # per work-size pixel: keep_colours's CIELAB copies and conversion temporaries
 RUNTIME_BYTES = 512 * 1024**2  # onnxruntime's sessions and one tile's activations, whatever the image size
 
 
@@ -412,6 +416,8 @@ def job_bytes(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = No
         if max(cur_h, cur_w) < info.input_size:  # scaled up to the trained size first
             f = info.input_size / max(cur_h, cur_w)
             total += 12 * max(1, round(cur_h * f)) * max(1, round(cur_w * f))
+        if info.keep_colours:  # keep_colours: both images in CIELAB and their temporaries (91 B/px measured)
+            total += KEEP_COLOURS_BYTES * cur_h * cur_w
         m = max(1, info.multiple_of)
         pad_h, pad_w = round_up(max(cur_h, info.input_size), m), round_up(max(cur_w, info.input_size), m)
         out = pad_h * pad_w * info.scale**2
@@ -476,6 +482,43 @@ def line_layer(x: np.ndarray) -> np.ndarray:
         out *= hi
         out += 1.0  # 1 - darkness x greyness
     return layer
+
+
+KEEP_COLOURS_SMOOTH = 512  # keep colours smooths the input's a*, b* over 1 px per this many px of work size
+
+
+def keep_colours(out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A style that keeps the artist's colours (`nftgan.keep_colours`): `out`'s CIELAB lightness L* (the
+    style's shading, bevels and highlights) with the a*, b* of its input `x` (the colours), in place in `out`.
+    Both planar (3, H, W) in [-1, 1], the same size (the model's work size). The input's a*, b* are
+    box-smoothed over 1 px at 512 px (2 at 1024): a style moves edges by a pixel or so (a bevel, a rounded
+    outline), and a colour boundary one pixel off its lightness edge shows as a thin bright or dark fringe."""
+    r = round(max(x.shape[1:]) / KEEP_COLOURS_SMOOTH)
+    colours = hintfill.lab(x * 0.5 + 0.5)[1:]  # both in [-1, 1]: a model's output is clipped (apply_model)
+    if r:
+        colours = _box(colours, r)
+    lab = hintfill.lab(out * 0.5 + 0.5)
+    lab[1:] = colours
+    del colours
+    rgb = hintfill.srgb(lab)
+    np.multiply(rgb, 2.0, out=out)
+    out -= 1.0
+    return out
+
+
+def _box(planes: np.ndarray, r: int) -> np.ndarray:
+    """The mean over (2r + 1)^2 px around each pixel of planar (C, H, W) float32 (edges repeated)."""
+    h, w = planes.shape[1:]
+    k = 2 * r + 1
+    p = np.pad(planes, ((0, 0), (r, r), (r, r)), mode="edge")
+    rows = p[:, :, 0:w].copy()
+    for dx in range(1, k):
+        rows += p[:, :, dx : dx + w]
+    out = rows[:, 0:h].copy()
+    for dy in range(1, k):
+        out += rows[:, dy : dy + h]
+    out *= 1.0 / (k * k)
+    return out
 
 
 def _mix(out: np.ndarray, x: np.ndarray, strength: float) -> np.ndarray:
@@ -580,6 +623,8 @@ def run(
             in_layer = layer if x_in is x0 and layer is not None else line_layer(x_in)
             if hintfill.fill(x, x_in, in_layer)[1] and dabs is not None:
                 layer[dabs] = 1.0
+        if info.keep_colours:  # the style's shading in the colours it was given (before Strength mixes them)
+            keep_colours(x, x_in)
         if strength.get(k, 1.0) < 1.0:
             x = _mix(x, x_in, strength[k])
         small = x.shape[1] < target[0] or x.shape[2] < target[1]

@@ -212,6 +212,42 @@ def test_a_style_with_a_larger_work_size_restyles_the_colorized_result_at_it(
     assert out["upscale"].shape == (512, 384, 4)
 
 
+def _hue_and_lightness(rgba, box):
+    """(hue in degrees, mean L*) of an RGBA result (bottom-up) over `box` (top-down rows, columns)."""
+    lab = hintfill.lab(np.ascontiguousarray(rgba[::-1, :, :3].transpose(2, 0, 1)))[:, box[0], box[1]]
+    return float(np.degrees(np.arctan2(lab[2].mean(), lab[1].mean()))), float(lab[0].mean())
+
+
+def test_a_style_that_keeps_colours_shades_the_colours_it_is_given(stylize_model, upscale_model):
+    """A style whose file declares nftgan.keep_colours keeps its input's hue and gives its own lightness (the
+    tiny test style, trained to turn sketches sepia, turns blue and green ~90 degrees: without the key it
+    still does); the upscale enlarges the recoloured result; Strength mixes the recoloured result."""
+    sty = describe_model(stylize_model)
+    keep = dataclasses.replace(sty, keep_colours=True)
+    img = np.ones((64, 64, 4), np.float32)
+    img[:, :32, :3] = (0.2, 0.4, 0.9)  # blue
+    img[:, 32:, :3] = (0.2, 0.75, 0.25)  # green
+    up = describe_model(upscale_model)
+    plain = pipeline.run(img, models={"stylize": sty, "upscale": up})
+    kept = pipeline.run(img, models={"stylize": keep, "upscale": up})
+    half = pipeline.run(img, models={"stylize": keep}, strength={"stylize": 0.5})["stylize"]
+    for cols in (slice(4, 28), slice(36, 60)):
+        box = (slice(8, 56), cols)
+        given, _ = _hue_and_lightness(img, box)
+        turned, shade = _hue_and_lightness(plain["stylize"], box)
+        hue, light = _hue_and_lightness(kept["stylize"], box)
+        assert abs((turned - given + 180) % 360 - 180) > 30  # the style alone recolours
+        assert abs((hue - given + 180) % 360 - 180) < 8, (given, hue)
+        assert (
+            abs(light - shade) < 4
+        )  # its shading (lightness) kept (a colour out of gamut moves L* a little)
+        big = (slice(32, 224), slice(cols.start * 4, cols.stop * 4))
+        assert abs((_hue_and_lightness(kept["upscale"], big)[0] - given + 180) % 360 - 180) < 8
+        mixed = (img[..., :3] + kept["stylize"][..., :3]) / 2
+        assert np.abs(half[..., :3] - mixed).max() < 1.5 / 255
+    assert pipeline.job_bytes(512, 512, {"stylize": keep}) > pipeline.job_bytes(512, 512, {"stylize": sty})
+
+
 def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resolution(
     colorize_model, stylize_model, upscale_model
 ):
