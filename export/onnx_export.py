@@ -523,10 +523,12 @@ def export_checkpoint(
     int8=False,
     calib_dir=None,
     work_size: int | None = 0,
+    keep_colours: bool = False,
 ) -> dict:
     """Export a checkpoint to `out_path`; returns the report (also what the model card shows).
 
     work_size: the model's nftgan.work_size; None takes the size the run learned at (`learned_size`), 0 none.
+    keep_colours: nftgan.keep_colours (stylize only): the pipeline keeps the input's colours, the style's shading.
     Nothing is written unless the ONNX graph passes onnx.checker and matches PyTorch within PARITY_RTOL.
     With int8, `<stem>.int8.onnx` is written beside it only when it is kept (see `quantize_int8`).
     """
@@ -561,6 +563,7 @@ def export_checkpoint(
         license=license or "",
         training=info["training"],
         work_size=work_size,
+        keep_colours=keep_colours,
     )
     calib, held = domain_images(ckpt, info, direction, calib_dir)
     if int8 and not calib:
@@ -587,6 +590,7 @@ def export_checkpoint(
         "scale": info.get("scale", 1),
         "latent": info.get("latent", 0),
         "work_size": work_size,
+        "keep_colours": keep_colours,
         "learned_size": learned,
         "direction": direction,
         "license": license or "",
@@ -638,8 +642,11 @@ def model_card(r: dict) -> str:
         sizes = f"trained at {r['size']} px; any H, W that are multiples of {r['multiple_of']}"
         if r.get("work_size"):
             sizes += f"; sketches larger than {r['work_size']} px are stylized at {r['work_size']} px"
+    kind = f"{r['kind']} ({r['model']}" + (f", {r['direction']}" if r["direction"] else "") + ")"
+    if r.get("keep_colours"):
+        kind += "; keeps your colours: the add-on takes its lightness (shading) and the input's colours"
     rows = [
-        ("kind", f"{r['kind']} ({r['model']}" + (f", {r['direction']}" if r["direction"] else "") + ")"),
+        ("kind", kind),
         ("sizes", sizes),
         ("parameters", f"{r['params'] / 1e6:.2f} M"),
         (
@@ -737,6 +744,13 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
         "painted (for texture-like styles). Default: the run's own load size (its training pictures' "
         "size before the crop: --load-size, else --size x 286 / 256)",
     )
+    parser.add_argument(
+        "--keep-colours",
+        action="store_true",
+        help="stylize: the add-on keeps the colours the style is given (the artist's) and takes only the "
+        "style's lightness: its shading, bevels and highlights (for a style that should not recolour, "
+        "like 3D Clay; leave it out for one that changes colours on purpose)",
+    )
     args = parser.parse_args(argv)
     try:
         from nftgan.training.checkpoint import resolve
@@ -755,6 +769,7 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
             int8=args.int8,
             calib_dir=args.calib_dir,
             work_size=args.work_size,
+            keep_colours=args.keep_colours,
         )
     except (UserError, ModelError, ValueError) as exc:  # UserError: ExportError, CheckpointError, FileError
         print(f"{prog}: {exc}", file=sys.stderr)

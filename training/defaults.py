@@ -41,6 +41,9 @@ class Default:
     license: str
     sources: tuple[str, ...]  # data sources (training.recipes.SOURCES) it learns from
     work_size: int | None = None  # nftgan.work_size (export --work-size); None: the run's load size
+    keep_colours: bool = (
+        False  # nftgan.keep_colours (export --keep-colours): stylize keeps the input's colours
+    )
 
 
 # The colorize and clay models: U-Net with resize-convolution upsampling (no checkerboard), ngf 16 (2.45 M
@@ -83,6 +86,9 @@ DEFAULTS = (
         # 2x the 256 px it learned at: on a 1024 px canvas it restyles the colorized picture (lines in) at
         # 512 px, where windows, chimneys and outlines keep their shapes instead of melting (issue 11)
         work_size=512,
+        # the artist decides the colours (issue 11): the add-on keeps the colorized result's colours and
+        # takes 3D Clay's shading (it learned Fluent 3D's recolouring: yellow -> orange, red -> pink)
+        keep_colours=True,
     ),
     Default(
         "stylize-painted",
@@ -156,6 +162,7 @@ def export(d: Default, runs: Path, models: Path) -> None:
     code = _nftgan(
         "export",
         *work,
+        *(("--keep-colours",) if d.keep_colours else ()),
         str(runs / d.run),
         "-o",
         str(models / f"{d.id}.onnx"),

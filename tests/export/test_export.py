@@ -281,6 +281,29 @@ def test_exported_files_carry_no_source_paths(colorize_model, stylize_model):
         assert str(ROOT).encode() not in path.read_bytes()
 
 
+def test_keep_colours_is_exported_for_a_style_and_refused_for_other_kinds(tiny_runs, tmp_path, capsys):
+    """`nftgan export --keep-colours` writes nftgan.keep_colours=1 into a stylize model and says so in its
+    card; without the flag the key is absent; a colorize run is refused before anything is written."""
+    out, card = tmp_path / "clay.onnx", tmp_path / "clay.md"
+    assert (
+        cli.main(
+            ["export", str(tiny_runs["cyclegan"]), "-o", str(out), "--keep-colours", "--card", str(card)]
+        )
+        == 0
+    )
+    assert describe_model(out).keep_colours is True
+    assert "| kind | stylize (cyclegan); keeps your colours" in card.read_text()
+    assert "keeps your colours" in capsys.readouterr().out  # the card printed
+    plain = tmp_path / "plain.onnx"
+    assert cli.main(["export", str(tiny_runs["cyclegan"]), "-o", str(plain)]) == 0
+    assert describe_model(plain).keep_colours is False
+    capsys.readouterr()
+    bad = tmp_path / "colour.onnx"
+    assert cli.main(["export", str(tiny_runs["pix2pix"]), "-o", str(bad), "--keep-colours"]) == 1
+    assert "keep_colours is for stylize models, not colorize" in capsys.readouterr().err
+    assert not bad.exists()
+
+
 @pytest.mark.slow
 def test_work_size_defaults_to_the_runs_load_size_and_a_different_one_is_warned(tmp_path, capsys):
     """`nftgan export` without --work-size stamps the size the run's pictures were resized to before the crop
