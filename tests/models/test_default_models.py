@@ -44,6 +44,8 @@ def test_every_shipped_model_follows_the_contract_and_has_a_card(infos):
         # emoji too) runs at twice it, where small shapes and the artist's outlines stay crisp (issue 11)
         want = {"colorize": 256, "stylize": 512 if mid == "stylize-clay" else 256}.get(info.kind, 0)
         assert info.work_size == want, (mid, info.work_size)
+        # 3D Clay keeps the artist's colours and gives them its shading (it learned Fluent 3D's recolouring)
+        assert info.keep_colours == (mid == "stylize-clay"), mid
     # the add-on's registry (bundled folder) lists every one of them as usable
     bundled = {s.id: s for s in styles.scan() if s.path.startswith(str(ev.MODELS))}
     assert set(bundled) >= set(infos) and all(bundled[m].ok for m in infos), {
@@ -133,12 +135,13 @@ def test_int8_variants_stay_within_35_db_of_their_fp32_model(infos):
     sketches = [ev.load_rgb01(p) for p in sorted((ev.GOLDEN / "heldout" / "A").glob("*.png"))[:6]]
     for mid, q in variants.items():
         fp32 = infos[mid]
-        assert (q.kind, q.size, q.multiple_of, q.scale, q.work_size) == (
+        assert (q.kind, q.size, q.multiple_of, q.scale, q.work_size, q.keep_colours) == (
             fp32.kind,
             fp32.size,
             fp32.multiple_of,
             fp32.scale,
             fp32.work_size,
+            fp32.keep_colours,
         ), mid
         images = sketches if fp32.kind == "colorize" else drawings
         if fp32.kind == "upscale":
