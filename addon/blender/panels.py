@@ -32,6 +32,8 @@ def draw(layout, context):
         if style.description:
             for line in wrap(style.description, 40)[:2]:
                 box.label(text=line)
+        if style.info.keep_colours:
+            box.label(text="Keeps your colours, adds its shading", icon="COLOR")
         draw_stage_options(box, props, kind)
     if core_styles.of_kind(found, "upscale"):
         col = layout.column(align=True)

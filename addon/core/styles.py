@@ -169,7 +169,7 @@ def scan(user_folders=()) -> list[Style]:
 def _with_int8(style: Style, variant: Style) -> Style:
     """`style` with its int8 variant attached, when the variant is usable and was made from this very model
     (same kind, sizes and training record: a variant left over from an older export is ignored)."""
-    same = ("kind", "size", "multiple_of", "scale", "work_size", "training")
+    same = ("kind", "size", "multiple_of", "scale", "work_size", "keep_colours", "training")
     if not variant.ok or any(getattr(variant.info, k) != getattr(style.info, k) for k in same):
         return style
     return dataclasses.replace(style, int8=variant.info)
@@ -248,7 +248,12 @@ def card_rows(style: Style) -> list[tuple[str, str]]:
         ("Trained on", trained_on or "not stated"),
         ("License", license_.removesuffix(" weights") or "not stated"),
         ("Size", sizes),
-        ("Kind", info.kind + (" (with an int8 variant)" if style.int8 is not None else "")),
+        (
+            "Kind",
+            info.kind
+            + (" (with an int8 variant)" if style.int8 is not None else "")
+            + ("; keeps your colours, adds its shading" if info.keep_colours else ""),
+        ),
     ]
     if hardware := t.get("hardware"):
         minutes = f", {t['seconds'] / 60:.0f} min" if isinstance(t.get("seconds"), (int, float)) else ""

@@ -485,6 +485,8 @@ def test_style_cards_hover_text_and_full_card(tmp_path, stylize_model):
 
     bare = dataclasses.replace(style, info=dataclasses.replace(style.info, license="", training={}))
     assert "Trained on: not stated\nLicense: not stated" in bare.tooltip
+    keeps = dataclasses.replace(style, info=dataclasses.replace(style.info, keep_colours=True))
+    assert keeps.tooltip.split("\n")[4] == "Kind: stylize; keeps your colours, adds its shading"
 
 
 def test_cpu_detection_answers_or_fails_safe(tmp_path, monkeypatch):
