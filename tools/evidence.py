@@ -17,7 +17,8 @@
   dominant hues of the hint-free results, degrees) beside the true pictures' own;
   3D Clay (Fluent flat -> Fluent 3D of the same emoji) L1 / PSNR / SSIM vs the flat input itself, and after
   colorize on a 1024 px canvas as the add-on chains them (held-out emoji sketches with dabs vs the Fluent 3D
-  render of the same emoji: also L1 away from the lines, sharpness, the hue turn per coloured shape);
+  render of the same emoji: also L1 away from the lines, sharpness, the hue turn per coloured shape, and hint
+  fidelity through the whole chain: colorize's dE between a dab's colour and its shape, on the 3D Clay result);
   upscale PSNR vs bicubic (PIL) on bicubic-downscaled held-out images; the grid score of every model.
 - each model card (addon/models/<id>.md) gets a "Held-out evaluation" section (replaced on every run).
 - tests/models/golden/: fixed held-out sketches, their targets and every model's output on them, with the
@@ -443,7 +444,10 @@ def canvas_scores(data: Path, colour: ModelInfo, style: ModelInfo, limit: int = 
     Fluent 3D render (data/clay/test/B). Scored at 256 px against that render: L1 / PSNR / SSIM, and L1 away
     from the sketch's lines (Fluent 3D draws no outlines); `sharpness`: the mean gradient of the result at
     CANVAS px (x1000); `hue_turn`: per coloured shape of the sketch, how far the style turns the colorized
-    result's hue (mean |degrees|; `hue_median`: signed)."""
+    result's hue (mean |degrees|; `hue_median`: signed); `hint_de`: hint fidelity through the whole chain, the
+    mean CIELAB dE between each dab's colour and the style's result over the dabbed shape away from the dab
+    and the lines (as colorize's `hint_de_true`, scored at 256 px), beside `hint_de_colorized`: the same on
+    the colorized result the style was given."""
     from scipy import ndimage
 
     renders = data / "clay/test/B"
@@ -467,7 +471,8 @@ def canvas_scores(data: Path, colour: ModelInfo, style: ModelInfo, limit: int = 
     for i, p in enumerate(names):
         sketch, target = load_rgb01(p), load_rgb01(data / "colorize/test/B" / p.name)
         ref = load_rgb01(renders / f"{p.name.split('__')[1]}.png")
-        canvas = pil_resize(dabbed(sketch, target, i, recolour=False)[0], CANVAS, CANVAS)
+        canvas, dabs = dabbed(sketch, target, i, recolour=False)
+        canvas = pil_resize(canvas, CANVAS, CANVAS)
         res = pipeline.run(to_rgba(canvas), models={"colorize": colour, "stylize": style})
         out, coloured = at256(res["stylize"]), at256(res["colorize"])
         lines = sketch.min(axis=2) < 0.5
@@ -475,6 +480,8 @@ def canvas_scores(data: Path, colour: ModelInfo, style: ModelInfo, limit: int = 
         for k, v in (("l1", l1(out, ref)), ("psnr", psnr(out, ref)), ("ssim", ssim(out, ref))):
             m.setdefault(k, []).append(v)
         m.setdefault("l1_off_lines", []).append(float(np.abs(out - ref)[off].mean()))
+        m.setdefault("hint_de", []).extend(hint_errors(out, sketch, dabs))  # through the whole chain
+        m.setdefault("hint_de_colorized", []).extend(hint_errors(coloured, sketch, dabs))
         g = from_rgba(res["stylize"]).mean(axis=2)
         m.setdefault("sharpness", []).append(
             1000 * float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
@@ -652,7 +659,9 @@ def card_lines(mid: str, info: ModelInfo, res: dict) -> list[str]:
                 f"outlines, so the artist's lines cost L1): L1 {big['l1']:.4f}, {big['l1_off_lines']:.4f} away from "
                 f"the lines, PSNR {big['psnr']:.2f} dB, SSIM {big['ssim']:.3f}; sharpness (mean gradient at "
                 f"{CANVAS} px) {big['sharpness']:.1f}; hue turn per coloured shape {big['hue_turn']} degrees "
-                f"(median {big['hue_median']}, {big['shapes']} shapes).",
+                f"(median {big['hue_median']}, {big['shapes']} shapes); hint fidelity through the chain (mean "
+                f"CIELAB dE between a dab's colour and the result over its shape) {big['hint_de']:.1f}, on the "
+                f"colorized result it was given {big['hint_de_colorized']:.1f}.",
             ]
         return lines
     if info.kind == "upscale" and r:
