@@ -491,8 +491,9 @@ def keep_colours(out: np.ndarray, x: np.ndarray) -> np.ndarray:
     """A style that keeps the artist's colours (`nftgan.keep_colours`): `out`'s CIELAB lightness L* (the
     style's shading, bevels and highlights) with the a*, b* of its input `x` (the colours), in place in `out`.
     Both planar (3, H, W) in [-1, 1], the same size (the model's work size). The input's a*, b* are
-    box-smoothed over 1 px at 512 px (2 at 1024): a style moves edges by a pixel or so (a bevel, a rounded
-    outline), and a colour boundary one pixel off its lightness edge shows as a thin bright or dark fringe."""
+    box-smoothed over 1 px at 512 px (2 at 1024, none at 256): a style moves edges by a pixel or so (a bevel,
+    a rounded outline), and without it colour boundaries step hard beside the moved edges; more tints the grey
+    bevels of outlines (looked at 1:1 on the demo house at 256 and 512 px)."""
     r = round(max(x.shape[1:]) / KEEP_COLOURS_SMOOTH)
     colours = hintfill.lab(x * 0.5 + 0.5)[1:]  # both in [-1, 1]: a model's output is clipped (apply_model)
     if r:
