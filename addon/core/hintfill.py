@@ -21,6 +21,7 @@ without a hint keep the model's own colours.
   shapes a small gap joins to them) comes back white, up to the lines; enclosed shapes keep the model's
   colours, and a dab in the paper fills it as any other region. The lines beside a filled region or the
   paper are laid over its new colour, not the model's (which showed past the sharp lines as a fringe).
+  `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
 
 Regions are the connected areas of the sketch that are not line (4-connected), found on runs of pixels
 with a small union-find; lines are thickened by one pixel first, so a hairline gap does not let a dab's
@@ -170,19 +171,22 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
     return out
 
 
-def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tuple[np.ndarray, int]:
+def fill(
+    result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Follow my colours on `result` (planar RGB (3, H, W) in [-1, 1], the colorize output), in place: fill
     the hinted regions, bring the open paper back (`paper`), and put the new colours under the lines beside
     them (`_under_lines`).
 
     `sketch` is the model's input at the same size (planar [-1, 1]) and `line_layer` its lines (pipeline.
-    line_layer: < LINE is line). Returns (result, number of regions filled)."""
+    line_layer: < LINE is line). Returns (result, number of regions filled, the open paper given back as
+    white: (H, W) bool, which a style that keeps your colours keeps white too (pipeline.keep_paper))."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
     line = line_layer < LINE
     labels, n = regions(line)
     if not n:  # all line
-        return result, 0
+        return result, 0, np.zeros(line.shape, bool)
     hint = hint_mask(sketch, line_layer)
     has = np.zeros(n, bool)
     if hint.sum() >= MIN_HINT_PIXELS:
@@ -190,7 +194,7 @@ def fill(result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray) -> tupl
     blank = paper(result, labels, n, line, has)
     np.copyto(result, 1.0, where=blank)
     _under_lines(result, labels, blank | has[np.maximum(labels, 0)])
-    return result, int(has.sum())
+    return result, int(has.sum()), blank
 
 
 def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, np.ndarray]:

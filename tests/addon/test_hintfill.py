@@ -42,7 +42,7 @@ def test_a_dab_fills_its_region_in_its_colour_and_keeps_shading(dab):
     x = planar(canvas(dab=dab))
     out = shaded_model_output(x)
     before = out.copy()
-    _, filled = hintfill.fill(out, x, pipeline.line_layer(x))
+    _, filled, _ = hintfill.fill(out, x, pipeline.line_layer(x))
     assert filled == 1
     n = x.shape[1]
     inside_left = np.zeros((n, n), bool)
@@ -201,9 +201,11 @@ def test_the_open_paper_stays_paper():
     out[2] -= 0.4  # a yellow haze over everything, the paper too
     out[:, line] = 0.8  # the model's pale colour where the sketch has lines
     before = out.copy()
-    hintfill.fill(out, x, layer)
+    _, filled, blank = hintfill.fill(out, x, layer)
     np.testing.assert_array_equal(out[:, inside], before[:, inside])
     assert (out[:, paper] == 1.0).all()  # the paper, right up to the lines, is white
+    assert filled == 0 and blank.dtype == bool
+    np.testing.assert_array_equal(blank, paper)  # ... and handed out (a style that keeps colours keeps it)
     # a ramp from the paper's white to the box's colour (blue -0.15..0.15 less the haze) across the line
     assert (out[:, outer].min(axis=0) > 0.3).mean() > 0.9 and out[2, outer].mean() < 0.9
     assert (out[2, inner] < 0.3).mean() > 0.9 and out[2, inner].mean() < out[2, outer].mean() - 0.3
