@@ -252,7 +252,7 @@ def card_rows(style: Style) -> list[tuple[str, str]]:
             "Kind",
             info.kind
             + (" (with an int8 variant)" if style.int8 is not None else "")
-            + ("; keeps your colours, adds its shading" if info.keep_colours else ""),
+            + ("; keeps your colours and white paper, adds its shading" if info.keep_colours else ""),
         ),
     ]
     if hardware := t.get("hardware"):

@@ -248,6 +248,67 @@ def test_a_style_that_keeps_colours_shades_the_colours_it_is_given(stylize_model
     assert pipeline.job_bytes(512, 512, {"stylize": keep}) > pipeline.job_bytes(512, 512, {"stylize": sty})
 
 
+@pytest.mark.parametrize("colorize", [1.0, 0.0])
+def test_the_open_paper_stays_white_through_a_style_that_keeps_colours(
+    colorize_model, stylize_model, colorize
+):
+    """With follow my colours on, a style that keeps your colours leaves the open paper colorize gave back as
+    white white: the tiny test style, trained to turn white paper sepia, paints it grey once it keeps the
+    colours it is given (as 3D Clay paints grey smudges into the paper). Next to the drawing the style's
+    edge stays (within PAPER_MARGIN[0] px; a smooth ramp to white by PAPER_MARGIN[1]); a shape enclosed by
+    lines is no paper and keeps the style's shading, a white one too (the white of an eye: colorize at
+    Strength 0 gives the style the sketch itself, white inside the square and out). Without keep_colours
+    (a style may texture its paper on purpose) or without follow my colours nothing changes."""
+    from scipy import ndimage
+
+    col, sty = describe_model(colorize_model), describe_model(stylize_model)
+    keep = dataclasses.replace(sty, keep_colours=True)
+    canvas = np.ones((128, 128, 4), np.float32)
+    square = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]
+    imageio.draw_strokes(canvas, [square, [(0.1, 0.85), (0.4, 0.9)]], width=3)  # a closed shape, an open line
+    grey = [(0.85, 0.15), (0.86, 0.16)]  # a grey fill in the paper: no line, yet drawn (keep my lines)
+    imageio.draw_strokes(canvas, [grey], width=10, color=(0.7, 0.7, 0.7, 1.0))
+    x = pipeline.to_model_space(canvas)
+    line = (pipeline.line_layer(x) < hintfill.LINE)[::-1]  # bottom-up, like the results
+    inside = ndimage.binary_fill_holes(line) & ~line  # the white shape enclosed by the square's lines
+    dist = ndimage.distance_transform_cdt(~line, metric="chessboard")  # px from the lines (the grow's)
+    fill = (canvas[..., :3].max(axis=2) < 0.75) & ~line  # bottom-up
+    near, ramp = pipeline.PAPER_MARGIN
+    dist = np.minimum(dist, ndimage.distance_transform_cdt(~fill, metric="chessboard"))
+    paper, margin = (
+        ~line & ~inside & ~fill & (dist > ramp + 1),
+        ~line & ~inside & ~fill & (dist <= near),
+    )  # (+-1
+    # px: the paper follow my colours hands out is not the test's)
+    assert inside.sum() > 1000 and paper.sum() > 5000 and margin.sum() > 1000 and fill.sum() > 40
+
+    def alone(result, info):  # the style on the colorized result as given, with no paper to keep
+        return pipeline.run(result, models={"stylize": info}, lines=())["stylize"]
+
+    strength = {"colorize": colorize}
+    chain = pipeline.run(canvas, models={"colorize": col, "stylize": keep}, strength=strength)
+    raw = alone(chain["colorize"], keep)
+    assert (chain["colorize"][paper, :3] == 1.0).all()  # follow my colours gave the paper back white
+    white = inside & (dist > 2)  # the square's inside, off the lines' anti-aliased edges
+    assert colorize or (chain["colorize"][white, :3] == 1.0).all()  # is white too
+    assert raw[paper, :3].mean() < 0.85  # ... which the style alone paints grey
+    assert (chain["stylize"][paper, :3] > 0.999).all()  # white again
+    for kept in (inside, margin, fill):  # the enclosed white shape's shading, the style's edge, the grey fill
+        assert raw[kept, :3].mean() < 0.85
+        np.testing.assert_allclose(chain["stylize"][kept], raw[kept], atol=1e-6)
+    between = ~line & ~inside & (dist > near) & (dist <= ramp)  # the ramp: between the two, no step
+    lift = (chain["stylize"][..., :3] - raw[..., :3]).mean(axis=2)
+    assert (lift[between] >= -1e-6).all() and 0.02 < lift[between].mean() < lift[paper].mean() - 0.02
+    w = pipeline._paper_weight(np.asarray(~line & ~inside)[::-1], np.ones((3, *line.shape), np.float32))
+    assert max(np.abs(np.diff(w, axis=0)).max(), np.abs(np.diff(w, axis=1)).max()) < 0.3
+    # a style that does not keep colours, or follow my colours off: the style's own paper
+    own = pipeline.run(canvas, models={"colorize": col, "stylize": sty}, strength=strength)
+    np.testing.assert_array_equal(own["stylize"], alone(own["colorize"], sty))
+    assert own["stylize"][paper, :3].mean() < 0.95
+    off = pipeline.run(canvas, models={"colorize": col, "stylize": keep}, strength=strength, fill_hints=False)
+    np.testing.assert_array_equal(off["stylize"], alone(off["colorize"], keep))
+
+
 def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resolution(
     colorize_model, stylize_model, upscale_model
 ):
@@ -486,7 +547,9 @@ def test_style_cards_hover_text_and_full_card(tmp_path, stylize_model):
     bare = dataclasses.replace(style, info=dataclasses.replace(style.info, license="", training={}))
     assert "Trained on: not stated\nLicense: not stated" in bare.tooltip
     keeps = dataclasses.replace(style, info=dataclasses.replace(style.info, keep_colours=True))
-    assert keeps.tooltip.split("\n")[4] == "Kind: stylize; keeps your colours, adds its shading"
+    assert (
+        keeps.tooltip.split("\n")[4] == "Kind: stylize; keeps your colours and white paper, adds its shading"
+    )
 
 
 def test_cpu_detection_answers_or_fails_safe(tmp_path, monkeypatch):
