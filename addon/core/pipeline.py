@@ -635,7 +635,8 @@ def run(
     mixes each stage's input with its output; `lines` names the stages whose results get the sketch's lines multiplied back
     (the upscale result follows the stage it enlarges). `fill_hints` fills each region the artist dabbed
     a colour into, to its lines, in that colour, and gives the open paper around the drawing back as white
-    paper (hintfill: on by default; off shows the model alone).
+    paper, which a style that keeps your colours then keeps white (hintfill, keep_paper: on by default; off
+    shows the model alone).
     Bad input raises UserError with a clear message.
     """
     job = job or _NoJob()
