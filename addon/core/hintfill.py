@@ -65,26 +65,106 @@ _M = np.array(
     dtype=np.float32,
 )
 _WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
+_TO_XYZ = (_M / _WHITE[:, None]).astype(np.float32)  # linear sRGB -> XYZ relative to the white
+_FROM_XYZ = (np.linalg.inv(_M.astype(np.float64)) * _WHITE).astype(np.float32)
+_EPS = (6 / 29) ** 3  # CIELAB's f(t): t^(1/3) above, linear below
+_SLOPE = 1 / (3 * (6 / 29) ** 2)
+# The conversions are float32 throughout, in place where they can be (no float64 and few temporaries: at 512 px
+# each full-size temporary is 3 MB of fresh memory); the branches of the piecewise curves are patched in for
+# the few pixels they hold (dark ones) instead of computing both over the whole image and selecting.
+
+
+def _linear(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """Linear light (a new float32 array) of the sRGB values `rgb * scale + offset` (the affine map folded
+    into the transfer curve's first pass: a [-1, 1] image converts without a [0, 1] copy first)."""
+    v = np.asarray(rgb, np.float32)
+    dark = v <= (0.04045 - offset) / scale  # the curve's linear toe: (rgb * scale + offset) <= 0.04045
+    lo = v[dark] if dark.any() else None
+    out = v * np.float32(scale / 1.055)
+    out += np.float32((offset + 0.055) / 1.055)
+    np.maximum(out, 0.0, out=out)
+    np.power(out, np.float32(2.4), out=out)
+    if lo is not None:
+        lo *= np.float32(scale / 12.92)
+        lo += np.float32(offset / 12.92)
+        out[dark] = lo
+    return out
+
+
+def _f(t: np.ndarray) -> np.ndarray:
+    """CIELAB's f of t = X/Xn, Y/Yn, Z/Zn, in place."""
+    dark = t <= _EPS
+    lo = t[dark] if dark.any() else None
+    np.cbrt(t, out=t)
+    if lo is not None:
+        t[dark] = lo * np.float32(_SLOPE) + np.float32(4 / 29)
+    return t
+
+
+def _f_inv(f: np.ndarray) -> np.ndarray:
+    """The inverse of `_f`, in place."""
+    dark = f <= 6 / 29
+    lo = f[dark] if dark.any() else None
+    sq = f * f
+    f *= sq
+    if lo is not None:
+        f[dark] = (lo - np.float32(4 / 29)) * np.float32(1 / _SLOPE)
+    return f
+
+
+def _lab_f(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """f(X/Xn), f(Y/Yn), f(Z/Zn) (3, ...) of the sRGB values `rgb * scale + offset`."""
+    lin = _linear(rgb, scale, offset)
+    return _f(np.tensordot(_TO_XYZ, lin, axes=1))
+
+
+def _lab_f_y(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """f(Y/Yn) alone (the lightness: L* = 116 f - 16) of the sRGB values `rgb * scale + offset`."""
+    lin = _linear(rgb, scale, offset)
+    return _f(np.tensordot(_TO_XYZ[1], lin, axes=1))
 
 
 def lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB (D65) of planar sRGB (3, ...) in [0, 1] -> (3, ...)."""
-    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((np.maximum(rgb, 0) + 0.055) / 1.055) ** 2.4)
-    xyz = np.tensordot(_M, lin, axes=1) / _WHITE.reshape(3, *([1] * (lin.ndim - 1)))
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])]).astype(np.float32)
+    """CIELAB (D65) of planar sRGB (3, ...) in [0, 1] -> (3, ...) float32."""
+    f = _lab_f(rgb)
+    out = np.empty_like(f)
+    np.multiply(f[1], np.float32(116), out=out[0])
+    out[0] -= np.float32(16)
+    np.subtract(f[0], f[1], out=out[1])
+    out[1] *= np.float32(500)
+    np.subtract(f[1], f[2], out=out[2])
+    out[2] *= np.float32(200)
+    return out
+
+
+def _srgb_of_f(f: np.ndarray, out: np.ndarray | None = None, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """sRGB (clipped to the gamut) of CIELAB f values (3, ...), consumed; written as `srgb * scale + offset`
+    (into `out` if given)."""
+    lin = np.tensordot(_FROM_XYZ, _f_inv(f), axes=1)
+    np.clip(lin, 0.0, 1.0, out=lin)
+    dark = lin <= 0.0031308
+    lo = lin[dark] if dark.any() else None
+    if out is None:
+        out = lin
+    np.power(lin, np.float32(1 / 2.4), out=out)
+    out *= np.float32(1.055 * scale)
+    out += np.float32(offset - 0.055 * scale)
+    if lo is not None:
+        out[dark] = lo * np.float32(12.92 * scale) + np.float32(offset)
+    return out
 
 
 def srgb(lab_: np.ndarray) -> np.ndarray:
-    """Planar sRGB in [0, 1] of CIELAB (3, ...) (out-of-gamut colours clipped)."""
-    fy = (lab_[0] + 16) / 116
-    f = np.stack([fy + lab_[1] / 500, fy, fy - lab_[2] / 200])
-    xyz = np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * _WHITE.reshape(
-        3, *([1] * (f.ndim - 1))
-    )
-    lin = np.tensordot(np.linalg.inv(_M).astype(np.float32), xyz, axes=1)
-    lin = np.clip(lin, 0.0, 1.0)
-    return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055).astype(np.float32)
+    """Planar sRGB in [0, 1] of CIELAB (3, ...) (out-of-gamut colours clipped), float32."""
+    lab_ = np.asarray(lab_, np.float32)
+    f = np.empty_like(lab_)
+    np.add(lab_[0], np.float32(16), out=f[1])
+    f[1] *= np.float32(1 / 116)
+    np.multiply(lab_[1], np.float32(1 / 500), out=f[0])
+    f[0] += f[1]
+    np.multiply(lab_[2], np.float32(-1 / 200), out=f[2])
+    f[2] += f[1]
+    return _srgb_of_f(f)
 
 
 def label_regions(open_: np.ndarray) -> tuple[np.ndarray, int]:

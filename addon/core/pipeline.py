@@ -502,15 +502,19 @@ def keep_colours(out: np.ndarray, x: np.ndarray) -> np.ndarray:
     a rounded outline), and without it colour boundaries step hard beside the moved edges; more tints the grey
     bevels of outlines (looked at 1:1 on the demo house at 256 and 512 px)."""
     r = round(max(x.shape[1:]) / KEEP_COLOURS_SMOOTH)
-    colours = hintfill.lab(x * 0.5 + 0.5)[1:]  # both in [-1, 1]: a model's output is clipped (apply_model)
+    # in CIELAB's f terms (a* = 500 (fx - fy), b* = 200 (fy - fz)), so no L*, a*, b* is ever made: the
+    # input's fx - fy and fz - fy (its colours), the output's fy (its lightness: Y alone), then sRGB
+    f = hintfill._lab_f(x, 0.5, 0.5)  # both in [-1, 1]: a model's output is clipped (apply_model)
+    f[0] -= f[1]
+    f[2] -= f[1]
     if r:
-        colours = _box(colours, r)
-    lab = hintfill.lab(out * 0.5 + 0.5)
-    lab[1:] = colours
-    del colours
-    rgb = hintfill.srgb(lab)
-    np.multiply(rgb, 2.0, out=out)
-    out -= 1.0
+        f[::2] = _box(f[::2], r)
+    fy = hintfill._lab_f_y(out, 0.5, 0.5)
+    f[0] += fy
+    f[2] += fy
+    f[1] = fy
+    del fy
+    hintfill._srgb_of_f(f, out=out, scale=2.0, offset=-1.0)
     return out
 
 
