@@ -172,45 +172,46 @@ def label_regions(open_: np.ndarray) -> tuple[np.ndarray, int]:
     h, w = open_.shape
     padded = np.zeros((h, w + 2), np.int8)
     padded[:, 1:-1] = open_
-    d = np.diff(padded, axis=1)  # +1 where a run starts, -1 one past where it ends
-    rows_s, starts = np.nonzero(d == 1)
-    rows_e, ends = np.nonzero(d == -1)  # row-major order: runs pair up in order
+    # the runs' starts and ends (one past) alternate in row-major order where the padded rows change
+    rows, cols = np.divmod(np.flatnonzero(np.diff(padded, axis=1)), w + 1)
+    rows_s, starts, ends = rows[0::2], cols[0::2], cols[1::2]
     n = len(starts)
-    labels = -np.ones((h, w), np.int32)
     if n == 0:
-        return labels, 0
+        return np.full((h, w), -1, np.int32), 0
     stride = w + 2
-    key_s = rows_s.astype(np.int64) * stride + starts
-    key_e = rows_e.astype(np.int64) * stride + ends
+    key_s = rows_s * stride + starts
+    key_e = rows_s * stride + ends
     # run j (row r > 0) touches runs i of row r - 1 with start_i < end_j and end_i > start_j
     below = rows_s > 0
     j = np.nonzero(below)[0]
-    prev = (rows_s[j] - 1).astype(np.int64) * stride
+    prev = (rows_s[j] - 1) * stride
     lo = np.searchsorted(key_e, prev + starts[j], side="right")
     hi = np.searchsorted(key_s, prev + ends[j], side="left")
     count = np.maximum(hi - lo, 0)
     a = np.repeat(j, count)
     b = np.repeat(lo, count) + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
     root = np.arange(n)
-    while len(a):  # min-label propagation with pointer jumping: a few rounds for any shape
-        m = np.minimum(root[a], root[b])
-        new = root.copy()
-        np.minimum.at(new, a, m)
-        np.minimum.at(new, b, m)
-        new = new[new]
-        while not np.array_equal(new, new[new]):
-            new = new[new]
-        if np.array_equal(new, root):
+    while len(a):  # hook the larger root of each edge's two onto the smaller, then flatten the trees: a few
+        # rounds for any shape, and each component's root is its first run (the labels number them in order)
+        ra, rb = root[a], root[b]
+        apart = ra != rb
+        if not apart.any():
             break
-        root = new
+        a, b, ra, rb = a[apart], b[apart], ra[apart], rb[apart]  # a joined edge stays joined
+        np.minimum.at(root, np.maximum(ra, rb), np.minimum(ra, rb))
+        up = root[root]
+        while not np.array_equal(up, root):
+            root = up
+            up = root[root]
     _, run_label = np.unique(root, return_inverse=True)
-    lengths = ends - starts
-    flat = labels.reshape(-1)
-    pix = np.repeat(rows_s.astype(np.int64) * w + starts, lengths) + (
-        np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    )
-    flat[pix] = np.repeat(run_label, lengths)
-    return labels, int(run_label.max()) + 1
+    # the labels, row-major: -1 in the gaps, each run's label along it
+    bounds = np.empty(2 * n + 2, np.int64)
+    bounds[0], bounds[-1] = 0, h * w
+    bounds[1:-1:2] = rows_s * w + starts
+    bounds[2:-1:2] = rows_s * w + ends
+    values = np.full(2 * n + 1, -1, np.int32)
+    values[1::2] = run_label
+    return np.repeat(values, np.diff(bounds)).reshape(h, w), int(run_label.max()) + 1
 
 
 def _grow(mask: np.ndarray) -> np.ndarray:
