@@ -342,14 +342,16 @@ def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
     pixel first, so a hairline gap does not join two regions; the pixels that took from a region (not line
     themselves) go back to a labelled neighbour."""
     labels, n = label_regions(~_grow(line))
-    for _ in range(2):
-        lost = (labels < 0) & ~line
-        if not lost.any():
+    h, w = labels.shape
+    for _ in range(2):  # (at the lost pixels only: the largest label of the pixel and its 4 neighbours)
+        at = np.flatnonzero((labels < 0) & ~line)
+        if not len(at):
             break
-        near = labels.copy()
-        for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            near = np.maximum(near, np.roll(labels, (dy, dx), axis=(0, 1)))
-        labels[lost] = near[lost]
+        ys, xs = np.divmod(at, w)
+        near = labels[ys, xs]
+        for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):  # the neighbour np.roll(labels, (dy, dx)) brings
+            np.maximum(near, labels[(ys - dy) % h, (xs - dx) % w], out=near)
+        labels[ys, xs] = near
     return labels, n
 
 
@@ -378,7 +380,8 @@ def paper(result: np.ndarray, labels: np.ndarray, n: int, line: np.ndarray, dabb
     sub, m = label_regions(area & ~thick)
     rim = np.unique(np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]]))
     rim = rim[rim >= 0]
-    size = np.bincount(sub[sub >= 0], minlength=m + 1)
+    size = np.zeros(m + 1, np.int64)  # the last entry (sub == -1 indexes it): 0
+    size[:m] = np.bincount(sub.reshape(-1) + 1, minlength=m + 1)[1:]
     core = np.zeros(m + 1, bool)
     for r in rim:  # the biggest part at the edge is paper; another (a shape the canvas edge cuts, the
         # ground under a horizon) is paper only where the model paints at least half of it as paper
@@ -389,18 +392,34 @@ def paper(result: np.ndarray, labels: np.ndarray, n: int, line: np.ndarray, dabb
         core[r] = ((c[0] > PAPER[0]) & (np.hypot(c[1], c[2]) < PAPER[1])).mean() >= 0.5
     shape = size >= MIN_ENCLOSED
     shape &= ~core
-    blank, solid = core[sub], shape[sub]  # sub == -1 indexes the last entry: neither
-    free = area & ~blank & ~solid
-    while free.any():  # paper and shapes grow back to the lines in turn (a gap splits at its middle)
-        more = _grow(solid) & free
-        free &= ~more
-        solid |= more
-        grown = _grow(blank) & free
-        free &= ~grown
-        blank |= grown
+    if not shape.any():  # no shape to keep: all of the open area is paper (the growth below only splits
+        return area  # what lies between paper and shapes)
+    # paper and shapes grow back to the lines in turn (a gap splits at its middle), a pixel (3 x 3) a turn:
+    # kept as codes (2 paper, 1 shape, 0 neither) on a padded copy, looked at only at the free pixels left
+    h, w = sub.shape
+    kind = np.zeros(m + 1, np.int8)
+    kind[core], kind[shape] = 2, 1
+    codes = np.zeros((h + 2, w + 2), np.int8)
+    codes[1:-1, 1:-1] = kind[sub]
+    free = np.zeros((h + 2, w + 2), bool)
+    free[1:-1, 1:-1] = area
+    free &= codes == 0
+    at = np.flatnonzero(free)
+    flat = codes.reshape(-1)
+    step = w + 2
+    while len(at):
+        near = flat[at - step - 1]
+        for o in (-step, -step + 1, -1, 1, step - 1, step, step + 1):
+            near |= flat[at + o]
+        more = (near & 1).astype(bool)  # next to a shape (shapes grow first)
+        grown = (near & 2).astype(bool) & ~more  # next to paper
         if not (more.any() or grown.any()):
             break
-    return blank | free  # free: slivers under the thickened lines that reach neither (paper)
+        flat[at[more]] = 1
+        flat[at[grown]] = 2
+        at = at[~(more | grown)]
+    flat[at] = 2  # slivers under the thickened lines that reach neither are paper
+    return codes[1:-1, 1:-1] == 2
 
 
 def _under_lines(result: np.ndarray, labels: np.ndarray, changed: np.ndarray) -> None:
@@ -422,29 +441,38 @@ def _under_lines(result: np.ndarray, labels: np.ndarray, changed: np.ndarray) ->
     todo &= reach  # the line pixels near a changed region
     if not todo.any():
         return
+    h = labels.shape[0]
     stride = w + 2
     have = np.pad(labels >= 0, 1).reshape(-1)
-    under = np.pad(np.clip(result, -1.0, 1.0), ((0, 0), (1, 1), (1, 1)), mode="edge").reshape(3, -1)
-    ys, xs = np.nonzero(todo)
+    under = np.empty((3, h + 2, stride), np.float32)  # the result clipped, its edges repeated one px out
+    np.clip(result, -1.0, 1.0, out=under[:, 1:-1, 1:-1])
+    under[:, 1:-1, 0], under[:, 1:-1, -1] = under[:, 1:-1, 1], under[:, 1:-1, -2]
+    under[:, 0], under[:, -1] = under[:, 1], under[:, -2]
+    under = under.reshape(3, -1)
+    ys, xs = np.divmod(np.flatnonzero(todo), w)
     idx = (ys + 1) * stride + xs + 1
-    step = np.array([-stride, stride, -1, 1])
     done = []
-    for _ in range(UNDER):
-        nb = idx[:, None] + step
-        hv = have[nb]
-        cnt = hv.sum(axis=1)
+    for _ in range(UNDER):  # (sums in the order of before: one neighbour after another)
+        hv = [have[idx + o] for o in (-stride, stride, -1, 1)]
+        cnt = hv[0] + hv[1].astype(np.int64) + hv[2] + hv[3]
         new = cnt > 0
         if not new.any():
             break
-        nb, hv, at = nb[new], hv[new], idx[new]
-        under[:, at] = (under[:, nb] * hv).sum(axis=2) / cnt[new]
+        at = idx[new]
+        total = under[:, at - stride] * hv[0][new]
+        for o, k in ((stride, 1), (-1, 2), (1, 3)):
+            total += under[:, at + o] * hv[k][new]
+        under[:, at] = total / cnt[new]
         have[at] = True
         done.append(at)
         idx = idx[~new]
     if done:
         at = np.concatenate(done)
-        box = at[:, None] + np.add.outer([-stride, 0, stride], [-1, 0, 1]).reshape(-1)
-        result[:, at // stride - 1, at % stride - 1] = under[:, box].mean(axis=2)
+        total = under[:, at - stride - 1]
+        for o in (-stride, -stride + 1, -1, 0, 1, stride - 1, stride, stride + 1):
+            total += under[:, at + o]
+        total /= 9
+        result[:, at // stride - 1, at % stride - 1] = total
 
 
 def _touches_edge(mask: np.ndarray) -> bool:
