@@ -341,11 +341,39 @@ def test_a_shape_touching_the_canvas_edge_is_filled_as_it_is():
     assert (lab[2][: int(0.45 * n)] < -30).mean() > 0.97  # the whole sky is blue (planar rows top-down)
 
 
-def test_label_regions_matches_a_flood_fill():
+def _spiral(n=61):
+    """One 4-connected path winding inwards (a px apart): a region whose labelling needs many rounds of
+    propagation."""
+    s = np.zeros((n, n), bool)
+    y, x, dy, dx = 0, 0, 0, 1
+    s[0, 0] = True
+    for _ in range(n * n):
+        for _turn in range(2):  # on ahead, unless that runs into the path or the edge: then turn right
+            ny, nx, ay, ax = y + dy, x + dx, y + 2 * dy, x + 2 * dx
+            if 0 <= ny < n and 0 <= nx < n and not s[ny, nx] and not (0 <= ay < n and 0 <= ax < n and s[ay, ax]):
+                y, x = ny, nx
+                s[y, x] = True
+                break
+            dy, dx = dx, -dy
+        else:
+            return s
+    return s
+
+
+@pytest.mark.parametrize("kind", ["random", "sparse", "spiral", "empty", "full", "one row"])
+def test_label_regions_matches_a_flood_fill(kind):
     rng = np.random.default_rng(0)
-    mask = rng.random((40, 50)) > 0.45
+    mask = {
+        "random": rng.random((40, 50)) > 0.45,
+        "sparse": rng.random((40, 50)) > 0.7,
+        "spiral": _spiral(),
+        "empty": np.zeros((7, 9), bool),
+        "full": np.ones((7, 9), bool),
+        "one row": rng.random((1, 50)) > 0.5,
+    }[kind]
     labels, n = hintfill.label_regions(mask)
-    assert (labels >= 0).sum() == mask.sum() and labels.max() == n - 1
+    assert labels.dtype == np.int32 and ((labels >= 0) == mask).all() and labels.max() == n - 1
+    h, w = mask.shape
     seen = -np.ones_like(labels)
     count = 0
     for y, x in zip(*np.nonzero(mask)):  # reference: breadth-first flood fill
@@ -357,14 +385,44 @@ def test_label_regions_matches_a_flood_fill():
             cy, cx = stack.pop()
             for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
                 ny, nx = cy + dy, cx + dx
-                if 0 <= ny < 40 and 0 <= nx < 50 and mask[ny, nx] and seen[ny, nx] < 0:
+                if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and seen[ny, nx] < 0:
                     seen[ny, nx] = count
                     stack.append((ny, nx))
         count += 1
     assert n == count
-    # same partition: a bijection between the two labellings
-    pairs = set(zip(labels[mask].tolist(), seen[mask].tolist()))
-    assert len(pairs) == n
+    # the same labels: both number the regions in the order their first pixels come (row-major)
+    np.testing.assert_array_equal(labels, seen)
+
+
+def test_paper_grows_paper_and_shapes_back_in_turn_as_defined():
+    """paper() grows the paper and the shapes cut off from it back to the lines a pixel (3 x 3) at a time in
+    turn, shapes first, so a closed gap splits at its middle: the same mask as those turns done plainly on
+    whole images, on circles whose outlines leave gaps the thickened lines close (a shape cut off)."""
+    for gap_px in (3.0, 5.0):
+        x, inside, _ = ring_sketch(gap_px=gap_px, dab=(1.0, 1.0, 1.0))
+        line = pipeline.line_layer(x) < hintfill.LINE
+        labels, n = hintfill.regions(line)
+        out = shaded_model_output(x)
+        got = hintfill.paper(out, labels, n, line, np.zeros(n, bool))
+        # the definition, plainly (there is one part at the edge: it is paper)
+        area = labels == labels[0, 0]
+        sub, m = hintfill.label_regions(area & ~_grow(line, hintfill.CLOSE[-1]))
+        size = np.bincount(sub[sub >= 0], minlength=m)
+        blank = sub == sub[0, 0]
+        solid = (sub >= 0) & ~blank & (size[sub] >= hintfill.MIN_ENCLOSED)
+        assert solid.any() and (solid & inside).sum() == solid.sum()  # the circle, cut off at its gap
+        free = area & ~blank & ~solid
+        while free.any():
+            more = _grow(solid) & free
+            free &= ~more
+            solid |= more
+            grown = _grow(blank) & free
+            free &= ~grown
+            blank |= grown
+            if not (more.any() or grown.any()):
+                break
+        np.testing.assert_array_equal(got, blank | free)
+        assert (got & inside).sum() == 0 and (got & ~area).sum() == 0
 
 
 def test_srgb_inverts_lab():
