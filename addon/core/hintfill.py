@@ -137,7 +137,9 @@ def lab(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def _srgb_of_f(f: np.ndarray, out: np.ndarray | None = None, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+def _srgb_of_f(
+    f: np.ndarray, out: np.ndarray | None = None, scale: float = 1.0, offset: float = 0.0
+) -> np.ndarray:
     """sRGB (clipped to the gamut) of CIELAB f values (3, ...), consumed; written as `srgb * scale + offset`
     (into `out` if given)."""
     lin = np.tensordot(_FROM_XYZ, _f_inv(f), axes=1)

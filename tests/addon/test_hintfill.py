@@ -350,7 +350,12 @@ def _spiral(n=61):
     for _ in range(n * n):
         for _turn in range(2):  # on ahead, unless that runs into the path or the edge: then turn right
             ny, nx, ay, ax = y + dy, x + dx, y + 2 * dy, x + 2 * dx
-            if 0 <= ny < n and 0 <= nx < n and not s[ny, nx] and not (0 <= ay < n and 0 <= ax < n and s[ay, ax]):
+            if (
+                0 <= ny < n
+                and 0 <= nx < n
+                and not s[ny, nx]
+                and not (0 <= ay < n and 0 <= ax < n and s[ay, ax])
+            ):
                 y, x = ny, nx
                 s[y, x] = True
                 break
