@@ -171,6 +171,11 @@ def srgb(lab_: np.ndarray) -> np.ndarray:
 
 def label_regions(open_: np.ndarray) -> tuple[np.ndarray, int]:
     """4-connected components of a boolean (H, W) mask: (labels with -1 outside the mask, count)."""
+    return _label(open_)[:2]
+
+
+def _label(open_: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """label_regions, and each region's size in pixels (from its runs' lengths)."""
     h, w = open_.shape
     padded = np.zeros((h, w + 2), np.int8)
     padded[:, 1:-1] = open_
@@ -179,7 +184,7 @@ def label_regions(open_: np.ndarray) -> tuple[np.ndarray, int]:
     rows_s, starts, ends = rows[0::2], cols[0::2], cols[1::2]
     n = len(starts)
     if n == 0:
-        return np.full((h, w), -1, np.int32), 0
+        return np.full((h, w), -1, np.int32), 0, np.zeros(0, np.int64)
     stride = w + 2
     key_s = rows_s * stride + starts
     key_e = rows_s * stride + ends
@@ -213,7 +218,9 @@ def label_regions(open_: np.ndarray) -> tuple[np.ndarray, int]:
     bounds[2:-1:2] = rows_s * w + ends
     values = np.full(2 * n + 1, -1, np.int32)
     values[1::2] = run_label
-    return np.repeat(values, np.diff(bounds)).reshape(h, w), int(run_label.max()) + 1
+    m = int(run_label.max()) + 1
+    sizes = np.bincount(run_label, weights=ends - starts, minlength=m).astype(np.int64)
+    return np.repeat(values, np.diff(bounds)).reshape(h, w), m, sizes
 
 
 def _grow(mask: np.ndarray) -> np.ndarray:
@@ -379,11 +386,10 @@ def paper(result: np.ndarray, labels: np.ndarray, n: int, line: np.ndarray, dabb
     thick = line
     for _ in range(CLOSE[-1]):
         thick = _grow(thick)
-    sub, m = label_regions(area & ~thick)
+    sub, m, sizes = _label(area & ~thick)
     rim = np.unique(np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]]))
     rim = rim[rim >= 0]
-    size = np.zeros(m + 1, np.int64)  # the last entry (sub == -1 indexes it): 0
-    size[:m] = np.bincount(sub.reshape(-1) + 1, minlength=m + 1)[1:]
+    size = np.append(sizes, 0)  # the last entry (sub == -1 indexes it): 0
     core = np.zeros(m + 1, bool)
     for r in rim:  # the biggest part at the edge is paper; another (a shape the canvas edge cuts, the
         # ground under a horizon) is paper only where the model paints at least half of it as paper
