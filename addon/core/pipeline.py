@@ -390,7 +390,7 @@ def at_work_size(x: np.ndarray, info: ModelInfo) -> np.ndarray:
     return resize_planar(x, max(1, round(h * f)), max(1, round(w * f)))
 
 
-KEEP_COLOURS_BYTES = 96  # per work-size pixel: keep_colours's CIELAB copies and conversion temporaries
+KEEP_COLOURS_BYTES = 40  # per work-size pixel: keep_colours's conversion temporaries (36 B/px measured at 512²)
 RUNTIME_BYTES = 512 * 1024**2  # onnxruntime's sessions and one tile's activations, whatever the image size
 
 
@@ -420,8 +420,8 @@ def job_bytes(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = No
         if max(cur_h, cur_w) < info.input_size:  # scaled up to the trained size first
             f = info.input_size / max(cur_h, cur_w)
             total += 12 * max(1, round(cur_h * f)) * max(1, round(cur_w * f))
-        if info.keep_colours:  # keep_colours: both images in CIELAB and their temporaries (91 B/px measured;
-            # keep_paper's, 25 B/px, come after they are freed)
+        if info.keep_colours:  # keep_colours: its conversion temporaries (keep_paper's, 25 B/px, come after
+            # they are freed)
             total += KEEP_COLOURS_BYTES * cur_h * cur_w
         m = max(1, info.multiple_of)
         pad_h, pad_w = round_up(max(cur_h, info.input_size), m), round_up(max(cur_w, info.input_size), m)
