@@ -283,7 +283,7 @@ def fill(
         labels, n, has = _fill_dabs(result, sketch, line, labels, n, hint)
     blank = paper(result, labels, n, line, has)
     np.copyto(result, 1.0, where=blank)
-    _under_lines(result, labels, blank | has[np.maximum(labels, 0)])
+    _under_lines(result, labels, blank | has[np.maximum(labels, 0)] if has.any() else blank)
     return result, int(has.sum()), blank
 
 
