@@ -126,7 +126,8 @@ def _lab_f_y(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.nda
 
 def lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (D65) of planar sRGB (3, ...) in [0, 1] -> (3, ...) float32."""
-    f = _lab_f(rgb)
+    shape = np.shape(rgb)
+    f = _lab_f(np.reshape(rgb, (3, -1)))  # 2-D: a single colour (3,) too has planes to write into
     out = np.empty_like(f)
     np.multiply(f[1], np.float32(116), out=out[0])
     out[0] -= np.float32(16)
@@ -134,7 +135,7 @@ def lab(rgb: np.ndarray) -> np.ndarray:
     out[1] *= np.float32(500)
     np.subtract(f[1], f[2], out=out[2])
     out[2] *= np.float32(200)
-    return out
+    return out.reshape(shape)
 
 
 def _srgb_of_f(
@@ -158,7 +159,8 @@ def _srgb_of_f(
 
 def srgb(lab_: np.ndarray) -> np.ndarray:
     """Planar sRGB in [0, 1] of CIELAB (3, ...) (out-of-gamut colours clipped), float32."""
-    lab_ = np.asarray(lab_, np.float32)
+    shape = np.shape(lab_)
+    lab_ = np.asarray(lab_, np.float32).reshape(3, -1)
     f = np.empty_like(lab_)
     np.add(lab_[0], np.float32(16), out=f[1])
     f[1] *= np.float32(1 / 116)
@@ -166,7 +168,7 @@ def srgb(lab_: np.ndarray) -> np.ndarray:
     f[0] += f[1]
     np.multiply(lab_[2], np.float32(-1 / 200), out=f[2])
     f[2] += f[1]
-    return _srgb_of_f(f)
+    return _srgb_of_f(f).reshape(shape)
 
 
 def label_regions(open_: np.ndarray) -> tuple[np.ndarray, int]:

@@ -433,6 +433,11 @@ def test_paper_grows_paper_and_shapes_back_in_turn_as_defined():
 def test_srgb_inverts_lab():
     rgb = np.random.default_rng(1).random((3, 8, 8)).astype(np.float32)
     np.testing.assert_allclose(hintfill.srgb(hintfill.lab(rgb)), rgb, atol=2e-3)
+    one = np.array([0.98, 0.9, 0.75])  # a single colour (3,), as training.hints converts them
+    np.testing.assert_allclose(hintfill.srgb(hintfill.lab(one)), one, atol=2e-3)
+    np.testing.assert_allclose(
+        hintfill.lab(one), hintfill.lab(rgb[:, :1, :1] * 0 + one[:, None, None])[:, 0, 0]
+    )
 
 
 def test_the_pipeline_fills_dabs_through_a_real_colorize_model(colorize_model):
