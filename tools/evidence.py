@@ -162,16 +162,20 @@ def quantize(rgb01: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- image measures
 
 
-def grid_score(rgb01: np.ndarray, period: int = GRID_PERIOD) -> float:
+def grid_score(rgb01: np.ndarray, period: int = GRID_PERIOD, levels: bool = False) -> float:
     """Checkerboard strength: the spread of a high-pass residual's mean over the period x period pixel phases
     (y mod 4, x mod 4), relative to the spread noise would give. About 1 for an image without a grid (noise, a
-    drawing); transposed-convolution artefacts give several times that."""
+    drawing); transposed-convolution artefacts give several times that. Relative to noise, a very smooth image
+    (an x4 upscale, white paper) scores high on a pattern far too faint to see: `levels` gives the spread itself,
+    in 8-bit levels (a visible dot grid is a level or more)."""
     g = np.asarray(rgb01, np.float64).mean(axis=2)
     h, w = g.shape
     p = np.pad(g, 1, mode="edge")
     r = g - sum(p[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9.0
     r = r[: h // period * period, : w // period * period]
     phases = r.reshape(h // period, period, w // period, period).mean(axis=(0, 2))
+    if levels:
+        return float(phases.std() * 255)
     noise = r.std() / np.sqrt(r.size / period**2)
     return float(phases.std() / max(noise, 1e-12))
 
@@ -510,7 +514,12 @@ def grid_scores(data: Path, infos: dict[str, ModelInfo], compare: dict[str, Mode
     """Median grid score of every model's output along the chain on held-out emoji sketches (each stylize and
     upscale model on the colorized image, at the model's own resolution), beside the true pictures'."""
     pairs = colorize_pairs(data, limit or 40)["emoji"][:: 2 if not limit else 1]
-    res = {"true pictures": round(float(np.median([grid_score(t) for _, t in pairs])), 2)}
+    res = {
+        "true pictures": round(float(np.median([grid_score(t) for _, t in pairs])), 2),
+        "true pictures: 8-bit levels": round(
+            float(np.median([grid_score(t, levels=True) for _, t in pairs])), 3
+        ),
+    }
     for tag, models in (("", infos), ("before: ", compare)):
         if not by_kind(models, "colorize"):
             continue
@@ -518,7 +527,8 @@ def grid_scores(data: Path, infos: dict[str, ModelInfo], compare: dict[str, Mode
         for sketch, _ in pairs:
             for mid, img in outputs(sketch, models).items():
                 scores.setdefault(tag + mid, []).append(grid_score(img))
-        res.update({k: round(float(np.median(v)), 2) for k, v in scores.items()})
+                scores.setdefault(f"{tag}{mid}: 8-bit levels", []).append(grid_score(img, levels=True))
+        res.update({k: round(float(np.median(v)), 2 if "levels" not in k else 3) for k, v in scores.items()})
     return res
 
 
@@ -640,7 +650,9 @@ def card_lines(mid: str, info: ModelInfo, res: dict) -> list[str]:
         return lines
     r = res.get(mid)
     if info.kind == "stylize" and r:
-        before = {k: v for k, v in res.items() if k.startswith("before: ") and "clay" in k}
+        before = {
+            k: v for k, v in res.items() if k.startswith("before: ") and "clay" in k and "model_l1" in v
+        }
         lines = [
             f"On {r['images']} held-out emoji ({r['set']}): L1 {r['model_l1']:.4f}, PSNR {r['model_psnr']:.2f} dB, "
             f"SSIM {r['model_ssim']:.3f} to the Fluent 3D render of the same emoji; the flat input itself scores "
@@ -663,6 +675,14 @@ def card_lines(mid: str, info: ModelInfo, res: dict) -> list[str]:
                 f"CIELAB dE between a dab's colour and the result over its shape) {big['hint_de']:.1f}, on the "
                 f"colorized result it was given {big['hint_de_colorized']:.1f}.",
             ]
+            for k, v in res.items():
+                if k.startswith("before: ") and k.endswith(f" on a {CANVAS} px canvas"):
+                    lines.append(
+                        f"Same canvas, {k.removesuffix(f' on a {CANVAS} px canvas')} (after its own colorizer): "
+                        f"L1 {v['l1']:.4f}, {v['l1_off_lines']:.4f} away from the lines, sharpness "
+                        f"{v['sharpness']:.1f}, hue turn {v['hue_turn']} degrees, hint fidelity through the chain "
+                        f"{v['hint_de']:.1f}."
+                    )
         return lines
     if info.kind == "upscale" and r:
         return [
@@ -684,7 +704,13 @@ def update_cards(infos: dict[str, ModelInfo], res: dict, manifest: dict) -> None
             lines += [
                 "",
                 f"Grid score of its output along the chain on held-out emoji: {grid[mid]} (the true pictures: "
-                f"{grid['true pictures']}; about 1 means no checkerboard).",
+                f"{grid['true pictures']}; about 1 means no checkerboard)"
+                + (
+                    f"; the pattern's size: {grid[f'{mid}: 8-bit levels']} of an 8-bit level (true pictures: "
+                    f"{grid['true pictures: 8-bit levels']})."
+                    if f"{mid}: 8-bit levels" in grid
+                    else "."
+                ),
             ]
         used = next((d.sources for d in DEFAULTS if d.id == mid), ())
         lines += ["", "Data sources (from `nftgan data`, see data/manifest.json):", ""]
