@@ -85,6 +85,10 @@ def describe(info: ModelInfo) -> str:
             f"  input        RGB NCHW in [-1, 1]; H and W multiples of {info.multiple_of}; trained at "
             f"{info.size} px" + (f"; output x{info.scale}" if info.kind == "upscale" else "")
         )
+    if info.work_size:
+        lines.append(f"  work size    sketches larger than {info.work_size} px run at {info.work_size} px")
+    if info.keep_colours:
+        lines.append("  colours      keeps the colours it is given (its shading only: nftgan.keep_colours)")
     if info.license:
         lines.append(f"  license      {info.license}")
     if info.training:

@@ -53,6 +53,17 @@ def test_every_shipped_model_follows_the_contract_and_has_a_card(infos):
     }
 
 
+def test_nftgan_validate_names_the_work_size_and_kept_colours(infos):
+    from nftgan.export.validate import describe, validate
+
+    text = describe(validate(infos["stylize-clay"].path))
+    assert "sketches larger than 512 px run at 512 px" in text and "keeps the colours it is given" in text, (
+        text
+    )
+    text = describe(validate(infos["upscale-x4"].path))
+    assert "work size" not in text and "keeps the colours" not in text, text
+
+
 def test_shipped_models_fit_the_size_budget(infos):
     total = sum(p.stat().st_size for p in ev.MODELS.glob("*.onnx")) / 1e6  # int8 variants included
     assert total <= ev.BUDGET_MB, (
