@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .imageio import srgb_decode, srgb_encode
+
 LINE = 0.6  # line_layer value below which a pixel is line (dark or grey stroke)
 HINT_L = (30.0, 97.0)  # a hint is neither as dark as a line nor paper
 HINT_CHROMA = 18.0  # ... and clearly coloured (CIELAB chroma)
@@ -71,24 +73,8 @@ _EPS = (6 / 29) ** 3  # CIELAB's f(t): t^(1/3) above, linear below
 _SLOPE = 1 / (3 * (6 / 29) ** 2)
 # The conversions are float32 throughout, in place where they can be (no float64 and few temporaries: at 512 px
 # each full-size temporary is 3 MB of fresh memory); the branches of the piecewise curves are patched in for
-# the few pixels they hold (dark ones) instead of computing both over the whole image and selecting.
-
-
-def _linear(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
-    """Linear light (a new float32 array) of the sRGB values `rgb * scale + offset` (the affine map folded
-    into the transfer curve's first pass: a [-1, 1] image converts without a [0, 1] copy first)."""
-    v = np.asarray(rgb, np.float32)
-    dark = v <= (0.04045 - offset) / scale  # the curve's linear toe: (rgb * scale + offset) <= 0.04045
-    lo = v[dark] if dark.any() else None
-    out = v * np.float32(scale / 1.055)
-    out += np.float32((offset + 0.055) / 1.055)
-    np.maximum(out, 0.0, out=out)
-    np.power(out, np.float32(2.4), out=out)
-    if lo is not None:
-        lo *= np.float32(scale / 12.92)
-        lo += np.float32(offset / 12.92)
-        out[dark] = lo
-    return out
+# the few pixels they hold (dark ones) instead of computing both over the whole image and selecting. The sRGB
+# curve is imageio's (srgb_decode / srgb_encode).
 
 
 def _f(t: np.ndarray) -> np.ndarray:
@@ -114,13 +100,13 @@ def _f_inv(f: np.ndarray) -> np.ndarray:
 
 def _lab_f(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
     """f(X/Xn), f(Y/Yn), f(Z/Zn) (3, ...) of the sRGB values `rgb * scale + offset`."""
-    lin = _linear(rgb, scale, offset)
+    lin = srgb_decode(rgb, scale, offset)
     return _f(np.tensordot(_TO_XYZ, lin, axes=1))
 
 
 def _lab_f_y(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
     """f(Y/Yn) alone (the lightness: L* = 116 f - 16) of the sRGB values `rgb * scale + offset`."""
-    lin = _linear(rgb, scale, offset)
+    lin = srgb_decode(rgb, scale, offset)
     return _f(np.tensordot(_TO_XYZ[1], lin, axes=1))
 
 
@@ -145,16 +131,7 @@ def _srgb_of_f(
     (into `out` if given)."""
     lin = np.tensordot(_FROM_XYZ, _f_inv(f), axes=1)
     np.clip(lin, 0.0, 1.0, out=lin)
-    dark = lin <= 0.0031308
-    lo = lin[dark] if dark.any() else None
-    if out is None:
-        out = lin
-    np.power(lin, np.float32(1 / 2.4), out=out)
-    out *= np.float32(1.055 * scale)
-    out += np.float32(offset - 0.055 * scale)
-    if lo is not None:
-        out[dark] = lo * np.float32(12.92 * scale) + np.float32(offset)
-    return out
+    return srgb_encode(lin, out, scale, offset)
 
 
 def srgb(lab_: np.ndarray) -> np.ndarray:
