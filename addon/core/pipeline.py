@@ -559,11 +559,8 @@ def _paper_weight(paper: np.ndarray, x: np.ndarray) -> np.ndarray:
     r = (PAPER_MARGIN[1] - PAPER_MARGIN[0]) // 2
     for _ in range(PAPER_MARGIN[0] + r):
         near = hintfill._grow(near)
-    far = np.zeros((h + 2 * r + 1, w + 2 * r + 1), np.int32)  # the far paper's box sums over (2r + 1)^2 px
-    far[1:, 1:] = np.pad(~near, r, mode="edge")  # (the canvas edge cuts no ramp into the paper)
-    far = far.cumsum(0).cumsum(1)
-    k = 2 * r + 1
-    t = (far[k:, k:] - far[:-k, k:] - far[k:, :-k] + far[:-k, :-k]).astype(np.float32) * (1.0 / (k * k))
+    # the share of far paper around each pixel (edges repeated: the canvas edge cuts no ramp into the paper)
+    t = _box((~near)[None].astype(np.float32), r)[0]
     return t * t * (3.0 - 2.0 * t)
 
 
