@@ -661,6 +661,7 @@ def model_card(r: dict) -> str:
             f"{t.get('steps', r['step'])} steps, {t.get('hardware', 'unknown hardware')}"
             + (f", {t['seconds'] / 60:.1f} min" if isinstance(t.get("seconds"), (int, float)) else ""),
         ),
+        *([("fine-tuned from", t["init_from"])] if t.get("init_from") else []),
         (
             "validation",
             ", ".join(

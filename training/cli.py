@@ -22,6 +22,8 @@ EPILOG = """examples:
   nftgan train pix2pix --data ~/datasets/my-style --out runs/my-style --steps 20000
   nftgan train --resume runs/my-style                      # after a crash or Ctrl+C, continues exactly
   nftgan train --config runs/my-style/config.json --out runs/again   # repeat a run (flags override)
+  nftgan train pix2pix --init addon/models/colorize-flat.onnx --size 256 --load-size 256 --ngf 16 \
+      --hints --data ~/datasets/my-style --out runs/my-flat --steps 2000   # fine-tune a default style
   nftgan export runs/my-style -o my-style.onnx             # then add the .onnx to the Blender add-on
   torchrun --nproc_per_node=4 -m nftgan.training.cli pix2pix --data ... --out ...   # 4 GPUs
 
@@ -62,6 +64,15 @@ def build_parser(kind, prog: str) -> argparse.ArgumentParser:
         help="continue the run in RUN_DIR from its latest checkpoint, exactly where it stopped "
         "(its stored settings are used; --steps, --device, --amp, --workers and --tensorboard may change: "
         "another --steps recomputes the learning-rate schedule for the new length)",
+    )
+    p.add_argument(
+        "--init",
+        metavar="FILE",
+        help="fine-tune: start the new run's generator from FILE, an exported NFTGan .onnx (e.g. a default "
+        f"style in addon/models/), or a {kind.name} run folder or checkpoint .pt. Only the generator weights "
+        "come from it (discriminators, optimizer and step start fresh); the generator settings (--net-g, "
+        "--ngf, --size for a U-Net, --norm, --upsample ...) must be those FILE was trained with. Recorded "
+        "as init_from (the file's name and sha256) in config.json and the exported model",
     )
     p.add_argument(
         "--config",
@@ -140,10 +151,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
     parser = build_parser(kind, prog)
     args = parser.parse_args(argv)
     given = {
-        k: v for k, v in vars(args).items() if v is not None and k not in ("data", "out", "resume", "config")
+        k: v
+        for k, v in vars(args).items()
+        if v is not None and k not in ("data", "out", "resume", "config", "init")
     }
 
-    from .trainer import train
+    from .trainer import INIT_AND_RESUME, train
 
     cfg = None
     try:
@@ -151,6 +164,8 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             parser.error(
                 "--config starts a new run; --resume continues one with its own stored settings (pass one)"
             )
+        if args.resume and args.init:
+            parser.error(INIT_AND_RESUME)
         if args.resume:
             if resume_ckpt is None:
                 resume_ckpt = load_checkpoint(args.resume)
@@ -188,6 +203,13 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             values = kind.config_class.check_values(file_values, f"--config {args.config}")
             if values.pop("model", kind.name) != kind.name:
                 parser.error(f"--config {args.config} is a {file_values['model']} config, not {kind.name}")
+        earlier = values.pop("init_from", "")
+        if earlier and not args.init:
+            print(
+                f"{prog}: note: --config {args.config} was a run fine-tuned from {earlier}; this run starts "
+                "from scratch (pass --init FILE to start from that model again)",
+                file=sys.stderr,
+            )
         data, out = args.data or values.pop("data", ""), args.out or values.pop("out", "")
         values = {k: v for k, v in values.items() if k not in ("data", "out")}
         if not data:
@@ -196,7 +218,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             parser.error("--out RUN_DIR is required (where checkpoints and samples go)")
         cfg = kind.config_class(model=kind.name, data=data, out=out, **{**values, **given})
         _check_new_run(parser, cfg)
-        train(cfg)
+        train(cfg, init=args.init)
         return 0
     except (UserError, ValueError) as exc:  # ValueError: torch's own argument checks (e.g. --workers -1)
         print(f"{prog}: error: {exc}", file=sys.stderr)

@@ -40,6 +40,12 @@ class TrainConfig:
         cli=False,
     )
     name: str = opt("", "style name shown in the add-on (default: the run folder's name)")
+    init_from: str = opt(
+        "",
+        "the model the generator started from (set by `--init FILE`: the file's name and sha256, "
+        "training.initfrom); empty: from scratch",
+        cli=False,
+    )
     # schedule
     steps: int = opt(20000, "training steps (one step = one batch on every process)")
     decay_from: float = opt(

@@ -80,6 +80,7 @@ class CycleGAN(ModelKind):
     name = "cyclegan"
     config_class = CycleGANConfig
     contract_kind = "stylize"
+    generator_nets = ("G_A", "G_B")
     auto_bf16 = True  # measured: tools/bench/precision.py
     description = "unpaired style transfer (photo <-> painting): two ResNet generators, cycle consistency"
     data_help = (
@@ -179,6 +180,9 @@ class CycleGAN(ModelKind):
             rec_b = run.raw["G_A"](fake_a)
         cols = zip(batch["A"], fake_b, rec_a, batch["B"], fake_a, rec_b)
         return ["A", "A->B", "A->B->A", "B", "B->A", "B->A->B"], [[t.float() for t in c] for c in cols]
+
+    def generator_settings(self, cfg):
+        return ("net_g", "ngf", "norm", "upsample", *(("size",) if cfg.net_g == "unet" else ()))
 
     def generator(self, cfg, nets, direction):
         direction = direction or "AtoB"

@@ -390,6 +390,9 @@ class _GAN(ModelKind):
         rows = fake.unflatten(0, z.shape[:2])
         return ["fixed latents"] + [""] * (z.shape[1] - 1), [list(r) for r in rows]
 
+    def generator_settings(self, cfg):
+        return ("latent", "size", "ngf", "max_channels")
+
     def generator(self, cfg, nets, direction):
         if direction is not None:
             raise ConfigError(f"a {self.name} model has no direction (got {direction!r})")

@@ -30,6 +30,7 @@ offer, norm layers, weight init, adversarial losses, PSNR) are in `training.bloc
         held_out_images = True                 # the sample grid shows held-out images (False: e.g. latents)
         nets_to_save = ("G", "D")              # default: every net from build_nets
         auto_bf16 = False                      # True once bf16 is shown to train as well as fp32 (--amp auto)
+        generator_nets = ("G",)                # what `--init FILE` starts from FILE (training.initfrom)
 
         def build_nets(self, cfg): return {"G": ..., "D": ...}            # initialised nn.Modules
         def optimizer_groups(self, cfg): return {"G": ("G",), "D": ("D",)}  # optimizer -> nets (Adam)
@@ -41,6 +42,8 @@ offer, norm layers, weight init, adversarial losses, PSNR) are in `training.bloc
         def sample_rows(self, run, batch): return labels, rows   # rows[i] = list of CHW tensors in [-1, 1]
         def generator(self, cfg, nets, direction): return module, {"multiple_of": 1, "latent": 128}
         def image_count(self, train_ds, val_ds): return len(train_ds)    # optional: for provenance
+        def generator_settings(self, cfg): return ("latent", "size", "ngf")  # what --init must match
+        def exported_kind(self, cfg): return "generate"     # optional: the contract kind export writes
 
     register(DCGAN())
 
@@ -90,6 +93,9 @@ class ModelKind(ABC):
     # --amp auto picks bf16 (on hardware that has it) only for kinds shown to reach the same held-out quality
     # in bf16 as in fp32 (tools/bench/precision.py); the others train in fp32 unless asked for --amp bf16
     auto_bf16: bool = False
+    # the generators `--init FILE` takes from a run folder or checkpoint of this kind (an exported .onnx holds
+    # one generator: the first); discriminators always start fresh
+    generator_nets: tuple[str, ...] = ("G",)
 
     def panels(self) -> list[tuple[str, tuple[str, ...]]]:
         """loss.png's panels: `loss_groups`, then a panel for each metric in no group."""
@@ -137,6 +143,16 @@ class ModelKind(ABC):
     @abstractmethod
     def generator(self, cfg: TrainConfig, nets: dict[str, dict], direction: str | None):
         """(required)"""
+
+    def generator_settings(self, cfg: TrainConfig) -> tuple[str, ...]:
+        """The config fields that shape the generators: `--init FILE` must have been trained with the same
+        (checked with the parameter shapes, which miss e.g. instance norm vs none). () : none known, the
+        parameter names and shapes decide alone."""
+        return ()
+
+    def exported_kind(self, cfg: TrainConfig) -> str:
+        """The contract kind (`nftgan.kind`) `nftgan export` writes for a run with these settings."""
+        return self.contract_kind
 
 
 def register(kind: ModelKind) -> ModelKind:

@@ -159,6 +159,12 @@ class Pix2Pix(ModelKind):
         fake = self._translate(run, batch)
         return ["input", "output", "target"], [[a, f, b] for a, f, b in zip(batch["A"], fake, batch["B"])]
 
+    def generator_settings(self, cfg):
+        return ("net_g", "ngf", "norm", "upsample", *(("size",) if cfg.net_g == "unet" else ()))
+
+    def exported_kind(self, cfg):
+        return cfg.stage
+
     def generator(self, cfg, nets, direction):
         if direction not in (None, "AtoB"):
             raise ConfigError(f"a pix2pix model translates A to B only (direction {direction!r} asked)")

@@ -34,9 +34,15 @@ from .blocks import sync_norms
 from .config import ON_RESUME, TrainConfig
 from .data import DataError, StepSampler, collate
 from .errors import ConfigError
+from .initfrom import apply_init, load_init
 from .kinds import ModelKind, get_kind
 from .report import MetricsCSV, save_grid, tensorboard_writer, write_loss_png
 
+INIT_AND_RESUME = (
+    "--init starts a new run from another model's generator; --resume continues a run from its own "
+    "checkpoint, which already holds its weights (a run started with --init keeps that record). Pass one: "
+    "to fine-tune a finished run into a new one, --init RUN_DIR --out NEW_RUN_DIR"
+)
 VAL_IMAGES_MAX = 256  # validation metrics over at most this many held-out images
 GRID_IMAGES = 4
 
@@ -200,17 +206,23 @@ def _hardware(device: torch.device, world: int, bf16: bool) -> str:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: str | None = None):
+    def __init__(self, cfg: TrainConfig, resume: str | None = None, init: str | None = None):
         self.kind = get_kind(cfg.model)
+        if resume and init:
+            raise ConfigError(INIT_AND_RESUME)
         self.resume_ckpt = ckpt_io.load_checkpoint(resume) if resume else None
         if self.resume_ckpt is not None:
             stored = self.kind.config_class.from_dict(self.resume_ckpt["config"])
             # the run lives where it is now (a moved run folder goes on in its new place)
             cfg = stored.replace(out=cfg.out or stored.out, **{k: getattr(cfg, k) for k in ON_RESUME})
-        self.cfg = cfg
         self.kind.check_config(cfg)
         if not cfg.out:
             raise ConfigError("no run folder given: pass --out RUN_DIR")
+        # --init: the generator weights, read and checked before anything is written (training.initfrom)
+        self.init = load_init(init, self.kind, cfg) if init else None
+        if self.resume_ckpt is None:  # a new run records what it starts from (and nothing when from scratch)
+            cfg = cfg.replace(init_from=self.init.record if self.init else "")
+        self.cfg = cfg
         self._tb = None
         if cfg.tensorboard:
             tensorboard_writer(None)  # installed? (says how to install it before any work)
@@ -231,6 +243,8 @@ class Trainer:
             raise DataError(f"{cfg.data}: no training images after holding out validation images")
         _seed(cfg.seed)  # identical initial weights on every process
         run.raw = {k: v.to(device) for k, v in self.kind.build_nets(cfg).items()}
+        if self.init is not None:
+            apply_init(run.raw, self.init)
         if world > 1 and cfg.norm == "batch":
             if device.type != "cuda":
                 raise ConfigError(
@@ -324,6 +338,7 @@ class Trainer:
             "val_metrics": dict(self.val_metrics),
             "hardware": _hardware(self.run.device, self.world, self.run.bf16),
             "seconds": round(self.seconds, 1),
+            **({"init_from": self.cfg.init_from} if self.cfg.init_from else {}),
         }
 
     # ---- logging --------------------------------------------------------------------------------------
@@ -485,6 +500,11 @@ class Trainer:
             f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
             f"on {_hardware(run.device, self.world, run.bf16)}"
         )
+        if self.init is not None:
+            nets = ", ".join(self.init.nets)
+            self.log(f"{nets} start{'s' if len(self.init.nets) == 1 else ''} from {self.init.record}")
+            for note in self.init.notes:
+                self.log(note)
         if self.resume_ckpt is not None and run.step and cfg.steps != self.resume_ckpt["config"]["steps"]:
             old = self.kind.config_class.from_dict(self.resume_ckpt["config"])
             base = next(iter(run.sched.values())).base_lrs[0]
@@ -589,9 +609,12 @@ def _state_to(obj, device: torch.device):
     return obj
 
 
-def train(cfg: TrainConfig, resume: str | None = None, stop_at: int | None = None) -> Path | None:
-    """Train (or resume) a run; returns the last checkpoint's path on rank 0."""
-    trainer = Trainer(cfg, resume)
+def train(
+    cfg: TrainConfig, resume: str | None = None, stop_at: int | None = None, init: str | None = None
+) -> Path | None:
+    """Train (or resume) a run; returns the last checkpoint's path on rank 0. `init`: a run folder, checkpoint
+    or exported .onnx whose generator weights the new run starts from (training.initfrom)."""
+    trainer = Trainer(cfg, resume, init)
     try:
         return trainer.fit(stop_at)
     finally:

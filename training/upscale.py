@@ -197,6 +197,9 @@ class Upscale(ModelKind):
         base = bicubic(batch["lr"], run.cfg.scale)
         return ["bicubic", "output", "target"], [[b, o, t] for b, o, t in zip(base, out, batch["hr"])]
 
+    def generator_settings(self, cfg):
+        return ("scale", "ngf", "n_blocks")
+
     def generator(self, cfg, nets, direction):
         if direction not in (None, "AtoB"):
             raise ConfigError(f"an upscale model has one direction (asked for {direction!r})")
