@@ -18,7 +18,7 @@ BLENDER = ROOT / "addon" / "blender"
 NEVER = {
     "addon/core": {"bpy", "torch"},
     "addon/blender": {"torch"},
-    "training": {"bpy", "onnxruntime"},
+    "training": {"bpy", "onnx", "onnxruntime"},
     "export": {"bpy"},
 }
 OLD_NAMES = {"training", "export", "addon"}  # the top-level packages before there was one `nftgan`
@@ -53,6 +53,18 @@ def test_layers_never_import_what_they_must_not(folder):
         for path in python_files(folder)
         for line, module, level in imports(path)
         if level == 0 and module.split(".")[0] in NEVER[folder]
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_training_never_imports_export():
+    """export builds on training, not the other way round (an exported .onnx is read for `nftgan train --init`
+    by export's reader, which training.initfrom finds by name: a training install without onnx still trains)."""
+    bad = [
+        f"{where(path, line)} imports {module}"
+        for path in python_files("training")
+        for line, module, level in imports(path)
+        if (level == 0 and module.startswith("nftgan.export")) or (level >= 2 and module.startswith("export"))
     ]
     assert not bad, "\n".join(bad)
 
