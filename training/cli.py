@@ -22,8 +22,8 @@ EPILOG = """examples:
   nftgan train pix2pix --data ~/datasets/my-style --out runs/my-style --steps 20000
   nftgan train --resume runs/my-style                      # after a crash or Ctrl+C, continues exactly
   nftgan train --config runs/my-style/config.json --out runs/again   # repeat a run (flags override)
-  nftgan train pix2pix --init addon/models/colorize-flat.onnx --size 256 --load-size 256 --ngf 16 \
-      --hints --data ~/datasets/my-style --out runs/my-flat --steps 2000   # fine-tune a default style
+  nftgan train pix2pix --init addon/models/colorize-flat.onnx --size 256 --load-size 256 --ngf 16 \\
+      --ndf 32 --hints --hint-weight 4 --data ~/my-set --out runs/my-flat --steps 2000   # fine-tune Flat Colour
   nftgan export runs/my-style -o my-style.onnx             # then add the .onnx to the Blender add-on
   torchrun --nproc_per_node=4 -m nftgan.training.cli pix2pix --data ... --out ...   # 4 GPUs
 

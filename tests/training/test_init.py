@@ -23,8 +23,8 @@ from .helpers import paired, run_train
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "addon" / "models" / "colorize-flat.onnx"
-# the shipped Flat Colour's generator settings (training/defaults.py), as `nftgan train` flags
-FLAT = ["--size", "256", "--load-size", "256", "--ngf", "16", "--upsample", "resize", "--hints"]
+# docs/training.md's fine-tune of the shipped Flat Colour (its recipe, training/defaults.py)
+FLAT = ["--size", "256", "--load-size", "256", "--ngf", "16", "--ndf", "32", "--hints", "--hint-weight", "4"]
 
 
 def tiny_cfg(model: str, data: Path, out: Path, **changes):
@@ -162,7 +162,7 @@ def test_what_does_not_fit_is_refused_before_anything_is_written(
     assert not out.exists()
 
 
-def test_int8_and_foreign_files_are_refused_with_what_to_use(tiny_data, tmp_path):
+def test_int8_batch_norm_and_foreign_files_are_refused_with_what_to_use(tiny_data, generate_model, tmp_path):
     kind = get_kind("pix2pix")
     cfg = kind.config_class(
         model="pix2pix", data=str(tiny_data["paired"]), out=str(tmp_path), size=256, ngf=16
@@ -171,6 +171,12 @@ def test_int8_and_foreign_files_are_refused_with_what_to_use(tiny_data, tmp_path
         load_init(str(SHIPPED.with_name("colorize-flat.int8.onnx")), kind, cfg)
     with pytest.raises(ConfigError, match="an upscale model; this pix2pix run trains a colorize model"):
         load_init(str(SHIPPED.with_name("upscale-x4.onnx")), kind, cfg)
+    dcgan = get_kind("dcgan")
+    gcfg = dcgan.config_class(model="dcgan", data="d", out=str(tmp_path), size=SIZE, latent=16, ngf=8)
+    with pytest.raises(
+        ConfigError, match=r"batch norm, which `nftgan export` folds .* run folder or checkpoint"
+    ):
+        load_init(str(generate_model), dcgan, gcfg)
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     with pytest.raises(ConfigError, match="not an NFTGan model"):
