@@ -14,6 +14,11 @@ edge pixels where the original convolution sees its zero padding. Only the outpu
 columns differ; they are recomputed the original way (Resize, then the 3x3 convolution) from the input's
 first and last two rows (columns) and written over them. The result matches the original graph to float
 rounding (`check`), which every rewritten file must pass before it is written.
+
+The original convolution's weights stay in the graph under their PyTorch names (the border fix-up runs
+them), so every trained weight of a rewritten file can be read back as it was: `nftgan train --init
+FILE.onnx` does (`export/onnx_init.py`, tested in tests/training/test_init.py). A rewrite that drops them
+must invert the phase weights instead (`phase_weights` is invertible: each phase's 3x3 mixing is).
 """
 
 from __future__ import annotations
