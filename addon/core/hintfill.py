@@ -202,14 +202,38 @@ def _label(open_: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     return np.repeat(values, np.diff(bounds)).reshape(h, w), m, sizes
 
 
-def _grow(mask: np.ndarray) -> np.ndarray:
-    """mask dilated by one pixel (3 x 3)."""
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= out[:, :-1].copy()
-    out[:, :-1] |= out[:, 1:].copy()
+def grow(mask: np.ndarray, r: int = 1) -> np.ndarray:
+    """A (H, W) bool mask dilated by `r` px: the (2r + 1) x (2r + 1) square around each pixel, clipped at the
+    canvas edge (the same as r dilations by 3 x 3). Separable, each axis a running-window OR built by
+    doubling (log2(2r + 1) ORs of shifted slices per axis instead of 4 r whole-image passes). A new array."""
+    out = np.asarray(mask, bool)
+    if r <= 0:
+        return out.copy()
+    for axis in (0, 1):
+        out = _grow_axis(out, r, axis)
     return out
+
+
+def _grow_axis(mask: np.ndarray, r: int, axis: int) -> np.ndarray:
+    """Any of mask[i - r .. i + r] along `axis` (outside the mask: False)."""
+    n = mask.shape[axis]
+    shape = list(mask.shape)
+    shape[axis] = n + 2 * r
+    a = np.zeros(shape, bool)
+    a[(slice(None),) * axis + (slice(r, r + n),)] = mask
+
+    def cut(lo, hi):
+        return (slice(None),) * axis + (slice(lo, hi),)
+
+    width, w = 2 * r + 1, 1  # a[i] = any(padded[i .. i + w - 1])
+    while 2 * w <= width:
+        m = a.shape[axis]
+        a = a[cut(0, m - w)] | a[cut(w, m)]
+        w *= 2
+    if w < width:  # the last, overlapping step: windows of w and w shifted by width - w cover width
+        m, k = a.shape[axis], width - w
+        a = a[cut(0, m - k)] | a[cut(k, m)]
+    return a
 
 
 def has_hints(sketch: np.ndarray) -> bool:
@@ -233,10 +257,7 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
         c = lab((sketch[:, ys, xs] + 1) * 0.5)
         out[ys, xs] = (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
     if fringe and out.any():
-        grown = out
-        for _ in range(fringe):
-            grown = _grow(grown)
-        out = grown & (line_layer >= LINE)
+        out = grow(out, fringe) & (line_layer >= LINE)
     return out
 
 
@@ -329,7 +350,7 @@ def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
     """Regions enclosed by the lines: labels (H, W) (-1 on lines) and their count. Lines are thickened by one
     pixel first, so a hairline gap does not join two regions; the pixels that took from a region (not line
     themselves) go back to a labelled neighbour."""
-    labels, n = label_regions(~_grow(line))
+    labels, n = label_regions(~grow(line))
     h, w = labels.shape
     for _ in range(2):  # (at the lost pixels only: the largest label of the pixel and its 4 neighbours)
         at = np.flatnonzero((labels < 0) & ~line)
@@ -362,9 +383,7 @@ def paper(result: np.ndarray, labels: np.ndarray, n: int, line: np.ndarray, dabb
     area = open_[labels]
     if not area.any():
         return area
-    thick = line
-    for _ in range(CLOSE[-1]):
-        thick = _grow(thick)
+    thick = grow(line, CLOSE[-1])
     sub, m, sizes = _label(area & ~thick)
     rim = np.unique(np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]]))
     rim = rim[rim >= 0]
@@ -422,10 +441,7 @@ def _under_lines(result: np.ndarray, labels: np.ndarray, changed: np.ndarray) ->
     as a dotted light fringe inside a filled green crown, and orange on the white paper."""
     w = labels.shape[1]
     todo = labels < 0
-    reach = changed & ~todo
-    for _ in range(UNDER):
-        reach = _grow(reach)
-    todo &= reach  # the line pixels near a changed region
+    todo &= grow(changed & ~todo, UNDER)  # the line pixels near a changed region
     if not todo.any():
         return
     h = labels.shape[0]
@@ -484,13 +500,8 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
     split: list[int] = []
     if not leaky:
         return labels, n, split
-    thick = line.copy()
-    grown = 0
     for k in CLOSE:
-        while grown < k:
-            thick = _grow(thick)
-            grown += 1
-        sub, _ = label_regions(~thick)
+        sub, _ = label_regions(~grow(line, k))
         for r in list(leaky):
             parts = _parts(sub, seeds[np.isin(own, np.nonzero(group_region == r)[0])])
             if parts is None:
@@ -498,8 +509,7 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
             leaky.remove(r)
             split.append(r)
             for part in parts:
-                for _ in range(k + 1):
-                    part = _grow(part)
+                part = grow(part, k + 1)
                 part &= labels == r
                 labels[part] = n
                 n += 1

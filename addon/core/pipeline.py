@@ -557,8 +557,7 @@ def _paper_weight(paper: np.ndarray, x: np.ndarray) -> np.ndarray:
     near = x.min(axis=0) < PAPER_WHITE
     near |= ~paper[rows][:, cols]
     r = (PAPER_MARGIN[1] - PAPER_MARGIN[0]) // 2
-    for _ in range(PAPER_MARGIN[0] + r):
-        near = hintfill._grow(near)
+    near = hintfill.grow(near, PAPER_MARGIN[0] + r)
     # the share of far paper around each pixel (edges repeated: the canvas edge cuts no ramp into the paper)
     t = _box((~near)[None].astype(np.float32), r)[0]
     return t * t * (3.0 - 2.0 * t)
