@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .imageio import srgb_decode, srgb_encode
+from .colour import lab, srgb
 
 LINE = 0.6  # line_layer value below which a pixel is line (dark or grey stroke)
 HINT_L = (30.0, 97.0)  # a hint is neither as dark as a line nor paper
@@ -61,91 +61,6 @@ MIN_ENCLOSED = 64  # px: ... and the dab's part, once cut off from the edge, mus
 PAPER = (92.0, 6.0, 0.3)  # the model's paper: L* above, chroma below; and the share of a still-open region
 # it must paint as paper for the dabs to keep to the rest
 UNDER = 3  # px: how far into a line the colour of the regions beside it reaches (lines are ~2.5 px at 256)
-
-_M = np.array(
-    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]],
-    dtype=np.float32,
-)
-_WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
-_TO_XYZ = (_M / _WHITE[:, None]).astype(np.float32)  # linear sRGB -> XYZ relative to the white
-_FROM_XYZ = (np.linalg.inv(_M.astype(np.float64)) * _WHITE).astype(np.float32)
-_EPS = (6 / 29) ** 3  # CIELAB's f(t): t^(1/3) above, linear below
-_SLOPE = 1 / (3 * (6 / 29) ** 2)
-# The conversions are float32 throughout, in place where they can be (no float64 and few temporaries: at 512 px
-# each full-size temporary is 3 MB of fresh memory); the branches of the piecewise curves are patched in for
-# the few pixels they hold (dark ones) instead of computing both over the whole image and selecting. The sRGB
-# curve is imageio's (srgb_decode / srgb_encode).
-
-
-def _f(t: np.ndarray) -> np.ndarray:
-    """CIELAB's f of t = X/Xn, Y/Yn, Z/Zn, in place."""
-    dark = t <= _EPS
-    lo = t[dark] if dark.any() else None
-    np.cbrt(t, out=t)
-    if lo is not None:
-        t[dark] = lo * np.float32(_SLOPE) + np.float32(4 / 29)
-    return t
-
-
-def _f_inv(f: np.ndarray) -> np.ndarray:
-    """The inverse of `_f`, in place."""
-    dark = f <= 6 / 29
-    lo = f[dark] if dark.any() else None
-    sq = f * f
-    f *= sq
-    if lo is not None:
-        f[dark] = (lo - np.float32(4 / 29)) * np.float32(1 / _SLOPE)
-    return f
-
-
-def _lab_f(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
-    """f(X/Xn), f(Y/Yn), f(Z/Zn) (3, ...) of the sRGB values `rgb * scale + offset`."""
-    lin = srgb_decode(rgb, scale, offset)
-    return _f(np.tensordot(_TO_XYZ, lin, axes=1))
-
-
-def _lab_f_y(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
-    """f(Y/Yn) alone (the lightness: L* = 116 f - 16) of the sRGB values `rgb * scale + offset`."""
-    lin = srgb_decode(rgb, scale, offset)
-    return _f(np.tensordot(_TO_XYZ[1], lin, axes=1))
-
-
-def lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB (D65) of planar sRGB (3, ...) in [0, 1] -> (3, ...) float32."""
-    shape = np.shape(rgb)
-    f = _lab_f(np.reshape(rgb, (3, -1)))  # 2-D: a single colour (3,) too has planes to write into
-    out = np.empty_like(f)
-    np.multiply(f[1], np.float32(116), out=out[0])
-    out[0] -= np.float32(16)
-    np.subtract(f[0], f[1], out=out[1])
-    out[1] *= np.float32(500)
-    np.subtract(f[1], f[2], out=out[2])
-    out[2] *= np.float32(200)
-    return out.reshape(shape)
-
-
-def _srgb_of_f(
-    f: np.ndarray, out: np.ndarray | None = None, scale: float = 1.0, offset: float = 0.0
-) -> np.ndarray:
-    """sRGB (clipped to the gamut) of CIELAB f values (3, ...), consumed; written as `srgb * scale + offset`
-    (into `out` if given)."""
-    lin = np.tensordot(_FROM_XYZ, _f_inv(f), axes=1)
-    np.clip(lin, 0.0, 1.0, out=lin)
-    return srgb_encode(lin, out, scale, offset)
-
-
-def srgb(lab_: np.ndarray) -> np.ndarray:
-    """Planar sRGB in [0, 1] of CIELAB (3, ...) (out-of-gamut colours clipped), float32."""
-    shape = np.shape(lab_)
-    lab_ = np.asarray(lab_, np.float32).reshape(3, -1)
-    f = np.empty_like(lab_)
-    np.add(lab_[0], np.float32(16), out=f[1])
-    f[1] *= np.float32(1 / 116)
-    np.multiply(lab_[1], np.float32(1 / 500), out=f[0])
-    f[0] += f[1]
-    np.multiply(lab_[2], np.float32(-1 / 200), out=f[2])
-    f[2] += f[1]
-    return _srgb_of_f(f).reshape(shape)
 
 
 def label_regions(open_: np.ndarray) -> tuple[np.ndarray, int]:

@@ -21,6 +21,7 @@ import zlib
 
 import numpy as np
 
+from .colour import srgb_decode, srgb_encode
 from .errors import ImageError, UserError
 from .files import FileError, open_regular
 
@@ -56,43 +57,6 @@ def as_rgba(pixels: np.ndarray) -> np.ndarray:
     out = np.concatenate([rgb, alpha], axis=2)
     np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
     return np.clip(out, 0.0, 1.0, out=out)
-
-
-# The sRGB transfer curve, one definition for every colour conversion (Blender's linear pixels here, CIELAB in
-# hintfill). float32 throughout; the curve's linear toe is patched in for the few (dark) pixels it holds instead
-# of computing both branches over the whole image and selecting.
-
-
-def srgb_decode(v: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
-    """Linear light (a new float32 array) of the sRGB values `v * scale + offset`, which must lie in [0, 1]
-    (the affine map folded into the curve's first pass: a [-1, 1] image converts without a [0, 1] copy)."""
-    v = np.asarray(v, np.float32)
-    dark = v <= (0.04045 - offset) / scale  # the curve's linear toe: (v * scale + offset) <= 0.04045
-    lo = v[dark] if dark.any() else None
-    out = v * np.float32(scale / 1.055)
-    out += np.float32((offset + 0.055) / 1.055)
-    np.maximum(out, 0.0, out=out)
-    np.power(out, np.float32(2.4), out=out)
-    if lo is not None:
-        lo *= np.float32(scale / 12.92)
-        lo += np.float32(offset / 12.92)
-        out[dark] = lo
-    return out
-
-
-def srgb_encode(lin: np.ndarray, out: np.ndarray | None = None, scale: float = 1.0, offset: float = 0.0):
-    """sRGB of linear light `lin` in [0, 1], written as `srgb * scale + offset` into `out` (may be `lin`;
-    default: `lin` itself, in place)."""
-    dark = lin <= 0.0031308
-    lo = lin[dark] if dark.any() else None
-    if out is None:
-        out = lin
-    np.power(lin, np.float32(1 / 2.4), out=out)
-    out *= np.float32(1.055 * scale)
-    out += np.float32(offset - 0.055 * scale)
-    if lo is not None:
-        out[dark] = lo * np.float32(12.92 * scale) + np.float32(offset)
-    return out
 
 
 def linear_to_srgb(rgba: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

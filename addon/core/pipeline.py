@@ -55,7 +55,7 @@ import time
 
 import numpy as np
 
-from . import hintfill, imageio
+from . import colour, hintfill, imageio
 from .contract import ModelError, ModelInfo, describe_model
 from .errors import Cancelled, ImageError, UserError
 from .files import refuse_overwrite
@@ -504,17 +504,17 @@ def keep_colours(out: np.ndarray, x: np.ndarray) -> np.ndarray:
     r = round(max(x.shape[1:]) / KEEP_COLOURS_SMOOTH)
     # in CIELAB's f terms (a* = 500 (fx - fy), b* = 200 (fy - fz)), so no L*, a*, b* is ever made: the
     # input's fx - fy and fz - fy (its colours), the output's fy (its lightness: Y alone), then sRGB
-    f = hintfill._lab_f(x, 0.5, 0.5)  # both in [-1, 1]: a model's output is clipped (apply_model)
+    f = colour.lab_f(x, 0.5, 0.5)  # both in [-1, 1]: a model's output is clipped (apply_model)
     f[0] -= f[1]
     f[2] -= f[1]
     if r:
         f[::2] = _box(f[::2], r)
-    fy = hintfill._lab_f_y(out, 0.5, 0.5)
+    fy = colour.lab_f_y(out, 0.5, 0.5)
     f[0] += fy
     f[2] += fy
     f[1] = fy
     del fy
-    hintfill._srgb_of_f(f, out=out, scale=2.0, offset=-1.0)
+    colour.srgb_of_f(f, out=out, scale=2.0, offset=-1.0)
     return out
 
 
