@@ -36,6 +36,8 @@ for a 256 px sketch without dabs (the paper: two labellings of the regions), 15-
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .colour import lab, srgb
@@ -176,29 +178,65 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
     return out
 
 
+class Prepared(NamedTuple):
+    """What `fill` needs of the sketch alone (`prepare`): the pipeline works it out while the colorize model
+    runs. `blank` and `under` are the paper and the order in which the lines beside it take their colours,
+    when they do not depend on the model's output (no dabs, one part of the open area at the canvas edge:
+    the usual sketch); else None."""
+
+    line: np.ndarray
+    labels: np.ndarray
+    n: int
+    hint: np.ndarray | None
+    dabbed: bool
+    blank: np.ndarray | None
+    under: list | None
+
+
+def prepare(sketch: np.ndarray, line_layer: np.ndarray) -> Prepared:
+    """The part of `fill` that needs only the sketch (planar [-1, 1]) and its line layer: the lines, the
+    regions, the hint pixels and, where the model's output plays no part in it, the paper and the lines
+    beside it. `fill` takes it (once: it works on its arrays in place)."""
+    line = line_layer < LINE
+    labels, n = regions(line)
+    if not n:  # all line
+        return Prepared(line, labels, 0, None, False, None, None)
+    hint = hint_mask(sketch, line_layer)
+    dabbed = bool(hint.sum() >= MIN_HINT_PIXELS)
+    blank = under = None
+    if not dabbed:
+        blank = paper(None, labels, n, line, np.zeros(n, bool))
+        if blank is not None:
+            under = _under_plan(labels, blank)
+    return Prepared(line, labels, n, hint, dabbed, blank, under)
+
+
 def fill(
-    result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray
+    result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray, prepared: Prepared | None = None
 ) -> tuple[np.ndarray, int, np.ndarray]:
     """Follow my colours on `result` (planar RGB (3, H, W) in [-1, 1], the colorize output), in place: fill
     the hinted regions, bring the open paper back (`paper`), and put the new colours under the lines beside
     them (`_under_lines`).
 
     `sketch` is the model's input at the same size (planar [-1, 1]) and `line_layer` its lines (pipeline.
-    line_layer: < LINE is line). Returns (result, number of regions filled, the open paper given back as
-    white: (H, W) bool, which a style that keeps your colours keeps white too (pipeline.keep_paper))."""
+    line_layer: < LINE is line); `prepared`: `prepare(sketch, line_layer)` when it was made already (the
+    pipeline makes it while the model runs). Returns (result, number of regions filled, the open paper given
+    back as white: (H, W) bool, which a style that keeps your colours keeps white too (pipeline.keep_paper))."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
-    line = line_layer < LINE
-    labels, n = regions(line)
-    if not n:  # all line
-        return result, 0, np.zeros(line.shape, bool)
-    hint = hint_mask(sketch, line_layer)
+    p = prepared if prepared is not None else prepare(sketch, line_layer)
+    if not p.n:  # all line
+        return result, 0, np.zeros(p.line.shape, bool)
+    labels, n = p.labels, p.n
     has = np.zeros(n, bool)
-    if hint.sum() >= MIN_HINT_PIXELS:
-        labels, n, has = _fill_dabs(result, sketch, line, labels, n, hint)
-    blank = paper(result, labels, n, line, has)
+    if p.dabbed:
+        labels, n, has = _fill_dabs(result, sketch, p.line, labels, n, p.hint)
+    blank = p.blank if p.blank is not None else paper(result, labels, n, p.line, has)
     np.copyto(result, 1.0, where=blank)
-    _under_lines(result, labels, blank | has[np.maximum(labels, 0)] if has.any() else blank)
+    if has.any():
+        _under_lines(result, labels, blank | has[np.maximum(labels, 0)])
+    else:
+        _under_lines(result, labels, blank, p.under if blank is p.blank else None)
     return result, int(has.sum()), blank
 
 
@@ -279,7 +317,9 @@ def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, n
 
 
-def paper(result: np.ndarray, labels: np.ndarray, n: int, line: np.ndarray, dabbed: np.ndarray) -> np.ndarray:
+def paper(
+    result: np.ndarray | None, labels: np.ndarray, n: int, line: np.ndarray, dabbed: np.ndarray
+) -> np.ndarray | None:
     """Paper stays paper: (H, W) bool, the open paper around the drawing, which `fill` gives back as white
     (the model, trained on pictures on white paper only, paints a pale haze into it on drawings unlike its
     training data). It is taken from the regions that reach the canvas edge and hold no dab (`dabbed`: per
@@ -289,7 +329,8 @@ def paper(result: np.ndarray, labels: np.ndarray, n: int, line: np.ndarray, dabb
     the biggest is paper, and another (a shape the canvas edge cuts: the ground under a horizon) only if
     the model (`result`) paints at least half of it as paper (PAPER). The paper is then grown back to the
     lines (paper and shapes a pixel at a time in turn, so a closed gap splits at its middle); line pixels
-    are not paper. A shape whose outline leaves a wider gap is paper too: close it, or dab it."""
+    are not paper. A shape whose outline leaves a wider gap is paper too: close it, or dab it. With `result`
+    None (the model has not run yet) it returns None where it would need the model's output."""
     rim = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     rim = rim[rim >= 0]
     rim = rim[~dabbed[rim]]
@@ -309,6 +350,8 @@ def paper(result: np.ndarray, labels: np.ndarray, n: int, line: np.ndarray, dabb
         if size[r] == size[rim].max():
             core[r] = True
             continue
+        if result is None:  # (prepare: the model's output is not there yet)
+            return None
         c = lab((np.clip(result[:, sub == r], -1, 1) + 1) * 0.5)
         core[r] = ((c[0] > PAPER[0]) & (np.hypot(c[1], c[2]) < PAPER[1])).mean() >= 0.5
     shape = size >= MIN_ENCLOSED
@@ -343,7 +386,9 @@ def paper(result: np.ndarray, labels: np.ndarray, n: int, line: np.ndarray, dabb
     return codes[1:-1, 1:-1] == 2
 
 
-def _under_lines(result: np.ndarray, labels: np.ndarray, changed: np.ndarray) -> None:
+def _under_lines(
+    result: np.ndarray, labels: np.ndarray, changed: np.ndarray, plan: list | None = None
+) -> None:
     """Colours under the lines beside the regions follow my colours changed (`changed`: filled, or paper
     again): each line pixel within UNDER px of one takes the mean colour of the pixels next to it that have
     one, a pixel deeper into the line at a time, so the colours on either side (a filled shape's, the
@@ -353,44 +398,56 @@ def _under_lines(result: np.ndarray, labels: np.ndarray, changed: np.ndarray) ->
     paints no lines (on the demo house, 1 - its brightest channel is ~0.05 on line pixels), and the
     pipeline scales a work-size result up to the canvas: a line pixel's colour spreads about a work-size
     pixel past the sharp line keep my lines lays over it. The model's pale orange under the lines showed
-    as a dotted light fringe inside a filled green crown, and orange on the white paper."""
-    w = labels.shape[1]
-    todo = labels < 0
-    todo &= grow(changed & ~todo, UNDER)  # the line pixels near a changed region
-    if not todo.any():
+    as a dotted light fringe inside a filled green crown, and orange on the white paper. `plan`: `_under_plan(labels,
+    changed)` when it was made already."""
+    steps = _under_plan(labels, changed) if plan is None else plan
+    if not steps:
         return
-    h = labels.shape[0]
+    h, w = labels.shape
     stride = w + 2
-    have = np.pad(labels >= 0, 1).reshape(-1)
     under = np.empty((3, h + 2, stride), np.float32)  # the result clipped, its edges repeated one px out
     np.clip(result, -1.0, 1.0, out=under[:, 1:-1, 1:-1])
     under[:, 1:-1, 0], under[:, 1:-1, -1] = under[:, 1:-1, 1], under[:, 1:-1, -2]
     under[:, 0], under[:, -1] = under[:, 1], under[:, -2]
     under = under.reshape(3, -1)
+    for at, hv, cnt in steps:  # (sums in the order of before: one neighbour after another)
+        total = under[:, at - stride] * hv[0]
+        for o, k in ((stride, 1), (-1, 2), (1, 3)):
+            total += under[:, at + o] * hv[k]
+        under[:, at] = total / cnt
+    at = np.concatenate([step[0] for step in steps])
+    total = under[:, at - stride - 1]
+    for o in (-stride, -stride + 1, -1, 0, 1, stride - 1, stride, stride + 1):
+        total += under[:, at + o]
+    total /= 9
+    result[:, at // stride - 1, at % stride - 1] = total
+
+
+def _under_plan(labels: np.ndarray, changed: np.ndarray) -> list:
+    """Which line pixels `_under_lines` colours, turn by turn (each a pixel deeper into the line), and from
+    which neighbours: [(flat indices into the padded image, the four neighbours' have-a-colour masks, their
+    count), ...], empty when there are none. The labels and `changed` alone decide it, not the colours."""
+    w = labels.shape[1]
+    todo = labels < 0
+    todo &= grow(changed & ~todo, UNDER)  # the line pixels near a changed region
+    if not todo.any():
+        return []
+    stride = w + 2
+    have = np.pad(labels >= 0, 1).reshape(-1)
     ys, xs = np.divmod(np.flatnonzero(todo), w)
     idx = (ys + 1) * stride + xs + 1
-    done = []
-    for _ in range(UNDER):  # (sums in the order of before: one neighbour after another)
+    steps = []
+    for _ in range(UNDER):
         hv = [have[idx + o] for o in (-stride, stride, -1, 1)]
         cnt = hv[0] + hv[1].astype(np.int64) + hv[2] + hv[3]
         new = cnt > 0
         if not new.any():
             break
         at = idx[new]
-        total = under[:, at - stride] * hv[0][new]
-        for o, k in ((stride, 1), (-1, 2), (1, 3)):
-            total += under[:, at + o] * hv[k][new]
-        under[:, at] = total / cnt[new]
+        steps.append((at, [m[new] for m in hv], cnt[new]))
         have[at] = True
-        done.append(at)
         idx = idx[~new]
-    if done:
-        at = np.concatenate(done)
-        total = under[:, at - stride - 1]
-        for o in (-stride, -stride + 1, -1, 0, 1, stride - 1, stride, stride + 1):
-            total += under[:, at + o]
-        total /= 9
-        result[:, at // stride - 1, at % stride - 1] = total
+    return steps
 
 
 def _touches_edge(mask: np.ndarray) -> bool:

@@ -531,3 +531,27 @@ def test_the_cheap_first_look_never_misses_a_hint_colour():
     assert (rgb.max(axis=0) - rgb.min(axis=0))[hint].min() > hintfill.SATURATED
     assert not hintfill.has_hints(planar(canvas()))
     assert hintfill.has_hints(planar(canvas(dab=(0.85, 0.15, 0.12))))
+
+
+def test_fill_prepared_from_the_sketch_alone_is_the_same_fill():
+    """hintfill.prepare (the sketch-only part of fill, which the pipeline works out while colorize runs) then
+    fill gives bit for bit what fill alone gives: without dabs (the paper and the lines beside it prepared),
+    with dabs and with a gap (worked out after the model), with a second part of the paper at the edge (a
+    horizon: paper(None) cannot tell it without the model's output)."""
+    n = 128
+    horizon = canvas(n=n)
+    draw_strokes(horizon, [[(0.0, 0.04), (1.0, 0.06)]], width=2)
+    sketches = [canvas(n=n), canvas(n=n, dab=(0.86, 0.16, 0.14)), canvas(n=n, dab=(0.2, 0.5, 0.9), gap=True)]
+    for px in [*sketches, horizon]:
+        x = planar(px)
+        layer = pipeline.line_layer(x)
+        prepared = hintfill.prepare(x, layer)
+        out = shaded_model_output(x)
+        out[2] -= 0.3
+        a, b = out.copy(), out.copy()
+        _, filled_a, blank_a = hintfill.fill(a, x, layer)
+        _, filled_b, blank_b = hintfill.fill(b, x, layer, prepared)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(blank_a, blank_b)
+        assert filled_a == filled_b
+        assert (prepared.blank is None) == (prepared.dabbed or px is horizon)
