@@ -35,6 +35,13 @@ artist sees it: at the sketch's size, lines in (when kept), then brought to its 
 the outlines and shapes the artist drew. The upscale stage enlarges the image of the stage before it as that
 stage's model made it (at its work size, without the lines) and gets the lines back at its own size.
 
+While onnxruntime runs a model on the calling thread, one helper thread per run() call (`_Beside`) does the
+work that needs only what is known before it: during colorize the sketch's line layer, its dabs and follow
+my colours' regions and paper (hintfill.prepare); during a style that keeps your colours its input's colours,
+the paper weight and the colorized result's RGBA image. numpy releases the GIL in most of it, so it takes the
+core the session leaves idle; the results are bit for bit those of the same calls in line, and the thread
+is joined before run() returns or raises (cancelled or not).
+
 One onnxruntime session per model file and thread/provider setting is created once and reused
 (`session`; a re-exported file replaces its old sessions). Cancel works within one tile: `job.check()` runs between tiles and stages, and a
 running tile is stopped with `RunOptions.terminate`.
@@ -49,6 +56,7 @@ import contextlib
 import logging
 import math
 import os
+import queue
 import sys
 import threading
 import time
@@ -501,14 +509,31 @@ def keep_colours(out: np.ndarray, x: np.ndarray) -> np.ndarray:
     box-smoothed over 1 px at 512 px (2 at 1024, none at 256): a style moves edges by a pixel or so (a bevel,
     a rounded outline), and without it colour boundaries step hard beside the moved edges; more tints the grey
     bevels of outlines (looked at 1:1 on the demo house at 256 and 512 px)."""
-    r = round(max(x.shape[1:]) / KEEP_COLOURS_SMOOTH)
+    return _keep_colours_of(out, _input_colours(x))
+
+
+def _input_colours(x: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """keep_colours' part that needs only the style's input `x` (the pipeline works it out while the style
+    runs): the input's CIELAB fx - fy and fz - fy (its colours, box-smoothed), over `box` (rows y0:y1,
+    columns x0:x1; default: all), as (3, y1 - y0, x1 - x0) with the middle plane free."""
+    h, w = x.shape[1:]
+    y0, y1, x0, x1 = box or (0, h, 0, w)
+    r = round(max(h, w) / KEEP_COLOURS_SMOOTH)
+    # the box's rows and columns and r more around it (what its smoothing sees; the same sums, in the same order)
+    ey0, ey1, ex0, ex1 = max(0, y0 - r), min(h, y1 + r), max(0, x0 - r), min(w, x1 + r)
     # in CIELAB's f terms (a* = 500 (fx - fy), b* = 200 (fy - fz)), so no L*, a*, b* is ever made: the
     # input's fx - fy and fz - fy (its colours), the output's fy (its lightness: Y alone), then sRGB
-    f = colour.lab_f(x, 0.5, 0.5)  # both in [-1, 1]: a model's output is clipped (apply_model)
+    f = colour.lab_f(x[:, ey0:ey1, ex0:ex1], 0.5, 0.5)  # both in [-1, 1]: a model's output is clipped
     f[0] -= f[1]
     f[2] -= f[1]
     if r:
         f[::2] = _box(f[::2], r)
+    return f[:, y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
+
+
+def _keep_colours_of(out: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """keep_colours' part that needs the style's output `out` (in place), with `_input_colours`' planes `f`
+    (consumed) of the same size."""
     fy = colour.lab_f_y(out, 0.5, 0.5)
     f[0] += fy
     f[2] += fy
@@ -539,6 +564,41 @@ def keep_paper(out: np.ndarray, x: np.ndarray, paper: np.ndarray) -> np.ndarray:
     out -= x
     out *= 1.0 - w
     out += x
+    return out
+
+
+def _keep_ahead(x: np.ndarray, paper: np.ndarray | None) -> tuple:
+    """What keeping colours (and the paper) needs of the style's input `x` alone, worked out while the style
+    runs: (the paper weight or None, the box of rows and columns that are not all paper, the input's colours
+    over it). Outside the box keep_paper gives back `x` itself (weight 1), so keep_colours skips it."""
+    h, w = x.shape[1:]
+    weight, box = None, (0, h, 0, w)
+    if paper is not None:
+        weight = _paper_weight(paper, x)
+        drawn = weight != 1.0
+        rows, cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+        box = (
+            (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1) if len(rows) else (0, 0, 0, 0)
+        )
+    return weight, box, _input_colours(x, box)
+
+
+def _keep(out: np.ndarray, x: np.ndarray, weight: np.ndarray | None, box: tuple, f: np.ndarray) -> np.ndarray:
+    """keep_colours (and keep_paper with `weight`) on the style's output `out`, in place, with `_keep_ahead`'s
+    (weight, box, f): the same values as keep_colours(out, x) then keep_paper, working on the box alone."""
+    y0, y1, x0, x1 = box
+    o = out[:, y0:y1, x0:x1]
+    if o.size:
+        _keep_colours_of(o, f)
+    if weight is not None:
+        xb = x[:, y0:y1, x0:x1]
+        o -= xb
+        o *= 1.0 - weight[y0:y1, x0:x1]
+        o += xb
+        out[:, :y0] = x[:, :y0]  # all paper (weight 1): x itself
+        out[:, y1:] = x[:, y1:]
+        out[:, y0:y1, :x0] = x[:, y0:y1, :x0]
+        out[:, y0:y1, x1:] = x[:, y0:y1, x1:]
     return out
 
 
@@ -656,49 +716,185 @@ def run(
         sessions = {k: session(info, threads, provider) for k, info in infos.items()}
     except (ModelError, ImageError) as exc:
         raise UserError(str(exc)) from None
-    results = {}
+    results: dict = {}
     target = x.shape[1:]  # every result is at least the sketch's size
     lined = [k for k in stages if k in lines or (k == "upscale" and stages[-2:-1] and stages[-2] in lines)]
-    layer = line_layer(x) if lined else None
-    # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
-    # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
-    x0 = x
     fills = fill_hints and "colorize" in stages  # dabs filled, and the open paper kept paper
-    dabbed = fills and layer is not None and hintfill.has_hints(x)
-    dabs = hintfill.hint_mask(x, layer, fringe=DAB_FRINGE) if dabbed else None
+    keeps = "stylize" in infos and infos["stylize"].keep_colours
     paper = None  # the open paper follow my colours gave back as white (for a style that keeps your colours)
-    for i, k in enumerate(stages):
-        job.check()
-        info = infos[k]
+    beside = _Beside()
+    try:
+        x_in = at_work_size(x, infos[stages[0]])
+        # the sketch's own work (its line layer, its dabs, follow my colours' regions and paper) beside the
+        # first model's run
+        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills)
+        for i, k in enumerate(stages):
+            job.check()
+            info = infos[k]
 
-        def on_tile(done, n, i=i, k=k, info=info):
-            job.progress((i + done / n) / len(stages), f"{info.name}: tile {done}/{n}")
+            def on_tile(done, n, i=i, k=k, info=info):
+                job.progress((i + done / n) / len(stages), f"{info.name}: tile {done}/{n}")
 
-        job.progress(i / len(stages), f"{info.name} ({k})")
-        x_in = at_work_size(x, info)
-        x = apply_model(x_in, info, sessions[k], job, on_tile)
-        if k == "colorize" and fills:  # (colorize is the first stage: x_in is the sketch, maybe scaled down)
-            # the line layer at the work size: the canvas's own when the sketch is not scaled down
-            in_layer = layer if x_in is x0 and layer is not None else line_layer(x_in)
-            _, filled, paper = hintfill.fill(x, x_in, in_layer)
-            if filled and dabs is not None:
-                layer[dabs] = 1.0
-            if not ("stylize" in infos and infos["stylize"].keep_colours):
-                paper = None
-        if info.keep_colours:  # the style's shading in the colours it was given (before Strength mixes them)
-            keep_colours(x, x_in)
-            if paper is not None:  # ... and the open paper follow my colours gave back as white stays white
-                keep_paper(x, x_in, paper)
-        if strength.get(k, 1.0) < 1.0:
-            x = _mix(x, x_in, strength[k])
-        small = x.shape[1] < target[0] or x.shape[2] < target[1]
-        results[k] = to_image_space(x, target if small else None, layer if k in lined else None)
-        if stages[i + 1 : i + 2] == ["stylize"]:
-            # a style restyles this result as the artist sees it (the sketch's size, lines in), at the style's
-            # own work size (the full-size copy is gone before the style runs: 48 MB at 2048 px)
-            x = at_work_size(to_model_space(results[k]), infos["stylize"])
+            job.progress(i / len(stages), f"{info.name} ({k})")
+            if i:
+                x_in = at_work_size(x, info)
+            # a style that keeps your colours: what it needs of its input, beside its run
+            kept = beside.submit(_keep_ahead, x_in, paper) if info.keep_colours else None
+            x = apply_model(x_in, info, sessions[k], job, on_tile)
+            if i == 0:
+                layer, dabs, prepared = ahead.result()
+            if (
+                k == "colorize" and fills
+            ):  # (colorize is the first stage: x_in is the sketch, maybe scaled down)
+                _, filled, paper = hintfill.fill(x, x_in, *prepared)
+                if filled and dabs is not None:
+                    layer[dabs] = 1.0
+                if not keeps:
+                    paper = None
+            if (
+                kept is not None
+            ):  # the style's shading in the colours it was given (before Strength mixes them)
+                # ... and the open paper follow my colours gave back as white stays white
+                _keep(x, x_in, *kept.result())
+            if strength.get(k, 1.0) < 1.0:
+                x = _mix(x, x_in, strength[k])
+            small = x.shape[1] < target[0] or x.shape[2] < target[1]
+            lines_k = layer if k in lined else None
+            if stages[i + 1 : i + 2] != ["stylize"]:
+                results[k] = to_image_space(x, target if small else None, lines_k)
+            elif not small:  # a style restyles this result as the artist sees it (lines in): taken from here
+                seen = _as_seen(x, lines_k)  # (in place) what to_image_space makes of it, still planar
+                results[k] = beside.submit(_rgba_of, seen)  # the RGBA image, beside the style's run
+                x = at_work_size(_model_space_of(seen), infos["stylize"])
+            else:  # ... at the sketch's size, then at the style's own work size (the full-size copy is gone
+                # before the style runs: 48 MB at 2048 px)
+                results[k] = to_image_space(x, target, lines_k)
+                x = at_work_size(to_model_space(results[k]), infos["stylize"])
+        results = {k: v.result() if isinstance(v, _Task) else v for k, v in results.items()}
+    finally:
+        beside.close()
     job.progress(1.0, "done")
     return results
+
+
+def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool) -> tuple:
+    """What the pipeline needs of the sketch `x` alone (run beside the first model): (its line layer for
+    keep my lines or None, the dabs keep my lines leaves alone or None, fill's arguments after the result:
+    (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None)."""
+    layer = line_layer(x) if lined else None
+    dabs = prepared = None
+    if fills:
+        # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
+        # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
+        if layer is not None and hintfill.has_hints(x):
+            dabs = hintfill.hint_mask(x, layer, fringe=DAB_FRINGE)
+        # the line layer at the work size: the canvas's own when the sketch is not scaled down
+        in_layer = layer if x_in is x and layer is not None else line_layer(x_in)
+        prepared = (in_layer, hintfill.prepare(x_in, in_layer))
+    return layer, dabs, prepared
+
+
+def _as_seen(x: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
+    """A planar model-space image as to_image_space shows it (no resize), still planar: [0, 1], `lines`
+    multiplied in; in place."""
+    for plane in x:  # the same operations as to_image_space's, in the same order: the same values
+        np.multiply(plane, 0.5, out=plane)
+        plane += 0.5
+        np.clip(plane, 0.0, 1.0, out=plane)
+        if lines is not None:
+            plane *= lines
+    return x
+
+
+def _rgba_of(seen: np.ndarray) -> np.ndarray:
+    """to_image_space's opaque RGBA (bottom-up) of an `_as_seen` image."""
+    h, w = seen.shape[1:]
+    out = np.empty((h, w, 4), dtype=np.float32)
+    out[:, :, 3] = 1.0
+    for c in range(3):
+        out[::-1, :, c] = seen[c]
+    return out
+
+
+def _model_space_of(seen: np.ndarray) -> np.ndarray:
+    """to_model_space of `_rgba_of(seen)`, from the planar image itself (a new array): 2 (v - 1) + 1."""
+    out = np.subtract(seen, np.float32(1.0))
+    out *= np.float32(2.0)
+    out += np.float32(1.0)
+    return out
+
+
+HELPER_THREAD = "nftgan-pipeline-helper"  # the name of run()'s helper thread (_Beside)
+
+
+class _Task:
+    """One call run on a _Beside thread; result() waits for it and raises what it raised."""
+
+    def __init__(self, fn, args):
+        self._fn, self._args = fn, args
+        self._done = threading.Event()
+        self._value = self._error = None
+
+    def run(self, skip: bool = False) -> None:
+        try:
+            if not skip:
+                self._value = self._fn(*self._args)
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it (result())
+            self._error = exc
+        finally:
+            self._fn = self._args = None
+            self._done.set()
+
+    def result(self):
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Beside:
+    """One helper thread per run() call for the work that needs only what is known before a model runs (the
+    sketch's line layer, dabs, regions and paper; the style's input's colours; the colorized RGBA image),
+    done while onnxruntime runs the model on the calling thread: numpy releases the GIL in most of it, so it
+    takes the core the session leaves idle between its operators. Tasks run in order, each result() joined
+    before use; the values are what the same calls give in line. close() (always, in a finally) skips the
+    tasks not started and joins the thread: none outlives its run() call, whether it ended, failed or was
+    cancelled. Where no thread can start (the interpreter shutting down), tasks run in line."""
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def submit(self, fn, *args) -> _Task:
+        task = _Task(fn, args)
+        if self._thread is None and not self._closing:
+            self._thread = self._start()
+            self._closing = self._thread is None  # no thread: every task in line
+        if self._thread is None:
+            task.run()
+        else:
+            self._queue.put(task)
+        return task
+
+    def _start(self) -> threading.Thread | None:
+        thread = threading.Thread(target=self._loop, name=HELPER_THREAD, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            return None
+        return thread
+
+    def _loop(self) -> None:
+        while (task := self._queue.get()) is not None:
+            task.run(skip=self._closing)
+
+    def close(self) -> None:
+        self._closing = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
 
 # ----------------------------------------------------------------------------------------------- command line

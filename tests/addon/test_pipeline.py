@@ -309,6 +309,103 @@ def test_the_open_paper_stays_white_through_a_style_that_keeps_colours(
     np.testing.assert_array_equal(off["stylize"], alone(off["colorize"], keep))
 
 
+@pytest.mark.parametrize("side", [128, 512])
+def test_keeping_colours_skips_what_becomes_paper_and_gives_the_same_image(side):
+    """pipeline._keep_ahead / _keep (keep_colours and keep_paper as run() does them, the input's part worked
+    out beside the style's run, keep_colours skipping the rows and columns that keep_paper makes paper
+    anyway) equal keep_colours then keep_paper bit for bit: a drawing in one corner (most of the image
+    skipped), at 128 px and at 512 px (where the input's colours are smoothed over 1 px), and no paper."""
+    rng = np.random.default_rng(side)
+    px = np.ones((side, side, 4), np.float32)
+    imageio.draw_strokes(px, [[(0.1, 0.6), (0.4, 0.9)]], width=3)
+    imageio.draw_strokes(px, [[(0.2, 0.75), (0.25, 0.8)]], width=12, color=(0.86, 0.16, 0.14, 1))
+    x = pipeline.to_model_space(px)
+    out = np.clip(rng.normal(0.2, 0.4, x.shape).astype(np.float32), -1, 1)
+    paper = pipeline.line_layer(x) > 0.99
+    for p in (paper, None):
+        weight, box, f = pipeline._keep_ahead(x, p)
+        got = pipeline._keep(out.copy(), x, weight, box, f)
+        want = pipeline.keep_colours(out.copy(), x)
+        if p is not None:
+            want = pipeline.keep_paper(want, x, p)
+            y0, y1, x0, x1 = box
+            assert (y1 - y0) * (x1 - x0) < 0.5 * side * side  # most of it skipped
+        np.testing.assert_array_equal(got, want)
+
+
+def _helpers_alive():
+    return [t for t in threading.enumerate() if t.name == pipeline.HELPER_THREAD]
+
+
+def test_the_work_beside_the_models_gives_what_it_gives_in_line(colorize_model, stylize_model, monkeypatch):
+    """run() works out what needs the sketch alone (line layer, dabs, regions, paper) while the first model
+    runs, and the style's input's colours, the paper weight and the colorized RGBA while the style runs, on
+    one helper thread: the results are bit for bit those of the same calls in line (no thread), with and
+    without dabs, lines, a second part of the paper at the canvas edge, Strength; no helper thread is left."""
+    col, sty = describe_model(colorize_model), describe_model(stylize_model)
+    keep = dataclasses.replace(sty, keep_colours=True)
+    square = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]
+    plain = imageio.draw_strokes(np.ones((128, 128, 4), np.float32), [square], width=3)
+    dabbed = imageio.draw_strokes(
+        plain.copy(), [[(0.45, 0.5), (0.55, 0.5)]], width=8, color=(0.86, 0.16, 0.14, 1)
+    )
+    horizon = imageio.draw_strokes(plain.copy(), [[(0.0, 0.15), (1.0, 0.2)]], width=3)  # ground: paper twice
+    cases = [
+        (plain, {"colorize": col, "stylize": keep}, {}),
+        (dabbed, {"colorize": col, "stylize": keep}, {}),
+        (horizon, {"colorize": col, "stylize": keep}, {"strength": {"colorize": 0.6}}),
+        (sketch(96, 160, seed=3), {"colorize": col, "stylize": keep}, {"lines": ()}),
+        (dabbed, {"colorize": col, "stylize": sty}, {"lines": ("colorize", "stylize")}),
+        (plain, {"stylize": keep}, {}),
+    ]
+    where = []
+    real = pipeline._sketch_work
+
+    def sketch_work(*args):
+        where.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "_sketch_work", sketch_work)
+    beside = [pipeline.run(px, models=models, **kw) for px, models, kw in cases]
+    assert where == [pipeline.HELPER_THREAD] * len(cases) and not _helpers_alive()
+    monkeypatch.setattr(pipeline._Beside, "_start", lambda self: None)  # as when no thread can start
+    for (px, models, kw), got in zip(cases, beside, strict=True):
+        want = pipeline.run(px, models=models, **kw)
+        assert list(got) == list(want)
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    assert where[len(cases) :] == [threading.current_thread().name] * len(cases)
+
+
+def test_the_work_beside_the_models_fails_and_cancels_with_the_run(
+    colorize_model, stylize_model, monkeypatch
+):
+    """An error in the helper thread's work is raised by run() itself; a job cancelled while a model runs
+    ends with Cancelled; either way the helper thread is gone when run() returns."""
+    models = {
+        "colorize": colorize_model,
+        "stylize": dataclasses.replace(describe_model(stylize_model), keep_colours=True),
+    }
+    px = sketch(128, 128)
+
+    def broken(*args):
+        raise ValueError("broken regions")
+
+    with monkeypatch.context() as m:
+        m.setattr(hintfill, "prepare", broken)
+        with pytest.raises(ValueError, match="broken regions"):
+            pipeline.run(px, models=models)
+    assert not _helpers_alive()
+    # cancelled once colorize's tile is done (the sketch's work beside it), and as the style starts (its
+    # input's colours queued beside it)
+    for when in (lambda j: j.fraction > 0, lambda j: "(stylize)" in j.message):
+        job = jobs.Job(None, None, "", None, None)
+        job.on_progress = lambda j, when=when: when(j) and j.cancel()
+        with pytest.raises(jobs.Cancelled):
+            pipeline.run(px, models=models, job=job)
+        assert job.cancelled and not _helpers_alive()
+
+
 def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resolution(
     colorize_model, stylize_model, upscale_model
 ):
