@@ -193,19 +193,24 @@ class Prepared(NamedTuple):
     under: list | None
 
 
-def prepare(sketch: np.ndarray, line_layer: np.ndarray) -> Prepared:
+def prepare(sketch: np.ndarray, line_layer: np.ndarray, check=None) -> Prepared:
     """The part of `fill` that needs only the sketch (planar [-1, 1]) and its line layer: the lines, the
     regions, the hint pixels and, where the model's output plays no part in it, the paper and the lines
-    beside it. `fill` takes it (once: it works on its arrays in place)."""
+    beside it. `fill` takes it (once: it works on its arrays in place). `check()`, when given, is called
+    between the steps (the pipeline's: it raises once the job is cancelled)."""
+    check = check or (lambda: None)
     line = line_layer < LINE
     labels, n = regions(line)
+    check()
     if not n:  # all line
         return Prepared(line, labels, 0, None, False, None, None)
     hint = hint_mask(sketch, line_layer)
     dabbed = bool(hint.sum() >= MIN_HINT_PIXELS)
     blank = under = None
     if not dabbed:
+        check()
         blank = paper(None, labels, n, line, np.zeros(n, bool))
+        check()
         if blank is not None:
             under = _under_plan(labels, blank)
     return Prepared(line, labels, n, hint, dabbed, blank, under)

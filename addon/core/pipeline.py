@@ -40,7 +40,7 @@ work that needs only what is known before it: during colorize the sketch's line 
 my colours' regions and paper (hintfill.prepare); during a style that keeps your colours its input's colours,
 the paper weight and the colorized result's RGBA image. numpy releases the GIL in most of it, so it takes the
 core the session leaves idle; the results are bit for bit those of the same calls in line, and the thread
-is joined before run() returns or raises (cancelled or not).
+is joined before run() returns or raises (cancelled or not: the longer tasks check between their steps).
 
 One onnxruntime session per model file and thread/provider setting is created once and reused
 (`session`; a re-exported file replaces its old sessions). Cancel works within one tile: `job.check()` runs between tiles and stages, and a
@@ -722,12 +722,12 @@ def run(
     fills = fill_hints and "colorize" in stages  # dabs filled, and the open paper kept paper
     keeps = "stylize" in infos and infos["stylize"].keep_colours
     paper = None  # the open paper follow my colours gave back as white (for a style that keeps your colours)
-    beside = _Beside()
+    beside = _Beside(job)
     try:
         x_in = at_work_size(x, infos[stages[0]])
         # the sketch's own work (its line layer, its dabs, follow my colours' regions and paper) beside the
         # first model's run
-        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills)
+        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills, beside.check)
         for i, k in enumerate(stages):
             job.check()
             info = infos[k]
@@ -777,20 +777,23 @@ def run(
     return results
 
 
-def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool) -> tuple:
+def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None) -> tuple:
     """What the pipeline needs of the sketch `x` alone (run beside the first model): (its line layer for
     keep my lines or None, the dabs keep my lines leaves alone or None, fill's arguments after the result:
-    (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None)."""
+    (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None). `check()` between its
+    steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s)."""
     layer = line_layer(x) if lined else None
     dabs = prepared = None
     if fills:
+        check()
         # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
         # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
         if layer is not None and hintfill.has_hints(x):
             dabs = hintfill.hint_mask(x, layer, fringe=DAB_FRINGE)
         # the line layer at the work size: the canvas's own when the sketch is not scaled down
         in_layer = layer if x_in is x and layer is not None else line_layer(x_in)
-        prepared = (in_layer, hintfill.prepare(x_in, in_layer))
+        check()
+        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check))
     return layer, dabs, prepared
 
 
@@ -859,18 +862,25 @@ class _Beside:
     takes the core the session leaves idle between its operators. Tasks run in order, each result() joined
     before use; the values are what the same calls give in line. close() (always, in a finally) skips the
     tasks not started and joins the thread: none outlives its run() call, whether it ended, failed or was
-    cancelled. Where no thread can start (the interpreter shutting down), tasks run in line."""
+    cancelled; a task that takes a while calls `check()` between its steps, which raises Cancelled once the
+    job is cancelled or the run is closing. Where no thread can start (the interpreter shutting down), tasks
+    run in line."""
 
-    def __init__(self):
+    def __init__(self, job=None):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._closing = False
+        self._closing = self._inline = False
+        self._job = job
+
+    def check(self) -> None:
+        if self._closing or (self._job is not None and self._job.cancelled):
+            raise Cancelled()
 
     def submit(self, fn, *args) -> _Task:
         task = _Task(fn, args)
-        if self._thread is None and not self._closing:
+        if self._thread is None and not (self._inline or self._closing):
             self._thread = self._start()
-            self._closing = self._thread is None  # no thread: every task in line
+            self._inline = self._thread is None  # no thread: every task in line
         if self._thread is None:
             task.run()
         else:

@@ -381,7 +381,8 @@ def test_the_work_beside_the_models_fails_and_cancels_with_the_run(
     colorize_model, stylize_model, monkeypatch
 ):
     """An error in the helper thread's work is raised by run() itself; a job cancelled while a model runs
-    ends with Cancelled; either way the helper thread is gone when run() returns."""
+    or while the helper works ends with Cancelled, the helper's work stopping at its next step; either way
+    the helper thread is gone when run() returns."""
     models = {
         "colorize": colorize_model,
         "stylize": dataclasses.replace(describe_model(stylize_model), keep_colours=True),
@@ -396,6 +397,16 @@ def test_the_work_beside_the_models_fails_and_cancels_with_the_run(
         with pytest.raises(ValueError, match="broken regions"):
             pipeline.run(px, models=models)
     assert not _helpers_alive()
+    # cancelled while the helper works out the sketch's regions: it stops before the paper (its next step)
+    job = jobs.Job(None, None, "", None, None)
+    papers = []
+    with monkeypatch.context() as m:
+        regions, paper = hintfill.regions, hintfill.paper
+        m.setattr(hintfill, "regions", lambda *a: (job.cancel(), regions(*a))[1])
+        m.setattr(hintfill, "paper", lambda *a: (papers.append(1), paper(*a))[1])
+        with pytest.raises(jobs.Cancelled):
+            pipeline.run(px, models=models, job=job)
+    assert not papers and not _helpers_alive()
     # cancelled once colorize's tile is done (the sketch's work beside it), and as the style starts (its
     # input's colours queued beside it)
     for when in (lambda j: j.fraction > 0, lambda j: "(stylize)" in j.message):
