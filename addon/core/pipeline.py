@@ -518,6 +518,8 @@ def _input_colours(x: np.ndarray, box: tuple[int, int, int, int] | None = None) 
     columns x0:x1; default: all), as (3, y1 - y0, x1 - x0) with the middle plane free."""
     h, w = x.shape[1:]
     y0, y1, x0, x1 = box or (0, h, 0, w)
+    if y1 <= y0 or x1 <= x0:  # all paper (a blank canvas): nothing to keep
+        return np.zeros((3, max(0, y1 - y0), max(0, x1 - x0)), np.float32)
     r = round(max(h, w) / KEEP_COLOURS_SMOOTH)
     # the box's rows and columns and r more around it (what its smoothing sees; the same sums, in the same order)
     ey0, ey1, ex0, ex1 = max(0, y0 - r), min(h, y1 + r), max(0, x0 - r), min(w, x1 + r)

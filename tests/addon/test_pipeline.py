@@ -314,7 +314,8 @@ def test_keeping_colours_skips_what_becomes_paper_and_gives_the_same_image(side)
     """pipeline._keep_ahead / _keep (keep_colours and keep_paper as run() does them, the input's part worked
     out beside the style's run, keep_colours skipping the rows and columns that keep_paper makes paper
     anyway) equal keep_colours then keep_paper bit for bit: a drawing in one corner (most of the image
-    skipped), at 128 px and at 512 px (where the input's colours are smoothed over 1 px), and no paper."""
+    skipped), at 128 px and at 512 px (where the input's colours are smoothed over 1 px), and no paper; a blank
+    canvas (all paper) is its input itself."""
     rng = np.random.default_rng(side)
     px = np.ones((side, side, 4), np.float32)
     imageio.draw_strokes(px, [[(0.1, 0.6), (0.4, 0.9)]], width=3)
@@ -322,6 +323,10 @@ def test_keeping_colours_skips_what_becomes_paper_and_gives_the_same_image(side)
     x = pipeline.to_model_space(px)
     out = np.clip(rng.normal(0.2, 0.4, x.shape).astype(np.float32), -1, 1)
     paper = pipeline.line_layer(x) > 0.99
+    blank = np.ones_like(x)  # a blank canvas: all of it paper, nothing kept
+    weight, box, f = pipeline._keep_ahead(blank, np.ones(x.shape[1:], bool))
+    assert box == (0, 0, 0, 0) and (weight == 1).all()
+    np.testing.assert_array_equal(pipeline._keep(out.copy(), blank, weight, box, f), blank)
     for p in (paper, None):
         weight, box, f = pipeline._keep_ahead(x, p)
         got = pipeline._keep(out.copy(), x, weight, box, f)
