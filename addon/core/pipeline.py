@@ -38,8 +38,9 @@ stage's model made it (at its work size, without the lines) and gets the lines b
 While onnxruntime runs a model on the calling thread, one helper thread per run() call (`_Beside`) does the
 work that needs only what is known before it: during colorize the sketch's line layer, its dabs and follow
 my colours' regions and paper (hintfill.prepare); during a style that keeps your colours its input's colours,
-the paper weight and the colorized result's RGBA image. numpy releases the GIL in most of it, so it takes the
-core the session leaves idle; the results are bit for bit those of the same calls in line, and the thread
+the paper weight and the colorized result's RGBA image. numpy releases the GIL in most of it, so it runs
+beside the session's threads (free where a core is spare; on 2 cores with 2 session threads it mostly competes
+with them); the results are bit for bit those of the same calls in line, and the thread
 is joined before run() returns or raises (cancelled or not: the longer tasks check between their steps).
 
 One onnxruntime session per model file and thread/provider setting is created once and reused
@@ -861,7 +862,7 @@ class _Beside:
     """One helper thread per run() call for the work that needs only what is known before a model runs (the
     sketch's line layer, dabs, regions and paper; the style's input's colours; the colorized RGBA image),
     done while onnxruntime runs the model on the calling thread: numpy releases the GIL in most of it, so it
-    takes the core the session leaves idle between its operators. Tasks run in order, each result() joined
+    runs beside the session's threads. Tasks run in order, each result() joined
     before use; the values are what the same calls give in line. close() (always, in a finally) skips the
     tasks not started and joins the thread: none outlives its run() call, whether it ended, failed or was
     cancelled; a task that takes a while calls `check()` between its steps, which raises Cancelled once the
