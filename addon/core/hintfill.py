@@ -344,8 +344,21 @@ def paper(
     area = open_[labels]
     if not area.any():
         return area
-    thick = grow(line, CLOSE[-1])
-    sub, m, sizes = _label(area & ~thick)
+    # the lines thickened CLOSE px at a time: a part cut off from the edge at a width is a shape (and kept from
+    # the wider ones, which would leave nothing of a small shape: an eye, a strap); the last width labels the rest
+    early = np.zeros(area.shape, bool)  # shapes found at the narrower widths
+    rest = area
+    for k in CLOSE:
+        thick = grow(line, k)
+        sub, m, sizes = _label(rest & ~thick)
+        if k == CLOSE[-1]:
+            break
+        cut = np.append(sizes >= MIN_ENCLOSED * k * k / CLOSE[-1] ** 2, False)  # (as small, thinned as much)
+        cut[np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]])] = False  # (sub == -1: the last entry)
+        if cut.any():
+            found = cut[sub]
+            early |= found
+            rest = rest & ~found
     rim = np.unique(np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]]))
     rim = rim[rim >= 0]
     size = np.append(sizes, 0)  # the last entry (sub == -1 indexes it): 0
@@ -361,8 +374,8 @@ def paper(
         core[r] = ((c[0] > PAPER[0]) & (np.hypot(c[1], c[2]) < PAPER[1])).mean() >= 0.5
     shape = size >= MIN_ENCLOSED
     shape &= ~core
-    if not shape.any():  # no shape to keep: all of the open area is paper (the growth below only splits
-        return area  # what lies between paper and shapes)
+    if not (shape.any() or early.any()):  # no shape to keep: all of the open area is paper (the growth below
+        return area  # only splits what lies between paper and shapes)
     # paper and shapes grow back to the lines in turn (a gap splits at its middle), a pixel (3 x 3) a turn:
     # kept as codes (2 paper, 1 shape, 0 neither) on a padded copy, looked at only at the free pixels left
     h, w = sub.shape
@@ -370,6 +383,7 @@ def paper(
     kind[core], kind[shape] = 2, 1
     codes = np.zeros((h + 2, w + 2), np.int8)
     codes[1:-1, 1:-1] = kind[sub]
+    codes[1:-1, 1:-1][early] = 1
     free = np.zeros((h + 2, w + 2), bool)
     free[1:-1, 1:-1] = area
     free &= codes == 0

@@ -252,6 +252,30 @@ def test_a_shape_with_a_small_gap_keeps_its_colours_and_the_paper_around_it_is_w
     assert (out[:, far] == 1.0).all()
 
 
+@pytest.mark.parametrize("shape", ["eye", "strap"])
+def test_a_small_or_thin_shape_with_a_small_gap_keeps_its_colours_as_a_closed_one_does(shape):
+    """An undabbed small circle (an eye, 10 px across the inside at 256 px) or a thin bar (a strap, 8 px wide)
+    whose outline leaves a gap of 3 px: the lines thickened by CLOSE[-1] px would leave nothing of it, so it
+    was made paper (white) while the same shape closed keeps the model's colours. It keeps them too."""
+    n = 128
+    if shape == "eye":
+        x, inside, _ = ring_sketch(n=n, centre=(64, 64), radius=10, gap_px=3.0, dab=(1.0, 1.0, 1.0))
+    else:
+        px = np.ones((3, n, n), np.float32)
+        px[:, 58:60, 20:108] = px[:, 68:70, 20:108] = 0  # top and bottom: 8 px apart
+        px[:, 58:70, 20:22] = px[:, 58:70, 106:108] = 0  # the ends
+        px[:, 58:60, 60:63] = 1  # a 3 px gap in the top
+        x = px * 2 - 1
+        inside = np.zeros((n, n), bool)
+        inside[61:67, 23:105] = True
+    out = shaded_model_output(x)
+    out[:, ~_grow(inside, 3)] = 1.0  # the model paints the paper white, the shape beige
+    before = out.copy()
+    _, _, blank = hintfill.fill(out, x, pipeline.line_layer(x))
+    assert not (blank & inside).any()
+    np.testing.assert_array_equal(out[:, inside], before[:, inside])
+
+
 def test_a_dabbed_background_is_filled_not_made_paper():
     """A dab in the paper around the shapes is the artist's colour for it: the background takes the dab's
     colour (a blue sky), not white; the undabbed boxes keep the model's."""
@@ -423,8 +447,9 @@ def test_label_regions_matches_a_flood_fill(kind):
 def test_paper_grows_paper_and_shapes_back_in_turn_as_defined():
     """paper() grows the paper and the shapes cut off from it back to the lines a pixel (3 x 3) at a time in
     turn, shapes first, so a closed gap splits at its middle: the same mask as those turns done plainly on
-    whole images, on circles whose outlines leave gaps the thickened lines close (a shape cut off)."""
-    for gap_px in (3.0, 5.0):
+    whole images, on circles whose outlines leave gaps the thickened lines close (a shape cut off: at the
+    narrowest of the CLOSE widths that cuts it off; the paper is what reaches the edge at the widest)."""
+    for gap_px in (3.0, 5.0, 7.0):
         x, inside, _ = ring_sketch(gap_px=gap_px, dab=(1.0, 1.0, 1.0))
         line = pipeline.line_layer(x) < hintfill.LINE
         labels, n = hintfill.regions(line)
@@ -432,10 +457,17 @@ def test_paper_grows_paper_and_shapes_back_in_turn_as_defined():
         got = hintfill.paper(out, labels, n, line, np.zeros(n, bool))
         # the definition, plainly (there is one part at the edge: it is paper)
         area = labels == labels[0, 0]
-        sub, m = hintfill.label_regions(area & ~_grow(line, hintfill.CLOSE[-1]))
-        size = np.bincount(sub[sub >= 0], minlength=m)
+        solid, rest = np.zeros_like(area), area
+        for k in hintfill.CLOSE:
+            sub, m = hintfill.label_regions(rest & ~_grow(line, k))
+            size = np.bincount(sub[sub >= 0], minlength=m)
+            edge = set(np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]]).tolist())
+            least = hintfill.MIN_ENCLOSED * (k / hintfill.CLOSE[-1]) ** 2
+            for c in range(m):
+                if c not in edge and size[c] >= least:
+                    solid |= sub == c
+                    rest = rest & ~(sub == c)
         blank = sub == sub[0, 0]
-        solid = (sub >= 0) & ~blank & (size[sub] >= hintfill.MIN_ENCLOSED)
         assert solid.any() and (solid & inside).sum() == solid.sum()  # the circle, cut off at its gap
         free = area & ~blank & ~solid
         while free.any():
