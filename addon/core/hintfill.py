@@ -50,6 +50,7 @@ MIN_HINT_PIXELS = 3  # fewer coloured pixels in a region are noise (anti-aliasin
 SHADING = 0.8  # share of the model's lightness variation kept inside a filled region
 MAX_SHADE = 15.0  # ... at most this far (CIELAB L*) from the region's mean
 GHOST = (12, 24)  # px from a dab: the model's lightness there is its own blot of the dab, not shading
+RIM = (2, 8)  # px from a filled region's lines: the model's lightness there is its bevel of a line
 SAME_DE = 12.0  # strokes in one region closer than this (CIELAB) are one colour
 TINT_TOL = 0.06  # ... and so is a stroke that is another thinned with paper (sRGB, per channel)
 SPLIT_SOFT = 1.5  # px: a region with dabs of several colours blends them over a few px at the midline
@@ -281,9 +282,16 @@ def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, 
         wk = np.exp(-(d - d.min(axis=0)) / SPLIT_SOFT)
         want[:, idx] = colour[:, gs] @ wk / wk.sum(axis=0)
     # the lightness: the model's shading around the region's mean, except near the dabs, where the model
-    # renders the dab itself as a blot of its own (the "ghost" of the dab): there the shading is taken from
-    # the surrounding pixels (normalised box blur), fading in from GHOST[0] to GHOST[1] px from the dab
+    # renders the dab itself as a blot of its own (the "ghost" of the dab), and along the region's lines,
+    # where it paints a bevel of each line (a light or dark band a few px wide: a ring inside a filled
+    # shape's outline, a ghost of every stroke inside it): there the shading is taken from the surrounding
+    # pixels (normalised box blur), fading in from GHOST[0] to GHOST[1] px from the dab and from RIM[0] to
+    # RIM[1] px from the lines
+    rim = _rim_distance(labels)
     far = target & (near >= GHOST[1])
+    inner = far & (rim >= RIM[1])
+    thin = np.bincount(labels[inner], minlength=n) == 0  # a region with no inside: its rim is all it has
+    far &= inner | thin[np.maximum(labels, 0)]
     lt = r_lab[0][target]
     regf = labels[far]
     mean_far = np.bincount(regf, weights=r_lab[0][far], minlength=n) / np.maximum(
@@ -293,15 +301,33 @@ def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, 
     mean_l = np.where(np.bincount(regf, minlength=n) > 0, mean_far, mean_all)
     raw = np.zeros(hint.shape, np.float32)
     raw[target] = np.clip(lt - mean_l[reg], -MAX_SHADE, MAX_SHADE)
-    smooth = _smooth_fill(raw, far)[target]
+    w = np.clip((rim[target] - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
+    shade = w * raw[target] + (1 - w) * _smooth_fill(raw, target & (rim >= RIM[1]), RIM[1] + COARSE)[target]
     w = np.clip((near[target] - GHOST[0]) / (GHOST[1] - GHOST[0]), 0.0, 1.0)
-    shade = (w * raw[target] + (1 - w) * smooth) * SHADING
+    shade = (w * shade + (1 - w) * _smooth_fill(raw, far)[target]) * SHADING
     out = np.empty((3, len(reg)), np.float32)
     out[0] = np.clip(want[0] + shade, 0, 100)
     out[1:] = want[1:]
     result[:, target] = srgb(out) * 2 - 1
     _unglow(result, r_lab, labels, target, dist, near, colour, n)
     return labels, n, has
+
+
+def _rim_distance(labels: np.ndarray) -> np.ndarray:
+    """(H, W) uint8: how many px (3 x 3 steps, up to RIM[1]) each pixel lies from a pixel of another region or
+    a line (labels -1); the canvas edge is no line."""
+    edge = np.zeros(labels.shape, bool)
+    edge[1:] |= labels[1:] != labels[:-1]
+    edge[:-1] |= labels[1:] != labels[:-1]
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :-1] |= labels[:, 1:] != labels[:, :-1]
+    edge |= labels < 0
+    out = np.full(labels.shape, RIM[1], np.uint8)
+    reach = edge
+    for k in range(RIM[1]):
+        out[reach & (out == RIM[1])] = k
+        reach = _grow(reach)
+    return out
 
 
 def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
@@ -636,8 +662,8 @@ def _lerp_matrix(n: int, grid: np.ndarray) -> np.ndarray:
     return m
 
 
-def _smooth_fill(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """x's mean over the `valid` pixels within about GHOST[1] px of each pixel (0 where there are none): a
+def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: int = GHOST[1]) -> np.ndarray:
+    """x's mean over the `valid` pixels within about `reach` px of each pixel (0 where there are none): a
     normalised box blur on COARSE px cells, interpolated back bilinearly (shading is smooth)."""
     h, w = x.shape
     gh, gw = -(-h // COARSE), -(-w // COARSE)
@@ -645,7 +671,7 @@ def _smooth_fill(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     cells[0, :h, :w] = np.where(valid, x, 0.0)
     cells[1, :h, :w] = valid
     cells = cells.reshape(2, gh, COARSE, gw, COARSE).sum(axis=(2, 4))
-    r = -(-GHOST[1] // COARSE)
+    r = -(-reach // COARSE)
     c = np.zeros((2, gh + 1, gw + 1), np.float32)
     c[:, 1:, 1:] = cells.cumsum(1).cumsum(2)
     y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)

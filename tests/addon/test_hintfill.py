@@ -98,6 +98,32 @@ def test_the_models_blot_around_a_dab_leaves_no_ghost_of_the_dab():
     assert col.max() - col.min() > 5  # shading still there
 
 
+def test_the_models_bevel_along_the_lines_leaves_no_lighter_ring_inside_a_filled_shape():
+    """The model paints a bevel along every line (a light band a few px wide inside a shape's outline); the
+    filled shape shows no ring of it: near its outline it is as light as a little further in on the same rows
+    (the model's shading across the shape kept)."""
+    n = 256
+    x = planar(canvas(n=n, dab=(0.85, 0.15, 0.12)))
+    layer = pipeline.line_layer(x)
+    line = layer < hintfill.LINE
+    out = shaded_model_output(x)
+    band = _grow(line, 4) & ~line
+    out[:, band] += 0.25  # the bevel: lighter up to 4 px from the lines
+    hintfill.fill(out, x, layer)
+    light = hintfill.lab((out + 1) * 0.5)[0]
+    box = np.zeros((n, n), bool)
+    box[int(0.12 * n) : int(0.88 * n), int(0.11 * n) : int(0.44 * n)] = True
+    d = distance_to(dab_mask(x))
+    ring = box & band & (d > 30)
+    rest = box & ~_grow(line, 10) & (d > 30)
+    rows = [y for y in range(n) if ring[y].any() and rest[y].any()]
+    assert len(rows) > 40
+    gap = [light[y, ring[y]].mean() - light[y, rest[y]].mean() for y in rows]
+    assert max(np.abs(gap)) < 3.0, max(np.abs(gap))
+    col = light[int(0.15 * n) : int(0.85 * n), int(0.27 * n)]
+    assert col.max() - col.min() > 5  # shading still there
+
+
 def test_the_models_glow_around_a_dab_is_taken_out_of_the_open_paper():
     """The model spills a dab's colour past the shape's lines into the paper around it (a yellow glow); the
     fill takes it back: paper near the dab is paper again, paper far from it and the other box untouched."""
