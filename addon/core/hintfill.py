@@ -51,6 +51,7 @@ SHADING = 0.8  # share of the model's lightness variation kept inside a filled r
 MAX_SHADE = 15.0  # ... at most this far (CIELAB L*) from the region's mean
 GHOST = (12, 24)  # px from a dab: the model's lightness there is its own blot of the dab, not shading
 RIM = (2, 8)  # px from a filled region's lines: the model's lightness there is its bevel of a line
+CORE = (0.9, 0.9)  # a stroke's colour: its pixels within this cosine of its hue, this share of its top chroma
 SAME_DE = 12.0  # strokes in one region closer than this (CIELAB) are one colour
 TINT_TOL = 0.06  # ... and so is a stroke that is another thinned with paper (sRGB, per channel)
 SPLIT_SOFT = 1.5  # px: a region with dabs of several colours blends them over a few px at the midline
@@ -587,6 +588,17 @@ def _hint_groups(hinted: np.ndarray, labels: np.ndarray, s_lab: np.ndarray):
         return none, np.zeros((3, 0), np.float32), np.zeros((0, 2), np.float32), none
     sums = np.stack([np.bincount(inverse, weights=hab[c], minlength=len(keys)) for c in range(3)])
     cols = (sums[:, best] / counts[best]).astype(np.float32)
+    # a small or thin stroke's pixels are mostly its soft edge (the colour thinned with paper), so its most
+    # common colour is a paler tint (a crimson speck read as pink): the colour is the mean of its pixels of
+    # that hue with the most chroma (its core)
+    ink = np.hypot(hab[1], hab[2])  # (chroma: thinned with paper or darkened by a line's edge it drops)
+    for i, b in enumerate(best):
+        px = np.nonzero(stroke == owner[b])[0]
+        a, b_ = hab[1, px], hab[2, px]
+        px = px[a * cols[1, i] + b_ * cols[2, i] >= CORE[0] * ink[px] * np.hypot(cols[1, i], cols[2, i])]
+        if len(px):
+            core = px[ink[px] >= CORE[1] * ink[px].max()]
+            cols[:, i] = hab[:, core].mean(axis=1)
     stroke_region = pairs[owner[best]] % (int(labels.max()) + 1)
     area = np.bincount(stroke)[owner[best]]
     # strokes of one paint in one region are one group, with the biggest stroke's colour: (nearly) the same

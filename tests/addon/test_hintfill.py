@@ -187,6 +187,24 @@ def test_a_thin_speck_of_the_dabs_colour_is_the_same_paint():
     assert np.abs(bottom[1:].mean(axis=1) - want[1:]).max() < 5, (bottom.mean(axis=1), want)
 
 
+@pytest.mark.parametrize("colour", [(0.55, 0.34, 0.18), (0.78, 0.05, 0.3)])
+def test_a_thin_stroke_fills_in_its_own_colour_not_a_paler_tint(colour):
+    """A thin stroke (2 px, anti-aliased) is mostly its soft edge, the colour thinned with paper: the shape
+    takes the colour the artist painted (its core), not the paler tint most of its pixels have."""
+    n = 128
+    px = canvas(n=n)
+    draw_strokes(px, [[(0.2, 0.3), (0.35, 0.6)]], width=2, color=(*colour, 1.0))
+    x = planar(px)
+    out = shaded_model_output(x)
+    assert hintfill.fill(out, x, pipeline.line_layer(x))[1] == 1
+    lab = hintfill.lab((out + 1) * 0.5)
+    want = hintfill.lab(np.array(colour, np.float32).reshape(3, 1, 1))[:, 0, 0]
+    d = distance_to(dab_mask(x))
+    inside = boxes_inside(n) & (d > 10) & (np.arange(n)[None, :] < n // 2)
+    got = lab[:, inside].mean(axis=1)
+    assert np.linalg.norm(got[1:] - want[1:]) < 4, (got, want)  # hue and chroma
+
+
 def boxes_inside(n):
     """The inside of canvas()'s two boxes (planar, top-down), a little in from their lines."""
     inside = np.zeros((n, n), bool)
