@@ -302,8 +302,8 @@ def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, 
     mean_l = np.where(np.bincount(regf, minlength=n) > 0, mean_far, mean_all)
     raw = np.zeros(hint.shape, np.float32)
     raw[target] = np.clip(lt - mean_l[reg], -MAX_SHADE, MAX_SHADE)
-    w = np.clip((rim[target] - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    shade = w * raw[target] + (1 - w) * _smooth_fill(raw, target & (rim >= RIM[1]), RIM[1] + COARSE)[target]
+    w = np.clip((rim[target].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
+    shade = w * raw[target] + (1 - w) * _smooth_fill(raw, far, RIM[1] + COARSE)[target]
     w = np.clip((near[target] - GHOST[0]) / (GHOST[1] - GHOST[0]), 0.0, 1.0)
     shade = (w * shade + (1 - w) * _smooth_fill(raw, far)[target]) * SHADING
     out = np.empty((3, len(reg)), np.float32)

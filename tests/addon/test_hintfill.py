@@ -114,7 +114,7 @@ def test_the_models_bevel_along_the_lines_leaves_no_lighter_ring_inside_a_filled
     box = np.zeros((n, n), bool)
     box[int(0.12 * n) : int(0.88 * n), int(0.11 * n) : int(0.44 * n)] = True
     d = distance_to(dab_mask(x))
-    ring = box & band & (d > 30)
+    ring = box & band & _grow(line, 2) & (d > 30)  # the 2 px next to the lines, where the bevel is strongest
     rest = box & ~_grow(line, 10) & (d > 30)
     rows = [y for y in range(n) if ring[y].any() and rest[y].any()]
     assert len(rows) > 40
