@@ -9,17 +9,21 @@ without a hint keep the model's own colours.
 
 - Several colours in one region: each pixel takes the colour of the dab nearest to it (blended over a few
   pixels at the midline). Strokes of one paint are one dab: the same colour, or a paler tint of it (a
-  dab's soft edge, a thin stroke).
+  dab's soft edge, a thin stroke). A stroke's colour is its core's (its pixels of its hue with the most
+  chroma), not the paler tint most pixels of a thin stroke or a speck have (its soft edge).
 - The model draws a dab as a blot of its own that reaches past it; near a dab the shading is taken from
-  the region around it instead, so no ghost of the dab's outline stays in the filled shape.
+  the region around it instead, so no ghost of the dab's outline stays in the filled shape. It also paints
+  a bevel along every line (a light or dark band a few px wide); within RIM px of the region's lines the
+  shading is taken from further in too, so no lighter ring follows a filled shape's outline.
 - The model also spills a dab's colour past the lines (a glow in the open paper): in regions without a
   hint, near a dab, the part of the colour that leans toward the dab's is taken back toward the region's
   own colour (its median away from the dabs: white for paper).
 - Paper stays paper. The model learned from pictures on white paper only; on a drawing unlike them it
   paints a pale haze into the paper around the shapes (a yellow glow beside a house, which a 3D style then
   turns into a beige blob). The open paper (the regions reaching the canvas edge without a dab, less the
-  shapes a small gap joins to them) comes back white, up to the lines; enclosed shapes keep the model's
-  colours, and a dab in the paper fills it as any other region. The lines beside a filled region or the
+  shapes a small gap joins to them: the lines thickened 2, 3 and 4 px in turn, a shape kept at the
+  narrowest width that cuts it off, so a small or thin one is not lost) comes back white, up to the
+  lines; enclosed shapes keep the model's colours, and a dab in the paper fills it as any other region. The lines beside a filled region or the
   paper are laid over its new colour, not the model's (which showed past the sharp lines as a fringe).
   `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
 
@@ -303,9 +307,10 @@ def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, 
     raw = np.zeros(hint.shape, np.float32)
     raw[target] = np.clip(lt - mean_l[reg], -MAX_SHADE, MAX_SHADE)
     w = np.clip((rim[target].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    shade = w * raw[target] + (1 - w) * _smooth_fill(raw, far, RIM[1] + COARSE)[target]
+    by_rim, by_dab = _smooth_fill(raw, far, (RIM[1] + COARSE, GHOST[1]))[:, target]
+    shade = w * raw[target] + (1 - w) * by_rim
     w = np.clip((near[target] - GHOST[0]) / (GHOST[1] - GHOST[0]), 0.0, 1.0)
-    shade = (w * shade + (1 - w) * _smooth_fill(raw, far)[target]) * SHADING
+    shade = (w * shade + (1 - w) * by_dab) * SHADING
     out = np.empty((3, len(reg)), np.float32)
     out[0] = np.clip(want[0] + shade, 0, 100)
     out[1:] = want[1:]
@@ -674,25 +679,30 @@ def _lerp_matrix(n: int, grid: np.ndarray) -> np.ndarray:
     return m
 
 
-def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: int = GHOST[1]) -> np.ndarray:
-    """x's mean over the `valid` pixels within about `reach` px of each pixel (0 where there are none): a
-    normalised box blur on COARSE px cells, interpolated back bilinearly (shading is smooth)."""
+def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHOST[1],)) -> np.ndarray:
+    """x's mean over the `valid` pixels within about each `reach` px of each pixel (0 where there are none):
+    (len(reach), H, W), a normalised box blur on COARSE px cells, interpolated back bilinearly (shading is
+    smooth); the cells and the interpolation are shared by the reaches."""
     h, w = x.shape
     gh, gw = -(-h // COARSE), -(-w // COARSE)
     cells = np.zeros((2, gh * COARSE, gw * COARSE), np.float32)
     cells[0, :h, :w] = np.where(valid, x, 0.0)
     cells[1, :h, :w] = valid
     cells = cells.reshape(2, gh, COARSE, gw, COARSE).sum(axis=(2, 4))
-    r = -(-reach // COARSE)
     c = np.zeros((2, gh + 1, gw + 1), np.float32)
     c[:, 1:, 1:] = cells.cumsum(1).cumsum(2)
-    y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)
-    x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
-    box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
-    mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
     gy = np.arange(gh, dtype=np.float32) * COARSE + (COARSE - 1) / 2
     gx = np.arange(gw, dtype=np.float32) * COARSE + (COARSE - 1) / 2
-    return _lerp_matrix(h, gy) @ mean @ _lerp_matrix(w, gx).T
+    ay, ax = _lerp_matrix(h, gy), _lerp_matrix(w, gx).T
+    out = np.empty((len(reach), h, w), np.float32)
+    for k, px in enumerate(reach):
+        r = -(-px // COARSE)
+        y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)
+        x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
+        box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
+        mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
+        out[k] = ay @ mean @ ax
+    return out
 
 
 def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
