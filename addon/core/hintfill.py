@@ -332,7 +332,7 @@ def _rim_distance(labels: np.ndarray) -> np.ndarray:
     reach = edge
     for k in range(RIM[1]):
         out[reach & (out == RIM[1])] = k
-        reach = _grow(reach)
+        reach = grow(reach)
     return out
 
 
