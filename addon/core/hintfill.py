@@ -516,7 +516,7 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
     their own. Where no width closes them and the model paints most of the region as paper (PAPER), the
     dabs' parts are the connected parts of the region the model does not paint as paper (paper: what
     reaches the canvas edge, so a highlight inside the shape stays shape). A region the edge closes with
-    no gap (a sky to the horizon) stays whole. `seeds` / `own`: the dab groups' points and groups, as
+    no gap (a sky to the horizon) stays whole where the model paints it, not as paper. `seeds` / `own`: the dab groups' points and groups, as
     _hint_groups gives them; `r_lab`: the model's output in CIELAB. Returns (labels, count, regions
     split): new regions numbered from the old count on (labels is modified in place)."""
     leaky = [int(r) for r in np.unique(group_region) if _touches_edge(labels == r)]
