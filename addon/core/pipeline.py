@@ -746,18 +746,16 @@ def run(
             x = apply_model(x_in, info, sessions[k], job, on_tile)
             if i == 0:
                 layer, dabs, prepared = ahead.result()
-            if (
-                k == "colorize" and fills
-            ):  # (colorize is the first stage: x_in is the sketch, maybe scaled down)
+            # (colorize is the first stage: x_in is the sketch, maybe scaled down)
+            if k == "colorize" and fills:
                 _, filled, paper = hintfill.fill(x, x_in, *prepared)
                 if filled and dabs is not None:
                     layer[dabs] = 1.0
                 if not keeps:
                     paper = None
-            if (
-                kept is not None
-            ):  # the style's shading in the colours it was given (before Strength mixes them)
-                # ... and the open paper follow my colours gave back as white stays white
+            # the style's shading in the colours it was given (before Strength mixes them), and the open paper
+            # follow my colours gave back as white stays white
+            if kept is not None:
                 _keep(x, x_in, *kept.result())
             if strength.get(k, 1.0) < 1.0:
                 x = _mix(x, x_in, strength[k])
