@@ -57,10 +57,10 @@ import contextlib
 import logging
 import math
 import os
-import queue
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -375,12 +375,19 @@ def to_image_space(
         n = planes.shape[1]
         tmp = np.empty((n, w), dtype=np.float32)
         for c in range(3):  # a plane at a time on contiguous rows, then one interleaving copy
-            np.multiply(planes[c], 0.5, out=tmp)
-            tmp += 0.5
-            np.clip(tmp, 0.0, 1.0, out=tmp)  # as max(0) then min(1), NaN kept; one vectorised pass
-            if lines is not None:
-                tmp *= lines[top : top + n]
+            _seen_plane(planes[c], tmp, None if lines is None else lines[top : top + n])
             out[h - top - n : h - top, :, c] = tmp[::-1]  # bottom-up: image row `top` is out[h - 1 - top]
+    return out
+
+
+def _seen_plane(plane: np.ndarray, out: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
+    """One model-space plane ([-1, 1]) as the artist sees it: [0, 1], `lines` multiplied in; into `out` (may
+    be `plane`)."""
+    np.multiply(plane, 0.5, out=out)
+    out += 0.5
+    np.clip(out, 0.0, 1.0, out=out)  # as max(0) then min(1), NaN kept; one vectorised pass
+    if lines is not None:
+        out *= lines
     return out
 
 
@@ -563,7 +570,11 @@ def keep_paper(out: np.ndarray, x: np.ndarray, paper: np.ndarray) -> np.ndarray:
     reach 5 px past the drawing on the demo house (8 at a 256 px canvas, where it works at 256) and 10 on
     held-out emoji at 512 (99th percentile of their lightness below the paper's, median over 30); a
     margin of 4 px softened their outer edge, seen at 1:1. Costs 1 ms at 256 px, 5 at 512."""
-    w = _paper_weight(paper, x)
+    return _toward(out, x, _paper_weight(paper, x))
+
+
+def _toward(out: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`out` moved toward `x` by the weight `w` (0: `out`, 1: `x`), in place."""
     out -= x
     out *= 1.0 - w
     out += x
@@ -594,10 +605,7 @@ def _keep(out: np.ndarray, x: np.ndarray, weight: np.ndarray | None, box: tuple,
     if o.size:
         _keep_colours_of(o, f)
     if weight is not None:
-        xb = x[:, y0:y1, x0:x1]
-        o -= xb
-        o *= 1.0 - weight[y0:y1, x0:x1]
-        o += xb
+        _toward(o, x[:, y0:y1, x0:x1], weight[y0:y1, x0:x1])
         out[:, :y0] = x[:, :y0]  # all paper (weight 1): x itself
         out[:, y1:] = x[:, y1:]
         out[:, y0:y1, :x0] = x[:, y0:y1, :x0]
@@ -771,7 +779,7 @@ def run(
                 # before the style runs: 48 MB at 2048 px)
                 results[k] = to_image_space(x, target, lines_k)
                 x = at_work_size(to_model_space(results[k]), infos["stylize"])
-        results = {k: v.result() if isinstance(v, _Task) else v for k, v in results.items()}
+        results = {k: v.result() if isinstance(v, Future) else v for k, v in results.items()}
     finally:
         beside.close()
     job.progress(1.0, "done")
@@ -801,12 +809,8 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
 def _as_seen(x: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
     """A planar model-space image as to_image_space shows it (no resize), still planar: [0, 1], `lines`
     multiplied in; in place."""
-    for plane in x:  # the same operations as to_image_space's, in the same order: the same values
-        np.multiply(plane, 0.5, out=plane)
-        plane += 0.5
-        np.clip(plane, 0.0, 1.0, out=plane)
-        if lines is not None:
-            plane *= lines
+    for plane in x:  # to_image_space's own operations: the same values
+        _seen_plane(plane, plane, lines)
     return x
 
 
@@ -828,84 +832,47 @@ def _model_space_of(seen: np.ndarray) -> np.ndarray:
     return out
 
 
-HELPER_THREAD = "nftgan-pipeline-helper"  # the name of run()'s helper thread (_Beside)
-
-
-class _Task:
-    """One call run on a _Beside thread; result() waits for it and raises what it raised."""
-
-    def __init__(self, fn, args):
-        self._fn, self._args = fn, args
-        self._done = threading.Event()
-        self._value = self._error = None
-
-    def run(self, skip: bool = False) -> None:
-        try:
-            if not skip:
-                self._value = self._fn(*self._args)
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it (result())
-            self._error = exc
-        finally:
-            self._fn = self._args = None
-            self._done.set()
-
-    def result(self):
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
+HELPER_THREAD = "nftgan-pipeline-helper"  # the name prefix of run()'s helper thread (_Beside)
 
 
 class _Beside:
-    """One helper thread per run() call for the work that needs only what is known before a model runs (the
-    sketch's line layer, dabs, regions and paper; the style's input's colours; the colorized RGBA image),
-    done while onnxruntime runs the model on the calling thread: numpy releases the GIL in most of it, so it
-    runs beside the session's threads. Tasks run in order, each result() joined
-    before use; the values are what the same calls give in line. close() (always, in a finally) skips the
-    tasks not started and joins the thread: none outlives its run() call, whether it ended, failed or was
-    cancelled; a task that takes a while calls `check()` between its steps, which raises Cancelled once the
-    job is cancelled or the run is closing. Where no thread can start (the interpreter shutting down), tasks
-    run in line."""
+    """One helper thread per run() call (a one-worker ThreadPoolExecutor) for the work that needs only what is
+    known before a model runs (the sketch's line layer, dabs, regions and paper; the style's input's colours;
+    the colorized RGBA image), done while onnxruntime runs the model on the calling thread: numpy releases the
+    GIL in most of it, so it runs beside the session's threads. Tasks run in order, each result() joined before
+    use; the values are what the same calls give in line. close() (always, in a finally) cancels the tasks not
+    started and joins the thread: none outlives its run() call, whether it ended, failed or was cancelled; a
+    task that takes a while calls `check()` between its steps, which raises Cancelled once the job is
+    cancelled or the run is closing. Where no thread can start (the interpreter shutting down), a task runs in
+    line."""
 
     def __init__(self, job=None):
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._closing = self._inline = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._closing = False
         self._job = job
 
     def check(self) -> None:
         if self._closing or (self._job is not None and self._job.cancelled):
             raise Cancelled()
 
-    def submit(self, fn, *args) -> _Task:
-        task = _Task(fn, args)
-        if self._thread is None and not (self._inline or self._closing):
-            self._thread = self._start()
-            self._inline = self._thread is None  # no thread: every task in line
-        if self._thread is None:
-            task.run()
-        else:
-            self._queue.put(task)
-        return task
-
-    def _start(self) -> threading.Thread | None:
-        thread = threading.Thread(target=self._loop, name=HELPER_THREAD, daemon=True)
+    def submit(self, fn, *args) -> Future:
         try:
-            thread.start()
-        except RuntimeError:  # "can't create new thread at interpreter shutdown"
-            return None
-        return thread
-
-    def _loop(self) -> None:
-        while (task := self._queue.get()) is not None:
-            task.run(skip=self._closing)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix=HELPER_THREAD)
+            return self._pool.submit(fn, *args)
+        except RuntimeError:  # "cannot schedule new futures after interpreter shutdown": in line
+            done: Future = Future()
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - raised by result(), as from the thread
+                done.set_exception(exc)
+            return done
 
     def close(self) -> None:
         self._closing = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 # ----------------------------------------------------------------------------------------------- command line

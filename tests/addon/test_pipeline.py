@@ -339,7 +339,7 @@ def test_keeping_colours_skips_what_becomes_paper_and_gives_the_same_image(side)
 
 
 def _helpers_alive():
-    return [t for t in threading.enumerate() if t.name == pipeline.HELPER_THREAD]
+    return [t for t in threading.enumerate() if t.name.startswith(pipeline.HELPER_THREAD)]
 
 
 def test_the_work_beside_the_models_gives_what_it_gives_in_line(colorize_model, stylize_model, monkeypatch):
@@ -372,8 +372,14 @@ def test_the_work_beside_the_models_gives_what_it_gives_in_line(colorize_model, 
 
     monkeypatch.setattr(pipeline, "_sketch_work", sketch_work)
     beside = [pipeline.run(px, models=models, **kw) for px, models, kw in cases]
-    assert where == [pipeline.HELPER_THREAD] * len(cases) and not _helpers_alive()
-    monkeypatch.setattr(pipeline._Beside, "_start", lambda self: None)  # as when no thread can start
+    assert all(w.startswith(pipeline.HELPER_THREAD) for w in where) and len(where) == len(cases)
+    assert not _helpers_alive()
+
+    class NoThreads(pipeline.ThreadPoolExecutor):  # as at interpreter shutdown: no thread can start
+        def submit(self, *args, **kwargs):
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(pipeline, "ThreadPoolExecutor", NoThreads)
     for (px, models, kw), got in zip(cases, beside, strict=True):
         want = pipeline.run(px, models=models, **kw)
         assert list(got) == list(want)
