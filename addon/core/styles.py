@@ -258,6 +258,8 @@ def card_rows(style: Style) -> list[tuple[str, str]]:
     if hardware := t.get("hardware"):
         minutes = f", {t['seconds'] / 60:.0f} min" if isinstance(t.get("seconds"), (int, float)) else ""
         rows.append(("Training", f"{hardware}{minutes}"))
+    if init_from := t.get("init_from"):  # `nftgan train --init`: the file it was fine-tuned from
+        rows.append(("Fine-tuned from", str(init_from)))
     if metrics := t.get("val_metrics"):
         rows.append(("Validation", ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))))
     rows.append(("File", os.path.basename(style.path)))

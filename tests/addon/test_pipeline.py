@@ -647,6 +647,12 @@ def test_style_cards_hover_text_and_full_card(tmp_path, stylize_model):
 
     card = styles.card_text(style)  # no card beside it: made from the metadata
     assert card.startswith("# Toy\n") and "License: CC-BY-4.0" in card and "--card MODEL.md" in card
+    assert "Fine-tuned from" not in card
+    tuned = {**t, "init_from": "colorize-flat.onnx (sha256 0123456789ab)"}  # `nftgan train --init`'s record
+    tuned_style = dataclasses.replace(style, info=dataclasses.replace(style.info, training=tuned))
+    assert "Fine-tuned from: colorize-flat.onnx (sha256 0123456789ab)" in styles.card_text(tuned_style).split(
+        "\n"
+    )
     (tmp_path / "toy.md").write_text("")  # an empty card counts as none
     assert styles.card_text(style) == card
     md = "# Toy\n\nShapes to toys\n\n| | |\n| --- | --- |\n| license | `CC-BY-4.0` |\n| data | toys |\n\n\n## More\n"
