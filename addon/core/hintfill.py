@@ -12,7 +12,9 @@ without a hint keep the model's own colours.
   dab's soft edge, a thin stroke). A stroke's colour is its core's (its pixels of its hue with the most
   chroma), not the paler tint most pixels of a thin stroke or a speck have (its soft edge).
 - The model draws a dab as a blot of its own that reaches past it; near a dab the shading is taken from
-  the region around it instead, so no ghost of the dab's outline stays in the filled shape. It also paints
+  the region around it instead, so no ghost of the dab's outline stays in the filled shape. In a region the
+  model paints as paper (a sky) the blot reaches 30 px and more, often off to one side of the dab: there the
+  blot is told by its lightness (off the paper's level) and is ghost too, so the sky shows no darker cloud. It also paints
   a bevel along every line (a light or dark band a few px wide); within RIM px of the region's lines the
   shading is taken from further in too, so no lighter ring follows a filled shape's outline.
 - The model also spills a dab's colour past the lines (a glow in the open paper): in regions without a
@@ -23,7 +25,9 @@ without a hint keep the model's own colours.
   turns into a beige blob). The open paper (the regions reaching the canvas edge without a dab, less the
   shapes a small gap joins to them: the lines thickened 2, 3 and 4 px in turn, a shape kept at the
   narrowest width that cuts it off, so a small or thin one is not lost) comes back white, up to the
-  lines; enclosed shapes keep the model's colours, and a dab in the paper fills it as any other region. The lines beside a filled region or the
+  lines; enclosed shapes keep the model's colours, and a dab in the paper fills it as any other region: a
+  blue dab in the sky gives a blue sky to the lines (to a horizon drawn edge to edge; no frame needed), and
+  is no paper any more. The lines beside a filled region or the
   paper are laid over its new colour, not the model's (which showed past the sharp lines as a fringe).
   `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
 
@@ -31,8 +35,12 @@ Regions are the connected areas of the sketch that are not line (4-connected), f
 with a small union-find; lines are thickened by one pixel first, so a hairline gap does not let a dab's
 colour leak into the next region. A quick sketch leaves wider gaps too, and a dabbed region that reaches
 the canvas edge through one would fill the paper (the whole canvas in the dab's colour): the leak guard
-closes gaps of a few px for such regions (thicker lines, then grown back), and where none close and the
-model paints most of the region as paper, keeps the dab to the part the model paints as a shape. Distances
+closes gaps of a few px for such regions (thicker lines, then grown back). Where none close, straight rays
+from the dab tell the open background from a shape with a wide gap: if enough of them reach the canvas edge
+without crossing a line, and the lines they meet are not close by, the dab is in the open (a sky, a ground
+under a horizon) and fills it all to the lines, less the shapes a small gap joins to it (cut off as the
+paper's are), which keep the model's colours; else, where the model paints most of the region as paper, the
+dab keeps to the part the model paints as a shape. Distances
 to the dabs are computed on a 4 px grid. It runs at the model's work size (256 px for the default styles)
 on the colorize stage's planar output, so it costs the same whatever the canvas size: about 6 ms of CPU
 for a 256 px sketch without dabs (the paper: two labellings of the regions), 15-20 ms with dabs.
@@ -54,6 +62,8 @@ MIN_HINT_PIXELS = 3  # fewer coloured pixels in a region are noise (anti-aliasin
 SHADING = 0.8  # share of the model's lightness variation kept inside a filled region
 MAX_SHADE = 15.0  # ... at most this far (CIELAB L*) from the region's mean
 GHOST = (12, 24)  # px from a dab: the model's lightness there is its own blot of the dab, not shading
+BLOT = (4.0, 8)  # L*, px: the model's blot of a dab: off its region's level by more than this (plus the
+# region's own spread), and how far around it the shading fades back in
 RIM = (2, 8)  # px from a filled region's lines: the model's lightness there is its bevel of a line
 CORE = (0.9, 0.9)  # a stroke's colour: its pixels within this cosine of its hue, this share of its top chroma
 SAME_DE = 12.0  # strokes in one region closer than this (CIELAB) are one colour
@@ -68,6 +78,10 @@ CLOSE = (2, 3, 4)  # px: a dabbed region open to the canvas edge is tried with i
 MIN_ENCLOSED = 64  # px: ... and the dab's part, once cut off from the edge, must keep at least this many
 PAPER = (92.0, 6.0, 0.3)  # the model's paper: L* above, chroma below; and the share of a still-open region
 # it must paint as paper for the dabs to keep to the rest
+RAYS = 16  # a dab's region still open to the canvas edge is open background if, of RAYS straight rays from
+ESCAPE = 0.3  # RAY_POINTS points on its dab, at least this share reaches the edge without crossing a line,
+CLEAR = 12.0  # and the nearest line they meet is this many px away (at 256 px; the median over the points)
+RAY_POINTS = 8
 UNDER = 3  # px: how far into a line the colour of the regions beside it reaches (lines are ~2.5 px at 256)
 
 
@@ -294,6 +308,15 @@ def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, 
     # RIM[1] px from the lines
     rim = _rim_distance(labels)
     far = target & (near >= GHOST[1])
+    # the blot reaches further where the model paints it wide (a dab in the open paper: a blue cloud): its
+    # pixels and a few px around them (`clear`: 0 there, fading to 1 BLOT[1] px away) are ghost too
+    blot = _blot(r_lab, dist, labels, target & (rim >= RIM[1]), group_region)
+    reach = GHOST[1]
+    clear = None
+    if blot is not None:
+        clear = np.clip(1 - 2 * _smooth_fill(blot.astype(np.float32), target, (BLOT[1],))[0], 0.0, 1.0)
+        far &= clear >= 1
+        reach = max(reach, int(near[blot].max()) + BLOT[1])
     inner = far & (rim >= RIM[1])
     thin = np.bincount(labels[inner], minlength=n) == 0  # a region with no inside: its rim is all it has
     far &= inner | thin[np.maximum(labels, 0)]
@@ -307,9 +330,11 @@ def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, 
     raw = np.zeros(hint.shape, np.float32)
     raw[target] = np.clip(lt - mean_l[reg], -MAX_SHADE, MAX_SHADE)
     w = np.clip((rim[target].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    by_rim, by_dab = _smooth_fill(raw, far, (RIM[1] + COARSE, GHOST[1]))[:, target]
+    by_rim, by_dab = _smooth_fill(raw, far, (RIM[1] + COARSE, reach))[:, target]
     shade = w * raw[target] + (1 - w) * by_rim
     w = np.clip((near[target] - GHOST[0]) / (GHOST[1] - GHOST[0]), 0.0, 1.0)
+    if clear is not None:
+        w *= clear[target]
     shade = (w * shade + (1 - w) * by_dab) * SHADING
     out = np.empty((3, len(reg)), np.float32)
     out[0] = np.clip(want[0] + shade, 0, 100)
@@ -317,6 +342,38 @@ def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, 
     result[:, target] = srgb(out) * 2 - 1
     _unglow(result, r_lab, labels, target, dist, near, colour, n)
     return labels, n, has
+
+
+def _blot(r_lab, dist, labels, inner, group_region) -> np.ndarray | None:
+    """(H, W) bool: the model's blot of each dab group in a region it paints as paper (a dab in the sky or the
+    open background: a blue cloud reaching well past GHOST[0], often off to one side of the dab), or None.
+    For each group, the pixels of its region nearest to it (`inner`: away from the lines, whose bevel is no
+    blot) within GLOW[1] px whose lightness (`r_lab`: the model's output in CIELAB) is off the region's own
+    level (its median beyond GLOW[0] px from the dab) by more than BLOT[0] L* plus twice the region's own
+    spread there, and joined to the dab through such pixels. A region with too few pixels that far (a small
+    shape), or that the model paints beyond them as a shape (PAPER: at most half of them paper; its shading,
+    not a flat level) has none: GHOST covers its blot."""
+    light = r_lab[0]
+    mine = dist.argmin(axis=0)
+    out = np.zeros(labels.shape, bool)
+    for g, r in enumerate(group_region):
+        px = inner & (labels == r) & (mine == g)
+        base = px & (dist[g] >= GLOW[0])
+        if base.sum() < MIN_BASE:
+            continue
+        white = (light[base] > PAPER[0]) & (np.hypot(r_lab[1][base], r_lab[2][base]) < PAPER[1])
+        if white.mean() < 0.5:
+            continue
+        level = np.median(light[base])
+        spread = np.median(np.abs(light[base] - level))
+        off = px & (dist[g] < GLOW[1]) & (np.abs(light - level) > BLOT[0] + 2 * spread)
+        near = px & (dist[g] < GHOST[0])
+        parts, m = label_regions(off | near)
+        keep = np.zeros(m + 1, bool)
+        keep[np.unique(parts[near])] = True
+        keep[-1] = False
+        out |= keep[parts] & off
+    return out if out.any() else None
 
 
 def _rim_distance(labels: np.ndarray) -> np.ndarray:
@@ -376,6 +433,14 @@ def paper(
     area = open_[labels]
     if not area.any():
         return area
+    return _open_part(area, line, result)
+
+
+def _open_part(area: np.ndarray, line: np.ndarray, result: np.ndarray | None, whole: bool = False):
+    """`paper`'s work on the open area `area` ((H, W) bool, regions reaching the canvas edge): the part of it
+    that is open paper, less the shapes a small gap joins to it ((H, W) bool; None where it needs `result`
+    and that is None). `whole`: every part still at the canvas edge once the gaps close is open (a dabbed
+    background: the sky on both sides of a tree), not the biggest one alone and the model's paper."""
     # the lines thickened CLOSE px at a time: a part cut off from the edge at a width is a shape (and kept from
     # the wider ones, which would leave nothing of a small shape: an eye, a strap); the last width labels the rest
     early = np.zeros(area.shape, bool)  # shapes found at the narrower widths
@@ -397,7 +462,7 @@ def paper(
     core = np.zeros(m + 1, bool)
     for r in rim:  # the biggest part at the edge is paper; another (a shape the canvas edge cuts, the
         # ground under a horizon) is paper only where the model paints at least half of it as paper
-        if size[r] == size[rim].max():
+        if whole or size[r] == size[rim].max():
             core[r] = True
             continue
         if result is None:  # (prepare: the model's output is not there yet)
@@ -513,7 +578,10 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
     For such a region the lines are thickened further, CLOSE px at a time (gaps up to about twice that
     close, as in trapped-ball filling); at the first width at which the dabs' parts are cut off from the
     edge and keep MIN_ENCLOSED px each, those parts, grown back to the region's lines, become regions of
-    their own. Where no width closes them and the model paints most of the region as paper (PAPER), the
+    their own. Where no width closes them and a dab of the region is `in_the_open` (its rays reach the canvas
+    edge), the region is open background and filled whole, less the shapes a small gap joins to it (cut off
+    as `paper` does, each a region of its own without the dabs, which keep the model's colours); the region
+    is not split. Else, where the model paints most of the region as paper (PAPER), the
     dabs' parts are the connected parts of the region the model does not paint as paper (paper: what
     reaches the canvas edge, so a highlight inside the shape stays shape). A region the edge closes with
     no gap (a sky to the horizon) stays whole where the model paints it, not as paper. `seeds` / `own`: the dab groups' points and groups, as
@@ -536,8 +604,17 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
                 part &= labels == r
                 labels[part] = n
                 n += 1
-    for r in leaky:  # still open at every width: the model's own shape, if it paints the rest as paper
+    lines = grow(line)  # (as `regions` sees them)
+    for r in leaky:  # still open at every width: a dab in the open background fills it (less the shapes a
+        # small gap joins to it); else the model's own shape, if it paints the rest as paper
         region = labels == r
+        groups = np.nonzero(group_region == r)[0]
+        if any(in_the_open(lines, _spread(seeds[own == g], RAY_POINTS)) for g in groups):
+            shapes = region & ~_open_part(region, line, None, whole=True)
+            cut, m = label_regions(shapes)
+            labels[shapes] = cut[shapes] + n
+            n += m
+            continue
         paper = region & (r_lab[0] > PAPER[0]) & (np.hypot(r_lab[1], r_lab[2]) < PAPER[1])
         blank, m = label_regions(paper)  # paper is what reaches the edge: a highlight in a shape is shape
         edge = np.unique(np.concatenate([blank[0], blank[-1], blank[:, 0], blank[:, -1]]))
@@ -553,6 +630,36 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
             labels[part] = n
             n += 1
     return labels, n, split
+
+
+def rays(block: np.ndarray, pts: np.ndarray, count: int = RAYS) -> np.ndarray:
+    """(len(pts), count): how far (px) each of `count` straight rays from each point (y, x), evenly spread
+    round it, goes before it crosses a True pixel of `block` (the lines, 3 px thick or more: sampled every
+    pixel, a ray cannot step over one); inf for a ray that reaches the canvas edge first (it escapes)."""
+    h, w = block.shape
+    a = np.arange(count) * (2 * np.pi / count)
+    t = np.arange(1, int(np.hypot(h, w)) + 2, dtype=np.float32)
+    # (points, rays, steps)
+    y = np.rint(pts[:, 0, None, None] + np.sin(a)[None, :, None] * t).astype(np.int64)
+    x = np.rint(pts[:, 1, None, None] + np.cos(a)[None, :, None] * t).astype(np.int64)
+    hit = block[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)]
+    hit &= (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    return np.where(hit.any(axis=2), hit.argmax(axis=2) + 1.0, np.inf)
+
+
+def in_the_open(block: np.ndarray, pts: np.ndarray) -> bool:
+    """A dab (its points `pts`, y, x) lies in the open background, not in a shape whose outline leaves a gap:
+    of RAYS rays from each point at least ESCAPE reach the canvas edge without crossing a line (`block`: the
+    lines thickened by one px, as `regions` sees them), and
+    the nearest line the rays meet is CLEAR px away or more (a share of the canvas), the median over the points."""
+    d = rays(block, pts)
+    clear = CLEAR * min(block.shape) / 256
+    return bool(np.isinf(d).mean() >= ESCAPE and np.median(d.min(axis=1)) >= clear)
+
+
+def _spread(pts: np.ndarray, k: int) -> np.ndarray:
+    """At most k of the points, evenly spread through the list."""
+    return pts[np.linspace(0, len(pts) - 1, min(k, len(pts))).astype(np.int64)]
 
 
 def _parts(sub: np.ndarray, pts: np.ndarray, edge_ok: bool = False) -> list[np.ndarray] | None:

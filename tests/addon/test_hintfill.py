@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from nftgan.core import hintfill, pipeline
@@ -631,3 +633,131 @@ def test_fill_prepared_from_the_sketch_alone_is_the_same_fill():
         np.testing.assert_array_equal(blank_a, blank_b)
         assert filled_a == filled_b
         assert (prepared.blank is None) == (prepared.dabbed or px is horizon)
+
+
+# ------------------------------------------------------------------ dabs in the open background (issue 11)
+
+SHIPPED = Path(__file__).resolve().parents[2] / "addon" / "models" / "colorize-flat.onnx"
+BLUE, GREEN = (0.16, 0.38, 0.86), (0.18, 0.62, 0.20)
+
+
+def sky_sketch(n=256, frame=False, dabs=((BLUE, (0.12, 0.80)), (GREEN, (0.78, 0.10)))):
+    """A house (closed walls, a roof) on a horizon drawn edge to edge, no frame round the canvas unless
+    `frame`; `dabs`: (colour, where) short strokes (bottom-up canvas coordinates, y up)."""
+    px = np.ones((n, n, 4), np.float32)
+    strokes = [
+        [(0.0, 0.25), (1.0, 0.25)],  # the horizon, edge to edge
+        [(0.30, 0.25), (0.62, 0.25), (0.62, 0.50), (0.30, 0.50), (0.30, 0.25)],  # walls
+        [(0.26, 0.49), (0.46, 0.68), (0.66, 0.49), (0.26, 0.49)],  # roof
+    ]
+    if frame:
+        strokes.append([(0.02, 0.02), (0.98, 0.02), (0.98, 0.98), (0.02, 0.98), (0.02, 0.02)])
+    draw_strokes(px, strokes, width=n / 110)
+    for colour, (x, y) in dabs:
+        draw_strokes(px, [[(x, y), (x + 0.06, y + 0.03)]], width=n / 30, color=(*colour, 1.0))
+    return px
+
+
+def sky_masks(n=256):
+    """Bottom-up masks (as the results): the sky and the ground away from the lines, the walls' inside."""
+    yy, xx = np.mgrid[0:n, 0:n] / n
+    sky = (yy > 0.28) & ~((xx > 0.24) & (xx < 0.68) & (yy < 0.71))
+    ground = (yy < 0.22) & (yy > 0.03)
+    walls = (xx > 0.33) & (xx < 0.59) & (yy > 0.28) & (yy < 0.47)
+    return sky, ground, walls
+
+
+def de_to(rgba, colour, mask):
+    """CIELAB dE of each masked pixel of a bottom-up RGBA result to `colour`."""
+    got = hintfill.lab(np.ascontiguousarray(rgba[..., :3].transpose(2, 0, 1)))[:, mask]
+    want = hintfill.lab(np.array(colour, np.float32).reshape(3, 1, 1))[:, 0, 0]
+    return np.linalg.norm(got - want[:, None], axis=0)
+
+
+def test_a_dab_in_the_open_sky_colours_the_sky_and_one_in_the_ground_the_ground():
+    """Issue 11: a blue dab in the sky above a house and a green one in the ground below a horizon drawn edge
+    to edge, no frame round the canvas, through the shipped colorize model. The sky reaches the canvas edge,
+    so the leak guard kept the dab to the model's blot around it (a blue cloud in white paper); the dab's
+    rays reach the canvas edge, so it is in the open background: the whole sky is blue, the ground green,
+    and the walls (closed, undabbed) keep the model's own colours."""
+    px = sky_sketch()
+    models = {"colorize": str(SHIPPED)}
+    out = pipeline.run(px, models=models, threads=1, lines=())["colorize"]
+    alone = pipeline.run(px, models=models, threads=1, lines=(), fill_hints=False)["colorize"]
+    x = planar(px)
+    far = distance_to(dab_mask(x))[::-1] > 40  # bottom-up, as the results
+    clear = pipeline.line_layer(x)[::-1] > 0.99
+    sky, ground, walls = sky_masks()
+    assert (de_to(out, BLUE, sky & far & clear) < 15).mean() >= 0.9
+    assert (de_to(out, GREEN, ground & far & clear) < 15).mean() >= 0.9
+    assert (de_to(alone, BLUE, sky & far & clear) < 15).mean() < 0.1  # the model alone leaves it paper
+    diff = np.abs(out[walls] - alone[walls])  # (the lines' under-colours reach a few px next to them)
+    assert diff.mean() < 1 / 255 and diff.max() < 0.02
+
+
+@pytest.mark.parametrize("frame", [False, True])
+def test_a_filled_sky_shows_no_ghost_of_the_dab(frame):
+    """The model paints a dab in the open paper as a blot reaching 30 px and more (darker than its paper,
+    off to one side of the dab); in the filled sky it left a darker ghost of the dab (5 L* at 256 px, with a
+    frame round the canvas too). Near the dab the sky is as light as further out."""
+    px = sky_sketch(frame=frame, dabs=((BLUE, (0.12, 0.80)),))
+    out = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1, lines=())["colorize"]
+    x = planar(px)
+    d = distance_to(dab_mask(x))[::-1]
+    yy, xx = np.mgrid[0:256, 0:256] / 256
+    inset = (np.minimum(xx, 1 - xx) > 0.04) & (yy < 0.96)  # (inside the frame)
+    sky = sky_masks()[0] & inset & (pipeline.line_layer(x)[::-1] > 0.99)
+    light = hintfill.lab(np.ascontiguousarray(out[..., :3].transpose(2, 0, 1)))[0]
+    rings = [light[sky & (d > a) & (d <= a + 8)].mean() for a in range(0, 48, 8)]
+    further = light[sky & (d > 56) & (d < 96)].mean()
+    assert max(abs(r - further) for r in rings) < 2.5, (rings, further)
+
+
+def test_a_dab_in_a_shape_with_a_small_gap_fills_only_the_shape_through_the_model():
+    """The shipped model on a circle whose outline leaves a 3 px gap, a dab inside: the circle fills, the
+    paper outside stays white paper (the dab's rays hit the outline: no background dab)."""
+    x, inside, outside = ring_sketch(gap_px=3.0)
+    rgba = np.ones((256, 256, 4), np.float32)
+    rgba[..., :3] = ((x + 1) * 0.5).transpose(1, 2, 0)[::-1]
+    out = pipeline.run(rgba, models={"colorize": str(SHIPPED)}, threads=1, lines=())["colorize"]
+    far = outside[::-1] & (np.hypot(*np.mgrid[0:256, 0:256] - 128.0) > 75)
+    assert (de_to(out, (0.16, 0.38, 0.86), inside[::-1]) < 15).mean() > 0.9
+    assert (out[far][:, :3] == 1.0).all()
+
+
+def test_rays_tell_the_open_background_from_a_shape_with_a_wide_gap():
+    """in_the_open: a dab in the sky (most rays reach the canvas edge, far from the lines) is in the open; one
+    in a circle whose outline leaves a gap too wide to close (20, 30 px: at most one ray of 16 gets out) or
+    one hugging a line of the open drawing is not."""
+    x = planar(sky_sketch(dabs=()))
+    block = hintfill.grow(pipeline.line_layer(x) < hintfill.LINE)
+    assert hintfill.in_the_open(block, np.array([[50.0, 40.0], [52.0, 48.0]]))  # planar: top-down
+    assert hintfill.in_the_open(block, np.array([[235.0, 200.0]]))  # the ground
+    assert not hintfill.in_the_open(block, np.array([[186.0, 40.0]]))  # just above the horizon: 4 px
+    for gap in (20.0, 30.0):
+        x, _, _ = ring_sketch(gap_px=gap)
+        block = hintfill.grow(pipeline.line_layer(x) < hintfill.LINE)
+        assert not hintfill.in_the_open(block, np.array([[128.0, 108.0], [126.0, 100.0]]))
+    d = hintfill.rays(np.zeros((64, 64), bool), np.array([[10.0, 10.0]]))
+    assert np.isinf(d).all()
+
+
+def test_a_dabbed_open_background_is_no_paper_and_a_shape_a_small_gap_joins_to_it_keeps_its_colours():
+    """A blue dab in the open sky, and a circle whose outline leaves a 3 px gap into the sky, no dab in it;
+    the model (a stand-in) paints the sky white and the circle beige. The sky is filled (not kept to the dab,
+    not handed out as paper), the circle keeps the model's colours as a closed one would."""
+    n = 256
+    px = sky_sketch(dabs=((BLUE, (0.12, 0.80)),))
+    x = planar(px)
+    xr, inside, _ = ring_sketch(gap_px=3.0, centre=(60, 190), radius=30, dab=(1.0, 1.0, 1.0))
+    x = np.minimum(x, xr)
+    out = shaded_model_output(x)
+    sky = sky_masks()[0][::-1] & ~(np.hypot(*(np.mgrid[0:n, 0:n] - np.array([60, 190])[:, None, None])) < 34)
+    out[:, sky] = 1.0  # the model's paper
+    before = out.copy()
+    _, filled, blank = hintfill.fill(out, x, pipeline.line_layer(x))
+    assert filled == 1
+    far = sky & (distance_to(dab_mask(x)) > 40)
+    assert (hintfill.lab((out + 1) * 0.5)[2][far] < -30).mean() > 0.97
+    assert not (blank & sky).any()
+    np.testing.assert_array_equal(out[:, inside], before[:, inside])
