@@ -385,11 +385,12 @@ def _rim_distance(labels: np.ndarray) -> np.ndarray:
     edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
     edge[:, :-1] |= labels[:, 1:] != labels[:, :-1]
     edge |= labels < 0
-    out = np.full(labels.shape, RIM[1], np.uint8)
+    out = np.full(labels.shape, RIM[1], np.uint8)  # RIM[1] less the number of the nested growths reaching it
     reach = edge
     for k in range(RIM[1]):
-        out[reach & (out == RIM[1])] = k
-        reach = grow(reach)
+        out -= reach
+        if k < RIM[1] - 1:
+            reach = grow(reach)
     return out
 
 
@@ -443,20 +444,39 @@ def _open_part(area: np.ndarray, line: np.ndarray, result: np.ndarray | None, wh
     background: the sky on both sides of a tree), not the biggest one alone and the model's paper."""
     # the lines thickened CLOSE px at a time: a part cut off from the edge at a width is a shape (and kept from
     # the wider ones, which would leave nothing of a small shape: an eye, a strap); the last width labels the rest
+    # (the widest first: a pixel within CLOSE[-1] - k px of a part at the edge at the widest width is at the
+    # edge at width k too (the square between them keeps clear of the lines), so at a narrower width only the
+    # few pixels further from those parts are labelled, to find what that width cuts off; its shapes' pixels
+    # are shapes whatever the widest width makes of them, so labelling all of `area` there is the same)
+    sub, m, sizes = _label(area & ~grow(line, CLOSE[-1]))
+    at_edge = np.zeros(m + 1, bool)  # (sub == -1 indexes the last entry, left False)
+    at_edge[np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]])] = True
+    at_edge[-1] = False
+    edge_part = at_edge[sub]
     early = np.zeros(area.shape, bool)  # shapes found at the narrower widths
     rest = area
-    for k in CLOSE:
-        thick = grow(line, k)
-        sub, m, sizes = _label(rest & ~thick)
-        if k == CLOSE[-1]:
-            break
-        cut = np.append(sizes >= MIN_ENCLOSED * k * k / CLOSE[-1] ** 2, False)  # (as small, thinned as much)
-        cut[np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]])] = False  # (sub == -1: the last entry)
+    h, w = area.shape
+    for k in CLOSE[:-1]:
+        least = MIN_ENCLOSED * k * k / CLOSE[-1] ** 2  # (as small, thinned as much)
+        free = rest & ~grow(line, k)
+        known = free & grow(edge_part, CLOSE[-1] - k)  # at the edge at this width
+        free &= ~known
+        if free.sum() < least:  # (no part big enough could be cut off)
+            continue
+        ys, xs = np.nonzero(free.any(axis=1))[0], np.nonzero(free.any(axis=0))[0]
+        box = np.s_[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]  # (labelled within the pixels' bounding box)
+        part, _, size = _label(free[box])
+        cut = np.append(size >= least, False)
+        sides = [part[0] if ys[0] == 0 else [], part[-1] if ys[-1] == h - 1 else []]
+        sides += [part[:, 0] if xs[0] == 0 else [], part[:, -1] if xs[-1] == w - 1 else []]
+        cut[np.concatenate(sides).astype(np.int64)] = False  # at the canvas edge (part == -1: the last)
+        cut[part[(_beside(known) & free)[box]]] = False  # joined to a part at the edge
         if cut.any():
-            found = cut[sub]
+            found = np.zeros(area.shape, bool)
+            found[box] = cut[part]
             early |= found
             rest = rest & ~found
-    rim = np.unique(np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]]))
+    rim = np.nonzero(at_edge)[0]
     rim = rim[rim >= 0]
     size = np.append(sizes, 0)  # the last entry (sub == -1 indexes it): 0
     core = np.zeros(m + 1, bool)
@@ -500,6 +520,16 @@ def _open_part(area: np.ndarray, line: np.ndarray, result: np.ndarray | None, wh
         at = at[~(more | grown)]
     flat[at] = 2  # slivers under the thickened lines that reach neither are paper
     return codes[1:-1, 1:-1] == 2
+
+
+def _beside(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels with a 4-neighbour in `mask`."""
+    out = np.zeros(mask.shape, bool)
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
 
 
 def _under_lines(
