@@ -42,8 +42,9 @@ under a horizon) and fills it all to the lines, less the shapes a small gap join
 paper's are), which keep the model's colours; else, where the model paints most of the region as paper, the
 dab keeps to the part the model paints as a shape. Distances
 to the dabs are computed on a 4 px grid. It runs at the model's work size (256 px for the default styles)
-on the colorize stage's planar output, so it costs the same whatever the canvas size: about 6 ms of CPU
-for a 256 px sketch without dabs (the paper: two labellings of the regions), 15-20 ms with dabs.
+on the colorize stage's planar output, so it costs the same whatever the canvas size: about 5 ms of CPU
+for a 256 px sketch without dabs (the paper: two labellings of the regions, a third of the few pixels the
+narrower widths may cut off), 15-20 ms with dabs (100 and more when a dab fills a whole open background).
 """
 
 from __future__ import annotations
