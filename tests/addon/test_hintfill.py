@@ -906,3 +906,20 @@ def test_the_quicker_paper_and_rims_give_the_same_masks_as_before():
                 np.testing.assert_array_equal(got, want, err_msg=f"seed {seed}")
                 tried += 1
     assert tried > 100
+
+
+def test_two_dabs_in_one_open_background_split_it_by_nearness():
+    """A blue dab in the sky at the left and an orange one at the right, the model (a stand-in) painting the
+    sky white: the sky is filled, each side in the colour of the dab nearer to it."""
+    n = 256
+    orange = (0.95, 0.55, 0.15)
+    px = sky_sketch(dabs=((BLUE, (0.08, 0.80)), (orange, (0.84, 0.80))))
+    x = planar(px)
+    out = shaded_model_output(x)
+    sky = sky_masks()[0][::-1]
+    out[:, sky] = 1.0
+    assert hintfill.fill(out, x, pipeline.line_layer(x))[1] == 1
+    lab = hintfill.lab((out + 1) * 0.5)
+    xx = np.mgrid[0:n, 0:n][1] / n
+    left, right = sky & (xx < 0.35), sky & (xx > 0.65)
+    assert (lab[2][left] < -30).mean() > 0.97 and (lab[2][right] > 30).mean() > 0.97
