@@ -19,8 +19,10 @@ size), because a fully convolutional generator run on many small tiles repeats i
 visible grid. Every tile side is a multiple of the model's `nftgan.multiple_of` (the image
 is padded with white paper to get there).
 
-A style whose file declares `nftgan.keep_colours` (3D Clay) keeps the colours it is given: its output's
-CIELAB lightness (the shading) with its input's a*, b* (`keep_colours`), at its work size, before Strength.
+A style whose file declares `nftgan.keep_colours` (3D Clay) keeps the colours it is given: its input's a*, b*
+with its output's CIELAB lightness (the shading) (`keep_colours`), at its work size, before Strength; with
+follow my colours on, each of its regions keeps its input's mean lightness too (the style's shading around it),
+so a red wall stays the artist's red.
 With follow my colours on, it also keeps the open paper white (`keep_paper`): where colorize gave the paper
 back as white (hintfill's mask, handed out by `fill`), the style's output is white again, except within a
 margin of the drawing where its bevels and edge shading live. A style without the key (it may texture its
@@ -406,7 +408,9 @@ def at_work_size(x: np.ndarray, info: ModelInfo) -> np.ndarray:
     return resize_planar(x, max(1, round(h * f)), max(1, round(w * f)))
 
 
-KEEP_COLOURS_BYTES = 40  # per work-size pixel: keep_colours's temporaries (36 B/px measured at 512²)
+KEEP_COLOURS_BYTES = (
+    56  # per work-size pixel: keep_colours's temporaries (45 B/px measured at 512² with the regions)
+)
 RUNTIME_BYTES = 512 * 1024**2  # onnxruntime's sessions and one tile's activations, whatever the image size
 
 
@@ -510,14 +514,28 @@ def line_layer(x: np.ndarray) -> np.ndarray:
 KEEP_COLOURS_SMOOTH = 512  # keep colours smooths the input's a*, b* over 1 px per this many px of work size
 
 
-def keep_colours(out: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """A style that keeps the artist's colours (`nftgan.keep_colours`): `out`'s CIELAB lightness L* (the
-    style's shading, bevels and highlights) with the a*, b* of its input `x` (the colours), in place in `out`.
-    Both planar (3, H, W) in [-1, 1], the same size (the model's work size). The input's a*, b* are
-    box-smoothed over 1 px at 512 px (2 at 1024, none at 256): a style moves edges by a pixel or so (a bevel,
-    a rounded outline), and without it colour boundaries step hard beside the moved edges; more tints the grey
-    bevels of outlines (looked at 1:1 on the demo house at 256 and 512 px)."""
-    return _keep_colours_of(out, _input_colours(x))
+def keep_colours(
+    out: np.ndarray, x: np.ndarray, labels: np.ndarray | None = None, paper: np.ndarray | None = None
+) -> np.ndarray:
+    """A style that keeps the artist's colours (`nftgan.keep_colours`): the a*, b* of its input `x` (the
+    colours) with `out`'s CIELAB lightness (the style's shading, bevels and highlights), in place in `out`.
+    Both planar (3, H, W) in [-1, 1], the same size (the model's work size). With `labels` (the regions
+    follow my colours filled by, hintfill's labels: (h, w) int, -1 on lines, any size, brought to (H, W) by
+    nearest neighbour) each region keeps its input's mean lightness and the style adds its shading within it:
+    fy_out = fy_style + mean_r(fy_in) - mean_r(fy_style) (CIELAB's f terms: L* = 116 fy - 16; `_shift`),
+    so a red wall stays the red the artist chose instead of coming back peach (3D Clay lifts the L* of
+    every shape by 5 L* or more). The open paper (`paper`, as keep_paper takes it) keeps the style's own L*.
+    Without labels (follow my colours off, or no colorize stage) the style's own L* everywhere, as before:
+    there is no open paper to hold white then, so one offset for the whole image would move the paper with the
+    shapes (grey paper when the style lightens them), and regions guessed from any picture (a painting
+    without closed lines) are not the artist's.
+    The input's a*, b* are box-smoothed over 1 px at 512 px (2 at 1024, none at 256): a style moves edges by
+    a pixel or so (a bevel, a rounded outline), and without it colour boundaries step hard beside the moved
+    edges; more tints the grey bevels of outlines (looked at 1:1 on the demo house at 256 and 512 px)."""
+    h, w = x.shape[1:]
+    f = _input_colours(x)
+    shift = None if labels is None else _shift_ahead(labels, paper, x, f[1], (0, h, 0, w))
+    return _keep_colours_of(out, f, shift)
 
 
 def _input_colours(x: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
@@ -541,16 +559,84 @@ def _input_colours(x: np.ndarray, box: tuple[int, int, int, int] | None = None) 
     return f[:, y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
 
 
-def _keep_colours_of(out: np.ndarray, f: np.ndarray) -> np.ndarray:
+def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: tuple | None = None) -> np.ndarray:
     """keep_colours' part that needs the style's output `out` (in place), with `_input_colours`' planes `f`
-    (consumed) of the same size."""
+    (consumed) of the same size, and `_shift_ahead`'s regions (or None: the style's own lightness)."""
     fy = colour.lab_f_y(out, 0.5, 0.5)
+    if shift is not None:
+        _shift(fy, *shift)
     f[0] += fy
     f[2] += fy
     f[1] = fy
     del fy
     colour.srgb_of_f(f, out=out, scale=2.0, offset=-1.0)
     return out
+
+
+SHIFT_GROW = 3  # px at the labels' size (colorize's work size): how far the regions' lightness offsets reach
+# into the lines between them (lines are ~2.5 px at 256, and labels leave a px more beside them)
+
+
+def _shift_ahead(
+    labels: np.ndarray, paper: np.ndarray | None, x: np.ndarray, fy_in: np.ndarray, box: tuple
+) -> tuple:
+    """What keeping each region's lightness needs of the style's input alone (worked out beside the style's
+    run): (each pixel's region over `box` at the style's size (H, W) of `x`, with the lines given the region
+    beside them, as a flat index; the same with -1 lines and their 1 px edges left out, for the means; each
+    region's mean fy_in (its input's lightness, `fy_in`: the input's fy over the box); the regions kept at the
+    style's own lightness (the open paper: keep_paper's job)). `labels`: hintfill's (h, w) labels, -1 on
+    lines; `paper`: fill's open paper (h, w) bool or None, at the same size."""
+    n = int(labels.max()) + 1 if labels.size else 0
+    grown = labels
+    if n:  # the lines take the label of a region beside them (the largest of the 3 x 3 around, a px a turn)
+        grown = labels.copy()
+        h, w = grown.shape
+        for _ in range(SHIFT_GROW):
+            at = np.flatnonzero(grown < 0)
+            if not len(at):
+                break
+            ys, xs = np.divmod(at, w)
+            near = np.full(len(at), -1, grown.dtype)
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    if dy or dx:
+                        np.maximum(
+                            near, grown[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)], out=near
+                        )
+            grown.reshape(-1)[at] = near
+    # the regions at the style's size, over the box: nearest neighbour, as _paper_weight brings the paper
+    H, W = x.shape[1:]
+    y0, y1, x0, x1 = box
+    rows = ((np.arange(y0, y1) + 0.5) * (labels.shape[0] / H)).astype(np.intp)
+    cols = ((np.arange(x0, x1) + 0.5) * (labels.shape[1] / W)).astype(np.intp)
+    sel = np.ix_(rows, cols)
+    at = grown[sel].astype(np.intp)  # -1 (a line no region reaches) -> the last entry: no shift
+    at[at < 0] = n
+    core = labels < 0
+    core = hintfill.grow(core, 1) if core.any() else core  # the means leave out the lines' anti-aliased edges
+    inside = np.where(core[sel], n, labels[sel]).astype(np.intp).reshape(-1)
+    count = np.bincount(inside, minlength=n + 1)
+    mean_in = np.bincount(inside, weights=fy_in.reshape(-1), minlength=n + 1) / np.maximum(count, 1)
+    fixed = count == 0
+    fixed[n] = True
+    if paper is not None and n:  # the open paper: the style's own lightness (its bevels beside the drawing)
+        lab = labels.reshape(-1)
+        ok = lab >= 0
+        share = np.bincount(lab[ok], weights=paper.reshape(-1)[ok], minlength=n) / np.maximum(
+            np.bincount(lab[ok], minlength=n), 1
+        )
+        fixed[:n] |= share > 0.5
+    return at, inside, count, mean_in, fixed
+
+
+def _shift(fy: np.ndarray, at: np.ndarray, inside: np.ndarray, count, mean_in, fixed) -> np.ndarray:
+    """fy (the style's lightness, (H, W) over the box) moved per region so each region's mean is its
+    input's, in place: fy + mean_r(fy_in) - mean_r(fy); `_shift_ahead`'s regions."""
+    mean_out = np.bincount(inside, weights=fy.reshape(-1), minlength=len(count)) / np.maximum(count, 1)
+    offset = (mean_in - mean_out).astype(np.float32)
+    offset[fixed] = 0.0
+    fy += offset[at]
+    return fy
 
 
 PAPER_MARGIN = (10, 16)  # px at the style's work size: keep_paper keeps the style's output within the first
@@ -581,10 +667,11 @@ def _toward(out: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def _keep_ahead(x: np.ndarray, paper: np.ndarray | None) -> tuple:
+def _keep_ahead(x: np.ndarray, paper: np.ndarray | None, labels: np.ndarray | None = None) -> tuple:
     """What keeping colours (and the paper) needs of the style's input `x` alone, worked out while the style
     runs: (the paper weight or None, the box of rows and columns that are not all paper, the input's colours
-    over it). Outside the box keep_paper gives back `x` itself (weight 1), so keep_colours skips it."""
+    over it, the regions whose lightness is kept (`_shift_ahead`) or None without `labels`). Outside the box
+    keep_paper gives back `x` itself (weight 1), so keep_colours skips it."""
     h, w = x.shape[1:]
     weight, box = None, (0, h, 0, w)
     if paper is not None:
@@ -594,16 +681,23 @@ def _keep_ahead(x: np.ndarray, paper: np.ndarray | None) -> tuple:
         box = (
             (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1) if len(rows) else (0, 0, 0, 0)
         )
-    return weight, box, _input_colours(x, box)
+    f = _input_colours(x, box)
+    shift = None
+    if labels is not None and f.size:
+        shift = _shift_ahead(labels, paper, x, f[1], box)
+    return weight, box, f, shift
 
 
-def _keep(out: np.ndarray, x: np.ndarray, weight: np.ndarray | None, box: tuple, f: np.ndarray) -> np.ndarray:
+def _keep(
+    out: np.ndarray, x: np.ndarray, weight: np.ndarray | None, box: tuple, f: np.ndarray, shift=None
+) -> np.ndarray:
     """keep_colours (and keep_paper with `weight`) on the style's output `out`, in place, with `_keep_ahead`'s
-    (weight, box, f): the same values as keep_colours(out, x) then keep_paper, working on the box alone."""
+    (weight, box, f, shift): the same values as keep_colours(out, x, labels) then keep_paper, working on the
+    box alone."""
     y0, y1, x0, x1 = box
     o = out[:, y0:y1, x0:x1]
     if o.size:
-        _keep_colours_of(o, f)
+        _keep_colours_of(o, f, shift)
     if weight is not None:
         _toward(o, x[:, y0:y1, x0:x1], weight[y0:y1, x0:x1])
         out[:, :y0] = x[:, :y0]  # all paper (weight 1): x itself
@@ -733,6 +827,7 @@ def run(
     fills = fill_hints and "colorize" in stages  # dabs filled, and the open paper kept paper
     keeps = "stylize" in infos and infos["stylize"].keep_colours
     paper = None  # the open paper follow my colours gave back as white (for a style that keeps your colours)
+    regions = None  # ... and the regions it filled by: each keeps its lightness through that style
     beside = _Beside(job)
     try:
         x_in = at_work_size(x, infos[stages[0]])
@@ -750,7 +845,7 @@ def run(
             if i:
                 x_in = at_work_size(x, info)
             # a style that keeps your colours: what it needs of its input, beside its run
-            kept = beside.submit(_keep_ahead, x_in, paper) if info.keep_colours else None
+            kept = beside.submit(_keep_ahead, x_in, paper, regions) if info.keep_colours else None
             x = apply_model(x_in, info, sessions[k], job, on_tile)
             if i == 0:
                 layer, dabs, prepared = ahead.result()
@@ -761,6 +856,8 @@ def run(
                     layer[dabs] = 1.0
                 if not keeps:
                     paper = None
+                else:  # fill's regions (its labels, in place: with the parts the leak guard cut out)
+                    regions = prepared[1].labels
             # the style's shading in the colours it was given (before Strength mixes them), and the open paper
             # follow my colours gave back as white stays white
             if kept is not None:

@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from nftgan.core import hintfill, imageio, jobs, pipeline, styles
+from nftgan.core import colour, hintfill, imageio, jobs, pipeline, styles
 from nftgan.core.contract import describe_model
 
 
@@ -293,9 +293,29 @@ def test_the_open_paper_stays_white_through_a_style_that_keeps_colours(
     assert colorize or (chain["colorize"][white, :3] == 1.0).all()  # is white too
     assert raw[paper, :3].mean() < 0.85  # ... which the style alone paints grey
     assert (chain["stylize"][paper, :3] > 0.999).all()  # white again
-    for kept in (inside, margin, fill):  # the enclosed white shape's shading, the style's edge, the grey fill
+    for kept in (
+        margin,
+        fill,
+    ):  # the style's edge and the grey fill (the open paper's region: the style's own
+        # lightness)
         assert raw[kept, :3].mean() < 0.85
         np.testing.assert_allclose(chain["stylize"][kept], raw[kept], atol=1e-6)
+    # the enclosed shape keeps the style's shading (its L* differs from the style's own by one offset, where the
+    # gamut does not clip it) around the lightness colorize gave it (a white one: white, its shading below)
+    assert raw[inside, :3].mean() < 0.85
+    lab_in, lab_raw, lab_out = (
+        colour.lab(np.moveaxis(im[white, :3], 1, 0)) for im in (chain["colorize"], raw, chain["stylize"])
+    )
+    unclipped = chain["stylize"][white, :3].max(axis=1) < 0.999
+    shift = (lab_out[0] - lab_raw[0])[unclipped]
+    assert (
+        unclipped.mean() > 0.3 and shift.std() < 0.01 and abs(shift.mean()) > 5
+    )  # (10 L* darker; 31 lighter)
+    assert np.abs(lab_out[1:] - lab_raw[1:]).max() < 1e-3  # the colours are the same
+    if colorize:  # (measured: colorize 55.3, the style alone 65.2, kept 54.9)
+        assert abs(lab_out[0].mean() - lab_in[0].mean()) < 1.5
+    else:  # white (97.0 on average)
+        assert lab_out[0].mean() > 95
     between = ~line & ~inside & (dist > near) & (dist <= ramp)  # the ramp: between the two, no step
     lift = (chain["stylize"][..., :3] - raw[..., :3]).mean(axis=2)
     assert (lift[between] >= -1e-6).all() and 0.02 < lift[between].mean() < lift[paper].mean() - 0.02
@@ -314,28 +334,43 @@ def test_keeping_colours_skips_what_becomes_paper_and_gives_the_same_image(side)
     """pipeline._keep_ahead / _keep (keep_colours and keep_paper as run() does them, the input's part worked
     out beside the style's run, keep_colours skipping the rows and columns that keep_paper makes paper
     anyway) equal keep_colours then keep_paper bit for bit: a drawing in one corner (most of the image
-    skipped), at 128 px and at 512 px (where the input's colours are smoothed over 1 px), and no paper; a blank
-    canvas (all paper) is its input itself."""
+    skipped), at 128 px and at 512 px (where the input's colours are smoothed over 1 px), and no paper; with and
+    without the regions whose lightness is kept (fill's labels, at the size and at half of it); a blank canvas
+    (all paper) is its input itself."""
     rng = np.random.default_rng(side)
     px = np.ones((side, side, 4), np.float32)
     imageio.draw_strokes(px, [[(0.1, 0.6), (0.4, 0.9)]], width=3)
+    imageio.draw_strokes(px, [[(0.1, 0.6), (0.3, 0.6), (0.3, 0.7), (0.1, 0.7), (0.1, 0.6)]], width=3)
     imageio.draw_strokes(px, [[(0.2, 0.75), (0.25, 0.8)]], width=12, color=(0.86, 0.16, 0.14, 1))
     x = pipeline.to_model_space(px)
     out = np.clip(rng.normal(0.2, 0.4, x.shape).astype(np.float32), -1, 1)
-    paper = pipeline.line_layer(x) > 0.99
+    labels, n = hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)
+    paper = (pipeline.line_layer(x) > 0.99) & (labels == labels[0, 0])  # the square's inside is no paper
+    half, _ = hintfill.regions(pipeline.line_layer(x[:, ::2, ::2]) < hintfill.LINE)
+    paper_half = (pipeline.line_layer(x[:, ::2, ::2]) > 0.99) & (half == half[0, 0])
+    assert n >= 2
     blank = np.ones_like(x)  # a blank canvas: all of it paper, nothing kept
-    weight, box, f = pipeline._keep_ahead(blank, np.ones(x.shape[1:], bool))
+    weight, box, f, shift = pipeline._keep_ahead(blank, np.ones(x.shape[1:], bool), labels)
     assert box == (0, 0, 0, 0) and (weight == 1).all()
-    np.testing.assert_array_equal(pipeline._keep(out.copy(), blank, weight, box, f), blank)
-    for p in (paper, None):
-        weight, box, f = pipeline._keep_ahead(x, p)
-        got = pipeline._keep(out.copy(), x, weight, box, f)
-        want = pipeline.keep_colours(out.copy(), x)
+    np.testing.assert_array_equal(pipeline._keep(out.copy(), blank, weight, box, f, shift), blank)
+    for lab, p in [
+        (None, paper),
+        (None, None),
+        (labels, paper),
+        (labels, None),
+        (half, paper_half),
+        (half, None),
+    ]:
+        weight, box, f, shift = pipeline._keep_ahead(x, p, lab)
+        got = pipeline._keep(out.copy(), x, weight, box, f, shift)
+        want = pipeline.keep_colours(out.copy(), x, lab, p)
         if p is not None:
             want = pipeline.keep_paper(want, x, p)
             y0, y1, x0, x1 = box
             assert (y1 - y0) * (x1 - x0) < 0.5 * side * side  # most of it skipped
         np.testing.assert_array_equal(got, want)
+        if lab is not None:  # (and the regions did change it)
+            assert not np.array_equal(got, pipeline._keep(out.copy(), x, *pipeline._keep_ahead(x, p)))
 
 
 def _helpers_alive():

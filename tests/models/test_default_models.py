@@ -274,3 +274,45 @@ def test_the_demo_house_keeps_its_paper_white_and_its_lines_clean(infos):
     assert crown.sum() > 2000 and (green > 0.2).all(), np.percentile(green, [0, 1, 50])
     roof = (np.abs(xx - 0.40) < 0.08) & (yy > 0.5) & (yy < 0.6)
     assert (out[roof][:, 0] - out[roof][:, 2] > 0.3).all()  # the model's orange, not paper
+
+
+def test_3d_clay_keeps_the_lightness_of_each_filled_region(infos):
+    """The demo house framed, its sky dabbed blue and its walls red (the whole canvas coloured), through
+    colorize and 3D Clay (follow my colours on): each region keeps the lightness colorize gave it and the
+    style adds its shading within it. The red wall's median L* stays within 2 of the colorized wall's (the
+    style's own lightness came back 5.4 L* lighter: a peach wall), its shading stays (L* spread inside the
+    wall), and the wall's 3 px along its inner outline (the lines took the wall's offset, not a ring's) is no
+    lighter than its median; the blue sky keeps its lightness too."""
+    from nftgan.core import colour, hintfill, imageio, pipeline
+
+    from tools.demo import house
+
+    n = 512
+    sketch = house(n)
+    blue = (*pipeline.HINT_PALETTE["blue"], 1.0)
+    imageio.draw_strokes(
+        sketch, [[(0.03, 0.03), (0.97, 0.03), (0.97, 0.97), (0.03, 0.97), (0.03, 0.03)]], width=n / 110
+    )
+    imageio.draw_strokes(sketch, [[(0.08, 0.80), (0.14, 0.86), (0.20, 0.82)]], width=n / 30, color=blue)
+    imageio.draw_strokes(sketch, [[(0.50, 0.85), (0.58, 0.90)]], width=n / 30, color=blue)
+    models = {"colorize": ev.by_kind(infos, "colorize")["colorize-flat"], "stylize": infos["stylize-clay"]}
+    out = pipeline.run(sketch, models=models, threads=1)
+    labels, _ = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(sketch)) < hintfill.LINE)
+    labels = labels[::-1]  # bottom-up, as the results
+    wall = labels == labels[int(0.2 * n), int(0.25 * n)]
+    rim = wall & hintfill.grow(~wall, 3)  # the wall's 3 px along its lines
+    inner = wall & ~hintfill.grow(~wall, 12)
+
+    def lightness(rgba):
+        return colour.lab(np.moveaxis(rgba[..., :3], 2, 0))[0]
+
+    before, after = lightness(out["colorize"]), lightness(out["stylize"])
+    assert wall.sum() > 0.05 * n * n and rim.sum() > 1500
+    med = float(np.median(after[wall]))
+    assert abs(med - np.median(before[wall])) < 2.0, (med, np.median(before[wall]))  # (47.3; 52.7 unkept)
+    assert after[inner].std() > 4.0  # the clay's shading (std 7.0 L*; colorized: 2.9)
+    assert np.median(after[rim]) < med + 3.0, (np.median(after[rim]), med)  # no lighter ring (42.2 vs 48.3)
+    sky = (labels == labels[int(0.9 * n), int(0.1 * n)]) & ~hintfill.grow(labels < 0, 12)
+    assert (
+        abs(np.median(after[sky]) - np.median(before[sky])) < 2.0
+    )  # the blue sky too (46.7: 47.8; 52.0 unkept)
