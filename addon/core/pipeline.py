@@ -581,52 +581,56 @@ def _shift_ahead(
     labels: np.ndarray, paper: np.ndarray | None, x: np.ndarray, fy_in: np.ndarray, box: tuple
 ) -> tuple:
     """What keeping each region's lightness needs of the style's input alone (worked out beside the style's
-    run): (each pixel's region over `box` at the style's size (H, W) of `x`, with the lines given the region
-    beside them, as a flat index; the same with -1 lines and their 1 px edges left out, for the means; each
-    region's mean fy_in (its input's lightness, `fy_in`: the input's fy over the box); the regions kept at the
-    style's own lightness (the open paper: keep_paper's job)). `labels`: hintfill's (h, w) labels, -1 on
-    lines; `paper`: fill's open paper (h, w) bool or None, at the same size."""
+    run): (each pixel's region + 1 over `box` at the style's size (H, W) of `x`, the lines given the region
+    beside them (0: a line no region reaches); the same for the means, with the lines and their 1 px edges at
+    0; each region's pixel count and mean fy_in there (its input's lightness, `fy_in`: the input's fy over the
+    box); the regions kept at the style's own lightness (0 and the open paper: keep_paper's job)). `labels`:
+    hintfill's (h, w) labels, -1 on lines; `paper`: fill's open paper (h, w) bool or None, at the same size."""
     n = int(labels.max()) + 1 if labels.size else 0
-    grown = labels
-    if n:  # the lines take the label of a region beside them (the largest of the 3 x 3 around, a px a turn)
-        grown = labels.copy()
-        h, w = grown.shape
+    line = labels < 0
+    lab = np.add(
+        labels, 1, dtype=np.uint8 if n < 255 else np.int32, casting="unsafe"
+    )  # 0: line (uint8: 1/4 of
+    # the bytes)
+    grown = lab
+    if n and line.any():  # the lines take the label of a region beside them (the largest of the 3 x 3 around,
+        # a px a turn)
+        grown = lab.copy()
         for _ in range(SHIFT_GROW):
-            at = np.flatnonzero(grown < 0)
-            if not len(at):
-                break
-            ys, xs = np.divmod(at, w)
-            near = np.full(len(at), -1, grown.dtype)
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    if dy or dx:
-                        np.maximum(
-                            near, grown[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)], out=near
-                        )
-            grown.reshape(-1)[at] = near
+            np.copyto(grown, _max3(grown), where=grown == 0)
     # the regions at the style's size, over the box: nearest neighbour, as _paper_weight brings the paper
-    H, W = x.shape[1:]
     y0, y1, x0, x1 = box
-    rows = ((np.arange(y0, y1) + 0.5) * (labels.shape[0] / H)).astype(np.intp)
-    cols = ((np.arange(x0, x1) + 0.5) * (labels.shape[1] / W)).astype(np.intp)
-    sel = np.ix_(rows, cols)
-    at = grown[sel].astype(np.intp)  # -1 (a line no region reaches) -> the last entry: no shift
-    at[at < 0] = n
-    core = labels < 0
-    core = hintfill.grow(core, 1) if core.any() else core  # the means leave out the lines' anti-aliased edges
-    inside = np.where(core[sel], n, labels[sel]).astype(np.intp).reshape(-1)
+    if labels.shape == x.shape[1:]:
+        sel = (slice(y0, y1), slice(x0, x1))
+    else:
+        rows = ((np.arange(y0, y1) + 0.5) * (labels.shape[0] / x.shape[1])).astype(np.intp)
+        cols = ((np.arange(x0, x1) + 0.5) * (labels.shape[1] / x.shape[2])).astype(np.intp)
+        sel = np.ix_(rows, cols)
+    at = grown[sel]
+    edge = hintfill.grow(line, 1) if n and line.any() else line  # the means leave out the lines' soft edges
+    inside = lab.astype(np.intp)
+    inside[edge] = 0
+    inside = inside[sel].reshape(-1)  # (bincount's index type: no conversion on the output side)
     count = np.bincount(inside, minlength=n + 1)
     mean_in = np.bincount(inside, weights=fy_in.reshape(-1), minlength=n + 1) / np.maximum(count, 1)
     fixed = count == 0
-    fixed[n] = True
+    fixed[0] = True
     if paper is not None and n:  # the open paper: the style's own lightness (its bevels beside the drawing)
-        lab = labels.reshape(-1)
-        ok = lab >= 0
-        share = np.bincount(lab[ok], weights=paper.reshape(-1)[ok], minlength=n) / np.maximum(
-            np.bincount(lab[ok], minlength=n), 1
+        fixed |= np.bincount(lab[paper], minlength=n + 1) > 0.5 * np.bincount(
+            lab.reshape(-1), minlength=n + 1
         )
-        fixed[:n] |= share > 0.5
     return at, inside, count, mean_in, fixed
+
+
+def _max3(a: np.ndarray) -> np.ndarray:
+    """The largest value in the 3 x 3 around each pixel of a 2-D array (the canvas edge: the pixels inside)."""
+    rows = a.copy()
+    np.maximum(rows[:, 1:], a[:, :-1], out=rows[:, 1:])
+    np.maximum(rows[:, :-1], a[:, 1:], out=rows[:, :-1])
+    out = rows.copy()
+    np.maximum(out[1:], rows[:-1], out=out[1:])
+    np.maximum(out[:-1], rows[1:], out=out[:-1])
+    return out
 
 
 def _shift(fy: np.ndarray, at: np.ndarray, inside: np.ndarray, count, mean_in, fixed) -> np.ndarray:
@@ -656,27 +660,28 @@ def keep_paper(out: np.ndarray, x: np.ndarray, paper: np.ndarray) -> np.ndarray:
     reach 5 px past the drawing on the demo house (8 at a 256 px canvas, where it works at 256) and 10 on
     held-out emoji at 512 (99th percentile of their lightness below the paper's, median over 30); a
     margin of 4 px softened their outer edge, seen at 1:1. Costs 1 ms at 256 px, 5 at 512."""
-    return _toward(out, x, _paper_weight(paper, x))
+    return _toward(out, x, 1.0 - _paper_weight(paper, x))
 
 
-def _toward(out: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """`out` moved toward `x` by the weight `w` (0: `out`, 1: `x`), in place."""
+def _toward(out: np.ndarray, x: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """`out` moved toward `x` by the weight w with `rest` = 1 - w (1: `out`, 0: `x`), in place."""
     out -= x
-    out *= 1.0 - w
+    out *= rest
     out += x
     return out
 
 
 def _keep_ahead(x: np.ndarray, paper: np.ndarray | None, labels: np.ndarray | None = None) -> tuple:
     """What keeping colours (and the paper) needs of the style's input `x` alone, worked out while the style
-    runs: (the paper weight or None, the box of rows and columns that are not all paper, the input's colours
-    over it, the regions whose lightness is kept (`_shift_ahead`) or None without `labels`). Outside the box
-    keep_paper gives back `x` itself (weight 1), so keep_colours skips it."""
+    runs: (1 - the paper weight (what keep_paper keeps of the style's output) or None, the box of rows and
+    columns that are not all paper, the input's colours over it, the regions whose lightness is kept
+    (`_shift_ahead`) or None without `labels`). Outside the box keep_paper gives back `x` itself (weight 1),
+    so keep_colours skips it."""
     h, w = x.shape[1:]
-    weight, box = None, (0, h, 0, w)
+    rest, box = None, (0, h, 0, w)
     if paper is not None:
-        weight = _paper_weight(paper, x)
-        drawn = weight != 1.0
+        rest = 1.0 - _paper_weight(paper, x)
+        drawn = rest != 0.0
         rows, cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
         box = (
             (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1) if len(rows) else (0, 0, 0, 0)
@@ -685,21 +690,21 @@ def _keep_ahead(x: np.ndarray, paper: np.ndarray | None, labels: np.ndarray | No
     shift = None
     if labels is not None and f.size:
         shift = _shift_ahead(labels, paper, x, f[1], box)
-    return weight, box, f, shift
+    return rest, box, f, shift
 
 
 def _keep(
-    out: np.ndarray, x: np.ndarray, weight: np.ndarray | None, box: tuple, f: np.ndarray, shift=None
+    out: np.ndarray, x: np.ndarray, rest: np.ndarray | None, box: tuple, f: np.ndarray, shift=None
 ) -> np.ndarray:
-    """keep_colours (and keep_paper with `weight`) on the style's output `out`, in place, with `_keep_ahead`'s
-    (weight, box, f, shift): the same values as keep_colours(out, x, labels) then keep_paper, working on the
-    box alone."""
+    """keep_colours (and keep_paper with `rest`, 1 - its weight) on the style's output `out`, in place, with
+    `_keep_ahead`'s (rest, box, f, shift): the same values as keep_colours(out, x, labels) then keep_paper,
+    working on the box alone."""
     y0, y1, x0, x1 = box
     o = out[:, y0:y1, x0:x1]
     if o.size:
         _keep_colours_of(o, f, shift)
-    if weight is not None:
-        _toward(o, x[:, y0:y1, x0:x1], weight[y0:y1, x0:x1])
+    if rest is not None:
+        _toward(o, x[:, y0:y1, x0:x1], rest[y0:y1, x0:x1])
         out[:, :y0] = x[:, :y0]  # all paper (weight 1): x itself
         out[:, y1:] = x[:, y1:]
         out[:, y0:y1, :x0] = x[:, y0:y1, :x0]
@@ -871,7 +876,9 @@ def run(
             elif not small:  # a style restyles this result as the artist sees it (lines in): taken from here
                 seen = _as_seen(x, lines_k)  # (in place) what to_image_space makes of it, still planar
                 results[k] = beside.submit(_rgba_of, seen)  # the RGBA image, beside the style's run
-                x = at_work_size(_model_space_of(seen), infos["stylize"])
+                # (into the sketch's model-space copy colorize took, when it is free and fits: no new pages)
+                spare = x_in if i == 0 and x_in.shape == seen.shape and x_in.dtype == np.float32 else None
+                x = at_work_size(_model_space_of(seen, spare), infos["stylize"])
             else:  # ... at the sketch's size, then at the style's own work size (the full-size copy is gone
                 # before the style runs: 48 MB at 2048 px)
                 results[k] = to_image_space(x, target, lines_k)
@@ -921,9 +928,10 @@ def _rgba_of(seen: np.ndarray) -> np.ndarray:
     return out
 
 
-def _model_space_of(seen: np.ndarray) -> np.ndarray:
-    """to_model_space of `_rgba_of(seen)`, from the planar image itself (a new array): 2 (v - 1) + 1."""
-    out = np.subtract(seen, np.float32(1.0))
+def _model_space_of(seen: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """to_model_space of `_rgba_of(seen)`, from the planar image itself (into `out`, or a new array):
+    2 (v - 1) + 1."""
+    out = np.subtract(seen, np.float32(1.0), out=out)
     out *= np.float32(2.0)
     out += np.float32(1.0)
     return out

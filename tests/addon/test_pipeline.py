@@ -350,9 +350,9 @@ def test_keeping_colours_skips_what_becomes_paper_and_gives_the_same_image(side)
     paper_half = (pipeline.line_layer(x[:, ::2, ::2]) > 0.99) & (half == half[0, 0])
     assert n >= 2
     blank = np.ones_like(x)  # a blank canvas: all of it paper, nothing kept
-    weight, box, f, shift = pipeline._keep_ahead(blank, np.ones(x.shape[1:], bool), labels)
-    assert box == (0, 0, 0, 0) and (weight == 1).all()
-    np.testing.assert_array_equal(pipeline._keep(out.copy(), blank, weight, box, f, shift), blank)
+    rest, box, f, shift = pipeline._keep_ahead(blank, np.ones(x.shape[1:], bool), labels)
+    assert box == (0, 0, 0, 0) and (rest == 0).all()  # (1 - the paper weight: nothing of the output kept)
+    np.testing.assert_array_equal(pipeline._keep(out.copy(), blank, rest, box, f, shift), blank)
     for lab, p in [
         (None, paper),
         (None, None),
@@ -361,8 +361,8 @@ def test_keeping_colours_skips_what_becomes_paper_and_gives_the_same_image(side)
         (half, paper_half),
         (half, None),
     ]:
-        weight, box, f, shift = pipeline._keep_ahead(x, p, lab)
-        got = pipeline._keep(out.copy(), x, weight, box, f, shift)
+        rest, box, f, shift = pipeline._keep_ahead(x, p, lab)
+        got = pipeline._keep(out.copy(), x, rest, box, f, shift)
         want = pipeline.keep_colours(out.copy(), x, lab, p)
         if p is not None:
             want = pipeline.keep_paper(want, x, p)
