@@ -573,32 +573,33 @@ def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: tuple | None = None)
     return out
 
 
-SHIFT_GROW = 3  # px at the labels' size (colorize's work size): how far the regions' lightness offsets reach
-# into the lines between them (lines are ~2.5 px at 256, and labels leave a px more beside them)
+SHIFT_REACH = (
+    3  # px at the labels' size (colorize's work size): a line pixel takes the mean of the offsets of
+)
+# the region pixels this close (lines are ~2.5 px at 256, and labels leave a px more beside them)
 
 
 def _shift_ahead(
     labels: np.ndarray, paper: np.ndarray | None, x: np.ndarray, fy_in: np.ndarray, box: tuple
 ) -> tuple:
     """What keeping each region's lightness needs of the style's input alone (worked out beside the style's
-    run): (each pixel's region + 1 over `box` at the style's size (H, W) of `x`, the lines given the region
-    beside them (0: a line no region reaches); the same for the means, with the lines and their 1 px edges at
-    0; each region's pixel count and mean fy_in there (its input's lightness, `fy_in`: the input's fy over the
-    box); the regions kept at the style's own lightness (0 and the open paper: keep_paper's job)). `labels`:
-    hintfill's (h, w) labels, -1 on lines; `paper`: fill's open paper (h, w) bool or None, at the same size."""
+    run), for `_shift`: (each pixel's region + 1 at the labels' size (0: line); the line pixels with a region
+    pixel within SHIFT_REACH px (flat indices) and 1 / the share of region pixels around each; the labels'
+    pixels each pixel of `box` at the style's size takes (nearest neighbour, as _paper_weight brings the
+    paper); each box pixel's region + 1 for the means, with the lines and their 1 px edges at 0; each region's
+    pixel count and mean fy_in there (its input's lightness, `fy_in`: the input's fy over the box); the regions
+    kept at the style's own lightness (0 and the open paper: keep_paper's job)). `labels`: hintfill's (h, w)
+    labels, -1 on lines; `paper`: fill's open paper (h, w) bool or None, at the same size."""
     n = int(labels.max()) + 1 if labels.size else 0
     line = labels < 0
     lab = np.add(
         labels, 1, dtype=np.uint8 if n < 255 else np.int32, casting="unsafe"
     )  # 0: line (uint8: 1/4 of
     # the bytes)
-    grown = lab
-    if n and line.any():  # the lines take the label of a region beside them (the largest of the 3 x 3 around,
-        # a px a turn)
-        grown = lab.copy()
-        for _ in range(SHIFT_GROW):
-            np.copyto(grown, _max3(grown), where=grown == 0)
-    # the regions at the style's size, over the box: nearest neighbour, as _paper_weight brings the paper
+    # the lines take the offsets of the regions around them, weighted by how many of their pixels are near
+    share = _box((~line)[None].astype(np.float32), SHIFT_REACH)[0]
+    reach = np.flatnonzero(line & (share > 0))
+    inv = 1.0 / share.reshape(-1)[reach]
     y0, y1, x0, x1 = box
     if labels.shape == x.shape[1:]:
         sel = (slice(y0, y1), slice(x0, x1))
@@ -606,7 +607,6 @@ def _shift_ahead(
         rows = ((np.arange(y0, y1) + 0.5) * (labels.shape[0] / x.shape[1])).astype(np.intp)
         cols = ((np.arange(x0, x1) + 0.5) * (labels.shape[1] / x.shape[2])).astype(np.intp)
         sel = np.ix_(rows, cols)
-    at = grown[sel]
     edge = hintfill.grow(line, 1) if n and line.any() else line  # the means leave out the lines' soft edges
     inside = lab.astype(np.intp)
     inside[edge] = 0
@@ -619,27 +619,26 @@ def _shift_ahead(
         fixed |= np.bincount(lab[paper], minlength=n + 1) > 0.5 * np.bincount(
             lab.reshape(-1), minlength=n + 1
         )
-    return at, inside, count, mean_in, fixed
+    return lab, reach, inv, sel, inside, count, mean_in, fixed
 
 
-def _max3(a: np.ndarray) -> np.ndarray:
-    """The largest value in the 3 x 3 around each pixel of a 2-D array (the canvas edge: the pixels inside)."""
-    rows = a.copy()
-    np.maximum(rows[:, 1:], a[:, :-1], out=rows[:, 1:])
-    np.maximum(rows[:, :-1], a[:, 1:], out=rows[:, :-1])
-    out = rows.copy()
-    np.maximum(out[1:], rows[:-1], out=out[1:])
-    np.maximum(out[:-1], rows[1:], out=out[:-1])
-    return out
-
-
-def _shift(fy: np.ndarray, at: np.ndarray, inside: np.ndarray, count, mean_in, fixed) -> np.ndarray:
+def _shift(fy: np.ndarray, lab, reach, inv, sel, inside, count, mean_in, fixed) -> np.ndarray:
     """fy (the style's lightness, (H, W) over the box) moved per region so each region's mean is its
-    input's, in place: fy + mean_r(fy_in) - mean_r(fy); `_shift_ahead`'s regions."""
+    input's, in place: fy + mean_r(fy_in) - mean_r(fy), and on the lines the mean of the offsets of the
+    region pixels within SHIFT_REACH px where it darkens (so a line between two regions goes smoothly from
+    one's to the other's, and its edges darken with a darkened region beside them: no lighter ring), none
+    where it would lighten (a small shape the style shades much darker than colorize, lifted back, would get
+    a pale grey band for an outline, seen at 1:1 on held-out emoji); `_shift_ahead`'s regions."""
     mean_out = np.bincount(inside, weights=fy.reshape(-1), minlength=len(count)) / np.maximum(count, 1)
     offset = (mean_in - mean_out).astype(np.float32)
     offset[fixed] = 0.0
-    fy += offset[at]
+    field = offset[lab]  # at the labels' size, 0 on the lines
+    if len(reach):
+        near = _box(field[None], SHIFT_REACH)[0].reshape(-1)[reach]
+        near *= inv
+        np.minimum(near, 0.0, out=near)  # darker only: a lifted region leaves its outline as dark as drawn
+        field.reshape(-1)[reach] = near
+    fy += field[sel]
     return fy
 
 
