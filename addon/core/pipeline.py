@@ -408,9 +408,8 @@ def at_work_size(x: np.ndarray, info: ModelInfo) -> np.ndarray:
     return resize_planar(x, max(1, round(h * f)), max(1, round(w * f)))
 
 
-KEEP_COLOURS_BYTES = (
-    56  # per work-size pixel: keep_colours's temporaries (45 B/px measured at 512² with the regions)
-)
+KEEP_COLOURS_BYTES = 40  # per work-size pixel: keep_colours's temporaries (36 B/px measured at 512², 37 with
+# the regions whose lightness it keeps)
 RUNTIME_BYTES = 512 * 1024**2  # onnxruntime's sessions and one tile's activations, whatever the image size
 
 
