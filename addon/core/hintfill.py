@@ -269,8 +269,7 @@ def fill(
 def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, np.ndarray]:
     """The dab fill (see the module's notes). Returns (labels, count, which regions were filled): the leak
     guard may cut new regions out of leaky ones."""
-    s_lab = lab((sketch + 1) * 0.5)
-    group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, s_lab)
+    group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, sketch)
     r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)
     count = n
     if len(group_region):
@@ -280,7 +279,7 @@ def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, 
         left = np.zeros(n, bool)
         left[split] = True
         hint &= ~left[np.maximum(labels, 0)] | (labels < 0)
-        group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, s_lab)
+        group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, sketch)
     has = np.zeros(n, bool)
     if not len(group_region):
         return labels, n, has
@@ -355,7 +354,12 @@ def _blot(r_lab, dist, labels, inner, group_region) -> np.ndarray | None:
     shape), or that the model paints beyond them as a shape (PAPER: at most half of them paper; its shading,
     not a flat level) has none: GHOST covers its blot."""
     light = r_lab[0]
-    mine = dist.argmin(axis=0)
+    mine = np.zeros(labels.shape, np.int64)  # dist.argmin(axis=0) (the first of equals), a plane at a time
+    best = dist[0]
+    for g in range(1, len(dist)):
+        nearer = dist[g] < best
+        mine[nearer] = g
+        best = np.minimum(best, dist[g])
     out = np.zeros(labels.shape, bool)
     for g, r in enumerate(group_region):
         px = inner & (labels == r) & (mine == g)
@@ -369,11 +373,16 @@ def _blot(r_lab, dist, labels, inner, group_region) -> np.ndarray | None:
         spread = np.median(np.abs(light[base] - level))
         off = px & (dist[g] < GLOW[1]) & (np.abs(light - level) > BLOT[0] + 2 * spread)
         near = px & (dist[g] < GHOST[0])
-        parts, m = label_regions(off | near)
+        both = off | near  # (labelled within its bounding box: the same parts)
+        ys, xs = np.nonzero(both.any(axis=1))[0], np.nonzero(both.any(axis=0))[0]
+        if not len(ys):
+            continue
+        box = np.s_[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]
+        parts, m = label_regions(both[box])
         keep = np.zeros(m + 1, bool)
-        keep[np.unique(parts[near])] = True
+        keep[np.unique(parts[near[box]])] = True
         keep[-1] = False
-        out |= keep[parts] & off
+        out[box] |= keep[parts] & off[box]
     return out if out.any() else None
 
 
@@ -706,9 +715,10 @@ def _parts(sub: np.ndarray, pts: np.ndarray, edge_ok: bool = False) -> list[np.n
     return parts
 
 
-def _hint_groups(hinted: np.ndarray, labels: np.ndarray, s_lab: np.ndarray):
+def _hint_groups(hinted: np.ndarray, labels: np.ndarray, sketch: np.ndarray):
     """The dab groups: connected strokes of hint pixels, per region, each with its colour (the most common
     (a*, b*) bin among its pixels, then that bin's mean), strokes of one colour in one region merged.
+    `sketch`: planar [-1, 1]; only its hint pixels are converted to CIELAB.
     Returns (region of each group (G,), colours (3, G) CIELAB, seed points (S, 2) y, x on the strokes'
     edges, group of each seed (S,))."""
     strokes, _ = label_regions(hinted)
@@ -716,7 +726,7 @@ def _hint_groups(hinted: np.ndarray, labels: np.ndarray, s_lab: np.ndarray):
     reg = labels[ys, xs].astype(np.int64)
     pair = strokes[ys, xs].astype(np.int64) * (int(labels.max()) + 1) + reg
     pairs, stroke = np.unique(pair, return_inverse=True)
-    hab = s_lab[:, ys, xs]
+    hab = lab((sketch[:, ys, xs] + 1) * 0.5)
     bins = (np.floor(hab[1] / 16).astype(np.int64) + 64) * 128 + (np.floor(hab[2] / 16).astype(np.int64) + 64)
     key = stroke.astype(np.int64) * 16384 + bins
     keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
