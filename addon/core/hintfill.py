@@ -83,6 +83,7 @@ RAYS = 16  # a dab's region still open to the canvas edge is open background if,
 ESCAPE = 0.3  # RAY_POINTS points on its dab, at least this share reaches the edge without crossing a line,
 CLEAR = 12.0  # and the nearest line they meet is this many px away (at 256 px; the median over the points)
 RAY_POINTS = 8
+RAY_STEPS = 32  # px: the rays are traced this many steps at a time, stopping once all are blocked or out
 UNDER = 3  # px: how far into a line the colour of the regions beside it reaches (lines are ~2.5 px at 256)
 
 
@@ -255,9 +256,10 @@ def fill(
         return result, 0, np.zeros(p.line.shape, bool)
     labels, n = p.labels, p.n
     has = np.zeros(n, bool)
+    thick: dict = {}  # the lines thickened k px (grow(p.line, k)), made once for the leak guard and the paper
     if p.dabbed:
-        labels, n, has = _fill_dabs(result, sketch, p.line, labels, n, p.hint)
-    blank = p.blank if p.blank is not None else paper(result, labels, n, p.line, has)
+        labels, n, has = _fill_dabs(result, sketch, p.line, labels, n, p.hint, thick)
+    blank = p.blank if p.blank is not None else paper(result, labels, n, p.line, has, thick)
     np.copyto(result, 1.0, where=blank)
     if has.any():
         _under_lines(result, labels, blank | has[np.maximum(labels, 0)])
@@ -266,14 +268,14 @@ def fill(
     return result, int(has.sum()), blank
 
 
-def _fill_dabs(result, sketch, line, labels, n, hint) -> tuple[np.ndarray, int, np.ndarray]:
+def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple[np.ndarray, int, np.ndarray]:
     """The dab fill (see the module's notes). Returns (labels, count, which regions were filled): the leak
-    guard may cut new regions out of leaky ones."""
+    guard may cut new regions out of leaky ones. `thick`: `_thickened`'s memo."""
     group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, sketch)
     r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)
     count = n
     if len(group_region):
-        labels, n, split = guard_leaks(labels, n, line, group_region, seeds, own, r_lab)
+        labels, n, split = guard_leaks(labels, n, line, group_region, seeds, own, r_lab, thick)
     if n > count:  # regions cut out of a leaky one: the dabs' groups again, on the new regions (the bits of
         # a dab left in what remains of a leaky region (its blot the model paints as paper) are no hint)
         left = np.zeros(n, bool)
@@ -423,7 +425,12 @@ def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def paper(
-    result: np.ndarray | None, labels: np.ndarray, n: int, line: np.ndarray, dabbed: np.ndarray
+    result: np.ndarray | None,
+    labels: np.ndarray,
+    n: int,
+    line: np.ndarray,
+    dabbed: np.ndarray,
+    thick: dict | None = None,
 ) -> np.ndarray | None:
     """Paper stays paper: (H, W) bool, the open paper around the drawing, which `fill` gives back as white
     (the model, trained on pictures on white paper only, paints a pale haze into it on drawings unlike its
@@ -444,10 +451,21 @@ def paper(
     area = open_[labels]
     if not area.any():
         return area
-    return _open_part(area, line, result)
+    return _open_part(area, line, result, thick=thick)
 
 
-def _open_part(area: np.ndarray, line: np.ndarray, result: np.ndarray | None, whole: bool = False):
+def _thickened(line: np.ndarray, k: int, memo: dict | None) -> np.ndarray:
+    """grow(line, k), kept in `memo` (a dict, or None: not kept) for the next call (not to be modified)."""
+    if memo is None:
+        return grow(line, k)
+    if k not in memo:
+        memo[k] = grow(line, k)
+    return memo[k]
+
+
+def _open_part(
+    area: np.ndarray, line: np.ndarray, result: np.ndarray | None, whole: bool = False, thick: dict | None = None
+):
     """`paper`'s work on the open area `area` ((H, W) bool, regions reaching the canvas edge): the part of it
     that is open paper, less the shapes a small gap joins to it ((H, W) bool; None where it needs `result`
     and that is None). `whole`: every part still at the canvas edge once the gaps close is open (a dabbed
@@ -458,7 +476,7 @@ def _open_part(area: np.ndarray, line: np.ndarray, result: np.ndarray | None, wh
     # edge at width k too (the square between them keeps clear of the lines), so at a narrower width only the
     # few pixels further from those parts are labelled, to find what that width cuts off; its shapes' pixels
     # are shapes whatever the widest width makes of them, so labelling all of `area` there is the same)
-    sub, m, sizes = _label(area & ~grow(line, CLOSE[-1]))
+    sub, m, sizes = _label(area & ~_thickened(line, CLOSE[-1], thick))
     at_edge = np.zeros(m + 1, bool)  # (sub == -1 indexes the last entry, left False)
     at_edge[np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]])] = True
     at_edge[-1] = False
@@ -468,7 +486,7 @@ def _open_part(area: np.ndarray, line: np.ndarray, result: np.ndarray | None, wh
     h, w = area.shape
     for k in CLOSE[:-1]:
         least = MIN_ENCLOSED * k * k / CLOSE[-1] ** 2  # (as small, thinned as much)
-        free = rest & ~grow(line, k)
+        free = rest & ~_thickened(line, k, thick)
         known = free & grow(edge_part, CLOSE[-1] - k)  # at the edge at this width
         free &= ~known
         if free.sum() < least:  # (no part big enough could be cut off)
@@ -610,7 +628,7 @@ def _touches_edge(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
-def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.ndarray, int, list[int]]:
+def guard_leaks(labels, n, line, group_region, seeds, own, r_lab, thick=None) -> tuple[np.ndarray, int, list[int]]:
     """The leak guard: a quick sketch leaves gaps in its outlines, and a paint bucket pours a dab's colour
     through them into the paper and the shapes around (the whole canvas in the dab's colour). Only regions
     that hold a dab and reach the canvas edge (the paper does) are looked at; the rest are left as they are.
@@ -632,7 +650,7 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
     if not leaky:
         return labels, n, split
     for k in CLOSE:
-        sub, _ = label_regions(~grow(line, k))
+        sub, _ = label_regions(~_thickened(line, k, thick))
         for r in list(leaky):
             parts = _parts(sub, seeds[np.isin(own, np.nonzero(group_region == r)[0])])
             if parts is None:
@@ -644,13 +662,13 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab) -> tuple[np.nd
                 part &= labels == r
                 labels[part] = n
                 n += 1
-    lines = grow(line)  # (as `regions` sees them)
+    lines = _thickened(line, 1, thick)  # (as `regions` sees them)
     for r in leaky:  # still open at every width: a dab in the open background fills it (less the shapes a
         # small gap joins to it); else the model's own shape, if it paints the rest as paper
         region = labels == r
         groups = np.nonzero(group_region == r)[0]
         if any(in_the_open(lines, _spread(seeds[own == g], RAY_POINTS)) for g in groups):
-            shapes = region & ~_open_part(region, line, None, whole=True)
+            shapes = region & ~_open_part(region, line, None, whole=True, thick=thick)
             cut, m = label_regions(shapes)
             labels[shapes] = cut[shapes] + n
             n += m
@@ -679,12 +697,22 @@ def rays(block: np.ndarray, pts: np.ndarray, count: int = RAYS) -> np.ndarray:
     h, w = block.shape
     a = np.arange(count) * (2 * np.pi / count)
     t = np.arange(1, int(np.hypot(h, w)) + 2, dtype=np.float32)
-    # (points, rays, steps)
-    y = np.rint(pts[:, 0, None, None] + np.sin(a)[None, :, None] * t).astype(np.int64)
-    x = np.rint(pts[:, 1, None, None] + np.cos(a)[None, :, None] * t).astype(np.int64)
-    hit = block[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)]
-    hit &= (y >= 0) & (y < h) & (x >= 0) & (x < w)
-    return np.where(hit.any(axis=2), hit.argmax(axis=2) + 1.0, np.inf)
+    out = np.full((len(pts), count), np.inf)
+    todo = np.ones(out.shape, bool)  # neither blocked nor off the canvas yet (a ray that leaves it stays out)
+    for lo in range(0, len(t), RAY_STEPS):  # RAY_STEPS steps at a time, until every ray is blocked or out
+        # (points, rays, steps)
+        y = np.rint(pts[:, 0, None, None] + np.sin(a)[None, :, None] * t[lo : lo + RAY_STEPS]).astype(np.int64)
+        x = np.rint(pts[:, 1, None, None] + np.cos(a)[None, :, None] * t[lo : lo + RAY_STEPS]).astype(np.int64)
+        inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        hit = block[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)]
+        hit &= inside
+        first = hit.any(axis=2)
+        new = first & todo
+        out[new] = (hit.argmax(axis=2) + (lo + 1.0))[new]
+        todo &= ~first & inside[..., -1]
+        if not todo.any():
+            break
+    return out
 
 
 def in_the_open(block: np.ndarray, pts: np.ndarray) -> bool:
@@ -816,7 +844,19 @@ def _distances(seeds: np.ndarray, owner: np.ndarray, shape: tuple[int, int]) -> 
 
 
 def _lerp_matrix(n: int, grid: np.ndarray) -> np.ndarray:
-    """(n, len(grid)) weights interpolating values at `grid` positions linearly to 0..n-1 (clamped ends)."""
+    """(n, len(grid)) weights interpolating values at `grid` positions linearly to 0..n-1 (clamped ends);
+    the COARSE grids' (grid[0], len(grid)) are few: cached, read-only."""
+    key = (n, float(grid[0]), len(grid))
+    if key not in _LERP:
+        _LERP[key] = _lerp_build(n, grid)
+        _LERP[key].flags.writeable = False
+    return _LERP[key]
+
+
+_LERP: dict = {}
+
+
+def _lerp_build(n: int, grid: np.ndarray) -> np.ndarray:
     pos = np.clip((np.arange(n, dtype=np.float32) - grid[0]) / COARSE, 0, len(grid) - 1)
     lo = np.minimum(np.floor(pos).astype(np.int64), len(grid) - 1)
     hi = np.minimum(lo + 1, len(grid) - 1)
