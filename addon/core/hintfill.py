@@ -649,12 +649,21 @@ def guard_leaks(labels, n, line, group_region, seeds, own, r_lab, thick=None) ->
     split: list[int] = []
     if not leaky:
         return labels, n, split
+    # the widest width first: a region with a dab's part still at the canvas edge there is at the edge at every
+    # narrower width too (the part there holds it), so no width closes it and its narrower widths are skipped
+    widest, _ = label_regions(~_thickened(line, CLOSE[-1], thick))
+    rim = np.unique(np.concatenate([widest[0], widest[-1], widest[:, 0], widest[:, -1]]))
+    pts_of = {r: seeds[np.isin(own, np.nonzero(group_region == r)[0])] for r in leaky}
+    tried = [r for r in leaky if not np.isin(_ids_at(widest, pts_of[r]), rim).any()]
     for k in CLOSE:
-        sub, _ = label_regions(~_thickened(line, k, thick))
-        for r in list(leaky):
-            parts = _parts(sub, seeds[np.isin(own, np.nonzero(group_region == r)[0])])
+        if not tried:
+            break
+        sub = widest if k == CLOSE[-1] else label_regions(~_thickened(line, k, thick))[0]
+        for r in list(tried):
+            parts = _parts(sub, pts_of[r])
             if parts is None:
                 continue
+            tried.remove(r)
             leaky.remove(r)
             split.append(r)
             for part in parts:
@@ -730,11 +739,16 @@ def _spread(pts: np.ndarray, k: int) -> np.ndarray:
     return pts[np.linspace(0, len(pts) - 1, min(k, len(pts))).astype(np.int64)]
 
 
+def _ids_at(sub: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """The labels (>= 0) of `sub` under the points `pts` (y, x), each once."""
+    ids = sub[pts[:, 0].astype(np.int64), pts[:, 1].astype(np.int64)]
+    return np.unique(ids[ids >= 0])
+
+
 def _parts(sub: np.ndarray, pts: np.ndarray, edge_ok: bool = False) -> list[np.ndarray] | None:
     """The parts of `sub` (labels) under the points `pts` (y, x), or None when there are none, or one
     reaches the canvas edge (unless `edge_ok`) or is smaller than MIN_ENCLOSED px."""
-    ids = sub[pts[:, 0].astype(np.int64), pts[:, 1].astype(np.int64)]
-    ids = np.unique(ids[ids >= 0])
+    ids = _ids_at(sub, pts)
     if not len(ids):
         return None
     parts = [sub == c for c in ids]
