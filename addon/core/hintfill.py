@@ -83,7 +83,8 @@ RAYS = 16  # a dab's region still open to the canvas edge is open background if,
 ESCAPE = 0.3  # RAY_POINTS points on its dab, at least this share reaches the edge without crossing a line,
 CLEAR = 12.0  # and the nearest line they meet is this many px away (at 256 px; the median over the points)
 RAY_POINTS = 8
-RAY_STEPS = 32  # px: the rays are traced this many steps at a time, stopping once all are blocked or out
+RAY_STEPS = 16  # px: the rays are traced this many steps first (then twice as many each time), stopping once
+# all are blocked or off the canvas
 UNDER = 3  # px: how far into a line the colour of the regions beside it reaches (lines are ~2.5 px at 256)
 
 
@@ -295,8 +296,9 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple[np.nd
     want = np.zeros((3, n), np.float32)
     want[:, group_region] = colour  # a region with one group: that group's colour
     want = want[:, reg]
-    ys, xs = np.nonzero(target)
-    for r in np.nonzero(per_region > 1)[0]:
+    several = np.nonzero(per_region > 1)[0]
+    ys, xs = np.nonzero(target) if len(several) else (None, None)
+    for r in several:
         gs = np.nonzero(group_region == r)[0]
         idx = np.nonzero(reg == r)[0]
         d = dist[gs][:, ys[idx], xs[idx]]
@@ -338,10 +340,8 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple[np.nd
     if clear is not None:
         w *= clear[target]
     shade = (w * shade + (1 - w) * by_dab) * SHADING
-    out = np.empty((3, len(reg)), np.float32)
-    out[0] = np.clip(want[0] + shade, 0, 100)
-    out[1:] = want[1:]
-    result[:, target] = srgb(out) * 2 - 1
+    want[0] = np.clip(want[0] + shade, 0, 100)  # (the colour's lightness shaded; its a*, b* as they are)
+    result[:, target] = srgb(want) * 2 - 1
     _unglow(result, r_lab, labels, target, dist, near, colour, n)
     return labels, n, has
 
@@ -706,22 +706,25 @@ def rays(block: np.ndarray, pts: np.ndarray, count: int = RAYS) -> np.ndarray:
     h, w = block.shape
     a = np.arange(count) * (2 * np.pi / count)
     t = np.arange(1, int(np.hypot(h, w)) + 2, dtype=np.float32)
-    out = np.full((len(pts), count), np.inf)
-    todo = np.ones(out.shape, bool)  # neither blocked nor off the canvas yet (a ray that leaves it stays out)
-    for lo in range(0, len(t), RAY_STEPS):  # RAY_STEPS steps at a time, until every ray is blocked or out
-        # (points, rays, steps)
-        y = np.rint(pts[:, 0, None, None] + np.sin(a)[None, :, None] * t[lo : lo + RAY_STEPS]).astype(np.int64)
-        x = np.rint(pts[:, 1, None, None] + np.cos(a)[None, :, None] * t[lo : lo + RAY_STEPS]).astype(np.int64)
+    # every ray of every point, flat: its start and direction
+    py, px = np.repeat(pts[:, 0], count), np.repeat(pts[:, 1], count)
+    sy, sx = np.tile(np.sin(a), len(pts)), np.tile(np.cos(a), len(pts))
+    out = np.full(len(py), np.inf)
+    todo = np.arange(len(py))  # the rays neither blocked nor off the canvas yet (one that leaves it stays out)
+    flat = block.reshape(-1)
+    lo, size = 0, RAY_STEPS
+    while len(todo) and lo < len(t):  # a few steps at a time, twice as many each time
+        tt = t[lo : lo + size]
+        y = np.rint(py[todo, None] + sy[todo, None] * tt).astype(np.int64)  # (rays, steps)
+        x = np.rint(px[todo, None] + sx[todo, None] * tt).astype(np.int64)
         inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-        hit = block[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)]
+        hit = flat[np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)]
         hit &= inside
-        first = hit.any(axis=2)
-        new = first & todo
-        out[new] = (hit.argmax(axis=2) + (lo + 1.0))[new]
-        todo &= ~first & inside[..., -1]
-        if not todo.any():
-            break
-    return out
+        first = hit.any(axis=1)
+        out[todo[first]] = hit[first].argmax(axis=1) + (lo + 1.0)
+        todo = todo[~first & inside[:, -1]]
+        lo, size = lo + size, 2 * size
+    return out.reshape(len(pts), count)
 
 
 def in_the_open(block: np.ndarray, pts: np.ndarray) -> bool:
