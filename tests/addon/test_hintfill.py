@@ -923,3 +923,27 @@ def test_two_dabs_in_one_open_background_split_it_by_nearness():
     xx = np.mgrid[0:n, 0:n][1] / n
     left, right = sky & (xx < 0.35), sky & (xx > 0.65)
     assert (lab[2][left] < -30).mean() > 0.97 and (lab[2][right] > 30).mean() > 0.97
+
+
+# ------------------------------------------------------------------ the quicker background fill (session 7)
+
+FILLS = Path(__file__).resolve().parent / "fills"
+
+
+@pytest.mark.parametrize("case", ["house", "house_frame1", "held_emoji_11_pal", "ring3"])
+def test_the_quicker_fill_gives_the_same_results_as_before(case):
+    """fill's quicker leak guard, rays, blot and dab groups (session 7) give main's results (ab5eadd): its fill
+    input (the shipped colorize model's output through pipeline.run on sky_sketch() with a blue dab in the sky
+    and a green one in the ground; with a frame and the blue dab alone; a held-out emoji with palette dabs,
+    one in its open background; ring_sketch(gap_px=3)), 8-bit, and main's fill of it (16-bit; bit for bit the
+    same on the machine that made them, 27 such fills compared). The tolerance is one 16-bit step: OpenBLAS,
+    which interpolates the distances and shading, gives results that differ by ~3e-6 with its thread count."""
+    f = np.load(FILLS / f"{case}.npz")
+    x = f["sketch"].astype(np.float32) / np.float32(127.5) - 1
+    out = f["result"].astype(np.float32) / np.float32(127.5) - 1
+    layer = f["layer"].astype(np.float32) / np.float32(255)
+    _, filled, blank = hintfill.fill(out, x, layer)
+    want = f["out"].astype(np.float32) / np.float32(32767.5) - 1
+    assert filled == int(f["filled"])
+    np.testing.assert_array_equal(blank, np.unpackbits(f["blank"])[: blank.size].reshape(blank.shape).astype(bool))
+    np.testing.assert_allclose(out, want, rtol=0, atol=1.0 / 32767.5)
