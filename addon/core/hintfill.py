@@ -464,7 +464,11 @@ def _thickened(line: np.ndarray, k: int, memo: dict | None) -> np.ndarray:
 
 
 def _open_part(
-    area: np.ndarray, line: np.ndarray, result: np.ndarray | None, whole: bool = False, thick: dict | None = None
+    area: np.ndarray,
+    line: np.ndarray,
+    result: np.ndarray | None,
+    whole: bool = False,
+    thick: dict | None = None,
 ):
     """`paper`'s work on the open area `area` ((H, W) bool, regions reaching the canvas edge): the part of it
     that is open paper, less the shapes a small gap joins to it ((H, W) bool; None where it needs `result`
@@ -628,7 +632,9 @@ def _touches_edge(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
-def guard_leaks(labels, n, line, group_region, seeds, own, r_lab, thick=None) -> tuple[np.ndarray, int, list[int]]:
+def guard_leaks(
+    labels, n, line, group_region, seeds, own, r_lab, thick=None
+) -> tuple[np.ndarray, int, list[int]]:
     """The leak guard: a quick sketch leaves gaps in its outlines, and a paint bucket pours a dab's colour
     through them into the paper and the shapes around (the whole canvas in the dab's colour). Only regions
     that hold a dab and reach the canvas edge (the paper does) are looked at; the rest are left as they are.
@@ -710,7 +716,9 @@ def rays(block: np.ndarray, pts: np.ndarray, count: int = RAYS) -> np.ndarray:
     py, px = np.repeat(pts[:, 0], count), np.repeat(pts[:, 1], count)
     sy, sx = np.tile(np.sin(a), len(pts)), np.tile(np.cos(a), len(pts))
     out = np.full(len(py), np.inf)
-    todo = np.arange(len(py))  # the rays neither blocked nor off the canvas yet (one that leaves it stays out)
+    todo = np.arange(
+        len(py)
+    )  # the rays neither blocked nor off the canvas yet (one that leaves it stays out)
     flat = block.reshape(-1)
     lo, size = 0, RAY_STEPS
     while len(todo) and lo < len(t):  # a few steps at a time, twice as many each time

@@ -945,5 +945,7 @@ def test_the_quicker_fill_gives_the_same_results_as_before(case):
     _, filled, blank = hintfill.fill(out, x, layer)
     want = f["out"].astype(np.float32) / np.float32(32767.5) - 1
     assert filled == int(f["filled"])
-    np.testing.assert_array_equal(blank, np.unpackbits(f["blank"])[: blank.size].reshape(blank.shape).astype(bool))
+    np.testing.assert_array_equal(
+        blank, np.unpackbits(f["blank"])[: blank.size].reshape(blank.shape).astype(bool)
+    )
     np.testing.assert_allclose(out, want, rtol=0, atol=1.0 / 32767.5)
