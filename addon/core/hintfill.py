@@ -44,7 +44,9 @@ dab keeps to the part the model paints as a shape. Distances
 to the dabs are computed on a 4 px grid. It runs at the model's work size (256 px for the default styles)
 on the colorize stage's planar output, so it costs the same whatever the canvas size: about 5 ms of CPU
 for a 256 px sketch without dabs (the paper: two labellings of the regions, a third of the few pixels the
-narrower widths may cut off), 15-20 ms with dabs (100 and more when a dab fills a whole open background).
+narrower widths may cut off), 15-20 ms with dabs, about 30 when a dab fills a whole open background (a sky
+at 256 px). On a machine whose cores are all busy, OpenBLAS's threads in the interpolations (the matrix
+products of `_distances` and `_smooth_fill`) wait on each other and can add tens of ms.
 """
 
 from __future__ import annotations
