@@ -903,7 +903,7 @@ def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHO
     cells = np.zeros((2, gh * COARSE, gw * COARSE), np.float32)
     cells[0, :h, :w] = np.where(valid, x, 0.0)
     cells[1, :h, :w] = valid
-    cells = cells.reshape(2, gh, COARSE, gw, COARSE).sum(axis=(2, 4))
+    cells = _cell_sums(cells.reshape(2, gh, COARSE, gw, COARSE))
     c = np.zeros((2, gh + 1, gw + 1), np.float32)
     c[:, 1:, 1:] = cells.cumsum(1).cumsum(2)
     gy = np.arange(gh, dtype=np.float32) * COARSE + (COARSE - 1) / 2
@@ -917,6 +917,18 @@ def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHO
         box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
         mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
         out[k] = ay @ mean @ ax
+    return out
+
+
+def _cell_sums(c: np.ndarray) -> np.ndarray:
+    """c (planes, gh, COARSE, gw, COARSE) summed over each cell, as .sum(axis=(2, 4)) adds them (along a cell's
+    rows first, then down its column: the same float32 sums) but a few times quicker (added in turn)."""
+    t = c[..., 0] + c[..., 1]
+    for i in range(2, c.shape[-1]):
+        t += c[..., i]
+    out = t[:, :, 0] + t[:, :, 1]
+    for i in range(2, t.shape[2]):
+        out += t[:, :, i]
     return out
 
 

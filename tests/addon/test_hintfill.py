@@ -949,3 +949,12 @@ def test_the_quicker_fill_gives_the_same_results_as_before(case):
         blank, np.unpackbits(f["blank"])[: blank.size].reshape(blank.shape).astype(bool)
     )
     np.testing.assert_allclose(out, want, rtol=0, atol=1.0 / 32767.5)
+
+
+def test_the_cells_are_summed_as_numpy_sums_them():
+    """_smooth_fill's cell sums (added in turn, quicker) are .sum(axis=(2, 4))'s float32 sums bit for bit."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        c = (rng.standard_normal((2, 9, 4, 7, 4)) * rng.uniform(0.01, 100)).astype(np.float32)
+        c[:, rng.random((9, 4, 7, 4)) < 0.3] = 0.0
+        np.testing.assert_array_equal(hintfill._cell_sums(c), c.sum(axis=(2, 4)))
