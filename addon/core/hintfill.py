@@ -45,8 +45,8 @@ to the dabs are computed on a 4 px grid. It runs at the model's work size (256 p
 on the colorize stage's planar output, so it costs the same whatever the canvas size: about 5 ms of CPU
 for a 256 px sketch without dabs (the paper: two labellings of the regions, a third of the few pixels the
 narrower widths may cut off), 15-20 ms with dabs, about 30 when a dab fills a whole open background (a sky
-at 256 px). On a machine whose cores are all busy, OpenBLAS's threads in the interpolations (the matrix
-products of `_distances` and `_smooth_fill`) wait on each other and can add tens of ms.
+at 256 px); the interpolations are two-tap, not matrix products (whose OpenBLAS threads, on a machine whose
+cores were all busy, waited on each other for tens of ms).
 """
 
 from __future__ import annotations
@@ -866,32 +866,22 @@ def _distances(seeds: np.ndarray, owner: np.ndarray, shape: tuple[int, int]) -> 
     ) ** 2
     starts = np.searchsorted(owner, np.arange(k))
     coarse = np.sqrt(np.minimum.reduceat(d2, starts, axis=2)).transpose(2, 0, 1)  # (k, gh, gw)
-    ay, ax = _lerp_matrix(h, gy), _lerp_matrix(w, gx)
-    return np.einsum("yi,kij,xj->kyx", ay, coarse, ax, optimize=True).astype(np.float32)
+    return _lerp(_lerp(coarse.astype(np.float32), h, 1), w, 2)
 
 
-def _lerp_matrix(n: int, grid: np.ndarray) -> np.ndarray:
-    """(n, len(grid)) weights interpolating values at `grid` positions linearly to 0..n-1 (clamped ends);
-    the COARSE grids' (grid[0], len(grid)) are few: cached, read-only."""
-    key = (n, float(grid[0]), len(grid))
-    if key not in _LERP:
-        _LERP[key] = _lerp_build(n, grid)
-        _LERP[key].flags.writeable = False
-    return _LERP[key]
-
-
-_LERP: dict = {}
-
-
-def _lerp_build(n: int, grid: np.ndarray) -> np.ndarray:
-    pos = np.clip((np.arange(n, dtype=np.float32) - grid[0]) / COARSE, 0, len(grid) - 1)
-    lo = np.minimum(np.floor(pos).astype(np.int64), len(grid) - 1)
-    hi = np.minimum(lo + 1, len(grid) - 1)
-    m = np.zeros((n, len(grid)), np.float32)
-    frac = pos - lo
-    np.add.at(m, (np.arange(n), lo), 1 - frac)
-    np.add.at(m, (np.arange(n), hi), frac)
-    return m
+def _lerp(v: np.ndarray, n: int, axis: int) -> np.ndarray:
+    """`v`'s values at the COARSE cells' centres along `axis` interpolated linearly to 0..n-1 (clamped ends):
+    two taps a pixel, no matrix product (OpenBLAS's threads, on a machine whose cores were all busy, waited on
+    each other for tens of ms in the matrix products this did before; and their results changed in the last
+    bits with the thread count)."""
+    g = v.shape[axis]
+    pos = np.clip((np.arange(n, dtype=np.float32) - (COARSE - 1) / 2) / COARSE, 0, g - 1)
+    lo = np.minimum(np.floor(pos).astype(np.int64), g - 1)
+    hi = np.minimum(lo + 1, g - 1)
+    shape = [1] * v.ndim
+    shape[axis] = n
+    frac = (pos - lo).astype(np.float32).reshape(shape)
+    return np.take(v, lo, axis) * (1 - frac) + np.take(v, hi, axis) * frac
 
 
 def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHOST[1],)) -> np.ndarray:
@@ -906,9 +896,6 @@ def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHO
     cells = _cell_sums(cells.reshape(2, gh, COARSE, gw, COARSE))
     c = np.zeros((2, gh + 1, gw + 1), np.float32)
     c[:, 1:, 1:] = cells.cumsum(1).cumsum(2)
-    gy = np.arange(gh, dtype=np.float32) * COARSE + (COARSE - 1) / 2
-    gx = np.arange(gw, dtype=np.float32) * COARSE + (COARSE - 1) / 2
-    ay, ax = _lerp_matrix(h, gy), _lerp_matrix(w, gx).T
     out = np.empty((len(reach), h, w), np.float32)
     for k, px in enumerate(reach):
         r = -(-px // COARSE)
@@ -916,7 +903,7 @@ def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHO
         x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
         box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
         mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
-        out[k] = ay @ mean @ ax
+        out[k] = _lerp(_lerp(mean, h, 0), w, 1)
     return out
 
 
