@@ -231,6 +231,8 @@ def test_upscale_training_beats_bicubic_on_held_out_crops(tmp_path):
             "0",
             "--sample-every",
             "300",
+            "--blur",  # plainly downscaled inputs, as held out (blurred ones: tests/training/test_upscale_degrade)
+            "0",
         ],
         prog="nftgan train",
     )
