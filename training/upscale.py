@@ -54,11 +54,11 @@ class UpscaleConfig(TrainConfig):
     beta1: float = opt(0.9, "Adam beta1")
     sample_every: int = opt(250, "write a sample grid and validation metrics every N steps")
     blur: float = opt(
-        0.7,
+        0.5,
         "share of the training inputs blurred before the downscale (0: all plainly downscaled, the way "
         "models trained before this setting learned)",
     )
-    blur_min: float = opt(0.5, "smallest blur: Gaussian sigma in input (low-resolution) pixels")
+    blur_min: float = opt(1.0, "smallest blur: Gaussian sigma in input (low-resolution) pixels")
     blur_max: float = opt(2.0, "largest blur (sigmas are drawn uniformly between --blur-min and this)")
 
     LEGACY: ClassVar[dict] = {"blur": 0.0}  # runs made before the setting: plain downscaling

@@ -93,7 +93,7 @@ def _uint8(t: torch.Tensor) -> np.ndarray:
 
 def test_the_default_is_recorded_and_runs_made_before_it_stay_plain():
     cfg = UpscaleConfig()
-    assert (cfg.blur, cfg.blur_min, cfg.blur_max) == (0.7, 0.5, 2.0)
+    assert (cfg.blur, cfg.blur_min, cfg.blur_max) == (0.5, 1.0, 2.0)
     assert UpscaleConfig.from_dict({"model": "upscale"}).blur == 0.0  # a config.json from before --blur
 
 
