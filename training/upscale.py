@@ -2,9 +2,15 @@
 
     LR (3ch) -> conv3x3 -> n_blocks x [conv3x3 - ReLU - conv3x3 (+ skip)] -> conv3x3 (+ long skip)
              -> conv3x3 to 3 * scale^2 channels -> PixelShuffle(scale) -> + bicubic(LR) -> clamp [-1, 1]
+                (in eval mode, and exported: clamp to the input's local range instead, `local_range`)
 
 The network predicts the detail bicubic interpolation misses: its last convolution starts at zero,
 so an untrained model *is* bicubic and every training step can only move it towards the target.
+Used (eval mode, and so exported), each output pixel is kept within the range of the input pixels around
+it (3 x 3, per channel, enlarged smoothly): a sharpened edge may get as steep as the target's, but not
+overshoot into a halo of a colour neither side has (trained on soft inputs, the detail rang as a dark blue
+line along 3D Clay's red wall at 2048 px, issue 11), and bicubic's own ringing is cut the same way. Training
+runs without it (the network learns the whole detail), so an untrained model in training mode is bicubic.
 Trained with L1 (Lim et al. 2017) on high-resolution crops and their antialiased bicubic-downscaled
 versions, a share of them (`--blur`) first blurred by a Gaussian of a random sigma (`--blur-min` ..
 `--blur-max`, in input pixels): in the add-on its input is a generator's result, softer than a downscaled
@@ -94,7 +100,20 @@ class UpscaleNet(nn.Module):
         base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         feat = self.head(x)
         detail = self.shuffle(self.tail(feat + self.body(feat)))
-        return torch.clamp(base + detail, -1.0, 1.0)
+        if self.training:
+            return torch.clamp(base + detail, -1.0, 1.0)
+        lo, hi = local_range(x, self.scale)
+        return torch.minimum(torch.maximum(base + detail, lo), hi)
+
+
+def local_range(x: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lowest and highest value of each input pixel's 3 x 3 neighbourhood (per channel), enlarged
+    `scale` x by bilinear interpolation (smooth, where nearest would draw the input's pixel grid)."""
+
+    def up(t):
+        return F.interpolate(t, scale_factor=scale, mode="bilinear", align_corners=False)
+
+    return -up(F.max_pool2d(-x, 3, 1, 1)), up(F.max_pool2d(x, 3, 1, 1))
 
 
 def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:

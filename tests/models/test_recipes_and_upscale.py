@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from nftgan.training import recipes
-from nftgan.training.upscale import UpscaleNet, bicubic
+from nftgan.training.upscale import UpscaleNet, bicubic, local_range
 from PIL import Image
 
 
@@ -184,12 +185,35 @@ def test_paired_by_key_links_pairs_and_drops_look_alikes(tmp_path):
 
 def test_untrained_upscaler_is_exactly_bicubic_and_shapes_scale():
     torch.manual_seed(0)
-    net = UpscaleNet(scale=4, ngf=8, n_blocks=1).eval()
+    net = UpscaleNet(scale=4, ngf=8, n_blocks=1)
     x = torch.rand(2, 3, 12, 20) * 2 - 1
     with torch.no_grad():
         y = net(x)
-    assert y.shape == (2, 3, 48, 80)
+        used = net.eval()(x)  # in use: bicubic within the input's local range (its ringing cut)
+    assert y.shape == used.shape == (2, 3, 48, 80)
     assert torch.equal(y, bicubic(x, 4))
+    lo, hi = local_range(x, 4)
+    assert torch.equal(used, torch.minimum(torch.maximum(bicubic(x, 4), lo), hi))
+
+
+def test_in_use_the_upscaler_never_overshoots_the_inputs_local_range():
+    """A sharpening detail rings past an edge (a halo of a colour neither side has) in training mode; used,
+    every output pixel stays within the range of the input pixels around it, and a flat area stays flat."""
+    torch.manual_seed(1)
+    net = UpscaleNet(scale=4, ngf=8, n_blocks=1)
+    with torch.no_grad():
+        net.tail.weight.normal_(0, 0.3)  # a large, arbitrary detail
+        x = torch.full((1, 3, 16, 16), -0.6)
+        x[:, 0, :, 8:] = 0.9  # a red step: channel 0 jumps, the others are flat
+        free, used = net.train()(x), net.eval()(x)
+    lo, hi = local_range(x, 4)
+    assert float((free - hi).max()) > 0.1 or float((lo - free).max()) > 0.1  # it does ring when free
+    assert bool(((used >= lo) & (used <= hi)).all())
+    assert torch.equal(used[:, 1:], torch.full_like(used[:, 1:], -0.6))  # the flat channels: no halo at all
+    # within the range: 3 x 3 input pixels around each, enlarged without the input's pixel grid (bilinear)
+    row = [float(v) for v in hi[0, 0, 0]]  # input columns 6 (-0.6 around it) and 7 (0.9: the step beside it)
+    assert row[25] == pytest.approx(-0.6) and row[30] == pytest.approx(0.9)
+    assert row[25] < row[26] < row[27] < row[28] < row[29] < row[30]
 
 
 def test_upscale_training_beats_bicubic_on_held_out_crops(tmp_path):
