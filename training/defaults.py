@@ -124,7 +124,7 @@ DEFAULTS = (
         "upscale-soft",
         "upscale",
         "upscale",
-        6000,
+        8000,
         (*_SR, "--blur", "0.5", "--blur-min", "1.0", "--blur-max", "2.0", *_LOG),
         "Upscale x4",
         "4x super-resolution (residual over bicubic), e.g. 256 px results to 1024 px textures",
