@@ -572,10 +572,9 @@ def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: tuple | None = None)
     return out
 
 
-SHIFT_REACH = (
-    3  # px at the labels' size (colorize's work size): a line pixel takes the mean of the offsets of
-)
-# the region pixels this close (lines are ~2.5 px at 256, and labels leave a px more beside them)
+# px at the labels' size (colorize's work size): a line pixel takes the mean of the offsets of the region
+# pixels this close (lines are ~2.5 px at 256, and labels leave a px more beside them)
+SHIFT_REACH = 3
 
 
 def _shift_ahead(
@@ -591,10 +590,8 @@ def _shift_ahead(
     labels, -1 on lines; `paper`: fill's open paper (h, w) bool or None, at the same size."""
     n = int(labels.max()) + 1 if labels.size else 0
     line = labels < 0
-    lab = np.add(
-        labels, 1, dtype=np.uint8 if n < 255 else np.int32, casting="unsafe"
-    )  # 0: line (uint8: 1/4 of
-    # the bytes)
+    # each pixel's region + 1, 0 on the lines (uint8 when it fits: a quarter of the bytes)
+    lab = np.add(labels, 1, dtype=np.uint8 if n < 255 else np.int32, casting="unsafe")
     # the lines take the offsets of the regions around them, weighted by how many of their pixels are near
     share = _box((~line)[None].astype(np.float32), SHIFT_REACH)[0]
     reach = np.flatnonzero(line & (share > 0))
