@@ -378,10 +378,9 @@ def _blot(r_lab, dist, labels, inner, group_region) -> np.ndarray | None:
         off = px & (dist[g] < GLOW[1]) & (np.abs(light - level) > BLOT[0] + 2 * spread)
         near = px & (dist[g] < GHOST[0])
         both = off | near  # (labelled within its bounding box: the same parts)
-        ys, xs = np.nonzero(both.any(axis=1))[0], np.nonzero(both.any(axis=0))[0]
-        if not len(ys):
+        box = _bounds(both)
+        if box is None:
             continue
-        box = np.s_[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]
         parts, m = label_regions(both[box])
         keep = np.zeros(m + 1, bool)
         keep[np.unique(parts[near[box]])] = True
@@ -445,7 +444,7 @@ def paper(
     lines (paper and shapes a pixel at a time in turn, so a closed gap splits at its middle); line pixels
     are not paper. A shape whose outline leaves a wider gap is paper too: close it, or dab it. With `result`
     None (the model has not run yet) it returns None where it would need the model's output."""
-    rim = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    rim = np.unique(_border(labels))
     rim = rim[rim >= 0]
     rim = rim[~dabbed[rim]]
     open_ = np.zeros(n + 1, bool)  # labels == -1 (line) indexes the last entry, left False
@@ -484,7 +483,7 @@ def _open_part(
     # are shapes whatever the widest width makes of them, so labelling all of `area` there is the same)
     sub, m, sizes = _label(area & ~_thickened(line, CLOSE[-1], thick))
     at_edge = np.zeros(m + 1, bool)  # (sub == -1 indexes the last entry, left False)
-    at_edge[np.concatenate([sub[0], sub[-1], sub[:, 0], sub[:, -1]])] = True
+    at_edge[_border(sub)] = True
     at_edge[-1] = False
     edge_part = at_edge[sub]
     early = np.zeros(area.shape, bool)  # shapes found at the narrower widths
@@ -497,12 +496,12 @@ def _open_part(
         free &= ~known
         if free.sum() < least:  # (no part big enough could be cut off)
             continue
-        ys, xs = np.nonzero(free.any(axis=1))[0], np.nonzero(free.any(axis=0))[0]
-        box = np.s_[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]  # (labelled within the pixels' bounding box)
+        box = _bounds(free)  # (labelled within the pixels' bounding box)
         part, _, size = _label(free[box])
         cut = np.append(size >= least, False)
-        sides = [part[0] if ys[0] == 0 else [], part[-1] if ys[-1] == h - 1 else []]
-        sides += [part[:, 0] if xs[0] == 0 else [], part[:, -1] if xs[-1] == w - 1 else []]
+        (y0, y1), (x0, x1) = ((b.start, b.stop) for b in box)
+        sides = [part[0] if y0 == 0 else [], part[-1] if y1 == h else []]
+        sides += [part[:, 0] if x0 == 0 else [], part[:, -1] if x1 == w else []]
         cut[np.concatenate(sides).astype(np.int64)] = False  # at the canvas edge (part == -1: the last)
         cut[part[(_beside(known) & free)[box]]] = False  # joined to a part at the edge
         if cut.any():
@@ -630,6 +629,17 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray) -> list:
     return steps
 
 
+def _border(a: np.ndarray) -> np.ndarray:
+    """The values on the canvas edge of (H, W) `a`: its first and last rows and columns, one flat array."""
+    return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+
+
+def _bounds(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The rows and columns of (H, W) bool `mask`'s bounding box as slices, or None where it is all False."""
+    ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1)) if len(ys) else None
+
+
 def _touches_edge(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
@@ -660,7 +670,7 @@ def guard_leaks(
     # the widest width first: a region with a dab's part still at the canvas edge there is at the edge at every
     # narrower width too (the part there holds it), so no width closes it and its narrower widths are skipped
     widest, _ = label_regions(~_thickened(line, CLOSE[-1], thick))
-    rim = np.unique(np.concatenate([widest[0], widest[-1], widest[:, 0], widest[:, -1]]))
+    rim = np.unique(_border(widest))
     pts_of = {r: seeds[np.isin(own, np.nonzero(group_region == r)[0])] for r in leaky}
     tried = [r for r in leaky if not np.isin(_ids_at(widest, pts_of[r]), rim).any()]
     for k in CLOSE:
@@ -692,7 +702,7 @@ def guard_leaks(
             continue
         paper = region & (r_lab[0] > PAPER[0]) & (np.hypot(r_lab[1], r_lab[2]) < PAPER[1])
         blank, m = label_regions(paper)  # paper is what reaches the edge: a highlight in a shape is shape
-        edge = np.unique(np.concatenate([blank[0], blank[-1], blank[:, 0], blank[:, -1]]))
+        edge = np.unique(_border(blank))
         open_ = np.zeros(m + 1, bool)
         open_[edge[edge >= 0]] = True  # blank == -1 (not paper) indexes the last entry, left False
         paper = open_[blank]
