@@ -514,16 +514,23 @@ KEEP_COLOURS_SMOOTH = 512  # keep colours smooths the input's a*, b* over 1 px p
 
 
 def keep_colours(
-    out: np.ndarray, x: np.ndarray, labels: np.ndarray | None = None, paper: np.ndarray | None = None
+    out: np.ndarray,
+    x: np.ndarray,
+    labels: np.ndarray | None = None,
+    paper: np.ndarray | None = None,
+    layer: np.ndarray | None = None,
 ) -> np.ndarray:
     """A style that keeps the artist's colours (`nftgan.keep_colours`): the a*, b* of its input `x` (the
     colours) with `out`'s CIELAB lightness (the style's shading, bevels and highlights), in place in `out`.
     Both planar (3, H, W) in [-1, 1], the same size (the model's work size). With `labels` (the regions
-    follow my colours filled by, hintfill's labels: (h, w) int, -1 on lines, any size, brought to (H, W) by
-    nearest neighbour) each region keeps its input's mean lightness and the style adds its shading within it:
+    follow my colours filled by, hintfill's labels: (h, w) int, -1 on lines, any size: the means over them
+    brought to (H, W) by nearest neighbour, the offsets bilinearly) each region keeps its input's mean
+    lightness and the style adds its shading within it:
     fy_out = fy_style + mean_r(fy_in) - mean_r(fy_style) (CIELAB's f terms: L* = 116 fy - 16; `_shift`),
     so a red wall stays the red the artist chose instead of coming back peach (3D Clay lifts the L* of
     every shape by 5 L* or more). The open paper (`paper`, as keep_paper takes it) keeps the style's own L*.
+    `layer`: the line layer the labels were cut from (the same size), whose soft edges place each region's
+    edge to a fraction of a pixel (without it, whole label pixels: a staircase along diagonal outlines).
     Without labels (follow my colours off, or no colorize stage) the style's own L* everywhere, as before:
     there is no open paper to hold white then, so one offset for the whole image would move the paper with the
     shapes (grey paper when the style lightens them), and regions guessed from any picture (a painting
@@ -533,7 +540,7 @@ def keep_colours(
     edges; more tints the grey bevels of outlines (looked at 1:1 on the demo house at 256 and 512 px)."""
     h, w = x.shape[1:]
     f = _input_colours(x)
-    shift = None if labels is None else _shift_ahead(labels, paper, x, f[1], (0, h, 0, w))
+    shift = None if labels is None else _shift_ahead(labels, paper, x, f[1], (0, h, 0, w), layer)
     return _keep_colours_of(out, f, shift)
 
 
@@ -578,31 +585,44 @@ SHIFT_REACH = 3
 
 
 def _shift_ahead(
-    labels: np.ndarray, paper: np.ndarray | None, x: np.ndarray, fy_in: np.ndarray, box: tuple
+    labels: np.ndarray,
+    paper: np.ndarray | None,
+    x: np.ndarray,
+    fy_in: np.ndarray,
+    box: tuple,
+    layer: np.ndarray | None = None,
 ) -> tuple:
     """What keeping each region's lightness needs of the style's input alone (worked out beside the style's
-    run), for `_shift`: (each pixel's region + 1 at the labels' size (0: line); the line pixels with a region
-    pixel within SHIFT_REACH px (flat indices) and 1 / the share of region pixels around each; the labels'
-    pixels each pixel of `box` at the style's size takes (nearest neighbour, as _paper_weight brings the
-    paper); each box pixel's region + 1 for the means, with the lines and their 1 px edges at 0; each region's
-    pixel count and mean fy_in there (its input's lightness, `fy_in`: the input's fy over the box); the regions
-    kept at the style's own lightness (0 and the open paper: keep_paper's job)). `labels`: hintfill's (h, w)
-    labels, -1 on lines; `paper`: fill's open paper (h, w) bool or None, at the same size."""
+    run), for `_shift`: (each pixel's region + 1 at the labels' size (0: line); `_soft_edges`' pixels that
+    blend a region's offset with the line's, the pixel whose region's offset each takes, and 1 / the share of
+    region pixels around each; each one's share of region; how the offsets come to `box` at the style's size
+    (`_upsample_plan` for its rows and columns: bilinear; or the box's slices where the sizes match); each box
+    pixel's region + 1 for the means (nearest neighbour, as _paper_weight brings the paper), with the lines
+    and their 1 px edges at 0; each region's pixel count and mean fy_in there (its input's lightness, `fy_in`:
+    the input's fy over the box); the regions kept at the style's own lightness (0 and the open paper:
+    keep_paper's job)). `labels`: hintfill's (h, w) labels, -1 on lines; `paper`: fill's open paper (h, w)
+    bool or None, and `layer` the line layer the labels were cut from (pipeline.line_layer; its soft edges
+    place the lines to a fraction of a pixel) or None (whole pixels), at the same size."""
     n = int(labels.max()) + 1 if labels.size else 0
     line = labels < 0
     # each pixel's region + 1, 0 on the lines (uint8 when it fits: a quarter of the bytes)
     lab = np.add(labels, 1, dtype=np.uint8 if n < 255 else np.int32, casting="unsafe")
     # the lines take the offsets of the regions around them, weighted by how many of their pixels are near
     share = _box((~line)[None].astype(np.float32), SHIFT_REACH)[0]
-    reach = np.flatnonzero(line & (share > 0))
-    inv = 1.0 / share.reshape(-1)[reach]
+    soft, side, cover = _soft_edges(labels, layer, share)
+    inv = 1.0 / share.reshape(-1)[soft]
     y0, y1, x0, x1 = box
+    up = None
     if labels.shape == x.shape[1:]:
         sel = (slice(y0, y1), slice(x0, x1))
     else:
         rows = ((np.arange(y0, y1) + 0.5) * (labels.shape[0] / x.shape[1])).astype(np.intp)
         cols = ((np.arange(x0, x1) + 0.5) * (labels.shape[1] / x.shape[2])).astype(np.intp)
         sel = np.ix_(rows, cols)
+        up = (
+            _upsample_plan(labels.shape[0], x.shape[1], y0, y1),
+            _upsample_plan(labels.shape[1], x.shape[2], x0, x1),
+        )
     edge = hintfill.grow(line, 1) if n and line.any() else line  # the means leave out the lines' soft edges
     inside = lab.astype(np.intp)
     inside[edge] = 0
@@ -615,26 +635,83 @@ def _shift_ahead(
         fixed |= np.bincount(lab[paper], minlength=n + 1) > 0.5 * np.bincount(
             lab.reshape(-1), minlength=n + 1
         )
-    return lab, reach, inv, sel, inside, count, mean_in, fixed
+    return lab, soft, side, inv, cover, (sel if up is None else up), inside, count, mean_in, fixed
 
 
-def _shift(fy: np.ndarray, lab, reach, inv, sel, inside, count, mean_in, fixed) -> np.ndarray:
+def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray) -> tuple:
+    """The pixels whose lightness offset `_shift` blends between a region's and the line's: (flat indices: the
+    line pixels with a region pixel within SHIFT_REACH px (`share` > 0) and the region pixels beside a line,
+    the pixel whose region's offset each takes (itself, or for a line pixel its most papery region pixel of
+    the 3 x 3 around it; itself where there is none), the share c of each that is region (float32)). The
+    share is the line layer's value (a black line's soft edge: 1 - its coverage of the pixel, moving with
+    the line's sub-pixel position; clipped to [0, 1], 0 on a line pixel with no region pixel beside it).
+    Without `layer`: whole pixels (1 on a region's, 0 on a line's)."""
+    h, w = labels.shape
+    line = labels < 0
+    soft = np.flatnonzero((line & (share > 0)) | (hintfill.grow(line, 1) & ~line))
+    side = soft.copy()
+    if layer is None or not len(soft):
+        return soft, side, (~line).reshape(-1)[soft].astype(np.float32)
+    cover = np.clip(layer.reshape(-1)[soft], 0.0, 1.0).astype(np.float32)
+    at = np.nonzero(line.reshape(-1)[soft])[0]  # the line pixels: the region pixel around them most paper
+    ys, xs = np.divmod(soft[at], w)
+    best = np.full(len(at), -1.0, np.float32)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            yy, xx = ys + dy, xs + dx
+            ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            q = np.where(ok, np.clip(yy, 0, h - 1) * w + np.clip(xx, 0, w - 1), 0)
+            v = np.where(ok & ~line.reshape(-1)[q], layer.reshape(-1)[q], -1.0)
+            better = v > best
+            best[better] = v[better]
+            side[at[better]] = q[better]
+    cover[at[best < 0]] = 0.0  # (no region pixel beside it: the line's offset alone)
+    return soft, side, cover
+
+
+def _upsample_plan(n: int, m: int, lo: int, hi: int) -> tuple:
+    """Bilinear sampling of `n` pixels at a size of `m` (pixel centres aligned, edges clamped) for the pixels
+    lo:hi at size m: (the source pixels below and above each, float32 weights of the one above)."""
+    pos = np.clip((np.arange(lo, hi) + 0.5) * (n / m) - 0.5, 0.0, n - 1)
+    below = np.minimum(pos.astype(np.intp), n - 1)
+    above = np.minimum(below + 1, n - 1)
+    return below, above, (pos - below).astype(np.float32)
+
+
+def _shift(fy: np.ndarray, lab, soft, side, inv, cover, up, inside, count, mean_in, fixed) -> np.ndarray:
     """fy (the style's lightness, (H, W) over the box) moved per region so each region's mean is its
     input's, in place: fy + mean_r(fy_in) - mean_r(fy), and on the lines the mean of the offsets of the
     region pixels within SHIFT_REACH px where it darkens (so a line between two regions goes smoothly from
     one's to the other's, and its edges darken with a darkened region beside them: no lighter ring), none
     where it would lighten (a small shape the style shades much darker than colorize, lifted back, would get
-    a pale grey band for an outline, seen at 1:1 on held-out emoji); `_shift_ahead`'s regions."""
+    a pale grey band for an outline, seen at 1:1 on held-out emoji); `_shift_ahead`'s regions.
+    The offsets are anti-aliased: a pixel a line's soft edge covers in part takes the line's offset in that
+    part and its region's in the rest (`_soft_edges`), and they come to the style's size bilinearly. Whole
+    label pixels brought up by nearest neighbour stepped along every diagonal outline of a shape whose
+    lightness moved (the demo's sun, lifted 12 L*: a 2 px staircase at the style's 512 px, which the x4
+    upscale drew as 8 px teeth at 2048)."""
     mean_out = np.bincount(inside, weights=fy.reshape(-1), minlength=len(count)) / np.maximum(count, 1)
     offset = (mean_in - mean_out).astype(np.float32)
     offset[fixed] = 0.0
     field = offset[lab]  # at the labels' size, 0 on the lines
-    if len(reach):
-        near = _box(field[None], SHIFT_REACH)[0].reshape(-1)[reach]
+    if len(soft):
+        flat = field.reshape(-1)
+        near = _box(field[None], SHIFT_REACH)[0].reshape(-1)[soft]
         near *= inv
         np.minimum(near, 0.0, out=near)  # darker only: a lifted region leaves its outline as dark as drawn
-        field.reshape(-1)[reach] = near
-    fy += field[sel]
+        own = flat[side]  # the region's offset, in the pixel's share of region (`cover`)
+        own -= near
+        own *= cover
+        own += near
+        flat[soft] = own
+    if isinstance(up[0], slice):  # (the style's own size: the box itself)
+        fy += field[up]
+        return fy
+    (b, a, t), (bx, ax, tx) = up
+    rows = field[b]
+    rows += (field[a] - rows) * t[:, None]
+    fy += rows[:, bx]
+    fy += (rows[:, ax] - rows[:, bx]) * tx
     return fy
 
 
@@ -666,7 +743,9 @@ def _toward(out: np.ndarray, x: np.ndarray, rest: np.ndarray) -> np.ndarray:
     return out
 
 
-def _keep_ahead(x: np.ndarray, paper: np.ndarray | None, labels: np.ndarray | None = None) -> tuple:
+def _keep_ahead(
+    x: np.ndarray, paper: np.ndarray | None, labels: np.ndarray | None = None, layer: np.ndarray | None = None
+) -> tuple:
     """What keeping colours (and the paper) needs of the style's input `x` alone, worked out while the style
     runs: (1 - the paper weight (what keep_paper keeps of the style's output) or None, the box of rows and
     columns that are not all paper, the input's colours over it, the regions whose lightness is kept
@@ -684,7 +763,7 @@ def _keep_ahead(x: np.ndarray, paper: np.ndarray | None, labels: np.ndarray | No
     f = _input_colours(x, box)
     shift = None
     if labels is not None and f.size:
-        shift = _shift_ahead(labels, paper, x, f[1], box)
+        shift = _shift_ahead(labels, paper, x, f[1], box, layer)
     return rest, box, f, shift
 
 
@@ -827,7 +906,7 @@ def run(
     fills = fill_hints and "colorize" in stages  # dabs filled, and the open paper kept paper
     keeps = "stylize" in infos and infos["stylize"].keep_colours
     paper = None  # the open paper follow my colours gave back as white (for a style that keeps your colours)
-    regions = None  # ... and the regions it filled by: each keeps its lightness through that style
+    regions = layer_in = None  # ... and the regions it filled by: each keeps its lightness through that style
     beside = _Beside(job)
     try:
         x_in = at_work_size(x, infos[stages[0]])
@@ -845,7 +924,7 @@ def run(
             if i:
                 x_in = at_work_size(x, info)
             # a style that keeps your colours: what it needs of its input, beside its run
-            kept = beside.submit(_keep_ahead, x_in, paper, regions) if info.keep_colours else None
+            kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in) if info.keep_colours else None
             x = apply_model(x_in, info, sessions[k], job, on_tile)
             if i == 0:
                 layer, dabs, prepared = ahead.result()
@@ -856,8 +935,9 @@ def run(
                     layer[dabs] = 1.0
                 if not keeps:
                     paper = None
-                else:  # fill's regions (its labels, in place: with the parts the leak guard cut out)
-                    regions = prepared[1].labels
+                else:  # fill's regions (its labels, in place: with the parts the leak guard cut out) and the
+                    # line layer they were cut from (their sub-pixel edges)
+                    regions, layer_in = prepared[1].labels, prepared[0]
             # the style's shading in the colours it was given (before Strength mixes them), and the open paper
             # follow my colours gave back as white stays white
             if kept is not None:
