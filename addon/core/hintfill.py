@@ -27,7 +27,9 @@ without a hint keep the model's own colours.
   narrowest width that cuts it off, so a small or thin one is not lost) comes back white, up to the
   lines; enclosed shapes keep the model's colours, and a dab in the paper fills it as any other region: a
   blue dab in the sky gives a blue sky to the lines (to a horizon drawn edge to edge; no frame needed), and
-  is no paper any more. The lines beside a filled region or the
+  is no paper any more. Such a sky is filled flat: the model painted it as paper, and what it paints into
+  its paper is haze it spreads from the shapes (a darker wedge at the foot of a house), not shading; `fill`
+  hands it out too, and a style that keeps your colours adds no light there (pipeline.keep_colours). The lines beside a filled region or the
   paper are laid over its new colour, not the model's (which showed past the sharp lines as a fringe).
   `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
 
@@ -242,8 +244,12 @@ def prepare(sketch: np.ndarray, line_layer: np.ndarray, check=None) -> Prepared:
 
 
 def fill(
-    result: np.ndarray, sketch: np.ndarray, line_layer: np.ndarray, prepared: Prepared | None = None
-) -> tuple[np.ndarray, int, np.ndarray]:
+    result: np.ndarray,
+    sketch: np.ndarray,
+    line_layer: np.ndarray,
+    prepared: Prepared | None = None,
+    sky: bool = False,
+) -> tuple:
     """Follow my colours on `result` (planar RGB (3, H, W) in [-1, 1], the colorize output), in place: fill
     the hinted regions, bring the open paper back (`paper`), and put the new colours under the lines beside
     them (`_under_lines`).
@@ -251,29 +257,36 @@ def fill(
     `sketch` is the model's input at the same size (planar [-1, 1]) and `line_layer` its lines (pipeline.
     line_layer: < LINE is line); `prepared`: `prepare(sketch, line_layer)` when it was made already (the
     pipeline makes it while the model runs). Returns (result, number of regions filled, the open paper given
-    back as white: (H, W) bool, which a style that keeps your colours keeps white too (pipeline.keep_paper))."""
+    back as white: (H, W) bool, which a style that keeps your colours keeps white too (pipeline.keep_paper));
+    with `sky`, a fourth: the open background a dab filled flat ((H, W) bool: `_open_paper_regions`, a sky),
+    where such a style may shade darker but adds no light of its own (pipeline.keep_colours)."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
     p = prepared if prepared is not None else prepare(sketch, line_layer)
     if not p.n:  # all line
-        return result, 0, np.zeros(p.line.shape, bool)
+        none = np.zeros(p.line.shape, bool)
+        return (result, 0, none, none.copy()) if sky else (result, 0, none)
     labels, n = p.labels, p.n
-    has = np.zeros(n, bool)
+    has = flat = np.zeros(n, bool)
     thick: dict = {}  # the lines thickened k px (grow(p.line, k)), made once for the leak guard and the paper
     if p.dabbed:
-        labels, n, has = _fill_dabs(result, sketch, p.line, labels, n, p.hint, thick)
+        labels, n, has, flat = _fill_dabs(result, sketch, p.line, labels, n, p.hint, thick)
     blank = p.blank if p.blank is not None else paper(result, labels, n, p.line, has, thick)
     np.copyto(result, 1.0, where=blank)
     if has.any():
         _under_lines(result, labels, blank | has[np.maximum(labels, 0)])
     else:
         _under_lines(result, labels, blank, p.under if blank is p.blank else None)
+    if sky:
+        sky_ = flat[np.maximum(labels, 0)] & (labels >= 0) if flat.any() else np.zeros(labels.shape, bool)
+        return result, int(has.sum()), blank, sky_
     return result, int(has.sum()), blank
 
 
-def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple[np.ndarray, int, np.ndarray]:
-    """The dab fill (see the module's notes). Returns (labels, count, which regions were filled): the leak
-    guard may cut new regions out of leaky ones. `thick`: `_thickened`'s memo."""
+def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
+    """The dab fill (see the module's notes). Returns (labels, count, which regions were filled, which of them
+    flat: `_open_paper_regions`): the leak guard may cut new regions out of leaky ones. `thick`:
+    `_thickened`'s memo."""
     group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, sketch)
     r_lab = lab((np.clip(result, -1, 1) + 1) * 0.5)
     count = n
@@ -287,7 +300,7 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple[np.nd
         group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, sketch)
     has = np.zeros(n, bool)
     if not len(group_region):
-        return labels, n, has
+        return labels, n, has, has.copy()
     has[group_region] = True
     target = (labels >= 0) & has[np.maximum(labels, 0)]
     dist = _distances(seeds, own, hint.shape)  # (groups, H, W): pixels to each dab group
@@ -342,10 +355,27 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple[np.nd
     if clear is not None:
         w *= clear[target]
     shade = (w * shade + (1 - w) * by_dab) * SHADING
+    flat = _open_paper_regions(r_lab, labels, far, n) & has
+    shade[flat[reg]] = 0.0
     want[0] = np.clip(want[0] + shade, 0, 100)  # (the colour's lightness shaded; its a*, b* as they are)
     result[:, target] = srgb(want) * 2 - 1
     _unglow(result, r_lab, labels, target, dist, near, colour, n)
-    return labels, n, has
+    return labels, n, has, flat
+
+
+def _open_paper_regions(r_lab, labels, far, n) -> np.ndarray:
+    """(n,) bool: the filled regions that are open background the model paints as paper: they reach the canvas
+    edge, and of their pixels away from the dabs and lines (`far`) at least half are paper to the model
+    (PAPER: a dab in the sky). Such a region is filled flat: what the model paints into its paper is no
+    shading but haze it spreads from the shapes (a darker blue wedge at the foot of a house in a blue-dabbed
+    sky, 6 L* below the sky at 512 px), glow and its blot of the dab."""
+    ys, xs = np.nonzero(far)
+    reg = labels[ys, xs]
+    white = (r_lab[0, ys, xs] > PAPER[0]) & (np.hypot(r_lab[1, ys, xs], r_lab[2, ys, xs]) < PAPER[1])
+    out = np.bincount(reg[white], minlength=n) >= 0.5 * np.maximum(np.bincount(reg, minlength=n), 1)
+    edge = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry)
+    edge[_border(labels)] = True
+    return out & edge[:n] & (np.bincount(reg, minlength=n) > 0)
 
 
 def _blot(r_lab, dist, labels, inner, group_region) -> np.ndarray | None:

@@ -519,6 +519,7 @@ def keep_colours(
     labels: np.ndarray | None = None,
     paper: np.ndarray | None = None,
     layer: np.ndarray | None = None,
+    sky: np.ndarray | None = None,
 ) -> np.ndarray:
     """A style that keeps the artist's colours (`nftgan.keep_colours`): the a*, b* of its input `x` (the
     colours) with `out`'s CIELAB lightness (the style's shading, bevels and highlights), in place in `out`.
@@ -531,6 +532,11 @@ def keep_colours(
     every shape by 5 L* or more). The open paper (`paper`, as keep_paper takes it) keeps the style's own L*.
     `layer`: the line layer the labels were cut from (the same size), whose soft edges place each region's
     edge to a fraction of a pixel (without it, whole label pixels: a staircase along diagonal outlines).
+    `sky`: the open background a dab filled flat (hintfill.fill's fourth result, the same size): the regions
+    mostly in it take the style's lightness there only where it is darker than their input's (its shading
+    of the shapes' outlines and shadows), not where it lightens it (3D Clay, which learned from emoji on
+    white paper, paints a pale rim round every shape into what it takes for paper: a pale halo round a
+    house in a blue-dabbed sky).
     Without labels (follow my colours off, or no colorize stage) the style's own L* everywhere, as before:
     there is no open paper to hold white then, so one offset for the whole image would move the paper with the
     shapes (grey paper when the style lightens them), and regions guessed from any picture (a painting
@@ -540,7 +546,7 @@ def keep_colours(
     edges; more tints the grey bevels of outlines (looked at 1:1 on the demo house at 256 and 512 px)."""
     h, w = x.shape[1:]
     f = _input_colours(x)
-    shift = None if labels is None else _shift_ahead(labels, paper, x, f[1], (0, h, 0, w), layer)
+    shift = None if labels is None else _shift_ahead(labels, paper, x, f[1], (0, h, 0, w), layer, sky)
     return _keep_colours_of(out, f, shift)
 
 
@@ -582,6 +588,7 @@ def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: tuple | None = None)
 # px at the labels' size (colorize's work size): a line pixel takes the mean of the offsets of the region
 # pixels this close (lines are ~2.5 px at 256, and labels leave a px more beside them)
 SHIFT_REACH = 3
+SKY_SAMPLES = 4096  # pixels of a dabbed sky whose median lightness is its level (`_shift`)
 
 
 def _shift_ahead(
@@ -591,6 +598,7 @@ def _shift_ahead(
     fy_in: np.ndarray,
     box: tuple,
     layer: np.ndarray | None = None,
+    sky: np.ndarray | None = None,
 ) -> tuple:
     """What keeping each region's lightness needs of the style's input alone (worked out beside the style's
     run), for `_shift`: (each pixel's region + 1 at the labels' size (0: line); `_soft_edges`' pixels that
@@ -600,9 +608,11 @@ def _shift_ahead(
     pixel's region + 1 for the means (nearest neighbour, as _paper_weight brings the paper), with the lines
     and their 1 px edges at 0; each region's pixel count and mean fy_in there (its input's lightness, `fy_in`:
     the input's fy over the box); the regions kept at the style's own lightness (0 and the open paper:
-    keep_paper's job)). `labels`: hintfill's (h, w) labels, -1 on lines; `paper`: fill's open paper (h, w)
-    bool or None, and `layer` the line layer the labels were cut from (pipeline.line_layer; its soft edges
-    place the lines to a fraction of a pixel) or None (whole pixels), at the same size."""
+    keep_paper's job); for the regions mostly in `sky`, what caps their lightness at their input's (`_shift`'s
+    `cap`, or None)). `labels`: hintfill's (h, w) labels, -1 on lines; `paper`: fill's open paper
+    (h, w) bool or None, `layer` the line layer the labels were cut from (pipeline.line_layer; its soft edges
+    place the lines to a fraction of a pixel) or None (whole pixels), and `sky` the open background a dab
+    filled flat (bool) or None, at the same size."""
     n = int(labels.max()) + 1 if labels.size else 0
     line = labels < 0
     # each pixel's region + 1, 0 on the lines (uint8 when it fits: a quarter of the bytes)
@@ -635,7 +645,26 @@ def _shift_ahead(
         fixed |= np.bincount(lab[paper], minlength=n + 1) > 0.5 * np.bincount(
             lab.reshape(-1), minlength=n + 1
         )
-    return lab, soft, side, inv, cover, (sel if up is None else up), inside, count, mean_in, fixed
+    cap = None
+    if sky is not None and n:
+        mostly = np.bincount(lab[sky], minlength=n + 1) > 0.5 * np.bincount(lab.reshape(-1), minlength=n + 1)
+        mostly &= ~fixed
+        if mostly.any():
+            # how much of each pixel is such a region (a line's soft edge in part, as the offsets), at the box
+            share = mostly[lab].astype(np.float32)
+            share.reshape(-1)[soft] = cover * mostly[lab.reshape(-1)[side]]
+            weight = _brought(share, sel if up is None else up).reshape(-1)
+            at = np.flatnonzero(weight > 0.0)
+            # their level: the median of a sample of their pixels (the style's pale rim round the shapes is
+            # no part of it, as it is of their mean)
+            level = []
+            for r in np.flatnonzero(mostly):
+                px = np.flatnonzero(inside == r)
+                px = px[:: max(1, len(px) // SKY_SAMPLES)]
+                if len(px):
+                    level.append((r, px, float(np.median(fy_in.reshape(-1)[px]))))
+            cap = (at, weight[at], fy_in.reshape(-1)[at], level)
+    return lab, soft, side, inv, cover, (sel if up is None else up), inside, count, mean_in, fixed, cap
 
 
 def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray) -> tuple:
@@ -678,7 +707,7 @@ def _upsample_plan(n: int, m: int, lo: int, hi: int) -> tuple:
     return below, above, (pos - below).astype(np.float32)
 
 
-def _shift(fy: np.ndarray, lab, soft, side, inv, cover, up, inside, count, mean_in, fixed) -> np.ndarray:
+def _shift(fy: np.ndarray, lab, soft, side, inv, cover, up, inside, count, mean_in, fixed, cap) -> np.ndarray:
     """fy (the style's lightness, (H, W) over the box) moved per region so each region's mean is its
     input's, in place: fy + mean_r(fy_in) - mean_r(fy), and on the lines the mean of the offsets of the
     region pixels within SHIFT_REACH px where it darkens (so a line between two regions goes smoothly from
@@ -689,10 +718,17 @@ def _shift(fy: np.ndarray, lab, soft, side, inv, cover, up, inside, count, mean_
     part and its region's in the rest (`_soft_edges`), and they come to the style's size bilinearly. Whole
     label pixels brought up by nearest neighbour stepped along every diagonal outline of a shape whose
     lightness moved (the demo's sun, lifted 12 L*: a 2 px staircase at the style's 512 px, which the x4
-    upscale drew as 8 px teeth at 2048)."""
+    upscale drew as 8 px teeth at 2048).
+    In a dabbed sky (`cap`: the box pixels with a share of it, that share, their input's fy, and its regions'
+    samples with their input's median fy) the offset matches the medians, not the means (the style's pale
+    rim round the shapes lifts the mean), and where the style's lightness is above the input's it is taken
+    down to it in the pixel's share of sky (anti-aliased as the offsets): the style may shade a sky darker,
+    not lighter."""
     mean_out = np.bincount(inside, weights=fy.reshape(-1), minlength=len(count)) / np.maximum(count, 1)
     offset = (mean_in - mean_out).astype(np.float32)
     offset[fixed] = 0.0
+    for r, px, level in cap[3] if cap is not None else ():  # a sky: by its median, not its mean
+        offset[r] = level - float(np.median(fy.reshape(-1)[px]))
     field = offset[lab]  # at the labels' size, 0 on the lines
     if len(soft):
         flat = field.reshape(-1)
@@ -704,15 +740,28 @@ def _shift(fy: np.ndarray, lab, soft, side, inv, cover, up, inside, count, mean_
         own *= cover
         own += near
         flat[soft] = own
-    if isinstance(up[0], slice):  # (the style's own size: the box itself)
-        fy += field[up]
-        return fy
+    fy += _brought(field, up)
+    if cap is not None:  # (lighter than the input by d: d less, in the pixel's share of sky)
+        at, weight, top = cap[:3]
+        flat = fy.reshape(-1)
+        over = flat[at] - top
+        np.maximum(over, 0.0, out=over)
+        over *= weight
+        flat[at] -= over
+    return fy
+
+
+def _brought(field: np.ndarray, up) -> np.ndarray:
+    """`field` (at the labels' size) at the box of the style's size: `up` as `_shift_ahead` gives it (the
+    box's slices where the sizes match, else `_upsample_plan`'s rows and columns: bilinear)."""
+    if isinstance(up[0], slice):
+        return field[up]
     (b, a, t), (bx, ax, tx) = up
     rows = field[b]
     rows += (field[a] - rows) * t[:, None]
-    fy += rows[:, bx]
-    fy += (rows[:, ax] - rows[:, bx]) * tx
-    return fy
+    out = rows[:, bx]
+    out += (rows[:, ax] - out) * tx
+    return out
 
 
 PAPER_MARGIN = (10, 16)  # px at the style's work size: keep_paper keeps the style's output within the first
@@ -744,7 +793,11 @@ def _toward(out: np.ndarray, x: np.ndarray, rest: np.ndarray) -> np.ndarray:
 
 
 def _keep_ahead(
-    x: np.ndarray, paper: np.ndarray | None, labels: np.ndarray | None = None, layer: np.ndarray | None = None
+    x: np.ndarray,
+    paper: np.ndarray | None,
+    labels: np.ndarray | None = None,
+    layer: np.ndarray | None = None,
+    sky: np.ndarray | None = None,
 ) -> tuple:
     """What keeping colours (and the paper) needs of the style's input `x` alone, worked out while the style
     runs: (1 - the paper weight (what keep_paper keeps of the style's output) or None, the box of rows and
@@ -763,7 +816,7 @@ def _keep_ahead(
     f = _input_colours(x, box)
     shift = None
     if labels is not None and f.size:
-        shift = _shift_ahead(labels, paper, x, f[1], box, layer)
+        shift = _shift_ahead(labels, paper, x, f[1], box, layer, sky)
     return rest, box, f, shift
 
 
@@ -906,7 +959,8 @@ def run(
     fills = fill_hints and "colorize" in stages  # dabs filled, and the open paper kept paper
     keeps = "stylize" in infos and infos["stylize"].keep_colours
     paper = None  # the open paper follow my colours gave back as white (for a style that keeps your colours)
-    regions = layer_in = None  # ... and the regions it filled by: each keeps its lightness through that style
+    # ... the regions it filled by (each keeps its lightness through that style), and a sky a dab filled flat
+    regions = layer_in = sky = None
     beside = _Beside(job)
     try:
         x_in = at_work_size(x, infos[stages[0]])
@@ -924,13 +978,15 @@ def run(
             if i:
                 x_in = at_work_size(x, info)
             # a style that keeps your colours: what it needs of its input, beside its run
-            kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in) if info.keep_colours else None
+            kept = None
+            if info.keep_colours:
+                kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in, sky)
             x = apply_model(x_in, info, sessions[k], job, on_tile)
             if i == 0:
                 layer, dabs, prepared = ahead.result()
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
             if k == "colorize" and fills:
-                _, filled, paper = hintfill.fill(x, x_in, *prepared)
+                _, filled, paper, sky = hintfill.fill(x, x_in, *prepared, sky=True)
                 if filled and dabs is not None:
                     layer[dabs] = 1.0
                 if not keeps:
@@ -938,6 +994,7 @@ def run(
                 else:  # fill's regions (its labels, in place: with the parts the leak guard cut out) and the
                     # line layer they were cut from (their sub-pixel edges)
                     regions, layer_in = prepared[1].labels, prepared[0]
+                    sky = sky if sky.any() else None  # (a dabbed sky: the style adds no light there)
             # the style's shading in the colours it was given (before Strength mixes them), and the open paper
             # follow my colours gave back as white stays white
             if kept is not None:

@@ -418,6 +418,44 @@ def test_a_lifted_regions_lightness_follows_a_diagonal_outline_to_a_fraction_of_
     assert spread["whole"][0] > spread["soft"][0] + 0.15, spread
 
 
+def test_a_style_adds_no_light_to_a_dabbed_sky_only_its_shading_below_it():
+    """3D Clay learned from emoji on white paper and paints a pale rim round every shape into what it takes for
+    paper: in a blue-dabbed sky (hintfill.fill's `sky`: the open background a dab filled flat) keep_colours
+    left it as a pale halo round the house. With `sky` the sky keeps its input's lightness wherever the
+    style's is lighter, and the style's darker shading (a shadow) stays; without it the rim shows. The sky's
+    level is its median (the rim lifts its mean: the rest of the sky would come out darker than the input)."""
+    n = 128
+    px = np.ones((n, n, 4), np.float32)
+    px[..., :3] = (0.16, 0.38, 0.86)  # a blue sky ...
+    imageio.draw_strokes(px, [[(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]], width=2.5)
+    x = pipeline.to_model_space(px)  # (top-down)
+    layer = pipeline.line_layer(x)
+    labels, count = hintfill.regions(layer < hintfill.LINE)
+    sky = labels == labels[0, 0]
+    assert count == 2 and sky.mean() > 0.7
+    x[:, labels == labels[n // 2, n // 2]] = 0.4  # ... round a light grey square
+    light_in = hintfill.lab((x + 1) / 2)[0]
+    yy, xx = np.mgrid[0:n, 0:n]
+    ring = np.maximum(np.abs(yy - n / 2), np.abs(xx - n / 2))
+    rim = sky & (ring > 0.2 * n + 3) & (ring < 0.2 * n + 9)  # the style's pale rim round the square
+    shadow = sky & (yy > 0.8 * n) & (xx > 0.4 * n) & (xx < 0.6 * n)  # and a shadow under it
+    target = light_in + 2.0  # the style paints the sky 2 L* lighter ...
+    target[rim] += 35.0
+    target[shadow] -= 10.0
+    grey = np.zeros((3, n, n), np.float32)
+    grey[0] = np.clip(target, 0, 100)
+    out = hintfill.srgb(grey) * 2 - 1  # (its own colours do not matter: keep_colours takes its lightness)
+    got = {}
+    for name, given in (("sky", sky), ("none", None)):
+        res = pipeline.keep_colours(out.copy(), x, labels, None, layer, given)
+        got[name] = hintfill.lab((res + 1) / 2)[0] - light_in
+    clear = sky & ~hintfill.grow(~sky, 3)
+    assert got["none"][rim & clear].mean() > 25  # the halo
+    assert got["sky"][clear].max() < 0.5, got["sky"][clear].max()  # no light of its own ...
+    assert np.abs(got["sky"][clear & ~rim & ~shadow]).max() < 0.5  # ... the sky at its input's level ...
+    assert got["sky"][shadow & clear].mean() < -8  # ... and the style's shadow kept
+
+
 def _helpers_alive():
     return [t for t in threading.enumerate() if t.name.startswith(pipeline.HELPER_THREAD)]
 
