@@ -87,6 +87,11 @@ RAYS = 16  # a dab's region still open to the canvas edge is open background if,
 ESCAPE = 0.3  # RAY_POINTS points on its dab, at least this share reaches the edge without crossing a line,
 CLEAR = 12.0  # and the nearest line they meet is this many px away (at 256 px; the median over the points)
 RAY_POINTS = 8
+BESIDE = (
+    0.5,
+    6.0,
+)  # ... or, where at least this share reaches the edge (the dab beside at most a half-plane of
+# lines: a ground under its horizon), only this many px (a dab clearly off the line, not hugging it)
 RAY_STEPS = 16  # px: the rays are traced this many steps first (then twice as many each time), stopping once
 # all are blocked or off the canvas
 UNDER = 3  # px: how far into a line the colour of the regions beside it reaches (lines are ~2.5 px at 256)
@@ -781,10 +786,17 @@ def in_the_open(block: np.ndarray, pts: np.ndarray) -> bool:
     """A dab (its points `pts`, y, x) lies in the open background, not in a shape whose outline leaves a gap:
     of RAYS rays from each point at least ESCAPE reach the canvas edge without crossing a line (`block`: the
     lines thickened by one px, as `regions` sees them), and
-    the nearest line the rays meet is CLEAR px away or more (a share of the canvas), the median over the points."""
+    the nearest line the rays meet is CLEAR px away or more (a share of the canvas), the median over the points;
+    or, where at least half the rays get out (BESIDE: the lines the dab is near take up at most half of its
+    view, as a horizon does a ground dab's), BESIDE[1] px or more: a green dab 7-11 px under the horizon
+    (at 256 px) filled only the model's blot of it, not the ground. A dab hugging a line with less of the
+    open around it (a shape's outline beside it: a quarter to a third of the rays out) still needs CLEAR."""
     d = rays(block, pts)
-    clear = CLEAR * min(block.shape) / 256
-    return bool(np.isinf(d).mean() >= ESCAPE and np.median(d.min(axis=1)) >= clear)
+    scale = min(block.shape) / 256
+    share, clear = np.isinf(d).mean(), np.median(d.min(axis=1))
+    return bool(
+        share >= ESCAPE and (clear >= CLEAR * scale or (share >= BESIDE[0] and clear >= BESIDE[1] * scale))
+    )
 
 
 def _spread(pts: np.ndarray, k: int) -> np.ndarray:

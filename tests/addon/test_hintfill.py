@@ -769,6 +769,20 @@ def test_a_dabbed_sky_through_3d_clay_has_no_halo_and_no_wedge():
     assert np.percentile(light["stylize"], 99) < light["colorize"].max() + 1.0
 
 
+@pytest.mark.parametrize("y", [0.19, 0.20])
+def test_a_ground_dab_close_under_the_horizon_fills_the_ground(y):
+    """Issue 11: a green dab 7-9 px under the horizon (its stroke clear of the line; 256 px) filled only the
+    model's blot of it, as a dab hugging a line would (CLEAR: 12 px); half its rays reach the canvas edge,
+    so it is the ground's dab (BESIDE) and fills the ground, through the shipped model."""
+    px = sky_sketch(dabs=((GREEN, (0.5, y)),))
+    out = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1, lines=())["colorize"]
+    x = planar(px)
+    far = distance_to(dab_mask(x))[::-1] > 40
+    clear = pipeline.line_layer(x)[::-1] > 0.99
+    ground = sky_masks()[1]
+    assert (de_to(out, GREEN, ground & far & clear) < 15).mean() >= 0.9
+
+
 def test_a_dab_in_a_shape_with_a_small_gap_fills_only_the_shape_through_the_model():
     """The shipped model on a circle whose outline leaves a 3 px gap, a dab inside: the circle fills, the
     paper outside stays white paper (the dab's rays hit the outline: no background dab)."""
@@ -782,14 +796,24 @@ def test_a_dab_in_a_shape_with_a_small_gap_fills_only_the_shape_through_the_mode
 
 
 def test_rays_tell_the_open_background_from_a_shape_with_a_wide_gap():
-    """in_the_open: a dab in the sky (most rays reach the canvas edge, far from the lines) is in the open; one
-    in a circle whose outline leaves a gap too wide to close (20, 30 px: at most one ray of 16 gets out) or
-    one hugging a line of the open drawing is not."""
+    """in_the_open: a dab in the sky (most rays reach the canvas edge, far from the lines) is in the open, and
+    one in the ground a few px under the horizon (half the rays get out); one in a circle whose outline
+    leaves a gap too wide to close (20, 30 px: at most one ray of 16 gets out), one hugging a line of the
+    open drawing (a third of the rays out), or one near the bottom of a shallow open bowl is not."""
     x = planar(sky_sketch(dabs=()))
     block = hintfill.grow(pipeline.line_layer(x) < hintfill.LINE)
     assert hintfill.in_the_open(block, np.array([[50.0, 40.0], [52.0, 48.0]]))  # planar: top-down
     assert hintfill.in_the_open(block, np.array([[235.0, 200.0]]))  # the ground
     assert not hintfill.in_the_open(block, np.array([[186.0, 40.0]]))  # just above the horizon: 4 px
+    # under the horizon (row 192), 8 px: half the rays and more get out (the ground: BESIDE)
+    assert hintfill.in_the_open(block, np.array([[201.0, 120.0], [203.0, 126.0], [201.0, 132.0]]))
+    for depth in (0.08, 0.2):  # but not in a shallow bowl (100 px wide), 6-10 px over its bottom
+        px = np.ones((256, 256, 4), np.float32)
+        draw_strokes(px, [[(0.3, 0.5 + depth), (0.3, 0.5), (0.7, 0.5), (0.7, 0.5 + depth)]], width=256 / 110)
+        bowl = hintfill.grow(pipeline.line_layer(planar(px)) < hintfill.LINE)
+        for above in (6, 8, 10):
+            r = 128.0 - above
+            assert not hintfill.in_the_open(bowl, np.array([[r, 120.0], [r - 3, 128.0], [r, 136.0]]))
     for gap in (20.0, 30.0):
         x, _, _ = ring_sketch(gap_px=gap)
         block = hintfill.grow(pipeline.line_layer(x) < hintfill.LINE)
