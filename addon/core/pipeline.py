@@ -619,7 +619,8 @@ def _shift_ahead(
     lab = np.add(labels, 1, dtype=np.uint8 if n < 255 else np.int32, casting="unsafe")
     # the lines take the offsets of the regions around them, weighted by how many of their pixels are near
     share = _box((~line)[None].astype(np.float32), SHIFT_REACH)[0]
-    soft, side, cover = _soft_edges(labels, layer, share)
+    edge = hintfill.grow(line, 1) if n and line.any() else line  # (the lines and their 1 px soft edges)
+    soft, side, cover = _soft_edges(labels, layer, share, edge)
     inv = 1.0 / share.reshape(-1)[soft]
     y0, y1, x0, x1 = box
     up = None
@@ -633,8 +634,7 @@ def _shift_ahead(
             _upsample_plan(labels.shape[0], x.shape[1], y0, y1),
             _upsample_plan(labels.shape[1], x.shape[2], x0, x1),
         )
-    edge = hintfill.grow(line, 1) if n and line.any() else line  # the means leave out the lines' soft edges
-    inside = lab.astype(np.intp)
+    inside = lab.astype(np.intp)  # (the means leave out the lines' soft edges)
     inside[edge] = 0
     inside = inside[sel].reshape(-1)  # (bincount's index type: no conversion on the output side)
     count = np.bincount(inside, minlength=n + 1)
@@ -667,34 +667,41 @@ def _shift_ahead(
     return lab, soft, side, inv, cover, (sel if up is None else up), inside, count, mean_in, fixed, cap
 
 
-def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray) -> tuple:
+def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray, edge: np.ndarray) -> tuple:
     """The pixels whose lightness offset `_shift` blends between a region's and the line's: (flat indices: the
     line pixels with a region pixel within SHIFT_REACH px (`share` > 0) and the region pixels beside a line,
     the pixel whose region's offset each takes (itself, or for a line pixel its most papery region pixel of
     the 3 x 3 around it; itself where there is none), the share c of each that is region (float32)). The
     share is the line layer's value (a black line's soft edge: 1 - its coverage of the pixel, moving with
     the line's sub-pixel position; clipped to [0, 1], 0 on a line pixel with no region pixel beside it).
-    Without `layer`: whole pixels (1 on a region's, 0 on a line's)."""
+    Without `layer`: whole pixels (1 on a region's, 0 on a line's). `edge`: the lines grown by 1 px."""
     h, w = labels.shape
     line = labels < 0
-    soft = np.flatnonzero((line & (share > 0)) | (hintfill.grow(line, 1) & ~line))
+    soft = np.flatnonzero((line & (share > 0)) | (edge & ~line))
     side = soft.copy()
     if layer is None or not len(soft):
         return soft, side, (~line).reshape(-1)[soft].astype(np.float32)
     cover = np.clip(layer.reshape(-1)[soft], 0.0, 1.0).astype(np.float32)
     at = np.nonzero(line.reshape(-1)[soft])[0]  # the line pixels: the region pixel around them most paper
+    # (the layer on a padded copy, -1 on the lines and off the canvas: one look per neighbour)
+    stride = w + 2
+    val = np.full((h + 2, stride), -1.0, np.float32)
+    np.copyto(val[1:-1, 1:-1], layer, where=~line)
+    val = val.reshape(-1)
     ys, xs = np.divmod(soft[at], w)
+    pad = (ys + 1) * stride + xs + 1
     best = np.full(len(at), -1.0, np.float32)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            yy, xx = ys + dy, xs + dx
-            ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-            q = np.where(ok, np.clip(yy, 0, h - 1) * w + np.clip(xx, 0, w - 1), 0)
-            v = np.where(ok & ~line.reshape(-1)[q], layer.reshape(-1)[q], -1.0)
-            better = v > best
-            best[better] = v[better]
-            side[at[better]] = q[better]
-    cover[at[best < 0]] = 0.0  # (no region pixel beside it: the line's offset alone)
+    pick = np.zeros(len(at), np.intp)
+    for o in (-stride - 1, -stride, -stride + 1, -1, 1, stride - 1, stride, stride + 1):
+        v = val[pad + o]
+        better = v > best
+        best[better] = v[better]
+        pick[better] = o
+    found = best >= 0
+    # (the padded offset o is dy * stride + dx: the same pixel at the labels' size is dy * w + dx)
+    dy = np.round(pick / stride).astype(np.intp)
+    side[at[found]] = soft[at[found]] + (dy * w + (pick - dy * stride))[found]
+    cover[at[~found]] = 0.0  # (no region pixel beside it: the line's offset alone)
     return soft, side, cover
 
 
