@@ -25,7 +25,14 @@ import onnx
 import torch
 from nftgan.core.contract import ModelError, describe_model
 from nftgan.training.errors import ConfigError
-from nftgan.training.initfrom import InitWeights, mismatch, shape_differences
+from nftgan.training.initfrom import (
+    InitWeights,
+    fresh_note,
+    fresh_record,
+    mismatch,
+    new_parts,
+    shape_differences,
+)
 from onnx import numpy_helper
 from torch import nn
 
@@ -113,8 +120,11 @@ def read_init(path: Path, kind, cfg, record: str) -> InitWeights:
             f"run folder or checkpoint the file was exported from{alt}"
         )
     inits = {t.name: t for t in model.graph.initializer if MARK not in t.name}
-    want = net.state_dict()
-    have = {k: v for k, v in inits.items() if k in want or PARAM.match(k)}
+    built = net.state_dict()
+    have = {k: v for k, v in inits.items() if k in built or PARAM.match(k)}
+    # optional additions the file lacks (a colour-class head on a plain U-Net's weights) keep their built values
+    fresh = new_parts(net, built, have)
+    want = {k: v for k, v in built.items() if k not in fresh}
     zero_bias = [
         k
         for k in want
@@ -127,26 +137,30 @@ def read_init(path: Path, kind, cfg, record: str) -> InitWeights:
     mine = {k: getattr(cfg, k) for k in kind.generator_settings(cfg)}
     if details or any(k in theirs and theirs[k] != v for k, v in mine.items()):
         raise mismatch(name, kind, cfg, {k: v for k, v in theirs.items() if k in mine}, details)
-    state = {}
+    state = {k: built[k] for k in fresh}
     for k, v in want.items():
         if k in zero_bias:
             state[k] = torch.zeros_like(v)
         else:
             state[k] = torch.from_numpy(numpy_helper.to_array(have[k]).copy()).to(v.dtype)
     net.load_state_dict(state)
-    _check_outputs(net.eval(), model, info, name)
-    notes = []
+    _check_outputs(net.eval(), model, info, name, base=bool(fresh))
+    for k in fresh:
+        del state[k]
+    notes = [fresh_note(name, gen_name, fresh)] if fresh else []
     if len(kind.generator_nets) > 1:
         rest = ", ".join(kind.generator_nets[1:])
         notes.append(
             f"--init {name} holds one generator: it is {gen_name} here (A -> B: trainA/ holds what it takes); "
             f"{rest} start{'s' if len(kind.generator_nets) == 2 else ''} from scratch"
         )
-    return InitWeights({gen_name: state}, record, notes)
+    fresh_by = {gen_name: fresh} if fresh else {}
+    return InitWeights({gen_name: state}, fresh_record(record, fresh_by), notes, fresh_by)
 
 
-def _check_outputs(net: nn.Module, model: onnx.ModelProto, info, name: str) -> None:
-    """The file and the rebuilt generator give the same output on a random input (PARITY_RTOL)."""
+def _check_outputs(net: nn.Module, model: onnx.ModelProto, info, name: str, base: bool = False) -> None:
+    """The file and the rebuilt generator give the same output on a random input (PARITY_RTOL). `base`: the
+    file lacks the generator's additions (`net.NEW`): compare with what the rest computes (`net.parts`' RGB)."""
     gen = torch.Generator().manual_seed(0)
     if info.kind == "generate":
         x = torch.randn(1, info.latent, generator=gen)
@@ -154,7 +168,7 @@ def _check_outputs(net: nn.Module, model: onnx.ModelProto, info, name: str) -> N
         side = info.multiple_of if info.multiple_of >= 16 else 32
         x = torch.rand(1, 3, side, side, generator=gen) * 2 - 1
     with torch.no_grad():
-        want = net(x).numpy()
+        want = (net.parts(x)[0] if base else net(x)).numpy()
     sess = _session(model.SerializeToString(), threads=1)
     got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
     scale = max(float(np.abs(got).max()), 0.01)

@@ -49,6 +49,31 @@ class InitWeights:
     nets: dict[str, dict[str, torch.Tensor]]
     record: str  # config.json's init_from: "colorize-flat.onnx (sha256 0123456789ab)"
     notes: list[str] = field(default_factory=list)  # said in train.log (e.g. which nets start from scratch)
+    fresh: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # {net: parameters the file lacks, kept as built}
+
+
+def new_parts(net, want: dict, have) -> list[str]:
+    """The parameters and buffers of `want` (the run's generator state) that the file (`have`) lacks and that
+    the generator marks as optional additions (`net.NEW` prefixes, e.g. the colour-class head of
+    training/colourclass.py: a plain U-Net's weights start it, the head starts fresh)."""
+    prefixes = tuple(getattr(net, "NEW", ()))
+    return [k for k in want if k not in have and prefixes and k.startswith(prefixes)]
+
+
+def fresh_record(record: str, fresh: dict[str, list[str]]) -> str:
+    """init_from's record, saying which additions started fresh (the run's provenance)."""
+    heads = sorted({k.split(".")[0] for f in fresh.values() for k in f})
+    return f"{record}; new, not from it: {', '.join(heads)}" if heads else record
+
+
+def fresh_note(label: str, name: str, fresh: list[str]) -> str:
+    heads = sorted({k.split(".")[0] for k in fresh})
+    return (
+        f"--init {label}: {name} has {len(fresh)} parameters and buffers the file lacks ({', '.join(heads)}): "
+        "they start as built (fresh weights; colour bins and weights from this run's data)"
+    )
 
 
 def sha256_short(path: Path) -> str:
@@ -155,11 +180,16 @@ def from_checkpoint(ck: dict, kind, cfg: TrainConfig, label: str, record: str) -
     mine_nets = kind.build_nets(cfg)
     details = []
     nets = {}
+    fresh: dict[str, list[str]] = {}
     for name in kind.generator_nets:
         if name not in ck["nets"]:
             raise ConfigError(f"--init {label}: the checkpoint holds no {name} weights")
         state = {k.removeprefix("module."): v for k, v in ck["nets"][name].items()}
         want = mine_nets[name].state_dict()
+        new = new_parts(mine_nets[name], want, state)
+        if new:
+            fresh[name] = new
+            want = {k: v for k, v in want.items() if k not in new}
         diff = shape_differences(want, state)
         if diff:
             details += [f"{name}: {d}" for d in diff]
@@ -168,14 +198,19 @@ def from_checkpoint(ck: dict, kind, cfg: TrainConfig, label: str, record: str) -
     # vs none, neither of which has parameters) are refused too: the weights would not mean the same
     if details or theirs != generator_settings(kind, cfg):
         raise mismatch(label, kind, cfg, theirs, details)
-    return InitWeights(nets, record)
+    notes = [fresh_note(label, n, f) for n, f in fresh.items()]
+    return InitWeights(nets, fresh_record(record, fresh), notes, fresh)
 
 
 def apply_init(nets: dict, init: InitWeights) -> None:
-    """Load the weights into the run's freshly built networks (strict: every parameter and buffer)."""
+    """Load the weights into the run's freshly built networks (strict: every parameter and buffer, except the
+    optional new ones `init.fresh` lists, which keep the values the run built)."""
     for name, state in init.nets.items():
         net = nets[name]
         device = next(iter(net.state_dict().values())).device
+        fresh = init.fresh.get(name, [])
+        if fresh:
+            state = {**{k: v for k, v in net.state_dict().items() if k in fresh}, **state}
         try:
             net.load_state_dict({k: v.to(device) for k, v in state.items()})
         except RuntimeError as exc:

@@ -20,10 +20,12 @@ from .blocks import (
     build_image_generator,
     check_size,
     gan_loss,
+    init_weights,
     multiple_of,
     psnr,
 )
 from .checkpoint import load_net
+from .colourclass import class_loss
 from .config import TrainConfig, opt
 from .data import paired_datasets
 from .errors import ConfigError
@@ -59,6 +61,14 @@ class Pix2PixConfig(TrainConfig):
         "with --hints: extra L1 weight on the pixels whose true colour a hint gives (1 + this), so the model "
         "learns first of all to fill a dabbed region in the dab's colour",
     )
+    colour_classes: bool = opt(
+        False,
+        "U-Net: predict each pixel's colour as a distribution over CIELAB a*b* bins with a class-rebalanced "
+        "cross-entropy (Zhang et al. 2016; training/colourclass.py), decoded to RGB in the generator, instead "
+        "of regressing it with L1 alone (which averages the plausible colours into beige); the L1 still trains "
+        "the lightness and the dabs",
+    )
+    lambda_cls: float = opt(5.0, "with --colour-classes: weight of the rebalanced colour-class cross-entropy")
     stage: str = opt(
         "colorize",
         "the add-on stage the exported model fills: colorize (sketch -> colour) or stylize (colour -> a "
@@ -79,23 +89,44 @@ class Pix2Pix(ModelKind):
         "A/ + B/ with matching file names (A = input, e.g. sketch; B = target), or images with input "
         "and target side by side. `nftgan sketchify SRC DST` makes such a folder from any pictures."
     )
-    loss_names = ("G_gan", "G_l1", "D")
+    loss_names = ("G_gan", "G_l1", "G_cls", "D")  # G_cls: with --colour-classes (blank without)
     val_names = ("val_l1", "val_psnr")
     loss_groups = (
         ("adversarial: G vs D", ("G_gan", "D")),
         ("L1 to the target (training)", ("G_l1",)),
+        ("colour-class cross-entropy, rebalanced (--colour-classes)", ("G_cls",)),
         ("validation L1 (held out)", ("val_l1",)),
         ("validation PSNR, dB", ("val_psnr",)),
     )
 
     def check_config(self, cfg):
         check_size(cfg.net_g, cfg.size)
+        if cfg.colour_classes and cfg.net_g != "unet":
+            raise ConfigError(
+                "--colour-classes needs --net-g unet (its head sits on the U-Net's outer level)"
+            )
+
+    def _generator(self, cfg, bins=None):
+        """The run's generator; with --colour-classes its bins and weights are the data's (`bins`: given)."""
+        if not cfg.colour_classes:
+            return build_image_generator(
+                cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout, upsample=cfg.upsample
+            )
+        from .colourclass import ColourClassUnet, colour_bins
+
+        check_size(cfg.net_g, cfg.size)
+        if bins is None:
+            train_ds = paired_datasets(cfg)[0]
+            bins = colour_bins(tuple(train_ds.b))
+        net = ColourClassUnet(
+            *bins, ngf=cfg.ngf, size=cfg.size, norm=cfg.norm, dropout=cfg.dropout, upsample=cfg.upsample
+        )
+        init_weights(net.model)
+        return net
 
     def build_nets(self, cfg):
         return {
-            "G": build_image_generator(
-                cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout, upsample=cfg.upsample
-            ),
+            "G": self._generator(cfg),
             "D": build_discriminator(6, cfg.ndf, cfg.n_layers_d, cfg.norm),
         }
 
@@ -108,8 +139,13 @@ class Pix2Pix(ModelKind):
     def train_step(self, run, batch):
         cfg, real_a, real_b = run.cfg, batch["A"], batch["B"]
         opt_g, opt_d = run.opt["G"], run.opt["D"]
+        colour = cfg.colour_classes
         with run.autocast():
-            fake_b = run.nets["G"](real_a)
+            if colour:  # the U-Net's RGB (L1: lightness, dabs), the class logits, and the decoded output
+                rgb, logits = run.nets["G"](real_a, parts=True)  # (through DDP's forward when wrapped)
+                fake_b = run.raw["G"].decode(rgb, logits)
+            else:
+                fake_b = run.nets["G"](real_a)
             # discriminator: real pairs vs generated pairs, one forward over both
             pairs = torch.cat(
                 [
@@ -129,20 +165,28 @@ class Pix2Pix(ModelKind):
         with frozen(run, ("D",)), run.autocast():
             pred = run.raw["D"](torch.cat([real_a, fake_b], 1))
             loss_gan = gan_loss(pred, True, cfg.gan_mode, for_discriminator=False)
-            error = (fake_b.float() - real_b.float()).abs()
+            error = ((rgb if colour else fake_b).float() - real_b.float()).abs()
             loss_l1 = error.mean()
-            if cfg.hint_weight and "W" in batch:  # the regions the hints give, weighted up
-                loss_g = loss_gan + cfg.lambda_l1 * (error * (1 + cfg.hint_weight * batch["W"])).mean()
+            hinted = cfg.hint_weight and "W" in batch
+            pixel_weight = 1 + cfg.hint_weight * batch["W"] if hinted else None
+            if hinted:  # the regions the hints give, weighted up
+                loss_g = loss_gan + cfg.lambda_l1 * (error * pixel_weight).mean()
             else:
                 loss_g = loss_gan + cfg.lambda_l1 * loss_l1
+            if colour:
+                loss_cls = class_loss(logits, real_b, run.raw["G"], pixel_weight)
+                loss_g = loss_g + cfg.lambda_cls * loss_cls
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        return {
+        out = {
             "G_gan": loss_gan.detach(),
             "G_l1": loss_l1.detach(),
             "D": loss_d.detach(),
         }
+        if colour:
+            out["G_cls"] = loss_cls.detach()
+        return out
 
     def _translate(self, run, batch):
         with run.autocast():
@@ -168,9 +212,15 @@ class Pix2Pix(ModelKind):
     def generator(self, cfg, nets, direction):
         if direction not in (None, "AtoB"):
             raise ConfigError(f"a pix2pix model translates A to B only (direction {direction!r} asked)")
-        net = build_image_generator(
-            cfg.net_g, cfg.size, cfg.ngf, cfg.norm, cfg.dropout, upsample=cfg.upsample
-        )
+        state = {k.removeprefix("module."): v for k, v in nets["G"].items()}
+        bins = None
+        if cfg.colour_classes:  # the run's own bins and weights (their values load with the rest)
+            if "colour_bins" not in state:
+                raise ConfigError(
+                    "a --colour-classes run's generator without its colour bins: not this run's"
+                )
+            bins = (state["colour_bins"].numpy(), state["colour_weights"].numpy())
+        net = self._generator(cfg, bins)
         extra = {"multiple_of": multiple_of(cfg.net_g, cfg.size), "kind": cfg.stage}
         return load_net(net, nets["G"], "generator"), extra
 

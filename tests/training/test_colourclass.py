@@ -1,0 +1,146 @@
+"""pix2pix --colour-classes (training/colourclass.py): the torch CIELAB matches the add-on's, the head's decode
+of a one-hot distribution is that bin's colour, the rebalancing weights are the paper's, and a tiny run trains,
+resumes bit for bit, exports with parity and fine-tunes from a plain U-Net (its head new, said so)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from nftgan.core import colour
+from nftgan.training import colourclass as cc
+from nftgan.training.checkpoint import build_generator, load_checkpoint
+from nftgan.training.initfrom import apply_init, load_init
+from nftgan.training.kinds import get_kind
+from nftgan.training.pix2pix import Pix2PixConfig
+from nftgan.training.trainer import train
+
+from .test_train import same_state
+
+
+def test_torch_cielab_matches_the_addons_both_ways():
+    rng = np.random.default_rng(0)
+    levels = np.repeat(np.arange(256, dtype=np.float32)[None] / 255, 3, 0)
+    x = np.concatenate([rng.random((3, 2000), dtype=np.float32), levels], 1)
+    t = torch.from_numpy(x).T.reshape(-1, 3, 1, 1)
+    lab = cc.rgb_to_lab(t).reshape(-1, 3).T.numpy()
+    assert np.abs(lab - colour.lab(x)).max() < 2e-4
+    back = cc.lab_to_rgb(torch.from_numpy(lab).T.reshape(-1, 3, 1, 1)).reshape(-1, 3).T.numpy()
+    assert np.abs(back - x).max() < 2e-5
+    # out of gamut: clipped as the add-on clips
+    far = np.array([[50, 70, 120, 0], [120, -100, 0, 0], [-120, 100, 100, 0]], np.float32)
+    got = cc.lab_to_rgb(torch.from_numpy(far).T.reshape(-1, 3, 1, 1)).reshape(-1, 3).T.numpy()
+    assert np.abs(got - colour.srgb(far)).max() < 2e-5
+
+
+def test_a_one_hot_distribution_decodes_to_its_bins_colour_at_the_rgb_branchs_lightness():
+    bins = np.array([[0, 0], [40, -30], [-40, 40], [20, 40]], np.float32)  # in gamut at L* 63
+    net = cc.ColourClassUnet(bins, np.ones(4, np.float32), ngf=4, size=32, norm="instance", upsample="resize")
+    grey = torch.full((1, 3, 32, 32), 0.2)  # sRGB 0.6
+    want_l = colour.lab(np.full((3, 1), 0.6, np.float32))[0, 0]
+    for k in range(4):
+        logits = torch.zeros(1, 4, 16, 16)
+        logits[:, k] = 20.0  # / T = 0.38: one-hot
+        out = net.decode(grey, logits)[0].reshape(3, -1).numpy() * 0.5 + 0.5
+        lab = colour.lab(out)
+        assert np.abs(lab[0] - want_l).max() < 0.2, k
+        assert np.abs(lab[1:] - bins[k][:, None]).max() < 0.5, k
+
+
+def test_the_rebalancing_weights_are_normalised_and_favour_rare_colours():
+    hist = np.zeros((27, 27))
+    hist[13, 13], hist[17, 10], hist[5, 20] = 1000, 100, 3  # grey, a common and a rare colour
+    centres, w = cc.bins_from_histogram(hist, -130.0)
+    assert centres.tolist() == [[-80.0, 70.0], [0.0, 0.0], [40.0, -30.0]]
+    p = np.array([3, 1000, 100]) / 1103
+    assert abs((p * w).sum() - 1) < 0.05  # E_p[w] = 1 (of the smoothed p, which is nearly p here)
+    assert w[0] > w[2] > w[1]
+
+
+def test_soft_encoding_is_a_gaussian_over_the_nearest_bins():
+    bins = torch.tensor([[a, b] for a in range(-30, 40, 10) for b in range(-30, 40, 10)], dtype=torch.float32)
+    ab = torch.tensor([[3.0, -2.0], [-27.0, 28.0]]).T.reshape(1, 2, 1, 2)
+    z, nearest = cc.soft_encode(ab, bins)
+    assert z.shape == (1, len(bins), 1, 2)
+    assert torch.allclose(z.sum(1), torch.ones(1, 1, 2))
+    assert ((z > 0).sum(1) == cc.NEIGHBOURS).all()
+    assert bins[nearest[0, 0, 0]].tolist() == [0.0, 0.0] and bins[nearest[0, 0, 1]].tolist() == [-30.0, 30.0]
+    assert z[0, :, 0, 0].argmax() == nearest[0, 0, 0]
+
+
+def _colour_pairs(root: Path) -> Path:
+    """Sketch-like pairs: B = a few coloured discs on white, A = their outlines."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(3)
+    for d in ("A", "B"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for i in range(8):
+        a, b = Image.new("RGB", (64, 64), "white"), Image.new("RGB", (64, 64), "white")
+        for _ in range(3):
+            x, y, r = (int(v) for v in rng.integers(8, 56, 3) // (1, 1, 3))
+            box = (x - r - 4, y - r - 4, x + r + 4, y + r + 4)
+            ImageDraw.Draw(b).ellipse(
+                box, fill=tuple(int(c) for c in rng.integers(0, 256, 3)), outline="black"
+            )
+            ImageDraw.Draw(a).ellipse(box, outline="black")
+        a.save(root / "A" / f"p{i}.png")
+        b.save(root / "B" / f"p{i}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_a_colour_class_run_trains_resumes_exactly_exports_and_fine_tunes_a_plain_unet(tmp_path):
+    from nftgan.export.onnx_export import export_checkpoint
+
+    data = _colour_pairs(tmp_path / "data")
+    cfg = Pix2PixConfig(
+        model="pix2pix",
+        data=str(data),
+        size=64,
+        load_size=64,
+        ngf=4,
+        ndf=4,
+        steps=6,
+        workers=0,
+        log_every=2,
+        sample_every=100,
+        checkpoint_every=100,
+        val_fraction=0.2,
+        hints=True,
+        hint_weight=4.0,
+        colour_classes=True,
+    )
+    train(cfg.replace(out=str(tmp_path / "straight")))
+    train(cfg.replace(out=str(tmp_path / "halves")), stop_at=3)
+    train(cfg.replace(out=str(tmp_path / "halves")), resume=str(tmp_path / "halves"))
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "halves")
+    same_state(a, b)
+    g = a["nets"]["G"]
+    assert g["colour_bins"].shape[1] == 2 and float(g["colour_temperature"]) == pytest.approx(0.38)
+    metrics = (tmp_path / "straight" / "metrics.csv").read_text().splitlines()
+    assert "G_cls" in metrics[0] and metrics[1].split(",")[metrics[0].split(",").index("G_cls")]
+    # the export decodes in the graph: RGB in [-1, 1], parity with PyTorch
+    report = export_checkpoint(tmp_path / "straight", tmp_path / "cc.onnx")
+    assert report["parity_rel"] < 1e-3
+    net, _ = build_generator(a)
+    assert torch.equal(net.colour_bins, g["colour_bins"])
+    # a plain U-Net run fine-tuned with --colour-classes: its U-Net from the file, the head new (and said so)
+    plain = cfg.replace(colour_classes=False, steps=2, out=str(tmp_path / "plain"))
+    train(plain)
+    export_checkpoint(tmp_path / "plain", tmp_path / "plain.onnx")
+    kind, base = get_kind("pix2pix"), load_checkpoint(tmp_path / "plain")["nets"]["G"]
+    for source in (tmp_path / "plain", tmp_path / "plain.onnx"):
+        init = load_init(str(source), kind, cfg)
+        assert "new, not from it: colour_bins, colour_head" in init.record
+        assert any("they start as built" in note for note in init.notes)
+        nets = kind.build_nets(cfg)
+        built = nets["G"].state_dict()
+        apply_init(nets, init)
+        got = nets["G"].state_dict()
+        for k, v in got.items():
+            assert torch.equal(v, base[k] if k in base else built[k]), k
+        assert torch.equal(got["colour_bins"], g["colour_bins"])  # the data's
+        assert not torch.equal(got["colour_head.0.weight"], g["colour_head.0.weight"])  # fresh
