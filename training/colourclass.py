@@ -38,6 +38,7 @@ SIGMA = 5.0  # Gaussian of the prior smoothing and of the soft encoding, in a*b*
 LAMBDA = 0.5  # the rebalancing's mix of the prior and the uniform distribution (the paper's)
 TEMPERATURE = 0.38  # the annealed mean's temperature (the paper's)
 NEIGHBOURS = 5  # bins each target pixel is soft-encoded to (the paper's)
+RGB_SIGMA = 10.0  # the Gaussian around the U-Net's own a*b* that the head's logits correct (`parts`)
 HEAD_CHANNELS = 32  # the head's hidden width (0.29 GMACs at 256 px with ~260 bins)
 PRIOR_SIDE = 128  # the targets are counted at the head's resolution for a 256 px run
 
@@ -143,7 +144,7 @@ class ColourClassUnet(UnetGenerator):
     """`UnetGenerator` plus a colour-class head; its parameters keep the U-Net's names (a plain U-Net's
     weights load into it: the head's `colour_head.*` and the `colour_*` buffers are the new ones)."""
 
-    NEW = ("colour_head.", "colour_bins", "colour_weights", "colour_temperature")
+    NEW = ("colour_head.", "colour_bins", "colour_weights", "colour_temperature", "colour_rgb_sigma")
 
     def __init__(self, bins: np.ndarray, weights: np.ndarray, ngf: int = 64, temperature=TEMPERATURE, **kw):
         super().__init__(ngf=ngf, **kw)
@@ -161,12 +162,28 @@ class ColourClassUnet(UnetGenerator):
         )
         self.register_buffer("colour_weights", torch.as_tensor(np.asarray(weights), dtype=torch.float32))
         self.register_buffer("colour_temperature", torch.tensor(float(temperature)))
+        self.register_buffer("colour_rgb_sigma", torch.tensor(RGB_SIGMA))
+        # the head's logits are a correction to the U-Net's own colour (see `parts`): it starts at none
+        nn.init.zeros_(self.colour_head[2].weight)
+        nn.init.zeros_(self.colour_head[2].bias)
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the U-Net's RGB output in [-1, 1], the colour-class logits at half resolution)."""
+        """(the U-Net's RGB output in [-1, 1], the colour-class logits at half resolution). The logits are the
+        head's plus a Gaussian (colour_rgb_sigma in a*b*) around the a*b* of the U-Net's own RGB (average-
+        pooled, not differentiated through): the head learns a correction to the colour the U-Net already
+        gives, so a fine-tune from a plain U-Net starts from its output (its dabs followed, its white
+        background white) instead of from the mean of all the bins."""
         m = self.model.model  # down, sub, ReLU, up, Tanh
         feat = m[2](m[1](m[0](x)))  # (the in-place ReLU: the head starts with it too)
-        return m[4](m[3](feat)), self.colour_head(feat)
+        rgb = m[4](m[3](feat))
+        logits = self.colour_head(feat).float()
+        own = F.adaptive_avg_pool2d(rgb.detach().float() * 0.5 + 0.5, logits.shape[-2:]).clamp(0.0, 1.0)
+        ab = rgb_to_lab(own)[:, 1:]
+        q = self.colour_bins.shape[0]
+        d2 = (ab[:, 0:1] - self.colour_bins[:, 0].reshape(1, q, 1, 1)) ** 2 + (
+            ab[:, 1:2] - self.colour_bins[:, 1].reshape(1, q, 1, 1)
+        ) ** 2
+        return rgb, logits - d2 / (2 * self.colour_rgb_sigma**2)
 
     def decode(self, rgb: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """RGB in [-1, 1]: L* of `rgb`, a*b* the annealed mean of `logits`' distribution (x2 bilinear)."""

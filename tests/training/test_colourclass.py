@@ -16,6 +16,7 @@ from nftgan.training.initfrom import apply_init, load_init
 from nftgan.training.kinds import get_kind
 from nftgan.training.pix2pix import Pix2PixConfig
 from nftgan.training.trainer import train
+from PIL import Image
 
 from .test_train import same_state
 
@@ -144,3 +145,12 @@ def test_a_colour_class_run_trains_resumes_exactly_exports_and_fine_tunes_a_plai
             assert torch.equal(v, base[k] if k in base else built[k]), k
         assert torch.equal(got["colour_bins"], g["colour_bins"])  # the data's
         assert not torch.equal(got["colour_head.0.weight"], g["colour_head.0.weight"])  # fresh
+        # the head corrects the U-Net's own colour and starts at no correction: the output is the U-Net's
+        x = torch.from_numpy(np.asarray(Image.open(data / "A" / "p0.png"), np.float32) / 127.5 - 1)
+        with torch.no_grad():
+            rgb, logits = nets["G"].eval().parts(x.permute(2, 0, 1)[None])
+            out = nets["G"].decode(rgb, logits)
+        lab_rgb, lab_out = (
+            colour.lab(((t[0] + 1) / 2).clamp(0, 1).reshape(3, -1).numpy()) for t in (rgb, out)
+        )
+        assert np.sqrt(((lab_rgb - lab_out) ** 2).sum(0)).mean() < 2.0
