@@ -167,32 +167,44 @@ class ColourClassUnet(UnetGenerator):
         nn.init.zeros_(self.colour_head[2].weight)
         nn.init.zeros_(self.colour_head[2].bias)
 
-    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the U-Net's RGB output in [-1, 1], the colour-class logits at half resolution). The logits are the
-        head's plus a Gaussian (colour_rgb_sigma in a*b*) around the a*b* of the U-Net's own RGB (average-
-        pooled, not differentiated through): the head learns a correction to the colour the U-Net already
-        gives, so a fine-tune from a plain U-Net starts from its output (its dabs followed, its white
-        background white) instead of from the mean of all the bins."""
-        m = self.model.model  # down, sub, ReLU, up, Tanh
-        feat = m[2](m[1](m[0](x)))  # (the in-place ReLU: the head starts with it too)
-        rgb = m[4](m[3](feat))
-        logits = self.colour_head(feat).float()
-        own = F.adaptive_avg_pool2d(rgb.detach().float() * 0.5 + 0.5, logits.shape[-2:]).clamp(0.0, 1.0)
+    def own_colour(self, rgb: torch.Tensor, size) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a*b* (N, 2, h, w) of the U-Net's RGB, average-pooled to the logits' `size` and not differentiated
+        through; the logits of a Gaussian (colour_rgb_sigma in a*b*) around it over the bins (N, Q, h, w))."""
+        own = F.adaptive_avg_pool2d(rgb.detach().float() * 0.5 + 0.5, size).clamp(0.0, 1.0)
         ab = rgb_to_lab(own)[:, 1:]
         q = self.colour_bins.shape[0]
         d2 = (ab[:, 0:1] - self.colour_bins[:, 0].reshape(1, q, 1, 1)) ** 2 + (
             ab[:, 1:2] - self.colour_bins[:, 1].reshape(1, q, 1, 1)
         ) ** 2
-        return rgb, logits - d2 / (2 * self.colour_rgb_sigma**2)
+        return ab, -d2 / (2 * self.colour_rgb_sigma**2)
 
-    def decode(self, rgb: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """RGB in [-1, 1]: L* of `rgb`, a*b* the annealed mean of `logits`' distribution (x2 bilinear)."""
-        rgb, logits = rgb.float(), logits.float()
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the U-Net's RGB output in [-1, 1], the colour-class logits at half resolution). The logits are the
+        head's plus `own_colour`'s Gaussian around the U-Net's own a*b*: the head learns a correction to the
+        colour the U-Net already gives, so a fine-tune from a plain U-Net starts from its output (its dabs
+        followed, its white background white) instead of from the mean of all the bins."""
+        m = self.model.model  # down, sub, ReLU, up, Tanh
+        feat = m[2](m[1](m[0](x)))  # (the in-place ReLU: the head starts with it too)
+        rgb = m[4](m[3](feat))
+        logits = self.colour_head(feat).float()
+        return rgb, logits + self.own_colour(rgb, logits.shape[-2:])[1]
+
+    def annealed_mean(self, logits: torch.Tensor) -> torch.Tensor:
+        """a*b* (N, 2, h, w): the mean of the bins under softmax(logits / T)."""
         p = torch.softmax(logits / self.colour_temperature, 1)
         q = self.colour_bins.shape[0]
         a = (p * self.colour_bins[:, 0].reshape(1, q, 1, 1)).sum(1, keepdim=True)
         b = (p * self.colour_bins[:, 1].reshape(1, q, 1, 1)).sum(1, keepdim=True)
-        ab = F.interpolate(torch.cat([a, b], 1), scale_factor=2.0, mode="bilinear", align_corners=False)
+        return torch.cat([a, b], 1)
+
+    def decode(self, rgb: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """RGB in [-1, 1]: L* of `rgb`; a*b* the U-Net's own plus what the head's correction moves the
+        annealed mean by (the annealed mean of `logits` less that of the Gaussian alone, which the bins' grid
+        and the gamut's edge pull off the U-Net's colour by a few units: a cream tint on white), x2 bilinear."""
+        rgb, logits = rgb.float(), logits.float()
+        own, prior = self.own_colour(rgb, logits.shape[-2:])
+        ab = own + self.annealed_mean(logits) - self.annealed_mean(prior)
+        ab = F.interpolate(ab, scale_factor=2.0, mode="bilinear", align_corners=False)
         s = (rgb * 0.5 + 0.5).clamp(0.0, 1.0)
         lin = srgb_decode(s)
         y = lin[:, 0:1] * TO_XYZ[1][0] + lin[:, 1:2] * TO_XYZ[1][1] + lin[:, 2:3] * TO_XYZ[1][2]
