@@ -68,7 +68,7 @@ class Pix2PixConfig(TrainConfig):
         "of regressing it with L1 alone (which averages the plausible colours into beige); the L1 still trains "
         "the lightness and the dabs",
     )
-    lambda_cls: float = opt(5.0, "with --colour-classes: weight of the rebalanced colour-class cross-entropy")
+    lambda_cls: float = opt(1.0, "with --colour-classes: weight of the rebalanced colour-class cross-entropy")
     stage: str = opt(
         "colorize",
         "the add-on stage the exported model fills: colorize (sketch -> colour) or stylize (colour -> a "
