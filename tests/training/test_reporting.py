@@ -72,7 +72,8 @@ def test_loss_png_has_a_panel_per_group_with_raw_and_smoothed_curves(tmp_path):
     kind = get_kind("pix2pix")
     path = tmp_path / "loss.png"
     titles = write_loss_png(rows, kind.panels(), str(path))
-    assert titles == [t for t, _ in kind.loss_groups]  # G vs D, L1, validation L1, validation PSNR
+    # G vs D, L1, validation L1, validation PSNR (no colour-class panel: a run without --colour-classes)
+    assert titles == [t for t, names in kind.loss_groups if names != ("G_cls",)]
     img = Image.open(path).convert("RGB")
     assert img.size == (900, 4 * 240)
     # panel 1 (G_gan and D): each curve smoothed in its colour and raw in its faint colour, inside the frame
