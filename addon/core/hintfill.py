@@ -29,9 +29,9 @@ without a hint keep the model's own colours.
   blue dab in the sky gives a blue sky to the lines (to a horizon drawn edge to edge; no frame needed), and
   is no paper any more. Such a sky is filled flat: the model painted it as paper, and what it paints into
   its paper is haze it spreads from the shapes (a darker wedge at the foot of a house), not shading; `fill`
-  hands it out too, and a style that keeps your colours adds no light there (pipeline.keep_colours). The lines beside a filled region or the
-  paper are laid over its new colour, not the model's (which showed past the sharp lines as a fringe).
-  `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
+  hands it out too, and a style that keeps your colours adds no light there (pipeline.keep_colours). The
+  lines beside a filled region or the paper are laid over its new colour, not the model's (which showed
+  past the sharp lines as a fringe). `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
 
 Regions are the connected areas of the sketch that are not line (4-connected), found on runs of pixels
 with a small union-find; lines are thickened by one pixel first, so a hairline gap does not let a dab's
@@ -253,8 +253,7 @@ def fill(
     sketch: np.ndarray,
     line_layer: np.ndarray,
     prepared: Prepared | None = None,
-    sky: bool = False,
-) -> tuple:
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Follow my colours on `result` (planar RGB (3, H, W) in [-1, 1], the colorize output), in place: fill
     the hinted regions, bring the open paper back (`paper`), and put the new colours under the lines beside
     them (`_under_lines`).
@@ -262,15 +261,14 @@ def fill(
     `sketch` is the model's input at the same size (planar [-1, 1]) and `line_layer` its lines (pipeline.
     line_layer: < LINE is line); `prepared`: `prepare(sketch, line_layer)` when it was made already (the
     pipeline makes it while the model runs). Returns (result, number of regions filled, the open paper given
-    back as white: (H, W) bool, which a style that keeps your colours keeps white too (pipeline.keep_paper));
-    with `sky`, a fourth: the open background a dab filled flat ((H, W) bool: `_open_paper_regions`, a sky),
-    where such a style may shade darker but adds no light of its own (pipeline.keep_colours)."""
+    back as white: (H, W) bool, which a style that keeps your colours keeps white too (pipeline.keep_paper);
+    the open background a dab filled flat: (H, W) bool, `_open_paper_regions`, a sky, where such a style may
+    shade darker but adds no light of its own (pipeline.keep_colours))."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
     p = prepared if prepared is not None else prepare(sketch, line_layer)
     if not p.n:  # all line
-        none = np.zeros(p.line.shape, bool)
-        return (result, 0, none, none.copy()) if sky else (result, 0, none)
+        return result, 0, np.zeros(p.line.shape, bool), np.zeros(p.line.shape, bool)
     labels, n = p.labels, p.n
     has = flat = np.zeros(n, bool)
     thick: dict = {}  # the lines thickened k px (grow(p.line, k)), made once for the leak guard and the paper
@@ -282,10 +280,8 @@ def fill(
         _under_lines(result, labels, blank | has[np.maximum(labels, 0)])
     else:
         _under_lines(result, labels, blank, p.under if blank is p.blank else None)
-    if sky:
-        sky_ = flat[np.maximum(labels, 0)] & (labels >= 0) if flat.any() else np.zeros(labels.shape, bool)
-        return result, int(has.sum()), blank, sky_
-    return result, int(has.sum()), blank
+    sky = flat[np.maximum(labels, 0)] & (labels >= 0) if flat.any() else np.zeros(labels.shape, bool)
+    return result, int(has.sum()), blank, sky
 
 
 def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:

@@ -44,7 +44,7 @@ def test_a_dab_fills_its_region_in_its_colour_and_keeps_shading(dab):
     x = planar(canvas(dab=dab))
     out = shaded_model_output(x)
     before = out.copy()
-    _, filled, _ = hintfill.fill(out, x, pipeline.line_layer(x))
+    _, filled, _, _ = hintfill.fill(out, x, pipeline.line_layer(x))
     assert filled == 1
     n = x.shape[1]
     inside_left = np.zeros((n, n), bool)
@@ -247,7 +247,7 @@ def test_the_open_paper_stays_paper():
     out[2] -= 0.4  # a yellow haze over everything, the paper too
     out[:, line] = 0.8  # the model's pale colour where the sketch has lines
     before = out.copy()
-    _, filled, blank = hintfill.fill(out, x, layer)
+    _, filled, blank, _ = hintfill.fill(out, x, layer)
     np.testing.assert_array_equal(out[:, inside], before[:, inside])
     assert (out[:, paper] == 1.0).all()  # the paper, right up to the lines, is white
     assert filled == 0 and blank.dtype == bool
@@ -317,7 +317,7 @@ def test_a_small_or_thin_shape_with_a_small_gap_keeps_its_colours_as_a_closed_on
     out = shaded_model_output(x)
     out[:, ~_grow(inside, 3)] = 1.0  # the model paints the paper white, the shape beige
     before = out.copy()
-    _, _, blank = hintfill.fill(out, x, pipeline.line_layer(x))
+    _, _, blank, _ = hintfill.fill(out, x, pipeline.line_layer(x))
     assert not (blank & inside).any()
     np.testing.assert_array_equal(out[:, inside], before[:, inside])
 
@@ -627,8 +627,8 @@ def test_fill_prepared_from_the_sketch_alone_is_the_same_fill():
         out = shaded_model_output(x)
         out[2] -= 0.3
         a, b = out.copy(), out.copy()
-        _, filled_a, blank_a = hintfill.fill(a, x, layer)
-        _, filled_b, blank_b = hintfill.fill(b, x, layer, prepared)
+        _, filled_a, blank_a, _ = hintfill.fill(a, x, layer)
+        _, filled_b, blank_b, _ = hintfill.fill(b, x, layer, prepared)
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(blank_a, blank_b)
         assert filled_a == filled_b
@@ -727,7 +727,7 @@ def test_a_dab_in_the_open_paper_fills_it_flat_not_with_the_models_haze():
     yy, xx = np.mgrid[0:256, 0:256] / 256
     haze = sky & ((1 - yy) < 0.40) & (np.abs(xx - 0.46) < 0.3)
     out[:, haze] = 0.55  # ... with a grey haze at the house's foot (L* ~ 85: off the paper)
-    _, filled, _, flat = hintfill.fill(out, x, layer, sky=True)
+    _, filled, _, flat = hintfill.fill(out, x, layer)
     assert filled == 1
     clear = sky & (layer > 0.99)
     assert (flat[clear]).all() and not flat[sky_masks()[2][::-1]].any()
@@ -737,7 +737,7 @@ def test_a_dab_in_the_open_paper_fills_it_flat_not_with_the_models_haze():
     # a dab in a closed shape the model paints as a shape: its shading kept (the vertical ramp)
     y = planar(canvas(dab=(0.85, 0.15, 0.12)))
     shaded = shaded_model_output(y)
-    _, _, _, none = hintfill.fill(shaded, y, pipeline.line_layer(y), sky=True)
+    _, _, _, none = hintfill.fill(shaded, y, pipeline.line_layer(y))
     assert not none.any()
     inside = np.zeros(y.shape[1:], bool)
     inside[30:100, 20:50] = True
@@ -835,7 +835,7 @@ def test_a_dabbed_open_background_is_no_paper_and_a_shape_a_small_gap_joins_to_i
     sky = sky_masks()[0][::-1] & ~(np.hypot(*(np.mgrid[0:n, 0:n] - np.array([60, 190])[:, None, None])) < 34)
     out[:, sky] = 1.0  # the model's paper
     before = out.copy()
-    _, filled, blank = hintfill.fill(out, x, pipeline.line_layer(x))
+    _, filled, blank, _ = hintfill.fill(out, x, pipeline.line_layer(x))
     assert filled == 1
     far = sky & (distance_to(dab_mask(x)) > 40)
     assert (hintfill.lab((out + 1) * 0.5)[2][far] < -30).mean() > 0.97
@@ -1025,7 +1025,7 @@ def test_the_quicker_fill_gives_the_same_results_as_before(case):
     x = f["sketch"].astype(np.float32) / np.float32(127.5) - 1
     out = f["result"].astype(np.float32) / np.float32(127.5) - 1
     layer = f["layer"].astype(np.float32) / np.float32(255)
-    _, filled, blank = hintfill.fill(out, x, layer)
+    _, filled, blank, _ = hintfill.fill(out, x, layer)
     want = f["out"].astype(np.float32) / np.float32(32767.5) - 1
     assert filled == int(f["filled"])
     np.testing.assert_array_equal(
