@@ -29,6 +29,7 @@ import functools
 import numpy as np
 import torch
 import torch.nn.functional as F
+from nftgan.core import colour
 from torch import nn
 
 from .blocks import UnetGenerator, init_weights
@@ -42,15 +43,10 @@ RGB_SIGMA = 10.0  # the Gaussian around the U-Net's own a*b* that the head's log
 HEAD_CHANNELS = 32  # the head's hidden width (0.29 GMACs at 256 px with ~260 bins)
 PRIOR_SIDE = 128  # the targets are counted at the head's resolution for a 256 px run
 
-# sRGB (D65) <-> XYZ relative to the white, as addon/core/colour.py
-_M = np.array(
-    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
-)
-_WHITE = np.array([0.95047, 1.0, 1.08883])
-TO_XYZ = (_M / _WHITE[:, None]).tolist()
-FROM_XYZ = (np.linalg.inv(_M) * _WHITE).tolist()
-EPS = (6 / 29) ** 3
-SLOPE = 1 / (3 * (6 / 29) ** 2)
+# sRGB (D65) <-> XYZ relative to the white, and CIELAB's f: the add-on's constants (addon/core/colour.py)
+TO_XYZ = colour.TO_XYZ.tolist()
+FROM_XYZ = colour.FROM_XYZ.tolist()
+EPS, SLOPE = colour.EPS, colour.SLOPE
 
 
 def _mat3(m, c: torch.Tensor) -> torch.Tensor:
