@@ -276,7 +276,10 @@ def fill(
         labels, n, has, flat = _fill_dabs(result, sketch, p.line, labels, n, p.hint, thick)
     blank = p.blank if p.blank is not None else paper(result, labels, n, p.line, has, thick)
     np.copyto(result, 1.0, where=blank)
-    if has.any():
+    auto = auto_fill(result, labels, n, has, blank) if AUTO else None
+    if auto is not None:
+        _under_lines(result, labels, blank | auto | has[np.maximum(labels, 0)])
+    elif has.any():
         _under_lines(result, labels, blank | has[np.maximum(labels, 0)])
     else:
         _under_lines(result, labels, blank, p.under if blank is p.blank else None)
@@ -1008,3 +1011,138 @@ def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
     if moved.any():
         q = p[:, moved] + lean[moved] * (b[:, moved] - p[:, moved])
         result[:, ys[moved], xs[moved]] = srgb(q) * 2 - 1
+
+
+AUTO = "mode"  # experiment switch: "median", "mode", or "" (off)
+AUTO_L = "median"  # the level: "median" (the region's), "mode" (the chosen colour's pixels')
+AUTO_MIN = 24  # px (at 256 px; scaled with the area): a smaller region (a speck, an eye's glint) keeps the model's
+AUTO_BIN = 4.0  # a*, b* units per bin of the regions' colour histograms
+AUTO_NEAR = 10.0  # a*, b*: the chosen colour is the mean of the pixels this near the histogram's peak
+AUTO_TWO = (0.5, 30.0, 400)  # a second peak this strong (share of the first), this far (a*b*), in a region this
+# big (px at 256): the model paints two colours there, kept (unused when None)
+
+
+def _units(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -> tuple[np.ndarray, int]:
+    """The regions `auto_fill` colours: `labels`' regions without `skip` (per region: dabbed) and without the
+    open paper (`blank`); a region partly paper (the open area at the canvas edge, with the shapes a small
+    gap joins to it) gives each of its parts that is not paper as a region of its own. (labels, count)."""
+    units = labels.copy()
+    units[blank] = -1
+    bad = np.append(skip, True)  # (labels == -1 indexes the last entry)
+    units[bad[labels]] = -1
+    cut = np.nonzero(np.bincount(labels[blank], minlength=n)[:n] > 0)[0] if blank.any() else []
+    m = n
+    for r in cut:
+        if skip[r]:
+            continue
+        rest = units == r
+        box = _bounds(rest)
+        if box is None:
+            continue
+        sub, k = label_regions(rest[box])
+        view = units[box]
+        view[rest[box]] = sub[rest[box]] + m
+        m += k
+    return units, m
+
+
+def auto_fill(result, labels, n, skip, blank) -> np.ndarray | None:
+    """An automatic dab from the model in every enclosed region without a dab (see the module's notes): one
+    colour of the model's own per region, its lightness shading kept. (H, W) bool of the pixels changed, or
+    None."""
+    units, m = _units(labels, n, skip, blank)
+    if not m:
+        return None
+    h, w = labels.shape
+    size = np.bincount(units[units >= 0], minlength=m)
+    ok = size >= AUTO_MIN * h * w / 65536
+    take = (units >= 0) & ok[np.maximum(units, 0)]
+    if not take.any():
+        return None
+    rim = _rim_distance(units)
+    ys, xs = np.nonzero(take)
+    reg = units[ys, xs].astype(np.int64)
+    c = lab((np.clip(result[:, ys, xs], -1, 1) + 1) * 0.5)
+    inner = rim[ys, xs] >= RIM[0]
+    has_inner = np.bincount(reg[inner], minlength=m) >= 8
+    pick = inner | ~has_inner[reg]  # the pixels the colour is chosen from: away from the lines' bevel
+    med = _region_median(c[:, pick], reg[pick], m)
+    col = med.copy()
+    if AUTO == "mode":
+        mode, two = _region_mode(c[:, pick], reg[pick], m)
+        white = (med[0] > PAPER[0] - 4) & (np.hypot(med[1], med[2]) < PAPER[1] + 2)
+        use = ~white
+        col[1:, use] = mode[1:, use]
+        if AUTO_L == "mode":
+            col[0, use] = mode[0, use]
+    level = col[0]
+    # the shading: the model's lightness around the region's median, as a dab's fill keeps it, taken from
+    # further in along the region's lines (their bevel)
+    lt = c[0]
+    raw = np.zeros((h, w), np.float32)
+    med_l = med[0]
+    raw[ys, xs] = np.clip(lt - med_l[reg], -MAX_SHADE, MAX_SHADE)
+    far = np.zeros((h, w), bool)
+    far[ys, xs] = rim[ys, xs] >= RIM[1]
+    thin = np.bincount(units[far], minlength=m) == 0
+    far[ys, xs] |= thin[reg]
+    wr = np.clip((rim[ys, xs].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
+    (by_rim,) = _smooth_fill(raw, far, (RIM[1] + COARSE,))
+    shade = (wr * raw[ys, xs] + (1 - wr) * by_rim[ys, xs]) * SHADING
+    want = col[:, reg]
+    want[0] = np.clip(level[reg] + shade, 0, 100)
+    result[:, ys, xs] = srgb(want) * 2 - 1
+    return take
+
+
+def _region_median(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
+    """(3, m): each region's median L*, a*, b* of the pixels `c` (3, N) of regions `reg` (N,) (0 for none)."""
+    per = np.bincount(reg, minlength=m)
+    mid = np.cumsum(per) - per + per // 2
+    out = np.zeros((3, m), np.float32)
+    has = per > 0
+    for k in range(3):  # sorted by region, then value (values are within +-200)
+        key = np.sort(reg * 512.0 + c[k])
+        out[k, has] = key[mid[has]] - np.nonzero(has)[0] * 512.0
+    return out
+
+
+def _region_mode(c: np.ndarray, reg: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(3, m): each region's most confident colour: the peak of its chroma-weighted (a*, b*) histogram (bins
+    of AUTO_BIN, smoothed), refined as the weighted mean of its pixels within AUTO_NEAR of the peak (L* their
+    mean too); and (m,) the strength of the region's second peak AUTO_TWO[1] away or more (share of the first)."""
+    nb = int(256 // AUTO_BIN)
+    ia = np.clip(((c[1] + 128) / AUTO_BIN).astype(np.int64), 0, nb - 1)
+    ib = np.clip(((c[2] + 128) / AUTO_BIN).astype(np.int64), 0, nb - 1)
+    wgt = np.hypot(c[1], c[2]) + 1.0
+    hist = np.bincount(reg * (nb * nb) + ia * nb + ib, weights=wgt, minlength=m * nb * nb)
+    hist = hist.reshape(m, nb, nb).astype(np.float32)
+    for axis in (1, 2):  # a [1, 4, 6, 4, 1] / 16 blur each way (sigma 1 bin), twice
+        for _ in range(2):
+            pad = np.pad(hist, [(0, 0)] + [(2, 2) if a == axis else (0, 0) for a in (1, 2)])
+            n_ = hist.shape[axis]
+
+            def sl(o, axis=axis, n_=n_):
+                return (slice(None),) + tuple(slice(o, o + n_) if a == axis else slice(None) for a in (1, 2))
+
+            hist = (pad[sl(0)] + 4 * pad[sl(1)] + 6 * pad[sl(2)] + 4 * pad[sl(3)] + pad[sl(4)]) / 16
+    flat = hist.reshape(m, -1)
+    peak = flat.argmax(axis=1)
+    pa = (peak // nb + 0.5) * AUTO_BIN - 128
+    pb = (peak % nb + 0.5) * AUTO_BIN - 128
+    top = flat[np.arange(m), peak]
+    # the second peak: the strongest bin AUTO_TWO[1] or more from the first
+    ga = (np.arange(nb) + 0.5) * AUTO_BIN - 128
+    da = ga[None, :, None] - pa[:, None, None]
+    db = ga[None, None, :] - pb[:, None, None]
+    away = np.hypot(da, db) >= AUTO_TWO[1]
+    second = np.where(away, hist, 0).reshape(m, -1).max(axis=1) / np.maximum(top, 1e-6)
+    near = np.hypot(c[1] - pa[reg], c[2] - pb[reg]) <= AUTO_NEAR
+    wn = wgt * near
+    tot = np.bincount(reg, weights=wn, minlength=m)
+    out = np.zeros((3, m), np.float32)
+    for k in range(3):
+        out[k] = np.bincount(reg, weights=wn * c[k], minlength=m) / np.maximum(tot, 1e-6)
+    out[1] = np.where(tot > 0, out[1], pa)
+    out[2] = np.where(tot > 0, out[2], pb)
+    return out, second
