@@ -1018,8 +1018,6 @@ AUTO_L = "median"  # the level: "median" (the region's), "mode" (the chosen colo
 AUTO_MIN = 24  # px (at 256 px; scaled with the area): a smaller region (a speck, an eye's glint) keeps the model's
 AUTO_BIN = 4.0  # a*, b* units per bin of the regions' colour histograms
 AUTO_NEAR = 10.0  # a*, b*: the chosen colour is the mean of the pixels this near the histogram's peak
-AUTO_TWO = (0.5, 30.0, 400)  # a second peak this strong (share of the first), this far (a*b*), in a region this
-# big (px at 256): the model paints two colours there, kept (unused when None)
 
 
 def _units(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -> tuple[np.ndarray, int]:
@@ -1069,7 +1067,7 @@ def auto_fill(result, labels, n, skip, blank) -> np.ndarray | None:
     med = _region_median(c[:, pick], reg[pick], m)
     col = med.copy()
     if AUTO == "mode":
-        mode, two = _region_mode(c[:, pick], reg[pick], m)
+        mode = _region_mode(c[:, pick], reg[pick], m)
         white = (med[0] > PAPER[0] - 4) & (np.hypot(med[1], med[2]) < PAPER[1] + 2)
         use = ~white
         col[1:, use] = mode[1:, use]
@@ -1107,10 +1105,10 @@ def _region_median(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
     return out
 
 
-def _region_mode(c: np.ndarray, reg: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+def _region_mode(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
     """(3, m): each region's most confident colour: the peak of its chroma-weighted (a*, b*) histogram (bins
     of AUTO_BIN, smoothed), refined as the weighted mean of its pixels within AUTO_NEAR of the peak (L* their
-    mean too); and (m,) the strength of the region's second peak AUTO_TWO[1] away or more (share of the first)."""
+    mean too)."""
     nb = int(256 // AUTO_BIN)
     ia = np.clip(((c[1] + 128) / AUTO_BIN).astype(np.int64), 0, nb - 1)
     ib = np.clip(((c[2] + 128) / AUTO_BIN).astype(np.int64), 0, nb - 1)
@@ -1130,13 +1128,6 @@ def _region_mode(c: np.ndarray, reg: np.ndarray, m: int) -> tuple[np.ndarray, np
     peak = flat.argmax(axis=1)
     pa = (peak // nb + 0.5) * AUTO_BIN - 128
     pb = (peak % nb + 0.5) * AUTO_BIN - 128
-    top = flat[np.arange(m), peak]
-    # the second peak: the strongest bin AUTO_TWO[1] or more from the first
-    ga = (np.arange(nb) + 0.5) * AUTO_BIN - 128
-    da = ga[None, :, None] - pa[:, None, None]
-    db = ga[None, None, :] - pb[:, None, None]
-    away = np.hypot(da, db) >= AUTO_TWO[1]
-    second = np.where(away, hist, 0).reshape(m, -1).max(axis=1) / np.maximum(top, 1e-6)
     near = np.hypot(c[1] - pa[reg], c[2] - pb[reg]) <= AUTO_NEAR
     wn = wgt * near
     tot = np.bincount(reg, weights=wn, minlength=m)
@@ -1145,4 +1136,4 @@ def _region_mode(c: np.ndarray, reg: np.ndarray, m: int) -> tuple[np.ndarray, np
         out[k] = np.bincount(reg, weights=wn * c[k], minlength=m) / np.maximum(tot, 1e-6)
     out[1] = np.where(tot > 0, out[1], pa)
     out[2] = np.where(tot > 0, out[2], pb)
-    return out, second
+    return out
