@@ -86,8 +86,9 @@ class NFTGanSceneProps(PropertyGroup):
         name="Fill My Colours",
         default=True,
         description="Fill each shape you dabbed a colour into, up to its lines, in that colour (the model's "
-        "shading kept), and keep the open paper around the drawing white; off shows what the colorize model "
-        "makes of the sketch by itself",
+        "shading kept), give each shape without a dab one colour of the model's own instead of its blotches, "
+        "and keep the open paper around the drawing white; off shows what the colorize model makes of the "
+        "sketch by itself",
     )
 
 

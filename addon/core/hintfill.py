@@ -4,8 +4,8 @@ On the sketch canvas dark strokes are lines and coloured strokes are hints. The 
 use hints, but a small network trained on a laptop follows them only partly (a red dab gives reddish
 walls). This pass makes the promise exact, as a paint bucket would, while keeping what the model is good
 at: every region enclosed by lines that holds a hint takes the hint's hue and chroma and keeps the model's
-shading (its lightness variation around the region's mean, centred on the hint's lightness). Regions
-without a hint keep the model's own colours.
+shading (its lightness variation around the region's mean, centred on the hint's lightness). A region
+without a hint gets an automatic dab from the model (`auto_fill`, below).
 
 - Several colours in one region: each pixel takes the colour of the dab nearest to it (blended over a few
   pixels at the midline). Strokes of one paint are one dab: the same colour, or a paler tint of it (a
@@ -32,6 +32,19 @@ without a hint keep the model's own colours.
   hands it out too, and a style that keeps your colours adds no light there (pipeline.keep_colours). The
   lines beside a filled region or the paper are laid over its new colour, not the model's (which showed
   past the sharp lines as a fringe). `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
+- An automatic dab from the model. Without a hint the small model, unsure between colours, paints a shape
+  as a mottle of pastel blotches (the UP! square beige with cyan and pink patches, the demo house's walls
+  pink, beige and grey): an L1 / GAN-trained network averages the colours it is unsure between. Each
+  enclosed region without a dab (not the open paper, not line; each part of a region that the paper cut
+  off is a region of its own) takes one colour of the model's own and is filled as a dabbed one is: that
+  hue and chroma flat, the model's lightness shading kept around the region's median L* (SHADING, MAX_SHADE,
+  the RIM rule). The colour is the model's most confident one there (AUTO "mode"): the peak of the region's
+  chroma-weighted (a*, b*) histogram (AUTO_BIN bins, smoothed), refined as the mean of the pixels within
+  AUTO_NEAR of it (Zhang et al. 2016's argument against the mean, per region); the region's median a*, b*
+  ("median") came out duller and browner on held-out sketches, by eye and in hue spread. A region the model
+  paints near white (an eye's white, teeth: its median within PAPER's reach) takes its median, white; one
+  under AUTO_MIN px (a speck) keeps the model's colours. In a dabbed sketch the undabbed regions take it
+  after the glow is taken out of them.
 
 Regions are the connected areas of the sketch that are not line (4-connected), found on runs of pixels
 with a small union-find; lines are thickened by one pixel first, so a hairline gap does not let a dab's
@@ -1013,8 +1026,8 @@ def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
         result[:, ys[moved], xs[moved]] = srgb(q) * 2 - 1
 
 
-AUTO = "mode"  # experiment switch: "median", "mode", or "" (off)
-AUTO_L = "median"  # the level: "median" (the region's), "mode" (the chosen colour's pixels')
+AUTO = "mode"  # an undabbed region's colour: "mode" (the model's most confident), "median", "" (off: the model's
+AUTO_L = "median"  # own colours, as before session 9); its lightness: "median" (the region's), "mode" (the peak's)
 AUTO_MIN = 24  # px (at 256 px; scaled with the area): a smaller region (a speck, an eye's glint) keeps the model's
 AUTO_BIN = 4.0  # a*, b* units per bin of the regions' colour histograms
 AUTO_NEAR = 10.0  # a*, b*: the chosen colour is the mean of the pixels this near the histogram's peak
