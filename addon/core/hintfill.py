@@ -225,9 +225,9 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
 
 class Prepared(NamedTuple):
     """What `fill` needs of the sketch alone (`prepare`): the pipeline works it out while the colorize model
-    runs. `blank` and `under` are the paper and the order in which the lines beside it take their colours,
-    when they do not depend on the model's output (no dabs, one part of the open area at the canvas edge:
-    the usual sketch); else None."""
+    runs. `blank` and `under` are the paper and the order in which the lines beside it (and beside the
+    regions `auto` colours) take their colours, when they do not depend on the model's output (no dabs, one
+    part of the open area at the canvas edge: the usual sketch); else None."""
 
     line: np.ndarray
     labels: np.ndarray
@@ -236,6 +236,7 @@ class Prepared(NamedTuple):
     dabbed: bool
     blank: np.ndarray | None
     under: list | None
+    auto: AutoPlan | None = None  # `auto_plan` for `blank` (no dabs), when AUTO is on and `blank` is known
 
 
 def prepare(sketch: np.ndarray, line_layer: np.ndarray, check=None) -> Prepared:
@@ -251,14 +252,15 @@ def prepare(sketch: np.ndarray, line_layer: np.ndarray, check=None) -> Prepared:
         return Prepared(line, labels, 0, None, False, None, None)
     hint = hint_mask(sketch, line_layer)
     dabbed = bool(hint.sum() >= MIN_HINT_PIXELS)
-    blank = under = None
+    blank = under = auto = None
     if not dabbed:
         check()
         blank = paper(None, labels, n, line, np.zeros(n, bool))
         check()
         if blank is not None:
-            under = _under_plan(labels, blank)
-    return Prepared(line, labels, n, hint, dabbed, blank, under)
+            auto = auto_plan(labels, n, np.zeros(n, bool), blank) if AUTO else None
+            under = _under_plan(labels, blank if auto is None else blank | auto.take)
+    return Prepared(line, labels, n, hint, dabbed, blank, under, auto)
 
 
 def fill(
@@ -289,9 +291,12 @@ def fill(
         labels, n, has, flat = _fill_dabs(result, sketch, p.line, labels, n, p.hint, thick)
     blank = p.blank if p.blank is not None else paper(result, labels, n, p.line, has, thick)
     np.copyto(result, 1.0, where=blank)
-    auto = auto_fill(result, labels, n, has, blank) if AUTO else None
-    if auto is not None:
-        _under_lines(result, labels, blank | auto | has[np.maximum(labels, 0)])
+    known = blank is p.blank  # (the paper prepare made: no dabs)
+    plan = (p.auto if known else auto_plan(labels, n, has, blank)) if AUTO else None
+    if plan is not None:  # an automatic dab in each region without one
+        auto_fill(result, plan)
+    if plan is not None and not known:
+        _under_lines(result, labels, blank | plan.take | has[np.maximum(labels, 0)])
     elif has.any():
         _under_lines(result, labels, blank | has[np.maximum(labels, 0)])
     else:
@@ -1033,46 +1038,56 @@ AUTO_BIN = 4.0  # a*, b* units per bin of the regions' colour histograms
 AUTO_NEAR = 10.0  # a*, b*: the chosen colour is the mean of the pixels this near the histogram's peak
 
 
-def _units(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -> tuple[np.ndarray, int]:
+class AutoPlan(NamedTuple):
+    """What `auto_fill` needs of the regions alone (`auto_plan`): the regions it colours (`units`: labels, -1
+    elsewhere; `m` of them), its pixels (`take`: (H, W) bool; `ys`, `xs`, `reg`: where, of which region),
+    and their distance from the regions' lines (`rim`, as _rim_distance)."""
+
+    units: np.ndarray
+    m: int
+    take: np.ndarray
+    ys: np.ndarray
+    xs: np.ndarray
+    reg: np.ndarray
+    rim: np.ndarray
+
+
+def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -> AutoPlan | None:
     """The regions `auto_fill` colours: `labels`' regions without `skip` (per region: dabbed) and without the
-    open paper (`blank`); a region partly paper (the open area at the canvas edge, with the shapes a small
-    gap joins to it) gives each of its parts that is not paper as a region of its own. (labels, count)."""
+    open paper (`blank`), AUTO_MIN px or more (scaled with the canvas's area); a region partly paper (the
+    open area at the canvas edge, with the shapes a small gap joins to it) gives each of its parts that is
+    not paper as a region of its own. None when there are none."""
     units = labels.copy()
     units[blank] = -1
     bad = np.append(skip, True)  # (labels == -1 indexes the last entry)
     units[bad[labels]] = -1
-    cut = np.nonzero(np.bincount(labels[blank], minlength=n)[:n] > 0)[0] if blank.any() else []
     m = n
-    for r in cut:
-        if skip[r]:
-            continue
-        rest = units == r
-        box = _bounds(rest)
-        if box is None:
-            continue
-        sub, k = label_regions(rest[box])
-        view = units[box]
-        view[rest[box]] = sub[rest[box]] + m
-        m += k
-    return units, m
-
-
-def auto_fill(result, labels, n, skip, blank) -> np.ndarray | None:
-    """An automatic dab from the model in every enclosed region without a dab (see the module's notes): one
-    colour of the model's own per region, its lightness shading kept. (H, W) bool of the pixels changed, or
-    None."""
-    units, m = _units(labels, n, skip, blank)
-    if not m:
-        return None
+    if blank.any():
+        for r in np.nonzero(np.bincount(labels[blank], minlength=n)[:n] > 0)[0]:
+            rest = units == r
+            box = _bounds(rest)
+            if box is None:
+                continue
+            sub, k = label_regions(rest[box])
+            inside = rest[box]
+            units[box][inside] = sub[inside] + m
+            m += k
     h, w = labels.shape
     size = np.bincount(units[units >= 0], minlength=m)
-    ok = size >= AUTO_MIN * h * w / 65536
-    take = (units >= 0) & ok[np.maximum(units, 0)]
+    ok = np.append(size >= AUTO_MIN * h * w / 65536, False)
+    take = ok[units]
     if not take.any():
         return None
-    rim = _rim_distance(units)
+    units[~take] = -1
     ys, xs = np.nonzero(take)
-    reg = units[ys, xs].astype(np.int64)
+    return AutoPlan(units, m, take, ys, xs, units[ys, xs].astype(np.int64), _rim_distance(units))
+
+
+def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
+    """An automatic dab from the model in every enclosed region without a dab (see the module's notes), in
+    place: one colour of the model's own per region of `plan` (`auto_plan`), its lightness shading kept."""
+    units, m, take, ys, xs, reg, rim = plan
+    h, w = units.shape
     c = lab((np.clip(result[:, ys, xs], -1, 1) + 1) * 0.5)
     inner = rim[ys, xs] >= RIM[0]
     has_inner = np.bincount(reg[inner], minlength=m) >= 8
@@ -1103,7 +1118,6 @@ def auto_fill(result, labels, n, skip, blank) -> np.ndarray | None:
     want = col[:, reg]
     want[0] = np.clip(level[reg] + shade, 0, 100)
     result[:, ys, xs] = srgb(want) * 2 - 1
-    return take
 
 
 def _region_median(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
