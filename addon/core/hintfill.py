@@ -1031,23 +1031,27 @@ def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
         result[:, ys[moved], xs[moved]] = srgb(q) * 2 - 1
 
 
-AUTO = "mode"  # an undabbed region's colour: "mode" (the model's most confident), "median", "" (off: the model's
-AUTO_L = "median"  # own colours, as before session 9); its lightness: "median" (the region's), "mode" (the peak's)
-AUTO_MIN = 24  # px (at 256 px; scaled with the area): a smaller region (a speck, an eye's glint) keeps the model's
+AUTO = (
+    "mode"  # an undabbed region's colour: "mode" (the model's most confident), "median", "" (off: the model's
+)
+AUTO_L = (
+    "median"  # own colours, as before session 9); its lightness: "median" (the region's), "mode" (the peak's)
+)
+AUTO_MIN = (
+    24  # px (at 256 px; scaled with the area): a smaller region (a speck, an eye's glint) keeps the model's
+)
 AUTO_BIN = 4.0  # a*, b* units per bin of the regions' colour histograms
 AUTO_NEAR = 10.0  # a*, b*: the chosen colour is the mean of the pixels this near the histogram's peak
 
 
 class AutoPlan(NamedTuple):
-    """What `auto_fill` needs of the regions alone (`auto_plan`): the regions it colours (`units`: labels, -1
-    elsewhere; `m` of them), its pixels (`take`: (H, W) bool; `ys`, `xs`, `reg`: where, of which region),
-    and their distance from the regions' lines (`rim`, as _rim_distance)."""
+    """What `auto_fill` needs of the regions alone (`auto_plan`): its pixels (`take`: (H, W) bool; `idx`: their
+    flat indices, row-major), the region of each (`reg`, of `m`) and its distance from the region's lines
+    (`rim`, as _rim_distance)."""
 
-    units: np.ndarray
     m: int
     take: np.ndarray
-    ys: np.ndarray
-    xs: np.ndarray
+    idx: np.ndarray
     reg: np.ndarray
     rim: np.ndarray
 
@@ -1079,45 +1083,65 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     if not take.any():
         return None
     units[~take] = -1
-    ys, xs = np.nonzero(take)
-    return AutoPlan(units, m, take, ys, xs, units[ys, xs].astype(np.int64), _rim_distance(units))
+    idx = np.flatnonzero(take)
+    rim = _rim_distance(units).reshape(-1)[idx]
+    return AutoPlan(m, take, idx, units.reshape(-1)[idx].astype(np.int64), rim)
 
 
 def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     """An automatic dab from the model in every enclosed region without a dab (see the module's notes), in
     place: one colour of the model's own per region of `plan` (`auto_plan`), its lightness shading kept."""
-    units, m, take, ys, xs, reg, rim = plan
-    h, w = units.shape
-    c = lab((np.clip(result[:, ys, xs], -1, 1) + 1) * 0.5)
-    inner = rim[ys, xs] >= RIM[0]
+    m, take, idx, reg, rim = plan
+    h, w = take.shape
+    flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
+    px = np.take(flat, idx, axis=1)
+    np.clip(px, -1, 1, out=px)
+    px += 1
+    px *= 0.5
+    c = lab(px)
+    inner = rim >= RIM[0]
     has_inner = np.bincount(reg[inner], minlength=m) >= 8
     pick = inner | ~has_inner[reg]  # the pixels the colour is chosen from: away from the lines' bevel
-    med = _region_median(c[:, pick], reg[pick], m)
+    cp, rp = c[:, pick], reg[pick]
+    med = _region_median(cp, rp, m)
     col = med.copy()
-    if AUTO == "mode":
-        mode = _region_mode(c[:, pick], reg[pick], m)
-        white = (med[0] > PAPER[0] - 4) & (np.hypot(med[1], med[2]) < PAPER[1] + 2)
-        use = ~white
+    if AUTO == "mode":  # the model's most confident colour, but white where it paints the region near white
+        mode = _region_mode(cp, rp, m)
+        use = (med[0] <= PAPER[0] - 4) | (np.hypot(med[1], med[2]) >= PAPER[1] + 2)
         col[1:, use] = mode[1:, use]
         if AUTO_L == "mode":
             col[0, use] = mode[0, use]
-    level = col[0]
-    # the shading: the model's lightness around the region's median, as a dab's fill keeps it, taken from
-    # further in along the region's lines (their bevel)
-    lt = c[0]
-    raw = np.zeros((h, w), np.float32)
-    med_l = med[0]
-    raw[ys, xs] = np.clip(lt - med_l[reg], -MAX_SHADE, MAX_SHADE)
-    far = np.zeros((h, w), bool)
-    far[ys, xs] = rim[ys, xs] >= RIM[1]
-    thin = np.bincount(units[far], minlength=m) == 0
-    far[ys, xs] |= thin[reg]
-    wr = np.clip((rim[ys, xs].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    (by_rim,) = _smooth_fill(raw, far, (RIM[1] + COARSE,))
-    shade = (wr * raw[ys, xs] + (1 - wr) * by_rim[ys, xs]) * SHADING
+    # the shading: the model's lightness around the region's median, as a dab's fill keeps it (SHADING,
+    # MAX_SHADE), taken from further in along the region's lines (RIM: their bevel)
+    raw = np.zeros(h * w, np.float32)
+    raw[idx] = np.clip(c[0] - med[0, reg], -MAX_SHADE, MAX_SHADE)
+    far_px = rim >= RIM[1]
+    far_px |= (np.bincount(reg[far_px], minlength=m) == 0)[reg]  # a region with no inside: its rim is all
+    far = np.zeros(h * w, bool)
+    far[idx] = far_px
+    (by_rim,) = _smooth_fill(raw.reshape(h, w), far.reshape(h, w), (RIM[1] + COARSE,))
+    wr = np.clip((rim.astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
+    shade = wr * raw[idx] + (1 - wr) * by_rim.reshape(-1)[idx]
     want = col[:, reg]
-    want[0] = np.clip(level[reg] + shade, 0, 100)
-    result[:, ys, xs] = srgb(want) * 2 - 1
+    want[0] += shade * SHADING
+    np.clip(want[0], 0, 100, out=want[0])
+    flat[:, idx] = srgb(want) * 2 - 1
+    if not np.shares_memory(flat, result):
+        result[...] = flat.reshape(result.shape)
+
+
+def _binomial(a: np.ndarray, axis: int) -> np.ndarray:
+    """`a` blurred along `axis` by [1, 4, 6, 4, 1] / 16 twice (the 9-tap binomial: sigma 1.4 bins), zero
+    beyond its ends."""
+    k = np.array([1, 8, 28, 56, 70, 56, 28, 8, 1], np.float32) / 256
+    a = np.moveaxis(a, axis, -1)
+    n = a.shape[-1]
+    pad = np.zeros((*a.shape[:-1], n + 8), np.float32)
+    pad[..., 4:-4] = a
+    out = k[0] * pad[..., :n]
+    for i in range(1, 9):
+        out += k[i] * pad[..., i : i + n]
+    return np.moveaxis(out, -1, axis)
 
 
 def _region_median(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
@@ -1142,15 +1166,7 @@ def _region_mode(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
     wgt = np.hypot(c[1], c[2]) + 1.0
     hist = np.bincount(reg * (nb * nb) + ia * nb + ib, weights=wgt, minlength=m * nb * nb)
     hist = hist.reshape(m, nb, nb).astype(np.float32)
-    for axis in (1, 2):  # a [1, 4, 6, 4, 1] / 16 blur each way (sigma 1 bin), twice
-        for _ in range(2):
-            pad = np.pad(hist, [(0, 0)] + [(2, 2) if a == axis else (0, 0) for a in (1, 2)])
-            n_ = hist.shape[axis]
-
-            def sl(o, axis=axis, n_=n_):
-                return (slice(None),) + tuple(slice(o, o + n_) if a == axis else slice(None) for a in (1, 2))
-
-            hist = (pad[sl(0)] + 4 * pad[sl(1)] + 6 * pad[sl(2)] + 4 * pad[sl(3)] + pad[sl(4)]) / 16
+    hist = _binomial(_binomial(hist, 1), 2)
     flat = hist.reshape(m, -1)
     peak = flat.argmax(axis=1)
     pa = (peak // nb + 0.5) * AUTO_BIN - 128
