@@ -38,13 +38,15 @@ without a hint gets an automatic dab from the model (`auto_fill`, below).
   enclosed region without a dab (not the open paper, not line; each part of a region that the paper cut
   off is a region of its own) takes one colour of the model's own and is filled as a dabbed one is: that
   hue and chroma flat, the model's lightness shading kept around the region's median L* (SHADING, MAX_SHADE,
-  the RIM rule). The colour is the model's most confident one there (AUTO "mode"): the peak of the region's
-  chroma-weighted (a*, b*) histogram (AUTO_BIN bins, smoothed), refined as the mean of the pixels within
-  AUTO_NEAR of it (Zhang et al. 2016's argument against the mean, per region); the region's median a*, b*
-  ("median") came out duller and browner on held-out sketches, by eye and in hue spread. A region the model
-  paints near white (an eye's white, teeth: its median within PAPER's reach) takes its median, white; one
-  under AUTO_MIN px (a speck) keeps the model's colours. In a dabbed sketch the undabbed regions take it
-  after the glow is taken out of them.
+  the RIM rule). The colour is the region's median a*, b* away from its lines (AUTO "median"): the colour
+  the model paints most of it in; a shape it paints near white (an eye's white, teeth) stays white. The
+  model's most confident colour (AUTO "mode": the peak of the region's chroma-weighted (a*, b*) histogram,
+  Zhang et al. 2016's argument against the mean, per region) came out more vivid but mostly the same warm
+  orange, and it turned dabbed shapes' colours further from the dabs where a true-colour region spans an
+  undabbed shape too: on the held-out sketches, hue spread 22.4 / 22.6 with the median, 18.4 / 21.5 with the
+  mode (24.8 / 23.9 the mottle), hint dE (true colours) 10.8 / 8.0 against 11.5 / 8.3 (11.3 / 8.3 before;
+  emoji / clip art, the same run). A region under AUTO_MIN px (a speck) keeps the model's colours. In a
+  dabbed sketch the undabbed regions take it after the glow is taken out of them.
 
 Regions are the connected areas of the sketch that are not line (4-connected), found on runs of pixels
 with a small union-find; lines are thickened by one pixel first, so a hairline gap does not let a dab's
@@ -1031,15 +1033,11 @@ def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
         result[:, ys[moved], xs[moved]] = srgb(q) * 2 - 1
 
 
-AUTO = (
-    "mode"  # an undabbed region's colour: "mode" (the model's most confident), "median", "" (off: the model's
-)
-AUTO_L = (
-    "median"  # own colours, as before session 9); its lightness: "median" (the region's), "mode" (the peak's)
-)
-AUTO_MIN = (
-    24  # px (at 256 px; scaled with the area): a smaller region (a speck, an eye's glint) keeps the model's
-)
+# an automatic dab: an undabbed region's colour, "median" (its median a*, b*), "mode" (the model's most confident:
+# its histogram's peak) or "" (off: the model's own colours, as before session 9); with "mode", its lightness,
+# "median" (the region's) or "mode" (the peak's pixels'), and the histogram's weights, "chroma" (+1) or "count"
+AUTO, AUTO_L, AUTO_WEIGHT = "median", "median", "chroma"
+AUTO_MIN = 24  # px (at 256 px; scaled with the area): a smaller region (a speck) keeps the model's colours
 AUTO_BIN = 4.0  # a*, b* units per bin of the regions' colour histograms
 AUTO_NEAR = 10.0  # a*, b*: the chosen colour is the mean of the pixels this near the histogram's peak
 
@@ -1106,6 +1104,7 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     med = _region_median(cp, rp, m)
     col = med.copy()
     if AUTO == "mode":  # the model's most confident colour, but white where it paints the region near white
+        # (the peak of its faint blotches would turn an eye's white pink)
         mode = _region_mode(cp, rp, m)
         use = (med[0] <= PAPER[0] - 4) | (np.hypot(med[1], med[2]) >= PAPER[1] + 2)
         col[1:, use] = mode[1:, use]
@@ -1163,7 +1162,7 @@ def _region_mode(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
     nb = int(256 // AUTO_BIN)
     ia = np.clip(((c[1] + 128) / AUTO_BIN).astype(np.int64), 0, nb - 1)
     ib = np.clip(((c[2] + 128) / AUTO_BIN).astype(np.int64), 0, nb - 1)
-    wgt = np.hypot(c[1], c[2]) + 1.0
+    wgt = np.hypot(c[1], c[2]) + 1.0 if AUTO_WEIGHT == "chroma" else np.ones(c.shape[1], np.float32)
     hist = np.bincount(reg * (nb * nb) + ia * nb + ib, weights=wgt, minlength=m * nb * nb)
     hist = hist.reshape(m, nb, nb).astype(np.float32)
     hist = _binomial(_binomial(hist, 1), 2)
