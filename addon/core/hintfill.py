@@ -63,7 +63,10 @@ on the colorize stage's planar output, so it costs the same whatever the canvas 
 for a 256 px sketch without dabs (the paper: two labellings of the regions, a third of the few pixels the
 narrower widths may cut off), 15-20 ms with dabs, about 30 when a dab fills a whole open background (a sky
 at 256 px); the interpolations are two-tap, not matrix products (whose OpenBLAS threads, on a machine whose
-cores were all busy, waited on each other for tens of ms).
+cores were all busy, waited on each other for tens of ms). The automatic dab adds about 3 ms to `prepare` (its
+regions and their rims, beside the model) and 6-16 ms to `fill` (one CIELAB round trip of the regions' pixels,
+three sorts for the medians, one box blur: the demo house, 15 k px in 10 regions, and a framed sketch, 38 k px
+in 14, on a 2-core machine under a load of 4).
 """
 
 from __future__ import annotations
