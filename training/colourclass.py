@@ -14,10 +14,16 @@ keeps the colours vivid without the noise of the mode. Here:
   The decode is plain tensor arithmetic (Softmax, Mul, ReduceSum, Where, Pow, Resize): it exports to ONNX.
 - `colour_bins(paths)`: the a*b* bins (grid step GRID) that occur in the training targets, with the
   rebalancing weights w ~ 1 / ((1 - LAMBDA) p + LAMBDA / Q), p the bins' empirical distribution smoothed
-  by a Gaussian (SIGMA in a*b*), normalised so that E_p[w] = 1. The bins, the weights and T are buffers of
-  the generator: saved in every checkpoint, resumed exactly, and the bins and T are constants of the export.
+  by a Gaussian (SIGMA in a*b*), normalised so that E_p[w] = 1. Unlike the paper (photos), the near-achromatic
+  bins (white paper, greys, black lines: chroma under PAPER_CHROMA) are kept out of the rebalancing: they
+  weigh 1 and p and Q are the coloured bins' (rebalanced with the rest, the white background weighed 0.04
+  and was painted mint green). The bins, the weights and T are buffers of the generator: saved in every
+  checkpoint, resumed exactly (not counted again), and the bins and T are constants of the export.
 - `soft_encode` / `class_loss`: each target pixel (at the head's resolution) as a Gaussian (SIGMA) over its
   NEIGHBOURS nearest bins; cross-entropy weighted by the weight of the pixel's nearest bin.
+- The head is detached from the adversarial loss (pix2pix's train_step decodes what the discriminator judges
+  from the logits detached): the head learns from the class loss alone, the U-Net from L1 and the
+  discriminator; so what colours the head paints is its own cross-entropy's doing, not the discriminator's.
 
 The sRGB / CIELAB (D65) conversions are the add-on's (addon/core/colour.py), in torch.
 """
@@ -41,6 +47,7 @@ TEMPERATURE = 0.38  # the annealed mean's temperature (the paper's)
 NEIGHBOURS = 5  # bins each target pixel is soft-encoded to (the paper's)
 RGB_SIGMA = 10.0  # the Gaussian around the U-Net's own a*b* that the head's logits correct (`parts`)
 HEAD_CHANNELS = 32  # the head's hidden width (0.29 GMACs at 256 px with ~260 bins)
+PAPER_CHROMA = 15.0  # bins nearer a*b* = 0 than this (the 3 x 3 round grey) are paper: not rebalanced
 PRIOR_SIDE = 128  # the targets are counted at the head's resolution for a 256 px run
 
 # sRGB (D65) <-> XYZ relative to the white, and CIELAB's f: the add-on's constants (addon/core/colour.py)
@@ -96,20 +103,31 @@ def _grid_index(ab: np.ndarray, lo: float, n: int) -> np.ndarray:
     return np.clip(np.rint((ab - lo) / GRID).astype(np.int64), 0, n - 1)
 
 
+def paper_bins(centres: np.ndarray) -> np.ndarray:
+    """(Q,) bool: the near-achromatic bins (a*b* chroma under PAPER_CHROMA: white paper, greys, black lines)."""
+    return np.hypot(centres[:, 0], centres[:, 1]) < PAPER_CHROMA
+
+
 def bins_from_histogram(hist: np.ndarray, lo: float) -> tuple[np.ndarray, np.ndarray]:
     """(bin centres (Q, 2) a*b*, weights (Q,)) from pixel counts on the a*b* grid (hist[i, j]: a = lo + i
-    GRID, b = lo + j GRID): the bins that occur, the rebalancing weights of the smoothed distribution."""
+    GRID, b = lo + j GRID): the bins that occur; the rebalancing weights of the smoothed distribution of the
+    coloured pixels, with the near-achromatic (`paper_bins`) kept out of the rebalancing at weight 1, the mean
+    weight of a coloured pixel (rebalanced with the rest, the white background, most of every picture, weighed
+    0.04: the head was free to paint it any colour, and painted it mint)."""
     occur = np.argwhere(hist > 0)
     centres = (lo + occur * GRID).astype(np.float32)
-    p = hist / hist.sum()
-    # Gaussian smoothing (SIGMA in a*b* units) of the distribution, evaluated at the occurring bins
-    d2 = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
-    k = np.exp(-d2 / (2 * SIGMA**2))
-    ps = (k * p[occur[:, 0], occur[:, 1]][None, :]).sum(1)
-    ps /= ps.sum()
-    q = len(centres)
-    w = 1.0 / ((1 - LAMBDA) * ps + LAMBDA / q)
-    w /= (ps * w).sum()  # E_p[w] = 1
+    w = np.ones(len(centres))
+    colour = ~paper_bins(centres)
+    if colour.any():
+        c = centres[colour]
+        p = hist[occur[colour, 0], occur[colour, 1]]
+        p = p / p.sum()
+        # Gaussian smoothing (SIGMA in a*b* units) of the distribution, evaluated at the occurring bins
+        d2 = ((c[:, None, :] - c[None, :, :]) ** 2).sum(-1)
+        ps = (np.exp(-d2 / (2 * SIGMA**2)) * p[None, :]).sum(1)
+        ps /= ps.sum()
+        wc = 1.0 / ((1 - LAMBDA) * ps + LAMBDA / len(c))
+        w[colour] = wc / (ps * wc).sum()  # E_p[w] = 1 over the coloured pixels
     return centres, w.astype(np.float32)
 
 

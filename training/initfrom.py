@@ -177,14 +177,19 @@ def from_checkpoint(ck: dict, kind, cfg: TrainConfig, label: str, record: str) -
         )
     theirs_cfg = kind.config_class.from_dict(ck["config"])
     theirs = generator_settings(kind, theirs_cfg)
-    mine_nets = kind.build_nets(cfg)
+    for name in kind.generator_nets:
+        if name not in ck["nets"]:
+            raise ConfigError(f"--init {label}: the checkpoint holds no {name} weights")
+    states = {
+        name: {k.removeprefix("module."): v for k, v in ck["nets"][name].items()}
+        for name in kind.generator_nets
+    }
+    mine_nets = kind.build_nets_for(cfg, states)
     details = []
     nets = {}
     fresh: dict[str, list[str]] = {}
     for name in kind.generator_nets:
-        if name not in ck["nets"]:
-            raise ConfigError(f"--init {label}: the checkpoint holds no {name} weights")
-        state = {k.removeprefix("module."): v for k, v in ck["nets"][name].items()}
+        state = states[name]
         want = mine_nets[name].state_dict()
         new = new_parts(mine_nets[name], want, state)
         if new:

@@ -33,6 +33,8 @@ offer, norm layers, weight init, adversarial losses, PSNR) are in `training.bloc
         generator_nets = ("G",)                # what `--init FILE` starts from FILE (training.initfrom)
 
         def build_nets(self, cfg): return {"G": ..., "D": ...}            # initialised nn.Modules
+        def build_nets_for(self, cfg, states): return self.build_nets(cfg)  # optional: nets whose weights
+                                               # `states` ({net: state dict}) replace (resume, --init)
         def optimizer_groups(self, cfg): return {"G": ("G",), "D": ("D",)}  # optimizer -> nets (Adam)
         def adam(self, cfg, group): return {"lr": ..., "betas": ...}     # optional: per-group Adam settings
         def datasets(self, cfg): return train_ds, val_ds   # items: dicts of tensors (+ "skipped": [paths])
@@ -109,6 +111,13 @@ class ModelKind(ABC):
     @abstractmethod
     def build_nets(self, cfg: TrainConfig) -> dict[str, nn.Module]:
         """(required)"""
+
+    def build_nets_for(self, cfg: TrainConfig, states: dict[str, dict]) -> dict[str, nn.Module]:
+        """`build_nets` for weights that will replace the built ones (`states`: {net: state dict}, from the
+        checkpoint a run resumes or the file --init starts from): a kind whose networks take something from the
+        data when built (pix2pix --colour-classes: the colour bins, counted over the training pictures) takes
+        it from `states` instead, where they hold it. Default: `build_nets`."""
+        return self.build_nets(cfg)
 
     @abstractmethod
     def optimizer_groups(self, cfg: TrainConfig) -> dict[str, tuple[str, ...]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -124,11 +125,16 @@ class Pix2Pix(ModelKind):
         init_weights(net.model)
         return net
 
-    def build_nets(self, cfg):
+    def build_nets(self, cfg, bins=None):
         return {
-            "G": self._generator(cfg),
+            "G": self._generator(cfg, bins),
             "D": build_discriminator(6, cfg.ndf, cfg.n_layers_d, cfg.norm),
         }
+
+    def build_nets_for(self, cfg, states):
+        """With --colour-classes, the bins and weights of the generator state that will replace the built one
+        (a resumed checkpoint's, or an --init file's that has them): the data's are not counted again."""
+        return self.build_nets(cfg, stored_bins(cfg, states.get("G")))
 
     def optimizer_groups(self, cfg):
         return {"G": ("G",), "D": ("D",)}
@@ -143,7 +149,9 @@ class Pix2Pix(ModelKind):
         with run.autocast():
             if colour:  # the U-Net's RGB (L1: lightness, dabs), the class logits, and the decoded output
                 rgb, logits = run.nets["G"](real_a, parts=True)  # (through DDP's forward when wrapped)
-                fake_b = run.raw["G"].decode(rgb, logits)
+                # the detached head: the adversarial gradient reaches the U-Net (the output's lightness), not
+                # the head, which learns from the class loss alone (its colours are its cross-entropy's)
+                fake_b = run.raw["G"].decode(rgb, logits.detach())
             else:
                 fake_b = run.nets["G"](real_a)
             # discriminator: real pairs vs generated pairs, one forward over both
@@ -212,17 +220,23 @@ class Pix2Pix(ModelKind):
     def generator(self, cfg, nets, direction):
         if direction not in (None, "AtoB"):
             raise ConfigError(f"a pix2pix model translates A to B only (direction {direction!r} asked)")
-        state = {k.removeprefix("module."): v for k, v in nets["G"].items()}
-        bins = None
-        if cfg.colour_classes:  # the run's own bins and weights (their values load with the rest)
-            if "colour_bins" not in state:
-                raise ConfigError(
-                    "a --colour-classes run's generator without its colour bins: not this run's"
-                )
-            bins = (state["colour_bins"].numpy(), state["colour_weights"].numpy())
-        net = self._generator(cfg, bins)
+        bins = stored_bins(cfg, nets["G"])
+        if cfg.colour_classes and bins is None:
+            raise ConfigError("a --colour-classes run's generator without its colour bins: not this run's")
+        net = self._generator(cfg, bins)  # the run's own bins and weights (their values load with the rest)
         extra = {"multiple_of": multiple_of(cfg.net_g, cfg.size), "kind": cfg.stage}
         return load_net(net, nets["G"], "generator"), extra
+
+
+def stored_bins(cfg, state: dict | None):
+    """(colour bins, weights) a --colour-classes generator state holds (None: not such a run, or a state
+    without them, e.g. a plain U-Net's)."""
+    if not cfg.colour_classes or not state:
+        return None
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if "colour_bins" not in state or "colour_weights" not in state:
+        return None
+    return tuple(np.asarray(state[k].detach().cpu(), np.float32) for k in ("colour_bins", "colour_weights"))
 
 
 register(Pix2Pix())

@@ -242,7 +242,10 @@ class Trainer:
         if len(self.train_ds) == 0:
             raise DataError(f"{cfg.data}: no training images after holding out validation images")
         _seed(cfg.seed)  # identical initial weights on every process
-        run.raw = {k: v.to(device) for k, v in self.kind.build_nets(cfg).items()}
+        # weights that will replace the built ones (what a kind would otherwise take from the data: its own)
+        states = self.resume_ckpt["nets"] if self.resume_ckpt else self.init.nets if self.init else None
+        nets = self.kind.build_nets_for(cfg, states) if states else self.kind.build_nets(cfg)
+        run.raw = {k: v.to(device) for k, v in nets.items()}
         if self.init is not None:
             apply_init(run.raw, self.init)
         if world > 1 and cfg.norm == "batch":

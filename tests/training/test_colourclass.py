@@ -55,9 +55,28 @@ def test_the_rebalancing_weights_are_normalised_and_favour_rare_colours():
     hist[13, 13], hist[17, 10], hist[5, 20] = 1000, 100, 3  # grey, a common and a rare colour
     centres, w = cc.bins_from_histogram(hist, -130.0)
     assert centres.tolist() == [[-80.0, 70.0], [0.0, 0.0], [40.0, -30.0]]
-    p = np.array([3, 1000, 100]) / 1103
-    assert abs((p * w).sum() - 1) < 0.05  # E_p[w] = 1 (of the smoothed p, which is nearly p here)
-    assert w[0] > w[2] > w[1]
+    p = np.array([3, 100]) / 103  # the coloured pixels' distribution (grey is not rebalanced)
+    assert abs((p * w[[0, 2]]).sum() - 1) < 0.05  # E_p[w] = 1 (of the smoothed p, which is nearly p here)
+    assert w[0] > w[2]
+
+
+def test_white_and_the_near_achromatic_bins_are_kept_out_of_the_rebalancing():
+    """White paper, most of every picture, weighs what an average coloured pixel does (1), not the 0.04 the
+    paper's rebalancing gave it (which let the head paint white backgrounds mint green)."""
+    hist = np.zeros((27, 27))
+    hist[12:15, 12:15] = 50  # near-grey: a*b* within 10 of 0 (cream paper, greys)
+    hist[13, 13] = 100000  # white
+    hist[17, 10], hist[5, 20], hist[20, 17] = 500, 20, 3  # colours, common to rare
+    centres, w = cc.bins_from_histogram(hist, -130.0)
+    paper = np.hypot(centres[:, 0], centres[:, 1]) < 15
+    assert paper.sum() == 9
+    assert np.allclose(w[paper], 1.0)  # white and its neighbours: not rebalanced (were 0.04 and less)
+    assert (paper == cc.paper_bins(centres)).all()
+    colour = ~paper
+    p = hist[hist > 0][colour] / hist[hist > 0][colour].sum()
+    assert abs((p * w[colour]).sum() - 1) < 0.05
+    rare, common = w[centres.tolist().index([-80.0, 70.0])], w[centres.tolist().index([40.0, -30.0])]
+    assert rare > 1 > common
 
 
 def test_soft_encoding_is_a_gaussian_over_the_nearest_bins():
@@ -154,3 +173,69 @@ def test_a_colour_class_run_trains_resumes_exactly_exports_and_fine_tunes_a_plai
             colour.lab(((t[0] + 1) / 2).clamp(0, 1).reshape(3, -1).numpy()) for t in (rgb, out)
         )
         assert np.sqrt(((lab_rgb - lab_out) ** 2).sum(0)).mean() < 1.0
+
+
+def _tiny_colour_cfg(data: Path, **kw) -> Pix2PixConfig:
+    return Pix2PixConfig(
+        model="pix2pix",
+        data=str(data),
+        size=64,
+        load_size=64,
+        ngf=4,
+        ndf=4,
+        workers=0,
+        log_every=2,
+        sample_every=100,
+        checkpoint_every=100,
+        val_fraction=0.2,
+        colour_classes=True,
+    ).replace(**{"steps": 4, **kw})
+
+
+def test_a_resumed_or_initialised_colour_class_run_takes_its_bins_from_the_checkpoint(tmp_path, monkeypatch):
+    """The bins are counted once, when a run starts from the data; a resumed run (and --init from a colour-class
+    run) takes them from the checkpoint, whose buffers replace them anyway, and still resumes bit for bit."""
+    data = _colour_pairs(tmp_path / "data")
+    cfg = _tiny_colour_cfg(data)
+    calls = []
+    counted = cc.colour_bins
+
+    def count(paths):
+        calls.append(len(paths))
+        return counted(paths)
+
+    monkeypatch.setattr(cc, "colour_bins", count)
+    train(cfg.replace(out=str(tmp_path / "straight")))
+    train(cfg.replace(out=str(tmp_path / "halves")), stop_at=2)
+    assert len(calls) == 2  # each new run counts its data
+
+    def refuse(paths):
+        raise AssertionError("the colour bins were counted again")
+
+    monkeypatch.setattr(cc, "colour_bins", refuse)
+    train(cfg.replace(out=str(tmp_path / "halves")), resume=str(tmp_path / "halves"))
+    same_state(load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "halves"))
+    # --init from a colour-class run: its bins and weights, not the data's counted again
+    kind = get_kind("pix2pix")
+    init = load_init(str(tmp_path / "straight"), kind, cfg)
+    nets = kind.build_nets_for(cfg, init.nets)
+    apply_init(nets, init)
+    g = load_checkpoint(tmp_path / "straight")["nets"]["G"]
+    assert torch.equal(nets["G"].colour_weights, g["colour_weights"])
+
+
+def test_the_head_learns_from_the_class_loss_alone_not_from_the_discriminator(tmp_path):
+    """The detached head: with the L1 and class losses off, a training step moves the U-Net (the adversarial
+    gradient reaches it) and leaves the head as it started (its last layer at zero)."""
+    data = _colour_pairs(tmp_path / "data")
+    cfg = _tiny_colour_cfg(data, steps=2, lambda_l1=0.0, lambda_cls=0.0)
+    train(cfg.replace(out=str(tmp_path / "gan")))
+    g = load_checkpoint(tmp_path / "gan")["nets"]["G"]
+    assert not g["colour_head.2.weight"].any() and not g["colour_head.2.bias"].any()
+    kind = get_kind("pix2pix")
+    torch.manual_seed(cfg.seed)
+    built = kind.build_nets_for(cfg, {"G": g})["G"].state_dict()
+    assert not torch.equal(built["model.model.0.weight"], g["model.model.0.weight"])  # the U-Net trained
+    # and with the class loss on, the head trains
+    train(cfg.replace(lambda_cls=1.0, out=str(tmp_path / "cls")))
+    assert load_checkpoint(tmp_path / "cls")["nets"]["G"]["colour_head.2.weight"].any()
