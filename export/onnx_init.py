@@ -144,10 +144,15 @@ def read_init(path: Path, kind, cfg, record: str) -> InitWeights:
         else:
             state[k] = torch.from_numpy(numpy_helper.to_array(have[k]).copy()).to(v.dtype)
     net.load_state_dict(state)
-    _check_outputs(net.eval(), model, info, name, base=bool(fresh))
+    earlier = _check_outputs(net.eval(), model, info, name, base=bool(fresh))
     for k in fresh:
         del state[k]
     notes = [fresh_note(name, gen_name, fresh)] if fresh else []
+    if earlier:
+        notes.append(
+            f"--init {name}: {earlier}: its weights are read as they are (the change added none); this run, "
+            "its checkpoints and its exports compute the current network"
+        )
     if len(kind.generator_nets) > 1:
         rest = ", ".join(kind.generator_nets[1:])
         notes.append(
@@ -158,9 +163,11 @@ def read_init(path: Path, kind, cfg, record: str) -> InitWeights:
     return InitWeights({gen_name: state}, fresh_record(record, fresh_by), notes, fresh_by)
 
 
-def _check_outputs(net: nn.Module, model: onnx.ModelProto, info, name: str, base: bool = False) -> None:
+def _check_outputs(net: nn.Module, model: onnx.ModelProto, info, name: str, base: bool = False) -> str:
     """The file and the rebuilt generator give the same output on a random input (PARITY_RTOL). `base`: the
-    file lacks the generator's additions (`net.NEW`): compare with what the rest computes (`net.parts`' RGB)."""
+    file lacks the generator's additions (`net.NEW`): compare with what the rest computes (`net.parts`' RGB).
+    A file exported before a change to the network that added no weights (`net.earlier_outputs`, e.g. the
+    upscaler's local-range clamp) gives the output from before it: returns what changed ("" for none)."""
     gen = torch.Generator().manual_seed(0)
     if info.kind == "generate":
         x = torch.randn(1, info.latent, generator=gen)
@@ -172,10 +179,21 @@ def _check_outputs(net: nn.Module, model: onnx.ModelProto, info, name: str, base
     sess = _session(model.SerializeToString(), threads=1)
     got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
     scale = max(float(np.abs(got).max()), 0.01)
-    rel = float(np.abs(got - want).max()) / scale if got.shape == want.shape else float("inf")
+
+    def differ(want: np.ndarray) -> float:
+        return float(np.abs(got - want).max()) / scale if got.shape == want.shape else float("inf")
+
+    rel = differ(want)
+    if rel > PARITY_RTOL and not base and hasattr(net, "earlier_outputs"):
+        with torch.no_grad():
+            earlier = net.earlier_outputs(x)
+        for what, out in earlier.items():
+            if differ(out.numpy()) <= PARITY_RTOL:
+                return what
     if rel > PARITY_RTOL:
         raise ConfigError(
             f"--init {name}: its weights fit the generator this run builds, but the file computes something "
             f"else (outputs differ by {rel:.2g} of their scale, limit {PARITY_RTOL:g}); start from the run "
             "folder or checkpoint it was exported from. Nothing was written."
         )
+    return ""

@@ -96,14 +96,25 @@ class UpscaleNet(nn.Module):
         nn.init.zeros_(self.tail.weight)  # start as bicubic; learn the residual detail
         nn.init.zeros_(self.tail.bias)
 
-    def forward(self, x):
+    def _upscaled(self, x):
+        """bicubic + the predicted detail, unlimited."""
         base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         feat = self.head(x)
-        detail = self.shuffle(self.tail(feat + self.body(feat)))
+        return base + self.shuffle(self.tail(feat + self.body(feat)))
+
+    def forward(self, x):
+        out = self._upscaled(x)
         if self.training:
-            return torch.clamp(base + detail, -1.0, 1.0)
+            return torch.clamp(out, -1.0, 1.0)
         lo, hi = local_range(x, self.scale)
-        return torch.minimum(torch.maximum(base + detail, lo), hi)
+        return torch.minimum(torch.maximum(out, lo), hi)
+
+    def earlier_outputs(self, x) -> dict[str, torch.Tensor]:
+        """{what changed: the output in use before it} for changes that added no weights: `--init` reads a
+        file exported before such a change (its weights are this network's; it computes the earlier output).
+        Upscalers exported before the local-range clamp (commit 28b63d0) clamp to [-1, 1] only."""
+        what = "exported before the local-range clamp (its output is clamped to [-1, 1] only)"
+        return {what: torch.clamp(self._upscaled(x), -1.0, 1.0)}
 
 
 def local_range(x: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -250,3 +250,69 @@ def test_the_documented_fine_tune_of_the_shipped_flat_colour_trains(tmp_path, ca
     assert json.loads((out / "config.json").read_text())["init_from"].startswith(
         "colorize-flat.onnx (sha256 "
     )
+
+
+def _export_as(tmp_path: Path, run: Path, name: str, forward, monkeypatch) -> Path:
+    """The upscale run exported with UpscaleNet's forward replaced by `forward` (an earlier or another
+    exporter's network: the same weights)."""
+    from nftgan.export.onnx_export import export_checkpoint
+    from nftgan.training.upscale import UpscaleNet
+
+    with monkeypatch.context() as m:
+        m.setattr(UpscaleNet, "forward", forward)
+        export_checkpoint(run, tmp_path / name)
+    return tmp_path / name
+
+
+def test_an_upscaler_exported_before_the_local_range_clamp_is_read_and_fine_tuned(
+    tiny_runs, tiny_data, tmp_path, monkeypatch, capsys
+):
+    """Upscalers exported before commit 28b63d0 clamp their output to [-1, 1] only (the exporter then ran the
+    network's forward `clamp(bicubic + detail, -1, 1)`); the clamp has no weights, so --init reads every weight
+    and the run goes on with the current network. A file that computes something else is still refused."""
+    import torch.nn.functional as F
+
+    def pre_clamp(self, x):  # training/upscale.py's forward before 28b63d0, in every mode
+        base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        feat = self.head(x)
+        return torch.clamp(base + self.shuffle(self.tail(feat + self.body(feat))), -1.0, 1.0)
+
+    run = tiny_runs["upscale"]
+    old = _export_as(tmp_path, run, "upscale-old.onnx", pre_clamp, monkeypatch)
+    ops = {n.op_type for n in onnx.load(str(old)).graph.node}
+    assert "MaxPool" not in ops  # no local range in it: what the old exporter wrote
+    cfg = tiny_cfg("upscale", tiny_data["paired"], tmp_path / "run")
+    init = load_init(str(old), get_kind("upscale"), cfg)
+    ck = load_checkpoint(run)["nets"]["G"]
+    assert set(init.nets["G"]) == set(ck)
+    for k, v in ck.items():
+        assert torch.equal(init.nets["G"][k], v), k
+    assert any("exported before the local-range clamp" in n for n in init.notes)
+    # fine-tune from it: the run trains, says what the file was, and exports the clamped network
+    flags = tiny_flags("upscale")
+    rc, out = run_train(
+        [
+            "upscale",
+            "--init",
+            str(old),
+            "--data",
+            str(tiny_data["paired"]),
+            "--out",
+            str(tmp_path / "ft"),
+            "--steps",
+            "2",
+            *flags,
+        ],
+        capsys,
+    )
+    assert rc == 0, out
+    log = (tmp_path / "ft" / "train.log").read_text()
+    assert "exported before the local-range clamp" in log
+    assert load_checkpoint(tmp_path / "ft")["config"]["init_from"].startswith("upscale-old.onnx (sha256 ")
+
+    def other(self, x):  # the same weights computing something else: still refused
+        return pre_clamp(self, x).clamp(-0.5, 0.5)
+
+    wrong = _export_as(tmp_path, run, "upscale-other.onnx", other, monkeypatch)
+    with pytest.raises(ConfigError, match="the file computes something else"):
+        load_init(str(wrong), get_kind("upscale"), cfg)
