@@ -264,6 +264,7 @@ def _export_as(tmp_path: Path, run: Path, name: str, forward, monkeypatch) -> Pa
     return tmp_path / name
 
 
+@pytest.mark.slow  # two exports with parity checks and a run: ~25 s on the shared 2 cores
 def test_an_upscaler_exported_before_the_local_range_clamp_is_read_and_fine_tuned(
     tiny_runs, tiny_data, tmp_path, monkeypatch, capsys
 ):
