@@ -147,6 +147,10 @@ def test_a_colour_class_run_trains_resumes_exactly_exports_and_fine_tunes_a_plai
     assert report["parity_rel"] < 1e-3
     net, _ = build_generator(a)
     assert torch.equal(net.colour_bins, g["colour_bins"])
+    # --init from the exported colour-class model: its head is read, its bins (folded into the graph) are this
+    # data's, counted again, the same
+    init = load_init(str(tmp_path / "cc.onnx"), get_kind("pix2pix"), cfg)
+    assert torch.equal(init.nets["G"]["colour_head.2.weight"], g["colour_head.2.weight"])
     # a plain U-Net run fine-tuned with --colour-classes: its U-Net from the file, the head new (and said so)
     plain = cfg.replace(colour_classes=False, steps=2, out=str(tmp_path / "plain"))
     train(plain)
