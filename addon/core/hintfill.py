@@ -221,7 +221,7 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
     ys, xs = np.nonzero((spread > 2 * SATURATED) & (line_layer >= LINE))
     out = np.zeros(spread.shape, bool)
     if len(ys):
-        c = lab((sketch[:, ys, xs] + 1) * 0.5)
+        c = lab((_take(sketch, ys * spread.shape[1] + xs) + 1) * 0.5)
         out[ys, xs] = (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
     if fringe and out.any():
         out = grow(out, fringe) & (line_layer >= LINE)
@@ -343,7 +343,7 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     for r in several:
         gs = np.nonzero(group_region == r)[0]
         idx = np.nonzero(reg == r)[0]
-        d = dist[gs][:, ys[idx], xs[idx]]
+        d = _take(dist[gs], ys[idx] * dist.shape[2] + xs[idx])
         wk = np.exp(-(d - d.min(axis=0)) / SPLIT_SOFT)
         want[:, idx] = colour[:, gs] @ wk / wk.sum(axis=0)
     # the lightness: the model's shading around the region's mean, except near the dabs, where the model
@@ -376,7 +376,8 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     raw = np.zeros(hint.shape, np.float32)
     raw[target] = np.clip(lt - mean_l[reg], -MAX_SHADE, MAX_SHADE)
     w = np.clip((rim[target].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    by_rim, by_dab = _smooth_fill(raw, far, (RIM[1] + COARSE, reach))[:, target]
+    at = np.flatnonzero(target)
+    by_rim, by_dab = _take(_smooth_fill(raw, far, (RIM[1] + COARSE, reach)), at)
     shade = w * raw[target] + (1 - w) * by_rim
     w = np.clip((near[target] - GHOST[0]) / (GHOST[1] - GHOST[0]), 0.0, 1.0)
     if clear is not None:
@@ -385,7 +386,7 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     flat = _open_paper_regions(r_lab, labels, far, n) & has
     shade[flat[reg]] = 0.0
     want[0] = np.clip(want[0] + shade, 0, 100)  # (the colour's lightness shaded; its a*, b* as they are)
-    result[:, target] = srgb(want) * 2 - 1
+    _put(result, at, srgb(want) * 2 - 1)
     _unglow(result, r_lab, labels, target, dist, near, colour, n)
     return labels, n, has, flat
 
@@ -396,9 +397,10 @@ def _open_paper_regions(r_lab, labels, far, n) -> np.ndarray:
     (PAPER: a dab in the sky). Such a region is filled flat: what the model paints into its paper is no
     shading but haze it spreads from the shapes (a darker blue wedge at the foot of a house in a blue-dabbed
     sky, 6 L* below the sky at 512 px), glow and its blot of the dab."""
-    ys, xs = np.nonzero(far)
-    reg = labels[ys, xs]
-    white = (r_lab[0, ys, xs] > PAPER[0]) & (np.hypot(r_lab[1, ys, xs], r_lab[2, ys, xs]) < PAPER[1])
+    at = np.flatnonzero(far)
+    reg = labels.reshape(-1)[at]
+    c = _take(r_lab, at)
+    white = (c[0] > PAPER[0]) & (np.hypot(c[1], c[2]) < PAPER[1])
     out = np.bincount(reg[white], minlength=n) >= 0.5 * np.maximum(np.bincount(reg, minlength=n), 1)
     edge = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry)
     edge[_border(labels)] = True
@@ -647,16 +649,16 @@ def _under_lines(
     under[:, 0], under[:, -1] = under[:, 1], under[:, -2]
     under = under.reshape(3, -1)
     for at, hv, cnt in steps:  # (sums in the order of before: one neighbour after another)
-        total = under[:, at - stride] * hv[0]
+        total = _take(under, at - stride) * hv[0]
         for o, k in ((stride, 1), (-1, 2), (1, 3)):
-            total += under[:, at + o] * hv[k]
-        under[:, at] = total / cnt
+            total += _take(under, at + o) * hv[k]
+        _put(under, at, total / cnt)
     at = np.concatenate([step[0] for step in steps])
-    total = under[:, at - stride - 1]
+    total = _take(under, at - stride - 1)
     for o in (-stride, -stride + 1, -1, 0, 1, stride - 1, stride, stride + 1):
-        total += under[:, at + o]
+        total += _take(under, at + o)
     total /= 9
-    result[:, at // stride - 1, at % stride - 1] = total
+    _put(result, (at // stride - 1) * w + at % stride - 1, total)
 
 
 def _under_plan(labels: np.ndarray, changed: np.ndarray) -> list:
@@ -684,6 +686,24 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray) -> list:
         have[at] = True
         idx = idx[~new]
     return steps
+
+
+def _take(planes: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """planes[:, ys, xs] (planes (C, H, W), or (C, N) with flat indices) at the flat pixel indices `flat`
+    (ys * W + xs), as a new (C, len(flat)) array: np.take, 5-12x quicker than numpy's indexing with a slice
+    before the index arrays (1 ms for 3 x 10k pixels at 256 px)."""
+    return np.take(planes.reshape(planes.shape[0], -1), flat, axis=1)
+
+
+def _put(planes: np.ndarray, flat: np.ndarray, values: np.ndarray) -> None:
+    """planes[:, ys, xs] = values at the flat pixel indices `flat`, in place, a plane at a time (2-3x quicker
+    than numpy's indexing with a slice first)."""
+    if not planes.flags.c_contiguous:  # (no flat view to write through)
+        planes[(slice(None), *np.unravel_index(flat, planes.shape[1:]))] = values
+        return
+    rows = planes.reshape(planes.shape[0], -1)
+    for c in range(len(rows)):
+        rows[c][flat] = values[c]
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -855,7 +875,7 @@ def _hint_groups(hinted: np.ndarray, labels: np.ndarray, sketch: np.ndarray):
     reg = labels[ys, xs].astype(np.int64)
     pair = strokes[ys, xs].astype(np.int64) * (int(labels.max()) + 1) + reg
     pairs, stroke = np.unique(pair, return_inverse=True)
-    hab = lab((sketch[:, ys, xs] + 1) * 0.5)
+    hab = lab((_take(sketch, ys * hinted.shape[1] + xs) + 1) * 0.5)
     bins = (np.floor(hab[1] / 16).astype(np.int64) + 64) * 128 + (np.floor(hab[2] / 16).astype(np.int64) + 64)
     key = stroke.astype(np.int64) * 16384 + bins
     keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
@@ -1016,24 +1036,26 @@ def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
     for c in range(3):  # sorted by region, then value (values are within +-200)
         key = np.sort(f_reg * 512.0 + r_lab[c, fy, fx])
         base[c, ok] = key[mid[ok]] - np.nonzero(ok)[0] * 512.0
-    ys, xs = np.nonzero(zone)
-    reg = labels[ys, xs]
-    p = r_lab[:, ys, xs]
-    b = base[:, reg]
+    at = np.flatnonzero(zone)
+    reg = labels.reshape(-1)[at]
+    p = _take(r_lab, at)
+    b = np.take(base, reg, axis=1)
     v = p[1:] - b[1:]
     vn = np.hypot(v[0], v[1])
     off = vn >= GLOW_TOL  # pixels of the region's own colour (most open paper) stay as they are
-    ys, xs, p, b, v, vn = ys[off], xs[off], p[:, off], b[:, off], v[:, off], vn[off]
-    if not len(ys):
+    at, vn = at[off], vn[off]
+    p, b, v = (np.compress(off, a, axis=1) for a in (p, b, v))
+    if not len(at):
         return
-    fade = np.clip((GLOW[1] - dist[:, ys, xs]) / (GLOW[1] - GLOW[0]), 0.0, 1.0)  # (groups, pixels)
+    fade = np.clip((GLOW[1] - _take(dist, at)) / (GLOW[1] - GLOW[0]), 0.0, 1.0)  # (groups, pixels)
     u = colour[1:, :, None] - b[1:, None, :]
     cos = (u * v[:, None, :]).sum(axis=0) / (np.maximum(np.hypot(u[0], u[1]), 1e-6) * vn)
     lean = (np.clip(cos, 0.0, 1.0) * fade).max(axis=0)
     moved = lean > 0
     if moved.any():
-        q = p[:, moved] + lean[moved] * (b[:, moved] - p[:, moved])
-        result[:, ys[moved], xs[moved]] = srgb(q) * 2 - 1
+        p, b = np.compress(moved, p, axis=1), np.compress(moved, b, axis=1)
+        q = p + lean[moved] * (b - p)
+        _put(result, at[moved], srgb(q) * 2 - 1)
 
 
 # an automatic dab: an undabbed region's colour, "median" (its median a*, b*), "mode" (the model's most confident:
