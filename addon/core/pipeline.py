@@ -690,14 +690,10 @@ def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray,
     val = val.reshape(-1)
     ys, xs = np.divmod(soft[at], w)
     pad = (ys + 1) * stride + xs + 1
-    best = np.full(len(at), -1.0, np.float32)
-    pick = np.zeros(len(at), np.intp)
-    for o in (-stride - 1, -stride, -stride + 1, -1, 1, stride - 1, stride, stride + 1):
-        v = val[pad + o]
-        better = v > best
-        best[better] = v[better]
-        pick[better] = o
-    found = best >= 0
+    offsets = np.array([-stride - 1, -stride, -stride + 1, -1, 1, stride - 1, stride, stride + 1], np.intp)
+    around = val[pad[None, :] + offsets[:, None]]  # (8, pixels): all neighbours in one gather
+    pick = offsets[around.argmax(axis=0)]  # (the first of equals, as a scan keeping the first best did)
+    found = around.max(axis=0) >= 0  # (-1: no region pixel around it)
     # (the padded offset o is dy * stride + dx: the same pixel at the labels' size is dy * w + dx)
     dy = np.round(pick / stride).astype(np.intp)
     side[at[found]] = soft[at[found]] + (dy * w + (pick - dy * stride))[found]
