@@ -223,9 +223,14 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
     if len(ys):
         c = lab((_take(sketch, ys * spread.shape[1] + xs) + 1) * 0.5)
         out[ys, xs] = (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
-    if fringe and out.any():
-        out = grow(out, fringe) & (line_layer >= LINE)
-    return out
+    return with_fringe(out, line_layer, fringe)
+
+
+def with_fringe(hint: np.ndarray, line_layer: np.ndarray, fringe: int) -> np.ndarray:
+    """`hint_mask`'s `fringe` on a mask it gave without one (the same array when there is nothing to add)."""
+    if fringe and hint.any():
+        return grow(hint, fringe) & (line_layer >= LINE)
+    return hint
 
 
 class Prepared(NamedTuple):
@@ -244,18 +249,21 @@ class Prepared(NamedTuple):
     auto: AutoPlan | None = None  # `auto_plan` for `blank` (no dabs), when AUTO is on and `blank` is known
 
 
-def prepare(sketch: np.ndarray, line_layer: np.ndarray, check=None) -> Prepared:
+def prepare(sketch: np.ndarray, line_layer: np.ndarray, check=None, hint: np.ndarray | None = None) -> Prepared:
     """The part of `fill` that needs only the sketch (planar [-1, 1]) and its line layer: the lines, the
     regions, the hint pixels and, where the model's output plays no part in it, the paper and the lines
     beside it. `fill` takes it (once: it works on its arrays in place). `check()`, when given, is called
-    between the steps (the pipeline's: it raises once the job is cancelled)."""
+    between the steps (the pipeline's: it raises once the job is cancelled). `hint`: `hint_mask(sketch,
+    line_layer)` when the caller made it already (it is not copied); a sketch without enough coloured pixels
+    for a hint (`has_hints`) skips it."""
     check = check or (lambda: None)
     line = line_layer < LINE
     labels, n = regions(line)
     check()
     if not n:  # all line
         return Prepared(line, labels, 0, None, False, None, None)
-    hint = hint_mask(sketch, line_layer)
+    if hint is None:
+        hint = hint_mask(sketch, line_layer) if has_hints(sketch) else np.zeros(line.shape, bool)
     dabbed = bool(hint.sum() >= MIN_HINT_PIXELS)
     blank = under = auto = None
     if not dabbed:

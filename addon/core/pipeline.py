@@ -1031,17 +1031,21 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
     (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None). `check()` between its
     steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s)."""
     layer = line_layer(x) if lined else None
-    dabs = prepared = None
+    dabs = prepared = hint = None
     if fills:
         check()
+        # the line layer at the work size: the canvas's own when the sketch is not scaled down
+        same = x_in is x and layer is not None
         # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
         # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
         if layer is not None and hintfill.has_hints(x):
-            dabs = hintfill.hint_mask(x, layer, fringe=DAB_FRINGE)
-        # the line layer at the work size: the canvas's own when the sketch is not scaled down
-        in_layer = layer if x_in is x and layer is not None else line_layer(x_in)
+            hint = hintfill.hint_mask(x, layer)
+            dabs = hintfill.with_fringe(hint, layer, DAB_FRINGE)
+        in_layer = layer if same else line_layer(x_in)
         check()
-        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check))
+        # (the hint pixels found once when the sketch is the work size's; none without hints)
+        ahead = (hint if hint is not None else np.zeros(x.shape[1:], bool)) if same else None
+        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead))
     return layer, dabs, prepared
 
 
