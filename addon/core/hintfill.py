@@ -249,7 +249,9 @@ class Prepared(NamedTuple):
     auto: AutoPlan | None = None  # `auto_plan` for `blank` (no dabs), when AUTO is on and `blank` is known
 
 
-def prepare(sketch: np.ndarray, line_layer: np.ndarray, check=None, hint: np.ndarray | None = None) -> Prepared:
+def prepare(
+    sketch: np.ndarray, line_layer: np.ndarray, check=None, hint: np.ndarray | None = None
+) -> Prepared:
     """The part of `fill` that needs only the sketch (planar [-1, 1]) and its line layer: the lines, the
     regions, the hint pixels and, where the model's output plays no part in it, the paper and the lines
     beside it. `fill` takes it (once: it works on its arrays in place). `check()`, when given, is called
