@@ -371,6 +371,8 @@ def to_image_space(
         lines = resize(lines[:, :, None], h, w)[:, :, 0]
     if (h, w) == rgb.shape[1:]:
         bands = [(0, rgb)]
+    elif h >= rgb.shape[1] and w >= rgb.shape[2]:  # enlarged (a work size's result to the sketch's size)
+        bands = _enlarged_bands(rgb, h, w)
     else:  # resize_bands works on (H, W, C): give it a view and take the rows back as planes
         bands = ((top, rows.transpose(2, 0, 1)) for top, rows in resize_bands(rgb.transpose(1, 2, 0), h, w))
     for top, planes in bands:
@@ -380,6 +382,25 @@ def to_image_space(
             _seen_plane(planes[c], tmp, None if lines is None else lines[top : top + n])
             out[h - top - n : h - top, :, c] = tmp[::-1]  # bottom-up: image row `top` is out[h - 1 - top]
     return out
+
+
+def _enlarged_bands(planes: np.ndarray, height: int, width: int, band_pixels: int = 1 << 18):
+    """imageio.resize_bands for planar (C, H, W) float32 enlarged to (height, width) (no side shrinks, so no
+    box filter first): its bilinear weights and arithmetic, the same values, as (first row, (C, rows, width))
+    bands. The rows and columns are gathered with np.take on the planes: resize_bands on a transposed view
+    indexes (rows, W, C) arrays with a slice before an index array, which took 70 ms for a 256 px result
+    brought to a 1024 px canvas."""
+    h, w = planes.shape[1:]
+    y0, y1, wy = imageio._coords(height, h)
+    x0, x1, wx = imageio._coords(width, w)
+    wx0, wx1 = (1 - wx)[None, None, :], wx[None, None, :]
+    band = max(1, band_pixels // max(1, width))
+    for first in range(0, height, band):
+        rows = slice(first, first + band)
+        a, b = np.take(planes, y0[rows], axis=1), np.take(planes, y1[rows], axis=1)
+        top = np.take(a, x0, axis=2) * wx0 + np.take(a, x1, axis=2) * wx1
+        bot = np.take(b, x0, axis=2) * wx0 + np.take(b, x1, axis=2) * wx1
+        yield first, (top * (1 - wy[rows])[None, :, None] + bot * wy[rows][None, :, None]).astype(np.float32)
 
 
 def _seen_plane(plane: np.ndarray, out: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
