@@ -1246,3 +1246,29 @@ def test_the_house_without_dabs_through_the_shipped_model_has_flat_walls():
             for im in (out, alone)
         ]
         assert got[0] < 3 and got[1] > 10, (r, sizes[r], got)
+
+
+def test_take_and_put_match_numpy_indexing():
+    """_take / _put (np.take on the flat planes, per-plane writes) give and set what planes[:, ys, xs] does,
+    on a C-contiguous array and on a strided view (written through the view)."""
+    rng = np.random.default_rng(2)
+    planes = rng.random((3, 20, 30), dtype=np.float32)
+    ys, xs = rng.integers(0, 20, 50), rng.integers(0, 30, 50)
+    flat = ys * 30 + xs
+    np.testing.assert_array_equal(hintfill._take(planes, flat), planes[:, ys, xs])
+    values = rng.random((3, 50), dtype=np.float32)
+    for target in (planes.copy(), np.zeros((3, 20, 60), np.float32)[:, :, ::2]):
+        want = target.copy()
+        want[:, ys, xs] = values
+        hintfill._put(target, flat, values)
+        np.testing.assert_array_equal(target, want)
+
+
+def test_prepare_takes_the_hint_mask_it_is_given():
+    """prepare(hint=hint_mask(...)) (the pipeline finds the hint pixels once) is prepare without it."""
+    x = planar(canvas(dab=(0.85, 0.15, 0.12)))
+    layer = pipeline.line_layer(x)
+    a, b = hintfill.prepare(x, layer), hintfill.prepare(x, layer, hint=hintfill.hint_mask(x, layer))
+    assert a.dabbed and a.blank is None and a.under is None  # (a dab: the paper waits for the model)
+    for f in ("line", "labels", "n", "hint", "dabbed"):
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f

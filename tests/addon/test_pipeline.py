@@ -1016,3 +1016,19 @@ def test_stylize_help_documents_none_and_batches(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--style STYLE stylize model: id (file name), name or path; 'none' to skip the stage" in text
     assert "a folder of them or a glob pattern" in text and "exit status is 1" in text
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"), [((64, 64), (256, 256)), ((50, 75), (151, 229)), ((64, 48), (64, 97))]
+)
+def test_enlarged_results_equal_resize_bands(src, dst):
+    """to_image_space enlarges a work size's result on its planes (_enlarged_bands): the same values,
+    bit for bit, as imageio.resize_bands on the (H, W, C) image, lines multiplied in as before."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1.2, 1.2, (3, *src)).astype(np.float32)
+    lines = rng.random(dst, dtype=np.float32)
+    got = pipeline.to_image_space(x, dst, lines)
+    rows = imageio.resize(x.transpose(1, 2, 0), *dst)
+    want = np.clip(rows * 0.5 + 0.5, 0.0, 1.0) * lines[:, :, None]
+    np.testing.assert_array_equal(got[::-1, :, :3], want)
+    assert (got[:, :, 3] == 1.0).all()
