@@ -1032,3 +1032,12 @@ def test_enlarged_results_equal_resize_bands(src, dst):
     want = np.clip(rows * 0.5 + 0.5, 0.0, 1.0) * lines[:, :, None]
     np.testing.assert_array_equal(got[::-1, :, :3], want)
     assert (got[:, :, 3] == 1.0).all()
+
+
+@pytest.mark.parametrize("r", [1, 3, 6])
+def test_box_share_equals_box_on_a_mask(r):
+    """_box_share (a summed-area table) gives _box's values bit for bit on a bool mask, edges repeated."""
+    mask = np.random.default_rng(r).random((37, 53)) > 0.4
+    np.testing.assert_array_equal(
+        pipeline._box_share(mask, r), pipeline._box(mask[None].astype(np.float32), r)[0]
+    )
