@@ -347,7 +347,7 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     per_region = np.bincount(group_region, minlength=n)
     want = np.zeros((3, n), np.float32)
     want[:, group_region] = colour  # a region with one group: that group's colour
-    want = want[:, reg]
+    want = np.take(want, reg, axis=1)
     several = np.nonzero(per_region > 1)[0]
     ys, xs = np.nonzero(target) if len(several) else (None, None)
     for r in several:
@@ -1135,7 +1135,7 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     inner = rim >= RIM[0]
     has_inner = np.bincount(reg[inner], minlength=m) >= 8
     pick = inner | ~has_inner[reg]  # the pixels the colour is chosen from: away from the lines' bevel
-    cp, rp = c[:, pick], reg[pick]
+    cp, rp = np.compress(pick, c, axis=1), reg[pick]
     med = _region_median(cp, rp, m)
     col = med.copy()
     if AUTO == "mode":  # the model's most confident colour, but white where it paints the region near white
@@ -1156,10 +1156,10 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     (by_rim,) = _smooth_fill(raw.reshape(h, w), far.reshape(h, w), (RIM[1] + COARSE,))
     wr = np.clip((rim.astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
     shade = wr * raw[idx] + (1 - wr) * by_rim.reshape(-1)[idx]
-    want = col[:, reg]
+    want = np.take(col, reg, axis=1)
     want[0] += shade * SHADING
     np.clip(want[0], 0, 100, out=want[0])
-    flat[:, idx] = srgb(want) * 2 - 1
+    _put(flat, idx, srgb(want) * 2 - 1)
     if not np.shares_memory(flat, result):
         result[...] = flat.reshape(result.shape)
 
