@@ -38,14 +38,12 @@ without a hint gets an automatic dab from the model (`auto_fill`, below).
   enclosed region without a dab (not the open paper, not line; each part of a region that the paper cut
   off is a region of its own) takes one colour of the model's own and is filled as a dabbed one is: that
   hue and chroma flat, the model's lightness shading kept around the region's median L* (SHADING, MAX_SHADE,
-  the RIM rule). The colour is the region's median a*, b* away from its lines (AUTO "median"): the colour
-  the model paints most of it in; a shape it paints near white (an eye's white, teeth) stays white. The
-  model's most confident colour (AUTO "mode": the peak of the region's chroma-weighted (a*, b*) histogram,
-  Zhang et al. 2016's argument against the mean, per region) came out more vivid but mostly the same warm
-  orange, and it turned dabbed shapes' colours further from the dabs where a true-colour region spans an
-  undabbed shape too: on the held-out sketches, hue spread 22.4 / 22.6 with the median, 18.4 / 21.5 with the
-  mode (24.8 / 23.9 the mottle), hint dE (true colours) 10.8 / 8.0 against 11.5 / 8.3 (11.3 / 8.3 before;
-  emoji / clip art, the same run). A region under AUTO_MIN px (a speck) keeps the model's colours. In a
+  the RIM rule). The colour is the region's median a*, b* away from its lines: the colour the model paints
+  most of it in; a shape it paints near white (an eye's white, teeth) stays white. (The model's most
+  confident colour, its chroma-weighted a*, b* histogram's peak, was measured against it and not kept: more
+  vivid but mostly the same warm orange, and dabbed shapes further from their dabs: held-out hint dE 11.5 /
+  8.3 against 10.8 / 8.0, emoji / clip art, docs/models.md.) A region under AUTO_MIN px (a speck) keeps the
+  model's colours. In a
   dabbed sketch the undabbed regions take it after the glow is taken out of them.
 
 Regions are the connected areas of the sketch that are not line (4-connected), found on runs of pixels
@@ -246,7 +244,7 @@ class Prepared(NamedTuple):
     dabbed: bool
     blank: np.ndarray | None
     under: list | None
-    auto: AutoPlan | None = None  # `auto_plan` for `blank` (no dabs), when AUTO is on and `blank` is known
+    auto: AutoPlan | None = None  # `auto_plan` for `blank` (no dabs), when `blank` is known
 
 
 def prepare(
@@ -273,7 +271,7 @@ def prepare(
         blank = paper(None, labels, n, line, np.zeros(n, bool))
         check()
         if blank is not None:
-            auto = auto_plan(labels, n, np.zeros(n, bool), blank) if AUTO else None
+            auto = auto_plan(labels, n, np.zeros(n, bool), blank)
             under = _under_plan(labels, blank if auto is None else blank | auto.take)
     return Prepared(line, labels, n, hint, dabbed, blank, under, auto)
 
@@ -307,7 +305,7 @@ def fill(
     blank = p.blank if p.blank is not None else paper(result, labels, n, p.line, has, thick)
     np.copyto(result, 1.0, where=blank)
     known = blank is p.blank  # (the paper prepare made: no dabs)
-    plan = (p.auto if known else auto_plan(labels, n, has, blank)) if AUTO else None
+    plan = p.auto if known else auto_plan(labels, n, has, blank)
     if plan is not None:  # an automatic dab in each region without one
         auto_fill(result, plan)
     if plan is not None and not known:
@@ -1068,13 +1066,7 @@ def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
         _put(result, at[moved], srgb(q) * 2 - 1)
 
 
-# an automatic dab: an undabbed region's colour, "median" (its median a*, b*), "mode" (the model's most confident:
-# its histogram's peak) or "" (off: the model's own colours, as before session 9); with "mode", its lightness,
-# "median" (the region's) or "mode" (the peak's pixels'), and the histogram's weights, "chroma" (+1) or "count"
-AUTO, AUTO_L, AUTO_WEIGHT = "median", "median", "chroma"
 AUTO_MIN = 24  # px (at 256 px; scaled with the area): a smaller region (a speck) keeps the model's colours
-AUTO_BIN = 4.0  # a*, b* units per bin of the regions' colour histograms
-AUTO_NEAR = 10.0  # a*, b*: the chosen colour is the mean of the pixels this near the histogram's peak
 
 
 class AutoPlan(NamedTuple):
@@ -1137,14 +1129,6 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     pick = inner | ~has_inner[reg]  # the pixels the colour is chosen from: away from the lines' bevel
     cp, rp = np.compress(pick, c, axis=1), reg[pick]
     med = _region_median(cp, rp, m)
-    col = med.copy()
-    if AUTO == "mode":  # the model's most confident colour, but white where it paints the region near white
-        # (the peak of its faint blotches would turn an eye's white pink)
-        mode = _region_mode(cp, rp, m)
-        use = (med[0] <= PAPER[0] - 4) | (np.hypot(med[1], med[2]) >= PAPER[1] + 2)
-        col[1:, use] = mode[1:, use]
-        if AUTO_L == "mode":
-            col[0, use] = mode[0, use]
     # the shading: the model's lightness around the region's median, as a dab's fill keeps it (SHADING,
     # MAX_SHADE), taken from further in along the region's lines (RIM: their bevel)
     raw = np.zeros(h * w, np.float32)
@@ -1156,26 +1140,12 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     (by_rim,) = _smooth_fill(raw.reshape(h, w), far.reshape(h, w), (RIM[1] + COARSE,))
     wr = np.clip((rim.astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
     shade = wr * raw[idx] + (1 - wr) * by_rim.reshape(-1)[idx]
-    want = np.take(col, reg, axis=1)
+    want = np.take(med, reg, axis=1)
     want[0] += shade * SHADING
     np.clip(want[0], 0, 100, out=want[0])
     _put(flat, idx, srgb(want) * 2 - 1)
     if not np.shares_memory(flat, result):
         result[...] = flat.reshape(result.shape)
-
-
-def _binomial(a: np.ndarray, axis: int) -> np.ndarray:
-    """`a` blurred along `axis` by [1, 4, 6, 4, 1] / 16 twice (the 9-tap binomial: sigma 1.4 bins), zero
-    beyond its ends."""
-    k = np.array([1, 8, 28, 56, 70, 56, 28, 8, 1], np.float32) / 256
-    a = np.moveaxis(a, axis, -1)
-    n = a.shape[-1]
-    pad = np.zeros((*a.shape[:-1], n + 8), np.float32)
-    pad[..., 4:-4] = a
-    out = k[0] * pad[..., :n]
-    for i in range(1, 9):
-        out += k[i] * pad[..., i : i + n]
-    return np.moveaxis(out, -1, axis)
 
 
 def _region_median(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
@@ -1187,30 +1157,4 @@ def _region_median(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
     for k in range(3):  # sorted by region, then value (values are within +-200)
         key = np.sort(reg * 512.0 + c[k])
         out[k, has] = key[mid[has]] - np.nonzero(has)[0] * 512.0
-    return out
-
-
-def _region_mode(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
-    """(3, m): each region's most confident colour: the peak of its chroma-weighted (a*, b*) histogram (bins
-    of AUTO_BIN, smoothed), refined as the weighted mean of its pixels within AUTO_NEAR of the peak (L* their
-    mean too)."""
-    nb = int(256 // AUTO_BIN)
-    ia = np.clip(((c[1] + 128) / AUTO_BIN).astype(np.int64), 0, nb - 1)
-    ib = np.clip(((c[2] + 128) / AUTO_BIN).astype(np.int64), 0, nb - 1)
-    wgt = np.hypot(c[1], c[2]) + 1.0 if AUTO_WEIGHT == "chroma" else np.ones(c.shape[1], np.float32)
-    hist = np.bincount(reg * (nb * nb) + ia * nb + ib, weights=wgt, minlength=m * nb * nb)
-    hist = hist.reshape(m, nb, nb).astype(np.float32)
-    hist = _binomial(_binomial(hist, 1), 2)
-    flat = hist.reshape(m, -1)
-    peak = flat.argmax(axis=1)
-    pa = (peak // nb + 0.5) * AUTO_BIN - 128
-    pb = (peak % nb + 0.5) * AUTO_BIN - 128
-    near = np.hypot(c[1] - pa[reg], c[2] - pb[reg]) <= AUTO_NEAR
-    wn = wgt * near
-    tot = np.bincount(reg, weights=wn, minlength=m)
-    out = np.zeros((3, m), np.float32)
-    for k in range(3):
-        out[k] = np.bincount(reg, weights=wn * c[k], minlength=m) / np.maximum(tot, 1e-6)
-    out[1] = np.where(tot > 0, out[1], pa)
-    out[2] = np.where(tot > 0, out[2], pb)
     return out

@@ -1120,32 +1120,9 @@ def test_an_undabbed_shape_takes_one_colour_of_the_models_own_and_keeps_its_shad
     assert col[-10:].mean() - col[:10].mean() > 8  # the ramp (0.8 of it) is still there
 
 
-def test_the_two_ways_of_choosing_the_colour(monkeypatch):
-    """The model paints a shape mostly pale beige, with saturated orange blotches over about a third of it: the
-    region's median a*, b* (AUTO "median", shipped) is the beige most of it is; the chroma-weighted mode
-    ("mode") is the orange, the most saturated colour it paints there in strength. Both are flat."""
-    n = 128
-    x = planar(canvas(n=n))
-    inside = boxes_inside(n)
-    pale, orange = (75.0, 4.0, 14.0), (65.0, 35.0, 55.0)
-    base = mottled(x, pale, (orange,), seed=3, ramp=4.0, blots=120)
-    got = {}
-    for how in ("median", "mode"):
-        out = base.copy()
-        monkeypatch.setattr(hintfill, "AUTO", how)
-        hintfill.fill(out, x, pipeline.line_layer(x))
-        got[how] = ab_spread(out, inside)
-    # (the orange, shaded lighter where the model's pale beige was, leaves sRGB's gamut by a few a*, b* there)
-    assert got["median"][0] < 2 and got["mode"][0] < 5, got
-    assert np.hypot(*(got["median"][1] - np.array(pale[1:]))) < 3, got
-    assert np.hypot(*(got["mode"][1] - np.array(orange[1:]))) < 8, got  # (51 from the beige)
-
-
-@pytest.mark.parametrize("how", ["median", "mode"])
-def test_a_shape_the_model_paints_near_white_stays_white(how, monkeypatch):
+def test_a_shape_the_model_paints_near_white_stays_white():
     """An eye's white or teeth: the model paints the shape near white with faint pink blotches: it stays white
-    (flat), with the median and with the mode (whose peak of the blotches would turn it pink)."""
-    monkeypatch.setattr(hintfill, "AUTO", how)
+    (flat): the median, not the peak of the blotches, which would turn it pink."""
     n = 128
     x = planar(canvas(n=n))
     inside = boxes_inside(n)
@@ -1174,9 +1151,10 @@ def test_a_speck_keeps_the_models_colours_and_dabbed_shapes_and_paper_are_as_bef
     assert 0 < (labels == labels[60, 190]).sum() < hintfill.AUTO_MIN
     base = mottled(x, BEIGE, (CYAN, PINK), seed=1)
     outs = {}
-    for how in ("", "median"):
+    real_plan = hintfill.auto_plan
+    for how in ("", "median"):  # without the automatic dab (no regions for it), and with it
         out = base.copy()
-        monkeypatch.setattr(hintfill, "AUTO", how)
+        monkeypatch.setattr(hintfill, "auto_plan", real_plan if how else lambda *a: None)
         outs[how] = (out, *hintfill.fill(out, x, layer)[1:3])
     (old, f0, blank0), (new, f1, blank1) = outs[""], outs["median"]
     assert f0 == f1 == 1
