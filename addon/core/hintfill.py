@@ -281,6 +281,7 @@ def fill(
     sketch: np.ndarray,
     line_layer: np.ndarray,
     prepared: Prepared | None = None,
+    lined: bool = True,
 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Follow my colours on `result` (planar RGB (3, H, W) in [-1, 1], the colorize output), in place: fill
     the hinted regions, bring the open paper back (`paper`), and put the new colours under the lines beside
@@ -288,7 +289,9 @@ def fill(
 
     `sketch` is the model's input at the same size (planar [-1, 1]) and `line_layer` its lines (pipeline.
     line_layer: < LINE is line); `prepared`: `prepare(sketch, line_layer)` when it was made already (the
-    pipeline makes it while the model runs). Returns (result, number of regions filled, the open paper given
+    pipeline makes it while the model runs). `lined`: the sketch's lines will be laid over the result (keep
+    my lines); without them the line pixels keep the model's colours (its own lines), not the colours of
+    the regions beside them (`_under_lines`, which would leave a result with almost no lines). Returns (result, number of regions filled, the open paper given
     back as white: (H, W) bool, which a style that keeps your colours keeps white too (pipeline.keep_paper);
     the open background a dab filled flat: (H, W) bool, `_open_paper_regions`, a sky, where such a style may
     shade darker but adds no light of its own (pipeline.keep_colours))."""
@@ -308,7 +311,9 @@ def fill(
     plan = p.auto if known else auto_plan(labels, n, has, blank)
     if plan is not None:  # an automatic dab in each region without one
         auto_fill(result, plan)
-    if plan is not None and not known:
+    if not lined:  # (the model's lines stay as it painted them)
+        pass
+    elif plan is not None and not known:
         _under_lines(result, labels, blank | plan.take | has[np.maximum(labels, 0)])
     elif has.any():
         _under_lines(result, labels, blank | has[np.maximum(labels, 0)])

@@ -1028,7 +1028,7 @@ def run(
                 layer, dabs, prepared = ahead.result()
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
             if k == "colorize" and fills:
-                _, filled, paper, sky = hintfill.fill(x, x_in, *prepared)
+                _, filled, paper, sky = hintfill.fill(x, x_in, *prepared, lined=k in lined)
                 if filled and dabs is not None:
                     layer[dabs] = 1.0
                 if not keeps:

@@ -1250,3 +1250,56 @@ def test_prepare_takes_the_hint_mask_it_is_given():
     assert a.dabbed and a.blank is None and a.under is None  # (a dab: the paper waits for the model)
     for f in ("line", "labels", "n", "hint", "dabbed"):
         assert np.array_equal(getattr(a, f), getattr(b, f)), f
+
+
+def test_without_keep_my_lines_the_line_pixels_keep_the_models_colours():
+    """Keep my lines off (`lined=False`): nothing lays the sketch's lines back over the result, so the line
+    pixels keep what the model painted there (its own lines), not the colours of the regions beside them,
+    which leave a result with almost no lines (`_under_lines`, for when the sharp lines go back over it).
+    With `lined` (the default) they take those colours; the regions are filled the same either way."""
+    n = 256
+    x = planar(canvas(n=n))
+    layer = pipeline.line_layer(x)
+    base = mottled(x, BEIGE, (CYAN, PINK), seed=5)
+    base[:, layer < hintfill.LINE] = -0.8  # the model paints the lines dark
+    line = hintfill.regions(layer < hintfill.LINE)[0] < 0
+    outs = {}
+    for lined in (True, False):
+        out = base.copy()
+        hintfill.fill(out, x, layer, lined=lined)
+        outs[lined] = out
+    np.testing.assert_array_equal(outs[False][:, line], base[:, line])
+    np.testing.assert_array_equal(outs[False][:, ~line], outs[True][:, ~line])
+    assert (np.abs(outs[True][:, line] - base[:, line]).max(axis=0) > 0.5).mean() > 0.5
+
+
+def test_keep_my_lines_off_through_the_pipeline_shows_the_models_lines():
+    """pipeline.run tells fill whether colorize's lines go back over its result: with Keep My Lines off for
+    colorize (lines=()) the line pixels of the demo house without dabs are the model's own, exactly as with
+    Follow my colours off (the auto-filled walls and the paper beside them take nothing from them); with it
+    on fill colours them under the sharp lines."""
+    from tools.demo import house
+
+    px = house(256, dabs=False)
+    models = {"colorize": str(SHIPPED)}
+    filled = pipeline.run(px, models=models, threads=1, lines=())["colorize"]
+    alone = pipeline.run(px, models=models, threads=1, lines=(), fill_hints=False)["colorize"]
+    labels, _ = hintfill.regions(pipeline.line_layer(planar(px)) < hintfill.LINE)
+    line = labels[::-1] < 0  # bottom-up, as the results
+    np.testing.assert_array_equal(filled[line], alone[line])
+    assert (np.abs(filled[~line] - alone[~line]).max(axis=-1) > 0.02).mean() > 0.1  # the fill did run
+    got = {}
+    real = hintfill.fill
+
+    def spy(*a, **k):
+        got.update(k)
+        return real(*a, **k)
+
+    hintfill.fill = spy
+    try:
+        pipeline.run(px, models=models, threads=1)
+        assert got["lined"] is True
+        pipeline.run(px, models=models, threads=1, lines=())
+        assert got["lined"] is False
+    finally:
+        hintfill.fill = real
