@@ -31,7 +31,8 @@ without a hint gets an automatic dab from the model (`auto_fill`, below).
   its paper is haze it spreads from the shapes (a darker wedge at the foot of a house), not shading; `fill`
   hands it out too, and a style that keeps your colours adds no light there (pipeline.keep_colours). The
   lines beside a filled region or the paper are laid over its new colour, not the model's (which showed
-  past the sharp lines as a fringe). `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
+  past the sharp lines as a fringe), when keep my lines lays the sketch's lines back over the result
+  (`fill`'s `lined`); without them the line pixels keep the model's colours, its own lines. `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
 - An automatic dab from the model. Without a hint the small model, unsure between colours, paints a shape
   as a mottle of pastel blotches (the UP! square beige with cyan and pink patches, the demo house's walls
   pink, beige and grey): an L1 / GAN-trained network averages the colours it is unsure between. Each
