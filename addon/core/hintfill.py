@@ -74,7 +74,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .colour import lab, srgb
+from .colour import lab, lab_f, srgb, srgb_of_f
 
 LINE = 0.6  # line_layer value below which a pixel is line (dark or grey stroke)
 HINT_L = (30.0, 97.0)  # a hint is neither as dark as a line nor paper
@@ -1121,37 +1121,89 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
 
 def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     """An automatic dab from the model in every enclosed region without a dab (see the module's notes), in
-    place: one colour of the model's own per region of `plan` (`auto_plan`), its lightness shading kept."""
+    place: one colour of the model's own per region of `plan` (`auto_plan`), its lightness shading kept.
+    Only the plan's pixels are worked on (no whole-image passes): one CIELAB round trip of them, the medians
+    from one sort a channel, the shading by the region's rim from a box blur on COARSE px cells evaluated at
+    the rim's pixels alone."""
     m, take, idx, reg, rim = plan
     h, w = take.shape
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
-    px += 1
-    px *= 0.5
-    c = lab(px)
+    c = lab_f(px, 0.5, 0.5)  # (f values; CIELAB below, in place)
+    np.subtract(c[0], c[1], out=c[0])
+    np.subtract(c[1], c[2], out=c[2])
+    c[1] *= np.float32(116)
+    c[1] -= np.float32(16)
+    c[0] *= np.float32(500)
+    c[2] *= np.float32(200)
+    c = c[[1, 0, 2]]
     inner = rim >= RIM[0]
     has_inner = np.bincount(reg[inner], minlength=m) >= 8
     pick = inner | ~has_inner[reg]  # the pixels the colour is chosen from: away from the lines' bevel
-    cp, rp = np.compress(pick, c, axis=1), reg[pick]
-    med = _region_median(cp, rp, m)
+    med = _region_median(np.compress(pick, c, axis=1), np.compress(pick, reg), m)
     # the shading: the model's lightness around the region's median, as a dab's fill keeps it (SHADING,
     # MAX_SHADE), taken from further in along the region's lines (RIM: their bevel)
-    raw = np.zeros(h * w, np.float32)
-    raw[idx] = np.clip(c[0] - med[0, reg], -MAX_SHADE, MAX_SHADE)
-    far_px = rim >= RIM[1]
-    far_px |= (np.bincount(reg[far_px], minlength=m) == 0)[reg]  # a region with no inside: its rim is all
-    far = np.zeros(h * w, bool)
-    far[idx] = far_px
-    (by_rim,) = _smooth_fill(raw.reshape(h, w), far.reshape(h, w), (RIM[1] + COARSE,))
-    wr = np.clip((rim.astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    shade = wr * raw[idx] + (1 - wr) * by_rim.reshape(-1)[idx]
+    shade = c[0]
+    shade -= np.take(med[0], reg)
+    np.clip(shade, -MAX_SHADE, MAX_SHADE, out=shade)
+    far = rim >= RIM[1]
+    far |= np.take(np.bincount(reg[far], minlength=m) == 0, reg)  # a region with no inside: its rim is all
+    near = np.flatnonzero(rim < RIM[1])
+    if len(near):
+        by_rim = _smooth_at(shade, far, idx, near, (h, w), RIM[1] + COARSE)
+        wr = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
+        raw = shade[near]
+        shade[near] = wr * raw + (1 - wr) * by_rim
     want = np.take(med, reg, axis=1)
-    want[0] += shade * SHADING
+    shade *= np.float32(SHADING)
+    want[0] += shade
     np.clip(want[0], 0, 100, out=want[0])
-    _put(flat, idx, srgb(want) * 2 - 1)
+    fs = want  # CIELAB -> f values in place (as colour.srgb)
+    fs[0] += np.float32(16)
+    fs[0] *= np.float32(1 / 116)
+    fs[1] *= np.float32(1 / 500)
+    fs[1] += fs[0]
+    fs[2] *= np.float32(-1 / 200)
+    fs[2] += fs[0]
+    out = srgb_of_f(fs[[1, 0, 2]], scale=2.0, offset=-1.0)
+    _put(flat, idx, out)
     if not np.shares_memory(flat, result):
         result[...] = flat.reshape(result.shape)
+
+
+def _smooth_at(x, valid, idx, at, shape, reach) -> np.ndarray:
+    """`_smooth_fill` of the pixel list `x` ((N,) at the flat indices `idx` of an image of `shape`, the
+    others 0 and not valid) over its `valid` pixels, within about `reach` px, at the pixels `idx[at]`
+    only: the COARSE px cells' sums by one bincount, the box from their summed-area table, interpolated
+    bilinearly (as `_lerp`, rows then columns) at those pixels."""
+    h, w = shape
+    gh, gw = -(-h // COARSE), -(-w // COARSE)
+    ys, xs = np.divmod(idx, w)
+    cell = (ys // COARSE) * gw + xs // COARSE
+    cv = cell[valid]
+    cells = np.empty((2, gh * gw))
+    cells[0] = np.bincount(cv, weights=x[valid], minlength=gh * gw)
+    cells[1] = np.bincount(cv, minlength=gh * gw)
+    c = np.zeros((2, gh + 1, gw + 1), np.float32)
+    c[:, 1:, 1:] = cells.reshape(2, gh, gw).astype(np.float32).cumsum(1).cumsum(2)
+    r = -(-reach // COARSE)
+    y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)
+    x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
+    box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
+    mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32).reshape(-1)
+    ly, hy, fy = _lerp_taps(ys[at], gh)
+    lx, hx, fx = _lerp_taps(xs[at], gw)
+    top = np.take(mean, ly * gw + lx) * (1 - fy) + np.take(mean, hy * gw + lx) * fy
+    bot = np.take(mean, ly * gw + hx) * (1 - fy) + np.take(mean, hy * gw + hx) * fy
+    return top * (1 - fx) + bot * fx
+
+
+def _lerp_taps(pos: np.ndarray, g: int) -> tuple:
+    """`_lerp`'s two taps and weight at the pixel positions `pos` along an axis of `g` COARSE cells."""
+    p = np.clip((pos.astype(np.float32) - (COARSE - 1) / 2) / COARSE, 0, g - 1)
+    lo = np.minimum(np.floor(p).astype(np.int64), g - 1)
+    return lo, np.minimum(lo + 1, g - 1), (p - lo).astype(np.float32)
 
 
 def _region_median(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
@@ -1160,7 +1212,10 @@ def _region_median(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
     mid = np.cumsum(per) - per + per // 2
     out = np.zeros((3, m), np.float32)
     has = per > 0
-    for k in range(3):  # sorted by region, then value (values are within +-200)
-        key = np.sort(reg * 512.0 + c[k])
+    base = reg * 512.0  # sorted by region, then value (values are within +-200)
+    key = np.empty(len(reg))
+    for k in range(3):
+        np.add(base, c[k], out=key)
+        key.sort()
         out[k, has] = key[mid[has]] - np.nonzero(has)[0] * 512.0
     return out
