@@ -1179,7 +1179,8 @@ def _smooth_at(x, valid, idx, at, shape, reach) -> np.ndarray:
     bilinearly (as `_lerp`, rows then columns) at those pixels."""
     h, w = shape
     gh, gw = -(-h // COARSE), -(-w // COARSE)
-    ys, xs = np.divmod(idx, w)
+    ys = idx // w
+    xs = idx - ys * w
     cell = (ys // COARSE) * gw + xs // COARSE
     cv = cell[valid]
     cells = np.empty((2, gh * gw))
@@ -1192,18 +1193,18 @@ def _smooth_at(x, valid, idx, at, shape, reach) -> np.ndarray:
     x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
     box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
     mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32).reshape(-1)
-    ly, hy, fy = _lerp_taps(ys[at], gh)
-    lx, hx, fx = _lerp_taps(xs[at], gw)
+    ly, hy, fy = (np.take(t, ys[at]) for t in _lerp_taps(h, gh))
+    lx, hx, fx = (np.take(t, xs[at]) for t in _lerp_taps(w, gw))
     top = np.take(mean, ly * gw + lx) * (1 - fy) + np.take(mean, hy * gw + lx) * fy
     bot = np.take(mean, ly * gw + hx) * (1 - fy) + np.take(mean, hy * gw + hx) * fy
     return top * (1 - fx) + bot * fx
 
 
-def _lerp_taps(pos: np.ndarray, g: int) -> tuple:
-    """`_lerp`'s two taps and weight at the pixel positions `pos` along an axis of `g` COARSE cells."""
-    p = np.clip((pos.astype(np.float32) - (COARSE - 1) / 2) / COARSE, 0, g - 1)
-    lo = np.minimum(np.floor(p).astype(np.int64), g - 1)
-    return lo, np.minimum(lo + 1, g - 1), (p - lo).astype(np.float32)
+def _lerp_taps(n: int, g: int) -> tuple:
+    """`_lerp`'s two taps and weight for each of the n pixels along an axis of `g` COARSE cells."""
+    pos = np.clip((np.arange(n, dtype=np.float32) - (COARSE - 1) / 2) / COARSE, 0, g - 1)
+    lo = np.minimum(np.floor(pos).astype(np.int64), g - 1)
+    return lo, np.minimum(lo + 1, g - 1), (pos - lo).astype(np.float32)
 
 
 def _region_median(c: np.ndarray, reg: np.ndarray, m: int) -> np.ndarray:
