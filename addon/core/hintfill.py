@@ -1179,7 +1179,7 @@ def _smooth_at(x, valid, idx, at, shape, reach) -> np.ndarray:
     bilinearly (as `_lerp`, rows then columns) at those pixels."""
     h, w = shape
     gh, gw = -(-h // COARSE), -(-w // COARSE)
-    ys = idx // w
+    ys = idx.astype(np.int32) // np.int32(w)  # (int32: the index arithmetic is half the bytes)
     xs = idx - ys * w
     cell = (ys // COARSE) * gw + xs // COARSE
     cv = cell[valid]
@@ -1192,12 +1192,13 @@ def _smooth_at(x, valid, idx, at, shape, reach) -> np.ndarray:
     y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)
     x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
     box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
-    mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32).reshape(-1)
-    ly, hy, fy = (np.take(t, ys[at]) for t in _lerp_taps(h, gh))
-    lx, hx, fx = (np.take(t, xs[at]) for t in _lerp_taps(w, gw))
-    top = np.take(mean, ly * gw + lx) * (1 - fy) + np.take(mean, hy * gw + lx) * fy
-    bot = np.take(mean, ly * gw + hx) * (1 - fy) + np.take(mean, hy * gw + hx) * fy
-    return top * (1 - fx) + bot * fx
+    mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
+    rows = _lerp(mean, h, 0).reshape(-1)  # (h, gw): the rows' pass on the cells, then the columns' at `at`
+    lo, hi, frac = _lerp_taps(w, gw)
+    xn = xs[at]
+    base = ys[at] * gw
+    f = np.take(frac, xn)
+    return np.take(rows, base + np.take(lo, xn)) * (1 - f) + np.take(rows, base + np.take(hi, xn)) * f
 
 
 def _lerp_taps(n: int, g: int) -> tuple:
