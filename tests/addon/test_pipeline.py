@@ -547,7 +547,7 @@ def test_the_work_beside_the_models_fails_and_cancels_with_the_run(
 
 
 def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resolution(
-    colorize_model, stylize_model, upscale_model
+    colorize_model, stylize_model, upscale_model, monkeypatch
 ):
     """The colorized result (by default) is the model's result times the sketch's line layer (dark and grey
     strokes) at the result's own resolution: black lines stay as dark and as sharp as drawn on a canvas 5x the
@@ -560,7 +560,13 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
         canvas, [[(0.3, 0.3), (0.6, 0.5)]], width=30, color=(0.9, 0.1, 0.1, 1.0)
     )  # + a red dab
     models = {"colorize": col, "stylize": sty}
-    plain, lined = pipeline.run(canvas, models=models, lines=()), pipeline.run(canvas, models=models)
+    lined = pipeline.run(canvas, models=models)
+    # the result the lines are laid over: follow my colours colours the pixels under the lines only when they
+    # go back over it (fill's `lined`; without them the model's own lines stay), so `plain` is made so too
+    fill = hintfill.fill
+    monkeypatch.setattr(hintfill, "fill", lambda *a, lined=True: fill(*a, lined=True))
+    plain = pipeline.run(canvas, models=models, lines=())
+    monkeypatch.setattr(hintfill, "fill", fill)
     hi, lo = canvas[..., :3].max(axis=2), canvas[..., :3].min(axis=2)
     layer = 1 - (1 - hi) * lo / hi  # bottom-up, like the results
     x = pipeline.to_model_space(canvas)
@@ -587,7 +593,9 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
     small = sketch(80, 80)  # smaller than 4 x the work size: the upscaled result is larger than the sketch
     up = pipeline.run(small, models={"colorize": col, "upscale": describe_model(upscale_model)})
     assert up["upscale"].shape == (256, 256, 4)
+    monkeypatch.setattr(hintfill, "fill", lambda *a, lined=True: fill(*a, lined=True))  # (as `plain`)
     bare = pipeline.run(small, models={"colorize": col, "upscale": describe_model(upscale_model)}, lines=())
+    monkeypatch.setattr(hintfill, "fill", fill)
     layer = pipeline.line_layer(pipeline.to_model_space(small))[::-1]  # bottom-up
     big_layer = imageio.resize(layer[:, :, None], 256, 256)[..., 0]
     np.testing.assert_allclose(
