@@ -116,23 +116,7 @@ def test_a_colour_class_run_trains_resumes_exactly_exports_and_fine_tunes_a_plai
     from nftgan.export.onnx_export import export_checkpoint
 
     data = _colour_pairs(tmp_path / "data")
-    cfg = Pix2PixConfig(
-        model="pix2pix",
-        data=str(data),
-        size=64,
-        load_size=64,
-        ngf=4,
-        ndf=4,
-        steps=6,
-        workers=0,
-        log_every=2,
-        sample_every=100,
-        checkpoint_every=100,
-        val_fraction=0.2,
-        hints=True,
-        hint_weight=4.0,
-        colour_classes=True,
-    )
+    cfg = _tiny_colour_cfg(data, steps=6, hints=True, hint_weight=4.0)
     train(cfg.replace(out=str(tmp_path / "straight")))
     train(cfg.replace(out=str(tmp_path / "halves")), stop_at=3)
     train(cfg.replace(out=str(tmp_path / "halves")), resume=str(tmp_path / "halves"))
