@@ -152,10 +152,11 @@ def lab_f_y(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndar
     return f(y)
 
 
-def lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB (D65) of planar sRGB (3, ...) in [0, 1] -> (3, ...) float32."""
+def lab(rgb: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """CIELAB (D65) of planar sRGB (3, ...) `rgb * scale + offset` in [0, 1] -> (3, ...) float32."""
     shape = np.shape(rgb)
-    fs = lab_f(np.reshape(rgb, (3, -1)))  # 2-D: a single colour (3,) too has planes to write into
+    # 2-D: a single colour (3,) too has planes to write into
+    fs = lab_f(np.reshape(rgb, (3, -1)), scale, offset)
     out = np.empty_like(fs)
     np.multiply(fs[1], np.float32(116), out=out[0])
     out[0] -= np.float32(16)
@@ -176,8 +177,9 @@ def srgb_of_f(
     return srgb_encode(lin, out, scale, offset)
 
 
-def srgb(lab_: np.ndarray) -> np.ndarray:
-    """Planar sRGB in [0, 1] of CIELAB (3, ...) (out-of-gamut colours clipped), float32."""
+def srgb(lab_: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """Planar sRGB in [0, 1] of CIELAB (3, ...) (out-of-gamut colours clipped), float32, written as
+    `srgb * scale + offset`."""
     shape = np.shape(lab_)
     lab_ = np.asarray(lab_, np.float32).reshape(3, -1)
     fs = np.empty_like(lab_)
@@ -187,4 +189,4 @@ def srgb(lab_: np.ndarray) -> np.ndarray:
     fs[0] += fs[1]
     np.multiply(lab_[2], np.float32(-1 / 200), out=fs[2])
     fs[2] += fs[1]
-    return srgb_of_f(fs).reshape(shape)
+    return srgb_of_f(fs, scale=scale, offset=offset).reshape(shape)

@@ -32,7 +32,8 @@ without a hint gets an automatic dab from the model (`auto_fill`, below).
   hands it out too, and a style that keeps your colours adds no light there (pipeline.keep_colours). The
   lines beside a filled region or the paper are laid over its new colour, not the model's (which showed
   past the sharp lines as a fringe), when keep my lines lays the sketch's lines back over the result
-  (`fill`'s `lined`); without them the line pixels keep the model's colours, its own lines. `fill` hands this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
+  (`fill`'s `lined`); without them the line pixels keep the model's colours, its own lines. `fill` hands
+  this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
 - An automatic dab from the model. Without a hint the small model, unsure between colours, paints a shape
   as a mottle of pastel blotches (the UP! square beige with cyan and pink patches, the demo house's walls
   pink, beige and grey): an L1 / GAN-trained network averages the colours it is unsure between. Each
@@ -76,7 +77,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .colour import lab, lab_f, srgb, srgb_of_f
+from .colour import lab, srgb
 
 LINE = 0.6  # line_layer value below which a pixel is line (dark or grey stroke)
 HINT_L = (30.0, 97.0)  # a hint is neither as dark as a line nor paper
@@ -294,10 +295,11 @@ def fill(
     line_layer: < LINE is line); `prepared`: `prepare(sketch, line_layer)` when it was made already (the
     pipeline makes it while the model runs). `lined`: the sketch's lines will be laid over the result (keep
     my lines); without them the line pixels keep the model's colours (its own lines), not the colours of
-    the regions beside them (`_under_lines`, which would leave a result with almost no lines). Returns (result, number of regions filled, the open paper given
-    back as white: (H, W) bool, which a style that keeps your colours keeps white too (pipeline.keep_paper);
-    the open background a dab filled flat: (H, W) bool, `_open_paper_regions`, a sky, where such a style may
-    shade darker but adds no light of its own (pipeline.keep_colours))."""
+    the regions beside them (`_under_lines`, which would leave a result with almost no lines). Returns
+    (result, number of regions filled, the open paper given back as white: (H, W) bool, which a style that
+    keeps your colours keeps white too (pipeline.keep_paper); the open background a dab filled flat: (H, W)
+    bool, `_open_paper_regions`, a sky, where such a style may shade darker but adds no light of its own
+    (pipeline.keep_colours))."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
     p = prepared if prepared is not None else prepare(sketch, line_layer)
@@ -314,14 +316,13 @@ def fill(
     plan = p.auto if known else auto_plan(labels, n, has, blank)
     if plan is not None:  # an automatic dab in each region without one
         auto_fill(result, plan)
-    if not lined:  # (the model's lines stay as it painted them)
-        pass
-    elif plan is not None and not known:
-        _under_lines(result, labels, blank | plan.take | has[np.maximum(labels, 0)])
-    elif has.any():
-        _under_lines(result, labels, blank | has[np.maximum(labels, 0)])
-    else:
-        _under_lines(result, labels, blank, p.under if blank is p.blank else None)
+    if lined and known:  # (without the lines laid back, the model's lines stay as it painted them)
+        _under_lines(result, labels, blank, p.under)  # (prepare's plan: beside the paper and `p.auto`)
+    elif lined:
+        changed = blank | has[np.maximum(labels, 0)]
+        if plan is not None:
+            changed |= plan.take
+        _under_lines(result, labels, changed)
     sky = flat[np.maximum(labels, 0)] & (labels >= 0) if flat.any() else np.zeros(labels.shape, bool)
     return result, int(has.sum()), blank, sky
 
@@ -1047,11 +1048,8 @@ def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
     zone = other & (near < GLOW[1]) & ok[np.maximum(labels, 0)]
     if not zone.any():
         return
-    mid = np.cumsum(per) - per + per // 2  # each region's median sample
-    base = np.zeros((3, n), np.float32)
-    for c in range(3):  # sorted by region, then value (values are within +-200)
-        key = np.sort(f_reg * 512.0 + r_lab[c, fy, fx])
-        base[c, ok] = key[mid[ok]] - np.nonzero(ok)[0] * 512.0
+    # each region's median sample (only the `ok` regions' are used)
+    base = _region_median(_take(r_lab, fy * labels.shape[1] + fx), f_reg, n)
     at = np.flatnonzero(zone)
     reg = labels.reshape(-1)[at]
     p = _take(r_lab, at)
@@ -1132,14 +1130,7 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
-    c = lab_f(px, 0.5, 0.5)  # (f values; CIELAB below, in place)
-    np.subtract(c[0], c[1], out=c[0])
-    np.subtract(c[1], c[2], out=c[2])
-    c[1] *= np.float32(116)
-    c[1] -= np.float32(16)
-    c[0] *= np.float32(500)
-    c[2] *= np.float32(200)
-    c = c[[1, 0, 2]]
+    c = lab(px, 0.5, 0.5)
     inner = rim >= RIM[0]
     has_inner = np.bincount(reg[inner], minlength=m) >= 8
     pick = inner | ~has_inner[reg]  # the pixels the colour is chosen from: away from the lines' bevel
@@ -1161,15 +1152,7 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     shade *= np.float32(SHADING)
     want[0] += shade
     np.clip(want[0], 0, 100, out=want[0])
-    fs = want  # CIELAB -> f values in place (as colour.srgb)
-    fs[0] += np.float32(16)
-    fs[0] *= np.float32(1 / 116)
-    fs[1] *= np.float32(1 / 500)
-    fs[1] += fs[0]
-    fs[2] *= np.float32(-1 / 200)
-    fs[2] += fs[0]
-    out = srgb_of_f(fs[[1, 0, 2]], scale=2.0, offset=-1.0)
-    _put(flat, idx, out)
+    _put(flat, idx, srgb(want, 2.0, -1.0))
     if not np.shares_memory(flat, result):
         result[...] = flat.reshape(result.shape)
 
