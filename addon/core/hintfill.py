@@ -252,14 +252,19 @@ class Prepared(NamedTuple):
 
 
 def prepare(
-    sketch: np.ndarray, line_layer: np.ndarray, check=None, hint: np.ndarray | None = None
+    sketch: np.ndarray,
+    line_layer: np.ndarray,
+    check=None,
+    hint: np.ndarray | None = None,
+    lined: bool = True,
 ) -> Prepared:
     """The part of `fill` that needs only the sketch (planar [-1, 1]) and its line layer: the lines, the
     regions, the hint pixels and, where the model's output plays no part in it, the paper and the lines
     beside it. `fill` takes it (once: it works on its arrays in place). `check()`, when given, is called
     between the steps (the pipeline's: it raises once the job is cancelled). `hint`: `hint_mask(sketch,
     line_layer)` when the caller made it already (it is not copied); a sketch without enough coloured pixels
-    for a hint (`has_hints`) skips it."""
+    for a hint (`has_hints`) skips it. `lined`: `fill` will colour under the lines (its `lined`); without
+    them the lines beside the paper are not worked out (`under` None)."""
     check = check or (lambda: None)
     line = line_layer < LINE
     labels, n = regions(line)
@@ -276,7 +281,8 @@ def prepare(
         check()
         if blank is not None:
             auto = auto_plan(labels, n, np.zeros(n, bool), blank)
-            under = _under_plan(labels, blank if auto is None else blank | auto.take)
+            if lined:
+                under = _under_plan(labels, blank if auto is None else blank | auto.take)
     return Prepared(line, labels, n, hint, dabbed, blank, under, auto)
 
 
@@ -316,7 +322,7 @@ def fill(
     plan = p.auto if known else auto_plan(labels, n, has, blank)
     if plan is not None:  # an automatic dab in each region without one
         auto_fill(result, plan)
-    if lined and known:  # (without the lines laid back, the model's lines stay as it painted them)
+    if lined and p.under is not None and known:  # (without the lines laid back, the model's lines stay)
         _under_lines(result, labels, blank, p.under)  # (prepare's plan: beside the paper and `p.auto`)
     elif lined:
         changed = blank | has[np.maximum(labels, 0)]

@@ -1008,7 +1008,7 @@ def run(
         x_in = at_work_size(x, infos[stages[0]])
         # the sketch's own work (its line layer, its dabs, follow my colours' regions and paper) beside the
         # first model's run
-        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills, beside.check)
+        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills, beside.check, "colorize" in lined)
         for i, k in enumerate(stages):
             job.check()
             info = infos[k]
@@ -1064,11 +1064,14 @@ def run(
     return results
 
 
-def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None) -> tuple:
+def _sketch_work(
+    x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None, under: bool = True
+) -> tuple:
     """What the pipeline needs of the sketch `x` alone (run beside the first model): (its line layer for
     keep my lines or None, the dabs keep my lines leaves alone or None, fill's arguments after the result:
     (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None). `check()` between its
-    steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s)."""
+    steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s).
+    `under`: fill lays colours under the lines (colorize's result is lined; hintfill.prepare's `lined`)."""
     layer = line_layer(x) if lined else None
     dabs = prepared = hint = None
     if fills:
@@ -1084,7 +1087,7 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
         check()
         # (the hint pixels found once when the sketch is the work size's; none without hints)
         ahead = (hint if hint is not None else np.zeros(x.shape[1:], bool)) if same else None
-        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead))
+        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead, under))
     return layer, dabs, prepared
 
 

@@ -626,12 +626,15 @@ def test_fill_prepared_from_the_sketch_alone_is_the_same_fill():
     """hintfill.prepare (the sketch-only part of fill, which the pipeline works out while colorize runs) then
     fill gives bit for bit what fill alone gives: without dabs (the paper and the lines beside it prepared),
     with dabs and with a gap (worked out after the model), with a second part of the paper at the edge (a
-    horizon: paper(None) cannot tell it without the model's output)."""
+    horizon: paper(None) cannot tell it without the model's output); prepared for a fill without lines laid
+    back (no under-colouring planned), with the fill's lines off and on."""
     n = 128
     horizon = canvas(n=n)
     draw_strokes(horizon, [[(0.0, 0.04), (1.0, 0.06)]], width=2)
+    rooms = canvas(n=n)  # a wall across the left box: a line between two automatic dabs, far from the paper
+    draw_strokes(rooms, [[(0.1, 0.5), (0.45, 0.5)]], width=2)
     sketches = [canvas(n=n), canvas(n=n, dab=(0.86, 0.16, 0.14)), canvas(n=n, dab=(0.2, 0.5, 0.9), gap=True)]
-    for px in [*sketches, horizon]:
+    for px in [*sketches, horizon, rooms]:
         x = planar(px)
         layer = pipeline.line_layer(x)
         prepared = hintfill.prepare(x, layer)
@@ -644,6 +647,15 @@ def test_fill_prepared_from_the_sketch_alone_is_the_same_fill():
         np.testing.assert_array_equal(blank_a, blank_b)
         assert filled_a == filled_b
         assert (prepared.blank is None) == (prepared.dabbed or px is horizon)
+        # prepared for a fill without lines laid back: no under-colouring planned; the fill is still the
+        # same, without lines and (the plan worked out in fill) with them
+        unlined = hintfill.prepare(x, layer, lined=False)
+        assert unlined.under is None
+        for lined in (False, True):
+            a, b = out.copy(), out.copy()
+            hintfill.fill(a, x, layer, lined=lined)
+            hintfill.fill(b, x, layer, hintfill.prepare(x, layer, lined=False), lined=lined)
+            np.testing.assert_array_equal(a, b)
 
 
 # ------------------------------------------------------------------ dabs in the open background (issue 11)
