@@ -361,8 +361,8 @@ def resize_bands(img: np.ndarray, height: int, width: int, band_pixels: int = 1 
         hh, ww = (h // fy) * fy, (w // fx) * fx
         img = img[:hh, :ww].reshape(hh // fy, fy, ww // fx, fx, -1).mean(axis=(1, 3))
         h, w = img.shape[:2]
-    y0, y1, wy = _coords(height, h)
-    x0, x1, wx = _coords(width, w)
+    y0, y1, wy = bilinear_taps(height, h)
+    x0, x1, wx = bilinear_taps(width, w)
     wx0, wx1 = (1 - wx)[None, :, None], wx[None, :, None]
     band = max(1, band_pixels // max(1, width))
     for first in range(0, height, band):
@@ -373,7 +373,11 @@ def resize_bands(img: np.ndarray, height: int, width: int, band_pixels: int = 1 
         yield first, (top * (1 - wy[rows])[:, None, None] + bot * wy[rows][:, None, None]).astype(np.float32)
 
 
-def _coords(n_out: int, n_in: int):
+def bilinear_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear resampling of `n_in` pixels to `n_out` along an axis (pixel centres aligned, edges clamped):
+    for each output pixel the source pixel below and the one above (int64) and the weight of the one above
+    (float32). `resize_bands`' own, and the pipeline's (its bands of an enlarged result, keep colours'
+    offsets brought to the style's size)."""
     pos = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
     pos = np.clip(pos, 0, n_in - 1)
     lo = np.floor(pos).astype(np.int64)

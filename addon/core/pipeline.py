@@ -63,6 +63,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 
@@ -387,13 +388,13 @@ def to_image_space(
 def _enlarged_bands(planes: np.ndarray, height: int, width: int, band_pixels: int = 1 << 18):
     """imageio.resize_bands for planar (C, H, W) float32 enlarged to (height, width) (no side shrinks, so no
     box filter first): its bilinear weights and arithmetic, the same values, as (first row, (C, rows, width))
-    bands. The rows and columns are gathered with np.take on the planes (imageio's own `_coords` place them):
+    bands. The rows and columns are gathered with np.take on the planes (imageio.bilinear_taps place them):
     resize_bands on a transposed view indexes (rows, W, C) arrays with a slice before an index array, numpy's
     slow path (its bands of a 256 px result brought to 1024 px: 77 ms, these 47, warm, on the loaded 2-core
     machine)."""
     h, w = planes.shape[1:]
-    y0, y1, wy = imageio._coords(height, h)
-    x0, x1, wx = imageio._coords(width, w)
+    y0, y1, wy = imageio.bilinear_taps(height, h)
+    x0, x1, wx = imageio.bilinear_taps(width, w)
     wx0, wx1 = (1 - wx)[None, None, :], wx[None, None, :]
     band = max(1, band_pixels // max(1, width))
     for first in range(0, height, band):
@@ -593,12 +594,12 @@ def _input_colours(x: np.ndarray, box: tuple[int, int, int, int] | None = None) 
     return f[:, y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
 
 
-def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: tuple | None = None) -> np.ndarray:
+def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: Regions | None = None) -> np.ndarray:
     """keep_colours' part that needs the style's output `out` (in place), with `_input_colours`' planes `f`
     (consumed) of the same size, and `_shift_ahead`'s regions (or None: the style's own lightness)."""
     fy = colour.lab_f_y(out, 0.5, 0.5)
     if shift is not None:
-        _shift(fy, *shift)
+        _shift(fy, shift)
     f[0] += fy
     f[2] += fy
     f[1] = fy
@@ -613,6 +614,28 @@ SHIFT_REACH = 3
 SKY_SAMPLES = 4096  # pixels of a dabbed sky whose median lightness is its level (`_shift`)
 
 
+class Regions(NamedTuple):
+    """What keeping each region's lightness needs of the style's input alone (`_shift_ahead`, for `_shift`)."""
+
+    lab: np.ndarray  # each pixel's region + 1 at the labels' size (0: line)
+    soft: np.ndarray  # `_soft_edges`' pixels, which blend a region's offset with the line's (flat indices)
+    side: np.ndarray  # ... the pixel whose region's offset each takes
+    inv: np.ndarray  # ... 1 / the share of region pixels around each
+    cover: np.ndarray  # ... each one's share of region
+    up: tuple  # how the offsets come to the box at the style's size (`_brought`): the box's slices where
+    # the sizes match, else imageio.bilinear_taps for its rows and columns
+    inside: np.ndarray  # each box pixel's region + 1 for the means (nearest neighbour, as _paper_weight
+    # brings the paper), with the lines and their 1 px edges at 0
+    count: np.ndarray  # each region's pixel count there
+    mean_in: np.ndarray  # ... and its input's mean lightness there (fy_in)
+    fixed: (
+        np.ndarray
+    )  # the regions kept at the style's own lightness (0 and the open paper: keep_paper's job)
+    cap: (
+        tuple | None
+    )  # for the regions mostly in `sky`, what caps their lightness at their input's (`_shift`)
+
+
 def _shift_ahead(
     labels: np.ndarray,
     paper: np.ndarray | None,
@@ -621,18 +644,10 @@ def _shift_ahead(
     box: tuple,
     layer: np.ndarray | None = None,
     sky: np.ndarray | None = None,
-) -> tuple:
+) -> Regions:
     """What keeping each region's lightness needs of the style's input alone (worked out beside the style's
-    run), for `_shift`: (each pixel's region + 1 at the labels' size (0: line); `_soft_edges`' pixels that
-    blend a region's offset with the line's, the pixel whose region's offset each takes, and 1 / the share of
-    region pixels around each; each one's share of region; how the offsets come to `box` at the style's size
-    (`_upsample_plan` for its rows and columns: bilinear; or the box's slices where the sizes match); each box
-    pixel's region + 1 for the means (nearest neighbour, as _paper_weight brings the paper), with the lines
-    and their 1 px edges at 0; each region's pixel count and mean fy_in there (its input's lightness, `fy_in`:
-    the input's fy over the box); the regions kept at the style's own lightness (0 and the open paper:
-    keep_paper's job); for the regions mostly in `sky`, what caps their lightness at their input's (`_shift`'s
-    `cap`, or None)). `labels`: hintfill's (h, w) labels, -1 on lines; `paper`: fill's open paper
-    (h, w) bool or None, `layer` the line layer the labels were cut from (pipeline.line_layer; its soft edges
+    run), for `_shift`, over `box` of the style's size (`fy_in`: the input's fy there). `labels`: hintfill's
+    (h, w) labels, -1 on lines; `paper`: fill's open paper (h, w) bool or None, `layer` the line layer the labels were cut from (pipeline.line_layer; its soft edges
     place the lines to a fraction of a pixel) or None (whole pixels), and `sky` the open background a dab
     filled flat (bool) or None, at the same size."""
     n = int(labels.max()) + 1 if labels.size else 0
@@ -653,8 +668,8 @@ def _shift_ahead(
         cols = ((np.arange(x0, x1) + 0.5) * (labels.shape[1] / x.shape[2])).astype(np.intp)
         sel = np.ix_(rows, cols)
         up = (
-            _upsample_plan(labels.shape[0], x.shape[1], y0, y1),
-            _upsample_plan(labels.shape[1], x.shape[2], x0, x1),
+            tuple(t[y0:y1] for t in imageio.bilinear_taps(x.shape[1], labels.shape[0])),
+            tuple(t[x0:x1] for t in imageio.bilinear_taps(x.shape[2], labels.shape[1])),
         )
     inside = lab.astype(np.intp)  # (the means leave out the lines' soft edges)
     inside[edge] = 0
@@ -686,7 +701,7 @@ def _shift_ahead(
                 if len(px):
                     level.append((r, px, float(np.median(fy_in.reshape(-1)[px]))))
             cap = (at, weight[at], fy_in.reshape(-1)[at], level)
-    return lab, soft, side, inv, cover, (sel if up is None else up), inside, count, mean_in, fixed, cap
+    return Regions(lab, soft, side, inv, cover, sel if up is None else up, inside, count, mean_in, fixed, cap)
 
 
 def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray, edge: np.ndarray) -> tuple:
@@ -723,22 +738,13 @@ def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray,
     return soft, side, cover
 
 
-def _upsample_plan(n: int, m: int, lo: int, hi: int) -> tuple:
-    """Bilinear sampling of `n` pixels at a size of `m` (pixel centres aligned, edges clamped) for the pixels
-    lo:hi at size m: (the source pixels below and above each, float32 weights of the one above)."""
-    pos = np.clip((np.arange(lo, hi) + 0.5) * (n / m) - 0.5, 0.0, n - 1)
-    below = np.minimum(pos.astype(np.intp), n - 1)
-    above = np.minimum(below + 1, n - 1)
-    return below, above, (pos - below).astype(np.float32)
-
-
-def _shift(fy: np.ndarray, lab, soft, side, inv, cover, up, inside, count, mean_in, fixed, cap) -> np.ndarray:
+def _shift(fy: np.ndarray, rg: Regions) -> np.ndarray:
     """fy (the style's lightness, (H, W) over the box) moved per region so each region's mean is its
     input's, in place: fy + mean_r(fy_in) - mean_r(fy), and on the lines the mean of the offsets of the
     region pixels within SHIFT_REACH px where it darkens (so a line between two regions goes smoothly from
     one's to the other's, and its edges darken with a darkened region beside them: no lighter ring), none
     where it would lighten (a small shape the style shades much darker than colorize, lifted back, would get
-    a pale grey band for an outline, seen at 1:1 on held-out emoji); `_shift_ahead`'s regions.
+    a pale grey band for an outline, seen at 1:1 on held-out emoji); `rg`: `_shift_ahead`'s regions.
     The offsets are anti-aliased: a pixel a line's soft edge covers in part takes the line's offset in that
     part and its region's in the rest (`_soft_edges`), and they come to the style's size bilinearly. Whole
     label pixels brought up by nearest neighbour stepped along every diagonal outline of a shape whose
@@ -749,25 +755,27 @@ def _shift(fy: np.ndarray, lab, soft, side, inv, cover, up, inside, count, mean_
     rim round the shapes lifts the mean), and where the style's lightness is above the input's it is taken
     down to it in the pixel's share of sky (anti-aliased as the offsets): the style may shade a sky darker,
     not lighter."""
-    mean_out = np.bincount(inside, weights=fy.reshape(-1), minlength=len(count)) / np.maximum(count, 1)
-    offset = (mean_in - mean_out).astype(np.float32)
-    offset[fixed] = 0.0
-    for r, px, level in cap[3] if cap is not None else ():  # a sky: by its median, not its mean
+    mean_out = np.bincount(rg.inside, weights=fy.reshape(-1), minlength=len(rg.count)) / np.maximum(
+        rg.count, 1
+    )
+    offset = (rg.mean_in - mean_out).astype(np.float32)
+    offset[rg.fixed] = 0.0
+    for r, px, level in rg.cap[3] if rg.cap is not None else ():  # a sky: by its median, not its mean
         offset[r] = level - float(np.median(fy.reshape(-1)[px]))
-    field = offset[lab]  # at the labels' size, 0 on the lines
-    if len(soft):
+    field = offset[rg.lab]  # at the labels' size, 0 on the lines
+    if len(rg.soft):
         flat = field.reshape(-1)
-        near = _box(field[None], SHIFT_REACH)[0].reshape(-1)[soft]
-        near *= inv
+        near = _box(field[None], SHIFT_REACH)[0].reshape(-1)[rg.soft]
+        near *= rg.inv
         np.minimum(near, 0.0, out=near)  # darker only: a lifted region leaves its outline as dark as drawn
-        own = flat[side]  # the region's offset, in the pixel's share of region (`cover`)
+        own = flat[rg.side]  # the region's offset, in the pixel's share of region (`cover`)
         own -= near
-        own *= cover
+        own *= rg.cover
         own += near
-        flat[soft] = own
-    fy += _brought(field, up)
-    if cap is not None:  # (lighter than the input by d: d less, in the pixel's share of sky)
-        at, weight, top = cap[:3]
+        flat[rg.soft] = own
+    fy += _brought(field, rg.up)
+    if rg.cap is not None:  # (lighter than the input by d: d less, in the pixel's share of sky)
+        at, weight, top = rg.cap[:3]
         flat = fy.reshape(-1)
         over = flat[at] - top
         np.maximum(over, 0.0, out=over)
@@ -778,7 +786,7 @@ def _shift(fy: np.ndarray, lab, soft, side, inv, cover, up, inside, count, mean_
 
 def _brought(field: np.ndarray, up) -> np.ndarray:
     """`field` (at the labels' size) at the box of the style's size: `up` as `_shift_ahead` gives it (the
-    box's slices where the sizes match, else `_upsample_plan`'s rows and columns: bilinear)."""
+    box's slices where the sizes match, else imageio.bilinear_taps' rows and columns)."""
     if isinstance(up[0], slice):
         return field[up]
     (b, a, t), (bx, ax, tx) = up
