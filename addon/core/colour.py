@@ -8,8 +8,8 @@ The branches of the piecewise curves (sRGB's linear toe, CIELAB's linear part be
 for the few (dark) pixels they hold instead of computing both over the whole image and selecting; where they
 are many (a sixteenth of the pixels or more: the lines of a colorized drawing) the branch is computed over all
 of them and copied in where it holds (one vectorised pass each instead of a gather and a scatter; the same
-values). The sRGB decode skips `_pow`'s floor: above the toe its argument is at least 0.052. Powers are
-exp(p log x): numpy's float32 exp and log are SIMD, `power` is not (2-3x slower at 256^2 under numpy 1.26 and
+values); so the powers need no floor under their logarithm (a pixel at or below 0 is in the branch put back,
+and its NaN or 0 is never seen: a floor was a whole extra pass). Powers are exp(p log x): numpy's float32 exp and log are SIMD, `power` is not (2-3x slower at 256^2 under numpy 1.26 and
 2). The 3 x 3 matrices are applied as per-channel multiply-adds: np.tensordot / einsum / a BLAS product of a
 (3, 3) by a (3, N) array took 3x longer under numpy 1.26 (Blender 4.2-5.0's), and they may run on BLAS threads.
 Within 1e-6 of a float64 reference on every 8-bit level (tests/addon/test_colour.py).
@@ -28,13 +28,13 @@ TO_XYZ = (_M / WHITE[:, None]).astype(np.float32)  # linear sRGB -> XYZ relative
 FROM_XYZ = (np.linalg.inv(_M) * WHITE).astype(np.float32)
 EPS = (6 / 29) ** 3  # CIELAB's f(t): t^(1/3) above, linear below
 SLOPE = 1 / (3 * (6 / 29) ** 2)
-_TINY = np.float32(1e-30)  # the floor under a logarithm (the pixels at or below it take the linear branch)
 
 
 def _pow(x: np.ndarray, p: float, out: np.ndarray) -> np.ndarray:
-    """x ** p for x > 0 (x <= _TINY gives ~0), into `out` (may be x): exp(p log x)."""
-    np.maximum(x, _TINY, out=out)
-    np.log(out, out=out)
+    """x ** p for x > 0, into `out` (may be x): exp(p log x). 0 or NaN, without a warning, at x <= 0: the
+    callers put their curve's other branch there."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.log(x, out=out)
     out *= np.float32(p)
     return np.exp(out, out=out)
 
@@ -68,11 +68,7 @@ def srgb_decode(v: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.nd
     lo = _branch(v, dark)
     out = v * np.float32(scale / 1.055)
     out += np.float32((offset + 0.055) / 1.055)
-    # exp(2.4 log out) (_pow without its floor: above the toe out > 0.052, and the toe is put back below)
-    with np.errstate(invalid="ignore", divide="ignore"):  # (values below 0, out of contract: the toe's)
-        np.log(out, out=out)
-    out *= np.float32(2.4)
-    np.exp(out, out=out)
+    _pow(out, 2.4, out)  # (above the toe out > 0.052; the toe is put back below)
     if lo is not None:
         lo *= np.float32(scale / 12.92)
         lo += np.float32(offset / 12.92)
