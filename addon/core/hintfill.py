@@ -1106,8 +1106,8 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     not paper as a region of its own. None when there are none."""
     units = labels.copy()
     units[blank] = -1
-    bad = np.append(skip, True)  # (labels == -1 indexes the last entry)
-    units[bad[labels]] = -1
+    if skip.any():  # (np.take: a fancy index's time over the whole canvas, halved)
+        units[np.take(np.append(skip, True), labels)] = -1  # (labels == -1 indexes the last entry)
     m = n
     if blank.any():
         for r in np.nonzero(np.bincount(labels[blank], minlength=n)[:n] > 0)[0]:
@@ -1121,18 +1121,19 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
             m += k
     h, w = labels.shape
     size = np.bincount(units[units >= 0], minlength=m)
-    ok = np.append(size >= AUTO_MIN * h * w / 65536, False)
-    take = ok[units]
+    # the regions kept, and -1 for the others (units == -1 indexes the last entry)
+    keep = np.where(size >= AUTO_MIN * h * w / 65536, np.arange(m), -1)
+    units = np.take(np.append(keep, -1).astype(units.dtype), units)
+    take = units >= 0
     if not take.any():
         return None
-    units[~take] = -1
     idx = np.flatnonzero(take)
     rim = _rim_distance(units).reshape(-1)[idx]
     reg = units.reshape(-1)[idx].astype(np.int64)
     inner = rim >= RIM[0]
     pick = inner | ~(np.bincount(reg[inner], minlength=m) >= 8)[reg]  # (a region with too few: all of it)
     pick = np.flatnonzero(pick)
-    pick = pick[np.argsort(reg[pick], kind="stable")]
+    pick = pick[_by_region(reg[pick], m)]
     far = rim >= RIM[1]
     far |= np.take(np.bincount(reg[far], minlength=m) == 0, reg)  # a region with no inside: its rim is all
     near = np.flatnonzero(rim < RIM[1])
@@ -1206,13 +1207,20 @@ def _lerp_taps(n: int, g: int) -> tuple:
     return lo, np.minimum(lo + 1, g - 1), (pos - lo).astype(np.float32)
 
 
+def _by_region(reg: np.ndarray, m: int) -> np.ndarray:
+    """The indices that group `reg` (regions 0..m-1) by region, in order within each: a stable argsort, on
+    16-bit copies where they fit (numpy sorts those by radix: 0.2 ms for 37 k pixels in 14 regions; int64 by
+    merges: 1.7 ms in random order)."""
+    return np.argsort(reg.astype(np.uint16) if m <= 1 << 16 else reg, kind="stable")
+
+
 def _region_median(c: np.ndarray, reg: np.ndarray, m: int, order: np.ndarray | None = None) -> np.ndarray:
     """(3, m): each region's median L*, a*, b* (its pixels' value of rank count // 2) of the pixels `c` (3, N) of
     regions `reg` (N,) (0 for none), from an np.partition of each region's pixels (a few times quicker than
     sorting all of them, the same values). `order`: the pixels to use, their indices grouped by region (a
-    stable argsort of `reg`, or a part of one; default: all of them)."""
+    `_by_region(reg)`, or a part of one; default: all of them)."""
     if order is None:
-        order = np.argsort(reg, kind="stable")
+        order = _by_region(reg, m)
     per = np.bincount(np.take(reg, order), minlength=m)
     ends = np.cumsum(per)
     grouped = np.take(c, order, axis=1)
