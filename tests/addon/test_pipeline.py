@@ -1042,9 +1042,10 @@ def test_enlarged_results_equal_resize_bands(src, dst):
     assert (got[:, :, 3] == 1.0).all()
 
 
-@pytest.mark.parametrize("r", [1, 3, 6])
+@pytest.mark.parametrize("r", [1, 3, 6, 8, 10])
 def test_box_share_equals_box_on_a_mask(r):
-    """_box_share (a summed-area table) gives _box's values bit for bit on a bool mask, edges repeated."""
+    """_box_share (counts summed in 8-bit integers, 16-bit from r = 8: (2r + 1)^2 > 255) gives _box's values bit
+    for bit on a bool mask, edges repeated."""
     mask = np.random.default_rng(r).random((37, 53)) > 0.4
     np.testing.assert_array_equal(
         pipeline._box_share(mask, r), pipeline._box(mask[None].astype(np.float32), r)[0]
