@@ -63,12 +63,12 @@ on the colorize stage's planar output, so it costs the same whatever the canvas 
 for a 256 px sketch without dabs (the paper: two labellings of the regions, a third of the few pixels the
 narrower widths may cut off), 15-20 ms with dabs, about 30 when a dab fills a whole open background (a sky
 at 256 px); the interpolations are two-tap, not matrix products (whose OpenBLAS threads, on a machine whose
-cores were all busy, waited on each other for tens of ms). The automatic dab adds about 2-2.5 ms to `prepare` (its
-regions and their rims, beside the model) and 3-10 ms to `fill` (the demo house, 15 k px in 10 regions, and
-the bench's framed sketch, 38 k px in 14; thread CPU, interleaved with it off, 2 shared cores: noisy): on the
-framed sketch about 2 ms one CIELAB conversion of the regions' pixels, 0.4 the medians (a partition per
-region), 1-1.4 the rim shading, 1.2 back to sRGB, 1 the gathers and scatters, and 1.4 the under-colouring of
-the lines beside the regions (only with keep my lines; `_under_lines`).
+cores were all busy, waited on each other for tens of ms). The automatic dab adds about 2.5-3 ms to `prepare`
+(`auto_plan`: its regions, their rims and what fill needs of them, beside the model) and 2-6 ms to `fill` (the
+demo house, 15 k px in 10 regions, and the bench's framed sketch, 38 k px in 14; thread CPU, 2 shared cores:
+noisy): on the framed sketch about 1.8 ms one CIELAB conversion of the regions' pixels, 0.4-0.7 the medians
+(a partition per region), about 1 the rim shading, 1.15 back to sRGB, 1 the gathers and scatters, and 1.4 the
+under-colouring of the lines beside the regions (only with keep my lines; `_under_lines`).
 """
 
 from __future__ import annotations
