@@ -1132,11 +1132,11 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     reg = units.reshape(-1)[idx].astype(np.int64)
     inner = rim >= RIM[0]
     pick = inner | ~(np.bincount(reg[inner], minlength=m) >= 8)[reg]  # (a region with too few: all of it)
-    pick = np.flatnonzero(pick)
+    pick = np.flatnonzero(pick).astype(np.int32)  # (int32: the plan is kept through the model's run)
     pick = pick[_by_region(reg[pick], m)]
     far = rim >= RIM[1]
     far |= np.take(np.bincount(reg[far], minlength=m) == 0, reg)  # a region with no inside: its rim is all
-    near = np.flatnonzero(rim < RIM[1])
+    near = np.flatnonzero(rim < RIM[1]).astype(np.int32)
     own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
     return AutoPlan(m, take, idx, reg, pick, near, own, far)
 
