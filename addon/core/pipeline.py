@@ -762,7 +762,7 @@ def _shift(fy: np.ndarray, rg: Regions) -> np.ndarray:
     offset[rg.fixed] = 0.0
     for r, px, level in rg.cap[3] if rg.cap is not None else ():  # a sky: by its median, not its mean
         offset[r] = level - float(np.median(fy.reshape(-1)[px]))
-    field = offset[rg.lab]  # at the labels' size, 0 on the lines
+    field = np.take(offset, rg.lab)  # at the labels' size, 0 on the lines (take: a fancy index's half)
     if len(rg.soft):
         flat = field.reshape(-1)
         near = _box(field[None], SHIFT_REACH)[0].reshape(-1)[rg.soft]
