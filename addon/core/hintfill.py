@@ -494,16 +494,20 @@ def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
     pixel first, so a hairline gap does not join two regions; the pixels that took from a region (not line
     themselves) go back to a labelled neighbour."""
     labels, n = label_regions(~grow(line))
-    h, w = labels.shape
-    for _ in range(2):  # (at the lost pixels only: the largest label of the pixel and its 4 neighbours)
+    w = labels.shape[1]
+    flat = labels.reshape(-1)  # (a view: label_regions' array is contiguous)
+    for _ in range(2):  # (at the lost pixels only, -1: the largest label of their 4 neighbours)
         at = np.flatnonzero((labels < 0) & ~line)
         if not len(at):
             break
-        ys, xs = np.divmod(at, w)
-        near = labels[ys, xs]
-        for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):  # the neighbour np.roll(labels, (dy, dx)) brings
-            np.maximum(near, labels[(ys - dy) % h, (xs - dx) % w], out=near)
-        labels[ys, xs] = near
+        xs = at % w
+        # the neighbours np.roll(labels, (dy, dx)) brings, wrapping round the canvas: above and below by flat
+        # indices taken modulo its size, left and right within the row
+        near = np.take(flat, at - w, mode="wrap")
+        np.maximum(near, np.take(flat, at + w, mode="wrap"), out=near)
+        np.maximum(near, flat[at - 1 + w * (xs == 0)], out=near)
+        np.maximum(near, flat[at + 1 - w * (xs == w - 1)], out=near)
+        flat[at] = near
     return labels, n
 
 
