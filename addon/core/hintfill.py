@@ -1,6 +1,7 @@
 """Follow my colours: fill each region the artist dabbed, to its lines, in the dab's colour (numpy only).
 
-On the sketch canvas dark strokes are lines and coloured strokes are hints. The colorize model learns to
+On the sketch canvas dark strokes are lines and coloured strokes are hints; so is a grey (or near-white) dab
+much wider than the lines inside a shape (`grey_dabs`: a grey robot, a rock, an eye's white). The colorize model learns to
 use hints, but a small network trained on a laptop follows them only partly (a red dab gives reddish
 walls). This pass makes the promise exact, as a paint bucket would, while keeping what the model is good
 at: every region enclosed by lines that holds a hint takes the hint's hue and chroma and keeps the model's
@@ -215,23 +216,123 @@ def has_hints(sketch: np.ndarray) -> bool:
 
 def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np.ndarray:
     """(H, W) bool: the hint pixels of a sketch (planar [-1, 1], any size) as `fill` tells them, converting
-    only the coloured pixels to CIELAB (cheap on a large canvas of lines). `fringe`: with the pixels up to
-    that many px around them that are not line: a dab's anti-aliased edge, too pale to be a hint itself
-    (half brown, half paper), which "keep my lines" would otherwise lay over a filled shape as a faint ring."""
-    spread = sketch.max(axis=0)
-    spread -= sketch.min(axis=0)
-    ys, xs = np.nonzero((spread > 2 * SATURATED) & (line_layer >= LINE))
-    out = np.zeros(spread.shape, bool)
-    if len(ys):
-        c = lab((_take(sketch, ys * spread.shape[1] + xs) + 1) * 0.5)
-        out[ys, xs] = (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
+    only the coloured pixels to CIELAB (cheap on a large canvas of lines), and its grey dabs (`grey_dabs`).
+    `fringe`: with the pixels up to that many px around them that are not line: a dab's anti-aliased edge,
+    too pale to be a hint itself (half brown, half paper), which "keep my lines" would otherwise lay over a
+    filled shape as a faint ring."""
+    out = np.zeros(line_layer.shape, bool)
+    hi, lo = sketch.max(axis=0), sketch.min(axis=0)
+    coloured = (hi - lo) > 2 * SATURATED
+    if int(np.count_nonzero(coloured)) >= MIN_HINT_PIXELS:  # (has_hints)
+        ys, xs = np.nonzero(coloured & (line_layer >= LINE))
+        if len(ys):
+            c = lab((_take(sketch, ys * coloured.shape[1] + xs) + 1) * 0.5)
+            out[ys, xs] = (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
+    out |= grey_dabs(sketch, line_layer, out, (hi, lo))
     return with_fringe(out, line_layer, fringe)
+
+
+GREY_V = (0.28, 0.965)  # a grey dab's value (sRGB, its brightest channel / its darkest): above near-black
+# (L* 30: always line), below paper
+GREY_WIDTH = (5.0, 1.5)  # px at 256 px: a grey dab is at least this wide, and this many times the lines'
+# width
+GREY_LIGHTER = 0.15  # ... lighter than the sketch's lines by this much (sRGB value)
+GREY_FLAT = 0.06  # ... and flat: its core's values within this (a brush's paint, not pencil shading)
+GREY_TOL = 0.04  # its pixels: not darker than its core by more than this (its soft edge toward the paper is)
+
+
+def grey_dabs(
+    sketch: np.ndarray, line_layer: np.ndarray, coloured: np.ndarray | None = None, hi_lo: tuple | None = None
+) -> np.ndarray:
+    """(H, W) bool: the grey dabs of a sketch (planar [-1, 1]): an artist who dabs mid-grey into a grey robot
+    or a rock, or near-white into an eye, paints a hint, not a line. A grey stroke is a dab (its pixels and
+    its soft edge toward the paper) where it is much wider than the sketch's lines (GREY_WIDTH: what is left
+    of it eroded by half that width), lighter than them (GREY_LIGHTER: the same pencil's solid patch stays
+    line), flat (GREY_FLAT: one paint, not shading), not near-black (L* 30: always line), clear of the canvas
+    edge (a tinted sheet's paper is no dab) and inside a shape the lines enclose (a grey stroke in the open
+    paper, a shadow on the ground, stays drawing). Thin grey strokes (grey pencil, light construction lines
+    as wide as the ink), anti-aliased line edges, hatching and soft pencil shading stay lines. `coloured`: the
+    colour hint pixels (left out); `hi_lo`: the sketch's max and min over its channels, when made already."""
+    h, w = line_layer.shape
+    hi, lo = hi_lo if hi_lo is not None else (sketch.max(axis=0), sketch.min(axis=0))
+    v = (hi + 1) * 0.5
+    cand = v > GREY_V[0]
+    cand &= lo < 2 * GREY_V[1] - 1
+    if coloured is not None:
+        cand &= ~coloured
+    scale = min(h, w) / 256
+    r = max(1, int(GREY_WIDTH[0] * scale / 2))
+    out = np.zeros((h, w), bool)
+    core = ~grow(~cand, r)  # (the canvas edge: outside the mask counts as candidate, checked below)
+    if not core.any():
+        return out
+    # the lines' width: 2 x area / boundary pixels of the line pixels away from the candidates' cores
+    line = (line_layer < LINE) & ~grow(core, r + 2)
+    if line.any():
+        inner = line.copy()
+        inner[1:] &= line[:-1]
+        inner[:-1] &= line[1:]
+        inner[:, 1:] &= line[:, :-1]
+        inner[:, :-1] &= line[:, 1:]
+        width = 2 * line.sum() / max(1, int(line.sum() - inner.sum()))
+        lr = int(GREY_WIDTH[1] * width / 2)
+        if lr > r:
+            r = lr
+            core = ~grow(~cand, r)
+        level = float(np.percentile(v[line], 20))
+    else:
+        level = 0.0
+    parts, k = label_regions(core)
+    if not k:  # (none as wide at the lines' width)
+        return out
+    pad = 2 * r + 3
+    ys, xs = np.nonzero(core)
+    at = parts[ys, xs]
+    box = np.array([[h, 0, w, 0]] * k)  # each core's rows and columns (y0, y1, x0, x1), then padded
+    np.minimum.at(box[:, 0], at, ys)
+    np.maximum.at(box[:, 1], at, ys + 1)
+    np.minimum.at(box[:, 2], at, xs)
+    np.maximum.at(box[:, 3], at, xs + 1)
+    box += [-pad, pad, -pad, pad]
+    np.clip(box, 0, [h, h, w, w], out=box)
+    found = []
+    for i, (y0, y1, x0, x1) in enumerate(box.tolist()):
+        part = parts[y0:y1, x0:x1] == i
+        vb = v[y0:y1, x0:x1]
+        p10, p50, p90 = np.percentile(vb[part], (10, 50, 90))
+        if p90 - p10 > GREY_FLAT or p50 < level + GREY_LIGHTER or part.sum() < 4 * scale * scale:
+            continue
+        c = lab(np.median(sketch[:, y0:y1, x0:x1][:, part], axis=1).reshape(3, 1) * 0.5 + 0.5)[:, 0]
+        if c[0] <= HINT_L[0] or np.hypot(c[1], c[2]) > HINT_CHROMA:
+            continue
+        # (grown back twice as far: a round cap's edge lies up to r sqrt 2 beyond the core)
+        dab = grow(part, 2 * r + 2) & cand[y0:y1, x0:x1] & (vb >= p10 - GREY_TOL)
+        sub, _ = label_regions(dab)  # (the part joined to its core: not a nearby line's light edge)
+        ids = np.unique(sub[part])
+        dab = np.isin(sub, ids[ids >= 0])
+        if (y0 == 0 and dab[0].any()) or (y1 == h and dab[-1].any()) or (x0 == 0 and dab[:, 0].any()):
+            continue
+        if x1 == w and dab[:, -1].any():
+            continue
+        found.append((y0, y1, x0, x1, dab))
+    if not found:
+        return out
+    for y0, y1, x0, x1, dab in found:
+        out[y0:y1, x0:x1] |= dab
+    # only inside a shape: a grey stroke in the open paper (a shadow on the ground) stays drawing, as before
+    # (a dab there would grey the whole background); the lines closed as `regions` closes them at 256 px
+    labels, _ = label_regions(~grow((line_layer < LINE) & ~out, max(1, round(scale))) | out)
+    edge = np.unique(_border(labels))
+    for y0, y1, x0, x1, dab in found:
+        if np.isin(labels[y0:y1, x0:x1][dab], edge).any():
+            out[y0:y1, x0:x1] &= ~dab
+    return out
 
 
 def with_fringe(hint: np.ndarray, line_layer: np.ndarray, fringe: int) -> np.ndarray:
     """`hint_mask`'s `fringe` on a mask it gave without one (the same array when there is nothing to add)."""
     if fringe and hint.any():
-        return grow(hint, fringe) & (line_layer >= LINE)
+        return grow(hint, fringe) & (line_layer >= LINE) | hint  # (a grey dab is line to the layer)
     return hint
 
 
@@ -262,17 +363,18 @@ def prepare(
     regions, the hint pixels and, where the model's output plays no part in it, the paper and the lines
     beside it. `fill` takes it (once: it works on its arrays in place). `check()`, when given, is called
     between the steps (the pipeline's: it raises once the job is cancelled). `hint`: `hint_mask(sketch,
-    line_layer)` when the caller made it already (it is not copied); a sketch without enough coloured pixels
-    for a hint (`has_hints`) skips it. `lined`: `fill` will colour under the lines (its `lined`); without
-    them the lines beside the paper are not worked out (`under` None)."""
+    line_layer)` when the caller made it already (it is not copied). A grey dab's pixels (hints) are no line.
+    `lined`: `fill` will colour under the lines (its `lined`); without them the lines beside the paper are not
+    worked out (`under` None)."""
     check = check or (lambda: None)
+    if hint is None:
+        hint = hint_mask(sketch, line_layer)
     line = line_layer < LINE
+    line &= ~hint  # (a grey dab: a hint, not line)
     labels, n = regions(line)
     check()
     if not n:  # all line
         return Prepared(line, labels, 0, None, False, None, None)
-    if hint is None:
-        hint = hint_mask(sketch, line_layer) if has_hints(sketch) else np.zeros(line.shape, bool)
     dabbed = bool(hint.sum() >= MIN_HINT_PIXELS)
     blank = under = auto = None
     if not dabbed:
@@ -923,6 +1025,10 @@ def _hint_groups(hinted: np.ndarray, labels: np.ndarray, sketch: np.ndarray):
     ink = np.hypot(hab[1], hab[2])  # (chroma: thinned with paper or darkened by a line's edge it drops)
     for i, b in enumerate(best):
         px = np.nonzero(stroke == owner[b])[0]
+        if np.hypot(cols[1, i], cols[2, i]) <= HINT_CHROMA:  # a grey dab (grey_dabs): its darkest pixels
+            core = px[100 - hab[0, px] >= CORE[1] * (100 - hab[0, px]).max()]
+            cols[:, i] = hab[:, core].mean(axis=1)
+            continue
         a, b_ = hab[1, px], hab[2, px]
         px = px[a * cols[1, i] + b_ * cols[2, i] >= CORE[0] * ink[px] * np.hypot(cols[1, i], cols[2, i])]
         if len(px):

@@ -1043,6 +1043,8 @@ def run(
                 _, filled, paper, sky = hintfill.fill(x, x_in, *prepared, lined=k in lined)
                 if filled and dabs is not None:
                     layer[dabs] = 1.0
+                if filled and prepared[1].hint is not None:  # (a grey dab is paint at the work size too)
+                    np.copyto(prepared[0], 1.0, where=prepared[1].hint & (prepared[0] < hintfill.LINE))
                 if not keeps:
                     paper = None
                 else:  # fill's regions (its labels, in place: with the parts the leak guard cut out) and the
@@ -1092,7 +1094,7 @@ def _sketch_work(
         same = x_in is x and layer is not None
         # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
         # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
-        if layer is not None and hintfill.has_hints(x):
+        if layer is not None:
             hint = hintfill.hint_mask(x, layer)
             dabs = hintfill.with_fringe(hint, layer, DAB_FRINGE)
         in_layer = layer if same else line_layer(x_in)

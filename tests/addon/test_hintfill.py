@@ -227,15 +227,69 @@ def boxes_inside(n):
 
 
 def test_no_dab_only_the_paper_changes_and_grey_or_dark_strokes_are_not_hints():
+    """Grey strokes as thin as the lines (pencil) and near-black ones of any width are lines, not hints (a
+    grey dab is much wider than the lines: test_a_grey_dab_fills_its_shape_grey)."""
     x = planar(canvas())
-    draw = canvas()
-    draw_strokes(draw, [[(0.25, 0.5), (0.3, 0.55)]], width=6, color=(0.5, 0.5, 0.5, 1.0))  # grey pencil
+    pencil, dark = canvas(), canvas()
+    draw_strokes(pencil, [[(0.25, 0.5), (0.3, 0.55)]], width=2, color=(0.5, 0.5, 0.5, 1.0))  # grey pencil
+    draw_strokes(dark, [[(0.25, 0.5), (0.3, 0.55)]], width=6, color=(0.2, 0.2, 0.2, 1.0))  # near-black
     inside = boxes_inside(x.shape[1])
-    for sketch in (x, planar(draw)):
+    for sketch in (x, planar(pencil), planar(dark)):
         out = shaded_model_output(sketch)
         before = out.copy()
         assert hintfill.fill(out, sketch, pipeline.line_layer(sketch))[1] == 0
         assert_the_models_colour(out, before, inside)
+
+
+@pytest.mark.parametrize("grey", [0.5, 0.9])
+def test_a_grey_dab_fills_its_shape_grey(grey):
+    """Issue 11: an artist who dabs mid-grey into a shape (a grey robot, a rock) or near-white (an eye's white)
+    paints a hint, not a pencil line: a flat grey stroke three times the lines' width, lighter than them, fills
+    its box in that grey (its lightness, no hue), shaded; the other box keeps the model's colour. Before, it
+    was line (the box kept the model's beige, the stroke a grey blot over it)."""
+    n = 128
+    px = canvas(n)
+    draw_strokes(px, [[(0.25, 0.5), (0.3, 0.55)]], width=6, color=(grey, grey, grey, 1.0))
+    x = planar(px)
+    layer = pipeline.line_layer(x)
+    hint = hintfill.hint_mask(x, layer)
+    near = np.zeros((n, n), bool)
+    near[int(0.4 * n) : int(0.6 * n), int(0.2 * n) : int(0.36 * n)] = True  # (around the stroke, top-down)
+    assert hint[near & (np.abs(x - (2 * grey - 1)).max(axis=0) < 0.02)].all()
+    out = shaded_model_output(x)
+    before = out.copy()
+    assert hintfill.fill(out, x, layer)[1] == 1
+    inside = boxes_inside(n)
+    left = inside & (np.arange(n)[None, :] < n // 2) & (distance_to(hint) > 10)
+    got = hintfill.lab((out + 1) * 0.5)[:, left]
+    want = hintfill.lab(np.full((3, 1, 1), grey, np.float32))[:, 0, 0]
+    assert np.hypot(got[1], got[2]).max() < 3, np.hypot(got[1], got[2]).max()  # grey: no hue
+    assert abs(np.median(got[0]) - want[0]) < 4, (np.median(got[0]), want[0])
+    assert got[0].max() - got[0].min() > 5  # the model's shading kept
+    assert_the_models_colour(out, before, inside & (np.arange(n)[None, :] > n // 2))
+
+
+def test_a_grey_dab_leaves_no_grey_blot_under_keep_my_lines():
+    """Through the shipped colorize model with keep my lines on: the demo house with its two wall dabs in
+    mid-grey (a wider brush than the lines). They are paint: the walls come back one grey (no hue) to their
+    lines, as light where the dabs were as around them. Before, they were line: the walls kept the model's
+    beige and the line layer multiplied the dabs' grey over it (L* 40 at the dabs, 72 around them)."""
+    from tools.demo import DABS, house
+
+    n = 512
+    px = house(n, dabs=False)
+    for _, stroke in DABS[:2]:  # the walls' dabs
+        draw_strokes(px, [stroke], width=n / 30, color=(0.55, 0.55, 0.55, 1.0))
+    x = planar(px)
+    out = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1)["colorize"][::-1]  # top-down
+    lab = hintfill.lab(np.ascontiguousarray(out[..., :3].transpose(2, 0, 1)))
+    dab = np.abs(x - 0.1).max(axis=0) < 0.02  # (0.55 in model space)
+    walls = np.zeros((n, n), bool)
+    walls[int(0.58 * n) : int(0.86 * n), int(0.20 * n) : int(0.32 * n)] = True  # left and right of the door
+    walls[int(0.58 * n) : int(0.86 * n), int(0.48 * n) : int(0.60 * n)] = True
+    around = walls & ~hintfill.grow(dab, 12) & ~hintfill.grow(pipeline.line_layer(x) < 0.5, 6)
+    assert abs(lab[0][dab].mean() - lab[0][around].mean()) < 4, (lab[0][dab].mean(), lab[0][around].mean())
+    assert np.hypot(lab[1][walls], lab[2][walls]).mean() < 5
 
 
 def test_the_open_paper_stays_paper():
