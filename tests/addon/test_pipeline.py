@@ -1050,3 +1050,21 @@ def test_box_share_equals_box_on_a_mask(r):
     np.testing.assert_array_equal(
         pipeline._box_share(mask, r), pipeline._box(mask[None].astype(np.float32), r)[0]
     )
+
+
+def test_3d_clay_leaves_no_grey_frame_in_the_paper_beside_the_demo_house():
+    """Issue 11, through the shipped colorize and 3D Clay (512 px) on make demo's 1024 px house: 3D Clay paints
+    a grey haze into the paper 10-16 px (at 512) from the drawing, past a white gap; keep_paper's ramp cut it
+    into a faint grey frame between the wall and the tree (248 of 255; 1434 pixels below 250 in the paper 24
+    px or more from the drawing). The style's darkness in the ramp is now kept only as far as it fades out
+    from the drawing (its bevels), so the paper there stays white."""
+    from tests.addon.test_hintfill import SHIPPED
+    from tools.demo import house
+
+    clay = SHIPPED.parent / "stylize-clay.onnx"
+    out = pipeline.run(house(1024), models={"colorize": str(SHIPPED), "stylize": str(clay)}, threads=1)
+    drawn = out["colorize"][..., :3].min(axis=2) < 250 / 255
+    paper = ~hintfill.grow(drawn, 24)
+    light = out["stylize"][..., :3].min(axis=2)[paper]
+    assert paper.sum() > 500_000
+    assert (light < 250 / 255).sum() < 50, (light < 250 / 255).sum()
