@@ -238,6 +238,9 @@ GREY_WIDTH = (5.0, 1.5)  # px at 256 px: a grey dab is at least this wide, and t
 # width
 GREY_LIGHTER = 0.15  # ... lighter than the sketch's lines by this much (sRGB value)
 GREY_FLAT = 0.06  # ... and flat: its core's values within this (a brush's paint, not pencil shading)
+GREY_RING = 0.1  # ... at most this share of the pixels 2 px round it are of its grey or lighter, but no paper
+GREY_BODY = 0.5  # ... and at least this share of its pixels are of its core's grey (the rest: its soft edge)
+GREY_STEP = 0.06  # ... and darker than the paper round it by this much (sRGB value)
 GREY_TOL = 0.04  # its pixels: not darker than its core by more than this (its soft edge toward the paper is)
 
 
@@ -248,7 +251,8 @@ def grey_dabs(
     or a rock, or near-white into an eye, paints a hint, not a line. A grey stroke is a dab (its pixels and
     its soft edge toward the paper) where it is much wider than the sketch's lines (GREY_WIDTH: what is left
     of it eroded by half that width), lighter than them (GREY_LIGHTER: the same pencil's solid patch stays
-    line), flat (GREY_FLAT: one paint, not shading), not near-black (L* 30: always line), clear of the canvas
+    line), flat (GREY_FLAT: one paint, not shading), on paper (GREY_RING: its soft edge meets the paper or
+    a line, not more grey: soft pencil shading round a shape), not near-black (L* 30: always line), clear of the canvas
     edge (a tinted sheet's paper is no dab) and inside a shape the lines enclose (a grey stroke in the open
     paper, a shadow on the ground, stays drawing). Thin grey strokes (grey pencil, light construction lines
     as wide as the ink), anti-aliased line edges, hatching and soft pencil shading stay lines. `coloured`: the
@@ -261,7 +265,7 @@ def grey_dabs(
     if coloured is not None:
         cand &= ~coloured
     scale = min(h, w) / 256
-    r = max(1, int(GREY_WIDTH[0] * scale / 2))
+    r = max(2, int(GREY_WIDTH[0] * scale / 2))  # (at least 5 px whatever the canvas)
     out = np.zeros((h, w), bool)
     core = ~grow(~cand, r)  # (the canvas edge: outside the mask counts as candidate, checked below)
     if not core.any():
@@ -310,6 +314,16 @@ def grey_dabs(
         sub, _ = label_regions(dab)  # (the part joined to its core: not a nearby line's light edge)
         ids = np.unique(sub[part])
         dab = np.isin(sub, ids[ids >= 0])
+        # paint on paper: past its soft edge the paper (or a darker line), not more of its grey (soft pencil
+        # shading, a grey area wider than the dab's reach)
+        ring = grow(dab, 2) & ~dab
+        if np.count_nonzero(vb[dab] <= p90 + GREY_TOL) < GREY_BODY * np.count_nonzero(dab):
+            continue  # (mostly its soft edge: a gradient, not a flat paint with an anti-aliased rim)
+        if np.count_nonzero(ring & cand[y0:y1, x0:x1] & (vb >= p10 - GREY_TOL)) > GREY_RING * ring.sum():
+            continue
+        paper_ = ring & ~cand[y0:y1, x0:x1] & (vb > p90)  # (its paper: lighter, not a candidate)
+        if paper_.any() and np.median(vb[paper_]) - p90 < GREY_STEP:
+            continue  # (barely off the paper: a pencil drawing's soft shading on off-white paper)
         if (y0 == 0 and dab[0].any()) or (y1 == h and dab[-1].any()) or (x0 == 0 and dab[:, 0].any()):
             continue
         if x1 == w and dab[:, -1].any():

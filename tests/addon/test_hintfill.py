@@ -269,6 +269,30 @@ def test_a_grey_dab_fills_its_shape_grey(grey):
     assert_the_models_colour(out, before, inside & (np.arange(n)[None, :] > n // 2))
 
 
+def test_pencil_shading_and_soft_grey_are_no_grey_dabs():
+    """A pencil drawing (the golden fixture: soft grey shading round the shapes on off-white paper), a soft
+    grey gradient blob (airbrushed shading) and a flat grey stroke in the open paper (a shadow on the
+    ground) hold no grey dab; the same flat stroke inside a box is one."""
+    from PIL import Image
+
+    golden = Path(__file__).resolve().parents[1] / "models/golden/sketches"
+    pencil = golden / "animals__baby-tux_alex_kuehne_01__pencil.png"
+    rgb = np.asarray(Image.open(pencil).convert("RGB"), np.float32) / 255
+    x = np.ascontiguousarray(rgb.transpose(2, 0, 1)) * 2 - 1
+    assert not hintfill.grey_dabs(x, pipeline.line_layer(x)).any()
+    n = 128
+    yy, xx = np.mgrid[0:n, 0:n]
+    soft = canvas(n)
+    blob = np.clip(0.5 + np.hypot(yy - 64, xx - 35) / 20, 0, 1)[::-1]  # (bottom-up) grey to paper, smoothly
+    soft[..., :3] = np.minimum(soft[..., :3], blob[..., None])
+    shadow, inside = canvas(n), canvas(n)
+    draw_strokes(shadow, [[(0.3, 0.05), (0.36, 0.06)]], width=6, color=(0.6, 0.6, 0.6, 1.0))  # under a box
+    draw_strokes(inside, [[(0.25, 0.5), (0.3, 0.55)]], width=6, color=(0.6, 0.6, 0.6, 1.0))
+    for px, want in ((soft, False), (shadow, False), (inside, True)):
+        x = planar(px)
+        assert hintfill.grey_dabs(x, pipeline.line_layer(x)).any() == want
+
+
 def test_a_grey_dab_leaves_no_grey_blot_under_keep_my_lines():
     """Through the shipped colorize model with keep my lines on: the demo house with its two wall dabs in
     mid-grey (a wider brush than the lines). They are paint: the walls come back one grey (no hue) to their
