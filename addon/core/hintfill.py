@@ -33,7 +33,8 @@ without a hint gets an automatic dab from the model (`auto_fill`, below).
   hands it out too, and a style that keeps your colours adds no light there (pipeline.keep_colours). The
   lines beside a filled region or the paper are laid over its new colour, not the model's (which showed
   past the sharp lines as a fringe), when keep my lines lays the sketch's lines back over the result
-  (`fill`'s `lined`); without them the line pixels keep the model's colours, its own lines. `fill` hands
+  (`fill`'s `lined`); without them the line pixels keep the model's own lines (as dark as it painted
+  them, in the new colours beside them: `_model_lines`). `fill` hands
   this paper out: a style that keeps your colours keeps it white too (pipeline.keep_paper).
 - An automatic dab from the model. Without a hint the small model, unsure between colours, paints a shape
   as a mottle of pastel blotches (the UP! square beige with cyan and pink patches, the demo house's walls
@@ -378,8 +379,7 @@ def prepare(
     beside it. `fill` takes it (once: it works on its arrays in place). `check()`, when given, is called
     between the steps (the pipeline's: it raises once the job is cancelled). `hint`: `hint_mask(sketch,
     line_layer)` when the caller made it already (it is not copied). A grey dab's pixels (hints) are no line.
-    `lined`: `fill` will colour under the lines (its `lined`); without them the lines beside the paper are not
-    worked out (`under` None)."""
+    `lined`: False plans no colours under the lines beside the paper (`under` None: `fill` works it out)."""
     check = check or (lambda: None)
     if hint is None:
         hint = hint_mask(sketch, line_layer)
@@ -416,8 +416,9 @@ def fill(
     `sketch` is the model's input at the same size (planar [-1, 1]) and `line_layer` its lines (pipeline.
     line_layer: < LINE is line); `prepared`: `prepare(sketch, line_layer)` when it was made already (the
     pipeline makes it while the model runs). `lined`: the sketch's lines will be laid over the result (keep
-    my lines); without them the line pixels keep the model's colours (its own lines), not the colours of
-    the regions beside them (`_under_lines`, which would leave a result with almost no lines). Returns
+    my lines); without them the line pixels keep the model's own lines: the colours of the regions beside
+    them darkened as the model darkened its line there (`_model_lines`; the colours alone would leave a
+    result with no lines where the model paints them, its colours a fringe round a filled shape). Returns
     (result, number of regions filled, the open paper given back as white: (H, W) bool, which a style that
     keeps your colours keeps white too (pipeline.keep_paper); the open background a dab filled flat: (H, W)
     bool, `_open_paper_regions`, a sky, where such a style may shade darker but adds no light of its own
@@ -429,6 +430,7 @@ def fill(
         return result, 0, np.zeros(p.line.shape, bool), np.zeros(p.line.shape, bool)
     labels, n = p.labels, p.n
     has = flat = np.zeros(n, bool)
+    model = None if lined else result.copy()  # (without the lines laid back: the model's own lines, kept)
     thick: dict = {}  # the lines thickened k px (grow(p.line, k)), made once for the leak guard and the paper
     if p.dabbed:
         labels, n, has, flat = _fill_dabs(result, sketch, p.line, labels, n, p.hint, thick)
@@ -438,13 +440,17 @@ def fill(
     plan = p.auto if known else auto_plan(labels, n, has, blank)
     if plan is not None:  # an automatic dab in each region without one
         auto_fill(result, plan)
-    if lined and p.under is not None and known:  # (without the lines laid back, the model's lines stay)
-        _under_lines(result, labels, blank, p.under)  # (prepare's plan: beside the paper and `p.auto`)
-    elif lined:
+    if known and p.under is not None:  # (prepare's plan: beside the paper and `p.auto`)
+        steps = p.under
+    else:  # (with dabs, or prepared without one)
         changed = blank | has[np.maximum(labels, 0)]
         if plan is not None:
             changed |= plan.take
-        _under_lines(result, labels, changed)
+        steps = _under_plan(labels, changed)
+    if lined:
+        _under_lines(result, labels, None, steps)
+    else:
+        _model_lines(result, model, labels, steps)
     sky = flat[np.maximum(labels, 0)] & (labels >= 0) if flat.any() else np.zeros(labels.shape, bool)
     return result, int(has.sum()), blank, sky
 
@@ -802,6 +808,27 @@ def _under_lines(
         total += _take(under, at + o)
     total /= 9
     _put(result, (at // stride - 1) * w + at % stride - 1, total)
+
+
+def _model_lines(result: np.ndarray, model: np.ndarray, labels: np.ndarray, steps: list) -> None:
+    """Without keep my lines: the line pixels beside the regions follow my colours changed (`steps`, as
+    `_under_plan` gives them) take the colours of the regions beside them (`_under_lines`) darkened as the
+    model darkened its own line there: by its line pixel's luminance over that of its own colours beside
+    it (at most 1). A model that paints a dark line keeps it; one that paints none (the shipped colorizer
+    on the demo house) leaves no line of its own colour round a shape filled in another (an orange fringe
+    round a red wall, a yellow roof line). `model`: the model's output before the fill."""
+    if not steps:
+        return
+    at = np.concatenate([step[0] for step in steps])
+    w = labels.shape[1]
+    idx = (at // (w + 2) - 1) * w + at % (w + 2) - 1  # (the padded plan's pixels, unpadded)
+    own = _take(np.clip(model, -1.0, 1.0), idx)
+    _under_lines(model, labels, None, steps)  # (the model's own colours under its lines)
+    _under_lines(result, labels, None, steps)
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    shade = (luma @ (own + 1)) / np.maximum(luma @ (_take(model, idx) + 1), 1e-3)
+    np.clip(shade, 0.0, 1.0, out=shade)
+    _put(result, idx, (_take(result, idx) + 1) * shade - 1)
 
 
 def _under_plan(labels: np.ndarray, changed: np.ndarray) -> list:

@@ -1066,7 +1066,7 @@ def run(
         x_in = at_work_size(x, infos[stages[0]])
         # the sketch's own work (its line layer, its dabs, follow my colours' regions and paper) beside the
         # first model's run
-        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills, beside.check, "colorize" in lined)
+        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills, beside.check)
         for i, k in enumerate(stages):
             job.check()
             info = infos[k]
@@ -1124,14 +1124,13 @@ def run(
     return results
 
 
-def _sketch_work(
-    x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None, under: bool = True
-) -> tuple:
+def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None) -> tuple:
     """What the pipeline needs of the sketch `x` alone (run beside the first model): (its line layer for
     keep my lines or None, the dabs keep my lines leaves alone or None, fill's arguments after the result:
     (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None). `check()` between its
     steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s).
-    `under`: fill lays colours under the lines (colorize's result is lined; hintfill.prepare's `lined`)."""
+    (fill colours the lines beside the paper whether colorize's result is lined or not: hintfill.prepare plans
+    it either way.)"""
     layer = line_layer(x) if lined else None
     dabs = prepared = hint = None
     if fills:
@@ -1147,7 +1146,7 @@ def _sketch_work(
         check()
         # (the hint pixels found once when the sketch is the work size's; none without hints)
         ahead = (hint if hint is not None else np.zeros(x.shape[1:], bool)) if same else None
-        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead, under))
+        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead))
     return layer, dabs, prepared
 
 
