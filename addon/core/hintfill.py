@@ -105,6 +105,7 @@ CLOSE = (2, 3, 4)  # px: a dabbed region open to the canvas edge is tried with i
 MIN_ENCLOSED = 64  # px: ... and the dab's part, once cut off from the edge, must keep at least this many
 PAPER = (92.0, 6.0, 0.3)  # the model's paper: L* above, chroma below; and the share of a still-open region
 # it must paint as paper for the dabs to keep to the rest
+FRAME = 12  # px at 256 px: a region this close to the canvas edge reaches it (inside a frame drawn round it)
 RAYS = 16  # a dab's region still open to the canvas edge is open background if, of RAYS straight rays from
 ESCAPE = 0.3  # RAY_POINTS points on its dab, at least this share reaches the edge without crossing a line,
 CLEAR = 12.0  # and the nearest line they meet is this many px away (at 256 px; the median over the points)
@@ -538,7 +539,8 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
 
 def _open_paper_regions(r_lab, labels, far, n) -> np.ndarray:
     """(n,) bool: the filled regions that are open background the model paints as paper: they reach the canvas
-    edge, and of their pixels away from the dabs and lines (`far`) at least half are paper to the model
+    edge (within FRAME px: a sky inside a frame drawn round the canvas, whose haze the fill kept: L* spread
+    4.8 in the framed sky_sketch at 256 px, 0 now), and of their pixels away from the dabs and lines (`far`) at least half are paper to the model
     (PAPER: a dab in the sky). Such a region is filled flat: what the model paints into its paper is no
     shading but haze it spreads from the shapes (a darker blue wedge at the foot of a house in a blue-dabbed
     sky, 6 L* below the sky at 512 px), glow and its blot of the dab."""
@@ -548,7 +550,8 @@ def _open_paper_regions(r_lab, labels, far, n) -> np.ndarray:
     white = (c[0] > PAPER[0]) & (np.hypot(c[1], c[2]) < PAPER[1])
     out = np.bincount(reg[white], minlength=n) >= 0.5 * np.maximum(np.bincount(reg, minlength=n), 1)
     edge = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry)
-    edge[_border(labels)] = True
+    k = max(1, round(FRAME * min(labels.shape) / 256))  # (or a frame drawn round the canvas: a sky inside it)
+    edge[np.concatenate([a.ravel() for a in (labels[:k], labels[-k:], labels[:, :k], labels[:, -k:])])] = True
     return out & edge[:n] & (np.bincount(reg, minlength=n) > 0)
 
 

@@ -854,6 +854,21 @@ def test_a_dab_in_the_open_paper_fills_it_flat_not_with_the_models_haze():
     assert hintfill.lab((shaded + 1) * 0.5)[0][inside].std() > 2
 
 
+def test_a_dab_in_a_framed_sky_fills_it_flat():
+    """Issue 11: a frame drawn round the canvas encloses the sky, which then reached no canvas edge, so the
+    fill kept the model's haze in it as shading (darker bands down its sides, a lighter patch round the
+    house: L* spread 4.8, 15 from the 1st to the 99th percentile, through the shipped model at 256 px). A
+    region within FRAME px of the canvas edge reaches it: the framed sky is filled flat, as an open one."""
+    px = sky_sketch(frame=True, dabs=((BLUE, (0.12, 0.80)),))
+    out = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1, lines=())["colorize"]
+    x = planar(px)
+    yy, xx = np.mgrid[0:256, 0:256] / 256
+    inset = (np.minimum(xx, 1 - xx) > 0.06) & (yy < 0.94)  # (inside the frame)
+    sky = sky_masks()[0] & inset & ~hintfill.grow(pipeline.line_layer(x) < 0.99, 4)[::-1]
+    light = hintfill.lab(np.ascontiguousarray(out[..., :3].transpose(2, 0, 1)))[0][sky]
+    assert sky.sum() > 20000 and light.std() < 0.3, light.std()
+
+
 def test_a_dabbed_sky_through_3d_clay_has_no_halo_and_no_wedge():
     """Issue 11, through the shipped colorize and 3D Clay at 512 px: a blue dab in the unframed sky. The
     colorized sky is flat round the house (the model's haze at its foot was a darker wedge: L* spread 1.2,
@@ -1134,7 +1149,9 @@ def test_the_quicker_fill_gives_the_same_results_as_before(case):
     automatic dab from the model in their undabbed shapes: 7808 and 22361 pixels changed, all in the undabbed
     enclosed regions (the walls, roof, door, windows, a framed ground) or on the lines beside them, none in
     the paper, and in a dabbed region one pixel of house_frame1's sky by one 16-bit level; held_emoji_11_pal
-    and ring3, whose only region is dabbed, bit for bit as before)."""
+    and ring3, whose only region is dabbed, bit for bit as before). Session 10 rewrote `out` of house_frame1
+    (its framed sky filled flat, as an open one: 36772 pixels of the sky and 2886 of the lines beside it
+    changed, nothing else)."""
     f = np.load(FILLS / f"{case}.npz")
     x = f["sketch"].astype(np.float32) / np.float32(127.5) - 1
     out = f["result"].astype(np.float32) / np.float32(127.5) - 1
