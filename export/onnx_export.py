@@ -662,6 +662,7 @@ def model_card(r: dict) -> str:
             + (f", {t['seconds'] / 60:.1f} min" if isinstance(t.get("seconds"), (int, float)) else ""),
         ),
         *([("fine-tuned from", t["init_from"])] if t.get("init_from") else []),
+        *([("trained", t["stage"])] if t.get("stage") else []),
         (
             "validation",
             ", ".join(

@@ -45,6 +45,8 @@ offer, norm layers, weight init, adversarial losses, PSNR) are in `training.bloc
         def generator(self, cfg, nets, direction): return module, {"multiple_of": 1, "latent": 128}
         def image_count(self, train_ds, val_ds): return len(train_ds)    # optional: for provenance
         def generator_settings(self, cfg): return ("latent", "size", "ngf")  # what --init must match
+        def needs_init(self, cfg): return ""               # optional: why these settings need --init FILE
+        def stage(self, cfg): return ""                    # optional: what is trained, if not everything
         def exported_kind(self, cfg): return "generate"     # optional: the contract kind export writes
 
     register(DCGAN())
@@ -107,6 +109,15 @@ class ModelKind(ABC):
 
     def check_config(self, cfg: TrainConfig) -> None:  # noqa: B027 - optional hook
         """Raise `errors.ConfigError` with advice for settings this kind cannot train with."""
+
+    def needs_init(self, cfg: TrainConfig) -> str:
+        """Why a new run with these settings must start from a model (`--init FILE`); "": it need not."""
+        return ""
+
+    def stage(self, cfg: TrainConfig) -> str:
+        """What a run with these settings trains, when it is not the whole of its networks (e.g. pix2pix
+        --head-only): said in train.log and recorded in the provenance (the model card); "": everything."""
+        return ""
 
     @abstractmethod
     def build_nets(self, cfg: TrainConfig) -> dict[str, nn.Module]:

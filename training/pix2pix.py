@@ -70,6 +70,12 @@ class Pix2PixConfig(TrainConfig):
         "the lightness and the dabs",
     )
     lambda_cls: float = opt(1.0, "with --colour-classes: weight of the rebalanced colour-class cross-entropy")
+    head_only: bool = opt(
+        False,
+        "with --colour-classes and --init: train the colour-class head alone on the frozen U-Net (its weights "
+        "and its RGB output stay the --init model's; no discriminator, no L1: the head's class loss only, so "
+        "a step costs a forward of the U-Net and the head's backward)",
+    )
     stage: str = opt(
         "colorize",
         "the add-on stage the exported model fills: colorize (sketch -> colour) or stylize (colour -> a "
@@ -106,6 +112,24 @@ class Pix2Pix(ModelKind):
             raise ConfigError(
                 "--colour-classes needs --net-g unet (its head sits on the U-Net's outer level)"
             )
+        if cfg.head_only and not cfg.colour_classes:
+            raise ConfigError("--head-only trains the colour-class head: pass --colour-classes too")
+
+    def needs_init(self, cfg):
+        if cfg.head_only:
+            return (
+                "--head-only trains the colour-class head on a frozen U-Net: start it from a trained one with "
+                "--init FILE (e.g. --init addon/models/colorize-flat.onnx)"
+            )
+        return ""
+
+    def stage(self, cfg):
+        if cfg.head_only:
+            return (
+                "colour-class head only: the U-Net frozen (its weights and RGB output the --init model's), "
+                "the head trained on its rebalanced cross-entropy alone (no discriminator, no L1)"
+            )
+        return ""
 
     def _generator(self, cfg, bins=None):
         """The run's generator; with --colour-classes its bins and weights are the data's (`bins`: given)."""
@@ -123,9 +147,13 @@ class Pix2Pix(ModelKind):
             *bins, ngf=cfg.ngf, size=cfg.size, norm=cfg.norm, dropout=cfg.dropout, upsample=cfg.upsample
         )
         init_weights(net.model)
+        if cfg.head_only:  # the trunk is not trained (the trainer's optimizer takes the head alone)
+            net.model.requires_grad_(False)
         return net
 
     def build_nets(self, cfg, bins=None):
+        if cfg.head_only:  # no discriminator: the trunk does not change, the head learns from its class loss
+            return {"G": self._generator(cfg, bins)}
         return {
             "G": self._generator(cfg, bins),
             "D": build_discriminator(6, cfg.ndf, cfg.n_layers_d, cfg.norm),
@@ -137,12 +165,14 @@ class Pix2Pix(ModelKind):
         return self.build_nets(cfg, stored_bins(cfg, states.get("G")))
 
     def optimizer_groups(self, cfg):
-        return {"G": ("G",), "D": ("D",)}
+        return {"G": ("G",)} if cfg.head_only else {"G": ("G",), "D": ("D",)}
 
     def datasets(self, cfg):
         return paired_datasets(cfg)
 
     def train_step(self, run, batch):
+        if run.cfg.head_only:
+            return self._head_step(run, batch)
         cfg, real_a, real_b = run.cfg, batch["A"], batch["B"]
         opt_g, opt_d = run.opt["G"], run.opt["D"]
         colour = cfg.colour_classes
@@ -195,6 +225,22 @@ class Pix2Pix(ModelKind):
         if colour:
             out["G_cls"] = loss_cls.detach()
         return out
+
+    def _head_step(self, run, batch):
+        """--head-only: the class loss of the head on the frozen U-Net's features (run as exported: eval mode,
+        no dropout; no gradient through it)."""
+        cfg, real_a, real_b = run.cfg, batch["A"], batch["B"]
+        g = run.raw["G"]
+        g.model.eval()  # (the trainer puts the nets back in training mode after validating)
+        with run.autocast():  # (through DDP's forward when wrapped; the frozen trunk records no graph)
+            _, logits = run.nets["G"](real_a, parts=True)
+            hinted = cfg.hint_weight and "W" in batch
+            pixel_weight = 1 + cfg.hint_weight * batch["W"] if hinted else None
+            loss_cls = class_loss(logits, real_b, g, pixel_weight)
+        run.opt["G"].zero_grad(set_to_none=True)
+        (cfg.lambda_cls * loss_cls).backward()
+        run.opt["G"].step()
+        return {"G_cls": loss_cls.detach()}
 
     def _translate(self, run, batch):
         with run.autocast():

@@ -216,6 +216,9 @@ class Trainer:
             # the run lives where it is now (a moved run folder goes on in its new place)
             cfg = stored.replace(out=cfg.out or stored.out, **{k: getattr(cfg, k) for k in ON_RESUME})
         self.kind.check_config(cfg)
+        need = self.kind.needs_init(cfg) if self.resume_ckpt is None and not init else ""
+        if need:
+            raise ConfigError(need)
         if not cfg.out:
             raise ConfigError("no run folder given: pass --out RUN_DIR")
         # --init: the generator weights, read and checked before anything is written (training.initfrom)
@@ -269,7 +272,8 @@ class Trainer:
         # fused Adam: one kernel over all parameters (CPU and CUDA). On this project's CPUs it is 6x faster than
         # foreach and 9x faster than the per-tensor loop PyTorch picks for CPU by default (54M-parameter U-Net).
         for group, names in groups.items():
-            params = [p for n in names for p in run.raw[n].parameters()]
+            # (parameters a kind froze when it built them, e.g. pix2pix --head-only's U-Net, are not trained)
+            params = [p for n in names for p in run.raw[n].parameters() if p.requires_grad]
             run.opt[group] = torch.optim.Adam(params, **self.kind.adam(cfg, group), fused=True)
             run.sched[group] = torch.optim.lr_scheduler.LambdaLR(run.opt[group], lr_factor(cfg))
         _seed(cfg.seed * 7919 + rank + 1)  # training randomness (dropout, pools) differs per process
@@ -342,6 +346,7 @@ class Trainer:
             "hardware": _hardware(self.run.device, self.world, self.run.bf16),
             "seconds": round(self.seconds, 1),
             **({"init_from": self.cfg.init_from} if self.cfg.init_from else {}),
+            **({"stage": stage} if (stage := self.kind.stage(self.cfg)) else {}),
         }
 
     # ---- logging --------------------------------------------------------------------------------------
@@ -508,6 +513,8 @@ class Trainer:
             self.log(f"{nets} start{'s' if len(self.init.nets) == 1 else ''} from {self.init.record}")
             for note in self.init.notes:
                 self.log(note)
+        if stage := self.kind.stage(cfg):
+            self.log(f"training the {stage}")
         if self.resume_ckpt is not None and run.step and cfg.steps != self.resume_ckpt["config"]["steps"]:
             old = self.kind.config_class.from_dict(self.resume_ckpt["config"])
             base = next(iter(run.sched.values())).base_lrs[0]

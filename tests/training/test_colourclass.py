@@ -12,6 +12,7 @@ import torch
 from nftgan.core import colour
 from nftgan.training import colourclass as cc
 from nftgan.training.checkpoint import build_generator, load_checkpoint
+from nftgan.training.errors import ConfigError
 from nftgan.training.initfrom import apply_init, load_init
 from nftgan.training.kinds import get_kind
 from nftgan.training.pix2pix import Pix2PixConfig
@@ -227,3 +228,35 @@ def test_the_head_learns_from_the_class_loss_alone_not_from_the_discriminator(tm
     # and with the class loss on, the head trains
     train(cfg.replace(lambda_cls=1.0, out=str(tmp_path / "cls")))
     assert load_checkpoint(tmp_path / "cls")["nets"]["G"]["colour_head.2.weight"].any()
+
+
+def test_head_only_trains_the_head_alone_on_the_frozen_unet_and_resumes_exactly(tmp_path):
+    """--head-only (with --init): the U-Net's weights stay the file's bit for bit, the head's change, no
+    discriminator is built, the run resumes exactly, says what it trains, and refuses to start without --init."""
+    data = _colour_pairs(tmp_path / "data")
+    base = _tiny_colour_cfg(data, colour_classes=False, steps=2, out=str(tmp_path / "plain"))
+    train(base)
+    cfg = _tiny_colour_cfg(data, steps=4, head_only=True, hints=True, hint_weight=4.0, lr=1e-2)
+    with pytest.raises(ConfigError, match="--init"):
+        train(cfg.replace(out=str(tmp_path / "no-init")))
+    with pytest.raises(ConfigError, match="--colour-classes"):
+        train(cfg.replace(colour_classes=False, out=str(tmp_path / "no-cc")), init=str(tmp_path / "plain"))
+    train(cfg.replace(out=str(tmp_path / "straight")), init=str(tmp_path / "plain"))
+    train(cfg.replace(out=str(tmp_path / "halves")), stop_at=2, init=str(tmp_path / "plain"))
+    train(cfg.replace(out=str(tmp_path / "halves")), resume=str(tmp_path / "halves"))
+    a, b = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "halves")
+    same_state(a, b)
+    assert set(a["nets"]) == {"G"} and set(a["optimizers"]) == {"G"}
+    plain, g = load_checkpoint(tmp_path / "plain")["nets"]["G"], a["nets"]["G"]
+    for k, v in plain.items():
+        assert torch.equal(g[k], v), k  # the U-Net: the file's, bit for bit
+    assert g["colour_head.2.weight"].any() and g["colour_head.0.weight"].abs().sum() > 0
+    kind = get_kind("pix2pix")
+    torch.manual_seed(cfg.seed)
+    fresh = kind.build_nets_for(cfg, {"G": g})["G"].state_dict()
+    assert not torch.equal(fresh["colour_head.0.weight"], g["colour_head.0.weight"])  # the head trained
+    log = (tmp_path / "straight" / "train.log").read_text()
+    assert "training the colour-class head only: the U-Net frozen" in log
+    assert "frozen" in a["provenance"]["stage"]
+    metrics = (tmp_path / "straight" / "metrics.csv").read_text().splitlines()
+    assert metrics[1].split(",")[metrics[0].split(",").index("G_cls")]
