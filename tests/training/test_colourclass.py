@@ -260,3 +260,16 @@ def test_head_only_trains_the_head_alone_on_the_frozen_unet_and_resumes_exactly(
     assert "frozen" in a["provenance"]["stage"]
     metrics = (tmp_path / "straight" / "metrics.csv").read_text().splitlines()
     assert metrics[1].split(",")[metrics[0].split(",").index("G_cls")]
+
+
+@pytest.mark.slow
+def test_a_head_only_run_exports_as_a_colorize_model_whose_card_says_what_was_trained(tmp_path):
+    from nftgan.export.onnx_export import export_checkpoint
+
+    data = _colour_pairs(tmp_path / "data")
+    train(_tiny_colour_cfg(data, colour_classes=False, steps=1, out=str(tmp_path / "plain")))
+    cfg = _tiny_colour_cfg(data, steps=1, head_only=True, out=str(tmp_path / "head"))
+    train(cfg, init=str(tmp_path / "plain"))
+    report = export_checkpoint(tmp_path / "head", tmp_path / "head.onnx")
+    assert report["parity_rel"] < 1e-3 and report["kind"] == "colorize"
+    assert "| trained | colour-class head only: the U-Net frozen" in report["card"]
