@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--picks", type=int, default=12, help="hint-free held-out sketches on the sheet")
     ap.add_argument("--json", type=Path, help="write the scores here")
     ap.add_argument("--no-scores", action="store_true", help="the contact sheet only")
+    ap.add_argument("--part", choices=("emoji", "clipart"), help="score this held-out part only")
     args = ap.parse_args(argv)
     models = {p.stem if p.parent.name != "models" else str(p): describe_model(p) for p in args.models}
     parts = evidence.colorize_pairs(args.data, args.limit)
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     res: dict = {}
     for part, pairs in parts.items():
+        if args.part and part != args.part:
+            continue
         for name, info in models.items():
             t0 = time.perf_counter()
             res.setdefault(part, {})[name] = score(info, pairs)
