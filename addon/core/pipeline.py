@@ -628,12 +628,10 @@ class Regions(NamedTuple):
     # brings the paper), with the lines and their 1 px edges at 0
     count: np.ndarray  # each region's pixel count there
     mean_in: np.ndarray  # ... and its input's mean lightness there (fy_in)
-    fixed: (
-        np.ndarray
-    )  # the regions kept at the style's own lightness (0 and the open paper: keep_paper's job)
-    cap: (
-        tuple | None
-    )  # for the regions mostly in `sky`, what caps their lightness at their input's (`_shift`)
+    # the regions kept at the style's own lightness (0 and the open paper: keep_paper's job)
+    fixed: np.ndarray
+    # for the regions mostly in `sky`, what caps their lightness at their input's (`_shift`), or None
+    cap: tuple | None
 
 
 def _shift_ahead(
