@@ -551,7 +551,7 @@ def _open_paper_regions(r_lab, labels, far, n) -> np.ndarray:
     out = np.bincount(reg[white], minlength=n) >= 0.5 * np.maximum(np.bincount(reg, minlength=n), 1)
     edge = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry)
     k = max(1, round(FRAME * min(labels.shape) / 256))  # (or a frame drawn round the canvas: a sky inside it)
-    edge[np.concatenate([a.ravel() for a in (labels[:k], labels[-k:], labels[:, :k], labels[:, -k:])])] = True
+    edge[_border(labels, k)] = True
     return out & edge[:n] & (np.bincount(reg, minlength=n) > 0)
 
 
@@ -810,7 +810,12 @@ def _under_lines(
     for o in (-stride, -stride + 1, -1, 0, 1, stride - 1, stride, stride + 1):
         total += _take(under, at + o)
     total /= 9
-    _put(result, (at // stride - 1) * w + at % stride - 1, total)
+    _put(result, _unpadded(at, w), total)
+
+
+def _unpadded(at: np.ndarray, w: int) -> np.ndarray:
+    """`_under_plan`'s flat indices into the image padded 1 px round (width w + 2) as indices into the image."""
+    return (at // (w + 2) - 1) * w + at % (w + 2) - 1
 
 
 def _model_lines(result: np.ndarray, model: np.ndarray, labels: np.ndarray, steps: list) -> None:
@@ -824,7 +829,7 @@ def _model_lines(result: np.ndarray, model: np.ndarray, labels: np.ndarray, step
         return
     at = np.concatenate([step[0] for step in steps])
     w = labels.shape[1]
-    idx = (at // (w + 2) - 1) * w + at % (w + 2) - 1  # (the padded plan's pixels, unpadded)
+    idx = _unpadded(at, w)
     own = _take(np.clip(model, -1.0, 1.0), idx)
     _under_lines(model, labels, None, steps)  # (the model's own colours under its lines)
     _under_lines(result, labels, None, steps)
@@ -879,9 +884,9 @@ def _put(planes: np.ndarray, flat: np.ndarray, values: np.ndarray) -> None:
         rows[c][flat] = values[c]
 
 
-def _border(a: np.ndarray) -> np.ndarray:
-    """The values on the canvas edge of (H, W) `a`: its first and last rows and columns, one flat array."""
-    return np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+def _border(a: np.ndarray, k: int = 1) -> np.ndarray:
+    """The values on the canvas edge of (H, W) `a`: its first and last `k` rows and columns, one flat array."""
+    return np.concatenate([b.ravel() for b in (a[:k], a[-k:], a[:, :k], a[:, -k:])])
 
 
 def _bounds(mask: np.ndarray) -> tuple[slice, slice] | None:
@@ -1145,13 +1150,10 @@ def _lerp(v: np.ndarray, n: int, axis: int) -> np.ndarray:
     two taps a pixel, no matrix product (OpenBLAS's threads, on a machine whose cores were all busy, waited on
     each other for tens of ms in the matrix products this did before; and their results changed in the last
     bits with the thread count)."""
-    g = v.shape[axis]
-    pos = np.clip((np.arange(n, dtype=np.float32) - (COARSE - 1) / 2) / COARSE, 0, g - 1)
-    lo = np.minimum(np.floor(pos).astype(np.int64), g - 1)
-    hi = np.minimum(lo + 1, g - 1)
+    lo, hi, frac = _lerp_taps(n, v.shape[axis])
     shape = [1] * v.ndim
     shape[axis] = n
-    frac = (pos - lo).astype(np.float32).reshape(shape)
+    frac = frac.reshape(shape)
     return np.take(v, lo, axis) * (1 - frac) + np.take(v, hi, axis) * frac
 
 
@@ -1169,13 +1171,20 @@ def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHO
     c[:, 1:, 1:] = cells.cumsum(1).cumsum(2)
     out = np.empty((len(reach), h, w), np.float32)
     for k, px in enumerate(reach):
-        r = -(-px // COARSE)
-        y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)
-        x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
-        box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
-        mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
-        out[k] = _lerp(_lerp(mean, h, 0), w, 1)
+        out[k] = _lerp(_lerp(_cell_means(c, px), h, 0), w, 1)
     return out
+
+
+def _cell_means(c: np.ndarray, px: int) -> np.ndarray:
+    """(gh, gw) float32: each COARSE px cell's mean over the valid pixels within about `px` px (0 where none),
+    from `c`, the summed-area table (2, gh + 1, gw + 1) of the cells' sums of the values and of the valid
+    pixels."""
+    gh, gw = c.shape[1] - 1, c.shape[2] - 1
+    r = -(-px // COARSE)
+    y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)
+    x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
+    box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
+    return np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
 
 
 def _cell_sums(c: np.ndarray) -> np.ndarray:
@@ -1341,12 +1350,9 @@ def _smooth_at(x, valid, idx, at, shape, reach) -> np.ndarray:
     cells[1] = np.bincount(cv, minlength=gh * gw)
     c = np.zeros((2, gh + 1, gw + 1), np.float32)
     c[:, 1:, 1:] = cells.reshape(2, gh, gw).astype(np.float32).cumsum(1).cumsum(2)
-    r = -(-reach // COARSE)
-    y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)
-    x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
-    box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
-    mean = np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
-    rows = _lerp(mean, h, 0).reshape(-1)  # (h, gw): the rows' pass on the cells, then the columns' at `at`
+    rows = _lerp(_cell_means(c, reach), h, 0).reshape(
+        -1
+    )  # (h, gw): the rows' pass on the cells, then the columns' at `at`
     lo, hi, frac = _lerp_taps(w, gw)
     xn = xs[at]
     base = ys[at] * gw

@@ -886,10 +886,7 @@ def _keep_ahead(
     if paper is not None:
         rest = 1.0 - _paper_weight(paper, x)
         drawn = rest != 0.0
-        rows, cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
-        box = (
-            (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1) if len(rows) else (0, 0, 0, 0)
-        )
+        box = _bounds_of(drawn) or (0, 0, 0, 0)
     f = _input_colours(x, box)
     shift = None
     if labels is not None and f.size:
