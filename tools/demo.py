@@ -273,7 +273,7 @@ def scene(models: dict, out: str) -> dict:
         sc,
         runtime,
         out,
-        [(final.name.removeprefix(f"{sketch.name} "), final.name), ("render", "Render Result")],
+        [(final.name.removeprefix(f"{sketch.name} "), final.name), ("rendered", "Render Result")],
     )
 
     written = [(sketch, "sketch.png")] + [
