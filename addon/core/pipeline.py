@@ -1076,6 +1076,7 @@ def run(
             kept = None
             if info.keep_colours:
                 kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in, sky)
+            beside.go()  # (the tasks held so far start with the model, not beside this thread's own work)
             x = apply_model(x_in, info, sessions[k], job, on_tile)
             if i == 0:
                 layer, dabs, prepared = ahead.result()
@@ -1179,40 +1180,78 @@ class _Beside:
     """One helper thread per run() call (a one-worker ThreadPoolExecutor) for the work that needs only what is
     known before a model runs (the sketch's line layer, dabs, regions and paper; the style's input's colours;
     the colorized RGBA image), done while onnxruntime runs the model on the calling thread: numpy releases the
-    GIL in most of it, so it runs beside the session's threads. Tasks run in order, each result() joined before
-    use; the values are what the same calls give in line. close() (always, in a finally) cancels the tasks not
-    started and joins the thread: none outlives its run() call, whether it ended, failed or was cancelled; a
-    task that takes a while calls `check()` between its steps, which raises Cancelled once the job is
-    cancelled or the run is closing. Where no thread can start (the interpreter shutting down), a task runs in
-    line."""
+    GIL in most of it, so it runs beside the session's threads. A task submitted is held until the next `go()`,
+    which run() calls just before it starts a model's session: the helper's numpy work then overlaps the
+    model, not the calling thread's own preparation for it (on 2 cores the two competed). Tasks run in order,
+    each result() joined before use (a held task's result() lets it go first); the values are what the same
+    calls give in line. close() (always, in a finally) cancels the tasks not started (held or queued) and
+    joins the thread: none outlives its run() call, whether it ended, failed or was cancelled; a task that
+    takes a while calls `check()` between its steps, which raises Cancelled once the job is cancelled or the
+    run is closing. Where no thread can start (the interpreter shutting down), a task runs in line at go()."""
 
     def __init__(self, job=None):
         self._pool: ThreadPoolExecutor | None = None
         self._closing = False
         self._job = job
+        self._held: list[tuple[Future, object, tuple]] = []
+        self._pending: set[Future] = set()  # submitted, not settled yet (what close() cancels)
 
     def check(self) -> None:
         if self._closing or (self._job is not None and self._job.cancelled):
             raise Cancelled()
 
     def submit(self, fn, *args) -> Future:
-        try:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix=HELPER_THREAD)
-            return self._pool.submit(fn, *args)
-        except RuntimeError:  # "cannot schedule new futures after interpreter shutdown": in line
-            done: Future = Future()
+        """A Future for fn(*args), run once go() lets it go."""
+        done = _Held(self)
+        self._held.append((done, fn, args))
+        self._pending.add(done)
+        return done
+
+    def go(self) -> None:
+        """Start the tasks held so far, in order: on the helper thread, or in line where none can start."""
+        held, self._held = self._held, []
+        for i, (done, fn, args) in enumerate(held):
             try:
-                done.set_result(fn(*args))
-            except BaseException as exc:  # noqa: BLE001 - raised by result(), as from the thread
-                done.set_exception(exc)
-            return done
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix=HELPER_THREAD)
+                self._pool.submit(self._settle, done, fn, args)
+            except RuntimeError:  # "cannot schedule new futures after interpreter shutdown": in line
+                for task in held[i:]:
+                    self._settle(*task)
+                return
+
+    def _settle(self, done: Future, fn, args: tuple) -> None:
+        """Run a task into its Future (nothing when it was cancelled first)."""
+        self._pending.discard(done)
+        if not done.set_running_or_notify_cancel():
+            return
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - raised by result(), as from the thread
+            done.set_exception(exc)
 
     def close(self) -> None:
         self._closing = True
+        self._held = []
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        for done in self._pending:  # (held, or queued and cancelled with the pool: none is running now)
+            done.cancel()
+        self._pending = set()
+
+
+class _Held(Future):
+    """A `_Beside` task's Future: result() first lets the tasks held before it go (none waits forever)."""
+
+    def __init__(self, beside: _Beside):
+        super().__init__()
+        self._beside = beside
+
+    def result(self, timeout=None):
+        if any(done is self for done, _, _ in self._beside._held):
+            self._beside.go()
+        return super().result(timeout)
 
 
 # ----------------------------------------------------------------------------------------------- command line

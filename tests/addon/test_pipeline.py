@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -544,6 +545,47 @@ def test_the_work_beside_the_models_fails_and_cancels_with_the_run(
         with pytest.raises(jobs.Cancelled):
             pipeline.run(px, models=models, job=job)
         assert job.cancelled and not _helpers_alive()
+
+
+def test_the_helper_holds_its_tasks_until_the_model_starts(colorize_model, stylize_model, monkeypatch):
+    """A task handed to the helper thread waits for the next go(), which run() calls as a model's session
+    starts: the colorized RGBA image (queued as colorize ends) is not made beside the calling thread's own work
+    on the style's input, but beside the style's run. result() of a held task lets it go (no wait forever);
+    close() cancels what never started, in order, and leaves no thread."""
+    beside, ran = pipeline._Beside(), []
+    first = beside.submit(ran.append, 1)
+    threading.Event().wait(0.05)
+    assert not ran and not first.done() and not _helpers_alive()
+    beside.go()
+    first.result()
+    second, third = beside.submit(ran.append, 2), beside.submit(ran.append, 3)
+    assert third.result() is None and second.done() and ran == [1, 2, 3]  # (held: let go by result())
+    held = beside.submit(ran.append, 4)
+    beside.close()
+    assert held.cancelled() and ran == [1, 2, 3] and not _helpers_alive()
+
+    models = {
+        "colorize": colorize_model,
+        "stylize": dataclasses.replace(describe_model(stylize_model), keep_colours=True),
+    }
+    times = {}
+    model_space_of, rgba_of = pipeline._model_space_of, pipeline._rgba_of
+
+    def slow_prep(*args):  # the calling thread's work between the RGBA image's submit() and the style's run
+        threading.Event().wait(0.1)
+        times["prep"] = threading.get_ident(), time.perf_counter()
+        return model_space_of(*args)
+
+    def rgba(*args):
+        times["rgba"] = threading.get_ident(), time.perf_counter()
+        return rgba_of(*args)
+
+    monkeypatch.setattr(pipeline, "_model_space_of", slow_prep)
+    monkeypatch.setattr(pipeline, "_rgba_of", rgba)
+    pipeline.run(sketch(128, 128), models=models)
+    assert times["rgba"][0] != times["prep"][0]  # (beside the run, not in line)
+    assert times["rgba"][1] > times["prep"][1]
+    assert not _helpers_alive()
 
 
 def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resolution(
