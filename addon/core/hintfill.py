@@ -226,10 +226,13 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
     hi, lo = sketch.max(axis=0), sketch.min(axis=0)
     coloured = (hi - lo) > 2 * SATURATED
     if int(np.count_nonzero(coloured)) >= MIN_HINT_PIXELS:  # (has_hints)
-        ys, xs = np.nonzero(coloured & (line_layer >= LINE))
-        if len(ys):
-            c = lab((_take(sketch, ys * coloured.shape[1] + xs) + 1) * 0.5)
-            out[ys, xs] = (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
+        coloured &= line_layer >= LINE
+        at = np.flatnonzero(coloured)  # (flat indices: a third of np.nonzero's time on a 2-D mask)
+        if len(at):
+            c = lab((_take(sketch, at) + 1) * 0.5)
+            out.reshape(-1)[at] = (
+                (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
+            )
     out |= grey_dabs(sketch, line_layer, out, (hi, lo))
     return with_fringe(out, line_layer, fringe)
 

@@ -922,11 +922,14 @@ def _paper_weight(paper: np.ndarray, x: np.ndarray) -> np.ndarray:
     size) is brought to (H, W) first; the drawing is the rest, and whatever in `x` is not white. The
     distance is the 3 x 3 grow's (on a diagonal edge the margin is up to 1.4x wider), the ramp a box mean."""
     h, w = x.shape[1:]
-    # the paper at the style's size: nearest neighbour (a tenth of a bilinear resize's time; the ramp smooths)
-    rows = ((np.arange(h) + 0.5) * (paper.shape[0] / h)).astype(np.intp)
-    cols = ((np.arange(w) + 0.5) * (paper.shape[1] / w)).astype(np.intp)
     near = x.min(axis=0) < PAPER_WHITE
-    near |= ~paper[rows][:, cols]
+    if paper.shape == (h, w):  # (the nearest neighbour below would be `paper` itself: no gathers)
+        near |= ~paper
+    else:  # the paper at the style's size: nearest neighbour (a tenth of a bilinear resize's time; the ramp
+        # smooths)
+        rows = ((np.arange(h) + 0.5) * (paper.shape[0] / h)).astype(np.intp)
+        cols = ((np.arange(w) + 0.5) * (paper.shape[1] / w)).astype(np.intp)
+        near |= ~paper[rows][:, cols]
     r = (PAPER_MARGIN[1] - PAPER_MARGIN[0]) // 2
     near = hintfill.grow(near, PAPER_MARGIN[0] + r)
     # the share of far paper around each pixel (edges repeated: the canvas edge cuts no ramp into the paper)
