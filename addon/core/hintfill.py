@@ -264,14 +264,12 @@ def grey_dabs(
     colour hint pixels (left out); `hi_lo`: the sketch's max and min over its channels, when made already."""
     h, w = line_layer.shape
     hi, lo = hi_lo if hi_lo is not None else (sketch.max(axis=0), sketch.min(axis=0))
-    v = (hi + 1) * 0.5
-    cand = v > GREY_V[0]
-    cand &= lo < 2 * GREY_V[1] - 1
-    if coloured is not None:
-        cand &= ~coloured
     scale = min(h, w) / 256
     r = max(2, int(GREY_WIDTH[0] * scale / 2))  # (at least 5 px whatever the canvas)
     out = np.zeros((h, w), bool)
+    if not _may_hold_core(hi, lo, coloured, r):  # (the usual sketch: no grey as wide anywhere)
+        return out
+    v, cand = _grey_candidates(hi, lo, coloured)
     core = ~grow(~cand, r)  # (the canvas edge: outside the mask counts as candidate, checked below)
     if not core.any():
         return out
@@ -346,6 +344,45 @@ def grey_dabs(
         if np.isin(labels[y0:y1, x0:x1][dab], edge).any():
             out[y0:y1, x0:x1] &= ~dab
     return out
+
+
+def _grey_candidates(hi: np.ndarray, lo: np.ndarray, coloured: np.ndarray | None) -> tuple:
+    """(the sRGB value (brightest channel), the pixels that may be a grey dab's) of `grey_dabs`' sketch, or of
+    the same rows or columns of it."""
+    v = hi + 1
+    v *= 0.5
+    cand = v > GREY_V[0]
+    cand &= lo < 2 * GREY_V[1] - 1
+    if coloured is not None:
+        cand &= ~coloured
+    return v, cand
+
+
+def _may_hold_core(hi: np.ndarray, lo: np.ndarray, coloured: np.ndarray | None, r: int) -> bool:
+    """False where `grey_dabs`' core (~grow(~cand, r): the candidates whose (2r + 1)^2 px around are all
+    candidates, the canvas edge counting as candidate) is surely empty, from every s-th pixel of every s-th
+    row alone (s = (2r + 1) // 4): a core pixel's square holds m = (2r + 1) // s sample rows by m sample
+    columns, all candidates (the samples up to r px past the canvas edge counting as candidates, as grow counts
+    them), so without an m x m block of candidates among the samples there is no core. Lines, their anti-aliased edges and thin grey strokes are no
+    block: on the usual sketch this skips the erosion (8 ms at 2048 px: 0.1 here, a 100th of the pixels).
+    True (look) where s < 2 (r < 4: canvases under ~410 px, where the erosion itself costs ~0.1 ms)."""
+    s = (2 * r + 1) // 4
+    if s < 2:
+        return True
+    m = (2 * r + 1) // s
+    at = (slice(None, None, s), slice(None, None, s))
+    _, cand = _grey_candidates(hi[at], lo[at], None if coloured is None else coloured[at])
+    pad = [(r // s, (n - 1 + r) // s - (n - 1) // s) for n in hi.shape]  # (the samples r px past the edge)
+    block = np.pad(cand, pad, constant_values=True)
+    n = block.shape[1] - m + 1
+    run = block[:, :n].copy()  # (m candidates in a row, then m such down a column)
+    for d in range(1, m):
+        run &= block[:, d : d + n]
+    n = run.shape[0] - m + 1
+    block = run[:n].copy()
+    for d in range(1, m):
+        block &= run[d : d + n]
+    return bool(block.any())
 
 
 def with_fringe(hint: np.ndarray, line_layer: np.ndarray, fringe: int) -> np.ndarray:

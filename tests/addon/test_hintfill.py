@@ -293,6 +293,80 @@ def test_pencil_shading_and_soft_grey_are_no_grey_dabs():
         assert hintfill.grey_dabs(x, pipeline.line_layer(x)).any() == want
 
 
+def _grey_dab_sketches():
+    """(name, planar sketch) for the grey-dab early-out: the golden and held-out sketches and the fill
+    fixtures, some enlarged (their lines' soft edges many px wide), and grey dabs of widths about the core's
+    (2r + 1 px at r = 5, 10, 20: canvases of 512, 1024, 2048 px), flat rectangles at every phase of the
+    early-out's sampling grid, in a box or at the canvas edge and corner (where a core needs only r + 1 px),
+    and round strokes."""
+    from nftgan.core import imageio
+
+    tests = Path(__file__).resolve().parents[1]
+    files = sorted((tests / "models/golden/sketches").glob("*.png"))
+    files += sorted((tests / "models/golden/heldout/A").glob("*.png"))
+    for i, f in enumerate(files):
+        x = planar(imageio.read_image(str(f)))
+        yield f.name, x
+        if i % 4 == 0:
+            for side in (640, 1024, 2048 if i == 0 else 1500):
+                yield f"{f.name} at {side}", pipeline.resize_planar(x, side, side)
+    for f in sorted((Path(__file__).resolve().parent / "fills").glob("*.npz")):
+        x = np.load(f)["sketch"].astype(np.float32) / 127.5 - 1
+        yield f.name, x
+        yield f"{f.name} at 1024", pipeline.resize_planar(x, 1024, 1024)
+    for n in (512, 1024, 2048):
+        r = max(2, int(hintfill.GREY_WIDTH[0] * n / 256 / 2))
+        s = (2 * r + 1) // 4
+        for width in range(2 * r - 1, 2 * r + 3):
+            for phase in range(0, s, max(1, s // 3)) if n < 2048 else (0, s - 1):
+                x = planar(canvas(n))  # (two boxes: the rectangle inside the left one)
+                y0, x0 = n // 3 + phase, n // 5 + phase
+                long = 2 * r + 4 * (n // 256) ** 2 + 8  # (a core long enough to be a dab)
+                x[:, y0 : y0 + width, x0 : x0 + long] = 0.1  # (0.55 sRGB)
+                yield f"{width} px grey at {n}, phase {phase}", x
+        for width in (r, r + 1, r + 2):  # at an edge or in a corner, one at a time
+            for where, at in (
+                ("top-left corner", np.s_[: r + 1, :width]),
+                ("bottom edge", np.s_[n - width :, n // 2 : n // 2 + 3 * r]),
+                ("right edge", np.s_[n // 2 : n // 2 + 3 * r, n - width :]),
+                ("bottom-right corner", np.s_[n - width :, n - r - 1 :]),
+            ):
+                x = planar(canvas(n))
+                x[(slice(None), *at)] = 0.1
+                yield f"{width} px grey at the {where} of {n}", x
+        for width in (2 * r - 2, 2 * r + 1, 2 * r + 4, 3 * r):
+            px = canvas(n)
+            draw_strokes(px, [[(0.25, 0.5), (0.3, 0.55)]], width=width, color=(0.6, 0.6, 0.6, 1.0))
+            yield f"{width} px round grey stroke at {n}", planar(px)
+
+
+def test_the_grey_dab_early_out_misses_no_core(monkeypatch):
+    """`grey_dabs` looks for a dab's core (a grey as wide as 2r + 1 px) only where `_may_hold_core`, from a
+    coarse grid of the sketch, says one may be: it never says none where the core has pixels (the same sums
+    at the sketch's own r and either side of it), and grey_dabs and hint_mask give the same masks with it
+    as without it, on real sketches and on grey dabs of widths near the threshold. It does skip the work on
+    most sketches of lines."""
+    cases = skipped = cores = dabs = 0
+    for name, x in _grey_dab_sketches():
+        layer = pipeline.line_layer(x)
+        hi, lo = x.max(axis=0), x.min(axis=0)
+        r0 = max(2, int(hintfill.GREY_WIDTH[0] * min(x.shape[1:]) / 256 / 2))
+        for r in (r0 - 1, r0, r0 + 1):
+            _, cand = hintfill._grey_candidates(hi, lo, None)
+            core = (~hintfill.grow(~cand, r)).any()
+            may = hintfill._may_hold_core(hi, lo, None, r)
+            assert may or not core, (name, r)
+            cases, skipped, cores = cases + 1, skipped + (not may), cores + core
+        with_it = hintfill.grey_dabs(x, layer), hintfill.hint_mask(x, layer)
+        with monkeypatch.context() as m:
+            m.setattr(hintfill, "_may_hold_core", lambda *a: True)
+            without = hintfill.grey_dabs(x, layer), hintfill.hint_mask(x, layer)
+        for got, want in zip(with_it, without, strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        dabs += bool(without[0].any())
+    assert cores > 40 and skipped > 40 and dabs > 15, (cases, cores, skipped, dabs)
+
+
 def test_a_grey_dab_leaves_no_grey_blot_under_keep_my_lines():
     """Through the shipped colorize model with keep my lines on: the demo house with its two wall dabs in
     mid-grey (a wider brush than the lines). They are paint: the walls come back one grey (no hue) to their
