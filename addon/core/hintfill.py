@@ -348,7 +348,7 @@ def grey_dabs(
 
 def _grey_candidates(hi: np.ndarray, lo: np.ndarray, coloured: np.ndarray | None) -> tuple:
     """(the sRGB value (brightest channel), the pixels that may be a grey dab's) of `grey_dabs`' sketch, or of
-    the same rows or columns of it."""
+    a grid of its pixels (`_may_hold_core`): its channels' max `hi` and min `lo`, less the `coloured` hints."""
     v = hi + 1
     v *= 0.5
     cand = v > GREY_V[0]
@@ -362,10 +362,11 @@ def _may_hold_core(hi: np.ndarray, lo: np.ndarray, coloured: np.ndarray | None, 
     """False where `grey_dabs`' core (~grow(~cand, r): the candidates whose (2r + 1)^2 px around are all
     candidates, the canvas edge counting as candidate) is surely empty, from every s-th pixel of every s-th
     row alone (s = (2r + 1) // 4): a core pixel's square holds m = (2r + 1) // s sample rows by m sample
-    columns, all candidates (the samples up to r px past the canvas edge counting as candidates, as grow counts
-    them), so without an m x m block of candidates among the samples there is no core. Lines, their anti-aliased edges and thin grey strokes are no
-    block: on the usual sketch this skips the erosion (8 ms at 2048 px: 0.1 here, a 100th of the pixels).
-    True (look) where s < 2 (r < 4: canvases under ~410 px, where the erosion itself costs ~0.1 ms)."""
+    columns, all candidates (the samples up to r px past the canvas edge counting as candidates, as grow
+    counts them), so without an m x m block of candidates among the samples there is no core. Lines, their
+    anti-aliased edges and thin grey strokes make no such block: on the usual sketch this skips the erosion
+    (8 ms at 2048 px; 0.1 here, a 100th of the pixels). True (look) where s < 2 (r < 4: canvases under
+    ~410 px, where the erosion itself costs ~0.1 ms)."""
     s = (2 * r + 1) // 4
     if s < 2:
         return True
