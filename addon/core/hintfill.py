@@ -118,6 +118,9 @@ BESIDE = (
 RAY_STEPS = 16  # px: the rays are traced this many steps first (then twice as many each time), stopping once
 # all are blocked or off the canvas
 UNDER = 3  # px: how far into a line the colour of the regions beside it reaches (lines are ~2.5 px at 256)
+EAVE = (8, 16)  # px at 256 px: at a closed gap a shape's outline is followed this far back from its end for
+# its direction, and continued straight across the gap at most this far to the line it meets; the notch
+# that closes off (an eave under a roof's overhang, at most EAVE[1]² px at 256) is the shape's, not paper
 
 
 def label_regions(open_: np.ndarray) -> tuple[np.ndarray, int]:
@@ -804,7 +807,141 @@ def _open_part(
         flat[at[grown]] = 2
         at = at[~(more | grown)]
     flat[at] = 2  # slivers under the thickened lines that reach neither are paper
-    return codes[1:-1, 1:-1] == 2
+    out = codes[1:-1, 1:-1] == 2
+    notch = _eaves(out, codes[1:-1, 1:-1] == 1, line)
+    if notch is not None:
+        out &= ~notch
+    return out
+
+
+def _eaves(open_: np.ndarray, shape: np.ndarray, line: np.ndarray) -> np.ndarray | None:
+    """The notches of the open paper `open_` that belong to `shape` ((H, W) bool each), or None: where a
+    closed gap joins a shape to the paper (pixels of each meet with no line between: the contacts), the
+    shape's outline on each side of the gap is followed back EAVE[0] px from its end there for its direction
+    and continued straight from the end across the gap; where it meets another line within EAVE[1] px (the
+    lines near the gap: each side of a gap is a line of its own there; px scaled with the canvas), the paper
+    that segment closes off beside the shape (at most EAVE[1]² px, scaled: a roof's corner under its slope's
+    overhang past the walls' corner, an eave) is the shape's, and so is the segment. Only the pixels within
+    EAVE[0] + EAVE[1] px of the contacts are looked at (two labellings of them, the ends all at once), so
+    the cost follows the gaps, not the canvas."""
+    box = _bounds(shape)
+    if box is None:
+        return None
+    h, w = open_.shape
+    y0, x0 = max(box[0].start - 1, 0), max(box[1].start - 1, 0)
+    near = (slice(y0, min(box[0].stop + 1, h)), slice(x0, min(box[1].stop + 1, w)))
+    cy, cx = np.nonzero(open_[near] & _beside(shape[near]))
+    if not len(cy):
+        return None
+    scale = min(h, w) / 256
+    back, reach = EAVE[0] * scale, EAVE[1] * scale
+    pad = int(np.ceil(back + reach)) + 2
+    cy, cx = cy + y0, cx + x0
+    y0, x0 = max(cy.min() - pad, 0), max(cx.min() - pad, 0)
+    box = (slice(y0, min(cy.max() + pad + 1, h)), slice(x0, min(cx.max() + pad + 1, w)))
+    cy, cx = cy - y0, cx - x0
+    bh, bw = box[0].stop - y0, box[1].stop - x0
+    seen = np.zeros((bh, bw), bool)  # what is looked at: the gaps' windows, pad px round their contacts
+    near = np.zeros((bh, bw), bool)  # (the outlines' ends: near a contact)
+    for ys, xs in _groups(cy, cx, pad):
+        seen[max(ys.min() - pad, 0) : ys.max() + pad + 1, max(xs.min() - pad, 0) : xs.max() + pad + 1] = True
+        r = int(np.ceil(back))
+        near[max(ys.min() - r, 0) : ys.max() + r + 1, max(xs.min() - r, 0) : xs.max() + r + 1] = True
+    lines = line[box] & seen
+    parts, k = label_regions(lines)  # (the lines near the gaps: the two sides of a gap are two here)
+    if k < 2:
+        return None
+    outline = lines & grow(shape[box], 1)  # the shape's outline: line pixels beside it
+    ey, ex = np.nonzero(outline & near)
+    if not len(ey):
+        return None
+    own = parts[ey, ex]
+    d = np.hypot(ey[:, None] - cy[None, :], ex[:, None] - cx[None, :]).min(axis=1)
+    close = d <= back
+    if not close.any():
+        return None
+    ey, ex, own, d = ey[close], ex[close], own[close], d[close]
+    order = np.lexsort((d, own))
+    first = np.ones(len(order), bool)
+    first[1:] = own[order[1:]] != own[order[:-1]]
+    end = order[first]  # each line's end at the gap: its outline pixel nearest a contact
+    ey, ex, own = ey[end], ex[end], own[end]
+    ly, lx = np.nonzero(outline)
+    # each end's outline back EAVE[0] px: its direction, the larger eigenvalue's vector of its covariance
+    wgt = np.hypot(ly[None] - ey[:, None], lx[None] - ex[:, None]) <= back
+    wgt &= parts[ly, lx][None] == own[:, None]
+    cnt = wgt.sum(axis=1)
+    ok = cnt >= back / 2
+    if not ok.any():
+        return None
+    wgt, cnt, ey, ex, own = wgt[ok].astype(np.float64), cnt[ok], ey[ok], ex[ok], own[ok]
+    fy, fx = ly.astype(np.float64), lx.astype(np.float64)
+    my, mx = wgt @ fy / cnt, wgt @ fx / cnt
+    syy, sxx, sxy = (
+        wgt @ (fy * fy) / cnt - my * my,
+        wgt @ (fx * fx) / cnt - mx * mx,
+        wgt @ (fy * fx) / cnt - my * mx,
+    )
+    lam = 0.5 * (syy + sxx) + np.sqrt(0.25 * (syy - sxx) ** 2 + sxy * sxy)
+    tilted = np.abs(sxy) > 1e-9
+    vy = np.where(tilted, sxy, syy >= sxx)
+    vx = np.where(tilted, lam - syy, syy < sxx)
+    norm = np.hypot(vy, vx)
+    vy, vx = vy / norm, vx / norm
+    along = vy * (ey - my) + vx * (ex - mx)  # (on past the end)
+    flip = np.where(along < 0, -1.0, 1.0)
+    vy, vx, along = vy * flip, vx * flip, along * flip
+    # from the end to the fitted line's point level with it (the outline's middle, not a corner's pixel),
+    # then straight on EAVE[1] px
+    sy, sx = my + vy * along, mx + vx * along
+    lead = int(np.ceil(np.hypot(sy - ey, sx - ex).max()))
+    lead = np.arange(lead)[None] / max(lead, 1)
+    t = np.arange(0, int(np.ceil(reach)) + 1)[None]
+    ry = np.rint(np.hstack([ey[:, None] + (sy - ey)[:, None] * lead, sy[:, None] + vy[:, None] * t]))
+    rx = np.rint(np.hstack([ex[:, None] + (sx - ex)[:, None] * lead, sx[:, None] + vx[:, None] * t]))
+    bh, bw = seen.shape
+    inside = (ry >= 0) & (ry < bh) & (rx >= 0) & (rx < bw)
+    ry, rx = np.clip(ry, 0, bh - 1).astype(np.int64), np.clip(rx, 0, bw - 1).astype(np.int64)
+    on = np.where(inside, parts[ry, rx], -2)  # (-1 off the lines, -2 off the box)
+    rows = np.arange(len(on))
+    left = (on != own[:, None]).argmax(axis=1)  # where it leaves its own line ...
+    fine = on[rows, left] == -1  # ... for the paper or the shape
+    step = np.arange(on.shape[1])[None]
+    stop = ((on >= 0) | (on == -2)) & (step > left[:, None])
+    j = stop.argmax(axis=1)  # the first line it meets then: another line, in the box
+    fine &= stop[rows, j] & (on[rows, j] >= 0) & (on[rows, j] != own)
+    seg = step <= j[:, None]
+    fine &= (open_[box][ry, rx] & seg).any(axis=1)  # (across the gap's paper)
+    if not fine.any():
+        return None
+    cut = np.zeros(seen.shape, bool)
+    cut[ry[fine][seg[fine]], rx[fine][seg[fine]]] = True
+    free = open_[box] & seen & ~cut & ~lines
+    pocket, m, size = _label(free)
+    keep = np.append(size <= EAVE[1] ** 2 * scale * scale, False)
+    keep[_border(pocket)] = False  # open: at the canvas edge or the windows' (pocket == -1: the last, False)
+    keep[pocket[seen & _beside(~seen)]] = False
+    at_gap = np.zeros(m + 1, bool)
+    at_gap[pocket[cy, cx]] = True
+    keep &= at_gap
+    if not keep.any():
+        return None
+    out = np.zeros(open_.shape, bool)
+    notch = out[box]
+    notch |= keep[pocket]
+    notch |= cut & open_[box] & _beside(notch | shape[box])
+    return out
+
+
+def _groups(ys: np.ndarray, xs: np.ndarray, r: int) -> list:
+    """The points (ys, xs) in groups whose squares of radius `r` round them (bounding boxes: split where
+    the points leave a gap wider than 2 r across, in x, then in y) are apart: [(ys, xs), ...]."""
+    out = []
+    order = np.argsort(xs, kind="stable")
+    for g in np.split(order, np.flatnonzero(np.diff(xs[order]) > 2 * r) + 1):
+        by = g[np.argsort(ys[g], kind="stable")]
+        out += [(ys[k], xs[k]) for k in np.split(by, np.flatnonzero(np.diff(ys[by]) > 2 * r) + 1)]
+    return out
 
 
 def _beside(mask: np.ndarray) -> np.ndarray:
@@ -980,9 +1117,13 @@ def guard_leaks(
             tried.remove(r)
             leaky.remove(r)
             split.append(r)
+            region = labels == r
             for part in parts:
                 part = grow(part, k + 1)
-                part &= labels == r
+                part &= region
+                notch = _eaves(region & ~part, part, line)  # (an eave under a roof's overhang)
+                if notch is not None:
+                    part |= notch
                 labels[part] = n
                 n += 1
     lines = _thickened(line, 1, thick)  # (as `regions` sees them)
