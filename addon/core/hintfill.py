@@ -26,7 +26,10 @@ without a hint gets an automatic dab from the model (`auto_fill`, below).
   turns into a beige blob). The open paper (the regions reaching the canvas edge without a dab, less the
   shapes a small gap joins to them: the lines thickened 2, 3 and 4 px in turn, a shape kept at the
   narrowest width that cuts it off, so a small or thin one is not lost) comes back white, up to the
-  lines; enclosed shapes keep the model's colours, and a dab in the paper fills it as any other region: a
+  lines (a frame drawn round the drawing counts as the canvas edge: the paper inside it is open paper too;
+  and where a gap's side, continued straight across it, closes off a notch beside a shape (a roof's eave
+  under the slope's overhang past the walls' corner), the notch is the shape's: `_eaves`); enclosed shapes
+  keep the model's colours, and a dab in the paper fills it as any other region: a
   blue dab in the sky gives a blue sky to the lines (to a horizon drawn edge to edge; no frame needed), and
   is no paper any more. Such a sky is filled flat: the model painted it as paper, and what it paints into
   its paper is haze it spreads from the shapes (a darker wedge at the foot of a house), not shading; `fill`
@@ -106,6 +109,7 @@ MIN_ENCLOSED = 64  # px: ... and the dab's part, once cut off from the edge, mus
 PAPER = (92.0, 6.0, 0.3)  # the model's paper: L* above, chroma below; and the share of a still-open region
 # it must paint as paper for the dabs to keep to the rest
 FRAME = 12  # px at 256 px: a region this close to the canvas edge reaches it (inside a frame drawn round it)
+FRAMED = 0.9  # a drawn frame: lines within FRAME px of the canvas edge along this share of each of its sides
 RAYS = 16  # a dab's region still open to the canvas edge is open background if, of RAYS straight rays from
 ESCAPE = 0.3  # RAY_POINTS points on its dab, at least this share reaches the edge without crossing a line,
 CLEAR = 12.0  # and the nearest line they meet is this many px away (at 256 px; the median over the points)
@@ -698,8 +702,16 @@ def paper(
     the model (`result`) paints at least half of it as paper (PAPER). The paper is then grown back to the
     lines (paper and shapes a pixel at a time in turn, so a closed gap splits at its middle); line pixels
     are not paper. A shape whose outline leaves a wider gap is paper too: close it, or dab it. With `result`
-    None (the model has not run yet) it returns None where it would need the model's output."""
-    rim = np.unique(_border(labels))
+    None (the model has not run yet) it returns None where it would need the model's output. A frame drawn
+    round the drawing (`_frame`) is the canvas edge too: the paper inside it is open paper, not a shape."""
+    rim = _border(labels)
+    frame = _frame(line)
+    edge = None
+    if frame is not None:  # (the regions beside the frame's lines reach the edge; so do the parts beside them
+        # once the lines are thickened)
+        rim = np.concatenate([rim, labels[grow(frame, 2)]])
+        edge = grow(frame, CLOSE[-1] + 1)
+    rim = np.unique(rim)
     rim = rim[rim >= 0]
     rim = rim[~dabbed[rim]]
     open_ = np.zeros(n + 1, bool)  # labels == -1 (line) indexes the last entry, left False
@@ -707,7 +719,22 @@ def paper(
     area = open_[labels]
     if not area.any():
         return area
-    return _open_part(area, line, result, thick=thick)
+    return _open_part(area, line, result, thick=thick, edge=edge)
+
+
+def _frame(line: np.ndarray) -> np.ndarray | None:
+    """A frame drawn round the drawing: where the lines lie within FRAME px of the canvas edge (scaled with
+    it) along at least FRAMED of each of its four sides, those lines ((H, W) bool); else None."""
+    h, w = line.shape
+    k = max(1, round(FRAME * min(h, w) / 256))
+    if 2 * k >= min(h, w):
+        return None
+    sides = (line[:k].any(axis=0), line[-k:].any(axis=0), line[:, :k].any(axis=1), line[:, -k:].any(axis=1))
+    if any(side.mean() < FRAMED for side in sides):
+        return None
+    out = line.copy()
+    out[k:-k, k:-k] = False
+    return out
 
 
 def _thickened(line: np.ndarray, k: int, memo: dict | None) -> np.ndarray:
@@ -725,11 +752,13 @@ def _open_part(
     result: np.ndarray | None,
     whole: bool = False,
     thick: dict | None = None,
+    edge: np.ndarray | None = None,
 ):
     """`paper`'s work on the open area `area` ((H, W) bool, regions reaching the canvas edge): the part of it
     that is open paper, less the shapes a small gap joins to it ((H, W) bool; None where it needs `result`
     and that is None). `whole`: every part still at the canvas edge once the gaps close is open (a dabbed
-    background: the sky on both sides of a tree), not the biggest one alone and the model's paper."""
+    background: the sky on both sides of a tree), not the biggest one alone and the model's paper. `edge`:
+    (H, W) bool, pixels that count as the canvas edge too (beside a frame drawn round the drawing)."""
     # the lines thickened CLOSE px at a time: a part cut off from the edge at a width is a shape (and kept from
     # the wider ones, which would leave nothing of a small shape: an eye, a strap); the last width labels the rest
     # (the widest first: a pixel within CLOSE[-1] - k px of a part at the edge at the widest width is at the
@@ -739,6 +768,8 @@ def _open_part(
     sub, m, sizes = _label(area & ~_thickened(line, CLOSE[-1], thick))
     at_edge = np.zeros(m + 1, bool)  # (sub == -1 indexes the last entry, left False)
     at_edge[_border(sub)] = True
+    if edge is not None:
+        at_edge[sub[edge]] = True
     at_edge[-1] = False
     edge_part = at_edge[sub]
     early = np.zeros(area.shape, bool)  # shapes found at the narrower widths
@@ -758,6 +789,8 @@ def _open_part(
         sides = [part[0] if y0 == 0 else [], part[-1] if y1 == h else []]
         sides += [part[:, 0] if x0 == 0 else [], part[:, -1] if x1 == w else []]
         cut[np.concatenate(sides).astype(np.int64)] = False  # at the canvas edge (part == -1: the last)
+        if edge is not None:
+            cut[part[edge[box]]] = False
         cut[part[(_beside(known) & free)[box]]] = False  # joined to a part at the edge
         if cut.any():
             found = np.zeros(area.shape, bool)

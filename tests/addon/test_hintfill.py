@@ -1080,6 +1080,45 @@ def test_a_roof_whose_slope_passes_the_walls_corner_fills_to_the_eave():
     assert not blank[whole[::-1]].any(), blank[eaves[::-1]].sum()
 
 
+@pytest.mark.parametrize("inset", [0.02, 0.04])
+def test_a_framed_drawing_keeps_its_paper_inside_the_frame_and_fills_its_dabs(inset):
+    """Issue 11: a frame drawn round the drawing (here 5 and 10 px in from the canvas edge at 256 px) closed
+    the paper inside it: the whole background was one enclosed shape, which took one colour of the model's
+    (its pale haze, kept). The frame is the canvas edge: the paper inside it comes back white, up to the
+    lines, as without a frame (and the strip outside it, which the model paints as paper); the dabbed walls
+    fill red and the undabbed roof keeps a colour of the model's."""
+    n = 256
+    px = np.ones((n, n, 4), np.float32)
+    a, b = inset, 1 - inset
+    frame = [(a, a), (b, a), (b, b), (a, b), (a, a)]
+    walls = [(0.30, 0.25), (0.62, 0.25), (0.62, 0.50), (0.30, 0.50), (0.30, 0.25)]
+    roof = [(0.26, 0.49), (0.46, 0.68), (0.66, 0.49), (0.26, 0.49)]
+    draw_strokes(px, [frame, walls, roof], width=n / 110)
+    red = (0.85, 0.15, 0.12)
+    draw_strokes(px, [[(0.40, 0.35), (0.48, 0.38)]], width=n / 30, color=(*red, 1.0))
+    x = planar(px)
+    layer = pipeline.line_layer(x)
+    yy, xx = (np.mgrid[0:n, 0:n] + 0.5) / n
+    yy = 1 - yy  # (bottom-up canvas coordinates, as drawn; the planar arrays are top-down)
+    house = (xx > 0.24) & (xx < 0.68) & (yy > 0.23) & (yy < 0.70)
+    inside = (np.minimum(xx, 1 - xx) > a + 0.02) & (np.minimum(yy, 1 - yy) > a + 0.02)
+    clear = layer > 0.99
+    background = inside & ~house & clear
+    in_walls = (xx > 0.32) & (xx < 0.60) & (yy > 0.27) & (yy < 0.48) & clear
+    in_roof = (yy > 0.53) & (np.abs(xx - 0.46) < (0.64 - yy) * 0.8) & clear
+    out = shaded_model_output(x)
+    out[:, ~house] = 0.85  # the model's pale grey haze round the house (L* 94: its paper)
+    before = out.copy()
+    _, filled, blank, _ = hintfill.fill(out, x, layer)
+    assert filled == 1
+    assert (out[:, background] == 1.0).all() and blank[background].all()
+    assert (out[:, ~inside & ~hintfill.grow(layer < 0.99, 1)] == 1.0).all()  # (the strip outside the frame)
+    lab = hintfill.lab((out + 1) * 0.5)
+    assert (lab[1][in_walls] > 40).all()  # red
+    assert not blank[in_roof].any()
+    assert_the_models_colour(out, before, in_roof)
+
+
 # ------------------------------------------------------------------ the quicker paper and rims
 
 
@@ -1267,7 +1306,11 @@ def test_the_quicker_fill_gives_the_same_results_as_before(case):
     the paper, and in a dabbed region one pixel of house_frame1's sky by one 16-bit level; held_emoji_11_pal
     and ring3, whose only region is dabbed, bit for bit as before). Session 10 rewrote `out` of house_frame1
     (its framed sky filled flat, as an open one: 36772 pixels of the sky and 2886 of the lines beside it
-    changed, nothing else)."""
+    changed, nothing else). Session 13 rewrote `out` and `blank` of house_frame1 (the frame drawn round it is
+    the canvas edge: its undabbed ground inside the frame is open paper, white, no longer a shape with the
+    model's colour: 13552 pixels more paper, 15123 of `out` changed: 13154 in that paper, 1656 on the lines,
+    313 in the walls within 6 px of their bottom line by at most 0.032, whose rim shading took in the ground's;
+    the other three bit for bit as before)."""
     f = np.load(FILLS / f"{case}.npz")
     x = f["sketch"].astype(np.float32) / np.float32(127.5) - 1
     out = f["result"].astype(np.float32) / np.float32(127.5) - 1
