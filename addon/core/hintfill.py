@@ -874,32 +874,31 @@ def _eaves(open_: np.ndarray, shape: np.ndarray, line: np.ndarray) -> np.ndarray
     box = (slice(y0, min(cy.max() + pad + 1, h)), slice(x0, min(cx.max() + pad + 1, w)))
     cy, cx = cy - y0, cx - x0
     bh, bw = box[0].stop - y0, box[1].stop - x0
-    seen = np.zeros((bh, bw), bool)  # what is looked at: the gaps' windows, pad px round their contacts
-    near = np.zeros((bh, bw), bool)  # (the outlines' ends: near a contact)
-    for ys, xs in _groups(cy, cx, pad):
-        seen[max(ys.min() - pad, 0) : ys.max() + pad + 1, max(xs.min() - pad, 0) : xs.max() + pad + 1] = True
-        r = int(np.ceil(back))
-        near[max(ys.min() - r, 0) : ys.max() + r + 1, max(xs.min() - r, 0) : xs.max() + r + 1] = True
+    # what is looked at: the gaps' windows, cells of pad px with a contact and the cells round them
+    cells = np.zeros((bh // pad + 1, bw // pad + 1), bool)
+    cells[cy // pad, cx // pad] = True
+    seen = np.repeat(np.repeat(grow(cells, 1), pad, axis=0)[:bh], pad, axis=1)[:, :bw]
     lines = line[box] & seen
     parts, k = label_regions(lines)  # (the lines near the gaps: the two sides of a gap are two here)
     if k < 2:
         return None
     outline = lines & grow(shape[box], 1)  # the shape's outline: line pixels beside it
-    ey, ex = np.nonzero(outline & near)
-    if not len(ey):
+    ly, lx = np.nonzero(outline)
+    d = np.full(len(ly), np.inf)  # each outline pixel's distance to the nearest contact
+    for i in range(0, len(cy), 256):
+        d = np.minimum(
+            d, np.hypot(ly[:, None] - cy[None, i : i + 256], lx[:, None] - cx[None, i : i + 256]).min(axis=1)
+        )
+    close = np.flatnonzero(d <= back)
+    if not len(close):
         return None
+    ey, ex, d = ly[close], lx[close], d[close]
     own = parts[ey, ex]
-    d = np.hypot(ey[:, None] - cy[None, :], ex[:, None] - cx[None, :]).min(axis=1)
-    close = d <= back
-    if not close.any():
-        return None
-    ey, ex, own, d = ey[close], ex[close], own[close], d[close]
     order = np.lexsort((d, own))
     first = np.ones(len(order), bool)
     first[1:] = own[order[1:]] != own[order[:-1]]
     end = order[first]  # each line's end at the gap: its outline pixel nearest a contact
     ey, ex, own = ey[end], ex[end], own[end]
-    ly, lx = np.nonzero(outline)
     # each end's outline back EAVE[0] px: its direction, the larger eigenvalue's vector of its covariance
     wgt = np.hypot(ly[None] - ey[:, None], lx[None] - ex[:, None]) <= back
     wgt &= parts[ly, lx][None] == own[:, None]
@@ -963,17 +962,6 @@ def _eaves(open_: np.ndarray, shape: np.ndarray, line: np.ndarray) -> np.ndarray
     notch = out[box]
     notch |= keep[pocket]
     notch |= cut & open_[box] & _beside(notch | shape[box])
-    return out
-
-
-def _groups(ys: np.ndarray, xs: np.ndarray, r: int) -> list:
-    """The points (ys, xs) in groups whose squares of radius `r` round them (bounding boxes: split where
-    the points leave a gap wider than 2 r across, in x, then in y) are apart: [(ys, xs), ...]."""
-    out = []
-    order = np.argsort(xs, kind="stable")
-    for g in np.split(order, np.flatnonzero(np.diff(xs[order]) > 2 * r) + 1):
-        by = g[np.argsort(ys[g], kind="stable")]
-        out += [(ys[k], xs[k]) for k in np.split(by, np.flatnonzero(np.diff(ys[by]) > 2 * r) + 1)]
     return out
 
 
