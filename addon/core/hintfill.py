@@ -884,12 +884,11 @@ def _eaves(open_: np.ndarray, shape: np.ndarray, line: np.ndarray) -> np.ndarray
         return None
     outline = lines & grow(shape[box], 1)  # the shape's outline: line pixels beside it
     ly, lx = np.nonzero(outline)
-    d = np.full(len(ly), np.inf)  # each outline pixel's distance to the nearest contact
+    d = np.full(len(ly), np.inf)  # each outline pixel's squared distance to the nearest contact
     for i in range(0, len(cy), 256):
-        d = np.minimum(
-            d, np.hypot(ly[:, None] - cy[None, i : i + 256], lx[:, None] - cx[None, i : i + 256]).min(axis=1)
-        )
-    close = np.flatnonzero(d <= back)
+        dy, dx = ly[:, None] - cy[None, i : i + 256], lx[:, None] - cx[None, i : i + 256]
+        d = np.minimum(d, (dy * dy + dx * dx).min(axis=1))
+    close = np.flatnonzero(d <= back * back)
     if not len(close):
         return None
     ey, ex, d = ly[close], lx[close], d[close]
@@ -946,22 +945,29 @@ def _eaves(open_: np.ndarray, shape: np.ndarray, line: np.ndarray) -> np.ndarray
     fine &= (open_[box][ry, rx] & seg).any(axis=1)  # (across the gap's paper)
     if not fine.any():
         return None
-    cut = np.zeros(seen.shape, bool)
-    cut[ry[fine][seg[fine]], rx[fine][seg[fine]]] = True
-    free = open_[box] & seen & ~cut & ~lines
+    # the pockets the segments close off: labelled within the box round the segments and the contacts (a
+    # pocket reaching its edge, the canvas edge or the windows' is open)
+    ky, kx = ry[fine][seg[fine]], rx[fine][seg[fine]]
+    ys, xs = np.concatenate([ky, cy]), np.concatenate([kx, cx])
+    p0, q0 = max(int(ys.min()) - 1, 0), max(int(xs.min()) - 1, 0)
+    sub = (slice(p0, min(int(ys.max()) + 2, bh)), slice(q0, min(int(xs.max()) + 2, bw)))
+    cut = np.zeros(seen[sub].shape, bool)
+    cut[ky - p0, kx - q0] = True
+    room = open_[box][sub]
+    free = room & seen[sub] & ~cut & ~lines[sub]
     pocket, m, size = _label(free)
     keep = np.append(size <= EAVE[1] ** 2 * scale * scale, False)
-    keep[_border(pocket)] = False  # open: at the canvas edge or the windows' (pocket == -1: the last, False)
-    keep[pocket[seen & _beside(~seen)]] = False
+    keep[_border(pocket)] = False  # (pocket == -1: the last entry, False)
+    keep[pocket[seen[sub] & _beside(~seen[sub])]] = False
     at_gap = np.zeros(m + 1, bool)
-    at_gap[pocket[cy, cx]] = True
+    at_gap[pocket[cy - p0, cx - q0]] = True
     keep &= at_gap
     if not keep.any():
         return None
     out = np.zeros(open_.shape, bool)
-    notch = out[box]
+    notch = out[box][sub]
     notch |= keep[pocket]
-    notch |= cut & open_[box] & _beside(notch | shape[box])
+    notch |= cut & room & _beside(notch | shape[box][sub])
     return out
 
 
