@@ -15,7 +15,8 @@ RESULT_NODE = "NFTGan Result"
 PALETTE = "NFTGan Hints"
 # How hints work, in the panel (short: Blender's labels do not wrap)
 HINTS_HELP = (
-    "Black strokes are lines. A coloured dab or scribble inside a shape fills that shape with its colour."
+    "Black strokes are lines. A coloured dab or scribble inside a shape fills that shape with its colour. "
+    "A wide grey or white dab fills a closed shape too (a grey wall, a white door); a thin grey stroke is pencil."
 )
 
 

@@ -618,6 +618,9 @@ def test_new_canvas_sets_a_black_line_brush_and_a_hint_palette(blender, scene):
     blender.panels.draw(Layout(shown), bpy.context)
     text = " ".join(t for c, t in shown if c == "label")
     assert "Black strokes are lines" in text and "fills that shape with its colour" in text
+    assert (
+        "A wide grey or white dab fills a closed shape too" in text and "thin grey stroke is pencil" in text
+    )
     assert ("template_palette", "palette") in shown
 
 
