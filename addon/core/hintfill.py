@@ -62,7 +62,8 @@ from the dab tell the open background from a shape with a wide gap: if enough of
 without crossing a line, and the lines they meet are not close by, the dab is in the open (a sky, a ground
 under a horizon) and fills it all to the lines, less the shapes a small gap joins to it (cut off as the
 paper's are), which keep the model's colours; else, where the model paints most of the region as paper, the
-dab keeps to the part the model paints as a shape. Distances
+dab keeps to the part the model paints as a shape. A frame drawn round the drawing is the canvas edge to the
+leak guard too, as to the paper (a framed sketch is guarded as the same sketch without the frame). Distances
 to the dabs are computed on a 4 px grid. It runs at the model's work size (256 px for the default styles)
 on the colorize stage's planar output, so it costs the same whatever the canvas size: about 5 ms of CPU
 for a 256 px sketch without dabs (the paper: two labellings of the regions, a third of the few pixels the
@@ -577,7 +578,7 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     if clear is not None:
         w *= clear[target]
     shade = (w * shade + (1 - w) * by_dab) * SHADING
-    flat = _open_paper_regions(r_lab, labels, far, n) & has
+    flat = _open_paper_regions(r_lab, labels, far, n, line) & has
     shade[flat[reg]] = 0.0
     want[0] = np.clip(want[0] + shade, 0, 100)  # (the colour's lightness shaded; its a*, b* as they are)
     _put(result, at, srgb(want) * 2 - 1)
@@ -585,10 +586,12 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     return labels, n, has, flat
 
 
-def _open_paper_regions(r_lab, labels, far, n) -> np.ndarray:
+def _open_paper_regions(r_lab, labels, far, n, line=None) -> np.ndarray:
     """(n,) bool: the filled regions that are open background the model paints as paper: they reach the canvas
     edge (within FRAME px: a sky inside a frame drawn round the canvas, whose haze the fill kept: L* spread
-    4.8 in the framed sky_sketch at 256 px, 0 now), and of their pixels away from the dabs and lines (`far`) at least half are paper to the model
+    4.8 in the framed sky_sketch at 256 px, 0 now; or beside a frame drawn round the drawing, `_frame_edge`
+    of the lines `line`, as the leak guard and `paper` see it: one FRAME px in leaves its sky further in),
+    and of their pixels away from the dabs and lines (`far`) at least half are paper to the model
     (PAPER: a dab in the sky). Such a region is filled flat: what the model paints into its paper is no
     shading but haze it spreads from the shapes (a darker blue wedge at the foot of a house in a blue-dabbed
     sky, 6 L* below the sky at 512 px), glow and its blot of the dab."""
@@ -600,6 +603,9 @@ def _open_paper_regions(r_lab, labels, far, n) -> np.ndarray:
     edge = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry)
     k = max(1, round(FRAME * min(labels.shape) / 256))  # (or a frame drawn round the canvas: a sky inside it)
     edge[_border(labels, k)] = True
+    beside = None if line is None else _frame_edge(line)[1]
+    if beside is not None:
+        edge[labels[beside]] = True
     return out & edge[:n] & (np.bincount(reg, minlength=n) > 0)
 
 
@@ -705,12 +711,9 @@ def paper(
     None (the model has not run yet) it returns None where it would need the model's output. A frame drawn
     round the drawing (`_frame`) is the canvas edge too: the paper inside it is open paper, not a shape."""
     rim = _border(labels)
-    frame = _frame(line)
-    edge = None
-    if frame is not None:  # (the regions beside the frame's lines reach the edge; so do the parts beside them
-        # once the lines are thickened)
-        rim = np.concatenate([rim, labels[grow(frame, 2)]])
-        edge = grow(frame, CLOSE[-1] + 1)
+    _, beside, edge = _frame_edge(line)
+    if beside is not None:
+        rim = np.concatenate([rim, labels[beside]])
     rim = np.unique(rim)
     rim = rim[rim >= 0]
     rim = rim[~dabbed[rim]]
@@ -735,6 +738,17 @@ def _frame(line: np.ndarray) -> np.ndarray | None:
     out = line.copy()
     out[k:-k, k:-k] = False
     return out
+
+
+def _frame_edge(line: np.ndarray) -> tuple:
+    """What counts as the canvas edge beside a frame drawn round the drawing, or (None, None, None) without
+    one: ((H, W) bool each) the frame's lines (`_frame`), the pixels within 2 px of them (the regions
+    `regions` labels beside them reach the edge) and within CLOSE[-1] + 1 px (so do the parts beside them
+    once the lines are thickened, up to CLOSE[-1] px). `paper`, the leak guard and the flat sky ask it."""
+    frame = _frame(line)
+    if frame is None:
+        return None, None, None
+    return frame, grow(frame, 2), grow(frame, CLOSE[-1] + 1)
 
 
 def _thickened(line: np.ndarray, k: int, memo: dict | None) -> np.ndarray:
@@ -841,13 +855,15 @@ def _open_part(
         at = at[~(more | grown)]
     flat[at] = 2  # slivers under the thickened lines that reach neither are paper
     out = codes[1:-1, 1:-1] == 2
-    notch = _eaves(out, codes[1:-1, 1:-1] == 1, line)
+    notch = _eaves(out, codes[1:-1, 1:-1] == 1, line, edge)
     if notch is not None:
         out &= ~notch
     return out
 
 
-def _eaves(open_: np.ndarray, shape: np.ndarray, line: np.ndarray) -> np.ndarray | None:
+def _eaves(
+    open_: np.ndarray, shape: np.ndarray, line: np.ndarray, edge: np.ndarray | None = None
+) -> np.ndarray | None:
     """The notches of the open paper `open_` that belong to `shape` ((H, W) bool each), or None: where a
     closed gap joins a shape to the paper (pixels of each meet with no line between: the contacts), the
     shape's outline on each side of the gap is followed back EAVE[0] px from its end there for its direction
@@ -856,7 +872,8 @@ def _eaves(open_: np.ndarray, shape: np.ndarray, line: np.ndarray) -> np.ndarray
     that segment closes off beside the shape (at most EAVE[1]² px, scaled: a roof's corner under its slope's
     overhang past the walls' corner, an eave) is the shape's, and so is the segment. Only the pixels within
     EAVE[0] + EAVE[1] px of the contacts are looked at (two labellings of them, the ends all at once), so
-    the cost follows the gaps, not the canvas."""
+    the cost follows the gaps, not the canvas. `edge`: (H, W) bool, pixels that count as the canvas edge too
+    (beside a frame drawn round the drawing: `_frame_edge`); a pocket reaching them is open."""
     box = _bounds(shape)
     if box is None:
         return None
@@ -959,6 +976,8 @@ def _eaves(open_: np.ndarray, shape: np.ndarray, line: np.ndarray) -> np.ndarray
     keep = np.append(size <= EAVE[1] ** 2 * scale * scale, False)
     keep[_border(pocket)] = False  # (pocket == -1: the last entry, False)
     keep[pocket[seen[sub] & _beside(~seen[sub])]] = False
+    if edge is not None:
+        keep[pocket[edge[box][sub]]] = False
     at_gap = np.zeros(m + 1, bool)
     at_gap[pocket[cy - p0, cx - q0]] = True
     keep &= at_gap
@@ -1120,17 +1139,25 @@ def guard_leaks(
     is not split. Else, where the model paints most of the region as paper (PAPER), the
     dabs' parts are the connected parts of the region the model does not paint as paper (paper: what
     reaches the canvas edge, so a highlight inside the shape stays shape). A region the edge closes with
-    no gap (a sky to the horizon) stays whole where the model paints it, not as paper. `seeds` / `own`: the dab groups' points and groups, as
+    no gap (a sky to the horizon) stays whole where the model paints it, not as paper. A frame drawn round
+    the drawing (`_frame`) is the canvas edge here too, as in `paper`: a framed sketch is guarded as the
+    same sketch without the frame. `seeds` / `own`: the dab groups' points and groups, as
     _hint_groups gives them; `r_lab`: the model's output in CIELAB. Returns (labels, count, regions
     split): new regions numbered from the old count on (labels is modified in place)."""
-    leaky = [int(r) for r in np.unique(group_region) if _touches_edge(labels == r)]
+    frame, beside, edge = _frame_edge(line)
+    at_edge = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry, left False)
+    at_edge[_border(labels)] = True
+    if beside is not None:
+        at_edge[labels[beside]] = True
+    at_edge[-1] = False
+    leaky = [int(r) for r in np.unique(group_region) if at_edge[r]]
     split: list[int] = []
     if not leaky:
         return labels, n, split
     # the widest width first: a region with a dab's part still at the canvas edge there is at the edge at every
     # narrower width too (the part there holds it), so no width closes it and its narrower widths are skipped
     widest, _ = label_regions(~_thickened(line, CLOSE[-1], thick))
-    rim = np.unique(_border(widest))
+    rim = np.unique(_border(widest) if edge is None else np.concatenate([_border(widest), widest[edge]]))
     pts_of = {r: seeds[np.isin(own, np.nonzero(group_region == r)[0])] for r in leaky}
     tried = [r for r in leaky if not np.isin(_ids_at(widest, pts_of[r]), rim).any()]
     for k in CLOSE:
@@ -1138,7 +1165,7 @@ def guard_leaks(
             break
         sub = widest if k == CLOSE[-1] else label_regions(~_thickened(line, k, thick))[0]
         for r in list(tried):
-            parts = _parts(sub, pts_of[r])
+            parts = _parts(sub, pts_of[r], edge=edge)
             if parts is None:
                 continue
             tried.remove(r)
@@ -1148,27 +1175,28 @@ def guard_leaks(
             for part in parts:
                 part = grow(part, k + 1)
                 part &= region
-                notch = _eaves(region & ~part, part, line)  # (an eave under a roof's overhang)
+                notch = _eaves(region & ~part, part, line, edge)  # (an eave under a roof's overhang)
                 if notch is not None:
                     part |= notch
                 labels[part] = n
                 n += 1
     lines = _thickened(line, 1, thick)  # (as `regions` sees them)
+    out = None if frame is None else grow(frame)  # (a ray reaching the frame's lines gets out)
     for r in leaky:  # still open at every width: a dab in the open background fills it (less the shapes a
         # small gap joins to it); else the model's own shape, if it paints the rest as paper
         region = labels == r
         groups = np.nonzero(group_region == r)[0]
-        if any(in_the_open(lines, _spread(seeds[own == g], RAY_POINTS)) for g in groups):
-            shapes = region & ~_open_part(region, line, None, whole=True, thick=thick)
+        if any(in_the_open(lines, _spread(seeds[own == g], RAY_POINTS), out) for g in groups):
+            shapes = region & ~_open_part(region, line, None, whole=True, thick=thick, edge=edge)
             cut, m = label_regions(shapes)
             labels[shapes] = cut[shapes] + n
             n += m
             continue
         paper = region & (r_lab[0] > PAPER[0]) & (np.hypot(r_lab[1], r_lab[2]) < PAPER[1])
         blank, m = label_regions(paper)  # paper is what reaches the edge: a highlight in a shape is shape
-        edge = np.unique(_border(blank))
+        rim = np.unique(_border(blank) if edge is None else np.concatenate([_border(blank), blank[edge]]))
         open_ = np.zeros(m + 1, bool)
-        open_[edge[edge >= 0]] = True  # blank == -1 (not paper) indexes the last entry, left False
+        open_[rim[rim >= 0]] = True  # blank == -1 (not paper) indexes the last entry, left False
         paper = open_[blank]
         if paper.sum() < PAPER[2] * region.sum():
             continue
@@ -1181,37 +1209,44 @@ def guard_leaks(
     return labels, n, split
 
 
-def rays(block: np.ndarray, pts: np.ndarray, count: int = RAYS) -> np.ndarray:
+def rays(block: np.ndarray, pts: np.ndarray, count: int = RAYS, out: np.ndarray | None = None) -> np.ndarray:
     """(len(pts), count): how far (px) each of `count` straight rays from each point (y, x), evenly spread
     round it, goes before it crosses a True pixel of `block` (the lines, 3 px thick or more: sampled every
-    pixel, a ray cannot step over one); inf for a ray that reaches the canvas edge first (it escapes)."""
+    pixel, a ray cannot step over one); inf for a ray that reaches the canvas edge first (it escapes), or
+    whose first such pixel is one of `out` ((H, W) bool: a frame drawn round the drawing, the canvas edge)."""
     h, w = block.shape
     a = np.arange(count) * (2 * np.pi / count)
     t = np.arange(1, int(np.hypot(h, w)) + 2, dtype=np.float32)
     # every ray of every point, flat: its start and direction
     py, px = np.repeat(pts[:, 0], count), np.repeat(pts[:, 1], count)
     sy, sx = np.tile(np.sin(a), len(pts)), np.tile(np.cos(a), len(pts))
-    out = np.full(len(py), np.inf)
+    dist = np.full(len(py), np.inf)
     todo = np.arange(
         len(py)
     )  # the rays neither blocked nor off the canvas yet (one that leaves it stays out)
     flat = block.reshape(-1)
+    gone = None if out is None else out.reshape(-1)
     lo, size = 0, RAY_STEPS
     while len(todo) and lo < len(t):  # a few steps at a time, twice as many each time
         tt = t[lo : lo + size]
         y = np.rint(py[todo, None] + sy[todo, None] * tt).astype(np.int64)  # (rays, steps)
         x = np.rint(px[todo, None] + sx[todo, None] * tt).astype(np.int64)
         inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-        hit = flat[np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)]
+        at = np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)
+        hit = flat[at]
         hit &= inside
         first = hit.any(axis=1)
-        out[todo[first]] = hit[first].argmax(axis=1) + (lo + 1.0)
+        j = hit[first].argmax(axis=1)
+        d = j + (lo + 1.0)
+        if gone is not None:  # (reached the frame first: out)
+            d[gone[at[first][np.arange(len(j)), j]]] = np.inf
+        dist[todo[first]] = d
         todo = todo[~first & inside[:, -1]]
         lo, size = lo + size, 2 * size
-    return out.reshape(len(pts), count)
+    return dist.reshape(len(pts), count)
 
 
-def in_the_open(block: np.ndarray, pts: np.ndarray) -> bool:
+def in_the_open(block: np.ndarray, pts: np.ndarray, out: np.ndarray | None = None) -> bool:
     """A dab (its points `pts`, y, x) lies in the open background, not in a shape whose outline leaves a gap:
     of RAYS rays from each point at least ESCAPE reach the canvas edge without crossing a line (`block`: the
     lines thickened by one px, as `regions` sees them), and
@@ -1219,8 +1254,9 @@ def in_the_open(block: np.ndarray, pts: np.ndarray) -> bool:
     or, where at least half the rays get out (BESIDE: the lines the dab is near take up at most half of its
     view, as a horizon does a ground dab's), BESIDE[1] px or more: a green dab 7-11 px under the horizon
     (at 256 px) filled only the model's blot of it, not the ground. A dab hugging a line with less of the
-    open around it (a shape's outline beside it: a quarter to a third of the rays out) still needs CLEAR."""
-    d = rays(block, pts)
+    open around it (a shape's outline beside it: a quarter to a third of the rays out) still needs CLEAR.
+    `out`: the pixels of `block` that are the canvas edge (a frame drawn round the drawing), or None."""
+    d = rays(block, pts, out=out)
     scale = min(block.shape) / 256
     share, clear = np.isinf(d).mean(), np.median(d.min(axis=1))
     return bool(
@@ -1239,15 +1275,21 @@ def _ids_at(sub: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return np.unique(ids[ids >= 0])
 
 
-def _parts(sub: np.ndarray, pts: np.ndarray, edge_ok: bool = False) -> list[np.ndarray] | None:
+def _parts(
+    sub: np.ndarray, pts: np.ndarray, edge_ok: bool = False, edge: np.ndarray | None = None
+) -> list[np.ndarray] | None:
     """The parts of `sub` (labels) under the points `pts` (y, x), or None when there are none, or one
-    reaches the canvas edge (unless `edge_ok`) or is smaller than MIN_ENCLOSED px."""
+    reaches the canvas edge (unless `edge_ok`; `edge`: (H, W) bool, pixels that count as the canvas edge
+    too, beside a frame drawn round the drawing) or is smaller than MIN_ENCLOSED px."""
     ids = _ids_at(sub, pts)
     if not len(ids):
         return None
     parts = [sub == c for c in ids]
-    if any((_touches_edge(p) and not edge_ok) or p.sum() < MIN_ENCLOSED for p in parts):
-        return None
+    for p in parts:
+        if p.sum() < MIN_ENCLOSED:
+            return None
+        if not edge_ok and (_touches_edge(p) or (edge is not None and (p & edge).any())):
+            return None
     return parts
 
 

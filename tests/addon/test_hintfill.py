@@ -1583,3 +1583,85 @@ def test_keep_my_lines_off_leaves_no_fringe_of_the_models_colour():
         assert got["lined"] is False
     finally:
         hintfill.fill = real
+
+
+# ------------------------------------------------------------------ a frame is the canvas edge to the leak guard
+
+
+def with_frame(x, inset):
+    """The planar sketch `x` with a frame drawn round it, `inset` (a share of the canvas) in from its edge."""
+    n = x.shape[1]
+    px = np.ones((n, n, 4), np.float32)
+    a, b = inset, 1 - inset
+    draw_strokes(px, [[(a, a), (b, a), (b, b), (a, b), (a, a)]], width=n / 110)
+    return np.minimum(x, planar(px))
+
+
+def framed_or_not(where, gap_px, inset, n=256):
+    """fill on a sketch (a circle whose outline leaves a gap of `gap_px` px, a closed box, a blue dab in the
+    open background or in the circle: `where`) and on the same sketch with a frame round it. The model (a
+    stand-in, the same for both) paints the circle and the box beige, shaded, and the rest as paper.
+    Returns both fills' (out, filled, blank, flat) and the pixels well inside the frame (planar, top-down)."""
+    dab = (1.0, 1.0, 1.0) if where == "background" else BLUE
+    x, disc, _ = ring_sketch(n, gap_px=gap_px, centre=(150, 80), radius=45, dab=dab)
+    px = np.ones((n, n, 4), np.float32)
+    draw_strokes(px, [[(0.60, 0.15), (0.85, 0.15), (0.85, 0.45), (0.60, 0.45), (0.60, 0.15)]], width=n / 110)
+    if where == "background":
+        draw_strokes(px, [[(0.40, 0.82), (0.46, 0.85)]], width=n / 30, color=(*BLUE, 1.0))
+    x = np.minimum(x, planar(px))
+    yy, xx = (np.mgrid[0:n, 0:n] + 0.5) / n
+    shapes = (np.hypot(*(np.mgrid[0:n, 0:n] - np.array([150, 80])[:, None, None])) < 47) | (
+        (xx > 0.58) & (xx < 0.87) & (yy > 0.53) & (yy < 0.87)
+    )
+    got = []
+    for sketch in (x, with_frame(x, inset)):
+        out = shaded_model_output(sketch)
+        out[:, ~shapes] = 1.0  # (the model's paper)
+        got.append(hintfill.fill(out, sketch, pipeline.line_layer(sketch)))
+    k = round(inset * n) + 6  # (clear of the frame's line and the rim beside it)
+    inside = np.zeros((n, n), bool)
+    inside[k:-k, k:-k] = True
+    return got, inside, disc, shapes
+
+
+@pytest.mark.parametrize("inset", [0.02, 0.04])
+@pytest.mark.parametrize(
+    "where, gap_px", [("background", 3.0), ("background", 20.0), ("circle", 3.0), ("circle", 20.0)]
+)
+def test_a_framed_sketch_is_filled_as_the_same_sketch_without_the_frame(where, gap_px, inset):
+    """Issue 11: a frame drawn round the drawing (5 and 10 px in at 256 px) is the canvas edge to `paper`, and
+    now to the leak guard too. The leak guard looked only at dabbed regions reaching the canvas edge, and the
+    frame closes the background off from it: a blue dab in the framed background poured into a circle whose
+    outline leaves a 3 px gap (4630 px blue; without the frame the circle keeps the model's colours), and one
+    in that circle poured out into the whole framed background (44364 px blue, no paper left; without the
+    frame the circle alone is blue, the background paper); with a 20 px gap (the model paints the background
+    as paper) the same. Inside the frame the fill is now the same as without it: as many regions filled, the
+    same paper and flat sky, the colours within 1 dE (the model stand-in the same for both)."""
+    (plain, framed), inside, disc, shapes = framed_or_not(where, gap_px, inset)
+    lab = [hintfill.lab((np.clip(f[0], -1, 1) + 1) * 0.5) for f in (plain, framed)]
+    blue = lab[0][2] < -30
+    if where == "background":  # (what the fill does without the frame: the dab's colour in the background;
+        # the circle, a small gap joining it to the background, keeps the model's)
+        assert blue[inside & ~shapes].mean() > 0.97
+        assert not blue[disc].any() if gap_px < 5 else blue[disc].all()
+    else:  # (the circle blue, the background paper)
+        assert blue[disc].mean() > 0.97 and plain[2][inside & ~shapes].mean() > 0.97
+    assert framed[1] == plain[1]
+    np.testing.assert_array_equal(framed[2][inside], plain[2][inside])  # the paper
+    np.testing.assert_array_equal(framed[3][inside], plain[3][inside])  # the background filled flat
+    de = np.linalg.norm(lab[1] - lab[0], axis=0)[inside]
+    assert de.max() < 1.0, (de.max(), (de >= 1).sum())
+
+
+def test_a_ray_reaching_a_frame_drawn_round_the_drawing_gets_out():
+    """rays / in_the_open: a ray whose first line is the frame (`out`) reaches the canvas edge (inf); one that
+    meets another line first does not. A dab in a framed background is in the open, as without the frame."""
+    x = planar(sky_sketch(dabs=()))
+    block = hintfill.grow(pipeline.line_layer(x) < hintfill.LINE)
+    framed = hintfill.grow(pipeline.line_layer(with_frame(x, 0.02)) < hintfill.LINE)
+    frame = hintfill.grow(hintfill._frame(pipeline.line_layer(with_frame(x, 0.02)) < hintfill.LINE))
+    pts = np.array([[50.0, 40.0], [52.0, 48.0]])
+    d = hintfill.rays(framed, pts)
+    assert np.isfinite(d).all()  # (the frame blocks every ray)
+    np.testing.assert_array_equal(hintfill.rays(framed, pts, out=frame), hintfill.rays(block, pts))
+    assert hintfill.in_the_open(framed, pts, frame) and not hintfill.in_the_open(framed, pts)
