@@ -267,7 +267,7 @@ def grey_dabs(
     line), flat (GREY_FLAT: one paint, not shading), on paper (GREY_RING: its soft edge meets the paper or
     a line, not more grey: soft pencil shading round a shape), not near-black (L* 30: always line), clear of the canvas
     edge (a tinted sheet's paper is no dab) and inside a shape the lines enclose (a grey stroke in the open
-    paper, a shadow on the ground, stays drawing). Thin grey strokes (grey pencil, light construction lines
+    paper, a shadow on the ground, stays drawing; inside a frame drawn round the drawing too). Thin grey strokes (grey pencil, light construction lines
     as wide as the ink), anti-aliased line edges, hatching and soft pencil shading stay lines. `coloured`: the
     colour hint pixels (left out); `hi_lo`: the sketch's max and min over its channels, when made already."""
     h, w = line_layer.shape
@@ -345,9 +345,15 @@ def grey_dabs(
     for y0, y1, x0, x1, dab in found:
         out[y0:y1, x0:x1] |= dab
     # only inside a shape: a grey stroke in the open paper (a shadow on the ground) stays drawing, as before
-    # (a dab there would grey the whole background); the lines closed as `regions` closes them at 256 px
-    labels, _ = label_regions(~grow((line_layer < LINE) & ~out, max(1, round(scale))) | out)
-    edge = np.unique(_border(labels))
+    # (a dab there would grey the whole background); the lines closed as `regions` closes them at 256 px (a
+    # frame drawn round the drawing is the canvas edge: the regions beside it are the open paper too)
+    line = (line_layer < LINE) & ~out
+    g = max(1, round(scale))
+    labels, _ = label_regions(~grow(line, g) | out)
+    frame = _frame(line)
+    edge = np.unique(
+        _border(labels) if frame is None else np.concatenate([_border(labels), labels[grow(frame, g + 1)]])
+    )
     for y0, y1, x0, x1, dab in found:
         if np.isin(labels[y0:y1, x0:x1][dab], edge).any():
             out[y0:y1, x0:x1] &= ~dab

@@ -1665,3 +1665,29 @@ def test_a_ray_reaching_a_frame_drawn_round_the_drawing_gets_out():
     assert np.isfinite(d).all()  # (the frame blocks every ray)
     np.testing.assert_array_equal(hintfill.rays(framed, pts, out=frame), hintfill.rays(block, pts))
     assert hintfill.in_the_open(framed, pts, frame) and not hintfill.in_the_open(framed, pts)
+
+
+@pytest.mark.parametrize("grey", [0.5, 0.75])
+def test_a_grey_stroke_in_the_paper_inside_a_frame_stays_drawing(grey):
+    """grey_dabs: a flat grey stroke in the open paper (a shadow on the ground) stays drawing; only one inside a
+    shape the lines enclose is a dab. A frame drawn round the drawing closed the paper inside it, so the stroke
+    in it was a dab (111 px; the whole framed background filled grey). The frame is the canvas edge there
+    too: the same hints as without it, the stroke in the box a dab, the one in the paper none."""
+    n = 128
+    px = np.ones((n, n, 4), np.float32)
+    boxes = [[(0.1, 0.1), (0.45, 0.1), (0.45, 0.5), (0.1, 0.5), (0.1, 0.1)]]
+    boxes += [[(0.55, 0.1), (0.9, 0.1), (0.9, 0.5), (0.55, 0.5), (0.55, 0.1)]]
+    draw_strokes(px, boxes, width=2)
+    g = (grey, grey, grey, 1.0)
+    draw_strokes(px, [[(0.40, 0.75), (0.48, 0.78)]], width=6, color=g)  # in the paper above the boxes
+    draw_strokes(px, [[(0.25, 0.28), (0.30, 0.31)]], width=6, color=g)  # in the left box
+    x = planar(px)
+    plain = hintfill.hint_mask(x, pipeline.line_layer(x))
+    assert plain[: n // 2].sum() == 0 and plain[n // 2 :].sum() > 50  # (planar: top-down)
+    for inset in (0.02, 0.04):
+        framed = with_frame(x, inset)
+        layer = pipeline.line_layer(framed)
+        assert hintfill._frame(layer < hintfill.LINE) is not None
+        np.testing.assert_array_equal(hintfill.hint_mask(framed, layer), plain)
+        out = shaded_model_output(framed)
+        assert hintfill.fill(out, framed, layer)[1] == 1  # (the left box alone)
