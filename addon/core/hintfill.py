@@ -136,10 +136,11 @@ def label_regions(open_: np.ndarray) -> tuple[np.ndarray, int]:
 def _label(open_: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """label_regions, and each region's size in pixels (from its runs' lengths)."""
     h, w = open_.shape
-    padded = np.zeros((h, w + 2), np.int8)
+    padded = np.zeros((h, w + 2), bool)
     padded[:, 1:-1] = open_
-    # the runs' starts and ends (one past) alternate in row-major order where the padded rows change
-    rows, cols = np.divmod(np.flatnonzero(np.diff(padded, axis=1)), w + 1)
+    # the runs' starts and ends (one past) alternate in row-major order where the padded rows change (bool
+    # !=: np.flatnonzero of np.diff's int8 took three times as long)
+    rows, cols = np.divmod(np.flatnonzero(padded[:, 1:] != padded[:, :-1]), w + 1)
     rows_s, starts, ends = rows[0::2], cols[0::2], cols[1::2]
     n = len(starts)
     if n == 0:
@@ -166,10 +167,12 @@ def _label(open_: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
         a, b, ra, rb = a[apart], b[apart], ra[apart], rb[apart]  # a joined edge stays joined
         np.minimum.at(root, np.maximum(ra, rb), np.minimum(ra, rb))
         up = root[root]
-        while not np.array_equal(up, root):
+        while (up != root).any():
             root = up
             up = root[root]
-    _, run_label = np.unique(root, return_inverse=True)
+    # each component's label: its root's rank among the roots (the runs that are their own root), as
+    # np.unique(root, return_inverse=True) numbers them, without the sort
+    run_label = (np.cumsum(root == np.arange(n)) - 1)[root]
     # the labels, row-major: -1 in the gaps, each run's label along it
     bounds = np.empty(2 * n + 2, np.int64)
     bounds[0], bounds[-1] = 0, h * w
