@@ -817,6 +817,44 @@ def keep_paper(out: np.ndarray, x: np.ndarray, paper: np.ndarray) -> np.ndarray:
     return _toward(out, x, _hazeless(1.0 - _paper_weight(paper, x), out))
 
 
+SKYLESS_BAND = 3  # px at the style's work size beside a dabbed sky whose sky-tinted line edges go grey too
+SKYLESS_TINT = 0.25  # ... a pixel there is the sky's colour times a grey (a line laid over the sky) when its
+# channels' ratios to the sky's colour differ by less than this
+
+
+def skyless(x: np.ndarray, sky: np.ndarray) -> np.ndarray:
+    """What a style that keeps your colours is given to run on: its input `x` (planar (3, H, W) in [-1, 1]) with
+    the open background a dab filled flat (`sky`: hintfill.fill's fourth result, (h, w) bool, any size, brought
+    to (H, W) by nearest neighbour) given back as white paper, and the lines laid over it (the sky's colour
+    times their grey, within SKYLESS_BAND px of it) as grey lines on paper. 3D Clay learned from emoji on white
+    paper: on a drawing in a blue sky it washed the shapes beside the sky and their outlines out to white
+    (a dabbed cactus white but for the dab's arm, a watermelon's rind white, a dog's orange ground cream)
+    while the same drawing on paper comes out shaded in its colours. keep_colours then takes the colours
+    (the sky's too) from `x` itself, and a sky's regions take none of the style's light (`_shift`'s cap), so
+    the sky stays the dab's colour as before. `x` itself where there is no sky; else a new array."""
+    h, w = x.shape[1:]
+    if sky.shape != (h, w):
+        rows = ((np.arange(h) + 0.5) * (sky.shape[0] / h)).astype(np.intp)
+        cols = ((np.arange(w) + 0.5) * (sky.shape[1] / w)).astype(np.intp)
+        sky = sky[rows][:, cols]
+    if not sky.any():
+        return x
+    out = x.copy()
+    pixels = x[:, sky]
+    step = max(1, pixels.shape[1] // SKY_SAMPLES)
+    tint = np.maximum((np.median(pixels[:, ::step], axis=1) + 1.0) * 0.5, 1e-3)  # the sky's colour, [0, 1]
+    out[:, sky] = 1.0
+    band = hintfill.grow(sky, SKYLESS_BAND)
+    band &= ~sky
+    ratio = (x[:, band] + 1.0) * 0.5 / tint[:, None]
+    lo, hi = ratio.min(axis=0), ratio.max(axis=0)
+    grey = hi - lo < SKYLESS_TINT * np.maximum(hi, 1e-3)
+    if grey.any():
+        sel = np.flatnonzero(band.ravel())[grey]
+        out.reshape(3, -1)[:, sel] = np.clip(ratio[:, grey].mean(axis=0), 0.0, 1.0) * 2.0 - 1.0
+    return out
+
+
 def _hazeless(rest: np.ndarray, out: np.ndarray) -> np.ndarray:
     """keep_paper's `rest` (1 - its weight) with the style's haze in the ramp taken out: there (0 < rest < 1)
     the style's darkness (1 - its darkest channel) is kept only as far as it reaches from the margin kept
@@ -1080,7 +1118,10 @@ def run(
             if info.keep_colours:
                 kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in, sky)
             beside.go()  # (the tasks held so far start with the model, not beside this thread's own work)
-            x = apply_model(x_in, info, sessions[k], job, on_tile)
+            # (a style that keeps your colours runs on the drawing as on white paper where a dab filled a sky)
+            x = apply_model(
+                x_in if kept is None or sky is None else skyless(x_in, sky), info, sessions[k], job, on_tile
+            )
             if i == 0:
                 layer, dabs, prepared = ahead.result()
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
