@@ -457,6 +457,49 @@ def test_a_style_adds_no_light_to_a_dabbed_sky_only_its_shading_below_it():
     assert got["sky"][shadow & clear].mean() < -8  # ... and the style's shadow kept
 
 
+SHIPPED = os.path.join(os.path.dirname(__file__), "..", "..", "addon", "models")
+
+
+def test_3d_clay_does_not_wash_out_a_drawing_in_a_dabbed_sky():
+    """A face on a 512 px canvas, dabbed orange, with a blue dab in the open background (a blue sky), through
+    the shipped colorize and 3D Clay, as an artist chains them. 3D Clay learned from emoji on white paper: given
+    the drawing in the blue sky it painted the face's outline and its smile pale (median L* 65 and 89 where
+    colorize gave 2: a pale ring round the face, a white smile) and the sky 5 L* darker than colorize's. It now
+    runs on the drawing as on paper (pipeline.skyless) and the colours, the sky's too, come from its real
+    input: the outline and the smile stay dark (10, 40), the face its orange, the sky its blue (within 0.1)."""
+    models = {
+        k: describe_model(os.path.join(SHIPPED, f"{name}.onnx"))
+        for k, name in (("colorize", "colorize-flat"), ("stylize", "stylize-clay"))
+    }
+    n = 512
+    img = np.ones((n, n, 4), np.float32)
+    circle = [(0.5 + 0.4 * np.cos(a), 0.5 + 0.4 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 65)]
+    smile = [
+        (0.5 + 0.17 * np.cos(a), 0.48 + 0.17 * np.sin(a)) for a in np.linspace(1.25 * np.pi, 1.75 * np.pi, 17)
+    ]
+    imageio.draw_strokes(
+        img, [circle, smile, [(0.38, 0.62), (0.38, 0.625)], [(0.62, 0.62), (0.62, 0.625)]], n / 110
+    )
+    imageio.draw_strokes(img, [[(0.45, 0.75), (0.55, 0.8)]], n / 30, (*pipeline.HINT_PALETTE["orange"], 1.0))
+    imageio.draw_strokes(img, [[(0.05, 0.9), (0.12, 0.95)]], n / 30, (*pipeline.HINT_PALETTE["blue"], 1.0))
+    out = pipeline.run(img, models=models, threads=1)
+    light = {k: colour.lab(np.moveaxis(v[::-1, :, :3], 2, 0))[0] for k, v in out.items()}
+    lines = pipeline.line_layer(pipeline.to_model_space(img)) < 0.3  # top-down, as `light`
+    yy, xx = np.mgrid[0:n, 0:n] / n
+    r = np.hypot(xx - 0.5, yy - 0.5)
+    face = (r < 0.34) & ~hintfill.grow(lines, 10)
+    sky = (r > 0.46) & (np.minimum(np.minimum(xx, yy), np.minimum(1 - xx, 1 - yy)) > 0.05)
+    outline = lines & (r > 0.35)
+    assert np.median(light["colorize"][outline]) < 30
+    assert np.median(light["stylize"][outline]) < 40, np.median(light["stylize"][outline])  # (main: 65)
+    assert np.median(light["stylize"][lines & (r < 0.3)]) < 60  # the smile (main: 89)
+    lifted = light["stylize"][face] - light["colorize"][face]
+    assert (lifted > 15).mean() < 0.05, (lifted > 15).mean()  # no pale blotches in the face
+    assert (
+        abs(np.median(light["stylize"][sky]) - np.median(light["colorize"][sky])) < 3
+    )  # the sky's blue (main: 4.8 darker)
+
+
 def _helpers_alive():
     return [t for t in threading.enumerate() if t.name.startswith(pipeline.HELPER_THREAD)]
 
