@@ -831,7 +831,9 @@ def skyless(x: np.ndarray, sky: np.ndarray) -> np.ndarray:
     (a dabbed cactus white but for the dab's arm, a watermelon's rind white, a dog's orange ground cream)
     while the same drawing on paper comes out shaded in its colours. keep_colours then takes the colours
     (the sky's too) from `x` itself, and a sky's regions take none of the style's light (`_shift`'s cap), so
-    the sky stays the dab's colour as before. `x` itself where there is no sky; else a new array."""
+    the sky stays the dab's colour as before; as on paper, the style's smudges in the sky away from the drawing
+    go (the pipeline moves it back to `x` as keep_paper does the paper, without `_hazeless`: on a coloured sky
+    every pixel is dark). `x` itself where there is no sky; else a new array."""
     h, w = x.shape[1:]
     if sky.shape != (h, w):
         rows = ((np.arange(h) + 0.5) * (sky.shape[0] / h)).astype(np.intp)
@@ -1119,9 +1121,8 @@ def run(
                 kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in, sky)
             beside.go()  # (the tasks held so far start with the model, not beside this thread's own work)
             # (a style that keeps your colours runs on the drawing as on white paper where a dab filled a sky)
-            x = apply_model(
-                x_in if kept is None or sky is None else skyless(x_in, sky), info, sessions[k], job, on_tile
-            )
+            given = x_in if kept is None or sky is None else skyless(x_in, sky)
+            x = apply_model(given, info, sessions[k], job, on_tile)
             if i == 0:
                 layer, dabs, prepared = ahead.result()
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
@@ -1141,6 +1142,10 @@ def run(
             # follow my colours gave back as white stays white
             if kept is not None:
                 _keep(x, x_in, *kept.result())
+                if (
+                    given is not x_in
+                ):  # the sky as the style painted its paper: only its shading by the drawing
+                    _toward(x, x_in, 1.0 - _paper_weight(sky, given))
             if strength.get(k, 1.0) < 1.0:
                 x = _mix(x, x_in, strength[k])
             small = x.shape[1] < target[0] or x.shape[2] < target[1]

@@ -498,6 +498,38 @@ def test_3d_clay_does_not_wash_out_a_drawing_in_a_dabbed_sky():
     assert (
         abs(np.median(light["stylize"][sky]) - np.median(light["colorize"][sky])) < 3
     )  # the sky's blue (main: 4.8 darker)
+    far = sky & (r > 0.43 + 20 / n) & (np.minimum(np.minimum(xx, yy), np.minimum(1 - xx, 1 - yy)) > 8 / n)
+    assert np.abs(light["stylize"] - light["colorize"])[far].max() < 1  # (main: a darker frame, 21 L*)
+
+
+def test_3d_clay_leaves_a_dabbed_sky_flat_away_from_the_drawing():
+    """The demo house with a blue dab in its sky (no frame) through the shipped colorize and 3D Clay at 512 px:
+    run on the house as on paper (pipeline.skyless), 3D Clay paints its grey smudges 12-40 px beside the house
+    and the trunk, which keep_paper takes out of paper; in the sky they are taken out the same way (darker blue
+    blots beside the trunk and the wall's foot without it: 2.8 L* off colorize's sky 20 px and more from the
+    drawing; main, which ran the style on the blue sky: 8.6): away from the drawing the sky is colorize's flat
+    blue (0.0), by the drawing the style's shading stays."""
+    from tools.demo import house
+
+    models = {
+        k: describe_model(os.path.join(SHIPPED, f"{name}.onnx"))
+        for k, name in (("colorize", "colorize-flat"), ("stylize", "stylize-clay"))
+    }
+    n = 512
+    img = house(n)
+    blue = (*pipeline.HINT_PALETTE["blue"], 1.0)
+    imageio.draw_strokes(img, [[(0.08, 0.80), (0.14, 0.86), (0.20, 0.82)]], width=n / 30, color=blue)
+    out = pipeline.run(img, models=models, threads=1)
+    light = {k: colour.lab(np.moveaxis(v[::-1, :, :3], 2, 0))[0] for k, v in out.items()}
+    drawing = pipeline.line_layer(pipeline.to_model_space(img)) < 0.9
+    labels, _ = hintfill.regions(hintfill.grow(drawing, 20))  # (the roof's eaves open into the sky)
+    far = labels == labels[10, 10]  # the sky 20 px or more from the drawing (top-down, as `light`)
+    labels, _ = hintfill.regions(drawing)
+    near = (labels == labels[10, 10]) & hintfill.grow(drawing, 6)  # ... and within 6 px of it
+    assert far.sum() > 0.4 * n * n and near.sum() > 5000, (far.sum(), near.sum())
+    diff = light["stylize"] - light["colorize"]
+    assert np.abs(diff[far]).max() < 1.5, np.abs(diff[far]).max()
+    assert diff[near].min() < -10, diff[near].min()  # the style's shading by the drawing
 
 
 def _helpers_alive():
