@@ -25,7 +25,10 @@ follow my colours on, each of its regions keeps its input's mean lightness too (
 so a red wall stays the artist's red.
 With follow my colours on, it also keeps the open paper white (`keep_paper`): where colorize gave the paper
 back as white (hintfill's mask, handed out by `fill`), the style's output is white again, except within a
-margin of the drawing where its bevels and edge shading live. A style without the key (it may texture its
+margin of the drawing where its bevels and edge shading live. Where a dab filled the open background (a
+blue sky) such a style runs on the drawing with the sky given back as white paper (`skyless`: 3D Clay, which
+learned from emoji on white paper, washed a drawing in a blue sky out to white), then takes the sky's colour
+back flat, with its shading by the drawing only, as the paper. A style without the key (it may texture its
 paper on purpose) is left alone.
 
 Per stage, a Strength in [0, 1] mixes the stage's input with its output (0: the stage changes nothing;
