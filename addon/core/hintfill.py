@@ -467,6 +467,7 @@ def fill(
     line_layer: np.ndarray,
     prepared: Prepared | None = None,
     lined: bool = True,
+    plain: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Follow my colours on `result` (planar RGB (3, H, W) in [-1, 1], the colorize output), in place: fill
     the hinted regions, bring the open paper back (`paper`), and put the new colours under the lines beside
@@ -481,7 +482,9 @@ def fill(
     (result, number of regions filled, the open paper given back as white: (H, W) bool, which a style that
     keeps your colours keeps white too (pipeline.keep_paper); the open background a dab filled flat: (H, W)
     bool, `_open_paper_regions`, a sky, where such a style may shade darker but adds no light of its own
-    (pipeline.keep_colours))."""
+    (pipeline.keep_colours)). `plain`: the model's output on the sketch with its dabs made paper (as
+    `result`): the regions without a dab (the specks too small for an automatic dab too) take their colours
+    from it, not from `result`, where the model spreads a dab's colour into its neighbours."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
     p = prepared if prepared is not None else prepare(sketch, line_layer)
@@ -497,6 +500,10 @@ def fill(
     np.copyto(result, 1.0, where=blank)
     known = blank is p.blank  # (the paper prepare made: no dabs)
     plan = p.auto if known else auto_plan(labels, n, has, blank)
+    if plain is not None:  # the regions without a dab (and the specks too small for a dab of their own): the
+        # model's colours from its run without the dabs
+        at = np.flatnonzero(np.take(np.append(~has, False), labels) & ~blank)  # (labels -1: the last entry)
+        _put(result, at, _take(plain, at))
     if plan is not None:  # an automatic dab in each region without one
         auto_fill(result, plan)
     if known and p.under is not None:  # (prepare's plan: beside the paper and `p.auto`)

@@ -474,6 +474,9 @@ def job_bytes(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = No
         cur_h, cur_w = cur_h * info.scale, cur_w * info.scale
         if k == "colorize" and infos.get("stylize") and infos["stylize"].keep_colours:
             total += cur_h * cur_w  # the open paper follow my colours gave back, kept for keep_paper (bool)
+        if k == "colorize":  # with dabs, its run on the sketch with the dabs made paper: that sketch and its
+            # result (follow my colours takes the colours of the shapes without a dab from it)
+            total += 12 * pad_h * pad_w + 12 * out
         kept = max(cur_h * cur_w, sketch)  # a result is at least the sketch's size
         total += 12 * pad_h * pad_w + 28 * out + 12 * kept + 16 * kept + 4 * kept  # + the layer at its size
     return total
@@ -1130,7 +1133,15 @@ def run(
                 layer, dabs, prepared = ahead.result()
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
             if k == "colorize" and fills:
-                _, filled, paper, sky = hintfill.fill(x, x_in, *prepared, lined=k in lined)
+                # with dabs, the shapes without one take their automatic colours from the model's run on the
+                # sketch with its dabs made paper: the model spreads a dab's colour into its neighbours (a
+                # blue dab in a horse's mane paints its tan face pale blue-grey)
+                plain = None
+                if prepared[1].dabbed and prepared[1].hint is not None:
+                    job.progress(i / len(stages), f"{info.name} ({k}, without the dabs)")
+                    plain = apply_model(undabbed(x_in, prepared[1].hint, prepared[0]), info, sessions[k], job)
+                _, filled, paper, sky = hintfill.fill(x, x_in, *prepared, lined=k in lined, plain=plain)
+                del plain
                 if filled and dabs is not None:
                     layer[dabs] = 1.0
                 if filled and prepared[1].hint is not None:  # (a grey dab is paint at the work size too)
@@ -1170,6 +1181,15 @@ def run(
         beside.close()
     job.progress(1.0, "done")
     return results
+
+
+def undabbed(x: np.ndarray, hint: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """A copy of the sketch `x` (planar [-1, 1]) with its dabs (`hint`, and their anti-aliased edges up to
+    DAB_FRINGE px that are not line in `layer`) made white paper: what the colorize model paints the shapes
+    without a dab from."""
+    out = x.copy()
+    np.copyto(out, 1.0, where=hintfill.with_fringe(hint, layer, DAB_FRINGE))
+    return out
 
 
 def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None) -> tuple:

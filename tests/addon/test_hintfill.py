@@ -854,11 +854,14 @@ def test_a_dab_in_the_open_sky_colours_the_sky_and_one_in_the_ground_the_ground(
     to edge, no frame round the canvas, through the shipped colorize model. The sky reaches the canvas edge,
     so the leak guard kept the dab to the model's blot around it (a blue cloud in white paper); the dab's
     rays reach the canvas edge, so it is in the open background: the whole sky is blue, the ground green,
-    and the walls (closed, undabbed) take one colour of the model's own (its most confident there)."""
+    and the walls (closed, undabbed) take one colour of the model's own (its most confident there), the one it
+    paints them without the dabs (with them it spreads the sky's blue into the walls: (a*, b*) (-10, -44)
+    where it gives them (2, 5) without)."""
     px = sky_sketch()
     models = {"colorize": str(SHIPPED)}
     out = pipeline.run(px, models=models, threads=1, lines=())["colorize"]
     alone = pipeline.run(px, models=models, threads=1, lines=(), fill_hints=False)["colorize"]
+    bare = pipeline.run(sky_sketch(dabs=()), models=models, threads=1, lines=(), fill_hints=False)["colorize"]
     x = planar(px)
     far = distance_to(dab_mask(x))[::-1] > 40  # bottom-up, as the results
     clear = pipeline.line_layer(x)[::-1] > 0.99
@@ -867,7 +870,7 @@ def test_a_dab_in_the_open_sky_colours_the_sky_and_one_in_the_ground_the_ground(
     assert (de_to(out, GREEN, ground & far & clear) < 15).mean() >= 0.9
     assert (de_to(alone, BLUE, sky & far & clear) < 15).mean() < 0.1  # the model alone leaves it paper
     got, was = (
-        hintfill.lab(np.ascontiguousarray(im[:, :, :3].transpose(2, 0, 1)))[:, walls] for im in (out, alone)
+        hintfill.lab(np.ascontiguousarray(im[:, :, :3].transpose(2, 0, 1)))[:, walls] for im in (out, bare)
     )
     assert (
         np.hypot(*(got[1:] - np.median(got[1:], axis=1)[:, None])).max() < 3

@@ -532,6 +532,46 @@ def test_3d_clay_leaves_a_dabbed_sky_flat_away_from_the_drawing():
     assert diff[near].min() < -10, diff[near].min()  # the style's shading by the drawing
 
 
+def test_a_dab_does_not_tint_the_shape_beside_it():
+    """Two boxes that share a wall on a 256 px canvas, a blue dab in the left one, through the shipped colorize.
+    The model spreads a dab's colour into the shapes around it: the right box, with no dab, took a blue
+    (L*a*b* 64, -9, -46) 50 dE from the grey it gets without the dab, and follow my colours' automatic fill
+    kept it. The shapes without a dab now take their colours from colorize's run on the sketch with the dabs
+    made paper: the right box is within 3 dE of its colour without the dab, the left one the dab's blue."""
+    models = {"colorize": describe_model(os.path.join(SHIPPED, "colorize-flat.onnx"))}
+    n = 256
+
+    def sketch(dab: bool) -> np.ndarray:
+        img = np.ones((n, n, 4), np.float32)
+        boxes = [
+            [(0.1, 0.3), (0.5, 0.3), (0.5, 0.7), (0.1, 0.7), (0.1, 0.3)],
+            [(0.5, 0.3), (0.9, 0.3), (0.9, 0.7), (0.5, 0.7)],
+        ]
+        imageio.draw_strokes(img, boxes, n / 110)
+        if dab:
+            imageio.draw_strokes(
+                img, [[(0.25, 0.45), (0.35, 0.55)]], n / 30, (*pipeline.HINT_PALETTE["blue"], 1.0)
+            )
+        return img
+
+    def medians(img: np.ndarray) -> dict:
+        c = colour.lab(
+            np.moveaxis(pipeline.run(img, models=models, threads=1)["colorize"][::-1, :, :3], 2, 0)
+        )
+        rows = slice(int(0.35 * n), int(0.65 * n))
+        at = {
+            "left": (rows, slice(int(0.15 * n), int(0.45 * n))),
+            "right": (rows, slice(int(0.57 * n), int(0.85 * n))),
+        }
+        return {k: np.array([np.median(c[i][box]) for i in range(3)]) for k, box in at.items()}
+
+    without, dabbed = medians(sketch(False)), medians(sketch(True))
+    blue = colour.lab(np.array(pipeline.HINT_PALETTE["blue"], np.float32).reshape(3, 1, 1))[:, 0, 0]
+    assert np.linalg.norm(dabbed["left"] - blue) < 10, dabbed["left"]  # the dab's blue
+    tint = np.linalg.norm(dabbed["right"] - without["right"])
+    assert tint < 3, (tint, dabbed["right"], without["right"])  # (main: 50, a blue)
+
+
 def _helpers_alive():
     return [t for t in threading.enumerate() if t.name.startswith(pipeline.HELPER_THREAD)]
 
