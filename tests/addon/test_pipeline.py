@@ -721,7 +721,7 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
     # the result the lines are laid over: follow my colours colours the pixels under the lines only when they
     # go back over it (fill's `lined`; without them the model's own lines stay), so `plain` is made so too
     fill = hintfill.fill
-    monkeypatch.setattr(hintfill, "fill", lambda *a, lined=True: fill(*a, lined=True))
+    monkeypatch.setattr(hintfill, "fill", lambda *a, lined=True, **k: fill(*a, lined=True, **k))
     plain = pipeline.run(canvas, models=models, lines=())
     monkeypatch.setattr(hintfill, "fill", fill)
     hi, lo = canvas[..., :3].max(axis=2), canvas[..., :3].min(axis=2)
@@ -750,7 +750,7 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
     small = sketch(80, 80)  # smaller than 4 x the work size: the upscaled result is larger than the sketch
     up = pipeline.run(small, models={"colorize": col, "upscale": describe_model(upscale_model)})
     assert up["upscale"].shape == (256, 256, 4)
-    monkeypatch.setattr(hintfill, "fill", lambda *a, lined=True: fill(*a, lined=True))  # (as `plain`)
+    monkeypatch.setattr(hintfill, "fill", lambda *a, lined=True, **k: fill(*a, lined=True, **k))  # (as `plain`)
     bare = pipeline.run(small, models={"colorize": col, "upscale": describe_model(upscale_model)}, lines=())
     monkeypatch.setattr(hintfill, "fill", fill)
     layer = pipeline.line_layer(pipeline.to_model_space(small))[::-1]  # bottom-up
