@@ -750,7 +750,9 @@ def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resol
     small = sketch(80, 80)  # smaller than 4 x the work size: the upscaled result is larger than the sketch
     up = pipeline.run(small, models={"colorize": col, "upscale": describe_model(upscale_model)})
     assert up["upscale"].shape == (256, 256, 4)
-    monkeypatch.setattr(hintfill, "fill", lambda *a, lined=True, **k: fill(*a, lined=True, **k))  # (as `plain`)
+    monkeypatch.setattr(
+        hintfill, "fill", lambda *a, lined=True, **k: fill(*a, lined=True, **k)
+    )  # (as `plain`)
     bare = pipeline.run(small, models={"colorize": col, "upscale": describe_model(upscale_model)}, lines=())
     monkeypatch.setattr(hintfill, "fill", fill)
     layer = pipeline.line_layer(pipeline.to_model_space(small))[::-1]  # bottom-up
