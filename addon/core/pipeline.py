@@ -1136,12 +1136,12 @@ def run(
                 # with dabs, the shapes without one take their automatic colours from the model's run on the
                 # sketch with its dabs made paper: the model spreads a dab's colour into its neighbours (a
                 # blue dab in a horse's mane paints its tan face pale blue-grey)
-                plain = None
-                if prepared[1].dabbed and prepared[1].hint is not None:
+                # (only where a shape without a dab lies beside a dabbed one: `hintfill.pulled`)
+                def plain(x_in=x_in, hint=prepared[1].hint, layer=prepared[0], info=info, k=k, i=i):
                     job.progress(i / len(stages), f"{info.name} ({k}, without the dabs)")
-                    plain = apply_model(undabbed(x_in, prepared[1].hint, prepared[0]), info, sessions[k], job)
+                    return apply_model(undabbed(x_in, hint, layer), info, sessions[k], job)
+
                 _, filled, paper, sky = hintfill.fill(x, x_in, *prepared, lined=k in lined, plain=plain)
-                del plain
                 if filled and dabs is not None:
                     layer[dabs] = 1.0
                 if filled and prepared[1].hint is not None:  # (a grey dab is paint at the work size too)

@@ -1694,3 +1694,32 @@ def test_a_grey_stroke_in_the_paper_inside_a_frame_stays_drawing(grey):
         np.testing.assert_array_equal(hintfill.hint_mask(framed, layer), plain)
         out = shaded_model_output(framed)
         assert hintfill.fill(out, framed, layer)[1] == 1  # (the left box alone)
+
+
+def test_the_dab_free_run_leaves_the_demo_house_as_it_was():
+    """Follow my colours gives a shape without a dab the colorize model's colours from its run without the
+    dabs only where the model pulled it toward the colour of a dab beside it (`hintfill.pulled`; a blue dab
+    in a horse's mane painted its tan face pale blue-grey). The demo house at 256 px (colorize's work size)
+    through the shipped colorize: its golden roof and yellow windows (mauve and tan without the dabs, the
+    model's colours everywhere shift with them) are not pulled toward the red wall's dab: fill's result is the
+    same, to the bit, with that run as without it (given it all: the roof turned tan, the windows mauve)."""
+    from tools.demo import house
+
+    px = house(256)
+    models = {"colorize": str(SHIPPED)}
+    x = planar(px)
+    layer = pipeline.line_layer(x)
+    raw = planar(pipeline.run(px, models=models, threads=1, lines=(), fill_hints=False)["colorize"])
+    bare = pipeline.undabbed(x, hintfill.hint_mask(x, layer), layer)
+    rgba = np.ones((*x.shape[1:], 4), np.float32)
+    rgba[..., :3] = ((bare + 1) / 2).transpose(1, 2, 0)[::-1]
+    called = []
+
+    def plain():
+        called.append(True)
+        return planar(pipeline.run(rgba, models=models, threads=1, lines=(), fill_hints=False)["colorize"])
+
+    got = hintfill.fill(raw.copy(), x, layer, plain=plain)[0]
+    was = hintfill.fill(raw.copy(), x, layer)[0]
+    assert called  # (the walls' dab lies beside the roof, the windows and the door: the comparison was made)
+    np.testing.assert_array_equal(got, was)
