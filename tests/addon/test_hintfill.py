@@ -1723,3 +1723,28 @@ def test_the_dab_free_run_leaves_the_demo_house_as_it_was():
     was = hintfill.fill(raw.copy(), x, layer)[0]
     assert called  # (the walls' dab lies beside the roof, the windows and the door: the comparison was made)
     np.testing.assert_array_equal(got, was)
+
+
+@pytest.mark.parametrize("beside", [False, True])
+def test_the_dab_free_run_is_made_only_for_a_shape_beside_a_dabbed_one(beside):
+    """fill calls `plain` (the pipeline's second colorize run, on the sketch with its dabs made paper) only
+    when a region without a dab (nor paper) lies beside a dabbed one: a box with a blue dab alone on the
+    paper costs no second run; with a second box sharing its wall, it does."""
+    n = 128
+    px = np.ones((n, n, 4), np.float32)
+    boxes = [[(0.1, 0.3), (0.5, 0.3), (0.5, 0.7), (0.1, 0.7), (0.1, 0.3)]]
+    if beside:
+        boxes.append([(0.5, 0.3), (0.9, 0.3), (0.9, 0.7), (0.5, 0.7)])
+    draw_strokes(px, boxes, n / 110)
+    draw_strokes(px, [[(0.25, 0.45), (0.35, 0.55)]], n / 30, (*pipeline.HINT_PALETTE["blue"], 1.0))
+    x = planar(px)
+    layer = pipeline.line_layer(x)
+    called = []
+
+    def plain():
+        called.append(True)
+        return np.ones_like(x)
+
+    _, filled, _, _ = hintfill.fill(x.copy(), x, layer, plain=plain)
+    assert filled == 1
+    assert bool(called) == beside

@@ -536,8 +536,9 @@ def test_a_dab_does_not_tint_the_shape_beside_it():
     """Two boxes that share a wall on a 256 px canvas, a blue dab in the left one, through the shipped colorize.
     The model spreads a dab's colour into the shapes around it: the right box, with no dab, took a blue
     (L*a*b* 64, -9, -46) 50 dE from the grey it gets without the dab, and follow my colours' automatic fill
-    kept it. The shapes without a dab now take their colours from colorize's run on the sketch with the dabs
-    made paper: the right box is within 3 dE of its colour without the dab, the left one the dab's blue."""
+    kept it. A shape without a dab that the model pulled toward the colour of a dab beside it now takes its
+    colours from colorize's run on the sketch with the dabs made paper (`hintfill.pulled`): the right box is
+    within 3 dE of its colour without the dab, the left one the dab's blue."""
     models = {"colorize": describe_model(os.path.join(SHIPPED, "colorize-flat.onnx"))}
     n = 256
 
