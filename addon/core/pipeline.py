@@ -605,6 +605,7 @@ def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: Regions | None = Non
     (consumed) of the same size, and `_shift_ahead`'s regions (or None: the style's own lightness)."""
     fy = colour.lab_f_y(out, 0.5, 0.5)
     if shift is not None:
+        _line_cap(fy, f[1], shift)
         _shift(fy, shift)
     f[0] += fy
     f[2] += fy
@@ -638,6 +639,7 @@ class Regions(NamedTuple):
     fixed: np.ndarray
     # for the regions mostly in `sky`, what caps their lightness at their input's (`_shift`), or None
     cap: tuple | None
+    lines: np.ndarray  # the box pixels on a line or its 1 px edge (flat indices: `_line_cap`)
 
 
 def _shift_ahead(
@@ -705,7 +707,10 @@ def _shift_ahead(
                 if len(px):
                     level.append((r, px, float(np.median(fy_in.reshape(-1)[px]))))
             cap = (at, weight[at], fy_in.reshape(-1)[at], level)
-    return Regions(lab, soft, side, inv, cover, sel if up is None else up, inside, count, mean_in, fixed, cap)
+    lines = np.flatnonzero(inside == 0)
+    return Regions(
+        lab, soft, side, inv, cover, sel if up is None else up, inside, count, mean_in, fixed, cap, lines
+    )
 
 
 def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray, edge: np.ndarray) -> tuple:
@@ -785,6 +790,21 @@ def _shift(fy: np.ndarray, rg: Regions) -> np.ndarray:
         np.maximum(over, 0.0, out=over)
         over *= weight
         flat[at] -= over
+    return fy
+
+
+LINE_LIFT = 35.0  # L*: a style may shade the artist's lines at most this much lighter than they are drawn
+
+
+def _line_cap(fy: np.ndarray, fy_in: np.ndarray, rg: Regions) -> np.ndarray:
+    """fy (the style's lightness over the box, before `_shift` moves it) on the lines and their 1 px edges no more than
+    LINE_LIFT L* above the input's `fy_in` there, in place. 3D Clay shades a shape's outline as a grey bevel
+    (L* ~31 on the demo house at 512 px) but a line with paper on both sides (a ground line, a scooter's
+    stem, lines with no shape) as a pale ghost of itself (L* ~76): the drawing fades where it has no fill."""
+    flat = fy.reshape(-1)
+    top = fy_in.reshape(-1)[rg.lines]
+    top += np.float32(LINE_LIFT / 116.0)  # (L* = 116 fy - 16)
+    flat[rg.lines] = np.minimum(flat[rg.lines], top)
     return fy
 
 

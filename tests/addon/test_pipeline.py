@@ -1228,3 +1228,30 @@ def test_3d_clay_leaves_no_grey_frame_in_the_paper_beside_the_demo_house():
     light = out["stylize"][..., :3].min(axis=2)[paper]
     assert paper.sum() > 500_000
     assert (light < 250 / 255).sum() < 50, (light < 250 / 255).sum()
+
+
+def test_3d_clay_keeps_lines_with_paper_on_both_sides_as_dark_as_outlines():
+    """Issue 11 (crisp lines), through the shipped colorize and 3D Clay at 512 px: 3D Clay shades a shape's
+    outline as a dark grey bevel (the demo house: median L* 31) but a line with paper on both sides (its ground
+    line; every line of a drawing with no shapes) as a pale ghost of itself (median L* 76; the drawing faded
+    where it has no fill). A style may now shade the lines at most pipeline.LINE_LIFT L* lighter than its input
+    has them: the free lines come out as dark as the outlines, which stay as they were."""
+    from tools.demo import house
+
+    models = {
+        k: describe_model(os.path.join(SHIPPED, f"{name}.onnx"))
+        for k, name in (("colorize", "colorize-flat"), ("stylize", "stylize-clay"))
+    }
+    n = 512
+    img = house(n)
+    out = pipeline.run(img, models=models, threads=1)
+    light = {k: colour.lab(np.moveaxis(v[::-1, :, :3], 2, 0))[0] for k, v in out.items()}
+    rgb = out["colorize"][::-1, :, :3]
+    lines = pipeline.line_layer(pipeline.to_model_space(img)) < 0.3  # top-down, as `light`
+    shapes = hintfill.grow(rgb.max(axis=2) - rgb.min(axis=2) > 0.15, 6)
+    free, outline = lines & ~shapes, lines & shapes
+    assert free.sum() > 500 and outline.sum() > 5000, (free.sum(), outline.sum())
+    assert np.median(light["stylize"][free]) < 45, np.median(light["stylize"][free])  # (main: 76)
+    assert np.median(light["stylize"][outline]) < 35, np.median(light["stylize"][outline])
+    over = light["stylize"][free] - light["colorize"][free]
+    assert over.max() < pipeline.LINE_LIFT + 1, over.max()
