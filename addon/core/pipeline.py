@@ -837,10 +837,12 @@ def keep_paper(out: np.ndarray, x: np.ndarray, paper: np.ndarray) -> np.ndarray:
     12-40 px from the shapes (the demo house at 512 px). Its bevels and the outlines it rounds outward
     reach 5 px past the drawing on the demo house (8 at a 256 px canvas, where it works at 256) and 10 on
     held-out emoji at 512 (99th percentile of their lightness below the paper's, median over 30); a
-    margin of 4 px softened their outer edge, seen at 1:1. In the ramp the style's darkness is kept only as
-    far as it fades out from the margin (`_hazeless`): its haze past a white gap there came back as a faint
-    grey frame. Costs 1 ms at 256 px, 5 at 512 (and ~4 for `_hazeless`)."""
-    return _toward(out, x, _hazeless(1.0 - _paper_weight(paper, x), out))
+    margin of 4 px softened their outer edge, seen at 1:1. In the margin and the ramp the style's darkness is
+    kept only as far as it fades out from the drawing (`_hazeless`): its haze past a white gap came back as a
+    faint grey frame, its grey patches past a pale rim beside a line as smudges. Costs 1 ms at 256 px, 5 at
+    512 (and ~4 for `_hazeless`)."""
+    drawing = _drawing(paper, x)
+    return _toward(out, x, _hazeless(1.0 - _weight_of(drawing), out, drawing))
 
 
 SKYLESS_BAND = 3  # px at the style's work size beside a dabbed sky whose sky-tinted line edges go grey too
@@ -883,24 +885,25 @@ def skyless(x: np.ndarray, sky: np.ndarray) -> np.ndarray:
     return out
 
 
-def _hazeless(rest: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """keep_paper's `rest` (1 - its weight) with the style's haze in the ramp taken out: there (0 < rest < 1)
-    the style's darkness (1 - its darkest channel) is kept only as far as it reaches from the margin kept
-    whole (rest 1) without getting darker on the way (a bevel fading into the paper: as it was), not a
-    band of haze past a lighter gap (3D Clay's grey smudge 10-16 px from the demo house's wall at 512 px:
-    cut by the ramp into a faint grey frame, 248 of 255). A new array where it changes anything."""
-    ramp = (rest > 0) & (rest < 1)
-    box = _bounds_of(ramp)
+def _hazeless(rest: np.ndarray, out: np.ndarray, drawing: np.ndarray) -> np.ndarray:
+    """keep_paper's `rest` (1 - its weight) with the style's haze in the paper beside the drawing taken out:
+    there (rest > 0 off `drawing`, `_drawing`'s mask of the same size) the style's darkness (1 - its darkest
+    channel) is kept only as far as it reaches from the drawing without getting darker on the way (a bevel
+    fading into the paper: as it was), not a smudge past a lighter gap: 3D Clay's grey smudge 10-16 px from
+    the demo house's wall at 512 px (cut by the ramp into a faint grey frame, 248 of 255), and the grey
+    patches it paints 3-10 px beside a line with paper on both sides, past the pale rim it gives the line.
+    A new array where it changes anything."""
+    box = _bounds_of(rest > 0)
     if box is None:
         return rest
     y0, y1, x0, x1 = (max(0, box[0] - 1), box[1] + 1, max(0, box[2] - 1), box[3] + 1)
-    r, o = rest[y0:y1, x0:x1], out[:, y0:y1, x0:x1]
-    inside = ramp[y0:y1, x0:x1]
+    r, o, seed = rest[y0:y1, x0:x1], out[:, y0:y1, x0:x1], drawing[y0:y1, x0:x1]
+    inside = (r > 0) & ~seed
     # the darkness in 8-bit levels (1 - the darkest channel; uint8: a quarter of the bytes to pass over)
     dark = np.clip((1.0 - o.min(axis=0)) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-    reach = np.where(r >= 1, dark, np.uint8(0))  # (the margin kept whole: its own darkness)
+    reach = np.where(seed, dark, np.uint8(0))  # (the drawing: its own darkness)
     top = np.where(r > 0, dark, np.uint8(0))  # (the paper beyond the ramp: none)
-    for _ in range(PAPER_MARGIN[1] - PAPER_MARGIN[0] + 1):  # (across the ramp, a 3 x 3 step at a time)
+    for _ in range(PAPER_MARGIN[1] + 1):  # (out from the drawing, a 3 x 3 step at a time)
         np.maximum(reach, np.minimum(top, _max3(reach)), out=reach)
     cap = inside & (dark > reach)
     if not cap.any():
@@ -948,30 +951,37 @@ def _keep_ahead(
     (`_shift_ahead`) or None without `labels`). Outside the box keep_paper gives back `x` itself (weight 1),
     so keep_colours skips it."""
     h, w = x.shape[1:]
-    rest, box = None, (0, h, 0, w)
+    rest, drawing, box = None, None, (0, h, 0, w)
     if paper is not None:
-        rest = 1.0 - _paper_weight(paper, x)
+        drawing = _drawing(paper, x)
+        rest = 1.0 - _weight_of(drawing)
         drawn = rest != 0.0
         box = _bounds_of(drawn) or (0, 0, 0, 0)
     f = _input_colours(x, box)
     shift = None
     if labels is not None and f.size:
         shift = _shift_ahead(labels, paper, x, f[1], box, layer, sky)
-    return rest, box, f, shift
+    return rest, drawing, box, f, shift
 
 
 def _keep(
-    out: np.ndarray, x: np.ndarray, rest: np.ndarray | None, box: tuple, f: np.ndarray, shift=None
+    out: np.ndarray,
+    x: np.ndarray,
+    rest: np.ndarray | None,
+    drawing: np.ndarray | None,
+    box: tuple,
+    f: np.ndarray,
+    shift=None,
 ) -> np.ndarray:
     """keep_colours (and keep_paper with `rest`, 1 - its weight) on the style's output `out`, in place, with
-    `_keep_ahead`'s (rest, box, f, shift): the same values as keep_colours(out, x, labels) then keep_paper,
+    `_keep_ahead`'s (rest, drawing, box, f, shift): the same values as keep_colours(out, x, labels) then keep_paper,
     working on the box alone."""
     y0, y1, x0, x1 = box
     o = out[:, y0:y1, x0:x1]
     if o.size:
         _keep_colours_of(o, f, shift)
     if rest is not None:
-        _toward(o, x[:, y0:y1, x0:x1], _hazeless(rest[y0:y1, x0:x1], o))
+        _toward(o, x[:, y0:y1, x0:x1], _hazeless(rest[y0:y1, x0:x1], o, drawing[y0:y1, x0:x1]))
         out[:, :y0] = x[:, :y0]  # all paper (weight 1): x itself
         out[:, y1:] = x[:, y1:]
         out[:, y0:y1, :x0] = x[:, y0:y1, :x0]
@@ -984,9 +994,13 @@ PAPER_WHITE = 0.94  # model space ([-1, 1]; 0.97 in [0, 1]): the style's input i
 
 def _paper_weight(paper: np.ndarray, x: np.ndarray) -> np.ndarray:
     """(H, W) float32 in [0, 1] for the style's input `x` (3, H, W): 1 on the open paper PAPER_MARGIN[1] px
-    or more from the drawing, 0 within PAPER_MARGIN[0] px of it, a smoothstep between. `paper` (bool, any
-    size) is brought to (H, W) first; the drawing is the rest, and whatever in `x` is not white. The
-    distance is the 3 x 3 grow's (on a diagonal edge the margin is up to 1.4x wider), the ramp a box mean."""
+    or more from the drawing, 0 within PAPER_MARGIN[0] px of it, a smoothstep between (`_weight_of`)."""
+    return _weight_of(_drawing(paper, x))
+
+
+def _drawing(paper: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(H, W) bool for the style's input `x` (3, H, W): what is not open paper. `paper` (bool, any size) is
+    brought to (H, W) first; the drawing is the rest, and whatever in `x` is not white."""
     h, w = x.shape[1:]
     near = x.min(axis=0) < PAPER_WHITE
     if paper.shape == (h, w):  # (the nearest neighbour below would be `paper` itself: no gathers)
@@ -996,8 +1010,14 @@ def _paper_weight(paper: np.ndarray, x: np.ndarray) -> np.ndarray:
         rows = ((np.arange(h) + 0.5) * (paper.shape[0] / h)).astype(np.intp)
         cols = ((np.arange(w) + 0.5) * (paper.shape[1] / w)).astype(np.intp)
         near |= ~paper[rows][:, cols]
+    return near
+
+
+def _weight_of(drawing: np.ndarray) -> np.ndarray:
+    """`_paper_weight` of `_drawing`'s mask. The distance is the 3 x 3 grow's (on a diagonal edge the margin is
+    up to 1.4x wider), the ramp a box mean."""
     r = (PAPER_MARGIN[1] - PAPER_MARGIN[0]) // 2
-    near = hintfill.grow(near, PAPER_MARGIN[0] + r)
+    near = hintfill.grow(drawing, PAPER_MARGIN[0] + r)
     # the share of far paper around each pixel (edges repeated: the canvas edge cuts no ramp into the paper)
     t = _box_share(~near, r)
     return t * t * (3.0 - 2.0 * t)
