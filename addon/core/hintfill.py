@@ -1580,8 +1580,8 @@ class AutoPlan(NamedTuple):
     flat indices, row-major) and the region of each (`reg`, of `m`); and, as indices into `idx`, the pixels
     the colours are chosen from, away from the lines' bevel (`pick`: grouped by region, for `_region_median`),
     the pixels within RIM[1] px of their region's lines (`near`) with the share of the model's own shading
-    they keep (`own`: 0 up to RIM[0] px, 1 at RIM[1]), and (bool) the pixels the shading near the lines is
-    taken from (`far`: further in, or all of a region with no inside)."""
+    they keep (`own`: 0 up to RIM[0] px, 1 at RIM[1]), and where the shading near the lines is taken from
+    (`rim`: `_rim_plan`'s, for `_smooth_at`; the pixels further in, or all of a region with no inside)."""
 
     m: int
     take: np.ndarray
@@ -1590,7 +1590,7 @@ class AutoPlan(NamedTuple):
     pick: np.ndarray
     near: np.ndarray
     own: np.ndarray
-    far: np.ndarray
+    rim: RimPlan
 
 
 def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -> AutoPlan | None:
@@ -1632,7 +1632,7 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     far |= np.take(np.bincount(reg[far], minlength=m) == 0, reg)  # a region with no inside: its rim is all
     near = np.flatnonzero(rim < RIM[1]).astype(np.int32)
     own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    return AutoPlan(m, take, idx, reg, pick, near, own, far)
+    return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take.shape))
 
 
 def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
@@ -1641,7 +1641,7 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     Only the plan's pixels are worked on (no whole-image passes): one CIELAB round trip of them, the medians
     by a partition per region, the shading by the region's rim from a box blur on COARSE px cells evaluated
     at the rim's pixels alone."""
-    m, take, idx, reg, pick, near, own, far = plan
+    m, _, idx, reg, pick, near, own, rim = plan
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
@@ -1653,7 +1653,7 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     shade -= np.take(med[0], reg)
     np.clip(shade, -MAX_SHADE, MAX_SHADE, out=shade)
     if len(near):
-        by_rim = _smooth_at(shade, far, idx, near, take.shape, RIM[1] + COARSE)
+        by_rim = _smooth_at(shade, rim, RIM[1] + COARSE)
         raw = shade[near]
         shade[near] = own * raw + (1 - own) * by_rim
     want = np.take(med, reg, axis=1)
@@ -1665,30 +1665,52 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
         result[...] = flat.reshape(result.shape)
 
 
-def _smooth_at(x, valid, idx, at, shape, reach) -> np.ndarray:
-    """`_smooth_fill` of the pixel list `x` ((N,) at the flat indices `idx` of an image of `shape`, the
-    others 0 and not valid) over its `valid` pixels, within about `reach` px, at the pixels `idx[at]`
-    only: the COARSE px cells' sums by one bincount, the box from their summed-area table, interpolated
-    bilinearly (as `_lerp`, rows then columns) at those pixels."""
+class RimPlan(NamedTuple):
+    """What `_smooth_at` needs of the pixels alone (`_rim_plan`, made with the plan beside the model): which
+    pixels it smooths over (`valid`, bool over the pixel list), the COARSE px cell of each of them (`cell`), the
+    summed-area table of their counts per cell (`count`: (gh + 1, gw + 1) float32, 0 on its first row and
+    column), and for each pixel the smoothing is wanted at, the two taps of its column's interpolation and their
+    weight (`lo`, `hi`, `frac`) into the cells' means interpolated to the image's `h` rows ((h, gw), flat)."""
+
+    h: int
+    valid: np.ndarray
+    cell: np.ndarray
+    count: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    frac: np.ndarray
+
+
+def _rim_plan(valid: np.ndarray, idx: np.ndarray, at: np.ndarray, shape: tuple[int, int]) -> RimPlan:
+    """`_smooth_at`'s plan for the pixels at the flat indices `idx` of an image of `shape` (the others not
+    valid), smoothed over their `valid` ones (bool, as `idx`), wanted at the pixels `idx[at]`."""
     h, w = shape
     gh, gw = -(-h // COARSE), -(-w // COARSE)
     ys = idx.astype(np.int32) // np.int32(w)  # (int32: the index arithmetic is half the bytes)
     xs = idx - ys * w
-    cell = (ys // COARSE) * gw + xs // COARSE
-    cv = cell[valid]
-    cells = np.empty((2, gh * gw))
-    cells[0] = np.bincount(cv, weights=x[valid], minlength=gh * gw)
-    cells[1] = np.bincount(cv, minlength=gh * gw)
-    c = np.zeros((2, gh + 1, gw + 1), np.float32)
-    c[:, 1:, 1:] = cells.reshape(2, gh, gw).astype(np.float32).cumsum(1).cumsum(2)
-    rows = _lerp(_cell_means(c, reach), h, 0).reshape(
-        -1
-    )  # (h, gw): the rows' pass on the cells, then the columns' at `at`
+    cell = ((ys // COARSE) * gw + xs // COARSE)[valid]
+    count = np.zeros((gh + 1, gw + 1), np.float32)
+    count[1:, 1:] = (
+        np.bincount(cell, minlength=gh * gw).reshape(gh, gw).astype(np.float32).cumsum(0).cumsum(1)
+    )
     lo, hi, frac = _lerp_taps(w, gw)
     xn = xs[at]
     base = ys[at] * gw
-    f = np.take(frac, xn)
-    return np.take(rows, base + np.take(lo, xn)) * (1 - f) + np.take(rows, base + np.take(hi, xn)) * f
+    return RimPlan(h, valid, cell, count, base + np.take(lo, xn), base + np.take(hi, xn), np.take(frac, xn))
+
+
+def _smooth_at(x: np.ndarray, plan: RimPlan, reach: int) -> np.ndarray:
+    """`_smooth_fill` of the pixel list `x` ((N,), as `_rim_plan`'s `idx`) over its valid pixels, within about
+    `reach` px, at the pixels `plan` wants it at only: the COARSE px cells' sums by one bincount, the box from
+    their summed-area table, interpolated bilinearly (as `_lerp`, rows then columns) at those pixels."""
+    gh, gw = plan.count.shape[0] - 1, plan.count.shape[1] - 1
+    c = np.zeros((2, gh + 1, gw + 1), np.float32)
+    sums = np.bincount(plan.cell, weights=x[plan.valid], minlength=gh * gw)
+    c[0, 1:, 1:] = sums.reshape(gh, gw).astype(np.float32).cumsum(0).cumsum(1)
+    c[1] = plan.count
+    rows = _lerp(_cell_means(c, reach), plan.h, 0).reshape(-1)  # (h, gw): the rows' pass on the cells
+    f = plan.frac
+    return np.take(rows, plan.lo) * (1 - f) + np.take(rows, plan.hi) * f
 
 
 def _lerp_taps(n: int, g: int) -> tuple:
