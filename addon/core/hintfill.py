@@ -1100,9 +1100,10 @@ def _under_lines(
     h, w = labels.shape
     stride = w + 2
     under = np.empty((3, h + 2, stride), np.float32)  # the result clipped, its edges repeated one px out
-    np.clip(result, -1.0, 1.0, out=under[:, 1:-1, 1:-1])
+    under[:, 1:-1, 1:-1] = result
     under[:, 1:-1, 0], under[:, 1:-1, -1] = under[:, 1:-1, 1], under[:, 1:-1, -2]
     under[:, 0], under[:, -1] = under[:, 1], under[:, -2]
+    np.clip(under, -1.0, 1.0, out=under)  # (contiguous: numpy 1.26 clips into a strided view at half speed)
     under = under.reshape(3, -1)
     for at, hv, cnt in steps:  # (sums in the order of before: one neighbour after another)
         total = _take(under, at - stride) * hv[0]
