@@ -1336,6 +1336,60 @@ def test_the_cells_are_summed_as_numpy_sums_them():
         np.testing.assert_array_equal(hintfill._cell_sums(c), c.sum(axis=(2, 4)))
 
 
+def test_a_regions_median_is_the_partitions_value():
+    """_kth (a partition of the values a sample brackets) gives np.partition's k-th value: random, sorted, tied
+    and lopsided values, ranks near the ends (the bracket missed: all of them partitioned), NaN at the end;
+    and _region_median each region's value of rank count // 2, large regions and small."""
+    rng = np.random.default_rng(3)
+    for i in range(300):
+        n = int(rng.integers(hintfill.KTH_SAMPLE * 8, 30000))
+        v = rng.standard_normal(n).astype(np.float32)
+        if i % 3 == 0:
+            v = np.round(v * 4) / 4  # ties
+        if i % 5 == 0:
+            v.sort()
+        if i % 7 == 0:
+            v[: n // 3] = 9.0
+        if i % 11 == 0:
+            v[rng.integers(0, n, 50)] = np.nan
+        for k in (n // 2, int(rng.integers(0, n)), 3, n - 4):
+            want = np.partition(v, k)[k]
+            got = hintfill._kth(v, k)
+            assert got == want or (np.isnan(got) and np.isnan(want)), (i, n, k)
+    reg = rng.integers(0, 6, 40000)
+    reg[reg == 3] = 4  # (region 3: none)
+    reg[:7] = 6  # (a small one)
+    c = rng.standard_normal((3, reg.size)).astype(np.float32)
+    med = hintfill._region_median(c, reg, 7)
+    for r in range(7):
+        px = c[:, reg == r]
+        want = np.partition(px, px.shape[1] // 2, axis=1)[:, px.shape[1] // 2] if px.size else np.zeros(3)
+        np.testing.assert_array_equal(med[:, r], want)
+
+
+def test_the_rim_shading_is_the_smooth_fill_at_its_pixels():
+    """_smooth_at with _rim_plan's cells and taps (made beside the model) is _smooth_fill's image of the same
+    values at the pixels it is wanted at."""
+    rng = np.random.default_rng(4)
+    for h, w in ((64, 64), (61, 90), (256, 256)):
+        take = rng.random((h, w)) < 0.6
+        idx = np.flatnonzero(take)
+        valid = rng.random(idx.size) < 0.5
+        at = np.flatnonzero(rng.random(idx.size) < 0.3).astype(np.int32)
+        x = rng.standard_normal(idx.size).astype(np.float32)
+        image = np.zeros((h, w), np.float32)
+        image.reshape(-1)[idx] = x
+        mask = np.zeros((h, w), bool)
+        mask.reshape(-1)[idx[valid]] = True
+        want = hintfill._smooth_fill(image, mask, (hintfill.RIM[1] + hintfill.COARSE,))[0].reshape(-1)[
+            idx[at]
+        ]
+        got = hintfill._smooth_at(
+            x, hintfill._rim_plan(valid, idx, at, (h, w)), hintfill.RIM[1] + hintfill.COARSE
+        )
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
 # ------------------------------------------------------------------ an automatic dab from the model (session 9)
 
 
