@@ -1165,7 +1165,8 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray) -> list:
         if not new.any():
             break
         at = idx[new]
-        steps.append((at, [m[new] for m in hv], cnt[new]))
+        # (the count as float32: _under_lines divides in float32, the same values as in float64 for 1-4)
+        steps.append((at, [m[new] for m in hv], cnt[new].astype(np.float32)))
         have[at] = True
         idx = idx[~new]
     return steps
