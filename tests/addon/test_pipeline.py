@@ -1275,3 +1275,36 @@ def test_keep_paper_takes_out_a_smudge_past_a_lighter_rim_beside_a_line():
     got = pipeline.keep_paper(out.copy(), x, paper)
     np.testing.assert_array_equal(got[:, :, 26:36], out[:, :, 26:36])  # the line, the rim, the bevel: kept
     assert got[:, :, 20:26].min() >= 0.95 - 1e-6, got[:, :, 20:26].min()  # the smudge: no darker than the rim
+
+
+def test_the_haze_stops_spreading_once_it_stops_changing():
+    """_hazeless stops its 3 x 3 steps out from the drawing once one changes nothing: the same rest as all
+    PAPER_MARGIN[1] + 1 steps, on haze that settles after a few steps and on a long fading ramp that takes
+    them all."""
+
+    def all_steps(rest, out, drawing):  # (the loop without the stop)
+        box = pipeline._bounds_of(rest > 0)
+        y0, y1, x0, x1 = (max(0, box[0] - 1), box[1] + 1, max(0, box[2] - 1), box[3] + 1)
+        r, o, seed = rest[y0:y1, x0:x1], out[:, y0:y1, x0:x1], drawing[y0:y1, x0:x1]
+        inside = (r > 0) & ~seed
+        dark = np.clip((1.0 - o.min(axis=0)) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+        reach = np.where(seed, dark, np.uint8(0))
+        top = np.where(r > 0, dark, np.uint8(0))
+        for _ in range(pipeline.PAPER_MARGIN[1] + 1):
+            np.maximum(reach, np.minimum(top, pipeline._max3(reach)), out=reach)
+        cap = inside & (dark > reach)
+        rest = rest.copy()
+        rest[y0:y1, x0:x1][cap] *= reach[cap].astype(np.float32) / dark[cap]
+        return rest
+
+    rng = np.random.default_rng(6)
+    n = 80
+    drawing = np.zeros((n, n), bool)
+    drawing[30:50, 30:50] = True
+    rest = 1.0 - pipeline._weight_of(drawing)
+    ramp = np.ones((3, n, n), np.float32)
+    ramp[:, :, 50:] = np.linspace(-0.6, 0.9, n - 50, dtype=np.float32)  # darkness fading out over 30 px
+    for out in (rng.uniform(0.3, 1.0, (3, n, n)).astype(np.float32), ramp):
+        want = all_steps(rest, out, drawing)
+        assert not np.array_equal(want, rest)  # (it takes some haze out)
+        np.testing.assert_array_equal(pipeline._hazeless(rest, out, drawing), want)
