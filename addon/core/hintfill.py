@@ -111,6 +111,8 @@ PAPER = (92.0, 6.0, 0.3)  # the model's paper: L* above, chroma below; and the s
 # it must paint as paper for the dabs to keep to the rest
 FRAME = 12  # px at 256 px: a region this close to the canvas edge reaches it (inside a frame drawn round it)
 FRAMED = 0.9  # a drawn frame: lines within FRAME px of the canvas edge along this share of each of its sides
+RUN = (2, 3)  # ... each line of it running along the side for RUN[0] * FRAME px or more, wandering at
+# most RUN[1] px across it (at 256 px: a hand-drawn frame; a line that crosses the strip has no such run)
 RAYS = 16  # a dab's region still open to the canvas edge is open background if, of RAYS straight rays from
 ESCAPE = 0.3  # RAY_POINTS points on its dab, at least this share reaches the edge without crossing a line,
 CLEAR = 12.0  # and the nearest line they meet is this many px away (at 256 px; the median over the points)
@@ -495,7 +497,8 @@ def fill(
     labels, n = p.labels, p.n
     has = flat = np.zeros(n, bool)
     model = None if lined else result.copy()  # (without the lines laid back: the model's own lines, kept)
-    thick: dict = {}  # the lines thickened k px (grow(p.line, k)), made once for the leak guard and the paper
+    thick: dict = {}  # the lines thickened k px (grow(p.line, k)) and the frame (`_frame_edge`), made once for
+    # the leak guard, the flat sky and the paper
     groups = None
     if p.dabbed:
         labels, n, has, flat, groups = _fill_dabs(result, sketch, p.line, labels, n, p.hint, thick)
@@ -599,7 +602,7 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     if clear is not None:
         w *= clear[target]
     shade = (w * shade + (1 - w) * by_dab) * SHADING
-    flat = _open_paper_regions(r_lab, labels, far, n, line) & has
+    flat = _open_paper_regions(r_lab, labels, far, n, line, thick) & has
     shade[flat[reg]] = 0.0
     want[0] = np.clip(want[0] + shade, 0, 100)  # (the colour's lightness shaded; its a*, b* as they are)
     _put(result, at, srgb(want) * 2 - 1)
@@ -666,7 +669,7 @@ def pulled(result, labels, n, has, blank, group_region, colour, plain):
     return swap, plain
 
 
-def _open_paper_regions(r_lab, labels, far, n, line=None) -> np.ndarray:
+def _open_paper_regions(r_lab, labels, far, n, line=None, memo=None) -> np.ndarray:
     """(n,) bool: the filled regions that are open background the model paints as paper: they reach the canvas
     edge (within FRAME px: a sky inside a frame drawn round the canvas, whose haze the fill kept: L* spread
     4.8 in the framed sky_sketch at 256 px, 0 now; or beside a frame drawn round the drawing, `_frame_edge`
@@ -683,7 +686,7 @@ def _open_paper_regions(r_lab, labels, far, n, line=None) -> np.ndarray:
     edge = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry)
     k = max(1, round(FRAME * min(labels.shape) / 256))  # (or a frame drawn round the canvas: a sky inside it)
     edge[_border(labels, k)] = True
-    beside = None if line is None else _frame_edge(line)[1]
+    beside = None if line is None else _frame_edge(line, memo)[1]
     if beside is not None:
         edge[labels[beside]] = True
     return out & edge[:n] & (np.bincount(reg, minlength=n) > 0)
@@ -791,7 +794,7 @@ def paper(
     None (the model has not run yet) it returns None where it would need the model's output. A frame drawn
     round the drawing (`_frame`) is the canvas edge too: the paper inside it is open paper, not a shape."""
     rim = _border(labels)
-    _, beside, edge = _frame_edge(line)
+    _, beside, edge = _frame_edge(line, thick)
     if beside is not None:
         rim = np.concatenate([rim, labels[beside]])
     rim = np.unique(rim)
@@ -806,29 +809,70 @@ def paper(
 
 
 def _frame(line: np.ndarray) -> np.ndarray | None:
-    """A frame drawn round the drawing: where the lines lie within FRAME px of the canvas edge (scaled with
-    it) along at least FRAMED of each of its four sides, those lines ((H, W) bool); else None."""
+    """A frame drawn round the drawing: where lines run along the canvas edge within FRAME px of it (scaled
+    with it) over at least FRAMED of each of its four sides, those lines ((H, W) bool); else None. A line
+    runs along a side where it stays in that strip for RUN[0] * FRAME px along it, wandering at most RUN[1]
+    px across (`_along`); a line that only reaches the edge (a horizon's ends, a ground line's, a roof's or
+    a tent's slope) crosses the strip within a few px: it neither frames the drawing nor is frame where it
+    meets one, beyond RUN[1] px of the frame's line (a ray reaching it there does not get out, and a shape
+    it closes beside the frame does not reach the canvas edge). Before, every line within FRAME px of the
+    edge counted, and a drawing hatched diagonally edge to edge was framed."""
     h, w = line.shape
     k = max(1, round(FRAME * min(h, w) / 256))
     if 2 * k >= min(h, w):
         return None
-    sides = (line[:k].any(axis=0), line[-k:].any(axis=0), line[:, :k].any(axis=1), line[:, -k:].any(axis=1))
-    if any(side.mean() < FRAMED for side in sides):
+    # each strip (across the side, along it): the lines along a side run along its rows
+    strips = (line[:k], line[-k:], np.ascontiguousarray(line[:, :k].T), np.ascontiguousarray(line[:, -k:].T))
+    if any(s.any(axis=0).mean() < FRAMED for s in strips):  # (not even lines near the edge there)
         return None
-    out = line.copy()
-    out[k:-k, k:-k] = False
+    slack = max(1, round(RUN[1] * k / FRAME))
+    along = [_along(s, RUN[0] * k, slack) for s in strips]
+    if any(a.any(axis=0).mean() < FRAMED for a in along):
+        return None
+    out = np.zeros_like(line)
+    out[:k] |= along[0]
+    out[-k:] |= along[1]
+    out[:, :k] |= along[2].T
+    out[:, -k:] |= along[3].T
     return out
 
 
-def _frame_edge(line: np.ndarray) -> tuple:
+def _along(strip: np.ndarray, run: int, slack: int) -> np.ndarray:
+    """The pixels of `strip` ((width, length) bool: the lines in a strip along a side of the canvas) on a line
+    that runs along it: `run` px or more along the strip (axis 1) without a break, allowing it to wander
+    `slack` px across (the runs are those of the lines widened that much across: a hand-drawn frame's; a line
+    that crosses the strip, a few px along it, has none)."""
+    wide = strip.copy()
+    for d in range(1, slack + 1):
+        wide[d:] |= strip[:-d]
+        wide[:-d] |= strip[d:]
+    n = wide.shape[1]
+    if n < run:
+        return np.zeros_like(strip)
+    c = np.zeros((len(wide), n + 1), np.int32)
+    np.cumsum(wide, axis=1, out=c[:, 1:])
+    full = (c[:, run:] - c[:, :-run]) == run  # a window of `run` px from each start, all line
+    ends = np.zeros((len(wide), n + 1), np.int32)  # the windows' pixels: +1 where one starts, -1 past it
+    ends[:, : n - run + 1] += full
+    ends[:, run:] -= full
+    got = np.cumsum(ends[:, :n], axis=1) > 0
+    got &= strip  # (so another line's pixels are frame only within `slack` px of the frame's)
+    return got
+
+
+def _frame_edge(line: np.ndarray, memo: dict | None = None) -> tuple:
     """What counts as the canvas edge beside a frame drawn round the drawing, or (None, None, None) without
     one: ((H, W) bool each) the frame's lines (`_frame`), the pixels within 2 px of them (the regions
     `regions` labels beside them reach the edge) and within CLOSE[-1] + 1 px (so do the parts beside them
-    once the lines are thickened, up to CLOSE[-1] px). `paper`, the leak guard and the flat sky ask it."""
+    once the lines are thickened, up to CLOSE[-1] px). `paper`, the leak guard and the flat sky ask it.
+    `memo`: `_thickened`'s (a dict kept for these lines, or None), which keeps it for the next call too."""
+    if memo is not None and "frame" in memo:
+        return memo["frame"]
     frame = _frame(line)
-    if frame is None:
-        return None, None, None
-    return frame, grow(frame, 2), grow(frame, CLOSE[-1] + 1)
+    got = (None, None, None) if frame is None else (frame, grow(frame, 2), grow(frame, CLOSE[-1] + 1))
+    if memo is not None:
+        memo["frame"] = got
+    return got
 
 
 def _thickened(line: np.ndarray, k: int, memo: dict | None) -> np.ndarray:
@@ -1226,7 +1270,7 @@ def guard_leaks(
     same sketch without the frame. `seeds` / `own`: the dab groups' points and groups, as
     _hint_groups gives them; `r_lab`: the model's output in CIELAB. Returns (labels, count, regions
     split): new regions numbered from the old count on (labels is modified in place)."""
-    frame, beside, edge = _frame_edge(line)
+    frame, beside, edge = _frame_edge(line, thick)
     at_edge = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry, left False)
     at_edge[_border(labels)] = True
     if beside is not None:

@@ -1724,6 +1724,77 @@ def test_a_ray_reaching_a_frame_drawn_round_the_drawing_gets_out():
     assert hintfill.in_the_open(framed, pts, frame) and not hintfill.in_the_open(framed, pts)
 
 
+def tent_sketch(n, inset, dabs=()):
+    """sky_sketch (a house on a horizon drawn edge to edge, a blue dab in the sky) with a tent standing on the
+    horizon 4 px (at 256) in from a frame drawn round the canvas `inset` in from its edge, `dabs` in it."""
+    a = inset + 0.015
+    px = sky_sketch(n, dabs=((BLUE, (0.12, 0.80)), *((c, (a + 0.055, 0.28)) for c in dabs)))
+    draw_strokes(px, [[(a, 0.25), (a + 0.065, 0.40), (a + 0.165, 0.25)]], width=n / 110)
+    return with_frame(planar(px), inset)
+
+
+def wavy(p0, p1, amp, period):
+    """A stroke from p0 to p1 wandering `amp` across it, a wave every `period` along it (canvas shares)."""
+    t = np.linspace(0, 1, 200)
+    (x0, y0), (x1, y1) = p0, p1
+    length = np.hypot(x1 - x0, y1 - y0)
+    off = amp * np.sin(2 * np.pi * t * length / period)
+    return list(
+        zip(x0 + (x1 - x0) * t - (y1 - y0) / length * off, y0 + (y1 - y0) * t + (x1 - x0) / length * off)
+    )
+
+
+@pytest.mark.parametrize("n", [256, 512])
+def test_only_lines_running_along_the_canvas_edge_are_a_frame(n):
+    """Issue 11: `_frame` took every line within FRAME px (12 at 256) of the canvas edge for frame once the
+    lines there covered 90 % of each side: in a framed sketch a horizon's and a tent's ends inside the frame
+    were frame too (a ray reaching them got out, a shape they close beside the frame reached the canvas
+    edge), and a drawing hatched diagonally edge to edge was framed. Now only lines running along a side
+    are: the frame's own lines and, within RUN[1] px of them, a few px of the lines meeting it; a hand-drawn
+    frame (tilted, wandering) still is one."""
+    scale = n / 256
+    for inset in (0.02, 0.04):
+        x = tent_sketch(n, inset)
+        line = pipeline.line_layer(x) < hintfill.LINE
+        own = pipeline.line_layer(with_frame(planar(np.ones((n, n, 4), np.float32)), inset)) < hintfill.LINE
+        frame = hintfill._frame(line)
+        assert frame is not None and frame[own & line].all()  # the frame's lines, all of them
+        others = frame & ~hintfill.grow(own, round(3 * scale))  # (RUN[1] px)
+        assert not others.any(), others.sum()  # (main: 24 px of the horizon and the tent at 256, 118 at 512)
+    assert hintfill._frame(pipeline.line_layer(planar(sky_sketch(n))) < hintfill.LINE) is None
+    px = np.ones((n, n, 4), np.float32)
+    draw_strokes(px, [[(s, 0.0), (s + 1.0, 1.0)] for s in np.arange(-1.0, 1.0, 0.05)], width=n / 110)
+    assert hintfill._frame(pipeline.line_layer(planar(px)) < hintfill.LINE) is None  # (main: framed)
+    for amp, period in ((0.0, 1.0), (0.006, 0.15), (0.01, 0.1)):  # hand-drawn: tilted, wandering
+        corners = [(0.015, 0.035), (0.97, 0.012), (0.985, 0.975), (0.035, 0.985), (0.015, 0.035)]
+        px = np.ones((n, n, 4), np.float32)
+        draw_strokes(px, [wavy(corners[i], corners[i + 1], amp, period) for i in range(4)], width=n / 110)
+        line = pipeline.line_layer(planar(px)) < hintfill.LINE
+        frame = hintfill._frame(line)
+        # (one wandering 2.5 px every 25 px: only its straighter stretches are kept)
+        assert frame is not None
+        assert amp > 0.006 or not (line & ~hintfill.grow(frame, 1)).any()
+
+
+def test_a_shape_on_the_horizon_beside_a_frame_is_filled_whole():
+    """Issue 11, through the shipped colorize model at 256 px: a red-dabbed tent standing on the horizon 4 px
+    in from a frame drawn round a house on a horizon, a blue dab in the sky. Its slope's and the horizon's
+    ends within FRAME px of the canvas edge counted as frame, so the closed tent reached the canvas edge to
+    the leak guard, which cut the dab's part out of it: its tip and corners came back white paper (25 px,
+    97.9 dE from the dab's red). Now it is filled whole, as the same tent further in."""
+    red = (0.85, 0.15, 0.12)
+    x = tent_sketch(256, 0.02, dabs=(red,))
+    rgba = np.ones((256, 256, 4), np.float32)
+    rgba[..., :3] = ((x + 1) / 2).transpose(1, 2, 0)[::-1]
+    out = pipeline.run(rgba, models={"colorize": str(SHIPPED)}, threads=1, lines=())["colorize"]
+    labels, _ = hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)
+    tent = (labels == labels[182, 23])[::-1]  # (bottom-up, as the result)
+    assert 600 < tent.sum() < 700
+    assert de_to(out, red, tent).max() < 15
+    sky = sky_masks()[0] & (distance_to(dab_mask(x))[::-1] > 40) & (pipeline.line_layer(x)[::-1] > 0.99)
+    assert (de_to(out, BLUE, sky & ~hintfill.grow(tent, 4)) < 15).mean() >= 0.9
+
+
 @pytest.mark.parametrize("grey", [0.5, 0.75])
 def test_a_grey_stroke_in_the_paper_inside_a_frame_stays_drawing(grey):
     """grey_dabs: a flat grey stroke in the open paper (a shadow on the ground) stays drawing; only one inside a
