@@ -514,19 +514,85 @@ def fill(
             _put(result, at, _take(plain, at))
     if plan is not None:  # an automatic dab in each region without one
         auto_fill(result, plan)
+    gaps = _gaps(labels, n, p.line, has, thick, lined) if has.any() else None
+    if gaps is not None:  # (a dab in the open background: the gaps between doubled lines beside it are paper)
+        np.copyto(result, 1.0, where=gaps)
     if known and p.under is not None:  # (prepare's plan: beside the paper and `p.auto`)
         steps = p.under
     else:  # (with dabs, or prepared without one)
         changed = blank | has[np.maximum(labels, 0)]
         if plan is not None:
             changed |= plan.take
-        steps = _under_plan(labels, changed)
+        steps = _under_plan(labels, changed, gaps)
     if lined:
         _under_lines(result, labels, None, steps)
     else:
         _model_lines(result, model, labels, steps)
     sky = flat[np.maximum(labels, 0)] & (labels >= 0) if flat.any() else np.zeros(labels.shape, bool)
     return result, int(has.sum()), blank, sky
+
+
+GAP_REACH = (
+    8  # px (at 256 px): how far from the regions beside them the gaps between doubled lines are looked at
+)
+
+
+def _gaps(labels, n, line, has, memo=None, lined=True) -> np.ndarray | None:
+    """(H, W) bool: the gaps between doubled lines (two strokes a px or two apart: a cactus's outline drawn twice)
+    that lie nearer a dabbed open background (a dab in the sky, reaching the canvas edge or a frame drawn round
+    the drawing, `_frame_edge`) than any other region, or None. Such a gap is no line in the sketch (`line`)
+    yet no region either: `regions` thickens the lines by a px, which closes it; its colour was the line
+    pixels' (`_under_lines`: the sky's, spread UNDER px in under the lines; deeper in, the model's own, which
+    spreads a dab's colour far past the lines: a blue line inside the cactus's black outline, the sky dabbed
+    blue). It belongs to the lines: `fill` gives it back as the paper the sketch shows there (white). With
+    the sketch's lines laid back over the result (`lined`), so do the line pixels deeper than UNDER px in
+    from every region (under the lines' dark middle, they show only where the sketch at its own size has
+    such a gap that the work size closed: most of the cactus's, a px wide at 256). Nearness is counted in
+    3 x 3 steps, up to GAP_REACH px (scaled with the canvas's side); a gap as near a shape as the sky is the
+    sky's. A gap nearer a shape (a roof's base drawn a px above the walls' top) keeps its colours (those of the
+    shapes beside it, `_under_lines`, or the model's). None without a dab in the open background."""
+    edge = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry, left False)
+    edge[_border(labels)] = True
+    beside = _frame_edge(line, memo)[1]
+    if beside is not None:
+        edge[labels[beside]] = True
+    sky = has & edge[:n]
+    if not sky.any():
+        return None
+    gap = labels < 0
+    if lined:  # (the line pixels far from every region, and the gaps)
+        gap &= ~line | ~grow(~gap, UNDER)
+    else:
+        gap &= ~line
+    if not gap.any():
+        return None
+    reach = max(1, round(GAP_REACH * max(labels.shape) / 256))
+    box = _bounds(gap)
+    box = tuple(slice(max(b.start - reach, 0), b.stop + reach) for b in box)
+    sub = labels[box]
+    # which is nearer, a race: 2 the sky, 1 another region, 0 neither yet, on a copy padded a px round; each
+    # step a pixel not reached yet takes the largest code of its 3 x 3 neighbours (the sky's, on a tie)
+    code = np.zeros((sub.shape[0] + 2, sub.shape[1] + 2), np.int8)
+    inner = code[1:-1, 1:-1]
+    inner[sub >= 0] = 1
+    inner[np.append(sky, False)[sub]] = 2
+    todo = gap[box]
+    rows = np.empty((code.shape[0] - 2, code.shape[1]), np.int8)
+    for _ in range(reach):
+        np.maximum(code[:-2], code[1:-1], out=rows)
+        np.maximum(rows, code[2:], out=rows)
+        best = np.maximum(rows[:, :-2], rows[:, 1:-1])
+        np.maximum(best, rows[:, 2:], out=best)
+        free = inner == 0
+        np.copyto(inner, best, where=free)
+        if not (todo & free & (best == 0)).any():  # (every gap reached)
+            break
+    out = todo & (inner == 2)
+    if not out.any():
+        return None
+    got = np.zeros(labels.shape, bool)
+    got[box] = out
+    return got
 
 
 def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
@@ -1188,17 +1254,25 @@ def _model_lines(result: np.ndarray, model: np.ndarray, labels: np.ndarray, step
     _put(result, idx, (_take(result, idx) + 1) * shade - 1)
 
 
-def _under_plan(labels: np.ndarray, changed: np.ndarray) -> list:
+def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None = None) -> list:
     """Which line pixels `_under_lines` colours, turn by turn (each a pixel deeper into the line), and from
     which neighbours: [(flat indices into the padded image, the four neighbours' have-a-colour masks, their
-    count), ...], empty when there are none. The labels and `changed` alone decide it, not the colours."""
+    count), ...], empty when there are none. The labels and `changed` alone decide it, not the colours.
+    `gaps`: (H, W) bool, line pixels (labels -1) with a colour of their own (`_gaps`: paper), changed too:
+    they are not coloured, and colour the line pixels beside them as a region does."""
     w = labels.shape[1]
     todo = labels < 0
+    if gaps is not None:
+        todo &= ~gaps
+        changed = changed | gaps
     todo &= grow(changed & ~todo, UNDER)  # the line pixels near a changed region
     if not todo.any():
         return []
     stride = w + 2
-    have = np.pad(labels >= 0, 1).reshape(-1)
+    have = labels >= 0
+    if gaps is not None:
+        have = have | gaps
+    have = np.pad(have, 1).reshape(-1)
     ys, xs = np.divmod(np.flatnonzero(todo), w)
     idx = (ys + 1) * stride + xs + 1
     steps = []

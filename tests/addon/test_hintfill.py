@@ -1313,7 +1313,10 @@ def test_the_quicker_fill_gives_the_same_results_as_before(case):
     the canvas edge: its undabbed ground inside the frame is open paper, white, no longer a shape with the
     model's colour: 13552 pixels more paper, 15123 of `out` changed: 13154 in that paper, 1656 on the lines,
     313 in the walls within 6 px of their bottom line by at most 0.032, whose rim shading took in the ground's;
-    the other three bit for bit as before)."""
+    the other three bit for bit as before). Session 14 rewrote 103 pixels of held_emoji_11_pal's `out` (the
+    gaps between its doubled lines nearer its dabbed open background are paper, `_gaps`: 3 gap pixels, paper
+    in the sketch, white now, and 100 line pixels round them or deep under its lines, line layer <= 0.56;
+    those 103 pixels only, the other three bit for bit as before)."""
     f = np.load(FILLS / f"{case}.npz")
     x = f["sketch"].astype(np.float32) / np.float32(127.5) - 1
     out = f["result"].astype(np.float32) / np.float32(127.5) - 1
@@ -1793,6 +1796,34 @@ def test_a_shape_on_the_horizon_beside_a_frame_is_filled_whole():
     assert de_to(out, red, tent).max() < 15
     sky = sky_masks()[0] & (distance_to(dab_mask(x))[::-1] > 40) & (pipeline.line_layer(x)[::-1] > 0.99)
     assert (de_to(out, BLUE, sky & ~hintfill.grow(tent, 4)) < 15).mean() >= 0.9
+
+
+@pytest.mark.parametrize("n", [256, 512])
+def test_the_gap_between_doubled_outlines_is_no_sky(n):
+    """Issue 11, through the shipped colorize model (256 px work size), keep my lines on: a box drawn twice,
+    its two outlines 4 px apart at 256 (a gap of about 2 px between them, paper in the sketch), a blue dab in
+    the sky. The gap belongs to the lines, not the sky: `regions` closes it (lines thickened a px) and it took
+    the line pixels' colour, the sky's blue spread under the lines (main: a blue line inside the outline, L*
+    47, chroma 53 at 256; 50 / 59 at 512). It is paper now, as the sketch shows it (`_gaps`)."""
+    px = np.ones((n, n, 4), np.float32)
+
+    def box(a, b):
+        return [(a, a), (b, a), (b, b), (a, b), (a, a)]
+
+    draw_strokes(px, [box(0.3, 0.7), box(0.316, 0.684)], width=n / 110)
+    draw_strokes(px, [[(0.12, 0.80), (0.18, 0.83)]], width=n / 30, color=(*BLUE, 1.0))
+    out = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1)["colorize"]
+    yy, xx = (np.mgrid[0:n, 0:n] + 0.5) / n
+    m = np.maximum(np.abs(yy - 0.5), np.abs(xx - 0.5))
+    gap = (m > 0.184) & (m < 0.2) & (pipeline.line_layer(planar(px))[::-1] > 0.7)
+    assert gap.sum() > 2 * n
+    got = hintfill.lab(np.ascontiguousarray(out[..., :3].transpose(2, 0, 1)))[:, gap]
+    assert got[0].mean() > 80 and np.hypot(got[1], got[2]).mean() < 10, (
+        got[0].mean(),
+        np.hypot(*got[1:]).mean(),
+    )
+    sky = (m > 0.25) & (distance_to(dab_mask(planar(px)))[::-1] > 40)
+    assert (de_to(out, BLUE, sky) < 15).mean() >= 0.9  # (the sky itself still the dab's)
 
 
 @pytest.mark.parametrize("grey", [0.5, 0.75])
