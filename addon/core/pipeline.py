@@ -439,11 +439,16 @@ KEEP_COLOURS_BYTES = 40  # per work-size pixel: keep_colours's temporaries (36 B
 RUNTIME_BYTES = 512 * 1024**2  # onnxruntime's sessions and one tile's activations, whatever the image size
 
 
-def job_bytes(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = None) -> int:
+def job_bytes(
+    h: int, w: int, infos: dict[str, ModelInfo], size: int | None = None, fill_hints: bool = True
+) -> int:
     """A generous estimate of the memory `run()` needs for an h x w sketch (before anything is made): the
     sketch and its model-space copies, and per stage its padded input, the tile accumulator and weights,
     the clipped result and the RGBA image it leaves (each result is kept). Bytes per pixel follow the
-    arrays run() and apply_model() allocate (float32)."""
+    arrays run() and apply_model() allocate (float32). With `fill_hints` (run()'s) it counts colorize's
+    second run on the sketch with its dabs made paper: whether that run is made depends on the dabs and on
+    the first run's output (`hintfill.pulled`), neither known before the pixels are read, so it is counted
+    for every sketch (an upper bound); without follow my colours it is never made, and not counted."""
     if size:
         f = size / max(h, w)
         h, w = max(1, round(h * f)), max(1, round(w * f))
@@ -474,15 +479,22 @@ def job_bytes(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = No
         cur_h, cur_w = cur_h * info.scale, cur_w * info.scale
         if k == "colorize" and infos.get("stylize") and infos["stylize"].keep_colours:
             total += cur_h * cur_w  # the open paper follow my colours gave back, kept for keep_paper (bool)
-        if k == "colorize":  # with dabs, its run on the sketch with the dabs made paper: that sketch and its
-            # result (follow my colours takes the colours of the shapes without a dab from it)
+        if k == "colorize" and fill_hints:  # with dabs, its run on the sketch with the dabs made paper: that
+            # sketch and its result (follow my colours takes the colours of the shapes without a dab from it)
             total += 12 * pad_h * pad_w + 12 * out
         kept = max(cur_h * cur_w, sketch)  # a result is at least the sketch's size
         total += 12 * pad_h * pad_w + 28 * out + 12 * kept + 16 * kept + 4 * kept  # + the layer at its size
     return total
 
 
-def check_job(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = None, extra: int = 0) -> None:
+def check_job(
+    h: int,
+    w: int,
+    infos: dict[str, ModelInfo],
+    size: int | None = None,
+    extra: int = 0,
+    fill_hints: bool = True,
+) -> None:
     """ImageError naming the memory limit when the job would need more (checked before allocating)."""
     if size:
         f = size / max(h, w)
@@ -490,7 +502,7 @@ def check_job(h: int, w: int, infos: dict[str, ModelInfo], size: int | None = No
     else:
         th, tw = h, w
     imageio.check_memory(
-        job_bytes(h, w, infos, size) + extra,
+        job_bytes(h, w, infos, size, fill_hints) + extra,
         f"stylizing {tw}x{th} px",
         "Work smaller: scale the sketch down, or stylize at a smaller size (nftgan stylize --resize N).",
     )
@@ -1133,7 +1145,7 @@ def run(
     try:
         if size is not None and size < 1:
             raise ImageError(f"the work size must be a positive number of pixels, got {size}.")
-        check_job(rgba.shape[0], rgba.shape[1], infos, size)
+        check_job(rgba.shape[0], rgba.shape[1], infos, size, fill_hints=fill_hints)
         x = to_model_space(rgba)
         del rgba  # a caller that handed over its only reference (the add-on's snapshot) frees it now
         if size:
@@ -1607,7 +1619,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         reduce = (
             args.resize if args.resize and args.resize < max(h, w) else None
         )  # the work is smaller anyway
-        check_job(h, w, infos, args.resize, extra=imageio.decode_bytes(w, h))
+        check_job(h, w, infos, args.resize, extra=imageio.decode_bytes(w, h), fill_hints=args.fill_hints)
         results = run(imageio.read_image(sketch, max_side=reduce), size=args.resize, lines=lines, **options)
         last = results[[k for k in STAGES if k in results][-1]]
         try:

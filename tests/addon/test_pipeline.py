@@ -1308,3 +1308,30 @@ def test_the_haze_stops_spreading_once_it_stops_changing():
         want = all_steps(rest, out, drawing)
         assert not np.array_equal(want, rest)  # (it takes some haze out)
         np.testing.assert_array_equal(pipeline._hazeless(rest, out, drawing), want)
+
+
+def test_the_memory_estimate_counts_the_dab_free_run_only_with_follow_my_colours(
+    colorize_model, stylize_model
+):
+    """job_bytes counted colorize's second run (on the sketch with its dabs made paper, hintfill.pulled) for
+    every job. Whether it is made depends on the dabs and on the first run's output, so with follow my colours
+    it is still counted (an upper bound); without it the run is never made and the estimate is lower by that
+    run's sketch and result, still above what the job really takes (tracemalloc's peak, as test_limits)."""
+    import tracemalloc
+
+    from nftgan.core.contract import describe_model
+
+    infos = {"colorize": describe_model(colorize_model), "stylize": describe_model(stylize_model)}
+    h, w = 300, 500
+    on = pipeline.job_bytes(h, w, infos)
+    off = pipeline.job_bytes(h, w, infos, fill_hints=False)
+    assert off < on
+    only_style = {"stylize": infos["stylize"]}  # (no colorize stage: no second run either way)
+    assert pipeline.job_bytes(h, w, only_style, fill_hints=False) == pipeline.job_bytes(h, w, only_style)
+    px = np.ones((h, w, 4), np.float32)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    pipeline.run(px, models=infos, fill_hints=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak <= off - pipeline.RUNTIME_BYTES, (peak, off - pipeline.RUNTIME_BYTES)
