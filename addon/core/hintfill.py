@@ -187,6 +187,17 @@ def _label(open_: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     return np.repeat(values, np.diff(bounds)).reshape(h, w), m, sizes
 
 
+def max3(a: np.ndarray) -> np.ndarray:
+    """The max over the 3 x 3 px around each pixel of (H, W) `a` (within the image)."""
+    rows = a.copy()
+    np.maximum(rows[:, 1:], a[:, :-1], out=rows[:, 1:])
+    np.maximum(rows[:, :-1], a[:, 1:], out=rows[:, :-1])
+    out = rows.copy()
+    np.maximum(out[1:], rows[:-1], out=out[1:])
+    np.maximum(out[:-1], rows[1:], out=out[:-1])
+    return out
+
+
 def grow(mask: np.ndarray, r: int = 1) -> np.ndarray:
     """A (H, W) bool mask dilated by `r` px: the (2r + 1) x (2r + 1) square around each pixel, clipped at the
     canvas edge (the same as r dilations by 3 x 3). Separable, each axis a running-window OR built by
@@ -570,19 +581,14 @@ def _gaps(labels, n, line, has, memo=None, lined=True) -> np.ndarray | None:
     box = _bounds(gap)
     box = tuple(slice(max(b.start - reach, 0), b.stop + reach) for b in box)
     sub = labels[box]
-    # which is nearer, a race: 2 the sky, 1 another region, 0 neither yet, on a copy padded a px round; each
-    # step a pixel not reached yet takes the largest code of its 3 x 3 neighbours (the sky's, on a tie)
-    code = np.zeros((sub.shape[0] + 2, sub.shape[1] + 2), np.int8)
-    inner = code[1:-1, 1:-1]
+    # which is nearer, a race: 2 the sky, 1 another region, 0 neither yet; each step a pixel not reached yet
+    # takes the largest code of its 3 x 3 neighbours (the sky's, on a tie)
+    inner = np.zeros(sub.shape, np.int8)
     inner[sub >= 0] = 1
     inner[np.append(sky, False)[sub]] = 2
     todo = gap[box]
-    rows = np.empty((code.shape[0] - 2, code.shape[1]), np.int8)
     for _ in range(reach):
-        np.maximum(code[:-2], code[1:-1], out=rows)
-        np.maximum(rows, code[2:], out=rows)
-        best = np.maximum(rows[:, :-2], rows[:, 1:-1])
-        np.maximum(best, rows[:, 2:], out=best)
+        best = max3(inner)
         free = inner == 0
         np.copyto(inner, best, where=free)
         if not (todo & free & (best == 0)).any():  # (every gap reached)

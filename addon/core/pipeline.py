@@ -918,7 +918,7 @@ def _hazeless(rest: np.ndarray, out: np.ndarray, drawing: np.ndarray) -> np.ndar
     # out from the drawing, a 3 x 3 step at a time, until a step changes nothing (within 5 steps on 26 of 44
     # test drawings, the bench's sketch after 2; the demo house takes all 17)
     for _ in range(PAPER_MARGIN[1] + 1):
-        grown = np.minimum(top, _max3(reach))
+        grown = np.minimum(top, hintfill.max3(reach))
         np.maximum(grown, reach, out=grown)
         if not (grown > reach).any():
             break
@@ -929,17 +929,6 @@ def _hazeless(rest: np.ndarray, out: np.ndarray, drawing: np.ndarray) -> np.ndar
     rest = rest.copy()
     rest[y0:y1, x0:x1][cap] *= reach[cap].astype(np.float32) / dark[cap]
     return rest
-
-
-def _max3(a: np.ndarray) -> np.ndarray:
-    """The max over the 3 x 3 px around each pixel of (H, W) `a` (within the image)."""
-    rows = a.copy()
-    np.maximum(rows[:, 1:], a[:, :-1], out=rows[:, 1:])
-    np.maximum(rows[:, :-1], a[:, 1:], out=rows[:, :-1])
-    out = rows.copy()
-    np.maximum(out[1:], rows[:-1], out=out[1:])
-    np.maximum(out[:-1], rows[1:], out=out[:-1])
-    return out
 
 
 def _bounds_of(mask: np.ndarray) -> tuple | None:

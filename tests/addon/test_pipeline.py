@@ -1291,7 +1291,7 @@ def test_the_haze_stops_spreading_once_it_stops_changing():
         reach = np.where(seed, dark, np.uint8(0))
         top = np.where(r > 0, dark, np.uint8(0))
         for _ in range(pipeline.PAPER_MARGIN[1] + 1):
-            np.maximum(reach, np.minimum(top, pipeline._max3(reach)), out=reach)
+            np.maximum(reach, np.minimum(top, hintfill.max3(reach)), out=reach)
         cap = inside & (dark > reach)
         rest = rest.copy()
         rest[y0:y1, x0:x1][cap] *= reach[cap].astype(np.float32) / dark[cap]
