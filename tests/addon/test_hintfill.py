@@ -1826,6 +1826,52 @@ def test_the_gap_between_doubled_outlines_is_no_sky(n):
     assert (de_to(out, BLUE, sky) < 15).mean() >= 0.9  # (the sky itself still the dab's)
 
 
+def outlined_box(n, outline, dabs=((BLUE, (0.12, 0.80)),)):
+    """A box (0.3-0.7 of an n px canvas) drawn with a thick outline (`outline` "thick": 10 px at 256) or
+    doubled (two 2 px strokes, their middles `outline` px apart at 256), and `dabs` as in sky_sketch;
+    with its masks (top-down, as pipeline.run's result flipped): the box's inside, away from its lines, and
+    the gap between the doubled strokes, where the sketch is paper."""
+    px = np.ones((n, n, 4), np.float32)
+
+    def box(a, b):
+        return [(a, a), (b, a), (b, b), (a, b), (a, a)]
+
+    d = (0 if outline == "thick" else outline) / 256
+    if outline == "thick":
+        draw_strokes(px, [box(0.3, 0.7)], width=10 * n / 256)
+    else:
+        draw_strokes(px, [box(0.3, 0.7), box(0.3 + d, 0.7 - d)], width=2 * n / 256)
+    for colour, (x, y) in dabs:
+        draw_strokes(px, [[(x, y), (x + 0.06, y + 0.03)]], width=n / 30, color=(*colour, 1.0))
+    yy, xx = (np.mgrid[0:n, 0:n] + 0.5) / n
+    m = np.maximum(np.abs(yy - 0.5), np.abs(xx - 0.5))
+    gap = (m > 0.2 - d + 1.5 / 256) & (m < 0.2 - 1.5 / 256) & (pipeline.line_layer(planar(px)) > 0.9)
+    return px, m < 0.13, gap
+
+
+@pytest.mark.parametrize(("n", "outline"), [(256, "thick"), (512, "thick"), (512, 6)])
+def test_a_sky_dab_leaves_a_shape_behind_a_thick_outline_its_own_colour(n, outline):
+    """Issue 11, through the shipped colorize model: a blue dab in the open paper round a box drawn with an
+    outline 10 px thick at 256 (or doubled: two strokes 6 px apart), thicker than hintfill.pulled's reach
+    (SPILL_REACH, 6 px), colours the paper only. The model spills the sky's blue into the box, and the box
+    was not beside the dabbed sky across a line that thick: it took that blue (main: median 45-50 dE from
+    the dab's blue, b* -42 to -47; a held-out cactus with a thick, doubled outline all light blue). The open
+    background's dab is beside every shape: the box has the colour the model gives it without the dab."""
+    px, inside, _ = outlined_box(n, outline)
+    models = {"colorize": str(SHIPPED)}
+    out = pipeline.run(px, models=models, threads=1)["colorize"][::-1]
+    bare = outlined_box(n, outline, dabs=())[0]
+    own = pipeline.run(bare, models=models, threads=1)["colorize"][::-1]
+    got = hintfill.lab(np.ascontiguousarray(out[..., :3].transpose(2, 0, 1)))[:, inside]
+    was = hintfill.lab(np.ascontiguousarray(own[..., :3].transpose(2, 0, 1)))[:, inside]
+    assert np.median(de_to(out, BLUE, inside)) > 70 and np.median(got[2]) > -10, np.median(got, axis=1)
+    assert np.linalg.norm(np.median(got, axis=1) - np.median(was, axis=1)) < 10
+    sky = (np.maximum(*np.abs(np.mgrid[0:n, 0:n] / n - 0.5)) > 0.25) & (
+        distance_to(dab_mask(planar(px))) > 40
+    )
+    assert (de_to(out, BLUE, sky) < 15).mean() >= 0.9  # (the sky itself still the dab's)
+
+
 @pytest.mark.parametrize("grey", [0.5, 0.75])
 def test_a_grey_stroke_in_the_paper_inside_a_frame_stays_drawing(grey):
     """grey_dabs: a flat grey stroke in the open paper (a shadow on the ground) stays drawing; only one inside a
