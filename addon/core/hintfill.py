@@ -526,7 +526,7 @@ def fill(
     if plan is not None:  # an automatic dab in each region without one
         auto_fill(result, plan)
     gaps = _gaps(labels, n, p.line, has, thick, lined) if has.any() else None
-    if gaps is not None:  # (a dab in the open background: the gaps between doubled lines beside it are paper)
+    if gaps is not None:  # (the gaps between doubled lines are paper, as in the sketch)
         np.copyto(result, 1.0, where=gaps)
     if known and p.under is not None:  # (prepare's plan: beside the paper and `p.auto`)
         steps = p.under
@@ -546,54 +546,73 @@ def fill(
 GAP_REACH = (
     8  # px (at 256 px): how far from the regions beside them the gaps between doubled lines are looked at
 )
+GAP_WIDE = 2  # px (at 256 px): a region without a dab that the lines thickened this much leave nothing of (a
+# gap of 3-4 px between doubled lines, which `regions` keeps as a region of its own) is a gap too
 
 
 def _gaps(labels, n, line, has, memo=None, lined=True) -> np.ndarray | None:
-    """(H, W) bool: the gaps between doubled lines (two strokes a px or two apart: a cactus's outline drawn twice)
-    that lie nearer a dabbed open background (a dab in the sky, reaching the canvas edge or a frame drawn round
-    the drawing, `_frame_edge`) than any other region, or None. Such a gap is no line in the sketch (`line`)
-    yet no region either: `regions` thickens the lines by a px, which closes it; its colour was the line
-    pixels' (`_under_lines`: the sky's, spread UNDER px in under the lines; deeper in, the model's own, which
-    spreads a dab's colour far past the lines: a blue line inside the cactus's black outline, the sky dabbed
-    blue). It belongs to the lines: `fill` gives it back as the paper the sketch shows there (white). With
-    the sketch's lines laid back over the result (`lined`), so do the line pixels deeper than UNDER px in
-    from every region (under the lines' dark middle, they show only where the sketch at its own size has
-    such a gap that the work size closed: most of the cactus's, a px wide at 256). Nearness is counted in
-    3 x 3 steps, up to GAP_REACH px (scaled with the canvas's side); a gap as near a shape as the sky is the
-    sky's. A gap nearer a shape (a roof's base drawn a px above the walls' top) keeps its colours (those of the
-    shapes beside it, `_under_lines`, or the model's). None without a dab in the open background."""
-    sky = has & _at_edge(labels, n, line, memo)
-    if not sky.any():
-        return None
-    gap = labels < 0
-    if lined:  # (the line pixels far from every region, and the gaps)
-        gap &= ~line | ~grow(~gap, UNDER)
-    else:
-        gap &= ~line
-    if not gap.any():
-        return None
-    reach = max(1, round(GAP_REACH * max(labels.shape) / 256))
-    box = _bounds(gap)
-    box = tuple(slice(max(b.start - reach, 0), b.stop + reach) for b in box)
-    sub = labels[box]
-    # which is nearer, a race: 2 the sky, 1 another region, 0 neither yet; each step a pixel not reached yet
-    # takes the largest code of its 3 x 3 neighbours (the sky's, on a tie)
-    inner = np.zeros(sub.shape, np.int8)
-    inner[sub >= 0] = 1
-    inner[np.append(sky, False)[sub]] = 2
-    todo = gap[box]
-    for _ in range(reach):
-        best = max3(inner)
-        free = inner == 0
-        np.copyto(inner, best, where=free)
-        if not (todo & free & (best == 0)).any():  # (every gap reached)
-            break
-    out = todo & (inner == 2)
-    if not out.any():
-        return None
-    got = np.zeros(labels.shape, bool)
-    got[box] = out
-    return got
+    """(H, W) bool: the gaps between doubled lines (two strokes a few px apart: a cactus's outline drawn twice)
+    in a sketch with dabs, or None. They belong to the lines: `fill` gives them back as the paper the sketch
+    shows there (white), not a dab's colour nor the model's (which spreads a dab's colour far past the lines:
+    a blue line inside the cactus's black outline, the sky dabbed blue; a cyan or brown streak between its
+    strokes). Three kinds:
+    - a gap of a px or two is no line in the sketch (`line`) yet no region either: `regions` thickens the
+      lines by a px, which closes it; its colour was the line pixels' (`_under_lines`: the sky's, spread
+      UNDER px in under the lines). It is a gap where it lies nearer a dabbed open background (a dab in the
+      sky, reaching the canvas edge or a frame drawn round the drawing, `_at_edge`) than any other region
+      (3 x 3 steps, up to GAP_REACH px, scaled with the canvas's side; as near a shape as the sky: the
+      sky's); nearer a shape (a roof's base drawn a px above the walls' top) it keeps the colours of the
+      shapes beside it (`_under_lines`);
+    - a gap of 3-4 px (at 256) is a region of its own: a region without a dab that the lines thickened
+      GAP_WIDE px (scaled) leave nothing of, within GAP_REACH px of the open background (`_thin`: an outline
+      drawn twice, not a thin shape inside the drawing);
+    - with the sketch's lines laid back over the result (`lined`), the line pixels deeper than UNDER px in
+      from every region, within GAP_REACH px of the open background: only the model's colours are there,
+      and they show where the sketch at its own size has a gap that the work size closed (most of the
+      cactus's, a px wide at 256; further in, a watermelon's dense mottle keeps them)."""
+    h, w = labels.shape
+    scale = max(h, w) / 256
+    reach = max(1, round(GAP_REACH * scale))
+    edge = _at_edge(labels, n, line, memo)
+    near = grow(np.append(edge, False)[labels], reach)
+    out = _thin(labels, n, line, has, max(GAP_WIDE, round(GAP_WIDE * scale)), near, memo)
+    if lined:  # (the line pixels far from every region, near the open background)
+        out |= near & ~grow(labels >= 0, UNDER)
+    sky = has & edge
+    gap = (labels < 0) & ~line & ~out
+    if sky.any() and gap.any():
+        box = _bounds(gap)
+        box = tuple(slice(max(b.start - reach, 0), b.stop + reach) for b in box)
+        sub = labels[box]
+        # which is nearer, a race: 2 the sky, 1 another region, 0 neither yet; each step a pixel not reached yet
+        # takes the largest code of its 3 x 3 neighbours (the sky's, on a tie)
+        inner = np.zeros(sub.shape, np.int8)
+        inner[sub >= 0] = 1
+        inner[np.append(sky, False)[sub]] = 2
+        todo = gap[box]
+        for _ in range(reach):
+            best = max3(inner)
+            free = inner == 0
+            np.copyto(inner, best, where=free)
+            if not (todo & free & (best == 0)).any():  # (every gap reached)
+                break
+        out[box] |= todo & (inner == 2)
+    return out if out.any() else None
+
+
+def _thin(labels, n, line, has, k, near, memo=None) -> np.ndarray:
+    """(H, W) bool: the regions without a dab (`has`: per region) that the lines thickened `k` px leave
+    nothing of (a gap between doubled lines), AUTO_MIN px or more (scaled with the canvas's area: a speck,
+    a notch under a roof's eave, keeps the model's colours), at least half of whose pixels are `near` ((H, W)
+    bool: those near the open background: the gap in an outline drawn twice, not a thin shape inside the
+    drawing, a shirt's stripe that meets its outline at one end, a watermelon's mottle)."""
+    size = np.bincount(labels[labels >= 0], minlength=n)
+    keep = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry, left False)
+    keep[:n] = 2 * np.bincount(labels[near & (labels >= 0)], minlength=n) >= size
+    keep[labels[~_thickened(line, k, memo)]] = False
+    keep[:n] &= ~has & (size >= AUTO_MIN * labels.size / 65536)
+    keep[-1] = False
+    return keep[labels]
 
 
 def _at_edge(labels, n, line, memo=None) -> np.ndarray:

@@ -1872,6 +1872,29 @@ def test_a_sky_dab_leaves_a_shape_behind_a_thick_outline_its_own_colour(n, outli
     assert (de_to(out, BLUE, sky) < 15).mean() >= 0.9  # (the sky itself still the dab's)
 
 
+@pytest.mark.parametrize(("n", "gap"), [(256, 3), (256, 4), (512, 4)])
+def test_a_gap_of_3_or_4_px_between_doubled_outlines_is_paper(n, gap):
+    """Issue 11, through the shipped colorize model, keep my lines on: a box drawn twice, two 2 px strokes with
+    a gap of 3 or 4 px between them at 256 (`regions` keeps it as a region of its own, 1-2 px wide once the
+    lines are thickened a px), a blue dab in the sky and a green one in the box. The gap belongs to the lines:
+    it is paper, as the sketch shows it (hintfill._gaps, `_thin`), not a shape of its own with the model's
+    colour (main: L* 16-21, chroma 34-36, blue-purple spill of the dabs), while the box is green and the sky
+    blue."""
+    px, inside, between = outlined_box(n, gap + 2, dabs=((BLUE, (0.12, 0.80)), (GREEN, (0.45, 0.5))))
+    out = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1)["colorize"][::-1]
+    assert between.sum() > 2 * n
+    got = hintfill.lab(np.ascontiguousarray(out[..., :3].transpose(2, 0, 1)))[:, between]
+    assert got[0].mean() > 80 and np.hypot(got[1], got[2]).mean() < 10, (
+        got[0].mean(),
+        np.hypot(*got[1:]).mean(),
+    )
+    assert (de_to(out, GREEN, inside) < 15).mean() >= 0.9
+    sky = (np.maximum(*np.abs(np.mgrid[0:n, 0:n] / n - 0.5)) > 0.25) & (
+        distance_to(dab_mask(planar(px))) > 40
+    )
+    assert (de_to(out, BLUE, sky) < 15).mean() >= 0.9
+
+
 @pytest.mark.parametrize("grey", [0.5, 0.75])
 def test_a_grey_stroke_in_the_paper_inside_a_frame_stays_drawing(grey):
     """grey_dabs: a flat grey stroke in the open paper (a shadow on the ground) stays drawing; only one inside a
