@@ -713,6 +713,8 @@ SPILL_REACH = 6  # px (at 256 px; scaled with the canvas's side): a region this 
 # arm 38 to 52); the demo house's windows, yellow with its dabs (the roof's gold) and mauve without, 16 to 20
 # nearer its red wall's dab: they keep the colours the model gives them with the dabs
 SPILL_MARGIN = 22.0
+OPEN_MARGIN = 10.0  # ... for a dab in the open background, which colours the paper only (a held-out cactus's
+# body in a blue-dabbed sky: a cool grey 16 dE nearer the blue than the peach it has without the dab)
 
 
 def pulled(result, labels, n, has, blank, group_region, colour, plain, open_=None):
@@ -727,7 +729,7 @@ def pulled(result, labels, n, has, blank, group_region, colour, plain, open_=Non
     and yellow windows). `open_`: (n,) bool, the regions that are open background (`_at_edge`): a dab there
     colours the paper only, and every shape lies beside it, however thick the lines between them (a sky
     dabbed blue round a cactus drawn with a doubled outline 8-12 px thick at 256 turned it all light blue:
-    its shapes 23 to 45 dE nearer the dab's blue than without it)."""
+    its shapes 16 to 45 dE nearer the dab's blue than without it), pulled from OPEN_MARGIN dE nearer."""
     h, w = labels.shape
     reach = max(1, round(SPILL_REACH * max(h, w) / 256))
     free = np.zeros(n, bool)  # the regions without a dab, not all paper
@@ -735,11 +737,11 @@ def pulled(result, labels, n, has, blank, group_region, colour, plain, open_=Non
     free &= ~has
     if not free.any():
         return None
-    pairs = []  # (region without a dab, dab colour index)
+    pairs = []  # (region without a dab, dab colour index, margin)
     for r in np.flatnonzero(has):
         if open_ is not None and open_[r]:  # (a dab in the open background: every shape is beside it)
             for g in np.flatnonzero(group_region == r):
-                pairs += [(int(b), int(g)) for b in np.flatnonzero(free)]
+                pairs += [(int(b), int(g), OPEN_MARGIN) for b in np.flatnonzero(free)]
             continue
         box = _bounds(labels == r)
         box = tuple(slice(max(b.start - reach, 0), b.stop + reach) for b in box)
@@ -748,12 +750,12 @@ def pulled(result, labels, n, has, blank, group_region, colour, plain, open_=Non
         beside = np.unique(sub[near])
         beside = beside[free[beside]]
         for g in np.flatnonzero(group_region == r):
-            pairs += [(int(b), int(g)) for b in beside]
+            pairs += [(int(b), int(g), SPILL_MARGIN) for b in beside]
     if not pairs:
         return None
     if callable(plain):
         plain = plain()
-    regs = np.unique([b for b, _ in pairs])
+    regs = np.unique([b for b, _, _ in pairs])
     pick = np.full(n + 1, -1, np.int64)
     pick[regs] = np.arange(len(regs))
     at = np.flatnonzero((np.take(pick, labels) >= 0) & ~blank)  # (labels -1: the last entry, -1)
@@ -762,11 +764,11 @@ def pulled(result, labels, n, has, blank, group_region, colour, plain, open_=Non
     c_with = _region_median(lab(np.clip(_take(result, at), -1, 1), 0.5, 0.5), reg, m)
     c_without = _region_median(lab(np.clip(_take(plain, at), -1, 1), 0.5, 0.5), reg, m)
     swap = np.zeros(n, bool)
-    for b, g in pairs:
+    for b, g, margin in pairs:
         i = pick[b]
         d = colour[:, g]
         e_with, e_without = np.linalg.norm(c_with[:, i] - d), np.linalg.norm(c_without[:, i] - d)
-        if e_without - e_with >= SPILL_MARGIN:
+        if e_without - e_with >= margin:
             swap[b] = True
     if not swap.any():
         return None

@@ -1872,6 +1872,30 @@ def test_a_sky_dab_leaves_a_shape_behind_a_thick_outline_its_own_colour(n, outli
     assert (de_to(out, BLUE, sky) < 15).mean() >= 0.9  # (the sky itself still the dab's)
 
 
+def test_a_sky_dab_leaves_the_held_out_cactus_its_own_colours():
+    """Issue 11, through the shipped colorize model: fills/cactus_sky.npz ("sketch") is a held-out sketch (Open Clip Art's
+    cactus, data/colorize/test, its outline doubled, 8-12 px thick at 256) with the evidence's palette dab
+    (`tools.evidence.dabbed(..., seed=0, recolour=True)`: red, at the foot of its outline) and a blue dab in
+    the sky ((0.08, 0.85)-(0.14, 0.88) of the canvas, 7 px wide). The sky's dab colours the paper only: the
+    body and the two left arms, without a dab, keep warm colours (main: the arms b* 2-7, light blue-grey,
+    and the body a cool grey, b* -3, 16 dE nearer the dab's blue than the peach the model gives it without
+    the dabs: under SPILL_MARGIN, so OPEN_MARGIN for a dab in the open background)."""
+    sky = np.load(FILLS / "cactus_sky.npz")["sketch"]  # (planar, top-down, 8-bit)
+    px = np.ones((*sky.shape[1:], 4), np.float32)
+    px[..., :3] = sky.transpose(1, 2, 0)[::-1] / 255
+    out = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1)["colorize"][::-1]
+    x = planar(px)
+    labels, _ = hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)
+    size = np.bincount(labels[labels >= 0])
+    size[hintfill._border(labels)] = 0
+    got = hintfill.lab(np.ascontiguousarray(out[..., :3].transpose(2, 0, 1)))
+    for r, b in ((int(np.argmax(size)), 10), (labels[43, 133], 20), (labels[47, 78], 20)):
+        m = labels == r
+        assert m.sum() > 400
+        assert np.median(got[2][m]) > b, np.median(got[:, m], axis=1)
+    assert (de_to(out, BLUE, labels == labels[5, 5]) < 15).mean() >= 0.9  # (the sky itself the dab's)
+
+
 @pytest.mark.parametrize(("n", "gap"), [(256, 3), (256, 4), (512, 4)])
 def test_a_gap_of_3_or_4_px_between_doubled_outlines_is_paper(n, gap):
     """Issue 11, through the shipped colorize model, keep my lines on: a box drawn twice, two 2 px strokes with
