@@ -83,7 +83,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .colour import lab, srgb
+from .colour import lab, srgb, srgb_of_f
 
 LINE = 0.6  # line_layer value below which a pixel is line (dark or grey stroke)
 HINT_L = (30.0, 97.0)  # a hint is neither as dark as a line nor paper
@@ -1318,7 +1318,9 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None
     steps = []
     for _ in range(UNDER):
         hv = [have[idx + o] for o in (-stride, stride, -1, 1)]
-        cnt = hv[0] + hv[1].astype(np.int64) + hv[2] + hv[3]
+        cnt = hv[0].view(np.uint8) + hv[1].view(np.uint8)  # (0-4: bytes, no int64 temporaries)
+        cnt += hv[2].view(np.uint8)
+        cnt += hv[3].view(np.uint8)
         new = cnt > 0
         if not new.any():
             break
@@ -1816,11 +1818,20 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
         by_rim = _smooth_at(shade, rim, RIM[1] + COARSE)
         raw = shade[near]
         shade[near] = own * raw + (1 - own) * by_rim
-    want = np.take(med, reg, axis=1)
+    # each pixel's colour: its region's median a*, b* with the shaded L*, straight to CIELAB's f terms (as srgb
+    # makes them: the same values; a*/500 and -b*/200 per region, then one take each)
     shade *= np.float32(SHADING)
-    want[0] += shade
-    np.clip(want[0], 0, 100, out=want[0])
-    _put(flat, idx, srgb(want, 2.0, -1.0))
+    fs = np.empty((3, len(reg)), np.float32)
+    lum = np.take(med[0], reg)
+    lum += shade
+    np.clip(lum, 0, 100, out=lum)
+    np.add(lum, np.float32(16), out=fs[1])
+    fs[1] *= np.float32(1 / 116)
+    np.take(med[1] * np.float32(1 / 500), reg, out=fs[0])
+    fs[0] += fs[1]
+    np.take(med[2] * np.float32(-1 / 200), reg, out=fs[2])
+    fs[2] += fs[1]
+    _put(flat, idx, srgb_of_f(fs, scale=2.0, offset=-1.0))
     if not np.shares_memory(flat, result):
         result[...] = flat.reshape(result.shape)
 

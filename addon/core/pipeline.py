@@ -753,9 +753,10 @@ def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray,
     pick = offsets[around.argmax(axis=0)]  # (the first of equals, as a scan keeping the first best did)
     found = around.max(axis=0) >= 0  # (-1: no region pixel around it)
     # (the padded offset o is dy * stride + dx: the same pixel at the labels' size is dy * w + dx)
-    dy = np.round(pick / stride).astype(np.intp)
-    side[at[found]] = soft[at[found]] + (dy * w + (pick - dy * stride))[found]
     cover[at[~found]] = 0.0  # (no region pixel beside it: the line's offset alone)
+    at, pick = at[found], pick[found]
+    dy = np.round(pick / stride).astype(np.intp)
+    side[at] = soft[at] + dy * w + (pick - dy * stride)
     return soft, side, cover
 
 
