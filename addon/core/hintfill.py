@@ -1753,6 +1753,7 @@ class AutoPlan(NamedTuple):
     near: np.ndarray
     own: np.ndarray
     rim: RimPlan
+    per: np.ndarray  # how many of `pick`'s pixels each region has
 
 
 def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -> AutoPlan | None:
@@ -1789,12 +1790,14 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     inner = rim >= RIM[0]
     pick = inner | ~(np.bincount(reg[inner], minlength=m) >= 8)[reg]  # (a region with too few: all of it)
     pick = np.flatnonzero(pick).astype(np.int32)  # (int32: the plan is kept through the model's run)
-    pick = pick[_by_region(reg[pick], m)]
+    by = reg[pick]
+    pick = pick[_by_region(by, m)]
+    per = np.bincount(by, minlength=m)  # (how many of them each region has: _region_median's groups)
     far = rim >= RIM[1]
     far |= np.take(np.bincount(reg[far], minlength=m) == 0, reg)  # a region with no inside: its rim is all
     near = np.flatnonzero(rim < RIM[1]).astype(np.int32)
     own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take.shape))
+    return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take.shape), per)
 
 
 def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
@@ -1803,12 +1806,12 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     Only the plan's pixels are worked on (no whole-image passes): one CIELAB round trip of them, the medians
     by a partition per region, the shading by the region's rim from a box blur on COARSE px cells evaluated
     at the rim's pixels alone."""
-    m, _, idx, reg, pick, near, own, rim = plan
+    m, _, idx, reg, pick, near, own, rim, per = plan
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
     c = lab(px, 0.5, 0.5)
-    med = _region_median(c, reg, m, pick)  # (the pixels away from the lines' bevel)
+    med = _region_median(c, reg, m, pick, per)  # (the pixels away from the lines' bevel)
     # the shading: the model's lightness around the region's median, as a dab's fill keeps it (SHADING,
     # MAX_SHADE), taken from further in along the region's lines (RIM: their bevel)
     shade = c[0]
@@ -1898,14 +1901,18 @@ def _by_region(reg: np.ndarray, m: int) -> np.ndarray:
     return np.argsort(reg.astype(np.uint16) if m <= 1 << 16 else reg, kind="stable")
 
 
-def _region_median(c: np.ndarray, reg: np.ndarray, m: int, order: np.ndarray | None = None) -> np.ndarray:
+def _region_median(
+    c: np.ndarray, reg: np.ndarray, m: int, order: np.ndarray | None = None, per: np.ndarray | None = None
+) -> np.ndarray:
     """(3, m): each region's median L*, a*, b* (its pixels' value of rank count // 2) of the pixels `c` (3, N) of
     regions `reg` (N,) (0 for none), from an np.partition of each region's pixels (a few times quicker than
     sorting all of them, the same values). `order`: the pixels to use, their indices grouped by region (a
-    `_by_region(reg)`, or a part of one; default: all of them)."""
+    `_by_region(reg)`, or a part of one; default: all of them); `per`: how many of them each region has, when
+    known (`auto_plan` counts them beside the model)."""
     if order is None:
         order = _by_region(reg, m)
-    per = np.bincount(np.take(reg, order), minlength=m)
+    if per is None:
+        per = np.bincount(np.take(reg, order), minlength=m)
     ends = np.cumsum(per)
     grouped = np.take(c, order, axis=1)
     out = np.zeros((3, m), np.float32)
