@@ -662,6 +662,21 @@ def test_the_work_beside_the_models_fails_and_cancels_with_the_run(
         assert job.cancelled and not _helpers_alive()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_helper_runs_at_a_lower_priority():
+    """The helper thread's nice value is HELPER_NICE above the calling thread's (at most 19): its numpy work
+    takes the cores' idle moments beside onnxruntime's threads instead of slowing them."""
+    beside = pipeline._Beside()
+    try:
+        got = beside.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        beside.go()
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert got.result() == min(19, mine + pipeline.HELPER_NICE) and pipeline.HELPER_NICE > 0
+    finally:
+        beside.close()
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # (the caller's own is kept)
+
+
 def test_the_helper_holds_its_tasks_until_the_model_starts(colorize_model, stylize_model, monkeypatch):
     """A task handed to the helper thread waits for the next go(), which run() calls as a model's session
     starts: the colorized RGBA image (queued as colorize ends) is not made beside the calling thread's own work
