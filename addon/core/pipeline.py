@@ -618,6 +618,7 @@ def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: Regions | None = Non
     fy = colour.lab_f_y(out, 0.5, 0.5)
     if shift is not None:
         _line_cap(fy, f[1], shift)
+        _rimless(fy, shift)
         _shift(fy, shift)
     f[0] += fy
     f[2] += fy
@@ -652,6 +653,7 @@ class Regions(NamedTuple):
     # for the regions mostly in `sky`, what caps their lightness at their input's (`_shift`), or None
     cap: tuple | None
     lines: np.ndarray  # the box pixels on a line or its 1 px edge (flat indices: `_line_cap`)
+    rim: tuple  # the free lines and the paper beside them, in layers out from the line (`_rim_layers`: `_rimless`)
 
 
 def _shift_ahead(
@@ -720,8 +722,9 @@ def _shift_ahead(
                     level.append((r, px, float(np.median(fy_in.reshape(-1)[px]))))
             cap = (at, weight[at], fy_in.reshape(-1)[at], level)
     lines = np.flatnonzero(inside == 0)
+    rim = _rim_layers(edge, paper, sel, fy_in)
     return Regions(
-        lab, soft, side, inv, cover, sel if up is None else up, inside, count, mean_in, fixed, cap, lines
+        lab, soft, side, inv, cover, sel if up is None else up, inside, count, mean_in, fixed, cap, lines, rim
     )
 
 
@@ -818,6 +821,108 @@ def _line_cap(fy: np.ndarray, fy_in: np.ndarray, rg: Regions) -> np.ndarray:
     top = fy_in.reshape(-1)[rg.lines]
     top += np.float32(LINE_LIFT / 116.0)  # (L* = 116 fy - 16)
     flat[rg.lines] = np.minimum(flat[rg.lines], top)
+    return fy
+
+
+RIM_CLEAR = 8  # px at the labels' size: a line pixel (or its 1 px edge) with a shape (neither line nor open
+# paper) this close is an outline's (across it: lines up to ~7 px at 256, 28 px at a 1024 px canvas), and
+# `_rimless` leaves it alone; farther off, the line is free (paper on both sides)
+RIM_BAND = 4  # px at the style's size past a free line and its 1 px edge that `_rimless` looks at
+RIM_RAMP = 12  # px at the style's size along a free line from where it meets an outline over which `_rimless`
+# comes in (a smoothstep): all at once, the lifted paper beside the ground line stepped against the shadow
+# kept beside the outline it runs into (the demo house's tree trunk, seen at 1:1 in the upscaled result)
+RIM_CORE = 50.0  # L*: a free line's pixels darker than this in the style's input (the drawn line and the dark
+# half of its anti-aliased edge) are the line `_rimless` goes out from
+
+
+def _rim_layers(edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarray) -> tuple:
+    """`_rimless`' pixels over the box of the style's size: the free lines (at the labels' size the lines and
+    their 1 px edges, `edge`, with no shape (what is neither line nor fill's open `paper`) within RIM_CLEAR px)
+    and the open paper within RIM_BAND px of them at the box (`sel`: how the labels' pixels come to it, as
+    `_shift_ahead` brings `inside`; `fy_in`: the style's input's fy there), as layers from the drawn line (the
+    input darker than RIM_CORE) out, each pixel 3 x 3 beside the layer before it: (the line's flat indices,
+    ((a layer's flat indices, their 3 x 3 neighbours' (9, n), how far `_rimless` goes there or None: all the
+    way), ...)), or () where there is no free line."""
+    if paper is None or not edge.any():
+        return ()
+    free = hintfill.grow(~(edge | paper), RIM_CLEAR)
+    np.logical_not(free, out=free)
+    free &= edge
+    free = free[sel]
+    h, w = free.shape
+    bounds = _bounds_of(free)
+    if bounds is None:
+        return ()
+    # (the work over the free lines' box and the ramp's reach around it)
+    m = RIM_BAND + RIM_RAMP + 1
+    y0, y1 = max(0, bounds[0] - m), min(h, bounds[1] + m)
+    x0, x1 = max(0, bounds[2] - m), min(w, bounds[3] + m)
+    free = free[y0:y1, x0:x1]
+    on = edge[sel][y0:y1, x0:x1]
+    core = free & (fy_in[y0:y1, x0:x1] < np.float32((RIM_CORE + 16.0) / 116.0))
+    if not core.any():
+        return ()
+    band = hintfill.grow(free, RIM_BAND)
+    band &= free | (paper[sel][y0:y1, x0:x1] & ~on)  # (the lines of an outline nearby are no part of it)
+    # how far each pixel is from the lines that are an outline's, as a smoothstep up to 1 at RIM_RAMP px
+    ramp = None
+    near = on & ~free
+    if near.any():
+        ramp = np.zeros(near.shape, np.float32)
+        for _ in range(RIM_RAMP):
+            near = hintfill.grow(near, 1)
+            ramp += ~near
+        ramp *= np.float32(1.0 / RIM_RAMP)
+        ramp *= ramp * (3.0 - 2.0 * ramp)
+    done = core.copy()
+    layers = []
+    while True:
+        layer = hintfill.grow(done, 1)
+        layer &= band
+        layer &= ~done
+        if not layer.any():
+            break
+        done |= layer
+        ys, xs = np.nonzero(layer)
+        weight = None if ramp is None else ramp[ys, xs]
+        ys += y0
+        xs += x0
+        rows = np.clip(ys + np.arange(-1, 2)[:, None], 0, h - 1) * w
+        cols = np.clip(xs + np.arange(-1, 2)[:, None], 0, w - 1)
+        layers.append((ys * w + xs, (rows[:, None] + cols[None]).reshape(9, -1), weight))
+    ys, xs = np.nonzero(core)
+    return (ys + y0) * w + xs + x0, tuple(layers)
+
+
+def _rimless(fy: np.ndarray, rg: Regions) -> np.ndarray:
+    """fy (the style's lightness over the box, after `_line_cap`) beside the free lines no darker than the
+    darkest of the pixels next to it nearer the line, in place, from the drawn line out over `_rim_layers`'
+    band: the style's darkness there is kept only as far as it fades out from the line, not past a lighter
+    rim. 3D Clay draws a line with paper on both sides as a pale tube a few pixels wider than the drawn line,
+    with a dark grey outline of its own 2-4 px from it (under a house's ground line, a grey shadow);
+    `_line_cap` darkens the tube on the line and its edge, and the rest of it, 1-3 px, stayed as a light rim
+    between the dark line and the tube's outline (the demo house's ground line at 512 px: up to 19 L*
+    lighter than the outline past it; the upscaler kept it). keep_paper's `_hazeless` takes out such a
+    darkness past a lighter gap in the paper, but not within the drawing it starts from, which holds the
+    lines' 1 px edges at colorize's size (2 px at 3D Clay's). Only lightens: the line stays as dark and as wide
+    as drawn, and where the lightness only grows away from the line (a line fading into the paper) nothing
+    changes; it comes in over RIM_RAMP px from where a free line meets an outline, whose shading it leaves."""
+    if not rg.rim:
+        return fy
+    core, layers = rg.rim
+    flat = fy.reshape(-1)
+    reach = np.full(flat.shape, np.inf, np.float32)  # (not yet reached: no part of a minimum)
+    reach[core] = flat[core]
+    for at, nb, ramp in layers:
+        low = reach[nb].min(axis=0)
+        own = flat[at]
+        np.maximum(low, own, out=low)
+        if ramp is not None:  # (coming in from where the line meets an outline)
+            low -= own
+            low *= ramp
+            low += own
+        flat[at] = low
+        reach[at] = low
     return fy
 
 
