@@ -1,0 +1,290 @@
+"""Colours from the most similar training picture, for a sketch without dabs (issue 11: varied, plausible
+colours where the artist gives none).
+
+The default colorizer, trained on two CPU cores, paints every sketch it has no dab for in one washed-out
+orange-beige (the average of the colours a shape could have). Without dabs, the pipeline looks up the
+training sketches whose line drawing is most like this one (a shape descriptor: the lines inside the
+drawing's bounding box, area-averaged to DESC x DESC px and blurred, compared by cosine through a PCA basis,
+with a penalty for another aspect ratio), takes the true picture of the best of CANDIDATES of them (the one
+whose colours under the sketch's shapes are least white paper), and gives each shape the picture's median
+colour under it, both drawings aligned by their bounding boxes. Follow my colours' automatic dab
+(`hintfill.auto_fill`) then paints each shape in that colour with the model's shading, as it does for a
+shape the artist dabbed. Any dab in the sketch turns this off: the artist's colours decide, and the shapes
+without a dab keep the model's own colours as before.
+
+The index (`models/exemplars.npz`, built by `python -m tools.exemplar_index` from data/colorize/train: Fluent
+Emoji Flat and High Contrast line sketches (MIT) and Open Clip Art ink outlines (public domain), with their
+true colour pictures) holds per training sketch its descriptor's PCA code, aspect ratio and bounding box, and
+per true picture a MAP x MAP px nearest-sampled copy (flat colours stay flat). Without the file the pipeline
+keeps the model's colours. numpy only (no bpy, no torch).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from . import colour, hintfill
+
+INDEX = Path(__file__).resolve().parents[1] / "models" / "exemplars.npz"
+VERSION = 1
+DESC = 32  # px: the descriptor's side (the drawing's bounding box, area-averaged)
+ASPECT = 0.3  # similarity lost per unit of |log(aspect ratio)| between the sketch and a training sketch
+CANDIDATES = 8  # the most similar training sketches whose pictures are weighed
+COLOURED = 0.3  # a shape takes the picture's coloured pixels under it when they are this share or more
+PAPER = (88.0, 8.0)  # a picture's white paper: L* above, chroma below
+INK = 20.0  # L*: a picture's own dark outlines (clip art), not a shape's colour
+COVERED = 0.5  # a picture gives a shape a colour where this share of it lies on the picture's shapes
+PAPERLESS = 0.5  # similarity added in proportion to the share of the shapes the picture colours
+GRID = 48  # the shapes' pixels are looked up in the picture by this many cells a side of the drawing's box
+
+
+class Index(NamedTuple):
+    basis: np.ndarray  # (DESC * DESC, K) float32: the descriptors' PCA basis (uncentred)
+    codes: np.ndarray  # (N, K) float32: each training sketch's descriptor in it
+    aspect: np.ndarray  # (N,) float32: log(width / height) of its bounding box
+    box: np.ndarray  # (N, 4) int: its bounding box (y0, y1, x0, x1) in its picture's px
+    side: int  # the pictures' side in px
+    picture: np.ndarray  # (N,) int: its true picture, in `maps`
+    maps: np.ndarray  # (M, MAP * MAP, 3) uint8: the true pictures, nearest-sampled, CIELAB (`encode_lab`)
+    ground: np.ndarray  # (M, MAP, MAP) bool: their background (the white paper that reaches their edge)
+    names: np.ndarray  # (M,) str: the true pictures' file names (provenance)
+
+
+_lock = threading.Lock()
+_cache: dict[str, Index | None] = {}
+
+
+def load(path: Path | str | None = None) -> Index | None:
+    """The index at `path` (default INDEX; read once per process; None when there is no such file)."""
+    path = INDEX if path is None else path
+    key = str(path)
+    with _lock:
+        if key not in _cache:
+            if not Path(path).is_file():
+                _cache[key] = None
+            else:
+                with np.load(path, allow_pickle=False) as z:
+                    if int(z["version"]) != VERSION:
+                        raise ValueError(f"{path}: exemplar index version {int(z['version'])}, not {VERSION}")
+                    _cache[key] = Index(
+                        z["basis"].astype(np.float32),
+                        z["codes"].astype(np.float32),
+                        z["aspect"].astype(np.float32),
+                        z["box"].astype(np.int64),
+                        int(z["side"]),
+                        z["picture"].astype(np.int64),
+                        z["maps"].reshape(len(z["maps"]), -1, 3),
+                        np.unpackbits(z["ground"], axis=-1)[..., : z["maps"].shape[2]].astype(bool),
+                        z["names"],
+                    )
+        return _cache[key]
+
+
+LAB_CODE = (np.float32(2.55), np.float32(128.0))  # L* x 2.55, a* and b* + 128, as uint8
+
+
+def encode_lab(c: np.ndarray) -> np.ndarray:
+    """CIELAB (3, N) as (N, 3) uint8 (L* to 0.4, a* and b* to 1, clipped to -128..127)."""
+    out = np.empty((c.shape[1], 3), np.float32)
+    out[:, 0] = c[0] * LAB_CODE[0]
+    out[:, 1:] = c[1:].T + LAB_CODE[1]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def decode_lab(v: np.ndarray) -> np.ndarray:
+    """`encode_lab`'s (N, 3) uint8 as CIELAB (3, N) float32."""
+    c = v.T.astype(np.float32)
+    c[0] /= LAB_CODE[0]
+    c[1:] -= LAB_CODE[1]
+    return c
+
+
+def bounds(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) of a boolean mask's True pixels (ends one past), None if there are none."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _area_resize(a: np.ndarray, side: int) -> np.ndarray:
+    """A 2-D float array area-averaged to side x side (a summed-area table; each cell at least 1 px)."""
+    h, w = a.shape
+    t = np.zeros((h + 1, w + 1), np.float64)
+    t[1:, 1:] = a.cumsum(0).cumsum(1)
+    y0 = (np.arange(side) * h) // side
+    x0 = (np.arange(side) * w) // side
+    y1 = np.maximum(((np.arange(side) + 1) * h) // side, y0 + 1)
+    x1 = np.maximum(((np.arange(side) + 1) * w) // side, x0 + 1)
+    s = t[y1][:, x1] - t[y0][:, x1] - t[y1][:, x0] + t[y0][:, x0]
+    return s / ((y1 - y0)[:, None] * (x1 - x0)[None, :])
+
+
+def _box3(a: np.ndarray) -> np.ndarray:
+    """A 3 x 3 box blur, edges repeated."""
+    p = np.pad(a, 1, mode="edge")
+    rows = p[:-2] + p[1:-1] + p[2:]
+    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
+
+
+def descriptor(line: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], float] | None:
+    """The shape descriptor of a drawing's lines ((H, W) bool): (unit vector of DESC * DESC, its bounding box,
+    log of its aspect ratio), None for a blank canvas."""
+    box = bounds(line)
+    if box is None:
+        return None
+    y0, y1, x0, x1 = box
+    d = _box3(_box3(_area_resize(line[y0:y1, x0:x1].astype(np.float32), DESC))).reshape(-1)
+    d -= d.mean()
+    d /= np.linalg.norm(d) + 1e-6
+    return d.astype(np.float32), box, float(np.log((x1 - x0) / (y1 - y0)))
+
+
+def _weighted_median(reg: np.ndarray, val: np.ndarray, w: np.ndarray, m: int) -> np.ndarray:
+    """(m,): each region's weighted median of `val` (pairs of region `reg`, weight `w` > 0); NaN for none."""
+    order = np.lexsort((val, reg))
+    r, v, cw = reg[order], val[order], np.cumsum(w[order])
+    out = np.full(m, np.nan, np.float32)
+    if not len(r):
+        return out
+    ids = np.arange(m)
+    start, end = np.searchsorted(r, ids), np.searchsorted(r, ids, side="right")
+    has = end > start
+    before = np.where(start > 0, cw[np.maximum(start - 1, 0)], 0.0)
+    target = before + (cw[np.maximum(end - 1, 0)] - before) * 0.5
+    k = np.minimum(np.searchsorted(cw, target), len(v) - 1)
+    out[has] = v[k[has]]
+    return out
+
+
+def plan_colours(line: np.ndarray, plan) -> np.ndarray | None:
+    """`colours` of the regions of a hintfill.AutoPlan."""
+    return colours(line, plan.idx, plan.reg, plan.m)
+
+
+MARGIN = hintfill.SHADING * hintfill.MAX_SHADE  # L*: how far the automatic dab's shading moves a colour
+GAMUT_STEPS = 51  # L* levels the gamut of a colour's a*, b* is looked up at
+
+
+def _linear(c: np.ndarray) -> np.ndarray:
+    """Linear sRGB of CIELAB (3, ...), not clipped (out of [0, 1]: out of the gamut)."""
+    fs = np.empty_like(c, dtype=np.float32)
+    fs[1] = (c[0] + 16) / 116
+    fs[0] = fs[1] + c[1] / 500
+    fs[2] = fs[1] - c[2] / 200
+    return colour.mat3(colour.FROM_XYZ, colour.f_inv(fs))
+
+
+SHRINK = np.linspace(1.0, 0.0, 11, dtype=np.float32)  # the chroma tried, as shares of a colour's own
+
+
+def fit(c: np.ndarray) -> np.ndarray:
+    """Colours (3, m) CIELAB (NaN: none) moved so that the automatic dab's shading (MARGIN L* either way) keeps
+    them in sRGB's gamut (a grey or white one is left: it clips to grey or white): their L* into the range where their a*, b* exist, less MARGIN at both ends, and where
+    that range is too narrow (a light, vivid colour: a cream wall's highlights clipped to pale blotches) their
+    chroma lowered (SHRINK) until it is not. A new array."""
+    out = c.copy()
+    # (a grey or white one clips to grey or white: no hue to lose)
+    at = np.flatnonzero(np.isfinite(c[0]) & (np.hypot(c[1], c[2]) >= PAPER[1]))
+    if not len(at):
+        return out
+    n, s, levels = len(at), len(SHRINK), GAMUT_STEPS
+    lv = np.linspace(0.0, 100.0, levels, dtype=np.float32)
+    ab = c[1:, at][:, :, None] * SHRINK[None, None, :]  # (2, n, s)
+    grid = np.empty((3, n, s, levels), np.float32)
+    grid[0] = lv
+    grid[1:] = ab[..., None]
+    lin = _linear(grid.reshape(3, -1)).reshape(3, n, s, levels)
+    inside = ((lin >= -1e-3) & (lin <= 1 + 1e-3)).all(axis=0)  # (n, s, levels)
+    big = np.float32(1e3)
+    lo = np.where(inside, lv, big).min(axis=2)
+    hi = np.where(inside, lv, -big).max(axis=2)
+    wide = hi - lo >= 2 * MARGIN  # (n, s); the last (grey) always is
+    wide[:, -1] = True
+    pick = np.argmax(wide, axis=1)  # the most chroma that leaves room for the shading
+    rows = np.arange(n)
+    lo, hi = lo[rows, pick] + MARGIN, hi[rows, pick] - MARGIN
+    out[0, at] = np.clip(c[0, at], lo, hi)  # (lo <= hi: the range is wide enough)
+    out[1:, at] = ab[:, rows, pick]
+    return out
+
+
+class Match(NamedTuple):
+    colours: np.ndarray  # (3, m) float32 CIELAB: each shape's colour (NaN: none under it)
+    name: str  # the true picture they are from
+
+
+def colours(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: Index | None = None):
+    """(3, m) CIELAB: the colour of each of `m` shapes from the best exemplar (`match`), or None."""
+    got = match(line, take, reg, m, index)
+    return None if got is None else got.colours
+
+
+def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: Index | None = None):
+    """The colours of `m` shapes from the best exemplar and its name (`Match`), or None (no index, a blank
+    drawing, no shapes). `line`: the sketch's lines ((H, W) bool); `take`: the flat indices of the shapes'
+    pixels, `reg` the shape of each (hintfill.AutoPlan's `idx` and `reg`)."""
+    index = index if index is not None else load()
+    if index is None or m == 0 or not len(take):
+        return None
+    got = descriptor(line)
+    if got is None:
+        return None
+    d, (y0, y1, x0, x1), aspect = got
+    # (einsum, not BLAS: OpenBLAS's threads, woken for a 4k x 128 product beside onnxruntime's, took ~13 ms)
+    q = np.einsum("i,ij->j", d, index.basis)
+    sim = np.einsum("ij,j->i", index.codes, q) - ASPECT * np.abs(index.aspect - aspect)
+    cand = np.argpartition(-sim, min(CANDIDATES, len(sim) - 1))[:CANDIDATES]
+    # the shapes' pixels by GRID x GRID cells of the drawing's bounding box: (shape, cell, pixel count) pairs
+    w = line.shape[1]
+    ys, xs = np.divmod(take, w)
+    gy = np.minimum((ys - y0) * GRID // max(1, y1 - y0), GRID - 1)
+    gx = np.minimum((xs - x0) * GRID // max(1, x1 - x0), GRID - 1)
+    counts = np.bincount(reg.astype(np.int64) * (GRID * GRID) + gy * GRID + gx, minlength=m * GRID * GRID)
+    pairs = np.flatnonzero(counts)
+    weight = counts[pairs].astype(np.float64)
+    pr, cell = np.divmod(pairs, GRID * GRID)
+    cy, cx = np.divmod(cell, GRID)
+    size = np.bincount(pr, weights=weight, minlength=m)
+    total = max(size.sum(), 1.0)
+    s = index.ground.shape[1]
+    at = (np.arange(GRID) + 0.5) / GRID  # (the cells' centres, 0..1 across the box)
+    found = []  # (score, picture, its colour and the masks at the pairs)
+    for e in cand:
+        by0, by1, bx0, bx1 = index.box[e]
+        my = np.minimum(((by0 + at * (by1 - by0)) * s / index.side).astype(np.int64), s - 1)
+        mx = np.minimum(((bx0 + at * (bx1 - bx0)) * s / index.side).astype(np.int64), s - 1)
+        pic = int(index.picture[e])
+        px = my[cy] * s + mx[cx]
+        c = decode_lab(index.maps[pic][px])
+        shape = ~index.ground[pic].reshape(-1)[px]  # (not its background)
+        ok = shape & (c[0] > INK)
+        col = ok & ~((c[0] > PAPER[0]) & (np.hypot(c[1], c[2]) < PAPER[1]))
+        w_col = np.bincount(pr, weights=weight * col, minlength=m)
+        share = np.divide(w_col, size, out=np.zeros(m), where=size > 0)
+        score = sim[e] + PAPERLESS * float((size * np.minimum(share / COLOURED, 1.0)).sum() / total)
+        found.append((score, pic, c, shape, ok, col, w_col))
+    # the best picture's colours, and where it does not cover a shape (its background there: the drawings
+    # differ) the next best's that does
+    found.sort(key=lambda f: -f[0])
+    out = np.full((3, m), np.nan, np.float32)
+    for _, _pic, c, shape, ok, col, w_col in found:
+        gap = ~np.isfinite(out[0])
+        w_in = np.bincount(pr, weights=weight * shape, minlength=m)
+        # a shape the picture covers (COVERED of it on the picture's shapes, not its background) takes the
+        # coloured pixels under it, or (mostly white or grey there: an eye, a clock's face) the others
+        gap &= w_in >= COVERED * size
+        if not gap.any():
+            continue
+        w_ok = np.bincount(pr, weights=weight * ok, minlength=m)
+        use_col, has_ok = w_col >= COLOURED * w_in, w_ok > 0
+        keep = gap[pr] & np.where(use_col[pr], col, np.where(has_ok[pr], ok, shape))
+        got = np.stack([_weighted_median(pr[keep], c[k, keep], weight[keep], m) for k in range(3)])
+        out[:, gap] = got[:, gap]
+        if np.isfinite(out[0]).all():
+            break
+    return Match(fit(out), str(index.names[found[0][1]]))
