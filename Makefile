@@ -93,10 +93,12 @@ bench: $(STAMP) $(BVENV_313)/.installed
 data: $(STAMP)
 	$(VENV)/bin/nftgan data
 
-# Train + export the default styles shipped in addon/models/ (resumes unfinished runs in runs/), then the
-# evidence: docs/default_styles.png, held-out metrics in the model cards, golden test fixtures
+# Train + export the default styles shipped in addon/models/ (resumes unfinished runs in runs/), the exemplar
+# index a sketch without dabs takes its colours from (addon/models/exemplars.npz), then the evidence:
+# docs/default_styles.png, held-out metrics in the model cards, golden test fixtures
 models: $(STAMP)
 	$(PY) -m nftgan.training.defaults
+	$(PY) -m tools.exemplar_index
 	$(PY) -m tools.evidence
 
 extension: $(BVENV_313)/.installed

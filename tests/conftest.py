@@ -190,6 +190,17 @@ def tiny_data(test_models) -> dict[str, Path]:
     return {name: test_models / "data" / name for name in ("paired", "unpaired")}
 
 
+@pytest.fixture
+def model_colours(monkeypatch, tmp_path):
+    """No exemplar index (addon/core/exemplar.py: as in a tree without addon/models/exemplars.npz): a sketch
+    without dabs keeps the colorize model's own colours, as the shapes without a dab do when there are dabs.
+    For tests whose subject is the model's colours, or that compare a dabbed sketch with the same one
+    undabbed."""
+    from nftgan.core import exemplar
+
+    monkeypatch.setattr(exemplar, "INDEX", tmp_path / "no-exemplars.npz")
+
+
 if __name__ == "__main__":  # `make test-blender`: the folder for the Blender test venvs, alone on stdout
     import contextlib
     import sys

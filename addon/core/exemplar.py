@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import colour, hintfill
+from . import colour
 
 INDEX = Path(__file__).resolve().parents[1] / "models" / "exemplars.npz"
 VERSION = 1
@@ -166,7 +166,6 @@ def plan_colours(line: np.ndarray, plan) -> np.ndarray | None:
     return colours(line, plan.idx, plan.reg, plan.m)
 
 
-MARGIN = hintfill.SHADING * hintfill.MAX_SHADE  # L*: how far the automatic dab's shading moves a colour
 GAMUT_STEPS = 51  # L* levels the gamut of a colour's a*, b* is looked up at
 
 
@@ -179,47 +178,36 @@ def _linear(c: np.ndarray) -> np.ndarray:
     return colour.mat3(colour.FROM_XYZ, colour.f_inv(fs))
 
 
-SHRINK = np.linspace(1.0, 0.0, 11, dtype=np.float32)  # the chroma tried, as shares of a colour's own
-
-
-def fit(c: np.ndarray) -> np.ndarray:
-    """Colours (3, m) CIELAB (NaN: none) moved so that the automatic dab's shading (MARGIN L* either way) keeps
-    them in sRGB's gamut (a grey or white one is left: it clips to grey or white): their L* into the range where their a*, b* exist, less MARGIN at both ends, and where
-    that range is too narrow (a light, vivid colour: a cream wall's highlights clipped to pale blotches) their
-    chroma lowered (SHRINK) until it is not. A new array."""
-    out = c.copy()
-    # (a grey or white one clips to grey or white: no hue to lose)
-    at = np.flatnonzero(np.isfinite(c[0]) & (np.hypot(c[1], c[2]) >= PAPER[1]))
+def tops(c: np.ndarray) -> np.ndarray:
+    """(m,): the highest L* at which each colour's a*, b* (of (3, m) CIELAB; NaN: none) is inside sRGB's gamut,
+    to GAMUT_STEPS levels (at least its own L*; 100 for a grey or white one, and NaN for none). The automatic
+    dab's shading of a colour stops there: above it the colour clips to a paler, shifted hue (a cream wall's
+    highlights showed as pale blotches), and an emoji's vivid colours sit at that top already."""
+    out = np.full(c.shape[1], np.nan, np.float32)
+    ok = np.isfinite(c[0])
+    out[ok] = 100.0
+    at = np.flatnonzero(ok & (np.hypot(c[1], c[2]) >= PAPER[1]))  # (a grey or white one clips to white)
     if not len(at):
         return out
-    n, s, levels = len(at), len(SHRINK), GAMUT_STEPS
-    lv = np.linspace(0.0, 100.0, levels, dtype=np.float32)
-    ab = c[1:, at][:, :, None] * SHRINK[None, None, :]  # (2, n, s)
-    grid = np.empty((3, n, s, levels), np.float32)
+    lv = np.linspace(0.0, 100.0, GAMUT_STEPS, dtype=np.float32)
+    grid = np.empty((3, len(at), GAMUT_STEPS), np.float32)
     grid[0] = lv
-    grid[1:] = ab[..., None]
-    lin = _linear(grid.reshape(3, -1)).reshape(3, n, s, levels)
-    inside = ((lin >= -1e-3) & (lin <= 1 + 1e-3)).all(axis=0)  # (n, s, levels)
-    big = np.float32(1e3)
-    lo = np.where(inside, lv, big).min(axis=2)
-    hi = np.where(inside, lv, -big).max(axis=2)
-    wide = hi - lo >= 2 * MARGIN  # (n, s); the last (grey) always is
-    wide[:, -1] = True
-    pick = np.argmax(wide, axis=1)  # the most chroma that leaves room for the shading
-    rows = np.arange(n)
-    lo, hi = lo[rows, pick] + MARGIN, hi[rows, pick] - MARGIN
-    out[0, at] = np.clip(c[0, at], lo, hi)  # (lo <= hi: the range is wide enough)
-    out[1:, at] = ab[:, rows, pick]
+    grid[1:] = c[1:, at][..., None]
+    lin = _linear(grid.reshape(3, -1)).reshape(grid.shape)
+    inside = ((lin >= -1e-3) & (lin <= 1 + 1e-3)).all(axis=0)
+    top = np.where(inside, lv, np.float32(-1.0)).max(axis=1)
+    out[at] = np.maximum(top, c[0, at])
     return out
 
 
 class Match(NamedTuple):
-    colours: np.ndarray  # (3, m) float32 CIELAB: each shape's colour (NaN: none under it)
+    colours: np.ndarray  # (4, m) float32: each shape's colour, CIELAB (NaN: none under it), and its `tops`
     name: str  # the true picture they are from
 
 
 def colours(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: Index | None = None):
-    """(3, m) CIELAB: the colour of each of `m` shapes from the best exemplar (`match`), or None."""
+    """(4, m): the colour of each of `m` shapes from the best exemplar, CIELAB, and the most L* its shading may
+    reach (`match`), or None."""
     got = match(line, take, reg, m, index)
     return None if got is None else got.colours
 
@@ -287,4 +275,4 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
         out[:, gap] = got[:, gap]
         if np.isfinite(out[0]).all():
             break
-    return Match(fit(out), str(index.names[found[0][1]]))
+    return Match(np.concatenate([out, tops(out)[None]]), str(index.names[found[0][1]]))

@@ -481,6 +481,7 @@ def fill(
     prepared: Prepared | None = None,
     lined: bool = True,
     plain: np.ndarray | None = None,
+    colours: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Follow my colours on `result` (planar RGB (3, H, W) in [-1, 1], the colorize output), in place: fill
     the hinted regions, bring the open paper back (`paper`), and put the new colours under the lines beside
@@ -499,7 +500,9 @@ def fill(
     `result`), or a function that makes it (called only where a region without a dab lies beside a dabbed
     one): the regions without a dab that the model painted toward the colour of a dab beside them
     (`pulled`: it spreads a dab's colour into its neighbours) take their colours from it, not from
-    `result`."""
+    `result`. `colours`: (4, m) for the automatic dab's `m` regions of `prepared.auto` (exemplar.colours: CIELAB,
+    NaN: the model's own, and the top of its shading), in place of the model's colours there, or a function of
+    the plan that makes them."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
     p = prepared if prepared is not None else prepare(sketch, line_layer)
@@ -524,7 +527,11 @@ def fill(
             at = np.flatnonzero(np.take(np.append(swap, False), labels) & ~blank)
             _put(result, at, _take(plain, at))
     if plan is not None:  # an automatic dab in each region without one
-        auto_fill(result, plan)
+        if callable(colours):  # (worked out for this plan; an array is for `prepared.auto`'s)
+            colours = colours(plan)
+        elif plan is not p.auto:
+            colours = None
+        auto_fill(result, plan, colours)
     gaps = _gaps(labels, n, p.line, has, thick, lined) if has.any() else None
     if gaps is not None:  # (the gaps between doubled lines are paper, as in the sketch)
         np.copyto(result, 1.0, where=gaps)
@@ -1800,12 +1807,14 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take.shape), per)
 
 
-def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
+def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = None) -> None:
     """An automatic dab from the model in every enclosed region without a dab (see the module's notes), in
     place: one colour of the model's own per region of `plan` (`auto_plan`), its lightness shading kept.
     Only the plan's pixels are worked on (no whole-image passes): one CIELAB round trip of them, the medians
     by a partition per region, the shading by the region's rim from a box blur on COARSE px cells evaluated
-    at the rim's pixels alone."""
+    at the rim's pixels alone. `colours`: (4, m): CIELAB to paint the regions in instead of the model's
+    medians (NaN: its median), with its shading around its median kept up to the L* of the fourth row (the
+    top of the colour's gamut: exemplar.tops)."""
     m, _, idx, reg, pick, near, own, rim, per = plan
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
@@ -1824,10 +1833,14 @@ def auto_fill(result: np.ndarray, plan: AutoPlan) -> None:
     # each pixel's colour: its region's median a*, b* with the shaded L*, straight to CIELAB's f terms (as srgb
     # makes them: the same values; a*/500 and -b*/200 per region, then one take each)
     shade *= np.float32(SHADING)
+    if colours is not None:  # (exemplar's colours)
+        med = np.where(np.isfinite(colours[:3]), colours[:3], med).astype(np.float32)
     fs = np.empty((3, len(reg)), np.float32)
     lum = np.take(med[0], reg)
     lum += shade
     np.clip(lum, 0, 100, out=lum)
+    if colours is not None:
+        np.minimum(lum, np.take(np.nan_to_num(colours[3], nan=100.0), reg), out=lum)
     np.add(lum, np.float32(16), out=fs[1])
     fs[1] *= np.float32(1 / 116)
     np.take(med[1] * np.float32(1 / 500), reg, out=fs[0])

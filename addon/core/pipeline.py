@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -70,7 +71,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import colour, hintfill, imageio
+from . import colour, exemplar, hintfill, imageio
 from .contract import ModelError, ModelInfo, describe_model
 from .errors import Cancelled, ImageError, UserError
 from .files import refuse_overwrite
@@ -1283,7 +1284,7 @@ def run(
             given = x_in if kept is None or sky is None else skyless(x_in, sky)
             x = apply_model(given, info, sessions[k], job, on_tile)
             if i == 0:
-                layer, dabs, prepared = ahead.result()
+                layer, dabs, prepared, colours = ahead.result()
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
             if k == "colorize" and fills:
                 # with dabs, the shapes without one take their automatic colours from the model's run on the
@@ -1294,7 +1295,9 @@ def run(
                     job.progress(i / len(stages), f"{info.name} ({k}, without the dabs)")
                     return apply_model(undabbed(x_in, hint, layer), info, sessions[k], job)
 
-                _, filled, paper, sky = hintfill.fill(x, x_in, *prepared, lined=k in lined, plain=plain)
+                _, filled, paper, sky = hintfill.fill(
+                    x, x_in, *prepared, lined=k in lined, plain=plain, colours=colours
+                )
                 if filled and dabs is not None:
                     layer[dabs] = 1.0
                 if filled and prepared[1].hint is not None:  # (a grey dab is paint at the work size too)
@@ -1348,12 +1351,13 @@ def undabbed(x: np.ndarray, hint: np.ndarray, layer: np.ndarray) -> np.ndarray:
 def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None) -> tuple:
     """What the pipeline needs of the sketch `x` alone (run beside the first model): (its line layer for
     keep my lines or None, the dabs keep my lines leaves alone or None, fill's arguments after the result:
-    (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None). `check()` between its
+    (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None, and with no dabs the
+    shapes' colours from the most similar training picture (exemplar: fill's `colours`) or None). `check()` between its
     steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s).
     (fill colours the lines beside the paper whether colorize's result is lined or not: hintfill.prepare plans
     it either way.)"""
     layer = line_layer(x) if lined else None
-    dabs = prepared = hint = None
+    dabs = prepared = hint = colours = None
     if fills:
         check()
         # the line layer at the work size: the canvas's own when the sketch is not scaled down
@@ -1368,7 +1372,12 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
         # (the hint pixels found once when the sketch is the work size's; none without hints)
         ahead = (hint if hint is not None else np.zeros(x.shape[1:], bool)) if same else None
         prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead))
-    return layer, dabs, prepared
+        p = prepared[1]
+        if p.n and not p.dabbed:  # no dabs: the shapes' colours from the most similar training picture
+            colours = functools.partial(exemplar.plan_colours, p.line)
+            if p.auto is not None:  # (its shapes known: worked out here, beside the model)
+                colours = colours(p.auto)
+    return layer, dabs, prepared, colours
 
 
 def _as_seen(x: np.ndarray, lines: np.ndarray | None) -> np.ndarray:

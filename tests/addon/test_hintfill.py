@@ -1850,7 +1850,7 @@ def outlined_box(n, outline, dabs=((BLUE, (0.12, 0.80)),)):
 
 
 @pytest.mark.parametrize(("n", "outline"), [(256, "thick"), (512, "thick"), (512, 6)])
-def test_a_sky_dab_leaves_a_shape_behind_a_thick_outline_its_own_colour(n, outline):
+def test_a_sky_dab_leaves_a_shape_behind_a_thick_outline_its_own_colour(n, outline, model_colours):
     """Issue 11, through the shipped colorize model: a blue dab in the open paper round a box drawn with an
     outline 10 px thick at 256 (or doubled: two strokes 6 px apart), thicker than hintfill.pulled's reach
     (SPILL_REACH, 6 px), colours the paper only. The model spills the sky's blue into the box, and the box

@@ -251,7 +251,7 @@ def test_a_style_that_keeps_colours_shades_the_colours_it_is_given(stylize_model
 
 @pytest.mark.parametrize("colorize", [1.0, 0.0])
 def test_the_open_paper_stays_white_through_a_style_that_keeps_colours(
-    colorize_model, stylize_model, colorize
+    colorize_model, stylize_model, colorize, model_colours
 ):
     """With follow my colours on, a style that keeps your colours leaves the open paper colorize gave back as
     white white: the tiny test style, trained to turn white paper sepia, paints it grey once it keeps the
@@ -531,7 +531,7 @@ def test_3d_clay_leaves_a_dabbed_sky_flat_away_from_the_drawing():
     assert diff[near].min() < -10, diff[near].min()  # the style's shading by the drawing
 
 
-def test_a_dab_does_not_tint_the_shape_beside_it():
+def test_a_dab_does_not_tint_the_shape_beside_it(model_colours):
     """Two boxes that share a wall on a 256 px canvas, a blue dab in the left one, through the shipped colorize.
     The model spreads a dab's colour into the shapes around it: the right box, with no dab, took a blue
     (L*a*b* 64, -9, -46) 50 dE from the grey it gets without the dab, and follow my colours' automatic fill

@@ -1,0 +1,198 @@
+"""Colours from the most similar training picture for a sketch without dabs (addon/core/exemplar.py, issue 11),
+through the real pipeline and the shipped colorize model and index."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nftgan.core import colour, exemplar, hintfill, imageio, pipeline
+from PIL import Image
+
+from tools import evidence as ev
+from tools import exemplar_index
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "addon" / "models" / "colorize-flat.onnx"
+N = 256
+
+
+def circle(cx, cy, r, k=48):
+    return [
+        (cx + r * math.cos(2 * math.pi * i / k), cy + r * math.sin(2 * math.pi * i / k)) for i in range(k + 1)
+    ]
+
+
+def face(dab=None) -> np.ndarray:
+    """A smiling face drawn as an artist would (a round outline, two eyes, a smile), RGBA bottom-up; `dab`:
+    a colour dabbed into the face."""
+    px = np.ones((N, N, 4), np.float32)
+    smile = [
+        (0.5 + 0.2 * math.cos(a), 0.45 - 0.12 * math.sin(a)) for a in np.linspace(0.5, math.pi - 0.5, 12)
+    ]
+    strokes = [circle(0.5, 0.5, 0.38), circle(0.38, 0.6, 0.05, 16), circle(0.62, 0.6, 0.05, 16), smile]
+    imageio.draw_strokes(px, strokes, width=N / 110)
+    if dab is not None:
+        imageio.draw_strokes(px, [[(0.45, 0.3), (0.55, 0.32)]], width=N / 30, color=(*dab, 1.0))
+    return px
+
+
+def lab_of(rgba: np.ndarray) -> np.ndarray:
+    """CIELAB (3, H, W) of an RGBA bottom-up result, top-down."""
+    return colour.lab(np.ascontiguousarray(rgba[::-1, :, :3].transpose(2, 0, 1)))
+
+
+def the_face(px: np.ndarray) -> np.ndarray:
+    """(H, W) bool, top-down: the face's skin (the region round the canvas's centre, off its lines by 4 px)."""
+    x = pipeline.to_model_space(px)
+    labels, _ = hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)
+    r = labels[int(0.62 * N), N // 2]  # (below the eyes, above the smile: top-down row)
+    assert r >= 0
+    return (labels == r) & ~hintfill.grow(labels != r, 4)
+
+
+def test_the_shipped_index_is_small_packaged_and_consistent():
+    path = exemplar.INDEX
+    assert path.is_file(), "addon/models/exemplars.npz is missing: python -m tools.exemplar_index"
+    mb = path.stat().st_size / 1e6
+    assert mb <= 5.0, f"the exemplar index is {mb:.2f} MB (target 5)"
+    models = sum(p.stat().st_size for p in path.parent.glob("*.onnx")) / 1e6
+    assert models + mb <= ev.BUDGET_MB, (models, mb)
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "nftgan"
+    ]
+    assert any(path.match(pattern) for pattern in ("addon/" + p for p in data)), data
+    idx = exemplar.load(path)
+    n, m = len(idx.codes), len(idx.maps)
+    assert n > 4000 and m > 3000 and idx.basis.shape == (exemplar.DESC**2, idx.codes.shape[1])
+    assert len(idx.aspect) == len(idx.box) == len(idx.picture) == n and idx.picture.max() < m
+    assert (idx.box[:, 0] < idx.box[:, 1]).all() and (idx.box[:, 1] <= idx.side).all()
+    side = round(idx.maps.shape[1] ** 0.5)
+    assert idx.maps.shape == (m, side * side, 3) and idx.ground.shape == (m, side, side)
+    assert all(str(name).startswith(("fluentflat__", "fluenthc__", "openclipart__")) for name in idx.names)
+
+
+def test_a_face_without_dabs_is_painted_in_its_exemplars_colour(monkeypatch, tmp_path):
+    """A face drawn without dabs: colorize gives its skin the colour of the training picture whose line drawing
+    is most like it (an emoji face: yellow-orange), where the model alone paints it its beige (the index taken
+    away: the same pipeline on the same sketch)."""
+    px = face()
+    x = pipeline.to_model_space(px)
+    p = hintfill.prepare(x, pipeline.line_layer(x))
+    got = exemplar.match(p.line, p.auto.idx, p.auto.reg, p.auto.m)
+    assert got is not None and got.name.startswith("fluentflat__"), got
+    skin = the_face(px)
+    r = int(np.bincount(p.auto.reg[skin.reshape(-1)[p.auto.idx]]).argmax())
+    want = got.colours[:3, r]
+    hue, chroma = math.degrees(math.atan2(want[2], want[1])) % 360, math.hypot(want[1], want[2])
+    assert 40 < hue < 100 and chroma > 40, (want, hue, chroma)  # a face emoji's yellow or orange
+    models = {"colorize": str(SHIPPED)}
+    out = np.median(lab_of(pipeline.run(px, models=models, threads=1)["colorize"])[:, skin], axis=1)
+    assert np.linalg.norm(out - want) < 8, (out, want)
+    monkeypatch.setattr(exemplar, "INDEX", tmp_path / "none.npz")
+    own = np.median(lab_of(pipeline.run(px, models=models, threads=1)["colorize"])[:, skin], axis=1)
+    assert np.linalg.norm(own - out) > 20 and math.hypot(*own[1:]) < chroma - 15, (own, out)
+
+
+def test_any_dab_turns_the_exemplar_off(monkeypatch, tmp_path):
+    """With a dab the artist's colours decide: the dabbed face is the dab's colour and the result is exactly
+    the one without an index (the shapes without a dab keep the model's own colours)."""
+    red = pipeline.HINT_PALETTE["red"]
+    px = face(dab=red)
+    models = {"colorize": str(SHIPPED)}
+    out = pipeline.run(px, models=models, threads=1)["colorize"]
+    skin = np.median(lab_of(out)[:, the_face(px)], axis=1)
+    want = colour.lab(np.array(red, np.float32).reshape(3, 1))[:, 0]
+    assert np.linalg.norm(skin[1:] - want[1:]) < 12, (skin, want)
+    monkeypatch.setattr(exemplar, "INDEX", tmp_path / "none.npz")
+    np.testing.assert_array_equal(pipeline.run(px, models=models, threads=1)["colorize"], out)
+
+
+def shapes(kind: str) -> list:
+    if kind == "circle":
+        return [circle(0.5, 0.5, 0.35)]
+    if kind == "triangle":
+        return [[(0.15, 0.15), (0.85, 0.15), (0.5, 0.85), (0.15, 0.15)]]
+    return [[(0.2, 0.2), (0.8, 0.2), (0.8, 0.8), (0.2, 0.8), (0.2, 0.2)]]
+
+
+def write_pair(folder: Path, name: str, kind: str, rgb, n: int = 64) -> None:
+    """A training pair: the line sketch of a shape (A) and its true picture, the shape filled with `rgb` (B)."""
+    sketch = np.ones((n, n, 4), np.float32)
+    imageio.draw_strokes(sketch, shapes(kind), width=n / 60)
+    a = (sketch[::-1, :, :3] * 255).round().astype(np.uint8)
+    inside = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(sketch)) < hintfill.LINE)[0][::-1]
+    truth = np.full((n, n, 3), 255, np.uint8)
+    truth[(inside >= 0) & (inside != inside[0, 0])] = rgb
+    truth[a.max(axis=2) < 128] = 0  # (its outline, dark)
+    for sub, img in (("A", a), ("B", truth)):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / sub / f"{name}__ink.png")
+
+
+def test_an_index_built_by_the_tool_colours_each_shape_like_its_exemplar(
+    tmp_path, monkeypatch, colorize_model
+):
+    """tools.exemplar_index on three training pairs (a red circle, a green triangle, a blue square), through
+    the pipeline with the tiny test colorize model: a circle drawn without dabs comes out red and a triangle
+    green (the tiny model alone paints neither), each picture's background left out."""
+    train = tmp_path / "data" / "colorize" / "train"
+    colours = {"circle": (220, 30, 30), "triangle": (30, 170, 40), "square": (30, 60, 220)}
+    for kind, rgb in colours.items():
+        write_pair(train, f"test__{kind}", kind, rgb)
+    out = tmp_path / "exemplars.npz"
+    assert exemplar_index.main(["--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    idx = exemplar.load(out)
+    assert len(idx.maps) == 3 and idx.ground[:, 0, 0].all()  # (the corners: background)
+    monkeypatch.setattr(exemplar, "INDEX", out)
+    for kind, rgb in colours.items():
+        if kind == "square":
+            continue
+        px = np.ones((N, N, 4), np.float32)
+        imageio.draw_strokes(px, shapes(kind), width=N / 110)
+        res = pipeline.run(px, models={"colorize": str(colorize_model)}, threads=1, lines=())["colorize"]
+        x = pipeline.to_model_space(px)
+        labels = hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)[0]
+        r = labels[N // 2, N // 2]
+        inner = (labels == r) & ~hintfill.grow(labels != r, 4)
+        got = np.median(lab_of(res)[:, inner], axis=1)
+        want = colour.lab(np.array(rgb, np.float32).reshape(3, 1) / 255)[:, 0]
+        assert np.linalg.norm(got[1:] - want[1:]) < 8, (kind, got, want)
+
+
+@pytest.mark.parametrize("lab", [(92.0, -5.0, 40.0), (54.4, 72.2, 50.3), (97.0, 0.0, 1.0), (83.4, 6.9, 72.3)])
+def test_the_shading_of_an_exemplar_colour_stops_at_the_top_of_its_gamut(lab):
+    """exemplar.tops: the highest L* at which a colour's a*, b* are in sRGB's gamut (the automatic dab's
+    shading stops there: a cream wall's highlights clipped to pale blotches; emoji yellow, 255 200 61, is at
+    its top already); a grey or white colour has no top below 100."""
+    c = np.array(lab, np.float32).reshape(3, 1)
+    top = exemplar.tops(np.concatenate([c, np.full((3, 1), np.nan, np.float32)], axis=1))
+    assert np.isnan(top[1]) and top[0] >= lab[0]
+    if math.hypot(*lab[1:]) < exemplar.PAPER[1]:
+        assert top[0] == 100.0
+        return
+    step = 100.0 / (exemplar.GAMUT_STEPS - 1)
+    for level, inside in ((max(top[0] - step, lab[0]), True), (top[0] + step, False)):
+        lin = exemplar._linear(np.array([level, lab[1], lab[2]], np.float32).reshape(3, 1))
+        assert ((lin > -2e-3) & (lin < 1 + 2e-3)).all() == inside, (lab, top[0], level, lin.ravel())
+
+
+def test_a_light_colour_from_an_exemplar_is_shaded_without_pale_blotches():
+    """The demo house without dabs: its walls take a light exemplar colour (cream, yellow); the model's
+    shading would lift their highlights out of the gamut, where they clip pale: they stop at its top, so the
+    walls keep one hue and chroma (a*, b* within 3 of their median off the lines)."""
+    from tools.demo import house
+
+    px = house(N, dabs=False)
+    out = lab_of(pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1, lines=())["colorize"])
+    x = pipeline.to_model_space(px)
+    labels, _ = hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)
+    r = labels[int(0.78 * N), int(0.23 * N)]  # (the walls, left of the door, below the window)
+    walls = (labels == r) & ~hintfill.grow(labels != r, 3)
+    ab = out[1:, walls]
+    mid = np.median(ab, axis=1)
+    assert math.hypot(*mid) > 15, mid  # (a colour, not the paper's white)
+    assert np.hypot(*(ab - mid[:, None])).max() < 3, np.hypot(*(ab - mid[:, None])).max()
