@@ -21,7 +21,9 @@ keeps the model's colours. numpy only (no bpy, no torch).
 
 from __future__ import annotations
 
+import logging
 import threading
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,6 +31,7 @@ import numpy as np
 
 from . import colour
 
+log = logging.getLogger(__name__)
 INDEX = Path(__file__).resolve().parents[1] / "models" / "exemplars.npz"
 VERSION = 1
 DESC = 32  # px: the descriptor's side (the drawing's bounding box, area-averaged)
@@ -59,29 +62,37 @@ _cache: dict[str, Index | None] = {}
 
 
 def load(path: Path | str | None = None) -> Index | None:
-    """The index at `path` (default INDEX; read once per process; None when there is no such file)."""
+    """The index at `path` (default INDEX; read once per process). None when there is no such file, or it
+    cannot be read (another version, damaged: logged once): the sketch keeps the model's colours."""
     path = INDEX if path is None else path
     key = str(path)
     with _lock:
         if key not in _cache:
-            if not Path(path).is_file():
-                _cache[key] = None
-            else:
-                with np.load(path, allow_pickle=False) as z:
-                    if int(z["version"]) != VERSION:
-                        raise ValueError(f"{path}: exemplar index version {int(z['version'])}, not {VERSION}")
-                    _cache[key] = Index(
-                        z["basis"].astype(np.float32),
-                        z["codes"].astype(np.float32),
-                        z["aspect"].astype(np.float32),
-                        z["box"].astype(np.int64),
-                        int(z["side"]),
-                        z["picture"].astype(np.int64),
-                        z["maps"].reshape(len(z["maps"]), -1, 3),
-                        np.unpackbits(z["ground"], axis=-1)[..., : z["maps"].shape[2]].astype(bool),
-                        z["names"],
-                    )
+            _cache[key] = None
+            if Path(path).is_file():
+                try:
+                    _cache[key] = _read(path)
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                    log.warning("exemplar colours off: %s cannot be read (%s)", path, exc)
         return _cache[key]
+
+
+def _read(path: Path | str) -> Index:
+    with np.load(path, allow_pickle=False) as z:
+        if int(z["version"]) != VERSION:
+            raise ValueError(f"exemplar index version {int(z['version'])}, this add-on reads {VERSION}")
+        maps = z["maps"]
+        return Index(
+            z["basis"].astype(np.float32),
+            z["codes"].astype(np.float32),
+            z["aspect"].astype(np.float32),
+            z["box"].astype(np.int64),
+            int(z["side"]),
+            z["picture"].astype(np.int64),
+            maps.reshape(len(maps), -1, 3),
+            np.unpackbits(z["ground"], axis=-1)[..., : maps.shape[2]].astype(bool),
+            z["names"],
+        )
 
 
 LAB_CODE = (np.float32(2.55), np.float32(128.0))  # L* x 2.55, a* and b* + 128, as uint8

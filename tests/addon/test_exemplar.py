@@ -75,6 +75,18 @@ def test_the_shipped_index_is_small_packaged_and_consistent():
     assert all(str(name).startswith(("fluentflat__", "fluenthc__", "openclipart__")) for name in idx.names)
 
 
+def test_an_index_that_cannot_be_read_leaves_the_models_colours(tmp_path, caplog):
+    """A damaged index, or one of another version, is logged and left out (the model's colours), never an
+    error in every Stylize without dabs."""
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    other = tmp_path / "other.npz"
+    np.savez(other, version=np.int64(exemplar.VERSION + 1))
+    for path in (bad, other, tmp_path / "missing.npz"):
+        assert exemplar.load(path) is None
+    assert "bad.npz cannot be read" in caplog.text and "this add-on reads" in caplog.text
+
+
 def test_a_face_without_dabs_is_painted_in_its_exemplars_colour(monkeypatch, tmp_path):
     """A face drawn without dabs: colorize gives its skin the colour of the training picture whose line drawing
     is most like it (an emoji face: yellow-orange), where the model alone paints it its beige (the index taken
