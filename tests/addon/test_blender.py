@@ -621,6 +621,7 @@ def test_new_canvas_sets_a_black_line_brush_and_a_hint_palette(blender, scene):
     assert (
         "A wide grey or white dab fills a closed shape too" in text and "thin grey stroke is pencil" in text
     )
+    assert "With no dab at all the colours come from the most similar training picture" in text
     assert ("template_palette", "palette") in shown
 
 
