@@ -654,7 +654,7 @@ class Regions(NamedTuple):
     # for the regions mostly in `sky`, what caps their lightness at their input's (`_shift`), or None
     cap: tuple | None
     lines: np.ndarray  # the box pixels on a line or its 1 px edge (flat indices: `_line_cap`)
-    rim: tuple  # the free lines and the paper beside them, in layers out from the line (`_rim_layers`: `_rimless`)
+    rim: tuple  # the paper beside the free lines and their anti-aliased edges (`_rim_layers`: `_rimless`)
 
 
 def _shift_ahead(
@@ -833,17 +833,17 @@ RIM_RAMP = 12  # px at the style's size along a free line from where it meets an
 # comes in (a smoothstep): all at once, the lifted paper beside the ground line stepped against the shadow
 # kept beside the outline it runs into (the demo house's tree trunk, seen at 1:1 in the upscaled result)
 RIM_CORE = 50.0  # L*: a free line's pixels darker than this in the style's input (the drawn line and the dark
-# half of its anti-aliased edge) are the line `_rimless` goes out from
+# half of its anti-aliased edge) are the line (`_line_cap`'s); `_rimless` works on the pixels beside them
 
 
 def _rim_layers(edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarray) -> tuple:
-    """`_rimless`' pixels over the box of the style's size: the free lines (at the labels' size the lines and
-    their 1 px edges, `edge`, with no shape (what is neither line nor fill's open `paper`) within RIM_CLEAR px)
-    and the open paper within RIM_BAND px of them at the box (`sel`: how the labels' pixels come to it, as
-    `_shift_ahead` brings `inside`; `fy_in`: the style's input's fy there), as layers from the drawn line (the
-    input darker than RIM_CORE) out, each pixel 3 x 3 beside the layer before it: (the line's flat indices,
-    ((a layer's flat indices, their 3 x 3 neighbours' (9, n), how far `_rimless` goes there or None: all the
-    way), ...)), or () where there is no free line."""
+    """`_rimless`' pixels over the box of the style's size: beside the free lines (at the labels' size the lines
+    and their 1 px edges, `edge`, with no shape (what is neither line nor fill's open `paper`) within RIM_CLEAR
+    px), the open paper within RIM_BAND px of them and their own pixels lighter than RIM_CORE in the style's
+    input (their anti-aliased edges), within RIM_BAND + 2 px of their pixels darker than that (the drawn line),
+    at the box (`sel`: how the labels' pixels come to it, as `_shift_ahead` brings `inside`; `fy_in`: the
+    style's input's fy there): (their flat indices, the input's fy at them, how far `_rimless` goes at each or
+    None: all the way), or () where there is no free line."""
     if paper is None or not edge.any():
         return ()
     free = hintfill.grow(~(edge | paper), RIM_CLEAR)
@@ -860,13 +860,20 @@ def _rim_layers(edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarr
     x0, x1 = max(0, bounds[2] - m), min(w, bounds[3] + m)
     free = free[y0:y1, x0:x1]
     on = edge[sel][y0:y1, x0:x1]
-    core = free & (fy_in[y0:y1, x0:x1] < np.float32((RIM_CORE + 16.0) / 116.0))
+    top = fy_in[y0:y1, x0:x1]
+    light = top >= np.float32((RIM_CORE + 16.0) / 116.0)
+    core = free & ~light  # (the drawn line: `_line_cap`'s)
     if not core.any():
         return ()
     band = hintfill.grow(free, RIM_BAND)
     band &= free | (paper[sel][y0:y1, x0:x1] & ~on)  # (the lines of an outline nearby are no part of it)
+    band &= light
+    band &= hintfill.grow(core, RIM_BAND + 2)  # (beside a drawn line: a grey fill in the paper stays)
+    ys, xs = np.nonzero(band)
+    if not len(ys):
+        return ()
     # how far each pixel is from the lines that are an outline's, as a smoothstep up to 1 at RIM_RAMP px
-    ramp = None
+    weight = None
     near = on & ~free
     if near.any():
         ramp = np.zeros(near.shape, np.float32)
@@ -875,55 +882,35 @@ def _rim_layers(edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarr
             ramp += ~near
         ramp *= np.float32(1.0 / RIM_RAMP)
         ramp *= ramp * (3.0 - 2.0 * ramp)
-    done = core.copy()
-    layers = []
-    while True:
-        layer = hintfill.grow(done, 1)
-        layer &= band
-        layer &= ~done
-        if not layer.any():
-            break
-        done |= layer
-        ys, xs = np.nonzero(layer)
-        weight = None if ramp is None else ramp[ys, xs]
-        ys += y0
-        xs += x0
-        rows = np.clip(ys + np.arange(-1, 2)[:, None], 0, h - 1) * w
-        cols = np.clip(xs + np.arange(-1, 2)[:, None], 0, w - 1)
-        layers.append((ys * w + xs, (rows[:, None] + cols[None]).reshape(9, -1), weight))
-    ys, xs = np.nonzero(core)
-    return (ys + y0) * w + xs + x0, tuple(layers)
+        weight = ramp[ys, xs]
+    at = (ys + y0) * w + xs + x0
+    return at, top[ys, xs], weight
 
 
 def _rimless(fy: np.ndarray, rg: Regions) -> np.ndarray:
     """fy (the style's lightness over the box, after `_line_cap`) beside the free lines no darker than the
-    darkest of the pixels next to it nearer the line, in place, from the drawn line out over `_rim_layers`'
-    band: the style's darkness there is kept only as far as it fades out from the line, not past a lighter
-    rim. 3D Clay draws a line with paper on both sides as a pale tube a few pixels wider than the drawn line,
-    with a dark grey outline of its own 2-4 px from it (under a house's ground line, a grey shadow);
-    `_line_cap` darkens the tube on the line and its edge, and the rest of it, 1-3 px, stayed as a light rim
-    between the dark line and the tube's outline (the demo house's ground line at 512 px: up to 19 L*
-    lighter than the outline past it; the upscaler kept it). keep_paper's `_hazeless` takes out such a
-    darkness past a lighter gap in the paper, but not within the drawing it starts from, which holds the
-    lines' 1 px edges at colorize's size (2 px at 3D Clay's). Only lightens: the line stays as dark and as wide
-    as drawn, and where the lightness only grows away from the line (a line fading into the paper) nothing
-    changes; it comes in over RIM_RAMP px from where a free line meets an outline, whose shading it leaves."""
+    style's input there, in place, over `_rim_layers`' pixels: the paper within RIM_BAND px of a line with paper
+    on both sides, and the line's own anti-aliased edge. 3D Clay draws such a line as a pale tube a few pixels
+    wider than the drawn line, with a dark grey outline of its own 2-4 px from it (under a house's ground line,
+    a grey shadow), and rounds a cap past each of its ends; `_line_cap` darkens the tube on the line, and the
+    rest of it stayed: a light rim between the dark line and the tube's outline (the demo house's ground line
+    at 512 px: up to 19 L* lighter than the outline past it; kept by the upscaler), a grey band or shadow
+    along the line, and a pale crescent round its tips. Fluent 3D draws no outlines: none of it is the clay's
+    shading of a shape, and the line keeps the edges it was drawn with (keep_paper's `_hazeless` then takes
+    out what of the tube lay farther out, past the white now beside the line). Only lightens: the line stays
+    as dark and as wide as drawn; it comes in over RIM_RAMP px from where a free line meets an outline, whose
+    shading it leaves."""
     if not rg.rim:
         return fy
-    core, layers = rg.rim
+    at, top, ramp = rg.rim
     flat = fy.reshape(-1)
-    reach = np.full(flat.shape, np.inf, np.float32)  # (not yet reached: no part of a minimum)
-    reach[core] = flat[core]
-    for at, nb, ramp in layers:
-        low = reach[nb].min(axis=0)
-        own = flat[at]
-        np.maximum(low, own, out=low)
-        if ramp is not None:  # (coming in from where the line meets an outline)
-            low -= own
-            low *= ramp
-            low += own
-        flat[at] = low
-        reach[at] = low
+    own = flat[at]
+    up = np.subtract(top, own)
+    np.maximum(up, 0.0, out=up)
+    if ramp is not None:  # (coming in from where the line meets an outline)
+        up *= ramp
+    own += up
+    flat[at] = own
     return fy
 
 
