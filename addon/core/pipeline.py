@@ -619,8 +619,8 @@ def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: Regions | None = Non
     fy = colour.lab_f_y(out, 0.5, 0.5)
     if shift is not None:
         _line_cap(fy, f[1], shift)
-        _rimless(fy, shift)
         _shift(fy, shift)
+        _rimless(fy, shift)
     f[0] += fy
     f[2] += fy
     f[1] = fy
@@ -723,7 +723,7 @@ def _shift_ahead(
                     level.append((r, px, float(np.median(fy_in.reshape(-1)[px]))))
             cap = (at, weight[at], fy_in.reshape(-1)[at], level)
     lines = np.flatnonzero(inside == 0)
-    rim = _rim_layers(edge, paper, sel, fy_in)
+    rim = _rim_layers(edge, paper if sky is None else sky if paper is None else paper | sky, sel, fy_in)
     return Regions(
         lab, soft, side, inv, cover, sel if up is None else up, inside, count, mean_in, fixed, cap, lines, rim
     )
@@ -837,13 +837,14 @@ RIM_CORE = 50.0  # L*: a free line's pixels darker than this in the style's inpu
 
 
 def _rim_layers(edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarray) -> tuple:
-    """`_rimless`' pixels over the box of the style's size: beside the free lines (at the labels' size the lines
-    and their 1 px edges, `edge`, with no shape (what is neither line nor fill's open `paper`) within RIM_CLEAR
-    px), the open paper within RIM_BAND px of them and their own pixels lighter than RIM_CORE in the style's
-    input (their anti-aliased edges), within RIM_BAND + 2 px of their pixels darker than that (the drawn line),
-    at the box (`sel`: how the labels' pixels come to it, as `_shift_ahead` brings `inside`; `fy_in`: the
-    style's input's fy there): (their flat indices, the input's fy at them, how far `_rimless` goes at each or
-    None: all the way), or () where there is no free line."""
+    """`_rimless`' pixels over the box of the style's size: beside the free lines (at the labels' size the
+    lines and their 1 px edges, `edge`, with no shape (what is neither line nor the open background: fill's
+    open `paper`, and a sky a dab filled) within RIM_CLEAR px), the open background within RIM_BAND px of them
+    and their own pixels lighter than RIM_CORE in the style's input (their anti-aliased edges), within
+    RIM_BAND + 2 px of their pixels darker than that (the drawn line), at the box (`sel`: how the labels'
+    pixels come to it, as `_shift_ahead` brings `inside`; `fy_in`: the style's input's fy there): (their flat
+    indices, the input's fy at them, how far `_rimless` goes at each or None: all the way), or () where there
+    is no free line."""
     if paper is None or not edge.any():
         return ()
     free = hintfill.grow(~(edge | paper), RIM_CLEAR)
@@ -888,18 +889,20 @@ def _rim_layers(edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarr
 
 
 def _rimless(fy: np.ndarray, rg: Regions) -> np.ndarray:
-    """fy (the style's lightness over the box, after `_line_cap`) beside the free lines no darker than the
-    style's input there, in place, over `_rim_layers`' pixels: the paper within RIM_BAND px of a line with paper
-    on both sides, and the line's own anti-aliased edge. 3D Clay draws such a line as a pale tube a few pixels
-    wider than the drawn line, with a dark grey outline of its own 2-4 px from it (under a house's ground line,
-    a grey shadow), and rounds a cap past each of its ends; `_line_cap` darkens the tube on the line, and the
-    rest of it stayed: a light rim between the dark line and the tube's outline (the demo house's ground line
-    at 512 px: up to 19 L* lighter than the outline past it; kept by the upscaler), a grey band or shadow
-    along the line, and a pale crescent round its tips. Fluent 3D draws no outlines: none of it is the clay's
-    shading of a shape, and the line keeps the edges it was drawn with (keep_paper's `_hazeless` then takes
-    out what of the tube lay farther out, past the white now beside the line). Only lightens: the line stays
-    as dark and as wide as drawn; it comes in over RIM_RAMP px from where a free line meets an outline, whose
-    shading it leaves."""
+    """fy (the style's lightness over the box, after `_shift` moved it) beside the free lines no darker than
+    the style's input there, in place, over `_rim_layers`' pixels: the open paper (or a dabbed sky) within
+    RIM_BAND px of a line with it on both sides, and the line's own anti-aliased edge. 3D Clay draws such a
+    line as a pale tube a few pixels wider than the drawn line, with a dark grey outline of its own 2-4 px
+    from it (under a house's ground line, a grey shadow), and rounds a cap past each of its ends; `_line_cap`
+    darkens the tube on the line, and the rest of it stayed: a light rim between the dark line and the tube's
+    outline (the demo house's ground line at 512 px: up to 19 L* lighter than the outline past it; kept by the
+    upscaler), a grey band or shadow along the line, and a pale crescent round its tips. Fluent 3D draws no
+    outlines: none of it is the clay's shading of a shape, and the line keeps the edges it was drawn with
+    (keep_paper's `_hazeless` then takes out what of the tube lay farther out, past the white now beside the
+    line). In a dabbed sky `_shift` lets the style only darken the sky: there the tube came back as a darker
+    halo round the line, and the sky now meets the line as it was given. Only lightens: the line stays as dark
+    and as wide as drawn; it comes in over RIM_RAMP px from where a free line meets an outline, whose shading
+    it leaves."""
     if not rg.rim:
         return fy
     at, top, ramp = rg.rim
