@@ -723,7 +723,7 @@ def _shift_ahead(
                     level.append((r, px, float(np.median(fy_in.reshape(-1)[px]))))
             cap = (at, weight[at], fy_in.reshape(-1)[at], level)
     lines = np.flatnonzero(inside == 0)
-    rim = _rim_layers(edge, paper if sky is None else sky if paper is None else paper | sky, sel, fy_in)
+    rim = _rim_layers(edge, paper, sel, fy_in, sky)
     return Regions(
         lab, soft, side, inv, cover, sel if up is None else up, inside, count, mean_in, fixed, cap, lines, rim
     )
@@ -834,17 +834,25 @@ RIM_RAMP = 12  # px at the style's size along a free line from where it meets an
 # kept beside the outline it runs into (the demo house's tree trunk, seen at 1:1 in the upscaled result)
 RIM_CORE = 50.0  # L*: a free line's pixels darker than this in the style's input (the drawn line and the dark
 # half of its anti-aliased edge) are the line (`_line_cap`'s); `_rimless` works on the pixels beside them
+RIM_PAPER = 97.0  # L*: `_rimless` lifts the paper this light in the style's input (and a dabbed sky), and the
+# line's anti-aliased edge between it and the line (RIM_EDGE px), not a grey fill in the paper beside a line,
+# which keeps the style's shading (lifted to its input, a pale band beside the line, seen at 1:1)
+RIM_EDGE = 2  # px at the style's size
 
 
-def _rim_layers(edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarray) -> tuple:
+def _rim_layers(
+    edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarray, sky: np.ndarray | None = None
+) -> tuple:
     """`_rimless`' pixels over the box of the style's size: beside the free lines (at the labels' size the
     lines and their 1 px edges, `edge`, with no shape (what is neither line nor the open background: fill's
-    open `paper`, and a sky a dab filled) within RIM_CLEAR px), the open background within RIM_BAND px of them
-    and their own pixels lighter than RIM_CORE in the style's input (their anti-aliased edges), within
-    RIM_BAND + 2 px of their pixels darker than that (the drawn line), at the box (`sel`: how the labels'
-    pixels come to it, as `_shift_ahead` brings `inside`; `fy_in`: the style's input's fy there): (their flat
-    indices, the input's fy at them, how far `_rimless` goes at each or None: all the way), or () where there
-    is no free line."""
+    open `paper`, and `sky`, a sky a dab filled) within RIM_CLEAR px), the open background within RIM_BAND px
+    of them and their own pixels lighter than RIM_CORE in the style's input (their anti-aliased edges), within
+    RIM_BAND + 2 px of their pixels darker than that (the drawn line), where the input is paper white, or sky,
+    or within RIM_EDGE px of both it and the line, at the box (`sel`: how the labels' pixels come to it, as `_shift_ahead`
+    brings `inside`; `fy_in`: the style's input's fy there): (their flat indices, the input's fy at them, how
+    far `_rimless` goes at each or None: all the way), or () where there is no free line."""
+    if sky is not None:  # (the open background: the paper and a sky a dab filled)
+        paper = sky if paper is None else paper | sky
     if paper is None or not edge.any():
         return ()
     free = hintfill.grow(~(edge | paper), RIM_CLEAR)
@@ -869,7 +877,13 @@ def _rim_layers(edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarr
     band = hintfill.grow(free, RIM_BAND)
     band &= free | (paper[sel][y0:y1, x0:x1] & ~on)  # (the lines of an outline nearby are no part of it)
     band &= light
-    band &= hintfill.grow(core, RIM_BAND + 2)  # (beside a drawn line: a grey fill in the paper stays)
+    band &= hintfill.grow(core, RIM_BAND + 2)
+    # (the paper white in the input and a dabbed sky, and the line's anti-aliased edge between them and the line)
+    clear = top >= np.float32((RIM_PAPER + 16.0) / 116.0)
+    if sky is not None:
+        clear |= sky[sel][y0:y1, x0:x1]
+    clear |= hintfill.grow(core, RIM_EDGE) & hintfill.grow(clear, RIM_EDGE)
+    band &= clear
     ys, xs = np.nonzero(band)
     if not len(ys):
         return ()
