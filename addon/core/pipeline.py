@@ -848,9 +848,11 @@ def _rim_layers(
     open `paper`, and `sky`, a sky a dab filled) within RIM_CLEAR px), the open background within RIM_BAND px
     of them and their own pixels lighter than RIM_CORE in the style's input (their anti-aliased edges), within
     RIM_BAND + 2 px of their pixels darker than that (the drawn line), where the input is paper white, or sky,
-    or within RIM_EDGE px of both it and the line, at the box (`sel`: how the labels' pixels come to it, as `_shift_ahead`
-    brings `inside`; `fy_in`: the style's input's fy there): (their flat indices, the input's fy at them, how
-    far `_rimless` goes at each or None: all the way), or () where there is no free line."""
+    or within RIM_EDGE px of both it and the line, at the box (`sel`: how the labels' pixels come to it, as
+    `_shift_ahead` brings `inside`; `fy_in`: the style's input's fy there), then the line's dark half within
+    RIM_EDGE px of those: (their flat indices, what `_rimless` takes each to (the drawn edge in the line's
+    shade; the open background's own), how far it goes at each or None: all the way, how many come first,
+    lifted only; the rest only darkened), or () where there is no free line."""
     if sky is not None:  # (the open background: the paper and a sky a dab filled)
         paper = sky if paper is None else paper | sky
     if paper is None or not edge.any():
@@ -882,11 +884,32 @@ def _rim_layers(
     clear = top >= np.float32((RIM_PAPER + 16.0) / 116.0)
     if sky is not None:
         clear |= sky[sel][y0:y1, x0:x1]
-    clear |= hintfill.grow(core, RIM_EDGE) & hintfill.grow(clear, RIM_EDGE)
+    beside = hintfill.grow(clear, RIM_EDGE)
+    clear |= hintfill.grow(core, RIM_EDGE) & beside
     band &= clear
-    ys, xs = np.nonzero(band)
-    if not len(ys):
+    beside &= core  # (the line's dark half beside them: `_rimless` takes it to the shade below, no lighter)
+    if not band.any() and not beside.any():
         return ()
+    # the line as drawn in the shade `_line_cap` gives it: the input's lightness between the drawn line's (the
+    # darkest within RIM_EDGE + 1 px) and the background's (the lightest within RIM_EDGE + 2 px) taken to between
+    # the line's LINE_LIFT L* lighter and the background's (a dabbed sky: the input's own, as `_shift` shades it)
+    lo, hi = top.copy(), top.copy()
+    for i in range(RIM_EDGE + 2):
+        if i <= RIM_EDGE:
+            lo = -hintfill.max3(-lo)
+        hi = hintfill.max3(hi)
+    span = hi - lo
+    scale = np.minimum(lo + np.float32(LINE_LIFT / 116.0), hi)
+    np.subtract(hi, scale, out=scale)
+    np.divide(scale, span, out=scale, where=span > 1e-3)
+    scale[span <= 1e-3] = 1.0
+    if sky is not None:
+        scale[hintfill.grow(sky[sel][y0:y1, x0:x1], RIM_EDGE + 2)] = 1.0
+    shade = hi - (hi - top) * scale
+    ys, xs = np.nonzero(band)
+    n = len(ys)
+    cy, cx = np.nonzero(beside)
+    ys, xs = np.concatenate([ys, cy]), np.concatenate([xs, cx])
     # how far each pixel is from the lines that are an outline's, as a smoothstep up to 1 at RIM_RAMP px
     weight = None
     near = on & ~free
@@ -899,7 +922,7 @@ def _rim_layers(
         ramp *= ramp * (3.0 - 2.0 * ramp)
         weight = ramp[ys, xs]
     at = (ys + y0) * w + xs + x0
-    return at, top[ys, xs], weight
+    return at, shade[ys, xs], weight, n
 
 
 def _rimless(fy: np.ndarray, rg: Regions) -> np.ndarray:
@@ -914,16 +937,20 @@ def _rimless(fy: np.ndarray, rg: Regions) -> np.ndarray:
     outlines: none of it is the clay's shading of a shape, and the line keeps the edges it was drawn with
     (keep_paper's `_hazeless` then takes out what of the tube lay farther out, past the white now beside the
     line). In a dabbed sky `_shift` lets the style only darken the sky: there the tube came back as a darker
-    halo round the line, and the sky now meets the line as it was given. Only lightens: the line stays as dark
-    and as wide as drawn; it comes in over RIM_RAMP px from where a free line meets an outline, whose shading
-    it leaves."""
+    halo round the line, and the sky now meets the line as it was given. The line's anti-aliased edge is taken
+    to the drawn one in the line's shade (`_rim_layers`' targets: its light half no darker, its dark half no
+    lighter; kept at its input and capped LINE_LIFT above it, the edge flattened to a pale contour round the
+    line's dark middle, which the upscaler drew as a light outline). Elsewhere only lightens: the line stays
+    as dark and as wide as drawn; it comes in over RIM_RAMP px from where a free line meets an outline, whose
+    shading it leaves."""
     if not rg.rim:
         return fy
-    at, top, ramp = rg.rim
+    at, top, ramp, n = rg.rim
     flat = fy.reshape(-1)
     own = flat[at]
     up = np.subtract(top, own)
-    np.maximum(up, 0.0, out=up)
+    np.maximum(up[:n], 0.0, out=up[:n])  # (lifted)
+    np.minimum(up[n:], 0.0, out=up[n:])  # (the line's dark half: darkened)
     if ramp is not None:  # (coming in from where the line meets an outline)
         up *= ramp
     own += up
