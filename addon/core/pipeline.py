@@ -829,6 +829,9 @@ RIM_CLEAR = 8  # px at the labels' size: a line pixel (or its 1 px edge) with a 
 # paper) this close is an outline's (across it: lines up to ~7 px at 256, 28 px at a 1024 px canvas), and
 # `_rimless` leaves it alone; farther off, the line is free (paper on both sides)
 RIM_BAND = 4  # px at the style's size past a free line and its 1 px edge that `_rimless` looks at
+RIM_THICK = 3  # px at the labels' size: a line thicker than twice this (24 px at a 1024 px canvas) is no free
+# line: 3D Clay draws a black blob as a shape, its bevelled outline a few pixels past the drawn edge; lifted to
+# the paper there, it left a soft grey smear where the outline had been (held-out at 1:1)
 RIM_RAMP = 12  # px at the style's size along a free line from where it meets an outline over which `_rimless`
 # comes in (a smoothstep): all at once, the lifted paper beside the ground line stepped against the shadow
 # kept beside the outline it runs into (the demo house's tree trunk, seen at 1:1 in the upscaled result)
@@ -858,6 +861,8 @@ def _rim_layers(
     if paper is None or not edge.any():
         return ()
     free = hintfill.grow(~(edge | paper), RIM_CLEAR)
+    # (a line drawn thicker than 2 RIM_THICK px is a black shape to the style, which bevels it as one)
+    free |= hintfill.grow(~hintfill.grow(~edge, RIM_THICK + 1), RIM_THICK + 2)
     np.logical_not(free, out=free)
     free &= edge
     free = free[sel]
