@@ -620,7 +620,7 @@ def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: Regions | None = Non
     if shift is not None:
         _line_cap(fy, f[1], shift)
         _shift(fy, shift)
-        _rimless(fy, shift)
+        _rimless(fy, shift, f)
     f[0] += fy
     f[2] += fy
     f[1] = fy
@@ -723,7 +723,7 @@ def _shift_ahead(
                     level.append((r, px, float(np.median(fy_in.reshape(-1)[px]))))
             cap = (at, weight[at], fy_in.reshape(-1)[at], level)
     lines = np.flatnonzero(inside == 0)
-    rim = _rim_layers(edge, paper, sel, fy_in, sky)
+    rim = _rim_layers(edge, paper, sel, fy_in, sky, x[:, y0:y1, x0:x1])
     return Regions(
         lab, soft, side, inv, cover, sel if up is None else up, inside, count, mean_in, fixed, cap, lines, rim
     )
@@ -844,7 +844,12 @@ RIM_EDGE = 2  # px at the style's size
 
 
 def _rim_layers(
-    edge: np.ndarray, paper: np.ndarray | None, sel, fy_in: np.ndarray, sky: np.ndarray | None = None
+    edge: np.ndarray,
+    paper: np.ndarray | None,
+    sel,
+    fy_in: np.ndarray,
+    sky: np.ndarray | None = None,
+    x: np.ndarray | None = None,
 ) -> tuple:
     """`_rimless`' pixels over the box of the style's size: beside the free lines (at the labels' size the
     lines and their 1 px edges, `edge`, with no shape (what is neither line nor the open background: fill's
@@ -927,10 +932,15 @@ def _rim_layers(
         ramp *= ramp * (3.0 - 2.0 * ramp)
         weight = ramp[ys, xs]
     at = (ys + y0) * w + xs + x0
-    return at, shade[ys, xs], weight, n
+    colours = None
+    if x is not None and sky is not None and n:  # (the input's own colours where it is lifted, unsmoothed)
+        ly, lx = ys[:n] + y0, xs[:n] + x0
+        fl = colour.lab_f(x[:, ly, lx], 0.5, 0.5)
+        colours = (ly, lx, fl[0] - fl[1], fl[2] - fl[1])
+    return at, shade[ys, xs], weight, n, colours
 
 
-def _rimless(fy: np.ndarray, rg: Regions) -> np.ndarray:
+def _rimless(fy: np.ndarray, rg: Regions, f: np.ndarray | None = None) -> np.ndarray:
     """fy (the style's lightness over the box, after `_shift` moved it) beside the free lines no darker than
     the style's input there, in place, over `_rim_layers`' pixels: the open paper (or a dabbed sky) within
     RIM_BAND px of a line with it on both sides, and the line's own anti-aliased edge. 3D Clay draws such a
@@ -945,12 +955,14 @@ def _rimless(fy: np.ndarray, rg: Regions) -> np.ndarray:
     halo round the line, and the sky now meets the line as it was given. The line's anti-aliased edge is taken
     to the drawn one in the line's shade (`_rim_layers`' targets: its light half no darker, its dark half no
     lighter; kept at its input and capped LINE_LIFT above it, the edge flattened to a pale contour round the
-    line's dark middle, which the upscaler drew as a light outline). Elsewhere only lightens: the line stays
+    line's dark middle, which the upscaler drew as a light outline). In a dabbed sky the lifted pixels take the
+    input's own colours too, not keep_colours' smoothed ones (`f`, its colour planes over the box: the line's
+    grey carried a pixel or two into the sky, a pale fringe once the halo was gone). Elsewhere only lightens: the line stays
     as dark and as wide as drawn; it comes in over RIM_RAMP px from where a free line meets an outline, whose
     shading it leaves."""
     if not rg.rim:
         return fy
-    at, top, ramp, n = rg.rim
+    at, top, ramp, n, colours = rg.rim
     flat = fy.reshape(-1)
     own = flat[at]
     up = np.subtract(top, own)
@@ -960,6 +972,15 @@ def _rimless(fy: np.ndarray, rg: Regions) -> np.ndarray:
         up *= ramp
     own += up
     flat[at] = own
+    if colours is not None and f is not None:  # (a dabbed sky: its own colour beside the line, unsmoothed)
+        ly, lx, ca, cb = colours
+        w = None if ramp is None else ramp[:n]
+        for plane, c in ((f[0], ca), (f[2], cb)):
+            cur = plane[ly, lx]
+            c = c - cur
+            if w is not None:
+                c *= w
+            plane[ly, lx] = cur + c
     return fy
 
 
