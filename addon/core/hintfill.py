@@ -520,19 +520,32 @@ def fill(
     np.copyto(result, 1.0, where=blank)
     known = blank is p.blank  # (the paper prepare made: no dabs)
     plan = p.auto if known else auto_plan(labels, n, has, blank)
+    edge = _at_edge(labels, n, p.line, thick) if p.dabbed else None  # (the open background)
+    near = _near(labels, edge) if has.any() else None
+    thin = _thin(labels, n, p.line, has, near, thick) if near is not None else None
+    open_dab = thin is not None and bool((has & edge).any())  # (a dab in the open background)
+    swap = None
     if plain is not None and groups is not None and len(groups[0]):
-        got = pulled(result, labels, n, has, blank, *groups, plain, _at_edge(labels, n, p.line, thick))
+        got = pulled(result, labels, n, has, blank, *groups, plain, edge)
         if got is not None:  # the regions the dabs beside them tinted: the model's colours without the dabs
-            swap, plain = got  # (np.take: labels -1 indexes the last entry)
-            at = np.flatnonzero(np.take(np.append(swap, False), labels) & ~blank)
-            _put(result, at, _take(plain, at))
+            swap, plain = got
+    if plain is not None and thin is not None and thin.any() and not open_dab:  # (thin: the model's own)
+        plain = plain() if callable(plain) else plain
+        swap = thin if swap is None else swap | thin
+    if swap is not None:  # (np.take: labels -1 indexes the last entry)
+        at = np.flatnonzero(np.take(np.append(swap, False), labels) & ~blank)
+        _put(result, at, _take(plain, at))
     if plan is not None:  # an automatic dab in each region without one
         if callable(colours):  # (worked out for this plan; an array is for `prepared.auto`'s)
             colours = colours(plan)
         elif plan is not p.auto:
             colours = None
         auto_fill(result, plan, colours)
-    gaps = _gaps(labels, n, p.line, has, thick, lined) if has.any() else None
+    gaps = None
+    if thin is not None:  # (with a dab in the open background, the thin regions are gaps: paper)
+        gaps = _gaps(
+            labels, p.line, edge, near, np.append(thin, False)[labels] if open_dab else None, has, lined
+        )
     if gaps is not None:  # (the gaps between doubled lines are paper, as in the sketch)
         np.copyto(result, 1.0, where=gaps)
     if known and p.under is not None:  # (prepare's plan: beside the paper and `p.auto`)
@@ -554,35 +567,30 @@ GAP_REACH = (
     8  # px (at 256 px): how far from the regions beside them the gaps between doubled lines are looked at
 )
 GAP_WIDE = 2  # px (at 256 px): a region without a dab that the lines thickened this much leave nothing of (a
-# gap of 3-4 px between doubled lines, which `regions` keeps as a region of its own) is a gap too
+# gap of 3-4 px between doubled lines, which `regions` keeps as a region of its own, or a thin shape) is thin
 
 
-def _gaps(labels, n, line, has, memo=None, lined=True) -> np.ndarray | None:
+def _gaps(labels, line, edge, near, thin, has, lined=True) -> np.ndarray | None:
     """(H, W) bool: the gaps between doubled lines (two strokes a few px apart: a cactus's outline drawn twice)
     in a sketch with dabs, or None. They belong to the lines: `fill` gives them back as the paper the sketch
     shows there (white), not a dab's colour nor the model's (which spreads a dab's colour far past the lines:
     a blue line inside the cactus's black outline, the sky dabbed blue; a cyan or brown streak between its
-    strokes). Three kinds:
+    strokes). `edge`: (n,) bool, the regions that are open background (`_at_edge`); `near`: (H, W) bool, the
+    pixels within GAP_REACH px of them (`_near`). Three kinds:
     - a gap of a px or two is no line in the sketch (`line`) yet no region either: `regions` thickens the
       lines by a px, which closes it; its colour was the line pixels' (`_under_lines`: the sky's, spread
       UNDER px in under the lines). It is a gap where it lies nearer a dabbed open background (a dab in the
-      sky, reaching the canvas edge or a frame drawn round the drawing, `_at_edge`) than any other region
-      (3 x 3 steps, up to GAP_REACH px, scaled with the canvas's side; as near a shape as the sky: the
-      sky's); nearer a shape (a roof's base drawn a px above the walls' top) it keeps the colours of the
-      shapes beside it (`_under_lines`);
-    - a gap of 3-4 px (at 256) is a region of its own: a region without a dab that the lines thickened
-      GAP_WIDE px (scaled) leave nothing of, within GAP_REACH px of the open background (`_thin`: an outline
-      drawn twice, not a thin shape inside the drawing);
+      sky) than any other region (3 x 3 steps, up to GAP_REACH px, scaled with the canvas's side; as near a
+      shape as the sky: the sky's); nearer a shape (a roof's base drawn a px above the walls' top) it keeps
+      the colours of the shapes beside it (`_under_lines`);
+    - `thin`: (H, W) bool, `_thin`'s regions, given only with a dab in the open background (the caller's
+      choice: without one they are thin shapes as likely as gaps, and keep the model's own colours);
     - with the sketch's lines laid back over the result (`lined`), the line pixels deeper than UNDER px in
       from every region, within GAP_REACH px of the open background: only the model's colours are there,
       and they show where the sketch at its own size has a gap that the work size closed (most of the
       cactus's, a px wide at 256; further in, a watermelon's dense mottle keeps them)."""
-    h, w = labels.shape
-    scale = max(h, w) / 256
-    reach = max(1, round(GAP_REACH * scale))
-    edge = _at_edge(labels, n, line, memo)
-    near = grow(np.append(edge, False)[labels], reach)
-    out = _thin(labels, n, line, has, max(GAP_WIDE, round(GAP_WIDE * scale)), near, memo)
+    reach = max(1, round(GAP_REACH * max(labels.shape) / 256))
+    out = np.zeros(labels.shape, bool) if thin is None else thin.copy()
     if lined:  # (the line pixels far from every region, near the open background)
         out |= near & ~grow(labels >= 0, UNDER)
     sky = has & edge
@@ -607,19 +615,32 @@ def _gaps(labels, n, line, has, memo=None, lined=True) -> np.ndarray | None:
     return out if out.any() else None
 
 
-def _thin(labels, n, line, has, k, near, memo=None) -> np.ndarray:
-    """(H, W) bool: the regions without a dab (`has`: per region) that the lines thickened `k` px leave
-    nothing of (a gap between doubled lines), AUTO_MIN px or more (scaled with the canvas's area: a speck,
-    a notch under a roof's eave, keeps the model's colours), at least half of whose pixels are `near` ((H, W)
-    bool: those near the open background: the gap in an outline drawn twice, not a thin shape inside the
-    drawing, a shirt's stripe that meets its outline at one end, a watermelon's mottle)."""
+def _near(labels, edge) -> np.ndarray:
+    """(H, W) bool: the pixels within GAP_REACH px (scaled with the canvas's side) of the regions `edge` ((n,)
+    bool: the open background, `_at_edge`)."""
+    reach = max(1, round(GAP_REACH * max(labels.shape) / 256))
+    return grow(np.append(edge, False)[labels], reach)
+
+
+def _thin(labels, n, line, has, near, memo=None) -> np.ndarray:
+    """(n,) bool: the thin regions beside the open background: without a dab (`has`: per region), that the
+    lines thickened GAP_WIDE px (scaled with the canvas's side) leave nothing of, AUTO_MIN px or more (scaled
+    with the canvas's area: a speck, a notch under a roof's eave, keeps the model's colours), at least half of
+    whose pixels are within GAP_REACH px of the open background (`near`: (H, W) bool, `_near`; not a thin
+    shape inside the drawing, a shirt's stripe that meets its outline at one end, a watermelon's mottle).
+    Such a region is a gap between doubled lines (a cactus's outline drawn twice, 3-4 px apart at 256) or a
+    thin shape (a ferris wheel's rim, an icon's border band: most of them in the held-out sketches, whose true
+    pictures colour them); `fill` gives it the model's colours without the dabs (which it paints right across
+    a thin shape: the rim blue from dabs in the cabins), or paper with a dab in the open background
+    (`_gaps`)."""
+    h, w = labels.shape
+    k = max(GAP_WIDE, round(GAP_WIDE * max(h, w) / 256))
     size = np.bincount(labels[labels >= 0], minlength=n)
     keep = np.zeros(n + 1, bool)  # (labels == -1 indexes the last entry, left False)
     keep[:n] = 2 * np.bincount(labels[near & (labels >= 0)], minlength=n) >= size
     keep[labels[~_thickened(line, k, memo)]] = False
     keep[:n] &= ~has & (size >= AUTO_MIN * labels.size / 65536)
-    keep[-1] = False
-    return keep[labels]
+    return keep[:n]
 
 
 def _at_edge(labels, n, line, memo=None) -> np.ndarray:

@@ -1903,7 +1903,8 @@ def test_a_gap_of_3_or_4_px_between_doubled_outlines_is_paper(n, gap):
     lines are thickened a px), a blue dab in the sky and a green one in the box. The gap belongs to the lines:
     it is paper, as the sketch shows it (hintfill._gaps, `_thin`), not a shape of its own with the model's
     colour (main: L* 16-21, chroma 34-36, blue-purple spill of the dabs), while the box is green and the sky
-    blue."""
+    blue. (The sky's dab makes it a gap: without one such a region is as likely a thin shape, a rim or a
+    band, and keeps the model's own colours: `test_a_thin_shape_beside_the_paper_keeps_the_models_colours`.)"""
     px, inside, between = outlined_box(n, gap + 2, dabs=((BLUE, (0.12, 0.80)), (GREEN, (0.45, 0.5))))
     out = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1)["colorize"][::-1]
     assert between.sum() > 2 * n
@@ -1917,6 +1918,46 @@ def test_a_gap_of_3_or_4_px_between_doubled_outlines_is_paper(n, gap):
         distance_to(dab_mask(planar(px))) > 40
     )
     assert (de_to(out, BLUE, sky) < 15).mean() >= 0.9
+
+
+def ferris(dabbed=True, n=256):
+    """fills/ferris_dabs.npz: a held-out sketch (Fluent Emoji Flat's ferris wheel, 1f3a1 ink, data/colorize/test;
+    grey, `bare`) and the evidence's true-colour dabs on it (`tools.evidence.dabbed(..., seed=17,
+    recolour=False)`: purple in the lower right cabin, lavender on the stand; the pixels `at` (flat) that they
+    paint, in the colours `rgb`), as an n px RGBA canvas (bottom-up)."""
+    f = np.load(FILLS / "ferris_dabs.npz")
+    rgb = np.repeat(f["bare"][..., None], 3, axis=2)
+    if dabbed:
+        rgb.reshape(-1, 3)[f["at"]] = f["rgb"]
+    rgb = np.repeat(np.repeat(rgb, n // 256, 0), n // 256, 1)
+    px = np.ones((n, n, 4), np.float32)
+    px[..., :3] = rgb[::-1] / 255
+    return px
+
+
+RIM = [(41, 90), (41, 158), (80, 58), (80, 199), (134, 54), (177, 90), (177, 158)]  # (y, x) top-down, at 256
+
+
+@pytest.mark.parametrize("n", [256, 512])
+def test_a_thin_shape_beside_the_paper_keeps_the_models_colours(n):
+    """Issue 11, through the shipped colorize model, keep my lines on: the held-out ferris wheel with its dabs
+    (`ferris`). Its rim is a band 3-4 px wide at 256 between two circles, cut by the cabins into thin regions
+    beside the open paper, as the gap between an outline drawn twice is (hintfill._thin). Main gave them back
+    as paper (L* 98.6, chroma 0), though the rim is a shape (yellow in the true picture). Without a dab in
+    the open background they keep the colours the model gives them without the dabs (within 0.3-2.5 dE at
+    256): not white, and not the dabs' colours the model spreads across them."""
+    models = {"colorize": str(SHIPPED)}
+    out = pipeline.run(ferris(n=n), models=models, threads=1)["colorize"][::-1]
+    own = pipeline.run(ferris(False, n), models=models, threads=1)["colorize"][::-1]
+    labels, _ = hintfill.regions(pipeline.line_layer(planar(ferris(False))) < hintfill.LINE)  # (top-down)
+    got, was = (hintfill.lab(np.ascontiguousarray(o[..., :3].transpose(2, 0, 1))) for o in (out, own))
+    for y, x in RIM:
+        m = labels == labels[y, x]
+        assert 80 < m.sum() < 200
+        m = np.repeat(np.repeat(m, n // 256, 0), n // 256, 1)
+        a, b = np.median(got[:, m], axis=1), np.median(was[:, m], axis=1)
+        assert a[0] < 80 and b[0] < 80, (a, b)  # (not paper)
+        assert np.linalg.norm(a - b) < 8, ((y, x), a, b)
 
 
 @pytest.mark.parametrize("grey", [0.5, 0.75])
