@@ -311,7 +311,8 @@ def _grey_dab_sketches():
             for side in (640, 1024, 2048 if i == 0 else 1500):
                 yield f"{f.name} at {side}", pipeline.resize_planar(x, side, side)
     for f in sorted((Path(__file__).resolve().parent / "fills").glob("*.npz")):
-        x = np.load(f)["sketch"].astype(np.float32) / 127.5 - 1
+        z = np.load(f)
+        x = planar(ferris()) if "bare" in z else z["sketch"].astype(np.float32) / 127.5 - 1  # (ferris_dabs)
         yield f.name, x
         yield f"{f.name} at 1024", pipeline.resize_planar(x, 1024, 1024)
     for n in (512, 1024, 2048):
