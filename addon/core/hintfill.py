@@ -509,6 +509,8 @@ def fill(
     if not p.n:  # all line
         return result, 0, np.zeros(p.line.shape, bool), np.zeros(p.line.shape, bool)
     labels, n = p.labels, p.n
+    if callable(plain):  # (made once: `pulled` and the thin regions may both want it)
+        plain = _once(plain)
     has = flat = np.zeros(n, bool)
     model = None if lined else result.copy()  # (without the lines laid back: the model's own lines, kept)
     thick: dict = {}  # the lines thickened k px (grow(p.line, k)) and the frame (`_frame_edge`), made once for
@@ -561,6 +563,18 @@ def fill(
         _model_lines(result, model, labels, steps)
     sky = flat[np.maximum(labels, 0)] & (labels >= 0) if flat.any() else np.zeros(labels.shape, bool)
     return result, int(has.sum()), blank, sky
+
+
+def _once(make):
+    """`make` (a function of no arguments), called at most once: its result kept for later calls."""
+    got = []
+
+    def once():
+        if not got:
+            got.append(make())
+        return got[0]
+
+    return once
 
 
 GAP_REACH = (
