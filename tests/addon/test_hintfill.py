@@ -1940,7 +1940,7 @@ RIM = [(41, 90), (41, 158), (80, 58), (80, 199), (134, 54), (177, 90), (177, 158
 
 
 @pytest.mark.parametrize("n", [256, 512])
-def test_a_thin_shape_beside_the_paper_keeps_the_models_colours(n):
+def test_a_thin_shape_beside_the_paper_keeps_the_models_colours(n, model_colours):
     """Issue 11, through the shipped colorize model, keep my lines on: the held-out ferris wheel with its dabs
     (`ferris`). Its rim is a band 3-4 px wide at 256 between two circles, cut by the cabins into thin regions
     beside the open paper, as the gap between an outline drawn twice is (hintfill._thin). Main gave them back
