@@ -1289,6 +1289,23 @@ _HOUSE_ON_GROUND = {}
 _HOUSE_CHROMA = {}  # (n, sky, rimless): the style's result's C*ab, as `_house_on_ground` leaves it
 
 
+def _clay_with_and_without_rimless(img: np.ndarray) -> dict:
+    """{rimless: the shipped colorize -> 3D Clay result of `img` in CIELAB (3, H, W), top-down}, with
+    `pipeline._rimless` (True) and the same run without the step (False)."""
+    models = {
+        k: describe_model(os.path.join(SHIPPED, f"{name}.onnx"))
+        for k, name in (("colorize", "colorize-flat"), ("stylize", "stylize-clay"))
+    }
+    got = {}
+    for rimless in (False, True):
+        with pytest.MonkeyPatch.context() as mp:
+            if not rimless:  # (the same run without the step: the rim is there to take out)
+                mp.setattr(pipeline, "_rimless", lambda fy, rg, f=None: fy)
+            out = pipeline.run(img, models=models, threads=1)["stylize"]
+        got[rimless] = colour.lab(np.moveaxis(out[::-1, :, :3], 2, 0))
+    return got
+
+
 def _house_on_ground(n: int = 512, sky: bool = False) -> tuple:
     """A house on a ground line (a free line: paper on both sides, but where the walls stand on it) at n px,
     with a red dab in its walls (and with `sky` a blue dab in the sky, which fills the open paper round the
@@ -1305,22 +1322,29 @@ def _house_on_ground(n: int = 512, sky: bool = False) -> tuple:
     imageio.draw_strokes(img, [[(0.3, 0.25), (0.45, 0.3)]], width=n / 30, color=(0.85, 0.15, 0.12, 1.0))
     if sky:
         imageio.draw_strokes(img, [[(0.08, 0.85), (0.14, 0.88)]], width=n / 30, color=(0.25, 0.55, 0.95, 1.0))
-    models = {
-        k: describe_model(os.path.join(SHIPPED, f"{name}.onnx"))
-        for k, name in (("colorize", "colorize-flat"), ("stylize", "stylize-clay"))
-    }
     light = {}
-    for rimless in (False, True):
-        with pytest.MonkeyPatch.context() as mp:
-            if not rimless:  # (the same run without the step: the rim is there to take out)
-                mp.setattr(pipeline, "_rimless", lambda fy, rg, f=None: fy)
-            out = pipeline.run(img, models=models, threads=1)["stylize"]
-        full = colour.lab(np.moveaxis(out[::-1, :, :3], 2, 0))
+    for rimless, full in _clay_with_and_without_rimless(img).items():
         light[rimless] = full[0]
         _HOUSE_CHROMA[n, sky, rimless] = np.hypot(full[1], full[2])
     line = colour.lab(np.moveaxis(img[::-1, :, :3], 2, 0))[0] < 30  # the drawn lines' dark middle, top-down
     _HOUSE_ON_GROUND[n, sky] = img, line, light
     return _HOUSE_ON_GROUND[n, sky]
+
+
+def _ground_zones(img: np.ndarray, line: np.ndarray) -> tuple:
+    """`_house_on_ground`'s paper (top-down bool: where no line is drawn), the paper within 8 px of its ground
+    line's tips (its round caps reach ~2 px past them), and the paper within 8 px of the line's free stretches
+    (away from the walls)."""
+    n = img.shape[0]
+    paper = colour.lab(np.moveaxis(img[::-1, :, :3], 2, 0))[0] > 97
+    x0, x1 = round(0.03 * n), round(0.97 * n)
+    cols = np.arange(n)[None, :]
+    tips = hintfill.grow(line & ((cols < x0 + 6) | (cols > x1 - 6)), 8) & paper
+    free = np.zeros((n, n), bool)
+    free[:, round(0.05 * n) : round(0.11 * n)] = free[:, round(0.7 * n) : round(0.95 * n)] = True
+    beside = hintfill.grow(line & free, 8) & paper & free
+    assert tips.sum() > 200 and beside.sum() > 2000
+    return paper, tips, beside
 
 
 def test_3d_clay_leaves_no_light_rim_beside_a_free_line():
@@ -1362,14 +1386,7 @@ def test_3d_clay_leaves_no_halo_round_a_free_line():
     (max 0.1). Only lighter; the line's own pixels are as they were."""
     n = 512
     img, line, light = _house_on_ground(n)
-    paper = colour.lab(np.moveaxis(img[::-1, :, :3], 2, 0))[0] > 97
-    x0, x1 = round(0.03 * n), round(0.97 * n)  # the ground line's tips (its round caps reach ~2 px past them)
-    cols = np.arange(n)[None, :]
-    tips = hintfill.grow(line & ((cols < x0 + 6) | (cols > x1 - 6)), 8) & paper
-    free = np.zeros((n, n), bool)
-    free[:, round(0.05 * n) : round(0.11 * n)] = free[:, round(0.7 * n) : round(0.95 * n)] = True
-    beside = hintfill.grow(line & free, 8) & paper & free
-    assert tips.sum() > 200 and beside.sum() > 2000
+    _, tips, beside = _ground_zones(img, line)
     dark = {k: 100.0 - v for k, v in light.items()}
     assert dark[False][tips].max() > 30 and np.percentile(dark[False][beside], 90) > 8  # (without the step)
     assert dark[True][tips].max() < 4, dark[True][tips].max()
@@ -1387,17 +1404,10 @@ def test_3d_clay_leaves_no_halo_round_a_free_line_in_a_dabbed_sky():
     the line p90 0, max 0; tips max 3.7. The line itself as dark as before."""
     n = 512
     img, line, light = _house_on_ground(n, sky=True)
-    paper = colour.lab(np.moveaxis(img[::-1, :, :3], 2, 0))[0] > 97  # (the sky, where no line is drawn)
+    paper, tips, beside = _ground_zones(img, line)  # (paper: the sky, where no line is drawn)
     far = paper & ~hintfill.grow(line, 24)
     level = float(np.median(light[True][far]))
     assert 40 < level < 75  # a blue sky
-    x0, x1 = round(0.03 * n), round(0.97 * n)
-    cols = np.arange(n)[None, :]
-    tips = hintfill.grow(line & ((cols < x0 + 6) | (cols > x1 - 6)), 8) & paper
-    free = np.zeros((n, n), bool)
-    free[:, round(0.05 * n) : round(0.11 * n)] = free[:, round(0.7 * n) : round(0.95 * n)] = True
-    beside = hintfill.grow(line & free, 8) & paper & free
-    assert tips.sum() > 200 and beside.sum() > 2000
     darker = {k: level - v for k, v in light.items()}
     assert np.percentile(darker[False][beside], 90) > 4  # (without the step: the halo)
     assert np.percentile(darker[True][beside], 90) < 1 and darker[True][beside].max() < 3, (
@@ -1427,17 +1437,7 @@ def test_3d_clay_keeps_its_shading_of_a_grey_fill_beside_a_free_line():
         img, [[(0.12, 0.12), (0.3, 0.12), (0.3, 0.3), (0.12, 0.3), (0.12, 0.12)]], width=n / 110
     )
     imageio.draw_strokes(img, [[(0.4, 0.47), (0.6, 0.47)]], width=n / 25, color=(0.72, 0.72, 0.72, 1.0))
-    models = {
-        k: describe_model(os.path.join(SHIPPED, f"{name}.onnx"))
-        for k, name in (("colorize", "colorize-flat"), ("stylize", "stylize-clay"))
-    }
-    light = {}
-    for rimless in (False, True):
-        with pytest.MonkeyPatch.context() as mp:
-            if not rimless:
-                mp.setattr(pipeline, "_rimless", lambda fy, rg, f=None: fy)
-            out = pipeline.run(img, models=models, threads=1)["stylize"]
-        light[rimless] = colour.lab(np.moveaxis(out[::-1, :, :3], 2, 0))[0]
+    light = {k: full[0] for k, full in _clay_with_and_without_rimless(img).items()}
     given = colour.lab(np.moveaxis(img[::-1, :, :3], 2, 0))[0]
     line = given < 50
     grey = (np.abs(given - 76) < 3) & ~hintfill.grow(line, 3)  # (the grey, off the line's edge)
@@ -1499,17 +1499,7 @@ def test_3d_clay_keeps_its_outline_of_a_line_drawn_as_a_thick_black_blob():
     imageio.draw_strokes(
         img, [[(0.75, 0.1), (0.9, 0.1), (0.9, 0.25), (0.75, 0.25), (0.75, 0.1)]], width=n / 110
     )
-    models = {
-        k: describe_model(os.path.join(SHIPPED, f"{name}.onnx"))
-        for k, name in (("colorize", "colorize-flat"), ("stylize", "stylize-clay"))
-    }
-    light = {}
-    for rimless in (False, True):
-        with pytest.MonkeyPatch.context() as mp:
-            if not rimless:
-                mp.setattr(pipeline, "_rimless", lambda fy, rg, f=None: fy)
-            out = pipeline.run(img, models=models, threads=1)["stylize"]
-        light[rimless] = colour.lab(np.moveaxis(out[::-1, :, :3], 2, 0))[0]
+    light = {k: full[0] for k, full in _clay_with_and_without_rimless(img).items()}
     line = colour.lab(np.moveaxis(img[::-1, :, :3], 2, 0))[0] < 50
     rows = np.arange(n)[:, None]
     blob, thin = line & (rows > n // 2), line & (rows < n // 2)  # (top-down: the thin line is at the top)
