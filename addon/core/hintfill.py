@@ -416,6 +416,36 @@ def _may_hold_core(hi: np.ndarray, lo: np.ndarray, coloured: np.ndarray | None, 
     return bool(block.any())
 
 
+PAINT = (0.06, 0.04, 8)  # paint besides the lines (`painted`): off the paper by this much (sRGB, its darkest
+# channel), flat (the 3 x 3 px round it within this: a line's soft edge changes by more from pixel to pixel), and
+# this many such pixels (at 256 px)
+
+
+def painted(sketch: np.ndarray, line_layer: np.ndarray) -> bool:
+    """Does the sketch (planar [-1, 1]) hold paint besides its lines: pixels that are neither line (`line_layer`
+    < LINE), nor paper (darker than it by PAINT[0] in their darkest channel; the paper: the median of the
+    canvas's outer pixels, a tinted sheet's too), nor a line's soft edge (flat: the 3 x 3 px round them within
+    PAINT[1]; anti-aliasing, the grey between doubled strokes and soft pencil shading change faster)? A grey
+    or pale dab `hint_mask` leaves out (a 155 grey, a near-white, a pale blue: not coloured enough for a hint,
+    not a `grey_dabs` one) is such paint, and so is a grey fill: the artist decided that shape's colour (the
+    pipeline's exemplar colours stay off, issue 11). Looked at on a grid of every s-th pixel (s: the canvas's
+    side / 256 px, rounded), so a 1024 px canvas costs what a 256 px one does (~0.3 ms), and its soft edges,
+    4 px wide there, are not flat either. Neither is any pixel of the 298 held-out sketches (data/colorize/test/A)
+    nor of the golden pencil sketch (soft shading, a blurred frame); a 3 px light grey squiggle has 20 or more."""
+    h, w = line_layer.shape
+    s = max(1, round(min(h, w) / 256))
+    lo = sketch[:, ::s, ::s].min(axis=0)
+    lo += 1.0
+    lo *= 0.5
+    paper = float(np.median(np.concatenate([lo[0], lo[-1], lo[1:-1, 0], lo[1:-1, -1]])))
+    flat = max3(lo)
+    flat += max3(-lo)  # (the 3 x 3 px's max - min)
+    paint = flat <= PAINT[1]
+    paint &= lo < paper - PAINT[0]
+    paint &= line_layer[::s, ::s] >= LINE
+    return int(np.count_nonzero(paint)) >= PAINT[2]
+
+
 def with_fringe(hint: np.ndarray, line_layer: np.ndarray, fringe: int) -> np.ndarray:
     """`hint_mask`'s `fringe` on a mask it gave without one (the same array when there is nothing to add)."""
     if fringe and hint.any():
@@ -434,6 +464,7 @@ class Prepared(NamedTuple):
     n: int
     hint: np.ndarray | None
     dabbed: bool
+    painted: bool  # dabbed, or any other paint besides the lines (`painted`: a grey or pale dab, a grey fill)
     blank: np.ndarray | None
     under: list | None
     auto: AutoPlan | None = None  # `auto_plan` for `blank` (no dabs), when `blank` is known
@@ -460,8 +491,9 @@ def prepare(
     labels, n = regions(line)
     check()
     if not n:  # all line
-        return Prepared(line, labels, 0, None, False, None, None)
+        return Prepared(line, labels, 0, None, False, False, None, None)
     dabbed = bool(hint.sum() >= MIN_HINT_PIXELS)
+    paint = dabbed or painted(sketch, line_layer)
     blank = under = auto = None
     if not dabbed:
         check()
@@ -471,7 +503,7 @@ def prepare(
             auto = auto_plan(labels, n, np.zeros(n, bool), blank)
             if lined:
                 under = _under_plan(labels, blank if auto is None else blank | auto.take)
-    return Prepared(line, labels, n, hint, dabbed, blank, under, auto)
+    return Prepared(line, labels, n, hint, dabbed, paint, blank, under, auto)
 
 
 def fill(

@@ -1430,7 +1430,9 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
         ahead = (hint if hint is not None else np.zeros(x.shape[1:], bool)) if same else None
         prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead))
         p = prepared[1]
-        if p.n and not p.dabbed:  # no dabs: the shapes' colours from the most similar training picture
+        # no dabs nor other paint (a grey or pale dab, hintfill.painted): the shapes' colours from the most
+        # similar training picture
+        if p.n and not p.painted:
             colours = functools.partial(exemplar.plan_colours, p.line)
             if p.auto is not None:  # (its shapes known: worked out here, beside the model)
                 colours = colours(p.auto)
