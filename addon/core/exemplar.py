@@ -9,8 +9,9 @@ with a penalty for another aspect ratio), takes the true picture of the best of 
 whose colours under the sketch's shapes are least white paper), and gives each shape the picture's median
 colour under it, both drawings aligned by their bounding boxes. Follow my colours' automatic dab
 (`hintfill.auto_fill`) then paints each shape in that colour with the model's shading, as it does for a
-shape the artist dabbed. Any dab in the sketch turns this off: the artist's colours decide, and the shapes
-without a dab keep the model's own colours as before.
+shape the artist dabbed. Any dab in the sketch turns this off, and so does any other paint besides its lines
+(`hintfill.painted`: a grey or pale dab follow my colours does not fill): the artist's colours decide, and
+the shapes without a dab keep the model's own colours as before.
 
 The index (`models/exemplars.npz`, built by `python -m tools.exemplar_index` from data/colorize/train: Fluent
 Emoji Flat and High Contrast line sketches (MIT) and Open Clip Art ink outlines (public domain), with their
