@@ -7,7 +7,11 @@ training sketches whose line drawing is most like this one (a shape descriptor: 
 drawing's bounding box, area-averaged to DESC x DESC px and blurred, compared by cosine through a PCA basis,
 with a penalty for another aspect ratio), takes the true picture of the best of CANDIDATES of them (the one
 whose colours under the sketch's shapes are least white paper), and gives each shape the picture's median
-colour under it, both drawings aligned by their bounding boxes. Follow my colours' automatic dab
+colour under it, both drawings aligned by their bounding boxes. A drawing of several things (a house, a tree
+and a sun: `objects`, groups of shapes whose outlines join or nearly touch, apart from a ground line drawn
+across the canvas) has each of them matched on its own lines, its shapes taking its own picture's colours
+(`match_objects`), where they fit their pictures clearly better than the whole drawing fits one (else they
+are the parts of one thing, a clapperboard's lid and board, matched as one). Follow my colours' automatic dab
 (`hintfill.auto_fill`) then paints each shape in that colour with the model's shading, as it does for a
 shape the artist dabbed. Any dab in the sketch turns this off, and so does any other paint besides its lines
 (`hintfill.painted`: a grey or pale dab follow my colours does not fill): the artist's colours decide, and
@@ -30,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import colour
+from . import colour, hintfill
 
 log = logging.getLogger(__name__)
 INDEX = Path(__file__).resolve().parents[1] / "models" / "exemplars.npz"
@@ -173,11 +177,6 @@ def _weighted_median(reg: np.ndarray, val: np.ndarray, w: np.ndarray, m: int) ->
     return out
 
 
-def plan_colours(line: np.ndarray, plan) -> np.ndarray | None:
-    """`colours` of the regions of a hintfill.AutoPlan."""
-    return colours(line, plan.idx, plan.reg, plan.m)
-
-
 GAMUT_STEPS = 51  # L* levels the gamut of a colour's a*, b* is looked up at
 
 
@@ -215,6 +214,7 @@ def tops(c: np.ndarray) -> np.ndarray:
 class Match(NamedTuple):
     colours: np.ndarray  # (4, m) float32: each shape's colour, CIELAB (NaN: none under it), and its `tops`
     name: str  # the true picture they are from
+    score: float = 0.0  # how well the best picture fits (similarity, plus PAPERLESS x the share it colours)
 
 
 def colours(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: Index | None = None):
@@ -287,4 +287,104 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
         out[:, gap] = got[:, gap]
         if np.isfinite(out[0]).all():
             break
-    return Match(np.concatenate([out, tops(out)[None]]), str(index.names[found[0][1]]))
+    return Match(np.concatenate([out, tops(out)[None]]), str(index.names[found[0][1]]), float(found[0][0]))
+
+
+OUTLINE = 3  # px (at 256 px): a line this near a shape is that shape's outline, its object's own
+TOUCH = 3  # px (at 256 px): shapes whose outlines come within twice this of each other are one object
+EDGE = (
+    1 / 16
+)  # of the canvas's side: a loose line this near its edge is the scene's (a ground line), no object's
+OBJECT = (
+    0.03  # an object is matched on its own when its shapes are this share of all the shapes' pixels or more
+)
+SPLIT = (
+    0.1  # the objects are matched apart when their fit beats the whole drawing's by this much (`Match.score`)
+)
+
+
+def objects(line: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, int]:
+    """The objects of a drawing: (labels (H, W) int32: the object of each line pixel and shape pixel, -1: none;
+    their count). `line`: the lines ((H, W) bool); `shapes`: the pixels of the shapes to colour (not the open
+    paper). An object is a group of shapes whose outlines join or come within 2 TOUCH px, with its outlines (the
+    lines within OUTLINE px of its shapes) and the loose lines that touch it and no other object, unless they
+    come within EDGE of the canvas's edge: a ground line drawn across the canvas joins no objects and belongs to
+    none, nor does a frame or a stroke on its own."""
+    h, w = line.shape
+    k = max(1, round(max(h, w) / 256))
+    own = shapes | (line & hintfill.grow(shapes, OUTLINE * k))
+    labels, n = hintfill.label_regions(hintfill.grow(own, TOUCH * k))
+    if n == 0:
+        return labels, 0
+    loose = line & (labels < 0)
+    if loose.any():
+        lab, nl = hintfill.label_regions(hintfill.grow(loose, k))
+        both = (lab >= 0) & (labels >= 0)
+        pairs = np.unique(lab[both].astype(np.int64) * n + labels[both])
+        comp, obj = np.divmod(pairs, n)
+        touched = np.bincount(comp, minlength=nl)
+        e = max(1, int(EDGE * max(h, w)))
+        band = np.ones((h, w), bool)
+        band[e : h - e, e : w - e] = False
+        at_edge = np.bincount(lab[band & (lab >= 0)], minlength=nl) > 0
+        owner = np.full(nl + 1, -1, np.int32)  # (the last entry: lab == -1)
+        one = (touched[comp] == 1) & ~at_edge[comp]
+        owner[comp[one]] = obj[one]
+        labels[loose] = owner[lab[loose]]
+    labels[~(line | shapes)] = -1
+    return labels, n
+
+
+def plan_colours(line: np.ndarray, plan) -> np.ndarray | None:
+    """`colours` of the regions of a hintfill.AutoPlan, each object of the drawing (`objects`) matched on its
+    own (`match_objects`)."""
+    got = match_objects(line, plan.idx, plan.reg, plan.m, take_mask=plan.take)
+    return None if got is None else got.colours
+
+
+def match_objects(
+    line: np.ndarray,
+    take: np.ndarray,
+    reg: np.ndarray,
+    m: int,
+    index: Index | None = None,
+    take_mask: np.ndarray | None = None,
+):
+    """`match` for a drawing of several things (a house, a tree and a sun): each object (`objects`) whose
+    shapes are OBJECT of all shapes' pixels or more is matched on its own lines (its own descriptor and bounding
+    box) and its shapes take the colours of its own best picture; the smaller ones keep the whole drawing's.
+    With fewer than two such objects, or when the whole drawing fits its best picture better than its objects
+    fit theirs (by SPLIT: the parts of one thing, a clapperboard's lid and board), it is `match` of the whole
+    drawing, as before."""
+    index = index if index is not None else load()
+    if index is None or m == 0 or not len(take):
+        return None
+    if take_mask is None:
+        take_mask = np.zeros(line.shape, bool)
+        take_mask.reshape(-1)[take] = True
+    labels, n = objects(line, take_mask)
+    whole = match(line, take, reg, m, index)
+    if n < 2 or whole is None:
+        return whole
+    of_reg = np.full(m, -1, np.int64)
+    of_reg[reg] = labels.reshape(-1)[take]
+    size = np.bincount(of_reg[reg], minlength=n).astype(np.float64)
+    big = np.flatnonzero(size >= OBJECT * size.sum())
+    if len(big) < 2:
+        return whole
+    out = whole.colours.copy()
+    names, scores = [], []
+    for o in big:
+        sel = of_reg[reg] == o
+        regs = np.flatnonzero(of_reg == o)
+        got = match(line & (labels == o), take[sel], np.searchsorted(regs, reg[sel]), len(regs), index)
+        if got is None:
+            scores.append(whole.score)
+            continue
+        out[:, regs] = got.colours
+        names.append(got.name)
+        scores.append(got.score)
+    fit = float(np.dot(size[big], scores) / size[big].sum())
+    if fit < whole.score + SPLIT:
+        return whole
+    return Match(out, " + ".join(names), fit)
