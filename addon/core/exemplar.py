@@ -290,17 +290,12 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
     return Match(np.concatenate([out, tops(out)[None]]), str(index.names[found[0][1]]), float(found[0][0]))
 
 
-OUTLINE = 3  # px (at 256 px): a line this near a shape is that shape's outline, its object's own
-TOUCH = 3  # px (at 256 px): shapes whose outlines come within twice this of each other are one object
-EDGE = (
-    1 / 16
-)  # of the canvas's side: a loose line this near its edge is the scene's (a ground line), no object's
-OBJECT = (
-    0.03  # an object is matched on its own when its shapes are this share of all the shapes' pixels or more
-)
-SPLIT = (
-    0.1  # the objects are matched apart when their fit beats the whole drawing's by this much (`Match.score`)
-)
+# objects (`objects`, `match_objects`); px at 256 px, scaled with the canvas
+OUTLINE = 3  # px: a line this near a shape is that shape's outline, its object's own
+TOUCH = 3  # px: shapes whose outlines come within twice this of each other are one object
+EDGE = 1 / 16  # of the canvas's side: a loose line this near its edge is the scene's (a ground line)
+OBJECT = 0.03  # an object is matched on its own when its shapes are this share of all shapes' pixels or more
+SPLIT = 0.0  # the objects are matched apart when their fit beats the whole drawing's by more (`Match.score`)
 
 
 def objects(line: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, int]:
