@@ -294,17 +294,34 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
 OUTLINE = 3  # px: a line this near a shape is that shape's outline, its object's own
 TOUCH = 3  # px: shapes whose outlines come within twice this of each other are one object
 EDGE = 1 / 16  # of the canvas's side: a loose line this near its edge is the scene's (a ground line)
+GROUND = 1 / 8  # of the canvas's width: a loose line in a horizontal run this long is a ground line
 OBJECT = 0.03  # an object is matched on its own when its shapes are this share of all shapes' pixels or more
 SPLIT = 0.0  # the objects are matched apart when their fit beats the whole drawing's by more (`Match.score`)
+
+
+def _long_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """(H, W) bool: the pixels of `mask` in a horizontal run of `length` px or more."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), bool)
+    padded[:, 1:-1] = mask
+    rows, cols = np.divmod(np.flatnonzero(padded[:, 1:] != padded[:, :-1]), w + 1)
+    r, start, end = rows[0::2], cols[0::2], cols[1::2]
+    long = end - start >= length
+    steps = np.zeros((h, w + 1), np.int32)
+    np.add.at(steps, (r[long], start[long]), 1)
+    np.add.at(steps, (r[long], end[long]), -1)
+    return np.cumsum(steps, axis=1)[:, :w] > 0
 
 
 def objects(line: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, int]:
     """The objects of a drawing: (labels (H, W) int32: the object of each line pixel and shape pixel, -1: none;
     their count). `line`: the lines ((H, W) bool); `shapes`: the pixels of the shapes to colour (not the open
     paper). An object is a group of shapes whose outlines join or come within 2 TOUCH px, with its outlines (the
-    lines within OUTLINE px of its shapes) and the loose lines that touch it and no other object, unless they
-    come within EDGE of the canvas's edge: a ground line drawn across the canvas joins no objects and belongs to
-    none, nor does a frame or a stroke on its own."""
+    lines within OUTLINE px of its shapes) and the loose lines that touch it. A loose line that touches two or
+    more objects joins them (a flag's pole: its flag and the hill under it); one that touches a single object is
+    its own unless it comes within EDGE of the canvas's edge. A ground line (a loose line in a horizontal run of
+    GROUND of the canvas's width or more, counting the outlines it runs along: under a house and a tree) joins
+    no objects and belongs to none, nor does a frame or a stroke on its own."""
     h, w = line.shape
     k = max(1, round(max(h, w) / 256))
     own = shapes | (line & hintfill.grow(shapes, OUTLINE * k))
@@ -312,6 +329,7 @@ def objects(line: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, int]:
     if n == 0:
         return labels, 0
     loose = line & (labels < 0)
+    loose &= ~_long_runs(line, max(2, int(GROUND * w)))
     if loose.any():
         lab, nl = hintfill.label_regions(hintfill.grow(loose, k))
         both = (lab >= 0) & (labels >= 0)
@@ -322,10 +340,19 @@ def objects(line: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, int]:
         band = np.ones((h, w), bool)
         band[e : h - e, e : w - e] = False
         at_edge = np.bincount(lab[band & (lab >= 0)], minlength=nl) > 0
-        owner = np.full(nl + 1, -1, np.int32)  # (the last entry: lab == -1)
+        owner = np.full(nl + 1, -1, np.int64)  # (the last entry: lab == -1)
         one = (touched[comp] == 1) & ~at_edge[comp]
         owner[comp[one]] = obj[one]
+        root = np.arange(n)
+        for c in np.flatnonzero(touched >= 2):
+            r = root[obj[comp == c]]
+            root[np.isin(root, r)] = r.min()
+            owner[c] = r.min()
         labels[loose] = owner[lab[loose]]
+        if (root != np.arange(n)).any():  # (objects joined: numbered 0.. again)
+            kept, root = np.unique(root, return_inverse=True)
+            labels = np.where(labels >= 0, root[np.maximum(labels, 0)], -1).astype(np.int32)
+            n = len(kept)
     labels[~(line | shapes)] = -1
     return labels, n
 

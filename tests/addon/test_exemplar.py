@@ -363,3 +363,29 @@ def test_a_drawing_of_one_thing_is_matched_as_before():
     assert exemplar.objects(p.line, p.auto.take)[1] == 1
     whole = exemplar.match(p.line, p.auto.idx, p.auto.reg, p.auto.m)
     np.testing.assert_array_equal(exemplar.plan_colours(p.line, p.auto), whole.colours)
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_a_pole_joins_two_shapes_into_one_object_and_a_ground_line_does_not(joined):
+    """exemplar.objects: two boxes standing on a ground line drawn across the canvas are two objects; a pole
+    drawn from the top of one box up to a flag (a third box above it) makes the flag and that box one object
+    (a flag on a hill), the other box still its own."""
+    px = np.ones((N, N, 4), np.float32)
+    strokes = placed("square", 0.0, -0.05, 0.4) + placed("square", 0.55, -0.05, 0.4)
+    strokes.append([(0.02, 0.03), (0.98, 0.03)])  # (the ground, under both boxes' bottoms)
+    strokes += placed("square", 0.05, 0.55, 0.3)  # (the flag, above the left box)
+    if joined:
+        strokes.append([(0.2, 0.27), (0.2, 0.61)])  # (the pole)
+    imageio.draw_strokes(px, strokes, width=N / 110)
+    x = pipeline.to_model_space(px)
+    p = hintfill.prepare(x, pipeline.line_layer(x))
+    edge = np.unique(np.concatenate([p.labels[[0, -1]].ravel(), p.labels[:, [0, -1]].ravel()]))
+    inside = (p.labels >= 0) & ~np.isin(p.labels, edge)  # (the boxes: the regions off the open paper)
+    labels, n = exemplar.objects(p.line, inside)
+
+    def at(xy):
+        return labels[int((1 - xy[1]) * N), int(xy[0] * N)]
+
+    left, right, flag = at((0.2, 0.15)), at((0.75, 0.15)), at((0.2, 0.7))
+    assert min(left, right, flag) >= 0 and left != right and flag != right
+    assert n == (2 if joined else 3) and (flag == left) == joined, (n, left, right, flag)
