@@ -841,6 +841,10 @@ RIM_PAPER = 97.0  # L*: `_rimless` lifts the paper this light in the style's inp
 # line's anti-aliased edge between it and the line (RIM_EDGE px), not a grey fill in the paper beside a line,
 # which keeps the style's shading (lifted to its input, a pale band beside the line, seen at 1:1)
 RIM_EDGE = 2  # px at the style's size
+RIM_SIDE = (
+    3  # px at the style's size: how far the open paper's side of a line reaches in past the lines' 1 px
+)
+# edges at the labels' size (2 px at the style's size where it is twice theirs) to the clear paper by the line
 
 
 def _rim_layers(
@@ -860,44 +864,70 @@ def _rim_layers(
     `_shift_ahead` brings `inside`; `fy_in`: the style's input's fy there), then the line's dark half within
     RIM_EDGE px of those: (their flat indices, what `_rimless` takes each to (the drawn edge in the line's
     shade; the open background's own), how far it goes at each or None: all the way, how many come first,
-    lifted only; the rest only darkened), or () where there is no free line."""
+    lifted only; the rest only darkened), or () where there is no free line.
+    With them, lifted all the way (no ramp), the open background's side of every other line (an outline's; the
+    blobs aside): the open paper past the lines' 1 px edges at the labels' size, grown 4-connected RIM_SIDE px
+    into the clear pixels of those edges and RIM_EDGE px into the light half of their anti-aliased edge (never
+    across a line's dark middle: a shape's side of its outline keeps the style's bevel), within RIM_BAND + 1
+    px of a line: 3D Clay fills the corners where lines meet with a grey fillet (a contact shadow: the demo
+    house's trunk on the ground line, under its crown, the walls under the eaves), draws the ground line under
+    a shape thicker with a shadow below it, and a shape's outline a few pixels past the drawn one, hazy round an
+    outline's free end (the eave tips; session 17)."""
     if sky is not None:  # (the open background: the paper and a sky a dab filled)
         paper = sky if paper is None else paper | sky
     if paper is None or not edge.any():
         return ()
-    free = hintfill.grow(~(edge | paper), RIM_CLEAR)
     # (a line drawn thicker than 2 RIM_THICK px is a black shape to the style, which bevels it as one)
-    free |= hintfill.grow(~hintfill.grow(~edge, RIM_THICK + 1), RIM_THICK + 2)
+    thick = hintfill.grow(~hintfill.grow(~edge, RIM_THICK + 1), RIM_THICK + 2)
+    free = hintfill.grow(~(edge | paper), RIM_CLEAR)
+    free |= thick
     np.logical_not(free, out=free)
     free &= edge
-    free = free[sel]
-    h, w = free.shape
-    bounds = _bounds_of(free)
+    free, on, thick = free[sel], edge[sel], thick[sel]
+    h, w = on.shape
+    bounds = _bounds_of(on & ~thick)
     if bounds is None:
         return ()
-    # (the work over the free lines' box and the ramp's reach around it)
+    # (the work over the lines' box and the ramp's reach around it)
     m = RIM_BAND + RIM_RAMP + 1
     y0, y1 = max(0, bounds[0] - m), min(h, bounds[1] + m)
     x0, x1 = max(0, bounds[2] - m), min(w, bounds[3] + m)
-    free = free[y0:y1, x0:x1]
-    on = edge[sel][y0:y1, x0:x1]
+    free, on, thick = free[y0:y1, x0:x1], on[y0:y1, x0:x1], thick[y0:y1, x0:x1]
     top = fy_in[y0:y1, x0:x1]
     light = top >= np.float32((RIM_CORE + 16.0) / 116.0)
     core = free & ~light  # (the drawn line: `_line_cap`'s)
-    if not core.any():
+    drawn = on & ~light & ~thick  # (every line's, an outline's too; the blobs aside)
+    if not drawn.any():
         return ()
-    band = hintfill.grow(free, RIM_BAND)
-    band &= free | (paper[sel][y0:y1, x0:x1] & ~on)  # (the lines of an outline nearby are no part of it)
-    band &= light
-    band &= hintfill.grow(core, RIM_BAND + 2)
+    open_ = paper[sel][y0:y1, x0:x1]
     # (the paper white in the input and a dabbed sky, and the line's anti-aliased edge between them and the line)
     clear = top >= np.float32((RIM_PAPER + 16.0) / 116.0)
     if sky is not None:
         clear |= sky[sel][y0:y1, x0:x1]
-    beside = hintfill.grow(clear, RIM_EDGE)
-    clear |= hintfill.grow(core, RIM_EDGE) & beside
-    band &= clear
-    beside &= core  # (the line's dark half beside them: `_rimless` takes it to the shade below, no lighter)
+    # the open paper's side of every line: the open background past the lines' 1 px edges at the labels' size,
+    # into the clear pixels nearer the line and RIM_EDGE px into its anti-aliased edge, never across its dark
+    # middle (a shape's side of its outline is no part of it), RIM_BAND px out from the line
+    side = open_ & ~on & clear
+    for i in range(
+        RIM_SIDE + RIM_EDGE
+    ):  # (4-connected: never between the pixels of a diagonal line's middle)
+        side |= _cross(side) & on & (clear if i < RIM_SIDE else light)
+    side &= hintfill.grow(drawn, RIM_BAND + 1)
+    side &= ~thick
+    band = np.zeros_like(side)
+    if core.any():
+        band = hintfill.grow(free, RIM_BAND)
+        band &= free | (open_ & ~on)  # (the lines of an outline nearby are no part of it)
+        band &= light
+        band &= hintfill.grow(core, RIM_BAND + 2)
+        beside = hintfill.grow(clear, RIM_EDGE)
+        band &= clear | (hintfill.grow(core, RIM_EDGE) & beside)
+        beside &= (
+            core  # (the line's dark half beside them: `_rimless` takes it to the shade below, no lighter)
+        )
+    else:
+        beside = core
+    band |= side
     if not band.any() and not beside.any():
         return ()
     # the line as drawn in the shade `_line_cap` gives it: the input's lightness between the drawn line's (the
@@ -921,15 +951,17 @@ def _rim_layers(
     cy, cx = np.nonzero(beside)
     ys, xs = np.concatenate([ys, cy]), np.concatenate([xs, cx])
     # how far each pixel is from the lines that are an outline's, as a smoothstep up to 1 at RIM_RAMP px
+    # (the open paper's side of every line all the way: lifted there beside the outline as beside the free line)
     weight = None
     near = on & ~free
-    if near.any():
+    if core.any() and near.any():
         ramp = np.zeros(near.shape, np.float32)
         for _ in range(RIM_RAMP):
             near = hintfill.grow(near, 1)
             ramp += ~near
         ramp *= np.float32(1.0 / RIM_RAMP)
         ramp *= ramp * (3.0 - 2.0 * ramp)
+        ramp[side] = 1.0
         weight = ramp[ys, xs]
     at = (ys + y0) * w + xs + x0
     colours = None
@@ -938,6 +970,16 @@ def _rim_layers(
         fl = colour.lab_f(x[:, ly, lx], 0.5, 0.5)
         colours = (ly, lx, fl[0] - fl[1], fl[2] - fl[1])
     return at, shade[ys, xs], weight, n, colours
+
+
+def _cross(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool `mask` grown by its 4 neighbours (up, down, left, right), a new array."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
 
 
 def _rimless(fy: np.ndarray, rg: Regions, f: np.ndarray | None = None) -> np.ndarray:
@@ -958,8 +1000,8 @@ def _rimless(fy: np.ndarray, rg: Regions, f: np.ndarray | None = None) -> np.nda
     line's dark middle, which the upscaler drew as a light outline). In a dabbed sky the lifted pixels take the
     input's own colours too, not keep_colours' smoothed ones (`f`, its colour planes over the box: the line's
     grey carried a pixel or two into the sky, a pale fringe once the halo was gone). Elsewhere only lightens: the line stays
-    as dark and as wide as drawn; it comes in over RIM_RAMP px from where a free line meets an outline, whose
-    shading it leaves."""
+    as dark and as wide as drawn; its darkening comes in over RIM_RAMP px from where a free line meets an
+    outline, whose shading it leaves. The open paper's side of the outlines is lifted the same way (`_rim_layers`)."""
     if not rg.rim:
         return fy
     at, top, ramp, n, colours = rg.rim
@@ -1230,6 +1272,71 @@ def _box(planes: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
+# luma and the two colour differences (BT.601 YCbCr, on the values as they are: a linear map of R, G, B) and back
+_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+_RGB = np.linalg.inv(_YCC.astype(np.float64)).astype(np.float32)
+UNRING_BAND = 1 << 18  # output pixels per band of rows `unring` works on (its temporaries: a few MB)
+
+
+def _planes(m: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The 3 x 3 colour map `m` applied to planar (3, ...) `x`: a new float32 array."""
+    out = np.empty(x.shape, np.float32)
+    for i in range(3):
+        np.multiply(x[0], m[i, 0], out=out[i])
+        out[i] += m[i, 1] * x[1]
+        out[i] += m[i, 2] * x[2]
+    return out
+
+
+def unring(out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The upscaler's result `out` (planar (3, s H, s W), s even) held, in place, within what its input `x`
+    (3, H, W) gives each pixel: its luma and each of its two colour differences between the least and the most
+    of the 2 x 2 input pixels a bilinear enlargement would mix there. The x4 upscaler rings along every edge:
+    a light or dark, often coloured line a pixel wide each side of an outline at its size (a blue-green one
+    between the demo house's dark outline and its red wall, b* -8 where neither side is bluer than b* +1; a
+    rose one along its neutral grey ground line), which no mix of the two sides can make. Its sharp edges are
+    such mixes and stay; luma and colour are held apart, so a mix of a red and a grey can not turn blue-green
+    (held channel by channel in R, G, B, it can). Any other size ratio: `out` as it is."""
+    h, w = x.shape[1:]
+    if not h or not w or out.shape[1] % h or out.shape[1] // h != out.shape[2] / w:
+        return out
+    s = out.shape[1] // h
+    if s < 2 or s % 2:
+        return out
+    pad = np.pad(_planes(_YCC, x), ((0, 0), (1, 1), (1, 1)), mode="edge")
+    lo = np.minimum(
+        np.minimum(pad[:, :-1, :-1], pad[:, 1:, :-1]), np.minimum(pad[:, :-1, 1:], pad[:, 1:, 1:])
+    )
+    hi = np.maximum(
+        np.maximum(pad[:, :-1, :-1], pad[:, 1:, :-1]), np.maximum(pad[:, :-1, 1:], pad[:, 1:, 1:])
+    )
+    del pad
+
+    # output pixel i lies between input pixels (i + 0.5) / s - 0.5 either side: in 2 x 2 window (i + s / 2) // s,
+    # whole blocks of s x s output pixels (s / 2 at the edges) per window: each a view of `out`, no gathers
+    def spans(n: int) -> tuple:  # (first output px, last + 1, first window, last + 1)
+        return (0, s // 2, 0, 1), (s // 2, n * s - s // 2, 1, n), (n * s - s // 2, n * s, n, n + 1)
+
+    step = max(1, UNRING_BAND // (out.shape[2] * s))  # windows of rows per band
+    for r0, r1, p0, p1 in spans(h):
+        if p1 <= p0:  # (one row of input pixels: no inside)
+            continue
+        k = (r1 - r0) // (p1 - p0)
+        for a in range(p0, p1, step):
+            b = min(p1, a + step)
+            rows = out[:, r0 + (a - p0) * k : r0 + (b - p0) * k]
+            for c0, c1, q0, q1 in spans(w):
+                if q1 <= q0:
+                    continue
+                kc = (c1 - c0) // (q1 - q0)
+                block = rows[:, :, c0:c1].reshape(3, b - a, k, q1 - q0, kc)
+                ycc = _planes(_YCC, block)
+                for i in range(3):
+                    np.clip(ycc[i], lo[i, a:b, None, q0:q1, None], hi[i, a:b, None, q0:q1, None], out=ycc[i])
+                block[...] = _planes(_RGB, ycc)
+    return out
+
+
 def _mix(out: np.ndarray, x: np.ndarray, strength: float) -> np.ndarray:
     """x + strength * (out - x), in place in `out` (x brought to out's size first: the upscale stage)."""
     if x.shape != out.shape:
@@ -1340,6 +1447,8 @@ def run(
             # (a style that keeps your colours runs on the drawing as on white paper where a dab filled a sky)
             given = x_in if kept is None or sky is None else skyless(x_in, sky)
             x = apply_model(given, info, sessions[k], job, on_tile)
+            if k == "upscale":  # (no ringing along the edges)
+                unring(x, given)
             if i == 0:
                 layer, dabs, prepared, colours = ahead.result()
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
