@@ -1276,6 +1276,11 @@ def _box(planes: np.ndarray, r: int) -> np.ndarray:
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
 _RGB = np.linalg.inv(_YCC.astype(np.float64)).astype(np.float32)
 UNRING_BAND = 1 << 18  # output pixels per band of rows `unring` works on (its temporaries: a few MB)
+UNRING_CHUNK = 1 << 14  # windows `unring` gathers at a time (3 MB each copy at x4)
+UNRING_FLAT = (
+    0.02  # model space ([-1, 1]): a 2 x 2 window of the input whose luma and colour differences span
+)
+# less than this (2.5 levels of 255) is flat, and (with its neighbours flat) left to the upscaler
 
 
 def _planes(m: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -1317,6 +1322,19 @@ def unring(out: np.ndarray, x: np.ndarray) -> np.ndarray:
     def spans(n: int) -> tuple:  # (first output px, last + 1, first window, last + 1)
         return (0, s // 2, 0, 1), (s // 2, n * s - s // 2, 1, n), (n * s - s // 2, n * s, n, n + 1)
 
+    # the inside's windows where the input changes (and those beside them: the ring lies a pixel past an edge),
+    # gathered in chunks; the flat rest is the upscaler's own (its smooth shading, no edge to ring along)
+    edgy = (hi - lo).max(axis=0)[1:h, 1:w] > UNRING_FLAT
+    if edgy.size:
+        view = out[:, s // 2 : h * s - s // 2, s // 2 : w * s - s // 2].reshape(3, h - 1, s, w - 1, s)
+        ps, qs = np.nonzero(hintfill.grow(edgy, 1))
+        for c in range(0, len(ps), UNRING_CHUNK):
+            p, q = ps[c : c + UNRING_CHUNK], qs[c : c + UNRING_CHUNK]
+            ycc = _planes(_YCC, np.moveaxis(view[:, p, :, q, :], 0, 1))  # (3, windows, s, s)
+            for i in range(3):
+                np.clip(ycc[i], lo[i, p + 1, q + 1, None, None], hi[i, p + 1, q + 1, None, None], out=ycc[i])
+            view[:, p, :, q, :] = np.moveaxis(_planes(_RGB, ycc), 0, 1)
+    # the edges' half windows: whole blocks (views of `out`)
     step = max(1, UNRING_BAND // (out.shape[2] * s))  # windows of rows per band
     for r0, r1, p0, p1 in spans(h):
         if p1 <= p0:  # (one row of input pixels: no inside)
@@ -1326,7 +1344,7 @@ def unring(out: np.ndarray, x: np.ndarray) -> np.ndarray:
             b = min(p1, a + step)
             rows = out[:, r0 + (a - p0) * k : r0 + (b - p0) * k]
             for c0, c1, q0, q1 in spans(w):
-                if q1 <= q0:
+                if q1 <= q0 or (k == s and c1 - c0 == (q1 - q0) * s):  # (the inside: done above)
                     continue
                 kc = (c1 - c0) // (q1 - q0)
                 block = rows[:, :, c0:c1].reshape(3, b - a, k, q1 - q0, kc)
