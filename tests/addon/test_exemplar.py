@@ -219,15 +219,9 @@ def test_an_index_built_by_the_tool_colours_each_shape_like_its_exemplar(
     """tools.exemplar_index on three training pairs (a red circle, a green triangle, a blue square), through
     the pipeline with the tiny test colorize model: a circle drawn without dabs comes out red and a triangle
     green (the tiny model alone paints neither), each picture's background left out."""
-    train = tmp_path / "data" / "colorize" / "train"
-    colours = {"circle": (220, 30, 30), "triangle": (30, 170, 40), "square": (30, 60, 220)}
-    for kind, rgb in colours.items():
-        write_pair(train, f"test__{kind}", kind, rgb)
-    out = tmp_path / "exemplars.npz"
-    assert exemplar_index.main(["--data", str(tmp_path / "data"), "--out", str(out)]) == 0
-    idx = exemplar.load(out)
+    colours = tiny_index(tmp_path, monkeypatch)
+    idx = exemplar.load(exemplar.INDEX)
     assert len(idx.maps) == 3 and idx.ground[:, 0, 0].all()  # (the corners: background)
-    monkeypatch.setattr(exemplar, "INDEX", out)
     for kind, rgb in colours.items():
         if kind == "square":
             continue
