@@ -83,7 +83,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .colour import lab, srgb, srgb_of_f
+from .colour import lab, lab_f_y, srgb, srgb_of_f
 
 LINE = 0.6  # line_layer value below which a pixel is line (dark or grey stroke)
 HINT_L = (30.0, 97.0)  # a hint is neither as dark as a line nor paper
@@ -1886,8 +1886,14 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = N
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
-    c = lab(px, 0.5, 0.5)
-    med = _region_median(c, reg, m, pick, per)  # (the pixels away from the lines' bevel)
+    if colours is None or not np.isfinite(colours[1:3]).all():
+        c = lab(px, 0.5, 0.5)
+        med = _region_median(c, reg, m, pick, per)  # (the pixels away from the lines' bevel)
+    else:  # (every region takes exemplar's a*, b*: the model's L* alone, for the shading; the same values)
+        c = lab_f_y(px, 0.5, 0.5)[None]
+        c *= np.float32(116)
+        c -= np.float32(16)
+        med = _region_median(c, reg, m, pick, per)  # (1, m): L*
     # the shading: the model's lightness around the region's median, as a dab's fill keeps it (SHADING,
     # MAX_SHADE), taken from further in along the region's lines (RIM: their bevel)
     shade = c[0]
@@ -1995,7 +2001,7 @@ def _region_median(
         per = np.bincount(np.take(reg, order), minlength=m)
     ends = np.cumsum(per)
     grouped = np.take(c, order, axis=1)
-    out = np.zeros((3, m), np.float32)
+    out = np.zeros((len(c), m), np.float32)
     for r in np.flatnonzero(per):
         k = per[r] // 2
         px = grouped[:, ends[r] - per[r] : ends[r]]
