@@ -1886,7 +1886,10 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = N
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
-    if colours is None or not np.isfinite(colours[1:3]).all():
+    if per is None:
+        per = np.bincount(reg if pick is None else np.take(reg, pick), minlength=m)
+    # (a region none of whose pixels the medians use has median 0 either way)
+    if colours is None or not np.isfinite(colours[1:3, per > 0]).all():
         c = lab(px, 0.5, 0.5)
         med = _region_median(c, reg, m, pick, per)  # (the pixels away from the lines' bevel)
     else:  # (every region takes exemplar's a*, b*: the model's L* alone, for the shading; the same values)
