@@ -273,8 +273,9 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
     # differ) the next best's that does
     found.sort(key=lambda f: -f[0])
     out = np.full((3, m), np.nan, np.float32)
+    some = size > 0  # (a shape with no pixel in the box's cells takes no colour from any picture: NaN)
     for _, _pic, c, shape, ok, col, w_col in found:
-        gap = ~np.isfinite(out[0])
+        gap = ~np.isfinite(out[0]) & some
         w_in = np.bincount(pr, weights=weight * shape, minlength=m)
         # a shape the picture covers (COVERED of it on the picture's shapes, not its background) takes the
         # coloured pixels under it, or (mostly white or grey there: an eye, a clock's face) the others
@@ -286,7 +287,7 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
         keep = gap[pr] & np.where(use_col[pr], col, np.where(has_ok[pr], ok, shape))
         got = np.stack([_weighted_median(pr[keep], c[k, keep], weight[keep], m) for k in range(3)])
         out[:, gap] = got[:, gap]
-        if np.isfinite(out[0]).all():
+        if np.isfinite(out[0, some]).all():
             break
     return Match(np.concatenate([out, tops(out)[None]]), str(index.names[found[0][1]]), float(found[0][0]))
 
