@@ -3,8 +3,8 @@
     python -m tools.bench.ab_core BASE_CORE [NEW_CORE] [--rounds 100] [--case bench|house] [--side 256]
 
 BASE_CORE and NEW_CORE are addon/core folders (NEW_CORE defaults to this tree's): e.g. a copy of main's made
-with `cp -r /work/main/addon/core /tmp/base_core` before a change. Both are imported under names of their own
-and share one set of onnxruntime sessions (the default chain: the first colorize style -> 3D Clay), so the
+with `cp -r /work/main/addon/core /tmp/base_core` before a change (a copy without ../models/exemplars.npz
+beside it reads this tree's exemplar index). Both are imported under names of their own and share one set of onnxruntime sessions (the default chain: the first colorize style -> 3D Clay), so the
 only difference is the pipeline's own work. The three calls of a round run back to back, each going first in
 turn; the table gives the median and best call, the pipeline's own work (its wall and process CPU time less
 the bare sessions', median per round) and pipeline / bare (median per round), and the new - base difference
@@ -20,11 +20,13 @@ import importlib.util
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+EXEMPLARS = Path(REPO) / "addon" / "models" / "exemplars.npz"
 
 
 def load_core(name: str, folder: str):
@@ -51,6 +53,13 @@ def main(argv: list[str] | None = None) -> None:
 
     mods = {"base": load_core("nftgan_ab_base", args.base), "new": load_core("nftgan_ab_new", args.new)}
     mods["new"].session = mods["base"].session  # one set of sessions for both and the bare calls
+    # a copy of addon/core outside its tree has no ../models/exemplars.npz: it would run without the exemplar
+    # colours (a sketch without dabs then differs by up to 240 levels and skips ~4 ms of work); both use this tree's
+    for name in ("nftgan_ab_base", "nftgan_ab_new"):
+        ex = importlib.import_module(name + ".exemplar")
+        if not ex.INDEX.is_file():
+            print(f"{name}: no {ex.INDEX}; it reads {EXEMPLARS}")
+            ex.INDEX = EXEMPLARS
     infos = ev.shipped()
     colorize = next(iter(ev.by_kind(infos, "colorize").values()))
     style = next(s for s in ev.by_kind(infos, "stylize").values() if "clay" in os.path.basename(s.path))
