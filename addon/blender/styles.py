@@ -14,7 +14,7 @@ import bpy
 from bpy.props import CollectionProperty, EnumProperty, IntProperty, StringProperty
 from bpy.types import Operator, PropertyGroup
 
-from ..core import cpu, jobs
+from ..core import cpu, exemplar, jobs
 from ..core import styles as core_styles
 from ..core.errors import UserError
 from . import preferences, runtime
@@ -111,11 +111,17 @@ def _make_thumbnails(found) -> None:
 
 def read_in_background() -> None:
     """Read every model file once on the worker (importing onnxruntime and opening each file: ~0.3 s for
-    the four shipped models, more with the user's own): the first panel draw then finds them cached."""
+    the four shipped models, more with the user's own): the first panel draw then finds them cached. Then
+    the exemplar colour index (~0.2 s): the first Stylize of a sketch without dabs finds it read."""
     prefs = preferences.get()
     folders = prefs.folder_paths() if prefs else ()
+
+    def read(job):
+        core_styles.scan(folders)
+        exemplar.load()
+
     runtime.worker.submit(
-        lambda job: core_styles.scan(folders),
+        read,
         key="styles:read",
         label="NFTGan: reading styles",
         on_done=lambda job: runtime.redraw(),

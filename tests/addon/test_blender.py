@@ -184,6 +184,18 @@ def test_model_files_are_read_on_the_worker_at_start(blender, scene):
     assert dict(cache) == read
 
 
+def test_exemplar_index_is_read_on_the_worker_at_start(blender, scene):
+    """Enabling the add-on also reads the exemplar colour index on the worker (~0.2 s), so the first Stylize
+    of a sketch without dabs does not wait for it."""
+    exemplar = blender.core.exemplar
+    exemplar._cache.clear()
+    blender.styles.read_in_background()  # what register() does
+    done = [j for j in finish(blender) if j.label == "NFTGan: reading styles"]
+    assert [j.state for j in done] == ["done"]
+    assert exemplar.INDEX.is_file()  # (shipped in the extension)
+    assert exemplar._cache.get(str(exemplar.INDEX)) is not None
+
+
 def test_optional_upscale_stage(blender, scene):
     """Upscale is off until chosen; then a third result "<sketch> upscaled" (x4) is written and Apply to
     Material shows the newest Stylize's last result."""
