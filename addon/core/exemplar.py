@@ -254,21 +254,29 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
     total = max(size.sum(), 1.0)
     s = index.ground.shape[1]
     at = (np.arange(GRID) + 0.5) / GRID  # (the cells' centres, 0..1 across the box)
+    # the candidates' pictures at the pairs, all at once ((candidate, pair) arrays: the same values as one
+    # candidate at a time, and the bincounts' sums in the same order)
+    k = len(cand)
+    box = index.box[cand]  # (k, 4): y0, y1, x0, x1
+    my = np.minimum(((box[:, :1] + at * (box[:, 1:2] - box[:, :1])) * s / index.side).astype(np.int64), s - 1)
+    mx = np.minimum(
+        ((box[:, 2:3] + at * (box[:, 3:] - box[:, 2:3])) * s / index.side).astype(np.int64), s - 1
+    )
+    pics = index.picture[cand]
+    px = my[:, cy] * s + mx[:, cx]  # (k, pairs)
+    cs = decode_lab(index.maps[pics[:, None], px].reshape(-1, 3)).reshape(3, k, -1)
+    shapes = ~index.ground.reshape(len(index.ground), -1)[pics[:, None], px]  # (not its background)
+    oks = shapes & (cs[0] > INK)
+    cols = oks & ~((cs[0] > PAPER[0]) & (np.hypot(cs[1], cs[2]) < PAPER[1]))
+    w_cols = np.bincount(
+        (pr + m * np.arange(k)[:, None]).reshape(-1), weights=(weight * cols).reshape(-1), minlength=k * m
+    ).reshape(k, m)
     found = []  # (score, picture, its colour and the masks at the pairs)
-    for e in cand:
-        by0, by1, bx0, bx1 = index.box[e]
-        my = np.minimum(((by0 + at * (by1 - by0)) * s / index.side).astype(np.int64), s - 1)
-        mx = np.minimum(((bx0 + at * (bx1 - bx0)) * s / index.side).astype(np.int64), s - 1)
-        pic = int(index.picture[e])
-        px = my[cy] * s + mx[cx]
-        c = decode_lab(index.maps[pic][px])
-        shape = ~index.ground[pic].reshape(-1)[px]  # (not its background)
-        ok = shape & (c[0] > INK)
-        col = ok & ~((c[0] > PAPER[0]) & (np.hypot(c[1], c[2]) < PAPER[1]))
-        w_col = np.bincount(pr, weights=weight * col, minlength=m)
+    for i, e in enumerate(cand):
+        w_col = w_cols[i]
         share = np.divide(w_col, size, out=np.zeros(m), where=size > 0)
         score = sim[e] + PAPERLESS * float((size * np.minimum(share / COLOURED, 1.0)).sum() / total)
-        found.append((score, pic, c, shape, ok, col, w_col))
+        found.append((score, int(pics[i]), cs[:, i], shapes[i], oks[i], cols[i], w_col))
     # the best picture's colours, and where it does not cover a shape (its background there: the drawings
     # differ) the next best's that does
     found.sort(key=lambda f: -f[0])
