@@ -258,6 +258,7 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
                 (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
             )
     out |= grey_dabs(sketch, line_layer, out, (hi, lo))
+    out |= pale_dabs(sketch, line_layer, out, (hi, lo))
     return with_fringe(out, line_layer, fringe)
 
 
@@ -444,6 +445,116 @@ def painted(sketch: np.ndarray, line_layer: np.ndarray) -> bool:
     paint &= lo < paper - PAINT[0]
     paint &= line_layer[::s, ::s] >= LINE
     return int(np.count_nonzero(paint)) >= PAINT[2]
+
+
+PALE = (6, 2, 0.1)  # a grey or pale dab thinner than `grey_dabs` asks (`pale_dabs`): at least this many of
+# `painted`'s paint pixels joined (on its grid), its soft edge within this many grid px of them, and at most
+# this share of the px just past that edge of its grey or between it and the paper (a gradient, not paint)
+
+
+def pale_dabs(
+    sketch: np.ndarray, line_layer: np.ndarray, coloured: np.ndarray | None = None, hi_lo: tuple | None = None
+) -> np.ndarray:
+    """(H, W) bool: the grey or pale dabs of a sketch (planar [-1, 1]) lighter than its lines that `grey_dabs`
+    leaves out as too thin (a 155 grey squiggle for an elephant, a 230 cream, a pale blue 201/229/238: issue
+    11). Such a dab is paint, as `painted` tells it: pixels that are not line (`line_layer` >= LINE), darker
+    than the paper by PAINT[0] in their darkest channel, and flat (the 3 x 3 px round them within PAINT[1] in
+    their brightest and darkest channel: a line's anti-aliased edge, the grey between doubled strokes and soft
+    pencil shading change faster), looked at on a grid of every s-th px (s: the side / 256 px, rounded). At
+    least PALE[0] such pixels joined are a dab's core; the dab is its core and the pixels joined to it within
+    PALE[1] grid px that are not line, not darker than the core (a line's edge beside it) and not paper (its
+    soft edge), and it is paint on paper: past that edge lies paper, a line or another hint, not more of its
+    grey (at most PALE[2] of those px: a gradient, airbrushed shading or uneven lighting is no dab). As for
+    `grey_dabs`, only a dab clear of the canvas edge and inside a shape the lines enclose is a hint: a grey
+    stroke in the open paper (a shadow on the ground) stays drawing. `coloured`: the hints found already (left
+    out); `hi_lo`: the sketch's max and min over its channels."""
+    h, w = line_layer.shape
+    out = np.zeros((h, w), bool)
+    hi, lo = hi_lo if hi_lo is not None else (sketch.max(axis=0), sketch.min(axis=0))
+    s = max(1, round(min(h, w) / 256))
+    lo_g = (lo[::s, ::s] + 1) * 0.5
+    hi_g = (hi[::s, ::s] + 1) * 0.5
+    paper = float(np.median(np.concatenate([lo_g[0], lo_g[-1], lo_g[1:-1, 0], lo_g[1:-1, -1]])))
+    seed = lo_g < paper - PAINT[0]
+    seed &= line_layer[::s, ::s] >= LINE
+    if int(np.count_nonzero(seed)) < PALE[0]:  # (the usual sketch: lines on paper)
+        return out
+    seed &= max3(lo_g) + max3(-lo_g) <= PAINT[1]
+    seed &= max3(hi_g) + max3(-hi_g) <= PAINT[1]
+    if coloured is not None and coloured.any():
+        seed &= ~grow(coloured[::s, ::s], 1)
+    if int(np.count_nonzero(seed)) < PALE[0]:
+        return out
+    cores, k = label_regions(seed)
+    size = np.bincount(cores[seed], minlength=k)
+    hg, wg = seed.shape
+    line_g = line_layer[::s, ::s] < LINE
+    free = ~line_g if coloured is None else ~line_g & ~coloured[::s, ::s]
+    found = []
+    for i in np.nonzero(size >= PALE[0])[0]:
+        ys, xs = np.nonzero(cores == i)
+        y0, y1 = max(0, ys.min() - 2 * PALE[1] - 2), min(hg, ys.max() + 2 * PALE[1] + 3)
+        x0, x1 = max(0, xs.min() - 2 * PALE[1] - 2), min(wg, xs.max() + 2 * PALE[1] + 3)
+        core = cores[y0:y1, x0:x1] == i
+        v = lo_g[y0:y1, x0:x1]
+        c = float(np.median(v[core]))
+        ok = free[y0:y1, x0:x1] & (v >= c - GREY_TOL)
+        dab = grow(core, PALE[1]) & ok & (v < paper - GREY_TOL)
+        sub, _ = label_regions(dab)  # (the part joined to its core)
+        ids = np.unique(sub[core])
+        dab = np.isin(sub, ids[ids >= 0])
+        ring = grow(dab, 2) & ~dab
+        grey = ring & ok & (v < c + PAINT[0])  # (of its grey, or between it and the paper)
+        if np.count_nonzero(grey) > PALE[2] * np.count_nonzero(ring):
+            continue
+        if (y0 == 0 and dab[0].any()) or (y1 == hg and dab[-1].any()) or (x0 == 0 and dab[:, 0].any()):
+            continue
+        if x1 == wg and dab[:, -1].any():
+            continue
+        found.append((y0, x0, c, dab))
+    if not found:
+        return out
+    # at full size: the dab's grid cells (and a cell round them: its soft edge) where a pixel is no line, not
+    # darker than the core, not paper, not another hint
+    lo01 = (lo + 1) * 0.5
+    dabs = []
+    for y0, x0, c, dab in found:
+        up = np.repeat(np.repeat(dab, s, axis=0), s, axis=1) if s > 1 else dab
+        Y0, X0 = y0 * s, x0 * s
+        Y1, X1 = min(h, Y0 + up.shape[0]), min(w, X0 + up.shape[1])
+        up = grow(up[: Y1 - Y0, : X1 - X0], s - 1) if s > 1 else up
+        v = lo01[Y0:Y1, X0:X1]
+        px = up & (line_layer[Y0:Y1, X0:X1] >= LINE) & (v >= c - GREY_TOL) & (v < paper - GREY_TOL)
+        if coloured is not None:
+            px &= ~coloured[Y0:Y1, X0:X1]
+        dabs.append((Y0, Y1, X0, X1, px))
+    return _enclosed(dabs, line_layer, coloured, min(h, w) / 256, CLOSE[-1])
+
+
+def _enclosed(
+    found: list, line_layer: np.ndarray, other: np.ndarray | None, scale: float, gap: int = 1
+) -> np.ndarray:
+    """(H, W) bool: the dabs `found` ((y0, y1, x0, x1, mask in that box)) that lie inside a shape the lines
+    enclose, as `grey_dabs` keeps its own: a grey stroke in the open paper (a shadow on the ground) stays
+    drawing (a dab there would grey the whole background); the lines closed as `regions` closes them at 256
+    px (a frame drawn round the drawing is the canvas edge: the regions beside it are the open paper too), or
+    thickened `gap` px (at 256 px) to close a quick sketch's gaps as the leak guard closes them. `other`: the
+    hints found already (no line)."""
+    out = np.zeros(line_layer.shape, bool)
+    for y0, y1, x0, x1, dab in found:
+        out[y0:y1, x0:x1] |= dab
+    paint = out if other is None else out | other
+    line = (line_layer < LINE) & ~paint
+    g = max(1, round(gap * scale))
+    labels, _ = label_regions(~grow(line, g) | paint)
+    frame = _frame(line)
+    edge = np.unique(
+        _border(labels) if frame is None else np.concatenate([_border(labels), labels[grow(frame, g + 1)]])
+    )
+    for y0, y1, x0, x1, dab in found:
+        if np.isin(labels[y0:y1, x0:x1][dab], edge).any():
+            out[y0:y1, x0:x1] &= ~dab
+    return out
 
 
 def with_fringe(hint: np.ndarray, line_layer: np.ndarray, fringe: int) -> np.ndarray:
