@@ -479,13 +479,16 @@ def pale_dabs(
     seed &= line_layer[::s, ::s] >= LINE
     if int(np.count_nonzero(seed)) < PALE[0]:  # (the usual sketch: lines on paper)
         return out
-    seed &= max3(lo_g) + max3(-lo_g) <= PAINT[1]
-    seed &= max3(hi_g) + max3(-hi_g) <= PAINT[1]
     if coloured is not None and coloured.any():
         seed &= ~grow(coloured[::s, ::s], 1)
+    paint = seed.copy()
+    seed &= max3(lo_g) + max3(-lo_g) <= PAINT[1]
+    seed &= max3(hi_g) + max3(-hi_g) <= PAINT[1]
     if int(np.count_nonzero(seed)) < PALE[0]:
         return out
-    cores, k = label_regions(seed)
+    # (joined through the paint round them: a thin diagonal stroke's flat pixels touch only at their corners)
+    cores, k = label_regions(grow(seed, 1) & paint)
+    cores[~seed] = -1
     size = np.bincount(cores[seed], minlength=k)
     hg, wg = seed.shape
     line_g = line_layer[::s, ::s] < LINE
@@ -512,6 +515,7 @@ def pale_dabs(
         if x1 == wg and dab[:, -1].any():
             continue
         found.append((y0, x0, c, dab))
+    found = [f for f in found if not _drawn(f, free, hg, wg)]
     if not found:
         return out
     # at full size: the dab's grid cells (and a cell round them: its soft edge) where a pixel is no line, not
@@ -529,6 +533,23 @@ def pale_dabs(
             px &= ~coloured[Y0:Y1, X0:X1]
         dabs.append((Y0, Y1, X0, X1, px))
     return _enclosed(dabs, line_layer, coloured, min(h, w) / 256, CLOSE[-1])
+
+
+def _drawn(dab: tuple, free: np.ndarray, h: int, w: int) -> bool:
+    """Is a grey stroke `pale_dabs` found ((y0, x0, its grey, its mask from there), on the grid) part of the
+    drawing: as a line (with its soft edge) does it cut the shape it lies in in two, or enclose a shape of its
+    own (a crease drawn from outline to outline, a light grey outline), each part at least AUTO_MIN² px? A
+    dab lies in its shape (or runs up to its outline from one side) and leaves it whole. `free`: the grid's
+    pixels that are not line."""
+    y0, x0, _, m = dab
+    y1, x1 = y0 + m.shape[0], x0 + m.shape[1]
+    mask = np.zeros((h, w), bool)
+    mask[y0:y1, x0:x1] = m
+    before, _ = label_regions(free | mask)
+    ids = np.unique(before[mask])
+    shape = np.isin(before, ids[ids >= 0])
+    after, k = label_regions(shape & ~mask)
+    return bool(k > 1 and np.count_nonzero(np.bincount(after[after >= 0], minlength=k) >= AUTO_MIN**2) > 1)
 
 
 def _enclosed(
