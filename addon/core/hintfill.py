@@ -515,7 +515,7 @@ def pale_dabs(
         if x1 == wg and dab[:, -1].any():
             continue
         found.append((y0, x0, c, dab))
-    found = [f for f in found if not _drawn(f, free, hg, wg)]
+    found = [f for f in found if not _drawn(f, free, lo_g)]
     if not found:
         return out
     # at full size: the dab's grid cells (and a cell round them: its soft edge) where a pixel is no line, not
@@ -535,16 +535,21 @@ def pale_dabs(
     return _enclosed(dabs, line_layer, coloured, min(h, w) / 256, CLOSE[-1])
 
 
-def _drawn(dab: tuple, free: np.ndarray, h: int, w: int) -> bool:
+def _drawn(dab: tuple, free: np.ndarray, v: np.ndarray) -> bool:
     """Is a grey stroke `pale_dabs` found ((y0, x0, its grey, its mask from there), on the grid) part of the
-    drawing: as a line (with its soft edge) does it cut the shape it lies in in two, or enclose a shape of its
-    own (a crease drawn from outline to outline, a light grey outline), each part at least AUTO_MIN² px? A
-    dab lies in its shape (or runs up to its outline from one side) and leaves it whole. `free`: the grid's
-    pixels that are not line."""
-    y0, x0, _, m = dab
-    y1, x1 = y0 + m.shape[0], x0 + m.shape[1]
+    drawing: as a line (with all of its own grey joined to it, within GREY_TOL) does it cut
+    the shape it lies in in two, or enclose a shape of its own (a crease drawn from outline to outline, a
+    light grey outline), each part at least AUTO_MIN² px? A dab lies in its shape (or runs up to its outline
+    from one side) and leaves it whole. `free`: the grid's pixels that are not line (nor another hint); `v`:
+    their darkest channel (0..1)."""
+    y0, x0, c, m = dab
+    h, w = free.shape
     mask = np.zeros((h, w), bool)
-    mask[y0:y1, x0:x1] = m
+    mask[y0 : y0 + m.shape[0], x0 : x0 + m.shape[1]] = m
+    # (its grey beyond the flat core, not beside a line: a line's anti-aliased edge passes through that grey)
+    own, _ = label_regions(free & ~grow(~free, 1) & (np.abs(v - c) <= GREY_TOL) | mask)
+    ids = np.unique(own[mask])
+    mask = np.isin(own, ids[ids >= 0])
     before, _ = label_regions(free | mask)
     ids = np.unique(before[mask])
     shape = np.isin(before, ids[ids >= 0])

@@ -2068,3 +2068,142 @@ def test_the_dab_free_run_is_made_only_for_a_shape_beside_a_dabbed_one(beside):
     _, filled, _, _ = hintfill.fill(x.copy(), x, layer, plain=plain)
     assert filled == 1
     assert bool(called) == beside
+
+
+PALE_PAINTS = {"mid-grey 155": (155, 155, 155), "cream 230": (230, 230, 230), "pale blue": (201, 229, 238)}
+
+
+def _pale_squiggle(n=256, rgb=(155, 155, 155), width=4.0, stroke=((0.2, 0.4), (0.3, 0.55), (0.25, 0.6))):
+    """The two boxes at n px with a squiggle `width` px wide at 256 px (thinner than `grey_dabs` asks) in the
+    left one (bottom-up stroke coordinates), in a grey or pale `rgb` (0-255)."""
+    px = canvas(n)
+    draw_strokes(px, [list(stroke)], width=width * n / 256, color=(*(np.array(rgb) / 255), 1.0))
+    return px
+
+
+@pytest.mark.parametrize("name", list(PALE_PAINTS))
+@pytest.mark.parametrize("n", [256, 1024])
+def test_a_thin_grey_or_pale_dab_fills_its_shape_in_its_colour(name, n):
+    """Issue 11: a grey or pale dab thinner than `grey_dabs` asks (a 4 px squiggle at 256 px in mid-grey, cream
+    or pale blue: not coloured enough for a colour hint) is paint, not pencil: `pale_dabs` finds it, and fill
+    gives its whole box its colour (a*, b* and lightness), shaded, away from the dab; the other box keeps the
+    model's colour. Before, it was no hint: the box kept the model's beige."""
+    rgb = PALE_PAINTS[name]
+    x = planar(_pale_squiggle(n, rgb))
+    layer = pipeline.line_layer(x)
+    assert not hintfill.grey_dabs(x, layer).any()  # (too thin for a grey dab)
+    hint = hintfill.hint_mask(x, layer)
+    core = np.abs(x - (np.array(rgb, np.float32)[:, None, None] / 127.5 - 1)).max(axis=0) < 0.02
+    assert core.sum() > 20 * (n / 256) ** 2 and hint[core].all()
+    assert hint.sum() < 3 * core.sum()  # (the dab and its soft edge, nothing else)
+    if n != 256:  # (the pipeline fills at the model's work size)
+        x = pipeline.resize_planar(x, 256, 256)
+        layer = pipeline.line_layer(x)
+    out = shaded_model_output(x)
+    before = out.copy()
+    assert hintfill.fill(out, x, layer)[1] == 1
+    inside = boxes_inside(256)
+    left = inside & (np.arange(256)[None, :] < 128) & (distance_to(hintfill.hint_mask(x, layer)) > 10)
+    got = hintfill.lab((out + 1) * 0.5)[:, left]
+    want = hintfill.lab(np.array(rgb, np.float32).reshape(3, 1, 1) / 255)[:, 0, 0]
+    assert np.hypot(got[1] - want[1], got[2] - want[2]).max() < 3, (got[1:].mean(axis=1), want)
+    assert abs(np.median(got[0]) - want[0]) < 4, (np.median(got[0]), want[0])
+    assert got[0].max() - got[0].min() > 5  # the model's shading kept
+    assert_the_models_colour(out, before, inside & (np.arange(256)[None, :] > 128))
+
+
+def test_pencil_shading_grey_lines_and_line_edges_are_no_pale_dabs():
+    """`pale_dabs` takes only flat paint lying in a shape: none in the golden sketches (a pencil drawing's soft
+    shading on off-white paper, ink lines' anti-aliased edges, held-out line drawings), in a soft grey
+    gradient blob (airbrushed shading), in light grey lines as thin as the ink (2 px at 256), in a light grey
+    crease drawn from outline to outline across a box or a light grey outline round a shape in it (drawing:
+    they cut the box in two or enclose a shape, `_drawn`), or in a grey squiggle in the open paper (a
+    shadow on the ground); the same squiggle inside the box is one (so the test can fail)."""
+    from nftgan.core import imageio
+
+    golden = Path(__file__).resolve().parents[1] / "models/golden"
+    files = sorted((golden / "sketches").glob("*.png")) + sorted((golden / "heldout/A").glob("*.png"))
+    assert len(files) >= 10
+    for f in files:
+        x = planar(imageio.read_image(str(f)))
+        layer = pipeline.line_layer(x)
+        assert not hintfill.pale_dabs(x, layer).any(), f.name
+        for side in (512, 1024):  # (soft edges several px wide)
+            xs = pipeline.resize_planar(x, side, side)
+            assert not hintfill.pale_dabs(xs, pipeline.line_layer(xs)).any(), (f.name, side)
+    n = 256
+    yy, xx = np.mgrid[0:n, 0:n]
+    soft = canvas(n)
+    blob = np.clip(0.6 + np.hypot(yy - 128, xx - 70) / 40, 0, 1)[::-1]  # grey to paper, smoothly
+    soft[..., :3] = np.minimum(soft[..., :3], blob[..., None])
+    cases = {"soft blob": (soft, False)}
+    for g in (0.65, 0.8):
+        grey = (g, g, g, 1.0)
+        for name, strokes, width in (
+            ("thin line", [[(0.15, 0.3), (0.4, 0.7)]], 2),
+            ("crease", [[(0.1, 0.3), (0.45, 0.6)]], 3),  # (outline to outline)
+            ("outline", [[(0.2, 0.2), (0.35, 0.2), (0.35, 0.35), (0.2, 0.35), (0.2, 0.2)]], 3),
+            ("wide crease", [[(0.1, 0.3), (0.45, 0.6)]], 4),
+            ("wide outline", [[(0.2, 0.2), (0.35, 0.2), (0.35, 0.35), (0.2, 0.35), (0.2, 0.2)]], 4),
+            ("in the paper", [[(0.3, 0.03), (0.4, 0.05)]], 4),  # (under the boxes)
+            ("in the box", [[(0.2, 0.4), (0.3, 0.55), (0.25, 0.6)]], 4),
+        ):
+            px = canvas(n)
+            draw_strokes(px, strokes, width=width, color=grey)
+            cases[f"{name} {g}"] = (px, name == "in the box")
+    for name, (px, want) in cases.items():
+        x = planar(px)
+        layer = pipeline.line_layer(x)
+        assert hintfill.pale_dabs(x, layer).any() == want, name
+        if not name.startswith("wide"):  # (a 4 px grey outline, twice the lines' width, is a `grey_dabs` dab)
+            assert hintfill.hint_mask(x, layer).any() == want, name
+
+
+def test_a_pencil_shaded_sketch_gets_no_hint_and_keeps_the_exemplar():
+    """The golden pencil sketch (soft grey shading round the shapes on off-white paper) holds no hint, at its
+    own size and enlarged: follow my colours fills nothing there and the exemplar colours stay on."""
+    from nftgan.core import imageio
+
+    pencil = Path(__file__).resolve().parents[1] / "models/golden/sketches"
+    for f in sorted(pencil.glob("*pencil*.png")):
+        x = planar(imageio.read_image(str(f)))
+        for xs in (pipeline.resize_planar(x, 512, 512), pipeline.resize_planar(x, 1024, 1024)):
+            assert not hintfill.hint_mask(xs, pipeline.line_layer(xs)).any(), (f.name, xs.shape)
+        p = hintfill.prepare(
+            x, pipeline.line_layer(x)
+        )  # (`painted` reads the blur of an 8x enlargement as paint)
+        assert not p.dabbed and not p.painted and not p.hint.any(), f.name
+
+
+def test_a_thin_grey_dab_greys_the_house_walls_through_the_shipped_model():
+    """Issue 11 through the shipped colorize model with keep my lines on: the demo house (512 px) with one thin
+    mid-grey squiggle in its walls (4.7 px at 256: thinner than `grey_dabs` asks) and a pale blue one in a
+    window. The walls come back grey (no hue) to their lines, as light at the dab as around it (no darker
+    blot of the dab multiplied over them), the window pale blue. Before, the walls were the model's colour
+    (chroma 20 or more) with the grey squiggle drawn over them."""
+    from tools.demo import house
+
+    n = 512
+    px = house(n, dabs=False)
+    draw_strokes(
+        px, [[(0.23, 0.20), (0.27, 0.25), (0.30, 0.21)]], width=n / 55, color=(0.608, 0.608, 0.608, 1)
+    )
+    draw_strokes(px, [[(0.53, 0.36), (0.55, 0.37)]], width=n / 55, color=(201 / 255, 229 / 255, 238 / 255, 1))
+    x = planar(px)
+    out = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1)["colorize"][::-1]  # top-down
+    lab = hintfill.lab(np.ascontiguousarray(out[..., :3].transpose(2, 0, 1)))
+    dab = np.abs(x - (2 * 0.608 - 1)).max(axis=0) < 0.02
+    assert dab.sum() > 100
+    walls = np.zeros((n, n), bool)
+    walls[int(0.58 * n) : int(0.86 * n), int(0.20 * n) : int(0.32 * n)] = True  # left and right of the door
+    walls[int(0.58 * n) : int(0.86 * n), int(0.48 * n) : int(0.60 * n)] = True
+    lines = hintfill.grow(pipeline.line_layer(x) < 0.5, 6)
+    around = walls & ~hintfill.grow(dab, 12) & ~lines
+    assert np.hypot(lab[1][walls & ~lines], lab[2][walls & ~lines]).mean() < 4
+    assert abs(lab[0][dab].mean() - lab[0][around].mean()) < 4, (lab[0][dab].mean(), lab[0][around].mean())
+    want = hintfill.lab(np.array((201, 229, 238), np.float32).reshape(3, 1, 1) / 255)[:, 0, 0]
+    window = np.zeros((n, n), bool)
+    window[int(0.61 * n) : int(0.66 * n), int(0.51 * n) : int(0.57 * n)] = True
+    window &= ~lines
+    got = lab[:, window].mean(axis=1)
+    assert np.hypot(*(got[1:] - want[1:])) < 4, (got, want)
