@@ -1,7 +1,8 @@
 """Follow my colours: fill each region the artist dabbed, to its lines, in the dab's colour (numpy only).
 
 On the sketch canvas dark strokes are lines and coloured strokes are hints; so is a grey (or near-white) dab
-much wider than the lines inside a shape (`grey_dabs`: a grey robot, a rock, an eye's white). The colorize model learns to
+much wider than the lines inside a shape (`grey_dabs`: a grey robot, a rock, an eye's white), and a thinner
+grey or pale one that is clearly paint, flat and lighter than the lines (`pale_dabs`). The colorize model learns to
 use hints, but a small network trained on a laptop follows them only partly (a red dab gives reddish
 walls). This pass makes the promise exact, as a paint bucket would, while keeping what the model is good
 at: every region enclosed by lines that holds a hint takes the hint's hue and chroma and keeps the model's
