@@ -132,15 +132,16 @@ BOLD = (
 @pytest.mark.parametrize("paint", [(155, 155, 155), (230, 230, 230), (201, 229, 238)])
 def test_a_grey_or_pale_dab_turns_the_exemplar_off(monkeypatch, tmp_path, paint):
     """A grey, near-white or pale blue dab (the held-out evidence's true colours of a fork, a cloud, a sky:
-    neither coloured enough for a hint nor a grey dab to follow my colours) is the artist's decision too: the
+    not coloured enough for a colour hint, thinner than a `grey_dabs` one) is the artist's decision too: the
     result is exactly the one without an index, where the exemplar painted the face some vivid picture's
-    colour over the artist's grey (issue 11: held-out hint dE true up 11.5 -> 11.9 emoji). The same face
-    without the dab still takes its exemplar's colours."""
+    colour over the artist's grey (issue 11: held-out hint dE true up 11.5 -> 11.9 emoji). Since session 18
+    it is a hint (`pale_dabs`): the face comes out in the dab's colour. The same face without the dab still
+    takes its exemplar's colours."""
     rgb = tuple(c / 255 for c in paint)
     px, bare = face(dab=rgb, lines=BOLD), face(lines=BOLD)
     x = pipeline.to_model_space(px)
     p = hintfill.prepare(x, pipeline.line_layer(x))
-    assert not p.dabbed and p.painted  # (no hint: only the exemplar is told)
+    assert p.dabbed and p.painted
     models = {"colorize": str(SHIPPED)}
     out = pipeline.run(px, models=models, threads=1)["colorize"]
     coloured = pipeline.run(bare, models=models, threads=1)["colorize"]
@@ -148,6 +149,8 @@ def test_a_grey_or_pale_dab_turns_the_exemplar_off(monkeypatch, tmp_path, paint)
     np.testing.assert_array_equal(pipeline.run(px, models=models, threads=1)["colorize"], out)
     own = pipeline.run(bare, models=models, threads=1)["colorize"]
     skin = the_face(bare)
+    want = hintfill.lab(np.array(rgb, np.float32).reshape(3, 1, 1))[:, 0, 0]
+    assert np.linalg.norm(np.median(lab_of(out)[:, skin], axis=1) - want) < 5  # (the dab's colour, shaded)
     assert (
         np.linalg.norm(np.median(lab_of(coloured)[:, skin], axis=1) - np.median(lab_of(own)[:, skin], axis=1))
         > 10
