@@ -398,25 +398,151 @@ def match_objects(
     whole = match(line, take, reg, m, index)
     if n < 2 or whole is None:
         return whole
+    got = _apart(line, take, reg, m, index, labels, n, whole)
+    if got is None:
+        return whole
+    got, fit = got
+    out = whole.colours.copy()
+    for _, regs, one in got:
+        if one is not None:
+            out[:, regs] = one.colours
+    return Match(out, " + ".join(one.name for _, _, one in got if one is not None), fit)
+
+
+def _apart(line, take, reg, m, index, labels, n, whole) -> tuple[list, float] | None:
+    """The objects (`labels`, `n`: `objects`) matched apart: ([(object, its regions (of `m`), its `Match` or
+    None), ...] for each object whose shapes are OBJECT of all shapes' pixels or more, their fit: their scores
+    weighted by their shapes' pixels), when there are two or more such and they fit their pictures better than
+    the whole drawing fits its own (`whole`) by more than SPLIT; else None."""
     of_reg = np.full(m, -1, np.int64)
     of_reg[reg] = labels.reshape(-1)[take]
     size = np.bincount(of_reg[reg], minlength=n).astype(np.float64)
     big = np.flatnonzero(size >= OBJECT * size.sum())
     if len(big) < 2:
-        return whole
-    out = whole.colours.copy()
-    names, scores = [], []
+        return None
+    got = []
     for o in big:
         sel = of_reg[reg] == o
         regs = np.flatnonzero(of_reg == o)
-        got = match(line & (labels == o), take[sel], np.searchsorted(regs, reg[sel]), len(regs), index)
-        if got is None:
-            scores.append(whole.score)
-            continue
-        out[:, regs] = got.colours
-        names.append(got.name)
-        scores.append(got.score)
+        one = match(line & (labels == o), take[sel], np.searchsorted(regs, reg[sel]), len(regs), index)
+        got.append((int(o), regs, one))
+    scores = [whole.score if one is None else one.score for _, _, one in got]
     fit = float(np.dot(size[big], scores) / size[big].sum())
-    if fit < whole.score + SPLIT:
-        return whole
-    return Match(out, " + ".join(names), fit)
+    return None if fit < whole.score + SPLIT else (got, fit)
+
+
+DABBED = True  # a dabbed sketch's objects without a dab take their own exemplars' colours (`beside_dabs`)
+
+
+class Beside(NamedTuple):
+    """`beside_dabs`' colours: the column of `colours` each pixel's shape takes (-1: none), and the columns."""
+
+    ids: np.ndarray  # (H, W) int32
+    colours: np.ndarray  # (4, k) float32: CIELAB and the top of its shading (`tops`), as `Match.colours`
+
+
+def beside_dabs(
+    line: np.ndarray,
+    labels: np.ndarray,
+    n: int,
+    hint: np.ndarray,
+    sketch: np.ndarray | None = None,
+    line_layer: np.ndarray | None = None,
+    index: Index | None = None,
+) -> Beside | None:
+    """A sketch with dabs (issue 11: the artist dabbed the house red; its tree and sun stay the model's beige):
+    the colours of the shapes of the objects that carry no dab, each object matched on its own lines as
+    `match_objects` matches it (so it takes the colours it would take were no object dabbed), or None (no
+    index, one object, every object dabbed, or the objects fit their pictures no better than the whole drawing
+    fits one: the parts of one thing, which the dabs colour). `line`, `labels`, `n`, `hint`: hintfill.prepare's
+    lines, regions and hint pixels, before the model runs (this runs beside it: pipeline._sketch_work). The
+    shapes are the regions off the canvas edge (and a drawn frame: the open background, dabbed or not, is no
+    object's) and the shapes a small gap joins to it (hintfill's `paper` cuts them off), AUTO_MIN px or more; an object carries a dab when MIN_HINT_PIXELS of the dabs lie in it (the
+    dabs count as its shapes: a dab in a shape whose outline leaves a gap still marks its object). The shapes
+    of a dabbed object keep follow my colours' fill and the model's colours (session 16: the exemplar there,
+    blind to the dabs, gave a shape split from a dabbed one an unrelated colour), and so do those of an object
+    with other paint besides its lines (`sketch`, `line_layer`: hintfill.painted within the object: a pale
+    blue dab in a magnifier's lens, no hint, is the artist's colour, which the exemplar painted brown)."""
+    index = index if index is not None else load()
+    if index is None or not n:
+        return None
+    h, w = line.shape
+    # the shapes: the regions off the open background, and the parts of it that a small gap joins to it (a
+    # roof whose slopes run past the walls, open at its eaves: cut off as follow my colours' paper cuts them)
+    thick: dict = {}
+    area = np.append(hintfill._at_edge(labels, n, line, thick), False)[labels]
+    units = labels
+    if area.any():
+        edge = hintfill._frame_edge(line, thick)[2]
+        cut = area & ~hintfill._open_part(area, line, None, whole=True, thick=thick, edge=edge)
+        units = np.where(area, -1, labels).astype(np.int32)
+        if cut.any():
+            sub, more = hintfill.label_regions(cut)
+            units[cut] = sub[cut] + n
+            n += more
+    size = np.bincount(units[units >= 0], minlength=n)
+    shape = size >= hintfill.AUTO_MIN * h * w / 65536
+    shape[size == 0] = False
+    m = int(shape.sum())
+    if not m:
+        return None
+    col = np.full(n + 1, -1, np.int32)  # (units == -1 indexes the last entry)
+    col[np.flatnonzero(shape)] = np.arange(m, dtype=np.int32)
+    ids = np.take(col, units)
+    take = np.flatnonzero(ids >= 0)
+    reg = ids.reshape(-1)[take].astype(np.int64)
+    mask = (ids >= 0) | hint
+    objs, k = objects(line, mask)
+    if k < 2:
+        return None
+    dabbed = np.bincount(objs[hint & (objs >= 0)], minlength=k) >= hintfill.MIN_HINT_PIXELS
+    if dabbed.all():
+        return None
+    whole = match(line, take, reg, m, index)
+    got = None if whole is None else _apart(line, take, reg, m, index, objs, k, whole)
+    if got is None:
+        return None
+    out = np.full((4, m), np.nan, np.float32)
+    for o, regs, one in got[0]:
+        if not dabbed[o] and one is not None and not _painted(sketch, line_layer, objs == o):
+            out[:, regs] = one.colours
+    ok = np.isfinite(out[0])
+    if not ok.any():
+        return None
+    ids[ids >= 0] = np.where(ok, np.arange(m, dtype=np.int32), -1)[ids[ids >= 0]]
+    return Beside(ids, out)
+
+
+def _painted(sketch: np.ndarray | None, line_layer: np.ndarray | None, where: np.ndarray) -> bool:
+    """hintfill.painted of the sketch (planar [-1, 1]) within `where` alone (the rest made its paper: the
+    median of the canvas's outer pixels): a grey or pale dab, no hint, in an object (session 17: the artist
+    decided that shape's colour). False without a sketch."""
+    if sketch is None or line_layer is None:
+        return False
+    rim = np.concatenate([sketch[:, 0], sketch[:, -1], sketch[:, 1:-1, 0], sketch[:, 1:-1, -1]], axis=1)
+    alone = np.where(where, sketch, np.median(rim, axis=1)[:, None, None]).astype(np.float32)
+    return hintfill.painted(alone, line_layer)
+
+
+def for_plan(beside: Beside, plan) -> np.ndarray | None:
+    """`beside_dabs`' colours for the regions of a hintfill.AutoPlan (made by follow my colours once the dabs
+    are filled): (4, m), NaN where the model's own colours stay; each region takes the colour of the shape that
+    holds half of its pixels or more. None when no region takes one."""
+    at = beside.ids.reshape(-1)[plan.idx]
+    ok = at >= 0
+    if not ok.any():
+        return None
+    k = beside.colours.shape[1]
+    pairs, count = np.unique(plan.reg[ok] * k + at[ok], return_counts=True)
+    r, c = np.divmod(pairs, k)
+    order = np.lexsort((-count, r))  # (per region, the shape with most of its pixels first)
+    first = np.ones(len(order), bool)
+    first[1:] = r[order][1:] != r[order][:-1]
+    best = order[first]
+    size = np.bincount(plan.reg, minlength=plan.m)
+    best = best[2 * count[best] >= size[r[best]]]
+    if not len(best):
+        return None
+    out = np.full((4, plan.m), np.nan, np.float32)
+    out[:, r[best]] = beside.colours[:, c[best]]
+    return out

@@ -1588,6 +1588,11 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
             colours = functools.partial(exemplar.plan_colours, p.line)
             if p.auto is not None:  # (its shapes known: worked out here, beside the model)
                 colours = colours(p.auto)
+        elif p.n and p.dabbed and exemplar.DABBED:  # the objects without a dab: their own exemplars' colours
+            check()
+            got = exemplar.beside_dabs(p.line, p.labels, p.n, p.hint, x_in, in_layer)
+            if got is not None:  # (matched here, beside the model; fill maps them onto its regions)
+                colours = functools.partial(exemplar.for_plan, got)
     return layer, dabs, prepared, colours
 
 

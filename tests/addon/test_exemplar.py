@@ -386,3 +386,37 @@ def test_a_pole_joins_two_shapes_into_one_object_and_a_ground_line_does_not(join
     left, right, flag = at((0.2, 0.15)), at((0.75, 0.15)), at((0.2, 0.7))
     assert min(left, right, flag) >= 0 and left != right and flag != right
     assert n == (2 if joined else 3) and (flag == left) == joined, (n, left, right, flag)
+
+
+@pytest.mark.parametrize("ground", [False, True])
+def test_an_undabbed_object_beside_a_dabbed_one_takes_its_exemplars_colours(
+    tmp_path, monkeypatch, colorize_model, ground
+):
+    """A circle dabbed blue beside a triangle without a dab (and both on a ground line): the circle keeps the
+    dab's blue exactly as follow my colours fills it without the exemplar (the result there is the same to the
+    pixel), and the triangle, an object of its own without a dab, takes its exemplar's green (the triangle
+    picture's), where with the exemplar off for dabbed sketches (as before) it keeps the tiny model's colour,
+    far from that green."""
+    colours = tiny_index(tmp_path, monkeypatch)
+    blue = pipeline.HINT_PALETTE["blue"]
+    px = np.ones((N, N, 4), np.float32)
+    strokes = placed("circle", 0.02, 0.1, 0.46) + placed("triangle", 0.52, 0.1, 0.46)
+    if ground:
+        strokes.append([(0.03, 0.1 + 0.46 * 0.15), (0.97, 0.1 + 0.46 * 0.15)])
+    imageio.draw_strokes(px, strokes, width=N / 110)
+    imageio.draw_strokes(px, [[(0.2, 0.33), (0.28, 0.36)]], width=N / 30, color=(*blue, 1.0))
+    models = {"colorize": str(colorize_model)}
+    res = pipeline.run(px, models=models, threads=1, lines=())["colorize"]
+    monkeypatch.setattr(exemplar, "DABBED", False)
+    off = pipeline.run(px, models=models, threads=1, lines=())["colorize"]
+    x = pipeline.to_model_space(px)
+    labels = hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)[0][::-1]  # (bottom-up, as the results)
+    circle_ = labels == labels[int(0.35 * N), int(0.25 * N)]
+    np.testing.assert_array_equal(res[circle_], off[circle_])
+    dab = colour.lab(np.array(blue, np.float32).reshape(3, 1))[:, 0]
+    got = inner_median(px, res, (0.25, 0.25))  # (the circle, below its dab)
+    assert np.linalg.norm(got[1:] - dab[1:]) < 12, (got, dab)
+    green = colour.lab(np.array(colours["triangle"], np.float32).reshape(3, 1) / 255)[:, 0]
+    got, before = inner_median(px, res, (0.75, 0.3)), inner_median(px, off, (0.75, 0.3))
+    assert np.linalg.norm(got[1:] - green[1:]) < 8, (got, green)
+    assert np.linalg.norm(before[1:] - green[1:]) > 25, (before, green)
