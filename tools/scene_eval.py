@@ -14,6 +14,16 @@ width, the true picture area-averaged), standing on one row, with and without a 
 edge under them (its 2 px rows touching every object's lowest line). Each object's cell is scored against its
 own true picture (the ground line's rows left out): L1, and mean dE where the truth is coloured.
 `--save`: every result (uint8), for contact sheets.
+
+(c) `--dabs`: the same scenes with some objects dabbed (in each scene of k, 1 to k - 1 of them, drawn at random,
+seed 1): each dabbed object gets evidence's held-out dabs (`evidence.dabbed`: EVAL_DABS strokes in the true
+picture's own colours, or with `--palette` in palette colours far from them, one per shape) painted on the
+scene at the canvas's own scale; an object none of whose dabs landed counts as undabbed. Each scene runs twice,
+the exemplar for the objects without a dab off and on (`exemplar.DABBED`: before / after), and every object is
+scored in its cell, by whether it carries a dab: L1, PSNR and dE where the truth is coloured (as in (b)), and,
+for the dabbed ones, hint dE (`evidence.hint_errors`: the dab's colour against its region away from it). Also
+held-out singles with evidence's dabs (true colours and palette), off and on: L1, PSNR, hint dE, and how many
+results change at all.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nftgan.core import exemplar
 from nftgan.core.contract import describe_model
 
 from tools import evidence
@@ -70,6 +81,32 @@ def scene(pairs: list, ground: bool) -> tuple[np.ndarray, np.ndarray, list]:
     if ground:
         sketch[GROUND : GROUND + 2, 3 : N - 3] = 0.0
     return sketch, truth, cells
+
+
+def dabbed_scene(pairs: list, ground: bool, rng: np.random.Generator, palette: bool) -> tuple:
+    """`scene` with 1 to k - 1 of its objects dabbed (`evidence.dabbed` on the scene, its truth left white outside
+    the object's cell, so the dabs start and stay in it): (canvas, sketch, truth, cells, dabbed per object, the
+    dabs (alpha, colour, region) in scene px)."""
+    sketch, truth, cells = scene(pairs, ground)
+    k = len(pairs)
+    which = rng.choice(k, int(rng.integers(1, k)), replace=False)
+    canvas, dabs, has = sketch, [], [False] * k
+    for j in sorted(which):
+        y0, y1, x0, x1 = cells[j]
+        own = np.ones_like(truth)
+        own[y0:y1, x0:x1] = truth[y0:y1, x0:x1]
+        canvas, got = evidence.dabbed(canvas, own, int(rng.integers(1 << 30)), recolour=palette)
+        cell = np.zeros((N, N), bool)
+        cell[y0:y1, x0:x1] = True
+        got = [(a, c, r & cell) for a, c, r in got]  # (a pale dab's region reaches the white round the cell)
+        has[j] = bool(got)
+        dabs += got
+    return canvas, sketch, truth, cells, has, dabs
+
+
+def psnr_of(out: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> float:
+    mse = float(np.mean((out[keep].astype(np.float64) - truth[keep]) ** 2))
+    return 10.0 * np.log10(1.0 / max(mse, 1e-12))
 
 
 def de_l1(out: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> tuple[float, float | None]:
@@ -126,6 +163,78 @@ def scenes(pairs, info, k: int, ground: bool, saved) -> dict:
     }
 
 
+def _switch(on: bool) -> None:
+    exemplar.DABBED = on
+
+
+def _mean(v: list) -> float | None:
+    return round(float(np.mean(v)), 4) if v else None
+
+
+def scenes_dabbed(pairs, info, k: int, ground: bool, palette: bool, saved) -> dict:
+    """(c): the scenes of `k` with some objects dabbed, the exemplar for the undabbed ones off and on."""
+    order = np.random.default_rng(0).permutation(len(pairs))
+    rng = np.random.default_rng(1)
+    m: dict[str, list] = {}
+    changed = 0
+    for g in range(len(order) // k):
+        group = [pairs[j] for j in order[g * k : (g + 1) * k]]
+        canvas, sketch, truth, cells, has, dabs = dabbed_scene(group, ground, rng, palette)
+        outs = {}
+        for tag, on in (("before", False), ("after", True)):
+            _switch(on)
+            outs[tag] = evidence.stage(canvas, "colorize", info, 1)
+        _switch(True)
+        changed += int(not np.array_equal(outs["before"], outs["after"]))
+        saved.append(
+            np.concatenate([evidence.quantize(canvas)] + [evidence.quantize(o) for o in outs.values()], 1)
+        )
+        for tag, out in outs.items():
+            for (y0, y1, x0, x1), dab in zip(cells, has):
+                keep = np.zeros((N, N), bool)
+                keep[y0:y1, x0:x1] = True
+                if ground:
+                    keep[GROUND : GROUND + 2] = False
+                who = "dabbed" if dab else "undabbed"
+                a, b = de_l1(out, truth, keep)
+                m.setdefault(f"{who} l1 {tag}", []).append(a)
+                m.setdefault(f"{who} psnr {tag}", []).append(psnr_of(out, truth, keep))
+                if b is not None:
+                    m.setdefault(f"{who} de {tag}", []).append(b)
+            m.setdefault(f"hint de {tag}", []).extend(evidence.hint_errors(out, sketch, dabs))
+    res = {"scenes": len(order) // k, "changed": changed}
+    res["objects dabbed / undabbed"] = [
+        len(m.get("dabbed l1 after", [])),
+        len(m.get("undabbed l1 after", [])),
+    ]
+    for key in sorted(m):
+        res[key] = _mean(m[key])
+    return res
+
+
+def singles_dabbed(pairs, info) -> dict:
+    """Held-out singles with evidence's dabs (true colours, palette), the exemplar for undabbed objects off / on."""
+    m: dict[str, list] = {}
+    changed = 0
+    for i, (sketch, truth) in enumerate(pairs):
+        for kind, recolour in (("true", False), ("palette", True)):
+            canvas, dabs = evidence.dabbed(sketch, truth, i, recolour=recolour)
+            outs = {}
+            for tag, on in (("before", False), ("after", True)):
+                _switch(on)
+                outs[tag] = out = evidence.stage(canvas, "colorize", info, 1)
+                m.setdefault(f"hint de {kind} {tag}", []).extend(evidence.hint_errors(out, sketch, dabs))
+                if kind == "true":
+                    m.setdefault(f"l1 {tag}", []).append(evidence.l1(out, truth))
+                    m.setdefault(f"psnr {tag}", []).append(evidence.psnr(out, truth))
+            _switch(True)
+            changed += int(not np.array_equal(outs["before"], outs["after"]))
+    res = {"images": len(pairs), "changed (of both canvases)": changed}
+    for key in sorted(m):
+        res[key] = _mean(m[key])
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data")
@@ -134,22 +243,47 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--save", type=Path, help="every result, uint8, in an .npz")
     ap.add_argument("--skip-singles", action="store_true")
+    ap.add_argument(
+        "--dabs", action="store_true", help="(c): scenes with some objects dabbed, before / after"
+    )
+    ap.add_argument("--palette", action="store_true", help="with --dabs: palette dabs, not the true colours")
     args = ap.parse_args(argv)
     info = describe_model(args.model)
     parts = evidence.colorize_pairs(args.data, args.limit)
     res: dict = {}
     saved: dict[str, list] = {}
-    if not args.skip_singles:
+    if not args.skip_singles and not args.dabs:
         for part, pairs in parts.items():
             t0 = time.perf_counter()
             res[part] = singles(pairs, info, saved.setdefault(part, []))
             print(part, json.dumps(res[part]), f"({time.perf_counter() - t0:.0f} s)", flush=True)
     everything = [p for ps in parts.values() for p in ps]
+    if args.dabs:
+        return _dabbed(args, info, parts, everything, res, saved)
     for k in (2, 3):
         for ground in (False, True):
             key = f"scenes of {k}" + (", ground line" if ground else "")
             t0 = time.perf_counter()
             res[key] = scenes(everything, info, k, ground, saved.setdefault(key, []))
+            print(key, json.dumps(res[key]), f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=1))
+    if args.save:
+        np.savez_compressed(args.save, **{k: np.stack(v) for k, v in saved.items()})
+    return 0
+
+
+def _dabbed(args, info, parts, everything, res, saved) -> int:
+    if not args.skip_singles:
+        for part, pairs in parts.items():
+            t0 = time.perf_counter()
+            res[f"{part}, dabbed"] = singles_dabbed(pairs, info)
+            print(part, json.dumps(res[f"{part}, dabbed"]), f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    for k in (2, 3):
+        for ground in (False, True):
+            key = f"dabbed scenes of {k}" + (", ground line" if ground else "")
+            t0 = time.perf_counter()
+            res[key] = scenes_dabbed(everything, info, k, ground, args.palette, saved.setdefault(key, []))
             print(key, json.dumps(res[key]), f"({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
