@@ -16,8 +16,8 @@ PALETTE = "NFTGan Hints"
 # How hints work, in the panel (short: Blender's labels do not wrap)
 HINTS_HELP = (
     "Black strokes are lines. A coloured dab or scribble inside a shape fills that shape with its colour. "
-    "A wide grey or white dab fills a closed shape too (a grey wall, a white door); a thin grey stroke is pencil. "
-    "With no dab at all the colours come from the most similar training picture; any dab, and yours decide."
+    "A grey, white or pale dab fills a closed shape too (a grey wall, a white door); a thin grey stroke is pencil. "
+    "Things you leave undabbed get colours from the most similar training picture; dabbed ones yours."
 )
 
 

@@ -631,9 +631,9 @@ def test_new_canvas_sets_a_black_line_brush_and_a_hint_palette(blender, scene):
     text = " ".join(t for c, t in shown if c == "label")
     assert "Black strokes are lines" in text and "fills that shape with its colour" in text
     assert (
-        "A wide grey or white dab fills a closed shape too" in text and "thin grey stroke is pencil" in text
+        "A grey, white or pale dab fills a closed shape too" in text and "thin grey stroke is pencil" in text
     )
-    assert "With no dab at all the colours come from the most similar training picture" in text
+    assert "Things you leave undabbed get colours from the most similar training picture" in text
     assert ("template_palette", "palette") in shown
 
 
