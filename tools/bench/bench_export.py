@@ -99,7 +99,7 @@ def main() -> None:
     print(
         f"Export benchmark at {SIDE}x{SIDE}, batch 1, untrained weights, {torch.get_num_threads()} threads; "
         f"fp32 matmul peak {gflops:.0f} GFLOP/s (numpy/OpenBLAS, its AVX-512 kernels where the CPU has them; "
-        "torch.mm reaches about half); load average {os.getloadavg()[0]:.1f} "
+        f"torch.mm reaches about half); load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} CPUs at the end (other work on the machine slows every column)"
     )
     head = (
