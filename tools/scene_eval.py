@@ -266,11 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             res[key] = scenes(everything, info, k, ground, saved.setdefault(key, []))
             print(key, json.dumps(res[key]), f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(res, indent=1))
-    if args.save:
-        np.savez_compressed(args.save, **{k: np.stack(v) for k, v in saved.items()})
-    return 0
+    return _written(args, res, saved)
 
 
 def _dabbed(args, info, parts, everything, res, saved) -> int:
@@ -285,6 +281,10 @@ def _dabbed(args, info, parts, everything, res, saved) -> int:
             t0 = time.perf_counter()
             res[key] = scenes_dabbed(everything, info, k, ground, args.palette, saved.setdefault(key, []))
             print(key, json.dumps(res[key]), f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    return _written(args, res, saved)
+
+
+def _written(args, res, saved) -> int:
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
     if args.save:

@@ -360,22 +360,9 @@ def grey_dabs(
         found.append((y0, y1, x0, x1, dab))
     if not found:
         return out
-    for y0, y1, x0, x1, dab in found:
-        out[y0:y1, x0:x1] |= dab
     # only inside a shape: a grey stroke in the open paper (a shadow on the ground) stays drawing, as before
-    # (a dab there would grey the whole background); the lines closed as `regions` closes them at 256 px (a
-    # frame drawn round the drawing is the canvas edge: the regions beside it are the open paper too)
-    line = (line_layer < LINE) & ~out
-    g = max(1, round(scale))
-    labels, _ = label_regions(~grow(line, g) | out)
-    frame = _frame(line)
-    edge = np.unique(
-        _border(labels) if frame is None else np.concatenate([_border(labels), labels[grow(frame, g + 1)]])
-    )
-    for y0, y1, x0, x1, dab in found:
-        if np.isin(labels[y0:y1, x0:x1][dab], edge).any():
-            out[y0:y1, x0:x1] &= ~dab
-    return out
+    # (a dab there would grey the whole background); the lines closed as `regions` closes them at 256 px
+    return _enclosed(found, line_layer, None, scale)
 
 
 def _grey_candidates(hi: np.ndarray, lo: np.ndarray, coloured: np.ndarray | None) -> tuple:
