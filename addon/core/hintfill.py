@@ -201,36 +201,36 @@ def max3(a: np.ndarray) -> np.ndarray:
 
 def grow(mask: np.ndarray, r: int = 1) -> np.ndarray:
     """A (H, W) bool mask dilated by `r` px: the (2r + 1) x (2r + 1) square around each pixel, clipped at the
-    canvas edge (the same as r dilations by 3 x 3). Separable, each axis a running-window OR built by
-    doubling (log2(2r + 1) ORs of shifted slices per axis instead of 4 r whole-image passes). A new array."""
+    canvas edge (the same as r dilations by 3 x 3). A new array."""
     out = np.asarray(mask, bool)
-    if r <= 0:
-        return out.copy()
+    return out.copy() if r <= 0 else window(out, r, np.logical_or, False)
+
+
+def window(a: np.ndarray, r: int, op, fill) -> np.ndarray:
+    """`op` (np.logical_or, np.minimum, np.maximum) over the (2r + 1) x (2r + 1) px around each pixel of (H, W)
+    `a`, within the image (outside it: `fill`, op's identity). Separable, each axis a running window built by
+    doubling (log2(2r + 1) ops of shifted slices per axis instead of 2r whole-image passes). A new array."""
+    out = a
     for axis in (0, 1):
-        out = _grow_axis(out, r, axis)
+        n = out.shape[axis]
+        shape = list(out.shape)
+        shape[axis] = n + 2 * r
+        p = np.full(shape, fill, a.dtype)
+        p[(slice(None),) * axis + (slice(r, r + n),)] = out
+
+        def cut(lo, hi, axis=axis):
+            return (slice(None),) * axis + (slice(lo, hi),)
+
+        width, w = 2 * r + 1, 1  # p[i] = op(padded[i .. i + w - 1])
+        while 2 * w <= width:
+            m = p.shape[axis]
+            p = op(p[cut(0, m - w)], p[cut(w, m)])
+            w *= 2
+        if w < width:  # the last, overlapping step: windows of w and w shifted by width - w cover width
+            m, k = p.shape[axis], width - w
+            p = op(p[cut(0, m - k)], p[cut(k, m)])
+        out = p
     return out
-
-
-def _grow_axis(mask: np.ndarray, r: int, axis: int) -> np.ndarray:
-    """Any of mask[i - r .. i + r] along `axis` (outside the mask: False)."""
-    n = mask.shape[axis]
-    shape = list(mask.shape)
-    shape[axis] = n + 2 * r
-    a = np.zeros(shape, bool)
-    a[(slice(None),) * axis + (slice(r, r + n),)] = mask
-
-    def cut(lo, hi):
-        return (slice(None),) * axis + (slice(lo, hi),)
-
-    width, w = 2 * r + 1, 1  # a[i] = any(padded[i .. i + w - 1])
-    while 2 * w <= width:
-        m = a.shape[axis]
-        a = a[cut(0, m - w)] | a[cut(w, m)]
-        w *= 2
-    if w < width:  # the last, overlapping step: windows of w and w shifted by width - w cover width
-        m, k = a.shape[axis], width - w
-        a = a[cut(0, m - k)] | a[cut(k, m)]
-    return a
 
 
 def has_hints(sketch: np.ndarray) -> bool:

@@ -934,7 +934,8 @@ def _rim_layers(
     # darkest within RIM_EDGE + 1 px) and the background's (the lightest within RIM_EDGE + 2 px) taken to between
     # the line's LINE_LIFT L* lighter and the background's (a dabbed sky: the input's own, as `_shift` shades it)
     # (RIM_EDGE + 1 3 x 3 mins and RIM_EDGE + 2 maxes within the image, as one square window each)
-    lo, hi = _extreme(top, RIM_EDGE + 1, np.minimum), _extreme(top, RIM_EDGE + 2, np.maximum)
+    lo = hintfill.window(top, RIM_EDGE + 1, np.minimum, np.inf)
+    hi = hintfill.window(top, RIM_EDGE + 2, np.maximum, -np.inf)
     span = hi - lo
     scale = np.minimum(lo + np.float32(LINE_LIFT / 116.0), hi)
     np.subtract(hi, scale, out=scale)
@@ -967,34 +968,6 @@ def _rim_layers(
         fl = colour.lab_f(x[:, ly, lx], 0.5, 0.5)
         colours = (ly, lx, fl[0] - fl[1], fl[2] - fl[1])
     return at, shade[ys, xs], weight, n, colours
-
-
-def _extreme(a: np.ndarray, r: int, op) -> np.ndarray:
-    """`op` (np.minimum or np.maximum) over the (2r + 1) x (2r + 1) px around each pixel of (H, W) float `a`
-    within the image: the same values as r 3 x 3 passes (hintfill.max3), separable and by doubling as
-    hintfill.grow (log2(2r + 1) passes an axis instead of 2r). A new array."""
-    fill = np.inf if op is np.minimum else -np.inf
-    out = a
-    for axis in (0, 1):
-        n = a.shape[axis]
-        shape = list(out.shape)
-        shape[axis] = n + 2 * r
-        p = np.full(shape, fill, a.dtype)
-        p[(slice(None),) * axis + (slice(r, r + n),)] = out
-
-        def cut(lo, hi, axis=axis):
-            return (slice(None),) * axis + (slice(lo, hi),)
-
-        width, w = 2 * r + 1, 1  # p[i] = op(padded[i .. i + w - 1])
-        while 2 * w <= width:
-            m = p.shape[axis]
-            p = op(p[cut(0, m - w)], p[cut(w, m)])
-            w *= 2
-        if w < width:
-            m, k = p.shape[axis], width - w
-            p = op(p[cut(0, m - k)], p[cut(k, m)])
-        out = p
-    return out
 
 
 def _cross(mask: np.ndarray) -> np.ndarray:
