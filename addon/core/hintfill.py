@@ -426,13 +426,20 @@ def painted(sketch: np.ndarray, line_layer: np.ndarray) -> bool:
     lo = sketch[:, ::s, ::s].min(axis=0)
     lo += 1.0
     lo *= 0.5
-    paper = float(np.median(np.concatenate([lo[0], lo[-1], lo[1:-1, 0], lo[1:-1, -1]])))
+    _, paint = _off_paper(lo, line_layer, s)
     flat = max3(lo)
     flat += max3(-lo)  # (the 3 x 3 px's max - min)
-    paint = flat <= PAINT[1]
-    paint &= lo < paper - PAINT[0]
-    paint &= line_layer[::s, ::s] >= LINE
+    paint &= flat <= PAINT[1]
     return int(np.count_nonzero(paint)) >= PAINT[2]
+
+
+def _off_paper(lo: np.ndarray, line_layer: np.ndarray, s: int) -> tuple[float, np.ndarray]:
+    """`painted`'s paper and candidates on its grid: `lo` the sketch's darkest channel (0..1) at every s-th px;
+    (the paper: the median of the grid's outer pixels, (grid) bool: not line and darker than it by PAINT[0])."""
+    paper = float(np.median(np.concatenate([lo[0], lo[-1], lo[1:-1, 0], lo[1:-1, -1]])))
+    off = lo < paper - PAINT[0]
+    off &= line_layer[::s, ::s] >= LINE
+    return paper, off
 
 
 PALE = (6, 2, 0.1)  # a grey or pale dab thinner than `grey_dabs` asks (`pale_dabs`): at least this many of
@@ -462,9 +469,7 @@ def pale_dabs(
     s = max(1, round(min(h, w) / 256))
     lo_g = (lo[::s, ::s] + 1) * 0.5
     hi_g = (hi[::s, ::s] + 1) * 0.5
-    paper = float(np.median(np.concatenate([lo_g[0], lo_g[-1], lo_g[1:-1, 0], lo_g[1:-1, -1]])))
-    seed = lo_g < paper - PAINT[0]
-    seed &= line_layer[::s, ::s] >= LINE
+    paper, seed = _off_paper(lo_g, line_layer, s)
     if int(np.count_nonzero(seed)) < PALE[0]:  # (the usual sketch: lines on paper)
         return out
     if coloured is not None and coloured.any():
