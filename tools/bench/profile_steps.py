@@ -3,8 +3,8 @@
     python -m tools.bench.profile_steps [--side 256] [--runs 20] [--threads 2]
 
 The default chain (the first colorize style -> 3D Clay in addon/models/) on the bench's sketch (the first
-golden sketch, no dabs) and on the demo house with its colour dabs, at `--side` px. Every pipeline, hintfill
-and colour function named in STEPS is wrapped to record its wall time and its thread's CPU time
+golden sketch, no dabs) and on the demo house with its colour dabs, at `--side` px. Every pipeline, hintfill,
+colour and exemplar function named in STEPS is wrapped to record its wall time and its thread's CPU time
 (`time.thread_time`), inclusive of the steps it calls; the table gives the median per run over `--runs` runs,
 per thread (MainThread: the caller's, which also runs the sessions; the helper thread of `_Beside`), the
 steps indented under the step that called them. `_run_tile` is the sessions' time (the CPU column: the
@@ -35,6 +35,7 @@ STEPS = {
         "label_regions grow auto_plan auto_fill _region_median"
     ),
     "colour": "lab_f lab_f_y srgb_of_f srgb_decode srgb_encode lab srgb mat3 f f_inv",
+    "exemplar": "plan_colours match_objects objects match descriptor tops _apart beside_dabs for_plan _painted",
 }
 
 
@@ -69,9 +70,9 @@ class Recorder:
 
 def instrument(rec: Recorder) -> None:
     """Wrap STEPS in place (module attributes: the pipeline looks them up there at each call)."""
-    from nftgan.core import colour, hintfill, pipeline
+    from nftgan.core import colour, exemplar, hintfill, pipeline
 
-    modules = {"pipeline": pipeline, "hintfill": hintfill, "colour": colour}
+    modules = {"pipeline": pipeline, "hintfill": hintfill, "colour": colour, "exemplar": exemplar}
     for mod, names in STEPS.items():
         for name in names.split():
             wrapped = rec.wrap(getattr(modules[mod], name), name)
