@@ -119,6 +119,12 @@ def decode_lab(v: np.ndarray) -> np.ndarray:
     return c
 
 
+_CODES = decode_lab(np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1))  # every code's value
+_INKLESS = _CODES[0] > INK  # (by L* code) not a picture's own dark outline
+_PALE = _CODES[0] > PAPER[0]  # (by L* code) ... and (by a* and b* code, below) paper's lightness and chroma
+_GREY = (np.hypot(_CODES[1][:, None], _CODES[2][None, :]) < PAPER[1]).reshape(-1)  # (a* code x 256 + b* code)
+
+
 def bounds(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """(y0, y1, x0, x1) of a boolean mask's True pixels (ends one past), None if there are none."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -137,13 +143,20 @@ def _area_resize(a: np.ndarray, side: int) -> np.ndarray:
     x0 = (np.arange(side) * w) // side
     y1 = np.maximum(((np.arange(side) + 1) * h) // side, y0 + 1)
     x1 = np.maximum(((np.arange(side) + 1) * w) // side, x0 + 1)
-    s = np.add.reduceat(np.add.reduceat(a, y0, axis=0, dtype=np.int32), x0, axis=1)
+    # (along the rows first, to uint16: a cell holds at most w // side + 1 px of a row)
+    s = np.add.reduceat(
+        np.add.reduceat(a.view(np.uint8), x0, axis=1, dtype=np.uint16), y0, axis=0, dtype=np.int32
+    )
     return s / ((y1 - y0)[:, None] * (x1 - x0)[None, :])
 
 
 def _box3(a: np.ndarray) -> np.ndarray:
     """A 3 x 3 box blur, edges repeated."""
-    p = np.pad(a, 1, mode="edge")
+    h, w = a.shape
+    p = np.empty((h + 2, w + 2), a.dtype)  # (np.pad's edge mode: its own time twice the blur's)
+    p[1:-1, 1:-1] = a
+    p[0, 1:-1], p[-1, 1:-1] = a[0], a[-1]
+    p[:, 0], p[:, -1] = p[:, 1], p[:, -2]
     rows = p[:-2] + p[1:-1] + p[2:]
     return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
 
@@ -161,21 +174,19 @@ def descriptor(line: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int],
     return d.astype(np.float32), box, float(np.log((x1 - x0) / (y1 - y0)))
 
 
-def _weighted_median(reg: np.ndarray, val: np.ndarray, w: np.ndarray, m: int) -> np.ndarray:
-    """(m,): each region's weighted median of `val` (pairs of region `reg`, weight `w` > 0); NaN for none."""
-    order = np.lexsort((val, reg))
-    r, v, cw = reg[order], val[order], np.cumsum(w[order])
-    out = np.full(m, np.nan, np.float32)
-    if not len(r):
-        return out
-    ids = np.arange(m)
-    start, end = np.searchsorted(r, ids), np.searchsorted(r, ids, side="right")
-    has = end > start
-    before = np.where(start > 0, cw[np.maximum(start - 1, 0)], 0.0)
-    target = before + (cw[np.maximum(end - 1, 0)] - before) * 0.5
-    k = np.minimum(np.searchsorted(cw, target), len(v) - 1)
-    out[has] = v[k[has]]
-    return out
+def _weighted_median(reg: np.ndarray, codes: np.ndarray, w: np.ndarray, m: int) -> np.ndarray:
+    """(m, C): each region's weighted median of each column of the uint8 `codes` ((N, C); pairs of region
+    `reg`, integer weight `w` > 0), -1 for none: the first code in the region's order whose running weight
+    reaches half its total, from a histogram per region and column (no sort: a code's order is its value's
+    in `decode_lab`, and the sums of whole weights are exact, so it is the sorted pairs' weighted median)."""
+    c = codes.shape[1]
+    key = (np.arange(c) * m + reg[:, None]) * 256 + codes  # (column, region, code)
+    cum = np.cumsum(np.bincount(key.reshape(-1), weights=np.repeat(w, c), minlength=c * m * 256))
+    end = cum[255::256]
+    before = np.concatenate([[0.0], end[:-1]])
+    target = before + (end - before) * 0.5
+    at = np.minimum(np.searchsorted(cum, target), len(cum) - 1) - np.arange(c * m) * 256
+    return np.where(end > before, at, -1).reshape(c, m).T
 
 
 GAMUT_STEPS = 51  # L* levels the gamut of a colour's a*, b* is looked up at
@@ -241,11 +252,12 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
     sim = np.einsum("ij,j->i", index.codes, q) - ASPECT * np.abs(index.aspect - aspect)
     cand = np.argpartition(-sim, min(CANDIDATES, len(sim) - 1))[:CANDIDATES]
     # the shapes' pixels by GRID x GRID cells of the drawing's bounding box: (shape, cell, pixel count) pairs
-    w = line.shape[1]
-    ys, xs = np.divmod(take, w)
-    gy = np.minimum((ys - y0) * GRID // max(1, y1 - y0), GRID - 1)
-    gx = np.minimum((xs - x0) * GRID // max(1, x1 - x0), GRID - 1)
-    counts = np.bincount(reg.astype(np.int64) * (GRID * GRID) + gy * GRID + gx, minlength=m * GRID * GRID)
+    # (each pixel's cell from its row's and its column's: one look-up, no division per pixel)
+    h, w = line.shape
+    gy = np.minimum((np.arange(h) - y0) * GRID // max(1, y1 - y0), GRID - 1)
+    gx = np.minimum((np.arange(w) - x0) * GRID // max(1, x1 - x0), GRID - 1)
+    cells = np.take((gy * GRID).astype(np.int32)[:, None] + gx.astype(np.int32), take)
+    counts = np.bincount(reg.astype(np.int64) * (GRID * GRID) + cells, minlength=m * GRID * GRID)
     pairs = np.flatnonzero(counts)
     weight = counts[pairs].astype(np.float64)
     pr, cell = np.divmod(pairs, GRID * GRID)
@@ -263,20 +275,24 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
         ((box[:, 2:3] + at * (box[:, 3:] - box[:, 2:3])) * s / index.side).astype(np.int64), s - 1
     )
     pics = index.picture[cand]
-    px = my[:, cy] * s + mx[:, cx]  # (k, pairs)
-    cs = decode_lab(index.maps[pics[:, None], px].reshape(-1, 3)).reshape(3, k, -1)
-    shapes = ~index.ground.reshape(len(index.ground), -1)[pics[:, None], px]  # (not its background)
-    oks = shapes & (cs[0] > INK)
-    cols = oks & ~((cs[0] > PAPER[0]) & (np.hypot(cs[1], cs[2]) < PAPER[1]))
+    at = pics[:, None] * (s * s) + my[:, cy] * s + mx[:, cx]  # (k, pairs): flat indices into the pictures
+    # (k, pairs, 3) uint8: `encode_lab`'s, tested by code, not decoded (np.take: a quarter of the time of
+    # indexing the (M, MAP * MAP, 3) array by two arrays)
+    codes = np.take(index.maps.reshape(-1, 3), at, axis=0)
+    shapes = ~np.take(index.ground.reshape(-1), at)  # (not its background)
+    oks = shapes & np.take(_INKLESS, codes[..., 0])
+    cols = oks & ~(
+        np.take(_PALE, codes[..., 0]) & np.take(_GREY, (codes[..., 1].astype(np.intp) << 8) | codes[..., 2])
+    )
     w_cols = np.bincount(
         (pr + m * np.arange(k)[:, None]).reshape(-1), weights=(weight * cols).reshape(-1), minlength=k * m
     ).reshape(k, m)
-    found = []  # (score, picture, its colour and the masks at the pairs)
+    found = []  # (score, picture, its codes and the masks at the pairs)
     for i, e in enumerate(cand):
         w_col = w_cols[i]
         share = np.divide(w_col, size, out=np.zeros(m), where=size > 0)
         score = sim[e] + PAPERLESS * float((size * np.minimum(share / COLOURED, 1.0)).sum() / total)
-        found.append((score, int(pics[i]), cs[:, i], shapes[i], oks[i], cols[i], w_col))
+        found.append((score, int(pics[i]), codes[i], shapes[i], oks[i], cols[i], w_col))
     # the best picture's colours, and where it does not cover a shape (its background there: the drawings
     # differ) the next best's that does
     found.sort(key=lambda f: -f[0])
@@ -293,8 +309,9 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
         w_ok = np.bincount(pr, weights=weight * ok, minlength=m)
         use_col, has_ok = w_col >= COLOURED * w_in, w_ok > 0
         keep = gap[pr] & np.where(use_col[pr], col, np.where(has_ok[pr], ok, shape))
-        got = np.stack([_weighted_median(pr[keep], c[k, keep], weight[keep], m) for k in range(3)])
-        out[:, gap] = got[:, gap]
+        got = _weighted_median(pr[keep], c[keep], weight[keep], m)
+        at = np.flatnonzero(gap & (got[:, 0] >= 0))  # (the medians' codes, decoded: their values)
+        out[:, at] = decode_lab(got[at].astype(np.uint8))
         if np.isfinite(out[0, some]).all():
             break
     return Match(np.concatenate([out, tops(out)[None]]), str(index.names[found[0][1]]), float(found[0][0]))
