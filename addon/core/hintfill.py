@@ -209,28 +209,41 @@ def grow(mask: np.ndarray, r: int = 1) -> np.ndarray:
 def window(a: np.ndarray, r: int, op, fill) -> np.ndarray:
     """`op` (np.logical_or, np.minimum, np.maximum) over the (2r + 1) x (2r + 1) px around each pixel of (H, W)
     `a`, within the image (outside it: `fill`, op's identity). Separable, each axis a running window built by
-    doubling (log2(2r + 1) ops of shifted slices per axis instead of 2r whole-image passes). A new array."""
-    out = a
-    for axis in (0, 1):
-        n = out.shape[axis]
-        shape = list(out.shape)
-        shape[axis] = n + 2 * r
-        p = np.full(shape, fill, a.dtype)
-        p[(slice(None),) * axis + (slice(r, r + n),)] = out
+    doubling (log2(2r + 1) ops of shifted slices per axis instead of 2r whole-image passes), each op on one
+    flat contiguous run: down the columns the padded image shifted by whole rows, along the rows the rows
+    padded r px each side and laid end to end (a window never reaches past its row's padding); the ops go
+    back and forth between two buffers (an op whose output overlaps its input makes numpy copy it first:
+    float32 took twice as long). A new array."""
+    h, w = a.shape
+    width = 2 * r + 1
+    p = np.empty((h + 2 * r, w), a.dtype)
+    p[:r] = fill
+    p[r + h :] = fill
+    p[r : r + h] = a
+    rows = _running(p.reshape(-1), width, w, op)[: h * w].reshape(h, w)
+    q = np.empty((h, w + 2 * r), a.dtype)
+    q[:, :r] = fill
+    q[:, r + w :] = fill
+    q[:, r : r + w] = rows
+    return np.ascontiguousarray(_running(q.reshape(-1), width, 1, op).reshape(h, w + 2 * r)[:, :w])
 
-        def cut(lo, hi, axis=axis):
-            return (slice(None),) * axis + (slice(lo, hi),)
 
-        width, w = 2 * r + 1, 1  # p[i] = op(padded[i .. i + w - 1])
-        while 2 * w <= width:
-            m = p.shape[axis]
-            p = op(p[cut(0, m - w)], p[cut(w, m)])
-            w *= 2
-        if w < width:  # the last, overlapping step: windows of w and w shifted by width - w cover width
-            m, k = p.shape[axis], width - w
-            p = op(p[cut(0, m - k)], p[cut(k, m)])
-        out = p
-    return out
+def _running(f: np.ndarray, width: int, step: int, op) -> np.ndarray:
+    """`window`'s running op along flat `f`: out[i] = op(f[i], f[i + step], ..., f[i + (width - 1) step]), for
+    i < len(f) - (width - 1) step (the entries after those: left over); by doubling, into a second buffer and
+    back (`f` is overwritten)."""
+    g = np.empty_like(f)
+    n, k = f.size, 1
+    while 2 * k <= width:  # f[i] = op(a[i .. i + k - 1]) -> 2k
+        op(f[: n - k * step], f[k * step : n], out=g[: n - k * step])
+        n -= k * step
+        k *= 2
+        f, g = g, f
+    if k < width:  # the last, overlapping step: windows of k and k shifted by width - k cover width
+        s = (width - k) * step
+        op(f[: n - s], f[s:n], out=g[: n - s])
+        f = g
+    return f
 
 
 def has_hints(sketch: np.ndarray) -> bool:
