@@ -190,12 +190,17 @@ def _label(open_: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
 
 def max3(a: np.ndarray) -> np.ndarray:
     """The max over the 3 x 3 px around each pixel of (H, W) `a` (within the image)."""
-    rows = a.copy()
-    np.maximum(rows[:, 1:], a[:, :-1], out=rows[:, 1:])
-    np.maximum(rows[:, :-1], a[:, 1:], out=rows[:, :-1])
-    out = rows.copy()
-    np.maximum(out[1:], rows[:-1], out=out[1:])
-    np.maximum(out[:-1], rows[1:], out=out[:-1])
+    kind = a.dtype.kind
+    return window(
+        a, 1, np.maximum, -np.inf if kind == "f" else np.iinfo(a.dtype).min if kind in "iu" else False
+    )
+
+
+def _spread3(a: np.ndarray) -> np.ndarray:
+    """The max - min over the 3 x 3 px around each pixel of float (H, W) `a` (within the image): max3(a) +
+    max3(-a), the same values (x + -y is x - y)."""
+    out = max3(a)
+    out -= window(a, 1, np.minimum, np.inf)
     return out
 
 
@@ -256,10 +261,15 @@ def has_hints(sketch: np.ndarray) -> bool:
 
 def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np.ndarray:
     """(H, W) bool: the hint pixels of a sketch (planar [-1, 1], any size) as `fill` tells them, converting
-    only the coloured pixels to CIELAB (cheap on a large canvas of lines), and its grey dabs (`grey_dabs`).
-    `fringe`: with the pixels up to that many px around them that are not line: a dab's anti-aliased edge,
-    too pale to be a hint itself (half brown, half paper), which "keep my lines" would otherwise lay over a
-    filled shape as a faint ring."""
+    only the coloured pixels to CIELAB (cheap on a large canvas of lines), and its grey dabs (`grey_dabs`,
+    `pale_dabs`). `fringe`: with the pixels up to that many px around them that are not line: a dab's
+    anti-aliased edge, too pale to be a hint itself (half brown, half paper), which "keep my lines" would
+    otherwise lay over a filled shape as a faint ring."""
+    return with_fringe(hints(sketch, line_layer)[0], line_layer, fringe)
+
+
+def hints(sketch: np.ndarray, line_layer: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(`hint_mask(sketch, line_layer)`, `painted(sketch, line_layer)`): painted's grid is `pale_dabs`' own."""
     out = np.zeros(line_layer.shape, bool)
     hi, lo = sketch.max(axis=0), sketch.min(axis=0)
     coloured = (hi - lo) > 2 * SATURATED
@@ -272,8 +282,9 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
                 (c[0] > HINT_L[0]) & (c[0] < HINT_L[1]) & (np.hypot(c[1], c[2]) > HINT_CHROMA)
             )
     out |= grey_dabs(sketch, line_layer, out, (hi, lo))
-    out |= pale_dabs(sketch, line_layer, out, (hi, lo))
-    return with_fringe(out, line_layer, fringe)
+    pale, paint = _pale(sketch, line_layer, out, (hi, lo))
+    out |= pale
+    return out, paint
 
 
 GREY_V = (0.28, 0.965)  # a grey dab's value (sRGB, its brightest channel / its darkest): above near-black
@@ -440,9 +451,7 @@ def painted(sketch: np.ndarray, line_layer: np.ndarray) -> bool:
     lo += 1.0
     lo *= 0.5
     _, paint = _off_paper(lo, line_layer, s)
-    flat = max3(lo)
-    flat += max3(-lo)  # (the 3 x 3 px's max - min)
-    paint &= flat <= PAINT[1]
+    paint &= _spread3(lo) <= PAINT[1]
     return int(np.count_nonzero(paint)) >= PAINT[2]
 
 
@@ -476,6 +485,13 @@ def pale_dabs(
     `grey_dabs`, only a dab clear of the canvas edge and inside a shape the lines enclose is a hint: a grey
     stroke in the open paper (a shadow on the ground) stays drawing. `coloured`: the hints found already (left
     out); `hi_lo`: the sketch's max and min over its channels."""
+    return _pale(sketch, line_layer, coloured, hi_lo)[0]
+
+
+def _pale(
+    sketch: np.ndarray, line_layer: np.ndarray, coloured: np.ndarray | None = None, hi_lo: tuple | None = None
+) -> tuple[np.ndarray, bool]:
+    """`pale_dabs`, and `painted(sketch, line_layer)` from the grid it looks at."""
     h, w = line_layer.shape
     out = np.zeros((h, w), bool)
     hi, lo = hi_lo if hi_lo is not None else (sketch.max(axis=0), sketch.min(axis=0))
@@ -483,15 +499,17 @@ def pale_dabs(
     lo_g = (lo[::s, ::s] + 1) * 0.5
     hi_g = (hi[::s, ::s] + 1) * 0.5
     paper, seed = _off_paper(lo_g, line_layer, s)
-    if int(np.count_nonzero(seed)) < PALE[0]:  # (the usual sketch: lines on paper)
-        return out
+    if int(np.count_nonzero(seed)) < PALE[0]:  # (the usual sketch: lines on paper; < PAINT[2]: not painted)
+        return out, False
+    flat = _spread3(lo_g) <= PAINT[1]
+    painted_ = int(np.count_nonzero(seed & flat)) >= PAINT[2]  # (`painted`: the same grid)
     if coloured is not None and coloured.any():
         seed &= ~grow(coloured[::s, ::s], 1)
     paint = seed.copy()
-    seed &= max3(lo_g) + max3(-lo_g) <= PAINT[1]
-    seed &= max3(hi_g) + max3(-hi_g) <= PAINT[1]
+    seed &= flat
+    seed &= _spread3(hi_g) <= PAINT[1]
     if int(np.count_nonzero(seed)) < PALE[0]:
-        return out
+        return out, painted_
     # (joined through the paint round them: a thin diagonal stroke's flat pixels touch only at their corners)
     cores, k = label_regions(grow(seed, 1) & paint)
     cores[~seed] = -1
@@ -523,7 +541,7 @@ def pale_dabs(
         found.append((y0, x0, c, dab))
     found = [f for f in found if not _drawn(f, free, lo_g)]
     if not found:
-        return out
+        return out, painted_
     # at full size: the dab's grid cells (and a cell round them: its soft edge) where a pixel is no line, not
     # darker than the core, not paper, not another hint
     lo01 = (lo + 1) * 0.5
@@ -538,7 +556,7 @@ def pale_dabs(
         if coloured is not None:
             px &= ~coloured[Y0:Y1, X0:X1]
         dabs.append((Y0, Y1, X0, X1, px))
-    return _enclosed(dabs, line_layer, coloured, min(h, w) / 256, CLOSE[-1])
+    return _enclosed(dabs, line_layer, coloured, min(h, w) / 256, CLOSE[-1]), painted_
 
 
 def _drawn(dab: tuple, free: np.ndarray, v: np.ndarray) -> bool:
@@ -619,16 +637,18 @@ def prepare(
     check=None,
     hint: np.ndarray | None = None,
     lined: bool = True,
+    paint: bool | None = None,
 ) -> Prepared:
     """The part of `fill` that needs only the sketch (planar [-1, 1]) and its line layer: the lines, the
     regions, the hint pixels and, where the model's output plays no part in it, the paper and the lines
     beside it. `fill` takes it (once: it works on its arrays in place). `check()`, when given, is called
     between the steps (the pipeline's: it raises once the job is cancelled). `hint`: `hint_mask(sketch,
-    line_layer)` when the caller made it already (it is not copied). A grey dab's pixels (hints) are no line.
+    line_layer)` when the caller made it already (it is not copied), `paint` painted(sketch, line_layer) (both:
+    `hints`). A grey dab's pixels (hints) are no line.
     `lined`: False plans no colours under the lines beside the paper (`under` None: `fill` works it out)."""
     check = check or (lambda: None)
     if hint is None:
-        hint = hint_mask(sketch, line_layer)
+        hint, paint = hints(sketch, line_layer)
     line = line_layer < LINE
     line &= ~hint  # (a grey dab: a hint, not line)
     labels, n = regions(line)
@@ -636,7 +656,7 @@ def prepare(
     if not n:  # all line
         return Prepared(line, labels, 0, None, False, False, None, None)
     dabbed = bool(hint.sum() >= MIN_HINT_PIXELS)
-    paint = dabbed or painted(sketch, line_layer)
+    paint = dabbed or (painted(sketch, line_layer) if paint is None else paint)
     blank = under = auto = None
     if not dabbed:
         check()

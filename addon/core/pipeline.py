@@ -1539,7 +1539,7 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
     (fill colours the lines beside the paper whether colorize's result is lined or not: hintfill.prepare plans
     it either way.)"""
     layer = line_layer(x) if lined else None
-    dabs = prepared = hint = colours = None
+    dabs = prepared = hint = paint = colours = None
     if fills:
         check()
         # the line layer at the work size: the canvas's own when the sketch is not scaled down
@@ -1547,13 +1547,13 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
         # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
         # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
         if layer is not None:
-            hint = hintfill.hint_mask(x, layer)
+            hint, paint = hintfill.hints(x, layer)
             dabs = hintfill.with_fringe(hint, layer, DAB_FRINGE)
         in_layer = layer if same else line_layer(x_in)
         check()
         # (the hint pixels found once when the sketch is the work size's; none without hints)
         ahead = (hint if hint is not None else np.zeros(x.shape[1:], bool)) if same else None
-        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead))
+        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead, paint=paint if same else None))
         p = prepared[1]
         # no dabs nor other paint (a grey or pale dab, hintfill.painted): the shapes' colours from the most
         # similar training picture

@@ -644,7 +644,7 @@ def test_the_work_beside_the_models_fails_and_cancels_with_the_run(
     }
     px = sketch(128, 128)
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise ValueError("broken regions")
 
     with monkeypatch.context() as m:
