@@ -190,6 +190,7 @@ def _weighted_median(reg: np.ndarray, codes: np.ndarray, w: np.ndarray, m: int) 
 
 
 GAMUT_STEPS = 51  # L* levels the gamut of a colour's a*, b* is looked up at
+_LEVELS = np.linspace(0.0, 100.0, GAMUT_STEPS, dtype=np.float32)
 
 
 def _linear(c: np.ndarray) -> np.ndarray:
@@ -212,7 +213,7 @@ def tops(c: np.ndarray) -> np.ndarray:
     at = np.flatnonzero(ok & (np.hypot(c[1], c[2]) >= PAPER[1]))  # (a grey or white one clips to white)
     if not len(at):
         return out
-    lv = np.linspace(0.0, 100.0, GAMUT_STEPS, dtype=np.float32)
+    lv = _LEVELS
     grid = np.empty((3, len(at), GAMUT_STEPS), np.float32)
     grid[0] = lv
     grid[1:] = c[1:, at][..., None]

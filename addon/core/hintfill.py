@@ -1079,19 +1079,30 @@ def _blot(r_lab, dist, labels, inner, group_region) -> np.ndarray | None:
 def _rim_distance(labels: np.ndarray) -> np.ndarray:
     """(H, W) uint8: how many px (3 x 3 steps, up to RIM[1]) each pixel lies from a pixel of another region or
     a line (labels -1); the canvas edge is no line."""
-    edge = np.zeros(labels.shape, bool)
-    edge[1:] |= labels[1:] != labels[:-1]
-    edge[:-1] |= labels[1:] != labels[:-1]
-    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    edge[:, :-1] |= labels[:, 1:] != labels[:, :-1]
-    edge |= labels < 0
-    out = np.full(labels.shape, RIM[1], np.uint8)  # RIM[1] less the number of the nested growths reaching it
-    reach = edge
-    for k in range(RIM[1]):
-        out -= reach
-        if k < RIM[1] - 1:
-            reach = grow(reach)
-    return out
+    edge = labels < 0
+    down = labels[1:] != labels[:-1]  # (each pair of neighbours compared once)
+    edge[1:] |= down
+    edge[:-1] |= down
+    across = labels[:, 1:] != labels[:, :-1]
+    edge[:, 1:] |= across
+    edge[:, :-1] |= across
+    # RIM[1] less the number of the nested 3 x 3 growths of the edge reaching each pixel, grown in place on a
+    # copy padded 1 px (no line), flat: a row's ops run on whole rows, a column's on the rows end to end
+    h, w = labels.shape
+    step = w + 2
+    p = np.zeros((h + 2, step), bool)
+    p[1:-1, 1:-1] = edge
+    f = p.reshape(-1)
+    count = f.view(np.uint8).copy()
+    for _ in range(RIM[1] - 1):
+        rows = f[: -2 * step] | f[step:-step]
+        rows |= f[2 * step :]  # (centred on padded rows 1..h)
+        grown = rows[:-2] | rows[1:-1]
+        grown |= rows[2:]
+        f[step + 1 : step + 1 + len(grown)] = grown
+        p[:, 0] = p[:, -1] = False  # (the padding, which the rows end to end wrote over)
+        count += f.view(np.uint8)
+    return RIM[1] - count.reshape(h + 2, step)[1:-1, 1:-1]
 
 
 def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
@@ -2022,16 +2033,24 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     if not take.any():
         return None
     idx = np.flatnonzero(take)
-    rim = _rim_distance(units).reshape(-1)[idx]
+    # (the rim distance within the pixels' bounding box and RIM[1] px round it: a line or another region
+    # further than that from them changes none of their distances; the box's pixels in the same order)
+    (y0, y1), (x0, x1) = (
+        (max(b.start - RIM[1], 0), min(b.stop + RIM[1], n_)) for b, n_ in zip(_bounds(take), (h, w))
+    )
+    rim = _rim_distance(units[y0:y1, x0:x1]).reshape(-1)[np.flatnonzero(take[y0:y1, x0:x1])]
     reg = units.reshape(-1)[idx].astype(np.int64)
     inner = rim >= RIM[0]
-    pick = inner | ~(np.bincount(reg[inner], minlength=m) >= 8)[reg]  # (a region with too few: all of it)
+    few = np.bincount(reg[inner], minlength=m) < 8
+    pick = inner | np.take(few, reg) if few.any() else inner  # (a region with too few: all of it)
     pick = np.flatnonzero(pick).astype(np.int32)  # (int32: the plan is kept through the model's run)
-    by = reg[pick]
+    by = np.take(reg, pick)
     pick = pick[_by_region(by, m)]
     per = np.bincount(by, minlength=m)  # (how many of them each region has: _region_median's groups)
     far = rim >= RIM[1]
-    far |= np.take(np.bincount(reg[far], minlength=m) == 0, reg)  # a region with no inside: its rim is all
+    bare = np.bincount(reg[far], minlength=m) == 0
+    if bare.any():  # a region with no inside: its rim is all
+        far |= np.take(bare, reg)
     near = np.flatnonzero(rim < RIM[1]).astype(np.int32)
     own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
     return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take.shape), per)
@@ -2114,7 +2133,7 @@ def _rim_plan(valid: np.ndarray, idx: np.ndarray, at: np.ndarray, shape: tuple[i
     gh, gw = -(-h // COARSE), -(-w // COARSE)
     ys = idx.astype(np.int32) // np.int32(w)  # (int32: the index arithmetic is half the bytes)
     xs = idx - ys * w
-    cell = ((ys // COARSE) * gw + xs // COARSE)[valid]
+    cell = (ys[valid] // COARSE) * gw + xs[valid] // COARSE
     count = np.zeros((gh + 1, gw + 1), np.float32)
     count[1:, 1:] = (
         np.bincount(cell, minlength=gh * gw).reshape(gh, gw).astype(np.float32).cumsum(0).cumsum(1)
