@@ -335,10 +335,13 @@ def _long_runs(mask: np.ndarray, length: int) -> np.ndarray:
     rows, cols = np.divmod(np.flatnonzero(padded[:, 1:] != padded[:, :-1]), w + 1)
     r, start, end = rows[0::2], cols[0::2], cols[1::2]
     long = end - start >= length
-    steps = np.zeros((h, w + 1), np.int32)
-    np.add.at(steps, (r[long], start[long]), 1)
-    np.add.at(steps, (r[long], end[long]), -1)
-    return np.cumsum(steps, axis=1)[:, :w] > 0
+    # (the pixels from each long run's start to its end, row-major: the runs' ends in order, False and True
+    # repeated between them)
+    bounds = np.empty(2 * int(long.sum()) + 2, np.int64)
+    bounds[0], bounds[-1] = 0, h * w
+    bounds[1:-1:2] = r[long] * w + start[long]
+    bounds[2:-1:2] = r[long] * w + end[long]
+    return np.repeat(np.arange(len(bounds) - 1) % 2 == 1, np.diff(bounds)).reshape(h, w)
 
 
 def objects(line: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, int]:
@@ -357,7 +360,8 @@ def objects(line: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, int]:
     if n == 0:
         return labels, 0
     loose = line & (labels < 0)
-    loose &= ~_long_runs(line, max(2, int(GROUND * w)))
+    if loose.any():
+        loose &= ~_long_runs(line, max(2, int(GROUND * w)))
     if loose.any():
         lab, nl = hintfill.label_regions(hintfill.grow(loose, k))
         both = (lab >= 0) & (labels >= 0)

@@ -1109,11 +1109,15 @@ def regions(line: np.ndarray) -> tuple[np.ndarray, int]:
     """Regions enclosed by the lines: labels (H, W) (-1 on lines) and their count. Lines are thickened by one
     pixel first, so a hairline gap does not join two regions; the pixels that took from a region (not line
     themselves) go back to a labelled neighbour."""
-    labels, n = label_regions(~grow(line))
+    thick = grow(line)
+    labels, n = label_regions(~thick)
     w = labels.shape[1]
     flat = labels.reshape(-1)  # (a view: label_regions' array is contiguous)
-    for _ in range(2):  # (at the lost pixels only, -1: the largest label of their 4 neighbours)
-        at = np.flatnonzero((labels < 0) & ~line)
+    thick &= ~line
+    at = np.flatnonzero(thick)  # the lost pixels (labels -1, not line)
+    for i in range(2):  # (at the lost pixels only, -1: the largest label of their 4 neighbours)
+        if i:
+            at = at[np.take(flat, at) < 0]  # (those still lost: the others keep their labels)
         if not len(at):
             break
         xs = at % w
@@ -1557,12 +1561,13 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None
     if not todo.any():
         return []
     stride = w + 2
-    have = labels >= 0
+    padded = np.zeros((2, labels.shape[0] + 2, stride), bool)  # (have, todo) padded 1 px: flat indices
+    np.greater_equal(labels, 0, out=padded[0, 1:-1, 1:-1])
     if gaps is not None:
-        have = have | gaps
-    have = np.pad(have, 1).reshape(-1)
-    ys, xs = np.divmod(np.flatnonzero(todo), w)
-    idx = (ys + 1) * stride + xs + 1
+        padded[0, 1:-1, 1:-1] |= gaps
+    padded[1, 1:-1, 1:-1] = todo
+    have = padded[0].reshape(-1)
+    idx = np.flatnonzero(padded[1])
     steps = []
     for _ in range(UNDER):
         hv = [have[idx + o] for o in (-stride, stride, -1, 1)]
