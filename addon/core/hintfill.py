@@ -268,10 +268,11 @@ def hint_mask(sketch: np.ndarray, line_layer: np.ndarray, fringe: int = 0) -> np
     return with_fringe(hints(sketch, line_layer)[0], line_layer, fringe)
 
 
-def hints(sketch: np.ndarray, line_layer: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(`hint_mask(sketch, line_layer)`, `painted(sketch, line_layer)`): painted's grid is `pale_dabs`' own."""
+def hints(sketch: np.ndarray, line_layer: np.ndarray, hi_lo: tuple | None = None) -> tuple[np.ndarray, bool]:
+    """(`hint_mask(sketch, line_layer)`, `painted(sketch, line_layer)`): painted's grid is `pale_dabs`' own.
+    `hi_lo`: the sketch's max and min over its channels, when made already (not changed)."""
     out = np.zeros(line_layer.shape, bool)
-    hi, lo = sketch.max(axis=0), sketch.min(axis=0)
+    hi, lo = hi_lo if hi_lo is not None else (sketch.max(axis=0), sketch.min(axis=0))
     coloured = (hi - lo) > 2 * SATURATED
     if int(np.count_nonzero(coloured)) >= MIN_HINT_PIXELS:  # (has_hints)
         coloured &= line_layer >= LINE

@@ -527,21 +527,25 @@ HINT_PALETTE = {
 DAB_FRINGE = 2  # px around a dab (its anti-aliased edge) that keep my lines leaves alone with the dab
 
 
-def line_layer(x: np.ndarray) -> np.ndarray:
+def line_layer(x: np.ndarray, hi_lo: tuple | None = None) -> np.ndarray:
     """The sketch's lines as a multiply layer (H, W) in [0, 1], from the sketch in model space (3, H, W):
     1 - darkness x greyness, with darkness = 1 - the brightest channel and greyness = darkest / brightest
     channel (1 - HSV saturation). Black and grey strokes (and their anti-aliased edges) darken the result
     as drawn; paper and coloured strokes (the hints) leave it nearly as it is (a saturated red dab: 99 %).
-    In bands of rows: the layer is the one full-size allocation."""
+    In bands of rows: the layer is the one full-size allocation. `hi_lo`: x's max and min over its channels,
+    when made already (not changed: `hintfill.hints` takes them too)."""
     h, w = x.shape[1:]
     layer = np.empty((h, w), dtype=np.float32)
     band = max(1, (1 << 16) // max(1, w))
     for top in range(0, h, band):
-        rows = x[:, top : top + band]
-        hi, lo = rows.max(axis=0), rows.min(axis=0)
-        hi += 1.0
+        if hi_lo is None:
+            rows = x[:, top : top + band]
+            hi, lo = rows.max(axis=0), rows.min(axis=0)
+            hi += 1.0
+            lo += 1.0
+        else:
+            hi, lo = (a[top : top + band] + 1.0 for a in hi_lo)
         hi *= 0.5
-        lo += 1.0
         lo *= 0.5
         out = layer[top : top + band]
         out.fill(1.0)  # black (hi <= 1e-6): fully grey
@@ -1538,7 +1542,9 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
     steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s).
     (fill colours the lines beside the paper whether colorize's result is lined or not: hintfill.prepare plans
     it either way.)"""
-    layer = line_layer(x) if lined else None
+    # (the sketch's max and min over its channels: the line layer's and the hints')
+    hi_lo = (x.max(axis=0), x.min(axis=0)) if lined and fills else None
+    layer = line_layer(x, hi_lo) if lined else None
     dabs = prepared = hint = paint = colours = None
     if fills:
         check()
@@ -1547,7 +1553,8 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
         # the dabs that follow my colours fills are paint, not line: keep my lines leaves them alone (a green
         # dab darkens to 89 % in the line layer: a darker ghost of the dab in its filled shape)
         if layer is not None:
-            hint, paint = hintfill.hints(x, layer)
+            hint, paint = hintfill.hints(x, layer, hi_lo)
+            hi_lo = None  # (freed)
             dabs = hintfill.with_fringe(hint, layer, DAB_FRINGE)
         in_layer = layer if same else line_layer(x_in)
         check()
