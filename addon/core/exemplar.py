@@ -492,7 +492,7 @@ def beside_dabs(
     # the shapes: the regions off the open background, and the parts of it that a small gap joins to it (a
     # roof whose slopes run past the walls, open at its eaves: cut off as follow my colours' paper cuts them)
     thick: dict = {}
-    area = np.append(hintfill._at_edge(labels, n, line, thick), False)[labels]
+    area = np.take(np.append(hintfill._at_edge(labels, n, line, thick), False), labels)
     units = labels
     if area.any():
         edge = hintfill._frame_edge(line, thick)[2]

@@ -30,7 +30,7 @@ STEPS = {
         "_model_space_of to_image_space _box"
     ),
     "hintfill": (
-        "prepare regions hint_mask has_hints paper _under_plan fill _fill_dabs _under_lines _open_part "
+        "prepare regions hints hint_mask has_hints paper _under_plan fill _fill_dabs _under_lines _open_part "
         "_hint_groups guard_leaks _distances _blot _rim_distance _smooth_fill _unglow _open_paper_regions "
         "label_regions grow auto_plan auto_fill _region_median"
     ),
