@@ -2059,7 +2059,7 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
         far |= np.take(bare, reg)
     near = np.flatnonzero(rim < RIM[1]).astype(np.int32)
     own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take.shape), per)
+    return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take), per)
 
 
 def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = None) -> None:
@@ -2132,14 +2132,18 @@ class RimPlan(NamedTuple):
     frac: np.ndarray
 
 
-def _rim_plan(valid: np.ndarray, idx: np.ndarray, at: np.ndarray, shape: tuple[int, int]) -> RimPlan:
-    """`_smooth_at`'s plan for the pixels at the flat indices `idx` of an image of `shape` (the others not
-    valid), smoothed over their `valid` ones (bool, as `idx`), wanted at the pixels `idx[at]`."""
-    h, w = shape
+def _rim_plan(valid: np.ndarray, idx: np.ndarray, at: np.ndarray, take: np.ndarray) -> RimPlan:
+    """`_smooth_at`'s plan for the pixels at the flat indices `idx` of an image (`take`: (H, W) bool, True at
+    `idx`; the others not valid), smoothed over their `valid` ones (bool, as `idx`), wanted at the pixels
+    `idx[at]`."""
+    h, w = take.shape
     gh, gw = -(-h // COARSE), -(-w // COARSE)
-    ys = idx.astype(np.int32) // np.int32(w)  # (int32: the index arithmetic is half the bytes)
+    # each pixel's row from the rows' counts, its column and cell from tables (no division per pixel)
+    per_row = np.count_nonzero(take, axis=1)
+    ys = np.repeat(np.arange(h, dtype=np.int32), per_row)
     xs = idx - ys * w
-    cell = (ys[valid] // COARSE) * gw + xs[valid] // COARSE
+    rows = np.repeat((np.arange(h, dtype=np.int32) // COARSE) * gw, per_row)
+    cell = rows[valid] + np.take(np.arange(w) // COARSE, xs[valid])
     count = np.zeros((gh + 1, gw + 1), np.float32)
     count[1:, 1:] = (
         np.bincount(cell, minlength=gh * gw).reshape(gh, gw).astype(np.float32).cumsum(0).cumsum(1)

@@ -1389,7 +1389,7 @@ def test_the_rim_shading_is_the_smooth_fill_at_its_pixels():
             idx[at]
         ]
         got = hintfill._smooth_at(
-            x, hintfill._rim_plan(valid, idx, at, (h, w)), hintfill.RIM[1] + hintfill.COARSE
+            x, hintfill._rim_plan(valid, idx, at, take), hintfill.RIM[1] + hintfill.COARSE
         )
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
 
