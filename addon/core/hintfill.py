@@ -1884,12 +1884,18 @@ def _distances(seeds: np.ndarray, owner: np.ndarray, shape: tuple[int, int]) -> 
     gy = np.arange(0, h, COARSE, dtype=np.float32) + (COARSE - 1) / 2
     gx = np.arange(0, w, COARSE, dtype=np.float32) + (COARSE - 1) / 2
     k = int(owner.max()) + 1
-    d2 = (gy[:, None, None] - seeds[None, None, :, 0]) ** 2 + (
-        gx[None, :, None] - seeds[None, None, :, 1]
-    ) ** 2
-    starts = np.searchsorted(owner, np.arange(k))
-    coarse = np.sqrt(np.minimum.reduceat(d2, starts, axis=2)).transpose(2, 0, 1)  # (k, gh, gw)
-    return _lerp(_lerp(coarse.astype(np.float32), h, 1), w, 2)
+    # each group's least square distance over its seeds, a group at a time (seed-major: a reduction over whole
+    # planes; np.minimum.reduceat over the seeds' axis of one (gh, gw, seeds) array took 1.3x as long): each
+    # square distance is the same float32 sum as before, and a minimum is exact in any order
+    dy = np.square(gy[None, :] - seeds[:, 0:1])
+    dx = np.square(gx[None, :] - seeds[:, 1:2])
+    starts = np.append(np.searchsorted(owner, np.arange(k)), len(owner))
+    coarse = np.empty((k, len(gy), len(gx)), np.float32)
+    for g in range(k):  # (a group without seeds would take the next one's first, as reduceat did)
+        s0 = starts[g]
+        s1 = max(starts[g + 1], s0 + 1)
+        np.min(dy[s0:s1, :, None] + dx[s0:s1, None, :], axis=0, out=coarse[g])
+    return _lerp(_lerp(np.sqrt(coarse, out=coarse), h, 1), w, 2)
 
 
 def _lerp(v: np.ndarray, n: int, axis: int) -> np.ndarray:
@@ -1901,7 +1907,12 @@ def _lerp(v: np.ndarray, n: int, axis: int) -> np.ndarray:
     shape = [1] * v.ndim
     shape[axis] = n
     frac = frac.reshape(shape)
-    return np.take(v, lo, axis) * (1 - frac) + np.take(v, hi, axis) * frac
+    out = np.take(v, lo, axis)  # (in place: two full-size arrays, not five)
+    out *= 1 - frac
+    top = np.take(v, hi, axis)
+    top *= frac
+    out += top
+    return out
 
 
 def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHOST[1],)) -> np.ndarray:
