@@ -913,9 +913,10 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     blot = _blot(r_lab, dist, labels, target & (rim >= RIM[1]), group_region)
     reach = GHOST[1]
     clear = None
+    at = np.flatnonzero(target)  # (the smoothings are wanted at these pixels only)
     if blot is not None:
-        clear = np.clip(1 - 2 * _smooth_fill(blot.astype(np.float32), target, (BLOT[1],))[0], 0.0, 1.0)
-        far &= clear >= 1
+        clear = np.clip(1 - 2 * _smooth_fill(blot.astype(np.float32), target, (BLOT[1],), at)[0], 0.0, 1.0)
+        far.reshape(-1)[at] &= clear >= 1  # (`far` lies in `target`)
         reach = max(reach, int(near[blot].max()) + BLOT[1])
     inner = far & (rim >= RIM[1])
     thin = np.bincount(labels[inner], minlength=n) == 0  # a region with no inside: its rim is all it has
@@ -930,12 +931,11 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     raw = np.zeros(hint.shape, np.float32)
     raw[target] = np.clip(lt - mean_l[reg], -MAX_SHADE, MAX_SHADE)
     w = np.clip((rim[target].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    at = np.flatnonzero(target)
-    by_rim, by_dab = _take(_smooth_fill(raw, far, (RIM[1] + COARSE, reach)), at)
+    by_rim, by_dab = _smooth_fill(raw, far, (RIM[1] + COARSE, reach), at)
     shade = w * raw[target] + (1 - w) * by_rim
     w = np.clip((near[target] - GHOST[0]) / (GHOST[1] - GHOST[0]), 0.0, 1.0)
     if clear is not None:
-        w *= clear[target]
+        w *= clear
     shade = (w * shade + (1 - w) * by_dab) * SHADING
     flat = _open_paper_regions(r_lab, labels, far, n, line, thick) & has
     shade[flat[reg]] = 0.0
@@ -1915,10 +1915,13 @@ def _lerp(v: np.ndarray, n: int, axis: int) -> np.ndarray:
     return out
 
 
-def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHOST[1],)) -> np.ndarray:
+def _smooth_fill(
+    x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHOST[1],), at: np.ndarray | None = None
+) -> np.ndarray:
     """x's mean over the `valid` pixels within about each `reach` px of each pixel (0 where there are none):
     (len(reach), H, W), a normalised box blur on COARSE px cells, interpolated back bilinearly (shading is
-    smooth); the cells and the interpolation are shared by the reaches."""
+    smooth); the cells and the interpolation are shared by the reaches. `at`: flat pixel indices: the values
+    there alone, (len(reach), len(at)) (the columns' pass of `_lerp` at those pixels only: the same values)."""
     h, w = x.shape
     gh, gw = -(-h // COARSE), -(-w // COARSE)
     cells = np.zeros((2, gh * COARSE, gw * COARSE), np.float32)
@@ -1927,9 +1930,24 @@ def _smooth_fill(x: np.ndarray, valid: np.ndarray, reach: tuple[int, ...] = (GHO
     cells = _cell_sums(cells.reshape(2, gh, COARSE, gw, COARSE))
     c = np.zeros((2, gh + 1, gw + 1), np.float32)
     c[:, 1:, 1:] = cells.cumsum(1).cumsum(2)
-    out = np.empty((len(reach), h, w), np.float32)
+    out = np.empty((len(reach), h, w) if at is None else (len(reach), len(at)), np.float32)
+    if at is not None:  # (`_lerp`'s two taps and weight along the row at each pixel, into the (h, gw) rows)
+        ys, xs = np.divmod(at, w)
+        lo, hi, frac = _lerp_taps(w, gw)
+        ys *= gw
+        lo, hi, frac = ys + np.take(lo, xs), ys + np.take(hi, xs), np.take(frac, xs)
     for k, px in enumerate(reach):
-        out[k] = _lerp(_lerp(_cell_means(c, px), h, 0), w, 1)
+        rows = _lerp(_cell_means(c, px), h, 0)
+        if at is None:
+            out[k] = _lerp(rows, w, 1)
+        else:
+            rows = rows.reshape(-1)
+            got = np.take(rows, lo)
+            got *= 1 - frac
+            top = np.take(rows, hi)
+            top *= frac
+            got += top
+            out[k] = got
     return out
 
 
