@@ -887,17 +887,17 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     dist = _distances(seeds, own, hint.shape)  # (groups, H, W): pixels to each dab group
     near = dist.min(axis=0)
     reg = labels[target]
+    at = np.flatnonzero(target)  # (row-major, as `reg`)
     # the colour: each pixel takes the dab group of its region nearest to it (softly across the midline)
     per_region = np.bincount(group_region, minlength=n)
     want = np.zeros((3, n), np.float32)
     want[:, group_region] = colour  # a region with one group: that group's colour
     want = np.take(want, reg, axis=1)
     several = np.nonzero(per_region > 1)[0]
-    ys, xs = np.nonzero(target) if len(several) else (None, None)
     for r in several:
         gs = np.nonzero(group_region == r)[0]
         idx = np.nonzero(reg == r)[0]
-        d = _take(dist[gs], ys[idx] * dist.shape[2] + xs[idx])
+        d = _take(dist[gs], at[idx])
         wk = np.exp(-(d - d.min(axis=0)) / SPLIT_SOFT)
         want[:, idx] = colour[:, gs] @ wk / wk.sum(axis=0)
     # the lightness: the model's shading around the region's mean, except near the dabs, where the model
@@ -913,7 +913,6 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
     blot = _blot(r_lab, dist, labels, target & (rim >= RIM[1]), group_region)
     reach = GHOST[1]
     clear = None
-    at = np.flatnonzero(target)  # (the smoothings are wanted at these pixels only)
     if blot is not None:
         clear = np.clip(1 - 2 * _smooth_fill(blot.astype(np.float32), target, (BLOT[1],), at)[0], 0.0, 1.0)
         far.reshape(-1)[at] &= clear >= 1  # (`far` lies in `target`)
@@ -1984,17 +1983,16 @@ def _unglow(result, r_lab, labels, target, dist, near, colour, n) -> None:
     dabs). A region with too few pixels that far keeps the model's colours."""
     other = (labels >= 0) & ~target
     far = other & (near >= GLOW[1])
-    fy, fx = np.nonzero(far)
-    step = max(1, len(fy) // 2048)  # a median needs no more samples than that
-    fy, fx = fy[::step], fx[::step]
-    f_reg = labels[fy, fx]
+    samples = np.flatnonzero(far)  # (flat indices: a quarter of np.nonzero's time)
+    samples = samples[:: max(1, len(samples) // 2048)]  # a median needs no more samples than that
+    f_reg = labels.reshape(-1)[samples]
     per = np.bincount(f_reg, minlength=n)
     ok = (np.bincount(labels[far], minlength=n) >= MIN_BASE) & (per > 0)
     zone = other & (near < GLOW[1]) & ok[np.maximum(labels, 0)]
     if not zone.any():
         return
     # each region's median sample (only the `ok` regions' are used)
-    base = _region_median(_take(r_lab, fy * labels.shape[1] + fx), f_reg, n)
+    base = _region_median(_take(r_lab, samples), f_reg, n)
     at = np.flatnonzero(zone)
     reg = labels.reshape(-1)[at]
     p = _take(r_lab, at)
