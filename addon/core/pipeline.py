@@ -1093,18 +1093,20 @@ def skyless(x: np.ndarray, sky: np.ndarray) -> np.ndarray:
     if not sky.any():
         return x
     out = x.copy()
-    pixels = x[:, sky]
-    step = max(1, pixels.shape[1] // SKY_SAMPLES)
-    tint = np.maximum((np.median(pixels[:, ::step], axis=1) + 1.0) * 0.5, 1e-3)  # the sky's colour, [0, 1]
-    out[:, sky] = 1.0
+    # (flat indices and np.take: x[:, mask] takes 4x as long)
+    at = np.flatnonzero(sky)
+    at = at[:: max(1, len(at) // SKY_SAMPLES)]
+    tint = np.median(np.take(out.reshape(3, -1), at, axis=1), axis=1)
+    tint = np.maximum((tint + 1.0) * 0.5, 1e-3)  # the sky's colour, [0, 1]
+    np.copyto(out, 1.0, where=sky)
     band = hintfill.grow(sky, SKYLESS_BAND)
     band &= ~sky
-    ratio = (x[:, band] + 1.0) * 0.5 / tint[:, None]
+    at = np.flatnonzero(band)
+    ratio = (np.take(x.reshape(3, -1), at, axis=1) + 1.0) * 0.5 / tint[:, None]
     lo, hi = ratio.min(axis=0), ratio.max(axis=0)
     grey = hi - lo < SKYLESS_TINT * np.maximum(hi, 1e-3)
     if grey.any():
-        sel = np.flatnonzero(band.ravel())[grey]
-        out.reshape(3, -1)[:, sel] = np.clip(ratio[:, grey].mean(axis=0), 0.0, 1.0) * 2.0 - 1.0
+        out.reshape(3, -1)[:, at[grey]] = np.clip(ratio[:, grey].mean(axis=0), 0.0, 1.0) * 2.0 - 1.0
     return out
 
 
