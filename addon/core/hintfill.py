@@ -678,6 +678,7 @@ def fill(
     lined: bool = True,
     plain: np.ndarray | None = None,
     colours: np.ndarray | None = None,
+    hint_groups: tuple | None = None,
 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Follow my colours on `result` (planar RGB (3, H, W) in [-1, 1], the colorize output), in place: fill
     the hinted regions, bring the open paper back (`paper`), and put the new colours under the lines beside
@@ -698,7 +699,8 @@ def fill(
     (`pulled`: it spreads a dab's colour into its neighbours) take their colours from it, not from
     `result`. `colours`: (4, m) for the automatic dab's `m` regions of `prepared.auto` (exemplar.colours: CIELAB,
     NaN: the model's own, and the top of its shading), in place of the model's colours there, or a function of
-    the plan that makes them."""
+    the plan that makes them. `hint_groups`: `dab_groups(prepared, sketch)` when it was made already (it needs
+    the sketch alone: the pipeline makes it beside the model)."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
     p = prepared if prepared is not None else prepare(sketch, line_layer)
@@ -713,7 +715,9 @@ def fill(
     # the leak guard, the flat sky and the paper
     groups = None
     if p.dabbed:
-        labels, n, has, flat, groups = _fill_dabs(result, sketch, p.line, labels, n, p.hint, thick)
+        labels, n, has, flat, groups = _fill_dabs(
+            result, sketch, p.line, labels, n, p.hint, thick, hint_groups
+        )
     blank = p.blank if p.blank is not None else paper(result, labels, n, p.line, has, thick)
     np.copyto(result, 1.0, where=blank)
     known = blank is p.blank  # (the paper prepare made: no dabs)
@@ -864,11 +868,19 @@ def _at_edge(labels, n, line, memo=None) -> np.ndarray:
     return edge[:n]
 
 
-def _fill_dabs(result, sketch, line, labels, n, hint, thick=None) -> tuple:
+def dab_groups(prepared: Prepared, sketch: np.ndarray) -> tuple:
+    """`_hint_groups` of `prepare`'s dabs in its regions: what `fill` starts a sketch with dabs from (the
+    sketch's alone)."""
+    return _hint_groups(prepared.hint & (prepared.labels >= 0), prepared.labels, sketch)
+
+
+def _fill_dabs(result, sketch, line, labels, n, hint, thick=None, groups=None) -> tuple:
     """The dab fill (see the module's notes). Returns (labels, count, which regions were filled, which of them
     flat: `_open_paper_regions`): the leak guard may cut new regions out of leaky ones. `thick`:
-    `_thickened`'s memo."""
-    group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, sketch)
+    `_thickened`'s memo; `groups`: `_hint_groups` of `hint` in `labels` (`dab_groups`), when made already."""
+    if groups is None:
+        groups = _hint_groups(hint & (labels >= 0), labels, sketch)
+    group_region, colour, seeds, own = groups
     r_lab = np.clip(result, -1, 1)
     r_lab += 1
     r_lab *= 0.5

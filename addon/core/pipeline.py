@@ -1491,7 +1491,7 @@ def run(
             if k == "upscale":  # (no ringing along the edges)
                 unring(x, given)
             if i == 0:
-                layer, dabs, prepared, colours = ahead.result()
+                layer, dabs, prepared, colours, groups = ahead.result()
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
             if k == "colorize" and fills:
                 # with dabs, the shapes without one take their automatic colours from the model's run on the
@@ -1503,7 +1503,7 @@ def run(
                     return apply_model(undabbed(x_in, hint, layer), info, sessions[k], job)
 
                 _, filled, paper, sky = hintfill.fill(
-                    x, x_in, *prepared, lined=k in lined, plain=plain, colours=colours
+                    x, x_in, *prepared, lined=k in lined, plain=plain, colours=colours, hint_groups=groups
                 )
                 if filled and dabs is not None:
                     layer[dabs] = 1.0
@@ -1559,14 +1559,15 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
     """What the pipeline needs of the sketch `x` alone (run beside the first model): (its line layer for
     keep my lines or None, the dabs keep my lines leaves alone or None, fill's arguments after the result:
     (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None, and with no dabs the
-    shapes' colours from the most similar training picture (exemplar: fill's `colours`) or None). `check()` between its
+    shapes' colours from the most similar training picture (exemplar: fill's `colours`) or None, and with dabs their
+    groups (hintfill.dab_groups: fill's `hint_groups`) or None). `check()` between its
     steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s).
     (fill colours the lines beside the paper whether colorize's result is lined or not: hintfill.prepare plans
     it either way.)"""
     # (the sketch's max and min over its channels: the line layer's and the hints')
     hi_lo = (x.max(axis=0), x.min(axis=0)) if lined and fills else None
     layer = line_layer(x, hi_lo) if lined else None
-    dabs = prepared = hint = paint = colours = None
+    dabs = prepared = hint = paint = colours = groups = None
     if fills:
         check()
         # the line layer at the work size: the canvas's own when the sketch is not scaled down
@@ -1594,7 +1595,10 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
             got = exemplar.beside_dabs(p.line, p.labels, p.n, p.hint, x_in, in_layer)
             if got is not None:  # (matched here, beside the model; fill maps them onto its regions)
                 colours = functools.partial(exemplar.for_plan, got)
-    return layer, dabs, prepared, colours
+        if p.n and p.dabbed:  # (the dabs' strokes, colours and seed points, fill's first step: here)
+            check()
+            groups = hintfill.dab_groups(p, x_in)
+    return layer, dabs, prepared, colours, groups
 
 
 def _as_seen(x: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
