@@ -363,12 +363,16 @@ def _unit(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def to_image_space(
-    rgb: np.ndarray, size: tuple[int, int] | None = None, lines: np.ndarray | None = None
+    rgb: np.ndarray,
+    size: tuple[int, int] | None = None,
+    lines: np.ndarray | None = None,
+    seen: np.ndarray | None = None,
 ) -> np.ndarray:
     """Planar RGB (3, H, W) top-down [-1,1] -> opaque RGBA bottom-up [0,1], bilinearly resized to
     `size` (height, width) when given (in bands of rows: no full-size temporaries). `lines` (a top-down
     line layer, `line_layer`) is multiplied in on the way, resized to the result's size when it differs
-    ("keep my lines": a plane at a time here costs a tenth of multiplying the interleaved RGBA after)."""
+    ("keep my lines": a plane at a time here costs a tenth of multiplying the interleaved RGBA after).
+    `seen`: a (3, height, width) float32 array to hold the result's planes too (top-down, as `_as_seen`)."""
     h, w = size or rgb.shape[1:]
     out = np.empty((h, w, 4), dtype=np.float32)
     out[:, :, 3] = 1.0
@@ -383,9 +387,11 @@ def to_image_space(
     tmp = None
     for top, planes in bands:
         n = planes.shape[1]
-        if tmp is None or len(tmp) != n:  # (one for the bands of a size: fresh pages cost)
+        if seen is None and (tmp is None or len(tmp) != n):  # (one for the bands of a size: fresh pages cost)
             tmp = np.empty((n, w), dtype=np.float32)
         for c in range(3):  # a plane at a time on contiguous rows, then one interleaving copy
+            if seen is not None:
+                tmp = seen[c, top : top + n]
             _seen_plane(planes[c], tmp, None if lines is None else lines[top : top + n])
             out[h - top - n : h - top, :, c] = tmp[::-1]  # bottom-up: image row `top` is out[h - 1 - top]
     return out
@@ -1544,9 +1550,13 @@ def run(
                 spare = x_in if i == 0 and x_in.shape == seen.shape and x_in.dtype == np.float32 else None
                 x = at_work_size(_model_space_of(seen, spare), infos["stylize"])
             else:  # ... at the sketch's size, then at the style's own work size (the full-size copy is gone
-                # before the style runs: 48 MB at 2048 px)
-                results[k] = to_image_space(x, target, lines_k)
-                x = at_work_size(to_model_space(results[k]), infos["stylize"])
+                # before the style runs: 48 MB at 2048 px). to_model_space of the RGBA image from its planes:
+                # clipped to [0, 1] as it clips (its values are there but for a NaN, which it makes 0), then
+                # 2 (v - 1) + 1 (its interleaved reads took twice as long)
+                seen = np.empty((3, *target), np.float32)
+                results[k] = to_image_space(x, target, lines_k, seen)
+                x = at_work_size(_model_space_of(_unit(seen, seen), seen), infos["stylize"])
+                del seen
         results = {k: v.result() if isinstance(v, Future) else v for k, v in results.items()}
     finally:
         beside.close()
