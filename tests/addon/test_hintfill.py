@@ -1392,6 +1392,31 @@ def test_the_rim_shading_is_the_smooth_fill_at_its_pixels():
             x, hintfill._rim_plan(valid, idx, at, take), hintfill.RIM[1] + hintfill.COARSE
         )
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+        # (the dab fill's: _smooth_fill at the pixels it wants alone is its image there, bit for bit)
+        reach = (hintfill.RIM[1] + hintfill.COARSE, hintfill.GHOST[1])
+        np.testing.assert_array_equal(
+            hintfill._smooth_fill(image, mask, reach, idx[at]),
+            hintfill._smooth_fill(image, mask, reach).reshape(2, -1)[:, idx[at]],
+        )
+
+
+def test_the_dab_groups_worked_out_beside_the_model_fill_as_fill_works_them_out():
+    """fill with the dabs' groups handed over (`hint_groups`: hintfill.dab_groups of the sketch alone, which
+    the pipeline works out beside colorize) gives what it gives working them out itself, bit for bit: the
+    demo house with its dabs (a stand-in for the model's output)."""
+    from tools.demo import house
+
+    x = planar(house(256))
+    layer = pipeline.line_layer(x)
+    got = {}
+    for handed in (False, True):
+        p = hintfill.prepare(x, layer.copy())
+        groups = hintfill.dab_groups(p, x) if handed else None
+        result = shaded_model_output(x)
+        got[handed] = hintfill.fill(result, x, layer.copy(), p, hint_groups=groups)
+    assert got[False][1] == got[True][1] > 0  # (regions filled)
+    for i in (0, 2, 3):  # the result, the paper, the sky
+        np.testing.assert_array_equal(got[False][i], got[True][i])
 
 
 # ------------------------------------------------------------------ an automatic dab from the model (session 9)

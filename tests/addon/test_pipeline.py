@@ -1211,19 +1211,29 @@ def test_stylize_help_documents_none_and_batches(capsys):
 
 
 @pytest.mark.parametrize(
-    ("src", "dst"), [((64, 64), (256, 256)), ((50, 75), (151, 229)), ((64, 48), (64, 97))]
+    ("src", "dst"),
+    [((64, 64), (256, 256)), ((50, 75), (151, 229)), ((64, 48), (64, 97)), ((90, 120), (700, 900))],
 )
 def test_enlarged_results_equal_resize_bands(src, dst):
-    """to_image_space enlarges a work size's result on its planes (_enlarged_bands): the same values,
-    bit for bit, as imageio.resize_bands on the (H, W, C) image, lines multiplied in as before."""
+    """to_image_space enlarges a work size's result on its planes (_enlarged_bands: each source row across
+    once per band, the bands' arrays reused; three bands at 700 x 900, the last shorter): the same values,
+    bit for bit, as imageio.resize_bands on the (H, W, C) image, lines multiplied in as before. With `seen` it
+    gives the planes too, and the style's input made from them is to_model_space's of the RGBA image, a NaN's
+    (made 0) too."""
     rng = np.random.default_rng(5)
     x = rng.uniform(-1.2, 1.2, (3, *src)).astype(np.float32)
+    x[1, 2, 3] = np.nan
     lines = rng.random(dst, dtype=np.float32)
-    got = pipeline.to_image_space(x, dst, lines)
+    seen = np.empty((3, *dst), np.float32)
+    got = pipeline.to_image_space(x, dst, lines, seen)
     rows = imageio.resize(x.transpose(1, 2, 0), *dst)
     want = np.clip(rows * 0.5 + 0.5, 0.0, 1.0) * lines[:, :, None]
     np.testing.assert_array_equal(got[::-1, :, :3], want)
     assert (got[:, :, 3] == 1.0).all()
+    np.testing.assert_array_equal(seen, np.moveaxis(want, 2, 0))
+    model = pipeline._model_space_of(pipeline._unit(seen, seen), seen)
+    np.testing.assert_array_equal(model, pipeline.to_model_space(got))
+    assert not np.isnan(model).any()
 
 
 @pytest.mark.parametrize("r", [1, 3, 6, 8, 10])
