@@ -869,18 +869,23 @@ def _at_edge(labels, n, line, memo=None) -> np.ndarray:
 
 
 def dab_groups(prepared: Prepared, sketch: np.ndarray) -> tuple:
-    """`_hint_groups` of `prepare`'s dabs in its regions: what `fill` starts a sketch with dabs from (the
-    sketch's alone)."""
-    return _hint_groups(prepared.hint & (prepared.labels >= 0), prepared.labels, sketch)
+    """What `fill` starts a sketch with dabs from, of the sketch alone: `_hint_groups` of `prepare`'s dabs in
+    its regions, and for those regions as they are (the leak guard may cut new ones out of them) the pixels'
+    distances to the groups (`_distances`, None without groups) and their rim distance (`_rim_distance`)."""
+    p = prepared
+    groups = _hint_groups(p.hint & (p.labels >= 0), p.labels, sketch)
+    dist = _distances(groups[2], groups[3], p.labels.shape) if len(groups[0]) else None
+    return (*groups, dist, _rim_distance(p.labels))
 
 
 def _fill_dabs(result, sketch, line, labels, n, hint, thick=None, groups=None) -> tuple:
     """The dab fill (see the module's notes). Returns (labels, count, which regions were filled, which of them
     flat: `_open_paper_regions`): the leak guard may cut new regions out of leaky ones. `thick`:
-    `_thickened`'s memo; `groups`: `_hint_groups` of `hint` in `labels` (`dab_groups`), when made already."""
+    `_thickened`'s memo; `groups`: `dab_groups` of `hint` in `labels`, when made already."""
     if groups is None:
         groups = _hint_groups(hint & (labels >= 0), labels, sketch)
-    group_region, colour, seeds, own = groups
+    group_region, colour, seeds, own = groups[:4]
+    ahead = groups[4:]  # (the distances and the rim distance for these labels, when made with them)
     r_lab = np.clip(result, -1, 1)
     r_lab += 1
     r_lab *= 0.5
@@ -894,12 +899,14 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None, groups=None) -
         left[split] = True
         hint &= ~left[np.maximum(labels, 0)] | (labels < 0)
         group_region, colour, seeds, own = _hint_groups(hint & (labels >= 0), labels, sketch)
+        ahead = ()
     has = np.zeros(n, bool)
     if not len(group_region):
         return labels, n, has, has.copy(), (group_region, colour)
     has[group_region] = True
     target = (labels >= 0) & has[np.maximum(labels, 0)]
-    dist = _distances(seeds, own, hint.shape)  # (groups, H, W): pixels to each dab group
+    # (groups, H, W): pixels to each dab group
+    dist = ahead[0] if ahead else _distances(seeds, own, hint.shape)
     near = dist.min(axis=0)
     reg = labels[target]
     at = np.flatnonzero(target)  # (row-major, as `reg`)
@@ -921,7 +928,7 @@ def _fill_dabs(result, sketch, line, labels, n, hint, thick=None, groups=None) -
     # shape's outline, a ghost of every stroke inside it): there the shading is taken from the surrounding
     # pixels (normalised box blur), fading in from GHOST[0] to GHOST[1] px from the dab and from RIM[0] to
     # RIM[1] px from the lines
-    rim = _rim_distance(labels)
+    rim = ahead[1] if ahead else _rim_distance(labels)
     far = target & (near >= GHOST[1])
     # the blot reaches further where the model paints it wide (a dab in the open paper: a blue cloud): its
     # pixels and a few px around them (`clear`: 0 there, fading to 1 BLOT[1] px away) are ghost too

@@ -1613,7 +1613,7 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
             got = exemplar.beside_dabs(p.line, p.labels, p.n, p.hint, x_in, in_layer)
             if got is not None:  # (matched here, beside the model; fill maps them onto its regions)
                 colours = functools.partial(exemplar.for_plan, got)
-        if p.n and p.dabbed:  # (the dabs' strokes, colours and seed points, fill's first step: here)
+        if p.n and p.dabbed:  # (fill's first steps, of the sketch alone: the dabs' groups, their distances)
             check()
             groups = hintfill.dab_groups(p, x_in)
     return layer, dabs, prepared, colours, groups
