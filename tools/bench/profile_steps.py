@@ -30,8 +30,8 @@ STEPS = {
         "_model_space_of to_image_space _box"
     ),
     "hintfill": (
-        "prepare regions hints hint_mask has_hints paper _under_plan fill _fill_dabs _under_lines _open_part "
-        "_hint_groups guard_leaks _distances _blot _rim_distance _smooth_fill _unglow _open_paper_regions "
+        "prepare regions hints hint_mask has_hints paper _under_plan fill dab_groups _fill_dabs _under_lines "
+        "_open_part _hint_groups guard_leaks _distances _blot _rim_distance _smooth_fill _unglow _open_paper_regions "
         "label_regions grow auto_plan auto_fill _region_median"
     ),
     "colour": "lab_f lab_f_y srgb_of_f srgb_decode srgb_encode lab srgb mat3 f f_inv",
