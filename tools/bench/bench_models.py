@@ -11,32 +11,39 @@ an int8 variant's precision as the add-on picks it, and the fp32 files):
   OpenBLAS (its AVX-512 kernels: the `OPENBLAS_CORETYPE` override some environments set is removed for the
   measurement; torch.mm reaches about half of it here).
 
-The variants take turns call by call (round robin, each going first in turn), so load from other programs falls
-on all of them alike; each ratio is the median of the per-round ratios (the two calls of a round ran back to
-back, so a load that comes and goes cancels out) and the ratio of the best calls; pipeline / bare is also given
-in CPU time (all threads, per round) and as the pipeline's own work in ms (wall and CPU, per round). Counters that load does not disturb are printed
-beside them: page faults per call and the bytes the pipeline allocates beyond the sessions' own output.
+The variants take turns call by call (each going first in turn and following each other one about equally often),
+so load from other programs falls on all of them alike; each call starts once no other thread of the bench runs
+(`settle`: torch's OpenMP threads spin on for ~8 ms after an eager call, under load past a fixed 20 ms pause and
+into the next call). Each ratio is the median of the per-round ratios (the calls of a round ran back to back, so a
+load that comes and goes cancels out) and the ratio of the best calls. The eager ratios pair calls of the set
+beside eager only: the pipeline's median from the set without eager is another stretch of the run, which load
+moves either way, and the CPU-time ratio counts eager's OpenMP threads spinning inside its call. Pipeline / bare
+is also given in CPU time (all threads, per round) and as the pipeline's own work in ms (wall and CPU, per round).
+Counters that load does not disturb are printed beside them: page faults per call and the bytes the pipeline
+allocates beyond the sessions' own output.
 Live preview: a sketch that changes every 40 ms handed to the worker (latest wins, the running preview ends),
 each preview the pipeline plus the result's 8-bit, PNG and linear conversion, as the add-on's worker does.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
+from collections import Counter
 
 import numpy as np
 
 THREADS = 2
 SIDE = 256
-# s between calls: torch's OpenMP threads keep spinning a while after an eager call and took the cores from
-# whichever variant came next (pipeline / bare in CPU time 1.32 with the pipeline after eager, 1.0x without)
-PAUSE = 0.02
+PAUSE = 0.02  # s between calls at least; then `settle` waits until no other thread of the bench runs
+SETTLE_LIMIT = 0.2  # s: the longest `settle` waits (torch spun on 44 ms at most, at load 4-5)
 ROUNDS = 60  # calls per variant, taking turns: the median of 12 moved by several % between runs on the shared machine
 EAGER_ROUNDS = 20  # the pipelines beside torch eager (slower calls)
 LIVE_SECONDS = 6.0
@@ -120,24 +127,73 @@ def _variant(info):
     return describe_model(path) if os.path.isfile(path) else info
 
 
-def _interleaved(fns: dict, rounds: int, cpu: dict | None = None) -> dict[str, list[float]]:
-    """Wall seconds per call of each function, taking turns call by call (after one warm-up call each).
-    `cpu`, when given, gets the process CPU seconds per call (all threads: what load on the machine
-    inflates far less than the wall clock)."""
+def _others_running() -> bool:
+    """Whether a thread of this process other than the calling one is running or waiting for a core (Linux)."""
+    me = str(threading.get_native_id())
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:  # (the thread ended)
+            continue
+        if tid != me and stat[stat.rindex(")") + 2] == "R":
+            return True
+    return False
+
+
+def settle(pause: float = PAUSE) -> float:
+    """Sleep `pause`, then until no other thread of this process runs (at most SETTLE_LIMIT s); the seconds
+    waited beyond `pause`. torch's OpenMP (libgomp) threads spin on after each eager call: 8 ms at the median,
+    17 ms at most at load 2.4, up to 44 ms at load 4-5, where they took 3-7 ms of CPU inside the next call."""
+    time.sleep(pause)
+    t0, waited = time.perf_counter(), 0.0
+    while os.path.isdir("/proc/self/task") and _others_running() and waited < SETTLE_LIMIT:
+        time.sleep(0.001)
+        waited = time.perf_counter() - t0
+    return waited
+
+
+def _orders(keys: list, rounds: int) -> list[tuple]:
+    """The order of each round: each variant goes first in turn and follows each other one about equally often
+    (none itself where it can be helped), so whatever a call leaves behind falls on all alike. (In plain rotation
+    the pipeline came right after eager in 2 rounds of 3, the int8 pipeline in 1.)"""
+    pairs, firsts, last, out = Counter(), Counter(), None, []
+    for _ in range(rounds):
+        order = min(
+            itertools.permutations(keys),
+            # first the one that went first least, then the fewest repeated (before, after) pairs, none self-self
+            key=lambda o: (firsts[o[0]], sum(pairs[p] + 99 * (p[0] == p[1]) for p in zip([last, *o], o))),
+        )
+        pairs.update(zip([last, *order], order))
+        firsts[order[0]] += 1
+        last = order[-1]
+        out.append(order)
+    return out
+
+
+def _interleaved(
+    fns: dict, rounds: int, cpu: dict | None = None, log: list | None = None
+) -> dict[str, list[float]]:
+    """Wall seconds per call of each function, taking turns call by call (after one warm-up call each), each
+    call after `settle`. `cpu`, when given, gets the process CPU seconds per call (all threads: what load on
+    the machine inflates far less than the wall clock); `log` (variant, the variant called before it, wall s,
+    s settle waited beyond PAUSE) per call."""
     for fn in fns.values():
         fn()
     times = {k: [] for k in fns}
     cpu = {} if cpu is None else cpu
     cpu.update({k: [] for k in fns})
-    keys = list(fns)
-    for r in range(rounds):
-        for k in keys[r % len(keys) :] + keys[: r % len(keys)]:  # each goes first in turn
-            fn = fns[k]
-            time.sleep(PAUSE)
+    before = None
+    for order in _orders(list(fns), rounds):
+        for k in order:
+            waited = settle()
             c0, t0 = time.process_time(), time.perf_counter()
-            fn()
+            fns[k]()
             times[k].append(time.perf_counter() - t0)
             cpu[k].append(time.process_time() - c0)
+            if log is not None:
+                log.append((k, before, times[k][-1], waited))
+            before = k
     return times
 
 
@@ -257,13 +313,13 @@ def main() -> list[tuple]:
 
         fns["eager"] = eager
     # two sets, each taking turns: the onnxruntime variants alone (pipeline / bare, the ideal), then the
-    # pipelines beside eager. torch's OpenMP threads spin on after each eager call and slowed whichever
-    # variant came next: with all four in one set, pipeline / bare in CPU time read 1.12-1.32, alone 1.02-1.04
+    # pipelines beside eager (its ratios are of this set's calls only)
     cpu: dict[str, list[float]] = {}
+    log: list[tuple] = []
     times = _interleaved({k: f for k, f in fns.items() if k != "eager"}, ROUNDS, cpu)
     vs_eager: dict[str, list[float]] = {}
     if "eager" in fns:
-        vs_eager = _interleaved({k: f for k, f in fns.items() if k != "bare"}, EAGER_ROUNDS, cpu2 := {})
+        vs_eager = _interleaved({k: f for k, f in fns.items() if k != "bare"}, EAGER_ROUNDS, cpu2 := {}, log)
         times["eager"], cpu["eager"] = vs_eager["eager"], cpu2["eager"]
     med = {k: float(np.median(v)) for k, v in times.items()}
     cpu_med = {k: float(np.median(v)) for k, v in cpu.items()}
@@ -295,6 +351,15 @@ def main() -> list[tuple]:
     )
     rows = []
     if "eager" in fns:
+        after = {k: [w for v, b, w, _ in log if v == "pipeline" and b == k] for k in fns}
+        spun = [1e3 * t for _, b, _, t in log if b == "eager"]
+        print(
+            f"pipeline beside eager {1e3 * np.median(vs_eager['pipeline']):.1f} ms at the median (alone "
+            f"{1e3 * med['pipeline']:.1f}: another stretch of the run), "
+            + ", ".join(f"after {k} {1e3 * np.median(v):.1f}" for k, v in after.items() if v)
+            + f"; torch's threads spun on past the {1e3 * PAUSE:.0f} ms pause after eager by {np.median(spun):.1f} "
+            f"ms (median), {max(spun):.1f} at most: waited out before the next call"
+        )
         macs = sum(m for _, m in twins)
         ideal = 2 * macs / (peak * 1e9)
         print(
