@@ -86,9 +86,10 @@ ACCELERATED = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecution
 OVERLAP = 0.25  # fraction of a tile shared with its neighbour
 MAX_TILE = 512  # px: images up to this size run in one pass; larger ones in overlapping tiles of this size
 # onnxruntime session settings. Worker threads that busy-wait between operators (onnxruntime's default) take
-# the cores Blender's UI thread and every other program need, and on a busy machine they wait on each other:
-# colorize -> 3D Clay at 256^2 on 2 threads with other jobs running took 485 ms spinning and 165 ms
-# without (fastest of 10; `make bench` times both side by side).
+# the cores Blender's UI thread, this pipeline's helper thread and every other program need, and on a busy
+# machine they wait on each other: colorize -> 3D Clay on 2 threads, spinning on / off side by side, 1.36-2.14x
+# the pipeline's wall time and 1.40-2.47x the bare sessions' at 256 px (quiet: 1.51x / 1.40x, live previews
+# 22 -> 15 a second), 1.06-1.78x / 1.07-1.42x at 1024 px (docs/benchmarks.md, session 19)
 SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
 
 
