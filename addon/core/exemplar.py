@@ -471,6 +471,8 @@ def beside_dabs(
     sketch: np.ndarray | None = None,
     line_layer: np.ndarray | None = None,
     index: Index | None = None,
+    thick: dict | None = None,
+    open_: np.ndarray | None = None,
 ) -> Beside | None:
     """A sketch with dabs (issue 11: the artist dabbed the house red; its tree and sun stay the model's beige):
     the colours of the shapes of the objects that carry no dab, each object matched on its own lines as
@@ -484,19 +486,24 @@ def beside_dabs(
     of a dabbed object keep follow my colours' fill and the model's colours (session 16: the exemplar there,
     blind to the dabs, gave a shape split from a dabbed one an unrelated colour), and so do those of an object
     with other paint besides its lines (`sketch`, `line_layer`: hintfill.painted within the object: a pale
-    blue dab in a magnifier's lens, no hint, is the artist's colour, which the exemplar painted brown)."""
+    blue dab in a magnifier's lens, no hint, is the artist's colour, which the exemplar painted brown).
+    `thick`: hintfill's memo of these lines thickened (hintfill.dab_groups' `thick`: made once for fill too);
+    `open_`: the open paper, when known (hintfill.dab_groups' `paper`: where it is not None no dabbed region
+    reaches the open background and the open area has one part, so it is the open paper cut off here)."""
     index = index if index is not None else load()
     if index is None or not n:
         return None
     h, w = line.shape
     # the shapes: the regions off the open background, and the parts of it that a small gap joins to it (a
     # roof whose slopes run past the walls, open at its eaves: cut off as follow my colours' paper cuts them)
-    thick: dict = {}
+    thick = {} if thick is None else thick
     area = np.take(np.append(hintfill._at_edge(labels, n, line, thick), False), labels)
     units = labels
     if area.any():
-        edge = hintfill._frame_edge(line, thick)[2]
-        cut = area & ~hintfill._open_part(area, line, None, whole=True, thick=thick, edge=edge)
+        if open_ is None:
+            edge = hintfill._frame_edge(line, thick)[2]
+            open_ = hintfill._open_part(area, line, None, whole=True, thick=thick, edge=edge)
+        cut = area & ~open_
         units = np.where(area, -1, labels).astype(np.int32)
         if cut.any():
             sub, more = hintfill.label_regions(cut)

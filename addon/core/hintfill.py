@@ -711,14 +711,19 @@ def fill(
         plain = _once(plain)
     has = flat = np.zeros(n, bool)
     model = None if lined else result.copy()  # (without the lines laid back: the model's own lines, kept)
-    thick: dict = {}  # the lines thickened k px (grow(p.line, k)) and the frame (`_frame_edge`), made once for
-    # the leak guard, the flat sky and the paper
+    # the lines thickened k px (grow(p.line, k)) and the frame (`_frame_edge`), made once for the leak guard, the
+    # flat sky and the paper (by dab_groups, when handed over)
+    thick: dict = {} if hint_groups is None else hint_groups.thick
     groups = None
     if p.dabbed:
         labels, n, has, flat, groups = _fill_dabs(
             result, sketch, p.line, labels, n, p.hint, thick, hint_groups
         )
-    blank = p.blank if p.blank is not None else paper(result, labels, n, p.line, has, thick)
+    blank = p.blank
+    if blank is None and hint_groups is not None and n == p.n:  # (the regions as dab_groups saw them)
+        blank = hint_groups.paper
+    if blank is None:
+        blank = paper(result, labels, n, p.line, has, thick)
     np.copyto(result, 1.0, where=blank)
     known = blank is p.blank  # (the paper prepare made: no dabs)
     plan = p.auto if known else auto_plan(labels, n, has, blank)
@@ -868,14 +873,37 @@ def _at_edge(labels, n, line, memo=None) -> np.ndarray:
     return edge[:n]
 
 
-def dab_groups(prepared: Prepared, sketch: np.ndarray) -> tuple:
+class DabGroups(NamedTuple):
+    """`dab_groups`: `_hint_groups`' four arrays, then what fill works out from them of the sketch alone."""
+
+    group_region: np.ndarray
+    colour: np.ndarray
+    seeds: np.ndarray
+    own: np.ndarray
+    dist: np.ndarray | None
+    rim: np.ndarray
+    paper: np.ndarray | None
+    thick: dict
+
+
+def dab_groups(prepared: Prepared, sketch: np.ndarray) -> DabGroups:
     """What `fill` starts a sketch with dabs from, of the sketch alone: `_hint_groups` of `prepare`'s dabs in
     its regions, and for those regions as they are (the leak guard may cut new ones out of them) the pixels'
-    distances to the groups (`_distances`, None without groups) and their rim distance (`_rim_distance`)."""
+    distances to the groups (`_distances`, None without groups) and their rim distance (`_rim_distance`); the
+    paper fill gives back (`paper`, with these dabs) where the model's output plays no part in it (no dabbed
+    region reaches the open background, so the leak guard leaves the regions as they are, and the open area
+    has no second part the model decides), else None; and `_thickened`'s memo for prepare's lines (`thick`:
+    the lines thickened and the frame, which fill and exemplar.beside_dabs use again)."""
     p = prepared
     groups = _hint_groups(p.hint & (p.labels >= 0), p.labels, sketch)
     dist = _distances(groups[2], groups[3], p.labels.shape) if len(groups[0]) else None
-    return (*groups, dist, _rim_distance(p.labels))
+    thick: dict = {}
+    has = np.zeros(p.n, bool)
+    has[groups[0]] = True
+    blank = None
+    if not (has & _at_edge(p.labels, p.n, p.line, thick)).any():  # (the leak guard's `leaky`: none)
+        blank = paper(None, p.labels, p.n, p.line, has, thick)
+    return DabGroups(*groups, dist, _rim_distance(p.labels), blank, thick)
 
 
 def _fill_dabs(result, sketch, line, labels, n, hint, thick=None, groups=None) -> tuple:

@@ -1603,6 +1603,9 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
         ahead = (hint if hint is not None else np.zeros(x.shape[1:], bool)) if same else None
         prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead, paint=paint if same else None))
         p = prepared[1]
+        if p.n and p.dabbed:  # (fill's first steps, of the sketch alone: the dabs' groups, their distances,
+            check()  # the paper where the model plays no part in it, the lines thickened)
+            groups = hintfill.dab_groups(p, x_in)
         # no dabs nor other paint (a grey or pale dab, hintfill.painted): the shapes' colours from the most
         # similar training picture
         if p.n and not p.painted:
@@ -1610,13 +1613,12 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
             if p.auto is not None:  # (its shapes known: worked out here, beside the model)
                 colours = colours(p.auto)
         elif p.n and p.dabbed and exemplar.DABBED:  # the objects without a dab: their own exemplars' colours
-            check()
-            got = exemplar.beside_dabs(p.line, p.labels, p.n, p.hint, x_in, in_layer)
+            check()  # (the lines thickened and the open paper as dab_groups made them)
+            got = exemplar.beside_dabs(
+                p.line, p.labels, p.n, p.hint, x_in, in_layer, thick=groups.thick, open_=groups.paper
+            )
             if got is not None:  # (matched here, beside the model; fill maps them onto its regions)
                 colours = functools.partial(exemplar.for_plan, got)
-        if p.n and p.dabbed:  # (fill's first steps, of the sketch alone: the dabs' groups, their distances)
-            check()
-            groups = hintfill.dab_groups(p, x_in)
     return layer, dabs, prepared, colours, groups
 
 

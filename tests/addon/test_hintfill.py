@@ -1400,23 +1400,62 @@ def test_the_rim_shading_is_the_smooth_fill_at_its_pixels():
         )
 
 
-def test_the_dab_groups_worked_out_beside_the_model_fill_as_fill_works_them_out():
-    """fill with the dabs' groups handed over (`hint_groups`: hintfill.dab_groups of the sketch alone, which
-    the pipeline works out beside colorize) gives what it gives working them out itself, bit for bit: the
-    demo house with its dabs (a stand-in for the model's output)."""
-    from tools.demo import house
+def _house_with(dabs):
+    """The demo house with only `dabs` (demo.DABS' entries, or other (colour, stroke)s) painted on it."""
+    from tools import demo
 
-    x = planar(house(256))
+    px = demo.house(256, dabs=False)
+    for colour, stroke in dabs:
+        draw_strokes(px, [stroke], width=256 / 30, color=(*colour, 1.0))
+    return px
+
+
+@pytest.mark.parametrize("case", ["house", "walls", "sky", "horizon"])
+def test_the_dab_groups_worked_out_beside_the_model_fill_as_fill_works_them_out(case):
+    """fill with the dabs' groups handed over (`hint_groups`: hintfill.dab_groups of the sketch alone, which
+    the pipeline works out beside colorize: the groups, their distances, the paper where the model plays no
+    part in it and the lines thickened) gives what it gives working them out itself, bit for bit, and so does
+    exemplar.beside_dabs given dab_groups' lines thickened and paper: the demo house with its dabs (a stand-in
+    for the model's output), with its walls' dabs alone, and with a blue dab in the sky too (a dabbed region at the
+    canvas edge: the leak guard's, no paper handed over: beside_dabs' open area holds that region, the paper's
+    does not) and a horizon with a dab in the house's walls (a second open part the model decides: none)."""
+    from nftgan.core import exemplar
+
+    from tools import demo
+
+    if case == "horizon":
+        px = sky_sketch(dabs=(((0.85, 0.15, 0.12), (0.40, 0.35)),))
+    else:
+        px = _house_with(demo.DABS[:2] if case in ("walls", "sky") else demo.DABS)
+        if case == "sky":
+            draw_strokes(px, [[(0.20, 0.85), (0.26, 0.88)]], width=256 / 30, color=(*BLUE, 1.0))
+    x = planar(px)
     layer = pipeline.line_layer(x)
     got = {}
     for handed in (False, True):
         p = hintfill.prepare(x, layer.copy())
         groups = hintfill.dab_groups(p, x) if handed else None
+        if handed:
+            assert (groups.paper is None) == (case in ("sky", "horizon"))
+        beside = exemplar.beside_dabs(
+            p.line,
+            p.labels,
+            p.n,
+            p.hint,
+            x,
+            layer,
+            **({"thick": groups.thick, "open_": groups.paper} if handed else {}),
+        )
         result = shaded_model_output(x)
-        got[handed] = hintfill.fill(result, x, layer.copy(), p, hint_groups=groups)
+        got[handed] = (*hintfill.fill(result, x, layer.copy(), p, hint_groups=groups), beside)
     assert got[False][1] == got[True][1] > 0  # (regions filled)
     for i in (0, 2, 3):  # the result, the paper, the sky
         np.testing.assert_array_equal(got[False][i], got[True][i])
+    a, b = got[False][4], got[True][4]
+    assert (a is None) == (b is None)
+    if a is not None:
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_array_equal(a.colours, b.colours)
 
 
 # ------------------------------------------------------------------ an automatic dab from the model (session 9)
