@@ -719,14 +719,15 @@ def fill(
         labels, n, has, flat, groups = _fill_dabs(
             result, sketch, p.line, labels, n, p.hint, thick, hint_groups
         )
-    blank = p.blank
-    if blank is None and hint_groups is not None and n == p.n:  # (the regions as dab_groups saw them)
-        blank = hint_groups.paper
-    if blank is None:
+    known = p.blank is not None  # (the paper prepare made: no dabs)
+    # (or dab_groups made, with the regions as it saw them)
+    handed = not known and hint_groups is not None and n == p.n and hint_groups.paper is not None
+    if known or handed:
+        blank, plan = (p.blank, p.auto) if known else (hint_groups.paper, hint_groups.auto)
+    else:
         blank = paper(result, labels, n, p.line, has, thick)
+        plan = auto_plan(labels, n, has, blank)
     np.copyto(result, 1.0, where=blank)
-    known = blank is p.blank  # (the paper prepare made: no dabs)
-    plan = p.auto if known else auto_plan(labels, n, has, blank)
     edge = _at_edge(labels, n, p.line, thick) if p.dabbed else None  # (the open background)
     near = _near(labels, edge) if has.any() else None
     thin = _thin(labels, n, p.line, has, near, thick) if near is not None else None
@@ -884,6 +885,7 @@ class DabGroups(NamedTuple):
     rim: np.ndarray
     paper: np.ndarray | None
     thick: dict
+    auto: AutoPlan | None  # `auto_plan` for `paper` (None with it)
 
 
 def dab_groups(prepared: Prepared, sketch: np.ndarray) -> DabGroups:
@@ -892,18 +894,21 @@ def dab_groups(prepared: Prepared, sketch: np.ndarray) -> DabGroups:
     distances to the groups (`_distances`, None without groups) and their rim distance (`_rim_distance`); the
     paper fill gives back (`paper`, with these dabs) where the model's output plays no part in it (no dabbed
     region reaches the open background, so the leak guard leaves the regions as they are, and the open area
-    has no second part the model decides), else None; and `_thickened`'s memo for prepare's lines (`thick`:
-    the lines thickened and the frame, which fill and exemplar.beside_dabs use again)."""
+    has no second part the model decides), else None, and the automatic dab's plan for it (`auto_plan`);
+    and `_thickened`'s memo for prepare's lines (`thick`: the lines thickened and the frame, which fill and
+    exemplar.beside_dabs use again)."""
     p = prepared
     groups = _hint_groups(p.hint & (p.labels >= 0), p.labels, sketch)
     dist = _distances(groups[2], groups[3], p.labels.shape) if len(groups[0]) else None
     thick: dict = {}
     has = np.zeros(p.n, bool)
     has[groups[0]] = True
-    blank = None
+    blank = auto = None
     if not (has & _at_edge(p.labels, p.n, p.line, thick)).any():  # (the leak guard's `leaky`: none)
         blank = paper(None, p.labels, p.n, p.line, has, thick)
-    return DabGroups(*groups, dist, _rim_distance(p.labels), blank, thick)
+    if blank is not None:
+        auto = auto_plan(p.labels, p.n, has, blank)
+    return DabGroups(*groups, dist, _rim_distance(p.labels), blank, thick, auto)
 
 
 def _fill_dabs(result, sketch, line, labels, n, hint, thick=None, groups=None) -> tuple:
