@@ -700,7 +700,8 @@ def fill(
     `result`. `colours`: (4, m) for the automatic dab's `m` regions of `prepared.auto` (exemplar.colours: CIELAB,
     NaN: the model's own, and the top of its shading), in place of the model's colours there, or a function of
     the plan that makes them. `hint_groups`: `dab_groups(prepared, sketch)` when it was made already (it needs
-    the sketch alone: the pipeline makes it beside the model)."""
+    the sketch alone: the pipeline makes it beside the model; with it the paper and the automatic dab's plan
+    where the model plays no part in them, and the lines thickened)."""
     if result.shape != sketch.shape:
         raise ValueError(f"result {result.shape} and sketch {sketch.shape} differ in size")
     p = prepared if prepared is not None else prepare(sketch, line_layer)
