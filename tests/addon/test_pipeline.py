@@ -1216,7 +1216,7 @@ def test_stylize_help_documents_none_and_batches(capsys):
 )
 def test_enlarged_results_equal_resize_bands(src, dst):
     """to_image_space enlarges a work size's result on its planes (_enlarged_bands: each source row across
-    once per band, the bands' arrays reused; three bands at 700 x 900, the last shorter): the same values,
+    once per band, the bands' arrays reused; ten bands at 700 x 900, the last shorter): the same values,
     bit for bit, as imageio.resize_bands on the (H, W, C) image, lines multiplied in as before. With `seen` it
     gives the planes too, and the style's input made from them is to_model_space's of the RGBA image, a NaN's
     (made 0) too."""
