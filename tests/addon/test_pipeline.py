@@ -143,6 +143,27 @@ def test_model_space_conversions_are_bit_identical_to_the_clipping_formulas():
     )
 
 
+def test_style_input_of_seen_planes_is_clipped_only_when_it_must_be():
+    """The style's input from a result's seen planes (`_unit` in place, then `_model_space_of`) skips the
+    clipping when every value is in [0, 1] (two read-only reductions): bit for bit the clip-everything
+    formula, exact 0 / 1 and -0.0 included, and one value out of range (or NaN, made 0) takes the clip."""
+    rng = np.random.default_rng(7)
+    seen = rng.uniform(0, 1, (3, 9, 11)).astype(np.float32)
+    seen[0, 0, :3] = 0.0, 1.0, -0.0
+
+    def reference(p):
+        one = np.float32(1)
+        return (np.fmin(np.fmax(p, np.float32(0)), one) - one) * np.float32(2) + one
+
+    for odd in (None, 1.0000001, np.nan, -1e-7, np.inf):
+        p = seen.copy()
+        if odd is not None:
+            p[2, 8, 10] = odd
+        want = reference(p)
+        np.testing.assert_array_equal(pipeline._model_space_of(pipeline._unit(p, p), p), want)
+        assert np.isfinite(want).all() and want.min() >= -1.0 and want.max() <= 1.0
+
+
 def test_one_tile_is_the_model_output_itself(stylize_model):
     """An image that fits one tile goes through the session as it is: the pipeline's result is exactly the
     bare session's output, converted to RGBA (no blending weights, no resampling)."""
