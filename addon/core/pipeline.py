@@ -380,7 +380,6 @@ def to_image_space(
     `seen`: a (3, height, width) float32 array to hold the result's planes too (top-down, as `_as_seen`)."""
     h, w = size or rgb.shape[1:]
     out = np.empty((h, w, 4), dtype=np.float32)
-    out[:, :, 3] = 1.0
     if lines is not None and lines.shape != (h, w):
         lines = resize(lines[:, :, None], h, w)[:, :, 0]
     if (h, w) == rgb.shape[1:]:
@@ -394,11 +393,13 @@ def to_image_space(
         n = planes.shape[1]
         if seen is None and (tmp is None or len(tmp) != n):  # (one for the bands of a size: fresh pages cost)
             tmp = np.empty((n, w), dtype=np.float32)
+        rows = out[h - top - n : h - top]  # bottom-up: image row `top` is out[h - 1 - top]
+        rows[:, :, 3] = 1.0  # (the band's rows first touched here, then in the cache)
         for c in range(3):  # a plane at a time on contiguous rows, then one interleaving copy
             if seen is not None:
                 tmp = seen[c, top : top + n]
             _seen_plane(planes[c], tmp, None if lines is None else lines[top : top + n])
-            out[h - top - n : h - top, :, c] = tmp[::-1]  # bottom-up: image row `top` is out[h - 1 - top]
+            rows[:, :, c] = tmp[::-1]
     return out
 
 
