@@ -23,7 +23,7 @@ import numpy as np
 
 from .colour import srgb_decode, srgb_encode
 from .errors import ImageError, UserError
-from .files import FileError, open_regular
+from .files import FileError, open_regular, write_durably
 
 MAX_SIDE = 16384  # larger sketches are refused with a clear message
 MAX_PIXELS = 100_000_000
@@ -331,14 +331,9 @@ def png_size(data: bytes) -> tuple[int, int] | None:
 
 
 def write_png(path: str, rgba: np.ndarray) -> None:
-    """Write atomically (temp name + rename) so a failed write never leaves half a file."""
-    import os
-
-    data = encode_png(rgba)
-    tmp = f"{path}.part"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    """Write durably (`files.write_durably`): a failed write leaves the old file, no half a file and no temp
+    file, and raises a FileError that says why (a full disk, a read-only folder) and what to do."""
+    write_durably(path, encode_png(rgba))
 
 
 def resize(img: np.ndarray, height: int, width: int) -> np.ndarray:

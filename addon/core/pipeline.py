@@ -74,7 +74,7 @@ import numpy as np
 from . import colour, exemplar, hintfill, imageio
 from .contract import ModelError, ModelInfo, describe_model
 from .errors import Cancelled, ImageError, UserError
-from .files import refuse_overwrite
+from .files import os_error_message, refuse_overwrite
 from .imageio import as_rgba, check_size, resize, resize_bands
 
 log = logging.getLogger(__name__)
@@ -2001,9 +2001,9 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         last = results[[k for k in STAGES if k in results][-1]]
         try:
             os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-            imageio.write_png(out, last)
         except OSError as exc:
-            raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+            raise UserError(os_error_message(exc, f"writing {out}")) from None
+        imageio.write_png(out, last)  # a FileError saying why it failed
         return last.shape[1], last.shape[0]
 
     if not batch:

@@ -224,3 +224,33 @@ def test_stylize_never_writes_over_its_sketch(tmp_path, test_models, capsys, mon
         err = capsys.readouterr().err
         assert rc == 1 and "never writes a result over its source" in err, (out, err)
     assert src.read_bytes() == before
+
+
+ON_SMALL_DISK = """
+import os, sys
+from nftgan.core.pipeline import main
+out = os.path.join(FS, "out.png")
+rc = main([sys.argv[1], "-o", out, "--models", sys.argv[2], "--colorize", "colorize", "--style", "none"])
+print("LEFT", sorted(os.listdir(FS)), open(out, "rb").read() == open(sys.argv[3], "rb").read())
+sys.exit(rc)
+"""
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_result_the_disk_cannot_take_leaves_the_old_one_and_no_temp_file(read_only, test_models, tmp_path):
+    """A full disk and a read-only one, for real (tests/limited_fs.py): the message says what happened and
+    what to do, no traceback; the result from before stays as it was and no temp file is left behind."""
+    from PIL import Image
+
+    from tests.limited_fs import run_on_small_fs
+
+    src = tmp_path / "noise.png"  # its result is ~90 kB as PNG: more than the 32 kB disk takes
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (320, 320, 3), dtype=np.uint8)).save(src)
+    (tmp_path / "old").mkdir()
+    old = white_png(tmp_path / "old" / "out.png", 8, 8)
+    result = run_on_small_fs(ON_SMALL_DISK, src, test_models, old, size="32k", seed=old, read_only=read_only)
+    err = result.stderr
+    assert result.returncode == 1 and "Traceback" not in err, err
+    expected = "choose a folder you can write to" if read_only else "the disk is full"
+    assert "writing " in err and expected in err, err
+    assert "LEFT ['out.png'] True" in result.stdout, result.stdout
