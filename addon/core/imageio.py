@@ -33,10 +33,14 @@ def check_size(height: int, width: int, where: str = "image") -> None:
     if height < 1 or width < 1:
         raise ImageError(f"{where} is empty ({width}x{height} pixels); paint or load a sketch first.")
     if max(height, width) > MAX_SIDE or height * width > MAX_PIXELS:
-        raise ImageError(
-            f"{where} is {width}x{height} pixels, more than NFTGan handles ({MAX_SIDE} px per side, "
-            f"{MAX_PIXELS // 1_000_000} megapixels); scale it down first."
-        )
+        raise _too_large(where, f"{width}x{height} pixels")
+
+
+def _too_large(where: str, size: str) -> ImageError:
+    return ImageError(
+        f"{where} is {size}, more than NFTGan handles ({MAX_SIDE} px per side, "
+        f"{MAX_PIXELS // 1_000_000} megapixels); scale it down first."
+    )
 
 
 def as_rgba(pixels: np.ndarray) -> np.ndarray:
@@ -190,9 +194,17 @@ def _reading(path: str):
                 yield im
         except (ImageError, MemoryError):
             raise
-        except Image.DecompressionBombError as exc:
-            raise ImageError(f"{path} is too large to open safely ({exc}); scale it down first.") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except Image.DecompressionBombError:  # over twice pillow's pixel limit, so over NFTGan's too
+            fh.seek(0)
+            w, h = png_size(fh.read(24)) or (0, 0)
+            size = f"{w}x{h} pixels" if w else f"over {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels"
+            raise _too_large(path, size) from None
+        except UnidentifiedImageError:  # its own text names a file object, not the file
+            raise ImageError(
+                f"{path} is not a readable image (not an image file, or in a format NFTGan cannot read). "
+                "Save it as PNG or JPEG and try again."
+            ) from None
+        except (OSError, SyntaxError, ValueError) as exc:
             raise ImageError(
                 f"{path} is not a readable image ({exc}). Save it as PNG or JPEG and try again."
             ) from None

@@ -254,3 +254,26 @@ def test_a_result_the_disk_cannot_take_leaves_the_old_one_and_no_temp_file(read_
     expected = "choose a folder you can write to" if read_only else "the disk is full"
     assert "writing " in err and expected in err, err
     assert "LEFT ['out.png'] True" in result.stdout, result.stdout
+
+
+def test_a_huge_or_unknown_file_is_refused_saying_what_it_is(tmp_path):
+    """A header claiming 60000² pixels (beyond pillow's own bomb limit) gets NFTGan's limits and its size, not
+    pillow's "decompression bomb DOS attack"; a text file named .png no "<_io.BufferedReader ...>"."""
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+        + _chunk(b"IEND", b"")
+    )
+    with pytest.raises(imageio.ImageError) as caught:
+        imageio.read_image(str(huge))
+    assert str(caught.value) == (
+        f"{huge} is 60000x60000 pixels, more than NFTGan handles (16384 px per side, 100 megapixels); "
+        "scale it down first."
+    )
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(imageio.ImageError) as caught:
+        imageio.image_size(str(text))
+    assert str(caught.value).startswith(f"{text} is not a readable image (not an image file, or in a format")
+    assert "<" not in str(caught.value)
