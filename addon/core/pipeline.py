@@ -2012,6 +2012,9 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
             w, h = one(files[0], outputs[0])
         except (UserError, ImageError, ModelError) as exc:
             return fail(str(exc))
+        except KeyboardInterrupt:
+            print(f"\n{prog}: interrupted; {outputs[0]} was not written", file=sys.stderr)
+            return 130
         print(f"wrote {outputs[0]} ({w}x{h}) with {chain} in {time.perf_counter() - t0:.1f} s")
         return 0
     for problem in problems:

@@ -277,3 +277,28 @@ def test_a_huge_or_unknown_file_is_refused_saying_what_it_is(tmp_path):
         imageio.image_size(str(text))
     assert str(caught.value).startswith(f"{text} is not a readable image (not an image file, or in a format")
     assert "<" not in str(caught.value)
+
+
+INTERRUPTED = """
+import os, signal, sys
+from nftgan.core import pipeline
+run = pipeline.run
+def run_and_ctrl_c(*args, **kw):  # a real SIGINT, as Ctrl+C sends it, while the sketch is being stylized
+    os.kill(os.getpid(), signal.SIGINT)
+    return run(*args, **kw)
+pipeline.run = run_and_ctrl_c
+sys.exit(pipeline.main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_on_one_sketch_is_a_message_not_a_traceback(test_models, tmp_path):
+    src, out = white_png(tmp_path / "s.png", 64, 48), tmp_path / "out.png"
+    r = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED, str(src), "-o", str(out), "--models", str(test_models)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert r.returncode == 130 and "Traceback" not in r.stderr, r.stderr
+    assert f"interrupted; {out} was not written" in r.stderr and not out.exists()
