@@ -92,3 +92,11 @@ class Parser(argparse.ArgumentParser):
 def add_out(parser: argparse.ArgumentParser, what: str, metavar: str, **kw) -> argparse.Action:
     """-o/--out: where the command writes its result (`what`: a file or folder, said in its help)."""
     return parser.add_argument("-o", "--out", metavar=metavar, help=what, **kw)
+
+
+def warn_skipped(prog: str, found) -> None:
+    """On stderr, each model folder or file that gives no style (`styles.scan`'s invalid ones: a --models
+    folder that does not exist, a broken .onnx), so a typo or a bad file is not passed over in silence."""
+    for style in found:
+        if not style.ok:
+            print(f"{prog}: warning: {style.error}", file=sys.stderr)

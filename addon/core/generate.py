@@ -182,13 +182,15 @@ def model_attributes(info: ModelInfo) -> list[dict]:
 # `nftgan generate`
 
 
-def _model_path(wanted: str, folders: list[str]) -> str:
+def _model_path(wanted: str, folders: list[str], prog: str) -> str:
     """A model file: `wanted` itself when it is a file, else the generate model with that id or name."""
     if os.path.isfile(wanted):
         return wanted
     from . import styles
+    from .cliargs import warn_skipped
 
     found = styles.scan(folders)
+    warn_skipped(prog, found)
     style = styles.find(found, "generate", wanted)
     if style is None:
         names = ", ".join(f"{s.id} ({s.name})" for s in styles.of_kind(found, "generate")) or "none found"
@@ -232,7 +234,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
     parser.add_argument("--provider", choices=PROVIDERS, default="auto", help=PROVIDER_HELP)
     args = parser.parse_args(argv)
     try:
-        info = load_model(_model_path(args.model, args.models))
+        info = load_model(_model_path(args.model, args.models, prog))
         plan = (
             seeds_plan(args.seed, args.count)
             if args.to_seed is None

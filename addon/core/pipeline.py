@@ -1844,7 +1844,7 @@ def _outputs(files: list[str], out: str, batch: bool) -> list[str]:
 
 def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     from . import styles
-    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out
+    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out, warn_skipped
 
     p = Parser(
         prog=prog,
@@ -1941,6 +1941,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         return 1
 
     found = styles.scan(args.models)
+    warn_skipped(prog, found)
 
     def pick(kind: str, wanted: str | None):
         if wanted and wanted.lower() == "none":
@@ -1970,12 +1971,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         if args.upscale:
             models["upscale"] = pick("upscale", args.upscale)
         if not any(models.values()):
-            bad = [s.error for s in found if not s.ok]
-            raise UserError(
-                styles.HOW_TO_GET_STYLES
-                + " On the command line: --models DIR."
-                + "".join(f"\n  skipped: {e}" for e in bad)
-            )
+            raise UserError(styles.HOW_TO_GET_STYLES + " On the command line: --models DIR.")
         infos = check_options(models, strength, lines)
         files, problems, batch = sketches_of(args.sketch)
         outputs = _outputs(files, args.out, batch)

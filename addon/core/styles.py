@@ -152,7 +152,8 @@ def scan(user_folders=()) -> list[Style]:
     for folder in model_folders(user_folders):
         if not os.path.isdir(folder):
             if folder != BUNDLED_DIR:
-                styles.append(Style(folder, error=f"model folder {folder} does not exist."))
+                what = "is a file, not a folder of models" if os.path.exists(folder) else "does not exist"
+                styles.append(Style(folder, error=f"model folder {folder} {what}."))
             continue
         names = {e.lower(): e for e in os.listdir(folder) if e.lower().endswith(".onnx")}
         for low, entry in sorted(names.items()):

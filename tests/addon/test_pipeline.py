@@ -1122,6 +1122,26 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         assert "Traceback" not in err
 
 
+def test_cli_names_a_models_folder_that_gives_no_style(test_models, tmp_path, capsys):
+    """A typo in --models, a file given as the folder, or a broken .onnx in it: a warning on stderr each (the
+    run goes on with what there is), instead of the default styles in silence or a bare "no model called"."""
+    good = _png(tmp_path / "ok.png", np.full((8, 8, 3), 255, np.uint8))
+    mine = tmp_path / "my-styles"
+    mine.mkdir()
+    (mine / "mine.onnx").write_bytes(b"\x08\x07half a model")
+    base = [good, "-o", str(tmp_path / "out.png"), "--models", str(test_models), "--colorize", "colorize"]
+    for extra, warning in (
+        (["--models", str(tmp_path / "my-stlyes")], f"model folder {tmp_path / 'my-stlyes'} does not exist."),
+        (["--models", str(mine / "mine.onnx")], f"model folder {mine / 'mine.onnx'} is a file, not a folder"),
+        (["--models", str(mine), "--style", "mine"], "mine.onnx is not a readable ONNX model"),
+    ):
+        rc = pipeline.main([*base, *extra])
+        err = capsys.readouterr().err
+        assert f"nftgan stylize: warning: {warning}" in err and "Traceback" not in err, (extra, err)
+        assert rc == (1 if "--style" in extra else 0), (extra, err)
+    assert "no stylize model called 'mine'" in err
+
+
 def test_nftgan_stylize_command(test_models, tmp_path):
     """The installed `nftgan` entry point, end to end in a fresh process."""
     src = _png(tmp_path / "s.png", (sketch(50, 70)[::-1, :, :3] * 255).astype(np.uint8))

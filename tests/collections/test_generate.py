@@ -123,6 +123,9 @@ def test_generate_command_errors(colorize_model, generate_model, tmp_path, capsy
         nftgan(["generate", "no-such-collection", "-o", str(tmp_path / "x"), "--models", str(tmp_path)]) == 2
     )
     assert "no such file, and no generate model has that id or name" in capsys.readouterr().err
+    missing = tmp_path / "my-colections"  # a typo in --models is named, not passed over
+    assert nftgan(["generate", "punks", "-o", str(tmp_path / "x"), "--models", str(missing)]) == 2
+    assert f"nftgan generate: warning: model folder {missing} does not exist." in capsys.readouterr().err
 
 
 def test_generate_picks_a_model_by_id_from_models_folders(generate_model, tmp_path, capsys):
