@@ -244,15 +244,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     from . import imageio
+    from .files import FileError, os_error_message, write_durably
 
     images = run(info, latents(plan, info.latent), threads=args.threads, provider=args.provider)
-    os.makedirs(args.out, exist_ok=True)
-    entries = []
-    for sample, image in zip(plan, images):
-        name = f"{sample.stem}.png"
-        imageio.write_png(os.path.join(args.out, name), image)
-        entries.append({"file": name, **asdict(sample), "attributes": sample.attributes()})
-    imageio.write_png(os.path.join(args.out, "grid.png"), grid(images))
+    entries = [
+        {"file": f"{sample.stem}.png", **asdict(sample), "attributes": sample.attributes()} for sample in plan
+    ]
     manifest = {
         "model": info.name,
         "model_file": os.path.basename(info.path),
@@ -261,10 +258,16 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         "attributes": model_attributes(info),
         "images": entries,
     }
-    tmp = os.path.join(args.out, "generate.json.part")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2)
-    os.replace(tmp, os.path.join(args.out, "generate.json"))
+    try:  # a full or read-only disk: a message, and no half-written file
+        os.makedirs(args.out, exist_ok=True)
+        for entry, image in zip(entries, images):
+            imageio.write_png(os.path.join(args.out, entry["file"]), image)
+        imageio.write_png(os.path.join(args.out, "grid.png"), grid(images))
+        write_durably(os.path.join(args.out, "generate.json"), json.dumps(manifest, indent=2).encode())
+    except OSError as exc:
+        message = str(exc) if isinstance(exc, FileError) else os_error_message(exc, f"writing {args.out}")
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 1
     print(
         f"{len(images)} images of {info.size}x{info.size} from {info.name} -> {args.out} "
         f"(grid.png, generate.json)"

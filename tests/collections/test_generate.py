@@ -136,3 +136,22 @@ def test_generate_picks_a_model_by_id_from_models_folders(generate_model, tmp_pa
     assert nftgan([*argv, "--models", str(generate_model.parent)]) == 0
     assert (by_id / "seed000001.png").read_bytes() == (by_path / "seed000001.png").read_bytes()
     capsys.readouterr()
+
+
+ON_SMALL_DISK = """
+import os, sys
+from nftgan.export.cli import main
+rc = main(["generate", sys.argv[1], "-n", "40", "-o", os.path.join(FS, "out")])
+print("LEFT", sorted(os.listdir(os.path.join(FS, "out"))))
+sys.exit(rc)
+"""
+
+
+def test_generate_on_a_full_disk_says_so_and_leaves_no_half_file(generate_model):
+    from tests.limited_fs import run_on_small_fs
+
+    result = run_on_small_fs(ON_SMALL_DISK, generate_model, size="16k")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "nftgan generate: error: writing " in result.stderr and "the disk is full" in result.stderr
+    left = result.stdout.split("LEFT ", 1)[1]
+    assert "seed000000.png" in left and ".tmp" not in left and ".part" not in left, left
