@@ -1251,6 +1251,27 @@ def test_stylize_help_documents_none_and_batches(capsys):
     assert "a folder of them or a glob pattern" in text and "exit status is 1" in text
 
 
+def test_stylize_help_examples_name_styles_that_are_bundled(capsys):
+    """Each example without --models picks its styles from the bundled ones: copied as it is, it runs."""
+    import shlex
+
+    if not styles.scan():
+        pytest.skip("no styles bundled in addon/models")
+    with pytest.raises(SystemExit):
+        pipeline.main(["--help"])
+    examples = capsys.readouterr().out.split("examples:\n", 1)[1].splitlines()
+    found, checked = styles.scan(), 0
+    for line in examples:
+        args = shlex.split(line, comments=True)
+        if "--models" in args:
+            continue
+        for flag, kind in (("--colorize", "colorize"), ("--style", "stylize"), ("--upscale", "upscale")):
+            if flag in args and args[args.index(flag) + 1] != "none":
+                assert styles.find(found, kind, args[args.index(flag) + 1]), line
+                checked += 1
+    assert checked >= 2
+
+
 @pytest.mark.parametrize(
     ("src", "dst"),
     [((64, 64), (256, 256)), ((50, 75), (151, 229)), ((64, 48), (64, 97)), ((90, 120), (700, 900))],
