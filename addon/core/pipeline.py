@@ -527,7 +527,9 @@ def check_job(
     extra: int = 0,
     fill_hints: bool = True,
 ) -> None:
-    """ImageError naming the memory limit when the job would need more (checked before allocating)."""
+    """ImageError naming the memory limit when the job would need more (checked before allocating), or
+    when the sketch is empty or larger than NFTGan handles (check_size)."""
+    check_size(h, w)
     if size:
         f = size / max(h, w)
         th, tw = max(1, round(h * f)), max(1, round(w * f))

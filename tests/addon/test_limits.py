@@ -302,3 +302,13 @@ def test_ctrl_c_on_one_sketch_is_a_message_not_a_traceback(test_models, tmp_path
     )
     assert r.returncode == 130 and "Traceback" not in r.stderr, r.stderr
     assert f"interrupted; {out} was not written" in r.stderr and not out.exists()
+
+
+def test_an_empty_sketch_is_a_message_through_the_core_api(colorize_model):
+    """A 0 x 0 or 0 x N array (an empty image a script hands over): the size check's message, not a
+    ZeroDivisionError from the memory estimate."""
+    for shape in ((0, 0, 4), (0, 32, 4)):
+        with pytest.raises(UserError, match=r"image is empty \(\d+x0 pixels\); paint or load a sketch first"):
+            pipeline.run(
+                np.zeros(shape, np.float32), models={"colorize": describe_model(str(colorize_model))}
+            )
