@@ -72,6 +72,33 @@ def test_publish_command_errors_are_clear(tmp_path, capsys, monkeypatch):
     assert Ledger(db).rows() == []  # nothing half-recorded
 
 
+def test_a_file_that_is_not_the_picture_its_name_says_is_refused(tmp_path, capsys):
+    """A text file or a JPEG named .png would make a token whose picture no wallet shows: refused, nothing
+    staged or recorded."""
+    import io
+
+    from PIL import Image
+
+    text, jpeg = tmp_path / "notes.png", tmp_path / "photo.png"
+    text.write_text("not a picture")
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="JPEG")
+    jpeg.write_bytes(buf.getvalue())
+    out, db = tmp_path / "out", str(tmp_path / "l.sqlite")
+    for path, message in (
+        (text, "notes.png is not a PNG, JPEG or WebP picture"),
+        (jpeg, "photo.png is a JPEG picture named .png: rename it, or save it as PNG"),
+    ):
+        assert publish_main([str(path), "--endpoint", str(out), "--ledger", db]) == 1
+        assert message in capsys.readouterr().err
+    assert Ledger(db).rows() == [] and not out.exists()
+    art = tmp_path / "art.webp"  # a WebP named .webp goes through
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="WEBP")
+    art.write_bytes(buf.getvalue())
+    assert publish_main([str(art), "--endpoint", str(out), "--ledger", db, "--dry-run"]) == 0
+
+
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata"])
 def test_a_rejected_token_on_the_command_line_names_the_environment_variable(
     kind, server, tmp_path, capsys, monkeypatch

@@ -21,7 +21,7 @@ from .cid import CIDError
 from .ledger import DONE, PUBLISHED, STAGED, Ledger, Row
 from .metadata import attribute
 from .provenance import nftgan_request
-from .service import prepare, publish, resume_pending, upload_command
+from .service import image_type, prepare, publish, resume_pending, upload_command
 from .unixfs import cid_of_file
 
 
@@ -202,7 +202,17 @@ def _publish(args: argparse.Namespace, prog: str) -> int:
         status |= row.state not in DONE
     if args.resume:
         return status
-    image = read_regular(args.image)
+    image, ext = read_regular(args.image), os.path.splitext(args.image)[1] or ".png"
+    named = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP"}.get(ext.lower())
+    found = image_type(image)
+    if image and named and found != named:  # a token whose picture no wallet shows
+        raise PublishError(
+            f"{args.image} is a {found} picture named {ext}: rename it, or save it as {named}; nothing was "
+            "published."
+            if found
+            else f"{args.image} is not a PNG, JPEG or WebP picture (not by its first bytes): save the image "
+            "again as PNG; nothing was published."
+        )
     animation = read_regular(args.animation) if args.animation else None
     sketch_cid = ""
     if args.sketch:
@@ -211,7 +221,7 @@ def _publish(args: argparse.Namespace, prog: str) -> int:
     request = nftgan_request(
         image,
         name=args.name or os.path.splitext(os.path.basename(args.image))[0],
-        image_ext=os.path.splitext(args.image)[1] or ".png",
+        image_ext=ext,
         sketch_cid=sketch_cid,
         attributes=args.attribute,
         description=args.description,

@@ -38,6 +38,15 @@ MIME = {
 Progress = Callable[[float, str], None]
 
 
+def image_type(data: bytes) -> str:
+    """The picture format of `data` from its first bytes: PNG, JPEG, WebP, or "" for none of them."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    return "WebP" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else ""
+
+
 @dataclass
 class Request:
     image: bytes
