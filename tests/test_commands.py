@@ -119,6 +119,17 @@ def test_one_meaning_per_flag_name(all_parsers):
     assert not clashes, "\n".join(clashes)
 
 
+@pytest.mark.parametrize("command", ["stylize", "generate"])
+@pytest.mark.parametrize("value", ["-1", "100000"])
+def test_threads_takes_what_the_add_on_allows(command, value, capsys):
+    """0 (all) to 256, as the add-on's preference: 100000 used to start that many onnxruntime threads (it
+    hung), -1 passed for "all" unsaid."""
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([command, "missing", "-o", "out", "--threads", value])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and f"--threads: give 0 (all CPU threads) to 256, not {value}" in err, err
+
+
 # A valid command line for each command with a rename, the old spelling, the new one and a value.
 RENAMED = [
     ("export", ["run", "-o", "m.onnx"], "--output", "--out", "x.onnx"),

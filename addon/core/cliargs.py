@@ -8,7 +8,7 @@ One meaning per flag name across the subcommands (the README's command table lis
   --batch-size N    images per forward pass (train, eval)
   --models DIR      an extra folder of .onnx models, searched by id or name (stylize, generate)
   --provider P      where onnxruntime runs: auto (CUDA / DirectML / CoreML when available) or cpu
-  --threads N       CPU threads for inference (0: all)
+  --threads N       CPU threads for inference (0: all; up to 256, as the add-on allows)
 
 A renamed flag keeps its old spelling for one release: it still works, and prints a note naming the new
 one on stderr (`Parser.renamed`).
@@ -20,6 +20,7 @@ import argparse
 import sys
 
 PROVIDERS = ("auto", "cpu")
+MAX_THREADS = 256  # as the add-on's Threads preference allows (onnxruntime would start them all)
 PROVIDER_HELP = "where models run: auto: CUDA / DirectML / CoreML when available, else the CPU"
 
 
@@ -87,6 +88,21 @@ class Parser(argparse.ArgumentParser):
             )
             out.append(f"{new}={value}" if eq else new)
         return out
+
+
+def threads(text: str) -> int:
+    """--threads N: 0 (all) to MAX_THREADS."""
+    n = int(text)  # not a number: argparse says "invalid threads value"
+    if not 0 <= n <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"give 0 (all CPU threads) to {MAX_THREADS}, not {n}")
+    return n
+
+
+def add_threads(parser: argparse.ArgumentParser) -> argparse.Action:
+    """--threads N: CPU threads for inference (stylize, generate)."""
+    return parser.add_argument(
+        "--threads", type=threads, default=0, metavar="N", help="CPU threads for inference (0: all)"
+    )
 
 
 def add_out(parser: argparse.ArgumentParser, what: str, metavar: str, **kw) -> argparse.Action:

@@ -203,7 +203,7 @@ def _model_path(wanted: str, folders: list[str], prog: str) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
-    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out
+    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out, add_threads
 
     parser = Parser(
         prog=prog,
@@ -228,9 +228,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
     parser.add_argument(
         "--models", action="append", default=[], metavar="DIR", help="extra model folder (repeatable)"
     )
-    parser.add_argument(
-        "--threads", type=int, default=0, metavar="N", help="CPU threads for inference (0: all)"
-    )
+    add_threads(parser)
     parser.add_argument("--provider", choices=PROVIDERS, default="auto", help=PROVIDER_HELP)
     args = parser.parse_args(argv)
     try:

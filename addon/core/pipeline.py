@@ -1846,7 +1846,7 @@ def _outputs(files: list[str], out: str, batch: bool) -> list[str]:
 
 def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     from . import styles
-    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out, warn_skipped
+    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out, add_threads, warn_skipped
 
     p = Parser(
         prog=prog,
@@ -1927,7 +1927,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         metavar="STAGE=S",
         help="mix a stage's input and output: colorize=0.7 keeps 30%% of the sketch (0..1, default 1; repeatable)",
     )
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads for inference (0: all)")
+    add_threads(p)
     p.add_argument(
         "--precision",
         choices=styles.PRECISIONS,
