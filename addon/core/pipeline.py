@@ -1973,7 +1973,11 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         if args.upscale:
             models["upscale"] = pick("upscale", args.upscale)
         if not any(models.values()):
-            raise UserError(styles.HOW_TO_GET_STYLES + " On the command line: --models DIR.")
+            raise UserError(
+                "nothing to run: --colorize none and --style none skip both stages; keep one, or add --upscale."
+                if styles.of_kind(found, "colorize") or styles.of_kind(found, "stylize")
+                else styles.HOW_TO_GET_STYLES + " On the command line: --models DIR."
+            )
         infos = check_options(models, strength, lines)
         files, problems, batch = sketches_of(args.sketch)
         outputs = _outputs(files, args.out, batch)

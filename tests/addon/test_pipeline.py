@@ -1114,6 +1114,7 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         ((good, "--strength", "colorize=lots"), "give STAGE=S with S between 0 and 1"),
         ((good, "--strength", "stylize=2"), "the stylize strength must be between 0 and 1"),
         ((good, "--keep-lines", "colorize,outline"), "unknown pipeline stage(s) ['outline']"),
+        ((good, "--colorize", "none", "--style", "none"), "nothing to run: --colorize none and --style none"),
     ]
     for args, message in expectations:
         rc, _ = stylize_cli(*args)
