@@ -89,12 +89,17 @@ def bundled_models() -> dict | None:
     picked = {k: styles.find(found, k, None) for k in ("colorize", "stylize")}
     if not all(picked.values()):
         return None
-    if styles.find(found, "upscale", None):  # the optional last stage: 256 px results -> 1024 px textures
+    if styles.find(
+        found, "upscale", None
+    ):  # the optional last stage: the 1024 px canvas -> a 2048 px texture
         picked["upscale"] = styles.find(found, "upscale", None)
+    runs = {
+        k: s.model() for k, s in picked.items()
+    }  # the file Precision: auto runs (int8 on VNNI / AMX CPUs)
     return {
         "folder": None,
         **{k: s.id for k, s in picked.items()},
-        "names": {k: f"{s.name} ({os.path.relpath(s.path, ROOT)})" for k, s in picked.items()},
+        "names": {k: f"{m.name} ({os.path.relpath(m.path, ROOT)})" for k, m in runs.items()},
         "paths": {k: s.path for k, s in picked.items()},
     }
 
@@ -242,7 +247,7 @@ def scene(models: dict, out: str) -> dict:
     while runtime.worker.busy():
         runtime.drain()  # what Blender's timer does every 0.2 s
         job = runtime.worker.current
-        if job is not None and job.message != shown:
+        if job is not None and job.message and job.message != shown:
             shown = job.message
             print(f"  {job.fraction:5.0%}  {job.message}", flush=True)
         time.sleep(0.1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -69,6 +70,17 @@ def test_shipped_models_fit_the_size_budget(infos):
     assert total <= ev.BUDGET_MB, (
         f"addon/models holds {total:.1f} MB of models; the budget is {ev.BUDGET_MB} MB"
     )
+
+
+def test_the_demo_names_the_model_files_it_runs():
+    """`make demo`'s MODELS USED lines name the file Precision: auto runs (the int8 one on this CPU when it
+    has VNNI / AMX), with the name the status bar shows ("Flat Colour (int8)")."""
+    from tools.demo import ROOT, bundled_models
+
+    found = styles.scan()
+    for kind, named in bundled_models()["names"].items():
+        runs = styles.find(found, kind, None).model()
+        assert named == f"{runs.name} ({os.path.relpath(runs.path, ROOT)})", (kind, named)
 
 
 def test_golden_fixtures_match_the_shipped_files(infos):
