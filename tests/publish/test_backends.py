@@ -96,6 +96,21 @@ def test_persistent_errors_fail_clearly_after_bounded_retries(server, backend_fo
     assert len(server.state.hits) == hits + 1
 
 
+def test_nothing_listening_at_the_endpoint_is_said_in_words(backend_for, ledger, sleeps):
+    """A kubo node that is not running: its host and "connection refused", not urllib3's wrappers
+    ("HTTPConnectionPool(...): Max retries exceeded ... (Caused by NewConnectionError(..." cut at 160)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(PublishError) as failed:
+        publish(_request(), backend_for("kubo", endpoint=f"http://127.0.0.1:{port}"), ledger)
+    message = str(failed.value)
+    assert f"failed after 4 attempts: no connection to 127.0.0.1:{port} (connection refused)" in message
+    assert "is the service running" in message and "Pool" not in message, message
+
+
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata"])
 def test_rejected_token_is_reported_as_such(kind, server, backend_for, ledger):
     with pytest.raises(TokenRejected, match=r"rejected the API token.*preferences"):

@@ -325,7 +325,7 @@ class HttpClient:
                 if watchdog.fired == "deadline":
                     late = True
                     break
-                last = f"{type(exc).__name__}: {self.redact(_short(exc), 160)}"
+                last = self.redact(_why(exc, url), 160)
             if attempt + 1 == self.retry.attempts:
                 break
             delay = self.retry.backoff(attempt) if wait is None else wait
@@ -447,3 +447,20 @@ class _Retry(Exception):
 
 def _short(exc: Exception) -> str:
     return str(exc).split("\n")[0][:160]
+
+
+def _why(exc: Exception, url: str) -> str:
+    """A failed try in words: a connection that broke or was never made names its host and the system's
+    reason (refused: nothing listens there; a name not found), not urllib3's pool and retry wrappers."""
+    root, seen = exc, set()
+    while id(root) not in seen:  # requests' ConnectionError -> MaxRetryError -> NewConnectionError -> OSError
+        seen.add(id(root))
+        reason = getattr(root, "reason", None)
+        nxt = reason if isinstance(reason, BaseException) else root.__cause__ or root.__context__
+        if nxt is None:
+            break
+        root = nxt
+    if isinstance(exc, requests.ConnectionError) and isinstance(root, OSError) and root.strerror:
+        host = urllib.parse.urlsplit(url).netloc
+        return f"no connection to {host} ({root.strerror.lower()}): is the service running, and its endpoint right?"
+    return f"{type(exc).__name__}: {_short(exc)}"
