@@ -67,8 +67,9 @@ def read_regular(path: str | os.PathLike) -> bytes:
 
 def write_durably(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one. On any
-    failure the temporary file is removed and a FileError says what happened (e.g. the disk is full)."""
-    tmp = f"{os.fspath(path)}.tmp"
+    failure the temporary file is removed and a FileError says what happened (e.g. the disk is full).
+    The temporary name is this process's own, so two processes writing one file each write a whole one."""
+    tmp = f"{os.fspath(path)}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)

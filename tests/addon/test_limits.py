@@ -312,3 +312,42 @@ def test_an_empty_sketch_is_a_message_through_the_core_api(colorize_model):
             pipeline.run(
                 np.zeros(shape, np.float32), models={"colorize": describe_model(str(colorize_model))}
             )
+
+
+OTHER_WRITER = """
+import builtins, sys
+from nftgan.core.files import write_durably
+real_open = builtins.open
+def open_and_wait(path, mode="r", *args, **kw):  # pause once its temp file is open: the other writer goes
+    fh = real_open(path, mode, *args, **kw)
+    if "w" in mode:
+        print("OPEN", flush=True)
+        sys.stdin.readline()
+    return fh
+builtins.open = open_and_wait
+write_durably(sys.argv[1], real_open(sys.argv[2], "rb").read())
+"""
+
+
+def test_two_processes_writing_one_file_each_write_a_whole_one(tmp_path):
+    """`nftgan stylize -o out.png` twice at once: each process has a temp file of its own, so neither
+    truncates the other's half-written one or takes it away before its rename (the later one wins whole)."""
+    from nftgan.core.files import write_durably
+
+    out, theirs = tmp_path / "out.png", tmp_path / "theirs.png"
+    theirs.write_bytes(b"theirs" * 1000)
+    other = subprocess.Popen(
+        [sys.executable, "-c", OTHER_WRITER, str(out), str(theirs)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert other.stdout.readline() == "OPEN\n"  # the other process is half way through
+    write_durably(out, b"ours")
+    assert out.read_bytes() == b"ours"
+    _, err = other.communicate("go\n", timeout=60)
+    assert other.returncode == 0, err
+    assert out.read_bytes() == theirs.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "theirs.png"]
