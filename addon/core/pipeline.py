@@ -1959,6 +1959,10 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     try:
         if args.resize is not None and args.resize < 1:
             raise UserError(f"--resize must be a positive number of pixels, got {args.resize}.")
+        if args.resize is not None and args.resize > imageio.MAX_SIDE:
+            raise UserError(
+                f"--resize {args.resize} is more than NFTGan handles ({imageio.MAX_SIDE} px per side)."
+            )
         lines = [k.strip() for k in args.keep_lines.split(",") if k.strip() and k.strip().lower() != "none"]
         strength = {}
         for item in args.strength:

@@ -1111,6 +1111,7 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         ((str(tmp_path / "missing.png"),), "no such file"),
         ((good, "--style", "Nope"), "no stylize model called 'Nope'. Available: "),
         ((good, "--resize", "0"), "--resize must be a positive number"),
+        ((good, "--resize", "100000"), "--resize 100000 is more than NFTGan handles (16384 px per side)"),
         ((good, "--strength", "colorize=lots"), "give STAGE=S with S between 0 and 1"),
         ((good, "--strength", "stylize=2"), "the stylize strength must be between 0 and 1"),
         ((good, "--keep-lines", "colorize,outline"), "unknown pipeline stage(s) ['outline']"),
