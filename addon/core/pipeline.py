@@ -1806,12 +1806,16 @@ def sketches_of(inputs: list[str]) -> tuple[list[str], list[str], bool]:
 
 
 def _outputs(files: list[str], out: str, batch: bool) -> list[str]:
-    """The result file of each sketch: OUT itself for one sketch (OUT/NAME.png when OUT is a folder), else
-    OUT/NAME.png. UserError when two sketches would get one name or a result would replace a sketch."""
-    if not batch and not os.path.isdir(out):
+    """The result file of each sketch: OUT itself for one sketch (OUT/NAME.png when OUT is a folder, or ends
+    in a slash: one to make), else OUT/NAME.png. UserError when two sketches would get one name, a result
+    would replace a sketch, or OUT names another kind of picture than the PNG written."""
+    if not batch and not os.path.isdir(out) and not out.endswith(("/", os.sep)):
+        ext = os.path.splitext(out)[1].lower()
+        if ext in IMAGE_EXTS and ext != ".png":
+            raise UserError(f"-o {out}: the result is a PNG picture; name it {os.path.splitext(out)[0]}.png.")
         paths = [out]
     else:
-        if os.path.exists(out) and not os.path.isdir(out):
+        if os.path.exists(out.rstrip("/" + os.sep) or out) and not os.path.isdir(out):
             raise UserError(
                 f"-o {out} is a file; with several sketches -o names a folder (created if missing)."
             )

@@ -1245,6 +1245,18 @@ def test_stylize_batch_refuses_to_overwrite_sketches_or_merge_names(test_models,
     assert _tree(src) == before and not (tmp_path / "out").exists()
 
 
+def test_stylize_o_is_a_png_file_or_a_folder(test_models, tmp_path, capsys):
+    """-o out.jpg would get PNG bytes (which `nftgan publish out.jpg` refuses): refused, naming out.png;
+    -o new/ with its slash is a folder to make, as the help says, not a file called "new/"."""
+    src = _png(tmp_path / "s.png", (sketch(16, 16)[::-1, :, :3] * 255).astype(np.uint8))
+    models = ["--models", str(test_models), "--colorize", "colorize", "--style", "none"]
+    assert pipeline.main([src, "-o", str(tmp_path / "out.jpg"), *models]) == 1
+    assert f"the result is a PNG picture; name it {tmp_path / 'out'}.png" in capsys.readouterr().err
+    assert not (tmp_path / "out.jpg").exists()
+    assert pipeline.main([src, "-o", f"{tmp_path / 'new'}/", *models]) == 0
+    assert imageio.read_image(str(tmp_path / "new" / "s.png")).shape == (16, 16, 4)
+
+
 def test_stylize_help_documents_none_and_batches(capsys):
     with pytest.raises(SystemExit):
         pipeline.main(["--help"])
