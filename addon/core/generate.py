@@ -238,6 +238,10 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
             if args.to_seed is None
             else interpolation_plan(args.seed, args.to_seed, args.count)
         )
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise ValueError(
+                f"-o {args.out} is a file; -o names the folder the images go in (made if missing)"
+            )
     except (ModelError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2

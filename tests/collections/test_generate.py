@@ -123,6 +123,9 @@ def test_generate_command_errors(colorize_model, generate_model, tmp_path, capsy
         nftgan(["generate", "no-such-collection", "-o", str(tmp_path / "x"), "--models", str(tmp_path)]) == 2
     )
     assert "no such file, and no generate model has that id or name" in capsys.readouterr().err
+    (tmp_path / "taken.png").write_bytes(b"a picture")  # -o names a folder: a file there is kept
+    assert nftgan(["generate", str(generate_model), "-o", str(tmp_path / "taken.png")]) == 2
+    assert "-o " in capsys.readouterr().err and (tmp_path / "taken.png").read_bytes() == b"a picture"
     missing = tmp_path / "my-colections"  # a typo in --models is named, not passed over
     assert nftgan(["generate", "punks", "-o", str(tmp_path / "x"), "--models", str(missing)]) == 2
     assert f"nftgan generate: warning: model folder {missing} does not exist." in capsys.readouterr().err
