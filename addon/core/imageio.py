@@ -44,7 +44,13 @@ def _too_large(where: str, size: str) -> ImageError:
 
 
 def as_rgba(pixels: np.ndarray) -> np.ndarray:
-    """Any (H, W), (H, W, 1..4) array in [0, 1] -> float32 (H, W, 4) RGBA (grey -> RGB, no alpha -> opaque)."""
+    """Any (H, W), (H, W, 1..4) array in [0, 1] -> float32 (H, W, 4) RGBA (grey -> RGB, no alpha -> opaque).
+    ImageError for integer levels (an 8-bit array as read from a file would all clip to white)."""
+    kind = np.asarray(pixels).dtype
+    if kind.kind in "iu":
+        raise ImageError(
+            f"expected float pixels in [0, 1], got {kind} levels: divide them by {np.iinfo(kind).max} first."
+        )
     a = np.asarray(pixels, dtype=np.float32)
     if a.ndim == 2:
         a = a[:, :, None]

@@ -351,3 +351,17 @@ def test_two_processes_writing_one_file_each_write_a_whole_one(tmp_path):
     assert other.returncode == 0, err
     assert out.read_bytes() == theirs.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "theirs.png"]
+
+
+def test_8_bit_levels_handed_to_the_core_are_refused_not_stylized_as_white(colorize_model):
+    """The core takes float pixels in [0, 1]: a uint8 array (as PIL gives it) used to clip to a white page
+    and come back as a blank result, with no word."""
+    models = {"colorize": describe_model(str(colorize_model))}
+    levels = np.full((16, 16, 3), 40, np.uint8)
+    with pytest.raises(
+        UserError, match=r"expected float pixels in \[0, 1\], got uint8 levels: divide them by 255"
+    ):
+        pipeline.run(levels, models=models)
+    with pytest.raises(imageio.ImageError, match="uint16 levels: divide them by 65535"):
+        imageio.encode_png(levels.astype(np.uint16))
+    assert pipeline.run(levels / np.float32(255), models=models)["colorize"].shape == (16, 16, 4)
