@@ -1957,7 +1957,15 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         style = styles.find(found, kind, wanted)
         if style is None and wanted:
             names = ", ".join(f"{s.id} ({s.name})" for s in styles.of_kind(found, kind)) or "none installed"
-            raise UserError(f"no {kind} model called {wanted!r}. Available: {names}.")
+            path = wanted.lower().endswith(".onnx") or os.sep in wanted or "/" in wanted
+            raise UserError(
+                (
+                    f"{wanted}: no such file, and no {kind} model has that id or name."
+                    if path
+                    else f"no {kind} model called {wanted!r}."
+                )
+                + f" Available: {names}."
+            )
         return style.model(args.precision) if style else None
 
     try:

@@ -1110,6 +1110,10 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         ((str(huge),), "scale it down first"),
         ((str(tmp_path / "missing.png"),), "no such file"),
         ((good, "--style", "Nope"), "no stylize model called 'Nope'. Available: "),
+        (
+            (good, "--style", "styles/mine.onnx"),
+            "styles/mine.onnx: no such file, and no stylize model has that id",
+        ),
         ((good, "--resize", "0"), "--resize must be a positive number"),
         ((good, "--resize", "100000"), "--resize 100000 is more than NFTGan handles (16384 px per side)"),
         ((good, "--strength", "colorize=lots"), "give STAGE=S with S between 0 and 1"),
