@@ -219,8 +219,14 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
         written += 1
     for b in bad:
         print(f"{prog}: skipped unreadable file {b}", file=sys.stderr)
+    if not written:
+        print(
+            f"{prog}: error: none of the {len(bad)} pictures in {args.src} could be read: no dataset written",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"wrote {written} sketch/picture pairs to {args.dst} ({len(bad)} unreadable files skipped). "
         f"Next: nftgan train pix2pix --data {args.dst} --out runs/my-style"
     )
-    return 0 if written else 1
+    return 0

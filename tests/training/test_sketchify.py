@@ -114,3 +114,15 @@ def test_cli_refuses_to_write_over_the_source(tmp_path, capsys):
     except SystemExit as exc:
         assert exc.code == 2
     assert "source folder not found" in capsys.readouterr().err
+
+
+def test_cli_with_no_readable_picture_suggests_no_training(tmp_path, capsys):
+    """Only unreadable files: an error, not "wrote 0 pairs ... Next: nftgan train ..." on an empty dataset."""
+    src = tmp_path / "art"
+    src.mkdir()
+    (src / "notes.png").write_text("not a picture")
+    (src / "empty.jpg").write_bytes(b"")
+    assert sketchify_main([str(src), str(tmp_path / "out")]) == 1
+    printed = capsys.readouterr()
+    assert "none of the 2 pictures" in printed.err and "could be read" in printed.err
+    assert "Next:" not in printed.out and "notes.png" in printed.err
