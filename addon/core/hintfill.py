@@ -1395,20 +1395,24 @@ def _open_part(
     out = codes[1:-1, 1:-1] == 2
     notch = _eaves(out, codes[1:-1, 1:-1] == 1, line, edge)
     if notch is not None:
-        out &= ~notch
+        out &= ~notch[0]
+        out |= notch[1]
     return out
 
 
 def _eaves(
     open_: np.ndarray, shape: np.ndarray, line: np.ndarray, edge: np.ndarray | None = None
-) -> np.ndarray | None:
-    """The notches of the open paper `open_` that belong to `shape` ((H, W) bool each), or None: where a
-    closed gap joins a shape to the paper (pixels of each meet with no line between: the contacts), the
-    shape's outline on each side of the gap is followed back EAVE[0] px from its end there for its direction
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The notches of the open paper `open_` that belong to `shape` ((H, W) bool each), and the bits of
+    `shape` past them that are paper (a tuple of (H, W) bool), or None: where a closed gap joins a shape to
+    the paper (pixels of each meet with no line between: the contacts), the shape's outline on each side of
+    the gap is followed back EAVE[0] px from its end there (from past its cap, UNDER px) for its direction
     and continued straight from the end across the gap; where it meets another line within EAVE[1] px (the
     lines near the gap: each side of a gap is a line of its own there; px scaled with the canvas), the paper
     that segment closes off beside the shape (at most EAVE[1]² px, scaled: a roof's corner under its slope's
-    overhang past the walls' corner, an eave) is the shape's, and so is the segment. Only the pixels within
+    overhang past the walls' corner, an eave) is the shape's, and so is the segment, whole: the shape's edge
+    across the gap; the shape's few pixels past it (its growth into the gap, at most EAVE[1] px, scaled) are
+    paper, so the edge is straight, with no step hanging into the paper. Only the pixels within
     EAVE[0] + EAVE[1] px of the contacts are looked at (two labellings of them, the ends all at once), so
     the cost follows the gaps, not the canvas. `edge`: (H, W) bool, pixels that count as the canvas edge too
     (beside a frame drawn round the drawing: `_frame_edge`); a pocket reaching them is open."""
@@ -1453,8 +1457,11 @@ def _eaves(
     first[1:] = own[order[1:]] != own[order[:-1]]
     end = order[first]  # each line's end at the gap: its outline pixel nearest a contact
     ey, ex, own = ey[end], ex[end], own[end]
-    # each end's outline back EAVE[0] px: its direction, the larger eigenvalue's vector of its covariance
-    wgt = np.hypot(ly[None] - ey[:, None], lx[None] - ex[:, None]) <= back
+    # each end's outline from past its cap (the line's width, UNDER px: at a corner the cap's pixels run
+    # across the line, and tilted a wall's straight top by a pixel over the gap) back EAVE[0] px: its
+    # direction, the larger eigenvalue's vector of its covariance
+    far = np.hypot(ly[None] - ey[:, None], lx[None] - ex[:, None])
+    wgt = (far <= back) & (far >= UNDER * scale)
     wgt &= parts[ly, lx][None] == own[:, None]
     cnt = wgt.sum(axis=1)
     ok = cnt >= back / 2
@@ -1521,11 +1528,33 @@ def _eaves(
     keep &= at_gap
     if not keep.any():
         return None
-    out = np.zeros(open_.shape, bool)
+    out, back = np.zeros(open_.shape, bool), np.zeros(open_.shape, bool)
     notch = out[box][sub]
-    notch |= np.take(keep, pocket)
+    pockets = np.take(keep, pocket)
+    notch |= pockets
     notch |= cut & room & _beside(notch | shape[box][sub])
-    return out
+    # a segment that closes a pocket is the shape's edge across the gap, whole (its pixels beside neither
+    # were left paper: a notch of paper between the edge and the line it meets) ...
+    fy, fx, on_seg = ry[fine] - p0, rx[fine] - q0, seg[fine]
+    fy, fx = np.clip(fy, 0, cut.shape[0] - 1), np.clip(fx, 0, cut.shape[1] - 1)
+    closes = (_beside(pockets)[fy, fx] & on_seg).any(axis=1)
+    edge_px = np.zeros(cut.shape, bool)
+    edge_px[fy[closes][on_seg[closes]], fx[closes][on_seg[closes]]] = True
+    notch |= edge_px & room
+    # ... and the shape's bits past it (its growth into the gap's paper, a pixel or a few at the corner it
+    # meets, left hanging below the edge) are paper
+    body = shape[box][sub] & ~edge_px
+    bits, _, bsize = _label(body)
+    give = np.append(bsize <= reach, False)
+    give[_border(bits)] = False
+    give[bits[body & _beside(pockets)]] = False
+    at_edge, at_paper = np.zeros(len(give), bool), np.zeros(len(give), bool)
+    at_edge[bits[body & _beside(edge_px)]] = True
+    at_paper[bits[body & _beside(room & ~notch)]] = True
+    give &= at_edge & at_paper
+    give[-1] = False
+    back[box][sub] = np.take(give, bits)
+    return out, back
 
 
 def _beside(mask: np.ndarray) -> np.ndarray:
@@ -1728,7 +1757,8 @@ def guard_leaks(
                 part &= region
                 notch = _eaves(region & ~part, part, line, edge)  # (an eave under a roof's overhang)
                 if notch is not None:
-                    part |= notch
+                    part |= notch[0]
+                    part &= ~notch[1]
                 labels[part] = n
                 n += 1
     lines = _thickened(line, 1, thick)  # (as `regions` sees them)

@@ -1208,7 +1208,7 @@ def open_part_reference(area, line, result, whole=False):
     out = codes[1:-1, 1:-1] == 2
     # (session 13: _open_part then gives the eaves a gap leaves beside a shape to the shape, hintfill._eaves)
     notch = hintfill._eaves(out, codes[1:-1, 1:-1] == 1, line)
-    return out if notch is None else out & ~notch
+    return out if notch is None else (out & ~notch[0]) | notch[1]
 
 
 def scribbles(seed, n=160):
@@ -2271,3 +2271,37 @@ def test_a_thin_grey_dab_greys_the_house_walls_through_the_shipped_model():
     window &= ~lines
     got = lab[:, window].mean(axis=1)
     assert np.hypot(*(got[1:] - want[1:])) < 4, (got, want)
+
+
+@pytest.mark.parametrize("dab", [True, False])
+def test_a_roofs_fill_ends_straight_across_the_gap_at_its_eaves(dab):
+    """The demo house's roof slopes end in the paper past the walls' corners, a gap under each (no line
+    closes the roof there). The fill (dabbed, or the undabbed shape kept from the paper) ended on a stepped
+    edge across it: the walls' top line's direction was fitted with its corner's pixels, tilted by a pixel
+    over the gap, and the roof's colour hung a pixel or two into the paper under part of it (4-8 px once
+    enlarged from the 256 px work size). It ends on the walls' top line's edge continued straight to the
+    slope: no step, nothing of it below that row, and no paper left between it and the slope."""
+    from tools.demo import house
+
+    px = house(1024, dabs=False)
+    if dab:
+        draw_strokes(px, [[(0.36, 0.52), (0.44, 0.56)]], width=1024 / 30, color=(*BLUE, 1.0))
+    x = pipeline.resize_planar(planar(px), 256, 256)  # (the pipeline's work size)
+    layer = pipeline.line_layer(x)
+    out = shaded_model_output(x)
+    _, filled, blank, _ = hintfill.fill(out, x, layer)
+    assert filled == int(dab)
+    line = layer < hintfill.LINE
+    shape = ~blank & ~line
+    top = 130 + int(np.argmax(line[130:150, 100]))  # the walls' top line's top row (planar: top-down)
+    for corner, step in ((int(0.18 * 256), -1), (int(0.62 * 256) + 1, 1)):
+        c = corner
+        while line[top, c]:  # (off the walls' side)
+            c += step
+        gap = []
+        while not line[top, c]:  # ... to the slope
+            gap.append(c)
+            c += step
+        assert len(gap) >= 4
+        assert shape[top, gap].all(), shape[top, gap]  # filled to the slope
+        assert not shape[top + 1 : top + 6, gap].any(), np.argwhere(shape[top + 1 : top + 6, gap])
