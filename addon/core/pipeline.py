@@ -1995,6 +1995,15 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
                 else styles.HOW_TO_GET_STYLES + " On the command line: --models DIR."
             )
         infos = check_options(models, strength, lines)
+        for k in [k for k in STAGES if k in strength and k not in infos]:  # (the panel sets all three)
+            flag = {"colorize": "--colorize", "stylize": "--style", "upscale": "--upscale"}[k]
+            if getattr(args, flag[2:]):  # 'none'
+                how = f"{flag} none skips it"
+            elif k == "upscale":
+                how = "add --upscale MODEL to run it"
+            else:
+                how = f"no {k} model was found; add --models DIR"
+            raise UserError(f"--strength {k}={strength[k]:g}: the {k} stage does not run ({how}).")
         files, problems, batch = sketches_of(args.sketch)
         outputs = _outputs(files, args.out, batch)
     except (UserError, ImageError, ModelError) as exc:

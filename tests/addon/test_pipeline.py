@@ -1118,6 +1118,14 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         ((good, "--resize", "100000"), "--resize 100000 is more than NFTGan handles (16384 px per side)"),
         ((good, "--strength", "colorize=lots"), "give STAGE=S with S between 0 and 1"),
         ((good, "--strength", "stylize=2"), "the stylize strength must be between 0 and 1"),
+        (
+            (good, "--strength", "upscale=0.5"),
+            "--strength upscale=0.5: the upscale stage does not run (add --upscale",
+        ),
+        (
+            (good, "--colorize", "none", "--strength", "colorize=0.5"),
+            "--strength colorize=0.5: the colorize stage does not run (--colorize none skips it)",
+        ),
         ((good, "--keep-lines", "colorize,outline"), "unknown pipeline stage(s) ['outline']"),
         ((good, "--colorize", "none", "--style", "none"), "nothing to run: --colorize none and --style none"),
     ]
