@@ -339,6 +339,8 @@ def describe_model(path: str | os.PathLike) -> ModelInfo:
 
     path = os.fspath(path)
     where = os.path.basename(path)
+    if os.path.isdir(path):
+        raise ModelError(f"{path} is a folder, not an .onnx model file: give the NAME.onnx file in it.")
     if not os.path.isfile(path):
         raise ModelError(f"{path}: no such model file.")
     if os.path.getsize(path) == 0:

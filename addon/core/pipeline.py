@@ -1952,12 +1952,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     def pick(kind: str, wanted: str | None):
         if wanted and wanted.lower() == "none":
             return None
-        if wanted and os.path.isfile(wanted):
-            return describe_model(wanted)
+        path = wanted and (wanted.lower().endswith(".onnx") or os.sep in wanted or "/" in wanted)
+        if wanted and (os.path.isfile(wanted) or (path and os.path.isdir(wanted))):
+            return describe_model(wanted)  # a folder: an error saying so
         style = styles.find(found, kind, wanted)
         if style is None and wanted:
             names = ", ".join(f"{s.id} ({s.name})" for s in styles.of_kind(found, kind)) or "none installed"
-            path = wanted.lower().endswith(".onnx") or os.sep in wanted or "/" in wanted
             raise UserError(
                 (
                     f"{wanted}: no such file, and no {kind} model has that id or name."

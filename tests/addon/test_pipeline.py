@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 from nftgan.core import colour, hintfill, imageio, jobs, pipeline, styles
-from nftgan.core.contract import describe_model
+from nftgan.core.contract import ModelError, describe_model
 
 
 def sketch(h, w, seed=0):
@@ -1114,6 +1114,10 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
             (good, "--style", "styles/mine.onnx"),
             "styles/mine.onnx: no such file, and no stylize model has that id",
         ),
+        (
+            (good, "--style", str(tmp_path)),
+            f"{tmp_path} is a folder, not an .onnx model file: give the NAME.onnx",
+        ),
         ((good, "--resize", "0"), "--resize must be a positive number"),
         ((good, "--resize", "100000"), "--resize 100000 is more than NFTGan handles (16384 px per side)"),
         ((good, "--strength", "colorize=lots"), "give STAGE=S with S between 0 and 1"),
@@ -1134,6 +1138,16 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc == 1 and message in err, (args, err)
         assert "Traceback" not in err
+
+
+def test_a_folder_given_as_a_model_is_called_a_folder(tmp_path):
+    """describe_model('/tmp') said "no such model file" of a folder that plainly exists."""
+    with pytest.raises(
+        ModelError, match=r"is a folder, not an \.onnx model file: give the NAME\.onnx file in it"
+    ):
+        describe_model(tmp_path)
+    with pytest.raises(ModelError, match="no such model file"):
+        describe_model(tmp_path / "gone.onnx")
 
 
 def test_cli_names_a_models_folder_that_gives_no_style(test_models, tmp_path, capsys):
