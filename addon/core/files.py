@@ -67,8 +67,9 @@ def read_regular(path: str | os.PathLike) -> bytes:
 
 def write_durably(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one. On any
-    failure the temporary file is removed and a FileError says what happened (e.g. the disk is full).
-    The temporary name is this process's own, so two processes writing one file each write a whole one."""
+    failure (Ctrl+C too, which goes on up) the temporary file is removed and a FileError says what happened
+    (e.g. the disk is full). The temporary name is this process's own, so two processes writing one file
+    each write a whole one."""
     tmp = f"{os.fspath(path)}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as fh:
@@ -76,12 +77,12 @@ def write_durably(path: str | os.PathLike, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         try:
             os.remove(tmp)
         except OSError:
             pass
-        if isinstance(exc, FileError):
+        if isinstance(exc, FileError) or not isinstance(exc, OSError):
             raise
         raise FileError(exc.errno, os_error_message(exc, f"writing {os.fspath(path)}")) from None
 

@@ -353,6 +353,44 @@ def test_two_processes_writing_one_file_each_write_a_whole_one(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "theirs.png"]
 
 
+INTERRUPTED_WRITER = """
+import os, sys
+from nftgan.core.files import write_durably
+os.mkfifo(f"{sys.argv[1]}.{os.getpid()}.tmp")  # its temp file: a pipe the test reads from, then stops
+try:
+    write_durably(sys.argv[1], b"x" * (16 << 20))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_writing_leaves_no_temp_file(tmp_path):
+    """Ctrl+C in the middle of a write (a slow disk, a big PNG) left NAME.PID.tmp behind: only an OSError
+    cleaned up. The writer here is stuck in its write() with most of 16 MB to go when SIGINT comes."""
+    import signal
+    import time
+
+    out = tmp_path / "out.png"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_WRITER, str(out)],
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    tmp = tmp_path / f"out.png.{writer.pid}.tmp"
+    try:
+        while not tmp.exists():
+            assert writer.poll() is None, writer.stderr.read()
+            time.sleep(0.01)
+        with open(tmp, "rb") as pipe:  # kept open until the writer is gone: no EPIPE, only the interrupt
+            assert pipe.read(1) == b"x"  # it is writing
+            writer.send_signal(signal.SIGINT)
+            _, err = writer.communicate(timeout=60)
+    finally:
+        writer.kill()
+    assert writer.returncode == 130, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_8_bit_levels_handed_to_the_core_are_refused_not_stylized_as_white(colorize_model):
     """The core takes float pixels in [0, 1]: a uint8 array (as PIL gives it) used to clip to a white page
     and come back as a blank result, with no word."""
