@@ -317,7 +317,7 @@ def test_gallery_merges_the_services_list_and_copies_the_token_uri(nftgan, prefs
     assert [e.detail for e in remote] == [str(CID.of(other, codec=0x55))]
     assert remote[0].gateway_url == f"https://nftstorage.link/ipfs/{remote[0].detail}"
     assert bpy.ops.nftgan.publish_copy_uri(uri=remote[0].token_uri) == {"FINISHED"}
-    prefs.nftstorage_token = "revoked"
+    prefs.nftstorage_token = "revoked-token"
     publish.refresh_gallery(bpy.context)
     _finish(nftgan)
     entries, problem = publish.gallery_entries()

@@ -16,7 +16,7 @@ import pytest
 import requests
 from nftgan.core.errors import PublishError, TokenRejected
 from nftgan.core.publish import car
-from nftgan.core.publish.backends import NftStorage, Settings, make_backend
+from nftgan.core.publish.backends import LABELS, NftStorage, Settings, make_backend
 from nftgan.core.publish.http import RetryPolicy
 from nftgan.core.publish.ledger import FAILED, PUBLISHED, STAGED
 from nftgan.core.publish.service import Request, gallery, prepare, publish, upload_command
@@ -114,10 +114,26 @@ def test_nothing_listening_at_the_endpoint_is_said_in_words(backend_for, ledger,
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata"])
 def test_rejected_token_is_reported_as_such(kind, server, backend_for, ledger):
     with pytest.raises(TokenRejected, match=r"rejected the API token.*preferences"):
-        publish(_request(), backend_for(kind, token="wrong"), ledger)
+        publish(_request(), backend_for(kind, token="wrong-token"), ledger)
     assert ledger.rows()[0].state == FAILED and len(server.state.hits) == 1  # no retries of a 401
     with pytest.raises(PublishError, match="needs an API token: set it in the NFTGan add-on preferences"):
         backend_for(kind, token="")  # Blender's settings: the token is set in the preferences
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
+def test_a_token_too_short_to_blank_safely_is_refused_before_any_request(kind, server, backend_for):
+    """A 1-character token ("x") was blanked wherever it stood in a service's message: "Ma*** retries
+    e***ceeded". Refused instead, with a message that says so and does not repeat it."""
+    with pytest.raises(PublishError) as err:
+        backend_for(kind, token=" x ")
+    message = str(err.value)
+    assert (
+        f"{LABELS[kind]}: the API token in the NFTGan add-on preferences is only 1 character(s) long"
+        in message
+    )
+    assert "a real one is at least 8 (was most of it lost when pasting?). Set the whole token." in message
+    assert "*" not in message and server.state.hits == []
+    assert backend_for(kind, token="8-chars!").http is not None  # as short as a token may be
 
 
 def test_kubo_rpc_authorization(server, backend_for, ledger):
@@ -181,7 +197,7 @@ def test_check_list_and_gallery(server, backend_for, ledger):
     pin = backend_for("pinata")
     publish(_request(name="P"), pin, ledger)
     assert [i.name for i in pin.list()] == ["P.json", "P.png"]
-    entries, problem = gallery(ledger, backend_for("pinata", token="bad"))
+    entries, problem = gallery(ledger, backend_for("pinata", token="bad-token"))
     assert "rejected the API token" in problem and len(entries) == 2  # the ledger part still shows
 
 

@@ -72,6 +72,22 @@ def test_publish_command_errors_are_clear(tmp_path, capsys, monkeypatch):
     assert Ledger(db).rows() == []  # nothing half-recorded
 
 
+def test_a_one_character_token_is_refused_naming_the_environment_variable(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NFTGAN_TOKEN", "x")
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(16))
+    db = str(tmp_path / "l.sqlite")
+    assert (
+        publish_main([str(art), "--backend", "kubo", "--endpoint", "http://127.0.0.1:9", "--ledger", db]) == 1
+    )
+    err = capsys.readouterr().err
+    assert (
+        "the API token in the environment variable $NFTGAN_TOKEN" in err
+        and "is only 1 character(s) long" in err
+    )
+    assert "*" not in err and Ledger(db).rows() == []
+
+
 def test_a_file_that_is_not_the_picture_its_name_says_is_refused(tmp_path, capsys):
     """A text file or a JPEG named .png would make a token whose picture no wallet shows: refused, nothing
     staged or recorded."""
@@ -106,7 +122,7 @@ def test_a_rejected_token_on_the_command_line_names_the_environment_variable(
     """The same refusal names the add-on preferences in Blender (test_backends) and $NFTGAN_TOKEN here."""
     art = tmp_path / "art.png"
     art.write_bytes(png_bytes(16))
-    monkeypatch.setenv("NFTGAN_TOKEN", "wrong")
+    monkeypatch.setenv("NFTGAN_TOKEN", "wrong-token")
     db = str(tmp_path / "l.sqlite")
     argv = [
         str(art),

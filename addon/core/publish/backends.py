@@ -39,6 +39,7 @@ LABELS = {
     "pinata": "Pinata",
     "kubo": "Local IPFS node (kubo)",
 }
+MIN_TOKEN = 8  # characters: a shorter "token" is a bad paste, and blanking it would blank bits of words
 TOKEN_ENV = "NFTGAN_TOKEN"  # a token from the environment: for the one backend chosen with it, never saved
 # Where the user sets a backend's token, as messages name it: Blender's preferences, or (nftgan publish) the
 # environment variable.
@@ -89,12 +90,18 @@ class Backend(abc.ABC):
         """http_options go to HttpClient (retry policy, timeout, clock, sleep: tests make them fast)."""
         self.label = LABELS[self.kind]
         self.endpoint = check_endpoint(settings.endpoint or self.default_endpoint, self.label)
-        if self.needs_token and not settings.token.strip():
+        token = settings.token.strip()
+        if self.needs_token and not token:
             raise PublishError(f"{self.label} needs an API token: set it in {settings.token_from}")
+        if 0 < len(token) < MIN_TOKEN:  # every message from the service is searched for it and blanked
+            raise PublishError(
+                f"{self.label}: the API token in {settings.token_from} is only {len(token)} character(s) long; "
+                f"a real one is at least {MIN_TOKEN} (was most of it lost when pasting?). Set the whole token."
+            )
         self.gateway = (settings.gateway or self.default_gateway).rstrip("/") + "/"
         self.http = HttpClient(
             self.label,
-            token=settings.token.strip(),
+            token=token,
             token_from=settings.token_from,
             rate=self.rate,
             **http_options,
