@@ -170,3 +170,39 @@ def test_a_job_ended_or_replaced_keeps_its_result_but_not_its_inputs(worker):
     gc.collect()
     assert done.state == DONE and isinstance(done.result, int) and blocker in finished
     assert refs[0]() is None  # done: its result stays, its inputs are gone
+
+
+def test_the_demo_prints_each_jobs_progress_under_its_label(worker, capsys):
+    """`make demo`: the style previews' progress lines ran on into Stylize's ("0% preview of Flat Colour,
+    50% preview of 3D Clay, 33% Flat Colour: tile 1/1"), with nothing saying which job a line was of. Each
+    drain here lets the running job take one step, so every message is seen."""
+    from tools import demo
+
+    go, stepped = threading.Semaphore(0), threading.Semaphore(0)
+
+    def steps(*messages):
+        def fn(job):
+            for i, message in enumerate(messages):
+                go.acquire()
+                job.progress(i / len(messages), message)
+                stepped.release()
+            go.acquire()  # ends on the next drain, after its last message was seen
+            stepped.release()
+
+        return fn
+
+    def drain():
+        go.release()
+        stepped.acquire(timeout=5)
+
+    worker.submit(steps("preview of Flat Colour", "preview of 3D Clay"), label="style previews")
+    worker.submit(steps("Flat Colour (colorize)", "3D Clay (stylize)"), label="Stylize Sketch")
+    demo.follow(worker, drain)
+    assert capsys.readouterr().out.splitlines() == [
+        "  style previews:",
+        "       0%  preview of Flat Colour",
+        "      50%  preview of 3D Clay",
+        "  Stylize Sketch:",
+        "       0%  Flat Colour (colorize)",
+        "      50%  3D Clay (stylize)",
+    ]

@@ -203,6 +203,21 @@ def publish_offline(sc, runtime, out: str, images: list[tuple[str, str]]) -> dic
     return published
 
 
+def follow(worker, drain) -> None:
+    """Print the progress of `worker`'s jobs until it is idle, each job's lines under its label: the style
+    previews the add-on makes on the same worker had their lines run on into Stylize's, unlabelled."""
+    shown = None  # (job, message) printed last
+    while worker.busy():
+        drain()  # what Blender's timer does every 0.2 s
+        job = worker.current
+        if job is not None and job.message and (job, job.message) != shown:
+            if shown is None or shown[0] is not job:
+                print(f"  {job.label}:", flush=True)
+            shown = job, job.message
+            print(f"    {job.fraction:5.0%}  {job.message}", flush=True)
+        time.sleep(0.1)
+
+
 def scene(models: dict, out: str) -> dict:
     """In a fresh Blender process with the profile: build the scene, stylize, apply, render, save."""
     import importlib
@@ -243,14 +258,7 @@ def scene(models: dict, out: str) -> dict:
     sc.nftgan.upscale_id = models.get("upscale", "NONE")
     t0 = time.perf_counter()
     assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    shown = ""
-    while runtime.worker.busy():
-        runtime.drain()  # what Blender's timer does every 0.2 s
-        job = runtime.worker.current
-        if job is not None and job.message and job.message != shown:
-            shown = job.message
-            print(f"  {job.fraction:5.0%}  {job.message}", flush=True)
-        time.sleep(0.1)
+    follow(runtime.worker, runtime.drain)
     runtime.drain()
     level, message = runtime.last_report
     info["stylize"] = message
