@@ -89,13 +89,11 @@ def bundled_models() -> dict | None:
     picked = {k: styles.find(found, k, None) for k in ("colorize", "stylize")}
     if not all(picked.values()):
         return None
-    if styles.find(
-        found, "upscale", None
-    ):  # the optional last stage: the 1024 px canvas -> a 2048 px texture
+    # the optional last stage: the 1024 px canvas -> a 2048 px texture
+    if styles.find(found, "upscale", None):
         picked["upscale"] = styles.find(found, "upscale", None)
-    runs = {
-        k: s.model() for k, s in picked.items()
-    }  # the file Precision: auto runs (int8 on VNNI / AMX CPUs)
+    # the file Precision: auto runs (int8 on VNNI / AMX CPUs)
+    runs = {k: s.model() for k, s in picked.items()}
     return {
         "folder": None,
         **{k: s.id for k, s in picked.items()},
