@@ -202,6 +202,26 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float]:
     return float(np.median(np.divide(a, b))), min(a) / min(b)
 
 
+def _keep_freed_memory() -> bool:
+    """glibc's malloc told to keep freed memory (no trimming, no mmap for blocks up to its 32 MB maximum, a
+    256 MB top pad), so torch eager's per-call tensors reuse pages instead of faulting in new ones; False where
+    that is not glibc. Torch eager of these networks makes thousands of page faults a call (onnxruntime's arena
+    none), and what a fault costs on a VM moves with the host: eager from about 45 to about 62 ms here within one session, the
+    same code."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim, m_top_pad, m_mmap = -1, -2, -3  # mallopt's parameters (malloc.h)
+        return bool(
+            libc.mallopt(m_trim, 1 << 30)
+            and libc.mallopt(m_top_pad, 1 << 28)
+            and libc.mallopt(m_mmap, 1 << 25)
+        )
+    except (OSError, AttributeError):
+        return False
+
+
 def _faults_and_bytes(fn, n: int = 5) -> tuple[float, int]:
     """(minor page faults per call, peak bytes numpy allocated in a call), after two warm-up calls."""
     fn()
@@ -379,6 +399,23 @@ def main() -> list[tuple]:
     rows.append(("pipeline / bare sessions", *paired(times["pipeline"], times["bare"])))
     rows.append(("live preview updates/s", rate, rate))
     print(f"live preview: {finished} previews of {looks} changing looks in {LIVE_SECONDS:.0f} s")
+    if "eager" in fns:  # (last: it changes how this process's malloc gives memory back)
+        eager_faults = _faults_and_bytes(fns["eager"])[0]
+        if _keep_freed_memory():
+            kept = _interleaved(
+                {k: fns[k] for k in ("pipeline", "pipeline, auto", "eager") if k in fns}, EAGER_ROUNDS
+            )
+            ratios = ", ".join(
+                f"{k} / that eager {paired(kept[k], kept['eager'])[0]:.2f} (best {paired(kept[k], kept['eager'])[1]:.2f})"
+                for k in kept
+                if k != "eager"
+            )
+            print(
+                f"torch eager makes {eager_faults:.0f} page faults a call (the pipeline {faults['pipeline'][0]:.0f}); "
+                f"with malloc keeping freed memory (mallopt) {_faults_and_bytes(fns['eager'])[0]:.0f}, and it takes "
+                f"{1e3 * np.median(kept['eager']):.1f} ms (best {1e3 * min(kept['eager']):.1f}): {ratios}. Not a "
+                "goal: what a page fault costs here moves eager (from about 45 to about 62 ms within one session, the same code)"
+            )
     goals = [(name, m, b, *GOALS[name], verdict(name, m, b)) for name, m, b in rows]
     print_goals(goals)
     return goals
