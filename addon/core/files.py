@@ -29,7 +29,10 @@ class FileError(UserError, OSError):
 
 
 def os_error_message(exc: OSError, what: str) -> str:
-    """`what` (e.g. "writing /x/y.png") and what the error means, with what to do about it."""
+    """`what` (e.g. "writing /x/y.png") and what the error means, with what to do about it; a FileError's own
+    message as it is (it says what and why already)."""
+    if isinstance(exc, FileError):
+        return str(exc)
     if exc.errno in _FULL:
         return f"{what}: the disk is full (or the file is larger than this system allows); free some space and try again"
     if exc.errno in _DENIED:

@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     from . import imageio
-    from .files import FileError, os_error_message, write_durably
+    from .files import os_error_message, write_durably
 
     images = run(info, latents(plan, info.latent), threads=args.threads, provider=args.provider)
     entries = [
@@ -267,8 +267,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         imageio.write_png(os.path.join(args.out, "grid.png"), grid(images))
         write_durably(os.path.join(args.out, "generate.json"), json.dumps(manifest, indent=2).encode())
     except OSError as exc:
-        message = str(exc) if isinstance(exc, FileError) else os_error_message(exc, f"writing {args.out}")
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {os_error_message(exc, f'writing {args.out}')}", file=sys.stderr)
         return 1
     print(
         f"{len(images)} images of {info.size}x{info.size} from {info.name} -> {args.out} "

@@ -20,7 +20,8 @@ beside eager only: the pipeline's median from the set without eager is another s
 moves either way, and the CPU-time ratio counts eager's OpenMP threads spinning inside its call. Pipeline / bare
 is also given in CPU time (all threads, per round) and as the pipeline's own work in ms (wall and CPU, per round).
 Counters that load does not disturb are printed beside them: page faults per call and the bytes the pipeline
-allocates beyond the sessions' own output.
+allocates beyond the sessions' own output. Last, for information (not a goal), eager again with malloc keeping
+freed memory (`_keep_freed_memory`): its page faults, which make it slow where a fault is dear, gone.
 Live preview: a sketch that changes every 40 ms handed to the worker (latest wins, the running preview ends),
 each preview the pipeline plus the result's 8-bit, PNG and linear conversion, as the add-on's worker does.
 """
@@ -206,8 +207,8 @@ def _keep_freed_memory() -> bool:
     """glibc's malloc told to keep freed memory (no trimming, no mmap for blocks up to its 32 MB maximum, a
     256 MB top pad), so torch eager's per-call tensors reuse pages instead of faulting in new ones; False where
     that is not glibc. Torch eager of these networks makes thousands of page faults a call (onnxruntime's arena
-    none), and what a fault costs on a VM moves with the host: eager from about 45 to about 62 ms here within one session, the
-    same code."""
+    none), and what a fault costs on a VM moves with the host: eager from about 45 to about 62 ms here within
+    one session, the same code."""
     import ctypes
 
     try:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PublishError
-from ..files import FileError, os_error_message, write_durably
+from ..files import os_error_message, write_durably
 
 PENDING, PUBLISHED, STAGED, FAILED = "pending", "published", "staged", "failed"
 DONE = (PUBLISHED, STAGED)
@@ -338,11 +338,7 @@ class Ledger:
                 shutil.rmtree(staged, ignore_errors=True)
             if isinstance(exc, PublishError):
                 raise
-            msg = (
-                str(exc)
-                if isinstance(exc, FileError)
-                else os_error_message(exc, f"staging in {self.staging}")
-            )
+            msg = os_error_message(exc, f"staging in {self.staging}")
             raise LedgerError(f"{msg} (nothing was sent or recorded)") from None
         return self.get(row_id)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import Cancelled, PublishError
-from ..files import FileError, os_error_message, read_regular
+from ..files import os_error_message, read_regular
 from . import metadata as md
 from .backends import Backend, Item
 from .cid import CID, CIDError
@@ -225,7 +225,7 @@ def _upload(
         ledger.mark_failed(row.id, str(exc), owner)
         raise
     except OSError as exc:
-        msg = str(exc) if isinstance(exc, FileError) else os_error_message(exc, backend.label)
+        msg = os_error_message(exc, backend.label)
         ledger.mark_failed(row.id, msg, owner)
         raise PublishError(msg) from None
     except Exception as exc:
