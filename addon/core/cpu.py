@@ -1,4 +1,5 @@
-"""What this CPU computes fast, for choosing a model's precision (no bpy; numpy and the OS only).
+"""What this CPU computes fast, for choosing a model's precision, and how NFTGan's own processes have the C
+library's malloc keep freed memory (no bpy; numpy and the OS only).
 
 onnxruntime's int8 convolutions pay where the CPU has int8 dot-product instructions: x86 VNNI
 (AVX512-VNNI, AVX-VNNI) or AMX. Elsewhere (AVX2 without VNNI, other architectures) the int8 kernels
@@ -57,3 +58,20 @@ def describe() -> str:
     if int8_pays():
         return "int8 (this CPU has VNNI/AMX int8 instructions)"
     return "fp32 (no VNNI/AMX int8 instructions found on this CPU)"
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep the memory this process frees (no trimming below 1 GB free, blocks up to its
+    32 MB maximum from the heap rather than mmap, the heap grown 256 MB at a time), so torch's per-step
+    tensors reuse pages instead of faulting fresh ones in: training steps made 1-28k page faults each and ran
+    3-5 % faster without them (docs/benchmarks.md, "Training step"). The cost: the process's memory stays near
+    its peak instead of falling between steps. For NFTGan's own processes (`nftgan train`, the benches), never
+    Blender's. True when set; False, doing nothing, where the C library is not glibc (macOS, Windows, musl)."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim, m_top_pad, m_mmap = -1, -2, -3  # mallopt's parameters (glibc's malloc.h)
+    return bool(mallopt(m_trim, 1 << 30) and mallopt(m_top_pad, 1 << 28) and mallopt(m_mmap, 1 << 25))

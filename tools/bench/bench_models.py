@@ -21,7 +21,8 @@ moves either way, and the CPU-time ratio counts eager's OpenMP threads spinning 
 is also given in CPU time (all threads, per round) and as the pipeline's own work in ms (wall and CPU, per round).
 Counters that load does not disturb are printed beside them: page faults per call and the bytes the pipeline
 allocates beyond the sessions' own output. Last, for information (not a goal), eager again with malloc keeping
-freed memory (`_keep_freed_memory`): its page faults, which make it slow where a fault is dear, gone.
+freed memory (`nftgan.core.cpu.keep_freed_memory`, as `nftgan train` has it): its page faults, which make it
+slow where a fault is dear, gone.
 Live preview: a sketch that changes every 40 ms handed to the worker (latest wins, the running preview ends),
 each preview the pipeline plus the result's 8-bit, PNG and linear conversion, as the add-on's worker does.
 """
@@ -203,26 +204,6 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float]:
     return float(np.median(np.divide(a, b))), min(a) / min(b)
 
 
-def _keep_freed_memory() -> bool:
-    """glibc's malloc told to keep freed memory (no trimming, no mmap for blocks up to its 32 MB maximum, a
-    256 MB top pad), so torch eager's per-call tensors reuse pages instead of faulting in new ones; False where
-    that is not glibc. Torch eager of these networks makes thousands of page faults a call (onnxruntime's arena
-    none), and what a fault costs on a VM moves with the host: eager from about 45 to about 62 ms here within
-    one session, the same code."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim, m_top_pad, m_mmap = -1, -2, -3  # mallopt's parameters (malloc.h)
-        return bool(
-            libc.mallopt(m_trim, 1 << 30)
-            and libc.mallopt(m_top_pad, 1 << 28)
-            and libc.mallopt(m_mmap, 1 << 25)
-        )
-    except (OSError, AttributeError):
-        return False
-
-
 def _faults_and_bytes(fn, n: int = 5) -> tuple[float, int]:
     """(minor page faults per call, peak bytes numpy allocated in a call), after two warm-up calls."""
     fn()
@@ -402,7 +383,7 @@ def main() -> list[tuple]:
     print(f"live preview: {finished} previews of {looks} changing looks in {LIVE_SECONDS:.0f} s")
     if "eager" in fns:  # (last: it changes how this process's malloc gives memory back)
         eager_faults = _faults_and_bytes(fns["eager"])[0]
-        if _keep_freed_memory():
+        if cpu.keep_freed_memory():
             kept = _interleaved(
                 {k: fns[k] for k in ("pipeline", "pipeline, auto", "eager") if k in fns}, EAGER_ROUNDS
             )
