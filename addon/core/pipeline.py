@@ -1499,8 +1499,11 @@ def run(
             job.check()
             info = infos[k]
 
-            def on_tile(done, n, i=i, k=k, info=info):
-                job.progress((i + done / n) / len(stages), f"{info.name}: tile {done}/{n}")
+            # (colorize following the dabs may run again on the sketch without them: each run half its stage)
+            share = 0.5 if k == "colorize" and fills else 1.0
+
+            def on_tile(done, n, i=i, info=info, start=0.0, share=share):
+                job.progress((i + start + share * done / n) / len(stages), f"{info.name}: tile {done}/{n}")
 
             job.progress(i / len(stages), f"{info.name} ({k})")
             if i:
@@ -1524,8 +1527,9 @@ def run(
                 # blue dab in a horse's mane paints its tan face pale blue-grey)
                 # (only where a shape without a dab lies beside a dabbed one: `hintfill.pulled`)
                 def plain(x_in=x_in, hint=prepared[1].hint, layer=prepared[0], info=info, k=k, i=i):
-                    job.progress(i / len(stages), f"{info.name} ({k}, without the dabs)")
-                    return apply_model(undabbed(x_in, hint, layer), info, sessions[k], job)
+                    job.progress((i + 0.5) / len(stages), f"{info.name} ({k}, without the dabs)")
+                    tiles = functools.partial(on_tile, start=0.5)  # (the stage's second half)
+                    return apply_model(undabbed(x_in, hint, layer), info, sessions[k], job, tiles)
 
                 _, filled, paper, sky = hintfill.fill(
                     x, x_in, *prepared, lined=k in lined, plain=plain, colours=colours, hint_groups=groups

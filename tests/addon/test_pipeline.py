@@ -1797,3 +1797,32 @@ def test_the_memory_estimate_counts_the_dab_free_run_only_with_follow_my_colours
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak <= off - pipeline.RUNTIME_BYTES, (peak, off - pipeline.RUNTIME_BYTES)
+
+
+@pytest.mark.parametrize("dabbed", [True, False])
+def test_stylizes_progress_rises_through_the_stages(dabbed):
+    """The progress the add-on's Stylize (and `make demo`) shows, through the shipped chain (Flat Colour ->
+    3D Clay -> x4) on a sketch with dabs and without: it rises from 0 to 1, each stage from where the one
+    before it ended. With dabs colorize runs twice (its second run on the sketch without the dabs, for the
+    shapes without one), and that run reported the stage's start again: 0 %, 33 % (colorize's one tile),
+    0 %, 33 %, which `make demo` printed as 0 %, 0 %, 33 %."""
+    from .test_hintfill import ferris
+
+    seen = []
+
+    class Job(pipeline._NoJob):
+        def progress(self, fraction, message=""):
+            seen.append((fraction, message))
+
+    models = {
+        k: os.path.join(SHIPPED, f"{name}.onnx")
+        for k, name in (("colorize", "colorize-flat"), ("stylize", "stylize-clay"), ("upscale", "upscale-x4"))
+    }
+    pipeline.run(ferris(dabbed), models=models, job=Job(), threads=1)
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0 and fractions[-1] == 1, seen
+    starts = {m.split(" (")[1]: f for f, m in seen if m.endswith(")")}  # each run's first line
+    want = {"colorize)": 0, "stylize)": 1 / 3, "upscale)": 2 / 3}
+    if dabbed:  # (colorize's second run, once its first is done)
+        want["colorize, without the dabs)"] = 1 / 6
+    assert starts == pytest.approx(want), seen
