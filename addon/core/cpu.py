@@ -62,11 +62,12 @@ def describe() -> str:
 
 def keep_freed_memory() -> bool:
     """Have glibc's malloc keep the memory this process frees (no trimming below 1 GB free, blocks up to its
-    32 MB maximum from the heap rather than mmap, the heap grown 256 MB at a time), so torch's per-step
-    tensors reuse pages instead of faulting fresh ones in: training steps made 1-28k page faults each and ran
-    3-5 % faster without them (docs/benchmarks.md, "Training step"). The cost: the process's memory stays near
-    its peak instead of falling between steps. For NFTGan's own processes (`nftgan train`, the benches), never
-    Blender's. True when set; False, doing nothing, where the C library is not glibc (macOS, Windows, musl)."""
+    32 MB maximum from the heap rather than mmap, the heap grown 256 MB at a time), so torch's tensors reuse
+    pages instead of faulting fresh ones in: a pix2pix step made up to 47k page faults (fp32) and ran 2-4 %
+    faster without them, `nftgan eval`'s Inception passes 15-20 % (docs/benchmarks.md, "Training step"). The
+    cost: the process's memory stays near its peak instead of falling back between steps. For NFTGan's own
+    processes (`nftgan train`, `nftgan eval`, the benches), never Blender's. True when set; False, doing
+    nothing, where the C library is not glibc (macOS, Windows, musl)."""
     import ctypes
 
     try:

@@ -1,6 +1,7 @@
-"""`nftgan train` has malloc keep the memory it frees (`nftgan.core.cpu.keep_freed_memory`): a training step
-then reuses the pages the step before it freed instead of faulting fresh ones in (docs/benchmarks.md, "Training
-step"). Counted as page faults in a fresh process, on glibc (elsewhere the helper does nothing)."""
+"""`nftgan train` and `nftgan eval` have malloc keep the memory they free (`nftgan.core.cpu.keep_freed_memory`):
+a training step then reuses the pages the step before it freed instead of faulting fresh ones in
+(docs/benchmarks.md, "Training step"). Counted as page faults in a fresh process, on glibc (elsewhere the
+helper does nothing)."""
 
 from __future__ import annotations
 
@@ -63,8 +64,14 @@ def test_freed_memory_is_reused_without_page_faults():
     assert faults("from nftgan.core import cpu\nassert cpu.keep_freed_memory()\n") < PAGES / 100
 
 
-def test_nftgan_train_keeps_freed_memory(tmp_path):
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_nftgan_train_and_eval_keep_freed_memory(command, tmp_path):
+    """A real tiny `nftgan train` run, and `nftgan eval` (torch too: the Inception network's passes)."""
     data = paired(tmp_path / "data")
-    argv = ["pix2pix", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "1", *TINY]
-    code = f"from nftgan.training.cli import main\nassert main({argv!r}) == 0\n"
+    argv = {
+        "train": ["pix2pix", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "1", *TINY],
+        "eval": ["paired", str(data / "A"), str(data / "B")],
+    }[command]
+    module = {"train": "nftgan.training.cli", "eval": "nftgan.training.evaluate"}[command]
+    code = f"from {module} import main\nassert main({argv!r}) == 0\n"
     assert faults(code) < PAGES / 100

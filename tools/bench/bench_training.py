@@ -2,7 +2,7 @@
 
 Runs the real trainer (`training.trainer.Trainer`: the kinds' own nets, optimizers and train_step) on
 40 synthetic 286 px images and times the training step after warm-up (data loading excluded, as in
-the reference's `t_comp`). Rows:
+the reference's `t_comp`), with malloc keeping freed memory as `nftgan train` has it. Rows:
 
 - ours: the kind's `train_step` (fused Adam, one discriminator pass over real+fake, frozen
   discriminator in the generator update, identity + translation in one generator pass), on CPU in
@@ -155,9 +155,7 @@ def make_step(model: str, data: Path, out: Path, device: str, amp: str, channels
 
 
 def main() -> None:
-    # as `nftgan train` runs (malloc keeping freed memory); `make bench` runs this bench last, after bench_models
-    # set the same at its end
-    cpu.keep_freed_memory()
+    cpu.keep_freed_memory()  # as `nftgan train` (in `make bench` bench_models' last rows set it already)
     # (model, device, amp, channels-last, reference recipe)
     variants = [
         (m, "cpu", amp, cl, recipe)
