@@ -1799,13 +1799,13 @@ def test_the_memory_estimate_counts_the_dab_free_run_only_with_follow_my_colours
     assert peak <= off - pipeline.RUNTIME_BYTES, (peak, off - pipeline.RUNTIME_BYTES)
 
 
-@pytest.mark.parametrize("dabbed", [True, False])
-def test_stylizes_progress_rises_through_the_stages(dabbed):
+@pytest.mark.parametrize("dabbed, tiled", [(True, False), (False, False), (True, True)])
+def test_stylizes_progress_rises_through_the_stages(dabbed, tiled, colorize_model, stylize_model):
     """The progress the add-on's Stylize (and `make demo`) shows, through the shipped chain (Flat Colour ->
-    3D Clay -> x4) on a sketch with dabs and without: it rises from 0 to 1, each stage from where the one
-    before it ended. With dabs colorize runs twice (its second run on the sketch without the dabs, for the
-    shapes without one), and that run reported the stage's start again: 0 %, 33 % (colorize's one tile),
-    0 %, 33 %, which `make demo` printed as 0 %, 0 %, 33 %."""
+    3D Clay -> x4) on a sketch with dabs and without, and through models that run a large sketch in tiles:
+    it rises from 0 to 1, each stage from where the one before it ended. With dabs colorize runs twice (its
+    second run on the sketch without the dabs, for the shapes without one), and that run reported the stage's
+    start again: 0 %, 33 % (colorize's one tile), 0 %, 33 %, which `make demo` showed as 0 %, 0 %, 33 %."""
     from .test_hintfill import ferris
 
     seen = []
@@ -1814,15 +1814,18 @@ def test_stylizes_progress_rises_through_the_stages(dabbed):
         def progress(self, fraction, message=""):
             seen.append((fraction, message))
 
-    models = {
-        k: os.path.join(SHIPPED, f"{name}.onnx")
-        for k, name in (("colorize", "colorize-flat"), ("stylize", "stylize-clay"), ("upscale", "upscale-x4"))
-    }
-    pipeline.run(ferris(dabbed), models=models, job=Job(), threads=1)
+    names = (("colorize", "colorize-flat"), ("stylize", "stylize-clay"), ("upscale", "upscale-x4"))
+    models = {k: os.path.join(SHIPPED, f"{name}.onnx") for k, name in names}
+    if tiled:  # (the test models have no work size: 9 tiles a run at 1024 px)
+        models = {"colorize": colorize_model, "stylize": stylize_model}
+    pipeline.run(ferris(dabbed, 1024 if tiled else 256), models=models, job=Job(), threads=1)
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] == 0 and fractions[-1] == 1, seen
     starts = {m.split(" (")[1]: f for f, m in seen if m.endswith(")")}  # each run's first line
-    want = {"colorize)": 0, "stylize)": 1 / 3, "upscale)": 2 / 3}
+    n = len(models)
+    want = {f"{k})": i / n for i, k in enumerate(models)}
     if dabbed:  # (colorize's second run, once its first is done)
-        want["colorize, without the dabs)"] = 1 / 6
+        want["colorize, without the dabs)"] = 0.5 / n
     assert starts == pytest.approx(want), seen
+    if tiled:
+        assert sum("tile" in m for _, m in seen) == 27, seen
