@@ -215,29 +215,27 @@ def window(a: np.ndarray, r: int, op, fill) -> np.ndarray:
     """`op` (np.logical_or, np.minimum, np.maximum) over the (2r + 1) x (2r + 1) px around each pixel of (H, W)
     `a`, within the image (outside it: `fill`, op's identity). Separable, each axis a running window built by
     doubling (log2(2r + 1) ops of shifted slices per axis instead of 2r whole-image passes), each op on one
-    flat contiguous run: down the columns the padded image shifted by whole rows, along the rows the rows
-    padded r px each side and laid end to end (a window never reaches past its row's padding); the ops go
-    back and forth between two buffers (an op whose output overlaps its input makes numpy copy it first:
-    float32 took twice as long). A new array."""
+    flat contiguous run of the image padded r px all round: down the columns shifted by whole padded rows,
+    then along the rows (a window never reaches past its row's padding); the ops go back and forth between
+    two buffers (an op whose output overlaps its input makes numpy copy it first: float32 took twice as
+    long). A new array."""
     h, w = a.shape
-    width = 2 * r + 1
-    p = np.empty((h + 2 * r, w), a.dtype)
+    width, stride = 2 * r + 1, w + 2 * r
+    p = np.empty((h + 2 * r, stride), a.dtype)
     p[:r] = fill
     p[r + h :] = fill
-    p[r : r + h] = a
-    rows = _running(p.reshape(-1), width, w, op)[: h * w].reshape(h, w)
-    q = np.empty((h, w + 2 * r), a.dtype)
-    q[:, :r] = fill
-    q[:, r + w :] = fill
-    q[:, r : r + w] = rows
-    return np.ascontiguousarray(_running(q.reshape(-1), width, 1, op).reshape(h, w + 2 * r)[:, :w])
+    p[r : r + h, :r] = fill
+    p[r : r + h, r + w :] = fill
+    p[r : r + h, r : r + w] = a
+    f, g = _running(p.reshape(-1), np.empty(p.size, a.dtype), width, stride, op)  # (rows 0..h-1 valid)
+    f, _ = _running(f[: h * stride], g[: h * stride], width, 1, op)
+    return np.ascontiguousarray(f[: h * stride].reshape(h, stride)[:, :w])
 
 
-def _running(f: np.ndarray, width: int, step: int, op) -> np.ndarray:
+def _running(f: np.ndarray, g: np.ndarray, width: int, step: int, op) -> tuple[np.ndarray, np.ndarray]:
     """`window`'s running op along flat `f`: out[i] = op(f[i], f[i + step], ..., f[i + (width - 1) step]), for
-    i < len(f) - (width - 1) step (the entries after those: left over); by doubling, into a second buffer and
-    back (`f` is overwritten)."""
-    g = np.empty_like(f)
+    i < len(f) - (width - 1) step (the entries after those: left over); by doubling, into the second buffer
+    `g` (as long as `f`) and back. Returns (out, the other buffer): both are `f` and `g` (overwritten)."""
     n, k = f.size, 1
     while 2 * k <= width:  # f[i] = op(a[i .. i + k - 1]) -> 2k
         op(f[: n - k * step], f[k * step : n], out=g[: n - k * step])
@@ -247,8 +245,8 @@ def _running(f: np.ndarray, width: int, step: int, op) -> np.ndarray:
     if k < width:  # the last, overlapping step: windows of k and k shifted by width - k cover width
         s = (width - k) * step
         op(f[: n - s], f[s:n], out=g[: n - s])
-        f = g
-    return f
+        f, g = g, f
+    return f, g
 
 
 def has_hints(sketch: np.ndarray) -> bool:
