@@ -41,15 +41,18 @@ def _pow(x: np.ndarray, p: float, out: np.ndarray) -> np.ndarray:
     return np.exp(out, out=out)
 
 
-def _branch(x: np.ndarray, dark: np.ndarray):
-    """The pixels of `x` where `dark` (a piecewise curve's other branch), to compute that branch on before `x`
-    changes: gathered when they are few, else all of `x` (a copy: one vectorised pass, and `_put` puts them
-    back with copyto instead of a scatter: lines and dark shapes are a tenth of a drawing or more).
-    None when there are none."""
+def _branch(x: np.ndarray, dark: np.ndarray, op, c: np.float32):
+    """op(x, c) (a ufunc and a float32) at the pixels of `x` where `dark` (a piecewise curve's other branch: its
+    first step), made before `x` changes: gathered when they are few, else over all of `x` (a new array: one
+    vectorised pass, and `_put` puts them back with copyto instead of a scatter: lines and dark shapes are a
+    tenth of a drawing or more). None when there are none."""
     k = np.count_nonzero(dark)
     if not k:
         return None
-    return x[dark] if k * 16 < dark.size else x.copy()
+    if k * 16 < dark.size:
+        lo = x[dark]
+        return op(lo, c, out=lo)
+    return op(x, c)
 
 
 def _put(out: np.ndarray, dark: np.ndarray, lo: np.ndarray | None) -> None:
@@ -67,12 +70,11 @@ def srgb_decode(v: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> np.nd
     (the affine map folded into the curve's first pass: a [-1, 1] image converts without a [0, 1] copy)."""
     v = np.asarray(v, np.float32)
     dark = v <= (0.04045 - offset) / scale  # the curve's linear toe: (v * scale + offset) <= 0.04045
-    lo = _branch(v, dark)
+    lo = _branch(v, dark, np.multiply, np.float32(scale / 12.92))
     out = v * np.float32(scale / 1.055)
     out += np.float32((offset + 0.055) / 1.055)
     _pow(out, 2.4, out)  # (above the toe out > 0.052; the toe is put back below)
     if lo is not None:
-        lo *= np.float32(scale / 12.92)
         lo += np.float32(offset / 12.92)
         _put(out, dark, lo)
     return out
@@ -82,14 +84,13 @@ def srgb_encode(lin: np.ndarray, out: np.ndarray | None = None, scale: float = 1
     """sRGB of linear light `lin` in [0, 1], written as `srgb * scale + offset` into `out` (may be `lin`;
     default: `lin` itself, in place)."""
     dark = lin <= 0.0031308
-    lo = _branch(lin, dark)
+    lo = _branch(lin, dark, np.multiply, np.float32(12.92 * scale))
     if out is None:
         out = lin
     _pow(lin, 1 / 2.4, out)
     out *= np.float32(1.055 * scale)
     out += np.float32(offset - 0.055 * scale)
     if lo is not None:
-        lo *= np.float32(12.92 * scale)
         lo += np.float32(offset)
         _put(out, dark, lo)
     return out
@@ -112,10 +113,9 @@ def mat3(m: np.ndarray, v: np.ndarray, out: np.ndarray | None = None) -> np.ndar
 def f(t: np.ndarray) -> np.ndarray:
     """CIELAB's f of t = X/Xn, Y/Yn, Z/Zn, in place (t >= 0)."""
     dark = t <= EPS
-    lo = _branch(t, dark)
+    lo = _branch(t, dark, np.multiply, np.float32(SLOPE))
     np.cbrt(t, out=t)
     if lo is not None:
-        lo *= np.float32(SLOPE)
         lo += np.float32(4 / 29)
         _put(t, dark, lo)
     return t
@@ -124,11 +124,10 @@ def f(t: np.ndarray) -> np.ndarray:
 def f_inv(v: np.ndarray) -> np.ndarray:
     """The inverse of `f`, in place."""
     dark = v <= 6 / 29
-    lo = _branch(v, dark)
+    lo = _branch(v, dark, np.subtract, np.float32(4 / 29))
     sq = v * v
     v *= sq
     if lo is not None:
-        lo -= np.float32(4 / 29)
         lo *= np.float32(1 / SLOPE)
         _put(v, dark, lo)
     return v
