@@ -196,12 +196,33 @@ def max3(a: np.ndarray) -> np.ndarray:
     )
 
 
-def _spread3(a: np.ndarray) -> np.ndarray:
-    """The max - min over the 3 x 3 px around each pixel of float (H, W) `a` (within the image): max3(a) +
-    max3(-a), the same values (x + -y is x - y)."""
-    out = max3(a)
-    out -= window(a, 1, np.minimum, np.inf)
+def _spread3(a: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The max - min over the 3 x 3 px around the pixels of float (H, W) `a` at the flat indices `at` (within
+    the image), (len(at),): the nine values gathered at once from a copy padded with its edge pixels (which
+    are in the window already: the same max and min as over the image's own), then reduced. `painted` and
+    `pale_dabs` ask it at their candidates only (a few % of the pixels: a tenth of two 3 x 3 windows' time)."""
+    w = a.shape[1]
+    stride = w + 2
+    centre = at + 2 * (at // w) + stride + 1  # (y + 1) * stride + x + 1
+    near = np.array([dy * stride + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)], np.intp)
+    values = edged(a, 1).reshape(-1)[centre[None, :] + near[:, None]]  # (9, pixels)
+    out = values.max(axis=0)
+    out -= values.min(axis=0)
     return out
+
+
+def edged(a: np.ndarray, r: int, dtype=None) -> np.ndarray:
+    """(..., H, W) `a` padded `r` px round its last two axes with its edge pixels repeated, as a new array of
+    `dtype` (default a's): np.pad's edge mode, the same values, without its ~25 us of set-up a call (at 256 px
+    the padding itself takes ~10)."""
+    h, w = a.shape[-2:]
+    p = np.empty((*a.shape[:-2], h + 2 * r, w + 2 * r), dtype or a.dtype)
+    p[..., r : r + h, r : r + w] = a
+    p[..., :r, r : r + w] = a[..., :1, :]
+    p[..., r + h :, r : r + w] = a[..., -1:, :]
+    p[..., :r] = p[..., r : r + 1]
+    p[..., r + w :] = p[..., r + w - 1 : r + w]
+    return p
 
 
 def grow(mask: np.ndarray, r: int = 1) -> np.ndarray:
@@ -450,8 +471,8 @@ def painted(sketch: np.ndarray, line_layer: np.ndarray) -> bool:
     lo += 1.0
     lo *= 0.5
     _, paint = _off_paper(lo, line_layer, s)
-    paint &= _spread3(lo) <= PAINT[1]
-    return int(np.count_nonzero(paint)) >= PAINT[2]
+    at = np.flatnonzero(paint)
+    return int(np.count_nonzero(_spread3(lo, at) <= PAINT[1])) >= PAINT[2]
 
 
 def _off_paper(lo: np.ndarray, line_layer: np.ndarray, s: int) -> tuple[float, np.ndarray]:
@@ -500,13 +521,15 @@ def _pale(
     paper, seed = _off_paper(lo_g, line_layer, s)
     if int(np.count_nonzero(seed)) < PALE[0]:  # (the usual sketch: lines on paper; < PAINT[2]: not painted)
         return out, False
-    flat = _spread3(lo_g) <= PAINT[1]
-    painted_ = int(np.count_nonzero(seed & flat)) >= PAINT[2]  # (`painted`: the same grid)
+    at = np.flatnonzero(seed)  # (flat: the 3 x 3 round them within PAINT[1], looked at where needed alone)
+    flat = _spread3(lo_g, at) <= PAINT[1]
+    painted_ = int(np.count_nonzero(flat)) >= PAINT[2]  # (`painted`: the same grid)
     if coloured is not None and coloured.any():
         seed &= ~grow(coloured[::s, ::s], 1)
     paint = seed.copy()
-    seed &= flat
-    seed &= _spread3(hi_g) <= PAINT[1]
+    seed.reshape(-1)[at[~flat]] = False
+    at = np.flatnonzero(seed)
+    seed.reshape(-1)[at[_spread3(hi_g, at) > PAINT[1]]] = False
     if int(np.count_nonzero(seed)) < PALE[0]:
         return out, painted_
     # (joined through the paint round them: a thin diagonal stroke's flat pixels touch only at their corners)
