@@ -684,6 +684,7 @@ class Regions(NamedTuple):
     # the sizes match, else imageio.bilinear_taps for its rows and columns
     inside: np.ndarray  # each box pixel's region + 1 for the means (nearest neighbour, as _paper_weight
     # brings the paper), with the lines and their 1 px edges at 0
+    runs: np.ndarray  # where `inside`'s runs of one region start (flat: `_runs`, for `_region_sums`)
     count: np.ndarray  # each region's pixel count there
     mean_in: np.ndarray  # ... and its input's mean lightness there (fy_in)
     # the regions kept at the style's own lightness (0 and the open paper: keep_paper's job)
@@ -732,8 +733,9 @@ def _shift_ahead(
     inside = lab.astype(np.intp)  # (the means leave out the lines' soft edges)
     inside[edge] = 0
     inside = _pick(inside, sel).reshape(-1)  # (bincount's index type: no conversion on the output side)
-    count = np.bincount(inside, minlength=n + 1)
-    mean_in = np.bincount(inside, weights=fy_in.reshape(-1), minlength=n + 1) / np.maximum(count, 1)
+    runs = _runs(inside)
+    count = _region_sums(inside, runs, None, n + 1)
+    mean_in = _region_sums(inside, runs, fy_in.reshape(-1), n + 1) / np.maximum(count, 1)
     fixed = count == 0
     fixed[0] = True
     if paper is not None and n:  # the open paper: the style's own lightness (its bevels beside the drawing)
@@ -762,8 +764,40 @@ def _shift_ahead(
     lines = np.flatnonzero(inside == 0)
     rim = _rim_layers(edge, paper, sel, fy_in, sky, x[:, y0:y1, x0:x1])
     return Regions(
-        lab, soft, side, inv, cover, sel if up is None else up, inside, count, mean_in, fixed, cap, lines, rim
+        lab,
+        soft,
+        side,
+        inv,
+        cover,
+        sel if up is None else up,
+        inside,
+        runs,
+        count,
+        mean_in,
+        fixed,
+        cap,
+        lines,
+        rim,
     )
+
+
+def _runs(labels: np.ndarray) -> np.ndarray:
+    """Where the runs of equal values along flat `labels` start (flat indices, the first 0)."""
+    starts = np.flatnonzero(labels[1:] != labels[:-1])
+    starts += 1
+    return np.concatenate([[0], starts])
+
+
+def _region_sums(labels: np.ndarray, runs: np.ndarray, fy: np.ndarray | None, n: int) -> np.ndarray:
+    """np.bincount(labels, weights=fy, minlength=n) for flat region `labels` whose runs start at `runs`
+    (`_runs`), summed a run at a time, then per region: bincount over every pixel adds one after another into
+    the same few bins, each add waiting on the one before (0.2 ms at 256 px; by runs ~0.05). Without `fy`:
+    the counts (int64). `fy`: CIELAB f terms of lightness (float32 in [4/29, 1]: multiples of 2^-26, the
+    sums below 2^27), whose float64 sums are exact in any order: the same values as bincount's."""
+    at = labels[runs]
+    if fy is None:
+        return np.bincount(at, weights=np.diff(runs, append=len(labels)), minlength=n).astype(np.int64)
+    return np.bincount(at, weights=np.add.reduceat(fy, runs, dtype=np.float64), minlength=n)
 
 
 def _pick(a: np.ndarray, sel) -> np.ndarray:
@@ -826,9 +860,7 @@ def _shift(fy: np.ndarray, rg: Regions) -> np.ndarray:
     rim round the shapes lifts the mean), and where the style's lightness is above the input's it is taken
     down to it in the pixel's share of sky (anti-aliased as the offsets): the style may shade a sky darker,
     not lighter."""
-    mean_out = np.bincount(rg.inside, weights=fy.reshape(-1), minlength=len(rg.count)) / np.maximum(
-        rg.count, 1
-    )
+    mean_out = _region_sums(rg.inside, rg.runs, fy.reshape(-1), len(rg.count)) / np.maximum(rg.count, 1)
     offset = (rg.mean_in - mean_out).astype(np.float32)
     offset[rg.fixed] = 0.0
     for r, px, level in rg.cap[3] if rg.cap is not None else ():  # a sky: by its median, not its mean
