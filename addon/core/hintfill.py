@@ -188,6 +188,23 @@ def _label(open_: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     return np.repeat(values, np.diff(bounds)).reshape(h, w), m, sizes
 
 
+def runs(labels: np.ndarray) -> np.ndarray:
+    """Where the runs of equal values along flat `labels` start (flat indices, the first 0; none when empty)."""
+    starts = np.flatnonzero(labels[1:] != labels[:-1])
+    starts += 1
+    return np.concatenate([[0], starts]) if len(labels) else starts
+
+
+def counts(labels: np.ndarray, n: int = 0, at: np.ndarray | None = None) -> np.ndarray:
+    """np.bincount(labels, minlength=n) (int64) of labels (>= 0) that come in runs (a region's pixels in row
+    order): counted a run at a time, then per label. bincount adds one after another into the same few bins,
+    each add waiting on the one before (80 us for the 65 k pixels at 256 px; by runs ~25). `at`: `runs` of
+    the flat labels, when made already."""
+    flat = labels.reshape(-1)
+    at = runs(flat) if at is None else at
+    return np.bincount(flat[at], weights=np.diff(at, append=len(flat)), minlength=n).astype(np.int64)
+
+
 def max3(a: np.ndarray) -> np.ndarray:
     """The max over the 3 x 3 px around each pixel of (H, W) `a` (within the image)."""
     kind = a.dtype.kind
