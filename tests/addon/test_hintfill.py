@@ -448,6 +448,36 @@ def test_grow_is_repeated_3x3_dilation():
             assert got is not mask
 
 
+def test_counts_by_runs_equal_bincount_and_edged_equals_np_pad():
+    """hintfill.counts (a label's pixels counted a run at a time) equals np.bincount on labels in runs and in
+    random order, empty ones and with minlength; edged equals np.pad's edge mode; the 3 x 3 spread at chosen
+    pixels equals max - min over the 3 x 3 window within the image (edges and corners too)."""
+    rng = np.random.default_rng(3)
+    runs_ = np.repeat(rng.integers(0, 30, 500), rng.integers(1, 40, 500))
+    for labels in (
+        runs_,
+        runs_.astype(np.uint8),
+        rng.integers(0, 30, 999),
+        np.zeros(0, np.int64),
+        np.array([4]),
+    ):
+        for n in (0, 7, 40):
+            got = hintfill.counts(labels, n)
+            np.testing.assert_array_equal(got, np.bincount(labels, minlength=n))
+            assert got.dtype == np.int64
+    for shape, r in (((1, 1), 2), ((3, 7, 5), 1), ((2, 1, 9), 3), ((16, 16), 4)):
+        a = rng.random(shape).astype(np.float32)
+        want = np.pad(a, [(0, 0)] * (a.ndim - 2) + [(r, r), (r, r)], mode="edge")
+        np.testing.assert_array_equal(hintfill.edged(a, r), want)
+    a = rng.random((9, 13)).astype(np.float32)
+    at = np.arange(a.size)
+    p = np.pad(a, 1, constant_values=np.nan)
+    win = np.stack([p[dy : dy + 9, dx : dx + 13] for dy in range(3) for dx in range(3)])
+    np.testing.assert_array_equal(
+        hintfill._spread3(a, at), (np.nanmax(win, axis=0) - np.nanmin(win, axis=0)).reshape(-1)
+    )
+
+
 @pytest.mark.parametrize("gap_px", [0.0, 3.0, 5.0])
 def test_a_shape_with_a_small_gap_keeps_its_colours_and_the_paper_around_it_is_white(gap_px):
     """An undabbed circle whose outline has a gap of a few px: the paper reaches into it through the gap, but

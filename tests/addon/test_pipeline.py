@@ -1829,3 +1829,15 @@ def test_stylizes_progress_rises_through_the_stages(dabbed, tiled, colorize_mode
     assert starts == pytest.approx(want), seen
     if tiled:
         assert sum("tile" in m for _, m in seen) == 27, seen
+
+
+def test_region_sums_by_runs_equal_bincount():
+    """keep colours' per-region sums of lightness f terms (float32 in [4/29, 1]) taken a run at a time equal
+    np.bincount's pixel by pixel, to the bit (their float64 sums are exact in any order), with the counts."""
+    rng = np.random.default_rng(5)
+    labels = np.repeat(rng.integers(0, 40, 3000), rng.integers(1, 80, 3000))
+    fy = rng.uniform(4 / 29, 1.0, len(labels)).astype(np.float32)
+    runs = hintfill.runs(labels)
+    got = pipeline._region_sums(labels, runs, fy, 45)
+    assert got.tobytes() == np.bincount(labels, weights=fy, minlength=45).tobytes()
+    np.testing.assert_array_equal(hintfill.counts(labels, 45, runs), np.bincount(labels, minlength=45))
