@@ -388,8 +388,9 @@ def main() -> list[tuple]:
     print(f"live preview: {finished} previews of {looks} changing looks in {LIVE_SECONDS:.0f} s")
     if "eager" in fns:
         print(
-            f"torch eager makes {eager_faults:.0f} page faults a call with glibc's default malloc (the pipeline "
-            f"{faults['pipeline'][0]:.0f}), "
+            f"torch eager makes {eager_faults:.0f} page faults a call with this process's malloc as it stood "
+            "(thousands with glibc's default; few once an earlier bench here trained: `nftgan train` keeps freed "
+            f"memory) (the pipeline {faults['pipeline'][0]:.0f}), "
             + (
                 f"{eager_kept_faults:.0f} with malloc keeping freed memory, as it ran beside the pipelines (what a "
                 "PyTorch deployment gets from jemalloc or tcmalloc; a fault's cost here moved eager from about 45 to "
