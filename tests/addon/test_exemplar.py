@@ -71,7 +71,18 @@ def test_the_shipped_index_is_small_packaged_and_consistent():
     assert len(idx.aspect) == len(idx.box) == len(idx.picture) == n and idx.picture.max() < m
     assert (idx.box[:, 0] < idx.box[:, 1]).all() and (idx.box[:, 1] <= idx.side).all()
     side = round(idx.maps.shape[1] ** 0.5)
-    assert idx.maps.shape == (m, side * side, 3) and idx.ground.shape == (m, side, side)
+    assert idx.maps.shape == (m, side * side, 3) and idx.kind.shape == (m, side, side)
+    # each picture pixel's kind (made at load) is what its code says: a shape's dark outline, a shape's pale
+    # grey, another colour of a shape (the background, 0, is the ground the tool stored)
+    lab = exemplar.decode_lab(idx.maps.reshape(-1, 3)).reshape(3, m, side, side)
+    kind = idx.kind
+    ink, pale = (
+        lab[0] <= exemplar.INK,
+        (lab[0] > exemplar.PAPER[0]) & (np.hypot(lab[1], lab[2]) < exemplar.PAPER[1]),
+    )
+    assert (kind <= 3).all() and (kind == 0).any() and (kind == 3).any()
+    assert (ink[kind == 1]).all() and not ink[kind > 1].any()
+    assert pale[kind == 2].all() and not pale[kind == 3].any()
     assert all(str(name).startswith(("fluentflat__", "fluenthc__", "openclipart__")) for name in idx.names)
 
 
@@ -224,7 +235,7 @@ def test_an_index_built_by_the_tool_colours_each_shape_like_its_exemplar(
     green (the tiny model alone paints neither), each picture's background left out."""
     colours = tiny_index(tmp_path, monkeypatch)
     idx = exemplar.load(exemplar.INDEX)
-    assert len(idx.maps) == 3 and idx.ground[:, 0, 0].all()  # (the corners: background)
+    assert len(idx.maps) == 3 and (idx.kind[:, 0, 0] == 0).all()  # (the corners: background)
     for kind, rgb in colours.items():
         if kind == "square":
             continue
