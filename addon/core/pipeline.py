@@ -238,7 +238,9 @@ def resize_planar(x: np.ndarray, height: int, width: int) -> np.ndarray:
     """imageio.resize for a planar (3, H, W) image; returns a C-contiguous (3, height, width) array.
 
     A reduction by whole factors (a 1024 px canvas to a 512 or 256 px work size) is imageio.resize's box
-    filter alone, summed here from strided views: 1.6 ms for 1024 -> 512 px instead of 50 ms."""
+    filter alone, summed here from strided views: 1.6 ms for 1024 -> 512 px instead of 50 ms. An enlargement
+    (a canvas smaller than the model's trained size brought up to it) is `_enlarged_bands`' np.take on the
+    planes: 64 -> 256 px 0.9 ms instead of 3.3 (resize's slow indexing path on the transposed view)."""
     h, w = x.shape[1:]
     if (h, w) == (height, width):
         return x
@@ -249,6 +251,11 @@ def resize_planar(x: np.ndarray, height: int, width: int) -> np.ndarray:
             for dx in range(fx):
                 out += x[:, dy::fy, dx::fx]
         out *= 1.0 / (fy * fx)
+        return out
+    if h <= height and w <= width and x.dtype == np.float32:  # enlarged: `_enlarged_bands`, the same values
+        out = np.empty((x.shape[0], height, width), dtype=np.float32)
+        for top, rows in _enlarged_bands(x, height, width):
+            out[:, top : top + rows.shape[1]] = rows
         return out
     return np.ascontiguousarray(resize(x.transpose(1, 2, 0), height, width).transpose(2, 0, 1))
 

@@ -1321,7 +1321,7 @@ def test_enlarged_results_equal_resize_bands(src, dst):
     once per band, the bands' arrays reused; ten bands at 700 x 900, the last shorter): the same values,
     bit for bit, as imageio.resize_bands on the (H, W, C) image, lines multiplied in as before. With `seen` it
     gives the planes too, and the style's input made from them is to_model_space's of the RGBA image, a NaN's
-    (made 0) too."""
+    (made 0) too. resize_planar (a small canvas brought up to the model's size) enlarges the same way."""
     rng = np.random.default_rng(5)
     x = rng.uniform(-1.2, 1.2, (3, *src)).astype(np.float32)
     x[1, 2, 3] = np.nan
@@ -1329,6 +1329,7 @@ def test_enlarged_results_equal_resize_bands(src, dst):
     seen = np.empty((3, *dst), np.float32)
     got = pipeline.to_image_space(x, dst, lines, seen)
     rows = imageio.resize(x.transpose(1, 2, 0), *dst)
+    np.testing.assert_array_equal(pipeline.resize_planar(x, *dst), np.moveaxis(rows, 2, 0))
     want = np.clip(rows * 0.5 + 0.5, 0.0, 1.0) * lines[:, :, None]
     np.testing.assert_array_equal(got[::-1, :, :3], want)
     assert (got[:, :, 3] == 1.0).all()
