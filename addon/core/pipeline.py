@@ -745,11 +745,12 @@ def _shift_ahead(
     mean_in = _region_sums(inside, runs, fy_in.reshape(-1), n + 1) / np.maximum(count, 1)
     fixed = count == 0
     fixed[0] = True
+    half = 0.5 * hintfill.counts(lab, n + 1) if n and (paper is not None or sky is not None) else None
     if paper is not None and n:  # the open paper: the style's own lightness (its bevels beside the drawing)
-        fixed |= hintfill.counts(lab[paper], n + 1) > 0.5 * hintfill.counts(lab, n + 1)
+        fixed |= hintfill.counts(lab[paper], n + 1) > half
     cap = None
     if sky is not None and n:
-        mostly = hintfill.counts(lab[sky], n + 1) > 0.5 * hintfill.counts(lab, n + 1)
+        mostly = hintfill.counts(lab[sky], n + 1) > half
         mostly &= ~fixed
         if mostly.any():
             # how much of each pixel is such a region (a line's soft edge in part, as the offsets), at the box
