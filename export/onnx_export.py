@@ -324,7 +324,13 @@ def int8_candidates(fp32: onnx.ModelProto) -> dict[str, dict]:
             "op_types_to_quantize": ["Conv"],
             "nodes_to_exclude": [c for c in convs if layer(c) in ends],
         },
-        "Conv+ConvTranspose": {"op_types_to_quantize": ["Conv", "ConvTranspose"]},
+        # not the upsampling rewrite's one-hot ConvTransposes (they only move values)
+        "Conv+ConvTranspose": {
+            "op_types_to_quantize": ["Conv", "ConvTranspose"],
+            "nodes_to_exclude": [
+                n.name for n in fp32.graph.node if n.op_type == "ConvTranspose" and MARK in n.name
+            ],
+        },
     }
 
 

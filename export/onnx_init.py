@@ -3,7 +3,8 @@
 `training.initfrom` finds this module by name for `.onnx` files (training itself never imports onnx).
 The exporter names every initializer after the PyTorch parameter it holds (`model.model.1.model.1.weight`),
 and its one rewrite (`export.optimize`: bilinear x2 + 3x3 convolution -> a low-resolution convolution
-with 4 x Cout outputs + DepthToSpace) keeps the original convolution's weights too, because the rewrite's
+with 4 x Cout outputs + a one-hot ConvTranspose that interleaves them; files rewritten before it: DepthToSpace)
+keeps the original convolution's weights too, because the rewrite's
 border fix-up runs them; so every parameter is read back bit for bit, without inverting the rewrite. The
 exporter leaves out a bias that is all zeros (untrained layers), which reads back as zeros.
 
@@ -133,7 +134,8 @@ def read_init(path: Path, kind, cfg, record: str) -> InitWeights:
     shapes = {k: np.empty(tuple(t.dims), np.float32) for k, t in have.items()}
     shapes.update({k: want[k] for k in zero_bias})
     details = shape_differences(want, shapes)
-    theirs = file_settings(shapes, ops, info)
+    # the operators of the exported network (the upsampling rewrite adds a ConvTranspose of its own)
+    theirs = file_settings(shapes, {n.op_type for n in model.graph.node if MARK not in n.name}, info)
     mine = {k: getattr(cfg, k) for k in kind.generator_settings(cfg)}
     if details or any(k in theirs and theirs[k] != v for k, v in mine.items()):
         raise mismatch(name, kind, cfg, {k: v for k, v in theirs.items() if k in mine}, details)

@@ -1,6 +1,7 @@
 """export/optimize.py: the upsampling rewrite (bilinear x2 + 3x3 convolution -> a low-resolution convolution +
-DepthToSpace, borders recomputed) is exact on every size the graph takes, borders and 1x1 bottlenecks
-included, and the command refuses nothing it should keep."""
+a one-hot ConvTranspose interleaving its phases, borders recomputed) is exact on every size the graph takes,
+borders and 1x1 bottlenecks included, files of the earlier DepthToSpace form (fp32 and int8) are turned into
+it with the same values, and the command refuses nothing it should keep."""
 
 import numpy as np
 import onnx
@@ -24,7 +25,7 @@ def _ops(model: onnx.ModelProto) -> list[str]:
 
 def test_phase_weights_equal_bilinear_then_conv_inside_the_picture():
     """The folded weights: on the interior (away from the one-pixel border) the low-resolution convolution
-    + DepthToSpace is bilinear x2 then the 3x3 convolution, to float rounding."""
+    + the phases' interleave is bilinear x2 then the 3x3 convolution, to float rounding."""
     g = torch.Generator().manual_seed(0)
     x, w, b = torch.randn(1, 5, 9, 7, generator=g), torch.randn(6, 5, 3, 3, generator=g), torch.randn(6)
     want = nn.functional.conv2d(
@@ -32,8 +33,8 @@ def test_phase_weights_equal_bilinear_then_conv_inside_the_picture():
     )
     wk, bk = opt.phase_weights(w.numpy(), b.numpy())
     low = nn.functional.conv2d(x, torch.from_numpy(wk), torch.from_numpy(bk), padding=1)
-    n, m = low.shape[2:]  # DepthToSpace, DCR: output (c, 2i + py, 2j + px) is channel (2 py + px) * 6 + c
-    got = low.view(1, 2, 2, 6, n, m).permute(0, 3, 4, 1, 5, 2).reshape(1, 6, 2 * n, 2 * m)
+    n, m = low.shape[2:]  # CRD order: output (c, 2i + py, 2j + px) is channel 4 c + 2 py + px
+    got = low.view(1, 6, 2, 2, n, m).permute(0, 1, 4, 2, 5, 3).reshape(1, 6, 2 * n, 2 * m)
     assert got.shape == want.shape
     inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))
     np.testing.assert_allclose(got[inner].numpy(), want[inner].numpy(), atol=1e-4)
@@ -66,7 +67,7 @@ def test_rewrite_is_exact_at_every_size_and_border(unet, min_side, multiple_of):
     onnx.checker.check_model(new, full_check=True)
     total = _ops(model).count("Resize")
     assert n == (total if min_side == 0 else 3)  # at 32 px the pairs from 4 px up: 4 -> 8, 8 -> 16, 16 -> 32
-    assert _ops(new).count("DepthToSpace") == n
+    assert _ops(new).count("ConvTranspose") == n and "DepthToSpace" not in _ops(new)
     g = torch.Generator().manual_seed(1)
     # the trained size (bottleneck 1x1), batch 2, non-square and larger sizes, and flat colour, where
     # instance norm of nearly constant features magnifies any error
@@ -80,6 +81,105 @@ def test_rewrite_is_exact_at_every_size_and_border(unet, min_side, multiple_of):
         assert got.shape == want.shape
         assert np.abs(got - before).max() <= 1e-5 * max(1.0, np.abs(before).max())
         assert np.abs(got - want).max() <= 1e-4
+
+
+def test_the_interleave_is_depth_to_space_bit_for_bit():
+    """The one-hot depthwise ConvTranspose gives DepthToSpace's (CRD) values exactly, in onnxruntime, on
+    values of every magnitude (each output is one input times 1 plus zeros)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    c, h, w = 5, 3, 4
+    x = np.random.default_rng(0).standard_normal((1, 4 * c, h, w)).astype(np.float32)
+    x *= np.float32(10.0) ** np.random.default_rng(1).integers(-30, 30, x.shape).astype(np.float32)
+    weights = opt.interleave_weights(c)
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "ConvTranspose", ["x", "w"], ["a"], group=c, kernel_shape=[2, 2], strides=[2, 2]
+            ),
+            helper.make_node("DepthToSpace", ["x"], ["b"], blocksize=2, mode="CRD"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in "ab"],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    a, b = sess.run(None, {"x": x})
+    assert a.shape == (1, c, 2 * h, 2 * w) and np.array_equal(a, b)
+    assert np.array_equal(weights.sum(axis=(1, 2, 3)), np.ones(4 * c))
+
+
+def _as_depth_to_space(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The rewritten graph in the form files had before the ConvTranspose (DepthToSpace, DCR: the 4-phase
+    convolution's output channels in DCR order)."""
+    from onnx import helper, numpy_helper
+
+    old = onnx.ModelProto.FromString(model.SerializeToString())
+    inits = {t.name: t for t in old.graph.initializer}
+    producer = {o: n for n in old.graph.node for o in n.output}
+    for i, node in enumerate(old.graph.node):
+        if node.op_type == "ConvTranspose" and opt.MARK in node.name:
+            conv = producer[node.input[0]]
+            for name in conv.input[1:3]:
+                a = numpy_helper.to_array(inits[name])
+                crd = opt._dcr_to_crd(a.shape[0] // 4)
+                inits[name].CopyFrom(numpy_helper.from_array(a[np.argsort(crd)], name))
+            d2s = helper.make_node(
+                "DepthToSpace", node.input[:1], node.output, name=node.name, blocksize=2, mode="DCR"
+            )
+            old.graph.node[i].CopyFrom(d2s)
+    opt._drop_unused(old.graph)
+    return old
+
+
+@pytest.mark.parametrize("form", ["fp32", "QDQ", "QOperator"])
+def test_files_of_the_depth_to_space_form_turn_into_the_conv_transpose_form_exactly(unet, form, tmp_path):
+    """A file rewritten before the ConvTranspose (DepthToSpace, DCR), fp32 or int8 (QDQ with per-channel
+    weights, or QLinearConv), is turned into the ConvTranspose form with the same outputs bit for bit, and
+    `optimize` (what the command runs) does it."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    _, model = unet
+    new, n = opt.rewrite_upsampling(model, 32, 4, 32)
+    old = _as_depth_to_space(new)
+    name = model.graph.input[0].name
+    assert _ops(old).count("DepthToSpace") == n == 3
+    rng = np.random.default_rng(0)
+    xs = [rng.uniform(-1, 1, (1, 3, 32, 32 * k)).astype(np.float32) for k in (1, 2, 1, 3)]
+    if form != "fp32":
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.items = iter([{name: x} for x in xs[:2]])
+
+            def get_next(self):
+                return next(self.items, None)
+
+        src, dst = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+        onnx.save(old, str(src))
+        quantize_static(
+            str(src),
+            str(dst),
+            Reader(),
+            quant_format=getattr(QuantFormat, form),
+            per_channel=True,
+            reduce_range=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv"],
+        )
+        old = onnx.load(str(dst))
+        assert ("QLinearConv" in _ops(old)) == (form == "QOperator")
+    turned, m = opt.depth_to_space_as_conv_transpose(old)
+    assert m == 3 and "DepthToSpace" not in _ops(turned)
+    onnx.checker.check_model(turned, full_check=True)
+    for x in xs:
+        assert np.array_equal(_run(turned, x), _run(old, x))
+    again, counts = opt.optimize(old, 32, 32)
+    assert counts == {"upsampling convolutions": 0, "DepthToSpaces (to ConvTranspose)": 3}
+    assert _ops(again) == _ops(turned)
 
 
 def test_only_matching_pairs_are_rewritten(unet):
@@ -123,7 +223,7 @@ def test_command_rewrites_a_file_once_keeps_its_metadata_and_refuses_a_bad_rewri
 def test_export_applies_the_rewrite(colorize_model):
     """`nftgan export` writes the rewritten graph (the test colorize model is a resize U-Net)."""
     ops = _ops(onnx.load(str(colorize_model)))
-    assert ops.count("DepthToSpace") == 3
+    assert ops.count("ConvTranspose") == 3 and "DepthToSpace" not in ops
 
 
 def test_requantize_with_hints_keeps_sensitive_convs_in_fp32(colorize_model, tiny_data, tmp_path, capsys):
@@ -189,6 +289,9 @@ def test_int8_first_and_last_means_the_layers_after_the_rewrite(unet):
     last = convs[-1].split(opt.MARK)[0]
     assert kept[0] == convs[0] and len(kept) == 4
     assert all(k.startswith(last + opt.MARK) for k in kept[1:])
+    assert ox.int8_candidates(new)["Conv+ConvTranspose"]["nodes_to_exclude"] == [
+        n.name for n in new.graph.node if n.op_type == "ConvTranspose"
+    ]  # the interleaves only move values
     original = [n.name for n in model.graph.node if n.op_type == "Conv"]
     assert ox.int8_candidates(model)["Conv except the first and last"]["nodes_to_exclude"] == [
         original[0],
