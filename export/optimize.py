@@ -12,16 +12,23 @@ onnxruntime) exists any more.
 The interleave is a depthwise ConvTranspose (group Cout, kernel 2, stride 2) with one-hot weights: output
 (c, 2i + py, 2j + px) is input channel 4c + 2py + px at (i, j) times 1.0 plus three zeros, the same values as
 DepthToSpace (CRD, blocksize 2), and 2-2.9x faster than onnxruntime's DepthToSpace at these shapes (1.18 and
-1.22, 2 threads). Files rewritten before it used DepthToSpace (DCR); this command turns those into the
-ConvTranspose form too (`depth_to_space_as_conv_transpose`, the producing convolution's output channels
-permuted, also in int8 files: the same values).
+1.22, 2 threads).
 
 It is exact, borders included: the low-resolution convolution runs on the input padded by edge replication,
 which reproduces the Resize's clamping everywhere, but it then sees the upsampled map's outer ring as the
 edge pixels where the original convolution sees its zero padding. Only the output's outermost rows and
 columns differ; they are recomputed the original way (Resize, then the 3x3 convolution) from the input's
-first and last two rows (columns) and written over them. The result matches the original graph to float
-rounding (`check`), which every rewritten file must pass before it is written.
+first and last two rows (columns) and written over them. Where the input is at least 2 px at the smallest
+size the graph takes, the rows are taken by one Gather, the columns by two Slices, a stride-7 convolution
+computes only the first and last line, and ScatterElements writes them at lines 0 and -1 (otherwise Slices
+and Concats). The result matches the original graph to float rounding (`check`), which every rewritten file
+must pass before it is written.
+
+Files rewritten before session 22 (DepthToSpace in DCR order; the fix-up's column Gather and Split + Concat
+around a Slice of the full map) are turned into this form by the same command, fp32 and int8 alike
+(`depth_to_space_as_conv_transpose`: the producing convolution's output channels permuted with their
+weights, bias, scales and zero points; `border_fixups_updated`): only values move, the outputs stay the
+same bit for bit.
 
 The original convolution's weights stay in the graph under their PyTorch names (the border fix-up runs
 them), so every trained weight of a rewritten file can be read back as it was: `nftgan train --init
@@ -119,10 +126,16 @@ MARK = "/nftgan-upsampling/"  # in the names of the nodes a rewrite adds (a seco
 class _Builder:
     def __init__(self, graph, prefix: str):
         self.graph, self.prefix, self.nodes, self.n = graph, prefix + MARK, [], 0
+        self.taken = {n.name for n in graph.node} | {t.name for t in graph.initializer}
+        self.taken |= {o for n in graph.node for o in n.output}
 
     def name(self, what: str) -> str:
-        self.n += 1
-        return f"{self.prefix}{what}_{self.n}"
+        while True:  # unique in the graph (a later pass may add to a layer's nodes)
+            self.n += 1
+            name = f"{self.prefix}{what}_{self.n}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
 
     def const(self, what: str, value) -> str:
         name = self.name(what)
@@ -142,6 +155,23 @@ class _Builder:
 BIG = np.iinfo(np.int64).max
 
 
+def _column_ends(b: _Builder, x: str) -> str:
+    """x's first two and last two columns (two Slices and a Concat: half the time of a Gather on the last
+    axis, which copies element by element)."""
+    return b.op("Concat", [b.slice(x, 0, 2, 3), b.slice(x, -2, BIG, 3)], axis=3)
+
+
+def _overwrite_ends(b: _Builder, full: str, edge: str, axis: int, output: str | None = None) -> str:
+    """`full` with its first and last lines along `axis` replaced by `edge`'s two (ScatterElements at indices
+    0 and -1, expanded to `edge`'s shape), instead of splitting `edge` and concatenating it around a Slice of
+    `full`."""
+    shape = [1, 1, 1, 1]
+    shape[axis] = 2
+    ends = b.const("ends", np.array([0, -1], dtype=np.int64).reshape(shape))
+    where = b.op("Expand", [ends, b.op("Shape", [edge])])
+    return b.op("ScatterElements", [full, where, edge], output, axis=axis)
+
+
 def _rewrite_pair(graph, resize, conv, inits: dict, lean: bool = False) -> list:
     """The nodes replacing `resize` -> `conv`."""
     b = _Builder(graph, conv.name or conv.output[0])
@@ -158,23 +188,23 @@ def _rewrite_pair(graph, resize, conv, inits: dict, lean: bool = False) -> list:
     # upsampling gives the output's first two and last two rows exactly (clamped as the full map is)
     conv_inputs = [conv.input[1]] + ([conv.input[2]] if bias is not None else [])
     for axis in (2, 3):
-        if lean:  # the input is >= 2 px: one Gather of the 4 lines; a stride-7 Conv, only the first and last
-            # (6 operators per side instead of 9: 0.94-0.96x the chain's CPU time, interleaved, 60 rounds)
-            strip = b.op("Gather", [x, b.const("i", np.array([0, 1, -2, -1], dtype=np.int64))], axis=axis)
+        if lean:  # the input is >= 2 px: the 4 lines (rows: one Gather; columns: two Slices), a stride-7 Conv
+            # that computes only the first and last output lines, written over `full`'s (ScatterElements)
+            if axis == 2:
+                strip = b.op("Gather", [x, b.const("i", np.array([0, 1, -2, -1], dtype=np.int64))], axis=2)
+            else:
+                strip = _column_ends(b, x)
             up = b.op("Resize", [strip, *resize.input[1:3]], **_attrs(resize))
             strides = [7, 1] if axis == 2 else [1, 7]  # of the 8 upsampled lines' outputs: 0 and 7
             edge = b.op("Conv", [up, *conv_inputs], **dict(_attrs(conv), strides=strides))
-            first, last = b.name("first"), b.name("last")
-            split = helper.make_node(
-                "Split", [edge], [first, last], name=b.name("Split"), axis=axis, num_outputs=2
-            )
-            b.nodes.append(split)
-        else:
+            full = _overwrite_ends(b, full, edge, axis, y if axis == 3 else None)
+        else:  # 1 px inputs too: the 4 lines of a 1 px input are 2 copies of it
             strip = b.op("Concat", [b.slice(x, 0, 2, axis), b.slice(x, -2, BIG, axis)], axis=axis)
             up = b.op("Resize", [strip, *resize.input[1:3]], **_attrs(resize))
             edge = b.op("Conv", [up, *conv_inputs], **_attrs(conv))
             first, last = b.slice(edge, 0, 1, axis), b.slice(edge, -1, BIG, axis)
-        full = b.op("Concat", [first, b.slice(full, 1, -1, axis), last], y if axis == 3 else None, axis=axis)
+            mid = b.slice(full, 1, -1, axis)
+            full = b.op("Concat", [first, mid, last], y if axis == 3 else None, axis=axis)
     return b.nodes
 
 
@@ -326,6 +356,59 @@ def depth_to_space_as_conv_transpose(model: onnx.ModelProto) -> tuple[onnx.Model
     return model, count
 
 
+def border_fixups_updated(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """(a copy of `model` whose lean border fix-ups of earlier rewrites take the current form, fix-ups
+    changed): the columns' Gather becomes `_column_ends`' Slices, and Split + Concat around a Slice of the
+    full map becomes `_overwrite_ends`' ScatterElements. Both only move values: the same outputs bit for
+    bit."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    uses: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    replaced: dict[int, list] = {}
+    dropped: set[int] = set()
+    count = 0
+    for node in graph.node:
+        if MARK not in node.name:
+            continue
+        a = _attrs(node)
+        prefix = node.name.split(MARK)[0]
+        if node.op_type == "Gather" and a.get("axis") == 3 and node.input[1] in inits:
+            if numpy_helper.to_array(inits[node.input[1]]).tolist() != [0, 1, -2, -1]:
+                continue
+            b = _Builder(graph, prefix)
+            b.op(
+                "Concat",
+                [b.slice(node.input[0], 0, 2, 3), b.slice(node.input[0], -2, BIG, 3)],
+                node.output[0],
+                axis=3,
+            )
+            replaced[id(node)] = b.nodes
+        elif node.op_type == "Concat" and len(node.input) == 3:
+            first, mid, last = node.input
+            split, cut = producer.get(first), producer.get(mid)
+            if split is None or cut is None or split.op_type != "Split" or cut.op_type != "Slice":
+                continue
+            if list(split.output) != [first, last] or uses.get(first) != 1 or uses.get(last) != 1:
+                continue
+            if uses.get(mid) != 1 or _attrs(split).get("axis") != a.get("axis"):
+                continue
+            b = _Builder(graph, prefix)
+            _overwrite_ends(b, cut.input[0], split.input[0], a["axis"], node.output[0])
+            replaced[id(node)] = b.nodes
+            dropped |= {id(split), id(cut)}
+            count += 1
+    nodes = [n for node in graph.node if id(node) not in dropped for n in replaced.get(id(node), [node])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    _drop_unused(graph)
+    return model, count
+
+
 def _drop_unused(graph) -> None:
     used = {name for node in graph.node for name in node.input}
     keep = [t for t in graph.initializer if t.name in used]
@@ -342,11 +425,15 @@ def optimize(model: onnx.ModelProto, side: int, multiple_of: int = 0) -> tuple[o
     whose dispatch outweighs the Resize they save at the lowest resolutions (all eight pairs rewritten:
     1.09x the original's time; the last 3: 0.64x, colorize -> 3D Clay at 256 px on 2 threads)."""
     model, n = rewrite_upsampling(model, side, max(1, side // MIN_SIDE_FRACTION), multiple_of)
-    model, m = depth_to_space_as_conv_transpose(model)  # files rewritten before the ConvTranspose form
+    # files rewritten before the current form (the same values)
+    model, m = depth_to_space_as_conv_transpose(model)
+    model, k = border_fixups_updated(model)
     onnx.checker.check_model(model)
     counts = {"upsampling convolutions": n}
     if m:
         counts["DepthToSpaces (to ConvTranspose)"] = m
+    if k:
+        counts["border fix-ups (to ScatterElements)"] = k
     return model, counts
 
 

@@ -56,12 +56,13 @@ def unet():
 
 @pytest.mark.parametrize("min_side, multiple_of", [(0, 0), (0, 32), (4, 32)])
 def test_rewrite_is_exact_at_every_size_and_border(unet, min_side, multiple_of):
-    """Every pair, or those from 4 px up; with `multiple_of` the fix-up's lean form (Gather, stride-7 Conv,
-    Split) where the pair's input is >= 2 px at the smallest size, the general one at 1 px."""
+    """Every pair, or those from 4 px up; with `multiple_of` the fix-up's lean form (a Gather of the rows,
+    Slices of the columns, stride-7 Conv, ScatterElements) where the pair's input is >= 2 px at the smallest
+    size, the general one at 1 px."""
     net, model = unet
     new, n = opt.rewrite_upsampling(model, 32, min_side, multiple_of)
     assert ("Gather" in _ops(new)) == (multiple_of > 0)
-    assert ("Slice" in _ops(new)) and _ops(new).count("Split") == (
+    assert ("Slice" in _ops(new)) and _ops(new).count("ScatterElements") == (
         2 * (n - 1) if multiple_of and not min_side else 2 * n if multiple_of else 0
     )
     onnx.checker.check_model(new, full_check=True)
@@ -111,41 +112,77 @@ def test_the_interleave_is_depth_to_space_bit_for_bit():
     assert np.array_equal(weights.sum(axis=(1, 2, 3)), np.ones(4 * c))
 
 
-def _as_depth_to_space(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The rewritten graph in the form files had before the ConvTranspose (DepthToSpace, DCR: the 4-phase
-    convolution's output channels in DCR order)."""
+def _as_earlier_form(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The rewritten graph in the form files had before session 22: DepthToSpace (DCR: the 4-phase
+    convolution's output channels in DCR order) instead of the ConvTranspose, and a lean border fix-up of a
+    Gather of the input's 4 columns and Split + Concat around a Slice of the full map."""
     from onnx import helper, numpy_helper
 
     old = onnx.ModelProto.FromString(model.SerializeToString())
-    inits = {t.name: t for t in old.graph.initializer}
-    producer = {o: n for n in old.graph.node for o in n.output}
-    for i, node in enumerate(old.graph.node):
-        if node.op_type == "ConvTranspose" and opt.MARK in node.name:
+    g = old.graph
+    inits = {t.name: t for t in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    const = lambda name, v: g.initializer.append(numpy_helper.from_array(np.array(v, dtype=np.int64), name))
+    nodes = []
+    for node in g.node:
+        if opt.MARK not in node.name:
+            nodes.append(node)
+        elif node.op_type == "ConvTranspose":
             conv = producer[node.input[0]]
             for name in conv.input[1:3]:
                 a = numpy_helper.to_array(inits[name])
                 crd = opt._dcr_to_crd(a.shape[0] // 4)
                 inits[name].CopyFrom(numpy_helper.from_array(a[np.argsort(crd)], name))
-            d2s = helper.make_node(
-                "DepthToSpace", node.input[:1], node.output, name=node.name, blocksize=2, mode="DCR"
+            nodes.append(
+                helper.make_node(
+                    "DepthToSpace", node.input[:1], node.output, node.name, blocksize=2, mode="DCR"
+                )
             )
-            old.graph.node[i].CopyFrom(d2s)
-    opt._drop_unused(old.graph)
+        elif node.op_type == "ScatterElements":  # full, Expand(ends, Shape(edge)), edge
+            full, _, edge = node.input
+            axis = helper.get_attribute_value(node.attribute[0])
+            n, ends = node.name, [node.name + "/first", node.name + "/last"]
+            nodes.append(helper.make_node("Split", [edge], ends, n + "/Split", axis=axis, num_outputs=2))
+            for what, v in (("s", [1]), ("e", [-1]), ("a", [axis])):
+                const(f"{n}/{what}", v)
+            nodes.append(
+                helper.make_node("Slice", [full, n + "/s", n + "/e", n + "/a"], [n + "/mid"], n + "/Slice")
+            )
+            nodes.append(
+                helper.make_node("Concat", [ends[0], n + "/mid", ends[1]], node.output, n, axis=axis)
+            )
+        elif node.op_type == "Concat" and all(producer[i].op_type == "Slice" for i in node.input):
+            x = producer[node.input[0]].input[0]  # the input's 4 columns (rows are a Gather already)
+            const(node.name + "/i", [0, 1, -2, -1])
+            nodes.append(helper.make_node("Gather", [x, node.name + "/i"], node.output, node.name, axis=3))
+        else:
+            nodes.append(node)
+    outputs = {o.name for o in g.output}
+    while True:  # drop the nodes left unread (the ScatterElements' Shape and Expand, the columns' Slices)
+        read = {i for n in nodes for i in n.input} | outputs
+        live = [n for n in nodes if any(o in read for o in n.output)]
+        if len(live) == len(nodes):
+            break
+        nodes = live
+    del g.node[:]
+    g.node.extend(nodes)
+    opt._drop_unused(g)
     return old
 
 
 @pytest.mark.parametrize("form", ["fp32", "QDQ", "QOperator"])
-def test_files_of_the_depth_to_space_form_turn_into_the_conv_transpose_form_exactly(unet, form, tmp_path):
-    """A file rewritten before the ConvTranspose (DepthToSpace, DCR), fp32 or int8 (QDQ with per-channel
-    weights, or QLinearConv), is turned into the ConvTranspose form with the same outputs bit for bit, and
-    `optimize` (what the command runs) does it."""
+def test_files_of_the_earlier_form_turn_into_the_current_form_exactly(unet, form, tmp_path):
+    """A file rewritten in the earlier form (DepthToSpace, DCR; the fix-up's column Gather and Split +
+    Concat), fp32 or int8 (QDQ with per-channel weights, or QLinearConv), is turned into the current form with
+    the same outputs bit for bit, and `optimize` (what the command runs) does it."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     _, model = unet
     new, n = opt.rewrite_upsampling(model, 32, 4, 32)
-    old = _as_depth_to_space(new)
+    old = _as_earlier_form(new)
     name = model.graph.input[0].name
-    assert _ops(old).count("DepthToSpace") == n == 3
+    assert _ops(old).count("DepthToSpace") == n == 3 and "ScatterElements" not in _ops(old)
+    assert _ops(old).count("Split") == 6 and _ops(old).count("Gather") == 6
     rng = np.random.default_rng(0)
     xs = [rng.uniform(-1, 1, (1, 3, 32, 32 * k)).astype(np.float32) for k in (1, 2, 1, 3)]
     if form != "fp32":
@@ -174,11 +211,19 @@ def test_files_of_the_depth_to_space_form_turn_into_the_conv_transpose_form_exac
         assert ("QLinearConv" in _ops(old)) == (form == "QOperator")
     turned, m = opt.depth_to_space_as_conv_transpose(old)
     assert m == 3 and "DepthToSpace" not in _ops(turned)
+    turned, k = opt.border_fixups_updated(turned)
+    assert k == 6 and "Split" not in _ops(turned) and _ops(turned).count("Gather") == 3
+    if form == "fp32":  # the same graph as a fresh rewrite (the quantized ones add Q/DQ nodes)
+        assert sorted(_ops(turned)) == sorted(_ops(new))
     onnx.checker.check_model(turned, full_check=True)
     for x in xs:
         assert np.array_equal(_run(turned, x), _run(old, x))
     again, counts = opt.optimize(old, 32, 32)
-    assert counts == {"upsampling convolutions": 0, "DepthToSpaces (to ConvTranspose)": 3}
+    assert counts == {
+        "upsampling convolutions": 0,
+        "DepthToSpaces (to ConvTranspose)": 3,
+        "border fix-ups (to ScatterElements)": 6,
+    }
     assert _ops(again) == _ops(turned)
 
 
