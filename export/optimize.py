@@ -423,7 +423,9 @@ def optimize(model: onnx.ModelProto, side: int, multiple_of: int = 0) -> tuple[o
     The upsampling rewrite is applied where it pays: to the pairs whose input is at least 1/8 of the input
     side (at 256 px the last three of a U-Net's eight). Its border fix-up costs a dozen small operators,
     whose dispatch outweighs the Resize they save at the lowest resolutions (all eight pairs rewritten:
-    1.09x the original's time; the last 3: 0.64x, colorize -> 3D Clay at 256 px on 2 threads)."""
+    1.09x the original's time; the last 3: 0.64x, colorize -> 3D Clay at 256 px on 2 threads). Measured again
+    with session 22's cheaper form (docs/benchmarks.md): rewriting the 16 px pair too is 1.02-1.05x the
+    shipped files' time, all eight 1.11-1.14x (onnxruntime 1.18.1 and 1.22.1), so the fraction stays 8."""
     model, n = rewrite_upsampling(model, side, max(1, side // MIN_SIDE_FRACTION), multiple_of)
     # files rewritten before the current form (the same values)
     model, m = depth_to_space_as_conv_transpose(model)
