@@ -273,6 +273,19 @@ def _dcr_to_crd(channels: int) -> np.ndarray:
     return np.arange(4 * channels).reshape(4, channels).T.reshape(-1)
 
 
+def _indexed_copy(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict, dict, dict[str, int]]:
+    """(a copy of `model`, its initializers by name, each tensor's producing node, how many node inputs read
+    each tensor): what the rewrites of earlier rewritten files look up."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    uses: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    inits = {t.name: t for t in graph.initializer}
+    return model, inits, {o: n for n in graph.node for o in n.output}, uses
+
+
 def depth_to_space_as_conv_transpose(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     """(a copy of `model` in which the DepthToSpace (DCR, blocksize 2) of earlier upsampling rewrites is
     `interleave_weights`' ConvTranspose, DepthToSpaces turned). The producing convolution's output channels are
@@ -280,14 +293,8 @@ def depth_to_space_as_conv_transpose(model: onnx.ModelProto) -> tuple[onnx.Model
     behind their DequantizeLinear, with per-channel scales and zero points; or a QLinearConv) the weights,
     bias, scales and zero points together, and per-tensor Quantize/DequantizeLinear pairs between it and the
     DepthToSpace pass the values through as they are. The same values, bit for bit (up to the sign of zero)."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
+    model, inits, producer, uses = _indexed_copy(model)
     graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
     outputs = {o.name for o in graph.output}
 
     def sole(name: str) -> bool:  # read by one node only, and not a graph output
@@ -361,14 +368,8 @@ def border_fixups_updated(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]
     changed): the columns' Gather becomes `_column_ends`' Slices, and Split + Concat around a Slice of the
     full map becomes `_overwrite_ends`' ScatterElements. Both only move values: the same outputs bit for
     bit."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
+    model, inits, producer, uses = _indexed_copy(model)
     graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
     replaced: dict[int, list] = {}
     dropped: set[int] = set()
     count = 0
