@@ -24,11 +24,9 @@ computes only the first and last line, and ScatterElements writes them at lines 
 and Concats). The result matches the original graph to float rounding (`check`), which every rewritten file
 must pass before it is written.
 
-Files rewritten before session 22 (DepthToSpace in DCR order; the fix-up's column Gather and Split + Concat
-around a Slice of the full map) are turned into this form by the same command, fp32 and int8 alike
-(`depth_to_space_as_conv_transpose`: the producing convolution's output channels permuted with their
-weights, bias, scales and zero points; `border_fixups_updated`): only values move, the outputs stay the
-same bit for bit.
+The shipped files were moved from the earlier form (DepthToSpace in DCR order; the fix-up's column Gather and
+Split + Concat) to this one by a one-off conversion, outputs bit for bit (commits e195396 and 1c63603 have it;
+removed since: no file outside this repository has the earlier form, which onnxruntime still runs).
 
 The original convolution's weights stay in the graph under their PyTorch names (the border fix-up runs
 them), so every trained weight of a rewritten file can be read back as it was: `nftgan train --init
@@ -126,16 +124,10 @@ MARK = "/nftgan-upsampling/"  # in the names of the nodes a rewrite adds (a seco
 class _Builder:
     def __init__(self, graph, prefix: str):
         self.graph, self.prefix, self.nodes, self.n = graph, prefix + MARK, [], 0
-        self.taken = {n.name for n in graph.node} | {t.name for t in graph.initializer}
-        self.taken |= {o for n in graph.node for o in n.output}
 
     def name(self, what: str) -> str:
-        while True:  # unique in the graph (a later pass may add to a layer's nodes)
-            self.n += 1
-            name = f"{self.prefix}{what}_{self.n}"
-            if name not in self.taken:
-                self.taken.add(name)
-                return name
+        self.n += 1
+        return f"{self.prefix}{what}_{self.n}"
 
     def const(self, what: str, value) -> str:
         name = self.name(what)
@@ -268,148 +260,6 @@ def rewrite_upsampling(
     return model, count
 
 
-def _dcr_to_crd(channels: int) -> np.ndarray:
-    """new[4c + p] = old[p C + c]: DepthToSpace's DCR channel order (blocksize 2) to CRD's."""
-    return np.arange(4 * channels).reshape(4, channels).T.reshape(-1)
-
-
-def _indexed_copy(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict, dict, dict[str, int]]:
-    """(a copy of `model`, its initializers by name, each tensor's producing node, how many node inputs read
-    each tensor): what the rewrites of earlier rewritten files look up."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    graph = model.graph
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
-    inits = {t.name: t for t in graph.initializer}
-    return model, inits, {o: n for n in graph.node for o in n.output}, uses
-
-
-def depth_to_space_as_conv_transpose(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
-    """(a copy of `model` in which the DepthToSpace (DCR, blocksize 2) of earlier upsampling rewrites is
-    `interleave_weights`' ConvTranspose, DepthToSpaces turned). The producing convolution's output channels are
-    permuted to CRD order: in fp32 files its weights and bias; in int8 files (QDQ: the Conv's weights and bias
-    behind their DequantizeLinear, with per-channel scales and zero points; or a QLinearConv) the weights,
-    bias, scales and zero points together, and per-tensor Quantize/DequantizeLinear pairs between it and the
-    DepthToSpace pass the values through as they are. The same values, bit for bit (up to the sign of zero)."""
-    model, inits, producer, uses = _indexed_copy(model)
-    graph = model.graph
-    outputs = {o.name for o in graph.output}
-
-    def sole(name: str) -> bool:  # read by one node only, and not a graph output
-        return uses.get(name, 0) == 1 and name not in outputs
-
-    def scalar(name: str) -> bool:
-        return name in inits and int(np.prod(inits[name].dims)) == 1
-
-    def plan_permute(name: str, n: int, todo: dict) -> bool:
-        """An initializer (or DequantizeLinear of initializers, per channel on axis 0) whose axis 0 is the
-        output channel: schedule its permutation; scalars stay."""
-        if name in inits:
-            if scalar(name):
-                return True
-            if not sole(name) or not inits[name].dims or inits[name].dims[0] != n:
-                return False
-            todo[name] = True
-            return True
-        dq = producer.get(name)
-        if dq is None or dq.op_type != "DequantizeLinear" or not sole(name):
-            return False
-        if any(not scalar(i) for i in dq.input[1:] if i) and _attrs(dq).get("axis", 1) != 0:
-            return False
-        return all(plan_permute(i, n, todo) for i in dq.input if i)
-
-    count = 0
-    for node in list(graph.node):
-        a = _attrs(node)
-        if node.op_type != "DepthToSpace" or a.get("blocksize") != 2 or a.get("mode", b"DCR") != b"DCR":
-            continue
-        # walk back through per-tensor Quantize/DequantizeLinear to the convolution making the phases
-        src, hops = node.input[0], 0
-        while (p := producer.get(src)) is not None and p.op_type in ("QuantizeLinear", "DequantizeLinear"):
-            if not sole(src) or not all(scalar(i) for i in p.input[1:] if i) or hops > 4:
-                p = None
-                break
-            src, hops = p.input[0], hops + 1
-        if p is None or p.op_type not in ("Conv", "QLinearConv") or not sole(src):
-            continue
-        w_name = p.input[1] if p.op_type == "Conv" else p.input[3]
-        w = inits.get(w_name)
-        if w is None and producer.get(w_name) is not None:
-            w = inits.get(producer[w_name].input[0])
-        if w is None or not w.dims or w.dims[0] % 4:
-            continue
-        n = int(w.dims[0])
-        if p.op_type == "Conv":
-            per_channel = list(p.input[1:3])  # weights, bias
-        else:  # QLinearConv: weights, their scales and zero points, bias; the output's scale stays one
-            per_channel = [p.input[i] for i in (3, 4, 5, 8) if i < len(p.input)]
-            if not all(scalar(i) for i in p.input[6:8]):
-                continue
-        todo: dict = {}
-        if not all(plan_permute(i, n, todo) for i in per_channel if i):
-            continue
-        perm = _dcr_to_crd(n // 4)
-        for name in todo:
-            t = inits[name]
-            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t)[perm], name))
-        b = _Builder(graph, node.name.split(MARK)[0])
-        _interleave(b, node.input[0], n // 4, node.output[0])
-        where = list(graph.node).index(node)
-        del graph.node[where]
-        graph.node.insert(where, b.nodes[0])
-        count += 1
-    return model, count
-
-
-def border_fixups_updated(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
-    """(a copy of `model` whose lean border fix-ups of earlier rewrites take the current form, fix-ups
-    changed): the columns' Gather becomes `_column_ends`' Slices, and Split + Concat around a Slice of the
-    full map becomes `_overwrite_ends`' ScatterElements. Both only move values: the same outputs bit for
-    bit."""
-    model, inits, producer, uses = _indexed_copy(model)
-    graph = model.graph
-    replaced: dict[int, list] = {}
-    dropped: set[int] = set()
-    count = 0
-    for node in graph.node:
-        if MARK not in node.name:
-            continue
-        a = _attrs(node)
-        prefix = node.name.split(MARK)[0]
-        if node.op_type == "Gather" and a.get("axis") == 3 and node.input[1] in inits:
-            if numpy_helper.to_array(inits[node.input[1]]).tolist() != [0, 1, -2, -1]:
-                continue
-            b = _Builder(graph, prefix)
-            b.op(
-                "Concat",
-                [b.slice(node.input[0], 0, 2, 3), b.slice(node.input[0], -2, BIG, 3)],
-                node.output[0],
-                axis=3,
-            )
-            replaced[id(node)] = b.nodes
-        elif node.op_type == "Concat" and len(node.input) == 3:
-            first, mid, last = node.input
-            split, cut = producer.get(first), producer.get(mid)
-            if split is None or cut is None or split.op_type != "Split" or cut.op_type != "Slice":
-                continue
-            if list(split.output) != [first, last] or uses.get(first) != 1 or uses.get(last) != 1:
-                continue
-            if uses.get(mid) != 1 or _attrs(split).get("axis") != a.get("axis"):
-                continue
-            b = _Builder(graph, prefix)
-            _overwrite_ends(b, cut.input[0], split.input[0], a["axis"], node.output[0])
-            replaced[id(node)] = b.nodes
-            dropped |= {id(split), id(cut)}
-            count += 1
-    nodes = [n for node in graph.node if id(node) not in dropped for n in replaced.get(id(node), [node])]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    _drop_unused(graph)
-    return model, count
-
-
 def _drop_unused(graph) -> None:
     used = {name for node in graph.node for name in node.input}
     keep = [t for t in graph.initializer if t.name in used]
@@ -428,16 +278,8 @@ def optimize(model: onnx.ModelProto, side: int, multiple_of: int = 0) -> tuple[o
     with session 22's cheaper form (docs/benchmarks.md): rewriting the 16 px pair too is 1.02-1.05x the
     shipped files' time, all eight 1.11-1.14x (onnxruntime 1.18.1 and 1.22.1), so the fraction stays 8."""
     model, n = rewrite_upsampling(model, side, max(1, side // MIN_SIDE_FRACTION), multiple_of)
-    # files rewritten before the current form (the same values)
-    model, m = depth_to_space_as_conv_transpose(model)
-    model, k = border_fixups_updated(model)
     onnx.checker.check_model(model)
-    counts = {"upsampling convolutions": n}
-    if m:
-        counts["DepthToSpaces (to ConvTranspose)"] = m
-    if k:
-        counts["border fix-ups (to ScatterElements)"] = k
-    return model, counts
+    return model, {"upsampling convolutions": n}
 
 
 def check(original: bytes | str, optimised: bytes | str, inputs: list[np.ndarray]) -> float:
