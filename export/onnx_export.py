@@ -5,7 +5,7 @@ off), exported with torch's dynamo exporter (batch, height and width dynamic; `n
 states which sizes the architecture takes), stamped with the model-contract metadata
 (`addon.core.contract.build_metadata`) and the checkpoint's training provenance, checked with
 `onnx.checker`, rewritten for onnxruntime by the exact passes of `export.optimize` (upsampling
-convolutions at low resolution), and run side by side with PyTorch in onnxruntime on random and real images at two
+convolutions at low resolution; integer-scale Resizes as phase convolutions), and run side by side with PyTorch in onnxruntime on random and real images at two
 sizes. The file is written (atomically) only when every output matches within PARITY_RTOL of the
 output's scale (its largest |value|).
 
@@ -311,25 +311,28 @@ def time_sessions(
 
 def int8_candidates(fp32: onnx.ModelProto) -> dict[str, dict]:
     """quantize_static options of the int8 variants tried: {label: options}."""
-    from nftgan.export.optimize import MARK
+    from nftgan.export.optimize import MARK, interpolation_convs, trained_convs
 
-    convs = [n.name for n in fp32.graph.node if n.op_type == "Conv"]
+    convs = trained_convs(fp32)
+    # the Resize rewrite's convolutions (fixed interpolation weights) stay fp32 in every variant
+    fixed = interpolation_convs(fp32)
     # a convolution of the exported graph, with the nodes export/optimize.py made of it (its name + MARK ...)
     layer = lambda name: name.split(MARK)[0]
     ends = {layer(convs[0]), layer(convs[-1])} if convs else set()
     return {
-        "Conv": {"op_types_to_quantize": ["Conv"]},
+        "Conv": {"op_types_to_quantize": ["Conv"], **({"nodes_to_exclude": fixed} if fixed else {})},
         # the first and last convolutions (image in, image out) are the most precision-sensitive layers
         "Conv except the first and last": {
             "op_types_to_quantize": ["Conv"],
-            "nodes_to_exclude": [c for c in convs if layer(c) in ends],
+            "nodes_to_exclude": [c for c in convs if layer(c) in ends] + fixed,
         },
-        # not the upsampling rewrite's one-hot ConvTransposes (they only move values)
+        # not the upsampling rewrites' one-hot ConvTransposes (they only move values)
         "Conv+ConvTranspose": {
             "op_types_to_quantize": ["Conv", "ConvTranspose"],
             "nodes_to_exclude": [
                 n.name for n in fp32.graph.node if n.op_type == "ConvTranspose" and MARK in n.name
-            ],
+            ]
+            + fixed,
         },
     }
 

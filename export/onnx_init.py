@@ -2,10 +2,11 @@
 
 `training.initfrom` finds this module by name for `.onnx` files (training itself never imports onnx).
 The exporter names every initializer after the PyTorch parameter it holds (`model.model.1.model.1.weight`),
-and its one rewrite (`export.optimize`: bilinear x2 + 3x3 convolution -> a low-resolution convolution
-with 4 x Cout outputs + a one-hot ConvTranspose that interleaves them; files rewritten before it: DepthToSpace)
-keeps the original convolution's weights too, because the rewrite's
-border fix-up runs them; so every parameter is read back bit for bit, without inverting the rewrite. The
+and its rewrites (`export.optimize`) keep them: bilinear x2 + 3x3 convolution -> a low-resolution convolution
+with 4 x Cout outputs + a one-hot ConvTranspose that interleaves them (files rewritten before it:
+DepthToSpace) keeps the original convolution's weights too, because the rewrite's border fix-up runs them, and
+the Resize rewrite (the upscaler's bicubic and bilinear enlargements -> depthwise phase convolutions) adds
+only fixed interpolation weights; so every parameter is read back bit for bit, without inverting a rewrite. The
 exporter leaves out a bias that is all zeros (untrained layers), which reads back as zeros.
 
 What cannot be read back is refused with what to use instead: int8 variants (quantized weights: use the

@@ -28,6 +28,21 @@ The shipped files were moved from the earlier form (DepthToSpace in DCR order; t
 Split + Concat) to this one by a one-off conversion, outputs bit for bit (commits e195396 and 1c63603 have it;
 removed since: no file outside this repository has the earlier form, which onnxruntime still runs).
 
+Integer-scale Resizes (`rewrite_resizes`: scale s >= 2 on H and W, cubic with any coefficient or linear,
+half_pixel, exclude_outside 0, no antialias; the x4 upscaler's bicubic skip and the bilinear enlargement of
+its local minima and maxima): Resize clamps its taps to the edge, so it is the input padded by edge
+replication (x4: cubic 2 px, linear 1 px), a depthwise convolution (group C) with s x s outputs per channel
+(each output phase's separable weights, zeros where a phase does not reach: `resize_weights`), and the s x s
+interleave, exactly (onnxruntime's own Resize is the reference in the tests: borders, odd sizes, 1 px inputs;
+odd scales differ by float rounding of the sampling positions). Elementwise operators (Add, Max, Min, Neg,
+...) on such upsampled maps commute with the interleave (a permutation), and a DepthToSpace (CRD) output is
+its input's phases interleaved, so the upscaler's whole tail, bicubic + DepthToSpace(residual convolution)
+clamped to the enlarged range, runs on the phases at the input's resolution and is interleaved once at the
+end, instead of three Resizes (~20 ns per output element in onnxruntime: 73% of the file's time) and a
+DepthToSpace: 0.27-0.29x the file's time at 64-512 px inputs (onnxruntime 1.22.1, 2 threads; 1.18.1
+0.31-0.35x; docs/benchmarks.md, session 23). The interpolation convolutions are never quantized
+(`interpolation_convs`; int8 files keep their QDQ convolutions, and `int8_candidates` leaves these out).
+
 The original convolution's weights stay in the graph under their PyTorch names (the border fix-up runs
 them), so every trained weight of a rewritten file can be read back as it was: `nftgan train --init
 FILE.onnx` does (`export/onnx_init.py`, tested in tests/training/test_init.py). A rewrite that drops them
@@ -71,16 +86,19 @@ def phase_weights(w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.n
     return k.reshape(4 * cout, *w.shape[1:]).astype(np.float32), np.repeat(bias, 4).astype(np.float32)
 
 
-def interleave_weights(channels: int) -> np.ndarray:
-    """The one-hot weights (4 C, 1, 2, 2) of the depthwise ConvTranspose (group C, kernel 2x2, stride 2) that
-    interleaves 4 C phase channels into C channels at twice the size: W[4c + p, 0, p // 2, p % 2] = 1, so
-    output (c, 2i + py, 2j + px) is input (4c + 2py + px, i, j) times 1 plus zeros (DepthToSpace, CRD)."""
-    return np.tile(np.eye(4, dtype=np.float32).reshape(4, 1, 2, 2), (channels, 1, 1, 1))
+def interleave_weights(channels: int, scale: int = 2) -> np.ndarray:
+    """The one-hot weights (s^2 C, 1, s, s) of the depthwise ConvTranspose (group C, kernel s x s, stride s)
+    that interleaves s^2 C phase channels into C channels s times the size: W[s^2 c + p, 0, p // s, p % s] = 1,
+    so output (c, s i + py, s j + px) is input (s^2 c + s py + px, i, j) times 1 plus zeros (DepthToSpace,
+    CRD)."""
+    n = scale * scale
+    return np.tile(np.eye(n, dtype=np.float32).reshape(n, 1, scale, scale), (channels, 1, 1, 1))
 
 
-def _interleave(b, low: str, channels: int, output: str | None = None) -> str:
-    w = b.const("interleave", interleave_weights(channels))
-    return b.op("ConvTranspose", [low, w], output, group=channels, kernel_shape=[2, 2], strides=[2, 2])
+def _interleave(b, low: str, channels: int, output: str | None = None, scale: int = 2) -> str:
+    w = b.const("interleave", interleave_weights(channels, scale))
+    k = [scale, scale]
+    return b.op("ConvTranspose", [low, w], output, group=channels, kernel_shape=k, strides=k)
 
 
 def _attrs(node) -> dict:
@@ -122,8 +140,8 @@ MARK = "/nftgan-upsampling/"  # in the names of the nodes a rewrite adds (a seco
 
 
 class _Builder:
-    def __init__(self, graph, prefix: str):
-        self.graph, self.prefix, self.nodes, self.n = graph, prefix + MARK, [], 0
+    def __init__(self, graph, prefix: str, mark: str = MARK):
+        self.graph, self.prefix, self.nodes, self.n = graph, prefix + mark, [], 0
 
     def name(self, what: str) -> str:
         self.n += 1
@@ -200,6 +218,182 @@ def _rewrite_pair(graph, resize, conv, inits: dict, lean: bool = False) -> list:
     return b.nodes
 
 
+# ---------------------------------------------------------------- Resize (integer scale) -> phase space
+
+RESIZE_MARK = MARK + "resize/"  # in the names of the nodes the Resize rewrite adds (never quantized)
+# elementwise operators that commute with the interleave (a permutation of positions): computed on the
+# phases at low resolution; their other inputs must be phases of the same kind or single numbers
+_ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Neg", "Relu", "Sigmoid", "Tanh", "Abs", "Clip"}
+
+
+def _cubic(x: float, a: float) -> float:
+    """The cubic convolution kernel (Keys) with coefficient `a` at distance |x| <= 2."""
+    x = abs(x)
+    if x <= 1:
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+    return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+
+def resize_taps(mode: str, scale: int, a: float = -0.75) -> tuple[np.ndarray, int, int]:
+    """(k, before, after) for Resize(`mode`, half_pixel, exclude_outside 0) by the integer `scale` along one
+    axis: output s i + p is sum_t k[p, t] x[i - before + t], x clamped to its edge (so: x padded by edge
+    replication, `before` and `after` pixels). Output s i + p samples x at i + d, d = (p + 1/2) / s - 1/2;
+    linear reads floor(d) and the next pixel, cubic the two either side (weights `_cubic`). x4: cubic reads
+    i - 2 .. i + 2, linear i - 1 .. i + 1."""
+    rows = []
+    for p in range(scale):
+        d = (p + 0.5) / scale - 0.5
+        f = int(np.floor(d))
+        t = d - f
+        if mode == "linear":
+            rows.append({f: 1 - t, f + 1: t})
+        else:
+            rows.append({f - 1 + j: _cubic(t + 1 - j, a) for j in range(4)})
+    lo, hi = min(min(r) for r in rows), max(max(r) for r in rows)
+    k = np.zeros((scale, hi - lo + 1))
+    for p, r in enumerate(rows):
+        for offset, w in r.items():
+            k[p, offset - lo] += w
+    return k, -lo, hi
+
+
+def resize_weights(mode: str, scale: int, channels: int, a: float = -0.75) -> tuple[np.ndarray, int, int]:
+    """(w, before, after): the depthwise convolution (group `channels`, weights (channels s^2, 1, K, K)) on the
+    input padded by edge replication (`before`, `after` px) that gives Resize's output (c, s i + py, s j + px)
+    as channel c s^2 + py s + px at (i, j) (CRD phase order): the outer product of the axes' taps."""
+    k, before, after = resize_taps(mode, scale, a)
+    w = np.einsum("pk,ql->pqkl", k, k).reshape(scale * scale, 1, k.shape[1], k.shape[1])
+    return np.tile(w, (channels, 1, 1, 1)).astype(np.float32), before, after
+
+
+def _resize_scale(node, inits: dict) -> int:
+    """s for a Resize this rewrite reproduces exactly (integer scale s >= 2 on H and W, 1 on N and C, cubic
+    or linear, half_pixel, exclude_outside 0, no antialias, scales given as an initializer); else 0."""
+    a = _attrs(node)
+    if node.op_type != "Resize" or a.get("mode", b"nearest") not in (b"linear", b"cubic"):
+        return 0
+    if a.get("coordinate_transformation_mode", b"half_pixel") != b"half_pixel":
+        return 0
+    if a.get("antialias", 0) or a.get("exclude_outside", 0) or "axes" in a:
+        return 0
+    if len(node.input) < 3 or node.input[2] not in inits or (len(node.input) > 3 and node.input[3]):
+        return 0
+    if len(node.input) > 1 and node.input[1] and node.input[1] in inits and inits[node.input[1]].size:
+        return 0
+    scales = inits[node.input[2]]
+    if scales.shape != (4,) or scales[0] != 1 or scales[1] != 1 or scales[2] != scales[3]:
+        return 0
+    s = float(scales[2])
+    return int(s) if s == int(s) and s >= 2 else 0
+
+
+def _scalar(name: str, inits: dict) -> bool:
+    return name in inits and inits[name].size == 1 and inits[name].ndim <= 4
+
+
+def channel_counts(model: onnx.ModelProto) -> dict[str, int]:
+    """{tensor name: its (static) channel count} for the 4-D tensors of `model` (onnx shape inference)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    counts = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        shape = vi.type.tensor_type.shape.dim
+        if len(shape) == 4 and shape[1].HasField("dim_value"):
+            counts[vi.name] = shape[1].dim_value
+    return counts
+
+
+def rewrite_resizes(
+    model: onnx.ModelProto,
+    side: int = 256,
+    min_side: int = 0,
+    fuse: bool = True,
+    interleave: str = "ConvTranspose",
+) -> tuple[onnx.ModelProto, int]:
+    """(a copy of `model` with its integer-scale Resizes (`_resize_scale`) rewritten, Resizes rewritten).
+
+    Each Resize becomes Pad (edge) + a depthwise convolution giving its s x s output phases at the input's
+    resolution (`resize_weights`). Elementwise operators (`_ELEMENTWISE`) whose inputs are all such phases (of
+    Resizes, or the input of a DepthToSpace in CRD order, which is one already) or single numbers run on the
+    phases too, and the phases are interleaved (`interleave`: a one-hot ConvTranspose, or DepthToSpace) only
+    where a full-resolution tensor is used by anything else, or is an output: x4 upscaler's bicubic +
+    sub-pixel residual, clamped to bilinear-enlarged local minima and maxima, interleaves once."""
+    counts = channel_counts(model)
+    sides = input_sides(model, side) if min_side else {}
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    # the phase-space tensors: name -> (scale, channels); the Resizes' and DepthToSpaces' and the
+    # elementwise operators' among them, by output name
+    phase: dict[str, tuple[int, int]] = {}
+    sources, ew = set(), set()
+    for node in graph.node:
+        if MARK in node.name or not node.output:
+            continue
+        y = node.output[0]
+        if (
+            node.op_type == "Resize"
+            and (s := _resize_scale(node, inits))
+            and node.input[0] in counts
+            and sides.get(node.input[0], 0) >= min_side
+        ):
+            phase[y] = (s, counts[node.input[0]])
+            sources.add(y)
+        elif node.op_type == "DepthToSpace" and _attrs(node).get("mode", b"DCR") == b"CRD" and y in counts:
+            phase[y] = (_attrs(node)["blocksize"], counts[y])
+            sources.add(y)
+        elif fuse and node.op_type in _ELEMENTWISE and len(node.output) == 1:
+            kinds = {phase.get(i) for i in node.input if i and not _scalar(i, inits)}
+            if len(kinds) == 1 and None not in kinds and any(i in phase for i in node.input):
+                phase[y] = kinds.pop()
+                ew.add(y)
+    users: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    # a DepthToSpace that no phase-space operator reads stays as it is
+    for node in graph.node:
+        y = node.output[0] if node.output else ""
+        if y in sources and node.op_type == "DepthToSpace":
+            if not any(u.output[0] in ew for u in users.get(y, [])):
+                sources.discard(y)
+                del phase[y]
+    new_nodes, count = [], 0
+    low: dict[str, str] = {}  # phase tensor -> its low-resolution name
+    for node in graph.node:
+        y = node.output[0] if node.output else ""
+        if y not in sources and y not in ew:
+            new_nodes.append(node)
+            continue
+        s, c = phase[y]
+        b = _Builder(graph, node.name or y, RESIZE_MARK)
+        if node.op_type == "DepthToSpace":
+            low[y] = node.input[0]
+        elif node.op_type == "Resize":
+            a = _attrs(node)
+            mode = a.get("mode").decode()
+            w, before, after = resize_weights(mode, s, c, float(a.get("cubic_coeff_a", -0.75)))
+            pads = b.const("pads", np.array([0, 0, before, before, 0, 0, after, after], dtype=np.int64))
+            padded = b.op("Pad", [node.input[0], pads], mode="edge")
+            k = w.shape[2]
+            low[y] = b.op("Conv", [padded, b.const("w", w)], group=c, kernel_shape=[k, k], pads=[0, 0, 0, 0])
+            count += 1
+        else:
+            ins = [low.get(i, i) for i in node.input]
+            low[y] = b.op(node.op_type, ins, **_attrs(node))
+        if y in outputs or any(u.output[0] not in ew for u in users.get(y, [])):
+            if interleave == "DepthToSpace":
+                b.op("DepthToSpace", [low[y]], y, blocksize=s, mode="CRD")
+            else:
+                _interleave(b, low[y], c, y, s)
+        new_nodes.append(None)
+        new_nodes[-1:] = b.nodes
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    _drop_unused(graph)
+    return model, count
+
+
 def input_sides(model: onnx.ModelProto, side: int) -> dict[str, int]:
     """{tensor name: its height} for a 1 x C x side x side input (onnx shape inference)."""
     fixed = onnx.ModelProto.FromString(model.SerializeToString())
@@ -267,6 +461,17 @@ def _drop_unused(graph) -> None:
     graph.initializer.extend(keep)
 
 
+def interpolation_convs(model: onnx.ModelProto) -> list[str]:
+    """The Conv nodes the Resize rewrite made (fixed interpolation weights: quantizing them would change the
+    interpolation, and they cost little): never quantized."""
+    return [n.name for n in model.graph.node if n.op_type == "Conv" and RESIZE_MARK in n.name]
+
+
+def trained_convs(model: onnx.ModelProto) -> list[str]:
+    """The Conv nodes an int8 variant may quantize: all but `interpolation_convs`, in graph order."""
+    return [n.name for n in model.graph.node if n.op_type == "Conv" and RESIZE_MARK not in n.name]
+
+
 def optimize(model: onnx.ModelProto, side: int, multiple_of: int = 0) -> tuple[onnx.ModelProto, dict]:
     """All rewrites for a model trained at `side` px taking sizes that are multiples of `multiple_of` (0:
     unknown); (new model, {rewrite: count}).
@@ -276,10 +481,16 @@ def optimize(model: onnx.ModelProto, side: int, multiple_of: int = 0) -> tuple[o
     whose dispatch outweighs the Resize they save at the lowest resolutions (all eight pairs rewritten:
     1.09x the original's time; the last 3: 0.64x, colorize -> 3D Clay at 256 px on 2 threads). Measured again
     with session 22's cheaper form (docs/benchmarks.md): rewriting the 16 px pair too is 1.02-1.05x the
-    shipped files' time, all eight 1.11-1.14x (onnxruntime 1.18.1 and 1.22.1), so the fraction stays 8."""
-    model, n = rewrite_upsampling(model, side, max(1, side // MIN_SIDE_FRACTION), multiple_of)
+    shipped files' time, all eight 1.11-1.14x (onnxruntime 1.18.1 and 1.22.1), so the fraction stays 8.
+
+    Then the integer-scale Resizes left whose input is at least as large (`rewrite_resizes`, the elementwise
+    operators after them in phase space): the upscaler's three (its input is its trained side); U-Nets keep
+    their lowest-resolution upsampling as it is."""
+    min_side = max(1, side // MIN_SIDE_FRACTION)
+    model, n = rewrite_upsampling(model, side, min_side, multiple_of)
+    model, r = rewrite_resizes(model, side, min_side)
     onnx.checker.check_model(model)
-    return model, {"upsampling convolutions": n}
+    return model, {"upsampling convolutions": n, "integer-scale Resizes": r}
 
 
 def check(original: bytes | str, optimised: bytes | str, inputs: list[np.ndarray]) -> float:

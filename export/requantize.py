@@ -65,9 +65,10 @@ def hinted(folder: str, n: int, side: int, seed: int, plain: bool) -> list[np.nd
 def sensitive_convs(fp32: bytes, calib: list[np.ndarray], held: list[np.ndarray], below: float) -> dict:
     """{Conv name: worst held-out PSNR vs fp32 with only that Conv quantized} of those below `below` dB."""
     from nftgan.export import onnx_export as ox
+    from nftgan.export.optimize import trained_convs
 
     found = {}
-    names = [n.name for n in onnx.load_from_string(fp32).graph.node if n.op_type == "Conv"]
+    names = trained_convs(onnx.load_from_string(fp32))
     for name in names:
         _, report = ox.quantize_int8(
             fp32,
@@ -92,13 +93,15 @@ def search(
     below `below` dB (default SENSITIVE_BELOW), the candidate that keeps those in fp32; report["sensitive"] is
     {Conv name: worst held-out PSNR with it alone quantized} of those."""
     from nftgan.export import onnx_export as ox
+    from nftgan.export.optimize import interpolation_convs, trained_convs
 
     below = SENSITIVE_BELOW if below is None else below
     proto = onnx.load_from_string(fp32)
     keep = sensitive_convs(fp32, calib, held, below)
     variants = ox.int8_candidates(proto)
-    if 0 < len(keep) < sum(n.op_type == "Conv" for n in proto.graph.node):
-        variants[f"Conv except {len(keep)} sensitive"] = _options(nodes_to_exclude=list(keep))
+    if 0 < len(keep) < len(trained_convs(proto)):
+        fixed = interpolation_convs(proto)  # the Resize rewrite's: fixed interpolation weights
+        variants[f"Conv except {len(keep)} sensitive"] = _options(nodes_to_exclude=list(keep) + fixed)
     q_model, report = ox.quantize_int8(fp32, calib, held, variants=variants)
     report["sensitive"] = keep
     report["sensitive_below"] = below

@@ -139,10 +139,10 @@ def test_command_rewrites_a_file_once_keeps_its_metadata_and_refuses_a_bad_rewri
     src.write_bytes(ox._with_metadata(onnx.ModelProto.FromString(model.SerializeToString()), props))
     out, again = tmp_path / "opt.onnx", tmp_path / "again.onnx"
     assert opt.main([str(src), str(out)]) == 0
-    assert "3 upsampling convolutions rewritten" in capsys.readouterr().out
+    assert "3 upsampling convolutions, 0 integer-scale Resizes rewritten" in capsys.readouterr().out
     assert describe_model(str(out)).name == describe_model(str(src)).name
     assert opt.main([str(out), str(again)]) == 0
-    assert "0 upsampling convolutions rewritten" in capsys.readouterr().out
+    assert "0 upsampling convolutions, 0 integer-scale Resizes rewritten" in capsys.readouterr().out
     assert _ops(onnx.load(str(again))) == _ops(onnx.load(str(out)))
     monkeypatch.setattr(opt, "_PHASE", opt._PHASE[:, ::-1].copy())
     bad = tmp_path / "bad.onnx"
@@ -227,3 +227,162 @@ def test_int8_first_and_last_means_the_layers_after_the_rewrite(unet):
         original[0],
         original[-1],
     ]
+
+
+# ---------------------------------------------------------------- the Resize rewrite (x4 upscaler)
+
+
+def _resize_model(mode: str, scale: int, a: float, channels: int = 2) -> onnx.ModelProto:
+    from onnx import TensorProto, helper, numpy_helper
+
+    node = helper.make_node(
+        "Resize", ["x", "", "scales"], ["y"], name="up", mode=mode, cubic_coeff_a=a,
+        coordinate_transformation_mode="half_pixel",
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", channels, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", channels, "H2", "W2"])],
+        [numpy_helper.from_array(np.array([1, 1, scale, scale], np.float32), "scales")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+# every size from 1 px, odd ones, sizes where the 5-tap window reaches both borders at once
+RESIZE_SIZES = [(1, 1), (1, 3), (2, 2), (3, 1), (3, 5), (4, 4), (7, 9), (16, 13)]
+
+
+@pytest.mark.parametrize(
+    "mode, a", [("cubic", -0.75), ("cubic", -0.5), ("linear", -0.75)], ids=["cubic", "cubic-a0.5", "linear"]
+)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_the_resize_rewrite_is_onnxruntimes_resize(mode, a, scale):
+    """Resize (integer scale, half_pixel, clamped at the edge) = edge padding + a depthwise convolution giving
+    the s x s phases + their interleave, checked against onnxruntime's own Resize (not only the formula):
+    interior and borders, odd sizes, 1-3 px inputs, batch 2, values of either sign."""
+    model = _resize_model(mode, scale, a)
+    new, n = opt.rewrite_resizes(model)
+    assert n == 1 and "Resize" not in _ops(new)
+    assert _ops(new) == ["Pad", "Conv", "ConvTranspose"]
+    onnx.checker.check_model(new, full_check=True)
+    k, before, after = opt.resize_taps(mode, scale, a)
+    assert np.allclose(k.sum(axis=1), 1)  # each phase's weights sum to 1
+    if scale == 4:  # the taps of output 4k + p: cubic k-2 .. k+2, linear k-1 .. k+1
+        assert (before, after) == ((2, 2) if mode == "cubic" else (1, 1))
+    rng = np.random.default_rng(scale)
+    for h, w in RESIZE_SIZES:
+        x = rng.uniform(-1, 1, (2, 2, h, w)).astype(np.float32)
+        want, got = _run(model, x), _run(new, x)
+        assert got.shape == want.shape == (2, 2, scale * h, scale * w)
+        # odd scales: onnxruntime computes the sampling positions in float (1/3 is not exact)
+        assert np.abs(got - want).max() <= (5e-7 if scale % 2 == 0 else 3e-6)
+
+
+def test_resizes_it_cannot_reproduce_stay():
+    """Other modes, transforms, fractional scales or scale 1 are left as they are."""
+    for mode, change in [("nearest", {}), ("linear", {"coordinate_transformation_mode": b"align_corners"})]:
+        model = _resize_model(mode, 4, -0.75)
+        for attr in model.graph.node[0].attribute:
+            if attr.name in change:
+                attr.s = change[attr.name]
+        assert opt.rewrite_resizes(model)[1] == 0
+    for scale in (1, 2.5):
+        assert opt.rewrite_resizes(_resize_model("cubic", scale, -0.75))[1] == 0
+
+
+@pytest.fixture(scope="module")
+def upscaler():
+    """The x4 upscaler (bicubic + sub-pixel residual, clamped to the local range) with random weights and a
+    non-zero residual, exported as `nftgan export` exports it but without the rewrite."""
+    from nftgan.training.upscale import UpscaleNet
+
+    torch.manual_seed(0)
+    net = UpscaleNet(4, 8, 1).eval()
+    with torch.no_grad():
+        net.tail.weight.normal_(0, 0.05)
+        net.tail.bias.normal_(0, 0.05)
+    info = {"kind": "upscale", "size": 32, "scale": 4, "multiple_of": 1}
+    return net, ox.to_onnx(net, info)
+
+
+UPSCALE_SIZES = [(1, 1), (1, 2), (2, 3), (3, 3), (5, 7), (17, 31), (32, 32)]
+
+
+@pytest.mark.parametrize("fuse", [True, False], ids=["phase-space tail", "each Resize alone"])
+def test_the_upscaler_runs_its_tail_in_phase_space_exactly(upscaler, fuse):
+    """Bicubic + DepthToSpace(residual), Max / Min with the bilinear-enlarged local range: three Resizes
+    become depthwise phase convolutions and, fused, everything after them runs at the input's resolution,
+    interleaved once at the end; outputs equal the original graph's (and PyTorch's) at every size, 1 px
+    inputs and odd sizes included."""
+    net, model = upscaler
+    new, n = opt.rewrite_resizes(model, fuse=fuse)
+    onnx.checker.check_model(new, full_check=True)
+    assert n == 3 and "Resize" not in _ops(new)
+    if fuse:
+        assert _ops(new).count("ConvTranspose") == 1 and "DepthToSpace" not in _ops(new)
+        assert _ops(new)[-1] == "ConvTranspose" and new.graph.node[-1].output[0] == "output"
+    else:
+        assert _ops(new).count("ConvTranspose") == 3 and _ops(new).count("DepthToSpace") == 1
+    rng = np.random.default_rng(1)
+    for h, w in UPSCALE_SIZES:
+        x = rng.uniform(-1, 1, (2 if h == 3 else 1, 3, h, w)).astype(np.float32)
+        want, got = _run(model, x), _run(new, x)
+        assert got.shape == want.shape == (x.shape[0], 3, 4 * h, 4 * w)
+        assert np.abs(got - want).max() <= 1e-6
+        with torch.no_grad():
+            assert np.abs(got - net(torch.from_numpy(x)).numpy()).max() <= 1e-5
+    again, n2 = opt.rewrite_resizes(new)  # a second pass finds nothing to do
+    assert n2 == 0 and _ops(again) == _ops(new)
+
+
+def test_the_upscalers_int8_variant_rewrites_exactly_and_keeps_its_quantized_convs(upscaler):
+    """An int8 file (QDQ convolutions) rewritten as its fp32 file is: the same values, every QDQ node kept;
+    and int8 variants of a rewritten file never quantize the Resize rewrite's interpolation convolutions."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    _, model = upscaler
+    rng = np.random.default_rng(2)
+    calib = [rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32) for _ in range(3)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter({"input": x} for x in calib)
+
+        def get_next(self):
+            return next(self.items, None)
+
+    def quantize(fp32: onnx.ModelProto, options: dict) -> onnx.ModelProto:
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = Path(tmp) / "f.onnx", Path(tmp) / "q.onnx"
+            onnx.save(fp32, str(src))
+            quantize_static(
+                str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8, **options,
+            )  # fmt: skip
+            return onnx.load(str(dst))
+
+    int8 = quantize(model, ox.int8_candidates(model)["Conv except the first and last"])
+    new, n = opt.rewrite_resizes(int8)
+    assert n == 3
+    qdq = lambda m: sorted(x.name for x in m.graph.node if x.op_type.endswith("QuantizeLinear"))
+    assert qdq(new) == qdq(int8) and qdq(int8)
+    for h, w in UPSCALE_SIZES:
+        x = rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
+        assert np.abs(_run(new, x) - _run(int8, x)).max() <= 1e-6
+    rewritten, _ = opt.rewrite_resizes(model)
+    fixed = opt.interpolation_convs(rewritten)
+    assert len(fixed) == 3 and not set(fixed) & set(opt.trained_convs(rewritten))
+    candidates = ox.int8_candidates(rewritten)
+    for options in candidates.values():
+        assert set(fixed) <= set(options["nodes_to_exclude"])
+    original = ox.int8_candidates(model)["Conv except the first and last"]["nodes_to_exclude"]
+    assert candidates["Conv except the first and last"]["nodes_to_exclude"] == original + fixed
+    q = quantize(rewritten, candidates["Conv"])
+    weights = {x.input[1] for x in q.graph.node if x.name in fixed}
+    assert weights and not any(
+        x.output[0] in weights for x in q.graph.node if x.op_type == "DequantizeLinear"
+    )

@@ -105,6 +105,21 @@ def test_init_from_the_exported_onnx_reads_back_every_weight_bit_for_bit(
     assert trainer.cfg.init_from.startswith("colorize.onnx (sha256 ")
 
 
+def test_init_from_an_upscaler_whose_resizes_were_rewritten(tiny_runs, tiny_data, upscale_model, tmp_path):
+    """The fixture's upscaler went through export's Resize rewrite (bicubic and bilinear x4 -> depthwise phase
+    convolutions, its tail at the input's resolution): every weight still comes back as the checkpoint's, and
+    the rebuilt network gives the file's output."""
+    from nftgan.export.optimize import RESIZE_MARK
+
+    model = onnx.load(str(upscale_model))
+    assert any(RESIZE_MARK in n.name for n in model.graph.node)
+    assert "Resize" not in {n.op_type for n in model.graph.node}
+    trainer = Trainer(tiny_cfg("upscale", tiny_data["paired"], tmp_path / "run"), init=str(upscale_model))
+    same_weights(trainer.run.raw["G"], load_checkpoint(tiny_runs["upscale"])["nets"]["G"])
+    x = torch.rand(1, 3, 7, 10, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    np.testing.assert_allclose(outputs(trainer.run.raw["G"], x).numpy(), ort_run(upscale_model, x), atol=1e-5)
+
+
 def test_cyclegan_takes_both_generators_from_a_run_and_g_a_from_an_onnx(
     tiny_runs, tiny_data, stylize_model, tmp_path
 ):
