@@ -3,6 +3,8 @@
 Runs the real extension (built and installed into a throw-away Blender profile) in a child process,
 so bpy's one-import-per-process rule and the RSS measurement do not mix with other benchmarks.
 Models: the bundled styles in addon/models/ when present, else the test suite's tiny trained models.
+`python -m tools.bench.bench_addon --upscale` turns the bundled upscaler on too (off in `make bench`, as in
+the add-on until the user picks one): the 2048² Stylize then upscales 3D Clay's 512 px result to 2048 px.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ def child(zip_path: str, models: dict) -> dict:
     bpy.ops.mesh.primitive_plane_add()
     scene = bpy.context.scene
     scene.nftgan.colorize_id, scene.nftgan.stylize_id = models["colorize"], models["stylize"]
+    if models.get("with_upscale"):  # (off by default, as in the add-on: `--upscale`)
+        scene.nftgan.upscale_id = models["upscale"]
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = {}
     for size in SIZES:
@@ -162,10 +166,17 @@ def seams(models: dict, size: int = 2048) -> dict:
     return out
 
 
-def main() -> list[tuple]:
+def main(with_upscale: bool = False) -> list[tuple]:
+    """The bench; `with_upscale`: Stylize with the bundled upscaler on too (the 2048^2 canvas: 3D Clay at its
+    512 px work size, then x4), for its time and the peak RSS it adds (`python -m tools.bench.bench_addon
+    --upscale`; `make bench` runs it off, as the add-on starts)."""
     from tools import build_extension
 
     models = _models()
+    if with_upscale:
+        if "upscale" not in models:
+            raise SystemExit("--upscale: no upscale model bundled in addon/models/")
+        models["with_upscale"] = True
     with tempfile.TemporaryDirectory(prefix="nftgan-bench-") as tmp:
         zip_path = build_extension.build(out_dir=os.path.join(tmp, "dist"), quiet=True)[0]
         env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "profile"), PYTHONPATH=ROOT)
@@ -184,7 +195,10 @@ def main() -> list[tuple]:
         if r.returncode != 0 or not line:
             raise SystemExit(f"bench child failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
         res = json.loads(line[0][7:])
-    print(f"models: {models['names']['colorize']} + {models['names']['stylize']}")
+    print(
+        f"models: {models['names']['colorize']} + {models['names']['stylize']}"
+        + (f" + {models['names']['upscale']}" if with_upscale else "")
+    )
     print(
         f"{REPEATS} runs per size: median (fastest); CPU, {os.cpu_count()} cores, load average "
         f"{os.getloadavg()[0]:.1f} at the end"
@@ -230,4 +244,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         print("RESULT " + json.dumps(child(sys.argv[2], json.loads(sys.argv[3]))))
     else:
-        main()
+        main(with_upscale="--upscale" in sys.argv[1:])
