@@ -1,7 +1,8 @@
 """export/optimize.py: the upsampling rewrite (bilinear x2 + 3x3 convolution -> a low-resolution convolution +
 a one-hot ConvTranspose interleaving its phases, borders recomputed) is exact on every size the graph takes,
-borders and 1x1 bottlenecks included, files of the earlier DepthToSpace form (fp32 and int8) are turned into
-it with the same values, and the command refuses nothing it should keep."""
+borders and 1x1 bottlenecks included; the Resize rewrite (integer-scale cubic / linear Resize -> edge Pad +
+depthwise phase convolution, the elementwise tail after it on the phases) is onnxruntime's Resize and the x4
+upscaler's graph, fp32 and int8; and the command refuses nothing it should keep."""
 
 import numpy as np
 import onnx
@@ -84,21 +85,23 @@ def test_rewrite_is_exact_at_every_size_and_border(unet, min_side, multiple_of):
         assert np.abs(got - want).max() <= 1e-4
 
 
-def test_the_interleave_is_depth_to_space_bit_for_bit():
+@pytest.mark.parametrize("s", [2, 4])
+def test_the_interleave_is_depth_to_space_bit_for_bit(s):
     """The one-hot depthwise ConvTranspose gives DepthToSpace's (CRD) values exactly, in onnxruntime, on
-    values of every magnitude (each output is one input times 1 plus zeros)."""
+    values of every magnitude (each output is one input times 1 plus zeros): blocksize 2 (the upsampling
+    convolutions) and 4 (the x4 upscaler's tail)."""
     from onnx import TensorProto, helper, numpy_helper
 
     c, h, w = 5, 3, 4
-    x = np.random.default_rng(0).standard_normal((1, 4 * c, h, w)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((1, s * s * c, h, w)).astype(np.float32)
     x *= np.float32(10.0) ** np.random.default_rng(1).integers(-30, 30, x.shape).astype(np.float32)
-    weights = opt.interleave_weights(c)
+    weights = opt.interleave_weights(c, s)
     graph = helper.make_graph(
         [
             helper.make_node(
-                "ConvTranspose", ["x", "w"], ["a"], group=c, kernel_shape=[2, 2], strides=[2, 2]
+                "ConvTranspose", ["x", "w"], ["a"], group=c, kernel_shape=[s, s], strides=[s, s]
             ),
-            helper.make_node("DepthToSpace", ["x"], ["b"], blocksize=2, mode="CRD"),
+            helper.make_node("DepthToSpace", ["x"], ["b"], blocksize=s, mode="CRD"),
         ],
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
@@ -108,8 +111,8 @@ def test_the_interleave_is_depth_to_space_bit_for_bit():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     a, b = sess.run(None, {"x": x})
-    assert a.shape == (1, c, 2 * h, 2 * w) and np.array_equal(a, b)
-    assert np.array_equal(weights.sum(axis=(1, 2, 3)), np.ones(4 * c))
+    assert a.shape == (1, c, s * h, s * w) and np.array_equal(a, b)
+    assert np.array_equal(weights.sum(axis=(1, 2, 3)), np.ones(s * s * c))
 
 
 def test_only_matching_pairs_are_rewritten(unet):
