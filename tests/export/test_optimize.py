@@ -339,6 +339,27 @@ def test_the_upscaler_runs_its_tail_in_phase_space_exactly(upscaler, fuse):
     assert n2 == 0 and _ops(again) == _ops(new)
 
 
+@pytest.mark.parametrize("scale", [2, 3])
+def test_upscalers_of_the_other_scales_rewrite_exactly(scale):
+    """`nftgan train upscale --scale 2 / 3` exports: the same rewrite, one interleave, the same outputs (x3:
+    within onnxruntime's float rounding of its sampling positions)."""
+    from nftgan.training.upscale import UpscaleNet
+
+    torch.manual_seed(scale)
+    net = UpscaleNet(scale, 8, 1).eval()
+    with torch.no_grad():
+        net.tail.weight.normal_(0, 0.05)
+    model = ox.to_onnx(net, {"kind": "upscale", "size": 8 * scale, "scale": scale, "multiple_of": 1})
+    new, n = opt.rewrite_resizes(model)
+    assert n == 3 and _ops(new).count("ConvTranspose") == 1 and "Resize" not in _ops(new)
+    rng = np.random.default_rng(scale)
+    for h, w in [(1, 1), (2, 3), (5, 7), (16, 16)]:
+        x = rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
+        want, got = _run(model, x), _run(new, x)
+        assert got.shape == want.shape == (1, 3, scale * h, scale * w)
+        assert np.abs(got - want).max() <= 1e-5
+
+
 def test_the_upscalers_int8_variant_rewrites_exactly_and_keeps_its_quantized_convs(upscaler):
     """An int8 file (QDQ convolutions) rewritten as its fp32 file is: the same values, every QDQ node kept;
     and int8 variants of a rewritten file never quantize the Resize rewrite's interpolation convolutions."""
