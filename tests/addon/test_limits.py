@@ -279,8 +279,11 @@ def test_a_huge_or_unknown_file_is_refused_saying_what_it_is(tmp_path):
     assert "<" not in str(caught.value)
 
 
+# (each child first takes SIGINT as a terminal gives it: a job a non-interactive shell starts in the background,
+# e.g. `.ci/run &`, inherits SIGINT ignored, and Python then raises no KeyboardInterrupt)
 INTERRUPTED = """
 import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from nftgan.core import pipeline
 run = pipeline.run
 def run_and_ctrl_c(*args, **kw):  # a real SIGINT, as Ctrl+C sends it, while the sketch is being stylized
@@ -354,7 +357,8 @@ def test_two_processes_writing_one_file_each_write_a_whole_one(tmp_path):
 
 
 INTERRUPTED_WRITER = """
-import os, sys
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from nftgan.core.files import write_durably
 os.mkfifo(f"{sys.argv[1]}.{os.getpid()}.tmp")  # its temp file: a pipe the test reads from, then stops
 try:
