@@ -147,8 +147,11 @@ def session(info: ModelInfo, threads: int = 0, provider: str = "auto"):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         for entry, value in SESSION_CONFIG.items():
             opts.add_session_config_entry(entry, value)
-        if "DmlExecutionProvider" in wanted:
-            opts.enable_mem_pattern = False  # required by DirectML
+        # no memory pattern (DirectML requires that too): with it, a session's second run at an input shape
+        # plans one block for all its activations and takes it from the arena beside the chunks its first run
+        # left there, so the arena keeps both (the x4 upscaler at a 512 px input: 494 MB RSS with the pattern,
+        # 291 without; its outputs bit for bit the same, its runs as fast: docs/benchmarks.md, session 23)
+        opts.enable_mem_pattern = False
         try:
             sess = ort.InferenceSession(info.path, sess_options=opts, providers=wanted)
         except Exception as exc:
