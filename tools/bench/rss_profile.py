@@ -1,10 +1,13 @@
 """Where the Blender process's peak RSS goes through bench_addon's Stylizes: VmRSS over time, by step.
 
 Runs bench_addon's child (the real extension in a child Blender process) with a sampler thread that reads
-/proc/self/status (VmRSS) every few milliseconds, and wraps the add-on's steps (pipeline.run and its stages,
-the worker's result payloads, the main thread's snapshot and result writes) so each sample records the step
-each thread was in. Prints, per Stylize, the RSS when each step began and the most it reached inside it, and
-the steps running at the process's peak. Linux only (/proc).
+/proc/self/status (VmRSS, RssAnon) every RSS_PROFILE_DT seconds (default 0.002), and wraps the add-on's steps
+(the pipeline's stages, not pipeline.run itself: a wrapper's arguments would keep the sketch's snapshot alive;
+the worker's result payloads; the main thread's drains, snapshot and result writes, with the page faults each
+step made on its thread) so each sample records the step each thread was in. Prints every image's pixel crc32
+(compare two versions bit for bit), the peak and the steps around it. RSS_TRACEMALLOC=1: numpy's live arrays
+(by where they were made) at the end of each 2048 px to_image_space. RSS_PROFILE_OUT=file.json keeps it all.
+Linux only (/proc).
 
     NFTGAN_BLENDER_PYTHON=$PWD/.venv-bpy-5.3.0/bin/python .venv/bin/python -m tools.bench.rss_profile [--upscale]
 """
@@ -13,12 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+# a thread's own page faults (Linux), recorded for each step
+RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -67,13 +73,17 @@ class Sampler:
                 prev = sampler.marks.get(who)
                 sampler.marks[who] = label if prev is None else f"{prev} > {label}"
             rss0 = vm()
+            f0 = resource.getrusage(RUSAGE_THREAD).ru_minflt
             t = time.perf_counter() - sampler.t0
             try:
                 return fn(*args, **kwargs)
             finally:
                 rss1 = vm()
+                faults = resource.getrusage(RUSAGE_THREAD).ru_minflt - f0
                 with sampler._lock:
-                    sampler.events.append((t, time.perf_counter() - sampler.t0, who, label, rss0, rss1))
+                    sampler.events.append(
+                        (t, time.perf_counter() - sampler.t0, who, label, rss0, rss1, faults)
+                    )
                     if prev is None:
                         sampler.marks.pop(who, None)
                     else:
@@ -91,7 +101,7 @@ def child(zip_path: str, models: dict) -> dict:
 
     from tools.bench import bench_addon
 
-    sampler = Sampler()
+    sampler = Sampler(float(os.environ.get("RSS_PROFILE_DT", "0.002")))
     real_import = importlib.import_module
     wrapped = {}
 
@@ -177,12 +187,14 @@ def report(res: dict) -> None:
         f"peak RSS sampled {peak[1]:.0f} MB at t={peak[0]:.2f} s (VmHWM {res['hwm_mb']:.0f} MB), threads in: {peak[2]}"
     )
     print(f"before the first Stylize {res['rss_before_mb']:.0f} MB; ru_maxrss {res['rss_peak_mb']:.0f} MB")
-    print(f"{'t0 s':>7} {'t1 s':>7} {'thread':>22} {'step':<28} {'RSS in':>7} {'max in':>7} {'RSS out':>7}")
-    for t0, t1, who, label, rss0, rss1 in sorted(events):
+    print(
+        f"{'t0 s':>7} {'t1 s':>7} {'thread':>22} {'step':<28} {'RSS in':>7} {'max in':>7} {'RSS out':>7} {'faults':>7}"
+    )
+    for t0, t1, who, label, rss0, rss1, faults in sorted(events):
         inside = [s[1] for s in samples if t0 <= s[0] <= t1] or [rss1]
         if label.endswith(("write_result", "result_payload", "snapshot")) or max(inside) > peak[1] - 150:
             print(
-                f"{t0:7.2f} {t1:7.2f} {who[-22:]:>22} {label:<28} {rss0:7.0f} {max(inside):7.0f} {rss1:7.0f}"
+                f"{t0:7.2f} {t1:7.2f} {who[-22:]:>22} {label:<28} {rss0:7.0f} {max(inside):7.0f} {rss1:7.0f} {faults:7d}"
             )
 
 
