@@ -152,6 +152,19 @@ def child(zip_path: str, models: dict) -> dict:
         return mod
 
     importlib.import_module = import_module
+    import gc
+
+    gcs, gc_t0 = [], {}
+
+    def on_gc(phase, info):  # the cyclic collector's pauses, by thread and generation
+        who = threading.current_thread().name
+        if phase == "start":
+            gc_t0[who] = time.perf_counter()
+        elif who in gc_t0:
+            t = gc_t0.pop(who)
+            gcs.append((t - sampler.t0, 1000 * (time.perf_counter() - t), who, info["generation"]))
+
+    gc.callbacks.append(on_gc)
     # (pipeline.run is not wrapped: a wrapper's arguments would keep the sketch's snapshot alive through it)
     sampler.start()
     res = bench_addon.child(zip_path, models)
@@ -170,6 +183,8 @@ def child(zip_path: str, models: dict) -> dict:
     res["samples"] = sampler.samples
     res["events"] = sampler.events
     res["traced"] = sampler.traced
+    gc.callbacks.remove(on_gc)
+    res["gc"] = gcs
     res["hwm_mb"] = vm("VmHWM")
     return res
 
