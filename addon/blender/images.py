@@ -108,13 +108,13 @@ _written: dict[int, int] = {}  # result image's session_uid -> crc32 of the pixe
 
 
 def result_payload(
-    rgba: np.ndarray | imageio.Levels, to_scene: np.ndarray | None = None
+    rgba: np.ndarray, to_scene: np.ndarray | None = None
 ) -> tuple[np.ndarray, tuple[int, int], bytes, int]:
-    """Worker: `imageio.result_payload(rgba)` (linear floats, (height, width), PNG bytes; of an
-    `imageio.Levels` its `payload()`, the same), the floats taken to the scene's linear space (`to_scene`, from
-    `scene_matrices()` on the main thread; None: Rec.709), and their crc32, which `write_result` records so
-    that saving can tell a result the user painted on (2.7 ms at 1024^2)."""
-    flat, size, png = rgba.payload() if isinstance(rgba, imageio.Levels) else imageio.result_payload(rgba)
+    """Worker: `imageio.result_payload(rgba)` (linear floats, (height, width), PNG bytes), the floats taken to
+    the scene's linear space (`to_scene`, from `scene_matrices()` on the main thread; None: Rec.709), and their
+    crc32, which `write_result` records so that saving can tell a result the user painted on (2.7 ms at
+    1024^2)."""
+    flat, size, png = imageio.result_payload(rgba)
     if to_scene is not None:
         imageio.rec709_to_scene(flat, to_scene)
     return flat, size, png, zlib.crc32(flat)

@@ -33,7 +33,6 @@ generation = 0  # bumped when a file is loaded: results of older jobs are droppe
 last_report: tuple[str, str] = ("INFO", "")
 _file_jobs: set[str] = set()  # keys of jobs whose results belong to the open file
 _later: collections.deque = collections.deque()  # (generation, fn): main-thread steps queued by callbacks
-_on_worker = 0  # main-thread steps waiting for their worker part (`on_worker`)
 _ticks: list[Callable[[], object]] = []  # features' timer functions (on_tick), called after each drain
 _next_tick = TIMER_INTERVAL  # seconds to the next timer tick (features may ask for less: tick_within)
 
@@ -61,37 +60,9 @@ def later(fn) -> None:
     _later.append((generation, fn))
 
 
-def on_worker(fn, then, *, key: str, label: str) -> None:
-    """Run `fn()` on the worker, then `then(its result)` on the main thread in the drain that finds it done (a
-    step of its own, like `later()`): a big result's floats are made just before it is written. A step waiting
-    here counts in `pending_steps()`; when another file is loaded meanwhile, `then` is not called."""
-    global _on_worker
-    submitted_in = generation
-
-    def done(job):
-        global _on_worker
-        _on_worker -= 1
-        if submitted_in != generation or job.state == jobs.CANCELLED:
-            return
-        if job.state == jobs.FAILED:
-            report(f"{label}: {job.error}", "ERROR")
-            return
-        then(job.result)
-
-    if worker is None:
-        raise RuntimeError("NFTGan is not enabled")
-    worker.submit(lambda _job: fn(), on_done=done, key=key, label=label)
-    _on_worker += 1
-
-
 def pending_steps() -> int:
-    """How many main-thread steps `later()` and `on_worker()` have queued (benchmarks drain until none is left)."""
-    return len(_later) + _on_worker
-
-
-def waiting_on_worker() -> bool:
-    """Whether the next main-thread step waits for its worker part (no `later()` step is ready)."""
-    return not _later and _on_worker > 0
+    """How many main-thread steps `later()` has queued (benchmarks drain until none is left)."""
+    return len(_later)
 
 
 def _run_later() -> None:
@@ -116,12 +87,8 @@ def drain(step: bool = False) -> list[jobs.Job]:
         redraw()
         return []
     finished = worker.drain()
-    while not step and (_later or _on_worker):
-        if _later:
-            _run_later()
-        else:  # a step's worker part (`on_worker`): wait for it, then run its main-thread part
-            worker.wait_idle()
-            finished += worker.drain()
+    while _later and not step:
+        _run_later()
     if finished or worker.busy():
         redraw()
     return finished
@@ -224,9 +191,9 @@ CLASSES = (NFTGAN_OT_report,)
 
 
 def register():
-    global worker, generation, last_report, _on_worker
+    global worker, generation, last_report
     worker = jobs.Worker()
-    generation, last_report, _on_worker = 0, ("INFO", ""), 0
+    generation, last_report = 0, ("INFO", "")
     _file_jobs.clear()
     _later.clear()
     bpy.app.handlers.load_post.append(_on_load_post)

@@ -5,14 +5,10 @@ Worker: core.pipeline (colorize -> stylize -> optional upscale) and PNG encoding
 Main thread, after (`apply_results`, run by runtime.drain()): new image datablocks
 "<sketch> colorized" / "<sketch> stylized" / "<sketch> upscaled" filled with `foreach_set` and packed
 from the worker's PNG bytes, one per drain step. The sketch itself is only ever read.
-Results of LEVELS_PIXELS or more (2048 px) are kept as their 8-bit levels (`imageio.Levels`) from the moment
-the pipeline makes them; the worker turns them into Blender's floats one at a time, each just before the main
-thread writes it, so no two of them are full-size float images at once.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 import zlib
 
@@ -31,14 +27,9 @@ from .jobslot import JobSlot, start_from
 CANVAS_SIZES = [(s, f"{s} px", f"A {s}x{s} white canvas") for s in ("256", "512", "1024", "2048")]
 LIVE_INTERVAL = 0.04  # seconds between looks at the sketch while live preview is on (at the least)
 LIVE_SHARE = 0.05  # ... and looking (one foreach_get) takes at most this share of the main thread
-# a result this large (pixels) is kept as its 8-bit levels until Blender needs its floats (see above): 2048^2
-# results are 64 MB each as floats, 12 MB as levels; smaller ones (live previews) go as before, in one job
-LEVELS_PIXELS = 2048 * 2048
 
 SLOT = JobSlot("stylize", latest_wins=True)  # one job per sketch, keyed "stylize:<sketch>"
 last_result: dict[str, str] = {}  # sketch name -> the image its newest Stylize wrote last (Apply to Material)
-_jobs_started = itertools.count()  # each stylize job's number, in the order they were started
-_written_by: dict[str, int] = {}  # result image name -> the number of the job that wrote it last
 
 
 # ----------------------------------------------------------------------------------------------- properties
@@ -162,8 +153,6 @@ def start(
         "uid": uid,
         "live": live,
         "t0": time.perf_counter(),
-        "to_scene": to_scene,
-        "number": next(_jobs_started),
     }
 
     snap = [pixels]  # the job's only reference: the pipeline frees the snapshot once it is in model space
@@ -185,20 +174,12 @@ def start(
         if linear:  # a float buffer: scene linear, alpha premultiplied; the models take sRGB
             imageio.float_pixels_to_srgb(snap[0], out=snap[0], to_rec709=to_rec709)  # the snapshot is ours
         results = pipeline.run(
-            snap.pop(),
-            models=models,
-            job=job,
-            threads=opts["threads"],
-            provider=opts["provider"],
-            keep=_kept,
-            **options,
+            snap.pop(), models=models, job=job, threads=opts["threads"], provider=opts["provider"], **options
         )
         out = {}
         for stage, rgba in results.items():
             job.check()
-            # (the first result's floats now; a big result's others on the worker just before each is written)
-            big = isinstance(rgba, imageio.Levels)
-            out[stage] = rgba if big and out else images.result_payload(rgba, to_scene)
+            out[stage] = images.result_payload(rgba, to_scene)
         # the provenance every result records (the model files' hashes are read once, then cached)
         return [provenance.model_record(k, m) for k, m in models.items()], out
 
@@ -213,11 +194,6 @@ def start(
             on_done=lambda job: apply_results(job, meta),
         )
     return SLOT.submit(work, key=key, label=label, on_done=lambda job: apply_results(job, meta))
-
-
-def _kept(_stage: str, rgba: np.ndarray):
-    """pipeline.run's `keep`: a result of LEVELS_PIXELS or more as its 8-bit levels, others as they are."""
-    return imageio.Levels.of(rgba) if rgba.shape[0] * rgba.shape[1] >= LEVELS_PIXELS else rgba
 
 
 def apply_results(job: jobs.Job, meta: dict) -> list[str]:
@@ -240,25 +216,11 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     job.result = None
     written = []
 
-    def write(i: int, payload: tuple | None = None) -> None:  # one image per step: Blender's timer spreads
-        # them over its ticks
-        stage, got = items[i]
-        items[i] = (stage, None)  # its pixels are Blender's once written: free ours
-        if payload is None and isinstance(got, imageio.Levels):  # its floats made on the worker first
-            runtime.on_worker(
-                lambda: images.result_payload(got, meta["to_scene"]),
-                lambda made: write(i, made),
-                key=f"stylize-result:{meta['uid'] if meta['uid'] is not None else meta['name']}",
-                label=f"{base} {pipeline.RESULT_SUFFIX[stage]}",
-            )
-            return
-        flat, (h, w), png, digest = payload or got
-        name = f"{base} {pipeline.RESULT_SUFFIX[stage]}"
-        if _written_by.get(name, -1) > meta["number"]:  # a newer job wrote it while this one's floats were
-            return  # made on the worker: this job is superseded, its other results too
-        _written_by[name] = meta["number"]
+    def write(i: int) -> None:  # one image per step: Blender's timer spreads them over its ticks
+        stage, (flat, (h, w), png, digest) = items[i]
+        items[i] = (stage, (None, (h, w), None, digest))  # its pixels are Blender's once written: free ours
         image = images.write_result(
-            name,
+            f"{base} {pipeline.RESULT_SUFFIX[stage]}",
             flat,
             w,
             h,
@@ -271,10 +233,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         )
         written.append(image.name)
         if i + 1 < len(items):
-            if isinstance(items[i + 1][1], imageio.Levels):  # its floats made on the worker now
-                write(i + 1)
-            else:
-                runtime.later(lambda: write(i + 1))
+            runtime.later(lambda: write(i + 1))
             return
         last_result[base] = written[-1]
         if meta["live"]:  # up to 10 previews a second: no status line or undo step for each
@@ -418,4 +377,3 @@ def unregister():
     runtime.remove_tick(live_tick)
     del bpy.types.Scene.nftgan
     SLOT.clear()
-    _written_by.clear()

@@ -316,40 +316,6 @@ def result_payload(rgba: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bytes
     return rgba.ravel(), (h, w), _png_bytes(raw, c, 1)
 
 
-class Levels:
-    """A result held as its 8-bit levels until Blender needs its pixels: what `result_payload` makes of an RGBA
-    image, a quarter (RGB) of the float image's memory in the meantime. `Levels.of(rgba)` takes the levels
-    (and the alpha plane, unless every value is exactly 1: an opaque result); `payload()` then gives what
-    `result_payload(rgba)` gives, bit for bit (the same levels, table, alpha and PNG bytes), once."""
-
-    def __init__(self, raw: np.ndarray, c: int, alpha: np.ndarray | None, size: tuple[int, int]):
-        self.raw, self.c, self.alpha, self.size = raw, c, alpha, size
-
-    @classmethod
-    def of(cls, rgba: np.ndarray) -> Levels:
-        rgba = np.ascontiguousarray(rgba, dtype=np.float32)
-        raw, c = _levels(rgba)
-        a = rgba[:, :, 3]
-        alpha = None if bool((a == 1.0).all()) else a.copy()
-        return cls(raw, c, alpha, rgba.shape[:2])
-
-    def payload(self) -> tuple[np.ndarray, tuple[int, int], bytes]:
-        """(linear floats, flat; (height, width); PNG bytes): `result_payload` of the image these levels are of."""
-        (h, w), c, raw = self.size, self.c, self.raw
-        if raw is None:
-            raise RuntimeError("Levels.payload() is made once")
-        out = np.empty((h, w, 4), dtype=np.float32)
-        band = max(1, (1 << 16) // w)
-        for top in range(0, h, band):  # as result_payload: image row `top` (top-down) is out[h - 1 - top]
-            levels = raw[top : top + band, 1:].reshape(-1, w, c)
-            n = len(levels)
-            rows = out[h - top - n : h - top]
-            rows[:, :, :3] = _LINEAR[levels[::-1, :, :3]]
-            rows[:, :, 3] = 1.0 if self.alpha is None else self.alpha[h - top - n : h - top]
-        self.raw = self.alpha = None
-        return out.ravel(), (h, w), _png_bytes(raw, c, 1)
-
-
 _LINEAR = srgb_to_linear(np.repeat(np.arange(256, dtype=np.float32)[:, None, None] / 255.0, 4, axis=2))[
     :, 0, 0
 ].copy()  # the linear value of each 8-bit sRGB level

@@ -1478,7 +1478,6 @@ def run(
     strength: dict[str, float] | None = None,
     lines: tuple[str, ...] | list[str] | set[str] = KEEP_LINES,
     fill_hints: bool = True,
-    keep=None,
 ) -> dict[str, np.ndarray]:
     """Run the stages present in `models` ({"colorize"|"stylize"|"upscale": ModelInfo or path}) in order.
 
@@ -1490,13 +1489,10 @@ def run(
     (the upscale result follows the stage it enlarges). `fill_hints` fills each region the artist dabbed
     a colour into, to its lines, in that colour, and gives the open paper around the drawing back as white
     paper, which a style that keeps your colours then keeps white (hintfill, keep_paper: on by default; off
-    shows the model alone). `keep(stage, rgba)`, when given, is called with each result as soon as it is made,
-    and the dict holds what it returns instead (the add-on keeps a 2048 px result as its 8-bit levels, so the
-    stages' full-size float images are not all alive at once: `imageio.Levels`); it may run on the helper thread.
+    shows the model alone).
     Bad input raises UserError with a clear message.
     """
     job = job or _NoJob()
-    keep = keep or (lambda _stage, rgba: rgba)
     strength = dict(strength or {})
     infos = check_options(models, strength, lines)
     stages = list(infos)
@@ -1589,11 +1585,10 @@ def run(
             small = x.shape[1] < target[0] or x.shape[2] < target[1]
             lines_k = layer if k in lined else None
             if stages[i + 1 : i + 2] != ["stylize"]:
-                results[k] = keep(k, to_image_space(x, target if small else None, lines_k))
+                results[k] = to_image_space(x, target if small else None, lines_k)
             elif not small:  # a style restyles this result as the artist sees it (lines in): taken from here
                 seen = _as_seen(x, lines_k)  # (in place) what to_image_space makes of it, still planar
-                # the RGBA image, beside the style's run
-                results[k] = beside.submit(lambda k=k, seen=seen: keep(k, _rgba_of(seen)))
+                results[k] = beside.submit(_rgba_of, seen)  # the RGBA image, beside the style's run
                 # (into the sketch's model-space copy colorize took, when it is free and fits: no new pages)
                 spare = x_in if i == 0 and x_in.shape == seen.shape and x_in.dtype == np.float32 else None
                 x = at_work_size(_model_space_of(seen, spare), infos["stylize"])
@@ -1602,7 +1597,7 @@ def run(
                 # clipped to [0, 1] as it clips (its values are there but for a NaN, which it makes 0), then
                 # 2 (v - 1) + 1 (its interleaved reads took twice as long)
                 seen = np.empty((3, *target), np.float32)
-                results[k] = keep(k, to_image_space(x, target, lines_k, seen))
+                results[k] = to_image_space(x, target, lines_k, seen)
                 x = at_work_size(_model_space_of(_unit(seen, seen), seen), infos["stylize"])
                 del seen
         results = {k: v.result() if isinstance(v, Future) else v for k, v in results.items()}

@@ -224,55 +224,6 @@ def test_optional_upscale_stage(blender, scene):
     assert nodes["NFTGan Result"].image == bpy.data.images["Sketch stylized"]
 
 
-def test_big_results_are_kept_as_levels_and_written_bit_for_bit(blender, scene, monkeypatch):
-    """Results of LEVELS_PIXELS or more (2048 px) are kept as their 8-bit levels until written, their floats made
-    on the worker one result at a time (runtime.on_worker): the same pixels and packed PNGs as results that
-    go the small results' way, and `drain()` writes them all."""
-    bpy, props = blender.bpy, scene.nftgan
-    sketch = new_canvas(blender)
-    paint(sketch, HOUSE)
-    props.upscale = "upscale"  # three results: the first one's floats in the job, two on the worker after
-
-    def stylized() -> dict:
-        assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-        assert blender.runtime.worker.wait_idle(120)
-        blender.runtime.drain(step=True)  # the job's drain: its first result written
-        if blender.stylize.LEVELS_PIXELS == 1:
-            assert blender.runtime.pending_steps() == 1 and blender.runtime.worker.busy()  # the next one's
-        finish(blender)
-        assert blender.runtime.pending_steps() == 0
-        out = {}
-        for stage in ("colorized", "stylized", "upscaled"):
-            image = bpy.data.images[f"Sketch {stage}"]
-            buf = np.empty(image.size[0] * image.size[1] * image.channels, np.float32)
-            image.pixels.foreach_get(buf)  # the floats as written
-            out[stage] = (buf.tobytes(), bytes(image.packed_file.data))
-        return out
-
-    monkeypatch.setattr(blender.stylize, "LEVELS_PIXELS", 1)  # every result as levels
-    levels = stylized()
-    monkeypatch.setattr(blender.stylize, "LEVELS_PIXELS", 1 << 40)  # none
-    floats = stylized()
-    assert levels == floats
-    # two Stylizes finished before a drain, the older one's upscaled result big (made on the worker), the newer
-    # one's small (written in a later step, before that): the older one does not overwrite the newer one's
-    monkeypatch.setattr(blender.stylize, "LEVELS_PIXELS", 1024 * 1024 + 1)
-    sketch.scale(512, 512)  # upscaled: 2048 px
-    paint(sketch, HOUSE[:1], width=9)
-    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    assert blender.runtime.worker.wait_idle(120)
-    sketch.scale(256, 256)  # upscaled: 1024 px
-    paint(sketch, HOUSE[1:2], width=9)
-    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    finish(blender)
-    both = {
-        stage: pixels_of(bpy.data.images[f"Sketch {stage}"]).tobytes()
-        for stage in ("colorized", "stylized", "upscaled")
-    }
-    newest = stylized()
-    assert both == {k: pixels_of(bpy.data.images[f"Sketch {k}"]).tobytes() for k in newest}
-
-
 def test_cancel(blender, scene):
     """Cancel stops a running Stylize inside its first stage: no result is written. The worker is paused
     in the job's first progress report while Cancel is pressed, so it is deterministic under any load."""

@@ -114,51 +114,6 @@ def test_result_payload_pixels_and_png_hold_the_same_8bit_picture():
     assert imageio.encode_png(imageio.linear_to_srgb(pixels.copy())) == png
 
 
-def test_levels_give_the_result_payload_bit_for_bit():
-    """imageio.Levels (a result kept as its 8-bit levels, as the add-on keeps 2048 px ones): its payload() is
-    result_payload of the image it was made of, bit for bit (floats, size, PNG bytes), opaque or not (the
-    alpha plane kept then, NaN and all), for any band height; made once."""
-    rng = np.random.default_rng(5)
-    for shape, alpha in (
-        ((41, 67, 4), 1.0),
-        ((300, 257, 4), None),
-        ((3, 1, 4), np.nan),
-        ((1, 70000, 4), 1.0),
-    ):
-        x = rng.uniform(-0.1, 1.1, shape).astype(np.float32)
-        if alpha is not None:
-            x[..., 3] = 1.0
-            x[0, 0, 3] = alpha
-        want_flat, want_size, want_png = imageio.result_payload(x.copy())
-        kept = imageio.Levels.of(x)
-        assert (kept.alpha is None) == (alpha == 1.0)
-        flat, size, png = kept.payload()
-        assert flat.tobytes() == want_flat.tobytes() and size == want_size and png == want_png
-        with pytest.raises(RuntimeError):
-            kept.payload()
-
-
-def test_run_hands_each_result_to_keep_as_it_is_made(colorize_model, stylize_model, upscale_model):
-    """run(keep=...) calls keep(stage, rgba) once per result, with the image run() returns without it (bit
-    for bit), and returns what keep returned: for the colorized result taken at the sketch's size (made on
-    the helper thread), brought up from a work size, and the last stages'."""
-    up = describe_model(upscale_model)
-    for work in (0, 64):
-        col = dataclasses.replace(describe_model(colorize_model), work_size=work)
-        models = {"colorize": col, "stylize": describe_model(stylize_model), "upscale": up}
-        plain = pipeline.run(sketch(96, 80), models=models)
-        calls = []
-
-        def keep(stage, rgba, calls=calls):
-            calls.append(stage)
-            return ("kept", rgba.copy())
-
-        kept = pipeline.run(sketch(96, 80), models=models, keep=keep)
-        assert sorted(calls) == sorted(plain) == sorted(kept)
-        for k, v in plain.items():
-            assert kept[k][0] == "kept" and kept[k][1].tobytes() == v.tobytes(), (work, k)
-
-
 def test_model_space_conversions_are_bit_identical_to_the_clipping_formulas():
     """The fast paths change no bit: a sketch already in [0, 1] skips the clipping (two reductions check it),
     and the clips are single np.clip passes; against the clip-everything formulas in float32, exactly, with
