@@ -115,11 +115,6 @@ def child(zip_path: str, models: dict) -> dict:
             jobs = runtime.drain(step=True)  # as Blender's timer: one result image per tick
             ticks = [time.perf_counter() - t2]
             while runtime.pending_steps():
-                if (
-                    runtime.worker.busy() and runtime.waiting_on_worker()
-                ):  # (as Blender's timer between ticks:
-                    time.sleep(0.002)  # the next step waits for a big result's floats on the worker)
-                    continue
                 t = time.perf_counter()
                 runtime.drain(step=True)
                 ticks.append(time.perf_counter() - t)
