@@ -167,35 +167,39 @@ def seams(models: dict, size: int = 2048) -> dict:
     return out
 
 
-def main(with_upscale: bool = False) -> list[tuple]:
-    """The bench; `with_upscale`: Stylize with the bundled upscaler on too (the 2048^2 canvas: 3D Clay at its
-    512 px work size, then x4), for its time and the peak RSS it adds (`python -m tools.bench.bench_addon
-    --upscale`; `make bench` runs it off, as the add-on starts)."""
+def run_child(module: str, models: dict) -> dict:
+    """The extension built and installed into a throw-away Blender profile, then `python -m MODULE --child ZIP
+    MODELS` in the Blender venv (its `child` prints `RESULT <json>`): that result."""
     from tools import build_extension
 
-    models = _models()
-    if with_upscale:
-        if "upscale" not in models:
-            raise SystemExit("--upscale: no upscale model bundled in addon/models/")
-        models["with_upscale"] = True
     with tempfile.TemporaryDirectory(prefix="nftgan-bench-") as tmp:
         zip_path = build_extension.build(out_dir=os.path.join(tmp, "dist"), quiet=True)[0]
         env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "profile"), PYTHONPATH=ROOT)
         r = subprocess.run(
-            [
-                build_extension.blender_python(),
-                *("-m", "tools.bench.bench_addon", "--child", zip_path, json.dumps(models)),
-            ],
+            [build_extension.blender_python(), "-m", module, "--child", zip_path, json.dumps(models)],
             env=env,
             cwd=ROOT,
             capture_output=True,
             text=True,
             check=False,
         )
-        line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
-        if r.returncode != 0 or not line:
-            raise SystemExit(f"bench child failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-        res = json.loads(line[0][7:])
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    if r.returncode != 0 or not line:
+        raise SystemExit(f"bench child failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return json.loads(line[0][7:])
+
+
+def main(with_upscale: bool = False) -> list[tuple]:
+    """The bench; `with_upscale`: Stylize with the bundled upscaler on too (the 2048^2 canvas: 3D Clay at its
+    512 px work size, then x4), for its time and the peak RSS it adds (`python -m tools.bench.bench_addon
+    --upscale`; `make bench` runs it off, as the add-on starts)."""
+
+    models = _models()
+    if with_upscale:
+        if "upscale" not in models:
+            raise SystemExit("--upscale: no upscale model bundled in addon/models/")
+        models["with_upscale"] = True
+    res = run_child("tools.bench.bench_addon", models)
     print(
         f"models: {models['names']['colorize']} + {models['names']['stylize']}"
         + (f" + {models['names']['upscale']}" if with_upscale else "")

@@ -17,9 +17,7 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -214,34 +212,12 @@ def report(res: dict) -> None:
 
 
 def main(with_upscale: bool) -> None:
-    from tools import build_extension
     from tools.bench import bench_addon
 
     models = bench_addon._models()
     if with_upscale:
         models["with_upscale"] = True
-    with tempfile.TemporaryDirectory(prefix="nftgan-rss-") as tmp:
-        zip_path = build_extension.build(out_dir=os.path.join(tmp, "dist"), quiet=True)[0]
-        env = dict(os.environ, BLENDER_USER_RESOURCES=os.path.join(tmp, "profile"), PYTHONPATH=ROOT)
-        r = subprocess.run(
-            [
-                build_extension.blender_python(),
-                "-m",
-                "tools.bench.rss_profile",
-                "--child",
-                zip_path,
-                json.dumps(models),
-            ],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
-        if r.returncode != 0 or not line:
-            raise SystemExit(f"child failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-        res = json.loads(line[0][7:])
+    res = bench_addon.run_child("tools.bench.rss_profile", models)
     out = os.environ.get("RSS_PROFILE_OUT")
     if out:
         with open(out, "w") as fh:
