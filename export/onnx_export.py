@@ -311,30 +311,32 @@ def time_sessions(
 
 def int8_candidates(fp32: onnx.ModelProto) -> dict[str, dict]:
     """quantize_static options of the int8 variants tried: {label: options}."""
-    from nftgan.export.optimize import MARK, interpolation_convs, trained_convs
+    from nftgan.export.optimize import MARK, trained_convs
 
     convs = trained_convs(fp32)
-    # the Resize rewrite's convolutions (fixed interpolation weights) stay fp32 in every variant
-    fixed = interpolation_convs(fp32)
     # a convolution of the exported graph, with the nodes export/optimize.py made of it (its name + MARK ...)
     layer = lambda name: name.split(MARK)[0]
     ends = {layer(convs[0]), layer(convs[-1])} if convs else set()
     return {
-        "Conv": {"op_types_to_quantize": ["Conv"], **({"nodes_to_exclude": fixed} if fixed else {})},
+        "Conv": {"op_types_to_quantize": ["Conv"]},
         # the first and last convolutions (image in, image out) are the most precision-sensitive layers
         "Conv except the first and last": {
             "op_types_to_quantize": ["Conv"],
-            "nodes_to_exclude": [c for c in convs if layer(c) in ends] + fixed,
+            "nodes_to_exclude": [c for c in convs if layer(c) in ends],
         },
-        # not the upsampling rewrites' one-hot ConvTransposes (they only move values)
-        "Conv+ConvTranspose": {
-            "op_types_to_quantize": ["Conv", "ConvTranspose"],
-            "nodes_to_exclude": [
-                n.name for n in fp32.graph.node if n.op_type == "ConvTranspose" and MARK in n.name
-            ]
-            + fixed,
-        },
+        "Conv+ConvTranspose": {"op_types_to_quantize": ["Conv", "ConvTranspose"]},
     }
+
+
+def int8_options(options: dict, fp32: onnx.ModelProto) -> dict:
+    """quantize_static `options` as `quantize_int8` applies them to `fp32`: never the nodes the rewrites made
+    that only interpolate or move values (`optimize.never_quantized`), whatever the variant."""
+    from nftgan.export.optimize import never_quantized
+
+    fixed = never_quantized(fp32)
+    if not fixed:
+        return options
+    return {**options, "nodes_to_exclude": [*options.get("nodes_to_exclude", []), *fixed]}
 
 
 def quantize_int8(
@@ -374,8 +376,10 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="nftgan-int8-") as tmp:
         src = os.path.join(tmp, "fp32.onnx")
         Path(src).write_bytes(fp32)
-        tried = variants or int8_candidates(onnx.load_from_string(fp32))
+        proto = onnx.load_from_string(fp32)
+        tried = variants or int8_candidates(proto)
         for i, (label, options) in enumerate(tried.items()):
+            options = int8_options(options, proto)
             dst = os.path.join(tmp, f"int8-{i}.onnx")
             root, level = logging.getLogger(), logging.getLogger().level
             root.setLevel(logging.ERROR)  # quantize_static logs "consider pre-processing" on every call

@@ -41,7 +41,7 @@ clamped to the enlarged range, runs on the phases at the input's resolution and 
 end, instead of three Resizes (~20 ns per output element in onnxruntime: 73% of the file's time) and a
 DepthToSpace: 0.27-0.29x the file's time at 64-512 px inputs (onnxruntime 1.22.1, 2 threads; 1.18.1
 0.31-0.35x; docs/benchmarks.md, session 23). The interpolation convolutions are never quantized
-(`interpolation_convs`; int8 files keep their QDQ convolutions, and `int8_candidates` leaves these out).
+(`never_quantized`; int8 files keep their QDQ convolutions, and `onnx_export.quantize_int8` leaves these out).
 
 The original convolution's weights stay in the graph under their PyTorch names (the border fix-up runs
 them), so every trained weight of a rewritten file can be read back as it was: `nftgan train --init
@@ -461,14 +461,20 @@ def _drop_unused(graph) -> None:
     graph.initializer.extend(keep)
 
 
-def interpolation_convs(model: onnx.ModelProto) -> list[str]:
-    """The Conv nodes the Resize rewrite made (fixed interpolation weights: quantizing them would change the
-    interpolation, and they cost little): never quantized."""
-    return [n.name for n in model.graph.node if n.op_type == "Conv" and RESIZE_MARK in n.name]
+def never_quantized(model: onnx.ModelProto) -> list[str]:
+    """The nodes the rewrites made that only interpolate or move values, never quantized: the Resize rewrite's
+    Convs (fixed interpolation weights: quantized, the interpolation would change; they cost little) and the
+    one-hot ConvTransposes that interleave phases."""
+    return [
+        n.name
+        for n in model.graph.node
+        if (n.op_type == "Conv" and RESIZE_MARK in n.name)
+        or (n.op_type == "ConvTranspose" and MARK in n.name)
+    ]
 
 
 def trained_convs(model: onnx.ModelProto) -> list[str]:
-    """The Conv nodes an int8 variant may quantize: all but `interpolation_convs`, in graph order."""
+    """The Conv nodes an int8 variant may quantize (the trained ones, not the Resize rewrite's), in graph order."""
     return [n.name for n in model.graph.node if n.op_type == "Conv" and RESIZE_MARK not in n.name]
 
 

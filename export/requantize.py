@@ -93,15 +93,14 @@ def search(
     below `below` dB (default SENSITIVE_BELOW), the candidate that keeps those in fp32; report["sensitive"] is
     {Conv name: worst held-out PSNR with it alone quantized} of those."""
     from nftgan.export import onnx_export as ox
-    from nftgan.export.optimize import interpolation_convs, trained_convs
+    from nftgan.export.optimize import trained_convs
 
     below = SENSITIVE_BELOW if below is None else below
     proto = onnx.load_from_string(fp32)
     keep = sensitive_convs(fp32, calib, held, below)
     variants = ox.int8_candidates(proto)
     if 0 < len(keep) < len(trained_convs(proto)):
-        fixed = interpolation_convs(proto)  # the Resize rewrite's: fixed interpolation weights
-        variants[f"Conv except {len(keep)} sensitive"] = _options(nodes_to_exclude=list(keep) + fixed)
+        variants[f"Conv except {len(keep)} sensitive"] = _options(nodes_to_exclude=list(keep))
     q_model, report = ox.quantize_int8(fp32, calib, held, variants=variants)
     report["sensitive"] = keep
     report["sensitive_below"] = below

@@ -149,8 +149,9 @@ def session(info: ModelInfo, threads: int = 0, provider: str = "auto"):
             opts.add_session_config_entry(entry, value)
         # no memory pattern (DirectML requires that too): with it, a session's second run at an input shape
         # plans one block for all its activations and takes it from the arena beside the chunks its first run
-        # left there, so the arena keeps both (the x4 upscaler at a 512 px input: 494 MB RSS with the pattern,
-        # 291 without; its outputs bit for bit the same, its runs as fast: docs/benchmarks.md, session 23)
+        # left there, so the arena keeps both (the x4 upscaler at a 512 px input: 447 MB over the loaded
+        # session with the pattern, 244 without; outputs bit for bit the same, runs as fast: docs/benchmarks.md,
+        # session 23)
         opts.enable_mem_pattern = False
         try:
             sess = ort.InferenceSession(info.path, sess_options=opts, providers=wanted)

@@ -222,9 +222,11 @@ def test_int8_first_and_last_means_the_layers_after_the_rewrite(unet):
     last = convs[-1].split(opt.MARK)[0]
     assert kept[0] == convs[0] and len(kept) == 4
     assert all(k.startswith(last + opt.MARK) for k in kept[1:])
-    assert ox.int8_candidates(new)["Conv+ConvTranspose"]["nodes_to_exclude"] == [
+    both = ox.int8_options(ox.int8_candidates(new)["Conv+ConvTranspose"], new)
+    assert both["nodes_to_exclude"] == [
         n.name for n in new.graph.node if n.op_type == "ConvTranspose"
     ]  # the interleaves only move values
+    assert ox.int8_options(ox.int8_candidates(model)["Conv"], model) == {"op_types_to_quantize": ["Conv"]}
     original = [n.name for n in model.graph.node if n.op_type == "Conv"]
     assert ox.int8_candidates(model)["Conv except the first and last"]["nodes_to_exclude"] == [
         original[0],
@@ -398,14 +400,15 @@ def test_the_upscalers_int8_variant_rewrites_exactly_and_keeps_its_quantized_con
         x = rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
         assert np.abs(_run(new, x) - _run(int8, x)).max() <= 1e-6
     rewritten, _ = opt.rewrite_resizes(model)
-    fixed = opt.interpolation_convs(rewritten)
-    assert len(fixed) == 3 and not set(fixed) & set(opt.trained_convs(rewritten))
+    fixed = [n.name for n in rewritten.graph.node if n.op_type == "Conv" and opt.RESIZE_MARK in n.name]
+    assert len(fixed) == 3 and set(fixed) <= set(opt.never_quantized(rewritten))
+    assert not set(fixed) & set(opt.trained_convs(rewritten))
     candidates = ox.int8_candidates(rewritten)
     for options in candidates.values():
-        assert set(fixed) <= set(options["nodes_to_exclude"])
+        assert set(fixed) <= set(ox.int8_options(options, rewritten)["nodes_to_exclude"])
     original = ox.int8_candidates(model)["Conv except the first and last"]["nodes_to_exclude"]
-    assert candidates["Conv except the first and last"]["nodes_to_exclude"] == original + fixed
-    q = quantize(rewritten, candidates["Conv"])
+    assert candidates["Conv except the first and last"]["nodes_to_exclude"] == original
+    q = quantize(rewritten, ox.int8_options(candidates["Conv"], rewritten))
     weights = {x.input[1] for x in q.graph.node if x.name in fixed}
     assert weights and not any(
         x.output[0] in weights for x in q.graph.node if x.op_type == "DequantizeLinear"
