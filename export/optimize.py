@@ -307,16 +307,16 @@ def rewrite_resizes(
     side: int = 256,
     min_side: int = 0,
     fuse: bool = True,
-    interleave: str = "ConvTranspose",
 ) -> tuple[onnx.ModelProto, int]:
     """(a copy of `model` with its integer-scale Resizes (`_resize_scale`) rewritten, Resizes rewritten).
 
     Each Resize becomes Pad (edge) + a depthwise convolution giving its s x s output phases at the input's
     resolution (`resize_weights`). Elementwise operators (`_ELEMENTWISE`) whose inputs are all such phases (of
     Resizes, or the input of a DepthToSpace in CRD order, which is one already) or single numbers run on the
-    phases too, and the phases are interleaved (`interleave`: a one-hot ConvTranspose, or DepthToSpace) only
-    where a full-resolution tensor is used by anything else, or is an output: x4 upscaler's bicubic +
-    sub-pixel residual, clamped to bilinear-enlarged local minima and maxima, interleaves once."""
+    phases too (`fuse`; off: each Resize is interleaved on its own), and the phases are interleaved (the
+    one-hot ConvTranspose; DepthToSpace measured as fast) only where a full-resolution tensor is used by anything
+    else, or is an output: x4 upscaler's bicubic + sub-pixel residual, clamped to bilinear-enlarged local minima
+    and maxima, interleaves once."""
     counts = channel_counts(model)
     sides = input_sides(model, side) if min_side else {}
     model = onnx.ModelProto.FromString(model.SerializeToString())
@@ -382,10 +382,7 @@ def rewrite_resizes(
             ins = [low.get(i, i) for i in node.input]
             low[y] = b.op(node.op_type, ins, **_attrs(node))
         if y in outputs or any(u.output[0] not in ew for u in users.get(y, [])):
-            if interleave == "DepthToSpace":
-                b.op("DepthToSpace", [low[y]], y, blocksize=s, mode="CRD")
-            else:
-                _interleave(b, low[y], c, y, s)
+            _interleave(b, low[y], c, y, s)
         new_nodes.append(None)
         new_nodes[-1:] = b.nodes
     del graph.node[:]
