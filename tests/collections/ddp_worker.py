@@ -48,4 +48,7 @@ if rank == 0:
     result["reference"] = ref.state_dict()
 torch.rand = orig_rand
 torch.save(result, f"{out}/rank{rank}.pt")
+# drop the DDP wrapper before the group: a group it keeps alive is torn down during interpreter finalization,
+# where gloo aborts the process (Trainer.leave_group says more)
+del ddp
 dist.destroy_process_group()

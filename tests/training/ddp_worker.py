@@ -32,4 +32,4 @@ weights = {
     for name, net in trainer.run.raw.items()
 }
 torch.save({"weights": weights, "world": trainer.world}, f"{out}/rank{trainer.rank}.pt")
-torch.distributed.destroy_process_group()
+trainer.leave_group()
