@@ -2,6 +2,7 @@
 (a double backward) through DistributedDataParallel, each rank on its half of a fixed batch. Saves the
 updated critic weights and, on rank 0, those of the same update on the whole batch without DDP."""
 
+import os
 import sys
 
 import torch
@@ -48,7 +49,7 @@ if rank == 0:
     result["reference"] = ref.state_dict()
 torch.rand = orig_rand
 torch.save(result, f"{out}/rank{rank}.pt")
-# drop the DDP wrapper before the group: a group it keeps alive is torn down during interpreter finalization,
-# where gloo aborts the process (Trainer.leave_group says more)
-del ddp
 dist.destroy_process_group()
+# ended as a torchrun worker of `nftgan train` ends, without finalization (training/cli.py says why)
+sys.stdout.flush()
+os._exit(0)

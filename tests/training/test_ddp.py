@@ -57,3 +57,27 @@ def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     _seed(0)  # the initial weights (same seed as the run): training moved them
     init = get_kind("cyclegan").build_nets(config_of(ck))
     assert not torch.equal(init["G_A"].state_dict()["model.1.weight"], r0["weights"]["G_A"]["model.1.weight"])
+
+
+@pytest.mark.slow
+def test_nftgan_train_under_torchrun_exits_zero_with_its_checkpoint(tmp_path):
+    """The documented many-process command, `torchrun -m nftgan.training.cli`, on two CPU processes: each worker
+    ends through `trainer.end_worker` (not the interpreter's finalization, where gloo's threads could abort
+    it after the run was saved), torchrun reports success, and rank 0 wrote the last checkpoint."""
+    data, out = unpaired(tmp_path / "data", n=8), tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    args = "--size 32 --ngf 4 --ndf 4 --net-g resnet_6blocks --steps 2 --batch-size 1 --workers 0".split()
+    proc = subprocess.run(
+        [*torchrun, "-m", "nftgan.training.cli", "cyclegan", "--data", str(data), "--out", str(out), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "terminate called" not in proc.stderr
+    ck = load_checkpoint(out)
+    assert ck["step"] == 2 and len(ck["rng"]) == 2
