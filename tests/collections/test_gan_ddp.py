@@ -6,39 +6,18 @@ trainer refuses several CPU processes for them, so the full DDP run needs CUDA.)
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from nftgan.training.gan import Discriminator
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..training.helpers import torchrun
 
 
 @pytest.mark.slow
 def test_gradient_penalty_through_ddp_matches_the_whole_batch(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(Path(__file__).with_name("ddp_worker.py")),
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    torchrun(str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for k, v in r0["ddp"].items():
         assert torch.equal(v, r1["ddp"][k]), f"{k} differs between ranks"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--size", "32", "--ngf", "8", "--ndf", "8", "--workers", "0", "--log-every", "5"]
 
 
@@ -49,3 +53,19 @@ def run_train(argv, capsys) -> tuple[int, str]:
         rc = exc.code
     out = capsys.readouterr()
     return rc, out.out + out.err
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node=2 ARGS...` from the repository root, one thread a process (gloo on
+    the CPU), output captured; asserts it exited 0 (torchrun's stderr in the message)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc

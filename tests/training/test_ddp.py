@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from nftgan.training.checkpoint import config_of, load_checkpoint
 from nftgan.training.kinds import get_kind
 from nftgan.training.trainer import _seed
 
-from .helpers import unpaired
-
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import ROOT, torchrun, unpaired
 
 
 @pytest.mark.slow
 def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     data, out = unpaired(tmp_path / "data", n=8), tmp_path / "run"
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(ROOT / "tests" / "training" / "ddp_worker.py"),
-            str(data),
-            str(out),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    torchrun(str(ROOT / "tests" / "training" / "ddp_worker.py"), str(data), str(out))
     r0, r1 = (torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["world"] == r1["world"] == 2
     for name in r0["weights"]:
@@ -62,22 +36,11 @@ def test_two_process_ddp_ends_with_identical_weights(tmp_path):
 @pytest.mark.slow
 def test_nftgan_train_under_torchrun_exits_zero_with_its_checkpoint(tmp_path):
     """The documented many-process command, `torchrun -m nftgan.training.cli`, on two CPU processes: each worker
-    ends through `trainer.end_worker` (not the interpreter's finalization, where gloo's threads could abort
+    ends in training/cli.py's __main__ without the interpreter's finalization (where gloo's threads could abort
     it after the run was saved), torchrun reports success, and rank 0 wrote the last checkpoint."""
     data, out = unpaired(tmp_path / "data", n=8), tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     args = "--size 32 --ngf 4 --ndf 4 --net-g resnet_6blocks --steps 2 --batch-size 1 --workers 0".split()
-    proc = subprocess.run(
-        [*torchrun, "-m", "nftgan.training.cli", "cyclegan", "--data", str(data), "--out", str(out), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = torchrun("-m", "nftgan.training.cli", "cyclegan", "--data", str(data), "--out", str(out), *args)
     assert "terminate called" not in proc.stderr
     ck = load_checkpoint(out)
     assert ck["step"] == 2 and len(ck["rng"]) == 2
