@@ -383,8 +383,7 @@ def rewrite_resizes(
             low[y] = b.op(node.op_type, ins, **_attrs(node))
         if y in outputs or any(u.output[0] not in ew for u in users.get(y, [])):
             _interleave(b, low[y], c, y, s)
-        new_nodes.append(None)
-        new_nodes[-1:] = b.nodes
+        new_nodes.extend(b.nodes)
     del graph.node[:]
     graph.node.extend(new_nodes)
     _drop_unused(graph)
