@@ -141,7 +141,8 @@ def write_result(
     records, as JSON: `models_of()`). `digest`: the floats' crc32 (`result_payload`), for `_on_save_pre`."""
     old = bpy.data.images.get(name)
     if old is not None and (not old.get(RESULT_TAG) or old.session_uid == source_uid):
-        old = None  # never touch a user's own image (or the sketch): the new one gets a numbered name
+        # never touch a user's own image (or the sketch): the result has a numbered name, and is updated there
+        old = _numbered_result(name, stage, source, source_uid)
     if old is not None and tuple(old.size) == (w, h) and old.is_float:
         image = old
     else:
@@ -156,9 +157,26 @@ def write_result(
     image[MODELS_TAG] = provenance.models_json(models)
     if old is not None and image is not old:
         old.user_remap(image)  # materials showing the previous result now show the new one
+        taken = old.name
         bpy.data.images.remove(old)
-        image.name = name
+        image.name = taken
     return image
+
+
+def _numbered_result(name: str, stage: str, source: str, source_uid):
+    """The result of this stage and source that an earlier Stylize wrote as "<name>.NNN" because `name` was
+    taken by an image of the user's (None when there is none)."""
+    for image in bpy.data.images:
+        number = image.name[len(name) + 1 :]
+        if (
+            image.name.startswith(name + ".")
+            and number.isdigit()
+            and image.get(RESULT_TAG) == stage
+            and image.get("nftgan_source") == source
+            and image.session_uid != source_uid
+        ):
+            return image
+    return None
 
 
 def models_of(image) -> list[dict]:

@@ -299,6 +299,34 @@ def test_live_preview_latest_wins(blender, scene):
     assert bpy.data.images["Sketch stylized"] == before
 
 
+def test_a_result_name_taken_by_the_artists_image(blender, scene):
+    """An image of the artist's own already has a result's name: it is never written into; the result gets a
+    numbered name, and Stylizing again (or a live preview) updates that result in place rather than adding
+    one more image each time."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    mine = bpy.data.images.new("Sketch stylized", 16, 16)
+    mine.pixels.foreach_set(np.zeros(16 * 16 * 4, np.float32))
+    for _ in range(3):
+        assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+        assert [j.state for j in finish(blender)] == ["done"]
+    assert bpy.data.images["Sketch stylized"] == mine and tuple(mine.size) == (16, 16)
+    assert pixels_of(mine).max() == 0  # untouched
+    results = [im.name for im in bpy.data.images if im.get(blender.images.RESULT_TAG) == "stylize"]
+    assert results == ["Sketch stylized.001"], results
+    assert "'Sketch stylized.001'" in blender.runtime.last_report[1]
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    nodes = bpy.context.active_object.active_material.node_tree.nodes
+    assert nodes["NFTGan Result"].image.name == "Sketch stylized.001"
+    sketch.scale(128, 128)  # another size: a new datablock takes over the result's users and its name
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    results = [im for im in bpy.data.images if im.get(blender.images.RESULT_TAG) == "stylize"]
+    assert [(im.name, tuple(im.size)) for im in results] == [("Sketch stylized.001", (128, 128))]
+    assert nodes["NFTGan Result"].image == results[0] and pixels_of(mine).max() == 0
+
+
 def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")
