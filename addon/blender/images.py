@@ -87,14 +87,21 @@ def scene_matrices() -> tuple[np.ndarray | None, np.ndarray | None]:
     return rows[0], rows[1]
 
 
-def snapshot(image) -> tuple[np.ndarray, bool]:
-    """(pixels (H, W, C) float32 bottom-up, is_linear): one foreach_get, nothing else on the main thread;
-    linear pixels are converted to sRGB on the worker (`imageio.float_pixels_to_srgb`).
-    An image too large for NFTGan's memory limit is refused from its size, before anything is copied."""
+def check_image(image) -> None:
+    """UserError / ImageError naming the image when it has no pixels (a missing file shows 0x0) or is larger
+    than NFTGan handles."""
     w, h = image.size
     if w == 0 or h == 0:
         raise UserError(f"'{image.name}' has no pixels (its file may be missing); load or paint it first.")
     imageio.check_size(h, w, f"'{image.name}'")
+
+
+def snapshot(image) -> tuple[np.ndarray, bool]:
+    """(pixels (H, W, C) float32 bottom-up, is_linear): one foreach_get, nothing else on the main thread;
+    linear pixels are converted to sRGB on the worker (`imageio.float_pixels_to_srgb`).
+    An image too large for NFTGan's memory limit is refused from its size, before anything is copied."""
+    check_image(image)
+    w, h = image.size
     channels = image.channels
     imageio.check_memory(  # from the image's size, before anything is copied
         snapshot_bytes(image), f"copying '{image.name}' ({w}x{h} px)", "Scale the image down first."

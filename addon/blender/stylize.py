@@ -117,6 +117,7 @@ def take(context, image) -> tuple[np.ndarray, bool, dict]:
     """(pixels, is_linear, models): the sketch's snapshot for a stylize job, after the job's memory need
     (the snapshot and the pipeline's arrays, from the image's size) has been checked against the limit, so
     a sketch too large to stylize is refused before its pixels are copied."""
+    images.check_image(image)  # before the job's checks, which do not know the image's name
     models = chosen_models(context.scene)
     w, h = image.size
     pipeline.check_job(h, w, models, extra=images.snapshot_bytes(image))

@@ -239,6 +239,25 @@ def test_cancel(blender, scene):
     assert "cancelled" in blender.runtime.last_report[1]
 
 
+def test_a_sketch_without_pixels_or_too_large_is_named_in_the_error(blender, scene, tmp_path):
+    """An image whose file is missing (Blender shows it 0x0) or that is larger than NFTGan handles: Stylize's
+    error names that image and what to do (it said "image is empty (0x0 pixels)" for a missing file)."""
+    bpy = blender.bpy
+    gone = bpy.data.images.new("Gone", 8, 8)
+    gone.source, gone.filepath = "FILE", str(tmp_path / "moved-away.png")
+    assert tuple(gone.size) == (0, 0)
+    with pytest.raises(
+        RuntimeError, match=r"'Gone' has no pixels \(its file may be missing\); load or paint"
+    ):
+        bpy.ops.nftgan.stylize(image="Gone")
+    bpy.data.images.new("Wide", 16385, 4)
+    with pytest.raises(
+        RuntimeError, match=r"'Wide' is 16385x4 pixels, more than NFTGan handles .* scale it down"
+    ):
+        bpy.ops.nftgan.stylize(image="Wide")
+    assert blender.stylize.current_job() is None
+
+
 def test_a_sketch_too_large_for_the_memory_limit_is_refused_before_it_is_copied(blender, scene, monkeypatch):
     """Stylize checks the job's memory need from the image's size before its pixels are copied: over the
     limit, the operator fails with the limit and the way out named, and no snapshot of the sketch was made."""
