@@ -9,6 +9,7 @@ sample drawing through the model) is made on the worker too.
 from __future__ import annotations
 
 import logging
+import os
 
 import bpy
 from bpy.props import CollectionProperty, EnumProperty, IntProperty, StringProperty
@@ -66,7 +67,25 @@ def chosen(kind: str, style_id: str | None, context=None) -> core_styles.Style |
     if problem := core_styles.onnxruntime_error():
         raise UserError(problem)
     found = styles(context)
-    return core_styles.find(found, kind, style_id or None) or core_styles.find(found, kind, None)
+    style = core_styles.find(found, kind, style_id or None)
+    if style is None and style_id:  # the chosen file is listed as unusable: say why, not run another style
+        broken = next((s for s in found if not s.ok and s.id.lower() == style_id.lower()), None)
+        if broken is not None:
+            raise UserError(f"The {kind} style '{broken.id}' cannot be used: {broken.error} {_PICK_ANOTHER}")
+    style = style or core_styles.find(found, kind, None)
+    if style is None or core_styles.unchanged(style):
+        return style
+    refresh_styles()  # its file changed since the styles were listed: list them as they are now
+    now = next((s for s in styles(context) if s.path == style.path), None)
+    if now is None or not now.ok:
+        reason = now.error if now is not None else f"{os.path.basename(style.path)} is gone from its folder."
+        raise UserError(f"The {kind} style '{style.name}' cannot be used any more: {reason} {_PICK_ANOTHER}")
+    return now
+
+
+_PICK_ANOTHER = (
+    "Pick another style, or put the file back and press Refresh Styles (Preferences > Add-ons > NFTGan)."
+)
 
 
 def thumbnail_path(style: core_styles.Style) -> str:

@@ -130,6 +130,13 @@ def _describe(path: str) -> Style:
     return style
 
 
+def unchanged(style: Style) -> bool:
+    """Whether the style's files (the model and its int8 variant) are still the ones it was made from: a stat
+    each while they are (cached by path, size and modification time); a changed or removed file is checked
+    again, as a scan would."""
+    return all(_describe(info.path).info == info for info in (style.info, style.int8) if info is not None)
+
+
 def model_folders(user_folders=()) -> list[str]:
     """The bundled folder first, then the user's folders (deduplicated, missing ones kept for reporting)."""
     seen, out = set(), []

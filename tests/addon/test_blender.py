@@ -584,6 +584,55 @@ def test_onnxruntime_that_cannot_load_is_said_and_publishing_still_works(blender
     assert len(list((tmp_path / "offline").glob("*.png"))) == 1
 
 
+def test_a_chosen_style_whose_file_is_damaged_or_removed_after_it_was_listed(blender, scene, tmp_path):
+    """The artist's chosen style file is cut short (a copy over it that did not finish) or removed while
+    Blender runs: Stylize says which style and why, with what to do, before anything is submitted (it used to
+    hand the file to onnxruntime unchecked: 'INVALID_PROTOBUF', or 'FileNotFoundError: [Errno 2]'), and the
+    style list is read again, so the picker and the preferences show it as it is now."""
+    import shutil
+
+    bpy, styles, prefs = blender.bpy, blender.styles, blender.prefs
+    mine = tmp_path / "mystyle.onnx"
+    shutil.copy(blender.models / "stylize.onnx", mine)
+    prefs.model_folders.add().path = str(tmp_path)
+    try:
+        scene.nftgan.stylize_id = "mystyle"
+        sketch = new_canvas(blender)
+        paint(sketch, HOUSE)
+        assert bpy.ops.nftgan.stylize() == {"FINISHED"}  # usable as listed
+        assert [j.state for j in finish(blender) if j.label.startswith("Stylize")] == ["done"]
+        data = mine.read_bytes()
+        mine.write_bytes(data[: len(data) // 2])
+        with pytest.raises(
+            RuntimeError,
+            match=r"The stylize style 'Tiny cyclegan' cannot be used any more: mystyle\.onnx is not a readable "
+            r"ONNX model .*copy it again.* Pick another style",
+        ):
+            bpy.ops.nftgan.stylize()
+        assert blender.stylize.current_job() is None and not blender.runtime.worker.busy()
+        (listed,) = [s for s in styles.styles() if s.path == str(mine)]
+        assert not listed.ok and "truncated" in listed.error  # the preferences list it as it is now
+        with pytest.raises(
+            RuntimeError, match=r"The stylize style 'mystyle' cannot be used: mystyle\.onnx is not"
+        ):
+            bpy.ops.nftgan.stylize()  # still chosen: said again, not another style run in its place
+        mine.write_bytes(data)  # copied again, and Refresh Styles as the message says: usable again
+        assert bpy.ops.nftgan.refresh_styles() == {"FINISHED"}
+        assert blender.stylize.chosen_models(scene)["stylize"].path == str(mine)
+        assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+        assert [j.state for j in finish(blender) if j.label.startswith("Stylize")] == ["done"]
+        mine.unlink()
+        with pytest.raises(
+            RuntimeError,
+            match=r"'Tiny cyclegan' cannot be used any more: mystyle\.onnx is gone from its folder\. Pick another style",
+        ):
+            bpy.ops.nftgan.stylize()
+        assert blender.stylize.current_job() is None
+    finally:
+        prefs.model_folders.remove(len(prefs.model_folders) - 1)
+        styles.refresh_styles()
+
+
 def test_threads_and_provider_from_preferences(blender, scene):
     bpy, prefs = blender.bpy, blender.prefs
     pipeline = sys.modules[f"{PKG}.core.pipeline"]
