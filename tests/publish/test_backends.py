@@ -111,6 +111,23 @@ def test_nothing_listening_at_the_endpoint_is_said_in_words(backend_for, ledger,
     assert "is the service running" in message and "Pool" not in message, message
 
 
+@pytest.mark.parametrize("kind", ["nftstorage", "kubo"])
+@pytest.mark.parametrize("fault", ["drop", "truncate"])
+def test_a_connection_that_keeps_breaking_is_said_in_words(kind, fault, server, backend_for, ledger, sleeps):
+    """The service closes the connection before its reply (or half-way through it) on every try: the message
+    names the host, says the connection broke and what to do, not requests' and http.client's reprs
+    ("ConnectionError: ('Connection aborted.', RemoteDisconnected('Remote end closed connection without
+    response'))", "ChunkedEncodingError: ('Connection broken: IncompleteRead(57 bytes read, ...")."""
+    server.inject(UPLOAD[kind], *[fault] * 4)
+    with pytest.raises(PublishError) as failed:
+        publish(_request(), backend_for(kind), ledger)
+    message, host = str(failed.value), server.url.split("//")[1]
+    assert f"failed after 4 attempts: the connection to {host} broke before" in message, message
+    assert "check the network and the service, and publish again" in message, message
+    assert "Error(" not in message and "IncompleteRead(" not in message, message
+    assert ledger.rows()[0].state == FAILED
+
+
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata"])
 def test_rejected_token_is_reported_as_such(kind, server, backend_for, ledger):
     with pytest.raises(TokenRejected, match=r"rejected the API token.*preferences"):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import email.utils
+import http.client
 import ipaddress
 import json
 import logging
@@ -460,7 +461,18 @@ def _why(exc: Exception, url: str) -> str:
         if nxt is None:
             break
         root = nxt
+    host = urllib.parse.urlsplit(url).netloc
     if isinstance(exc, requests.ConnectionError) and isinstance(root, OSError) and root.strerror:
-        host = urllib.parse.urlsplit(url).netloc
         return f"no connection to {host} ({root.strerror.lower()}): is the service running, and its endpoint right?"
+    broken = {
+        http.client.RemoteDisconnected: "it closed without a reply",
+        http.client.IncompleteRead: "the reply was cut short",
+        ConnectionResetError: "it was reset",
+    }
+    how = next((words for kind, words in broken.items() if isinstance(root, kind)), None)
+    if how and isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return (
+            f"the connection to {host} broke before a complete reply ({how}): check the network and the "
+            "service, and publish again"
+        )
     return f"{type(exc).__name__}: {_short(exc)}"
