@@ -324,10 +324,32 @@ def _on_save_pre(*_args):
             _written.pop(image.session_uid, None)
 
 
+@persistent
+def _on_undo_redo(*_args):
+    """An Undo or Redo that reads a result back from its undo step gives it without its pixels (they are not
+    part of the step): a generated image would show its blank generated colour. Such a result shows its packed
+    PNG instead, the result as NFTGan wrote it (as after a save). Results whose pixels Blender kept (an Undo
+    that leaves them) are left as they are: one `has_data` look per result."""
+    for image in bpy.data.images:
+        if (
+            image.get(RESULT_TAG)
+            and image.source == "GENERATED"
+            and image.packed_file is not None
+            and not image.has_data
+        ):
+            image.source = "FILE"
+            _written.pop(image.session_uid, None)
+
+
+HANDLERS = (("save_pre", _on_save_pre), ("undo_post", _on_undo_redo), ("redo_post", _on_undo_redo))
+
+
 def register():
-    bpy.app.handlers.save_pre.append(_on_save_pre)
+    for name, fn in HANDLERS:
+        getattr(bpy.app.handlers, name).append(fn)
 
 
 def unregister():
-    if _on_save_pre in bpy.app.handlers.save_pre:
-        bpy.app.handlers.save_pre.remove(_on_save_pre)
+    for name, fn in HANDLERS:
+        if fn in getattr(bpy.app.handlers, name):
+            getattr(bpy.app.handlers, name).remove(fn)

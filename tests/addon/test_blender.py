@@ -374,6 +374,34 @@ def test_new_file_loaded_mid_job(blender, scene):
     assert "a different file was loaded" in blender.runtime.last_report[1]
 
 
+def test_undo_and_redo_after_a_result_lands(blender, scene):
+    """Stylize, Undo past it (the results go), Redo: the results come back as they were written, not blank.
+    (Blender re-reads a redone image from its undo step, without its pixels: a generated float image came back
+    as its blank generated colour, std 0, while its packed PNG, the result as written, was still there.)
+    An Undo that keeps the results keeps their pixels, and Stylize goes on updating them."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    expected = expected_results(blender, pixels_of(sketch))
+    bpy.ops.ed.undo_push(message="painted")
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)  # the last step pushes the "NFTGan Stylize" undo step
+    assert bpy.ops.ed.undo() == {"FINISHED"}
+    assert "Sketch stylized" not in bpy.data.images
+    assert bpy.ops.ed.redo() == {"FINISHED"}
+    for stage, name in (("colorize", "Sketch colorized"), ("stylize", "Sketch stylized")):
+        np.testing.assert_allclose(pixels_of(bpy.data.images[name]), expected[stage], atol=1.01 / 255)
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    paint(bpy.data.images["Sketch"], HOUSE[:1])
+    again = expected_results(blender, pixels_of(bpy.data.images["Sketch"]))
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}
+    finish(blender)
+    result = bpy.data.images["Sketch stylized"]
+    np.testing.assert_allclose(pixels_of(result), again["stylize"], atol=1.01 / 255)
+    nodes = bpy.data.objects["Plane"].active_material.node_tree.nodes
+    assert nodes["NFTGan Result"].image == result
+
+
 def test_stylize_render(blender, scene):
     bpy = blender.bpy
     bpy.ops.mesh.primitive_cube_add()
