@@ -346,6 +346,28 @@ def test_a_result_name_taken_by_the_artists_image(blender, scene):
     assert nodes["NFTGan Result"].image == results[0] and pixels_of(mine).max() == 0
 
 
+def test_a_result_painted_on_and_renamed_is_kept(blender, scene):
+    """What the guide says to do to keep paint on a result: rename it; the next Stylize makes a new result and
+    leaves the renamed one, its paint and the material showing it as they are."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    mine = bpy.data.images["Sketch stylized"]
+    mine.name = "My painted"
+    painted = pixels_of(mine).copy()
+    painted[:40, :40, :3] = 0
+    mine.pixels.foreach_set(blender.core.imageio.srgb_to_linear(painted).ravel())
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    np.testing.assert_allclose(pixels_of(mine), painted, atol=1e-5)
+    assert bpy.data.images["Sketch stylized"] != mine
+    nodes = bpy.context.active_object.active_material.node_tree.nodes
+    assert nodes["NFTGan Result"].image == mine
+
+
 def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")
