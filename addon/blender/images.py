@@ -92,7 +92,7 @@ def check_image(image) -> None:
     than NFTGan handles."""
     w, h = image.size
     if w == 0 or h == 0:
-        raise UserError(f"'{image.name}' has no pixels (its file may be missing); load or paint it first.")
+        raise UserError(f"'{image.name}' has no pixels (its file may be missing or unreadable); load or paint it first.")
     imageio.check_size(h, w, f"'{image.name}'")
 
 

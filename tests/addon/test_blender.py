@@ -247,9 +247,16 @@ def test_a_sketch_without_pixels_or_too_large_is_named_in_the_error(blender, sce
     gone.source, gone.filepath = "FILE", str(tmp_path / "moved-away.png")
     assert tuple(gone.size) == (0, 0)
     with pytest.raises(
-        RuntimeError, match=r"'Gone' has no pixels \(its file may be missing\); load or paint"
+        RuntimeError, match=r"'Gone' has no pixels \(its file may be missing or unreadable\); load or paint"
     ):
         bpy.ops.nftgan.stylize(image="Gone")
+    # a file cut short: Blender reads it as 0x0 too
+    (tmp_path / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    cut = bpy.data.images.load(str(tmp_path / "cut.png"))
+    with pytest.raises(
+        RuntimeError, match=r"'cut.png' has no pixels \(its file may be missing or unreadable\)"
+    ):
+        bpy.ops.nftgan.stylize(image=cut.name)
     bpy.data.images.new("Wide", 16385, 4)
     with pytest.raises(
         RuntimeError, match=r"'Wide' is 16385x4 pixels, more than NFTGan handles .* scale it down"
