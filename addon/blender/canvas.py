@@ -8,7 +8,7 @@ from bpy.props import EnumProperty, StringProperty
 from bpy.types import Operator
 
 from ..core import imageio, pipeline
-from . import stylize
+from . import images, stylize
 
 SKETCH_NODE = "NFTGan Sketch"
 RESULT_NODE = "NFTGan Result"
@@ -119,6 +119,7 @@ class NFTGAN_OT_new_canvas(Operator):
         n = int(self.size)
         image = bpy.data.images.new(self.name, n, n, alpha=True)
         image.generated_color = (1.0, 1.0, 1.0, 1.0)
+        image[images.CANVAS_TAG] = True  # packed when the .blend is saved (images._on_save_pre)
         context.scene.nftgan.sketch = image
         paint = context.scene.tool_settings.image_paint
         paint.canvas = image

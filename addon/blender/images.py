@@ -29,6 +29,7 @@ from . import runtime
 
 RESULT_TAG = "nftgan_stage"  # custom property on every image NFTGan wrote: the stage that made it
 MODELS_TAG = "nftgan_models"  # ... and the models that made it (JSON provenance records)
+CANVAS_TAG = "nftgan_canvas"  # custom property on an image New Sketch Canvas made (packed when saved)
 
 
 def find_sketch(context, name: str = ""):
@@ -92,7 +93,9 @@ def check_image(image) -> None:
     than NFTGan handles."""
     w, h = image.size
     if w == 0 or h == 0:
-        raise UserError(f"'{image.name}' has no pixels (its file may be missing or unreadable); load or paint it first.")
+        raise UserError(
+            f"'{image.name}' has no pixels (its file may be missing or unreadable); load or paint it first."
+        )
     imageio.check_size(h, w, f"'{image.name}'")
 
 
@@ -298,7 +301,10 @@ def painted_pixels(image) -> np.ndarray | None:
 
 @persistent
 def _on_save_pre(*_args):
-    """Results are float images with their packed PNG held in memory; make them file-backed so the .blend
+    """A canvas New Sketch Canvas made (a generated image, which a .blend keeps only as its size and colour) is
+    packed when drawn on, so the drawing is in the saved file; a canvas the artist saved to a file of its own
+    is left to Blender, as any image with a file.
+    Results are float images with their packed PNG held in memory; make them file-backed so the .blend
     keeps them (they become the 8-bit sRGB images their PNGs hold). A result painted on, before or after an
     earlier save, is packed again first, as the PNG of its pixels as shown: Blender saves a packed image's
     packed bytes as they are, so the paint would be lost in the .blend (and switching a painted result to its
@@ -322,6 +328,13 @@ def _on_save_pre(*_args):
         if image.source == "GENERATED":
             image.source = "FILE"  # reloads the packed PNG: 8-bit sRGB pixels from now on
             _written.pop(image.session_uid, None)
+    for image in bpy.data.images:  # a canvas drawn on since it was made or last packed: kept in the .blend
+        if (
+            image.get(CANVAS_TAG)
+            and image.is_dirty
+            and (image.source == "GENERATED" or image.packed_file is not None)
+        ):
+            image.pack()  # an 8-bit canvas packs as the PNG of its pixels (and is file-backed from then on)
 
 
 @persistent

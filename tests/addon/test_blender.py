@@ -171,6 +171,30 @@ def test_stylize_canvas_on_mesh(blender, scene, tmp_path):
         np.testing.assert_allclose(pixels_of(reloaded), second[stage], atol=1.01 / 255)
 
 
+def test_the_sketch_drawn_on_a_new_canvas_is_kept_in_the_saved_file(blender, scene, tmp_path):
+    """New Sketch Canvas, draw, save the .blend (Ctrl+S, as the guide goes), open it again: the drawing is
+    there, and so is what was drawn after that. On main the canvas (a generated image, never packed) came back
+    white: only the results were kept. An image of the artist's own with a file on disk stays Blender's to save."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    drawn = paint(sketch, HOUSE)
+    own = bpy.data.images.new("Own", 8, 8)
+    own.filepath_raw, own.file_format = str(tmp_path / "own.png"), "PNG"
+    own.save()
+    own.source, own.use_fake_user = "FILE", True
+    own.pixels.foreach_set(np.zeros(8 * 8 * 4, np.float32))  # painted, not saved: Blender's usual rules
+    path = str(tmp_path / "drawn.blend")
+    for strokes in (HOUSE[:1], None):
+        bpy.ops.wm.save_as_mainfile(filepath=path)
+        bpy.ops.wm.open_mainfile(filepath=path)
+        sketch = bpy.data.images["Sketch"]
+        np.testing.assert_allclose(pixels_of(sketch), drawn, atol=0.5 / 255)
+        assert bpy.data.images["Own"].packed_file is None
+        assert bpy.data.objects["Plane"].active_material.node_tree.nodes["NFTGan Sketch"].image == sketch
+        if strokes:  # drawing goes on in the file's sketch, saved again
+            drawn = paint(sketch, strokes)
+
+
 def test_model_files_are_read_on_the_worker_at_start(blender, scene):
     """Enabling the add-on reads every model file on the worker, so the first panel draw does not have to."""
     cache = blender.core.styles._cache
