@@ -120,6 +120,7 @@ class NFTGAN_OT_new_canvas(Operator):
         image = bpy.data.images.new(self.name, n, n, alpha=True)
         image.generated_color = (1.0, 1.0, 1.0, 1.0)
         image[images.CANVAS_TAG] = True  # packed when the .blend is saved (images._on_save_pre)
+        image.use_fake_user = True  # kept until the artist deletes it, as the results are
         context.scene.nftgan.sketch = image
         paint = context.scene.tool_settings.image_paint
         paint.canvas = image

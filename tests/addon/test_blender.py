@@ -195,6 +195,22 @@ def test_the_sketch_drawn_on_a_new_canvas_is_kept_in_the_saved_file(blender, sce
             drawn = paint(sketch, strokes)
 
 
+def test_a_sketch_replaced_by_a_new_canvas_is_still_in_the_file(blender, scene, tmp_path):
+    """New Sketch Canvas again on the same mesh puts a new material on it: the first sketch, no longer used
+    by anything, stays in the file (as the results do) instead of going with Blender's unused data on the
+    second save (main: gone after two saves)."""
+    bpy = blender.bpy
+    first = new_canvas(blender)
+    drawn = paint(first, HOUSE)
+    assert bpy.ops.nftgan.new_canvas(size="256") == {"FINISHED"}
+    path = str(tmp_path / "two.blend")
+    for _ in range(2):
+        bpy.ops.wm.save_as_mainfile(filepath=path)
+        bpy.ops.wm.open_mainfile(filepath=path)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch"]), drawn, atol=0.5 / 255)
+    assert bpy.data.images["Sketch.001"] == bpy.context.scene.nftgan.sketch
+
+
 def test_model_files_are_read_on_the_worker_at_start(blender, scene):
     """Enabling the add-on reads every model file on the worker, so the first panel draw does not have to."""
     cache = blender.core.styles._cache
