@@ -35,6 +35,22 @@ class DataError(UserError, ValueError):
     """A dataset folder that cannot be trained on, with advice."""
 
 
+# what PIL raises for a file it cannot read
+UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+class _Unreadable(Exception):
+    """One named file of an item could not be read (an unpaired item's partner, drawn at random)."""
+
+
+def read_rgb(path: str) -> Image.Image:
+    """`load_rgb`, an unreadable file raising `_Unreadable` with its path and why."""
+    try:
+        return load_rgb(path)
+    except UNREADABLE as exc:
+        raise _Unreadable(f"{path} ({type(exc).__name__}: {exc})") from None
+
+
 def list_images(folder: str) -> list[str]:
     """Image files directly in `folder`, sorted by name."""
     try:
@@ -159,7 +175,10 @@ class _Images(Dataset):
             i = (index + attempt) % self._n()
             try:
                 item = self._load(i, np.random.default_rng([seed, attempt]))
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            except _Unreadable as exc:  # the file that failed, named by itself
+                skipped.append(str(exc))
+                continue
+            except UNREADABLE as exc:
                 skipped.append(f"{self._describe(i)} ({type(exc).__name__}: {exc})")
                 continue
             item["skipped"] = skipped
@@ -241,8 +260,8 @@ class UnpairedDataset(_Images):
 
     def _load(self, i, rng):
         j = int(rng.integers(0, len(self.b))) if self.train else i % len(self.b)
-        (ta,) = self._jitter([load_rgb(self.a[i % len(self.a)])], rng)
-        (tb,) = self._jitter([load_rgb(self.b[j])], rng)
+        (ta,) = self._jitter([read_rgb(self.a[i % len(self.a)])], rng)
+        (tb,) = self._jitter([read_rgb(self.b[j])], rng)
         return {"A": ta, "B": tb}
 
 

@@ -177,3 +177,19 @@ def test_hints_are_painted_onto_the_sketch_in_the_pictures_colours(tmp_path):
     assert painted >= len(th) // 2
     again = paired_datasets(hinted)[1]  # validation: the same hints at every validation
     assert len(vh) and all(torch.equal(vh[i]["A"], again[i]["A"]) for i in range(len(vh)))
+
+
+def test_an_unreadable_unpaired_picture_is_named_and_counted_once(tmp_path):
+    """CycleGAN data: a damaged picture in trainB/ is drawn as the partner of many trainA/ pictures. Each skip
+    names that file (not the trainA/ picture it was drawn for), so the trainer's log and its count of unreadable
+    images ("N unreadable images skipped", deduplicated by what the skip says) show one bad file, not one per
+    partner it spoiled."""
+    root = unpaired(tmp_path / "u", n=6)
+    bad = root / "trainB" / "b002.jpg"
+    bad.write_bytes(bad.read_bytes()[:200])  # truncated
+    cfg = CycleGANConfig(model="cyclegan", data=str(root), size=32, val_fraction=0)
+    train, _, _ = unpaired_datasets(cfg)
+    skipped = {s for seed in range(60) for i in range(6) for s in train[(i, seed)]["skipped"]}
+    assert skipped and all(s.startswith(f"{bad} (") for s in skipped), skipped
+    assert len(skipped) == 1, skipped
+
