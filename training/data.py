@@ -333,6 +333,16 @@ class StepSampler(DistributedSampler):
         return (self.batches_per_epoch - self.start_batch) * self.batch_size
 
 
+def from_worker(exc: DataError) -> DataError:
+    """A DataError raised in a loader worker process, with the message it was raised with: torch's DataLoader
+    raises it again in the training process with the worker's traceback as its message ("Caught DataError in
+    DataLoader worker process 0. Original Traceback ...: MESSAGE")."""
+    text = str(exc).rstrip()
+    if not text.startswith("Caught DataError in DataLoader worker"):
+        return exc
+    return DataError(text.rpartition("DataError: ")[2])
+
+
 def collate(items: list[dict]) -> dict:
     out = {k: torch.stack([it[k] for it in items]) for k in items[0] if k != "skipped"}
     out["skipped"] = [s for it in items for s in it.get("skipped", ())]

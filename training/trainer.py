@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from . import checkpoint as ckpt_io
 from .blocks import sync_norms
 from .config import ON_RESUME, TrainConfig
-from .data import DataError, StepSampler, collate
+from .data import DataError, StepSampler, collate, from_worker
 from .errors import ConfigError
 from .initfrom import apply_init, load_init
 from .kinds import ModelKind, get_kind
@@ -433,19 +433,22 @@ class Trainer:
         """Train to cfg.steps (or stop, with a checkpoint, after `stop_at` steps: used by tests)."""
         run = self.run
         self._end = min(self.cfg.steps, stop_at) if stop_at else self.cfg.steps
-        sampler, loader = self._start()
-        last = None
-        while run.step < self._end:
-            sampler.set_epoch(run.step // self.steps_per_epoch)
-            sampler.start_batch = run.step % self.steps_per_epoch
-            for batch in loader:
-                self._train_step(batch)
-                self._maybe_validate()
-                self._maybe_log()
-                last = self._maybe_checkpoint() or last
-                if run.step >= self._end:
-                    break
-        self._stop(last)
+        try:
+            sampler, loader = self._start()
+            last = None
+            while run.step < self._end:
+                sampler.set_epoch(run.step // self.steps_per_epoch)
+                sampler.start_batch = run.step % self.steps_per_epoch
+                for batch in loader:
+                    self._train_step(batch)
+                    self._maybe_validate()
+                    self._maybe_log()
+                    last = self._maybe_checkpoint() or last
+                    if run.step >= self._end:
+                        break
+            self._stop(last)
+        except DataError as exc:
+            raise from_worker(exc) from None
         return last
 
     def _start(self) -> tuple[StepSampler, DataLoader]:

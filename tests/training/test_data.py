@@ -193,3 +193,19 @@ def test_an_unreadable_unpaired_picture_is_named_and_counted_once(tmp_path):
     assert skipped and all(s.startswith(f"{bad} (") for s in skipped), skipped
     assert len(skipped) == 1, skipped
 
+
+def test_unreadable_data_in_loader_workers_is_a_one_line_error(tmp_path, capsys):
+    """`nftgan train` with the default loader worker processes on a folder whose images are all damaged: the
+    error is the dataset's own message, as with --workers 0, not the worker's traceback that torch's DataLoader
+    wraps around it."""
+    from .helpers import TINY, run_train
+
+    root = paired(tmp_path / "p", n=4)
+    for f in root.glob("*/*.png"):
+        f.write_bytes(b"not an image")
+    flags = [*TINY[:-4], "--workers", "1", "--steps", "2", "--val-fraction", "0"]
+    rc, text = run_train(["pix2pix", "--data", str(root), "--out", str(tmp_path / "run"), *flags], capsys)
+    assert rc == 2, text
+    error = next(line for line in text.splitlines() if "error:" in line).partition("nftgan train: error: ")[2]
+    assert error.startswith("4 images in a row could not be read, e.g. "), error
+    assert "Traceback" not in text and "DataLoader worker" not in text, text
