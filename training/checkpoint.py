@@ -76,6 +76,46 @@ def remove_temp_files(run_dir: str | os.PathLike) -> None:
             tmp.unlink(missing_ok=True)
 
 
+class RunFolderError(UserError):
+    """A run folder that cannot be trained into now (another run is using it, the disk is full)."""
+
+
+LOCK = ".lock"
+
+
+def lock_run(run_dir: str | os.PathLike) -> int | None:
+    """Lock the run folder for this training process: a second `nftgan train` into it while this one runs (a
+    new run or a --resume) is refused before it writes anything; the two would interleave their metrics.csv
+    and write over each other's checkpoints. The lock (flock on RUN/.lock) ends with the process however it
+    ends (kill -9 too), so a killed run leaves nothing to clean up. Returns the descriptor for `unlock_run`;
+    None on Windows and on file systems without locks, where the folder is not locked."""
+    if os.name == "nt":
+        return None
+    import fcntl
+
+    fd = os.open(Path(run_dir) / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # another process holds it
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        raise RunFolderError(
+            f"{run_dir} is in use by another training run{f' (process {holder})' if holder.isdigit() else ''}; "
+            "wait for it to end, or pick another --out. Nothing was written"
+        ) from None
+    except OSError:  # a file system without locks (some network and FUSE ones): train unlocked, as before
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def unlock_run(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # signal 0: only asks whether it exists (POSIX; on Windows, leave it alone)

@@ -279,6 +279,7 @@ class Trainer:
         _seed(cfg.seed * 7919 + rank + 1)  # training randomness (dropout, pools) differs per process
         run.state = self.kind.new_state(cfg, device)
         self.seconds = 0.0
+        self._lock: int | None = None  # the run folder's lock, held while fit() runs (rank 0)
         self.val_metrics: dict[str, float] = {}
         self.skipped: set[str] = set()
         self._val_readable: bool | None = (
@@ -449,6 +450,9 @@ class Trainer:
             self._stop(last)
         except DataError as exc:
             raise from_worker(exc) from None
+        finally:
+            ckpt_io.unlock_run(self._lock)
+            self._lock = None
         return last
 
     def _start(self) -> tuple[StepSampler, DataLoader]:
@@ -457,6 +461,8 @@ class Trainer:
 
         cfg, run = self.cfg, self.run
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:  # one training process at a time writes into a run folder
+            self._lock = ckpt_io.lock_run(self.out)
         if (
             self.rank == 0 and os.name != "nt"
         ):  # a save killed or cut short by a full disk: free its space first

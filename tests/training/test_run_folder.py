@@ -1,0 +1,73 @@
+"""A run folder used by one training process at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from nftgan.training.checkpoint import load_checkpoint
+
+from .helpers import ROOT, TINY, paired, run_train
+
+
+def _wait_for(path, proc, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_a_run_folder_in_use_is_refused_to_a_second_run_and_freed_when_its_process_dies(tmp_path, capsys):
+    """Two `nftgan train` into one folder at the same time (a second new run started before the first saved a
+    checkpoint, or a --resume of a run that is still going) would interleave metrics.csv and write over each
+    other's checkpoints: the second is refused and writes nothing. Once the first is killed (kill -9), the
+    folder is free again: --resume continues it."""
+    data = paired(tmp_path / "data", n=6)
+    run = tmp_path / "run"
+    flags = [*TINY, "--val-fraction", "0", "--sample-every", "100000", "--log-every", "1"]
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nftgan.training.cli",
+            "pix2pix",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--steps",
+            "100000",
+            "--checkpoint-every",
+            "30",
+            *flags,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(run / "train.log", first)  # it holds the folder
+        again = ["pix2pix", "--data", str(data), "--out", str(run), "--steps", "4", "--seed", "5", *flags]
+        rc, text = run_train(again, capsys)
+        assert rc == 2 and f"{run} is in use by another training run (process {first.pid})" in text, text
+        _wait_for(run / "checkpoints" / "latest.pt", first)
+        rc, text = run_train(["--resume", str(run), "--steps", "200000"], capsys)
+        assert rc == 2 and "is in use by another training run" in text, text
+        assert json.loads((run / "config.json").read_text())["seed"] == 0  # the first run's, untouched
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    steps = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, len(steps) + 1))  # one run's rows, in order
+    end = load_checkpoint(run)["step"] + 2
+    rc, text = run_train(["--resume", str(run), "--steps", str(end), "--workers", "0"], capsys)
+    assert rc == 0, text
+    assert f"stopped at step {end}/{end}" in (run / "train.log").read_text()
+
