@@ -126,6 +126,17 @@ def _running(pid: int) -> bool:
     return True
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` is a write that found the disk full (or over a quota or file-size limit), also wrapped:
+    torch.save reports the OSError of a full disk as a RuntimeError."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def save_checkpoint(ckpt: dict, run_dir: str | os.PathLike, keep: int = 3) -> Path:
     """Write `step_XXXXXXX.pt` atomically (temp file + rename), point latest.pt at it, prune old ones.
     A save that fails (a full disk) removes its temp files and raises CheckpointError saying so; the
@@ -151,11 +162,7 @@ def save_checkpoint(ckpt: dict, run_dir: str | os.PathLike, keep: int = 3) -> Pa
     except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as RuntimeError
         tmp.unlink(missing_ok=True)
         latest_tmp.unlink(missing_ok=True)
-        cause, full = exc, False
-        while cause is not None and not full:  # torch.save wraps the OSError of a full disk in a RuntimeError
-            full = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-            cause = cause.__cause__ or cause.__context__
-        why = "the disk is full" if full else str(exc).splitlines()[0]
+        why = "the disk is full" if disk_full(exc) else str(exc).splitlines()[0]
         raise CheckpointError(
             f"could not save {final} ({why}). Nothing half-written is left; free some space, then continue "
             f"with --resume from the last checkpoint saved ({folder / LATEST})"

@@ -450,6 +450,21 @@ class Trainer:
             self._stop(last)
         except DataError as exc:
             raise from_worker(exc) from None
+        except (
+            OSError
+        ) as exc:  # metrics.csv, loss.png, a sample grid, train.log (a checkpoint says so itself)
+            if not ckpt_io.disk_full(exc):
+                raise
+            saved = (self.out / "checkpoints" / ckpt_io.LATEST).is_file()
+            then = (
+                f"continue with --resume {self.out} (from its last checkpoint)"
+                if saved
+                else "start the run again (it saved no checkpoint yet)"
+            )
+            raise ckpt_io.RunFolderError(
+                f"could not write to {self.out}: the disk is full ({exc.strerror or exc}). Free some space, "
+                f"then {then}"
+            ) from None
         finally:
             ckpt_io.unlock_run(self._lock)
             self._lock = None

@@ -1,4 +1,4 @@
-"""A run folder used by one training process at a time."""
+"""A run folder used by one training process at a time, and a full disk while a run writes its logs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 import time
 
 from nftgan.training.checkpoint import load_checkpoint
+
+from tests.limited_fs import run_on_small_fs
 
 from .helpers import ROOT, TINY, paired, run_train
 
@@ -71,3 +73,25 @@ def test_a_run_folder_in_use_is_refused_to_a_second_run_and_freed_when_its_proce
     assert rc == 0, text
     assert f"stopped at step {end}/{end}" in (run / "train.log").read_text()
 
+
+FULL = """
+import os, sys
+from nftgan.training.cli import main
+
+data, run = sys.argv[1], os.path.join(FS, "run")
+flags = sys.argv[2:]
+sys.exit(main(["pix2pix", "--data", data, "--out", run, "--steps", "4", "--log-every", "2", *flags]))
+"""
+
+
+def test_a_full_disk_while_a_run_writes_its_logs_says_so(tmp_path):
+    """A disk that fills up before the first checkpoint, while the run writes metrics.csv or loss.png (12 kB: a
+    real tmpfs, or a file-size limit where namespaces are missing): the run ends with what happened and what to
+    do, as a checkpoint that does not fit does, not with PIL's or csv's traceback."""
+    data = paired(tmp_path / "data", n=4)
+    flags = [*TINY, "--val-fraction", "0", "--checkpoint-every", "100", "--sample-every", "100"]
+    result = run_on_small_fs(FULL, data, *flags, size="12k", timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "error: could not write to " in result.stderr and ": the disk is full (" in result.stderr
+    assert "Free some space, then start the run again (it saved no checkpoint yet)" in result.stderr
