@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -109,12 +110,21 @@ class TrainConfig:
         "deterministic algorithms (slower; exact resume on CPU holds even without it, CUDA needs it)",
     )
 
+    def __post_init__(self):
+        # stored settings write paths under the home folder as ~/... (`to_dict`): a run uses them in full
+        self.data, self.out = os.path.expanduser(self.data), os.path.expanduser(self.out)
+
     @property
     def effective_load_size(self) -> int:
         return self.load_size or (self.size * 286) // 256
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The settings as stored (config.json, every checkpoint), with paths under the home folder as ~/...:
+        those files go where the run goes (`--init RUN`, a shared run folder), and a home folder names its
+        user."""
+        values = dataclasses.asdict(self)
+        values["data"], values["out"] = tilde(self.data), tilde(self.out)
+        return values
 
     # settings whose default changed: what a stored config that predates the setting meant
     # (e.g. {"upsample": "transposed"}: runs made before resize-convolution upsampling existed)
@@ -156,6 +166,16 @@ class TrainConfig:
                 raise ConfigError(f"{where}: {k} must be one of {', '.join(map(str, choices))}, not {v!r}")
             out[k] = float(v) if typ == "float" else v
         return out
+
+
+def tilde(path: str) -> str:
+    """`path` with the home folder written as ~ when it is in it (~/datasets/my-style); others as they are."""
+    home = os.path.expanduser("~").rstrip(os.sep)
+    if not home or home == "~" or not os.path.isabs(path):
+        return path
+    if path == home:
+        return "~"
+    return "~" + path[len(home) :] if path.startswith(home + os.sep) else path
 
 
 _WHAT = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "text"}

@@ -95,3 +95,34 @@ def test_a_full_disk_while_a_run_writes_its_logs_says_so(tmp_path):
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     assert "error: could not write to " in result.stderr and ": the disk is full (" in result.stderr
     assert "Free some space, then start the run again (it saved no checkpoint yet)" in result.stderr
+
+
+def test_paths_under_the_home_folder_are_stored_from_tilde(tmp_path, monkeypatch, capsys):
+    """A run folder's config.json and its checkpoints are shared with the run (`--init RUN`, a collaborator's
+    --resume): `--data ~/...` and `--out ~/...` are stored as ~/..., never as /home/NAME/..., and read back in
+    full: the run resumes, repeats from its config.json and exports with its own pictures for the parity check."""
+    from nftgan.export.onnx_export import domain_images
+    from nftgan.training.checkpoint import build_generator
+
+    home = tmp_path / "home" / "alice"
+    monkeypatch.setenv("HOME", str(home))
+    data = paired(home / "datasets" / "mine", n=4)
+    run = home / "runs" / "mine"
+    flags = [*TINY, "--val-fraction", "0", "--log-every", "1"]
+    rc, text = run_train(["pix2pix", "--data", str(data), "--out", str(run), "--steps", "2", *flags], capsys)
+    assert rc == 0, text
+    stored = json.loads((run / "config.json").read_text())
+    assert (stored["data"], stored["out"]) == ("~/datasets/mine", "~/runs/mine")
+    ckpt = load_checkpoint(run)
+    assert (ckpt["config"]["data"], ckpt["config"]["out"]) == ("~/datasets/mine", "~/runs/mine")
+    for f in (run / "checkpoints").iterdir():
+        assert str(home).encode() not in f.read_bytes(), f
+    rc, text = run_train(["--resume", str(run), "--steps", "4"], capsys)
+    assert rc == 0 and "resuming pix2pix at step 2/4: 4 training" in text, text
+    assert str(home).encode() not in (run / "checkpoints" / "latest.pt").read_bytes()
+    again = home / "runs" / "again"
+    rc, text = run_train(["pix2pix", "--config", str(run / "config.json"), "--out", str(again)], capsys)
+    assert rc == 0 and "4 training" in text, text
+    ckpt = load_checkpoint(run)
+    calib, _ = domain_images(ckpt, build_generator(ckpt)[1], None, None)
+    assert calib  # export's parity and int8 images: the run's own pictures, found from ~/datasets/mine
