@@ -29,6 +29,7 @@ from nftgan.core.contract import ModelError, describe_model
 from nftgan.training.errors import ConfigError
 from nftgan.training.initfrom import (
     InitWeights,
+    earlier_record,
     fresh_note,
     fresh_record,
     mismatch,
@@ -91,6 +92,7 @@ def read_init(path: Path, kind, cfg, record: str) -> InitWeights:
             f"--init {name}: not an NFTGan model ({exc}); --init takes an .onnx written by `nftgan export`, "
             "a run folder or a checkpoint"
         ) from None
+    record = earlier_record(record, str(info.training.get("init_from") or ""))
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 -- a damaged protobuf can raise many types

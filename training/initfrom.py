@@ -68,6 +68,12 @@ def fresh_record(record: str, fresh: dict[str, list[str]]) -> str:
     return f"{record}; new, not from it: {', '.join(heads)}" if heads else record
 
 
+def earlier_record(record: str, earlier: str) -> str:
+    """init_from's record of a file that was itself fine-tuned (its own init_from, `earlier`): the whole chain,
+    so a model fine-tuned in stages says where it started (Flat Colour -> run A -> this run)."""
+    return f"{record}, itself fine-tuned from {earlier}" if earlier else record
+
+
 def fresh_note(label: str, name: str, fresh: list[str]) -> str:
     heads = sorted({k.split(".")[0] for k in fresh})
     return (
@@ -165,7 +171,9 @@ def load_init(path: str, kind, cfg: TrainConfig) -> InitWeights:
             f"--init {path}: {exc} (--init takes a run folder, a checkpoint .pt or an exported .onnx file)"
         ) from None
     label = label_of(ck_path)
-    record = f"{label} (step {ck['step']}, sha256 {sha256_short(ck_path)})"
+    record = earlier_record(
+        f"{label} (step {ck['step']}, sha256 {sha256_short(ck_path)})", ck["config"].get("init_from") or ""
+    )
     return from_checkpoint(ck, kind, cfg, label, record)
 
 

@@ -332,3 +332,33 @@ def test_an_upscaler_exported_before_the_local_range_clamp_is_read_and_fine_tune
     wrong = _export_as(tmp_path, run, "upscale-other.onnx", other, monkeypatch)
     with pytest.raises(ConfigError, match="the file computes something else"):
         load_init(str(wrong), get_kind("upscale"), cfg)
+
+
+def test_a_start_from_a_fine_tuned_model_records_where_that_one_started(
+    colorize_model, tiny_data, tmp_path, capsys
+):
+    """Fine-tuning in stages (Flat Colour -> run A -> run B): B's init_from, and so its exported card's
+    "fine-tuned from" row, names A and what A started from, for a run folder or checkpoint (its config's
+    init_from) and for an exported .onnx (its provenance's init_from); a start from scratch adds nothing."""
+    kind = get_kind("pix2pix")
+    cfg = tiny_cfg("pix2pix", tiny_data["paired"], tmp_path / "unused")
+    plain = load_init(str(colorize_model), kind, cfg).record
+    assert "itself" not in plain
+    run_a = tmp_path / "a"
+    argv = ["pix2pix", *tiny_flags("pix2pix"), "--data", str(tiny_data["paired"]), "--out", str(run_a)]
+    rc, text = run_train([*argv, "--steps", "2", "--init", str(colorize_model)], capsys)
+    assert rc == 0, text
+    record_a = load_checkpoint(run_a)["config"]["init_from"]
+    assert record_a == plain
+    from_a = load_init(str(run_a), kind, cfg).record
+    assert from_a.startswith("a/checkpoints/latest.pt (step 2, sha256 ")
+    assert from_a.endswith(f"), itself fine-tuned from {record_a}"), from_a
+    model = onnx.load(str(colorize_model))
+    props = {p.key: p for p in model.metadata_props}
+    training = json.loads(props["nftgan.training"].value)
+    props["nftgan.training"].value = json.dumps({**training, "init_from": "older.onnx (sha256 0123456789ab)"})
+    tuned = tmp_path / "tuned.onnx"
+    onnx.save(model, str(tuned))
+    record = load_init(str(tuned), kind, cfg).record
+    assert record.startswith("tuned.onnx (sha256 ")
+    assert record.endswith("), itself fine-tuned from older.onnx (sha256 0123456789ab)"), record
