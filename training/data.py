@@ -64,6 +64,25 @@ def list_images(folder: str) -> list[str]:
     )
 
 
+def images_in_subfolders(folder: str) -> int:
+    """How many image files `folder`'s subfolders hold, at any depth (hidden ones, such as .nftgan-cache, left
+    out): what a layout that reads only the folder's own files leaves out (`nftgan sketchify` reads them all)."""
+    count = 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if root != folder:
+            count += sum(f.lower().endswith(IMAGE_EXTS) for f in files)
+    return count
+
+
+def in_subfolders(folder: str) -> str:
+    """Where the pictures are when `folder` holds none itself but its subfolders do ("" when they hold none)."""
+    n = images_in_subfolders(folder)
+    if not n:
+        return ""
+    return f" Its {n} pictures are in subfolders, which are not read: pass a subfolder, or put them in one folder."
+
+
 def load_rgb(path: str) -> Image.Image:
     """Open any image as RGB; alpha (RGBA, LA, palette transparency) is composited over white."""
     with Image.open(path) as img:
@@ -91,6 +110,7 @@ class Layout:
     a: list[str]
     b: list[str]
     unmatched: int = 0
+    nested: int = 0  # pictures in subfolders of a folder of pictures, which are not read
 
     @property
     def paired(self) -> bool:
@@ -131,9 +151,9 @@ def find_layout(data: str) -> Layout:
         raise DataError(
             f"{data} has no images. Expected A/ + B/ (paired by file name), trainA/ + trainB/ (unpaired), "
             "or images with A and B side by side. `nftgan sketchify SRC DST` turns a folder of pictures "
-            "into a paired dataset."
+            "into a paired dataset." + in_subfolders(folder)
         )
-    return Layout("side-by-side", files, files)
+    return Layout("side-by-side", files, files, nested=images_in_subfolders(folder))
 
 
 def split_name(path: str) -> str:

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from .blocks import init_weights
 from .checkpoint import load_net
 from .config import TrainConfig, opt
-from .data import IMAGE_EXTS, DataError, Layout, list_images, load_rgb
+from .data import IMAGE_EXTS, DataError, Layout, images_in_subfolders, in_subfolders, list_images, load_rgb
 from .errors import ConfigError
 from .kinds import ModelKind, register
 from .trainer import frozen
@@ -165,6 +165,7 @@ def build_cache(folder: str, size: int, cache_path: str | None = None, log=print
         raise DataError(
             f"{folder} holds no images ({', '.join(IMAGE_EXTS)}). A collection model learns from "
             "a folder of images of the collection (any size; each is centre-cropped to a square)."
+            + in_subfolders(folder)
         )
     path = cache_path or os.path.join(folder, CACHE_DIR, f"images_{size}px.npz")
     signature = _signature(files, size)
@@ -370,7 +371,8 @@ class _GAN(ModelKind):
 
     def datasets(self, cfg):
         images, skipped, source = load_images(cfg.data, cfg.size, cfg.out)
-        layout = Layout("npz" if source == cfg.data else "image folder", [], [])
+        nested = images_in_subfolders(cfg.data) if os.path.isdir(cfg.data) else 0
+        layout = Layout("npz" if source == cfg.data else "image folder", [], [], nested=nested)
         return (
             ImageSet(images, skipped, cfg.flip, self._group(cfg)),
             FixedLatents(cfg.latent, cfg.seed),

@@ -532,6 +532,11 @@ class Trainer:
             f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
             f"on {_hardware(run.device, self.world, run.bf16)}"
         )
+        if lay.nested:
+            self.log(
+                f"{lay.nested} pictures in subfolders left out: only the folder's own files are read (pass a "
+                "subfolder as --data, or put the pictures in one folder)"
+            )
         if self.init is not None:
             nets = ", ".join(self.init.nets)
             self.log(f"{nets} start{'s' if len(self.init.nets) == 1 else ''} from {self.init.record}")

@@ -209,3 +209,31 @@ def test_unreadable_data_in_loader_workers_is_a_one_line_error(tmp_path, capsys)
     error = next(line for line in text.splitlines() if "error:" in line).partition("nftgan train: error: ")[2]
     assert error.startswith("4 images in a row could not be read, e.g. "), error
     assert "Traceback" not in text and "DataLoader worker" not in text, text
+
+
+def test_pictures_in_subfolders_that_a_run_does_not_read_are_counted_or_pointed_to(tmp_path, capsys):
+    """A folder of pictures with subfolders (what `nftgan sketchify` reads whole): the upscaler and collection
+    kinds read only the folder's own files, so their first log line says how many pictures in subfolders it
+    leaves out (hidden folders such as .nftgan-cache not counted), and a folder whose pictures are all in
+    subfolders gets an error that says where they are, not only "has no images"."""
+    from .helpers import TINY, run_train, smooth_image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "pictures"
+    for rel in ("a.png", "b.png", "c.png", "d.png", "cats/e.png", "cats/old/f.png", "dogs/g.jpg"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(smooth_image(rng, 40)).save(root / rel)
+    (root / ".hidden").mkdir()
+    Image.fromarray(smooth_image(rng, 40)).save(root / ".hidden" / "h.png")
+    one = ["--steps", "1", "--batch-size", "2", "--workers", "0"]
+    upscale = ["--size", "32", "--ngf", "4", "--n-blocks", "1", "--val-fraction", "0"]
+    for kind, flags in (("upscale", upscale), ("dcgan", TINY[:6])):
+        rc, text = run_train([kind, "--data", str(root), "--out", str(tmp_path / kind), *flags, *one], capsys)
+        assert rc == 0, text
+        assert "3 pictures in subfolders left out: only the folder's own files are read" in text, text
+    nested = tmp_path / "nested"
+    nested.mkdir()
+    (root / "cats").rename(nested / "cats")
+    for kind in ("upscale", "dcgan", "pix2pix"):
+        rc, text = run_train([kind, "--data", str(nested), "--out", str(tmp_path / f"{kind}2"), *one], capsys)
+        assert rc == 2 and "Its 2 pictures are in subfolders, which are not read" in text, (kind, text)
