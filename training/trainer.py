@@ -279,6 +279,8 @@ class Trainer:
         _seed(cfg.seed * 7919 + rank + 1)  # training randomness (dropout, pools) differs per process
         run.state = self.kind.new_state(cfg, device)
         self.seconds = 0.0
+        self._hardware_stages: list = []  # [hardware, first step] of each part of a resumed run (_restore)
+        self._first_step = 0
         self._lock: int | None = None  # the run folder's lock, held while fit() runs (rank 0)
         self.val_metrics: dict[str, float] = {}
         self.skipped: set[str] = set()
@@ -309,6 +311,10 @@ class Trainer:
             _set_rng_state(rngs[self.rank], run.device)
             run.state = _state_to(pools[self.rank], run.device) if self.rank < len(pools) else run.state
         prov = ck.get("provenance") or {}
+        self._hardware_stages = prov.get("hardware_stages") or (
+            [[prov["hardware"], 0]] if prov.get("hardware") else []
+        )
+        self._first_step = run.step
         self.seconds = float(prov.get("seconds", 0.0))
         self.val_metrics = dict(prov.get("val_metrics") or {})
 
@@ -344,11 +350,25 @@ class Trainer:
             "images": n_images,
             "steps": self.run.step,
             "val_metrics": dict(self.val_metrics),
-            "hardware": _hardware(self.run.device, self.world, self.run.bf16),
+            **self._hardware_record(),
             "seconds": round(self.seconds, 1),
             **({"init_from": self.cfg.init_from} if self.cfg.init_from else {}),
             **({"stage": stage} if (stage := self.kind.stage(self.cfg)) else {}),
         }
+
+    def _hardware_record(self) -> dict:
+        """The provenance's hardware: what this process trains on, and, when a --resume changed it (--amp,
+        --device, processes or threads), what each part of the run trained on: "A (steps 0-3); B (steps 3-5)",
+        with the parts as a list (hardware_stages) for the next resume."""
+        now = _hardware(self.run.device, self.world, self.run.bf16)
+        stages = list(self._hardware_stages)
+        if not stages or stages[-1][0] != now:
+            stages.append([now, self._first_step])
+        if len(stages) == 1:
+            return {"hardware": now}
+        ends = [step for _, step in stages[1:]] + [self.run.step]
+        text = "; ".join(f"{hw} (steps {start}-{end})" for (hw, start), end in zip(stages, ends))
+        return {"hardware": text, "hardware_stages": stages}
 
     # ---- logging --------------------------------------------------------------------------------------
     def log(self, msg: str) -> None:

@@ -126,3 +126,22 @@ def test_paths_under_the_home_folder_are_stored_from_tilde(tmp_path, monkeypatch
     ckpt = load_checkpoint(run)
     calib, _ = domain_images(ckpt, build_generator(ckpt)[1], None, None)
     assert calib  # export's parity and int8 images: the run's own pictures, found from ~/datasets/mine
+
+
+def test_a_run_resumed_on_other_hardware_records_each_part(tmp_path, capsys):
+    """The provenance's hardware (the model card's "training" row) names what every part of the run trained on
+    when a --resume changed it (--amp, --device, processes or threads), with its steps; resumed on the same
+    hardware it stays one entry."""
+    data = paired(tmp_path / "data", n=4)
+    run = tmp_path / "run"
+    flags = [*TINY, "--val-fraction", "0", "--amp", "none"]
+    rc, text = run_train(["pix2pix", "--data", str(data), "--out", str(run), "--steps", "2", *flags], capsys)
+    assert rc == 0, text
+    fp32 = load_checkpoint(run)["provenance"]["hardware"]
+    assert fp32.endswith(", fp32") and "steps" not in fp32
+    rc, text = run_train(["--resume", str(run), "--steps", "3"], capsys)
+    assert rc == 0 and load_checkpoint(run)["provenance"]["hardware"] == fp32, text
+    rc, text = run_train(["--resume", str(run), "--steps", "5", "--amp", "bf16"], capsys)
+    assert rc == 0, text
+    bf16 = fp32.replace(", fp32", ", bf16 autocast")
+    assert load_checkpoint(run)["provenance"]["hardware"] == f"{fp32} (steps 0-3); {bf16} (steps 3-5)"
