@@ -12,8 +12,8 @@ Prints two tables:
     own picture and its near-duplicates (the same emoji in another variant: the same first code point; the
     same Open Clip Art drawing numbered _01, _02..; any sketch whose descriptor is `DUPLICATE` alike);
   - the held-out sketches (data/colorize/test, never in the index), against the whole index.
-  Per set: shapes given a colour (share of the shapes' pixels), the median CIELAB dE of the coloured shapes,
-  and the share of the shapes' pixels within 15 and 30 dE (a shape left uncoloured counts as outside), beside
+  Per set: shapes given a colour (share of the shapes' pixels), the median CIELAB dE of the coloured shapes
+  (and its mean over their pixels), and the share of the shapes' pixels within 15 and 30 dE (a shape left uncoloured counts as outside), beside
   a constant baseline (every shape the median colour of all the pictures' shapes) and the match's time.
 - Simple objects: the demo house without dabs (tools.demo.house) at 256 px and as the 1024 px canvas the
   pipeline scales to its 256 px work size; for the house, the tree and the sun, the picture their shapes took
@@ -156,14 +156,8 @@ def score(cs: list[dict], index: exemplar.Index, leave_out: bool) -> dict:
     names = np.array([str(n) for n in index.names])
     groups = np.array([group(n) for n in names])[index.picture]
     unit = index.codes / np.maximum(np.linalg.norm(index.codes, axis=1, keepdims=True), 1e-6)
-    de_all, px, ok_px, in_px, base_px, dropped = (
-        [],
-        [],
-        [],
-        {w: [] for w in WITHIN},
-        {w: [] for w in WITHIN},
-        [],
-    )
+    de_all, de_px, px, ok_px, dropped = [], [], [], [], []
+    in_px, base_px = {w: [] for w in WITHIN}, {w: [] for w in WITHIN}
     allc = np.concatenate([c["true"] for c in cs], axis=1)
     const = np.nanmedian(allc, axis=1)[:, None]
     spent = 0.0
@@ -187,6 +181,7 @@ def score(cs: list[dict], index: exemplar.Index, leave_out: bool) -> dict:
         fine = np.isfinite(true[0])
         coloured = fine & np.isfinite(de)
         de_all.append(de[coloured])
+        de_px.append((size * de)[coloured].sum())
         px.append(size[fine].sum())
         ok_px.append(size[coloured].sum())
         base = np.linalg.norm(const - true, axis=0)
@@ -200,6 +195,7 @@ def score(cs: list[dict], index: exemplar.Index, leave_out: bool) -> dict:
         "shapes": len(de),
         "coloured": sum(ok_px) / total,
         "median": float(np.median(de)) if len(de) else float("nan"),
+        "mean": sum(de_px) / max(sum(ok_px), 1.0),
         **{f"within {w:g}": sum(in_px[w]) / total for w in WITHIN},
         **{f"constant within {w:g}": sum(base_px[w]) / total for w in WITHIN},
         "ms": 1e3 * spent / max(1, len(cs)),
@@ -256,14 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     train = [c for c in cases(args.data, "train", args.every) if c["name"].rsplit("__", 1)[0] in pics]
     test = cases(args.data, "test", 1)
     print(
-        "| set | sketches | shapes | coloured | median dE | within 15 | within 30 | constant: within 15 / 30 | "
-        "ms a match |"
+        "| set | sketches | shapes | coloured | median dE | mean dE (px) | within 15 | within 30 | "
+        "constant: within 15 / 30 | ms a match |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, cs, loo in (("leave-one-out (train)", train, True), ("held out (test)", test, False)):
         r = score(cs, index, loo)
         print(
-            f"| {label} | {r['sketches']} | {r['shapes']} | {r['coloured']:.1%} | {r['median']:.1f} | "
+            f"| {label} | {r['sketches']} | {r['shapes']} | {r['coloured']:.1%} | {r['median']:.1f} | {r['mean']:.1f} | "
             f"{r['within 15']:.1%} | {r['within 30']:.1%} | {r['constant within 15']:.1%} / "
             f"{r['constant within 30']:.1%} | {r['ms']:.1f} |"
         )
