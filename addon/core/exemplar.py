@@ -5,9 +5,11 @@ The default colorizer, trained on two CPU cores, paints every sketch it has no d
 orange-beige (the average of the colours a shape could have). Without dabs, the pipeline looks up the
 training sketches whose line drawing is most like this one (a shape descriptor: the lines inside the
 drawing's bounding box, area-averaged to DESC x DESC px and blurred, compared by cosine through a PCA basis,
-with a penalty for another aspect ratio), takes the true picture of the best of CANDIDATES of them (the one
-whose colours under the sketch's shapes are least white paper), and gives each shape the picture's median
-colour under it, both drawings aligned by their bounding boxes. A drawing of several things (a house, a tree
+with a penalty for another aspect ratio), takes the true picture of the best of CANDIDATES of them (by
+similarity, plus the share of the sketch's shapes its colours are not white paper under, plus the share of
+them the other candidates colour alike: where similar drawings disagree, the colours most of them give are
+likelier right than the nearest one's), and gives each shape the picture's median colour under it, both
+drawings aligned by their bounding boxes. A drawing of several things (a house, a tree
 and a sun: `objects`, groups of shapes whose outlines join or nearly touch, apart from a ground line drawn
 across the canvas) has each of them matched on its own lines, its shapes taking its own picture's colours
 (`match_objects`), where they fit their pictures clearly better than the whole drawing fits one (else they
@@ -47,6 +49,8 @@ PAPER = (88.0, 8.0)  # a picture's white paper: L* above, chroma below
 INK = 20.0  # L*: a picture's own dark outlines (clip art), not a shape's colour
 COVERED = 0.5  # a picture gives a shape a colour where this share of it lies on the picture's shapes
 PAPERLESS = 0.5  # similarity added in proportion to the share of the shapes the picture colours
+CONSENSUS = 0.5  # ... and in proportion to the share of them the other candidates colour alike (`match`)
+AGREE = 15.0  # CIELAB dE: two pictures colour a shape alike
 GRID = 48  # the shapes' pixels are looked up in the picture by this many cells a side of the drawing's box
 
 
@@ -297,38 +301,60 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
     # indexing the (M, MAP * MAP, 3) array by two arrays)
     codes = np.take(index.maps.reshape(-1, 3), at, axis=0)
     kind = np.take(index.kind.reshape(-1), at)
-    shapes, oks, cols = kind > 0, kind > 1, kind > 2  # (not its background; not ink; not pale grey either)
     w_cols = np.bincount(
-        (pr + m * np.arange(k)[:, None]).reshape(-1), weights=(weight * cols).reshape(-1), minlength=k * m
+        (pr + m * np.arange(k)[:, None]).reshape(-1),
+        weights=(weight * (kind > 2)).reshape(-1),
+        minlength=k * m,
     ).reshape(k, m)
-    found = []  # (score, picture, its codes and the masks at the pairs)
-    for i, e in enumerate(cand):
-        w_col = w_cols[i]
-        share = np.divide(w_col, size, out=np.zeros(m), where=size > 0)
-        score = sim[e] + PAPERLESS * float((size * np.minimum(share / COLOURED, 1.0)).sum() / total)
-        found.append((score, int(pics[i]), codes[i], shapes[i], oks[i], cols[i], w_col))
-    # the best picture's colours, and where it does not cover a shape (its background there: the drawings
-    # differ) the next best's that does
-    found.sort(key=lambda f: -f[0])
+    share = np.divide(w_cols, size, out=np.zeros((k, m)), where=size > 0)
+    fit = sim[cand] + PAPERLESS * (np.minimum(share / COLOURED, 1.0) @ size) / total
+    shapes, oks, cols = kind > 0, kind > 1, kind > 2  # (not its background; not ink; not pale grey either)
+    key = pr + m * np.arange(k)[:, None]  # (k, pairs): candidate and shape
+    w_in = np.bincount(key.reshape(-1), weights=(weight * shapes).reshape(-1), minlength=k * m).reshape(k, m)
+    w_ok = np.bincount(key.reshape(-1), weights=(weight * oks).reshape(-1), minlength=k * m).reshape(k, m)
+    # a shape a picture covers (COVERED of it on the picture's shapes, not its background) takes the coloured
+    # pixels under it, or (mostly white or grey there: an eye, a clock's face) the others
+    covered = w_in >= COVERED * size
+    use_col, has_ok = w_cols >= COLOURED * w_in, w_ok > 0
+    keep = covered.reshape(-1)[key] & np.where(
+        use_col.reshape(-1)[key], cols, np.where(has_ok.reshape(-1)[key], oks, shapes)
+    )
+    order = np.argsort(-(fit + CONSENSUS * _agreement(key, keep, weight, codes, size, k, m)), kind="stable")
+    # the chosen picture's colours, and where it does not cover a shape (its background there: the drawings
+    # differ) the next one's that does
     out = np.full((3, m), np.nan, np.float32)
     some = size > 0  # (a shape with no pixel in the box's cells takes no colour from any picture: NaN)
-    for _, _pic, c, shape, ok, col, w_col in found:
-        gap = ~np.isfinite(out[0]) & some
-        w_in = np.bincount(pr, weights=weight * shape, minlength=m)
-        # a shape the picture covers (COVERED of it on the picture's shapes, not its background) takes the
-        # coloured pixels under it, or (mostly white or grey there: an eye, a clock's face) the others
-        gap &= w_in >= COVERED * size
+    for i in order:
+        gap = ~np.isfinite(out[0]) & some & covered[i]
         if not gap.any():
             continue
-        w_ok = np.bincount(pr, weights=weight * ok, minlength=m)
-        use_col, has_ok = w_col >= COLOURED * w_in, w_ok > 0
-        keep = gap[pr] & np.where(use_col[pr], col, np.where(has_ok[pr], ok, shape))
-        got = _weighted_median(pr[keep], c[keep], weight[keep], m)
+        sel = gap[pr] & keep[i]
+        got = _weighted_median(pr[sel], codes[i][sel], weight[sel], m)
         at = np.flatnonzero(gap & (got[:, 0] >= 0))  # (the medians' codes, decoded: their values)
         out[:, at] = decode_lab(got[at].astype(np.uint8))
         if np.isfinite(out[0, some]).all():
             break
-    return Match(np.concatenate([out, tops(out)[None]]), str(index.names[found[0][1]]), float(found[0][0]))
+    return Match(np.concatenate([out, tops(out)[None]]), str(index.names[pics[order[0]]]), float(fit.max()))
+
+
+def _agreement(key, keep, weight, codes, size, k, m) -> np.ndarray:
+    """(k,): how far each of `match`'s k candidate pictures colours the shapes as the others do: the share of
+    the shapes' pixels another one gives a colour within AGREE dE of its, over the others. A shape's colour
+    here is the mean of the pixels `match` takes its median of (`keep`, (k, pairs), of the (shape, candidate)
+    `key`s, `weight` px each; `codes` (k, pairs, 3)): three sums, not a histogram per candidate (the medians
+    cost 1.5 times the whole match). No colour (a shape a picture does not cover) agrees with none."""
+    if k < 2:
+        return np.zeros(k)
+    flat, w = key.reshape(-1), (weight * keep).reshape(-1)
+    n = np.bincount(flat, weights=w, minlength=k * m)
+    c = np.stack(
+        [np.bincount(flat, weights=w * codes[..., j].reshape(-1), minlength=k * m) for j in range(3)]
+    )
+    c = np.divide(c, n, out=np.full_like(c, np.nan), where=n > 0) - LAB_CODE[1] * np.array([[0.0], [1], [1]])
+    c[0] /= LAB_CODE[0]
+    c = c.reshape(3, k, m)
+    close = (np.linalg.norm(c[:, :, None] - c[:, None], axis=0) <= AGREE) @ size  # (k, k)
+    return (close.sum(axis=1) - np.diagonal(close)) / (max(size.sum(), 1.0) * (k - 1))
 
 
 # objects (`objects`, `match_objects`); px at 256 px, scaled with the canvas
