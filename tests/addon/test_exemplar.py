@@ -219,7 +219,9 @@ def write_pair(folder: Path, name: str, kind: str, rgb, n: int = 64, strokes: li
     sketch = np.ones((n, n, 4), np.float32)
     imageio.draw_strokes(sketch, strokes or shapes(kind), width=n / 60)
     a = (sketch[::-1, :, :3] * 255).round().astype(np.uint8)
-    inside = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(sketch)) < hintfill.LINE)[0][::-1]
+    inside = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(sketch)) < hintfill.LINE)[
+        0
+    ]  # (top-down, as `a`)
     truth = np.full((n, n, 3), 255, np.uint8)
     truth[(inside >= 0) & (inside != inside[0, 0])] = rgb
     truth[a.max(axis=2) < 128] = 0  # (its outline, dark)
@@ -471,3 +473,33 @@ def test_a_shape_takes_the_colour_its_similar_pictures_agree_on_not_the_odd_near
     monkeypatch.setattr(exemplar, "CONSENSUS", 0.0)
     got = colour_of_the_circle()
     assert np.linalg.norm(got - lab_of_rgb(blue)) < 10, got
+
+
+def test_the_evaluation_leaves_out_a_sketchs_own_picture_and_its_near_duplicates(tmp_path, monkeypatch):
+    """tools.exemplar_eval on a tiny index (a red circle drawn twice, as Open Clip Art's _01 and _02, a green
+    triangle, a blue square): matched against the whole index each sketch finds its own picture, every shape
+    within 15 dE; left out with its near-duplicates (the other circle: one drawing, two files), the circles find
+    only the other colours."""
+    from tools import exemplar_eval
+
+    train = tmp_path / "data" / "colorize" / "train"
+    pairs = {
+        "test__circle_01": ("circle", (220, 30, 30)),
+        "test__circle_02": ("circle", (220, 30, 30)),
+        "test__triangle": ("triangle", (30, 170, 40)),
+        "test__square": ("square", (30, 60, 220)),
+    }
+    for name, (kind, rgb) in pairs.items():
+        write_pair(train, name, kind, rgb, n=exemplar_eval.SIDE)
+    out = tmp_path / "exemplars.npz"
+    assert exemplar_index.main(["--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    assert exemplar_eval.group("test__circle_02__ink.png") == exemplar_eval.group("test__circle_01__ink.png")
+    assert exemplar_eval.group("fluentflat__1f3c3-200d-2640__ink.png") == "fluentflat__1f3c3"
+    monkeypatch.setattr(exemplar_eval, "CACHE", tmp_path / "cache")
+    idx = exemplar.load(out)
+    cases = exemplar_eval.cases(tmp_path / "data", "train", 1)
+    assert [c["name"] for c in cases] == sorted(f"{k}__ink.png" for k in pairs)
+    assert exemplar_eval.score(cases, idx, leave_out=False)["within 15"] > 0.99
+    circles = [c for c in cases if "circle" in c["name"]]
+    left = exemplar_eval.score(circles, idx, leave_out=True)
+    assert left["within 30"] < 0.5 and left["left out"] == 2, left
