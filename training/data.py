@@ -91,9 +91,10 @@ def load_rgb(path: str) -> Image.Image:
             rgba = img.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             return Image.alpha_composite(white, rgba).convert("RGB")
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        if img.mode.startswith("I;16") or img.mode == "I":
             arr = np.asarray(img, dtype=np.float64)
-            peak = 65535.0 if arr.max() > 255 else 255.0
+            # a 16-bit mode says its depth (a dark picture is still 16-bit); a 32-bit "I" picture does not
+            peak = 65535.0 if img.mode != "I" or arr.max() > 255 else 255.0
             img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8))
         return img.convert("RGB")
 

@@ -62,15 +62,18 @@ def test_modes_become_rgb_with_alpha_over_white(tmp_path):
     pal.save(tmp_path / "pal.png", transparency=1)
     Image.new("L", (4, 4), 77).save(tmp_path / "grey.jpg", quality=100)
     Image.fromarray(np.full((4, 4), 65535, np.uint16)).save(tmp_path / "i16.png")
+    # a dark 16-bit picture (every value <= 255) is still 16-bit: near black, not read as 8-bit levels
+    Image.fromarray(np.full((4, 4), 200, np.uint16)).save(tmp_path / "i16dark.png")
     px = {
         n: load_rgb(str(tmp_path / n)).getpixel((1, 1))
-        for n in ("clear.png", "red.png", "la.png", "pal.png", "grey.jpg", "i16.png")
+        for n in ("clear.png", "red.png", "la.png", "pal.png", "grey.jpg", "i16.png", "i16dark.png")
     }
     assert px["clear.png"] == (255, 255, 255) and px["red.png"] == (255, 0, 0)
     assert px["la.png"] in ((127, 127, 127), (128, 128, 128))
     assert px["pal.png"] == (255, 255, 255)  # transparent palette entry -> white paper
     assert abs(px["grey.jpg"][0] - 77) <= 1 and px["grey.jpg"][0] == px["grey.jpg"][2]
     assert px["i16.png"] == (255, 255, 255)
+    assert px["i16dark.png"] == (1, 1, 1)  # 200 / 65535 of white
     for name in px:
         assert load_rgb(str(tmp_path / name)).mode == "RGB"
 
