@@ -301,6 +301,13 @@ class _Handler(BaseHTTPRequestHandler):
         return parts
 
     # --- routes ---
+    def do_CONNECT(self):  # asked to be a proxy's tunnel: recorded (with any Authorization sent), refused
+        self.state.hits.append(Hit(self.command, self.path, 502, 0, self.headers.get("Authorization", "")))
+        self.send_response(502)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.close_connection = True
+
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)

@@ -17,6 +17,7 @@ from nftgan.core.publish.ledger import FAILED
 from nftgan.core.publish.service import Request, gallery, publish
 
 from .conftest import TOKEN, png_bytes
+from .ipfs_server import FakeIpfsServer
 
 UPLOAD = {"nftstorage": "/upload", "pinata": "/v3/files", "kubo": "/api/v0/add"}
 
@@ -154,3 +155,37 @@ def test_non_finite_attribute_numbers_are_refused(text):
             image_cid="bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y",
             attributes=[{"trait_type": "Power", "value": float(text)}],
         )
+
+
+def test_a_proxy_from_the_environment_never_sees_the_token(server, ledger, monkeypatch):
+    """HTTP(S)_PROXY / ALL_PROXY set (as on many company and campus networks), NO_PROXY not: a publish to
+    a node on this computer went to the proxy, in plain HTTP with its RPC token (and the proxy would ask
+    ITS OWN 127.0.0.1). Loopback goes direct, as Go's net/http does; an HTTPS service goes through the
+    proxy as a CONNECT tunnel, so the proxy sees the host name and never the token."""
+    server.state.kubo_token = TOKEN
+    with FakeIpfsServer() as proxy:  # records every request it is sent, CONNECT included
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        fast = {"retry": RetryPolicy(attempts=1), "timeout": (2.0, 2.0)}
+        for seed, host in enumerate(("127.0.0.1", "localhost")):
+            url = server.url.replace("127.0.0.1", host)
+            backend = make_backend(Settings("kubo", endpoint=url, token=TOKEN), **fast)
+            assert publish(_request(seed), backend, ledger).state == "published", host
+        assert proxy.state.hits == []
+        assert server.state.hits and all(h.authorization == f"Bearer {TOKEN}" for h in server.state.hits)
+        backend = make_backend(
+            Settings(
+                "pinata",
+                endpoint="https://uploads.example.invalid",
+                api_endpoint="https://api.example.invalid",
+                token=TOKEN,
+            ),
+            **fast,
+        )
+        with pytest.raises(PublishError):  # the "proxy" refuses the tunnel
+            publish(_request(9), backend, ledger)
+        assert [(h.method, h.path, h.authorization) for h in proxy.state.hits] == [
+            ("CONNECT", "uploads.example.invalid:443", "")
+        ]

@@ -6,6 +6,7 @@
 - 401 / 403 end at once with TokenRejected; 413 with a size message; other 4xx with the
   service's own error text.
 - HTTPS is required, except to a loopback address (a local kubo node, the test server).
+  A request to a loopback address never goes through a proxy from the environment (HTTP_PROXY ...).
 - The token goes only into the Authorization header: never into a log line, an exception
   message or a URL. Every text taken from a service (error bodies, messages in 200 replies,
   CIDs, a redirect's Location) has the token blanked BEFORE it is cut to length (`redact`).
@@ -357,6 +358,13 @@ class HttpClient:
 
     def _attempt(self, method, url, headers, expect, kwargs) -> Any:
         """One try: the parsed reply, or raises (_Retry for a status worth retrying)."""
+        # a proxy from the environment (HTTP_PROXY ...) never carries a request to this computer: it would get
+        # the token in plain HTTP and ask its own 127.0.0.1 (Go's net/http never proxies loopback either)
+        direct = (
+            {"http": None, "https": None, "all": None}
+            if is_loopback(urllib.parse.urlsplit(url).hostname or "")
+            else None
+        )
         try:
             resp = self.session.request(
                 method,
@@ -365,6 +373,7 @@ class HttpClient:
                 timeout=self.timeout,
                 allow_redirects=False,
                 stream=True,
+                proxies=direct,
                 **kwargs,
             )
         finally:
