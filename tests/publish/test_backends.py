@@ -153,6 +153,37 @@ def test_a_token_too_short_to_blank_safely_is_refused_before_any_request(kind, s
     assert backend_for(kind, token="8-chars!").http is not None  # as short as a token may be
 
 
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
+@pytest.mark.parametrize(
+    "inside,said",
+    [
+        ("\n", "a line break"),
+        ("\r\n", "a line break"),
+        ("\x00", "the control character U+0000"),
+        ("\u2026", "the character '\u2026' (U+2026)"),
+    ],
+)
+def test_a_token_an_http_header_cannot_carry_is_refused_without_repeating_it(
+    kind, inside, said, server, backend_for, caplog
+):
+    """A JWT pasted across two lines ($NFTGAN_TOKEN="$(cat jwt.txt)" of a wrapped file): requests refused the
+    header with the whole token in its message, quoted as repr ('...\\n...'), which the blanking (of the
+    token as it is) missed: the message and the ledger's row held it. A typographic character ("…" from a
+    paste) raised a bare UnicodeEncodeError. Refused before any request, naming where it is set."""
+    caplog.set_level(logging.DEBUG)
+    token = TOKEN[:12] + inside + TOKEN[12:]
+    with pytest.raises(PublishError) as err:
+        backend_for(kind, token=token)
+    message = str(err.value)
+    assert (
+        f"{LABELS[kind]}: the API token in the NFTGan add-on preferences contains {said} (character 13 of "
+        f"{len(token)}), which cannot be sent in an HTTP header" in message
+    ), message
+    for text in (message, caplog.text):
+        assert not any(TOKEN[i : i + 5] in text for i in range(len(TOKEN) - 4)), text
+    assert server.state.hits == []
+
+
 def test_kubo_rpc_authorization(server, backend_for, ledger):
     server.state.kubo_token = "kubo-secret"
     with pytest.raises(TokenRejected, match="HTTP 403"):

@@ -20,6 +20,7 @@ import abc
 import json
 import os
 import time
+import unicodedata
 from dataclasses import dataclass
 
 from ..errors import PublishError
@@ -78,6 +79,19 @@ class Settings:
     )
 
 
+def _header_safe(char: str) -> bool:
+    """A character an HTTP header value carries as it is: Latin-1, and not a control character."""
+    return ord(char) <= 0xFF and unicodedata.category(char) != "Cc"
+
+
+def _character(char: str) -> str:
+    if char in "\r\n":
+        return "a line break"
+    if unicodedata.category(char) == "Cc":
+        return f"the control character U+{ord(char):04X}"
+    return f"the character {char!r} (U+{ord(char):04X})"
+
+
 class Backend(abc.ABC):
     kind = ""
     default_endpoint = ""
@@ -97,6 +111,13 @@ class Backend(abc.ABC):
             raise PublishError(
                 f"{self.label}: the API token in {settings.token_from} is only {len(token)} character(s) long; "
                 f"a real one is at least {MIN_TOKEN} (was most of it lost when pasting?). Set the whole token."
+            )
+        bad = next((i for i, c in enumerate(token) if not _header_safe(c)), None)
+        if bad is not None:  # the HTTP library's own refusal would quote the whole token
+            raise PublishError(
+                f"{self.label}: the API token in {settings.token_from} contains {_character(token[bad])} "
+                f"(character {bad + 1} of {len(token)}), which cannot be sent in an HTTP header (was it pasted "
+                "with a line break, or from a text that changed a character?). Set the token again."
             )
         self.gateway = (settings.gateway or self.default_gateway).rstrip("/") + "/"
         self.http = HttpClient(
