@@ -4,6 +4,7 @@ are clear errors (in-process; the two-process tests are in test_processes.py).""
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 import subprocess
@@ -11,9 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from nftgan.core.publish.backends import Settings, make_backend
 from nftgan.core.publish.cli import cid_main, publish_main
 from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED, STAGED, Ledger, LedgerError
 from nftgan.core.publish.service import Request, prepare, publish, resume_pending
+from PIL import Image
 
 from .conftest import TOKEN, nftgan, pending_row, png_bytes
 from .ipfs_server import FakeIpfsServer
@@ -172,6 +175,31 @@ def test_a_bad_ledger_file_is_a_clear_error(kind, tmp_path, capsys):
     assert (db.read_bytes() if db.is_file() else None) == before  # left as it was
     with pytest.raises(LedgerError):
         Ledger(db)
+
+
+def test_a_new_ledger_never_writes_into_the_staged_files_of_an_earlier_one(tmp_path):
+    """A damaged ledger moved away (as its error says to do) or deleted: the new ledger's rows count from 1
+    again, and row 1 staged into staged/000001, the old ledger's row 1's folder. The new publish's files went
+    in beside the old picture (its gallery thumbnail was the OLD picture, image.jpg sorting first, and a
+    resume could read either), and the old row's metadata.json was overwritten. A process killed while
+    staging leaves such a folder too. Each new row now gets a folder of its own."""
+    jpeg = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(jpeg, "JPEG")
+    offline = make_backend(Settings("offline", endpoint=str(tmp_path / "out")))
+    db = tmp_path / "ledger.sqlite"
+    old = publish(Request(image=jpeg.getvalue(), image_ext=".jpg", name="Old"), offline, Ledger(db))
+    old_files = {f: (Path(old.staged) / f).read_bytes() for f in os.listdir(old.staged)}
+    db.rename(tmp_path / "ledger-damaged.sqlite")
+    new_ledger = Ledger(db)
+    new = publish(Request(image=png_bytes(16, 3), name="New"), offline, new_ledger)
+    assert new.id == old.id == 1 and new.staged != old.staged
+    assert sorted(os.listdir(new.staged)) == ["image.png", "metadata.json"]
+    assert Path(new.image_path).read_bytes() == png_bytes(16, 3)  # the gallery's thumbnail
+    assert {f: (Path(old.staged) / f).read_bytes() for f in os.listdir(old.staged)} == old_files
+    # a pending row finishes from its own folder
+    _, row = pending_row(new_ledger, "offline", str(tmp_path / "out"), seed=4)
+    (done,) = resume_pending(new_ledger, lambda r: offline)
+    assert done.id == row.id and done.state == STAGED and done.staged not in (old.staged, new.staged)
 
 
 def test_a_read_only_ledger_is_a_clear_error(tmp_path):

@@ -211,6 +211,20 @@ class Ledger:
     def _staged_dir(self, row_id: int) -> Path:
         return self.staging / f"{row_id:06d}"
 
+    def _new_staged_dir(self, row_id: int) -> Path:
+        """A folder no one else has written to, created: staged/<id>, or staged/<id>-<n> when that is taken.
+        It is taken when this file replaces a ledger that was moved away or deleted (its ids count from 1
+        again, and its rows still name their folders) or after a process was killed while staging."""
+        self.staging.mkdir(parents=True, exist_ok=True)
+        n = 0
+        while True:
+            path = self._staged_dir(row_id) if n == 0 else self.staging / f"{row_id:06d}-{n}"
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                n += 1
+
     # ------------------------------------------------------------------------------------- ownership
 
     def fingerprint(self, token: str) -> str:
@@ -328,8 +342,7 @@ class Ledger:
                     ),
                 )
                 row_id = cur.lastrowid
-                staged = self._staged_dir(row_id)
-                staged.mkdir(parents=True, exist_ok=True)
+                staged = self._new_staged_dir(row_id)
                 for fname, data in files.items():
                     write_durably(staged / fname, data)
                 db.execute("UPDATE publishes SET staged=? WHERE id=?", (str(staged), row_id))
