@@ -139,3 +139,33 @@ def test_a_rejected_token_on_the_command_line_names_the_environment_variable(
     err = capsys.readouterr().err
     assert "rejected the API token (HTTP 401" in err
     assert "Check the token in the environment variable $NFTGAN_TOKEN" in err and "preferences" not in err
+
+
+def test_text_in_another_encoding_than_utf8_is_a_clear_error(tmp_path, capsys):
+    """A picture named in Latin-1 (caf\\xe9.png from an old archive): its name, the token's default name,
+    reached Python as 'caf\\udce9' and the metadata's UTF-8 encoding raised UnicodeEncodeError, a traceback;
+    the same for --description or --attribute given in such bytes. Refused naming the field and the
+    character; nothing staged or recorded."""
+    import os
+
+    art = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.png")  # what sys.argv holds for it
+    with open(art, "wb") as fh:
+        fh.write(png_bytes(8))
+    out, db = tmp_path / "out", str(tmp_path / "l.sqlite")
+    bad = os.fsdecode(b"\xff")
+    for extra, message in (
+        ([], r"name is not valid text: character 4 is '\udce9'"),
+        (
+            ["--name", "Café", "--description", f"a {bad}"],
+            r"description is not valid text: character 3 is '\udcff'",
+        ),
+        (
+            ["--name", "Café", "--attribute", f"Mood={bad}"],
+            r"(Mood): value is not valid text: character 1 is '\udcff'",
+        ),
+    ):
+        assert publish_main([art, "--endpoint", str(out), "--ledger", db, *extra]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "(bytes in another encoding than UTF-8?" in err, err
+    assert Ledger(db).rows() == [] and not out.exists()
+    assert publish_main([art, "--name", "Café", "--endpoint", str(out), "--ledger", db]) == 0

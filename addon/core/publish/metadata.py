@@ -112,6 +112,18 @@ def _check_uri(value: object, key: str, problems: list[str], *, ipfs_only: bool 
         problems.append(f"{key} must be {want}, not {value!r}")
 
 
+def _text(value: object, where: str, problems: list[str]) -> None:
+    """A text holding a lone surrogate: bytes of another encoding than UTF-8 as Python decodes a file name
+    or an argument (caf\\xe9.png -> 'caf\\udce9'), which no UTF-8 file can hold."""
+    if isinstance(value, str):
+        bad = next((i for i, c in enumerate(value) if "\ud800" <= c <= "\udfff"), None)
+        if bad is not None:
+            problems.append(
+                f"{where} is not valid text: character {bad + 1} is {value[bad]!r} (bytes in another encoding "
+                "than UTF-8? e.g. a file name from an old archive): give it again as UTF-8"
+            )
+
+
 def validate(meta: dict) -> None:
     """Raise MetadataError listing every problem, or return None."""
     problems: list[str] = []
@@ -126,6 +138,8 @@ def validate(meta: dict) -> None:
     }
     for key in sorted(set(meta) - known):
         problems.append(f"unknown key {key!r}")
+    for key in ("name", "description", "external_url", "background_color"):
+        _text(meta.get(key), key, problems)
     name = meta.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append("name is required")
@@ -157,6 +171,8 @@ def validate(meta: dict) -> None:
         if not isinstance(trait, str) or not trait.strip():
             problems.append(f"{where}: trait_type is required")
         value = attr.get("value")
+        _text(trait, f"{where}: trait_type", problems)
+        _text(value, f"{where} ({trait}): value", problems)
         if isinstance(value, bool) or not isinstance(value, (str, int, float)) or value == "":
             problems.append(f"{where} ({trait}): value must be a non-empty string or a number")
         elif isinstance(value, float) and not math.isfinite(value):
