@@ -189,3 +189,21 @@ def test_a_proxy_from_the_environment_never_sees_the_token(server, ledger, monke
         assert [(h.method, h.path, h.authorization) for h in proxy.state.hits] == [
             ("CONNECT", "uploads.example.invalid:443", "")
         ]
+
+
+def test_netrc_credentials_never_replace_or_join_the_token(
+    server, backend_for, ledger, monkeypatch, tmp_path
+):
+    """requests adds ~/.netrc (or $NETRC) credentials to a request that has no auth of its own, replacing the
+    Authorization header: a `default` entry (an FTP password, say) went as Basic auth to the service instead
+    of its token (a publish failed as "rejected the API token: check the token in the preferences") and to a
+    local kubo node that needs none. The token is the only credential sent, or none."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(
+        "machine 127.0.0.1 login me password netrc-for-this-host\ndefault login me password ftp-password\n"
+    )
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert publish(_request(1), backend_for("pinata"), ledger).state == "published"
+    assert publish(_request(2), backend_for("kubo"), ledger).state == "published"  # an open node: no token
+    assert [h.authorization for h in server.state.hits] == [f"Bearer {TOKEN}"] * 2 + [""] * 2

@@ -7,7 +7,7 @@
   service's own error text.
 - HTTPS is required, except to a loopback address (a local kubo node, the test server).
   A request to a loopback address never goes through a proxy from the environment (HTTP_PROXY ...).
-- The token goes only into the Authorization header: never into a log line, an exception
+- The token goes only into the Authorization header (and no ~/.netrc login ever does): never into a log line, an exception
   message or a URL. Every text taken from a service (error bodies, messages in 200 replies,
   CIDs, a redirect's Location) has the token blanked BEFORE it is cut to length (`redact`).
 - A request has one overall deadline, all its tries and waits together (a service trickling a
@@ -246,6 +246,7 @@ class HttpClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "NFTGan-publish"
+        self.session.auth = self._authorize  # a session with auth of its own never gets ~/.netrc's added
         self.check: Callable[[], None] = lambda: None  # raises to cancel (a job's check())
         self.progress: Callable[[int, int], None] | None = None  # (bytes sent, bytes in all) of an upload
 
@@ -265,6 +266,13 @@ class HttpClient:
 
     def fingerprint(self, ledger) -> str:
         return ledger.fingerprint(self._token)
+
+    def _authorize(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """The one credential a request carries: the token, or none (requests would otherwise add the
+        ~/.netrc or $NETRC login for the host, or that file's `default` one, in place of the token)."""
+        if self._token:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
 
     def close_connections(self) -> None:
         """Shut every open connection's socket (from any thread): a blocked send or read ends at once."""
@@ -296,8 +304,6 @@ class HttpClient:
         headers = dict(kwargs.pop("headers", None) or {})
         if form is not None:
             body, headers["Content-Type"] = encode_multipart_formdata(form)
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
         limit = self.deadline + len(body or b"") / MIN_RATE
         deadline = time.monotonic() + limit
         last, late = "", False
