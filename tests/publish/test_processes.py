@@ -113,3 +113,45 @@ def test_publishing_again_takes_over_an_orphaned_row_of_the_same_content(server,
     row = publish(prepared, backend_for("kubo"), ledger)
     assert row.id == orphan.id and row.state == PUBLISHED and len(ledger.rows()) == 1
     assert publish(prepared, backend_for("kubo"), ledger) == row  # and once more: already published
+
+
+STAGE_MANY = """
+import sys
+from nftgan.core.publish.backends import Settings, make_backend
+from nftgan.core.publish.ledger import Ledger
+from nftgan.core.publish.service import Request, publish
+from tests.publish.conftest import png_bytes
+
+folder, db, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+offline, ledger = make_backend(Settings("offline", endpoint=folder)), Ledger(db)
+for i in range(count):
+    publish(Request(image=png_bytes(16, who * 1000 + i), name=f"p{who}-{i}"), offline, ledger)
+"""
+
+
+def test_processes_staging_into_one_offline_folder_at_once_keep_every_manifest_entry(tmp_path):
+    """Blender and `nftgan publish` (each with its own ledger) staging into one Offline folder at once: each
+    read manifest.json, added its entry and wrote it back, so one's entry was lost whenever the other wrote
+    in between (3 processes x 30 publishes: 71-78 of 90 entries left, in four runs). Every staged publish
+    is in the manifest now."""
+    import json
+    import os
+    import sys
+
+    from .conftest import ROOT
+
+    folder = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", STAGE_MANY, str(folder), str(tmp_path / f"l{who}.sqlite"), str(who), "30"],
+            cwd=ROOT,
+            env=env,
+        )
+        for who in (1, 2, 3)
+    ]
+    assert [p.wait(300) for p in procs] == [0, 0, 0]
+    entries = json.loads((folder / "manifest.json").read_text())["entries"]
+    assert sorted(e["name"] for e in entries) == sorted(f"p{w}-{i}" for w in (1, 2, 3) for i in range(30))
+    staged = [r for who in (1, 2, 3) for r in Ledger(tmp_path / f"l{who}.sqlite").rows()]
+    assert {e["token_uri"] for e in entries} == {r.token_uri for r in staged}

@@ -17,6 +17,7 @@ PublishError naming what was wrong, with the token blanked in whatever of the re
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import os
 import time
@@ -354,6 +355,12 @@ class Offline(Backend):
         return str(cid_of_file(plain))
 
     def published(self, *, name: str, token_uri: str, items: dict[str, Item]) -> None:
+        with _locked(
+            os.path.join(self.endpoint, ".manifest.lock")
+        ):  # read, add, write: one process at a time
+            self._add_entry(name, token_uri, items)
+
+    def _add_entry(self, name: str, token_uri: str, items: dict[str, Item]) -> None:
         manifest = self._manifest()
         entry = {
             "name": name,
@@ -388,6 +395,28 @@ class Offline(Backend):
                 "then publish again"
             )
         return manifest
+
+
+@contextlib.contextmanager
+def _locked(path: str):
+    """Hold an exclusive lock on `path` (created if need be) while the block runs: two processes staging
+    into one Offline folder at once (Blender and `nftgan publish`, each with its own ledger) each read
+    manifest.json, added an entry and wrote it back, losing the other's. flock ends with the process however
+    it ends (kill -9 too). Not locked on Windows, nor on a file system without locks."""
+    if os.name == "nt":
+        yield
+        return
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # some network and FUSE file systems: unlocked, as before
+            pass
+        yield
+    finally:
+        os.close(fd)
 
 
 BACKENDS: dict[str, type[Backend]] = {b.kind: b for b in (Offline, NftStorage, Pinata, Kubo)}
