@@ -208,6 +208,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, fault[1])
         elif kind == "big-error":
             self._big_error(fault[1])
+        elif kind == "trickle-headers":  # a 200 whose headers come a byte every fault[1] s, never ending
+            self.state.hits.append(
+                Hit(self.command, self.path, 200, 0, self.headers.get("Authorization", ""))
+            )
+            self.close_connection = True
+            try:
+                for byte in b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 100_000:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(fault[1])
+            except (BrokenPipeError, ConnectionResetError):
+                with self.state.lock:
+                    self.state.aborted += 1
         elif kind == "drop":
             self.state.hits.append(Hit(self.command, self.path, 0, 0, ""))
             self._hang_up()

@@ -64,6 +64,35 @@ def test_a_trickling_reply_ends_at_the_requests_deadline(server, backend_for, le
     assert ledger.rows()[0].state == FAILED
 
 
+@pytest.mark.parametrize("end", ["deadline", "cancel"])
+def test_a_reply_cut_at_its_deadline_or_by_cancel_is_never_taken_as_a_reply(end, server, ledger):
+    """A 200 whose headers trickle: at the deadline (or on Cancel) the connection is shut, and what had
+    arrived read as a complete reply with an empty body. Kubo's empty JSON-lines list then failed the
+    publish as "unexpected reply ([-1]['Hash'] should be text): []" instead of the deadline's message, and a
+    Cancel as that failure instead of "cancelled"."""
+    server.inject("/api/v0/add", ("trickle-headers", 0.05))  # the status line arrives whole, then a header
+    stop = threading.Event()
+
+    def check():
+        if stop.is_set():
+            raise Cancelled()
+
+    backend = make_backend(
+        Settings("kubo", endpoint=server.url),
+        retry=RetryPolicy(attempts=1),
+        deadline=1.5 if end == "deadline" else 60,
+    )
+    if end == "deadline":
+        with pytest.raises(PublishError, match=r"sent no complete reply within 2 s"):
+            publish(_request(), backend, ledger)
+    else:
+        threading.Timer(2.5, stop.set).start()  # well after the status line (17 bytes: 0.85 s)
+        with pytest.raises(Cancelled):
+            publish(_request(), backend, ledger, check=check)
+    assert ledger.rows()[0].state == FAILED
+    assert (ledger.rows()[0].error == "cancelled") == (end == "cancel")
+
+
 def test_cancel_closes_the_connection_of_a_trickling_reply(server, ledger):
     backend = make_backend(Settings("kubo", endpoint=server.url))  # default deadline and read timeout
     server.inject("/api/v0/add", ("trickle", 0.2))

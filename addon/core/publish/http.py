@@ -317,7 +317,10 @@ class HttpClient:
             watchdog = _Watchdog(self, deadline)
             try:
                 with watchdog:
-                    return self._attempt(method, url, headers, expect, kwargs)
+                    reply = self._attempt(method, url, headers, expect, kwargs)
+                    if watchdog.fired:  # what came before the watchdog shut the connection is not a reply
+                        raise _BadBody(f"the reply was cut short ({watchdog.fired})")
+                return reply
             except _Retry as retry:
                 last, wait = retry.args
             except (
