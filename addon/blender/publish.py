@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 
 import bpy
 from bpy.props import (
@@ -245,16 +246,16 @@ def _glb_of_active_object(context) -> bytes | None:
     obj = context.active_object
     if obj is None:
         return None
-    path = os.path.join(runtime.user_dir("publish"), "object.glb")
     import addon_utils
 
     addon_utils.enable("io_scene_gltf2", default_set=True)
-    with context.temp_override(selected_objects=[obj], active_object=obj):
-        bpy.ops.export_scene.gltf(filepath=path, export_format="GLB", use_selection=True)
-    with open(path, "rb") as fh:
-        data = fh.read()
-    os.remove(path)
-    return data
+    # a folder of this export's own: two Blenders publishing at once (one profile) exchanged object.glb
+    with tempfile.TemporaryDirectory(prefix="glb-", dir=runtime.user_dir("publish")) as folder:
+        path = os.path.join(folder, "object.glb")
+        with context.temp_override(selected_objects=[obj], active_object=obj):
+            bpy.ops.export_scene.gltf(filepath=path, export_format="GLB", use_selection=True)
+        with open(path, "rb") as fh:
+            return fh.read()
 
 
 # ----------------------------------------------------------------------------------------------- the job
