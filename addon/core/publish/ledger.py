@@ -229,7 +229,8 @@ class Ledger:
 
     def fingerprint(self, token: str) -> str:
         """A keyed hash telling which token a row was started with ("" for none). Not the token: the
-        key is this ledger's own, and 64 bits of a hash cannot give a token back."""
+        key is this ledger's own, and 64 bits of a hash cannot give a random token back (a guessable one,
+        such as a made-up kubo secret, can be tested against it by whoever has the ledger: the docs say so)."""
         token = token.strip()
         return hashlib.sha256(self._salt + token.encode()).hexdigest()[:16] if token else ""
 
