@@ -355,9 +355,8 @@ class Offline(Backend):
         return str(cid_of_file(plain))
 
     def published(self, *, name: str, token_uri: str, items: dict[str, Item]) -> None:
-        with _locked(
-            os.path.join(self.endpoint, ".manifest.lock")
-        ):  # read, add, write: one process at a time
+        # read, add, write: one process at a time
+        with _locked(os.path.join(self.endpoint, ".manifest.lock")):
             self._add_entry(name, token_uri, items)
 
     def _add_entry(self, name: str, token_uri: str, items: dict[str, Item]) -> None:
