@@ -11,7 +11,9 @@ def test_every_link_and_anchor_in_the_docs_resolves():
 
 
 def test_a_missing_file_or_heading_is_reported(tmp_path):
-    (tmp_path / "other.md").write_text("# Other page\n\n## Training times (2 cores)\n\n## Notes\n\n## Notes\n")
+    (tmp_path / "other.md").write_text(
+        "# Other page\n\n## Training times (2 cores)\n\n## Notes\n\n## Notes\n"
+    )
     page = tmp_path / "page.md"
     page.write_text(
         "# Top\n\n"
