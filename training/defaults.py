@@ -3,8 +3,9 @@
     python -m nftgan.training.defaults [--only ID ...] [--runs runs] [--models addon/models]
 
 1. `nftgan data` builds the licensed image sets under data/ (skipped when data/manifest.json exists).
-2. Each model in DEFAULTS is trained with `nftgan train` into RUNS/<run>; a finished run is kept,
-   an unfinished one (killed, or fewer steps than listed) is resumed exactly.
+2. Each shipped model in DEFAULTS is trained with `nftgan train` into RUNS/<run> (the withdrawn Painted
+   Portrait only with `--only stylize-painted`); a finished run is kept, an unfinished one (killed, or
+   fewer steps than listed) is resumed exactly.
 3. Each is exported with `nftgan export --int8` (parity-checked ONNX + Markdown card, and an int8 variant
    where it passes the quantization rule) into addon/models/.
 
@@ -54,6 +55,7 @@ class Default:
         False  # nftgan.keep_colours (export --keep-colours): stylize keeps the input's colours
     )
     first: Stage | None = None  # trained first; this model's run fine-tunes its generator (--init)
+    shipped: bool = True  # in addon/models/ (a withdrawn recipe is made only when --only names it)
 
 
 # The colorize and clay models: U-Net with resize-convolution upsampling (no checkerboard), ngf 16 (2.45 M
@@ -112,6 +114,7 @@ DEFAULTS = (
         "Flat colour to painterly shading (CycleGAN, clip art -> Wesnoth portraits)",
         "GPL-3.0-or-later weights; trained on Wesnoth portraits (GPL-2.0-or-later) and openclipart (public domain)",
         ("openclipart", "wesnoth"),
+        shipped=False,  # withdrawn (docs/training.md): the recipe stays for retraining and the benches
     ),
     # Upscale x4 in two stages, as shipped: 1,000 steps on plainly downscaled crops (the first model), then a
     # fine-tune where half the inputs are blurred first (sigma 1-2 input pixels, the kind's default): in the
@@ -207,11 +210,21 @@ def export(d: Default, runs: Path, models: Path) -> None:
         raise UserError(f"exporting {d.id} failed (exit {code}; its error is above)")
 
 
+def selected(only: list[str] | None) -> list[Default]:
+    """The defaults `make models` makes: the shipped ones, or exactly those `--only` names."""
+    return [d for d in DEFAULTS if (d.id in only if only else d.shipped)]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m nftgan.training.defaults", description=__doc__.split("\n\n")[0]
     )
-    p.add_argument("--only", nargs="+", choices=[d.id for d in DEFAULTS], help="just these models")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=[d.id for d in DEFAULTS],
+        help="just these models (default: the shipped ones; stylize-painted, withdrawn, only when named)",
+    )
     p.add_argument("--data", type=Path, default=Path("data"), help="data folder (default data/)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (default runs/)")
     p.add_argument("--models", type=Path, default=Path("addon/models"), help="where the .onnx files go")
@@ -223,9 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         if data_main(["--out", str(args.data)]):
             return 1
     try:
-        for d in DEFAULTS:
-            if args.only and d.id not in args.only:
-                continue
+        for d in selected(args.only):
             if not args.no_train:
                 train(d, args.runs, args.data)
             export(d, args.runs, args.models)

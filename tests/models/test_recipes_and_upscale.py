@@ -283,3 +283,20 @@ def test_upscale_refuses_a_crop_the_scale_cannot_divide(tmp_path, capsys):
     assert code != 0
     assert "--size must be a multiple of --scale (4)" in capsys.readouterr().err
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_make_models_makes_the_shipped_styles_and_a_withdrawn_recipe_only_when_named():
+    """`make models` (training.defaults.main) retrains what addon/models ships: not Painted Portrait, whose
+    recipe stays in DEFAULTS (the precision bench, `--only stylize-painted`) but which is not shipped."""
+    from pathlib import Path
+
+    from nftgan.training import defaults
+
+    shipped = sorted(
+        p.stem
+        for p in (Path(__file__).parents[2] / "addon" / "models").glob("*.onnx")
+        if ".int8" not in p.name
+    )
+    assert shipped == ["colorize-flat", "stylize-clay", "upscale-x4"]
+    assert sorted(d.id for d in defaults.selected(None)) == shipped
+    assert [d.id for d in defaults.selected(["stylize-painted"])] == ["stylize-painted"]
