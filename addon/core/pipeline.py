@@ -1899,7 +1899,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
             "nftgan stylize sketch.png -o out.png --style none           # colorize only",
             "nftgan stylize sketch.png -o out.png --colorize none --style '3D Clay'",
             "nftgan stylize sketches/ 'more/*.jpg' -o results/           # a batch into results/",
-            "nftgan stylize big.png -o out.png --resize 1024 --upscale upscale-x4  # work at 1024 px, then x4",
+            "nftgan stylize big.png -o out.png --resize 1024 --upscale upscale-x4  # 1024 px; x4: 2048 (4x 3D Clay's 512)",
             "nftgan stylize sketch.png -o out.png --models ~/nftgan-styles --style my-style",
         ),
     )
