@@ -36,3 +36,28 @@ def test_heading_ids_follow_github():
     )
     assert check_links.slug("The `nftgan` command") == "the-nftgan-command"
     assert check_links.slug("[Linked](x.md) heading") == "linked-heading"
+
+
+def test_versions_the_docs_quote_are_the_build_files():
+    """README and docs/install.md quote the Blender, onnxruntime, torch and bpy versions the build uses."""
+    import re
+    import tomllib
+
+    root = check_links.ROOT
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    install = (root / "docs" / "install.md").read_text(encoding="utf-8")
+    makefile = (root / "Makefile").read_text(encoding="utf-8")
+    manifest = tomllib.loads((root / "blender_manifest.toml").read_text(encoding="utf-8"))
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+    oldest = manifest["blender_version_min"]
+    assert f"({oldest} or later)" in readme and f'blender_version_min = "{oldest}"' in install
+    bundled = {re.match(r"\./wheels/onnxruntime-([^-]+)-", w)[1] for w in manifest["wheels"]}
+    assert bundled == set(re.findall(r"\| \*\*([\d.]+)\*\* \|", install))
+    dev = next(d for d in project["dependencies"] if d.startswith("onnxruntime=="))
+    assert f"uses onnxruntime {dev.split('==')[1]} " in install
+    torch = re.search(r"^TORCH_SPEC \?= torch==(\S+)", makefile, re.M)[1]
+    assert f"torch {torch} (CPU build" in readme
+    for var in ("BPY_311", "BPY_313"):
+        bpy = re.search(rf"^{var} := (\S+)", makefile, re.M)[1]
+        assert f"`.venv-bpy-{bpy}`" in readme and f"| {bpy} |" in install
