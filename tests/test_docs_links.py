@@ -61,3 +61,46 @@ def test_versions_the_docs_quote_are_the_build_files():
     for var in ("BPY_311", "BPY_313"):
         bpy = re.search(rf"^{var} := (\S+)", makefile, re.M)[1]
         assert f"`.venv-bpy-{bpy}`" in readme and f"| {bpy} |" in install
+
+
+def _doc_commands():
+    """Every `nftgan ...` command line in the fenced code blocks and inline code of the tracked pages."""
+    import re
+
+    for page in check_links.tracked_pages():
+        text, fence, block = page.read_text(encoding="utf-8"), False, []
+        for line in text.splitlines():
+            if check_links._FENCE.match(line):
+                fence = not fence
+                continue
+            block += [line] if fence else re.findall(r"`([^`]*\bnftgan [a-z][^`]*)`", line)
+        joined = "\n".join(block).replace("\\\n", " ")
+        for cmd in re.findall(r"(?:^|\s)nftgan ([a-z][^#\n]*)", joined, re.M):
+            yield page.name, cmd.split()
+
+
+def test_the_flags_the_docs_show_exist(capsys):
+    """Each --flag a page shows after `nftgan COMMAND` (or `nftgan train KIND`) is in that command's --help."""
+    import re
+
+    import pytest
+    from nftgan.export import cli
+
+    helps, missing = {}, []
+    for page, words in _doc_commands():
+        if words[0] not in cli.COMMANDS:
+            continue
+        kind = len(words) > 1 and words[1][:1].isalpha() and words[1].islower()  # not KIND, METRIC
+        key = words[:2] if words[0] in ("train", "eval") and kind else words[:1]
+        if key == ["train"]:
+            key = ["train", "pix2pix"]  # `nftgan train --resume/--config`: the options every kind shares
+        if tuple(key) not in helps:
+            with pytest.raises(SystemExit):
+                cli.main([*key, "--help"])
+            out = capsys.readouterr()
+            assert "usage:" in out.out, (page, key, out.err)
+            helps[tuple(key)] = out.out
+        for flag in (w.split("=")[0] for w in words if re.match(r"--?[a-zA-Z]", w)):
+            if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", helps[tuple(key)]):
+                missing.append(f"{page}: nftgan {' '.join(key)} {flag}")
+    assert len(helps) >= 8 and missing == []
