@@ -72,6 +72,12 @@ def test_publish_command_errors_are_clear(tmp_path, capsys, monkeypatch):
     assert Ledger(db).rows() == []  # nothing half-recorded
 
 
+def test_resume_with_nothing_unfinished_says_so(tmp_path, capsys):
+    db = str(tmp_path / "l.sqlite")
+    assert publish_main(["--resume", "--ledger", db]) == 0
+    assert capsys.readouterr().out == f"nothing to resume: no publish in {db} was left unfinished\n"
+
+
 def test_a_one_character_token_is_refused_naming_the_environment_variable(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NFTGAN_TOKEN", "x")
     art = tmp_path / "art.png"

@@ -196,11 +196,14 @@ def _publish(args: argparse.Namespace, prog: str) -> int:
             )
         return given()
 
-    status = 0
+    status, resumed = 0, 0
     for row in resume_pending(ledger, backend_for):
         print(f"resumed: {_report(row)}")
         status |= row.state not in DONE
+        resumed += 1
     if args.resume:
+        if not resumed:
+            print(f"nothing to resume: no publish in {args.ledger} was left unfinished")
         return status
     image, ext = read_regular(args.image), os.path.splitext(args.image)[1] or ".png"
     named = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP"}.get(ext.lower())
