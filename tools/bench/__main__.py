@@ -14,8 +14,13 @@ import tools.bench as pkg
 
 def main(argv):
     names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("bench_"))
+    if {"-h", "--help"} & set(argv):
+        print(__doc__ + "\n\nBenches: " + ", ".join(n.removeprefix("bench_") for n in names))
+        return
     if argv:
         names = [n for n in names if any(a in n for a in argv)]
+        if not names:
+            sys.exit(f"no bench matches {' '.join(argv)}: python -m tools.bench --help lists them")
     goals = []
     for name in names:
         print(f"\n=== {name} ===", flush=True)
