@@ -27,7 +27,7 @@ size, output `scale` times larger.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
@@ -217,7 +217,7 @@ def sr_files(data: str) -> tuple[list[str], object]:
         return list(layout.b), layout
     if layout.kind == "unpaired":
         return list(layout.a) + list(layout.b), layout
-    return list(layout.a), layout
+    return list(layout.a), replace(layout, kind="image folder")  # (not pix2pix's side-by-side pairs)
 
 
 class Upscale(ModelKind):

@@ -234,6 +234,7 @@ def test_pictures_in_subfolders_that_a_run_does_not_read_are_counted_or_pointed_
         rc, text = run_train([kind, "--data", str(root), "--out", str(tmp_path / kind), *flags, *one], capsys)
         assert rc == 0, text
         assert "3 pictures in subfolders left out: only the folder's own files are read" in text, text
+        assert "(image folder)" in text and "side-by-side" not in text, text  # not pix2pix's pairs
     nested = tmp_path / "nested"
     nested.mkdir()
     (root / "cats").rename(nested / "cats")
