@@ -112,6 +112,7 @@ class Layout:
     b: list[str]
     unmatched: int = 0
     nested: int = 0  # pictures in subfolders of a folder of pictures, which are not read
+    notes: tuple[str, ...] = ()  # what the run's log should say about the data besides (a kind's own)
 
     @property
     def paired(self) -> bool:

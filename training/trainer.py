@@ -557,6 +557,8 @@ class Trainer:
                 f"{lay.nested} pictures in subfolders left out: only the folder's own files are read (pass a "
                 "subfolder as --data, or put the pictures in one folder)"
             )
+        for note in lay.notes:
+            self.log(note)
         if self.init is not None:
             nets = ", ".join(self.init.nets)
             self.log(f"{nets} start{'s' if len(self.init.nets) == 1 else ''} from {self.init.record}")

@@ -38,7 +38,7 @@ from torch import nn
 from .blocks import psnr
 from .checkpoint import load_net
 from .config import TrainConfig, opt
-from .data import _Images, find_layout, load_rgb, split_indices, split_name, to_tensor
+from .data import UNREADABLE, _Images, find_layout, load_rgb, split_indices, split_name, to_tensor
 from .errors import ConfigError
 from .kinds import ModelKind, register
 
@@ -211,6 +211,15 @@ class SRDataset(_Images):
         return {"lr": degrade(hr[None], self.scale, sigma)[0], "hr": hr}
 
 
+def _short_side(path: str) -> float:
+    """A picture's shorter side in px, from its header (inf when it cannot be read: the dataset reports it)."""
+    try:
+        with Image.open(path) as img:
+            return min(img.size)
+    except UNREADABLE:
+        return math.inf
+
+
 def sr_files(data: str) -> tuple[list[str], object]:
     layout = find_layout(data)
     if layout.kind == "folders":
@@ -264,6 +273,15 @@ class Upscale(ModelKind):
 
     def datasets(self, cfg):
         files, layout = sr_files(cfg.data)
+        if small := sum(_short_side(p) < cfg.size for p in files):
+            layout = replace(
+                layout,
+                notes=(
+                    f"{small} of {len(files)} pictures are smaller than --size {cfg.size} px and are enlarged "
+                    "to it: the upscaler then learns their blur as what a sharp picture looks like. Give it "
+                    "pictures of at least that size, or train with a smaller --size",
+                ),
+            )
         train, val = split_indices([split_name(p) for p in files], cfg.val_fraction)
         common = {
             "size": cfg.size,

@@ -241,3 +241,27 @@ def test_pictures_in_subfolders_that_a_run_does_not_read_are_counted_or_pointed_
     for kind in ("upscale", "dcgan", "pix2pix"):
         rc, text = run_train([kind, "--data", str(nested), "--out", str(tmp_path / f"{kind}2"), *one], capsys)
         assert rc == 2 and "Its 2 pictures are in subfolders, which are not read" in text, (kind, text)
+
+
+def test_the_upscaler_says_how_many_pictures_it_enlarges_to_its_size(tmp_path, capsys):
+    """A picture smaller than the upscaler's --size is enlarged to it, so its blur becomes a target: the log
+    says how many there are and what to do (a warning, not an error: the run trains)."""
+    from .helpers import run_train, smooth_image
+
+    rng = np.random.default_rng(1)
+    root = tmp_path / "pictures"
+    root.mkdir()
+    for i, side in enumerate((40, 40, 40, 20, 31)):
+        Image.fromarray(smooth_image(rng, side)).save(root / f"p{i}.png")
+    flags = ["--size", "32", "--ngf", "4", "--n-blocks", "1", "--val-fraction", "0", "--steps", "1"]
+    rc, text = run_train(
+        ["upscale", "--data", str(root), "--out", str(tmp_path / "run"), *flags, "--workers", "0"], capsys
+    )
+    assert rc == 0, text
+    assert "2 of 5 pictures are smaller than --size 32 px and are enlarged to it" in text, text
+    for small in ("p3.png", "p4.png"):
+        (root / small).unlink()
+    rc, text = run_train(
+        ["upscale", "--data", str(root), "--out", str(tmp_path / "big"), *flags, "--workers", "0"], capsys
+    )
+    assert rc == 0 and "smaller than --size" not in text, text
