@@ -80,6 +80,7 @@ under-colouring of the lines beside the regions (only with keep my lines; `_unde
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -1606,7 +1607,7 @@ def _beside(mask: np.ndarray) -> np.ndarray:
 
 
 def _under_lines(
-    result: np.ndarray, labels: np.ndarray, changed: np.ndarray, plan: list | None = None
+    result: np.ndarray, labels: np.ndarray, changed: np.ndarray, plan: UnderPlan | list | None = None
 ) -> None:
     """Colours under the lines beside the regions follow my colours changed (`changed`: filled, or paper
     again): each line pixel within UNDER px of one takes the mean colour of the pixels next to it that have
@@ -1618,64 +1619,83 @@ def _under_lines(
     pipeline scales a work-size result up to the canvas: a line pixel's colour spreads about a work-size
     pixel past the sharp line keep my lines lays over it. The model's pale orange under the lines showed
     as a dotted light fringe inside a filled green crown, and orange on the white paper. `plan`: `_under_plan(labels,
-    changed)` when it was made already."""
-    steps = _under_plan(labels, changed) if plan is None else plan
-    if not steps:
+    changed)` when it was made already.
+    The result's values are taken clipped to [-1, 1] (its edge pixels repeated past the canvas), a gather per
+    turn of all the neighbours `plan` lists; each turn's colours go into `result` itself (the final 3 x 3 means
+    overwrite them: the same values as a clipped, padded copy's)."""
+    plan = _under_plan(labels, changed) if plan is None else plan
+    if not plan:
         return
-    h, w = labels.shape
-    stride = w + 2
-    under = np.empty((3, h + 2, stride), np.float32)  # the result clipped, its edges repeated one px out
-    under[:, 1:-1, 1:-1] = result
-    under[:, 1:-1, 0], under[:, 1:-1, -1] = under[:, 1:-1, 1], under[:, 1:-1, -2]
-    under[:, 0], under[:, -1] = under[:, 1], under[:, -2]
-    np.clip(under, -1.0, 1.0, out=under)  # (contiguous: numpy 1.26 clips into a strided view at half speed)
-    under = under.reshape(3, -1)
-    for at, hv, cnt in steps:  # (sums in the order of before: one neighbour after another)
-        total = _take(under, at - stride) * hv[0]
-        for o, k in ((stride, 1), (-1, 2), (1, 3)):
-            total += _take(under, at + o) * hv[k]
-        _put(under, at, total / cnt)
-    at = np.concatenate([step[0] for step in steps])
-    total = _take(under, at - stride - 1)
-    for o in (-stride, -stride + 1, -1, 0, 1, stride - 1, stride, stride + 1):
-        total += _take(under, at + o)
+    whole = result.flags.c_contiguous  # (else a contiguous copy, written back below)
+    flat = (result if whole else np.ascontiguousarray(result)).reshape(3, -1)
+    one = flat.reshape(-1)  # (a view: the planes end to end, one fancy assignment writes all three)
+    snap = None
+    if (
+        plan.edge is not None
+    ):  # (the 3 x 3 means' pixels past the canvas: its edge as it was before the turns)
+        snap = np.take(flat, plan.edge[1], axis=1)
+        np.clip(snap, -1.0, 1.0, out=snap)
+    for nb, hv, cnt, at3 in plan.steps:  # (sums in the order of before: one neighbour after another)
+        got = np.take(flat, nb, axis=1)  # (3, 4 * n): above, below, left, right
+        np.clip(got, -1.0, 1.0, out=got)
+        got = got.reshape(3, 4, -1)
+        got *= hv  # (the neighbours without a colour: 0)
+        total = got.sum(axis=1)  # (along the neighbours' axis, not the contiguous one: in turn, as before)
+        total /= cnt
+        one[at3] = total.reshape(-1)
+    got = np.take(flat, plan.ring, axis=1)  # (3, 9 * n): the 3 x 3 around each
+    np.clip(got, -1.0, 1.0, out=got)
+    if snap is not None:
+        got[:, plan.edge[0]] = snap
+    total = got.reshape(3, 9, -1).sum(axis=1)
     total /= 9
-    _put(result, _unpadded(at, w), total)
+    one[plan.at3] = total.reshape(-1)
+    if not whole:
+        result[...] = flat.reshape(result.shape)
 
 
-def _unpadded(at: np.ndarray, w: int) -> np.ndarray:
-    """`_under_plan`'s flat indices into the image padded 1 px round (width w + 2) as indices into the image."""
-    return (at // (w + 2) - 1) * w + at % (w + 2) - 1
-
-
-def _model_lines(result: np.ndarray, model: np.ndarray, labels: np.ndarray, steps: list) -> None:
-    """Without keep my lines: the line pixels beside the regions follow my colours changed (`steps`, as
-    `_under_plan` gives them) take the colours of the regions beside them (`_under_lines`) darkened as the
+def _model_lines(result: np.ndarray, model: np.ndarray, labels: np.ndarray, plan) -> None:
+    """Without keep my lines: the line pixels beside the regions follow my colours changed (`plan`, as
+    `_under_plan` gives it) take the colours of the regions beside them (`_under_lines`) darkened as the
     model darkened its own line there: by its line pixel's luminance over that of its own colours beside
     it (at most 1). A model that paints a dark line keeps it; one that paints none (the shipped colorizer
     on the demo house) leaves no line of its own colour round a shape filled in another (an orange fringe
     round a red wall, a yellow roof line). `model`: the model's output before the fill."""
-    if not steps:
+    if not plan:
         return
-    at = np.concatenate([step[0] for step in steps])
-    w = labels.shape[1]
-    idx = _unpadded(at, w)
+    idx = plan.at
     own = _take(np.clip(model, -1.0, 1.0), idx)
-    _under_lines(model, labels, None, steps)  # (the model's own colours under its lines)
-    _under_lines(result, labels, None, steps)
+    _under_lines(model, labels, None, plan)  # (the model's own colours under its lines)
+    _under_lines(result, labels, None, plan)
     luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
     shade = (luma @ (own + 1)) / np.maximum(luma @ (_take(model, idx) + 1), 1e-3)
     np.clip(shade, 0.0, 1.0, out=shade)
     _put(result, idx, (_take(result, idx) + 1) * shade - 1)
 
 
-def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None = None) -> list:
+class UnderPlan(NamedTuple):
+    """Which line pixels `_under_lines` colours and from which neighbours (`_under_plan`), as flat pixel
+    indices into the (H, W) image: per turn (`steps`) the four neighbours of its pixels ((4 * n,): above,
+    below, left, right; the pixel itself where the neighbour is off the canvas), which of them have a colour
+    ((4, n) float32, 1 or 0), their count ((n,) float32) and the pixels in the three planes laid end to end
+    ((3 * n,): one assignment); all the turns' pixels (`at`, in turn order) and the same in the three planes (`at3`); their 3 x 3
+    neighbourhoods (`ring`, (9 * n,): row by row, the canvas's edge pixel repeated past it), and where that
+    reaches past the canvas (`edge`: (positions in `ring`, the edge pixels there) or None)."""
+
+    steps: list
+    at: np.ndarray
+    at3: np.ndarray
+    ring: np.ndarray
+    edge: tuple | None
+
+
+def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None = None) -> UnderPlan | list:
     """Which line pixels `_under_lines` colours, turn by turn (each a pixel deeper into the line), and from
-    which neighbours: [(flat indices into the padded image, the four neighbours' have-a-colour masks, their
-    count), ...], empty when there are none. The labels and `changed` alone decide it, not the colours.
+    which neighbours (an `UnderPlan`), empty when there are none. The labels and `changed` alone decide it,
+    not the colours.
     `gaps`: (H, W) bool, line pixels (labels -1) with a colour of their own (`_gaps`: paper), changed too:
     they are not coloured, and colour the line pixels beside them as a region does."""
-    w = labels.shape[1]
+    h, w = labels.shape
     todo = labels < 0
     if gaps is not None:
         todo &= ~gaps
@@ -1684,7 +1704,7 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None
     if not todo.any():
         return []
     stride = w + 2
-    padded = np.zeros((2, labels.shape[0] + 2, stride), bool)  # (have, todo) padded 1 px: flat indices
+    padded = np.zeros((2, h + 2, stride), bool)  # (have, todo) padded 1 px: flat indices
     np.greater_equal(labels, 0, out=padded[0, 1:-1, 1:-1])
     if gaps is not None:
         padded[0, 1:-1, 1:-1] |= gaps
@@ -1692,6 +1712,7 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None
     have = padded[0].reshape(-1)
     idx = np.flatnonzero(padded[1])
     steps = []
+    size = h * w
     for _ in range(UNDER):
         hv = [have[idx + o] for o in (-stride, stride, -1, 1)]
         cnt = hv[0].view(np.uint8) + hv[1].view(np.uint8)  # (0-4: bytes, no int64 temporaries)
@@ -1701,11 +1722,47 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None
         if not new.any():
             break
         at = idx[new]
+        px = _unpadded(at, w)
+        ys, xs = np.divmod(px, w)
+        # (a neighbour past the canvas has no colour: the pixel itself, times 0)
+        nb = np.stack([px - w * (ys > 0), px + w * (ys < h - 1), px - (xs > 0), px + (xs < w - 1)])
         # (the count as float32: _under_lines divides in float32, the same values as in float64 for 1-4)
-        steps.append((at, [m[new] for m in hv], cnt[new].astype(np.float32)))
+        steps.append(
+            (
+                nb.reshape(-1),
+                np.stack([m[new] for m in hv]).astype(np.float32),
+                cnt[new].astype(np.float32),
+                (px + np.arange(3)[:, None] * size).reshape(-1),
+                px,
+            )
+        )
         have[at] = True
         idx = idx[~new]
-    return steps
+    px = np.concatenate([step[4] for step in steps])
+    ys, xs = np.divmod(px, w)
+    rows = [np.clip(ys + d, 0, h - 1) * w for d in (-1, 0, 1)]
+    cols = [np.clip(xs + d, 0, w - 1) for d in (-1, 0, 1)]
+    ring = np.stack([r + c for r in rows for c in cols])
+    past = (ys == 0) | (ys == h - 1) | (xs == 0) | (xs == w - 1)
+    edge = None
+    if past.any():  # (past the canvas: the padded copy held the edge pixels as they were before the turns)
+        off = np.zeros((9, len(px)), bool)
+        for i, (dy, dx) in enumerate((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)):
+            off[i] = ((ys + dy < 0) | (ys + dy >= h)) | ((xs + dx < 0) | (xs + dx >= w))
+        pos = np.flatnonzero(off)
+        edge = (pos, ring.reshape(-1)[pos])
+    return UnderPlan(
+        [step[:4] for step in steps],
+        px,
+        (px + np.arange(3)[:, None] * size).reshape(-1),
+        ring.reshape(-1),
+        edge,
+    )
+
+
+def _unpadded(at: np.ndarray, w: int) -> np.ndarray:
+    """Flat indices into an image padded 1 px round (width w + 2) as indices into the image."""
+    return (at // (w + 2) - 1) * w + at % (w + 2) - 1
 
 
 def _take(planes: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -2077,13 +2134,30 @@ def _smooth_fill(
 def _cell_means(c: np.ndarray, px: int) -> np.ndarray:
     """(gh, gw) float32: each COARSE px cell's mean over the valid pixels within about `px` px (0 where none),
     from `c`, the summed-area table (2, gh + 1, gw + 1) of the cells' sums of the values and of the valid
-    pixels."""
+    pixels. (The table's four corners of every cell's box in one gather: `_box_corners`.)"""
     gh, gw = c.shape[1] - 1, c.shape[2] - 1
-    r = -(-px // COARSE)
+    got = np.take(c.reshape(2, -1), _box_corners(gh, gw, -(-px // COARSE)), axis=1).reshape(2, 4, gh, gw)
+    box = got[:, 0] - got[:, 1]  # (y1, x1) - (y0, x1) - (y1, x0) + (y0, x0), in that order
+    box -= got[:, 2]
+    box += got[:, 3]
+    return np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _box_corners(gh: int, gw: int, r: int) -> np.ndarray:
+    """Flat indices into a (gh + 1, gw + 1) summed-area table of the corners (y1, x1), (y0, x1), (y1, x0),
+    (y0, x0) of each of the (gh, gw) cells' boxes r cells round them (clipped to the grid): (4 * gh * gw,),
+    read-only (kept for the next call of the size)."""
     y0, y1 = np.clip(np.arange(gh) - r, 0, gh), np.clip(np.arange(gh) + r + 1, 0, gh)
     x0, x1 = np.clip(np.arange(gw) - r, 0, gw), np.clip(np.arange(gw) + r + 1, 0, gw)
-    box = c[:, y1][:, :, x1] - c[:, y0][:, :, x1] - c[:, y1][:, :, x0] + c[:, y0][:, :, x0]
-    return np.where(box[1] > 0.5, box[0] / np.maximum(box[1], 0.5), 0.0).astype(np.float32)
+    out = np.concatenate(
+        [
+            (ys[:, None] * (gw + 1) + xs[None, :]).reshape(-1)
+            for ys, xs in ((y1, x1), (y0, x1), (y1, x0), (y0, x0))
+        ]
+    )
+    out.flags.writeable = False
+    return out
 
 
 def _cell_sums(c: np.ndarray) -> np.ndarray:
@@ -2213,22 +2287,51 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take), per)
 
 
-def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = None) -> None:
+class AutoColours(NamedTuple):
+    """`auto_fill`'s `colours` for a plan made before the model ran (`auto_colours`), with what it takes of them
+    per pixel: the regions' a* / 500 and -b* / 200 (float32; None where a region's a*, b* is the model's own:
+    NaN), and the top of each pixel's L* (the fourth row; NaN: 100)."""
+
+    colours: np.ndarray
+    a: np.ndarray | None
+    b: np.ndarray | None
+    top: np.ndarray
+
+
+def auto_colours(plan: AutoPlan, colours: np.ndarray) -> AutoColours:
+    """`colours` (4, m) for `plan` with their per-pixel terms (`AutoColours`), worked out ahead of `auto_fill`
+    (beside the model: the same values as auto_fill makes of `colours` itself)."""
+    m, _, _, reg, pick, *_, per = plan
+    if per is None:
+        per = np.bincount(reg if pick is None else np.take(reg, pick), minlength=m)
+    a = b = None
+    if np.isfinite(colours[1:3, per > 0]).all():  # (a region without pixels is never taken: any value)
+        ab = np.where(np.isfinite(colours[1:3]), colours[1:3], 0.0).astype(np.float32)
+        a, b = np.take(ab[0] * np.float32(1 / 500), reg), np.take(ab[1] * np.float32(-1 / 200), reg)
+    return AutoColours(colours, a, b, np.take(np.nan_to_num(colours[3], nan=100.0), reg))
+
+
+def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | AutoColours | None = None) -> None:
     """An automatic dab from the model in every enclosed region without a dab (see the module's notes), in
     place: one colour of the model's own per region of `plan` (`auto_plan`), its lightness shading kept.
     Only the plan's pixels are worked on (no whole-image passes): one CIELAB round trip of them, the medians
     by a partition per region, the shading by the region's rim from a box blur on COARSE px cells evaluated
     at the rim's pixels alone. `colours`: (4, m): CIELAB to paint the regions in instead of the model's
     medians (NaN: its median), with its shading around its median kept up to the L* of the fourth row (the
-    top of the colour's gamut: exemplar.tops)."""
+    top of the colour's gamut: exemplar.tops), or `auto_colours(plan, colours)`."""
     m, _, idx, reg, pick, near, own, rim, per = plan
+    ahead = colours if isinstance(colours, AutoColours) else None
+    if ahead is not None:
+        colours = ahead.colours
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
     if per is None:
         per = np.bincount(reg if pick is None else np.take(reg, pick), minlength=m)
     # (a region none of whose pixels the medians use has median 0 either way)
-    if colours is None or not np.isfinite(colours[1:3, per > 0]).all():
+    if colours is None or (
+        ahead.a is None if ahead is not None else not np.isfinite(colours[1:3, per > 0]).all()
+    ):
         c = lab(px, 0.5, 0.5)
         med = _region_median(c, reg, m, pick, per)  # (the pixels away from the lines' bevel)
     else:  # (every region takes exemplar's a*, b*: the model's L* alone, for the shading; the same values)
@@ -2248,20 +2351,27 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = N
     # each pixel's colour: its region's median a*, b* with the shaded L*, straight to CIELAB's f terms (as srgb
     # makes them: the same values; a*/500 and -b*/200 per region, then one take each)
     shade *= np.float32(SHADING)
-    if colours is not None:  # (exemplar's colours)
+    if ahead is not None and ahead.a is not None:  # (exemplar's a*, b* for every region, taken ahead)
+        med = np.where(np.isfinite(colours[0]), colours[0], med[0]).astype(np.float32)[None]
+    elif colours is not None:  # (exemplar's colours)
         med = np.where(np.isfinite(colours[:3]), colours[:3], med).astype(np.float32)
     fs = np.empty((3, len(reg)), np.float32)
     lum = np.take(med[0], reg)
     lum += shade
     np.clip(lum, 0, 100, out=lum)
     if colours is not None:
-        np.minimum(lum, np.take(np.nan_to_num(colours[3], nan=100.0), reg), out=lum)
+        top = ahead.top if ahead is not None else np.take(np.nan_to_num(colours[3], nan=100.0), reg)
+        np.minimum(lum, top, out=lum)
     np.add(lum, np.float32(16), out=fs[1])
     fs[1] *= np.float32(1 / 116)
-    np.take(med[1] * np.float32(1 / 500), reg, out=fs[0])
-    fs[0] += fs[1]
-    np.take(med[2] * np.float32(-1 / 200), reg, out=fs[2])
-    fs[2] += fs[1]
+    if ahead is not None and ahead.a is not None:
+        np.add(ahead.a, fs[1], out=fs[0])
+        np.add(ahead.b, fs[1], out=fs[2])
+    else:
+        np.take(med[1] * np.float32(1 / 500), reg, out=fs[0])
+        fs[0] += fs[1]
+        np.take(med[2] * np.float32(-1 / 200), reg, out=fs[2])
+        fs[2] += fs[1]
     _put(flat, idx, srgb_of_f(fs, scale=2.0, offset=-1.0))
     if not np.shares_memory(flat, result):
         result[...] = flat.reshape(result.shape)
@@ -2272,7 +2382,7 @@ class RimPlan(NamedTuple):
     pixels it smooths over (`valid`, bool over the pixel list), the COARSE px cell of each of them (`cell`), the
     summed-area table of their counts per cell (`count`: (gh + 1, gw + 1) float32, 0 on its first row and
     column), and for each pixel the smoothing is wanted at, the two taps of its column's interpolation and their
-    weight (`lo`, `hi`, `frac`) into the cells' means interpolated to the image's `h` rows ((h, gw), flat)."""
+    weight (`lo`, `hi`, `frac`; and 1 - `frac`) into the cells' means interpolated to the image's `h` rows ((h, gw), flat)."""
 
     h: int
     valid: np.ndarray
@@ -2281,6 +2391,7 @@ class RimPlan(NamedTuple):
     lo: np.ndarray
     hi: np.ndarray
     frac: np.ndarray
+    rest: np.ndarray  # 1 - frac
 
 
 def _rim_plan(valid: np.ndarray, idx: np.ndarray, at: np.ndarray, take: np.ndarray) -> RimPlan:
@@ -2302,7 +2413,8 @@ def _rim_plan(valid: np.ndarray, idx: np.ndarray, at: np.ndarray, take: np.ndarr
     lo, hi, frac = _lerp_taps(w, gw)
     xn = xs[at]
     base = ys[at] * gw
-    return RimPlan(h, valid, cell, count, base + np.take(lo, xn), base + np.take(hi, xn), np.take(frac, xn))
+    frac = np.take(frac, xn)
+    return RimPlan(h, valid, cell, count, base + np.take(lo, xn), base + np.take(hi, xn), frac, 1 - frac)
 
 
 def _smooth_at(x: np.ndarray, plan: RimPlan, reach: int) -> np.ndarray:
@@ -2315,15 +2427,24 @@ def _smooth_at(x: np.ndarray, plan: RimPlan, reach: int) -> np.ndarray:
     c[0, 1:, 1:] = sums.reshape(gh, gw).astype(np.float32).cumsum(0).cumsum(1)
     c[1] = plan.count
     rows = _lerp(_cell_means(c, reach), plan.h, 0).reshape(-1)  # (h, gw): the rows' pass on the cells
-    f = plan.frac
-    return np.take(rows, plan.lo) * (1 - f) + np.take(rows, plan.hi) * f
+    got = np.take(rows, plan.lo)
+    got *= plan.rest
+    top = np.take(rows, plan.hi)
+    top *= plan.frac
+    got += top
+    return got
 
 
+@functools.lru_cache(maxsize=64)
 def _lerp_taps(n: int, g: int) -> tuple:
-    """`_lerp`'s two taps and weight for each of the n pixels along an axis of `g` COARSE cells."""
+    """`_lerp`'s two taps and weight for each of the n pixels along an axis of `g` COARSE cells (read-only arrays,
+    kept for the next call of the size)."""
     pos = np.clip((np.arange(n, dtype=np.float32) - (COARSE - 1) / 2) / COARSE, 0, g - 1)
     lo = np.minimum(np.floor(pos).astype(np.int64), g - 1)
-    return lo, np.minimum(lo + 1, g - 1), (pos - lo).astype(np.float32)
+    taps = (lo, np.minimum(lo + 1, g - 1), (pos - lo).astype(np.float32))
+    for t in taps:
+        t.flags.writeable = False
+    return taps
 
 
 def _by_region(reg: np.ndarray, m: int) -> np.ndarray:

@@ -63,10 +63,11 @@ import functools
 import logging
 import math
 import os
+import queue
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import NamedTuple
 
 import numpy as np
@@ -452,8 +453,8 @@ def _enlarged_bands(planes: np.ndarray, height: int, width: int, band_pixels: in
 
 
 def _seen_plane(plane: np.ndarray, out: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
-    """One model-space plane ([-1, 1]) as the artist sees it: [0, 1], `lines` multiplied in; into `out` (may
-    be `plane`)."""
+    """One model-space plane ([-1, 1]) as the artist sees it (or planes (3, H, W)): [0, 1], `lines` multiplied
+    in; into `out` (may be `plane`)."""
     np.multiply(plane, 0.5, out=out)
     out += 0.5
     np.clip(out, 0.0, 1.0, out=out)  # as max(0) then min(1), NaN kept; one vectorised pass
@@ -666,7 +667,7 @@ def _keep_colours_of(out: np.ndarray, f: np.ndarray, shift: Regions | None = Non
     (consumed) of the same size, and `_shift_ahead`'s regions (or None: the style's own lightness)."""
     fy = colour.lab_f_y(out, 0.5, 0.5)
     if shift is not None:
-        _line_cap(fy, f[1], shift)
+        _line_cap(fy, shift)
         _shift(fy, shift)
         _rimless(fy, shift, f)
     f[0] += fy
@@ -703,6 +704,7 @@ class Regions(NamedTuple):
     # for the regions mostly in `sky`, what caps their lightness at their input's (`_shift`), or None
     cap: tuple | None
     lines: np.ndarray  # the box pixels on a line or its 1 px edge (flat indices: `_line_cap`)
+    line_top: np.ndarray  # ... the lightest the style may make them: their input's fy + LINE_LIFT
     rim: tuple  # the paper beside the free lines and their anti-aliased edges (`_rim_layers`: `_rimless`)
 
 
@@ -772,6 +774,8 @@ def _shift_ahead(
                     level.append((r, px, float(np.median(fy_in.reshape(-1)[px]))))
             cap = (at, weight[at], fy_in.reshape(-1)[at], level)
     lines = np.flatnonzero(inside == 0)
+    line_top = fy_in.reshape(-1)[lines]
+    line_top += np.float32(LINE_LIFT / 116.0)  # (L* = 116 fy - 16)
     rim = _rim_layers(edge, paper, sel, fy_in, sky, x[:, y0:y1, x0:x1])
     return Regions(
         lab,
@@ -787,6 +791,7 @@ def _shift_ahead(
         fixed,
         cap,
         lines,
+        line_top,
         rim,
     )
 
@@ -889,15 +894,13 @@ def _shift(fy: np.ndarray, rg: Regions) -> np.ndarray:
 LINE_LIFT = 35.0  # L*: a style may shade the artist's lines at most this much lighter than they are drawn
 
 
-def _line_cap(fy: np.ndarray, fy_in: np.ndarray, rg: Regions) -> np.ndarray:
+def _line_cap(fy: np.ndarray, rg: Regions) -> np.ndarray:
     """fy (the style's lightness over the box, before `_shift` moves it) on the lines and their 1 px edges no more than
-    LINE_LIFT L* above the input's `fy_in` there, in place. 3D Clay shades a shape's outline as a grey bevel
+    LINE_LIFT L* above the input's there (`rg.line_top`), in place. 3D Clay shades a shape's outline as a grey bevel
     (L* ~31 on the demo house at 512 px) but a line with paper on both sides (a ground line, a scooter's
     stem, lines with no shape) as a pale ghost of itself (L* ~76): the drawing fades where it has no fill."""
     flat = fy.reshape(-1)
-    top = fy_in.reshape(-1)[rg.lines]
-    top += np.float32(LINE_LIFT / 116.0)  # (L* = 116 fy - 16)
-    flat[rg.lines] = np.minimum(flat[rg.lines], top)
+    flat[rg.lines] = np.minimum(flat[rg.lines], rg.line_top)
     return fy
 
 
@@ -1182,24 +1185,32 @@ def skyless(x: np.ndarray, sky: np.ndarray) -> np.ndarray:
     return out
 
 
-def _hazeless(rest: np.ndarray, out: np.ndarray, drawing: np.ndarray) -> np.ndarray:
+def _hazeless(
+    rest: np.ndarray, out: np.ndarray, drawing: np.ndarray, plan: tuple | None = None
+) -> np.ndarray:
     """keep_paper's `rest` (1 - its weight) with the style's haze in the paper beside the drawing taken out:
     there (rest > 0 off `drawing`, `_drawing`'s mask of the same size) the style's darkness (1 - its darkest
     channel) is kept only as far as it reaches from the drawing without getting darker on the way (a bevel
     fading into the paper: as it was), not a smudge past a lighter gap: 3D Clay's grey smudge 10-16 px from
     the demo house's wall at 512 px (cut by the ramp into a faint grey frame, 248 of 255), and the grey
     patches it paints 3-10 px beside a line with paper on both sides, past the pale rim it gives the line.
-    A new array where it changes anything."""
-    box = _bounds_of(rest > 0)
-    if box is None:
+    A new array where it changes anything. `plan`: `_haze_plan(rest, drawing)` when it was made already (it
+    needs no `out`: the pipeline makes it beside the style's run)."""
+    plan = _haze_plan(rest, drawing) if plan is None else plan
+    if plan is None:
         return rest
-    y0, y1, x0, x1 = (max(0, box[0] - 1), box[1] + 1, max(0, box[2] - 1), box[3] + 1)
-    r, o, seed = rest[y0:y1, x0:x1], out[:, y0:y1, x0:x1], drawing[y0:y1, x0:x1]
-    inside = (r > 0) & ~seed
+    y0, y1, x0, x1, inside, pos, seed = plan
+    o = out[:, y0:y1, x0:x1]
     # the darkness in 8-bit levels (1 - the darkest channel; uint8: a quarter of the bytes to pass over)
-    dark = np.clip((1.0 - o.min(axis=0)) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-    reach = np.where(seed, dark, np.uint8(0))  # (the drawing: its own darkness)
-    top = np.where(r > 0, dark, np.uint8(0))  # (the paper beyond the ramp: none)
+    dark = np.minimum(o[0], o[1])
+    np.minimum(dark, o[2], out=dark)
+    np.subtract(1.0, dark, out=dark)
+    dark *= 127.5
+    dark += 0.5
+    np.clip(dark, 0, 255, out=dark)
+    dark = dark.astype(np.uint8)
+    reach = np.bitwise_and(dark, seed)  # (the drawing: its own darkness; 255 there, 0 elsewhere)
+    top = np.bitwise_and(dark, pos)  # (the paper beyond the ramp: none)
     # out from the drawing, a 3 x 3 step at a time, until a step changes nothing (within 5 steps on 26 of 44
     # test drawings, the bench's sketch after 2; the demo house takes all 17)
     for _ in range(PAPER_MARGIN[1] + 1):
@@ -1214,6 +1225,19 @@ def _hazeless(rest: np.ndarray, out: np.ndarray, drawing: np.ndarray) -> np.ndar
     rest = rest.copy()
     rest[y0:y1, x0:x1][cap] *= reach[cap].astype(np.float32) / dark[cap]
     return rest
+
+
+def _haze_plan(rest: np.ndarray, drawing: np.ndarray) -> tuple | None:
+    """What `_hazeless` needs of `rest` and `drawing` alone: the box it works on (rest > 0 and 1 px round it),
+    there the paper it may cap (rest > 0 off the drawing), and rest > 0 and the drawing as uint8 masks (255 or
+    0, for a bitwise and); None where rest is 0 everywhere."""
+    box = _bounds_of(rest > 0)
+    if box is None:
+        return None
+    y0, y1, x0, x1 = (max(0, box[0] - 1), box[1] + 1, max(0, box[2] - 1), box[3] + 1)
+    pos, seed = rest[y0:y1, x0:x1] > 0, drawing[y0:y1, x0:x1]
+    inside = pos & ~seed
+    return y0, y1, x0, x1, inside, pos.view(np.uint8) * np.uint8(255), seed.view(np.uint8) * np.uint8(255)
 
 
 def _bounds_of(mask: np.ndarray) -> tuple | None:
@@ -1240,20 +1264,22 @@ def _keep_ahead(
     """What keeping colours (and the paper) needs of the style's input `x` alone, worked out while the style
     runs: (1 - the paper weight (what keep_paper keeps of the style's output) or None, the box of rows and
     columns that are not all paper, the input's colours over it, the regions whose lightness is kept
-    (`_shift_ahead`) or None without `labels`). Outside the box keep_paper gives back `x` itself (weight 1),
-    so keep_colours skips it."""
+    (`_shift_ahead`) or None without `labels`, `_hazeless`' plan over the box or None). Outside the box
+    keep_paper gives back `x` itself (weight 1), so keep_colours skips it."""
     h, w = x.shape[1:]
-    rest, drawing, box = None, None, (0, h, 0, w)
+    rest, drawing, box, haze = None, None, (0, h, 0, w), None
     if paper is not None:
         drawing = _drawing(paper, x)
         rest = 1.0 - _weight_of(drawing)
         drawn = rest != 0.0
         box = _bounds_of(drawn) or (0, 0, 0, 0)
+        y0, y1, x0, x1 = box
+        haze = _haze_plan(rest[y0:y1, x0:x1], drawing[y0:y1, x0:x1])
     f = _input_colours(x, box)
     shift = None
     if labels is not None and f.size:
         shift = _shift_ahead(labels, paper, x, f[1], box, layer, sky)
-    return rest, drawing, box, f, shift
+    return rest, drawing, box, f, shift, haze
 
 
 def _keep(
@@ -1264,16 +1290,20 @@ def _keep(
     box: tuple,
     f: np.ndarray,
     shift=None,
+    haze=None,
 ) -> np.ndarray:
     """keep_colours (and keep_paper with `rest`, 1 - its weight) on the style's output `out`, in place, with
-    `_keep_ahead`'s (rest, drawing, box, f, shift): the same values as keep_colours(out, x, labels) then keep_paper,
-    working on the box alone."""
+    `_keep_ahead`'s (rest, drawing, box, f, shift, haze): the same values as keep_colours(out, x, labels) then
+    keep_paper, working on the box alone."""
     y0, y1, x0, x1 = box
     o = out[:, y0:y1, x0:x1]
     if o.size:
         _keep_colours_of(o, f, shift)
     if rest is not None:
-        _toward(o, x[:, y0:y1, x0:x1], _hazeless(rest[y0:y1, x0:x1], o, drawing[y0:y1, x0:x1]))
+        r = rest[y0:y1, x0:x1]
+        _toward(
+            o, x[:, y0:y1, x0:x1], _hazeless(r, o, drawing[y0:y1, x0:x1], haze) if haze is not None else r
+        )
         out[:, :y0] = x[:, :y0]  # all paper (weight 1): x itself
         out[:, y1:] = x[:, y1:]
         out[:, y0:y1, :x0] = x[:, y0:y1, :x0]
@@ -1322,12 +1352,14 @@ def _box_share(mask: np.ndarray, r: int) -> np.ndarray:
     The counts are whole numbers, exact either way: the same values as `_box`."""
     h, w = mask.shape
     k = 2 * r + 1
+    if r < 1:
+        return mask.astype(np.float32)
     p = hintfill.edged(mask.view(np.uint8), r, np.uint16 if k * k > 255 else np.uint8)
-    rows = p[:, 0:w].copy()
-    for dx in range(1, k):
+    rows = np.add(p[:, 0:w], p[:, 1 : 1 + w])  # (r >= 1: the first two added at once, no copy pass)
+    for dx in range(2, k):
         rows += p[:, dx : dx + w]
-    count = rows[0:h].copy()
-    for dy in range(1, k):
+    count = np.add(rows[0:h], rows[1 : 1 + h])
+    for dy in range(2, k):
         count += rows[dy : dy + h]
     out = count.astype(np.float32)
     out *= np.float32(1.0 / (k * k))
@@ -1338,12 +1370,14 @@ def _box(planes: np.ndarray, r: int) -> np.ndarray:
     """The mean over (2r + 1)^2 px around each pixel of planar (C, H, W) float32 (edges repeated)."""
     h, w = planes.shape[1:]
     k = 2 * r + 1
+    if r < 1:
+        return planes.astype(np.float32)
     p = hintfill.edged(planes, r)
-    rows = p[:, :, 0:w].copy()
-    for dx in range(1, k):
+    rows = np.add(p[:, :, 0:w], p[:, :, 1 : 1 + w])  # (r >= 1; the first two added at once: no copy pass)
+    for dx in range(2, k):
         rows += p[:, :, dx : dx + w]
-    out = rows[:, 0:h].copy()
-    for dy in range(1, k):
+    out = np.add(rows[:, 0:h], rows[:, 1 : 1 + h])
+    for dy in range(2, k):
         out += rows[:, dy : dy + h]
     out *= 1.0 / (k * k)
     return out
@@ -1653,8 +1687,9 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
         # similar training picture
         if p.n and not p.painted:
             colours = functools.partial(exemplar.plan_colours, p.line)
-            if p.auto is not None:  # (its shapes known: worked out here, beside the model)
-                colours = colours(p.auto)
+            if p.auto is not None:  # (its shapes known: worked out here, beside the model, with what fill
+                colours = colours(p.auto)  # takes of them per pixel)
+                colours = None if colours is None else hintfill.auto_colours(p.auto, colours)
         elif p.n and p.dabbed and exemplar.DABBED:  # the objects without a dab: their own exemplars' colours
             check()  # (the lines thickened and the open paper as dab_groups made them)
             got = exemplar.beside_dabs(
@@ -1668,9 +1703,9 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
 def _as_seen(x: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
     """A planar model-space image as to_image_space shows it (no resize), still planar: [0, 1], `lines`
     multiplied in; in place."""
-    for plane in x:  # to_image_space's own operations: the same values
-        _seen_plane(plane, plane, lines)
-    return x
+    return _seen_plane(
+        x, x, lines
+    )  # to_image_space's own operations, on the three planes at once: the same values
 
 
 def _rgba_of(seen: np.ndarray) -> np.ndarray:
@@ -1696,20 +1731,26 @@ HELPER_THREAD = "nftgan-pipeline-helper"  # the name prefix of run()'s helper th
 
 
 class _Beside:
-    """One helper thread per run() call (a one-worker ThreadPoolExecutor) for the work that needs only what is
-    known before a model runs (the sketch's line layer, dabs, regions and paper; the style's input's colours;
-    the colorized RGBA image), done while onnxruntime runs the model on the calling thread: numpy releases the
-    GIL in most of it, so it runs beside the session's threads. A task submitted is held until the next `go()`,
-    which run() calls just before it starts a model's session: the helper's numpy work then overlaps the
-    model, not the calling thread's own preparation for it (on 2 cores the two competed). Tasks run in order,
-    each result() joined before use (a held task's result() lets it go first); the values are what the same
-    calls give in line. close() (always, in a finally) cancels the tasks not started (held or queued) and
-    joins the thread: none outlives its run() call, whether it ended, failed or was cancelled; a task that
-    takes a while calls `check()` between its steps, which raises Cancelled once the job is cancelled or the
-    run is closing. Where no thread can start (the interpreter shutting down), a task runs in line at go()."""
+    """One helper thread per run() call for the work that needs only what is known before a model runs (the
+    sketch's line layer, dabs, regions and paper; the style's input's colours; the colorized RGBA image), done
+    while onnxruntime runs the model on the calling thread: numpy releases the GIL in most of it, so it runs
+    beside the session's threads. A task submitted is held until the next `go()`, which run() calls just before
+    it starts a model's session: the helper's numpy work then overlaps the model, not the calling thread's own
+    preparation for it (on 2 cores the two competed). Tasks run in order, each result() joined before use (a
+    held task's result() lets it go first); the values are what the same calls give in line. close() (always,
+    in a finally) cancels the tasks not started (held or queued) and joins the thread: none outlives its run()
+    call, whether it ended, failed or was cancelled; a task that takes a while calls `check()` between its
+    steps, which raises Cancelled once the job is cancelled or the run is closing. Where no thread can start
+    (the interpreter shutting down), a task runs in line at go().
+    The thread is a plain one reading a queue (no ThreadPoolExecutor: its set-up per call and its worker's
+    bookkeeping are the calling thread's time at 256 px), started with nothing queued, so it waits on the
+    queue, the GIL free, once it is up: the calling thread is back at its own work without waiting for the
+    GIL, and the tasks go in after it (`go`: the thread's start and the two hand-offs, the calling thread's
+    wall time, 0.36 -> ms a call on the bench sketch)."""
 
     def __init__(self, job=None):
-        self._pool: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._queue = queue.SimpleQueue()
         self._closing = False
         self._job = job
         self._held: list[tuple[Future, object, tuple]] = []
@@ -1729,17 +1770,23 @@ class _Beside:
     def go(self) -> None:
         """Start the tasks held so far, in order: on the helper thread, or in line where none can start."""
         held, self._held = self._held, []
-        for i, (done, fn, args) in enumerate(held):
+        if not held:
+            return
+        if self._thread is None:
             try:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(
-                        1, thread_name_prefix=HELPER_THREAD, initializer=_lower_priority
-                    )
-                self._pool.submit(self._settle, done, fn, args)
-            except RuntimeError:  # "cannot schedule new futures after interpreter shutdown": in line
-                for task in held[i:]:
+                self._thread = _start_helper(self._work)
+            except RuntimeError:  # "can't create new thread at interpreter shutdown": in line
+                for task in held:
                     self._settle(*task)
                 return
+        for task in held:
+            self._queue.put(task)
+
+    def _work(self) -> None:
+        """The helper thread: the tasks from the queue, in order, until close() puts None."""
+        _lower_priority()
+        while (task := self._queue.get()) is not None:
+            self._settle(*task)
 
     def _settle(self, done: Future, fn, args: tuple) -> None:
         """Run a task into its Future (nothing when it was cancelled first)."""
@@ -1754,12 +1801,21 @@ class _Beside:
     def close(self) -> None:
         self._closing = True
         self._held = []
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        for done in self._pending:  # (held, or queued and cancelled with the pool: none is running now)
+        for done in list(self._pending):  # (held or queued: not started; the helper skips a cancelled one)
             done.cancel()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
         self._pending = set()
+
+
+def _start_helper(work) -> threading.Thread:
+    """`work` on a new thread named HELPER_THREAD, started (a daemon: close() joins it; none is left to keep
+    the interpreter from exiting)."""
+    thread = threading.Thread(target=work, name=HELPER_THREAD + "_0", daemon=True)
+    thread.start()
+    return thread
 
 
 # the helper thread's nice value above the calling thread's (Linux: each thread has its own; at most 19). The

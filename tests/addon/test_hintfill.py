@@ -2335,3 +2335,80 @@ def test_a_roofs_fill_ends_straight_across_the_gap_at_its_eaves(dab):
         assert len(gap) >= 4
         assert shape[top, gap].all(), shape[top, gap]  # filled to the slope
         assert not shape[top + 1 : top + 6, gap].any(), np.argwhere(shape[top + 1 : top + 6, gap])
+
+
+def _under_lines_padded(result, labels, changed):
+    """`_under_plan` and `_under_lines` as they were before session 25 (the turns in flat indices of a clipped
+    copy of the result padded 1 px round, its edge pixels repeated; four gathers a turn, nine for the 3 x 3
+    means): the reference the one-gather version must equal bit for bit."""
+    h, w = labels.shape
+    stride = w + 2
+    todo = labels < 0
+    todo &= hintfill.grow(changed & ~todo, hintfill.UNDER)
+    padded = np.zeros((2, h + 2, stride), bool)
+    padded[0, 1:-1, 1:-1] = labels >= 0
+    padded[1, 1:-1, 1:-1] = todo
+    have = padded[0].reshape(-1)
+    idx = np.flatnonzero(padded[1])
+    steps = []
+    for _ in range(hintfill.UNDER):
+        hv = [have[idx + o] for o in (-stride, stride, -1, 1)]
+        cnt = sum(m.astype(np.uint8) for m in hv)
+        new = cnt > 0
+        if not new.any():
+            break
+        steps.append((idx[new], [m[new] for m in hv], cnt[new].astype(np.float32)))
+        have[idx[new]] = True
+        idx = idx[~new]
+    under = np.empty((3, h + 2, stride), np.float32)
+    under[:, 1:-1, 1:-1] = result
+    under[:, 1:-1, 0], under[:, 1:-1, -1] = under[:, 1:-1, 1], under[:, 1:-1, -2]
+    under[:, 0], under[:, -1] = under[:, 1], under[:, -2]
+    np.clip(under, -1.0, 1.0, out=under)
+    under = under.reshape(3, -1)
+    for at, hv, cnt in steps:
+        total = under[:, at - stride] * hv[0]
+        for o, k in ((stride, 1), (-1, 2), (1, 3)):
+            total += under[:, at + o] * hv[k]
+        under[:, at] = total / cnt
+    at = np.concatenate([step[0] for step in steps])
+    total = under[:, at - stride - 1]
+    for o in (-stride, -stride + 1, -1, 0, 1, stride - 1, stride, stride + 1):
+        total += under[:, at + o]
+    total /= 9
+    out = result.copy()
+    out.reshape(3, -1)[:, (at // stride - 1) * w + at % stride - 1] = total
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_colours_under_the_lines_are_those_of_the_padded_copy(seed):
+    """_under_lines takes each turn's neighbours in one gather from the result itself (clipped as gathered, its
+    edge pixels repeated past the canvas, each turn's colours written into the result: the 3 x 3 means overwrite
+    them): the same values, bit for bit, as the padded, clipped copy it worked on before, with lines along and
+    across the canvas's edges and corners (where the padded copy's border held the edge as it was before the
+    turns), values out of [-1, 1], and a result that is a strided view."""
+    rng = np.random.default_rng(seed)
+    n = 48
+    line = np.zeros((n, n), bool)
+    line[:, 0:2] = line[0:3, :] = True  # along the left and top edges, into the corner
+    line[:, 20:23] = line[30:32, :] = True  # across the canvas to the right and bottom edges
+    line[rng.integers(0, n, 40), rng.integers(0, n, 40)] = True  # specks
+    labels, k = hintfill.regions(line)
+    assert k >= 3
+    changed = (labels == labels[10, 10]) | (labels == labels[40, 40])
+    result = rng.uniform(-1.3, 1.3, (3, n, n)).astype(np.float32)
+    plan = hintfill._under_plan(labels, changed)
+    assert plan and plan.edge is not None  # (lines on the canvas's edge: the border's values are read)
+    want = _under_lines_padded(result, labels, changed)
+    assert not np.array_equal(want, result)
+    got = result.copy()
+    hintfill._under_lines(got, labels, changed)
+    np.testing.assert_array_equal(got, want)
+    # views that are not contiguous (worked on a copy, written back): every other column, and the rows of a
+    # cropped result (the model's output on a canvas padded to the size the graph takes: its planes' rows
+    # are contiguous, the planes are not)
+    for view in (np.empty((3, n, 2 * n), np.float32)[:, :, ::2], np.empty((3, n + 3, n), np.float32)[:, :n]):
+        view[...] = result
+        hintfill._under_lines(view, labels, None, plan)
+        np.testing.assert_array_equal(view, want)

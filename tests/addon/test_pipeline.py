@@ -382,9 +382,10 @@ def test_keeping_colours_skips_what_becomes_paper_and_gives_the_same_image(side)
     paper_half = (layer_half > 0.99) & (half == half[0, 0])
     assert n >= 2
     blank = np.ones_like(x)  # a blank canvas: all of it paper, nothing kept
-    rest, drawing, box, f, shift = pipeline._keep_ahead(blank, np.ones(x.shape[1:], bool), labels)
+    kept = pipeline._keep_ahead(blank, np.ones(x.shape[1:], bool), labels)
+    rest, box = kept[0], kept[2]
     assert box == (0, 0, 0, 0) and (rest == 0).all()  # (1 - the paper weight: nothing of the output kept)
-    np.testing.assert_array_equal(pipeline._keep(out.copy(), blank, rest, drawing, box, f, shift), blank)
+    np.testing.assert_array_equal(pipeline._keep(out.copy(), blank, *kept), blank)
     for lab, p in [
         (None, paper),
         (None, None),
@@ -393,8 +394,9 @@ def test_keeping_colours_skips_what_becomes_paper_and_gives_the_same_image(side)
         (half, paper_half),
         (half, None),
     ]:
-        rest, drawing, box, f, shift = pipeline._keep_ahead(x, p, lab)
-        got = pipeline._keep(out.copy(), x, rest, drawing, box, f, shift)
+        kept = pipeline._keep_ahead(x, p, lab)
+        box = kept[2]
+        got = pipeline._keep(out.copy(), x, *kept)
         want = pipeline.keep_colours(out.copy(), x, lab, p)
         if p is not None:
             want = pipeline.keep_paper(want, x, p)
@@ -640,11 +642,10 @@ def test_the_work_beside_the_models_gives_what_it_gives_in_line(colorize_model, 
     assert all(w.startswith(pipeline.HELPER_THREAD) for w in where) and len(where) == len(cases)
     assert not _helpers_alive()
 
-    class NoThreads(pipeline.ThreadPoolExecutor):  # as at interpreter shutdown: no thread can start
-        def submit(self, *args, **kwargs):
-            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+    def no_threads(work):  # as at interpreter shutdown: no thread can start
+        raise RuntimeError("can't create new thread at interpreter shutdown")
 
-    monkeypatch.setattr(pipeline, "ThreadPoolExecutor", NoThreads)
+    monkeypatch.setattr(pipeline, "_start_helper", no_threads)
     for (px, models, kw), got in zip(cases, beside, strict=True):
         want = pipeline.run(px, models=models, **kw)
         assert list(got) == list(want)
