@@ -1711,58 +1711,47 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None
     padded[1, 1:-1, 1:-1] = todo
     have = padded[0].reshape(-1)
     idx = np.flatnonzero(padded[1])
-    steps = []
-    size = h * w
+    image = _image_index(h, w)
+    four = np.array([-stride, stride, -1, 1], np.intp)[:, None]
+    size = np.arange(3, dtype=np.intp)[:, None] * (h * w)
+    steps, turns = [], []
     for _ in range(UNDER):
-        hv = [have[idx + o] for o in (-stride, stride, -1, 1)]
-        cnt = hv[0].view(np.uint8) + hv[1].view(np.uint8)  # (0-4: bytes, no int64 temporaries)
-        cnt += hv[2].view(np.uint8)
-        cnt += hv[3].view(np.uint8)
+        hv = have[idx + four]  # (4, n): above, below, left, right
+        cnt = hv.view(np.uint8).sum(axis=0, dtype=np.uint8)  # (0-4: bytes, no int64 temporaries)
         new = cnt > 0
         if not new.any():
             break
         at = idx[new]
-        px = _unpadded(at, w)
-        ys, xs = np.divmod(px, w)
-        # (a neighbour past the canvas has no colour: the pixel itself, times 0)
-        nb = np.stack([px - w * (ys > 0), px + w * (ys < h - 1), px - (xs > 0), px + (xs < w - 1)])
-        # (the count as float32: _under_lines divides in float32, the same values as in float64 for 1-4)
-        steps.append(
-            (
-                nb.reshape(-1),
-                np.stack([m[new] for m in hv]).astype(np.float32),
-                cnt[new].astype(np.float32),
-                (px + np.arange(3)[:, None] * size).reshape(-1),
-                px,
-            )
-        )
+        turns.append(at)
+        px = np.take(image, at)
+        # (a neighbour past the canvas has no colour: its edge pixel, the pixel itself, times 0; the count as
+        # float32: _under_lines divides in float32, the same values as in float64 for 1-4)
+        nb = np.take(image, at + four).reshape(-1)
+        hv = np.compress(new, hv, axis=1).astype(np.float32)
+        steps.append((nb, hv, cnt[new].astype(np.float32), (px + size).reshape(-1)))
         have[at] = True
         idx = idx[~new]
-    px = np.concatenate([step[4] for step in steps])
-    ys, xs = np.divmod(px, w)
-    rows = [np.clip(ys + d, 0, h - 1) * w for d in (-1, 0, 1)]
-    cols = [np.clip(xs + d, 0, w - 1) for d in (-1, 0, 1)]
-    ring = np.stack([r + c for r in rows for c in cols])
-    past = (ys == 0) | (ys == h - 1) | (xs == 0) | (xs == w - 1)
+    at = np.concatenate(turns)
+    px = np.take(image, at)
+    nine = np.array([dy * stride + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1)], np.intp)[:, None]
+    ring = (at + nine).reshape(-1)
     edge = None
-    if past.any():  # (past the canvas: the padded copy held the edge pixels as they were before the turns)
-        off = np.zeros((9, len(px)), bool)
-        for i, (dy, dx) in enumerate((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)):
-            off[i] = ((ys + dy < 0) | (ys + dy >= h)) | ((xs + dx < 0) | (xs + dx >= w))
-        pos = np.flatnonzero(off)
-        edge = (pos, ring.reshape(-1)[pos])
-    return UnderPlan(
-        [step[:4] for step in steps],
-        px,
-        (px + np.arange(3)[:, None] * size).reshape(-1),
-        ring.reshape(-1),
-        edge,
-    )
+    if todo[0].any() or todo[-1].any() or todo[:, 0].any() or todo[:, -1].any():  # (past the canvas: the
+        rim = np.ones((h + 2, stride), bool)  # padded copy held the edge as it was before the turns)
+        rim[1:-1, 1:-1] = False
+        pos = np.flatnonzero(np.take(rim.reshape(-1), ring))
+        edge = (pos, np.take(image, np.take(ring, pos)))
+    return UnderPlan(steps, px, (px + size).reshape(-1), np.take(image, ring), edge)
 
 
-def _unpadded(at: np.ndarray, w: int) -> np.ndarray:
-    """Flat indices into an image padded 1 px round (width w + 2) as indices into the image."""
-    return (at // (w + 2) - 1) * w + at % (w + 2) - 1
+@functools.lru_cache(maxsize=4)
+def _image_index(h: int, w: int) -> np.ndarray:
+    """Each pixel's flat index in an (h, w) image, laid out as the image padded 1 px round with its edge
+    pixels repeated (np.pad's edge mode): a padded flat index's pixel in the image, the edge pixel's past it
+    (no divisions). Read-only, kept for the next call of the size."""
+    out = edged(np.arange(h * w, dtype=np.intp).reshape(h, w), 1).reshape(-1)
+    out.flags.writeable = False
+    return out
 
 
 def _take(planes: np.ndarray, flat: np.ndarray) -> np.ndarray:

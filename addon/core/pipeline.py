@@ -1575,7 +1575,9 @@ def run(
             kept = None
             if info.keep_colours:
                 kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in, sky)
-            beside.go()  # (the tasks held so far start with the model, not beside this thread's own work)
+            # (the tasks held so far start with the model, not beside this thread's own work; after the last
+            # model's, none: the helper ends once it has done them)
+            beside.go(last=i == len(stages) - 1)
             # (a style that keeps your colours runs on the drawing as on white paper where a dab filled a sky)
             given = x_in if kept is None or sky is None else skyless(x_in, sky)
             x = apply_model(given, info, sessions[k], job, on_tile)
@@ -1750,6 +1752,7 @@ class _Beside:
 
     def __init__(self, job=None):
         self._thread: threading.Thread | None = None
+        self._ending = False  # (None is queued after its tasks: it ends once they are done)
         self._queue = queue.SimpleQueue()
         self._closing = False
         self._job = job
@@ -1767,12 +1770,18 @@ class _Beside:
         self._pending.add(done)
         return done
 
-    def go(self) -> None:
-        """Start the tasks held so far, in order: on the helper thread, or in line where none can start."""
+    def go(self, last: bool = False) -> None:
+        """Start the tasks held so far, in order: on the helper thread, or in line where none can start.
+        `last`: no task will follow them (run()'s last model): the helper ends once it has done them, so
+        close() finds it ended (a task submitted after all the same starts a new one)."""
         held, self._held = self._held, []
         if not held:
             return
+        if self._thread is not None and self._ending:  # (a task after the last: the ending thread joined)
+            self._thread.join()
+            self._thread = None
         if self._thread is None:
+            self._ending = False
             try:
                 self._thread = _start_helper(self._work)
             except RuntimeError:  # "can't create new thread at interpreter shutdown": in line
@@ -1781,6 +1790,9 @@ class _Beside:
                 return
         for task in held:
             self._queue.put(task)
+        if last:
+            self._queue.put(None)
+            self._ending = True
 
     def _work(self) -> None:
         """The helper thread: the tasks from the queue, in order, until close() puts None."""
@@ -1804,7 +1816,8 @@ class _Beside:
         for done in list(self._pending):  # (held or queued: not started; the helper skips a cancelled one)
             done.cancel()
         if self._thread is not None:
-            self._queue.put(None)
+            if not self._ending:
+                self._queue.put(None)
             self._thread.join()
             self._thread = None
         self._pending = set()
