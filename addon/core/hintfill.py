@@ -2276,51 +2276,22 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take), per)
 
 
-class AutoColours(NamedTuple):
-    """`auto_fill`'s `colours` for a plan made before the model ran (`auto_colours`), with what it takes of them
-    per pixel: the regions' a* / 500 and -b* / 200 (float32; None where a region's a*, b* is the model's own:
-    NaN), and the top of each pixel's L* (the fourth row; NaN: 100)."""
-
-    colours: np.ndarray
-    a: np.ndarray | None
-    b: np.ndarray | None
-    top: np.ndarray
-
-
-def auto_colours(plan: AutoPlan, colours: np.ndarray) -> AutoColours:
-    """`colours` (4, m) for `plan` with their per-pixel terms (`AutoColours`), worked out ahead of `auto_fill`
-    (beside the model: the same values as auto_fill makes of `colours` itself)."""
-    m, _, _, reg, pick, *_, per = plan
-    if per is None:
-        per = np.bincount(reg if pick is None else np.take(reg, pick), minlength=m)
-    a = b = None
-    if np.isfinite(colours[1:3, per > 0]).all():  # (a region without pixels is never taken: any value)
-        ab = np.where(np.isfinite(colours[1:3]), colours[1:3], 0.0).astype(np.float32)
-        a, b = np.take(ab[0] * np.float32(1 / 500), reg), np.take(ab[1] * np.float32(-1 / 200), reg)
-    return AutoColours(colours, a, b, np.take(np.nan_to_num(colours[3], nan=100.0), reg))
-
-
-def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | AutoColours | None = None) -> None:
+def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = None) -> None:
     """An automatic dab from the model in every enclosed region without a dab (see the module's notes), in
     place: one colour of the model's own per region of `plan` (`auto_plan`), its lightness shading kept.
     Only the plan's pixels are worked on (no whole-image passes): one CIELAB round trip of them, the medians
     by a partition per region, the shading by the region's rim from a box blur on COARSE px cells evaluated
     at the rim's pixels alone. `colours`: (4, m): CIELAB to paint the regions in instead of the model's
     medians (NaN: its median), with its shading around its median kept up to the L* of the fourth row (the
-    top of the colour's gamut: exemplar.tops), or `auto_colours(plan, colours)`."""
+    top of the colour's gamut: exemplar.tops)."""
     m, _, idx, reg, pick, near, own, rim, per = plan
-    ahead = colours if isinstance(colours, AutoColours) else None
-    if ahead is not None:
-        colours = ahead.colours
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
     if per is None:
         per = np.bincount(reg if pick is None else np.take(reg, pick), minlength=m)
     # (a region none of whose pixels the medians use has median 0 either way)
-    if colours is None or (
-        ahead.a is None if ahead is not None else not np.isfinite(colours[1:3, per > 0]).all()
-    ):
+    if colours is None or not np.isfinite(colours[1:3, per > 0]).all():
         c = lab(px, 0.5, 0.5)
         med = _region_median(c, reg, m, pick, per)  # (the pixels away from the lines' bevel)
     else:  # (every region takes exemplar's a*, b*: the model's L* alone, for the shading; the same values)
@@ -2340,27 +2311,20 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | AutoColo
     # each pixel's colour: its region's median a*, b* with the shaded L*, straight to CIELAB's f terms (as srgb
     # makes them: the same values; a*/500 and -b*/200 per region, then one take each)
     shade *= np.float32(SHADING)
-    if ahead is not None and ahead.a is not None:  # (exemplar's a*, b* for every region, taken ahead)
-        med = np.where(np.isfinite(colours[0]), colours[0], med[0]).astype(np.float32)[None]
-    elif colours is not None:  # (exemplar's colours)
+    if colours is not None:  # (exemplar's colours)
         med = np.where(np.isfinite(colours[:3]), colours[:3], med).astype(np.float32)
     fs = np.empty((3, len(reg)), np.float32)
     lum = np.take(med[0], reg)
     lum += shade
     np.clip(lum, 0, 100, out=lum)
     if colours is not None:
-        top = ahead.top if ahead is not None else np.take(np.nan_to_num(colours[3], nan=100.0), reg)
-        np.minimum(lum, top, out=lum)
+        np.minimum(lum, np.take(np.nan_to_num(colours[3], nan=100.0), reg), out=lum)
     np.add(lum, np.float32(16), out=fs[1])
     fs[1] *= np.float32(1 / 116)
-    if ahead is not None and ahead.a is not None:
-        np.add(ahead.a, fs[1], out=fs[0])
-        np.add(ahead.b, fs[1], out=fs[2])
-    else:
-        np.take(med[1] * np.float32(1 / 500), reg, out=fs[0])
-        fs[0] += fs[1]
-        np.take(med[2] * np.float32(-1 / 200), reg, out=fs[2])
-        fs[2] += fs[1]
+    np.take(med[1] * np.float32(1 / 500), reg, out=fs[0])
+    fs[0] += fs[1]
+    np.take(med[2] * np.float32(-1 / 200), reg, out=fs[2])
+    fs[2] += fs[1]
     _put(flat, idx, srgb_of_f(fs, scale=2.0, offset=-1.0))
     if not np.shares_memory(flat, result):
         result[...] = flat.reshape(result.shape)

@@ -1689,9 +1689,8 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
         # similar training picture
         if p.n and not p.painted:
             colours = functools.partial(exemplar.plan_colours, p.line)
-            if p.auto is not None:  # (its shapes known: worked out here, beside the model, with what fill
-                colours = colours(p.auto)  # takes of them per pixel)
-                colours = None if colours is None else hintfill.auto_colours(p.auto, colours)
+            if p.auto is not None:  # (its shapes known: worked out here, beside the model)
+                colours = colours(p.auto)
         elif p.n and p.dabbed and exemplar.DABBED:  # the objects without a dab: their own exemplars' colours
             check()  # (the lines thickened and the open paper as dab_groups made them)
             got = exemplar.beside_dabs(
@@ -1745,10 +1744,11 @@ class _Beside:
     steps, which raises Cancelled once the job is cancelled or the run is closing. Where no thread can start
     (the interpreter shutting down), a task runs in line at go().
     The thread is a plain one reading a queue (no ThreadPoolExecutor: its set-up per call and its worker's
-    bookkeeping are the calling thread's time at 256 px), started with nothing queued, so it waits on the
-    queue, the GIL free, once it is up: the calling thread is back at its own work without waiting for the
-    GIL, and the tasks go in after it (`go`: the thread's start and the two hand-offs, the calling thread's
-    wall time, 0.36 -> ms a call on the bench sketch)."""
+    bookkeeping were the calling thread's time), started with nothing queued, so it waits on the queue, the
+    GIL free, once it is up: the calling thread goes on without waiting for the GIL, and the tasks go in after
+    it. run() lets the last model's tasks go with `go(last=True)`: the helper ends once they are done, beside
+    that model, and close() joins a thread that has ended instead of waking a niced one to end it (on a loaded
+    machine that wake-up waited for a core: docs/benchmarks.md, session 25)."""
 
     def __init__(self, job=None):
         self._thread: threading.Thread | None = None

@@ -750,6 +750,25 @@ def test_the_helper_holds_its_tasks_until_the_model_starts(colorize_model, styli
     assert not _helpers_alive()
 
 
+def test_the_helper_ends_after_the_last_models_tasks():
+    """run() lets the last model's tasks go with go(last=True): the helper thread ends once it has done them (so
+    close() joins a thread that has ended, no hand-off to wait for); a task submitted after all the same runs on
+    a new helper, and close() leaves none."""
+    beside, ran = pipeline._Beside(), []
+    first = beside.submit(ran.append, 1)
+    beside.go(last=True)
+    assert first.result() is None
+    waited = time.monotonic()
+    while _helpers_alive() and time.monotonic() - waited < 10:  # (ends on its own, close() not called)
+        threading.Event().wait(0.01)
+    assert not _helpers_alive()
+    later = beside.submit(ran.append, 2)
+    beside.go()
+    assert later.result() is None and ran == [1, 2]
+    beside.close()
+    assert not _helpers_alive()
+
+
 def test_keep_my_lines_lays_the_sketchs_dark_strokes_over_results_at_their_resolution(
     colorize_model, stylize_model, upscale_model, monkeypatch
 ):
