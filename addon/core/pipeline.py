@@ -1300,10 +1300,7 @@ def _keep(
     if o.size:
         _keep_colours_of(o, f, shift)
     if rest is not None:
-        r = rest[y0:y1, x0:x1]
-        _toward(
-            o, x[:, y0:y1, x0:x1], _hazeless(r, o, drawing[y0:y1, x0:x1], haze) if haze is not None else r
-        )
+        _toward(o, x[:, y0:y1, x0:x1], _hazeless(rest[y0:y1, x0:x1], o, drawing[y0:y1, x0:x1], haze))
         out[:, :y0] = x[:, :y0]  # all paper (weight 1): x itself
         out[:, y1:] = x[:, y1:]
         out[:, y0:y1, :x0] = x[:, y0:y1, :x0]
@@ -1704,9 +1701,8 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
 def _as_seen(x: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
     """A planar model-space image as to_image_space shows it (no resize), still planar: [0, 1], `lines`
     multiplied in; in place."""
-    return _seen_plane(
-        x, x, lines
-    )  # to_image_space's own operations, on the three planes at once: the same values
+    # (to_image_space's own operations, on the three planes at once: the same values)
+    return _seen_plane(x, x, lines)
 
 
 def _rgba_of(seen: np.ndarray) -> np.ndarray:
