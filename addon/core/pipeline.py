@@ -1572,12 +1572,12 @@ def run(
             kept = None
             if info.keep_colours:
                 kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in, sky)
-            # (the tasks held so far start with the model, not beside this thread's own work; after the last
-            # model's, none: the helper ends once it has done them)
-            beside.go(last=i == len(stages) - 1)
+            beside.go()  # (the tasks held so far start with the model, not beside this thread's own work)
             # (a style that keeps your colours runs on the drawing as on white paper where a dab filled a sky)
             given = x_in if kept is None or sky is None else skyless(x_in, sky)
             x = apply_model(given, info, sessions[k], job, on_tile)
+            if i == len(stages) - 1:  # (no task follows the last model's: the helper ends once they are done,
+                beside.end()  # on the core this thread's own work leaves idle)
             if k == "upscale":  # (no ringing along the edges)
                 unring(x, given)
             if i == 0:
@@ -1742,9 +1742,10 @@ class _Beside:
     The thread is a plain one reading a queue (no ThreadPoolExecutor: its set-up per call and its worker's
     bookkeeping were the calling thread's time), started with nothing queued, so it waits on the queue, the
     GIL free, once it is up: the calling thread goes on without waiting for the GIL, and the tasks go in after
-    it. run() lets the last model's tasks go with `go(last=True)`: the helper ends once they are done, beside
-    that model, and close() joins a thread that has ended instead of waking a niced one to end it (on a loaded
-    machine that wake-up waited for a core: docs/benchmarks.md, session 25)."""
+    it. Once the last model has run, run() calls `end()`: the helper ends as soon as its tasks are done (they
+    are, as a rule), on the core the calling thread's own work after the model leaves idle, and close() joins
+    a thread that has ended instead of waking a niced one to end it (on a loaded machine that wake-up waited
+    for a core: docs/benchmarks.md, session 25)."""
 
     def __init__(self, job=None):
         self._thread: threading.Thread | None = None
@@ -1766,10 +1767,8 @@ class _Beside:
         self._pending.add(done)
         return done
 
-    def go(self, last: bool = False) -> None:
-        """Start the tasks held so far, in order: on the helper thread, or in line where none can start.
-        `last`: no task will follow them (run()'s last model): the helper ends once it has done them, so
-        close() finds it ended (a task submitted after all the same starts a new one)."""
+    def go(self) -> None:
+        """Start the tasks held so far, in order: on the helper thread, or in line where none can start."""
         held, self._held = self._held, []
         if not held:
             return
@@ -1786,7 +1785,11 @@ class _Beside:
                 return
         for task in held:
             self._queue.put(task)
-        if last:
+
+    def end(self) -> None:
+        """No task will follow those let go so far (run()'s last model has run): the helper ends once it has
+        done them, so close() finds it ended (a task submitted after all the same starts a new one)."""
+        if self._thread is not None and not self._ending:
             self._queue.put(None)
             self._ending = True
 

@@ -751,12 +751,13 @@ def test_the_helper_holds_its_tasks_until_the_model_starts(colorize_model, styli
 
 
 def test_the_helper_ends_after_the_last_models_tasks():
-    """run() lets the last model's tasks go with go(last=True): the helper thread ends once it has done them (so
+    """run() calls end() once the last model has run: the helper thread ends once it has done its tasks (so
     close() joins a thread that has ended, no hand-off to wait for); a task submitted after all the same runs on
     a new helper, and close() leaves none."""
     beside, ran = pipeline._Beside(), []
     first = beside.submit(ran.append, 1)
-    beside.go(last=True)
+    beside.go()
+    beside.end()
     assert first.result() is None
     waited = time.monotonic()
     while _helpers_alive() and time.monotonic() - waited < 10:  # (ends on its own, close() not called)
