@@ -226,7 +226,9 @@ def _run_tile(sess, info: ModelInfo, x: np.ndarray, job, clip: bool = False) -> 
     if tuple(y.shape) != expected:
         raise UserError(
             f"{info.name} returned shape {tuple(y.shape)} for input {tuple(x[None].shape)} "
-            f"(expected {expected}); the model does not follow the NFTGan contract."
+            f"(expected {expected}); the model does not follow the NFTGan contract "
+            f"({os.path.basename(info.path)} in {os.path.dirname(info.path)}): export it again with `nftgan "
+            "export`, which checks it, or take it out of that folder and press Refresh Styles."
         )
     lo, hi = float(y.min()), float(y.max())  # NaN propagates through both: read-only, no bool temporary
     if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN would become black

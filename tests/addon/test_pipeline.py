@@ -178,6 +178,17 @@ def test_one_tile_is_the_model_output_itself(stylize_model):
     np.testing.assert_allclose(got[..., :3], want, atol=1e-6)
 
 
+def test_a_model_that_breaks_its_contract_is_named_with_what_to_do(upscale_model):
+    """A file whose metadata says one thing and whose network does another (an x4 upscaler labelled a style)
+    is refused after its pass, naming the file, the shapes and what the artist can do about it."""
+    lying = dataclasses.replace(describe_model(upscale_model), kind="stylize", scale=1)
+    with pytest.raises(jobs.UserError) as err:
+        pipeline.run(sketch(64, 64), models={"stylize": lying}, lines=())
+    msg = str(err.value)
+    assert os.path.basename(upscale_model) in msg and "does not follow the NFTGan contract" in msg, msg
+    assert "export it again with `nftgan export`" in msg and "Refresh Styles" in msg, msg
+
+
 def test_a_sketch_larger_than_the_work_size_is_stylized_at_it(colorize_model, stylize_model, upscale_model):
     """A model that declares nftgan.work_size runs a larger sketch at that size (one tile, its own scale);
     every result comes back at the sketch's size, and the upscaler starts from the work size."""
