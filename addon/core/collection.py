@@ -4,8 +4,9 @@ Built on the publish service and its ledger (no second bookkeeping of uploads): 
 ordinary publish (image + ERC-721 metadata, every CID verified, a ledger row pending -> published).
 The batch is resumable and never publishes a token twice: a collection is identified by its model
 file's hash, its name, its seed plan and the backend; its state file records the ledger position it
-started from, so on a re-run every token whose ledger row (same name, same backend) is already
-published is skipped, a pending one (the process died mid-upload) is resumed from its staged bytes,
+started from, so on a re-run every token whose ledger row (same name, same backend, and staged
+metadata recording this token's seed, collection and model version: a same-named collection
+published meanwhile is not taken for this one) is already published is skipped, a pending one (the process died mid-upload) is resumed from its staged bytes,
 and only the missing ones are generated and published. The manifest (collection name, model, and per
 token: seed, token URI, CIDs) is written locally and uploaded last, verified like everything else.
 """
@@ -75,6 +76,17 @@ def _state(folder: str, cid: str, ledger: Ledger) -> dict:
     return state
 
 
+def _staged_attributes(row: Row) -> list:
+    """The attributes of the token metadata a ledger row uploaded (its staged copy); [] when unreadable."""
+    try:
+        names = [f for f in os.listdir(row.staged) if f.startswith("metadata.")] if row.staged else []
+        with open(os.path.join(row.staged, names[0]), encoding="utf-8") as fh:
+            attributes = json.load(fh).get("attributes")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return []
+    return attributes if isinstance(attributes, list) else []
+
+
 def publish_collection(
     req: CollectionRequest,
     backend: Backend,
@@ -98,13 +110,25 @@ def publish_collection(
     software = md.software_version()
     n = len(req.plan)
 
+    record = model_record("generate", req.model)
+    index = {req.token_name(i): i for i in range(n)}
+
+    def traits(sample: generate.Sample) -> list[dict]:
+        return [*sample.attributes(), {"trait_type": "Collection", "value": req.name}]
+
     def mine(row: Row) -> bool:
-        return (
+        """A token of this collection: its name, service and the seed and model its metadata records (a
+        collection of the same name published meanwhile, with other seeds or another model, is not)."""
+        if not (
             row.id > state["after_row"]
             and row.backend == backend.kind
             and row.endpoint == backend.endpoint
-            and row.name.startswith(f"{req.name} #")
-        )
+            and row.name in index
+        ):
+            return False
+        recorded = _staged_attributes(row)
+        want = traits(req.plan[index[row.name]]) + md.nftgan_attributes(models=[record])
+        return all(a in recorded for a in want)
 
     # tokens whose upload a dead process left pending: finish them from their staged bytes first
     service.resume_pending(ledger, lambda row: backend, check=check, only=mine)
@@ -128,8 +152,8 @@ def publish_collection(
         request = nftgan_request(
             imageio.encode_png(rgba),
             name=name,
-            models=[model_record("generate", req.model)],
-            traits=[*sample.attributes(), {"trait_type": "Collection", "value": req.name}],
+            models=[record],
+            traits=traits(sample),
             attributes=req.attributes,
             description=req.description,
             external_url=req.external_url,

@@ -109,3 +109,30 @@ def test_another_collection_or_backend_is_a_new_batch(generate_model, backend_fo
     assert len(ledger.rows(PUBLISHED)) == 4
     with pytest.raises(PublishError, match="needs a name"):
         collection.publish_collection(collection.CollectionRequest(req.model, req.plan, " "), kubo, ledger)
+
+
+def test_resume_takes_only_its_own_tokens_not_a_same_named_collection_published_meanwhile(
+    generate_model, server, backend_for, ledger
+):
+    """A batch stops after two tokens; the artist publishes another collection under the same name (other
+    seeds) in full, then resumes the first: it keeps its own two tokens and publishes its own 3..5, never
+    the other collection's tokens of the same names (with their seeds) in its manifest."""
+    first = _request(generate_model)  # seeds 100..104
+    backend = backend_for("kubo")
+    server.inject("/api/v0/add", *["pass"] * 4, *["500"] * 4)  # tokens 1 and 2 (image + metadata each)
+    with pytest.raises(PublishError):
+        collection.publish_collection(first, backend, ledger)
+    other = collection.CollectionRequest(
+        model=first.model, plan=generate.seeds_plan(200, 5), name="Toy Punks"
+    )
+    theirs = collection.publish_collection(other, backend, ledger)
+    assert theirs.skipped == 0
+
+    result = collection.publish_collection(first, backend, ledger)
+    assert result.skipped == 2
+    for token, sample in zip(result.tokens, first.plan):
+        meta = json.loads(server.state.files[token.metadata_cid].data)
+        traits = {a["trait_type"]: a["value"] for a in meta["attributes"]}
+        assert (meta["name"], traits["Seed"]) == (token.name, sample.seed)
+    assert not {t.id for t in result.tokens} & {t.id for t in theirs.tokens}
+    assert len(ledger.rows(PUBLISHED)) == 10
