@@ -30,6 +30,8 @@ from .jobslot import JobSlot, start_from
 from .ui import ImageEditorSidebar, wrap
 
 GRID_SUFFIX = "grid"
+# Blender's whole-number properties (Seed, and the seed recorded on each image) are 32-bit
+MAX_SEED = 2**31 - 1
 SLOT = JobSlot("generate", latest_wins=True)
 
 
@@ -79,6 +81,11 @@ def chosen_model(context) -> core_styles.Style:
 def plan_of(props) -> list[core_generate.Sample]:
     if props.variation == "INTERPOLATE":
         return core_generate.interpolation_plan(props.seed, props.seed_to, props.count)
+    if props.seed + props.count - 1 > MAX_SEED:
+        raise UserError(
+            f"Seeds {props.seed} to {props.seed + props.count - 1} run past {MAX_SEED}, the largest seed Blender "
+            f"can record on an image: lower Seed to {MAX_SEED - props.count + 1} or less."
+        )
     return core_generate.seeds_plan(props.seed, props.count)
 
 

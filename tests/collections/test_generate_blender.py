@@ -62,6 +62,23 @@ def test_generate_interpolates_between_seeds(blender, gen_props, generate_model)
     assert not np.allclose(pixels_of(walk[1]), pixels_of(walk[0]))
 
 
+def test_seeds_past_what_blender_can_record_are_refused_up_front(blender, gen_props, generate_model):
+    """Seed is a 32-bit property and each image records its seed in one: Seed + Count - 1 past 2**31 - 1
+    used to leave some images without their seed, no grid and no message (the main thread's write failed)."""
+    top = 2**31 - 1
+    gen_props.count, gen_props.seed = 3, top - 1
+    with pytest.raises(RuntimeError, match=f"lower Seed to {top - 2} or less"):
+        bpy.ops.nftgan.generate()
+    with pytest.raises(RuntimeError, match=f"lower Seed to {top - 2} or less"):
+        bpy.ops.nftgan.publish_collection("EXEC_DEFAULT")
+    assert not bpy.data.images
+    gen_props.count = 2  # the last seed Blender can record is fine
+    _run(blender, bpy.ops.nftgan.generate)
+    info = core.load_model(generate_model)
+    assert bpy.data.images[f"{info.name} seed{top:06d}"]["nftgan_seed"] == top
+    assert "Generated 2 images" in blender.runtime.last_report[1]
+
+
 def test_generate_without_a_model_explains(blender, scene, monkeypatch):
     monkeypatch.setattr(blender.styles, "styles", lambda context=None: [])
     with pytest.raises(RuntimeError, match="No generate model installed: train one with `nftgan train dcgan"):
