@@ -162,7 +162,11 @@ def publish_collection(
         def step(fraction, message, i=i):
             progress((i + fraction) / n, f"token {i + 1} of {n}: {message}")
 
-        tokens.append(service.publish(request, backend, ledger, progress=step, check=check))
+        try:
+            tokens.append(service.publish(request, backend, ledger, progress=step, check=check))
+        except PublishError as exc:  # say how far the batch got (same exception, for what handles its kind)
+            exc.args = (f"token {i + 1} of {n} ('{name}') was not published, the {i} before it are: {exc}",)
+            raise
     progress(1.0, "collection manifest")
     manifest = {
         "name": req.name,

@@ -48,8 +48,11 @@ def test_interrupted_batch_resumes_without_duplicates(
 
     # run 2: token 2 is resumed (its row, its staged bytes); token 4's upload then fails for good
     server.inject("/api/v0/add", *["pass"] * 4, *["500"] * 4)
-    with pytest.raises(PublishError):
+    with pytest.raises(PublishError) as failed:
         collection.publish_collection(req, backend, ledger)
+    assert str(failed.value).startswith(  # how far it got, then why
+        "token 4 of 5 ('Toy Punks #4') was not published, the 3 before it are: Local IPFS node (kubo) failed"
+    )
     assert ledger.get(pending.id).state == PUBLISHED
     states = {r.name: r.state for r in ledger.rows()}
     assert states == {

@@ -107,3 +107,41 @@ def test_publish_collection_offline(blender, gen_props, tmp_path):
         assert again.skipped == 3  # nothing published twice
     finally:
         prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", ""
+
+
+def test_publish_collection_to_kubo_stops_on_a_server_error_says_how_far_and_resumes(
+    blender, gen_props, server
+):
+    prefs = blender.preferences.get()
+    prefs.publish_backend, prefs.kubo_endpoint = "KUBO", server.url
+    bpy.context.preferences.system.use_online_access = True
+    try:
+        gen_props.count, gen_props.seed, gen_props.variation = 3, 60, "SEEDS"
+        gen_props.collection_name = "Server Blobs"
+        server.inject("/api/v0/add", "pass", "pass", *["500"] * 10)  # token 2's image fails every retry
+        assert bpy.ops.nftgan.publish_collection("EXEC_DEFAULT") == {"FINISHED"}
+        assert blender.runtime.worker.wait_idle(60)
+        (job,) = blender.runtime.drain()
+        assert job.state == "failed"
+        level, message = blender.runtime.last_report
+        assert level == "ERROR" and message.startswith(
+            "Publishing the collection stopped: token 2 of 3 ('Server Blobs #2') was not published, "
+            "the 1 before it are: Local IPFS node (kubo) failed after"
+        )
+        assert message.endswith("Publish Collection again continues it without publishing any token twice.")
+        rows = {r.name: r.state for r in blender.publish.ledger().rows() if r.name.startswith("Server Blobs")}
+        assert rows == {"Server Blobs #1": "published", "Server Blobs #2": "failed"}
+        assert not gen_props.last_manifest  # nothing claims the collection is out
+
+        result = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT").result
+        assert result.skipped == 1 and [t.state for t in result.tokens] == ["published"] * 3
+        assert blender.runtime.last_report[1] == (
+            f"Published collection 'Server Blobs': 3 tokens (1 from the interrupted run); manifest {result.manifest_uri}"
+        )
+        for token, seed in zip(result.tokens, (60, 61, 62)):
+            meta = json.loads(server.state.files[token.metadata_cid].data)
+            assert {"trait_type": "Seed", "value": seed} in meta["attributes"]
+            assert meta["name"] == token.name and meta["image"] == f"ipfs://{token.image_cid}"
+    finally:
+        prefs.publish_backend = "OFFLINE"
+        bpy.context.preferences.system.use_online_access = False
