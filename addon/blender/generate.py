@@ -73,7 +73,8 @@ def chosen_model(context) -> core_styles.Style:
     if style is None:
         raise UserError(
             "No generate model installed: train one with `nftgan train dcgan --data FOLDER ...`, "
-            "export it with `nftgan export`, and add its folder in the add-on preferences."
+            "export it with `nftgan export`, and add its folder in the add-on preferences (a folder already "
+            "listed there: press Refresh Styles)."
         )
     return style
 
@@ -241,7 +242,7 @@ class NFTGAN_PT_generate(ImageEditorSidebar, Panel):
                 core_styles.onnxruntime_error()
                 or "No generate model installed. Train one with `nftgan train dcgan` (or "
                 "wgan-gp), export it with `nftgan export`, and add its folder in the "
-                "add-on preferences.",
+                "add-on preferences (a folder already listed there: press Refresh Styles).",
                 50,
             ):
                 layout.label(text=line)

@@ -83,6 +83,8 @@ def test_generate_without_a_model_explains(blender, scene, monkeypatch):
     monkeypatch.setattr(blender.styles, "styles", lambda context=None: [])
     with pytest.raises(RuntimeError, match="No generate model installed: train one with `nftgan train dcgan"):
         bpy.ops.nftgan.generate()
+    with pytest.raises(RuntimeError, match=r"already listed there: press Refresh Styles\)"):
+        bpy.ops.nftgan.generate()  # a model exported into a listed folder appears only after a refresh
 
 
 def test_publish_collection_offline(blender, gen_props, tmp_path):
