@@ -204,5 +204,9 @@ def publish_collection(
     item = service.make_item("collection.json", data)
     if check is not None:
         check()
-    service.store_verified(backend, item)  # again on a re-run: only the service's own CID verifies
+    try:
+        service.store_verified(backend, item)  # again on a re-run: only the service's own CID verifies
+    except PublishError as exc:
+        exc.args = (f"the collection manifest was not uploaded, its {n} tokens are published: {exc}",)
+        raise
     return CollectionResult(cid, tokens, skipped, path, md.ipfs_uri(item.dag.root))

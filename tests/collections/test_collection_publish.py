@@ -92,7 +92,14 @@ def test_interrupted_batch_resumes_without_duplicates(
     manifest_cid = result.manifest_uri.removeprefix("ipfs://")
     assert json.loads(server.state.files[manifest_cid].data) == manifest
 
-    # run 4: nothing left to do, nothing uploaded again
+    # run 4: the manifest's upload fails: said as such, after all five tokens
+    server.inject("/api/v0/add", *["500"] * 4)
+    with pytest.raises(
+        PublishError, match=r"^the collection manifest was not uploaded, its 5 tokens are published: "
+    ):
+        collection.publish_collection(req, backend, ledger)
+
+    # run 5: nothing left to do, nothing uploaded again
     uploads = len([h for h in server.state.hits if h.path.startswith("/api/v0/add") and h.status == 200])
     again = collection.publish_collection(req, backend, ledger)
     assert again.skipped == 5 and len(ledger.rows(PUBLISHED)) == 5
