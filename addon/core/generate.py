@@ -21,6 +21,8 @@ import numpy as np
 from .contract import ModelError, ModelInfo, describe_model
 
 MAX_COUNT = 10_000  # per call; keeps a typo from filling a disk
+GRID_MAX = 256  # `nftgan generate`'s grid.png shows the first 256 images (16 x 16)
+CHUNK = 256  # `nftgan generate` samples and writes this many images at a time, so memory stays flat in N
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         description="Sample images from a generate model (an exported DCGAN / WGAN-GP). Image i comes from seed "
         "SEED+i; the same model and seed always give the same image. With --to-seed the N images "
         "instead walk from SEED to TO_SEED (spherical interpolation of the latents). Writes one PNG per "
-        "image, grid.png and generate.json (seeds and attributes) into the folder -o.",
+        f"image, grid.png (the first {GRID_MAX}) and generate.json (seeds and attributes) into the folder -o.",
         examples=(
             "nftgan generate ~/nftgan-styles/punks.onnx -n 16 --seed 100 -o out/punks   # seeds 100..115",
             "nftgan generate punks -n 8 --seed 100 --to-seed 107 -o out/walk --models ~/nftgan-styles",
@@ -248,7 +250,6 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
     from . import imageio
     from .files import os_error_message, write_durably
 
-    images = run(info, latents(plan, info.latent), threads=args.threads, provider=args.provider)
     entries = [
         {"file": f"{sample.stem}.png", **asdict(sample), "attributes": sample.attributes()} for sample in plan
     ]
@@ -260,17 +261,22 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         "attributes": model_attributes(info),
         "images": entries,
     }
+    shown: list[np.ndarray] = []  # the grid's images
     try:  # a full or read-only disk: a message, and no half-written file
         os.makedirs(args.out, exist_ok=True)
-        for entry, image in zip(entries, images):
-            imageio.write_png(os.path.join(args.out, entry["file"]), image)
-        imageio.write_png(os.path.join(args.out, "grid.png"), grid(images))
+        for start in range(0, len(plan), CHUNK):
+            z = latents(plan[start : start + CHUNK], info.latent)
+            images = run(info, z, threads=args.threads, provider=args.provider)
+            for entry, image in zip(entries[start : start + CHUNK], images):
+                imageio.write_png(os.path.join(args.out, entry["file"]), image)
+            shown += images[: GRID_MAX - len(shown)]
+        imageio.write_png(os.path.join(args.out, "grid.png"), grid(shown))
         write_durably(os.path.join(args.out, "generate.json"), json.dumps(manifest, indent=2).encode())
     except OSError as exc:
         print(f"{prog}: error: {os_error_message(exc, f'writing {args.out}')}", file=sys.stderr)
         return 1
     print(
-        f"{len(images)} images of {info.size}x{info.size} from {info.name} -> {args.out} "
-        f"(grid.png, generate.json)"
+        f"{len(plan)} images of {info.size}x{info.size} from {info.name} -> {args.out} "
+        f"(grid.png{f' of the first {GRID_MAX}' if len(plan) > GRID_MAX else ''}, generate.json)"
     )
     return 0

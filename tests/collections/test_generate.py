@@ -158,3 +158,23 @@ def test_generate_on_a_full_disk_says_so_and_leaves_no_half_file(generate_model)
     assert "nftgan generate: error: writing " in result.stderr and "the disk is full" in result.stderr
     left = result.stdout.split("LEFT ", 1)[1]
     assert "seed000000.png" in left and ".tmp" not in left and ".part" not in left, left
+
+
+def test_generate_command_writes_many_images_a_chunk_at_a_time_and_grids_the_first_256(
+    generate_model, tmp_path, capsys
+):
+    """-n 10000 (docs/collections.md's FID step) held every image and a grid of all of them in memory:
+    about 5 GB at 128 px. Images are now written a chunk at a time and grid.png shows the first 256."""
+    out = tmp_path / "many"
+    assert nftgan(["generate", str(generate_model), "-n", "300", "--seed", "5", "-o", str(out)]) == 0
+    assert "300 images of 32x32" in capsys.readouterr().out
+    assert len(json.loads((out / "generate.json").read_text())["images"]) == 300
+    assert len(list(out.glob("seed*.png"))) == 300
+    grid = imageio.read_image(str(out / "grid.png"))
+    assert grid.shape[:2] == (16 * 34 + 2, 16 * 34 + 2)  # 16 x 16 tiles of 32 px with 2 px gaps
+    # images past the first chunk are the same as made alone
+    assert (
+        nftgan(["generate", str(generate_model), "-n", "1", "--seed", "290", "-o", str(tmp_path / "one")])
+        == 0
+    )
+    assert (tmp_path / "one" / "seed000290.png").read_bytes() == (out / "seed000290.png").read_bytes()
