@@ -6,9 +6,10 @@ The batch is resumable and never publishes a token twice: a collection is identi
 file's hash, its name, its seed plan and the backend; its state file records the ledger position it
 started from, so on a re-run every token whose ledger row (same name, same backend, and staged
 metadata recording this token's seed, collection and model version: a same-named collection
-published meanwhile is not taken for this one) is already published is skipped, a pending one (the process died mid-upload) is resumed from its staged bytes,
-and only the missing ones are generated and published. The manifest (collection name, model, and per
-token: seed, token URI, CIDs) is written locally and uploaded last, verified like everything else.
+published meanwhile is not taken for this one) is already published is skipped, a pending one (the
+process died mid-upload) is resumed from its staged bytes, and only the missing ones are generated
+and published. The manifest (collection name, model, and per token: seed, token URI, CIDs) is written
+locally and uploaded last, verified like everything else.
 """
 
 from __future__ import annotations
