@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         print(f"{prog}: error: {os_error_message(exc, f'writing {args.out}')}", file=sys.stderr)
         return 1
     print(
-        f"{len(plan)} images of {info.size}x{info.size} from {info.name} -> {args.out} "
+        f"{len(plan)} image{'s' * (len(plan) != 1)} of {info.size}x{info.size} from {info.name} -> {args.out} "
         f"(grid.png{f' of the first {GRID_MAX}' if len(plan) > GRID_MAX else ''}, generate.json)"
     )
     return 0

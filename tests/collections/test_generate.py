@@ -96,6 +96,7 @@ def test_generate_command_is_reproducible(generate_model, tmp_path, capsys):
         nftgan(["generate", str(generate_model), "-n", "1", "--seed", "8", "-o", str(tmp_path / "one")]) == 0
     )
     assert (tmp_path / "one" / "seed000008.png").read_bytes() == (out / "seed000008.png").read_bytes()
+    assert capsys.readouterr().out.splitlines()[-1].startswith("1 image of ")
     # interpolation: the ends are the two seeds' own images
     walk = tmp_path / "walk"
     assert (
