@@ -8,8 +8,9 @@ started from, so on a re-run every token whose ledger row (same name, same backe
 metadata recording this token's seed, collection and model version: a same-named collection
 published meanwhile is not taken for this one) is already published is skipped, a pending one (the
 process died mid-upload) is resumed from its staged bytes, and only the missing ones are generated
-and published. The manifest (collection name, model, and per token: seed, token URI, CIDs) is written
-locally and uploaded last, verified like everything else.
+and published. The manifest (collection name, model, and per token: seed, token URI, CIDs; with its
+`image` and `external_link` it is also OpenSea's contract-level metadata, the URI a contract's
+contractURI() returns) is written locally and uploaded last, verified like everything else.
 """
 
 from __future__ import annotations
@@ -169,9 +170,12 @@ def publish_collection(
             exc.args = (f"token {i + 1} of {n} ('{name}') was not published, the {i} before it are: {exc}",)
             raise
     progress(1.0, "collection manifest")
-    manifest = {
+    manifest = {  # also OpenSea's contract-level metadata (a contract's contractURI): name, description,
+        # image (the first token's picture), external_link
         "name": req.name,
         "description": req.description,
+        "image": md.ipfs_uri(tokens[0].image_cid),
+        "external_link": req.external_url,
         "external_url": req.external_url,
         "collection_id": cid,
         "software": software,

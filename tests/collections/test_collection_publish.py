@@ -19,6 +19,7 @@ def _request(generate_model, n=5):
         plan=generate.seeds_plan(100, n),
         name="Toy Punks",
         description="A test collection",
+        external_url="https://example.org/toy-punks",
         attributes=[{"trait_type": "Series", "value": "one"}],
     )
 
@@ -89,6 +90,11 @@ def test_interrupted_batch_resumes_without_duplicates(
     assert manifest["count"] == 5 and manifest["model"]["latent"] == req.model.latent
     assert [t["seed"] for t in manifest["tokens"]] == [100, 101, 102, 103, 104]
     assert [t["token_uri"] for t in manifest["tokens"]] == [t.token_uri for t in result.tokens]
+    # OpenSea's contract-level metadata (contractURI): the collection's name, description, picture, link
+    assert manifest["name"] == req.name and manifest["description"] == req.description
+    assert manifest["image"] == "ipfs://" + result.tokens[0].image_cid
+    assert manifest["image"].removeprefix("ipfs://") in server.state.files  # a picture the service holds
+    assert manifest["external_link"] == req.external_url
     manifest_cid = result.manifest_uri.removeprefix("ipfs://")
     assert json.loads(server.state.files[manifest_cid].data) == manifest
 
