@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 
 import torch
+from nftgan.core.files import lock
 from torch import nn
 
 from .errors import UserError
@@ -84,30 +85,23 @@ LOCK = ".lock"
 
 
 def lock_run(run_dir: str | os.PathLike) -> int | None:
-    """Lock the run folder for this training process: a second `nftgan train` into it while this one runs (a
-    new run or a --resume) is refused before it writes anything; the two would interleave their metrics.csv
-    and write over each other's checkpoints. The lock (flock on RUN/.lock) ends with the process however it
-    ends (kill -9 too), so a killed run leaves nothing to clean up. Returns the descriptor for `unlock_run`;
-    None on Windows and on file systems without locks, where the folder is not locked."""
-    if os.name == "nt":
-        return None
-    import fcntl
-
-    fd = os.open(Path(run_dir) / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    """Lock the run folder for this training process (`files.lock` on RUN/.lock, which records its process
+    id): a second `nftgan train` into it while this one runs (a new run or a --resume) is refused before it
+    writes anything; the two would interleave their metrics.csv and write over each other's checkpoints. A
+    killed run leaves nothing to clean up. Returns the descriptor for `unlock_run`; None where the folder
+    cannot be locked (Windows, some network file systems)."""
+    path = Path(run_dir) / LOCK
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fd = lock(path, wait=False)
     except BlockingIOError:  # another process holds it
-        holder = os.read(fd, 32).decode(errors="replace").strip()
-        os.close(fd)
+        holder = path.read_text(errors="replace").strip()
         raise RunFolderError(
             f"{run_dir} is in use by another training run{f' (process {holder})' if holder.isdigit() else ''}; "
             "wait for it to end, or pick another --out. Nothing was written"
         ) from None
-    except OSError:  # a file system without locks (some network and FUSE ones): train unlocked, as before
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
+    if fd is not None:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
     return fd
 
 

@@ -107,3 +107,24 @@ def refuse_overwrite(output: str | os.PathLike, *sources: str | os.PathLike, wha
                 f"{os.fspath(output)} is {what} itself: NFTGan never writes a result over its source. "
                 "Choose another output name.",
             )
+
+
+def lock(path: str | os.PathLike, wait: bool = True) -> int | None:
+    """An exclusive lock (flock) on the file `path`, created if need be, held until the returned descriptor
+    is closed; it ends with the process however it ends (kill -9 too), so nothing is left to clean up.
+    `wait=False`: BlockingIOError at once when another process holds it. None where files cannot be locked
+    (Windows; some network and FUSE file systems): the caller goes on unlocked."""
+    if os.name == "nt":
+        return None
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        raise
+    except OSError:
+        os.close(fd)
+        return None
+    return fd

@@ -25,7 +25,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ..errors import PublishError
-from ..files import os_error_message, read_regular, write_durably
+from ..files import lock, os_error_message, read_regular, write_durably
 from .car import dag_car, read_car, split_dag
 from .cid import CID, CIDError
 from .http import IN_PREFERENCES, HttpClient, check_endpoint
@@ -398,24 +398,15 @@ class Offline(Backend):
 
 @contextlib.contextmanager
 def _locked(path: str):
-    """Hold an exclusive lock on `path` (created if need be) while the block runs: two processes staging
-    into one Offline folder at once (Blender and `nftgan publish`, each with its own ledger) each read
-    manifest.json, added an entry and wrote it back, losing the other's. flock ends with the process however
-    it ends (kill -9 too). Not locked on Windows, nor on a file system without locks."""
-    if os.name == "nt":
-        yield
-        return
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """The block run holding `files.lock` on `path`: two processes staging into one Offline folder at once
+    (Blender and `nftgan publish`, each with its own ledger) each read manifest.json, added an entry and
+    wrote it back, losing the other's. Unlocked where files cannot be locked (Windows)."""
+    fd = lock(path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # some network and FUSE file systems: unlocked, as before
-            pass
         yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 BACKENDS: dict[str, type[Backend]] = {b.kind: b for b in (Offline, NftStorage, Pinata, Kubo)}
