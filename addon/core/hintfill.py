@@ -1744,11 +1744,12 @@ def _under_plan(labels: np.ndarray, changed: np.ndarray, gaps: np.ndarray | None
     return UnderPlan(steps, px, (px + size).reshape(-1), np.take(image, ring), edge)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def _image_index(h: int, w: int) -> np.ndarray:
     """Each pixel's flat index in an (h, w) image, laid out as the image padded 1 px round with its edge
     pixels repeated (np.pad's edge mode): a padded flat index's pixel in the image, the edge pixel's past it
-    (no divisions). Read-only, kept for the next call of the size."""
+    (no divisions). Read-only, kept for the next call of the size (two sizes at most: 8 bytes a pixel, 34 MB
+    at 2048 px)."""
     out = edged(np.arange(h * w, dtype=np.intp).reshape(h, w), 1).reshape(-1)
     out.flags.writeable = False
     return out
