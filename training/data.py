@@ -75,6 +75,18 @@ def images_in_subfolders(folder: str) -> int:
     return count
 
 
+def subfolder_notes(folder: str) -> tuple[str, ...]:
+    """The run's log line about the pictures in `folder`'s subfolders, which a layout that reads only the
+    folder's own files leaves out (none when there are none)."""
+    n = images_in_subfolders(folder)
+    if not n:
+        return ()
+    return (
+        f"{n} pictures in subfolders left out: only the folder's own files are read (pass a subfolder as "
+        "--data, or put the pictures in one folder)",
+    )
+
+
 def in_subfolders(folder: str) -> str:
     """Where the pictures are when `folder` holds none itself but its subfolders do ("" when they hold none)."""
     n = images_in_subfolders(folder)
@@ -111,8 +123,9 @@ class Layout:
     a: list[str]
     b: list[str]
     unmatched: int = 0
-    nested: int = 0  # pictures in subfolders of a folder of pictures, which are not read
-    notes: tuple[str, ...] = ()  # what the run's log should say about the data besides (a kind's own)
+    notes: tuple[
+        str, ...
+    ] = ()  # what the run's log says about the data besides (`subfolder_notes`, a kind's own)
 
     @property
     def paired(self) -> bool:
@@ -155,7 +168,7 @@ def find_layout(data: str) -> Layout:
             "or images with A and B side by side. `nftgan sketchify SRC DST` turns a folder of pictures "
             "into a paired dataset." + in_subfolders(folder)
         )
-    return Layout("side-by-side", files, files, nested=images_in_subfolders(folder))
+    return Layout("side-by-side", files, files, notes=subfolder_notes(folder))
 
 
 def split_name(path: str) -> str:

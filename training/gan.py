@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from .blocks import init_weights
 from .checkpoint import load_net
 from .config import TrainConfig, opt
-from .data import IMAGE_EXTS, DataError, Layout, images_in_subfolders, in_subfolders, list_images, load_rgb
+from .data import IMAGE_EXTS, DataError, Layout, in_subfolders, list_images, load_rgb, subfolder_notes
 from .errors import ConfigError
 from .kinds import ModelKind, register
 from .trainer import frozen
@@ -371,8 +371,8 @@ class _GAN(ModelKind):
 
     def datasets(self, cfg):
         images, skipped, source = load_images(cfg.data, cfg.size, cfg.out)
-        nested = images_in_subfolders(cfg.data) if os.path.isdir(cfg.data) else 0
-        layout = Layout("npz" if source == cfg.data else "image folder", [], [], nested=nested)
+        notes = subfolder_notes(cfg.data) if os.path.isdir(cfg.data) else ()
+        layout = Layout("npz" if source == cfg.data else "image folder", [], [], notes=notes)
         return (
             ImageSet(images, skipped, cfg.flip, self._group(cfg)),
             FixedLatents(cfg.latent, cfg.seed),

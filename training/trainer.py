@@ -470,9 +470,8 @@ class Trainer:
             self._stop(last)
         except DataError as exc:
             raise from_worker(exc) from None
-        except (
-            OSError
-        ) as exc:  # metrics.csv, loss.png, a sample grid, train.log (a checkpoint says so itself)
+        except OSError as exc:
+            # metrics.csv, loss.png, a sample grid, train.log (a checkpoint that does not fit says so itself)
             if not ckpt_io.disk_full(exc):
                 raise
             saved = (self.out / "checkpoints" / ckpt_io.LATEST).is_file()
@@ -552,11 +551,6 @@ class Trainer:
             f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
             f"on {_hardware(run.device, self.world, run.bf16)}"
         )
-        if lay.nested:
-            self.log(
-                f"{lay.nested} pictures in subfolders left out: only the folder's own files are read (pass a "
-                "subfolder as --data, or put the pictures in one folder)"
-            )
         for note in lay.notes:
             self.log(note)
         if self.init is not None:

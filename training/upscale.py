@@ -274,14 +274,12 @@ class Upscale(ModelKind):
     def datasets(self, cfg):
         files, layout = sr_files(cfg.data)
         if small := sum(_short_side(p) < cfg.size for p in files):
-            layout = replace(
-                layout,
-                notes=(
-                    f"{small} of {len(files)} pictures are smaller than --size {cfg.size} px and are enlarged "
-                    "to it: the upscaler then learns their blur as what a sharp picture looks like. Give it "
-                    "pictures of at least that size, or train with a smaller --size",
-                ),
+            enlarged = (
+                f"{small} of {len(files)} pictures are smaller than --size {cfg.size} px and are enlarged to it: "
+                "the upscaler then learns their blur as what a sharp picture looks like. Give it pictures of at "
+                "least that size, or train with a smaller --size"
             )
+            layout = replace(layout, notes=(*layout.notes, enlarged))
         train, val = split_indices([split_name(p) for p in files], cfg.val_fraction)
         common = {
             "size": cfg.size,
