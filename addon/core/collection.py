@@ -81,10 +81,9 @@ def _state(folder: str, cid: str, ledger: Ledger) -> dict:
 def _staged_attributes(row: Row) -> list:
     """The attributes of the token metadata a ledger row uploaded (its staged copy); [] when unreadable."""
     try:
-        names = [f for f in os.listdir(row.staged) if f.startswith("metadata.")] if row.staged else []
-        with open(os.path.join(row.staged, names[0]), encoding="utf-8") as fh:
+        with open(row.staged_file("metadata"), encoding="utf-8") as fh:
             attributes = json.load(fh).get("attributes")
-    except (OSError, ValueError, IndexError, AttributeError):
+    except (OSError, ValueError, AttributeError):  # (no staged metadata: open("") raises)
         return []
     return attributes if isinstance(attributes, list) else []
 

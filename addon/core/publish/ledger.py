@@ -103,8 +103,12 @@ class Row:
 
     @property
     def image_path(self) -> str:
+        return self.staged_file("image")
+
+    def staged_file(self, role: str) -> str:
+        """The staged copy of its image, animation or metadata ("" when there is none)."""
         for entry in sorted(os.listdir(self.staged)) if os.path.isdir(self.staged) else ():
-            if entry.startswith("image."):
+            if entry.startswith(role + "."):
                 return os.path.join(self.staged, entry)
         return ""
 
