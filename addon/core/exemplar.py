@@ -350,8 +350,7 @@ def _agreement(key, keep, weight, codes, size, k, m) -> np.ndarray:
     c = np.stack(
         [np.bincount(flat, weights=w * codes[..., j].reshape(-1), minlength=k * m) for j in range(3)]
     )
-    c = np.divide(c, n, out=np.full_like(c, np.nan), where=n > 0) - LAB_CODE[1] * np.array([[0.0], [1], [1]])
-    c[0] /= LAB_CODE[0]
+    c = decode_lab(np.divide(c, n, out=np.full_like(c, np.nan), where=n > 0).T)  # (from the mean codes)
     c = c.reshape(3, k, m)
     close = (np.linalg.norm(c[:, :, None] - c[:, None], axis=0) <= AGREE) @ size  # (k, k)
     return (close.sum(axis=1) - np.diagonal(close)) / (max(size.sum(), 1.0) * (k - 1))
