@@ -12,7 +12,9 @@
   CIDs, a redirect's Location) has the token blanked BEFORE it is cut to length (`redact`).
 - A request has one overall deadline, all its tries and waits together (a service trickling a
   byte at a time cannot keep a publish waiting); at the deadline, or when `check()` says the job
-  was cancelled, a watchdog shuts the connection's socket, so the blocked read ends at once.
+  was cancelled, a watchdog stops it at whatever stage it is: a host name lookup or a TCP connect in
+  progress gives up (both wait in slices of SLICE seconds), and a connection's socket is shut, so a
+  TLS handshake, a proxy's CONNECT or a blocked read ends at once.
 - A reply body is read up to a cap (64 KB for an error, 8 MB for a success): a huge error page
   costs no memory.
 """
@@ -21,12 +23,16 @@ from __future__ import annotations
 
 import collections
 import email.utils
+import errno
 import http.client
 import ipaddress
 import json
 import logging
+import os
 import random
+import select
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -161,15 +167,130 @@ def _read_capped(resp: requests.Response, cap: int) -> tuple[bytes, bool]:
     return bytes(data), False
 
 
-def _tracking_adapter(live: weakref.WeakSet) -> requests.adapters.HTTPAdapter:
-    """An adapter whose connections add themselves to `live` once connected, so a watchdog thread can
-    shut their sockets (the only way to end a read that is blocked in the kernel)."""
+SLICE = 0.05  # seconds: how often a name lookup or a connect in progress looks whether to stop
+_CONNECTING = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, 10035}  # 10035: Windows' WSAEWOULDBLOCK
+
+
+class _Stopped(OSError):
+    """The request was stopped (Cancel, or its deadline) while its connection was being made."""
+
+
+def _lookup(host: str, port: int, family: int, halt: threading.Event) -> list:
+    """getaddrinfo, given up on once `halt` is set: a DNS lookup cannot be interrupted (glibc waits 5 s
+    a try, twice, for a server that does not answer), so a name runs on a helper thread of its own, which
+    is left to end by itself (a daemon: its answer is thrown away). An address needs no lookup."""
+    try:
+        return socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass
+    answer: list = []
+    done = threading.Event()
+
+    def look_up():
+        try:
+            answer.append(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            answer.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=look_up, name="nftgan-http-lookup", daemon=True).start()
+    while not done.wait(SLICE):
+        if halt.is_set():
+            raise _Stopped(f"stopped while looking up {host}")
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]
+
+
+def _connect(address, timeout, source_address, socket_options, halt: threading.Event) -> socket.socket:
+    """urllib3's create_connection, made so that `halt` stops it within SLICE seconds: the lookup as
+    above, the TCP connect non-blocking with select (a blocking connect to an address that drops the SYN,
+    or a listener whose queue is full, waits out the whole connect timeout). Raises OSError (socket.gaierror
+    for a name not found, TimeoutError at the connect timeout, _Stopped when halted)."""
+    host, port = address
+    if host.startswith("["):
+        host = host.strip("[]")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise urllib3.exceptions.LocationParseError(f"'{host}', label empty or too long") from None
+    if not isinstance(timeout, int | float):  # urllib3's "default timeout" sentinel
+        timeout = socket.getdefaulttimeout()
+    err: OSError | None = None
+    for af, socktype, proto, _, where in _lookup(
+        host, port, urllib3.util.connection.allowed_gai_family(), halt
+    ):
+        sock = socket.socket(af, socktype, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if source_address:
+                sock.bind(source_address)
+            sock.setblocking(False)
+            code = sock.connect_ex(where)
+            end = None if timeout is None else time.monotonic() + timeout
+            while code in _CONNECTING:
+                if halt.is_set():
+                    raise _Stopped(f"stopped while connecting to {host}")
+                wait = SLICE if end is None else min(SLICE, end - time.monotonic())
+                if wait <= 0:
+                    raise TimeoutError("timed out")
+                _, writable, failed = select.select([], [sock], [sock], wait)
+                if writable or failed:
+                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            sock.settimeout(timeout)
+            return sock
+        except OSError as exc:
+            sock.close()
+            if isinstance(exc, _Stopped):
+                raise
+            err = exc
+    raise err or OSError("getaddrinfo returns an empty list")
+
+
+def _tracking_adapter(live: weakref.WeakSet, halt: threading.Event) -> requests.adapters.HTTPAdapter:
+    """An adapter whose connections can be stopped from another thread at every stage: the name lookup
+    and the TCP connect give up once `halt` is set (`_connect`); once connected, a connection adds itself
+    to `live` with a duplicate of its socket, so a watchdog thread can shut it (the only way to end a TLS
+    handshake, a proxy's CONNECT or a read that is blocked in the kernel: during the handshake `sock` is
+    the plain socket that the TLS wrapper has already taken the descriptor of)."""
 
     def tracked(base):
         class Tracked(base):
-            def connect(self):
-                super().connect()
+            def _new_conn(self):
+                try:
+                    sock = _connect(
+                        (self._dns_host, self.port),
+                        self.timeout,
+                        self.source_address,
+                        self.socket_options,
+                        halt,
+                    )
+                except socket.gaierror as exc:
+                    raise _name_error(self, exc) from exc
+                except TimeoutError as exc:
+                    raise urllib3.exceptions.ConnectTimeoutError(
+                        self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+                    ) from exc
+                except OSError as exc:
+                    raise urllib3.exceptions.NewConnectionError(
+                        self, f"Failed to establish a new connection: {exc}"
+                    ) from exc
+                sys.audit("http.client.connect", self, self.host, self.port)
+                self._nftgan_handle = sock.dup()  # shut by close_connections until connect() returns
                 live.add(self)
+                return sock
+
+            def connect(self):
+                try:
+                    super().connect()
+                finally:
+                    handle = self.__dict__.pop("_nftgan_handle", None)
+                    if handle is not None:
+                        handle.close()
 
         return Tracked
 
@@ -184,6 +305,14 @@ def _tracking_adapter(live: weakref.WeakSet) -> requests.adapters.HTTPAdapter:
     return adapter
 
 
+def _name_error(conn, exc: socket.gaierror) -> Exception:
+    """urllib3's error for a host name not found (NameResolutionError in urllib3 2; 1.26 has none)."""
+    kind = getattr(urllib3.exceptions, "NameResolutionError", None)
+    if kind is not None:
+        return kind(conn.host, conn, exc)
+    return urllib3.exceptions.NewConnectionError(conn, f"Failed to establish a new connection: {exc}")
+
+
 class _Watchdog:
     """While a request runs: at its deadline, or once `check()` raises (cancelled), shut every live
     connection's socket so the request fails at once instead of waiting out a trickle."""
@@ -195,6 +324,7 @@ class _Watchdog:
         self._thread = threading.Thread(target=self._watch, name="nftgan-http-watchdog", daemon=True)
 
     def __enter__(self):
+        self.client._halt.clear()
         self._thread.start()
         return self
 
@@ -212,6 +342,7 @@ class _Watchdog:
                 except Exception:  # noqa: BLE001 - whatever check() raises means "stop"
                     self.fired = "cancelled"
             if self.fired:
+                self.client._halt.set()  # a name lookup or connect in progress gives up
                 self.client.close_connections()
                 return
 
@@ -241,8 +372,9 @@ class HttpClient:
         self.sleep = sleep or self._wait
         self.throttle = Throttle(rate[0], rate[1], clock, lambda s: self.sleep(s)) if rate else None
         self._live: weakref.WeakSet = weakref.WeakSet()
+        self._halt = threading.Event()  # set by a request's watchdog when it fires
         self.session = requests.Session()
-        adapter = _tracking_adapter(self._live)
+        adapter = _tracking_adapter(self._live, self._halt)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "NFTGan-publish"
@@ -277,12 +409,12 @@ class HttpClient:
     def close_connections(self) -> None:
         """Shut every open connection's socket (from any thread): a blocked send or read ends at once."""
         for conn in list(self._live):
-            sock = getattr(conn, "sock", None)
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            for sock in (getattr(conn, "sock", None), getattr(conn, "_nftgan_handle", None)):
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
     def __repr__(self) -> str:  # never show the token
         return f"<HttpClient {self.service}>"

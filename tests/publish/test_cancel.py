@@ -1,0 +1,192 @@
+"""Cancel (and a request's deadline) end a publish within a fraction of a second at every stage of a
+connection: looking up the host name, the TCP connect, the TLS handshake. Real sockets on 127.0.0.1: a
+listener whose accept queue is full (the kernel drops the SYN, as a blackholed address does), a listener
+that accepts and never answers the TLS hello, and a DNS server that never answers (a network namespace
+of the test's own, with only 127.0.0.1 in it)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from nftgan.core.errors import Cancelled, PublishError
+from nftgan.core.publish.backends import Settings, make_backend
+from nftgan.core.publish.http import RetryPolicy
+from nftgan.core.publish.ledger import FAILED
+from nftgan.core.publish.service import Request, publish
+
+from ..limited_fs import ROOT, namespaces_work
+from .conftest import TOKEN, png_bytes
+
+FAST = 1.0  # seconds: what "at once" means here (the connect timeout is 10 s, the deadline 180 s)
+
+
+class _Cancel:
+    """A job's check(): raises Cancelled once `after` seconds have passed since start()."""
+
+    def __init__(self, after: float):
+        self.after, self.at = after, None
+
+    def start(self):
+        self.at = time.monotonic() + self.after
+        return self
+
+    def __call__(self):
+        if time.monotonic() >= self.at:
+            raise Cancelled()
+
+
+@pytest.fixture
+def full_listener():
+    """A listening socket whose accept queue is full: the next connect's SYN is dropped, the connect hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    filler = []
+    for _ in range(4):  # fill the queue (its length is the kernel's business): until a connect hangs
+        sock = socket.socket()
+        sock.settimeout(0.3)
+        try:
+            sock.connect(listener.getsockname())
+        except TimeoutError:
+            sock.close()
+            break
+        filler.append(sock)
+    else:
+        pytest.skip("this system's listen queue does not fill up")
+    yield listener.getsockname()[1]
+    for sock in filler:
+        sock.close()
+    listener.close()
+
+
+@pytest.fixture
+def mute_listener():
+    """Accepts connections and never sends a byte (a TLS hello waits for ever)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for sock in held:
+        sock.close()
+    listener.close()
+
+
+def _request():
+    return Request(image=png_bytes(32), name="Cancel me")
+
+
+@pytest.mark.parametrize("kind", ["kubo", "nftstorage"])
+def test_cancel_ends_a_connect_that_hangs(kind, full_listener, tmp_path):
+    from nftgan.core.publish.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    backend = make_backend(Settings(kind, endpoint=f"http://127.0.0.1:{full_listener}", token=TOKEN))
+    check = _Cancel(0.3).start()
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        publish(_request(), backend, ledger, check=check)
+    took = time.monotonic() - t0
+    assert took < 0.3 + FAST, f"Cancel took {took - 0.3:.1f} s to end a connect"
+    assert ledger.rows()[0].state == FAILED and ledger.rows()[0].error == "cancelled"
+
+
+def test_the_deadline_ends_a_connect_that_hangs(full_listener, tmp_path):
+    from nftgan.core.publish.ledger import Ledger
+
+    backend = make_backend(
+        Settings("kubo", endpoint=f"http://127.0.0.1:{full_listener}"),
+        retry=RetryPolicy(attempts=1),
+        deadline=1.0,
+    )
+    t0 = time.monotonic()
+    with pytest.raises(PublishError, match=r"no complete reply within 1 s"):
+        publish(_request(), backend, Ledger(tmp_path / "ledger.sqlite"))
+    assert time.monotonic() - t0 < 1.0 + FAST
+
+
+def test_cancel_ends_a_tls_handshake_that_hangs(mute_listener, tmp_path):
+    from nftgan.core.publish.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    backend = make_backend(Settings("pinata", endpoint=f"https://127.0.0.1:{mute_listener}", token=TOKEN))
+    check = _Cancel(0.3).start()
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):
+        publish(_request(), backend, ledger, check=check)
+    took = time.monotonic() - t0
+    assert took < 0.3 + FAST, f"Cancel took {took - 0.3:.1f} s to end a TLS handshake"
+    assert ledger.rows()[0].error == "cancelled"
+
+
+# Run inside a user + network + mount namespace: only a loopback interface, /etc/resolv.conf naming
+# 127.0.0.1, where a UDP socket takes the DNS queries and never answers (glibc waits 5 s a try, 2 tries).
+_IN_NAMESPACE = r"""
+import socket, sys, threading, time
+sys.path.insert(0, ROOT)
+from nftgan.core.errors import Cancelled
+from nftgan.core.publish.backends import Settings, make_backend
+from nftgan.core.publish.ledger import Ledger
+from nftgan.core.publish.service import Request, publish
+from tests.publish.conftest import png_bytes
+
+sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sink.bind(("127.0.0.1", 53))  # takes every query, answers none
+backend = make_backend(Settings(KIND, endpoint="https://publish.example", token=TOKEN))
+at = time.monotonic() + 0.3
+
+def check():
+    if time.monotonic() >= at:
+        raise Cancelled()
+
+t0 = time.monotonic()
+try:
+    publish(Request(image=png_bytes(32), name="Cancel me"), backend, Ledger(LEDGER), check=check)
+    print("PUBLISHED")
+except Cancelled:
+    print(f"CANCELLED {time.monotonic() - t0:.2f}")
+except Exception as exc:
+    print(f"FAILED {time.monotonic() - t0:.2f} {type(exc).__name__}: {exc}")
+"""
+
+
+@pytest.mark.parametrize("kind", ["pinata", "nftstorage"])
+def test_cancel_ends_a_host_name_lookup_that_hangs(kind, tmp_path):
+    if not namespaces_work() or not shutil.which("ip"):
+        pytest.skip("needs unprivileged user + network namespaces (unshare) and ip")
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\n")
+    code = (
+        f"ROOT = {str(ROOT)!r}\nKIND = {kind!r}\nTOKEN = {TOKEN!r}\n"
+        f"LEDGER = {str(tmp_path / 'ledger.sqlite')!r}\n" + _IN_NAMESPACE
+    )
+    shell = f'ip link set lo up && mount --bind {resolv} /etc/resolv.conf && exec "$0" -c "$1"'
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c", shell, sys.executable, code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    words = done.stdout.split()
+    assert words[:1] == ["CANCELLED"], done.stdout + done.stderr
+    assert float(words[1]) < 0.3 + FAST, f"Cancel took {float(words[1]) - 0.3:.1f} s to end a DNS lookup"
