@@ -162,19 +162,31 @@ def start_publish(context) -> jobs.Job:
     store = publish.ledger()
     opts = styles.settings(context)
 
+    stopped: dict = {}  # how far a cancelled batch got (the worker keeps no Cancelled's message)
+
     def work(job):
-        return collection.publish_collection(
-            req, backend, store, progress=job.progress, check=job.check, **opts
-        )
+        try:
+            return collection.publish_collection(
+                req, backend, store, progress=job.progress, check=job.check, **opts
+            )
+        except collection.CollectionCancelled as exc:
+            stopped["cancelled"] = exc
+            raise
 
     def done(job):
         publish.invalidate_gallery()
-        stopped = "Publishing the collection stopped"
+        cut = stopped.get("cancelled")
         if publish.SLOT.ended(
             job,
-            failed=stopped
-            + ": {error}. Publish Collection again continues it without publishing any token twice.",
-            cancelled=stopped + "; Publish Collection again continues it",
+            failed="Publishing the collection stopped: {error}. Publish Collection again continues it without "
+            "publishing any token twice.",
+            cancelled=(
+                f"Publishing collection '{req.name}' was {cut}. Publish Collection again {cut.again} without "
+                "publishing any token twice."
+                if cut is not None
+                else f"Publishing collection '{req.name}' was cancelled. Publish Collection again continues it "
+                "without publishing any token twice."
+            ),
             cancelled_level="WARNING",
         ):
             result = job.result

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import generate, imageio, styles
 from .contract import ModelInfo
-from .errors import PublishError
+from .errors import Cancelled, PublishError
 from .files import write_durably
 from .publish import metadata as md
 from .publish import service
@@ -43,6 +43,22 @@ class CollectionRequest:
 
     def token_name(self, index: int) -> str:
         return f"{self.name} #{index + 1}"
+
+
+class CollectionCancelled(Cancelled):
+    """A batch stopped by Cancel, saying how far it got: `done` of `total` tokens are published (or staged,
+    Offline), and whether only the collection manifest is left; `again` is what running it again does."""
+
+    def __init__(self, done: int, total: int, staged: bool):
+        self.done, self.total = done, total
+        word = "staged" if staged else "published"
+        if done == total:
+            said = f"all {total} tokens are {word}, the collection manifest is not"
+            self.again = "writes the manifest" if staged else "uploads the manifest"
+        else:
+            said = f"{done} of {total} tokens are {word}, {total - done} are not yet"
+            self.again = f"{'stages' if staged else 'publishes'} the {'other ' if done else ''}{total - done}"
+        super().__init__(f"cancelled: {said}")
 
 
 @dataclass
@@ -98,8 +114,9 @@ def publish_collection(
     threads: int = 0,
     provider: str = "auto",
 ) -> CollectionResult:
-    """Publish (or finish publishing) the collection. Raises PublishError / Cancelled on the first token
-    that fails; running it again continues where it stopped."""
+    """Publish (or finish publishing) the collection. Raises PublishError on the first token that fails,
+    CollectionCancelled (saying how many tokens are out) when `check()` cancels; running it again continues
+    where it stopped."""
     if not req.plan:
         raise PublishError("the collection is empty: choose how many tokens to publish")
     if not req.name.strip():
@@ -131,86 +148,99 @@ def publish_collection(
         want = traits(req.plan[index[row.name]]) + md.nftgan_attributes(models=[record])
         return all(a in recorded for a in want)
 
-    # tokens whose upload a dead process left pending: finish them from their staged bytes first
-    service.resume_pending(ledger, lambda row: backend, check=check, only=mine)
-    done = {r.name: r for r in ledger.rows() if r.state in DONE and mine(r)}
-    if any(r.state == PENDING for r in ledger.rows(PENDING) if mine(r)):
-        raise PublishError("a token of this collection is still pending (another process is publishing it?)")
-    tokens: list[Row] = []
-    skipped = 0
-    for i, sample in enumerate(req.plan):
+    try:  # a Cancel says how far the batch got: how many of its tokens are out, whatever the stage
+        # tokens whose upload a dead process left pending: finish them from their staged bytes first
+        service.resume_pending(ledger, lambda row: backend, check=check, only=mine)
+        done = {r.name: r for r in ledger.rows() if r.state in DONE and mine(r)}
+        if any(r.state == PENDING for r in ledger.rows(PENDING) if mine(r)):
+            raise PublishError(
+                "a token of this collection is still pending (another process is publishing it?)"
+            )
+        tokens: list[Row] = []
+        skipped = 0
+        for i, sample in enumerate(req.plan):
+            if check is not None:
+                check()
+            name = req.token_name(i)
+            if name in done:
+                tokens.append(done[name])
+                skipped += 1
+                continue
+            progress(i / n, f"token {i + 1} of {n}: generating")
+            (rgba,) = generate.run(
+                req.model, generate.latents([sample], req.model.latent), threads=threads, provider=provider
+            )
+            request = nftgan_request(
+                imageio.encode_png(rgba),
+                name=name,
+                models=[record],
+                traits=traits(sample),
+                attributes=req.attributes,
+                description=req.description,
+                external_url=req.external_url,
+            )
+
+            def step(fraction, message, i=i):
+                progress((i + fraction) / n, f"token {i + 1} of {n}: {message}")
+
+            try:
+                tokens.append(service.publish(request, backend, ledger, progress=step, check=check))
+            except (
+                PublishError
+            ) as exc:  # say how far the batch got (same exception, for what handles its kind)
+                exc.args = (
+                    f"token {i + 1} of {n} ('{name}') was not published, the {i} before it are: {exc}",
+                )
+                raise
+        progress(1.0, "collection manifest")
+        manifest = {  # also OpenSea's contract-level metadata (a contract's contractURI): name, description,
+            # image (the first token's picture), external_link
+            "name": req.name,
+            "description": req.description,
+            "image": md.ipfs_uri(tokens[0].image_cid),
+            "external_link": req.external_url,
+            "external_url": req.external_url,
+            "collection_id": cid,
+            "software": software,
+            "model": {
+                "name": req.model.name,
+                "file": os.path.basename(req.model.path),
+                "sha256": model_hash,
+                "latent": req.model.latent,
+                "size": req.model.size,
+                "training": req.model.training,
+            },
+            "backend": backend.kind,
+            "count": n,
+            "tokens": [
+                {
+                    "index": i + 1,
+                    "name": row.name,
+                    **asdict(sample),
+                    "token_uri": row.token_uri,
+                    "image_cid": row.image_cid,
+                    "metadata_cid": row.metadata_cid,
+                    "gateway_url": row.gateway_url,
+                }
+                for i, (sample, row) in enumerate(zip(req.plan, tokens))
+            ],
+        }
+        data = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        path = os.path.join(folder, cid, "manifest.json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_durably(path, data)
+        item = service.make_item("collection.json", data)
         if check is not None:
             check()
-        name = req.token_name(i)
-        if name in done:
-            tokens.append(done[name])
-            skipped += 1
-            continue
-        progress(i / n, f"token {i + 1} of {n}: generating")
-        (rgba,) = generate.run(
-            req.model, generate.latents([sample], req.model.latent), threads=threads, provider=provider
-        )
-        request = nftgan_request(
-            imageio.encode_png(rgba),
-            name=name,
-            models=[record],
-            traits=traits(sample),
-            attributes=req.attributes,
-            description=req.description,
-            external_url=req.external_url,
-        )
-
-        def step(fraction, message, i=i):
-            progress((i + fraction) / n, f"token {i + 1} of {n}: {message}")
-
         try:
-            tokens.append(service.publish(request, backend, ledger, progress=step, check=check))
-        except PublishError as exc:  # say how far the batch got (same exception, for what handles its kind)
-            exc.args = (f"token {i + 1} of {n} ('{name}') was not published, the {i} before it are: {exc}",)
+            # again on a re-run: only the service's own CID verifies; Cancel ends it mid-upload (also on a
+            # re-run that sent no token before it)
+            with service.watching(backend, check):
+                service.store_verified(backend, item)
+        except PublishError as exc:
+            exc.args = (f"the collection manifest was not uploaded, its {n} tokens are published: {exc}",)
             raise
-    progress(1.0, "collection manifest")
-    manifest = {  # also OpenSea's contract-level metadata (a contract's contractURI): name, description,
-        # image (the first token's picture), external_link
-        "name": req.name,
-        "description": req.description,
-        "image": md.ipfs_uri(tokens[0].image_cid),
-        "external_link": req.external_url,
-        "external_url": req.external_url,
-        "collection_id": cid,
-        "software": software,
-        "model": {
-            "name": req.model.name,
-            "file": os.path.basename(req.model.path),
-            "sha256": model_hash,
-            "latent": req.model.latent,
-            "size": req.model.size,
-            "training": req.model.training,
-        },
-        "backend": backend.kind,
-        "count": n,
-        "tokens": [
-            {
-                "index": i + 1,
-                "name": row.name,
-                **asdict(sample),
-                "token_uri": row.token_uri,
-                "image_cid": row.image_cid,
-                "metadata_cid": row.metadata_cid,
-                "gateway_url": row.gateway_url,
-            }
-            for i, (sample, row) in enumerate(zip(req.plan, tokens))
-        ],
-    }
-    data = json.dumps(manifest, indent=2, sort_keys=True).encode()
-    path = os.path.join(folder, cid, "manifest.json")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_durably(path, data)
-    item = service.make_item("collection.json", data)
-    if check is not None:
-        check()
-    try:
-        service.store_verified(backend, item)  # again on a re-run: only the service's own CID verifies
-    except PublishError as exc:
-        exc.args = (f"the collection manifest was not uploaded, its {n} tokens are published: {exc}",)
-        raise
-    return CollectionResult(cid, tokens, skipped, path, md.ipfs_uri(item.dag.root))
+        return CollectionResult(cid, tokens, skipped, path, md.ipfs_uri(item.dag.root))
+    except Cancelled:
+        out = {r.name for r in ledger.rows() if r.state in DONE and mine(r)}
+        raise CollectionCancelled(len(out), n, backend.http is None) from None

@@ -5,10 +5,12 @@ once, the dead upload resumed from its staged bytes, a verified collection manif
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from nftgan.core import collection, generate
-from nftgan.core.errors import PublishError
+from nftgan.core.errors import Cancelled, PublishError
 from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED
 
 
@@ -152,3 +154,76 @@ def test_resume_takes_only_its_own_tokens_not_a_same_named_collection_published_
         assert (meta["name"], traits["Seed"]) == (token.name, sample.seed)
     assert not {t.id for t in result.tokens} & {t.id for t in theirs.tokens}
     assert len(ledger.rows(PUBLISHED)) == 10
+
+
+@pytest.mark.parametrize("where", ["token 3", "token 1", "manifest"])
+def test_a_cancelled_batch_says_how_many_tokens_are_out_and_what_is_left(
+    where, generate_model, server, backend_for, ledger
+):
+    """Cancel while token 3's image is on its way (or token 1's, or the manifest's): the Cancelled says how
+    many of the collection's tokens are published and how many are not, and a run again does the rest."""
+    req = _request(generate_model)
+    backend = backend_for("kubo")
+    if where == "token 1":  # an earlier run published nothing; token 1 of another name is not this one's
+        collection.publish_collection(
+            collection.CollectionRequest(req.model, req.plan[:1], "Other"), backend, ledger
+        )
+    cancel = {"token 3": "token 3 of 5: Uploading", "token 1": "token 1 of 5: Uploading"}.get(where)
+    seen = []
+
+    def progress(_fraction, message):
+        seen.append(message)
+
+    def check():
+        if (cancel and any(m.startswith(cancel) for m in seen)) or (
+            where == "manifest" and "collection manifest" in seen
+        ):
+            raise Cancelled()
+
+    with pytest.raises(collection.CollectionCancelled) as stop:
+        collection.publish_collection(req, backend, ledger, progress=progress, check=check)
+    want = {
+        "token 3": "cancelled: 2 of 5 tokens are published, 3 are not yet",
+        "token 1": "cancelled: 0 of 5 tokens are published, 5 are not yet",
+        "manifest": "cancelled: all 5 tokens are published, the collection manifest is not",
+    }[where]
+    assert str(stop.value) == want
+    assert (
+        stop.value.again
+        == {
+            "token 3": "publishes the other 3",
+            "token 1": "publishes the 5",
+            "manifest": "uploads the manifest",
+        }[where]
+    )
+    assert isinstance(stop.value, Cancelled)  # handled as any cancel is (the worker's CANCELLED state)
+    published = [r.name for r in ledger.rows(PUBLISHED) if r.name.startswith("Toy Punks")]
+    assert len(published) == stop.value.done
+    result = collection.publish_collection(req, backend, ledger)  # a run again does the rest
+    assert result.skipped == stop.value.done and len(result.tokens) == 5
+
+
+def test_cancel_ends_the_manifest_upload_of_a_run_again_that_sends_no_token(
+    generate_model, server, backend_for, ledger
+):
+    """Publish Collection pressed again after its manifest failed: every token is published already, only
+    the manifest goes. Its upload was not tied to the job's Cancel (only a token's publish tied it), so a
+    slow service kept it going until the request's deadline (a new backend each press, as Blender builds)."""
+    req = _request(generate_model, n=2)
+    server.inject("/api/v0/add", "pass", "pass", "pass", "pass", *["500"] * 4)  # the manifest fails
+    with pytest.raises(PublishError, match="manifest was not uploaded"):
+        collection.publish_collection(req, backend_for("kubo"), ledger)
+    server.inject("/api/v0/add", ("trickle", 0.2))  # the manifest's reply, a byte at a time
+    stop = threading.Event()
+
+    def check():
+        if stop.is_set():
+            raise Cancelled()
+
+    threading.Timer(0.5, stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(
+        collection.CollectionCancelled, match="all 2 tokens are published, the collection manifest is not"
+    ):
+        collection.publish_collection(req, backend_for("kubo", deadline=20), ledger, check=check)
+    assert time.monotonic() - t0 < 2.0

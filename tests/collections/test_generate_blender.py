@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -145,5 +147,41 @@ def test_publish_collection_to_kubo_stops_on_a_server_error_says_how_far_and_res
             assert {"trait_type": "Seed", "value": seed} in meta["attributes"]
             assert meta["name"] == token.name and meta["image"] == f"ipfs://{token.image_cid}"
     finally:
+        prefs.publish_backend = "OFFLINE"
+        bpy.context.preferences.system.use_online_access = False
+
+
+def test_a_cancelled_publish_collection_says_how_many_tokens_are_out_and_finishes_them_when_pressed_again(
+    blender, gen_props, server
+):
+    """Cancel while token 2's image is on its way: the report says 1 of 3 tokens is published and 2 are not
+    (it said only 'Publishing the collection stopped; Publish Collection again continues it')."""
+    prefs = blender.preferences.get()
+    prefs.publish_backend, prefs.kubo_endpoint = "KUBO", server.url
+    bpy.context.preferences.system.use_online_access = True
+    arrived, release = threading.Event(), threading.Event()
+    try:
+        gen_props.count, gen_props.seed, gen_props.variation = 3, 80, "SEEDS"
+        gen_props.collection_name = "Cancelled Blobs"
+        server.inject("/api/v0/add", "pass", "pass", ("hold", arrived, release))  # token 2's image
+        assert bpy.ops.nftgan.publish_collection("EXEC_DEFAULT") == {"FINISHED"}
+        assert arrived.wait(60)
+        t0 = time.monotonic()
+        assert bpy.ops.nftgan.cancel_jobs(key="publish") == {"FINISHED"}  # the panel's Cancel button
+        assert blender.runtime.worker.wait_idle(60)
+        took = time.monotonic() - t0
+        release.set()
+        (job,) = blender.runtime.drain()
+        assert job.state == "cancelled" and took < 2.0
+        level, message = blender.runtime.last_report
+        assert (level, message) == (
+            "WARNING",
+            "Publishing collection 'Cancelled Blobs' was cancelled: 1 of 3 tokens are published, 2 are not yet. "
+            "Publish Collection again publishes the other 2 without publishing any token twice.",
+        )
+        result = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT").result
+        assert result.skipped == 1 and [t.state for t in result.tokens] == ["published"] * 3
+    finally:
+        release.set()
         prefs.publish_backend = "OFFLINE"
         bpy.context.preferences.system.use_online_access = False

@@ -9,6 +9,7 @@ leaves a pending row that `resume_pending` (or the same publish run again) finis
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -191,10 +192,8 @@ def _upload(
     *,
     resume: bool,
 ) -> Row:
-    if check is not None and backend.http is not None:
-        backend.http.check = check
     try:
-        with ledger.hold(row.id, owner):
+        with ledger.hold(row.id, owner), watching(backend, check):
             for n, item in enumerate(items.values()):
                 if check is not None:
                     check()
@@ -234,6 +233,24 @@ def _upload(
     except BaseException:  # KeyboardInterrupt, SystemExit: this process stops; the next run may resume it
         ledger.release(row.id, owner, "interrupted before it finished; it is resumed on the next start")
         raise
+
+
+@contextlib.contextmanager
+def watching(backend: Backend, check: Callable[[], None] | None):
+    """While the block runs, the backend's requests stop when `check()` raises (Cancel: also mid-upload,
+    connecting or waiting to retry) and report upload bytes to the `progress` the block sets; both are put
+    back as they were after it (a backend used again must not keep a finished job's Cancel)."""
+    http = backend.http
+    if http is None:
+        yield
+        return
+    saved = http.check, http.progress
+    if check is not None:
+        http.check = check
+    try:
+        yield
+    finally:
+        http.check, http.progress = saved
 
 
 def store_verified(backend: Backend, item: Item) -> None:
