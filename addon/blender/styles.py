@@ -27,6 +27,9 @@ _styles: list[core_styles.Style] | None = None
 _previews = None  # bpy.utils.previews collection of style thumbnails
 _thumb_paths: dict[str, str] = {}  # style path -> thumbnail PNG
 _enum_items: dict[str, list] = {}  # Blender needs Python to keep dynamic enum items alive
+_missing_items: dict[
+    tuple, tuple
+] = {}  # (kind, id, value) -> the picker's item of a style not installed here
 OPTIONAL = {"upscale": "NONE"}  # stages that stay off until the user picks a model
 
 
@@ -62,8 +65,9 @@ def precision(context=None) -> str:
 
 
 def chosen(kind: str, style_id: str | None, context=None) -> core_styles.Style | None:
-    """The style of this kind with this id, else the first usable one of the kind (None: none installed).
-    Raises UserError when onnxruntime cannot run any."""
+    """The style of this kind with this id, or with no id the first usable one of the kind (None: none
+    installed). Raises UserError when onnxruntime cannot run any, and when the chosen style is unusable or
+    not installed here (a .blend made on another computer): another style is never run in its place."""
     if problem := core_styles.onnxruntime_error():
         raise UserError(problem)
     found = styles(context)
@@ -72,6 +76,8 @@ def chosen(kind: str, style_id: str | None, context=None) -> core_styles.Style |
         broken = next((s for s in found if not s.ok and s.id.lower() == style_id.lower()), None)
         if broken is not None:
             raise UserError(f"The {kind} style '{broken.id}' cannot be used: {broken.error} {_PICK_ANOTHER}")
+        if any(s.ok for s in found):  # (none at all: the callers say how to get styles)
+            raise UserError(missing(kind, style_id, found))
     style = style or core_styles.find(found, kind, None)
     if style is None or core_styles.unchanged(style):
         return style
@@ -86,6 +92,25 @@ def chosen(kind: str, style_id: str | None, context=None) -> core_styles.Style |
 _PICK_ANOTHER = (
     "Pick another style, or put the file back and press Refresh Styles (Preferences > Add-ons > NFTGan)."
 )
+
+
+def _what(kind: str) -> str:
+    return "generate model" if kind == "generate" else f"{kind} style"
+
+
+def missing(kind: str, style_id: str, found: list[core_styles.Style]) -> str:
+    """What to do about a chosen style that is not installed here (e.g. a .blend from another computer)."""
+    installed = [s.name for s in core_styles.of_kind(found, kind)]
+    pick = (
+        f"pick one of the installed {_what(kind)}s ({', '.join(installed)})"
+        if installed
+        else f"install one (no {_what(kind)} is installed here)"
+    )
+    return (
+        f"The {_what(kind)} '{style_id}' chosen in this file is not installed on this computer, so nothing was "
+        f"run in its place. Add the folder that holds {style_id}.onnx in Preferences > Add-ons > NFTGan (Model "
+        f"folders; a folder already listed there: press Refresh Styles), or {pick}."
+    )
 
 
 def thumbnail_path(style: core_styles.Style) -> str:
@@ -158,22 +183,36 @@ def wanted(props, kind: str) -> str:
 def style_enum(kind: str) -> EnumProperty:
     """A style picker (with previews) for a PropertyGroup that stores the choice in its `<kind>_id`."""
 
-    def items(_self, _context):  # each item's description is its hover text: the card in short (cached)
+    def items(self, _context):  # each item's description is its hover text: the card in short (cached)
         found = core_styles.of_kind(styles(), kind)
         lst = [(s.id, s.name, s.tooltip, icon_id(s), i) for i, s in enumerate(found)]
         lst.append(
             ("NONE", "None" if found else "No styles installed", f"Skip the {kind} step", "BLANK1", len(lst))
         )
+        want = wanted(self, kind) if self is not None else ""
+        if want not in ("", "NONE") and core_styles.find(found, kind, want) is None:  # shown as it is, not
+            # as the first style (a .blend from a computer where it is installed): Stylize refuses it. The
+            # item is kept (its texts too): Blender holds on to the texts of the items it was given
+            key = (kind, want, len(lst))
+            if key not in _missing_items:
+                _missing_items[key] = (
+                    want,
+                    f"{want} (not installed)",
+                    missing(kind, want, styles()),
+                    "ERROR",
+                    len(lst),
+                )
+            lst.append(_missing_items[key])
         _enum_items[kind] = lst
         return lst
 
     def get(self):
         want = wanted(self, kind)
-        lst = _enum_items.get(kind) or items(self, None)
+        lst = items(self, None)  # this scene's list: it holds this scene's choice when it is not installed
         return next((it[4] for it in lst if it[0] == want), 0)
 
     def set_(self, value):
-        lst = _enum_items.get(kind) or items(self, None)
+        lst = items(self, None)
         setattr(self, f"{kind}_id", next((it[0] for it in lst if it[4] == value), ""))
 
     return EnumProperty(
