@@ -190,3 +190,24 @@ def test_cancel_ends_a_host_name_lookup_that_hangs(kind, tmp_path):
     words = done.stdout.split()
     assert words[:1] == ["CANCELLED"], done.stdout + done.stderr
     assert float(words[1]) < 0.3 + FAST, f"Cancel took {float(words[1]) - 0.3:.1f} s to end a DNS lookup"
+
+
+def test_a_service_that_does_not_answer_the_connect_is_said_in_words(full_listener, tmp_path):
+    """A connect that times out (the SYN dropped: a firewall, a blackholed address, a full queue) reads like
+    a refused one: its host, that it did not answer and what to do, not urllib3's 'ConnectTimeout:
+    Pool(host=...): Max retries exceeded with url: ... (Caused by ConnectTimeoutError(<Tracked(...'."""
+    from nftgan.core.publish.ledger import Ledger
+
+    backend = make_backend(
+        Settings("nftstorage", endpoint=f"http://127.0.0.1:{full_listener}", token=TOKEN),
+        retry=RetryPolicy(attempts=2, base=0.01),
+        timeout=(0.3, 5.0),
+    )
+    with pytest.raises(PublishError) as failed:
+        publish(_request(), backend, Ledger(tmp_path / "ledger.sqlite"))
+    message = str(failed.value)
+    assert (
+        f"failed after 2 attempts: no connection to 127.0.0.1:{full_listener} (it did not answer within 0.3 s): "
+        "is the service running, its endpoint right, and the network up?"
+    ) in message, message
+    assert "Pool" not in message and "Error(" not in message, message

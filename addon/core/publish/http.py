@@ -468,7 +468,7 @@ class HttpClient:
                 if watchdog.fired == "deadline":
                     late = True
                     break
-                last = self.redact(_why(exc, url), 160)
+                last = self.redact(_why(exc, url, self.timeout[0]), 160)
             if attempt + 1 == self.retry.attempts:
                 break
             delay = self.retry.backoff(attempt) if wait is None else wait
@@ -600,9 +600,10 @@ def _short(exc: Exception) -> str:
     return str(exc).split("\n")[0][:160]
 
 
-def _why(exc: Exception, url: str) -> str:
+def _why(exc: Exception, url: str, connect_timeout: float = 0.0) -> str:
     """A failed try in words: a connection that broke or was never made names its host and the system's
-    reason (refused: nothing listens there; a name not found), not urllib3's pool and retry wrappers."""
+    reason (refused: nothing listens there; a name not found; no answer within the connect timeout), not
+    urllib3's pool and retry wrappers."""
     root, seen = exc, set()
     while id(root) not in seen:  # requests' ConnectionError -> MaxRetryError -> NewConnectionError -> OSError
         seen.add(id(root))
@@ -612,6 +613,13 @@ def _why(exc: Exception, url: str) -> str:
             break
         root = nxt
     host = urllib.parse.urlsplit(url).netloc
+    if isinstance(
+        exc, requests.ConnectTimeout
+    ):  # the SYN unanswered: a firewall, a wrong address, a full queue
+        return (
+            f"no connection to {host} (it did not answer within {connect_timeout:g} s): is the service running, "
+            "its endpoint right, and the network up?"
+        )
     if isinstance(exc, requests.ConnectionError) and isinstance(root, OSError) and root.strerror:
         return f"no connection to {host} ({root.strerror.lower()}): is the service running, and its endpoint right?"
     broken = {
