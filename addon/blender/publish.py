@@ -35,14 +35,14 @@ from bpy.props import (
 from bpy.types import Operator, Panel, PropertyGroup
 
 from ..core import jobs
-from ..core.errors import PublishError, UserError
+from ..core.errors import Cancelled, PublishError, UserError
 from ..core.publish import backends as pb
 from ..core.publish import metadata as md
 from ..core.publish import provenance, service
 from ..core.publish.ledger import STAGED, Ledger
 from ..core.publish.unixfs import cid_of_bytes
 from . import images, preferences, runtime
-from .jobslot import JobSlot, start_from
+from .jobslot import SLOTS, JobSlot, start_from
 from .ui import ImageEditorSidebar, wrap
 
 log = logging.getLogger(__name__)
@@ -405,7 +405,9 @@ def gallery_entries(context=None) -> tuple[list[service.GalleryEntry], str]:
 
 
 def refresh_gallery(context) -> jobs.Job | None:
-    """Read the ledger and the chosen service's own list (on the worker: it is a network request)."""
+    """Read the ledger and the chosen service's own list (on the worker: it is a network request). It gives
+    way to work the artist starts while it runs (a service that does not answer kept Stylize waiting a
+    minute): it then stops, within 50 ms, and says so."""
     store = ledger()
     try:
         backend = make_backend(chosen_kind(context), context)
@@ -413,15 +415,29 @@ def refresh_gallery(context) -> jobs.Job | None:
         _gallery.update(entries=service.gallery(store, None, GALLERY_SIZE)[0], problem=str(exc))
         return None
 
+    def work(job):
+        def check():  # Stylize, Generate or a publish started meanwhile goes first: the list is a convenience
+            job.check()
+            if any(j is not None and j.state == jobs.QUEUED for j in (s.current() for s in SLOTS.values())):
+                raise Cancelled()
+
+        with service.watching(backend, check):
+            return service.gallery(store, backend, GALLERY_SIZE)
+
     def done(job):
         if job.state == jobs.DONE:
             _gallery["entries"], _gallery["problem"] = job.result
+        elif job.state == jobs.CANCELLED:
+            _gallery["problem"] = (
+                f"{backend.label}'s own list was not read: work you started meanwhile went first. Press Refresh "
+                "Gallery again."
+            )
         else:
             _gallery["problem"] = job.error
         runtime.redraw()
 
     return runtime.submit(
-        lambda job: service.gallery(store, backend, GALLERY_SIZE),
+        work,
         key="publish-gallery",
         latest_wins=True,
         label="Publish gallery",

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from nftgan.core.publish.cid import CID
 
-from tests.publish.conftest import TOKEN, pending_row
+from tests.publish.conftest import TOKEN, full_backlog, pending_row
 from tests.publish.ipfs_server import FakeIpfsServer
 
 bpy = pytest.importorskip("bpy")  # (tests/addon/conftest.py has chosen the throw-away profile by now)
@@ -329,6 +329,40 @@ def test_gallery_merges_the_services_list_and_copies_the_token_uri(nftgan, prefs
     _finish(nftgan)
     entries, problem = publish.gallery_entries()
     assert "rejected the API token" in problem and all(e.state != "remote" for e in entries)
+
+
+def test_refresh_gallery_gives_way_to_a_stylize_started_meanwhile(nftgan, prefs, server):
+    """Refresh Gallery reads the service's own list on the one worker: against a service that does not answer
+    (the connect times out, 6 tries) a Stylize pressed meanwhile waited 66 s behind it, with no Cancel for the
+    list. The list now stops once the artist's work is queued, and says so."""
+    import time
+
+    from .conftest import HOUSE, paint
+
+    prefs.publish_backend, prefs.nftstorage_token = "NFTSTORAGE", TOKEN
+    bpy.context.preferences.system.use_online_access = True
+    bpy.ops.mesh.primitive_plane_add()
+    assert bpy.ops.nftgan.new_canvas(size="256") == {"FINISHED"}
+    paint(bpy.context.scene.nftgan.sketch, HOUSE)
+    publish = nftgan["publish"]
+    with full_backlog() as port:
+        prefs.nftstorage_endpoint = f"http://127.0.0.1:{port}"
+        assert publish.refresh_gallery(bpy.context) is not None
+        time.sleep(0.3)  # the list's connect is under way
+        t0 = time.monotonic()
+        assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+        jobs = _finish(nftgan)
+        took = time.monotonic() - t0
+    assert [(j.label.split()[0], j.state) for j in jobs] == [("Publish", "cancelled"), ("Stylize", "done")]
+    assert took < 8.0, f"Stylize waited {took:.1f} s behind the gallery's list"  # (8: the tiny models' run)
+    _, problem = publish.gallery_entries()
+    assert problem.startswith(
+        "NFT.storage API (compatible services)'s own list was not read: work you started"
+    )
+    prefs.nftstorage_endpoint = server.url  # the service answers again: Refresh Gallery reads it
+    publish.refresh_gallery(bpy.context)
+    _finish(nftgan)
+    assert publish.gallery_entries()[1] == ""
 
 
 class _Layout:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +57,33 @@ def pending_row(
         files={role + os.path.splitext(item.filename)[1]: item.data for role, item in items.items()},
         **begin,
     )
+
+
+@contextlib.contextmanager
+def full_backlog():
+    """The port of a listening socket on 127.0.0.1 whose accept queue is full: a connect's SYN is dropped and
+    the connect hangs, as it does at a blackholed address (nothing beyond 127.0.0.1 is reachable in tests)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    filler = []
+    try:
+        for _ in range(4):  # fill the queue (its length is the kernel's business): until a connect hangs
+            sock = socket.socket()
+            sock.settimeout(0.3)
+            try:
+                sock.connect(listener.getsockname())
+            except TimeoutError:
+                sock.close()
+                break
+            filler.append(sock)
+        else:
+            pytest.skip("this system's listen queue does not fill up")
+        yield listener.getsockname()[1]
+    finally:
+        for sock in filler:
+            sock.close()
+        listener.close()
 
 
 def png_bytes(size: int = 32, seed: int = 0) -> bytes:

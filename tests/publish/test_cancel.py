@@ -21,7 +21,7 @@ from nftgan.core.publish.ledger import FAILED
 from nftgan.core.publish.service import Request, publish
 
 from ..limited_fs import ROOT, namespaces_work
-from .conftest import TOKEN, png_bytes
+from .conftest import TOKEN, full_backlog, png_bytes
 
 FAST = 1.0  # seconds: what "at once" means here (the connect timeout is 10 s, the deadline 180 s)
 
@@ -43,26 +43,8 @@ class _Cancel:
 
 @pytest.fixture
 def full_listener():
-    """A listening socket whose accept queue is full: the next connect's SYN is dropped, the connect hangs."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    filler = []
-    for _ in range(4):  # fill the queue (its length is the kernel's business): until a connect hangs
-        sock = socket.socket()
-        sock.settimeout(0.3)
-        try:
-            sock.connect(listener.getsockname())
-        except TimeoutError:
-            sock.close()
-            break
-        filler.append(sock)
-    else:
-        pytest.skip("this system's listen queue does not fill up")
-    yield listener.getsockname()[1]
-    for sock in filler:
-        sock.close()
-    listener.close()
+    with full_backlog() as port:
+        yield port
 
 
 @pytest.fixture
