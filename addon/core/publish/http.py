@@ -240,7 +240,7 @@ def _connect(address, timeout, source_address, socket_options, halt: threading.E
                 if writable or failed:
                     code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:
-                raise OSError(code, os.strerror(code))
+                raise OSError(code, _strerror(code))
             sock.settimeout(timeout)
             return sock
         except OSError as exc:
@@ -249,6 +249,15 @@ def _connect(address, timeout, source_address, socket_options, halt: threading.E
                 raise
             err = exc
     raise err or OSError("getaddrinfo returns an empty list")
+
+
+def _strerror(code: int) -> str:
+    """The system's words for a socket error code (Windows' WSA codes are not C library errno values)."""
+    if os.name == "nt":
+        import ctypes
+
+        return ctypes.FormatError(code).strip()
+    return os.strerror(code)
 
 
 def _tracking_adapter(live: weakref.WeakSet, halt: threading.Event) -> requests.adapters.HTTPAdapter:
