@@ -193,3 +193,28 @@ def test_a_service_that_does_not_answer_the_connect_is_said_in_words(full_listen
         "is the service running, its endpoint right, and the network up?"
     ) in message, message
     assert "Pool" not in message and "Error(" not in message, message
+
+
+def test_a_connection_whose_descriptor_is_past_1024_connects(server, tmp_path):
+    """The interruptible connect waits with poll, not select (which refuses descriptors past FD_SETSIZE,
+    1024): a Blender with many files open gets such descriptors."""
+    import os
+    import resource
+
+    from nftgan.core.publish.ledger import Ledger
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip(f"this process may open only {hard} files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
+    held = []
+    try:
+        while not held or held[-1] < 1030:  # every descriptor below 1030 taken: the socket's is past 1024
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        backend = make_backend(Settings("kubo", endpoint=server.url))
+        row = publish(_request(), backend, Ledger(tmp_path / "ledger.sqlite"))
+        assert row.state == "published"
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

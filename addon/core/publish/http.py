@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import random
-import select
 import socket
 import sys
 import threading
@@ -205,7 +204,7 @@ def _lookup(host: str, port: int, family: int, halt: threading.Event) -> list:
 
 def _connect(address, timeout, source_address, socket_options, halt: threading.Event) -> socket.socket:
     """urllib3's create_connection, made so that `halt` stops it within SLICE seconds: the lookup as
-    above, the TCP connect non-blocking with select (a blocking connect to an address that drops the SYN,
+    above, the TCP connect non-blocking, waited on in slices (a blocking connect to an address that drops the SYN,
     or a listener whose queue is full, waits out the whole connect timeout). Raises OSError (socket.gaierror
     for a name not found, TimeoutError at the connect timeout, _Stopped when halted)."""
     host, port = address
@@ -236,8 +235,7 @@ def _connect(address, timeout, source_address, socket_options, halt: threading.E
                 wait = SLICE if end is None else min(SLICE, end - time.monotonic())
                 if wait <= 0:
                     raise TimeoutError("timed out")
-                _, writable, failed = select.select([], [sock], [sock], wait)
-                if writable or failed:
+                if urllib3.util.wait.wait_for_write(sock, timeout=wait):  # (poll: any descriptor number)
                     code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:
                 raise OSError(code, _strerror(code))
