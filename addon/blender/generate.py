@@ -163,6 +163,7 @@ def start_publish(context) -> jobs.Job:
     opts = styles.settings(context)
 
     stopped: dict = {}  # how far a cancelled batch got (the worker keeps no Cancelled's message)
+    in_file = runtime.generation
 
     def work(job):
         try:
@@ -190,7 +191,8 @@ def start_publish(context) -> jobs.Job:
             cancelled_level="WARNING",
         ):
             result = job.result
-            bpy.context.scene.nftgan_generate.last_manifest = result.manifest_uri
+            if runtime.generation == in_file:  # (another file loaded meanwhile does not get its manifest)
+                bpy.context.scene.nftgan_generate.last_manifest = result.manifest_uri
             staged = all(t.state == STAGED for t in result.tokens)  # Offline: written to a folder
             runtime.report(
                 f"{'Staged' if staged else 'Published'} collection '{req.name}': {len(result.tokens)} tokens"

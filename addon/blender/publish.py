@@ -306,10 +306,11 @@ def start(context, image_name: str = "") -> jobs.Job:
         )
         return service.publish(req, backend, store, progress=job.progress, check=job.check)
 
-    return SLOT.submit(work, label=f"Publish {image.name}", on_done=_done)
+    in_file = runtime.generation  # the open file: another one loaded meanwhile does not get its token URI
+    return SLOT.submit(work, label=f"Publish {image.name}", on_done=lambda job: _done(job, in_file))
 
 
-def _done(job: jobs.Job) -> None:
+def _done(job: jobs.Job, in_file: int) -> None:
     invalidate_gallery()
     ok = SLOT.ended(
         job,
@@ -319,7 +320,8 @@ def _done(job: jobs.Job) -> None:
     )
     if ok:
         row = job.result
-        bpy.context.scene.nftgan_publish.last_token_uri = row.token_uri
+        if runtime.generation == in_file:
+            bpy.context.scene.nftgan_publish.last_token_uri = row.token_uri
         runtime.report(outcome(row))
 
 

@@ -365,6 +365,28 @@ def test_refresh_gallery_gives_way_to_a_stylize_started_meanwhile(nftgan, prefs,
     assert publish.gallery_entries()[1] == ""
 
 
+def test_a_file_opened_while_publishing_does_not_get_its_token_uri(nftgan, prefs, server):
+    """The upload outlives its file (another .blend may be opened meanwhile): its token URI was written into
+    the scene of whatever file was open when it finished, as if that file's image had been published."""
+    import threading
+
+    prefs.publish_backend, prefs.kubo_endpoint = "KUBO", server.url
+    bpy.context.preferences.system.use_online_access = True
+    arrived, release = threading.Event(), threading.Event()
+    server.inject("/api/v0/add", ("hold", arrived, release))
+    try:
+        image = _stylized_result(nftgan, "Held stylized")
+        assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
+        assert arrived.wait(60)
+        bpy.ops.wm.read_homefile(use_empty=True)  # the artist opens another file
+    finally:
+        release.set()
+    row = _publish_row(nftgan)
+    assert row.state == "published"
+    assert bpy.context.scene.nftgan_publish.last_token_uri == ""  # not this file's publish
+    assert nftgan["runtime"].last_report[1] == f"Published 'Held stylized' (kubo): {row.token_uri}"
+
+
 class _Layout:
     """Stands in for a UILayout (panels cannot draw without a window): every prop() and operator()
     call is checked against the real RNA, so a misspelt property or operator fails here."""
