@@ -318,13 +318,28 @@ class Ledger:
         files: dict[str, bytes],
         credential: str = "",
         owner: str = "",
-    ) -> Row:
+        unless_other_than: set[int] | None = None,
+    ) -> Row | None:
         """Stage files (name -> bytes, written durably) and record a pending row owned by `owner`. All or
-        nothing: when a file cannot be written (a full disk) there is no row and no staged folder."""
+        nothing: when a file cannot be written (a full disk) there is no row and no staged folder.
+
+        With `unless_other_than` (the ids of the rows of this content the caller looked at and left), None
+        instead when another row of the same image + metadata on the same service is pending, published or
+        staged: the look and the insert are one transaction, so two processes beginning the same publish at
+        once do not both upload it (the caller looks again and finds the other's row)."""
         now = time.time()
         staged = None
         try:
             with self._connect() as db:
+                if unless_other_than is not None:
+                    db.execute("BEGIN IMMEDIATE")  # no other process writes until this one commits
+                    others = db.execute(
+                        "SELECT id FROM publishes WHERE metadata_cid=? AND backend=? AND endpoint=?"
+                        " AND state IN (?, ?, ?)",
+                        (metadata_cid, backend, endpoint, PENDING, PUBLISHED, STAGED),
+                    ).fetchall()
+                    if any(other[0] not in unless_other_than for other in others):
+                        return None
                 cur = db.execute(
                     "INSERT INTO publishes (state, created, updated, name, backend, endpoint, image_sha256,"
                     " image_size, image_cid, animation_cid, metadata_cid, staged, credential, owner, lease)"

@@ -129,36 +129,47 @@ def publish(
     metadata_cid = str(items["metadata"].dag.root)
     credential = backend.fingerprint(ledger)
     owner = ledger.new_owner()
-    for earlier in ledger.same_content(metadata_cid, backend.kind, backend.endpoint):
-        if earlier.state in DONE:
-            progress(
-                1.0, f"{earlier.name} was already {earlier.state} (ledger row {earlier.id}): nothing sent"
-            )
-            return earlier
-        if earlier.state != PENDING:
-            continue
-        if not ledger.orphaned(earlier):
-            raise PublishError(
-                f"'{earlier.name}' is being published right now by another NFTGan process "
-                f"({_who(earlier.owner)}); wait for it to finish, then look in the gallery or the ledger"
-            )
-        if earlier.credential in ("", credential) and ledger.claim(earlier, owner):
-            return _upload(
-                ledger.get(earlier.id), items, backend, ledger, owner, progress, check, resume=True
-            )
-    row = ledger.begin(
-        name=prepared.request.name,
-        backend=backend.kind,
-        endpoint=backend.endpoint,
-        image_sha256=hashlib.sha256(image.data).hexdigest(),
-        image_size=len(image.data),
-        image_cid=str(image.dag.root),
-        metadata_cid=metadata_cid,
-        animation_cid=str(items["animation"].dag.root) if "animation" in items else "",
-        files={_staged_name(role, item): item.data for role, item in items.items()},
-        credential=credential,
-        owner=owner,
-    )
+    passed: set[int] = set()  # earlier rows of this content looked at and left (failed, another's token)
+    while True:
+        for earlier in ledger.same_content(metadata_cid, backend.kind, backend.endpoint):
+            if earlier.id in passed:
+                continue
+            if earlier.state in DONE:
+                progress(
+                    1.0, f"{earlier.name} was already {earlier.state} (ledger row {earlier.id}): nothing sent"
+                )
+                return earlier
+            if earlier.state == PENDING and not ledger.orphaned(earlier):
+                raise PublishError(
+                    f"'{earlier.name}' is being published right now by another NFTGan process "
+                    f"({_who(earlier.owner)}); wait for it to finish, then look in the gallery or the ledger"
+                )
+            if (
+                earlier.state == PENDING
+                and earlier.credential in ("", credential)
+                and ledger.claim(earlier, owner)
+            ):
+                return _upload(
+                    ledger.get(earlier.id), items, backend, ledger, owner, progress, check, resume=True
+                )
+            passed.add(earlier.id)
+        row = ledger.begin(
+            name=prepared.request.name,
+            backend=backend.kind,
+            endpoint=backend.endpoint,
+            image_sha256=hashlib.sha256(image.data).hexdigest(),
+            image_size=len(image.data),
+            image_cid=str(image.dag.root),
+            metadata_cid=metadata_cid,
+            animation_cid=str(items["animation"].dag.root) if "animation" in items else "",
+            files={_staged_name(role, item): item.data for role, item in items.items()},
+            credential=credential,
+            owner=owner,
+            unless_other_than=passed,
+        )
+        if row is not None:
+            break
+        # another process began this content between the look above and our begin: look again
     return _upload(row, items, backend, ledger, owner, progress, check, resume=False)
 
 
