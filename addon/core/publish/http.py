@@ -611,18 +611,21 @@ def _why(exc: Exception, url: str, connect_timeout: float = 0.0) -> str:
     """A failed try in words: a connection that broke or was never made names its host and the system's
     reason (refused: nothing listens there; a name not found; no answer within the connect timeout), not
     urllib3's pool and retry wrappers."""
-    root, seen = exc, set()
-    while id(root) not in seen:  # requests' ConnectionError -> MaxRetryError -> NewConnectionError -> OSError
-        seen.add(id(root))
-        reason = getattr(root, "reason", None)
-        nxt = reason if isinstance(reason, BaseException) else root.__cause__ or root.__context__
+    chain, seen = [exc], set()  # requests' ConnectionError -> MaxRetryError -> NewConnectionError -> OSError
+    while id(chain[-1]) not in seen:
+        seen.add(id(chain[-1]))
+        reason = getattr(chain[-1], "reason", None)
+        nxt = reason if isinstance(reason, BaseException) else chain[-1].__cause__ or chain[-1].__context__
+        # urllib3 1.26 (a Blender whose Python has it) wraps without chaining: ProtocolError('Connection
+        # aborted.', RemoteDisconnected(...)) holds the cause among its arguments
+        nxt = nxt or next((a for a in chain[-1].args if isinstance(a, BaseException)), None)
         if nxt is None:
             break
-        root = nxt
+        chain.append(nxt)
+    # the deepest system or HTTP error (under urllib3 1.26, http.client's own TypeError lies beneath it)
+    root = next((e for e in reversed(chain) if isinstance(e, OSError | http.client.HTTPException)), chain[-1])
     host = urllib.parse.urlsplit(url).netloc
-    if isinstance(
-        exc, requests.ConnectTimeout
-    ):  # the SYN unanswered: a firewall, a wrong address, a full queue
+    if isinstance(exc, requests.ConnectTimeout):  # no answer: a firewall, a wrong address, a full queue
         return (
             f"no connection to {host} (it did not answer within {connect_timeout:g} s): is the service running, "
             "its endpoint right, and the network up?"
