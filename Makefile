@@ -84,10 +84,10 @@ lint: $(STAMP)
 
 # Driven from .venv, in the newest Blender (its stages run in .venv-bpy-5.3.0)
 demo: $(STAMP) $(BVENV_313)/.installed
-	NFTGAN_BLENDER_PYTHON=$(abspath $(BVENV_313))/bin/python $(PY) -m tools.demo
+	NFTGAN_BLENDER_PYTHON="$(abspath $(BVENV_313))/bin/python" $(PY) -m tools.demo
 
 bench: $(STAMP) $(BVENV_313)/.installed
-	NFTGAN_BLENDER_PYTHON=$(abspath $(BVENV_313))/bin/python $(PY) -m tools.bench
+	NFTGAN_BLENDER_PYTHON="$(abspath $(BVENV_313))/bin/python" $(PY) -m tools.bench
 
 # Licensed training images for the default styles (Debian + npm packages) -> data/ (see training/recipes.py)
 data: $(STAMP)
