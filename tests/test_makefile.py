@@ -1,20 +1,23 @@
-"""The Makefile as a newcomer meets it: the commands its targets run, in a checkout whose path has spaces
-(a clone in "~/My Projects/"), and the message when an interpreter it needs is missing, before any venv is
-built. Each test runs the real `make` on a copy of the repository's Makefile (with `-n` where building the
-venvs would take minutes); the shell words are split as bash splits them (shlex, POSIX mode)."""
+"""The Makefile and the tools its targets run, as a newcomer meets them: the commands its targets run in a
+checkout whose path has spaces (a clone in "~/My Projects/"), and two `make demo` / `make extension` at once
+in one checkout. The Makefile tests run the real `make` on a copy of the repository's Makefile (with `-n`
+where building the venvs would take minutes); the shell words are split as bash splits them (shlex, POSIX
+mode). The lock tests hold the lock in a real second process."""
 
 from __future__ import annotations
 
 import shlex
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
 
 def checkout(where: Path, built: tuple[str, ...] = (".venv", ".venv-bpy-5.3.0")) -> Path:
@@ -32,6 +35,7 @@ def make(where: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "--no-print-directory", *args], cwd=where, capture_output=True, text=True)
 
 
+@needs_make
 @pytest.mark.parametrize("target,module", [("demo", "tools.demo"), ("bench", "tools.bench")])
 def test_demo_and_bench_name_blenders_python_in_a_folder_with_spaces(tmp_path, target, module):
     """`make demo` in "/…/My Projects/nftgan" handed the shell NFTGAN_BLENDER_PYTHON=/…/My Projects/…
@@ -42,3 +46,64 @@ def test_demo_and_bench_name_blenders_python_in_a_folder_with_spaces(tmp_path, t
     words = shlex.split(r.stdout.strip().splitlines()[-1])
     assert words[0] == f"NFTGAN_BLENDER_PYTHON={where}/.venv-bpy-5.3.0/bin/python", words
     assert words[1:] == [".venv/bin/python", "-m", module]
+
+
+def hold(path: Path, seconds: float) -> subprocess.Popen:
+    """Another process holding the lock file `path` (files.lock, as a running demo or build does) for
+    `seconds`; returns once it holds it."""
+    code = (
+        "import sys, time; from nftgan.core import files; fd = files.lock(sys.argv[1]); "
+        "print('held', flush=True); time.sleep(float(sys.argv[2]))"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    other = subprocess.Popen(
+        [sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert other.stdout.readline() == "held\n"
+    return other
+
+
+def test_a_second_demo_at_once_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    """Two `make demo` in one checkout: the second deleted build/nftgan/ under the first, which stopped with
+    Blender's 'FATAL_ERROR: Error adding to archive, file not found: "models/exemplars.npz"' (and the first's
+    out/ and zip under the second). The second is now refused before it touches anything."""
+    from tools import build_extension, demo
+
+    monkeypatch.setattr(demo, "DEMO_LOCK", str(tmp_path / "build" / "demo.lock"))
+
+    def untouched(*_args, **_kw):
+        raise AssertionError("the second demo went on")
+
+    monkeypatch.setattr(build_extension, "build", untouched)
+    monkeypatch.setattr(demo, "bundled_models", untouched)
+    first = hold(tmp_path / "build" / "demo.lock", 30)
+    try:
+        with pytest.raises(SystemExit) as refused:
+            demo.main([])
+    finally:
+        first.kill()
+        first.wait()
+    message = str(refused.value.code)
+    assert message.startswith("make demo is already running in ") and "wait for it to finish" in message
+
+
+def test_builds_in_one_checkout_take_turns(tmp_path, capsys):
+    """make extension, make demo and the Blender tests stage the zip in the same build/nftgan/: a build waits
+    for the one running, saying so once, and goes on when it ends."""
+    from tools import build_extension
+
+    lock = tmp_path / "build" / ".lock"
+    first = hold(lock, 1.5)
+    try:
+        t0 = time.monotonic()
+        with build_extension.locked(str(lock), "waiting for another extension build"):
+            waited = time.monotonic() - t0
+            assert first.poll() is not None  # the first build had ended
+    finally:
+        first.kill()
+        first.wait()
+    assert waited > 0.5 and capsys.readouterr().out == "waiting for another extension build\n"
+    with build_extension.locked(str(lock), "waiting"):  # free: no wait, nothing said
+        pass
+    assert capsys.readouterr().out == ""
+    assert build_extension.BUILD_LOCK == str(Path(build_extension.ROOT) / "build" / ".lock")

@@ -16,6 +16,7 @@ interpreter, else from the one NFTGAN_BLENDER_PYTHON names (the Makefile sets it
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import platform
@@ -30,6 +31,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANIFEST = os.path.join(ROOT, "blender_manifest.toml")
 WHEEL_CACHE = os.path.join(ROOT, ".cache", "wheels")
 STAGE = os.path.join(ROOT, "build", "nftgan")
+# Held while a build stages build/nftgan/ and writes its zips: `make extension`, `make demo` and the Blender
+# tests of one checkout take turns instead of deleting each other's files
+BUILD_LOCK = os.path.join(ROOT, "build", ".lock")
 DIST = os.path.join(ROOT, "dist")
 WHEEL_NAME = re.compile(
     r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$"
@@ -138,8 +142,35 @@ def _run(cmd: list[str], quiet: bool) -> None:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stdout or ''}{r.stderr or ''}")
 
 
+@contextlib.contextmanager
+def locked(path: str, waiting: str):
+    """Hold the lock file `path` (addon/core/files.lock); while another process holds it, print `waiting`
+    once and wait for it."""
+    from nftgan.core import files
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        fd = files.lock(path, wait=False)
+    except BlockingIOError:
+        print(waiting, flush=True)
+        fd = files.lock(path)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def build(out_dir: str = DIST, quiet: bool = False) -> list[str]:
     """Build and validate; returns the zip paths, this machine's platform first."""
+    waiting = (
+        f"waiting for another extension build in {ROOT} (make extension, make demo or the Blender tests)"
+    )
+    with locked(BUILD_LOCK, waiting):
+        return _build(out_dir, quiet)
+
+
+def _build(out_dir: str, quiet: bool) -> list[str]:
     found = stage()
     python = blender_python()
     tool = blender_ext_tool(python)

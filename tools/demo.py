@@ -30,6 +30,8 @@ from tools import build_extension
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "out")
+# Held for the whole demo: a second `make demo` in the same checkout would delete out/ and the zip under the first
+DEMO_LOCK = os.path.join(ROOT, "build", "demo.lock")
 PKG = "bl_ext.user_default.nftgan"
 CANVAS = "1024"  # the add-on's default canvas size
 RENDER_SAMPLES = 16
@@ -368,6 +370,24 @@ def main(argv: list[str]) -> int:
             print("RESULT " + json.dumps(scene(json.loads(argv[2]), argv[3])))
         return 0
 
+    from nftgan.core import files
+
+    os.makedirs(os.path.dirname(DEMO_LOCK), exist_ok=True)
+    try:
+        held = files.lock(DEMO_LOCK, wait=False)
+    except BlockingIOError:
+        raise SystemExit(
+            f"make demo is already running in {ROOT} (it writes out/ and dist/ there): wait for it to finish "
+            "and run it again (or run the second one in another clone)"
+        ) from None
+    try:
+        return _demo()
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _demo() -> int:
     t_start = time.perf_counter()
     models = bundled_models()
     source = "SHIPPED STYLES from addon/models/"
