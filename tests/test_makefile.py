@@ -98,7 +98,7 @@ def test_builds_in_one_checkout_take_turns(tmp_path, capsys):
         t0 = time.monotonic()
         with build_extension.locked(str(lock), "waiting for another extension build"):
             waited = time.monotonic() - t0
-            assert first.poll() is not None  # the first build had ended
+            assert first.wait(timeout=5) == 0  # the first build was ending: its lock is let go at exit
     finally:
         first.kill()
         first.wait()

@@ -161,12 +161,20 @@ def locked(path: str, waiting: str):
             os.close(fd)
 
 
-def build(out_dir: str = DIST, quiet: bool = False) -> list[str]:
-    """Build and validate; returns the zip paths, this machine's platform first."""
-    waiting = (
-        f"waiting for another extension build in {ROOT} (make extension, make demo or the Blender tests)"
+def build_locked():
+    """Hold BUILD_LOCK: while it is held no other build of this checkout writes build/nftgan/ or dist/."""
+    return locked(
+        BUILD_LOCK,
+        f"waiting for another extension build in {ROOT} (make extension, make demo or the Blender tests)",
     )
-    with locked(BUILD_LOCK, waiting):
+
+
+def build(out_dir: str = DIST, quiet: bool = False, lock: bool = True) -> list[str]:
+    """Build and validate; returns the zip paths, this machine's platform first. `lock=False`: the caller
+    holds build_locked() already (to use the zip before another build replaces it)."""
+    if not lock:
+        return _build(out_dir, quiet)
+    with build_locked():
         return _build(out_dir, quiet)
 
 

@@ -402,14 +402,17 @@ def _demo() -> int:
         flush=True,
     )
 
-    zip_path = build_extension.build()[0]
-    say(f"extension built and validated: {os.path.relpath(zip_path, ROOT)}")
-    shutil.rmtree(OUT, ignore_errors=True)
-    os.makedirs(OUT)
     profile = tempfile.mkdtemp(prefix="nftgan-demo-profile-")
     try:
+        # installed from a copy: a `make extension` started meanwhile replaces the zips in dist/
+        with build_extension.build_locked():
+            zip_path = build_extension.build(lock=False)[0]
+            installing = shutil.copy2(zip_path, profile)
+        say(f"extension built and validated: {os.path.relpath(zip_path, ROOT)}")
+        shutil.rmtree(OUT, ignore_errors=True)
+        os.makedirs(OUT)
         say(f"installing it with Blender's extension installer into a fresh profile ({profile})")
-        blender_stage("install", profile, zip_path, models["folder"] or "")
+        blender_stage("install", profile, installing, models["folder"] or "")
         say("new Blender session: plane + New Sketch Canvas + drawing + Stylize + Apply to Material + Cycles")
         info = blender_stage("scene", profile, json.dumps(models), OUT)
     finally:
