@@ -55,22 +55,28 @@ $(STAMP): pyproject.toml Makefile
 is_311 = $(filter 4.% 5.0.%,$(1))
 bpy_pyver = $(if $(call is_311,$(1)),3.11,3.13)
 bpy_python = $(if $(call is_311,$(1)),$(shell command -v $(PYTHON)),$(PYTHON313))
+need_python = @test -n "$(call bpy_python,$(1))" || { echo "bpy $(1) needs Python $(call bpy_pyver,$(1)): install it (e.g. pyenv install $(call bpy_pyver,$(1))) or set $(if $(call is_311,$(1)),PYTHON,PYTHON313)=/path/to/python$(call bpy_pyver,$(1))"; exit 1; }
 .venv-bpy-%/.installed: pyproject.toml Makefile
-	@test -n "$(call bpy_python,$*)" || { echo "bpy $* needs Python $(call bpy_pyver,$*): install it (e.g. pyenv install $(call bpy_pyver,$*)) or set $(if $(call is_311,$*),PYTHON,PYTHON313)=/path/to/python$(call bpy_pyver,$*)"; exit 1; }
+	$(call need_python,$*)
 	$(call bpy_python,$*) -m venv .venv-bpy-$*
 	.venv-bpy-$*/bin/$(PIP) bpy==$* "pytest>=8" "pillow>=10" $(if $(call is_311,$*),"numpy<2")
 	.venv-bpy-$*/bin/$(PIP) --no-deps -e .
 	@touch $@
 
+# The Python a bpy needs, checked before a target builds any venv (a missing Python 3.13 was said only after
+# .venv's few minutes): `demo: need-python-5.3.0 ...`
+need-python-%:
+	$(call need_python,$*)
+
 # Everything: the tests without Blender in .venv, then the Blender tests in each bpy of BPY_VERSIONS (the
 # oldest Blender allowed, and the newest bpy of each Blender Python)
-test: $(STAMP) $(addsuffix /.installed,$(BVENVS))
+test: $(addprefix need-python-,$(BPY_VERSIONS)) $(STAMP) $(addsuffix /.installed,$(BVENVS))
 	$(PY) -m pytest -q $(addprefix --ignore=,$(BLENDER_TESTS))
 	@$(MAKE) --no-print-directory test-blender
 
 # The Blender tests alone, on the test models .venv builds (cached in .cache/test-models/), in each bpy of
 # BPY_VERSIONS (e.g. `make test-blender BPY_VERSIONS=4.2.23`)
-test-blender: $(STAMP) $(addsuffix /.installed,$(BVENVS))
+test-blender: $(addprefix need-python-,$(BPY_VERSIONS)) $(STAMP) $(addsuffix /.installed,$(BVENVS))
 	@models=$$($(PY) -m tests.conftest) || exit 1; rc=0; \
 	for v in $(BVENVS); do \
 		echo "== Blender tests in $$v ($$($$v/bin/python --version))"; \
@@ -83,10 +89,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 # Driven from .venv, in the newest Blender (its stages run in .venv-bpy-5.3.0)
-demo: $(STAMP) $(BVENV_313)/.installed
+demo: need-python-$(BPY_313) $(STAMP) $(BVENV_313)/.installed
 	NFTGAN_BLENDER_PYTHON="$(abspath $(BVENV_313))/bin/python" $(PY) -m tools.demo
 
-bench: $(STAMP) $(BVENV_313)/.installed
+bench: need-python-$(BPY_313) $(STAMP) $(BVENV_313)/.installed
 	NFTGAN_BLENDER_PYTHON="$(abspath $(BVENV_313))/bin/python" $(PY) -m tools.bench
 
 # Licensed training images for the default styles (Debian + npm packages) -> data/ (see training/recipes.py)
