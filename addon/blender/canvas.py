@@ -164,7 +164,10 @@ class NFTGAN_OT_apply_material(Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.active_object is not None and context.active_object.type == "MESH"
+        if context.active_object is not None and context.active_object.type == "MESH":
+            return True
+        cls.poll_message_set("Select a mesh (the result goes on its material)")  # the greyed button's tooltip
+        return False
 
     def execute(self, context):
         result = bpy.data.images.get(self.image) if self.image else None
