@@ -6,7 +6,11 @@ from bpy.types import Panel
 
 from ..core import styles as core_styles
 from . import canvas, runtime, styles, stylize
-from .ui import ImageEditorSidebar, wrap
+from .ui import ImageEditorSidebar, clip, wrap
+
+# The last report's box shows the whole message up to this many lines (a publish staged offline says where
+# its files are and the upload command: 9 lines of 50 for the demo's); the status bar shows it too
+REPORT_LINES = 12
 
 
 def draw(layout, context):
@@ -30,7 +34,7 @@ def draw(layout, context):
         if style is None:
             continue
         if style.description:
-            for line in wrap(style.description, 40)[:2]:
+            for line in clip(style.description, 40, 2):  # all of it: hover the picker, or the ⓘ button
                 box.label(text=line)
         if style.info.keep_colours:
             box.label(text="Keeps your colours, adds its shading", icon="COLOR")
@@ -53,7 +57,7 @@ def draw(layout, context):
     if message:
         box = layout.box()
         box.alert = level == "ERROR"
-        for line in wrap(message, 50)[:4]:
+        for line in clip(message, 50, REPORT_LINES):
             box.label(text=line)
 
 

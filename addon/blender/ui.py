@@ -16,3 +16,13 @@ class ImageEditorSidebar:
 def wrap(text: str, width: int) -> list[str]:
     """`text` as lines of at most `width` characters (Blender's labels do not wrap)."""
     return textwrap.wrap(text, width) or [""]
+
+
+def clip(text: str, width: int, lines: int) -> list[str]:
+    """`text` wrapped to `width`, at most `lines` lines: where it is cut the last line ends with "…", so a
+    cut never reads as the whole text."""
+    wrapped = wrap(text, width)
+    if len(wrapped) <= lines:
+        return wrapped
+    last = wrap(wrapped[lines - 1], width - 2)[0]
+    return [*wrapped[: lines - 1], last.rstrip(" ,;:(-") + " …"]

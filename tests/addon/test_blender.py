@@ -941,3 +941,38 @@ def test_style_cards_on_hover_and_style_info(blender, scene):
     shown = []
     blender.panels.draw(Layout(shown), bpy.context)
     assert shown.count(("operator", "nftgan.style_info")) == 2  # colorize and stylize (upscale is off)
+
+
+def test_the_panel_as_an_artist_first_sees_it(blender, scene):
+    """What the panel shows is whole, or says it is cut: the report box showed the first 4 lines of 50
+    characters of the last message and dropped the rest unsaid (a Stylize of a sketch with a long name lost
+    the styles it ran; a publish staged offline, the end of its upload command and its token URI); a style's
+    description was cut after 2 lines mid-sentence ("... in the colour you"). A greyed-out Apply to Material
+    says why in its tooltip (it said nothing; called, "context is incorrect")."""
+    bpy, panels, ui = blender.bpy, blender.panels, sys.modules[f"{PKG}.blender.ui"]
+    sketch = new_canvas(blender)
+    sketch.name = "Morning over the harbour, the third sketch for the autumn series"
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    level, message = blender.runtime.last_report
+    assert level == "INFO" and len(message) > 4 * 50, message
+    shown = []
+    panels.draw(Layout(shown), bpy.context)
+    after = shown.index(("operator", "nftgan.stylize_render")) + 1
+    report = [text for call, text in shown[after:] if call == "label"]
+    assert " ".join(report) == " ".join(message.split())
+    long = "Line sketch to flat colour: fills each region to its lines in the colour you dab into it"
+    assert ui.clip(long, 40, 2) == [
+        "Line sketch to flat colour: fills each",
+        "region to its lines in the colour you …",
+    ]
+    assert ui.clip("Flat colour (Pix2Pix)", 40, 2) == ["Flat colour (Pix2Pix)"]
+    cam = bpy.data.objects.new("Camera for the tooltip", bpy.data.cameras.new("Camera for the tooltip"))
+    scene.collection.objects.link(cam)
+    bpy.context.view_layer.objects.active = cam
+    try:
+        with pytest.raises(RuntimeError, match=r"Select a mesh \(the result goes on its material\)"):
+            bpy.ops.nftgan.apply_material()
+    finally:
+        bpy.data.objects.remove(cam)
