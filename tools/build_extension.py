@@ -178,15 +178,51 @@ def build(out_dir: str = DIST, quiet: bool = False, lock: bool = True) -> list[s
         return _build(out_dir, quiet)
 
 
+def _size(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path) for f in names)
+
+
+def _zips_need(found: dict) -> int:
+    """Bytes the zips take, about: the add-on's files in every platform's zip, and each wheel once."""
+    wheels = _size(os.path.join(STAGE, "wheels"))
+    return len(found["platforms"]) * (_size(STAGE) - wheels) + wheels
+
+
+def _say_if_full(folder: str, need: int, what: str, before: object = None) -> None:
+    """SystemExit saying the disk is full, when `folder` has less than `need` bytes free (after `before`,
+    the failed step's own message)."""
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise SystemExit(
+            ("" if before is None else f"{before}\n")
+            + f"Not enough disk space {what}: about {need / 1e6:.0f} MB are needed in {folder}, "
+            f"{free / 1e6:.0f} MB are free there. Free some space and run `make extension` again."
+        ) from None
+
+
 def _build(out_dir: str, quiet: bool) -> list[str]:
-    found = stage()
+    try:
+        found = stage()
+    except OSError:  # copytree gathers every file's error into one long line
+        need = _size(os.path.join(ROOT, "addon")) + sum(
+            os.path.getsize(w) for w in glob.glob(os.path.join(WHEEL_CACHE, "*.whl"))
+        )
+        _say_if_full(os.path.dirname(STAGE), need, "to stage the extension")
+        raise
     python = blender_python()
     tool = blender_ext_tool(python)
     os.makedirs(out_dir, exist_ok=True)
     prefix = f"{found['id']}-{found['version']}-"
     for old in glob.glob(os.path.join(out_dir, prefix + "*.zip")):
         os.remove(old)
-    _run([python, tool, "build", "--source-dir", STAGE, "--output-dir", out_dir, "--split-platforms"], quiet)
+    try:
+        _run(
+            [python, tool, "build", "--source-dir", STAGE, "--output-dir", out_dir, "--split-platforms"],
+            quiet,
+        )
+    except SystemExit as failed:
+        _say_if_full(out_dir, _zips_need(found), "for the zips", failed.code)
+        raise
     zips = sorted(glob.glob(os.path.join(out_dir, prefix + "*.zip")))
     if len(zips) != len(found["platforms"]):
         raise SystemExit(f"expected one zip per platform {found['platforms']}, got {zips}")

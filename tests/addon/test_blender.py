@@ -976,3 +976,35 @@ def test_the_panel_as_an_artist_first_sees_it(blender, scene):
             bpy.ops.nftgan.apply_material()
     finally:
         bpy.data.objects.remove(cam)
+
+
+def test_make_extension_on_a_full_disk_says_so(blender):
+    """`make extension` with too little disk for the zips (a 20 MB disk, real ENOSPC): it ended on Blender's
+    tool's 30-line traceback and '... blender_ext.py build ... failed:'. It now ends saying how much the zips
+    need and how much is free, and what to do; no cut-short zip is left (Blender's tool removes it)."""
+    from tests.limited_fs import namespaces_work, run_on_small_fs
+
+    if not namespaces_work():
+        pytest.skip("a full disk for a child process needs unprivileged user + mount namespaces (unshare)")
+    script = (
+        "import os, sys\nfrom tools import build_extension\n"
+        "try:\n    build_extension.build(out_dir=FS, quiet=True)\n"
+        "except SystemExit as e:\n    print(str(e.code).splitlines()[-1]); print(os.listdir(FS)); sys.exit(3)\n"
+    )
+    r = run_on_small_fs(script, size="20m", timeout=300)
+    assert r.returncode == 3, r.stderr[-2000:]
+    said, left = r.stdout.strip().splitlines()[-2:]
+    assert said.startswith("Not enough disk space for the zips: about ") and "MB are free there" in said
+    assert "Free some space and run `make extension` again." in said
+    assert left == "[]"
+    # the add-on's files staged for the zips (build/nftgan/) on the full disk: said in one line too
+    r = run_on_small_fs(
+        script.replace(
+            "build_extension.build(", "build_extension.STAGE = FS + '/stage'; build_extension.build("
+        ),
+        size="20m",
+        timeout=300,
+    )
+    assert r.returncode == 3, r.stderr[-2000:]
+    said = r.stdout.strip().splitlines()[-2]
+    assert said.startswith("Not enough disk space to stage the extension: about ") and "MB are free" in said
