@@ -121,3 +121,32 @@ def test_builds_in_one_checkout_take_turns(tmp_path, capsys):
         pass
     assert capsys.readouterr().out == ""
     assert build_extension.BUILD_LOCK == str(Path(build_extension.ROOT) / "build" / ".lock")
+
+
+def test_make_demo_on_a_full_disk_says_so(tmp_path, monkeypatch):
+    """`make demo` with its temporary Blender profile on a full disk (a real 60 MB tmpfs, ENOSPC: the
+    installed extension takes 103 MB): it ended on the install stage's traceback and "demo stage 'install'
+    failed (exit 1)"; it now says the disk is full, how much is free and needed, and what to do."""
+    from tests.limited_fs import namespaces_work, run_on_small_fs
+
+    blender = ROOT / ".venv-bpy-5.3.0" / "bin" / "python"
+    if not blender.exists():
+        pytest.skip("needs .venv-bpy-5.3.0 (make .venv-bpy-5.3.0/.installed)")
+    if not namespaces_work():
+        pytest.skip("a full disk for a child process needs unprivileged user + mount namespaces (unshare)")
+    script = (
+        "import os, sys, tempfile\n"
+        "from tools import build_extension, demo\n"
+        "build = build_extension.build\n"
+        f"build_extension.build = lambda **kw: build(out_dir={str(tmp_path)!r}, **kw)  # not the checkout's dist/\n"
+        "demo.OUT, demo.DEMO_LOCK = FS + '/out', FS + '/demo.lock'\n"
+        "os.environ['TMPDIR'] = FS; tempfile.tempdir = None  # the Blender profile goes on the full disk\n"
+        "try:\n    demo.main([])\nexcept SystemExit as e:\n    print('SAID', e.code); sys.exit(3)\n"
+    )
+    monkeypatch.setenv("NFTGAN_BLENDER_PYTHON", str(blender))
+    r = run_on_small_fs(script, size="60m", timeout=300)
+    assert r.returncode == 3, (r.stdout[-2000:], r.stderr[-2000:])
+    said = r.stdout.strip().splitlines()[-1]
+    assert said.startswith("SAID demo stage 'install' failed (exit 1): the disk is full (") and said.endswith(
+        "Free some space and run make demo again"
+    ), said

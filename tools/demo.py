@@ -342,6 +342,14 @@ def contact_sheet(out: str, written: list[str], side: int = 300, pad: int = 8) -
 # ----------------------------------------------------------------------------------------------- driver
 
 
+# Disk the Blender stages write: the temporary profile with the extension installed (103 MB) and out/ (3 MB)
+DISK_NEEDED = 150e6
+
+
+def _free(folder: str) -> float:
+    return shutil.disk_usage(folder).free if os.path.isdir(folder) else float("inf")
+
+
 def blender_stage(stage: str, profile: str, *args: str) -> dict:
     env = dict(os.environ, BLENDER_USER_RESOURCES=profile, PYTHONPATH=ROOT)
     r = subprocess.run(
@@ -356,7 +364,19 @@ def blender_stage(stage: str, profile: str, *args: str) -> dict:
         if not line.startswith("RESULT "):
             print(line)
     if r.returncode != 0:
-        raise SystemExit(f"demo stage {stage!r} failed (exit {r.returncode})")
+        short = [
+            f"{free / 1e6:.0f} MB free in {d}" for d in (profile, OUT) if (free := _free(d)) < DISK_NEEDED
+        ]
+        raise SystemExit(
+            f"demo stage {stage!r} failed (exit {r.returncode})"
+            + (
+                f": the disk is full ({'; '.join(short)}); the demo needs about {DISK_NEEDED / 1e6:.0f} MB "
+                "there (a Blender profile with the extension installed, out/). Free some space and run "
+                "make demo again"
+                if short
+                else ""
+            )
+        )
     result = [ln for ln in lines if ln.startswith("RESULT ")]
     return json.loads(result[-1][7:]) if result else {}
 
