@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 from torch.utils.data import Dataset, DistributedSampler
 
 from .errors import UserError
@@ -96,9 +96,12 @@ def in_subfolders(folder: str) -> str:
 
 
 def load_rgb(path: str) -> Image.Image:
-    """Open any image as RGB; alpha (RGBA, LA, palette transparency) is composited over white."""
-    with Image.open(path) as img:
-        img.load()
+    """Open any image as RGB, the way it is shown: turned upright by its EXIF orientation (a phone's portrait
+    photo is stored sideways with that tag); alpha (RGBA, LA, palette transparency) composited over white."""
+    with Image.open(path) as opened:
+        opened.load()
+        turned = opened.getexif().get(0x0112, 1) != 1  # EXIF Orientation
+        img = ImageOps.exif_transpose(opened) if turned else opened
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

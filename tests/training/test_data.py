@@ -78,6 +78,22 @@ def test_modes_become_rgb_with_alpha_over_white(tmp_path):
         assert load_rgb(str(tmp_path / name)).mode == "RGB"
 
 
+def test_a_photo_taken_sideways_is_read_upright(tmp_path):
+    """A camera or phone stores a portrait photo as landscape pixels plus an EXIF Orientation tag that every
+    viewer honours; training, sketchify and export read the picture the artist sees, not the raw pixels."""
+    upright = Image.new("RGB", (40, 60), (220, 20, 20))
+    upright.paste((20, 20, 220), (0, 30, 40, 60))  # red top half, blue bottom half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    upright.rotate(90, expand=True).save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    with Image.open(tmp_path / "phone.jpg") as raw:
+        assert raw.size == (60, 40)  # stored sideways
+    img = load_rgb(str(tmp_path / "phone.jpg"))
+    assert img.size == (40, 60)
+    top, bottom = img.getpixel((20, 5)), img.getpixel((20, 55))
+    assert top[0] > 180 and top[2] < 60 and bottom[2] > 180 and bottom[0] < 60
+
+
 def test_unreadable_files_are_skipped_and_reported(tmp_path):
     root = paired(tmp_path / "p", n=4, size=40)
     good = (root / "A" / "img001.png").read_bytes()
