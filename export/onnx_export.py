@@ -34,7 +34,7 @@ import onnx
 import torch
 from nftgan.core.cliargs import Parser, add_out
 from nftgan.core.contract import ModelError, build_metadata, describe_model
-from nftgan.core.files import refuse_overwrite
+from nftgan.core.files import FileError, os_error_message, refuse_overwrite
 from nftgan.export.optimize import optimize
 from nftgan.training.errors import UserError
 from torch import nn
@@ -465,13 +465,36 @@ def _with_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write through a temp name (removed whatever happens); a FileError that says what to do (a full disk)."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        if isinstance(exc, FileError):
+            raise
+        raise FileError(exc.errno, os_error_message(exc, f"writing {path}")) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_out(out: str, card: str | None = None) -> None:
+    """Refuse, before any work, an -o the add-on would never read: a folder, or a name not ending in .onnx
+    (the add-on lists *.onnx files); and a --card that is a folder."""
+    if os.path.isdir(out):
+        raise ExportError(
+            f"-o {out} is a folder: give the model's file name, e.g. "
+            f"{os.path.join(out, 'my-style.onnx')} (the add-on lists every .onnx file in a model folder)"
+        )
+    if not out.lower().endswith(".onnx"):
+        raise ExportError(
+            f"-o {out}: the model's file name must end in .onnx (the add-on reads only .onnx files)"
+        )
+    if card and os.path.isdir(card):
+        raise ExportError(
+            f"--card {card} is a folder: give the card's file name, e.g. {os.path.join(card, 'my-style.md')}"
+        )
 
 
 def write_int8(path: Path, q_model: bytes, props: dict[str, str], report: dict) -> None:
@@ -774,6 +797,7 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
         refuse_overwrite(args.out, source, what="the checkpoint")
         if args.card:
             refuse_overwrite(args.card, source, args.out, what="the checkpoint or the model")
+        check_out(args.out, args.card)
         report = export_checkpoint(
             args.checkpoint,
             args.out,
@@ -786,6 +810,8 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
             work_size=args.work_size,
             keep_colours=args.keep_colours,
         )
+        if args.card:
+            _write_atomic(Path(args.card), report["card"].encode())
     except (UserError, ModelError, ValueError) as exc:  # UserError: ExportError, CheckpointError, FileError
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
@@ -804,6 +830,4 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
     if report["int8"]:
         print(int8_summary(report["int8"]))
     print(f"wrote {args.out} in {report['seconds']:.1f} s")
-    if args.card:
-        _write_atomic(Path(args.card), report["card"].encode())
     return 0

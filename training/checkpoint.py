@@ -56,15 +56,40 @@ def load_checkpoint(path_or_run_dir: str | os.PathLike, map_location="cpu") -> d
     path = resolve(path_or_run_dir)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- truncated zip, not a torch file, foreign pickle: all "unreadable"
-        raise CheckpointError(
-            f"{path} is not a readable NFTGan checkpoint ({type(exc).__name__}: {exc}). "
-            "If training was killed while saving, use the previous step_*.pt file."
-        ) from None
+    except Exception as exc:  # noqa: BLE001 -- truncated zip, not a torch file, foreign pickle
+        raise CheckpointError(_unreadable(path, exc)) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path} is not an NFTGan checkpoint (format {found!r}, expected {FORMAT!r})")
+        raise CheckpointError(
+            f"{path} is not an NFTGan checkpoint (format {found!r}, expected {FORMAT!r}). {TAKES}"
+        )
     return ckpt
+
+
+TAKES = "Give a checkpoint `nftgan train` wrote (RUN/checkpoints/step_*.pt or latest.pt), or its run folder."
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why torch could not read `path`, for the user: a checkpoint cut short (a copy or download that did not
+    finish), or a file that is no NFTGan checkpoint at all (a whole pickled model, a config.json, ...)."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as err:
+        return f"{path} cannot be read ({err.strerror or err})"
+    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):  # torch's zip format, cut short
+        return (
+            f"{path} is not a readable NFTGan checkpoint: the file is cut short ({type(exc).__name__}). "
+            "Copy it again, or use the previous step_*.pt file in its checkpoints folder."
+        )
+    what = (
+        "a PyTorch file holding other objects, such as a whole model"
+        if head == b"PK\x03\x04"
+        else ("an empty file" if not head else "not a PyTorch checkpoint file")
+    )
+    return f"{path} is not an NFTGan checkpoint ({what}). {TAKES}"
 
 
 def remove_temp_files(run_dir: str | os.PathLike) -> None:

@@ -1,5 +1,6 @@
 """`nftgan export` never writes its model (or its card) over the checkpoint it reads."""
 
+import json
 import shutil
 
 from nftgan.export import cli
@@ -14,3 +15,54 @@ def test_export_never_writes_over_its_checkpoint(tiny_runs, tmp_path, capsys):
         err = capsys.readouterr().err
         assert "never writes a result over its source" in err and "Traceback" not in err, err
     assert ckpt.read_bytes() == before and not (tmp_path / "m.onnx").exists()
+
+
+def test_an_output_that_is_a_folder_or_not_onnx_is_refused_before_exporting(tiny_runs, tmp_path, capsys):
+    """`-o ~/nftgan-styles` (the folder the add-on reads) or a name the add-on would never list: said at
+    once, with what to give instead, before the export's minutes of work."""
+    run = str(tiny_runs["pix2pix"])
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for out, message in (
+        (styles, "is a folder: give the model's file name, e.g. "),
+        (tmp_path / "my-style.png", "must end in .onnx"),
+    ):
+        assert cli.main(["export", run, "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    assert cli.main(["export", run, "-o", str(tmp_path / "m.onnx"), "--card", str(styles)]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["styles"] and not list(styles.iterdir())
+
+
+def test_a_file_that_is_not_a_training_checkpoint_says_what_export_takes(tmp_path, capsys):
+    """A whole pickled module (torch.save(model)) or a run's config.json: not "killed while saving", and
+    never torch's advice to load it with weights_only=False."""
+    import torch
+
+    torch.save(torch.nn.Conv2d(3, 3, 3), tmp_path / "model.pt")
+    (tmp_path / "config.json").write_text('{"model": "pix2pix"}')
+    for name in ("model.pt", "config.json"):
+        assert cli.main(["export", str(tmp_path / name), "-o", str(tmp_path / "m.onnx")]) == 1
+        err = capsys.readouterr().err
+        assert "not an NFTGan checkpoint" in err and "run folder" in err, err
+        assert "weights_only" not in err and "killed while saving" not in err, err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_an_export_to_a_full_disk_says_so_and_leaves_nothing(tiny_runs):
+    """A real full disk (tests/limited_fs.py): a clear message, exit 1, no temp file taking the space."""
+    from tests.limited_fs import run_on_small_fs
+
+    script = """
+import json, os, sys
+from nftgan.export import cli
+rc = cli.main(["export", sys.argv[1], "-o", os.path.join(FS, "my.onnx")])
+print(json.dumps({"rc": rc, "files": sorted(os.listdir(FS))}))
+"""
+    done = run_on_small_fs(script, tiny_runs["pix2pix"], size="64k", timeout=300)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "the disk is full" in done.stderr and "free some space" in done.stderr, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"rc": 1, "files": []}
