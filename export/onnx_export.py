@@ -398,6 +398,8 @@ def quantize_int8(
             finally:
                 root.setLevel(level)
             model = Path(dst).read_bytes()
+            if not any(n.op_type == "QuantizeLinear" for n in onnx.load_from_string(model).graph.node):
+                continue  # nothing of this graph is what the variant quantizes: it is the fp32 graph itself
             sess = _session(model, threads=1)
             got = [sess.run(None, {name: x[None]})[0] for x in held]
             quality = min(psnr(g, w) for g, w in zip(got, want))
@@ -414,6 +416,14 @@ def quantize_int8(
                     "model": model,
                 }
             )
+    if not candidates:
+        labels = ", ".join(tried)
+        return None, {
+            "kept": False,
+            "reason": f"refused: this graph has no layer the int8 variants quantize ({labels}): it quantizes nothing",
+            "quantized": "nothing",
+            "candidates": [],
+        }
     good = [c for c in candidates if c["psnr_db"] >= min_psnr]
     if good:  # the fastest; within 5 % of it (timing noise), the most faithful
         fastest = max(c["speedup"] for c in good)

@@ -199,6 +199,22 @@ def test_bad_checkpoints_and_options_are_refused(tiny_runs, tmp_path, capsys):
     assert good["step"] == 24
 
 
+def test_an_int8_variant_that_quantizes_nothing_is_never_kept(generate_model):
+    """A DCGAN generator has no Conv, only ConvTranspose: the Conv-only candidates quantize nothing and come out
+    as the fp32 graph itself, whose "speed-up" is timing noise. Such a copy is never kept as an int8 file."""
+    fp32 = generate_model.read_bytes()
+    latent = int(describe_model(generate_model).latent)
+    rng = np.random.default_rng(0)
+    calib = [rng.standard_normal(latent).astype(np.float32) for _ in range(4)]
+    held = [rng.standard_normal(latent).astype(np.float32) for _ in range(2)]
+    conv_only = {"Conv": {"op_types_to_quantize": ["Conv"]}}
+    model, report = ox.quantize_int8(fp32, calib, held, variants=conv_only, min_speedup=0.0, timed=False)
+    assert model is None and not report["kept"] and "quantizes nothing" in report["reason"], report["reason"]
+    model, report = ox.quantize_int8(fp32, calib, held, min_speedup=0.0, min_psnr=0.0)
+    assert report["kept"] and report["quantized"] == "Conv+ConvTranspose"
+    assert "QuantizeLinear" in {n.op_type for n in onnx.load_from_string(model).graph.node}
+
+
 def test_int8_keep_and_refuse_rule(colorize_model, tiny_data):
     """The rule on a real model and real calibration images: both outcomes, and a quantized graph that runs."""
     from nftgan.training.data import list_images, load_rgb, to_tensor
