@@ -16,6 +16,17 @@ KINDS = ("colorize", "stylize", "generate", "upscale")
 IMAGE_SPEC = "rgb;nchw;-1..1"  # the only image layout/range a model may take or give
 LATENT_PREFIX = "z;nc;normal;"  # generate input: "z;nc;normal;<latent size>", shape (N, latent)
 REQUIRED_KEYS = ("nftgan.contract", "nftgan.kind", "nftgan.name", "nftgan.input", "nftgan.output")
+MAX_NAME = 60  # characters of a style's name: what a picker shows in one line
+
+
+def one_line(text: str, limit: int = 0) -> str:
+    """`text` as one clean line: control characters (a NUL, which Blender cuts a string at; line breaks, tabs)
+    and runs of spaces become one space, no space at the ends; longer than `limit` characters (0: any) cut
+    with an ellipsis."""
+    text = " ".join(
+        "".join(" " if ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" else c for c in text).split()
+    )
+    return text[: limit - 1].rstrip() + "…" if limit and len(text) > limit else text
 
 
 class ModelError(ValueError):
@@ -72,8 +83,8 @@ def build_metadata(
     props = {
         "nftgan.contract": CONTRACT_VERSION,
         "nftgan.kind": kind,
-        "nftgan.name": name,
-        "nftgan.description": description,
+        "nftgan.name": one_line(name, MAX_NAME),
+        "nftgan.description": one_line(description),
         "nftgan.input": f"{LATENT_PREFIX}{latent}" if kind == "generate" else IMAGE_SPEC,
         "nftgan.output": IMAGE_SPEC,
         "nftgan.size": str(size),
@@ -142,6 +153,10 @@ def info_from_metadata(
             f"{where} uses model contract version {version!r}; this NFTGan understands version "
             f"{CONTRACT_VERSION}. Update the NFTGan add-on, or re-export the model with this version."
         )
+    props = dict(props)
+    for key, limit in (("nftgan.name", MAX_NAME), ("nftgan.description", 0)):
+        if key in props:
+            props[key] = one_line(props[key], limit)
     missing = [k for k in REQUIRED_KEYS if not props.get(k)]
     if missing:
         raise ModelError(f"{where} is missing contract metadata {', '.join(missing)}. Re-export the model.")

@@ -40,6 +40,7 @@ class Style:
     error: str = ""  # why the model cannot be used (empty when valid)
     int8: ModelInfo | None = None  # the model's int8 variant, when one is beside it
     file_bytes: int = 0  # the model file's size
+    uid: str = ""  # the id when the file's own name is taken by an earlier folder's file (see `scan`)
 
     def model(self, precision: str = "auto") -> ModelInfo | None:
         """The file to run: the int8 variant for "int8", or for "auto" on a CPU with VNNI/AMX; else fp32."""
@@ -54,7 +55,8 @@ class Style:
 
     @property
     def id(self) -> str:
-        return os.path.splitext(os.path.basename(self.path))[0]
+        """What a picker stores: the file name without .onnx, unique among the styles listed (`scan`)."""
+        return self.uid or os.path.splitext(os.path.basename(self.path))[0]
 
     @property
     def kind(self) -> str:
@@ -171,7 +173,29 @@ def scan(user_folders=()) -> list[Style]:
             if variant and style.ok:
                 style = _with_int8(style, _describe(os.path.join(folder, variant)))
             styles.append(style)
-    return sorted(styles, key=lambda s: (not s.ok, s.kind, s.name.lower(), s.path))
+    return sorted(_unique_ids(styles), key=lambda s: (not s.ok, s.kind, s.name.lower(), s.path))
+
+
+def _unique_ids(styles: list[Style]) -> list[Style]:
+    """`styles` (in folder order: the bundled folder first) with ids unique regardless of case: a file whose
+    name an earlier folder's file has (a fine-tune exported as colorize-flat.onnx, my-style.onnx in two
+    folders) gets "<name>-2" (-3, ...), so a picker can store each one and runs the one picked. The same
+    folders give the same ids, so a saved scene keeps its choice."""
+    taken = {s.id.lower() for s in styles}
+    seen: set[str] = set()
+    out = []
+    for style in styles:
+        sid = style.id
+        if sid.lower() in seen:
+            n = 2
+            while f"{sid}-{n}".lower() in taken:
+                n += 1
+            sid = f"{sid}-{n}"
+            taken.add(sid.lower())
+            style = dataclasses.replace(style, uid=sid)
+        seen.add(sid.lower())
+        out.append(style)
+    return out
 
 
 def _with_int8(style: Style, variant: Style) -> Style:

@@ -1,0 +1,67 @@
+"""Styles a user adds (their own folders beside the bundled one), as the add-on's registry lists them:
+every style can be picked by its id, whatever its file is called, and what a file's metadata says is
+shown as one clean line."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+from nftgan.core import styles as core_styles
+from nftgan.core.contract import describe_model
+
+
+def _copy(src, dst, **props):
+    model = onnx.load(str(src))
+    meta = {p.key: p.value for p in model.metadata_props} | props
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_two_files_of_one_name_in_different_folders_are_two_styles_each_picked_by_its_own_id(
+    colorize_model, tmp_path
+):
+    """A fine-tune exported as colorize-flat.onnx (the file it started from) into the user's folder, or a
+    my-style.onnx in two folders: both are listed, and picking one runs that one, never the other."""
+    bundled = core_styles.BUNDLED_DIR + "/colorize-flat.onnx"
+    mine = _copy(colorize_model, tmp_path / "styles" / "colorize-flat.onnx", **{"nftgan.name": "My Flat"})
+    _copy(colorize_model, tmp_path / "a" / "my-style.onnx", **{"nftgan.name": "Ink A"})
+    _copy(colorize_model, tmp_path / "b" / "my-style.onnx", **{"nftgan.name": "Ink B"})
+    found = core_styles.scan([tmp_path / "styles", tmp_path / "a", tmp_path / "b"])
+    ids = [s.id for s in found]
+    assert len(ids) == len({i.lower() for i in ids}), ids
+    by_name = {s.name: s for s in found if s.ok}
+    for name, path in (
+        ("Flat Colour", bundled),
+        ("My Flat", mine),
+        ("Ink A", tmp_path / "a" / "my-style.onnx"),
+    ):
+        picked = core_styles.find(found, "colorize", by_name[name].id)
+        assert picked.name == name and picked.path == str(path), (name, picked.path)
+    assert core_styles.find(found, "colorize", by_name["Ink B"].id).name == "Ink B"
+    assert by_name["Flat Colour"].id == "colorize-flat"  # the bundled and the first folder's keep theirs
+    assert by_name["Ink A"].id == "my-style"
+    again = core_styles.scan([tmp_path / "styles", tmp_path / "a", tmp_path / "b"])
+    assert [s.id for s in again] == ids  # stable: a scene keeps its choice
+
+
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("My\nink\x00 style\t2", "My ink style 2"),
+        ("  padded  ", "padded"),
+        ("é" * 200, "é" * 59 + "…"),
+    ],
+)
+def test_a_name_with_control_characters_or_too_long_is_one_clean_line(colorize_model, tmp_path, name, shown):
+    """Blender cuts a string at a NUL (the picker, hover text and card showed 'My'), shows a line break
+    inside a picker item, and names datablocks after the name (63 bytes in Blender 4.2)."""
+    path = _copy(
+        colorize_model, tmp_path / "odd.onnx", **{"nftgan.name": name, "nftgan.description": "a\r\nb\x07c"}
+    )
+    info = describe_model(path)
+    assert info.name == shown
+    assert info.description == "a b c"
