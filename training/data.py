@@ -135,8 +135,15 @@ class Layout:
         return self.kind != "unpaired"
 
 
-def find_layout(data: str) -> Layout:
-    """Which layout `data` has (see the module docstring), with clear errors for empty or odd folders."""
+PAIRS_EXPECTED = (
+    "Expected A/ + B/ (paired by file name), trainA/ + trainB/ (unpaired), or images with A and B side by side. "
+    "`nftgan sketchify SRC DST` turns a folder of pictures into a paired dataset."
+)
+
+
+def find_layout(data: str, expected: str = PAIRS_EXPECTED) -> Layout:
+    """Which layout `data` has (see the module docstring), with clear errors for empty or odd folders
+    (`expected`: what the kind reading it takes, said when the folder holds no images)."""
     if not data:
         raise DataError("no dataset given: pass --data DIR")
     if not os.path.isdir(data):
@@ -166,11 +173,7 @@ def find_layout(data: str) -> Layout:
     folder = sub("train") if os.path.isdir(sub("train")) else data
     files = list_images(folder)
     if not files:
-        raise DataError(
-            f"{data} has no images. Expected A/ + B/ (paired by file name), trainA/ + trainB/ (unpaired), "
-            "or images with A and B side by side. `nftgan sketchify SRC DST` turns a folder of pictures "
-            "into a paired dataset." + in_subfolders(folder)
-        )
+        raise DataError(f"{data} has no images. {expected}" + in_subfolders(folder))
     return Layout("side-by-side", files, files, notes=subfolder_notes(folder))
 
 
@@ -310,6 +313,8 @@ def paired_datasets(cfg) -> tuple[PairedDataset, PairedDataset, Layout]:
             f"{cfg.data} holds unpaired data (trainA/ + trainB/). {cfg.model} learns from pairs: give it "
             "A/ and B/ with matching file names (e.g. from `nftgan sketchify`), or train `cyclegan` instead."
         )
+    if layout.kind == "side-by-side":
+        _check_side_by_side(cfg.data, layout.a)
     train, val = split_indices([split_name(p) for p in layout.a], cfg.val_fraction)
     common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip, "hints": cfg.hints}
     return (
@@ -317,6 +322,27 @@ def paired_datasets(cfg) -> tuple[PairedDataset, PairedDataset, Layout]:
         PairedDataset(layout, val, train=False, **common),
         layout,
     )
+
+
+def _check_side_by_side(data: str, files: list[str]) -> None:
+    """Refuse a folder of plain pictures given as side-by-side pairs (sketch | picture, twice as wide as high):
+    pix2pix would learn each picture's right half from its left half. Read from the files' headers; most of
+    the readable files must be about 2:1 (unreadable ones are skipped and counted later, as ever)."""
+    sizes = {}
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                sizes[path] = img.size
+        except UNREADABLE:
+            continue
+    plain = [p for p, (w, h) in sizes.items() if not 1.8 <= w / max(1, h) <= 2.2]
+    if sizes and len(plain) * 2 > len(sizes):
+        w, h = sizes[plain[0]]
+        raise DataError(
+            f"{data}: {len(plain)} of its {len(sizes)} pictures are not a sketch and its picture side by side "
+            f"(twice as wide as high; {os.path.basename(plain[0])} is {w}x{h}). To train on your own pictures, "
+            f"make sketch/picture pairs from them first: `nftgan sketchify {data} DST`, then --data DST."
+        )
 
 
 def unpaired_datasets(cfg) -> tuple[UnpairedDataset, UnpairedDataset, Layout]:

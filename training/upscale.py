@@ -221,7 +221,9 @@ def _short_side(path: str) -> float:
 
 
 def sr_files(data: str) -> tuple[list[str], object]:
-    layout = find_layout(data)
+    layout = find_layout(
+        data, expected="The upscaler learns from any folder of pictures (png, jpg, webp, ...)."
+    )
     if layout.kind == "folders":
         return list(layout.b), layout
     if layout.kind == "unpaired":

@@ -52,6 +52,36 @@ def test_pix2pix_refuses_unpaired_data(tmp_path):
         paired_datasets(cfg)
 
 
+def test_pix2pix_on_a_folder_of_plain_pictures_says_to_sketchify_first(tmp_path):
+    """A folder of the user's own square pictures, not sketch | picture pairs: pix2pix would learn each
+    picture's right half from its left half. Refused, with the command that makes pairs."""
+    (tmp_path / "pics").mkdir()
+    for i in range(5):
+        Image.new("RGB", (64, 64), (i * 40, 90, 200)).save(tmp_path / "pics" / f"p{i}.png")
+    Image.new("RGB", (80, 40)).save(
+        tmp_path / "pics" / "wide.png"
+    )  # one that is 2:1 does not make the rest pairs
+    cfg = Pix2PixConfig(model="pix2pix", data=str(tmp_path / "pics"))
+    with pytest.raises(DataError, match=r"5 of its 6 pictures are not .*side by side.*nftgan sketchify"):
+        paired_datasets(cfg)
+    (tmp_path / "pairs").mkdir()
+    for i in range(3):
+        Image.new("RGB", (128, 64)).save(tmp_path / "pairs" / f"ab{i}.png")
+    Image.new("RGB", (64, 64)).save(tmp_path / "pairs" / "odd.png")  # most are pairs: trains, as before
+    train, _, layout = paired_datasets(Pix2PixConfig(model="pix2pix", data=str(tmp_path / "pairs")))
+    assert layout.kind == "side-by-side" and len(train) + 1 >= 3
+
+
+def test_the_upscaler_on_an_empty_folder_asks_for_pictures_not_pairs(tmp_path):
+    from nftgan.training.upscale import sr_files
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError) as err:
+        sr_files(str(tmp_path / "empty"))
+    assert "has no images" in str(err.value) and "any folder of pictures" in str(err.value)
+    assert "sketchify" not in str(err.value) and "A/ + B/" not in str(err.value)
+
+
 def test_modes_become_rgb_with_alpha_over_white(tmp_path):
     Image.new("RGBA", (4, 4), (255, 0, 0, 0)).save(tmp_path / "clear.png")
     Image.new("RGBA", (4, 4), (255, 0, 0, 255)).save(tmp_path / "red.png")
