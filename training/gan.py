@@ -140,7 +140,8 @@ def _square(img: Image.Image, size: int) -> np.ndarray:
 
 
 def _signature(files: list[str], size: int) -> str:
-    h = hashlib.sha256(f"nftgan-gan-cache/1 {size}".encode())
+    # /2: pictures turned upright by their EXIF orientation (a cache made before holds them sideways)
+    h = hashlib.sha256(f"nftgan-gan-cache/2 {size}".encode())
     for f in files:
         st = os.stat(f)
         h.update(f"{os.path.basename(f)} {st.st_size} {st.st_mtime_ns}\n".encode())

@@ -118,6 +118,37 @@ def toy(tmp_path_factory):
     return make_folder(tmp_path_factory.mktemp("toy"))
 
 
+def test_a_cache_made_before_pictures_were_turned_upright_is_made_again(tmp_path):
+    """A cache built by an NFTGan that read phone photos sideways (no EXIF orientation) holds the sideways
+    pictures; the folder has not changed, but the cache is built again, with the picture upright."""
+    import hashlib
+
+    folder = tmp_path / "collection"
+    folder.mkdir()
+    upright = Image.new("RGB", (32, 32), (220, 20, 20))
+    upright.paste((20, 20, 220), (0, 16, 32, 32))  # red top, blue bottom
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright.rotate(90).save(folder / "phone.jpg", quality=95, exif=exif)
+    files = gan.list_images(str(folder))
+    old = hashlib.sha256(b"nftgan-gan-cache/1 32")  # how the signature of such a cache was made
+    for f in files:
+        st = os.stat(f)
+        old.update(f"{os.path.basename(f)} {st.st_size} {st.st_mtime_ns}\n".encode())
+    sideways = np.asarray(Image.open(folder / "phone.jpg").convert("RGB"))[None]
+    (folder / gan.CACHE_DIR).mkdir()
+    np.savez_compressed(
+        folder / gan.CACHE_DIR / "images_32px.npz",
+        images=sideways,
+        names=np.array(["phone.jpg"]),
+        skipped=np.array([], dtype=str),
+        signature=np.array(old.hexdigest()),
+    )
+    images, _, _ = gan.load_images(str(folder), 32)
+    top, bottom = images[0, 4, 16], images[0, 28, 16]
+    assert top[0] > 180 and top[2] < 60 and bottom[2] > 180 and bottom[0] < 60
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, overrides, near_fraction",
