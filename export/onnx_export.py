@@ -558,6 +558,27 @@ def learned_size(ckpt: dict, kind: str) -> int:
     return max(cfg.effective_load_size, cfg.size)
 
 
+def _check_options(kind: str, work_size: int, keep_colours: bool) -> None:
+    """--work-size / --keep-colours that this model cannot take, said as the flags given (before the contract's
+    own check, which speaks of metadata keys in a file)."""
+    from nftgan.core.contract import MAX_WORK_SIZE
+
+    if work_size and kind not in ("colorize", "stylize"):
+        raise ExportError(
+            f"--work-size is for colorize and stylize models; this checkpoint is a {kind} model: leave it out"
+        )
+    if work_size and not 16 <= work_size <= MAX_WORK_SIZE:
+        raise ExportError(
+            f"--work-size {work_size}: give 0 (none) or a size from 16 to {MAX_WORK_SIZE} px (the largest side "
+            "the add-on runs the model at)"
+        )
+    if keep_colours and kind != "stylize":
+        raise ExportError(
+            f"--keep-colours is for stylize models; this checkpoint is a {kind} model: leave --keep-colours out "
+            "(a pix2pix run trains a stylize model with --stage stylize)"
+        )
+
+
 def export_checkpoint(
     ckpt_path,
     out_path,
@@ -596,6 +617,7 @@ def export_checkpoint(
     name = name or info["name"] + (" (B to A)" if direction == "BtoA" else "")
     learned = learned_size(ckpt, info["kind"])
     work_size = learned if work_size is None else work_size
+    _check_options(info["kind"], work_size if work_size != learned else 0, keep_colours)
     what = info["kind"] if ckpt["model"] == info["kind"] else f"{ckpt['model']} {info['kind']}"
     description = description or f"{what} model, {info['size']} px, step {ckpt['step']}"
     props = build_metadata(

@@ -316,7 +316,9 @@ def test_keep_colours_is_exported_for_a_style_and_refused_for_other_kinds(tiny_r
     capsys.readouterr()
     bad = tmp_path / "colour.onnx"
     assert cli.main(["export", str(tiny_runs["pix2pix"]), "-o", str(bad), "--keep-colours"]) == 1
-    assert "keep_colours is for stylize models, not colorize" in capsys.readouterr().err
+    assert (
+        "--keep-colours is for stylize models; this checkpoint is a colorize model" in capsys.readouterr().err
+    )
     assert not bad.exists()
 
 

@@ -66,3 +66,26 @@ print(json.dumps({"rc": rc, "files": sorted(os.listdir(FS))}))
     assert "the disk is full" in done.stderr and "free some space" in done.stderr, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"rc": 1, "files": []}
+
+
+def test_export_options_the_model_cannot_take_are_said_as_the_flags_given(tiny_runs, tmp_path, capsys):
+    """Not the metadata key and "Re-export the model" (the user is exporting it): the flag, the model's
+    kind, and what to give instead."""
+    cases = [
+        ("pix2pix", ["--work-size", "8"], "--work-size 8: give 0 (none) or a size from 16 to 16384 px"),
+        (
+            "pix2pix",
+            ["--keep-colours"],
+            "--keep-colours is for stylize models; this checkpoint is a colorize",
+        ),
+        (
+            "dcgan",
+            ["--work-size", "64"],
+            "--work-size is for colorize and stylize models; this checkpoint is a generate",
+        ),
+    ]
+    for run, extra, message in cases:
+        assert cli.main(["export", str(tiny_runs[run]), "-o", str(tmp_path / "m.onnx"), *extra]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Re-export" not in err and "metadata" not in err, err
+    assert not (tmp_path / "m.onnx").exists()
