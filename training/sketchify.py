@@ -16,11 +16,13 @@ only on the image, its name, the options and --seed: running twice gives identic
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 
 import numpy as np
+from nftgan.core.files import os_error_message
 from PIL import Image, ImageFilter
 
 from .data import IMAGE_EXTS, load_rgb
@@ -130,6 +132,17 @@ def output_name(src: str, path: str) -> str:
     return rel.replace(os.sep, "__").replace("/", "__")
 
 
+def _save_whole(img: Image.Image, path: str) -> None:
+    """Save a PNG under a temporary name, then rename it: a file is whole or absent, never half written."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        img.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+
+
 def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     from nftgan.core.cliargs import Parser
 
@@ -214,8 +227,23 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
         drawing = sketch(
             picture, args.pen, name, args.seed, args.jitter, args.radius, args.stroke, args.low, args.high
         )
-        drawing.save(os.path.join(dst, "A", name + ".png"))
-        picture.save(os.path.join(dst, "B", name + ".png"))
+        pair = [
+            (drawing, os.path.join(dst, "A", name + ".png")),
+            (picture, os.path.join(dst, "B", name + ".png")),
+        ]
+        try:
+            for img, out in pair:
+                _save_whole(img, out)
+        except OSError as exc:  # a full disk: say so; the pair is left out whole, so the dataset stays usable
+            for _, out in pair:
+                with contextlib.suppress(OSError):
+                    os.remove(out)
+            print(
+                f"{prog}: error: {os_error_message(exc, f'writing {out}')}. {written} of {len(files)} pairs "
+                "were written; running the command again writes the same files",
+                file=sys.stderr,
+            )
+            return 1
         written += 1
     for b in bad:
         print(f"{prog}: skipped unreadable file {b}", file=sys.stderr)

@@ -126,3 +126,40 @@ def test_cli_with_no_readable_picture_suggests_no_training(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "none of the 2 pictures" in printed.err and "could be read" in printed.err
     assert "Next:" not in printed.out and "notes.png" in printed.err
+
+
+def test_a_full_disk_is_said_and_leaves_only_whole_pairs(tmp_path):
+    """A real full disk (tests/limited_fs.py): one line saying so and what to do, exit 1, no traceback; every
+    file written is a whole picture and every sketch has its picture (the last pair is not left half)."""
+    import json
+
+    from tests.limited_fs import run_on_small_fs
+
+    src = tmp_path / "pics"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(src / f"p{i:02d}.png")
+    script = """
+import json, os, sys
+from PIL import Image
+from nftgan.training.sketchify import main
+rc = main([sys.argv[1], os.path.join(FS, "ds"), "--resize", "96"])
+names = {d: sorted(os.listdir(os.path.join(FS, "ds", d))) for d in ("A", "B")}
+whole = True
+for d, files in names.items():
+    for f in files:
+        try:
+            with Image.open(os.path.join(FS, "ds", d, f)) as im:
+                im.load()
+        except Exception:
+            whole = False
+print(json.dumps({"rc": rc, "A": names["A"], "B": names["B"], "whole": whole}))
+"""
+    done = run_on_small_fs(script, src, size="160k", timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "the disk is full" in done.stderr and "free some space" in done.stderr, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rc"] == 1 and result["whole"] and result["A"] == result["B"] and len(result["A"]) < 12, (
+        result
+    )
