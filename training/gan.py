@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from nftgan.core.files import os_error_message
 from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
@@ -149,9 +150,15 @@ def _signature(files: list[str], size: int) -> str:
 
 
 def _write_npz(path: str, **arrays) -> None:
+    """Through a temporary name, removed whatever happens: a cache is whole or absent, and a full disk is not
+    kept full by half of one."""
     tmp = f"{path}.tmp{os.getpid()}.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def build_cache(folder: str, size: int, cache_path: str | None = None, log=print) -> str:
@@ -201,14 +208,19 @@ def build_cache(folder: str, size: int, cache_path: str | None = None, log=print
 def load_images(data: str, size: int, fallback_dir: str = "") -> tuple[np.ndarray, list[str], str]:
     """(images uint8 (N, size, size, 3), skipped, source) from a folder (via its cache) or a .npz file.
 
-    A read-only folder gets its cache in `fallback_dir` (the run folder) instead."""
+    A folder the cache cannot be written in (read-only, or its disk full) gets it in `fallback_dir` (the run
+    folder) instead."""
     if not data:
         raise DataError("no --data given: a folder of images, or a .npz built from one")
     if os.path.isdir(data):
         try:
             path = build_cache(data, size)
-        except PermissionError:
-            path = build_cache(data, size, os.path.join(fallback_dir or ".", f"images_{size}px.npz"))
+        except OSError:
+            fallback = os.path.join(fallback_dir or ".", f"images_{size}px.npz")
+            try:
+                path = build_cache(data, size, fallback)
+            except OSError as exc:
+                raise DataError(os_error_message(exc, f"writing the image cache {fallback}")) from None
     elif data.endswith(".npz") and os.path.isfile(data):
         path = data
     else:

@@ -3,6 +3,7 @@ through the shared trainer, exact resume, and export to a parity-checked `genera
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -229,3 +230,42 @@ def test_export_generate_model_with_parity(toy, tmp_path, kind, capsys):
     assert onnx_out.shape == (4, 3, SIZE, SIZE)
     assert np.abs(onnx_out - torch_out).max() < 1e-4
     assert "parity" in capsys.readouterr().out
+
+
+def test_an_image_cache_that_does_not_fit_beside_the_pictures_goes_to_the_run_folder(tmp_path):
+    """The collection's folder is on a full disk (a real tmpfs, tests/limited_fs.py): the cache is written in
+    the run folder instead, as for a read-only folder; no half-written cache is left beside the pictures; and
+    where the run folder is full too, one line says so."""
+    from tests.limited_fs import run_on_small_fs
+
+    script = """
+import json, os, sys
+import numpy as np
+from PIL import Image
+from nftgan.training import gan
+from nftgan.training.data import DataError
+os.makedirs(FS + "/coll")
+rng = np.random.default_rng(0)
+for i in range(10):
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(FS + f"/coll/{i:03d}.png")
+fh = open(FS + "/filler", "wb", buffering=0)  # the rest of the disk
+try:
+    while True:
+        fh.write(b"x" * 4096)
+except OSError:
+    fh.close()
+images, _, path = gan.load_images(FS + "/coll", 32, fallback_dir=sys.argv[1])
+left = sorted(os.listdir(FS + "/coll/.nftgan-cache")) if os.path.isdir(FS + "/coll/.nftgan-cache") else []
+try:
+    gan.load_images(FS + "/coll", 16, fallback_dir=FS + "/run")
+    full = ""
+except DataError as exc:
+    full = str(exc)
+print(json.dumps({"n": len(images), "path": path, "left": left, "full": full}))
+"""
+    done = run_on_small_fs(script, tmp_path / "run", size="256k", timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["n"] == 10 and result["path"] == str(tmp_path / "run" / "images_32px.npz"), result
+    assert result["left"] == [], result
+    assert "the disk is full" in result["full"] and "free some space" in result["full"], result
