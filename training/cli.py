@@ -203,9 +203,15 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             return 0
         values = {}
         if file_values is not None:  # the file's settings, then the command line's
+            if (
+                file_values.get("model", kind.name) != kind.name
+            ):  # before its settings are read as this kind's
+                parser.error(
+                    f"--config {args.config} is a {file_values['model']} config, not {kind.name}: run "
+                    f"`nftgan train --config {args.config} ...` to train {file_values['model']} with it"
+                )
             values = kind.config_class.check_values(file_values, f"--config {args.config}")
-            if values.pop("model", kind.name) != kind.name:
-                parser.error(f"--config {args.config} is a {file_values['model']} config, not {kind.name}")
+            values.pop("model", None)
         earlier = values.pop("init_from", "")
         if earlier and not args.init:
             print(

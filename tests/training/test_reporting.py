@@ -244,6 +244,12 @@ def test_a_yaml_config_starts_a_run(tmp_path, capsys):
         ("[1, 2]", "c.json", "expected settings (name: value pairs), found list"),
         ("{steps: 5", "c.json", "not valid JSON"),
         ({"model": "cyclegan"}, "c.json", "is a cyclegan config, not pix2pix"),
+        # a whole cyclegan run's config.json: its own settings are no reason to call it misspelt
+        (
+            {"model": "cyclegan", "lambda_cycle": 10.0, "pool_size": 50},
+            "c.json",
+            "is a cyclegan config, not pix2pix",
+        ),
     ],
 )
 def test_bad_config_files_are_explained(tmp_path, capsys, content, name, fragment):
