@@ -174,7 +174,7 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
     (its training split calibrates, its validation split is held out). Empty when neither can be read.
     """
     from nftgan.training.checkpoint import config_of
-    from nftgan.training.data import list_images, load_rgb, split_indices, split_name
+    from nftgan.training.data import UNREADABLE, list_images, load_rgb, split_indices, split_name
 
     if info["kind"] == "generate":  # the input domain is N(0, 1) latents
         if calib_dir:
@@ -189,11 +189,18 @@ def domain_images(ckpt: dict, info: dict, direction: str | None, calib_dir: str 
         if not files:
             raise ExportError(f"--calib-dir {calib_dir} holds no images (png, jpg, webp ...)")
         train, held = split_indices([split_name(p) for p in files], 0.25)
-        load = [], []
+        load, unread = ([], []), []
         for out, idx in zip(load, (train[:CALIB_IMAGES], held[:HELD_OUT_IMAGES])):
             for i in idx:
-                with contextlib.suppress(OSError, ValueError):
+                try:
                     out.append(_resize(load_rgb(files[i]), side))
+                except UNREADABLE as exc:
+                    unread.append(f"{os.path.basename(files[i])} ({type(exc).__name__}: {exc})")
+        if not load[0] and not load[1]:
+            raise ExportError(
+                f"--calib-dir {calib_dir}: none of its {len(unread)} images could be read, e.g. {unread[0]}; "
+                "give a folder of readable pictures of the model's input (sketches for a colorize model)"
+            )
         return load
     cfg = config_of(ckpt)
     if not cfg.data or not os.path.isdir(cfg.data):

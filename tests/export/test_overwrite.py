@@ -89,3 +89,29 @@ def test_export_options_the_model_cannot_take_are_said_as_the_flags_given(tiny_r
         err = capsys.readouterr().err
         assert message in err and "Re-export" not in err and "metadata" not in err, err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_calibration_folder_of_unreadable_files_is_said_as_such(tiny_runs, tmp_path, capsys):
+    """--calib-dir given, its files all damaged: not "the checkpoint's training data was not found: pass
+    --calib-dir" (it was passed), nor a traceback for a decompression bomb."""
+    import struct
+    import zlib
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "fake.png").write_text("not a picture")
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)  # 900 MP: Pillow refuses it as a bomb
+    (calib / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    out = tmp_path / "m.onnx"
+    for extra in ([], ["--int8"]):
+        assert (
+            cli.main(["export", str(tiny_runs["pix2pix"]), "-o", str(out), "--calib-dir", str(calib), *extra])
+            == 1
+        )
+        err = capsys.readouterr().err
+        assert "none of its 2 images could be read" in err and "Traceback" not in err, err
+    assert not out.exists()
