@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import IMAGE_EXTS, list_images, load_rgb
+from .data import IMAGE_EXTS, UNREADABLE, list_images, load_rgb
 from .errors import UserError
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -275,7 +275,7 @@ def read_rgb(path: str) -> np.ndarray | None:
     """HxWx3 float32 in [0, 1] (transparency over white, as in training), or None if unreadable."""
     try:
         return np.asarray(load_rgb(path), dtype=np.float32) / 255.0
-    except (OSError, ValueError, SyntaxError):
+    except UNREADABLE:  # a damaged file, or one too large for Pillow (DecompressionBombError)
         return None
 
 

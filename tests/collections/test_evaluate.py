@@ -248,3 +248,16 @@ def test_eval_command_paired(tmp_path, capsys):
     assert "nftgan eval: error: img0: prediction is 20x10 but target is 20x24" in capsys.readouterr().err
     assert nftgan(["eval", "paired", str(pred), _folder(tmp_path / "other", rng, 1, 0.5)]) == 1
     assert "no file names in common" in capsys.readouterr().err
+
+
+def test_a_picture_too_large_for_pillow_is_skipped_like_any_unreadable_one(tmp_path):
+    """A 900-megapixel header (Pillow's DecompressionBombError, not an OSError): None, as for a damaged file."""
+    import struct
+    import zlib
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    assert ev.read_rgb(str(tmp_path / "huge.png")) is None
