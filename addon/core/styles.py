@@ -304,6 +304,8 @@ def card_text(style: Style) -> str:
     try:
         with open(style.card_path, "rb") as fh:
             text = fh.read(CARD_MAX_BYTES).decode("utf-8", "replace")
+        # control characters but tab and line ends read as spaces: Blender ends a text at a NUL
+        text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ", text)
         if text.strip():
             return text
     except OSError:

@@ -65,3 +65,14 @@ def test_a_name_with_control_characters_or_too_long_is_one_clean_line(colorize_m
     info = describe_model(path)
     assert info.name == shown
     assert info.description == "a b c"
+
+
+def test_a_card_file_with_a_nul_or_bad_utf8_is_shown_whole(colorize_model, tmp_path):
+    """The NAME.md beside a model, as another tool may write it: Blender's text datablock (Style Info) ends a
+    string at a NUL, so the card after one was lost; bytes that are not UTF-8 show as the replacement mark."""
+    path = _copy(colorize_model, tmp_path / "ink.onnx")
+    (tmp_path / "ink.md").write_bytes(b"# Ink\n\nline one\x00after the nul\n\xff\xfe bad\n\tindented\r\n")
+    (style,) = [s for s in core_styles.scan([tmp_path]) if s.path == str(path)]
+    text = core_styles.card_text(style)
+    assert "\x00" not in text and "after the nul" in text and "\ufffd\ufffd bad" in text
+    assert "\tindented" in text
