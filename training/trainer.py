@@ -553,6 +553,13 @@ class Trainer:
         )
         for note in lay.notes:
             self.log(note)
+        then = (self.resume_ckpt or {}).get("provenance", {}).get("images")
+        now = self.kind.image_count(self.train_ds, self.val_ds)
+        if isinstance(then, int) and then != now:
+            self.log(
+                f"note: the training pictures changed since the run started ({then} then, {now} now): it goes on "
+                "with them as they are, so it will not end with the weights an uninterrupted run would have had"
+            )
         if self.init is not None:
             nets = ", ".join(self.init.nets)
             self.log(f"{nets} start{'s' if len(self.init.nets) == 1 else ''} from {self.init.record}")

@@ -321,3 +321,21 @@ def test_bad_images_in_a_real_run_are_counted_not_fatal(tmp_path):
     assert "skipped unreadable image #1" in log and "skipped unreadable image #2" in log
     assert "2 unreadable images skipped" in log
     assert load_checkpoint(run)["step"] == 12
+
+
+def test_a_resume_on_pictures_added_or_removed_says_it_is_not_the_same_run(tmp_path, capsys):
+    """The docs promise a resumed run ends with an uninterrupted run's weights; with pictures added to or taken
+    from --data since the checkpoint it cannot, and the run says so (output and train.log)."""
+    data = paired(tmp_path / "data", n=8)
+    run = tmp_path / "run"
+    common = ["--size", "32", "--ngf", "4", "--ndf", "4", "--workers", "0", "--val-fraction", "0.25"]
+    assert train_main(["pix2pix", "--data", str(data), "--out", str(run), "--steps", "2", *common]) == 0
+    capsys.readouterr()
+    assert train_main(["--resume", str(run), "--steps", "3"]) == 0
+    assert "changed" not in capsys.readouterr().out  # the same pictures: nothing to say
+    for d in ("A", "B"):
+        (data / d / "img000.png").unlink()
+    assert train_main(["--resume", str(run), "--steps", "4"]) == 0
+    out = capsys.readouterr().out
+    note = "the training pictures changed since the run started (8 then, 7 now)"
+    assert note in out and note in (run / "train.log").read_text(), out
