@@ -132,6 +132,21 @@ def output_name(src: str, path: str) -> str:
     return rel.replace(os.sep, "__").replace("/", "__")
 
 
+def output_names(src: str, files: list[str]) -> list[str]:
+    """Each picture's pair name (`output_name`), unique even where case is not told apart (macOS, Windows):
+    a picture whose name an earlier one has (photo.jpg after photo.png, x/a.png after x__a.png) gets
+    "-2" (-3, ...), in the sorted order of the files, so running twice gives the same names."""
+    used, out = set(), []
+    for path in files:
+        base = name = output_name(src, path)
+        n = 2
+        while name.casefold() in used:
+            name, n = f"{base}-{n}", n + 1
+        used.add(name.casefold())
+        out.append(name)
+    return out
+
+
 def _save_whole(img: Image.Image, path: str) -> None:
     """Save a PNG under a temporary name, then rename it: a file is whole or absent, never half written."""
     tmp = f"{path}.tmp{os.getpid()}"
@@ -217,8 +232,9 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     from tqdm import tqdm
 
     written, bad = 0, []
-    for path in tqdm(files, unit="img", desc="sketchify", dynamic_ncols=True):
-        name = output_name(src, path)
+    for path, name in tqdm(
+        list(zip(files, output_names(src, files))), unit="img", desc="sketchify", dynamic_ncols=True
+    ):
         try:
             picture = square(load_rgb(path), args.resize)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:

@@ -163,3 +163,26 @@ print(json.dumps({"rc": rc, "A": names["A"], "B": names["B"], "whole": whole}))
     assert result["rc"] == 1 and result["whole"] and result["A"] == result["B"] and len(result["A"]) < 12, (
         result
     )
+
+
+def test_pictures_whose_names_meet_each_get_a_pair_of_their_own(tmp_path, capsys):
+    """photo.png beside photo.jpg, and x/a.png beside x__a.png (a subfolder's pictures are named folder__name):
+    on main the second of each wrote over the first's pair while the count said 4."""
+    src = tmp_path / "pics"
+    (src / "x").mkdir(parents=True)
+    colours = {
+        "photo.png": "red",
+        "photo.jpg": "blue",
+        "x/a.png": "green",
+        "x__a.png": "yellow",
+        "Photo.PNG": "white",
+    }
+    for name, colour in colours.items():
+        Image.new("RGB", (40, 40), colour).save(src / name)
+    assert sketchify_main([str(src), str(tmp_path / "ds"), "--resize", "32"]) == 0
+    assert "wrote 5 sketch/picture pairs" in capsys.readouterr().out
+    names = sorted(p.name for p in (tmp_path / "ds" / "B").iterdir())
+    assert len({n.casefold() for n in names}) == 5, names  # case-insensitive disks keep all five too
+    seen = {Image.open(tmp_path / "ds" / "B" / n).convert("RGB").getpixel((16, 16)) for n in names}
+    assert len(seen) == 5
+    assert sorted(p.name for p in (tmp_path / "ds" / "A").iterdir()) == names
