@@ -224,7 +224,10 @@ class _Images(Dataset):
                 continue
             item["skipped"] = skipped
             return item
-        raise DataError(f"{len(skipped)} images in a row could not be read, e.g. {skipped[0]}")
+        raise DataError(
+            f"{len(skipped)} images in a row could not be read, e.g. {skipped[0]}: the data folder's files may be "
+            "damaged, cut short or not pictures; open them in an image viewer, and replace or remove the damaged ones"
+        )
 
     def _jitter(self, imgs: list[Image.Image], rng) -> list[torch.Tensor]:
         """Resize to load_size, one random crop and flip shared by all `imgs` (train); resize only (val)."""

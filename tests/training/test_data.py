@@ -257,6 +257,7 @@ def test_unreadable_data_in_loader_workers_is_a_one_line_error(tmp_path, capsys)
     assert rc == 2, text
     error = next(line for line in text.splitlines() if "error:" in line).partition("nftgan train: error: ")[2]
     assert error.startswith("4 images in a row could not be read, e.g. "), error
+    assert error.endswith("open them in an image viewer, and replace or remove the damaged ones"), error
     assert "Traceback" not in text and "DataLoader worker" not in text, text
 
 
