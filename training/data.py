@@ -150,8 +150,10 @@ def find_layout(data: str, expected: str = PAIRS_EXPECTED) -> Layout:
         raise DataError(f"dataset folder not found: {data}")
     sub = lambda *p: os.path.join(data, *p)
     if os.path.isdir(sub("A")) and os.path.isdir(sub("B")):
-        a = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(sub("A"))}
-        b = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(sub("B"))}
+        a_files, b_files = list_images(sub("A")), list_images(sub("B"))
+        # one file per name: cat.png beside cat.jpg pairs the last in name order; the other is left out, counted
+        a = {os.path.splitext(os.path.basename(p))[0]: p for p in a_files}
+        b = {os.path.splitext(os.path.basename(p))[0]: p for p in b_files}
         common = sorted(a.keys() & b.keys())
         if not common:
             raise DataError(
@@ -162,7 +164,7 @@ def find_layout(data: str, expected: str = PAIRS_EXPECTED) -> Layout:
             "folders",
             [a[k] for k in common],
             [b[k] for k in common],
-            unmatched=len(a) + len(b) - 2 * len(common),
+            unmatched=len(a_files) + len(b_files) - 2 * len(common),
         )
     if os.path.isdir(sub("trainA")) and os.path.isdir(sub("trainB")):
         a, b = list_images(sub("trainA")), list_images(sub("trainB"))

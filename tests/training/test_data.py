@@ -26,6 +26,8 @@ def test_layouts(tmp_path):
     assert lay.kind == "folders" and len(lay.a) == 5 and lay.paired
     Image.new("RGB", (8, 8)).save(tmp_path / "p" / "A" / "only_in_a.png")
     assert find_layout(str(tmp_path / "p")).unmatched == 1
+    Image.new("RGB", (8, 8)).save(tmp_path / "p" / "A" / "img000.jpg")  # a second A/img000: one is left out
+    assert find_layout(str(tmp_path / "p")).unmatched == 2
     lay = find_layout(str(unpaired(tmp_path / "u", n=3)))
     assert lay.kind == "unpaired" and not lay.paired and len(lay.b) == 3
     (tmp_path / "s").mkdir()
