@@ -165,6 +165,8 @@ def scan(user_folders=()) -> list[Style]:
                 styles.append(Style(folder, error=f"model folder {folder} {what}."))
             continue
         names = {e.lower(): e for e in os.listdir(folder) if e.lower().endswith(".onnx")}
+        if not names and folder != BUNDLED_DIR:
+            styles.append(Style(folder, error=_no_models(folder)))
         for low, entry in sorted(names.items()):
             if low.endswith(INT8_SUFFIX) and low[: -len(INT8_SUFFIX)] + ".onnx" in names:
                 continue  # an int8 variant: it comes with its fp32 model
@@ -196,6 +198,23 @@ def _unique_ids(styles: list[Style]) -> list[Style]:
         seen.add(sid.lower())
         out.append(style)
     return out
+
+
+def _no_models(folder: str) -> str:
+    """Why a model folder adds no style: it holds no .onnx file (and where its subfolders hold some)."""
+    deeper = 0
+    for _root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        deeper += sum(f.lower().endswith(".onnx") for f in files)
+        if deeper > 99:
+            break
+    where = (
+        f"; {deeper} {'is' if deeper == 1 else 'are'} in its subfolders: add the folder that holds "
+        f"{'it' if deeper == 1 else 'them'} (subfolders are not read)"
+        if deeper
+        else ": export a style into it (`nftgan export RUN -o FOLDER/NAME.onnx`), or pick the folder that holds yours"
+    )
+    return f"model folder {folder} holds no .onnx model files{where}."
 
 
 def _with_int8(style: Style, variant: Style) -> Style:

@@ -76,3 +76,18 @@ def test_a_card_file_with_a_nul_or_bad_utf8_is_shown_whole(colorize_model, tmp_p
     text = core_styles.card_text(style)
     assert "\x00" not in text and "after the nul" in text and "\ufffd\ufffd bad" in text
     assert "\tindented" in text
+
+
+def test_a_model_folder_without_models_says_where_they_are(colorize_model, tmp_path):
+    """The artist adds ~/nftgan-styles but exported into ~/nftgan-styles/ink/: the preferences list says the
+    folder holds no .onnx file and that its subfolders do, instead of showing nothing at all."""
+    _copy(colorize_model, tmp_path / "styles" / "ink" / "ink.onnx")
+    (tmp_path / "empty").mkdir()
+    found = core_styles.scan([tmp_path / "styles", tmp_path / "empty"])
+    errors = [s.error for s in found if not s.ok]
+    assert any(
+        "styles holds no .onnx model files; 1 is in its subfolders: add the folder that holds it" in e
+        for e in errors
+    ), errors
+    assert any("empty holds no .onnx model files" in e for e in errors), errors
+    assert not any(s.ok and "ink" in s.path for s in found)
