@@ -232,9 +232,8 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     from tqdm import tqdm
 
     written, bad = 0, []
-    for path, name in tqdm(
-        list(zip(files, output_names(src, files))), unit="img", desc="sketchify", dynamic_ncols=True
-    ):
+    names = output_names(src, files)
+    for path, name in tqdm(list(zip(files, names)), unit="img", desc="sketchify", dynamic_ncols=True):
         try:
             picture = square(load_rgb(path), args.resize)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
@@ -273,4 +272,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
         f"wrote {written} sketch/picture pairs to {args.dst} ({len(bad)} unreadable files skipped). "
         f"Next: nftgan train pix2pix --data {args.dst} --out runs/my-style"
     )
+    made = {n + ".png" for n in names}
+    stale = sorted(n for n in os.listdir(os.path.join(dst, "A")) if n.endswith(".png") and n not in made)
+    if stale:  # an earlier run's pairs (a picture since taken out of SRC): training reads them too
+        print(
+            f"note: {args.dst} also holds {len(stale)} pair{'s' if len(stale) > 1 else ''} not made from the "
+            f"pictures in {args.src} now (e.g. {stale[0]}), left by an earlier run; training reads them too: "
+            "remove them from A/ and B/, or write to a new folder"
+        )
     return 0

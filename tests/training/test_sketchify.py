@@ -186,3 +186,18 @@ def test_pictures_whose_names_meet_each_get_a_pair_of_their_own(tmp_path, capsys
     seen = {Image.open(tmp_path / "ds" / "B" / n).convert("RGB").getpixel((16, 16)) for n in names}
     assert len(seen) == 5
     assert sorted(p.name for p in (tmp_path / "ds" / "A").iterdir()) == names
+
+
+def test_pairs_left_in_the_folder_by_an_earlier_run_are_pointed_out(tmp_path, capsys):
+    """The artist takes a picture out of SRC and runs sketchify again into the same DST: its old pair is
+    still there and would be trained on; the command says so."""
+    src = tmp_path / "pics"
+    src.mkdir()
+    for name, colour in (("keep.png", "red"), ("drop.png", "blue")):
+        Image.new("RGB", (40, 40), colour).save(src / name)
+    assert sketchify_main([str(src), str(tmp_path / "ds"), "--resize", "32"]) == 0
+    assert "not made from" not in capsys.readouterr().out
+    (src / "drop.png").unlink()
+    assert sketchify_main([str(src), str(tmp_path / "ds"), "--resize", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "also holds 1 pair not made from the pictures in" in out and "drop.png" in out, out
