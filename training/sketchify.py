@@ -231,11 +231,14 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     os.makedirs(os.path.join(dst, "B"), exist_ok=True)
     from tqdm import tqdm
 
-    written, bad = 0, []
+    written, bad, small = 0, [], []
     names = output_names(src, files)
     for path, name in tqdm(list(zip(files, names)), unit="img", desc="sketchify", dynamic_ncols=True):
         try:
-            picture = square(load_rgb(path), args.resize)
+            loaded = load_rgb(path)
+            if max(loaded.size) * 2 < args.resize:
+                small.append(f"{os.path.relpath(path, src)} ({loaded.width}x{loaded.height})")
+            picture = square(loaded, args.resize)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             bad.append(f"{path} ({type(exc).__name__}: {exc})")
             continue
@@ -272,6 +275,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
         f"wrote {written} sketch/picture pairs to {args.dst} ({len(bad)} unreadable files skipped). "
         f"Next: nftgan train pix2pix --data {args.dst} --out runs/my-style"
     )
+    if small:  # enlarged more than twice: a blur that training takes for a finished picture
+        print(
+            f"note: {len(small)} picture{' is' if len(small) == 1 else 's are'} smaller than half of --resize "
+            f"{args.resize} px and enlarged to it, blurred (e.g. {small[0]}): training learns that blur as what "
+            "a finished picture looks like; leave such pictures out, or give a smaller --resize"
+        )
     made = {n + ".png" for n in names}
     stale = sorted(n for n in os.listdir(os.path.join(dst, "A")) if n.endswith(".png") and n not in made)
     if stale:  # an earlier run's pairs (a picture since taken out of SRC): training reads them too

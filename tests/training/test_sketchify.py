@@ -201,3 +201,15 @@ def test_pairs_left_in_the_folder_by_an_earlier_run_are_pointed_out(tmp_path, ca
     assert sketchify_main([str(src), str(tmp_path / "ds"), "--resize", "32"]) == 0
     out = capsys.readouterr().out
     assert "also holds 1 pair not made from the pictures in" in out and "drop.png" in out, out
+
+
+def test_pictures_far_smaller_than_the_dataset_size_are_pointed_out(tmp_path, capsys):
+    """A 5 px thumbnail in the pictures becomes a 286 px blur that pix2pix learns as a finished picture: the
+    command says how many were enlarged more than twice, and one of them."""
+    src = tmp_path / "pics"
+    src.mkdir()
+    Image.new("RGB", (200, 200), "red").save(src / "big.png")
+    Image.new("RGB", (5, 5), "blue").save(src / "thumb.png")
+    assert sketchify_main([str(src), str(tmp_path / "ds")]) == 0
+    out = capsys.readouterr().out
+    assert "1 picture is smaller than half of --resize 286 px" in out and "thumb.png (5x5)" in out, out
