@@ -150,3 +150,65 @@ def test_make_demo_on_a_full_disk_says_so(tmp_path, monkeypatch):
     assert said.startswith("SAID demo stage 'install' failed (exit 1): the disk is full (") and said.endswith(
         "Free some space and run make demo again"
     ), said
+
+
+@pytest.mark.parametrize("module", ["tools.demo", "tools.build_extension"])
+def test_help_says_what_it_does_and_builds_nothing(module, monkeypatch, capsys):
+    """`python -m tools.demo --help` ran the whole demo (built the zip, replaced out/); `python -m
+    tools.build_extension --help` built the zips. Both now print their help and stop."""
+    import importlib
+
+    from tools import build_extension, demo
+
+    def untouched(*_args, **_kw):
+        raise AssertionError("--help went on to build")
+
+    for name in ("build", "build_locked", "stage"):
+        monkeypatch.setattr(build_extension, name, untouched)
+    monkeypatch.setattr(demo, "bundled_models", untouched)
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: python -m {module}") and "make " in out, out
+    with pytest.raises(SystemExit) as refused:  # an option it does not have is refused, not ignored
+        main(["--fast"])
+    assert refused.value.code == 2 and "unrecognized arguments: --fast" in capsys.readouterr().err
+
+
+class _StopHere(Exception):
+    pass
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_demo_writes_into_out_when_out_is_a_symlink(tmp_path, monkeypatch, dangling):
+    """out/ as a symlink to a folder on another disk: `make demo` stopped with FileExistsError (rmtree refuses
+    a link, which it ignored, then makedirs found the link). The link stays, its folder is emptied and used."""
+    from tools import build_extension, demo
+
+    target = tmp_path / "elsewhere" / "demo-out"
+    if not dangling:
+        target.mkdir(parents=True)
+        (target / "old.png").write_bytes(b"from the last demo")
+        (target / "nft").mkdir()
+        (target / "nft" / "manifest.json").write_text("{}")
+    out = tmp_path / "out"
+    out.symlink_to(target, target_is_directory=True)
+    zip_path = tmp_path / "nftgan-1.0.0-linux_x64.zip"
+    zip_path.write_bytes(b"PK")
+    monkeypatch.setattr(demo, "OUT", str(out))
+    monkeypatch.setattr(demo, "DEMO_LOCK", str(tmp_path / "build" / "demo.lock"))
+    monkeypatch.setattr(build_extension, "BUILD_LOCK", str(tmp_path / "build" / ".lock"))
+    monkeypatch.setattr(build_extension, "build", lambda **_kw: [str(zip_path)])
+    monkeypatch.setattr(demo, "bundled_models", lambda: {"names": {"stylize": "test"}, "folder": None})
+    seen = {}
+
+    def stage(name, _profile, *_args):  # the first Blender stage: out/ is ready by now
+        seen["out"] = sorted(p.name for p in Path(out).iterdir())
+        raise _StopHere(name)
+
+    monkeypatch.setattr(demo, "blender_stage", stage)
+    with pytest.raises(_StopHere):
+        demo.main([])
+    assert seen["out"] == [] and out.is_symlink() and target.is_dir()

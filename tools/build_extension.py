@@ -264,7 +264,15 @@ def served(zip_path: str) -> str:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m tools.build_extension",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run it as `make extension` (in the Blender venv, whose bpy holds the tool). It takes no options.",
+    ).parse_args(argv)  # (--help: say what it does, and build nothing)
     zips = build()
     tool = blender_ext_tool(blender_python())
     blender = tool.split(f"{os.sep}bpy{os.sep}")[-1].split(os.sep)[0]
@@ -280,4 +288,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -381,8 +381,39 @@ def blender_stage(stage: str, profile: str, *args: str) -> dict:
     return json.loads(result[-1][7:]) if result else {}
 
 
+def parser():
+    import argparse
+
+    return argparse.ArgumentParser(
+        prog="python -m tools.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run it as `make demo` (it builds the venvs first and sets NFTGAN_BLENDER_PYTHON, the "
+        "Blender venv's python that runs the Blender stages). It takes no options.",
+    )
+
+
+def fresh_folder(path: str) -> None:
+    """`path` as an empty folder. A symlink to a folder (out/ kept on another disk) stays a link and its
+    folder is emptied: rmtree refuses links, and makedirs then failed with FileExistsError."""
+    if os.path.islink(path):
+        target = os.path.realpath(path)
+        os.makedirs(target, exist_ok=True)  # (a link to a folder not made yet)
+        for name in os.listdir(target):
+            entry = os.path.join(target, name)
+            if os.path.isdir(entry) and not os.path.islink(entry):
+                shutil.rmtree(entry)
+            else:
+                os.remove(entry)
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--stage"]:  # inside a Blender (bpy) process
+    if argv[:1] != ["--stage"]:  # (--help: say what it does, and build nothing)
+        parser().parse_args(argv)
+    else:  # inside a Blender (bpy) process
         if argv[1] == "install":
             install(argv[2], argv[3] or None)
             print("RESULT {}")
@@ -429,8 +460,7 @@ def _demo() -> int:
             zip_path = build_extension.build(lock=False)[0]
             installing = shutil.copy2(zip_path, profile)
         say(f"extension built and validated: {os.path.relpath(zip_path, ROOT)}")
-        shutil.rmtree(OUT, ignore_errors=True)
-        os.makedirs(OUT)
+        fresh_folder(OUT)
         say(f"installing it with Blender's extension installer into a fresh profile ({profile})")
         blender_stage("install", profile, installing, models["folder"] or "")
         say("new Blender session: plane + New Sketch Canvas + drawing + Stylize + Apply to Material + Cycles")
