@@ -55,7 +55,13 @@ $(STAMP): pyproject.toml Makefile
 is_311 = $(filter 4.% 5.0.%,$(1))
 bpy_pyver = $(if $(call is_311,$(1)),3.11,3.13)
 bpy_python = $(if $(call is_311,$(1)),$(shell command -v $(PYTHON)),$(PYTHON313))
-need_python = @test -n "$(call bpy_python,$(1))" || { echo "bpy $(1) needs Python $(call bpy_pyver,$(1)): install it (e.g. pyenv install $(call bpy_pyver,$(1))) or set $(if $(call is_311,$(1)),PYTHON,PYTHON313)=/path/to/python$(call bpy_pyver,$(1))"; exit 1; }
+bpy_pyvar = $(if $(call is_311,$(1)),PYTHON,PYTHON313)
+# Missing, or another version (PYTHON313 set to a python3.11 ended on pip's 'No matching distribution found
+# for bpy==5.3.0'): said with the version needed and the one found
+need_python = @py="$(call bpy_python,$(1))"; \
+	test -n "$$py" || { echo "bpy $(1) needs Python $(call bpy_pyver,$(1)): install it (e.g. pyenv install $(call bpy_pyver,$(1))) or set $(call bpy_pyvar,$(1))=/path/to/python$(call bpy_pyver,$(1))"; exit 1; }; \
+	found=$$("$$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null); \
+	test "$${found%.*}" = "$(call bpy_pyver,$(1))" || { echo "bpy $(1) needs Python $(call bpy_pyver,$(1)), and $(call bpy_pyvar,$(1))=$$py is $${found:+Python }$${found:-not a Python that runs}: set $(call bpy_pyvar,$(1))=/path/to/python$(call bpy_pyver,$(1)) (e.g. pyenv install $(call bpy_pyver,$(1)))"; exit 1; }
 .venv-bpy-%/.installed: pyproject.toml Makefile
 	$(call need_python,$*)
 	$(call bpy_python,$*) -m venv .venv-bpy-$*

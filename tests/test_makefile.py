@@ -52,9 +52,10 @@ def test_demo_and_bench_name_blenders_python_in_a_folder_with_spaces(tmp_path, t
 @pytest.mark.parametrize("target", ["demo", "bench", "test", "test-blender"])
 def test_a_missing_python_313_is_said_before_any_venv_is_built(tmp_path, target):
     """Without Python 3.13, `make demo` built .venv first (3 min 9 s in a fresh clone) and only then said
-    that bpy 5.3.0 needs Python 3.13. PYTHON=false: a venv build would fail at once, saying nothing useful."""
+    that bpy 5.3.0 needs Python 3.13. PYTHON is this test's Python 3.11 (bpy 4.2.13 and 5.0.1 need it: `make
+    test` checks them first)."""
     where = checkout(tmp_path / "nftgan", built=())
-    r = make(where, target, "PYTHON313=", "PYTHON=false")
+    r = make(where, target, "PYTHON313=", f"PYTHON={sys.executable}")
     assert r.returncode != 0
     assert r.stdout.strip().splitlines() == [
         "bpy 5.3.0 needs Python 3.13: install it (e.g. pyenv install 3.13) or set PYTHON313=/path/to/python3.13"
@@ -212,3 +213,43 @@ def test_demo_writes_into_out_when_out_is_a_symlink(tmp_path, monkeypatch, dangl
     with pytest.raises(_StopHere):
         demo.main([])
     assert seen["out"] == [] and out.is_symlink() and target.is_dir()
+
+
+@needs_make
+@pytest.mark.parametrize("target", ["demo", "extension", ".venv-bpy-5.3.0/.installed"])
+def test_a_python_of_another_version_is_said_with_the_version_needed(tmp_path, target):
+    """PYTHON313 set to a Python 3.11: the bpy venv's pip ended on 'No matching distribution found for
+    bpy==5.3.0' (its list of the versions there are), after `make demo` had built .venv. It is now said at
+    once: the version needed, and which Python was given and what it is."""
+    where = checkout(tmp_path / "nftgan", built=())
+    here = ".".join(map(str, sys.version_info[:3]))
+    assert not here.startswith("3.13.")
+    r = make(where, target, f"PYTHON313={sys.executable}", "PYTHON=false")
+    assert r.returncode != 0
+    assert r.stdout.strip().splitlines() == [
+        f"bpy 5.3.0 needs Python 3.13, and PYTHON313={sys.executable} is Python {here}: set "
+        "PYTHON313=/path/to/python3.13 (e.g. pyenv install 3.13)"
+    ], (r.stdout, r.stderr)
+    assert not (where / ".venv").exists() and not list(where.glob(".venv-bpy-*"))
+    r = make(where, "demo", "PYTHON313=/nowhere/python3.13", "PYTHON=false")
+    assert r.stdout.strip().splitlines() == [
+        "bpy 5.3.0 needs Python 3.13, and PYTHON313=/nowhere/python3.13 is not a Python that runs: set "
+        "PYTHON313=/path/to/python3.13 (e.g. pyenv install 3.13)"
+    ], (r.stdout, r.stderr)
+
+
+@needs_make
+def test_a_python_311_of_another_version_is_said_for_bpy_4(tmp_path):
+    where = checkout(tmp_path / "nftgan", built=())
+    r = make(where, ".venv-bpy-4.2.13/.installed", "PYTHON=/nowhere/python3.11")
+    assert r.returncode != 0 and r.stdout.strip().splitlines() == [
+        "bpy 4.2.13 needs Python 3.11: install it (e.g. pyenv install 3.11) or set PYTHON=/path/to/python3.11"
+    ], (r.stdout, r.stderr)
+    r = make(where, ".venv-bpy-4.2.13/.installed", "PYTHON=false")  # runs, but is no Python
+    assert r.returncode != 0 and r.stdout.strip().splitlines() == [
+        "bpy 4.2.13 needs Python 3.11, and PYTHON=false is not a Python that runs: set PYTHON=/path/to/python3.11 "
+        "(e.g. pyenv install 3.11)"
+    ], (r.stdout, r.stderr)
+    if sys.version_info[:2] == (3, 11):  # the right one passes the check (-n: nothing is built)
+        r = make(where, "-n", ".venv-bpy-4.2.13/.installed", f"PYTHON={sys.executable}")
+        assert r.returncode == 0 and "-m venv .venv-bpy-4.2.13" in r.stdout, (r.stdout, r.stderr)
