@@ -253,3 +253,103 @@ def test_a_python_311_of_another_version_is_said_for_bpy_4(tmp_path):
     if sys.version_info[:2] == (3, 11):  # the right one passes the check (-n: nothing is built)
         r = make(where, "-n", ".venv-bpy-4.2.13/.installed", f"PYTHON={sys.executable}")
         assert r.returncode == 0 and "-m venv .venv-bpy-4.2.13" in r.stdout, (r.stdout, r.stderr)
+
+
+def _git(where: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=where,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _addon_with_leftovers(root: Path) -> Path:
+    """An add-on folder as a developer's checkout has it: the add-on's files, and what they left there."""
+    addon = root / "addon"
+    for rel, data in {
+        "__init__.py": "# add-on",
+        "__main__.py": "# command line",
+        "core/pipeline.py": "# core",
+        "models/style.onnx": "onnx",
+        "models/style.md": "card",
+        "models/exemplars.npz": "npz",
+        "gone.py": "# deleted, not committed",
+    }.items():
+        (addon / rel).parent.mkdir(parents=True, exist_ok=True)
+        (addon / rel).write_text(data)
+    return addon
+
+
+LEFTOVERS = {
+    "scratch.py": "# a try-out",
+    "blender/panels.py.orig": "merge leftover",
+    "test.blend1": "backup",
+    "notes.txt": "todo",
+    ".scratch.py": "hidden",
+    "core/__pycache__/pipeline.cpython-311.pyc": "bytecode",
+}
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_extension_ships_what_git_tracks_in_addon_not_what_a_developer_left_there(
+    tmp_path, monkeypatch, capsys
+):
+    """The build copied the whole addon/ folder: a scratch script, a .blend1 backup, notes and a merge's
+    .orig that a developer left there went into the zip. It now stages the files git tracks (an untracked .py
+    or model is named, as left out); outside a git checkout, the files ending in .py .onnx .md .npz."""
+    from tools import build_extension
+
+    root = tmp_path / "checkout"
+    addon = _addon_with_leftovers(root)
+    _git(root, "init", "-q")
+    _git(root, "add", "addon")
+    _git(root, "commit", "-q", "-m", "add-on")
+    (addon / "gone.py").unlink()
+    for rel, data in LEFTOVERS.items():
+        (addon / rel).parent.mkdir(parents=True, exist_ok=True)
+        (addon / rel).write_text(data)
+    shipped = [
+        "__init__.py",
+        "core/pipeline.py",
+        "models/exemplars.npz",
+        "models/style.md",
+        "models/style.onnx",
+    ]
+
+    monkeypatch.setattr(build_extension, "ROOT", str(root))
+    monkeypatch.setattr(build_extension, "STAGE", str(tmp_path / "stage"))
+    monkeypatch.setattr(build_extension, "MANIFEST", str(tmp_path / "blender_manifest.toml"))
+    (tmp_path / "blender_manifest.toml").write_text('id = "nftgan"\n')
+    build_extension.stage()
+    staged = sorted(
+        p.relative_to(tmp_path / "stage").as_posix() for p in (tmp_path / "stage").rglob("*") if p.is_file()
+    )
+    assert staged == sorted([*shipped, "blender_manifest.toml"])
+    assert (
+        capsys.readouterr().out
+        == "not in the zip, not tracked by git (git add them to ship them): scratch.py\n"
+    )
+
+    assert build_extension.addon_files(str(addon)) == (shipped, ["scratch.py"])
+    archive = tmp_path / "unpacked" / "addon"  # a source archive: no git; inside another repository too
+    shutil.copytree(addon, archive)
+    outside = (sorted([*shipped, "scratch.py"]), [])
+    assert build_extension.addon_files(str(archive)) == outside
+    _git(tmp_path, "init", "-q")
+    assert build_extension.addon_files(str(archive)) == outside
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_this_checkouts_addon_files_are_its_tracked_files():
+    """The real addon/: every file git tracks there ships (but the command line, __main__.py)."""
+    from tools import build_extension
+
+    tracked = subprocess.run(
+        ["git", "ls-files", "addon"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    files, _ = build_extension.addon_files(str(ROOT / "addon"))
+    want = sorted(p[len("addon/") :] for p in tracked if p != "addon/__main__.py" and (ROOT / p).exists())
+    assert files == want and "models/exemplars.npz" in files and "blender/publish.py" in files

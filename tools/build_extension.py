@@ -1,7 +1,7 @@
 """`make extension`: build dist/nftgan-<version>-<platform>.zip with Blender's own extension tool.
 
 The manifest lives at the repository root and the add-on's code in addon/; both are staged into
-build/nftgan/ together with the onnxruntime wheels the manifest lists (downloaded once with
+build/nftgan/ (of addon/, the files git tracks: see addon_files) together with the onnxruntime wheels the manifest lists (downloaded once with
 `pip download --only-binary=:all: --platform ... --python-version ...` into .cache/wheels), then
 `blender_ext.py build --split-platforms` (shipped inside the bpy wheel) makes one zip per platform
 and `blender_ext.py validate` checks each one.
@@ -121,14 +121,66 @@ def manifest() -> dict:
         return tomllib.load(fh)
 
 
+# What goes into the zip outside a git checkout (a source archive): the code and the shipped models and cards
+SHIPPED = (".py", ".onnx", ".md", ".npz")
+NOT_SHIPPED = ("__main__.py",)  # `python -m addon`: the command line, not the add-on
+
+
+def _git_listing(addon: str) -> list[tuple[bool, str]] | None:
+    """[(tracked, path relative to `addon`)] of the files git tracks or would track there (untracked, not
+    ignored); None outside a git checkout, or where git tracks nothing (a source archive unpacked inside
+    another repository)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", addon, "ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard", "."],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):  # no git, or not a checkout
+        return None
+    listing = [(tag != "?", rel) for tag, rel in (e.split(" ", 1) for e in out.split("\0") if e)]
+    return listing if any(tracked for tracked, _ in listing) else None
+
+
+def addon_files(addon: str) -> tuple[list[str], list[str]]:
+    """(the files of the add-on folder `addon` that go into the zip, the untracked ones left out that a
+    developer may have meant to ship), as "/"-separated paths relative to it. In a git checkout: the files git
+    tracks there, as they are on disk, so scratch scripts, .blend1 backups and notes left in addon/ stay out;
+    a new file ships once `git add`ed. Elsewhere: the files whose names end in SHIPPED. Never hidden files,
+    __pycache__ or NOT_SHIPPED."""
+    listing = _git_listing(addon)
+    if listing is None:
+        listing = [
+            (True, os.path.relpath(os.path.join(d, f), addon).replace(os.sep, "/"))
+            for d, _, names in os.walk(addon)
+            for f in names
+            if f.endswith(SHIPPED)
+        ]
+
+    def ships(rel: str) -> bool:
+        parts = rel.split("/")
+        return (
+            not any(p.startswith(".") or p == "__pycache__" for p in parts) and parts[-1] not in NOT_SHIPPED
+        )
+
+    files = [r for t, r in listing if t and ships(r) and os.path.isfile(os.path.join(addon, r))]
+    left_out = [r for t, r in listing if not t and ships(r) and r.endswith(SHIPPED)]
+    return sorted(files), sorted(left_out)
+
+
 def stage() -> dict:
     found = manifest()
     shutil.rmtree(STAGE, ignore_errors=True)
-    shutil.copytree(
-        os.path.join(ROOT, "addon"),
-        STAGE,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "__main__.py"),
-    )
+    files, left_out = addon_files(os.path.join(ROOT, "addon"))
+    for rel in files:
+        os.makedirs(os.path.dirname(os.path.join(STAGE, rel)), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, "addon", rel), os.path.join(STAGE, rel))
+    if left_out:
+        print(
+            f"not in the zip, not tracked by git (git add them to ship them): {', '.join(left_out)}",
+            flush=True,
+        )
     shutil.copy2(MANIFEST, os.path.join(STAGE, "blender_manifest.toml"))
     os.makedirs(os.path.join(STAGE, "wheels"), exist_ok=True)
     for rel in found.get("wheels", []):
