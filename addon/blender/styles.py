@@ -72,12 +72,8 @@ def chosen(kind: str, style_id: str | None, context=None) -> core_styles.Style |
         raise UserError(problem)
     found = styles(context)
     style = core_styles.find(found, kind, style_id or None)
-    if style is None and style_id:  # the chosen file is listed as unusable: say why, not run another style
-        broken = next((s for s in found if not s.ok and s.id.lower() == style_id.lower()), None)
-        if broken is not None:
-            raise UserError(f"The {kind} style '{broken.id}' cannot be used: {broken.error} {_PICK_ANOTHER}")
-        if any(s.ok for s in found):  # (none at all: the callers say how to get styles)
-            raise UserError(missing(kind, style_id, found))
+    if style is None and style_id and (why := unavailable(kind, style_id, found)):
+        raise UserError(why)  # not run another style in its place
     style = style or core_styles.find(found, kind, None)
     if style is None or core_styles.unchanged(style):
         return style
@@ -87,6 +83,15 @@ def chosen(kind: str, style_id: str | None, context=None) -> core_styles.Style |
         reason = now.error if now is not None else f"{os.path.basename(style.path)} is gone from its folder."
         raise UserError(f"The {kind} style '{style.name}' cannot be used any more: {reason} {_PICK_ANOTHER}")
     return now
+
+
+def unavailable(kind: str, style_id: str, found: list[core_styles.Style]) -> str:
+    """Why the chosen style `style_id` is not there to use: its file is listed as unusable, or it is not
+    installed here ("" when no style is usable at all: the callers say how to get styles)."""
+    broken = next((s for s in found if not s.ok and s.id.lower() == style_id.lower()), None)
+    if broken is not None:
+        return f"The {kind} style '{broken.id}' cannot be used: {broken.error} {_PICK_ANOTHER}"
+    return missing(kind, style_id, found) if any(s.ok for s in found) else ""
 
 
 _PICK_ANOTHER = (
@@ -250,20 +255,26 @@ class NFTGAN_OT_style_info(Operator):
     kind: StringProperty(name="Stage", description="colorize, stylize or upscale: that stage's chosen style")
     style: StringProperty(name="Style", description="A style's id (default: the stage's chosen style)")
 
-    def _style(self, context):
+    def _style(self, context) -> tuple[core_styles.Style | None, str]:
+        """The style whose card to show, or None and why there is none."""
         found = styles(context)
         if self.style:
-            return next((s for s in found if s.ok and s.id == self.style), None)
+            style = next((s for s in found if s.ok and s.id == self.style), None)
+            return style, "" if style else f"No style '{self.style}': nothing to show"
         scene = getattr(context, "scene", None)
+        nothing = f"No {self.kind or 'stage'} style chosen: nothing to show"
         if scene is None or self.kind not in ("colorize", "stylize", "upscale"):
-            return None
-        return core_styles.find(found, self.kind, wanted(scene.nftgan, self.kind) or None)
+            return None, nothing
+        want = wanted(scene.nftgan, self.kind)
+        style = core_styles.find(found, self.kind, want or None)
+        if style is None and want and want != "NONE":  # chosen, but not here: what Stylize says
+            return None, unavailable(self.kind, want, found) or nothing
+        return style, "" if style else nothing
 
     def execute(self, context):
-        style = self._style(context)
+        style, why = self._style(context)
         if style is None:
-            what = f"style '{self.style}'" if self.style else f"{self.kind or 'stage'} style chosen"
-            self.report({"ERROR"}, f"No {what}: nothing to show")
+            self.report({"ERROR"}, why)
             return {"CANCELLED"}
         text = open_card(style, context)
         _card_shown[:] = core_styles.card_lines(text.as_string())

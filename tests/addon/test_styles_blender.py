@@ -99,3 +99,21 @@ def test_generate_and_publish_collection_with_a_model_not_installed_here_say_so(
         ):
             op()
     assert not bpy.data.images and not blender.runtime.worker.busy()
+
+
+def test_style_info_for_a_chosen_style_not_installed_here_says_so(blender, scene, elsewhere):
+    """Style Info said 'No stylize style chosen: nothing to show' for a style chosen in this file that is not
+    installed here; it says what Stylize says: not installed on this computer, and what to do."""
+    shutil.copy(blender.models / "stylize.onnx", elsewhere / "ink_wash.onnx")
+    blender.styles.refresh_styles()
+    scene.nftgan.stylize_id = "ink_wash"
+    assert bpy.ops.nftgan.style_info(kind="stylize") == {"FINISHED"}  # installed: its card
+    _not_here(blender, elsewhere)
+    with pytest.raises(
+        RuntimeError,
+        match=r"The stylize style 'ink_wash' chosen in this file is not installed on this computer.*"
+        r"Refresh Styles.*or pick one of the installed stylize styles",
+    ):
+        bpy.ops.nftgan.style_info(kind="stylize")
+    scene.nftgan.stylize_id = ""  # no choice: the first installed style's card, as before
+    assert bpy.ops.nftgan.style_info(kind="stylize") == {"FINISHED"}
