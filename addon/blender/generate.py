@@ -196,7 +196,7 @@ def start_publish(context) -> jobs.Job:
             staged = all(t.state == STAGED for t in result.tokens)  # Offline: written to a folder
             runtime.report(
                 f"{'Staged' if staged else 'Published'} collection '{req.name}': {len(result.tokens)} tokens"
-                f"{f' ({result.skipped} from the interrupted run)' if result.skipped else ''}; "
+                f"{_before(result.skipped, len(result.tokens), 'staged' if staged else 'published')}; "
                 + (
                     f"in {backend.endpoint}, not on IPFS yet: upload its CARs (ipfs dag import "
                     f"{os.path.join(backend.endpoint, '*.car')}), then the manifest {result.manifest_uri} works"
@@ -206,6 +206,17 @@ def start_publish(context) -> jobs.Job:
             )
 
     return publish.SLOT.submit(work, label=f"Publish collection {req.name}", on_done=done)
+
+
+def _before(skipped: int, total: int, word: str) -> str:
+    """How many tokens an earlier run had published: an interrupted run, a finished one, or another Blender
+    (the ledger does not say which)."""
+    if not skipped:
+        return ""
+    some = (
+        f"all {total} were" if skipped == total else f"{skipped} of them {'was' if skipped == 1 else 'were'}"
+    )
+    return f" ({some} already {word} before this run, none {word} twice)"
 
 
 class NFTGAN_OT_generate(Operator):

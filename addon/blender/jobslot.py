@@ -77,8 +77,11 @@ class JobSlot:
         if job.state == jobs.CANCELLED:
             if cancelled:
                 runtime.report(cancelled, cancelled_level)
-        elif "{error}" in failed:
-            runtime.report(failed.format(error=job.error), "ERROR")
+        elif "{error}" in failed:  # (an error that ends its sentence keeps one full stop: "... preferences.")
+            error = job.error.rstrip()
+            if error.endswith((".", "!", "?")):
+                failed = failed.replace("{error}.", "{error}")
+            runtime.report(failed.format(error=error), "ERROR")
         else:
             runtime.report(f"{failed}: {job.error}", "ERROR")
         return False

@@ -109,6 +109,11 @@ def test_publish_collection_offline(blender, gen_props, tmp_path):
         assert os.listdir(tmp_path / "offline")  # the offline backend wrote the files to upload later
         again = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT").result
         assert again.skipped == 3  # nothing published twice
+        # nothing was interrupted: it said '3 tokens (3 from the interrupted run)'
+        assert blender.runtime.last_report[1].startswith(
+            "Staged collection 'Tiny Blobs': 3 tokens (all 3 were already staged before this run, none staged "
+            "twice); in "
+        ), blender.runtime.last_report
     finally:
         prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", ""
 
@@ -140,7 +145,8 @@ def test_publish_collection_to_kubo_stops_on_a_server_error_says_how_far_and_res
         result = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT").result
         assert result.skipped == 1 and [t.state for t in result.tokens] == ["published"] * 3
         assert blender.runtime.last_report[1] == (
-            f"Published collection 'Server Blobs': 3 tokens (1 from the interrupted run); manifest {result.manifest_uri}"
+            f"Published collection 'Server Blobs': 3 tokens (1 of them was already published before this run, "
+            f"none published twice); manifest {result.manifest_uri}"
         )
         for token, seed in zip(result.tokens, (60, 61, 62)):
             meta = json.loads(server.state.files[token.metadata_cid].data)
@@ -184,4 +190,30 @@ def test_a_cancelled_publish_collection_says_how_many_tokens_are_out_and_finishe
     finally:
         release.set()
         prefs.publish_backend = "OFFLINE"
+        bpy.context.preferences.system.use_online_access = False
+
+
+def test_a_rejected_token_stops_publish_collection_in_one_sentence_each(blender, gen_props, server):
+    """The service rejects the token: the report read '... Check the token in the NFTGan add-on
+    preferences.. Publish Collection again ...' (the error's own full stop, then the report's)."""
+    from tests.publish.conftest import TOKEN
+
+    prefs = blender.preferences.get()
+    prefs.publish_backend, prefs.kubo_endpoint, prefs.kubo_token = "KUBO", server.url, "typed-but-wrong"
+    server.state.kubo_token = TOKEN
+    bpy.context.preferences.system.use_online_access = True
+    try:
+        gen_props.count, gen_props.seed, gen_props.collection_name = 2, 90, "Rejected Blobs"
+        assert bpy.ops.nftgan.publish_collection("EXEC_DEFAULT") == {"FINISHED"}
+        assert blender.runtime.worker.wait_idle(60)
+        (job,) = blender.runtime.drain()
+        level, message = blender.runtime.last_report
+        assert job.state == "failed" and level == "ERROR", message
+        assert "rejected the API token" in message and ".." not in message, message
+        assert message.endswith(
+            "Check the token in the NFTGan add-on preferences. Publish Collection again continues it without "
+            "publishing any token twice."
+        ), message
+    finally:
+        prefs.publish_backend, prefs.kubo_token = "OFFLINE", ""
         bpy.context.preferences.system.use_online_access = False
