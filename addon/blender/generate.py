@@ -244,7 +244,7 @@ class NFTGAN_OT_publish_collection(Operator):
 
     @classmethod
     def poll(cls, _context):
-        return runtime.worker is not None and publish.current_job() is None
+        return publish.can_start(cls)  # (greyed out: the tooltip says which publish runs, and where)
 
     def invoke(self, context, _event):
         return context.window_manager.invoke_confirm(

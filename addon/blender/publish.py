@@ -339,6 +339,22 @@ def current_job() -> jobs.Job | None:
     return SLOT.current()
 
 
+def can_start(operator_class) -> bool:
+    """Poll of Publish as NFT and Publish Collection: one publish at a time. When not, the greyed-out
+    button's tooltip says why and where the running one is."""
+    if runtime.worker is None:
+        operator_class.poll_message_set("NFTGan's background worker is not running: enable the add-on again")
+        return False
+    job = current_job()
+    if job is None:
+        return True
+    operator_class.poll_message_set(
+        f"'{job.label}' is running: one publish at a time. Its progress and Cancel are in the Publish as NFT "
+        "panel (Image Editor > Sidebar > NFTGan)"
+    )
+    return False
+
+
 def resume_on_start() -> jobs.Job | None:
     """Pending publishes of an earlier session (Blender closed or crashed mid-upload): finish or fail them."""
     store = ledger()
@@ -472,7 +488,7 @@ class NFTGAN_OT_publish(Operator):
 
     @classmethod
     def poll(cls, _context):
-        return runtime.worker is not None and current_job() is None
+        return can_start(cls)
 
     def invoke(self, context, _event):
         return context.window_manager.invoke_props_dialog(self, width=420, confirm_text="Publish")

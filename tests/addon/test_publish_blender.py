@@ -493,6 +493,15 @@ def test_cancel_publishing_from_the_panel(nftgan, prefs, server):
         time.sleep(0.02)
     assert nftgan["publish"].current_job() is not None
     assert not bpy.ops.nftgan.publish.poll()  # one publish at a time
+    # greyed out, and the tooltip says why (it said nothing; from a script 'context is incorrect')
+    why = (
+        r"'Publish Wait stylized' is running: one publish at a time\. Its progress and Cancel are in the "
+        r"Publish as NFT panel \(Image Editor > Sidebar > NFTGan\)"
+    )
+    for op in (bpy.ops.nftgan.publish, bpy.ops.nftgan.publish_collection):
+        assert not op.poll()
+        with pytest.raises(RuntimeError, match=why):
+            op("EXEC_DEFAULT")
     t0 = time.monotonic()
     assert bpy.ops.nftgan.cancel_jobs(key="publish") == {"FINISHED"}
     _finish(nftgan)
