@@ -191,7 +191,7 @@ def publish_offline(sc, runtime, out: str, images: list[tuple[str, str]]) -> dic
     prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", os.path.join(out, "nft")
     published = {}
     for label, image_name in images:
-        sc.nftgan_publish.name = f"NFTGan demo house ({label})"
+        sc.nftgan_publish.token_name = f"NFTGan demo house ({label})"
         sc.nftgan_publish.description = f"A sketched house, {label} by NFTGan in Blender"
         assert bpy.ops.nftgan.publish(image=image_name) == {"FINISHED"}
         runtime.worker.wait_idle(120)

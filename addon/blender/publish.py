@@ -23,6 +23,7 @@ import os
 import tempfile
 
 import bpy
+from bpy.app.handlers import persistent
 from bpy.props import (
     BoolProperty,
     CollectionProperty,
@@ -160,14 +161,25 @@ class NFTGanPublishProps(PropertyGroup):
         name="Image",
         description="The image to publish (default: the image in the editor)",
     )
-    name: StringProperty(name="Name", description="Token name (default: the image's name)")
+    # not `name`: a PropertyGroup's own `name` (Blender's "Unique name used in the code and scripting")
+    # would win, and its tooltip with it. Files saved before hold the value as "name": read_old_name()
+    token_name: StringProperty(
+        name="Name",
+        description="The token's name, shown by wallets and marketplaces (default: the image's name)",
+    )
     description: StringProperty(name="Description", description="Token description")
     external_url: StringProperty(name="External URL", description="A page about the piece (https://...)")
     use_background: BoolProperty(
         name="Background Colour", description="Set the marketplace background colour"
     )
     background: FloatVectorProperty(
-        name="Background", subtype="COLOR_GAMMA", size=3, min=0, max=1, default=(1, 1, 1)
+        name="Background",
+        subtype="COLOR_GAMMA",
+        size=3,
+        min=0,
+        max=1,
+        default=(1, 1, 1),
+        description="The background colour marketplaces show behind the image (with Background Colour on)",
     )
     include_glb: BoolProperty(
         name="Include 3D Model (GLB)", description="Also publish the active object as a GLB (animation_url)"
@@ -285,7 +297,7 @@ def start(context, image_name: str = "") -> jobs.Job:
     color = "".join(f"{round(c * 255):02x}" for c in props.background) if props.use_background else ""
     extra = [md.attribute(a.trait, a.value) for a in props.attributes if a.trait.strip()]
     request = {
-        "name": props.name.strip() or image.name,
+        "name": props.token_name.strip() or image.name,
         "description": props.description,
         "external_url": props.external_url.strip(),
         "background_color": color,
@@ -507,12 +519,12 @@ class NFTGAN_OT_publish(Operator):
             size = f"{image.packed_file.size / 1e6:.2f} MB"
         else:
             size = f"{image.size[0]}x{image.size[1]} px"
-        layout.label(text=f"Publish '{props.name.strip() or image.name}' ({size})", icon="IMAGE_DATA")
+        layout.label(text=f"Publish '{props.token_name.strip() or image.name}' ({size})", icon="IMAGE_DATA")
         layout.label(text=f"to {pb.LABELS[kind]}", icon="WORLD" if kind != "offline" else "FILE_FOLDER")
         if kind == "nftstorage":
             for line in wrap(pb.NFT_STORAGE_NOTICE, 60):
                 layout.label(text=line)
-        layout.prop(props, "name")
+        layout.prop(props, "token_name")
         layout.prop(props, "description")
 
     def execute(self, context):
@@ -576,7 +588,7 @@ class NFTGAN_PT_publish(ImageEditorSidebar, Panel):
         props = context.scene.nftgan_publish
         layout.template_ID(props, "image")
         col = layout.column(align=True)
-        col.prop(props, "name")
+        col.prop(props, "token_name")
         col.prop(props, "description")
         col.prop(props, "external_url")
         row = layout.row(align=True)
@@ -659,6 +671,27 @@ def _image_menu(self, context):
     op.image = space.image.name if getattr(space, "image", None) is not None else ""
 
 
+def read_old_name() -> int:
+    """Files saved before the token name was `token_name` hold it in the property group's own `name` (the
+    same stored value, in every Blender): move it to `token_name` (unless that is set), so the field shows
+    it and Publish uses it. Returns how many scenes had one."""
+    moved = 0
+    for scene in getattr(bpy.data, "scenes", ()):
+        props = scene.nftgan_publish
+        if not props.name or scene.library is not None:  # (a linked scene cannot be changed)
+            continue
+        if not props.token_name:
+            props.token_name = props.name
+        props.name = ""
+        moved += 1
+    return moved
+
+
+@persistent
+def _on_load_post(*_args):
+    read_old_name()
+
+
 CLASSES = (
     NFTGAN_PG_attribute,
     NFTGanPublishProps,
@@ -679,6 +712,8 @@ def register():
     _previews = bpy.utils.previews.new()
     _gallery.update(entries=None, problem="")
     bpy.types.IMAGE_MT_image.append(_image_menu)  # Image Editor > Image > Publish as NFT
+    bpy.app.handlers.load_post.append(_on_load_post)
+    read_old_name()  # the add-on enabled with a file open (at Blender's start: load_post, when it loads)
     try:
         resume_on_start()
     except Exception:  # never block the add-on from loading; the rows stay pending for the next start
@@ -688,6 +723,8 @@ def register():
 def unregister():
     global _previews
     bpy.types.IMAGE_MT_image.remove(_image_menu)
+    if _on_load_post in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_on_load_post)
     del bpy.types.Scene.nftgan_publish
     if _previews is not None:
         bpy.utils.previews.remove(_previews)

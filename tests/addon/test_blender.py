@@ -620,7 +620,7 @@ BROKEN_ORT_SCRIPT = START_UP + textwrap.dedent("""
     prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", sys.argv[1]
     image = bpy.data.images.new("Painted", 32, 32)
     image.pixels.foreach_set(np.random.default_rng(0).random(32 * 32 * 4).astype(np.float32))
-    bpy.context.scene.nftgan_publish.name = "Published without onnxruntime"
+    bpy.context.scene.nftgan_publish.token_name = "Published without onnxruntime"
     bpy.ops.nftgan.publish(image="Painted")
     assert runtime.worker.wait_idle(60)
     jobs = runtime.drain()

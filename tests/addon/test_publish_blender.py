@@ -86,7 +86,7 @@ def _stylized_result(nftgan, name="Sketch stylized", size=32):
 def test_publish_a_stylized_result_offline(nftgan, prefs, tmp_path):
     image = _stylized_result(nftgan)
     props = bpy.context.scene.nftgan_publish
-    props.name, props.description = "Ink dawn", "made in Blender"
+    props.token_name, props.description = "Ink dawn", "made in Blender"
     props.use_background, props.background = True, (1.0, 0.5, 0.0)
     attr = props.attributes.add()
     attr.trait, attr.value = "Edition", "1"
@@ -138,7 +138,7 @@ def test_publish_the_render_rendering_first(nftgan, prefs, tmp_path):
     scene.render.resolution_percentage = 100
     if "Render Result" in bpy.data.images:
         bpy.data.images.remove(bpy.data.images["Render Result"])
-    bpy.context.scene.nftgan_publish.name = "Render"
+    bpy.context.scene.nftgan_publish.token_name = "Render"
     assert bpy.ops.nftgan.publish(image="Render Result") == {"FINISHED"}
     row = _publish_row(nftgan)
     data = (tmp_path / "offline" / f"{row.image_cid}.png").read_bytes()
@@ -155,7 +155,7 @@ def test_online_access_gates_network_backends_and_tokens_stay_out_of_the_blend(
     prefs.kubo_token = TOKEN
     server.state.kubo_token = TOKEN
     image = _stylized_result(nftgan, "Net stylized")
-    bpy.context.scene.nftgan_publish.name = "Over the network"
+    bpy.context.scene.nftgan_publish.token_name = "Over the network"
     bpy.context.preferences.system.use_online_access = False
     with pytest.raises(RuntimeError, match="online access is off"):
         bpy.ops.nftgan.publish(image=image.name)
@@ -167,7 +167,7 @@ def test_online_access_gates_network_backends_and_tokens_stay_out_of_the_blend(
     assert row.state == "published" and row.backend == "kubo"
     assert server.state.files[row.image_cid].data == bytes(image.packed_file.data)
     server.inject("/api/v0/add", "wrong-cid")
-    bpy.context.scene.nftgan_publish.name = "Tampered"
+    bpy.context.scene.nftgan_publish.token_name = "Tampered"
     assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
     _finish(nftgan)
     level, message = nftgan["runtime"].last_report
@@ -248,7 +248,7 @@ def test_the_token_can_come_from_the_environment_instead_of_the_preferences(
     bpy.context.preferences.system.use_online_access = True
     nftgan["publish"].PublishPreferences.draw_section(prefs, _Layout(calls := []))
     assert any("Using $NFTGAN_TOKEN" in c[1] for c in calls if c[0] == "label")
-    bpy.context.scene.nftgan_publish.name = "From the environment"
+    bpy.context.scene.nftgan_publish.token_name = "From the environment"
     assert bpy.ops.nftgan.publish(image=_stylized_result(nftgan, "Env stylized").name) == {"FINISHED"}
     row = _publish_row(nftgan)
     assert row.state == "published" and {h.authorization for h in server.state.hits} == {f"Bearer {TOKEN}"}
@@ -291,7 +291,7 @@ def test_publish_painted_pixels_and_the_object_as_glb(nftgan, prefs, tmp_path):
     image.pixels.foreach_set(rgba.ravel())
     bpy.ops.mesh.primitive_cube_add()
     props = bpy.context.scene.nftgan_publish
-    props.name, props.include_glb, props.image = "Painted cube", True, image
+    props.token_name, props.include_glb, props.image = "Painted cube", True, image
     try:
         assert bpy.ops.nftgan.publish() == {"FINISHED"}
         row = _publish_row(nftgan)
@@ -402,6 +402,7 @@ class _Layout:
     def prop(self, data, name, **_k):
         assert name in data.bl_rna.properties, f"{data.bl_rna.identifier} has no property {name!r}"
         self.calls.append(("prop", name))
+        self.calls.append(("tooltip", f"{name}: {data.bl_rna.properties[name].description}"))
 
     def operator(self, idname, **_k):
         module, name = idname.split(".")
@@ -479,6 +480,43 @@ def test_panels_and_preferences_draw_with_real_properties(nftgan, prefs, blender
     assert any("Publish 'Drawn stylized'" in c[1] and "MB" in c[1] for c in calls if c[0] == "label")
 
 
+def test_the_name_field_says_what_it_is_for_and_old_files_keep_their_name(nftgan, prefs, tmp_path):
+    """The Publish panel's Name field showed Blender's 'Unique name used in the code and scripting' as its
+    tooltip (the property group's own `name` won over the add-on's). The field is `token_name` now; a file
+    saved before keeps its name (stored as the group's `name`): shown in the field, and published."""
+    publish = nftgan["publish"]
+    calls = []
+    publish.NFTGAN_PT_publish.draw(type("P", (), {"layout": _Layout(calls)})(), bpy.context)
+    dialog = type("D", (), {"layout": _Layout(calls), "image": _stylized_result(nftgan, "Tipped").name})()
+    publish.NFTGAN_OT_publish.draw(dialog, bpy.context)
+    tips = [c[1] for c in calls if c[0] == "tooltip"]
+    assert (
+        tips.count(
+            "token_name: The token's name, shown by wallets and marketplaces (default: the image's name)"
+        )
+        == 2
+    ), tips  # the panel and the Publish dialog
+    assert all(tip.split(": ", 1)[1] and "used in the code and scripting" not in tip for tip in tips), tips
+
+    # a file saved by an earlier version: its token name is the group's own `name`
+    props = bpy.context.scene.nftgan_publish
+    props.name, props.token_name = "Saved before", ""
+    saved = tmp_path / "older.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(saved))
+    bpy.ops.wm.open_mainfile(filepath=str(saved))
+    _finish(nftgan)
+    props = bpy.context.scene.nftgan_publish
+    assert (props.token_name, props.name) == ("Saved before", "")
+    image = _stylized_result(nftgan, "Older stylized").name
+    assert bpy.ops.nftgan.publish(image=image) == {"FINISHED"}
+    assert _publish_row(nftgan).name == "Saved before"
+    props.name, props.token_name = "Also before", ""  # the add-on enabled with such a file open
+    publish.unregister()
+    publish.register()
+    props = bpy.context.scene.nftgan_publish
+    assert (props.token_name, props.name) == ("Also before", "")
+
+
 def test_cancel_publishing_from_the_panel(nftgan, prefs, server):
     import time
 
@@ -486,7 +524,7 @@ def test_cancel_publishing_from_the_panel(nftgan, prefs, server):
     prefs.kubo_endpoint = server.url
     bpy.context.preferences.system.use_online_access = True
     server.inject("/api/v0/add", ("429", 60))  # the service says: come back in a minute
-    bpy.context.scene.nftgan_publish.name = "Patience"
+    bpy.context.scene.nftgan_publish.token_name = "Patience"
     assert bpy.ops.nftgan.publish(image=_stylized_result(nftgan, "Wait stylized").name) == {"FINISHED"}
     deadline = time.monotonic() + 10
     while not server.state.hits and time.monotonic() < deadline:
