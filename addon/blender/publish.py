@@ -35,7 +35,7 @@ from bpy.props import (
 )
 from bpy.types import Operator, Panel, PropertyGroup
 
-from ..core import jobs
+from ..core import collection, jobs
 from ..core.errors import Cancelled, PublishError, UserError
 from ..core.publish import backends as pb
 from ..core.publish import metadata as md
@@ -395,12 +395,14 @@ def resume_on_start() -> jobs.Job | None:
         return found
 
     def work(job_):
-        return service.resume_pending(store, backend_for, progress=job_.progress, check=job_.check)
+        rows = service.resume_pending(store, backend_for, progress=job_.progress, check=job_.check)
+        return rows, collection.unfinished(store, rows)  # (the collections they are tokens of)
 
     def done(job_):
         invalidate_gallery()
-        if job_.state == jobs.DONE and job_.result:
-            states = [r.state for r in job_.result]
+        if job_.state == jobs.DONE and job_.result[0]:
+            rows, collections = job_.result
+            states = [r.state for r in rows]
             counts = ", ".join(
                 f"{states.count(state)} {word}"
                 for state, word in (
@@ -412,8 +414,14 @@ def resume_on_start() -> jobs.Job | None:
                 if state in states
             )
             runtime.report(
-                f"Resumed {len(states)} interrupted publish(es): {counts} (see the gallery)",
-                "INFO" if set(states) <= {"published", "staged"} else "WARNING",
+                f"Resumed {len(states)} interrupted publish(es): {counts} (see the gallery)."
+                + "".join(
+                    f" The {c}: press Publish Collection (Generate Collection panel, the same model, Count, "
+                    f"Seed and Collection name) to finish it; no token is {'staged' if c.staged else 'published'}"
+                    " twice."
+                    for c in collections
+                ),
+                "INFO" if set(states) <= {"published", "staged"} and not collections else "WARNING",
             )
 
     return SLOT.submit(work, label="Resume interrupted publishes", on_done=done)

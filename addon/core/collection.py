@@ -65,7 +65,7 @@ class CollectionCancelled(Cancelled):
 class CollectionResult:
     collection_id: str
     tokens: list[Row]
-    skipped: int  # already published by an earlier, interrupted run
+    skipped: int  # already published (or staged) before this run: by an interrupted, finished or other run
     manifest_path: str
     manifest_uri: str
 
@@ -81,17 +81,82 @@ def collection_id(req: CollectionRequest, backend: Backend, model_hash: str) -> 
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _state(folder: str, cid: str, ledger: Ledger) -> dict:
-    """The collection's state file: created on the first run with the ledger position it starts after."""
+def _state(folder: str, cid: str, ledger: Ledger, about: dict) -> dict:
+    """The collection's state file: created on the first run with the ledger position it starts after, and
+    `about` the collection (name, count, backend, endpoint, each token's recorded attributes: what a Blender
+    started later needs to say which collection an interrupted token belongs to and how far it got; a state
+    file of an earlier version gains them on its next run)."""
     path = os.path.join(folder, f"{cid}.json")
+    state = {}
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    newest = ledger.rows(limit=1)
-    state = {"id": cid, "after_row": newest[0].id if newest else 0}
-    os.makedirs(folder, exist_ok=True)
-    write_durably(path, json.dumps(state).encode())
+            state = json.load(fh)
+    if not state:
+        newest = ledger.rows(limit=1)
+        state = {"id": cid, "after_row": newest[0].id if newest else 0}
+    if any(state.get(k) != v for k, v in about.items()):
+        state.update(about)
+        os.makedirs(folder, exist_ok=True)
+        write_durably(path, json.dumps(state).encode())
     return state
+
+
+def _is_token(row: Row, state: dict) -> bool:
+    """A token of the collection of `state`: recorded after the collection began, by its service, with its
+    name, and the seed and model its metadata records (a collection of the same name published meanwhile, with
+    other seeds or another model, is not)."""
+    want = state["tokens"].get(row.name)
+    if want is None or row.id <= state["after_row"]:
+        return False
+    if (row.backend, row.endpoint) != (state["backend"], state["endpoint"]):
+        return False
+    recorded = _staged_attributes(row)
+    return all(a in recorded for a in want)
+
+
+@dataclass
+class Unfinished:
+    """A collection whose batch stopped: `done` of `count` tokens are out, the manifest is not."""
+
+    name: str
+    count: int
+    done: int
+    staged: bool  # Offline: tokens are staged in a folder, not published
+
+    def __str__(self) -> str:
+        word = "staged" if self.staged else "published"
+        if self.done == self.count:
+            out = f"all {self.count} tokens are {word}, the collection manifest is not yet"
+        else:
+            out = (
+                f"{self.done} of {self.count} tokens are {word}; {self.count - self.done} and the collection "
+                "manifest are not yet"
+            )
+        return f"collection '{self.name}' is not finished ({out})"
+
+
+def unfinished(ledger: Ledger, rows: list[Row]) -> list[Unfinished]:
+    """The unfinished collections that `rows` (e.g. the publishes resumed at a start) are tokens of."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(ledger.path)), "collections")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    except OSError:
+        return []
+    found, everything = [], None
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                state = json.load(fh)
+            if "tokens" not in state or state.get("manifest_uri"):  # (an earlier version's file; finished)
+                continue
+            if not any(_is_token(r, state) for r in rows):
+                continue
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # unreadable: not one to name
+            continue
+        everything = ledger.rows() if everything is None else everything
+        done = {r.name for r in everything if r.state in DONE and _is_token(r, state)}
+        found.append(Unfinished(state["name"], int(state["count"]), len(done), state["backend"] == "offline"))
+    return found
 
 
 def _staged_attributes(row: Row) -> list:
@@ -124,29 +189,28 @@ def publish_collection(
     model_hash = styles.model_hash(req.model.path)
     cid = collection_id(req, backend, model_hash)
     folder = os.path.join(os.path.dirname(os.path.abspath(ledger.path)), "collections")
-    state = _state(folder, cid, ledger)
     software = md.software_version()
     n = len(req.plan)
 
     record = model_record("generate", req.model)
-    index = {req.token_name(i): i for i in range(n)}
 
     def traits(sample: generate.Sample) -> list[dict]:
         return [*sample.attributes(), {"trait_type": "Collection", "value": req.name}]
 
+    about = {
+        "name": req.name,
+        "count": n,
+        "backend": backend.kind,
+        "endpoint": backend.endpoint,
+        "tokens": {  # what each token's metadata records (and a token of this collection has)
+            req.token_name(i): traits(sample) + md.nftgan_attributes(models=[record])
+            for i, sample in enumerate(req.plan)
+        },
+    }
+    state = _state(folder, cid, ledger, about)
+
     def mine(row: Row) -> bool:
-        """A token of this collection: its name, service and the seed and model its metadata records (a
-        collection of the same name published meanwhile, with other seeds or another model, is not)."""
-        if not (
-            row.id > state["after_row"]
-            and row.backend == backend.kind
-            and row.endpoint == backend.endpoint
-            and row.name in index
-        ):
-            return False
-        recorded = _staged_attributes(row)
-        want = traits(req.plan[index[row.name]]) + md.nftgan_attributes(models=[record])
-        return all(a in recorded for a in want)
+        return _is_token(row, state)
 
     try:  # a Cancel says how far the batch got: how many of its tokens are out, whatever the stage
         # tokens whose upload a dead process left pending: finish them from their staged bytes first
@@ -240,7 +304,11 @@ def publish_collection(
         except PublishError as exc:
             exc.args = (f"the collection manifest was not uploaded, its {n} tokens are published: {exc}",)
             raise
-        return CollectionResult(cid, tokens, skipped, path, md.ipfs_uri(item.dag.root))
+        uri = md.ipfs_uri(item.dag.root)
+        write_durably(
+            os.path.join(folder, f"{cid}.json"), json.dumps({**state, "manifest_uri": uri}).encode()
+        )
+        return CollectionResult(cid, tokens, skipped, path, uri)
     except Cancelled:
         out = {r.name for r in ledger.rows() if r.state in DONE and mine(r)}
         raise CollectionCancelled(len(out), n, backend.http is None) from None

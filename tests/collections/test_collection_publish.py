@@ -5,12 +5,14 @@ once, the dead upload resumed from its staged bytes, a verified collection manif
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
 import pytest
 from nftgan.core import collection, generate
 from nftgan.core.errors import Cancelled, PublishError
+from nftgan.core.publish import service
 from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED
 
 
@@ -227,3 +229,52 @@ def test_cancel_ends_the_manifest_upload_of_a_run_again_that_sends_no_token(
     ):
         collection.publish_collection(req, backend_for("kubo", deadline=20), ledger, check=check)
     assert time.monotonic() - t0 < 2.0
+
+
+def test_the_collections_an_interrupted_token_belongs_to_are_named_with_what_is_left(
+    generate_model, server, backend_for, ledger, monkeypatch
+):
+    """What a Blender started after a batch died says (collection.unfinished): the collection of the token it
+    resumed, how many of its tokens are out, until the manifest is out; a same-named collection with other
+    seeds, a finished one and a state file of an earlier version (without the collection's tokens) are not
+    named."""
+    req = _request(generate_model, n=4)
+    backend = backend_for("kubo")
+    other = collection.CollectionRequest(model=req.model, plan=generate.seeds_plan(300, 2), name=req.name)
+    theirs = collection.publish_collection(other, backend, ledger)  # same name, other seeds: finished
+    real_mark, calls = ledger.mark_published, []
+
+    def dying_mark(row_id, **kw):
+        calls.append(row_id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return real_mark(row_id, **kw)
+
+    monkeypatch.setattr(ledger, "mark_published", dying_mark)
+    with pytest.raises(KeyboardInterrupt):
+        collection.publish_collection(req, backend, ledger)
+    monkeypatch.setattr(ledger, "mark_published", real_mark)
+    (pending,) = ledger.rows(PENDING)
+    resumed = service.resume_pending(ledger, lambda row: backend)
+    assert [r.id for r in resumed] == [pending.id]
+    (left,) = collection.unfinished(ledger, resumed)
+    assert (left.name, left.count, left.done, left.staged) == ("Toy Punks", 4, 3, False)
+    assert str(left) == (
+        "collection 'Toy Punks' is not finished (3 of 4 tokens are published; 1 and the collection manifest "
+        "are not yet)"
+    )
+    assert collection.unfinished(ledger, theirs.tokens) == []  # the finished same-named collection's tokens
+    assert len(collection.unfinished(ledger, [ledger.get(calls[0])])) == 1  # (one of its own, done: named)
+
+    result = collection.publish_collection(req, backend, ledger)
+    assert result.skipped == 3 and collection.unfinished(ledger, resumed) == []  # finished
+    folder = os.path.join(os.path.dirname(ledger.path), "collections")
+    state_file = os.path.join(folder, f"{result.collection_id}.json")
+    with open(state_file, encoding="utf-8") as fh:
+        state = json.load(fh)
+    with open(state_file, "w", encoding="utf-8") as fh:  # as an earlier version wrote it
+        json.dump({"id": state["id"], "after_row": state["after_row"]}, fh)
+    assert collection.unfinished(ledger, resumed) == []
+    assert collection.publish_collection(req, backend, ledger).skipped == 4  # its next run completes it
+    with open(state_file, encoding="utf-8") as fh:
+        assert json.load(fh)["name"] == "Toy Punks"

@@ -13,6 +13,7 @@ import pytest
 from nftgan.core import generate as core
 
 from ..addon.conftest import pixels_of
+from ..addon.test_blender import START_UP, start_up_env
 
 bpy = pytest.importorskip("bpy")
 
@@ -217,3 +218,78 @@ def test_a_rejected_token_stops_publish_collection_in_one_sentence_each(blender,
     finally:
         prefs.publish_backend, prefs.kubo_token = "OFFLINE", ""
         bpy.context.preferences.system.use_online_access = False
+
+
+CRASHING_BATCH = """
+import os, sys
+from bl_ext.user_default.nftgan.blender import preferences, runtime
+from bl_ext.user_default.nftgan.core.publish.ledger import Ledger
+prefs = preferences.get()
+prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", sys.argv[-1]
+props = bpy.context.scene.nftgan_generate
+props.generate_id, props.count, props.seed, props.collection_name = "generate", 3, 50, "Crashed Blobs"
+staged = Ledger.mark_staged
+def dying(self, *args, **kw):  # token 2 is written, and Blender dies before the ledger records it
+    if self.rows(limit=1)[0].name == "Crashed Blobs #2":
+        os._exit(9)
+    return staged(self, *args, **kw)
+Ledger.mark_staged = dying
+bpy.ops.nftgan.publish_collection("EXEC_DEFAULT")
+runtime.worker.wait_idle(120)
+print("NOT KILLED", runtime.drain(), runtime.last_report)
+"""
+
+
+def test_blender_reopened_after_an_interrupted_publish_collection_says_what_is_left_and_how_to_finish(
+    blender, gen_props, tmp_path
+):
+    """Blender died during Publish Collection (a real Blender process on the same profile, killed); reopened, it finished
+    the token that was on its way and said only 'Resumed 1 interrupted publish(es): 1 staged'. It now also
+    says which collection is unfinished, how many tokens are left, and that Publish Collection finishes it."""
+    import subprocess
+    import sys
+
+    prefs = blender.preferences.get()
+    offline = str(tmp_path / "offline")
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", offline
+    try:
+        ledger = blender.publish.ledger()
+        died = subprocess.run(  # another Blender (this test's profile: the same ledger)
+            [sys.executable, "-c", START_UP + CRASHING_BATCH, offline],
+            capture_output=True,
+            text=True,
+            env=start_up_env(blender, blender.profile),
+            timeout=300,
+            cwd=blender.profile,
+        )
+        assert died.returncode == 9, died.stdout[-2000:] + died.stderr[-2000:]
+        rows = {r.name: r.state for r in ledger.rows() if r.name.startswith("Crashed Blobs")}
+        assert rows == {"Crashed Blobs #1": "staged", "Crashed Blobs #2": "pending"}
+
+        blender.publish.unregister()  # Blender reopened: the add-on starts again
+        blender.publish.register()
+        assert blender.runtime.worker.wait_idle(60)
+        blender.runtime.drain()
+        assert blender.runtime.last_report == (
+            "WARNING",
+            "Resumed 1 interrupted publish(es): 1 staged (not on IPFS yet) (see the gallery). The collection "
+            "'Crashed Blobs' is not finished (2 of 3 tokens are staged; 1 and the collection manifest are not "
+            "yet): press Publish Collection (Generate Collection panel, the same model, Count, Seed and "
+            "Collection name) to finish it; no token is staged twice.",
+        )
+
+        gen_props.count, gen_props.seed, gen_props.variation = 3, 50, "SEEDS"
+        gen_props.collection_name = "Crashed Blobs"
+        result = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT").result
+        assert result.skipped == 2 and [t.state for t in result.tokens] == ["staged"] * 3
+        assert (
+            "(2 of them were already staged before this run, none staged twice)"
+            in (blender.runtime.last_report[1])
+        )
+        blender.runtime.last_report = ("INFO", "")
+        blender.publish.unregister()  # finished: a later start has nothing to resume and says nothing of it
+        blender.publish.register()
+        assert blender.runtime.worker.wait_idle(60)
+        assert not blender.runtime.drain() and blender.runtime.last_report == ("INFO", "")
+    finally:
+        prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", ""
