@@ -253,7 +253,9 @@ def publish_collection(
                 PublishError
             ) as exc:  # say how far the batch got (same exception, for what handles its kind)
                 exc.args = (
-                    f"token {i + 1} of {n} ('{name}') was not published, the {i} before it are: {exc}",
+                    f"token {i + 1} of {n} ('{name}') was not published"
+                    + (f", the {i} before it {'is' if i == 1 else 'are'}: " if i else ": ")
+                    + str(exc),
                 )
                 raise
         progress(1.0, "collection manifest")

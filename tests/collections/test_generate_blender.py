@@ -136,7 +136,7 @@ def test_publish_collection_to_kubo_stops_on_a_server_error_says_how_far_and_res
         level, message = blender.runtime.last_report
         assert level == "ERROR" and message.startswith(
             "Publishing the collection stopped: token 2 of 3 ('Server Blobs #2') was not published, "
-            "the 1 before it are: Local IPFS node (kubo) failed after"
+            "the 1 before it is: Local IPFS node (kubo) failed after"
         )
         assert message.endswith("Publish Collection again continues it without publishing any token twice.")
         rows = {r.name: r.state for r in blender.publish.ledger().rows() if r.name.startswith("Server Blobs")}
@@ -210,7 +210,11 @@ def test_a_rejected_token_stops_publish_collection_in_one_sentence_each(blender,
         (job,) = blender.runtime.drain()
         level, message = blender.runtime.last_report
         assert job.state == "failed" and level == "ERROR", message
-        assert "rejected the API token" in message and ".." not in message, message
+        assert message.startswith(  # (it said 'was not published, the 0 before it are: ...')
+            "Publishing the collection stopped: token 1 of 2 ('Rejected Blobs #1') was not published: Local IPFS "
+            "node (kubo) rejected the API token (HTTP 403"
+        ), message
+        assert ".." not in message, message
         assert message.endswith(
             "Check the token in the NFTGan add-on preferences. Publish Collection again continues it without "
             "publishing any token twice."
