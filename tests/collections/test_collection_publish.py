@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 
 import pytest
@@ -14,6 +13,8 @@ from nftgan.core import collection, generate
 from nftgan.core.errors import Cancelled, PublishError
 from nftgan.core.publish import service
 from nftgan.core.publish.ledger import FAILED, PENDING, PUBLISHED
+
+from tests.publish.conftest import cancel_after
 
 
 def _request(generate_model, n=5):
@@ -28,6 +29,24 @@ def _request(generate_model, n=5):
     )
 
 
+def _killed_at_mark(req, backend, ledger, monkeypatch, n: int) -> list[int]:
+    """Publish the collection in a process that "dies" (KeyboardInterrupt: not an Exception, so nothing marks
+    the row failed) after token n was uploaded, before the ledger recorded it; the row ids marked or tried."""
+    real_mark, calls = ledger.mark_published, []
+
+    def dying_mark(row_id, **kw):
+        calls.append(row_id)
+        if len(calls) == n:
+            raise KeyboardInterrupt("killed")
+        return real_mark(row_id, **kw)
+
+    monkeypatch.setattr(ledger, "mark_published", dying_mark)
+    with pytest.raises(KeyboardInterrupt):
+        collection.publish_collection(req, backend, ledger)
+    monkeypatch.setattr(ledger, "mark_published", real_mark)
+    return calls
+
+
 def test_interrupted_batch_resumes_without_duplicates(
     generate_model, server, backend_for, ledger, monkeypatch
 ):
@@ -35,19 +54,7 @@ def test_interrupted_batch_resumes_without_duplicates(
     backend = backend_for("kubo")
 
     # run 1: the process "dies" after token 2 was uploaded but before the ledger recorded it
-    real_mark = ledger.mark_published
-    calls = []
-
-    def dying_mark(row_id, **kw):
-        calls.append(row_id)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("killed")  # not an Exception: nothing marks the row failed
-        return real_mark(row_id, **kw)
-
-    monkeypatch.setattr(ledger, "mark_published", dying_mark)
-    with pytest.raises(KeyboardInterrupt):
-        collection.publish_collection(req, backend, ledger)
-    monkeypatch.setattr(ledger, "mark_published", real_mark)
+    _killed_at_mark(req, backend, ledger, monkeypatch, 2)
     (pending,) = ledger.rows(PENDING)
     assert pending.name == "Toy Punks #2"
 
@@ -216,13 +223,7 @@ def test_cancel_ends_the_manifest_upload_of_a_run_again_that_sends_no_token(
     with pytest.raises(PublishError, match="manifest was not uploaded"):
         collection.publish_collection(req, backend_for("kubo"), ledger)
     server.inject("/api/v0/add", ("trickle", 0.2))  # the manifest's reply, a byte at a time
-    stop = threading.Event()
-
-    def check():
-        if stop.is_set():
-            raise Cancelled()
-
-    threading.Timer(0.5, stop.set).start()
+    check = cancel_after(0.5)
     t0 = time.monotonic()
     with pytest.raises(
         collection.CollectionCancelled, match="all 2 tokens are published, the collection manifest is not"
@@ -242,18 +243,7 @@ def test_the_collections_an_interrupted_token_belongs_to_are_named_with_what_is_
     backend = backend_for("kubo")
     other = collection.CollectionRequest(model=req.model, plan=generate.seeds_plan(300, 2), name=req.name)
     theirs = collection.publish_collection(other, backend, ledger)  # same name, other seeds: finished
-    real_mark, calls = ledger.mark_published, []
-
-    def dying_mark(row_id, **kw):
-        calls.append(row_id)
-        if len(calls) == 3:
-            raise KeyboardInterrupt("killed")
-        return real_mark(row_id, **kw)
-
-    monkeypatch.setattr(ledger, "mark_published", dying_mark)
-    with pytest.raises(KeyboardInterrupt):
-        collection.publish_collection(req, backend, ledger)
-    monkeypatch.setattr(ledger, "mark_published", real_mark)
+    calls = _killed_at_mark(req, backend, ledger, monkeypatch, 3)
     (pending,) = ledger.rows(PENDING)
     resumed = service.resume_pending(ledger, lambda row: backend)
     assert [r.id for r in resumed] == [pending.id]

@@ -9,9 +9,11 @@ import random
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from nftgan.core.errors import Cancelled
 from nftgan.core.publish.backends import Settings, make_backend
 from nftgan.core.publish.http import RetryPolicy
 from nftgan.core.publish.ledger import Ledger
@@ -21,6 +23,17 @@ from .ipfs_server import FakeIpfsServer
 
 TOKEN = "tok-3f9c1e7b-SECRET-never-logged"
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def cancel_after(seconds: float):
+    """A job's check() that raises Cancelled once `seconds` have passed from now (the artist's Cancel)."""
+    at = time.monotonic() + seconds
+
+    def check():
+        if time.monotonic() >= at:
+            raise Cancelled()
+
+    return check
 
 
 def nftgan(*args, token: str = TOKEN, cwd=ROOT, **kw) -> subprocess.Popen:

@@ -21,7 +21,7 @@ from nftgan.core.publish.http import RetryPolicy
 from nftgan.core.publish.ledger import FAILED, PUBLISHED, STAGED
 from nftgan.core.publish.service import Request, gallery, prepare, publish, upload_command
 
-from .conftest import TOKEN, png_bytes
+from .conftest import TOKEN, cancel_after, png_bytes
 from .ipfs_server import RATE
 
 UPLOAD = {"nftstorage": "/upload", "pinata": "/v3/files", "kubo": "/api/v0/add"}
@@ -315,13 +315,7 @@ def test_cancel_ends_a_long_retry_after_wait_at_once(server, ledger):
 
     backend = make_backend(Settings("kubo", endpoint=server.url), retry=RetryPolicy(attempts=2))  # real sleep
     server.inject("/api/v0/add", ("429", 60))
-    stop = threading.Event()
-
-    def check():
-        if stop.is_set():
-            raise Cancelled()
-
-    threading.Timer(0.3, stop.set).start()
+    check = cancel_after(0.3)
     t0 = time.monotonic()
     with pytest.raises(Cancelled):
         publish(_request(), backend, ledger, check=check)

@@ -21,24 +21,9 @@ from nftgan.core.publish.ledger import FAILED
 from nftgan.core.publish.service import Request, publish
 
 from ..limited_fs import ROOT, namespaces_work
-from .conftest import TOKEN, full_backlog, png_bytes
+from .conftest import TOKEN, cancel_after, full_backlog, png_bytes
 
 FAST = 1.0  # seconds: what "at once" means here (the connect timeout is 10 s, the deadline 180 s)
-
-
-class _Cancel:
-    """A job's check(): raises Cancelled once `after` seconds have passed since start()."""
-
-    def __init__(self, after: float):
-        self.after, self.at = after, None
-
-    def start(self):
-        self.at = time.monotonic() + self.after
-        return self
-
-    def __call__(self):
-        if time.monotonic() >= self.at:
-            raise Cancelled()
 
 
 @pytest.fixture
@@ -83,7 +68,7 @@ def test_cancel_ends_a_connect_that_hangs(kind, full_listener, tmp_path):
 
     ledger = Ledger(tmp_path / "ledger.sqlite")
     backend = make_backend(Settings(kind, endpoint=f"http://127.0.0.1:{full_listener}", token=TOKEN))
-    check = _Cancel(0.3).start()
+    check = cancel_after(0.3)
     t0 = time.monotonic()
     with pytest.raises(Cancelled):
         publish(_request(), backend, ledger, check=check)
@@ -111,7 +96,7 @@ def test_cancel_ends_a_tls_handshake_that_hangs(mute_listener, tmp_path):
 
     ledger = Ledger(tmp_path / "ledger.sqlite")
     backend = make_backend(Settings("pinata", endpoint=f"https://127.0.0.1:{mute_listener}", token=TOKEN))
-    check = _Cancel(0.3).start()
+    check = cancel_after(0.3)
     t0 = time.monotonic()
     with pytest.raises(Cancelled):
         publish(_request(), backend, ledger, check=check)

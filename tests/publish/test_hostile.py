@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from nftgan.core.publish.http import RetryPolicy
 from nftgan.core.publish.ledger import FAILED
 from nftgan.core.publish.service import Request, gallery, publish
 
-from .conftest import TOKEN, png_bytes
+from .conftest import TOKEN, cancel_after, png_bytes
 from .ipfs_server import FakeIpfsServer
 
 UPLOAD = {"nftstorage": "/upload", "pinata": "/v3/files", "kubo": "/api/v0/add"}
@@ -71,12 +70,6 @@ def test_a_reply_cut_at_its_deadline_or_by_cancel_is_never_taken_as_a_reply(end,
     publish as "unexpected reply ([-1]['Hash'] should be text): []" instead of the deadline's message, and a
     Cancel as that failure instead of "cancelled"."""
     server.inject("/api/v0/add", ("trickle-headers", 0.05))  # the status line arrives whole, then a header
-    stop = threading.Event()
-
-    def check():
-        if stop.is_set():
-            raise Cancelled()
-
     backend = make_backend(
         Settings("kubo", endpoint=server.url),
         retry=RetryPolicy(attempts=1),
@@ -86,7 +79,7 @@ def test_a_reply_cut_at_its_deadline_or_by_cancel_is_never_taken_as_a_reply(end,
         with pytest.raises(PublishError, match=r"sent no complete reply within 2 s"):
             publish(_request(), backend, ledger)
     else:
-        threading.Timer(2.5, stop.set).start()  # well after the status line (17 bytes: 0.85 s)
+        check = cancel_after(2.5)  # well after the status line (17 bytes: 0.85 s)
         with pytest.raises(Cancelled):
             publish(_request(), backend, ledger, check=check)
     assert ledger.rows()[0].state == FAILED
@@ -96,13 +89,7 @@ def test_a_reply_cut_at_its_deadline_or_by_cancel_is_never_taken_as_a_reply(end,
 def test_cancel_closes_the_connection_of_a_trickling_reply(server, ledger):
     backend = make_backend(Settings("kubo", endpoint=server.url))  # default deadline and read timeout
     server.inject("/api/v0/add", ("trickle", 0.2))
-    stop = threading.Event()
-
-    def check():
-        if stop.is_set():
-            raise Cancelled()
-
-    threading.Timer(0.5, stop.set).start()
+    check = cancel_after(0.5)
     t0 = time.monotonic()
     with pytest.raises(Cancelled):
         publish(_request(), backend, ledger, check=check)
