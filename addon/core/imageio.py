@@ -175,9 +175,45 @@ def check_memory(needed: int, what: str, advice: str) -> None:
 
 
 def image_size(path: str) -> tuple[int, int]:
-    """(width, height) from the file's header, without decoding the pixels."""
+    """(width, height) as the picture is shown (turned by its EXIF orientation), from the file's header,
+    without decoding the pixels."""
     with _reading(path) as im:
-        return im.width, im.height
+        return (im.height, im.width) if _orientation(im) >= 5 else (im.width, im.height)
+
+
+def _orientation(im) -> int:
+    """The EXIF Orientation tag (1-8; 1 upright, 5-8 turned a quarter: width and height swap), 1 when absent
+    or damaged. A phone stores a portrait photo sideways with this tag; viewers, and training's load_rgb,
+    show it upright."""
+    try:
+        o = int(im.getexif().get(0x0112, 1))
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        TypeError,
+        KeyError,
+        struct.error,
+    ):  # a damaged EXIF block: as stored
+        return 1
+    return o if 1 <= o <= 8 else 1
+
+
+def _upright(im, orientation: int):
+    """`im` turned the way its EXIF orientation says it is shown (as PIL's ImageOps.exif_transpose)."""
+    from PIL import Image
+
+    T = Image.Transpose
+    how = {
+        2: T.FLIP_LEFT_RIGHT,
+        3: T.ROTATE_180,
+        4: T.FLIP_TOP_BOTTOM,
+        5: T.TRANSPOSE,
+        6: T.ROTATE_270,
+        7: T.TRANSVERSE,
+        8: T.ROTATE_90,
+    }.get(orientation)
+    return im.transpose(how) if how is not None else im
 
 
 @contextlib.contextmanager
@@ -228,14 +264,16 @@ def read_image(path: str, max_side: int | None = None) -> np.ndarray:
     The size comes from the header first (nothing is decoded for a file that is too large). The pixels are
     converted to float in bands straight into the result, so the peak is the decoded 8-bit image plus the
     result. With `max_side`, a larger image is box-reduced by a whole factor while still 8-bit (the work
-    is smaller anyway): a 10000² PNG read for a 256 px job never becomes 1.6 GB of floats."""
+    is smaller anyway): a 10000² PNG read for a 256 px job never becomes 1.6 GB of floats.
+    A picture with an EXIF orientation (a phone's photo stored sideways) is turned upright, as viewers show it."""
     with _reading(path) as im:
         w, h = im.width, im.height
         check_size(h, w, path)
+        turn = _orientation(im)
         f = max(1, max(w, h) // max_side) if max_side else 1
         out_px = -(-w // f) * -(-h // f)
         check_memory(
-            decode_bytes(w, h) + 16 * out_px,
+            decode_bytes(w, h) + 16 * out_px + (4 * out_px if turn != 1 else 0),  # + the turned copy
             f"reading {path} ({w}x{h} px)",
             "Scale it down first" + ("." if max_side else ", or work smaller (nftgan stylize --resize N)."),
         )
@@ -254,6 +292,7 @@ def read_image(path: str, max_side: int | None = None) -> np.ndarray:
             divisor = 255.0
         if f > 1:
             im = im.reduce(f)
+        im = _upright(im, turn)
         w, h = im.width, im.height
         out = np.empty((h, w, 4), dtype=np.float32)
         band = max(1, (1 << 22) // (4 * w))
