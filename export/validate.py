@@ -19,15 +19,20 @@ from nftgan.core.pipeline import to_model_space
 from nftgan.core.styles import sample_sketch
 
 
-def probe_input(info: ModelInfo) -> np.ndarray:
+def probe_input(info: ModelInfo, wider: bool = False) -> np.ndarray:
     """A real-looking input for `info` (an all-zero one hides models that fail on real data): one normal
     latent vector, or the add-on's sample sketch (lines on paper, the style thumbnails' sketch) at the
-    trained size (rounded to multiple_of), in model space."""
+    trained size (rounded to multiple_of), in model space. `wider`: one multiple_of wider than that (a
+    non-square size the add-on also runs: a model whose graph takes fewer sizes than its nftgan.multiple_of
+    promises fails there, not at its trained size)."""
     if info.kind == "generate":
         return np.random.default_rng(0).standard_normal((1, info.latent)).astype(np.float32)
     size = info.input_size
     side = max(info.multiple_of, size // info.multiple_of * info.multiple_of)
-    return to_model_space(sample_sketch(side))[None]  # planar (3, side, side) -> (1, 3, side, side)
+    x = to_model_space(sample_sketch(side))  # planar (3, side, side)
+    if wider:
+        x = np.concatenate([x, np.ones((3, side, info.multiple_of), np.float32)], axis=2)  # + white paper
+    return np.ascontiguousarray(x)[None]  # (1, 3, side, side [+ multiple_of])
 
 
 def expected_output_shape(info: ModelInfo, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -42,29 +47,43 @@ def check_runs(info: ModelInfo) -> tuple[int, ...]:
     import onnxruntime as ort
 
     where = os.path.basename(info.path)
-    x = probe_input(info)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    try:
-        sess = ort.InferenceSession(info.path, sess_options=opts, providers=["CPUExecutionProvider"])
-        y = sess.run(None, {info.input_name: x})[0]
-    except Exception as exc:  # onnxruntime raises several types for graphs that fail at run time
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ModelError(
-            f"{where}: the graph fails on a {tuple(x.shape)} input ({first}). Re-export the model."
-        ) from exc
-    want = expected_output_shape(info, x.shape)
-    if tuple(y.shape) != want:
-        raise ModelError(
-            f"{where}: a {tuple(x.shape)} input gives output {tuple(y.shape)}, the contract promises "
-            f"{want}. Re-export the model."
-        )
-    if not np.isfinite(y).all():
-        raise ModelError(
-            f"{where}: the model outputs NaN or infinity on the sample "
-            f"{'latent' if info.kind == 'generate' else 'sketch'}. Re-export it from a healthy checkpoint."
-        )
-    return want
+    # the trained size, then (images) one multiple_of wider: the add-on runs any multiple of multiple_of
+    probes = [probe_input(info)] + ([probe_input(info, wider=True)] if info.kind != "generate" else [])
+    sess = None
+    for x in probes:
+        try:
+            sess = sess or ort.InferenceSession(
+                info.path, sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+            y = sess.run(None, {info.input_name: x})[0]
+        except Exception as exc:  # onnxruntime raises several types for graphs that fail at run time
+            also = (
+                f"; it takes its trained size, so its nftgan.multiple_of ({info.multiple_of}) is too small"
+                if x.shape[3] != x.shape[2]
+                else ""
+            )
+            raise ModelError(
+                f"{where}: the graph fails on a {tuple(x.shape)} input ({_first_line(exc)}){also}. "
+                "Re-export the model."
+            ) from exc
+        want = expected_output_shape(info, x.shape)
+        if tuple(y.shape) != want:
+            raise ModelError(
+                f"{where}: a {tuple(x.shape)} input gives output {tuple(y.shape)}, the contract promises "
+                f"{want}. Re-export the model."
+            )
+        if not np.isfinite(y).all():
+            raise ModelError(
+                f"{where}: the model outputs NaN or infinity on the sample "
+                f"{'latent' if info.kind == 'generate' else 'sketch'}. Re-export it from a healthy checkpoint."
+            )
+    return expected_output_shape(info, probes[0].shape)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
 
 def validate(path: str) -> ModelInfo:

@@ -215,9 +215,12 @@ def _run_tile(sess, info: ModelInfo, x: np.ndarray, job, clip: bool = False) -> 
     except Exception as exc:
         if job.cancelled:
             raise Cancelled() from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise UserError(
-            f"{info.name} ({os.path.basename(info.path)}) failed on a "
-            f"{x.shape[2]}x{x.shape[1]} tile: {str(exc).strip()[:200]}"
+            f"{info.name} ({os.path.basename(info.path)}) failed on a {x.shape[2]}x{x.shape[1]} tile: {first}. "
+            f"The model file does not run as its metadata promises (any size that is a multiple of "
+            f"{info.multiple_of} px): check it with `nftgan validate {info.path}`, export it again with "
+            f"`nftgan export`, or take it out of {os.path.dirname(info.path)} and press Refresh Styles."
         ) from exc
     finally:
         remove()

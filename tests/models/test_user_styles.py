@@ -91,3 +91,28 @@ def test_a_model_folder_without_models_says_where_they_are(colorize_model, tmp_p
     ), errors
     assert any("empty holds no .onnx model files" in e for e in errors), errors
     assert not any(s.ok and "ink" in s.path for s in found)
+
+
+def test_a_style_whose_graph_fails_says_what_to_do_and_validate_finds_it_first(colorize_model, tmp_path):
+    """A U-Net (32 px, its graph takes multiples of 32) whose metadata promises other sizes. The style list
+    reads only the header, so it is offered; Stylize's failure then names `nftgan validate FILE` and
+    re-exporting, as the wrong-shape and NaN failures say what to do. `nftgan validate` catches it
+    beforehand, also when the promise still holds at the trained size (multiple_of 16: 32 px runs, 48 fails)."""
+    import numpy as np
+    from nftgan.core import pipeline
+    from nftgan.core.contract import ModelError
+    from nftgan.core.errors import UserError
+    from nftgan.export.validate import validate
+
+    sketch = np.ones((77, 77, 4), np.float32)
+    sketch[30:40, 10:70, :3] = 0.0
+    for m in (7, 16):
+        bad = _copy(colorize_model, tmp_path / "styles" / f"seven{m}.onnx", **{"nftgan.multiple_of": str(m)})
+        assert describe_model(bad).multiple_of == m  # the header is fine: listed as usable
+        with pytest.raises(UserError) as failed:
+            pipeline.run(sketch, models={"colorize": str(bad)}, threads=1)
+        said = str(failed.value)
+        assert "failed on a " in said and f"check it with `nftgan validate {bad}`" in said, said
+        assert "export it again with `nftgan export`" in said and "Refresh Styles" in said, said
+        with pytest.raises(ModelError, match="the graph fails on a"):
+            validate(str(bad))
