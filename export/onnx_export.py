@@ -565,6 +565,18 @@ def learned_size(ckpt: dict, kind: str) -> int:
     return max(cfg.effective_load_size, cfg.size)
 
 
+def default_work_size(learned: int, multiple_of: int) -> int:
+    """The work size export stamps when --work-size is not given: the size the run learned at (`learned_size`),
+    to the nearest size its graph takes without padding (a multiple of `multiple_of`; halfway rounds down).
+    A U-Net trained at --size 256 has multiple_of 256, and its jitter's load size of 286 px would be padded
+    with white paper to 512 px: the model then runs on 4x the pixels, a quarter of them paper, for no better
+    picture (docs/training.md, "The work size"). A ResNet (multiple_of 4) keeps its load size within 2 px."""
+    m = max(1, multiple_of)
+    if not learned:
+        return 0
+    return max(m, (learned + (m - 1) // 2) // m * m)
+
+
 def _check_options(kind: str, work_size: int, keep_colours: bool) -> None:
     """--work-size / --keep-colours that this model cannot take, said as the flags given (before the contract's
     own check, which speaks of metadata keys in a file)."""
@@ -601,7 +613,8 @@ def export_checkpoint(
 ) -> dict:
     """Export a checkpoint to `out_path`; returns the report (also what the model card shows).
 
-    work_size: the model's nftgan.work_size; None takes the size the run learned at (`learned_size`), 0 none.
+    work_size: the model's nftgan.work_size; None takes the size the run learned at, rounded to one its graph
+    takes without padding (`default_work_size`), 0 none.
     keep_colours: nftgan.keep_colours (stylize only): the pipeline keeps the input's colours, the style's shading.
     Nothing is written unless the ONNX graph passes onnx.checker and matches PyTorch within PARITY_RTOL.
     With int8, `<stem>.int8.onnx` is written beside it only when it is kept (see `quantize_int8`).
@@ -623,8 +636,9 @@ def export_checkpoint(
         )
     name = name or info["name"] + (" (B to A)" if direction == "BtoA" else "")
     learned = learned_size(ckpt, info["kind"])
-    work_size = learned if work_size is None else work_size
-    _check_options(info["kind"], work_size if work_size != learned else 0, keep_colours)
+    default = default_work_size(learned, info["multiple_of"])
+    work_size = default if work_size is None else work_size
+    _check_options(info["kind"], work_size if work_size != default else 0, keep_colours)
     what = info["kind"] if ckpt["model"] == info["kind"] else f"{ckpt['model']} {info['kind']}"
     description = description or f"{what} model, {info['size']} px, step {ckpt['step']}"
     props = build_metadata(
@@ -667,6 +681,7 @@ def export_checkpoint(
         "work_size": work_size,
         "keep_colours": keep_colours,
         "learned_size": learned,
+        "default_work_size": default,
         "direction": direction,
         "license": license or "",
         "step": ckpt["step"],
@@ -819,7 +834,8 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
         "sketches at this size and scales the result back, so a 1024 px canvas gets the strokes and "
         "colours the model learned instead of marks 4x too small for it; 0: none, any size runs as "
         "painted (for texture-like styles). Default: the run's own load size (its training pictures' "
-        "size before the crop: --load-size, else --size x 286 / 256)",
+        "size before the crop: --load-size, else --size x 286 / 256), to the nearest size the model "
+        "takes without padding (a U-Net trained at --size 256 runs at 256, not 286 padded to 512)",
     )
     parser.add_argument(
         "--keep-colours",
@@ -855,7 +871,7 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     given, learned = args.work_size, report["learned_size"]
-    if given and learned and given != learned:
+    if given and learned and given not in (learned, report["default_work_size"]):
         print(
             f"{prog}: warning: --work-size {given} differs from the size this run learned at ({learned} px, "
             f"its load size): the add-on will scale sketches to {given} px, where strokes look "
@@ -864,6 +880,13 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
             file=sys.stderr,
         )
     print(report["card"])
+    if given is None and report["work_size"] != learned:
+        m = report["multiple_of"]
+        print(
+            f"  work    {report['work_size']} px: the run learned at {learned} px, which this graph (sizes that are "
+            f"multiples of {m} px) would run padded with paper to {-(-learned // m) * m} px; "
+            f"--work-size {learned} for that"
+        )
     for p in report["parity"]:
         print(f"  parity  {p['case']:<28} max |d| {p['max_abs']:.2e}")
     if report["int8"]:

@@ -50,7 +50,7 @@ class Default:
     description: str
     license: str
     sources: tuple[str, ...]  # data sources (training.recipes.SOURCES) it learns from
-    work_size: int | None = None  # nftgan.work_size (export --work-size); None: the run's load size
+    work_size: int | None = None  # nftgan.work_size (export --work-size); None: export's default
     keep_colours: bool = (
         False  # nftgan.keep_colours (export --keep-colours): stylize keeps the input's colours
     )
@@ -186,7 +186,7 @@ def _train(d: Default, name: str, steps: int, args: tuple[str, ...], runs: Path,
 def export(d: Default, runs: Path, models: Path) -> None:
     resolve(runs / d.run)  # a missing run: a clear error here (the export's own is in a child process)
     models.mkdir(parents=True, exist_ok=True)
-    # colorize and stylize models get the run's load size as their work size (export's default) unless the
+    # colorize and stylize models get export's default work size (the run's load size, unpadded) unless the
     # default says otherwise
     work = ("--work-size", str(d.work_size)) if d.work_size is not None else ()
     code = _nftgan(

@@ -325,21 +325,36 @@ def test_keep_colours_is_exported_for_a_style_and_refused_for_other_kinds(tiny_r
 @pytest.mark.slow
 def test_work_size_defaults_to_the_runs_load_size_and_a_different_one_is_warned(tmp_path, capsys):
     """`nftgan export` without --work-size stamps the size the run's pictures were resized to before the crop
-    (--load-size, else --size x 286 / 256); a different --work-size is used, with a warning; 0 means none."""
+    (--load-size, else --size x 286 / 256), rounded to the nearest size the graph takes without padding;
+    a different --work-size is used, with a warning; 0 means none."""
     from tests.training.helpers import paired
 
     data = paired(tmp_path / "data", n=4, size=48)
     common = {"ngf": 4, "ndf": 4, "steps": 1, "batch_size": 2, "val_fraction": 0.0}
-    run = train_tiny("pix2pix", data, tmp_path / "run", load_size=48, **common)  # 32 px crops of 48 px
-    cases = [([], 48, False), (["--work-size", "64"], 64, True), (["--work-size", "0"], 0, False)]
+    run = train_tiny("pix2pix", data, tmp_path / "run", load_size=64, **common)  # 32 px crops of 64 px
+    cases = [([], 64, False), (["--work-size", "48"], 48, True), (["--work-size", "0"], 0, False)]
     for i, (extra, expected, warned) in enumerate(cases):
         out = tmp_path / f"m{i}.onnx"
         assert cli.main(["export", str(run), "-o", str(out), *extra]) == 0
         err = capsys.readouterr().err
         assert describe_model(out).work_size == expected, extra
         assert (
-            "warning: --work-size 64 differs from the size this run learned at (48 px" in err
+            "warning: --work-size 48 differs from the size this run learned at (64 px" in err
         ) == warned, err
-    # no --load-size: 32 x 286 / 256 = 35 px; other kinds have no work size
-    plain = load_checkpoint(train_tiny("pix2pix", data, tmp_path / "plain", **common))
+    # no --load-size: it learned at 32 x 286 / 256 = 35 px, which this U-Net (multiple_of 32) would pad to
+    # 64 px, 3.3x the pixels, a white margin around the sketch: the default is 32, the graph's own size
+    run = train_tiny("pix2pix", data, tmp_path / "plain", **common)
+    plain = load_checkpoint(run)
     assert ox.learned_size(plain, "colorize") == 35 and ox.learned_size(plain, "upscale") == 0
+    out = tmp_path / "plain.onnx"
+    assert cli.main(["export", str(run), "-o", str(out)]) == 0
+    said = capsys.readouterr()
+    assert "warning" not in said.err
+    assert (
+        "work    32 px: the run learned at 35 px, which this graph (sizes that are multiples of 32 px) would "
+        in (said.out)
+    )
+    info = describe_model(out)
+    assert info.work_size % info.multiple_of == 0 and info.work_size == 32, (info.work_size, info.multiple_of)
+    assert cli.main(["export", str(run), "-o", str(tmp_path / "plain35.onnx"), "--work-size", "35"]) == 0
+    assert "warning" not in capsys.readouterr().err  # the size it learned at, asked for: no warning
