@@ -218,9 +218,9 @@ def _run_tile(sess, info: ModelInfo, x: np.ndarray, job, clip: bool = False) -> 
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise UserError(
             f"{info.name} ({os.path.basename(info.path)}) failed on a {x.shape[2]}x{x.shape[1]} tile: {first}. "
-            f"The model file does not run as its metadata promises (any size that is a multiple of "
-            f"{info.multiple_of} px): check it with `nftgan validate {info.path}`, export it again with "
-            f"`nftgan export`, or take it out of {os.path.dirname(info.path)} and press Refresh Styles."
+            f"Its graph may not take the sizes its metadata promises (multiples of {info.multiple_of} px): "
+            f"check it with `nftgan validate {info.path}`, export it again with `nftgan export`, or take it "
+            f"out of {os.path.dirname(info.path)} and press Refresh Styles."
         ) from exc
     finally:
         remove()
