@@ -161,12 +161,15 @@ def _write_npz(path: str, **arrays) -> None:
             os.remove(tmp)
 
 
-def build_cache(folder: str, size: int, cache_path: str | None = None, log=print) -> str:
+def build_cache(
+    folder: str, size: int, cache_path: str | None = None, log=print, also: tuple[str, ...] = ()
+) -> str:
     """The .npz cache of a folder of images at `size` (built when missing or when the folder changed).
 
     Written to FOLDER/.nftgan-cache/images_<size>px.npz (or `cache_path`). Holds `images` (N, size, size, 3)
     uint8, `names` and `skipped` (unreadable files, with the reason). Reloading it takes well under a
-    second where decoding and resizing the folder takes minutes for large collections.
+    second where decoding and resizing the folder takes minutes for large collections. A cache of the
+    folder as it is now at one of the paths in `also` (where an earlier run had to put it) is used as well.
     """
     files = list_images(folder)
     if not files:
@@ -177,10 +180,11 @@ def build_cache(folder: str, size: int, cache_path: str | None = None, log=print
         )
     path = cache_path or os.path.join(folder, CACHE_DIR, f"images_{size}px.npz")
     signature = _signature(files, size)
-    if os.path.isfile(path):
-        with np.load(path) as old:
-            if str(old["signature"]) == signature:
-                return path
+    for have in (path, *also):
+        if os.path.isfile(have):
+            with np.load(have) as old:
+                if str(old["signature"]) == signature:
+                    return have
     images, names, skipped = [], [], []
     for f in files:
         try:
@@ -213,10 +217,10 @@ def load_images(data: str, size: int, fallback_dir: str = "") -> tuple[np.ndarra
     if not data:
         raise DataError("no --data given: a folder of images, or a .npz built from one")
     if os.path.isdir(data):
-        try:
-            path = build_cache(data, size)
+        fallback = os.path.join(fallback_dir or ".", f"images_{size}px.npz")
+        try:  # (a cache an earlier start put in the run folder is found before the pictures are decoded)
+            path = build_cache(data, size, also=(fallback,))
         except OSError:
-            fallback = os.path.join(fallback_dir or ".", f"images_{size}px.npz")
             try:
                 path = build_cache(data, size, fallback)
             except OSError as exc:

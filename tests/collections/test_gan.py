@@ -269,3 +269,23 @@ print(json.dumps({"n": len(images), "path": path, "left": left, "full": full}))
     assert result["n"] == 10 and result["path"] == str(tmp_path / "run" / "images_32px.npz"), result
     assert result["left"] == [], result
     assert "the disk is full" in result["full"] and "free some space" in result["full"], result
+
+
+def test_a_cache_an_earlier_start_put_in_the_run_folder_is_used_without_decoding_the_pictures(tmp_path):
+    """A resumed run whose first start had to put the image cache in the run folder (the pictures' folder
+    read-only or full) finds it there: it does not decode the whole folder again (for a large collection,
+    minutes) only to fail writing beside the pictures and fall back once more. Shown here with a pictures'
+    folder that can be written: the run folder's cache is used, and nothing is written beside the pictures."""
+    folder, run = tmp_path / "coll", tmp_path / "run"
+    folder.mkdir()
+    run.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    made = gan.build_cache(str(folder), 32, str(run / "images_32px.npz"), log=lambda _m: None)
+    images, _, path = gan.load_images(str(folder), 32, fallback_dir=str(run))
+    assert path == made and len(images) == 4
+    assert not (folder / gan.CACHE_DIR).exists()
+    (folder / "4.png").write_bytes((folder / "0.png").read_bytes())  # the folder changed: rebuilt beside it
+    images, _, path = gan.load_images(str(folder), 32, fallback_dir=str(run))
+    assert path == str(folder / gan.CACHE_DIR / "images_32px.npz") and len(images) == 5
