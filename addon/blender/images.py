@@ -38,13 +38,8 @@ def find_sketch(context, name: str = ""):
     if name:
         return bpy.data.images.get(name)
     space = getattr(context, "space_data", None)
-    if (
-        space is not None
-        and space.type == "IMAGE_EDITOR"
-        and space.image is not None
-        and space.image.type == "IMAGE"
-    ):
-        return space.image
+    if space is not None and space.type == "IMAGE_EDITOR" and space.image is not None:
+        return space.image  # whatever it is (the render: Stylize takes the render, others are refused)
     if context.mode == "PAINT_TEXTURE":
         paint = context.scene.tool_settings.image_paint
         if paint.mode == "IMAGE" and paint.canvas is not None:
@@ -89,8 +84,26 @@ def scene_matrices() -> tuple[np.ndarray | None, np.ndarray | None]:
 
 
 def check_image(image) -> None:
-    """UserError / ImageError naming the image when it has no pixels (a missing file shows 0x0) or is larger
-    than NFTGan handles."""
+    """UserError / ImageError naming the image when it is not one still picture that its pixels hold whole
+    (the render or the compositor's Viewer, whose pixels Python cannot read; a movie or image sequence; a UDIM
+    image of several tiles, whose pixels are its first tile's alone), when it has no pixels (a missing file
+    shows 0x0) or is larger than NFTGan handles."""
+    save_as = "as an image (Image > Save As in the Image Editor), open that image and stylize it"
+    if image.type == "RENDER_RESULT":
+        raise UserError(f"'{image.name}' is Blender's render: use Stylize Render, or save it {save_as}.")
+    if image.type == "COMPOSITING":
+        raise UserError(f"'{image.name}' is the compositor's preview: save it {save_as}.")
+    if image.source in ("MOVIE", "SEQUENCE"):
+        what = "a movie" if image.source == "MOVIE" else "an image sequence"
+        raise UserError(
+            f"'{image.name}' is {what}, and Stylize takes a still picture: save the frame you want {save_as}."
+        )
+    if image.source == "TILED" and len(image.tiles) > 1:
+        raise UserError(
+            f"'{image.name}' is a UDIM image of {len(image.tiles)} tiles, and Stylize takes a single picture: "
+            f"it would see only tile {image.tiles[0].number}. Save the tile you want as an image of its own "
+            "and stylize that."
+        )
     w, h = image.size
     if w == 0 or h == 0:
         raise UserError(

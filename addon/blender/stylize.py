@@ -322,6 +322,10 @@ class NFTGAN_OT_stylize(Operator):
                 else "No sketch: open an image in the Image Editor or use New Sketch Canvas",
             )
             return {"CANCELLED"}
+        if (
+            image.type == "RENDER_RESULT"
+        ):  # the render shown in the Image Editor (or named): as Stylize Render
+            return stylize_render(self, context)
 
         def begin():
             pixels, linear, models = take(context, image)
@@ -359,11 +363,16 @@ class NFTGAN_OT_stylize_render(Operator):
         return runtime.worker is not None
 
     def execute(self, context):
-        return start_from(
-            self,
-            lambda: start(context, *images.render_snapshot(), "Render", None),
-            "Stylizing the render in the background",
-        )
+        return stylize_render(self, context)
+
+
+def stylize_render(op, context):
+    """Stylize the Render Result as shown (rendered first when there is none): `op`'s execute."""
+    return start_from(
+        op,
+        lambda: start(context, *images.render_snapshot(), "Render", None),
+        "Stylizing the render in the background",
+    )
 
 
 CLASSES = (NFTGanSceneProps, NFTGAN_OT_stylize, NFTGAN_OT_cancel, NFTGAN_OT_stylize_render)

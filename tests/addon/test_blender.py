@@ -1008,3 +1008,53 @@ def test_make_extension_on_a_full_disk_says_so(blender):
     assert r.returncode == 3, r.stderr[-2000:]
     said = r.stdout.strip().splitlines()[-2]
     assert said.startswith("Not enough disk space to stage the extension: about ") and "MB are free" in said
+
+
+def test_images_stylize_cannot_take_whole_are_refused_with_what_to_do(blender, scene, tmp_path):
+    """A UDIM image of several tiles (its pixels are its first tile's: Stylize wrote that one tile as the
+    whole result, silently) and an image sequence (no pixels in Python: "its file may be missing or
+    unreadable", which it is not): refused at once, saying why and what to do, and nothing is written."""
+    from PIL import Image
+
+    bpy = blender.bpy
+    tiled = bpy.data.images.new("Tiles", 64, 64, alpha=True, tiled=True)
+    tiled.tiles.new(tile_number=1002)
+    paint(tiled, HOUSE)
+    with pytest.raises(
+        RuntimeError, match=r"'Tiles' is a UDIM image of 2 tiles.*only tile 1001\. Save the tile"
+    ):
+        bpy.ops.nftgan.stylize(image="Tiles")
+    for i in (1, 2):
+        Image.new("RGB", (32, 32), "white").save(tmp_path / f"seq_{i:04d}.png")
+    seq = bpy.data.images.load(str(tmp_path / "seq_0001.png"))
+    seq.source = "SEQUENCE"
+    with pytest.raises(RuntimeError, match=r"'seq_0001.png' is an image sequence.*Save As"):
+        bpy.ops.nftgan.stylize(image=seq.name)
+    assert not [im for im in bpy.data.images if im.get(blender.images.RESULT_TAG)]
+
+
+def test_the_render_result_shown_in_the_image_editor_is_what_stylize_takes(blender, scene):
+    """The Image Editor shows the Render Result: Stylize took the scene's old sketch instead, silently (and
+    Stylize of the image "Render Result" by name said its file may be missing). Both stylize the render, as
+    Stylize Render does."""
+    from types import SimpleNamespace
+
+    bpy = blender.bpy
+    bpy.ops.mesh.primitive_cube_add()
+    bpy.ops.object.camera_add(location=(4, -4, 3), rotation=(1.1, 0, 0.8))
+    scene.camera = bpy.context.active_object
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = 1
+    scene.cycles.device = "CPU"
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 48, 32, 100
+    bpy.ops.render.render()
+    shown = next(im for im in bpy.data.images if im.type == "RENDER_RESULT")
+    scene.nftgan.sketch = old = bpy.data.images.new("Old sketch", 64, 64)
+    editor = SimpleNamespace(
+        space_data=SimpleNamespace(type="IMAGE_EDITOR", image=shown), mode="OBJECT", scene=scene
+    )
+    assert blender.images.find_sketch(editor) == shown
+    assert bpy.ops.nftgan.stylize(image=shown.name) == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    assert tuple(bpy.data.images["Render stylized"].size) == (48, 32)
+    assert "Old sketch stylized" not in bpy.data.images and scene.nftgan.sketch == old
