@@ -163,8 +163,11 @@ def write_result(
     The image records its stage, its source image's name and the models that made it (provenance
     records, as JSON: `models_of()`). `digest`: the floats' crc32 (`result_payload`), for `_on_save_pre`."""
     old = bpy.data.images.get(name)
-    if old is not None and (not old.get(RESULT_TAG) or old.session_uid == source_uid):
-        # never touch a user's own image (or the sketch): the result has a numbered name, and is updated there
+    if old is not None and (
+        not old.get(RESULT_TAG) or old.session_uid == source_uid or old.library is not None
+    ):
+        # never touch a user's own image, the sketch or a linked image (another .blend's, read-only here): the
+        # result has a numbered name, and is updated there
         old = _numbered_result(name, stage, source, source_uid)
     if old is not None and tuple(old.size) == (w, h) and old.is_float:
         image = old
@@ -197,6 +200,7 @@ def _numbered_result(name: str, stage: str, source: str, source_uid):
             and image.get(RESULT_TAG) == stage
             and image.get("nftgan_source") == source
             and image.session_uid != source_uid
+            and image.library is None
         ):
             return image
     return None

@@ -1058,3 +1058,32 @@ def test_the_render_result_shown_in_the_image_editor_is_what_stylize_takes(blend
     assert [j.state for j in finish(blender)] == ["done"]
     assert tuple(bpy.data.images["Render stylized"].size) == (48, 32)
     assert "Old sketch stylized" not in bpy.data.images and scene.nftgan.sketch == old
+
+
+def test_a_result_name_taken_by_a_linked_image_leaves_it_linked(blender, scene, tmp_path):
+    """A sketch linked from another .blend, with its results linked too (read-only library data): Stylize
+    deleted the linked results from the file and put local images in their place. Linked images are never
+    written or removed: the results are local images of their own, and Stylizing again updates those."""
+    bpy = blender.bpy
+    sketch = bpy.data.images.new("LibSketch", 64, 64, alpha=True)
+    paint(sketch, HOUSE)
+    sketch.filepath_raw, sketch.file_format = str(tmp_path / "libsketch.png"), "PNG"
+    sketch.save()
+    assert bpy.ops.nftgan.stylize(image="LibSketch") == {"FINISHED"}
+    finish(blender)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "lib.blend"))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.nftgan.colorize_id, scene.nftgan.stylize_id = "colorize", "stylize"
+    names = ["LibSketch", "LibSketch colorized", "LibSketch stylized"]
+    with bpy.data.libraries.load(str(tmp_path / "lib.blend"), link=True) as (_src, dst):
+        dst.images = list(names)
+    linked = {im.name: im for im in bpy.data.images if im.library is not None}
+    assert sorted(linked) == names
+    for _ in range(2):
+        assert bpy.ops.nftgan.stylize(image="LibSketch") == {"FINISHED"}
+        assert [j.state for j in finish(blender)] == ["done"]
+    assert sorted(im.name for im in bpy.data.images if im.library is not None) == names
+    local = [im for im in bpy.data.images if im.library is None]  # (a local name may equal a linked one's)
+    stages = sorted(im.get(blender.images.RESULT_TAG) for im in local)
+    assert stages == ["colorize", "stylize"] and all(im.name.startswith("LibSketch ") for im in local), local
