@@ -275,8 +275,10 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
     # the shapes' pixels by GRID x GRID cells of the drawing's bounding box: (shape, cell, pixel count) pairs
     # (each pixel's cell from its row's and its column's: one look-up, no division per pixel)
     h, w = line.shape
-    gy = np.minimum((np.arange(h) - y0) * GRID // max(1, y1 - y0), GRID - 1)
-    gx = np.minimum((np.arange(w) - x0) * GRID // max(1, x1 - x0), GRID - 1)
+    # (a shape may reach outside the drawing's box, beyond a line drawn right across the canvas: its pixels
+    # there count in the box's edge cells)
+    gy = np.clip((np.arange(h) - y0) * GRID // max(1, y1 - y0), 0, GRID - 1)
+    gx = np.clip((np.arange(w) - x0) * GRID // max(1, x1 - x0), 0, GRID - 1)
     cells = np.take((gy * GRID).astype(np.int32)[:, None] + gx.astype(np.int32), take)
     counts = np.bincount(reg.astype(np.int64) * (GRID * GRID) + cells, minlength=m * GRID * GRID)
     pairs = np.flatnonzero(counts)

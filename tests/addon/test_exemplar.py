@@ -503,3 +503,21 @@ def test_the_evaluation_leaves_out_a_sketchs_own_picture_and_its_near_duplicates
     circles = [c for c in cases if "circle" in c["name"]]
     left = exemplar_eval.score(circles, idx, leave_out=True)
     assert left["within 30"] < 0.5 and left["left out"] == 2, left
+
+
+@pytest.mark.parametrize("across", ["horizon", "wall"])
+def test_shapes_reaching_outside_the_drawings_box_are_matched(across):
+    """A horizon (or a wall's edge) drawn right across the canvas, as artists draw them, cuts the paper into
+    shapes that reach outside the drawing's bounding box (here the drawing is that line alone). Their
+    pixels' grid cells came out negative and Stylize failed with "ValueError: 'list' argument must have no
+    negative elements" (a 64 px sketch with the test models, through the Blender add-on). Such pixels count
+    in the box's edge cells."""
+    line = np.zeros((N, N), bool)
+    line[100:104] = True
+    if across == "wall":
+        line = line.T.copy()
+    take = np.flatnonzero(~line)
+    rows, cols = np.divmod(take, N)
+    reg = ((rows >= 104) if across == "horizon" else (cols >= 104)).astype(np.int32)
+    got = exemplar.match(line, take, reg, 2)
+    assert got is not None and got.colours.shape == (4, 2)
