@@ -185,6 +185,14 @@ class NFTGAN_OT_apply_material(Operator):
             return {"CANCELLED"}
         obj = context.active_object
         mat = obj.active_material
+        linked = mat if mat is not None else obj.data  # (what changes: the material, else the mesh gets one)
+        if linked.library is not None:  # read-only here: a change would be gone when the file is opened again
+            self.report(
+                {"ERROR"},
+                f"'{linked.name}' is linked from '{linked.library.name}' (read-only here): make it local first "
+                "(Object > Relations > Make Local), or give the object a material of its own",
+            )
+            return {"CANCELLED"}
         if mat is None:
             mat = new_material(f"{obj.name} stylized")
             obj.data.materials.append(mat)

@@ -1087,3 +1087,26 @@ def test_a_result_name_taken_by_a_linked_image_leaves_it_linked(blender, scene, 
     local = [im for im in bpy.data.images if im.library is None]  # (a local name may equal a linked one's)
     stages = sorted(im.get(blender.images.RESULT_TAG) for im in local)
     assert stages == ["colorize", "stylize"] and all(im.name.startswith("LibSketch ") for im in local), local
+
+
+def test_apply_to_a_linked_material_is_refused_with_what_to_do(blender, scene, tmp_path):
+    """The object's material is linked from another .blend (read-only here): Apply to Material added its
+    result node to the linked node tree, which the saved file does not keep (reopened, the object showed
+    its material without the result, silently). It is refused, saying what to do; nothing is changed."""
+    bpy = blender.bpy
+    bpy.data.materials.new("LibMat").use_fake_user = True
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "lib.blend"))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.nftgan.colorize_id, scene.nftgan.stylize_id = "colorize", "stylize"
+    with bpy.data.libraries.load(str(tmp_path / "lib.blend"), link=True) as (_src, dst):
+        dst.materials = ["LibMat"]
+    bpy.ops.mesh.primitive_plane_add()
+    bpy.context.active_object.data.materials.append(bpy.data.materials["LibMat"])
+    sketch = bpy.data.images.new("Sketch", 64, 64)
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}
+    finish(blender)
+    with pytest.raises(RuntimeError, match=r"'LibMat' is linked from 'lib.blend'.*Make Local"):
+        bpy.ops.nftgan.apply_material()
+    assert "NFTGan Result" not in bpy.data.materials["LibMat"].node_tree.nodes
