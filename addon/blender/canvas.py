@@ -176,7 +176,10 @@ class NFTGAN_OT_apply_material(Operator):
             names = [
                 stylize.last_result.get(sketch.name, "")
             ]  # the newest Stylize's last stage, else by stage
-            names += [f"{sketch.name} {pipeline.RESULT_SUFFIX[stage]}" for stage in reversed(pipeline.STAGES)]
+            names += [
+                images.result_name(sketch.name, pipeline.RESULT_SUFFIX[stage])
+                for stage in reversed(pipeline.STAGES)
+            ]
             result = next((im for n in names if (im := bpy.data.images.get(n))), None)
         if result is None:
             self.report(

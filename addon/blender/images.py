@@ -127,6 +127,17 @@ def snapshot(image) -> tuple[np.ndarray, bool]:
     return buf.reshape(h, w, channels), is_linear(image)
 
 
+def result_name(base: str, suffix: str) -> str:
+    """ "<base> <suffix>", the name of a result of the image `base`: `base` is shortened (at a character) so
+    that the whole fits Blender's name length (63 bytes before Blender 5, 255 from 5.0 on) with room for a
+    ".NNN" number; else Blender cuts the suffix off, and the next Stylize does not find the result."""
+    room = bpy.types.ID.bl_rna.properties["name"].length_max - 1 - len(f" {suffix}.NNN".encode())
+    raw = base.encode()
+    if len(raw) > room:
+        base = raw[: max(room, 0)].decode(errors="ignore")  # (a character cut in two is left out)
+    return f"{base} {suffix}"
+
+
 _written: dict[int, int] = {}  # result image's session_uid -> crc32 of the pixels NFTGan wrote into it last
 
 

@@ -221,7 +221,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         stage, (flat, (h, w), png, digest) = items[i]
         items[i] = (stage, (None, (h, w), None, digest))  # its pixels are Blender's once written: free ours
         image = images.write_result(
-            f"{base} {pipeline.RESULT_SUFFIX[stage]}",
+            images.result_name(base, pipeline.RESULT_SUFFIX[stage]),
             flat,
             w,
             h,

@@ -1109,4 +1109,27 @@ def test_apply_to_a_linked_material_is_refused_with_what_to_do(blender, scene, t
     finish(blender)
     with pytest.raises(RuntimeError, match=r"'LibMat' is linked from 'lib.blend'.*Make Local"):
         bpy.ops.nftgan.apply_material()
-    assert "NFTGan Result" not in bpy.data.materials["LibMat"].node_tree.nodes
+    tree = bpy.data.materials["LibMat"].node_tree  # (None in Blender 4: a new material has no nodes)
+    assert tree is None or "NFTGan Result" not in tree.nodes
+
+
+def test_a_sketch_with_a_long_name_keeps_one_result_per_stage(blender, scene):
+    """A sketch whose name is near Blender's name length (63 bytes before Blender 5, 255 from 5.0 on):
+    "<name> colorized" was cut by Blender to fit, so the next Stylize did not find it and made more images
+    each time ("... for su", "... for su.001" after "... sur co", "... sur st" in bpy 4.2). The sketch's
+    name is shortened in the results' names instead, and Stylizing again updates them."""
+    bpy = blender.bpy
+    limit = bpy.types.ID.bl_rna.properties["name"].length_max - 1
+    sketch = bpy.data.images.new("Ünïcode sketch " + "x" * limit, 64, 64)
+    paint(sketch, HOUSE)
+    assert len(sketch.name.encode()) in (limit, limit - 1)  # (cut at a character)
+    for _ in range(2):
+        assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+        assert [j.state for j in finish(blender)] == ["done"]
+    got = sorted(im.name for im in bpy.data.images if im.get(blender.images.RESULT_TAG))
+    assert len(got) == 2 and got[0].endswith(" colorized") and got[1].endswith(" stylized"), got
+    assert all(n.startswith("Ünïcode sketch xx") for n in got)
+    assert bpy.ops.mesh.primitive_plane_add() == {"FINISHED"}
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    nodes = bpy.context.active_object.active_material.node_tree.nodes
+    assert nodes["NFTGan Result"].image.name == got[1]
