@@ -175,10 +175,14 @@ def write_result(
     records, as JSON: `models_of()`). `digest`: the floats' crc32 (`result_payload`), for `_on_save_pre`."""
     old = bpy.data.images.get(name)
     if old is not None and (
-        not old.get(RESULT_TAG) or old.session_uid == source_uid or old.library is not None
+        not old.get(RESULT_TAG)
+        or old.get("nftgan_source") != source
+        or old.session_uid == source_uid
+        or old.library is not None
     ):
-        # never touch a user's own image, the sketch or a linked image (another .blend's, read-only here): the
-        # result has a numbered name, and is updated there
+        # never touch a user's own image, the sketch, another image's result (two long names cut alike,
+        # `result_name`) or a linked image (another .blend's, read-only here): the result has a numbered name,
+        # and is updated there
         old = _numbered_result(name, stage, source, source_uid)
     if old is not None and tuple(old.size) == (w, h) and old.is_float:
         image = old

@@ -1133,3 +1133,20 @@ def test_a_sketch_with_a_long_name_keeps_one_result_per_stage(blender, scene):
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
     nodes = bpy.context.active_object.active_material.node_tree.nodes
     assert nodes["NFTGan Result"].image.name == got[1]
+
+
+def test_two_sketches_whose_results_names_meet_keep_their_own_results(blender, scene):
+    """Two long sketch names that differ only past what fits in a result's name (or a sketch renamed to a
+    name whose results an earlier sketch wrote): the second sketch's Stylize wrote over the first's results.
+    A result is only updated by a Stylize of the sketch it was made from; the other gets a numbered one."""
+    bpy = blender.bpy
+    limit = bpy.types.ID.bl_rna.properties["name"].length_max - 1
+    first, second = (bpy.data.images.new("Long " + "x" * (limit - 7) + end, 64, 64) for end in "AB")
+    paint(first, HOUSE)
+    paint(second, HOUSE[:1])
+    for sketch in (first, second, first, second):
+        assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+        assert [j.state for j in finish(blender)] == ["done"]
+    results = [im for im in bpy.data.images if im.get(blender.images.RESULT_TAG)]
+    sources = sorted((im.get(blender.images.RESULT_TAG), im["nftgan_source"][-1]) for im in results)
+    assert sources == [("colorize", "A"), ("colorize", "B"), ("stylize", "A"), ("stylize", "B")], sources
