@@ -83,10 +83,24 @@ def scene_matrices() -> tuple[np.ndarray | None, np.ndarray | None]:
     return rows[0], rows[1]
 
 
+_byte_space: list[str] = []
+
+
+def byte_space() -> str:
+    """The colour space of a new 8-bit image, whose bytes are what it shows: the colour configuration's
+    default for 8-bit images ("sRGB" in Blender's own). Found once, from an image made for a moment."""
+    if not _byte_space:
+        probe = bpy.data.images.new("NFTGan colour space probe", 1, 1)
+        _byte_space.append(probe.colorspace_settings.name)
+        bpy.data.images.remove(probe)
+    return _byte_space[0]
+
+
 def check_image(image) -> None:
     """UserError / ImageError naming the image when it is not one still picture that its pixels hold whole
     (the render or the compositor's Viewer, whose pixels Python cannot read; a movie or image sequence; a UDIM
-    image of several tiles, whose pixels are its first tile's alone), when it has no pixels (a missing file
+    image of several tiles, whose pixels are its first tile's alone), when its pixels are not what it shows
+    (8-bit in a colour space other than the 8-bit default or Non-Color), when it has no pixels (a missing file
     shows 0x0) or is larger than NFTGan handles."""
     save_as = "as an image (Image > Save As in the Image Editor), open that image and stylize it"
     if image.type == "RENDER_RESULT":
@@ -103,6 +117,13 @@ def check_image(image) -> None:
             f"'{image.name}' is a UDIM image of {len(image.tiles)} tiles, and Stylize takes a single picture: "
             f"it would see only tile {image.tiles[0].number}. Save the tile you want as an image of its own "
             "and stylize that."
+        )
+    space = image.colorspace_settings
+    if not image.is_float and not space.is_data and space.name != byte_space():
+        raise UserError(
+            f"'{image.name}' is an 8-bit image in '{space.name}', which Blender converts for display, and "
+            f"Stylize reads 8-bit pixels as {byte_space()}: set its Color Space to {byte_space()} (Image "
+            "Editor > Sidebar > Image) if it is a drawing, or save it as a 16-bit PNG or OpenEXR and open that."
         )
     w, h = image.size
     if w == 0 or h == 0:

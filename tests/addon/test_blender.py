@@ -1150,3 +1150,28 @@ def test_two_sketches_whose_results_names_meet_keep_their_own_results(blender, s
     results = [im for im in bpy.data.images if im.get(blender.images.RESULT_TAG)]
     sources = sorted((im.get(blender.images.RESULT_TAG), im["nftgan_source"][-1]) for im in results)
     assert sources == [("colorize", "A"), ("colorize", "B"), ("stylize", "A"), ("stylize", "B")], sources
+
+
+def test_an_8bit_sketch_in_another_colour_space_is_refused_with_what_to_do(blender, scene, tmp_path):
+    """An 8-bit sketch set to a colour space other than the 8-bit default (sRGB) or Non-Color: Blender shows
+    its bytes converted from that space (a grey 128 set to Linear Rec.709 shows as 188), while Stylize read
+    the bytes as sRGB, silently (and Texture Paint writes a dab's colour into it in that space). Refused,
+    saying what to do; the default space and Non-Color are taken as they are."""
+    from PIL import Image
+
+    bpy = blender.bpy
+    px = np.full((64, 64, 3), 255, np.uint8)
+    px[20:40, 20:40] = 128
+    px[10:12] = 0
+    Image.fromarray(px).save(tmp_path / "grey.png")
+    sketch = bpy.data.images.load(str(tmp_path / "grey.png"))
+    sketch.colorspace_settings.name = "Linear Rec.709"
+    scene.view_settings.view_transform = "Standard"
+    sketch.save_render(str(tmp_path / "shown.png"), scene=scene)  # as the Image Editor shows it
+    assert np.asarray(Image.open(tmp_path / "shown.png"))[30, 30, 0] > 180  # not the 128 Stylize reads
+    with pytest.raises(RuntimeError, match=r"'grey.png' is an 8-bit image in 'Linear Rec.709'.*Color Space"):
+        bpy.ops.nftgan.stylize(image=sketch.name)
+    for space in ("Non-Color", "sRGB"):
+        sketch.colorspace_settings.name = space
+        assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+        assert [j.state for j in finish(blender)] == ["done"]
