@@ -122,8 +122,8 @@ def check_image(image) -> None:
     if not image.is_float and not space.is_data and space.name != byte_space():
         raise UserError(
             f"'{image.name}' is an 8-bit image in '{space.name}', which Blender converts for display, and "
-            f"Stylize reads 8-bit pixels as {byte_space()}: set its Color Space to {byte_space()} (Image "
-            "Editor > Sidebar > Image) if it is a drawing, or save it as a 16-bit PNG or OpenEXR and open that."
+            f"Stylize would read its bytes as {byte_space()}: set its Color Space to {byte_space()} (Image "
+            "Editor > Sidebar > Image) to stylize its pixels as they are."
         )
     w, h = image.size
     if w == 0 or h == 0:
