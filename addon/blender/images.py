@@ -83,17 +83,23 @@ def scene_matrices() -> tuple[np.ndarray | None, np.ndarray | None]:
     return rows[0], rows[1]
 
 
-_byte_space: list[str] = []
+_spaces: list[str] = []  # the colour spaces of a new 8-bit and a new float image
+
+
+def _default_space(float_buffer: bool) -> str:
+    """The colour space a new image gets, from the colour configuration (Blender's own: "sRGB" for 8-bit,
+    "Linear Rec.709" for float). Found once, from images made for a moment."""
+    if not _spaces:
+        for is_float in (False, True):
+            probe = bpy.data.images.new("NFTGan colour space probe", 1, 1, float_buffer=is_float)
+            _spaces.append(probe.colorspace_settings.name)
+            bpy.data.images.remove(probe)
+    return _spaces[float_buffer]
 
 
 def byte_space() -> str:
-    """The colour space of a new 8-bit image, whose bytes are what it shows: the colour configuration's
-    default for 8-bit images ("sRGB" in Blender's own). Found once, from an image made for a moment."""
-    if not _byte_space:
-        probe = bpy.data.images.new("NFTGan colour space probe", 1, 1)
-        _byte_space.append(probe.colorspace_settings.name)
-        bpy.data.images.remove(probe)
-    return _byte_space[0]
+    """The colour space of a new 8-bit image: its bytes are what it shows."""
+    return _default_space(False)
 
 
 def check_image(image) -> None:
@@ -118,17 +124,17 @@ def check_image(image) -> None:
             f"it would see only tile {image.tiles[0].number}. Save the tile you want as an image of its own "
             "and stylize that."
         )
+    w, h = image.size
+    if w == 0 or h == 0:
+        raise UserError(
+            f"'{image.name}' has no pixels (its file may be missing or unreadable); load or paint it first."
+        )
     space = image.colorspace_settings
     if not image.is_float and not space.is_data and space.name != byte_space():
         raise UserError(
             f"'{image.name}' is an 8-bit image in '{space.name}', which Blender converts for display, and "
             f"Stylize would read its bytes as {byte_space()}: set its Color Space to {byte_space()} (Image "
             "Editor > Sidebar > Image) to stylize its pixels as they are."
-        )
-    w, h = image.size
-    if w == 0 or h == 0:
-        raise UserError(
-            f"'{image.name}' has no pixels (its file may be missing or unreadable); load or paint it first."
         )
     imageio.check_size(h, w, f"'{image.name}'")
 
@@ -379,8 +385,7 @@ def _on_save_pre(*_args):
             image.pack(data=png, data_len=len(png))
             _written[image.session_uid] = zlib.crc32(painted)  # packed as it is now
         if image.source == "GENERATED":
-            image.source = "FILE"  # reloads the packed PNG: 8-bit sRGB pixels from now on
-            _written.pop(image.session_uid, None)
+            show_packed_png(image)  # 8-bit sRGB pixels from now on
     for image in bpy.data.images:  # a canvas drawn on since it was made or last packed: kept in the .blend
         if (
             image.get(CANVAS_TAG)
@@ -403,11 +408,39 @@ def _on_undo_redo(*_args):
             and image.packed_file is not None
             and not image.has_data
         ):
-            image.source = "FILE"
-            _written.pop(image.session_uid, None)
+            show_packed_png(image)
 
 
-HANDLERS = (("save_pre", _on_save_pre), ("undo_post", _on_undo_redo), ("redo_post", _on_undo_redo))
+def show_packed_png(image) -> None:
+    """A result becomes the 8-bit image of its packed PNG (file-backed: Blender reloads it) in the 8-bit
+    colour space, sRGB, which the PNG's bytes are in: it kept the float image's Linear Rec.709, and Blender
+    showed and rendered the bytes as linear, washed out (up to 73 levels in 255 brighter)."""
+    image.source = "FILE"
+    image.colorspace_settings.name = byte_space()
+    _written.pop(image.session_uid, None)
+
+
+@persistent
+def _on_load_post(*_args):
+    """Results of a file saved before `show_packed_png` set their colour space: shown as sRGB, as written.
+    (A file-backed result is always its packed 8-bit PNG; no pixels are read here.)"""
+    for image in bpy.data.images:
+        if (
+            image.get(RESULT_TAG)
+            and image.library is None
+            and image.source == "FILE"
+            and image.packed_file is not None
+            and image.colorspace_settings.name == _default_space(True)  # (not one the artist chose)
+        ):
+            image.colorspace_settings.name = byte_space()
+
+
+HANDLERS = (
+    ("save_pre", _on_save_pre),
+    ("undo_post", _on_undo_redo),
+    ("redo_post", _on_undo_redo),
+    ("load_post", _on_load_post),
+)
 
 
 def register():

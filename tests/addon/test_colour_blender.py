@@ -242,3 +242,52 @@ def test_another_working_space_keeps_the_colours(blender, scene, tmp_path, worki
             np.testing.assert_allclose(png_pixels(saved.read_bytes()), want[stage], atol=LEVEL, err_msg=stage)
     finally:
         bpy.ops.wm.set_working_color_space(working_space="Linear Rec.709")
+
+
+def shown_by_blender(bpy, image, tmp_path) -> np.ndarray:
+    """The image as Blender shows it (its colour space applied; Standard view): what Image > Save As
+    writes, as floats in [0, 1], bottom-up like `pixels_of`."""
+    from PIL import Image
+
+    scene = bpy.context.scene
+    scene.view_settings.view_transform = "Standard"
+    path = tmp_path / "shown.png"
+    image.save_render(str(path), scene=scene)
+    return np.asarray(Image.open(path).convert("RGBA"), np.float32)[::-1] / 255
+
+
+@pytest.mark.parametrize("how", ["saved", "undo-redo", "saved-before-this-fix"])
+def test_a_result_shows_its_colours_after_saving_and_undo(blender, scene, tmp_path, how):
+    """Saving the .blend (or an Undo and Redo) turns a result into the 8-bit image of its packed sRGB PNG, but
+    it kept the float image's colour space, Linear Rec.709: Blender then showed and rendered its bytes as
+    linear, washed out (mean 154 -> 203 of 255, up to 73 levels off, on the test house). It is an sRGB image
+    now, shown as written; a file saved before this fix has its results set right when it is opened."""
+    bpy, images = blender.bpy, blender.images
+    sketch = new_canvas(blender)
+    sketch.pixels.foreach_set(dabbed(256).ravel())
+    sketch.update()
+    want = pipeline_output(blender, pixels_of(sketch))
+    if how == "undo-redo":
+        bpy.ops.ed.undo_push(message="painted")
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    path = str(tmp_path / "saved.blend")
+    if how == "undo-redo":
+        assert bpy.ops.ed.undo() == {"FINISHED"} and bpy.ops.ed.redo() == {"FINISHED"}
+    elif how == "saved":
+        bpy.ops.wm.save_as_mainfile(filepath=path)
+        bpy.ops.wm.open_mainfile(filepath=path)
+    else:  # as main saved it: the result file-backed, in the float image's colour space
+        for image in bpy.data.images:
+            if image.get(images.RESULT_TAG):
+                image.source = "FILE"
+                image.colorspace_settings.name = "Linear Rec.709"
+        bpy.app.handlers.save_pre.remove(images._on_save_pre)
+        try:
+            bpy.ops.wm.save_as_mainfile(filepath=path)
+        finally:
+            bpy.app.handlers.save_pre.append(images._on_save_pre)
+        bpy.ops.wm.open_mainfile(filepath=path)
+    result = bpy.data.images["Sketch stylized"]
+    assert not result.is_float
+    np.testing.assert_allclose(shown_by_blender(bpy, result, tmp_path), want["stylize"], atol=LEVEL)
