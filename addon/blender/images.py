@@ -116,11 +116,11 @@ def check_image(image) -> None:
     if image.source in ("MOVIE", "SEQUENCE"):
         what = "a movie" if image.source == "MOVIE" else "an image sequence"
         raise UserError(
-            f"'{image.name}' is {what}, and Stylize takes a still picture: save the frame you want {save_as}."
+            f"'{image.name}' is {what}, and NFTGan takes a still picture: save the frame you want {save_as}."
         )
     if image.source == "TILED" and len(image.tiles) > 1:
         raise UserError(
-            f"'{image.name}' is a UDIM image of {len(image.tiles)} tiles, and Stylize takes a single picture: "
+            f"'{image.name}' is a UDIM image of {len(image.tiles)} tiles, and NFTGan takes a single picture: "
             f"it would see only tile {image.tiles[0].number}. Save the tile you want as an image of its own "
             "and stylize that."
         )
@@ -133,7 +133,7 @@ def check_image(image) -> None:
     if not image.is_float and not space.is_data and space.name != byte_space():
         raise UserError(
             f"'{image.name}' is an 8-bit image in '{space.name}', which Blender converts for display, and "
-            f"Stylize would read its bytes as {byte_space()}: set its Color Space to {byte_space()} (Image "
+            f"NFTGan would read its bytes as {byte_space()}: set its Color Space to {byte_space()} (Image "
             "Editor > Sidebar > Image) to stylize its pixels as they are."
         )
     imageio.check_size(h, w, f"'{image.name}'")
