@@ -1175,3 +1175,28 @@ def test_an_8bit_sketch_in_another_colour_space_is_refused_with_what_to_do(blend
         sketch.colorspace_settings.name = space
         assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
         assert [j.state for j in finish(blender)] == ["done"]
+
+
+def test_the_compositors_viewer_is_refused_with_what_to_do(blender, scene):
+    """The compositor's Viewer Node image after a render: Python reads it as 256x256 transparent black (the
+    render was 48x32), and Stylize stylized that blank picture, silently. Refused, saying what to do."""
+    bpy = blender.bpy
+    if not hasattr(scene, "compositing_node_group"):
+        pytest.skip("Blender 5's compositor node group (Blender 4 keeps the tree in the scene)")
+    bpy.ops.mesh.primitive_cube_add()
+    bpy.ops.object.camera_add(location=(4, -4, 3), rotation=(1.1, 0, 0.8))
+    scene.camera = bpy.context.active_object
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = 1
+    scene.cycles.device = "CPU"
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 48, 32, 100
+    tree = scene.compositing_node_group = bpy.data.node_groups.new("Comp", "CompositorNodeTree")
+    layers, viewer = tree.nodes.new("CompositorNodeRLayers"), tree.nodes.new("CompositorNodeViewer")
+    tree.links.new(layers.outputs["Image"], viewer.inputs[0])
+    bpy.ops.render.render()
+    shown = next(im for im in bpy.data.images if im.type == "COMPOSITING")
+    with pytest.raises(
+        RuntimeError, match=rf"'{shown.name}' is the compositor's preview: save it as an image"
+    ):
+        bpy.ops.nftgan.stylize(image=shown.name)
+    assert not [im for im in bpy.data.images if im.get(blender.images.RESULT_TAG)]
