@@ -1200,3 +1200,29 @@ def test_the_compositors_viewer_is_refused_with_what_to_do(blender, scene):
     ):
         bpy.ops.nftgan.stylize(image=shown.name)
     assert not [im for im in bpy.data.images if im.get(blender.images.RESULT_TAG)]
+
+
+def test_a_movie_is_refused_with_what_to_do(blender, scene, tmp_path):
+    """A movie file opened as an image: Python reads one frame of it, whatever frame the Image
+    Editor shows, and Stylize stylized that frame as the sketch, silently. Refused, saying what to do."""
+    bpy = blender.bpy
+    render = scene.render
+    render.resolution_x, render.resolution_y, render.resolution_percentage = 64, 64, 100
+    render.engine = "BLENDER_WORKBENCH"
+    bpy.ops.object.camera_add(location=(0, -5, 0), rotation=(1.57, 0, 0))
+    scene.camera = bpy.context.active_object
+    bpy.ops.mesh.primitive_cube_add()
+    scene.frame_start, scene.frame_end = 1, 3
+    if hasattr(render.image_settings, "media_type"):  # Blender 5
+        render.image_settings.media_type = "VIDEO"
+    render.image_settings.file_format = "FFMPEG"
+    render.ffmpeg.format, render.ffmpeg.codec = "MPEG4", "H264"
+    render.filepath = str(tmp_path / "clip_")
+    bpy.ops.render.render(animation=True)
+    movie = bpy.data.images.load(str(next(tmp_path.glob("clip_*.mp4"))))
+    assert movie.source == "MOVIE" and tuple(movie.size) == (64, 64)  # (pixels Python can read)
+    with pytest.raises(
+        RuntimeError, match=rf"'{movie.name}' is a movie.*save the frame you want as an image"
+    ):
+        bpy.ops.nftgan.stylize(image=movie.name)
+    assert not [im for im in bpy.data.images if im.get(blender.images.RESULT_TAG)]
