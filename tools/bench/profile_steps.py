@@ -25,8 +25,8 @@ import numpy as np
 
 STEPS = {
     "pipeline": (
-        "to_model_space at_work_size apply_model _run_tile line_layer _sketch_work _matched _edges_ahead _keep_ahead "
-        "_paper_weight _input_colours _shift_ahead _soft_edges _keep _keep_colours_of _shift _toward _hazeless _haze_plan _as_seen _rgba_of "
+        "to_model_space at_work_size apply_model _run_tile line_layer _sketch_work _keep_ahead _paper_weight "
+        "_input_colours _shift_ahead _soft_edges _keep _keep_colours_of _shift _toward _hazeless _haze_plan _as_seen _rgba_of "
         "_model_space_of to_image_space _box"
     ),
     "hintfill": (
