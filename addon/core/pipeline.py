@@ -1803,10 +1803,7 @@ class _Beside:
     in a finally) cancels the tasks not started (held or queued) and joins the thread: none outlives its run()
     call, whether it ended, failed or was cancelled; a task that takes a while calls `check()` between its
     steps, which raises Cancelled once the job is cancelled or the run is closing. Where no thread can start
-    (the interpreter shutting down), a task runs in line at go(). A task the helper has not started when another
-    thread asks for its result runs on that thread, at once (on a loaded machine the niced helper may be
-    waiting for a core while the calling thread has one): so no task may rely on the ones let go before it but
-    through their results.
+    (the interpreter shutting down), a task runs in line at go().
     The thread is a plain one reading a queue (no ThreadPoolExecutor: its set-up per call and its worker's
     bookkeeping were the calling thread's time), started with nothing queued, so it waits on the queue, the
     GIL free, once it is up: the calling thread goes on without waiting for the GIL, and the tasks go in after
@@ -1822,8 +1819,7 @@ class _Beside:
         self._closing = False
         self._job = job
         self._held: list[tuple[Future, object, tuple]] = []
-        self._pending: set[Future] = set()  # submitted, not started yet (what close() cancels)
-        self._lock = threading.Lock()  # (a task is taken from `_pending` once: by the helper, or by result())
+        self._pending: set[Future] = set()  # submitted, not settled yet (what close() cancels)
 
     def check(self) -> None:
         if self._closing or (self._job is not None and self._job.cancelled):
@@ -1831,10 +1827,9 @@ class _Beside:
 
     def submit(self, fn, *args) -> Future:
         """A Future for fn(*args), run once go() lets it go."""
-        done = _Held(self, fn, args)
+        done = _Held(self)
         self._held.append((done, fn, args))
-        with self._lock:
-            self._pending.add(done)
+        self._pending.add(done)
         return done
 
     def go(self) -> None:
@@ -1869,18 +1864,10 @@ class _Beside:
         while (task := self._queue.get()) is not None:
             self._settle(*task)
 
-    def _take(self, done: Future) -> bool:
-        """Whether the task of `done` is still to be started: then the caller starts it (no one else will)."""
-        with self._lock:
-            if done not in self._pending:
-                return False
-            self._pending.discard(done)
-        done._task = None  # (its arguments are no longer kept for a result() to run it)
-        return True
-
     def _settle(self, done: Future, fn, args: tuple) -> None:
-        """Run a task into its Future (nothing when it was cancelled, or started by its result(), first)."""
-        if not self._take(done) or not done.set_running_or_notify_cancel():
+        """Run a task into its Future (nothing when it was cancelled first)."""
+        self._pending.discard(done)
+        if not done.set_running_or_notify_cancel():
             return
         try:
             done.set_result(fn(*args))
@@ -1890,9 +1877,7 @@ class _Beside:
     def close(self) -> None:
         self._closing = True
         self._held = []
-        with self._lock:
-            pending, self._pending = list(self._pending), set()
-        for done in pending:  # (held or queued: not started; the helper skips them)
+        for done in list(self._pending):  # (held or queued: not started; the helper skips a cancelled one)
             done.cancel()
         if self._thread is not None:
             if not self._ending:
@@ -1932,21 +1917,15 @@ def _lower_priority() -> None:
 
 
 class _Held(Future):
-    """A `_Beside` task's Future: result() first lets the tasks held before it go (none waits forever); asked for
-    on another thread than the helper before the helper started it, the task runs there and then."""
+    """A `_Beside` task's Future: result() first lets the tasks held before it go (none waits forever)."""
 
-    def __init__(self, beside: _Beside, fn, args: tuple):
+    def __init__(self, beside: _Beside):
         super().__init__()
         self._beside = beside
-        self._task = (fn, args)
 
     def result(self, timeout=None):
-        beside = self._beside
-        if any(done is self for done, _, _ in beside._held):
-            beside.go()
-        task = self._task
-        if task is not None and not self.done() and threading.current_thread() is not beside._thread:
-            beside._settle(self, *task)
+        if any(done is self for done, _, _ in self._beside._held):
+            self._beside.go()
         return super().result(timeout)
 
 
