@@ -721,17 +721,21 @@ def _shift_ahead(
     box: tuple,
     layer: np.ndarray | None = None,
     sky: np.ndarray | None = None,
-    edges: tuple | None = None,
 ) -> Regions:
     """What keeping each region's lightness needs of the style's input alone (worked out beside the style's
     run), for `_shift`, over `box` of the style's size (`fy_in`: the input's fy there). `labels`: hintfill's
     (h, w) labels, -1 on lines; `paper`: fill's open paper (h, w) bool or None, `layer` the line layer the labels were cut from (pipeline.line_layer; its soft edges
     place the lines to a fraction of a pixel) or None (whole pixels), and `sky` the open background a dab
-    filled flat (bool) or None, at the same size. `edges`: `_edges_ahead(labels, layer)` when made already."""
+    filled flat (bool) or None, at the same size."""
     n = int(labels.max()) + 1 if labels.size else 0
+    line = labels < 0
     # each pixel's region + 1, 0 on the lines (uint8 when it fits: a quarter of the bytes)
     lab = np.add(labels, 1, dtype=np.uint8 if n < 255 else np.int32, casting="unsafe")
-    edge, soft, side, cover, inv = edges if edges is not None else _edges_ahead(labels, layer)
+    # the lines take the offsets of the regions around them, weighted by how many of their pixels are near
+    share = _box_share(~line, SHIFT_REACH)
+    edge = hintfill.grow(line, 1) if n and line.any() else line  # (the lines and their 1 px soft edges)
+    soft, side, cover = _soft_edges(labels, layer, share, edge)
+    inv = 1.0 / share.reshape(-1)[soft]
     y0, y1, x0, x1 = box
     up = None
     if labels.shape == x.shape[1:]:
@@ -795,20 +799,6 @@ def _shift_ahead(
         line_top,
         rim,
     )
-
-
-def _edges_ahead(labels: np.ndarray, layer: np.ndarray | None) -> tuple:
-    """`_shift_ahead`'s part of the labels and their line layer alone: (the lines and their 1 px soft edges,
-    `_soft_edges`' pixels, sides and covers, 1 / the share of region pixels around each of those). The pipeline
-    works it out beside fill when the labels are the sketch's own (no dabs), on the core fill leaves idle, not
-    beside the style's run."""
-    n = int(labels.max()) + 1 if labels.size else 0
-    line = labels < 0
-    # the lines take the offsets of the regions around them, weighted by how many of their pixels are near
-    share = _box_share(~line, SHIFT_REACH)
-    edge = hintfill.grow(line, 1) if n and line.any() else line  # (the lines and their 1 px soft edges)
-    soft, side, cover = _soft_edges(labels, layer, share, edge)
-    return edge, soft, side, cover, 1.0 / share.reshape(-1)[soft]
 
 
 def _region_sums(labels: np.ndarray, runs: np.ndarray, fy: np.ndarray, n: int) -> np.ndarray:
@@ -1275,14 +1265,12 @@ def _keep_ahead(
     labels: np.ndarray | None = None,
     layer: np.ndarray | None = None,
     sky: np.ndarray | None = None,
-    edges: Future | None = None,
 ) -> tuple:
     """What keeping colours (and the paper) needs of the style's input `x` alone, worked out while the style
     runs: (1 - the paper weight (what keep_paper keeps of the style's output) or None, the box of rows and
     columns that are not all paper, the input's colours over it, the regions whose lightness is kept
     (`_shift_ahead`) or None without `labels`, `_hazeless`' plan over the box or None). Outside the box
-    keep_paper gives back `x` itself (weight 1), so keep_colours skips it. `edges`: the task that made
-    `_edges_ahead(labels, layer)` (before this one), or None."""
+    keep_paper gives back `x` itself (weight 1), so keep_colours skips it."""
     h, w = x.shape[1:]
     rest, drawing, box, haze = None, None, (0, h, 0, w), None
     if paper is not None:
@@ -1295,9 +1283,7 @@ def _keep_ahead(
     f = _input_colours(x, box)
     shift = None
     if labels is not None and f.size:
-        shift = _shift_ahead(
-            labels, paper, x, f[1], box, layer, sky, None if edges is None else edges.result()
-        )
+        shift = _shift_ahead(labels, paper, x, f[1], box, layer, sky)
     return rest, drawing, box, f, shift, haze
 
 
@@ -1567,7 +1553,7 @@ def run(
     keeps = "stylize" in infos and infos["stylize"].keep_colours
     paper = None  # the open paper follow my colours gave back as white (for a style that keeps your colours)
     # ... the regions it filled by (each keeps its lightness through that style), and a sky a dab filled flat
-    regions = layer_in = sky = edges = None
+    regions = layer_in = sky = None
     beside = _Beside(job)
     try:
         x_in = at_work_size(x, infos[stages[0]])
@@ -1593,7 +1579,7 @@ def run(
             # a style that keeps your colours: what it needs of its input, beside its run
             kept = None
             if info.keep_colours:
-                kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in, sky, edges)
+                kept = beside.submit(_keep_ahead, x_in, paper, regions, layer_in, sky)
             beside.go()  # (the tasks held so far start with the model, not beside this thread's own work)
             # (a style that keeps your colours runs on the drawing as on white paper where a dab filled a sky)
             given = x_in if kept is None or sky is None else skyless(x_in, sky)
@@ -1610,12 +1596,8 @@ def run(
                 # waited for after the model; in line, by fill, when the helper has ended: no model follows)
                 if prepared is not None and callable(prepared[1].under) and i < len(stages) - 1:
                     under = beside.submit(prepared[1].under)
+                    beside.go()
                     prepared = (prepared[0], prepared[1]._replace(under=under.result))
-                # (the style's part of the sketch's own labels and line layer alone, which fill changes only
-                # with dabs: beside fill too, not beside the style's run)
-                if keeps and prepared is not None and prepared[1].blank is not None and i < len(stages) - 1:
-                    edges = beside.submit(_edges_ahead, prepared[1].labels, prepared[0])
-                beside.go()
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
             if k == "colorize" and fills:
                 # with dabs, the shapes without one take their automatic colours from the model's run on the

@@ -665,13 +665,6 @@ def test_the_work_beside_the_models_gives_what_it_gives_in_line(colorize_model, 
         events.append("model")
         return got
 
-    def edges_ahead(*args):  # (the style's part of the labels alone: on the helper, beside fill)
-        events.append("edges " + threading.current_thread().name)
-        return edges(*args)
-
-    edges = pipeline._edges_ahead
-    monkeypatch.setattr(pipeline, "_edges_ahead", edges_ahead)
-
     apply_model = pipeline.apply_model
     monkeypatch.setattr(pipeline, "_sketch_work", sketch_work)
     monkeypatch.setattr(hintfill, "_under_plan", under_plan)
@@ -681,15 +674,13 @@ def test_the_work_beside_the_models_gives_what_it_gives_in_line(colorize_model, 
     for px, models, kw in cases:
         events.clear()
         beside.append(pipeline.run(px, models=models, **kw))
-        if (
-            len(beside) == 1
-        ):  # the plain sketch: the match after the sketch's work, and the lines' plan and the
-            # style's part of the labels after colorize (beside fill: neither waited for as soon as colorize has
-            # run), once each, on the helper
+        if len(beside) == 1:  # the plain sketch: the match after the sketch's work, and the lines' plan after
+            # colorize (beside fill: neither waited for as soon as colorize has run), once each, on the helper
             helper = where[-1]
-            after = ["plan " + helper, "edges " + helper]
-            assert [e for e in events if e != "model"] == ["sketch", "match " + helper, *after], events
-            assert events.index(after[0]) > events.index("model") and events[-1] == "model", events
+            assert [e for e in events if e != "model"] == ["sketch", "match " + helper, "plan " + helper], (
+                events
+            )
+            assert events.index("plan " + helper) > events.index("model") and events[-1] == "model", events
     assert all(w.startswith(pipeline.HELPER_THREAD) for w in where) and len(where) == len(cases)
     assert not _helpers_alive()
 

@@ -2,15 +2,14 @@
 
     python -m tools.bench.ab_steps BASE_CORE [NEW_CORE] [--rounds 150] [--case bench|house|tall] [--steps a,b]
 
-`pipeline.run` of each tree once on the case (`ab_core`'s: the bench sketch or the demo house at 256 px;
-`tall`: the bench sketch at 700 x 1024), the arguments of each step in STEPS recorded (a deep copy, at its
-first call: the calling thread's steps between and after the sessions, and the helper thread's `_sketch_work`,
-`_matched`, `_edges_ahead` and `_keep_ahead`; a step one tree does not have is timed alone); then each step
-called again on copies of them, base and new in turn (each first every other round), with its wall and thread
-CPU time. A step's outputs (its result, the image it writes in place) are compared bit for bit, and so are the
-two runs' results. The steps run alone (warm caches, no session beside them: less time than inside a run, where
-the sessions have just evicted their data): the table is for the difference a change makes to each step, in
-thread CPU, which load hardly moves; `ab_core` times whole calls.
+`pipeline.run` of each tree once on the case (`ab_core`'s: the bench sketch or the demo house at 256 px; `tall`:
+the bench sketch at 700 x 1024), the arguments of each step in STEPS recorded (a deep copy, at its first call:
+the calling thread's steps between and after the sessions, and the helper thread's `_sketch_work`, `_matched`
+and `_keep_ahead`; a step one tree does not have is timed alone); then each step called again on copies of
+them, base and new in turn (each first every other round), with its wall and thread CPU time. A step's outputs (its result, the image it writes in place) are
+compared bit for bit, and so are the two runs' results. The steps run alone (warm caches, no session beside them:
+less time than inside a run, where the sessions have just evicted their data): the table is for the difference
+a change makes to each step, in thread CPU, which load hardly moves; `ab_core` times whole calls.
 """
 
 from __future__ import annotations
@@ -37,10 +36,9 @@ STEPS = [
     ("pipeline", "to_image_space"),
     ("pipeline", "_sketch_work"),
     ("pipeline", "_matched"),
-    ("pipeline", "_edges_ahead"),
     ("pipeline", "_keep_ahead"),
 ]
-HELPER_STEPS = ("_sketch_work", "_matched", "_edges_ahead", "_keep_ahead")
+HELPER_STEPS = ("_sketch_work", "_matched", "_keep_ahead")
 IN_PLACE = ("fill", "_keep", "_as_seen")  # (compared by the image they write into, their first argument)
 
 
