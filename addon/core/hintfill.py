@@ -789,8 +789,8 @@ def fill(
         at = np.flatnonzero(np.take(np.append(swap, False), labels) & ~blank)
         _put(result, at, _take(plain, at))
     if plan is not None:  # an automatic dab in each region without one
-        if callable(colours):  # (worked out for this plan, once auto_fill wants them; an array is for
-            colours = functools.partial(colours, plan)  # `prepared.auto`'s)
+        if callable(colours):  # (worked out for this plan; an array is for `prepared.auto`'s)
+            colours = colours(plan)
         elif plan is not p.auto:
             colours = None
         auto_fill(result, plan, colours)
@@ -2289,20 +2289,15 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = N
     by a partition per region, the shading by the region's rim from a box blur on COARSE px cells evaluated
     at the rim's pixels alone. `colours`: (4, m): CIELAB to paint the regions in instead of the model's
     medians (NaN: its median), with its shading around its median kept up to the L* of the fourth row (the
-    top of the colour's gamut: exemplar.tops), or a function of no arguments that gives them (or None), called
-    once the model's lightness and its medians are worked out (the pipeline's exemplar match may still be
-    running on its helper thread: this thread works meanwhile)."""
+    top of the colour's gamut: exemplar.tops)."""
     m, _, idx, reg, pick, near, own, rim, per = plan
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
     if per is None:
         per = np.bincount(reg if pick is None else np.take(reg, pick), minlength=m)
-
-    def model_ab(colours) -> bool:  # the regions take the model's a*, b* (a region none of whose pixels the
-        return colours is None or not np.isfinite(colours[1:3, per > 0]).all()  # medians use: 0 either way)
-
-    if not callable(colours) and model_ab(colours):
+    # (a region none of whose pixels the medians use has median 0 either way)
+    if colours is None or not np.isfinite(colours[1:3, per > 0]).all():
         c = lab(px, 0.5, 0.5)
         med = _region_median(c, reg, m, pick, per)  # (the pixels away from the lines' bevel)
     else:  # (every region takes exemplar's a*, b*: the model's L* alone, for the shading; the same values)
@@ -2322,11 +2317,6 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = N
     # each pixel's colour: its region's median a*, b* with the shaded L*, straight to CIELAB's f terms (as srgb
     # makes them: the same values; a*/500 and -b*/200 per region, then one take each)
     shade *= np.float32(SHADING)
-    if callable(colours):
-        colours = colours()
-        if model_ab(colours):  # (the model's a*, b* after all: their medians too, as lab() gives them)
-            ab = lab(px, 0.5, 0.5)[1:]
-            med = np.concatenate([med, _region_median(ab, reg, m, pick, per)])
     if colours is not None:  # (exemplar's colours)
         med = np.where(np.isfinite(colours[:3]), colours[:3], med).astype(np.float32)
     fs = np.empty((3, len(reg)), np.float32)

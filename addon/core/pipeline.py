@@ -1559,10 +1559,7 @@ def run(
         x_in = at_work_size(x, infos[stages[0]])
         # the sketch's own work (its line layer, its dabs, follow my colours' regions and paper) beside the
         # first model's run
-        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills, beside.check, True)
-        # ... and the exemplar's match of the shapes, a task of its own: fill takes its colours once it has
-        # worked out the model's lightness there, not waiting for it as soon as colorize has run
-        matched = beside.submit(_matched, ahead) if fills else None
+        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills, beside.check)
         for i, k in enumerate(stages):
             job.check()
             info = infos[k]
@@ -1590,8 +1587,6 @@ def run(
                 unring(x, given)
             if i == 0:
                 layer, dabs, prepared, colours, groups = ahead.result()
-                if matched is not None and prepared is not None and _to_match(prepared[1], colours):
-                    colours = functools.partial(_colours_of, matched, colours, prepared[1].auto)
                 # (the lines' plan, which fill uses last: made on the helper beside fill's first steps, not
                 # waited for after the model; in line, by fill, when the helper has ended: no model follows)
                 if prepared is not None and callable(prepared[1].under) and i < len(stages) - 1:
@@ -1666,18 +1661,13 @@ def undabbed(x: np.ndarray, hint: np.ndarray, layer: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sketch_work(
-    x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None, later: bool = False
-) -> tuple:
+def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None) -> tuple:
     """What the pipeline needs of the sketch `x` alone (run beside the first model): (its line layer for
     keep my lines or None, the dabs keep my lines leaves alone or None, fill's arguments after the result:
     (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None, and with no dabs the
     shapes' colours from the most similar training picture (exemplar: fill's `colours`) or None, and with dabs their
     groups (hintfill.dab_groups: fill's `hint_groups`) or None). `check()` between its
     steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s).
-    `later`: the exemplar's match of the automatic dab's shapes (`prepared.auto`) and the lines' plan are left
-    to be made: `colours` is then the function that matches them (`_matched` does, on the helper, right after),
-    and `prepared.under` a function that makes the plan.
     (fill colours the lines beside the paper whether colorize's result is lined or not: hintfill.prepare plans
     it either way.)"""
     # (the sketch's max and min over its channels: the line layer's and the hints')
@@ -1700,7 +1690,7 @@ def _sketch_work(
         ahead = (hint if hint is not None else np.zeros(x.shape[1:], bool)) if same else None
         prepared = (
             in_layer,
-            hintfill.prepare(x_in, in_layer, check, ahead, paint=paint if same else None, later=later),
+            hintfill.prepare(x_in, in_layer, check, ahead, paint=paint if same else None, later=True),
         )
         p = prepared[1]
         if p.n and p.dabbed:  # (fill's first steps, of the sketch alone: the dabs' groups, their distances,
@@ -1710,7 +1700,7 @@ def _sketch_work(
         # similar training picture
         if p.n and not p.painted:
             colours = functools.partial(exemplar.plan_colours, p.line)
-            if p.auto is not None and not later:  # (its shapes known: worked out here, beside the model)
+            if p.auto is not None:  # (its shapes known: worked out here, beside the model)
                 colours = colours(p.auto)
         elif p.n and p.dabbed and exemplar.DABBED:  # the objects without a dab: their own exemplars' colours
             check()  # (the lines thickened and the open paper as dab_groups made them)
@@ -1720,29 +1710,6 @@ def _sketch_work(
             if got is not None:  # (matched here, beside the model; fill maps them onto its regions)
                 colours = functools.partial(exemplar.for_plan, got)
     return layer, dabs, prepared, colours, groups
-
-
-def _to_match(p, colours) -> bool:
-    """Whether `_sketch_work(later=True)` left the exemplar's match of `p.auto` (a `hintfill.Prepared`) to be
-    made: `colours` is the function that makes it."""
-    return (
-        p.auto is not None
-        and isinstance(colours, functools.partial)
-        and colours.func is exemplar.plan_colours
-    )
-
-
-def _matched(ahead: Future):
-    """The exemplar's colours for the automatic dab's shapes that `_sketch_work(later=True)` (the task `ahead`,
-    done before this one) left to be matched, or None when it left none."""
-    _, _, prepared, colours, _ = ahead.result()
-    return colours(prepared[1].auto) if prepared is not None and _to_match(prepared[1], colours) else None
-
-
-def _colours_of(matched: Future, colours, auto, plan):
-    """fill's `colours` for `plan`: `_matched`'s for the plan it matched (`auto`; waiting for it if need be),
-    else `colours(plan)` (the function that matches them) in line."""
-    return matched.result() if plan is auto else colours(plan)
 
 
 def _as_seen(x: np.ndarray, lines: np.ndarray | None) -> np.ndarray:

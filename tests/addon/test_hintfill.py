@@ -2427,30 +2427,3 @@ def test_the_colours_under_the_lines_are_those_of_the_padded_copy(seed):
         view[...] = result
         hintfill._under_lines(view, labels, None, plan)
         np.testing.assert_array_equal(view, want)
-
-
-def test_the_automatic_dab_takes_its_colours_once_it_wants_them(monkeypatch):
-    """auto_fill given a function for its colours (the pipeline's exemplar match, maybe still running on its
-    helper thread) works out the model's lightness and its medians first and calls it once, after that: the same
-    result as with the colours given, whether every region takes them, one takes the model's a*, b* (NaN) or
-    none (None)."""
-    x = planar(canvas(n=128))
-    layer = pipeline.line_layer(x)
-    p = hintfill.prepare(x, layer)
-    plan = p.auto
-    assert plan is not None and plan.m >= 2
-    out = shaded_model_output(x)
-    given = np.array([[60.0] * plan.m, [20.0] * plan.m, [-30.0] * plan.m, [90.0] * plan.m], np.float32)
-    some = given.copy()
-    some[1:3, 0] = np.nan
-    order = []
-    lightness = hintfill.lab_f_y
-    monkeypatch.setattr(hintfill, "lab_f_y", lambda *a: (order.append("lightness"), lightness(*a))[1])
-    for colours in (given, some, None):
-        want = out.copy()
-        hintfill.auto_fill(want, plan, colours)
-        got = out.copy()
-        order.clear()
-        hintfill.auto_fill(got, plan, lambda colours=colours: (order.append("colours"), colours)[1])
-        assert order == ["lightness", "colours"], order
-        np.testing.assert_array_equal(got, want)

@@ -4,9 +4,9 @@
 
 `pipeline.run` of each tree once on the case (`ab_core`'s: the bench sketch or the demo house at 256 px; `tall`:
 the bench sketch at 700 x 1024), the arguments of each step in STEPS recorded (a deep copy, at its first call:
-the calling thread's steps between and after the sessions, and the helper thread's `_sketch_work`, `_matched`
-and `_keep_ahead`; a step one tree does not have is timed alone); then each step called again on copies of
-them, base and new in turn (each first every other round), with its wall and thread CPU time. A step's outputs (its result, the image it writes in place) are
+the calling thread's steps between and after the sessions, and the helper thread's `_sketch_work` and
+`_keep_ahead`); then each step called again on copies of them, base and new in turn (each first every other
+round), with its wall and thread CPU time. A step's outputs (its result, the image it writes in place) are
 compared bit for bit, and so are the two runs' results. The steps run alone (warm caches, no session beside them:
 less time than inside a run, where the sessions have just evicted their data): the table is for the difference
 a change makes to each step, in thread CPU, which load hardly moves; `ab_core` times whole calls.
@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import importlib
 import os
 import threading
 import time
-from concurrent.futures import Future
 
 import numpy as np
 
@@ -35,10 +33,9 @@ STEPS = [
     ("pipeline", "_keep"),
     ("pipeline", "to_image_space"),
     ("pipeline", "_sketch_work"),
-    ("pipeline", "_matched"),
     ("pipeline", "_keep_ahead"),
 ]
-HELPER_STEPS = ("_sketch_work", "_matched", "_keep_ahead")
+HELPER_STEPS = ("_sketch_work", "_keep_ahead")
 IN_PLACE = ("fill", "_keep", "_as_seen")  # (compared by the image they write into, their first argument)
 
 
@@ -50,21 +47,7 @@ def _plain(arg):
         return lambda: None
     if type(arg).__name__ == "Prepared" and callable(arg.under):
         return arg._replace(under=arg.under())
-    if isinstance(arg, Future):  # (`_matched`'s: the sketch's work, done)
-        return _Done(tuple(_plain(a) for a in arg.result()))
-    if isinstance(arg, functools.partial) and arg.func.__name__ == "_colours_of":  # (fill's: the match made)
-        return arg.args[0].result()
     return arg
-
-
-class _Done:
-    """A task's result, as a done Future gives it (one that deepcopy can copy)."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
 
 
 def capture(name: str, folder: str, rgba: np.ndarray, paths: tuple, only: set) -> tuple[dict, dict]:
@@ -78,18 +61,12 @@ def capture(name: str, folder: str, rgba: np.ndarray, paths: tuple, only: set) -
     for mod, attr in STEPS:
         if only and attr not in only:
             continue
-        fn = getattr(mods[mod], attr, None)
-        if fn is None:  # (a step the other tree does not have)
-            continue
+        fn = getattr(mods[mod], attr)
 
         def recorded(*args, _fn=fn, _k=attr, **kwargs):
             mine = _k in HELPER_STEPS or threading.current_thread() is threading.main_thread()
             if mine and _k not in got:
-                got[_k] = (
-                    _fn,
-                    copy.deepcopy(tuple(_plain(a) for a in args)),
-                    copy.deepcopy({k: _plain(v) for k, v in kwargs.items()}),
-                )
+                got[_k] = (_fn, copy.deepcopy(tuple(_plain(a) for a in args)), copy.deepcopy(kwargs))
             return _fn(*args, **kwargs)
 
         setattr(mods[mod], attr, recorded)
@@ -139,10 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{stage}: the two runs' results bit for bit equal: {same(outs['base'][stage], outs['new'][stage])}"
         )
-    names = [s for _, s in STEPS if s in caps["base"] or s in caps["new"]]
+    names = [s for _, s in STEPS if s in caps["base"] and s in caps["new"]]
     for s in names:
-        if not (s in caps["base"] and s in caps["new"]):  # (a step of one tree: timed alone)
-            continue
         results = []
         for k in ("base", "new"):
             fn, a, kw = caps[k][s]
@@ -157,8 +132,6 @@ def main(argv: list[str] | None = None) -> None:
     for r in range(args.rounds):
         for s in names:
             for k in ("base", "new") if r % 2 == 0 else ("new", "base"):
-                if s not in caps[k]:
-                    continue
                 fn, a, kw = caps[k][s]
                 a2, kw2 = copy.deepcopy(a), copy.deepcopy(kw)
                 c0, t0 = time.thread_time(), time.perf_counter()
@@ -169,14 +142,6 @@ def main(argv: list[str] | None = None) -> None:
     print("| step | thread | base ms CPU | new ms CPU | new - base CPU | new - base wall |")
     print("| --- | --- | --- | --- | --- | --- |")
     for s in names:
-        if not (s in caps["base"] and s in caps["new"]):
-            k = "base" if s in caps["base"] else "new"
-            c = f"{np.median(cpu[k, s]):.3f}"
-            print(
-                f"| {s} | {'helper' if s in HELPER_STEPS else 'calling'} | {c if k == 'base' else '-'} | "
-                f"{c if k == 'new' else '-'} | | |"
-            )
-            continue
         bc, nc = np.array(cpu["base", s]), np.array(cpu["new", s])
         bw, nw = np.array(wall["base", s]), np.array(wall["new", s])
         print(
