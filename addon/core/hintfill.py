@@ -667,7 +667,7 @@ class Prepared(NamedTuple):
     dabbed: bool
     painted: bool  # dabbed, or any other paint besides the lines (`painted`: a grey or pale dab, a grey fill)
     blank: np.ndarray | None
-    under: list | None  # (or, from `prepare(later=True)`, a function of no arguments that makes it)
+    under: list | None
     auto: AutoPlan | None = None  # `auto_plan` for `blank` (no dabs), when `blank` is known
 
 
@@ -678,7 +678,6 @@ def prepare(
     hint: np.ndarray | None = None,
     lined: bool = True,
     paint: bool | None = None,
-    later: bool = False,
 ) -> Prepared:
     """The part of `fill` that needs only the sketch (planar [-1, 1]) and its line layer: the lines, the
     regions, the hint pixels and, where the model's output plays no part in it, the paper and the lines
@@ -686,10 +685,7 @@ def prepare(
     between the steps (the pipeline's: it raises once the job is cancelled). `hint`: `hint_mask(sketch,
     line_layer)` when the caller made it already (it is not copied), `paint` painted(sketch, line_layer) (both:
     `hints`). A grey dab's pixels (hints) are no line.
-    `lined`: False plans no colours under the lines beside the paper (`under` None: `fill` works it out).
-    `later`: `under` is a function that makes that plan, not the plan (fill uses it last: the pipeline makes it
-    on its helper thread beside fill's first steps instead of beside the model, where the helper's work is what
-    the calling thread waits for once the model has run)."""
+    `lined`: False plans no colours under the lines beside the paper (`under` None: `fill` works it out)."""
     check = check or (lambda: None)
     if hint is None:
         hint, paint = hints(sketch, line_layer)
@@ -709,8 +705,7 @@ def prepare(
         if blank is not None:
             auto = auto_plan(labels, n, np.zeros(n, bool), blank)
             if lined:
-                under = functools.partial(_under_plan, labels, blank if auto is None else blank | auto.take)
-                under = under if later else under()
+                under = _under_plan(labels, blank if auto is None else blank | auto.take)
     return Prepared(line, labels, n, hint, dabbed, paint, blank, under, auto)
 
 
@@ -801,8 +796,8 @@ def fill(
         )
     if gaps is not None:  # (the gaps between doubled lines are paper, as in the sketch)
         np.copyto(result, 1.0, where=gaps)
-    if known and p.under is not None:  # (prepare's plan: beside the paper and `p.auto`; or what makes it)
-        steps = p.under() if callable(p.under) else p.under
+    if known and p.under is not None:  # (prepare's plan: beside the paper and `p.auto`)
+        steps = p.under
     else:  # (with dabs, or prepared without one)
         changed = blank | has[np.maximum(labels, 0)]
         if plan is not None:

@@ -1587,12 +1587,6 @@ def run(
                 unring(x, given)
             if i == 0:
                 layer, dabs, prepared, colours, groups = ahead.result()
-                # (the lines' plan, which fill uses last: made on the helper beside fill's first steps, not
-                # waited for after the model; in line, by fill, when the helper has ended: no model follows)
-                if prepared is not None and callable(prepared[1].under) and i < len(stages) - 1:
-                    under = beside.submit(prepared[1].under)
-                    beside.go()
-                    prepared = (prepared[0], prepared[1]._replace(under=under.result))
             # (colorize is the first stage: x_in is the sketch, maybe scaled down)
             if k == "colorize" and fills:
                 # with dabs, the shapes without one take their automatic colours from the model's run on the
@@ -1688,10 +1682,7 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
         check()
         # (the hint pixels found once when the sketch is the work size's; none without hints)
         ahead = (hint if hint is not None else np.zeros(x.shape[1:], bool)) if same else None
-        prepared = (
-            in_layer,
-            hintfill.prepare(x_in, in_layer, check, ahead, paint=paint if same else None, later=True),
-        )
+        prepared = (in_layer, hintfill.prepare(x_in, in_layer, check, ahead, paint=paint if same else None))
         p = prepared[1]
         if p.n and p.dabbed:  # (fill's first steps, of the sketch alone: the dabs' groups, their distances,
             check()  # the paper where the model plays no part in it, the lines thickened)

@@ -830,21 +830,6 @@ def test_fill_prepared_from_the_sketch_alone_is_the_same_fill():
         np.testing.assert_array_equal(blank_a, blank_b)
         assert filled_a == filled_b
         assert (prepared.blank is None) == (prepared.dabbed or px is horizon)
-        # the lines' plan made later (the pipeline makes it beside fill's first steps): the same plan, the same fill
-        later = hintfill.prepare(x, layer, later=True)
-        assert callable(later.under) == (prepared.under is not None)
-        if prepared.under is not None:
-            made = later.under()
-            assert len(made.steps) == len(prepared.under.steps)
-            for got, want in zip(
-                (*made[1:4], *(s for t in made.steps for s in t)),
-                (*prepared.under[1:4], *(s for t in prepared.under.steps for s in t)),
-                strict=True,
-            ):
-                np.testing.assert_array_equal(got, want)
-            c = out.copy()
-            hintfill.fill(c, x, layer, later)
-            np.testing.assert_array_equal(c, a)
         # prepared for a fill without lines laid back: no under-colouring planned; the fill is still the
         # same, without lines and (the plan worked out in fill) with them
         unlined = hintfill.prepare(x, layer, lined=False)

@@ -641,40 +641,15 @@ def test_the_work_beside_the_models_gives_what_it_gives_in_line(colorize_model, 
         (dabbed, {"colorize": col, "stylize": sty}, {"lines": ("colorize", "stylize")}),
         (plain, {"stylize": keep}, {}),
     ]
-    where, plans = [], []
-    real, plan = pipeline._sketch_work, hintfill._under_plan
+    where = []
+    real = pipeline._sketch_work
 
     def sketch_work(*args):
         where.append(threading.current_thread().name)
-        got = real(*args)
-        plans.append("sketch")
-        return got
+        return real(*args)
 
-    def under_plan(*args):  # (the lines' plan of a sketch without dabs: on the helper, beside fill)
-        plans.append(threading.current_thread().name)
-        return plan(*args)
-
-    def model(*args, **kwargs):
-        got = apply_model(*args, **kwargs)
-        plans.append("model")
-        return got
-
-    apply_model = pipeline.apply_model
     monkeypatch.setattr(pipeline, "_sketch_work", sketch_work)
-    monkeypatch.setattr(hintfill, "_under_plan", under_plan)
-    monkeypatch.setattr(pipeline, "apply_model", model)
-    beside = []
-    for px, models, kw in cases:
-        plans.clear()
-        beside.append(pipeline.run(px, models=models, **kw))
-        if not beside[
-            1:
-        ]:  # (the plain sketch: its plan made once, on the helper, after the sketch's work and
-            # colorize: beside fill, not waited for once colorize has run)
-            assert sorted(plans[:2]) == ["model", "sketch"] and plans[2].startswith(pipeline.HELPER_THREAD), (
-                plans
-            )
-            assert plans[3:] == ["model"], plans
+    beside = [pipeline.run(px, models=models, **kw) for px, models, kw in cases]
     assert all(w.startswith(pipeline.HELPER_THREAD) for w in where) and len(where) == len(cases)
     assert not _helpers_alive()
 

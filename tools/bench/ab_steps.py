@@ -40,14 +40,9 @@ IN_PLACE = ("fill", "_keep", "_as_seen")  # (compared by the image they write in
 
 
 def _plain(arg):
-    """A `_Beside.check` handed to a step becomes a function that does nothing (the run it checked is gone);
-    a `hintfill.Prepared` whose `under` is still to be made (a helper's Future's result) holds it made."""
+    """A `_Beside.check` handed to a step becomes a function that does nothing (the run it checked is gone)."""
     owner = getattr(arg, "__self__", None)
-    if owner is not None and type(owner).__name__ == "_Beside":
-        return lambda: None
-    if type(arg).__name__ == "Prepared" and callable(arg.under):
-        return arg._replace(under=arg.under())
-    return arg
+    return (lambda: None) if owner is not None and type(owner).__name__ == "_Beside" else arg
 
 
 def capture(name: str, folder: str, rgba: np.ndarray, paths: tuple, only: set) -> tuple[dict, dict]:
