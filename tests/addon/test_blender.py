@@ -1194,7 +1194,9 @@ def test_the_compositors_viewer_is_refused_with_what_to_do(blender, scene):
     layers, viewer = tree.nodes.new("CompositorNodeRLayers"), tree.nodes.new("CompositorNodeViewer")
     tree.links.new(layers.outputs["Image"], viewer.inputs[0])
     bpy.ops.render.render()
-    shown = next(im for im in bpy.data.images if im.type == "COMPOSITING")
+    shown = next((im for im in bpy.data.images if im.type == "COMPOSITING"), None)
+    if shown is None:  # (Blender 5.0's background render makes no Viewer Node image: nothing to hand over)
+        pytest.skip("this Blender makes no Viewer Node image in a background render")
     with pytest.raises(
         RuntimeError, match=rf"'{shown.name}' is the compositor's preview: save it as an image"
     ):
