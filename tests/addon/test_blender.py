@@ -471,8 +471,8 @@ def test_undo_and_redo_after_a_result_lands(blender, scene):
     assert nodes["NFTGan Result"].image == result
 
 
-def test_stylize_render(blender, scene):
-    bpy = blender.bpy
+def _small_render(bpy, scene) -> None:
+    """A cube seen by a camera, rendered by Cycles on the CPU at 48 x 32 px and 1 sample (about a second)."""
     bpy.ops.mesh.primitive_cube_add()
     bpy.ops.object.camera_add(location=(4, -4, 3), rotation=(1.1, 0, 0.8))
     scene.camera = bpy.context.active_object
@@ -480,6 +480,11 @@ def test_stylize_render(blender, scene):
     scene.cycles.samples = 1
     scene.cycles.device = "CPU"
     scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 48, 32, 100
+
+
+def test_stylize_render(blender, scene):
+    bpy = blender.bpy
+    _small_render(bpy, scene)
     assert bpy.ops.nftgan.stylize_render() == {"FINISHED"}  # no render yet: it renders first
     runtime = blender.runtime
     assert runtime.worker.wait_idle(60)
@@ -1040,13 +1045,7 @@ def test_the_render_result_shown_in_the_image_editor_is_what_stylize_takes(blend
     from types import SimpleNamespace
 
     bpy = blender.bpy
-    bpy.ops.mesh.primitive_cube_add()
-    bpy.ops.object.camera_add(location=(4, -4, 3), rotation=(1.1, 0, 0.8))
-    scene.camera = bpy.context.active_object
-    scene.render.engine = "CYCLES"
-    scene.cycles.samples = 1
-    scene.cycles.device = "CPU"
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 48, 32, 100
+    _small_render(bpy, scene)
     bpy.ops.render.render()
     shown = next(im for im in bpy.data.images if im.type == "RENDER_RESULT")
     scene.nftgan.sketch = old = bpy.data.images.new("Old sketch", 64, 64)
@@ -1183,13 +1182,7 @@ def test_the_compositors_viewer_is_refused_with_what_to_do(blender, scene):
     bpy = blender.bpy
     if not hasattr(scene, "compositing_node_group"):
         pytest.skip("Blender 5's compositor node group (Blender 4 keeps the tree in the scene)")
-    bpy.ops.mesh.primitive_cube_add()
-    bpy.ops.object.camera_add(location=(4, -4, 3), rotation=(1.1, 0, 0.8))
-    scene.camera = bpy.context.active_object
-    scene.render.engine = "CYCLES"
-    scene.cycles.samples = 1
-    scene.cycles.device = "CPU"
-    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 48, 32, 100
+    _small_render(bpy, scene)
     tree = scene.compositing_node_group = bpy.data.node_groups.new("Comp", "CompositorNodeTree")
     layers, viewer = tree.nodes.new("CompositorNodeRLayers"), tree.nodes.new("CompositorNodeViewer")
     tree.links.new(layers.outputs["Image"], viewer.inputs[0])
