@@ -114,7 +114,7 @@ def lock_run(run_dir: str | os.PathLike) -> int | None:
     id): a second `nftgan train` into it while this one runs (a new run or a --resume) is refused before it
     writes anything; the two would interleave their metrics.csv and write over each other's checkpoints. A
     killed run leaves nothing to clean up. Returns the descriptor for `unlock_run`; None where the folder
-    cannot be locked (Windows, some network file systems)."""
+    cannot be locked (some network file systems)."""
     path = Path(run_dir) / LOCK
     try:
         fd = lock(path, wait=False)

@@ -110,17 +110,21 @@ def refuse_overwrite(output: str | os.PathLike, *sources: str | os.PathLike, wha
 
 
 def lock(path: str | os.PathLike, wait: bool = True) -> int | None:
-    """An exclusive lock (flock) on the file `path`, created if need be, held until the returned descriptor
-    is closed; it ends with the process however it ends (kill -9 too), so nothing is left to clean up.
+    """An exclusive lock on the file `path`, created if need be, held until the returned descriptor is
+    closed; it ends with the process however it ends (kill -9 too), so nothing is left to clean up.
     `wait=False`: BlockingIOError at once when another process holds it. None where files cannot be locked
-    (Windows; some network and FUSE file systems): the caller goes on unlocked."""
-    if os.name == "nt":
-        return None
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    (some network and FUSE file systems): the caller goes on unlocked.
+    POSIX: flock. Windows: msvcrt.locking of one byte far past the end of the file (a Windows lock is
+    mandatory: locking byte 0 would stop others reading what the holder writes there, as the training run's
+    process id); Windows ends it when the process ends."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        if os.name == "nt":
+            _lock_windows(fd, wait)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
         os.close(fd)
         raise
@@ -128,3 +132,25 @@ def lock(path: str | os.PathLike, wait: bool = True) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+_WINDOWS_LOCK_BYTE = 1 << 30  # the byte locked: past any lock file's content
+
+
+def _lock_windows(fd: int, wait: bool) -> None:
+    import msvcrt
+    import time
+
+    os.lseek(fd, _WINDOWS_LOCK_BYTE, os.SEEK_SET)  # msvcrt.locking locks from the file position
+    while True:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EDEADLK):  # not 'another process holds it'
+                raise
+            if not wait:
+                raise BlockingIOError(errno.EWOULDBLOCK, "locked by another process") from exc
+            time.sleep(0.05)
+        else:
+            os.lseek(fd, 0, os.SEEK_SET)
+            return

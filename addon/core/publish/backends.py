@@ -400,7 +400,7 @@ class Offline(Backend):
 def _locked(path: str):
     """The block run holding `files.lock` on `path`: two processes staging into one Offline folder at once
     (Blender and `nftgan publish`, each with its own ledger) each read manifest.json, added an entry and
-    wrote it back, losing the other's. Unlocked where files cannot be locked (Windows)."""
+    wrote it back, losing the other's. Unlocked where files cannot be locked (some network file systems)."""
     fd = lock(path)
     try:
         yield
