@@ -57,3 +57,21 @@ def test_stylize_cli_gives_a_portrait_photo_its_shown_size(test_models, tmp_path
     assert pipeline.main(argv) == 0
     with Image.open(out) as im:
         assert im.size == (120, 200)
+
+
+def test_a_pngs_alpha_is_straight_on_the_command_line(tmp_path):
+    """PNG stores straight alpha (its spec), and PIL reads it so: `nftgan stylize` lays a half-transparent line
+    of colour c over white paper as c * a + (1 - a) (purple 0.4, alpha 0.5: 0.70; read as premultiplied it
+    would be c + (1 - a), 0.90). A grey + alpha PNG likewise. Pins the command line's half of issue
+    "premultiplied sketches": nothing to change here (the add-on's half: test_colour_blender.py)."""
+    levels = np.full((8, 8, 4), 255, np.uint8)
+    levels[:, 2:5] = (102, 51, 153, 128)  # a purple line, alpha 128/255
+    a = 128 / 255
+    want = np.array([102, 51, 153]) / 255 * a + (1 - a)
+    Image.fromarray(levels, "RGBA").save(tmp_path / "rgba.png")
+    grey = np.stack([levels[..., 0], levels[..., 3]], axis=2)
+    Image.fromarray(grey, "LA").save(tmp_path / "la.png")
+    for name, expect in (("rgba.png", want), ("la.png", [want[0]] * 3)):
+        rgb = (pipeline.to_model_space(imageio.read_image(str(tmp_path / name))) + 1) / 2  # top-down planes
+        np.testing.assert_allclose(rgb[:, 4, 3], expect, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(rgb[:, 4, 6], 1.0, err_msg=name)  # the paper beside it
