@@ -291,3 +291,84 @@ def test_a_result_shows_its_colours_after_saving_and_undo(blender, scene, tmp_pa
     result = bpy.data.images["Sketch stylized"]
     assert not result.is_float
     np.testing.assert_allclose(shown_by_blender(bpy, result, tmp_path), want["stylize"], atol=LEVEL)
+
+
+def _exr(bpy, path, linear: np.ndarray) -> None:
+    """A 32-bit RGBA OpenEXR file of these linear float pixels as they are (`save_render`: an EXR gets no view
+    transform; `image.save()` wrote them sRGB-encoded)."""
+    h, w = linear.shape[:2]
+    image = bpy.data.images.new("exr", w, h, alpha=True, float_buffer=True)
+    image.pixels.foreach_set(linear.ravel())
+    settings = bpy.context.scene.render.image_settings
+    settings.file_format, settings.color_mode, settings.color_depth = "OPEN_EXR", "RGBA", "32"
+    image.save_render(str(path), scene=bpy.context.scene)
+    bpy.data.images.remove(image)
+
+
+STORED = [
+    "8-bit PNG, Straight",
+    "8-bit PNG of premultiplied colour, Premultiplied",
+    "EXR (premultiplied), its default Premultiplied",
+    "float canvas (as painted: linear, premultiplied)",
+    "8-bit PNG, Channel Packed",
+    "EXR, Channel Packed",
+    "8-bit PNG, None",
+    "8-bit canvas set to None",
+    "float canvas set to Channel Packed",
+]
+
+
+@pytest.mark.parametrize("stored", STORED)
+def test_a_half_transparent_sketch_comes_out_the_same_however_blender_stores_it(
+    blender, scene, tmp_path, stored
+):
+    """The sketch's left half is half transparent (dark lines and coloured dabs, alpha 0.5), its right half
+    opaque. Blender's `Image.pixels` (seen in bpy 4.2.13 and 5.3.0): an 8-bit image's colour is straight
+    (a PNG whose Alpha is Premultiplied is divided by its alpha on load), a float image's is premultiplied (an
+    EXR is Premultiplied by default; a Straight float file is multiplied on load), except where the Alpha is
+    Channel Packed (the file's values as they are) or None (alpha 1 on load). Stylize lays a coverage alpha
+    over white paper, so each stored form gives what the pipeline makes of the straight sRGB picture.
+    Channel Packed and None say the alpha is not coverage (another map, or none): the sketch is its colour,
+    opaque, also for a canvas set to it after painting (Blender keeps the painted alpha in its pixels). The
+    results used to be the picture composited with an alpha that is not coverage, and a Channel Packed EXR's
+    colour divided by it as well."""
+    from PIL import Image
+
+    bpy, imageio = blender.bpy, blender.core.imageio
+    srgb = dabbed(128)
+    srgb[:, :64, 3] = 128 / 255  # alpha 0.5 (an 8-bit level)
+    opaque = srgb.copy()
+    opaque[..., 3] = 1.0
+    coverage = "Channel Packed" not in stored and "None" not in stored
+    png, exr = tmp_path / "sketch.png", tmp_path / "sketch.exr"
+    straight_linear = imageio.srgb_to_linear(srgb)
+    premul_linear = straight_linear.copy()
+    premul_linear[..., :3] *= premul_linear[..., 3:]
+    if "premultiplied colour" in stored:
+        levels = np.round(np.concatenate([srgb[..., :3] * srgb[..., 3:], srgb[..., 3:]], axis=2) * 255)
+        Image.fromarray(levels.astype(np.uint8)[::-1], "RGBA").save(png)
+    elif "PNG" in stored:
+        Image.fromarray(np.round(srgb * 255).astype(np.uint8)[::-1], "RGBA").save(png)
+    if stored.startswith("EXR"):  # Channel Packed: colour and alpha independent, the colour as it is
+        _exr(bpy, exr, premul_linear if coverage else straight_linear)
+    if "canvas" in stored:
+        sketch = bpy.data.images.new("canvas", 128, 128, alpha=True, float_buffer="float" in stored)
+        linear = premul_linear if coverage else straight_linear  # Channel Packed: the colour as it is
+        sketch.pixels.foreach_set((linear if "float" in stored else srgb).ravel())
+        if not coverage:
+            sketch.alpha_mode = "CHANNEL_PACKED" if "Channel Packed" in stored else "NONE"
+    else:
+        sketch = bpy.data.images.load(str(exr if stored.startswith("EXR") else png), check_existing=False)
+        mode = {"Straight": "STRAIGHT", "Premultiplied": "PREMUL", "Channel Packed": "CHANNEL_PACKED"}
+        mode["None"] = "NONE"
+        sketch.alpha_mode = next(m for k, m in mode.items() if stored.endswith(k))
+        sketch.reload()
+    assert sketch.is_float == ("EXR" in stored or "float" in stored)
+    # "premultiplied colour": one level in 255 of a premultiplied byte is two of the straight colour
+    atol = 3 * LEVEL if "premultiplied colour" in stored else LEVEL
+    want = pipeline_output(blender, srgb if coverage else opaque)
+    assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+    finish(blender)
+    for stage in ("colorize", "stylize"):
+        result = bpy.data.images[f"{sketch.name} {blender.core.pipeline.RESULT_SUFFIX[stage]}"]
+        np.testing.assert_allclose(pixels_of(result), want[stage], atol=atol, err_msg=stage)
