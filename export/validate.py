@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 from nftgan.core.cliargs import Parser
-from nftgan.core.contract import ModelError, ModelInfo, describe_model
+from nftgan.core.contract import QUIET, ModelError, ModelInfo, describe_model, ort_cause
 from nftgan.core.pipeline import to_model_space
 from nftgan.core.styles import sample_sketch
 
@@ -48,7 +48,7 @@ def check_runs(info: ModelInfo) -> tuple[int, ...]:
 
     where = os.path.basename(info.path)
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3
+    opts.log_severity_level = QUIET  # a graph failing at run time: said once, below (not logged in red first)
     # the trained size, then (images) one multiple_of wider: the add-on runs any multiple of multiple_of
     probes = [probe_input(info)] + ([probe_input(info, wider=True)] if info.kind != "generate" else [])
     sess = None
@@ -65,8 +65,8 @@ def check_runs(info: ModelInfo) -> tuple[int, ...]:
                 else ""
             )
             raise ModelError(
-                f"{where}: the graph fails on a {tuple(x.shape)} input ({_first_line(exc)}){also}. "
-                "Re-export the model."
+                f"{where}: the graph fails on a {tuple(x.shape)} input{also}. Re-export the model. "
+                f"{ort_cause(exc)}"
             ) from exc
         want = expected_output_shape(info, x.shape)
         if tuple(y.shape) != want:
@@ -80,10 +80,6 @@ def check_runs(info: ModelInfo) -> tuple[int, ...]:
                 f"{'latent' if info.kind == 'generate' else 'sketch'}. Re-export it from a healthy checkpoint."
             )
     return expected_output_shape(info, probes[0].shape)
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
 
 def validate(path: str) -> ModelInfo:

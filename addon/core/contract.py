@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 CONTRACT_VERSION = "1"
@@ -370,13 +371,46 @@ def describe_model(path: str | os.PathLike) -> ModelInfo:
     info = info_from_metadata(path, props, inputs[0][1], outputs[0][1], inputs[0][0], outputs[0][0])
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.log_severity_level = 3
+    opts.log_severity_level = QUIET
     try:
         ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises several exception types for bad files
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if _DAMAGED.search(str(exc)):
+            raise ModelError(
+                f"{where} is damaged: its weights do not load. The download or copy may not have finished: "
+                f"copy it again, or re-export it with `nftgan export`. {ort_cause(exc)}"
+            ) from exc
         raise ModelError(
-            f"{where} is not a readable ONNX model ({first}). The file may be truncated or not a model; "
-            "re-export it with `nftgan export` or copy it again."
+            f"{where}: onnxruntime cannot load its graph (an operator, opset or node it does not support): "
+            f"re-export it with this NFTGan's `nftgan export`. {ort_cause(exc)}"
         ) from exc
     return info
+
+
+QUIET = 4  # onnxruntime's log level for NFTGan's sessions: fatal only (its errors are raised and said once)
+# onnxruntime's words for a file whose data is cut or broken (a graph it rejects says other things)
+_DAMAGED = re.compile(r"INVALID_PROTOBUF|Protobuf parsing failed|Deserialize tensor|buffer size mismatch")
+_ORT_NOISE = [  # (pattern, replacement): what of onnxruntime's exception text means nothing to a user
+    (r"\[ONNXRuntimeError\] : \d+ : \w+ : ", ""),  # its status code
+    (r"Load model from .*? failed: ?|Exception during initialization: ?", ""),  # the path again
+    (r"\S+\.(?:cc|cpp|h):\d+ (?:(?:void |bool |int )?[\w:~]+::[\w~]+\([^)]*\) )?", ""),  # C++ source
+    (
+        r"\S+ [=!<>]=? \S+ was false\. ?|Name:'[^']*' ?|Status Message: ?|(?:This is an )?[Ii]nvalid model\. ",
+        "",
+    ),
+    (r"Non-zero status code returned while running (\w+) node\. ?", r"\1 node: "),
+    (r'In Node, \("([^"]*)", (\w+),.*?, Error ', r"node \1 (\2): "),
+    (r"\s+", " "),
+]
+
+
+def ort_cause(exc: BaseException, limit: int = 160) -> str:
+    """onnxruntime's exception as a short trailing cause, "(onnxruntime: ...)": its status code, the path it
+    repeats, C++ source locations and signatures left out, cut at a word to about `limit` characters."""
+    text = str(exc)
+    for pattern, repl in _ORT_NOISE:
+        text = re.sub(pattern, repl, text)
+    text = text.strip() or type(exc).__name__
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",.;:") + " …"
+    return f"(onnxruntime: {text})"

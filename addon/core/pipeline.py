@@ -73,7 +73,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import colour, exemplar, hintfill, imageio
-from .contract import ModelError, ModelInfo, describe_model
+from .contract import QUIET, ModelError, ModelInfo, describe_model, ort_cause
 from .errors import Cancelled, ImageError, UserError
 from .files import os_error_message, refuse_overwrite
 from .imageio import as_rgba, check_size, resize, resize_bands
@@ -142,7 +142,7 @@ def session(info: ModelInfo, threads: int = 0, provider: str = "auto"):
             return sess
         wanted = providers(provider)
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts.log_severity_level = QUIET  # its errors are raised, and said once
         opts.intra_op_num_threads = max(0, int(threads))
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -215,12 +215,11 @@ def _run_tile(sess, info: ModelInfo, x: np.ndarray, job, clip: bool = False) -> 
     except Exception as exc:
         if job.cancelled:
             raise Cancelled() from None
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise UserError(
-            f"{info.name} ({os.path.basename(info.path)}) failed on a {x.shape[2]}x{x.shape[1]} tile: {first}. "
+            f"{info.name} ({os.path.basename(info.path)}) failed on a {x.shape[2]}x{x.shape[1]} tile. "
             f"Its graph may not take the sizes its metadata promises (multiples of {info.multiple_of} px): "
             f"check it with `nftgan validate {info.path}`, export it again with `nftgan export`, or take it "
-            f"out of {os.path.dirname(info.path)} and press Refresh Styles."
+            f"out of {os.path.dirname(info.path)} and press Refresh Styles. {ort_cause(exc)}"
         ) from exc
     finally:
         remove()

@@ -189,3 +189,74 @@ def test_header_reader_skips_initializers_listed_as_inputs(tmp_path):
     assert inputs == [("image", ["N", 3, "H", "W"])] and outputs == [("output", ["N", 3, "H", "W"])]
     assert props["nftgan.kind"] == "stylize"
     assert validate(str(path)).input_name == "image"
+
+
+def _rejected_op(model):
+    model.graph.node[1].op_type = "NoSuchOp"
+
+
+def _short_weights(model):
+    biggest = max(model.graph.initializer, key=lambda t: len(t.raw_data))
+    biggest.raw_data = biggest.raw_data[: len(biggest.raw_data) // 2]
+
+
+def _fixed_size(model):
+    """The output reshaped to the trained size: runs there, fails one multiple_of wider (at run time)."""
+    size = int(next(p.value for p in model.metadata_props if p.key == "nftgan.size"))
+    out = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = ["pre" if o == out else o for o in node.output]
+    model.graph.initializer.append(numpy_helper.from_array(np.array([1, 3, size, size], np.int64), "fixed"))
+    model.graph.node.append(helper.make_node("Reshape", ["pre", "fixed"], [out]))
+
+
+def _future_opset(model):
+    model.opset_import[0].version = 99
+
+
+@pytest.mark.parametrize(
+    "spoil, says",
+    [
+        ("cut", "is not a readable ONNX model (no complete graph). The file may be truncated"),
+        (_rejected_op, "onnxruntime cannot load its graph"),
+        (_future_opset, "onnxruntime cannot load its graph"),
+        (_short_weights, "is damaged: its weights do not load. The download or copy may not have finished"),
+        (_fixed_size, "the graph fails on a (1, 3, 32, 64) input; it takes its trained size"),
+    ],
+    ids=["truncated", "rejected-op", "future-opset", "short-weights", "fails-at-run-time"],
+)
+def test_a_model_onnxruntime_rejects_gets_one_clear_line(colorize_model, tmp_path, capfd, spoil, says):
+    """A real exported model, spoilt: `nftgan validate` prints one line: the file, what is wrong in a user's
+    terms, what to do, and onnxruntime's own words at most as a short cause at its end. It used to print
+    onnxruntime's raw log line first (in red, with its C++ source location: a graph failing at run time), and
+    its exception text inside the message ("[ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from
+    <path> failed:...", the path again, cut at 200 characters), calling a model with an operator it rejects
+    "not a readable ONNX model ... may be truncated"."""
+    path = tmp_path / "style.onnx"
+    if spoil == "cut":
+        data = colorize_model.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        model = onnx.load(colorize_model)
+        spoil(model)
+        onnx.save(model, path)
+    assert cli.main(["validate", str(path)]) == 1
+    out, err = capfd.readouterr()  # file descriptors: onnxruntime logs from C++, past sys.stderr
+    assert out == "" and err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith(f"{path}: INVALID — style.onnx") and says in err, err
+    assert ("Re-export" in err or "re-export" in err) and len(err) - len(str(path)) < 360, err
+    for noise in (
+        "[ONNXRuntimeError]",
+        "onnxruntime_src",
+        ".cc:",
+        ".h:",
+        "Traceback",
+        "\x1b[",
+        str(tmp_path)[1:] + "/style.onnx failed",
+    ):
+        assert noise not in err, err
+    if spoil != "cut":
+        assert (
+            err.rstrip().endswith(")")
+            and "(onnxruntime: " in err.split("Re-export")[-1].split("re-export")[-1]
+        ), err

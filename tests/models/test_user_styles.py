@@ -93,11 +93,15 @@ def test_a_model_folder_without_models_says_where_they_are(colorize_model, tmp_p
     assert not any(s.ok and "ink" in s.path for s in found)
 
 
-def test_a_style_whose_graph_fails_says_what_to_do_and_validate_finds_it_first(colorize_model, tmp_path):
+def test_a_style_whose_graph_fails_says_what_to_do_and_validate_finds_it_first(
+    colorize_model, tmp_path, capfd
+):
     """A U-Net (32 px, its graph takes multiples of 32) whose metadata promises other sizes. The style list
     reads only the header, so it is offered; Stylize's failure then names `nftgan validate FILE` and
     re-exporting, as the wrong-shape and NaN failures say what to do. `nftgan validate` catches it
-    beforehand, also when the promise still holds at the trained size (multiple_of 16: 32 px runs, 48 fails)."""
+    beforehand, also when the promise still holds at the trained size (multiple_of 16: 32 px runs, 48 fails).
+    Said once, with onnxruntime's words only as a short cause at the end (it used to log its own red line on
+    stderr first, and its status code and C++ source location were in the middle of the message)."""
     import numpy as np
     from nftgan.core import pipeline
     from nftgan.core.contract import ModelError
@@ -114,5 +118,8 @@ def test_a_style_whose_graph_fails_says_what_to_do_and_validate_finds_it_first(c
         said = str(failed.value)
         assert "failed on a " in said and f"check it with `nftgan validate {bad}`" in said, said
         assert "export it again with `nftgan export`" in said and "Refresh Styles" in said, said
+        assert said.endswith(")") and "Refresh Styles. (onnxruntime: " in said, said
+        assert "[ONNXRuntimeError]" not in said and ".cc:" not in said and ".h:" not in said, said
+        assert "onnxruntime" not in capfd.readouterr().err  # (C++'s stderr: file descriptors)
         with pytest.raises(ModelError, match="the graph fails on a"):
             validate(str(bad))
