@@ -50,6 +50,14 @@ def find_sketch(context, name: str = ""):
     return context.scene.nftgan.sketch
 
 
+def file_path(image) -> str:
+    """The file an image shows, when it is one on disk ("" for a packed, generated or linked-library image): a
+    path, no file I/O."""
+    if image.source != "FILE" or image.packed_file is not None or image.library is not None:
+        return ""
+    return bpy.path.abspath(image.filepath)
+
+
 def snapshot_bytes(image) -> int:
     """The memory `snapshot(image)` takes, from the image's size alone."""
     w, h = image.size

@@ -9,6 +9,7 @@ from the worker's PNG bytes, one per drain step. The sketch itself is only ever 
 
 from __future__ import annotations
 
+import os
 import time
 import zlib
 
@@ -135,6 +136,19 @@ def stage_options(scene) -> dict:
     }
 
 
+# The Image Editor's Image > Transform steps that turn a picture stored with EXIF orientation N upright (as
+# viewers show it: pillow's exif_transpose)
+UPRIGHT = {
+    2: "Flip Horizontally",
+    3: "Rotate 180°",
+    4: "Flip Vertically",
+    5: "Rotate 90° Clockwise, then Flip Horizontally",
+    6: "Rotate 90° Clockwise",
+    7: "Rotate 90° Counter-Clockwise, then Flip Horizontally",
+    8: "Rotate 90° Counter-Clockwise",
+}
+
+
 def start(
     context,
     pixels: np.ndarray,
@@ -143,14 +157,17 @@ def start(
     uid: int | None,
     live: bool = False,
     models: dict | None = None,
+    path: str = "",
 ) -> jobs.Job:
-    """Submit a stylize job for a pixel snapshot. Latest wins per sketch."""
+    """Submit a stylize job for a pixel snapshot. Latest wins per sketch. `path`: the sketch's file
+    (`images.file_path`), whose EXIF orientation the worker reads for the report's note (`UPRIGHT`)."""
     models = models or chosen_models(context.scene)
     options = stage_options(context.scene)
     opts = styles.settings(context)
     to_scene, to_rec709 = images.scene_matrices()  # the file's linear space, when not Rec.709
     meta = {
         "name": name,
+        "path": path,
         "uid": uid,
         "live": live,
         "t0": time.perf_counter(),
@@ -182,7 +199,8 @@ def start(
             job.check()
             out[stage] = images.result_payload(rgba, to_scene)
         # the provenance every result records (the model files' hashes are read once, then cached)
-        return [provenance.model_record(k, m) for k, m in models.items()], out
+        turned = imageio.file_orientation(path) if path else 1
+        return [provenance.model_record(k, m) for k, m in models.items()], out, turned
 
     key, label = f"stylize:{uid if uid is not None else name}", f"Stylize {name}"
     if live:  # not the panel's slot (no progress row flickering for each look); the running preview ends
@@ -212,7 +230,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     if meta["uid"] is not None:
         sketch = next((im for im in bpy.data.images if im.session_uid == meta["uid"]), None)
     base = sketch.name if sketch is not None else meta["name"]
-    records, results = job.result
+    records, results, turned = job.result
     items = list(results.items())
     job.result = None
     written = []
@@ -247,6 +265,12 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         note = ""
         if meta["uid"] is not None and sketch is None:
             note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
+        if turned != 1:
+            note += (
+                f". Note: {os.path.basename(meta['path'])} is shown as its file stores it, turned: other apps "
+                "turn it by its EXIF orientation, Blender does not (the results match it as shown); to stylize it "
+                f"upright: Image > Transform > {UPRIGHT[turned]}, then Stylize."
+            )
         runtime.report(
             f"NFTGan wrote {', '.join(repr(n) for n in written)} ({w}x{h}, "
             f"{seconds:.1f} s; {provenance.describe(records)}){note}"
@@ -329,7 +353,8 @@ class NFTGAN_OT_stylize(Operator):
 
         def begin():
             pixels, linear, models = take(context, image)
-            start(context, pixels, linear, image.name, image.session_uid, models=models)
+            path = images.file_path(image)
+            start(context, pixels, linear, image.name, image.session_uid, models=models, path=path)
             context.scene.nftgan.sketch = image
 
         return start_from(self, begin, f"Stylizing '{image.name}' in the background")

@@ -387,6 +387,72 @@ def png_size(data: bytes) -> tuple[int, int] | None:
     return struct.unpack(">II", data[16:24])
 
 
+def file_orientation(path: str) -> int:
+    """The EXIF Orientation (1-8) of an image file (JPEG, PNG, WebP, TIFF), read without pillow (the add-on's
+    worker, in Blender): a few small reads, up to the tag. 1 (as stored) when there is none, the file cannot be
+    read or its EXIF block is damaged. Blender shows every picture as stored, whatever its orientation says."""
+    try:
+        with open_regular(path) as fh:  # (a FIFO is refused, not waited on)
+            base = _exif_at(fh)
+            return _tiff_orientation(fh, base) if base is not None else 1
+    except (OSError, ValueError, struct.error):
+        return 1
+
+
+def _exif_at(fh) -> int | None:
+    """Where in the file its EXIF block's TIFF header starts ("II*\0" / "MM\0*"), or None."""
+    head = fh.read(12)
+    if head[:4] in (b"II*\0", b"MM\0*"):  # a TIFF file is its own EXIF block
+        return 0
+    if head[:2] == b"\xff\xd8":  # JPEG: the APP1 "Exif" segment, among those before the image data
+        fh.seek(2)
+        for _ in range(1 << 16):
+            marker = fh.read(4)
+            size = int.from_bytes(marker[2:], "big") - 2
+            if len(marker) < 4 or marker[0] != 0xFF or marker[1] in (0xD9, 0xDA) or size < 0:
+                return None
+            if marker[1] == 0xE1 and fh.read(6) == b"Exif\0\0":
+                return fh.tell()
+            fh.seek(fh.tell() - (6 if marker[1] == 0xE1 else 0) + size)
+        return None
+    png, webp = head[:8] == b"\x89PNG\r\n\x1a\n", head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    if png or webp:  # chunks: PNG's eXIf, WebP's EXIF (often at its end)
+        fh.seek(8 if png else 12)
+        for _ in range(1 << 16):
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return None
+            if png:
+                size, tag = int.from_bytes(chunk[:4], "big"), chunk[4:]
+            else:
+                size, tag = int.from_bytes(chunk[4:], "little"), chunk[:4]
+            if tag in (b"eXIf", b"EXIF"):
+                at = fh.tell()
+                return at + 6 if fh.read(6) == b"Exif\0\0" else at
+            if tag == b"IEND":
+                return None
+            fh.seek(fh.tell() + size + (4 if png else size & 1))  # PNG: its CRC; WebP: padded to even
+    return None
+
+
+def _tiff_orientation(fh, base: int) -> int:
+    """Tag 0x0112 of the IFD0 of the TIFF structure at `base` (1 when absent or not a SHORT in 1-8)."""
+    fh.seek(base)
+    header = fh.read(8)
+    order = {b"II": "<", b"MM": ">"}.get(header[:2])
+    if order is None or len(header) < 8:
+        return 1
+    fh.seek(base + struct.unpack(order + "I", header[4:])[0])
+    (count,) = struct.unpack(order + "H", fh.read(2))
+    entries = fh.read(12 * min(count, 1024))
+    for i in range(len(entries) // 12):
+        tag, kind, _, value = struct.unpack_from(order + "HHI2s", entries, 12 * i)
+        if tag == 0x0112:
+            o = struct.unpack(order + "H", value)[0] if kind == 3 else 1
+            return o if 1 <= o <= 8 else 1
+    return 1
+
+
 def write_png(path: str, rgba: np.ndarray) -> None:
     """Write durably (`files.write_durably`): a failed write leaves the old file, no half a file and no temp
     file, and raises a FileError that says why (a full disk, a read-only folder) and what to do."""

@@ -1227,3 +1227,39 @@ def test_a_movie_is_refused_with_what_to_do(blender, scene, tmp_path):
     ):
         bpy.ops.nftgan.stylize(image=movie.name)
     assert not [im for im in bpy.data.images if im.get(blender.images.RESULT_TAG)]
+
+
+def test_a_sketch_file_with_an_exif_orientation_is_stylized_as_blender_shows_it(blender, scene, tmp_path):
+    """Blender shows a picture as its file stores it, whatever its EXIF orientation says (a phone's portrait
+    photo or a scan stored sideways; seen in bpy 4.2.13 and 5.3.0, JPEG, PNG, WebP and TIFF), while
+    `nftgan stylize` and training turn it upright. Stylize takes what Blender shows, so the results line up
+    with the sketch pixel for pixel, and the report says once how to turn it upright in Blender, from the
+    file's header read on the worker. A file without the tag gets no such note."""
+    from PIL import Image
+
+    bpy = blender.bpy
+    stored = np.full((48, 80, 3), 255, np.uint8)
+    stored[:24, :40] = 0  # a dark top-left quarter, as stored
+    for name, orientation in (("turned.jpg", 6), ("upright.jpg", 1)):
+        im = Image.fromarray(stored)
+        exif = im.getexif()
+        if orientation != 1:
+            exif[0x0112] = orientation
+        im.save(tmp_path / name, quality=95, exif=exif.tobytes())
+        sketch = bpy.data.images.load(str(tmp_path / name))
+        assert tuple(sketch.size) == (80, 48)  # as stored: Blender does not turn it
+        want = expected_results(blender, blender.images.snapshot(sketch)[0])
+        assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+        finish(blender)
+        result = bpy.data.images[f"{name} stylized"]
+        assert tuple(result.size) == (80, 48)
+        np.testing.assert_allclose(pixels_of(result), want["stylize"], atol=1.01 / 255)
+        said = blender.runtime.last_report[1]
+        assert said.startswith(f"NFTGan wrote '{name} colorized'"), said
+        if orientation == 1:
+            assert "EXIF" not in said, said
+        else:
+            assert f"{name} is shown as its file stores it, turned" in said, said
+            assert said.endswith(
+                "to stylize it upright: Image > Transform > Rotate 90° Clockwise, then Stylize."
+            ), said

@@ -75,3 +75,39 @@ def test_a_pngs_alpha_is_straight_on_the_command_line(tmp_path):
         rgb = (pipeline.to_model_space(imageio.read_image(str(tmp_path / name))) + 1) / 2  # top-down planes
         np.testing.assert_allclose(rgb[:, 4, 3], expect, atol=1e-6, err_msg=name)
         np.testing.assert_allclose(rgb[:, 4, 6], 1.0, err_msg=name)  # the paper beside it
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tif"])
+def test_file_orientation_reads_the_exif_tag_without_pillow(tmp_path, ext):
+    """`file_orientation` (the add-on's, in Blender without pillow, on the worker) gives the EXIF Orientation
+    pillow reads, in each format that carries one (JPEG APP1, PNG eXIf, WebP EXIF, TIFF IFD0), 1 for a file
+    without the tag, a damaged EXIF block, a file cut short, one it cannot open or another format."""
+    for orientation in range(1, 9):
+        path = tmp_path / f"o{orientation}.{ext}"
+        im = Image.fromarray(np.zeros((6, 10, 3), np.uint8))
+        exif = im.getexif()
+        exif[0x0112] = orientation
+        exif[0x010F] = "Phone"  # a tag before it: the IFD is walked, not guessed
+        im.save(path, exif=exif.tobytes())
+        with Image.open(path) as back:
+            assert back.getexif().get(0x0112) == orientation
+        assert imageio.file_orientation(str(path)) == orientation, path
+    bare = tmp_path / f"bare.{ext}"
+    Image.fromarray(np.zeros((6, 10, 3), np.uint8)).save(bare)
+    assert imageio.file_orientation(str(bare)) == 1
+    data = (tmp_path / f"o6.{ext}").read_bytes()
+    for cut in (12, 40, len(data) // 2):
+        (tmp_path / "cut").write_bytes(data[:cut])
+        assert imageio.file_orientation(str(tmp_path / "cut")) in (1, 6)  # never raises
+    damaged = bytearray(data)
+    at = data.find(b"MM\x00*") if b"MM\x00*" in data else data.find(b"II*\x00")
+    damaged[at + 4 : at + 8] = b"\xff\xff\xff\x00"  # IFD0 far past the end
+    (tmp_path / f"damaged.{ext}").write_bytes(damaged)
+    assert imageio.file_orientation(str(tmp_path / f"damaged.{ext}")) == 1
+    if ext == "jpg":  # a segment whose length reads 0: not read again and again
+        (tmp_path / "zero.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x00" + data[6:])
+        assert imageio.file_orientation(str(tmp_path / "zero.jpg")) == 1
+    assert imageio.file_orientation(str(tmp_path / "missing.jpg")) == 1
+    assert imageio.file_orientation(str(tmp_path)) == 1  # a folder
+    (tmp_path / "t.txt").write_text("not an image")
+    assert imageio.file_orientation(str(tmp_path / "t.txt")) == 1
