@@ -33,6 +33,8 @@ GRID_SUFFIX = "grid"
 # Blender's whole-number properties (Seed, and the seed recorded on each image) are 32-bit
 MAX_SEED = 2**31 - 1
 SLOT = JobSlot("generate", latest_wins=True)
+# the add-on is being disabled (Blender quitting does that): a batch this stops was not cancelled by the artist
+_closing = False
 
 
 class NFTGanGenerateProps(PropertyGroup):
@@ -168,7 +170,7 @@ def start_publish(context) -> jobs.Job:
     def work(job):
         try:
             return collection.publish_collection(
-                req, backend, store, progress=job.progress, check=job.check, **opts
+                req, backend, store, progress=job.progress, check=job.check, closing=lambda: _closing, **opts
             )
         except collection.CollectionCancelled as exc:
             stopped["cancelled"] = exc
@@ -295,9 +297,13 @@ CLASSES = (NFTGanGenerateProps, NFTGAN_OT_generate, NFTGAN_OT_publish_collection
 
 
 def register():
+    global _closing
+    _closing = False
     bpy.types.Scene.nftgan_generate = PointerProperty(type=NFTGanGenerateProps)
 
 
 def unregister():
+    global _closing
+    _closing = True  # (before runtime's unregister stops the worker: the next start names the batch it cut)
     del bpy.types.Scene.nftgan_generate
     SLOT.clear()

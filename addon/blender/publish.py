@@ -368,10 +368,11 @@ def can_start(operator_class) -> bool:
 
 
 def resume_on_start() -> jobs.Job | None:
-    """Pending publishes of an earlier session (Blender closed or crashed mid-upload): finish or fail them."""
+    """Pending publishes of an earlier session (Blender closed or crashed mid-upload): finish or fail them;
+    and name the Publish Collection runs that died (mid-token or between tokens) with what is left."""
     store = ledger()
     pending = store.rows("pending")
-    if not pending:
+    if not pending and not collection.runs_recorded(store):  # (no Publish Collection run left a marker)
         return None
     builders = {}
     for row in pending:  # build on the main thread (preferences, online access); failures become reasons
@@ -396,11 +397,11 @@ def resume_on_start() -> jobs.Job | None:
 
     def work(job_):
         rows = service.resume_pending(store, backend_for, progress=job_.progress, check=job_.check)
-        return rows, collection.unfinished(store, rows)  # (the collections they are tokens of)
+        return rows, collection.interrupted(store)  # (batches that died, mid-token or between tokens)
 
     def done(job_):
         invalidate_gallery()
-        if job_.state == jobs.DONE and job_.result[0]:
+        if job_.state == jobs.DONE and any(job_.result):
             rows, collections = job_.result
             states = [r.state for r in rows]
             counts = ", ".join(
@@ -413,14 +414,18 @@ def resume_on_start() -> jobs.Job | None:
                 )
                 if state in states
             )
+            said = (
+                [f"Resumed {len(states)} interrupted publish(es): {counts} (see the gallery)."]
+                if rows
+                else []
+            )
+            said += [
+                f"The {c}: press Publish Collection (Generate Collection panel, the same model, Count, Seed and "
+                f"Collection name) to finish it; no token is {'staged' if c.staged else 'published'} twice."
+                for c in collections
+            ]
             runtime.report(
-                f"Resumed {len(states)} interrupted publish(es): {counts} (see the gallery)."
-                + "".join(
-                    f" The {c}: press Publish Collection (Generate Collection panel, the same model, Count, "
-                    f"Seed and Collection name) to finish it; no token is {'staged' if c.staged else 'published'}"
-                    " twice."
-                    for c in collections
-                ),
+                " ".join(said),
                 "INFO" if set(states) <= {"published", "staged"} and not collections else "WARNING",
             )
 

@@ -11,13 +11,22 @@ process died mid-upload) is resumed from its staged bytes, and only the missing 
 and published. The manifest (collection name, model, and per token: seed, token URI, CIDs; with its
 `image` and `external_link` it is also OpenSea's contract-level metadata, the URI a contract's
 contractURI() returns) is written locally and uploaded last, verified like everything else.
+
+A run in progress is a marker file beside the state file (`<id>.running`, naming the process), written
+before the first token and removed when the run ends with an outcome it reports: the manifest recorded,
+a Cancel, an error (not a stop while the program closes: nobody is told). A marker whose process has died
+(killed, crashed, Blender closed), whether a token was on its way or not, is what a later start names
+(`interrupted`): at every start, until a run of that collection ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -28,8 +37,11 @@ from .files import write_durably
 from .publish import metadata as md
 from .publish import service
 from .publish.backends import Backend
-from .publish.ledger import DONE, PENDING, Ledger, Row
+from .publish.ledger import DONE, PENDING, Ledger, Row, owner_gone
 from .publish.provenance import model_record, nftgan_request
+
+RUNNING = ".running"  # a run's marker: <collection id>.running, holding its owner ("host/pid/nonce")
+_LIVE: set[str] = set()  # the owners of the runs this process is doing now
 
 
 @dataclass
@@ -135,28 +147,68 @@ class Unfinished:
         return f"collection '{self.name}' is not finished ({out})"
 
 
-def unfinished(ledger: Ledger, rows: list[Row]) -> list[Unfinished]:
-    """The unfinished collections that `rows` (e.g. the publishes resumed at a start) are tokens of."""
-    folder = os.path.join(os.path.dirname(os.path.abspath(ledger.path)), "collections")
+def _folder(ledger: Ledger) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(ledger.path)), "collections")
+
+
+def runs_recorded(ledger: Ledger) -> bool:
+    """Whether any run's marker is on disk (one listdir: cheap enough for the main thread at a start)."""
     try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+        return any(n.endswith(RUNNING) for n in os.listdir(_folder(ledger)))
+    except OSError:
+        return False
+
+
+def _died(owner: str, renewed: float, pending: list[Row], ledger: Ledger) -> bool:
+    """A run's process ended without saying so: it was a process on this computer that is gone (or had this
+    process's pid and is not one of its runs), or it stopped renewing its run (at each token; Windows, another
+    computer) and holds none of its tokens' pending rows."""
+    if owner in _LIVE:
+        return False
+    host, _, rest = owner.partition("/")
+    if host == socket.gethostname() and rest.partition("/")[0] == str(os.getpid()):
+        return True
+    if owner_gone(owner):
+        return True
+    return renewed + ledger.lease < time.time() and all(ledger.orphaned(r) for r in pending)
+
+
+def interrupted(ledger: Ledger) -> list[Unfinished]:
+    """The collections whose run died unannounced (killed, crashed, Blender closed), mid-token or between two
+    tokens: named at every start until a run of them ends (finished, cancelled or stopped on an error)."""
+    folder = _folder(ledger)
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(RUNNING))
     except OSError:
         return []
-    found, everything = [], None
+    found, rows = [], None
     for name in names:
+        marker = os.path.join(folder, name)
         try:
-            with open(os.path.join(folder, name), encoding="utf-8") as fh:
+            with open(marker, encoding="utf-8") as fh:
+                owner = fh.read().strip()
+            renewed = os.stat(marker).st_mtime
+            with open(marker.removesuffix(RUNNING) + ".json", encoding="utf-8") as fh:
                 state = json.load(fh)
-            if "tokens" not in state or state.get("manifest_uri"):  # (an earlier version's file; finished)
+            if state.get("manifest_uri"):  # finished (a crash kept its marker): no run is left
+                _end(marker)
                 continue
-            if not any(_is_token(r, state) for r in rows):
+            rows = ledger.rows() if rows is None else rows
+            pending = [r for r in rows if r.state == PENDING and _is_token(r, state)]
+            if not _died(owner, renewed, pending, ledger):  # running, in this process or another
                 continue
+            done = {r.name for r in rows if r.state in DONE and _is_token(r, state)}
+            found.append(
+                Unfinished(state["name"], int(state["count"]), len(done), state["backend"] == "offline")
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):  # unreadable: not one to name
             continue
-        everything = ledger.rows() if everything is None else everything
-        done = {r.name for r in everything if r.state in DONE and _is_token(r, state)}
-        found.append(Unfinished(state["name"], int(state["count"]), len(done), state["backend"] == "offline"))
     return found
+
+
+def _end(marker: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(marker)
 
 
 def _staged_attributes(row: Row) -> list:
@@ -178,17 +230,19 @@ def publish_collection(
     check: Callable[[], None] | None = None,
     threads: int = 0,
     provider: str = "auto",
+    closing: Callable[[], bool] = lambda: False,
 ) -> CollectionResult:
     """Publish (or finish publishing) the collection. Raises PublishError on the first token that fails,
     CollectionCancelled (saying how many tokens are out) when `check()` cancels; running it again continues
-    where it stopped."""
+    where it stopped. A run that ends so while `closing()` (Blender quitting: nobody is told how it ended) is
+    left recorded, as a killed one is, for the next start to name."""
     if not req.plan:
         raise PublishError("the collection is empty: choose how many tokens to publish")
     if not req.name.strip():
         raise PublishError("the collection needs a name (tokens are called '<name> #1', '<name> #2' ...)")
     model_hash = styles.model_hash(req.model.path)
     cid = collection_id(req, backend, model_hash)
-    folder = os.path.join(os.path.dirname(os.path.abspath(ledger.path)), "collections")
+    folder = _folder(ledger)
     software = md.software_version()
     n = len(req.plan)
 
@@ -208,6 +262,10 @@ def publish_collection(
         },
     }
     state = _state(folder, cid, ledger, about)
+    owner, marker = Ledger.new_owner(), os.path.join(folder, cid + RUNNING)
+    os.makedirs(folder, exist_ok=True)
+    write_durably(marker, owner.encode())  # before any token: a run that dies from here on is named
+    _LIVE.add(owner)
 
     def mine(row: Row) -> bool:
         return _is_token(row, state)
@@ -230,6 +288,8 @@ def publish_collection(
                 tokens.append(done[name])
                 skipped += 1
                 continue
+            with contextlib.suppress(OSError):
+                os.utime(marker)  # the run is alive (what another computer can go by)
             progress(i / n, f"token {i + 1} of {n}: generating")
             (rgba,) = generate.run(
                 req.model, generate.latents([sample], req.model.latent), threads=threads, provider=provider
@@ -310,7 +370,17 @@ def publish_collection(
         write_durably(
             os.path.join(folder, f"{cid}.json"), json.dumps({**state, "manifest_uri": uri}).encode()
         )
+        _end(marker)
         return CollectionResult(cid, tokens, skipped, path, uri)
+    # a run that ends with an outcome it reports (Cancel, an error) leaves no marker: it did not die unannounced
     except Cancelled:
+        if not closing():
+            _end(marker)
         out = {r.name for r in ledger.rows() if r.state in DONE and mine(r)}
         raise CollectionCancelled(len(out), n, backend.http is None) from None
+    except Exception:
+        if not closing():
+            _end(marker)
+        raise
+    finally:
+        _LIVE.discard(owner)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 
 import pytest
@@ -232,39 +233,93 @@ def test_cancel_ends_the_manifest_upload_of_a_run_again_that_sends_no_token(
     assert time.monotonic() - t0 < 2.0
 
 
-def test_the_collections_an_interrupted_token_belongs_to_are_named_with_what_is_left(
+def _killed_between_tokens(req, backend, ledger, n: int) -> None:
+    """Publish the collection in a process that "dies" (KeyboardInterrupt, not an Exception) after token n's
+    ledger row is final, before token n + 1 begins: no pending row is left."""
+
+    def progress(_fraction, message):
+        if message.startswith(f"token {n + 1} of "):
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        collection.publish_collection(req, backend, ledger, progress=progress)
+
+
+def test_a_batch_that_died_is_named_with_what_is_left_until_it_is_finished(
     generate_model, server, backend_for, ledger, monkeypatch
 ):
-    """What a Blender started after a batch died says (collection.unfinished): the collection of the token it
-    resumed, how many of its tokens are out, until the manifest is out; a same-named collection with other
-    seeds, a finished one and a state file of an earlier version (without the collection's tokens) are not
-    named."""
+    """What a Blender started after a batch died says (collection.interrupted): the collection, how many of
+    its tokens are out, whether its process died mid-upload (a pending row) or between two tokens (none: it
+    was not named at all), at every start until its manifest is out; a same-named collection with other
+    seeds that finished is not named."""
     req = _request(generate_model, n=4)
     backend = backend_for("kubo")
     other = collection.CollectionRequest(model=req.model, plan=generate.seeds_plan(300, 2), name=req.name)
-    theirs = collection.publish_collection(other, backend, ledger)  # same name, other seeds: finished
-    calls = _killed_at_mark(req, backend, ledger, monkeypatch, 3)
-    (pending,) = ledger.rows(PENDING)
-    resumed = service.resume_pending(ledger, lambda row: backend)
-    assert [r.id for r in resumed] == [pending.id]
-    (left,) = collection.unfinished(ledger, resumed)
-    assert (left.name, left.count, left.done, left.staged) == ("Toy Punks", 4, 3, False)
+    collection.publish_collection(other, backend, ledger)  # same name, other seeds: finished
+    assert collection.interrupted(ledger) == []
+
+    _killed_between_tokens(req, backend, ledger, 2)
+    assert ledger.rows(PENDING) == []
+    (left,) = collection.interrupted(ledger)
+    assert (left.name, left.count, left.done, left.staged) == ("Toy Punks", 4, 2, False)
     assert str(left) == (
-        "collection 'Toy Punks' is not finished (3 of 4 tokens are published; 1 and the collection manifest "
+        "collection 'Toy Punks' is not finished (2 of 4 tokens are published; 2 and the collection manifest "
         "are not yet)"
     )
-    assert collection.unfinished(ledger, theirs.tokens) == []  # the finished same-named collection's tokens
-    assert len(collection.unfinished(ledger, [ledger.get(calls[0])])) == 1  # (one of its own, done: named)
+    assert len(collection.interrupted(ledger)) == 1  # at every start, not once
+
+    _killed_at_mark(req, backend, ledger, monkeypatch, 1)  # run 2 dies mid-upload of token 3
+    (pending,) = ledger.rows(PENDING)
+    assert [r.id for r in service.resume_pending(ledger, lambda row: backend)] == [pending.id]
+    (left,) = collection.interrupted(ledger)
+    assert (left.name, left.done) == ("Toy Punks", 3)
 
     result = collection.publish_collection(req, backend, ledger)
-    assert result.skipped == 3 and collection.unfinished(ledger, resumed) == []  # finished
+    assert result.skipped == 3 and collection.interrupted(ledger) == []  # finished: named no more
     folder = os.path.join(os.path.dirname(ledger.path), "collections")
-    state_file = os.path.join(folder, f"{result.collection_id}.json")
-    with open(state_file, encoding="utf-8") as fh:
-        state = json.load(fh)
-    with open(state_file, "w", encoding="utf-8") as fh:  # as an earlier version wrote it
-        json.dump({"id": state["id"], "after_row": state["after_row"]}, fh)
-    assert collection.unfinished(ledger, resumed) == []
-    assert collection.publish_collection(req, backend, ledger).skipped == 4  # its next run completes it
-    with open(state_file, encoding="utf-8") as fh:
-        assert json.load(fh)["name"] == "Toy Punks"
+    assert not [n for n in os.listdir(folder) if n.endswith(".running")]
+
+
+def test_a_batch_that_runs_or_ended_with_a_report_is_not_named(generate_model, server, backend_for, ledger):
+    """Only a batch whose process died unannounced is named at a start: not one running in this process, nor
+    in another living one (until it stops renewing its run, a token's time at most), nor one that was
+    cancelled (the artist stopped it, and was told how far it got) or stopped on an error (said at the time,
+    with how far it got)."""
+    backend = backend_for("kubo")
+    req = _request(generate_model, n=3)
+    seen = []
+
+    def check():  # while this process runs the batch
+        seen.append(collection.interrupted(ledger))
+
+    collection.publish_collection(req, backend, ledger, check=check)
+    assert seen and not any(seen)
+
+    cancelled = collection.CollectionRequest(req.model, generate.seeds_plan(400, 3), "Cancelled")
+    pressed = []
+
+    def progress(_fraction, message):
+        pressed.extend([1] if message.startswith("token 2 of 3") else [])
+
+    def cancel():  # Cancel pressed between token 1 and token 2
+        if pressed:
+            raise Cancelled()
+
+    with pytest.raises(collection.CollectionCancelled, match="1 of 3 tokens are published"):
+        collection.publish_collection(cancelled, backend, ledger, progress=progress, check=cancel)
+    failed = collection.CollectionRequest(req.model, generate.seeds_plan(500, 3), "Failed")
+    server.inject("/api/v0/add", "pass", "pass", *["500"] * 4)
+    with pytest.raises(PublishError):
+        collection.publish_collection(failed, backend, ledger)
+    assert collection.interrupted(ledger) == []
+
+    died = collection.CollectionRequest(req.model, generate.seeds_plan(600, 3), "Other Blender")
+    _killed_between_tokens(died, backend, ledger, 1)
+    folder = os.path.join(os.path.dirname(ledger.path), "collections")
+    (marker,) = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".running")]
+    with open(marker, "w", encoding="utf-8") as fh:  # as another process, alive, running it now writes it
+        fh.write(f"{socket.gethostname()}/{os.getppid()}/0a1b2c3d")
+    assert collection.interrupted(ledger) == []
+    old = time.time() - 2 * ledger.lease
+    os.utime(marker, (old, old))  # it stopped renewing its run a minute ago (hung; or another computer)
+    assert [c.name for c in collection.interrupted(ledger)] == ["Other Blender"]

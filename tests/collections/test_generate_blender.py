@@ -186,6 +186,10 @@ def test_a_cancelled_publish_collection_says_how_many_tokens_are_out_and_finishe
             "Publishing collection 'Cancelled Blobs' was cancelled: 1 of 3 tokens are published, 2 are not yet. "
             "Publish Collection again publishes the other 2 without publishing any token twice.",
         )
+        blender.publish.unregister()  # Blender started again: a cancelled batch is not announced as unfinished
+        blender.publish.register()  # (the artist stopped it, and its report said how far it got)
+        assert blender.runtime.worker.wait_idle(60)
+        assert not blender.runtime.drain() and blender.runtime.last_report == (level, message)
         result = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT").result
         assert result.skipped == 1 and [t.state for t in result.tokens] == ["published"] * 3
     finally:
@@ -292,6 +296,99 @@ def test_blender_reopened_after_an_interrupted_publish_collection_says_what_is_l
         )
         blender.runtime.last_report = ("INFO", "")
         blender.publish.unregister()  # finished: a later start has nothing to resume and says nothing of it
+        blender.publish.register()
+        assert blender.runtime.worker.wait_idle(60)
+        assert not blender.runtime.drain() and blender.runtime.last_report == ("INFO", "")
+    finally:
+        prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", ""
+
+
+BETWEEN_TOKENS = """
+import os, sys, time
+from bl_ext.user_default.nftgan.blender import preferences, runtime
+from bl_ext.user_default.nftgan.core.publish.ledger import Ledger
+how, name = sys.argv[-2], "Cut Blobs " + sys.argv[-2]
+prefs = preferences.get()
+prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", sys.argv[-1]
+props = bpy.context.scene.nftgan_generate
+props.generate_id, props.count, props.seed, props.collection_name = "generate", 3, 70, name
+staged, cut = Ledger.mark_staged, []
+def cutting(self, *args, **kw):  # token 1's ledger row is final; Blender dies or closes before token 2 begins
+    row = staged(self, *args, **kw)
+    if row.name == name + " #1":
+        if how == "killed":
+            os._exit(9)
+        job = runtime.worker.current
+        cut.append(job)
+        for _ in range(12000):  # (until Blender, closing, stops it)
+            if job.cancelled:
+                break
+            time.sleep(0.01)
+    return row
+Ledger.mark_staged = cutting
+bpy.ops.nftgan.publish_collection("EXEC_DEFAULT")
+if how == "closed":
+    for _ in range(12000):
+        if cut:
+            break
+        time.sleep(0.01)
+    addon_utils.disable_all()  # what Blender runs when it quits (in bpy.utils._on_exit from 4.3)
+    print("CLOSED", cut[0].state, flush=True)
+    os._exit(7)
+runtime.worker.wait_idle(120)
+print("NOT CUT", runtime.drain(), runtime.last_report)
+"""
+
+
+@pytest.mark.parametrize("how", ["killed", "closed"])
+def test_blender_reopened_after_publish_collection_stopped_between_tokens_says_what_is_left_at_every_start(
+    how, blender, gen_props, tmp_path
+):
+    """Blender died (a real Blender process on the same profile, killed) or was closed after token 1 of 3
+    was recorded, before token 2 began: no publish was pending, and the next start said nothing; the
+    collection was left half published, without its manifest. Each start now says which collection is
+    unfinished, how far it got and that Publish Collection finishes it, until it is finished."""
+    import subprocess
+    import sys
+
+    prefs = blender.preferences.get()
+    offline, name = str(tmp_path / "offline"), f"Cut Blobs {how}"
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", offline
+    try:
+        ledger = blender.publish.ledger()
+        cut = subprocess.run(  # another Blender (this test's profile: the same ledger)
+            [sys.executable, "-c", START_UP + BETWEEN_TOKENS, how, offline],
+            capture_output=True,
+            text=True,
+            env=start_up_env(blender, blender.profile),
+            timeout=300,
+            cwd=blender.profile,
+        )
+        assert cut.returncode == {"killed": 9, "closed": 7}[how], cut.stdout[-2000:] + cut.stderr[-2000:]
+        rows = {r.name: r.state for r in ledger.rows() if r.name.startswith(name)}
+        assert rows == {f"{name} #1": "staged"}  # nothing pending: nothing to resume
+
+        said = (
+            "WARNING",
+            f"The collection '{name}' is not finished (1 of 3 tokens are staged; 2 and the collection "
+            "manifest are not yet): press Publish Collection (Generate Collection panel, the same model, Count, "
+            "Seed and Collection name) to finish it; no token is staged twice.",
+        )
+        for _start in range(2):  # Blender reopened, and reopened again: said each time
+            blender.runtime.last_report = ("INFO", "")
+            blender.publish.unregister()
+            blender.publish.register()
+            assert blender.runtime.worker.wait_idle(60)
+            blender.runtime.drain()
+            assert blender.runtime.last_report == said
+
+        gen_props.count, gen_props.seed, gen_props.variation = 3, 70, "SEEDS"
+        gen_props.collection_name = name
+        result = _run(blender, bpy.ops.nftgan.publish_collection, "EXEC_DEFAULT").result
+        assert result.skipped == 1 and [t.state for t in result.tokens] == ["staged"] * 3
+        assert [r.name for r in ledger.rows()].count(f"{name} #1") == 1  # none twice
+        blender.runtime.last_report = ("INFO", "")
+        blender.publish.unregister()  # finished: a later start says nothing of it
         blender.publish.register()
         assert blender.runtime.worker.wait_idle(60)
         assert not blender.runtime.drain() and blender.runtime.last_report == ("INFO", "")

@@ -125,6 +125,13 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def owner_gone(owner: str) -> bool:
+    """The owner ("host/pid/nonce") was a process on this computer that has ended (kill -9, a crash)."""
+    host, _, rest = owner.partition("/")
+    pid = rest.partition("/")[0]
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
 class Ledger:
     lease = LEASE
 
@@ -247,11 +254,7 @@ class Ledger:
         a process on this computer that has ended (kill -9, a crash)."""
         if row.state != PENDING:
             return False
-        if not row.owner or row.lease < time.time():
-            return True
-        host, _, rest = row.owner.partition("/")
-        pid = rest.partition("/")[0]
-        return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+        return not row.owner or row.lease < time.time() or owner_gone(row.owner)
 
     def claim(self, row: Row, owner: str) -> bool:
         """Take an orphaned row (atomically: of two processes claiming it, one wins)."""
