@@ -6,7 +6,8 @@ between two seeds) and encodes the PNGs; the main thread then writes one image d
 on the image. The same model and seed give the same image every time, here and in `nftgan generate`.
 
 Publish Collection: the same plan, published token by token with the chosen publish backend through
-addon.core.collection (ledger-backed: an interrupted batch continues without publishing a token twice).
+addon.core.collection (ledger-backed: an interrupted batch continues without publishing a token twice). It
+is a job of the publish slot: the panel draws its progress (token k of N: step) and Cancel from memory.
 """
 
 from __future__ import annotations
@@ -288,7 +289,8 @@ class NFTGAN_PT_generate(ImageEditorSidebar, Panel):
         box.prop(props, "collection_name")
         box.prop(props, "description")
         box.label(text=f"to {LABELS[publish.chosen_kind(context)]} (Preferences)")
-        box.operator(NFTGAN_OT_publish_collection.bl_idname, icon="EXPORT")
+        if not publish.SLOT.draw(box):  # a publish running: where it is (token k of N: step) and Cancel
+            box.operator(NFTGAN_OT_publish_collection.bl_idname, icon="EXPORT")
         if props.last_manifest:
             box.label(text=props.last_manifest)
 

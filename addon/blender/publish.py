@@ -362,7 +362,7 @@ def can_start(operator_class) -> bool:
         return True
     operator_class.poll_message_set(
         f"'{job.label}' is running: one publish at a time. Its progress and Cancel are in the Publish as NFT "
-        "panel (Image Editor > Sidebar > NFTGan)"
+        "and Generate Collection panels (Image Editor > Sidebar > NFTGan)"
     )
     return False
 

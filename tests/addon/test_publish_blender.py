@@ -534,7 +534,7 @@ def test_cancel_publishing_from_the_panel(nftgan, prefs, server):
     # greyed out, and the tooltip says why (it said nothing; from a script 'context is incorrect')
     why = (
         r"'Publish Wait stylized' is running: one publish at a time\. Its progress and Cancel are in the "
-        r"Publish as NFT panel \(Image Editor > Sidebar > NFTGan\)"
+        r"Publish as NFT and Generate Collection panels \(Image Editor > Sidebar > NFTGan\)"
     )
     for op in (bpy.ops.nftgan.publish, bpy.ops.nftgan.publish_collection):
         assert not op.poll()

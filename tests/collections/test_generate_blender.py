@@ -14,6 +14,7 @@ from nftgan.core import generate as core
 
 from ..addon.conftest import pixels_of
 from ..addon.test_blender import START_UP, start_up_env
+from ..addon.test_publish_blender import _Layout
 
 bpy = pytest.importorskip("bpy")
 
@@ -171,10 +172,16 @@ def test_a_cancelled_publish_collection_says_how_many_tokens_are_out_and_finishe
         gen_props.count, gen_props.seed, gen_props.variation = 3, 80, "SEEDS"
         gen_props.collection_name = "Cancelled Blobs"
         server.inject("/api/v0/add", "pass", "pass", ("hold", arrived, release))  # token 2's image
+        assert _drawn(blender)["button"]  # no job: the panel shows Publish Collection
         assert bpy.ops.nftgan.publish_collection("EXEC_DEFAULT") == {"FINISHED"}
         assert arrived.wait(60)
+        shown = _drawn(blender)  # token 2's image on its way: where it is, and Cancel, in the panel
+        assert not shown["button"], shown
+        ((text, factor),), (key,) = shown["progress"], shown["cancel"]
+        assert text == "token 2 of 3: Uploading Cancelled-Blobs-2.png (0.00 MB) to Local IPFS node (kubo)"
+        assert 1 / 3 <= factor < 2 / 3
         t0 = time.monotonic()
-        assert bpy.ops.nftgan.cancel_jobs(key="publish") == {"FINISHED"}  # the panel's Cancel button
+        assert bpy.ops.nftgan.cancel_jobs(key=key) == {"FINISHED"}  # the panel's Cancel button
         assert blender.runtime.worker.wait_idle(60)
         took = time.monotonic() - t0
         release.set()
@@ -186,6 +193,7 @@ def test_a_cancelled_publish_collection_says_how_many_tokens_are_out_and_finishe
             "Publishing collection 'Cancelled Blobs' was cancelled: 1 of 3 tokens are published, 2 are not yet. "
             "Publish Collection again publishes the other 2 without publishing any token twice.",
         )
+        assert _drawn(blender)["button"]
         blender.publish.unregister()  # Blender started again: a cancelled batch is not announced as unfinished
         blender.publish.register()  # (the artist stopped it, and its report said how far it got)
         assert blender.runtime.worker.wait_idle(60)
@@ -196,6 +204,37 @@ def test_a_cancelled_publish_collection_says_how_many_tokens_are_out_and_finishe
         release.set()
         prefs.publish_backend = "OFFLINE"
         bpy.context.preferences.system.use_online_access = False
+
+
+def _drawn(blender) -> dict:
+    """What the Generate Collection panel's draw() shows of Publish Collection: its button, or a job's
+    progress (text, factor) and the Cancel button's job key."""
+    calls = []
+
+    class Drawn(_Layout):
+        def _child(self, *_a, **_k):
+            return Drawn(calls)
+
+        row = column = box = split = _child
+
+        def progress(self, **kw):
+            calls.append(("progress", kw["text"], kw["factor"]))
+
+        def operator(self, idname, **kw):
+            super().operator(idname, **kw)
+
+            class Props:
+                def __setattr__(self, name, value):
+                    calls.append(("set", f"{idname}.{name}", value))
+
+            return Props()
+
+    blender.generate.NFTGAN_PT_generate.draw(type("P", (), {"layout": Drawn(calls)})(), bpy.context)
+    return {
+        "button": ("operator", "nftgan.publish_collection") in calls,
+        "progress": [c[1:] for c in calls if c[0] == "progress"],
+        "cancel": [c[2] for c in calls if c[:2] == ("set", "nftgan.cancel_jobs.key")],
+    }
 
 
 def test_a_rejected_token_stops_publish_collection_in_one_sentence_each(blender, gen_props, server):
