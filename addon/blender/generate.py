@@ -120,12 +120,15 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
     if not SLOT.ended(job, failed="Generate failed", cancelled="Generate cancelled"):
         return []
     records, results = job.result
-    names = []
+    names, kept = [], []
     for i, (flat, (h, w), png, digest) in enumerate(results):
         stem = plan[i].stem if i < len(plan) else GRID_SUFFIX
+        painted = []
         image = images.write_result(
-            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, records, digest
+            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, records, digest, painted
         )
+        if painted:
+            kept.append(images.kept_note(painted[0], image.name))
         if i < len(plan):
             image["nftgan_seed"] = plan[i].seed
             if plan[i].seed_to is not None:
@@ -134,7 +137,7 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
     _show(bpy.data.images[names[-1]])
     runtime.report(
         f"Generated {len(plan)} images from {info.name} in {time.perf_counter() - t0:.1f} s "
-        f"(grid: '{names[-1]}')"
+        f"(grid: '{names[-1]}')" + (f". {' '.join(kept)}" if kept else "")
     )
     return names
 

@@ -4,7 +4,8 @@ Main thread, before: one `foreach_get` of the sketch's pixels (images.snapshot, 
 Worker: core.pipeline (colorize -> stylize -> optional upscale) and PNG encoding of the results.
 Main thread, after (`apply_results`, run by runtime.drain()): new image datablocks
 "<sketch> colorized" / "<sketch> stylized" / "<sketch> upscaled" filled with `foreach_set` and packed
-from the worker's PNG bytes, one per drain step. The sketch itself is only ever read.
+from the worker's PNG bytes, one per drain step (a result painted on is kept, and the new one numbered:
+`images.write_result`). The sketch itself is only ever read.
 """
 
 from __future__ import annotations
@@ -233,11 +234,12 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     records, results, turned = job.result
     items = list(results.items())
     job.result = None
-    written = []
+    written, kept = [], []  # kept: the status line's sentences for results kept with paint on them
 
     def write(i: int) -> None:  # one image per step: Blender's timer spreads them over its ticks
         stage, (flat, (h, w), png, digest) = items[i]
         items[i] = (stage, (None, (h, w), None, digest))  # its pixels are Blender's once written: free ours
+        painted = []
         image = images.write_result(
             images.result_name(base, pipeline.RESULT_SUFFIX[stage]),
             flat,
@@ -249,14 +251,19 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             meta["uid"],
             records,
             digest,
+            painted,
         )
         written.append(image.name)
+        if painted:
+            kept.append(images.kept_note(painted[0], image.name))
         if i + 1 < len(items):
             runtime.later(lambda: write(i + 1))
             return
         last_result[base] = written[-1]
         if meta["live"]:  # up to 10 previews a second: no status line or undo step for each
             runtime.redraw()
+            if kept:  # (once per painted result: later previews update the numbered one)
+                runtime.report(" ".join(kept))
             return
         seconds = time.perf_counter() - meta["t0"]
         runtime.later(lambda: done(w, h, seconds))  # a step of its own: no timer tick both writes and reports
@@ -274,6 +281,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         runtime.report(
             f"NFTGan wrote {', '.join(repr(n) for n in written)} ({w}x{h}, "
             f"{seconds:.1f} s; {provenance.describe(records)}){note}"
+            + (f". {' '.join(kept)}" if kept else "")
         )
         try:
             bpy.ops.ed.undo_push(message="NFTGan Stylize")

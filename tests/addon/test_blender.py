@@ -416,6 +416,154 @@ def test_a_result_painted_on_and_renamed_is_kept(blender, scene):
     assert nodes["NFTGan Result"].image == mine
 
 
+def _paint_on(blender, image, corner=40) -> np.ndarray:
+    """The artist paints a black square on a result (written straight into its pixels: what a paint stroke
+    does to the buffer); returns the pixels as shown."""
+    painted = pixels_of(image).copy()
+    painted[:corner, :corner, :3] = 0
+    linear = blender.core.imageio.srgb_to_linear(painted) if image.is_float else painted
+    image.pixels.foreach_set(linear.ravel())
+    image.update()
+    return painted
+
+
+def _results(blender, stage):
+    return [im.name for im in blender.bpy.data.images if im.get(blender.images.RESULT_TAG) == stage]
+
+
+def test_a_result_painted_on_is_kept_and_the_new_one_is_numbered(blender, scene):
+    """The artist paints on a result and Stylizes again: the painted result keeps its paint, its name and the
+    material showing it; the new result lands beside it under a numbered name, and the status line says so.
+    A result that was not painted on is updated in place as before, and later Stylizes update the numbered
+    result in place rather than adding one more image each time."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    nodes = bpy.context.active_object.active_material.node_tree.nodes
+    mine, colorized = bpy.data.images["Sketch stylized"], bpy.data.images["Sketch colorized"]
+    assert nodes["NFTGan Result"].image == mine
+    uid = colorized.session_uid
+    painted = _paint_on(blender, mine)
+
+    paint(sketch, HOUSE[:1])
+    second = expected_results(blender, pixels_of(sketch))
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    assert bpy.data.images["Sketch stylized"] == mine
+    np.testing.assert_allclose(pixels_of(mine), painted, atol=1e-5)  # the paint, untouched
+    assert nodes["NFTGan Result"].image == mine  # the material still shows the painted image
+    assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001"]
+    new = bpy.data.images["Sketch stylized.001"]
+    np.testing.assert_allclose(pixels_of(new), second["stylize"], atol=1.01 / 255)
+    # not painted on: updated in place, as before
+    assert _results(blender, "colorize") == ["Sketch colorized"]
+    assert bpy.data.images["Sketch colorized"].session_uid == uid
+    np.testing.assert_allclose(pixels_of(colorized), second["colorize"], atol=1.01 / 255)
+    report = blender.runtime.last_report[1]
+    assert (
+        "'Sketch stylized' had paint on it and was kept; the new result is 'Sketch stylized.001'." in report
+    )
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}  # Apply to Material: the newest result
+    assert nodes["NFTGan Result"].image == new
+
+    paint(sketch, HOUSE)  # again: the numbered result is updated in place, the painted one left alone
+    third = expected_results(blender, pixels_of(sketch))
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001"]
+    assert bpy.data.images["Sketch stylized.001"] == new
+    np.testing.assert_allclose(pixels_of(new), third["stylize"], atol=1.01 / 255)
+    np.testing.assert_allclose(pixels_of(mine), painted, atol=1e-5)
+    assert "had paint on it" not in blender.runtime.last_report[1]
+
+    # Live Preview keeps paint too: a result painted on is kept once, then the previews update the new one
+    painted_new = _paint_on(blender, new, corner=20)
+    scene.nftgan.live_preview = True
+    for i in range(2):
+        paint(sketch, HOUSE[: i + 1], width=2 + i)
+        blender.stylize.live_tick(now=1000.0 * (i + 1))
+        finish(blender)
+        assert _results(blender, "stylize") == [
+            "Sketch stylized",
+            "Sketch stylized.001",
+            "Sketch stylized.002",
+        ]
+        if i == 0:
+            report = blender.runtime.last_report[1]
+            assert "'Sketch stylized.001' had paint on it and was kept" in report
+            assert "the new result is 'Sketch stylized.002'" in report
+    np.testing.assert_allclose(
+        pixels_of(bpy.data.images["Sketch stylized.002"]),
+        expected_results(blender, pixels_of(sketch))["stylize"],
+        atol=1.01 / 255,
+    )
+    np.testing.assert_allclose(pixels_of(new), painted_new, atol=1e-5)
+    np.testing.assert_allclose(pixels_of(mine), painted, atol=1e-5)
+
+
+def test_the_pixel_digest_tells_paint_apart(blender):
+    """`pixels_digest` (what tells a result painted on from one as NFTGan wrote it, cheaper than crc32) changes
+    with any change paint makes: one bit anywhere, two pixels swapped, the image flipped, and pure green
+    painted over a black block 512 pixels wide (only the second channel changes, by a power of two: that
+    block's wrapping row and column sums do not change)."""
+    digest = blender.images.pixels_digest
+    rng = np.random.default_rng(3)
+    px = rng.random((1024, 1024, 4), dtype=np.float32)
+    px[:512, :512, :3] = 0
+    base = digest(px.ravel(), 1024)
+    changed = []
+    for i in (0, 1, 4097, px.size - 1):
+        bits = px.ravel().view(np.uint32).copy()
+        bits[i] ^= 1
+        changed.append(bits.view(np.float32))
+    swapped = px.copy()
+    swapped[[3, 700], [5, 9]] = swapped[[700, 3], [9, 5]]
+    green = px.copy()
+    green[:512, :512, 1] = 1.0
+    for other in (*changed, swapped, px[::-1], px[:, ::-1], green):
+        assert digest(np.ascontiguousarray(other).ravel(), 1024) != base
+    assert digest(px.copy().ravel(), 1024) == base
+
+
+def test_paint_on_a_result_is_kept_across_saving_and_reopening(blender, scene, tmp_path):
+    """Paint made before a save is in the result's packed PNG; a Stylize after reopening keeps that result
+    rather than packing the new one over it. So is paint made after reopening. A result not painted on is
+    updated in place after reopening, as before."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    painted = _paint_on(blender, bpy.data.images["Sketch stylized"])
+    path = str(tmp_path / "painted.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    assert not bpy.data.images["Sketch stylized"].is_dirty
+    paint(bpy.data.images["Sketch"], HOUSE[:1])
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}
+    finish(blender)
+    before_save = bpy.data.images["Sketch stylized"]
+    np.testing.assert_allclose(pixels_of(before_save), painted, atol=1.01 / 255)  # (8-bit since the save)
+    assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001"]
+    assert _results(blender, "colorize") == ["Sketch colorized"]
+    assert "'Sketch stylized' had paint on it and was kept" in blender.runtime.last_report[1]
+
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    after = _paint_on(blender, bpy.data.images["Sketch colorized"])  # painted after reopening
+    paint(bpy.data.images["Sketch"], HOUSE)
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}
+    finish(blender)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch colorized"]), after, atol=1e-5)
+    assert _results(blender, "colorize") == ["Sketch colorized", "Sketch colorized.001"]
+    assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001"]  # .001: in place
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch stylized"]), painted, atol=1.01 / 255)
+    assert "'Sketch colorized' had paint on it and was kept" in blender.runtime.last_report[1]
+
+
 def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")

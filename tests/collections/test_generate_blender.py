@@ -52,6 +52,18 @@ def test_generate_makes_reproducible_images_and_a_grid(blender, gen_props, gener
     assert np.array_equal(pixels_of(bpy.data.images[f"{info.name} seed000008"]), first)
     assert not any(im.name.endswith(".001") for im in bpy.data.images)
     assert "Generated 4 images" in blender.runtime.last_report[1]
+    # a sample painted on is kept as it is; the same seed's new image comes beside it
+    sample = bpy.data.images[f"{info.name} seed000008"]
+    painted = np.zeros(len(sample.pixels), np.float32)
+    sample.pixels.foreach_set(painted)
+    _run(blender, bpy.ops.nftgan.generate)
+    assert np.array_equal(pixels_of(sample), painted.reshape(pixels_of(sample).shape))
+    assert np.array_equal(pixels_of(bpy.data.images[f"{info.name} seed000008.001"]), first)
+    assert [im.name for im in bpy.data.images if im.name.endswith(".001")] == [f"{info.name} seed000008.001"]
+    assert (
+        f"'{info.name} seed000008' had paint on it and was kept; the new result is '{info.name} seed000008.001'."
+        in blender.runtime.last_report[1]
+    )
 
 
 def test_generate_interpolates_between_seeds(blender, gen_props, generate_model):
