@@ -394,6 +394,17 @@ def test_a_result_name_taken_by_the_artists_image(blender, scene):
     assert nodes["NFTGan Result"].image == results[0] and pixels_of(mine).max() == 0
 
 
+def _paint_on(blender, image, corner=40) -> np.ndarray:
+    """The artist paints a black square on a result (written straight into its pixels: what a paint stroke
+    does to the buffer); returns the pixels as shown."""
+    painted = pixels_of(image).copy()
+    painted[:corner, :corner, :3] = 0
+    linear = blender.core.imageio.srgb_to_linear(painted) if image.is_float else painted
+    image.pixels.foreach_set(linear.ravel())
+    image.update()
+    return painted
+
+
 def test_a_result_painted_on_and_renamed_is_kept(blender, scene):
     """What the guide says to do to keep paint on a result: rename it; the next Stylize makes a new result and
     leaves the renamed one, its paint and the material showing it as they are."""
@@ -405,26 +416,13 @@ def test_a_result_painted_on_and_renamed_is_kept(blender, scene):
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
     mine = bpy.data.images["Sketch stylized"]
     mine.name = "My painted"
-    painted = pixels_of(mine).copy()
-    painted[:40, :40, :3] = 0
-    mine.pixels.foreach_set(blender.core.imageio.srgb_to_linear(painted).ravel())
+    painted = _paint_on(blender, mine)
     assert bpy.ops.nftgan.stylize() == {"FINISHED"}
     finish(blender)
     np.testing.assert_allclose(pixels_of(mine), painted, atol=1e-5)
     assert bpy.data.images["Sketch stylized"] != mine
     nodes = bpy.context.active_object.active_material.node_tree.nodes
     assert nodes["NFTGan Result"].image == mine
-
-
-def _paint_on(blender, image, corner=40) -> np.ndarray:
-    """The artist paints a black square on a result (written straight into its pixels: what a paint stroke
-    does to the buffer); returns the pixels as shown."""
-    painted = pixels_of(image).copy()
-    painted[:corner, :corner, :3] = 0
-    linear = blender.core.imageio.srgb_to_linear(painted) if image.is_float else painted
-    image.pixels.foreach_set(linear.ravel())
-    image.update()
-    return painted
 
 
 def _results(blender, stage):
