@@ -208,7 +208,8 @@ def start_publish(context) -> jobs.Job:
                     f"{os.path.join(backend.endpoint, '*.car')}), then the manifest {result.manifest_uri} works"
                     if staged
                     else f"manifest {result.manifest_uri}"
-                )
+                ),
+                outlives_file=True,
             )
 
     return publish.SLOT.submit(work, label=f"Publish collection {req.name}", on_done=done)

@@ -68,22 +68,24 @@ class JobSlot:
         row.operator(NFTGAN_OT_cancel_jobs.bl_idname, text="", icon="X").key = self.name
         return True
 
-    @staticmethod
-    def ended(job: jobs.Job, *, failed: str, cancelled: str = "", cancelled_level: str = "INFO") -> bool:
+    def ended(
+        self, job: jobs.Job, *, failed: str, cancelled: str = "", cancelled_level: str = "INFO"
+    ) -> bool:
         """Report a job that did not succeed and return False; True when it is done.
         `failed` may name the error with {error} (default: appended after a colon)."""
         if job.state == jobs.DONE:
             return True
+        keep = not self.file_bound  # (an upload's report stays when another file is loaded)
         if job.state == jobs.CANCELLED:
             if cancelled:
-                runtime.report(cancelled, cancelled_level)
+                runtime.report(cancelled, cancelled_level, outlives_file=keep)
         elif "{error}" in failed:  # (an error that ends its sentence keeps one full stop: "... preferences.")
             error = job.error.rstrip()
             if error.endswith((".", "!", "?")):
                 failed = failed.replace("{error}.", "{error}")
-            runtime.report(failed.format(error=error), "ERROR")
+            runtime.report(failed.format(error=error), "ERROR", outlives_file=keep)
         else:
-            runtime.report(f"{failed}: {job.error}", "ERROR")
+            runtime.report(f"{failed}: {job.error}", "ERROR", outlives_file=keep)
         return False
 
 

@@ -334,7 +334,7 @@ def _done(job: jobs.Job, in_file: int) -> None:
         row = job.result
         if runtime.generation == in_file:
             bpy.context.scene.nftgan_publish.last_token_uri = row.token_uri
-        runtime.report(outcome(row))
+        runtime.report(outcome(row), outlives_file=True)
 
 
 def outcome(row) -> str:
@@ -427,6 +427,7 @@ def resume_on_start() -> jobs.Job | None:
             runtime.report(
                 " ".join(said),
                 "INFO" if set(states) <= {"published", "staged"} and not collections else "WARNING",
+                outlives_file=True,
             )
 
     return SLOT.submit(work, label="Resume interrupted publishes", on_done=done)

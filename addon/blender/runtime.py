@@ -31,6 +31,7 @@ TIMER_INTERVAL = 0.2  # seconds between drains while Blender runs
 worker: jobs.Worker | None = None
 generation = 0  # bumped when a file is loaded: results of older jobs are dropped
 last_report: tuple[str, str] = ("INFO", "")
+_report_outlives_file = False  # whether last_report is about work that outlives the file (an upload)
 _file_jobs: set[str] = set()  # keys of jobs whose results belong to the open file
 _later: collections.deque = collections.deque()  # (generation, fn): main-thread steps queued by callbacks
 _ticks: list[Callable[[], object]] = []  # features' timer functions (on_tick), called after each drain
@@ -135,9 +136,11 @@ class NFTGAN_OT_report(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def report(message: str, level: str = "INFO") -> None:
-    global last_report
-    last_report = (level, message)
+def report(message: str, level: str = "INFO", *, outlives_file: bool = False) -> None:
+    """`outlives_file`: the message is about work that is not the open file's (a publish, a resume at start): it
+    stays in the panel when another file is loaded; others go."""
+    global last_report, _report_outlives_file
+    last_report, _report_outlives_file = (level, message), outlives_file
     (log.error if level == "ERROR" else log.warning if level == "WARNING" else log.info)(
         "NFTGan: %s", message
     )
@@ -175,9 +178,12 @@ def _timer():
 
 @persistent
 def _on_load_post(*_args):
-    """A new file: cancel work for the old one and forget its results."""
-    global generation
+    """A new file: cancel work for the old one and forget its results and its report (the panel showed the
+    old file's last message, naming images this file does not have; a publish's report stays)."""
+    global generation, last_report
     generation += 1
+    if not _report_outlives_file:
+        last_report = ("INFO", "")
     if worker is None:
         return
     n = sum(worker.cancel(key) for key in _file_jobs)
@@ -191,9 +197,10 @@ CLASSES = (NFTGAN_OT_report,)
 
 
 def register():
-    global worker, generation, last_report
+    global worker, generation, last_report, _report_outlives_file
     worker = jobs.Worker()
     generation, last_report = 0, ("INFO", "")
+    _report_outlives_file = False
     _file_jobs.clear()
     _later.clear()
     bpy.app.handlers.load_post.append(_on_load_post)

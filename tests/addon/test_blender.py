@@ -590,6 +590,45 @@ def test_new_file_loaded_mid_job(blender, scene):
     assert "a different file was loaded" in blender.runtime.last_report[1]
 
 
+def test_another_file_opened_does_not_show_the_old_files_report(blender, scene, tmp_path):
+    """Stylize, then open another .blend (or File > New): the panel's report box showed "NFTGan wrote 'Sketch
+    colorized', 'Sketch stylized' ..." over a file that has no such images, until the next job reported. A file
+    loaded starts with an empty report box, except for a publish's report (not the old file's: it says where the
+    token is); the report of a job it cancelled is still said (test_new_file_loaded_mid_job)."""
+    bpy = blender.bpy
+    other = str(tmp_path / "other.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=other)  # an empty file of the artist's
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    assert "Sketch stylized" in blender.runtime.last_report[1]
+
+    def report_box():
+        shown = []
+        blender.panels.draw(Layout(shown), bpy.context)
+        after = shown.index(("operator", "nftgan.stylize_render")) + 1
+        return [text for call, text in shown[after:] if call == "label"]
+
+    assert report_box()
+    bpy.ops.wm.open_mainfile(filepath=other)
+    assert blender.runtime.last_report == ("INFO", "") and report_box() == []
+    # a publish's report (its token URI, the upload command) is not the file's: it stays
+    prefs = blender.prefs
+    backend, folder = prefs.publish_backend, prefs.publish_offline_folder
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", str(tmp_path / "nft")
+    try:
+        bpy.data.images.new("Painted", 8, 8)
+        assert bpy.ops.nftgan.publish(image="Painted") == {"FINISHED"}
+        finish(blender)
+    finally:
+        prefs.publish_backend, prefs.publish_offline_folder = backend, folder
+    staged = blender.runtime.last_report
+    assert "Staged 'Painted'" in staged[1], staged
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert blender.runtime.last_report == staged
+
+
 def test_undo_and_redo_after_a_result_lands(blender, scene):
     """Stylize, Undo past it (the results go), Redo: the results come back as they were written, not blank.
     (Blender re-reads a redone image from its undo step, without its pixels: a generated float image came back
