@@ -33,10 +33,12 @@ def brush_size(width: int) -> int:
 
 
 def hint_palette():
-    """The palette of hint colours (made once per file; colours the artist changed are kept)."""
+    """The palette of hint colours, black (lines) first (made once per file; colours the artist changed are
+    kept)."""
     palette = bpy.data.palettes.get(PALETTE)
     if palette is None:
         palette = bpy.data.palettes.new(PALETTE)
+        palette.colors.new().color = (0.0, 0.0, 0.0)  # back to drawing lines after a dab
         srgb = np.array([[(*rgb, 1.0) for rgb in pipeline.HINT_PALETTE.values()]], np.float32)
         for linear in imageio.srgb_to_linear(srgb)[0]:
             palette.colors.new().color = linear[:3]  # Blender's palette colours are scene linear

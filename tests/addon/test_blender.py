@@ -1008,8 +1008,11 @@ def test_new_canvas_sets_a_black_line_brush_and_a_hint_palette(blender, scene):
     assert palette is not None and palette.name == "NFTGan Hints"
     srgb = np.array([[(*c, 1.0) for c in pipeline.HINT_PALETTE.values()]], np.float32)
     want = imageio.srgb_to_linear(srgb)[0, :, :3]
-    np.testing.assert_allclose([tuple(c.color) for c in palette.colors], want, atol=1e-6)
-    assert len(palette.colors) == 8
+    # black first: the guide says to click black to draw lines again after a dab (it was not there: eight dab
+    # colours only, and the way back to lines was the colour picker)
+    assert tuple(palette.colors[0].color) == (0.0, 0.0, 0.0)
+    np.testing.assert_allclose([tuple(c.color) for c in palette.colors[1:]], want, atol=1e-6)
+    assert len(palette.colors) == 9
     palette.colors[0].color = (0.5, 0.0, 0.5)
     brush.color, brush.size = (0.2, 0.9, 0.1), 70
     new_canvas(blender, "2048")
