@@ -175,14 +175,7 @@ class NFTGAN_OT_apply_material(Operator):
         result = bpy.data.images.get(self.image) if self.image else None
         sketch = context.scene.nftgan.sketch
         if result is None and not self.image and sketch is not None:
-            names = [
-                stylize.last_result.get(sketch.name, "")
-            ]  # the newest Stylize's last stage, else by stage
-            names += [
-                images.result_name(sketch.name, pipeline.RESULT_SUFFIX[stage])
-                for stage in reversed(pipeline.STAGES)
-            ]
-            result = next((im for n in names if (im := bpy.data.images.get(n))), None)
+            result = stylize.newest_result(sketch.name)
         if result is None:
             self.report(
                 {"ERROR"}, f"No image '{self.image}'" if self.image else "Nothing to apply yet: Stylize first"

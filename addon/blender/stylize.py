@@ -31,7 +31,9 @@ LIVE_INTERVAL = 0.04  # seconds between looks at the sketch while live preview i
 LIVE_SHARE = 0.05  # ... and looking (one foreach_get) takes at most this share of the main thread
 
 SLOT = JobSlot("stylize", latest_wins=True)  # one job per sketch, keyed "stylize:<sketch>"
-last_result: dict[str, str] = {}  # sketch name -> the image its newest Stylize wrote last (Apply to Material)
+WRITTEN_AT = (
+    "nftgan_written_at"  # on each result: when the Stylize that wrote it was started (Apply to Material)
+)
 
 
 # ----------------------------------------------------------------------------------------------- properties
@@ -172,6 +174,7 @@ def start(
         "uid": uid,
         "live": live,
         "t0": time.perf_counter(),
+        "started": time.time(),  # saved with each result: which Stylize is the newest, in any later session
     }
 
     snap = [pixels]  # the job's only reference: the pipeline frees the snapshot once it is in model space
@@ -253,13 +256,13 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             digest,
             painted,
         )
+        image[WRITTEN_AT] = meta["started"]
         written.append(image.name)
         if painted:
             kept.append(images.kept_note(painted[0], image.name))
         if i + 1 < len(items):
             runtime.later(lambda: write(i + 1))
             return
-        last_result[base] = written[-1]
         if meta["live"]:  # up to 10 previews a second: no status line or undo step for each
             runtime.redraw()
             if kept:  # (once per painted result: later previews update the numbered one)
@@ -290,6 +293,20 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
 
     write(0)
     return written
+
+
+def newest_result(sketch_name: str):
+    """The image the sketch's newest Stylize wrote last (its last stage), from what each result records (saved
+    with the file), or None. Results written before they recorded it count as oldest, by stage."""
+    order = {stage: i for i, stage in enumerate(pipeline.STAGES)}
+    found = [
+        im
+        for im in bpy.data.images
+        if im.get(images.RESULT_TAG) in order
+        and im.get("nftgan_source") == sketch_name
+        and im.library is None
+    ]
+    return max(found, key=lambda im: (im.get(WRITTEN_AT, 0.0), order[im[images.RESULT_TAG]]), default=None)
 
 
 def current_job() -> jobs.Job | None:

@@ -265,6 +265,35 @@ def test_optional_upscale_stage(blender, scene):
     assert nodes["NFTGan Result"].image == bpy.data.images["Sketch stylized"]
 
 
+def test_apply_to_material_after_reopening_shows_the_files_newest_result(blender, scene, tmp_path):
+    """Stylize with Upscale, then again without it (the newest result: "Sketch stylized"; the older "Sketch
+    upscaled" stays), save. Apply to Material in that file showed "Sketch upscaled", the older result, once
+    Blender had forgotten which Stylize was newest (a name kept in memory, per sketch name: gone when Blender
+    restarts, and another file's when a file with a sketch of the same name was stylized meanwhile, as here)."""
+    bpy, props = blender.bpy, scene.nftgan
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    for upscale in ("upscale", "NONE"):
+        props.upscale = upscale
+        assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+        finish(blender)
+    assert "Sketch upscaled" in bpy.data.images
+    path = str(tmp_path / "a.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.read_homefile(
+        use_empty=True
+    )  # another piece: a sketch of the same name, stylized with Upscale
+    bpy.context.scene.nftgan.colorize_id, bpy.context.scene.nftgan.stylize_id = "colorize", "stylize"
+    bpy.context.scene.nftgan.upscale = "upscale"
+    paint(new_canvas(blender), HOUSE[:1])
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    nodes = bpy.data.objects["Plane"].active_material.node_tree.nodes
+    assert nodes["NFTGan Result"].image.name == "Sketch stylized"
+
+
 def test_cancel(blender, scene):
     """Cancel stops a running Stylize inside its first stage: no result is written. The worker is paused
     in the job's first progress report while Cancel is pressed, so it is deterministic under any load."""
