@@ -135,11 +135,15 @@ class NFTGAN_OT_new_canvas(Operator):
             mat = new_material(f"{obj.name} sketch")
             show_image_node(mat, image, SKETCH_NODE, paint_here=True)
             if obj.material_slots:
-                obj.material_slots[obj.active_material_index].material = mat
+                slot = obj.material_slots[obj.active_material_index]
+                old, slot.material = slot.material, mat
+                if old is not None and old.users == 0 and old.library is None:  # else gone on the next save
+                    old.use_fake_user = True
+                    where = f"; its material '{old.name}' is kept in the file (pick it again in the slot)"
             else:
                 mesh.materials.append(mat)
             paint.mode = "MATERIAL"
-            where = f" on '{obj.name}'"
+            where = f" on '{obj.name}'{where}"
             if context.mode != "PAINT_TEXTURE":
                 try:
                     bpy.ops.object.mode_set(mode="TEXTURE_PAINT")

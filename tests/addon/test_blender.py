@@ -212,6 +212,24 @@ def test_a_sketch_replaced_by_a_new_canvas_is_still_in_the_file(blender, scene, 
     assert bpy.data.images["Sketch.001"] == bpy.context.scene.nftgan.sketch
 
 
+def test_the_artists_material_replaced_by_a_new_canvas_is_kept_in_the_file(blender, scene, tmp_path, capfd):
+    """New Sketch Canvas on a mesh that has a material of the artist's puts its sketch material in that slot:
+    the artist's material, then used by nothing, was gone after saving and reopening the file (on main:
+    bpy.data.materials held only "Cube sketch"). It is kept (fake user) and the report says so."""
+    bpy = blender.bpy
+    bpy.ops.mesh.primitive_cube_add()
+    own = bpy.data.materials.new("Weathered bronze")
+    bpy.context.active_object.data.materials.append(own)
+    assert bpy.ops.nftgan.new_canvas(size="256") == {"FINISHED"}
+    assert bpy.context.active_object.active_material.name == "Cube sketch"
+    assert own.use_fake_user
+    assert "its material 'Weathered bronze' is kept in the file" in capfd.readouterr().out  # the report
+    path = str(tmp_path / "own.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    assert "Weathered bronze" in bpy.data.materials
+
+
 def test_model_files_are_read_on_the_worker_at_start(blender, scene):
     """Enabling the add-on reads every model file on the worker, so the first panel draw does not have to."""
     cache = blender.core.styles._cache
