@@ -381,7 +381,13 @@ def _save_render(path: str) -> bool:
 def _render_to(path: str) -> None:
     """The Render Result as shown, saved to `path`; renders the scene first when there is no render yet."""
     if not _save_render(path):
-        bpy.ops.render.render()
+        try:
+            bpy.ops.render.render()
+        except RuntimeError as exc:  # e.g. no camera: Blender's words, not the operator's traceback
+            why = str(exc).strip().splitlines()[0].removeprefix("Error: ").rstrip(".")
+            raise UserError(
+                f"The scene could not be rendered: {why}. Fix that (render with F12 to see), then try again."
+            ) from None
         if not _save_render(path):
             raise UserError("Rendering produced no image")
 

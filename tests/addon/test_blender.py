@@ -731,6 +731,27 @@ def test_stylize_render(blender, scene):
     assert tuple(out.size) == (48, 32)
 
 
+def test_stylize_render_and_publishing_the_render_without_a_camera_say_so(blender, scene, tmp_path):
+    """Stylize Render (and Publish of the Render Result) in a scene Blender cannot render, here one without a
+    camera: the error was Blender's render operator's Python traceback, 20 lines ending "RuntimeError: Error:
+    Cannot render, no camera". It is now one line: what Blender said and what to do; nothing is submitted."""
+    bpy, prefs = blender.bpy, blender.prefs
+    bpy.ops.mesh.primitive_cube_add()
+    said = r"^Error: The scene could not be rendered: Cannot render, no camera\. Fix that \(render with F12 to see\)"
+    with pytest.raises(RuntimeError, match=said) as stylize:
+        bpy.ops.nftgan.stylize_render()
+    backend, folder = prefs.publish_backend, prefs.publish_offline_folder
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", str(tmp_path / "nft")
+    try:
+        with pytest.raises(RuntimeError, match=said) as publish:
+            bpy.ops.nftgan.publish(image="Render Result")
+    finally:
+        prefs.publish_backend, prefs.publish_offline_folder = backend, folder
+    for error in (stylize, publish):
+        assert "Traceback" not in str(error.value) and "\n" not in str(error.value).strip()
+    assert blender.stylize.current_job() is None and not blender.runtime.worker.busy()
+
+
 def test_invalid_models_and_no_styles(blender, scene, tmp_path):
     bpy, styles, prefs = blender.bpy, blender.styles, blender.prefs
     (tmp_path / "broken.onnx").write_bytes(b"\x08\x01garbage")
