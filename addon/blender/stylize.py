@@ -237,7 +237,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     records, results, turned = job.result
     items = list(results.items())
     job.result = None
-    written, kept = [], []  # kept: the status line's sentences for results kept with paint on them
+    written, sizes, kept = [], [], []  # kept: the status line's sentences for results kept with paint on them
 
     def write(i: int) -> None:  # one image per step: Blender's timer spreads them over its ticks
         stage, (flat, (h, w), png, digest) = items[i]
@@ -258,6 +258,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         )
         image[WRITTEN_AT] = meta["started"]
         written.append(image.name)
+        sizes.append(f"{w}x{h}")
         if painted:
             kept.append(images.kept_note(painted[0], image.name))
         if i + 1 < len(items):
@@ -272,6 +273,10 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         runtime.later(lambda: done(w, h, seconds))  # a step of its own: no timer tick both writes and reports
 
     def done(w: int, h: int, seconds: float) -> None:
+        if len(set(sizes)) == 1:
+            what = f"{', '.join(repr(n) for n in written)} ({w}x{h}, "
+        else:  # (with Upscale) each result's own size: "(2048x2048" after all three names misled
+            what = ", ".join(f"{n!r} {size}" for n, size in zip(written, sizes, strict=True)) + " ("
         note = ""
         if meta["uid"] is not None and sketch is None:
             note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
@@ -282,8 +287,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
                 f"upright: Image > Transform > {UPRIGHT[turned]}, then Stylize."
             )
         runtime.report(
-            f"NFTGan wrote {', '.join(repr(n) for n in written)} ({w}x{h}, "
-            f"{seconds:.1f} s; {provenance.describe(records)}){note}"
+            f"NFTGan wrote {what}{seconds:.1f} s; {provenance.describe(records)}){note}"
             + (f". {' '.join(kept)}" if kept else "")
         )
         try:

@@ -270,6 +270,11 @@ def test_optional_upscale_stage(blender, scene):
     finish(blender)
     up = bpy.data.images["Sketch upscaled"]
     assert tuple(up.size) == (1024, 1024) and up.packed_file is not None
+    # the report gives each result's size when they differ (it said "(1024x1024, ..." after all three names)
+    said = blender.runtime.last_report[1]
+    assert said.startswith(
+        "NFTGan wrote 'Sketch colorized' 256x256, 'Sketch stylized' 256x256, 'Sketch upscaled' 1024x1024 ("
+    ), said
     np.testing.assert_allclose(pixels_of(up), expected["upscale"], atol=1.01 / 255)
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
     nodes = bpy.context.active_object.active_material.node_tree.nodes
