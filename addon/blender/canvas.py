@@ -158,7 +158,7 @@ class NFTGAN_OT_new_canvas(Operator):
 
 
 class NFTGAN_OT_apply_material(Operator):
-    """Show the stylized result on the active object's material (the sketch stays in the material, unlinked)"""
+    """Show your newest Stylize's last result (upscaled, stylized or colorized) on the active object's material"""
 
     bl_idname = "nftgan.apply_material"
     bl_label = "Apply to Material"

@@ -78,7 +78,9 @@ class NFTGanSceneProps(PropertyGroup):
         update=_live_toggled,
         description="Stylize again whenever the sketch changes (the newest version wins)",
     )
-    canvas_size: EnumProperty(name="Size", items=CANVAS_SIZES, default="1024")
+    canvas_size: EnumProperty(
+        name="Size", items=CANVAS_SIZES, default="1024", description="The size of the next New Sketch Canvas"
+    )
     # per stage: strength (input/output mix) and "keep my lines" (the sketch's dark strokes laid back over
     # the result; upscale follows the stage it enlarges): the defaults are the core pipeline's
     colorize_strength: FloatProperty(**_strength("colorize"))

@@ -315,6 +315,11 @@ def test_apply_to_material_after_reopening_shows_the_files_newest_result(blender
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
     nodes = bpy.data.objects["Plane"].active_material.node_tree.nodes
     assert nodes["NFTGan Result"].image.name == "Sketch stylized"
+    # the tooltips say so: Apply's said "Show the stylized result" (it shows the upscaled one, or the colorized
+    # with Stylize set to None); the canvas size picker's was empty
+    tip = bpy.ops.nftgan.apply_material.get_rna_type().description
+    assert "newest Stylize" in tip and "stylized result" not in tip
+    assert bpy.context.scene.nftgan.bl_rna.properties["canvas_size"].description
 
 
 def test_cancel(blender, scene):
