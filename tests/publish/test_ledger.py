@@ -269,3 +269,45 @@ def test_non_finite_attribute_on_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         publish_main([str(art), "--attribute", "Power=nan", "--ledger", str(tmp_path / "l.sqlite")])
     assert "not a finite number" in capsys.readouterr().err
+
+
+def _salt(db) -> bytes:
+    with sqlite3.connect(db) as conn:
+        return bytes.fromhex(conn.execute("SELECT value FROM meta WHERE key='salt'").fetchone()[0])
+
+
+def test_a_tokens_fingerprint_costs_a_guesser_a_slow_hash_per_guess(tmp_path):
+    """The fingerprint a row keeps was sha256(key + token) cut to 64 bits, with the key in the ledger: whoever
+    had the ledger could test billions of guesses a second against a made-up kubo secret. It is now PBKDF2-SHA256
+    of the token with the ledger's key, 600,000 rounds (OWASP's figure for it): each guess costs that."""
+    import hashlib
+
+    db = tmp_path / "ledger.sqlite"
+    ledger = Ledger(db)
+    fp = ledger.fingerprint(TOKEN)
+    salt = _salt(db)
+    assert fp == "k1:" + hashlib.pbkdf2_hmac("sha256", TOKEN.encode(), salt, 600_000, 8).hex()
+    assert fp != hashlib.sha256(salt + TOKEN.encode()).hexdigest()[:16]
+    assert ledger.fingerprint(" " + TOKEN + "\n") == fp and ledger.fingerprint("") == ""
+    assert Ledger(tmp_path / "other.sqlite").fingerprint(TOKEN) != fp  # each ledger's own key
+
+
+def test_a_row_an_earlier_nftgan_started_resumes_with_its_token_only(tmp_path, monkeypatch):
+    """A pending row from before the slow fingerprint keeps the quick one (16 hex digits): its own token still
+    resumes it, another token for that service is still refused."""
+    import hashlib
+
+    art = tmp_path / "art.png"
+    art.write_bytes(png_bytes(32, 1))
+    db = tmp_path / "ledger.sqlite"
+    with FakeIpfsServer(tokens={TOKEN, "another-nftstorage-token"}) as old:
+        ledger = Ledger(db)
+        quick = hashlib.sha256(_salt(db) + TOKEN.encode()).hexdigest()[:16]
+        row = _pending(ledger, "nftstorage", old.url, credential=quick)
+        resume = ["--resume", "--backend", "nftstorage", "--endpoint", old.url, "--ledger", str(db)]
+        monkeypatch.setenv("NFTGAN_TOKEN", "another-nftstorage-token")
+        assert publish_main(resume) == 1
+        assert old.state.hits == [] and "token it was started with" in ledger.get(row.id).error
+        monkeypatch.setenv("NFTGAN_TOKEN", TOKEN)
+        assert publish_main(resume) == 0
+        assert ledger.get(row.id).state == PUBLISHED

@@ -136,6 +136,10 @@ class Backend(abc.ABC):
         """Which token this backend sends, as the ledger records it (never the token itself)."""
         return self.http.fingerprint(ledger) if self.http is not None else ""
 
+    def started_with(self, ledger, credential: str) -> bool:
+        """Whether this backend sends the token a ledger row's `credential` was made of."""
+        return self.http is not None and self.http.started_with(ledger, credential)
+
     def redact(self, text: object, limit: int = 200) -> str:
         """A text that came from the service, safe to show and store (token blanked, then cut)."""
         return self.http.redact(text, limit) if self.http is not None else str(text)[:limit]

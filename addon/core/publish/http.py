@@ -406,6 +406,9 @@ class HttpClient:
     def fingerprint(self, ledger) -> str:
         return ledger.fingerprint(self._token)
 
+    def started_with(self, ledger, credential: str) -> bool:
+        return ledger.started_with(credential, self._token)
+
     def _authorize(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """The one credential a request carries: the token, or none (requests would otherwise add the
         ~/.netrc or $NETRC login for the host, or that file's `default` one, in place of the token)."""

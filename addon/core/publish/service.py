@@ -146,7 +146,7 @@ def publish(
                 )
             if (
                 earlier.state == PENDING
-                and earlier.credential in ("", credential)
+                and (not earlier.credential or backend.started_with(ledger, earlier.credential))
                 and ledger.claim(earlier, owner)
             ):
                 return _upload(
@@ -336,7 +336,7 @@ def resume_pending(
                     f"waiting for a credential given for {row.backend} at {row.endpoint} "
                     f"(the one at hand is for {backend.kind} at {backend.endpoint})"
                 )
-            if row.credential and backend.fingerprint(ledger) != row.credential:
+            if row.credential and not backend.started_with(ledger, row.credential):
                 raise PublishError(
                     f"waiting for the {backend.label} token it was started with (fingerprint {row.credential}; "
                     f"the token at hand is another one). Set that token and resume, or publish the image again"
