@@ -108,7 +108,13 @@ def chosen_models(scene) -> dict:
         wanted = styles.wanted(props, kind)
         if wanted == "NONE":
             continue
-        style = styles.chosen(kind, wanted)
+        first = "" if wanted else getattr(core_styles.find(found, kind, None), "id", "")
+        try:
+            style = styles.chosen(kind, wanted)
+        except UserError:
+            if first:  # an untouched picker's style (the first) is the choice: kept, not the next one run
+                setattr(props, f"{kind}_id", first)
+            raise
         if style is not None:
             models[kind] = style.model(styles.precision())
     if not models.keys() & {"colorize", "stylize"}:

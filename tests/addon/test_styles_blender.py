@@ -117,3 +117,49 @@ def test_style_info_for_a_chosen_style_not_installed_here_says_so(blender, scene
         bpy.ops.nftgan.style_info(kind="stylize")
     scene.nftgan.stylize_id = ""  # no choice: the first installed style's card, as before
     assert bpy.ops.nftgan.style_info(kind="stylize") == {"FINISHED"}
+
+
+def _renamed(model, dst, name: str) -> None:
+    """A copy of the test stylize model whose style name (its `nftgan.name`, "Tiny cyclegan") is `name`, of
+    the same length: the protobuf's length prefixes stay as they are."""
+    data, old = model.read_bytes(), b"Tiny cyclegan"
+    assert data.count(old) == 1 and len(name) == len(old)
+    dst.write_bytes(data.replace(old, name.encode()))
+
+
+def test_an_untouched_pickers_style_whose_file_is_removed_is_not_replaced(blender, scene, elsewhere):
+    """In a fresh file the Stylize picker, left untouched, shows the first stylize style (here the artist's
+    own, named to come first, as 3D Clay does in an install). Its file removed, the first Stylize was refused,
+    but the picker then moved to the next stylize style and the next Stylize ran that one, unsaid (in an
+    install with no other stylize style: Colorize alone). The choice stays: Stylize keeps saying it is missing
+    and what to do, and the picker shows it as missing, until the artist picks another one."""
+    mine = elsewhere / "my-ink.onnx"
+    _renamed(blender.models / "stylize.onnx", mine, "2D Ink sketch")
+    blender.styles.refresh_styles()
+    props = scene.nftgan
+    props.stylize_id = ""  # untouched, as in a fresh file
+    assert props.stylize == "my-ink"  # the first stylize style: the picker shows it
+    bpy.ops.mesh.primitive_plane_add()
+    assert bpy.ops.nftgan.new_canvas(size="256") == {"FINISHED"}
+    paint(scene.nftgan.sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    assert [j.state for j in _finish(blender) if j.label.startswith("Stylize")] == ["done"]
+
+    mine.unlink()
+    with pytest.raises(RuntimeError, match=r"'2D Ink sketch' cannot be used any more: my-ink\.onnx is gone"):
+        bpy.ops.nftgan.stylize()
+    for _ in range(2):  # not once: every Stylize until the artist picks a style
+        with pytest.raises(
+            RuntimeError,
+            match=r"The stylize style 'my-ink' .*nothing was run in its place.*Refresh Styles.*"
+            r"or pick one of the installed stylize styles \(.*Tiny cyclegan\)",
+        ):
+            bpy.ops.nftgan.stylize()
+        assert blender.stylize.current_job() is None and not blender.runtime.worker.busy()
+    assert props.stylize == "my-ink"
+    labels = {it[0]: it[1] for it in blender.styles._enum_items["stylize"]}
+    assert labels["my-ink"] == "my-ink (not installed)"
+
+    _renamed(blender.models / "stylize.onnx", mine, "2D Ink sketch")  # put back, and Refresh Styles
+    assert bpy.ops.nftgan.refresh_styles() == {"FINISHED"}
+    assert blender.stylize.chosen_models(scene)["stylize"].path == str(mine)
