@@ -327,6 +327,10 @@ def current_job() -> jobs.Job | None:
 
 # ----------------------------------------------------------------------------------------------- live preview
 
+LIVE_NO_SKETCH = (
+    "Live Preview is off: it has no sketch (deleted, or none picked). Pick one in the panel or press New Sketch "
+    "Canvas, then turn Live Preview on again."
+)
 _live = {"seen": None, "next": 0.0}  # seen: the last sketch state the worker previewed (its digest)
 
 
@@ -343,8 +347,12 @@ def live_tick(now: float | None = None) -> jobs.Job | None:
         return None
     runtime.tick_within(LIVE_INTERVAL)
     image = scene.nftgan.sketch
+    if image is None:  # deleted (or none picked yet): off, and why, not on doing nothing
+        scene.nftgan.live_preview = False
+        runtime.report(LIVE_NO_SKETCH, "WARNING")
+        return None
     now = time.monotonic() if now is None else now
-    if image is None or now < _live["next"]:
+    if now < _live["next"]:
         return None
     t0 = time.perf_counter()
     try:

@@ -1529,3 +1529,21 @@ def test_a_sketch_file_with_an_exif_orientation_is_stylized_as_blender_shows_it(
             assert said.endswith(
                 "to stylize it upright: Image > Transform > Rotate 90° Clockwise, then Stylize."
             ), said
+
+
+def test_live_preview_turns_off_and_says_why_when_its_sketch_is_deleted(blender, scene):
+    """Live Preview stayed on when its sketch was deleted, doing nothing and saying nothing."""
+    bpy, stylize = blender.bpy, blender.stylize
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    scene.nftgan.live_preview = True
+    assert stylize.live_tick(now=1000.0) is not None
+    finish(blender)
+    bpy.data.images.remove(sketch)
+    assert scene.nftgan.sketch is None
+    assert stylize.live_tick(now=2000.0) is None
+    assert not scene.nftgan.live_preview  # the panel's toggle shows it off
+    level, message = blender.runtime.last_report
+    assert level == "WARNING" and message.startswith("Live Preview is off: it has no sketch")
+    assert "New Sketch Canvas" in message
+
