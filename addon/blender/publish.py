@@ -290,7 +290,9 @@ def start(context, image_name: str = "") -> jobs.Job:
     backend = make_backend(kind, context)
     source = images.image_data(image)
     sketch = bpy.data.images.get(str(image.get("nftgan_source", "")))
-    sketch_source = images.image_data(sketch) if sketch is not None and sketch != image else None
+    if sketch is not None and (sketch == image or sketch.type == "RENDER_RESULT"):  # (Stylize Render's)
+        sketch = None
+    sketch_source = images.image_data(sketch) if sketch is not None else None
     size = tuple(image.size) if image.type != "RENDER_RESULT" else None  # the render: its PNG's size
     models = images.models_of(image)
     glb = _glb_of_active_object(context) if props.include_glb else None

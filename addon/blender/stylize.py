@@ -31,6 +31,9 @@ LIVE_INTERVAL = 0.04  # seconds between looks at the sketch while live preview i
 LIVE_SHARE = 0.05  # ... and looking (one foreach_get) takes at most this share of the main thread
 
 SLOT = JobSlot("stylize", latest_wins=True)  # one job per sketch, keyed "stylize:<sketch>"
+# what Stylize Render's results record as their source: not "Render", the name their results share with a
+# sketch named "Render" (whose results they then wrote over, and the other way round)
+RENDER_SOURCE = "Render Result"
 WRITTEN_AT = (
     "nftgan_written_at"  # on each result: when the Stylize that wrote it was started (Apply to Material)
 )
@@ -242,6 +245,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     if meta["uid"] is not None:
         sketch = next((im for im in bpy.data.images if im.session_uid == meta["uid"]), None)
     base = sketch.name if sketch is not None else meta["name"]
+    source = base if meta["uid"] is not None else RENDER_SOURCE
     records, results, turned = job.result
     items = list(results.items())
     job.result = None
@@ -258,7 +262,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             h,
             png,
             stage,
-            base,
+            source,
             meta["uid"],
             records,
             digest,

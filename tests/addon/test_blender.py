@@ -1547,3 +1547,43 @@ def test_live_preview_turns_off_and_says_why_when_its_sketch_is_deleted(blender,
     assert level == "WARNING" and message.startswith("Live Preview is off: it has no sketch")
     assert "New Sketch Canvas" in message
 
+
+def test_a_sketch_named_render_and_stylize_render_keep_their_own_results(blender, scene, tmp_path):
+    """A sketch the artist named "Render" and Stylize Render both write "Render colorized" / "Render
+    stylized": neither writes over the other's results (which were recorded as made from the same source,
+    "Render"); each Stylize updates its own."""
+    bpy = blender.bpy
+    _small_render(bpy, scene)
+    sketch = new_canvas(blender)
+    sketch.name = "Render"
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    mine = {n: pixels_of(bpy.data.images[n]).copy() for n in ("Render colorized", "Render stylized")}
+    for _ in range(2):  # the second time updates the render's results in place
+        assert bpy.ops.nftgan.stylize_render() == {"FINISHED"}
+        finish(blender)
+        names = sorted(im.name for im in bpy.data.images if im.get("nftgan_stage"))
+        assert names == ["Render colorized", "Render colorized.001", "Render stylized", "Render stylized.001"]
+    for name, before in mine.items():  # the sketch's results are as its Stylize wrote them
+        np.testing.assert_array_equal(pixels_of(bpy.data.images[name]), before)
+        assert tuple(bpy.data.images[name + ".001"].size) == (48, 32)
+    assert bpy.ops.nftgan.stylize(image="Render") == {"FINISHED"}  # and the sketch's Stylize updates its own
+    finish(blender)
+    assert tuple(bpy.data.images["Render stylized"].size) == (256, 256)
+    assert tuple(bpy.data.images["Render stylized.001"].size) == (48, 32)
+    assert blender.stylize.newest_result("Render") == bpy.data.images["Render stylized"]  # Apply to Material
+    prefs = blender.preferences.get()
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", str(tmp_path)
+    traits = {}
+    try:
+        for name in ("Render stylized", "Render stylized.001"):
+            scene.nftgan_publish.token_name = name
+            assert bpy.ops.nftgan.publish(image=name) == {"FINISHED"}
+            (job,) = [j for j in finish(blender) if j.label.startswith("Publish")]
+            meta = json.loads((tmp_path / f"{job.result.metadata_cid}.json").read_text())
+            traits[name] = {a["trait_type"]: a["value"] for a in meta["attributes"]}
+    finally:
+        prefs.publish_offline_folder = ""
+    assert "Source sketch" in traits["Render stylized"]  # the sketch "Render"'s CID: only its own results
+    assert "Source sketch" not in traits["Render stylized.001"]
