@@ -206,6 +206,7 @@ def start(
     def stylized(job):
         if linear:  # a float buffer: scene linear, alpha premultiplied; the models take sRGB
             imageio.float_pixels_to_srgb(snap[0], out=snap[0], to_rec709=to_rec709)  # the snapshot is ours
+        blank = not live and uid is not None and imageio.nothing_drawn(snap[0])  # (for the report's note)
         results = pipeline.run(
             snap.pop(), models=models, job=job, threads=opts["threads"], provider=opts["provider"], **options
         )
@@ -215,7 +216,7 @@ def start(
             out[stage] = images.result_payload(rgba, to_scene)
         # the provenance every result records (the model files' hashes are read once, then cached)
         turned = imageio.file_orientation(path) if path else 1
-        return [provenance.model_record(k, m) for k, m in models.items()], out, turned
+        return [provenance.model_record(k, m) for k, m in models.items()], out, turned, blank
 
     key, label = f"stylize:{uid if uid is not None else name}", f"Stylize {name}"
     if live:  # not the panel's slot (no progress row flickering for each look); the running preview ends
@@ -246,7 +247,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         sketch = next((im for im in bpy.data.images if im.session_uid == meta["uid"]), None)
     base = sketch.name if sketch is not None else meta["name"]
     source = base if meta["uid"] is not None else RENDER_SOURCE
-    records, results, turned = job.result
+    records, results, turned, blank = job.result
     items = list(results.items())
     job.result = None
     written, sizes, kept = [], [], []  # kept: the status line's sentences for results kept with paint on them
@@ -297,6 +298,11 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
                 f". Note: {os.path.basename(meta['path'])} is shown as its file stores it, turned: other apps "
                 "turn it by its EXIF orientation, Blender does not (the results match it as shown); to stylize it "
                 f"upright: Image > Transform > {UPRIGHT[turned]}, then Stylize."
+            )
+        if blank:
+            note += (
+                f". Note: '{base}' has nothing drawn on it, so the results are blank paper: draw dark lines on it, "
+                "then Stylize."
             )
         runtime.report(
             f"NFTGan wrote {what}{seconds:.1f} s; {provenance.describe(records)}){note}"

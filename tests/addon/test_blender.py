@@ -1548,6 +1548,23 @@ def test_live_preview_turns_off_and_says_why_when_its_sketch_is_deleted(blender,
     assert "New Sketch Canvas" in message
 
 
+def test_stylizing_a_blank_canvas_says_there_is_nothing_drawn(blender, scene):
+    """A canvas with nothing drawn on it gave white results, and the report said nothing about why."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)  # white paper, nothing drawn
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    report = blender.runtime.last_report[1]
+    assert "NFTGan wrote 'Sketch colorized', 'Sketch stylized'" in report
+    assert report.endswith(
+        "Note: 'Sketch' has nothing drawn on it, so the results are blank paper: draw dark lines on it, then Stylize."
+    )
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    assert "nothing drawn" not in blender.runtime.last_report[1]
+
+
 def test_a_sketch_named_render_and_stylize_render_keep_their_own_results(blender, scene, tmp_path):
     """A sketch the artist named "Render" and Stylize Render both write "Render colorized" / "Render
     stylized": neither writes over the other's results (which were recorded as made from the same source,

@@ -111,3 +111,23 @@ def test_file_orientation_reads_the_exif_tag_without_pillow(tmp_path, ext):
     assert imageio.file_orientation(str(tmp_path)) == 1  # a folder
     (tmp_path / "t.txt").write_text("not an image")
     assert imageio.file_orientation(str(tmp_path / "t.txt")) == 1
+
+
+def test_nothing_drawn_is_white_paper_everywhere_over_white():
+    """Stylize's note for a blank canvas: white paper (within 8-bit rounding), or anything fully transparent,
+    is blank; one dark pixel, a faint half-transparent line, a grey canvas or NaN are not."""
+    blank = np.ones((40, 30, 4), np.float32)
+    blank[..., :3] -= 1 / 255
+    assert imageio.nothing_drawn(blank)
+    clear = np.zeros((40, 30, 4), np.float32)  # transparent black: paper
+    assert imageio.nothing_drawn(clear)
+    for y, x, value in (
+        (39, 29, (0.0, 0.0, 0.0, 1.0)),
+        (0, 0, (0.0, 0.0, 0.0, 0.5)),
+        (20, 10, (1, 1, np.nan, 1)),
+    ):
+        px = blank.copy()
+        px[y, x] = value  # a dark pixel in a corner, one at half opacity, a NaN
+        assert not imageio.nothing_drawn(px), value
+    assert not imageio.nothing_drawn(np.full((8, 8, 1), 0.8, np.float32))  # grey, one channel
+    assert imageio.nothing_drawn(np.ones((8, 8, 3), np.float32))
