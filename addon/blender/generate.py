@@ -121,11 +121,11 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
         return []
     records, results = job.result
     names, kept = [], []
-    for i, (flat, (h, w), png, digest) in enumerate(results):
+    for i, (flat, (h, w), png, marks) in enumerate(results):
         stem = plan[i].stem if i < len(plan) else GRID_SUFFIX
         painted = []
         image = images.write_result(
-            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, records, digest, painted
+            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, records, marks, painted
         )
         if painted:
             kept.append(images.kept_note(painted[0], image.name))

@@ -253,8 +253,8 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     written, sizes, kept = [], [], []  # kept: the status line's sentences for results kept with paint on them
 
     def write(i: int) -> None:  # one image per step: Blender's timer spreads them over its ticks
-        stage, (flat, (h, w), png, digest) = items[i]
-        items[i] = (stage, (None, (h, w), None, digest))  # its pixels are Blender's once written: free ours
+        stage, (flat, (h, w), png, marks) = items[i]
+        items[i] = (stage, (None, (h, w), None, None))  # its pixels are Blender's once written: free ours
         painted = []
         image = images.write_result(
             images.result_name(base, pipeline.RESULT_SUFFIX[stage]),
@@ -266,7 +266,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             source,
             meta["uid"],
             records,
-            digest,
+            marks,
             painted,
         )
         image[WRITTEN_AT] = meta["started"]

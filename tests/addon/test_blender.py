@@ -619,6 +619,47 @@ def test_paint_on_a_result_is_kept_across_saving_and_reopening(blender, scene, t
     assert "'Sketch colorized' had paint on it and was kept" in blender.runtime.last_report[1]
 
 
+def _image_save(blender, image):
+    """The artist's Image > Save in the Image Editor: for a packed image Blender packs its pixels again as they
+    are (`BKE_image_memorypack`), paint and all, and the image is no longer marked changed."""
+    with blender.bpy.context.temp_override(edit_image=image):
+        assert blender.bpy.ops.image.save() == {"FINISHED"}
+    assert not image.is_dirty and image.packed_file is not None
+
+
+def test_paint_saved_with_image_save_is_kept(blender, scene, tmp_path):
+    """Paint the artist saved with Image > Save (which repacks a packed result and leaves it unmarked) is kept
+    by the next Stylize, in the session and after the .blend is saved and reopened; a result repacked so is
+    kept even when it was not painted on (its packed file is no longer NFTGan's)."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    painted = _paint_on(blender, bpy.data.images["Sketch stylized"])
+    _image_save(blender, bpy.data.images["Sketch stylized"])
+    paint(sketch, HOUSE[:1])
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch stylized"]), painted, atol=1e-5)
+    assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001"]
+    assert _results(blender, "colorize") == ["Sketch colorized"]  # not repacked: updated in place
+    assert "'Sketch stylized' had paint on it and was kept" in blender.runtime.last_report[1]
+
+    path = str(tmp_path / "saved.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    after = _paint_on(blender, bpy.data.images["Sketch colorized"])  # painted after reopening, then saved
+    _image_save(blender, bpy.data.images["Sketch colorized"])
+    paint(bpy.data.images["Sketch"], HOUSE)
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}
+    finish(blender)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch colorized"]), after, atol=1.01 / 255)
+    assert _results(blender, "colorize") == ["Sketch colorized", "Sketch colorized.001"]
+    assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001"]  # .001: in place
+    assert "'Sketch colorized' had paint on it and was kept" in blender.runtime.last_report[1]
+
+
 def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")
