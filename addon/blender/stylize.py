@@ -216,7 +216,8 @@ def start(
             out[stage] = images.result_payload(rgba, to_scene)
         # the provenance every result records (the model files' hashes are read once, then cached)
         turned = imageio.file_orientation(path) if path else 1
-        return [provenance.model_record(k, m) for k, m in models.items()], out, turned, blank
+        scratch = images.scratch_for(flat for flat, *_ in out.values())  # for `images.keeps_paint`
+        return [provenance.model_record(k, m) for k, m in models.items()], out, turned, blank, scratch
 
     key, label = f"stylize:{uid if uid is not None else name}", f"Stylize {name}"
     if live:  # not the panel's slot (no progress row flickering for each look); the running preview ends
@@ -247,8 +248,8 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         sketch = next((im for im in bpy.data.images if im.session_uid == meta["uid"]), None)
     base = sketch.name if sketch is not None else meta["name"]
     source = base if meta["uid"] is not None else RENDER_SOURCE
-    records, results, turned, blank = job.result
-    items = list(results.items())
+    records, results, turned, blank, scratch = job.result
+    items, spare = list(results.items()), [scratch]  # (spare: freed after the last write)
     job.result = None
     written, sizes, kept = [], [], []  # kept: the status line's sentences for results kept with paint on them
 
@@ -268,7 +269,10 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             records,
             marks,
             painted,
+            spare[0],
         )
+        if i + 1 == len(items):
+            spare.clear()
         image[WRITTEN_AT] = meta["started"]
         written.append(image.name)
         sizes.append(f"{w}x{h}")

@@ -563,7 +563,8 @@ def test_the_pixel_digest_tells_paint_apart(blender):
     """`pixels_digest` (what tells a result painted on from one as NFTGan wrote it, cheaper than crc32) changes
     with any change paint makes: one bit anywhere, two pixels swapped, the image flipped, and pure green
     painted over a black block 512 pixels wide (only the second channel changes, by a power of two: that
-    block's wrapping row and column sums do not change)."""
+    block's wrapping row and column sums do not change), or 1.0 made 256.0 there (a word's top bits alone, in
+    whole bands of rows), or a channel's signs flipped."""
     digest = blender.images.pixels_digest
     rng = np.random.default_rng(3)
     px = rng.random((1024, 1024, 4), dtype=np.float32)
@@ -578,9 +579,18 @@ def test_the_pixel_digest_tells_paint_apart(blender):
     swapped[[3, 700], [5, 9]] = swapped[[700, 3], [9, 5]]
     green = px.copy()
     green[:512, :512, 1] = 1.0
-    for other in (*changed, swapped, px[::-1], px[:, ::-1], green):
+    brighter = green.copy()  # a word's top bits alone, over a block of whole bands of rows: 1.0 -> 256.0
+    brighter[:64, :512, 1] = 256.0
+    negated = px.copy()  # sign bits alone
+    negated[:512, :512, 3] *= -1
+    for other in (*changed, swapped, px[::-1], px[:, ::-1], green, negated):
         assert digest(np.ascontiguousarray(other).ravel(), 1024) != base
+    assert digest(brighter.ravel(), 1024) != digest(green.ravel(), 1024)
     assert digest(px.copy().ravel(), 1024) == base
+    odd = rng.random((1000, 777, 4), dtype=np.float32)  # rows not a whole number of bands
+    flipped = odd.copy()
+    flipped.ravel().view(np.uint32)[-1] ^= 1
+    assert digest(flipped.ravel(), 1000) != digest(odd.ravel(), 1000) == digest(odd.copy().ravel(), 1000)
 
 
 def test_paint_on_a_result_is_kept_across_saving_and_reopening(blender, scene, tmp_path):
