@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -161,8 +162,9 @@ def runs_recorded(ledger: Ledger) -> bool:
 
 def _died(owner: str, renewed: float, pending: list[Row], ledger: Ledger) -> bool:
     """A run's process ended without saying so: it was a process on this computer that is gone (or had this
-    process's pid and is not one of its runs), or it stopped renewing its run (at each token; Windows, another
-    computer) and holds none of its tokens' pending rows."""
+    process's pid and is not one of its runs), or its run's marker was not renewed for a lease (a living run
+    renews it every quarter lease, whatever step it is on; Windows, another computer) and it holds none of its
+    tokens' pending rows."""
     if owner in _LIVE:
         return False
     host, _, rest = owner.partition("/")
@@ -266,6 +268,14 @@ def publish_collection(
     os.makedirs(folder, exist_ok=True)
     write_durably(marker, owner.encode())  # before any token: a run that dies from here on is named
     _LIVE.add(owner)
+    stop = threading.Event()
+
+    def beat():  # the run is alive while its process is (what another computer can go by): as a row's lease
+        while not stop.wait(ledger.lease / 4):
+            with contextlib.suppress(OSError):
+                os.utime(marker)
+
+    threading.Thread(target=beat, name="nftgan-collection-run", daemon=True).start()
 
     def mine(row: Row) -> bool:
         return _is_token(row, state)
@@ -288,8 +298,6 @@ def publish_collection(
                 tokens.append(done[name])
                 skipped += 1
                 continue
-            with contextlib.suppress(OSError):
-                os.utime(marker)  # the run is alive (what another computer can go by)
             progress(i / n, f"token {i + 1} of {n}: generating")
             (rgba,) = generate.run(
                 req.model, generate.latents([sample], req.model.latent), threads=threads, provider=provider
@@ -383,4 +391,5 @@ def publish_collection(
             _end(marker)
         raise
     finally:
+        stop.set()
         _LIVE.discard(owner)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -282,9 +283,8 @@ def test_a_batch_that_died_is_named_with_what_is_left_until_it_is_finished(
 
 def test_a_batch_that_runs_or_ended_with_a_report_is_not_named(generate_model, server, backend_for, ledger):
     """Only a batch whose process died unannounced is named at a start: not one running in this process, nor
-    in another living one (until it stops renewing its run, a token's time at most), nor one that was
-    cancelled (the artist stopped it, and was told how far it got) or stopped on an error (said at the time,
-    with how far it got)."""
+    in another living one (it renews its run while it runs), nor one that was cancelled (the artist stopped it,
+    and was told how far it got) or stopped on an error (said at the time, with how far it got)."""
     backend = backend_for("kubo")
     req = _request(generate_model, n=3)
     seen = []
@@ -323,3 +323,36 @@ def test_a_batch_that_runs_or_ended_with_a_report_is_not_named(generate_model, s
     old = time.time() - 2 * ledger.lease
     os.utime(marker, (old, old))  # it stopped renewing its run a minute ago (hung; or another computer)
     assert [c.name for c in collection.interrupted(ledger)] == ["Other Blender"]
+
+
+def test_a_living_run_on_one_long_step_is_not_named(generate_model, server, backend_for, ledger):
+    """A run renews its marker for as long as its process runs it, not only as a token begins: a Blender started
+    on this computer while another one's run uploaded its manifest (or one token) for longer than the ledger's
+    lease named that living run interrupted, and told the artist to press Publish Collection to finish it."""
+    backend = backend_for("kubo", timeout=(2.0, 30.0))
+    req = _request(generate_model, n=2)
+    ledger.lease = 0.6
+    arrived, release, out = threading.Event(), threading.Event(), []
+
+    def progress(_fraction, message):
+        if message == "collection manifest":  # its upload is held until the check below is done
+            server.inject("/api/v0/add", ("hold", arrived, release))
+
+    def run():
+        out.append(collection.publish_collection(req, backend, ledger, progress=progress))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert arrived.wait(60)
+        folder = os.path.join(os.path.dirname(ledger.path), "collections")
+        (marker,) = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".running")]
+        with open(marker, "w", encoding="utf-8") as fh:  # as another Blender sees it: a living process's run
+            fh.write(f"{socket.gethostname()}/{os.getppid()}/0a1b2c3d")
+        time.sleep(3 * ledger.lease)
+        seen = collection.interrupted(ledger)
+    finally:
+        release.set()
+        thread.join(60)
+    assert seen == []
+    assert out and out[0].manifest_uri
