@@ -175,6 +175,14 @@ def _died(owner: str, renewed: float, pending: list[Row], ledger: Ledger) -> boo
     return renewed + ledger.lease < time.time() and all(ledger.orphaned(r) for r in pending)
 
 
+def _living(marker: str, pending: list[Row], ledger: Ledger) -> str:
+    """The owner of the run `marker` records, when it has not died (`_died`; "" when it has). OSError when the
+    marker cannot be read."""
+    with open(marker, encoding="utf-8") as fh:
+        owner = fh.read().strip()
+    return "" if _died(owner, os.stat(marker).st_mtime, pending, ledger) else owner
+
+
 def interrupted(ledger: Ledger) -> list[Unfinished]:
     """The collections whose run died unannounced (killed, crashed, Blender closed), mid-token or between two
     tokens: named at every start until a run of them ends (finished, cancelled or stopped on an error)."""
@@ -187,9 +195,6 @@ def interrupted(ledger: Ledger) -> list[Unfinished]:
     for name in names:
         marker = os.path.join(folder, name)
         try:
-            with open(marker, encoding="utf-8") as fh:
-                owner = fh.read().strip()
-            renewed = os.stat(marker).st_mtime
             with open(marker.removesuffix(RUNNING) + ".json", encoding="utf-8") as fh:
                 state = json.load(fh)
             if state.get("manifest_uri"):  # finished (a crash kept its marker): no run is left
@@ -197,7 +202,7 @@ def interrupted(ledger: Ledger) -> list[Unfinished]:
                 continue
             rows = ledger.rows() if rows is None else rows
             pending = [r for r in rows if r.state == PENDING and _is_token(r, state)]
-            if not _died(owner, renewed, pending, ledger):  # running, in this process or another
+            if _living(marker, pending, ledger):  # running, in this process or another
                 continue
             done = {r.name for r in rows if r.state in DONE and _is_token(r, state)}
             found.append(
@@ -265,6 +270,13 @@ def publish_collection(
     }
     state = _state(folder, cid, ledger, about)
     owner, marker = Ledger.new_owner(), os.path.join(folder, cid + RUNNING)
+    with contextlib.suppress(OSError):  # (none, or unreadable: no run to wait for)
+        if other := _living(marker, [r for r in ledger.rows(PENDING) if _is_token(r, state)], ledger):
+            raise PublishError(  # (its marker is left as it is: a crash of that run is still named)
+                f"collection '{req.name}' is being published right now by another NFTGan process "
+                f"({service.who(other)}); wait for it to finish there, then press Publish Collection again if "
+                "it did not"
+            )
     os.makedirs(folder, exist_ok=True)
     write_durably(marker, owner.encode())  # before any token: a run that dies from here on is named
     _LIVE.add(owner)

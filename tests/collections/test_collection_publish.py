@@ -356,3 +356,27 @@ def test_a_living_run_on_one_long_step_is_not_named(generate_model, server, back
         thread.join(60)
     assert seen == []
     assert out and out[0].manifest_uri
+
+
+def test_a_second_run_of_a_collection_running_in_another_blender_is_refused_and_keeps_its_record(
+    generate_model, server, backend_for, ledger
+):
+    """Publish Collection pressed in a second Blender while the first one's run of that collection goes on: it
+    wrote its own marker over the first run's, stopped on the token the first one was publishing ("being
+    published right now by another NFTGan process"), and removed the marker as a run ending with a report does;
+    the first run went on unrecorded, so a crash of it was never named. It is refused before it writes anything,
+    and the running one's record stays."""
+    backend = backend_for("kubo")
+    req = _request(generate_model, n=2)
+    folder = os.path.join(os.path.dirname(ledger.path), "collections")
+    _killed_between_tokens(req, backend, ledger, 1)
+    (marker,) = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".running")]
+    theirs = f"{socket.gethostname()}/{os.getppid()}/0a1b2c3d"
+    with open(marker, "w", encoding="utf-8") as fh:  # the first Blender, alive, running it now
+        fh.write(theirs)
+    before = ledger.rows()
+    with pytest.raises(PublishError, match=r"'Toy Punks' is being published right now by another NFTGan"):
+        collection.publish_collection(req, backend, ledger)
+    with open(marker, encoding="utf-8") as fh:
+        assert fh.read() == theirs
+    assert ledger.rows() == before  # nothing generated or sent

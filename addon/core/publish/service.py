@@ -142,7 +142,7 @@ def publish(
             if earlier.state == PENDING and not ledger.orphaned(earlier):
                 raise PublishError(
                     f"'{earlier.name}' is being published right now by another NFTGan process "
-                    f"({_who(earlier.owner)}); wait for it to finish, then look in the gallery or the ledger"
+                    f"({who(earlier.owner)}); wait for it to finish, then look in the gallery or the ledger"
                 )
             if (
                 earlier.state == PENDING
@@ -173,7 +173,7 @@ def publish(
     return _upload(row, items, backend, ledger, owner, progress, check, resume=False)
 
 
-def _who(owner: str) -> str:
+def who(owner: str) -> str:
     host, _, rest = owner.partition("/")
     return f"process {rest.partition('/')[0]} on {host}"
 
