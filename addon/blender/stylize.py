@@ -412,7 +412,8 @@ class NFTGAN_OT_stylize(Operator):
 
         def begin():
             pixels, linear, models = take(context, image)
-            path = images.file_path(image)
+            # changed since loaded (turned as the note says, painted): its file's orientation is not what it shows
+            path = images.file_path(image) if not image.is_dirty else ""
             start(context, pixels, linear, image.name, image.session_uid, models=models, path=path)
             context.scene.nftgan.sketch = image
 

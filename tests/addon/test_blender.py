@@ -1582,6 +1582,27 @@ def test_a_sketch_file_with_an_exif_orientation_is_stylized_as_blender_shows_it(
             ), said
 
 
+def test_a_turned_sketch_file_turned_upright_in_blender_gets_no_note_to_turn_it(blender, scene, tmp_path):
+    """The artist does what the note says (Image > Transform > Rotate 90° Clockwise: the pixels as Blender shows
+    them change, the file does not) and Stylizes again: the note, read from the file's EXIF, said again to turn
+    it, and turning it again would make it wrong."""
+    from .test_imageio import _tagged
+
+    bpy = blender.bpy
+    sketch = bpy.data.images.load(str(_tagged(tmp_path / "turned.jpg", 6, size=(80, 48))))
+    assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+    finish(blender)
+    assert "Rotate 90° Clockwise" in blender.runtime.last_report[1]
+    upright = np.ascontiguousarray(np.rot90(pixels_of(sketch), 1))  # what the rotation does to its pixels
+    sketch.scale(48, 80)
+    sketch.pixels.foreach_set(upright.ravel())
+    sketch.update()
+    assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+    finish(blender)
+    said = blender.runtime.last_report[1]
+    assert said.startswith("NFTGan wrote 'turned.jpg colorized'") and "EXIF" not in said, said
+
+
 def test_live_preview_turns_off_and_says_why_when_its_sketch_is_deleted(blender, scene):
     """Live Preview stayed on when its sketch was deleted, doing nothing and saying nothing."""
     bpy, stylize = blender.bpy, blender.stylize
