@@ -305,8 +305,8 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             )
         if blank:
             note += (
-                f". Note: '{base}' has nothing drawn on it, so the results are blank paper: draw dark lines on it, "
-                "then Stylize."
+                f". Note: '{base}' has nothing drawn on it, so the styles had no lines to follow: draw dark lines "
+                "on it, then Stylize."
             )
         runtime.report(
             f"NFTGan wrote {what}{seconds:.1f} s; {provenance.describe(records)}){note}"
