@@ -245,12 +245,16 @@ def result_payload(
     return flat, size, png, Marks(pixels_digest(flat, size[0]), packed_mark(png))
 
 
-def scratch_for(flats) -> np.ndarray:
-    """Worker: a float buffer as large as the largest of these results' floats, its memory touched, for
-    `keeps_paint` to read a result's pixels into on the main thread: a new buffer's first touch of its pages
-    (64 MB at 2048^2: foreach_get 9.8-10.0 ms, 4.6-5.1 into this buffer) is the worker's (6.6-7.0 ms), not
-    the main thread's. (At 1024^2 malloc reuses touched memory: no gain.) Held until the job's last write."""
-    scratch = np.empty(max((f.size for f in flats), default=0), np.float32)
+def scratch_for(flats) -> np.ndarray | None:
+    """Worker, for a re-Stylize: a float buffer as large as the largest of these results' floats, its memory
+    touched, for `keeps_paint` to read a result's pixels into on the main thread: a new buffer's first touch of
+    its pages (64 MB at 2048^2: foreach_get 9.8-10.0 ms, 4.6-5.1 into this buffer) is the worker's (6.6-7.0 ms),
+    not the main thread's. Held until the job's last write. None up to 1024^2, where malloc reuses touched
+    memory (no gain) and the buffer would only add to the peak."""
+    largest = max((f.size for f in flats), default=0)
+    if largest <= 1024 * 1024 * 4:
+        return None
+    scratch = np.empty(largest, np.float32)
     scratch[::1024] = 0  # one write a page (4 KB)
     return scratch
 

@@ -189,6 +189,8 @@ def start(
     }
 
     snap = [pixels]  # the job's only reference: the pipeline frees the snapshot once it is in model space
+    # a re-Stylize: `images.keeps_paint` reads the earlier results' pixels on the main thread (`scratch_for`)
+    again = any(bpy.data.images.get(images.result_name(name, s)) for s in pipeline.RESULT_SUFFIX.values())
 
     def work(job):
         if live:  # the sketch may not have changed since the last preview: the worker checks, not Blender
@@ -216,7 +218,7 @@ def start(
             out[stage] = images.result_payload(rgba, to_scene)
         # the provenance every result records (the model files' hashes are read once, then cached)
         turned = imageio.file_orientation(path) if path else 1
-        scratch = images.scratch_for(flat for flat, *_ in out.values())  # for `images.keeps_paint`
+        scratch = images.scratch_for(flat for flat, *_ in out.values()) if again else None
         return [provenance.model_record(k, m) for k, m in models.items()], out, turned, blank, scratch
 
     key, label = f"stylize:{uid if uid is not None else name}", f"Stylize {name}"
