@@ -462,15 +462,28 @@ def _paint_on(blender, image, corner=40) -> np.ndarray:
     return painted
 
 
-def test_a_result_painted_on_and_renamed_is_kept(blender, scene):
-    """What the guide says to do to keep paint on a result: rename it; the next Stylize makes a new result and
-    leaves the renamed one, its paint and the material showing it as they are."""
+def _house_stylized(blender):
+    """The house sketched on a new canvas (returned), stylized."""
     bpy = blender.bpy
     sketch = new_canvas(blender)
     paint(sketch, HOUSE)
     assert bpy.ops.nftgan.stylize() == {"FINISHED"}
     finish(blender)
-    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    return sketch
+
+
+def _stylized_on_a_plane(blender):
+    """`_house_stylized`, its result applied to the canvas's plane."""
+    sketch = _house_stylized(blender)
+    assert blender.bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    return sketch
+
+
+def test_a_result_painted_on_and_renamed_is_kept(blender, scene):
+    """What the guide says to do to keep paint on a result: rename it; the next Stylize makes a new result and
+    leaves the renamed one, its paint and the material showing it as they are."""
+    bpy = blender.bpy
+    _stylized_on_a_plane(blender)
     mine = bpy.data.images["Sketch stylized"]
     mine.name = "My painted"
     painted = _paint_on(blender, mine)
@@ -492,11 +505,7 @@ def test_a_result_painted_on_is_kept_and_the_new_one_is_numbered(blender, scene)
     A result that was not painted on is updated in place as before, and later Stylizes update the numbered
     result in place rather than adding one more image each time."""
     bpy = blender.bpy
-    sketch = new_canvas(blender)
-    paint(sketch, HOUSE)
-    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    finish(blender)
-    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    sketch = _stylized_on_a_plane(blender)
     nodes = bpy.context.active_object.active_material.node_tree.nodes
     mine, colorized = bpy.data.images["Sketch stylized"], bpy.data.images["Sketch colorized"]
     assert nodes["NFTGan Result"].image == mine
@@ -598,10 +607,7 @@ def test_paint_on_a_result_is_kept_across_saving_and_reopening(blender, scene, t
     rather than packing the new one over it. So is paint made after reopening. A result not painted on is
     updated in place after reopening, as before."""
     bpy = blender.bpy
-    sketch = new_canvas(blender)
-    paint(sketch, HOUSE)
-    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    finish(blender)
+    _house_stylized(blender)
     painted = _paint_on(blender, bpy.data.images["Sketch stylized"])
     path = str(tmp_path / "painted.blend")
     bpy.ops.wm.save_as_mainfile(filepath=path)
@@ -642,10 +648,7 @@ def test_paint_saved_with_image_save_is_kept(blender, scene, tmp_path):
     by the next Stylize, in the session and after the .blend is saved and reopened; a result repacked so is
     kept even when it was not painted on (its packed file is no longer NFTGan's)."""
     bpy = blender.bpy
-    sketch = new_canvas(blender)
-    paint(sketch, HOUSE)
-    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    finish(blender)
+    sketch = _house_stylized(blender)
     painted = _paint_on(blender, bpy.data.images["Sketch stylized"])
     _image_save(blender, bpy.data.images["Sketch stylized"])
     paint(sketch, HOUSE[:1])
@@ -706,10 +709,7 @@ def test_another_file_opened_does_not_show_the_old_files_report(blender, scene, 
     bpy = blender.bpy
     other = str(tmp_path / "other.blend")
     bpy.ops.wm.save_as_mainfile(filepath=other)  # an empty file of the artist's
-    sketch = new_canvas(blender)
-    paint(sketch, HOUSE)
-    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    finish(blender)
+    _house_stylized(blender)
     assert "Sketch stylized" in blender.runtime.last_report[1]
 
     def report_box():
