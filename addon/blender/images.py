@@ -269,7 +269,7 @@ def write_result(
     source: str,
     source_uid,
     models: list[dict],
-    marks: Marks | None = None,
+    marks: Marks,
     kept: list[str] | None = None,
     scratch: np.ndarray | None = None,
 ):
@@ -309,8 +309,6 @@ def write_result(
         image.use_fake_user = True  # a result is kept until the user deletes it
     image.pixels.foreach_set(flat)
     image.pack(data=png, data_len=len(png))
-    if marks is None:
-        marks = Marks(pixels_digest(flat, h), packed_mark(png))
     _written[image.session_uid] = marks.pixels
     image[PACKED_TAG] = marks.png
     image[RESULT_TAG], image["nftgan_source"] = stage, source
@@ -524,10 +522,8 @@ def _on_save_pre(*_args):
             )
             png = imageio.encode_png(shown)
             image.pack(data=png, data_len=len(png))
-            _written[image.session_uid] = pixels_digest(
-                painted.ravel(), painted.shape[0]
-            )  # packed as it is now
-            image[PACKED_TAG] = packed_mark(png)
+            # packed as it is now: a later save repacks it only when painted on again
+            _written[image.session_uid] = pixels_digest(painted.ravel(), painted.shape[0])
             image[PAINTED_TAG] = True  # its paint is in the file: the next Stylize keeps it (`keeps_paint`)
         if image.source == "GENERATED":
             show_packed_png(image)  # 8-bit sRGB pixels from now on

@@ -34,9 +34,8 @@ SLOT = JobSlot("stylize", latest_wins=True)  # one job per sketch, keyed "styliz
 # what Stylize Render's results record as their source: not "Render", the name their results share with a
 # sketch named "Render" (whose results they then wrote over, and the other way round)
 RENDER_SOURCE = "Render Result"
-WRITTEN_AT = (
-    "nftgan_written_at"  # on each result: when the Stylize that wrote it was started (Apply to Material)
-)
+# on each result: when the Stylize that wrote it was started (Apply to Material shows the newest)
+WRITTEN_AT = "nftgan_written_at"
 
 
 # ----------------------------------------------------------------------------------------------- properties

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -38,7 +37,7 @@ from .files import write_durably
 from .publish import metadata as md
 from .publish import service
 from .publish.backends import Backend
-from .publish.ledger import DONE, PENDING, Ledger, Row, owner_gone
+from .publish.ledger import DONE, PENDING, Ledger, Row, beating, owner_gone
 from .publish.provenance import model_record, nftgan_request
 
 RUNNING = ".running"  # a run's marker: <collection id>.running, holding its owner ("host/pid/nonce")
@@ -280,14 +279,14 @@ def publish_collection(
     os.makedirs(folder, exist_ok=True)
     write_durably(marker, owner.encode())  # before any token: a run that dies from here on is named
     _LIVE.add(owner)
-    stop = threading.Event()
 
-    def beat():  # the run is alive while its process is (what another computer can go by): as a row's lease
-        while not stop.wait(ledger.lease / 4):
-            with contextlib.suppress(OSError):
-                os.utime(marker)
+    def renew() -> bool:  # the run is alive while its process is (what another computer can go by)
+        with contextlib.suppress(OSError):
+            os.utime(marker)
+        return True
 
-    threading.Thread(target=beat, name="nftgan-collection-run", daemon=True).start()
+    alive = contextlib.ExitStack()
+    alive.enter_context(beating(ledger.lease / 4, renew, "nftgan-collection-run"))
 
     def mine(row: Row) -> bool:
         return _is_token(row, state)
@@ -403,5 +402,5 @@ def publish_collection(
             _end(marker)
         raise
     finally:
-        stop.set()
+        alive.close()
         _LIVE.discard(owner)

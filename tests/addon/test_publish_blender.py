@@ -69,7 +69,7 @@ def _stylized_result(nftgan, name="Sketch stylized", size=32):
     )
     sketch = bpy.data.images.new("Sketch", size, size, alpha=True)
     sketch.pixels.foreach_set(np.ones(size * size * 4, np.float32))
-    flat, (h, w), png = nftgan["imageio"].result_payload(rgba)
+    flat, (h, w), png, marks = nftgan["images"].result_payload(rgba)  # (the worker's)
     return nftgan["images"].write_result(
         name,
         flat,
@@ -80,6 +80,7 @@ def _stylized_result(nftgan, name="Sketch stylized", size=32):
         "Sketch",
         sketch.session_uid,
         [{"kind": "stylize", "name": "Ink wash", "version": "0123456789ab"}],
+        marks,
     )
 
 

@@ -84,6 +84,26 @@ def _slow_hash(salt: bytes, token: str) -> str:
     return _FINGERPRINT + hashlib.pbkdf2_hmac("sha256", token.encode(), salt, 600_000, 8).hex()
 
 
+@contextlib.contextmanager
+def beating(every: float, renew, name: str):
+    """Call `renew()` every `every` seconds on a background thread while the block runs (a lease, a run's
+    marker); it stops early when `renew()` returns False."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(every):
+            if not renew():
+                return
+
+    thread = threading.Thread(target=beat, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 class LedgerError(PublishError):
     """The ledger file cannot be used; the message names it and what to do."""
 
@@ -302,26 +322,16 @@ class Ledger:
             )
         return self.get(row_id)
 
-    @contextlib.contextmanager
     def hold(self, row_id: int, owner: str):
         """Keep the row's lease renewed (a background thread) while the block runs."""
-        stop = threading.Event()
 
-        def beat():
-            while not stop.wait(self.lease / 4):
-                try:
-                    if not self.renew(row_id, owner):
-                        return
-                except PublishError:  # locked or full for a moment: the next beat tries again
-                    continue
+        def renew() -> bool:
+            try:
+                return self.renew(row_id, owner)
+            except PublishError:  # locked or full for a moment: the next beat tries again
+                return True
 
-        thread = threading.Thread(target=beat, name=f"nftgan-ledger-lease-{row_id}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+        return beating(self.lease / 4, renew, f"nftgan-ledger-lease-{row_id}")
 
     # ------------------------------------------------------------------------------------- rows
 
