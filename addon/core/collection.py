@@ -17,6 +17,13 @@ before the first token and removed when the run ends with an outcome it reports:
 a Cancel, an error (not a stop while the program closes: nobody is told). A marker whose process has died
 (killed, crashed, Blender closed), whether a token was on its way or not, is what a later start names
 (`interrupted`): at every start, until a run of that collection ends.
+
+A run holds the lock of `<id>.lock` (files.lock) from before it reads the marker until it ends, so taking a
+run is one step (of two processes pressing Publish Collection at once, one runs it; the other is refused) and
+the lock says whether a run is alive: the system ends it with the process, however it ends. Where the lock
+cannot say (a file system without locks; a run of another computer, whose lock may not reach across a network
+share) the run renews its marker's time every BEAT seconds, and a reader watches for a renewal on its own
+monotonic clock: no two clocks (another computer's, the file server's, ours before a step) are compared.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from . import generate, imageio, styles
 from .contract import ModelInfo
 from .errors import Cancelled, PublishError
-from .files import write_durably
+from .files import lock, write_durably
 from .publish import metadata as md
 from .publish import service
 from .publish.backends import Backend
@@ -41,6 +48,9 @@ from .publish.ledger import DONE, PENDING, Ledger, Row, beating, owner_gone
 from .publish.provenance import model_record, nftgan_request
 
 RUNNING = ".running"  # a run's marker: <collection id>.running, holding its owner ("host/pid/nonce")
+LOCK = ".lock"  # <collection id>.lock: locked by the run for as long as it runs (never removed)
+BEAT = 2.0  # seconds between a run's renewals of its marker's time (what another computer goes by)
+CLAIM_WAIT = 0.25  # seconds a Publish Collection waits for the lock (a start's look holds it for a moment)
 _LIVE: set[str] = set()  # the owners of the runs this process is doing now
 
 
@@ -159,27 +169,106 @@ def runs_recorded(ledger: Ledger) -> bool:
         return False
 
 
-def _died(owner: str, renewed: float, pending: list[Row], ledger: Ledger) -> bool:
-    """A run's process ended without saying so: it was a process on this computer that is gone (or had this
-    process's pid and is not one of its runs), or its run's marker was not renewed for a lease (a living run
-    renews it every quarter lease, whatever step it is on; Windows, another computer) and it holds none of its
-    tokens' pending rows."""
+def _owner(marker: str) -> str:
+    """The owner a run's marker records ("" when there is none). OSError when it cannot be read."""
+    try:
+        with open(marker, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _try_lock(marker: str) -> int | None:
+    """The run's lock, taken at once (BlockingIOError when a run holds it); None where there are no locks."""
+    try:
+        return lock(marker.removesuffix(RUNNING) + LOCK, wait=False)
+    except BlockingIOError:
+        raise
+    except OSError:  # (e.g. a folder that cannot be written in: no lock to go by)
+        return None
+
+
+def _stamp(marker: str) -> int | None:
+    try:
+        with open(marker, "rb") as fh:  # (opened: a network share's client checks the file's times again)
+            return os.fstat(fh.fileno()).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _renewed(marker: str) -> bool:
+    """Whether the run renews its marker: its time changes within 5 BEATs, watched on this computer's
+    monotonic clock (the time itself is another clock's: never compared with ours)."""
+    first, until = _stamp(marker), time.monotonic() + 5 * BEAT
+    while first is not None and time.monotonic() < until:
+        time.sleep(BEAT / 8)
+        if _stamp(marker) != first:
+            return True
+    return False
+
+
+def _died(owner: str, marker: str, locks: bool) -> bool:
+    """Whether the run `owner` of `marker`, whose lock is free (`locks`; False: no locks here), ended without
+    saying so. A run of this computer: with locks, yes (a living run holds its lock); without, when its process
+    has ended (or is this one, which does not run it). Another computer's (its lock may not reach here), or one
+    without locks whose process lives: when it no longer renews its marker."""
     if owner in _LIVE:
         return False
     host, _, rest = owner.partition("/")
-    if host == socket.gethostname() and rest.partition("/")[0] == str(os.getpid()):
-        return True
-    if owner_gone(owner):
-        return True
-    return renewed + ledger.lease < time.time() and all(ledger.orphaned(r) for r in pending)
+    if host == socket.gethostname():
+        if locks or rest.partition("/")[0] == str(os.getpid()) or owner_gone(owner):
+            return True
+    return not _renewed(marker)
 
 
-def _living(marker: str, pending: list[Row], ledger: Ledger) -> str:
-    """The owner of the run `marker` records, when it has not died (`_died`; "" when it has). OSError when the
-    marker cannot be read."""
-    with open(marker, encoding="utf-8") as fh:
-        owner = fh.read().strip()
-    return "" if _died(owner, os.stat(marker).st_mtime, pending, ledger) else owner
+def _ended(marker: str, owner: str) -> bool:
+    """A start's look: the run `owner` of `marker` died (`_died`); False while a run holds the lock."""
+    try:
+        fd = _try_lock(marker)
+    except BlockingIOError:
+        return False
+    if fd is not None:
+        os.close(fd)
+    return _died(owner, marker, fd is not None)
+
+
+def _refusal(name: str, other: str) -> PublishError:
+    return PublishError(
+        f"collection '{name}' is being published right now by another NFTGan process"
+        + (f" ({service.who(other)})" if other else "")
+        + "; wait for it to finish there, then press Publish Collection again if it did not"
+    )
+
+
+def _claim(marker: str, owner: str, name: str) -> int | None:
+    """Take the collection's run in one step: its lock, then (a dead run's marker taken over) the marker naming
+    `owner`. PublishError while another run holds it or, where the lock cannot say, renews its marker: that
+    marker is left as it is (a crash of that run is still named). Returns the lock's descriptor (None: no
+    locks here), to close when the run ends."""
+    until = time.monotonic() + CLAIM_WAIT
+    while True:
+        try:
+            fd = _try_lock(marker)
+            break
+        except BlockingIOError:
+            if time.monotonic() > until:
+                other = ""
+                with contextlib.suppress(OSError):
+                    other = _owner(marker)
+                raise _refusal(name, other) from None
+            time.sleep(0.01)
+    try:
+        other = ""
+        with contextlib.suppress(OSError):  # (unreadable: no run to wait for)
+            other = _owner(marker)
+        if other and not _died(other, marker, fd is not None):
+            raise _refusal(name, other)
+        write_durably(marker, owner.encode())  # before any token: a run that dies from here on is named
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        raise
+    return fd
 
 
 def interrupted(ledger: Ledger) -> list[Unfinished]:
@@ -196,13 +285,13 @@ def interrupted(ledger: Ledger) -> list[Unfinished]:
         try:
             with open(marker.removesuffix(RUNNING) + ".json", encoding="utf-8") as fh:
                 state = json.load(fh)
+            owner = _owner(marker)
+            if not owner or not _ended(marker, owner):  # running, in this process or another (or just ended)
+                continue
             if state.get("manifest_uri"):  # finished (a crash kept its marker): no run is left
-                _end(marker)
+                _end(marker, owner)
                 continue
             rows = ledger.rows() if rows is None else rows
-            pending = [r for r in rows if r.state == PENDING and _is_token(r, state)]
-            if _living(marker, pending, ledger):  # running, in this process or another
-                continue
             done = {r.name for r in rows if r.state in DONE and _is_token(r, state)}
             found.append(
                 Unfinished(state["name"], int(state["count"]), len(done), state["backend"] == "offline")
@@ -212,9 +301,11 @@ def interrupted(ledger: Ledger) -> list[Unfinished]:
     return found
 
 
-def _end(marker: str) -> None:
+def _end(marker: str, owner: str) -> None:
+    """Remove the marker of the run `owner` (only its own: never another run's)."""
     with contextlib.suppress(OSError):
-        os.remove(marker)
+        if _owner(marker) == owner:
+            os.remove(marker)
 
 
 def _staged_attributes(row: Row) -> list:
@@ -267,17 +358,9 @@ def publish_collection(
             for i, sample in enumerate(req.plan)
         },
     }
-    state = _state(folder, cid, ledger, about)
     owner, marker = Ledger.new_owner(), os.path.join(folder, cid + RUNNING)
-    with contextlib.suppress(OSError):  # (none, or unreadable: no run to wait for)
-        if other := _living(marker, [r for r in ledger.rows(PENDING) if _is_token(r, state)], ledger):
-            raise PublishError(  # (its marker is left as it is: a crash of that run is still named)
-                f"collection '{req.name}' is being published right now by another NFTGan process "
-                f"({service.who(other)}); wait for it to finish there, then press Publish Collection again if "
-                "it did not"
-            )
     os.makedirs(folder, exist_ok=True)
-    write_durably(marker, owner.encode())  # before any token: a run that dies from here on is named
+    held = _claim(marker, owner, req.name)
     _LIVE.add(owner)
 
     def renew() -> bool:  # the run is alive while its process is (what another computer can go by)
@@ -286,12 +369,15 @@ def publish_collection(
         return True
 
     alive = contextlib.ExitStack()
-    alive.enter_context(beating(ledger.lease / 4, renew, "nftgan-collection-run"))
+    if held is not None:
+        alive.callback(os.close, held)  # (last: after the beat stopped)
+    alive.enter_context(beating(BEAT, renew, "nftgan-collection-run"))
 
     def mine(row: Row) -> bool:
         return _is_token(row, state)
 
     try:  # a Cancel says how far the batch got: how many of its tokens are out, whatever the stage
+        state = _state(folder, cid, ledger, about)  # (once the run is ours: its ledger position is one run's)
         # tokens whose upload a dead process left pending: finish them from their staged bytes first
         service.resume_pending(ledger, lambda row: backend, check=check, only=mine)
         done = {r.name: r for r in ledger.rows() if r.state in DONE and mine(r)}
@@ -389,17 +475,17 @@ def publish_collection(
         write_durably(
             os.path.join(folder, f"{cid}.json"), json.dumps({**state, "manifest_uri": uri}).encode()
         )
-        _end(marker)
+        _end(marker, owner)
         return CollectionResult(cid, tokens, skipped, path, uri)
     # a run that ends with an outcome it reports (Cancel, an error) leaves no marker: it did not die unannounced
     except Cancelled:
         if not closing():
-            _end(marker)
+            _end(marker, owner)
         out = {r.name for r in ledger.rows() if r.state in DONE and mine(r)}
         raise CollectionCancelled(len(out), n, backend.http is None) from None
     except Exception:
         if not closing():
-            _end(marker)
+            _end(marker, owner)
         raise
     finally:
         alive.close()

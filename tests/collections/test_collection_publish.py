@@ -315,13 +315,18 @@ def test_a_batch_that_runs_or_ended_with_a_report_is_not_named(generate_model, s
 
     died = collection.CollectionRequest(req.model, generate.seeds_plan(600, 3), "Other Blender")
     _killed_between_tokens(died, backend, ledger, 1)
-    folder = os.path.join(os.path.dirname(ledger.path), "collections")
-    (marker,) = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".running")]
-    with open(marker, "w", encoding="utf-8") as fh:  # as another process, alive, running it now writes it
-        fh.write(f"{socket.gethostname()}/{os.getppid()}/0a1b2c3d")
-    assert collection.interrupted(ledger) == []
-    old = time.time() - 2 * ledger.lease
-    os.utime(marker, (old, old))  # it stopped renewing its run a minute ago (hung; or another computer)
+    blenders, release = _Blenders(1, server, ledger, generate_model), threading.Event()
+    try:  # another Blender, alive, runs it now (on token 2); then it is killed
+        arrived = threading.Event()
+        server.inject("/api/v0/add", ("hold", arrived, release))
+        blenders.press("Other Blender", 600, 3)
+        assert arrived.wait(60)
+        assert collection.interrupted(ledger) == []
+        blenders.procs[0].kill()
+        blenders.procs[0].wait(10)
+    finally:
+        release.set()
+        blenders.close()
     assert [c.name for c in collection.interrupted(ledger)] == ["Other Blender"]
 
 
@@ -370,13 +375,223 @@ def test_a_second_run_of_a_collection_running_in_another_blender_is_refused_and_
     req = _request(generate_model, n=2)
     folder = os.path.join(os.path.dirname(ledger.path), "collections")
     _killed_between_tokens(req, backend, ledger, 1)
+    blenders, release = _Blenders(1, server, ledger, generate_model), threading.Event()
+    try:
+        arrived = threading.Event()
+        server.inject("/api/v0/add", ("hold", arrived, release))
+        blenders.press(req.name, 100, 2)  # the first Blender, alive, running it now (on token 2)
+        assert arrived.wait(60)
+        (marker,) = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".running")]
+        with open(marker, encoding="utf-8") as fh:
+            theirs = fh.read()
+        pid = blenders.procs[0].pid
+        before = [(r.id, r.state) for r in ledger.rows()]
+        with pytest.raises(
+            PublishError,
+            match=rf"'Toy Punks' is being published right now by another NFTGan process \(process {pid} ",
+        ):
+            collection.publish_collection(req, backend, ledger)
+        with open(marker, encoding="utf-8") as fh:
+            assert fh.read() == theirs
+        assert [(r.id, r.state) for r in ledger.rows()] == before  # nothing generated or sent
+    finally:
+        release.set()
+    assert blenders.said().startswith("published ipfs://")  # the first one finished it
+    blenders.close()
+
+
+_BEATS = """
+import os, sys, time
+marker, owner, offset, every = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+with open(marker, "w", encoding="utf-8") as fh:
+    fh.write(owner)
+while True:  # renewed by a computer whose clock is `offset` seconds from ours
+    t = time.time() + offset
+    os.utime(marker, (t, t))
+    time.sleep(every)
+"""
+
+
+def test_a_run_on_another_computer_is_judged_by_its_renewals_not_by_the_clocks(
+    generate_model, server, backend_for, ledger, monkeypatch
+):
+    """A run on another computer (NFTGan's folder on a network share, whose locks may not reach across) was
+    judged by its marker's time against this computer's clock: with the clocks an hour apart, a living run on
+    a computer whose clock is behind looked dead (named at a start, and Publish Collection here ran it a second
+    time), and a dead one from a computer whose clock was ahead looked alive for an hour (refused, not named).
+    Its renewals are watched instead, on this computer's monotonic clock."""
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(collection, "BEAT", 0.2)
+    backend = backend_for("kubo")
+    req = _request(generate_model, n=2)
+    folder = os.path.join(os.path.dirname(ledger.path), "collections")
+    _killed_between_tokens(req, backend, ledger, 1)
     (marker,) = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".running")]
-    theirs = f"{socket.gethostname()}/{os.getppid()}/0a1b2c3d"
-    with open(marker, "w", encoding="utf-8") as fh:  # the first Blender, alive, running it now
-        fh.write(theirs)
-    before = ledger.rows()
-    with pytest.raises(PublishError, match=r"'Toy Punks' is being published right now by another NFTGan"):
-        collection.publish_collection(req, backend, ledger)
-    with open(marker, encoding="utf-8") as fh:
-        assert fh.read() == theirs
-    assert ledger.rows() == before  # nothing generated or sent
+    theirs = "another-computer/4242/0a1b2c3d"
+    beats = subprocess.Popen([sys.executable, "-c", _BEATS, marker, theirs, "-3600", "0.2"])
+    try:  # its Blender runs it, alive; its clock is an hour behind ours
+        time.sleep(0.5)
+        assert collection.interrupted(ledger) == []
+        with pytest.raises(
+            PublishError, match=r"right now by another NFTGan process \(process 4242 on another-"
+        ):
+            collection.publish_collection(req, backend, ledger)
+    finally:
+        beats.kill()
+        beats.wait(10)
+    ahead = time.time() + 3600  # it died; its clock was an hour ahead of ours
+    os.utime(marker, (ahead, ahead))
+    (left,) = collection.interrupted(ledger)
+    assert (left.name, left.done) == ("Toy Punks", 1)
+    result = collection.publish_collection(req, backend, ledger)  # taken over at once, and finished
+    assert result.skipped == 1 and collection.interrupted(ledger) == []
+
+
+def test_a_run_on_this_computer_is_judged_by_its_lock_not_by_the_clock(
+    generate_model, server, backend_for, ledger
+):
+    """The clock stepped an hour forward (a time sync, a laptop waking from sleep) while another Blender's run
+    was on one step: its marker's time, an hour old by the clock now, made it look dead (named at a start,
+    and Publish Collection here ran it a second time). The run's lock says it is alive."""
+    backend = backend_for("kubo")
+    folder = os.path.join(os.path.dirname(ledger.path), "collections")
+    blenders, release = _Blenders(1, server, ledger, generate_model), threading.Event()
+    try:
+        arrived = threading.Event()
+        server.inject("/api/v0/add", "pass", "pass", ("hold", arrived, release))  # its manifest's upload
+        blenders.press("Stepped", 700, 1)
+        assert arrived.wait(60)
+        (marker,) = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".running")]
+        old = time.time() - 3600
+        os.utime(marker, (old, old))
+        assert collection.interrupted(ledger) == []
+        req = collection.CollectionRequest(
+            generate.load_model(generate_model), generate.seeds_plan(700, 1), "Stepped"
+        )
+        with pytest.raises(PublishError, match="being published right now by another NFTGan process"):
+            collection.publish_collection(req, backend, ledger)
+    finally:
+        release.set()
+    assert blenders.said().startswith("published ipfs://")
+    blenders.close()
+    assert collection.interrupted(ledger) == []
+
+
+_RUN = """
+import json, sys, time
+from nftgan.core import collection, generate
+from nftgan.core.errors import PublishError
+from nftgan.core.publish.backends import Settings, make_backend
+from nftgan.core.publish.ledger import Ledger
+
+url, db, model = sys.argv[1:4]
+info, ledger = generate.load_model(model), Ledger(db)
+backend = make_backend(Settings("kubo", endpoint=url))
+print(json.dumps("ready"), flush=True)
+for line in sys.stdin:  # a run a line: the collection's name, first seed and count, and when it starts
+    name, seed, count, start = json.loads(line)
+    req = collection.CollectionRequest(info, generate.seeds_plan(seed, count), name)
+    while time.time() < start:  # (spinning: a sleep wakes too unevenly)
+        pass
+    try:
+        said = "published " + collection.publish_collection(req, backend, ledger).manifest_uri
+    except PublishError as exc:
+        said = "refused " + str(exc)
+    print(json.dumps(said), flush=True)
+"""
+
+
+class _Blenders:
+    """`n` other real processes ("Blenders") on the test's ledger and server, each publishing the collections
+    it is told to (`press`), one at a time, and saying how each ended (`said`: 'published ipfs://...' or
+    'refused <why>', in the order they end)."""
+
+    def __init__(self, n, server, ledger, generate_model):
+        import queue
+        import subprocess
+        import sys
+
+        from tests.publish.conftest import ROOT
+
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _RUN, server.url, str(ledger.path), str(generate_model)],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(n)
+        ]
+        self.out: queue.Queue = queue.Queue()
+        for proc in self.procs:
+            threading.Thread(
+                target=lambda p=proc: [self.out.put(json.loads(line)) for line in p.stdout], daemon=True
+            ).start()
+        assert [self.said() for _ in self.procs] == ["ready"] * n
+
+    def said(self) -> str:
+        return self.out.get(timeout=120)
+
+    def press(self, name: str, seed: int, count: int, procs=None) -> None:
+        """Publish Collection in `procs` (all) at the same moment."""
+        start = time.time() + 0.2
+        for proc in self.procs if procs is None else procs:
+            proc.stdin.write(json.dumps([name, seed, count, start]) + "\n")
+            proc.stdin.flush()
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.stdin.close()
+            proc.wait(60)
+
+
+def test_publish_collection_pressed_in_two_processes_at_the_same_moment_runs_once(
+    generate_model, server, backend_for, ledger
+):
+    """Two Blenders pressing Publish Collection for one collection at the same moment: each read the run's
+    marker, found none (or a dead run's), and wrote its own, so both ran the batch and the second was stopped
+    on its first token (whose ledger row the first held), removing the first run's marker as it ended. The
+    claim is one step now: of two processes, one runs it and the other is refused before it does anything,
+    also when both take over the marker of a run that died. Two real processes, 30 trials (half of them over a
+    dead run's marker): on main, 15 of 30 ran it in both."""
+    import subprocess
+
+    backend = backend_for("kubo")
+    info = generate.load_model(generate_model)
+    folder = os.path.join(os.path.dirname(ledger.path), "collections")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    blenders, twice = _Blenders(2, server, ledger, generate_model), []
+    try:
+        for trial in range(30):
+            name = f"Race {trial}"
+            if trial % 2:  # a run of it died (kill -9) on its first token: its marker is left
+                req = collection.CollectionRequest(info, generate.seeds_plan(7, 1), name)
+                cid = collection.collection_id(req, backend, collection.styles.model_hash(req.model.path))
+                os.makedirs(folder, exist_ok=True)
+                with open(os.path.join(folder, cid + collection.RUNNING), "w", encoding="utf-8") as fh:
+                    fh.write(f"{socket.gethostname()}/{dead.pid}/0a1b2c3d")
+            release = threading.Event()
+            server.inject(
+                "/api/v0/add", ("hold", threading.Event(), release)
+            )  # the run is still on its token
+            blenders.press(name, 7, 1)
+            first = blenders.said()  # the one refused, while the other runs
+            release.set()
+            outcomes = sorted([first, blenders.said()])
+            assert outcomes[0].startswith("published ipfs://"), outcomes
+            if not outcomes[1].startswith(
+                f"refused collection '{name}' is being published right now by another"
+            ):
+                twice.append((trial, outcomes[1]))
+            assert [r.name for r in ledger.rows(PUBLISHED)].count(f"{name} #1") == 1  # never twice
+            assert not [n for n in os.listdir(folder) if n.endswith(collection.RUNNING)]
+            assert collection.interrupted(ledger) == []
+    finally:
+        blenders.close()
+    assert not twice, f"{len(twice)} of 30 trials ran the collection in both processes: {twice[:3]}"
