@@ -34,15 +34,29 @@ def _remove_profile() -> None:
 atexit.register(_remove_profile)  # registered before bpy is imported: runs after bpy's own exit handlers
 
 
+# tests/collections imports these fixtures: a second definition, made once more in a run of both folders. A
+# second install of the extension disabled the first one's modules, which the tests of tests/addon run after
+# tests/collections went on using (no worker): so both definitions share one build and one install.
+_made: dict = {}
+
+
 @pytest.fixture(scope="session")
 def extension_zip(tmp_path_factory) -> str:
     from tools import build_extension
 
-    return build_extension.build(out_dir=str(tmp_path_factory.mktemp("dist")))[0]
+    if "zip" not in _made:
+        _made["zip"] = build_extension.build(out_dir=str(tmp_path_factory.mktemp("dist")))[0]
+    return _made["zip"]
 
 
 @pytest.fixture(scope="session")
 def blender(extension_zip, test_models):
+    if "blender" not in _made:
+        _made["blender"] = _install(extension_zip, test_models)
+    return _made["blender"]
+
+
+def _install(extension_zip, test_models) -> SimpleNamespace:
     import bpy
 
     ext_dir = bpy.utils.user_resource("EXTENSIONS")
@@ -71,9 +85,14 @@ def blender(extension_zip, test_models):
 
 @pytest.fixture
 def scene(blender):
-    """An empty scene (a fresh file) with no NFTGan job left over."""
+    """An empty scene (a fresh file) with no NFTGan job left over, and the test's own publish folder: no ledger
+    row, staged file or Publish Collection run of an earlier test (a test published 20 tokens before it: its
+    gallery had no room left for the service's own list)."""
     bpy = blender.bpy
     assert blender.runtime.worker.wait_idle(120)
+    shutil.rmtree(blender.runtime.user_dir("publish"))
+    blender.publish.invalidate_gallery()
+    blender.publish._gallery["problem"] = ""
     bpy.ops.wm.read_homefile(use_empty=True)
     blender.runtime.drain()
     blender.runtime.last_report = ("INFO", "")

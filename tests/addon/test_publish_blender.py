@@ -438,14 +438,19 @@ class _Layout:
         pass
 
 
-def test_panels_and_preferences_draw_with_real_properties(nftgan, prefs, blender, tmp_path):
+def test_panels_and_preferences_draw_with_real_properties(nftgan, prefs, blender, server, tmp_path):
     publish = nftgan["publish"]
     props = bpy.context.scene.nftgan_publish
     attr = props.attributes.add()
     attr.trait, attr.value = "Edition", "2"
     props.last_token_uri = "ipfs://bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y"
     assert bpy.ops.nftgan.publish(image=_stylized_result(nftgan, "Drawn stylized").name) == {"FINISHED"}
-    _finish(nftgan)
+    _finish(nftgan)  # a staged entry in the gallery, and a published one (with its gateway):
+    prefs.publish_backend, prefs.nftstorage_endpoint, prefs.nftstorage_token = "NFTSTORAGE", server.url, TOKEN
+    bpy.context.preferences.system.use_online_access = True
+    assert bpy.ops.nftgan.publish(image=_stylized_result(nftgan, "Sent stylized").name) == {"FINISHED"}
+    assert _publish_row(nftgan).gateway_url
+    bpy.context.preferences.system.use_online_access = False
     for kind in ("OFFLINE", "NFTSTORAGE", "PINATA", "KUBO"):
         prefs.publish_backend = kind
         calls = []
