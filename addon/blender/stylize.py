@@ -267,7 +267,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             stage,
             source,
             meta["uid"],
-            records,
+            made_by(records, stage),
             marks,
             painted,
             spare[0],
@@ -320,6 +320,13 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
 
     write(0)
     return written
+
+
+def made_by(records: list[dict], stage: str) -> list[dict]:
+    """The provenance records of the models that made a stage's result: its own and the stages' before it (a
+    colorized result never went through the Stylize or Upscale style of its run)."""
+    upto = pipeline.STAGES.index(stage)
+    return [r for r in records if r["kind"] in pipeline.STAGES[: upto + 1]]
 
 
 def newest_result(sketch_name: str):

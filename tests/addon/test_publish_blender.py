@@ -30,6 +30,7 @@ def nftgan(blender, scene):
         "publish": blender.publish,
         "runtime": blender.runtime,
         "images": blender.images,
+        "stylize": blender.stylize,
         "imageio": blender.core.imageio,
         "profile": blender.profile,
     }
@@ -616,3 +617,32 @@ def test_two_blenders_publishing_a_3d_model_at_once_each_publish_their_own(blend
         ends = both()
     for out, code in ends:
         assert code == 0 and "WRONG 0" in out.splitlines(), said(out)[-3000:]
+
+
+def test_each_result_publishes_the_styles_that_made_it(nftgan, prefs, tmp_path):
+    """A Stylize with Colorize, Stylize and Upscale writes three results; each recorded every model of the run,
+    so 'Sketch colorized', published, claimed a Stylize and an Upscale style it never went through (and
+    'Sketch stylized' an Upscale). A result records the models of its stage and the stages before it."""
+    from .conftest import HOUSE, paint
+
+    props = bpy.context.scene.nftgan
+    props.upscale = "upscale"  # the tiny x4 test model
+    bpy.ops.mesh.primitive_plane_add()
+    assert bpy.ops.nftgan.new_canvas(size="256") == {"FINISHED"}
+    paint(props.sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    assert [j.state for j in _finish(nftgan) if j.label.startswith("Stylize")] == ["done"]
+    out = tmp_path / "offline"
+    made = {}
+    for name in ("Sketch colorized", "Sketch stylized", "Sketch upscaled"):
+        bpy.context.scene.nftgan_publish.token_name = name
+        assert bpy.ops.nftgan.publish(image=name) == {"FINISHED"}
+        row = _publish_row(nftgan)
+        meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
+        made[name] = [a["value"] for a in meta["attributes"] if a["trait_type"].endswith(" style")]
+    colorize, stylize, upscale = (m.name for m in nftgan["stylize"].chosen_models(bpy.context.scene).values())
+    assert made == {
+        "Sketch colorized": [colorize],
+        "Sketch stylized": [colorize, stylize],
+        "Sketch upscaled": [colorize, stylize, upscale],
+    }, made
