@@ -646,3 +646,29 @@ def test_each_result_publishes_the_styles_that_made_it(nftgan, prefs, tmp_path):
         "Sketch stylized": [colorize, stylize],
         "Sketch upscaled": [colorize, stylize, upscale],
     }, made
+
+
+def test_a_token_in_an_endpoint_url_is_refused_before_anything_is_sent(nftgan, prefs, server, tmp_path):
+    """A token pasted into the endpoint URL (a tutorial's `...?token=` or `#key=`, or `user:token@`): refused
+    with what to do, nothing sent, and the URL (with the token) is not written into the ledger, the report or a
+    saved file. A query's token went into the ledger row's endpoint and the log, and the request to
+    `ENDPOINT/api/v0/add`."""
+    prefs.publish_backend = "KUBO"
+    bpy.context.preferences.system.use_online_access = True
+    image = _stylized_result(nftgan, "Query stylized").name
+    bpy.context.scene.nftgan_publish.token_name = "In the URL"
+    before = nftgan["publish"].ledger().rows(limit=1)
+    for endpoint in (
+        f"{server.url}/?token={TOKEN}",
+        f"{server.url}/api?key={TOKEN}",
+        f"{server.url}/#{TOKEN}",
+        f"http://me:{TOKEN}@127.0.0.1:{server.url.rsplit(':', 1)[1]}",
+    ):
+        prefs.kubo_endpoint = endpoint
+        with pytest.raises(RuntimeError) as err:
+            bpy.ops.nftgan.publish(image=image)
+        assert "token field, not in the endpoint URL" in str(err.value), err.value
+        assert TOKEN not in str(err.value) and TOKEN not in nftgan["runtime"].last_report[1]
+    assert server.state.hits == []
+    assert nftgan["publish"].ledger().rows(limit=1) == before  # no row begun
+    assert TOKEN.encode() not in nftgan["publish"].ledger().path.read_bytes()
