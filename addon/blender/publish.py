@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import urllib.parse
 
 import bpy
 from bpy.app.handlers import persistent
@@ -57,6 +58,31 @@ _previews = None  # thumbnails of published images
 # ----------------------------------------------------------------------------------------------- preferences
 
 
+def services_of(p, kind: str) -> str:
+    """Where a backend's token goes as the preferences set it now: its endpoints' origins (scheme://host:port,
+    lower case, without any user@), "" for an address that is not a URL. Recorded with a typed token
+    (`<kind>_token_for`), so a token goes only to the service it was typed for."""
+    urls = (
+        (p.pinata_endpoint, p.pinata_api_endpoint) if kind == "pinata" else (getattr(p, f"{kind}_endpoint"),)
+    )
+    origins = []
+    for url in urls:
+        parts = urllib.parse.urlsplit(url.strip())
+        origins.append(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".lower() if parts.netloc else "")
+    return " ".join(origins)
+
+
+def _typed(kind: str):
+    """The update of a token field: the token is for the service its backend's endpoints name now."""
+
+    def update(self, _context):
+        setattr(
+            self, f"{kind}_token_for", services_of(self, kind) if getattr(self, TOKEN_FIELDS[kind]) else ""
+        )
+
+    return update
+
+
 class PublishPreferences:
     """Preferences section: where Publish as NFT sends, and the services' settings. Tokens are PASSWORD
     fields, kept in Blender's user preferences only (never in a .blend)."""
@@ -90,8 +116,12 @@ class PublishPreferences:
         default="https://api.nft.storage",
         description="Base URL of an NFT.storage-compatible API (HTTPS)",
     )
-    nftstorage_token: StringProperty(name="API token", subtype="PASSWORD", description="The service's key")
-    pinata_jwt: StringProperty(name="JWT", subtype="PASSWORD", description="Pinata API key JWT")
+    nftstorage_token: StringProperty(
+        name="API token", subtype="PASSWORD", description="The service's key", update=_typed("nftstorage")
+    )
+    pinata_jwt: StringProperty(
+        name="JWT", subtype="PASSWORD", description="Pinata API key JWT", update=_typed("pinata")
+    )
     pinata_endpoint: StringProperty(name="Upload endpoint", default="https://uploads.pinata.cloud")
     pinata_api_endpoint: StringProperty(name="API endpoint", default="https://api.pinata.cloud")
     kubo_endpoint: StringProperty(
@@ -100,8 +130,15 @@ class PublishPreferences:
         description="The node's RPC API (HTTPS unless on this computer)",
     )
     kubo_token: StringProperty(
-        name="RPC token", subtype="PASSWORD", description="Only if the node's API.Authorizations requires one"
+        name="RPC token",
+        subtype="PASSWORD",
+        description="Only if the node's API.Authorizations requires one",
+        update=_typed("kubo"),
     )
+    # the service each typed token is for (`services_of` when it was typed): sent nowhere else
+    nftstorage_token_for: StringProperty(options={"HIDDEN"})
+    pinata_token_for: StringProperty(options={"HIDDEN"})
+    kubo_token_for: StringProperty(options={"HIDDEN"})
 
     def draw_section(self, layout) -> None:
         box = layout.box()
@@ -127,6 +164,15 @@ class PublishPreferences:
             box.prop(self, TOKEN_FIELDS[kind])
             if not getattr(self, TOKEN_FIELDS[kind]).strip() and os.environ.get(pb.TOKEN_ENV, "").strip():
                 box.label(text=f"Using ${pb.TOKEN_ENV} from the environment (not saved)", icon="CHECKMARK")
+            typed_for = getattr(self, f"{kind}_token_for")
+            if (
+                getattr(self, TOKEN_FIELDS[kind]).strip()
+                and typed_for
+                and typed_for != services_of(self, kind)
+            ):
+                box.label(
+                    text=f"This token was typed for {typed_for}: type it again to use it here", icon="ERROR"
+                )
             for i, line in enumerate(wrap(TOKEN_NOTICE, 80)):
                 box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
         box.prop(self, "publish_gateway")
@@ -230,6 +276,22 @@ def backend_settings(context=None) -> dict[str, pb.Settings]:
     }
 
 
+def check_token_service(p, kind: str) -> None:
+    """PublishError unless the backend's typed token was typed for the service its endpoints name now: an
+    endpoint changed after the token was typed (a pasted URL, a typo) would get it. A token typed before
+    NFTGan recorded this is taken to be for the endpoints set now."""
+    typed_for, now = getattr(p, f"{kind}_token_for"), services_of(p, kind)
+    if not typed_for:
+        setattr(p, f"{kind}_token_for", now)
+    elif typed_for != now:
+        raise PublishError(
+            f"{pb.LABELS[kind]}: the token in the add-on preferences was typed for {typed_for}, and the endpoint "
+            f"is now {now}; a token goes only to the service it was typed for. If {now} is that token's "
+            "service, type the token again (Preferences > Add-ons > NFTGan > Publishing); else set the "
+            "endpoint back"
+        )
+
+
 def chosen_kind(context=None) -> str:
     p = preferences.get(context)
     return p.publish_backend.lower() if p is not None else "offline"
@@ -237,6 +299,8 @@ def chosen_kind(context=None) -> str:
 
 def make_backend(kind: str, context=None, endpoint: str = "") -> pb.Backend:
     settings = backend_settings(context)[kind]
+    if settings.token and settings.token_from == IN_PREFERENCES:
+        check_token_service(preferences.get(context), kind)
     if endpoint:
         settings.endpoint = endpoint
     return pb.make_backend(settings, online_allowed=bool(bpy.app.online_access))

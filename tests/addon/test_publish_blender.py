@@ -227,6 +227,9 @@ def test_a_token_in_the_preferences_goes_only_to_the_endpoint_set_with_it(nftgan
         level, message = nftgan["runtime"].last_report
         assert level == "WARNING" and "1 waiting" in message
         prefs.nftstorage_endpoint = old.url
+        prefs.nftstorage_token = (
+            TOKEN  # typed again for it: a token goes only to the service it was typed for
+        )
         publish.unregister()
         publish.register()
         _finish(nftgan)
@@ -349,6 +352,7 @@ def test_refresh_gallery_gives_way_to_a_stylize_started_meanwhile(nftgan, prefs,
     publish = nftgan["publish"]
     with full_backlog() as port:
         prefs.nftstorage_endpoint = f"http://127.0.0.1:{port}"
+        prefs.nftstorage_token = TOKEN  # (typed for that endpoint)
         assert publish.refresh_gallery(bpy.context) is not None
         time.sleep(0.3)  # the list's connect is under way
         t0 = time.monotonic()
@@ -361,7 +365,7 @@ def test_refresh_gallery_gives_way_to_a_stylize_started_meanwhile(nftgan, prefs,
     assert problem.startswith(
         "NFT.storage API (compatible services)'s own list was not read: work you started"
     )
-    prefs.nftstorage_endpoint = server.url  # the service answers again: Refresh Gallery reads it
+    prefs.nftstorage_endpoint, prefs.nftstorage_token = server.url, TOKEN  # a service that answers
     publish.refresh_gallery(bpy.context)
     _finish(nftgan)
     assert publish.gallery_entries()[1] == ""
@@ -672,3 +676,41 @@ def test_a_token_in_an_endpoint_url_is_refused_before_anything_is_sent(nftgan, p
     assert server.state.hits == []
     assert nftgan["publish"].ledger().rows(limit=1) == before  # no row begun
     assert TOKEN.encode() not in nftgan["publish"].ledger().path.read_bytes()
+
+
+def test_a_token_goes_only_to_the_service_it_was_typed_for(nftgan, prefs, tmp_path):
+    """The token typed for one service, then its endpoint changed to another host (a pasted URL, a typo, a
+    tutorial's endpoint): the token went to the new host with the next publish. Now the publish is refused,
+    naming both, until the token is typed again for the new endpoint; then it goes there, and only there."""
+    with FakeIpfsServer(tokens={TOKEN}) as typed_for, FakeIpfsServer(tokens={TOKEN}) as other:
+        prefs.publish_backend, prefs.nftstorage_endpoint = "NFTSTORAGE", typed_for.url
+        prefs.nftstorage_token = TOKEN  # typed while the endpoint was typed_for
+        bpy.context.preferences.system.use_online_access = True
+        image = _stylized_result(nftgan, "Bound stylized").name
+        bpy.context.scene.nftgan_publish.token_name = "Bound"
+        assert bpy.ops.nftgan.publish(image=image) == {"FINISHED"}
+        assert _publish_row(nftgan).state == "published"
+        prefs.nftstorage_endpoint = other.url  # the endpoint changed after the token was typed
+        bpy.context.scene.nftgan_publish.token_name = "Moved"
+        with pytest.raises(RuntimeError) as err:
+            bpy.ops.nftgan.publish(image=image)
+        said = str(err.value)
+        assert typed_for.url.removeprefix("http://") in said and other.url.removeprefix("http://") in said, (
+            said
+        )
+        assert "type the token again" in said and TOKEN not in said, said
+        assert other.state.hits == []
+        nftgan["publish"].PublishPreferences.draw_section(
+            prefs, _Layout(calls := [])
+        )  # the preferences say so
+        assert f"This token was typed for {typed_for.url}: type it again to use it here" in [
+            c[1] for c in calls
+        ]
+        nftgan["publish"].refresh_gallery(bpy.context)  # the gallery's list does not send it either
+        _finish(nftgan)
+        assert other.state.hits == [] and "type the token again" in nftgan["publish"].gallery_entries()[1]
+        prefs.nftstorage_token = TOKEN  # typed again, for this endpoint
+        assert bpy.ops.nftgan.publish(image=image) == {"FINISHED"}
+        assert _publish_row(nftgan).state == "published"
+        assert {h.authorization for h in other.state.hits} == {f"Bearer {TOKEN}"}
+        assert TOKEN not in prefs.nftstorage_token_for  # what it records is where, not the token
