@@ -357,6 +357,13 @@ def start(context, image_name: str = "") -> jobs.Job:
     if sketch is not None and (sketch == image or sketch.type == "RENDER_RESULT"):  # (Stylize Render's)
         sketch = None
     sketch_source = images.image_data(sketch) if sketch is not None else None
+    # the sketch as it is now, to compare with the one the result was made from (results made before NFTGan
+    # recorded that: taken to be the same)
+    made_from = str(image.get(images.SKETCH_TAG, "")) if sketch is not None else ""
+    sketch_now = None
+    if made_from:
+        sketch_now = sketch_source.pixels if sketch_source.pixels is not None else images.snapshot(sketch)[0]
+    notes = []
     size = tuple(image.size) if image.type != "RENDER_RESULT" else None  # the render: its PNG's size
     models = images.models_of(image)
     glb = _glb_of_active_object(context) if props.include_glb else None
@@ -378,17 +385,27 @@ def start(context, image_name: str = "") -> jobs.Job:
 
     def work(job):
         data, ext = source.file_bytes()
-        sketch_cid = str(cid_of_bytes(sketch_source.file_bytes()[0])) if sketch_source else ""
+        sketch_cid = ""
+        if (
+            sketch_now is not None
+            and f"{images.pixels_digest(sketch_now.reshape(-1), len(sketch_now)):x}" != made_from
+        ):
+            notes.append(
+                f"'{sketch.name}' has changed since '{image.name}' was made, so the metadata names no source "
+                "sketch (Stylize again to publish a result with its sketch's CID)."
+            )
+        elif sketch_source:
+            sketch_cid = str(cid_of_bytes(sketch_source.file_bytes()[0]))
         req = provenance.nftgan_request(
             data, image_ext=ext, size=size, models=models, sketch_cid=sketch_cid, attributes=extra, **request
         )
         return service.publish(req, backend, store, progress=job.progress, check=job.check)
 
     in_file = runtime.generation  # the open file: another one loaded meanwhile does not get its token URI
-    return SLOT.submit(work, label=f"Publish {image.name}", on_done=lambda job: _done(job, in_file))
+    return SLOT.submit(work, label=f"Publish {image.name}", on_done=lambda job: _done(job, in_file, notes))
 
 
-def _done(job: jobs.Job, in_file: int) -> None:
+def _done(job: jobs.Job, in_file: int, notes: list[str] = ()) -> None:
     invalidate_gallery()
     ok = SLOT.ended(
         job,
@@ -400,7 +417,7 @@ def _done(job: jobs.Job, in_file: int) -> None:
         row = job.result
         if runtime.generation == in_file:
             bpy.context.scene.nftgan_publish.last_token_uri = row.token_uri
-        runtime.report(outcome(row), outlives_file=True)
+        runtime.report(" ".join([outcome(row) + ("." if notes else ""), *notes]), outlives_file=True)
 
 
 def outcome(row) -> str:

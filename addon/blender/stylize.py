@@ -205,6 +205,8 @@ def start(
             raise
 
     def stylized(job):
+        # the sketch as this run read it, before the conversion below writes over the snapshot (`SKETCH_TAG`)
+        sketch = f"{images.pixels_digest(snap[0].reshape(-1), len(snap[0])):x}" if uid is not None else ""
         if linear:  # a float buffer: scene linear, alpha premultiplied; the models take sRGB
             imageio.float_pixels_to_srgb(snap[0], out=snap[0], to_rec709=to_rec709)  # the snapshot is ours
         blank = not live and uid is not None and imageio.nothing_drawn(snap[0])  # (for the report's note)
@@ -218,7 +220,7 @@ def start(
         # the provenance every result records (the model files' hashes are read once, then cached)
         turned = imageio.file_orientation(path) if path else 1
         scratch = images.scratch_for(flat for flat, *_ in out.values()) if again else None
-        return [provenance.model_record(k, m) for k, m in models.items()], out, turned, blank, scratch
+        return [provenance.model_record(k, m) for k, m in models.items()], out, turned, blank, scratch, sketch
 
     key, label = f"stylize:{uid if uid is not None else name}", f"Stylize {name}"
     if live:  # not the panel's slot (no progress row flickering for each look); the running preview ends
@@ -249,7 +251,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         sketch = next((im for im in bpy.data.images if im.session_uid == meta["uid"]), None)
     base = sketch.name if sketch is not None else meta["name"]
     source = base if meta["uid"] is not None else RENDER_SOURCE
-    records, results, turned, blank, scratch = job.result
+    records, results, turned, blank, scratch, sketch_digest = job.result
     items, spare = list(results.items()), [scratch]  # (spare: freed after the last write)
     job.result = None
     written, sizes, kept = [], [], []  # kept: the status line's sentences for results kept with paint on them
@@ -275,6 +277,10 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         if i + 1 == len(items):
             spare.clear()
         image[WRITTEN_AT] = meta["started"]
+        if sketch_digest:
+            image[images.SKETCH_TAG] = sketch_digest
+        elif images.SKETCH_TAG in image:  # (Stylize Render's: no sketch)
+            del image[images.SKETCH_TAG]
         written.append(image.name)
         sizes.append(f"{w}x{h}")
         if painted:

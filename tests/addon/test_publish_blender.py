@@ -714,3 +714,43 @@ def test_a_token_goes_only_to_the_service_it_was_typed_for(nftgan, prefs, tmp_pa
         assert _publish_row(nftgan).state == "published"
         assert {h.authorization for h in other.state.hits} == {f"Bearer {TOKEN}"}
         assert TOKEN not in prefs.nftstorage_token_for  # what it records is where, not the token
+
+
+def test_the_source_sketch_is_the_one_that_made_the_result(nftgan, prefs, tmp_path):
+    """The 'Source sketch' attribute was the CID of the sketch as it is when Publish is pressed: an artist who
+    drew on after Stylizing (without Stylizing again) published the result with the CID of a sketch that never
+    made it (the same image twice gave two tokens, with two 'Source sketch' CIDs). It is left out then, and the
+    report says why; after a Stylize of the sketch as it is now, it is that sketch's CID again."""
+    from .conftest import HOUSE, paint
+
+    props = bpy.context.scene.nftgan
+    bpy.ops.mesh.primitive_plane_add()
+    assert bpy.ops.nftgan.new_canvas(size="256") == {"FINISHED"}
+    sketch = props.sketch
+    out = tmp_path / "offline"
+
+    def published(name):
+        bpy.context.scene.nftgan_publish.token_name = name
+        assert bpy.ops.nftgan.publish(image="Sketch stylized") == {"FINISHED"}
+        row = _publish_row(nftgan)
+        meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
+        return row, {a["trait_type"]: a["value"] for a in meta["attributes"]}.get("Source sketch")
+
+    def sketch_cid():
+        data, _ = nftgan["images"].image_data(sketch).file_bytes()
+        return f"ipfs://{nftgan['publish'].cid_of_bytes(data)}"
+
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    _finish(nftgan)
+    first, cid = published("As stylized")
+    assert cid == sketch_cid()
+    paint(sketch, HOUSE[:1], width=6.0)  # drawn on after Stylize
+    second, cid = published("Drawn on since")
+    assert second.image_cid == first.image_cid and cid is None
+    assert "'Sketch' has changed since 'Sketch stylized' was made" in nftgan["runtime"].last_report[1]
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    _finish(nftgan)
+    third, cid = published("Stylized again")
+    assert cid == sketch_cid() and third.image_cid != first.image_cid
+    assert "has changed" not in nftgan["runtime"].last_report[1]
