@@ -220,7 +220,14 @@ def start(
         # the provenance every result records (the model files' hashes are read once, then cached)
         turned = imageio.file_orientation(path) if path else 1
         scratch = images.scratch_for(flat for flat, *_ in out.values()) if again else None
-        return [provenance.model_record(k, m) for k, m in models.items()], out, turned, blank, scratch, sketch
+        return (
+            [provenance.model_record(k, m, options["strength"].get(k, 1.0)) for k, m in models.items()],
+            out,
+            turned,
+            blank,
+            scratch,
+            sketch,
+        )
 
     key, label = f"stylize:{uid if uid is not None else name}", f"Stylize {name}"
     if live:  # not the panel's slot (no progress row flickering for each look); the running preview ends

@@ -754,3 +754,30 @@ def test_the_source_sketch_is_the_one_that_made_the_result(nftgan, prefs, tmp_pa
     third, cid = published("Stylized again")
     assert cid == sketch_cid() and third.image_cid != first.image_cid
     assert "has changed" not in nftgan["runtime"].last_report[1]
+
+
+def test_a_stages_strength_below_one_is_published_with_its_style(nftgan, prefs, tmp_path):
+    """Stylize at Strength 0.4 (a mix of the sketch's colours and the style's) was published as plain 'Stylize
+    style: ...', as if the style had made the picture on its own. A stage's Strength below 1 goes with it."""
+    from .conftest import HOUSE, paint
+
+    props = bpy.context.scene.nftgan
+    props.stylize_strength = 0.4
+    bpy.ops.mesh.primitive_plane_add()
+    assert bpy.ops.nftgan.new_canvas(size="256") == {"FINISHED"}
+    paint(props.sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    _finish(nftgan)
+    bpy.context.scene.nftgan_publish.token_name = "Mixed"
+    assert bpy.ops.nftgan.publish(image="Sketch stylized") == {"FINISHED"}
+    row = _publish_row(nftgan)
+    meta = json.loads((tmp_path / "offline" / f"{row.metadata_cid}.json").read_text())
+    traits = {a["trait_type"]: a for a in meta["attributes"]}
+    assert traits["Stylize strength"] == {
+        "trait_type": "Stylize strength",
+        "value": 0.4,
+        "display_type": "number",
+    }
+    assert "Colorize strength" not in traits  # (at 1: the style's own result)
+    kinds = [a["trait_type"] for a in meta["attributes"]]
+    assert kinds.index("Stylize strength") == kinds.index("Stylize model version") + 1

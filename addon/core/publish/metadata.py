@@ -26,7 +26,7 @@ def ipfs_uri(cid: CID | str) -> str:
 def nftgan_attributes(
     *, models: list[dict] = (), sketch_cid: str = "", width: int = 0, height: int = 0, software: str = ""
 ) -> list[dict]:
-    """The attributes NFTGan records: each model used (kind, name, version), the source sketch's CID,
+    """The attributes NFTGan records: each model used (kind, name, version, strength below 1), the source sketch's CID,
     the image size and the software version."""
     attrs: list[dict] = []
     for model in models:
@@ -34,6 +34,11 @@ def nftgan_attributes(
         attrs.append({"trait_type": f"{kind} style", "value": str(model["name"])})
         if model.get("version"):
             attrs.append({"trait_type": f"{kind} model version", "value": str(model["version"])})
+        strength = model.get("strength")
+        if isinstance(strength, int | float) and not isinstance(strength, bool) and 0 <= strength < 1:
+            attrs.append(
+                {"trait_type": f"{kind} strength", "value": float(strength), "display_type": "number"}
+            )
     if sketch_cid:
         attrs.append({"trait_type": "Source sketch", "value": ipfs_uri(sketch_cid)})
     if width and height:

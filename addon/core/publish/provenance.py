@@ -5,7 +5,7 @@ token carries the same attributes whichever way it was made: the item's own trai
 token's seed), each model that made it with its version (the model file's hash), the source sketch's
 CID, the image size and NFTGan's version, then the user's own attributes.
 
-Model provenance is structured: a list of {"kind", "name", "version"} records, kept on a result image as
+Model provenance is structured: a list of {"kind", "name", "version"[, "strength"]} records, kept on a result image as
 JSON (`models_json` / `models_from_json`) from the moment the models made it.
 """
 
@@ -23,9 +23,13 @@ from .service import Request
 VERSION_DIGITS = 12  # a model's version: the first hex digits of its file's SHA-256
 
 
-def model_record(kind: str, info: ModelInfo) -> dict:
-    """The provenance of one model use: its kind (pipeline stage), name and version."""
-    return {"kind": kind, "name": info.name, "version": model_hash(info.path)[:VERSION_DIGITS]}
+def model_record(kind: str, info: ModelInfo, strength: float = 1.0) -> dict:
+    """The provenance of one model use: its kind (pipeline stage), name and version, and its stage's strength
+    when below 1 (the result a mix of the stage's input and the model's output)."""
+    record = {"kind": kind, "name": info.name, "version": model_hash(info.path)[:VERSION_DIGITS]}
+    if strength < 1.0:
+        record["strength"] = round(float(strength), 3)
+    return record
 
 
 def models_json(records: Sequence[dict]) -> str:
