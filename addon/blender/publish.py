@@ -67,9 +67,16 @@ def services_of(p, kind: str) -> str:
     )
     origins = []
     for url in urls:
-        parts = urllib.parse.urlsplit(url.strip())
-        origins.append(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".lower() if parts.netloc else "")
-    return " ".join(origins)
+        try:
+            parts = urllib.parse.urlsplit(url.strip())
+        except ValueError:  # (e.g. "http://[::1": the endpoint's own check says what is wrong)
+            parts = None
+        origin = (
+            f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".lower() if parts and parts.netloc else ""
+        )
+        if origin not in origins:
+            origins.append(origin)
+    return " and ".join(origins)
 
 
 def _typed(kind: str):
@@ -285,10 +292,10 @@ def check_token_service(p, kind: str) -> None:
         setattr(p, f"{kind}_token_for", now)
     elif typed_for != now:
         raise PublishError(
-            f"{pb.LABELS[kind]}: the token in the add-on preferences was typed for {typed_for}, and the endpoint "
-            f"is now {now}; a token goes only to the service it was typed for. If {now} is that token's "
-            "service, type the token again (Preferences > Add-ons > NFTGan > Publishing); else set the "
-            "endpoint back"
+            f"{pb.LABELS[kind]}: the token in the add-on preferences was typed for {typed_for}, and the "
+            f"endpoint{'s are' if ' and ' in now else ' is'} now {now}; a token goes only to the service it was "
+            "typed for. If the token is for that service, type the token again (Preferences > Add-ons > NFTGan "
+            "> Publishing); else set the endpoint back"
         )
 
 
