@@ -781,3 +781,46 @@ def test_a_stages_strength_below_one_is_published_with_its_style(nftgan, prefs, 
     assert "Colorize strength" not in traits  # (at 1: the style's own result)
     kinds = [a["trait_type"] for a in meta["attributes"]]
     assert kinds.index("Stylize strength") == kinds.index("Stylize model version") + 1
+
+
+def test_blender_does_not_wait_for_another_process_writing_the_ledger(nftgan, prefs):
+    """Opening the ledger began a write transaction (to create or upgrade its tables), on Blender's main thread
+    too: while another process wrote it (an `nftgan publish` staging a large file, a second Blender), drawing
+    the Published list after a publish, Refresh Gallery and Publish itself froze Blender until that process
+    was done (up to SQLite's 30 s). Reading it now waits for no writer."""
+    import time
+
+    publish = nftgan["publish"]
+    path = str(publish.ledger().path)  # (made, with its tables)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "db.execute('BEGIN IMMEDIATE')\n"
+            "print('held', flush=True)\n"
+            "time.sleep(6)\n"
+            "db.execute('COMMIT')\n",
+            path,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        publish.invalidate_gallery()
+        publish.gallery_entries()  # the Published list's next draw
+        drawn = time.monotonic() - t0
+        t0 = time.monotonic()
+        bpy.context.scene.nftgan_publish.token_name = "Beside a writer"
+        job = publish.start(bpy.context, _stylized_result(nftgan, "Beside stylized").name)
+        started = time.monotonic() - t0
+        assert drawn < 1.0 and started < 1.0, (
+            f"Blender's main thread waited {drawn:.1f} s and {started:.1f} s"
+        )
+        assert holder.poll() is None  # (still holding it)
+    finally:
+        holder.wait(30)
+    assert _publish_row(nftgan).state == "staged" and job.state == "done"  # the worker waited its turn

@@ -216,7 +216,17 @@ class Ledger:
             db.close()
 
     def _open(self) -> bytes:
-        """Create or upgrade the schema; the ledger's fingerprint key."""
+        """Create or upgrade the schema; the ledger's fingerprint key. A current ledger is only read: a write
+        transaction waited for any other process writing it (staging a large file: seconds), and Blender
+        opens the ledger on its main thread (the Published list, Publish)."""
+        with self._connect() as db:
+            if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                try:
+                    salt = db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
+                except sqlite3.OperationalError:  # no meta table: made by hand, or cut short
+                    salt = None
+                if salt is not None:
+                    return bytes.fromhex(salt[0])
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             version = db.execute("PRAGMA user_version").fetchone()[0]
