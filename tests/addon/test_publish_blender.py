@@ -824,3 +824,31 @@ def test_blender_does_not_wait_for_another_process_writing_the_ledger(nftgan, pr
     finally:
         holder.wait(30)
     assert _publish_row(nftgan).state == "staged" and job.state == "done"  # the worker waited its turn
+
+
+def test_a_gateway_address_with_a_key_in_it_is_refused(nftgan, prefs, server):
+    """A dedicated gateway's access key pasted with its address (`https://gw.example/ipfs/?pinataGatewayToken=
+    KEY`): each publish's gateway link was that text with the CID stuck after the key, kept in the ledger and
+    shown in the gallery's Open link, and the link did not work. Refused before anything is sent."""
+    key = "gw-key-4b1d0c9a-SECRET"
+    prefs.publish_backend, prefs.kubo_endpoint = "KUBO", server.url
+    bpy.context.preferences.system.use_online_access = True
+    image = _stylized_result(nftgan, "Gateway stylized").name
+    bpy.context.scene.nftgan_publish.token_name = "Through a gateway"
+    try:
+        for gateway in (
+            f"https://gw.example/ipfs/?pinataGatewayToken={key}",
+            f"https://me:{key}@gw.example/ipfs/",
+        ):
+            prefs.publish_gateway = gateway
+            with pytest.raises(RuntimeError) as err:
+                bpy.ops.nftgan.publish(image=image)
+            assert "gateway" in str(err.value) and key not in str(err.value), err.value
+        assert server.state.hits == []
+        assert key.encode() not in nftgan["publish"].ledger().path.read_bytes()
+        prefs.publish_gateway = "https://gw.example/ipfs"  # an address: its links are address/CID
+        assert bpy.ops.nftgan.publish(image=image) == {"FINISHED"}
+        row = _publish_row(nftgan)
+        assert row.gateway_url == f"https://gw.example/ipfs/{row.image_cid}"
+    finally:
+        prefs.publish_gateway = ""

@@ -22,6 +22,7 @@ import json
 import os
 import time
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass
 
 from ..errors import PublishError
@@ -93,6 +94,24 @@ def _character(char: str) -> str:
     return f"the character {char!r} (U+{ord(char):04X})"
 
 
+def check_gateway(url: str) -> str:
+    """The gateway prefix that links are made of (prefix + CID), ending in "/"; PublishError, not quoting it,
+    for one that is not an http(s) address alone: a dedicated gateway's access key pasted with it (`?key=`,
+    `user:key@`) went into every link, the ledger and the gallery, and the link did not work."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        address = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # (e.g. "https://[::1")
+        parts, address = None, False
+    if parts is None or not address or parts.username or parts.password or parts.query or parts.fragment:
+        raise PublishError(
+            "the gateway (Preferences > Add-ons > NFTGan > Publishing, or --gateway) must be an http(s) address "
+            "alone, e.g. https://ipfs.io/ipfs/, with no user@, ?query or #fragment: a gateway's access key "
+            "cannot go in it (NFTGan adds the CID to its end)"
+        )
+    return url.strip().rstrip("/") + "/"
+
+
 class Backend(abc.ABC):
     kind = ""
     default_endpoint = ""
@@ -120,7 +139,7 @@ class Backend(abc.ABC):
                 f"(character {bad + 1} of {len(token)}), which cannot be sent in an HTTP header (was it pasted "
                 "with a line break, or from a text that changed a character?). Set the token again."
             )
-        self.gateway = (settings.gateway or self.default_gateway).rstrip("/") + "/"
+        self.gateway = check_gateway(settings.gateway or self.default_gateway)
         self.http = HttpClient(
             self.label,
             token=token,
@@ -328,7 +347,7 @@ class Offline(Backend):
         self.label = LABELS[self.kind]
         self.http = None  # no network
         self.endpoint = os.path.abspath(os.path.expanduser(settings.endpoint))
-        self.gateway = (settings.gateway or self.default_gateway).rstrip("/") + "/"
+        self.gateway = check_gateway(settings.gateway or self.default_gateway)
         self._written: dict[str, dict] = {}
 
     def store(self, item: Item) -> str:
