@@ -34,9 +34,7 @@ MODELS_TAG = "nftgan_models"  # ... and the models that made it (JSON provenance
 CANVAS_TAG = "nftgan_canvas"  # custom property on an image New Sketch Canvas made (packed when saved)
 PAINTED_TAG = "nftgan_painted"  # ... on a result the user painted on (saved so, or kept): never written into
 PACKED_TAG = "nftgan_packed"  # ... on a result: the size and crc32 of the PNG NFTGan packed ("SIZE CRC")
-SKETCH_TAG = (
-    "nftgan_sketch"  # ... on a result: the `pixels_digest` (hex) of the sketch's snapshot it was made from
-)
+SKETCH_TAG = "nftgan_sketch"  # ... on a result: pixels_digest (hex) of the sketch snapshot it was made of
 
 
 def find_sketch(context, name: str = ""):

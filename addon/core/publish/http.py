@@ -71,13 +71,13 @@ def check_endpoint(url: str, service: str) -> str:
     carries more than an address (a user:token@, a ?query or a #fragment: where a pasted token would sit, to
     be recorded with the endpoint in the ledger and the log)."""
     parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PublishError(f"{service}: the endpoint {url!r} is not an http(s) URL")
     if parts.username or parts.password or parts.query or parts.fragment:  # (the URL is not quoted: a token)
         raise PublishError(
             f"{service}: put the token in the token field, not in the endpoint URL: the endpoint is the "
             "service's address alone (e.g. https://api.example.com), with no user@, ?query or #fragment"
         )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PublishError(f"{service}: the endpoint {url!r} is not an http(s) URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise PublishError(
             f"{service}: the endpoint must use HTTPS ({url} is plain HTTP and not this computer)"

@@ -26,8 +26,8 @@ def ipfs_uri(cid: CID | str) -> str:
 def nftgan_attributes(
     *, models: list[dict] = (), sketch_cid: str = "", width: int = 0, height: int = 0, software: str = ""
 ) -> list[dict]:
-    """The attributes NFTGan records: each model used (kind, name, version, strength below 1), the source sketch's CID,
-    the image size and the software version."""
+    """The attributes NFTGan records: each model used (kind, name, version, its stage's strength when below 1),
+    the source sketch's CID, the image size and the software version."""
     attrs: list[dict] = []
     for model in models:
         kind = str(model.get("kind", "model")).capitalize()
