@@ -26,6 +26,7 @@ from bpy.app.handlers import persistent
 
 from ..core import imageio
 from ..core.errors import UserError
+from ..core.imageio import pixels_digest
 from ..core.publish import provenance
 from . import runtime
 
@@ -35,6 +36,7 @@ CANVAS_TAG = "nftgan_canvas"  # custom property on an image New Sketch Canvas ma
 PAINTED_TAG = "nftgan_painted"  # ... on a result the user painted on (saved so, or kept): never written into
 PACKED_TAG = "nftgan_packed"  # ... on a result: the size and crc32 of the PNG NFTGan packed ("SIZE CRC")
 SKETCH_TAG = "nftgan_sketch"  # ... on a result: pixels_digest (hex) of the sketch snapshot it was made of
+SHOWN_TAG = "nftgan_shown"  # ... and the `pixels_digest` of the 8-bit image of that PNG (hex)
 
 
 def find_sketch(context, name: str = ""):
@@ -194,39 +196,13 @@ def result_name(base: str, suffix: str) -> str:
 _written: dict[int, int] = {}  # result image's session_uid -> digest of the pixels NFTGan wrote into it last
 
 
-def pixels_digest(flat: np.ndarray, height: int) -> int:
-    """A fingerprint of an image's float pixels (flat, `height` rows) that a change to them alters: the
-    wrapping sums of their 64-bit words (two channels each) along each row, down each column of each band of
-    rows, and of each band's words paired one channel on (so that a change in a word's top bits alone, which
-    the wrapping sums of a block 512 pixels wide or a band's rows cancel, shows in a word's low half), all in
-    a crc32. Read in bands of about 1 MB (an L2 cache), so the pixels come from memory once, not once for
-    each sum: 7.1-7.2 ms at 2048^2 where three whole-image sums took 10.6-10.9; 1.6-2.0 ms at 1024^2, as
-    before (16 MB stay in the L3 cache); crc32 takes 4 and 16 ms (bpy 5.3's Python). The main thread pays it
-    at every write into a result (`keeps_paint`). Missed: only a change whose bit patterns cancel exactly in
-    every row, every band's column and both pairings, which painting does not make. Pixels whose rows are
-    not whole words: crc32."""
-    per_row = flat.size // height if height else 0
-    if not per_row or per_row % 2 or per_row * height != flat.size:
-        return zlib.crc32(flat)
-    words = flat.view(np.uint64).reshape(height, -1)
-    step = max(1, (1 << 20) // (per_row * 4))
-    rows = np.empty(height, np.uint64)
-    cols = np.empty((-(-height // step), words.shape[1]), np.uint64)
-    pairs = np.zeros(len(cols), np.uint64)
-    for band, top in enumerate(range(0, height, step)):
-        end = min(top + step, height)
-        words[top:end].sum(axis=1, out=rows[top:end])
-        words[top:end].sum(axis=0, out=cols[band])
-        pairs[band] = flat[top * per_row + 1 : end * per_row - 1].view(np.uint64).sum()
-    return zlib.crc32(cols) << 32 | zlib.crc32(pairs, zlib.crc32(rows))
-
-
 class Marks(NamedTuple):
     """What `write_result` records of a result so that one the user painted on is told apart (`keeps_paint`),
     made on the worker (`result_payload`)."""
 
     pixels: int  # the floats' `pixels_digest`
     png: str  # the PNG's `packed_mark`
+    shown: int  # the `pixels_digest` of the 8-bit image Blender makes of the PNG (after a save: SHOWN_TAG)
 
 
 def packed_mark(png: bytes) -> str:
@@ -240,10 +216,10 @@ def result_payload(
     """Worker: `imageio.result_payload(rgba)` (linear floats, (height, width), PNG bytes), the floats taken to
     the scene's linear space (`to_scene`, from `scene_matrices()` on the main thread; None: Rec.709), and their
     `Marks`, which `write_result` records so that a result the user painted on is told apart."""
-    flat, size, png = imageio.result_payload(rgba)
+    flat, size, png, shown = imageio.result_payload(rgba)
     if to_scene is not None:
         imageio.rec709_to_scene(flat, to_scene)
-    return flat, size, png, Marks(pixels_digest(flat, size[0]), packed_mark(png))
+    return flat, size, png, Marks(pixels_digest(flat, size[0]), packed_mark(png), shown)
 
 
 def scratch_for(flats) -> np.ndarray | None:
@@ -311,7 +287,7 @@ def write_result(
     image.pixels.foreach_set(flat)
     image.pack(data=png, data_len=len(png))
     _written[image.session_uid] = marks.pixels
-    image[PACKED_TAG] = marks.png
+    image[PACKED_TAG], image[SHOWN_TAG] = marks.png, f"{marks.shown:016x}"
     image[RESULT_TAG], image["nftgan_source"] = stage, source
     image[MODELS_TAG] = provenance.models_json(models)
     if old is not None and image is not old:
@@ -344,16 +320,16 @@ def _numbered_result(name: str, stage: str, source: str, source_uid, painted: li
 
 def keeps_paint(image, scratch: np.ndarray | None = None) -> bool:
     """Whether a result is the user's painted image from now on, never to be written into: marked so (saved
-    or kept with paint on it), or its pixels are not what NFTGan wrote (`painted_pixels`, read into
-    `scratch` when given), or, not marked changed, its packed file is not the PNG NFTGan packed (`repacked`);
-    and then marked. Blender marks an image changed when it is painted on, and after NFTGan's own write too,
-    whose pixels are looked at then; Image > Save of a packed image packs its pixels again and unmarks it."""
+    or kept with paint on it), or its pixels are not what NFTGan wrote (`painted_pixels`, read into `scratch`
+    when given); and then marked. The pixels are looked at when Blender marks the image changed (painted on,
+    or after NFTGan's own write) and when its packed file is not the PNG NFTGan packed (`repacked`: Image >
+    Save of a packed image packs its pixels again, paint or not, and unmarks it). Free for a result as NFTGan
+    packed it and not marked changed (as loaded from a .blend)."""
     if image.get(PAINTED_TAG):
         return True
-    if image.is_dirty:
-        if painted_pixels(image, scratch) is None:
-            return False
-    elif not repacked(image):
+    if not image.is_dirty and (image.packed_file is None or not repacked(image)):
+        return False
+    if painted_pixels(image, scratch) is None:
         return False
     image[PAINTED_TAG] = True
     return True
@@ -362,13 +338,14 @@ def keeps_paint(image, scratch: np.ndarray | None = None) -> bool:
 def repacked(image) -> bool:
     """Whether a result's packed file is no longer the PNG NFTGan packed into it (Blender's Image > Save of a
     packed image packs its pixels as they are, paint and all), by the size and crc32 NFTGan recorded
-    (PACKED_TAG). A result without the record (written by an older NFTGan) or without a packed file: False.
+    (PACKED_TAG). A result without the record (written by an older NFTGan): False.
     Its size alone tells a repacked result (an OpenEXR for a float result, Blender's own PNG for an 8-bit
     one); the crc32, when the sizes match (a result as NFTGan wrote or saved it), costs reading the packed
     bytes: 0.07 ms at 1024^2, 0.22 at 2048^2 (the default styles' PNGs, bpy 5.3)."""
-    mark, packed = image.get(PACKED_TAG), image.packed_file
-    if not mark or packed is None:
+    mark = image.get(PACKED_TAG)
+    if not mark:
         return False
+    packed = image.packed_file
     return mark.split()[0] != str(packed.size) or mark != packed_mark(packed.data)
 
 
@@ -482,20 +459,25 @@ def render_snapshot() -> tuple[np.ndarray, bool]:
 
 
 def painted_pixels(image, scratch: np.ndarray | None = None) -> np.ndarray | None:
-    """A result's pixels (H, W, C) when they differ from what NFTGan wrote into it in this session (the user
-    painted on it, or a script changed it; one NFTGan wrote nothing into since it was loaded: any change):
-    its packed PNG is then out of date. Else None. Free when Blender does not mark the image changed, else
-    one foreach_get (into `scratch` when it is large enough: `scratch_for`) and `pixels_digest`: in bpy 5.3,
-    2.9-3.5 ms at 1024^2, 12.2-13.7 ms at 2048^2, 0.1 ms at 256^2. The pixels returned of a painted result
-    are `scratch`'s when given."""
-    if not image.is_dirty:
-        return None
+    """A result's pixels (H, W, C) when they differ from what NFTGan last wrote into it (`written`: the user
+    painted on it, or a script changed it), else None: one foreach_get (into `scratch` when it is large enough:
+    `scratch_for`) and `pixels_digest`: in bpy 5.3, 2.9-3.5 ms at 1024^2, 12.2-13.7 ms at 2048^2, 0.1 ms at
+    256^2. The pixels returned are `scratch`'s when given."""
     w, h = image.size
     n = w * h * image.channels
     buf = scratch[:n] if scratch is not None and scratch.size >= n else np.empty(n, np.float32)
     image.pixels.foreach_get(buf)
-    same = pixels_digest(buf, h) == _written.get(image.session_uid)
-    return None if same else buf.reshape(h, w, image.channels)
+    return None if pixels_digest(buf, h) == written(image) else buf.reshape(h, w, image.channels)
+
+
+def written(image) -> int | None:
+    """The `pixels_digest` of the pixels NFTGan last wrote into a result as the result holds them: a float
+    result's, written in this session; an 8-bit one's (after a save, or reopened), its PNG's as Blender reads
+    it (SHOWN_TAG). None when not known (a result written by an older NFTGan, or saved as another file)."""
+    if image.is_float:
+        return _written.get(image.session_uid)
+    shown = image.get(SHOWN_TAG)
+    return int(shown, 16) if shown else None
 
 
 @persistent
@@ -515,7 +497,9 @@ def _on_save_pre(*_args):
             or image.source not in ("GENERATED", "FILE")
         ):
             continue
-        painted = painted_pixels(image)
+        painted = (
+            painted_pixels(image) if image.is_dirty else None
+        )  # (not marked changed: its packed file holds it)
         if painted is not None:
             to_rec709 = scene_matrices()[1]
             shown = (

@@ -673,6 +673,41 @@ def test_paint_saved_with_image_save_is_kept(blender, scene, tmp_path):
     assert "'Sketch colorized' had paint on it and was kept" in blender.runtime.last_report[1]
 
 
+def test_a_result_saved_with_image_save_without_paint_is_updated(blender, scene, tmp_path):
+    """Image > Save of a result the artist did not paint on packs its pixels again (a file other than NFTGan's
+    PNG), and it stays NFTGan's: the next Stylize updates it in place, with no numbered result and no note, in
+    the session (a float image) and after the .blend is saved and reopened (an 8-bit image of its PNG)."""
+    bpy = blender.bpy
+    sketch = _house_stylized(blender)
+    result = bpy.data.images["Sketch stylized"]
+    uid = result.session_uid
+    _image_save(blender, result)
+    paint(sketch, HOUSE[:1])
+    second = expected_results(blender, pixels_of(sketch))
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    assert _results(blender, "stylize") == ["Sketch stylized"]
+    assert bpy.data.images["Sketch stylized"].session_uid == uid
+    np.testing.assert_allclose(pixels_of(result), second["stylize"], atol=1.01 / 255)
+    assert "had paint on it" not in blender.runtime.last_report[1]
+
+    path = str(tmp_path / "saved.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    for name in ("Sketch stylized", "Sketch colorized"):
+        assert not bpy.data.images[name].is_float
+        _image_save(blender, bpy.data.images[name])
+    paint(bpy.data.images["Sketch"], HOUSE)
+    third = expected_results(blender, pixels_of(bpy.data.images["Sketch"]))
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}
+    finish(blender)
+    assert _results(blender, "stylize") == ["Sketch stylized"]
+    assert _results(blender, "colorize") == ["Sketch colorized"]
+    for stage, name in (("stylize", "Sketch stylized"), ("colorize", "Sketch colorized")):
+        np.testing.assert_allclose(pixels_of(bpy.data.images[name]), third[stage], atol=1.01 / 255)
+    assert "had paint on it" not in blender.runtime.last_report[1]
+
+
 def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")

@@ -45,7 +45,7 @@ def test_another_scene_linear_space_round_trips():
     rng = np.random.default_rng(8)
     x = rng.random((19, 23, 4), dtype=np.float32)
     x[..., 3] = 1.0
-    flat, (h, w), _ = imageio.result_payload(x.copy())
+    flat, (h, w), *_ = imageio.result_payload(x.copy())
     scene = imageio.rec709_to_scene(flat.copy(), to_scene).reshape(h, w, 4)
     assert not np.allclose(scene, flat.reshape(h, w, 4), atol=1e-3)
     back = imageio.float_pixels_to_srgb(scene, to_rec709=np.linalg.inv(to_scene))

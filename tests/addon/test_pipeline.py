@@ -106,12 +106,32 @@ def test_result_payload_pixels_and_png_hold_the_same_8bit_picture():
     x = rng.uniform(-0.1, 1.1, (41, 67, 4)).astype(np.float32)
     x[..., 3] = 1.0
     levels = (np.clip(x[..., :3], 0, 1) * 255 + 0.5).astype(np.uint8)
-    flat, (h, w), png = imageio.result_payload(x.copy())
+    flat, (h, w), png, _ = imageio.result_payload(x.copy())
     pixels = flat.reshape(h, w, 4)
     want = imageio.srgb_to_linear(np.concatenate([levels / 255.0, x[..., 3:]], axis=2).astype(np.float32))
     np.testing.assert_allclose(pixels, want, atol=1e-6)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), levels[::-1])
     assert imageio.encode_png(imageio.linear_to_srgb(pixels.copy())) == png
+
+
+def test_result_payload_digests_the_8bit_image_blender_makes_of_its_png():
+    """The 4th item of `result_payload` is the `pixels_digest` of the pixels Blender gives for the 8-bit image
+    of its PNG, as a saved .blend holds a result: each level times 1.0f / 255.0f, RGBA, bottom-up (an opaque
+    result's PNG is RGB: alpha 1); one level changed anywhere changes it. Sizes whose rows are not a whole
+    number of the digest's bands."""
+    rng = np.random.default_rng(4)
+    for alpha in (1.0, 0.5):
+        x = rng.uniform(0, 1, (301, 257, 4)).astype(np.float32)
+        x[..., 3] = alpha
+        x[:3, :5, 3] = 1.0
+        bottom_up = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+        _, (h, _w), _, shown = imageio.result_payload(x.copy())
+        blender = bottom_up.astype(np.float32) * np.float32(1 / 255)
+        if alpha == 1.0:
+            blender[..., 3] = 1.0
+        assert shown == imageio.pixels_digest(blender.ravel(), h)
+        blender[150, 100, 1] = np.float32(1 / 255) * (bottom_up[150, 100, 1] ^ 1)
+        assert shown != imageio.pixels_digest(blender.ravel(), h)
 
 
 def test_model_space_conversions_are_bit_identical_to_the_clipping_formulas():
