@@ -708,6 +708,93 @@ def test_a_result_saved_with_image_save_without_paint_is_updated(blender, scene,
     assert "had paint on it" not in blender.runtime.last_report[1]
 
 
+def _raw(image) -> np.ndarray:
+    buf = np.empty(image.size[0] * image.size[1] * image.channels, np.float32)
+    image.pixels.foreach_get(buf)
+    return buf
+
+
+def _unpack(blender, image) -> str:
+    """The artist's Image > Unpack (Use files in current directory): the packed PNG is written to
+    textures/ beside the .blend and the image shows that file; returns its path."""
+    with blender.bpy.context.temp_override(edit_image=image):
+        assert blender.bpy.ops.image.unpack(method="WRITE_LOCAL") == {"FINISHED"}
+    assert image.packed_file is None
+    return blender.bpy.path.abspath(image.filepath)
+
+
+def _save_to_file(blender, image) -> bytes:
+    """The artist's Image > Save of an image with a file of its own: returns the file's bytes."""
+    with blender.bpy.context.temp_override(edit_image=image):
+        assert blender.bpy.ops.image.save() == {"FINISHED"}
+    assert not image.is_dirty and image.packed_file is None
+    with open(blender.bpy.path.abspath(image.filepath), "rb") as fh:
+        return fh.read()
+
+
+def test_a_result_unpacked_and_saved_to_its_own_file_is_kept(blender, scene, tmp_path):
+    """The artist unpacks a result to a file (Image > Unpack), paints on it and saves it there (Image > Save):
+    the next Stylize keeps it, its paint bit for bit, its file untouched, and the new result is numbered beside
+    it, in the session (a float image) and after the .blend is saved and reopened (an 8-bit image). Saved
+    there without paint it is kept too: the file is the artist's. A result unpacked and not saved since is
+    updated in place."""
+    bpy = blender.bpy
+    path = str(tmp_path / "unpacked.blend")
+    _house_stylized(blender)
+    bpy.ops.wm.save_as_mainfile(filepath=path)  # (Unpack writes beside the .blend)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    sketch = bpy.data.images["Sketch"]
+    paint(sketch, HOUSE[:1])
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}  # float results, this session's
+    finish(blender)
+    mine, colorized = bpy.data.images["Sketch stylized"], bpy.data.images["Sketch colorized"]
+    assert mine.is_float and colorized.is_float
+    file = _unpack(blender, mine)
+    painted = _paint_on(blender, mine)
+    on_disk, raw = _save_to_file(blender, mine), _raw(mine)
+    _unpack(blender, colorized)  # not saved since
+    uid = colorized.session_uid
+    paint(sketch, HOUSE)
+    second = expected_results(blender, pixels_of(sketch))
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}
+    finish(blender)
+    assert bpy.data.images["Sketch stylized"] == mine
+    np.testing.assert_array_equal(_raw(mine), raw)  # the paint, bit for bit
+    np.testing.assert_allclose(pixels_of(mine), painted, atol=1.01 / 255)
+    with open(file, "rb") as fh:
+        assert fh.read() == on_disk
+    assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001"]
+    assert "'Sketch stylized' had paint on it and was kept" in blender.runtime.last_report[1]
+    np.testing.assert_allclose(
+        pixels_of(bpy.data.images["Sketch stylized.001"]), second["stylize"], atol=1.01 / 255
+    )
+    assert _results(blender, "colorize") == ["Sketch colorized"]  # not saved to its file: updated in place
+    assert bpy.data.images["Sketch colorized"].session_uid == uid
+    np.testing.assert_allclose(pixels_of(colorized), second["colorize"], atol=1.01 / 255)
+
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)  # 8-bit images of their PNGs from now on
+    colorized, new = bpy.data.images["Sketch colorized"], bpy.data.images["Sketch stylized.001"]
+    assert not colorized.is_float and not new.is_float
+    file = _unpack(blender, colorized)
+    _paint_on(blender, colorized)
+    on_disk, raw = _save_to_file(blender, colorized), _raw(colorized)
+    _unpack(blender, new)
+    unpainted = _save_to_file(blender, new), _raw(new)
+    paint(bpy.data.images["Sketch"], HOUSE[1:])
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}
+    finish(blender)
+    np.testing.assert_array_equal(_raw(bpy.data.images["Sketch colorized"]), raw)
+    with open(file, "rb") as fh:
+        assert fh.read() == on_disk
+    assert _results(blender, "colorize") == ["Sketch colorized", "Sketch colorized.001"]
+    assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001", "Sketch stylized.002"]
+    np.testing.assert_array_equal(_raw(bpy.data.images["Sketch stylized.001"]), unpainted[1])
+    report = blender.runtime.last_report[1]
+    assert "'Sketch colorized' had paint on it and was kept" in report
+    assert "'Sketch stylized.001' had paint on it and was kept" in report
+
+
 def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")
