@@ -571,7 +571,8 @@ def show_packed_png(image) -> None:
 @persistent
 def _on_load_post(*_args):
     """Results of a file saved before `show_packed_png` set their colour space: shown as sRGB, as written.
-    (A file-backed result is always its packed 8-bit PNG; no pixels are read here.)"""
+    Only a packed PNG (NFTGan's, or Blender's of an 8-bit result): a float result the artist saved with
+    Image > Save packs an OpenEXR of its linear pixels, which stays linear. (No pixels are read here.)"""
     for image in bpy.data.images:
         if (
             image.get(RESULT_TAG)
@@ -579,6 +580,7 @@ def _on_load_post(*_args):
             and image.source == "FILE"
             and image.packed_file is not None
             and image.colorspace_settings.name == _default_space(True)  # (not one the artist chose)
+            and bytes(image.packed_file.data[:4]) == b"\x89PNG"  # (file_format would load the image)
         ):
             image.colorspace_settings.name = byte_space()
 

@@ -645,8 +645,8 @@ def _image_save(blender, image):
 
 def test_paint_saved_with_image_save_is_kept(blender, scene, tmp_path):
     """Paint the artist saved with Image > Save (which repacks a packed result and leaves it unmarked) is kept
-    by the next Stylize, in the session and after the .blend is saved and reopened; a result repacked so is
-    kept even when it was not painted on (its packed file is no longer NFTGan's)."""
+    by the next Stylize, in the session and after the .blend is saved and reopened, and shows as painted after
+    reopening (a float result's Image > Save packs an OpenEXR of its linear pixels, not an sRGB PNG)."""
     bpy = blender.bpy
     sketch = _house_stylized(blender)
     painted = _paint_on(blender, bpy.data.images["Sketch stylized"])
@@ -662,6 +662,7 @@ def test_paint_saved_with_image_save_is_kept(blender, scene, tmp_path):
     path = str(tmp_path / "saved.blend")
     bpy.ops.wm.save_as_mainfile(filepath=path)
     bpy.ops.wm.open_mainfile(filepath=path)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch stylized"]), painted, atol=2e-3)
     after = _paint_on(blender, bpy.data.images["Sketch colorized"])  # painted after reopening, then saved
     _image_save(blender, bpy.data.images["Sketch colorized"])
     paint(bpy.data.images["Sketch"], HOUSE)
