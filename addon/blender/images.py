@@ -511,17 +511,20 @@ def _on_save_pre(*_args):
     keeps them (they become the 8-bit sRGB images their PNGs hold). A result painted on, before or after an
     earlier save, is packed again first, as the PNG of its pixels as shown: Blender saves a packed image's
     packed bytes as they are, so the paint would be lost in the .blend (and switching a painted result to its
-    file would reload NFTGan's PNG at once). `image.pack()` is not used: it packs a float buffer as OpenEXR."""
+    file would reload NFTGan's PNG at once). `image.pack()` is not used: it packs a float buffer as OpenEXR.
+    A result the artist unpacked to a file (Image > Unpack) and did not save there since is still a generated
+    image, which the .blend would keep blank: it shows its file from now on, or, painted on since (or its file
+    gone), is packed again as the PNG of its pixels; its file is left as it is."""
     for image in bpy.data.images:
-        if (
-            not image.get(RESULT_TAG)
-            or image.packed_file is None
-            or image.source not in ("GENERATED", "FILE")
-        ):
+        if not image.get(RESULT_TAG) or image.source not in ("GENERATED", "FILE"):
             continue
-        painted = (
-            painted_pixels(image) if image.is_dirty else None
-        )  # (not marked changed: its packed file holds it)
+        unpacked = image.packed_file is None
+        if unpacked and image.source == "FILE":
+            continue  # a file of its own, saved there: left to Blender, as any image with a file
+        # (not marked changed: its packed file holds it)
+        painted = painted_pixels(image) if image.is_dirty else None
+        if painted is None and unpacked and not os.path.isfile(bpy.path.abspath(image.filepath)):
+            painted = snapshot(image)[0]
         if painted is not None:
             to_rec709 = scene_matrices()[1]
             shown = (
@@ -533,7 +536,7 @@ def _on_save_pre(*_args):
             _written[image.session_uid] = pixels_digest(painted.ravel(), painted.shape[0])
             image[PAINTED_TAG] = True  # its paint is in the file: the next Stylize keeps it (`keeps_paint`)
         if image.source == "GENERATED":
-            show_packed_png(image)  # 8-bit sRGB pixels from now on
+            show_packed_png(image)  # 8-bit sRGB pixels from now on (its packed PNG's, or its file's)
     for image in bpy.data.images:  # a canvas drawn on since it was made or last packed: kept in the .blend
         if (
             image.get(CANVAS_TAG)

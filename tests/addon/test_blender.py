@@ -796,6 +796,42 @@ def test_a_result_unpacked_and_saved_to_its_own_file_is_kept(blender, scene, tmp
     assert "'Sketch stylized.001' had paint on it and was kept" in report
 
 
+def test_a_result_unpacked_and_not_saved_to_its_file_is_kept_in_the_saved_blend(blender, scene, tmp_path):
+    """A result the artist unpacked to a file (Image > Unpack) and did not save since is in the saved .blend:
+    after reopening it shows its file (NFTGan's PNG), not a blank image; one painted on after unpacking keeps
+    its paint (packed again from its pixels, its file left as it is), as does one whose file is gone."""
+    bpy = blender.bpy
+    path = str(tmp_path / "unpacked.blend")
+    _house_stylized(blender)
+    bpy.ops.wm.save_as_mainfile(filepath=path)  # (Unpack writes beside the .blend)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    paint(bpy.data.images["Sketch"], HOUSE[:1])
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}  # float results, this session's
+    finish(blender)
+    stylized, colorized = bpy.data.images["Sketch stylized"], bpy.data.images["Sketch colorized"]
+    shown = pixels_of(stylized).copy()
+    file = _unpack(blender, stylized)
+    with open(file, "rb") as fh:
+        on_disk = fh.read()
+    _unpack(blender, colorized)
+    painted = _paint_on(blender, colorized)
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch stylized"]), shown, atol=1.01 / 255)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch colorized"]), painted, atol=1.01 / 255)
+    with open(file, "rb") as fh:
+        assert fh.read() == on_disk
+
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}  # unpainted, its file gone: packed again
+    finish(blender)
+    stylized = bpy.data.images["Sketch stylized"]
+    shown = pixels_of(stylized).copy()
+    os.remove(_unpack(blender, stylized))
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch stylized"]), shown, atol=1.01 / 255)
+
+
 def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")
