@@ -493,12 +493,13 @@ def painted_pixels(image, scratch: np.ndarray | None = None) -> np.ndarray | Non
 
 
 def written(image) -> int | None:
-    """The `pixels_digest` of the pixels NFTGan last wrote into a result as the result holds them: a float
-    result's, written in this session; an 8-bit one's (after a save, or reopened), its PNG's as Blender reads
-    it (SHOWN_TAG). None when not known (a result written by an older NFTGan, or saved as another file)."""
-    if image.is_float:
-        return _written.get(image.session_uid)
-    shown = image.get(SHOWN_TAG)
+    """The `pixels_digest` of the pixels NFTGan last wrote into a result as the result holds them: recorded in
+    this session (its float write, or its pixels as `_on_save_pre` packed them), else, for an 8-bit result
+    (after a save, or reopened), that of its PNG as Blender reads it (SHOWN_TAG). None when not known (a float
+    result from an earlier session, one written by an older NFTGan)."""
+    if image.session_uid in _written:
+        return _written[image.session_uid]
+    shown = None if image.is_float else image.get(SHOWN_TAG)
     return int(shown, 16) if shown else None
 
 

@@ -635,6 +635,28 @@ def test_paint_on_a_result_is_kept_across_saving_and_reopening(blender, scene, t
     assert "'Sketch colorized' had paint on it and was kept" in blender.runtime.last_report[1]
 
 
+def test_paint_on_a_reopened_result_is_packed_once(blender, scene, tmp_path, monkeypatch):
+    """Paint on a result after reopening (an 8-bit image) is packed at the next save, and a save after that,
+    with no more paint, leaves the packed PNG as it is: no second encode."""
+    bpy = blender.bpy
+    _house_stylized(blender)
+    path = str(tmp_path / "painted.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    painted = _paint_on(blender, bpy.data.images["Sketch stylized"])
+    encodes = []
+    encode = blender.core.imageio.encode_png
+    monkeypatch.setattr(
+        blender.core.imageio, "encode_png", lambda *a, **k: encodes.append(1) or encode(*a, **k)
+    )
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    assert len(encodes) == 1
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    assert len(encodes) == 1
+    bpy.ops.wm.open_mainfile(filepath=path)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch stylized"]), painted, atol=1e-5)
+
+
 def _image_save(blender, image):
     """The artist's Image > Save in the Image Editor: for a packed image Blender packs its pixels again as they
     are (`BKE_image_memorypack`), paint and all, and the image is no longer marked changed."""
