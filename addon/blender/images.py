@@ -281,7 +281,10 @@ def write_result(
         image = old
     else:
         image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True)
-        image.filepath_raw = f"//{bpy.path.clean_name(name)}.png"
+        # its file's name (the packed file's, where Image > Unpack writes it) from the name it ends up with: a
+        # numbered result's is its own, not the painted result's beside it
+        final = old.name if old is not None else image.name
+        image.filepath_raw = f"//{bpy.path.clean_name(final)}.png"
         image.file_format = "PNG"
         image.use_fake_user = True  # a result is kept until the user deletes it
     image.pixels.foreach_set(flat)
@@ -372,8 +375,13 @@ def repacked(image) -> bool:
 
 
 def kept_note(kept: str, new: str) -> str:
-    """The status line's sentence for a result kept because it was painted on."""
-    return f"{kept!r} had paint on it and was kept; the new result is {new!r}."
+    """The status line's sentence for a result kept because it was painted on, or saved to a file of its own
+    (`saved_over`: painted or not)."""
+    image = bpy.data.images.get(kept)
+    why = "had paint on it"
+    if image is not None and image.packed_file is None and saved_over(image):
+        why = f"was saved to its own file ({os.path.basename(bpy.path.abspath(image.filepath))})"
+    return f"{kept!r} {why} and was kept; the new result is {new!r}."
 
 
 def models_of(image) -> list[dict]:

@@ -760,7 +760,7 @@ def test_a_result_unpacked_and_saved_to_its_own_file_is_kept(blender, scene, tmp
     the next Stylize keeps it, its paint bit for bit, its file untouched, and the new result is numbered beside
     it, in the session (a float image) and after the .blend is saved and reopened (an 8-bit image). Saved
     there without paint it is kept too: the file is the artist's. A result unpacked and not saved since is
-    updated in place."""
+    updated in place. A numbered result unpacks to a file of its own, not over the first result's."""
     bpy = blender.bpy
     path = str(tmp_path / "unpacked.blend")
     _house_stylized(blender)
@@ -787,13 +787,17 @@ def test_a_result_unpacked_and_saved_to_its_own_file_is_kept(blender, scene, tmp
     with open(file, "rb") as fh:
         assert fh.read() == on_disk
     assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001"]
-    assert "'Sketch stylized' had paint on it and was kept" in blender.runtime.last_report[1]
+    assert (
+        "'Sketch stylized' was saved to its own file (Sketch_stylized.png) and was kept"
+        in blender.runtime.last_report[1]
+    )
     np.testing.assert_allclose(
         pixels_of(bpy.data.images["Sketch stylized.001"]), second["stylize"], atol=1.01 / 255
     )
     assert _results(blender, "colorize") == ["Sketch colorized"]  # not saved to its file: updated in place
     assert bpy.data.images["Sketch colorized"].session_uid == uid
     np.testing.assert_allclose(pixels_of(colorized), second["colorize"], atol=1.01 / 255)
+    first = file, on_disk
 
     bpy.ops.wm.save_as_mainfile(filepath=path)
     bpy.ops.wm.open_mainfile(filepath=path)  # 8-bit images of their PNGs from now on
@@ -814,8 +818,10 @@ def test_a_result_unpacked_and_saved_to_its_own_file_is_kept(blender, scene, tmp
     assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001", "Sketch stylized.002"]
     np.testing.assert_array_equal(_raw(bpy.data.images["Sketch stylized.001"]), unpainted[1])
     report = blender.runtime.last_report[1]
-    assert "'Sketch colorized' had paint on it and was kept" in report
-    assert "'Sketch stylized.001' had paint on it and was kept" in report
+    assert "'Sketch colorized' was saved to its own file (Sketch_colorized.png) and was kept" in report
+    assert "'Sketch stylized.001' was saved to its own file (Sketch_stylized_001.png) and was kept" in report
+    with open(first[0], "rb") as fh:
+        assert fh.read() == first[1]  # (the numbered result unpacked beside it)
 
 
 def test_a_result_unpacked_and_not_saved_to_its_file_is_kept_in_the_saved_blend(blender, scene, tmp_path):
