@@ -36,7 +36,7 @@ CANVAS_TAG = "nftgan_canvas"  # custom property on an image New Sketch Canvas ma
 PAINTED_TAG = "nftgan_painted"  # ... on a result the user painted on (saved so, or kept): never written into
 PACKED_TAG = "nftgan_packed"  # ... on a result: the size and crc32 of the PNG NFTGan packed ("SIZE CRC")
 SKETCH_TAG = "nftgan_sketch"  # ... on a result: pixels_digest (hex) of the sketch snapshot it was made of
-SHOWN_TAG = "nftgan_shown"  # ... and the `pixels_digest` of the 8-bit image of that PNG (hex)
+SHOWN_TAG = "nftgan_shown"  # ... on a result: pixels_digest (hex) of the 8-bit image of the PNG NFTGan packed
 
 
 def find_sketch(context, name: str = ""):
@@ -530,7 +530,7 @@ def _on_save_pre(*_args):
         unpacked = image.packed_file is None
         if unpacked and image.source == "FILE":
             continue  # a file of its own, saved there: left to Blender, as any image with a file
-        # (not marked changed: its packed file holds it)
+        # (not marked changed: its packed PNG, or its file, holds what it shows)
         painted = painted_pixels(image) if image.is_dirty else None
         if painted is None and unpacked and not os.path.isfile(bpy.path.abspath(image.filepath)):
             painted = snapshot(image)[0]
