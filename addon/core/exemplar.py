@@ -303,17 +303,21 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
     # indexing the (M, MAP * MAP, 3) array by two arrays)
     codes = np.take(index.maps.reshape(-1, 3), at, axis=0)
     kind = np.take(index.kind.reshape(-1), at)
-    w_cols = np.bincount(
-        (pr + m * np.arange(k)[:, None]).reshape(-1),
-        weights=(weight * (kind > 2)).reshape(-1),
-        minlength=k * m,
-    ).reshape(k, m)
+    key = pr + m * np.arange(k)[:, None]  # (k, pairs): candidate and shape, ascending (pr is)
+    starts = hintfill.runs(key.reshape(-1))  # (each (candidate, shape)'s pairs: one run)
+    # the pixels each candidate's picture has over each shape by kind, from the top: coloured (kind > 2),
+    # and not ink (> 1), and not its background (> 0); one pass of sums a run at a time (whole numbers of
+    # pixels: exact in any order, the bincounts' values)
+    w_kind = np.zeros((3, k * m))
+    w_kind[:, key.reshape(-1)[starts]] = np.add.reduceat(
+        np.where(kind > np.array([2, 1, 0], np.uint8)[:, None, None], weight, 0.0).reshape(3, -1),
+        starts,
+        axis=1,
+    )
+    w_cols, w_ok, w_in = w_kind.reshape(3, k, m)
     share = np.divide(w_cols, size, out=np.zeros((k, m)), where=size > 0)
     fit = sim[cand] + PAPERLESS * (np.minimum(share / COLOURED, 1.0) @ size) / total
     shapes, oks, cols = kind > 0, kind > 1, kind > 2  # (not its background; not ink; not pale grey either)
-    key = pr + m * np.arange(k)[:, None]  # (k, pairs): candidate and shape
-    w_in = np.bincount(key.reshape(-1), weights=(weight * shapes).reshape(-1), minlength=k * m).reshape(k, m)
-    w_ok = np.bincount(key.reshape(-1), weights=(weight * oks).reshape(-1), minlength=k * m).reshape(k, m)
     # a shape a picture covers (COVERED of it on the picture's shapes, not its background) takes the coloured
     # pixels under it, or (mostly white or grey there: an eye, a clock's face) the others
     covered = w_in >= COVERED * size
@@ -321,7 +325,9 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
     keep = covered.reshape(-1)[key] & np.where(
         use_col.reshape(-1)[key], cols, np.where(has_ok.reshape(-1)[key], oks, shapes)
     )
-    order = np.argsort(-(fit + CONSENSUS * _agreement(key, keep, weight, codes, size, k, m)), kind="stable")
+    order = np.argsort(
+        -(fit + CONSENSUS * _agreement(key, keep, weight, codes, size, k, m, starts)), kind="stable"
+    )
     # the chosen picture's colours, and where it does not cover a shape (its background there: the drawings
     # differ) the next one's that does
     out = np.full((3, m), np.nan, np.float32)
@@ -339,19 +345,24 @@ def match(line: np.ndarray, take: np.ndarray, reg: np.ndarray, m: int, index: In
     return Match(np.concatenate([out, tops(out)[None]]), str(index.names[pics[order[0]]]), float(fit.max()))
 
 
-def _agreement(key, keep, weight, codes, size, k, m) -> np.ndarray:
+def _agreement(key, keep, weight, codes, size, k, m, starts) -> np.ndarray:
     """(k,): how far each of `match`'s k candidate pictures colours the shapes as the others do: the share of
     the shapes' pixels another one gives a colour within AGREE dE of its, over the others. A shape's colour
     here is the mean of the pixels `match` takes its median of (`keep`, (k, pairs), of the (shape, candidate)
-    `key`s, `weight` px each; `codes` (k, pairs, 3)): three sums, not a histogram per candidate (the medians
-    cost 1.5 times the whole match). No colour (a shape a picture does not cover) agrees with none."""
+    `key`s (ascending), `weight` px each; `codes` (k, pairs, 3); `starts`: where `key`'s runs start, flat):
+    sums a run at a time, not a histogram per candidate (the medians cost 1.5 times the whole match). No colour
+    (a shape a picture does not cover) agrees with none."""
     if k < 2:
         return np.zeros(k)
-    flat, w = key.reshape(-1), (weight * keep).reshape(-1)
-    n = np.bincount(flat, weights=w, minlength=k * m)
-    c = np.stack(
-        [np.bincount(flat, weights=w * codes[..., j].reshape(-1), minlength=k * m) for j in range(3)]
-    )
+    w = (weight * keep).reshape(-1)
+    # (the weights and the weighted codes, summed per (candidate, shape) in one pass: whole numbers, exact in
+    # any order, the values bincount gave)
+    v = np.empty((4, len(w)))
+    v[0] = w
+    np.multiply(codes.reshape(-1, 3).T, w, out=v[1:])
+    sums = np.zeros((4, k * m))
+    sums[:, key.reshape(-1)[starts]] = np.add.reduceat(v, starts, axis=1)
+    n, c = sums[0], sums[1:]
     c = decode_lab(np.divide(c, n, out=np.full_like(c, np.nan), where=n > 0).T)  # (from the mean codes)
     c = c.reshape(3, k, m)
     close = (np.linalg.norm(c[:, :, None] - c[:, None], axis=0) <= AGREE) @ size  # (k, k)
