@@ -837,17 +837,22 @@ def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray,
     val = np.full((h + 2, stride), -1.0, np.float32)
     np.copyto(val[1:-1, 1:-1], layer, where=~line)
     val = val.reshape(-1)
-    ys, xs = np.divmod(soft[at], w)
-    pad = (ys + 1) * stride + xs + 1
-    offsets = np.array([-stride - 1, -stride, -stride + 1, -1, 1, stride - 1, stride, stride + 1], np.intp)
-    around = val[pad[None, :] + offsets[:, None]]  # (8, pixels): all neighbours in one gather
-    pick = offsets[around.argmax(axis=0)]  # (the first of equals, as a scan keeping the first best did)
-    found = around.max(axis=0) >= 0  # (-1: no region pixel around it)
-    # (the padded offset o is dy * stride + dx: the same pixel at the labels' size is dy * w + dx)
+    own = soft[at]
+    pad = own + 2 * (own // w) + (stride + 1)  # ((y + 1) * stride + x + 1)
+    # the 8 neighbours in the padded copy, and the same ones at the labels' size (dy * w + dx)
+    offsets = [(dy * stride + dx, dy * w + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    # one look at a time (np.take), keeping the best value and the first neighbour that has it (argmax's)
+    best = np.take(val, pad + offsets[0][0])
+    pick = np.full(len(pad), offsets[0][1], np.intp)
+    more = np.empty(len(pad), bool)
+    for o, step in offsets[1:]:
+        v = np.take(val, pad + o)
+        np.greater(v, best, out=more)
+        np.copyto(pick, step, where=more)
+        np.maximum(best, v, out=best)
+    found = best >= 0  # (-1: no region pixel around it)
     cover[at[~found]] = 0.0  # (no region pixel beside it: the line's offset alone)
-    at, pick = at[found], pick[found]
-    dy = np.round(pick / stride).astype(np.intp)
-    side[at] = soft[at] + dy * w + (pick - dy * stride)
+    side[at[found]] = own[found] + pick[found]
     return soft, side, cover
 
 
