@@ -22,7 +22,7 @@ A run holds the lock of `<id>.lock` (files.lock) from before it reads the marker
 run is one step (of two processes pressing Publish Collection at once, one runs it; the other is refused) and
 the lock says whether a run is alive: the system ends it with the process, however it ends. Where the lock
 cannot say (a file system without locks; a run of another computer, whose lock may not reach across a network
-share) the run renews its marker's time every BEAT seconds, and a reader watches for a renewal on its own
+share) the run renews its marker's time every ledger.BEAT seconds, and a reader watches for a renewal on its own
 monotonic clock: no two clocks (another computer's, the file server's, ours before a step) are compared.
 """
 
@@ -32,7 +32,6 @@ import contextlib
 import hashlib
 import json
 import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -41,17 +40,16 @@ from . import generate, imageio, styles
 from .contract import ModelInfo
 from .errors import Cancelled, PublishError
 from .files import lock, write_durably
+from .publish import ledger as ledgers
 from .publish import metadata as md
 from .publish import service
 from .publish.backends import Backend
-from .publish.ledger import DONE, PENDING, Ledger, Row, beating, owner_gone
+from .publish.ledger import DONE, LIVE, PENDING, Ledger, Row, beating, ended
 from .publish.provenance import model_record, nftgan_request
 
 RUNNING = ".running"  # a run's marker: <collection id>.running, holding its owner ("host/pid/nonce")
 LOCK = ".lock"  # <collection id>.lock: locked by the run for as long as it runs (never removed)
-BEAT = 2.0  # seconds between a run's renewals of its marker's time (what another computer goes by)
 CLAIM_WAIT = 0.25  # seconds a Publish Collection waits for the lock (a start's look holds it for a moment)
-_LIVE: set[str] = set()  # the owners of the runs this process is doing now
 
 
 @dataclass
@@ -196,40 +194,15 @@ def _stamp(marker: str) -> int | None:
         return None
 
 
-def _renewed(marker: str) -> bool:
-    """Whether the run renews its marker: its time changes within 5 BEATs, watched on this computer's
-    monotonic clock (the time itself is another clock's: never compared with ours)."""
-    first, until = _stamp(marker), time.monotonic() + 5 * BEAT
-    while first is not None and time.monotonic() < until:
-        time.sleep(BEAT / 8)
-        if _stamp(marker) != first:
-            return True
-    return False
-
-
-def _died(owner: str, marker: str, locks: bool) -> bool:
-    """Whether the run `owner` of `marker`, whose lock is free (`locks`; False: no locks here), ended without
-    saying so. A run of this computer: with locks, yes (a living run holds its lock); without, when its process
-    has ended (or is this one, which does not run it). Another computer's (its lock may not reach here), or one
-    without locks whose process lives: when it no longer renews its marker."""
-    if owner in _LIVE:
-        return False
-    host, _, rest = owner.partition("/")
-    if host == socket.gethostname():
-        if locks or rest.partition("/")[0] == str(os.getpid()) or owner_gone(owner):
-            return True
-    return not _renewed(marker)
-
-
 def _ended(marker: str, owner: str) -> bool:
-    """A start's look: the run `owner` of `marker` died (`_died`); False while a run holds the lock."""
+    """A start's look: the run `owner` of `marker` died (ledger.ended); False while a run holds the lock."""
     try:
         fd = _try_lock(marker)
     except BlockingIOError:
         return False
     if fd is not None:
         os.close(fd)
-    return _died(owner, marker, fd is not None)
+    return ended(owner, fd is not None, lambda: _stamp(marker))
 
 
 def _refusal(name: str, other: str) -> PublishError:
@@ -261,7 +234,7 @@ def _claim(marker: str, owner: str, name: str) -> int | None:
         other = ""
         with contextlib.suppress(OSError):  # (unreadable: no run to wait for)
             other = _owner(marker)
-        if other and not _died(other, marker, fd is not None):
+        if other and not ended(other, fd is not None, lambda: _stamp(marker)):
             raise _refusal(name, other)
         write_durably(marker, owner.encode())  # before any token: a run that dies from here on is named
     except BaseException:
@@ -361,7 +334,7 @@ def publish_collection(
     owner, marker = Ledger.new_owner(), os.path.join(folder, cid + RUNNING)
     os.makedirs(folder, exist_ok=True)
     held = _claim(marker, owner, req.name)
-    _LIVE.add(owner)
+    LIVE.add(owner)
 
     def renew() -> bool:  # the run is alive while its process is (what another computer can go by)
         with contextlib.suppress(OSError):
@@ -371,7 +344,7 @@ def publish_collection(
     alive = contextlib.ExitStack()
     if held is not None:
         alive.callback(os.close, held)  # (last: after the beat stopped)
-    alive.enter_context(beating(BEAT, renew, "nftgan-collection-run"))
+    alive.enter_context(beating(ledgers.BEAT, renew, "nftgan-collection-run"))
 
     def mine(row: Row) -> bool:
         return _is_token(row, state)
@@ -489,4 +462,4 @@ def publish_collection(
         raise
     finally:
         alive.close()
-        _LIVE.discard(owner)
+        LIVE.discard(owner)

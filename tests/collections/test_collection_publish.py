@@ -330,13 +330,13 @@ def test_a_batch_that_runs_or_ended_with_a_report_is_not_named(generate_model, s
     assert [c.name for c in collection.interrupted(ledger)] == ["Other Blender"]
 
 
-def test_a_living_run_on_one_long_step_is_not_named(generate_model, server, backend_for, ledger):
+def test_a_living_run_on_one_long_step_is_not_named(generate_model, server, backend_for, ledger, monkeypatch):
     """A run renews its marker for as long as its process runs it, not only as a token begins: a Blender started
     on this computer while another one's run uploaded its manifest (or one token) for longer than the ledger's
     lease named that living run interrupted, and told the artist to press Publish Collection to finish it."""
     backend = backend_for("kubo", timeout=(2.0, 30.0))
     req = _request(generate_model, n=2)
-    ledger.lease = 0.6
+    monkeypatch.setattr(collection.ledgers, "BEAT", 0.2)
     arrived, release, out = threading.Event(), threading.Event(), []
 
     def progress(_fraction, message):
@@ -354,7 +354,7 @@ def test_a_living_run_on_one_long_step_is_not_named(generate_model, server, back
         (marker,) = [os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".running")]
         with open(marker, "w", encoding="utf-8") as fh:  # as another Blender sees it: a living process's run
             fh.write(f"{socket.gethostname()}/{os.getppid()}/0a1b2c3d")
-        time.sleep(3 * ledger.lease)
+        time.sleep(6 * collection.ledgers.BEAT)
         seen = collection.interrupted(ledger)
     finally:
         release.set()
@@ -423,7 +423,7 @@ def test_a_run_on_another_computer_is_judged_by_its_renewals_not_by_the_clocks(
     import subprocess
     import sys
 
-    monkeypatch.setattr(collection, "BEAT", 0.2)
+    monkeypatch.setattr(collection.ledgers, "BEAT", 0.2)
     backend = backend_for("kubo")
     req = _request(generate_model, n=2)
     folder = os.path.join(os.path.dirname(ledger.path), "collections")

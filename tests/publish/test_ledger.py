@@ -61,41 +61,53 @@ def test_a_token_goes_only_to_the_backend_and_endpoint_it_was_given_for(tmp_path
     assert TOKEN.encode() not in Path(db).read_bytes() and PINATA_JWT.encode() not in Path(db).read_bytes()
 
 
-def test_the_stale_lease_rule(ledger):
+def test_the_orphan_rule(ledger, monkeypatch):
+    """A pending row is orphaned when it has no owner or its owner ended: on this computer, its owner's lock is
+    free (or, with no lock file, its process is gone or does not renew the row); another computer's owner, when
+    it does not renew the row within 5 beats. The row's times are never compared with this computer's clock."""
+    from nftgan.core.publish import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "BEAT", 0.05)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    now = time.time()
-    me = Ledger.new_owner()
-    host = me.split("/")[0]
-    cases = {
-        "": (0.0, True),  # nobody holds it (an old row, or one given up with a note)
-        me: (now + 60, False),  # this process, lease running
-        f"{host}/{dead.pid}/cafe": (now + 60, True),  # a process here that has ended (kill -9)
-        f"{host}/{os.getppid()}/cafe": (now + 60, False),  # a process here that is alive
-        "elsewhere/1234/cafe": (now + 60, False),  # another computer, lease running
-        "elsewhere/1234/beef": (now - 1, True),  # another computer, lease ran out
-    }
-    rows = {}
-    for seed, (owner, (lease, _)) in enumerate(cases.items()):
-        row = _pending(ledger, "kubo", "http://127.0.0.1:1", seed=seed)
-        with sqlite3.connect(ledger.path) as db:
-            db.execute("UPDATE publishes SET owner=?, lease=? WHERE id=?", (owner, lease, row.id))
-        rows[owner] = ledger.get(row.id)
-    for owner, (_, orphaned) in cases.items():
-        assert ledger.orphaned(rows[owner]) is orphaned, owner
-        assert ledger.claim(rows[owner], Ledger.new_owner()) is orphaned, owner
-    assert not ledger.claim(rows[""], Ledger.new_owner())  # claimed once: a second claimer loses
+    host = Ledger.new_owner().split("/")[0]
+    killed = f"{host}/{os.getppid()}/0badf00d"  # its lock file left unlocked (kill -9), its pid reused
+    (ledger.path.parent / "owners").mkdir(exist_ok=True)
+    (ledger.path.parent / "owners" / f"{os.getppid()}-0badf00d.lock").write_bytes(b"")
+    with ledger.owning() as me:
+        cases = {
+            "": True,  # nobody holds it (an old row, or one given up with a note)
+            me: False,  # this process, publishing it: its lock is held
+            killed: True,
+            f"{host}/{dead.pid}/cafe": True,  # a process here that has ended, without a lock file
+            f"{host}/{os.getppid()}/cafe": True,  # a process here, without a lock file, not renewing it
+            "elsewhere/1234/cafe": True,  # another computer, not renewing it
+        }
+        rows = {}
+        for seed, owner in enumerate(cases):
+            row = _pending(ledger, "kubo", "http://127.0.0.1:1", seed=seed)
+            with sqlite3.connect(ledger.path) as db:  # (times an hour ahead: never compared with ours)
+                db.execute(
+                    "UPDATE publishes SET owner=?, lease=? WHERE id=?", (owner, time.time() + 3600, row.id)
+                )
+            rows[owner] = ledger.get(row.id)
+        for owner, orphaned in cases.items():
+            assert ledger.orphaned(rows[owner]) is orphaned, owner
+            assert ledger.claim(rows[owner], Ledger.new_owner()) is orphaned, owner
+        assert not ledger.claim(rows[""], Ledger.new_owner())  # claimed once: a second claimer loses
+    assert os.listdir(ledger.path.parent / "owners") == []  # the killed one's file and this one's are gone
 
 
-def test_a_held_lease_is_renewed_while_the_publish_runs(ledger):
-    ledger.lease = 0.4
-    owner = Ledger.new_owner()
+def test_a_held_row_is_renewed_while_the_publish_runs(ledger, monkeypatch):
+    from nftgan.core.publish import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "BEAT", 0.05)
+    owner = "elsewhere/1234/0a1b2c3d"  # (another computer's: judged by its renewals alone)
     row = _pending(ledger, "kubo", "http://127.0.0.1:1", owner=owner)
     with ledger.hold(row.id, owner):
-        time.sleep(1.0)  # two and a half leases
+        time.sleep(0.3)
         assert not ledger.orphaned(ledger.get(row.id))
-    time.sleep(0.5)
-    assert ledger.orphaned(ledger.get(row.id))  # no renewal after the block: it runs out
+    assert ledger.orphaned(ledger.get(row.id))  # no renewal after the block
 
 
 def test_ledger_paths_are_absolute_and_resume_works_from_another_folder(

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
+import time
 
 import pytest
 from nftgan.core.publish.ledger import PENDING, PUBLISHED, Ledger
@@ -215,3 +217,99 @@ def test_the_same_publish_started_in_processes_at_the_same_moment_is_uploaded_on
         else:
             assert said == ["published", "refused", "refused"], outs
     assert not twice, f"trials {twice} of 16 published the same image more than once"
+
+
+def _same_again(server, image, name="A"):
+    again = nftgan(*_args(server, image.parent / "ledger.sqlite", image, name))
+    return again, *again.communicate(timeout=60)
+
+
+def test_a_living_publish_is_judged_by_its_lock_not_by_the_clock(server, tmp_path):
+    """The clock stepped an hour forward (a time sync, a laptop waking from sleep) while a publish on this
+    computer waited on one upload: its lease, an hour past by the clock now, made the living publish look
+    dead, so the same publish run again took its row over and published it a second time. The owner's lock
+    says it is alive; killed (-9), it is dead at once, whatever its row's times say."""
+    db = tmp_path / "ledger.sqlite"
+    a, image, release = _held_publish(server, tmp_path, db)
+    try:
+        (held,) = Ledger(db).rows()
+        with sqlite3.connect(db) as con:  # its last renewal, an hour ago by the clock now
+            con.execute("UPDATE publishes SET lease=? WHERE id=?", (time.time() - 3600, held.id))
+        assert not Ledger(db).orphaned(Ledger(db).get(held.id))
+        again, out, err = _same_again(server, image)
+        assert again.returncode == 1 and f"right now by another NFTGan process (process {a.pid}" in err
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+        with sqlite3.connect(db) as con:  # killed, with its clock's renewals an hour ahead of ours
+            con.execute("UPDATE publishes SET lease=? WHERE id=?", (time.time() + 3600, held.id))
+        started = time.monotonic()
+        assert Ledger(db).orphaned(Ledger(db).get(held.id))
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+    again, out, err = _same_again(server, image)
+    assert again.returncode == 0, err
+    (row,) = Ledger(db).rows()  # one row: the killed one, finished once
+    assert row.state == PUBLISHED and "resumed: published  A" in out
+    assert not os.listdir(tmp_path / "owners")  # every lock file went with its publish
+
+
+_OTHER_COMPUTER = """
+import sqlite3, sys, time
+db, row, owner, offset, every = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+while True:  # the row's owner on a computer whose clock is `offset` seconds from ours, renewing it
+    with sqlite3.connect(db, timeout=30) as con:
+        con.execute("UPDATE publishes SET owner=?, lease=? WHERE id=?", (owner, time.time() + offset, row))
+    con.close()
+    time.sleep(every)
+"""
+
+
+def test_a_publish_on_another_computer_is_judged_by_its_renewals_not_by_the_clocks(
+    server, tmp_path, backend_for, monkeypatch
+):
+    """A ledger in a folder shared by two computers whose clocks are an hour apart: a living publish of the one
+    whose clock is behind looked dead (its row taken over and published a second time here), and a dead one
+    of the one whose clock is ahead looked alive for an hour (refused, not resumed). Its renewals are watched
+    instead, on this computer's monotonic clock (up to 5 beats)."""
+    import sys
+
+    from nftgan.core.errors import PublishError
+    from nftgan.core.publish import ledger as ledger_module
+    from nftgan.core.publish.service import resume_pending
+
+    monkeypatch.setattr(ledger_module, "BEAT", 0.2)
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    prepared = prepare(Request(image=png_bytes(32, 7), name="elsewhere"))
+    row = ledger.begin(
+        name="elsewhere",
+        backend="kubo",
+        endpoint=server.url,
+        image_sha256="",
+        image_size=1,
+        image_cid=str(prepared.items["image"].dag.root),
+        metadata_cid=str(prepared.items["metadata"].dag.root),
+        files={},
+    )
+    theirs = "another-computer/4242/0a1b2c3d"
+    beats = subprocess.Popen(
+        [sys.executable, "-c", _OTHER_COMPUTER, str(ledger.path), str(row.id), theirs, "-3600", "0.2"]
+    )
+    try:  # its publish is alive; its clock is an hour behind ours
+        time.sleep(0.5)
+        assert not ledger.orphaned(ledger.get(row.id))
+        with pytest.raises(
+            PublishError, match=r"right now by another NFTGan process \(process 4242 on another-"
+        ):
+            publish(prepared, backend_for("kubo"), ledger)
+        assert resume_pending(ledger, lambda r: backend_for("kubo")) == []
+    finally:
+        beats.kill()
+        beats.wait(10)
+    assert ledger.get(row.id).owner == theirs and ledger.get(row.id).state == PENDING
+    with sqlite3.connect(ledger.path) as con:  # it died; its clock was an hour ahead of ours
+        con.execute("UPDATE publishes SET lease=? WHERE id=?", (time.time() + 3600, row.id))
+    started = time.monotonic()
+    done = publish(prepared, backend_for("kubo"), ledger)  # taken over within 5 beats, and finished
+    assert time.monotonic() - started < 5 * 0.2 + 5
+    assert done.id == row.id and done.state == PUBLISHED and len(ledger.rows()) == 1

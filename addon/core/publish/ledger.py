@@ -5,10 +5,14 @@ uploaded, and only marked published after every CID the service returned matched
 (`staged`: the Offline backend wrote the files and CARs to a folder; nothing is on IPFS yet).
 A crash in between leaves a pending row whose staged files let a later run finish or fail it.
 
-Ownership: a pending row is owned by the process publishing it, which holds a lease it renews
-(`hold`) while it works. Another process touches the row only once it is orphaned (`orphaned`):
-its lease ran out, or its owner is a process on this computer that no longer exists. So two
-publishes at once (two shells, Blender and the command line) never take each other's rows.
+Ownership: a pending row is owned by the process publishing it (`owning`), which locks its owner's file
+`owners/<pid>-<nonce>.lock` beside the ledger (files.lock) for as long as it publishes and renews the row's
+`lease` every BEAT seconds while it works on it (`hold`). Another process touches the row only once it
+is orphaned (`orphaned`): the owner's lock is free (the system ends it with the process, however it ends),
+or, where the lock cannot say (another computer sharing the folder, whose lock may not reach across; a file
+system without locks), the owner no longer renews the row: its `lease` does not change within 5 BEATs
+watched on this computer's monotonic clock. No two clocks (another computer's, ours before a step) are
+compared. So two publishes at once (two shells, Blender and the command line) never take each other's rows.
 
 Credentials: a row names the backend and endpoint it was started for and a fingerprint of the
 token it was started with (a slow keyed hash, `fingerprint`): never the token itself. A resume uses only
@@ -36,12 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PublishError
-from ..files import os_error_message, write_durably
+from ..files import lock, os_error_message, write_durably
 
 PENDING, PUBLISHED, STAGED, FAILED = "pending", "published", "staged", "failed"
 DONE = (PUBLISHED, STAGED)
 SCHEMA_VERSION = 2
-LEASE = 60.0  # seconds a pending row stays its owner's without a renewal (renewed every LEASE / 4)
+BEAT = 2.0  # seconds between an owner's renewals (a row's lease, a collection run's marker)
+LIVE: set[str] = set()  # the owners ("host/pid/nonce") publishing in this process now
 
 _TABLE = """
 CREATE TABLE publishes (
@@ -128,7 +133,7 @@ class Row:
     error: str  # failed: why; pending: what it waits for (empty while being published)
     credential: str  # fingerprint of the token it was started with ("" for none)
     owner: str  # "host/pid/nonce" of the process publishing it ("" when none is)
-    lease: float  # the owner's hold ends (time.time())
+    lease: float  # the owner's last renewal, by its own clock (only ever watched for a change)
 
     @property
     def image_path(self) -> str:
@@ -143,7 +148,7 @@ class Row:
 
 
 def _pid_alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would terminate it on Windows: rely on the lease there
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it on Windows: its lock or renewals tell
         return True
     try:
         os.kill(pid, 0)
@@ -154,16 +159,33 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def owner_gone(owner: str) -> bool:
-    """The owner ("host/pid/nonce") was a process on this computer that has ended (kill -9, a crash)."""
+def renewed(stamp) -> bool:
+    """Whether an owner renews what `stamp()` reads (None: nothing to read): it changes within 5 BEATs,
+    watched on this computer's monotonic clock (the value itself may be another clock's: never compared)."""
+    first, until = stamp(), time.monotonic() + 5 * BEAT
+    while first is not None and time.monotonic() < until:
+        time.sleep(BEAT / 8)
+        if stamp() != first:
+            return True
+    return False
+
+
+def ended(owner: str, locks: bool, stamp) -> bool:
+    """Whether the owner ("host/pid/nonce") ended without saying so, its lock being free (`locks`; False:
+    no lock to go by). On this computer: with locks, yes (a living owner holds its lock); without, when its
+    process has ended (or is this one, and it is not one of its owners: `LIVE`). Another computer's (its
+    lock may not reach here), or one without locks whose process lives: when it no longer renews `stamp()`."""
+    if owner in LIVE:
+        return False
     host, _, rest = owner.partition("/")
     pid = rest.partition("/")[0]
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+    if host == socket.gethostname():
+        if locks or pid == str(os.getpid()) or (pid.isdigit() and not _pid_alive(int(pid))):
+            return True
+    return not renewed(stamp)
 
 
 class Ledger:
-    lease = LEASE
-
     def __init__(self, path: str | os.PathLike):
         self.path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
         self.staging = self.path.parent / "staged"
@@ -297,21 +319,68 @@ class Ledger:
     def new_owner() -> str:
         return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
 
+    def _owner_lock(self, owner: str) -> str:
+        """The lock file of an owner of this computer ("" for a malformed owner: no file to go by)."""
+        pid, _, nonce = owner.partition("/")[2].partition("/")
+        ok = pid.isdigit() and len(nonce) == 8 and all(c in "0123456789abcdef" for c in nonce)
+        return str(self.path.parent / "owners" / f"{pid}-{nonce}.lock") if ok else ""
+
+    @contextlib.contextmanager
+    def owning(self):
+        """A new owner for the rows this block begins or claims, alive for as long as the block runs: its lock
+        file is locked (where files can be locked), and removed when the block ends."""
+        owner = self.new_owner()
+        path, fd = self._owner_lock(owner), None
+        with contextlib.suppress(OSError):  # (no lock: others go by its renewals)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = lock(path, wait=False)
+        LIVE.add(owner)
+        try:
+            yield owner
+        finally:
+            LIVE.discard(owner)
+            if fd is not None:
+                os.close(fd)
+            with contextlib.suppress(OSError):  # (closed first: Windows removes no open file)
+                os.remove(path)
+
     def orphaned(self, row: Row) -> bool:
-        """A pending row no living process is publishing: no owner, its lease ran out, or its owner was
-        a process on this computer that has ended (kill -9, a crash)."""
+        """A pending row no living process is publishing: no owner, or its owner ended (`ended`: its lock is
+        free; where the lock cannot say, it no longer renews the row). Another computer's owner (or one
+        without locks) is watched for up to 5 BEATs."""
         if row.state != PENDING:
             return False
-        return not row.owner or row.lease < time.time() or owner_gone(row.owner)
+        if not row.owner:
+            return True
+        locks, path = False, ""
+        if row.owner.partition("/")[0] == socket.gethostname():
+            path = self._owner_lock(row.owner)
+        if path and os.path.exists(path):  # (none: its owner ended, or an NFTGan without these locks)
+            try:
+                fd = lock(path, wait=False)
+            except BlockingIOError:
+                return False  # its owner holds it: alive
+            if fd is not None:  # free: its owner ended without removing it (kill -9, a crash)
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+                locks = True
+        return ended(row.owner, locks, lambda: self._renewal(row.id))
 
-    def claim(self, row: Row, owner: str) -> bool:
-        """Take an orphaned row (atomically: of two processes claiming it, one wins)."""
-        if not self.orphaned(row):
+    def _renewal(self, row_id: int) -> tuple | None:
+        with self._connect() as db:
+            found = db.execute("SELECT state, owner, lease FROM publishes WHERE id=?", (row_id,)).fetchone()
+        return None if found is None else tuple(found)
+
+    def claim(self, row: Row, owner: str, *, checked: bool = False) -> bool:
+        """Take an orphaned row (atomically: of two processes claiming it, one wins; a row renewed since it was
+        read is not taken). `checked`: the caller found it `orphaned` just now (not watched again)."""
+        if not checked and not self.orphaned(row):
             return False
         with self._connect() as db:
             cur = db.execute(
                 "UPDATE publishes SET owner=?, lease=?, error='' WHERE id=? AND state=? AND owner=? AND lease=?",
-                (owner, time.time() + self.lease, row.id, PENDING, row.owner, row.lease),
+                (owner, time.time(), row.id, PENDING, row.owner, row.lease),
             )
         return cur.rowcount == 1
 
@@ -319,7 +388,7 @@ class Ledger:
         with self._connect() as db:
             cur = db.execute(
                 "UPDATE publishes SET lease=? WHERE id=? AND owner=? AND state=?",
-                (time.time() + self.lease, row_id, owner, PENDING),
+                (time.time(), row_id, owner, PENDING),
             )
         return cur.rowcount == 1
 
@@ -341,7 +410,7 @@ class Ledger:
             except PublishError:  # locked or full for a moment: the next beat tries again
                 return True
 
-        return beating(self.lease / 4, renew, f"nftgan-ledger-lease-{row_id}")
+        return beating(BEAT, renew, f"nftgan-ledger-lease-{row_id}")
 
     # ------------------------------------------------------------------------------------- rows
 
@@ -399,7 +468,7 @@ class Ledger:
                         metadata_cid,
                         credential,
                         owner,
-                        now + self.lease if owner else 0.0,
+                        now if owner else 0.0,
                     ),
                 )
                 row_id = cur.lastrowid

@@ -123,12 +123,23 @@ def publish(
     taken over and finished; pending in a process that is still running, PublishError says so."""
     if isinstance(prepared, Request):
         prepared = prepare(prepared)
+    with ledger.owning() as owner:
+        return _publish(prepared, backend, ledger, owner, progress, check)
+
+
+def _publish(
+    prepared: Prepared,
+    backend: Backend,
+    ledger: Ledger,
+    owner: str,
+    progress: Progress,
+    check: Callable[[], None] | None,
+) -> Row:
     items = prepared.items
     backend.check_size([len(i.data) for i in items.values()])
     image = items["image"]
     metadata_cid = str(items["metadata"].dag.root)
     credential = backend.fingerprint(ledger)
-    owner = ledger.new_owner()
     passed: set[int] = set()  # earlier rows of this content looked at and left (failed, another's token)
     while True:
         for earlier in ledger.same_content(metadata_cid, backend.kind, backend.endpoint):
@@ -147,7 +158,7 @@ def publish(
             if (
                 earlier.state == PENDING
                 and (not earlier.credential or backend.started_with(ledger, earlier.credential))
-                and ledger.claim(earlier, owner)
+                and ledger.claim(earlier, owner, checked=True)
             ):
                 return _upload(
                     ledger.get(earlier.id), items, backend, ledger, owner, progress, check, resume=True
@@ -324,10 +335,14 @@ def resume_pending(
     to set): the row then stays pending with that note. A backend for another service, or a token
     other than the one the row was started with, is refused here too: a credential goes only where
     it was given for."""
+    with ledger.owning() as owner:
+        return _resume_pending(ledger, backend_for, owner, progress, check, only)
+
+
+def _resume_pending(ledger, backend_for, owner, progress, check, only) -> list[Row]:
     done = []
-    owner = ledger.new_owner()
     for row in ledger.rows(PENDING):
-        if (only is not None and not only(row)) or not ledger.orphaned(row) or not ledger.claim(row, owner):
+        if (only is not None and not only(row)) or not ledger.claim(row, owner):
             continue
         try:
             backend = backend_for(row)
