@@ -34,7 +34,7 @@ import onnx
 import torch
 from nftgan.core.cliargs import Parser, add_out
 from nftgan.core.contract import ModelError, build_metadata, describe_model
-from nftgan.core.files import FileError, os_error_message, refuse_overwrite
+from nftgan.core.files import FileError, not_a_folder, os_error_message, refuse_overwrite
 from nftgan.export.optimize import optimize
 from nftgan.training.errors import UserError
 from torch import nn
@@ -493,7 +493,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
             raise
         raise FileError(exc.errno, os_error_message(exc, f"writing {path}")) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def check_out(out: str, card: str | None = None) -> None:
@@ -512,6 +513,9 @@ def check_out(out: str, card: str | None = None) -> None:
         raise ExportError(
             f"--card {card} is a folder: give the card's file name, e.g. {os.path.join(card, 'my-style.md')}"
         )
+    for flag, path in (("-o", out), ("--card", card)):  # a file where its folder should be
+        if path and (blocked := not_a_folder(flag, path, os.path.dirname(os.path.normpath(path)))):
+            raise ExportError(blocked)
 
 
 def write_int8(path: Path, q_model: bytes, props: dict[str, str], report: dict) -> None:

@@ -146,6 +146,8 @@ def find_layout(data: str, expected: str = PAIRS_EXPECTED) -> Layout:
     (`expected`: what the kind reading it takes, said when the folder holds no images)."""
     if not data:
         raise DataError("no dataset given: pass --data DIR")
+    if os.path.isfile(data):
+        raise DataError(f"--data {data} is a file, not a folder: give the dataset folder it is in")
     if not os.path.isdir(data):
         raise DataError(f"dataset folder not found: {data}")
     sub = lambda *p: os.path.join(data, *p)
@@ -155,9 +157,19 @@ def find_layout(data: str, expected: str = PAIRS_EXPECTED) -> Layout:
         a = {os.path.splitext(os.path.basename(p))[0]: p for p in a_files}
         b = {os.path.splitext(os.path.basename(p))[0]: p for p in b_files}
         common = sorted(a.keys() & b.keys())
-        if not common:
+        if not a_files and not b_files:
             raise DataError(
-                f"{data}: A/ has {len(a)} and B/ has {len(b)} images but no file names match; paired "
+                f"{data}: A/ and B/ hold no images (png, jpg, webp, bmp, tif); `nftgan sketchify SRC {data}` "
+                "fills them from a folder of your pictures"
+            )
+        if not common:
+            example = (
+                f" (e.g. A/{os.path.basename(a_files[0])} and B/{os.path.basename(b_files[0])})"
+                if a_files and b_files
+                else ""
+            )
+            raise DataError(
+                f"{data}: A/ has {len(a)} and B/ has {len(b)} images but no file names match{example}; paired "
                 "training needs A/name.png next to B/name.png (nftgan sketchify SRC DST makes such a folder)"
             )
         return Layout(

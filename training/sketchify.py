@@ -22,7 +22,7 @@ import os
 import sys
 
 import numpy as np
-from nftgan.core.files import os_error_message
+from nftgan.core.files import not_a_folder, os_error_message
 from PIL import Image, ImageFilter
 
 from .data import IMAGE_EXTS, load_rgb
@@ -213,8 +213,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the per-picture variation")
     args = p.parse_args(argv)
     src, dst = os.path.abspath(args.src), os.path.abspath(args.dst)
+    if os.path.isfile(src):
+        p.error(f"SRC {args.src} is a file, not a folder of pictures: give the folder it is in")
     if not os.path.isdir(src):
         p.error(f"source folder not found: {args.src}")
+    if blocked := not_a_folder("DST", args.dst):
+        p.error(blocked)
     if dst == src or src.startswith(dst + os.sep):
         p.error(
             "DST must be a new folder, not SRC or a folder containing it: sketchify never writes over "
@@ -227,8 +231,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     files = [f for f in find_images(src) if not f.startswith(dst + os.sep)]
     if not files:
         p.error(f"no pictures found in {args.src} (looked for {', '.join(IMAGE_EXTS)})")
-    os.makedirs(os.path.join(dst, "A"), exist_ok=True)
-    os.makedirs(os.path.join(dst, "B"), exist_ok=True)
+    try:
+        for half in ("A", "B"):
+            os.makedirs(os.path.join(dst, half), exist_ok=True)
+    except OSError as exc:  # a read-only disk, no permission, a full one
+        print(f"{prog}: error: {os_error_message(exc, f'making {args.dst}')}", file=sys.stderr)
+        return 1
     from tqdm import tqdm
 
     written, bad, small = 0, [], []

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from nftgan.core.files import not_a_folder, os_error_message
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -221,6 +222,8 @@ class Trainer:
             raise ConfigError(need)
         if not cfg.out:
             raise ConfigError("no run folder given: pass --out RUN_DIR")
+        if blocked := not_a_folder("--out", cfg.out):  # before the data is read
+            raise ckpt_io.RunFolderError(blocked)
         # --init: the generator weights, read and checked before anything is written (training.initfrom)
         self.init = load_init(init, self.kind, cfg) if init else None
         if self.resume_ckpt is None:  # a new run records what it starts from (and nothing when from scratch)
@@ -494,7 +497,10 @@ class Trainer:
         from tqdm import tqdm
 
         cfg, run = self.cfg, self.run
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only disk, no permission
+            raise ckpt_io.RunFolderError(os_error_message(exc, f"making the run folder {self.out}")) from None
         if self.rank == 0:  # one training process at a time writes into a run folder
             self._lock = ckpt_io.lock_run(self.out)
         if (

@@ -6,6 +6,7 @@
   new one, never half of one (the temp file is removed when the write fails).
 - `refuse_overwrite`: a result never replaces its source (the user's sketch, a checkpoint, ...).
 - `os_error_message`: what an OSError means for the user (a full disk, no permission, ...).
+- `not_a_folder`: a folder to write in that a file stands in the way of, said in one line.
 """
 
 from __future__ import annotations
@@ -96,6 +97,23 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.realpath(a) == os.path.realpath(b)
+
+
+def not_a_folder(flag: str, path: str | os.PathLike, folder: str | os.PathLike | None = None) -> str:
+    """The one line that says why `flag PATH` cannot be written: `folder` (the folder PATH goes in; default: PATH
+    itself, a folder to make) or a folder above it is a file (a typo, or a file where the folder was meant to
+    be); "" when nothing is in the way."""
+    path = os.fspath(path)
+    blocker = os.path.normpath(os.fspath(folder) if folder is not None else path)
+    while blocker and not os.path.exists(blocker):
+        parent = os.path.dirname(blocker)
+        blocker = "" if parent == blocker else parent
+    if not blocker or os.path.isdir(blocker):
+        return ""
+    where = f"{flag} {path}" + (
+        " is a file" if blocker == os.path.normpath(path) else f": {blocker} is a file"
+    )
+    return f"{where}, not a folder: give another path, or move the file"
 
 
 def refuse_overwrite(output: str | os.PathLike, *sources: str | os.PathLike, what: str = "the input") -> None:

@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import pytest
 from nftgan.export import cli
 
 
@@ -34,6 +35,24 @@ def test_an_output_that_is_a_folder_or_not_onnx_is_refused_before_exporting(tiny
     err = capsys.readouterr().err
     assert "is a folder" in err and "Traceback" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["styles"] and not list(styles.iterdir())
+
+
+def test_an_output_under_a_file_is_refused_before_exporting(tiny_runs, tmp_path, capsys, monkeypatch):
+    """-o notes.txt/my-style.onnx (a typo, or a file where the folder was meant to be): one line naming the file
+    in the way, before any work (no traceback after the export's seconds); the file is left as it was."""
+    from nftgan.export import onnx_export
+
+    monkeypatch.setattr(
+        onnx_export, "export_checkpoint", lambda *a, **k: pytest.fail("exported before checking -o")
+    )
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for flag, out in (("-o", notes / "my-style.onnx"), ("--card", notes / "my-style.md")):
+        args = ["-o", str(out)] if flag == "-o" else ["-o", str(tmp_path / "m.onnx"), "--card", str(out)]
+        assert cli.main(["export", str(tiny_runs["pix2pix"]), *args]) == 1
+        err = capsys.readouterr().err
+        assert f"{flag} {out}: {notes} is a file, not a folder" in err and "Traceback" not in err, err
+    assert notes.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_a_file_that_is_not_a_training_checkpoint_says_what_export_takes(tmp_path, capsys):

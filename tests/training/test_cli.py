@@ -52,22 +52,31 @@ def test_every_registered_kind_gets_a_command_line(capsys):
             "--batch-size must be at least 1",
         ),
         (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--norm", "group"], "invalid choice: 'group'"),
+        (["pix2pix", "--data", "{paired}", "--out", "{file}"], "--out {file} is a file, not a folder"),
+        (
+            ["pix2pix", "--data", "{paired}", "--out", "{file}/run"],
+            "--out {file}/run: {file} is a file, not a",
+        ),
+        (["pix2pix", "--data", "{file}", "--out", "{tmp}/r"], "{file} is a file, not a folder"),
         (["--resume", "{tmp}/empty"], "holds no checkpoint"),
         (["--resume", "{tmp}/nothing-here"], "checkpoint not found"),
     ],
 )
 def test_errors_are_readable(tmp_path, capsys, argv, fragment):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
     fill = {
         "tmp": tmp_path,
+        "file": tmp_path / "notes.txt",
         "data": tmp_path,
         "paired": paired(tmp_path / "p", n=3),
         "unpaired": unpaired(tmp_path / "u", n=3),
     }
     rc, text = run([a.format(**fill) for a in argv], capsys)
     assert rc == 2, text
-    assert fragment in text
+    assert fragment.format(**fill) in text
     assert "Traceback" not in text
+    assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "r").exists()
 
 
 def test_existing_run_is_not_overwritten_and_finished_run_needs_more_steps(tmp_path, capsys):

@@ -40,12 +40,23 @@ def test_layouts(tmp_path):
     [
         (lambda p: p, "not found"),
         (lambda p: p.mkdir() or p, "has no images"),
-        (lambda p: [(p / d).mkdir(parents=True) for d in ("A", "B")] and p, "no file names match"),
+        (lambda p: [(p / d).mkdir(parents=True) for d in ("A", "B")] and p, "A/ and B/ hold no images"),
+        (lambda p: (p.write_text("x"), p)[1], "is a file, not a folder"),
     ],
 )
 def test_bad_folders_explained(tmp_path, make, fragment):
     with pytest.raises(DataError, match=fragment):
         find_layout(str(make(tmp_path / "data")))
+
+
+def test_pairs_whose_names_do_not_match_are_shown_by_an_example(tmp_path):
+    """A/ and B/ full of pictures whose names differ (renamed on one side): the error shows one of each, so the
+    user sees how they differ."""
+    for d, name in (("A", "cat_sketch.png"), ("B", "cat.png")):
+        (tmp_path / d).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / d / name)
+    with pytest.raises(DataError, match=r"no file names match \(e\.g\. A/cat_sketch\.png and B/cat\.png\)"):
+        find_layout(str(tmp_path))
 
 
 def test_pix2pix_refuses_unpaired_data(tmp_path):

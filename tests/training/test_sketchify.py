@@ -213,3 +213,25 @@ def test_pictures_far_smaller_than_the_dataset_size_are_pointed_out(tmp_path, ca
     assert sketchify_main([str(src), str(tmp_path / "ds")]) == 0
     out = capsys.readouterr().out
     assert "1 picture is smaller than half of --resize 286 px" in out and "thumb.png (5x5)" in out, out
+
+
+def test_a_dst_or_src_that_is_a_file_is_one_line_and_touches_nothing(tmp_path, capsys):
+    """DST a file (or a folder under one) and SRC a single picture: one line saying which path is a file, not
+    a traceback or "not found"; the file is left as it was."""
+    src = tmp_path / "art"
+    src.mkdir()
+    picture(32).save(src / "x.png")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for src_, dst, message in (
+        (src, notes, f"{notes} is a file, not a folder"),
+        (src, notes / "ds", f"{notes} is a file, not a folder"),
+        (src / "x.png", tmp_path / "ds", "is a file, not a folder of pictures"),
+    ):
+        try:
+            rc = sketchify_main([str(src_), str(dst)])
+        except SystemExit as exc:
+            rc = exc.code
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err and "Traceback" not in err, err
+    assert notes.read_text() == "mine" and not (tmp_path / "ds").exists()
