@@ -182,9 +182,13 @@ def save_checkpoint(ckpt: dict, run_dir: str | os.PathLike, keep: int = 3) -> Pa
         tmp.unlink(missing_ok=True)
         latest_tmp.unlink(missing_ok=True)
         why = "the disk is full" if disk_full(exc) else str(exc).splitlines()[0]
+        then = (
+            f"continue with --resume from the last checkpoint saved ({folder / LATEST})"
+            if (folder / LATEST).is_file()
+            else "start the run again (it saved no checkpoint yet)"
+        )
         raise CheckpointError(
-            f"could not save {final} ({why}). Nothing half-written is left; free some space, then continue "
-            f"with --resume from the last checkpoint saved ({folder / LATEST})"
+            f"could not save {final} ({why}). Nothing half-written is left; free some space, then {then}"
         ) from None
     steps = sorted(folder.glob("step_*.pt"))
     for old in steps[: max(0, len(steps) - max(1, keep))]:

@@ -48,6 +48,7 @@ def test_a_checkpoint_that_does_not_fit_leaves_nothing_behind_and_resume_can_sav
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert "the disk is full" in report["big"] and "step_0000002.pt" in report["big"], report["big"]
+    assert "continue with --resume" in report["big"] and "latest.pt" in report["big"], report["big"]
     assert report["after_failure"] == ["latest.pt", "step_0000001.pt"]  # no temp file keeps the disk full
     assert report["after_resume"] == ["latest.pt", "step_0000001.pt", "step_0000003.pt"]
 
@@ -78,3 +79,25 @@ def test_resume_frees_the_space_a_killed_save_left_before_it_writes_anything(tmp
     result = run_on_small_fs(RESUME, data, size="8m", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
+
+
+FIRST = """
+import json, os
+import torch
+from nftgan.training.checkpoint import CheckpointError, save_checkpoint
+
+try:
+    save_checkpoint({"format": "nftgan-checkpoint/1", "step": 5, "nets": {"g": {"w": torch.zeros(524288)}}}, FS)
+    print(json.dumps("saved"))
+except CheckpointError as exc:
+    print(json.dumps(str(exc)))
+"""
+
+
+def test_a_first_checkpoint_that_does_not_fit_says_to_start_again_not_to_resume():
+    """No checkpoint saved yet: --resume would find none, so the message says to start the run again."""
+    result = run_on_small_fs(FIRST, size="1m")
+    assert result.returncode == 0, result.stderr
+    message = json.loads(result.stdout.splitlines()[-1])
+    assert "the disk is full" in message and "start the run again" in message, message
+    assert "--resume" not in message and "saved no checkpoint yet" in message, message
