@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import random
+import re
 import time
 from pathlib import Path
 
@@ -204,6 +205,12 @@ def _hardware(device: torch.device, world: int, bf16: bool) -> str:
         name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     name += ", bf16 autocast" if bf16 else ", fp32"
     return f"{world} x {name}" if world > 1 else name
+
+
+def _cpu_threads(hardware: str) -> int | None:
+    """The CPU thread count a `_hardware` text names (None for a GPU, or several processes)."""
+    found = re.fullmatch(r"CPU \(.*, (\d+) threads\), .*", hardware)
+    return int(found.group(1)) if found else None
 
 
 class Trainer:
@@ -566,6 +573,17 @@ class Trainer:
                 f"note: the training pictures changed since the run started ({then} then, {now} now): it goes on "
                 "with them as they are, so it will not end with the weights an uninterrupted run would have had"
             )
+        if self.resume_ckpt is not None and self._hardware_stages:
+            then, now = (
+                _cpu_threads(self._hardware_stages[-1][0]),
+                _cpu_threads(_hardware(run.device, self.world, run.bf16)),
+            )
+            if then and now and then != now:  # float sums on a CPU depend on how many threads share them
+                self.log(
+                    f"note: this run trained on {then} CPU thread{'s' if then > 1 else ''} and goes on with {now}: "
+                    "it goes on from its checkpoint, but not bit for bit like an uninterrupted run; for that, "
+                    f"resume it with OMP_NUM_THREADS={then}"
+                )
         if self.init is not None:
             nets = ", ".join(self.init.nets)
             self.log(f"{nets} start{'s' if len(self.init.nets) == 1 else ''} from {self.init.record}")

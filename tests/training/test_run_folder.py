@@ -145,3 +145,34 @@ def test_a_run_resumed_on_other_hardware_records_each_part(tmp_path, capsys):
     assert rc == 0, text
     bf16 = fp32.replace(", fp32", ", bf16 autocast")
     assert load_checkpoint(run)["provenance"]["hardware"] == f"{fp32} (steps 0-3); {bf16} (steps 3-5)"
+
+
+def test_a_run_resumed_with_another_thread_count_says_it_goes_on_not_bit_for_bit(tmp_path, capsys):
+    """On a CPU the thread count changes float sums (oneDNN splits its reductions by thread): a run started
+    with OMP_NUM_THREADS=1 and resumed with every core does not end with an uninterrupted run's weights (seen:
+    102 of 138 tensors differ after 50 steps). The resume says so and how to keep it exact; with the run's own
+    thread count it says nothing."""
+    import torch
+
+    data = paired(tmp_path / "data", n=4)
+    run = tmp_path / "run"
+    flags = [*TINY, "--val-fraction", "0", "--amp", "none"]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        rc, text = run_train(
+            ["pix2pix", "--data", str(data), "--out", str(run), "--steps", "2", *flags], capsys
+        )
+        assert rc == 0, text
+        rc, text = run_train(["--resume", str(run), "--steps", "3"], capsys)
+        assert rc == 0 and "thread" not in text.split("\n", 1)[1], text
+        torch.set_num_threads(2)
+        rc, text = run_train(["--resume", str(run), "--steps", "4"], capsys)
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0, text
+    note = (
+        "note: this run trained on 1 CPU thread and goes on with 2: it goes on from its checkpoint, but not "
+    )
+    assert note in text and "OMP_NUM_THREADS=1" in text, text
+    assert note in (run / "train.log").read_text()
