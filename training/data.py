@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,10 +97,34 @@ def in_subfolders(folder: str) -> str:
     return f" Its {n} pictures are in subfolders, which are not read: pass a subfolder, or put them in one folder."
 
 
+class PictureTooLarge(ValueError):
+    """A picture with more pixels than Pillow reads (its decompression-bomb limit), with what to do."""
+
+
+def _open(path: str) -> Image.Image:
+    """Image.open, quiet about pictures of 89-179 M pixels (a big scan is read, not warned about on every step)
+    and saying how large one past that is instead of Pillow's "could be decompression bomb DOS attack"."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except Image.DecompressionBombError as exc:
+            found = [f"{int(n):,}" for n in re.findall(r"\d+", str(exc))[:2]]  # Pillow's pixels, limit
+            size = (
+                f"{found[0]} pixels, more than the {found[1]}"
+                if len(found) == 2
+                else "more pixels than those"
+            )
+            raise PictureTooLarge(
+                f"{size} NFTGan reads: scale it down (a long side of 8,000 px is plenty for training)"
+            ) from None
+
+
 def load_rgb(path: str) -> Image.Image:
     """Open any image as RGB, the way it is shown: turned upright by its EXIF orientation (a phone's portrait
-    photo is stored sideways with that tag); alpha (RGBA, LA, palette transparency) composited over white."""
-    with Image.open(path) as opened:
+    photo is stored sideways with that tag); alpha (RGBA, LA, palette transparency) composited over white.
+    A picture past Pillow's limit (twice MAX_IMAGE_PIXELS, 179 M pixels) raises PictureTooLarge."""
+    with _open(path) as opened:
         opened.load()
         turned = opened.getexif().get(0x0112, 1) != 1  # EXIF Orientation
         img = ImageOps.exif_transpose(opened) if turned else opened
@@ -348,7 +374,7 @@ def _check_side_by_side(data: str, files: list[str]) -> None:
     sizes = {}
     for path in files:
         try:
-            with Image.open(path) as img:
+            with _open(path) as img:
                 sizes[path] = img.size
         except UNREADABLE:
             continue

@@ -325,3 +325,23 @@ def test_the_upscaler_says_how_many_pictures_it_enlarges_to_its_size(tmp_path, c
         ["upscale", "--data", str(root), "--out", str(tmp_path / "big"), *flags, "--workers", "0"], capsys
     )
     assert rc == 0 and "smaller than --size" not in text, text
+
+
+def test_a_picture_too_large_to_read_says_so_and_a_large_one_is_read_without_a_warning(tmp_path, monkeypatch):
+    """Pillow warns past MAX_IMAGE_PIXELS (89 M: a big scan) and refuses past twice that: the first is read
+    quietly (its warning was two lines of Pillow's source path on stderr, once a step), the second is skipped
+    saying how large it is and to scale it down, not "could be decompression bomb DOS attack"."""
+    import warnings
+
+    from nftgan.training.data import UNREADABLE
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 40x40 picture stands for 89-179 M pixels
+    Image.new("RGB", (40, 40), (10, 20, 30)).save(tmp_path / "large.png")
+    Image.new("RGB", (50, 50)).save(tmp_path / "huge.png")  # 2,500 pixels: past twice the limit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_rgb(str(tmp_path / "large.png")).getpixel((0, 0)) == (10, 20, 30)
+    with pytest.raises(UNREADABLE) as caught:
+        load_rgb(str(tmp_path / "huge.png"))
+    message = str(caught.value)
+    assert "2,500 pixels" in message and "scale it down" in message and "bomb" not in message, message
