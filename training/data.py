@@ -213,8 +213,28 @@ def find_layout(data: str, expected: str = PAIRS_EXPECTED) -> Layout:
     folder = sub("train") if os.path.isdir(sub("train")) else data
     files = list_images(folder)
     if not files:
-        raise DataError(f"{data} has no images. {expected}" + in_subfolders(folder))
+        half = _half_missing(data) if expected is PAIRS_EXPECTED else ""  # (the upscaler reads any folder)
+        raise DataError(half or f"{data} has no images. {expected}" + in_subfolders(folder))
     return Layout("side-by-side", files, files, notes=subfolder_notes(folder))
+
+
+def _half_missing(data: str) -> str:
+    """What is wrong with a dataset folder one folder short of A/ + B/ or trainA/ + trainB/, or with one of them
+    named in another case (b/ for B/); "" when it is neither."""
+    subfolders = {n.lower(): n for n in sorted(os.listdir(data)) if os.path.isdir(os.path.join(data, n))}
+    for pair in (("trainA", "trainB"), ("A", "B")):
+        found = [subfolders.get(name.lower()) for name in pair]
+        for name, there in zip(pair, found):
+            if there and there != name:
+                return f"{data}: {there}/: name it {name}/ (folder names are case-sensitive)"
+        if any(found):
+            have, missing = (pair, pair[::-1])[not found[0]]
+            return (
+                f"{data} has {have}/ but no {missing}/: it needs both, {pair[0]}/ the pictures the model takes in "
+                f"and {pair[1]}/ what it learns to make"
+                + (" (with matching file names)" if pair[0] == "A" else "")
+            )
+    return ""
 
 
 def split_name(path: str) -> str:

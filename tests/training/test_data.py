@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -345,3 +347,22 @@ def test_a_picture_too_large_to_read_says_so_and_a_large_one_is_read_without_a_w
         load_rgb(str(tmp_path / "huge.png"))
     message = str(caught.value)
     assert "2,500 pixels" in message and "scale it down" in message and "bomb" not in message, message
+
+
+@pytest.mark.parametrize(
+    "folders,fragment",
+    [
+        (("trainA",), "has trainA/ but no trainB/"),
+        (("A",), "has A/ but no B/"),
+        (("trainA", "trainb"), "trainb/: name it trainB/ (folder names are case-sensitive)"),
+        (("a", "b"), "a/: name it A/ (folder names are case-sensitive)"),
+    ],
+)
+def test_one_half_of_a_dataset_missing_or_misnamed_is_said_as_such(tmp_path, folders, fragment):
+    """trainA/ without trainB/ (or B/ spelt b/) was "has no images ... pass a subfolder", which for CycleGAN
+    is the wrong advice: the layout is one folder short, or a folder's name is a letter's case off."""
+    for name in folders:
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "x.png")
+    with pytest.raises(DataError, match=re.escape(fragment)):
+        find_layout(str(tmp_path))
