@@ -51,6 +51,20 @@ def resolve(path_or_run_dir: str | os.PathLike) -> Path:
     raise CheckpointError(f"checkpoint not found: {p}")
 
 
+def run_folder(path: str | os.PathLike) -> Path:
+    """The run folder `--resume PATH` goes on in: PATH, or the run whose checkpoints/ folder PATH is or holds (a
+    step_*.pt, to go on from an earlier step). A checkpoint anywhere else is no run to go on in."""
+    p, found = Path(path), resolve(path)
+    if found.parent.name == "checkpoints":
+        return found.parent.parent
+    if p.is_dir():
+        return p
+    raise CheckpointError(
+        f"{p} is a checkpoint outside a run folder (RUN/checkpoints/): --resume goes on in a run folder; to go on "
+        f"from this file, start a new run from it with --init {p}"
+    )
+
+
 def load_checkpoint(path_or_run_dir: str | os.PathLike, map_location="cpu") -> dict:
     """Read a checkpoint (file or run folder -> its latest) and check its format."""
     path = resolve(path_or_run_dir)

@@ -14,7 +14,7 @@ import sys
 from nftgan.core import cpu
 from nftgan.core.cliargs import Parser, add_out
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, run_folder
 from .config import ON_RESUME, read_config_file
 from .errors import UserError
 from .kinds import available, get_kind
@@ -63,7 +63,8 @@ def build_parser(kind, prog: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue the run in RUN_DIR from its latest checkpoint, exactly where it stopped "
+        help="continue the run in RUN_DIR from its latest checkpoint, exactly where it stopped (or from an "
+        "earlier one: RUN_DIR/checkpoints/step_N.pt) "
         "(its stored settings are used; --steps, --device, --amp, --workers and --tensorboard may change: "
         "another --steps recomputes the learning-rate schedule for the new length)",
     )
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
                     "but not bit-identically to one that never changed hardware settings",
                     file=sys.stderr,
                 )
-            cfg = cfg.replace(out=args.resume, **changed)
+            cfg = cfg.replace(out=str(run_folder(args.resume)), **changed)
             if cfg.steps <= resume_ckpt["step"]:
                 parser.error(
                     f"{args.resume} is already at step {resume_ckpt['step']} of {cfg.steps}; pass "

@@ -182,3 +182,24 @@ def test_a_moved_run_resumes_where_it_is_now(tmp_path, capsys):
     assert not first.exists()
     ck = load_checkpoint(moved)
     assert ck["step"] == 3 and ck["config"]["out"] == str(moved)
+
+
+def test_resume_from_a_checkpoint_file_or_the_checkpoints_folder_goes_on_in_the_run_folder(tmp_path, capsys):
+    """The unreadable-checkpoint message says to use the previous step_*.pt: --resume RUN/checkpoints/step_N.pt
+    goes on from step N in RUN (it made a run folder named like the file, a traceback), as does --resume
+    RUN/checkpoints (it nested a run inside it). A checkpoint outside a run folder says to start from it with --init."""
+    import shutil
+
+    data, run_dir = paired(tmp_path / "p", n=4), tmp_path / "run"
+    args = ["--data", str(data), "--out", str(run_dir), "--steps", "4", "--checkpoint-every", "2"]
+    assert run(["pix2pix", *args, "--val-fraction", "0", *TINY], capsys)[0] == 0
+    rc, text = run(["--resume", str(run_dir / "checkpoints" / "step_0000002.pt"), "--steps", "3"], capsys)
+    assert rc == 0 and "at step 2/3" in text, text
+    assert load_checkpoint(run_dir)["step"] == 3 and (run_dir / "checkpoints" / "step_0000003.pt").is_file()
+    rc, text = run(["--resume", str(run_dir / "checkpoints"), "--steps", "5"], capsys)
+    assert rc == 0 and "at step 3/5" in text, text
+    assert load_checkpoint(run_dir)["step"] == 5 and not (run_dir / "checkpoints" / "checkpoints").exists()
+    lone = shutil.copy(run_dir / "checkpoints" / "latest.pt", tmp_path / "model.pt")
+    rc, text = run(["--resume", str(lone), "--steps", "6"], capsys)
+    assert rc == 2 and f"--init {lone}" in text and "Traceback" not in text, text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "p", "run"]
