@@ -19,6 +19,7 @@ It holds only tensors and plain Python values, so `load_checkpoint` reads it wit
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -141,12 +142,31 @@ def lock_run(run_dir: str | os.PathLike) -> int | None:
     if fd is not None:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
+        _HELD.add(fd)
     return fd
 
 
 def unlock_run(fd: int | None) -> None:
     if fd is not None:
+        _HELD.discard(fd)
         os.close(fd)
+
+
+# The run lock is the training process's alone. A forked child (a DataLoader worker) would share the locked file
+# description, and one that outlives a killed run (workers notice within ~5 s) kept the folder locked: a --resume
+# right after kill -9 was refused, naming the dead run. Each child closes its copy; the lock stays the parent's.
+_HELD: set[int] = set()
+
+
+def _forget_run_locks() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_run_locks)
 
 
 def _running(pid: int) -> bool:

@@ -74,6 +74,53 @@ def test_a_run_folder_in_use_is_refused_to_a_second_run_and_freed_when_its_proce
     assert f"stopped at step {end}/{end}" in (run / "train.log").read_text()
 
 
+def test_a_run_killed_with_its_loader_workers_alive_resumes_at_once(tmp_path, capsys):
+    """kill -9 of a run with data-loading workers (--workers 2 is the default): the workers live on for up to
+    ~5 s (until they notice their parent is gone), and they held the run folder's lock (forked with its
+    descriptor), so a --resume right away was refused as "in use by another training run (process N)", N the
+    dead run. The lock is the training process's alone: the resume goes on at once."""
+    data = paired(tmp_path / "data", n=6)
+    run = tmp_path / "run"
+    flags = [
+        *TINY,
+        "--val-fraction",
+        "0",
+        "--sample-every",
+        "100000",
+        "--workers",
+        "2",
+        "--checkpoint-every",
+        "2",
+    ]
+    flags += ["--steps", "100000"]
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nftgan.training.cli",
+            "pix2pix",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            *flags,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(run / "checkpoints" / "latest.pt", first)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    end = load_checkpoint(run)["step"] + 1
+    rc, text = run_train(["--resume", str(run), "--steps", str(end), "--workers", "0"], capsys)
+    assert rc == 0 and "in use" not in text, text
+
+
 FULL = """
 import os, sys
 from nftgan.training.cli import main
