@@ -82,8 +82,27 @@ def check_runs(info: ModelInfo) -> tuple[int, ...]:
     return expected_output_shape(info, probes[0].shape)
 
 
+def training_output(path: str) -> str:
+    """ "a training run" / "a training checkpoint" for what `nftgan export` takes (read without torch: a run folder
+    holds checkpoints/latest.pt, torch.save writes a zip archive), else ""."""
+    if os.path.isfile(os.path.join(path, "checkpoints", "latest.pt")):
+        return "a training run"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return ""
+    return "a training checkpoint" if head == b"PK\x03\x04" and not path.lower().endswith(".onnx") else ""
+
+
 def validate(path: str) -> ModelInfo:
     """The contract description of `path`, after checking metadata, graph signature and one real run."""
+    if what := training_output(path):
+        name = os.path.basename(os.path.normpath(path)) if what == "a training run" else "my-style"
+        raise ModelError(
+            f"{path} is {what}, not a model: export it first: nftgan export {path} -o {name}.onnx (then validate "
+            "that file)"
+        )
     info = describe_model(path)
     check_runs(info)
     return info

@@ -260,3 +260,19 @@ def test_a_model_onnxruntime_rejects_gets_one_clear_line(colorize_model, tmp_pat
             err.rstrip().endswith(")")
             and "(onnxruntime: " in err.split("Re-export")[-1].split("re-export")[-1]
         ), err
+
+
+def test_a_training_run_or_checkpoint_is_said_to_need_an_export_first(tmp_path, capsys):
+    """A newcomer's first try, `nftgan validate runs/my-style` or its latest.pt: "export it first", with the
+    command, not "a folder: give the NAME.onnx file in it" or "re-export it with nftgan export"."""
+    import zipfile
+
+    ckpt = tmp_path / "my-style" / "checkpoints" / "latest.pt"
+    ckpt.parent.mkdir(parents=True)
+    with zipfile.ZipFile(ckpt, "w") as zf:  # what torch.save writes: a zip archive
+        zf.writestr("latest/data.pkl", b"")
+    for given in (tmp_path / "my-style", ckpt):
+        assert cli.main(["validate", str(given)]) == 1
+        err = capsys.readouterr().err
+        assert f"{given}: INVALID — {given} is a training " in err, err
+        assert f"export it first: nftgan export {given} -o my-style.onnx" in err, err
