@@ -495,6 +495,10 @@ class Trainer:
                 f"then {then}"
             ) from None
         finally:
+            if (
+                getattr(self, "_bar", None) is not None
+            ):  # ends its line, so an error is said on one of its own
+                self._bar.close()
             ckpt_io.unlock_run(self._lock)
             self._lock = None
         return last

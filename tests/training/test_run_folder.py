@@ -144,6 +144,28 @@ def test_a_full_disk_while_a_run_writes_its_logs_says_so(tmp_path):
     assert "Free some space, then start the run again (it saved no checkpoint yet)" in result.stderr
 
 
+def test_a_checkpoint_that_does_not_fit_is_said_on_a_line_of_its_own(tmp_path):
+    """The error of a save that does not fit (mid-run: the progress bar is drawn) starts a line: the bar is ended
+    before it is said, not left with the error glued to its end and drawn again after it."""
+    data = paired(tmp_path / "data", n=4)
+    flags = [
+        *TINY,
+        "--val-fraction",
+        "0",
+        "--checkpoint-every",
+        "3",
+        "--sample-every",
+        "100",
+        "--log-every",
+        "1",
+    ]
+    result = run_on_small_fs(FULL, data, *flags, size="256k", timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    before, _, after = result.stderr.partition("nftgan train: error: could not save ")
+    assert after and "the disk is full" in after, result.stderr[-3000:]
+    assert before.endswith("\n") and "step/s" not in after, repr(result.stderr[-2000:])
+
+
 def test_paths_under_the_home_folder_are_stored_from_tilde(tmp_path, monkeypatch, capsys):
     """A run folder's config.json and its checkpoints are shared with the run (`--init RUN`, a collaborator's
     --resume): `--data ~/...` and `--out ~/...` are stored as ~/..., never as /home/NAME/..., and read back in
