@@ -508,6 +508,13 @@ class Trainer:
         from tqdm import tqdm
 
         cfg, run = self.cfg, self.run
+        sampler = StepSampler(self.train_ds, self.world, self.rank, cfg.seed, cfg.batch_size)
+        self.steps_per_epoch = sampler.batches_per_epoch
+        if self.steps_per_epoch == 0:  # said before the run folder is made: nothing is written
+            raise DataError(
+                f"{cfg.data}: {len(self.train_ds)} training images are fewer than one batch "
+                f"({cfg.batch_size} x {self.world} processes); lower --batch-size or add images"
+            )
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a read-only disk, no permission
@@ -518,13 +525,6 @@ class Trainer:
             self.rank == 0 and os.name != "nt"
         ):  # a save killed or cut short by a full disk: free its space first
             ckpt_io.remove_temp_files(self.out)
-        sampler = StepSampler(self.train_ds, self.world, self.rank, cfg.seed, cfg.batch_size)
-        self.steps_per_epoch = sampler.batches_per_epoch
-        if self.steps_per_epoch == 0:
-            raise DataError(
-                f"{cfg.data}: {len(self.train_ds)} training images are fewer than one batch "
-                f"({cfg.batch_size} x {self.world} processes); lower --batch-size or add images"
-            )
         self._rows = self._start_logs() if self.rank == 0 else []
         if self.rank == 0 and cfg.tensorboard:
             # resumed: drop what a killed run logged after its checkpoint (as metrics.csv does)

@@ -52,6 +52,7 @@ def test_every_registered_kind_gets_a_command_line(capsys):
             "--batch-size must be at least 1",
         ),
         (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--norm", "group"], "invalid choice: 'group'"),
+        (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--batch-size", "8"], "fewer than one batch"),
         (["pix2pix", "--data", "{paired}", "--out", "{file}"], "--out {file} is a file, not a folder"),
         (
             ["pix2pix", "--data", "{paired}", "--out", "{file}/run"],
