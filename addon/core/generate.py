@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .contract import ModelError, ModelInfo, describe_model
+from .files import not_a_folder
 
 MAX_COUNT = 10_000  # per call; keeps a typo from filling a disk
 GRID_MAX = 256  # `nftgan generate`'s grid.png shows the first 256 images (16 x 16)
@@ -240,10 +241,8 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
             if args.to_seed is None
             else interpolation_plan(args.seed, args.to_seed, args.count)
         )
-        if os.path.exists(args.out) and not os.path.isdir(args.out):
-            raise ValueError(
-                f"-o {args.out} is a file; -o names the folder the images go in (made if missing)"
-            )
+        if blocked := not_a_folder("-o", args.out):
+            raise ValueError(f"{blocked}; -o names the folder the images go in (made if missing)")
     except (ModelError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2

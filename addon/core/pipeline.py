@@ -75,7 +75,7 @@ import numpy as np
 from . import colour, exemplar, hintfill, imageio
 from .contract import QUIET, ModelError, ModelInfo, describe_model, ort_cause
 from .errors import Cancelled, ImageError, UserError
-from .files import os_error_message, refuse_overwrite
+from .files import not_a_folder, os_error_message, refuse_overwrite
 from .imageio import as_rgba, check_size, resize, resize_bands
 
 log = logging.getLogger(__name__)
@@ -1923,12 +1923,12 @@ def _outputs(files: list[str], out: str, batch: bool) -> list[str]:
         ext = os.path.splitext(out)[1].lower()
         if ext in IMAGE_EXTS and ext != ".png":
             raise UserError(f"-o {out}: the result is a PNG picture; name it {os.path.splitext(out)[0]}.png.")
+        if blocked := not_a_folder("-o", out, os.path.dirname(os.path.normpath(out))):
+            raise UserError(blocked)
         paths = [out]
     else:
-        if os.path.exists(out.rstrip("/" + os.sep) or out) and not os.path.isdir(out):
-            raise UserError(
-                f"-o {out} is a file; with several sketches -o names a folder (created if missing)."
-            )
+        if blocked := not_a_folder("-o", out):
+            raise UserError(blocked + ("; with several sketches -o names a folder (made if missing)" * batch))
         paths = [os.path.join(out, os.path.splitext(os.path.basename(f))[0] + ".png") for f in files]
         by_name: dict[str, list[str]] = {}
         for f, o in zip(files, paths):

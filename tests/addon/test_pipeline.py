@@ -1222,6 +1222,21 @@ def test_cli_names_a_models_folder_that_gives_no_style(test_models, tmp_path, ca
     assert "no stylize model called 'mine'" in err
 
 
+def test_cli_names_a_file_standing_where_the_output_folder_goes(test_models, tmp_path, capsys):
+    """-o notes.txt/x.png (a file where a folder goes): "writing notes.txt/x.png: File exists" came after the
+    sketch was stylized; now one line naming the file, before any work."""
+    good = _png(tmp_path / "ok.png", np.full((8, 8, 3), 255, np.uint8))
+    other = _png(tmp_path / "ok2.png", np.full((8, 8, 3), 255, np.uint8))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    base = ["--models", str(test_models), "--colorize", "colorize"]
+    for sketches, out in (([good], notes / "x.png"), ([good, other], notes / "out"), ([good, other], notes)):
+        rc = pipeline.main([*sketches, "-o", str(out), *base])
+        err = capsys.readouterr().err
+        assert rc != 0 and f"{notes} is a file, not a folder" in err and "Traceback" not in err, (out, err)
+        assert notes.read_text() == "mine"
+
+
 def test_nftgan_stylize_command(test_models, tmp_path):
     """The installed `nftgan` entry point, end to end in a fresh process."""
     src = _png(tmp_path / "s.png", (sketch(50, 70)[::-1, :, :3] * 255).astype(np.uint8))

@@ -127,6 +127,9 @@ def test_generate_command_errors(colorize_model, generate_model, tmp_path, capsy
     (tmp_path / "taken.png").write_bytes(b"a picture")  # -o names a folder: a file there is kept
     assert nftgan(["generate", str(generate_model), "-o", str(tmp_path / "taken.png")]) == 2
     assert "-o " in capsys.readouterr().err and (tmp_path / "taken.png").read_bytes() == b"a picture"
+    assert nftgan(["generate", str(generate_model), "-o", str(tmp_path / "taken.png" / "run")]) == 2
+    err = capsys.readouterr().err  # a file above -o: that file named, not "File exists" after the work
+    assert f"{tmp_path / 'taken.png'} is a file, not a folder" in err and "Traceback" not in err, err
     missing = tmp_path / "my-colections"  # a typo in --models is named, not passed over
     assert nftgan(["generate", "punks", "-o", str(tmp_path / "x"), "--models", str(missing)]) == 2
     assert f"nftgan generate: warning: model folder {missing} does not exist." in capsys.readouterr().err
