@@ -4,6 +4,7 @@ fault-injecting server on 127.0.0.1 (tests/publish/ipfs_server.py), start-up res
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -126,6 +127,51 @@ def test_publish_a_stylized_result_offline(nftgan, prefs, tmp_path):
     assert calls.count(("set", "wm.url_open.url")) == sum(
         e.state != "staged" and bool(e.gateway_url) for e in shown
     )
+
+
+def _with_text_chunk(png: bytes) -> bytes:
+    """The same PNG with a tEXt chunk before its IEND: the same pixels, bytes no re-encode makes."""
+    import struct
+    import zlib
+
+    body = b"tEXt" + b"Comment\x00made by NFTGan"
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    return png[:-12] + chunk + png[-12:]
+
+
+def test_an_unchanged_result_publishes_its_packed_png_and_a_painted_one_its_paint(nftgan, prefs, tmp_path):
+    """A result as Stylize left it (Blender marks it changed) publishes the PNG NFTGan packed, byte for byte,
+    not a re-encode of its pixels; painted on after Stylize, it publishes its paint."""
+    from PIL import Image
+
+    images, size = nftgan["images"], 32
+    rng = np.random.default_rng(3)
+    rgba = np.concatenate(
+        [rng.random((size, size, 3), dtype=np.float32), np.ones((size, size, 1), np.float32)], -1
+    )
+    sketch = bpy.data.images.new("Unchanged sketch", size, size, alpha=True)
+    flat, (h, w), png, marks = images.result_payload(rgba)
+    png = _with_text_chunk(png)  # (as an encoder other than Publish's would make it)
+    marks = marks._replace(png=images.packed_mark(png))
+    image = images.write_result(
+        "Unchanged stylized", flat, w, h, png, "stylize", sketch.name, sketch.session_uid, [], marks
+    )
+    assert image.is_dirty  # (Blender marks a result changed when NFTGan writes it)
+    out = tmp_path / "offline"
+    assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
+    row = _publish_row(nftgan)
+    assert (out / f"{row.image_cid}.png").read_bytes() == png
+    painted = flat.reshape(h, w, 4).copy()
+    painted[:8, :8, :3] = [1.0, 0.0, 0.0]  # a red square painted on after Stylize
+    image.pixels.foreach_set(painted.ravel())
+    assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
+    row = _publish_row(nftgan)
+    shown = np.asarray(Image.open(out / f"{row.image_cid}.png").convert("RGBA"), np.float32)[::-1] / 255
+    first = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"), np.float32)[::-1] / 255
+    assert np.all(shown[:8, :8] == [1.0, 0.0, 0.0, 1.0]) and np.array_equal(shown[8:], first[8:])
+    image.pixels.foreach_set(flat)  # the paint taken off again: NFTGan's PNG once more
+    assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
+    assert (out / f"{_publish_row(nftgan).image_cid}.png").read_bytes() == png
 
 
 def test_publish_the_render_rendering_first(nftgan, prefs, tmp_path):
