@@ -344,8 +344,13 @@ def _glb_of_active_object(context) -> bytes | None:
 # ----------------------------------------------------------------------------------------------- the job
 
 
-def start(context, image_name: str = "") -> jobs.Job:
-    """Main thread: gather everything, then publish on the worker. Raises UserError / PublishError."""
+_reading: list[str] = []  # the image whose publish is between its two main-thread steps (one at a time)
+
+
+def start(context, image_name: str = "") -> None:
+    """Main thread: gather everything, then publish on the worker. Raises UserError / PublishError.
+    The image is read now, as the artist sees it; a result's sketch in a later main-thread step (`runtime.later`),
+    which submits the job: each step one whole-image read (Blender's API reads no part of an image)."""
     image = find_image(context, image_name)
     if image is None and image_name == "Render Result":  # no render yet: render first
         bpy.ops.render.render()
@@ -363,13 +368,10 @@ def start(context, image_name: str = "") -> jobs.Job:
     sketch = bpy.data.images.get(str(image.get("nftgan_source", "")))
     if sketch is not None and (sketch == image or sketch.type == "RENDER_RESULT"):  # (Stylize Render's)
         sketch = None
-    sketch_source = images.image_data(sketch) if sketch is not None else None
-    # the sketch as it is now, to compare with the one the result was made from (results made before NFTGan
-    # recorded that: taken to be the same)
+    # what the result was made from, to compare with the sketch as the next step reads it (results made before
+    # NFTGan recorded that: taken to be the same); drawn on in between, it differs, and no sketch is named
     made_from = str(image.get(images.SKETCH_TAG, "")) if sketch is not None else ""
-    sketch_now = None
-    if made_from:
-        sketch_now = sketch_source.pixels if sketch_source.pixels is not None else images.snapshot(sketch)[0]
+    sketch_uid = sketch.session_uid if sketch is not None else None
     notes = []
     size = tuple(image.size) if image.type != "RENDER_RESULT" else None  # the render: its PNG's size
     models = images.models_of(image)
@@ -389,6 +391,8 @@ def start(context, image_name: str = "") -> jobs.Job:
         **{k: request[k] for k in ("name", "description", "external_url", "background_color")},
     )
     store = ledger()
+    sketch_source = sketch_now = None
+    sketch_name = ""
 
     def work(job):
         data, ext = source.file_bytes()
@@ -398,7 +402,7 @@ def start(context, image_name: str = "") -> jobs.Job:
             and f"{images.pixels_digest(sketch_now.reshape(-1), len(sketch_now)):x}" != made_from
         ):
             notes.append(
-                f"'{sketch.name}' has changed since '{image.name}' was made, so the metadata names no source "
+                f"'{sketch_name}' has changed since '{image.name}' was made, so the metadata names no source "
                 "sketch (Stylize again to publish a result with its sketch's CID)."
             )
         elif sketch_source:
@@ -409,7 +413,35 @@ def start(context, image_name: str = "") -> jobs.Job:
         return service.publish(req, backend, store, progress=job.progress, check=job.check)
 
     in_file = runtime.generation  # the open file: another one loaded meanwhile does not get its token URI
-    return SLOT.submit(work, label=f"Publish {image.name}", on_done=lambda job: _done(job, in_file, notes))
+    label = f"Publish {image.name}"
+
+    def submit():
+        SLOT.submit(work, label=label, on_done=lambda job: _done(job, in_file, notes))
+
+    if sketch_uid is None:
+        submit()
+        return
+
+    def read_sketch():  # the next main-thread step (one publish at a time until it has submitted the job)
+        nonlocal sketch_source, sketch_now, sketch_name
+        try:
+            sketch = next((im for im in bpy.data.images if im.session_uid == sketch_uid), None)
+            if sketch is not None:  # (deleted meanwhile, or another file loaded: no source sketch)
+                sketch_name = sketch.name
+                sketch_source = images.image_data(sketch)
+                if made_from:
+                    pixels = sketch_source.pixels
+                    sketch_now = pixels if pixels is not None else images.snapshot(sketch)[0]
+            submit()
+        except Exception as exc:  # (e.g. a sketch too large for NFTGan's memory limit: nothing was sent)
+            runtime.report(f"Publishing failed: {exc}", "ERROR", outlives_file=True)
+            if not isinstance(exc, (UserError, ValueError)):
+                raise
+        finally:
+            _reading.clear()
+
+    _reading.append(label)
+    runtime.later(read_sketch, file_bound=False)
 
 
 def _done(job: jobs.Job, in_file: int, notes: list[str] = ()) -> None:
@@ -448,10 +480,11 @@ def can_start(operator_class) -> bool:
         operator_class.poll_message_set("NFTGan's background worker is not running: enable the add-on again")
         return False
     job = current_job()
-    if job is None:
+    running = job.label if job is not None else _reading[0] if _reading else ""
+    if not running:
         return True
     operator_class.poll_message_set(
-        f"'{job.label}' is running: one publish at a time. Its progress and Cancel are in the Publish as NFT "
+        f"'{running}' is running: one publish at a time. Its progress and Cancel are in the Publish as NFT "
         "and Generate Collection panels (Image Editor > Sidebar > NFTGan)"
     )
     return False
@@ -834,3 +867,4 @@ def unregister():
         bpy.utils.previews.remove(_previews)
         _previews = None
     SLOT.clear()
+    _reading.clear()

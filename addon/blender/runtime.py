@@ -56,9 +56,10 @@ def submit(fn, *, on_done, key: str, file_bound: bool = True, **kwargs) -> jobs.
     return worker.submit(fn, on_done=done, key=key, **kwargs)
 
 
-def later(fn) -> None:
-    """Run `fn` on the main thread at a later drain (spreads big result writes over several timer ticks)."""
-    _later.append((generation, fn))
+def later(fn, *, file_bound: bool = True) -> None:
+    """Run `fn` on the main thread at a later drain (spreads big result writes over several timer ticks).
+    A file-bound step is skipped when another file is loaded first; others (a publish's) run."""
+    _later.append((generation if file_bound else None, fn))
 
 
 def pending_steps() -> int:
@@ -68,7 +69,7 @@ def pending_steps() -> int:
 
 def _run_later() -> None:
     gen, fn = _later.popleft()
-    if gen != generation:  # queued for a file that is no longer open
+    if gen not in (generation, None):  # queued for a file that is no longer open
         return
     try:
         fn()

@@ -24,6 +24,9 @@ PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def finish(blender, timeout=120):
+    # (Publish reads a result's sketch in a main-thread step of its own, which submits its job)
+    while blender.runtime.pending_steps():
+        blender.runtime.drain(step=True)
     assert blender.runtime.worker.wait_idle(timeout)
     return blender.runtime.drain()
 
