@@ -344,12 +344,14 @@ def publish_collection(
     alive = contextlib.ExitStack()
     if held is not None:
         alive.callback(os.close, held)  # (last: after the beat stopped)
-    alive.enter_context(beating(ledgers.BEAT, renew, "nftgan-collection-run"))
 
     def mine(row: Row) -> bool:
         return _is_token(row, state)
 
     try:  # a Cancel says how far the batch got: how many of its tokens are out, whatever the stage
+        alive.enter_context(
+            beating(ledgers.BEAT, renew, "nftgan-collection-run")
+        )  # (failing: ends as an error)
         state = _state(folder, cid, ledger, about)  # (once the run is ours: its ledger position is one run's)
         # tokens whose upload a dead process left pending: finish them from their staged bytes first
         service.resume_pending(ledger, lambda row: backend, check=check, only=mine)

@@ -595,3 +595,24 @@ def test_publish_collection_pressed_in_two_processes_at_the_same_moment_runs_onc
     finally:
         blenders.close()
     assert not twice, f"{len(twice)} of 30 trials ran the collection in both processes: {twice[:3]}"
+
+
+def test_a_run_that_cannot_start_its_beat_leaves_no_lock_or_marker(
+    generate_model, backend_for, ledger, monkeypatch
+):
+    """A run whose renewal thread does not start (RuntimeError: can't start new thread) ends like any other
+    error: it keeps neither its lock (this Blender's next Publish Collection of it was refused as "being
+    published right now by another NFTGan process", naming itself, until Blender was restarted) nor its marker
+    (named as a run that died at the next start)."""
+    backend = backend_for("kubo")
+    req = _request(generate_model, n=1)
+
+    def no_thread(*_args):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(collection, "beating", no_thread)
+    with pytest.raises(RuntimeError):
+        collection.publish_collection(req, backend, ledger)
+    monkeypatch.undo()
+    assert collection.interrupted(ledger) == []
+    assert collection.publish_collection(req, backend, ledger).manifest_uri
