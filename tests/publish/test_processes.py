@@ -36,6 +36,21 @@ def _uploads(server) -> int:
     return len([h for h in server.state.hits if h.path == "/upload" and h.status == 200])
 
 
+def _pending_row(ledger, prepared, server, owner=""):
+    """The pending kubo row of `prepared` that a publish begins (with `owner`, or none), no file staged."""
+    return ledger.begin(
+        name=prepared.request.name,
+        backend="kubo",
+        endpoint=server.url,
+        image_sha256="",
+        image_size=1,
+        image_cid=str(prepared.items["image"].dag.root),
+        metadata_cid=str(prepared.items["metadata"].dag.root),
+        files={},
+        owner=owner,
+    )
+
+
 def _held_publish(server, tmp_path, db):
     """Process A: its image is stored, its metadata upload is held by the server until `release`."""
     image = tmp_path / "a.png"
@@ -103,17 +118,7 @@ def test_publishing_again_takes_over_an_orphaned_row_of_the_same_content(server,
     dead = subprocess.Popen(["true"])
     dead.wait()
     host = Ledger.new_owner().split("/")[0]
-    orphan = ledger.begin(
-        name="again",
-        backend="kubo",
-        endpoint=server.url,
-        image_sha256="",
-        image_size=1,
-        image_cid=str(prepared.items["image"].dag.root),
-        metadata_cid=str(prepared.items["metadata"].dag.root),
-        files={},
-        owner=f"{host}/{dead.pid}/0000",
-    )
+    orphan = _pending_row(ledger, prepared, server, owner=f"{host}/{dead.pid}/0000")
     row = publish(prepared, backend_for("kubo"), ledger)
     assert row.id == orphan.id and row.state == PUBLISHED and len(ledger.rows()) == 1
     assert publish(prepared, backend_for("kubo"), ledger) == row  # and once more: already published
@@ -281,16 +286,7 @@ def test_a_publish_on_another_computer_is_judged_by_its_renewals_not_by_the_cloc
     monkeypatch.setattr(ledger_module, "BEAT", 0.2)
     ledger = Ledger(tmp_path / "ledger.sqlite")
     prepared = prepare(Request(image=png_bytes(32, 7), name="elsewhere"))
-    row = ledger.begin(
-        name="elsewhere",
-        backend="kubo",
-        endpoint=server.url,
-        image_sha256="",
-        image_size=1,
-        image_cid=str(prepared.items["image"].dag.root),
-        metadata_cid=str(prepared.items["metadata"].dag.root),
-        files={},
-    )
+    row = _pending_row(ledger, prepared, server)
     theirs = "another-computer/4242/0a1b2c3d"
     beats = subprocess.Popen(
         [sys.executable, "-c", _OTHER_COMPUTER, str(ledger.path), str(row.id), theirs, "-3600", "0.2"]
