@@ -495,9 +495,8 @@ class Trainer:
                 f"then {then}"
             ) from None
         finally:
-            if (
-                getattr(self, "_bar", None) is not None
-            ):  # ends its line, so an error is said on one of its own
+            # the bar ends its line, so an error is said on a line of its own
+            if getattr(self, "_bar", None) is not None:
                 self._bar.close()
             ckpt_io.unlock_run(self._lock)
             self._lock = None
