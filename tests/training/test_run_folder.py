@@ -24,15 +24,10 @@ def _wait_for(path, proc, timeout=120.0):
         time.sleep(0.05)
 
 
-def test_a_run_folder_in_use_is_refused_to_a_second_run_and_freed_when_its_process_dies(tmp_path, capsys):
-    """Two `nftgan train` into one folder at the same time (a second new run started before the first saved a
-    checkpoint, or a --resume of a run that is still going) would interleave metrics.csv and write over each
-    other's checkpoints: the second is refused and writes nothing. Once the first is killed (kill -9), the
-    folder is free again: --resume continues it."""
-    data = paired(tmp_path / "data", n=6)
-    run = tmp_path / "run"
-    flags = [*TINY, "--val-fraction", "0", "--sample-every", "100000", "--log-every", "1"]
-    first = subprocess.Popen(
+def _training(data, run, *flags) -> subprocess.Popen:
+    """`nftgan train pix2pix --data DATA --out RUN FLAGS` in a process of its own (one CPU thread), its stderr
+    read by `_wait_for` when it ends early."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -42,10 +37,6 @@ def test_a_run_folder_in_use_is_refused_to_a_second_run_and_freed_when_its_proce
             str(data),
             "--out",
             str(run),
-            "--steps",
-            "100000",
-            "--checkpoint-every",
-            "30",
             *flags,
         ],
         cwd=ROOT,
@@ -54,6 +45,17 @@ def test_a_run_folder_in_use_is_refused_to_a_second_run_and_freed_when_its_proce
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_a_run_folder_in_use_is_refused_to_a_second_run_and_freed_when_its_process_dies(tmp_path, capsys):
+    """Two `nftgan train` into one folder at the same time (a second new run started before the first saved a
+    checkpoint, or a --resume of a run that is still going) would interleave metrics.csv and write over each
+    other's checkpoints: the second is refused and writes nothing. Once the first is killed (kill -9), the
+    folder is free again: --resume continues it."""
+    data = paired(tmp_path / "data", n=6)
+    run = tmp_path / "run"
+    flags = [*TINY, "--val-fraction", "0", "--sample-every", "100000", "--log-every", "1"]
+    first = _training(data, run, "--steps", "100000", "--checkpoint-every", "30", *flags)
     try:
         _wait_for(run / "train.log", first)  # it holds the folder
         again = ["pix2pix", "--data", str(data), "--out", str(run), "--steps", "4", "--seed", "5", *flags]
@@ -92,25 +94,7 @@ def test_a_run_killed_with_its_loader_workers_alive_resumes_at_once(tmp_path, ca
         "--checkpoint-every",
         "2",
     ]
-    flags += ["--steps", "100000"]
-    first = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nftgan.training.cli",
-            "pix2pix",
-            "--data",
-            str(data),
-            "--out",
-            str(run),
-            *flags,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = _training(data, run, *flags, "--steps", "100000")
     try:
         _wait_for(run / "checkpoints" / "latest.pt", first)
     finally:
