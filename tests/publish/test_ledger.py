@@ -73,7 +73,7 @@ def test_the_orphan_rule(ledger, monkeypatch):
     host = Ledger.new_owner().split("/")[0]
     killed = f"{host}/{os.getppid()}/0badf00d"  # its lock file left unlocked (kill -9), its pid reused
     (ledger.path.parent / "owners").mkdir(exist_ok=True)
-    (ledger.path.parent / "owners" / f"{os.getppid()}-0badf00d.lock").write_bytes(b"")
+    Path(ledger._owner_lock(killed)).write_bytes(b"")
     with ledger.owning() as me:
         cases = {
             "": True,  # nobody holds it (an old row, or one given up with a note)
@@ -96,6 +96,26 @@ def test_the_orphan_rule(ledger, monkeypatch):
             assert ledger.claim(rows[owner], Ledger.new_owner()) is orphaned, owner
         assert not ledger.claim(rows[""], Ledger.new_owner())  # claimed once: a second claimer loses
     assert os.listdir(ledger.path.parent / "owners") == []  # the killed one's file and this one's are gone
+
+
+def test_an_owner_file_that_cannot_be_opened_is_judged_by_renewals(ledger, monkeypatch):
+    """An owner file this process cannot open read-write (another user's, in a shared folder; here a folder
+    standing where the file is, which root cannot open either) made `orphaned` raise: the owner is judged
+    by its renewals instead, and a publish's sweep passes over it."""
+    from nftgan.core.publish import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "BEAT", 0.05)
+    host = Ledger.new_owner().split("/")[0]
+    owner = f"{host}/{os.getppid()}/0badf00d"  # a living process that does not renew the row
+    Path(ledger._owner_lock(owner)).mkdir(parents=True)
+    row = _pending(ledger, "kubo", "http://127.0.0.1:1", owner=owner)
+    with ledger.hold(row.id, owner):  # renewing it: alive
+        time.sleep(0.2)
+        assert not ledger.orphaned(ledger.get(row.id))
+    assert ledger.orphaned(ledger.get(row.id))  # no renewal
+    with ledger.owning():
+        pass
+    assert Path(ledger._owner_lock(owner)).is_dir()  # left alone
 
 
 def test_a_held_row_is_renewed_while_the_publish_runs(ledger, monkeypatch):

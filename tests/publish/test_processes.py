@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -309,3 +310,106 @@ def test_a_publish_on_another_computer_is_judged_by_its_renewals_not_by_the_cloc
     done = publish(prepared, backend_for("kubo"), ledger)  # taken over within 5 beats, and finished
     assert time.monotonic() - started < 5 * 0.2 + 5
     assert done.id == row.id and done.state == PUBLISHED and len(ledger.rows()) == 1
+
+
+_STARTING = """
+import sys, time
+from nftgan.core.publish.ledger import Ledger
+
+ledger = Ledger(sys.argv[1])
+with ledger.owning():  # killed here: before any pending row names it (a token's fingerprint, a crash)
+    print("owning", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_owner_files_of_processes_killed_before_their_first_row_are_swept_by_the_next_publish(
+    server, tmp_path
+):
+    """A process killed while it owned nothing yet (during the token's slow fingerprint; Blender crashing in
+    its start-up resume) left its empty owner file for ever; they piled up. The next publish removes this
+    computer's files whose lock is free, and leaves a living process's, and another computer's, alone."""
+    import sys
+
+    from .conftest import ROOT
+
+    db = tmp_path / "ledger.sqlite"
+    Ledger(db)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = [sys.executable, "-c", _STARTING, str(db)]
+    killed, living = (
+        subprocess.Popen(start, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) for _ in "ab"
+    )
+    try:
+        assert killed.stdout.readline() == "owning\n" and living.stdout.readline() == "owning\n"
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(10)
+        owners = tmp_path / "owners"
+        left = sorted(os.listdir(owners))
+        assert len(left) == 2 and all(name.endswith(".lock") for name in left)
+        assert not any(socket.gethostname() in name for name in left)  # (the host is not named in clear)
+        elsewhere = "0" * 8 + "-1234-0badf00d.lock"  # another computer's, its lock beyond ours to judge
+        (owners / elsewhere).write_bytes(b"")
+        image = tmp_path / "c.png"
+        image.write_bytes(png_bytes(32, 3))
+        out, err = nftgan(*_args(server, db, image, "C")).communicate(timeout=60)
+        assert out.startswith("published  C"), err
+        mine = [n for n in os.listdir(owners) if n != elsewhere]
+        assert sorted(os.listdir(owners)) == sorted([elsewhere, *mine]) and len(mine) == 1
+        assert mine[0].split("-")[1] == str(living.pid)  # the killed one's went; the living one's stayed
+    finally:
+        living.kill()
+        living.wait(10)
+
+
+_CREATE = """
+import fcntl, os, sys, time
+from nftgan.core.publish.ledger import Ledger
+
+ledger, until, lost = Ledger(sys.argv[1]), time.time() + float(sys.argv[2]), 0
+while time.time() < until:
+    with ledger.owning() as me:
+        try:  # its file is at its path and locked (by this process's other descriptor)
+            fd = os.open(ledger._owner_lock(me), os.O_RDWR)
+        except FileNotFoundError:
+            lost += 1
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lost += 1
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+print(lost)
+"""
+
+_SWEEP = """
+import sys, time
+from nftgan.core.publish.ledger import Ledger
+
+ledger, until = Ledger(sys.argv[1]), time.time() + float(sys.argv[2])
+while time.time() < until:
+    ledger._sweep()
+"""
+
+
+def test_a_sweep_never_takes_the_file_of_a_process_just_creating_it(tmp_path):
+    """A process creates its owner file, then locks it: a sweep in between finds it free and removes it. The
+    creator checks, once it holds the lock, that the file it locked is still at its path (else takes a new
+    one), and a sweep removes a file only while holding its lock: a living owner's file is always there."""
+    import sys
+
+    from .conftest import ROOT
+
+    db = tmp_path / "ledger.sqlite"
+    Ledger(db)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = [(_CREATE, subprocess.PIPE), (_SWEEP, None), (_SWEEP, None)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(db), "4"], cwd=ROOT, env=env, stdout=out, text=True)
+        for code, out in run
+    ]
+    lost = procs[0].communicate(timeout=60)[0]
+    assert [p.wait(60) for p in procs] == [0, 0, 0]
+    assert lost == "0\n", f"{lost.strip()} living owners' files were taken by a sweep"

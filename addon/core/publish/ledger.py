@@ -6,13 +6,14 @@ uploaded, and only marked published after every CID the service returned matched
 A crash in between leaves a pending row whose staged files let a later run finish or fail it.
 
 Ownership: a pending row is owned by the process publishing it (`owning`), which locks its owner's file
-`owners/<pid>-<nonce>.lock` beside the ledger (files.lock) for as long as it publishes and renews the row's
-`lease` every BEAT seconds while it works on it (`hold`). Another process touches the row only once it
-is orphaned (`orphaned`): the owner's lock is free (the system ends it with the process, however it ends),
-or, where the lock cannot say (another computer sharing the folder, whose lock may not reach across; a file
-system without locks), the owner no longer renews the row: its `lease` does not change within 5 BEATs
-watched on this computer's monotonic clock. No two clocks (another computer's, ours before a step) are
-compared. So two publishes at once (two shells, Blender and the command line) never take each other's rows.
+`owners/<computer>-<pid>-<nonce>.lock` beside the ledger (files.lock; <computer>: `this_computer`) for as
+long as it publishes and renews the row's `lease` every BEAT seconds while it works on it (`hold`). Another
+process touches the row only once it is orphaned (`orphaned`): the owner's lock is free (the system ends it
+with the process, however it ends), or, where the lock cannot say (another computer sharing the folder,
+whose lock may not reach across; a file system without locks; a lock file it cannot open), the owner no
+longer renews the row: its `lease` does not change within 5 BEATs watched on this computer's monotonic clock.
+No two clocks (another computer's, ours before a step) are compared. So two publishes at once (two shells,
+Blender and the command line) never take each other's rows.
 
 Credentials: a row names the backend and endpoint it was started for and a fingerprint of the
 token it was started with (a slow keyed hash, `fingerprint`): never the token itself. A resume uses only
@@ -157,6 +158,20 @@ def _pid_alive(pid: int) -> bool:
     except OSError:  # e.g. EPERM: it exists, it is someone else's
         return True
     return True
+
+
+def this_computer(host: str | None = None) -> str:
+    """A computer's part of its owner files' names: 8 hex digits of the SHA-256 of its host name (this
+    computer's by default), so a folder shared by computers tells theirs apart without naming them."""
+    return hashlib.sha256((socket.gethostname() if host is None else host).encode()).hexdigest()[:8]
+
+
+def _still(fd: int, path: str) -> bool:
+    """Whether the file open as `fd` is still the one at `path` (not removed since it was opened)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
 
 
 def renewed(stamp) -> bool:
@@ -320,20 +335,60 @@ class Ledger:
         return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
 
     def _owner_lock(self, owner: str) -> str:
-        """The lock file of an owner of this computer ("" for a malformed owner: no file to go by)."""
-        pid, _, nonce = owner.partition("/")[2].partition("/")
+        """The lock file of an owner ("" for a malformed owner: no file to go by)."""
+        host, _, rest = owner.partition("/")
+        pid, _, nonce = rest.partition("/")
         ok = pid.isdigit() and len(nonce) == 8 and all(c in "0123456789abcdef" for c in nonce)
-        return str(self.path.parent / "owners" / f"{pid}-{nonce}.lock") if ok else ""
+        return str(self.path.parent / "owners" / f"{this_computer(host)}-{pid}-{nonce}.lock") if ok else ""
+
+    def _sweep(self) -> None:
+        """Remove this computer's owner files whose lock is free: their processes ended before a row named
+        them (killed during a token's fingerprint; Blender crashing in its start-up resume). Another
+        computer's are never touched (its lock may not reach here: a living owner's would look free). A file
+        is removed while it is locked and still the one at its path, so a process that opened it, not yet
+        locked it, finds it gone once it holds the lock (`owning` then takes another)."""
+        folder, mine = self.path.parent / "owners", this_computer() + "-"
+        try:
+            names = [n for n in os.listdir(folder) if n.startswith(mine) and n.endswith(".lock")]
+        except OSError:
+            return
+        for name in names:
+            path = str(folder / name)
+            try:
+                fd = lock(path, wait=False)
+            except OSError:  # held (its owner lives), or it cannot be opened (judged by renewals)
+                continue
+            if fd is None:  # no locks here: nothing to judge by
+                return
+            with contextlib.suppress(OSError):
+                if _still(fd, path) and os.name != "nt":
+                    os.remove(path)
+            os.close(fd)
+            if os.name == "nt":  # Windows removes no open file (nor one its creator has open)
+                with contextlib.suppress(OSError):
+                    os.remove(path)
 
     @contextlib.contextmanager
     def owning(self):
         """A new owner for the rows this block begins or claims, alive for as long as the block runs: its lock
-        file is locked (where files can be locked), and removed when the block ends."""
-        owner = self.new_owner()
-        path, fd = self._owner_lock(owner), None
-        with contextlib.suppress(OSError):  # (no lock: others go by its renewals)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = lock(path, wait=False)
+        file is locked (where files can be locked), and removed when the block ends. This computer's
+        owner files whose processes ended are swept first."""
+        with contextlib.suppress(OSError):
+            os.makedirs(self.path.parent / "owners", exist_ok=True)
+        self._sweep()
+        for _ in range(100):  # (a sweep removed the file between its creation and its lock: a new one)
+            owner = self.new_owner()
+            path, fd = self._owner_lock(owner), None
+            try:
+                fd = lock(path, wait=False)
+            except BlockingIOError:  # a sweep holds it for a moment
+                continue
+            except OSError:  # no lock: others go by its renewals
+                break
+            if fd is None or _still(fd, path):
+                break
+            os.close(fd)
+            fd = None
         LIVE.add(owner)
         try:
             yield owner
@@ -360,6 +415,8 @@ class Ledger:
                 fd = lock(path, wait=False)
             except BlockingIOError:
                 return False  # its owner holds it: alive
+            except OSError:  # it cannot be opened (another user's): judged by its renewals
+                fd = None
             if fd is not None:  # free: its owner ended without removing it (kill -9, a crash)
                 os.close(fd)
                 with contextlib.suppress(OSError):
