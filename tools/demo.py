@@ -194,6 +194,7 @@ def publish_offline(sc, runtime, out: str, images: list[tuple[str, str]]) -> dic
         sc.nftgan_publish.token_name = f"NFTGan demo house ({label})"
         sc.nftgan_publish.description = f"A sketched house, {label} by NFTGan in Blender"
         assert bpy.ops.nftgan.publish(image=image_name) == {"FINISHED"}
+        runtime.drain()  # Publish reads the sketch and submits its job in a main-thread step of its own
         runtime.worker.wait_idle(120)
         runtime.drain()
         level, message = runtime.last_report
