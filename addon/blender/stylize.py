@@ -5,7 +5,8 @@ Worker: core.pipeline (colorize -> stylize -> optional upscale) and PNG encoding
 Main thread, after (`apply_results`, run by runtime.drain()): new image datablocks
 "<sketch> colorized" / "<sketch> stylized" / "<sketch> upscaled" filled with `foreach_set` and packed
 from the worker's PNG bytes, one per drain step (a result painted on is kept, and the new one numbered:
-`images.write_result`). The sketch itself is only ever read.
+`images.write_result`). The sketch itself is only ever read. A picture in colour already (the render, an image
+NFTGan made: `in_colour`) is restyled without Colorize, its results named after its sketch (`result_stem`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SLOT = JobSlot("stylize", latest_wins=True)  # one job per sketch, keyed "styliz
 RENDER_SOURCE = "Render Result"
 # on each result: when the Stylize that wrote it was started (Apply to Material shows the newest)
 WRITTEN_AT = "nftgan_written_at"
+RENDER = "the render"  # Stylize Render's picture, in colour already (`in_colour`)
 
 
 # ----------------------------------------------------------------------------------------------- properties
@@ -103,12 +105,34 @@ class NFTGanSceneProps(PropertyGroup):
 # ----------------------------------------------------------------------------------------------- the job
 
 
-def chosen_models(scene) -> dict:
+def in_colour(image) -> str:
+    """What an image is when it is in colour already, as the messages name it (an image NFTGan made: a
+    result or a generated sample), else "" (a sketch). Colorize reads a picture as a line sketch and paints
+    its own colours over it: such an image (and the render, `RENDER`) is restyled by the Stylize style alone."""
+    return f"'{image.name}' (an NFTGan result)" if image.get(images.RESULT_TAG) else ""
+
+
+def result_stem(name: str) -> str:
+    """What the results of the result `name` are named after: its sketch's name, the name less its stage's
+    suffix and number ("Sketch stylized.001" -> "Sketch"), so that restyled it gives "Sketch stylized"
+    (numbered where that name is taken), not "Sketch stylized stylized"; a result renamed by the artist keeps
+    its name."""
+    stem, dot, number = name.rpartition(".")
+    bare = stem if dot and number.isdigit() else name
+    for suffix in pipeline.RESULT_SUFFIX.values():
+        if bare.endswith(f" {suffix}") and len(bare) > len(suffix) + 1:
+            return bare[: -len(suffix) - 1]
+    return name
+
+
+def chosen_models(scene, coloured: str = "") -> dict:
+    """{stage: ModelInfo} of the scene's chosen styles. `coloured`: what the picture is when it is in colour
+    already (`in_colour`, `RENDER`): Colorize is left out and a Stylize style is needed."""
     props, found = scene.nftgan, styles.styles()
     models = {}
     for kind in pipeline.STAGES:
         wanted = styles.wanted(props, kind)
-        if wanted == "NONE":
+        if wanted == "NONE" or (coloured and kind == "colorize"):
             continue
         first = "" if wanted else getattr(core_styles.find(found, kind, None), "id", "")
         try:
@@ -119,6 +143,12 @@ def chosen_models(scene) -> dict:
             raise
         if style is not None:
             models[kind] = style.model(styles.precision())
+    if coloured and "stylize" not in models:  # (Colorize would paint over its colours)
+        raise UserError(
+            f"{coloured[0].upper()}{coloured[1:]} is in colour already, so Colorize (which reads a picture as a "
+            "line sketch) is skipped, and no Stylize style is chosen: pick one (Stylize, in the NFTGan panel) to "
+            "restyle it."
+        )
     if not models.keys() & {"colorize", "stylize"}:
         if core_styles.of_kind(found, "colorize") or core_styles.of_kind(found, "stylize"):
             raise UserError("Both Colorize and Stylize are set to None: choose a style for at least one.")
@@ -127,15 +157,16 @@ def chosen_models(scene) -> dict:
     return models
 
 
-def take(context, image) -> tuple[np.ndarray, bool, dict]:
-    """(pixels, is_linear, models): the sketch's snapshot for a stylize job, after the job's memory need
-    (the snapshot and the pipeline's arrays, from the image's size) has been checked against the limit, so
-    a sketch too large to stylize is refused before its pixels are copied."""
+def take(context, image) -> tuple[np.ndarray, bool, dict, str]:
+    """(pixels, is_linear, models, coloured): the sketch's snapshot for a stylize job, after the job's memory
+    need (the snapshot and the pipeline's arrays, from the image's size) has been checked against the limit, so
+    a sketch too large to stylize is refused before its pixels are copied; `coloured`: `in_colour(image)`."""
     images.check_image(image)  # before the job's checks, which do not know the image's name
-    models = chosen_models(context.scene)
+    coloured = in_colour(image)
+    models = chosen_models(context.scene, coloured)
     w, h = image.size
     pipeline.check_job(h, w, models, extra=images.snapshot_bytes(image))
-    return (*images.snapshot(image), models)
+    return (*images.snapshot(image), models, coloured)
 
 
 def stage_options(scene) -> dict:
@@ -171,10 +202,13 @@ def start(
     live: bool = False,
     models: dict | None = None,
     path: str = "",
+    coloured: str = "",
 ) -> jobs.Job:
     """Submit a stylize job for a pixel snapshot. Latest wins per sketch. `path`: the sketch's file
-    (`images.file_path`), whose EXIF orientation the worker reads for the report's note (`UPRIGHT`)."""
-    models = models or chosen_models(context.scene)
+    (`images.file_path`), whose EXIF orientation the worker reads for the report's note (`UPRIGHT`);
+    `coloured`: what the picture is when it is in colour already (`in_colour`, `RENDER`): no Colorize, and
+    a result's results are named after its sketch (`result_stem`)."""
+    models = models or chosen_models(context.scene, coloured)
     options = stage_options(context.scene)
     opts = styles.settings(context)
     to_scene, to_rec709 = images.scene_matrices()  # the file's linear space, when not Rec.709
@@ -185,11 +219,15 @@ def start(
         "live": live,
         "t0": time.perf_counter(),
         "started": time.time(),  # saved with each result: which Stylize is the newest, in any later session
+        "coloured": coloured,
+        # (the report says Colorize was left out, unless it was set to None)
+        "skipped": bool(coloured) and styles.wanted(context.scene.nftgan, "colorize") != "NONE",
     }
 
     snap = [pixels]  # the job's only reference: the pipeline frees the snapshot once it is in model space
     # a re-Stylize: `images.keeps_paint` reads the earlier results' pixels on the main thread (`scratch_for`)
-    again = any(bpy.data.images.get(images.result_name(name, s)) for s in pipeline.RESULT_SUFFIX.values())
+    base = result_stem(name) if coloured and uid is not None else name
+    again = any(bpy.data.images.get(images.result_name(base, s)) for s in pipeline.RESULT_SUFFIX.values())
 
     def work(job):
         if live:  # the sketch may not have changed since the last preview: the worker checks, not Blender
@@ -209,7 +247,8 @@ def start(
         sketch = f"{images.pixels_digest(snap[0].reshape(-1), len(snap[0])):x}" if uid is not None else ""
         if linear:  # a float buffer: scene linear, alpha premultiplied; the models take sRGB
             imageio.float_pixels_to_srgb(snap[0], out=snap[0], to_rec709=to_rec709)  # the snapshot is ours
-        blank = not live and uid is not None and imageio.nothing_drawn(snap[0])  # (for the report's note)
+        # (for the report's note: a sketch's, a picture in colour is not drawn)
+        blank = not live and uid is not None and not coloured and imageio.nothing_drawn(snap[0])
         results = pipeline.run(
             snap.pop(), models=models, job=job, threads=opts["threads"], provider=opts["provider"], **options
         )
@@ -256,8 +295,9 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     sketch = None
     if meta["uid"] is not None:
         sketch = next((im for im in bpy.data.images if im.session_uid == meta["uid"]), None)
-    base = sketch.name if sketch is not None else meta["name"]
-    source = base if meta["uid"] is not None else RENDER_SOURCE
+    name = sketch.name if sketch is not None else meta["name"]
+    source = name if meta["uid"] is not None else RENDER_SOURCE
+    base = result_stem(name) if meta["coloured"] and meta["uid"] is not None else name
     records, results, turned, blank, scratch, sketch_digest = job.result
     items, spare = list(results.items()), [scratch]  # (spare: freed after the last write)
     job.result = None
@@ -319,9 +359,11 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             )
         if blank:
             note += (
-                f". Note: '{base}' has nothing drawn on it, so the styles had no lines to follow: draw dark lines "
+                f". Note: '{name}' has nothing drawn on it, so the styles had no lines to follow: draw dark lines "
                 "on it, then Stylize."
             )
+        if meta["skipped"]:
+            note += f". Colorize skipped: {meta['coloured']} is in colour already"
         runtime.report(
             f"NFTGan wrote {what}{seconds:.1f} s; {provenance.describe(records)}){note}"
             + (f". {' '.join(kept)}" if kept else "")
@@ -391,9 +433,10 @@ def live_tick(now: float | None = None) -> jobs.Job | None:
         return None
     t0 = time.perf_counter()
     try:
-        pixels, linear, models = take(context, image)
+        pixels, linear, models, coloured = take(context, image)
         _live["next"] = now + max(LIVE_INTERVAL, (time.perf_counter() - t0) / LIVE_SHARE)
-        return start(context, pixels, linear, image.name, image.session_uid, live=True, models=models)
+        uid = image.session_uid
+        return start(context, pixels, linear, image.name, uid, live=True, models=models, coloured=coloured)
     except UserError as exc:
         scene.nftgan.live_preview = False
         runtime.report(str(exc), "ERROR")
@@ -404,7 +447,8 @@ def live_tick(now: float | None = None) -> jobs.Job | None:
 
 
 class NFTGAN_OT_stylize(Operator):
-    """Colorize and stylize the sketch in the background; the results become new images"""
+    """Colorize and stylize the sketch in the background (an image NFTGan made, in colour already: stylize only);
+    the results become new images"""
 
     bl_idname = "nftgan.stylize"
     bl_label = "Stylize"
@@ -432,10 +476,11 @@ class NFTGAN_OT_stylize(Operator):
             return stylize_render(self, context)
 
         def begin():
-            pixels, linear, models = take(context, image)
+            pixels, linear, models, coloured = take(context, image)
             # changed since loaded (turned as the note says, painted): its file's orientation is not what it shows
             path = images.file_path(image) if not image.is_dirty else ""
-            start(context, pixels, linear, image.name, image.session_uid, models=models, path=path)
+            uid = image.session_uid
+            start(context, pixels, linear, image.name, uid, models=models, path=path, coloured=coloured)
             context.scene.nftgan.sketch = image
 
         return start_from(self, begin, f"Stylizing '{image.name}' in the background")
@@ -458,7 +503,7 @@ class NFTGAN_OT_cancel(Operator):
 
 
 class NFTGAN_OT_stylize_render(Operator):
-    """Stylize the Render Result (renders the scene first when there is none)"""
+    """Restyle the Render Result's colours with the Stylize style (renders the scene first when there is none)"""
 
     bl_idname = "nftgan.stylize_render"
     bl_label = "Stylize Render"
@@ -473,12 +518,15 @@ class NFTGAN_OT_stylize_render(Operator):
 
 
 def stylize_render(op, context):
-    """Stylize the Render Result as shown (rendered first when there is none): `op`'s execute."""
-    return start_from(
-        op,
-        lambda: start(context, *images.render_snapshot(), "Render", None),
-        "Stylizing the render in the background",
-    )
+    """Stylize the Render Result as shown (rendered first when there is none): `op`'s execute. The render is
+    in colour already: its Stylize style alone restyles it (`in_colour`)."""
+
+    def begin():
+        # (before rendering: a Stylize set to None is said at once)
+        models = chosen_models(context.scene, RENDER)
+        start(context, *images.render_snapshot(), "Render", None, models=models, coloured=RENDER)
+
+    return start_from(op, begin, "Stylizing the render in the background")
 
 
 CLASSES = (NFTGanSceneProps, NFTGAN_OT_stylize, NFTGAN_OT_cancel, NFTGAN_OT_stylize_render)

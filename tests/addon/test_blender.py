@@ -972,14 +972,115 @@ def test_stylize_render(blender, scene):
     assert bpy.ops.nftgan.stylize_render() == {"FINISHED"}  # no render yet: it renders first
     runtime = blender.runtime
     assert runtime.worker.wait_idle(60)
-    runtime.drain(step=True)  # Blender's timer writes one result per tick
-    assert "Render colorized" in bpy.data.images and "Render stylized" not in bpy.data.images
-    runtime.drain(step=True)
+    runtime.drain(step=True)  # Blender's timer writes one result per tick (a render's: its stylized one)
     out = bpy.data.images["Render stylized"]
     assert runtime.last_report[1] == "" and runtime.pending_steps() == 1
     runtime.drain(step=True)  # the report (and undo step) is a step of its own: no tick writes and reports
     assert "Render stylized" in runtime.last_report[1]
     assert tuple(out.size) == (48, 32)
+
+
+def _restyled(blender, pixels) -> np.ndarray:
+    """What the scene's Stylize style alone makes of these pixels (8-bit like the datablocks)."""
+    from nftgan.core import pipeline
+
+    scene = blender.bpy.context.scene
+    model = blender.stylize.chosen_models(scene)["stylize"].path
+    out = pipeline.run(pixels, models={"stylize": model}, **blender.stylize.stage_options(scene))["stylize"]
+    return np.round(out * 255) / 255
+
+
+def runtime_said(blender) -> str:
+    return blender.runtime.last_report[1]
+
+
+def test_stylize_render_restyles_the_renders_own_colours(blender, scene):
+    """Stylize Render with the default Colorize read the render as a line sketch and painted its own colours
+    over it (the stylized house rendered on a plane came back a pink blob on cream): the artist had to set
+    Colorize to None by hand. A render is in colour already: Colorize is skipped, the Stylize style restyles
+    the render's colours, and the report says so in a line. The same for the Render Result stylized from the
+    Image Editor."""
+    bpy, images = blender.bpy, blender.images
+    _small_render(bpy, scene)
+    bpy.ops.render.render()
+    render = next(im for im in bpy.data.images if im.type == "RENDER_RESULT")
+    expected = _restyled(blender, images.render_snapshot()[0])
+    for stylize in (bpy.ops.nftgan.stylize_render, lambda: bpy.ops.nftgan.stylize(image=render.name)):
+        assert stylize() == {"FINISHED"}
+        assert [j.state for j in finish(blender)] == ["done"]
+        assert sorted(im.name for im in bpy.data.images if im.get(images.RESULT_TAG)) == ["Render stylized"]
+        out = bpy.data.images["Render stylized"]
+        assert [r["kind"] for r in images.models_of(out)] == ["stylize"]
+        np.testing.assert_allclose(pixels_of(out), expected, atol=1.01 / 255)
+        assert runtime_said(blender).endswith(". Colorize skipped: the render is in colour already")
+
+
+def test_restyling_with_stylize_set_to_none_says_what_to_choose(blender, scene):
+    """Colorize the only stage chosen (Stylize: None) on a render or an NFTGan result, which are in colour
+    already: nothing would be left to run. Said at once, with what to choose (before rendering: here a scene
+    without a camera, which the render would refuse), nothing submitted; a sketch still gets colorized."""
+    bpy = blender.bpy
+    sketch = _house_stylized(blender)
+    scene.nftgan.stylize = "NONE"
+    for what, stylize in (
+        ("The render", bpy.ops.nftgan.stylize_render),
+        ("'Sketch stylized' \\(an NFTGan result\\)", lambda: bpy.ops.nftgan.stylize(image="Sketch stylized")),
+    ):
+        said = f"^Error: {what} is in colour already, so Colorize .* no Stylize style is chosen: pick one"
+        with pytest.raises(RuntimeError, match=said):
+            stylize()
+        assert blender.stylize.current_job() is None and not blender.runtime.worker.busy()
+    assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    assert [r["kind"] for r in blender.images.models_of(bpy.data.images["Sketch colorized"])] == ["colorize"]
+    assert "Sketch colorized colorized" not in bpy.data.images
+
+
+def test_restyling_a_result_skips_colorize_and_names_its_results_after_the_sketch(blender, scene):
+    """Stylize of an image that is an NFTGan result re-colorized a coloured picture, as a line sketch, and named
+    the results "Sketch stylized colorized" / "Sketch stylized stylized". A result is in colour already:
+    Colorize is skipped, and its results are named as its sketch's ("Sketch stylized"), numbered where that
+    name is taken (by the image itself, or by the sketch's own result); Stylizing it again updates them in
+    place. A sketch of the artist's own is stylized as before, whatever its name."""
+    bpy, images = blender.bpy, blender.images
+    sketch = _house_stylized(blender)
+    colorized = pixels_of(bpy.data.images["Sketch colorized"]).copy()
+
+    assert bpy.ops.nftgan.stylize(image="Sketch colorized") == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    assert sorted(_results(blender, "stylize")) == ["Sketch stylized", "Sketch stylized.001"]
+    assert _results(blender, "colorize") == ["Sketch colorized"]
+    out = bpy.data.images["Sketch stylized.001"]
+    assert out["nftgan_source"] == "Sketch colorized"
+    assert [r["kind"] for r in images.models_of(out)] == ["stylize"]
+    np.testing.assert_allclose(pixels_of(out), _restyled(blender, colorized), atol=1.01 / 255)
+    assert runtime_said(blender).endswith(
+        ". Colorize skipped: 'Sketch colorized' (an NFTGan result) is in colour already"
+    )
+
+    for _ in range(2):  # a result restyled: its name is the image itself: numbered, then updated in place
+        assert bpy.ops.nftgan.stylize(image="Sketch stylized") == {"FINISHED"}
+        assert [j.state for j in finish(blender)] == ["done"]
+        got = sorted(_results(blender, "stylize"))
+        assert got == ["Sketch stylized", "Sketch stylized.001", "Sketch stylized.002"], got
+    assert bpy.data.images["Sketch stylized.002"]["nftgan_source"] == "Sketch stylized"
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}  # Apply to Material shows the restyled one
+    nodes = bpy.context.active_object.active_material.node_tree.nodes
+    assert nodes["NFTGan Result"].image.name == "Sketch stylized.002"
+
+    assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}  # the sketch: both stages, in place
+    assert [j.state for j in finish(blender)] == ["done"]
+    assert len(_results(blender, "stylize")) == 3 and _results(blender, "colorize") == ["Sketch colorized"]
+    assert "skipped" not in runtime_said(blender)
+    kinds = [r["kind"] for r in images.models_of(bpy.data.images["Sketch stylized"])]
+    assert kinds == ["colorize", "stylize"]
+
+    mine = bpy.data.images.new("Mine stylized", 64, 64)  # the artist's own image, named like a result
+    paint(mine, HOUSE)
+    assert bpy.ops.nftgan.stylize(image=mine.name) == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    assert {"Mine stylized colorized", "Mine stylized stylized"} <= set(bpy.data.images.keys())
+    assert "skipped" not in runtime_said(blender)
 
 
 def test_stylize_render_and_publishing_the_render_without_a_camera_say_so(blender, scene, tmp_path):
@@ -1847,10 +1948,14 @@ def test_a_sketch_named_render_and_stylize_render_keep_their_own_results(blender
         assert bpy.ops.nftgan.stylize_render() == {"FINISHED"}
         finish(blender)
         names = sorted(im.name for im in bpy.data.images if im.get("nftgan_stage"))
-        assert names == ["Render colorized", "Render colorized.001", "Render stylized", "Render stylized.001"]
+        assert names == [
+            "Render colorized",
+            "Render stylized",
+            "Render stylized.001",
+        ]  # (the render: no colorize)
     for name, before in mine.items():  # the sketch's results are as its Stylize wrote them
         np.testing.assert_array_equal(pixels_of(bpy.data.images[name]), before)
-        assert tuple(bpy.data.images[name + ".001"].size) == (48, 32)
+    assert tuple(bpy.data.images["Render stylized.001"].size) == (48, 32)
     assert bpy.ops.nftgan.stylize(image="Render") == {"FINISHED"}  # and the sketch's Stylize updates its own
     finish(blender)
     assert tuple(bpy.data.images["Render stylized"].size) == (256, 256)
