@@ -66,6 +66,23 @@ def test_generate_makes_reproducible_images_and_a_grid(blender, gen_props, gener
     )
 
 
+def test_a_generated_sample_is_restyled_without_colorize(blender, gen_props, generate_model):
+    """A generated sample is in colour already: Stylize of it skips Colorize (which re-colourised it as a line
+    sketch, "... seed000007 colorized"), and its Stylize style alone restyles it."""
+    gen_props.count, gen_props.seed = 1, 7
+    _run(blender, bpy.ops.nftgan.generate)
+    sample = f"{core.load_model(generate_model).name} seed000007"
+    _run(blender, lambda: bpy.ops.nftgan.stylize(image=sample))
+    while blender.runtime.pending_steps():  # (the result's write and the report: main-thread steps)
+        blender.runtime.drain(step=True)
+    assert f"{sample} colorized" not in bpy.data.images
+    kinds = [r["kind"] for r in blender.images.models_of(bpy.data.images[f"{sample} stylized"])]
+    assert kinds == ["stylize"]
+    assert blender.runtime.last_report[1].endswith(
+        f"Colorize skipped: '{sample}' (an NFTGan result) is in colour already"
+    )
+
+
 def test_generate_interpolates_between_seeds(blender, gen_props, generate_model):
     gen_props.count, gen_props.seed, gen_props.seed_to, gen_props.variation = 3, 2, 5, "INTERPOLATE"
     _run(blender, bpy.ops.nftgan.generate)
