@@ -29,6 +29,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from nftgan.core import exemplar, hintfill, pipeline
@@ -150,14 +151,24 @@ def without(index: exemplar.Index, keep: np.ndarray) -> exemplar.Index:
     )
 
 
-def score(cs: list[dict], index: exemplar.Index, leave_out: bool) -> dict:
+def coarse(c: dict) -> SimpleNamespace:
+    """What exemplar.nested needs of a case's hintfill.AutoPlan (m, reg, coarse), from the case."""
+    units = np.full(c["take"].shape, -1, np.int32)
+    units.reshape(-1)[c["idx"]] = c["reg"]
+    step = hintfill.SPARSE * max(1, round(max(units.shape) / 256))
+    return SimpleNamespace(m=c["m"], reg=c["reg"], coarse=units[::step, ::step].copy())
+
+
+def score(cs: list[dict], index: exemplar.Index, leave_out: bool, apart: bool = True) -> dict:
     """The colour agreement of `cs` matched against `index` (`leave_out`: each without its own picture and
-    near-duplicates)."""
+    near-duplicates; `apart`: the shapes set in another set apart from it, as the pipeline does)."""
     names = np.array([str(n) for n in index.names])
     groups = np.array([group(n) for n in names])[index.picture]
     unit = index.codes / np.maximum(np.linalg.norm(index.codes, axis=1, keepdims=True), 1e-6)
     de_all, de_px, px, ok_px, dropped = [], [], [], [], []
     in_px, base_px = {w: [] for w in WITHIN}, {w: [] for w in WITHIN}
+    set_px, set_in = [], []  # (the shapes set in another: their pixels, and those within 15 dE)
+    set_as, set_true = [], []  # (... those apart from it as in the true picture, and apart there)
     allc = np.concatenate([c["true"] for c in cs], axis=1)
     const = np.nanmedian(allc, axis=1)[:, None]
     spent = 0.0
@@ -173,7 +184,10 @@ def score(cs: list[dict], index: exemplar.Index, leave_out: bool) -> dict:
             dropped.append(int((~keep).sum()))
             use = without(index, keep)
         t0 = time.perf_counter()
-        got = exemplar.match_objects(c["line"], c["idx"], c["reg"], c["m"], use, take_mask=c["take"])
+        inside = exemplar.nested(c["line"], coarse(c))
+        got = exemplar.match_objects(
+            c["line"], c["idx"], c["reg"], c["m"], use, take_mask=c["take"], inside=inside if apart else None
+        )
         spent += time.perf_counter() - t0
         true, size = c["true"], c["size"].astype(np.float64)
         pred = np.full_like(true, np.nan) if got is None else got.colours[:3]
@@ -184,6 +198,16 @@ def score(cs: list[dict], index: exemplar.Index, leave_out: bool) -> dict:
         de_px.append((size * de)[coloured].sum())
         px.append(size[fine].sum())
         ok_px.append(size[coloured].sum())
+        set_px.append(size[fine & (inside >= 0)].sum())
+        set_in.append(size[coloured & (inside >= 0) & (de <= WITHIN[0])].sum())
+        nest = np.flatnonzero(fine & (inside >= 0))
+        nest = nest[np.isfinite(true[0, inside[nest]])]
+        if len(nest):  # (apart from the shape it is set in as in the true picture: both >= AGREE dE, or not)
+            out = inside[nest]
+            t_apart = np.linalg.norm(true[:, nest] - true[:, out], axis=0) >= exemplar.AGREE
+            p_apart = np.linalg.norm(pred[:, nest] - pred[:, out], axis=0) >= exemplar.AGREE
+            set_as.append(size[nest[t_apart == p_apart]].sum())
+            set_true.append(size[nest[t_apart]].sum())
         base = np.linalg.norm(const - true, axis=0)
         for w in WITHIN:
             in_px[w].append(size[coloured & (de <= w)].sum())
@@ -200,6 +224,10 @@ def score(cs: list[dict], index: exemplar.Index, leave_out: bool) -> dict:
         **{f"constant within {w:g}": sum(base_px[w]) / total for w in WITHIN},
         "ms": 1e3 * spent / max(1, len(cs)),
         "left out": float(np.mean(dropped)) if dropped else 0.0,
+        "set in another": sum(set_px) / total,
+        "set in another within 15": sum(set_in) / max(sum(set_px), 1.0),
+        "set in another apart as true": sum(set_as) / max(sum(set_px), 1.0),
+        "set in another apart in truth": sum(set_true) / max(sum(set_px), 1.0),
     }
 
 
@@ -220,7 +248,8 @@ def simple_objects(index: exemplar.Index) -> list[tuple]:
         labels, k = exemplar.objects(p.line, a.take)
         whole = exemplar.match(p.line, a.idx, a.reg, a.m, index)
         apart = exemplar._apart(p.line, a.idx, a.reg, a.m, index, labels, k, whole) if k >= 2 else None
-        got = exemplar.match_objects(p.line, a.idx, a.reg, a.m, index, take_mask=a.take)
+        inside = exemplar.nested(p.line, a)
+        got = exemplar.match_objects(p.line, a.idx, a.reg, a.m, index, take_mask=a.take, inside=inside)
         of = {o: one for o, _, one in apart[0]} if apart else {}
         for part, (cx, cy) in DEMO_PARTS.items():
             o = labels[min(SIDE - 1, int((1 - cy) * SIDE)), int(cx * SIDE)]
@@ -244,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT / "data")
     ap.add_argument("--index", type=Path, default=exemplar.INDEX)
     ap.add_argument("--every", type=int, default=1, help="every n-th training sketch (leave-one-out)")
+    ap.add_argument(
+        "--not-apart",
+        action="store_true",
+        help="shapes set in another keep their picture's colour (as before)",
+    )
     args = ap.parse_args(argv)
     index = exemplar.load(args.index)
     if index is None:
@@ -253,15 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     test = cases(args.data, "test", 1)
     print(
         "| set | sketches | shapes | coloured | median dE | mean dE (px) | within 15 | within 30 | "
-        "constant: within 15 / 30 | ms a match |"
+        "constant: within 15 / 30 | set in another: pixels, within 15, apart as in truth (apart there) | "
+        "ms a match |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, cs, loo in (("leave-one-out (train)", train, True), ("held out (test)", test, False)):
-        r = score(cs, index, loo)
+        r = score(cs, index, loo, not args.not_apart)
         print(
             f"| {label} | {r['sketches']} | {r['shapes']} | {r['coloured']:.1%} | {r['median']:.1f} | {r['mean']:.1f} | "
             f"{r['within 15']:.1%} | {r['within 30']:.1%} | {r['constant within 15']:.1%} / "
-            f"{r['constant within 30']:.1%} | {r['ms']:.1f} |"
+            f"{r['constant within 30']:.1%} | {r['set in another']:.1%}, {r['set in another within 15']:.1%}, "
+            f"{r['set in another apart as true']:.1%} ({r['set in another apart in truth']:.1%}) | "
+            f"{r['ms']:.1f} |"
         )
     print()
     print("| canvas | object | picture | its largest shape's colour (CIELAB) |")

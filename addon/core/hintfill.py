@@ -2223,6 +2223,10 @@ class AutoPlan(NamedTuple):
     own: np.ndarray
     rim: RimPlan
     per: np.ndarray  # how many of `pick`'s pixels each region has
+    coarse: np.ndarray  # the region of every SPARSE-th pixel of every SPARSE-th row (-1: none)
+
+
+SPARSE = 2  # px (at 256 px; scaled with the canvas): AutoPlan.coarse's step (exemplar.nested)
 
 
 def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -> AutoPlan | None:
@@ -2274,7 +2278,9 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
         far |= np.take(bare, reg)
     near = np.flatnonzero(rim < RIM[1]).astype(np.int32)
     own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take), per)
+    step = SPARSE * max(1, round(max(h, w) / 256))
+    coarse = units[::step, ::step].copy()
+    return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take), per, coarse)
 
 
 def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = None) -> None:
@@ -2285,7 +2291,7 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = N
     at the rim's pixels alone. `colours`: (4, m): CIELAB to paint the regions in instead of the model's
     medians (NaN: its median), with its shading around its median kept up to the L* of the fourth row (the
     top of the colour's gamut: exemplar.tops)."""
-    m, _, idx, reg, pick, near, own, rim, per = plan
+    m, _, idx, reg, pick, near, own, rim, per, _ = plan
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
