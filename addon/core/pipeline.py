@@ -490,20 +490,28 @@ RUNTIME_BYTES = 512 * 1024**2  # onnxruntime's sessions and one tile's activatio
 def job_bytes(
     h: int, w: int, infos: dict[str, ModelInfo], size: int | None = None, fill_hints: bool = True
 ) -> int:
-    """A generous estimate of the memory `run()` needs for an h x w sketch (before anything is made): the
-    sketch and its model-space copies, and per stage its padded input, the tile accumulator and weights,
-    the clipped result and the RGBA image it leaves (each result is kept). Bytes per pixel follow the
-    arrays run() and apply_model() allocate (float32). With `fill_hints` (run()'s) it counts colorize's
-    second run on the sketch with its dabs made paper: whether that run is made depends on the dabs and on
-    the first run's output (`hintfill.pulled`), neither known before the pixels are read, so it is counted
-    for every sketch (an upper bound); without follow my colours it is never made, and not counted."""
+    """`job_plan`'s bytes."""
+    return job_plan(h, w, infos, size, fill_hints)[0]
+
+
+def job_plan(
+    h: int, w: int, infos: dict[str, ModelInfo], size: int | None = None, fill_hints: bool = True
+) -> tuple[int, tuple[int, int]]:
+    """(bytes, (height, width) of the largest result). Bytes: a generous estimate of the memory `run()`
+    needs for an h x w sketch (before anything is made): the sketch and its model-space copies, and per
+    stage its padded input, the tile accumulator and weights, the clipped result and the RGBA image it
+    leaves (each result is kept). Bytes per pixel follow the arrays run() and apply_model() allocate
+    (float32). With `fill_hints` (run()'s) it counts colorize's second run on the sketch with its dabs made
+    paper: whether that run is made depends on the dabs and on the first run's output (`hintfill.pulled`),
+    neither known before the pixels are read, so it is counted for every sketch (an upper bound); without
+    follow my colours it is never made, and not counted."""
     if size:
         f = size / max(h, w)
         h, w = max(1, round(h * f)), max(1, round(w * f))
     sketch = h * w
     # the sketch, its RGBA copy, model-space RGB, the line layer (keep my lines)
     total = RUNTIME_BYTES + 16 * sketch + 28 * sketch + 4 * sketch
-    cur_h, cur_w = h, w
+    cur_h, cur_w = largest = h, w
     for k in STAGES:
         info = infos.get(k)
         if not info:
@@ -532,7 +540,8 @@ def job_bytes(
             total += 12 * pad_h * pad_w + 12 * out
         kept = max(cur_h * cur_w, sketch)  # a result is at least the sketch's size
         total += 12 * pad_h * pad_w + 28 * out + 12 * kept + 16 * kept + 4 * kept  # + the layer at its size
-    return total
+        largest = max(largest, (max(cur_h, h), max(cur_w, w)), key=lambda hw: hw[0] * hw[1])
+    return total, largest
 
 
 def check_job(
@@ -551,10 +560,12 @@ def check_job(
         th, tw = max(1, round(h * f)), max(1, round(w * f))
     else:
         th, tw = h, w
+    needed, (oh, ow) = job_plan(h, w, infos, size, fill_hints)
     imageio.check_memory(
-        job_bytes(h, w, infos, size, fill_hints) + extra,
-        f"stylizing {tw}x{th} px",
-        "Work smaller: scale the sketch down, or stylize at a smaller size (nftgan stylize --resize N).",
+        needed + extra,
+        f"stylizing {tw}x{th} px" + (f" into {ow}x{oh} px" if (oh, ow) != (th, tw) else ""),
+        "Work smaller: scale the sketch down, or stylize at a smaller size (nftgan stylize --resize N)"
+        + (", or turn Upscale off." if "upscale" in infos else "."),
     )
 
 

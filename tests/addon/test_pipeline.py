@@ -243,6 +243,32 @@ def test_a_sketch_larger_than_the_work_size_is_stylized_at_it(colorize_model, st
     assert up["stylize"].shape == (160, 120, 4) and up["upscale"].shape == (256, 192, 4)  # 4 x the work size
 
 
+def test_upscale_alone_enlarges_the_picture_as_given(upscale_model, monkeypatch):
+    """The Upscale stage alone (the add-on's Upscale of a picture in colour already: no Colorize, no Stylize)
+    runs on the picture itself, x4 its own size (no style's work size before it), held within its input's
+    local range as in every run, with nothing else done to it (no lines, no dabs). Its memory need counts the
+    enlarged result: a 2048 px picture over the limit is refused, naming the 8192 px it would make and the
+    way out."""
+    info = describe_model(upscale_model)
+    rng = np.random.default_rng(3)
+    pic = np.ones((40, 30, 4), np.float32)
+    pic[..., :3] = pipeline.resize_planar(rng.random((3, 5, 4), dtype=np.float32), 40, 30).transpose(1, 2, 0)
+    out = pipeline.run(pic, models={"upscale": info})
+    assert list(out) == ["upscale"] and out["upscale"].shape == (160, 120, 4)
+    x = pipeline.to_model_space(pic)
+    y = pipeline.apply_model(x, info, pipeline.session(info), pipeline._NoJob())
+    pipeline.unring(y, x)
+    np.testing.assert_allclose(out["upscale"], pipeline.to_image_space(y), atol=1e-6)
+
+    monkeypatch.setenv("NFTGAN_MEMORY_LIMIT", "2G")
+    pipeline.check_job(2048, 2048, {})  # the picture alone fits
+    with pytest.raises(imageio.ImageError) as err:
+        pipeline.check_job(2048, 2048, {"upscale": info})
+    msg = str(err.value)
+    assert msg.startswith("stylizing 2048x2048 px into 8192x8192 px needs about ") and "2.0 GB" in msg, msg
+    assert msg.endswith(", or turn Upscale off."), msg
+
+
 def test_a_style_with_a_larger_work_size_restyles_the_colorized_result_at_it(
     colorize_model, stylize_model, upscale_model, monkeypatch
 ):
