@@ -108,7 +108,8 @@ class NFTGanSceneProps(PropertyGroup):
 def in_colour(image) -> str:
     """What an image is when it is in colour already, as the messages name it (an image NFTGan made: a
     result or a generated sample), else "" (a sketch). Colorize reads a picture as a line sketch and paints
-    its own colours over it: such an image (and the render, `RENDER`) is restyled by the Stylize style alone."""
+    its own colours over it: such an image (and the render, `RENDER`) is restyled by the Stylize style, and
+    enlarged by the Upscale style, without it."""
     return f"'{image.name}' (an NFTGan result)" if image.get(images.RESULT_TAG) else ""
 
 
@@ -127,7 +128,7 @@ def result_stem(name: str) -> str:
 
 def chosen_models(scene, coloured: str = "") -> dict:
     """{stage: ModelInfo} of the scene's chosen styles. `coloured`: what the picture is when it is in colour
-    already (`in_colour`, `RENDER`): Colorize is left out and a Stylize style is needed."""
+    already (`in_colour`, `RENDER`): Colorize is left out and a Stylize style or Upscale is needed."""
     props, found = scene.nftgan, styles.styles()
     models = {}
     for kind in pipeline.STAGES:
@@ -143,13 +144,14 @@ def chosen_models(scene, coloured: str = "") -> dict:
             raise
         if style is not None:
             models[kind] = style.model(styles.precision())
-    if coloured and "stylize" not in models:  # (Colorize would paint over its colours)
+    if coloured and not models.keys() & {"stylize", "upscale"}:  # (Colorize would paint over its colours)
+        upscale = " or turn on Upscale" if core_styles.of_kind(found, "upscale") else ""
         raise UserError(
             f"{coloured[0].upper()}{coloured[1:]} is in colour already, so Colorize (which reads a picture as a "
-            "line sketch) is skipped, and no Stylize style is chosen: pick one (Stylize, in the NFTGan panel) to "
-            "restyle it."
+            f"line sketch) is skipped, and nothing else is chosen: pick a Stylize style{upscale} (in the NFTGan "
+            "panel)."
         )
-    if not models.keys() & {"colorize", "stylize"}:
+    if not coloured and not models.keys() & {"colorize", "stylize"}:
         if core_styles.of_kind(found, "colorize") or core_styles.of_kind(found, "stylize"):
             raise UserError("Both Colorize and Stylize are set to None: choose a style for at least one.")
         reasons = "".join(f" Skipped {s.error}" for s in found if not s.ok)
@@ -447,8 +449,8 @@ def live_tick(now: float | None = None) -> jobs.Job | None:
 
 
 class NFTGAN_OT_stylize(Operator):
-    """Colorize and stylize the sketch in the background (an image NFTGan made, in colour already: stylize only);
-    the results become new images"""
+    """Colorize and stylize the sketch in the background (an image NFTGan made, in colour already: stylize or
+    upscale only); the results become new images"""
 
     bl_idname = "nftgan.stylize"
     bl_label = "Stylize"
@@ -503,7 +505,8 @@ class NFTGAN_OT_cancel(Operator):
 
 
 class NFTGAN_OT_stylize_render(Operator):
-    """Restyle the Render Result's colours with the Stylize style (renders the scene first when there is none)"""
+    """Restyle the Render Result's colours with the Stylize style, or enlarge it with Upscale (renders the scene
+    first when there is none)"""
 
     bl_idname = "nftgan.stylize_render"
     bl_label = "Stylize Render"
@@ -519,10 +522,10 @@ class NFTGAN_OT_stylize_render(Operator):
 
 def stylize_render(op, context):
     """Stylize the Render Result as shown (rendered first when there is none): `op`'s execute. The render is
-    in colour already: its Stylize style alone restyles it (`in_colour`)."""
+    in colour already: no Colorize (`in_colour`)."""
 
     def begin():
-        # (before rendering: a Stylize set to None is said at once)
+        # (before rendering: nothing to run is said at once)
         models = chosen_models(context.scene, RENDER)
         start(context, *images.render_snapshot(), "Render", None, models=models, coloured=RENDER)
 

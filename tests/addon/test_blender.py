@@ -1022,11 +1022,12 @@ def test_restyling_with_stylize_set_to_none_says_what_to_choose(blender, scene):
     bpy = blender.bpy
     sketch = _house_stylized(blender)
     scene.nftgan.stylize = "NONE"
+    assert scene.nftgan.upscale == "NONE"
     for what, stylize in (
         ("The render", bpy.ops.nftgan.stylize_render),
         ("'Sketch stylized' \\(an NFTGan result\\)", lambda: bpy.ops.nftgan.stylize(image="Sketch stylized")),
     ):
-        said = f"^Error: {what} is in colour already, so Colorize .* no Stylize style is chosen: pick one"
+        said = f"^Error: {what} is in colour already, so Colorize .*: pick a Stylize style or turn on Upscale"
         with pytest.raises(RuntimeError, match=said):
             stylize()
         assert blender.stylize.current_job() is None and not blender.runtime.worker.busy()
@@ -1034,6 +1035,83 @@ def test_restyling_with_stylize_set_to_none_says_what_to_choose(blender, scene):
     assert [j.state for j in finish(blender)] == ["done"]
     assert [r["kind"] for r in blender.images.models_of(bpy.data.images["Sketch colorized"])] == ["colorize"]
     assert "Sketch colorized colorized" not in bpy.data.images
+
+
+def _upscaled(blender, pixels) -> np.ndarray:
+    """What the scene's Upscale style alone makes of these pixels (8-bit like the datablocks)."""
+    from nftgan.core import pipeline
+
+    scene = blender.bpy.context.scene
+    model = blender.stylize.chosen_models(scene)["upscale"].path
+    out = pipeline.run(pixels, models={"upscale": model}, **blender.stylize.stage_options(scene))["upscale"]
+    return np.round(out * 255) / 255
+
+
+def test_upscale_alone_enlarges_a_picture_in_colour_already(blender, scene):
+    """An artist who painted over a stylized result (or has a render) and wants it x4 sets Stylize to None and
+    Upscale on: that was refused ("no Stylize style is chosen"). The Upscale style alone now enlarges the
+    picture's own pixels, paint included, into "<sketch> upscaled", named, updated in place and kept when painted
+    on by the same rules as every result; the render gives "Render upscaled". A line sketch with Stylize set to
+    None and Upscale on is colorized and upscaled, as before."""
+    bpy, images, props = blender.bpy, blender.images, scene.nftgan
+    sketch = _house_stylized(blender)
+    mine = bpy.data.images["Sketch stylized"]
+    painted = _paint_on(blender, mine)  # the artist's paint over the stylized result
+    props.stylize, props.upscale = "NONE", "upscale"
+    expected = _upscaled(blender, painted)
+    for _ in range(2):  # the second: updated in place
+        assert bpy.ops.nftgan.stylize(image=mine.name) == {"FINISHED"}
+        assert [j.state for j in finish(blender)] == ["done"]
+        assert _results(blender, "upscale") == ["Sketch upscaled"]
+        up = bpy.data.images["Sketch upscaled"]
+        assert tuple(up.size) == (1024, 1024) and up["nftgan_source"] == "Sketch stylized"
+        assert [r["kind"] for r in images.models_of(up)] == ["upscale"]
+        np.testing.assert_allclose(pixels_of(up), expected, atol=1.01 / 255)
+        said = runtime_said(blender)
+        assert said.startswith("NFTGan wrote 'Sketch upscaled' (1024x1024, "), said
+        assert said.endswith(". Colorize skipped: 'Sketch stylized' (an NFTGan result) is in colour already")
+        assert sorted(_results(blender, "stylize")) == ["Sketch stylized"]  # no other result made
+        np.testing.assert_allclose(pixels_of(mine), painted, atol=1e-5)  # its paint untouched
+    _paint_on(blender, up, corner=20)  # the upscaled result painted on: kept, the new one numbered
+    assert bpy.ops.nftgan.stylize(image=mine.name) == {"FINISHED"}
+    finish(blender)
+    assert sorted(_results(blender, "upscale")) == ["Sketch upscaled", "Sketch upscaled.001"]
+    assert "'Sketch upscaled' had paint on it and was kept; the new result is 'Sketch upscaled.001'." in (
+        runtime_said(blender)
+    )
+
+    _small_render(bpy, scene)  # the render: "Render upscaled", 4 x its size
+    assert bpy.ops.nftgan.stylize_render() == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    out = bpy.data.images["Render upscaled"]
+    assert tuple(out.size) == (192, 128) and [r["kind"] for r in images.models_of(out)] == ["upscale"]
+    assert "Render stylized" not in bpy.data.images
+    assert runtime_said(blender).endswith(". Colorize skipped: the render is in colour already")
+
+    # a line sketch, as before: colorized, then the colorized result upscaled
+    assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    kinds = [r["kind"] for r in images.models_of(bpy.data.images["Sketch colorized"])]
+    assert kinds == ["colorize"] and "skipped" not in runtime_said(blender)
+    # ... and with Colorize set to None too, still refused with what to choose
+    props.colorize = "NONE"
+    with pytest.raises(RuntimeError, match="Both Colorize and Stylize are set to None"):
+        bpy.ops.nftgan.stylize(image=sketch.name)
+
+
+def test_upscale_alone_of_a_large_picture_names_the_memory_it_needs(blender, scene, monkeypatch):
+    """Upscale alone enlarges the picture itself x4 (no style's work size before it): a 2048 px result becomes
+    8192 px. Over the memory limit it is refused before the pixels are copied, saying the size it would make and
+    the way out."""
+    bpy, props = blender.bpy, scene.nftgan
+    big = bpy.data.images.new("Big stylized", 2048, 2048)
+    big[blender.images.RESULT_TAG] = "stylize"  # an NFTGan result
+    props.stylize, props.upscale = "NONE", "upscale"
+    monkeypatch.setenv("NFTGAN_MEMORY_LIMIT", "2G")
+    said = r"stylizing 2048x2048 px into 8192x8192 px needs about .* GB of memory; .*, or turn Upscale off"
+    with pytest.raises(RuntimeError, match=said):
+        bpy.ops.nftgan.stylize(image=big.name)
+    assert blender.stylize.current_job() is None and "Big upscaled" not in bpy.data.images
 
 
 def test_restyling_a_result_skips_colorize_and_names_its_results_after_the_sketch(blender, scene):
