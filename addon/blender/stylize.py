@@ -350,26 +350,26 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             what = f"{', '.join(repr(n) for n in written)} ({w}x{h}, "
         else:  # (with Upscale) each result's own size: "(2048x2048" after all three names misled
             what = ", ".join(f"{n!r} {size}" for n, size in zip(written, sizes, strict=True)) + " ("
-        note = ""
+        line = f"NFTGan wrote {what}{seconds:.1f} s; {provenance.describe(records)})"
         if meta["uid"] is not None and sketch is None:
-            note = f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
+            line += f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
+        notes = []
         if turned != 1:
-            note += (
-                f". Note: {os.path.basename(meta['path'])} is shown as its file stores it, turned: other apps "
+            notes.append(
+                f"Note: {os.path.basename(meta['path'])} is shown as its file stores it, turned: other apps "
                 "turn it by its EXIF orientation, Blender does not (the results match it as shown); to stylize it "
                 f"upright: Image > Transform > {UPRIGHT[turned]}, then Stylize."
             )
         if blank:
-            note += (
-                f". Note: '{name}' has nothing drawn on it, so the styles had no lines to follow: draw dark lines "
+            notes.append(
+                f"Note: '{name}' has nothing drawn on it, so the styles had no lines to follow: draw dark lines "
                 "on it, then Stylize."
             )
         if meta["skipped"]:
-            note += f". Colorize skipped: {meta['coloured']} is in colour already"
-        runtime.report(
-            f"NFTGan wrote {what}{seconds:.1f} s; {provenance.describe(records)}){note}"
-            + (f". {' '.join(kept)}" if kept else "")
-        )
+            notes.append(f"Colorize skipped: {meta['coloured']} is in colour already")
+        for sentence in notes + kept:  # (one full stop between sentences: some end with their own)
+            line += f"{'' if line.endswith('.') else '.'} {sentence}"
+        runtime.report(line)
         try:
             bpy.ops.ed.undo_push(message="NFTGan Stylize")
         except RuntimeError:  # no undo stack without a window (background / bpy module)

@@ -1949,6 +1949,14 @@ def test_a_sketch_file_with_an_exif_orientation_is_stylized_as_blender_shows_it(
             assert said.endswith(
                 "to stylize it upright: Image > Transform > Rotate 90° Clockwise, then Stylize."
             ), said
+            _paint_on(blender, result, corner=8)  # with a kept result's sentence: one full stop
+            assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+            finish(blender)
+            said = blender.runtime.last_report[1]
+            assert said.endswith(
+                f"then Stylize. '{name} stylized' had paint on it and was kept; the new result is "
+                f"'{name} stylized.001'."
+            ), said
 
 
 def test_a_turned_sketch_file_turned_upright_in_blender_gets_no_note_to_turn_it(blender, scene, tmp_path):
@@ -2004,6 +2012,14 @@ def test_stylizing_a_blank_canvas_says_there_is_nothing_drawn(blender, scene):
         "then Stylize."
     ), report
     assert pixels_of(bpy.data.images["Sketch stylized"])[..., :3].min() < 0.5  # not blank paper
+    _paint_on(blender, bpy.data.images["Sketch stylized"])  # with a kept result's sentence: one full stop
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    report = blender.runtime.last_report[1]
+    assert report.endswith(
+        "then Stylize. 'Sketch stylized' had paint on it and was kept; the new result is 'Sketch stylized.001'."
+    ), report
+    assert ".." not in report, report
     paint(sketch, HOUSE)
     assert bpy.ops.nftgan.stylize() == {"FINISHED"}
     finish(blender)
