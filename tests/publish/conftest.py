@@ -131,7 +131,7 @@ def backend_for(server, sleeps):
         """settings: Settings fields; retry, timeout and deadline go to the HTTP client."""
         http = {
             "retry": RetryPolicy(attempts=4, base=0.01, rng=random.Random(1)),
-            "timeout": (2.0, 0.3),
+            "timeout": (2.0, 10.0),  # a healthy reply never waits it out, however loaded the machine
             "sleep": sleep,
         }
         http.update({k: settings.pop(k) for k in ("retry", "timeout", "deadline") if k in settings})

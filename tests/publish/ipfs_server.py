@@ -13,7 +13,9 @@ Endpoints
   any other method -> 405; errors {"Message","Code","Type":"error"}.
 
 Faults, consumed one per matching request (`server.inject("/upload", "500", ("429", 2), ...)`):
-"500", ("429", retry_after_seconds), ("slow", seconds), "drop" (close without a reply),
+"500", ("429", retry_after_seconds), ("slow", seconds) (the reply `seconds` late), ("stall", cap) (no reply:
+wait until the client hangs up, its read timeout, at most `cap` s, then close; `state.hung_up` counts the
+clients that gave up), "drop" (close without a reply),
 "truncate" (announce the full body, send half, close), "wrong-cid", "redirect" (307), "echo-auth"
 (a 401 quoting the Authorization header), "pass" (no fault: lets the
 next fault hit a later request), ("hold", arrived, release) (two threading.Events: once the upload
@@ -114,6 +116,7 @@ class FakeIpfsState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     rate: tuple[int, float] = RATE  # NFT.storage's limit; tests may shrink the window
     aborted: int = 0  # replies the client hung up on before their end (trickle / big-error)
+    hung_up: int = 0  # stalled requests the client gave up on (closed its connection)
     sent: list[int] = field(default_factory=list)  # bytes of each big-error body that went out
 
 
@@ -223,6 +226,18 @@ class _Handler(BaseHTTPRequestHandler):
                     self.state.aborted += 1
         elif kind == "drop":
             self.state.hits.append(Hit(self.command, self.path, 0, 0, ""))
+            self._hang_up()
+        elif kind == "stall":  # however late the client's read timeout fires, the reply is later still
+            self.state.hits.append(Hit(self.command, self.path, 0, 0, ""))
+            self.connection.settimeout(fault[1])
+            try:
+                gone = self.connection.recv(1) == b""  # the request was read whole: only its close comes
+            except ConnectionResetError:
+                gone = True
+            except TimeoutError:
+                gone = False
+            with self.state.lock:
+                self.state.hung_up += gone
             self._hang_up()
         else:
             if kind == "slow":

@@ -55,7 +55,11 @@ def test_publish_delivers_the_right_bytes(kind, server, backend_for, ledger):
         assert "cid-version=1" in server.state.hits[0].path and "pin=true" in server.state.hits[0].path
 
 
-FAULTS = ["500", ("429", 3), ("slow", 0.8), "drop", "truncate"]
+FAULTS = ["500", ("429", 3), ("stall", 30), "drop", "truncate"]
+# A stalled reply never comes before the client's read timeout, however loaded the machine: the server waits
+# for the client to hang up. The healthy replies must beat the read timeout: 8 ms each (median), up to 0.31 s
+# with the test held to a quarter of one core (0.3 s was the timeout: an extra retry on a loaded machine).
+STALL_READ_TIMEOUT = 1.0
 
 
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
@@ -63,12 +67,17 @@ FAULTS = ["500", ("429", 3), ("slow", 0.8), "drop", "truncate"]
 def test_every_transient_fault_ends_in_success_after_retry(kind, fault, server, backend_for, ledger, sleeps):
     server.inject(UPLOAD[kind], fault, "pass", fault)  # the image and the metadata each hit once
     prepared = prepare(_request())
-    row = publish(prepared, backend_for(kind), ledger)
-    assert row.state == PUBLISHED
+    backend = (
+        backend_for(kind, timeout=(2.0, STALL_READ_TIMEOUT)) if fault[0] == "stall" else backend_for(kind)
+    )
+    row = publish(prepared, backend, ledger)
+    assert row.state == PUBLISHED and [r.state for r in ledger.rows()] == [PUBLISHED]
     _assert_arrived(server, prepared)
     assert len(sleeps) == 2  # one retry each for the image and the metadata
     if fault[0] == "429":
         assert sleeps == [3.0, 3.0]  # Retry-After honoured, not the (tiny) backoff
+    if fault[0] == "stall":
+        assert server.state.hung_up == 2  # each retry came from the client's read timeout
 
 
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
