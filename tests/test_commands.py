@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from nftgan.core.cliargs import PROVIDERS, HelpFormatter, Parser
 from nftgan.export import cli
 from nftgan.training.kinds import available
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,3 +202,70 @@ def test_readme_tables_every_command_and_its_flags(all_parsers):
     for command, row in rows.items():
         named = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", row))
         assert named <= flags[command], (command, named - flags[command])
+
+
+def _run(*argv, cwd) -> tuple[int, list[str]]:
+    """`nftgan ARGV` as the user runs it: its exit status and its stderr's lines."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "nftgan.export.cli", *map(str, argv)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, proc.stderr.splitlines()
+
+
+# A mistake in a value (the flag was given, its value is wrong) or in what the files are: the one line that
+# says what is wrong and what to do, with no usage block above it (the block buried that line).
+MISTAKES = [
+    (
+        ["stylize", "s.png", "-o", "o.png", "--threads", "999"],
+        2,
+        "argument --threads: give 0 (all CPU threads) to",
+    ),
+    (
+        ["stylize", "s.png", "-o", "o.png", "--precision", "fp16"],
+        2,
+        "argument --precision: invalid choice: 'fp16'",
+    ),
+    (["stylize", "missing.png", "-o", "o.png"], 1, "missing.png: no such file."),
+    (["stylize", "a.png", "-o", "o.png", "--style", "nosuch"], 1, "no stylize model called 'nosuch'"),
+    (["generate", "m", "-o", "out", "-n", "abc"], 2, "argument -n/--count: invalid int value: 'abc'"),
+    (["publish", "a.png", "--name", "n", "--attribute", "colour"], 2, "expected TRAIT=VALUE, got 'colour'"),
+    (["sketchify", "missing", "out"], 2, "source folder not found: missing"),
+    (
+        ["sketchify", "a.png", "out"],
+        2,
+        "SRC a.png is a file, not a folder of pictures: give the folder it is in",
+    ),
+    (["data", "-o", "out", "--test-fraction", "2"], 2, "--test-fraction must be between 0 and 1"),
+    (["train", "pix2pix", "--data", "pics", "--out", "run", "--steps", "0"], 2, "--steps must be at least 1"),
+    (["export", "run", "-o", "m.onnx", "--direction", "up"], 2, "argument --direction: invalid choice: 'up'"),
+]
+
+
+@pytest.mark.parametrize("argv,code,said", MISTAKES, ids=[" ".join(m[0][:1] + m[0][-2:]) for m in MISTAKES])
+def test_a_mistake_is_said_in_one_line_without_the_usage_block(argv, code, said, tmp_path):
+    Image.new("RGB", (8, 8), "white").save(tmp_path / "a.png")
+    (tmp_path / "pics").mkdir()
+    status, err = _run(*argv, cwd=tmp_path)
+    assert status == code and len(err) == 1, err
+    assert err[0].startswith(f"nftgan {argv[0]}") and said in err[0], err
+
+
+# argparse's own syntax errors (a flag it does not know, an argument missing) keep the usage block: it shows
+# the command line's shape.
+SYNTAX = [
+    (["stylize", "s.png", "-o", "o.png", "--bogus"], "unrecognized arguments: --bogus"),
+    (["stylize"], "the following arguments are required: SKETCH, -o/--out"),
+    (["stylize", "s.png", "-o"], "argument -o/--out: expected one argument"),
+    (["publish", "--name", "n"], "IMAGE is required (or --resume)"),
+    (["train", "pix2pix", "--out", "run"], "--data DIR is required"),
+]
+
+
+@pytest.mark.parametrize("argv,said", SYNTAX, ids=[" ".join(s[0]) for s in SYNTAX])
+def test_a_syntax_error_keeps_the_usage(argv, said, tmp_path):
+    status, err = _run(*argv, cwd=tmp_path)
+    assert status == 2 and err[0].startswith(f"usage: nftgan {argv[0]}") and said in err[-1], err

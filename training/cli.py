@@ -165,16 +165,16 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
     cfg = None
     try:
         if args.resume and args.config:
-            parser.error(
+            parser.fail(
                 "--config starts a new run; --resume continues one with its own stored settings (pass one)"
             )
         if args.resume and args.init:
-            parser.error(INIT_AND_RESUME)
+            parser.fail(INIT_AND_RESUME)
         if args.resume:
             if resume_ckpt is None:
                 resume_ckpt = load_checkpoint(args.resume)
             if resume_ckpt["model"] != kind.name:
-                parser.error(f"{args.resume} is a {resume_ckpt['model']} run, not {kind.name}")
+                parser.fail(f"{args.resume} is a {resume_ckpt['model']} run, not {kind.name}")
             ignored = sorted(k for k in given if k not in ON_RESUME)
             ignored += [k for k in ("data", "out") if getattr(args, k)]
             if ignored:
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
                 )
             cfg = cfg.replace(out=str(run_folder(args.resume)), **changed)
             if cfg.steps <= resume_ckpt["step"]:
-                parser.error(
+                parser.fail(
                     f"{args.resume} is already at step {resume_ckpt['step']} of {cfg.steps}; pass "
                     f"--steps N with N > {resume_ckpt['step']} to train further"
                 )
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             if (
                 file_values.get("model", kind.name) != kind.name
             ):  # before its settings are read as this kind's
-                parser.error(
+                parser.fail(
                     f"--config {args.config} is a {file_values['model']} config, not {kind.name}: run "
                     f"`nftgan train --config {args.config} ...` to train {file_values['model']} with it"
                 )
@@ -254,7 +254,7 @@ def _value(argv: list[str], flag: str) -> str | None:
 
 def _check_new_run(parser, cfg) -> None:
     if os.path.exists(os.path.join(cfg.out, "checkpoints", "latest.pt")):
-        parser.error(
+        parser.fail(
             f"{cfg.out} already holds a run; continue it with --resume {cfg.out}, or pick another --out"
         )
     for name in (
@@ -267,11 +267,11 @@ def _check_new_run(parser, cfg) -> None:
         "keep_checkpoints",
     ):
         if getattr(cfg, name) < 1:
-            parser.error(f"{_flag(name)} must be at least 1")
+            parser.fail(f"{_flag(name)} must be at least 1")
     if not 0 <= cfg.val_fraction < 1:
-        parser.error("--val-fraction must be between 0 and 1")
+        parser.fail("--val-fraction must be between 0 and 1")
     if not 0 <= cfg.decay_from <= 1:
-        parser.error("--decay-from must be between 0 and 1")
+        parser.fail("--decay-from must be between 0 and 1")
 
 
 if __name__ == "__main__":  # torchrun --nproc_per_node=N -m nftgan.training.cli KIND ...

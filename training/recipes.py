@@ -670,9 +670,9 @@ def main(argv: list[str] | None = None, prog: str = "nftgan data") -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(SOURCES), help="build only these sources")
     args = parser.parse_args(argv)
     if not 0 < args.test_fraction < 1:
-        parser.error("--test-fraction must be between 0 and 1")
+        parser.fail("--test-fraction must be between 0 and 1")
     if args.resize < 32:
-        parser.error("--resize must be at least 32")
+        parser.fail("--resize must be at least 32")
     try:
         manifest = build(args.out, size=args.resize, test_fraction=args.test_fraction, only=args.only)
     except RecipeError as exc:

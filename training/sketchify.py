@@ -214,23 +214,23 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     args = p.parse_args(argv)
     src, dst = os.path.abspath(args.src), os.path.abspath(args.dst)
     if os.path.isfile(src):
-        p.error(f"SRC {args.src} is a file, not a folder of pictures: give the folder it is in")
+        p.fail(f"SRC {args.src} is a file, not a folder of pictures: give the folder it is in")
     if not os.path.isdir(src):
-        p.error(f"source folder not found: {args.src}")
+        p.fail(f"source folder not found: {args.src}")
     if blocked := not_a_folder("DST", args.dst):
-        p.error(blocked)
+        p.fail(blocked)
     if dst == src or src.startswith(dst + os.sep):
-        p.error(
+        p.fail(
             "DST must be a new folder, not SRC or a folder containing it: sketchify never writes over "
             "your pictures"
         )
     if args.resize < 16:
-        p.error("--resize must be at least 16")
+        p.fail("--resize must be at least 16")
     if not 0 <= args.low <= args.high <= 1:
-        p.error("edge thresholds need 0 <= --low <= --high <= 1")
+        p.fail("edge thresholds need 0 <= --low <= --high <= 1")
     files = [f for f in find_images(src) if not f.startswith(dst + os.sep)]
     if not files:
-        p.error(f"no pictures found in {args.src} (looked for {', '.join(IMAGE_EXTS)})")
+        p.fail(f"no pictures found in {args.src} (looked for {', '.join(IMAGE_EXTS)})")
     try:
         for half in ("A", "B"):
             os.makedirs(os.path.join(dst, half), exist_ok=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 PROVIDERS = ("auto", "cpu")
 MAX_THREADS = 256  # as the add-on's Threads preference allows (onnxruntime would start them all)
@@ -64,6 +65,18 @@ class Parser(argparse.ArgumentParser):
         action = self._option_string_actions[new]
         self._renamed[old] = new
         action.help = f"{action.help or ''} ({old} still works this release)".lstrip()
+
+    def fail(self, message: str) -> NoReturn:
+        """Our own error (a value out of range, a missing folder): "PROG: error: MESSAGE", one line with what to
+        do in it, and exit status 2 as argparse's. No usage block: it would bury that line. argparse's own
+        syntax errors (a flag it does not know, an argument missing) go through `error` and keep it."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def _get_values(self, action, arg_strings):
+        try:
+            return super()._get_values(action, arg_strings)
+        except argparse.ArgumentError as exc:  # a value its type or choices refuse: the message names both
+            self.fail(str(exc))
 
     def parse_known_args(self, args=None, namespace=None):
         args = list(sys.argv[1:] if args is None else args)
