@@ -571,6 +571,68 @@ def test_a_result_painted_on_is_kept_and_the_new_one_is_numbered(blender, scene)
     np.testing.assert_allclose(pixels_of(mine), painted, atol=1e-5)
 
 
+def _rotate_clockwise(blender, image) -> np.ndarray:
+    """The artist's Image > Transform > Rotate 90° Clockwise (`image.rotate_orthogonal(degrees="90")`, which
+    segfaults in bpy-as-a-module: it pushes an image undo step and there is no undo stack): the same pixels,
+    written straight into the image, its width and height swapped. The operator marks the image changed
+    (`BKE_image_mark_dirty`), as writing its pixels does. Returns the pixels as shown."""
+    shown = pixels_of(image)  # rows bottom to top: clockwise on screen is a quarter turn anticlockwise here
+    turned = np.ascontiguousarray(np.rot90(shown, 1))
+    h, w = turned.shape[:2]
+    if tuple(image.size) != (w, h):
+        image.scale(w, h)
+    linear = blender.core.imageio.srgb_to_linear(turned) if image.is_float else turned
+    image.pixels.foreach_set(linear.ravel())
+    image.update()
+    assert image.is_dirty
+    return turned
+
+
+def test_a_result_rotated_in_the_image_editor_is_kept_as_paint(blender, scene, tmp_path):
+    """A result the artist turned with Rotate 90° Clockwise is their work, as paint is: a re-Stylize keeps it
+    (its pixels, its new size, the material showing it) and the new result lands beside it, in the session (a
+    float result), after the .blend is saved and reopened (an 8-bit one) and for a result that is not square
+    (its width and height swap)."""
+    bpy = blender.bpy
+    sketch = _stylized_on_a_plane(blender)
+    nodes = bpy.context.active_object.active_material.node_tree.nodes
+    mine = bpy.data.images["Sketch stylized"]
+    turned = _rotate_clockwise(blender, mine)
+    paint(sketch, HOUSE[:1])
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    assert bpy.data.images["Sketch stylized"] == mine and nodes["NFTGan Result"].image == mine
+    np.testing.assert_allclose(pixels_of(mine), turned, atol=1e-5)
+    assert _results(blender, "stylize") == ["Sketch stylized", "Sketch stylized.001"]
+    assert _results(blender, "colorize") == ["Sketch colorized"]  # not turned: updated in place
+    assert "'Sketch stylized' had paint on it and was kept" in blender.runtime.last_report[1]
+
+    path = str(tmp_path / "turned.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    colorized = bpy.data.images["Sketch colorized"]
+    assert not colorized.is_float and not colorized.is_dirty
+    turned = _rotate_clockwise(blender, colorized)
+    paint(bpy.data.images["Sketch"], HOUSE)
+    assert bpy.ops.nftgan.stylize(image="Sketch") == {"FINISHED"}
+    finish(blender)
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch colorized"]), turned, atol=1e-5)
+    assert _results(blender, "colorize") == ["Sketch colorized", "Sketch colorized.001"]
+
+    wide = bpy.data.images.new("Wide", 96, 64, alpha=True)
+    paint(wide, HOUSE)
+    assert bpy.ops.nftgan.stylize(image="Wide") == {"FINISHED"}
+    finish(blender)
+    result = bpy.data.images["Wide stylized"]
+    assert tuple(result.size) == (96, 64)
+    turned = _rotate_clockwise(blender, result)
+    assert bpy.ops.nftgan.stylize(image="Wide") == {"FINISHED"}
+    finish(blender)
+    assert bpy.data.images["Wide stylized"] == result and tuple(result.size) == (64, 96)
+    np.testing.assert_allclose(pixels_of(result), turned, atol=1e-5)
+    assert tuple(bpy.data.images["Wide stylized.001"].size) == (96, 64)
+
+
 def test_the_pixel_digest_tells_paint_apart(blender):
     """`pixels_digest` (what tells a result painted on from one as NFTGan wrote it, cheaper than crc32) changes
     with any change paint makes: one bit anywhere, two pixels swapped, the image flipped, and pure green
