@@ -1929,7 +1929,8 @@ def sketches_of(inputs: list[str]) -> tuple[list[str], list[str], bool]:
 def _outputs(files: list[str], out: str, batch: bool) -> list[str]:
     """The result file of each sketch: OUT itself for one sketch (OUT/NAME.png when OUT is a folder, or ends
     in a slash: one to make), else OUT/NAME.png. UserError when two sketches would get one name, a result
-    would replace a sketch, or OUT names another kind of picture than the PNG written."""
+    would replace a sketch, OUT names another kind of picture than the PNG written, or a batch's OUT names a
+    picture (out.png: a folder of that name would be made)."""
     if not batch and not os.path.isdir(out) and not out.endswith(("/", os.sep)):
         ext = os.path.splitext(out)[1].lower()
         if ext in IMAGE_EXTS and ext != ".png":
@@ -1938,6 +1939,12 @@ def _outputs(files: list[str], out: str, batch: bool) -> list[str]:
             raise UserError(blocked)
         paths = [out]
     else:
+        ext = os.path.splitext(out)[1].lower()
+        if batch and ext in IMAGE_EXTS and not os.path.exists(out) and not out.endswith(("/", os.sep)):
+            raise UserError(
+                f"-o {out} names a picture, but a batch (a folder, a glob or several sketches) gives a result "
+                f"per sketch: -o names their folder (made if missing), e.g. -o {os.path.splitext(out)[0]}/"
+            )
         if blocked := not_a_folder("-o", out):
             raise UserError(blocked + ("; with several sketches -o names a folder (made if missing)" * batch))
         paths = [os.path.join(out, os.path.splitext(os.path.basename(f))[0] + ".png") for f in files]

@@ -1354,6 +1354,7 @@ def test_stylize_batch_refuses_to_overwrite_sketches_or_merge_names(test_models,
     cases = [
         ([str(src), "-o", str(src)], "would replace a sketch"),
         ([str(src), "-o", str(src / "a.png")], "with several sketches -o names a folder"),
+        ([str(src), "-o", str(tmp_path / "out.png")], f"-o {tmp_path / 'out.png'} names a picture"),
     ]
     _png(tmp_path / "a.jpg", pic)
     cases.append(([str(src), str(tmp_path / "a.jpg"), "-o", str(tmp_path / "out")], "would both be written"))
@@ -1362,6 +1363,7 @@ def test_stylize_batch_refuses_to_overwrite_sketches_or_merge_names(test_models,
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
     assert _tree(src) == before and not (tmp_path / "out").exists()
+    assert not (tmp_path / "out.png").exists()  # (was made as a folder, the results in it)
 
 
 def test_stylize_o_is_a_png_file_or_a_folder(test_models, tmp_path, capsys):
