@@ -241,6 +241,16 @@ MISTAKES = [
     ),
     (["data", "-o", "out", "--test-fraction", "2"], 2, "--test-fraction must be between 0 and 1"),
     (["train", "pix2pix", "--data", "pics", "--out", "run", "--steps", "0"], 2, "--steps must be at least 1"),
+    (
+        ["train", "pix2pix", "--data", "pics", "--out", "run", "--device", "tpu"],
+        2,
+        "--device tpu: not a device",
+    ),
+    (
+        ["train", "pix2pix", "--data", "pics", "--out", "run", "--device", "mps"],
+        2,
+        "--device mps: this PyTorch",
+    ),
     (["export", "run", "-o", "m.onnx", "--direction", "up"], 2, "argument --direction: invalid choice: 'up'"),
 ]
 

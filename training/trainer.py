@@ -142,7 +142,16 @@ def _device(cfg: TrainConfig, local_rank: int, world: int) -> torch.device:
     name = cfg.device
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
+    try:
+        kind = torch.device(name).type
+    except RuntimeError:  # torch's message lists 20 device types, most of which need a build of their own
+        raise ConfigError(
+            f"--device {cfg.device}: not a device name; use auto, cpu, cuda or cuda:N"
+        ) from None
+    backend = getattr(torch, kind, None)  # torch.mps, torch.xpu ...: a type this build may not run
+    if kind not in ("cpu", "cuda") and not (backend is not None and backend.is_available()):
+        raise ConfigError(f"--device {cfg.device}: this PyTorch has no {kind} device (use --device cpu)")
+    if kind == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: this PyTorch sees no CUDA GPU (use --device cpu)")
         if world > 1:
