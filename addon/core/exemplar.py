@@ -16,7 +16,9 @@ across the canvas) has each of them matched on its own lines, its shapes taking 
 are the parts of one thing, a clapperboard's lid and board, matched as one). A shape drawn inside another (a door
 in a wall, an eye in a face, a letter on a sign: `nested`) that its picture colours as that one is set apart from
 it (`_set_apart`: the picture's other colour there, else a shade of it): the artist drew its outline to tell it
-apart, as 90-98 % of such shapes are in the true pictures. Follow my colours' automatic dab
+apart, as 90-98 % of such shapes are in the true pictures. Look-alike shapes set in one shape (two windows,
+two eyes, buttons in a row) take one colour: one set apart takes the colour the picture gives a look-alike
+(`_alike`). Follow my colours' automatic dab
 (`hintfill.auto_fill`) then paints each shape in that colour with the model's shading, as it does for a
 shape the artist dabbed. Any dab in the sketch turns this off, and so does any other paint besides its lines
 (`hintfill.painted`: a grey or pale dab follow my colours does not fill): the artist's colours decide, and
@@ -356,7 +358,8 @@ def match(
         if np.isfinite(out[0, some]).all():
             break
     if inside is not None:
-        _set_apart(out, inside, src, pr, weight, codes, kind, size)
+        apart = _set_apart(out, inside, src, pr, weight, codes, kind, size)
+        _alike(out, inside, apart, pr, weight, cy, cx, size)
     return Match(np.concatenate([out, tops(out)[None]]), str(index.names[pics[order[0]]]), float(fit.max()))
 
 
@@ -415,13 +418,14 @@ def nested(line: np.ndarray, plan) -> np.ndarray:
 REACH = 2  # cells of AutoPlan.coarse: a line pixel this near a shape is on its outline (`nested`)
 
 
-def _set_apart(out, inside, src, pr, weight, codes, kind, size) -> None:
+def _set_apart(out, inside, src, pr, weight, codes, kind, size) -> np.ndarray:
     """`match`'s colours (`out`, (3, m), in place) of the shapes set in another (`inside`, `nested`) whose
     picture colours them as that one (within AGREE dE: the drawing's door, or windows, fell on the picture's
     wall): the main other colour of the picture under them (`_other`: white letters on a sign), or else its
     main other coloured one under that shape and the ones set in it (the picture's own door or windows, its
     eyes), or else a shade of that shape's colour (SHADE; DARK L* lighter on a dark one). The artist drew the
-    outline to set it apart."""
+    outline to set it apart. Returns (m,) bool: the shapes set apart."""
+    apart = np.zeros(len(inside), bool)
     for c in np.unique(inside[inside >= 0]):
         inner = np.flatnonzero(inside == c)
         if not np.isfinite(out[0, c]) or src[c] < 0:
@@ -441,6 +445,35 @@ def _set_apart(out, inside, src, pr, weight, codes, kind, size) -> None:
         if got is None:  # (a shade of it: all of L*, a*, b* by SHADE, as in shadow; a dark one lighter)
             got = out[:, c] * SHADE if out[0, c] >= DARK else out[:, c] + [DARK, 0, 0]
         out[:, same] = got[:, None]
+        apart[same] = True
+    return apart
+
+
+ALIKE = 1.5  # shapes set in one shape look alike when their pixels and their spread's aspect agree this well
+
+
+def _alike(out, inside, apart, pr, weight, cy, cx, size) -> None:
+    """`match`'s colours (`out`, (3, m), in place) of look-alike shapes set in one shape (`inside`: two windows
+    in a wall, two eyes, buttons in a row: pixels (`size`) and their spread's aspect (the cells `cy`, `cx` of
+    `match`'s pairs `pr`, `weight`) within ALIKE times), one of them set apart (`apart`, `_set_apart`'s guess)
+    and another not: the set apart ones take the colour the picture gives the largest of the others. Where the
+    picture gives each its own colour (a traffic light's lamps) they keep it."""
+    ok = (inside >= 0) & (size > 0) & np.isfinite(out[0])
+    if not (ok & apart).any() or not (ok & ~apart).any():
+        return
+    m = len(inside)
+    w = np.maximum(size, 1.0)
+    my, mx = np.bincount(pr, weight * cy, m) / w, np.bincount(pr, weight * cx, m) / w
+    # (the spread of a shape's cells each way; 1/12 cell^2 more: a cell's own)
+    vy = np.bincount(pr, weight * cy * cy, m) / w - my * my + 1 / 12
+    vx = np.bincount(pr, weight * cx * cx, m) / w - mx * mx + 1 / 12
+    aspect = 0.5 * np.log(np.maximum(vy, 1e-6) / np.maximum(vx, 1e-6))
+    tol = np.log(ALIKE)
+    for s in np.flatnonzero(ok & apart):
+        own = np.flatnonzero(ok & ~apart & (inside == inside[s]))
+        own = own[(np.abs(np.log(size[own] / size[s])) <= tol) & (np.abs(aspect[own] - aspect[s]) <= tol)]
+        if len(own):
+            out[:, s] = out[:, own[np.argmax(size[own])]]
 
 
 def _other(codes, weight, than, least) -> np.ndarray | None:

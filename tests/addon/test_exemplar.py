@@ -610,3 +610,79 @@ def test_the_demo_houses_door_and_windows_stand_apart_from_its_wall():
     wall = median(0.25, 0.2)
     for part, at in (("door", (0.40, 0.2)), ("window", (0.26, 0.365)), ("window", (0.54, 0.365))):
         assert np.linalg.norm(median(*at) - wall) >= exemplar.AGREE, (part, median(*at), wall)
+
+
+def test_the_demo_houses_two_windows_take_one_colour():
+    """The demo house without dabs (as in the test above): its two windows, drawn alike in the wall, came out
+    one dark red (set apart from the wall: the picture's wall under it) and one orange (the picture's own colour
+    under it, session 29). Look-alike shapes set in the same shape take one colour (`exemplar._alike`): the
+    picture's own, within a few dE; the door, not alike, stays apart from both."""
+    from tools.demo import house
+
+    n = 1024
+    px = house(n, dabs=False)
+    res = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1)["colorize"]
+    labels = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(px)) < hintfill.LINE)[0]
+    c = lab_of(res)
+
+    def median(x, y):  # (of the region at canvas point x, y up, 12 px off its lines)
+        r = labels[int((1 - y) * n), int(x * n)]
+        return np.median(c[:, (labels == r) & ~hintfill.grow(labels != r, 12)], axis=1)
+
+    left, right, door, wall = median(0.26, 0.365), median(0.54, 0.365), median(0.40, 0.2), median(0.25, 0.2)
+    assert np.linalg.norm(left - right) < 5, (left, right)
+    assert np.linalg.norm(left - wall) >= exemplar.AGREE, (left, wall)
+    assert np.linalg.norm(door - left) >= exemplar.AGREE, (door, left)
+
+
+@pytest.mark.parametrize("under", ["part", "all"])
+def test_look_alike_shapes_in_one_shape_take_one_colour(tmp_path, under):
+    """Two windows drawn alike in a wall, without dabs: the exemplar, a red wall with a blue window where the
+    sketch's left one is, has green under the right one. Under part of it ("part"), the picture colours that
+    window as the wall and it is set apart (`_set_apart`: green), as its look-alike is not: it takes the left
+    one's blue, the picture's own (`_alike`). Under all of it ("all"), the picture gives each window its own
+    colour (a traffic light's lamps): they keep them."""
+    red, blue, green = (220, 30, 30), (30, 60, 220), (40, 170, 60)
+    n = 64
+    wall, left = square(0.15, 0.15, 0.85, 0.85), square(0.25, 0.5, 0.4, 0.7)  # (y up)
+    right = square(0.6, 0.5, 0.75, 0.7)
+    sketch = np.ones((n, n, 4), np.float32)
+    imageio.draw_strokes(sketch, [wall, left], width=n / 60)
+    a = (sketch[::-1, :, :3] * 255).round().astype(np.uint8)
+    regions = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(sketch)) < hintfill.LINE)[0]
+    truth = np.full((n, n, 3), 255, np.uint8)
+    truth[(regions >= 0) & (regions != regions[0, 0])] = red
+    truth[regions == regions[int(0.4 * n), int(0.32 * n)]] = blue  # (top-down: the left window)
+    top = int(0.3 * n) if under == "all" else int(0.44 * n)  # (the right window: rows 0.3 n .. 0.5 n)
+    truth[top : int(0.5 * n), int(0.6 * n) : int(0.75 * n)] = green
+    truth[a.max(axis=2) < 128] = 0
+    train = tmp_path / "data" / "colorize" / "train"
+    for sub, img in (("A", a), ("B", truth)):
+        (train / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(train / sub / "test__wall__ink.png")
+    out = tmp_path / "exemplars.npz"
+    assert exemplar_index.main(["--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    idx = exemplar.load(out)
+    px = np.ones((N, N, 4), np.float32)
+    imageio.draw_strokes(px, [wall, left, right], width=N / 110)
+    x = pipeline.to_model_space(px)
+    p = hintfill.prepare(x, pipeline.line_layer(x))
+    at = p.labels.reshape(-1)[p.auto.idx]
+
+    def shape(cx, cy):  # (the plan's shape at canvas point x, y up)
+        return int(np.bincount(p.auto.reg[at == p.labels[int((1 - cy) * N), int(cx * N)]]).argmax())
+
+    wall_r, left_r, right_r = shape(0.3, 0.3), shape(0.32, 0.6), shape(0.68, 0.6)
+    inside = exemplar.nested(p.line, p.auto)
+    assert inside[[left_r, right_r]].tolist() == [wall_r, wall_r]
+    got = exemplar.match_objects(
+        p.line, p.auto.idx, p.auto.reg, p.auto.m, idx, take_mask=p.auto.take, inside=inside
+    ).colours
+
+    def lab_of_rgb(rgb):
+        return colour.lab(np.array(rgb, np.float32).reshape(3, 1) / 255)[:, 0]
+
+    assert np.linalg.norm(got[:3, wall_r] - lab_of_rgb(red)) < 10
+    assert np.linalg.norm(got[:3, left_r] - lab_of_rgb(blue)) < 10, got[:3, left_r]
+    want = blue if under == "part" else green
+    assert np.linalg.norm(got[:3, right_r] - lab_of_rgb(want)) < 10, got[:3, right_r]
