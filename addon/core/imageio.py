@@ -29,18 +29,23 @@ MAX_SIDE = 16384  # larger sketches are refused with a clear message
 MAX_PIXELS = 100_000_000
 
 
+LIMITS = f"{MAX_SIDE} px per side, {MAX_PIXELS // 1_000_000} megapixels"
+
+
+def fits(height: int, width: int) -> bool:
+    """Whether an image of this size is within NFTGan's limits (MAX_SIDE, MAX_PIXELS)."""
+    return max(height, width) <= MAX_SIDE and height * width <= MAX_PIXELS
+
+
 def check_size(height: int, width: int, where: str = "image") -> None:
     if height < 1 or width < 1:
         raise ImageError(f"{where} is empty ({width}x{height} pixels); paint or load a sketch first.")
-    if max(height, width) > MAX_SIDE or height * width > MAX_PIXELS:
+    if not fits(height, width):
         raise _too_large(where, f"{width}x{height} pixels")
 
 
 def _too_large(where: str, size: str) -> ImageError:
-    return ImageError(
-        f"{where} is {size}, more than NFTGan handles ({MAX_SIDE} px per side, "
-        f"{MAX_PIXELS // 1_000_000} megapixels); scale it down first."
-    )
+    return ImageError(f"{where} is {size}, more than NFTGan handles ({LIMITS}); scale it down first.")
 
 
 def as_rgba(pixels: np.ndarray) -> np.ndarray:

@@ -553,7 +553,7 @@ def check_job(
     fill_hints: bool = True,
 ) -> None:
     """ImageError naming the memory limit when the job would need more (checked before allocating), or
-    when the sketch is empty or larger than NFTGan handles (check_size)."""
+    when the sketch or a result (an upscale: 4x) is empty or larger than NFTGan handles (check_size)."""
     check_size(h, w)
     if size:
         f = size / max(h, w)
@@ -561,9 +561,24 @@ def check_job(
     else:
         th, tw = h, w
     needed, (oh, ow) = job_plan(h, w, infos, size, fill_hints)
+    doing = f"stylizing {tw}x{th} px" + (f" into {ow}x{oh} px" if (oh, ow) != (th, tw) else "")
+    if not imageio.fits(oh, ow):
+        lo, hi = 1, max(th, tw)  # the largest picture side whose results fit (they grow with it)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if imageio.fits(*job_plan(h, w, infos, mid, fill_hints)[1]) else (lo, mid)
+        raise ImageError(
+            f"{doing}: the result is more than NFTGan handles ({imageio.LIMITS}); "
+            + ("turn Upscale off, or " if "upscale" in infos else "")
+            + (
+                f"stylize at {lo} px per side or less (--resize {lo})."
+                if size
+                else f"scale the picture down to {lo} px per side first."
+            )
+        )
     imageio.check_memory(
         needed + extra,
-        f"stylizing {tw}x{th} px" + (f" into {ow}x{oh} px" if (oh, ow) != (th, tw) else ""),
+        doing,
         "Work smaller: scale the sketch down, or stylize at a smaller size (nftgan stylize --resize N)"
         + (", or turn Upscale off." if "upscale" in infos else "."),
     )

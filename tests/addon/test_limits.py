@@ -101,8 +101,37 @@ def test_a_huge_size_is_refused_before_anything_is_allocated(test_models, tmp_pa
         src, "-o", tmp_path / "o.png", "--models", test_models, "--resize", "16384"
     )
     assert rc == 1 and "Traceback" not in err, err
-    assert "16384x12288" in err and "needs about" in err and "NFTGAN_MEMORY_LIMIT" in err
+    assert err.splitlines()[0].endswith(  # 201 MP: beyond NFTGan's limits, whatever the memory
+        "stylizing 16384x12288 px: the result is more than NFTGan handles (16384 px per side, 100 megapixels); "
+        "stylize at 11547 px per side or less (--resize 11547)."
+    ), err
     assert peak < 600, peak
+
+
+def test_an_upscale_larger_than_nftgan_handles_is_refused_before_anything_is_read(test_models, tmp_path):
+    """A picture within the limits whose x4 result is not (4097 px -> 16388 px per side): one line naming the
+    result, the limit and the way out, whatever the memory limit, and no output."""
+    src = white_png(tmp_path / "wide.png", 4097, 8)
+    out = tmp_path / "o.png"
+    args = (
+        "-o",
+        out,
+        "--models",
+        test_models,
+        "--colorize",
+        "none",
+        "--style",
+        "none",
+        "--upscale",
+        "upscale",
+    )
+    rc, err, peak = stylize_process(src, *args, limit="1000G")
+    assert rc == 1 and "Traceback" not in err, err
+    assert (
+        "stylizing 4097x8 px into 16388x32 px: the result is more than NFTGan handles (16384 px per side, "
+        "100 megapixels); turn Upscale off, or scale the picture down to 4096 px per side first." in err
+    ), err
+    assert peak < 600 and not out.exists(), peak
 
 
 def test_the_memory_estimate_covers_what_a_job_really_takes(colorize_model, stylize_model, upscale_model):

@@ -269,6 +269,36 @@ def test_upscale_alone_enlarges_the_picture_as_given(upscale_model, monkeypatch)
     assert msg.endswith(", or turn Upscale off."), msg
 
 
+def test_a_result_larger_than_nftgan_handles_is_refused_up_front(upscale_model, stylize_model, monkeypatch):
+    """check_size holds for the result too, not only the picture: Upscale alone on a 4096² result would make
+    16384² (268 MP), which only the memory limit stopped, with a memory message. Refused first, at any
+    memory limit, in one line naming the result, the limit and the way out (the largest picture that fits);
+    a picture that fits (2500² -> 10000², 100 MP; 4096 x 8 -> 16384 x 32) is not refused."""
+    monkeypatch.setenv("NFTGAN_MEMORY_LIMIT", "1000G")
+    up = describe_model(upscale_model)
+    pipeline.check_job(2500, 2500, {"upscale": up})
+    pipeline.check_job(8, 4096, {"upscale": up})
+    for (h, w), result, side in (((4096, 4096), "16384x16384", 2500), ((8, 4097), "16388x32", 4096)):
+        with pytest.raises(imageio.ImageError) as err:
+            pipeline.check_job(h, w, {"upscale": up})
+        msg = str(err.value)
+        assert msg == (
+            f"stylizing {w}x{h} px into {result} px: the result is more than NFTGan handles ({imageio.MAX_SIDE} "
+            f"px per side, {imageio.MAX_PIXELS // 1_000_000} megapixels); turn Upscale off, or scale the picture "
+            f"down to {side} px per side first."
+        ), msg
+    # a sketch: the upscale takes the style's work-size image, whatever the sketch's size
+    sty = dataclasses.replace(describe_model(stylize_model), work_size=512)
+    pipeline.check_job(10000, 10000, {"stylize": sty, "upscale": up})
+    # without a work size it follows the sketch; with a size (the CLI's --resize) the way out is a smaller one
+    sty = dataclasses.replace(sty, work_size=0)
+    with pytest.raises(
+        imageio.ImageError,
+        match=r"into 12000x12000 px: .* stylize at 2500 px per side or less \(--resize 2500\)\.$",
+    ):
+        pipeline.check_job(1500, 1500, {"stylize": sty, "upscale": up}, size=3000)
+
+
 def test_a_style_with_a_larger_work_size_restyles_the_colorized_result_at_it(
     colorize_model, stylize_model, upscale_model, monkeypatch
 ):
