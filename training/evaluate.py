@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import IMAGE_EXTS, UNREADABLE, list_images, load_rgb
-from .errors import UserError
+from .errors import ConfigError, UserError
+from .trainer import check_device
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_WEIGHTS_FILE
@@ -535,6 +536,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
     p.add_argument("target", help="folder of ground-truth images (same file names, any image format)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    if args.metric != "paired":
+        try:
+            args.device = check_device(args.device)
+        except ConfigError as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 2
     try:
         result, text = _evaluate(args)
     except EvalError as exc:

@@ -138,26 +138,30 @@ def use_bf16(amp: str, device: torch.device, auto: bool = True) -> bool:
     return amp == "bf16" or (amp == "auto" and auto and native_bf16(device))
 
 
-def _device(cfg: TrainConfig, local_rank: int, world: int) -> torch.device:
-    name = cfg.device
+def check_device(device: str) -> str:
+    """The torch device `--device DEVICE` names ("auto": cuda when available, else cpu), or a ConfigError
+    in one line where torch does not know the name or this PyTorch cannot run it (train and eval)."""
+    name = device
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         kind = torch.device(name).type
     except RuntimeError:  # torch's message lists 20 device types, most of which need a build of their own
-        raise ConfigError(
-            f"--device {cfg.device}: not a device name; use auto, cpu, cuda or cuda:N"
-        ) from None
+        raise ConfigError(f"--device {device}: not a device name; use auto, cpu, cuda or cuda:N") from None
     backend = getattr(torch, kind, None)  # torch.mps, torch.xpu ...: a type this build may not run
     if kind not in ("cpu", "cuda") and not (backend is not None and backend.is_available()):
-        raise ConfigError(f"--device {cfg.device}: this PyTorch has no {kind} device (use --device cpu)")
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: this PyTorch sees no CUDA GPU (use --device cpu)")
+        raise ConfigError(f"--device {device}: this PyTorch has no {kind} device (use --device cpu)")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: this PyTorch sees no CUDA GPU (use --device cpu)")
+    return name
+
+
+def _device(cfg: TrainConfig, local_rank: int, world: int) -> torch.device:
+    dev = torch.device(check_device(cfg.device))
+    if dev.type == "cuda":
         if world > 1:
-            name = f"cuda:{local_rank}"
-        torch.cuda.set_device(torch.device(name))
-    dev = torch.device(name)
+            dev = torch.device(f"cuda:{local_rank}")
+        torch.cuda.set_device(dev)
     use_bf16(cfg.amp, dev)  # a clear error before any work
     if dev.type == "cpu" and world > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))

@@ -3,6 +3,8 @@ the Inception network's weight loading and errors, and the `nftgan eval` command
 
 import json
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -206,6 +208,28 @@ def test_inception_errors_are_actionable(tmp_path, monkeypatch):
     torch.save({"conv.weight": torch.zeros(1)}, other)
     with pytest.warns(UserWarning), pytest.raises(ev.EvalError, match="does not match Inception"):
         ev.load_inception(other)
+
+
+@pytest.mark.parametrize(
+    "device,said",
+    [
+        ("tpu", "--device tpu: not a device name; use auto, cpu, cuda or cuda:N"),
+        ("mps", "--device mps: this PyTorch has no mps device (use --device cpu)"),
+    ],
+)
+def test_eval_device_is_checked_as_train_checks_it(device, said, tmp_path, random_inception_weights):
+    """`nftgan eval fid/kid --device` takes train's one check: with the weights present, a device name torch
+    does not know (tpu) or one this PyTorch lacks (mps) is one line, exit status 2, not torch's traceback."""
+    rng = np.random.default_rng(1)
+    real, fake = (_folder(tmp_path / n, rng, 2, 0.5, size=24) for n in ("real", "fake"))
+    for metric in ("fid", "kid"):
+        argv = ["eval", metric, real, fake, "--inception", random_inception_weights, "--device", device]
+        proc = subprocess.run(
+            [sys.executable, "-m", "nftgan.export.cli", *argv], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 2 and proc.stderr.splitlines() == [f"nftgan eval: error: {said}"], (
+            proc.stderr
+        )
 
 
 @pytest.mark.slow
