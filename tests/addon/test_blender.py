@@ -1176,6 +1176,23 @@ def test_upscale_alone_of_a_large_picture_names_the_memory_it_needs(blender, sce
     assert blender.stylize.current_job() is None and "Big upscaled" not in bpy.data.images
 
 
+def test_upscale_alone_of_a_result_too_large_for_nftgan_says_so(blender, scene, monkeypatch):
+    """A 4096² result x4 would be 16384² (268 MP), beyond NFTGan's 100 MP: refused before the pixels are
+    copied, whatever the memory limit, with the result's size, the limit and the way out."""
+    bpy, props = blender.bpy, scene.nftgan
+    big = bpy.data.images.new("Huge stylized", 4096, 4096)
+    big[blender.images.RESULT_TAG] = "stylize"  # an NFTGan result
+    props.stylize, props.upscale = "NONE", "upscale"
+    monkeypatch.setenv("NFTGAN_MEMORY_LIMIT", "1000G")
+    said = (
+        r"stylizing 4096x4096 px into 16384x16384 px: the result is more than NFTGan handles \(16384 px per "
+        r"side, 100 megapixels\); turn Upscale off, or scale the picture down to 2500 px per side first\."
+    )
+    with pytest.raises(RuntimeError, match=said):
+        bpy.ops.nftgan.stylize(image=big.name)
+    assert blender.stylize.current_job() is None and "Huge upscaled" not in bpy.data.images
+
+
 def test_restyling_a_result_skips_colorize_and_names_its_results_after_the_sketch(blender, scene):
     """Stylize of an image that is an NFTGan result re-colorized a coloured picture, as a line sketch, and named
     the results "Sketch stylized colorized" / "Sketch stylized stylized". A result is in colour already:
