@@ -293,11 +293,12 @@ def match(
     gy = np.clip((np.arange(h) - y0) * GRID // max(1, y1 - y0), 0, GRID - 1)
     gx = np.clip((np.arange(w) - x0) * GRID // max(1, x1 - x0), 0, GRID - 1)
     cells = np.take((gy * GRID).astype(np.int32)[:, None] + gx.astype(np.int32), take)
-    counts = np.bincount(reg.astype(np.int64) * (GRID * GRID) + cells, minlength=m * GRID * GRID)
-    pairs = np.flatnonzero(counts)
+    key = np.multiply(reg, GRID * GRID, dtype=np.int64)
+    key += cells  # (in place: one int64 temporary less)
+    counts = np.bincount(key, minlength=m * GRID * GRID)
+    pairs = np.flatnonzero(counts != 0)  # (nonzero of the int64 counts themselves took 4x as long)
     weight = counts[pairs].astype(np.float64)
     pr, cell = np.divmod(pairs, GRID * GRID)
-    cy, cx = np.divmod(cell, GRID)
     size = np.bincount(pr, weights=weight, minlength=m)
     total = max(size.sum(), 1.0)
     s = index.kind.shape[1]
@@ -311,7 +312,9 @@ def match(
         ((box[:, 2:3] + at * (box[:, 3:] - box[:, 2:3])) * s / index.side).astype(np.int64), s - 1
     )
     pics = index.picture[cand]
-    at = pics[:, None] * (s * s) + my[:, cy] * s + mx[:, cx]  # (k, pairs): flat indices into the pictures
+    # (k, pairs): flat indices into the pictures, each (candidate, cell)'s made once, then one look-up a pair
+    at = (pics[:, None] * (s * s) + my * s)[:, :, None] + mx[:, None, :]
+    at = np.take(at.reshape(k, GRID * GRID), cell, axis=1)
     # (k, pairs, 3) uint8: `encode_lab`'s, tested by code, not decoded (np.take: a quarter of the time of
     # indexing the (M, MAP * MAP, 3) array by two arrays)
     codes = np.take(index.maps.reshape(-1, 3), at, axis=0)
@@ -319,25 +322,28 @@ def match(
     key = pr + m * np.arange(k)[:, None]  # (k, pairs): candidate and shape, ascending (pr is)
     starts = hintfill.runs(key.reshape(-1))  # (each (candidate, shape)'s pairs: one run)
     # the pixels each candidate's picture has over each shape by kind, from the top: coloured (kind > 2),
-    # and not ink (> 1), and not its background (> 0); one pass of sums a run at a time (whole numbers of
-    # pixels: exact in any order, the bincounts' values)
-    w_kind = np.zeros((3, k * m))
-    w_kind[:, key.reshape(-1)[starts]] = np.add.reduceat(
-        np.where(kind > np.array([2, 1, 0], np.uint8)[:, None, None], weight, 0.0).reshape(3, -1),
-        starts,
-        axis=1,
-    )
+    # and not ink (> 1), and not its background (> 0): one bincount by (candidate, shape, kind), then summed
+    # from the top (whole numbers of pixels: exact in any order, the values a sum per kind gave)
+    by = np.bincount(
+        (key * 4 + kind).reshape(-1),
+        weights=np.broadcast_to(weight, key.shape).reshape(-1),
+        minlength=k * m * 4,
+    ).reshape(k * m, 4)
+    w_kind = np.empty((3, k * m))
+    w_kind[0] = by[:, 3]
+    np.add(by[:, 2], w_kind[0], out=w_kind[1])
+    np.add(by[:, 1], w_kind[1], out=w_kind[2])
     w_cols, w_ok, w_in = w_kind.reshape(3, k, m)
     share = np.divide(w_cols, size, out=np.zeros((k, m)), where=size > 0)
     fit = sim[cand] + PAPERLESS * (np.minimum(share / COLOURED, 1.0) @ size) / total
-    shapes, oks, cols = kind > 0, kind > 1, kind > 2  # (not its background; not ink; not pale grey either)
     # a shape a picture covers (COVERED of it on the picture's shapes, not its background) takes the coloured
     # pixels under it, or (mostly white or grey there: an eye, a clock's face) the others
     covered = w_in >= COVERED * size
     use_col, has_ok = w_cols >= COLOURED * w_in, w_ok > 0
-    keep = covered.reshape(-1)[key] & np.where(
-        use_col.reshape(-1)[key], cols, np.where(has_ok.reshape(-1)[key], oks, shapes)
-    )
+    # (the kind its pixels must be above, per candidate and shape: 2 coloured, 1 not ink, 0 not its background,
+    # 3 none where it does not cover the shape; one look-up a pair)
+    above = np.where(covered, np.where(use_col, 2, np.where(has_ok, 1, 0)), 3).astype(np.uint8)
+    keep = kind > np.take(above.reshape(-1), key)
     order = np.argsort(
         -(fit + CONSENSUS * _agreement(key, keep, weight, codes, size, k, m, starts)), kind="stable"
     )
@@ -359,6 +365,7 @@ def match(
             break
     if inside is not None:
         apart = _set_apart(out, inside, src, pr, weight, codes, kind, size)
+        cy, cx = np.divmod(cell, GRID)  # (the pairs' cells' rows and columns)
         _alike(out, inside, apart, pr, weight, cy, cx, size)
     return Match(np.concatenate([out, tops(out)[None]]), str(index.names[pics[order[0]]]), float(fit.max()))
 
