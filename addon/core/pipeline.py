@@ -623,8 +623,9 @@ def line_layer(x: np.ndarray, hi_lo: tuple | None = None) -> np.ndarray:
         hi *= 0.5
         lo *= 0.5
         out = layer[top : top + band]
-        out.fill(1.0)  # black (hi <= 1e-6): fully grey
-        np.divide(lo, hi, out=out, where=hi > 1e-6)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (a divide with where= took twice as long)
+            np.divide(lo, hi, out=out)
+        out[~(hi > 1e-6)] = 1.0  # black: fully grey
         hi -= 1.0  # -(1 - hi): darkness, negated
         out *= hi
         out += 1.0  # 1 - darkness x greyness
@@ -773,20 +774,23 @@ def _shift_ahead(
             tuple(t[y0:y1] for t in imageio.bilinear_taps(x.shape[1], labels.shape[0])),
             tuple(t[x0:x1] for t in imageio.bilinear_taps(x.shape[2], labels.shape[1])),
         )
-    inside = lab.astype(np.intp)  # (the means leave out the lines' soft edges)
+    inside = lab.copy()  # (the means leave out the lines' soft edges)
     inside[edge] = 0
-    inside = _pick(inside, sel).reshape(-1)  # (bincount's index type: no conversion on the output side)
+    # (lab's type, uint8 below 255 regions: bincount takes the run starts' labels alone, and intp was 8x
+    # the bytes in each pass over it)
+    inside = _pick(inside, sel).reshape(-1)
     runs = hintfill.runs(inside)
     count = hintfill.counts(inside, n + 1, runs)
     mean_in = _region_sums(inside, runs, fy_in.reshape(-1), n + 1) / np.maximum(count, 1)
     fixed = count == 0
     fixed[0] = True
     half = 0.5 * hintfill.counts(lab, n + 1) if n and (paper is not None or sky is not None) else None
+    # (np.where, not lab[paper]: the pixels left out count as line, label 0, which is fixed already)
     if paper is not None and n:  # the open paper: the style's own lightness (its bevels beside the drawing)
-        fixed |= hintfill.counts(lab[paper], n + 1) > half
+        fixed |= hintfill.counts(np.where(paper, lab, 0), n + 1) > half
     cap = None
     if sky is not None and n:
-        mostly = hintfill.counts(lab[sky], n + 1) > half
+        mostly = hintfill.counts(np.where(sky, lab, 0), n + 1) > half
         mostly &= ~fixed
         if mostly.any():
             # how much of each pixel is such a region (a line's soft edge in part, as the offsets), at the box
@@ -861,7 +865,8 @@ def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray,
     # (the layer on a padded copy, -1 on the lines and off the canvas: one look per neighbour)
     stride = w + 2
     val = np.full((h + 2, stride), -1.0, np.float32)
-    np.copyto(val[1:-1, 1:-1], layer, where=~line)
+    val[1:-1, 1:-1] = layer
+    val[1:-1, 1:-1][line] = -1.0  # (a masked copyto of the rest took a third longer)
     val = val.reshape(-1)
     own = soft[at]
     pad = own + 2 * (own // w) + (stride + 1)  # ((y + 1) * stride + x + 1)
@@ -1021,11 +1026,24 @@ def _rim_layers(
     # the open paper's side of every line: the open background past the lines' 1 px edges at the labels' size,
     # into the clear pixels nearer the line and RIM_EDGE px into its anti-aliased edge, never across its dark
     # middle (a shape's side of its outline is no part of it), RIM_BAND px out from the line
-    side = open_ & ~on & clear
-    for i in range(
-        RIM_SIDE + RIM_EDGE
-    ):  # (4-connected: never between the pixels of a diagonal line's middle)
-        side |= _cross(side) & on & (clear if i < RIM_SIDE else light)
+    # (4-connected: never between the pixels of a diagonal line's middle; on copies padded 1 px, flat: a step
+    # is four shifted ORs of the rows end to end and the pixels it may take, with no mask copied)
+    hh, stride = on.shape[0], on.shape[1] + 2
+    pad = np.zeros((3, hh + 2, stride), bool)  # the side, and the pixels the first and last steps may take
+    np.logical_and(open_, ~on, out=pad[0, 1:-1, 1:-1])
+    pad[0, 1:-1, 1:-1] &= clear
+    np.logical_and(on, clear, out=pad[1, 1:-1, 1:-1])
+    np.logical_and(on, light, out=pad[2, 1:-1, 1:-1])
+    flat = pad.reshape(3, -1)
+    s, inner = flat[0], slice(stride, -stride)
+    grown = np.empty(len(s) - 2 * stride, bool)  # (centred on the padded rows 1..h)
+    for i in range(RIM_SIDE + RIM_EDGE):
+        np.logical_or(s[: -2 * stride], s[2 * stride :], out=grown)  # above, below
+        grown |= s[stride - 1 : -stride - 1]  # left
+        grown |= s[stride + 1 : len(s) - stride + 1]  # right
+        grown &= flat[1 if i < RIM_SIDE else 2, inner]
+        s[inner] |= grown
+    side = pad[0, 1:-1, 1:-1]
     side &= hintfill.grow(drawn, RIM_BAND + 1)
     side &= ~thick
     band = np.zeros_like(side)
@@ -1085,16 +1103,6 @@ def _rim_layers(
         fl = colour.lab_f(x[:, ly, lx], 0.5, 0.5)
         colours = (ly, lx, fl[0] - fl[1], fl[2] - fl[1])
     return at, shade, weight, n, colours
-
-
-def _cross(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool `mask` grown by its 4 neighbours (up, down, left, right), a new array."""
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= mask[:, :-1]
-    out[:, :-1] |= mask[:, 1:]
-    return out
 
 
 def _rimless(fy: np.ndarray, rg: Regions, f: np.ndarray | None = None) -> np.ndarray:
@@ -1374,7 +1382,12 @@ def _weight_of(drawing: np.ndarray) -> np.ndarray:
     near = hintfill.grow(drawing, PAPER_MARGIN[0] + r)
     # the share of far paper around each pixel (edges repeated: the canvas edge cuts no ramp into the paper)
     t = _box_share(~near, r)
-    return t * t * (3.0 - 2.0 * t)
+    # t * t * (3.0 - 2.0 * t), in place: the same operations in the same order, two whole-plane temporaries less
+    s = 2.0 * t
+    np.subtract(3.0, s, out=s)
+    t *= t
+    t *= s
+    return t
 
 
 def _box_share(mask: np.ndarray, r: int) -> np.ndarray:
