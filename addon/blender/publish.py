@@ -366,7 +366,10 @@ def start(context, image_name: str = "") -> None:
     backend = make_backend(kind, context)
     source = images.image_data(image)
     sketch = bpy.data.images.get(str(image.get("nftgan_source", "")))
-    if sketch is not None and (sketch == image or sketch.type == "RENDER_RESULT"):  # (Stylize Render's)
+    # (Stylize Render's, or made of another NFTGan result, in colour already: of no sketch)
+    if sketch is not None and (
+        sketch == image or sketch.type == "RENDER_RESULT" or sketch.get(images.RESULT_TAG)
+    ):
         sketch = None
     # what the result was made from, to compare with the sketch as the next step reads it (results made before
     # NFTGan recorded that: taken to be the same); drawn on in between, it differs, and no sketch is named

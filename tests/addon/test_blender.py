@@ -1240,6 +1240,30 @@ def test_restyling_a_result_skips_colorize_and_names_its_results_after_the_sketc
     assert "skipped" not in runtime_said(blender)
 
 
+def test_a_restyled_result_is_published_without_a_source_sketch(blender, scene, tmp_path):
+    """A result made of another NFTGan result (Stylize of "Sketch colorized": Colorize skipped) was published
+    with that coloured picture's CID as the token's "Source sketch", for good. It was made of no sketch, as
+    Stylize Render's result: no Source sketch. The sketch's own result still names its sketch."""
+    bpy = blender.bpy
+    _house_stylized(blender)
+    assert bpy.ops.nftgan.stylize(image="Sketch colorized") == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    prefs = blender.preferences.get()
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", str(tmp_path)
+    traits = {}
+    try:
+        for name in ("Sketch stylized", "Sketch stylized.001"):
+            scene.nftgan_publish.token_name = name
+            assert bpy.ops.nftgan.publish(image=name) == {"FINISHED"}
+            (job,) = [j for j in finish(blender) if j.label.startswith("Publish")]
+            meta = json.loads((tmp_path / f"{job.result.metadata_cid}.json").read_text())
+            traits[name] = {a["trait_type"]: a["value"] for a in meta["attributes"]}
+    finally:
+        prefs.publish_offline_folder = ""
+    assert "Source sketch" in traits["Sketch stylized"]
+    assert "Source sketch" not in traits["Sketch stylized.001"], traits["Sketch stylized.001"]
+
+
 def test_stylize_render_and_publishing_the_render_without_a_camera_say_so(blender, scene, tmp_path):
     """Stylize Render (and Publish of the Render Result) in a scene Blender cannot render, here one without a
     camera: the error was Blender's render operator's Python traceback, 20 lines ending "RuntimeError: Error:
