@@ -352,7 +352,8 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             what = ", ".join(f"{n!r} {size}" for n, size in zip(written, sizes, strict=True)) + " ("
         line = f"NFTGan wrote {what}{seconds:.1f} s; {provenance.describe(records)})"
         if meta["uid"] is not None and sketch is None:
-            line += f" (the sketch '{meta['name']}' was deleted meanwhile; the results are kept)"
+            what = "image" if meta["coloured"] else "sketch"  # (a result restyled is no sketch)
+            line += f" (the {what} '{meta['name']}' was deleted meanwhile; the results are kept)"
         notes = []
         if turned != 1:
             notes.append(

@@ -1240,6 +1240,19 @@ def test_restyling_a_result_skips_colorize_and_names_its_results_after_the_sketc
     assert "skipped" not in runtime_said(blender)
 
 
+def test_a_result_deleted_while_restyled_is_not_called_a_sketch(blender, scene):
+    """The result being restyled, deleted before its job's results are written: the report called it "the sketch
+    'Sketch colorized'", which it is not (a picture in colour already, restyled without Colorize)."""
+    bpy = blender.bpy
+    _house_stylized(blender)
+    assert bpy.ops.nftgan.stylize(image="Sketch colorized") == {"FINISHED"}
+    bpy.data.images.remove(bpy.data.images["Sketch colorized"])  # (before the main thread writes the results)
+    assert [j.state for j in finish(blender)] == ["done"]
+    said = runtime_said(blender)
+    assert "(the image 'Sketch colorized' was deleted meanwhile; the results are kept)" in said, said
+    assert "sketch 'Sketch colorized'" not in said
+
+
 def test_a_restyled_result_is_published_without_a_source_sketch(blender, scene, tmp_path):
     """A result made of another NFTGan result (Stylize of "Sketch colorized": Colorize skipped) was published
     with that coloured picture's CID as the token's "Source sketch", for good. It was made of no sketch, as
