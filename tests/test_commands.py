@@ -247,9 +247,9 @@ MISTAKES = [
         "--device tpu: not a device",
     ),
     (
-        ["train", "pix2pix", "--data", "pics", "--out", "run", "--device", "mps"],
+        ["train", "pix2pix", "--data", "pics", "--out", "run", "--device", "xla"],
         2,
-        "--device mps: this PyTorch",
+        "--device xla: this PyTorch",
     ),
     (["export", "run", "-o", "m.onnx", "--direction", "up"], 2, "argument --direction: invalid choice: 'up'"),
 ]

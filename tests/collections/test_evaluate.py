@@ -214,12 +214,13 @@ def test_inception_errors_are_actionable(tmp_path, monkeypatch):
     "device,said",
     [
         ("tpu", "--device tpu: not a device name; use auto, cpu, cuda or cuda:N"),
-        ("mps", "--device mps: this PyTorch has no mps device (use --device cpu)"),
+        ("xla", "--device xla: this PyTorch has no xla device (use --device cpu)"),
     ],
 )
 def test_eval_device_is_checked_as_train_checks_it(device, said, tmp_path, random_inception_weights):
     """`nftgan eval fid/kid --device` takes train's one check: with the weights present, a device name torch
-    does not know (tpu) or one this PyTorch lacks (mps) is one line, exit status 2, not torch's traceback."""
+    does not know (tpu) or one this PyTorch lacks (xla: no build has it without torch_xla, where mps
+    would pass on an Apple-silicon Mac) is one line, exit status 2, not torch's traceback."""
     rng = np.random.default_rng(1)
     real, fake = (_folder(tmp_path / n, rng, 2, 0.5, size=24) for n in ("real", "fake"))
     for metric in ("fid", "kid"):

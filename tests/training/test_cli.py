@@ -204,3 +204,29 @@ def test_resume_from_a_checkpoint_file_or_the_checkpoints_folder_goes_on_in_the_
     rc, text = run(["--resume", str(lone), "--steps", "6"], capsys)
     assert rc == 2 and f"--init {lone}" in text and "Traceback" not in text, text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "p", "run"]
+
+
+@pytest.mark.parametrize(
+    "gpus,device,said",
+    [
+        (1, "cuda:1", "--device cuda:1: this computer has 1 CUDA GPU (cuda:0)"),
+        (2, "cuda:5", "--device cuda:5: this computer has 2 CUDA GPUs (cuda:0 to cuda:1)"),
+        (2, "cuda:1", None),
+        (2, "cuda", None),
+    ],
+)
+def test_a_cuda_index_past_the_gpus_is_one_line(gpus, device, said, monkeypatch):
+    """`--device cuda:N` with N past the GPUs this computer has is said up front, not left to
+    torch.cuda.set_device's traceback. No GPU is lent to this machine: torch is told how many there are."""
+    import torch
+    from nftgan.training.errors import ConfigError
+    from nftgan.training.trainer import check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    if said is None:
+        assert check_device(device) == device
+    else:
+        with pytest.raises(ConfigError) as err:
+            check_device(device)
+        assert str(err.value) == said
