@@ -1240,6 +1240,23 @@ def test_restyling_a_result_skips_colorize_and_names_its_results_after_the_sketc
     assert "skipped" not in runtime_said(blender)
 
 
+def published_traits(blender, scene, folder, names) -> dict:
+    """{name: {trait: value}} of each image of `names` published with the Offline backend into `folder`."""
+    prefs = blender.preferences.get()
+    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", str(folder)
+    traits = {}
+    try:
+        for name in names:
+            scene.nftgan_publish.token_name = name
+            assert blender.bpy.ops.nftgan.publish(image=name) == {"FINISHED"}
+            (job,) = [j for j in finish(blender) if j.label.startswith("Publish")]
+            meta = json.loads((folder / f"{job.result.metadata_cid}.json").read_text())
+            traits[name] = {a["trait_type"]: a["value"] for a in meta["attributes"]}
+    finally:
+        prefs.publish_offline_folder = ""
+    return traits
+
+
 def test_a_result_deleted_while_restyled_is_not_called_a_sketch(blender, scene):
     """The result being restyled, deleted before its job's results are written: the report called it "the sketch
     'Sketch colorized'", which it is not (a picture in colour already, restyled without Colorize)."""
@@ -1261,18 +1278,7 @@ def test_a_restyled_result_is_published_without_a_source_sketch(blender, scene, 
     _house_stylized(blender)
     assert bpy.ops.nftgan.stylize(image="Sketch colorized") == {"FINISHED"}
     assert [j.state for j in finish(blender)] == ["done"]
-    prefs = blender.preferences.get()
-    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", str(tmp_path)
-    traits = {}
-    try:
-        for name in ("Sketch stylized", "Sketch stylized.001"):
-            scene.nftgan_publish.token_name = name
-            assert bpy.ops.nftgan.publish(image=name) == {"FINISHED"}
-            (job,) = [j for j in finish(blender) if j.label.startswith("Publish")]
-            meta = json.loads((tmp_path / f"{job.result.metadata_cid}.json").read_text())
-            traits[name] = {a["trait_type"]: a["value"] for a in meta["attributes"]}
-    finally:
-        prefs.publish_offline_folder = ""
+    traits = published_traits(blender, scene, tmp_path, ("Sketch stylized", "Sketch stylized.001"))
     assert "Source sketch" in traits["Sketch stylized"]
     assert "Source sketch" not in traits["Sketch stylized.001"], traits["Sketch stylized.001"]
 
@@ -2171,17 +2177,6 @@ def test_a_sketch_named_render_and_stylize_render_keep_their_own_results(blender
     assert tuple(bpy.data.images["Render stylized"].size) == (256, 256)
     assert tuple(bpy.data.images["Render stylized.001"].size) == (48, 32)
     assert blender.stylize.newest_result("Render") == bpy.data.images["Render stylized"]  # Apply to Material
-    prefs = blender.preferences.get()
-    prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", str(tmp_path)
-    traits = {}
-    try:
-        for name in ("Render stylized", "Render stylized.001"):
-            scene.nftgan_publish.token_name = name
-            assert bpy.ops.nftgan.publish(image=name) == {"FINISHED"}
-            (job,) = [j for j in finish(blender) if j.label.startswith("Publish")]
-            meta = json.loads((tmp_path / f"{job.result.metadata_cid}.json").read_text())
-            traits[name] = {a["trait_type"]: a["value"] for a in meta["attributes"]}
-    finally:
-        prefs.publish_offline_folder = ""
+    traits = published_traits(blender, scene, tmp_path, ("Render stylized", "Render stylized.001"))
     assert "Source sketch" in traits["Render stylized"]  # the sketch "Render"'s CID: only its own results
     assert "Source sketch" not in traits["Render stylized.001"]

@@ -45,6 +45,10 @@ def lab_of(rgba: np.ndarray) -> np.ndarray:
     return colour.lab(np.ascontiguousarray(rgba[::-1, :, :3].transpose(2, 0, 1)))
 
 
+def lab_of_rgb(rgb):
+    return colour.lab(np.array(rgb, np.float32).reshape(3, 1) / 255)[:, 0]
+
+
 def the_face(px: np.ndarray) -> np.ndarray:
     """(H, W) bool, top-down: the face's skin (the region round the canvas's centre, off its lines by 4 px)."""
     x = pipeline.to_model_space(px)
@@ -466,9 +470,6 @@ def test_a_shape_takes_the_colour_its_similar_pictures_agree_on_not_the_odd_near
         got = exemplar.match(p.line, p.auto.idx, p.auto.reg, p.auto.m, idx)
         return got.colours[:3, r]
 
-    def lab_of_rgb(rgb):
-        return colour.lab(np.array(rgb, np.float32).reshape(3, 1) / 255)[:, 0]
-
     got = colour_of_the_circle()
     assert np.linalg.norm(got - lab_of_rgb(red)) < 10, got
     monkeypatch.setattr(exemplar, "CONSENSUS", 0.0)
@@ -528,6 +529,31 @@ def square(x0, y0, x1, y1) -> list:
     return [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
 
 
+def one_picture_index(tmp_path, a, truth):
+    """An exemplar index of one picture: the sketch `a` and its true colours `truth` (top-down, uint8 RGB)."""
+    train = tmp_path / "data" / "colorize" / "train"
+    for sub, img in (("A", a), ("B", truth)):
+        (train / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(train / sub / "test__wall__ink.png")
+    out = tmp_path / "exemplars.npz"
+    assert exemplar_index.main(["--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    return exemplar.load(out)
+
+
+def planned(strokes):
+    """(the fill plan of an N px sketch of `strokes`, shape(x, y): the plan's shape at canvas point x, y up)."""
+    px = np.ones((N, N, 4), np.float32)
+    imageio.draw_strokes(px, strokes, width=N / 110)
+    x = pipeline.to_model_space(px)
+    p = hintfill.prepare(x, pipeline.line_layer(x))
+    at = p.labels.reshape(-1)[p.auto.idx]
+
+    def shape(cx, cy):
+        return int(np.bincount(p.auto.reg[at == p.labels[int((1 - cy) * N), int(cx * N)]]).argmax())
+
+    return p, shape
+
+
 @pytest.mark.parametrize("picture", ["window", "plain"])
 def test_a_shape_drawn_inside_another_is_set_apart_from_it(tmp_path, picture):
     """A door drawn in a wall, without dabs (the demo house's door came out the wall's yellow, session 29): the
@@ -547,23 +573,9 @@ def test_a_shape_drawn_inside_another_is_set_apart_from_it(tmp_path, picture):
     if picture == "window":
         truth[regions == regions[int(0.35 * n), int(0.35 * n)]] = blue  # (top-down: the window)
     truth[a.max(axis=2) < 128] = 0
-    train = tmp_path / "data" / "colorize" / "train"
-    for sub, img in (("A", a), ("B", truth)):
-        (train / sub).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(train / sub / "test__wall__ink.png")
-    out = tmp_path / "exemplars.npz"
-    assert exemplar_index.main(["--data", str(tmp_path / "data"), "--out", str(out)]) == 0
-    idx = exemplar.load(out)
+    idx = one_picture_index(tmp_path, a, truth)
     # the sketch: the wall with a door at its bottom right, standing on its bottom line
-    px = np.ones((N, N, 4), np.float32)
-    imageio.draw_strokes(px, [wall, [(0.55, 0.15), (0.55, 0.45), (0.75, 0.45), (0.75, 0.15)]], width=N / 110)
-    x = pipeline.to_model_space(px)
-    p = hintfill.prepare(x, pipeline.line_layer(x))
-    at = p.labels.reshape(-1)[p.auto.idx]
-
-    def shape(cx, cy):  # (the plan's shape at canvas point x, y up)
-        return int(np.bincount(p.auto.reg[at == p.labels[int((1 - cy) * N), int(cx * N)]]).argmax())
-
+    p, shape = planned([wall, [(0.55, 0.15), (0.55, 0.45), (0.75, 0.45), (0.75, 0.15)]])
     wall_r, door_r = shape(0.3, 0.3), shape(0.65, 0.3)
     assert exemplar.nested(p.line, p.auto)[[wall_r, door_r]].tolist() == [-1, wall_r]
     got = exemplar.match_objects(
@@ -579,9 +591,6 @@ def test_a_shape_drawn_inside_another_is_set_apart_from_it(tmp_path, picture):
         p.line, p.auto.idx, p.auto.reg, p.auto.m, idx, take_mask=p.auto.take
     ).colours
 
-    def lab_of_rgb(rgb):
-        return colour.lab(np.array(rgb, np.float32).reshape(3, 1) / 255)[:, 0]
-
     assert np.linalg.norm(before[:3, door_r] - lab_of_rgb(red)) < 10  # (as before: the wall's red)
     assert np.linalg.norm(got[:3, wall_r] - lab_of_rgb(red)) < 10
     if picture == "window":
@@ -591,10 +600,10 @@ def test_a_shape_drawn_inside_another_is_set_apart_from_it(tmp_path, picture):
         assert np.linalg.norm(got[:3, door_r] - want) < 10, got[:3, door_r]
 
 
-def test_the_demo_houses_door_and_windows_stand_apart_from_its_wall():
-    """The demo house without dabs through the pipeline, the shipped colorize model and index (a 1024 px canvas,
-    as docs/default_styles.png shows it): its door and windows came out the wall's yellow (the house icon it
-    matches has its own door and window elsewhere); now each is 15 dE or more from the wall."""
+@pytest.fixture(scope="module")
+def house_medians():
+    """median(x, y): the L*a*b* median of the demo house's region at canvas point x, y up (12 px off its lines),
+    colorized without dabs by the shipped model at 1024 px, as docs/default_styles.png shows it."""
     from tools.demo import house
 
     n = 1024
@@ -603,32 +612,29 @@ def test_the_demo_houses_door_and_windows_stand_apart_from_its_wall():
     labels = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(px)) < hintfill.LINE)[0]
     c = lab_of(res)
 
-    def median(x, y):  # (of the region at canvas point x, y up, 12 px off its lines)
+    def median(x, y):
         r = labels[int((1 - y) * n), int(x * n)]
         return np.median(c[:, (labels == r) & ~hintfill.grow(labels != r, 12)], axis=1)
 
+    return median
+
+
+def test_the_demo_houses_door_and_windows_stand_apart_from_its_wall(house_medians):
+    """The demo house without dabs through the pipeline, the shipped colorize model and index (a 1024 px canvas,
+    as docs/default_styles.png shows it): its door and windows came out the wall's yellow (the house icon it
+    matches has its own door and window elsewhere); now each is 15 dE or more from the wall."""
+    median = house_medians
     wall = median(0.25, 0.2)
     for part, at in (("door", (0.40, 0.2)), ("window", (0.26, 0.365)), ("window", (0.54, 0.365))):
         assert np.linalg.norm(median(*at) - wall) >= exemplar.AGREE, (part, median(*at), wall)
 
 
-def test_the_demo_houses_two_windows_take_one_colour():
+def test_the_demo_houses_two_windows_take_one_colour(house_medians):
     """The demo house without dabs (as in the test above): its two windows, drawn alike in the wall, came out
     one dark red (set apart from the wall: the picture's wall under it) and one orange (the picture's own colour
     under it, session 29). Look-alike shapes set in the same shape take one colour (`exemplar._alike`): the
     picture's own, within a few dE; the door, not alike, stays apart from both."""
-    from tools.demo import house
-
-    n = 1024
-    px = house(n, dabs=False)
-    res = pipeline.run(px, models={"colorize": str(SHIPPED)}, threads=1)["colorize"]
-    labels = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(px)) < hintfill.LINE)[0]
-    c = lab_of(res)
-
-    def median(x, y):  # (of the region at canvas point x, y up, 12 px off its lines)
-        r = labels[int((1 - y) * n), int(x * n)]
-        return np.median(c[:, (labels == r) & ~hintfill.grow(labels != r, 12)], axis=1)
-
+    median = house_medians
     left, right, door, wall = median(0.26, 0.365), median(0.54, 0.365), median(0.40, 0.2), median(0.25, 0.2)
     assert np.linalg.norm(left - right) < 5, (left, right)
     assert np.linalg.norm(left - wall) >= exemplar.AGREE, (left, wall)
@@ -656,31 +662,14 @@ def test_look_alike_shapes_in_one_shape_take_one_colour(tmp_path, under):
     top = int(0.3 * n) if under == "all" else int(0.44 * n)  # (the right window: rows 0.3 n .. 0.5 n)
     truth[top : int(0.5 * n), int(0.6 * n) : int(0.75 * n)] = green
     truth[a.max(axis=2) < 128] = 0
-    train = tmp_path / "data" / "colorize" / "train"
-    for sub, img in (("A", a), ("B", truth)):
-        (train / sub).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(train / sub / "test__wall__ink.png")
-    out = tmp_path / "exemplars.npz"
-    assert exemplar_index.main(["--data", str(tmp_path / "data"), "--out", str(out)]) == 0
-    idx = exemplar.load(out)
-    px = np.ones((N, N, 4), np.float32)
-    imageio.draw_strokes(px, [wall, left, right], width=N / 110)
-    x = pipeline.to_model_space(px)
-    p = hintfill.prepare(x, pipeline.line_layer(x))
-    at = p.labels.reshape(-1)[p.auto.idx]
-
-    def shape(cx, cy):  # (the plan's shape at canvas point x, y up)
-        return int(np.bincount(p.auto.reg[at == p.labels[int((1 - cy) * N), int(cx * N)]]).argmax())
-
+    idx = one_picture_index(tmp_path, a, truth)
+    p, shape = planned([wall, left, right])
     wall_r, left_r, right_r = shape(0.3, 0.3), shape(0.32, 0.6), shape(0.68, 0.6)
     inside = exemplar.nested(p.line, p.auto)
     assert inside[[left_r, right_r]].tolist() == [wall_r, wall_r]
     got = exemplar.match_objects(
         p.line, p.auto.idx, p.auto.reg, p.auto.m, idx, take_mask=p.auto.take, inside=inside
     ).colours
-
-    def lab_of_rgb(rgb):
-        return colour.lab(np.array(rgb, np.float32).reshape(3, 1) / 255)[:, 0]
 
     assert np.linalg.norm(got[:3, wall_r] - lab_of_rgb(red)) < 10
     assert np.linalg.norm(got[:3, left_r] - lab_of_rgb(blue)) < 10, got[:3, left_r]
