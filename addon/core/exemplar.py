@@ -390,23 +390,30 @@ def nested(line: np.ndarray, plan) -> np.ndarray:
     on = on.reshape(-1)
     if m < 2 or on.size != ids.size:
         return np.full(m, -1)
-    size = np.bincount(ids.reshape(-1) + 1, minlength=m + 1)[1:]  # (the shapes' cells)
-    ids = ids.reshape(-1).astype(np.int32)
+    ids = ids.reshape(-1).astype(np.intp)
     ids[ids < 0] = m  # (the paper: m; the lines: -1)
+    size = np.bincount(ids, minlength=m + 1)[:m]  # (the shapes' cells)
     at = np.flatnonzero(on)
     ids[at] = -1
     ys, xs = np.divmod(at, w)
     r = REACH
-    near = np.empty((4, len(ys)), np.int32)
+    near = np.empty((4, len(ys)), np.intp)
     rows = ys * w  # (across each line pixel each way along its row and its column, clipped at the edge)
     np.take(ids, rows + np.minimum(xs + r, w - 1), out=near[0])
     np.take(ids, rows + np.maximum(xs - r, 0), out=near[1])
     np.take(ids, np.minimum(ys + r, h - 1) * w + xs, out=near[2])
     np.take(ids, np.maximum(ys - r, 0) * w + xs, out=near[3])
     hi = np.maximum.reduce(near)
-    lo = np.minimum.reduce(near.view(np.uint32)).astype(np.int64)  # (a line's -1 as uint32: above all)
+    lo = np.minimum.reduce(near.view(np.uintp)).view(np.intp)  # (a line's -1 as unsigned: above all)
     ok = (lo < hi) & (hi >= 0)
-    key, count = np.unique(lo[ok] * (m + 1) + hi[ok], return_counts=True)  # (the contacts, by pair)
+    # (the contacts, by pair: counted in a table of all pairs where it is small, not sorted)
+    key = lo[ok] * (m + 1) + hi[ok]
+    if (m + 1) ** 2 <= 8 * len(key) + 4096:
+        count = np.bincount(key, minlength=(m + 1) ** 2)
+        key = np.flatnonzero(count)
+        count = count[key]
+    else:
+        key, count = np.unique(key, return_counts=True)
     a, b = np.divmod(key, m + 1)  # (a < b; b == m: the paper)
     total = np.bincount(a, count, m + 1) + np.bincount(b, count, m + 1)
     two = b < m  # (each shape's contacts with another shape, the most first)
@@ -486,20 +493,34 @@ def _alike(out, inside, apart, pr, weight, cy, cx, size) -> None:
 def _other(codes, weight, than, least) -> np.ndarray | None:
     """CIELAB (3,): the main colour of a picture's pixels (`codes`, `weight`: `match`'s) other than `than`
     (AGREE dE or more from it): the weighted median of those within AGREE of the fullest CIELAB cell (AGREE a
-    side) of them, when they weigh `least` or more; else None."""
-    lab = decode_lab(codes)
-    use = np.linalg.norm(lab - than[:, None], axis=0) >= AGREE
-    if weight[use].sum() < least:
+    side) of them, when they weigh `least` or more; else None. (Per code, not per pixel: each channel's squared
+    distance and cell from a table of its 256 codes, summed as `np.linalg.norm` sums them: the same values.)"""
+    c = codes.T
+    sq = np.square(_CODES - than[:, None])
+    use = np.sqrt(sq[0][c[0]] + sq[1][c[1]] + sq[2][c[2]]) >= AGREE
+    w = weight[use]
+    if w.sum() < least:
         return None
-    cell = np.floor(lab[:, use] / AGREE).astype(np.int64) + 16  # (L*, a*, b* / AGREE: 0..32)
-    keys, inv = np.unique((cell[0] * 33 + cell[1]) * 33 + cell[2], return_inverse=True)
-    best = keys[np.argmax(np.bincount(inv, weights=weight[use]))]
+    c = c[:, use]
+    key = _CELL[0][c[0]] + _CELL[1][c[1]] + _CELL[2][c[2]]  # (L*, a*, b* / AGREE: 0..32; by 33 * 33, 33, 1)
+    lo = key.min()  # (the keys from the least: the fullest's sum and, among equals, the least, as before)
+    best = lo + np.argmax(np.bincount(key - lo, weights=w))
     centre = (np.array([best // (33 * 33), best // 33 % 33, best % 33]) - 16 + 0.5) * AGREE
-    near = np.flatnonzero(use)[np.linalg.norm(lab[:, use] - centre[:, None], axis=0) < AGREE]
+    sq = np.square(_CODES - centre[:, None])  # (float64, as the picture's values less the centre were)
+    near = np.flatnonzero(use)[np.sqrt(sq[0][c[0]] + sq[1][c[1]] + sq[2][c[2]]) < AGREE]
     if weight[near].sum() < least:
         return None
-    got = _weighted_median(np.zeros(len(near), np.int64), codes[near], weight[near], 1)
-    return decode_lab(got.astype(np.uint8))[:, 0]
+    # (their weighted median code per channel, `_weighted_median`'s for one region: the first code whose running
+    # weight reaches half the total; whole weights, exact)
+    cum = np.bincount((codes[near] + _CHANNEL).reshape(-1), weights=np.repeat(weight[near], 3), minlength=768)
+    cum = np.cumsum(cum.reshape(3, 256), axis=1)
+    got = np.count_nonzero(cum < cum[:, -1:] * 0.5, axis=1)
+    return decode_lab(got.astype(np.uint8)[None])[:, 0]
+
+
+# (each code's CIELAB cell (`_other`), times 33 * 33, 33 or 1 by channel)
+_CELL = (np.floor(_CODES / AGREE).astype(np.int64) + 16) * np.array([[33 * 33], [33], [1]])
+_CHANNEL = np.array([0, 256, 512])  # (each channel's codes' place in `_other`'s histogram)
 
 
 SHADE = 0.6  # a shape set apart from one its picture has no other colour under takes its CIELAB times this
