@@ -383,7 +383,7 @@ def nested(line: np.ndarray, plan) -> np.ndarray:
     lines) there."""
     m, ids = plan.m, plan.coarse
     h, w = ids.shape
-    step = hintfill.SPARSE * max(1, round(max(line.shape) / 256))
+    step = hintfill.coarse_step(*line.shape)
     on = line[::step, ::step].copy()  # (a cell is line where its first or its middle pixel is: a 1 px line)
     mid = line[step // 2 :: step, step // 2 :: step]
     on[: mid.shape[0], : mid.shape[1]] |= mid
@@ -493,11 +493,10 @@ def _alike(out, inside, apart, pr, weight, cy, cx, size) -> None:
 def _other(codes, weight, than, least) -> np.ndarray | None:
     """CIELAB (3,): the main colour of a picture's pixels (`codes`, `weight`: `match`'s) other than `than`
     (AGREE dE or more from it): the weighted median of those within AGREE of the fullest CIELAB cell (AGREE a
-    side) of them, when they weigh `least` or more; else None. (Per code, not per pixel: each channel's squared
-    distance and cell from a table of its 256 codes, summed as `np.linalg.norm` sums them: the same values.)"""
+    side) of them, when they weigh `least` or more; else None. (Per code, not per pixel: the distances and cells
+    from tables of the 256 codes, `_distance`, `_CELL`.)"""
     c = codes.T
-    sq = np.square(_CODES - than[:, None])
-    use = np.sqrt(sq[0][c[0]] + sq[1][c[1]] + sq[2][c[2]]) >= AGREE
+    use = _distance(c, than) >= AGREE
     w = weight[use]
     if w.sum() < least:
         return None
@@ -506,21 +505,22 @@ def _other(codes, weight, than, least) -> np.ndarray | None:
     lo = key.min()  # (the keys from the least: the fullest's sum and, among equals, the least, as before)
     best = lo + np.argmax(np.bincount(key - lo, weights=w))
     centre = (np.array([best // (33 * 33), best // 33 % 33, best % 33]) - 16 + 0.5) * AGREE
-    sq = np.square(_CODES - centre[:, None])  # (float64, as the picture's values less the centre were)
-    near = np.flatnonzero(use)[np.sqrt(sq[0][c[0]] + sq[1][c[1]] + sq[2][c[2]]) < AGREE]
+    near = np.flatnonzero(use)[_distance(c, centre) < AGREE]
     if weight[near].sum() < least:
         return None
-    # (their weighted median code per channel, `_weighted_median`'s for one region: the first code whose running
-    # weight reaches half the total; whole weights, exact)
-    cum = np.bincount((codes[near] + _CHANNEL).reshape(-1), weights=np.repeat(weight[near], 3), minlength=768)
-    cum = np.cumsum(cum.reshape(3, 256), axis=1)
-    got = np.count_nonzero(cum < cum[:, -1:] * 0.5, axis=1)
-    return decode_lab(got.astype(np.uint8)[None])[:, 0]
+    got = _weighted_median(np.zeros(len(near), np.intp), codes[near], weight[near], 1)
+    return decode_lab(got.astype(np.uint8))[:, 0]
+
+
+def _distance(c: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """The CIELAB distance of the codes `c` ((3, N) uint8) from `to` ((3,)): each channel's squared distance
+    from a table of its 256 codes, summed as `np.linalg.norm` sums them (the same values)."""
+    sq = np.square(_CODES - to[:, None])
+    return np.sqrt(sq[0][c[0]] + sq[1][c[1]] + sq[2][c[2]])
 
 
 # (each code's CIELAB cell (`_other`), times 33 * 33, 33 or 1 by channel)
 _CELL = (np.floor(_CODES / AGREE).astype(np.int64) + 16) * np.array([[33 * 33], [33], [1]])
-_CHANNEL = np.array([0, 256, 512])  # (each channel's codes' place in `_other`'s histogram)
 
 
 SHADE = 0.6  # a shape set apart from one its picture has no other colour under takes its CIELAB times this

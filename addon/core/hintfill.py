@@ -2244,6 +2244,11 @@ class AutoPlan(NamedTuple):
 SPARSE = 2  # px (at 256 px; scaled with the canvas): AutoPlan.coarse's step (exemplar.nested)
 
 
+def coarse_step(h: int, w: int) -> int:
+    """AutoPlan.coarse's step on an h x w canvas: SPARSE px at 256 px, scaled with the canvas."""
+    return SPARSE * max(1, round(max(h, w) / 256))
+
+
 def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -> AutoPlan | None:
     """The regions `auto_fill` colours: `labels`' regions without `skip` (per region: dabbed) and without the
     open paper (`blank`), AUTO_MIN px or more (scaled with the canvas's area); a region partly paper (the
@@ -2293,7 +2298,7 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
         far |= np.take(bare, reg)
     near = np.flatnonzero(rim < RIM[1]).astype(np.int32)
     own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    step = SPARSE * max(1, round(max(h, w) / 256))
+    step = coarse_step(h, w)
     coarse = units[::step, ::step].copy()
     return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take), per, coarse)
 
