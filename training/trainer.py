@@ -151,12 +151,10 @@ def check_device(device: str) -> str:
     backend = getattr(torch, kind, None)  # torch.mps, torch.xpu ...: a type this build may not run
     if kind not in ("cpu", "cuda") and not (backend is not None and backend.is_available()):
         raise ConfigError(f"--device {device}: this PyTorch has no {kind} device (use --device cpu)")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: this PyTorch sees no CUDA GPU (use --device cpu)")
-    count = torch.cuda.device_count() if kind == "cuda" else 0
-    if (
-        kind == "cuda" and (torch.device(name).index or 0) >= count
-    ):  # (torch.cuda.set_device's traceback, later)
+    count = torch.cuda.device_count() if kind == "cuda" and torch.cuda.is_available() else 0
+    if kind == "cuda" and not count:
+        raise ConfigError(f"--device {device}: this PyTorch sees no CUDA GPU (use --device cpu)")
+    if kind == "cuda" and (torch.device(name).index or 0) >= count:  # (else set_device's traceback)
         which = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
         raise ConfigError(
             f"--device {device}: this computer has {count} CUDA GPU{'s' * (count > 1)} ({which})"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from nftgan.training.checkpoint import load_checkpoint
 from nftgan.training.kinds import available, get_kind
 
@@ -218,7 +219,6 @@ def test_resume_from_a_checkpoint_file_or_the_checkpoints_folder_goes_on_in_the_
 def test_a_cuda_index_past_the_gpus_is_one_line(gpus, device, said, monkeypatch):
     """`--device cuda:N` with N past the GPUs this computer has is said up front, not left to
     torch.cuda.set_device's traceback. No GPU is lent to this machine: torch is told how many there are."""
-    import torch
     from nftgan.training.errors import ConfigError
     from nftgan.training.trainer import check_device
 
@@ -230,3 +230,15 @@ def test_a_cuda_index_past_the_gpus_is_one_line(gpus, device, said, monkeypatch)
         with pytest.raises(ConfigError) as err:
             check_device(device)
         assert str(err.value) == said
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here")
+def test_cuda_without_a_gpu_names_the_device_asked_for():
+    """On a PyTorch that sees no CUDA GPU (this machine's CPU build), `--device cuda:1` is said as given."""
+    from nftgan.training.errors import ConfigError
+    from nftgan.training.trainer import check_device
+
+    with pytest.raises(
+        ConfigError, match=r"^--device cuda:1: this PyTorch sees no CUDA GPU \(use --device cpu\)$"
+    ):
+        check_device("cuda:1")
