@@ -205,9 +205,8 @@ def counts(labels: np.ndarray, n: int = 0, at: np.ndarray | None = None) -> np.n
     the flat labels, when made already."""
     flat = labels.reshape(-1)
     at = runs(flat) if at is None else at
-    size = np.empty(
-        len(at), np.int64
-    )  # (the runs' lengths: np.diff with append's Python took a third longer)
+    # (the runs' lengths: np.diff with append's Python took a third longer)
+    size = np.empty(len(at), np.int64)
     np.subtract(at[1:], at[:-1], out=size[:-1])
     size[-1:] = len(flat) - at[-1:]
     return np.bincount(flat[at], weights=size, minlength=n).astype(np.int64)
@@ -503,15 +502,7 @@ def painted(sketch: np.ndarray, line_layer: np.ndarray) -> bool:
 def _off_paper(lo: np.ndarray, line_layer: np.ndarray, s: int) -> tuple[float, np.ndarray]:
     """`painted`'s paper and candidates on its grid: `lo` the sketch's darkest channel (0..1) at every s-th px;
     (the paper: the median of the grid's outer pixels, (grid) bool: not line and darker than it by PAINT[0])."""
-    # (np.median's steps, without its Python around them (4x the partition's time): the middle value, or the mean
-    # of the middle two; NaN with a NaN, which the partition puts last)
-    rim = np.concatenate([lo[0], lo[-1], lo[1:-1, 0], lo[1:-1, -1]])
-    k = len(rim) // 2
-    even = len(rim) % 2 == 0
-    rim = np.partition(rim, [k - 1, k, -1] if even else [k, -1])
-    paper = (
-        float("nan") if np.isnan(rim[-1]) else float(np.mean(rim[k - 1 : k + 1] if even else rim[k : k + 1]))
-    )
+    paper = float(np.median(np.concatenate([lo[0], lo[-1], lo[1:-1, 0], lo[1:-1, -1]])))
     off = lo < paper - PAINT[0]
     off &= line_layer[::s, ::s] >= LINE
     return paper, off
