@@ -551,9 +551,12 @@ def check_job(
     size: int | None = None,
     extra: int = 0,
     fill_hints: bool = True,
+    cli: bool = False,
 ) -> None:
     """ImageError naming the memory limit when the job would need more (checked before allocating), or
-    when the sketch or a result (an upscale: 4x) is empty or larger than NFTGan handles (check_size)."""
+    when the sketch or a result (an upscale: 4x) is empty or larger than NFTGan handles (check_size). The way
+    out names the controls of the interface asking (`cli`: `nftgan stylize`'s --resize and --upscale none;
+    else the add-on's: the Image Editor's Image > Resize and the panel's Upscale)."""
     check_size(h, w)
     if size:
         f = size / max(h, w)
@@ -569,19 +572,26 @@ def check_job(
             lo, hi = (mid, hi) if imageio.fits(*job_plan(h, w, infos, mid, fill_hints)[1]) else (lo, mid)
         raise ImageError(
             f"{doing}: the result is more than NFTGan handles ({imageio.LIMITS}); "
-            + ("turn Upscale off, or " if "upscale" in infos else "")
+            + (f"{UPSCALE_OFF[cli]}, or " if "upscale" in infos else "")
             + (
-                f"stylize at {lo} px per side or less (--resize {lo})."
-                if size
+                f"stylize at {lo} px per side or less" + (f" (--resize {lo})." if cli else ".")
+                if size or cli
                 else f"scale the picture down to {lo} px per side first."
             )
         )
     imageio.check_memory(
         needed + extra,
         doing,
-        "Work smaller: scale the sketch down, or stylize at a smaller size (nftgan stylize --resize N)"
-        + (", or turn Upscale off." if "upscale" in infos else "."),
+        f"Work smaller: {SMALLER[cli]}" + (f", or {UPSCALE_OFF[cli]}." if "upscale" in infos else "."),
     )
+
+
+# check_job's ways out, as each interface names its controls: {cli: words}
+UPSCALE_OFF = {False: "turn Upscale off", True: "skip the upscale (--upscale none)"}
+SMALLER = {
+    False: "scale the sketch down (Image > Resize in the Image Editor)",
+    True: "stylize at a smaller size (--resize N)",
+}
 
 
 # Colours for hint dabs (sRGB): New Sketch Canvas puts them in Blender's palette, and the evidence
@@ -2179,7 +2189,9 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         reduce = (
             args.resize if args.resize and args.resize < max(h, w) else None
         )  # the work is smaller anyway
-        check_job(h, w, infos, args.resize, extra=imageio.decode_bytes(w, h), fill_hints=args.fill_hints)
+        check_job(
+            h, w, infos, args.resize, extra=imageio.decode_bytes(w, h), fill_hints=args.fill_hints, cli=True
+        )
         results = run(imageio.read_image(sketch, max_side=reduce), size=args.resize, lines=lines, **options)
         last = results[[k for k in STAGES if k in results][-1]]
         try:

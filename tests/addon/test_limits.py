@@ -129,9 +129,24 @@ def test_an_upscale_larger_than_nftgan_handles_is_refused_before_anything_is_rea
     assert rc == 1 and "Traceback" not in err, err
     assert (
         "stylizing 4097x8 px into 16388x32 px: the result is more than NFTGan handles (16384 px per side, "
-        "100 megapixels); turn Upscale off, or scale the picture down to 4096 px per side first." in err
+        "100 megapixels); skip the upscale (--upscale none), or stylize at 4096 px per side or less "
+        "(--resize 4096)." in err
     ), err
+    assert "turn Upscale off" not in err  # (the add-on's control, not the command's)
     assert peak < 600 and not out.exists(), peak
+
+
+def test_the_memory_refusal_of_an_upscale_names_the_commands_own_options(test_models, tmp_path):
+    """`nftgan stylize --upscale MODEL` over the memory limit said "... (nftgan stylize --resize N), or turn
+    Upscale off.": the add-on's control, which the command does not have. It names the command's options:
+    --resize and --upscale none."""
+    src = white_png(tmp_path / "big.png", 2048, 2048)
+    args = ("-o", tmp_path / "o.png", "--models", test_models, "--colorize", "none", "--style", "none")
+    rc, err, _ = stylize_process(src, *args, "--upscale", "upscale", limit="2G")
+    assert rc == 1 and "Traceback" not in err, err
+    assert "stylizing 2048x2048 px into 8192x8192 px needs about" in err, err
+    assert "stylize at a smaller size (--resize N), or skip the upscale (--upscale none)." in err, err
+    assert "turn Upscale off" not in err and "nftgan stylize --resize" not in err, err
 
 
 def test_the_memory_estimate_covers_what_a_job_really_takes(colorize_model, stylize_model, upscale_model):

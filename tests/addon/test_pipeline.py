@@ -290,13 +290,15 @@ def test_a_result_larger_than_nftgan_handles_is_refused_up_front(upscale_model, 
     # a sketch: the upscale takes the style's work-size image, whatever the sketch's size
     sty = dataclasses.replace(describe_model(stylize_model), work_size=512)
     pipeline.check_job(10000, 10000, {"stylize": sty, "upscale": up})
-    # without a work size it follows the sketch; with a size (the CLI's --resize) the way out is a smaller one
+    # without a work size it follows the sketch; with a size (the CLI's --resize) the way out is a smaller one,
+    # in the command's own options (not the add-on's "turn Upscale off")
     sty = dataclasses.replace(sty, work_size=0)
     with pytest.raises(
         imageio.ImageError,
-        match=r"into 12000x12000 px: .* stylize at 2500 px per side or less \(--resize 2500\)\.$",
+        match=r"into 12000x12000 px: .*; skip the upscale \(--upscale none\), or stylize at 2500 px per side or "
+        r"less \(--resize 2500\)\.$",
     ):
-        pipeline.check_job(1500, 1500, {"stylize": sty, "upscale": up}, size=3000)
+        pipeline.check_job(1500, 1500, {"stylize": sty, "upscale": up}, size=3000, cli=True)
 
 
 def test_a_style_with_a_larger_work_size_restyles_the_colorized_result_at_it(
