@@ -24,7 +24,7 @@ import mathutils
 import numpy as np
 from bpy.app.handlers import persistent
 
-from ..core import imageio
+from ..core import imageio, pipeline
 from ..core.errors import UserError
 from ..core.imageio import pixels_digest
 from ..core.publish import provenance
@@ -185,8 +185,13 @@ def snapshot(image) -> tuple[np.ndarray, bool]:
 def result_name(base: str, suffix: str) -> str:
     """ "<base> <suffix>", the name of a result of the image `base`: `base` is shortened (at a character) so
     that the whole fits Blender's name length (63 bytes before Blender 5, 255 from 5.0 on) with room for a
-    ".NNN" number; else Blender cuts the suffix off, and the next Stylize does not find the result."""
-    room = bpy.types.ID.bl_rna.properties["name"].length_max - 1 - len(f" {suffix}.NNN".encode())
+    ".NNN" number; else Blender cuts the suffix off, and the next Stylize does not find the result. The room
+    is the longest suffix's ("colorized"), so all of a sketch's results share one shortened base: cut to each
+    suffix's own room, "<base> colorized" was one byte shorter than "<base> stylized", and restyled (named
+    after `result_stem`, the shorter base) gave a new "<base less a byte> stylized" beside the sketch's own
+    result instead of its numbered one."""
+    longest = max(len(f" {s}.NNN".encode()) for s in (suffix, *pipeline.RESULT_SUFFIX.values()))
+    room = bpy.types.ID.bl_rna.properties["name"].length_max - 1 - longest
     raw = base.encode()
     if len(raw) > room:
         base = raw[: max(room, 0)].decode(errors="ignore")  # (a character cut in two is left out)

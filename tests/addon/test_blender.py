@@ -1283,6 +1283,28 @@ def test_a_restyled_result_is_published_without_a_source_sketch(blender, scene, 
     assert "Source sketch" not in traits["Sketch stylized.001"], traits["Sketch stylized.001"]
 
 
+def test_long_names_restyle_into_numbered_results(blender, scene):
+    """A sketch whose name fills Blender's name length (63 bytes before Blender 5, 255 from 5.0 on): its
+    results' names were cut to fit each suffix's own length, so "<cut> colorized" restyled gave a slightly
+    different base ("<cut one byte shorter> stylized"), a new image beside "<cut> stylized", not its numbered
+    result. Every result of a sketch shares one cut base: restyled, the result is numbered, as a short
+    name's is."""
+    bpy = blender.bpy
+    longest = bpy.types.ID.bl_rna.properties["name"].length_max - 1
+    sketch = new_canvas(blender)
+    sketch.name = "S" * (longest - 2)
+    assert len(sketch.name) == longest - 2
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    (colorized,) = _results(blender, "colorize")
+    (stylized,) = _results(blender, "stylize")
+    assert colorized.rsplit(" ", 1)[0] == stylized.rsplit(" ", 1)[0], (colorized, stylized)
+    assert bpy.ops.nftgan.stylize(image=colorized) == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    assert sorted(_results(blender, "stylize")) == [stylized, f"{stylized}.001"]
+
+
 def test_stylize_render_and_publishing_the_render_without_a_camera_say_so(blender, scene, tmp_path):
     """Stylize Render (and Publish of the Render Result) in a scene Blender cannot render, here one without a
     camera: the error was Blender's render operator's Python traceback, 20 lines ending "RuntimeError: Error:
