@@ -126,6 +126,14 @@ def result_stem(name: str) -> str:
     return name
 
 
+# `chosen_models`' refusal when a picture in colour already has no Stylize style to run because none is installed
+NO_STYLIZE = (
+    "no Stylize style is installed: add a folder of NFTGan .onnx models with one in the add-on preferences "
+    "(Edit > Preferences > Add-ons > NFTGan > Model folders), or train one: `nftgan train cyclegan ...` then "
+    "`nftgan export CKPT -o style.onnx`"
+)
+
+
 def chosen_models(scene, coloured: str = "") -> dict:
     """{stage: ModelInfo} of the scene's chosen styles. `coloured`: what the picture is when it is in colour
     already (`in_colour`, `RENDER`): Colorize is left out and a Stylize style or Upscale is needed."""
@@ -145,11 +153,15 @@ def chosen_models(scene, coloured: str = "") -> dict:
         if style is not None:
             models[kind] = style.model(styles.precision())
     if coloured and not models.keys() & {"stylize", "upscale"}:  # (Colorize would paint over its colours)
-        upscale = " or turn on Upscale" if core_styles.of_kind(found, "upscale") else ""
+        upscale = core_styles.of_kind(found, "upscale")
+        if core_styles.of_kind(found, "stylize"):
+            also = " or turn on Upscale" if upscale else ""
+            what = f"nothing else is chosen: pick a Stylize style{also} (in the NFTGan panel)."
+        else:  # (the picker has none to pick)
+            what = NO_STYLIZE + (", or turn on Upscale in the NFTGan panel." if upscale else ".")
         raise UserError(
             f"{coloured[0].upper()}{coloured[1:]} is in colour already, so Colorize (which reads a picture as a "
-            f"line sketch) is skipped, and nothing else is chosen: pick a Stylize style{upscale} (in the NFTGan "
-            "panel)."
+            f"line sketch) is skipped, and {what}"
         )
     if not coloured and not models.keys() & {"colorize", "stylize"}:
         if core_styles.of_kind(found, "colorize") or core_styles.of_kind(found, "stylize"):

@@ -1283,6 +1283,37 @@ def test_a_restyled_result_is_published_without_a_source_sketch(blender, scene, 
     assert "Source sketch" not in traits["Sketch stylized.001"], traits["Sketch stylized.001"]
 
 
+def test_no_stylize_style_installed_says_so_and_how_to_add_one(blender, scene, tmp_path):
+    """With no Stylize style installed (only a Colorize one), Stylize Render said "pick a Stylize style",
+    which the picker cannot give. It says none is installed and how to add one."""
+    bpy, styles, prefs = blender.bpy, blender.styles, blender.prefs
+    shutil.copy(os.path.join(blender.models, "colorize.onnx"), tmp_path / "colorize.onnx")
+    saved = [f.path for f in prefs.model_folders]
+    bundled = styles.core_styles.BUNDLED_DIR
+    aside = bundled + ".aside"
+    try:
+        for folder in prefs.model_folders:
+            folder.path = str(tmp_path)
+        if os.path.isdir(bundled):
+            os.rename(bundled, aside)
+        styles.refresh_styles()
+        assert {s.kind for s in styles.styles() if s.ok} == {"colorize"}
+        scene.nftgan.stylize_id = ""  # (an untouched picker: the file names no Stylize style)
+        _small_render(bpy, scene)
+        with pytest.raises(RuntimeError) as refused:
+            bpy.ops.nftgan.stylize_render()
+        said = str(refused.value)
+        assert "pick a Stylize style" not in said, said
+        assert "no Stylize style is installed" in said and "Model folders" in said, said
+        assert "turn on Upscale" not in said  # (none installed either)
+    finally:
+        if os.path.isdir(aside):
+            os.rename(aside, bundled)
+        for folder, path in zip(prefs.model_folders, saved, strict=True):
+            folder.path = path
+        styles.refresh_styles()
+
+
 def test_long_names_restyle_into_numbered_results(blender, scene):
     """A sketch whose name fills Blender's name length (63 bytes before Blender 5, 255 from 5.0 on): its
     results' names were cut to fit each suffix's own length, so "<cut> colorized" restyled gave a slightly
