@@ -6,7 +6,9 @@ Main thread, after (`apply_results`, run by runtime.drain()): new image databloc
 "<sketch> colorized" / "<sketch> stylized" / "<sketch> upscaled" filled with `foreach_set` and packed
 from the worker's PNG bytes, one per drain step (a result painted on is kept, and the new one numbered:
 `images.write_result`). The sketch itself is only ever read. A picture in colour already (the render, an image
-NFTGan made: `in_colour`) is restyled without Colorize, its results named after its sketch (`result_stem`).
+NFTGan made: `in_colour`) is restyled without Colorize, its results named after its sketch (`result_stem`) and
+recording the models that made it before their own (`made_by`). An image NFTGan made that the worker finds to be a
+line drawing now (cleared and redrawn: `pipeline.line_drawing`, about 1 ms of the worker's) is stylized as a sketch.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from typing import NamedTuple
 
 import bpy
 import numpy as np
@@ -109,7 +112,7 @@ def in_colour(image) -> str:
     """What an image is when it is in colour already, as the messages name it (an image NFTGan made: a
     result or a generated sample), else "" (a sketch). Colorize reads a picture as a line sketch and paints
     its own colours over it: such an image (and the render, `RENDER`) is restyled by the Stylize style, and
-    enlarged by the Upscale style, without it."""
+    enlarged by the Upscale style, without it, unless the worker finds it a line drawing now (`take`)."""
     return f"'{image.name}' (an NFTGan result)" if image.get(images.RESULT_TAG) else ""
 
 
@@ -171,16 +174,48 @@ def chosen_models(scene, coloured: str = "") -> dict:
     return models
 
 
-def take(context, image) -> tuple[np.ndarray, bool, dict, str]:
-    """(pixels, is_linear, models, coloured): the sketch's snapshot for a stylize job, after the job's memory
-    need (the snapshot and the pipeline's arrays, from the image's size) has been checked against the limit, so
-    a sketch too large to stylize is refused before its pixels are copied; `coloured`: `in_colour(image)`."""
+class Taken(NamedTuple):
+    """What `take` hands `start`: the snapshot, the models, and what the picture is when NFTGan made it."""
+
+    pixels: np.ndarray
+    linear: bool
+    models: dict  # {stage: ModelInfo} to run (a picture in colour already: without Colorize)
+    coloured: str  # `in_colour(image)`
+    drawn: dict | None = None  # an image NFTGan made: the models if it is a line drawing now (with Colorize)
+    refused: str = ""  # ... and why there is nothing to run if it is not (`models` empty)
+
+
+def chosen_for(scene, coloured: str) -> tuple[dict, dict | None, str]:
+    """(models, drawn, refused) for an image (`Taken`). An image NFTGan made (`in_colour`) with Colorize
+    chosen may have been cleared and redrawn as a line sketch since: the worker looks (`pipeline.line_drawing`)
+    and runs `drawn`, the sketch's models, if it is one, else `models` (no Colorize); with nothing but Colorize
+    chosen, `models` is empty and `refused` says why, which the worker raises for a picture in colour."""
+    if not coloured or coloured == RENDER or styles.wanted(scene.nftgan, "colorize") == "NONE":
+        return chosen_models(scene, coloured), None, ""
+    try:
+        drawn = chosen_models(scene)
+    except UserError:  # (e.g. its Colorize style not installed: the picture in colour needs none)
+        drawn = None
+    if drawn is not None and "colorize" not in drawn:
+        drawn = None
+    try:
+        return chosen_models(scene, coloured), drawn, ""
+    except UserError as exc:
+        if drawn is None:
+            raise
+        return {}, drawn, str(exc)
+
+
+def take(context, image) -> Taken:
+    """The sketch's snapshot for a stylize job and the models to run (`Taken`), after the job's memory need (the
+    snapshot and the pipeline's arrays, from the image's size, with the most models it may run) has been
+    checked against the limit, so a sketch too large to stylize is refused before its pixels are copied."""
     images.check_image(image)  # before the job's checks, which do not know the image's name
     coloured = in_colour(image)
-    models = chosen_models(context.scene, coloured)
+    models, drawn, refused = chosen_for(context.scene, coloured)
     w, h = image.size
-    pipeline.check_job(h, w, models, extra=images.snapshot_bytes(image))
-    return (*images.snapshot(image), models, coloured)
+    pipeline.check_job(h, w, drawn or models, extra=images.snapshot_bytes(image))
+    return Taken(*images.snapshot(image), models, coloured, drawn, refused)
 
 
 def stage_options(scene) -> dict:
@@ -217,12 +252,17 @@ def start(
     models: dict | None = None,
     path: str = "",
     coloured: str = "",
+    drawn: dict | None = None,
+    refused: str = "",
 ) -> jobs.Job:
     """Submit a stylize job for a pixel snapshot. Latest wins per sketch. `path`: the sketch's file
     (`images.file_path`), whose EXIF orientation the worker reads for the report's note (`UPRIGHT`);
     `coloured`: what the picture is when it is in colour already (`in_colour`, `RENDER`): no Colorize, and
-    a result's results are named after its sketch (`result_stem`)."""
-    models = models or chosen_models(context.scene, coloured)
+    a result's results are named after its sketch (`result_stem`), recording the models that made it first;
+    `drawn`, `refused`: an image NFTGan made that may be a line drawing now (`Taken`): the worker looks, and a
+    line drawing is stylized as a sketch with `drawn`."""
+    if models is None:
+        models = chosen_models(context.scene, coloured)
     options = stage_options(context.scene)
     opts = styles.settings(context)
     to_scene, to_rec709 = images.scene_matrices()  # the file's linear space, when not Rec.709
@@ -235,24 +275,29 @@ def start(
         "started": time.time(),  # saved with each result: which Stylize is the newest, in any later session
         "coloured": coloured,
         # (the report says Colorize was left out, unless it was set to None)
-        "skipped": bool(coloured) and styles.wanted(context.scene.nftgan, "colorize") != "NONE",
+        "skip": styles.wanted(context.scene.nftgan, "colorize") != "NONE",
+        # the models that made the picture in colour (an NFTGan result's), which its results record first
+        "chain": images.models_of(bpy.data.images.get(name, {})) if coloured and uid is not None else [],
+        "refused": refused,
     }
 
     snap = [pixels]  # the job's only reference: the pipeline frees the snapshot once it is in model space
     # a re-Stylize: `images.keeps_paint` reads the earlier results' pixels on the main thread (`scratch_for`)
-    base = result_stem(name) if coloured and uid is not None else name
-    again = any(bpy.data.images.get(images.result_name(base, s)) for s in pipeline.RESULT_SUFFIX.values())
+    bases = {result_stem(name) if coloured and uid is not None else name, name}
+    suffixes = pipeline.RESULT_SUFFIX.values()
+    again = any(bpy.data.images.get(images.result_name(b, s)) for b in bases for s in suffixes)
+    paths = tuple(m.path for m in {**models, **(drawn or {})}.values())
 
     def work(job):
         if live:  # the sketch may not have changed since the last preview: the worker checks, not Blender
-            digest = (uid, name, zlib.crc32(snap[0]), tuple(m.path for m in models.values()), repr(options))
+            digest = (uid, name, zlib.crc32(snap[0]), paths, repr(options))
             if digest == _live["seen"]:
                 return None
             _live["seen"] = digest
         try:
             return stylized(job)
-        except BaseException:
-            if live:
+        except BaseException as exc:
+            if live and not (refused and str(exc) == refused):  # (refused: so it stays while unchanged)
                 _live["seen"] = None  # not previewed after all: the next look runs it again
             raise
 
@@ -261,10 +306,15 @@ def start(
         sketch = f"{images.pixels_digest(snap[0].reshape(-1), len(snap[0])):x}" if uid is not None else ""
         if linear:  # a float buffer: scene linear, alpha premultiplied; the models take sRGB
             imageio.float_pixels_to_srgb(snap[0], out=snap[0], to_rec709=to_rec709)  # the snapshot is ours
+        # an image NFTGan made, cleared and redrawn as a line sketch: stylized as a sketch (Colorize runs)
+        redrawn = drawn is not None and pipeline.line_drawing(snap[0])
+        run = drawn if redrawn else models
+        if not run:
+            raise UserError(refused)
         # (for the report's note: a sketch's, a picture in colour is not drawn)
-        blank = not live and uid is not None and not coloured and imageio.nothing_drawn(snap[0])
+        blank = not live and uid is not None and (redrawn or not coloured) and imageio.nothing_drawn(snap[0])
         results = pipeline.run(
-            snap.pop(), models=models, job=job, threads=opts["threads"], provider=opts["provider"], **options
+            snap.pop(), models=run, job=job, threads=opts["threads"], provider=opts["provider"], **options
         )
         out = {}
         for stage, rgba in results.items():
@@ -274,12 +324,13 @@ def start(
         turned = imageio.file_orientation(path) if path else 1
         scratch = images.scratch_for(flat for flat, *_ in out.values()) if again else None
         return (
-            [provenance.model_record(k, m, options["strength"].get(k, 1.0)) for k, m in models.items()],
+            [provenance.model_record(k, m, options["strength"].get(k, 1.0)) for k, m in run.items()],
             out,
             turned,
             blank,
             scratch,
             sketch,
+            redrawn,
         )
 
     key, label = f"stylize:{uid if uid is not None else name}", f"Stylize {name}"
@@ -299,6 +350,11 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     """Main thread: write the finished job's images (the first now, the others in later drain steps).
     Returns the list of names written, which fills up as the steps run."""
     SLOT.release(job)  # do not keep its pixels alive
+    if meta["live"] and meta["refused"] and job.error == meta["refused"]:  # (a picture in colour, nothing to
+        # run on it): Live Preview turns off, as when `take` refuses
+        scene = getattr(bpy.context, "scene", None)
+        if scene is not None:
+            scene.nftgan.live_preview = False
     ok = SLOT.ended(
         job,
         failed=f"Stylize of '{meta['name']}' failed",
@@ -311,8 +367,10 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         sketch = next((im for im in bpy.data.images if im.session_uid == meta["uid"]), None)
     name = sketch.name if sketch is not None else meta["name"]
     source = name if meta["uid"] is not None else RENDER_SOURCE
-    base = result_stem(name) if meta["coloured"] and meta["uid"] is not None else name
-    records, results, turned, blank, scratch, sketch_digest = job.result
+    records, results, turned, blank, scratch, sketch_digest, redrawn = job.result
+    coloured = "" if redrawn else meta["coloured"]  # (redrawn: an NFTGan image that is a line drawing now)
+    chain = meta["chain"] if coloured else []
+    base = result_stem(name) if coloured and meta["uid"] is not None else name
     items, spare = list(results.items()), [scratch]  # (spare: freed after the last write)
     job.result = None
     written, sizes, kept = [], [], []  # kept: the status line's sentences for results kept with paint on them
@@ -330,7 +388,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             stage,
             source,
             meta["uid"],
-            made_by(records, stage),
+            chain + made_by(records, stage),
             marks,
             painted,
             spare[0],
@@ -364,7 +422,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             what = ", ".join(f"{n!r} {size}" for n, size in zip(written, sizes, strict=True)) + " ("
         line = f"NFTGan wrote {what}{seconds:.1f} s; {provenance.describe(records)})"
         if meta["uid"] is not None and sketch is None:
-            what = "image" if meta["coloured"] else "sketch"  # (a result restyled is no sketch)
+            what = "image" if coloured else "sketch"  # (a result restyled is no sketch)
             line += f" (the {what} '{meta['name']}' was deleted meanwhile; the results are kept)"
         notes = []
         if turned != 1:
@@ -378,8 +436,10 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
                 f"Note: '{name}' has nothing drawn on it, so the styles had no lines to follow: draw dark lines "
                 "on it, then Stylize."
             )
-        if meta["skipped"]:
-            notes.append(f"Colorize skipped: {meta['coloured']} is in colour already")
+        if coloured and meta["skip"]:  # (Colorize chosen, and left out)
+            notes.append(f"Colorize skipped: {coloured} is in colour already")
+        elif redrawn:
+            notes.append(f"'{name}' (an NFTGan result) is a line drawing now: colorized as a sketch")
         for sentence in notes + kept:  # (one full stop between sentences: some end with their own)
             line += f"{'' if line.endswith('.') else '.'} {sentence}"
         runtime.report(line)
@@ -394,7 +454,8 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
 
 def made_by(records: list[dict], stage: str) -> list[dict]:
     """The provenance records of the models that made a stage's result: its own and the stages' before it (a
-    colorized result never went through the Stylize or Upscale style of its run)."""
+    colorized result never went through the Stylize or Upscale style of its run). A picture in colour already
+    restyled: its results record the models that made it first (the result's `images.models_of`)."""
     upto = pipeline.STAGES.index(stage)
     return [r for r in records if r["kind"] in pipeline.STAGES[: upto + 1]]
 
@@ -415,6 +476,11 @@ def newest_result(sketch_name: str):
 
 def current_job() -> jobs.Job | None:
     return SLOT.current()
+
+
+def _job_args(taken: Taken) -> dict:
+    """`start`'s keyword arguments from what `take` took."""
+    return {k: getattr(taken, k) for k in ("models", "coloured", "drawn", "refused")}
 
 
 # ----------------------------------------------------------------------------------------------- live preview
@@ -448,10 +514,9 @@ def live_tick(now: float | None = None) -> jobs.Job | None:
         return None
     t0 = time.perf_counter()
     try:
-        pixels, linear, models, coloured = take(context, image)
+        taken = take(context, image)
         _live["next"] = now + max(LIVE_INTERVAL, (time.perf_counter() - t0) / LIVE_SHARE)
-        uid = image.session_uid
-        return start(context, pixels, linear, image.name, uid, live=True, models=models, coloured=coloured)
+        return start(context, *taken[:2], image.name, image.session_uid, live=True, **_job_args(taken))
     except UserError as exc:
         scene.nftgan.live_preview = False
         runtime.report(str(exc), "ERROR")
@@ -491,11 +556,10 @@ class NFTGAN_OT_stylize(Operator):
             return stylize_render(self, context)
 
         def begin():
-            pixels, linear, models, coloured = take(context, image)
+            taken = take(context, image)
             # changed since loaded (turned as the note says, painted): its file's orientation is not what it shows
             path = images.file_path(image) if not image.is_dirty else ""
-            uid = image.session_uid
-            start(context, pixels, linear, image.name, uid, models=models, path=path, coloured=coloured)
+            start(context, *taken[:2], image.name, image.session_uid, path=path, **_job_args(taken))
             context.scene.nftgan.sketch = image
 
         return start_from(self, begin, f"Stylizing '{image.name}' in the background")

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -1079,20 +1080,23 @@ def test_stylize_render_restyles_the_renders_own_colours(blender, scene):
 
 def test_restyling_with_stylize_set_to_none_says_what_to_choose(blender, scene):
     """Colorize the only stage chosen (Stylize: None) on a render or an NFTGan result, which are in colour
-    already: nothing would be left to run. Said at once, with what to choose (before rendering: here a scene
-    without a camera, which the render would refuse), nothing submitted; a sketch still gets colorized."""
+    already: nothing would be left to run. Said with what to choose, nothing written: for the render at once
+    (before rendering: here a scene without a camera, which the render would refuse); for a result by the
+    worker, which looks whether it is a line drawing now (it would be colorized: `line_drawing`) and refuses
+    one in colour, before any model runs. A sketch still gets colorized."""
     bpy = blender.bpy
     sketch = _house_stylized(blender)
     scene.nftgan.stylize = "NONE"
     assert scene.nftgan.upscale == "NONE"
-    for what, stylize in (
-        ("The render", bpy.ops.nftgan.stylize_render),
-        ("'Sketch stylized' \\(an NFTGan result\\)", lambda: bpy.ops.nftgan.stylize(image="Sketch stylized")),
-    ):
-        said = f"^Error: {what} is in colour already, so Colorize .*: pick a Stylize style or turn on Upscale"
-        with pytest.raises(RuntimeError, match=said):
-            stylize()
-        assert blender.stylize.current_job() is None and not blender.runtime.worker.busy()
+    said = "is in colour already, so Colorize .*: pick a Stylize style or turn on Upscale"
+    with pytest.raises(RuntimeError, match=f"^Error: The render {said}"):
+        bpy.ops.nftgan.stylize_render()
+    assert blender.stylize.current_job() is None and not blender.runtime.worker.busy()
+    assert bpy.ops.nftgan.stylize(image="Sketch stylized") == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["failed"]
+    level, line = blender.runtime.last_report
+    assert level == "ERROR" and re.search(f"'Sketch stylized' \\(an NFTGan result\\) {said}", line), line
+    assert not {"Sketch colorized.001", "Sketch stylized colorized"} & set(bpy.data.images.keys())
     assert bpy.ops.nftgan.stylize(image=sketch.name) == {"FINISHED"}
     assert [j.state for j in finish(blender)] == ["done"]
     assert [r["kind"] for r in blender.images.models_of(bpy.data.images["Sketch colorized"])] == ["colorize"]
@@ -1127,7 +1131,8 @@ def test_upscale_alone_enlarges_a_picture_in_colour_already(blender, scene):
         assert _results(blender, "upscale") == ["Sketch upscaled"]
         up = bpy.data.images["Sketch upscaled"]
         assert tuple(up.size) == (1024, 1024) and up["nftgan_source"] == "Sketch stylized"
-        assert [r["kind"] for r in images.models_of(up)] == ["upscale"]
+        # (the models that made the picture it enlarged, then its own)
+        assert [r["kind"] for r in images.models_of(up)] == ["colorize", "stylize", "upscale"]
         np.testing.assert_allclose(pixels_of(up), expected, atol=1.01 / 255)
         said = runtime_said(blender)
         assert said.startswith("NFTGan wrote 'Sketch upscaled' (1024x1024, "), said
@@ -1209,7 +1214,8 @@ def test_restyling_a_result_skips_colorize_and_names_its_results_after_the_sketc
     assert _results(blender, "colorize") == ["Sketch colorized"]
     out = bpy.data.images["Sketch stylized.001"]
     assert out["nftgan_source"] == "Sketch colorized"
-    assert [r["kind"] for r in images.models_of(out)] == ["stylize"]
+    # (its source's models, then its own)
+    assert [r["kind"] for r in images.models_of(out)] == ["colorize", "stylize"]
     np.testing.assert_allclose(pixels_of(out), _restyled(blender, colorized), atol=1.01 / 255)
     assert runtime_said(blender).endswith(
         ". Colorize skipped: 'Sketch colorized' (an NFTGan result) is in colour already"
@@ -1281,6 +1287,78 @@ def test_a_restyled_result_is_published_without_a_source_sketch(blender, scene, 
     traits = published_traits(blender, scene, tmp_path, ("Sketch stylized", "Sketch stylized.001"))
     assert "Source sketch" in traits["Sketch stylized"]
     assert "Source sketch" not in traits["Sketch stylized.001"], traits["Sketch stylized.001"]
+
+
+TREE = [[(0.5, 0.1), (0.5, 0.45)], [(0.25, 0.45), (0.5, 0.9), (0.75, 0.45), (0.25, 0.45)]]
+
+
+def test_a_result_redrawn_as_a_line_sketch_is_colorized(blender, scene):
+    """The artist cleared a result (filled it white) and drew a line sketch on it: the image still carries
+    NFTGan's result tag, and Stylize skipped Colorize on what is now a line drawing ("Colorize skipped: ... in
+    colour already"), restyling black lines on white. The content decides with the tag: a line drawing is
+    colorized as any sketch (its results named after it, the report without "skipped"); a result in colour is
+    still restyled without Colorize, and with only Colorize chosen a result in colour is refused (now by the
+    worker, which looks at the pixels), while the redrawn one is colorized."""
+    bpy, images = blender.bpy, blender.images
+    _house_stylized(blender)
+    mine = bpy.data.images["Sketch stylized"]
+    paint(mine, TREE)  # filled white, then black lines: foreach_set, as a clear and a brush would
+    assert mine.get(images.RESULT_TAG) == "stylize"  # (the tag stays)
+    drawn = pixels_of(mine).copy()  # (as shown: a float image's linear values, sRGB-encoded)
+    expected = expected_results(blender, drawn)
+    assert bpy.ops.nftgan.stylize(image=mine.name) == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    said = runtime_said(blender)
+    assert "skipped" not in said, said
+    for stage in ("colorize", "stylize"):
+        out = bpy.data.images[f"Sketch stylized {blender.core.pipeline.RESULT_SUFFIX[stage]}"]
+        assert out["nftgan_source"] == "Sketch stylized"
+        np.testing.assert_allclose(pixels_of(out), expected[stage], atol=1.01 / 255)
+    kinds = [r["kind"] for r in images.models_of(bpy.data.images["Sketch stylized stylized"])]
+    assert kinds == ["colorize", "stylize"]  # (its own run's models: the old colours are gone)
+    np.testing.assert_allclose(pixels_of(mine), drawn, atol=1e-6)  # the redrawn result is only read
+
+    # with only Colorize chosen: the line drawing is colorized, a result in colour refused, saying why
+    scene.nftgan.stylize = "NONE"
+    assert bpy.ops.nftgan.stylize(image=mine.name) == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    assert "skipped" not in runtime_said(blender)
+    assert bpy.ops.nftgan.stylize(image="Sketch colorized") == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["failed"]
+    level, said = blender.runtime.last_report
+    assert level == "ERROR" and "'Sketch colorized' (an NFTGan result) is in colour already" in said, said
+    assert "Sketch colorized colorized" not in bpy.data.images
+    # ... and Live Preview of it: refused once, and turned off (as when the main thread refuses), not retried
+    scene.nftgan.sketch, scene.nftgan.live_preview = bpy.data.images["Sketch colorized"], True
+    blender.runtime.last_report = ("INFO", "")
+    assert blender.stylize.live_tick(now=1000.0) is not None
+    assert [j.state for j in finish(blender)] == ["failed"]
+    assert not scene.nftgan.live_preview and "is in colour already" in runtime_said(blender)
+
+
+def test_a_restyled_results_provenance_carries_its_sources_models(blender, scene, tmp_path):
+    """A result restyled from another result (Stylize of "Sketch colorized": Colorize skipped) recorded only
+    its own Stylize style: its provenance, and the metadata Publish builds from it, left out the Colorize
+    style that made the picture it restyled. It records the source's models first, then its own (an upscale
+    of a stylized result: all three); Stylize Render's results have no source chain."""
+    bpy, images = blender.bpy, blender.images
+    _house_stylized(blender)
+    source = images.models_of(bpy.data.images["Sketch colorized"])
+    assert [r["kind"] for r in source] == ["colorize"]
+    assert bpy.ops.nftgan.stylize(image="Sketch colorized") == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    out = images.models_of(bpy.data.images["Sketch stylized.001"])
+    assert [r["kind"] for r in out] == ["colorize", "stylize"] and out[0] == source[0]
+    traits = published_traits(blender, scene, tmp_path, ("Sketch stylized.001",))["Sketch stylized.001"]
+    assert traits["Colorize style"] == source[0]["name"]
+    assert traits["Colorize model version"] == source[0]["version"]
+    assert "Stylize style" in traits
+
+    scene.nftgan.stylize, scene.nftgan.upscale = "NONE", "upscale"  # an upscale of the restyled result
+    assert bpy.ops.nftgan.stylize(image="Sketch stylized.001") == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    up = images.models_of(bpy.data.images["Sketch upscaled"])
+    assert [r["kind"] for r in up] == ["colorize", "stylize", "upscale"]
 
 
 def test_no_stylize_style_installed_says_so_and_how_to_add_one(blender, scene, tmp_path):

@@ -1969,3 +1969,39 @@ def test_region_sums_by_runs_equal_bincount():
     got = pipeline._region_sums(labels, runs, fy, 45)
     assert got.tobytes() == np.bincount(labels, weights=fy, minlength=45).tobytes()
     np.testing.assert_array_equal(hintfill.counts(labels, 45, runs), np.bincount(labels, minlength=45))
+
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "..", "models", "golden")
+
+
+def test_line_drawing_tells_a_sketch_from_a_picture_in_colour():
+    """`line_drawing` (what Stylize of an NFTGan result asks before skipping Colorize: cleared and redrawn as a
+    line sketch, it is colorized): every held-out sketch is one, ink or pencil, at any canvas size; none of
+    their coloured pictures, the golden outputs, a picture on dark paper, a sketch with a grey fill or a
+    colour dab (paint beside the lines), or a canvas of noise that is mostly off the paper."""
+    import glob
+
+    sketches = sorted(glob.glob(os.path.join(GOLDEN, "heldout", "A", "*.png")))
+    sketches += sorted(glob.glob(os.path.join(GOLDEN, "sketches", "*.png")))
+    pictures = sorted(glob.glob(os.path.join(GOLDEN, "heldout", "B", "*.png")))
+    pictures += sorted(glob.glob(os.path.join(GOLDEN, "outputs", "*.png")))
+    assert len(sketches) == 16 and len(pictures) == 20
+    for path in sketches:
+        assert pipeline.line_drawing(imageio.read_image(path)), path
+    for path in pictures:
+        assert not pipeline.line_drawing(imageio.read_image(path)), path
+    canvas = np.ones((1024, 768, 4), np.float32)  # a house on a large canvas: still a line drawing
+    imageio.draw_strokes(canvas, [[(0.2, 0.15), (0.8, 0.15), (0.8, 0.55), (0.2, 0.55), (0.2, 0.15)]], width=6)
+    assert pipeline.line_drawing(canvas)
+    assert pipeline.line_drawing(np.ones((64, 64, 4), np.float32))  # cleared, nothing drawn yet
+    for paint in ((0.6, 0.6, 0.6), (0.86, 0.16, 0.14)):  # a grey fill, a red dab inside the house
+        painted = canvas.copy()
+        painted[500:560, 300:400, :3] = paint
+        assert not pipeline.line_drawing(painted), paint
+    dark = 1.0 - canvas
+    dark[..., 3] = 1.0
+    assert not pipeline.line_drawing(dark)  # light lines on dark paper
+    noise = np.random.default_rng(0).uniform(0.3, 1.0, (256, 256, 4)).astype(np.float32)
+    noise[..., 3] = 1.0
+    noise[:8], noise[-8:], noise[:, :8], noise[:, -8:] = 1.0, 1.0, 1.0, 1.0  # white margins: light paper
+    assert not pipeline.line_drawing(noise)

@@ -68,7 +68,8 @@ def test_generate_makes_reproducible_images_and_a_grid(blender, gen_props, gener
 
 def test_a_generated_sample_is_restyled_without_colorize(blender, gen_props, generate_model):
     """A generated sample is in colour already: Stylize of it skips Colorize (which re-colourised it as a line
-    sketch, "... seed000007 colorized"), and its Stylize style alone restyles it."""
+    sketch, "... seed000007 colorized"), and its Stylize style alone restyles it; the result records the
+    generator that made the sample, then the Stylize style."""
     gen_props.count, gen_props.seed = 1, 7
     _run(blender, bpy.ops.nftgan.generate)
     sample = f"{core.load_model(generate_model).name} seed000007"
@@ -77,7 +78,7 @@ def test_a_generated_sample_is_restyled_without_colorize(blender, gen_props, gen
         blender.runtime.drain(step=True)
     assert f"{sample} colorized" not in bpy.data.images
     kinds = [r["kind"] for r in blender.images.models_of(bpy.data.images[f"{sample} stylized"])]
-    assert kinds == ["stylize"]
+    assert kinds == ["generate", "stylize"]
     assert blender.runtime.last_report[1].endswith(
         f"Colorize skipped: '{sample}' (an NFTGan result) is in colour already"
     )
