@@ -7,7 +7,8 @@ latest publishes (with thumbnails) and what the service itself lists.
 
 Tokens live in the add-on preferences (PASSWORD fields: hidden on screen, but saved as plain text in
 Blender's user preferences, userpref.blend; never in a .blend file), or, safer, in $NFTGAN_TOKEN, read
-from the environment for the backend chosen in the preferences and never saved. The OS keyring is not
+from the environment for the backend chosen in the preferences, sent only to that backend's default
+endpoints (the environment records no service, and the endpoint preference can change), and never saved. The OS keyring is not
 used: the well-kept `keyring` library needs, on Linux, a Secret Service daemon over D-Bus (SecretStorage,
 jeepney and compiled `cryptography` wheels for every Python and platform the extension ships) that many
 desktops and all headless machines lack, where it falls back to failing; the environment works
@@ -58,13 +59,24 @@ _previews = None  # thumbnails of published images
 # ----------------------------------------------------------------------------------------------- preferences
 
 
+def _endpoint_fields(kind: str) -> tuple[str, ...]:
+    return ("pinata_endpoint", "pinata_api_endpoint") if kind == "pinata" else (f"{kind}_endpoint",)
+
+
 def services_of(p, kind: str) -> str:
     """Where a backend's token goes as the preferences set it now: its endpoints' origins (scheme://host:port,
     lower case, without any user@), "" for an address that is not a URL. Recorded with a typed token
     (`<kind>_token_for`), so a token goes only to the service it was typed for."""
-    urls = (
-        (p.pinata_endpoint, p.pinata_api_endpoint) if kind == "pinata" else (getattr(p, f"{kind}_endpoint"),)
-    )
+    return _origins(getattr(p, name) for name in _endpoint_fields(kind))
+
+
+def default_services(p, kind: str) -> str:
+    """`services_of` the backend's default endpoints (the preferences' defaults): the only service
+    $NFTGAN_TOKEN goes to for it."""
+    return _origins(p.bl_rna.properties[name].default for name in _endpoint_fields(kind))
+
+
+def _origins(urls) -> str:
     origins = []
     for url in urls:
         try:
@@ -170,7 +182,20 @@ class PublishPreferences:
         if kind in TOKEN_FIELDS:
             box.prop(self, TOKEN_FIELDS[kind])
             if not getattr(self, TOKEN_FIELDS[kind]).strip() and os.environ.get(pb.TOKEN_ENV, "").strip():
-                box.label(text=f"Using ${pb.TOKEN_ENV} from the environment (not saved)", icon="CHECKMARK")
+                now, defaults = services_of(self, kind), default_services(self, kind)
+                if now == defaults:
+                    box.label(
+                        text=f"Using ${pb.TOKEN_ENV} from the environment (not saved)", icon="CHECKMARK"
+                    )
+                else:
+                    for i, line in enumerate(
+                        wrap(
+                            f"${pb.TOKEN_ENV} is not sent to {now}: only to {defaults}, the default. Type "
+                            "that service's token here, or set the endpoint back",
+                            80,
+                        )
+                    ):
+                        box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
             typed_for = getattr(self, f"{kind}_token_for")
             if (
                 getattr(self, TOKEN_FIELDS[kind]).strip()
@@ -196,7 +221,7 @@ IN_ENVIRONMENT = (
 TOKEN_NOTICE = (
     "A token typed here is hidden on screen but saved as plain text in Blender's user preferences "
     f"(userpref.blend). Safer: leave it empty and start Blender with ${pb.TOKEN_ENV} set in the "
-    "environment; it is used for the backend chosen above only, and never saved."
+    "environment; it is used for the backend chosen above only, at its default endpoint, and never saved."
 )
 
 
@@ -248,7 +273,8 @@ def ledger() -> Ledger:
 def backend_settings(context=None) -> dict[str, pb.Settings]:
     """Settings for every backend kind from the preferences (tokens stay in memory only). A backend's
     token is its preferences field, or, when that is empty, $NFTGAN_TOKEN for the chosen backend only; each
-    backend's messages about its token name the one it came from."""
+    backend's messages about its token name the one it came from. Where either may go is `make_backend`'s
+    check: build backends with it."""
     p = preferences.get(context)
     if p is None:
         return {"offline": pb.Settings("offline", endpoint=runtime.user_dir("publish", "offline"))}
@@ -283,14 +309,15 @@ def backend_settings(context=None) -> dict[str, pb.Settings]:
     }
 
 
-def check_token_service(p, kind: str) -> None:
-    """PublishError unless the backend's typed token was typed for the service its endpoints name now: an
-    endpoint changed after the token was typed (a pasted URL, a typo) would get it. A token typed before
-    NFTGan recorded this is taken to be for the endpoints set now."""
-    typed_for, now = getattr(p, f"{kind}_token_for"), services_of(p, kind)
+def check_token_service(p, kind: str, now: str = "") -> None:
+    """PublishError unless the backend's typed token was typed for the service its endpoints name now (`now`,
+    default: the preferences'): an endpoint changed after the token was typed (a pasted URL, a typo) would get
+    it. A token typed before NFTGan recorded this is taken to be for the endpoints set now."""
+    typed_for, now = getattr(p, f"{kind}_token_for"), now or services_of(p, kind)
     if not typed_for:
-        setattr(p, f"{kind}_token_for", now)
-    elif typed_for != now:
+        setattr(p, f"{kind}_token_for", services_of(p, kind))
+        typed_for = services_of(p, kind)
+    if typed_for != now:
         raise PublishError(
             f"{pb.LABELS[kind]}: the token in the add-on preferences was typed for {typed_for}, and the "
             f"endpoint{'s are' if ' and ' in now else ' is'} now {now}; a token goes only to the service it was "
@@ -304,12 +331,39 @@ def chosen_kind(context=None) -> str:
     return p.publish_backend.lower() if p is not None else "offline"
 
 
+def check_environment_service(p, kind: str, now: str) -> None:
+    """PublishError unless `now`, the service a backend would send $NFTGAN_TOKEN to, is that backend's default
+    one. The environment records no service with its token, and the preferences' endpoint can be changed at
+    any time (a pasted URL, a tutorial's endpoint): the token Blender was started with went to whatever host it
+    named. A token for another service is typed in the preferences, which record what it was typed for."""
+    defaults = default_services(p, kind)
+    if now != defaults:
+        label = pb.LABELS[kind]
+        raise PublishError(
+            f"{label}: ${pb.TOKEN_ENV}, the token Blender was started with, goes only to {label}'s default "
+            f"endpoint{'s' if ' and ' in defaults else ''} ({defaults}), and the preferences now send "
+            f"{label} publishes to {now}; nothing was sent. To publish there, type that service's token in "
+            "Preferences > Add-ons > NFTGan > Publishing (it is kept for that service only); else set the "
+            "endpoint back"
+        )
+
+
 def make_backend(kind: str, context=None, endpoint: str = "") -> pb.Backend:
+    """The backend of `kind` as the preferences set it (`endpoint`: another one, e.g. an Offline row's folder).
+    Its token goes only where it was given for: a typed token to the service it was typed for, $NFTGAN_TOKEN
+    to the backend's default endpoints (PublishError, before any request, for anywhere else)."""
     settings = backend_settings(context)[kind]
-    if settings.token and settings.token_from == IN_PREFERENCES:
-        check_token_service(preferences.get(context), kind)
     if endpoint:
         settings.endpoint = endpoint
+    if settings.token:
+        p = preferences.get(context)
+        now = _origins(
+            (settings.endpoint, settings.api_endpoint) if kind == "pinata" else (settings.endpoint,)
+        )
+        if settings.token_from == IN_PREFERENCES:
+            check_token_service(p, kind, now)
+        else:
+            check_environment_service(p, kind, now)
     return pb.make_backend(settings, online_allowed=bool(bpy.app.online_access))
 
 

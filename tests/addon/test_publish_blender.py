@@ -4,10 +4,14 @@ fault-injecting server on 127.0.0.1 (tests/publish/ipfs_server.py), start-up res
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
 import subprocess
 import sys
+import tempfile
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -23,6 +27,23 @@ bpy = pytest.importorskip("bpy")  # (tests/addon/conftest.py has chosen the thro
 def server():
     with FakeIpfsServer(tokens={TOKEN}) as srv:
         yield srv
+
+
+@pytest.fixture
+def default_kubo(blender):
+    """The fake service at the Local IPFS node's default endpoint (http://127.0.0.1:5001, the preferences'
+    default): the one place $NFTGAN_TOKEN goes for that backend. Test processes of this suite take the port in
+    turn (a lock file); a port another program holds skips the test, saying so."""
+    prefs_class = type(blender.preferences.get())
+    port = urllib.parse.urlsplit(prefs_class.bl_rna.properties["kubo_endpoint"].default).port
+    with open(os.path.join(tempfile.gettempdir(), f"nftgan-tests-port-{port}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            srv = FakeIpfsServer(tokens={TOKEN}, port=port)
+        except OSError as exc:
+            pytest.skip(f"the Local IPFS node's default port {port} is taken by another program ({exc})")
+        with srv:
+            yield srv
 
 
 @pytest.fixture
@@ -47,6 +68,8 @@ def prefs(blender, tmp_path):
     p.publish_backend = "OFFLINE"
     p.publish_offline_folder = ""
     p.kubo_token = p.nftstorage_token = p.pinata_jwt = ""
+    for name in ("nftstorage_endpoint", "pinata_endpoint", "pinata_api_endpoint", "kubo_endpoint"):
+        p.property_unset(name)  # the defaults again
     blender.bpy.context.preferences.system.use_online_access = False
 
 
@@ -334,17 +357,19 @@ def test_a_token_in_the_preferences_goes_only_to_the_endpoint_set_with_it(nftgan
 
 
 def test_the_token_can_come_from_the_environment_instead_of_the_preferences(
-    nftgan, prefs, server, monkeypatch
+    nftgan, prefs, default_kubo, monkeypatch
 ):
     """Preferences are saved as plain text (userpref.blend): they say so, and $NFTGAN_TOKEN works instead,
-    for the backend chosen there only."""
+    for the backend chosen there only, at its default endpoint."""
+    server = default_kubo
     calls = []
     prefs.publish_backend = "PINATA"
     nftgan["publish"].PublishPreferences.draw_section(prefs, _Layout(calls))
     texts = " ".join(c[1] for c in calls if c[0] == "label")
     assert "plain text" in texts and "userpref.blend" in texts and "NFTGAN_TOKEN" in texts
     monkeypatch.setenv("NFTGAN_TOKEN", TOKEN)
-    prefs.publish_backend, prefs.kubo_endpoint, prefs.kubo_token = "KUBO", server.url, ""
+    prefs.publish_backend, prefs.kubo_token = "KUBO", ""
+    assert prefs.kubo_endpoint == server.url  # (the default)
     server.state.kubo_token = TOKEN
     bpy.context.preferences.system.use_online_access = True
     nftgan["publish"].PublishPreferences.draw_section(prefs, _Layout(calls := []))
@@ -357,10 +382,12 @@ def test_the_token_can_come_from_the_environment_instead_of_the_preferences(
     assert settings["kubo"].token == TOKEN and settings["pinata"].token == settings["nftstorage"].token == ""
 
 
-def test_a_rejected_token_is_said_to_come_from_where_it_was_set(nftgan, prefs, server, monkeypatch):
+def test_a_rejected_token_is_said_to_come_from_where_it_was_set(nftgan, prefs, default_kubo, monkeypatch):
     """A token from $NFTGAN_TOKEN that the service rejects: the error names the environment variable Blender
     was started with, not the preferences (where nothing was typed); a typed token, the preferences."""
-    prefs.publish_backend, prefs.kubo_endpoint, prefs.kubo_token = "KUBO", server.url, ""
+    server = default_kubo
+    prefs.publish_backend, prefs.kubo_token = "KUBO", ""
+    assert prefs.kubo_endpoint == server.url  # (the default: where $NFTGAN_TOKEN goes)
     server.state.kubo_token = TOKEN
     bpy.context.preferences.system.use_online_access = True
     image = _stylized_result(nftgan, "Rejected stylized").name
@@ -812,6 +839,66 @@ def test_a_token_goes_only_to_the_service_it_was_typed_for(nftgan, prefs, tmp_pa
         assert _publish_row(nftgan).state == "published"
         assert {h.authorization for h in other.state.hits} == {f"Bearer {TOKEN}"}
         assert TOKEN not in prefs.nftstorage_token_for  # what it records is where, not the token
+
+
+def test_the_environment_token_goes_only_to_the_backends_default_service(nftgan, prefs, monkeypatch):
+    """$NFTGAN_TOKEN went to whatever endpoint the chosen backend's preferences named: with the Pinata (or
+    NFT.storage, or kubo) endpoint changed to another host, the next Publish sent the token there. It goes only
+    to the backend's default endpoints now: with one changed, Publish, Publish Collection's backend, the
+    gallery's list and the start-up resume refuse before any request, saying what to do; the preferences say
+    so too. A token typed in the preferences for that endpoint is sent there (it records its service)."""
+    monkeypatch.setenv("NFTGAN_TOKEN", TOKEN)
+    publish = nftgan["publish"]
+    bpy.context.preferences.system.use_online_access = True
+    image = _stylized_result(nftgan, "Env bound stylized").name
+    defaults = {"nftstorage": "https://api.nft.storage", "kubo": "http://127.0.0.1:5001"}
+    with FakeIpfsServer(tokens={TOKEN}) as other:
+        host = other.url.removeprefix("http://")
+        for kind, field in (
+            ("nftstorage", "nftstorage_endpoint"),
+            ("pinata", "pinata_endpoint"),
+            ("pinata", "pinata_api_endpoint"),  # (the gallery's list goes there)
+            ("kubo", "kubo_endpoint"),
+        ):
+            prefs.publish_backend = kind.upper()
+            setattr(prefs, field, other.url)
+            bpy.context.scene.nftgan_publish.token_name = f"Env to {field}"
+            with pytest.raises(RuntimeError) as err:
+                bpy.ops.nftgan.publish(image=image)
+            said = str(err.value)
+            _finish(nftgan)
+            assert other.state.hits == [], (field, other.state.hits)
+            assert "$NFTGAN_TOKEN" in said and host in said and TOKEN not in said, said
+            assert defaults.get(kind, "https://uploads.pinata.cloud and https://api.pinata.cloud") in said, (
+                said
+            )
+            assert "type that service's token" in said and "set the endpoint back" in said, said
+            with pytest.raises(publish.PublishError):
+                publish.make_backend(kind)  # what Publish Collection builds its backend with
+            publish.refresh_gallery(bpy.context)  # the gallery's list
+            _finish(nftgan)
+            assert other.state.hits == [] and "$NFTGAN_TOKEN" in publish.gallery_entries()[1]
+            publish.PublishPreferences.draw_section(prefs, _Layout(calls := []))
+            texts = " ".join(c[1] for c in calls if c[0] == "label")
+            assert "Using $NFTGAN_TOKEN" not in texts and "is not sent to" in texts, texts
+            prefs.property_unset(field)
+        # Blender restarted with a publish pending on a kubo node the preferences now point at: it waits
+        store = publish.ledger()
+        png = bytes(bpy.data.images[image].packed_file.data)
+        _, row = pending_row(store, "kubo", other.url, image=png, name="Env pending")
+        prefs.publish_backend, prefs.kubo_endpoint = "KUBO", other.url
+        publish.unregister()
+        publish.register()
+        _finish(nftgan)
+        waiting = store.get(row.id)
+        assert other.state.hits == [] and waiting.state == "pending" and "$NFTGAN_TOKEN" in waiting.error
+        # typed in the preferences for that endpoint: it goes there (the typed token, recorded for it)
+        other.state.kubo_token = "typed-for-this-node"
+        prefs.kubo_token = "typed-for-this-node"
+        bpy.context.scene.nftgan_publish.token_name = "Typed for it"
+        assert bpy.ops.nftgan.publish(image=image) == {"FINISHED"}
+        assert _publish_row(nftgan).state == "published"
+        assert {h.authorization for h in other.state.hits} == {"Bearer typed-for-this-node"}
 
 
 def test_the_source_sketch_is_the_one_that_made_the_result(nftgan, prefs, tmp_path):

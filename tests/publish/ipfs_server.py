@@ -524,9 +524,10 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeIpfsServer:
     """Start with `with FakeIpfsServer(tokens={"t"}) as srv:`; srv.url is http://127.0.0.1:PORT."""
 
-    def __init__(self, tokens=(), kubo_token: str = ""):
+    def __init__(self, tokens=(), kubo_token: str = "", port: int = 0):
+        """port: 0 for a free one; a given one (a service's default endpoint) raises OSError when taken."""
         self.state = FakeIpfsState(tokens=set(tokens), kubo_token=kubo_token)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.state = self.state
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
