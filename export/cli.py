@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nftgan {version('nftgan')}")
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(f"nftgan: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+    if name not in COMMANDS:  # as argparse says a syntax error: the usage, then "PROG: error: ..." last
+        print(f"{_usage()}\n\nnftgan: error: unknown command {name!r}", file=sys.stderr)
         return 2
     target, _ = COMMANDS[name]
     module_name, func_name = target.split(":")

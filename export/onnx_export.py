@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from nftgan.core.cliargs import Parser, add_out
+from nftgan.core.cliargs import Parser, add_out, error
 from nftgan.core.contract import ModelError, build_metadata, describe_model
 from nftgan.core.files import FileError, not_a_folder, os_error_message, refuse_overwrite
 from nftgan.export.optimize import optimize
@@ -872,8 +872,7 @@ def main(argv: list[str], prog: str = "nftgan export") -> int:
         if args.card:
             _write_atomic(Path(args.card), report["card"].encode())
     except (UserError, ModelError, ValueError) as exc:  # UserError: ExportError, CheckpointError, FileError
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return error(prog, exc, 1)
     given, learned = args.work_size, report["learned_size"]
     if given and learned and given not in (learned, report["default_work_size"]):
         print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -205,20 +206,39 @@ def test_readme_tables_every_command_and_its_flags(all_parsers):
 
 
 def _run(*argv, cwd) -> tuple[int, list[str]]:
-    """`nftgan ARGV` as the user runs it: its exit status and its stderr's lines."""
+    """`nftgan ARGV` as the user runs it (with no $NFTGAN_INCEPTION): its exit status and its stderr's lines."""
     proc = subprocess.run(
         [sys.executable, "-m", "nftgan.export.cli", *map(str, argv)],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "NFTGAN_INCEPTION"},
     )
     return proc.returncode, proc.stderr.splitlines()
 
 
 # A mistake in a value (the flag was given, its value is wrong) or in what the files are: the one line that
-# says what is wrong and what to do, with no usage block above it (the block buried that line).
+# says what is wrong and what to do, with no usage block above it (the block buried that line), in argparse's
+# format whichever subcommand says it: "nftgan SUB: error: ..." ("nftgan eval METRIC: error: ..."). cid and
+# publish said "nftgan cid: /x: No such file or directory", generate, export and data "nftgan SUB: WHAT", eval
+# "nftgan eval: error: /x: no such folder of images." (which metric, which folder?) and its missing weights
+# in three lines.
 MISTAKES = [
+    (["cid", "a.png", "missing.png"], 1, "missing.png: No such file or directory"),
+    (["publish", "missing.png", "--name", "n"], 1, "missing.png: No such file or directory"),
+    (["generate", "missing.onnx", "-o", "out"], 2, "missing.onnx: no such file, and no generate model"),
+    (["export", "missing", "-o", "m.onnx"], 1, "checkpoint not found: missing"),
+    (["data", "-o", "a.png", "--only", "noto"], 2, "-o a.png is a file, not a folder"),
+    (["train", "pix2pix", "--data", "missing", "--out", "run"], 2, "dataset folder not found: missing"),
+    (["eval", "fid", "missing", "imgs"], 1, "REAL missing: no such folder of images."),
+    (["eval", "kid", "imgs", "pics"], 1, "FAKE pics holds no images"),
+    (["eval", "fid", "a.png", "imgs"], 1, "REAL a.png is a file, not a folder of images"),
+    (["eval", "paired", "imgs", "missing"], 1, "TARGET missing: no such folder of images."),
+    (["eval", "fid", "imgs", "imgs"], 1, "FID and KID need the Inception weights file"),
+    (["eval", "kid", "imgs", "imgs", "--inception", "no.pth"], 1, "--inception no.pth: no such file"),
+    (["eval", "kid", "imgs", "imgs", "--subset-size", "1"], 2, "--subset-size must be at least 2"),
+    (["eval", "fid", "imgs", "imgs", "--batch-size", "0"], 2, "--batch-size must be at least 1"),
     (
         ["stylize", "s.png", "-o", "o.png", "--threads", "999"],
         2,
@@ -255,13 +275,16 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("argv,code,said", MISTAKES, ids=[" ".join(m[0][:1] + m[0][-2:]) for m in MISTAKES])
+@pytest.mark.parametrize("argv,code,said", MISTAKES, ids=[" ".join(m[0][:2] + m[0][-2:]) for m in MISTAKES])
 def test_a_mistake_is_said_in_one_line_without_the_usage_block(argv, code, said, tmp_path):
     Image.new("RGB", (8, 8), "white").save(tmp_path / "a.png")
     (tmp_path / "pics").mkdir()
+    (tmp_path / "imgs").mkdir()
+    Image.new("RGB", (16, 16), "white").save(tmp_path / "imgs" / "b.png")
     status, err = _run(*argv, cwd=tmp_path)
     assert status == code and len(err) == 1, err
-    assert err[0].startswith(f"nftgan {argv[0]}") and said in err[0], err
+    prog = "nftgan " + " ".join(argv[:2] if argv[0] == "eval" else argv[:1])  # eval: and the metric
+    assert re.match(rf"{re.escape(prog)}( [\w-]+)?: error: ", err[0]) and said in err[0], err  # (train: KIND)
 
 
 # argparse's own syntax errors (a flag it does not know, an argument missing) keep the usage block: it shows
@@ -272,10 +295,16 @@ SYNTAX = [
     (["stylize", "s.png", "-o"], "argument -o/--out: expected one argument"),
     (["publish", "--name", "n"], "IMAGE is required (or --resume)"),
     (["train", "pix2pix", "--out", "run"], "--data DIR is required"),
+    (["train", "--steps", "5"], "name what to train"),
+    (["styleize", "a.png"], "nftgan: error: unknown command 'styleize'"),
 ]
 
 
 @pytest.mark.parametrize("argv,said", SYNTAX, ids=[" ".join(s[0]) for s in SYNTAX])
 def test_a_syntax_error_keeps_the_usage(argv, said, tmp_path):
     status, err = _run(*argv, cwd=tmp_path)
-    assert status == 2 and err[0].startswith(f"usage: nftgan {argv[0]}") and said in err[-1], err
+    usage = "usage: nftgan " + ("COMMAND" if argv[0] == "styleize" else argv[0])
+    assert status == 2 and err[0].startswith(usage) and said in err[-1], err
+    assert err[-1].startswith("nftgan") and ": error: " in err[-1], (
+        err
+    )  # the error, last, as argparse says it

@@ -12,7 +12,7 @@ import os
 import sys
 
 from nftgan.core import cpu
-from nftgan.core.cliargs import Parser, add_out
+from nftgan.core.cliargs import Parser, add_out, error
 
 from .checkpoint import CheckpointError, load_checkpoint, run_folder
 from .config import ON_RESUME, read_config_file
@@ -121,25 +121,24 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
         try:
             file_values = read_config_file(config_file)
         except UserError as exc:
-            print(f"{prog}: error: {exc}", file=sys.stderr)
-            return 2
+            return error(prog, exc, 2)
         model = file_values.get("model")
         if kind_name is None and isinstance(model, str) and model:
             kind_name = model
         if kind_name is None and _value(argv, "--resume") is None:
-            print(
-                f"{prog}: error: --config {config_file} names no model kind; pass it: `{prog} KIND --config "
-                f"{config_file}`",
-                file=sys.stderr,
+            return error(
+                prog,
+                f"--config {config_file} names no model kind; pass it: `{prog} KIND --config {config_file}`",
+                2,
             )
-            return 2
-    if kind_name is None and _value(argv, "--resume") is None:
-        print(
-            f"{prog}: error: name what to train (e.g. `{prog} pix2pix --data DIR --out RUN_DIR`) "
-            f"or continue a run with --resume RUN_DIR\n\n{_usage(prog)}",
-            file=sys.stderr,
+    if kind_name is None and _value(argv, "--resume") is None:  # argparse's way: the usage, then the line
+        print(_usage(prog), file=sys.stderr)
+        return error(
+            prog,
+            f"name what to train (e.g. `{prog} pix2pix --data DIR --out RUN_DIR`) or continue a run with "
+            "--resume RUN_DIR",
+            2,
         )
-        return 2
     try:
         if kind_name is None:
             i = next(i for i, a in enumerate(argv) if a.startswith("--resume"))
@@ -150,8 +149,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             kind_name = resume_ckpt["model"]
         kind = get_kind(kind_name)
     except (CheckpointError, KeyError) as exc:
-        print(f"{prog}: error: {exc.args[0]}", file=sys.stderr)
-        return 2
+        return error(prog, exc.args[0], 2)
     parser = build_parser(kind, prog)
     args = parser.parse_args(argv)
     given = {
@@ -231,8 +229,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
         train(cfg, init=args.init)
         return 0
     except (UserError, ValueError) as exc:  # ValueError: torch's own argument checks (e.g. --workers -1)
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return error(prog, exc, 2)
     except KeyboardInterrupt:
         where = cfg.out if cfg else "RUN_DIR"
         print(

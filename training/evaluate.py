@@ -219,25 +219,33 @@ class InceptionPool3(nn.Module):
 
 
 def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -> InceptionPool3:
-    """The FID Inception network with weights from `path` (or $NFTGAN_INCEPTION). Never downloads."""
+    """The FID Inception network with weights from `path` (or $NFTGAN_INCEPTION). Never downloads. Its errors
+    name where the path came from: --inception (the path given) or $NFTGAN_INCEPTION."""
+    given = (
+        f"--inception {os.fspath(path)}" if path else f"${INCEPTION_ENV} {os.environ.get(INCEPTION_ENV, '')}"
+    )
     path = os.fspath(path) if path else os.environ.get(INCEPTION_ENV, "")
     if not path:
         raise EvalError(
             "FID and KID need the Inception weights file "
             + FID_WEIGHTS_FILE
             + ". NFTGan does not download it: "
-            f"get it once from\n  {FID_WEIGHTS_URL}\nand pass --inception PATH (or set {INCEPTION_ENV}=PATH)."
+            f"get it once from {FID_WEIGHTS_URL} and pass --inception PATH (or set {INCEPTION_ENV}=PATH)."
         )
     if not os.path.isfile(path):
-        raise EvalError(f"Inception weights {path}: no such file (expected {FID_WEIGHTS_FILE}, see --help).")
+        raise EvalError(
+            f"{given}: no such file"
+            + (" (a folder)" if os.path.isdir(path) else "")
+            + f"; give the Inception weights file {FID_WEIGHTS_FILE} (see --help)."
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise EvalError(
-            f"{path} is not a readable PyTorch weights file ({exc}). Download {FID_WEIGHTS_FILE} again."
+            f"{given} is not a readable PyTorch weights file ({exc}). Download {FID_WEIGHTS_FILE} again."
         ) from exc
     if not isinstance(state, dict):
-        raise EvalError(f"{path} does not hold a state dict; expected {FID_WEIGHTS_FILE}.")
+        raise EvalError(f"{given} does not hold a state dict; expected {FID_WEIGHTS_FILE}.")
     fc = state.get("fc.weight")
     if fc is None or tuple(fc.shape) != (FID_CLASSES, 2048) or any(k.startswith("AuxLogits.") for k in state):
         # e.g. torchvision's ImageNet Inception-v3 (1000 classes, auxiliary head): the same layers, other weights
@@ -253,7 +261,7 @@ def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise EvalError(
-            f"{path} does not match Inception-v3 (missing {missing[:3]}, unexpected "
+            f"{given} does not match Inception-v3 (missing {missing[:3]}, unexpected "
             f"{unexpected[:3]}); expected {FID_WEIGHTS_FILE}."
         )
     return net.eval().to(device)
@@ -263,12 +271,16 @@ def load_inception(path: str | os.PathLike | None = None, device: str = "cpu") -
 # Images and features
 
 
-def _images(folder: str) -> list[str]:
+def _images(folder: str, what: str = "") -> list[str]:
+    """The images in `folder`; EvalError naming it as `what` (the argument it was given as: REAL, PRED...)."""
+    name = f"{what} {folder}" if what else folder
+    if os.path.isfile(folder):
+        raise EvalError(f"{name} is a file, not a folder of images: give the folder it is in.")
     if not os.path.isdir(folder):
-        raise EvalError(f"{folder}: no such folder of images.")
+        raise EvalError(f"{name}: no such folder of images.")
     files = list_images(folder)
     if not files:
-        raise EvalError(f"{folder} holds no images ({', '.join(IMAGE_EXTS)}).")
+        raise EvalError(f"{name} holds no images ({', '.join(IMAGE_EXTS)}).")
     return files
 
 
@@ -436,13 +448,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def paired_metrics(pred_dir: str, target_dir: str) -> dict:
-    """Mean L1, PSNR (dB) and SSIM over images with the same file name stem in both folders."""
-    preds = {os.path.splitext(os.path.basename(p))[0]: p for p in _images(pred_dir)}
-    targets = {os.path.splitext(os.path.basename(p))[0]: p for p in _images(target_dir)}
+    """Mean L1, PSNR (dB) and SSIM over images with the same file name stem in both folders. Errors name the
+    folders as the command line's PRED and TARGET."""
+    preds = {os.path.splitext(os.path.basename(p))[0]: p for p in _images(pred_dir, "PRED")}
+    targets = {os.path.splitext(os.path.basename(p))[0]: p for p in _images(target_dir, "TARGET")}
     common = sorted(set(preds) & set(targets))
     if not common:
         raise EvalError(
-            f"no file names in common between {pred_dir} and {target_dir}: paired evaluation "
+            f"no file names in common between PRED {pred_dir} and TARGET {target_dir}: paired evaluation "
             "compares <name>.png in one folder with <name>.* in the other."
         )
     rows = []
@@ -454,11 +467,17 @@ def paired_metrics(pred_dir: str, target_dir: str) -> dict:
         if a.shape != b.shape:
             raise EvalError(
                 f"{stem}: prediction is {a.shape[1]}x{a.shape[0]} but target is "
-                f"{b.shape[1]}x{b.shape[0]}; paired metrics compare images of the same size."
+                f"{b.shape[1]}x{b.shape[0]} (PRED {preds[stem]}, TARGET {targets[stem]}); paired metrics "
+                "compare images of the same size."
+            )
+        if min(a.shape[:2]) < 11:
+            raise EvalError(
+                f"{stem}: SSIM needs images of at least 11x11 pixels, got {a.shape[1]}x{a.shape[0]} "
+                f"(PRED {preds[stem]}, TARGET {targets[stem]})."
             )
         rows.append((float(np.abs(a - b).mean()), psnr(a, b), ssim(a, b)))
     if not rows:
-        raise EvalError("no readable image pairs.")
+        raise EvalError(f"no readable image pairs in PRED {pred_dir} and TARGET {target_dir}.")
     l1, p, s = np.array(rows).T
     return {
         "pairs": len(rows),
@@ -473,15 +492,27 @@ def paired_metrics(pred_dir: str, target_dir: str) -> dict:
 # Command line
 
 
-def _folder_features(folder: str, net: InceptionPool3, batch: int, device: str) -> np.ndarray:
-    paths = _images(folder)
+def _folder_features(
+    folder: str, paths: list[str], what: str, metric: str, net: InceptionPool3, batch: int, device: str
+) -> np.ndarray:
+    """The features of a folder's images (`paths`, listed already), EvalError naming it as `what` (REAL, FAKE)
+    when fewer than 2 are readable: `metric` needs 2 of each set."""
     print(f"{folder}: {len(paths)} images", file=sys.stderr)
-    return extract_features(_readable(paths), net, batch, device)
+    try:
+        feats = extract_features(_readable(paths), net, batch, device)
+    except EvalError:  # none readable
+        feats = np.zeros((0, 1))
+    if len(feats) < 2:
+        raise EvalError(
+            f"{what} {folder}: {metric.upper()} needs at least 2 readable images in each folder; "
+            f"{len(feats)} of its {len(paths)} could be read."
+        )
+    return feats
 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
     from nftgan.core import cpu
-    from nftgan.core.cliargs import Parser
+    from nftgan.core.cliargs import Parser, error
 
     cpu.keep_freed_memory()  # the Inception passes: half their page faults, 15-20 % faster (benchmarks.md)
 
@@ -496,19 +527,25 @@ def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
     )
     parser = Parser(
         prog=prog,
-        description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0] + " Errors name the metric and the argument: "
+        "'nftgan eval fid: error: FAKE out/x: no such folder of images.'",
         examples=(*fid_examples, "nftgan eval paired runs/out-images datasets/targets   # L1 / PSNR / SSIM"),
         notes=weights,
     )
     sub = parser.add_subparsers(dest="metric", required=True, metavar="{fid,kid,paired}")
+    metrics = {}  # name -> its parser (prog "nftgan eval NAME")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     for metric, help_ in (
         ("fid", "Fréchet Inception Distance (lower is better)"),
         ("kid", "Kernel Inception Distance (lower is better; unbiased for small sets)"),
     ):
-        p = sub.add_parser(metric, help=help_, description=help_, examples=fid_examples, notes=weights)
-        p.add_argument("real", help="folder of real (training) images")
-        p.add_argument("fake", help="folder of generated images (e.g. from `nftgan generate`)")
+        p = metrics[metric] = sub.add_parser(
+            metric, help=help_, description=help_, examples=fid_examples, notes=weights
+        )
+        p.add_argument("real", metavar="REAL", help="folder of real (training) images")
+        p.add_argument(
+            "fake", metavar="FAKE", help="folder of generated images (e.g. from `nftgan generate`)"
+        )
         p.add_argument("--inception", help=f"path to {FID_WEIGHTS_FILE} (default: ${INCEPTION_ENV})")
         p.add_argument("--batch-size", type=int, default=50, metavar="N", help="images per forward pass")
         p.renamed("--batch", "--batch-size")
@@ -532,27 +569,34 @@ def main(argv: list[str] | None = None, prog: str = "nftgan eval") -> int:
         description="L1 / PSNR / SSIM between predictions and targets with matching names",
         examples=("nftgan eval paired runs/out-images datasets/targets --json",),
     )
-    p.add_argument("pred", help="folder of model outputs")
-    p.add_argument("target", help="folder of ground-truth images (same file names, any image format)")
+    p.add_argument("pred", metavar="PRED", help="folder of model outputs")
+    p.add_argument(
+        "target", metavar="TARGET", help="folder of ground-truth images (same file names, any image format)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    prog = f"{prog} {args.metric}"  # as argparse names the metric's own parser: errors say which metric
+    # (--batch-size 0 took every image in one pass; --subset-size 1 said 'KID needs at least 2 images in each set')
+    for flag, low in (("batch_size", 1), ("subsets", 1), ("subset_size", 2)):
+        if getattr(args, flag, low) < low:
+            metrics[args.metric].fail(f"--{flag.replace('_', '-')} must be at least {low}")
     if args.metric != "paired":
         try:
             args.device = check_device(args.device)
         except ConfigError as exc:
-            print(f"{prog}: error: {exc}", file=sys.stderr)
-            return 2
+            return error(prog, exc, 2)
     try:
-        result, text = _evaluate(args)
+        result, text = _evaluate(args, prog)
     except EvalError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        return error(prog, exc, 1)
     print(json.dumps(result, sort_keys=True) if args.json else text)
     return 0
 
 
-def _evaluate(args) -> tuple[dict, str]:
-    """The metric the command line asks for: (result for --json, one line of text)."""
+def _evaluate(args, prog: str = "nftgan eval") -> tuple[dict, str]:
+    """The metric the command line asks for: (result for --json, one line of text). Its folders are looked at
+    before the Inception weights are loaded (seconds), so a mistyped one is said at once, named as its
+    argument."""
     if args.metric == "paired":
         result = paired_metrics(args.pred, args.target)
         text = (
@@ -560,9 +604,13 @@ def _evaluate(args) -> tuple[dict, str]:
             f"SSIM {result['ssim']:.4f}"
         )
     else:
+        folders = {"REAL": args.real, "FAKE": args.fake}
+        paths = {what: _images(folder, what) for what, folder in folders.items()}
         net = load_inception(args.inception, args.device)
-        real = _folder_features(args.real, net, args.batch_size, args.device)
-        fake = _folder_features(args.fake, net, args.batch_size, args.device)
+        real, fake = (
+            _folder_features(folders[w], paths[w], w, args.metric, net, args.batch_size, args.device)
+            for w in ("REAL", "FAKE")
+        )
         result = {"real": len(real), "fake": len(fake)}
         if args.metric == "fid":
             result["fid"] = fid_from_features(real, fake)
@@ -572,7 +620,7 @@ def _evaluate(args) -> tuple[dict, str]:
                     f"FID from fewer than {FID_MIN_IMAGES} images is biased upward and not "
                     "comparable with published values; use KID for small sets."
                 )
-                print(f"warning: {result['warning']}", file=sys.stderr)
+                print(f"{prog}: warning: {result['warning']}", file=sys.stderr)
         else:
             mean, std, size = kid_from_features(real, fake, args.subsets, args.subset_size)
             result.update(kid=mean, kid_std=std, subset_size=size)

@@ -644,7 +644,8 @@ def build(
 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan data") -> int:
-    from nftgan.core.cliargs import Parser, add_out
+    from nftgan.core.cliargs import Parser, add_out, error
+    from nftgan.core.files import not_a_folder, os_error_message
 
     parser = Parser(
         prog=prog,
@@ -673,11 +674,14 @@ def main(argv: list[str] | None = None, prog: str = "nftgan data") -> int:
         parser.fail("--test-fraction must be between 0 and 1")
     if args.resize < 32:
         parser.fail("--resize must be at least 32")
+    if blocked := not_a_folder("-o", args.out):  # (a traceback from mkdir, after the first download)
+        parser.fail(blocked)
     try:
         manifest = build(args.out, size=args.resize, test_fraction=args.test_fraction, only=args.only)
     except RecipeError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return error(prog, exc, 1)
+    except OSError as exc:  # a full or read-only disk
+        return error(prog, os_error_message(exc, f"writing {args.out}"), 1)
     print(
         f"wrote {args.out / 'manifest.json'}: "
         + ", ".join(f"{k} {v['images']}" for k, v in manifest["sources"].items())

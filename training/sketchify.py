@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
             return 1
         written += 1
     for b in bad:
-        print(f"{prog}: skipped unreadable file {b}", file=sys.stderr)
+        print(f"{prog}: warning: skipped unreadable file {b}", file=sys.stderr)
     if not written:
         print(
             f"{prog}: error: none of the {len(bad)} pictures in {args.src} could be read: no dataset written",

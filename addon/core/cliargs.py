@@ -12,11 +12,17 @@ One meaning per flag name across the subcommands (the README's command table lis
 
 A renamed flag keeps its old spelling for one release: it still works, and prints a note naming the new
 one on stderr (`Parser.renamed`).
+
+Every subcommand says its own errors as argparse says its: one line on stderr, "nftgan SUB: error: WHAT" (what
+to do in it); `Parser.fail` while parsing, `error` after. Exit status: 2 for argparse's own errors and
+`Parser.fail` (the command line is refused), 1 when the work fails, 130 when interrupted (each command's
+--help and the README say where one differs).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import NoReturn
 
@@ -70,7 +76,7 @@ class Parser(argparse.ArgumentParser):
         """Our own error (a value out of range, a missing folder): "PROG: error: MESSAGE", one line with what to
         do in it, and exit status 2 as argparse's. No usage block: it would bury that line. argparse's own
         syntax errors (a flag it does not know, an argument missing) go through `error` and keep it."""
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
 
     def _get_values(self, action, arg_strings):
         try:
@@ -101,6 +107,18 @@ class Parser(argparse.ArgumentParser):
             )
             out.append(f"{new}={value}" if eq else new)
         return out
+
+
+def one_line(message: object) -> str:
+    """A message's text on one line: its line breaks (and the indents after them) become single spaces."""
+    return re.sub(r"\s*\n\s*", " ", str(message).strip())
+
+
+def error(prog: str, message: object, status: int = 1) -> int:
+    """A subcommand's own error after parsing, said as `Parser.fail` says one: "PROG: error: MESSAGE", one line
+    on stderr. Returns `status`, the exit status for it (1: the work failed)."""
+    print(f"{prog}: error: {one_line(message)}", file=sys.stderr)
+    return status
 
 
 def threads(text: str) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -206,7 +205,7 @@ def _model_path(wanted: str, folders: list[str], prog: str) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
-    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out, add_threads
+    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out, add_threads, error
 
     parser = Parser(
         prog=prog,
@@ -243,9 +242,8 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         )
         if blocked := not_a_folder("-o", args.out):
             raise ValueError(f"{blocked}; -o names the folder the images go in (made if missing)")
-    except (ModelError, ValueError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 2
+    except (ModelError, ValueError) as exc:  # (status 2, as it always was)
+        return error(prog, exc, 2)
     from . import imageio
     from .files import os_error_message, write_durably
 
@@ -272,8 +270,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
         imageio.write_png(os.path.join(args.out, "grid.png"), grid(shown))
         write_durably(os.path.join(args.out, "generate.json"), json.dumps(manifest, indent=2).encode())
     except OSError as exc:
-        print(f"{prog}: error: {os_error_message(exc, f'writing {args.out}')}", file=sys.stderr)
-        return 1
+        return error(prog, os_error_message(exc, f"writing {args.out}"), 1)
     print(
         f"{len(plan)} image{'s' * (len(plan) != 1)} of {info.size}x{info.size} from {info.name} -> {args.out} "
         f"(grid.png{f' of the first {GRID_MAX}' if len(plan) > GRID_MAX else ''}, generate.json)"

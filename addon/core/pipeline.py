@@ -2046,7 +2046,7 @@ def _outputs(files: list[str], out: str, batch: bool) -> list[str]:
 
 def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     from . import styles
-    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out, add_threads, warn_skipped
+    from .cliargs import PROVIDER_HELP, PROVIDERS, Parser, add_out, add_threads, error, warn_skipped
 
     p = Parser(
         prog=prog,
@@ -2139,8 +2139,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     args = p.parse_args(argv)
 
     def fail(msg: str) -> int:
-        print(f"{prog}: error: {msg}", file=sys.stderr)
-        return 1
+        return error(prog, msg, 1)
 
     found = styles.scan(args.models)
     warn_skipped(prog, found)
@@ -2243,7 +2242,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         print(f"wrote {outputs[0]} ({w}x{h}) with {chain} in {time.perf_counter() - t0:.1f} s")
         return 0
     for problem in problems:
-        print(f"{prog}: skipped {problem}", file=sys.stderr)
+        print(f"{prog}: warning: skipped {problem}", file=sys.stderr)
     t0, done, n = time.perf_counter(), 0, len(files)
     try:
         for i, (sketch, out) in enumerate(zip(files, outputs), 1):

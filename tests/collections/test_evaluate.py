@@ -228,9 +228,9 @@ def test_eval_device_is_checked_as_train_checks_it(device, said, tmp_path, rando
         proc = subprocess.run(
             [sys.executable, "-m", "nftgan.export.cli", *argv], capture_output=True, text=True, timeout=120
         )
-        assert proc.returncode == 2 and proc.stderr.splitlines() == [f"nftgan eval: error: {said}"], (
-            proc.stderr
-        )
+        assert proc.returncode == 2 and proc.stderr.splitlines() == [
+            f"nftgan eval {metric}: error: {said}"
+        ], proc.stderr
 
 
 @pytest.mark.slow
@@ -270,7 +270,9 @@ def test_eval_command_paired(tmp_path, capsys):
     with pytest.raises(ev.EvalError, match="same size"):
         ev.paired_metrics(str(pred), str(target))
     assert nftgan(["eval", "paired", str(pred), str(target)]) == 1
-    assert "nftgan eval: error: img0: prediction is 20x10 but target is 20x24" in capsys.readouterr().err
+    assert (
+        "nftgan eval paired: error: img0: prediction is 20x10 but target is 20x24" in capsys.readouterr().err
+    )
     assert nftgan(["eval", "paired", str(pred), _folder(tmp_path / "other", rng, 1, 0.5)]) == 1
     assert "no file names in common" in capsys.readouterr().err
 

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from ..cliargs import Parser
+from ..cliargs import Parser, error
 from ..errors import MetadataError, PublishError, UserError
 from ..files import FileError, open_regular, os_error_message, read_regular
 from .backends import IN_ENVIRONMENT, KINDS, NFT_STORAGE_NOTICE, TOKEN_ENV, Settings, make_backend
@@ -41,12 +41,8 @@ def cid_main(argv: list[str], prog: str = "nftgan cid") -> int:
         try:
             with open_regular(path) as fh:
                 cid = cid_of_file(fh, v0=args.v0)
-        except OSError as exc:
-            print(
-                f"{prog}: {exc if isinstance(exc, FileError) else f'{path}: {exc.strerror or exc}'}",
-                file=sys.stderr,
-            )
-            status = 1
+        except OSError as exc:  # said, and the other files' CIDs still printed
+            status = error(prog, exc if isinstance(exc, FileError) else f"{path}: {exc.strerror or exc}", 1)
             continue
         print(f"{cid}  {path}" if len(args.file) > 1 else cid)
     return status
@@ -153,11 +149,9 @@ def publish_main(argv: list[str], prog: str = "nftgan publish") -> int:
     try:
         return _publish(args, prog)
     except (UserError, CIDError) as exc:  # PublishError, LedgerError, MetadataError, FileError
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return error(prog, exc, 1)
     except OSError as exc:
-        print(f"{prog}: {os_error_message(exc, exc.filename or 'error')}", file=sys.stderr)
-        return 1
+        return error(prog, os_error_message(exc, exc.filename or "error"), 1)
 
 
 def _publish(args: argparse.Namespace, prog: str) -> int:
