@@ -288,3 +288,32 @@ def test_a_picture_too_large_for_pillow_is_skipped_like_any_unreadable_one(tmp_p
     header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
     (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
     assert ev.read_rgb(str(tmp_path / "huge.png")) is None
+
+
+def test_eval_errors_name_the_metric_and_the_argument(tmp_path, random_inception_weights, capsys):
+    """`nftgan eval fid A B` said "nftgan eval: error: need at least 2 feature vectors (images), got shape
+    (1, 2048)" for a folder with one readable picture (which metric? which folder?), and SSIM's minimum size
+    without the files. Each error now comes from `nftgan eval METRIC` and names the argument and its folder."""
+    rng = np.random.default_rng(11)
+    real, fake = (
+        _folder(tmp_path / "real", rng, 1, 0.5, size=24),
+        _folder(tmp_path / "fake", rng, 2, 0.5, size=24),
+    )
+    (tmp_path / "real" / "broken.png").write_bytes(b"not a picture")
+    for metric in ("fid", "kid"):
+        assert nftgan(["eval", metric, real, fake, "--inception", random_inception_weights]) == 1
+        err = capsys.readouterr().err.splitlines()
+        assert err[-1] == (
+            f"nftgan eval {metric}: error: REAL {real}: {metric.upper()} needs at least 2 readable images in each "
+            "folder; 1 of its 2 could be read."
+        ), err
+    pred, target = (
+        _folder(tmp_path / "pred", rng, 1, 0.5, size=8),
+        _folder(tmp_path / "target", rng, 1, 0.5, size=8),
+    )
+    assert nftgan(["eval", "paired", pred, target]) == 1
+    said = capsys.readouterr().err
+    assert said.startswith(
+        "nftgan eval paired: error: 000: SSIM needs images of at least 11x11 pixels, got 8x8"
+    )
+    assert f"PRED {pred}/000.png, TARGET {target}/000.png" in said, said
