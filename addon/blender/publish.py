@@ -342,7 +342,8 @@ def check_environment_service(p, kind: str, now: str) -> None:
         raise PublishError(
             f"{label}: ${pb.TOKEN_ENV}, the token Blender was started with, goes only to {label}'s default "
             f"endpoint{'s' if ' and ' in defaults else ''} ({defaults}), and the preferences now send "
-            f"{label} publishes to {now}; nothing was sent. To publish there, type that service's token in "
+            f"{label} publishes to {now or 'an endpoint that is empty or not a URL'}; nothing was sent. To "
+            "publish there, type that service's token in "
             "Preferences > Add-ons > NFTGan > Publishing (it is kept for that service only); else set the "
             "endpoint back"
         )

@@ -882,6 +882,11 @@ def test_the_environment_token_goes_only_to_the_backends_default_service(nftgan,
             texts = " ".join(c[1] for c in calls if c[0] == "label")
             assert "Using $NFTGAN_TOKEN" not in texts and "is not sent to" in texts, texts
             prefs.property_unset(field)
+        prefs.publish_backend, prefs.kubo_endpoint = "KUBO", "  "  # emptied: said so, not a blank
+        with pytest.raises(RuntimeError, match="to an endpoint that is empty or not a URL; nothing was sent"):
+            bpy.ops.nftgan.publish(image=image)
+        _finish(nftgan)
+        prefs.property_unset("kubo_endpoint")
         # Blender restarted with a publish pending on a kubo node the preferences now point at: it waits
         store = publish.ledger()
         png = bytes(bpy.data.images[image].packed_file.data)
