@@ -145,9 +145,19 @@ def _unpack(z) -> list[dict]:
 
 
 def without(index: exemplar.Index, keep: np.ndarray) -> exemplar.Index:
-    """The index with only the training sketches `keep` (bool), their pictures all kept."""
+    """The index with only the training sketches `keep` (bool), their pictures all kept, and only the colour
+    regions (`exemplar.Parts`) of the pictures of those sketches."""
+    parts = index.parts
+    if parts is not None:
+        ok = np.zeros(len(index.maps), bool)
+        ok[index.picture[keep]] = True
+        parts = exemplar.Parts(*(a[ok[parts.picture]] for a in parts))
     return index._replace(
-        codes=index.codes[keep], aspect=index.aspect[keep], box=index.box[keep], picture=index.picture[keep]
+        codes=index.codes[keep],
+        aspect=index.aspect[keep],
+        box=index.box[keep],
+        picture=index.picture[keep],
+        parts=parts,
     )
 
 
@@ -247,7 +257,11 @@ def simple_objects(index: exemplar.Index) -> list[tuple]:
         a = p.auto
         labels, k = exemplar.objects(p.line, a.take)
         whole = exemplar.match(p.line, a.idx, a.reg, a.m, index)
-        apart = exemplar._apart(p.line, a.idx, a.reg, a.m, index, labels, k, whole) if k >= 2 else None
+        apart = (
+            exemplar._apart(p.line, a.idx, a.reg, a.m, index, labels, k, whole, parts=True)
+            if k >= 2
+            else None
+        )
         inside = exemplar.nested(p.line, a)
         got = exemplar.match_objects(p.line, a.idx, a.reg, a.m, index, take_mask=a.take, inside=inside)
         of = {o: one for o, _, one in apart[0]} if apart else {}

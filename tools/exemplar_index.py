@@ -6,8 +6,9 @@ From data/colorize/train (`make data`): each line sketch in A (Fluent Emoji Flat
 sketches, MIT; Open Clip Art ink outlines, public domain) gives its shape descriptor (exemplar.descriptor of
 its lines as the pipeline finds them), kept as a PCA code (K dimensions of an uncentred basis), its aspect
 ratio and its bounding box; each true picture in B (one per picture: a sketch's ink and line versions share
-it) is kept nearest-sampled at MAP x MAP px in CIELAB (exemplar.encode_lab), with its background (the white paper reaching its edge) marked; pictures whose shapes are mostly white
-(COLOURFUL) are left out. About 5 MB; ~2 minutes on one core.
+it) is kept nearest-sampled at MAP x MAP px in CIELAB (exemplar.encode_lab), with its background (the white paper reaching its edge) marked, and its colour regions
+(exemplar.parts_of: each one's place, share and shape, for a drawing of few shapes matched by its parts);
+pictures whose shapes are mostly white (COLOURFUL) are left out. About 6 MB; ~2 minutes on one core.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ def build(data: Path) -> dict:
     descs_ = np.stack(descs)
     _, _, vt = np.linalg.svd(descs_, full_matrices=False)
     basis = vt[:K].T.astype(np.float32)
+    codes = np.stack(maps).reshape(len(maps), -1, 3)
+    parts = exemplar.parts_of(codes, exemplar._kinds(codes, np.stack(grounds)))
     return {
         "version": np.int64(exemplar.VERSION),
         "basis": basis.astype(np.float16),
@@ -108,6 +111,7 @@ def build(data: Path) -> dict:
         "maps": np.stack(maps),
         "ground": np.packbits(np.stack(grounds), axis=-1),
         "names": np.array(names),
+        **parts,
     }
 
 

@@ -13,9 +13,12 @@ drawings aligned by their bounding boxes. A drawing of several things (a house, 
 and a sun: `objects`, groups of shapes whose outlines join or nearly touch, apart from a ground line drawn
 across the canvas) has each of them matched on its own lines, its shapes taking its own picture's colours
 (`match_objects`), where they fit their pictures clearly better than the whole drawing fits one (else they
-are the parts of one thing, a clapperboard's lid and board, matched as one). A shape drawn inside another (a door
-in a wall, an eye in a face, a letter on a sign: `nested`) that its picture colours as that one is set apart from
-it (`_set_apart`: the picture's other colour there, else a shade of it): the artist drew its outline to tell it
+are the parts of one thing, a clapperboard's lid and board, matched as one). A drawing or an object of two or
+three shapes that its lines fit poorly (a triangle on a long trunk is nearer an ice-cream cone than any tree:
+the template of lines asks for the same proportions) is matched by its parts when they fit well (`match_parts`:
+each shape's own outline and place against the pictures' colour regions; a green crown above a brown trunk).
+A shape drawn inside another (a door in a wall, an eye in a face, a letter on a sign: `nested`) that its
+picture colours as that one is set apart from it (`_set_apart`: the picture's other colour there, else a shade of it): the artist drew its outline to tell it
 apart, as 90-98 % of such shapes are in the true pictures. Look-alike shapes set in one shape (two windows,
 two eyes, buttons in a row) take one colour: one set apart takes the colour the picture gives a look-alike
 (`_alike`). Follow my colours' automatic dab
@@ -27,7 +30,8 @@ the shapes without a dab keep the model's own colours as before.
 The index (`models/exemplars.npz`, built by `python -m tools.exemplar_index` from data/colorize/train: Fluent
 Emoji Flat and High Contrast line sketches (MIT) and Open Clip Art ink outlines (public domain), with their
 true colour pictures) holds per training sketch its descriptor's PCA code, aspect ratio and bounding box, and
-per true picture a MAP x MAP px nearest-sampled copy (flat colours stay flat). Without the file the pipeline
+per true picture a MAP x MAP px nearest-sampled copy (flat colours stay flat) and its colour regions
+(`parts_of`: each one's place, share of the picture, shape and colour). Without the file the pipeline
 keeps the model's colours. numpy only (no bpy, no torch).
 """
 
@@ -70,6 +74,18 @@ class Index(NamedTuple):
     kind: np.ndarray  # (M, MAP, MAP) uint8: what each pixel of theirs is (`_kinds`): 0 their background (the
     # white paper that reaches their edge), 1 a shape's, 2 and not a dark outline, 3 and not pale grey either
     names: np.ndarray  # (M,) str: the true pictures' file names (provenance)
+    parts: Parts | None = None  # the pictures' colour regions (`parts_of`), None in an index without them
+
+
+class Parts(NamedTuple):
+    """The colour regions of the index's pictures (`parts_of`), each a part a drawing of few shapes is matched
+    by (`match_parts`)."""
+
+    picture: np.ndarray  # (P,) int: the picture (of Index.maps) each is in, ascending
+    where: np.ndarray  # (P, 3) float32: its centre (y, x) in its picture's shapes' box, log of its share
+    share: np.ndarray  # (P,) float32: its share of its picture's shapes' pixels
+    shape: np.ndarray  # (P, PART * PART) float32: its mask in its own box (`_part_shape`)
+    colour: np.ndarray  # (P, 3) uint8: its median colour (`encode_lab`)
 
 
 _lock = threading.Lock()
@@ -108,7 +124,20 @@ def _read(path: Path | str) -> Index:
             maps.reshape(len(maps), -1, 3),
             _kinds(maps.reshape(len(maps), -1, 3), ground),
             z["names"],
+            _read_parts(z),
         )
+
+
+def _read_parts(z) -> Parts | None:
+    if "part_picture" not in z:
+        return None
+    return Parts(
+        z["part_picture"].astype(np.int64),
+        z["part_where"].astype(np.float32),
+        z["part_share"].astype(np.float32),
+        z["part_shape"].astype(np.float32) / 127.0,
+        z["part_colour"],
+    )
 
 
 LAB_CODE = (np.float32(2.55), np.float32(128.0))  # L* x 2.55, a* and b* + 128, as uint8
@@ -652,11 +681,11 @@ def match_objects(
         take_mask.reshape(-1)[take] = True
     labels, n = objects(line, take_mask)
     whole = match(line, take, reg, m, index, inside)
-    if n < 2 or whole is None:
-        return whole
-    got = _apart(line, take, reg, m, index, labels, n, whole, inside)
+    if whole is None:
+        return None
+    got = None if n < 2 else _apart(line, take, reg, m, index, labels, n, whole, inside, parts=True)
     if got is None:
-        return whole
+        return _by_parts(whole, take, reg, m, bounds(line | take_mask), line.shape, index)
     got, fit = got
     out = whole.colours.copy()
     for _, regs, one in got:
@@ -665,11 +694,14 @@ def match_objects(
     return Match(out, " + ".join(one.name for _, _, one in got if one is not None), fit)
 
 
-def _apart(line, take, reg, m, index, labels, n, whole, inside=None) -> tuple[list, float] | None:
+def _apart(
+    line, take, reg, m, index, labels, n, whole, inside=None, parts=False
+) -> tuple[list, float] | None:
     """The objects (`labels`, `n`: `objects`) matched apart: ([(object, its regions (of `m`), its `Match` or
     None), ...] for each object whose shapes are OBJECT of all shapes' pixels or more, their fit: their scores
     weighted by their shapes' pixels), when there are two or more such and they fit their pictures better than
-    the whole drawing fits its own (`whole`) by more than SPLIT; else None."""
+    the whole drawing fits its own (`whole`) by more than SPLIT; else None. `parts`: an object its lines fit
+    poorly takes its parts' colours (`_by_parts`; not beside dabs, whose results stay as they were)."""
     of_reg = np.full(m, -1, np.int64)
     of_reg[reg] = labels.reshape(-1)[take]
     size = np.bincount(of_reg[reg], minlength=n).astype(np.float64)
@@ -684,7 +716,10 @@ def _apart(line, take, reg, m, index, labels, n, whole, inside=None) -> tuple[li
         if inside is not None:  # (the shapes set in another of the object's: numbered as its regions)
             at = np.minimum(np.searchsorted(regs, inside[regs]), len(regs) - 1)
             sub = np.where((inside[regs] >= 0) & (regs[at] == inside[regs]), at, -1)
-        one = match(line & (labels == o), take[sel], np.searchsorted(regs, reg[sel]), len(regs), index, sub)
+        at = np.searchsorted(regs, reg[sel])
+        one = match(line & (labels == o), take[sel], at, len(regs), index, sub)
+        if parts and one is not None:
+            one = _by_parts(one, take[sel], at, len(regs), bounds(labels == o), line.shape, index)
         got.append((int(o), regs, one))
     scores = [whole.score if one is None else one.score for _, _, one in got]
     fit = float(np.dot(size[big], scores) / size[big].sum())
@@ -813,3 +848,144 @@ def for_plan(beside: Beside, plan) -> np.ndarray | None:
     out = np.full((4, plan.m), np.nan, np.float32)
     out[:, r[best]] = beside.colours[:, c[best]]
     return out
+
+
+# parts (`parts_of`, `match_parts`): a drawing of few shapes matched shape by shape
+PART = 8  # cells a side of a part's mask (`_part_shape`)
+PART_MIN = 0.02  # a colour region (a shape) is a part at this share of its picture's (object's) shapes
+PART_STEP = 18.0  # CIELAB: a colour region's pixels fall in one cell this size a side
+PART_SIZE = 0.3  # cost per unit of |log(share)| between a shape and a part (beside its centre's distance)
+PARTS = (2, 3)  # a drawing of this many shapes or fewer, and more than one, may be matched by its parts
+
+
+def _part_shape(mask: np.ndarray) -> np.ndarray:
+    """A mask's shape: itself in its own box, area-averaged to PART x PART, zero mean, unit length."""
+    y0, y1, x0, x1 = bounds(mask)
+    d = _area_resize(mask[y0:y1, x0:x1], PART).reshape(-1)
+    d -= d.mean()
+    return d / (np.linalg.norm(d) + 1e-6)
+
+
+def parts_of(maps: np.ndarray, kind: np.ndarray) -> dict:
+    """The colour regions of the index's pictures (`maps`: (M, S * S, 3) codes, `kind`: (M, S, S) Index.kind),
+    as exemplars.npz holds them (`Parts`): each picture's pixels that are neither its background nor its dark
+    outlines, in connected regions of one PART_STEP cell of CIELAB, those of PART_MIN of its shapes' pixels or
+    more. Built by tools.exemplar_index (~10 s)."""
+    m, s = kind.shape[0], kind.shape[1]
+    ys, xs = np.mgrid[0:s, 0:s]
+    pic, where, share, shape, col = [], [], [], [], []
+    for p in range(m):
+        k = kind[p]
+        use = k >= 2
+        if not use.any():
+            continue
+        c = decode_lab(maps[p]).reshape(3, s, s)
+        cell = np.floor(c / PART_STEP).astype(np.int64) + 16
+        key = np.where(use, (cell[0] * 64 + cell[1]) * 64 + cell[2], -1)
+        y0, y1, x0, x1 = bounds(k > 0)
+        tot = int((k > 0).sum())
+        for v in np.unique(key[key >= 0]):
+            lab, n = hintfill.label_regions(key == v)
+            for j in range(n):
+                r = lab == j
+                a = int(r.sum())
+                if a < PART_MIN * tot:
+                    continue
+                pic.append(p)
+                where.append(
+                    [(ys[r].mean() - y0) / (y1 - y0), (xs[r].mean() - x0) / (x1 - x0), np.log(a / tot)]
+                )
+                share.append(a / tot)
+                shape.append(_part_shape(r))
+                col.append(maps[p].reshape(s, s, 3)[r][np.argsort(c[0][r])[a // 2]])
+    return {
+        "part_picture": np.array(pic, np.uint16),
+        "part_where": np.array(where, np.float16),
+        "part_share": np.array(share, np.float16),
+        "part_shape": np.rint(np.array(shape) * 127).astype(np.int8),
+        "part_colour": np.array(col, np.uint8),
+    }
+
+
+def match_parts(
+    take: np.ndarray, reg: np.ndarray, m: int, box, shape: tuple[int, int], index: Index | None = None
+):
+    """The colours of the `m` shapes of a drawing or an object of few shapes (PARTS), shape by shape: (4, m)
+    as `Match.colours`, the picture's name and its cost, or None (no parts in the index, too many or too few
+    shapes). Each shape of PART_MIN of the object's pixels or more is a part: its centre in the object's box
+    (`box`: y0, y1, x0, x1, its lines' and shapes'), its share of the pixels and its own shape (`_part_shape`);
+    the smaller shapes take the colour of the region nearest their centre. A picture's
+    cost is the parts' mean (by share) of the least cost of any of its colour regions (their centres'
+    distance, y plus x, PART_SIZE x their shares' log ratio, and 1 - their shapes' cosine), plus the same of
+    its regions to the parts; the least-cost picture gives each shape the colour of its least-cost region.
+    A drawing whose template of lines matches no picture of its kind (a triangle on a long trunk is nearer
+    an ice-cream cone than any tree) is matched by its parts' shapes and places (a green crown above a
+    brown trunk), which allow other proportions."""
+    index = index if index is not None else load()
+    if index is None or index.parts is None:
+        return None
+    pt = index.parts
+    size = np.bincount(reg, minlength=m).astype(np.float64)
+    if not PARTS[0] <= np.count_nonzero(size) <= PARTS[1]:
+        return None
+    tot = size.sum()
+    big = np.flatnonzero(size >= PART_MIN * tot)
+    y0, y1, x0, x1 = box
+    w = shape[1]
+    ys, xs = np.divmod(take, w)
+    cy = np.bincount(reg, weights=ys, minlength=m)[big] / size[big]
+    cx = np.bincount(reg, weights=xs, minlength=m)[big] / size[big]
+    q_where = np.stack([(cy - y0) / (y1 - y0), (cx - x0) / (x1 - x0), np.log(size[big] / tot)], axis=1)
+    q_shape = np.empty((len(big), PART * PART))
+    for i, r in enumerate(big):
+        mask = np.zeros(shape, bool)
+        mask.reshape(-1)[take[reg == r]] = True
+        q_shape[i] = _part_shape(mask)
+    cost = (
+        np.abs(q_where[:, None, 0] - pt.where[None, :, 0])
+        + np.abs(q_where[:, None, 1] - pt.where[None, :, 1])
+        + PART_SIZE * np.abs(q_where[:, None, 2] - pt.where[None, :, 2])
+        + 1.0
+        - np.einsum("qd,pd->qp", q_shape.astype(np.float32), pt.shape)
+    )
+    starts = hintfill.runs(pt.picture)
+    pics = pt.picture[starts]
+    fwd = np.minimum.reduceat(cost, starts, axis=1)  # (parts, pictures)
+    back = np.add.reduceat(cost.min(axis=0) * pt.share, starts) / np.add.reduceat(pt.share, starts)
+    share = size[big] / size[big].sum()
+    score = share @ fwd + back
+    best = int(np.argmin(score))
+    lo, hi = starts[best], starts[best + 1] if best + 1 < len(starts) else len(pt.picture)
+    at = lo + np.argmin(cost[:, lo:hi], axis=1)
+    out = np.full((3, m), np.nan, np.float32)
+    got = decode_lab(pt.colour[at])
+    out[:, big] = got
+    # (the smaller shapes: the region nearest their centre among the picture's, by place alone)
+    small = np.setdiff1d(np.flatnonzero(size > 0), big)
+    if len(small):
+        sy = np.bincount(reg, weights=ys, minlength=m)[small] / size[small]
+        sx = np.bincount(reg, weights=xs, minlength=m)[small] / size[small]
+        d = np.abs((sy - y0)[:, None] / (y1 - y0) - pt.where[None, lo:hi, 0]) + np.abs(
+            (sx - x0)[:, None] / (x1 - x0) - pt.where[None, lo:hi, 1]
+        )
+        out[:, small] = decode_lab(pt.colour[lo + np.argmin(d, axis=1)])
+    return np.concatenate([out, tops(out)[None]]), str(index.names[pics[best]]), float(score[best])
+
+
+PARTS_LINES = 1.05  # a drawing its lines fit worse than this (`Match.score`) is matched by its parts ...
+PARTS_FIT = 1.0  # ... when they fit a picture's colour regions better than this (`match_parts`' cost)
+
+
+def _by_parts(one: Match, take, reg, m, box, shape, index: Index | None) -> Match:
+    """`one` (a drawing's or an object's `Match`), or, when its lines fit their best picture poorly (score below
+    PARTS_LINES) and it has PARTS parts that fit a picture's colour regions well (cost below PARTS_FIT), the
+    colours `match_parts` gives it, with `one`'s score (the objects' split stays as it was). On the training
+    drawings of 2-3 shapes (leave-one-out) and the held-out ones, within noise of the lines alone
+    (docs/benchmarks.md, session 30); a triangle on a long trunk takes a fir tree's green and brown, not an
+    ice-cream cone's or a floppy icon's."""
+    if one.score >= PARTS_LINES:
+        return one
+    got = match_parts(take, reg, m, box, shape, index)
+    if got is None or got[2] >= PARTS_FIT:
+        return one
+    return Match(got[0], got[1], one.score)
