@@ -612,8 +612,14 @@ def house_medians():
     labels = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(px)) < hintfill.LINE)[0]
     c = lab_of(res)
 
-    def median(x, y):
-        r = labels[int((1 - y) * n), int(x * n)]
+    def median(x, y, around=0):
+        """... or, with `around`, of the pixels within `around` px of that point (a region open to the paper)."""
+        cy, cx = int((1 - y) * n), int(x * n)
+        if around:
+            return np.median(
+                c[:, cy - around : cy + around + 1, cx - around : cx + around + 1].reshape(3, -1), axis=1
+            )
+        r = labels[cy, cx]
         return np.median(c[:, (labels == r) & ~hintfill.grow(labels != r, 12)], axis=1)
 
     return median
@@ -675,3 +681,84 @@ def test_look_alike_shapes_in_one_shape_take_one_colour(tmp_path, under):
     assert np.linalg.norm(got[:3, left_r] - lab_of_rgb(blue)) < 10, got[:3, left_r]
     want = blue if under == "part" else green
     assert np.linalg.norm(got[:3, right_r] - lab_of_rgb(want)) < 10, got[:3, right_r]
+
+
+def _hue(c) -> float:
+    return float(np.degrees(np.arctan2(c[2], c[1])) % 360)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="not fixed (docs/benchmarks.md, session 30): the plain circle is nearest round buttons and signs, "
+    "mostly red; the house a house icon with a yellow roof",
+)
+def test_the_demo_houses_sun_is_warm_and_its_roof_not_its_walls(house_medians):
+    """The demo house without dabs (as docs/default_styles.png shows it), measured on the pipeline's output in
+    CIELAB: an artist who draws a house and a sun expects a yellow or orange sun (hue 45-105 degrees, chroma 30
+    or more) and a roof that is not the walls' colour. Main gives a red sun (hue ~34) and one yellow for roof
+    and walls. Strict: when a change meets it, it reports XPASS and fails, and this mark goes."""
+    median = house_medians
+    sun, wall = median(0.82, 0.82), median(0.25, 0.2)
+    roof = median(0.40, 0.55, around=20)  # (the roof is open at its eaves: its region is the paper's too)
+    assert 45 <= _hue(sun) <= 105 and np.hypot(sun[1], sun[2]) >= 30, sun
+    assert np.linalg.norm(roof - wall) >= exemplar.AGREE, (roof, wall)
+
+
+def test_the_demo_houses_tree_is_a_green_crown_on_a_brown_trunk(house_medians):
+    """The demo house without dabs (as above): its tree, a triangle on a trunk half its height, was nearest an
+    ice-cream cone, balloons and floppy icons by its lines, and came out a pale lime crown (hue ~113) on a lime
+    trunk. Matched by its parts (`exemplar.match_parts`: a crown above a narrow trunk, other proportions
+    allowed), it takes a fir tree's colours: a green crown (hue 120-200) on a brown trunk (hue 30-90, L* 60 or
+    less), measured on the pipeline's output."""
+    crown, trunk = house_medians(0.82, 0.42), house_medians(0.82, 0.2)
+    assert 120 <= _hue(crown) <= 200 and np.hypot(crown[1], crown[2]) >= 15, crown
+    assert 30 <= _hue(trunk) <= 90 and trunk[0] <= 60 and np.hypot(trunk[1], trunk[2]) >= 10, trunk
+
+
+def test_a_drawing_of_few_shapes_is_matched_by_its_parts(tmp_path):
+    """`exemplar.match_parts` on an index of two pictures: a fir tree (a green crown over a short brown trunk)
+    and an ice-cream cone (a pink scoop over an orange cone pointing down). A triangle on a long trunk, drawn
+    with the tree's parts in other proportions, takes the tree's colours shape by shape: its crown green, its
+    trunk brown; a scoop on a cone takes the cone's."""
+    green, brown, pink, orange = (40, 150, 50), (110, 70, 30), (240, 150, 190), (230, 150, 50)
+    n = 96
+    pics = {}
+    tree = [[(0.3, 0.35), (0.5, 0.9), (0.7, 0.35), (0.3, 0.35)], square(0.46, 0.1, 0.54, 0.35)]
+    cone = [[(0.35, 0.6), (0.5, 0.1), (0.65, 0.6), (0.35, 0.6)], circle(0.5, 0.72, 0.14)]
+    for name, strokes, colours in (
+        (
+            "tree",
+            [[(0.2, 0.2), (0.5, 0.9), (0.8, 0.2), (0.2, 0.2)], square(0.45, 0.1, 0.55, 0.2)],
+            (green, brown),
+        ),
+        ("cone", cone, (orange, pink)),
+    ):
+        px = np.ones((n, n, 4), np.float32)
+        imageio.draw_strokes(px, strokes, width=n / 60)
+        a = (px[::-1, :, :3] * 255).round().astype(np.uint8)
+        regions = hintfill.regions(pipeline.line_layer(pipeline.to_model_space(px)) < hintfill.LINE)[0]
+        truth = np.full((n, n, 3), 255, np.uint8)
+        for (x, y), rgb in zip(((0.5, 0.5), (0.5, 0.15 if name == "tree" else 0.72)), colours):
+            truth[regions == regions[int((1 - y) * n), int(x * n)]] = rgb
+        truth[a.max(axis=2) < 128] = 0
+        pics[name] = (a, truth)
+    train = tmp_path / "data" / "colorize" / "train"
+    for name, (a, truth) in pics.items():
+        for sub, img in (("A", a), ("B", truth)):
+            (train / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(train / sub / f"test__{name}__ink.png")
+    out = tmp_path / "exemplars.npz"
+    assert exemplar_index.main(["--data", str(tmp_path / "data"), "--out", str(out)]) == 0
+    idx = exemplar.load(out)
+    assert idx.parts is not None and len(idx.parts.picture) >= 4
+    for strokes, want in (
+        (tree, {(0.5, 0.6): green, (0.5, 0.2): brown}),
+        (cone, {(0.5, 0.5): orange, (0.5, 0.72): pink}),
+    ):
+        p, shape = planned(strokes)
+        a = p.auto
+        got = exemplar.match_parts(a.idx, a.reg, a.m, exemplar.bounds(p.line | a.take), p.line.shape, idx)
+        assert got is not None
+        for (x, y), rgb in want.items():
+            assert np.linalg.norm(got[0][:3, shape(x, y)] - lab_of_rgb(rgb)) < 10, (x, y, got[1])
