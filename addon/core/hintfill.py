@@ -2230,6 +2230,9 @@ class AutoPlan(NamedTuple):
     rim: RimPlan
     per: np.ndarray  # how many of `pick`'s pixels each region has
     coarse: np.ndarray  # the region of every SPARSE-th pixel of every SPARSE-th row (-1: none)
+    # `reg` as runs of one region (the pixels are row-major, so a region's lie in runs along its rows): the
+    # region of each run and its length, so a value per region comes to the pixels by np.repeat (`_per_pixel`)
+    runs: tuple | None = None
 
 
 SPARSE = 2  # px (at 256 px; scaled with the canvas): AutoPlan.coarse's step (exemplar.nested)
@@ -2291,7 +2294,12 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
     step = coarse_step(h, w)
     coarse = units[::step, ::step].copy()
-    return AutoPlan(m, take, idx, reg, pick, near, own, _rim_plan(far, idx, near, take), per, coarse)
+    at = runs(reg)
+    length = np.empty(len(at), np.intp)
+    np.subtract(at[1:], at[:-1], out=length[:-1])
+    length[-1:] = len(reg) - at[-1:]
+    rim_plan = _rim_plan(far, idx, near, take)
+    return AutoPlan(m, take, idx, reg, pick, near, own, rim_plan, per, coarse, (reg[at], length))
 
 
 def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = None) -> None:
@@ -2302,8 +2310,9 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = N
     at the rim's pixels alone. `colours`: (4, m): CIELAB to paint the regions in instead of the model's
     medians (NaN: its median), with its shading around its median kept up to the L* of the fourth row (the
     top of the colour's gamut: exemplar.tops)."""
-    m, _, idx, reg, pick, near, own, rim, per, _ = plan
+    m, _, idx, reg, pick, near, own, rim, per = plan[:9]
     flat = result.reshape(3, -1)  # (a view of a contiguous result; else written back below)
+    each = _per_pixel(plan)
     px = np.take(flat, idx, axis=1)
     np.clip(px, -1, 1, out=px)
     if per is None:
@@ -2320,7 +2329,7 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = N
     # the shading: the model's lightness around the region's median, as a dab's fill keeps it (SHADING,
     # MAX_SHADE), taken from further in along the region's lines (RIM: their bevel)
     shade = c[0]
-    shade -= np.take(med[0], reg)
+    shade -= each(med[0])
     np.clip(shade, -MAX_SHADE, MAX_SHADE, out=shade)
     if len(near):
         by_rim = _smooth_at(shade, rim, RIM[1] + COARSE)
@@ -2332,20 +2341,32 @@ def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = N
     if colours is not None:  # (exemplar's colours)
         med = np.where(np.isfinite(colours[:3]), colours[:3], med).astype(np.float32)
     fs = np.empty((3, len(reg)), np.float32)
-    lum = np.take(med[0], reg)
+    lum = each(med[0])
     lum += shade
     np.clip(lum, 0, 100, out=lum)
     if colours is not None:
-        np.minimum(lum, np.take(np.nan_to_num(colours[3], nan=100.0), reg), out=lum)
+        np.minimum(lum, each(np.nan_to_num(colours[3], nan=100.0)), out=lum)
     np.add(lum, np.float32(16), out=fs[1])
     fs[1] *= np.float32(1 / 116)
-    np.take(med[1] * np.float32(1 / 500), reg, out=fs[0])
+    fs[0] = each(med[1] * np.float32(1 / 500))
     fs[0] += fs[1]
-    np.take(med[2] * np.float32(-1 / 200), reg, out=fs[2])
+    fs[2] = each(med[2] * np.float32(-1 / 200))
     fs[2] += fs[1]
-    _put(flat, idx, srgb_of_f(fs, scale=2.0, offset=-1.0))
+    got = srgb_of_f(fs, scale=2.0, offset=-1.0)
+    mask = plan.take.reshape(-1)  # (`idx`'s pixels in the same order: a mask's writes take a third less time)
+    for c in range(3):
+        flat[c][mask] = got[c]
     if not np.shares_memory(flat, result):
         result[...] = flat.reshape(result.shape)
+
+
+def _per_pixel(plan: AutoPlan):
+    """A function of an (m,) array of values per region of `plan` giving each of its pixels its region's value
+    (np.take(v, plan.reg)): by the plan's runs of one region (np.repeat: a quarter of the time)."""
+    if plan.runs is None:
+        return lambda v: np.take(v, plan.reg)
+    at, length = plan.runs
+    return lambda v: np.repeat(np.take(v, at), length)
 
 
 class RimPlan(NamedTuple):

@@ -777,6 +777,9 @@ class Regions(NamedTuple):
     lines: np.ndarray  # the box pixels on a line or its 1 px edge (flat indices: `_line_cap`)
     line_top: np.ndarray  # ... the lightest the style may make them: their input's fy + LINE_LIFT
     rim: tuple  # the paper beside the free lines and their anti-aliased edges (`_rim_layers`: `_rimless`)
+    # `lab` as runs of one value (flat, row-major): each run's value and length, so `_shift` brings the regions'
+    # offsets to the pixels by np.repeat (np.take of `lab`'s 8-bit indices: 4x the time)
+    lab_runs: tuple | None = None
 
 
 def _shift_ahead(
@@ -824,7 +827,12 @@ def _shift_ahead(
     mean_in = _region_sums(inside, runs, fy_in.reshape(-1), n + 1) / np.maximum(count, 1)
     fixed = count == 0
     fixed[0] = True
-    half = 0.5 * hintfill.counts(lab, n + 1) if n and (paper is not None or sky is not None) else None
+    at = hintfill.runs(lab.reshape(-1))
+    length = np.empty(len(at), np.intp)
+    np.subtract(at[1:], at[:-1], out=length[:-1])
+    length[-1:] = lab.size - at[-1:]
+    lab_runs = (lab.reshape(-1)[at], length)
+    half = 0.5 * hintfill.counts(lab, n + 1, at) if n and (paper is not None or sky is not None) else None
     # (np.where, not lab[paper]: the pixels left out count as line, label 0, which is fixed already)
     if paper is not None and n:  # the open paper: the style's own lightness (its bevels beside the drawing)
         fixed |= hintfill.counts(np.where(paper, lab, 0), n + 1) > half
@@ -867,6 +875,7 @@ def _shift_ahead(
         lines,
         line_top,
         rim,
+        lab_runs,
     )
 
 
@@ -949,7 +958,10 @@ def _shift(fy: np.ndarray, rg: Regions) -> np.ndarray:
     offset[rg.fixed] = 0.0
     for r, px, level in rg.cap[3] if rg.cap is not None else ():  # a sky: by its median, not its mean
         offset[r] = level - float(np.median(fy.reshape(-1)[px]))
-    field = np.take(offset, rg.lab)  # at the labels' size, 0 on the lines (take: a fancy index's half)
+    if rg.lab_runs is None:  # at the labels' size, 0 on the lines (take: a fancy index's half)
+        field = np.take(offset, rg.lab)
+    else:  # (the same values by `lab`'s runs: a quarter of the time)
+        field = np.repeat(np.take(offset, rg.lab_runs[0]), rg.lab_runs[1]).reshape(rg.lab.shape)
     if len(rg.soft):
         flat = field.reshape(-1)
         near = _box(field[None], SHIFT_REACH)[0].reshape(-1)[rg.soft]

@@ -2412,3 +2412,41 @@ def test_the_colours_under_the_lines_are_those_of_the_padded_copy(seed):
         view[...] = result
         hintfill._under_lines(view, labels, None, plan)
         np.testing.assert_array_equal(view, want)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_automatic_dab_by_its_regions_runs_is_its_take_by_region(seed):
+    """auto_fill brings each region's values to its pixels by the plan's runs of one region (np.repeat) and
+    writes them back through the plan's mask: the same values, bit for bit, as np.take(v, plan.reg) and the
+    scatter at `idx` it used before (the plan without its runs), with and without exemplar colours (NaN for
+    some regions, tops below the shading), and into a result that is a strided view."""
+    rng = np.random.default_rng(seed)
+    x = scribbles(seed)
+    line = pipeline.line_layer(x) < hintfill.LINE
+    labels, n = hintfill.regions(line)
+    blank = hintfill.paper(None, labels, n, line, np.zeros(n, bool))
+    if blank is None:
+        blank = np.zeros(line.shape, bool)
+    plan = hintfill.auto_plan(labels, n, np.zeros(n, bool), blank)
+    assert plan is not None and plan.runs is not None
+    assert len(plan.runs[0]) < len(plan.reg)  # (runs of one region, not single pixels)
+    np.testing.assert_array_equal(np.repeat(plan.runs[0], plan.runs[1]), plan.reg)
+    # (auto_fill writes through the mask: its pixels are `idx`'s, in the same order)
+    np.testing.assert_array_equal(np.flatnonzero(plan.take), plan.idx)
+    result = rng.uniform(-1.1, 1.1, x.shape).astype(np.float32)
+    colours = np.full((4, plan.m), np.nan, np.float32)
+    colours[0] = rng.uniform(20, 90, plan.m)
+    colours[1:3] = rng.uniform(-60, 60, (2, plan.m))
+    colours[3] = colours[0] + rng.uniform(0, 10, plan.m)
+    colours[:, rng.random(plan.m) < 0.2] = np.nan
+    for c in (None, colours):
+        want = result.copy()
+        hintfill.auto_fill(want, plan._replace(runs=None), c)
+        assert not np.array_equal(want, result)
+        got = result.copy()
+        hintfill.auto_fill(got, plan, c)
+        np.testing.assert_array_equal(got, want)
+        view = np.empty((3, *x.shape[1:], 2), np.float32)[..., 0]
+        view[...] = result
+        hintfill.auto_fill(view, plan, c)
+        np.testing.assert_array_equal(view, want)

@@ -2005,3 +2005,31 @@ def test_line_drawing_tells_a_sketch_from_a_picture_in_colour():
     noise[..., 3] = 1.0
     noise[:8], noise[-8:], noise[:, :8], noise[:, -8:] = 1.0, 1.0, 1.0, 1.0  # white margins: light paper
     assert not pipeline.line_drawing(noise)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_keep_colours_brings_the_regions_offsets_by_their_runs_as_a_take_does(seed):
+    """`_shift` brings each region's lightness offset to the labels' pixels by `lab`'s runs of one value
+    (Regions.lab_runs, np.repeat): the same values, bit for bit, as np.take(offset, lab), with the open paper,
+    a dabbed sky and soft edges, at the labels' size and at twice it."""
+    from tests.addon.test_hintfill import scribbles
+
+    rng = np.random.default_rng(seed)
+    x = scribbles(seed, 96)
+    layer = pipeline.line_layer(x)
+    line = layer < hintfill.LINE
+    labels, n = hintfill.regions(line)
+    paper = hintfill.paper(None, labels, n, line, np.zeros(n, bool))
+    paper = np.zeros(line.shape, bool) if paper is None else paper
+    sky = (labels == labels[-1, -1]) & ~paper if seed % 2 else None
+    for scale in (1, 2):
+        style = rng.uniform(-1, 1, (3, 96 * scale, 96 * scale)).astype(np.float32)
+        h, w = style.shape[1:]
+        fy_in = colour.lab_f_y(style, 0.5, 0.5)
+        rg = pipeline._shift_ahead(labels, paper, style, fy_in, (0, h, 0, w), layer, sky)
+        np.testing.assert_array_equal(np.repeat(*rg.lab_runs).reshape(rg.lab.shape), rg.lab)
+        fy = colour.lab_f_y(rng.uniform(-1, 1, style.shape).astype(np.float32), 0.5, 0.5)
+        want = pipeline._shift(fy.copy(), rg._replace(lab_runs=None))
+        got = pipeline._shift(fy.copy(), rg)
+        assert not np.array_equal(want, fy)
+        np.testing.assert_array_equal(got, want)
