@@ -2279,27 +2279,41 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     )
     rim = _rim_distance(units[y0:y1, x0:x1]).reshape(-1)[np.flatnonzero(take[y0:y1, x0:x1])]
     reg = units.reshape(-1)[idx].astype(np.int64)
-    inner = rim >= RIM[0]
-    few = np.bincount(reg[inner], minlength=m) < 8
-    pick = inner | np.take(few, reg) if few.any() else inner  # (a region with too few: all of it)
-    pick = np.flatnonzero(pick).astype(np.int32)  # (int32: the plan is kept through the model's run)
-    by = np.take(reg, pick)
-    pick = pick[_by_region(by, m)]
-    per = np.bincount(by, minlength=m)  # (how many of them each region has: _region_median's groups)
-    far = rim >= RIM[1]
-    bare = np.bincount(reg[far], minlength=m) == 0
-    if bare.any():  # a region with no inside: its rim is all
-        far |= np.take(bare, reg)
-    near = np.flatnonzero(rim < RIM[1]).astype(np.int32)
-    own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
-    step = coarse_step(h, w)
-    coarse = units[::step, ::step].copy()
+    # (`reg` as runs of one region: the pixels are row-major, a region's lie in runs along its rows; each run's
+    # region and length. Counts per region are sums per run, then per region (whole numbers: bincount's), and
+    # the pixels grouped by region (a stable sort) are the runs grouped by region, spelled out: no sort of the
+    # pixels)
     at = runs(reg)
     length = np.empty(len(at), np.intp)
     np.subtract(at[1:], at[:-1], out=length[:-1])
     length[-1:] = len(reg) - at[-1:]
+    of_run = reg[at]
+
+    def count(mask: np.ndarray) -> np.ndarray:  # np.bincount(reg[mask], minlength=m)
+        got = np.add.reduceat(mask.view(np.uint8), at, dtype=np.intp)
+        return np.bincount(of_run, weights=got, minlength=m).astype(np.int64)
+
+    inner = rim >= RIM[0]
+    few = count(inner) < 8
+    # (a region with too few: all of it)
+    pick = inner | np.repeat(few[of_run], length) if few.any() else inner
+    # (the pixels in region order, each region's ascending: its runs in order, spelled out)
+    by = np.argsort(of_run, kind="stable")
+    first, long = at[by], length[by]
+    grouped = np.repeat(first - (np.cumsum(long) - long), long)
+    grouped += np.arange(len(reg))
+    # (int32: the plan is kept through the model's run)
+    pick, per = grouped[pick[grouped]].astype(np.int32), count(pick)  # (per: _region_median's groups)
+    far = rim >= RIM[1]
+    bare = count(far) == 0
+    if bare.any():  # a region with no inside: its rim is all
+        far |= np.repeat(bare[of_run], length)
+    near = np.flatnonzero(rim < RIM[1]).astype(np.int32)
+    own = np.clip((rim[near].astype(np.float32) - RIM[0]) / (RIM[1] - RIM[0]), 0.0, 1.0)
+    step = coarse_step(h, w)
+    coarse = units[::step, ::step].copy()
     rim_plan = _rim_plan(far, idx, near, take)
-    return AutoPlan(m, take, idx, reg, pick, near, own, rim_plan, per, coarse, (reg[at], length))
+    return AutoPlan(m, take, idx, reg, pick, near, own, rim_plan, per, coarse, (of_run, length))
 
 
 def auto_fill(result: np.ndarray, plan: AutoPlan, colours: np.ndarray | None = None) -> None:

@@ -2450,3 +2450,86 @@ def test_the_automatic_dab_by_its_regions_runs_is_its_take_by_region(seed):
         view[...] = result
         hintfill.auto_fill(view, plan, c)
         np.testing.assert_array_equal(view, want)
+
+
+def _auto_plan_before(labels, n, skip, blank):
+    """auto_plan as it was before its counts and its grouping by region went by the runs of one region
+    (np.bincount over the pixels, a stable sort of the picked pixels by region): the reference."""
+    rim_ = hintfill.RIM
+    units = labels.copy()
+    units[blank] = -1
+    if skip.any():
+        units[np.take(np.append(skip, True), labels)] = -1
+    m = n
+    if blank.any():
+        for r in np.nonzero(np.bincount(labels[blank], minlength=n)[:n] > 0)[0]:
+            rest = units == r
+            box = hintfill._bounds(rest)
+            if box is None:
+                continue
+            sub, k = hintfill.label_regions(rest[box])
+            inside = rest[box]
+            units[box][inside] = sub[inside] + m
+            m += k
+    h, w = labels.shape
+    size = np.bincount(units[units >= 0], minlength=m)
+    keep = np.where(size >= hintfill.AUTO_MIN * h * w / 65536, np.arange(m), -1)
+    units = np.take(np.append(keep, -1).astype(units.dtype), units)
+    take = units >= 0
+    if not take.any():
+        return None
+    idx = np.flatnonzero(take)
+    (y0, y1), (x0, x1) = (
+        (max(b.start - rim_[1], 0), min(b.stop + rim_[1], n_))
+        for b, n_ in zip(hintfill._bounds(take), (h, w))
+    )
+    rim = hintfill._rim_distance(units[y0:y1, x0:x1]).reshape(-1)[np.flatnonzero(take[y0:y1, x0:x1])]
+    reg = units.reshape(-1)[idx].astype(np.int64)
+    inner = rim >= rim_[0]
+    few = np.bincount(reg[inner], minlength=m) < 8
+    pick = inner | np.take(few, reg) if few.any() else inner
+    pick = np.flatnonzero(pick).astype(np.int32)
+    by = np.take(reg, pick)
+    pick = pick[np.argsort(by, kind="stable")]
+    per = np.bincount(by, minlength=m)
+    far = rim >= rim_[1]
+    bare = np.bincount(reg[far], minlength=m) == 0
+    if bare.any():
+        far |= np.take(bare, reg)
+    near = np.flatnonzero(rim < rim_[1]).astype(np.int32)
+    own = np.clip((rim[near].astype(np.float32) - rim_[0]) / (rim_[1] - rim_[0]), 0.0, 1.0)
+    step = hintfill.coarse_step(h, w)
+    coarse = units[::step, ::step].copy()
+    return hintfill.AutoPlan(
+        m, take, idx, reg, pick, near, own, hintfill._rim_plan(far, idx, near, take), per, coarse
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_automatic_dabs_plan_by_runs_of_one_region_is_the_one_by_pixels(seed):
+    """auto_plan counts the regions' pixels by runs of one region and groups the pixels the medians use by
+    region from those runs (no sort of the pixels): every field of its plan is, bit for bit, what counting
+    the pixels one by one and a stable sort by region gave; with regions skipped (dabbed), the open paper
+    cutting regions in parts, specks below AUTO_MIN and regions with too few pixels away from their lines or
+    none (all rim), on square and oblong canvases."""
+    rng = np.random.default_rng(seed)
+    x = scribbles(seed, 160 if seed % 3 else 96)
+    if seed % 4 == 1:
+        x = np.ascontiguousarray(x[:, : 80 + seed * 3])  # (oblong)
+    line = pipeline.line_layer(x) < hintfill.LINE
+    line[rng.integers(0, line.shape[0], 30), rng.integers(0, line.shape[1], 30)] = True  # (specks)
+    labels, n = hintfill.regions(line)
+    blank = hintfill.paper(None, labels, n, line, np.zeros(n, bool))
+    if blank is None or seed % 3 == 2:  # (a blank that cuts regions in parts: a band across the canvas)
+        blank = np.zeros(line.shape, bool)
+        blank[:, : line.shape[1] // 3] = labels[:, : line.shape[1] // 3] >= 0
+    skip = rng.random(n) < (0.2 if seed % 2 else 0.0)
+    want = _auto_plan_before(labels, n, skip, blank)
+    got = hintfill.auto_plan(labels, n, skip, blank)
+    assert want is not None and got is not None
+    for name in hintfill.AutoPlan._fields[:-1]:
+        a, b = getattr(want, name), getattr(got, name)
+        for u, v in zip(a, b) if name == "rim" else [(a, b)]:
+            assert np.asarray(u).dtype == np.asarray(v).dtype, name
+            np.testing.assert_array_equal(v, u, err_msg=name)
+    assert len(got.pick) < len(got.idx) and (np.bincount(got.reg, minlength=got.m) > got.per).any()
