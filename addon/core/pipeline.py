@@ -2160,7 +2160,9 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
         if wanted and wanted.lower() == "none":
             return None
         path = wanted and (wanted.lower().endswith(".onnx") or os.sep in wanted or "/" in wanted)
-        if wanted and (os.path.isfile(wanted) or (path and os.path.isdir(wanted))):
+        if wanted and os.path.isfile(wanted):
+            return styles.at_path(wanted).model(args.precision)  # with its int8 variant, as --models has it
+        if wanted and path and os.path.isdir(wanted):
             return describe_model(wanted)  # a folder: an error saying so
         style = styles.find(found, kind, wanted)
         if style is None and wanted:

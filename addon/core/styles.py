@@ -217,6 +217,20 @@ def _no_models(folder: str) -> str:
     return f"model folder {folder} holds no .onnx model files{where}."
 
 
+def at_path(path: str) -> Style:
+    """The model file at `path` (`nftgan stylize --style FOLDER/NAME.onnx`) as the style a scan of its folder
+    lists: its int8 variant NAME.int8.onnx beside it attached, so --precision picks between them as it does
+    for a style named by id. A path to the int8 file itself is that file alone. Raises ModelError (saying
+    why) when the file is not a valid model."""
+    style = Style(path, info=describe_model(path), file_bytes=os.path.getsize(path))
+    low = path.lower()
+    if low.endswith(".onnx") and not low.endswith(INT8_SUFFIX):
+        variant = path[: -len(".onnx")] + INT8_SUFFIX
+        if os.path.isfile(variant):
+            style = _with_int8(style, _describe(variant))
+    return style
+
+
 def _with_int8(style: Style, variant: Style) -> Style:
     """`style` with its int8 variant attached, when the variant is usable and was made from this very model
     (same kind, sizes and training record: a variant left over from an older export is ignored)."""

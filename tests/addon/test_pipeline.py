@@ -1071,6 +1071,35 @@ def test_int8_variants_belong_to_their_model_and_the_precision_picks_the_file(
     assert f"stylize '{style.info.name}'" in capsys.readouterr().out
 
 
+def test_a_model_given_by_its_path_runs_its_int8_variant_as_precision_says(
+    tmp_path, stylize_model, capsys, monkeypatch
+):
+    """`--style FOLDER/NAME.onnx` is the same style as `--models FOLDER --style NAME`: --precision picks its
+    int8 file beside it (the path ran the fp32 file whatever --precision said)."""
+    from nftgan.core import cpu
+
+    _variant(stylize_model, tmp_path / "style.int8.onnx", **{"nftgan.name": "Tiny (int8)"})
+    os.link(stylize_model, tmp_path / "style.onnx")
+    _variant(stylize_model, tmp_path / "stale.int8.onnx", **{"nftgan.training": '{"steps": 1}'})
+    os.link(stylize_model, tmp_path / "stale.onnx")
+    sk = _png(tmp_path / "s.png", (sketch(40, 40)[::-1, :, :3] * 255).astype(np.uint8))
+    name = describe_model(str(stylize_model)).name
+    for precision, pays, wanted in [
+        ("int8", False, "Tiny (int8)"),
+        ("fp32", True, name),
+        ("auto", True, "Tiny (int8)"),
+        ("auto", False, name),
+    ]:
+        monkeypatch.setattr(cpu, "int8_pays", lambda pays=pays: pays)
+        argv = [sk, "-o", str(tmp_path / "o.png"), "--colorize", "none", "--precision", precision]
+        assert pipeline.main([*argv, "--style", str(tmp_path / "style.onnx")]) == 0
+        assert f"stylize '{wanted}'" in capsys.readouterr().out, (precision, pays)
+    assert pipeline.main([*argv, "--style", str(tmp_path / "stale.onnx"), "--precision", "int8"]) == 0
+    assert f"stylize '{name}'" in capsys.readouterr().out  # a variant of another export: not this model's
+    assert pipeline.main([*argv, "--style", str(tmp_path / "style.int8.onnx"), "--precision", "fp32"]) == 0
+    assert "stylize 'Tiny (int8)'" in capsys.readouterr().out  # the file named is the file run
+
+
 def test_style_cards_hover_text_and_full_card(tmp_path, stylize_model):
     """A picker's hover text is the card in short, from the metadata read once (no file is read for it); the
     full card is the NAME.md beside the model, else one made from the metadata with a note how to write it."""
