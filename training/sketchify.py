@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import sys
 
 import numpy as np
@@ -158,6 +159,12 @@ def _save_whole(img: Image.Image, path: str) -> None:
             os.remove(tmp)
 
 
+def run_for(dst: str) -> str:
+    """The run folder the closing "Next:" line suggests for the dataset `dst`: runs/ and the dataset's own
+    name (datasets/edge -> runs/edge; it named runs/my-style whatever the dataset was called)."""
+    return os.path.join("runs", os.path.basename(os.path.normpath(os.path.abspath(dst))) or "my-style")
+
+
 def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     from nftgan.core.cliargs import Parser
 
@@ -281,7 +288,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
         return 1
     print(
         f"wrote {written} sketch/picture pairs to {args.dst} ({len(bad)} unreadable files skipped). "
-        f"Next: nftgan train pix2pix --data {args.dst} --out runs/my-style"
+        f"Next: nftgan train pix2pix --data {shlex.quote(args.dst)} --out {shlex.quote(run_for(args.dst))}"
     )
     if small:  # enlarged more than twice: a blur that training takes for a finished picture
         print(

@@ -235,3 +235,17 @@ def test_a_dst_or_src_that_is_a_file_is_one_line_and_touches_nothing(tmp_path, c
         err = capsys.readouterr().err
         assert rc == 2 and message in err and "Traceback" not in err, err
     assert notes.read_text() == "mine" and not (tmp_path / "ds").exists()
+
+
+def test_cli_next_line_names_a_run_folder_after_the_dataset(tmp_path, capsys, monkeypatch):
+    """The closing "Next:" command trains into runs/<the dataset's name>, a command the user can paste as it
+    is (it said --out runs/my-style for every dataset: a second dataset's run was refused as taken)."""
+    src = tmp_path / "my art"
+    src.mkdir()
+    picture(160).save(src / "house.png")
+    monkeypatch.chdir(tmp_path)
+    for dst, run in [("datasets/edge", "runs/edge"), ("datasets/ink lines/", "'runs/ink lines'")]:
+        assert sketchify_main([str(src), dst, "--pen", "edge"]) == 0
+        out = capsys.readouterr().out
+        quoted = f"'{dst}'" if " " in dst else dst
+        assert out.rstrip().endswith(f"Next: nftgan train pix2pix --data {quoted} --out {run}"), out
