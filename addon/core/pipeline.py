@@ -2156,16 +2156,33 @@ def main(argv: list[str] | None = None, prog: str = "nftgan stylize") -> int:
     found = styles.scan(args.models)
     warn_skipped(prog, found)
 
+    flags = {"colorize": "--colorize", "stylize": "--style", "upscale": "--upscale"}
+
+    def other_stage(kind: str, wanted: str, info) -> UserError:
+        """A model of another kind given to `kind`'s flag: which flag takes it (or that it is for generate)."""
+        where = (
+            f"pass it as {flags[info.kind]} {wanted}"
+            if info.kind in flags
+            else "nftgan generate makes pictures with it"
+        )
+        return UserError(f"{wanted}: {info.name} is a {info.kind} model, not a {kind} model: {where}.")
+
     def pick(kind: str, wanted: str | None):
         if wanted and wanted.lower() == "none":
             return None
         path = wanted and (wanted.lower().endswith(".onnx") or os.sep in wanted or "/" in wanted)
         if wanted and os.path.isfile(wanted):
-            return styles.at_path(wanted).model(args.precision)  # with its int8 variant, as --models has it
+            style = styles.at_path(wanted)  # with its int8 variant, as --models has it
+            if style.kind != kind:
+                raise other_stage(kind, wanted, style.info)
+            return style.model(args.precision)
         if wanted and path and os.path.isdir(wanted):
             return describe_model(wanted)  # a folder: an error saying so
         style = styles.find(found, kind, wanted)
         if style is None and wanted:
+            for other in sorted({s.kind for s in found if s.ok} - {kind}):
+                if (elsewhere := styles.find(found, other, wanted)) is not None:
+                    raise other_stage(kind, wanted, elsewhere.info)
             names = ", ".join(f"{s.id} ({s.name})" for s in styles.of_kind(found, kind)) or "none installed"
             raise UserError(
                 (

@@ -1279,6 +1279,29 @@ def test_cli_bad_inputs_fail_clearly(stylize_cli, tmp_path, capsys):
         assert "Traceback" not in err
 
 
+def test_cli_a_model_given_to_the_wrong_stage_says_which_flag_takes_it(test_models, tmp_path, capsys):
+    """A newcomer's exported pix2pix given as `--style my-style` (its id, its name or its path): the error says
+    it is a colorize model and which flag takes it. It said "no stylize model called 'my-style'" (by id or
+    name) or "... is a colorize model, not a stylize model." (by path), neither saying what to do."""
+    good = _png(tmp_path / "ok.png", np.full((8, 8, 3), 255, np.uint8))
+    base = [good, "-o", str(tmp_path / "out.png"), "--models", str(test_models)]
+    name = describe_model(str(test_models / "colorize.onnx")).name
+    path = str(test_models / "colorize.onnx")
+    for flag, wanted, said, hint in [
+        ("--style", "colorize", "colorize", "pass it as --colorize colorize"),
+        ("--style", name.upper(), name.upper(), f"pass it as --colorize {name.upper()}"),
+        ("--style", path, path, f"pass it as --colorize {path}"),
+        ("--colorize", "stylize", "stylize", "pass it as --style stylize"),
+        ("--upscale", "colorize", "colorize", "pass it as --colorize colorize"),
+        ("--style", "generate", "generate", "nftgan generate makes pictures with it"),
+    ]:
+        rc = pipeline.main([*base, flag, wanted])
+        err = capsys.readouterr().err
+        assert rc == 1 and "Traceback" not in err, (flag, wanted, err)
+        kind = err.split(" is a ")[1].split()[0]
+        assert f"{said}: " in err and f"is a {kind} model, not " in err and hint in err, (flag, wanted, err)
+
+
 def test_a_folder_given_as_a_model_is_called_a_folder(tmp_path):
     """describe_model('/tmp') said "no such model file" of a folder that plainly exists."""
     with pytest.raises(
