@@ -592,7 +592,8 @@ class Trainer:
         now = self.kind.image_count(self.train_ds, self.val_ds)
         if isinstance(then, int) and then != now:
             self.log(
-                f"note: the training pictures changed since the run started ({then} then, {now} now): it goes on "
+                f"note: the training pictures changed since the checkpoint of step {run.step} ({then} then, {now} "
+                "now): it goes on "
                 "with them as they are, so it will not end with the weights an uninterrupted run would have had"
             )
         if self.resume_ckpt is not None and self._hardware_stages:

@@ -337,5 +337,12 @@ def test_a_resume_on_pictures_added_or_removed_says_it_is_not_the_same_run(tmp_p
         (data / d / "img000.png").unlink()
     assert train_main(["--resume", str(run), "--steps", "4"]) == 0
     out = capsys.readouterr().out
-    note = "the training pictures changed since the run started (8 then, 7 now)"
+    note = "the training pictures changed since the checkpoint of step 3 (8 then, 7 now)"
     assert note in out and note in (run / "train.log").read_text(), out
+    # changed again: counted against the checkpoint it goes on from, not the run's start (it said "since the
+    # run started (7 then, 6 now)", when the run had started with 8)
+    for d in ("A", "B"):
+        (data / d / "img001.png").unlink()
+    assert train_main(["--resume", str(run), "--steps", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "the training pictures changed since the checkpoint of step 4 (7 then, 6 now)" in out, out
