@@ -19,7 +19,7 @@ import hashlib
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -86,6 +86,30 @@ def subfolder_notes(folder: str) -> tuple[str, ...]:
     return (
         f"{n} pictures in subfolders left out: only the folder's own files are read (pass a subfolder as "
         "--data, or put the pictures in one folder)",
+    )
+
+
+def enlarged_notes(
+    files: list[str], load_size: int, where: str, side_by_side: bool = False
+) -> tuple[str, ...]:
+    """The run's log line when pictures are enlarged more than twice to `load_size` (the size training scales
+    them to): a dataset sketchified at a small --resize trains the model on its blur. Read from the files'
+    headers (unreadable ones are skipped and counted later, as ever); none when no picture is that small."""
+    small = 0
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                w, h = img.size
+        except UNREADABLE:
+            continue
+        small += min(w // 2 if side_by_side else w, h) * 2 < load_size
+    if not small:
+        return ()
+    return (
+        f"{small} of {len(files)} pictures in {where} are smaller than half of the {load_size} px training "
+        "scales them to (--load-size) and are enlarged more than twice, blurred: the model learns that blur as "
+        f"what a finished picture looks like. Give it larger pictures (nftgan sketchify --resize {load_size}), "
+        "or train with a smaller --size",
     )
 
 
@@ -379,6 +403,11 @@ def paired_datasets(cfg) -> tuple[PairedDataset, PairedDataset, Layout]:
     if layout.kind == "side-by-side":
         _check_side_by_side(cfg.data, layout.a)
     train, val = split_indices([split_name(p) for p in layout.a], cfg.val_fraction)
+    side_by_side = layout.kind == "side-by-side"
+    notes = enlarged_notes(
+        layout.b, cfg.effective_load_size, "the pairs" if side_by_side else "B/", side_by_side
+    )
+    layout = replace(layout, notes=(*layout.notes, *notes))
     common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip, "hints": cfg.hints}
     return (
         PairedDataset(layout, train, train=True, **common),
@@ -421,6 +450,13 @@ def unpaired_datasets(cfg) -> tuple[UnpairedDataset, UnpairedDataset, Layout]:
         train, val = split_indices([split_name(p) for p in files], cfg.val_fraction)
         splits.append(([files[i] for i in train], [files[i] for i in val] or [files[train[0]]]))
     (ta, va), (tb, vb) = splits
+    folders = [
+        os.path.basename(os.path.dirname(files[0])) + "/" if files else "" for files in (layout.a, layout.b)
+    ]
+    for files, where in zip((layout.a, layout.b), folders):
+        layout = replace(
+            layout, notes=(*layout.notes, *enlarged_notes(files, cfg.effective_load_size, where))
+        )
     common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip}
     return (
         UnpairedDataset(ta, tb, train=True, **common),

@@ -346,3 +346,27 @@ def test_a_resume_on_pictures_added_or_removed_says_it_is_not_the_same_run(tmp_p
     assert train_main(["--resume", str(run), "--steps", "5"]) == 0
     out = capsys.readouterr().out
     assert "the training pictures changed since the checkpoint of step 4 (7 then, 6 now)" in out, out
+
+
+def test_pictures_enlarged_more_than_twice_for_training_are_named(tmp_path, capsys):
+    """A dataset sketchified at a small --resize (40 px pictures) trained at --size 128 (scaled to 143 px): the
+    run says its pictures are enlarged more than twice and blurred, as the upscaler and sketchify say it; it
+    trained on the blur in silence. Pictures at about the training size: no note."""
+    data = paired(tmp_path / "data", n=4, size=40)
+    common = ["--ngf", "4", "--ndf", "4", "--workers", "0", "--steps", "1"]
+    rc = train_main(
+        ["pix2pix", "--data", str(data), "--out", str(tmp_path / "big"), "--size", "128", *common]
+    )
+    out = capsys.readouterr().out
+    note = "4 of 4 pictures in B/ are smaller than half of the 143 px training scales them to (--load-size)"
+    assert rc == 0 and note in out and note in (tmp_path / "big" / "train.log").read_text(), out
+    assert "nftgan sketchify --resize 143" in out
+    rc = train_main(
+        ["pix2pix", "--data", str(data), "--out", str(tmp_path / "fits"), "--size", "32", *common]
+    )
+    assert rc == 0 and "smaller than half" not in capsys.readouterr().out
+    rc = train_main(
+        ["cyclegan", "--data", str(data), "--out", str(tmp_path / "cyc"), "--size", "128", *common]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0 and "4 of 4 pictures in A/ are smaller than half of the 143 px" in out, out
