@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -46,10 +48,23 @@ def resolve(path_or_run_dir: str | os.PathLike) -> Path:
         if candidate.is_file():
             return candidate
     if p.is_dir():
-        raise CheckpointError(
-            f"{p} holds no checkpoint (looked for checkpoints/{LATEST}); has the run saved one yet?"
-        )
+        raise CheckpointError(_no_checkpoint(p))
     raise CheckpointError(f"checkpoint not found: {p}")
+
+
+def _no_checkpoint(p: Path) -> str:
+    """Why the folder `p` gives no checkpoint, and what to do: a run stopped before its first checkpoint (its
+    config.json is there) is started again in the same folder with the command given."""
+    try:
+        every = json.loads((p / "config.json").read_text()).get("checkpoint_every")
+    except (OSError, ValueError, AttributeError):
+        return f"{p} holds no checkpoint (looked for checkpoints/{LATEST}); has the run saved one yet?"
+    again = f"nftgan train --config {shlex.quote(str(p / 'config.json'))} --out {shlex.quote(str(p))}"
+    return (
+        f"{p} holds no checkpoint: the run stopped before its first checkpoint"
+        + (f" (--checkpoint-every {every})" if isinstance(every, int) else "")
+        + f" (no weights to resume or export yet). Start it again in the same folder: {again}"
+    )
 
 
 def run_folder(path: str | os.PathLike) -> Path:

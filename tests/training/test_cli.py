@@ -242,3 +242,26 @@ def test_cuda_without_a_gpu_names_the_device_asked_for():
         ConfigError, match=r"^--device cuda:1: this PyTorch sees no CUDA GPU \(use --device cpu\)$"
     ):
         check_device("cuda:1")
+
+
+def test_a_run_stopped_before_its_first_checkpoint_says_how_to_start_it_again(tmp_path, capsys):
+    """A run killed before its first checkpoint (its config.json and train.log, no checkpoints/): --resume said
+    "holds no checkpoint ...; has the run saved one yet?", not what to do. It says the run stopped before its
+    first checkpoint and gives the command that starts it again in the same folder, which works."""
+    import shlex
+    import shutil
+
+    data, out = paired(tmp_path / "p", n=4), tmp_path / "my run"
+    args = ["--data", str(data), "--out", str(out), "--steps", "2", "--val-fraction", "0", *TINY]
+    assert run(["pix2pix", *args, "--checkpoint-every", "500"], capsys)[0] == 0
+    shutil.rmtree(out / "checkpoints")  # as a run killed before step 500 leaves it
+    rc, text = run(["--resume", str(out)], capsys)
+    again = f"nftgan train --config {shlex.quote(str(out / 'config.json'))} --out {shlex.quote(str(out))}"
+    assert rc == 2 and "stopped before its first checkpoint (--checkpoint-every 500)" in text, text
+    assert again in text and "Traceback" not in text, text
+    from nftgan.export.onnx_export import main as export_main
+
+    assert export_main([str(out), "-o", str(tmp_path / "m.onnx")]) != 0
+    assert again in capsys.readouterr().err
+    rc, text = run(shlex.split(again)[2:], capsys)  # the command as given
+    assert rc == 0 and (out / "checkpoints" / "latest.pt").is_file(), text
