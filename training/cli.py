@@ -72,7 +72,7 @@ def build_parser(kind, prog: str) -> argparse.ArgumentParser:
         "--init",
         metavar="FILE",
         help="fine-tune: start the new run's generator from FILE, an exported NFTGan .onnx (e.g. a default "
-        f"style in addon/models/), or a {kind.name} run folder or checkpoint .pt. Only the generator weights "
+        f"style in addon/models/), or {'an' if kind.name[0] in 'aeiou' else 'a'} {kind.name} run folder or checkpoint .pt. Only the generator weights "
         "come from it (discriminators, optimizer and step start fresh); the generator settings (--net-g, "
         "--ngf, --size for a U-Net, --norm, --upsample ...) must be those FILE was trained with. Recorded "
         "as init_from (the file's name and sha256) in config.json and the exported model",

@@ -33,6 +33,10 @@ def test_every_registered_kind_gets_a_command_line(capsys):
     for name in kinds:
         rc, text = run([name, "--help"], capsys)
         assert rc == 0 and f"nftgan train {name}" in text and "--steps" in text
+        flat = " ".join(
+            text.split()
+        )  # --init's help names the kind with its article ("a upscale run folder")
+        assert f"{'an' if name[0] in 'aeiou' else 'a'} {name} run folder" in flat, name
         assert get_kind(name).config_class().model == ""  # set by the CLI, never a global default
 
 
