@@ -18,6 +18,7 @@ from .checkpoint import CheckpointError, load_checkpoint, run_folder
 from .config import ON_RESUME, read_config_file
 from .errors import UserError
 from .kinds import available, get_kind
+from .trainer import check_device
 
 EPILOG = """examples:
   nftgan sketchify ~/my-art ~/datasets/my-style          # pairs of sketch (A) and picture (B)
@@ -183,6 +184,8 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
                 )
             cfg = kind.config_class.from_dict(resume_ckpt["config"])
             changed = {k: v for k, v in given.items() if k in ON_RESUME and v != getattr(cfg, k)}
+            if "device" in changed:  # (a device it cannot run on is said alone, without the note below)
+                check_device(changed["device"])
             numerics = [
                 f"{_flag(k)} {changed[k]} (was {getattr(cfg, k)})" for k in ("amp", "device") if k in changed
             ]

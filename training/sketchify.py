@@ -287,8 +287,9 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
         )
         return 1
     print(
-        f"wrote {written} sketch/picture pairs to {args.dst} ({len(bad)} unreadable files skipped). "
-        f"Next: nftgan train pix2pix --data {shlex.quote(args.dst)} --out {shlex.quote(run_for(args.dst))}"
+        f"wrote {written} sketch/picture pair{'s' if written != 1 else ''} to {args.dst}"
+        + (f" ({len(bad)} unreadable file{'s' if len(bad) > 1 else ''} skipped). " if bad else ". ")
+        + f"Next: nftgan train pix2pix --data {shlex.quote(args.dst)} --out {shlex.quote(run_for(args.dst))}"
     )
     if small:  # enlarged more than twice: a blur that training takes for a finished picture
         print(

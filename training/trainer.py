@@ -579,11 +579,13 @@ class Trainer:
             rows = self.csv.truncate_after(-1)
         else:
             rows = self.csv.truncate_after(run.step)
+        left = lay.unmatched
+        left = f", {left} unmatched file{'s' if left > 1 else ''} left out" if left else ""
         self.log(
             f"{'resuming' if self.resume_ckpt else 'training'} {self.kind.name} at step {run.step}/"
             f"{cfg.steps}: {len(self.train_ds)} training + "
             f"{self.kind.image_count(self.train_ds, self.val_ds) - len(self.train_ds)} validation images "
-            f"({lay.kind}{f', {lay.unmatched} unmatched files left out' if lay.unmatched else ''}) "
+            f"({lay.kind}{left}) "
             f"on {_hardware(run.device, self.world, run.bf16)}"
         )
         for note in lay.notes:

@@ -100,6 +100,10 @@ def test_existing_run_is_not_overwritten_and_finished_run_needs_more_steps(tmp_p
     )  # extend; other options ignored
     assert rc == 0 and "ignoring --lr" in text and "not bit-identically" not in text
     assert load_checkpoint(out)["config"]["lr"] == 2e-4
+    # a device this machine cannot run on: said alone, without the note that the run goes on elsewhere
+    rc, text = run(["--resume", str(out), "--steps", "3", "--device", "xla"], capsys)
+    assert rc == 2 and "--device xla: this PyTorch has no xla device" in text and "note:" not in text, text
+    assert load_checkpoint(out)["step"] == 3
     # hardware settings may change on resume (a run started on a laptop goes on elsewhere), with a note
     rc, text = run(["--resume", str(out), "--steps", "4", "--amp", "bf16"], capsys)
     assert rc == 0 and "continuing with --amp bf16 (was auto)" in text and "not bit-identically" in text

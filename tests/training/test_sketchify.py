@@ -86,7 +86,7 @@ def test_cli_is_deterministic_and_makes_a_pix2pix_dataset(tmp_path, capsys):
     ]
     assert digest(src) == before  # the pictures are untouched
     msg = capsys.readouterr()
-    assert "wrote 2 sketch/picture pairs" in msg.out and "1 unreadable files skipped" in msg.out
+    assert "wrote 2 sketch/picture pairs" in msg.out and "(1 unreadable file skipped)" in msg.out
     assert "broken.png" in msg.err
     ball = Image.open(tmp_path / "one" / "B" / "sub__ball.png")
     assert ball.size == (64, 64) and ball.getpixel((1, 1)) == (
