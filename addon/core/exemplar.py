@@ -33,6 +33,14 @@ true colour pictures) holds per training sketch its descriptor's PCA code, aspec
 per true picture a MAP x MAP px nearest-sampled copy (flat colours stay flat) and its colour regions
 (`parts_of`: each one's place, share of the picture, shape and colour). Without the file the pipeline
 keeps the model's colours. numpy only (no bpy, no torch).
+
+An index belongs to the colorize models beside it (`beside`): the pipeline reads the exemplars.npz in the
+colorize model's own folder (INDEX for the shipped styles, fp32 and int8 alike), so a style the user trained,
+in a folder of its own, paints its own colours, not the default style's training pictures' (emoji and clip
+art). A user who builds an index of their style's training pictures (`python -m tools.exemplar_index --data
+DATA --out THEIR_FOLDER/exemplars.npz`, DATA/colorize/train/A and B) puts it beside their model. Follow my
+colours' automatic dab (`hintfill.auto_fill`) works whatever the folder holds: without an index each shape
+takes the model's own colour, as before.
 """
 
 from __future__ import annotations
@@ -48,7 +56,9 @@ import numpy as np
 from . import colour, hintfill
 
 log = logging.getLogger(__name__)
-INDEX = Path(__file__).resolve().parents[1] / "models" / "exemplars.npz"
+NAME = "exemplars.npz"  # an index's file name, beside the colorize models it belongs to (`beside`)
+MODELS = Path(__file__).resolve().parents[1] / "models"  # the shipped models' folder
+INDEX = MODELS / NAME  # the shipped styles' index (tests and tools set another)
 VERSION = 1
 DESC = 32  # px: the descriptor's side (the drawing's bounding box, area-averaged)
 ASPECT = 0.3  # similarity lost per unit of |log(aspect ratio)| between the sketch and a training sketch
@@ -93,19 +103,35 @@ _cache: dict[str, Index | None] = {}
 
 
 def load(path: Path | str | None = None) -> Index | None:
-    """The index at `path` (default INDEX; read once per process). None when there is no such file, or it
-    cannot be read (another version, damaged: logged once): the sketch keeps the model's colours."""
+    """The index at `path` (default INDEX; read once per process). None when there is no such file (looked
+    for again next time: an index built later is found without a restart), or it cannot be read (another
+    version, damaged: logged once): the sketch keeps the model's colours."""
     path = INDEX if path is None else path
     key = str(path)
     with _lock:
         if key not in _cache:
+            if not Path(path).is_file():
+                return None
             _cache[key] = None
-            if Path(path).is_file():
-                try:
-                    _cache[key] = _read(path)
-                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-                    log.warning("exemplar colours off: %s cannot be read (%s)", path, exc)
+            try:
+                _cache[key] = _read(path)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                log.warning("exemplar colours off: %s cannot be read (%s)", path, exc)
         return _cache[key]
+
+
+def beside(model: Path | str) -> Index | None:
+    """The index of the colorize model file `model`: the NAME file in its folder (INDEX for the shipped
+    models' folder), read once per folder (`load`); None when there is none there: a style trained by the
+    user, in a folder of its own, keeps its own colours rather than the default style's training pictures'.
+    (On the pipeline's helper thread: a path resolved and a file looked for, ~20 us once it is read.)"""
+    return load(index_path(model))
+
+
+def index_path(model: Path | str) -> Path:
+    """Where the index of the colorize model file `model` is (`beside`), whether it is there or not."""
+    folder = Path(model).resolve().parent
+    return INDEX if folder == MODELS else folder / NAME
 
 
 def _read(path: Path | str) -> Index:
@@ -651,10 +677,12 @@ def objects(line: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, n
 
 
-def plan_colours(line: np.ndarray, plan) -> np.ndarray | None:
+def plan_colours(line: np.ndarray, plan, index: Index | None = None) -> np.ndarray | None:
     """`colours` of the regions of a hintfill.AutoPlan, each object of the drawing (`objects`) matched on its
-    own (`match_objects`)."""
-    got = match_objects(line, plan.idx, plan.reg, plan.m, take_mask=plan.take, inside=nested(line, plan))
+    own (`match_objects`) in `index` (default: `load()`'s)."""
+    got = match_objects(
+        line, plan.idx, plan.reg, plan.m, index, take_mask=plan.take, inside=nested(line, plan)
+    )
     return None if got is None else got.colours
 
 

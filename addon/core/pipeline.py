@@ -1654,7 +1654,9 @@ def run(
         x_in = at_work_size(x, infos[stages[0]])
         # the sketch's own work (its line layer, its dabs, follow my colours' regions and paper) beside the
         # first model's run
-        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills, beside.check)
+        # (the exemplar colours: the index beside the colorize model's file, exemplar.beside)
+        model = infos["colorize"].path if fills else None
+        ahead = beside.submit(_sketch_work, x, x_in, bool(lined), fills, beside.check, model)
         for i, k in enumerate(stages):
             job.check()
             info = infos[k]
@@ -1750,12 +1752,15 @@ def undabbed(x: np.ndarray, hint: np.ndarray, layer: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None) -> tuple:
+def _sketch_work(
+    x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, check=lambda: None, model: str | None = None
+) -> tuple:
     """What the pipeline needs of the sketch `x` alone (run beside the first model): (its line layer for
     keep my lines or None, the dabs keep my lines leaves alone or None, fill's arguments after the result:
     (sketch, line layer, hintfill.prepare) at colorize's work size (`x_in`) or None, and with no dabs the
     shapes' colours from the most similar training picture (exemplar: fill's `colours`) or None, and with dabs their
-    groups (hintfill.dab_groups: fill's `hint_groups`) or None). `check()` between its
+    groups (hintfill.dab_groups: fill's `hint_groups`) or None). The training pictures are those of the index
+    beside the colorize model's file `model` (exemplar.beside): none there, the model's own colours. `check()` between its
     steps raises Cancelled once the run is cancelled (at 2048 px without a work size they take ~0.5 s).
     (fill colours the lines beside the paper whether colorize's result is lined or not: hintfill.prepare plans
     it either way.)"""
@@ -1783,15 +1788,17 @@ def _sketch_work(x: np.ndarray, x_in: np.ndarray, lined: bool, fills: bool, chec
             check()  # the paper where the model plays no part in it, the lines thickened)
             groups = hintfill.dab_groups(p, x_in)
         # no dabs nor other paint (a grey or pale dab, hintfill.painted): the shapes' colours from the most
-        # similar training picture
-        if p.n and not p.painted:
-            colours = functools.partial(exemplar.plan_colours, p.line)
+        # similar training picture, in the index beside the colorize model (none there: the model's colours)
+        index = exemplar.beside(model) if model and p.n and (not p.painted or p.dabbed) else None
+        if index is not None and not p.painted:
+            colours = functools.partial(exemplar.plan_colours, p.line, index=index)
             if p.auto is not None:  # (its shapes known: worked out here, beside the model)
                 colours = colours(p.auto)
-        elif p.n and p.dabbed and exemplar.DABBED:  # the objects without a dab: their own exemplars' colours
+        elif index is not None and p.dabbed and exemplar.DABBED:  # the objects without a dab: their own
+            # exemplars' colours
             check()  # (the lines thickened and the open paper as dab_groups made them)
             got = exemplar.beside_dabs(
-                p.line, p.labels, p.n, p.hint, x_in, in_layer, thick=groups.thick, open_=groups.paper
+                p.line, p.labels, p.n, p.hint, x_in, in_layer, index, thick=groups.thick, open_=groups.paper
             )
             if got is not None:  # (matched here, beside the model; fill maps them onto its regions)
                 colours = functools.partial(exemplar.for_plan, got)

@@ -4,6 +4,7 @@ through the real pipeline and the shipped colorize model and index."""
 from __future__ import annotations
 
 import math
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -124,6 +125,76 @@ def test_a_face_without_dabs_is_painted_in_its_exemplars_colour(monkeypatch, tmp
     assert np.linalg.norm(own - out) > 20 and math.hypot(*own[1:]) < chroma - 15, (own, out)
 
 
+def _own_style(colorize_model: Path, folder: Path) -> Path:
+    """A colorize style the user trained, exported into a folder of their own (the tiny test model)."""
+    folder.mkdir()
+    return Path(shutil.copy(colorize_model, folder / "my-style.onnx"))
+
+
+def _hue_chroma(lab):
+    return math.degrees(math.atan2(lab[2], lab[1])) % 360, math.hypot(lab[1], lab[2])
+
+
+def test_a_style_from_another_folder_keeps_its_own_colours_unless_an_index_is_beside_it(
+    colorize_model, monkeypatch, tmp_path
+):
+    """The exemplar index belongs to the colorize models beside it. A style the user trained, in a folder of
+    its own with no exemplars.npz, paints a sketch without dabs in its own colours: the result is the one with
+    no index at all (it took the default style's emoji colours: the face's skin yellow-orange whatever style
+    was picked). The shipped index copied beside it is used again: the skin takes the emoji's colour."""
+    mine = _own_style(colorize_model, tmp_path / "my-styles")
+    px = face()
+    skin = the_face(px)
+    models = {"colorize": str(mine)}
+    got = pipeline.run(px, models=models, threads=1)["colorize"]
+    with monkeypatch.context() as m:
+        m.setattr(exemplar, "INDEX", tmp_path / "none.npz")  # (no index anywhere: the model alone)
+        own = pipeline.run(px, models=models, threads=1)["colorize"]
+    np.testing.assert_array_equal(got, own)
+    hue, chroma = _hue_chroma(np.median(lab_of(own)[:, skin], axis=1))
+    assert not (40 < hue < 100 and chroma > 40), (hue, chroma)  # not the face emoji's yellow or orange
+    # the user's own index beside their model (here the shipped one, copied): its pictures' colours
+    shutil.copy(exemplar.INDEX, mine.parent / exemplar.NAME)
+    beside = pipeline.run(px, models=models, threads=1)["colorize"]
+    hue, chroma = _hue_chroma(np.median(lab_of(beside)[:, skin], axis=1))
+    assert 40 < hue < 100 and chroma > 40, (hue, chroma)
+    assert exemplar.beside(mine) is exemplar.load(mine.parent / exemplar.NAME) is not None
+
+
+def test_the_shipped_styles_fp32_and_int8_take_the_shipped_index(tmp_path):
+    """The shipped colorize style, fp32 or int8, reads addon/models/exemplars.npz (once: the same arrays)."""
+    for model in (SHIPPED, SHIPPED.with_name("colorize-flat.int8.onnx")):
+        assert model.is_file() and exemplar.beside(model) is exemplar.load(exemplar.INDEX) is not None
+    # (a folder without an index is looked at again: one built later is found without a restart)
+    alone = tmp_path / "alone.onnx"
+    assert exemplar.beside(alone) is None
+    shutil.copy(exemplar.INDEX, tmp_path / exemplar.NAME)
+    assert exemplar.beside(alone) is not None
+
+
+def test_cli_stylize_with_an_own_style_keeps_its_colours(colorize_model, tmp_path, capsys):
+    """`nftgan stylize --models FOLDER --colorize my-style` (Fill My Colours on, the default): a sketch
+    without dabs keeps the style's own colours, as `--no-fill-hints` leaves the shapes (it painted the face
+    emoji's yellow-orange of the default style's training pictures)."""
+    mine = _own_style(colorize_model, tmp_path / "my-styles")
+    px = face()
+    sk = tmp_path / "face.png"
+    Image.fromarray((px[::-1, :, :3] * 255).round().astype(np.uint8)).save(sk)
+    base = [str(sk), "--models", str(mine.parent), "--colorize", "my-style", "--style", "none"]
+    assert pipeline.main([*base, "-o", str(tmp_path / "on.png")]) == 0
+    assert pipeline.main([*base, "-o", str(tmp_path / "off.png"), "--no-fill-hints"]) == 0
+    capsys.readouterr()
+    skin = the_face(px)
+    on, off = (
+        colour.lab(np.asarray(Image.open(tmp_path / f), np.float32).transpose(2, 0, 1)[:3] / 255)[:, skin]
+        for f in ("on.png", "off.png")
+    )
+    on, off = np.median(on, axis=1), np.median(off, axis=1)
+    hue, chroma = _hue_chroma(on)
+    assert not (40 < hue < 100 and chroma > 40), (on, off)
+    assert math.hypot(*(on[1:] - off[1:])) < 10, (on, off)
+
+
 def test_any_dab_turns_the_exemplar_off(monkeypatch, tmp_path):
     """With a dab the artist's colours decide: the dabbed face is the dab's colour and the result is exactly
     the one without an index (the shapes without a dab keep the model's own colours)."""
@@ -241,6 +312,7 @@ def test_an_index_built_by_the_tool_colours_each_shape_like_its_exemplar(
     the pipeline with the tiny test colorize model: a circle drawn without dabs comes out red and a triangle
     green (the tiny model alone paints neither), each picture's background left out."""
     colours = tiny_index(tmp_path, monkeypatch)
+    model = tiny_style(colorize_model, tmp_path)
     idx = exemplar.load(exemplar.INDEX)
     assert len(idx.maps) == 3 and (idx.kind[:, 0, 0] == 0).all()  # (the corners: background)
     for kind, rgb in colours.items():
@@ -248,7 +320,7 @@ def test_an_index_built_by_the_tool_colours_each_shape_like_its_exemplar(
             continue
         px = np.ones((N, N, 4), np.float32)
         imageio.draw_strokes(px, shapes(kind), width=N / 110)
-        res = pipeline.run(px, models={"colorize": str(colorize_model)}, threads=1, lines=())["colorize"]
+        res = pipeline.run(px, models={"colorize": model}, threads=1, lines=())["colorize"]
         x = pipeline.to_model_space(px)
         labels = hintfill.regions(pipeline.line_layer(x) < hintfill.LINE)[0]
         r = labels[N // 2, N // 2]
@@ -315,6 +387,12 @@ def tiny_index(tmp_path, monkeypatch) -> dict:
     return colours
 
 
+def tiny_style(colorize_model: Path, tmp_path: Path) -> str:
+    """The tiny test colorize model beside `tiny_index`'s index, which belongs to the models beside it
+    (exemplar.beside: as a user puts the index of their style's training pictures beside their model)."""
+    return str(shutil.copy(colorize_model, tmp_path / "tiny.onnx"))
+
+
 def inner_median(px: np.ndarray, res: np.ndarray, at: tuple[float, float]) -> np.ndarray:
     """The median CIELAB of `res` over the shape of `px` at canvas point `at` (x, y up), 3 px off its lines."""
     x = pipeline.to_model_space(px)
@@ -339,7 +417,8 @@ def test_each_object_of_a_scene_takes_its_own_exemplars_colours(
     if ground:  # (touching both: the circle's bottom and the triangle's base)
         strokes.append([(0.03, 0.1 + 0.46 * 0.15), (0.97, 0.1 + 0.46 * 0.15)])
     imageio.draw_strokes(px, strokes, width=N / 110)
-    res = pipeline.run(px, models={"colorize": str(colorize_model)}, threads=1, lines=())["colorize"]
+    models = {"colorize": tiny_style(colorize_model, tmp_path)}
+    res = pipeline.run(px, models=models, threads=1, lines=())["colorize"]
     for kind, at in (("circle", (0.25, 0.35)), ("triangle", (0.75, 0.3))):
         got = inner_median(px, res, at)
         want = colour.lab(np.array(colours[kind], np.float32).reshape(3, 1) / 255)[:, 0]
@@ -424,7 +503,7 @@ def test_an_undabbed_object_beside_a_dabbed_one_takes_its_exemplars_colours(
         strokes.append([(0.03, 0.1 + 0.46 * 0.15), (0.97, 0.1 + 0.46 * 0.15)])
     imageio.draw_strokes(px, strokes, width=N / 110)
     imageio.draw_strokes(px, [[(0.2, 0.33), (0.28, 0.36)]], width=N / 30, color=(*blue, 1.0))
-    models = {"colorize": str(colorize_model)}
+    models = {"colorize": tiny_style(colorize_model, tmp_path)}
     res = pipeline.run(px, models=models, threads=1, lines=())["colorize"]
     monkeypatch.setattr(exemplar, "DABBED", False)
     off = pipeline.run(px, models=models, threads=1, lines=())["colorize"]
