@@ -161,13 +161,17 @@ def _make_thumbnails(found) -> None:
 def read_in_background() -> None:
     """Read every model file once on the worker (importing onnxruntime and opening each file: ~0.3 s for
     the four shipped models, more with the user's own): the first panel draw then finds them cached. Then
-    the exemplar colour index (~0.2 s): the first Stylize of a sketch without dabs finds it read."""
+    the exemplar colour indexes (~0.2 s each: the shipped one, and any beside a colorize style of the user's,
+    exemplar.beside): the first Stylize of a sketch without dabs finds its style's read."""
     prefs = preferences.get()
     folders = prefs.folder_paths() if prefs else ()
 
     def read(job):
-        core_styles.scan(folders)
+        found = core_styles.scan(folders)
         exemplar.load()
+        for style in found:
+            if style.ok and style.kind == "colorize":
+                exemplar.beside(style.path)
 
     runtime.worker.submit(
         read,

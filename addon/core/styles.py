@@ -397,11 +397,19 @@ def sample_sketch(size: int):
 
 
 def thumbnail(style: Style, cache_dir: str, size: int = 128, threads: int = 0, provider: str = "auto") -> str:
-    """Path of a PNG showing `style` applied to the sample sketch (made once per model content, cached)."""
-    from . import imageio, pipeline
+    """Path of a PNG showing `style` applied to the sample sketch (made once per model content, cached; a
+    colorize style's once per exemplar index beside it too: its colours, exemplar.beside)."""
+    from . import exemplar, imageio, pipeline
 
     os.makedirs(cache_dir, exist_ok=True)
-    out = os.path.join(cache_dir, f"{style.id}-{fingerprint(style.path)}.png")
+    tag = ""
+    if style.kind == "colorize":
+        try:
+            st = os.stat(exemplar.index_path(style.path))
+            tag = f"-x{st.st_size:x}{st.st_mtime_ns:x}"
+        except OSError:
+            tag = "-own"  # (its own colours)
+    out = os.path.join(cache_dir, f"{style.id}-{fingerprint(style.path)}{tag}.png")
     if not os.path.exists(out):
         sketch = sample_sketch(style.info.size)
         models = {style.kind: style.info}

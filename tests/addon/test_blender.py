@@ -259,6 +259,29 @@ def test_exemplar_index_is_read_on_the_worker_at_start(blender, scene):
     assert exemplar._cache.get(str(exemplar.INDEX)) is not None
 
 
+def test_the_index_beside_a_users_colorize_style_is_read_on_the_worker_at_start(
+    blender, scene, colorize_model, tmp_path
+):
+    """A user's colorize style with its own exemplars.npz beside it (tools.exemplar_index): its index is read
+    on the worker at start too, for the first Stylize with that style (each colorize style takes the index in
+    its own folder: exemplar.beside)."""
+    exemplar, prefs = blender.core.exemplar, blender.prefs
+    shutil.copy(colorize_model, tmp_path / "my-style.onnx")
+    shutil.copy(exemplar.INDEX, tmp_path / exemplar.NAME)
+    prefs.model_folders.add().path = str(tmp_path)
+    try:
+        finish(blender)  # (its preview, made with it, reads the index too)
+        exemplar._cache.clear()
+        blender.styles.read_in_background()
+        done = [j for j in finish(blender) if j.label == "NFTGan: reading styles"]
+        assert [j.state for j in done] == ["done"]
+        mine = exemplar._cache.get(str(tmp_path.resolve() / exemplar.NAME))
+        assert mine is not None and mine is exemplar.beside(tmp_path / "my-style.onnx")
+    finally:
+        prefs.model_folders.remove(len(prefs.model_folders) - 1)
+        blender.styles.refresh_styles()
+
+
 def test_optional_upscale_stage(blender, scene):
     """Upscale is off until chosen; then a third result "<sketch> upscaled" (x4) is written and Apply to
     Material shows the newest Stylize's last result."""

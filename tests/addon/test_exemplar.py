@@ -4,13 +4,14 @@ through the real pipeline and the shipped colorize model and index."""
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from nftgan.core import colour, exemplar, hintfill, imageio, pipeline
+from nftgan.core import colour, exemplar, hintfill, imageio, pipeline, styles
 from PIL import Image
 
 from tools import evidence as ev
@@ -170,6 +171,22 @@ def test_the_shipped_styles_fp32_and_int8_take_the_shipped_index(tmp_path):
     assert exemplar.beside(alone) is None
     shutil.copy(exemplar.INDEX, tmp_path / exemplar.NAME)
     assert exemplar.beside(alone) is not None
+
+
+def test_a_colorize_styles_preview_is_made_again_when_an_index_is_put_beside_it(colorize_model, tmp_path):
+    """A style's picker preview (styles.thumbnail, cached per model content) shows the colours its Stylize
+    gives: made without an index beside the model (its own colours), then again once one is put there (its
+    colours), not the one cached before (made when every colorize style took the shipped index's colours)."""
+    mine = _own_style(colorize_model, tmp_path / "my-styles")
+    style = styles.scan([str(mine.parent)])
+    style = next(s for s in style if s.path == str(mine))
+    cache = str(tmp_path / "thumbnails")
+    own = styles.thumbnail(style, cache, size=64, threads=1)
+    shutil.copy(exemplar.INDEX, mine.parent / exemplar.NAME)
+    taken = styles.thumbnail(style, cache, size=64, threads=1)
+    assert taken != own and os.path.isfile(own) and os.path.isfile(taken)
+    assert not np.array_equal(np.asarray(Image.open(own)), np.asarray(Image.open(taken)))
+    assert styles.thumbnail(style, cache, size=64, threads=1) == taken  # (cached)
 
 
 def test_cli_stylize_with_an_own_style_keeps_its_colours(colorize_model, tmp_path, capsys):
