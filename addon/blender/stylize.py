@@ -464,11 +464,12 @@ def newest_result(sketch_name: str):
     """The image the sketch's newest Stylize wrote last (its last stage), from what each result records (saved
     with the file), or None. Results written before they recorded it count as oldest, by stage."""
     order = {stage: i for i, stage in enumerate(pipeline.STAGES)}
+    images.follow_renames()  # (the results of a sketch renamed since its Stylize name it as it is called now)
     found = [
         im
         for im in bpy.data.images
         if im.get(images.RESULT_TAG) in order
-        and im.get("nftgan_source") == sketch_name
+        and im.get(images.SOURCE_TAG) == sketch_name
         and im.library is None
     ]
     return max(found, key=lambda im: (im.get(WRITTEN_AT, 0.0), order[im[images.RESULT_TAG]]), default=None)

@@ -2334,3 +2334,50 @@ def test_a_sketch_named_render_and_stylize_render_keep_their_own_results(blender
     traits = published_traits(blender, scene, tmp_path, ("Render stylized", "Render stylized.001"))
     assert "Source sketch" in traits["Render stylized"]  # the sketch "Render"'s CID: only its own results
     assert "Source sketch" not in traits["Render stylized.001"]
+
+
+def test_a_renamed_sketch_keeps_its_results_and_a_new_canvas_of_its_old_name_gets_its_own(
+    blender, scene, tmp_path
+):
+    """The artist names the sketch ("Sketch" -> "House") after Stylize. Apply to Material said "Nothing to
+    apply yet: Stylize first" (its results named their sketch by its old name); the next New Sketch Canvas,
+    named "Sketch" again, took the house's results for its own: its Stylize wrote over "Sketch stylized", the
+    house's result, and the house's mesh showed the new drawing. The results follow their sketch's new name (also
+    after the file is saved and reopened and the sketch renamed again), and the new canvas's take numbered names."""
+    bpy = blender.bpy
+    house = new_canvas(blender)
+    paint(house, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    plane = bpy.context.active_object
+    house.name = "House"
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    shown = plane.active_material.node_tree.nodes["NFTGan Result"].image
+    assert shown.name == "Sketch stylized"
+    before = pixels_of(shown).copy()
+
+    other = new_canvas(blender)  # a second piece, on a mesh of its own
+    assert other.name == "Sketch"
+    paint(other, TREE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    # the house's result as it was
+    np.testing.assert_array_equal(pixels_of(bpy.data.images["Sketch stylized"]), before)
+    assert plane.active_material.node_tree.nodes["NFTGan Result"].image.name == "Sketch stylized"
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    tree = bpy.context.active_object.active_material.node_tree.nodes["NFTGan Result"].image
+    assert tree.name == "Sketch stylized.001" and tree.get("nftgan_source") == "Sketch"
+
+    path, plane = str(tmp_path / "two.blend"), plane.name
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    bpy.data.images["House"].name = "Home"
+    bpy.context.scene.nftgan.sketch = bpy.data.images["Home"]
+    bpy.context.view_layer.objects.active = bpy.data.objects[plane]
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    assert bpy.data.objects[plane].active_material.node_tree.nodes["NFTGan Result"].image.name == (
+        "Sketch stylized"
+    )
+    # published, the house's result names the house's drawing as its source sketch
+    traits = published_traits(blender, bpy.context.scene, tmp_path / "nft", ("Sketch stylized",))
+    assert "Source sketch" in traits["Sketch stylized"], traits
