@@ -179,11 +179,15 @@ class NFTGAN_OT_apply_material(Operator):
         result = bpy.data.images.get(self.image) if self.image else None
         sketch = context.scene.nftgan.sketch
         if result is None and not self.image and sketch is not None:
-            result = stylize.newest_result(sketch.name)
+            result = stylize.newest_result(sketch.name, sketch.session_uid)
         if result is None:
-            self.report(
-                {"ERROR"}, f"No image '{self.image}'" if self.image else "Nothing to apply yet: Stylize first"
-            )
+            if self.image:
+                said = f"No image '{self.image}'"
+            elif sketch is None:  # (deleted, its results kept: Stylize has no sketch either)
+                said = "No sketch: pick one in the NFTGan panel (its image field), then Apply to Material"
+            else:
+                said = f"'{sketch.name}' has no results yet: Stylize it first"
+            self.report({"ERROR"}, said)
             return {"CANCELLED"}
         obj = context.active_object
         mat = obj.active_material

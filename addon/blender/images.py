@@ -226,6 +226,15 @@ def follow_renames() -> None:
             result[SOURCE_TAG] = sketch.name
 
 
+def made_of(image, source: str, source_uid) -> bool:
+    """Whether the result `image` was made of the image called `source` now (`follow_renames` first), the one
+    with the session_uid `source_uid` (None: known by its name alone, as the render and a generate model are):
+    not one of the results of a sketch deleted since, whose name a new image took (the next New Sketch Canvas)."""
+    return image.get(SOURCE_TAG) == source and (
+        source_uid is None or _sketch_of.get(image.session_uid, source_uid) == source_uid
+    )
+
+
 def _adopt() -> None:
     """The results Stylize made of a sketch that `_sketch_of` does not know yet (a file opened, an Undo) are the
     results of the image their SOURCE_TAG names: as the file recorded them, names followed before it was saved
@@ -314,7 +323,7 @@ def write_result(
     old, painted = bpy.data.images.get(name), []
     if old is not None and (
         not old.get(RESULT_TAG)
-        or old.get(SOURCE_TAG) != source
+        or not made_of(old, source, source_uid)
         or old.session_uid == source_uid
         or old.library is not None
     ):
@@ -368,7 +377,7 @@ def _numbered_result(name: str, stage: str, source: str, source_uid, painted: li
             image.name.startswith(name + ".")
             and number.isdigit()
             and image.get(RESULT_TAG) == stage
-            and image.get(SOURCE_TAG) == source
+            and made_of(image, source, source_uid)
             and image.session_uid != source_uid
             and image.library is None
         ):

@@ -460,16 +460,17 @@ def made_by(records: list[dict], stage: str) -> list[dict]:
     return [r for r in records if r["kind"] in pipeline.STAGES[: upto + 1]]
 
 
-def newest_result(sketch_name: str):
+def newest_result(sketch_name: str, sketch_uid: int | None = None):
     """The image the sketch's newest Stylize wrote last (its last stage), from what each result records (saved
-    with the file), or None. Results written before they recorded it count as oldest, by stage."""
+    with the file), or None. Results written before they recorded it count as oldest, by stage. `sketch_uid`:
+    the sketch's session_uid (not the results of a sketch of that name deleted since, `images.made_of`)."""
     order = {stage: i for i, stage in enumerate(pipeline.STAGES)}
     images.follow_renames()  # (the results of a sketch renamed since its Stylize name it as it is called now)
     found = [
         im
         for im in bpy.data.images
         if im.get(images.RESULT_TAG) in order
-        and im.get(images.SOURCE_TAG) == sketch_name
+        and images.made_of(im, sketch_name, sketch_uid)
         and im.library is None
     ]
     return max(found, key=lambda im: (im.get(WRITTEN_AT, 0.0), order[im[images.RESULT_TAG]]), default=None)

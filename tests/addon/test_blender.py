@@ -2381,3 +2381,42 @@ def test_a_renamed_sketch_keeps_its_results_and_a_new_canvas_of_its_old_name_get
     # published, the house's result names the house's drawing as its source sketch
     traits = published_traits(blender, bpy.context.scene, tmp_path / "nft", ("Sketch stylized",))
     assert "Source sketch" in traits["Sketch stylized"], traits
+
+
+def test_a_deleted_sketchs_results_are_kept_from_a_new_canvas_of_its_name(blender, scene):
+    """The sketch deleted after its Stylize: its results are kept (fake user). The next New Sketch Canvas,
+    "Sketch" again, took them for its own: Apply to Material showed the deleted drawing's result on the new
+    mesh before anything was stylized, and its Stylize wrote over them."""
+    bpy = blender.bpy
+    old = new_canvas(blender)
+    paint(old, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    before = pixels_of(bpy.data.images["Sketch stylized"]).copy()
+    bpy.data.images.remove(old)
+
+    sketch = new_canvas(blender)
+    assert sketch.name == "Sketch"
+    with pytest.raises(RuntimeError, match="'Sketch' has no results yet"):
+        bpy.ops.nftgan.apply_material()
+    paint(sketch, TREE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    np.testing.assert_array_equal(pixels_of(bpy.data.images["Sketch stylized"]), before)
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    shown = bpy.context.active_object.active_material.node_tree.nodes["NFTGan Result"].image
+    assert shown.name == "Sketch stylized.001"
+
+
+def test_apply_to_material_without_a_sketch_or_results_says_which(blender, scene):
+    """Apply to Material said "Nothing to apply yet: Stylize first" when the sketch was deleted (its results
+    kept) too, where Stylize has nothing to stylize: it says there is no sketch and where to pick one."""
+    bpy = blender.bpy
+    sketch = new_canvas(blender)
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    bpy.data.images.remove(sketch)
+    with pytest.raises(RuntimeError, match="No sketch: pick one in the NFTGan panel") as said:
+        bpy.ops.nftgan.apply_material()
+    assert "Stylize first" not in str(said.value)
