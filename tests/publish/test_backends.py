@@ -283,6 +283,19 @@ def test_offline_folder_holds_files_cars_and_manifest(tmp_path, ledger):
     assert len(json.loads((out / "manifest.json").read_text())["entries"]) == 2
 
 
+def test_an_offline_folder_that_is_a_file_says_so(tmp_path, ledger):
+    """The Offline folder set to a file's path (a typo, or the manifest picked instead of its folder) failed with
+    "Offline: the folder /x/manifest.json: File exists", as if a folder of that name were in the way."""
+    (tmp_path / "nft").write_text("not a folder")
+    for endpoint in (tmp_path / "nft", tmp_path / "nft" / "out"):
+        backend = make_backend(Settings("offline", endpoint=str(endpoint)), online_allowed=False)
+        with pytest.raises(PublishError) as err:
+            publish(prepare(_request()), backend, ledger)
+        said = str(err.value)
+        assert "File exists" not in said and "Not a directory" not in said, said
+        assert f"{tmp_path / 'nft'} is a file, not a folder" in said, said
+
+
 def test_online_access_off_allows_only_offline(server):
     with pytest.raises(PublishError, match="online access is off"):
         make_backend(Settings("kubo", endpoint=server.url), online_allowed=False)

@@ -26,7 +26,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from ..errors import PublishError
-from ..files import lock, os_error_message, read_regular, write_durably
+from ..files import lock, not_a_folder, os_error_message, read_regular, write_durably
 from .car import dag_car, read_car, split_dag
 from .cid import CID, CIDError
 from .http import IN_PREFERENCES, HttpClient, check_endpoint
@@ -353,8 +353,11 @@ class Offline(Backend):
     def store(self, item: Item) -> str:
         try:
             os.makedirs(self.endpoint, exist_ok=True)
-        except OSError as exc:
-            raise PublishError(os_error_message(exc, f"Offline: the folder {self.endpoint}")) from None
+        except OSError as exc:  # (a file in the way said as such: "File exists" read as a folder in the way)
+            said = not_a_folder("Offline: the folder", self.endpoint)
+            raise PublishError(
+                said or os_error_message(exc, f"Offline: the folder {self.endpoint}")
+            ) from None
         if not self._written:
             self._manifest()  # a damaged manifest.json stops the publish before anything is written
         root = str(item.dag.root)
