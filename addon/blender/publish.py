@@ -436,7 +436,7 @@ def start(context, image_name: str = "") -> None:
     models = images.models_of(image)
     glb = _glb_of_active_object(context) if props.include_glb else None
     color = "".join(f"{round(c * 255):02x}" for c in props.background) if props.use_background else ""
-    extra = [md.attribute(a.trait, a.value) for a in props.attributes if a.trait.strip()]
+    extra = md.user_attributes((a.trait, a.value) for a in props.attributes)
     request = {
         "name": props.token_name.strip() or image.name,
         "description": props.description,

@@ -159,6 +159,28 @@ def test_publish_a_stylized_result_offline(nftgan, prefs, tmp_path):
     )
 
 
+def test_an_attribute_with_a_value_and_no_trait_name_is_refused_not_left_out(nftgan, prefs, tmp_path):
+    """A value typed into an attribute row whose trait name was left empty was left out of the token without a
+    word ("Staged"), for good: Publish says which row, and publishes nothing. An empty row (Add pressed, nothing
+    typed) is still skipped."""
+    image = _stylized_result(nftgan)
+    props = bpy.context.scene.nftgan_publish
+    props.attributes.add().trait = "Edition"
+    props.attributes[0].value = "1"
+    props.attributes.add()  # an empty row
+    props.attributes.add().value = "Gold"
+    with pytest.raises(RuntimeError, match="attribute 3 has the value 'Gold' but no trait name"):
+        bpy.ops.nftgan.publish(image=image.name)
+    _steps(nftgan)
+    assert not (tmp_path / "offline").exists()
+    props.attributes[2].trait = "Frame"
+    assert bpy.ops.nftgan.publish(image=image.name) == {"FINISHED"}
+    row = _publish_row(nftgan)
+    meta = json.loads((tmp_path / "offline" / f"{row.metadata_cid}.json").read_text())
+    traits = {a["trait_type"]: a["value"] for a in meta["attributes"]}
+    assert traits["Edition"] == 1 and traits["Frame"] == "Gold"
+
+
 def _with_text_chunk(png: bytes) -> bytes:
     """The same PNG with a tEXt chunk before its IEND: the same pixels, bytes no re-encode makes."""
     import struct

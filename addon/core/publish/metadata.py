@@ -63,6 +63,21 @@ def attribute(trait: str, text: str) -> dict:
     return {"trait_type": trait, "value": int(number) if number.is_integer() and "." not in text else number}
 
 
+def user_attributes(rows) -> list[dict]:
+    """The attributes typed into rows of (trait, value), each `attribute`: a row left empty is skipped (Add pressed,
+    nothing typed); a value with no trait name is refused, naming its row (from 1) and value, where it was left out
+    of the token without a word."""
+    out = []
+    for i, (trait, text) in enumerate(rows, 1):
+        if trait.strip():
+            out.append(attribute(trait, text))
+        elif text.strip():
+            raise MetadataError(
+                f"attribute {i} has the value {text.strip()!r} but no trait name: name its trait, or remove the row"
+            )
+    return out
+
+
 def software_version() -> str:
     """ "NFTGan <version>" from the extension manifest (beside the add-on package when installed, at the
     repository root in a source checkout)."""
