@@ -13,6 +13,25 @@ from nftgan.core.publish.http import RetryPolicy, Throttle, _retry_after, check_
 IMAGE = "bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y"
 
 
+def test_a_stage_run_again_is_numbered_so_each_trait_names_one_thing():
+    """A result restyled twice records Colorize, Stylize, Stylize: the second Stylize's traits were a second
+    "Stylize style" (and model version, strength) beside the first, which marketplaces show as one trait with
+    two values, or drop."""
+    attrs = md.nftgan_attributes(
+        models=[
+            {"kind": "colorize", "name": "Flat Colour", "version": "2"},
+            {"kind": "stylize", "name": "3D Clay", "version": "5"},
+            {"kind": "stylize", "name": "Ink wash", "version": "3", "strength": 0.5},
+        ]
+    )
+    types = [a["trait_type"] for a in attrs]
+    assert len(types) == len(set(types)), types
+    traits = {a["trait_type"]: a["value"] for a in attrs}
+    assert traits["Stylize style"] == "3D Clay" and traits["Stylize 2 style"] == "Ink wash", traits
+    assert traits["Stylize 2 model version"] == "3" and traits["Stylize 2 strength"] == 0.5, traits
+    assert traits["Colorize style"] == "Flat Colour" and "Colorize 2 style" not in traits, traits
+
+
 def test_build_metadata_erc721_opensea_shape():
     attrs = md.nftgan_attributes(
         models=[{"kind": "stylize", "name": "Ink wash", "version": "3"}],

@@ -27,10 +27,15 @@ def nftgan_attributes(
     *, models: list[dict] = (), sketch_cid: str = "", width: int = 0, height: int = 0, software: str = ""
 ) -> list[dict]:
     """The attributes NFTGan records: each model used (kind, name, version, its stage's strength when below 1),
-    the source sketch's CID, the image size and the software version."""
+    the source sketch's CID, the image size and the software version. A stage run again (a result restyled:
+    its source's models, then its own) is numbered from its second run on ("Stylize 2 style"): each trait
+    names one thing, as marketplaces list traits by name."""
     attrs: list[dict] = []
+    runs: dict[str, int] = {}
     for model in models:
         kind = str(model.get("kind", "model")).capitalize()
+        runs[kind] = runs.get(kind, 0) + 1
+        kind += f" {runs[kind]}" if runs[kind] > 1 else ""
         attrs.append({"trait_type": f"{kind} style", "value": str(model["name"])})
         if model.get("version"):
             attrs.append({"trait_type": f"{kind} model version", "value": str(model["version"])})
