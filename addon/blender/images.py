@@ -38,6 +38,7 @@ PACKED_TAG = "nftgan_packed"  # ... on a result: the size and crc32 of the PNG N
 SKETCH_TAG = "nftgan_sketch"  # ... on a result: pixels_digest (hex) of the sketch snapshot it was made of
 SHOWN_TAG = "nftgan_shown"  # ... on a result: pixels_digest (hex) of the 8-bit image of the PNG NFTGan packed
 SOURCE_TAG = "nftgan_source"  # ... on a result: the name of the image it was made of (`follow_renames`)
+NAMED_TAG = "nftgan_named"  # ... on a result: the name NFTGan gave it (renamed by the artist if it differs)
 
 
 def find_sketch(context, name: str = ""):
@@ -321,6 +322,8 @@ def write_result(
     `scratch`: a buffer to read the previous result's pixels into (`scratch_for`)."""
     follow_renames()  # (a result of a sketch renamed since is not this source's, whatever its name)
     old, painted = bpy.data.images.get(name), []
+    if old is None:  # (the sketch renamed since its last Stylize: that result, renamed for it)
+        old = _of_renamed_sketch(name, stage, source_uid, scratch)
     if old is not None and (
         not old.get(RESULT_TAG)
         or not made_of(old, source, source_uid)
@@ -364,7 +367,33 @@ def write_result(
         _packed.pop(old.session_uid, None)
         bpy.data.images.remove(old)
         image.name = taken
+    image[NAMED_TAG] = image.name
     return image
+
+
+def _of_renamed_sketch(name: str, stage: str, source_uid, scratch=None):
+    """The result of this stage an earlier Stylize wrote for the sketch `source_uid` under the sketch's former
+    name ("Sketch stylized", the sketch called "House" since), still named as NFTGan named it and not painted
+    on: it takes the new name `name` and is updated in place, so a material showing it follows (it kept the
+    old picture, and a second "House stylized" came beside it). A result the artist renamed or painted on is
+    theirs: left as it is. None when there is none. (Main thread: one pass over the file's images, as
+    `follow_renames`.)"""
+    if source_uid is None:
+        return None
+    for image in bpy.data.images:
+        if (
+            image.get(RESULT_TAG) == stage
+            and _sketch_of.get(image.session_uid) == source_uid
+            and image.name != name
+            and image.name == image.get(NAMED_TAG)
+            and image.library is None
+            and not keeps_paint(image, scratch)
+        ):
+            image.name = name
+            # (where Image > Unpack writes it)
+            image.filepath_raw = f"//{bpy.path.clean_name(image.name)}.png"
+            return image
+    return None
 
 
 def _numbered_result(name: str, stage: str, source: str, source_uid, painted: list[str], scratch=None):

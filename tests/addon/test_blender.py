@@ -2383,6 +2383,35 @@ def test_a_renamed_sketch_keeps_its_results_and_a_new_canvas_of_its_old_name_get
     assert "Source sketch" in traits["Sketch stylized"], traits
 
 
+def test_a_renamed_sketchs_next_stylize_updates_the_result_its_mesh_shows(blender, scene):
+    """The sketch renamed ("Sketch" -> "House") after Stylize and Apply to Material, then drawn on and stylized
+    again: the new pictures went into new "House colorized" / "House stylized" images beside the old ones, and
+    the mesh kept showing the old picture (Live Preview too). The results it shows take the new name and are
+    updated in place. A result the artist renamed ("Keeper") is theirs: left as it is."""
+    bpy = blender.bpy
+    house = new_canvas(blender)
+    paint(house, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    plane = bpy.context.active_object
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    shown = plane.active_material.node_tree.nodes["NFTGan Result"].image
+    before = pixels_of(shown).copy()
+    bpy.data.images["Sketch colorized"].name = "Keeper"
+    kept = pixels_of(bpy.data.images["Keeper"]).copy()
+
+    house.name = "House"
+    paint(house, TREE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    now = plane.active_material.node_tree.nodes["NFTGan Result"].image
+    assert now == shown and now.name == "House stylized", now.name
+    assert np.abs(pixels_of(now) - before).max() > 0.1  # the new drawing's picture
+    assert "Sketch stylized" not in bpy.data.images and now.filepath_raw == "//House_stylized.png"
+    np.testing.assert_array_equal(pixels_of(bpy.data.images["Keeper"]), kept)
+    assert bpy.data.images["House colorized"] != bpy.data.images["Keeper"]
+
+
 def test_a_deleted_sketchs_results_are_kept_from_a_new_canvas_of_its_name(blender, scene):
     """The sketch deleted after its Stylize: its results are kept (fake user). The next New Sketch Canvas,
     "Sketch" again, took them for its own: Apply to Material showed the deleted drawing's result on the new
