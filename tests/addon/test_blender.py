@@ -2336,6 +2336,15 @@ def test_a_sketch_named_render_and_stylize_render_keep_their_own_results(blender
     assert "Source sketch" not in traits["Render stylized.001"]
 
 
+def stylized_house(blender):
+    """A new canvas with the house drawn on it, stylized: (the sketch, the plane it is on)."""
+    house = new_canvas(blender)
+    paint(house, HOUSE)
+    assert blender.bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    return house, blender.bpy.context.active_object
+
+
 def test_a_renamed_sketch_keeps_its_results_and_a_new_canvas_of_its_old_name_gets_its_own(
     blender, scene, tmp_path
 ):
@@ -2345,11 +2354,7 @@ def test_a_renamed_sketch_keeps_its_results_and_a_new_canvas_of_its_old_name_get
     house's result, and the house's mesh showed the new drawing. The results follow their sketch's new name (also
     after the file is saved and reopened and the sketch renamed again), and the new canvas's take numbered names."""
     bpy = blender.bpy
-    house = new_canvas(blender)
-    paint(house, HOUSE)
-    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    finish(blender)
-    plane = bpy.context.active_object
+    house, plane = stylized_house(blender)
     house.name = "House"
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
     shown = plane.active_material.node_tree.nodes["NFTGan Result"].image
@@ -2389,11 +2394,7 @@ def test_a_renamed_sketchs_next_stylize_updates_the_result_its_mesh_shows(blende
     the mesh kept showing the old picture (Live Preview too). The results it shows take the new name and are
     updated in place. A result the artist renamed ("Keeper") is theirs: left as it is."""
     bpy = blender.bpy
-    house = new_canvas(blender)
-    paint(house, HOUSE)
-    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    finish(blender)
-    plane = bpy.context.active_object
+    house, plane = stylized_house(blender)
     assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
     shown = plane.active_material.node_tree.nodes["NFTGan Result"].image
     before = pixels_of(shown).copy()
