@@ -98,7 +98,7 @@ def enlarged_notes(
     small = 0
     for path in files:
         try:
-            with Image.open(path) as img:
+            with _open(path) as img:  # (the project's opener: quiet about large scans)
                 w, h = img.size
         except UNREADABLE:
             continue

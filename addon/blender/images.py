@@ -208,14 +208,15 @@ _packed: dict[int, tuple[int, bytes]] = {}
 _sketch_of: dict[int, int] = {}
 
 
-def follow_renames() -> None:
+def follow_renames(saving: bool = False) -> None:
     """Each result names the image it was made of (SOURCE_TAG) by the name that image has now: a sketch renamed
     after its Stylize ("Sketch" -> "House") keeps its results (Apply to Material, Publish's source sketch), and
     an image given its old name later (the next New Sketch Canvas is "Sketch" again) does not take them over:
     its Stylize wrote into the house's results. The sketch is known by its session_uid from the result's write
     (`write_result`), or, for the results of a file just opened or read back by Undo, by the name they record
-    (`_adopt`). Main thread: one pass over the file's images (50 µs for 100 images, 50 of them results;
-    bpy 5.3.0, 2 busy cores)."""
+    (`_adopt`). `saving`: the results of a sketch deleted since name none in the file (else, reopened, they
+    are adopted by the next image of its name, which New Sketch Canvas gives again). Main thread: one pass over
+    the file's images (50 µs for 100 images, 50 of them results; bpy 5.3.0, 2 busy cores)."""
     if not _sketch_of:
         return
     by_uid = {image.session_uid: image for image in bpy.data.images}
@@ -223,6 +224,8 @@ def follow_renames() -> None:
         result, sketch = by_uid.get(uid), by_uid.get(sketch_uid)
         if result is None or not result.get(RESULT_TAG):
             del _sketch_of[uid]  # (deleted since)
+        elif result.library is None and sketch is None and saving:
+            result[SOURCE_TAG] = ""  # (its sketch deleted: no image of this name is its sketch)
         elif sketch is not None and result.library is None and result.get(SOURCE_TAG) != sketch.name:
             result[SOURCE_TAG] = sketch.name
 
@@ -660,7 +663,7 @@ def _on_save_pre(*_args):
             and (image.source == "GENERATED" or image.packed_file is not None)
         ):
             image.pack()  # an 8-bit canvas packs as the PNG of its pixels (and is file-backed from then on)
-    follow_renames()  # the file records each result's sketch by the name it has now
+    follow_renames(saving=True)  # the file records each result's sketch by the name it has now
 
 
 @persistent

@@ -296,8 +296,8 @@ def start(
             _live["seen"] = digest
         try:
             return stylized(job)
-        except BaseException as exc:
-            if live and not (refused and str(exc) == refused):  # (refused: so it stays while unchanged)
+        except BaseException:
+            if live:
                 _live["seen"] = None  # not previewed after all: the next look runs it again
             raise
 
@@ -454,8 +454,8 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
 
 def made_by(records: list[dict], stage: str) -> list[dict]:
     """The provenance records of the models that made a stage's result: its own and the stages' before it (a
-    colorized result never went through the Stylize or Upscale style of its run). A picture in colour already
-    restyled: its results record the models that made it first (the result's `images.models_of`)."""
+    colorized result never went through the Stylize or Upscale style of its run). (A picture in colour already
+    restyled: `apply_results` puts the models that made it, `images.models_of`, before these.)"""
     upto = pipeline.STAGES.index(stage)
     return [r for r in records if r["kind"] in pipeline.STAGES[: upto + 1]]
 

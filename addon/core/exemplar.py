@@ -700,7 +700,7 @@ def match_objects(
     box) and its shapes take the colours of its own best picture; the smaller ones keep the whole drawing's.
     With fewer than two such objects, or when the whole drawing fits its best picture better than its objects
     fit theirs (by SPLIT: the parts of one thing, a clapperboard's lid and board), it is `match` of the whole
-    drawing, as before."""
+    drawing, or its parts' colours where its lines fit poorly (`_by_parts`); each object matched apart likewise."""
     index = index if index is not None else load()
     if index is None or m == 0 or not len(take):
         return None

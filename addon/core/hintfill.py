@@ -205,11 +205,16 @@ def counts(labels: np.ndarray, n: int = 0, at: np.ndarray | None = None) -> np.n
     the flat labels, when made already."""
     flat = labels.reshape(-1)
     at = runs(flat) if at is None else at
-    # (the runs' lengths: np.diff with append's Python took a third longer)
-    size = np.empty(len(at), np.int64)
+    return np.bincount(flat[at], weights=run_lengths(at, len(flat)), minlength=n).astype(np.int64)
+
+
+def run_lengths(at: np.ndarray, n: int) -> np.ndarray:
+    """The lengths of the runs starting at `at` (`runs`) of an array of `n` (np.diff with append's Python took
+    a third longer)."""
+    size = np.empty(len(at), np.intp)
     np.subtract(at[1:], at[:-1], out=size[:-1])
-    size[-1:] = len(flat) - at[-1:]
-    return np.bincount(flat[at], weights=size, minlength=n).astype(np.int64)
+    size[-1:] = n - at[-1:]
+    return size
 
 
 def max3(a: np.ndarray) -> np.ndarray:
@@ -2284,9 +2289,7 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     # the pixels grouped by region (a stable sort) are the runs grouped by region, spelled out: no sort of the
     # pixels)
     at = runs(reg)
-    length = np.empty(len(at), np.intp)
-    np.subtract(at[1:], at[:-1], out=length[:-1])
-    length[-1:] = len(reg) - at[-1:]
+    length = run_lengths(at, len(reg))
     of_run = reg[at]
 
     def count(mask: np.ndarray) -> np.ndarray:  # np.bincount(reg[mask], minlength=m)
@@ -2298,7 +2301,7 @@ def auto_plan(labels: np.ndarray, n: int, skip: np.ndarray, blank: np.ndarray) -
     # (a region with too few: all of it)
     pick = inner | np.repeat(few[of_run], length) if few.any() else inner
     # (the pixels in region order, each region's ascending: its runs in order, spelled out)
-    by = np.argsort(of_run, kind="stable")
+    by = _by_region(of_run, m)
     first, long = at[by], length[by]
     grouped = np.repeat(first - (np.cumsum(long) - long), long)
     grouped += np.arange(len(reg))
@@ -2379,8 +2382,8 @@ def _per_pixel(plan: AutoPlan):
     (np.take(v, plan.reg)): by the plan's runs of one region (np.repeat: a quarter of the time)."""
     if plan.runs is None:
         return lambda v: np.take(v, plan.reg)
-    at, length = plan.runs
-    return lambda v: np.repeat(np.take(v, at), length)
+    region, length = plan.runs  # (each run's region and length)
+    return lambda v: np.repeat(np.take(v, region), length)
 
 
 class RimPlan(NamedTuple):

@@ -828,10 +828,7 @@ def _shift_ahead(
     fixed = count == 0
     fixed[0] = True
     at = hintfill.runs(lab.reshape(-1))
-    length = np.empty(len(at), np.intp)
-    np.subtract(at[1:], at[:-1], out=length[:-1])
-    length[-1:] = lab.size - at[-1:]
-    lab_runs = (lab.reshape(-1)[at], length)
+    lab_runs = (lab.reshape(-1)[at], hintfill.run_lengths(at, lab.size))
     half = 0.5 * hintfill.counts(lab, n + 1, at) if n and (paper is not None or sky is not None) else None
     # (np.where, not lab[paper]: the pixels left out count as line, label 0, which is fixed already)
     if paper is not None and n:  # the open paper: the style's own lightness (its bevels beside the drawing)

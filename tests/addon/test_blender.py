@@ -2438,6 +2438,30 @@ def test_a_deleted_sketchs_results_are_kept_from_a_new_canvas_of_its_name(blende
     assert shown.name == "Sketch stylized.001"
 
 
+def test_a_deleted_sketchs_results_stay_its_own_after_the_file_is_saved_and_reopened(
+    blender, scene, tmp_path
+):
+    """As above, with the file saved and reopened between: the results named their sketch by name alone in the
+    file, so the next "Sketch" adopted them on reopening and its Stylize wrote over the deleted drawing's."""
+    bpy = blender.bpy
+    old, _ = stylized_house(blender)
+    bpy.data.images.remove(old)
+    path = str(tmp_path / "deleted.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    before = pixels_of(bpy.data.images["Sketch stylized"]).copy()  # (as the file keeps it: its PNG)
+
+    sketch = new_canvas(blender)
+    assert sketch.name == "Sketch"
+    with pytest.raises(RuntimeError, match="'Sketch' has no results yet"):
+        bpy.ops.nftgan.apply_material()
+    paint(sketch, TREE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    np.testing.assert_array_equal(pixels_of(bpy.data.images["Sketch stylized"]), before)
+    assert bpy.data.images["Sketch stylized.001"].get("nftgan_source") == "Sketch"
+
+
 def test_apply_to_material_without_a_sketch_or_results_says_which(blender, scene):
     """Apply to Material said "Nothing to apply yet: Stylize first" when the sketch was deleted (its results
     kept) too, where Stylize has nothing to stylize: it says there is no sketch and where to pick one."""
