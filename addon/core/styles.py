@@ -1,8 +1,8 @@
 """The style registry: every .onnx model NFTGan can see, valid or not.
 
 Models come from the add-on's bundled `addon/models/` folder plus the user's folders
-(add-on preferences). Each file is checked against the model contract once (cached by
-path, size and modification time); an invalid file is listed with the reason instead of
+(add-on preferences). Each file is checked against the model contract once per version (cached by
+path, size, modification time, inode and status-change time); an invalid file is listed with the reason instead of
 breaking the picker.
 
 An int8 variant (`NAME.int8.onnx`, made by `nftgan export --int8`) belongs to its fp32 model `NAME.onnx`
@@ -113,12 +113,20 @@ def onnxruntime_error() -> str:
         return _ort_error[0]
 
 
+def _version(st: os.stat_result) -> tuple:
+    """What tells one version of a file from another without reading it: its size and modification time, and
+    its inode and status-change time, so a file replaced by another of the same size and modification time
+    (copied with its times kept, `cp -p`; put in its place by `os.replace`) is read anew."""
+    return (st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_ctime_ns)
+
+
 def _describe(path: str) -> Style:
+    """The style of the model file at `path`, checked once per version of the file (`_version`)."""
     try:
         st = os.stat(path)
     except OSError as exc:
         return Style(path, error=f"{os.path.basename(path)}: cannot read ({exc.strerror}).")
-    key = (path, st.st_size, st.st_mtime_ns)
+    key = (path, *_version(st))
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None:
@@ -134,7 +142,7 @@ def _describe(path: str) -> Style:
 
 def unchanged(style: Style) -> bool:
     """Whether the style's files (the model and its int8 variant) are still the ones it was made from: a stat
-    each while they are (cached by path, size and modification time); a changed or removed file is checked
+    each while they are (cached per version of the file, `_version`); a changed or removed file is checked
     again, as a scan would."""
     return all(_describe(info.path).info == info for info in (style.info, style.int8) if info is not None)
 
@@ -221,8 +229,10 @@ def at_path(path: str) -> Style:
     """The model file at `path` (`nftgan stylize --style FOLDER/NAME.onnx`) as the style a scan of its folder
     lists: its int8 variant NAME.int8.onnx beside it attached, so --precision picks between them as it does
     for a style named by id. A path to the int8 file itself is that file alone. Raises ModelError (saying
-    why) when the file is not a valid model."""
-    style = Style(path, info=describe_model(path), file_bytes=os.path.getsize(path))
+    why) when the file is not a valid model. Read once per version of the file, as a scan reads it."""
+    style = _describe(path)
+    if not style.ok:
+        raise ModelError(style.error)
     low = path.lower()
     if low.endswith(".onnx") and not low.endswith(INT8_SUFFIX):
         variant = path[: -len(".onnx")] + INT8_SUFFIX
@@ -261,9 +271,9 @@ _hashes: dict[tuple, str] = {}
 
 def model_hash(path: str) -> str:
     """The SHA-256 (hex) of a model file: its identity in provenance, thumbnails and collections. Read
-    once per file version (cached by path, size and modification time)."""
+    once per version of the file (`_version`)."""
     st = os.stat(path)
-    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    key = (os.path.abspath(path), *_version(st))
     with _cache_lock:
         known = _hashes.get(key)
     if known is None:

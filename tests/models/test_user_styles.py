@@ -4,10 +4,12 @@ shown as one clean line."""
 
 from __future__ import annotations
 
+import os
+
 import onnx
 import pytest
 from nftgan.core import styles as core_styles
-from nftgan.core.contract import describe_model
+from nftgan.core.contract import ModelError, describe_model
 
 
 def _copy(src, dst, **props):
@@ -123,3 +125,28 @@ def test_a_style_whose_graph_fails_says_what_to_do_and_validate_finds_it_first(
         assert "onnxruntime" not in capfd.readouterr().err  # (C++'s stderr: file descriptors)
         with pytest.raises(ModelError, match="the graph fails on a"):
             validate(str(bad))
+
+
+def test_a_model_file_replaced_by_one_of_the_same_size_and_time_is_read_anew(colorize_model, tmp_path):
+    """A style file replaced by another of the same size with its modification time kept (`cp -p` of a
+    re-export, a sync tool, `os.replace` of a file made beside it): a scan and `nftgan stylize --style PATH`
+    (`at_path`, which reads through the same cache now) describe the new file and `model_hash` hashes it, not the one read before. The
+    cache went by size and modification time only: the old name stayed, and a damaged file stayed valid."""
+    path = _copy(colorize_model, tmp_path / "styles" / "ink.onnx", **{"nftgan.name": "Ink A"})
+    assert core_styles.at_path(str(path)).name == "Ink A"
+    assert [s.name for s in core_styles.scan([tmp_path / "styles"]) if s.path == str(path)] == ["Ink A"]
+    before, digest = os.stat(path), core_styles.model_hash(str(path))
+    times = before.st_atime_ns, before.st_mtime_ns
+    other = _copy(colorize_model, tmp_path / "other.onnx", **{"nftgan.name": "Ink B"})
+    os.utime(other, ns=times)
+    os.replace(other, path)  # the same size (a name as long), the same modification time
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert core_styles.at_path(str(path)).name == "Ink B"
+    assert core_styles.model_hash(str(path)) != digest  # (a result's provenance names the file it ran)
+    assert [s.name for s in core_styles.scan([tmp_path / "styles"]) if s.path == str(path)] == ["Ink B"]
+    data = path.read_bytes()  # overwritten in place, its time set back: damaged
+    path.write_bytes(b"\0" * len(data))
+    os.utime(path, ns=times)
+    with pytest.raises(ModelError):
+        core_styles.at_path(str(path))
+    assert [s.ok for s in core_styles.scan([tmp_path / "styles"]) if s.path == str(path)] == [False]
