@@ -90,26 +90,32 @@ def subfolder_notes(folder: str) -> tuple[str, ...]:
 
 
 def enlarged_notes(
-    files: list[str], load_size: int, where: str, side_by_side: bool = False
+    groups: dict[str, list[str]], load_size: int, side_by_side: bool = False
 ) -> tuple[str, ...]:
     """The run's log line when pictures are enlarged more than twice to `load_size` (the size training scales
-    them to): a dataset sketchified at a small --resize trains the model on its blur. Read from the files'
-    headers (unreadable ones are skipped and counted later, as ever); none when no picture is that small."""
-    small = 0
-    for path in files:
-        try:
-            with _open(path) as img:  # (the project's opener: quiet about large scans)
-                w, h = img.size
-        except UNREADABLE:
-            continue
-        small += min(w // 2 if side_by_side else w, h) * 2 < load_size
-    if not small:
+    them to): a dataset sketchified at a small --resize trains the model on its blur. `groups`: where -> its
+    files (e.g. {"A/": ..., "B/": ...}), each folder that has such pictures named in the one line. Read from
+    the files' headers (unreadable ones are skipped and counted later, as ever); none when no picture is
+    that small."""
+    counts = []
+    for where, files in groups.items():
+        small = 0
+        for path in files:
+            try:
+                with _open(path) as img:  # (the project's opener: quiet about large scans)
+                    w, h = img.size
+            except UNREADABLE:
+                continue
+            small += min(w // 2 if side_by_side else w, h) * 2 < load_size
+        if small:
+            counts.append(f"{small} of {len(files)} pictures in {where}")
+    if not counts:
         return ()
     return (
-        f"{small} of {len(files)} pictures in {where} are smaller than half of the {load_size} px training "
-        "scales them to (--load-size) and are enlarged more than twice, blurred: the model learns that blur as "
-        f"what a finished picture looks like. Give it larger pictures (nftgan sketchify --resize {load_size}), "
-        "or train with a smaller --size",
+        f"{' and '.join(counts)} are smaller than half of the {load_size} px training scales them to "
+        "(--load-size) and are enlarged more than twice, blurred: the model learns that blur as what a finished "
+        f"picture looks like. Give it larger pictures (nftgan sketchify --resize {load_size}), or train with a "
+        "smaller --size",
     )
 
 
@@ -405,7 +411,7 @@ def paired_datasets(cfg) -> tuple[PairedDataset, PairedDataset, Layout]:
     train, val = split_indices([split_name(p) for p in layout.a], cfg.val_fraction)
     side_by_side = layout.kind == "side-by-side"
     notes = enlarged_notes(
-        layout.b, cfg.effective_load_size, "the pairs" if side_by_side else "B/", side_by_side
+        {"the pairs" if side_by_side else "B/": layout.b}, cfg.effective_load_size, side_by_side
     )
     layout = replace(layout, notes=(*layout.notes, *notes))
     common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip, "hints": cfg.hints}
@@ -450,13 +456,9 @@ def unpaired_datasets(cfg) -> tuple[UnpairedDataset, UnpairedDataset, Layout]:
         train, val = split_indices([split_name(p) for p in files], cfg.val_fraction)
         splits.append(([files[i] for i in train], [files[i] for i in val] or [files[train[0]]]))
     (ta, va), (tb, vb) = splits
-    folders = [
-        os.path.basename(os.path.dirname(files[0])) + "/" if files else "" for files in (layout.a, layout.b)
-    ]
-    for files, where in zip((layout.a, layout.b), folders):
-        layout = replace(
-            layout, notes=(*layout.notes, *enlarged_notes(files, cfg.effective_load_size, where))
-        )
+    folders = ("A/", "B/") if layout.kind == "folders" else ("trainA/", "trainB/")  # (the layout's own)
+    notes = enlarged_notes(dict(zip(folders, (layout.a, layout.b))), cfg.effective_load_size)
+    layout = replace(layout, notes=(*layout.notes, *notes))
     common = {"size": cfg.size, "load_size": cfg.effective_load_size, "flip": cfg.flip}
     return (
         UnpairedDataset(ta, tb, train=True, **common),

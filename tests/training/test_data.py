@@ -366,3 +366,22 @@ def test_one_half_of_a_dataset_missing_or_misnamed_is_said_as_such(tmp_path, fol
         Image.new("RGB", (8, 8)).save(tmp_path / name / "x.png")
     with pytest.raises(DataError, match=re.escape(fragment)):
         find_layout(str(tmp_path))
+
+
+def test_cyclegans_note_on_enlarged_pictures_names_the_folders_it_means_in_one_line(tmp_path):
+    """CycleGAN reads both folders as pictures: its note on pictures enlarged more than twice names each
+    folder that has them, in one line, as the layout names its folders (trainA/, trainB/ or A/, B/); it said
+    the whole advice once per folder."""
+    cfg = CycleGANConfig(model="cyclegan", data=str(paired(tmp_path / "ab", n=4, size=40)), size=128)
+    notes = [n for n in unpaired_datasets(cfg)[2].notes if "smaller than half" in n]
+    assert len(notes) == 1 and notes[0].startswith(
+        "4 of 4 pictures in A/ and 4 of 4 pictures in B/ are smaller than half of the 143 px"
+    ), notes
+    root = unpaired(tmp_path / "u", n=3, size=40)
+    for i, path in enumerate(sorted((root / "trainB").iterdir())):  # trainB/: 2 of 3 large enough
+        if i:
+            Image.new("RGB", (160, 160), "white").save(path)
+    notes = unpaired_datasets(CycleGANConfig(model="cyclegan", data=str(root), size=128))[2].notes
+    assert [n[: n.index(" are ")] for n in notes] == [
+        "3 of 3 pictures in trainA/ and 1 of 3 pictures in trainB/"
+    ]

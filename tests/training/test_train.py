@@ -369,4 +369,6 @@ def test_pictures_enlarged_more_than_twice_for_training_are_named(tmp_path, caps
         ["cyclegan", "--data", str(data), "--out", str(tmp_path / "cyc"), "--size", "128", *common]
     )
     out = capsys.readouterr().out
-    assert rc == 0 and "4 of 4 pictures in A/ are smaller than half of the 143 px" in out, out
+    assert (
+        rc == 0 and "4 of 4 pictures in A/ and 4 of 4 pictures in B/ are smaller than half of the 143" in out
+    ), out
