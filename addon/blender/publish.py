@@ -63,11 +63,13 @@ def _endpoint_fields(kind: str) -> tuple[str, ...]:
     return ("pinata_endpoint", "pinata_api_endpoint") if kind == "pinata" else (f"{kind}_endpoint",)
 
 
-def services_of(p, kind: str) -> str:
-    """Where a backend's token goes as the preferences set it now: its endpoints' origins (scheme://host:port,
-    lower case, without any user@), "" for an address that is not a URL. Recorded with a typed token
-    (`<kind>_token_for`), so a token goes only to the service it was typed for."""
-    return _origins(getattr(p, name) for name in _endpoint_fields(kind))
+def services_of(p, kind: str, endpoint: str = "") -> str:
+    """Where a backend's token goes as the preferences set it now (`endpoint`: another endpoint in place of
+    its first, as `make_backend` takes one): its endpoints' origins (scheme://host:port, lower case, without
+    any user@), "" for an address that is not a URL. Recorded with a typed token (`<kind>_token_for`), so a
+    token goes only to the service it was typed for."""
+    urls = [getattr(p, name) for name in _endpoint_fields(kind)]
+    return _origins([endpoint, *urls[1:]] if endpoint else urls)
 
 
 def default_services(p, kind: str) -> str:
@@ -313,10 +315,11 @@ def check_token_service(p, kind: str, now: str = "") -> None:
     """PublishError unless the backend's typed token was typed for the service its endpoints name now (`now`,
     default: the preferences'): an endpoint changed after the token was typed (a pasted URL, a typo) would get
     it. A token typed before NFTGan recorded this is taken to be for the endpoints set now."""
-    typed_for, now = getattr(p, f"{kind}_token_for"), now or services_of(p, kind)
+    here = services_of(p, kind)
+    typed_for, now = getattr(p, f"{kind}_token_for"), now or here
     if not typed_for:
-        setattr(p, f"{kind}_token_for", services_of(p, kind))
-        typed_for = services_of(p, kind)
+        setattr(p, f"{kind}_token_for", here)
+        typed_for = here
     if typed_for != now:
         raise PublishError(
             f"{pb.LABELS[kind]}: the token in the add-on preferences was typed for {typed_for}, and the "
@@ -358,9 +361,7 @@ def make_backend(kind: str, context=None, endpoint: str = "") -> pb.Backend:
         settings.endpoint = endpoint
     if settings.token:
         p = preferences.get(context)
-        now = _origins(
-            (settings.endpoint, settings.api_endpoint) if kind == "pinata" else (settings.endpoint,)
-        )
+        now = services_of(p, kind, endpoint)
         if settings.token_from == IN_PREFERENCES:
             check_token_service(p, kind, now)
         else:
