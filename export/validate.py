@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
-from nftgan.core.cliargs import Parser
+from nftgan.core.cliargs import Parser, error
 from nftgan.core.contract import QUIET, ModelError, ModelInfo, describe_model, ort_cause
 from nftgan.core.pipeline import to_model_space
 from nftgan.core.styles import sample_sketch
@@ -138,14 +137,31 @@ def main(argv: list[str], prog: str = "nftgan validate") -> int:
             "nftgan validate my-style.onnx",
             "nftgan validate ~/nftgan-styles/*.onnx     # exit status 1 if any is invalid",
         ),
+        notes="Each valid file is described on stdout; each invalid one is said on stderr as every nftgan "
+        "command says an error, 'nftgan validate: error: FILE: why', and with several files a last line "
+        "says how many are invalid. Exit status: 0 all valid, 1 any invalid, 2 the command line is refused.",
     )
     parser.add_argument("models", nargs="+", metavar="MODEL.onnx", help="model files to check")
     args = parser.parse_args(argv)
     failed = 0
-    for path in args.models:
+    for path in args.models:  # each file's result: its description on stdout, or its error on stderr
         try:
             print(describe(validate(path)))
         except ModelError as exc:
             failed += 1
-            print(f"{path}: INVALID — {exc}", file=sys.stderr)
+            error(prog, naming(path, str(exc)))
+    n = len(args.models)
+    if failed and n > 1:  # the last line says it for the batch (one file: its error is that line)
+        error(prog, f"{failed} of {n} model files {'is' if failed == 1 else 'are'} invalid (see above)")
     return 1 if failed else 0
+
+
+def naming(path: str, message: str) -> str:
+    """`message` about the file at `path` beginning with the path as given (a batch's files may share a name
+    in different folders): its file name at its start becomes the path, and one naming neither gets it."""
+    name = os.path.basename(path)
+    if message.startswith(path):
+        return message
+    if name and message.startswith(name):
+        return path + message[len(name) :]
+    return f"{path}: {message}"

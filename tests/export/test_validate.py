@@ -138,7 +138,7 @@ def test_bad_files_get_clear_errors(tmp_path, capsys, make, message):
         validate(str(path))
     assert message in str(err.value)
     assert cli.main(["validate", str(path)]) == 1
-    assert "INVALID" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(f"nftgan validate: error: {path}")
 
 
 def test_truncated_file_is_refused(tmp_path):
@@ -168,11 +168,20 @@ def test_wrong_output_size_is_refused(tmp_path):
 
 
 def test_several_files_report_each(tmp_path, capsys):
-    good, bad = craft(tmp_path / "a.onnx"), tmp_path / "b.onnx"
+    """Each file's result (a description on stdout, an error on stderr said as every nftgan command says
+    one, naming the file by its path), and a last line saying how many are invalid, with exit status 1.
+    A bad file was 'PATH: INVALID — NAME: why', a result among the others, without the error format."""
+    good, bad, gone = craft(tmp_path / "a.onnx"), tmp_path / "b.onnx", tmp_path / "sub" / "a.onnx"
     bad.write_text("nope")
-    assert cli.main(["validate", str(good), str(bad)]) == 1
+    assert cli.main(["validate", str(good), str(bad), str(gone)]) == 1
     captured = capsys.readouterr()
-    assert "a.onnx: OK" in captured.out and "b.onnx: INVALID" in captured.err
+    assert captured.out.startswith(f"{good}: OK") and "INVALID" not in captured.err
+    err = captured.err.splitlines()
+    assert len(err) == 3 and all(line.startswith("nftgan validate: error: ") for line in err), err
+    assert err[0].startswith(f"nftgan validate: error: {bad} ") and "b.onnx: " not in err[0], err
+    assert err[1] == f"nftgan validate: error: {gone}: no such model file.", err
+    assert err[2] == "nftgan validate: error: 2 of 3 model files are invalid (see above)", err
+    assert cli.main(["validate", str(good)]) == 0 and capsys.readouterr().err == ""
     assert CONTRACT_VERSION == "1"
 
 
@@ -243,7 +252,7 @@ def test_a_model_onnxruntime_rejects_gets_one_clear_line(colorize_model, tmp_pat
     assert cli.main(["validate", str(path)]) == 1
     out, err = capfd.readouterr()  # file descriptors: onnxruntime logs from C++, past sys.stderr
     assert out == "" and err.endswith("\n") and err.count("\n") == 1, err
-    assert err.startswith(f"{path}: INVALID — style.onnx") and says in err, err
+    assert err.startswith(f"nftgan validate: error: {path}") and says in err, err
     assert ("Re-export" in err or "re-export" in err) and len(err) - len(str(path)) < 360, err
     for noise in (
         "[ONNXRuntimeError]",
@@ -274,5 +283,5 @@ def test_a_training_run_or_checkpoint_is_said_to_need_an_export_first(tmp_path, 
     for given in (tmp_path / "my-style", ckpt):
         assert cli.main(["validate", str(given)]) == 1
         err = capsys.readouterr().err
-        assert f"{given}: INVALID — {given} is a training " in err, err
+        assert err.startswith(f"nftgan validate: error: {given} is a training "), err
         assert f"export it first: nftgan export {given} -o my-style.onnx" in err, err
