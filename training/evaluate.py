@@ -292,17 +292,15 @@ def read_rgb(path: str) -> np.ndarray | None:
         return None
 
 
-def _readable(paths: Sequence[str]) -> Iterable[np.ndarray]:
-    skipped = 0
+def _readable(paths: Sequence[str], prog: str = "nftgan eval") -> Iterable[np.ndarray]:
+    """The images at `paths` that can be read; each one that cannot is a warning on stderr (`prog`'s, as every
+    nftgan command warns: "nftgan eval fid: warning: skipped unreadable image PATH") and left out."""
     for p in paths:
         img = read_rgb(p)
         if img is None:
-            skipped += 1
-            print(f"skipping unreadable image {p}", file=sys.stderr)
+            print(f"{prog}: warning: skipped unreadable image {p}", file=sys.stderr)
             continue
         yield img
-    if skipped:
-        print(f"{skipped} unreadable image(s) skipped", file=sys.stderr)
 
 
 @torch.no_grad()
@@ -447,9 +445,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
-def paired_metrics(pred_dir: str, target_dir: str) -> dict:
+def paired_metrics(pred_dir: str, target_dir: str, prog: str = "nftgan eval paired") -> dict:
     """Mean L1, PSNR (dB) and SSIM over images with the same file name stem in both folders. Errors name the
-    folders as the command line's PRED and TARGET."""
+    folders as the command line's PRED and TARGET; a pair that cannot be read is left out with `prog`'s
+    warning."""
     preds = {os.path.splitext(os.path.basename(p))[0]: p for p in _images(pred_dir, "PRED")}
     targets = {os.path.splitext(os.path.basename(p))[0]: p for p in _images(target_dir, "TARGET")}
     common = sorted(set(preds) & set(targets))
@@ -462,7 +461,8 @@ def paired_metrics(pred_dir: str, target_dir: str) -> dict:
     for stem in common:
         a, b = read_rgb(preds[stem]), read_rgb(targets[stem])
         if a is None or b is None:
-            print(f"skipping unreadable pair {stem}", file=sys.stderr)
+            unreadable = " and ".join(p for p, img in ((preds[stem], a), (targets[stem], b)) if img is None)
+            print(f"{prog}: warning: skipped the pair {stem}: {unreadable} cannot be read", file=sys.stderr)
             continue
         if a.shape != b.shape:
             raise EvalError(
@@ -492,13 +492,21 @@ def paired_metrics(pred_dir: str, target_dir: str) -> dict:
 
 
 def _folder_features(
-    folder: str, paths: list[str], what: str, metric: str, net: InceptionPool3, batch: int, device: str
+    folder: str,
+    paths: list[str],
+    what: str,
+    metric: str,
+    net: InceptionPool3,
+    batch: int,
+    device: str,
+    prog: str = "nftgan eval",
 ) -> np.ndarray:
     """The features of a folder's images (`paths`, listed already), EvalError naming it as `what` (REAL, FAKE)
     when fewer than 2 are readable: `metric` needs 2 of each set."""
-    print(f"{folder}: {len(paths)} images", file=sys.stderr)
+    # progress, unprefixed as train's, data's and a stylize batch's are (on stderr: stdout is the result)
+    print(f"{what} {folder}: {len(paths)} images", file=sys.stderr)
     try:
-        feats = extract_features(_readable(paths), net, batch, device)
+        feats = extract_features(_readable(paths, prog), net, batch, device)
     except EvalError:  # none readable
         feats = np.zeros((0, 1))
     if len(feats) < 2:
@@ -597,7 +605,7 @@ def _evaluate(args, prog: str = "nftgan eval") -> tuple[dict, str]:
     before the Inception weights are loaded (seconds), so a mistyped one is said at once, named as its
     argument."""
     if args.metric == "paired":
-        result = paired_metrics(args.pred, args.target)
+        result = paired_metrics(args.pred, args.target, prog)
         text = (
             f"pairs {result['pairs']}  L1 {result['l1']:.4f}  PSNR {result['psnr']:.2f} dB  "
             f"SSIM {result['ssim']:.4f}"
@@ -607,7 +615,7 @@ def _evaluate(args, prog: str = "nftgan eval") -> tuple[dict, str]:
         paths = {what: _images(folder, what) for what, folder in folders.items()}
         net = load_inception(args.inception, args.device)
         real, fake = (
-            _folder_features(folders[w], paths[w], w, args.metric, net, args.batch_size, args.device)
+            _folder_features(folders[w], paths[w], w, args.metric, net, args.batch_size, args.device, prog)
             for w in ("REAL", "FAKE")
         )
         result = {"real": len(real), "fake": len(fake)}

@@ -317,3 +317,31 @@ def test_eval_errors_name_the_metric_and_the_argument(tmp_path, random_inception
         "nftgan eval paired: error: 000: SSIM needs images of at least 11x11 pixels, got 8x8"
     )
     assert f"PRED {pred}/000.png, TARGET {target}/000.png" in said, said
+
+
+def test_eval_says_its_progress_and_its_warnings_as_the_other_commands_do(
+    tmp_path, random_inception_weights, capsys
+):
+    """On stderr (stdout is the result), its progress lines unprefixed as train's, data's and a stylize
+    batch's are, naming each folder as its argument (as its errors do: "REAL x: ..."), and an unreadable
+    file a warning as sketchify's and stylize's are ("nftgan eval kid: warning: skipped ..."). They were
+    "skipping unreadable image X" and "1 unreadable image(s) skipped", unprefixed, beside its prefixed errors."""
+    rng = np.random.default_rng(3)
+    real = _folder(tmp_path / "real", rng, 3, 0.4, size=24)
+    fake = _folder(tmp_path / "fake", rng, 3, 0.6, size=24)
+    broken = tmp_path / "real" / "zz-broken.png"
+    broken.write_bytes(b"not a png")
+    assert nftgan(["eval", "kid", real, fake, "--inception", random_inception_weights, "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["real"] == 3
+    err = out.err.splitlines()
+    assert f"REAL {real}: 4 images" in err and f"FAKE {fake}: 3 images" in err, err
+    assert f"nftgan eval kid: warning: skipped unreadable image {broken}" in err, err
+    assert not [line for line in err if "unreadable" in line and not line.startswith("nftgan eval kid: ")], (
+        err
+    )
+    pred, target = _folder(tmp_path / "pred", rng, 2, 0.5), _folder(tmp_path / "target", rng, 2, 0.5)
+    (tmp_path / "target" / "001.png").write_bytes(b"not a png")
+    assert nftgan(["eval", "paired", pred, target]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"nftgan eval paired: warning: skipped the pair 001: {target}/001.png cannot be read"], err
