@@ -223,14 +223,19 @@ def _run(*argv, cwd) -> tuple[int, list[str]]:
 # format whichever subcommand says it: "nftgan SUB: error: ..." ("nftgan eval METRIC: error: ..."). cid and
 # publish said "nftgan cid: /x: No such file or directory", generate, export and data "nftgan SUB: WHAT", eval
 # "nftgan eval: error: /x: no such folder of images." (which metric, which folder?) and its missing weights
-# in three lines.
+# in three lines. Its exit status: 2 when the command line is refused (a value, flags that do not go
+# together, settings: train's --config, --init, --device), 1 when the work fails, a file or folder it names
+# that is missing or cannot be used included (train, generate, sketchify and data said 2 for theirs).
 MISTAKES = [
+    (["train", "--resume", "missing"], 1, "checkpoint not found: missing"),
+    (["train", "pix2pix", "--config", "missing.json"], 2, "--config missing.json: file not found"),
+    (["validate", "missing.onnx"], 1, "missing.onnx: no such model file."),
     (["cid", "a.png", "missing.png"], 1, "missing.png: No such file or directory"),
     (["publish", "missing.png", "--name", "n"], 1, "missing.png: No such file or directory"),
-    (["generate", "missing.onnx", "-o", "out"], 2, "missing.onnx: no such file, and no generate model"),
+    (["generate", "missing.onnx", "-o", "out"], 1, "missing.onnx: no such file, and no generate model"),
     (["export", "missing", "-o", "m.onnx"], 1, "checkpoint not found: missing"),
-    (["data", "-o", "a.png", "--only", "noto"], 2, "-o a.png is a file, not a folder"),
-    (["train", "pix2pix", "--data", "missing", "--out", "run"], 2, "dataset folder not found: missing"),
+    (["data", "-o", "a.png", "--only", "noto"], 1, "-o a.png is a file, not a folder"),
+    (["train", "pix2pix", "--data", "missing", "--out", "run"], 1, "dataset folder not found: missing"),
     (["eval", "fid", "missing", "imgs"], 1, "REAL missing: no such folder of images."),
     (["eval", "kid", "imgs", "pics"], 1, "FAKE pics holds no images"),
     (["eval", "fid", "a.png", "imgs"], 1, "REAL a.png is a file, not a folder of images"),
@@ -253,10 +258,10 @@ MISTAKES = [
     (["stylize", "a.png", "-o", "o.png", "--style", "nosuch"], 1, "no stylize model called 'nosuch'"),
     (["generate", "m", "-o", "out", "-n", "abc"], 2, "argument -n/--count: invalid int value: 'abc'"),
     (["publish", "a.png", "--name", "n", "--attribute", "colour"], 2, "expected TRAIT=VALUE, got 'colour'"),
-    (["sketchify", "missing", "out"], 2, "source folder not found: missing"),
+    (["sketchify", "missing", "out"], 1, "source folder not found: missing"),
     (
         ["sketchify", "a.png", "out"],
-        2,
+        1,
         "SRC a.png is a file, not a folder of pictures: give the folder it is in",
     ),
     (["data", "-o", "out", "--test-fraction", "2"], 2, "--test-fraction must be between 0 and 1"),

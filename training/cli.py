@@ -16,7 +16,7 @@ from nftgan.core.cliargs import Parser, add_out, error
 
 from .checkpoint import CheckpointError, load_checkpoint, run_folder
 from .config import ON_RESUME, read_config_file
-from .errors import UserError
+from .errors import ConfigError, UserError
 from .kinds import available, get_kind
 from .trainer import check_device
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
     if config_file is not None:
         try:
             file_values = read_config_file(config_file)
-        except UserError as exc:
+        except UserError as exc:  # (a ConfigError: settings, refused as the command line's)
             return error(prog, exc, 2)
         model = file_values.get("model")
         if kind_name is None and isinstance(model, str) and model:
@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             resume_ckpt = load_checkpoint(run_dir)
             kind_name = resume_ckpt["model"]
         kind = get_kind(kind_name)
-    except (CheckpointError, KeyError) as exc:
+    except CheckpointError as exc:  # --resume RUN_DIR: no run there, or a damaged one
+        return error(prog, exc, 1)
+    except KeyError as exc:  # a kind it does not know
         return error(prog, exc.args[0], 2)
     parser = build_parser(kind, prog)
     args = parser.parse_args(argv)
@@ -231,7 +233,9 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
         _check_new_run(parser, cfg)
         train(cfg, init=args.init)
         return 0
-    except (UserError, ValueError) as exc:  # ValueError: torch's own argument checks (e.g. --workers -1)
+    except UserError as exc:
+        return error(prog, exc, status(exc))
+    except ValueError as exc:  # torch's own argument checks (e.g. --workers -1)
         return error(prog, exc, 2)
     except KeyboardInterrupt:
         where = cfg.out if cfg else "RUN_DIR"
@@ -240,6 +244,13 @@ def main(argv: list[str] | None = None, prog: str = "nftgan train") -> int:
             file=sys.stderr,
         )
         return 130
+
+
+def status(exc: UserError) -> int:
+    """The exit status of an error of train's own: 2 for settings it refuses (a value, a --config file, --init
+    weights that do not fit, a device this machine lacks: `ConfigError`), as argparse refuses a command line;
+    1 when the work fails (a data folder, a run, a checkpoint it cannot read or save, a full disk)."""
+    return 2 if isinstance(exc, ConfigError) else 1
 
 
 def _value(argv: list[str], flag: str) -> str | None:

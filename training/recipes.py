@@ -675,7 +675,7 @@ def main(argv: list[str] | None = None, prog: str = "nftgan data") -> int:
     if args.resize < 32:
         parser.fail("--resize must be at least 32")
     if blocked := not_a_folder("-o", args.out):  # (a traceback from mkdir, after the first download)
-        parser.fail(blocked)
+        return error(prog, blocked, 1)
     try:
         manifest = build(args.out, size=args.resize, test_fraction=args.test_fraction, only=args.only)
     except RecipeError as exc:

@@ -166,7 +166,7 @@ def run_for(dst: str) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
-    from nftgan.core.cliargs import Parser
+    from nftgan.core.cliargs import Parser, error
 
     p = Parser(
         prog=prog,
@@ -220,12 +220,6 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the per-picture variation")
     args = p.parse_args(argv)
     src, dst = os.path.abspath(args.src), os.path.abspath(args.dst)
-    if os.path.isfile(src):
-        p.fail(f"SRC {args.src} is a file, not a folder of pictures: give the folder it is in")
-    if not os.path.isdir(src):
-        p.fail(f"source folder not found: {args.src}")
-    if blocked := not_a_folder("DST", args.dst):
-        p.fail(blocked)
     if dst == src or src.startswith(dst + os.sep):
         p.fail(
             "DST must be a new folder, not SRC or a folder containing it: sketchify never writes over "
@@ -235,9 +229,16 @@ def main(argv: list[str] | None = None, prog: str = "nftgan sketchify") -> int:
         p.fail("--resize must be at least 16")
     if not 0 <= args.low <= args.high <= 1:
         p.fail("edge thresholds need 0 <= --low <= --high <= 1")
+    # the folders it names: a missing or unusable one fails the work (1), as a missing file does elsewhere
+    if os.path.isfile(src):
+        return error(prog, f"SRC {args.src} is a file, not a folder of pictures: give the folder it is in")
+    if not os.path.isdir(src):
+        return error(prog, f"source folder not found: {args.src}")
+    if blocked := not_a_folder("DST", args.dst):
+        return error(prog, blocked)
     files = [f for f in find_images(src) if not f.startswith(dst + os.sep)]
     if not files:
-        p.fail(f"no pictures found in {args.src} (looked for {', '.join(IMAGE_EXTS)})")
+        return error(prog, f"no pictures found in {args.src} (looked for {', '.join(IMAGE_EXTS)})")
     try:
         for half in ("A", "B"):
             os.makedirs(os.path.join(dst, half), exist_ok=True)

@@ -14,9 +14,11 @@ A renamed flag keeps its old spelling for one release: it still works, and print
 one on stderr (`Parser.renamed`).
 
 Every subcommand says its own errors as argparse says its: one line on stderr, "nftgan SUB: error: WHAT" (what
-to do in it); `Parser.fail` while parsing, `error` after. Exit status: 2 for argparse's own errors and
-`Parser.fail` (the command line is refused), 1 when the work fails, 130 when interrupted (each command's
---help and the README say where one differs).
+to do in it); `Parser.fail` while parsing, `error` after; warnings "nftgan SUB: warning: WHAT"; progress lines
+unprefixed. Exit status, one convention for all: 2 when the command line is refused (argparse's own errors,
+`Parser.fail`: a value out of range, flags that do not go together; train's settings: --config, --init, a
+device), 1 when the work fails, a file or folder the command line names that is missing or cannot be used
+included, 130 when interrupted.
 """
 
 from __future__ import annotations

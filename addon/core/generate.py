@@ -240,10 +240,12 @@ def main(argv: list[str] | None = None, prog: str = "nftgan generate") -> int:
             if args.to_seed is None
             else interpolation_plan(args.seed, args.to_seed, args.count)
         )
-        if blocked := not_a_folder("-o", args.out):
-            raise ValueError(f"{blocked}; -o names the folder the images go in (made if missing)")
-    except (ModelError, ValueError) as exc:  # (status 2, as it always was)
+    except ModelError as exc:  # a model it cannot find or use: the work fails (1), as in stylize
+        return error(prog, exc, 1)
+    except ValueError as exc:  # -n, --seed, --to-seed out of range: the command line is refused (2)
         return error(prog, exc, 2)
+    if blocked := not_a_folder("-o", args.out):
+        return error(prog, f"{blocked}; -o names the folder the images go in (made if missing)", 1)
     from . import imageio
     from .files import os_error_message, write_durably
 

@@ -110,28 +110,28 @@ def test_generate_command_is_reproducible(generate_model, tmp_path, capsys):
 
 
 def test_generate_command_errors(colorize_model, generate_model, tmp_path, capsys):
-    assert nftgan(["generate", str(colorize_model), "-o", str(tmp_path)]) == 2
+    assert nftgan(["generate", str(colorize_model), "-o", str(tmp_path)]) == 1  # a model it cannot use
     assert "is a colorize model" in capsys.readouterr().err
-    assert nftgan(["generate", str(generate_model), "-n", "0", "-o", str(tmp_path)]) == 2
+    assert nftgan(["generate", str(generate_model), "-n", "0", "-o", str(tmp_path)]) == 2  # a value refused
     assert "between 1 and" in capsys.readouterr().err
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"\x08\x07garbage")
-    assert nftgan(["generate", str(broken), "-o", str(tmp_path)]) == 2
+    assert nftgan(["generate", str(broken), "-o", str(tmp_path)]) == 1
     assert "broken.onnx" in capsys.readouterr().err
     with pytest.raises(ModelError):
         gen.load_model(colorize_model)
     assert (
-        nftgan(["generate", "no-such-collection", "-o", str(tmp_path / "x"), "--models", str(tmp_path)]) == 2
+        nftgan(["generate", "no-such-collection", "-o", str(tmp_path / "x"), "--models", str(tmp_path)]) == 1
     )
     assert "no such file, and no generate model has that id or name" in capsys.readouterr().err
     (tmp_path / "taken.png").write_bytes(b"a picture")  # -o names a folder: a file there is kept
-    assert nftgan(["generate", str(generate_model), "-o", str(tmp_path / "taken.png")]) == 2
+    assert nftgan(["generate", str(generate_model), "-o", str(tmp_path / "taken.png")]) == 1
     assert "-o " in capsys.readouterr().err and (tmp_path / "taken.png").read_bytes() == b"a picture"
-    assert nftgan(["generate", str(generate_model), "-o", str(tmp_path / "taken.png" / "run")]) == 2
+    assert nftgan(["generate", str(generate_model), "-o", str(tmp_path / "taken.png" / "run")]) == 1
     err = capsys.readouterr().err  # a file above -o: that file named, not "File exists" after the work
     assert f"{tmp_path / 'taken.png'} is a file, not a folder" in err and "Traceback" not in err, err
     missing = tmp_path / "my-colections"  # a typo in --models is named, not passed over
-    assert nftgan(["generate", "punks", "-o", str(tmp_path / "x"), "--models", str(missing)]) == 2
+    assert nftgan(["generate", "punks", "-o", str(tmp_path / "x"), "--models", str(missing)]) == 1
     assert f"nftgan generate: warning: model folder {missing} does not exist." in capsys.readouterr().err
 
 

@@ -41,34 +41,47 @@ def test_every_registered_kind_gets_a_command_line(capsys):
 
 
 @pytest.mark.parametrize(
-    "argv,fragment",
+    "argv,fragment,status",
     [
-        ([], "usage: nftgan train KIND"),
-        (["--steps", "5"], "name what to train"),
-        (["stylegan9", "--data", "x", "--out", "y"], "unknown model kind 'stylegan9'"),
-        (["pix2pix", "--out", "y"], "--data DIR is required"),
-        (["pix2pix", "--data", "{data}/nope", "--out", "{tmp}/r"], "dataset folder not found"),
-        (["pix2pix", "--data", "{tmp}/empty", "--out", "{tmp}/r"], "has no images"),
-        (["pix2pix", "--data", "{unpaired}", "--out", "{tmp}/r"], "train `cyclegan` instead"),
-        (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--size", "200"], "power of two"),
-        (["cyclegan", "--data", "{unpaired}", "--out", "{tmp}/r", "--size", "30"], "multiple of 4"),
+        ([], "usage: nftgan train KIND", 2),
+        (["--steps", "5"], "name what to train", 2),
+        (["stylegan9", "--data", "x", "--out", "y"], "unknown model kind 'stylegan9'", 2),
+        (["pix2pix", "--out", "y"], "--data DIR is required", 2),
+        (["pix2pix", "--data", "{data}/nope", "--out", "{tmp}/r"], "dataset folder not found", 1),
+        (["pix2pix", "--data", "{tmp}/empty", "--out", "{tmp}/r"], "has no images", 1),
+        (["pix2pix", "--data", "{unpaired}", "--out", "{tmp}/r"], "train `cyclegan` instead", 1),
+        (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--size", "200"], "power of two", 2),
+        (["cyclegan", "--data", "{unpaired}", "--out", "{tmp}/r", "--size", "30"], "multiple of 4", 2),
         (
             ["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--batch-size", "0"],
             "--batch-size must be at least 1",
+            2,
         ),
-        (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--norm", "group"], "invalid choice: 'group'"),
-        (["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--batch-size", "8"], "fewer than one batch"),
-        (["pix2pix", "--data", "{paired}", "--out", "{file}"], "--out {file} is a file, not a folder"),
+        (
+            ["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--norm", "group"],
+            "invalid choice: 'group'",
+            2,
+        ),
+        (
+            ["pix2pix", "--data", "{paired}", "--out", "{tmp}/r", "--batch-size", "8"],
+            "fewer than one batch",
+            1,
+        ),
+        (["pix2pix", "--data", "{paired}", "--out", "{file}"], "--out {file} is a file, not a folder", 1),
         (
             ["pix2pix", "--data", "{paired}", "--out", "{file}/run"],
             "--out {file}/run: {file} is a file, not a",
+            1,
         ),
-        (["pix2pix", "--data", "{file}", "--out", "{tmp}/r"], "{file} is a file, not a folder"),
-        (["--resume", "{tmp}/empty"], "holds no checkpoint"),
-        (["--resume", "{tmp}/nothing-here"], "checkpoint not found"),
+        (["pix2pix", "--data", "{file}", "--out", "{tmp}/r"], "{file} is a file, not a folder", 1),
+        (["--resume", "{tmp}/empty"], "holds no checkpoint", 1),
+        (["--resume", "{tmp}/nothing-here"], "checkpoint not found", 1),
     ],
 )
-def test_errors_are_readable(tmp_path, capsys, argv, fragment):
+def test_errors_are_readable(tmp_path, capsys, argv, fragment, status):
+    """Each error in one readable line; exit status 2 when the command line is refused (argparse, a value, the
+    settings: a kind, a size, --config), 1 when the work fails (a data folder, a run folder or checkpoint it
+    cannot use: every error of train's own was 2)."""
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("mine")
     fill = {
@@ -79,7 +92,7 @@ def test_errors_are_readable(tmp_path, capsys, argv, fragment):
         "unpaired": unpaired(tmp_path / "u", n=3),
     }
     rc, text = run([a.format(**fill) for a in argv], capsys)
-    assert rc == 2, text
+    assert rc == status, text
     assert fragment.format(**fill) in text
     assert "Traceback" not in text
     assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "r").exists()
@@ -132,7 +145,7 @@ def test_nftgan_dispatcher_runs_train(tmp_path):
         timeout=120,
         check=False,
     )
-    assert proc.returncode == 2 and "nftgan train: error: dataset folder not found" in proc.stderr
+    assert proc.returncode == 1 and "nftgan train: error: dataset folder not found" in proc.stderr
 
 
 def test_library_code_raises_and_only_command_lines_exit():
@@ -211,7 +224,7 @@ def test_resume_from_a_checkpoint_file_or_the_checkpoints_folder_goes_on_in_the_
     assert load_checkpoint(run_dir)["step"] == 5 and not (run_dir / "checkpoints" / "checkpoints").exists()
     lone = shutil.copy(run_dir / "checkpoints" / "latest.pt", tmp_path / "model.pt")
     rc, text = run(["--resume", str(lone), "--steps", "6"], capsys)
-    assert rc == 2 and f"--init {lone}" in text and "Traceback" not in text, text
+    assert rc == 1 and f"--init {lone}" in text and "Traceback" not in text, text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "p", "run"]
 
 
@@ -265,7 +278,7 @@ def test_a_run_stopped_before_its_first_checkpoint_says_how_to_start_it_again(tm
     shutil.rmtree(out / "checkpoints")  # as a run killed before step 500 leaves it
     rc, text = run(["--resume", str(out)], capsys)
     again = f"nftgan train --config {shlex.quote(str(out / 'config.json'))} --out {shlex.quote(str(out))}"
-    assert rc == 2 and "stopped before its first checkpoint (--checkpoint-every 500)" in text, text
+    assert rc == 1 and "stopped before its first checkpoint (--checkpoint-every 500)" in text, text
     assert again in text and "Traceback" not in text, text
     from nftgan.export.onnx_export import main as export_main
 
