@@ -413,3 +413,61 @@ def test_a_sweep_never_takes_the_file_of_a_process_just_creating_it(tmp_path):
     lost = procs[0].communicate(timeout=60)[0]
     assert [p.wait(60) for p in procs] == [0, 0, 0]
     assert lost == "0\n", f"{lost.strip()} living owners' files were taken by a sweep"
+
+
+_LOCKLESS = """
+import os
+from nftgan.core.publish import ledger as L
+
+
+def lock(path, wait=True):  # as on a file system without locks (some network ones): the file, no lock
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+    return None
+
+
+L.lock = lock
+"""
+
+
+def test_where_files_cannot_be_locked_a_sweep_takes_the_files_of_ended_processes_only(
+    server, tmp_path, monkeypatch
+):
+    """On a file system without locks an owner file says nothing by its lock: a sweep left every one, so the
+    files of processes killed there (kill -9) piled up. It takes those whose process has ended (their process
+    id is in their names, as `ended` judges such an owner) and leaves a living process's and another
+    computer's alone; a publish that ends removes its own."""
+    import sys
+
+    from nftgan.core.publish import ledger as ledger_module
+
+    from .conftest import ROOT
+
+    db = tmp_path / "ledger.sqlite"
+    Ledger(db)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = [sys.executable, "-c", _LOCKLESS + _STARTING, str(db)]
+    killed, living = (
+        subprocess.Popen(start, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) for _ in "ab"
+    )
+    try:
+        assert killed.stdout.readline() == "owning\n" and living.stdout.readline() == "owning\n"
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(10)
+        owners = tmp_path / "owners"
+        elsewhere = "0" * 8 + "-1-0badf00d.lock"  # another computer's (process 1 here lives: never judged)
+        (owners / elsewhere).write_bytes(b"")
+        assert len(os.listdir(owners)) == 3
+        lockless: dict = {}
+        exec(_LOCKLESS.replace("L.lock = lock", ""), lockless)
+        monkeypatch.setattr(ledger_module, "lock", lockless["lock"])  # this process too, on that file system
+        with Ledger(db).owning() as me:  # (a publish and a resume begin so)
+            mine = Ledger(db)._owner_lock(me)
+            assert os.path.exists(mine)
+            left = sorted(os.listdir(owners))
+        assert not os.path.exists(mine)  # its own, when it ends
+        assert sorted(os.listdir(owners)) == sorted(n for n in left if n != os.path.basename(mine))
+        pids = sorted(n.split("-")[1] for n in os.listdir(owners))
+        assert pids == sorted(["1", str(living.pid)]), pids  # the killed one's went; the others stayed
+    finally:
+        living.kill()
+        living.wait(10)

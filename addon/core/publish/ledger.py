@@ -346,7 +346,9 @@ class Ledger:
         them (killed during a token's fingerprint; Blender crashing in its start-up resume). Another
         computer's are never touched (its lock may not reach here: a living owner's would look free). A file
         is removed while it is locked and still the one at its path, so a process that opened it, not yet
-        locked it, finds it gone once it holds the lock (`owning` then takes another)."""
+        locked it, finds it gone once it holds the lock (`owning` then takes another). Where files cannot be
+        locked (some network file systems), a file whose process has ended (its process id in its name: one
+        that lives, or is another's now, keeps it; on Windows every one is kept), as `ended` judges it."""
         folder, mine = self.path.parent / "owners", this_computer() + "-"
         try:
             names = [n for n in os.listdir(folder) if n.startswith(mine) and n.endswith(".lock")]
@@ -358,8 +360,12 @@ class Ledger:
                 fd = lock(path, wait=False)
             except OSError:  # held (its owner lives), or it cannot be opened (judged by renewals)
                 continue
-            if fd is None:  # no locks here: nothing to judge by
-                return
+            if fd is None:  # no locks here: its process says (no living owner has an ended process)
+                pid = name[len(mine) :].partition("-")[0]
+                if pid.isdigit() and not _pid_alive(int(pid)):
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+                continue
             with contextlib.suppress(OSError):
                 if _still(fd, path) and os.name != "nt":
                     os.remove(path)
