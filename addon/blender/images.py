@@ -37,7 +37,7 @@ PAINTED_TAG = "nftgan_painted"  # ... on a result the user painted on (saved so,
 PACKED_TAG = "nftgan_packed"  # ... on a result: the size and crc32 of the PNG NFTGan packed ("SIZE CRC")
 SKETCH_TAG = "nftgan_sketch"  # ... on a result: pixels_digest (hex) of the sketch snapshot it was made of
 SHOWN_TAG = "nftgan_shown"  # ... on a result: pixels_digest (hex) of the 8-bit image of the PNG NFTGan packed
-SOURCE_TAG = "nftgan_source"  # ... on a result: the name of the image it was made of (`follow_renames`)
+SOURCE_TAG = "nftgan_source"  # ... on a result: the name of the image it was made of (`_sketch_of`)
 NAMED_TAG = "nftgan_named"  # ... on a result: the name NFTGan gave it (renamed by the artist if it differs)
 
 
@@ -204,45 +204,133 @@ _written: dict[int, int] = {}  # result image's session_uid -> digest of the pix
 # result image's session_uid -> (the digest of the floats NFTGan wrote, the PNG it packed of them), while the
 # result is a float image: Publish sends that PNG as it is when the pixels are still those (`ImageData.packed`)
 _packed: dict[int, tuple[int, bytes]] = {}
-# result image's session_uid -> the session_uid of the image it was made of (its sketch): `follow_renames`
+# The sketch link. Each result knows the image it was made of (its sketch) by that image's session_uid, which
+# Blender keeps while the file is open, across renames and Undo (a result deleted and brought back by Undo too):
+# result's session_uid -> its sketch's session_uid, from the result's write (`write_result`), or, for the
+# results of a file just opened or of an Undo step with results not known yet, from the name they record
+# (SOURCE_TAG, `_adopt`). Decisions are made by it (`made_of`, `sketch_of`); the name is what the saved file
+# keeps (`_on_save_pre`). Never emptied but by a file load: a deleted result's entry costs nothing, and is
+# there again when Undo brings it back (its session_uid is not given to another image).
 _sketch_of: dict[int, int] = {}
+# sketch's session_uid -> the name its results last followed (`follow_sketches`)
+_seen: dict[int, str] = {}
 
 
-def follow_renames(saving: bool = False) -> None:
-    """Each result names the image it was made of (SOURCE_TAG) by the name that image has now: a sketch renamed
-    after its Stylize ("Sketch" -> "House") keeps its results (Apply to Material, Publish's source sketch), and
-    an image given its old name later (the next New Sketch Canvas is "Sketch" again) does not take them over:
-    its Stylize wrote into the house's results. The sketch is known by its session_uid from the result's write
-    (`write_result`), or, for the results of a file just opened or read back by Undo, by the name they record
-    (`_adopt`). `saving`: the results of a sketch deleted since name none in the file (else, reopened, they
-    are adopted by the next image of its name, which New Sketch Canvas gives again). Main thread: one pass over
-    the file's images (50 µs for 100 images, 50 of them results; bpy 5.3.0, 2 busy cores)."""
+def follow_sketches(sketch_uid: int | None = None) -> None:
+    """Main thread, each runtime tick (Blender's timer, 5 a second; tests call it): the results of a sketch
+    renamed since ("Sketch" -> "House") follow it. They record its new name (SOURCE_TAG), and those NFTGan named
+    after it ("Sketch colorized", "Sketch stylized.001") take the new name ("House colorized") where it is free,
+    soon after the rename, not at its next Stylize: the same images, so a material showing one follows. A result
+    the artist renamed or painted on stays as it is (theirs), and so do the results of a sketch that is itself
+    an NFTGan result (a restyle's, named after its sketch: its next Stylize names them, `_of_renamed_sketch`).
+    `sketch_uid`: only when that sketch was renamed (a result's write, before its name is looked up: one name
+    look-up). Nothing renamed: one pass over the images' session_uids (16 µs for 100 images, 25 of them
+    sketches; bpy 5.3.0); a rename: a second pass, and the pixels of those of its results Blender marks changed
+    read (`keeps_paint`: 3-4 ms per 1024^2 result, 18 ms per 2048^2, once per rename)."""
+    if not _seen:
+        return
+    images = bpy.data.images
+    if sketch_uid is not None:
+        name = _seen.get(sketch_uid)
+        if name is None or getattr(images.get(name), "session_uid", None) == sketch_uid:
+            return
+    moved, found = {}, set()
+    for image in images:
+        uid = image.session_uid
+        if uid in _seen:
+            found.add(uid)
+            if image.name != _seen[uid]:
+                moved[uid] = image
+    for uid in set(_seen).difference(found):
+        del _seen[uid]  # (deleted: an Undo that brings it back follows it again, `_adopt`)
+    if not moved:
+        return
+    results = {uid: [] for uid in moved}
+    for image in images:
+        if _sketch_of.get(image.session_uid) in moved and image.library is None and image.get(RESULT_TAG):
+            results[_sketch_of[image.session_uid]].append(image)
+    for uid, sketch in moved.items():
+        old = _seen[uid]
+        _seen[uid] = sketch.name
+        for image in results[uid]:
+            if image.get(SOURCE_TAG) != sketch.name:
+                image[SOURCE_TAG] = sketch.name
+        if not sketch.get(RESULT_TAG):
+            _rename_results(results[uid], old, sketch.name)
+
+
+def _rename_results(results: list, old: str, new: str) -> None:
+    """The results of a sketch renamed from `old` to `new` as NFTGan named them after it (a numbered one too),
+    not renamed by the artist (NAMED_TAG) nor painted on: each stage's takes its name after `new`, where no
+    image has it."""
+    images = bpy.data.images
+    for stage, suffix in pipeline.RESULT_SUFFIX.items():
+        was, name = result_name(old, suffix), result_name(new, suffix)
+        if images.get(name) is not None:
+            continue
+        mine = [
+            im
+            for im in results
+            if im.get(RESULT_TAG) == stage
+            and im.name == im.get(NAMED_TAG)
+            and (im.name == was or (im.name.startswith(was + ".") and im.name[len(was) + 1 :].isdigit()))
+        ]
+        for image in sorted(mine, key=lambda im: im.name != was):  # (its own name first)
+            if not keeps_paint(image):
+                image.name = image[NAMED_TAG] = name
+                # (where Image > Unpack writes it)
+                image.filepath_raw = f"//{bpy.path.clean_name(image.name)}.png"
+                break
+
+
+def sketch_of(image):
+    """The image the result `image` was made of (its sketch, a result restyled, the render), or None: by its
+    session_uid where known (a renamed sketch is still its sketch; an image given the name of one deleted since
+    is not), else by the name the result records (a result appended from another file; Stylize Render's and
+    Generate's, known by name alone)."""
+    uid = _sketch_of.get(image.session_uid)
+    if uid is None:
+        return bpy.data.images.get(str(image.get(SOURCE_TAG, ""))) if image.get(SOURCE_TAG) else None
+    sketch = bpy.data.images.get(_seen.get(uid, ""))
+    if sketch is not None and sketch.session_uid == uid:
+        return sketch
+    return next((im for im in bpy.data.images if im.session_uid == uid), None)
+
+
+def _name_sketches() -> None:
+    """Before the file is saved: each result records its sketch by the name it has now (SOURCE_TAG, what a
+    reopened file knows it by), and the results of a sketch deleted since record none (else, reopened, the next
+    image of its name, which New Sketch Canvas gives again, would adopt them). One pass over the file's images
+    (49 µs for 100 images, 50 of them results; bpy 5.3.0), once per save. (Results are renamed by the tick
+    alone, `follow_sketches`, not by a save.)"""
     if not _sketch_of:
         return
     by_uid = {image.session_uid: image for image in bpy.data.images}
-    for uid, sketch_uid in list(_sketch_of.items()):
+    for uid, sketch_uid in _sketch_of.items():
         result, sketch = by_uid.get(uid), by_uid.get(sketch_uid)
-        if result is None or not result.get(RESULT_TAG):
-            del _sketch_of[uid]  # (deleted since)
-        elif result.library is None and sketch is None and saving:
-            result[SOURCE_TAG] = ""  # (its sketch deleted: no image of this name is its sketch)
-        elif sketch is not None and result.library is None and result.get(SOURCE_TAG) != sketch.name:
-            result[SOURCE_TAG] = sketch.name
+        if result is None or result.library is not None or not result.get(RESULT_TAG):
+            continue
+        name = sketch.name if sketch is not None else ""  # (deleted: no image of this name is its sketch)
+        if result.get(SOURCE_TAG) != name:
+            result[SOURCE_TAG] = name
 
 
 def made_of(image, source: str, source_uid) -> bool:
-    """Whether the result `image` was made of the image called `source` now (`follow_renames` first), the one
-    with the session_uid `source_uid` (None: known by its name alone, as the render and a generate model are):
-    not one of the results of a sketch deleted since, whose name a new image took (the next New Sketch Canvas)."""
-    return image.get(SOURCE_TAG) == source and (
-        source_uid is None or _sketch_of.get(image.session_uid, source_uid) == source_uid
-    )
+    """Whether the result `image` was made of the image `source_uid` (its session_uid), called `source`: by the
+    sketch link where the result has one (not the results of a sketch deleted since, whose name a new image took:
+    the next New Sketch Canvas), else by the name it records. `source_uid` None: the source is known by its name
+    alone (the render, a generate model)."""
+    link = _sketch_of.get(image.session_uid)
+    if link is not None and source_uid is not None:
+        return link == source_uid
+    return image.get(SOURCE_TAG) == source
 
 
 def _adopt() -> None:
-    """The results Stylize made of a sketch that `_sketch_of` does not know yet (a file opened, an Undo) are the
-    results of the image their SOURCE_TAG names: as the file recorded them, names followed before it was saved
-    (110 µs for 100 images)."""
+    """The results Stylize made of a sketch that `_sketch_of` does not know (a file opened; an Undo step's
+    results not seen before) are the results of the image their SOURCE_TAG names: as the file recorded them
+    (their sketches' names as they were when it was saved). Each linked sketch is followed from the name it has
+    now (`_seen`; one Undo brings a deleted sketch back). (64 µs for 100 images, 50 of them results.)"""
     names = {
         image.name: image.session_uid
         for image in bpy.data.images
@@ -256,6 +344,11 @@ def _adopt() -> None:
             and names.get(str(image.get(SOURCE_TAG, "")), image.session_uid) != image.session_uid
         ):
             _sketch_of[image.session_uid] = names[image[SOURCE_TAG]]
+    linked = set(_sketch_of.values()).difference(_seen)
+    if linked:
+        for name, uid in names.items():
+            if uid in linked:
+                _seen[uid] = name
 
 
 class Marks(NamedTuple):
@@ -323,9 +416,11 @@ def write_result(
     The image records its stage, its source image's name and the models that made it (provenance
     records, as JSON: `models_of()`). `marks`: the worker's `Marks` of the floats and PNG (`result_payload`);
     `scratch`: a buffer to read the previous result's pixels into (`scratch_for`)."""
-    follow_renames()  # (a result of a sketch renamed since is not this source's, whatever its name)
+    if source_uid is not None:
+        # (renamed since the last tick: its results are "House ..." now, before `name` is looked up)
+        follow_sketches(source_uid)
     old, painted = bpy.data.images.get(name), []
-    if old is None:  # (the sketch renamed since its last Stylize: that result, renamed for it)
+    if old is None:  # (the sketch renamed since its last Stylize: a result not named after it yet)
         old = _of_renamed_sketch(name, stage, source_uid, scratch)
     if old is not None and (
         not old.get(RESULT_TAG)
@@ -363,6 +458,7 @@ def write_result(
     image[RESULT_TAG], image[SOURCE_TAG] = stage, source
     if source_uid is not None:
         _sketch_of[image.session_uid] = source_uid
+        _seen[source_uid] = source
     image[MODELS_TAG] = provenance.models_json(models)
     if old is not None and image is not old:
         old.user_remap(image)  # materials showing the previous result now show the new one
@@ -378,9 +474,10 @@ def _of_renamed_sketch(name: str, stage: str, source_uid, scratch=None):
     """The result of this stage an earlier Stylize wrote for the sketch `source_uid` under the sketch's former
     name ("Sketch stylized", the sketch called "House" since), still named as NFTGan named it and not painted
     on: it takes the new name `name` and is updated in place, so a material showing it follows (it kept the
-    old picture, and a second "House stylized" came beside it). A result the artist renamed or painted on is
-    theirs: left as it is. None when there is none. (Main thread: one pass over the file's images, as
-    `follow_renames`.)"""
+    old picture, and a second "House stylized" came beside it). `follow_sketches` renames a sketch's own
+    results soon after the rename; this finds those it leaves (a restyled result's, named after its sketch).
+    A result the artist renamed or painted on is theirs: left as it is. None when there is none. (Main thread:
+    one pass over the file's images, when no image has the result's name.)"""
     if source_uid is None:
         return None
     for image in bpy.data.images:
@@ -663,7 +760,7 @@ def _on_save_pre(*_args):
             and (image.source == "GENERATED" or image.packed_file is not None)
         ):
             image.pack()  # an 8-bit canvas packs as the PNG of its pixels (and is file-backed from then on)
-    follow_renames(saving=True)  # the file records each result's sketch by the name it has now
+    _name_sketches()  # the file records each result's sketch by the name it has now
 
 
 @persistent
@@ -701,6 +798,7 @@ def _on_load_post(*_args):
     Image > Save packs an OpenEXR of its linear pixels, which stays linear. (No pixels are read here.)"""
     _packed.clear()  # (the PNGs of the results of the file before)
     _sketch_of.clear()
+    _seen.clear()
     _adopt()
     for image in bpy.data.images:
         if (
@@ -725,9 +823,11 @@ HANDLERS = (
 def register():
     for name, fn in HANDLERS:
         getattr(bpy.app.handlers, name).append(fn)
+    runtime.on_tick(follow_sketches)
 
 
 def unregister():
+    runtime.remove_tick(follow_sketches)
     for name, fn in HANDLERS:
         if fn in getattr(bpy.app.handlers, name):
             getattr(bpy.app.handlers, name).remove(fn)

@@ -421,8 +421,9 @@ def start(context, image_name: str = "") -> None:
     kind = chosen_kind(context)
     backend = make_backend(kind, context)
     source = images.image_data(image)
-    images.follow_renames()  # (a sketch renamed since its Stylize: named as it is called now)
-    sketch = bpy.data.images.get(str(image.get(images.SOURCE_TAG, "")))
+    # the image it was made of, by the sketch link (renamed since: still its sketch; deleted: none, whatever
+    # image has its name now)
+    sketch = images.sketch_of(image) if image.get(images.RESULT_TAG) else None
     # (Stylize Render's, or made of another NFTGan result, in colour already: of no sketch)
     if sketch is not None and (
         sketch == image or sketch.type == "RENDER_RESULT" or sketch.get(images.RESULT_TAG)

@@ -465,7 +465,6 @@ def newest_result(sketch_name: str, sketch_uid: int | None = None):
     with the file), or None. Results written before they recorded it count as oldest, by stage. `sketch_uid`:
     the sketch's session_uid (not the results of a sketch of that name deleted since, `images.made_of`)."""
     order = {stage: i for i, stage in enumerate(pipeline.STAGES)}
-    images.follow_renames()  # (the results of a sketch renamed since its Stylize name it as it is called now)
     found = [
         im
         for im in bpy.data.images

@@ -1286,6 +1286,13 @@ def published_traits(blender, scene, folder, names) -> dict:
     return traits
 
 
+def published_uri(folder, name) -> str:
+    """The image URI of the token `name` that `published_traits` published into `folder`."""
+    metas = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    (uri,) = [m["image"] for m in metas if m.get("name") == name and "attributes" in m]
+    return uri
+
+
 def test_a_result_deleted_while_restyled_is_not_called_a_sketch(blender, scene):
     """The result being restyled, deleted before its job's results are written: the report called it "the sketch
     'Sketch colorized'", which it is not (a picture in colour already, restyled without Colorize)."""
@@ -2474,3 +2481,71 @@ def test_apply_to_material_without_a_sketch_or_results_says_which(blender, scene
     with pytest.raises(RuntimeError, match="No sketch: pick one in the NFTGan panel") as said:
         bpy.ops.nftgan.apply_material()
     assert "Stylize first" not in str(said.value)
+
+
+def test_a_renamed_sketchs_results_take_its_new_name_soon_after(blender, scene):
+    """The sketch renamed ("Sketch" -> "House"): its results kept "Sketch colorized" / "Sketch stylized" in the
+    Outliner and the Image Editor until its next Stylize. Blender's timer (the runtime tick, which the bpy
+    module never fires: called here as Blender would) renames them soon after: the same images, so the mesh
+    showing one follows, recording "House" as their sketch. Undo of the rename names them back; a result the
+    artist painted on stays as it is (theirs), as does one they renamed."""
+    bpy, images = blender.bpy, blender.images
+    assert images.follow_sketches in blender.runtime._ticks
+    house, plane = stylized_house(blender)
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    shown = plane.active_material.node_tree.nodes["NFTGan Result"].image
+    colorized = bpy.data.images["Sketch colorized"]
+    bpy.ops.ed.undo_push(message="applied")
+    house.name = "House"
+    bpy.ops.ed.undo_push(message="renamed")
+    images.follow_sketches()
+    assert (shown.name, colorized.name) == ("House stylized", "House colorized")
+    assert shown.filepath_raw == "//House_stylized.png" and shown["nftgan_source"] == "House"
+    assert plane.active_material.node_tree.nodes["NFTGan Result"].image == shown
+    images.follow_sketches()  # (nothing renamed since: nothing changes)
+    assert shown.name == "House stylized"
+
+    assert bpy.ops.ed.undo() == {"FINISHED"}  # the sketch is "Sketch" again
+    assert bpy.data.images.get("Sketch") is not None
+    images.follow_sketches()
+    names = {im.name for im in bpy.data.images if im.get(images.RESULT_TAG)}
+    assert names == {"Sketch colorized", "Sketch stylized"}, names
+    assert bpy.data.images["Sketch stylized"]["nftgan_source"] == "Sketch"
+
+    sketch = bpy.data.images["Sketch"]
+    painted = _paint_on(blender, bpy.data.images["Sketch colorized"])
+    bpy.data.images["Sketch stylized"].name = "Keeper"
+    sketch.name = "Tree"
+    images.follow_sketches()
+    names = {im.name for im in bpy.data.images if im.get(images.RESULT_TAG)}
+    assert names == {"Sketch colorized", "Keeper"}, names
+    np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch colorized"]), painted, atol=1e-5)
+    assert bpy.data.images["Keeper"]["nftgan_source"] == "Tree"
+
+
+def test_publish_names_a_results_own_sketch_by_its_link_not_by_its_name(blender, scene, tmp_path):
+    """Publish found a result's source sketch by the name it records: with the sketch deleted, the next New
+    Sketch Canvas ("Sketch" again, another drawing) was taken for it, and the report said "'Sketch' has changed
+    since 'Sketch stylized' was made". A renamed sketch is still its results' source; an image of its old name is
+    not (its name is taken by another drawing once the sketch is deleted)."""
+    bpy = blender.bpy
+    house, _ = stylized_house(blender)
+    result = bpy.data.images["Sketch stylized"]
+    house.name = "House"
+    other = new_canvas(blender)
+    assert other.name == "Sketch"
+    paint(other, TREE)
+    name = result.name  # (whatever the result is called by now)
+    traits = published_traits(blender, scene, tmp_path / "renamed", (name,))[name]
+    said = runtime_said(blender)
+    published_traits(blender, scene, tmp_path / "house", ("House",))
+    assert traits.get("Source sketch") == published_uri(tmp_path / "house", "House"), said
+
+    bpy.data.images.remove(house)  # deleted; another drawing takes its name
+    again = new_canvas(blender)
+    paint(again, TREE)
+    again.name = "House"
+    traits = published_traits(blender, scene, tmp_path / "deleted", (name,))[name]
+    said = runtime_said(blender)
+    assert "Source sketch" not in traits and "has changed" not in said, said
+    assert traits["Colorize style"] == "Tiny pix2pix"
