@@ -39,6 +39,9 @@ SKETCH_TAG = "nftgan_sketch"  # ... on a result: pixels_digest (hex) of the sket
 SHOWN_TAG = "nftgan_shown"  # ... on a result: pixels_digest (hex) of the 8-bit image of the PNG NFTGan packed
 SOURCE_TAG = "nftgan_source"  # ... on a result: the name of the image it was made of (`_sketch_of`)
 NAMED_TAG = "nftgan_named"  # ... on a result: the name NFTGan gave it (renamed by the artist if it differs)
+# ... on a result made of an NFTGan image the artist cleared and redrew as a line sketch (Stylize colorized it as
+# one): that image is its sketch, which Publish names (a result restyled from one in colour names none)
+DRAWN_TAG = "nftgan_drawn"
 
 
 def find_sketch(context, name: str = ""):

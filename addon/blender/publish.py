@@ -424,9 +424,12 @@ def start(context, image_name: str = "") -> None:
     # the image it was made of, by the sketch link (renamed since: still its sketch; deleted: none, whatever
     # image has its name now)
     sketch = images.sketch_of(image) if image.get(images.RESULT_TAG) else None
-    # (Stylize Render's, or made of another NFTGan result, in colour already: of no sketch)
+    # (Stylize Render's, or made of another NFTGan result in colour: of no sketch; made of a result the artist
+    # redrew as a line sketch: that drawing is its sketch)
     if sketch is not None and (
-        sketch == image or sketch.type == "RENDER_RESULT" or sketch.get(images.RESULT_TAG)
+        sketch == image
+        or sketch.type == "RENDER_RESULT"
+        or (sketch.get(images.RESULT_TAG) and not image.get(images.DRAWN_TAG))
     ):
         sketch = None
     # what the result was made from, to compare with the sketch as the next step reads it (results made before

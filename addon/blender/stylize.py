@@ -396,6 +396,10 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         if i + 1 == len(items):
             spare.clear()
         image[WRITTEN_AT] = meta["started"]
+        if redrawn:
+            image[images.DRAWN_TAG] = True
+        elif images.DRAWN_TAG in image:  # (updated in place: made of a picture in colour this time)
+            del image[images.DRAWN_TAG]
         if sketch_digest:
             image[images.SKETCH_TAG] = sketch_digest
         elif images.SKETCH_TAG in image:  # (Stylize Render's: no sketch)

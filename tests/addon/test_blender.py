@@ -2549,3 +2549,30 @@ def test_publish_names_a_results_own_sketch_by_its_link_not_by_its_name(blender,
     said = runtime_said(blender)
     assert "Source sketch" not in traits and "has changed" not in said, said
     assert traits["Colorize style"] == "Tiny pix2pix"
+
+
+def test_the_results_of_a_result_redrawn_as_a_sketch_name_it_as_their_source_sketch(blender, scene, tmp_path):
+    """A result the artist cleared and redrew as a line sketch is colorized as a sketch: its results were
+    published with no "Source sketch" (it was taken for a picture in colour, as a restyled result's source is).
+    The redrawn image is their sketch: its CID is their Source sketch. A result restyled from one in colour still
+    names none."""
+    bpy = blender.bpy
+    _house_stylized(blender)
+    mine = bpy.data.images["Sketch stylized"]
+    paint(mine, TREE)
+    assert bpy.ops.nftgan.stylize(image=mine.name) == {"FINISHED"}
+    assert [j.state for j in finish(blender)] == ["done"]
+    assert bpy.ops.nftgan.stylize(image="Sketch colorized") == {"FINISHED"}  # in colour: restyled
+    assert [j.state for j in finish(blender)] == ["done"]
+    names = ("Sketch stylized", "Sketch stylized stylized", "Sketch stylized.001")
+    traits = published_traits(blender, scene, tmp_path, names)
+    # the redrawn image as published (its own PNG) is its results' sketch
+    drawing = published_uri(tmp_path, "Sketch stylized")
+    assert traits["Sketch stylized stylized"].get("Source sketch") == drawing
+    assert "Source sketch" not in traits["Sketch stylized.001"], traits["Sketch stylized.001"]
+
+    # drawn on since its results were made: they name no sketch, and the report says why
+    paint(mine, HOUSE[:1])
+    traits = published_traits(blender, scene, tmp_path / "changed", ("Sketch stylized stylized",))
+    assert "Source sketch" not in traits["Sketch stylized stylized"]
+    assert "'Sketch stylized' has changed since 'Sketch stylized stylized' was made" in runtime_said(blender)
