@@ -483,7 +483,7 @@ PAINT = (0.06, 0.04, 8)  # paint besides the lines (`painted`): off the paper by
 # this many such pixels (at 256 px)
 
 
-def painted(sketch: np.ndarray, line_layer: np.ndarray) -> bool:
+def painted(sketch: np.ndarray, line_layer: np.ndarray, grid: tuple | None = None) -> bool:
     """Does the sketch (planar [-1, 1]) hold paint besides its lines: pixels that are neither line (`line_layer`
     < LINE), nor paper (darker than it by PAINT[0] in their darkest channel; the paper: the median of the
     canvas's outer pixels, a tinted sheet's too), nor a line's soft edge (flat: the 3 x 3 px round them within
@@ -493,15 +493,23 @@ def painted(sketch: np.ndarray, line_layer: np.ndarray) -> bool:
     pipeline's exemplar colours stay off, issue 11). Looked at on a grid of every s-th pixel (s: the canvas's
     side / 256 px, rounded), so a 1024 px canvas costs what a 256 px one does (~0.3 ms), and its soft edges,
     4 px wide there, are not flat either. Neither is any pixel of the 298 held-out sketches (data/colorize/test/A)
-    nor of the golden pencil sketch (soft shading, a blurred frame); a 3 px light grey squiggle has 20 or more."""
+    nor of the golden pencil sketch (soft shading, a blurred frame); a 3 px light grey squiggle has 20 or more.
+    `grid`: `paper_grid(sketch, line_layer)` when the caller made it already (pipeline.line_drawing)."""
+    lo, _, paint = paper_grid(sketch, line_layer) if grid is None else grid
+    at = np.flatnonzero(paint)
+    return int(np.count_nonzero(_spread3(lo, at) <= PAINT[1])) >= PAINT[2]
+
+
+def paper_grid(sketch: np.ndarray, line_layer: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """`painted`'s first steps, on its grid (every s-th px, s: the canvas's side / 256 px, rounded): (the
+    sketch's darkest channel there (0..1), the paper: the median of the grid's outer pixels, (grid) bool: not
+    line and darker than the paper by PAINT[0]: `painted`'s candidates)."""
     h, w = line_layer.shape
     s = max(1, round(min(h, w) / 256))
     lo = sketch[:, ::s, ::s].min(axis=0)
     lo += 1.0
     lo *= 0.5
-    _, paint = _off_paper(lo, line_layer, s)
-    at = np.flatnonzero(paint)
-    return int(np.count_nonzero(_spread3(lo, at) <= PAINT[1])) >= PAINT[2]
+    return (lo, *_off_paper(lo, line_layer, s))
 
 
 def _off_paper(lo: np.ndarray, line_layer: np.ndarray, s: int) -> tuple[float, np.ndarray]:

@@ -658,18 +658,15 @@ def line_drawing(rgba: np.ndarray) -> bool:
     about 1 ms (the worker's, before the models run)."""
     h, w = rgba.shape[:2]
     s = max(1, round(min(h, w) / 256))
-    x = to_model_space(rgba[::s, ::s])  # (the grid; `painted` at s = 1 looks at every pixel of it)
-    layer = line_layer(x)
-    lo = x.min(axis=0)
-    lo += 1.0
-    lo *= 0.5
-    paper, off = hintfill._off_paper(lo, layer, 1)
+    x = to_model_space(rgba[::s, ::s])  # (the grid; `painted` at s = 1 looks at every pixel of it: its side is
+    layer = line_layer(x)  # below 384 px)
+    grid = hintfill.paper_grid(x, layer)  # (painted's first steps, made once for both)
+    _, paper, off = grid
     if paper < DRAWING[0]:
         return False
-    off |= layer < hintfill.LINE
-    if np.count_nonzero(off) > DRAWING[1] * off.size:
+    if np.count_nonzero(off | (layer < hintfill.LINE)) > DRAWING[1] * off.size:
         return False
-    return not hintfill.painted(x, layer)
+    return not hintfill.painted(x, layer, grid)
 
 
 KEEP_COLOURS_SMOOTH = 512  # keep colours smooths the input's a*, b* over 1 px per this many px of work size
@@ -779,7 +776,7 @@ class Regions(NamedTuple):
     rim: tuple  # the paper beside the free lines and their anti-aliased edges (`_rim_layers`: `_rimless`)
     # `lab` as runs of one value (flat, row-major): each run's value and length, so `_shift` brings the regions'
     # offsets to the pixels by np.repeat (np.take of `lab`'s 8-bit indices: 4x the time)
-    lab_runs: tuple | None = None
+    lab_runs: tuple
 
 
 def _shift_ahead(
@@ -955,10 +952,8 @@ def _shift(fy: np.ndarray, rg: Regions) -> np.ndarray:
     offset[rg.fixed] = 0.0
     for r, px, level in rg.cap[3] if rg.cap is not None else ():  # a sky: by its median, not its mean
         offset[r] = level - float(np.median(fy.reshape(-1)[px]))
-    if rg.lab_runs is None:  # at the labels' size, 0 on the lines (take: a fancy index's half)
-        field = np.take(offset, rg.lab)
-    else:  # (the same values by `lab`'s runs: a quarter of the time)
-        field = np.repeat(np.take(offset, rg.lab_runs[0]), rg.lab_runs[1]).reshape(rg.lab.shape)
+    # at the labels' size, 0 on the lines, by `lab`'s runs (np.take(offset, lab)'s values in a quarter of the time)
+    field = np.repeat(np.take(offset, rg.lab_runs[0]), rg.lab_runs[1]).reshape(rg.lab.shape)
     if len(rg.soft):
         flat = field.reshape(-1)
         near = _box(field[None], SHIFT_REACH)[0].reshape(-1)[rg.soft]

@@ -2059,6 +2059,61 @@ def test_line_drawing_tells_a_sketch_from_a_picture_in_colour():
     assert not pipeline.line_drawing(noise)
 
 
+def _line_drawing_before(rgba: np.ndarray) -> bool:
+    """`pipeline.line_drawing` as it was before it shared `hintfill.paper_grid` with `painted` (it repeated
+    painted's first steps itself): the reference below."""
+    h, w = rgba.shape[:2]
+    s = max(1, round(min(h, w) / 256))
+    x = pipeline.to_model_space(rgba[::s, ::s])
+    layer = pipeline.line_layer(x)
+    lo = x.min(axis=0)
+    lo += 1.0
+    lo *= 0.5
+    paper, off = hintfill._off_paper(lo, layer, 1)
+    if paper < pipeline.DRAWING[0]:
+        return False
+    off |= layer < hintfill.LINE
+    if np.count_nonzero(off) > pipeline.DRAWING[1] * off.size:
+        return False
+    return not hintfill.painted(x, layer)
+
+
+def test_line_drawing_takes_painted_s_first_steps_from_it_once():
+    """`line_drawing` makes `painted`'s paper and candidates once (`hintfill.paper_grid`) and hands them to it:
+    the same answer as before, when it made them itself and `painted` made them again, on the golden sketches
+    and pictures, grey and coloured paint, dark paper and canvases from 40 to 1100 px a side (grids of every
+    1st to 4th pixel, each below 384 px, where painted looks at every pixel of it); and `painted` with the grid
+    handed to it answers as without it."""
+    import glob
+
+    paths = sorted(glob.glob(os.path.join(GOLDEN, "*", "*", "*.png")))
+    paths += sorted(glob.glob(os.path.join(GOLDEN, "sketches", "*.png")))
+    pictures = [imageio.read_image(p) for p in paths]
+    rng = np.random.default_rng(0)
+    for side in (40, 255, 383, 384, 639, 640, 767, 895, 1100):
+        canvas = np.ones((side, side + 37, 4), np.float32)
+        imageio.draw_strokes(canvas, [[(0.2, 0.15), (0.8, 0.15), (0.8, 0.55), (0.2, 0.55), (0.2, 0.15)]], width=5)
+        pictures.append(canvas)
+        for paint in ((0.6, 0.6, 0.6), (0.86, 0.16, 0.14), (0.9, 0.92, 0.95)):
+            painted = canvas.copy()
+            y, x = int(side * 0.55), int(side * 0.4)
+            painted[y : y + side // 10, x : x + side // 10, :3] = paint
+            pictures.append(painted)
+        dark = canvas.copy()
+        dark[..., :3] = 1.0 - dark[..., :3]
+        pictures.append(dark)
+        noise = rng.uniform(0.3, 1.0, canvas.shape).astype(np.float32)
+        noise[..., 3] = 1.0
+        pictures.append(noise)
+    answers = [pipeline.line_drawing(p) for p in pictures]
+    assert answers == [_line_drawing_before(p) for p in pictures]
+    assert any(answers) and not all(answers)
+    for p in pictures[::3]:
+        x = pipeline.to_model_space(p)
+        layer = pipeline.line_layer(x)
+        assert hintfill.painted(x, layer, hintfill.paper_grid(x, layer)) == hintfill.painted(x, layer)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_keep_colours_brings_the_regions_offsets_by_their_runs_as_a_take_does(seed):
     """`_shift` brings each region's lightness offset to the labels' pixels by `lab`'s runs of one value
@@ -2081,7 +2136,9 @@ def test_keep_colours_brings_the_regions_offsets_by_their_runs_as_a_take_does(se
         rg = pipeline._shift_ahead(labels, paper, style, fy_in, (0, h, 0, w), layer, sky)
         np.testing.assert_array_equal(np.repeat(*rg.lab_runs).reshape(rg.lab.shape), rg.lab)
         fy = colour.lab_f_y(rng.uniform(-1, 1, style.shape).astype(np.float32), 0.5, 0.5)
-        want = pipeline._shift(fy.copy(), rg._replace(lab_runs=None))
+        # (the reference: a run per pixel, np.take(offset, lab) itself; `_shift`'s fallback for it is gone)
+        per_pixel = (rg.lab.reshape(-1), np.ones(rg.lab.size, np.intp))
+        want = pipeline._shift(fy.copy(), rg._replace(lab_runs=per_pixel))
         got = pipeline._shift(fy.copy(), rg)
         assert not np.array_equal(want, fy)
         np.testing.assert_array_equal(got, want)
