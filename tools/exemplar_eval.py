@@ -151,7 +151,7 @@ def without(index: exemplar.Index, keep: np.ndarray) -> exemplar.Index:
     if parts is not None:
         ok = np.zeros(len(index.maps), bool)
         ok[index.picture[keep]] = True
-        parts = exemplar.Parts(*(a[ok[parts.picture]] for a in parts))
+        parts = exemplar.Parts.of(*(a[ok[parts.picture]] for a in parts[:5]))
     return index._replace(
         codes=index.codes[keep],
         aspect=index.aspect[keep],

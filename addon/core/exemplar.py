@@ -96,6 +96,16 @@ class Parts(NamedTuple):
     share: np.ndarray  # (P,) float32: its share of its picture's shapes' pixels
     shape: np.ndarray  # (P, PART * PART) float32: its mask in its own box (`_part_shape`)
     colour: np.ndarray  # (P, 3) uint8: its median colour (`encode_lab`)
+    # made of the above once (`of`), not per match: where each picture's parts start (`hintfill.runs` of
+    # `picture`), and per picture, its parts' shares summed
+    starts: np.ndarray
+    total: np.ndarray
+
+    @classmethod
+    def of(cls, picture, where, share, shape, colour) -> Parts:
+        """Parts of these arrays, with what `match_parts` needs of them alone (`starts`, `total`)."""
+        starts = hintfill.runs(picture)
+        return cls(picture, where, share, shape, colour, starts, np.add.reduceat(share, starts))
 
 
 _lock = threading.Lock()
@@ -157,7 +167,7 @@ def _read(path: Path | str) -> Index:
 def _read_parts(z) -> Parts | None:
     if "part_picture" not in z:
         return None
-    return Parts(
+    return Parts.of(
         z["part_picture"].astype(np.int64),
         z["part_where"].astype(np.float32),
         z["part_share"].astype(np.float32),
@@ -961,13 +971,15 @@ def match_parts(
     y0, y1, x0, x1 = box
     w = shape[1]
     ys, xs = np.divmod(take, w)
-    cy = np.bincount(reg, weights=ys, minlength=m)[big] / size[big]
-    cx = np.bincount(reg, weights=xs, minlength=m)[big] / size[big]
+    sum_y, sum_x = np.bincount(reg, weights=ys, minlength=m), np.bincount(reg, weights=xs, minlength=m)
+    cy, cx = sum_y[big] / size[big], sum_x[big] / size[big]
     q_where = np.stack([(cy - y0) / (y1 - y0), (cx - x0) / (x1 - x0), np.log(size[big] / tot)], axis=1)
     q_shape = np.empty((len(big), PART * PART))
-    for i, r in enumerate(big):
-        mask = np.zeros(shape, bool)
-        mask.reshape(-1)[take[reg == r]] = True
+    for i, r in enumerate(big):  # (each shape's mask in its own box: what `_part_shape` looks at)
+        sy, sx = ys[reg == r], xs[reg == r]
+        top, left = sy.min(), sx.min()
+        mask = np.zeros((sy.max() - top + 1, sx.max() - left + 1), bool)
+        mask[sy - top, sx - left] = True
         q_shape[i] = _part_shape(mask)
     cost = (
         np.abs(q_where[:, None, 0] - pt.where[None, :, 0])
@@ -976,10 +988,10 @@ def match_parts(
         + 1.0
         - np.einsum("qd,pd->qp", q_shape.astype(np.float32), pt.shape)
     )
-    starts = hintfill.runs(pt.picture)
+    starts = pt.starts
     pics = pt.picture[starts]
     fwd = np.minimum.reduceat(cost, starts, axis=1)  # (parts, pictures)
-    back = np.add.reduceat(cost.min(axis=0) * pt.share, starts) / np.add.reduceat(pt.share, starts)
+    back = np.add.reduceat(cost.min(axis=0) * pt.share, starts) / pt.total
     share = size[big] / size[big].sum()
     score = share @ fwd + back
     best = int(np.argmin(score))
@@ -991,8 +1003,7 @@ def match_parts(
     # (the smaller shapes: the region nearest their centre among the picture's, by place alone)
     small = np.setdiff1d(np.flatnonzero(size > 0), big)
     if len(small):
-        sy = np.bincount(reg, weights=ys, minlength=m)[small] / size[small]
-        sx = np.bincount(reg, weights=xs, minlength=m)[small] / size[small]
+        sy, sx = sum_y[small] / size[small], sum_x[small] / size[small]
         d = np.abs((sy - y0)[:, None] / (y1 - y0) - pt.where[None, lo:hi, 0]) + np.abs(
             (sx - x0)[:, None] / (x1 - x0) - pt.where[None, lo:hi, 1]
         )

@@ -840,3 +840,99 @@ def test_a_drawing_of_few_shapes_is_matched_by_its_parts(tmp_path):
         assert got is not None
         for (x, y), rgb in want.items():
             assert np.linalg.norm(got[0][:3, shape(x, y)] - lab_of_rgb(rgb)) < 10, (x, y, got[1])
+
+
+def _match_parts_before(
+    take: np.ndarray, reg: np.ndarray, m: int, box, shape: tuple[int, int], index: exemplar.Index | None = None
+):
+    """`exemplar.match_parts` as it was before its index sums were made once when the index loads, and each
+    shape's mask in its own box (a full-canvas mask per shape, the centres summed twice): the reference below."""
+    index = index if index is not None else exemplar.load()
+    if index is None or index.parts is None:
+        return None
+    pt = index.parts
+    size = np.bincount(reg, minlength=m).astype(np.float64)
+    if not exemplar.PARTS[0] <= np.count_nonzero(size) <= exemplar.PARTS[1]:
+        return None
+    tot = size.sum()
+    big = np.flatnonzero(size >= exemplar.PART_MIN * tot)
+    y0, y1, x0, x1 = box
+    w = shape[1]
+    ys, xs = np.divmod(take, w)
+    cy = np.bincount(reg, weights=ys, minlength=m)[big] / size[big]
+    cx = np.bincount(reg, weights=xs, minlength=m)[big] / size[big]
+    q_where = np.stack([(cy - y0) / (y1 - y0), (cx - x0) / (x1 - x0), np.log(size[big] / tot)], axis=1)
+    q_shape = np.empty((len(big), exemplar.PART * exemplar.PART))
+    for i, r in enumerate(big):
+        mask = np.zeros(shape, bool)
+        mask.reshape(-1)[take[reg == r]] = True
+        q_shape[i] = exemplar._part_shape(mask)
+    cost = (
+        np.abs(q_where[:, None, 0] - pt.where[None, :, 0])
+        + np.abs(q_where[:, None, 1] - pt.where[None, :, 1])
+        + exemplar.PART_SIZE * np.abs(q_where[:, None, 2] - pt.where[None, :, 2])
+        + 1.0
+        - np.einsum("qd,pd->qp", q_shape.astype(np.float32), pt.shape)
+    )
+    starts = hintfill.runs(pt.picture)
+    pics = pt.picture[starts]
+    fwd = np.minimum.reduceat(cost, starts, axis=1)  # (parts, pictures)
+    back = np.add.reduceat(cost.min(axis=0) * pt.share, starts) / np.add.reduceat(pt.share, starts)
+    share = size[big] / size[big].sum()
+    score = share @ fwd + back
+    best = int(np.argmin(score))
+    lo, hi = starts[best], starts[best + 1] if best + 1 < len(starts) else len(pt.picture)
+    at = lo + np.argmin(cost[:, lo:hi], axis=1)
+    out = np.full((3, m), np.nan, np.float32)
+    got = exemplar.decode_lab(pt.colour[at])
+    out[:, big] = got
+    # (the smaller shapes: the region nearest their centre among the picture's, by place alone)
+    small = np.setdiff1d(np.flatnonzero(size > 0), big)
+    if len(small):
+        sy = np.bincount(reg, weights=ys, minlength=m)[small] / size[small]
+        sx = np.bincount(reg, weights=xs, minlength=m)[small] / size[small]
+        d = np.abs((sy - y0)[:, None] / (y1 - y0) - pt.where[None, lo:hi, 0]) + np.abs(
+            (sx - x0)[:, None] / (x1 - x0) - pt.where[None, lo:hi, 1]
+        )
+        out[:, small] = exemplar.decode_lab(pt.colour[lo + np.argmin(d, axis=1)])
+    return np.concatenate([out, exemplar.tops(out)[None]]), str(index.names[pics[best]]), float(score[best])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_match_parts_takes_the_index_sums_made_once_and_each_shape_in_its_own_box(seed):
+    """`match_parts` takes where each picture's parts start and their shares' sums from the index (`Parts.of`,
+    once when it loads: they were made again on every call), builds each shape's mask in its own box (not a
+    full-canvas mask per shape) and sums the shapes' centres once: the same colours, picture and cost, bit for
+    bit, as before, on drawings of two and three shapes (boxes, circles, triangles, one inside another) with
+    the shipped index."""
+    rng = np.random.default_rng(seed)
+    index = exemplar.load()
+    pt = index.parts
+    np.testing.assert_array_equal(pt.starts, hintfill.runs(pt.picture))
+    np.testing.assert_array_equal(pt.total, np.add.reduceat(pt.share, hintfill.runs(pt.picture)))
+    done = 0
+    for _ in range(8):
+        strokes = []
+        for _ in range(int(rng.integers(2, 4))):
+            x, y = rng.uniform(0.15, 0.6, 2)
+            s = rng.uniform(0.1, 0.3)
+            kind = int(rng.integers(0, 3))
+            if kind == 0:
+                strokes.append(square(x, y, x + s, y + s * rng.uniform(0.5, 2.0)))
+            elif kind == 1:
+                strokes.append(circle(x + s / 2, y + s / 2, s / 2))
+            else:
+                strokes.append([(x, y), (x + s / 2, y + s), (x + s, y), (x, y)])
+        p, _ = planned(strokes)
+        a = p.auto
+        if a is None:
+            continue
+        box = exemplar.bounds(p.line | a.take)
+        want = _match_parts_before(a.idx, a.reg, a.m, box, p.line.shape, index)
+        got = exemplar.match_parts(a.idx, a.reg, a.m, box, p.line.shape, index)
+        assert (want is None) == (got is None)
+        if got is not None:
+            np.testing.assert_array_equal(got[0], want[0])
+            assert got[1:] == want[1:]
+            done += 1
+    assert done >= 2
