@@ -903,7 +903,8 @@ def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray,
     side = soft.copy()
     if layer is None or not len(soft):
         return soft, side, (~line).reshape(-1)[soft].astype(np.float32)
-    cover = np.clip(layer.reshape(-1)[soft], 0.0, 1.0).astype(np.float32)
+    cover = np.take(layer.reshape(-1), soft).astype(np.float32, copy=False)  # (a new array: clipped in place)
+    np.clip(cover, 0.0, 1.0, out=cover)
     at = np.nonzero(line.reshape(-1)[soft])[0]  # the line pixels: the region pixel around them most paper
     # (the layer on a padded copy, -1 on the lines and off the canvas: one look per neighbour)
     stride = w + 2
@@ -912,21 +913,28 @@ def _soft_edges(labels: np.ndarray, layer: np.ndarray | None, share: np.ndarray,
     val[1:-1, 1:-1][line] = -1.0  # (a masked copyto of the rest took a third longer)
     val = val.reshape(-1)
     own = soft[at]
-    pad = own + 2 * (own // w) + (stride + 1)  # ((y + 1) * stride + x + 1)
-    # the 8 neighbours in the padded copy, and the same ones at the labels' size (dy * w + dx)
+    pad = own + 2 * (own // w)  # (y * stride + x: the pixel above-left of each in the padded copy)
+    # the 8 neighbours in the padded copy (as views of it from each one's place: no index sums per look), and
+    # the same ones at the labels' size (dy * w + dx)
     offsets = [(dy * stride + dx, dy * w + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
     # one look at a time (np.take), keeping the best value and the first neighbour that has it (argmax's)
-    best = np.take(val, pad + offsets[0][0])
+    base = stride + 1  # ((y + 1) * stride + x + 1 - pad: the pixel itself)
+    best = np.take(val[base + offsets[0][0] :], pad)
     pick = np.full(len(pad), offsets[0][1], np.intp)
     more = np.empty(len(pad), bool)
+    v = np.empty(len(pad), np.float32)
     for o, step in offsets[1:]:
-        v = np.take(val, pad + o)
+        np.take(val[base + o :], pad, out=v, mode="clip")  # (all in range: "clip" is not buffered)
         np.greater(v, best, out=more)
         np.copyto(pick, step, where=more)
         np.maximum(best, v, out=best)
     found = best >= 0  # (-1: no region pixel around it)
-    cover[at[~found]] = 0.0  # (no region pixel beside it: the line's offset alone)
-    side[at[found]] = own[found] + pick[found]
+    lost = ~found
+    cover[at[lost]] = 0.0  # (no region pixel beside it: the line's offset alone)
+    # (each line pixel's side: itself where no region pixel is around it; all of them in one write)
+    np.copyto(pick, 0, where=lost)
+    pick += own
+    side[at] = pick
     return soft, side, cover
 
 
@@ -1041,7 +1049,8 @@ def _rim_layers(
     if paper is None or not edge.any():
         return ()
     # (a line drawn thicker than 2 RIM_THICK px is a black shape to the style, which bevels it as one)
-    thick = hintfill.grow(~hintfill.grow(~edge, RIM_THICK + 1), RIM_THICK + 2)
+    # (the lines worn away RIM_THICK + 1 px, off the canvas line: ~grow(~edge), as one window without the nots)
+    thick = hintfill.grow(hintfill.window(edge, RIM_THICK + 1, np.logical_and, True), RIM_THICK + 2)
     free = hintfill.grow(~(edge | paper), RIM_CLEAR)
     free |= thick
     np.logical_not(free, out=free)

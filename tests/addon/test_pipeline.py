@@ -2114,6 +2114,94 @@ def test_line_drawing_takes_painted_s_first_steps_from_it_once():
         assert hintfill.painted(x, layer, hintfill.paper_grid(x, layer)) == hintfill.painted(x, layer)
 
 
+def _soft_edges_before(labels, layer, share, edge):
+    """`pipeline._soft_edges` as it was before session 31 (each neighbour's look by an index sum, the sides
+    written through three masked gathers): the reference below."""
+    h, w = labels.shape
+    line = labels < 0
+    soft = np.flatnonzero((line & (share > 0)) | (edge & ~line))
+    side = soft.copy()
+    if layer is None or not len(soft):
+        return soft, side, (~line).reshape(-1)[soft].astype(np.float32)
+    cover = np.clip(layer.reshape(-1)[soft], 0.0, 1.0).astype(np.float32)
+    at = np.nonzero(line.reshape(-1)[soft])[0]
+    stride = w + 2
+    val = np.full((h + 2, stride), -1.0, np.float32)
+    val[1:-1, 1:-1] = layer
+    val[1:-1, 1:-1][line] = -1.0
+    val = val.reshape(-1)
+    own = soft[at]
+    pad = own + 2 * (own // w) + (stride + 1)
+    offsets = [(dy * stride + dx, dy * w + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    best = np.take(val, pad + offsets[0][0])
+    pick = np.full(len(pad), offsets[0][1], np.intp)
+    more = np.empty(len(pad), bool)
+    for o, step in offsets[1:]:
+        v = np.take(val, pad + o)
+        np.greater(v, best, out=more)
+        np.copyto(pick, step, where=more)
+        np.maximum(best, v, out=best)
+    found = best >= 0
+    cover[at[~found]] = 0.0
+    side[at[found]] = own[found] + pick[found]
+    return soft, side, cover
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_soft_edges_by_views_of_the_padded_layer_are_those_by_index_sums(seed):
+    """`_soft_edges` looks at each line pixel's 8 neighbours through views of the padded layer (no index sum
+    per look) and writes every line pixel's side at once: its soft pixels, sides and covers are, bit for bit,
+    those of before, on random drawings (square and oblong, lines reaching the canvas edge, line pixels with no
+    region pixel around them: a thick blob), with the line layer and without it."""
+    from tests.addon.test_hintfill import scribbles
+
+    rng = np.random.default_rng(seed)
+    x = scribbles(seed, 96 if seed % 2 else 128)
+    if seed % 3 == 1:
+        x = np.ascontiguousarray(x[:, : 70 + seed])  # (oblong)
+    layer = pipeline.line_layer(x)
+    if seed % 4 == 0:  # a blob: line pixels with no region pixel in their 3 x 3
+        y, c = rng.integers(10, 60, 2)
+        layer[y : y + 9, c : c + 9] = 0.0
+    labels, n = hintfill.regions(layer < hintfill.LINE)
+    line = labels < 0
+    share = pipeline._box_share(~line, pipeline.SHIFT_REACH)
+    edge = hintfill.grow(line, 1)
+    for lay in (layer, None):
+        want = _soft_edges_before(labels, lay, share, edge)
+        got = pipeline._soft_edges(labels, lay, share, edge)
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+        # (line pixels that take a region pixel's offset, and some with none around them: the line's alone)
+        assert lay is None or ((want[0] != want[1]).any() and (want[2] == 0).any())
+
+
+def test_the_thick_lines_worn_away_by_one_window_are_those_by_two_nots_round_a_grow():
+    """`_rim_layers` wears the lines away RIM_THICK + 1 px (the thick lines it leaves alone) as one window of
+    logical_and with the canvas's outside counting as line: the same masks as ~grow(~edge) (De Morgan), which
+    it was, on random masks of 1 to 40 px a side, sparse and dense, and on random drawings' lines with a blob
+    (thick lines found)."""
+    from tests.addon.test_hintfill import scribbles
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        m = rng.random((int(rng.integers(1, 41)), int(rng.integers(1, 41)))) < rng.uniform(0.3, 0.97)
+        for r in (1, 2, pipeline.RIM_THICK + 1):
+            np.testing.assert_array_equal(hintfill.window(m, r, np.logical_and, True), ~hintfill.grow(~m, r))
+    thick = 0
+    for seed in range(6):
+        x = scribbles(seed, 128)
+        layer = pipeline.line_layer(x)
+        layer[40:52, 50:62] = 0.0  # (a blob: a line thicker than 2 RIM_THICK px)
+        labels, n = hintfill.regions(layer < hintfill.LINE)
+        edge = hintfill.grow(labels < 0, 1)
+        worn = hintfill.window(edge, pipeline.RIM_THICK + 1, np.logical_and, True)
+        np.testing.assert_array_equal(worn, ~hintfill.grow(~edge, pipeline.RIM_THICK + 1))
+        thick += int(worn.sum())
+    assert thick > 0
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_keep_colours_brings_the_regions_offsets_by_their_runs_as_a_take_does(seed):
     """`_shift` brings each region's lightness offset to the labels' pixels by `lab`'s runs of one value
