@@ -843,7 +843,12 @@ def test_a_drawing_of_few_shapes_is_matched_by_its_parts(tmp_path):
 
 
 def _match_parts_before(
-    take: np.ndarray, reg: np.ndarray, m: int, box, shape: tuple[int, int], index: exemplar.Index | None = None
+    take: np.ndarray,
+    reg: np.ndarray,
+    m: int,
+    box,
+    shape: tuple[int, int],
+    index: exemplar.Index | None = None,
 ):
     """`exemplar.match_parts` as it was before its index sums were made once when the index loads, and each
     shape's mask in its own box (a full-canvas mask per shape, the centres summed twice): the reference below."""

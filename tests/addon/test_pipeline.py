@@ -2092,7 +2092,9 @@ def test_line_drawing_takes_painted_s_first_steps_from_it_once():
     rng = np.random.default_rng(0)
     for side in (40, 255, 383, 384, 639, 640, 767, 895, 1100):
         canvas = np.ones((side, side + 37, 4), np.float32)
-        imageio.draw_strokes(canvas, [[(0.2, 0.15), (0.8, 0.15), (0.8, 0.55), (0.2, 0.55), (0.2, 0.15)]], width=5)
+        imageio.draw_strokes(
+            canvas, [[(0.2, 0.15), (0.8, 0.15), (0.8, 0.55), (0.2, 0.55), (0.2, 0.15)]], width=5
+        )
         pictures.append(canvas)
         for paint in ((0.6, 0.6, 0.6), (0.86, 0.16, 0.14), (0.9, 0.92, 0.95)):
             painted = canvas.copy()
@@ -2163,7 +2165,7 @@ def test_the_soft_edges_by_views_of_the_padded_layer_are_those_by_index_sums(see
     if seed % 4 == 0:  # a blob: line pixels with no region pixel in their 3 x 3
         y, c = rng.integers(10, 60, 2)
         layer[y : y + 9, c : c + 9] = 0.0
-    labels, n = hintfill.regions(layer < hintfill.LINE)
+    labels, _ = hintfill.regions(layer < hintfill.LINE)
     line = labels < 0
     share = pipeline._box_share(~line, pipeline.SHIFT_REACH)
     edge = hintfill.grow(line, 1)
@@ -2194,7 +2196,7 @@ def test_the_thick_lines_worn_away_by_one_window_are_those_by_two_nots_round_a_g
         x = scribbles(seed, 128)
         layer = pipeline.line_layer(x)
         layer[40:52, 50:62] = 0.0  # (a blob: a line thicker than 2 RIM_THICK px)
-        labels, n = hintfill.regions(layer < hintfill.LINE)
+        labels, _ = hintfill.regions(layer < hintfill.LINE)
         edge = hintfill.grow(labels < 0, 1)
         worn = hintfill.window(edge, pipeline.RIM_THICK + 1, np.logical_and, True)
         np.testing.assert_array_equal(worn, ~hintfill.grow(~edge, pipeline.RIM_THICK + 1))
