@@ -658,10 +658,9 @@ def line_drawing(rgba: np.ndarray) -> bool:
     about 1 ms (the worker's, before the models run)."""
     h, w = rgba.shape[:2]
     s = max(1, round(min(h, w) / 256))
-    x = to_model_space(
-        rgba[::s, ::s]
-    )  # (the grid; `painted` at s = 1 looks at every pixel of it: its side is
-    layer = line_layer(x)  # below 384 px)
+    # (the grid; `painted` at s = 1 looks at every pixel of it: its side is below 384 px)
+    x = to_model_space(rgba[::s, ::s])
+    layer = line_layer(x)
     grid = hintfill.paper_grid(x, layer)  # (painted's first steps, made once for both)
     _, paper, off = grid
     if paper < DRAWING[0]:
