@@ -116,29 +116,43 @@ def start(context) -> jobs.Job:
 
 
 def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
-    """Main thread: one datablock per sample and the grid. Returns their names (grid last)."""
+    """Main thread: one datablock per sample and the grid, written in later drain steps (the pieces of
+    `images.write_steps`), then the report. Returns their names (grid last), which fill up as the steps run."""
     if not SLOT.ended(job, failed="Generate failed", cancelled="Generate cancelled"):
         return []
     records, results = job.result
+    payloads = [list(payload) for payload in results]
     names, kept = [], []
-    for i, (flat, (h, w), png, marks) in enumerate(results):
-        stem = plan[i].stem if i < len(plan) else GRID_SUFFIX
-        painted = []
-        image = images.write_result(
-            f"{info.name} {stem}", flat, w, h, png, "generate", info.name, None, records, marks, painted
+
+    def writes():
+        for i, payload in enumerate(payloads):
+            payloads[i] = None
+            stem = plan[i].stem if i < len(plan) else GRID_SUFFIX
+            painted = []
+            try:
+                image = yield from images.write_steps(
+                    f"{info.name} {stem}", payload, "generate", info.name, None, records, painted
+                )
+            except ReferenceError:  # (the image deleted by the artist between two pieces of its write)
+                continue
+            del payload
+            if painted:
+                kept.append(images.kept_note(painted[0], image.name))
+            if i < len(plan):
+                image["nftgan_seed"] = plan[i].seed
+                if plan[i].seed_to is not None:
+                    image["nftgan_seed_to"], image["nftgan_t"] = plan[i].seed_to, plan[i].t
+            names.append(image.name)
+            yield runtime.TICK
+        if not names:  # (all deleted meanwhile)
+            return
+        _show(bpy.data.images[names[-1]])
+        runtime.report(
+            f"Generated {len(plan)} images from {info.name} in {time.perf_counter() - t0:.1f} s "
+            f"(grid: '{names[-1]}')" + (f". {' '.join(kept)}" if kept else "")
         )
-        if painted:
-            kept.append(images.kept_note(painted[0], image.name))
-        if i < len(plan):
-            image["nftgan_seed"] = plan[i].seed
-            if plan[i].seed_to is not None:
-                image["nftgan_seed_to"], image["nftgan_t"] = plan[i].seed_to, plan[i].t
-        names.append(image.name)
-    _show(bpy.data.images[names[-1]])
-    runtime.report(
-        f"Generated {len(plan)} images from {info.name} in {time.perf_counter() - t0:.1f} s "
-        f"(grid: '{names[-1]}')" + (f". {' '.join(kept)}" if kept else "")
-    )
+
+    runtime.later(writes())
     return names
 
 

@@ -3,8 +3,9 @@
 - `find_sketch()`: which image the user means; `snapshot()`: its pixels in one foreach_get (the only bpy
   work before inference), and whether they are a float buffer's (scene linear, alpha premultiplied: the
   worker converts them to sRGB before inference or encoding, `imageio.float_pixels_to_srgb`).
-- `write_result()`: a result image datablock (float, linear), filled with foreach_set and packed from the
-  worker's PNG; `result_payload()` makes both on the worker. A result the user painted on is never written
+- `write_steps()`: a result image datablock (float, linear), filled with foreach_set and packed from the
+  worker's PNG, in main-thread pieces that `runtime.later` spreads over timer ticks (`write_result()`: all at
+  once); `result_payload()` makes both on the worker. A result the user painted on is never written
   into: it is kept as it is and the new result takes a numbered name. Saving the .blend turns results into
   their packed PNGs, packed again from the pixels first when the user painted on them (`_on_save_pre`).
 - `image_data()`: an image's bytes for publishing (the file's own bytes when at hand, else a snapshot the
@@ -408,20 +409,50 @@ def write_result(
     kept: list[str] | None = None,
     scratch: np.ndarray | None = None,
 ):
-    """Write the result image `name` and return it: the previous result of that name is updated in place
-    when it has the same size (materials showing it follow, nothing is reallocated), else a new datablock
-    takes over its users. A previous result the user painted on is left as it is, paint, name and users
-    (`keeps_paint`): the new result takes a numbered name ("<name>.001", updated in place by later writes
-    until it is painted on too); when that image is made, the painted result it takes over from is added to
-    `kept` (for the status line; results kept by earlier writes were reported then). Results are float
-    images: foreach_set of the linear floats `imageio.result_payload` made is a copy (about 2 ms at 1024^2),
-    where an 8-bit image converts every value on the main thread (15 ms). The worker's PNG bytes are packed as its file (what a saved .blend keeps, publishing sends).
-    The image records its stage, its source image's name and the models that made it (provenance
-    records, as JSON: `models_of()`). `marks`: the worker's `Marks` of the floats and PNG (`result_payload`);
-    `scratch`: a buffer to read the previous result's pixels into (`scratch_for`)."""
+    """`write_steps` all at once: the image written (for a write that needs it now; Stylize and Generate write
+    in pieces)."""
+    steps = write_steps(name, [flat, (h, w), png, marks], stage, source, source_uid, models, kept, scratch)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
+def write_steps(
+    name: str,
+    payload: list,
+    stage: str,
+    source: str,
+    source_uid,
+    models: list[dict],
+    kept: list[str] | None = None,
+    scratch: np.ndarray | None = None,
+):
+    """Write the result image `name` (a generator of main-thread pieces, `runtime.later`; it returns the image):
+    the previous result of that name is updated in place when it has the same size (materials showing it follow,
+    nothing is reallocated), else a new datablock takes over its users. A previous result the user painted on is
+    left as it is, paint, name and users (`keeps_paint`): the new result takes a numbered name ("<name>.001",
+    updated in place by later writes until it is painted on too); when that image is made, the painted result it
+    takes over from is added to `kept` (for the status line; results kept by earlier writes were reported then).
+    Results are float images: foreach_set of the linear floats `imageio.result_payload` made is a copy (about
+    2 ms at 1024^2), where an 8-bit image converts every value on the main thread (15 ms). The worker's PNG bytes
+    are packed as its file (what a saved .blend keeps, publishing sends). The image records its stage, its source
+    image's name and the models that made it (provenance records, as JSON: `models_of()`).
+    `payload`: the worker's `result_payload` as a list [floats, (height, width), PNG bytes, `Marks`]; the floats
+    are let go once Blender holds them (payload[0] = None: their 256 MB at 4096^2 freed in a piece of their own).
+    `scratch`: a buffer to read the previous result's pixels into (`scratch_for`).
+    Blender writes an image whole (`foreach_set`, `pack` and `images.new` take no part of one), so each of those
+    is a piece of its own (`runtime.TICK` before it), and the look at the previous result's pixels (foreach_get,
+    then its digest in pieces of about 4 MB) comes first, in pieces: at 4096^2 no piece takes more than one of
+    Blender's whole-image calls (bpy 5.3.0: foreach_set 18 ms, foreach_get 19, pack 8-27, images.new of a new
+    size 65-90: its 256 MB zeroed and filled). A save meanwhile finishes the write first
+    (`runtime.finish_steps`); an image deleted meanwhile ends it (ReferenceError, logged)."""
+    flat, (h, w), png, marks = payload
     if source_uid is not None:
         # (renamed since the last tick: its results are "House ..." now, before `name` is looked up)
         follow_sketches(source_uid)
+    yield from _look_first(name, stage, source, source_uid, scratch)
     old, painted = bpy.data.images.get(name), []
     if old is None:  # (the sketch renamed since its last Stylize: a result not named after it yet)
         old = _of_renamed_sketch(name, stage, source_uid, scratch)
@@ -438,11 +469,13 @@ def write_result(
     elif old is not None and keeps_paint(old, scratch):
         painted.append(old.name)
         old = _numbered_result(name, stage, source, source_uid, painted, scratch)
+    _looked.clear()
     if old is None and painted and kept is not None:
         kept.append(painted[-1])  # the new result lands beside it
     if old is not None and tuple(old.size) == (w, h) and old.is_float:
         image = old
     else:
+        yield runtime.TICK
         image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True)
         # its file's name (the packed file's, where Image > Unpack writes it) from the name it ends up with: a
         # numbered result's is its own, not the painted result's beside it
@@ -450,14 +483,20 @@ def write_result(
         image.filepath_raw = f"//{bpy.path.clean_name(final)}.png"
         image.file_format = "PNG"
         image.use_fake_user = True  # a result is kept until the user deletes it
+    yield runtime.TICK
     image.pixels.foreach_set(flat)
-    image.pack(data=png, data_len=len(png))
+    # (with its pixels: a save between two pieces sees them as NFTGan's)
     _written[image.session_uid] = marks.pixels
+    yield runtime.TICK
+    del flat
+    payload[0] = None  # (the floats freed here, their last reference gone)
+    yield runtime.TICK
+    image.pack(data=png, data_len=len(png))
+    image[PACKED_TAG], image[SHOWN_TAG] = marks.png, f"{marks.shown:016x}"
     _packed[image.session_uid] = (marks.pixels, png)  # (the bytes object the worker made: no copy)
     live = {im.session_uid for im in bpy.data.images}
     for uid in [uid for uid in _packed if uid not in live]:  # (results deleted since)
         del _packed[uid]
-    image[PACKED_TAG], image[SHOWN_TAG] = marks.png, f"{marks.shown:016x}"
     image[RESULT_TAG], image[SOURCE_TAG] = stage, source
     if source_uid is not None:
         _sketch_of[image.session_uid] = source_uid
@@ -465,12 +504,56 @@ def write_result(
     image[MODELS_TAG] = provenance.models_json(models)
     if old is not None and image is not old:
         old.user_remap(image)  # materials showing the previous result now show the new one
-        taken = old.name
         _packed.pop(old.session_uid, None)
-        bpy.data.images.remove(old)
+        yield runtime.TICK
+        taken = old.name
+        bpy.data.images.remove(old)  # (its pixels freed: 15-25 ms at 4096^2)
         image.name = taken
     image[NAMED_TAG] = image.name
     return image
+
+
+# session_uid -> whether the image's pixels are not what NFTGan wrote, as `_look_first` found them for the write
+# it runs before (`keeps_paint` takes it instead of reading them again)
+_looked: dict[int, bool] = {}
+
+
+def _look_first(name: str, stage: str, source: str, source_uid, scratch: np.ndarray | None):
+    """Pieces: the results this write may go into whose pixels `keeps_paint` would read (this source's, of this
+    stage or named `name`, marked changed, as Blender marks a result after NFTGan's own write too: usually the
+    one result of that name) have them read (one foreach_get, a piece of its own: 19 ms at 4096^2) and their
+    digest made in pieces; `keeps_paint` takes that answer (`_looked`). A stroke painted in the few ticks
+    between this look and the write is written over (as one painted during a write)."""
+    _looked.clear()
+    for image in list(bpy.data.images):
+        number = image.name[len(name) + 1 :] if image.name.startswith(name + ".") else ""
+        if not (
+            (image.name == name and image.get(RESULT_TAG))
+            or (number.isdigit() and image.get(RESULT_TAG) == stage)
+            or (image.get(RESULT_TAG) == stage and _sketch_of.get(image.session_uid, -1) == source_uid)
+        ) or (
+            image.get(PAINTED_TAG)
+            or not (made_of(image, source, source_uid) or _sketch_of.get(image.session_uid, -1) == source_uid)
+            or image.session_uid == source_uid
+            or image.library is not None
+            or not image.is_dirty
+            or image.packed_file is None
+        ):
+            continue
+        ow, oh = image.size
+        n = ow * oh * image.channels
+        if not n:
+            continue
+        uid = image.session_uid
+        yield runtime.TICK
+        buf = scratch[:n] if scratch is not None and scratch.size >= n else np.empty(n, np.float32)
+        try:
+            image.pixels.foreach_get(buf)
+            mark = written(image)
+        except ReferenceError:  # (deleted meanwhile)
+            continue
+        yield runtime.TICK
+        _looked[uid] = (yield from imageio.pixels_digest_steps(buf, oh)) != mark
 
 
 def _of_renamed_sketch(name: str, stage: str, source_uid, scratch=None):
@@ -531,6 +614,8 @@ def keeps_paint(image, scratch: np.ndarray | None = None) -> bool:
         return True
     if image.packed_file is None:  # unpacked by the user to a file of its own
         changed = saved_over(image) or (image.is_dirty and painted_pixels(image, scratch) is not None)
+    elif image.session_uid in _looked:  # (read by `_look_first` for this write)
+        changed = _looked[image.session_uid]
     else:
         changed = (image.is_dirty or repacked(image)) and painted_pixels(image, scratch) is not None
     if changed:
@@ -733,7 +818,9 @@ def _on_save_pre(*_args):
     file would reload NFTGan's PNG at once). `image.pack()` is not used: it packs a float buffer as OpenEXR.
     A result the artist unpacked to a file (Image > Unpack) and did not save there since is still a generated
     image, which the .blend would keep blank: it shows its file from now on, or, painted on since (or its file
-    gone), is packed again as the PNG of its pixels; its file is left as it is."""
+    gone), is packed again as the PNG of its pixels; its file is left as it is.
+    A result being written over several ticks (`write_steps`) is written whole first."""
+    runtime.finish_steps()
     for image in bpy.data.images:
         if not image.get(RESULT_TAG) or image.source not in ("GENERATED", "FILE"):
             continue

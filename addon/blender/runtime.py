@@ -5,6 +5,9 @@
 - `submit()`: start work on it; `drain()` runs finished jobs' callbacks on the main thread. In Blender a
   timer calls it (and then each function features added with `on_tick`); tests call it directly (timers
   never fire in the bpy module).
+- `later()`: main-thread work in steps, one task after another: a function, or a generator whose pieces a
+  timer tick runs up to `STEP_BUDGET` (a big result's write: `images.write_steps`), ticks `STEP_INTERVAL`
+  apart while any is queued.
 - A new file loaded mid-job cancels its file-bound work and drops results meant for the old file.
 - `report()`: a message in the status bar and the panel, `redraw()`: the add-on's areas.
 """
@@ -27,6 +30,9 @@ from . import preferences
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL = 0.2  # seconds between drains while Blender runs
+STEP_INTERVAL = 0.01  # ... while `later()` steps are queued (a big result is written in 10-30 ticks)
+STEP_BUDGET = 0.008  # seconds of a tick that a generator's small pieces fill (then the tick ends)
+TICK = object()  # a generator step yields it to end the tick there: its next piece is a big one of its own
 
 worker: jobs.Worker | None = None
 generation = 0  # bumped when a file is loaded: results of older jobs are dropped
@@ -58,7 +64,11 @@ def submit(fn, *, on_done, key: str, file_bound: bool = True, **kwargs) -> jobs.
 
 def later(fn, *, file_bound: bool = True) -> None:
     """Run `fn` on the main thread at a later drain (spreads big result writes over several timer ticks).
-    A file-bound step is skipped when another file is loaded first; others (a publish's) run."""
+    `fn` is a function, or an iterator of pieces (a generator): each `next()` runs one piece; a timer tick runs
+    pieces until `STEP_BUDGET` is spent, or until a piece yields `TICK` (the next one is big: it starts a tick
+    of its own). Steps run one after another in the order queued: a generator keeps its turn until it ends, and
+    the tick it ends in starts no other step. A file-bound step is skipped (a generator dropped) when another
+    file is loaded first; others (a publish's) run."""
     _later.append((generation if file_bound else None, fn))
 
 
@@ -67,14 +77,42 @@ def pending_steps() -> int:
     return len(_later)
 
 
-def _run_later() -> None:
-    gen, fn = _later.popleft()
-    if gen not in (generation, None):  # queued for a file that is no longer open
+def _run_later(budget: float | None = None) -> None:
+    """Run the first step: a function whole, a generator's pieces up to `budget` seconds (None: to its end)."""
+    gen, fn = _later[0]
+    if gen not in (generation, None) or not hasattr(fn, "__next__"):
+        _later.popleft()
+        if gen not in (generation, None):  # queued for a file that is no longer open
+            return
+        try:
+            fn()
+        except Exception:
+            log.exception("NFTGan: a main-thread step failed")
         return
+    t0 = time.perf_counter()
     try:
-        fn()
+        while next(fn) is not TICK and (budget is None or time.perf_counter() - t0 < budget):
+            pass
+    except StopIteration:
+        _later.popleft()
     except Exception:
+        _later.popleft()
         log.exception("NFTGan: a main-thread step failed")
+
+
+def finish_steps() -> None:
+    """Run every queued generator of the open file to its end now (a save: a result half written is
+    written whole first); functions stay queued."""
+    for entry in list(_later):
+        gen, fn = entry
+        if hasattr(fn, "__next__") and gen in (generation, None):
+            try:
+                for _ in fn:
+                    pass
+            except Exception:
+                log.exception("NFTGan: a main-thread step failed")
+            if entry in _later:
+                _later.remove(entry)
 
 
 def drain(step: bool = False) -> list[jobs.Job]:
@@ -85,7 +123,7 @@ def drain(step: bool = False) -> list[jobs.Job]:
     if worker is None:
         return []
     if step and _later:
-        _run_later()
+        _run_later(STEP_BUDGET)
         redraw()
         return []
     finished = worker.drain()
@@ -174,7 +212,7 @@ def _timer():
             fn()
         except Exception:  # one feature's tick must not stop the timer for the others
             log.exception("NFTGan: a timer step failed")
-    return _next_tick
+    return min(_next_tick, STEP_INTERVAL) if _later else _next_tick
 
 
 @persistent

@@ -4,8 +4,8 @@ Main thread, before: one `foreach_get` of the sketch's pixels (images.snapshot, 
 Worker: core.pipeline (colorize -> stylize -> optional upscale) and PNG encoding of the results.
 Main thread, after (`apply_results`, run by runtime.drain()): new image datablocks
 "<sketch> colorized" / "<sketch> stylized" / "<sketch> upscaled" filled with `foreach_set` and packed
-from the worker's PNG bytes, one per drain step (a result painted on is kept, and the new one numbered:
-`images.write_result`). The sketch itself is only ever read. A picture in colour already (the render, an image
+from the worker's PNG bytes, one after another in the pieces of `images.write_steps`, spread over timer ticks
+(a result painted on is kept, and the new one numbered). The sketch itself is only ever read. A picture in colour already (the render, an image
 NFTGan made: `in_colour`) is restyled without Colorize, its results named after its sketch (`result_stem`) and
 recording the models that made it before their own (`made_by`). An image NFTGan made that the worker finds to be a
 line drawing now (cleared and redrawn: `pipeline.line_drawing`, about 1 ms of the worker's) is stylized as a sketch.
@@ -347,8 +347,9 @@ def start(
 
 
 def apply_results(job: jobs.Job, meta: dict) -> list[str]:
-    """Main thread: write the finished job's images (the first now, the others in later drain steps).
-    Returns the list of names written, which fills up as the steps run."""
+    """Main thread: write the finished job's images, one after another in later drain steps (each in the pieces
+    of `images.write_steps`), then report in a step of its own. Returns the list of names written, which fills
+    up as the steps run."""
     SLOT.release(job)  # do not keep its pixels alive
     if meta["live"] and meta["refused"] and job.error == meta["refused"]:  # (a picture in colour, nothing to
         # run on it): Live Preview turns off, as when `take` refuses
@@ -371,46 +372,47 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     coloured = "" if redrawn else meta["coloured"]  # (redrawn: an NFTGan image that is a line drawing now)
     chain = meta["chain"] if coloured else []
     base = result_stem(name) if coloured and meta["uid"] is not None else name
-    items, spare = list(results.items()), [scratch]  # (spare: freed after the last write)
+    # (payloads as lists: `write_steps` lets go of their floats; spare: freed after the last write)
+    items, spare = [(stage, list(payload)) for stage, payload in results.items()], [scratch]
+    del results
     job.result = None
     written, sizes, kept = [], [], []  # kept: the status line's sentences for results kept with paint on them
 
-    def write(i: int) -> None:  # one image per step: Blender's timer spreads them over its ticks
-        stage, (flat, (h, w), png, marks) = items[i]
-        items[i] = (stage, (None, (h, w), None, None))  # its pixels are Blender's once written: free ours
-        painted = []
-        image = images.write_result(
-            images.result_name(base, pipeline.RESULT_SUFFIX[stage]),
-            flat,
-            w,
-            h,
-            png,
-            stage,
-            source,
-            meta["uid"],
-            chain + made_by(records, stage),
-            marks,
-            painted,
-            spare[0],
-        )
-        if i + 1 == len(items):
-            spare.clear()
-        image[WRITTEN_AT] = meta["started"]
-        if redrawn:
-            image[images.DRAWN_TAG] = True
-        elif images.DRAWN_TAG in image:  # (updated in place: made of a picture in colour this time)
-            del image[images.DRAWN_TAG]
-        if sketch_digest:
-            image[images.SKETCH_TAG] = sketch_digest
-        elif images.SKETCH_TAG in image:  # (Stylize Render's: no sketch)
-            del image[images.SKETCH_TAG]
-        written.append(image.name)
-        sizes.append(f"{w}x{h}")
-        if painted:
-            kept.append(images.kept_note(painted[0], image.name))
-        if i + 1 < len(items):
-            runtime.later(lambda: write(i + 1))
-            return
+    def writes():  # each image in pieces (`images.write_steps`): Blender's timer spreads them over its ticks
+        for i, (stage, payload) in enumerate(items):
+            items[i] = (stage, None)  # its pixels are Blender's once written: free ours (`write_steps`)
+            h, w = payload[1]
+            painted = []
+            try:
+                image = yield from images.write_steps(
+                    images.result_name(base, pipeline.RESULT_SUFFIX[stage]),
+                    payload,
+                    stage,
+                    source,
+                    meta["uid"],
+                    chain + made_by(records, stage),
+                    painted,
+                    spare[0],
+                )
+            except ReferenceError:  # (the image deleted by the artist between two pieces of its write)
+                continue
+            del payload
+            if i + 1 == len(items):
+                spare.clear()
+            image[WRITTEN_AT] = meta["started"]
+            if redrawn:
+                image[images.DRAWN_TAG] = True
+            elif images.DRAWN_TAG in image:  # (updated in place: made of a picture in colour this time)
+                del image[images.DRAWN_TAG]
+            if sketch_digest:
+                image[images.SKETCH_TAG] = sketch_digest
+            elif images.SKETCH_TAG in image:  # (Stylize Render's: no sketch)
+                del image[images.SKETCH_TAG]
+            written.append(image.name)
+            sizes.append(f"{w}x{h}")
+            if painted:
+                kept.append(images.kept_note(painted[0], image.name))
+            yield runtime.TICK
         if meta["live"]:  # up to 10 previews a second: no status line or undo step for each
             runtime.redraw()
             if kept:  # (once per painted result: later previews update the numbered one)
@@ -452,7 +454,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
         except RuntimeError:  # no undo stack without a window (background / bpy module)
             pass
 
-    write(0)
+    runtime.later(writes())
     return written
 
 

@@ -351,15 +351,43 @@ def pixels_digest(flat: np.ndarray, height: int) -> int:
     pays it at every write into a result (`images.keeps_paint`). Missed: only a change whose bit patterns
     cancel exactly in every row, every band's column and both pairings, which painting does not make. Pixels
     whose rows are not whole words: crc32."""
+    return _run(pixels_digest_steps(flat, height))
+
+
+def pixels_digest_steps(flat: np.ndarray, height: int, piece: int = 4 << 20):
+    """`pixels_digest` in pieces: a generator that yields after each `piece` bytes or so of pixels read (and of
+    the crc32's input) and returns the digest, the same to the bit. Blender's main thread runs it over several
+    timer ticks (`images.write_steps`): the digest of a 4096^2 result's 256 MB in one piece took 30-50 ms."""
     per_row = flat.size // height if height else 0
     if not per_row or per_row % 2 or per_row * height != flat.size:
-        return zlib.crc32(flat)
+        return (yield from _crc32_steps(flat.view(np.uint8), 0, piece))
     step = _digest_rows(per_row)
-    return _banded_digest(
-        (flat[top * per_row : min(top + step, height) * per_row] for top in range(0, height, step)),
-        height,
-        per_row,
+    return (
+        yield from _banded_digest_steps(
+            (flat[top * per_row : min(top + step, height) * per_row] for top in range(0, height, step)),
+            height,
+            per_row,
+            piece,
+        )
     )
+
+
+def _run(steps):
+    """The value a pieces generator returns, all its pieces run at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
+def _crc32_steps(data, value: int, piece: int):
+    """zlib.crc32(data, value) of a contiguous buffer, `piece` bytes at a time (a generator returning it)."""
+    raw = memoryview(data).cast("B")
+    for start in range(0, len(raw), piece):
+        value = zlib.crc32(raw[start : start + piece], value)
+        yield
+    return value
 
 
 def _digest_rows(per_row: int) -> int:
@@ -369,10 +397,15 @@ def _digest_rows(per_row: int) -> int:
 
 def _banded_digest(bands, height: int, per_row: int) -> int:
     """`pixels_digest` of the pixels given as its bands, bottom-up (flat float32, `_digest_rows` rows each)."""
+    return _run(_banded_digest_steps(bands, height, per_row, 1 << 62))
+
+
+def _banded_digest_steps(bands, height: int, per_row: int, piece: int):
+    """`_banded_digest` in pieces of about `piece` bytes (`pixels_digest_steps`)."""
     rows = np.empty(height, np.uint64)
     cols = np.empty((-(-height // _digest_rows(per_row)), per_row // 2), np.uint64)
     pairs = np.zeros(len(cols), np.uint64)
-    top = 0
+    top = read = 0
     for band, part in enumerate(bands):
         words = part.view(np.uint64).reshape(-1, per_row // 2)
         end = top + len(words)
@@ -380,7 +413,12 @@ def _banded_digest(bands, height: int, per_row: int) -> int:
         words.sum(axis=0, out=cols[band])
         pairs[band] = part[1:-1].view(np.uint64).sum()
         top = end
-    return zlib.crc32(cols) << 32 | zlib.crc32(pairs, zlib.crc32(rows))
+        read += part.nbytes
+        if read >= piece:
+            read = 0
+            yield
+    high = yield from _crc32_steps(cols, 0, piece)
+    return high << 32 | zlib.crc32(pairs, zlib.crc32(rows))
 
 
 _BYTE_STEP = np.float32(1 / 255)  # Blender's float of an 8-bit level: the level times this

@@ -111,9 +111,11 @@ def child(zip_path: str, models: dict) -> dict:
         imageio = real_import(f"{demo.PKG}.core.imageio")
         runtime = real_import(name)
         sampler.wrap(runtime, "drain", "runtime.drain")
+        # (a result's write: the pieces of `images.write_steps`)
+        sampler.wrap(runtime, "_run_later", "runtime.step")
         for mod, names in (
             (pipeline, ("apply_model", "to_image_space", "unring", "to_model_space", "_rgba_of")),
-            (images, ("snapshot", "result_payload", "write_result")),
+            (images, ("snapshot", "result_payload")),
             (imageio, ("result_payload",)),
         ):
             for n in names:
@@ -205,7 +207,7 @@ def report(res: dict) -> None:
     )
     for t0, t1, who, label, rss0, rss1, faults in sorted(events):
         inside = [s[1] for s in samples if t0 <= s[0] <= t1] or [rss1]
-        if label.endswith(("write_result", "result_payload", "snapshot")) or max(inside) > peak[1] - 150:
+        if label.endswith(("runtime.step", "result_payload", "snapshot")) or max(inside) > peak[1] - 150:
             print(
                 f"{t0:7.2f} {t1:7.2f} {who[-22:]:>22} {label:<28} {rss0:7.0f} {max(inside):7.0f} {rss1:7.0f} {faults:7d}"
             )
