@@ -2232,3 +2232,24 @@ def test_keep_colours_brings_the_regions_offsets_by_their_runs_as_a_take_does(se
         got = pipeline._shift(fy.copy(), rg)
         assert not np.array_equal(want, fy)
         np.testing.assert_array_equal(got, want)
+
+
+def test_pixels_digest_in_pieces_is_the_same_to_the_bit():
+    """`pixels_digest_steps` (Blender's main thread makes a result's digest over several timer ticks) yields
+    after each piece of about `piece` bytes (at least a band) and returns `pixels_digest`'s value exactly: sizes whose rows are not a
+    whole number of bands, rows that are not whole words (crc32), one pixel; a value changed changes it."""
+    rng = np.random.default_rng(5)
+    for h, w, c in ((301, 257, 4), (1024, 768, 4), (7, 3, 3), (1, 1, 4)):
+        flat = rng.random(h * w * c, dtype=np.float32)
+        steps, pieces = imageio.pixels_digest_steps(flat, h, piece=1 << 16), 0
+        while True:
+            try:
+                next(steps)
+                pieces += 1
+            except StopIteration as end:
+                digest = end.value
+                break
+        assert digest == imageio.pixels_digest(flat, h), (h, w, c)
+        assert pieces >= flat.nbytes // (1 << 20), (h, w, c, pieces)  # (a piece: at least a band, ~1 MB)
+        flat[len(flat) // 2] += 1
+        assert imageio.pixels_digest(flat, h) != digest
