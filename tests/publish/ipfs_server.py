@@ -27,6 +27,8 @@ Faults of a careless or hostile service (each held by the client; see docs/publi
 ("trickle", seconds) (the reply one byte per `seconds`; `state.aborted` counts replies the client
 hung up on), ("big-error", n) (a 500 with an n-byte body; `state.sent` records what went out),
 ("shape", payload) (a 200 with this JSON, e.g. {"ok": true, "value": {"cid": [1, 2]}}),
+("raw", status, body) (this status and these body bytes; `{token}` in them is the token sent, escaped as in a
+JSON string),
 "pinned-anything" (GET /check says every CID is pinned, whether it arrived or not).
 """
 
@@ -209,6 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"ok": True, "value": {"cid": self._token()}, "data": {"cid": self._token()}})
         elif kind == "shape":
             self._send(200, fault[1])
+        elif kind == "raw":
+            quoted = json.dumps(self._token(), ensure_ascii=False)[1:-1].encode()
+            self._send(fault[1], fault[2].replace(b"{token}", quoted))
         elif kind == "big-error":
             self._big_error(fault[1])
         elif kind == "trickle-headers":  # a 200 whose headers come a byte every fault[1] s, never ending

@@ -223,3 +223,143 @@ def test_netrc_credentials_never_replace_or_join_the_token(
     assert publish(_request(1), backend_for("pinata"), ledger).state == "published"
     assert publish(_request(2), backend_for("kubo"), ledger).state == "published"  # an open node: no token
     assert [h.authorization for h in server.state.hits] == [f"Bearer {TOKEN}"] * 2 + [""] * 2
+
+
+DEEP = b"[" * 100_000  # JSON nested deeper than Python's parser recurses: RecursionError, not ValueError
+
+
+@pytest.mark.parametrize(
+    "kind,status,body",
+    [
+        ("nftstorage", 200, DEEP),
+        ("pinata", 200, DEEP),
+        ("kubo", 200, DEEP),
+        ("pinata", 200, b'{"data": {"cid": ' + b"[" * 990 + b"]" * 990 + b"}}"),  # parses; too deep to quote
+        ("nftstorage", 400, DEEP),
+        ("pinata", 500, DEEP),
+    ],
+    ids=["nftstorage-200", "pinata-200", "kubo-200", "pinata-990-levels", "nftstorage-400", "pinata-500"],
+)
+def test_a_reply_nested_too_deep_is_a_clear_error_not_a_traceback(
+    kind, status, body, server, backend_for, ledger
+):
+    """A reply of 100 kB of '[': json.loads raised RecursionError, which no handler expected: the publish failed
+    as "RecursionError: maximum recursion depth exceeded ...", the CLI printed a traceback, and the gallery lost
+    the ledger's own rows with it."""
+    server.inject(UPLOAD[kind], *[("raw", status, body)] * 4)
+    with pytest.raises(PublishError) as err:
+        publish(_request(), backend_for(kind), ledger)
+    assert "Recursion" not in str(err.value) and len(str(err.value)) < 400
+    (row,) = ledger.rows()
+    assert row.state == FAILED and "Recursion" not in row.error
+    listing = "/" if kind == "nftstorage" else "/v3/files/public"
+    if kind != "kubo":
+        server.inject(listing, ("raw", status, body))
+        entries, problem = gallery(ledger, backend_for(kind, retry=RetryPolicy(attempts=1)))
+        assert [e.state for e in entries] == [FAILED] and problem and "Recursion" not in problem
+
+
+ODD_TOKEN = (
+    'tok-\\"\u00e9-SECRET-never-logged'  # a backslash, a quote, a Latin-1 letter: quoted, each is escaped
+)
+
+
+@pytest.mark.parametrize(
+    "kind,status,body",
+    [
+        ("nftstorage", 200, b'{"ok": true, "value": {"cid": ["{token}"]}}'),
+        ("nftstorage", 200, b'{"ok": false, "error": {"message": {"key": "{token}"}}}'),
+        ("nftstorage", 400, b'{"error": ["invalid key", "{token}"]}'),
+        ("pinata", 200, b'{"data": {"cid": {"key": "{token}"}}}'),
+        ("kubo", 200, b'{"Hash": ["{token}"]}'),
+    ],
+    ids=["value-json", "ok-false-dict", "error-list", "pinata-dict", "kubo-list"],
+)
+def test_a_token_quoted_with_escapes_is_blanked_too(kind, status, body, server, backend_for, ledger, caplog):
+    """A service that quotes the token it was sent in an unexpected reply: the message quotes that reply as
+    JSON or as Python shows it, where a backslash, a quote or a non-ASCII letter of the token is escaped
+    (\\\\, \\", \\u00e9), so blanking the token as it is missed it: the token went into the error, the ledger and
+    the log."""
+    caplog.set_level(logging.DEBUG)
+    server.inject(UPLOAD[kind], *[("raw", status, body)] * 4)  # {token}: the token sent, quoted as JSON does
+    server.state.kubo_token = ODD_TOKEN
+    with pytest.raises(PublishError) as err:
+        publish(_request(), backend_for(kind, token=ODD_TOKEN), ledger)
+    (row,) = ledger.rows()
+    assert row.state == FAILED and "***" in row.error
+    for text in (str(err.value), row.error, caplog.text):
+        assert "SECRET" not in text, text
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("endpoint", TOKEN),  # pasted into the endpoint field, the token field left empty
+        ("endpoint", f"http://uploads.example.com/{TOKEN}"),
+        ("endpoint", f"https://uploads.example.com/v3/{TOKEN}"),
+        ("api_endpoint", f"https://api.example.com/{TOKEN}"),
+    ],
+    ids=["bare", "http-path", "https-path", "api-path"],
+)
+@pytest.mark.parametrize("typed", [True, False], ids=["token-set", "no-token"])
+def test_a_token_pasted_into_an_endpoint_is_never_quoted_or_sent(field, value, typed, server):
+    """The endpoint was quoted in its refusal ("the endpoint 'eyJ...' is not an http(s) URL"), a message shown
+    in Blender's status bar and Info log and written into a pending row's ledger note at start-up, and a token
+    in an https endpoint's path was sent in the URL of every request (and recorded with the row's endpoint)."""
+    settings = Settings("pinata", token=TOKEN if typed else "", **{field: value})
+    if field == "api_endpoint":
+        settings.endpoint = server.url
+    if value.startswith("https://") and not typed:
+        return  # a path NFTGan cannot tell from a service's own (no token to compare it with)
+    with pytest.raises(PublishError) as err:
+        make_backend(settings)
+    assert "SECRET" not in str(err.value) and "never-logged" not in str(err.value), str(err.value)
+    assert "token" in str(err.value) or value.startswith("http://")  # (refused as plain HTTP, path unquoted)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::1",
+        "https://uploads.example.com:99999",
+        "https://uploads.example.com:port",
+        "https://ex\u00e4mple..com",
+    ],
+)
+def test_an_endpoint_no_request_can_go_to_is_refused_before_any_request(url):
+    """'https://[::1' raised a bare ValueError out of make_backend (a traceback in Blender's Publish), and a host
+    with an empty label (a typo's '..') failed the publish as "LocationParseError: ..." (a traceback on the
+    command line)."""
+    with pytest.raises(PublishError, match="endpoint"):
+        make_backend(Settings("pinata", endpoint=url, token=TOKEN))
+
+
+def test_a_proxy_nftgan_cannot_use_is_said_in_words(server, ledger, monkeypatch):
+    """ALL_PROXY=socks5://... (Tor, an SSH tunnel) without PySocks: requests raises InvalidSchema, which the
+    publish reported as "Pinata: Missing dependencies for SOCKS support." and the gallery let out as a traceback
+    (losing the ledger's rows with it)."""
+    secret = "socks5://proxyuser:proxy-SECRET@127.0.0.1:1080"
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, secret)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(
+        "pinata",
+        endpoint="https://uploads.example.invalid",
+        api_endpoint="https://api.example.invalid",
+        token=TOKEN,
+    )
+    backend = make_backend(settings, retry=RetryPolicy(attempts=1))
+    with pytest.raises(PublishError, match=r"proxy.*HTTPS_PROXY") as err:
+        publish(_request(), backend, ledger)
+    entries, problem = gallery(ledger, backend)
+    assert [e.state for e in entries] == [FAILED] and "proxy" in problem
+    for text in (str(err.value), ledger.rows()[0].error, problem):
+        assert "SECRET" not in text, text
+
+
+def test_settings_never_show_the_token():
+    """Settings is a dataclass: its repr (a log line, a debugger, an error quoting it) held the token."""
+    settings = Settings("pinata", endpoint="https://uploads.pinata.cloud", token=TOKEN)
+    assert TOKEN not in repr(settings) and TOKEN not in str(settings)
+    assert TOKEN not in repr(make_backend(settings).__dict__)

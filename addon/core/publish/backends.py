@@ -23,7 +23,7 @@ import os
 import time
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import PublishError
 from ..files import lock, not_a_folder, os_error_message, read_regular, write_durably
@@ -73,7 +73,9 @@ class RemoteItem:
 class Settings:
     kind: str
     endpoint: str = ""  # service URL (offline: the folder)
-    token: str = ""
+    token: str = field(
+        default="", repr=False
+    )  # never in a repr (a log line, a debugger, a message quoting it)
     api_endpoint: str = ""  # pinata: the listing API host
     gateway: str = ""  # overrides the backend's default gateway
     token_from: str = (
@@ -112,6 +114,17 @@ def check_gateway(url: str) -> str:
     return url.strip().rstrip("/") + "/"
 
 
+def _no_token_in(settings: Settings, token: str, label: str) -> None:
+    """PublishError, quoting neither, when the token is in an endpoint's URL (its path: check_endpoint refuses it
+    as a user@, ?query or #fragment): it went in the URL of every request, to the log and the ledger's row."""
+    for url in (settings.endpoint, settings.api_endpoint):
+        if len(token) >= MIN_TOKEN and token in urllib.parse.unquote(url):
+            raise PublishError(
+                f"{label}: the API token is in the endpoint URL; the endpoint is the service's address alone "
+                f"(e.g. https://api.example.com): set it again, and the token only in {settings.token_from}"
+            )
+
+
 class Backend(abc.ABC):
     kind = ""
     default_endpoint = ""
@@ -123,8 +136,9 @@ class Backend(abc.ABC):
     def __init__(self, settings: Settings, **http_options):
         """http_options go to HttpClient (retry policy, timeout, clock, sleep: tests make them fast)."""
         self.label = LABELS[self.kind]
-        self.endpoint = check_endpoint(settings.endpoint or self.default_endpoint, self.label)
         token = settings.token.strip()
+        _no_token_in(settings, token, self.label)
+        self.endpoint = check_endpoint(settings.endpoint or self.default_endpoint, self.label)
         if self.needs_token and not token:
             raise PublishError(f"{self.label} needs an API token: set it in {settings.token_from}")
         if 0 < len(token) < MIN_TOKEN:  # every message from the service is searched for it and blanked

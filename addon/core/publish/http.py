@@ -9,7 +9,11 @@
   A request to a loopback address never goes through a proxy from the environment (HTTP_PROXY ...).
 - The token goes only into the Authorization header (and no ~/.netrc login ever does): never into a log line, an exception
   message or a URL. Every text taken from a service (error bodies, messages in 200 replies,
-  CIDs, a redirect's Location) has the token blanked BEFORE it is cut to length (`redact`).
+  CIDs, a redirect's Location) has the token blanked BEFORE it is cut to length (`redact`), also where
+  it is quoted with escapes (as JSON, Python's repr or a URL quote it).
+- A reply's JSON nested more than MAX_DEPTH levels is refused (a deep one made Python's parser and repr
+  raise RecursionError); a request that cannot be sent at all (a SOCKS proxy, an unreadable proxy URL)
+  is a PublishError in words, never quoting the proxy's URL.
 - A request has one overall deadline, all its tries and waits together (a service trickling a
   byte at a time cannot keep a publish waiting); at the deadline, or when `check()` says the job
   was cancelled, a watchdog stops it at whatever stage it is: a host name lookup or a TCP connect in
@@ -53,6 +57,7 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 ERROR_BODY_CAP = 64 * 1024  # bytes of an error reply read for its message; the rest is never read
 REPLY_BODY_CAP = 8 * 1024 * 1024  # a success reply larger than this is not what the service sends
+MAX_DEPTH = 32  # a success reply's JSON nested deeper than this is not what the service sends either
 DEADLINE = 180.0  # seconds for one request, all its tries together ...
 MIN_RATE = 100_000  # ... plus one second per 100 kB of upload body
 
@@ -69,20 +74,60 @@ def is_loopback(host: str) -> bool:
 def check_endpoint(url: str, service: str) -> str:
     """Return url without a trailing slash, or raise PublishError if it is not HTTPS (or loopback HTTP) or
     carries more than an address (a user:token@, a ?query or a #fragment: where a pasted token would sit, to
-    be recorded with the endpoint in the ledger and the log)."""
-    parts = urllib.parse.urlsplit(url.strip())
-    if parts.username or parts.password or parts.query or parts.fragment:  # (the URL is not quoted: a token)
+    be recorded with the endpoint in the ledger and the log). The refusal never quotes the URL's path or the
+    text that is not a URL: it may be a token pasted into the wrong field, and the message goes to the
+    screen, the log and (at start-up) a pending row's note in the ledger."""
+    text = url.strip()
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:  # "https://[::1"
+        parts = None
+    if parts is not None and (parts.username or parts.password or parts.query or parts.fragment):
         raise PublishError(
             f"{service}: put the token in the token field, not in the endpoint URL: the endpoint is the "
             "service's address alone (e.g. https://api.example.com), with no user@, ?query or #fragment"
         )
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PublishError(f"{service}: the endpoint {url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    why = ""
+    if parts is None:
+        why = "it cannot be read as a URL"
+    elif parts.scheme not in ("http", "https"):
+        why = "it does not begin with https://, or http:// to this computer"
+    elif not _port_ok(parts):
+        why = "its port is not a number from 1 to 65535"
+    elif not parts.hostname or not _host_ok(text, parts.hostname):
+        why = "its host name is not one a request can go to"
+    if why:
         raise PublishError(
-            f"{service}: the endpoint must use HTTPS ({url} is plain HTTP and not this computer)"
+            f"{service}: the endpoint is not an http(s) address ({why}); it should be the service's address "
+            "alone, e.g. https://api.example.com. (It is not repeated here: if it is a token, it belongs in the "
+            "token field.)"
         )
-    return url.strip().rstrip("/")
+    host = parts.hostname
+    if parts.scheme == "http" and not is_loopback(host):
+        raise PublishError(
+            f"{service}: the endpoint must use HTTPS (http://{parts.netloc} is plain HTTP and not this computer)"
+        )
+    return text.rstrip("/")
+
+
+def _port_ok(parts: urllib.parse.SplitResult) -> bool:
+    try:
+        return parts.port is None or 0 < parts.port < 65536
+    except ValueError:  # "host:99999", "host:port"
+        return False
+
+
+def _host_ok(url: str, host: str) -> bool:
+    """Whether a request can go to `url`'s host: urllib3 parses it (no space or other character a host cannot
+    hold) and a name's labels are each 1-63 characters (an 'example..com' typo failed the request as urllib3's
+    LocationParseError, a traceback on the command line)."""
+    try:
+        urllib3.util.parse_url(url)
+        if not host.startswith("[") and ":" not in host:  # (an IPv6 address needs no IDNA)
+            host.rstrip(".").encode("idna")
+    except (ValueError, UnicodeError):
+        return False
+    return True
 
 
 @dataclass
@@ -148,17 +193,17 @@ def _error_text(body: bytes, reason: str) -> str:
     text = body.decode("utf-8", "replace").strip()
     try:
         parsed = json.loads(text)
-    except ValueError:
+        if isinstance(parsed, dict):
+            err = parsed.get("error", parsed)
+            if isinstance(err, dict):
+                return str(
+                    err.get("message") or err.get("details") or err.get("reason") or err.get("Message") or err
+                )
+            if isinstance(err, str):
+                return err
+        return str(parsed)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read or show: the text itself
         return text or reason or ""
-    if isinstance(parsed, dict):
-        err = parsed.get("error", parsed)
-        if isinstance(err, dict):
-            return str(
-                err.get("message") or err.get("details") or err.get("reason") or err.get("Message") or err
-            )
-        if isinstance(err, str):
-            return err
-    return str(parsed)
 
 
 def _read_capped(resp: requests.Response, cap: int) -> tuple[bytes, bool]:
@@ -377,6 +422,7 @@ class HttpClient:
     ):
         self.service = service
         self._token = token
+        self._quoted = _quoted_forms(token) if token else ()
         self.token_from = token_from  # where the user sets the token (a rejected token's message names it)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
@@ -404,8 +450,8 @@ class HttpClient:
     def redact(self, text: object, limit: int = 200) -> str:
         """A text taken from the service, with the token blanked (first) and then cut to `limit`."""
         text = str(text)
-        if self._token:
-            text = text.replace(self._token, "***")
+        for form in self._quoted:
+            text = text.replace(form, "***")
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
     def fingerprint(self, ledger) -> str:
@@ -484,6 +530,13 @@ class HttpClient:
                     late = True
                     break
                 last = self.redact(_why(exc, url, self.timeout[0]), 160)
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                # not worth another try (a proxy it cannot use, a URL it cannot send to): said in words, and a
+                # PublishError, which the gallery and the command line report (an OSError or ValueError got out)
+                if watchdog.fired == "cancelled":
+                    self.check()
+                    raise Cancelled() from None
+                raise PublishError(self._unsendable(exc, url)) from None
             if attempt + 1 == self.retry.attempts:
                 break
             delay = self.retry.backoff(attempt) if wait is None else wait
@@ -564,22 +617,64 @@ class HttpClient:
                 raise _Retry(f"HTTP {status}: {said}", _retry_after(resp.headers.get("Retry-After")))
             raise PublishError(f"{self.service} refused the request (HTTP {status}): {said}")
 
+    def _unsendable(self, exc: Exception, url: str) -> str:
+        """Why a request could not be sent at all. A proxy from the environment is named by its variables, never
+        quoted (its URL may hold the proxy's password)."""
+        host = urllib.parse.urlsplit(url).hostname or ""
+        proxy = None
+        if not is_loopback(host) and self.session.trust_env:
+            proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+        if proxy:
+            why = (
+                "it is a SOCKS proxy, which needs the PySocks module NFTGan does not ship"
+                if isinstance(exc, requests.exceptions.InvalidSchema) and "socks" in str(exc).lower()
+                else f"{type(exc).__name__}"
+            )
+            return (
+                f"{self.service}: the proxy that the environment sets for {host} (HTTPS_PROXY, HTTP_PROXY or "
+                f"ALL_PROXY) cannot be used ({why}): set an http:// proxy there, or add {host} to NO_PROXY"
+            )
+        return f"{self.service}: the request to {host} could not be sent: {self.redact(_short(exc), 160)}"
+
     def _sent(self, sent: int, total: int) -> None:
         self.check()  # raising here aborts the upload mid-body (urllib3 drops the connection)
         if self.progress is not None:
             self.progress(sent, total)
 
-    @staticmethod
-    def _parse(data: bytes, expect: str) -> Any:
+    def _parse(self, data: bytes, expect: str) -> Any:
         text = data.decode("utf-8", "replace")
         if expect == "text":
             return text
         try:
             if expect == "ndjson":
-                return [json.loads(line) for line in text.splitlines() if line.strip()]
-            return json.loads(text)
+                parsed: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
+            else:
+                parsed = json.loads(text)
         except ValueError:
             raise _BadBody(f"unreadable reply body ({len(text)} bytes)") from None
+        except RecursionError:  # 100 kB of '[': Python's parser gives up (no handler expected that)
+            deep = True
+        else:
+            deep = not _shallow(parsed, MAX_DEPTH + (expect == "ndjson"))
+        if deep:
+            raise PublishError(
+                f"{self.service} sent a reply nested more than {MAX_DEPTH} levels deep; that is not a reply this "
+                "service sends: check the endpoint"
+            )
+        return parsed
+
+
+def _shallow(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests at most `limit` lists and objects deep (without recursing: a deep one is
+    then quoted whole in a message, and Python's repr and json.dumps recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return False
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return True
 
 
 class _Body:
@@ -609,6 +704,22 @@ class _BadBody(Exception):
 
 class _Retry(Exception):
     """A reply whose status is worth another try: (what it said, the Retry-After wait or None)."""
+
+
+def _quoted_forms(token: str) -> tuple[str, ...]:
+    """The token as a text taken from a service may hold it, longest first: as it is, and as a JSON string,
+    Python's repr (a dict or list of the reply shown whole) or a URL (a redirect's Location) quotes it, where a
+    backslash, a quote, a non-ASCII letter or a '+' of the token is escaped and the token itself is not found."""
+    forms = {
+        token,
+        json.dumps(token)[1:-1],
+        json.dumps(token, ensure_ascii=False)[1:-1],
+        repr(token)[1:-1],
+        urllib.parse.quote(token),
+        urllib.parse.quote(token, safe=""),
+        urllib.parse.quote_plus(token),
+    }
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def _short(exc: Exception) -> str:
