@@ -25,7 +25,8 @@ Faults of a careless or hostile service (each held by the client; see docs/publi
 "echo-ok-false" (a 200 {"ok": false} whose message quotes the token across the 200th character),
 "echo-cid" (a 200 whose "cid" is the token), "echo-location" (a 307 whose Location holds the token),
 ("trickle", seconds) (the reply one byte per `seconds`; `state.aborted` counts replies the client
-hung up on), ("big-error", n) (a 500 with an n-byte body; `state.sent` records what went out),
+hung up on), ("big-error", n) (a 500 with an n-byte body; `state.sent` records what went out; ("big-error", n,
+200): a 200 with that body),
 ("shape", payload) (a 200 with this JSON, e.g. {"ok": true, "value": {"cid": [1, 2]}}),
 ("raw", status, body) (this status and these body bytes; `{token}` in them is the token sent, escaped as in a
 JSON string),
@@ -215,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
             quoted = json.dumps(self._token(), ensure_ascii=False)[1:-1].encode()
             self._send(fault[1], fault[2].replace(b"{token}", quoted))
         elif kind == "big-error":
-            self._big_error(fault[1])
+            self._big_error(*fault[1:])
         elif kind == "trickle-headers":  # a 200 whose headers come a byte every fault[1] s, never ending
             self.state.hits.append(
                 Hit(self.command, self.path, 200, 0, self.headers.get("Authorization", ""))
@@ -253,10 +254,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _token(self) -> str:
         return self.headers.get("Authorization", "").removeprefix("Bearer ")
 
-    def _big_error(self, size: int):
-        """A 500 whose body is `size` bytes (sent in slices; stops when the client hangs up)."""
-        self.state.hits.append(Hit(self.command, self.path, 500, size, ""))
-        self.send_response(500)
+    def _big_error(self, size: int, status: int = 500):
+        """A reply (500 unless `status`) whose body is `size` bytes (sent in slices; stops when the client hangs
+        up)."""
+        self.state.hits.append(Hit(self.command, self.path, status, size, ""))
+        self.send_response(status)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(size))
         self.end_headers()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import unicodedata
 
 import pytest
 from nftgan.core.errors import Cancelled, PublishError
@@ -113,6 +114,19 @@ def test_an_error_body_is_read_only_up_to_a_cap(server, backend_for, ledger):
         time.sleep(0.05)
     (sent,) = server.state.sent
     assert sent < size // 10  # the client hung up after its cap; socket buffers hold the rest
+
+
+def test_a_success_reply_of_gigabytes_is_read_only_up_to_a_cap(server, backend_for, ledger):
+    """A 200 announcing 5 GB (and sending it) is cut at 8 MB and the connection closed: it costs no memory."""
+    size = 5_000_000_000
+    server.inject("/v3/files", ("big-error", size, 200))
+    with pytest.raises(PublishError, match=r"sent a reply larger than 8 MB"):
+        publish(_request(), backend_for("pinata", retry=RetryPolicy(attempts=1)), ledger)
+    deadline = time.monotonic() + 5
+    while not server.state.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (sent,) = server.state.sent
+    assert sent < 100_000_000 and ledger.rows()[0].state == FAILED
 
 
 NFT_SHAPES = [
@@ -363,3 +377,29 @@ def test_settings_never_show_the_token():
     settings = Settings("pinata", endpoint="https://uploads.pinata.cloud", token=TOKEN)
     assert TOKEN not in repr(settings) and TOKEN not in str(settings)
     assert TOKEN not in repr(make_backend(settings).__dict__)
+
+
+@pytest.mark.parametrize(
+    "kind,status,body",
+    [
+        ("nftstorage", 500, b"\x1b]0;pwned\x07\x1b[2J\x1b[31mrefused\r\nX-Injected: 1\x00\xc2\x9b"),
+        (
+            "pinata",
+            400,
+            b'{"error": {"message": "bad \\u001b[2J\\u001b]8;;https://evil.example\\u0007link"}}',
+        ),
+        ("nftstorage", 200, b'{"ok": false, "error": {"message": "over quota\\u001b[1A\\u001b[2K"}}'),
+    ],
+    ids=["500-text", "400-json", "200-ok-false"],
+)
+def test_control_characters_from_a_service_never_reach_a_message(
+    kind, status, body, server, backend_for, ledger
+):
+    """A service's error text went into the message whole: terminal escape sequences (clear the screen, set the
+    window title, a hidden hyperlink, move up and overwrite a line) were printed by `nftgan publish` to the
+    terminal, and written into the ledger and the log with a fake 'X-Injected' line."""
+    server.inject(UPLOAD[kind], *[("raw", status, body)] * 4)
+    with pytest.raises(PublishError) as err:
+        publish(_request(), backend_for(kind), ledger)
+    for text in (str(err.value), ledger.rows()[0].error):
+        assert not [c for c in text if unicodedata.category(c) == "Cc"], repr(text)

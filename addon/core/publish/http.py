@@ -10,7 +10,8 @@
 - The token goes only into the Authorization header (and no ~/.netrc login ever does): never into a log line, an exception
   message or a URL. Every text taken from a service (error bodies, messages in 200 replies,
   CIDs, a redirect's Location) has the token blanked BEFORE it is cut to length (`redact`), also where
-  it is quoted with escapes (as JSON, Python's repr or a URL quote it).
+  it is quoted with escapes (as JSON, Python's repr or a URL quote it), and its control characters
+  replaced (a terminal's escape sequences, line breaks faking a log line).
 - A reply's JSON nested more than MAX_DEPTH levels is refused (a deep one made Python's parser and repr
   raise RecursionError); a request that cannot be sent at all (a SOCKS proxy, an unreadable proxy URL)
   is a PublishError in words, never quoting the proxy's URL.
@@ -448,10 +449,12 @@ class HttpClient:
             time.sleep(min(0.1, left))
 
     def redact(self, text: object, limit: int = 200) -> str:
-        """A text taken from the service, with the token blanked (first) and then cut to `limit`."""
+        """A text taken from the service, with the token blanked (first), control characters replaced (a
+        terminal's escape sequences, line breaks that fake a line of a log) and then cut to `limit`."""
         text = str(text)
         for form in self._quoted:
             text = text.replace(form, "***")
+        text = text.translate(_CONTROLS)
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
     def fingerprint(self, ledger) -> str:
@@ -704,6 +707,11 @@ class _BadBody(Exception):
 
 class _Retry(Exception):
     """A reply whose status is worth another try: (what it said, the Retry-After wait or None)."""
+
+
+# C0 and C1 control characters (ESC starts a terminal's escape sequences, CSI U+009B is one alone): a space for
+# a line break or tab, U+FFFD for the rest
+_CONTROLS = {c: " " if c in (9, 10, 13) else "\ufffd" for c in (*range(32), *range(127, 160))}
 
 
 def _quoted_forms(token: str) -> tuple[str, ...]:
