@@ -73,10 +73,17 @@ def write_durably(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one. On any
     failure (Ctrl+C too, which goes on up) the temporary file is removed and a FileError says what happened
     (e.g. the disk is full). The temporary name is this process's own, so two processes writing one file
-    each write a whole one."""
+    each write a whole one, and it is made anew (a link planted at that name is replaced, not written through)."""
     tmp = f"{os.fspath(path)}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "wb") as fh:
+        # made anew, never opened through what is at that name: a link planted there (in a folder others can
+        # write to) had the bytes written into the file it points to; one left by a process of this id is removed
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with open(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

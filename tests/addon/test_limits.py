@@ -404,7 +404,13 @@ INTERRUPTED_WRITER = """
 import os, signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from nftgan.core.files import write_durably
-os.mkfifo(f"{sys.argv[1]}.{os.getpid()}.tmp")  # its temp file: a pipe the test reads from, then stops
+tmp, real_open = f"{sys.argv[1]}.{os.getpid()}.tmp", os.open
+def fifo_open(path, flags, mode=0o777):  # its temp file, as write_durably makes it: a pipe the test reads, then stops
+    if path == tmp:
+        os.mkfifo(tmp)
+        flags &= ~(os.O_CREAT | os.O_EXCL)
+    return real_open(path, flags, mode)
+os.open = fifo_open
 try:
     write_durably(sys.argv[1], b"x" * (16 << 20))
 except KeyboardInterrupt:

@@ -296,6 +296,28 @@ def test_an_offline_folder_that_is_a_file_says_so(tmp_path, ledger):
         assert f"{tmp_path / 'nft'} is a file, not a folder" in said, said
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX symbolic links")
+def test_an_offline_folder_never_writes_through_a_link_planted_in_it(tmp_path, ledger):
+    """An Offline folder others can write to (./nft-offline in a shared folder, made by someone else): each
+    file was written to `<name>.<process id>.tmp` opened as it was, so a link planted at that name (the CID is
+    the picture's, process ids run in order) had NFTGan's bytes written into the file it points to, e.g. the
+    user's ~/.bashrc overwritten with manifest.json. The link is replaced; the file it points to is left as it was."""
+    out, victims = tmp_path / "shared" / "nft-offline", tmp_path / "home"
+    out.mkdir(parents=True)
+    victims.mkdir()
+    prepared = prepare(_request())
+    names = [f"{item.dag.root}{os.path.splitext(item.filename)[1]}" for item in prepared.items.values()]
+    names += [f"{item.dag.root}.car" for item in prepared.items.values()] + ["manifest.json"]
+    for i, name in enumerate(names):
+        (victims / f"file{i}").write_text("the user's own")
+        os.symlink(victims / f"file{i}", out / f"{name}.{os.getpid()}.tmp")
+    row = publish(prepared, make_backend(Settings("offline", endpoint=str(out))), ledger)
+    assert row.state == STAGED
+    assert [(victims / f"file{i}").read_text() for i in range(len(names))] == ["the user's own"] * len(names)
+    assert json.loads((out / "manifest.json").read_text())["entries"][0]["token_uri"] == row.token_uri
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, ".manifest.lock"])  # no .tmp left
+
+
 def test_online_access_off_allows_only_offline(server):
     with pytest.raises(PublishError, match="online access is off"):
         make_backend(Settings("kubo", endpoint=server.url), online_allowed=False)
