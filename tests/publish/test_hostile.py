@@ -403,3 +403,25 @@ def test_control_characters_from_a_service_never_reach_a_message(
         publish(_request(), backend_for(kind), ledger)
     for text in (str(err.value), ledger.rows()[0].error):
         assert not [c for c in text if unicodedata.category(c) == "Cc"], repr(text)
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata"])
+def test_a_listed_name_is_shown_cut_blanked_and_without_control_characters(kind, server, backend_for, ledger):
+    """The gallery showed the names and dates a service lists as they came: a megabyte-long name in a Blender
+    label redrawn with the sidebar, terminal escapes, or the token a careless service put in a name."""
+    cid = "bafkreigs4kw7of33pkfp3w6bfuldjtzd5inhcaqpnijqqbykczaa7nup3y"
+    name, when = "\\u001b[2J{token} " + "N" * 1_000_000, "2026-12-08\\u001b]0;title\\u0007"
+    if kind == "nftstorage":
+        listed = (
+            f'{{"ok": true, "value": [{{"cid": "{cid}", "pin": {{"name": "{name}"}}, "created": "{when}"}}]}}'
+        )
+        server.inject("/", *[("raw", 200, listed.encode())] * 2)
+    else:
+        listed = f'{{"data": {{"files": [{{"cid": "{cid}", "name": "{name}", "created_at": "{when}"}}]}}}}'
+        server.inject("/v3/files/public", *[("raw", 200, listed.encode())] * 2)
+    remote = backend_for(kind).list()
+    entries, problem = gallery(ledger, backend_for(kind))
+    assert problem == "" and [e.detail for e in entries] == [cid]
+    for text in (remote[0].name, remote[0].created, entries[0].name):
+        assert len(text) <= 200 and "SECRET" not in text, text[:300]
+        assert not [c for c in text if unicodedata.category(c) == "Cc"], repr(text[:300])

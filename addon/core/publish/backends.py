@@ -199,6 +199,15 @@ class Backend(abc.ABC):
             )
         return value
 
+    def _shown(self, value: object) -> str:
+        """A listed name or date as the gallery shows it: text, with the token blanked, no control characters
+        and cut (a megabyte-long name was a Blender label redrawn with the sidebar)."""
+        return (
+            self.redact(value, 120)
+            if isinstance(value, str | int | float) and not isinstance(value, bool)
+            else ""
+        )
+
     def _size(self, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
             raise PublishError(
@@ -286,9 +295,9 @@ class NftStorage(Backend):
             out.append(
                 RemoteItem(
                     self._cid(entry, "cid"),
-                    name if isinstance(name, str) else "",
+                    self._shown(name),
                     self._size(entry.get("size", 0)),
-                    str(entry.get("created", "")),
+                    self._shown(entry.get("created", "")),
                 )
             )
         return out
@@ -324,9 +333,9 @@ class Pinata(Backend):
             out.append(
                 RemoteItem(
                     self._cid(entry, "cid"),
-                    name if isinstance(name, str) else "",
+                    self._shown(name),
                     self._size(entry.get("size") or 0),
-                    str(entry.get("created_at", "")),
+                    self._shown(entry.get("created_at", "")),
                 )
             )
         return out
