@@ -163,6 +163,20 @@ def test_a_token_too_short_to_blank_safely_is_refused_before_any_request(kind, s
 
 
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
+def test_a_token_too_long_for_any_service_is_refused_before_any_request(kind, server, backend_for):
+    """A file pasted as the token (1 MB): it was sent, and the service's "HTTP 431" error page was the message
+    ("refused the request (HTTP 431): <!DOCTYPE HTML> ..."), saying nothing of the token."""
+    with pytest.raises(PublishError) as err:
+        backend_for(kind, token="A" * 1_000_000)
+    assert (
+        f"{LABELS[kind]}: the API token in the NFTGan add-on preferences is 1000000 characters long"
+        in str(err.value)
+    )
+    assert "AAAAAAAA" not in str(err.value) and server.state.hits == []
+    assert backend_for(kind, token="J" * 8192).http is not None  # as long as a token may be
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
 @pytest.mark.parametrize(
     "inside,said",
     [

@@ -43,6 +43,7 @@ LABELS = {
     "kubo": "Local IPFS node (kubo)",
 }
 MIN_TOKEN = 8  # characters: a shorter "token" is a bad paste, and blanking it would blank bits of words
+MAX_TOKEN = 8192  # characters: a JWT is about 1000; servers refuse a header much longer (HTTP 431)
 TOKEN_ENV = "NFTGAN_TOKEN"  # a token from the environment: for the one backend chosen with it, never saved
 # Where the user sets a backend's token, as messages name it: Blender's preferences, or (nftgan publish) the
 # environment variable.
@@ -145,6 +146,11 @@ class Backend(abc.ABC):
             raise PublishError(
                 f"{self.label}: the API token in {settings.token_from} is only {len(token)} character(s) long; "
                 f"a real one is at least {MIN_TOKEN} (was most of it lost when pasting?). Set the whole token."
+            )
+        if len(token) > MAX_TOKEN:
+            raise PublishError(
+                f"{self.label}: the API token in {settings.token_from} is {len(token)} characters long; no "
+                f"service's token is longer than {MAX_TOKEN} (was a file or a page pasted?). Set the token alone."
             )
         bad = next((i for i, c in enumerate(token) if not _header_safe(c)), None)
         if bad is not None:  # the HTTP library's own refusal would quote the whole token
