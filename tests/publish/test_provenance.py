@@ -4,6 +4,7 @@ attributes in a fixed order, model provenance as structured records, the size fr
 from __future__ import annotations
 
 import hashlib
+import json
 
 from nftgan.core.contract import describe_model
 from nftgan.core.imageio import png_size
@@ -58,3 +59,21 @@ def test_model_records_round_trip_as_json(test_models):
     assert provenance.describe([record]) == f"stylize: {info.name}"
     for stored in ("", "colorize: Clip-art Colour, stylize: 3D Clay", "{}", "[1, {}]"):
         assert provenance.models_from_json(stored) == []  # not NFTGan's records: nothing claimed
+
+
+def test_provenance_from_another_persons_file_is_read_only_as_records():
+    """`nftgan_models` comes from the .blend, which may be someone else's: 100 kB of '[' raised RecursionError
+    out of Publish (only ValueError was expected), and a record whose name or version is a list or an object went
+    into the token's traits as Python's repr of it ("{'a': [...]}")."""
+    assert provenance.models_from_json("[" * 100_000) == []
+    good = {"kind": "stylize", "name": "Ink wash", "version": "0123456789ab", "strength": 0.5}
+    text = json.dumps(
+        [
+            good,
+            {"kind": "stylize", "name": {"a": [1, 2]}, "version": "0123456789ab"},
+            {"kind": ["colorize"], "name": "x"},
+            {"kind": "upscale", "name": "x", "version": [1]},
+            {"kind": "upscale", "name": "x" * 10_000},
+        ]
+    )
+    assert provenance.models_from_json(text) == [good]

@@ -37,14 +37,31 @@ def models_json(records: Sequence[dict]) -> str:
 
 
 def models_from_json(text: str) -> list[dict]:
-    """The records stored by `models_json`; [] for anything else (an image NFTGan did not make)."""
+    """The records stored by `models_json`; [] for anything else (an image NFTGan did not make). The text comes
+    from a .blend, which may be someone else's: a record is kept only in the shape `model_record` makes (texts
+    of a sensible length, a number for the strength), so nothing else reaches a token's traits."""
     try:
         records = json.loads(text) if text else []
-    except ValueError:
+    except (ValueError, RecursionError):  # (100 kB of '[': RecursionError)
         return []
     if not isinstance(records, list):
         return []
-    return [r for r in records if isinstance(r, dict) and r.get("kind") and r.get("name")]
+    return [r for r in records if _record(r)]
+
+
+def _record(r: object) -> bool:
+    def text(value: object, most: int) -> bool:
+        return isinstance(value, str) and 0 < len(value) <= most
+
+    strength = r.get("strength", 1.0) if isinstance(r, dict) else None
+    return (
+        isinstance(r, dict)
+        and text(r.get("kind"), 40)
+        and text(r.get("name"), 200)
+        and ("version" not in r or r["version"] == "" or text(r["version"], 64))
+        and isinstance(strength, int | float)
+        and not isinstance(strength, bool)
+    )
 
 
 def describe(records: Sequence[dict]) -> str:
