@@ -28,8 +28,8 @@ Faults of a careless or hostile service (each held by the client; see docs/publi
 hung up on), ("big-error", n) (a 500 with an n-byte body; `state.sent` records what went out; ("big-error", n,
 200): a 200 with that body),
 ("shape", payload) (a 200 with this JSON, e.g. {"ok": true, "value": {"cid": [1, 2]}}),
-("raw", status, body) (this status and these body bytes; `{token}` in them is the token sent, escaped as in a
-JSON string),
+("raw", status, body[, content type]) (this status and these body bytes; `{token}` in them is the token sent,
+escaped as in a JSON string),
 "pinned-anything" (GET /check says every CID is pinned, whether it arrived or not).
 """
 
@@ -214,7 +214,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, fault[1])
         elif kind == "raw":
             quoted = json.dumps(self._token(), ensure_ascii=False)[1:-1].encode()
-            self._send(fault[1], fault[2].replace(b"{token}", quoted))
+            self._send(
+                fault[1], fault[2].replace(b"{token}", quoted), ctype=(*fault[3:], "application/json")[0]
+            )
         elif kind == "big-error":
             self._big_error(*fault[1:])
         elif kind == "trickle-headers":  # a 200 whose headers come a byte every fault[1] s, never ending

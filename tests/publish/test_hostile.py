@@ -425,3 +425,33 @@ def test_a_listed_name_is_shown_cut_blanked_and_without_control_characters(kind,
     for text in (remote[0].name, remote[0].created, entries[0].name):
         assert len(text) <= 200 and "SECRET" not in text, text[:300]
         assert not [c for c in text if unicodedata.category(c) == "Cc"], repr(text[:300])
+
+
+PAGE = (
+    b"<!DOCTYPE html><html><head><title>Pinata | Sign in</title></head><body>"
+    + b"x" * 5000
+    + b"</body></html>"
+)
+
+
+@pytest.mark.parametrize("kind", ["nftstorage", "pinata", "kubo"])
+def test_a_web_page_in_place_of_the_apis_reply_is_said_at_once(kind, server, backend_for, ledger, sleeps):
+    """The endpoint set to a service's web site (https://app.pinata.cloud, a sign-in page, a captive portal's
+    page): its 200 HTML page was "unreadable reply body (5098 bytes)", retried with backoff until the tries ran
+    out, and never said what was wrong."""
+    server.inject(UPLOAD[kind], *[("raw", 200, PAGE, "text/html; charset=utf-8")] * 4)
+    with pytest.raises(
+        PublishError, match=r"answered with a web page \(text/html\), not its API's reply"
+    ) as err:
+        publish(_request(), backend_for(kind), ledger)
+    assert "endpoint" in str(err.value) and sleeps == []  # not retried
+    assert ledger.rows()[0].state == FAILED
+
+
+def test_a_garbled_reply_is_said_without_the_libraries_class_names(server, backend_for, ledger):
+    """A 200 whose body is not JSON (and not a web page): the message read "failed after 4 attempts: _BadBody:
+    unreadable reply body (9 bytes)", a private class name of NFTGan's."""
+    server.inject("/upload", *[("raw", 200, b"not json!", "application/json")] * 4)
+    with pytest.raises(PublishError) as err:
+        publish(_request(), backend_for("nftstorage"), ledger)
+    assert str(err.value).endswith("failed after 4 attempts: unreadable reply body (9 bytes)"), str(err.value)

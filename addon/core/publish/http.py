@@ -601,7 +601,7 @@ class HttpClient:
                         f"{self.service} sent a reply larger than {REPLY_BODY_CAP // 2**20} MB; "
                         "that is not a reply this service sends: check the endpoint"
                     )
-                return self._parse(data, expect)
+                return self._parse(data, expect, resp.headers.get("Content-Type", ""))
             if 300 <= status < 400:  # never follow: the body (and the token) went to the URL set
                 raise PublishError(
                     f"{self.service} redirected to {self.redact(resp.headers.get('Location', '?'))} "
@@ -644,7 +644,7 @@ class HttpClient:
         if self.progress is not None:
             self.progress(sent, total)
 
-    def _parse(self, data: bytes, expect: str) -> Any:
+    def _parse(self, data: bytes, expect: str, ctype: str = "") -> Any:
         text = data.decode("utf-8", "replace")
         if expect == "text":
             return text
@@ -654,6 +654,15 @@ class HttpClient:
             else:
                 parsed = json.loads(text)
         except ValueError:
+            media = ctype.partition(";")[0].strip().lower()
+            if media in (
+                "text/html",
+                "application/xhtml+xml",
+            ):  # a web site, not its API: no use trying again
+                raise PublishError(
+                    f"{self.service} answered with a web page ({media}), not its API's reply: check the endpoint "
+                    "(the service's API address, not its web site or a sign-in page)"
+                ) from None
             raise _BadBody(f"unreadable reply body ({len(text)} bytes)") from None
         except RecursionError:  # 100 kB of '[': Python's parser gives up (no handler expected that)
             deep = True
@@ -752,6 +761,10 @@ def _why(exc: Exception, url: str, connect_timeout: float = 0.0) -> str:
     # the deepest system or HTTP error (under urllib3 1.26, http.client's own TypeError lies beneath it)
     root = next((e for e in reversed(chain) if isinstance(e, OSError | http.client.HTTPException)), chain[-1])
     host = urllib.parse.urlsplit(url).netloc
+    if isinstance(
+        exc, _BadBody
+    ):  # its own words ("the reply was cut short ...", "unreadable reply body ...")
+        return str(exc)
     if isinstance(exc, requests.ConnectTimeout):  # no answer: a firewall, a wrong address, a full queue
         return (
             f"no connection to {host} (it did not answer within {connect_timeout:g} s): is the service running, "
