@@ -607,7 +607,8 @@ class HttpClient:
             if 300 <= status < 400:  # never follow: the body (and the token) went to the URL set
                 raise PublishError(
                     f"{self.service} redirected to {self.redact(resp.headers.get('Location', '?'))} "
-                    f"(HTTP {status}): set that address as the endpoint"
+                    f"(HTTP {status}); NFTGan follows no redirect, as your token would go along: if that address is "
+                    "your service's own (its documentation names it), set it as the endpoint"
                 )
             data, _ = _read_capped(resp, ERROR_BODY_CAP)
             said = self.redact(_error_text(data, resp.reason or ""))
