@@ -141,8 +141,20 @@ def lock(path: str | os.PathLike, wait: bool = True) -> int | None:
     (some network and FUSE file systems): the caller goes on unlocked.
     POSIX: flock. Windows: msvcrt.locking of one byte far past the end of the file (a Windows lock is
     mandatory: locking byte 0 would stop others reading what the holder writes there, as the training run's
-    process id); Windows ends it when the process ends."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+    process id); Windows ends it when the process ends. A link at `path` is refused (FileError): a link planted
+    in a folder others can write to would have the lock file made, or a run's process id written, where it
+    points."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise FileError(
+            errno.ELOOP,
+            f"{os.fspath(path)} is a link: NFTGan makes its lock file there itself, never through a link; "
+            "remove the link (someone with access to that folder may have put it there)",
+        ) from exc
     try:
         if os.name == "nt":
             _lock_windows(fd, wait)

@@ -335,6 +335,19 @@ def test_an_offline_folder_never_writes_through_a_link_planted_in_it(tmp_path, l
     assert sorted(p.name for p in out.iterdir()) == sorted([*names, ".manifest.lock"])  # no .tmp left
 
 
+def test_an_offline_folder_never_locks_through_a_link_planted_at_its_lock(tmp_path, ledger):
+    """The Offline folder's `.manifest.lock` was opened as it was (created if need be): a link planted at that
+    name made NFTGan create a file wherever it pointed. Now the publish is refused, saying why, and nothing is
+    made where the link points."""
+    out, victim = tmp_path / "shared" / "nft-offline", tmp_path / "home" / "made-by-nftgan"
+    out.mkdir(parents=True)
+    victim.parent.mkdir()
+    os.symlink(victim, out / ".manifest.lock")
+    with pytest.raises(PublishError, match=r"\.manifest\.lock is a link.*remove the link"):
+        publish(prepare(_request()), make_backend(Settings("offline", endpoint=str(out))), ledger)
+    assert not victim.exists()
+
+
 def test_online_access_off_allows_only_offline(server):
     with pytest.raises(PublishError, match="online access is off"):
         make_backend(Settings("kubo", endpoint=server.url), online_allowed=False)
