@@ -23,13 +23,24 @@ def ipfs_uri(cid: CID | str) -> str:
     return f"ipfs://{cid}"
 
 
+PAINTED_ON = {"trait_type": "Painted on", "value": "By the artist, after the models"}
+
+
 def nftgan_attributes(
-    *, models: list[dict] = (), sketch_cid: str = "", width: int = 0, height: int = 0, software: str = ""
+    *,
+    models: list[dict] = (),
+    sketch_cid: str = "",
+    painted: bool = False,
+    width: int = 0,
+    height: int = 0,
+    software: str = "",
 ) -> list[dict]:
     """The attributes NFTGan records: each model used (kind, name, version, its stage's strength when below 1),
-    the source sketch's CID, the image size and the software version. A stage run again (a result restyled:
-    its source's models, then its own) is numbered from its second run on ("Stylize 2 style"): each trait
-    names one thing, as marketplaces list traits by name."""
+    the source sketch's CID, whether the picture was painted on after the models made it (`PAINTED_ON`: a
+    result the artist touched up; one cleared and redrawn as a line sketch is published as a sketch, with no
+    models), the image size and the software version. A stage run again (a result restyled: its source's
+    models, then its own) is numbered from its second run on ("Stylize 2 style"): each trait names one thing,
+    as marketplaces list traits by name."""
     attrs: list[dict] = []
     runs: dict[str, int] = {}
     for model in models:
@@ -46,6 +57,8 @@ def nftgan_attributes(
             )
     if sketch_cid:
         attrs.append({"trait_type": "Source sketch", "value": ipfs_uri(sketch_cid)})
+    if painted and models:
+        attrs.append(dict(PAINTED_ON))
     if width and height:
         attrs.append({"trait_type": "Width", "value": int(width), "display_type": "number"})
         attrs.append({"trait_type": "Height", "value": int(height), "display_type": "number"})

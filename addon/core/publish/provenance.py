@@ -12,10 +12,14 @@ JSON (`models_json` / `models_from_json`) from the moment the models made it.
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from collections.abc import Sequence
 
+import numpy as np
+
 from ..contract import ModelInfo
-from ..imageio import png_size
+from ..imageio import fits, png_size
 from ..styles import model_hash
 from . import metadata as md
 from .service import Request
@@ -69,6 +73,54 @@ def describe(records: Sequence[dict]) -> str:
     return ", ".join(f"{r['kind']}: {r['name']}" for r in records)
 
 
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> channels (8-bit grey, RGB, grey + alpha, RGBA)
+
+
+def png_levels(data: bytes) -> np.ndarray | None:
+    """The 8-bit levels (H, W, C) uint8, top-down, of a PNG whose rows are filtered None, Sub or Up (NFTGan's own
+    encoder writes Up: every result's PNG and the PNG a saved .blend packs of a result painted on), 8-bit,
+    not interlaced, grey or RGB with or without alpha; None for any other file (a JPEG, another encoder's
+    Average or Paeth rows, 16-bit, a palette, a size over NFTGan's limits), which needs a full decoder (pillow, which Blender lacks).
+    Pure numpy and zlib, for the worker: 15-26 ms at 1024^2, 170-300 ms at 4096^2."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    pos, header, idat = 8, None, []
+    while pos + 8 <= len(data):
+        length, tag = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if tag == b"IHDR" and len(body) == 13:
+            header = struct.unpack(">IIBBBBB", body)
+        elif tag == b"IDAT":
+            idat.append(body)
+        elif tag == b"IEND":
+            break
+        pos += 12 + length
+    if header is None or not idat:
+        return None
+    w, h, depth, colour, _, _, interlace = header
+    c = _PNG_CHANNELS.get(colour)
+    if depth != 8 or c is None or interlace or not w or not h or not fits(h, w):
+        return None
+    try:
+        raw = zlib.decompressobj().decompress(b"".join(idat), h * (1 + w * c) + 1)
+    except zlib.error:
+        return None
+    if len(raw) != h * (1 + w * c):
+        return None
+    rows = np.frombuffer(raw, np.uint8).reshape(h, 1 + w * c)
+    filters = rows[:, 0]
+    if int(filters.max()) > 2:
+        return None
+    out = rows[:, 1:].reshape(h, w, c).copy()
+    for y in np.flatnonzero(filters).tolist():  # in order: an Up row adds the row above as decoded
+        if filters[y] == 2:
+            if y:
+                out[y] += out[y - 1]  # (uint8: modulo 256)
+        else:  # Sub: each byte plus the one a pixel to its left
+            np.cumsum(out[y], axis=0, dtype=np.uint8, out=out[y])
+    return out
+
+
 def nftgan_request(
     image: bytes,
     *,
@@ -77,6 +129,7 @@ def nftgan_request(
     size: tuple[int, int] | None = None,
     models: Sequence[dict] = (),
     sketch_cid: str = "",
+    painted: bool = False,
     traits: Sequence[dict] = (),
     attributes: Sequence[dict] = (),
     description: str = "",
@@ -85,11 +138,13 @@ def nftgan_request(
     animation: bytes | None = None,
 ) -> Request:
     """The publish request for a piece made with NFTGan. `size` defaults to the PNG header's (none for
-    other formats); `traits` are the item's own attributes (first), `attributes` the user's (last)."""
+    other formats); `traits` are the item's own attributes (first), `attributes` the user's (last); `painted`:
+    the picture was painted on after `models` made it (said so: `metadata.PAINTED_ON`)."""
     width, height = size or png_size(image) or (0, 0)
     made = md.nftgan_attributes(
         models=models,
         sketch_cid=sketch_cid,
+        painted=painted,
         width=width,
         height=height,
         software=md.software_version(),
