@@ -237,6 +237,8 @@ def test_publish_reads_the_result_at_once_and_its_sketch_in_a_later_step(nftgan,
     ones = np.ones(32 * 32 * 4, np.float32)
     image[images.SKETCH_TAG] = f"{images.pixels_digest(ones, 32):x}"  # made from the sketch as it is
     packed = bytes(image.packed_file.data)
+    made = np.empty(32 * 32 * 4, np.float32)
+    image.pixels.foreach_get(made)
     bpy.context.scene.nftgan_publish.token_name = "Split"
     publish.start(bpy.context, image.name)
     assert runtime.pending_steps() == 1 and not runtime.worker.busy()  # the sketch is not read yet
@@ -249,8 +251,10 @@ def test_publish_reads_the_result_at_once_and_its_sketch_in_a_later_step(nftgan,
     meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
     assert "Source sketch" not in {a["trait_type"] for a in meta["attributes"]}
     assert "'Sketch' has changed since 'Split stylized' was made" in runtime.last_report[1]
-    # not drawn on between the steps: the sketch's CID
+    # not drawn on between the steps: the sketch's CID (the result as NFTGan made it again: wiped clear, it is a
+    # blank drawing, published as a sketch with no models and no source sketch)
     sketch.pixels.foreach_set(ones)
+    image.pixels.foreach_set(made)
     bpy.context.scene.nftgan_publish.token_name = "Split again"
     publish.start(bpy.context, image.name)
     image.pixels.foreach_set(np.zeros(32 * 32 * 4, np.float32))
@@ -1065,3 +1069,78 @@ def test_a_gateway_address_with_a_key_in_it_is_refused(nftgan, prefs, server):
         assert row.gateway_url == f"https://gw.example/ipfs/{row.image_cid}"
     finally:
         prefs.publish_gateway = ""
+
+
+def _stylized_house_published(nftgan, out):
+    """The house drawn on a new canvas and stylized with the test models; a function publishing an image of it
+    with the Offline backend into `out`: (its traits, the report)."""
+    from .conftest import HOUSE, paint
+
+    bpy.ops.mesh.primitive_plane_add()
+    assert bpy.ops.nftgan.new_canvas(size="256") == {"FINISHED"}
+    paint(bpy.context.scene.nftgan.sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    assert [j.state for j in _finish(nftgan) if j.label.startswith("Stylize")] == ["done"]
+
+    def published(name, token):
+        bpy.context.scene.nftgan_publish.token_name = token
+        assert bpy.ops.nftgan.publish(image=name) == {"FINISHED"}
+        row = _publish_row(nftgan)
+        meta = json.loads((out / f"{row.metadata_cid}.json").read_text())
+        return {a["trait_type"]: a["value"] for a in meta["attributes"]}, nftgan["runtime"].last_report[1]
+
+    return published
+
+
+MADE = ("Colorize style", "Colorize model version", "Stylize style", "Stylize model version", "Source sketch")
+
+
+def test_a_result_redrawn_as_a_line_drawing_is_published_as_a_sketch(nftgan, prefs, tmp_path):
+    """A result the artist cleared and redrew as a line sketch (Stylize colorizes it as a sketch) was published
+    naming the models that made the picture it replaced ("Colorize style", "Stylize style"...) and the sketch
+    that picture was made of ("Source sketch"), though its pixels are the artist's own drawing. It is published
+    as a sketch: no models, no source sketch, and the report says why; also from the PNG a saved .blend packed of
+    it (its bytes decoded on the worker)."""
+    from .conftest import paint
+
+    published = _stylized_house_published(nftgan, tmp_path / "offline")
+    traits, said = published("Sketch stylized", "As made")
+    assert set(MADE) <= set(traits) and "line drawing" not in said, traits
+    mine = bpy.data.images["Sketch stylized"]
+    paint(mine, [[(0.5, 0.1), (0.5, 0.45)], [(0.25, 0.45), (0.5, 0.9), (0.75, 0.45), (0.25, 0.45)]])  # a tree
+    traits, said = published("Sketch stylized", "Redrawn")
+    assert not set(traits) & {*MADE, "Painted on"}, traits
+    assert traits["Width"] == 256 and traits["Software"].startswith("NFTGan")
+    assert "'Sketch stylized' is a line drawing now (redrawn since NFTGan made it)" in said, said
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "redrawn.blend"))
+    mine = bpy.data.images["Sketch stylized"]
+    assert not mine.is_dirty and mine.packed_file is not None  # (Publish takes its packed PNG as it is)
+    traits, said = published("Sketch stylized", "Redrawn, saved")
+    assert not set(traits) & {*MADE, "Painted on"}, traits
+    assert "'Sketch stylized' is a line drawing now" in said, said
+
+
+def test_a_result_painted_on_after_its_models_says_so(nftgan, prefs, tmp_path):
+    """A result touched up after Stylize (a dab of colour on the picture in colour) was published with its models
+    and sketch and nothing saying that its pixels are no longer only theirs. It still names them, and says it was
+    painted on after them ("Painted on"), also once the .blend is saved (it packs the paint); one as NFTGan made it
+    does not."""
+    from .conftest import pixels_of
+
+    published = _stylized_house_published(nftgan, tmp_path / "offline")
+    traits, said = published("Sketch colorized", "As made")
+    assert "Painted on" not in traits and "Colorize style" in traits, traits
+    colorized = bpy.data.images["Sketch colorized"]
+    touched = pixels_of(colorized).copy()
+    touched[:40, :40, :3] = [0.9, 0.1, 0.1]
+    colorized.pixels.foreach_set(nftgan["imageio"].srgb_to_linear(touched).ravel())
+    traits, said = published("Sketch colorized", "Touched up")
+    assert {"Colorize style", "Colorize model version", "Source sketch"} <= set(traits), traits
+    assert traits["Painted on"] == "By the artist, after the models", traits
+    assert "line drawing" not in said
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "touched.blend"))
+    assert not bpy.data.images["Sketch colorized"].is_dirty
+    traits, said = published("Sketch colorized", "Touched up, saved")
+    assert "Colorize style" in traits and traits["Painted on"] == "By the artist, after the models", traits
+    traits, said = published("Sketch stylized", "Not touched, saved")
+    assert "Stylize style" in traits and "Painted on" not in traits, traits
