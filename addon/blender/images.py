@@ -222,22 +222,32 @@ _seen: dict[int, str] = {}
 
 def follow_sketches(sketch_uid: int | None = None) -> None:
     """Main thread, each runtime tick (Blender's timer, 5 a second; tests call it): the results of a sketch
-    renamed since ("Sketch" -> "House") follow it. They record its new name (SOURCE_TAG), and those NFTGan named
-    after it ("Sketch colorized", "Sketch stylized.001") take the new name ("House colorized") where it is free,
-    soon after the rename, not at its next Stylize: the same images, so a material showing one follows. A result
-    the artist renamed or painted on stays as it is (theirs), and so do the results of a sketch that is itself
-    an NFTGan result (a restyle's, named after its sketch: its next Stylize names them, `_of_renamed_sketch`).
-    `sketch_uid`: only when that sketch was renamed (a result's write, before its name is looked up: one name
-    look-up). Nothing renamed: one pass over the images' session_uids (16 µs for 100 images, 25 of them
-    sketches; bpy 5.3.0); a rename: a second pass, and the pixels of those of its results Blender marks changed
-    read (`keeps_paint`: 3-4 ms per 1024^2 result, 18 ms per 2048^2, once per rename)."""
+    renamed since ("Sketch" -> "House") follow it. They record its new name (SOURCE_TAG) at once, and those
+    NFTGan named after it ("Sketch colorized", "Sketch stylized.001") take the new name ("House colorized") where
+    it is free, soon after the rename, not at its next Stylize: the same images, so a material showing one
+    follows. A result the artist renamed or painted on stays as it is (theirs), and so do the results of a sketch
+    that is itself an NFTGan result (a restyle's, named after its sketch: its next Stylize names them,
+    `_of_renamed_sketch`). The renames are main-thread steps of their own (`_rename_steps`, queued with
+    `runtime.later`: after a write already queued, before one queued later; a save finishes them first), as the
+    look at a result's pixels that tells paint takes one of Blender's whole-image reads and a digest.
+    `sketch_uid`: only when that sketch was renamed (one name look-up). Nothing renamed: one pass over the images'
+    session_uids (16 µs for 100 images, 25 of them sketches; bpy 5.3.0); a rename: a second pass here, the rest
+    in later ticks."""
+    for uid, old in _renamed(sketch_uid):
+        runtime.later(_rename_steps(uid, old))
+
+
+def _renamed(sketch_uid: int | None = None) -> list[tuple[int, str]]:
+    """The sketches renamed since the last look, as (session_uid, the name their results last followed), whose
+    results NFTGan renames after them (not a sketch that is itself a result). The new name is recorded now
+    (`_seen`, each result's SOURCE_TAG): what a save writes; the results' renames are `_rename_steps`."""
     if not _seen:
-        return
+        return []
     images = bpy.data.images
     if sketch_uid is not None:
         name = _seen.get(sketch_uid)
         if name is None or getattr(images.get(name), "session_uid", None) == sketch_uid:
-            return
+            return []
     moved, found = {}, set()
     for image in images:
         uid = image.session_uid
@@ -248,11 +258,12 @@ def follow_sketches(sketch_uid: int | None = None) -> None:
     for uid in set(_seen).difference(found):
         del _seen[uid]  # (deleted: an Undo that brings it back follows it again, `_adopt`)
     if not moved:
-        return
+        return []
     results = {uid: [] for uid in moved}
     for image in images:
         if _sketch_of.get(image.session_uid) in moved and image.library is None and image.get(RESULT_TAG):
             results[_sketch_of[image.session_uid]].append(image)
+    renamed = []
     for uid, sketch in moved.items():
         old = _seen[uid]
         _seen[uid] = sketch.name
@@ -260,31 +271,89 @@ def follow_sketches(sketch_uid: int | None = None) -> None:
             if image.get(SOURCE_TAG) != sketch.name:
                 image[SOURCE_TAG] = sketch.name
         if not sketch.get(RESULT_TAG):
-            _rename_results(results[uid], old, sketch.name)
+            renamed.append((uid, old))
+    return renamed
 
 
-def _rename_results(results: list, old: str, new: str) -> None:
-    """The results of a sketch renamed from `old` to `new` as NFTGan named them after it (a numbered one too),
-    not renamed by the artist (NAMED_TAG) nor painted on: each stage's takes its name after `new`, where no
-    image has it."""
-    images = bpy.data.images
+def _rename_steps(sketch_uid: int, old: str, scratch: np.ndarray | None = None):
+    """Pieces (`runtime.later`): the results of the sketch `sketch_uid`, renamed from `old`, as NFTGan named them
+    after it (a numbered one too), not renamed by the artist (NAMED_TAG) nor painted on (`keeps_paint`): each
+    stage's takes its name after the sketch's name now, where no image has it. Images are found again by
+    session_uid in each piece (the artist may rename, paint, delete or Undo between two ticks), and each rename's
+    conditions are checked in the piece that makes it. The pixels `keeps_paint` reads (a result Blender marks
+    changed, as after NFTGan's own write) are read in a piece of their own (one foreach_get: 5 ms at 2048^2, 19
+    at 4096^2, into a buffer whose pages are touched in pieces first) and digested in ~4 MB pieces; a stroke
+    painted in the few ticks between that look and the rename is renamed with the result (its paint kept)."""
+    buf = None
     for stage, suffix in pipeline.RESULT_SUFFIX.items():
-        was, name = result_name(old, suffix), result_name(new, suffix)
-        if images.get(name) is not None:
-            continue
+        was = result_name(old, suffix)
         mine = [
-            im
-            for im in results
-            if im.get(RESULT_TAG) == stage
-            and im.name == im.get(NAMED_TAG)
-            and (im.name == was or (im.name.startswith(was + ".") and im.name[len(was) + 1 :].isdigit()))
+            (im.name != was, im.name, im.session_uid)  # (its own name first)
+            for im in bpy.data.images
+            if _sketch_of.get(im.session_uid) == sketch_uid and _named_as(im, stage, was)
         ]
-        for image in sorted(mine, key=lambda im: im.name != was):  # (its own name first)
-            if not keeps_paint(image):
-                image.name = image[NAMED_TAG] = name
-                # (where Image > Unpack writes it)
-                image.filepath_raw = f"//{bpy.path.clean_name(image.name)}.png"
+        for *_, uid in sorted(mine):
+            sketch, image = _image(sketch_uid), _image(uid)
+            if sketch is None or sketch.get(RESULT_TAG):
+                return
+            if bpy.data.images.get(result_name(sketch.name, suffix)) is not None:
+                break  # (taken: the results keep their names)
+            if image is None or not _named_as(image, stage, was):
+                continue
+            looked = {}
+            if not image.get(PAINTED_TAG) and (
+                image.is_dirty or (image.packed_file is not None and repacked(image))
+            ):
+                w, h = image.size
+                n = w * h * image.channels
+                if scratch is not None and scratch.size >= n:
+                    buf = scratch
+                elif buf is None or buf is scratch or buf.size < n:
+                    yield runtime.TICK  # (a smaller buffer before it freed in a piece of its own)
+                    buf = None
+                    buf = np.empty(n, np.float32)
+                    # (its pages touched in pieces of 4 MB, not all at once by foreach_get)
+                    for at in range(0, n, 1 << 20):
+                        buf[at : at + (1 << 20) : 1024] = 0
+                        yield
+                yield runtime.TICK
+                image = _image(uid)
+                if image is None or image.size[0] * image.size[1] * image.channels != n:
+                    continue
+                image.pixels.foreach_get(buf[:n])
+                mark = written(image)
+                yield runtime.TICK
+                looked[uid] = (yield from imageio.pixels_digest_steps(buf[:n], h)) != mark
+            sketch, image = _image(sketch_uid), _image(uid)
+            if sketch is None or sketch.get(RESULT_TAG):
+                return
+            name = result_name(sketch.name, suffix)
+            if bpy.data.images.get(name) is not None:
                 break
+            if image is None or not _named_as(image, stage, was) or keeps_paint(image, scratch, looked):
+                continue
+            image.name = image[NAMED_TAG] = name
+            # (where Image > Unpack writes it)
+            image.filepath_raw = f"//{bpy.path.clean_name(image.name)}.png"
+            break
+    if buf is not None and buf is not scratch:
+        yield runtime.TICK  # (its pages freed in a piece of its own: the generator's end)
+
+
+def _named_as(image, stage: str, was: str) -> bool:
+    """Whether `image` is a result of `stage` still named as NFTGan named it, `was` or a numbered `was`."""
+    name = image.name
+    return (
+        image.get(RESULT_TAG) == stage
+        and image.library is None
+        and name == image.get(NAMED_TAG)
+        and (name == was or (name.startswith(was + ".") and name[len(was) + 1 :].isdigit()))
+    )
+
+
+def _image(uid: int):
+    """The image of this session_uid now, or None (deleted)."""
+    return next((im for im in bpy.data.images if im.session_uid == uid), None)
 
 
 def sketch_of(image):
@@ -451,7 +520,8 @@ def write_steps(
     flat, (h, w), png, marks = payload
     if source_uid is not None:
         # (renamed since the last tick: its results are "House ..." now, before `name` is looked up)
-        follow_sketches(source_uid)
+        for uid, old in _renamed(source_uid):
+            yield from _rename_steps(uid, old, scratch)
     yield from _look_first(name, stage, source, source_uid, scratch)
     old, painted = bpy.data.images.get(name), []
     if old is None:  # (the sketch renamed since its last Stylize: a result not named after it yet)
@@ -602,20 +672,29 @@ def _numbered_result(name: str, stage: str, source: str, source_uid, painted: li
     return None
 
 
-def keeps_paint(image, scratch: np.ndarray | None = None) -> bool:
+def keeps_paint(image, scratch: np.ndarray | None = None, looked: dict[int, bool] | None = None) -> bool:
     """Whether a result is the user's painted image from now on, never to be written into: marked so (saved
     or kept with paint on it), or unpacked by the user to a file of its own and saved there since (`saved_over`),
     or its pixels are not what NFTGan wrote (`painted_pixels`, read into `scratch` when given); and then marked.
     The pixels are looked at when Blender marks the image changed (painted on, or after NFTGan's own write) and
     when its packed file is not the PNG NFTGan packed (`repacked`: Image > Save of a packed image packs its
     pixels again, paint or not, and unmarks it). Free for a result as NFTGan packed it and not marked changed
-    (as loaded from a .blend)."""
+    (as loaded from a .blend). `looked`: session_uid -> whether the pixels differ, as read in pieces before
+    (`_rename_steps`; default `_looked`, `_look_first`'s): taken instead of reading them again."""
     if image.get(PAINTED_TAG):
         return True
+    looked = _looked if looked is None else looked
     if image.packed_file is None:  # unpacked by the user to a file of its own
-        changed = saved_over(image) or (image.is_dirty and painted_pixels(image, scratch) is not None)
-    elif image.session_uid in _looked:  # (read by `_look_first` for this write)
-        changed = _looked[image.session_uid]
+        changed = saved_over(image) or (
+            image.is_dirty
+            and (
+                looked[image.session_uid]
+                if image.session_uid in looked
+                else painted_pixels(image, scratch) is not None
+            )
+        )
+    elif image.session_uid in looked:  # (read by `_look_first` for this write, or `_rename_steps`)
+        changed = looked[image.session_uid]
     else:
         changed = (image.is_dirty or repacked(image)) and painted_pixels(image, scratch) is not None
     if changed:

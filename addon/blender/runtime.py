@@ -6,8 +6,8 @@
   timer calls it (and then each function features added with `on_tick`); tests call it directly (timers
   never fire in the bpy module).
 - `later()`: main-thread work in steps, one task after another: a function, or a generator whose pieces a
-  timer tick runs up to `STEP_BUDGET` (a big result's write: `images.write_steps`), ticks `STEP_INTERVAL`
-  apart while any is queued.
+  timer tick runs up to `STEP_BUDGET` (a big result's write: `images.write_steps`; a renamed sketch's
+  results renamed after it: `images._rename_steps`), ticks `STEP_INTERVAL` apart while any is queued.
 - A new file loaded mid-job cancels its file-bound work and drops results meant for the old file.
 - `report()`: a message in the status bar and the panel, `redraw()`: the add-on's areas.
 """

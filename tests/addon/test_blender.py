@@ -2501,16 +2501,16 @@ def test_a_renamed_sketchs_results_take_its_new_name_soon_after(blender, scene):
     bpy.ops.ed.undo_push(message="applied")
     house.name = "House"
     bpy.ops.ed.undo_push(message="renamed")
-    images.follow_sketches()
+    _ticks_until_idle(blender)
     assert (shown.name, colorized.name) == ("House stylized", "House colorized")
     assert shown.filepath_raw == "//House_stylized.png" and shown["nftgan_source"] == "House"
     assert plane.active_material.node_tree.nodes["NFTGan Result"].image == shown
-    images.follow_sketches()  # (nothing renamed since: nothing changes)
+    _ticks_until_idle(blender)  # (nothing renamed since: nothing changes)
     assert shown.name == "House stylized"
 
     assert bpy.ops.ed.undo() == {"FINISHED"}  # the sketch is "Sketch" again
     assert bpy.data.images.get("Sketch") is not None
-    images.follow_sketches()
+    _ticks_until_idle(blender)
     names = {im.name for im in bpy.data.images if im.get(images.RESULT_TAG)}
     assert names == {"Sketch colorized", "Sketch stylized"}, names
     assert bpy.data.images["Sketch stylized"]["nftgan_source"] == "Sketch"
@@ -2519,11 +2519,79 @@ def test_a_renamed_sketchs_results_take_its_new_name_soon_after(blender, scene):
     painted = _paint_on(blender, bpy.data.images["Sketch colorized"])
     bpy.data.images["Sketch stylized"].name = "Keeper"
     sketch.name = "Tree"
-    images.follow_sketches()
+    _ticks_until_idle(blender)
     names = {im.name for im in bpy.data.images if im.get(images.RESULT_TAG)}
     assert names == {"Sketch colorized", "Keeper"}, names
     np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch colorized"]), painted, atol=1e-5)
     assert bpy.data.images["Keeper"]["nftgan_source"] == "Tree"
+
+
+def _ticks_until_idle(blender) -> list[float]:
+    """Blender's timer ticks (`runtime._timer`, which the bpy module never fires: called here as Blender would)
+    until no main-thread step is queued: the main thread's CPU time of each (ms, `thread_time`)."""
+    import time
+
+    ticks = []
+    while True:
+        t0 = time.thread_time()
+        blender.runtime._timer()
+        ticks.append(1e3 * (time.thread_time() - t0))
+        if not blender.runtime.pending_steps():
+            return ticks
+
+
+def test_a_renamed_sketchs_large_results_are_looked_at_in_short_ticks(blender, scene, tmp_path):
+    """The sketch of two 2048^2 results renamed: the tick that noticed it read and digested both results' pixels
+    (to leave one painted on alone), 36 ms of Blender's main thread in one tick (bpy 5.3.0). The look is made in
+    pieces over later ticks: no tick takes 30 ms. The rename is as before: the results take the new name, one
+    painted on keeps its own; a rename during a write of the same result loses neither (the result holds the new
+    picture under the new name); a save mid-rename finishes it first, and the file holds the new names."""
+    bpy, images = blender.bpy, blender.images
+    sketch = new_canvas(blender, "2048")
+    paint(sketch, HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    finish(blender)
+    colorized, stylized = bpy.data.images["Sketch colorized"], bpy.data.images["Sketch stylized"]
+    assert tuple(stylized.size) == (2048, 2048) and colorized.is_dirty and stylized.is_dirty
+
+    sketch.name = "House"
+    ticks = _ticks_until_idle(blender)
+    assert (colorized.name, stylized.name) == ("House colorized", "House stylized")
+    assert stylized["nftgan_named"] == "House stylized" and stylized.filepath_raw == "//House_stylized.png"
+    assert max(ticks) < 30, ticks
+
+    painted = _paint_on(blender, stylized)
+    sketch.name = "Tree"
+    ticks = _ticks_until_idle(blender)
+    assert (colorized.name, stylized.name) == ("Tree colorized", "House stylized")
+    np.testing.assert_allclose(pixels_of(stylized)[::7, ::7], painted[::7, ::7], atol=1e-5)
+    assert stylized["nftgan_source"] == "Tree" and max(ticks) < 30, ticks
+
+    # renamed while a write of its results is half done: the result holds the new picture, under the new name
+    before = pixels_of(colorized)[::7, ::7].copy()
+    paint(sketch, TREE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    assert blender.runtime.worker.wait_idle(300)
+    for _ in range(4):
+        blender.runtime._timer()
+    assert blender.runtime.pending_steps()  # (mid-write)
+    sketch.name = "Barn"
+    _ticks_until_idle(blender)
+    results = sorted(im.name for im in bpy.data.images if im.get(images.RESULT_TAG))
+    assert results == ["Barn colorized", "Barn stylized", "House stylized"], results
+    assert colorized.name == "Barn colorized" and np.abs(pixels_of(colorized)[::7, ::7] - before).max() > 0.1
+
+    # a save mid-rename: the rename is finished first
+    sketch.name = "Shed"
+    for _ in range(2):
+        blender.runtime._timer()
+    assert blender.runtime.pending_steps()  # (mid-rename)
+    path = str(tmp_path / "renamed.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    results = sorted(im.name for im in bpy.data.images if im.get(images.RESULT_TAG))
+    assert results == ["House stylized", "Shed colorized", "Shed stylized"], results
+    assert bpy.data.images["Shed stylized"]["nftgan_source"] == "Shed"
 
 
 def test_publish_names_a_results_own_sketch_by_its_link_not_by_its_name(blender, scene, tmp_path):
