@@ -2545,7 +2545,8 @@ def test_a_renamed_sketchs_large_results_are_looked_at_in_short_ticks(blender, s
     (to leave one painted on alone), 36 ms of Blender's main thread in one tick (bpy 5.3.0). The look is made in
     pieces over later ticks: no tick takes 30 ms. The rename is as before: the results take the new name, one
     painted on keeps its own; a rename during a write of the same result loses neither (the result holds the new
-    picture under the new name); a save mid-rename finishes it first, and the file holds the new names."""
+    picture under the new name); a rename undone before its results are renamed leaves their names; a save
+    mid-rename finishes it first, and the file holds the new names."""
     bpy, images = blender.bpy, blender.images
     sketch = new_canvas(blender, "2048")
     paint(sketch, HOUSE)
@@ -2581,7 +2582,20 @@ def test_a_renamed_sketchs_large_results_are_looked_at_in_short_ticks(blender, s
     assert results == ["Barn colorized", "Barn stylized", "House stylized"], results
     assert colorized.name == "Barn colorized" and np.abs(pixels_of(colorized)[::7, ::7] - before).max() > 0.1
 
+    # the rename undone before its results are renamed: they keep the names they had
+    bpy.ops.ed.undo_push(message="before")
+    sketch.name = "Hut"
+    bpy.ops.ed.undo_push(message="renamed")
+    for _ in range(2):
+        blender.runtime._timer()
+    assert blender.runtime.pending_steps()  # (mid-rename)
+    assert bpy.ops.ed.undo() == {"FINISHED"}
+    _ticks_until_idle(blender)
+    results = sorted(im.name for im in bpy.data.images if im.get(images.RESULT_TAG))
+    assert results == ["Barn colorized", "Barn stylized", "House stylized"], results
+
     # a save mid-rename: the rename is finished first
+    sketch = bpy.data.images["Barn"]
     sketch.name = "Shed"
     for _ in range(2):
         blender.runtime._timer()
