@@ -3,6 +3,7 @@ with SIGKILL leaves a row the next run finishes (once), and the same publish run
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -323,20 +324,17 @@ with ledger.owning():  # killed here: before any pending row names it (a token's
 """
 
 
-def test_owner_files_of_processes_killed_before_their_first_row_are_swept_by_the_next_publish(
-    server, tmp_path
-):
-    """A process killed while it owned nothing yet (during the token's slow fingerprint; Blender crashing in
-    its start-up resume) left its empty owner file for ever; they piled up. The next publish removes this
-    computer's files whose lock is free, and leaves a living process's, and another computer's, alone."""
+@contextlib.contextmanager
+def _one_killed_one_living(db, script: str):
+    """Two processes running `script` on the ledger `db`, both owning: one killed (kill -9), the other, living,
+    given to the block and killed after it."""
     import sys
 
     from .conftest import ROOT
 
-    db = tmp_path / "ledger.sqlite"
     Ledger(db)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = [sys.executable, "-c", _STARTING, str(db)]
+    start = [sys.executable, "-c", script, str(db)]
     killed, living = (
         subprocess.Popen(start, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) for _ in "ab"
     )
@@ -344,6 +342,21 @@ def test_owner_files_of_processes_killed_before_their_first_row_are_swept_by_the
         assert killed.stdout.readline() == "owning\n" and living.stdout.readline() == "owning\n"
         killed.send_signal(signal.SIGKILL)
         killed.wait(10)
+        yield living
+    finally:
+        for process in (killed, living):
+            process.kill()
+            process.wait(10)
+
+
+def test_owner_files_of_processes_killed_before_their_first_row_are_swept_by_the_next_publish(
+    server, tmp_path
+):
+    """A process killed while it owned nothing yet (during the token's slow fingerprint; Blender crashing in
+    its start-up resume) left its empty owner file for ever; they piled up. The next publish removes this
+    computer's files whose lock is free, and leaves a living process's, and another computer's, alone."""
+    db = tmp_path / "ledger.sqlite"
+    with _one_killed_one_living(db, _STARTING) as living:
         owners = tmp_path / "owners"
         left = sorted(os.listdir(owners))
         assert len(left) == 2 and all(name.endswith(".lock") for name in left)
@@ -357,9 +370,6 @@ def test_owner_files_of_processes_killed_before_their_first_row_are_swept_by_the
         mine = [n for n in os.listdir(owners) if n != elsewhere]
         assert sorted(os.listdir(owners)) == sorted([elsewhere, *mine]) and len(mine) == 1
         assert mine[0].split("-")[1] == str(living.pid)  # the killed one's went; the living one's stayed
-    finally:
-        living.kill()
-        living.wait(10)
 
 
 _CREATE = """
@@ -436,23 +446,10 @@ def test_where_files_cannot_be_locked_a_sweep_takes_the_files_of_ended_processes
     files of processes killed there (kill -9) piled up. It takes those whose process has ended (their process
     id is in their names, as `ended` judges such an owner) and leaves a living process's and another
     computer's alone; a publish that ends removes its own."""
-    import sys
-
     from nftgan.core.publish import ledger as ledger_module
 
-    from .conftest import ROOT
-
     db = tmp_path / "ledger.sqlite"
-    Ledger(db)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = [sys.executable, "-c", _LOCKLESS + _STARTING, str(db)]
-    killed, living = (
-        subprocess.Popen(start, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) for _ in "ab"
-    )
-    try:
-        assert killed.stdout.readline() == "owning\n" and living.stdout.readline() == "owning\n"
-        killed.send_signal(signal.SIGKILL)
-        killed.wait(10)
+    with _one_killed_one_living(db, _LOCKLESS + _STARTING) as living:
         owners = tmp_path / "owners"
         elsewhere = "0" * 8 + "-1-0badf00d.lock"  # another computer's (process 1 here lives: never judged)
         (owners / elsewhere).write_bytes(b"")
@@ -468,6 +465,3 @@ def test_where_files_cannot_be_locked_a_sweep_takes_the_files_of_ended_processes
         assert sorted(os.listdir(owners)) == sorted(n for n in left if n != os.path.basename(mine))
         pids = sorted(n.split("-")[1] for n in os.listdir(owners))
         assert pids == sorted(["1", str(living.pid)]), pids  # the killed one's went; the others stayed
-    finally:
-        living.kill()
-        living.wait(10)
