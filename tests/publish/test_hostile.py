@@ -314,8 +314,22 @@ def test_a_token_quoted_with_escapes_is_blanked_too(kind, status, body, server, 
         ("pinata", "api_endpoint", f"https://api.example.com/{TOKEN}", TOKEN),
         ("kubo", "endpoint", TOKEN, ""),  # into the endpoint field in place of the token field
         ("kubo", "endpoint", f"http://node.example.com/{TOKEN}", ""),
+        (
+            "pinata",
+            "gateway",
+            f"https://gw.example.com/{TOKEN}/ipfs/",
+            TOKEN,
+        ),  # in every link, ledger, gallery
     ],
-    ids=["bare", "http-path", "https-path", "api-path", "bare-no-token", "http-path-no-token"],
+    ids=[
+        "bare",
+        "http-path",
+        "https-path",
+        "api-path",
+        "bare-no-token",
+        "http-path-no-token",
+        "gateway-path",
+    ],
 )
 def test_a_token_pasted_into_an_endpoint_is_never_quoted_or_sent(kind, field, value, token, server):
     """The endpoint was quoted in its refusal ("the endpoint 'eyJ...' is not an http(s) URL"), a message shown
@@ -388,20 +402,22 @@ def test_settings_never_show_the_token():
             b'{"error": {"message": "bad \\u001b[2J\\u001b]8;;https://evil.example\\u0007link"}}',
         ),
         ("nftstorage", 200, b'{"ok": false, "error": {"message": "over quota\\u001b[1A\\u001b[2K"}}'),
+        ("pinata", 400, b'{"error": {"message": "see \\u202egnp.exe\\u2069 \\u2028X-Injected: 1"}}'),
     ],
-    ids=["500-text", "400-json", "200-ok-false"],
+    ids=["500-text", "400-json", "200-ok-false", "400-bidi"],
 )
 def test_control_characters_from_a_service_never_reach_a_message(
     kind, status, body, server, backend_for, ledger
 ):
     """A service's error text went into the message whole: terminal escape sequences (clear the screen, set the
     window title, a hidden hyperlink, move up and overwrite a line) were printed by `nftgan publish` to the
-    terminal, and written into the ledger and the log with a fake 'X-Injected' line."""
+    terminal, and written into the ledger and the log with a fake 'X-Injected' line; a right-to-left override
+    showed a name other than the one sent ("see exe.png")."""
     server.inject(UPLOAD[kind], *[("raw", status, body)] * 4)
     with pytest.raises(PublishError) as err:
         publish(_request(), backend_for(kind), ledger)
     for text in (str(err.value), ledger.rows()[0].error):
-        assert not [c for c in text if unicodedata.category(c) == "Cc"], repr(text)
+        assert not [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")], repr(text)
 
 
 @pytest.mark.parametrize("kind", ["nftstorage", "pinata"])
@@ -454,3 +470,12 @@ def test_a_garbled_reply_is_said_without_the_libraries_class_names(server, backe
     with pytest.raises(PublishError) as err:
         publish(_request(), backend_for("nftstorage"), ledger)
     assert str(err.value).endswith("failed after 4 attempts: unreadable reply body (9 bytes)"), str(err.value)
+
+
+def test_the_offline_backends_text_is_shown_without_control_characters(tmp_path):
+    """Offline has no HTTP client, and its `redact` only cut the text: a shared folder's file name with terminal
+    escapes went whole into an error, the ledger's row and `nftgan publish`'s terminal."""
+    offline = make_backend(Settings("offline", endpoint=str(tmp_path)))
+    text = offline.redact("cannot write /shared/\x1b]0;pwned\x07\x1b[2Jx\u202egnp.png\r\nX-Injected: 1")
+    assert not [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")], repr(text)
+    assert text.startswith("cannot write /shared/")

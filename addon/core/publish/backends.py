@@ -29,7 +29,7 @@ from ..errors import PublishError
 from ..files import lock, not_a_folder, os_error_message, read_regular, write_durably
 from .car import dag_car, read_car, split_dag
 from .cid import CID, CIDError
-from .http import IN_PREFERENCES, HttpClient, check_endpoint
+from .http import IN_PREFERENCES, HttpClient, check_endpoint, printable
 from .unixfs import FileDag, cid_of_file
 
 MB = 1000 * 1000
@@ -117,12 +117,19 @@ def check_gateway(url: str) -> str:
 
 def _no_token_in(settings: Settings, token: str, label: str) -> None:
     """PublishError, quoting neither, when the token is in an endpoint's URL (its path: check_endpoint refuses it
-    as a user@, ?query or #fragment): it went in the URL of every request, to the log and the ledger's row."""
-    for url in (settings.endpoint, settings.api_endpoint):
+    as a user@, ?query or #fragment): it went in the URL of every request, to the log and the ledger's row; or
+    in the gateway's path: it went into every link made of it, the ledger and the gallery (and to the gateway's
+    host from anyone who opens one)."""
+    for url, what in (
+        (settings.endpoint, "endpoint"),
+        (settings.api_endpoint, "endpoint"),
+        (settings.gateway, "gateway"),
+    ):
         if len(token) >= MIN_TOKEN and token in urllib.parse.unquote(url):
             raise PublishError(
-                f"{label}: the API token is in the endpoint URL; the endpoint is the service's address alone "
-                f"(e.g. https://api.example.com): set it again, and the token only in {settings.token_from}"
+                f"{label}: the API token is in the {what} URL; the {what} is an address alone "
+                f"(e.g. https://api.example.com, https://ipfs.io/ipfs/): set it again, and the token only in "
+                f"{settings.token_from}"
             )
 
 
@@ -181,7 +188,7 @@ class Backend(abc.ABC):
 
     def redact(self, text: object, limit: int = 200) -> str:
         """A text that came from the service, safe to show and store (token blanked, then cut)."""
-        return self.http.redact(text, limit) if self.http is not None else str(text)[:limit]
+        return self.http.redact(text, limit) if self.http is not None else printable(str(text), limit)
 
     def _field(self, reply: object, *path: str | int, kind: type = str):
         """reply[path[0]][path[1]]... when it is a `kind` (non-empty text for str), else PublishError."""

@@ -456,8 +456,7 @@ class HttpClient:
             self._quoted = _quoted_forms(self._token) if self._token else ()
         for form in self._quoted:
             text = text.replace(form, "***")
-        text = text.translate(_CONTROLS)
-        return text if len(text) <= limit else text[: limit - 1] + "…"
+        return printable(text, limit)
 
     def fingerprint(self, ledger) -> str:
         return ledger.fingerprint(self._token)
@@ -640,7 +639,9 @@ class HttpClient:
                 f"{self.service}: the proxy that the environment sets for {host} (HTTPS_PROXY, HTTP_PROXY or "
                 f"ALL_PROXY) cannot be used ({why}): set an http:// proxy there, or add {host} to NO_PROXY"
             )
-        return f"{self.service}: the request to {host} could not be sent: {self.redact(_short(exc), 160)}"
+        return (
+            f"{self.service}: the request to {host} could not be sent: {self.redact(_first_line(exc), 160)}"
+        )
 
     def _sent(self, sent: int, total: int) -> None:
         self.check()  # raising here aborts the upload mid-body (urllib3 drops the connection)
@@ -723,7 +724,10 @@ class _Retry(Exception):
 
 # C0 and C1 control characters (ESC starts a terminal's escape sequences, CSI U+009B is one alone): a space for
 # a line break or tab, U+FFFD for the rest
-_CONTROLS = {c: " " if c in (9, 10, 13) else "\ufffd" for c in (*range(32), *range(127, 160))}
+_CONTROLS = {  # C0 and C1 controls, line and paragraph separators, bidi embeddings, overrides and isolates
+    c: " " if c in (9, 10, 13, 0x2028, 0x2029) else "\ufffd"
+    for c in (*range(32), *range(127, 160), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
 
 
 def _quoted_forms(token: str) -> tuple[str, ...]:
@@ -742,8 +746,16 @@ def _quoted_forms(token: str) -> tuple[str, ...]:
     return tuple(sorted(forms, key=len, reverse=True))
 
 
-def _short(exc: Exception) -> str:
-    return str(exc).split("\n")[0][:160]
+def printable(text: str, limit: int) -> str:
+    """`text` safe to print and store: control characters replaced (`_CONTROLS`), then cut to `limit`."""
+    text = text.translate(_CONTROLS)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first_line(exc: Exception) -> str:
+    """An exception's first line, whole: `redact` cuts it after blanking the token (a token straddling a cut
+    made first would be blanked in part)."""
+    return str(exc).split("\n")[0]
 
 
 def _why(exc: Exception, url: str, connect_timeout: float = 0.0) -> str:
@@ -786,4 +798,4 @@ def _why(exc: Exception, url: str, connect_timeout: float = 0.0) -> str:
             f"the connection to {host} broke before a complete reply ({how}): check the network and the "
             "service, and publish again"
         )
-    return f"{type(exc).__name__}: {_short(exc)}"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
