@@ -442,7 +442,7 @@ def drawing(source: images.ImageData) -> bool:
     result redrawn as a line sketch), looked at on that function's grid (every s-th pixel, s: the short side /
     256 px, rounded), only the grid converted to sRGB: 8-27 ms at 1024^2 and 4096^2 alike (bpy 5.3.0 / 4.2.13,
     a shared 2-core machine; mostly the conversion). File bytes are decoded first (`provenance.png_levels`:
-    NFTGan's own PNGs, e.g. what a saved .blend packs of a result painted on; 10-18 ms at 1024^2, 0.25-0.35 s
+    NFTGan's own PNGs, e.g. what a saved .blend packs of a result painted on; 10-26 ms at 1024^2, 0.17-0.35 s
     at 4096^2); bytes it cannot decode (another encoder's PNG, a JPEG) are not looked at: False."""
     if source.pixels is not None:
         px = source.pixels

@@ -451,7 +451,9 @@ def test_where_files_cannot_be_locked_a_sweep_takes_the_files_of_ended_processes
     db = tmp_path / "ledger.sqlite"
     with _one_killed_one_living(db, _LOCKLESS + _STARTING) as living:
         owners = tmp_path / "owners"
-        elsewhere = "0" * 8 + "-1-0badf00d.lock"  # another computer's (process 1 here lives: never judged)
+        ended = subprocess.Popen(["true"])
+        ended.wait(10)  # another computer's, named by a process id that has ended here: not ours to judge
+        elsewhere = "0" * 8 + f"-{ended.pid}-0badf00d.lock"
         (owners / elsewhere).write_bytes(b"")
         assert len(os.listdir(owners)) == 3
         lockless: dict = {}
@@ -464,4 +466,6 @@ def test_where_files_cannot_be_locked_a_sweep_takes_the_files_of_ended_processes
         assert not os.path.exists(mine)  # its own, when it ends
         assert sorted(os.listdir(owners)) == sorted(n for n in left if n != os.path.basename(mine))
         pids = sorted(n.split("-")[1] for n in os.listdir(owners))
-        assert pids == sorted(["1", str(living.pid)]), pids  # the killed one's went; the others stayed
+        assert pids == sorted([str(ended.pid), str(living.pid)]), (
+            pids
+        )  # the killed one's went; the others stayed

@@ -74,6 +74,11 @@ def test_provenance_from_another_persons_file_is_read_only_as_records():
             {"kind": ["colorize"], "name": "x"},
             {"kind": "upscale", "name": "x", "version": [1]},
             {"kind": "upscale", "name": "x" * 10_000},
+            {
+                "kind": "Mint 100 free",
+                "name": "x",
+                "version": "0123456789ab",
+            },  # a trait "Mint 100 free style"
         ]
     )
     assert provenance.models_from_json(text) == [good]

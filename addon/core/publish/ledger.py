@@ -347,8 +347,9 @@ class Ledger:
         computer's are never touched (its lock may not reach here: a living owner's would look free). A file
         is removed while it is locked and still the one at its path, so a process that opened it, not yet
         locked it, finds it gone once it holds the lock (`owning` then takes another). Where files cannot be
-        locked (some network file systems), a file whose process has ended (its process id in its name: one
-        that lives, or is another's now, keeps it; on Windows every one is kept), as `ended` judges it."""
+        locked (some network file systems), a file whose process has ended is removed (its process id is in its
+        name: one that lives, or is another's now, keeps it; on Windows every one is kept), as `_pid_alive`
+        judges it for `ended`."""
         folder, mine = self.path.parent / "owners", this_computer() + "-"
         try:
             names = [n for n in os.listdir(folder) if n.startswith(mine) and n.endswith(".lock")]
