@@ -121,7 +121,12 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
     if not SLOT.ended(job, failed="Generate failed", cancelled="Generate cancelled"):
         return []
     records, results = job.result
+    # (payloads as lists: `write_steps` lets go of each one's floats once Blender holds them; the job and the
+    # slot let go of them here, else every sample and the grid stayed in memory until the next Generate)
     payloads = [list(payload) for payload in results]
+    del results
+    job.result = None
+    SLOT.release(job)
     names, kept = [], []
 
     def writes():

@@ -113,6 +113,26 @@ def test_seeds_past_what_blender_can_record_are_refused_up_front(blender, gen_pr
     assert "Generated 2 images" in blender.runtime.last_report[1]
 
 
+def test_a_generate_lets_go_of_its_pixels_once_they_are_written(blender, gen_props):
+    """The job kept its result (every sample's floats and the grid's) and the slot kept the job, so the write's
+    `payload[0] = None` freed nothing: all of them stayed in memory until the next Generate."""
+    import gc
+    import weakref
+
+    gen_props.count, gen_props.seed = 3, 1
+    assert bpy.ops.nftgan.generate() == {"FINISHED"}
+    assert blender.runtime.worker.wait_idle(60)
+    job = blender.generate.SLOT._jobs["generate"]
+    floats = [weakref.ref(payload[0]) for payload in job.result[1]]
+    assert len(floats) == 4  # (3 samples and the grid)
+    assert blender.runtime.drain() == [job]  # applied, and its writes run to their end
+    assert "Generated 3 images" in blender.runtime.last_report[1]
+    gc.collect()
+    assert [ref for ref in floats if ref() is not None] == []
+    assert job.result is None and blender.generate.SLOT.current() is None
+    assert job not in blender.generate.SLOT._jobs.values()
+
+
 def test_generate_without_a_model_explains(blender, scene, monkeypatch):
     monkeypatch.setattr(blender.styles, "styles", lambda context=None: [])
     with pytest.raises(RuntimeError, match="No generate model installed: train one with `nftgan train dcgan"):
