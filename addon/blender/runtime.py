@@ -7,7 +7,8 @@
   never fire in the bpy module).
 - `later()`: main-thread work in steps, one task after another: a function, or a generator whose pieces a
   timer tick runs up to `STEP_BUDGET` (a big result's write: `images.write_steps`; a renamed sketch's
-  results renamed after it: `images._rename_steps`), ticks `STEP_INTERVAL` apart while any is queued.
+  results renamed after it: `images._rename_steps`), ticks `STEP_INTERVAL` apart while any is queued. A save,
+  or disabling the add-on, writes a result half written whole first (`finish_steps`).
 - A new file loaded mid-job cancels its file-bound work and drops results meant for the old file.
 - `report()`: a message in the status bar and the panel, `redraw()`: the add-on's areas.
 """
@@ -223,6 +224,9 @@ def _on_load_post(*_args):
     generation += 1
     if not _report_outlives_file:
         last_report = ("INFO", "")
+    # the old file's steps are dropped now (a write's pixels freed), not at the next tick
+    for entry in [e for e in _later if e[0] is not None]:
+        _later.remove(entry)
     if worker is None:
         return
     n = sum(worker.cancel(key) for key in _file_jobs)
@@ -247,11 +251,16 @@ def register():
 
 
 def unregister():
+    """Disabling the add-on: a result being written over several ticks is written whole first (as a save does;
+    else a blank new image, or new pixels over an old packed PNG, stayed in the file), then the other queued
+    steps are dropped and the worker stops."""
     global worker
     if bpy.app.timers.is_registered(_timer):
         bpy.app.timers.unregister(_timer)
     if _on_load_post in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(_on_load_post)
+    finish_steps()
+    _later.clear()
     if worker is not None:
         t0 = time.perf_counter()
         stopped = worker.shutdown(timeout=10.0)

@@ -2748,3 +2748,51 @@ def test_upscale_alone_writes_its_large_result_in_short_steps(blender, scene, tm
     up = bpy.data.images["Big1024 upscaled"]
     assert tuple(up.size) == (4096, 4096) and up.packed_file is not None
     np.testing.assert_allclose(pixels_of(up)[::97, ::89], shown, atol=1.01 / 255)  # (the picture's, again)
+
+
+def test_disabling_the_addon_mid_write_leaves_the_results_whole(blender, scene):
+    """Disabling NFTGan between two timer ticks of a write left a blank new image (a fake user, no tags) in the
+    file, or new pixels over an old packed PNG: the queued pieces were dropped. The write is finished first, as
+    a save does."""
+    bpy, runtime = blender.bpy, blender.runtime
+    sketch = new_canvas(blender)
+    pixels = paint(sketch, HOUSE)
+    want = expected_results(blender, pixels)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    assert runtime.worker.wait_idle(120)
+    assert [j.state for j in runtime.drain(step=True)] == ["done"]  # (its callback queues the writes)
+    for _ in range(10):  # until the first result's datablock is made, not yet written
+        runtime.drain(step=True)
+        blank = [
+            im for im in bpy.data.images if im != sketch and im.use_fake_user and not im.get("nftgan_stage")
+        ]
+        if blank:
+            break
+    assert blank and runtime.pending_steps()
+    try:
+        runtime.unregister()  # (the add-on disabled: what runs after each feature's unregister)
+    finally:
+        runtime.register()
+    assert not runtime.pending_steps()
+    results = {im["nftgan_stage"]: im for im in bpy.data.images if im.get("nftgan_stage")}
+    assert sorted(results) == sorted(want)
+    for stage, image in results.items():
+        assert image.packed_file is not None and image.get("nftgan_named") == image.name
+        np.testing.assert_allclose(pixels_of(image), want[stage], atol=1.01 / 255)
+    assert [im.name for im in bpy.data.images if not im.get("nftgan_stage")] == [sketch.name]
+
+
+def test_a_new_file_loaded_mid_write_drops_its_pieces_at_once(blender, scene):
+    """A new file loaded between two timer ticks of a write: its pieces (holding the result's pixels) are dropped
+    when the file is loaded, not at the next tick, and nothing of it lands in the new file."""
+    bpy, runtime = blender.bpy, blender.runtime
+    paint(new_canvas(blender), HOUSE)
+    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
+    assert runtime.worker.wait_idle(120)
+    assert [j.state for j in runtime.drain(step=True)] == ["done"]  # (its callback queues the writes)
+    runtime.drain(step=True)
+    assert runtime.pending_steps()  # (mid-write)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert not runtime.pending_steps()
+    finish(blender)
+    assert not [im.name for im in bpy.data.images if im.get("nftgan_stage")]
