@@ -7,8 +7,9 @@
   never fire in the bpy module).
 - `later()`: main-thread work in steps, one task after another: a function, or a generator whose pieces a
   timer tick runs up to `STEP_BUDGET` (a big result's write: `images.write_steps`; a renamed sketch's
-  results renamed after it: `images._rename_steps`), ticks `STEP_INTERVAL` apart while any is queued. A save,
-  or disabling the add-on, writes a result half written whole first (`finish_steps`).
+  results renamed after it: `images._rename_steps`), ticks `STEP_INTERVAL` apart while any is queued; such a
+  tick redraws the add-on's areas when its step ends, else at most every `REDRAW_INTERVAL`. A save, or
+  disabling the add-on, writes a result half written whole first (`finish_steps`).
 - A new file loaded mid-job cancels its file-bound work and drops results meant for the old file.
 - `report()`: a message in the status bar and the panel, `redraw()`: the add-on's areas.
 """
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 TIMER_INTERVAL = 0.2  # seconds between drains while Blender runs
 STEP_INTERVAL = 0.01  # ... while `later()` steps are queued (a big result is written in 10-30 ticks)
 STEP_BUDGET = 0.008  # seconds of a tick that a generator's small pieces fill (then the tick ends)
+REDRAW_INTERVAL = 0.1  # seconds: while a step runs over many ticks, its areas are redrawn at most this often
 TICK = object()  # a generator step yields it to end the tick there: its next piece is a big one of its own
 
 worker: jobs.Worker | None = None
@@ -43,6 +45,7 @@ _file_jobs: set[str] = set()  # keys of jobs whose results belong to the open fi
 _later: collections.deque = collections.deque()  # (generation, fn): main-thread steps queued by callbacks
 _ticks: list[Callable[[], object]] = []  # features' timer functions (on_tick), called after each drain
 _next_tick = TIMER_INTERVAL  # seconds to the next timer tick (features may ask for less: tick_within)
+_redrawn_at = 0.0  # perf_counter of the last redraw a step tick made
 
 
 def submit(fn, *, on_done, key: str, file_bound: bool = True, **kwargs) -> jobs.Job:
@@ -78,27 +81,33 @@ def pending_steps() -> int:
     return len(_later)
 
 
-def _run_later(budget: float | None = None) -> None:
-    """Run the first step: a function whole, a generator's pieces up to `budget` seconds (None: to its end)."""
+def _run_later(budget: float | None = None) -> bool:
+    """Run the first step: a function whole; a generator's pieces until one yields `TICK`, or (with a `budget`)
+    until `budget` seconds are spent, whichever comes first; None: no time limit, still up to the next `TICK`
+    (`drain()` calls it again; `finish_steps()` runs a generator to its end). Returns whether the step ended
+    (ran, failed, was dropped, or its generator finished) and left the queue."""
     gen, fn = _later[0]
     if gen not in (generation, None) or not hasattr(fn, "__next__"):
         _later.popleft()
         if gen not in (generation, None):  # queued for a file that is no longer open
-            return
+            return True
         try:
             fn()
         except Exception:
             log.exception("NFTGan: a main-thread step failed")
-        return
+        return True
     t0 = time.perf_counter()
     try:
         while next(fn) is not TICK and (budget is None or time.perf_counter() - t0 < budget):
             pass
     except StopIteration:
         _later.popleft()
+        return True
     except Exception:
         _later.popleft()
         log.exception("NFTGan: a main-thread step failed")
+        return True
+    return False
 
 
 def finish_steps() -> None:
@@ -120,17 +129,25 @@ def drain(step: bool = False) -> list[jobs.Job]:
     """Main thread: apply finished jobs; returns them (tests look at them).
 
     By default everything pending is applied now. With `step=True` (Blender's timer) one queued
-    step runs per call when there is one, so no single timer tick blocks Blender for long."""
+    step runs per call when there is one, so no single timer tick blocks Blender for long. Such a tick redraws
+    the add-on's areas when its step ended, else at most every `REDRAW_INTERVAL` (a big write's pieces come
+    every `STEP_INTERVAL`: a redraw of every Image Editor and 3D viewport at each of them cost more than the
+    pieces spare)."""
+    global _redrawn_at
     if worker is None:
         return []
     if step and _later:
-        _run_later(STEP_BUDGET)
-        redraw()
+        ended = _run_later(STEP_BUDGET)
+        now = time.perf_counter()
+        if ended or now - _redrawn_at >= REDRAW_INTERVAL:
+            _redrawn_at = now
+            redraw()
         return []
     finished = worker.drain()
     while _later and not step:
         _run_later()
     if finished or worker.busy():
+        _redrawn_at = time.perf_counter()
         redraw()
     return finished
 

@@ -133,6 +133,27 @@ def test_a_generate_lets_go_of_its_pixels_once_they_are_written(blender, gen_pro
     assert job not in blender.generate.SLOT._jobs.values()
 
 
+def test_a_generates_write_over_many_ticks_redraws_a_few_times(blender, gen_props, monkeypatch):
+    """Each timer tick of a write redrew every Image Editor and 3D viewport, ~100 times a second while the
+    pieces ran (`STEP_INTERVAL`): now a tick redraws when its step ended, else at most every `REDRAW_INTERVAL`."""
+    runtime = blender.runtime
+    redraws = []
+    monkeypatch.setattr(runtime, "redraw", lambda: redraws.append(time.perf_counter()))
+    gen_props.count, gen_props.seed = 16, 1
+    assert bpy.ops.nftgan.generate() == {"FINISHED"}
+    assert runtime.worker.wait_idle(60)
+    t0, ticks = time.perf_counter(), 0
+    runtime._timer()  # the job's callback queues the write
+    while runtime.pending_steps():
+        runtime._timer()
+        ticks += 1
+    elapsed = time.perf_counter() - t0
+    assert "Generated 16 images" in runtime.last_report[1]
+    assert ticks >= 17 * 3, ticks  # (17 images, each in several pieces)
+    # (the first tick's, the write's end, its report's, one per REDRAW_INTERVAL)
+    assert len(redraws) <= 3 + elapsed / 0.1, (len(redraws), ticks, elapsed)  # (REDRAW_INTERVAL)
+
+
 def test_generate_without_a_model_explains(blender, scene, monkeypatch):
     monkeypatch.setattr(blender.styles, "styles", lambda context=None: [])
     with pytest.raises(RuntimeError, match="No generate model installed: train one with `nftgan train dcgan"):
