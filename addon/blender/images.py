@@ -277,8 +277,9 @@ def _renamed(sketch_uid: int | None = None) -> list[tuple[int, str]]:
 
 def _rename_steps(sketch_uid: int, old: str, scratch: np.ndarray | None = None):
     """Pieces (`runtime.later`): the results of the sketch `sketch_uid`, renamed from `old`, as NFTGan named them
-    after it (a numbered one too), not renamed by the artist (NAMED_TAG) nor painted on (`keeps_paint`): each
-    stage's takes its name after the sketch's name now, where no image has it. Images are found again by
+    after it (a numbered one too), not renamed by the artist (NAMED_TAG), painted on (`keeps_paint`) nor unpacked
+    to a file of its own (the artist's: its name and file left alone): each stage's takes its name after the
+    sketch's name now, where no image has it. Images are found again by
     session_uid in each piece (the artist may rename, paint, delete or Undo between two ticks), and each rename's
     conditions are checked in the piece that makes it. The pixels `keeps_paint` reads (a result Blender marks
     changed, as after NFTGan's own write) are read in a piece of their own (one foreach_get: 5 ms at 2048^2, 19
@@ -298,8 +299,8 @@ def _rename_steps(sketch_uid: int, old: str, scratch: np.ndarray | None = None):
                 return
             if bpy.data.images.get(result_name(sketch.name, suffix)) is not None:
                 break  # (taken: the results keep their names)
-            if image is None or not _named_as(image, stage, was):
-                continue
+            if image is None or not _named_as(image, stage, was) or image.packed_file is None:
+                continue  # (unpacked by the artist to a file of its own: theirs, its name and file left alone)
             looked = {}
             if not image.get(PAINTED_TAG) and (
                 image.is_dirty or (image.packed_file is not None and repacked(image))
@@ -330,7 +331,12 @@ def _rename_steps(sketch_uid: int, old: str, scratch: np.ndarray | None = None):
             name = result_name(sketch.name, suffix)
             if bpy.data.images.get(name) is not None:
                 break
-            if image is None or not _named_as(image, stage, was) or keeps_paint(image, scratch, looked):
+            if (
+                image is None
+                or not _named_as(image, stage, was)
+                or image.packed_file is None
+                or keeps_paint(image, scratch, looked)
+            ):
                 continue
             image.name = image[NAMED_TAG] = name
             # (where Image > Unpack writes it)
@@ -632,7 +638,8 @@ def _of_renamed_sketch(name: str, stage: str, source_uid, scratch=None):
     on: it takes the new name `name` and is updated in place, so a material showing it follows (it kept the
     old picture, and a second "House stylized" came beside it). `follow_sketches` renames a sketch's own
     results soon after the rename; this finds those it leaves (a restyled result's, named after its sketch).
-    A result the artist renamed or painted on is theirs: left as it is. None when there is none. (Main thread:
+    A result the artist renamed, painted on or unpacked to a file of its own is theirs: left as it is (an
+    unpacked one renamed would be pointed at a file that does not exist). None when there is none. (Main thread:
     one pass over the file's images, when no image has the result's name.)"""
     if source_uid is None:
         return None
@@ -643,6 +650,7 @@ def _of_renamed_sketch(name: str, stage: str, source_uid, scratch=None):
             and image.name != name
             and image.name == image.get(NAMED_TAG)
             and image.library is None
+            and image.packed_file is not None  # (unpacked to a file of its own: the artist's, left alone)
             and not keeps_paint(image, scratch)
         ):
             image.name = name

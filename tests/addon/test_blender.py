@@ -949,6 +949,29 @@ def test_a_result_unpacked_and_not_saved_to_its_file_is_kept_in_the_saved_blend(
     np.testing.assert_allclose(pixels_of(bpy.data.images["Sketch stylized"]), shown, atol=1.01 / 255)
 
 
+def test_a_result_unpacked_to_its_file_keeps_it_when_its_sketch_is_renamed(blender, scene, tmp_path):
+    """A result the artist unpacked to a file of its own (Image > Unpack) is theirs: when its sketch is renamed,
+    the tick's rename retargeted it to "//House_colorized.png", a file that does not exist, and the .blend saved
+    and reopened showed the result missing. It keeps its name and its file; the packed result beside it is
+    renamed as before."""
+    bpy = blender.bpy
+    path = str(tmp_path / "unpacked.blend")
+    sketch = _house_stylized(blender)
+    bpy.ops.wm.save_as_mainfile(filepath=path)  # (Unpack writes beside the .blend)
+    colorized, stylized = bpy.data.images["Sketch colorized"], bpy.data.images["Sketch stylized"]
+    shown = pixels_of(colorized).copy()
+    file = _unpack(blender, colorized)
+    sketch.name = "House"
+    _ticks_until_idle(blender)
+    assert (colorized.name, stylized.name) == ("Sketch colorized", "House stylized")
+    assert bpy.path.abspath(colorized.filepath) == file
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    reopened = bpy.data.images["Sketch colorized"]
+    assert reopened.packed_file is None and bpy.path.abspath(reopened.filepath) == file
+    np.testing.assert_allclose(pixels_of(reopened), shown, atol=1.01 / 255)
+
+
 def test_image_deleted_or_renamed_mid_job(blender, scene):
     bpy = blender.bpy
     sketch = new_canvas(blender, "512")
