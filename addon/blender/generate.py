@@ -127,7 +127,8 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
     del results
     job.result = None
     SLOT.release(job)
-    names, kept = [], []
+    names, kept, lost = [], [], []  # lost: the status line's sentences for images not written
+    grid = []
 
     def writes():
         for i, payload in enumerate(payloads):
@@ -138,7 +139,8 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
                 image = yield from images.write_steps(
                     f"{info.name} {stem}", payload, "generate", info.name, None, records, painted
                 )
-            except ReferenceError:  # (the image deleted by the artist between two pieces of its write)
+            except images.NotWritten as why:  # (deleted or undone away by the artist between two pieces)
+                lost.append(str(why))
                 continue
             del payload
             if painted:
@@ -147,15 +149,23 @@ def apply(job: jobs.Job, info, plan, t0: float) -> list[str]:
                 image["nftgan_seed"] = plan[i].seed
                 if plan[i].seed_to is not None:
                     image["nftgan_seed_to"], image["nftgan_t"] = plan[i].seed_to, plan[i].t
+            else:
+                grid.append(image.name)
             names.append(image.name)
             yield runtime.TICK
-        if not names:  # (all deleted meanwhile)
+        if not names:  # (all deleted or undone away meanwhile)
+            runtime.report(f"Generate from {info.name} wrote no image: {' '.join(lost)}", "ERROR")
             return
-        _show(bpy.data.images[names[-1]])
-        runtime.report(
-            f"Generated {len(plan)} images from {info.name} in {time.perf_counter() - t0:.1f} s "
-            f"(grid: '{names[-1]}')" + (f". {' '.join(kept)}" if kept else "")
+        if grid:
+            _show(bpy.data.images[grid[0]])
+        made = len(names) - len(grid)
+        line = (
+            f"Generated {made} image{'s' * (made != 1)} from {info.name} in {time.perf_counter() - t0:.1f} s"
         )
+        line += f" (grid: '{grid[0]}')" if grid else ""
+        for sentence in lost + kept:  # (one full stop between sentences: some end with their own)
+            line += f"{'' if line.endswith('.') else '.'} {sentence}"
+        runtime.report(line, "ERROR" if lost else "INFO")
 
     runtime.later(writes())
     return names

@@ -522,7 +522,27 @@ def write_steps(
     then its digest in pieces of about 4 MB) comes first, in pieces: at 4096^2 no piece takes more than one of
     Blender's whole-image calls (bpy 5.3.0: foreach_set 18 ms, foreach_get 19, pack 8-27, images.new of a new
     size 65-90: its 256 MB zeroed and filled). A save meanwhile finishes the write first
-    (`runtime.finish_steps`); an image deleted meanwhile ends it (ReferenceError, logged)."""
+    (`runtime.finish_steps`). Each piece finds the image again by session_uid; one deleted or undone away
+    meanwhile ends the write with `NotWritten` (the sentence the caller reports), the previous result kept."""
+    try:
+        return (yield from _write_pieces(name, payload, stage, source, source_uid, models, kept, scratch))
+    except ReferenceError:  # (an image held across a piece, deleted meanwhile: found by no session_uid check)
+        raise NotWritten(
+            f"{name!r} was not written: an image it needed was deleted while NFTGan wrote it"
+        ) from None
+
+
+def _write_pieces(
+    name: str,
+    payload: list,
+    stage: str,
+    source: str,
+    source_uid,
+    models: list[dict],
+    kept: list[str] | None = None,
+    scratch: np.ndarray | None = None,
+):
+    """`write_steps`' pieces."""
     flat, (h, w), png, marks = payload
     if source_uid is not None:
         # (renamed since the last tick: its results are "House ..." now, before `name` is looked up)
@@ -548,44 +568,65 @@ def write_steps(
     _looked.clear()
     if old is None and painted and kept is not None:
         kept.append(painted[-1])  # the new result lands beside it
+    old_uid, taken = (old.session_uid, old.name) if old is not None else (None, name)
     if old is not None and tuple(old.size) == (w, h) and old.is_float:
-        image = old
+        image, old_uid = old, None
     else:
         yield runtime.TICK
         image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True)
         # its file's name (the packed file's, where Image > Unpack writes it) from the name it ends up with: a
         # numbered result's is its own, not the painted result's beside it
-        final = old.name if old is not None else image.name
+        final = taken if old is not None else image.name
         image.filepath_raw = f"//{bpy.path.clean_name(final)}.png"
         image.file_format = "PNG"
         image.use_fake_user = True  # a result is kept until the user deletes it
+    # (each piece finds the image again by session_uid: the artist may delete it, or Undo a new one away, between
+    # two ticks; the previous result is let go only in the piece that hands its users to a new one still there)
+    uid = image.session_uid
     yield runtime.TICK
+    image = _still(uid, taken)
     image.pixels.foreach_set(flat)
     # (with its pixels: a save between two pieces sees them as NFTGan's)
-    _written[image.session_uid] = marks.pixels
+    _written[uid] = marks.pixels
     yield runtime.TICK
     del flat
     payload[0] = None  # (the floats freed here, their last reference gone)
     yield runtime.TICK
+    image = _still(uid, taken)
     image.pack(data=png, data_len=len(png))
     image[PACKED_TAG], image[SHOWN_TAG] = marks.png, f"{marks.shown:016x}"
-    _packed[image.session_uid] = (marks.pixels, png)  # (the bytes object the worker made: no copy)
+    _packed[uid] = (marks.pixels, png)  # (the bytes object the worker made: no copy)
     live = {im.session_uid for im in bpy.data.images}
-    for uid in [uid for uid in _packed if uid not in live]:  # (results deleted since)
-        del _packed[uid]
+    for gone in [u for u in _packed if u not in live]:  # (results deleted since)
+        del _packed[gone]
     image[RESULT_TAG], image[SOURCE_TAG] = stage, source
     if source_uid is not None:
-        _sketch_of[image.session_uid] = source_uid
+        _sketch_of[uid] = source_uid
         _seen[source_uid] = source
     image[MODELS_TAG] = provenance.models_json(models)
-    if old is not None and image is not old:
-        old.user_remap(image)  # materials showing the previous result now show the new one
-        _packed.pop(old.session_uid, None)
+    if old_uid is not None:
         yield runtime.TICK
-        taken = old.name
-        bpy.data.images.remove(old)  # (its pixels freed: 15-25 ms at 4096^2)
-        image.name = taken
+        image, old = _still(uid, taken), _image(old_uid)
+        if old is not None:  # (else deleted by the artist meanwhile: the new result takes its name alone)
+            old.user_remap(image)  # materials showing the previous result now show the new one
+            _packed.pop(old_uid, None)
+            taken = old.name
+            bpy.data.images.remove(old)  # (its pixels freed: 15-25 ms at 4096^2)
+        if bpy.data.images.get(taken) is None:
+            image.name = taken
     image[NAMED_TAG] = image.name
+    return image
+
+
+class NotWritten(Exception):
+    """A result `write_steps` could not write, and why (a sentence for the status line)."""
+
+
+def _still(uid: int, name: str):
+    """The image being written (its session_uid), or NotWritten: deleted, or undone away, since the last piece."""
+    image = _image(uid)
+    if image is None:
+        raise NotWritten(f"{name!r} was not written: it was deleted or undone while NFTGan wrote it")
     return image
 
 

@@ -377,6 +377,7 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
     del results
     job.result = None
     written, sizes, kept = [], [], []  # kept: the status line's sentences for results kept with paint on them
+    lost = []  # the status line's sentences for results not written (`images.NotWritten`)
 
     def writes():  # each image in pieces (`images.write_steps`): Blender's timer spreads them over its ticks
         for i, (stage, payload) in enumerate(items):
@@ -394,11 +395,14 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
                     painted,
                     spare[0],
                 )
-            except ReferenceError:  # (the image deleted by the artist between two pieces of its write)
-                continue
+            except images.NotWritten as why:  # (deleted or undone away by the artist between two pieces)
+                lost.append(str(why))
+                image = None
             del payload
             if i + 1 == len(items):
                 spare.clear()
+            if image is None:
+                continue
             image[WRITTEN_AT] = meta["started"]
             if redrawn:
                 image[images.DRAWN_TAG] = True
@@ -415,15 +419,20 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             yield runtime.TICK
         if meta["live"]:  # up to 10 previews a second: no status line or undo step for each
             runtime.redraw()
-            if kept:  # (once per painted result: later previews update the numbered one)
+            if lost:
+                runtime.report(" ".join(lost), "ERROR")
+            elif kept:  # (once per painted result: later previews update the numbered one)
                 runtime.report(" ".join(kept))
             return
         seconds = time.perf_counter() - meta["t0"]
-        runtime.later(lambda: done(w, h, seconds))  # a step of its own: no timer tick both writes and reports
+        runtime.later(lambda: done(seconds))  # a step of its own: no timer tick both writes and reports
 
-    def done(w: int, h: int, seconds: float) -> None:
+    def done(seconds: float) -> None:
+        if not written:  # (each deleted or undone away while it was written)
+            runtime.report(f"NFTGan wrote no result: {' '.join(lost)}", "ERROR")
+            return
         if len(set(sizes)) == 1:
-            what = f"{', '.join(repr(n) for n in written)} ({w}x{h}, "
+            what = f"{', '.join(repr(n) for n in written)} ({sizes[0]}, "
         else:  # (with Upscale) each result's own size: "(2048x2048" after all three names misled
             what = ", ".join(f"{n!r} {size}" for n, size in zip(written, sizes, strict=True)) + " ("
         line = f"NFTGan wrote {what}{seconds:.1f} s; {provenance.describe(records)})"
@@ -446,9 +455,9 @@ def apply_results(job: jobs.Job, meta: dict) -> list[str]:
             notes.append(f"Colorize skipped: {coloured} is in colour already")
         elif redrawn:
             notes.append(f"'{name}' (an NFTGan result) is a line drawing now: colorized as a sketch")
-        for sentence in notes + kept:  # (one full stop between sentences: some end with their own)
+        for sentence in lost + notes + kept:  # (one full stop between sentences: some end with their own)
             line += f"{'' if line.endswith('.') else '.'} {sentence}"
-        runtime.report(line)
+        runtime.report(line, "ERROR" if lost else "INFO")
         try:
             bpy.ops.ed.undo_push(message="NFTGan Stylize")
         except RuntimeError:  # no undo stack without a window (background / bpy module)

@@ -2722,6 +2722,78 @@ def _invert(image) -> None:
     image.pixels.foreach_set(buf)
 
 
+def _mid_write(blender, start, until):
+    """`start()` submits a Stylize; once the worker is done, the drain steps are called one by one until a new
+    image "<...>.001" is being written and `until(image)` holds: returns it (the write not finished)."""
+    bpy, runtime = blender.bpy, blender.runtime
+    start()
+    assert runtime.worker.wait_idle(300)
+    runtime.drain(step=True)
+    for _ in range(100):
+        new = [im for im in bpy.data.images if im.name.endswith("upscaled.001")]
+        if new and until(new[0]):
+            assert runtime.pending_steps()
+            return new[0]
+        runtime.drain(step=True)
+    raise AssertionError("the write ended before")
+
+
+def test_a_new_result_deleted_or_undone_mid_write_loses_neither_result_and_is_reported(blender, scene):
+    """A result of a new size is a new image that takes over the previous one's users, and the previous one is
+    removed a tick later. An Undo between the two (the new image was in no undo step) or the new image deleted
+    freed it, and the previous result was removed anyway: both lost, and the status line said nothing (the
+    write's ReferenceError was swallowed). The previous result is let go only in the piece that hands its users
+    to a new one still there: it is kept, and the status line says which result was not written and why. The
+    previous result deleted mid-write: the new one takes its name (it stayed "X.001" without its name tag)."""
+    bpy, props, runtime = blender.bpy, scene.nftgan, blender.runtime
+    big = _in_colour(bpy, 256)
+    props.stylize, props.upscale = "NONE", "upscale"
+    assert bpy.ops.nftgan.stylize(image=big.name) == {"FINISHED"}
+    finish(blender)
+    up = bpy.data.images["Big256 upscaled"]
+    assert tuple(up.size) == (1024, 1024)
+    shown = pixels_of(up)[::37, ::41].copy()
+    big.scale(128, 128)  # (its next result: 512 px, a new image)
+    bpy.ops.ed.undo_push(message="scaled")
+
+    def stylize():
+        assert bpy.ops.nftgan.stylize(image="Big256 stylized") == {"FINISHED"}
+
+    # undone away once packed, before the previous result is let go
+    _mid_write(blender, stylize, lambda new: new.packed_file is not None)
+    bpy.ops.ed.undo_push(message="a stroke meanwhile")
+    assert bpy.ops.ed.undo() == {"FINISHED"}
+    assert not [im for im in bpy.data.images if im.name.endswith(".001")]
+    finish(blender)
+    up = bpy.data.images.get("Big256 upscaled")
+    assert up is not None and tuple(up.size) == (1024, 1024), sorted(im.name for im in bpy.data.images)
+    np.testing.assert_allclose(pixels_of(up)[::37, ::41], shown, atol=1.01 / 255)
+    level, said = runtime.last_report
+    assert level == "ERROR" and "'Big256 upscaled' was not written" in said, said
+    assert "NFTGan wrote  (" not in said and "1024x1024" not in said and "512x512" not in said, said
+
+    # deleted by the artist mid-write, once packed (the previous result was removed a tick later all the same)
+    new = _mid_write(blender, stylize, lambda new: new.packed_file is not None)
+    bpy.data.images.remove(new)
+    finish(blender)
+    up = bpy.data.images["Big256 upscaled"]
+    assert tuple(up.size) == (1024, 1024)
+    np.testing.assert_allclose(pixels_of(up)[::37, ::41], shown, atol=1.01 / 255)
+    assert runtime.last_report[0] == "ERROR" and "was not written" in runtime.last_report[1]
+
+    # the previous result deleted mid-write: the new one takes its name
+    _mid_write(blender, stylize, lambda new: new.packed_file is None)
+    bpy.data.images.remove(bpy.data.images["Big256 upscaled"])
+    finish(blender)
+    results = sorted(_results(blender, "upscale"))
+    assert results == ["Big256 upscaled"], results
+    up = bpy.data.images["Big256 upscaled"]
+    assert tuple(up.size) == (512, 512) and up["nftgan_named"] == up.name and up.packed_file is not None
+    assert runtime.last_report[0] == "INFO" and runtime_said(blender).startswith(
+        "NFTGan wrote 'Big256 upscaled'"
+    )
+
+
 def test_upscale_alone_writes_its_large_result_in_short_steps(blender, scene, tmp_path):
     """Upscale alone of a 1024 px picture writes a 4096 px result: its write blocked Blender's main thread for
     95-112 ms in one step (bpy 5.3.0, the result updated in place: the previous result's pixels read and

@@ -504,3 +504,27 @@ def test_blender_reopened_after_publish_collection_stopped_between_tokens_says_w
         assert not blender.runtime.drain() and blender.runtime.last_report == ("INFO", "")
     finally:
         prefs.publish_backend, prefs.publish_offline_folder = "OFFLINE", ""
+
+
+def test_generate_says_which_image_was_not_written(blender, gen_props, generate_model):
+    """The grid deleted by the artist between two pieces of its write: the write's ReferenceError was swallowed,
+    and the status line said the job was done, naming a sample as the grid. It says the grid was not written."""
+    gen_props.count, gen_props.seed = 2, 3
+    runtime = blender.runtime
+    name = core.load_model(generate_model).name
+    assert bpy.ops.nftgan.generate() == {"FINISHED"}
+    assert runtime.worker.wait_idle(60)
+    runtime.drain(step=True)
+    for _ in range(200):
+        grid = bpy.data.images.get(f"{name} grid")
+        if grid is not None and grid.packed_file is None:
+            break
+        runtime.drain(step=True)
+    assert grid is not None and runtime.pending_steps()  # (mid-write)
+    bpy.data.images.remove(grid)
+    while runtime.pending_steps():
+        runtime.drain(step=True)
+    level, said = runtime.last_report
+    assert level == "ERROR" and said.startswith("Generated 2 images"), said
+    assert f"'{name} grid' was not written" in said and "(grid:" not in said, said
+    assert f"{name} grid" not in bpy.data.images
