@@ -210,7 +210,7 @@ _written: dict[int, int] = {}  # result image's session_uid -> digest of the pix
 _packed: dict[int, tuple[int, bytes]] = {}
 # The sketch link. Each result knows the image it was made of (its sketch) by that image's session_uid, which
 # Blender keeps while the file is open, across renames and Undo (a result deleted and brought back by Undo too):
-# result's session_uid -> its sketch's session_uid, from the result's write (`write_result`), or, for the
+# result's session_uid -> its sketch's session_uid, from the result's write (`write_steps`), or, for the
 # results of a file just opened or of an Undo step with results not known yet, from the name they record
 # (SOURCE_TAG, `_adopt`). Decisions are made by it (`made_of`, `sketch_of`); the name is what the saved file
 # keeps (`_on_save_pre`). Never emptied but by a file load: a deleted result's entry costs nothing, and is
@@ -220,20 +220,20 @@ _sketch_of: dict[int, int] = {}
 _seen: dict[int, str] = {}
 
 
-def follow_sketches(sketch_uid: int | None = None) -> None:
-    """Main thread, each runtime tick (Blender's timer, 5 a second; tests call it): the results of a sketch
-    renamed since ("Sketch" -> "House") follow it. They record its new name (SOURCE_TAG) at once, and those
-    NFTGan named after it ("Sketch colorized", "Sketch stylized.001") take the new name ("House colorized") where
-    it is free, soon after the rename, not at its next Stylize: the same images, so a material showing one
-    follows. A result the artist renamed or painted on stays as it is (theirs), and so do the results of a sketch
-    that is itself an NFTGan result (a restyle's, named after its sketch: its next Stylize names them,
-    `_of_renamed_sketch`). The renames are main-thread steps of their own (`_rename_steps`, queued with
-    `runtime.later`: after a write already queued, before one queued later; a save finishes them first), as the
-    look at a result's pixels that tells paint takes one of Blender's whole-image reads and a digest.
-    `sketch_uid`: only when that sketch was renamed (one name look-up). Nothing renamed: one pass over the images'
-    session_uids (16 µs for 100 images, 25 of them sketches; bpy 5.3.0); a rename: a second pass here, the rest
-    in later ticks."""
-    for uid, old in _renamed(sketch_uid):
+def follow_sketches() -> None:
+    """Main thread, each runtime tick (Blender's timer: 5 a second, 100 while main-thread steps are queued;
+    tests call it): the results of a sketch renamed since ("Sketch" -> "House") follow it. They record its new
+    name (SOURCE_TAG) at once, and those NFTGan named after it ("Sketch colorized", "Sketch stylized.001")
+    take the new name ("House colorized") where it is free, soon after the rename, not at its next Stylize:
+    the same images, so a material showing one follows. A result the artist renamed, painted on or unpacked to
+    a file stays as it is (theirs), and so do the results of a sketch that is itself an NFTGan result (a
+    restyle's, named after its sketch: its next Stylize names them, `_of_renamed_sketch`). The renames are
+    main-thread steps of their own (`_rename_steps`, queued with `runtime.later`: after a write already
+    queued, before one queued later; a save finishes them first), as the look at a result's pixels that tells
+    paint takes one of Blender's whole-image reads and a digest. Nothing renamed: one pass over the images'
+    session_uids (16 µs for 100 images, 25 of them sketches; bpy 5.3.0); a rename: a second pass here, the
+    rest in later ticks."""
+    for uid, old in _renamed():
         runtime.later(_rename_steps(uid, old))
 
 
