@@ -548,10 +548,10 @@ def _write_pieces(
         # (renamed since the last tick: its results are "House ..." now, before `name` is looked up)
         for uid, old in _renamed(source_uid):
             yield from _rename_steps(uid, old, scratch)
-    yield from _look_first(name, stage, source, source_uid, scratch)
+    looked = yield from _look_first(name, stage, source, source_uid, scratch)
     old, painted = bpy.data.images.get(name), []
     if old is None:  # (the sketch renamed since its last Stylize: a result not named after it yet)
-        old = _of_renamed_sketch(name, stage, source_uid, scratch)
+        old = _of_renamed_sketch(name, stage, source_uid, scratch, looked)
     if old is not None and (
         not old.get(RESULT_TAG)
         or not made_of(old, source, source_uid)
@@ -561,11 +561,10 @@ def _write_pieces(
         # never touch a user's own image, the sketch, another image's result (two long names cut alike,
         # `result_name`) or a linked image (another .blend's, read-only here): the result has a numbered name,
         # and is updated there
-        old = _numbered_result(name, stage, source, source_uid, painted, scratch)
-    elif old is not None and keeps_paint(old, scratch):
+        old = _numbered_result(name, stage, source, source_uid, painted, scratch, looked)
+    elif old is not None and keeps_paint(old, scratch, looked):
         painted.append(old.name)
-        old = _numbered_result(name, stage, source, source_uid, painted, scratch)
-    _looked.clear()
+        old = _numbered_result(name, stage, source, source_uid, painted, scratch, looked)
     if old is None and painted and kept is not None:
         kept.append(painted[-1])  # the new result lands beside it
     old_uid, taken = (old.session_uid, old.name) if old is not None else (None, name)
@@ -630,19 +629,16 @@ def _still(uid: int, name: str):
     return image
 
 
-# session_uid -> whether the image's pixels are not what NFTGan wrote, as `_look_first` found them for the write
-# it runs before (`keeps_paint` takes it instead of reading them again)
-_looked: dict[int, bool] = {}
-
-
 def _look_first(name: str, stage: str, source: str, source_uid, scratch: np.ndarray | None):
     """Pieces: the results this write may go into whose pixels `keeps_paint` would read (this source's, of this
-    stage or named `name`, marked changed, as Blender marks a result after NFTGan's own write too: usually the
-    one result of that name) have them read (one foreach_get, a piece of its own: 19 ms at 4096^2) and their
-    digest made in pieces; `keeps_paint` takes that answer (`_looked`). A stroke painted in the few ticks
-    between this look and the write is written over (as one painted during a write)."""
-    _looked.clear()
-    for image in list(bpy.data.images):
+    stage or named `name`: marked changed, as Blender marks a result after NFTGan's own write too, usually the
+    one result of that name; or packed again by Image > Save; or unpacked to a file and marked changed) have
+    them read (one foreach_get, a piece of its own: 19 ms at 4096^2, into `scratch` or a buffer whose pages are
+    touched in pieces first) and their digest made in pieces. Returns session_uid -> whether the pixels are not
+    what NFTGan wrote, which `keeps_paint` takes (`looked=`) instead of reading them again. A stroke painted in
+    the few ticks between this look and the write is written over (as one painted during a write)."""
+
+    def due(image) -> bool:
         number = image.name[len(name) + 1 :] if image.name.startswith(name + ".") else ""
         if not (
             (image.name == name and image.get(RESULT_TAG))
@@ -653,27 +649,57 @@ def _look_first(name: str, stage: str, source: str, source_uid, scratch: np.ndar
             or not (made_of(image, source, source_uid) or _sketch_of.get(image.session_uid, -1) == source_uid)
             or image.session_uid == source_uid
             or image.library is not None
-            or not image.is_dirty
-            or image.packed_file is None
         ):
-            continue
-        ow, oh = image.size
-        n = ow * oh * image.channels
-        if not n:
-            continue
-        uid = image.session_uid
+            return False
+        if image.packed_file is None:  # (unpacked to a file: read when marked changed, `keeps_paint`)
+            return image.is_dirty
+        return image.is_dirty or repacked(image)
+
+    looked, held = {}, []  # held: a buffer of this look's own (no `scratch`, or one too small)
+    for uid in [image.session_uid for image in bpy.data.images if due(image)]:
+        differs = yield from _look_steps(uid, scratch, held, due)
+        if differs is not None:
+            looked[uid] = differs
+    if held:
         yield runtime.TICK
-        buf = scratch[:n] if scratch is not None and scratch.size >= n else np.empty(n, np.float32)
-        try:
-            image.pixels.foreach_get(buf)
-            mark = written(image)
-        except ReferenceError:  # (deleted meanwhile)
-            continue
-        yield runtime.TICK
-        _looked[uid] = (yield from imageio.pixels_digest_steps(buf, oh)) != mark
+        held.clear()  # (its pages freed in a piece of its own)
+    return looked
 
 
-def _of_renamed_sketch(name: str, stage: str, source_uid, scratch=None):
+def _look_steps(uid: int, scratch: np.ndarray | None, held: list, due):
+    """Pieces: whether the pixels of the image `uid` are not what NFTGan wrote (None: deleted meanwhile, no
+    longer `due(image)`, or of another size). Read into `scratch` when large enough, else into `held[0]`, a
+    buffer made here when missing or too small (a smaller one freed, and the new one's pages touched in pieces
+    of 4 MB, not all at once by foreach_get); foreach_get in a piece of its own, the digest in ~4 MB pieces."""
+    image = _image(uid)
+    if image is None:
+        return None
+    w, h = image.size
+    n = w * h * image.channels
+    if not n:
+        return None
+    if scratch is not None and scratch.size >= n:
+        buf = scratch
+    else:
+        if not held or held[0].size < n:
+            yield runtime.TICK
+            held.clear()
+            held.append(np.empty(n, np.float32))
+            for at in range(0, n, 1 << 20):
+                held[0][at : at + (1 << 20) : 1024] = 0
+                yield
+        buf = held[0]
+    yield runtime.TICK
+    image = _image(uid)
+    if image is None or not due(image) or image.size[0] * image.size[1] * image.channels != n:
+        return None
+    image.pixels.foreach_get(buf[:n])
+    mark = written(image)
+    yield runtime.TICK
+    return (yield from imageio.pixels_digest_steps(buf[:n], h)) != mark
+
+
+def _of_renamed_sketch(name: str, stage: str, source_uid, scratch=None, looked=None):
     """The result of this stage an earlier Stylize wrote for the sketch `source_uid` under the sketch's former
     name ("Sketch stylized", the sketch called "House" since), still named as NFTGan named it and not painted
     on: it takes the new name `name` and is updated in place, so a material showing it follows (it kept the
@@ -692,7 +718,7 @@ def _of_renamed_sketch(name: str, stage: str, source_uid, scratch=None):
             and image.name == image.get(NAMED_TAG)
             and image.library is None
             and image.packed_file is not None  # (unpacked to a file of its own: the artist's, left alone)
-            and not keeps_paint(image, scratch)
+            and not keeps_paint(image, scratch, looked)
         ):
             image.name = name
             # (where Image > Unpack writes it)
@@ -701,7 +727,9 @@ def _of_renamed_sketch(name: str, stage: str, source_uid, scratch=None):
     return None
 
 
-def _numbered_result(name: str, stage: str, source: str, source_uid, painted: list[str], scratch=None):
+def _numbered_result(
+    name: str, stage: str, source: str, source_uid, painted: list[str], scratch=None, looked=None
+):
     """The result of this stage and source that an earlier Stylize wrote as "<name>.NNN" because `name` was
     taken by an image of the user's or by a result painted on, and that is not painted on itself (None when
     there is none). Those painted on are added to `painted`."""
@@ -715,7 +743,7 @@ def _numbered_result(name: str, stage: str, source: str, source_uid, painted: li
             and image.session_uid != source_uid
             and image.library is None
         ):
-            if not keeps_paint(image, scratch):
+            if not keeps_paint(image, scratch, looked):
                 return image
             painted.append(image.name)
     return None
@@ -729,10 +757,10 @@ def keeps_paint(image, scratch: np.ndarray | None = None, looked: dict[int, bool
     when its packed file is not the PNG NFTGan packed (`repacked`: Image > Save of a packed image packs its
     pixels again, paint or not, and unmarks it). Free for a result as NFTGan packed it and not marked changed
     (as loaded from a .blend). `looked`: session_uid -> whether the pixels differ, as read in pieces before
-    (`_rename_steps`; default `_looked`, `_look_first`'s): taken instead of reading them again."""
+    (`_look_first`'s, `_rename_steps`'): taken instead of reading them again."""
     if image.get(PAINTED_TAG):
         return True
-    looked = _looked if looked is None else looked
+    looked = {} if looked is None else looked
     if image.packed_file is None:  # unpacked by the user to a file of its own
         changed = saved_over(image) or (
             image.is_dirty

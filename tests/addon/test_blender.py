@@ -2794,6 +2794,26 @@ def test_a_new_result_deleted_or_undone_mid_write_loses_neither_result_and_is_re
     )
 
 
+def test_a_large_result_saved_with_image_save_is_looked_at_in_short_steps(blender, scene):
+    """A 4096 px result the artist saved with Image > Save (packed again, no longer marked changed) was not
+    looked at in the write's pieces: the next write's `keeps_paint` read and digested its pixels in one step
+    (52-83 ms, bpy 5.3.0 and 4.2.13: foreach_get 19 ms + the digest). It is looked at in pieces (the longest
+    step 20-36 ms), and the result, not painted on, is updated in place."""
+    bpy, props = blender.bpy, scene.nftgan
+    big = _in_colour(bpy, 1024)
+    props.stylize, props.upscale = "NONE", "upscale"
+    assert bpy.ops.nftgan.stylize(image=big.name) == {"FINISHED"}
+    finish(blender)
+    up = bpy.data.images["Big1024 upscaled"]
+    uid = up.session_uid
+    _image_save(blender, up)
+    _invert(big)
+    steps = _steps_of_a_write(blender, lambda: bpy.ops.nftgan.stylize(image=big.name))
+    assert max(steps) < 45, steps  # (52-83 ms before, 20-36 after; bpy 5.3.0 and 4.2.13)
+    assert sorted(_results(blender, "upscale")) == ["Big1024 upscaled"]
+    assert bpy.data.images["Big1024 upscaled"].session_uid == uid
+
+
 def test_upscale_alone_writes_its_large_result_in_short_steps(blender, scene, tmp_path):
     """Upscale alone of a 1024 px picture writes a 4096 px result: its write blocked Blender's main thread for
     95-112 ms in one step (bpy 5.3.0, the result updated in place: the previous result's pixels read and
