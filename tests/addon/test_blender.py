@@ -2549,6 +2549,13 @@ def test_a_renamed_sketchs_results_take_its_new_name_soon_after(blender, scene):
     assert bpy.data.images["Keeper"]["nftgan_source"] == "Tree"
 
 
+def _spread(steps: list[float], share: float = 0.45) -> None:
+    """No main-thread step (ms of `thread_time`) holds most of the work: the write or rename is spread over
+    ticks. A share, not milliseconds: a loaded machine (CI) slows every step alike; speed itself is measured
+    by `make bench` (bench_addon's longest block), not here. Before these were spread, one step held 55-100 %."""
+    assert len(steps) >= 3 and max(steps) < share * sum(steps), [round(t, 1) for t in steps]
+
+
 def _ticks_until_idle(blender) -> list[float]:
     """Blender's timer ticks (`runtime._timer`, which the bpy module never fires: called here as Blender would)
     until no main-thread step is queued: the main thread's CPU time of each (ms, `thread_time`)."""
@@ -2566,7 +2573,7 @@ def _ticks_until_idle(blender) -> list[float]:
 def test_a_renamed_sketchs_large_results_are_looked_at_in_short_ticks(blender, scene, tmp_path):
     """The sketch of two 2048^2 results renamed: the tick that noticed it read and digested both results' pixels
     (to leave one painted on alone), 36 ms of Blender's main thread in one tick (bpy 5.3.0). The look is made in
-    pieces over later ticks: no tick takes 30 ms. The rename is as before: the results take the new name, one
+    pieces over later ticks: no tick holds most of it (`_spread`). The rename is as before: the results take the new name, one
     painted on keeps its own; a rename during a write of the same result loses neither (the result holds the new
     picture under the new name); a rename undone before its results are renamed leaves their names; a save
     mid-rename finishes it first, and the file holds the new names."""
@@ -2582,14 +2589,15 @@ def test_a_renamed_sketchs_large_results_are_looked_at_in_short_ticks(blender, s
     ticks = _ticks_until_idle(blender)
     assert (colorized.name, stylized.name) == ("House colorized", "House stylized")
     assert stylized["nftgan_named"] == "House stylized" and stylized.filepath_raw == "//House_stylized.png"
-    assert max(ticks) < 30, ticks
+    _spread(ticks)
 
     painted = _paint_on(blender, stylized)
     sketch.name = "Tree"
     ticks = _ticks_until_idle(blender)
     assert (colorized.name, stylized.name) == ("Tree colorized", "House stylized")
     np.testing.assert_allclose(pixels_of(stylized)[::7, ::7], painted[::7, ::7], atol=1e-5)
-    assert stylized["nftgan_source"] == "Tree" and max(ticks) < 30, ticks
+    assert stylized["nftgan_source"] == "Tree"
+    _spread(ticks)
 
     # renamed while a write of its results is half done: the result holds the new picture, under the new name
     before = pixels_of(colorized)[::7, ::7].copy()
@@ -2809,7 +2817,7 @@ def test_a_large_result_saved_with_image_save_is_looked_at_in_short_steps(blende
     _image_save(blender, up)
     _invert(big)
     steps = _steps_of_a_write(blender, lambda: bpy.ops.nftgan.stylize(image=big.name))
-    assert max(steps) < 45, steps  # (52-83 ms before, 20-36 after; bpy 5.3.0 and 4.2.13)
+    _spread(steps)  # (one step of 52-83 ms of the write's ~110 before, 20-36 after; bpy 5.3.0 and 4.2.13)
     assert sorted(_results(blender, "upscale")) == ["Big1024 upscaled"]
     assert bpy.data.images["Big1024 upscaled"].session_uid == uid
 
@@ -2818,7 +2826,7 @@ def test_upscale_alone_writes_its_large_result_in_short_steps(blender, scene, tm
     """Upscale alone of a 1024 px picture writes a 4096 px result: its write blocked Blender's main thread for
     95-112 ms in one step (bpy 5.3.0, the result updated in place: the previous result's pixels read and
     digested, foreach_set, pack). It is written in pieces over timer ticks, Blender's whole-image calls each
-    in a step of its own: no step of an in-place write takes 50 ms (18-25 ms here); a new result's longest is
+    in a step of its own: no step of an in-place write holds most of it (`_spread`; 18-25 ms here); a new result's longest is
     Blender's images.new. The result is as before: updated in place (a material showing it follows), packed,
     its provenance recorded, and it survives a save and reopen; a save between two steps writes it whole first."""
     bpy, images, props = blender.bpy, blender.images, scene.nftgan
@@ -2835,7 +2843,7 @@ def test_upscale_alone_writes_its_large_result_in_short_steps(blender, scene, tm
 
     _invert(big)  # (another picture: other pixels)
     again = _steps_of_a_write(blender, lambda: bpy.ops.nftgan.stylize(image=big.name))
-    assert max(again) < 50, again
+    _spread(again)
     assert sorted(_results(blender, "upscale")) == ["Big1024 upscaled"]
     up = bpy.data.images["Big1024 upscaled"]
     assert up.session_uid == uid and node.image == up  # updated in place: the material shows the new pixels
