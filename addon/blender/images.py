@@ -38,6 +38,10 @@ PAINTED_TAG = "nftgan_painted"  # ... on a result the user painted on (saved so,
 PACKED_TAG = "nftgan_packed"  # ... on a result: the size and crc32 of the PNG NFTGan packed ("SIZE CRC")
 SKETCH_TAG = "nftgan_sketch"  # ... on a result: pixels_digest (hex) of the sketch snapshot it was made of
 SHOWN_TAG = "nftgan_shown"  # ... on a result: pixels_digest (hex) of the 8-bit image of the PNG NFTGan packed
+LINES_TAG = (
+    "nftgan_lines"  # ... on a result that NFTGan made a line drawing (an ink style's): painted on, it is
+)
+# not taken for one the artist redrew as a line sketch (Publish names its models and says it was painted on)
 SOURCE_TAG = "nftgan_source"  # ... on a result: the name of the image it was made of (`_sketch_of`)
 NAMED_TAG = "nftgan_named"  # ... on a result: the name NFTGan gave it (renamed by the artist if it differs)
 # ... on a result made of an NFTGan image the artist cleared and redrew as a line sketch (Stylize colorized it as
@@ -437,6 +441,7 @@ class Marks(NamedTuple):
     pixels: int  # the floats' `pixels_digest`
     png: str  # the PNG's `packed_mark`
     shown: int  # the `pixels_digest` of the 8-bit image Blender makes of the PNG (after a save: SHOWN_TAG)
+    lines: bool = False  # NFTGan's result is itself a line drawing (`pipeline.line_drawing`; LINES_TAG)
 
 
 def packed_mark(png: bytes) -> str:
@@ -450,10 +455,11 @@ def result_payload(
     """Worker: `imageio.result_payload(rgba)` (linear floats, (height, width), PNG bytes), the floats taken to
     the scene's linear space (`to_scene`, from `scene_matrices()` on the main thread; None: Rec.709), and their
     `Marks`, which `write_result` records so that a result the user painted on is told apart."""
+    lines = pipeline.line_drawing(rgba)  # (before `result_payload` converts rgba in place; about 1 ms)
     flat, size, png, shown = imageio.result_payload(rgba)
     if to_scene is not None:
         imageio.rec709_to_scene(flat, to_scene)
-    return flat, size, png, Marks(pixels_digest(flat, size[0]), packed_mark(png), shown)
+    return flat, size, png, Marks(pixels_digest(flat, size[0]), packed_mark(png), shown, lines)
 
 
 def scratch_for(flats) -> np.ndarray | None:
@@ -594,6 +600,7 @@ def _write_pieces(
     image = _still(uid, taken)
     image.pack(data=png, data_len=len(png))
     image[PACKED_TAG], image[SHOWN_TAG] = marks.png, f"{marks.shown:016x}"
+    image[LINES_TAG] = marks.lines
     _packed[uid] = (marks.pixels, png)  # (the bytes object the worker made: no copy)
     live = {im.session_uid for im in bpy.data.images}
     for gone in [u for u in _packed if u not in live]:  # (results deleted since)

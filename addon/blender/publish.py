@@ -414,6 +414,7 @@ class _ResultMarks:
     marked: bool  # PAINTED_TAG: painted on (saved so, or kept)
     packed: str  # PACKED_TAG: the size and crc32 of the PNG NFTGan packed
     written: int | None  # `images.written`: the digest of the pixels NFTGan wrote (None: not known)
+    lines: bool  # LINES_TAG: NFTGan made it a line drawing (an ink style's): painted on, it is no redrawn one
 
     @classmethod
     def of(cls, image, source: images.ImageData) -> _ResultMarks:
@@ -421,6 +422,7 @@ class _ResultMarks:
             bool(image.get(images.PAINTED_TAG)),
             str(image.get(images.PACKED_TAG, "")),
             images.written(image) if source.pixels is not None else None,
+            bool(image.get(images.LINES_TAG)),
         )
 
     def painted(self, source: images.ImageData) -> bool:
@@ -521,8 +523,9 @@ def start(context, image_name: str = "") -> None:
     def work(job):
         data, ext = source.file_bytes()
         sketch_cid, made, painted = "", models, result is not None and result.painted(source)
-        # cleared and redrawn as a line sketch (or wiped clear): the artist's drawing, published as a sketch
-        if painted and drawing(source):
+        # cleared and redrawn as a line sketch (or wiped clear): the artist's drawing, published as a sketch;
+        # not one NFTGan made a line drawing itself (an ink style's, touched up: its models and 'Painted on')
+        if painted and not result.lines and drawing(source):
             made = []
             notes.append(
                 f"'{its_name}' is a line drawing now (redrawn since NFTGan made it): published as a sketch, "

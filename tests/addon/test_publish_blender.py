@@ -1144,3 +1144,27 @@ def test_a_result_painted_on_after_its_models_says_so(nftgan, prefs, tmp_path):
     assert "Colorize style" in traits and traits["Painted on"] == "By the artist, after the models", traits
     traits, said = published("Sketch stylized", "Not touched, saved")
     assert "Stylize style" in traits and "Painted on" not in traits, traits
+
+
+def test_a_line_drawing_nftgan_made_and_the_artist_touched_up_names_its_models(nftgan, prefs, tmp_path):
+    """A result a style of ink lines made (a user's style: its picture is a line drawing itself) took one dab
+    of paint and was published as the artist's own sketch, naming no models, as one cleared and redrawn is.
+    NFTGan marks a result it made a line drawing (LINES_TAG, on the worker as it makes the payload); painted on,
+    it names its models and says 'Painted on'."""
+    from .conftest import HOUSE, paint
+
+    images = nftgan["images"]
+    lines = np.ones((64, 64, 4), np.float32)
+    nftgan["imageio"].draw_strokes(lines, HOUSE, width=2.0)
+    colour = np.ones((64, 64, 4), np.float32)
+    colour[8:56, 8:56, :3] = [0.8, 0.3, 0.1]
+    assert images.result_payload(lines)[3].lines and not images.result_payload(colour)[3].lines
+
+    published = _stylized_house_published(nftgan, tmp_path / "offline")
+    mine = bpy.data.images["Sketch stylized"]
+    assert mine[images.LINES_TAG] is False or mine[images.LINES_TAG] == 0  # (the test models paint colour)
+    paint(mine, HOUSE)  # the picture an ink style would have made of the house ...
+    mine[images.LINES_TAG] = True  # ... and marked so as it wrote it
+    traits, said = published("Sketch stylized", "Ink, touched up")
+    assert {"Stylize style", "Source sketch"} <= set(traits), traits
+    assert traits["Painted on"] == "By the artist, after the models" and "line drawing" not in said, traits
