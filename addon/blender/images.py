@@ -4,8 +4,8 @@
   work before inference), and whether they are a float buffer's (scene linear, alpha premultiplied: the
   worker converts them to sRGB before inference or encoding, `imageio.float_pixels_to_srgb`).
 - `write_steps()`: a result image datablock (float, linear), filled with foreach_set and packed from the
-  worker's PNG, in main-thread pieces that `runtime.later` spreads over timer ticks (`write_result()`: all at
-  once); `result_payload()` makes both on the worker. A result the user painted on is never written
+  worker's PNG, in main-thread pieces that `runtime.later` spreads over timer ticks; `result_payload()` makes
+  both on the worker. A result the user painted on is never written
   into: it is kept as it is and the new result takes a numbered name. Saving the .blend turns results into
   their packed PNGs, packed again from the pixels first when the user painted on them (`_on_save_pre`).
 - `image_data()`: an image's bytes for publishing (the file's own bytes when at hand, else a snapshot the
@@ -435,7 +435,7 @@ def _adopt() -> None:
 
 
 class Marks(NamedTuple):
-    """What `write_result` records of a result so that one the user painted on is told apart (`keeps_paint`),
+    """What `write_steps` records of a result so that one the user painted on is told apart (`keeps_paint`),
     made on the worker (`result_payload`)."""
 
     pixels: int  # the floats' `pixels_digest`
@@ -454,7 +454,7 @@ def result_payload(
 ) -> tuple[np.ndarray, tuple[int, int], bytes, Marks]:
     """Worker: `imageio.result_payload(rgba)` (linear floats, (height, width), PNG bytes), the floats taken to
     the scene's linear space (`to_scene`, from `scene_matrices()` on the main thread; None: Rec.709), and their
-    `Marks`, which `write_result` records so that a result the user painted on is told apart."""
+    `Marks`, which `write_steps` records so that a result the user painted on is told apart."""
     lines = pipeline.line_drawing(rgba)  # (before `result_payload` converts rgba in place; about 1 ms)
     flat, size, png, shown = imageio.result_payload(rgba)
     if to_scene is not None:
@@ -474,30 +474,6 @@ def scratch_for(flats) -> np.ndarray | None:
     scratch = np.empty(largest, np.float32)
     scratch[::1024] = 0  # one write a page (4 KB)
     return scratch
-
-
-def write_result(
-    name: str,
-    flat: np.ndarray,
-    w: int,
-    h: int,
-    png: bytes,
-    stage: str,
-    source: str,
-    source_uid,
-    models: list[dict],
-    marks: Marks,
-    kept: list[str] | None = None,
-    scratch: np.ndarray | None = None,
-):
-    """`write_steps` all at once: the image written (for a write that needs it now; Stylize and Generate write
-    in pieces)."""
-    steps = write_steps(name, [flat, (h, w), png, marks], stage, source, source_uid, models, kept, scratch)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as end:
-            return end.value
 
 
 def write_steps(

@@ -465,7 +465,7 @@ def _levels(rgba: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def result_payload(rgba: np.ndarray) -> tuple[np.ndarray, tuple[int, int], bytes, int]:
-    """Worker side of Blender's `images.write_result` for a result (RGBA float, sRGB-encoded, bottom-up;
+    """Worker side of Blender's `images.write_steps` for a result (RGBA float, sRGB-encoded, bottom-up;
     converted in place): (its pixels as linear floats, flat; (height, width); its PNG bytes; the
     `pixels_digest` of the 8-bit image Blender makes of that PNG, as a saved .blend holds a result). All hold the
     same 8-bit picture: the values are rounded to 8-bit levels once, the PNG is made of those levels and the

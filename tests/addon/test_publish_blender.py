@@ -93,6 +93,18 @@ def _publish_row(nftgan):
     return job.result
 
 
+def _written_now(images, name, flat, w, h, png, stage, source, source_uid, models, marks):
+    """A result written as Stylize writes one (`images.write_steps`), all its pieces at once."""
+    steps = images.write_steps(
+        name, [flat, (h, w), png, marks], stage, source, source_uid, models, None, None
+    )
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
 def _stylized_result(nftgan, name="Sketch stylized", size=32):
     """An image exactly as Stylize leaves one: pixels and packed PNG made by the worker, with its provenance."""
     rng = np.random.default_rng(7)
@@ -102,7 +114,8 @@ def _stylized_result(nftgan, name="Sketch stylized", size=32):
     sketch = bpy.data.images.new("Sketch", size, size, alpha=True)
     sketch.pixels.foreach_set(np.ones(size * size * 4, np.float32))
     flat, (h, w), png, marks = nftgan["images"].result_payload(rgba)  # (the worker's)
-    return nftgan["images"].write_result(
+    return _written_now(
+        nftgan["images"],
         name,
         flat,
         w,
@@ -205,8 +218,8 @@ def test_an_unchanged_result_publishes_its_packed_png_and_a_painted_one_its_pain
     flat, (h, w), png, marks = images.result_payload(rgba)
     png = _with_text_chunk(png)  # (as an encoder other than Publish's would make it)
     marks = marks._replace(png=images.packed_mark(png))
-    image = images.write_result(
-        "Unchanged stylized", flat, w, h, png, "stylize", sketch.name, sketch.session_uid, [], marks
+    image = _written_now(
+        images, "Unchanged stylized", flat, w, h, png, "stylize", sketch.name, sketch.session_uid, [], marks
     )
     assert image.is_dirty  # (Blender marks a result changed when NFTGan writes it)
     out = tmp_path / "offline"
