@@ -2458,6 +2458,16 @@ def test_a_deleted_sketchs_results_are_kept_from_a_new_canvas_of_its_name(blende
     before = pixels_of(bpy.data.images["Sketch stylized"]).copy()
     bpy.data.images.remove(old)
 
+    _a_new_sketch_leaves_them(blender, before)
+    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
+    shown = bpy.context.active_object.active_material.node_tree.nodes["NFTGan Result"].image
+    assert shown.name == "Sketch stylized.001"
+
+
+def _a_new_sketch_leaves_them(blender, before) -> None:
+    """A new canvas takes the deleted sketch's name ("Sketch"), has no results of its own yet, and its Stylize
+    leaves the deleted one's "Sketch stylized" (pixels `before`) as it was."""
+    bpy = blender.bpy
     sketch = new_canvas(blender)
     assert sketch.name == "Sketch"
     with pytest.raises(RuntimeError, match="'Sketch' has no results yet"):
@@ -2466,9 +2476,6 @@ def test_a_deleted_sketchs_results_are_kept_from_a_new_canvas_of_its_name(blende
     assert bpy.ops.nftgan.stylize() == {"FINISHED"}
     finish(blender)
     np.testing.assert_array_equal(pixels_of(bpy.data.images["Sketch stylized"]), before)
-    assert bpy.ops.nftgan.apply_material() == {"FINISHED"}
-    shown = bpy.context.active_object.active_material.node_tree.nodes["NFTGan Result"].image
-    assert shown.name == "Sketch stylized.001"
 
 
 def test_a_deleted_sketchs_results_stay_its_own_after_the_file_is_saved_and_reopened(
@@ -2484,14 +2491,7 @@ def test_a_deleted_sketchs_results_stay_its_own_after_the_file_is_saved_and_reop
     bpy.ops.wm.open_mainfile(filepath=path)
     before = pixels_of(bpy.data.images["Sketch stylized"]).copy()  # (as the file keeps it: its PNG)
 
-    sketch = new_canvas(blender)
-    assert sketch.name == "Sketch"
-    with pytest.raises(RuntimeError, match="'Sketch' has no results yet"):
-        bpy.ops.nftgan.apply_material()
-    paint(sketch, TREE)
-    assert bpy.ops.nftgan.stylize() == {"FINISHED"}
-    finish(blender)
-    np.testing.assert_array_equal(pixels_of(bpy.data.images["Sketch stylized"]), before)
+    _a_new_sketch_leaves_them(blender, before)
     assert bpy.data.images["Sketch stylized.001"].get("nftgan_source") == "Sketch"
 
 
