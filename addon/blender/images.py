@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import zlib
 from dataclasses import dataclass
@@ -476,6 +477,23 @@ def scratch_for(flats) -> np.ndarray | None:
     return scratch
 
 
+def _not_written_when_gone(pieces):
+    """A write's pieces, a ReferenceError among them (an image held across a piece, deleted meanwhile: found by
+    no session_uid check) turned into `NotWritten`, the sentence the caller reports."""
+
+    @functools.wraps(pieces)
+    def write(name: str, *args, **kwargs):
+        try:
+            return (yield from pieces(name, *args, **kwargs))
+        except ReferenceError:
+            raise NotWritten(
+                f"{name!r} was not written: an image it needed was deleted while NFTGan wrote it"
+            ) from None
+
+    return write
+
+
+@_not_written_when_gone
 def write_steps(
     name: str,
     payload: list,
@@ -506,25 +524,6 @@ def write_steps(
     size 65-90: its 256 MB zeroed and filled). A save meanwhile finishes the write first
     (`runtime.finish_steps`). Each piece finds the image again by session_uid; one deleted or undone away
     meanwhile ends the write with `NotWritten` (the sentence the caller reports), the previous result kept."""
-    try:
-        return (yield from _write_pieces(name, payload, stage, source, source_uid, models, kept, scratch))
-    except ReferenceError:  # (an image held across a piece, deleted meanwhile: found by no session_uid check)
-        raise NotWritten(
-            f"{name!r} was not written: an image it needed was deleted while NFTGan wrote it"
-        ) from None
-
-
-def _write_pieces(
-    name: str,
-    payload: list,
-    stage: str,
-    source: str,
-    source_uid,
-    models: list[dict],
-    kept: list[str] | None = None,
-    scratch: np.ndarray | None = None,
-):
-    """`write_steps`' pieces."""
     flat, (h, w), png, marks = payload
     if source_uid is not None:
         # (renamed since the last tick: its results are "House ..." now, before `name` is looked up)
